@@ -1,0 +1,114 @@
+//! How an HTTP answer from a platform or connector maps to a [`SendOutcome`].
+//!
+//! Shared by every adapter that talks HTTP, so a 503 or a `Retry-After` means the same
+//! thing on every channel.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+
+use crate::SendOutcome;
+
+/// Classifies a non-success HTTP status: 429 and 5xx (and 408) are transient, honouring
+/// `Retry-After`; every other 4xx is a refusal for good.
+pub fn outcome_for_status(status: StatusCode, headers: &HeaderMap, what: &str) -> SendOutcome {
+    let reason = format!("{what} answered HTTP {}", status.as_u16());
+    if status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status.is_server_error()
+    {
+        SendOutcome::Retry {
+            after: retry_after(headers),
+            reason,
+        }
+    } else {
+        SendOutcome::Undeliverable { reason }
+    }
+}
+
+/// Classifies a transport error: connection refused, reset and timeouts are transient.
+/// The error text is cut down to its kind, so a URL carrying a token never reaches a log.
+pub fn outcome_for_transport_error(err: &reqwest::Error, what: &str) -> SendOutcome {
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "could not be reached"
+    } else if err.is_body() || err.is_decode() {
+        "sent an unreadable answer"
+    } else {
+        "failed to answer"
+    };
+    SendOutcome::Retry {
+        after: None,
+        reason: format!("{what} {kind}"),
+    }
+}
+
+/// Reads `Retry-After` as seconds or as an HTTP date.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(retry: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(v) = retry {
+            h.insert(RETRY_AFTER, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn a_429_with_retry_after_seconds_is_retried_after_that_many_seconds() {
+        let outcome = outcome_for_status(StatusCode::TOO_MANY_REQUESTS, &headers(Some("7")), "x");
+        assert_eq!(
+            outcome,
+            SendOutcome::Retry {
+                after: Some(Duration::from_secs(7)),
+                reason: "x answered HTTP 429".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_503_without_retry_after_backs_off() {
+        let outcome = outcome_for_status(StatusCode::SERVICE_UNAVAILABLE, &headers(None), "x");
+        assert!(matches!(outcome, SendOutcome::Retry { after: None, .. }));
+    }
+
+    #[test]
+    fn a_404_or_400_is_a_refusal_for_good() {
+        for status in [
+            StatusCode::NOT_FOUND,
+            StatusCode::BAD_REQUEST,
+            StatusCode::GONE,
+        ] {
+            let outcome = outcome_for_status(status, &headers(None), "x");
+            assert!(
+                matches!(outcome, SendOutcome::Undeliverable { .. }),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_after_as_an_http_date_in_the_future_is_read() {
+        let later = SystemTime::now() + Duration::from_secs(120);
+        let h = headers(Some(&httpdate::fmt_http_date(later)));
+        let d = retry_after(&h).unwrap();
+        assert!(
+            d > Duration::from_secs(100) && d <= Duration::from_secs(120),
+            "{d:?}"
+        );
+    }
+}

@@ -1,0 +1,234 @@
+//! Channel adapters: how Rateline puts a rating request in front of a client.
+//!
+//! The engine owns *when* a request is sent, how often it is retried and what its status
+//! becomes; an adapter owns *how* one send is done on one platform, and reports what
+//! happened as a [`SendOutcome`] typed by what the scheduler must do next. Adapters never
+//! retry or sleep themselves: a retry is a durable row in the engine's store, so it
+//! survives a crash.
+//!
+//! Answers come back through the engine's API (`POST /v1/ratings`) or, for channels that
+//! deliver updates (Telegram callbacks, Meta webhooks, the web widget), through the
+//! channel's own endpoint, which turns a tap or a text reply into the same answer. Text
+//! replies on channels without buttons are read by [`text::parse_text_answer`].
+
+pub mod http;
+pub mod text;
+pub mod webhook;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The channel a conversation used, and so the one its rating request goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Telegram,
+    Webchat,
+    Messenger,
+    Instagram,
+    Whatsapp,
+    /// A custom connector: the request is POSTed, signed, to a URL the line names.
+    Webhook,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 6] = [
+        Channel::Telegram,
+        Channel::Webchat,
+        Channel::Messenger,
+        Channel::Instagram,
+        Channel::Whatsapp,
+        Channel::Webhook,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Telegram => "telegram",
+            Channel::Webchat => "webchat",
+            Channel::Messenger => "messenger",
+            Channel::Instagram => "instagram",
+            Channel::Whatsapp => "whatsapp",
+            Channel::Webhook => "webhook",
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown channel name; the message lists the ones that exist.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "unknown channel '{0}': use one of telegram, webchat, messenger, instagram, whatsapp, webhook"
+)]
+pub struct UnknownChannel(pub String);
+
+impl FromStr for Channel {
+    type Err = UnknownChannel;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Channel::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| UnknownChannel(s.to_owned()))
+    }
+}
+
+/// The scale a line rates on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Scale {
+    /// 1 = 👍, 0 = 👎.
+    #[default]
+    Binary,
+    /// 1..=5 stars.
+    FiveStar,
+}
+
+impl Scale {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scale::Binary => "binary",
+            Scale::FiveStar => "five_star",
+        }
+    }
+
+    /// The values a client may answer with on this scale.
+    pub fn allowed(self) -> std::ops::RangeInclusive<i64> {
+        match self {
+            Scale::Binary => 0..=1,
+            Scale::FiveStar => 1..=5,
+        }
+    }
+
+    /// Whether `value` counts towards CSAT: 👍, or 4–5 stars.
+    pub fn is_positive(self, value: i64) -> bool {
+        match self {
+            Scale::Binary => value == 1,
+            Scale::FiveStar => value >= 4,
+        }
+    }
+
+    /// Whether `value` is a low rating: 👎, or stars at or below the line's threshold.
+    pub fn is_low(self, value: i64, low_threshold: i64) -> bool {
+        match self {
+            Scale::Binary => value == 0,
+            Scale::FiveStar => value <= low_threshold,
+        }
+    }
+}
+
+impl fmt::Display for Scale {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scale {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "binary" => Ok(Scale::Binary),
+            "five_star" => Ok(Scale::FiveStar),
+            other => Err(format!(
+                "unknown scale '{other}': use \"binary\" or \"five_star\""
+            )),
+        }
+    }
+}
+
+/// The client being asked, as the contact center named them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRef {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Where a `webhook` line posts its requests, and the secret it signs them with.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookTarget {
+    pub url: String,
+    pub secret: String,
+}
+
+impl fmt::Debug for WebhookTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The secret never reaches a log line through a Debug print.
+        f.debug_struct("WebhookTarget")
+            .field("url", &self.url)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Everything an adapter needs to put one rating request in front of one client.
+#[derive(Debug, Clone)]
+pub struct OutgoingRequest {
+    pub request_id: String,
+    pub session_id: String,
+    pub line_id: String,
+    pub client: ClientRef,
+    pub scale: Scale,
+    /// The question, in the line's language.
+    pub text: String,
+    pub language: String,
+    /// Where a custom connector posts the client's answer.
+    pub answer_url: String,
+    /// 1 for the first try.
+    pub attempt: u32,
+    /// The client's last message, which opens Meta's 24-hour window.
+    pub last_client_message_at: Option<DateTime<Utc>>,
+    /// The line's connector, for the `webhook` channel.
+    pub webhook: Option<WebhookTarget>,
+}
+
+/// What happened to one send, typed by what the scheduler must do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendOutcome {
+    /// The platform accepted the request (status `sent`), with its message id when it gave one.
+    Accepted { platform_message_id: Option<String> },
+    /// A transient failure (5xx, timeout, rate limit): try again, at the platform's
+    /// `retry_after` when it named one, otherwise after the engine's backoff.
+    Retry {
+        after: Option<Duration>,
+        reason: String,
+    },
+    /// The platform refused for good (bot blocked, chat not found, connector gone): never retried.
+    Undeliverable { reason: String },
+    /// The channel's messaging window had closed and no allowed fallback exists.
+    WindowClosed { reason: String },
+    /// A fault on our side that retrying cannot fix (bad credentials, missing settings).
+    Failed { reason: String },
+}
+
+impl SendOutcome {
+    /// A short label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            SendOutcome::Accepted { .. } => "accepted",
+            SendOutcome::Retry { .. } => "retry",
+            SendOutcome::Undeliverable { .. } => "undeliverable",
+            SendOutcome::WindowClosed { .. } => "window_closed",
+            SendOutcome::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// One channel's way of sending a rating request.
+#[async_trait]
+pub trait ChannelAdapter: Send + Sync + 'static {
+    /// The channel this adapter serves.
+    fn channel(&self) -> Channel;
+
+    /// Sends one request once. Must not retry or sleep: the engine schedules retries.
+    async fn send(&self, request: &OutgoingRequest) -> SendOutcome;
+}

@@ -1,0 +1,211 @@
+//! The command line: `rateline serve | migrate | check-config | stats | demo`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::Channel;
+use crate::http::parse_time;
+use crate::settings::{LogFormat, Settings};
+use crate::startup::{Application, open_store, stop_on_signals};
+use crate::store::{StatsFilter, StatsGrouping};
+
+#[derive(Parser)]
+#[command(
+    name = "rateline",
+    version,
+    about = "Service-quality ratings for closed chats"
+)]
+struct Cli {
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true)]
+    json_logs: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// HTTP API, scheduler and channel adapters in one process.
+    Serve(ConfigArg),
+    /// Apply the configured database's migrations and exit.
+    Migrate(ConfigArg),
+    /// Validate the configuration and name each problem; exit 1 on errors.
+    CheckConfig(ConfigArg),
+    /// Print the report from the database.
+    Stats(StatsArgs),
+    /// A self-contained end-to-end run on a temporary SQLite database.
+    Demo(crate::demo::DemoArgs),
+}
+
+#[derive(Args)]
+struct ConfigArg {
+    /// A TOML settings file; `RATELINE__SECTION__KEY` variables override it.
+    #[arg(long, short, env = "RATELINE_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Args)]
+struct StatsArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    #[arg(long)]
+    line: Option<String>,
+    #[arg(long)]
+    operator: Option<String>,
+    #[arg(long)]
+    channel: Option<Channel>,
+    /// Closes at or after this time (RFC 3339 or YYYY-MM-DD).
+    #[arg(long, value_parser = time_arg)]
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Closes before this time (RFC 3339 or YYYY-MM-DD).
+    #[arg(long, value_parser = time_arg)]
+    to: Option<chrono::DateTime<chrono::Utc>>,
+    /// Group by operator, line, channel or day.
+    #[arg(long)]
+    by: Option<StatsGrouping>,
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+}
+
+fn time_arg(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    parse_time(s).ok_or_else(|| {
+        format!("{s:?} is not RFC 3339 (2026-11-21T09:00:00Z) or a date (2026-11-21)")
+    })
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts");
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(config: &ConfigArg, json_logs: bool) -> anyhow::Result<Settings> {
+    let settings = Settings::load(config.config.as_deref())?;
+    let format = if json_logs {
+        LogFormat::Json
+    } else {
+        settings.log.format
+    };
+    crate::telemetry::init(format, &settings.log.level);
+    Ok(settings)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(c) => {
+            let settings = load(&c, cli.json_logs)?;
+            let app = Application::build(settings).await?;
+            let stop = CancellationToken::new();
+            stop_on_signals(stop.clone());
+            app.run_until_stopped(stop).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate(c) => {
+            let settings = load(&c, cli.json_logs)?;
+            let store = open_store(&settings).await?;
+            store.close().await;
+            println!(
+                "migrations applied to {}",
+                crate::store::redact_url(&settings.database.url)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig(c) => check_config(&c, cli.json_logs).await,
+        Command::Stats(s) => {
+            let settings = load(&s.config, cli.json_logs)?;
+            let store = open_store(&settings).await?;
+            let filter = StatsFilter {
+                line: s.line,
+                operator: s.operator,
+                channel: s.channel,
+                from: s.from,
+                to: s.to,
+            };
+            let groups = store.stats(&filter, s.by.unwrap_or_default()).await?;
+            store.close().await;
+            match s.format {
+                Format::Table => print!("{}", crate::report::table(&groups)),
+                Format::Csv => print!("{}", crate::report::csv(&groups)),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "groups": groups }))?
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => {
+            crate::telemetry::init(
+                if cli.json_logs {
+                    LogFormat::Json
+                } else {
+                    LogFormat::Text
+                },
+                "warn",
+            );
+            crate::demo::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode> {
+    let settings = match Settings::load(c.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("error: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let format = if json_logs {
+        LogFormat::Json
+    } else {
+        settings.log.format
+    };
+    crate::telemetry::init(format, "warn");
+    let mut problems = settings.problems();
+    for note in settings.notes() {
+        println!("note: {note}");
+    }
+    if problems.is_empty() {
+        match open_store(&settings).await {
+            Ok(store) => {
+                let lines = store.list_lines().await?;
+                println!(
+                    "database: {} reachable and migrated, {} line(s)",
+                    crate::store::redact_url(&settings.database.url),
+                    lines.len()
+                );
+                store.close().await;
+            }
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    if problems.is_empty() {
+        println!("configuration is valid");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for p in &problems {
+            println!("error: {p}");
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}

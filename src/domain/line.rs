@@ -1,0 +1,268 @@
+//! Line settings: how and when a line asks for ratings, and who hears about low ones.
+//!
+//! The same shape comes from `PUT /v1/lines/{id}` and from `[[lines]]` in the config file.
+//! Unknown fields are refused, so a misspelt setting is an error instead of a silent default.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Invalid, Scale, check_id};
+
+/// Everything a line is configured with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineSettings {
+    pub name: String,
+    #[serde(default)]
+    pub rating: RatingSettings,
+    /// Who hears about a low rating.
+    #[serde(default)]
+    pub notify_low: Vec<Recipient>,
+    /// Close a session after this many minutes without a message; `null` never does.
+    #[serde(default)]
+    pub auto_close_minutes: Option<u32>,
+    /// The connector of a `webhook` line.
+    #[serde(default)]
+    pub webhook: Option<WebhookSettings>,
+    /// WhatsApp's fallback outside the 24-hour window.
+    #[serde(default)]
+    pub whatsapp_template: Option<WhatsappTemplate>,
+}
+
+/// How a line asks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RatingSettings {
+    pub enabled: bool,
+    pub scale: Scale,
+    pub request_text: String,
+    /// Seconds between the close and the request; 0..=3600.
+    pub delay_seconds: u32,
+    /// How long after it was sent a request may still be answered.
+    pub answer_window_hours: u32,
+    /// Stars at or below this are low (five-star lines).
+    pub low_threshold: i64,
+    pub thanks_text: String,
+    pub ask_resolved: bool,
+    pub ask_comment_on_low: bool,
+    pub rate_before_close: bool,
+    pub language: String,
+    /// How many times a client may change a rating.
+    pub max_changes: u32,
+    /// For how many days after the first answer a change is allowed.
+    pub change_window_days: u32,
+}
+
+impl Default for RatingSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            scale: Scale::Binary,
+            request_text: "Please rate the quality of service".into(),
+            delay_seconds: 3,
+            answer_window_hours: 72,
+            low_threshold: 2,
+            thanks_text: "Thank you for your rating!".into(),
+            ask_resolved: false,
+            ask_comment_on_low: false,
+            rate_before_close: false,
+            language: "en".into(),
+            max_changes: 2,
+            change_window_days: 90,
+        }
+    }
+}
+
+/// One recipient of low-rating alerts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Recipient {
+    /// A named person, e.g. the line's supervisor.
+    Supervisor { id: String },
+    /// The manager of the session's operator.
+    ResponsibleManager,
+    /// Every member of a group.
+    Group { id: String },
+}
+
+/// A custom connector's URL and signing secret.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    pub url: String,
+    /// Write-only: never shown by `GET /v1/lines/{id}`; a `PUT` without it keeps the stored one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for WebhookSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSettings")
+            .field("url", &self.url)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// An approved WhatsApp template for requests outside the 24-hour window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhatsappTemplate {
+    pub name: String,
+    pub language: String,
+}
+
+/// The longest text a line may send, in characters (Telegram's message limit).
+const MAX_TEXT_CHARS: usize = 4096;
+
+impl LineSettings {
+    /// Checks every setting and names the first that is wrong.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let name_len = self.name.trim().chars().count();
+        if name_len == 0 || name_len > 200 {
+            return Err(Invalid::new("name", "must be 1 to 200 characters"));
+        }
+        let r = &self.rating;
+        if r.delay_seconds > 3600 {
+            return Err(Invalid::new(
+                "rating.delay_seconds",
+                format!("must be 0..=3600, got {}", r.delay_seconds),
+            ));
+        }
+        if !(1..=24 * 90).contains(&r.answer_window_hours) {
+            return Err(Invalid::new(
+                "rating.answer_window_hours",
+                format!("must be 1..=2160 (90 days), got {}", r.answer_window_hours),
+            ));
+        }
+        if r.scale == Scale::FiveStar && !(1..=4).contains(&r.low_threshold) {
+            return Err(Invalid::new(
+                "rating.low_threshold",
+                format!("must be 1..=4 on a five_star line, got {}", r.low_threshold),
+            ));
+        }
+        for (field, text) in [
+            ("rating.request_text", &r.request_text),
+            ("rating.thanks_text", &r.thanks_text),
+        ] {
+            let n = text.trim().chars().count();
+            if n == 0 || n > MAX_TEXT_CHARS {
+                return Err(Invalid::new(
+                    field,
+                    format!("must be 1 to {MAX_TEXT_CHARS} characters"),
+                ));
+            }
+        }
+        if !(2..=8).contains(&r.language.len())
+            || !r
+                .language
+                .chars()
+                .all(|c| c.is_ascii_alphabetic() || c == '-')
+        {
+            return Err(Invalid::new(
+                "rating.language",
+                "must be a language tag such as \"en\" or \"pt-BR\"",
+            ));
+        }
+        if r.max_changes > 10 {
+            return Err(Invalid::new("rating.max_changes", "must be 0..=10"));
+        }
+        if !(1..=3650).contains(&r.change_window_days) {
+            return Err(Invalid::new(
+                "rating.change_window_days",
+                "must be 1..=3650",
+            ));
+        }
+        if let Some(m) = self.auto_close_minutes
+            && !(1..=7 * 24 * 60).contains(&m)
+        {
+            return Err(Invalid::new(
+                "auto_close_minutes",
+                format!("must be 1..=10080 (a week) or null, got {m}"),
+            ));
+        }
+        for (i, rcpt) in self.notify_low.iter().enumerate() {
+            if let Recipient::Supervisor { id } | Recipient::Group { id } = rcpt {
+                check_id(&format!("notify_low[{i}].id"), id)?;
+            }
+        }
+        if let Some(w) = &self.webhook {
+            let ok = reqwest::Url::parse(&w.url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !ok {
+                return Err(Invalid::new(
+                    "webhook.url",
+                    "must be an absolute http:// or https:// URL",
+                ));
+            }
+            if w.secret.as_ref().is_some_and(|s| s.len() < 16) {
+                return Err(Invalid::new(
+                    "webhook.secret",
+                    "must be at least 16 characters: it signs every request",
+                ));
+            }
+        }
+        if let Some(t) = &self.whatsapp_template
+            && (t.name.is_empty() || t.language.is_empty())
+        {
+            return Err(Invalid::new(
+                "whatsapp_template",
+                "needs both name and language",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(json: serde_json::Value) -> Result<LineSettings, serde_json::Error> {
+        serde_json::from_value(json)
+    }
+
+    #[test]
+    fn the_contract_example_is_accepted() {
+        let l = line(serde_json::json!({
+          "name": "Support",
+          "rating": {"enabled": true, "scale": "binary", "request_text": "Please rate the quality of service",
+            "delay_seconds": 3, "answer_window_hours": 72, "low_threshold": 2,
+            "thanks_text": "Thank you for your rating!", "ask_resolved": false, "ask_comment_on_low": false,
+            "rate_before_close": false, "language": "en"},
+          "notify_low": [{"kind": "supervisor", "id": "p-7"}, {"kind": "responsible_manager"}, {"kind": "group", "id": "g-1"}],
+          "auto_close_minutes": 30,
+          "webhook": {"url": "https://connector.example/rating-requests", "secret": "0123456789abcdef"},
+          "whatsapp_template": {"name": "service_rating", "language": "en"}
+        }))
+        .unwrap();
+        l.validate().unwrap();
+        assert_eq!(l.notify_low.len(), 3);
+    }
+
+    #[test]
+    fn a_name_alone_takes_the_defaults() {
+        let l = line(serde_json::json!({"name": "Sales"})).unwrap();
+        l.validate().unwrap();
+        assert_eq!(l.rating, RatingSettings::default());
+    }
+
+    #[test]
+    fn a_misspelt_setting_is_refused() {
+        let err =
+            line(serde_json::json!({"name": "x", "rating": {"delay_second": 3}})).unwrap_err();
+        assert!(err.to_string().contains("delay_second"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_settings_name_their_field() {
+        let mut l = line(serde_json::json!({"name": "x"})).unwrap();
+        l.rating.delay_seconds = 3601;
+        assert_eq!(l.validate().unwrap_err().field, "rating.delay_seconds");
+        l.rating.delay_seconds = 0;
+        l.webhook = Some(WebhookSettings {
+            url: "ftp://x".into(),
+            secret: Some("0123456789abcdef".into()),
+        });
+        assert_eq!(l.validate().unwrap_err().field, "webhook.url");
+    }
+}

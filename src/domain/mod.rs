@@ -1,0 +1,32 @@
+//! The domain: plain types that are validated once, at the edge, so the inside never
+//! re-checks. A value of these types is a value Rateline accepts.
+
+mod ids;
+mod line;
+mod person;
+mod rating;
+mod session;
+
+pub use ids::check_id;
+pub use line::{LineSettings, RatingSettings, Recipient, WebhookSettings, WhatsappTemplate};
+pub use person::{Group, Notify, Person, Role};
+pub use rateline_adapters::{Channel, ClientRef, Scale};
+pub use rating::{RatingAnswer, RequestStatus};
+pub use session::{ClosedBy, MessageFrom, NewSession};
+
+/// A value that failed validation: which field, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct Invalid {
+    pub field: String,
+    pub message: String,
+}
+
+impl Invalid {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}

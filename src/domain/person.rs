@@ -1,0 +1,97 @@
+//! People (operators, supervisors, admins) and groups of them.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Invalid, check_id};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Operator,
+    Supervisor,
+    Admin,
+}
+
+/// Where a person receives notifications.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    pub email: Option<String>,
+    pub telegram_chat_id: Option<i64>,
+    pub webhook_url: Option<String>,
+}
+
+/// `PUT /v1/people/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Person {
+    pub name: String,
+    pub role: Role,
+    #[serde(default)]
+    pub manager_id: Option<String>,
+    #[serde(default)]
+    pub notify: Notify,
+    #[serde(default = "yes")]
+    pub notifications_enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Person {
+    pub fn validate(&self, id: &str) -> Result<(), Invalid> {
+        let n = self.name.trim().chars().count();
+        if n == 0 || n > 200 {
+            return Err(Invalid::new("name", "must be 1 to 200 characters"));
+        }
+        if let Some(m) = &self.manager_id {
+            check_id("manager_id", m)?;
+            if m == id {
+                return Err(Invalid::new(
+                    "manager_id",
+                    "a person cannot manage themselves",
+                ));
+            }
+        }
+        if let Some(e) = &self.notify.email
+            && (!e.contains('@') || e.len() > 254 || e.chars().any(char::is_whitespace))
+        {
+            return Err(Invalid::new("notify.email", "must be an e-mail address"));
+        }
+        if let Some(u) = &self.notify.webhook_url
+            && !reqwest::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+        {
+            return Err(Invalid::new(
+                "notify.webhook_url",
+                "must be an absolute http:// or https:// URL",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `PUT /v1/groups/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub name: String,
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+impl Group {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let n = self.name.trim().chars().count();
+        if n == 0 || n > 200 {
+            return Err(Invalid::new("name", "must be 1 to 200 characters"));
+        }
+        if self.members.len() > 1000 {
+            return Err(Invalid::new("members", "must list at most 1000 people"));
+        }
+        for (i, m) in self.members.iter().enumerate() {
+            check_id(&format!("members[{i}]"), m)?;
+        }
+        Ok(())
+    }
+}

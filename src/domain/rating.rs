@@ -1,0 +1,156 @@
+//! Rating requests and the answers to them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Invalid, Scale};
+
+/// Where a rating request is in its life. See the README for the whole diagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    /// Waiting for its due time (or its next retry).
+    Scheduled,
+    /// Claimed by a scheduler that is sending it now.
+    Sending,
+    /// The platform accepted it.
+    Sent,
+    /// The channel confirmed the client has it.
+    Delivered,
+    /// The client answered.
+    Answered,
+    /// The client wrote again before it was due.
+    Cancelled,
+    /// No answer within the line's answer window.
+    Expired,
+    /// A Meta channel's 24-hour window had passed and no fallback was allowed.
+    WindowClosed,
+    /// The platform refused it for good.
+    Undeliverable,
+    /// Retries exhausted, the send deadline passed, or a configuration fault.
+    Failed,
+}
+
+impl RequestStatus {
+    pub const ALL: [RequestStatus; 10] = [
+        RequestStatus::Scheduled,
+        RequestStatus::Sending,
+        RequestStatus::Sent,
+        RequestStatus::Delivered,
+        RequestStatus::Answered,
+        RequestStatus::Cancelled,
+        RequestStatus::Expired,
+        RequestStatus::WindowClosed,
+        RequestStatus::Undeliverable,
+        RequestStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::Scheduled => "scheduled",
+            RequestStatus::Sending => "sending",
+            RequestStatus::Sent => "sent",
+            RequestStatus::Delivered => "delivered",
+            RequestStatus::Answered => "answered",
+            RequestStatus::Cancelled => "cancelled",
+            RequestStatus::Expired => "expired",
+            RequestStatus::WindowClosed => "window_closed",
+            RequestStatus::Undeliverable => "undeliverable",
+            RequestStatus::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for RequestStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RequestStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RequestStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown request status '{s}'"))
+    }
+}
+
+/// `POST /v1/ratings`: a client's answer to a request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatingAnswer {
+    pub request_id: String,
+    pub value: i64,
+    pub comment: Option<String>,
+    pub resolved: Option<bool>,
+}
+
+/// The longest comment kept, in characters.
+pub const MAX_COMMENT_CHARS: usize = 2000;
+
+impl RatingAnswer {
+    /// Checks the value against the line's scale and the comment's length.
+    pub fn validate(&self, scale: Scale) -> Result<(), Invalid> {
+        if !scale.allowed().contains(&self.value) {
+            let allowed = match scale {
+                Scale::Binary => "1 (👍) or 0 (👎)",
+                Scale::FiveStar => "1, 2, 3, 4 or 5",
+            };
+            return Err(Invalid::new(
+                "value",
+                format!(
+                    "{} is not allowed on a {} line: send {allowed}",
+                    self.value,
+                    scale.as_str()
+                ),
+            ));
+        }
+        if self
+            .comment
+            .as_ref()
+            .is_some_and(|c| c.chars().count() > MAX_COMMENT_CHARS)
+        {
+            return Err(Invalid::new(
+                "comment",
+                format!("must be at most {MAX_COMMENT_CHARS} characters"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(value: i64) -> RatingAnswer {
+        RatingAnswer {
+            request_id: "r".into(),
+            value,
+            comment: None,
+            resolved: None,
+        }
+    }
+
+    #[test]
+    fn values_outside_the_scale_are_refused_with_the_allowed_ones_named() {
+        let err = answer(2).validate(Scale::Binary).unwrap_err();
+        assert_eq!(err.field, "value");
+        assert!(err.message.contains("1 (👍) or 0 (👎)"), "{}", err.message);
+        let err = answer(0).validate(Scale::FiveStar).unwrap_err();
+        assert!(err.message.contains("1, 2, 3, 4 or 5"), "{}", err.message);
+        assert!(answer(0).validate(Scale::Binary).is_ok());
+        assert!(answer(5).validate(Scale::FiveStar).is_ok());
+    }
+
+    #[test]
+    fn every_status_reads_back_from_its_name() {
+        for st in RequestStatus::ALL {
+            assert_eq!(st.as_str().parse::<RequestStatus>().unwrap(), st);
+        }
+    }
+}

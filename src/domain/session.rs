@@ -1,0 +1,68 @@
+//! Sessions: one conversation of a client with an operator on a line.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Channel, ClientRef, Invalid, check_id};
+
+/// `POST /v1/sessions`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSession {
+    pub id: String,
+    pub line_id: String,
+    pub channel: Channel,
+    pub client: ClientRef,
+    pub operator_id: Option<String>,
+    pub opened_at: Option<DateTime<Utc>>,
+}
+
+impl NewSession {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        check_id("id", &self.id)?;
+        check_id("line_id", &self.line_id)?;
+        check_id("client.id", &self.client.id)?;
+        if let Some(op) = &self.operator_id {
+            check_id("operator_id", op)?;
+        }
+        if self
+            .client
+            .name
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > 200)
+        {
+            return Err(Invalid::new(
+                "client.name",
+                "must be at most 200 characters",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Who ended a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClosedBy {
+    Operator,
+    Timeout,
+    Client,
+}
+
+impl ClosedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClosedBy::Operator => "operator",
+            ClosedBy::Timeout => "timeout",
+            ClosedBy::Client => "client",
+        }
+    }
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageFrom {
+    Client,
+    Operator,
+}

@@ -1,0 +1,418 @@
+//! The engine: Rateline's operations on lines, people, sessions and ratings.
+//!
+//! HTTP handlers, the CLI and the scheduler all come through here. It validates what the
+//! outside sends (once, with messages that say how to fix it), asks the store to do the
+//! all-or-nothing write, and wakes the scheduler when a new request is due sooner than
+//! the scheduler planned to look.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::clock::Clock;
+use crate::domain::{
+    Channel, ClosedBy, Group, Invalid, LineSettings, MessageFrom, NewSession, Person, RatingAnswer,
+    check_id,
+};
+use crate::metrics::Metrics;
+use crate::scheduler::Wake;
+use crate::store::{
+    CloseResult, CloseTiming, LineRecord, MessageResult, RatingOutcome, RatingPolicy, RatingRecord,
+    RatingRevision, RequestRecord, SessionRecord, StatsFilter, StatsGroup, StatsGrouping, Store,
+    StoreError,
+};
+
+/// Why an operation changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// A session as `GET /v1/sessions/{id}` shows it: with its request and rating.
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    pub session: SessionRecord,
+    pub request: Option<RequestRecord>,
+    pub rating: Option<(RatingRecord, Vec<RatingRevision>)>,
+}
+
+/// A rating the engine stored, and whether it was the first answer.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub rating: RatingRecord,
+    pub created: bool,
+}
+
+/// Times that clients may send are accepted this far in the future (clock skew), no further.
+const MAX_FUTURE_SKEW: Duration = Duration::minutes(5);
+
+/// Channels with an adapter in this build.
+pub const ENABLED_CHANNELS: [Channel; 1] = [Channel::Webhook];
+
+#[derive(Clone)]
+pub struct Engine {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    wake: Arc<Wake>,
+    metrics: Arc<Metrics>,
+    send_deadline: Duration,
+}
+
+impl Engine {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        wake: Arc<Wake>,
+        metrics: Arc<Metrics>,
+        send_deadline: std::time::Duration,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            wake,
+            metrics,
+            send_deadline: Duration::from_std(send_deadline).unwrap_or(Duration::MAX),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Creates or replaces a line from the API; returns the stored line and whether it is new.
+    pub async fn put_line(
+        &self,
+        id: &str,
+        mut settings: LineSettings,
+    ) -> Result<(LineRecord, bool)> {
+        check_id("line_id", id)?;
+        settings.validate()?;
+        let existing = self.store.get_line(id).await?;
+        if let Some(l) = &existing
+            && l.managed_by == "config"
+        {
+            return Err(EngineError::Conflict {
+                code: "line_managed_by_config",
+                message: format!(
+                    "line '{id}' is defined in the config file; change it there and restart"
+                ),
+            });
+        }
+        // The secret is write-only: a PUT without it keeps the one stored.
+        if let Some(w) = settings.webhook.as_mut()
+            && w.secret.is_none()
+        {
+            w.secret = existing
+                .as_ref()
+                .and_then(|l| l.settings.webhook.as_ref())
+                .and_then(|old| old.secret.clone());
+            if w.secret.is_none() {
+                return Err(Invalid::new(
+                    "webhook.secret",
+                    "is required: at least 16 characters that sign every request",
+                )
+                .into());
+            }
+        }
+        self.store
+            .upsert_line(id, &settings, "api", self.now())
+            .await?;
+        let line = self.line(id).await?;
+        Ok((line, existing.is_none()))
+    }
+
+    /// Writes the config file's lines; they are read-only over HTTP.
+    pub async fn apply_configured_lines(
+        &self,
+        lines: &[crate::settings::ConfiguredLine],
+    ) -> Result<()> {
+        for l in lines {
+            self.store
+                .upsert_line(&l.id, &l.settings, "config", self.now())
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn line(&self, id: &str) -> Result<LineRecord> {
+        self.store
+            .get_line(id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound {
+                code: "line_not_found",
+                message: format!("line '{id}' does not exist; create it with PUT /v1/lines/{id}"),
+            })
+    }
+
+    pub async fn put_person(&self, id: &str, person: Person) -> Result<bool> {
+        check_id("person_id", id)?;
+        person.validate(id)?;
+        Ok(self.store.upsert_person(id, &person, self.now()).await?)
+    }
+
+    pub async fn put_group(&self, id: &str, group: Group) -> Result<bool> {
+        check_id("group_id", id)?;
+        group.validate()?;
+        Ok(self.store.upsert_group(id, &group, self.now()).await?)
+    }
+
+    /// Opens a session; the same id again returns the stored session unchanged.
+    #[tracing::instrument(skip(self, new), fields(session_id = %new.id, line_id = %new.line_id))]
+    pub async fn open_session(&self, new: NewSession) -> Result<(SessionRecord, bool)> {
+        new.validate()?;
+        let now = self.now();
+        let opened_at = self.not_in_future("opened_at", new.opened_at, now)?;
+        if let Some(existing) = self.store.get_session(&new.id).await? {
+            return Ok((existing, false));
+        }
+        let line = self.line(&new.line_id).await?;
+        if !ENABLED_CHANNELS.contains(&new.channel) {
+            return Err(Invalid::new(
+                "channel",
+                format!(
+                    "the {} channel is not enabled on this server; enabled: {}",
+                    new.channel,
+                    ENABLED_CHANNELS.map(|c| c.as_str()).join(", ")
+                ),
+            )
+            .into());
+        }
+        if new.channel == Channel::Webhook && line.settings.webhook.is_none() {
+            return Err(Invalid::new(
+                "channel",
+                format!(
+                    "line '{}' has no webhook connector; set webhook.url and webhook.secret with PUT /v1/lines/{}",
+                    line.id, line.id
+                ),
+            )
+            .into());
+        }
+        let created = self
+            .store
+            .insert_session(&new, opened_at, line.settings.auto_close_minutes)
+            .await?;
+        if created && let Some(m) = line.settings.auto_close_minutes {
+            self.wake
+                .due_at(opened_at + Duration::minutes(i64::from(m)));
+        }
+        let session = self.session(&new.id).await?;
+        Ok((session, created))
+    }
+
+    pub async fn session(&self, id: &str) -> Result<SessionRecord> {
+        self.store
+            .get_session(id)
+            .await?
+            .ok_or_else(|| session_not_found(id))
+    }
+
+    /// Records a client or operator message.
+    #[tracing::instrument(skip(self))]
+    pub async fn record_message(
+        &self,
+        session_id: &str,
+        from: MessageFrom,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<MessageResult> {
+        let now = self.now();
+        let at = self.not_in_future("at", at, now)?;
+        let result = self
+            .store
+            .record_message(session_id, from, at, now)
+            .await?
+            .ok_or_else(|| session_not_found(session_id))?;
+        if let Some(id) = &result.cancelled_request {
+            tracing::info!(request_id = %id, "client wrote again before the request was due: cancelled");
+            self.metrics
+                .transition(crate::domain::RequestStatus::Cancelled);
+        }
+        Ok(result)
+    }
+
+    /// Closes a session and schedules its rating request. Closing twice changes nothing.
+    #[tracing::instrument(skip(self))]
+    pub async fn close_session(
+        &self,
+        session_id: &str,
+        by: ClosedBy,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<CloseResult> {
+        let now = self.now();
+        let closed_at = self.not_in_future("at", at, now)?;
+        self.close(session_id, by, closed_at, now, false).await
+    }
+
+    /// Closes a session whose inactivity deadline passed, unless a message came meanwhile.
+    pub async fn close_idle(&self, session_id: &str) -> Result<CloseResult> {
+        let now = self.now();
+        self.close(session_id, ClosedBy::Timeout, now, now, true)
+            .await
+    }
+
+    async fn close(
+        &self,
+        session_id: &str,
+        by: ClosedBy,
+        closed_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        only_if_idle: bool,
+    ) -> Result<CloseResult> {
+        let timing = CloseTiming {
+            closed_at,
+            now,
+            send_deadline: self.send_deadline,
+        };
+        let result = self
+            .store
+            .close_session(session_id, by, timing, only_if_idle)
+            .await?
+            .ok_or_else(|| session_not_found(session_id))?;
+        if result.newly_closed
+            && let Some(r) = &result.request
+            && r.status == crate::domain::RequestStatus::Scheduled
+        {
+            self.metrics.transition(r.status);
+            self.wake.due_at(r.due_at);
+        }
+        Ok(result)
+    }
+
+    /// Stores a client's answer under the line's scale, answer window and change policy.
+    #[tracing::instrument(skip(self, answer), fields(request_id = %answer.request_id))]
+    pub async fn submit_rating(&self, answer: RatingAnswer) -> Result<Submitted> {
+        let request = self
+            .store
+            .get_request(&answer.request_id)
+            .await?
+            .ok_or_else(|| request_not_found(&answer.request_id))?;
+        answer.validate(request.scale)?;
+        let line = self.line(&request.line_id).await?;
+        let policy = RatingPolicy {
+            scale: request.scale,
+            low_threshold: line.settings.rating.low_threshold,
+            max_changes: line.settings.rating.max_changes,
+            change_window: Duration::days(i64::from(line.settings.rating.change_window_days)),
+        };
+        let id = &answer.request_id;
+        match self
+            .store
+            .submit_rating(&answer, policy, self.now())
+            .await?
+        {
+            RatingOutcome::Created(rating) => {
+                self.metrics
+                    .transition(crate::domain::RequestStatus::Answered);
+                Ok(Submitted {
+                    rating,
+                    created: true,
+                })
+            }
+            RatingOutcome::Changed(rating) | RatingOutcome::Unchanged(rating) => Ok(Submitted {
+                rating,
+                created: false,
+            }),
+            RatingOutcome::NotFound => Err(request_not_found(id)),
+            RatingOutcome::NotAnswerable(status) => Err(EngineError::Conflict {
+                code: "request_not_answerable",
+                message: match status {
+                    crate::domain::RequestStatus::Scheduled
+                    | crate::domain::RequestStatus::Sending => {
+                        format!(
+                            "request '{id}' has not been sent yet; answer it once the client has seen it"
+                        )
+                    }
+                    other => format!("request '{id}' is {other} and takes no answer"),
+                },
+            }),
+            RatingOutcome::WindowClosed(end) => Err(EngineError::Gone {
+                code: "answer_window_closed",
+                message: format!(
+                    "request '{id}' could be answered until {} (the line's answer_window_hours); the answer was not stored",
+                    end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+            }),
+            RatingOutcome::ChangeLimitReached(max) => Err(EngineError::Conflict {
+                code: "change_limit_reached",
+                message: format!(
+                    "the rating of request '{id}' was changed {max} time(s) already, the line's rating.max_changes"
+                ),
+            }),
+            RatingOutcome::ChangeWindowClosed(until) => Err(EngineError::Conflict {
+                code: "change_window_closed",
+                message: format!(
+                    "the rating of request '{id}' could be changed until {} (the line's rating.change_window_days)",
+                    until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+            }),
+        }
+    }
+
+    pub async fn session_view(&self, id: &str) -> Result<SessionView> {
+        let session = self.session(id).await?;
+        let request = self.store.latest_request(id).await?;
+        let rating = match &request {
+            Some(r) => self.store.get_rating(&r.id).await?,
+            None => None,
+        };
+        Ok(SessionView {
+            session,
+            request,
+            rating,
+        })
+    }
+
+    pub async fn stats(&self, filter: &StatsFilter, by: StatsGrouping) -> Result<Vec<StatsGroup>> {
+        Ok(self.store.stats(filter, by).await?)
+    }
+
+    /// A client-supplied time, or now; refused when it lies in the future.
+    fn not_in_future(
+        &self,
+        field: &str,
+        at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>> {
+        match at {
+            Some(t) if t > now + MAX_FUTURE_SKEW => Err(Invalid::new(
+                field,
+                format!(
+                    "{} is in the future (server time {}); send the time the event happened, or omit it",
+                    t.to_rfc3339(),
+                    now.to_rfc3339()
+                ),
+            )
+            .into()),
+            Some(t) => Ok(t),
+            None => Ok(now),
+        }
+    }
+}
+
+fn session_not_found(id: &str) -> EngineError {
+    EngineError::NotFound {
+        code: "session_not_found",
+        message: format!("session '{id}' does not exist; open it with POST /v1/sessions"),
+    }
+}
+
+fn request_not_found(id: &str) -> EngineError {
+    EngineError::NotFound {
+        code: "request_not_found",
+        message: format!("rating request '{id}' does not exist; use the request_id Rateline sent"),
+    }
+}

@@ -1,0 +1,92 @@
+//! A JSON body extractor whose refusals say which field is wrong, in the API's error shape.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+/// Like `axum::Json`, but a malformed body is a 400 that names the field and the problem.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "the request body is larger than server.body_limit_bytes allows",
+                )
+            } else {
+                ApiError::bad_request(
+                    "unreadable_body",
+                    format!("the request body could not be read: {e}"),
+                )
+            }
+        })?;
+        parse(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses a JSON body, naming the path of the offending field.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::bad_request(
+                "malformed_json",
+                format!("the body is not valid JSON: {inner}"),
+            )
+        } else {
+            let mut err = ApiError::bad_request(
+                "invalid_field",
+                if path == "." {
+                    format!("the body does not have the expected shape: {inner}")
+                } else {
+                    format!("{path}: {inner}")
+                },
+            );
+            err.field = (path != ".").then_some(path);
+            err
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        client: Client,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Client {
+        id: String,
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_nested_field() {
+        let err = parse::<Body>(br#"{"client": {"id": 7}}"#).unwrap_err();
+        assert_eq!(err.code, "invalid_field");
+        assert_eq!(err.field.as_deref(), Some("client.id"));
+    }
+
+    #[test]
+    fn broken_json_is_malformed_json() {
+        let err = parse::<Body>(br#"{"client": "#).unwrap_err();
+        assert_eq!(err.code, "malformed_json");
+    }
+}

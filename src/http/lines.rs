@@ -1,0 +1,46 @@
+//! `PUT /v1/lines/{id}` and `GET /v1/lines/{id}`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use super::{ApiJson, ApiResult, AppState};
+use crate::domain::LineSettings;
+use crate::store::LineRecord;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/lines/{line_id}", get(get_line).put(put_line))
+}
+
+async fn put_line(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(settings): ApiJson<LineSettings>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (line, created) = state.engine.put_line(&id, settings).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(view(&line))))
+}
+
+async fn get_line(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(view(&state.engine.line(&id).await?)))
+}
+
+/// The line as the API shows it: the settings without the webhook secret.
+fn view(line: &LineRecord) -> Value {
+    let mut settings = line.settings.clone();
+    if let Some(w) = settings.webhook.as_mut() {
+        w.secret = None;
+    }
+    let mut v = serde_json::to_value(&settings).expect("line settings serialise");
+    v["id"] = json!(line.id);
+    v["managed_by"] = json!(line.managed_by);
+    v["updated_at"] = json!(line.updated_at);
+    v
+}

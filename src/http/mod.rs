@@ -1,0 +1,113 @@
+//! The HTTP API: one router per module, merged here, sharing one [`AppState`].
+
+mod error;
+mod extract;
+mod lines;
+mod ops;
+mod people;
+mod ratings;
+mod sessions;
+mod stats;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::any;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+pub use extract::ApiJson;
+pub use stats::parse_time;
+
+use crate::engine::Engine;
+use crate::metrics::Metrics;
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Endpoints of the contract that this version does not have yet.
+const NOT_BUILT: [&str; 6] = [
+    "/v1/sessions/{id}/webchat-token",
+    "/v1/alerts",
+    "/v1/ratings/{id}/response",
+    "/v1/ratings/{id}/appeal",
+    "/v1/appeals/{id}/decision",
+    "/v1/sessions/{id}/evaluation",
+];
+
+pub fn router(state: AppState, body_limit: usize) -> Router {
+    let mut app = Router::new()
+        .merge(ops::router())
+        .merge(lines::router())
+        .merge(people::router())
+        .merge(sessions::router())
+        .merge(ratings::router())
+        .merge(stats::router());
+    for path in NOT_BUILT {
+        app = app.route(path, any(not_built));
+    }
+    app.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_responses,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn count_responses(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    state
+        .metrics
+        .http_responses
+        .get_or_create(&vec![("status", resp.status().as_u16().to_string())])
+        .inc();
+    resp
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_such_endpoint",
+        format!(
+            "there is no {} {}; see the API table in the README",
+            req.method(),
+            req.uri().path()
+        ),
+    )
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} is not allowed on {}; see the API table in the README",
+            req.method(),
+            req.uri().path()
+        ),
+    )
+}
+
+async fn not_built(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "not_built_yet",
+        format!(
+            "{} is part of Rateline's contract but not built in this version; the README lists what is",
+            req.uri().path()
+        ),
+    )
+}

@@ -1,0 +1,37 @@
+//! `POST /v1/ratings`: answer intake for the `webhook` channel and custom connectors.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::Value;
+
+use super::{ApiJson, ApiResult, AppState};
+use crate::domain::RatingAnswer;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/ratings", post(submit))
+}
+
+/// 201 for the first answer, 200 for a permitted change or the same answer again.
+async fn submit(
+    State(state): State<AppState>,
+    ApiJson(answer): ApiJson<RatingAnswer>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let submitted = state.engine.submit_rating(answer).await?;
+    let (rating, history) = state
+        .engine
+        .store()
+        .get_rating(&submitted.rating.request_id)
+        .await?
+        .unwrap_or((submitted.rating.clone(), Vec::new()));
+    let status = if submitted.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(super::sessions::rating_json(&rating, &history)),
+    ))
+}

@@ -1,0 +1,134 @@
+//! `GET /v1/stats` and `GET /v1/operators/{id}/summary`.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::json;
+
+use super::{ApiError, ApiResult, AppState};
+use crate::store::{StatsFilter, StatsGrouping};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/stats", get(stats))
+        .route("/v1/operators/{id}/summary", get(operator_summary))
+}
+
+const STATS_PARAMS: &str = "line, operator, channel, from, to, by, format";
+
+async fn stats(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    if let Some(unknown) = params
+        .keys()
+        .find(|k| !STATS_PARAMS.split(", ").any(|p| p == *k))
+    {
+        return Err(ApiError::bad_request(
+            "unknown_parameter",
+            format!("unknown query parameter '{unknown}': use {STATS_PARAMS}"),
+        ));
+    }
+    let filter = StatsFilter {
+        line: params.get("line").cloned(),
+        operator: params.get("operator").cloned(),
+        channel: params
+            .get("channel")
+            .map(|c| c.parse())
+            .transpose()
+            .map_err(|e: rateline_adapters::UnknownChannel| {
+                ApiError::bad_request("invalid_parameter", format!("channel: {e}"))
+            })?,
+        from: time_param(&params, "from")?,
+        to: time_param(&params, "to")?,
+    };
+    let by: StatsGrouping = params
+        .get("by")
+        .map(|b| b.parse())
+        .transpose()
+        .map_err(|e: String| ApiError::bad_request("invalid_parameter", format!("by: {e}")))?
+        .unwrap_or_default();
+    let groups = state.engine.stats(&filter, by).await?;
+    let wants_csv = params.get("format").is_some_and(|f| f == "csv")
+        || headers
+            .get(header::ACCEPT)
+            .and_then(|a| a.to_str().ok())
+            .is_some_and(|a| a.contains("text/csv"));
+    if wants_csv {
+        let mut resp = crate::report::csv(&groups).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        );
+        return Ok(resp);
+    }
+    Ok(Json(json!({ "groups": groups })).into_response())
+}
+
+async fn operator_summary(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> ApiResult<Json<serde_json::Value>> {
+    if let Some(unknown) = params.keys().find(|k| *k != "from" && *k != "to") {
+        return Err(ApiError::bad_request(
+            "unknown_parameter",
+            format!("unknown query parameter '{unknown}': use from, to"),
+        ));
+    }
+    let filter = StatsFilter {
+        operator: Some(id.clone()),
+        from: time_param(&params, "from")?,
+        to: time_param(&params, "to")?,
+        ..StatsFilter::default()
+    };
+    let group = state
+        .engine
+        .stats(&filter, StatsGrouping::All)
+        .await?
+        .into_iter()
+        .next();
+    Ok(Json(json!({
+        "operator_id": id,
+        "from": filter.from,
+        "to": filter.to,
+        "sent": group.as_ref().map_or(0, |g| g.sent),
+        "answered": group.as_ref().map_or(0, |g| g.answered),
+        "response_rate": group.as_ref().and_then(|g| g.response_rate),
+        "average": group.as_ref().and_then(|g| g.average),
+        "csat": group.as_ref().and_then(|g| g.csat),
+        "low": group.as_ref().map_or(0, |g| g.low),
+    })))
+}
+
+/// `from`/`to`: an RFC 3339 time, or a date meaning its midnight UTC.
+pub fn parse_time(value: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                .ok()
+                .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
+        })
+}
+
+fn time_param(params: &HashMap<String, String>, name: &str) -> ApiResult<Option<DateTime<Utc>>> {
+    params
+        .get(name)
+        .map(|v| {
+            parse_time(v).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_parameter",
+                    format!("{name}: {v:?} is not a time; use RFC 3339 (2026-11-21T09:00:00Z) or a date (2026-11-21)"),
+                )
+            })
+        })
+        .transpose()
+}

@@ -1,0 +1,5 @@
+//! The `rateline` binary: parses the command line and hands over to [`rateline::cli`].
+
+fn main() -> std::process::ExitCode {
+    rateline::cli::main()
+}

@@ -1,0 +1,99 @@
+//! The report's renderings: a table for people at a terminal, CSV for spreadsheets.
+//! `GET /v1/stats` and `rateline stats` share them, so both show the same numbers.
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{CellAlignment, Table};
+
+use crate::store::StatsGroup;
+
+const HEADER: [&str; 7] = [
+    "key",
+    "sent",
+    "answered",
+    "response_rate",
+    "average",
+    "csat",
+    "low",
+];
+
+fn fixed(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(String::new, |v| format!("{v:.digits$}"))
+}
+
+/// An aligned table; empty cells where a ratio has no denominator.
+pub fn table(groups: &[StatsGroup]) -> String {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_header(HEADER);
+    for g in groups {
+        t.add_row(vec![
+            g.key.clone(),
+            g.sent.to_string(),
+            g.answered.to_string(),
+            fixed(g.response_rate.map(|r| r * 100.0), 1)
+                + if g.response_rate.is_some() { "%" } else { "" },
+            fixed(g.average, 2),
+            fixed(g.csat.map(|c| c * 100.0), 1) + if g.csat.is_some() { "%" } else { "" },
+            g.low.to_string(),
+        ]);
+    }
+    for i in 1..HEADER.len() {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    if groups.is_empty() {
+        return "no rating requests match these filters\n".into();
+    }
+    format!("{t}\n")
+}
+
+/// RFC 4180 CSV with a header row; ratios as fractions 0..=1, empty when undefined.
+pub fn csv(groups: &[StatsGroup]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(HEADER).expect("writing to memory");
+    for g in groups {
+        w.write_record([
+            g.key.clone(),
+            g.sent.to_string(),
+            g.answered.to_string(),
+            fixed(g.response_rate, 4),
+            fixed(g.average, 4),
+            fixed(g.csat, 4),
+            g.low.to_string(),
+        ])
+        .expect("writing to memory");
+    }
+    String::from_utf8(w.into_inner().expect("flushing to memory")).expect("CSV of UTF-8 is UTF-8")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(key: &str) -> StatsGroup {
+        StatsGroup {
+            key: key.into(),
+            sent: 4,
+            answered: 3,
+            response_rate: Some(0.75),
+            average: None,
+            csat: Some(2.0 / 3.0),
+            low: 1,
+        }
+    }
+
+    #[test]
+    fn csv_quotes_keys_that_need_it_and_leaves_undefined_ratios_empty() {
+        let out = csv(&[group("ops, night")]);
+        assert_eq!(
+            out,
+            "key,sent,answered,response_rate,average,csat,low\n\"ops, night\",4,3,0.7500,,0.6667,1\n"
+        );
+    }
+
+    #[test]
+    fn the_table_shows_percentages() {
+        let out = table(&[group("op-1")]);
+        assert!(out.contains("75.0%") && out.contains("66.7%"), "{out}");
+    }
+}

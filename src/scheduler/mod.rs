@@ -1,0 +1,433 @@
+//! The durable scheduler: turns due rating requests into sends, and sends into statuses.
+//!
+//! One pass: expire requests whose answer window ended, close idle sessions, claim a batch
+//! of due requests (a lease, see [`crate::store`]) and hand each to its channel's adapter
+//! in its own task. When nothing more is due, it sleeps until the earliest `run_at` in the
+//! store, or until [`Wake`] says something new is due sooner; it never polls.
+//!
+//! Delivery is at least once: a request is sent once, except that one whose send was in
+//! flight when the process died is sent again when its lease runs out. Connectors get the
+//! request id as an idempotency key for that case.
+
+mod retry;
+mod wake;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, Utc};
+use rateline_adapters::{Channel, ChannelAdapter, OutgoingRequest, SendOutcome, WebhookTarget};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use retry::RetryPolicy;
+pub use wake::{NOTIFY_CHANNEL, Wake};
+
+use crate::clock::Clock;
+use crate::domain::{LineSettings, RequestStatus};
+use crate::engine::Engine;
+use crate::metrics::Metrics;
+use crate::settings::SchedulerSettings;
+use crate::store::{Backend, ClaimedRequest, SendResult, Store, StoreError};
+
+/// The adapters of the channels this server sends on.
+#[derive(Clone, Default)]
+pub struct Adapters(HashMap<Channel, Arc<dyn ChannelAdapter>>);
+
+impl Adapters {
+    pub fn with(mut self, adapter: Arc<dyn ChannelAdapter>) -> Self {
+        self.0.insert(adapter.channel(), adapter);
+        self
+    }
+
+    fn get(&self, channel: Channel) -> Option<&Arc<dyn ChannelAdapter>> {
+        self.0.get(&channel)
+    }
+}
+
+/// The scheduler of one process.
+pub struct Scheduler {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    wake: Arc<Wake>,
+    metrics: Arc<Metrics>,
+    adapters: Adapters,
+    settings: SchedulerSettings,
+    retry: RetryPolicy,
+    /// This process's name on the leases it takes.
+    owner: String,
+    answer_url: String,
+}
+
+/// How many idle sessions one pass closes; the rest wait for the next pass, right after.
+const IDLE_BATCH: i64 = 100;
+
+impl Scheduler {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        engine: Engine,
+        clock: Arc<dyn Clock>,
+        wake: Arc<Wake>,
+        metrics: Arc<Metrics>,
+        adapters: Adapters,
+        settings: SchedulerSettings,
+        answer_url: String,
+    ) -> Self {
+        let store = engine.store().clone();
+        Self {
+            inner: Arc::new(Inner {
+                engine,
+                store,
+                clock,
+                wake,
+                metrics,
+                adapters,
+                retry: RetryPolicy::new(&settings),
+                settings,
+                owner: uuid::Uuid::now_v7().to_string(),
+                answer_url,
+            }),
+        }
+    }
+
+    /// Runs until `stop`, then finishes the sends in flight and returns.
+    pub async fn run(self, stop: CancellationToken) {
+        let inner = self.inner;
+        let mut helpers = JoinSet::new();
+        if inner.store.backend() == Backend::Postgres {
+            let own = stop.child_token();
+            helpers.spawn(wake::publish(
+                inner.wake.clone(),
+                inner.store.clone(),
+                inner.owner.clone(),
+                own.clone(),
+            ));
+            helpers.spawn(wake::listen(
+                inner.wake.clone(),
+                inner.store.clone(),
+                inner.owner.clone(),
+                own,
+            ));
+        }
+        let permits = Arc::new(Semaphore::new(inner.settings.concurrency as usize));
+        let mut sends = JoinSet::new();
+        tracing::info!(owner = %inner.owner, "scheduler started");
+        while !stop.is_cancelled() {
+            while sends.try_join_next().is_some() {}
+            match inner.pass(&permits, &mut sends, &stop).await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => {
+                    // The database is down or hiccuped: nothing was half-done, look again soon.
+                    tracing::warn!(error = %e, "scheduler pass failed; retrying in 1 s");
+                    tokio::select! {
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                        _ = stop.cancelled() => {}
+                    }
+                }
+            }
+        }
+        tracing::info!(
+            in_flight = sends.len(),
+            "scheduler stopping: finishing sends in flight"
+        );
+        while sends.join_next().await.is_some() {}
+        helpers.shutdown().await;
+        tracing::info!("scheduler stopped");
+    }
+}
+
+impl Inner {
+    /// One pass. Returns true when there may be more due right now.
+    async fn pass(
+        self: &Arc<Self>,
+        permits: &Arc<Semaphore>,
+        sends: &mut JoinSet<()>,
+        stop: &CancellationToken,
+    ) -> Result<bool, StoreError> {
+        self.wake.awake();
+        let now = self.clock.now();
+        let expired = self.store.expire_unanswered(now).await?;
+        for _ in 0..expired {
+            self.metrics.transition(RequestStatus::Expired);
+        }
+        let idle = self.store.idle_sessions(now, IDLE_BATCH).await?;
+        for id in &idle {
+            match self.engine.close_idle(id).await {
+                Ok(_) => tracing::info!(session_id = %id, "closed for inactivity"),
+                Err(crate::engine::EngineError::Store(e)) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(session_id = %id, error = %e, "could not close an idle session")
+                }
+            }
+        }
+
+        // Claim only as many as can be sent now, so a claim never waits out its lease in memory.
+        let first = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            _ = stop.cancelled() => return Ok(false),
+        };
+        let mut held = vec![first];
+        while held.len() < self.settings.batch_size as usize {
+            match permits.clone().try_acquire_owned() {
+                Ok(p) => held.push(p),
+                Err(_) => break,
+            }
+        }
+        let lease = Duration::from_std(self.settings.lease()).unwrap_or(Duration::MAX);
+        let claimed = self
+            .store
+            .claim_due_requests(&self.owner, now, lease, held.len() as i64)
+            .await?;
+        let full = claimed.len() == held.len();
+        if !claimed.is_empty() {
+            let lines = self.lines_of(&claimed).await?;
+            for (request, permit) in claimed.into_iter().zip(held.drain(..)) {
+                let line = lines.get(&request.line_id).cloned();
+                let me = self.clone();
+                sends.spawn(async move {
+                    me.send(request, line).await;
+                    drop(permit);
+                });
+            }
+        }
+        if full || idle.len() as i64 == IDLE_BATCH {
+            return Ok(true);
+        }
+        drop(held);
+
+        let next = self.store.next_wake().await?;
+        self.wake.plan(next);
+        let sleep = async {
+            match next {
+                Some(t) => self.clock.sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = sleep => {}
+            _ = self.wake.woken() => {}
+            _ = stop.cancelled() => {}
+        }
+        Ok(false)
+    }
+
+    /// The settings of each line in the batch, read once per batch.
+    async fn lines_of(
+        &self,
+        claimed: &[ClaimedRequest],
+    ) -> Result<HashMap<String, LineSettings>, StoreError> {
+        let mut lines = HashMap::new();
+        for r in claimed {
+            if !lines.contains_key(&r.line_id)
+                && let Some(l) = self.store.get_line(&r.line_id).await?
+            {
+                lines.insert(r.line_id.clone(), l.settings);
+            }
+        }
+        Ok(lines)
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %c.id, session_id = %c.session_id, line_id = %c.line_id, channel = %c.channel, attempt = c.attempts))]
+    async fn send(&self, c: ClaimedRequest, line: Option<LineSettings>) {
+        if c.reclaimed {
+            tracing::warn!("the previous holder's lease ran out mid-send: sending again");
+        }
+        let now = self.clock.now();
+        let result = if now > c.send_deadline_at {
+            SendResult::Final {
+                status: RequestStatus::Failed,
+                error: format!(
+                    "not sent by the send deadline {} (due {}); Rateline does not send requests late",
+                    rfc3339(c.send_deadline_at),
+                    rfc3339(c.due_at)
+                ),
+            }
+        } else if let (Some(line), Some(adapter)) = (&line, self.adapters.get(c.channel)) {
+            let outgoing = self.outgoing(&c, line);
+            let started = Instant::now();
+            let outcome =
+                match tokio::time::timeout(self.settings.send_timeout(), adapter.send(&outgoing))
+                    .await
+                {
+                    Ok(o) => o,
+                    Err(_) => SendOutcome::Retry {
+                        after: None,
+                        reason: format!(
+                            "the send took longer than {} s",
+                            self.settings.send_timeout_seconds
+                        ),
+                    },
+                };
+            let labels = vec![("channel", c.channel.as_str().to_owned())];
+            self.metrics
+                .send_duration
+                .get_or_create(&labels)
+                .observe(started.elapsed().as_secs_f64());
+            self.metrics
+                .send_outcomes
+                .get_or_create(&vec![
+                    ("channel", c.channel.as_str().to_owned()),
+                    ("outcome", outcome.label().to_owned()),
+                ])
+                .inc();
+            self.result_of(&c, line, outcome)
+        } else {
+            SendResult::Final {
+                status: RequestStatus::Failed,
+                error: match line {
+                    None => format!("line '{}' no longer exists", c.line_id),
+                    Some(_) => format!("the {} channel is not enabled on this server", c.channel),
+                },
+            }
+        };
+        self.record(&c, result).await;
+    }
+
+    fn outgoing(&self, c: &ClaimedRequest, line: &LineSettings) -> OutgoingRequest {
+        OutgoingRequest {
+            request_id: c.id.clone(),
+            session_id: c.session_id.clone(),
+            line_id: c.line_id.clone(),
+            client: c.client.clone(),
+            scale: c.scale,
+            text: line.rating.request_text.clone(),
+            language: line.rating.language.clone(),
+            answer_url: self.answer_url.clone(),
+            attempt: c.attempts,
+            last_client_message_at: c.last_client_message_at,
+            webhook: line.webhook.as_ref().and_then(|w| {
+                Some(WebhookTarget {
+                    url: w.url.clone(),
+                    secret: w.secret.clone()?,
+                })
+            }),
+        }
+    }
+
+    /// What an adapter's outcome means for the request, under the retry policy and deadline.
+    fn result_of(
+        &self,
+        c: &ClaimedRequest,
+        line: &LineSettings,
+        outcome: SendOutcome,
+    ) -> SendResult {
+        let now = self.clock.now();
+        match outcome {
+            SendOutcome::Accepted {
+                platform_message_id,
+            } => {
+                let late = (now - c.due_at).to_std().unwrap_or_default();
+                self.metrics.lateness.observe(late.as_secs_f64());
+                SendResult::Sent {
+                    platform_message_id,
+                    expires_at: now + Duration::hours(i64::from(line.rating.answer_window_hours)),
+                }
+            }
+            SendOutcome::Retry { after, reason } => {
+                let wait = after.or_else(|| self.retry.delay_after(c.attempts));
+                match wait
+                    .and_then(|w| Duration::from_std(w).ok())
+                    .map(|w| now + w)
+                {
+                    Some(at) if c.attempts >= self.settings.max_attempts => SendResult::Final {
+                        status: RequestStatus::Failed,
+                        error: format!(
+                            "gave up after {} attempts (next would be {}): {reason}",
+                            c.attempts,
+                            rfc3339(at)
+                        ),
+                    },
+                    Some(at) if at > c.send_deadline_at => SendResult::Final {
+                        status: RequestStatus::Failed,
+                        error: format!(
+                            "the next try ({}) would pass the send deadline {}: {reason}",
+                            rfc3339(at),
+                            rfc3339(c.send_deadline_at)
+                        ),
+                    },
+                    Some(at) => SendResult::RetryAt { at, error: reason },
+                    None => SendResult::Final {
+                        status: RequestStatus::Failed,
+                        error: format!("gave up after {} attempts: {reason}", c.attempts),
+                    },
+                }
+            }
+            SendOutcome::Undeliverable { reason } => SendResult::Final {
+                status: RequestStatus::Undeliverable,
+                error: reason,
+            },
+            SendOutcome::WindowClosed { reason } => SendResult::Final {
+                status: RequestStatus::WindowClosed,
+                error: reason,
+            },
+            SendOutcome::Failed { reason } => {
+                tracing::error!(%reason, "send failed for a reason retrying cannot fix");
+                SendResult::Final {
+                    status: RequestStatus::Failed,
+                    error: reason,
+                }
+            }
+            other => SendResult::Final {
+                status: RequestStatus::Failed,
+                error: format!("unknown send outcome {other:?}"),
+            },
+        }
+    }
+
+    /// Writes the result, retrying while the database is away: giving up would let the
+    /// lease run out and the request be sent a second time.
+    async fn record(&self, c: &ClaimedRequest, result: SendResult) {
+        let status = match &result {
+            SendResult::Sent { .. } => RequestStatus::Sent,
+            SendResult::RetryAt { at, error } => {
+                tracing::info!(retry_at = %rfc3339(*at), %error, "send failed; will retry");
+                RequestStatus::Scheduled
+            }
+            SendResult::Final { status, error } => {
+                tracing::warn!(%status, %error, "request ended without reaching the client");
+                *status
+            }
+        };
+        let give_up = Instant::now() + self.settings.lease();
+        let mut wait = std::time::Duration::from_millis(100);
+        loop {
+            match self
+                .store
+                .record_send_result(&c.id, &self.owner, &result, self.clock.now())
+                .await
+            {
+                Ok(true) => {
+                    self.metrics.transition(status);
+                    return;
+                }
+                Ok(false) => {
+                    tracing::warn!(
+                        "lease lost before the outcome was recorded; the new holder decides"
+                    );
+                    return;
+                }
+                Err(e) if Instant::now() < give_up => {
+                    tracing::warn!(error = %e, "could not record the send outcome; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(5));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "could not record the send outcome; the request will be sent again");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

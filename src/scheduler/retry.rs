@@ -1,0 +1,70 @@
+//! When to try a failed send again: exponential backoff with jitter, computed by `backon`.
+//!
+//! Retries are rows in the store, not a loop in memory, so only the delay is needed here:
+//! the n-th delay of backon's schedule. A platform's own `retry_after` wins over it.
+
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+
+use crate::settings::SchedulerSettings;
+
+/// The backoff schedule a deployment configured.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    builder: ExponentialBuilder,
+    max_attempts: u32,
+}
+
+impl RetryPolicy {
+    pub fn new(s: &SchedulerSettings) -> Self {
+        let builder = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(s.retry_min_millis))
+            .with_max_delay(Duration::from_secs(s.retry_max_seconds))
+            .with_factor(2.0)
+            .with_jitter()
+            .with_max_times(s.max_attempts as usize);
+        Self {
+            builder,
+            max_attempts: s.max_attempts,
+        }
+    }
+
+    /// The wait before attempt `attempts + 1`, or `None` when `attempts` tries were the last.
+    pub fn delay_after(&self, attempts: u32) -> Option<Duration> {
+        if attempts >= self.max_attempts {
+            return None;
+        }
+        self.builder
+            .build()
+            .nth(attempts.saturating_sub(1) as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_grow_stay_capped_and_stop_after_the_last_attempt() {
+        let s = SchedulerSettings {
+            retry_min_millis: 1000,
+            retry_max_seconds: 8,
+            max_attempts: 6,
+            ..SchedulerSettings::default()
+        };
+        let p = RetryPolicy::new(&s);
+        let first = p.delay_after(1).unwrap();
+        // Jitter adds up to one more base delay.
+        assert!(
+            first >= Duration::from_secs(1) && first <= Duration::from_secs(2),
+            "{first:?}"
+        );
+        let third = p.delay_after(3).unwrap();
+        assert!(third >= Duration::from_secs(4), "{third:?}");
+        for n in 1..6 {
+            assert!(p.delay_after(n).unwrap() <= Duration::from_secs(16));
+        }
+        assert_eq!(p.delay_after(6), None);
+    }
+}

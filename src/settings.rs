@@ -1,0 +1,286 @@
+//! Settings: built-in defaults, then a TOML file, then `RATELINE__SECTION__KEY` variables
+//! (the `config` crate's convention), deserialised into typed structs.
+//!
+//! With no file and no variables, Rateline runs on SQLite at `./rateline.db` and listens on
+//! `127.0.0.1:8080`. Sections for channels that are not built yet (`telegram`, `meta`,
+//! `smtp`) are accepted so one file serves every version, and `check-config` says they are
+//! not used yet.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use crate::domain::LineSettings;
+
+/// Everything a deployment sets.
+#[derive(Clone, Deserialize)]
+pub struct Settings {
+    #[serde(default)]
+    pub server: ServerSettings,
+    #[serde(default)]
+    pub database: DatabaseSettings,
+    #[serde(default)]
+    pub scheduler: SchedulerSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+    /// Lines defined in the file; the same fields as `PUT /v1/lines/{id}` plus `id`.
+    #[serde(default)]
+    pub lines: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub telegram: Option<IgnoredAny>,
+    #[serde(default)]
+    pub meta: Option<IgnoredAny>,
+    #[serde(default)]
+    pub smtp: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    pub addr: String,
+    /// The address clients and connectors reach this server at, for `answer_url`;
+    /// `http://{addr}` when unset.
+    pub public_url: Option<String>,
+    /// The largest request body accepted.
+    pub body_limit_bytes: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:8080".into(),
+            public_url: None,
+            body_limit_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://FILE` or `postgres://USER@HOST/DB`.
+    pub url: String,
+    /// PostgreSQL pool size (SQLite always writes through one connection).
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://rateline.db".into(),
+            max_connections: 16,
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &crate::store::redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// How the scheduler sends: see the README's "Delivery guarantees".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedulerSettings {
+    /// The most requests claimed in one batch.
+    pub batch_size: u32,
+    /// The most sends in flight at once in this process.
+    pub concurrency: u32,
+    /// How long a claim lasts; a crashed holder's requests are sent again after it.
+    pub lease_seconds: u64,
+    /// A send that takes longer is abandoned and retried.
+    pub send_timeout_seconds: u64,
+    /// A request not sent this long after its due time ends `failed` instead of arriving late.
+    pub send_deadline_seconds: u64,
+    /// Tries before a request ends `failed`.
+    pub max_attempts: u32,
+    /// The first backoff; it doubles with each retry, with jitter.
+    pub retry_min_millis: u64,
+    /// The longest backoff.
+    pub retry_max_seconds: u64,
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 128,
+            concurrency: 256,
+            lease_seconds: 60,
+            send_timeout_seconds: 10,
+            send_deadline_seconds: 900,
+            max_attempts: 10,
+            retry_min_millis: 1000,
+            retry_max_seconds: 300,
+        }
+    }
+}
+
+impl SchedulerSettings {
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_seconds)
+    }
+    pub fn send_timeout(&self) -> Duration {
+        Duration::from_secs(self.send_timeout_seconds)
+    }
+    pub fn send_deadline(&self) -> Duration {
+        Duration::from_secs(self.send_deadline_seconds)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `rateline=debug,sqlx=warn`; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// A line from the config file, validated.
+#[derive(Debug, Clone)]
+pub struct ConfiguredLine {
+    pub id: String,
+    pub settings: LineSettings,
+}
+
+impl Settings {
+    /// Defaults, then `file` (if any), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, config::ConfigError> {
+        let mut builder = Config::builder();
+        if let Some(path) = file {
+            builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
+        }
+        builder
+            .add_source(
+                Environment::with_prefix("RATELINE")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()?
+            .try_deserialize()
+    }
+
+    /// The lines of the config file, each checked like a `PUT /v1/lines/{id}` body.
+    pub fn configured_lines(&self) -> Result<Vec<ConfiguredLine>, Vec<String>> {
+        let mut lines = Vec::new();
+        let mut problems = Vec::new();
+        for (i, raw) in self.lines.iter().enumerate() {
+            let mut raw = raw.clone();
+            let id = raw
+                .as_object_mut()
+                .and_then(|o| o.remove("id"))
+                .and_then(|v| v.as_str().map(String::from));
+            let Some(id) = id else {
+                problems.push(format!("lines[{i}]: needs an `id`"));
+                continue;
+            };
+            if let Err(e) = crate::domain::check_id(&format!("lines[{i}].id"), &id) {
+                problems.push(e.to_string());
+                continue;
+            }
+            match serde_json::from_value::<LineSettings>(raw) {
+                Ok(settings) => match settings.validate() {
+                    Ok(())
+                        if settings
+                            .webhook
+                            .as_ref()
+                            .is_some_and(|w| w.secret.is_none()) =>
+                    {
+                        problems.push(format!("line '{id}': webhook.secret is required"));
+                    }
+                    Ok(()) => lines.push(ConfiguredLine { id, settings }),
+                    Err(e) => problems.push(format!("line '{id}': {e}")),
+                },
+                Err(e) => problems.push(format!("line '{id}': {e}")),
+            }
+        }
+        if problems.is_empty() {
+            Ok(lines)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Every problem that would stop `serve` or make it misbehave, as sentences.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.server.addr.parse::<SocketAddr>().is_err() {
+            problems.push(format!(
+                "server.addr {:?} is not an address such as 127.0.0.1:8080",
+                self.server.addr
+            ));
+        }
+        if let Some(u) = &self.server.public_url
+            && reqwest::Url::parse(u).is_err()
+        {
+            problems.push(format!("server.public_url {u:?} is not a URL"));
+        }
+        let url = &self.database.url;
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres:")
+            || url.starts_with("postgresql:"))
+        {
+            problems.push("database.url must start with sqlite:// or postgres://".into());
+        }
+        let s = &self.scheduler;
+        if s.lease_seconds <= s.send_timeout_seconds {
+            problems.push(format!(
+                "scheduler.lease_seconds ({}) must exceed scheduler.send_timeout_seconds ({}), \
+                 or a slow send would be claimed twice",
+                s.lease_seconds, s.send_timeout_seconds
+            ));
+        }
+        if s.batch_size == 0 || s.concurrency == 0 || s.max_attempts == 0 {
+            problems.push(
+                "scheduler.batch_size, scheduler.concurrency and scheduler.max_attempts must be at least 1"
+                    .into(),
+            );
+        }
+        if let Err(mut p) = self.configured_lines() {
+            problems.append(&mut p);
+        }
+        problems
+    }
+
+    /// Notes on settings that are accepted but do nothing in this version.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        for (present, name) in [
+            (self.telegram.is_some(), "telegram"),
+            (self.meta.is_some(), "meta"),
+            (self.smtp.is_some(), "smtp"),
+        ] {
+            if present {
+                notes.push(format!(
+                    "[{name}] is set, but this version does not have the {name} channel yet; it is ignored"
+                ));
+            }
+        }
+        notes
+    }
+}

@@ -1,0 +1,199 @@
+//! Building and running the server: the store, the HTTP API and the scheduler in one process.
+//!
+//! [`Application::build`] binds its own listener, so tests start it on port 0 and read the
+//! port back; [`Application::run_until_stopped`] serves until the token is cancelled, then
+//! stops taking requests, lets the scheduler finish the sends in flight, and returns.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rateline_adapters::webhook::WebhookAdapter;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{Clock, SystemClock};
+use crate::engine::Engine;
+use crate::http::{AppState, router};
+use crate::metrics::Metrics;
+use crate::scheduler::{Adapters, Scheduler, Wake};
+use crate::settings::Settings;
+use crate::store::{Backend, Store, StoreError, redact_url};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("the configuration has problems:\n  - {}", .0.join("\n  - "))]
+    Config(Vec<String>),
+    #[error("cannot open the database at {url}: {source}")]
+    Database {
+        url: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A built server, bound and migrated, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+    scheduler: Scheduler,
+    body_limit: usize,
+}
+
+/// Opens the store named by the settings and applies its migrations.
+pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
+    let db_error = |source| StartupError::Database {
+        url: redact_url(&settings.database.url),
+        source,
+    };
+    let store = Store::connect(&settings.database.url, settings.database.max_connections)
+        .await
+        .map_err(db_error)?;
+    store.migrate().await.map_err(db_error)?;
+    Ok(store)
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartupError> {
+        let problems = settings.problems();
+        if !problems.is_empty() {
+            return Err(StartupError::Config(problems));
+        }
+        for note in settings.notes() {
+            tracing::warn!("{note}");
+        }
+        let store = open_store(&settings).await?;
+        let listener = TcpListener::bind(&settings.server.addr)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: settings.server.addr.clone(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: settings.server.addr.clone(),
+            source,
+        })?;
+
+        let metrics = Arc::new(Metrics::default());
+        let wake = Arc::new(Wake::default());
+        let engine = Engine::new(
+            store.clone(),
+            clock.clone(),
+            wake.clone(),
+            metrics.clone(),
+            settings.scheduler.send_deadline(),
+        );
+        let lines = settings.configured_lines().map_err(StartupError::Config)?;
+        engine
+            .apply_configured_lines(&lines)
+            .await
+            .map_err(|e| match e {
+                crate::engine::EngineError::Store(source) => StartupError::Database {
+                    url: redact_url(&settings.database.url),
+                    source,
+                },
+                other => StartupError::Config(vec![other.to_string()]),
+            })?;
+
+        let http = reqwest::Client::builder()
+            .timeout(settings.scheduler.send_timeout())
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .user_agent(concat!("Rateline/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client builds with static settings");
+        let adapters = Adapters::default().with(Arc::new(WebhookAdapter::new(http)));
+
+        let public_url = settings
+            .server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let scheduler = Scheduler::new(
+            engine.clone(),
+            clock,
+            wake,
+            metrics.clone(),
+            adapters,
+            settings.scheduler.clone(),
+            format!("{}/v1/ratings", public_url.trim_end_matches('/')),
+        );
+        let backend = match store.backend() {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        };
+        tracing::info!(
+            "Rateline {} listening on http://{addr}, storing in {backend} at {}",
+            env!("CARGO_PKG_VERSION"),
+            redact_url(&settings.database.url)
+        );
+        Ok(Self {
+            listener,
+            addr,
+            state: AppState { engine, metrics },
+            scheduler,
+            body_limit: settings.server.body_limit_bytes,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `stop` is cancelled; then drains requests and sends in flight.
+    pub async fn run_until_stopped(self, stop: CancellationToken) -> std::io::Result<()> {
+        let store = self.state.engine.store().clone();
+        let app = router(self.state, self.body_limit);
+        let scheduler = tokio::spawn(self.scheduler.run(stop.clone()));
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(stop.clone().cancelled_owned())
+            .await;
+        stop.cancel();
+        if let Err(e) = scheduler.await {
+            tracing::error!(error = %e, "the scheduler task failed");
+        }
+        store.close().await;
+        tracing::info!("stopped");
+        served
+    }
+}
+
+/// Cancels `stop` on SIGTERM or Ctrl-C.
+pub fn stop_on_signals(stop: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term => {}
+        }
+        tracing::info!("stop signal received: no new work; finishing what is in flight");
+        stop.cancel();
+    });
+}

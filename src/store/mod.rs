@@ -1,0 +1,249 @@
+//! The store: every SQL statement Rateline runs, for SQLite and PostgreSQL alike.
+//!
+//! One SQL text serves both backends through sqlx's Any driver: times are BIGINT
+//! milliseconds, flags are 0/1 BIGINTs, and the few places where the dialects differ
+//! (`FOR UPDATE SKIP LOCKED`, LISTEN/NOTIFY) branch on [`Backend`]. Every write that must
+//! be all-or-nothing (a close and the request it schedules, an answer and its history row)
+//! runs in one transaction, so a crash or a lost database never leaves half of it behind.
+//!
+//! SQLite is the embedded default: one file in WAL mode, written through a single
+//! connection (SQLite has one writer anyway; one connection also rules out lock upgrades
+//! failing with SQLITE_BUSY). PostgreSQL is the production store, shared by any number of
+//! `rateline serve` processes.
+
+mod lines;
+mod people;
+mod ratings;
+mod requests;
+mod sessions;
+mod stats;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor};
+
+pub use lines::LineRecord;
+pub use ratings::{RatingOutcome, RatingPolicy, RatingRecord, RatingRevision};
+pub use requests::{ClaimedRequest, RequestRecord, SendResult};
+pub use sessions::{CloseResult, CloseTiming, MessageResult, SessionRecord};
+pub use stats::{StatsFilter, StatsGroup, StatsGrouping};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Which database sits behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// What went wrong in the store, by what the caller can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached now; the operation changed nothing. Try again later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// Anything else: a bug or a corrupt row.
+    #[error("database error: {0}")]
+    Other(#[source] sqlx::Error),
+    /// A stored value that does not read back (e.g. settings JSON written by a newer version).
+    #[error("stored data cannot be read: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_unavailable(&e) {
+            StoreError::Unavailable(e)
+        } else {
+            StoreError::Other(e)
+        }
+    }
+}
+
+/// Connection loss, pool exhaustion and server shutdown are "unavailable"; constraint
+/// violations and syntax errors are not.
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // PostgreSQL: class 08 connection exceptions, 57P01..57P03 shutdown and
+            // "cannot connect now", 55000 when connections are not allowed; SQLite: BUSY, LOCKED.
+            code.starts_with("08")
+                || code.starts_with("57P0")
+                || code == "55000"
+                || code == "5"
+                || code == "6"
+        }),
+        _ => false,
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The database behind Rateline.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    url: String,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`). A SQLite file is created when missing.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if url.starts_with("sqlite:") {
+            (Backend::Sqlite, sqlite_url(url))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            return Err(StoreError::Corrupt(format!(
+                "database.url must start with sqlite:// or postgres://, got {:?}",
+                redact_url(url)
+            )));
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            // WAL keeps readers off the writer's back; FULL makes every
+                            // commit durable before the API answers 2xx.
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await?
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(max_connections)
+                    // A request waits at most this long for a connection, then gets a 503.
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await?
+            }
+        };
+        Ok(Self { pool, backend, url })
+    }
+
+    /// Applies the migrations of this backend that are not applied yet.
+    pub async fn migrate(&self) -> Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e) => StoreError::from(e),
+            other => StoreError::Corrupt(format!("migrations failed: {other}")),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The connection URL, for LISTEN/NOTIFY's own connection.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether the database answers now.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Adds `mode=rwc` so sqlx creates a missing SQLite file, as the contract promises.
+fn sqlite_url(url: &str) -> String {
+    if url.contains("mode=") || url.contains(":memory:") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// A URL fit for a log line: the password, if any, is replaced.
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "<unparseable url>".into(),
+    }
+}
+
+/// Milliseconds since the epoch, the stored form of a time.
+pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// The time a stored millisecond count stands for.
+pub(crate) fn time(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+pub(crate) fn opt_time(ms: Option<i64>) -> Option<DateTime<Utc>> {
+    ms.map(time)
+}
+
+/// `$1, $2, …, $n` starting after `offset` placeholders: for `IN (…)` lists of ids.
+pub(crate) fn placeholders(offset: usize, n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${}", offset + i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_create_the_file_unless_told_otherwise() {
+        assert_eq!(
+            sqlite_url("sqlite://rateline.db"),
+            "sqlite://rateline.db?mode=rwc"
+        );
+        assert_eq!(sqlite_url("sqlite://x.db?mode=ro"), "sqlite://x.db?mode=ro");
+    }
+
+    #[test]
+    fn passwords_never_reach_a_log_line() {
+        let shown = redact_url("postgres://app:hunter2@db:5432/rateline");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}

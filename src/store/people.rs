@@ -1,0 +1,80 @@
+//! People and groups.
+
+use chrono::{DateTime, Utc};
+
+use super::{Result, Store, ms};
+use crate::domain::{Group, Person, Role};
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Operator => "operator",
+        Role::Supervisor => "supervisor",
+        Role::Admin => "admin",
+    }
+}
+
+impl Store {
+    /// Creates or replaces a person; returns whether they were new.
+    pub async fn upsert_person(&self, id: &str, p: &Person, now: DateTime<Utc>) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let existed = sqlx::query("SELECT 1 FROM people WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        sqlx::query(
+            "INSERT INTO people (id, name, role, manager_id, notify, notifications_enabled, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (id) DO UPDATE
+             SET name = excluded.name, role = excluded.role, manager_id = excluded.manager_id,
+                 notify = excluded.notify, notifications_enabled = excluded.notifications_enabled,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(id)
+        .bind(&p.name)
+        .bind(role_name(p.role))
+        .bind(p.manager_id.as_deref())
+        .bind(serde_json::to_string(&p.notify).expect("notify serialises"))
+        .bind(i64::from(p.notifications_enabled))
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(!existed)
+    }
+
+    /// Creates or replaces a group and its members; returns whether it was new.
+    pub async fn upsert_group(&self, id: &str, g: &Group, now: DateTime<Utc>) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let existed = sqlx::query("SELECT 1 FROM groups WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        sqlx::query(
+            "INSERT INTO groups (id, name, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at",
+        )
+        .bind(id)
+        .bind(&g.name)
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM group_members WHERE group_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for member in &g.members {
+            sqlx::query(
+                "INSERT INTO group_members (group_id, person_id) VALUES ($1, $2)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(member)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(!existed)
+    }
+}

@@ -1,0 +1,302 @@
+//! Answers: the first one, permitted changes, and the history of every version.
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::Row;
+
+use super::{Backend, Result, Store, ms, time};
+use crate::domain::{RatingAnswer, RequestStatus, Scale};
+
+/// A stored rating.
+#[derive(Debug, Clone)]
+pub struct RatingRecord {
+    pub id: String,
+    pub request_id: String,
+    pub value: i64,
+    pub positive: bool,
+    pub low: bool,
+    pub comment: Option<String>,
+    pub resolved: Option<bool>,
+    pub changes: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One version of a rating.
+#[derive(Debug, Clone)]
+pub struct RatingRevision {
+    pub revision: i64,
+    pub value: i64,
+    pub comment: Option<String>,
+    pub resolved: Option<bool>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// The line's rules an answer is judged by.
+#[derive(Debug, Clone, Copy)]
+pub struct RatingPolicy {
+    pub scale: Scale,
+    pub low_threshold: i64,
+    pub max_changes: u32,
+    pub change_window: Duration,
+}
+
+/// What an answer did, or why it changed nothing.
+#[derive(Debug, Clone)]
+pub enum RatingOutcome {
+    Created(RatingRecord),
+    Changed(RatingRecord),
+    /// The same answer again: a no-op.
+    Unchanged(RatingRecord),
+    NotFound,
+    /// The request was never sent, or ended without being answerable.
+    NotAnswerable(RequestStatus),
+    /// The answer window had passed.
+    WindowClosed(DateTime<Utc>),
+    ChangeLimitReached(u32),
+    ChangeWindowClosed(DateTime<Utc>),
+}
+
+const RATING_COLUMNS: &str =
+    "id, request_id, value, positive, low, comment, resolved, changes, created_at, updated_at";
+
+fn read_rating(row: &sqlx::any::AnyRow) -> Result<RatingRecord> {
+    Ok(RatingRecord {
+        id: row.try_get("id")?,
+        request_id: row.try_get("request_id")?,
+        value: row.try_get("value")?,
+        positive: row.try_get::<i64, _>("positive")? == 1,
+        low: row.try_get::<i64, _>("low")? == 1,
+        comment: row.try_get("comment")?,
+        resolved: row.try_get::<Option<i64>, _>("resolved")?.map(|r| r == 1),
+        changes: row.try_get("changes")?,
+        created_at: time(row.try_get("created_at")?),
+        updated_at: time(row.try_get("updated_at")?),
+    })
+}
+
+impl Store {
+    /// Stores an answer (already checked against the scale) under the line's change policy.
+    #[tracing::instrument(skip(self, answer, policy), fields(request_id = %answer.request_id))]
+    pub async fn submit_rating(
+        &self,
+        answer: &RatingAnswer,
+        policy: RatingPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<RatingOutcome> {
+        let mut tx = self.pool.begin().await?;
+        // Two answers racing for one request are serialised on the request's row.
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "SELECT status, expires_at, session_id FROM rating_requests WHERE id = $1{lock}"
+        );
+        let Some(req) = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&answer.request_id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(RatingOutcome::NotFound);
+        };
+        let status: RequestStatus = req
+            .try_get::<String, _>("status")?
+            .parse()
+            .map_err(super::StoreError::Corrupt)?;
+        let rating_sql = format!("SELECT {RATING_COLUMNS} FROM ratings WHERE request_id = $1");
+        let existing = sqlx::query(sqlx::AssertSqlSafe(rating_sql))
+            .bind(&answer.request_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .as_ref()
+            .map(read_rating)
+            .transpose()?;
+        let positive = i64::from(policy.scale.is_positive(answer.value));
+        let low = i64::from(policy.scale.is_low(answer.value, policy.low_threshold));
+        let resolved = |r: Option<bool>| r.map(i64::from);
+
+        let Some(old) = existing else {
+            if !matches!(status, RequestStatus::Sent | RequestStatus::Delivered) {
+                return Ok(RatingOutcome::NotAnswerable(status));
+            }
+            let expires_at: Option<i64> = req.try_get("expires_at")?;
+            if let Some(end) = expires_at.filter(|end| ms(now) > *end) {
+                return Ok(RatingOutcome::WindowClosed(time(end)));
+            }
+            let id = uuid::Uuid::now_v7().to_string();
+            let session_id: String = req.try_get("session_id")?;
+            sqlx::query(
+                "INSERT INTO ratings (id, request_id, session_id, value, positive, low, comment,
+                                      resolved, changes, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9)",
+            )
+            .bind(&id)
+            .bind(&answer.request_id)
+            .bind(&session_id)
+            .bind(answer.value)
+            .bind(positive)
+            .bind(low)
+            .bind(answer.comment.clone())
+            .bind(resolved(answer.resolved))
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await?;
+            insert_revision(
+                &mut tx,
+                &id,
+                0,
+                answer.value,
+                answer.comment.clone(),
+                resolved(answer.resolved),
+                now,
+            )
+            .await?;
+            sqlx::query(
+                "UPDATE rating_requests
+                 SET status = 'answered', answered_at = $2, run_at = NULL, finished_at = $2,
+                     updated_at = $2
+                 WHERE id = $1",
+            )
+            .bind(&answer.request_id)
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(RatingOutcome::Created(RatingRecord {
+                id,
+                request_id: answer.request_id.clone(),
+                value: answer.value,
+                positive: positive == 1,
+                low: low == 1,
+                comment: answer.comment.clone(),
+                resolved: answer.resolved,
+                changes: 0,
+                created_at: now,
+                updated_at: now,
+            }));
+        };
+
+        // A follow-up may add a comment or "resolved" without repeating them all.
+        let comment = answer.comment.clone().or_else(|| old.comment.clone());
+        let resolved_now = answer.resolved.or(old.resolved);
+        if answer.value == old.value && comment == old.comment && resolved_now == old.resolved {
+            return Ok(RatingOutcome::Unchanged(old));
+        }
+        // Only a new value counts against the change limit; a comment added later does not.
+        let value_changed = answer.value != old.value;
+        if value_changed {
+            if old.changes >= i64::from(policy.max_changes) {
+                return Ok(RatingOutcome::ChangeLimitReached(policy.max_changes));
+            }
+            let until = old.created_at + policy.change_window;
+            if now > until {
+                return Ok(RatingOutcome::ChangeWindowClosed(until));
+            }
+        }
+        let changes = old.changes + i64::from(value_changed);
+        sqlx::query(
+            "UPDATE ratings SET value = $2, positive = $3, low = $4, comment = $5, resolved = $6,
+                                changes = $7, updated_at = $8
+             WHERE id = $1",
+        )
+        .bind(&old.id)
+        .bind(answer.value)
+        .bind(positive)
+        .bind(low)
+        .bind(comment.clone())
+        .bind(resolved(resolved_now))
+        .bind(changes)
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await?;
+        let revision: i64 = sqlx::query(
+            "SELECT COALESCE(MAX(revision), 0) + 1 AS next FROM rating_history WHERE rating_id = $1",
+        )
+        .bind(&old.id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("next")?;
+        insert_revision(
+            &mut tx,
+            &old.id,
+            revision,
+            answer.value,
+            comment.clone(),
+            resolved(resolved_now),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(RatingOutcome::Changed(RatingRecord {
+            value: answer.value,
+            positive: positive == 1,
+            low: low == 1,
+            comment,
+            resolved: resolved_now,
+            changes,
+            updated_at: now,
+            ..old
+        }))
+    }
+
+    /// The rating of a request and all its versions, oldest first.
+    pub async fn get_rating(
+        &self,
+        request_id: &str,
+    ) -> Result<Option<(RatingRecord, Vec<RatingRevision>)>> {
+        let sql = format!("SELECT {RATING_COLUMNS} FROM ratings WHERE request_id = $1");
+        let Some(rating) = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(request_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(read_rating)
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        let history = sqlx::query(
+            "SELECT revision, value, comment, resolved, recorded_at FROM rating_history
+             WHERE rating_id = $1 ORDER BY revision",
+        )
+        .bind(&rating.id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(RatingRevision {
+                revision: row.try_get("revision")?,
+                value: row.try_get("value")?,
+                comment: row.try_get("comment")?,
+                resolved: row.try_get::<Option<i64>, _>("resolved")?.map(|r| r == 1),
+                recorded_at: time(row.try_get("recorded_at")?),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+        Ok(Some((rating, history)))
+    }
+}
+
+async fn insert_revision(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    rating_id: &str,
+    revision: i64,
+    value: i64,
+    comment: Option<String>,
+    resolved: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO rating_history (rating_id, revision, value, comment, resolved, recorded_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(rating_id)
+    .bind(revision)
+    .bind(value)
+    .bind(comment)
+    .bind(resolved)
+    .bind(ms(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,287 @@
+//! Rating requests as the scheduler's durable jobs: claim, record the outcome, expire,
+//! and find when the next thing is due.
+//!
+//! A claim is a lease: the row becomes `sending`, owned by one scheduler, with `run_at`
+//! moved to the lease's end. If its holder dies, the lease runs out and any scheduler
+//! claims the row again; nothing needs a rescuer. On PostgreSQL the claim skips rows
+//! another process has locked (`FOR UPDATE SKIP LOCKED`), so several `rateline serve`
+//! processes share the work without sending anything twice.
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::Row;
+
+use super::{Backend, Result, Store, StoreError, ms, opt_time, placeholders, time};
+use crate::domain::{Channel, ClientRef, RequestStatus, Scale};
+
+/// The columns [`read_request`] reads.
+pub(crate) const REQUEST_COLUMNS: &str = "id, session_id, line_id, channel, operator_id, scale, \
+    status, due_at, attempts, last_error, platform_message_id, created_at, sent_at, \
+    delivered_at, answered_at, expires_at, finished_at";
+
+/// A stored rating request.
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    pub id: String,
+    pub session_id: String,
+    pub line_id: String,
+    pub channel: Channel,
+    pub operator_id: Option<String>,
+    pub scale: Scale,
+    pub status: RequestStatus,
+    pub due_at: DateTime<Utc>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub platform_message_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+pub(crate) fn read_request(row: &sqlx::any::AnyRow) -> Result<RequestRecord> {
+    let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("request {what}: {e}"));
+    Ok(RequestRecord {
+        id: row.try_get("id")?,
+        session_id: row.try_get("session_id")?,
+        line_id: row.try_get("line_id")?,
+        channel: row
+            .try_get::<String, _>("channel")?
+            .parse()
+            .map_err(|e: rateline_adapters::UnknownChannel| corrupt("channel", e.to_string()))?,
+        operator_id: row.try_get("operator_id")?,
+        scale: row
+            .try_get::<String, _>("scale")?
+            .parse()
+            .map_err(|e| corrupt("scale", e))?,
+        status: row
+            .try_get::<String, _>("status")?
+            .parse()
+            .map_err(|e| corrupt("status", e))?,
+        due_at: time(row.try_get("due_at")?),
+        attempts: row.try_get("attempts")?,
+        last_error: row.try_get("last_error")?,
+        platform_message_id: row.try_get("platform_message_id")?,
+        created_at: time(row.try_get("created_at")?),
+        sent_at: opt_time(row.try_get("sent_at")?),
+        delivered_at: opt_time(row.try_get("delivered_at")?),
+        answered_at: opt_time(row.try_get("answered_at")?),
+        expires_at: opt_time(row.try_get("expires_at")?),
+        finished_at: opt_time(row.try_get("finished_at")?),
+    })
+}
+
+/// A request this scheduler holds the lease on and must send now.
+#[derive(Debug, Clone)]
+pub struct ClaimedRequest {
+    pub id: String,
+    pub session_id: String,
+    pub line_id: String,
+    pub channel: Channel,
+    pub client: ClientRef,
+    pub scale: Scale,
+    pub due_at: DateTime<Utc>,
+    pub send_deadline_at: DateTime<Utc>,
+    /// Including this one.
+    pub attempts: u32,
+    /// True when an earlier holder's lease ran out: its send may or may not have happened.
+    pub reclaimed: bool,
+    pub last_client_message_at: Option<DateTime<Utc>>,
+}
+
+/// What to record after a send.
+#[derive(Debug, Clone)]
+pub enum SendResult {
+    /// The platform accepted it; it may be answered until `expires_at`.
+    Sent {
+        platform_message_id: Option<String>,
+        expires_at: DateTime<Utc>,
+    },
+    /// Try again at `at`.
+    RetryAt { at: DateTime<Utc>, error: String },
+    /// It ends here, with `status` (`undeliverable`, `window_closed` or `failed`).
+    Final {
+        status: RequestStatus,
+        error: String,
+    },
+}
+
+impl Store {
+    pub async fn get_request(&self, id: &str) -> Result<Option<RequestRecord>> {
+        let sql = format!("SELECT {REQUEST_COLUMNS} FROM rating_requests WHERE id = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(read_request)
+            .transpose()
+    }
+
+    /// Claims up to `limit` due requests for `owner` until `now + lease`.
+    #[tracing::instrument(skip(self))]
+    pub async fn claim_due_requests(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<ClaimedRequest>> {
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE OF r SKIP LOCKED",
+            // One connection writes SQLite; the transaction alone keeps claims apart.
+            Backend::Sqlite => "",
+        };
+        let select = format!(
+            "SELECT r.id, r.session_id, r.line_id, r.channel, r.client_id, r.scale, r.status,
+                    r.due_at, r.send_deadline_at, r.attempts, s.client_name, s.last_client_message_at
+             FROM rating_requests r JOIN sessions s ON s.id = r.session_id
+             WHERE r.run_at IS NOT NULL AND r.run_at <= $1 AND r.status IN ('scheduled', 'sending')
+             ORDER BY r.run_at
+             LIMIT $2 {lock}"
+        );
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(select))
+            .bind(ms(now))
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let corrupt = |e: String| StoreError::Corrupt(format!("claimed request: {e}"));
+            claimed.push(ClaimedRequest {
+                id: row.try_get("id")?,
+                session_id: row.try_get("session_id")?,
+                line_id: row.try_get("line_id")?,
+                channel: row
+                    .try_get::<String, _>("channel")?
+                    .parse()
+                    .map_err(|e: rateline_adapters::UnknownChannel| corrupt(e.to_string()))?,
+                client: ClientRef {
+                    id: row.try_get("client_id")?,
+                    name: row.try_get("client_name")?,
+                },
+                scale: row
+                    .try_get::<String, _>("scale")?
+                    .parse()
+                    .map_err(corrupt)?,
+                due_at: time(row.try_get("due_at")?),
+                send_deadline_at: time(row.try_get("send_deadline_at")?),
+                attempts: u32::try_from(row.try_get::<i64, _>("attempts")? + 1).unwrap_or(u32::MAX),
+                reclaimed: row.try_get::<String, _>("status")? == "sending",
+                last_client_message_at: opt_time(row.try_get("last_client_message_at")?),
+            });
+        }
+        let update = format!(
+            "UPDATE rating_requests
+             SET status = 'sending', lease_owner = $1, run_at = $2, attempts = attempts + 1,
+                 updated_at = $3
+             WHERE id IN ({})",
+            placeholders(3, claimed.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(update))
+            .bind(owner)
+            .bind(ms(now + lease))
+            .bind(ms(now));
+        for c in &claimed {
+            q = q.bind(c.id.clone());
+        }
+        q.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Records a send's outcome, if `owner` still holds the lease. Returns whether it did:
+    /// false means the lease ran out and another scheduler has the request now.
+    #[tracing::instrument(skip(self, result))]
+    pub async fn record_send_result(
+        &self,
+        id: &str,
+        owner: &str,
+        result: &SendResult,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let q = match result {
+            SendResult::Sent {
+                platform_message_id,
+                expires_at,
+            } => sqlx::query(
+                "UPDATE rating_requests
+                 SET status = 'sent', sent_at = $3, run_at = $4, expires_at = $4,
+                     platform_message_id = $5, lease_owner = NULL, last_error = NULL, updated_at = $3
+                 WHERE id = $1 AND status = 'sending' AND lease_owner = $2",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(ms(now))
+            .bind(ms(*expires_at))
+            .bind(platform_message_id.clone()),
+            SendResult::RetryAt { at, error } => sqlx::query(
+                "UPDATE rating_requests
+                 SET status = 'scheduled', run_at = $4, last_error = $5, lease_owner = NULL,
+                     updated_at = $3
+                 WHERE id = $1 AND status = 'sending' AND lease_owner = $2",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(ms(now))
+            .bind(ms(*at))
+            .bind(error.clone()),
+            SendResult::Final { status, error } => sqlx::query(
+                "UPDATE rating_requests
+                 SET status = $4, run_at = NULL, finished_at = $3, last_error = $5,
+                     lease_owner = NULL, updated_at = $3
+                 WHERE id = $1 AND status = 'sending' AND lease_owner = $2",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(ms(now))
+            .bind(status.as_str())
+            .bind(error.clone()),
+        };
+        Ok(q.execute(&self.pool).await?.rows_affected() == 1)
+    }
+
+    /// Requests sent but unanswered when their answer window ended become `expired`.
+    pub async fn expire_unanswered(&self, now: DateTime<Utc>) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE rating_requests
+             SET status = 'expired', run_at = NULL, finished_at = $1, updated_at = $1
+             WHERE run_at IS NOT NULL AND run_at <= $1 AND status IN ('sent', 'delivered')",
+        )
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The earliest moment anything is due: a request, a lease's end, an answer window's
+    /// end or an idle session's close.
+    pub async fn next_wake(&self) -> Result<Option<DateTime<Utc>>> {
+        let row = sqlx::query(
+            "SELECT MIN(t) AS t FROM (
+                SELECT MIN(run_at) AS t FROM rating_requests WHERE run_at IS NOT NULL
+                UNION ALL
+                SELECT MIN(auto_close_at) AS t FROM sessions WHERE auto_close_at IS NOT NULL
+             ) AS due",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(opt_time(row.try_get("t")?))
+    }
+
+    /// Requests waiting to be sent (scheduled or being sent): the queue depth.
+    pub async fn queue_depth(&self) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM rating_requests
+             WHERE run_at IS NOT NULL AND status IN ('scheduled', 'sending')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+}

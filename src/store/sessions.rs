@@ -1,0 +1,307 @@
+//! Sessions: open, messages, close — and the rating request a close schedules, written in
+//! the same transaction so a close is never accepted without its request.
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::Row;
+
+use super::requests::{REQUEST_COLUMNS, read_request};
+use super::{Result, Store, StoreError, ms, opt_time, time};
+use crate::domain::{Channel, ClientRef, ClosedBy, LineSettings, MessageFrom, NewSession};
+use crate::store::RequestRecord;
+
+/// A stored session.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub id: String,
+    pub line_id: String,
+    pub channel: Channel,
+    pub client: ClientRef,
+    pub operator_id: Option<String>,
+    pub opened_at: DateTime<Utc>,
+    pub last_message_at: DateTime<Utc>,
+    pub last_client_message_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub closed_by: Option<String>,
+}
+
+/// What a close did.
+#[derive(Debug, Clone)]
+pub struct CloseResult {
+    /// False when the session was closed already: nothing changed.
+    pub newly_closed: bool,
+    /// The session's request: the new one, or the one an earlier close scheduled.
+    pub request: Option<RequestRecord>,
+}
+
+/// What a message did.
+#[derive(Debug, Clone, Default)]
+pub struct MessageResult {
+    /// The request cancelled because the client wrote again before it was due.
+    pub cancelled_request: Option<String>,
+}
+
+/// When to send a new request, and until when it may still be sent.
+#[derive(Debug, Clone, Copy)]
+pub struct CloseTiming {
+    pub closed_at: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+    pub send_deadline: Duration,
+}
+
+fn read_session(row: &sqlx::any::AnyRow) -> Result<SessionRecord> {
+    let channel: String = row.try_get("channel")?;
+    Ok(SessionRecord {
+        id: row.try_get("id")?,
+        line_id: row.try_get("line_id")?,
+        channel: channel
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("session channel: {e}")))?,
+        client: ClientRef {
+            id: row.try_get("client_id")?,
+            name: row.try_get("client_name")?,
+        },
+        operator_id: row.try_get("operator_id")?,
+        opened_at: time(row.try_get("opened_at")?),
+        last_message_at: time(row.try_get("last_message_at")?),
+        last_client_message_at: opt_time(row.try_get("last_client_message_at")?),
+        closed_at: opt_time(row.try_get("closed_at")?),
+        closed_by: row.try_get("closed_by")?,
+    })
+}
+
+impl Store {
+    /// Opens a session; returns false (and changes nothing) when the id exists already.
+    pub async fn insert_session(
+        &self,
+        s: &NewSession,
+        opened_at: DateTime<Utc>,
+        auto_close_minutes: Option<u32>,
+    ) -> Result<bool> {
+        let auto_close_at =
+            auto_close_minutes.map(|m| ms(opened_at + Duration::minutes(i64::from(m))));
+        let done = sqlx::query(
+            "INSERT INTO sessions (id, line_id, channel, client_id, client_name, operator_id,
+                                   opened_at, last_message_at, auto_close_minutes, auto_close_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&s.id)
+        .bind(&s.line_id)
+        .bind(s.channel.as_str())
+        .bind(&s.client.id)
+        .bind(s.client.name.as_deref())
+        .bind(s.operator_id.as_deref())
+        .bind(ms(opened_at))
+        .bind(auto_close_minutes.map(i64::from))
+        .bind(auto_close_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>> {
+        sqlx::query(
+            "SELECT id, line_id, channel, client_id, client_name, operator_id, opened_at,
+                    last_message_at, last_client_message_at, closed_at, closed_by
+             FROM sessions WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(read_session)
+        .transpose()
+    }
+
+    /// Records a message; `None` when the session does not exist.
+    ///
+    /// Times only move forward, so a late or repeated event changes nothing. A client
+    /// message after the close cancels a request that is still waiting for its due time
+    /// and reopens the session: the conversation was not over.
+    pub async fn record_message(
+        &self,
+        session_id: &str,
+        from: MessageFrom,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<MessageResult>> {
+        let mut tx = self.pool.begin().await?;
+        let from_client = i64::from(from == MessageFrom::Client);
+        let row = sqlx::query(
+            "UPDATE sessions SET
+                last_message_at = CASE WHEN last_message_at < $2 THEN $2 ELSE last_message_at END,
+                last_client_message_at = CASE
+                    WHEN $3 = 1 AND (last_client_message_at IS NULL OR last_client_message_at < $2)
+                    THEN $2 ELSE last_client_message_at END,
+                auto_close_at = CASE
+                    WHEN closed_at IS NULL AND auto_close_minutes IS NOT NULL
+                    THEN (CASE WHEN last_message_at < $2 THEN $2 ELSE last_message_at END)
+                         + auto_close_minutes * 60000
+                    ELSE auto_close_at END
+             WHERE id = $1
+             RETURNING closed_at",
+        )
+        .bind(session_id)
+        .bind(ms(at))
+        .bind(from_client)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let closed_at: Option<i64> = row.try_get("closed_at")?;
+        let mut result = MessageResult::default();
+        if from == MessageFrom::Client && closed_at.is_some_and(|c| ms(at) > c) {
+            let cancelled = sqlx::query(
+                "UPDATE rating_requests
+                 SET status = 'cancelled', run_at = NULL, finished_at = $2, updated_at = $2
+                 WHERE session_id = $1 AND status = 'scheduled'
+                 RETURNING id",
+            )
+            .bind(session_id)
+            .bind(ms(now))
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(c) = cancelled {
+                result.cancelled_request = Some(c.try_get("id")?);
+                sqlx::query(
+                    "UPDATE sessions SET closed_at = NULL, closed_by = NULL,
+                        auto_close_at = CASE WHEN auto_close_minutes IS NULL THEN NULL
+                                             ELSE last_message_at + auto_close_minutes * 60000 END
+                     WHERE id = $1",
+                )
+                .bind(session_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(Some(result))
+    }
+
+    /// Closes a session and schedules its rating request; `None` when it does not exist.
+    ///
+    /// Closing a closed session changes nothing and returns the request it already has.
+    /// With `only_if_idle`, the close happens only if the session's inactivity deadline
+    /// has passed: a message that arrived meanwhile keeps it open.
+    pub async fn close_session(
+        &self,
+        session_id: &str,
+        by: ClosedBy,
+        timing: CloseTiming,
+        only_if_idle: bool,
+    ) -> Result<Option<CloseResult>> {
+        let mut tx = self.pool.begin().await?;
+        let closed = sqlx::query(
+            "UPDATE sessions SET closed_at = $2, closed_by = $3, auto_close_at = NULL
+             WHERE id = $1 AND closed_at IS NULL
+               AND ($4 = 0 OR (auto_close_at IS NOT NULL AND auto_close_at <= $5))
+             RETURNING line_id, channel, client_id, operator_id, closed_at",
+        )
+        .bind(session_id)
+        .bind(ms(timing.closed_at))
+        .bind(by.as_str())
+        .bind(i64::from(only_if_idle))
+        .bind(ms(timing.now))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(closed) = closed else {
+            let exists = sqlx::query("SELECT 1 FROM sessions WHERE id = $1")
+                .bind(session_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            if !exists {
+                return Ok(None);
+            }
+            let request = latest_request(&mut tx, session_id).await?;
+            return Ok(Some(CloseResult {
+                newly_closed: false,
+                request,
+            }));
+        };
+        let line_id: String = closed.try_get("line_id")?;
+        let settings: String = sqlx::query("SELECT settings FROM lines WHERE id = $1")
+            .bind(&line_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("settings")?;
+        let line: LineSettings = serde_json::from_str(&settings)
+            .map_err(|e| StoreError::Corrupt(format!("settings of line '{line_id}': {e}")))?;
+
+        // One survey per conversation: a session already rated is not asked again.
+        let answered_before = sqlx::query(
+            "SELECT 1 FROM rating_requests WHERE session_id = $1 AND status = 'answered'",
+        )
+        .bind(session_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+        if line.rating.enabled && !answered_before {
+            let due = timing.closed_at + Duration::seconds(i64::from(line.rating.delay_seconds));
+            let id = uuid::Uuid::now_v7().to_string();
+            sqlx::query(
+                "INSERT INTO rating_requests
+                    (id, session_id, line_id, channel, operator_id, client_id, scale, status,
+                     due_at, run_at, send_deadline_at, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'scheduled', $8, $8, $9, $10, $11)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&id)
+            .bind(session_id)
+            .bind(&line_id)
+            .bind(closed.try_get::<String, _>("channel")?)
+            .bind(closed.try_get::<Option<String>, _>("operator_id")?)
+            .bind(closed.try_get::<String, _>("client_id")?)
+            .bind(line.rating.scale.as_str())
+            .bind(ms(due))
+            .bind(ms(due + timing.send_deadline))
+            .bind(ms(timing.closed_at))
+            .bind(ms(timing.now))
+            .execute(&mut *tx)
+            .await?;
+        }
+        let request = latest_request(&mut tx, session_id).await?;
+        tx.commit().await?;
+        Ok(Some(CloseResult {
+            newly_closed: true,
+            request,
+        }))
+    }
+
+    /// Sessions whose inactivity deadline has passed, oldest first.
+    pub async fn idle_sessions(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT id FROM sessions WHERE auto_close_at IS NOT NULL AND auto_close_at <= $1
+             ORDER BY auto_close_at LIMIT $2",
+        )
+        .bind(ms(now))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    }
+
+    /// The session's newest request, if any.
+    pub async fn latest_request(&self, session_id: &str) -> Result<Option<RequestRecord>> {
+        let mut conn = self.pool.acquire().await?;
+        latest_request(&mut conn, session_id).await
+    }
+}
+
+async fn latest_request(
+    conn: &mut sqlx::AnyConnection,
+    session_id: &str,
+) -> Result<Option<RequestRecord>> {
+    let sql = format!(
+        "SELECT {REQUEST_COLUMNS} FROM rating_requests WHERE session_id = $1
+         ORDER BY created_at DESC, id DESC LIMIT 1"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(session_id)
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(read_request)
+        .transpose()
+}
