@@ -406,6 +406,13 @@ impl Inner {
             {
                 Ok(true) => {
                     self.metrics.transition(status);
+                    // The pass that claimed this request planned its sleep around the
+                    // lease; a retry or an answer window may end sooner than that.
+                    match &result {
+                        SendResult::RetryAt { at, .. } => self.wake.due_at(*at),
+                        SendResult::Sent { expires_at, .. } => self.wake.due_at(*expires_at),
+                        SendResult::Final { .. } => {}
+                    }
                     return;
                 }
                 Ok(false) => {

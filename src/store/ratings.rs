@@ -116,12 +116,13 @@ impl Store {
         let resolved = |r: Option<bool>| r.map(i64::from);
 
         let Some(old) = existing else {
-            if !matches!(status, RequestStatus::Sent | RequestStatus::Delivered) {
-                return Ok(RatingOutcome::NotAnswerable(status));
-            }
+            // An expired request is answered too late, whether or not the sweep ran yet.
             let expires_at: Option<i64> = req.try_get("expires_at")?;
             if let Some(end) = expires_at.filter(|end| ms(now) > *end) {
                 return Ok(RatingOutcome::WindowClosed(time(end)));
+            }
+            if !matches!(status, RequestStatus::Sent | RequestStatus::Delivered) {
+                return Ok(RatingOutcome::NotAnswerable(status));
             }
             let id = uuid::Uuid::now_v7().to_string();
             let session_id: String = req.try_get("session_id")?;

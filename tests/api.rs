@@ -1,0 +1,334 @@
+//! The API's edges: bad input gets a clear error and changes nothing; duplicates are no-ops.
+
+mod common;
+
+use chrono::Duration;
+use common::{Db, SECRET, spawn_app};
+use serde_json::{Value, json};
+
+async fn unknown_lines_and_sessions_are_404_with_a_hint(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    let (status, body) = app
+        .post(
+            "/v1/sessions",
+            json!({"id": "s-1", "line_id": "nope", "channel": "webhook", "client": {"id": "c"}}),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "line_not_found");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("PUT /v1/lines/nope")
+    );
+    for path in ["/v1/sessions/nope/close", "/v1/sessions/nope/messages"] {
+        let payload = if path.ends_with("close") {
+            json!({"closed_by": "operator"})
+        } else {
+            json!({"from": "client"})
+        };
+        let (status, body) = app.post(path, payload).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "session_not_found");
+    }
+    let (status, body) = app.get("/v1/sessions/nope").await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (404, json!("session_not_found"))
+    );
+    let (status, body) = app.get("/v1/lines/nope").await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (404, json!("line_not_found"))
+    );
+}
+
+async fn malformed_bodies_are_400_naming_the_field_and_store_nothing(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.line("support", json!({})).await;
+    let raw = app
+        .http
+        .post(app.url("/v1/sessions"))
+        .header("content-type", "application/json")
+        .body("{\"id\": \"s-1\", ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 400);
+    let body: Value = raw.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "malformed_json");
+
+    let cases = [
+        (
+            json!({"id": "s-1", "line_id": "support", "channel": "webhook", "client": {"id": 7}}),
+            "client.id",
+        ),
+        (
+            json!({"id": "s-1", "line_id": "support", "channel": "fax", "client": {"id": "c"}}),
+            "channel",
+        ),
+        (
+            json!({"id": "s-1", "line_id": "support", "channel": "webhook", "client": {"id": "c"}, "opened": 1}),
+            "opened",
+        ),
+        (
+            json!({"id": "s-1", "line_id": "support", "channel": "webhook"}),
+            "client",
+        ),
+    ];
+    for (payload, field) in cases {
+        let (status, body) = app.post("/v1/sessions", payload).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_field");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(field),
+            "{field}: {body}"
+        );
+    }
+    let (status, body) = app
+        .post("/v1/sessions", json!({"id": "has space", "line_id": "support", "channel": "webhook", "client": {"id": "c"}}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (422, json!("id")),
+        "{body}"
+    );
+    let (status, body) = app
+        .post("/v1/sessions", json!({"id": "s-1", "line_id": "support", "channel": "telegram", "client": {"id": "c"}}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("enabled: webhook"),
+        "{body}"
+    );
+    let (status, _) = app.get("/v1/sessions/s-1").await;
+    assert_eq!(status, 404, "nothing was stored");
+
+    let (status, body) = app
+        .post(
+            "/v1/sessions",
+            json!({"id": "s-1", "line_id": "support", "channel": "webhook",
+                                     "client": {"id": "c"}, "opened_at": "2030-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (422, json!("opened_at")),
+        "{body}"
+    );
+}
+
+async fn a_repeated_session_or_event_changes_nothing(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 30})).await;
+    app.open("s-1", "support", "op-1").await;
+    let (status, body) = app
+        .post(
+            "/v1/sessions",
+            json!({"id": "s-1", "line_id": "support", "channel": "webhook",
+                                     "client": {"id": "someone-else"}, "operator_id": "op-2"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["operator_id"], "op-1");
+    assert_eq!(body["client"]["id"], "client-s-1");
+
+    app.advance(Duration::seconds(10));
+    for _ in 0..2 {
+        let (status, _) = app
+            .post(
+                "/v1/sessions/s-1/messages",
+                json!({"from": "client", "at": "2026-11-21T09:00:05Z"}),
+            )
+            .await;
+        assert_eq!(status, 202);
+    }
+    // An older event arriving late does not move the window back.
+    app.post(
+        "/v1/sessions/s-1/messages",
+        json!({"from": "client", "at": "2026-11-21T09:00:02Z"}),
+    )
+    .await;
+    let s = app.session("s-1").await;
+    assert_eq!(s["last_client_message_at"], "2026-11-21T09:00:05Z");
+}
+
+async fn line_settings_are_validated_and_the_secret_is_never_shown(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    let (status, body) = app
+        .put(
+            "/v1/lines/l-1",
+            json!({"name": "L", "rating": {"delay_seconds": 4000}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "rating.delay_seconds");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("0..=3600")
+    );
+    let (status, body) = app
+        .put(
+            "/v1/lines/l-1",
+            json!({"name": "L", "rating": {"delay": 4}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("delay"),
+        "{body}"
+    );
+    let (status, body) = app
+        .put(
+            "/v1/lines/l-1",
+            json!({"name": "L", "webhook": {"url": "https://cc.example/r"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (422, json!("webhook.secret")),
+        "{body}"
+    );
+    let (status, _) = app.get("/v1/lines/l-1").await;
+    assert_eq!(status, 404, "a refused PUT stores nothing");
+
+    let (status, body) = app
+        .put(
+            "/v1/lines/l-1",
+            json!({"name": "L", "webhook": {"url": "https://cc.example/r", "secret": SECRET}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        !body.to_string().contains(SECRET),
+        "the secret must not be echoed: {body}"
+    );
+    assert_eq!(body["rating"]["delay_seconds"], 3, "defaults are filled in");
+    // A PUT without the secret keeps the stored one.
+    let (status, body) = app
+        .put(
+            "/v1/lines/l-1",
+            json!({"name": "L2", "webhook": {"url": "https://cc.example/r2"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, line) = app.get("/v1/lines/l-1").await;
+    assert_eq!(line["name"], "L2");
+    assert_eq!(line["webhook"], json!({"url": "https://cc.example/r2"}));
+    assert_eq!(line["managed_by"], "api");
+}
+
+async fn people_and_groups_are_stored_and_validated(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    let person =
+        json!({"name": "Sam", "role": "supervisor", "notify": {"email": "sam@example.com"}});
+    let (status, body) = app.put("/v1/people/p-7", person.clone()).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["notifications_enabled"], true);
+    let (status, _) = app.put("/v1/people/p-7", person).await;
+    assert_eq!(status, 200);
+    let (status, body) = app
+        .put(
+            "/v1/people/p-8",
+            json!({"name": "X", "role": "operator", "notify": {"email": "nope"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (422, json!("notify.email"))
+    );
+    let (status, body) = app
+        .put("/v1/people/p-8", json!({"name": "X", "role": "boss"}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = app
+        .put(
+            "/v1/groups/g-1",
+            json!({"name": "Leads", "members": ["p-7"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+async fn unknown_routes_methods_and_large_bodies_answer_in_the_error_shape(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    let (status, body) = app.get("/v1/nothing").await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (404, json!("no_such_endpoint"))
+    );
+    let (status, body) = app.call("DELETE", "/v1/sessions", None).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (405, json!("method_not_allowed"))
+    );
+    let (status, body) = app.get("/v1/alerts").await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (501, json!("not_built_yet"))
+    );
+    let big = "x".repeat(100 * 1024);
+    let (status, body) = app
+        .post(
+            "/v1/sessions",
+            json!({"id": "s", "line_id": "l", "channel": "webhook", "client": {"id": big}}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (413, json!("body_too_large"))
+    );
+}
+
+async fn health_readiness_and_metrics_are_served(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    assert_eq!(app.get("/healthz").await.0, 200);
+    assert_eq!(app.get("/readyz").await, (200, json!({"status": "ready"})));
+    app.line("support", json!({"delay_seconds": 0})).await;
+    app.open("s-1", "support", "op-1").await;
+    app.close("s-1").await;
+    app.wait_for_status("s-1", "sent").await;
+    let (status, metrics) = app.get("/metrics").await;
+    assert_eq!(status, 200);
+    let text = metrics.as_str().unwrap();
+    for needle in [
+        "rateline_rating_requests_total{status=\"sent\"} 1",
+        "rateline_send_outcomes_total{channel=\"webhook\",outcome=\"accepted\"} 1",
+        "rateline_send_lateness_seconds_count 1",
+        "rateline_send_duration_seconds_count{channel=\"webhook\"} 1",
+        "rateline_queue_depth 0",
+        "rateline_http_responses_total{status=\"202\"}",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+}
+
+on_both_backends!(
+    unknown_lines_and_sessions_are_404_with_a_hint,
+    malformed_bodies_are_400_naming_the_field_and_store_nothing,
+    a_repeated_session_or_event_changes_nothing,
+    line_settings_are_validated_and_the_secret_is_never_shown,
+    people_and_groups_are_stored_and_validated,
+    unknown_routes_methods_and_large_bodies_answer_in_the_error_shape,
+    health_readiness_and_metrics_are_served,
+);

@@ -1,0 +1,195 @@
+//! The report against numbers computed by hand, through the API and the `rateline stats` CLI.
+
+mod common;
+
+use chrono::Duration;
+use common::{Db, Reply, TestApp, spawn_app};
+use serde_json::{Value, json};
+
+/// Closes `session` on `line` for `op`, waits for the send and answers with `values` in turn
+/// (the later ones are changes); `None` leaves it unanswered.
+async fn rated(app: &TestApp, session: &str, line: &str, op: &str, values: &[i64]) {
+    app.open(session, line, op).await;
+    let r = app.close(session).await;
+    app.wait_for_status(session, "sent").await;
+    for v in values {
+        let (status, body) = app
+            .post("/v1/ratings", json!({"request_id": r, "value": v}))
+            .await;
+        assert!(status == 201 || status == 200, "{body}");
+    }
+}
+
+/// The fixture, and what each number should be:
+///
+/// | session | line    | op  | day | outcome               |
+/// |---------|---------|-----|-----|-----------------------|
+/// | s1      | support | a   | 21  | 👍                    |
+/// | s2      | support | a   | 21  | 👎 (low)              |
+/// | s3      | support | a   | 21  | sent, unanswered      |
+/// | s4      | support | a   | 21  | cancelled, never sent |
+/// | s5      | sales   | a   | 21  | 5★                    |
+/// | s6      | sales   | b   | 21  | 2★ (low)              |
+/// | s9      | support | b   | 21  | undeliverable         |
+/// | s7      | sales   | b   | 22  | 4★                    |
+/// | s8      | sales   | b   | 22  | 3★ changed to 1★ (low)|
+async fn fixture(app: &TestApp) {
+    app.line("support", json!({"delay_seconds": 0})).await;
+    app.line(
+        "sales",
+        json!({"delay_seconds": 0, "scale": "five_star", "low_threshold": 2}),
+    )
+    .await;
+    rated(app, "s1", "support", "a", &[1]).await;
+    rated(app, "s2", "support", "a", &[0]).await;
+    rated(app, "s3", "support", "a", &[]).await;
+    app.line("support", json!({"delay_seconds": 60})).await;
+    app.open("s4", "support", "a").await;
+    app.close("s4").await;
+    app.advance(Duration::seconds(1));
+    app.post("/v1/sessions/s4/messages", json!({"from": "client"}))
+        .await;
+    assert_eq!(app.request_status("s4").await, "cancelled");
+    app.line("support", json!({"delay_seconds": 0})).await;
+    rated(app, "s5", "sales", "a", &[5]).await;
+    rated(app, "s6", "sales", "b", &[2]).await;
+    app.connector.reply_with([Reply::Status(404)]);
+    app.open("s9", "support", "b").await;
+    app.close("s9").await;
+    app.wait_for_status("s9", "undeliverable").await;
+    app.advance(Duration::days(1));
+    rated(app, "s7", "sales", "b", &[4]).await;
+    rated(app, "s8", "sales", "b", &[3, 1]).await;
+}
+
+fn groups(v: &Value) -> Vec<Value> {
+    v["groups"].as_array().expect("groups").clone()
+}
+
+fn row(
+    key: &str,
+    sent: i64,
+    answered: i64,
+    average: Option<f64>,
+    csat_num: i64,
+    low: i64,
+) -> Value {
+    json!({
+        "key": key, "sent": sent, "answered": answered,
+        "response_rate": if sent > 0 { Some(answered as f64 / sent as f64) } else { None },
+        "average": average,
+        "csat": if answered > 0 { Some(csat_num as f64 / answered as f64) } else { None },
+        "low": low,
+    })
+}
+
+async fn the_report_matches_numbers_computed_by_hand(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    fixture(&app).await;
+
+    let (_, all) = app.get("/v1/stats").await;
+    assert_eq!(groups(&all), vec![row("all", 7, 6, Some(3.0), 3, 3)]);
+
+    let (_, by_op) = app.get("/v1/stats?by=operator").await;
+    assert_eq!(
+        groups(&by_op),
+        vec![
+            row("a", 4, 3, Some(5.0), 2, 1),
+            row("b", 3, 3, Some(7.0 / 3.0), 1, 2)
+        ]
+    );
+
+    let (_, by_line) = app.get("/v1/stats?by=line").await;
+    assert_eq!(
+        groups(&by_line),
+        vec![
+            row("sales", 4, 4, Some(3.0), 2, 2),
+            row("support", 3, 2, None, 1, 1)
+        ]
+    );
+
+    let (_, by_day) = app.get("/v1/stats?by=day").await;
+    assert_eq!(
+        groups(&by_day),
+        vec![
+            row("2026-11-21", 5, 4, Some(3.5), 2, 2),
+            row("2026-11-22", 2, 2, Some(2.5), 1, 1)
+        ]
+    );
+
+    let (_, by_channel) = app.get("/v1/stats?by=channel&channel=webhook").await;
+    assert_eq!(
+        groups(&by_channel),
+        vec![row("webhook", 7, 6, Some(3.0), 3, 3)]
+    );
+
+    let (_, filtered) = app.get("/v1/stats?line=sales&from=2026-11-22").await;
+    assert_eq!(groups(&filtered), vec![row("all", 2, 2, Some(2.5), 1, 1)]);
+    let (_, filtered) = app
+        .get("/v1/stats?operator=a&to=2026-11-21T09:00:00Z")
+        .await;
+    assert_eq!(groups(&filtered), Vec::<Value>::new(), "`to` is exclusive");
+    let (_, none) = app.get("/v1/stats?channel=telegram").await;
+    assert_eq!(groups(&none), Vec::<Value>::new());
+
+    let (status, summary) = app.get("/v1/operators/b/summary?from=2026-11-21").await;
+    assert_eq!(status, 200);
+    assert_eq!(summary["sent"], 3);
+    assert_eq!(summary["average"], json!(7.0 / 3.0));
+    assert_eq!(summary["low"], 2);
+
+    let csv = app
+        .http
+        .get(app.url("/v1/stats?by=line"))
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = csv.text().await.unwrap();
+    assert_eq!(
+        csv,
+        "key,sent,answered,response_rate,average,csat,low\n\
+         sales,4,4,1.0000,3.0000,0.5000,2\n\
+         support,3,2,0.6667,,0.5000,1\n"
+    );
+
+    // The CLI reads the same database and prints the same CSV.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rateline"))
+        .args(["stats", "--by", "line", "--format", "csv"])
+        .env("RATELINE__DATABASE__URL", &app.db.url)
+        .output()
+        .expect("rateline stats runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), csv);
+}
+
+async fn bad_report_parameters_are_named(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    for (query, needle) in [
+        ("by=week", "by: unknown grouping 'week'"),
+        ("from=yesterday", "from: \"yesterday\" is not a time"),
+        ("channel=fax", "channel: unknown channel 'fax'"),
+        ("lines=x", "unknown query parameter 'lines'"),
+    ] {
+        let (status, body) = app.get(&format!("/v1/stats?{query}")).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(needle),
+            "{query}: {body}"
+        );
+    }
+}
+
+on_both_backends!(
+    the_report_matches_numbers_computed_by_hand,
+    bad_report_parameters_are_named,
+);
