@@ -56,6 +56,7 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
         .await
         .map_err(db_error)?;
     store.migrate().await.map_err(db_error)?;
+    tracing::info!(database = %redact_url(&settings.database.url), "database ready, migrations applied");
     Ok(store)
 }
 
