@@ -20,6 +20,14 @@ struct Server {
     base: String,
 }
 
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SIGKILL (std's kill) and reap, also when a test panics.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Server {
     async fn start(db_url: &str, env: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -36,24 +44,24 @@ impl Server {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("rateline serve starts");
-        let base = format!("http://127.0.0.1:{port}");
+        let server = Self {
+            child: cmd.spawn().expect("rateline serve starts"),
+            base: format!("http://127.0.0.1:{port}"),
+        };
         let http = reqwest::Client::new();
         for _ in 0..200 {
-            if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            if let Ok(r) = http.get(format!("{}/readyz", server.base)).send().await
                 && r.status() == 200
             {
-                return Self { child, base };
+                return server;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("rateline serve did not become ready");
     }
 
-    fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
+    /// SIGKILL: the process gets no chance to finish anything.
+    fn kill9(self) {}
 
     fn sigterm(&self) {
         let ok = Command::new("kill")
