@@ -8,7 +8,7 @@
 //! The connector shows the question to the client and posts the answer to `answer_url`.
 
 use async_trait::async_trait;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde::Serialize;
 use sha2::Sha256;
 
@@ -45,9 +45,13 @@ impl WebhookAdapter {
 
 /// `sha256=<hex>` of `body` keyed with `secret`.
 pub fn sign(secret: &[u8], body: &[u8]) -> String {
+    format!("sha256={}", hex::encode(mac(secret, body).finalize().into_bytes()))
+}
+
+fn mac(secret: &[u8], body: &[u8]) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
     mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    mac
 }
 
 /// Checks a `sha256=<hex>` signature of `body` in constant time.
@@ -58,9 +62,7 @@ pub fn verify(secret: &[u8], body: &[u8], header: &str) -> bool {
     else {
         return false;
     };
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
-    mac.update(body);
-    mac.verify_slice(&sig).is_ok()
+    mac(secret, body).verify_slice(&sig).is_ok()
 }
 
 #[async_trait]
