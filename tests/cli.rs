@@ -17,7 +17,11 @@ fn rateline(args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 #[test]
@@ -46,12 +50,24 @@ token = "123:SECRET-TOKEN"
     let out = rateline(&["check-config", "--config", file.to_str().unwrap()], &[]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.contains("server.addr \"localhost-8080\" is not an address"), "{t}");
+    assert!(
+        t.contains("server.addr \"localhost-8080\" is not an address"),
+        "{t}"
+    );
     assert!(t.contains("scheduler.lease_seconds (5) must exceed"), "{t}");
-    assert!(t.contains("line 'support': rating.delay_seconds: must be 0..=3600, got 9000"), "{t}");
+    assert!(
+        t.contains("line 'support': rating.delay_seconds: must be 0..=3600, got 9000"),
+        "{t}"
+    );
     assert!(t.contains("lines[1]: needs an `id`"), "{t}");
-    assert!(t.contains("[telegram] is set, but this version does not have the telegram channel"), "{t}");
-    assert!(!t.contains("SECRET-TOKEN"), "a secret reached the output: {t}");
+    assert!(
+        t.contains("[telegram] is set, but this version does not have the telegram channel"),
+        "{t}"
+    );
+    assert!(
+        !t.contains("SECRET-TOKEN"),
+        "a secret reached the output: {t}"
+    );
 }
 
 #[test]
@@ -69,18 +85,26 @@ fn check_config_passes_a_good_file_and_reports_the_database() {
 fn check_config_fails_when_the_database_cannot_be_reached() {
     let out = rateline(
         &["check-config"],
-        &[("RATELINE__DATABASE__URL", "postgres://nobody:hunter2@127.0.0.1:1/none")],
+        &[(
+            "RATELINE__DATABASE__URL",
+            "postgres://nobody:hunter2@127.0.0.1:1/none",
+        )],
     );
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("cannot open the database"), "{t}");
-    assert!(!t.contains("hunter2"), "the password reached the output: {t}");
+    assert!(
+        !t.contains("hunter2"),
+        "the password reached the output: {t}"
+    );
 }
 
 #[tokio::test]
 async fn migrate_creates_the_schema_on_both_backends() {
     for kind in [Db::Sqlite, Db::Postgres] {
-        let Some(db) = TestDb::new(kind).await else { continue };
+        let Some(db) = TestDb::new(kind).await else {
+            continue;
+        };
         let out = rateline(&["migrate"], &[("RATELINE__DATABASE__URL", &db.url)]);
         assert!(out.status.success(), "{}", text(&out));
         assert!(text(&out).contains("migrations applied"));
@@ -92,7 +116,9 @@ async fn migrate_creates_the_schema_on_both_backends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lines_from_the_config_file_are_served_and_read_only_over_http() {
-    let Some(db) = TestDb::new(Db::Sqlite).await else { return };
+    let Some(db) = TestDb::new(Db::Sqlite).await else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("rateline.toml");
     std::fs::write(
@@ -110,12 +136,21 @@ webhook = { url = "https://cc.example/rate", secret = "config-secret-0123456789"
     let mut settings = rateline::settings::Settings::load(Some(&file)).unwrap();
     settings.server.addr = "127.0.0.1:0".into();
     settings.database.url = db.url.clone();
-    let app = rateline::startup::Application::build(settings).await.unwrap();
+    let app = rateline::startup::Application::build(settings)
+        .await
+        .unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(app.run_until_stopped(stop.clone()));
     let http = reqwest::Client::new();
-    let line: serde_json::Value = http.get(format!("{base}/v1/lines/support")).send().await.unwrap().json().await.unwrap();
+    let line: serde_json::Value = http
+        .get(format!("{base}/v1/lines/support"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(line["managed_by"], "config");
     assert_eq!(line["rating"]["scale"], "five_star");
     assert_eq!(line["rating"]["low_threshold"], 3);
@@ -137,7 +172,11 @@ webhook = { url = "https://cc.example/rate", secret = "config-secret-0123456789"
 fn environment_variables_override_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("rateline.toml");
-    std::fs::write(&file, "[server]\naddr = \"127.0.0.1:9000\"\n[scheduler]\nmax_attempts = 3\n").unwrap();
+    std::fs::write(
+        &file,
+        "[server]\naddr = \"127.0.0.1:9000\"\n[scheduler]\nmax_attempts = 3\n",
+    )
+    .unwrap();
     // SAFETY: this test's process sets a variable no other test reads.
     unsafe { std::env::set_var("RATELINE__SCHEDULER__MAX_ATTEMPTS", "7") };
     let s = rateline::settings::Settings::load(Some(&file)).unwrap();
@@ -164,13 +203,17 @@ fn the_demo_closes_sessions_collects_answers_and_prints_the_report() {
 fn json_logs_are_json_lines() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("r.db").display());
-    let out = rateline(&["--json-logs", "migrate"], &[("RATELINE__DATABASE__URL", &db)]);
+    let out = rateline(
+        &["--json-logs", "migrate"],
+        &[("RATELINE__DATABASE__URL", &db)],
+    );
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<_> = stderr.lines().filter(|l| !l.is_empty()).collect();
     assert!(!lines.is_empty(), "expected log lines");
     assert!(stderr.contains("migrations applied"), "{stderr}");
     for l in lines {
-        serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}"));
+        serde_json::from_str::<serde_json::Value>(l)
+            .unwrap_or_else(|e| panic!("not JSON: {l}: {e}"));
     }
 }
