@@ -18,8 +18,7 @@ use crate::metrics::Metrics;
 use crate::scheduler::Wake;
 use crate::store::{
     CloseResult, CloseTiming, LineRecord, MessageResult, RatingOutcome, RatingPolicy, RatingRecord,
-    RatingRevision, RequestRecord, SessionRecord, StatsFilter, StatsGroup, StatsGrouping, Store,
-    StoreError,
+    SessionRecord, SessionView, StatsFilter, StatsGroup, StatsGrouping, Store, StoreError,
 };
 
 /// Why an operation changed nothing.
@@ -38,14 +37,6 @@ pub enum EngineError {
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
-
-/// A session as `GET /v1/sessions/{id}` shows it: with its request and rating.
-#[derive(Debug, Clone)]
-pub struct SessionView {
-    pub session: SessionRecord,
-    pub request: Option<RequestRecord>,
-    pub rating: Option<(RatingRecord, Vec<RatingRevision>)>,
-}
 
 /// A rating the engine stored, and whether it was the first answer.
 #[derive(Debug, Clone)]
@@ -202,16 +193,19 @@ impl Engine {
             )
             .into());
         }
-        let created = self
+        let Some(session) = self
             .store
             .insert_session(&new, opened_at, line.settings.auto_close_minutes)
-            .await?;
-        if created && let Some(m) = line.settings.auto_close_minutes {
+            .await?
+        else {
+            // The same id again: the stored session, unchanged.
+            return Ok((self.session(&new.id).await?, false));
+        };
+        if let Some(m) = line.settings.auto_close_minutes {
             self.wake
                 .due_at(opened_at + Duration::minutes(i64::from(m)));
         }
-        let session = self.session(&new.id).await?;
-        Ok((session, created))
+        Ok((session, true))
     }
 
     pub async fn session(&self, id: &str) -> Result<SessionRecord> {
@@ -363,17 +357,10 @@ impl Engine {
     }
 
     pub async fn session_view(&self, id: &str) -> Result<SessionView> {
-        let session = self.session(id).await?;
-        let request = self.store.latest_request(id).await?;
-        let rating = match &request {
-            Some(r) => self.store.get_rating(&r.id).await?,
-            None => None,
-        };
-        Ok(SessionView {
-            session,
-            request,
-            rating,
-        })
+        self.store
+            .session_view(id)
+            .await?
+            .ok_or_else(|| session_not_found(id))
     }
 
     pub async fn stats(&self, filter: &StatsFilter, by: StatsGrouping) -> Result<Vec<StatsGroup>> {

@@ -318,7 +318,9 @@ async fn a_notify_from_another_process_wakes_a_sleeping_scheduler() {
     app.line("support", json!({"delay_seconds": 3600})).await;
     app.open("s-1", "support", "op-1").await;
     app.close("s-1").await;
-    // Another process made it due now, behind this one's back; this one sleeps for an hour.
+    // Let the pass the close woke finish, so the scheduler sleeps until the hour is up.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Another process made it due now, behind this one's back.
     let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
     sqlx::query("UPDATE rating_requests SET run_at = due_at - 3600000")
         .execute(&mut conn)

@@ -380,7 +380,7 @@ async fn a_429_is_retried_no_sooner_than_retry_after(db: Db) {
 }
 
 async fn a_request_not_sent_by_its_deadline_fails_instead_of_arriving_late(db: Db) {
-    let Some(app) = spawn_app_with(db, |s| s.scheduler.send_deadline_seconds = 5).await else {
+    let Some(app) = spawn_app_with(db, |s| s.scheduler.send_deadline_seconds = 3).await else {
         return;
     };
     app.line("support", json!({"delay_seconds": 0})).await;
@@ -392,7 +392,7 @@ async fn a_request_not_sent_by_its_deadline_fails_instead_of_arriving_late(db: D
     app.wait_for_status("s-1", "scheduled").await;
     app.advance(Duration::seconds(2));
     app.wait_for_received(2).await;
-    // The next backoff (2–4 s from now) would land past the 5 s deadline.
+    // The second backoff waits 2–4 s (jitter adds up to the delay itself): past the 3 s deadline.
     let s = app.wait_for_status("s-1", "failed").await;
     let error = s["rating_request"]["last_error"].as_str().unwrap();
     assert!(error.contains("send deadline"), "{error}");

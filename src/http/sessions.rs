@@ -10,8 +10,7 @@ use serde_json::{Value, json};
 
 use super::{ApiJson, ApiResult, AppState};
 use crate::domain::{ClosedBy, MessageFrom, NewSession};
-use crate::engine::SessionView;
-use crate::store::{RatingRecord, RatingRevision, RequestRecord, SessionRecord};
+use crate::store::{RatingRecord, RatingRevision, RequestRecord, SessionRecord, SessionView};
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -29,7 +29,7 @@ use sqlx::{AnyPool, Executor};
 pub use lines::LineRecord;
 pub use ratings::{RatingOutcome, RatingPolicy, RatingRecord, RatingRevision};
 pub use requests::{ClaimedRequest, RequestRecord, SendResult};
-pub use sessions::{CloseResult, CloseTiming, MessageResult, SessionRecord};
+pub use sessions::{CloseResult, CloseTiming, MessageResult, SessionRecord, SessionView};
 pub use stats::{StatsFilter, StatsGroup, StatsGrouping};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");

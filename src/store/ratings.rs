@@ -245,37 +245,45 @@ impl Store {
         &self,
         request_id: &str,
     ) -> Result<Option<(RatingRecord, Vec<RatingRevision>)>> {
-        let sql = format!("SELECT {RATING_COLUMNS} FROM ratings WHERE request_id = $1");
-        let Some(rating) = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(request_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(read_rating)
-            .transpose()?
-        else {
-            return Ok(None);
-        };
-        let history = sqlx::query(
-            "SELECT revision, value, comment, resolved, recorded_at FROM rating_history
-             WHERE rating_id = $1 ORDER BY revision",
-        )
-        .bind(&rating.id)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(RatingRevision {
-                revision: row.try_get("revision")?,
-                value: row.try_get("value")?,
-                comment: row.try_get("comment")?,
-                resolved: row.try_get::<Option<i64>, _>("resolved")?.map(|r| r == 1),
-                recorded_at: time(row.try_get("recorded_at")?),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-        Ok(Some((rating, history)))
+        let mut conn = self.pool.acquire().await?;
+        rating_with_history(&mut conn, request_id).await
     }
+}
+
+pub(crate) async fn rating_with_history(
+    conn: &mut sqlx::AnyConnection,
+    request_id: &str,
+) -> Result<Option<(RatingRecord, Vec<RatingRevision>)>> {
+    let sql = format!("SELECT {RATING_COLUMNS} FROM ratings WHERE request_id = $1");
+    let Some(rating) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(request_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(read_rating)
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    let history = sqlx::query(
+        "SELECT revision, value, comment, resolved, recorded_at FROM rating_history
+         WHERE rating_id = $1 ORDER BY revision",
+    )
+    .bind(&rating.id)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(RatingRevision {
+            revision: row.try_get("revision")?,
+            value: row.try_get("value")?,
+            comment: row.try_get("comment")?,
+            resolved: row.try_get::<Option<i64>, _>("resolved")?.map(|r| r == 1),
+            recorded_at: time(row.try_get("recorded_at")?),
+        })
+    })
+    .collect::<Result<Vec<_>>>()?;
+    Ok(Some((rating, history)))
 }
 
 async fn insert_revision(

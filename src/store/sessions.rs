@@ -4,8 +4,9 @@
 use chrono::{DateTime, Duration, Utc};
 use sqlx::Row;
 
+use super::ratings::rating_with_history;
 use super::requests::{REQUEST_COLUMNS, read_request};
-use super::{Result, Store, StoreError, ms, opt_time, time};
+use super::{Backend, RatingRecord, RatingRevision, Result, Store, StoreError, ms, opt_time, time};
 use crate::domain::{Channel, ClientRef, ClosedBy, LineSettings, MessageFrom, NewSession};
 use crate::store::RequestRecord;
 
@@ -22,6 +23,14 @@ pub struct SessionRecord {
     pub last_client_message_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
     pub closed_by: Option<String>,
+}
+
+/// A session with its newest request and rating: the chat-history view.
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    pub session: SessionRecord,
+    pub request: Option<RequestRecord>,
+    pub rating: Option<(RatingRecord, Vec<RatingRevision>)>,
 }
 
 /// What a close did.
@@ -48,6 +57,10 @@ pub struct CloseTiming {
     pub send_deadline: Duration,
 }
 
+/// The columns [`read_session`] reads.
+const SESSION_COLUMNS: &str = "id, line_id, channel, client_id, client_name, operator_id, \
+    opened_at, last_message_at, last_client_message_at, closed_at, closed_by";
+
 fn read_session(row: &sqlx::any::AnyRow) -> Result<SessionRecord> {
     let channel: String = row.try_get("channel")?;
     Ok(SessionRecord {
@@ -70,47 +83,48 @@ fn read_session(row: &sqlx::any::AnyRow) -> Result<SessionRecord> {
 }
 
 impl Store {
-    /// Opens a session; returns false (and changes nothing) when the id exists already.
+    /// Opens a session; `None` (and nothing changed) when the id exists already.
     pub async fn insert_session(
         &self,
         s: &NewSession,
         opened_at: DateTime<Utc>,
         auto_close_minutes: Option<u32>,
-    ) -> Result<bool> {
+    ) -> Result<Option<SessionRecord>> {
         let auto_close_at =
             auto_close_minutes.map(|m| ms(opened_at + Duration::minutes(i64::from(m))));
-        let done = sqlx::query(
+        let sql = format!(
             "INSERT INTO sessions (id, line_id, channel, client_id, client_name, operator_id,
                                    opened_at, last_message_at, auto_close_minutes, auto_close_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&s.id)
-        .bind(&s.line_id)
-        .bind(s.channel.as_str())
-        .bind(&s.client.id)
-        .bind(s.client.name.as_deref())
-        .bind(s.operator_id.as_deref())
-        .bind(ms(opened_at))
-        .bind(auto_close_minutes.map(i64::from))
-        .bind(auto_close_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+             ON CONFLICT (id) DO NOTHING
+             RETURNING {SESSION_COLUMNS}"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&s.id)
+            .bind(&s.line_id)
+            .bind(s.channel.as_str())
+            .bind(&s.client.id)
+            .bind(s.client.name.as_deref())
+            .bind(s.operator_id.as_deref())
+            .bind(ms(opened_at))
+            .bind(auto_close_minutes.map(i64::from))
+            .bind(auto_close_at)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(read_session)
+            .transpose()
     }
 
     pub async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>> {
-        sqlx::query(
-            "SELECT id, line_id, channel, client_id, client_name, operator_id, opened_at,
-                    last_message_at, last_client_message_at, closed_at, closed_by
-             FROM sessions WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(read_session)
-        .transpose()
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(read_session)
+            .transpose()
     }
 
     /// Records a message; `None` when the session does not exist.
@@ -192,11 +206,13 @@ impl Store {
         only_if_idle: bool,
     ) -> Result<Option<CloseResult>> {
         let mut tx = self.pool.begin().await?;
+        // The line's settings come back with the close: one round trip fewer on the hot path.
         let closed = sqlx::query(
             "UPDATE sessions SET closed_at = $2, closed_by = $3, auto_close_at = NULL
              WHERE id = $1 AND closed_at IS NULL
                AND ($4 = 0 OR (auto_close_at IS NOT NULL AND auto_close_at <= $5))
-             RETURNING line_id, channel, client_id, operator_id, closed_at",
+             RETURNING line_id, channel, client_id, operator_id,
+                       (SELECT settings FROM lines WHERE lines.id = sessions.line_id) AS settings",
         )
         .bind(session_id)
         .bind(ms(timing.closed_at))
@@ -221,47 +237,45 @@ impl Store {
             }));
         };
         let line_id: String = closed.try_get("line_id")?;
-        let settings: String = sqlx::query("SELECT settings FROM lines WHERE id = $1")
-            .bind(&line_id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("settings")?;
+        let settings: String = closed.try_get("settings")?;
         let line: LineSettings = serde_json::from_str(&settings)
             .map_err(|e| StoreError::Corrupt(format!("settings of line '{line_id}': {e}")))?;
 
-        // One survey per conversation: a session already rated is not asked again.
-        let answered_before = sqlx::query(
-            "SELECT 1 FROM rating_requests WHERE session_id = $1 AND status = 'answered'",
-        )
-        .bind(session_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .is_some();
-        if line.rating.enabled && !answered_before {
+        let mut request = None;
+        if line.rating.enabled {
             let due = timing.closed_at + Duration::seconds(i64::from(line.rating.delay_seconds));
-            let id = uuid::Uuid::now_v7().to_string();
-            sqlx::query(
+            // One survey per conversation: a session already rated is not asked again.
+            let sql = format!(
                 "INSERT INTO rating_requests
                     (id, session_id, line_id, channel, operator_id, client_id, scale, status,
                      due_at, run_at, send_deadline_at, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'scheduled', $8, $8, $9, $10, $11)
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&id)
-            .bind(session_id)
-            .bind(&line_id)
-            .bind(closed.try_get::<String, _>("channel")?)
-            .bind(closed.try_get::<Option<String>, _>("operator_id")?)
-            .bind(closed.try_get::<String, _>("client_id")?)
-            .bind(line.rating.scale.as_str())
-            .bind(ms(due))
-            .bind(ms(due + timing.send_deadline))
-            .bind(ms(timing.closed_at))
-            .bind(ms(timing.now))
-            .execute(&mut *tx)
-            .await?;
+                 SELECT $1, $2, $3, $4, $5, $6, $7, 'scheduled', $8, $8, $9, $10, $11
+                 WHERE NOT EXISTS (
+                     SELECT 1 FROM rating_requests WHERE session_id = $2 AND status = 'answered')
+                 ON CONFLICT DO NOTHING
+                 RETURNING {REQUEST_COLUMNS}"
+            );
+            request = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(session_id)
+                .bind(&line_id)
+                .bind(closed.try_get::<String, _>("channel")?)
+                .bind(closed.try_get::<Option<String>, _>("operator_id")?)
+                .bind(closed.try_get::<String, _>("client_id")?)
+                .bind(line.rating.scale.as_str())
+                .bind(ms(due))
+                .bind(ms(due + timing.send_deadline))
+                .bind(ms(timing.closed_at))
+                .bind(ms(timing.now))
+                .fetch_optional(&mut *tx)
+                .await?
+                .as_ref()
+                .map(read_request)
+                .transpose()?;
+            if request.is_none() {
+                request = latest_request(&mut tx, session_id).await?;
+            }
         }
-        let request = latest_request(&mut tx, session_id).await?;
         tx.commit().await?;
         Ok(Some(CloseResult {
             newly_closed: true,
@@ -282,10 +296,38 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
     }
 
-    /// The session's newest request, if any.
-    pub async fn latest_request(&self, session_id: &str) -> Result<Option<RequestRecord>> {
-        let mut conn = self.pool.acquire().await?;
-        latest_request(&mut conn, session_id).await
+    /// The session, its newest request and that request's rating, read as one snapshot so
+    /// the view never shows a request on a session that is not closed yet.
+    pub async fn session_view(&self, id: &str) -> Result<Option<SessionView>> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            // READ COMMITTED would give each statement its own snapshot.
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
+        let Some(session) = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .as_ref()
+            .map(read_session)
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        let request = latest_request(&mut tx, id).await?;
+        let rating = match &request {
+            Some(r) => rating_with_history(&mut tx, &r.id).await?,
+            None => None,
+        };
+        tx.commit().await?;
+        Ok(Some(SessionView {
+            session,
+            request,
+            rating,
+        }))
     }
 }
 
