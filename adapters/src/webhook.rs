@@ -45,7 +45,10 @@ impl WebhookAdapter {
 
 /// `sha256=<hex>` of `body` keyed with `secret`.
 pub fn sign(secret: &[u8], body: &[u8]) -> String {
-    format!("sha256={}", hex::encode(mac(secret, body).finalize().into_bytes()))
+    format!(
+        "sha256={}",
+        hex::encode(mac(secret, body).finalize().into_bytes())
+    )
 }
 
 fn mac(secret: &[u8], body: &[u8]) -> Hmac<Sha256> {
