@@ -324,8 +324,7 @@ impl Engine {
             RatingOutcome::NotAnswerable(status) => Err(EngineError::Conflict {
                 code: "request_not_answerable",
                 message: match status {
-                    crate::domain::RequestStatus::Scheduled
-                    | crate::domain::RequestStatus::Sending => {
+                    crate::domain::RequestStatus::Scheduled => {
                         format!(
                             "request '{id}' has not been sent yet; answer it once the client has seen it"
                         )

@@ -466,6 +466,29 @@ async fn a_line_with_ratings_off_asks_nothing(db: Db) {
     assert!(app.connector.received().is_empty());
 }
 
+async fn an_answer_that_arrives_before_the_send_is_recorded_is_kept(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 0})).await;
+    app.connector.reply_with([Reply::AnswerFirst(1)]);
+    app.open("s-1", "support", "op-1").await;
+    app.close("s-1").await;
+    let s = app.wait_for_status("s-1", "answered").await;
+    assert_eq!(*app.connector.answer_statuses.lock().unwrap(), vec![201]);
+    assert_eq!(s["rating"]["value"], 1);
+    assert_ne!(s["rating_request"]["sent_at"], serde_json::Value::Null);
+    app.settle().await;
+    let s = app.session("s-1").await;
+    assert_eq!(
+        s["rating_request"]["status"], "answered",
+        "the late 'sent' record keeps it answered"
+    );
+    let (_, stats) = app.get("/v1/stats").await;
+    assert_eq!(stats["groups"][0]["sent"], 1);
+    assert_eq!(stats["groups"][0]["answered"], 1);
+}
+
 on_both_backends!(
     a_closed_session_is_asked_for_a_rating_after_the_delay,
     closing_twice_schedules_nothing_more,
@@ -482,4 +505,5 @@ on_both_backends!(
     the_request_credits_the_operator_of_the_close,
     an_idle_session_is_closed_by_timeout_and_rated,
     a_line_with_ratings_off_asks_nothing,
+    an_answer_that_arrives_before_the_send_is_recorded_is_kept,
 );

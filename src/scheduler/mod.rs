@@ -416,8 +416,9 @@ impl Inner {
                     return;
                 }
                 Ok(false) => {
-                    tracing::warn!(
-                        "lease lost before the outcome was recorded; the new holder decides"
+                    tracing::info!(
+                        "the request changed while it was being sent (answered, or its lease \
+                         ran out and another scheduler holds it); it is left as it is"
                     );
                     return;
                 }

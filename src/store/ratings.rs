@@ -121,7 +121,12 @@ impl Store {
             if let Some(end) = expires_at.filter(|end| ms(now) > *end) {
                 return Ok(RatingOutcome::WindowClosed(time(end)));
             }
-            if !matches!(status, RequestStatus::Sent | RequestStatus::Delivered) {
+            // `sending` too: a fast connector may answer before the scheduler has recorded
+            // the platform's acceptance; that record then keeps the status `answered`.
+            if !matches!(
+                status,
+                RequestStatus::Sending | RequestStatus::Sent | RequestStatus::Delivered
+            ) {
                 return Ok(RatingOutcome::NotAnswerable(status));
             }
             let id = uuid::Uuid::now_v7().to_string();
@@ -155,7 +160,7 @@ impl Store {
             sqlx::query(
                 "UPDATE rating_requests
                  SET status = 'answered', answered_at = $2, run_at = NULL, finished_at = $2,
-                     updated_at = $2
+                     sent_at = COALESCE(sent_at, $2), updated_at = $2
                  WHERE id = $1",
             )
             .bind(&answer.request_id)

@@ -196,7 +196,8 @@ impl Store {
     }
 
     /// Records a send's outcome, if `owner` still holds the lease. Returns whether it did:
-    /// false means the lease ran out and another scheduler has the request now.
+    /// false means the lease ran out and another scheduler has the request now, or the
+    /// client answered while a send that then failed was in flight.
     #[tracing::instrument(skip(self, result))]
     pub async fn record_send_result(
         &self,
@@ -210,10 +211,13 @@ impl Store {
                 platform_message_id,
                 expires_at,
             } => sqlx::query(
+                // An answer may have come while the send was in flight: it stays answered.
                 "UPDATE rating_requests
-                 SET status = 'sent', sent_at = $3, run_at = $4, expires_at = $4,
+                 SET status = CASE WHEN status = 'sending' THEN 'sent' ELSE status END,
+                     run_at = CASE WHEN status = 'sending' THEN $4 ELSE NULL END,
+                     sent_at = COALESCE(sent_at, $3), expires_at = $4,
                      platform_message_id = $5, lease_owner = NULL, last_error = NULL, updated_at = $3
-                 WHERE id = $1 AND status = 'sending' AND lease_owner = $2",
+                 WHERE id = $1 AND status IN ('sending', 'answered') AND lease_owner = $2",
             )
             .bind(id)
             .bind(owner)

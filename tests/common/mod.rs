@@ -144,6 +144,8 @@ pub enum Reply {
     RetryAfter(u64),
     /// Hold the request this long, then 200.
     Slow(Duration),
+    /// Post the client's answer to `answer_url` first, then 200: the fastest connector there is.
+    AnswerFirst(i64),
 }
 
 /// A request the connector received.
@@ -158,6 +160,8 @@ pub struct Received {
 #[derive(Clone, Default)]
 pub struct Connector {
     pub received: Arc<Mutex<Vec<Received>>>,
+    /// The statuses Rateline gave the answers posted by [`Reply::AnswerFirst`].
+    pub answer_statuses: Arc<Mutex<Vec<u16>>>,
     replies: Arc<Mutex<VecDeque<Reply>>>,
     pub url: String,
 }
@@ -221,6 +225,19 @@ async fn receive(State(c): State<Connector>, headers: HeaderMap, body: Bytes) ->
         }
         Some(Reply::Slow(d)) => {
             tokio::time::sleep(d).await;
+            (StatusCode::OK, "{}").into_response()
+        }
+        Some(Reply::AnswerFirst(value)) => {
+            let request: Value = serde_json::from_slice(&body).unwrap();
+            let status = reqwest::Client::new()
+                .post(request["answer_url"].as_str().unwrap())
+                .json(&json!({"request_id": request["request_id"], "value": value}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16();
+            c.answer_statuses.lock().unwrap().push(status);
             (StatusCode::OK, "{}").into_response()
         }
     }
