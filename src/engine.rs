@@ -203,7 +203,7 @@ impl Engine {
         };
         if let Some(m) = line.settings.auto_close_minutes {
             self.wake
-                .due_at(opened_at + Duration::minutes(i64::from(m)));
+                .housekeeping_at(opened_at + Duration::minutes(i64::from(m)));
         }
         Ok((session, true))
     }
@@ -232,6 +232,8 @@ impl Engine {
             .ok_or_else(|| session_not_found(session_id))?;
         if let Some(id) = &result.cancelled_request {
             tracing::info!(request_id = %id, "client wrote again before the request was due: cancelled");
+            // The reopened session may close for inactivity again: let the scheduler look.
+            self.wake.housekeeping_at(now);
             self.metrics
                 .transition(crate::domain::RequestStatus::Cancelled);
         }

@@ -22,8 +22,9 @@ pub struct Metrics {
     pub send_duration: Family<Labels, Histogram>,
     /// sent − due for every accepted request.
     pub lateness: Histogram,
-    /// Requests scheduled or being sent, read from the database at each scrape.
+    /// Requests scheduled or being sent, read from the database (see [`Metrics::queue_depth_stale`]).
     pub queue_depth: Gauge,
+    queue_depth_read: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Default for Metrics {
@@ -75,11 +76,26 @@ impl Default for Metrics {
             send_duration,
             lateness,
             queue_depth,
+            queue_depth_read: std::sync::Mutex::new(None),
         }
     }
 }
 
+/// How long a queue depth read from the database is served before it is read again:
+/// counting a million pending rows on every scrape would cost more than it tells.
+const QUEUE_DEPTH_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Metrics {
+    /// Whether the queue depth should be read again now; if so, the caller reads it.
+    pub fn queue_depth_stale(&self) -> bool {
+        let mut read = self.queue_depth_read.lock().expect("metrics lock");
+        let stale = read.is_none_or(|at| at.elapsed() >= QUEUE_DEPTH_TTL);
+        if stale {
+            *read = Some(std::time::Instant::now());
+        }
+        stale
+    }
+
     pub fn transition(&self, status: crate::domain::RequestStatus) {
         self.request_transitions
             .get_or_create(&vec![("status", status.as_str().to_owned())])

@@ -84,7 +84,11 @@ CREATE TABLE rating_requests (
     finished_at          BIGINT NULL,
     updated_at           BIGINT NOT NULL
 );
-CREATE INDEX rating_requests_run_at ON rating_requests (run_at) WHERE run_at IS NOT NULL;
+-- Two timers in one column, indexed apart so neither scan wades through the other's rows
+-- (a million requests waiting to be sent must not slow finding the next expiry). Queries
+-- repeat these predicates word for word: SQLite uses a partial index only then.
+CREATE INDEX rating_requests_due ON rating_requests (run_at) WHERE status IN ('scheduled', 'sending');
+CREATE INDEX rating_requests_expiry ON rating_requests (run_at) WHERE status IN ('sent', 'delivered');
 CREATE INDEX rating_requests_session ON rating_requests (session_id);
 CREATE INDEX rating_requests_created_at ON rating_requests (created_at);
 -- No duplicate surveys: a session has at most one request that is live or answered.

@@ -29,11 +29,13 @@ async fn readyz(State(state): State<AppState>) -> ApiResult<Json<serde_json::Val
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     // Queue depth is read from the database, so it is the same whichever process is asked.
-    match state.engine.store().queue_depth().await {
-        Ok(n) => {
-            state.metrics.queue_depth.set(n);
+    if state.metrics.queue_depth_stale() {
+        match state.engine.store().queue_depth().await {
+            Ok(n) => {
+                state.metrics.queue_depth.set(n);
+            }
+            Err(e) => tracing::warn!(error = %e, "queue depth unavailable for /metrics"),
         }
-        Err(e) => tracing::warn!(error = %e, "queue depth unavailable for /metrics"),
     }
     (
         StatusCode::OK,

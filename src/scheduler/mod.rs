@@ -118,10 +118,15 @@ impl Scheduler {
         }
         let permits = Arc::new(Semaphore::new(inner.settings.concurrency as usize));
         let mut sends = JoinSet::new();
+        // When expiries and idle closes are next due, in ms; the first pass looks at once.
+        let mut housekeeping = i64::MIN;
         tracing::info!(owner = %inner.owner, "scheduler started");
         while !stop.is_cancelled() {
             while sends.try_join_next().is_some() {}
-            match inner.pass(&permits, &mut sends, &stop).await {
+            match inner
+                .pass(&permits, &mut sends, &mut housekeeping, &stop)
+                .await
+            {
                 Ok(true) => continue,
                 Ok(false) => {}
                 Err(e) => {
@@ -146,27 +151,36 @@ impl Scheduler {
 
 impl Inner {
     /// One pass. Returns true when there may be more due right now.
+    ///
+    /// `housekeeping` is when expiries and idle closes are next due (ms); those queries run
+    /// only then, so a busy stream of sends does not pay for them on every pass.
     async fn pass(
         self: &Arc<Self>,
         permits: &Arc<Semaphore>,
         sends: &mut JoinSet<()>,
+        housekeeping: &mut i64,
         stop: &CancellationToken,
     ) -> Result<bool, StoreError> {
         self.wake.awake();
         let now = self.clock.now();
-        let expired = self.store.expire_unanswered(now).await?;
-        for _ in 0..expired {
-            self.metrics.transition(RequestStatus::Expired);
-        }
-        let idle = self.store.idle_sessions(now, IDLE_BATCH).await?;
-        for id in &idle {
-            match self.engine.close_idle(id).await {
-                Ok(_) => tracing::info!(session_id = %id, "closed for inactivity"),
-                Err(crate::engine::EngineError::Store(e)) => return Err(e),
-                Err(e) => {
-                    tracing::warn!(session_id = %id, error = %e, "could not close an idle session")
+        *housekeeping = (*housekeeping).min(self.wake.take_housekeeping());
+        let mut idle_left = false;
+        if now.timestamp_millis() >= *housekeeping {
+            let expired = self.store.expire_unanswered(now).await?;
+            for _ in 0..expired {
+                self.metrics.transition(RequestStatus::Expired);
+            }
+            let idle = self.store.idle_sessions(now, IDLE_BATCH).await?;
+            for id in &idle {
+                match self.engine.close_idle(id).await {
+                    Ok(_) => tracing::info!(session_id = %id, "closed for inactivity"),
+                    Err(crate::engine::EngineError::Store(e)) => return Err(e),
+                    Err(e) => {
+                        tracing::warn!(session_id = %id, error = %e, "could not close an idle session")
+                    }
                 }
             }
+            idle_left = idle.len() as i64 == IDLE_BATCH;
         }
 
         // Claim only as many as can be sent now, so a claim never waits out its lease in memory.
@@ -198,12 +212,17 @@ impl Inner {
                 });
             }
         }
-        if full || idle.len() as i64 == IDLE_BATCH {
+        if full || idle_left {
             return Ok(true);
         }
         drop(held);
 
-        let next = self.store.next_wake().await?;
+        let due = self.store.next_wake().await?;
+        *housekeeping = due.housekeeping.map_or(i64::MAX, |t| t.timestamp_millis());
+        let next = match (due.send, due.housekeeping) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         self.wake.plan(next);
         let sleep = async {
             match next {
@@ -410,7 +429,9 @@ impl Inner {
                     // lease; a retry or an answer window may end sooner than that.
                     match &result {
                         SendResult::RetryAt { at, .. } => self.wake.due_at(*at),
-                        SendResult::Sent { expires_at, .. } => self.wake.due_at(*expires_at),
+                        SendResult::Sent { expires_at, .. } => {
+                            self.wake.housekeeping_at(*expires_at)
+                        }
                         SendResult::Final { .. } => {}
                     }
                     return;

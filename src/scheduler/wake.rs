@@ -26,6 +26,8 @@ pub struct Wake {
     /// When the scheduler means to look next, in ms; `i64::MIN` while it is awake, so
     /// nothing scheduled during a pass is missed.
     planned: AtomicI64,
+    /// The earliest housekeeping moment announced since the scheduler last looked, in ms.
+    housekeeping: AtomicI64,
 }
 
 impl Default for Wake {
@@ -34,6 +36,7 @@ impl Default for Wake {
             local: Notify::new(),
             remote: Notify::new(),
             planned: AtomicI64::new(i64::MIN),
+            housekeeping: AtomicI64::new(i64::MAX),
         }
     }
 }
@@ -46,6 +49,19 @@ impl Wake {
             self.local.notify_one();
             self.remote.notify_one();
         }
+    }
+
+    /// Housekeeping is due at `t` (an idle session's close, an answer window's end): the
+    /// scheduler runs those queries only when one is due.
+    pub fn housekeeping_at(&self, t: DateTime<Utc>) {
+        self.housekeeping
+            .fetch_min(t.timestamp_millis(), Ordering::AcqRel);
+        self.due_at(t);
+    }
+
+    /// Takes the earliest housekeeping moment announced since the last call.
+    pub(super) fn take_housekeeping(&self) -> i64 {
+        self.housekeeping.swap(i64::MAX, Ordering::AcqRel)
     }
 
     /// The scheduler is awake and looking: every new due time must wake it again after.

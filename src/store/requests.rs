@@ -90,6 +90,13 @@ pub struct ClaimedRequest {
     pub last_client_message_at: Option<DateTime<Utc>>,
 }
 
+/// The next moments the scheduler has work.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NextWake {
+    pub send: Option<DateTime<Utc>>,
+    pub housekeeping: Option<DateTime<Utc>>,
+}
+
 /// What to record after a send.
 #[derive(Debug, Clone)]
 pub enum SendResult {
@@ -137,7 +144,7 @@ impl Store {
             "SELECT r.id, r.session_id, r.line_id, r.channel, r.client_id, r.scale, r.status,
                     r.due_at, r.send_deadline_at, r.attempts, s.client_name, s.last_client_message_at
              FROM rating_requests r JOIN sessions s ON s.id = r.session_id
-             WHERE r.run_at IS NOT NULL AND r.run_at <= $1 AND r.status IN ('scheduled', 'sending')
+             WHERE r.status IN ('scheduled', 'sending') AND r.run_at <= $1
              ORDER BY r.run_at
              LIMIT $2 {lock}"
         );
@@ -255,7 +262,7 @@ impl Store {
         let done = sqlx::query(
             "UPDATE rating_requests
              SET status = 'expired', run_at = NULL, finished_at = $1, updated_at = $1
-             WHERE run_at IS NOT NULL AND run_at <= $1 AND status IN ('sent', 'delivered')",
+             WHERE status IN ('sent', 'delivered') AND run_at <= $1",
         )
         .bind(ms(now))
         .execute(&self.pool)
@@ -263,26 +270,35 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// The earliest moment anything is due: a request, a lease's end, an answer window's
-    /// end or an idle session's close.
-    pub async fn next_wake(&self) -> Result<Option<DateTime<Utc>>> {
+    /// When the scheduler must look next: for a send (a due request or a lease's end), and
+    /// for housekeeping (an answer window's end or an idle session's close).
+    pub async fn next_wake(&self) -> Result<NextWake> {
         let row = sqlx::query(
-            "SELECT MIN(t) AS t FROM (
-                SELECT MIN(run_at) AS t FROM rating_requests WHERE run_at IS NOT NULL
-                UNION ALL
-                SELECT MIN(auto_close_at) AS t FROM sessions WHERE auto_close_at IS NOT NULL
-             ) AS due",
+            "SELECT
+                (SELECT MIN(run_at) FROM rating_requests
+                 WHERE status IN ('scheduled', 'sending')) AS send_at,
+                (SELECT MIN(run_at) FROM rating_requests
+                 WHERE status IN ('sent', 'delivered')) AS expire_at,
+                (SELECT MIN(auto_close_at) FROM sessions
+                 WHERE auto_close_at IS NOT NULL) AS close_at",
         )
         .fetch_one(&self.pool)
         .await?;
-        Ok(opt_time(row.try_get("t")?))
+        let expire: Option<i64> = row.try_get("expire_at")?;
+        let close: Option<i64> = row.try_get("close_at")?;
+        Ok(NextWake {
+            send: opt_time(row.try_get("send_at")?),
+            housekeeping: opt_time(match (expire, close) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }),
+        })
     }
 
     /// Requests waiting to be sent (scheduled or being sent): the queue depth.
     pub async fn queue_depth(&self) -> Result<i64> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM rating_requests
-             WHERE run_at IS NOT NULL AND status IN ('scheduled', 'sending')",
+            "SELECT COUNT(*) AS n FROM rating_requests WHERE status IN ('scheduled', 'sending')",
         )
         .fetch_one(&self.pool)
         .await?;
