@@ -1,0 +1,136 @@
+//! The load itself: the close workers that share a [`Plan`], each opening a session and
+//! closing it through the HTTP API (on an open schedule when `--rate` is set) and keeping
+//! the request id and due time the close scheduled, plus the JSON call they all use.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+/// What one close left behind.
+pub struct Closed {
+    pub request_id: String,
+    pub due_at: DateTime<Utc>,
+    pub close_ms: f64,
+}
+
+/// What one close worker did: the closes it made and the errors it met.
+#[derive(Default)]
+pub struct WorkerResult {
+    pub closed: Vec<Closed>,
+    pub errors: Vec<String>,
+}
+
+/// One JSON call to the API (no body when `body` is null): the response body, or the
+/// method, URL, status and body of a failure.
+pub async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: &Value,
+) -> Result<Value, String> {
+    let mut req = http.request(method.clone(), url);
+    if !body.is_null() {
+        req = req.json(body);
+    }
+    let r = req
+        .send()
+        .await
+        .map_err(|e| format!("{method} {url}: {e}"))?;
+    let status = r.status();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        return Err(format!("{method} {url}: {status} {v}"));
+    }
+    Ok(v)
+}
+
+/// What the close workers share.
+pub struct Plan {
+    pub http: reqwest::Client,
+    pub api: String,
+    /// Prefix of this run's session ids.
+    pub run: String,
+    /// The next close to make.
+    pub next: AtomicUsize,
+    /// Closes accepted so far.
+    pub done: AtomicUsize,
+    /// How many closes to make in all.
+    pub n: usize,
+    /// Target closes per second; 0 for as fast as the workers go.
+    pub rate: f64,
+    /// When the close phase began.
+    pub start: Instant,
+}
+
+/// Takes the next close of the plan until there are none left: opens the session on
+/// `bench` (even) or `bench1` (odd), then closes it and times the close call.
+pub async fn worker(plan: Arc<Plan>) -> WorkerResult {
+    let Plan { http, api, run, .. } = &*plan;
+    let mut out = WorkerResult::default();
+    loop {
+        let i = plan.next.fetch_add(1, Ordering::Relaxed);
+        if i >= plan.n {
+            return out;
+        }
+        if plan.rate > 0.0 {
+            // Close i is due at start + i/rate: an open schedule, bounded by the workers.
+            let at = plan.start + Duration::from_secs_f64(i as f64 / plan.rate);
+            tokio::time::sleep_until(at.into()).await;
+        }
+        let id = format!("{run}-{i}");
+        let line = if i.is_multiple_of(2) {
+            "bench"
+        } else {
+            "bench1"
+        };
+        let opened = call(
+            http,
+            reqwest::Method::POST,
+            &format!("{api}/v1/sessions"),
+            &json!({
+                "id": id, "line_id": line, "channel": "webhook",
+                "client": {"id": format!("client-{i}")},
+                "operator_id": format!("op-{}", i % 20),
+            }),
+        )
+        .await;
+        if let Err(e) = opened {
+            out.errors.push(e);
+            continue;
+        }
+        let t = Instant::now();
+        let closed = call(
+            http,
+            reqwest::Method::POST,
+            &format!("{api}/v1/sessions/{id}/close"),
+            &json!({"closed_by": "operator"}),
+        )
+        .await;
+        let close_ms = t.elapsed().as_secs_f64() * 1000.0;
+        match closed {
+            Ok(v) => {
+                let r = &v["rating_request"];
+                let due = r["due_at"]
+                    .as_str()
+                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok());
+                match (r["id"].as_str(), due) {
+                    (Some(rid), Some(due)) => {
+                        out.closed.push(Closed {
+                            request_id: rid.to_owned(),
+                            due_at: due.with_timezone(&Utc),
+                            close_ms,
+                        });
+                        plan.done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => out
+                        .errors
+                        .push(format!("close of {id} scheduled no request: {v}")),
+                }
+            }
+            Err(e) => out.errors.push(e),
+        }
+    }
+}
