@@ -18,7 +18,8 @@ use crate::metrics::Metrics;
 use crate::scheduler::Wake;
 use crate::store::{
     CloseResult, CloseTiming, LineRecord, MessageResult, RatingOutcome, RatingPolicy, RatingRecord,
-    SessionRecord, SessionView, StatsFilter, StatsGroup, StatsGrouping, Store, StoreError,
+    RatingRevision, SessionRecord, SessionView, StatsFilter, StatsGroup, StatsGrouping, Store,
+    StoreError,
 };
 
 /// Why an operation changed nothing.
@@ -38,10 +39,11 @@ pub enum EngineError {
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
-/// A rating the engine stored, and whether it was the first answer.
+/// A rating the engine stored, with every version, and whether it was the first answer.
 #[derive(Debug, Clone)]
 pub struct Submitted {
     pub rating: RatingRecord,
+    pub history: Vec<RatingRevision>,
     pub created: bool,
 }
 
@@ -291,18 +293,17 @@ impl Engine {
     /// Stores a client's answer under the line's scale, answer window and change policy.
     #[tracing::instrument(skip(self, answer), fields(request_id = %answer.request_id))]
     pub async fn submit_rating(&self, answer: RatingAnswer) -> Result<Submitted> {
-        let request = self
+        let (scale, line) = self
             .store
-            .get_request(&answer.request_id)
+            .answer_context(&answer.request_id)
             .await?
             .ok_or_else(|| request_not_found(&answer.request_id))?;
-        answer.validate(request.scale)?;
-        let line = self.line(&request.line_id).await?;
+        answer.validate(scale)?;
         let policy = RatingPolicy {
-            scale: request.scale,
-            low_threshold: line.settings.rating.low_threshold,
-            max_changes: line.settings.rating.max_changes,
-            change_window: Duration::days(i64::from(line.settings.rating.change_window_days)),
+            scale,
+            low_threshold: line.rating.low_threshold,
+            max_changes: line.rating.max_changes,
+            change_window: Duration::days(i64::from(line.rating.change_window_days)),
         };
         let id = &answer.request_id;
         match self
@@ -310,18 +311,22 @@ impl Engine {
             .submit_rating(&answer, policy, self.now())
             .await?
         {
-            RatingOutcome::Created(rating) => {
+            RatingOutcome::Created(rating, history) => {
                 self.metrics
                     .transition(crate::domain::RequestStatus::Answered);
                 Ok(Submitted {
                     rating,
+                    history,
                     created: true,
                 })
             }
-            RatingOutcome::Changed(rating) | RatingOutcome::Unchanged(rating) => Ok(Submitted {
-                rating,
-                created: false,
-            }),
+            RatingOutcome::Changed(rating, history) | RatingOutcome::Unchanged(rating, history) => {
+                Ok(Submitted {
+                    rating,
+                    history,
+                    created: false,
+                })
+            }
             RatingOutcome::NotFound => Err(request_not_found(id)),
             RatingOutcome::NotAnswerable(status) => Err(EngineError::Conflict {
                 code: "request_not_answerable",

@@ -19,19 +19,11 @@ async fn submit(
     ApiJson(answer): ApiJson<RatingAnswer>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let submitted = state.engine.submit_rating(answer).await?;
-    let (rating, history) = state
-        .engine
-        .store()
-        .get_rating(&submitted.rating.request_id)
-        .await?
-        .unwrap_or((submitted.rating.clone(), Vec::new()));
     let status = if submitted.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((
-        status,
-        Json(super::sessions::rating_json(&rating, &history)),
-    ))
+    let body = super::sessions::rating_json(&submitted.rating, &submitted.history);
+    Ok((status, Json(body)))
 }

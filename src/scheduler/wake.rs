@@ -3,8 +3,8 @@
 //!
 //! Within one process that is a [`Notify`]. On PostgreSQL the other `rateline serve`
 //! processes sharing the database hear it through LISTEN/NOTIFY on the `rateline_wake`
-//! channel; notifications are coalesced, so a burst of closes costs one NOTIFY, not one
-//! per close.
+//! channel; notifications are coalesced (at most one per 10 ms), so a burst of closes costs
+//! one NOTIFY, not one per close.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -106,8 +106,17 @@ pub async fn publish(
             // The others still wake at their own planned time; this only costs latency.
             tracing::warn!(error = %e, "could not NOTIFY the other schedulers");
         }
+        // Every NOTIFY is a commit under a global lock: at most one per interval, however
+        // many closes asked for one meanwhile (they collapse into the next).
+        tokio::select! {
+            _ = tokio::time::sleep(NOTIFY_INTERVAL) => {}
+            _ = stop.cancelled() => return,
+        }
     }
 }
+
+/// The shortest time between two NOTIFYs of one process.
+const NOTIFY_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Wakes this process when another one NOTIFYs, until `stop`. Reconnects by itself.
 pub async fn listen(

@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::Row;
 
 use super::{Backend, Result, Store, ms, time};
-use crate::domain::{RatingAnswer, RequestStatus, Scale};
+use crate::domain::{LineSettings, RatingAnswer, RequestStatus, Scale};
 
 /// A stored rating.
 #[derive(Debug, Clone)]
@@ -40,13 +40,13 @@ pub struct RatingPolicy {
     pub change_window: Duration,
 }
 
-/// What an answer did, or why it changed nothing.
+/// What an answer did, or why it changed nothing. The rating comes with every version.
 #[derive(Debug, Clone)]
 pub enum RatingOutcome {
-    Created(RatingRecord),
-    Changed(RatingRecord),
+    Created(RatingRecord, Vec<RatingRevision>),
+    Changed(RatingRecord, Vec<RatingRevision>),
     /// The same answer again: a no-op.
-    Unchanged(RatingRecord),
+    Unchanged(RatingRecord, Vec<RatingRevision>),
     NotFound,
     /// The request was never sent, or ended without being answerable.
     NotAnswerable(RequestStatus),
@@ -75,6 +75,29 @@ fn read_rating(row: &sqlx::any::AnyRow) -> Result<RatingRecord> {
 }
 
 impl Store {
+    /// What an answer to `request_id` is judged by: the request's scale and its line's
+    /// settings, in one read. `None` when the request does not exist.
+    pub async fn answer_context(&self, request_id: &str) -> Result<Option<(Scale, LineSettings)>> {
+        let Some(row) = sqlx::query(
+            "SELECT r.scale, r.line_id, l.settings
+             FROM rating_requests r JOIN lines l ON l.id = r.line_id WHERE r.id = $1",
+        )
+        .bind(request_id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let corrupt = |e: String| super::StoreError::Corrupt(format!("request {request_id}: {e}"));
+        let scale: Scale = row
+            .try_get::<String, _>("scale")?
+            .parse()
+            .map_err(corrupt)?;
+        let line: LineSettings = serde_json::from_str(&row.try_get::<String, _>("settings")?)
+            .map_err(|e| corrupt(e.to_string()))?;
+        Ok(Some((scale, line)))
+    }
+
     /// Stores an answer (already checked against the scale) under the line's change policy.
     #[tracing::instrument(skip(self, answer, policy), fields(request_id = %answer.request_id))]
     pub async fn submit_rating(
@@ -86,11 +109,16 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         // Two answers racing for one request are serialised on the request's row.
         let lock = match self.backend {
-            Backend::Postgres => " FOR UPDATE",
+            Backend::Postgres => " FOR UPDATE OF r",
             Backend::Sqlite => "",
         };
+        // The request and its rating, if any, in one read.
         let sql = format!(
-            "SELECT status, expires_at, session_id FROM rating_requests WHERE id = $1{lock}"
+            "SELECT r.status, r.expires_at, r.session_id,
+                    g.id AS rating_id, g.value, g.positive, g.low, g.comment, g.resolved,
+                    g.changes, g.created_at, g.updated_at
+             FROM rating_requests r LEFT JOIN ratings g ON g.request_id = r.id
+             WHERE r.id = $1{lock}"
         );
         let Some(req) = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&answer.request_id)
@@ -103,14 +131,21 @@ impl Store {
             .try_get::<String, _>("status")?
             .parse()
             .map_err(super::StoreError::Corrupt)?;
-        let rating_sql = format!("SELECT {RATING_COLUMNS} FROM ratings WHERE request_id = $1");
-        let existing = sqlx::query(sqlx::AssertSqlSafe(rating_sql))
-            .bind(&answer.request_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .as_ref()
-            .map(read_rating)
-            .transpose()?;
+        let existing = match req.try_get::<Option<String>, _>("rating_id")? {
+            Some(id) => Some(RatingRecord {
+                id,
+                request_id: answer.request_id.clone(),
+                value: req.try_get("value")?,
+                positive: req.try_get::<i64, _>("positive")? == 1,
+                low: req.try_get::<i64, _>("low")? == 1,
+                comment: req.try_get("comment")?,
+                resolved: req.try_get::<Option<i64>, _>("resolved")?.map(|r| r == 1),
+                changes: req.try_get("changes")?,
+                created_at: time(req.try_get("created_at")?),
+                updated_at: time(req.try_get("updated_at")?),
+            }),
+            None => None,
+        };
         let positive = i64::from(policy.scale.is_positive(answer.value));
         let low = i64::from(policy.scale.is_low(answer.value, policy.low_threshold));
         let resolved = |r: Option<bool>| r.map(i64::from);
@@ -168,25 +203,36 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-            return Ok(RatingOutcome::Created(RatingRecord {
-                id,
-                request_id: answer.request_id.clone(),
+            let first = RatingRevision {
+                revision: 0,
                 value: answer.value,
-                positive: positive == 1,
-                low: low == 1,
                 comment: answer.comment.clone(),
                 resolved: answer.resolved,
-                changes: 0,
-                created_at: now,
-                updated_at: now,
-            }));
+                recorded_at: now,
+            };
+            return Ok(RatingOutcome::Created(
+                RatingRecord {
+                    id,
+                    request_id: answer.request_id.clone(),
+                    value: answer.value,
+                    positive: positive == 1,
+                    low: low == 1,
+                    comment: answer.comment.clone(),
+                    resolved: answer.resolved,
+                    changes: 0,
+                    created_at: now,
+                    updated_at: now,
+                },
+                vec![first],
+            ));
         };
 
         // A follow-up may add a comment or "resolved" without repeating them all.
         let comment = answer.comment.clone().or_else(|| old.comment.clone());
         let resolved_now = answer.resolved.or(old.resolved);
+        let mut history = revisions(&mut tx, &old.id).await?;
         if answer.value == old.value && comment == old.comment && resolved_now == old.resolved {
-            return Ok(RatingOutcome::Unchanged(old));
+            return Ok(RatingOutcome::Unchanged(old, history));
         }
         // Only a new value counts against the change limit; a comment added later does not.
         let value_changed = answer.value != old.value;
@@ -215,13 +261,7 @@ impl Store {
         .bind(ms(now))
         .execute(&mut *tx)
         .await?;
-        let revision: i64 = sqlx::query(
-            "SELECT COALESCE(MAX(revision), 0) + 1 AS next FROM rating_history WHERE rating_id = $1",
-        )
-        .bind(&old.id)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("next")?;
+        let revision = history.len() as i64;
         insert_revision(
             &mut tx,
             &old.id,
@@ -233,28 +273,30 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(RatingOutcome::Changed(RatingRecord {
+        history.push(RatingRevision {
+            revision,
             value: answer.value,
-            positive: positive == 1,
-            low: low == 1,
-            comment,
+            comment: comment.clone(),
             resolved: resolved_now,
-            changes,
-            updated_at: now,
-            ..old
-        }))
-    }
-
-    /// The rating of a request and all its versions, oldest first.
-    pub async fn get_rating(
-        &self,
-        request_id: &str,
-    ) -> Result<Option<(RatingRecord, Vec<RatingRevision>)>> {
-        let mut conn = self.pool.acquire().await?;
-        rating_with_history(&mut conn, request_id).await
+            recorded_at: now,
+        });
+        Ok(RatingOutcome::Changed(
+            RatingRecord {
+                value: answer.value,
+                positive: positive == 1,
+                low: low == 1,
+                comment,
+                resolved: resolved_now,
+                changes,
+                updated_at: now,
+                ..old
+            },
+            history,
+        ))
     }
 }
 
+/// The rating of a request and all its versions, oldest first.
 pub(crate) async fn rating_with_history(
     conn: &mut sqlx::AnyConnection,
     request_id: &str,
@@ -270,11 +312,17 @@ pub(crate) async fn rating_with_history(
     else {
         return Ok(None);
     };
-    let history = sqlx::query(
+    let history = revisions(conn, &rating.id).await?;
+    Ok(Some((rating, history)))
+}
+
+/// Every version of a rating, oldest first.
+async fn revisions(conn: &mut sqlx::AnyConnection, rating_id: &str) -> Result<Vec<RatingRevision>> {
+    sqlx::query(
         "SELECT revision, value, comment, resolved, recorded_at FROM rating_history
          WHERE rating_id = $1 ORDER BY revision",
     )
-    .bind(&rating.id)
+    .bind(rating_id)
     .fetch_all(&mut *conn)
     .await?
     .iter()
@@ -287,8 +335,7 @@ pub(crate) async fn rating_with_history(
             recorded_at: time(row.try_get("recorded_at")?),
         })
     })
-    .collect::<Result<Vec<_>>>()?;
-    Ok(Some((rating, history)))
+    .collect()
 }
 
 async fn insert_revision(

@@ -115,17 +115,6 @@ pub enum SendResult {
 }
 
 impl Store {
-    pub async fn get_request(&self, id: &str) -> Result<Option<RequestRecord>> {
-        let sql = format!("SELECT {REQUEST_COLUMNS} FROM rating_requests WHERE id = $1");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(read_request)
-            .transpose()
-    }
-
     /// Claims up to `limit` due requests for `owner` until `now + lease`.
     #[tracing::instrument(skip(self))]
     pub async fn claim_due_requests(
