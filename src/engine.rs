@@ -143,13 +143,15 @@ impl Engine {
     }
 
     pub async fn line(&self, id: &str) -> Result<LineRecord> {
-        self.store
-            .get_line(id)
-            .await?
-            .ok_or_else(|| EngineError::NotFound {
-                code: "line_not_found",
-                message: format!("line '{id}' does not exist; create it with PUT /v1/lines/{id}"),
-            })
+        let found = match check_id("line_id", id) {
+            Ok(()) => self.store.get_line(id).await?,
+            // An id Rateline would never accept cannot name a stored line.
+            Err(_) => None,
+        };
+        found.ok_or_else(|| EngineError::NotFound {
+            code: "line_not_found",
+            message: format!("line '{id}' does not exist; create it with PUT /v1/lines/{id}"),
+        })
     }
 
     pub async fn put_person(&self, id: &str, person: Person) -> Result<bool> {
@@ -211,6 +213,7 @@ impl Engine {
     }
 
     pub async fn session(&self, id: &str) -> Result<SessionRecord> {
+        known_session(id)?;
         self.store
             .get_session(id)
             .await?
@@ -225,6 +228,7 @@ impl Engine {
         from: MessageFrom,
         at: Option<DateTime<Utc>>,
     ) -> Result<MessageResult> {
+        known_session(session_id)?;
         let now = self.now();
         let at = self.not_in_future("at", at, now)?;
         let result = self
@@ -250,6 +254,7 @@ impl Engine {
         by: ClosedBy,
         at: Option<DateTime<Utc>>,
     ) -> Result<CloseResult> {
+        known_session(session_id)?;
         let now = self.now();
         let closed_at = self.not_in_future("at", at, now)?;
         self.close(session_id, by, closed_at, now, false).await
@@ -293,6 +298,8 @@ impl Engine {
     /// Stores a client's answer under the line's scale, answer window and change policy.
     #[tracing::instrument(skip(self, answer), fields(request_id = %answer.request_id))]
     pub async fn submit_rating(&self, answer: RatingAnswer) -> Result<Submitted> {
+        check_id("request_id", &answer.request_id)
+            .map_err(|_| request_not_found(&answer.request_id))?;
         let (scale, line) = self
             .store
             .answer_context(&answer.request_id)
@@ -363,6 +370,7 @@ impl Engine {
     }
 
     pub async fn session_view(&self, id: &str) -> Result<SessionView> {
+        known_session(id)?;
         self.store
             .session_view(id)
             .await?
@@ -394,6 +402,12 @@ impl Engine {
             None => Ok(now),
         }
     }
+}
+
+/// An id Rateline would never accept names no session: answered as not found, without asking
+/// the database (which may refuse such text outright).
+fn known_session(id: &str) -> Result<()> {
+    check_id("session_id", id).map_err(|_| session_not_found(id))
 }
 
 fn session_not_found(id: &str) -> EngineError {

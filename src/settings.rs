@@ -16,8 +16,9 @@ use serde::de::IgnoredAny;
 
 use crate::domain::LineSettings;
 
-/// Everything a deployment sets.
+/// Everything a deployment sets. An unknown section is an error, not a silent default.
 #[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     #[serde(default)]
     pub server: ServerSettings,

@@ -323,6 +323,75 @@ async fn health_readiness_and_metrics_are_served(db: Db) {
     }
 }
 
+async fn control_characters_are_refused_and_impossible_ids_are_not_found(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 0})).await;
+    let (status, body) = app
+        .post(
+            "/v1/sessions",
+            json!({"id": "s-1", "line_id": "support", "channel": "webhook",
+                                     "client": {"id": "c", "name": "A\u{0}B"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (422, json!("client.name")),
+        "{body}"
+    );
+    for path in ["/v1/sessions/a%00b", "/v1/lines/a%00b"] {
+        let (status, body) = app.get(path).await;
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    let (status, body) = app
+        .post("/v1/sessions/a%00b/close", json!({"closed_by": "operator"}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (404, json!("session_not_found"))
+    );
+    let (status, body) = app.get("/v1/stats?operator=a%00b").await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (400, json!("invalid_parameter")),
+        "{body}"
+    );
+    let (status, body) = app.get("/v1/stats?from=%ZZ").await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["error"]["code"], "invalid_parameter",
+        "the error shape, not plain text: {body}"
+    );
+
+    app.open("s-1", "support", "op-1").await;
+    let r = app.close("s-1").await;
+    app.wait_for_status("s-1", "sent").await;
+    let (status, body) = app
+        .post(
+            "/v1/ratings",
+            json!({"request_id": r, "value": 1, "comment": "fine\u{0}"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (422, json!("comment")),
+        "{body}"
+    );
+    let (status, _) = app
+        .post("/v1/ratings", json!({"request_id": "x\u{0}", "value": 1}))
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(app.session("s-1").await["rating"], Value::Null);
+    let (status, _) = app
+        .post(
+            "/v1/ratings",
+            json!({"request_id": r, "value": 1, "comment": "fine,\nthanks"}),
+        )
+        .await;
+    assert_eq!(status, 201, "line breaks are welcome in a comment");
+}
+
 on_both_backends!(
     unknown_lines_and_sessions_are_404_with_a_hint,
     malformed_bodies_are_400_naming_the_field_and_store_nothing,
@@ -331,4 +400,5 @@ on_both_backends!(
     people_and_groups_are_stored_and_validated,
     unknown_routes_methods_and_large_bodies_answer_in_the_error_shape,
     health_readiness_and_metrics_are_served,
+    control_characters_are_refused_and_impossible_ids_are_not_found,
 );

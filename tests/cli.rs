@@ -71,6 +71,17 @@ token = "123:SECRET-TOKEN"
 }
 
 #[test]
+fn a_misspelt_section_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rateline.toml");
+    std::fs::write(&file, "[schedular]\nbatch_size = 3\n").unwrap();
+    let out = rateline(&["check-config", "--config", file.to_str().unwrap()], &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("unknown field `schedular`"), "{t}");
+}
+
+#[test]
 fn check_config_passes_a_good_file_and_reports_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("r.db").display());

@@ -489,6 +489,81 @@ async fn an_answer_that_arrives_before_the_send_is_recorded_is_kept(db: Db) {
     assert_eq!(stats["groups"][0]["answered"], 1);
 }
 
+async fn two_first_answers_at_once_store_one_rating(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.line("stars", json!({"delay_seconds": 0, "scale": "five_star"}))
+        .await;
+    for i in 0..5 {
+        let id = format!("s-{i}");
+        app.open(&id, "stars", "op-1").await;
+        let r = app.close(&id).await;
+        app.wait_for_status(&id, "sent").await;
+        let (a, b) = tokio::join!(
+            app.post("/v1/ratings", json!({"request_id": r, "value": 5})),
+            app.post("/v1/ratings", json!({"request_id": r, "value": 4})),
+        );
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [200, 201],
+            "one first answer and one change: {a:?} {b:?}"
+        );
+        let s = app.session(&id).await;
+        assert_eq!(s["rating"]["history"].as_array().unwrap().len(), 2);
+        assert_eq!(s["rating"]["changes"], 1);
+    }
+}
+
+async fn an_absurd_retry_after_ends_the_request_instead_of_crashing_the_send(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 0})).await;
+    app.connector
+        .reply_with([Reply::RetryAfter(10_000_000_000_000)]);
+    app.open("s-1", "support", "op-1").await;
+    app.close("s-1").await;
+    let s = app.wait_for_status("s-1", "failed").await;
+    let error = s["rating_request"]["last_error"].as_str().unwrap();
+    assert!(error.contains("send deadline"), "{error}");
+    app.advance(Duration::minutes(20));
+    app.settle().await;
+    assert_eq!(app.connector.received().len(), 1, "never sent again");
+}
+
+async fn a_later_close_stamped_earlier_still_shows_the_new_request(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 60})).await;
+    app.open("s-1", "support", "op-1").await;
+    app.advance(Duration::minutes(10));
+    let first = app.close("s-1").await;
+    app.advance(Duration::seconds(1));
+    app.post("/v1/sessions/s-1/messages", json!({"from": "client"}))
+        .await;
+    // The contact center reports the second close with a time before the first one.
+    let (status, body) = app
+        .post(
+            "/v1/sessions/s-1/close",
+            json!({"closed_by": "operator", "at": "2026-11-21T09:05:00Z"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let second = body["rating_request"]["id"].as_str().unwrap();
+    assert_ne!(second, first);
+    let s = app.session("s-1").await;
+    assert_eq!(s["rating_request"]["id"], second);
+    assert_eq!(s["rating_request"]["status"], "scheduled");
+    let (_, again) = app
+        .post("/v1/sessions/s-1/close", json!({"closed_by": "operator"}))
+        .await;
+    assert_eq!(again["rating_request"]["id"], second);
+}
+
 on_both_backends!(
     a_closed_session_is_asked_for_a_rating_after_the_delay,
     closing_twice_schedules_nothing_more,
@@ -506,4 +581,7 @@ on_both_backends!(
     an_idle_session_is_closed_by_timeout_and_rated,
     a_line_with_ratings_off_asks_nothing,
     an_answer_that_arrives_before_the_send_is_recorded_is_kept,
+    two_first_answers_at_once_store_one_rating,
+    an_absurd_retry_after_ends_the_request_instead_of_crashing_the_send,
+    a_later_close_stamped_earlier_still_shows_the_new_request,
 );

@@ -27,9 +27,16 @@ pub fn outcome_for_status(status: StatusCode, headers: &HeaderMap, what: &str) -
     }
 }
 
-/// Classifies a transport error: connection refused, reset and timeouts are transient.
+/// Classifies a transport error: a request that cannot even be built (a bad URL) is a fault
+/// retrying cannot fix; connection failures, resets and timeouts are transient (a TLS
+/// failure included: a certificate may be renewed before the send deadline).
 /// The error text is cut down to its kind, so a URL carrying a token never reaches a log.
 pub fn outcome_for_transport_error(err: &reqwest::Error, what: &str) -> SendOutcome {
+    if err.is_builder() {
+        return SendOutcome::Failed {
+            reason: format!("the request to {what} cannot be made: check its URL"),
+        };
+    }
     let kind = if err.is_timeout() {
         "timed out"
     } else if err.is_connect() {

@@ -1,4 +1,5 @@
-//! Identifiers chosen by the contact center (lines, sessions, people, groups).
+//! Identifiers chosen by the contact center (lines, sessions, people, groups), and the
+//! characters any stored text may hold.
 
 use super::Invalid;
 
@@ -26,9 +27,43 @@ pub fn check_id(field: &str, id: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// Checks free text: no control characters but line breaks and tabs (PostgreSQL cannot
+/// store NUL, and the rest only garble what operators read).
+pub fn check_text(field: &str, text: &str) -> Result<(), Invalid> {
+    match text
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        Some(c) => Err(Invalid::new(
+            field,
+            format!("must not contain the control character {c:?}"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Checks a name or other one-line text: no control characters at all.
+pub fn check_line(field: &str, text: &str) -> Result<(), Invalid> {
+    match text.chars().find(|c| c.is_control()) {
+        Some(c) => Err(Invalid::new(
+            field,
+            format!("must be one line without control characters, found {c:?}"),
+        )),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn texts_keep_line_breaks_but_not_nul() {
+        assert!(check_text("comment", "slow\nbut kind\t!").is_ok());
+        assert!(check_text("comment", "a\u{0}b").is_err());
+        assert!(check_line("name", "Ann\nB").is_err());
+        assert!(check_line("name", "Ann B").is_ok());
+    }
 
     #[test]
     fn ordinary_ids_pass_and_odd_ones_are_named() {

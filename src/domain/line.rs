@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Invalid, Scale, check_id};
+use super::{Invalid, Scale, check_id, check_line, check_text};
 
 /// Everything a line is configured with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,6 +117,7 @@ const MAX_TEXT_CHARS: usize = 4096;
 impl LineSettings {
     /// Checks every setting and names the first that is wrong.
     pub fn validate(&self) -> Result<(), Invalid> {
+        check_line("name", &self.name)?;
         let name_len = self.name.trim().chars().count();
         if name_len == 0 || name_len > 200 {
             return Err(Invalid::new("name", "must be 1 to 200 characters"));
@@ -144,6 +145,7 @@ impl LineSettings {
             ("rating.request_text", &r.request_text),
             ("rating.thanks_text", &r.thanks_text),
         ] {
+            check_text(field, text)?;
             let n = text.trim().chars().count();
             if n == 0 || n > MAX_TEXT_CHARS {
                 return Err(Invalid::new(
@@ -194,12 +196,19 @@ impl LineSettings {
                     "must be an absolute http:// or https:// URL",
                 ));
             }
+            if let Some(secret) = &w.secret {
+                check_line("webhook.secret", secret)?;
+            }
             if w.secret.as_ref().is_some_and(|s| s.len() < 16) {
                 return Err(Invalid::new(
                     "webhook.secret",
                     "must be at least 16 characters: it signs every request",
                 ));
             }
+        }
+        if let Some(t) = &self.whatsapp_template {
+            check_line("whatsapp_template.name", &t.name)?;
+            check_line("whatsapp_template.language", &t.language)?;
         }
         if let Some(t) = &self.whatsapp_template
             && (t.name.is_empty() || t.language.is_empty())

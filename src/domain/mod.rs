@@ -7,7 +7,7 @@ mod person;
 mod rating;
 mod session;
 
-pub use ids::check_id;
+pub use ids::{check_id, check_line, check_text};
 pub use line::{LineSettings, RatingSettings, Recipient, WebhookSettings, WhatsappTemplate};
 pub use person::{Group, Notify, Person, Role};
 pub use rateline_adapters::{Channel, ClientRef, Scale};

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Invalid, check_id};
+use super::{Invalid, check_id, check_line};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -41,6 +41,7 @@ fn yes() -> bool {
 
 impl Person {
     pub fn validate(&self, id: &str) -> Result<(), Invalid> {
+        check_line("name", &self.name)?;
         let n = self.name.trim().chars().count();
         if n == 0 || n > 200 {
             return Err(Invalid::new("name", "must be 1 to 200 characters"));
@@ -55,7 +56,9 @@ impl Person {
             }
         }
         if let Some(e) = &self.notify.email
-            && (!e.contains('@') || e.len() > 254 || e.chars().any(char::is_whitespace))
+            && (!e.contains('@')
+                || e.len() > 254
+                || e.chars().any(|c| c.is_whitespace() || c.is_control()))
         {
             return Err(Invalid::new("notify.email", "must be an e-mail address"));
         }
@@ -82,6 +85,7 @@ pub struct Group {
 
 impl Group {
     pub fn validate(&self) -> Result<(), Invalid> {
+        check_line("name", &self.name)?;
         let n = self.name.trim().chars().count();
         if n == 0 || n > 200 {
             return Err(Invalid::new("name", "must be 1 to 200 characters"));

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Invalid, Scale};
+use super::{Invalid, Scale, check_text};
 
 /// Where a rating request is in its life. See the README for the whole diagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -109,15 +109,14 @@ impl RatingAnswer {
                 ),
             ));
         }
-        if self
-            .comment
-            .as_ref()
-            .is_some_and(|c| c.chars().count() > MAX_COMMENT_CHARS)
-        {
-            return Err(Invalid::new(
-                "comment",
-                format!("must be at most {MAX_COMMENT_CHARS} characters"),
-            ));
+        if let Some(comment) = &self.comment {
+            check_text("comment", comment)?;
+            if comment.chars().count() > MAX_COMMENT_CHARS {
+                return Err(Invalid::new(
+                    "comment",
+                    format!("must be at most {MAX_COMMENT_CHARS} characters"),
+                ));
+            }
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Channel, ClientRef, Invalid, check_id};
+use super::{Channel, ClientRef, Invalid, check_id, check_line};
 
 /// `POST /v1/sessions`.
 #[derive(Debug, Clone, Deserialize)]
@@ -25,16 +25,14 @@ impl NewSession {
         if let Some(op) = &self.operator_id {
             check_id("operator_id", op)?;
         }
-        if self
-            .client
-            .name
-            .as_ref()
-            .is_some_and(|n| n.chars().count() > 200)
-        {
-            return Err(Invalid::new(
-                "client.name",
-                "must be at most 200 characters",
-            ));
+        if let Some(name) = &self.client.name {
+            check_line("client.name", name)?;
+            if name.chars().count() > 200 {
+                return Err(Invalid::new(
+                    "client.name",
+                    "must be at most 200 characters",
+                ));
+            }
         }
         Ok(())
     }

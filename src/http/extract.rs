@@ -1,8 +1,12 @@
-//! A JSON body extractor whose refusals say which field is wrong, in the API's error shape.
+//! Extractors whose refusals come in the API's error shape: a JSON body that names the
+//! wrong field, and path and query parts that say what could not be read.
+
+use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -33,6 +37,41 @@ where
             }
         })?;
         parse(&bytes).map(ApiJson)
+    }
+}
+
+/// One path segment, e.g. the `{id}` of `/v1/sessions/{id}`.
+pub struct ApiPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(p)| ApiPath(p))
+            .map_err(|e| {
+                ApiError::bad_request("invalid_path", format!("the path cannot be read: {e}"))
+            })
+    }
+}
+
+/// The query string as name → value.
+pub struct ApiQuery(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| ApiQuery(q))
+            .map_err(|e| {
+                ApiError::bad_request(
+                    "invalid_parameter",
+                    format!("the query string cannot be read: {e}"),
+                )
+            })
     }
 }
 

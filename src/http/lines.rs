@@ -1,12 +1,12 @@
 //! `PUT /v1/lines/{id}` and `GET /v1/lines/{id}`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::{ApiJson, ApiResult, AppState};
+use super::{ApiJson, ApiPath, ApiResult, AppState};
 use crate::domain::LineSettings;
 use crate::store::LineRecord;
 
@@ -16,7 +16,7 @@ pub fn router() -> Router<AppState> {
 
 async fn put_line(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
     ApiJson(settings): ApiJson<LineSettings>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (line, created) = state.engine.put_line(&id, settings).await?;
@@ -28,7 +28,7 @@ async fn put_line(
     Ok((status, Json(view(&line))))
 }
 
-async fn get_line(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_line(State(state): State<AppState>, ApiPath(id): ApiPath) -> ApiResult<Json<Value>> {
     Ok(Json(view(&state.engine.line(&id).await?)))
 }
 

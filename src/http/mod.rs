@@ -20,7 +20,7 @@ use axum::routing::any;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
-pub use extract::ApiJson;
+pub use extract::{ApiJson, ApiPath, ApiQuery};
 pub use stats::parse_time;
 
 use crate::engine::Engine;

@@ -1,12 +1,12 @@
 //! `PUT /v1/people/{id}` and `PUT /v1/groups/{id}`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::put;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::{ApiJson, ApiResult, AppState};
+use super::{ApiJson, ApiPath, ApiResult, AppState};
 use crate::domain::{Group, Person};
 
 pub fn router() -> Router<AppState> {
@@ -25,7 +25,7 @@ fn created_or_ok(created: bool) -> StatusCode {
 
 async fn put_person(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
     ApiJson(person): ApiJson<Person>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let created = state.engine.put_person(&id, person.clone()).await?;
@@ -36,7 +36,7 @@ async fn put_person(
 
 async fn put_group(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
     ApiJson(group): ApiJson<Group>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let created = state.engine.put_group(&id, group.clone()).await?;

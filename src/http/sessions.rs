@@ -1,6 +1,6 @@
 //! Sessions: open, messages, close, and the chat-history view with request and rating.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiJson, ApiResult, AppState};
+use super::{ApiJson, ApiPath, ApiResult, AppState};
 use crate::domain::{ClosedBy, MessageFrom, NewSession};
 use crate::store::{RatingRecord, RatingRevision, RequestRecord, SessionRecord, SessionView};
 
@@ -42,7 +42,7 @@ struct MessageBody {
 
 async fn message(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<MessageBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let result = state.engine.record_message(&id, body.from, body.at).await?;
@@ -61,7 +61,7 @@ struct CloseBody {
 
 async fn close(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<CloseBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let result = state
@@ -78,7 +78,7 @@ async fn close(
     ))
 }
 
-async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn show(State(state): State<AppState>, ApiPath(id): ApiPath) -> ApiResult<Json<Value>> {
     let SessionView {
         session,
         request,

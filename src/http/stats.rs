@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
-use super::{ApiError, ApiResult, AppState};
+use super::{ApiError, ApiPath, ApiQuery, ApiResult, AppState};
 use crate::store::{StatsFilter, StatsGrouping};
 
 pub fn router() -> Router<AppState> {
@@ -23,7 +23,7 @@ const STATS_PARAMS: &str = "line, operator, channel, from, to, by, format";
 
 async fn stats(
     State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    ApiQuery(params): ApiQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     if let Some(unknown) = params
@@ -36,8 +36,8 @@ async fn stats(
         ));
     }
     let filter = StatsFilter {
-        line: params.get("line").cloned(),
-        operator: params.get("operator").cloned(),
+        line: id_param(&params, "line")?,
+        operator: id_param(&params, "operator")?,
         channel: params
             .get("channel")
             .map(|c| c.parse())
@@ -73,8 +73,8 @@ async fn stats(
 
 async fn operator_summary(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    ApiPath(id): ApiPath,
+    ApiQuery(params): ApiQuery,
 ) -> ApiResult<Json<serde_json::Value>> {
     if let Some(unknown) = params.keys().find(|k| *k != "from" && *k != "to") {
         return Err(ApiError::bad_request(
@@ -82,6 +82,8 @@ async fn operator_summary(
             format!("unknown query parameter '{unknown}': use from, to"),
         ));
     }
+    crate::domain::check_id("operator_id", &id)
+        .map_err(|e| ApiError::bad_request("invalid_parameter", e.to_string()))?;
     let filter = StatsFilter {
         operator: Some(id.clone()),
         from: time_param(&params, "from")?,
@@ -117,6 +119,17 @@ pub fn parse_time(value: &str) -> Option<DateTime<Utc>> {
                 .ok()
                 .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
         })
+}
+
+fn id_param(params: &HashMap<String, String>, name: &str) -> ApiResult<Option<String>> {
+    params
+        .get(name)
+        .map(|v| {
+            crate::domain::check_id(name, v)
+                .map(|()| v.clone())
+                .map_err(|e| ApiError::bad_request("invalid_parameter", e.to_string()))
+        })
+        .transpose()
 }
 
 fn time_param(params: &HashMap<String, String>, name: &str) -> ApiResult<Option<DateTime<Utc>>> {

@@ -26,7 +26,7 @@ pub use retry::RetryPolicy;
 pub use wake::{NOTIFY_CHANNEL, Wake};
 
 use crate::clock::Clock;
-use crate::domain::{LineSettings, RequestStatus};
+use crate::domain::RequestStatus;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::settings::SchedulerSettings;
@@ -68,6 +68,9 @@ struct Inner {
 
 /// How many idle sessions one pass closes; the rest wait for the next pass, right after.
 const IDLE_BATCH: i64 = 100;
+
+/// How much longer than `send_timeout` the scheduler waits for an adapter before it gives up.
+const SEND_TIMEOUT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How long a woken scheduler waits before it claims, so that closes arriving together are
 /// sent together. It adds at most this much lateness.
@@ -199,22 +202,21 @@ impl Inner {
                 Err(_) => break,
             }
         }
+        // Waiting for a free slot may have taken a while: the lease starts now, not at the
+        // top of the pass, or it could end before the send even begins.
         let lease = Duration::from_std(self.settings.lease()).unwrap_or(Duration::MAX);
+        let claimed_at = Instant::now();
         let claimed = self
             .store
-            .claim_due_requests(&self.owner, now, lease, held.len() as i64)
+            .claim_due_requests(&self.owner, self.clock.now(), lease, held.len() as i64)
             .await?;
         let full = claimed.len() == held.len();
-        if !claimed.is_empty() {
-            let lines = self.lines_of(&claimed).await?;
-            for (request, permit) in claimed.into_iter().zip(held.drain(..)) {
-                let line = lines.get(&request.line_id).cloned();
-                let me = self.clone();
-                sends.spawn(async move {
-                    me.send(request, line).await;
-                    drop(permit);
-                });
-            }
+        for (request, permit) in claimed.into_iter().zip(held.drain(..)) {
+            let me = self.clone();
+            sends.spawn(async move {
+                me.send(request, claimed_at).await;
+                drop(permit);
+            });
         }
         if full || idle_left {
             return Ok(true);
@@ -249,24 +251,8 @@ impl Inner {
         Ok(false)
     }
 
-    /// The settings of each line in the batch, read once per batch.
-    async fn lines_of(
-        &self,
-        claimed: &[ClaimedRequest],
-    ) -> Result<HashMap<String, LineSettings>, StoreError> {
-        let mut lines = HashMap::new();
-        for r in claimed {
-            if !lines.contains_key(&r.line_id)
-                && let Some(l) = self.store.get_line(&r.line_id).await?
-            {
-                lines.insert(r.line_id.clone(), l.settings);
-            }
-        }
-        Ok(lines)
-    }
-
     #[tracing::instrument(skip_all, fields(request_id = %c.id, session_id = %c.session_id, line_id = %c.line_id, channel = %c.channel, attempt = c.attempts))]
-    async fn send(&self, c: ClaimedRequest, line: Option<LineSettings>) {
+    async fn send(&self, c: ClaimedRequest, claimed_at: Instant) {
         if c.reclaimed {
             tracing::warn!("the previous holder's lease ran out mid-send: sending again");
         }
@@ -280,22 +266,22 @@ impl Inner {
                     rfc3339(c.due_at)
                 ),
             }
-        } else if let (Some(line), Some(adapter)) = (&line, self.adapters.get(c.channel)) {
-            let outgoing = self.outgoing(&c, line);
+        } else if let Some(adapter) = self.adapters.get(c.channel) {
+            let outgoing = self.outgoing(&c);
             let started = Instant::now();
-            let outcome =
-                match tokio::time::timeout(self.settings.send_timeout(), adapter.send(&outgoing))
-                    .await
-                {
-                    Ok(o) => o,
-                    Err(_) => SendOutcome::Retry {
-                        after: None,
-                        reason: format!(
-                            "the send took longer than {} s",
-                            self.settings.send_timeout_seconds
-                        ),
-                    },
-                };
+            // Adapters enforce the send timeout on their own calls; this outer limit, a
+            // little longer so it never races theirs, only catches an adapter that hangs.
+            let limit = self.settings.send_timeout() + SEND_TIMEOUT_GRACE;
+            let outcome = match tokio::time::timeout(limit, adapter.send(&outgoing)).await {
+                Ok(o) => o,
+                Err(_) => SendOutcome::Retry {
+                    after: None,
+                    reason: format!(
+                        "the send took longer than {} s",
+                        self.settings.send_timeout_seconds
+                    ),
+                },
+            };
             let labels = vec![("channel", c.channel.as_str().to_owned())];
             self.metrics
                 .send_duration
@@ -308,20 +294,18 @@ impl Inner {
                     ("outcome", outcome.label().to_owned()),
                 ])
                 .inc();
-            self.result_of(&c, line, outcome)
+            self.result_of(&c, outcome)
         } else {
             SendResult::Final {
                 status: RequestStatus::Failed,
-                error: match line {
-                    None => format!("line '{}' no longer exists", c.line_id),
-                    Some(_) => format!("the {} channel is not enabled on this server", c.channel),
-                },
+                error: format!("the {} channel is not enabled on this server", c.channel),
             }
         };
-        self.record(&c, result).await;
+        self.record(&c, result, claimed_at).await;
     }
 
-    fn outgoing(&self, c: &ClaimedRequest, line: &LineSettings) -> OutgoingRequest {
+    fn outgoing(&self, c: &ClaimedRequest) -> OutgoingRequest {
+        let line = &c.line;
         OutgoingRequest {
             request_id: c.id.clone(),
             session_id: c.session_id.clone(),
@@ -343,12 +327,7 @@ impl Inner {
     }
 
     /// What an adapter's outcome means for the request, under the retry policy and deadline.
-    fn result_of(
-        &self,
-        c: &ClaimedRequest,
-        line: &LineSettings,
-        outcome: SendOutcome,
-    ) -> SendResult {
+    fn result_of(&self, c: &ClaimedRequest, outcome: SendOutcome) -> SendResult {
         let now = self.clock.now();
         match outcome {
             SendOutcome::Accepted {
@@ -358,35 +337,34 @@ impl Inner {
                 self.metrics.lateness.observe(late.as_secs_f64());
                 SendResult::Sent {
                     platform_message_id,
-                    expires_at: now + Duration::hours(i64::from(line.rating.answer_window_hours)),
+                    expires_at: now + Duration::hours(i64::from(c.line.rating.answer_window_hours)),
                 }
             }
             SendOutcome::Retry { after, reason } => {
-                let wait = after.or_else(|| self.retry.delay_after(c.attempts));
-                match wait
-                    .and_then(|w| Duration::from_std(w).ok())
-                    .map(|w| now + w)
-                {
-                    Some(at) if c.attempts >= self.settings.max_attempts => SendResult::Final {
-                        status: RequestStatus::Failed,
-                        error: format!(
-                            "gave up after {} attempts (next would be {}): {reason}",
-                            c.attempts,
-                            rfc3339(at)
-                        ),
-                    },
-                    Some(at) if at > c.send_deadline_at => SendResult::Final {
-                        status: RequestStatus::Failed,
-                        error: format!(
-                            "the next try ({}) would pass the send deadline {}: {reason}",
-                            rfc3339(at),
-                            rfc3339(c.send_deadline_at)
-                        ),
-                    },
+                let gave_up = |attempts: u32| SendResult::Final {
+                    status: RequestStatus::Failed,
+                    error: format!("gave up after {attempts} attempts: {reason}"),
+                };
+                if c.attempts >= self.settings.max_attempts {
+                    return gave_up(c.attempts);
+                }
+                let Some(wait) = after.or_else(|| self.retry.delay_after(c.attempts)) else {
+                    return gave_up(c.attempts);
+                };
+                // A platform's Retry-After may be absurdly large: past the deadline either way.
+                let at = Duration::from_std(wait)
+                    .ok()
+                    .and_then(|w| now.checked_add_signed(w))
+                    .filter(|at| *at <= c.send_deadline_at);
+                match at {
                     Some(at) => SendResult::RetryAt { at, error: reason },
                     None => SendResult::Final {
                         status: RequestStatus::Failed,
-                        error: format!("gave up after {} attempts: {reason}", c.attempts),
+                        error: format!(
+                            "the next try (in {} s) would pass the send deadline {}: {reason}",
+                            wait.as_secs(),
+                            rfc3339(c.send_deadline_at)
+                        ),
                     },
                 }
             }
@@ -414,7 +392,7 @@ impl Inner {
 
     /// Writes the result, retrying while the database is away: giving up would let the
     /// lease run out and the request be sent a second time.
-    async fn record(&self, c: &ClaimedRequest, result: SendResult) {
+    async fn record(&self, c: &ClaimedRequest, result: SendResult, claimed_at: Instant) {
         let status = match &result {
             SendResult::Sent { .. } => RequestStatus::Sent,
             SendResult::RetryAt { at, error } => {
@@ -426,12 +404,13 @@ impl Inner {
                 *status
             }
         };
-        let give_up = Instant::now() + self.settings.lease();
+        // Past the lease another claim may already have sent it again; stop trying then.
+        let give_up = claimed_at + self.settings.lease();
         let mut wait = std::time::Duration::from_millis(100);
         loop {
             match self
                 .store
-                .record_send_result(&c.id, &self.owner, &result, self.clock.now())
+                .record_send_result(c, &self.owner, &result, self.clock.now())
                 .await
             {
                 Ok(true) => {

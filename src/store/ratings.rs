@@ -107,18 +107,16 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<RatingOutcome> {
         let mut tx = self.pool.begin().await?;
-        // Two answers racing for one request are serialised on the request's row.
+        // Two answers racing for one request are serialised on the request's row. The rating
+        // is read in a statement of its own, after the lock: on PostgreSQL a statement that
+        // waited for the lock still sees the snapshot it started with, which would miss the
+        // rating the other answer just stored.
         let lock = match self.backend {
-            Backend::Postgres => " FOR UPDATE OF r",
+            Backend::Postgres => " FOR UPDATE",
             Backend::Sqlite => "",
         };
-        // The request and its rating, if any, in one read.
         let sql = format!(
-            "SELECT r.status, r.expires_at, r.session_id,
-                    g.id AS rating_id, g.value, g.positive, g.low, g.comment, g.resolved,
-                    g.changes, g.created_at, g.updated_at
-             FROM rating_requests r LEFT JOIN ratings g ON g.request_id = r.id
-             WHERE r.id = $1{lock}"
+            "SELECT status, expires_at, session_id FROM rating_requests WHERE id = $1{lock}"
         );
         let Some(req) = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&answer.request_id)
@@ -131,21 +129,14 @@ impl Store {
             .try_get::<String, _>("status")?
             .parse()
             .map_err(super::StoreError::Corrupt)?;
-        let existing = match req.try_get::<Option<String>, _>("rating_id")? {
-            Some(id) => Some(RatingRecord {
-                id,
-                request_id: answer.request_id.clone(),
-                value: req.try_get("value")?,
-                positive: req.try_get::<i64, _>("positive")? == 1,
-                low: req.try_get::<i64, _>("low")? == 1,
-                comment: req.try_get("comment")?,
-                resolved: req.try_get::<Option<i64>, _>("resolved")?.map(|r| r == 1),
-                changes: req.try_get("changes")?,
-                created_at: time(req.try_get("created_at")?),
-                updated_at: time(req.try_get("updated_at")?),
-            }),
-            None => None,
-        };
+        let rating_sql = format!("SELECT {RATING_COLUMNS} FROM ratings WHERE request_id = $1");
+        let existing = sqlx::query(sqlx::AssertSqlSafe(rating_sql))
+            .bind(&answer.request_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .as_ref()
+            .map(read_rating)
+            .transpose()?;
         let positive = i64::from(policy.scale.is_positive(answer.value));
         let low = i64::from(policy.scale.is_low(answer.value, policy.low_threshold));
         let resolved = |r: Option<bool>| r.map(i64::from);

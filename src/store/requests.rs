@@ -7,11 +7,14 @@
 //! another process has locked (`FOR UPDATE SKIP LOCKED`), so several `rateline serve`
 //! processes share the work without sending anything twice.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use sqlx::Row;
 
 use super::{Backend, Result, Store, StoreError, ms, opt_time, placeholders, time};
-use crate::domain::{Channel, ClientRef, RequestStatus, Scale};
+use crate::domain::{Channel, ClientRef, LineSettings, RequestStatus, Scale};
 
 /// The columns [`read_request`] reads.
 pub(crate) const REQUEST_COLUMNS: &str = "id, session_id, line_id, channel, operator_id, scale, \
@@ -75,6 +78,8 @@ pub(crate) fn read_request(row: &sqlx::any::AnyRow) -> Result<RequestRecord> {
 /// A request this scheduler holds the lease on and must send now.
 #[derive(Debug, Clone)]
 pub struct ClaimedRequest {
+    /// The settings of the request's line at the claim.
+    pub line: Arc<LineSettings>,
     pub id: String,
     pub session_id: String,
     pub line_id: String,
@@ -129,10 +134,15 @@ impl Store {
             // One connection writes SQLite; the transaction alone keeps claims apart.
             Backend::Sqlite => "",
         };
+        // The line's settings come with the claim, in its transaction: nothing can fail
+        // between claiming a request and having all it takes to send it.
         let select = format!(
             "SELECT r.id, r.session_id, r.line_id, r.channel, r.client_id, r.scale, r.status,
-                    r.due_at, r.send_deadline_at, r.attempts, s.client_name, s.last_client_message_at
-             FROM rating_requests r JOIN sessions s ON s.id = r.session_id
+                    r.due_at, r.send_deadline_at, r.attempts, s.client_name,
+                    s.last_client_message_at, l.settings
+             FROM rating_requests r
+                  JOIN sessions s ON s.id = r.session_id
+                  JOIN lines l ON l.id = r.line_id
              WHERE r.status IN ('scheduled', 'sending') AND r.run_at <= $1
              ORDER BY r.run_at
              LIMIT $2 {lock}"
@@ -147,12 +157,27 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut claimed = Vec::with_capacity(rows.len());
+        let mut lines: HashMap<String, Arc<LineSettings>> = HashMap::new();
         for row in &rows {
             let corrupt = |e: String| StoreError::Corrupt(format!("claimed request: {e}"));
+            let line_id: String = row.try_get("line_id")?;
+            let line = match lines.get(&line_id) {
+                Some(l) => l.clone(),
+                None => {
+                    let settings: String = row.try_get("settings")?;
+                    let l = Arc::new(
+                        serde_json::from_str::<LineSettings>(&settings)
+                            .map_err(|e| corrupt(format!("settings of line '{line_id}': {e}")))?,
+                    );
+                    lines.insert(line_id.clone(), l.clone());
+                    l
+                }
+            };
             claimed.push(ClaimedRequest {
+                line,
                 id: row.try_get("id")?,
                 session_id: row.try_get("session_id")?,
-                line_id: row.try_get("line_id")?,
+                line_id,
                 channel: row
                     .try_get::<String, _>("channel")?
                     .parse()
@@ -191,17 +216,18 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Records a send's outcome, if `owner` still holds the lease. Returns whether it did:
+    /// Records a send's outcome, if this claim still holds the lease. Returns whether it did:
     /// false means the lease ran out and another scheduler has the request now, or the
     /// client answered while a send that then failed was in flight.
-    #[tracing::instrument(skip(self, result))]
+    #[tracing::instrument(skip_all, fields(request_id = %claim.id))]
     pub async fn record_send_result(
         &self,
-        id: &str,
+        claim: &ClaimedRequest,
         owner: &str,
         result: &SendResult,
         now: DateTime<Utc>,
     ) -> Result<bool> {
+        let id = &claim.id;
         let q = match result {
             SendResult::Sent {
                 platform_message_id,
@@ -213,7 +239,8 @@ impl Store {
                      run_at = CASE WHEN status = 'sending' THEN $4 ELSE NULL END,
                      sent_at = COALESCE(sent_at, $3), expires_at = $4,
                      platform_message_id = $5, lease_owner = NULL, last_error = NULL, updated_at = $3
-                 WHERE id = $1 AND status IN ('sending', 'answered') AND lease_owner = $2",
+                 WHERE id = $1 AND status IN ('sending', 'answered') AND lease_owner = $2
+                   AND attempts = $6",
             )
             .bind(id)
             .bind(owner)
@@ -224,7 +251,7 @@ impl Store {
                 "UPDATE rating_requests
                  SET status = 'scheduled', run_at = $4, last_error = $5, lease_owner = NULL,
                      updated_at = $3
-                 WHERE id = $1 AND status = 'sending' AND lease_owner = $2",
+                 WHERE id = $1 AND status = 'sending' AND lease_owner = $2 AND attempts = $6",
             )
             .bind(id)
             .bind(owner)
@@ -235,7 +262,7 @@ impl Store {
                 "UPDATE rating_requests
                  SET status = $4, run_at = NULL, finished_at = $3, last_error = $5,
                      lease_owner = NULL, updated_at = $3
-                 WHERE id = $1 AND status = 'sending' AND lease_owner = $2",
+                 WHERE id = $1 AND status = 'sending' AND lease_owner = $2 AND attempts = $6",
             )
             .bind(id)
             .bind(owner)
@@ -243,6 +270,9 @@ impl Store {
             .bind(status.as_str())
             .bind(error.clone()),
         };
+        // The attempt number makes the lease this claim's own: a later claim of the same
+        // request, even by this process, is never overwritten by an earlier send's outcome.
+        let q = q.bind(i64::from(claim.attempts));
         Ok(q.execute(&self.pool).await?.rows_affected() == 1)
     }
 

@@ -336,8 +336,10 @@ async fn latest_request(
     session_id: &str,
 ) -> Result<Option<RequestRecord>> {
     let sql = format!(
+        // Ids are time-ordered (UUIDv7) and made by the server; `created_at` is the close
+        // time a client may have sent, so it cannot tell which request is newest.
         "SELECT {REQUEST_COLUMNS} FROM rating_requests WHERE session_id = $1
-         ORDER BY created_at DESC, id DESC LIMIT 1"
+         ORDER BY id DESC LIMIT 1"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(session_id)

@@ -111,7 +111,7 @@ impl Store {
         let group = if by == StatsGrouping::All {
             ""
         } else {
-            "GROUP BY 1 ORDER BY 1"
+            "GROUP BY 1"
         };
         let sql = format!(
             "SELECT {key} AS k,
@@ -157,6 +157,8 @@ impl Store {
                 low: row.try_get("low")?,
             });
         }
+        // Sorted here, by bytes: the databases' collations would order keys differently.
+        groups.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(groups)
     }
 }
