@@ -85,6 +85,10 @@ struct Args {
     /// Requests (due in an hour) to insert with SQL before the server starts.
     #[arg(long, default_value_t = 0)]
     seed_pending: u64,
+    /// The rating delays of the two lines the sessions alternate between, in seconds. With
+    /// delays past the run (e.g. `3600,3600`) nothing is sent: the API path alone is measured.
+    #[arg(long, value_delimiter = ',', default_values_t = [0, 1])]
+    delay_seconds: Vec<u32>,
     /// The share of requests the connector answers through `answer_url`.
     #[arg(long, default_value_t = 0.5)]
     answer_fraction: f64,
@@ -115,10 +119,11 @@ async fn main() -> ExitCode {
         || args.rate < 0.0
         || args.concurrency == 0
         || args.answer_min_ms > args.answer_max_ms
+        || args.delay_seconds.len() != 2
     {
         eprintln!(
-            "error: --answer-fraction must be 0..=1, --rate ≥ 0, --concurrency ≥ 1 \
-             and --answer-min-ms ≤ --answer-max-ms"
+            "error: --answer-fraction must be 0..=1, --rate ≥ 0, --concurrency ≥ 1, \
+             --answer-min-ms ≤ --answer-max-ms and --delay-seconds two numbers (A,B)"
         );
         return ExitCode::FAILURE;
     }
@@ -227,7 +232,11 @@ async fn run(args: &Args, db: &Database) -> anyhow::Result<()> {
         );
     }
 
-    for (id, name, delay) in [("bench", "Bench", 0), ("bench1", "Bench 1 s", 1)] {
+    for (id, delay) in [
+        ("bench", args.delay_seconds[0]),
+        ("bench1", args.delay_seconds[1]),
+    ] {
+        let name = format!("Bench, {delay} s delay");
         call(
             &http,
             reqwest::Method::PUT,
