@@ -4,7 +4,8 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::{Db, TestDb};
+use common::{Connector, Db, TestApp, TestDb, start_time};
+use rateline::clock::ManualClock;
 use serde_json::json;
 
 fn rateline(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -147,36 +148,26 @@ webhook = { url = "https://cc.example/rate", secret = "config-secret-0123456789"
     let mut settings = rateline::settings::Settings::load(Some(&file)).unwrap();
     settings.server.addr = "127.0.0.1:0".into();
     settings.database.url = db.url.clone();
-    let app = rateline::startup::Application::build(settings)
-        .await
-        .unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let stop = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(app.run_until_stopped(stop.clone()));
-    let http = reqwest::Client::new();
-    let line: serde_json::Value = http
-        .get(format!("{base}/v1/lines/support"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let app = TestApp::start(
+        db,
+        settings,
+        ManualClock::new(start_time()),
+        Connector::start().await,
+    )
+    .await;
+    let (status, line) = app.get("/v1/lines/support").await;
+    assert_eq!(status, 200);
     assert_eq!(line["managed_by"], "config");
     assert_eq!(line["rating"]["scale"], "five_star");
     assert_eq!(line["rating"]["low_threshold"], 3);
     assert_eq!(line["auto_close_minutes"], 30);
     assert!(!line.to_string().contains("config-secret"), "{line}");
-    let r = http
-        .put(format!("{base}/v1/lines/support"))
-        .json(&json!({"name": "Changed"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 409);
-    let body: serde_json::Value = r.json().await.unwrap();
+    let (status, body) = app
+        .put("/v1/lines/support", json!({"name": "Changed"}))
+        .await;
+    assert_eq!(status, 409);
     assert_eq!(body["error"]["code"], "line_managed_by_config");
-    stop.cancel();
+    app.stop().await;
 }
 
 #[test]
