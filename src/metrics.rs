@@ -22,6 +22,8 @@ pub struct Metrics {
     pub send_duration: Family<Labels, Histogram>,
     /// sent − due for every accepted request.
     pub lateness: Histogram,
+    /// Scheduler passes: flat while nothing is due, since the scheduler sleeps, never polls.
+    pub scheduler_passes: Counter,
     /// Requests scheduled or being sent, read from the database (see [`Metrics::queue_depth_stale`]).
     pub queue_depth: Gauge,
     queue_depth_read: std::sync::Mutex<Option<std::time::Instant>>,
@@ -62,6 +64,12 @@ impl Default for Metrics {
             "Time between a request's due time and the platform accepting it",
             lateness.clone(),
         );
+        let scheduler_passes = Counter::default();
+        registry.register(
+            "scheduler_passes",
+            "Scheduler passes (each looks at the store once)",
+            scheduler_passes.clone(),
+        );
         let queue_depth = Gauge::default();
         registry.register(
             "queue_depth",
@@ -75,6 +83,7 @@ impl Default for Metrics {
             send_outcomes,
             send_duration,
             lateness,
+            scheduler_passes,
             queue_depth,
             queue_depth_read: std::sync::Mutex::new(None),
         }

@@ -392,6 +392,42 @@ async fn control_characters_are_refused_and_impossible_ids_are_not_found(db: Db)
     assert_eq!(status, 201, "line breaks are welcome in a comment");
 }
 
+/// The scheduler's passes, from `/metrics`.
+async fn passes(app: &common::TestApp) -> u64 {
+    let (_, text) = app.get("/metrics").await;
+    let text = text.as_str().unwrap().to_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix("rateline_scheduler_passes_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the pass counter is exported")
+}
+
+async fn an_idle_scheduler_sleeps_instead_of_polling(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 60})).await;
+    app.open("s-1", "support", "op-1").await;
+    app.close("s-1").await;
+    app.settle().await;
+    let before = passes(&app).await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(
+        passes(&app).await,
+        before,
+        "the scheduler looked while nothing was due"
+    );
+    // Time reaching the due moment wakes it, once or twice, not in a loop.
+    app.advance(chrono::Duration::seconds(60));
+    app.wait_for_status("s-1", "sent").await;
+    app.settle().await;
+    let after = passes(&app).await;
+    assert!(
+        after > before && after <= before + 4,
+        "{before} → {after} passes"
+    );
+}
+
 on_both_backends!(
     unknown_lines_and_sessions_are_404_with_a_hint,
     malformed_bodies_are_400_naming_the_field_and_store_nothing,
@@ -401,4 +437,5 @@ on_both_backends!(
     unknown_routes_methods_and_large_bodies_answer_in_the_error_shape,
     health_readiness_and_metrics_are_served,
     control_characters_are_refused_and_impossible_ids_are_not_found,
+    an_idle_scheduler_sleeps_instead_of_polling,
 );

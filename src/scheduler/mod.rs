@@ -169,6 +169,7 @@ impl Inner {
         stop: &CancellationToken,
     ) -> Result<bool, StoreError> {
         self.wake.awake();
+        self.metrics.scheduler_passes.inc();
         let now = self.clock.now();
         *housekeeping = (*housekeeping).min(self.wake.take_housekeeping());
         let mut idle_left = false;
