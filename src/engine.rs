@@ -143,15 +143,11 @@ impl Engine {
     }
 
     pub async fn line(&self, id: &str) -> Result<LineRecord> {
-        let found = match check_id("line_id", id) {
-            Ok(()) => self.store.get_line(id).await?,
-            // An id Rateline would never accept cannot name a stored line.
-            Err(_) => None,
-        };
-        found.ok_or_else(|| EngineError::NotFound {
-            code: "line_not_found",
-            message: format!("line '{id}' does not exist; create it with PUT /v1/lines/{id}"),
-        })
+        check_id("line_id", id).map_err(|_| line_not_found(id))?;
+        self.store
+            .get_line(id)
+            .await?
+            .ok_or_else(|| line_not_found(id))
     }
 
     pub async fn put_person(&self, id: &str, person: Person) -> Result<bool> {
@@ -404,10 +400,17 @@ impl Engine {
     }
 }
 
-/// An id Rateline would never accept names no session: answered as not found, without asking
-/// the database (which may refuse such text outright).
+/// An id Rateline would never accept names no session (nor line): answered as not found,
+/// without asking the database, which may refuse such text outright.
 fn known_session(id: &str) -> Result<()> {
     check_id("session_id", id).map_err(|_| session_not_found(id))
+}
+
+fn line_not_found(id: &str) -> EngineError {
+    EngineError::NotFound {
+        code: "line_not_found",
+        message: format!("line '{id}' does not exist; create it with PUT /v1/lines/{id}"),
+    }
 }
 
 fn session_not_found(id: &str) -> EngineError {

@@ -342,15 +342,15 @@ impl Inner {
                 }
             }
             SendOutcome::Retry { after, reason } => {
-                let gave_up = |attempts: u32| SendResult::Final {
+                let gave_up = || SendResult::Final {
                     status: RequestStatus::Failed,
-                    error: format!("gave up after {attempts} attempts: {reason}"),
+                    error: format!("gave up after {} attempts: {reason}", c.attempts),
                 };
                 if c.attempts >= self.settings.max_attempts {
-                    return gave_up(c.attempts);
+                    return gave_up();
                 }
                 let Some(wait) = after.or_else(|| self.retry.delay_after(c.attempts)) else {
-                    return gave_up(c.attempts);
+                    return gave_up();
                 };
                 // A platform's Retry-After may be absurdly large: past the deadline either way.
                 let at = Duration::from_std(wait)

@@ -129,14 +129,7 @@ impl Store {
             .try_get::<String, _>("status")?
             .parse()
             .map_err(super::StoreError::Corrupt)?;
-        let rating_sql = format!("SELECT {RATING_COLUMNS} FROM ratings WHERE request_id = $1");
-        let existing = sqlx::query(sqlx::AssertSqlSafe(rating_sql))
-            .bind(&answer.request_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .as_ref()
-            .map(read_rating)
-            .transpose()?;
+        let existing = rating_of(&mut tx, &answer.request_id).await?;
         let positive = i64::from(policy.scale.is_positive(answer.value));
         let low = i64::from(policy.scale.is_low(answer.value, policy.low_threshold));
         let resolved = |r: Option<bool>| r.map(i64::from);
@@ -292,19 +285,26 @@ pub(crate) async fn rating_with_history(
     conn: &mut sqlx::AnyConnection,
     request_id: &str,
 ) -> Result<Option<(RatingRecord, Vec<RatingRevision>)>> {
-    let sql = format!("SELECT {RATING_COLUMNS} FROM ratings WHERE request_id = $1");
-    let Some(rating) = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(request_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .as_ref()
-        .map(read_rating)
-        .transpose()?
-    else {
+    let Some(rating) = rating_of(conn, request_id).await? else {
         return Ok(None);
     };
     let history = revisions(conn, &rating.id).await?;
     Ok(Some((rating, history)))
+}
+
+/// The rating of a request, without its history.
+async fn rating_of(
+    conn: &mut sqlx::AnyConnection,
+    request_id: &str,
+) -> Result<Option<RatingRecord>> {
+    let sql = format!("SELECT {RATING_COLUMNS} FROM ratings WHERE request_id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(request_id)
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(read_rating)
+        .transpose()
 }
 
 /// Every version of a rating, oldest first.

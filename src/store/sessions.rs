@@ -117,14 +117,8 @@ impl Store {
     }
 
     pub async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>> {
-        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(read_session)
-            .transpose()
+        let mut conn = self.pool.acquire().await?;
+        session_by_id(&mut conn, id).await
     }
 
     /// Records a message; `None` when the session does not exist.
@@ -306,15 +300,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
-        let Some(session) = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .as_ref()
-            .map(read_session)
-            .transpose()?
-        else {
+        let Some(session) = session_by_id(&mut tx, id).await? else {
             return Ok(None);
         };
         let request = latest_request(&mut tx, id).await?;
@@ -329,6 +315,17 @@ impl Store {
             rating,
         }))
     }
+}
+
+async fn session_by_id(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Option<SessionRecord>> {
+    let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(read_session)
+        .transpose()
 }
 
 async fn latest_request(
