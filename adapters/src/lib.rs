@@ -3,8 +3,8 @@
 //! The engine owns *when* a request is sent, how often it is retried and what its status
 //! becomes; an adapter owns *how* one send is done on one platform, and reports what
 //! happened as a [`SendOutcome`] typed by what the scheduler must do next. Adapters never
-//! retry or sleep themselves: a retry is a durable row in the engine's store, so it
-//! survives a crash.
+//! retry themselves: a retry is a durable row in the engine's store, so it survives a
+//! crash. (They may wait a moment for their platform's rate limit, no longer.)
 //!
 //! Answers come back through the engine's API (`POST /v1/ratings`) or, for channels that
 //! deliver updates (Telegram callbacks, Meta webhooks, the web widget), through the
@@ -12,6 +12,8 @@
 //! replies on channels without buttons are read by [`text::parse_text_answer`].
 
 pub mod http;
+pub mod phrases;
+pub mod telegram;
 pub mod text;
 pub mod webhook;
 
@@ -208,6 +210,9 @@ pub enum SendOutcome {
     WindowClosed { reason: String },
     /// A fault on our side that retrying cannot fix (bad credentials, missing settings).
     Failed { reason: String },
+    /// Not tried: the channel's own send rate limit is reached. The request goes back to
+    /// the queue for `after` without using up an attempt.
+    Defer { after: Duration, reason: String },
 }
 
 impl SendOutcome {
@@ -219,6 +224,7 @@ impl SendOutcome {
             SendOutcome::Undeliverable { .. } => "undeliverable",
             SendOutcome::WindowClosed { .. } => "window_closed",
             SendOutcome::Failed { .. } => "failed",
+            SendOutcome::Defer { .. } => "deferred",
         }
     }
 }
@@ -229,6 +235,8 @@ pub trait ChannelAdapter: Send + Sync + 'static {
     /// The channel this adapter serves.
     fn channel(&self) -> Channel;
 
-    /// Sends one request once. Must not retry or sleep: the engine schedules retries.
+    /// Sends one request once. Must not retry: the engine schedules retries. It may wait
+    /// briefly for its channel's rate limit, and answers [`SendOutcome::Defer`] rather
+    /// than wait long.
     async fn send(&self, request: &OutgoingRequest) -> SendOutcome;
 }

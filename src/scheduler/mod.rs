@@ -384,6 +384,22 @@ impl Inner {
                     error: reason,
                 }
             }
+            SendOutcome::Defer { after, reason } => {
+                let at = Duration::from_std(after)
+                    .ok()
+                    .and_then(|w| now.checked_add_signed(w))
+                    .filter(|at| *at <= c.send_deadline_at);
+                match at {
+                    Some(at) => SendResult::Deferred { at, reason },
+                    None => SendResult::Final {
+                        status: RequestStatus::Failed,
+                        error: format!(
+                            "held back by {reason} past the send deadline {}",
+                            rfc3339(c.send_deadline_at)
+                        ),
+                    },
+                }
+            }
             other => SendResult::Final {
                 status: RequestStatus::Failed,
                 error: format!("unknown send outcome {other:?}"),
@@ -398,6 +414,10 @@ impl Inner {
             SendResult::Sent { .. } => RequestStatus::Sent,
             SendResult::RetryAt { at, error } => {
                 tracing::info!(retry_at = %rfc3339(*at), %error, "send failed; will retry");
+                RequestStatus::Scheduled
+            }
+            SendResult::Deferred { at, reason } => {
+                tracing::debug!(retry_at = %rfc3339(*at), %reason, "send held back");
                 RequestStatus::Scheduled
             }
             SendResult::Final { status, error } => {
@@ -419,7 +439,9 @@ impl Inner {
                     // The pass that claimed this request planned its sleep around the
                     // lease; a retry or an answer window may end sooner than that.
                     match &result {
-                        SendResult::RetryAt { at, .. } => self.wake.due_at(*at),
+                        SendResult::RetryAt { at, .. } | SendResult::Deferred { at, .. } => {
+                            self.wake.due_at(*at)
+                        }
                         SendResult::Sent { expires_at, .. } => {
                             self.wake.housekeeping_at(*expires_at)
                         }

@@ -112,6 +112,9 @@ pub enum SendResult {
     },
     /// Try again at `at`.
     RetryAt { at: DateTime<Utc>, error: String },
+    /// Not tried (the channel's rate limit): back in the queue at `at`, the attempt
+    /// given back.
+    Deferred { at: DateTime<Utc>, reason: String },
     /// It ends here, with `status` (`undeliverable`, `window_closed` or `failed`).
     Final {
         status: RequestStatus,
@@ -258,6 +261,16 @@ impl Store {
             .bind(ms(now))
             .bind(ms(*at))
             .bind(error.clone()),
+            SendResult::Deferred { at, .. } => sqlx::query(
+                "UPDATE rating_requests
+                 SET status = 'scheduled', run_at = $4, attempts = attempts - 1,
+                     lease_owner = NULL, updated_at = $3
+                 WHERE id = $1 AND status = 'sending' AND lease_owner = $2 AND attempts = $5",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(ms(now))
+            .bind(ms(*at)),
             SendResult::Final { status, error } => sqlx::query(
                 "UPDATE rating_requests
                  SET status = $4, run_at = NULL, finished_at = $3, last_error = $5,
@@ -270,7 +283,8 @@ impl Store {
             .bind(status.as_str())
             .bind(error.clone()),
         };
-        // The attempt number makes the lease this claim's own: a later claim of the same
+        // The attempt number (the last parameter: $5 for a deferral, $6 otherwise) makes
+        // the lease this claim's own: a later claim of the same
         // request, even by this process, is never overwritten by an earlier send's outcome.
         let q = q.bind(i64::from(claim.attempts));
         Ok(q.execute(&self.pool).await?.rows_affected() == 1)

@@ -1,0 +1,73 @@
+//! The few words Rateline itself says to a client, in the line's language.
+//!
+//! A line sets its own question and thank-you text; everything else a client may read on a
+//! rating card (the follow-up question, a refusal toast) comes from here. A language
+//! without a table falls back to English, so a card is never half empty.
+
+/// Every phrase a rating card may show besides the line's own texts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Phrases {
+    pub your_rating: &'static str,
+    pub resolved_question: &'static str,
+    pub yes: &'static str,
+    pub no: &'static str,
+    pub comment_prompt: &'static str,
+    pub comment_thanks: &'static str,
+    pub not_yours: &'static str,
+    pub invalid_button: &'static str,
+    pub window_closed: &'static str,
+    pub change_refused: &'static str,
+    pub not_answerable: &'static str,
+}
+
+const EN: Phrases = Phrases {
+    your_rating: "Your rating",
+    resolved_question: "Was your issue resolved?",
+    yes: "Yes",
+    no: "No",
+    comment_prompt: "We are sorry. What went wrong? Reply with a message to tell us.",
+    comment_thanks: "Thank you, your comment was passed on.",
+    not_yours: "This rating request is not yours.",
+    invalid_button: "This button is no longer valid.",
+    window_closed: "The time to rate this conversation has passed.",
+    change_refused: "Your rating can no longer be changed.",
+    not_answerable: "This rating request is closed.",
+};
+
+const RU: Phrases = Phrases {
+    your_rating: "Ваша оценка",
+    resolved_question: "Ваш вопрос решён?",
+    yes: "Да",
+    no: "Нет",
+    comment_prompt: "Нам жаль. Что пошло не так? Напишите нам в ответ.",
+    comment_thanks: "Спасибо, ваш комментарий передан.",
+    not_yours: "Этот запрос оценки адресован не вам.",
+    invalid_button: "Эта кнопка больше не действует.",
+    window_closed: "Время для оценки этого обращения истекло.",
+    change_refused: "Оценку больше нельзя изменить.",
+    not_answerable: "Этот запрос оценки закрыт.",
+};
+
+impl Phrases {
+    /// The phrases for a language tag such as `en`, `ru` or `ru-RU`; English otherwise.
+    pub fn for_language(tag: &str) -> &'static Phrases {
+        let primary = tag.split(['-', '_']).next().unwrap_or("");
+        match primary.to_ascii_lowercase().as_str() {
+            "ru" => &RU,
+            _ => &EN,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn languages_fall_back_to_english() {
+        assert_eq!(Phrases::for_language("ru-RU").yes, "Да");
+        assert_eq!(Phrases::for_language("RU").yes, "Да");
+        assert_eq!(Phrases::for_language("de").yes, "Yes");
+        assert_eq!(Phrases::for_language("").yes, "Yes");
+    }
+}

@@ -1,0 +1,756 @@
+//! The `telegram` channel: a rating request is a Bot API `sendMessage` with an inline
+//! keyboard (👍/👎 or 1–5 ★), made through teloxide.
+//!
+//! Every button carries callback data that names the request and the answer and ends in a
+//! MAC, so a client (or anyone who can craft a callback) cannot answer another request or
+//! pick a value the card never offered. The engine turns taps and text replies into
+//! answers (see the server's `channels::telegram`); this module owns the Bot API side:
+//! sending, keyboards, error classification, rate limits, and reading updates.
+//!
+//! teloxide classifies Bot API errors by their description text and lets some real ones
+//! fall through to `Unknown` (e.g. "Forbidden: bot can't initiate conversation with a
+//! user"), so [`classify`] also reads the description's prefix: anything `Forbidden:` is a
+//! refusal for good. teloxide waits 10 s after a 5xx before it returns; the adapter's own
+//! timeout cuts that short and the engine retries with backoff.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use governor::clock::Clock as _;
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use teloxide_core::errors::{ApiError, RequestError};
+use teloxide_core::prelude::*;
+use teloxide_core::types::{
+    CallbackQueryId, InlineKeyboardButton, InlineKeyboardMarkup, MaybeInaccessibleMessage, Me,
+    MessageId, Update, UpdateKind,
+};
+
+use crate::{Channel, ChannelAdapter, OutgoingRequest, Scale, SendOutcome};
+
+/// Telegram's limit on `callback_data`, in bytes.
+pub const MAX_CALLBACK_DATA: usize = 64;
+
+/// Telegram's limit on a message's text, in characters.
+pub const MAX_TEXT_CHARS: usize = 4096;
+
+/// Telegram's limit on a callback answer's toast, in characters.
+const MAX_TOAST_CHARS: usize = 200;
+
+/// The version tag that starts every callback Rateline issues; a new format gets a new tag
+/// so buttons already in clients' chats keep working.
+const CALLBACK_TAG: &str = "rl1";
+
+/// What a button on a rating card does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardAction {
+    /// Rate with this value (0/1 binary, 1..=5 five-star).
+    Rate(i64),
+    /// Answer "Was your issue resolved?".
+    Resolved(bool),
+}
+
+impl CardAction {
+    fn code(self) -> char {
+        match self {
+            CardAction::Rate(v) => char::from_digit(v.clamp(0, 9) as u32, 10).unwrap_or('0'),
+            CardAction::Resolved(true) => 'y',
+            CardAction::Resolved(false) => 'n',
+        }
+    }
+
+    fn from_code(c: char) -> Option<Self> {
+        match c {
+            'y' => Some(CardAction::Resolved(true)),
+            'n' => Some(CardAction::Resolved(false)),
+            d => d.to_digit(10).map(|v| CardAction::Rate(i64::from(v))),
+        }
+    }
+}
+
+/// Signs and checks callback data. The key is the bot's own secret, never sent anywhere.
+#[derive(Clone)]
+pub struct CallbackSigner {
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for CallbackSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallbackSigner([redacted])")
+    }
+}
+
+/// Why callback data was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallbackError {
+    #[error("not a Rateline button")]
+    Foreign,
+    #[error("the button's signature does not match")]
+    BadMac,
+}
+
+/// Bytes of HMAC kept in a callback: 64 bits make guessing hopeless over the Bot API, and
+/// the whole data stays within Telegram's 64 bytes.
+const MAC_BYTES: usize = 8;
+
+impl CallbackSigner {
+    /// A signer whose key is derived from `secret` (the bot token, or a configured secret).
+    pub fn new(secret: &str) -> Self {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+            .expect("HMAC takes a key of any length");
+        mac.update(b"rateline telegram callback key v1");
+        Self {
+            key: mac.finalize().into_bytes().into(),
+        }
+    }
+
+    fn mac(&self, body: &str) -> Hmac<Sha256> {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key)
+            .expect("HMAC takes a key of any length");
+        mac.update(body.as_bytes());
+        mac
+    }
+
+    /// `rl1:<request id>:<action>:<mac>`; a UUID request id is written without dashes so the
+    /// whole fits in 64 bytes. `None` when an unusual id would not fit.
+    pub fn encode(&self, request_id: &str, action: CardAction) -> Option<String> {
+        let id = match uuid_simple(request_id) {
+            Some(simple) => simple,
+            None => request_id.to_owned(),
+        };
+        let body = format!("{CALLBACK_TAG}:{id}:{}", action.code());
+        let tag = self.mac(&body).finalize().into_bytes();
+        let data = format!("{body}:{}", hex::encode(&tag[..MAC_BYTES]));
+        (data.len() <= MAX_CALLBACK_DATA).then_some(data)
+    }
+
+    /// The request and action a button names, once its MAC checks out (in constant time).
+    pub fn decode(&self, data: &str) -> Result<(String, CardAction), CallbackError> {
+        let mut parts = data.rsplitn(2, ':');
+        let (Some(tag_hex), Some(body)) = (parts.next(), parts.next()) else {
+            return Err(CallbackError::Foreign);
+        };
+        let mut fields = body.splitn(3, ':');
+        let (Some(CALLBACK_TAG), Some(id), Some(code)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            return Err(CallbackError::Foreign);
+        };
+        let mut chars = code.chars();
+        let (Some(c), None) = (chars.next(), chars.next()) else {
+            return Err(CallbackError::Foreign);
+        };
+        let action = CardAction::from_code(c).ok_or(CallbackError::Foreign)?;
+        let tag = hex::decode(tag_hex).map_err(|_| CallbackError::Foreign)?;
+        if tag.len() != MAC_BYTES {
+            return Err(CallbackError::Foreign);
+        }
+        self.mac(body)
+            .verify_truncated_left(&tag)
+            .map_err(|_| CallbackError::BadMac)?;
+        Ok((uuid_hyphenated(id).unwrap_or_else(|| id.to_owned()), action))
+    }
+}
+
+fn uuid_simple(id: &str) -> Option<String> {
+    let hex: String = id.chars().filter(|c| *c != '-').collect();
+    (id.len() == 36 && hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit()))
+        .then(|| hex.to_ascii_lowercase())
+}
+
+fn uuid_hyphenated(simple: &str) -> Option<String> {
+    (simple.len() == 32 && simple.chars().all(|c| c.is_ascii_hexdigit())).then(|| {
+        format!(
+            "{}-{}-{}-{}-{}",
+            &simple[0..8],
+            &simple[8..12],
+            &simple[12..16],
+            &simple[16..20],
+            &simple[20..32]
+        )
+    })
+}
+
+/// How a rating value reads on a button and on a rated card.
+pub fn rating_label(scale: Scale, value: i64) -> String {
+    match scale {
+        Scale::Binary if value == 1 => "👍".into(),
+        Scale::Binary => "👎".into(),
+        Scale::FiveStar => format!("{value} ★"),
+    }
+}
+
+/// The keyboard of a new request: one row of 👍 👎, or of 1–5 ★.
+pub fn rating_keyboard(
+    signer: &CallbackSigner,
+    scale: Scale,
+    request_id: &str,
+) -> Option<InlineKeyboardMarkup> {
+    let values: Vec<i64> = match scale {
+        Scale::Binary => vec![1, 0],
+        Scale::FiveStar => (1..=5).collect(),
+    };
+    let row = values
+        .into_iter()
+        .map(|v| {
+            let data = signer.encode(request_id, CardAction::Rate(v))?;
+            Some(InlineKeyboardButton::callback(rating_label(scale, v), data))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(InlineKeyboardMarkup::new([row]))
+}
+
+/// The keyboard of the "Was your issue resolved?" follow-up.
+pub fn resolved_keyboard(
+    signer: &CallbackSigner,
+    request_id: &str,
+    yes: &str,
+    no: &str,
+) -> Option<InlineKeyboardMarkup> {
+    Some(InlineKeyboardMarkup::new([[
+        InlineKeyboardButton::callback(yes, signer.encode(request_id, CardAction::Resolved(true))?),
+        InlineKeyboardButton::callback(no, signer.encode(request_id, CardAction::Resolved(false))?),
+    ]]))
+}
+
+/// Sends at most one message per chat per second and `global_per_second` in all, as the
+/// Bot FAQ asks; Telegram answers 429 beyond that.
+pub struct SendLimits {
+    per_chat: DefaultKeyedRateLimiter<i64>,
+    global: DefaultDirectRateLimiter,
+}
+
+/// Past this many remembered chats, the per-chat limiter forgets the idle ones.
+const LIMITER_CHATS_KEPT: usize = 10_000;
+
+impl SendLimits {
+    pub fn new(global_per_second: NonZeroU32) -> Self {
+        // Bursts of one: sends are spread evenly, never a burst that Telegram may refuse.
+        let global = Quota::with_period(Duration::from_secs(1) / global_per_second.get())
+            .expect("a positive period")
+            .allow_burst(NonZeroU32::MIN);
+        Self {
+            per_chat: RateLimiter::keyed(Quota::per_second(NonZeroU32::MIN)),
+            global: RateLimiter::direct(global),
+        }
+    }
+
+    /// Waits for a slot for `chat` until `deadline`; `Err(wait)` when none comes by then,
+    /// with how long until one would.
+    ///
+    /// The global slot is taken first and the chat's checked right after, so the send
+    /// follows both at once; when the chat is not ready the global slot is let go (a
+    /// little throughput lost, only for a chat with several requests due together).
+    async fn acquire(&self, chat: i64, deadline: Instant) -> Result<(), Duration> {
+        if self.per_chat.len() > LIMITER_CHATS_KEPT {
+            self.per_chat.retain_recent();
+        }
+        loop {
+            while let Err(not_until) = self.global.check() {
+                let now = self.global.clock().now();
+                wait_until(not_until.wait_time_from(now), deadline).await?;
+            }
+            match self.per_chat.check_key(&chat) {
+                Ok(()) => return Ok(()),
+                Err(not_until) => {
+                    let now = self.per_chat.clock().now();
+                    wait_until(not_until.wait_time_from(now), deadline).await?
+                }
+            }
+        }
+    }
+}
+
+async fn wait_until(wait: Duration, deadline: Instant) -> Result<(), Duration> {
+    if Instant::now() + wait > deadline {
+        return Err(wait);
+    }
+    // At least a millisecond, and a real yield: a zero wait must not spin on a worker thread.
+    tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
+    Ok(())
+}
+
+/// The `telegram` adapter: one bot, its limits, and the key its buttons are signed with.
+pub struct TelegramAdapter {
+    bot: Bot,
+    token: Arc<str>,
+    signer: CallbackSigner,
+    limits: SendLimits,
+    send_timeout: Duration,
+}
+
+impl std::fmt::Debug for TelegramAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelegramAdapter")
+            .field("api_url", &self.bot.api_url().as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What went wrong talking to the Bot API, with the token cut out of every word of it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct BotApiError {
+    pub message: String,
+    /// Telegram refused the token itself.
+    pub invalid_token: bool,
+    /// The same content was sent again (a repeated tap): nothing to do.
+    pub not_modified: bool,
+    /// A network failure or timeout, not an answer from Telegram.
+    pub transient: bool,
+}
+
+impl TelegramAdapter {
+    /// `client` carries the send timeout; `signer` signs the buttons.
+    pub fn new(
+        token: &str,
+        api_url: url::Url,
+        client: reqwest::Client,
+        signer: CallbackSigner,
+        limits: SendLimits,
+        send_timeout: Duration,
+    ) -> Self {
+        Self {
+            bot: Bot::with_client(token, client).set_api_url(api_url),
+            token: token.into(),
+            signer,
+            limits,
+            send_timeout,
+        }
+    }
+
+    pub fn signer(&self) -> &CallbackSigner {
+        &self.signer
+    }
+
+    /// A copy of the bot on another HTTP client (long polling needs a longer timeout).
+    pub fn bot_with_client(&self, client: reqwest::Client) -> Bot {
+        Bot::with_client(&*self.token, client).set_api_url(self.bot.api_url())
+    }
+
+    /// Checks the token: `getMe`.
+    pub async fn get_me(&self) -> Result<Me, BotApiError> {
+        self.call(self.bot.get_me().send()).await
+    }
+
+    /// Shows a short toast to the client who tapped; failures are the caller's to log.
+    pub async fn answer_callback(&self, id: &str, text: &str) -> Result<(), BotApiError> {
+        let text: String = text.chars().take(MAX_TOAST_CHARS).collect();
+        self.call(
+            self.bot
+                .answer_callback_query(CallbackQueryId(id.to_owned()))
+                .text(text)
+                .send(),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Replaces a card's text and buttons (`None` removes them).
+    pub async fn edit_card(
+        &self,
+        chat: i64,
+        message_id: i32,
+        text: &str,
+        keyboard: Option<InlineKeyboardMarkup>,
+    ) -> Result<(), BotApiError> {
+        let text = clip(text);
+        let request = self
+            .bot
+            .edit_message_text(ChatId(chat), MessageId(message_id), text);
+        let result = match keyboard {
+            Some(k) => self.call(request.reply_markup(k).send()).await,
+            None => self.call(request.send()).await,
+        };
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.not_modified => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends a plain message (a reply to a client's text), optionally with buttons, within
+    /// the same rate limits as requests.
+    pub async fn send_text(
+        &self,
+        chat: i64,
+        text: &str,
+        keyboard: Option<InlineKeyboardMarkup>,
+    ) -> Result<i32, BotApiError> {
+        if let Err(wait) = self
+            .limits
+            .acquire(chat, Instant::now() + self.send_timeout / 2)
+            .await
+        {
+            return Err(BotApiError {
+                message: format!(
+                    "Telegram's send rate limit: no slot for {} s",
+                    wait.as_secs_f64()
+                ),
+                invalid_token: false,
+                not_modified: false,
+                transient: true,
+            });
+        }
+        let request = self.bot.send_message(ChatId(chat), clip(text));
+        let sent = match keyboard {
+            Some(k) => self.call(request.reply_markup(k).send()).await,
+            None => self.call(request.send()).await,
+        }?;
+        Ok(sent.id.0)
+    }
+
+    /// Runs one Bot API call under the send timeout, with the token cut out of any error.
+    async fn call<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, RequestError>>,
+    ) -> Result<T, BotApiError> {
+        match tokio::time::timeout(self.send_timeout, call).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(describe(&e, &self.token)),
+            Err(_) => Err(BotApiError {
+                message: format!(
+                    "the Bot API did not answer within {} s",
+                    self.send_timeout.as_secs_f64()
+                ),
+                invalid_token: false,
+                not_modified: false,
+                transient: true,
+            }),
+        }
+    }
+}
+
+/// A text cut to Telegram's message limit, so a long line text is sent rather than refused.
+fn clip(text: &str) -> String {
+    text.chars().take(MAX_TEXT_CHARS).collect()
+}
+
+/// The description Telegram gave, or what happened on the way to it; never the token.
+fn describe(e: &RequestError, token: &str) -> BotApiError {
+    let (message, transient) = match e {
+        RequestError::Api(ApiError::Unknown(text)) => (text.clone(), false),
+        RequestError::Api(api) => (api.to_string(), false),
+        RequestError::RetryAfter(s) => (
+            format!("Too Many Requests: retry after {}", s.seconds()),
+            true,
+        ),
+        RequestError::MigrateToChatId(_) => (
+            "the group chat was migrated to a supergroup".to_owned(),
+            false,
+        ),
+        RequestError::Network(err) => {
+            let kind = if err.is_timeout() {
+                "timed out"
+            } else if err.is_connect() {
+                "could not be reached"
+            } else {
+                "failed to answer"
+            };
+            (format!("the Bot API {kind}"), true)
+        }
+        RequestError::InvalidJson { .. } => (
+            "the Bot API answered something that is not its JSON (a proxy error page?)".to_owned(),
+            true,
+        ),
+        RequestError::Io(_) => ("an I/O error talking to the Bot API".to_owned(), true),
+    };
+    BotApiError {
+        // Belt and braces: nothing above should hold the token, and nothing will.
+        message: message.replace(token, "[token]"),
+        invalid_token: matches!(e, RequestError::Api(ApiError::InvalidToken)),
+        not_modified: matches!(e, RequestError::Api(ApiError::MessageNotModified)),
+        transient,
+    }
+}
+
+/// What a failed `sendMessage` means for the request.
+pub fn classify(e: &RequestError, token: &str) -> SendOutcome {
+    let described = describe(e, token);
+    let reason = described.message.clone();
+    if let RequestError::RetryAfter(s) = e {
+        return SendOutcome::Retry {
+            after: Some(s.duration()),
+            reason,
+        };
+    }
+    if described.invalid_token {
+        return SendOutcome::Failed {
+            reason: "the Bot API refused the bot token (Unauthorized): check telegram.token"
+                .to_owned(),
+        };
+    }
+    if described.transient {
+        return SendOutcome::Retry {
+            after: None,
+            reason,
+        };
+    }
+    if is_refusal_for_good(&reason) || matches!(e, RequestError::MigrateToChatId(_)) {
+        return SendOutcome::Undeliverable { reason };
+    }
+    if reason.starts_with("Bad Request:") {
+        // Our request was wrong (text, keyboard): sending it again cannot help.
+        return SendOutcome::Failed { reason };
+    }
+    // An answer teloxide does not know, e.g. a 5xx's "Bad Gateway": try again later.
+    SendOutcome::Retry {
+        after: None,
+        reason,
+    }
+}
+
+/// The client or chat will not take messages from this bot: blocked, deactivated, never
+/// started the bot, chat gone. teloxide spells some of these "Unauthorized: …" while
+/// Telegram says "Forbidden: …", so both prefixes count.
+fn is_refusal_for_good(description: &str) -> bool {
+    let d = description.to_ascii_lowercase();
+    d.starts_with("forbidden:")
+        || (d.starts_with("unauthorized:") && d.contains("bot"))
+        || d.contains("chat not found")
+        || d.contains("user not found")
+        || d.contains("peer_id_invalid")
+}
+
+#[async_trait]
+impl ChannelAdapter for TelegramAdapter {
+    fn channel(&self) -> Channel {
+        Channel::Telegram
+    }
+
+    async fn send(&self, request: &OutgoingRequest) -> SendOutcome {
+        let Ok(chat) = request.client.id.parse::<i64>() else {
+            return SendOutcome::Failed {
+                reason: format!(
+                    "client id '{}' is not a Telegram chat id (an integer)",
+                    request.client.id
+                ),
+            };
+        };
+        let Some(keyboard) = rating_keyboard(&self.signer, request.scale, &request.request_id)
+        else {
+            return SendOutcome::Failed {
+                reason: "the request id is too long for Telegram's 64-byte button data".into(),
+            };
+        };
+        // A quarter of the send timeout may go to waiting for a rate-limit slot; past that
+        // the request goes back to the queue without using up an attempt.
+        let started = Instant::now();
+        if let Err(wait) = self
+            .limits
+            .acquire(chat, started + self.send_timeout / 4)
+            .await
+        {
+            return SendOutcome::Defer {
+                after: wait,
+                reason: "Telegram's send rate limit".into(),
+            };
+        }
+        let send = self
+            .bot
+            .send_message(ChatId(chat), clip(&request.text))
+            .reply_markup(keyboard)
+            .send();
+        let left = self.send_timeout.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, send).await {
+            Ok(Ok(message)) => SendOutcome::Accepted {
+                platform_message_id: Some(message.id.0.to_string()),
+            },
+            Ok(Err(e)) => classify(&e, &self.token),
+            Err(_) => SendOutcome::Retry {
+                after: None,
+                reason: format!(
+                    "the Bot API did not answer within {} s",
+                    self.send_timeout.as_secs_f64()
+                ),
+            },
+        }
+    }
+}
+
+/// What an update asks of Rateline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    /// A button was tapped.
+    Tap {
+        callback_id: String,
+        /// Who tapped.
+        from: i64,
+        /// The chat and message the button is on, when Telegram still has them.
+        message: Option<(i64, i32)>,
+        data: Option<String>,
+    },
+    /// A client wrote a text message in a private chat.
+    Text { chat: i64, from: i64, text: String },
+    /// Anything else: a kind Rateline does not use, a group chat, a bot.
+    Ignored(&'static str),
+}
+
+impl Inbound {
+    pub fn from_update(update: &Update) -> Inbound {
+        match &update.kind {
+            UpdateKind::CallbackQuery(q) => Inbound::Tap {
+                callback_id: q.id.0.clone(),
+                from: q.from.id.0 as i64,
+                message: q.message.as_ref().map(|m| match m {
+                    MaybeInaccessibleMessage::Regular(msg) => (msg.chat.id.0, msg.id.0),
+                    MaybeInaccessibleMessage::Inaccessible(i) => (i.chat.id.0, i.message_id.0),
+                }),
+                data: q.data.clone(),
+            },
+            UpdateKind::Message(m) => {
+                let Some(from) = m.from.as_ref() else {
+                    return Inbound::Ignored("a message without a sender");
+                };
+                if from.is_bot {
+                    return Inbound::Ignored("a message from a bot");
+                }
+                if !m.chat.is_private() {
+                    return Inbound::Ignored("a message outside a private chat");
+                }
+                match m.text() {
+                    Some(text) => Inbound::Text {
+                        chat: m.chat.id.0,
+                        from: from.id.0 as i64,
+                        text: text.to_owned(),
+                    },
+                    None => Inbound::Ignored("a message without text"),
+                }
+            }
+            UpdateKind::Error(_) => Inbound::Ignored("an update kind this version cannot read"),
+            _ => Inbound::Ignored("an update kind Rateline does not use"),
+        }
+    }
+}
+
+/// Telegram's HTTP client for long polling: its timeout must outlast the poll itself.
+pub fn polling_client(poll: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(poll + Duration::from_secs(10))
+        .build()
+        .expect("the HTTP client builds with static settings")
+}
+
+/// One long poll: the updates after `offset`, waiting up to `poll` for the first.
+pub async fn get_updates(
+    bot: &Bot,
+    token: &str,
+    offset: i32,
+    poll: Duration,
+) -> Result<Vec<Update>, BotApiError> {
+    bot.get_updates()
+        .offset(offset)
+        .timeout(poll.as_secs() as u32)
+        .send()
+        .await
+        .map_err(|e| describe(&e, token))
+}
+
+/// Turns the bot's webhook off, which Telegram requires before `getUpdates` works.
+pub async fn delete_webhook(bot: &Bot, token: &str) -> Result<(), BotApiError> {
+    bot.delete_webhook()
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| describe(&e, token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "0190f5a2-7c3e-7b1a-9d4e-2f6a8b0c1d2e";
+
+    #[test]
+    fn callbacks_round_trip_within_64_bytes() {
+        let signer = CallbackSigner::new("123:token");
+        for action in [
+            CardAction::Rate(0),
+            CardAction::Rate(5),
+            CardAction::Resolved(true),
+            CardAction::Resolved(false),
+        ] {
+            let data = signer.encode(ID, action).unwrap();
+            assert!(
+                data.len() <= MAX_CALLBACK_DATA,
+                "{data} is {} bytes",
+                data.len()
+            );
+            assert_eq!(signer.decode(&data), Ok((ID.to_owned(), action)));
+        }
+    }
+
+    #[test]
+    fn forged_and_foreign_callbacks_are_refused() {
+        let signer = CallbackSigner::new("123:token");
+        let data = signer.encode(ID, CardAction::Rate(1)).unwrap();
+        // Another value, the same MAC: a client editing the data to rate differently.
+        let forged = data.replacen(":1:", ":0:", 1);
+        assert_eq!(signer.decode(&forged), Err(CallbackError::BadMac));
+        // Another request, the same MAC: replaying a button onto someone else's request.
+        let other = data.replacen("0190f5a2", "0190f5a3", 1);
+        assert_eq!(signer.decode(&other), Err(CallbackError::BadMac));
+        // Signed with another bot's key.
+        let theirs = CallbackSigner::new("456:other")
+            .encode(ID, CardAction::Rate(1))
+            .unwrap();
+        assert_eq!(signer.decode(&theirs), Err(CallbackError::BadMac));
+        for junk in [
+            "",
+            "hello",
+            "rl1:x",
+            "rl2:abc:1:0011223344556677",
+            "rl1:abc:10:00",
+        ] {
+            assert_eq!(signer.decode(junk), Err(CallbackError::Foreign), "{junk}");
+        }
+    }
+
+    #[test]
+    fn refusals_for_good_are_told_from_faults_and_hiccups() {
+        let token = "123:secret-token";
+        let api = |text: &str| {
+            RequestError::Api(serde_json::from_value(serde_json::json!(text)).unwrap())
+        };
+        for text in [
+            "Forbidden: bot was blocked by the user",
+            "Forbidden: user is deactivated",
+            "Forbidden: bot can't initiate conversation with a user",
+            "Bad Request: chat not found",
+        ] {
+            assert!(
+                matches!(
+                    classify(&api(text), token),
+                    SendOutcome::Undeliverable { .. }
+                ),
+                "{text}"
+            );
+        }
+        assert!(matches!(
+            classify(&api("Unauthorized"), token),
+            SendOutcome::Failed { .. }
+        ));
+        assert!(matches!(
+            classify(&api("Bad Request: message is too long"), token),
+            SendOutcome::Failed { .. }
+        ));
+        assert!(matches!(
+            classify(&api("Bad Gateway"), token),
+            SendOutcome::Retry { after: None, .. }
+        ));
+        assert_eq!(
+            classify(
+                &RequestError::RetryAfter(teloxide_core::types::Seconds::from_seconds(7)),
+                token
+            ),
+            SendOutcome::Retry {
+                after: Some(Duration::from_secs(7)),
+                reason: "Too Many Requests: retry after 7".into()
+            }
+        );
+    }
+}
