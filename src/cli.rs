@@ -198,6 +198,16 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
             }
             Err(e) => problems.push(e.to_string()),
         }
+        if let Some(t) = &settings.telegram {
+            let adapter = crate::channels::telegram::adapter(t, settings.scheduler.send_timeout());
+            match crate::channels::telegram::check_token(&adapter).await {
+                Ok(Some(bot)) => println!("telegram: the token belongs to @{bot}"),
+                Ok(None) => {
+                    println!("telegram: the Bot API could not be reached to check the token")
+                }
+                Err(e) => problems.push(e),
+            }
+        }
     }
     if problems.is_empty() {
         println!("configuration is valid");

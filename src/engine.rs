@@ -50,9 +50,6 @@ pub struct Submitted {
 /// Times that clients may send are accepted this far in the future (clock skew), no further.
 const MAX_FUTURE_SKEW: Duration = Duration::minutes(5);
 
-/// Channels with an adapter in this build.
-pub const ENABLED_CHANNELS: [Channel; 1] = [Channel::Webhook];
-
 #[derive(Clone)]
 pub struct Engine {
     store: Store,
@@ -60,6 +57,8 @@ pub struct Engine {
     wake: Arc<Wake>,
     metrics: Arc<Metrics>,
     send_deadline: Duration,
+    /// The channels this server sends on: `webhook` always, the others once configured.
+    channels: Arc<[Channel]>,
 }
 
 impl Engine {
@@ -69,6 +68,7 @@ impl Engine {
         wake: Arc<Wake>,
         metrics: Arc<Metrics>,
         send_deadline: std::time::Duration,
+        channels: &[Channel],
     ) -> Self {
         Self {
             store,
@@ -76,6 +76,7 @@ impl Engine {
             wake,
             metrics,
             send_deadline: Duration::from_std(send_deadline).unwrap_or(Duration::MAX),
+            channels: channels.into(),
         }
     }
 
@@ -172,13 +173,28 @@ impl Engine {
             return Ok((existing, false));
         }
         let line = self.line(&new.line_id).await?;
-        if !ENABLED_CHANNELS.contains(&new.channel) {
+        if !self.channels.contains(&new.channel) {
             return Err(Invalid::new(
                 "channel",
                 format!(
                     "the {} channel is not enabled on this server; enabled: {}",
                     new.channel,
-                    ENABLED_CHANNELS.map(|c| c.as_str()).join(", ")
+                    self.channels
+                        .iter()
+                        .map(|c| c.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+            .into());
+        }
+        if new.channel == Channel::Telegram && new.client.id.parse::<i64>().is_err() {
+            return Err(Invalid::new(
+                "client.id",
+                format!(
+                    "'{}' is not a Telegram chat id: on the telegram channel client.id is the \
+                     client's chat id, an integer such as 436432850",
+                    new.client.id
                 ),
             )
             .into());

@@ -2,9 +2,8 @@
 //! (the `config` crate's convention), deserialised into typed structs.
 //!
 //! With no file and no variables, Rateline runs on SQLite at `./rateline.db` and listens on
-//! `127.0.0.1:8080`. Sections for channels that are not built yet (`telegram`, `meta`,
-//! `smtp`) are accepted so one file serves every version, and `check-config` says they are
-//! not used yet.
+//! `127.0.0.1:8080`. Sections for channels that are not built yet (`meta`, `smtp`) are
+//! accepted so one file serves every version, and `check-config` says they are not used yet.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -31,8 +30,9 @@ pub struct Settings {
     /// Lines defined in the file; the same fields as `PUT /v1/lines/{id}` plus `id`.
     #[serde(default)]
     pub lines: Vec<serde_json::Value>,
+    /// Enables the `telegram` channel.
     #[serde(default)]
-    pub telegram: Option<IgnoredAny>,
+    pub telegram: Option<TelegramSettings>,
     #[serde(default)]
     pub meta: Option<IgnoredAny>,
     #[serde(default)]
@@ -84,6 +84,111 @@ impl std::fmt::Debug for DatabaseSettings {
             .field("url", &crate::store::redact_url(&self.url))
             .field("max_connections", &self.max_connections)
             .finish()
+    }
+}
+
+/// How updates reach Rateline from Telegram.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TelegramMode {
+    /// Telegram (or a contact center that owns the bot's webhook) POSTs updates to
+    /// `/channels/telegram/webhook`.
+    #[default]
+    Webhook,
+    /// Rateline asks for updates itself (`getUpdates`): for installs without a public URL.
+    Polling,
+}
+
+/// The bot that sends rating requests to Telegram clients.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramSettings {
+    /// The bot token from @BotFather.
+    pub token: String,
+    #[serde(default = "default_telegram_api_url")]
+    pub api_url: String,
+    /// Expected in `X-Telegram-Bot-Api-Secret-Token` on every webhook call.
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
+    #[serde(default)]
+    pub mode: TelegramMode,
+    /// Signs the rating buttons; defaults to a key derived from the token. Set it when the
+    /// token may be rotated, so buttons already in clients' chats keep working.
+    #[serde(default)]
+    pub callback_secret: Option<String>,
+    /// Messages per second across all chats (Telegram allows about 30).
+    #[serde(default = "default_telegram_rate")]
+    pub max_per_second: u32,
+    /// How long one `getUpdates` long poll waits, in polling mode.
+    #[serde(default = "default_telegram_poll")]
+    pub poll_timeout_seconds: u64,
+}
+
+fn default_telegram_api_url() -> String {
+    "https://api.telegram.org".into()
+}
+fn default_telegram_rate() -> u32 {
+    25
+}
+fn default_telegram_poll() -> u64 {
+    25
+}
+
+impl std::fmt::Debug for TelegramSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token and secrets never reach a log line through a Debug print.
+        f.debug_struct("TelegramSettings")
+            .field("api_url", &self.api_url)
+            .field("mode", &self.mode)
+            .field("max_per_second", &self.max_per_second)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TelegramSettings {
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        // "123456:ABC-DEF…": the bot's id, a colon, and the secret part.
+        let well_formed = self.token.split_once(':').is_some_and(|(id, rest)| {
+            !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && !rest.is_empty()
+        });
+        if !well_formed {
+            problems.push(
+                "telegram.token is not a bot token (\"<bot id>:<secret>\", as @BotFather gives it)"
+                    .into(),
+            );
+        }
+        if reqwest::Url::parse(&self.api_url).is_err() {
+            problems.push(format!("telegram.api_url {:?} is not a URL", self.api_url));
+        }
+        match (&self.webhook_secret, self.mode) {
+            (None, TelegramMode::Webhook) => problems.push(
+                "telegram.webhook_secret is required in webhook mode: the secret_token you give \
+                 setWebhook, so only Telegram can post updates (or set telegram.mode = \"polling\")"
+                    .into(),
+            ),
+            (Some(s), _)
+                if s.is_empty()
+                    || s.len() > 256
+                    || !s
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+            {
+                problems.push(
+                    "telegram.webhook_secret must be 1-256 characters of A-Z, a-z, 0-9, _ and - \
+                     (Telegram's rule for secret_token)"
+                        .into(),
+                )
+            }
+            _ => {}
+        }
+        if self.max_per_second == 0 {
+            problems.push("telegram.max_per_second must be at least 1".into());
+        }
+        if self.poll_timeout_seconds == 0 || self.poll_timeout_seconds > 50 {
+            problems.push("telegram.poll_timeout_seconds must be between 1 and 50".into());
+        }
+        problems
     }
 }
 
@@ -262,6 +367,9 @@ impl Settings {
                     .into(),
             );
         }
+        if let Some(t) = &self.telegram {
+            problems.append(&mut t.problems());
+        }
         if let Err(mut p) = self.configured_lines() {
             problems.append(&mut p);
         }
@@ -271,11 +379,7 @@ impl Settings {
     /// Notes on settings that are accepted but do nothing in this version.
     pub fn notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
-        for (present, name) in [
-            (self.telegram.is_some(), "telegram"),
-            (self.meta.is_some(), "meta"),
-            (self.smtp.is_some(), "smtp"),
-        ] {
+        for (present, name) in [(self.meta.is_some(), "meta"), (self.smtp.is_some(), "smtp")] {
             if present {
                 notes.push(format!(
                     "[{name}] is set, but this version does not have the {name} channel yet; it is ignored"

@@ -11,12 +11,14 @@ use rateline_adapters::webhook::WebhookAdapter;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::channels::telegram::Telegram;
 use crate::clock::{Clock, SystemClock};
+use crate::domain::Channel;
 use crate::engine::Engine;
 use crate::http::{AppState, router};
 use crate::metrics::Metrics;
 use crate::scheduler::{Adapters, Scheduler, Wake};
-use crate::settings::Settings;
+use crate::settings::{Settings, TelegramMode};
 use crate::store::{Backend, Store, StoreError, redact_url};
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +31,8 @@ pub enum StartupError {
         #[source]
         source: StoreError,
     },
+    #[error("{0}")]
+    Channel(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -44,6 +48,15 @@ pub struct Application {
     state: AppState,
     scheduler: Scheduler,
     body_limit: usize,
+}
+
+/// The channels this server can send on, from the settings.
+pub fn enabled_channels(settings: &Settings) -> Vec<Channel> {
+    let mut channels = vec![Channel::Webhook];
+    if settings.telegram.is_some() {
+        channels.push(Channel::Telegram);
+    }
+    channels
 }
 
 /// Opens the store named by the settings and applies its migrations.
@@ -96,6 +109,7 @@ impl Application {
             wake.clone(),
             metrics.clone(),
             settings.scheduler.send_deadline(),
+            &enabled_channels(&settings),
         );
         let lines = settings.configured_lines().map_err(StartupError::Config)?;
         engine
@@ -115,7 +129,24 @@ impl Application {
             .user_agent(concat!("Rateline/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client builds with static settings");
-        let adapters = Adapters::default().with(Arc::new(WebhookAdapter::new(http)));
+        let mut adapters = Adapters::default().with(Arc::new(WebhookAdapter::new(http)));
+        let telegram = match &settings.telegram {
+            Some(t) => {
+                let telegram = Telegram::new(t, settings.scheduler.send_timeout(), engine.clone());
+                let bot = telegram
+                    .check_token()
+                    .await
+                    .map_err(StartupError::Channel)?;
+                tracing::info!(
+                    bot = bot.as_deref().unwrap_or("(not checked)"),
+                    mode = ?telegram.mode(),
+                    "telegram channel enabled"
+                );
+                adapters = adapters.with(telegram.adapter());
+                Some(Arc::new(telegram))
+            }
+            None => None,
+        };
 
         let public_url = settings
             .server
@@ -143,7 +174,11 @@ impl Application {
         Ok(Self {
             listener,
             addr,
-            state: AppState { engine, metrics },
+            state: AppState {
+                engine,
+                metrics,
+                telegram,
+            },
             scheduler,
             body_limit: settings.server.body_limit_bytes,
         })
@@ -160,14 +195,24 @@ impl Application {
     /// Serves until `stop` is cancelled; then drains requests and sends in flight.
     pub async fn run_until_stopped(self, stop: CancellationToken) -> std::io::Result<()> {
         let store = self.state.engine.store().clone();
+        let telegram = self.state.telegram.clone();
         let app = router(self.state, self.body_limit);
         let scheduler = tokio::spawn(self.scheduler.run(stop.clone()));
+        let poller = telegram
+            .filter(|t| t.mode() == TelegramMode::Polling)
+            .map(|t| tokio::spawn(t.poll(stop.clone())));
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(stop.clone().cancelled_owned())
             .await;
         stop.cancel();
         if let Err(e) = scheduler.await {
             tracing::error!(error = %e, "the scheduler task failed");
+        }
+        if let Some(Err(e)) = match poller {
+            Some(p) => Some(p.await),
+            None => None,
+        } {
+            tracing::error!(error = %e, "the telegram poller failed");
         }
         store.close().await;
         tracing::info!("stopped");

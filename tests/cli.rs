@@ -62,7 +62,7 @@ token = "123:SECRET-TOKEN"
     );
     assert!(t.contains("lines[1]: needs an `id`"), "{t}");
     assert!(
-        t.contains("[telegram] is set, but this version does not have the telegram channel"),
+        t.contains("telegram.webhook_secret is required in webhook mode"),
         "{t}"
     );
     assert!(

@@ -11,7 +11,7 @@ pub use ids::{check_id, check_line, check_text};
 pub use line::{LineSettings, RatingSettings, Recipient, WebhookSettings, WhatsappTemplate};
 pub use person::{Group, Notify, Person, Role};
 pub use rateline_adapters::{Channel, ClientRef, Scale};
-pub use rating::{RatingAnswer, RequestStatus};
+pub use rating::{MAX_COMMENT_CHARS, RatingAnswer, RequestStatus};
 pub use session::{ClosedBy, MessageFrom, NewSession};
 
 /// A value that failed validation: which field, and what to do about it.

@@ -33,6 +33,8 @@ pub type ApiResult<T> = Result<T, ApiError>;
 pub struct AppState {
     pub engine: Engine,
     pub metrics: Arc<Metrics>,
+    /// The Telegram channel, when `[telegram]` is configured.
+    pub telegram: Option<Arc<crate::channels::telegram::Telegram>>,
 }
 
 /// Endpoints of the contract that this version does not have yet.
@@ -52,7 +54,11 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(people::router())
         .merge(sessions::router())
         .merge(ratings::router())
-        .merge(stats::router());
+        .merge(stats::router())
+        .route(
+            "/channels/telegram/webhook",
+            axum::routing::post(crate::channels::telegram::webhook),
+        );
     for path in NOT_BUILT {
         app = app.route(path, any(not_built));
     }

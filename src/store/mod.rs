@@ -27,7 +27,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
 pub use lines::LineRecord;
-pub use ratings::{RatingOutcome, RatingPolicy, RatingRecord, RatingRevision};
+pub use ratings::{AnswerTarget, RatingOutcome, RatingPolicy, RatingRecord, RatingRevision};
 pub use requests::{ClaimedRequest, NextWake, RequestRecord, SendResult};
 pub use sessions::{CloseResult, CloseTiming, MessageResult, SessionRecord, SessionView};
 pub use stats::{StatsFilter, StatsGroup, StatsGrouping};

@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::Row;
 
 use super::{Backend, Result, Store, ms, time};
-use crate::domain::{LineSettings, RatingAnswer, RequestStatus, Scale};
+use crate::domain::{Channel, LineSettings, RatingAnswer, RequestStatus, Scale};
 
 /// A stored rating.
 #[derive(Debug, Clone)]
@@ -351,4 +351,71 @@ async fn insert_revision(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// A request as a channel sees it when a client answers in the chat: who it was sent to,
+/// the line it follows, and the rating so far.
+#[derive(Debug, Clone)]
+pub struct AnswerTarget {
+    pub request: super::RequestRecord,
+    pub client_id: String,
+    pub line: LineSettings,
+    pub rating: Option<RatingRecord>,
+}
+
+impl Store {
+    /// The request `request_id` with its client, line and rating.
+    pub async fn answer_target(&self, request_id: &str) -> Result<Option<AnswerTarget>> {
+        self.answer_target_where("r.id = $1", &[request_id]).await
+    }
+
+    /// The newest request sent to `client_id` on `channel`: the one a text reply in that
+    /// chat is about.
+    pub async fn latest_answer_target(
+        &self,
+        channel: Channel,
+        client_id: &str,
+    ) -> Result<Option<AnswerTarget>> {
+        self.answer_target_where(
+            "r.channel = $1 AND r.client_id = $2 ORDER BY r.created_at DESC, r.id DESC LIMIT 1",
+            &[channel.as_str(), client_id],
+        )
+        .await
+    }
+
+    async fn answer_target_where(
+        &self,
+        filter: &str,
+        binds: &[&str],
+    ) -> Result<Option<AnswerTarget>> {
+        let columns = super::requests::REQUEST_COLUMNS
+            .split(", ")
+            .map(|c| format!("r.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns}, r.client_id, l.settings
+             FROM rating_requests r JOIN lines l ON l.id = r.line_id WHERE {filter}"
+        );
+        let mut conn = self.pool.acquire().await?;
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for b in binds {
+            q = q.bind(*b);
+        }
+        let Some(row) = q.fetch_optional(&mut *conn).await? else {
+            return Ok(None);
+        };
+        let request = super::requests::read_request(&row)?;
+        let line: LineSettings = serde_json::from_str(&row.try_get::<String, _>("settings")?)
+            .map_err(|e| {
+                super::StoreError::Corrupt(format!("settings of line '{}': {e}", request.line_id))
+            })?;
+        let rating = rating_of(&mut conn, &request.id).await?;
+        Ok(Some(AnswerTarget {
+            client_id: row.try_get("client_id")?,
+            request,
+            line,
+            rating,
+        }))
+    }
 }

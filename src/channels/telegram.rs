@@ -1,0 +1,459 @@
+//! Telegram's inbound side: taps on rating buttons and text replies become answers.
+//!
+//! Updates arrive on `POST /channels/telegram/webhook` (from Telegram, or forwarded by a
+//! contact center that owns the bot's webhook), or from a long-polling loop when
+//! `telegram.mode = "polling"`. Either way they go through [`Telegram::handle`], which
+//! stores first and talks to the Bot API after: an update that could not be stored (the
+//! database is away) is refused with a 503, and Telegram delivers it again.
+//!
+//! Who may answer: only the client the request was sent to, in the chat it was sent to.
+//! A button names its request and value under a MAC (see `rateline_adapters::telegram`),
+//! so a tap on someone else's card or forged callback data changes nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use rateline_adapters::phrases::Phrases;
+use rateline_adapters::telegram::{
+    self as tg, BotApiError, CardAction, Inbound, TelegramAdapter, rating_label,
+};
+use rateline_adapters::text::parse_text_answer;
+use subtle::ConstantTimeEq;
+use teloxide_core::types::{InlineKeyboardMarkup, Update};
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{Channel, MAX_COMMENT_CHARS, RatingAnswer, RequestStatus};
+use crate::engine::{Engine, EngineError};
+use crate::http::{ApiError, AppState};
+use crate::settings::{TelegramMode, TelegramSettings};
+use crate::store::{AnswerTarget, RatingRecord, StoreError};
+
+/// After a low rating, the next text from the chat within this long is the comment.
+pub const COMMENT_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
+
+/// The header Telegram repeats the webhook's `secret_token` in.
+const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+
+/// The Telegram channel of one server: its adapter and what it needs to take answers.
+pub struct Telegram {
+    engine: Engine,
+    adapter: Arc<TelegramAdapter>,
+    token: String,
+    webhook_secret: Option<String>,
+    mode: TelegramMode,
+    poll: Duration,
+}
+
+impl Telegram {
+    pub fn new(settings: &TelegramSettings, send_timeout: Duration, engine: Engine) -> Self {
+        Self {
+            engine,
+            adapter: Arc::new(adapter(settings, send_timeout)),
+            token: settings.token.clone(),
+            webhook_secret: settings.webhook_secret.clone(),
+            mode: settings.mode,
+            poll: Duration::from_secs(settings.poll_timeout_seconds),
+        }
+    }
+
+    pub fn adapter(&self) -> Arc<TelegramAdapter> {
+        self.adapter.clone()
+    }
+
+    pub fn mode(&self) -> TelegramMode {
+        self.mode
+    }
+
+    /// Asks the Bot API who the bot is: see [`check_token`].
+    pub async fn check_token(&self) -> Result<Option<String>, String> {
+        check_token(&self.adapter).await
+    }
+
+    /// Whether a webhook call carries the configured secret (compared in constant time).
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        let (Some(expected), Some(given)) = (&self.webhook_secret, headers.get(SECRET_HEADER))
+        else {
+            return false;
+        };
+        bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
+    }
+
+    /// Handles one update. Only a store failure is an error: the update is then refused
+    /// and comes again. A Bot API failure after the answer was stored is logged.
+    pub async fn handle(&self, update: &Update) -> Result<(), StoreError> {
+        match Inbound::from_update(update) {
+            Inbound::Tap {
+                callback_id,
+                from,
+                message,
+                data,
+            } => {
+                self.on_tap(&callback_id, from, message, data.as_deref())
+                    .await
+            }
+            Inbound::Text { chat, from, text } if chat == from => self.on_text(chat, &text).await,
+            Inbound::Text { .. } => Ok(()),
+            Inbound::Ignored(why) => {
+                tracing::debug!(update_id = update.id.0, why, "telegram update ignored");
+                Ok(())
+            }
+        }
+    }
+
+    async fn toast(&self, callback_id: &str, text: &str) {
+        if let Err(e) = self.adapter.answer_callback(callback_id, text).await {
+            // Telegram forgets a query after about 15 s; the answer itself is stored.
+            tracing::info!(error = %e, "could not answer a callback query");
+        }
+    }
+
+    async fn on_tap(
+        &self,
+        callback_id: &str,
+        from: i64,
+        message: Option<(i64, i32)>,
+        data: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let english = Phrases::for_language("en");
+        let decoded = data.map(|d| self.adapter.signer().decode(d));
+        let Some(Ok((request_id, action))) = decoded else {
+            tracing::warn!(
+                from,
+                "a tap with callback data Rateline did not sign: refused"
+            );
+            self.toast(callback_id, english.invalid_button).await;
+            return Ok(());
+        };
+        let Some(target) = self.engine.store().answer_target(&request_id).await? else {
+            self.toast(callback_id, english.invalid_button).await;
+            return Ok(());
+        };
+        let p = Phrases::for_language(&target.line.rating.language);
+        let client = target.client_id.as_str();
+        let in_its_chat = message.is_none_or(|(chat, _)| chat.to_string() == client);
+        if target.request.channel != Channel::Telegram || from.to_string() != client || !in_its_chat
+        {
+            tracing::warn!(%request_id, from, "a tap from another user or chat: refused, nothing stored");
+            self.toast(callback_id, p.not_yours).await;
+            return Ok(());
+        }
+        let answer = match (action, &target.rating) {
+            (CardAction::Rate(value), _) => RatingAnswer {
+                request_id: request_id.clone(),
+                value,
+                comment: None,
+                resolved: None,
+            },
+            (CardAction::Resolved(resolved), Some(r)) => RatingAnswer {
+                request_id: request_id.clone(),
+                value: r.value,
+                comment: None,
+                resolved: Some(resolved),
+            },
+            (CardAction::Resolved(_), None) => {
+                self.toast(callback_id, p.not_answerable).await;
+                return Ok(());
+            }
+        };
+        let (toast, rating) = match self.engine.submit_rating(answer).await {
+            Ok(s) => (target.line.rating.thanks_text.as_str(), Some(s.rating)),
+            Err(EngineError::Store(e)) => return Err(e),
+            Err(e) => (refusal(p, &e), target.rating.clone()),
+        };
+        self.toast(callback_id, toast).await;
+        if let Some((chat, message_id)) = message {
+            let (text, keyboard) = match &rating {
+                Some(r) => self.card(&target, r),
+                // Never answered and no longer answerable: the buttons go.
+                None => (target.line.rating.request_text.clone(), None),
+            };
+            self.edit(chat, message_id, &text, keyboard).await;
+        }
+        Ok(())
+    }
+
+    async fn on_text(&self, chat: i64, text: &str) -> Result<(), StoreError> {
+        let store = self.engine.store();
+        let Some(target) = store
+            .latest_answer_target(Channel::Telegram, &chat.to_string())
+            .await?
+        else {
+            return Ok(());
+        };
+        let p = Phrases::for_language(&target.line.rating.language);
+        let request_id = target.request.id.clone();
+        match &target.rating {
+            Some(r) if self.awaits_comment(&target, r) => {
+                let comment: String = text
+                    .chars()
+                    .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+                    .take(MAX_COMMENT_CHARS)
+                    .collect();
+                let answer = RatingAnswer {
+                    request_id,
+                    value: r.value,
+                    comment: Some(comment),
+                    resolved: None,
+                };
+                match self.engine.submit_rating(answer).await {
+                    Ok(_) => self.reply(chat, p.comment_thanks, None).await,
+                    Err(EngineError::Store(e)) => return Err(e),
+                    Err(e) => tracing::info!(error = %e, "a comment was not stored"),
+                }
+            }
+            None if matches!(
+                target.request.status,
+                RequestStatus::Sending | RequestStatus::Sent | RequestStatus::Delivered
+            ) =>
+            {
+                let Some(value) = parse_text_answer(target.request.scale, text) else {
+                    return Ok(());
+                };
+                let answer = RatingAnswer {
+                    request_id,
+                    value,
+                    comment: None,
+                    resolved: None,
+                };
+                let rating = match self.engine.submit_rating(answer).await {
+                    Ok(s) => s.rating,
+                    Err(EngineError::Store(e)) => return Err(e),
+                    Err(e) => {
+                        self.reply(chat, refusal(p, &e), None).await;
+                        return Ok(());
+                    }
+                };
+                // The card's buttons go, and the follow-up (or the thanks) comes as a reply
+                // right under the client's text, where they are looking.
+                if let Some(message_id) = target
+                    .request
+                    .platform_message_id
+                    .as_deref()
+                    .and_then(|m| m.parse().ok())
+                {
+                    let rated = format!(
+                        "{}\n\n{}: {}",
+                        target.line.rating.request_text,
+                        p.your_rating,
+                        rating_label(target.request.scale, rating.value)
+                    );
+                    self.edit(chat, message_id, &rated, None).await;
+                }
+                let (text, keyboard) = self.card(&target, &rating);
+                self.reply(chat, &text, keyboard).await;
+            }
+            // A message that is not about a rating: the conversation's, not ours.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A low rating on a line that asks for a comment, not yet commented, recent enough.
+    fn awaits_comment(&self, target: &AnswerTarget, r: &RatingRecord) -> bool {
+        r.low
+            && target.line.rating.ask_comment_on_low
+            && r.comment.is_none()
+            && self.engine.now() - r.updated_at <= COMMENT_WINDOW
+    }
+
+    /// A rated card: the question, the answer, and the next follow-up or the thanks.
+    fn card(
+        &self,
+        target: &AnswerTarget,
+        r: &RatingRecord,
+    ) -> (String, Option<InlineKeyboardMarkup>) {
+        let settings = &target.line.rating;
+        let p = Phrases::for_language(&settings.language);
+        let mut text = format!(
+            "{}\n\n{}: {}",
+            settings.request_text,
+            p.your_rating,
+            rating_label(target.request.scale, r.value)
+        );
+        if let Some(resolved) = r.resolved {
+            let answer = if resolved { p.yes } else { p.no };
+            text.push_str(&format!("\n{} {answer}", p.resolved_question));
+        }
+        let mut keyboard = None;
+        if settings.ask_resolved && r.resolved.is_none() {
+            text.push_str(&format!("\n\n{}", p.resolved_question));
+            keyboard = tg::resolved_keyboard(self.adapter.signer(), &r.request_id, p.yes, p.no);
+        } else if self.awaits_comment(target, r) {
+            text.push_str(&format!("\n\n{}", p.comment_prompt));
+        } else {
+            text.push_str(&format!("\n\n{}", settings.thanks_text));
+        }
+        (text, keyboard)
+    }
+
+    async fn edit(
+        &self,
+        chat: i64,
+        message_id: i32,
+        text: &str,
+        keyboard: Option<InlineKeyboardMarkup>,
+    ) {
+        if let Err(e) = self
+            .adapter
+            .edit_card(chat, message_id, text, keyboard)
+            .await
+        {
+            tracing::warn!(error = %e, "could not update the rating card");
+        }
+    }
+
+    async fn reply(&self, chat: i64, text: &str, keyboard: Option<InlineKeyboardMarkup>) {
+        if let Err(e) = self.adapter.send_text(chat, text, keyboard).await {
+            tracing::warn!(error = %e, "could not reply in the chat");
+        }
+    }
+
+    /// Long polling: asks for updates, handles each, and confirms it by asking past it.
+    /// An update whose answer could not be stored is asked for again.
+    pub async fn poll(self: Arc<Self>, stop: CancellationToken) {
+        let bot = self.adapter.bot_with_client(tg::polling_client(self.poll));
+        if let Err(e) = tg::delete_webhook(&bot, &self.token).await {
+            tracing::warn!(error = %e, "could not remove the bot's webhook before polling");
+        }
+        tracing::info!("telegram: polling for updates");
+        let mut offset = 0;
+        let mut pause = Duration::from_secs(1);
+        while !stop.is_cancelled() {
+            let updates = tokio::select! {
+                u = tg::get_updates(&bot, &self.token, offset, self.poll) => u,
+                _ = stop.cancelled() => break,
+            };
+            let wait = match updates {
+                Ok(updates) => match self.handle_batch(&updates, &mut offset).await {
+                    Ok(()) => {
+                        pause = Duration::from_secs(1);
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not store a telegram update; asking for it again");
+                        pause
+                    }
+                },
+                Err(e) => {
+                    log_poll_error(&e);
+                    pause
+                }
+            };
+            pause = (pause * 2).min(Duration::from_secs(30));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.cancelled() => break,
+            }
+        }
+        tracing::info!("telegram: polling stopped");
+    }
+
+    async fn handle_batch(&self, updates: &[Update], offset: &mut i32) -> Result<(), StoreError> {
+        for update in updates {
+            self.handle(update).await?;
+            *offset = (*offset).max(update.id.0 as i32 + 1);
+        }
+        Ok(())
+    }
+}
+
+/// The adapter the settings describe; its HTTP client times out with the sends.
+pub fn adapter(settings: &TelegramSettings, send_timeout: Duration) -> TelegramAdapter {
+    let client = reqwest::Client::builder()
+        .timeout(send_timeout)
+        .connect_timeout(Duration::from_secs(5))
+        .user_agent(concat!("Rateline/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the HTTP client builds with static settings");
+    let signer = tg::CallbackSigner::new(
+        settings
+            .callback_secret
+            .as_deref()
+            .unwrap_or(&settings.token),
+    );
+    let rate =
+        std::num::NonZeroU32::new(settings.max_per_second).unwrap_or(std::num::NonZeroU32::MIN);
+    let api_url = url::Url::parse(&settings.api_url)
+        .expect("telegram.api_url was checked when the settings were loaded");
+    TelegramAdapter::new(
+        &settings.token,
+        api_url,
+        client,
+        signer,
+        tg::SendLimits::new(rate),
+        send_timeout,
+    )
+}
+
+/// Asks the Bot API who the bot is (`getMe`) and returns its username. A refused token
+/// is an error; Telegram being unreachable is not (sends are retried anyway), only a
+/// warning.
+pub async fn check_token(adapter: &TelegramAdapter) -> Result<Option<String>, String> {
+    match adapter.get_me().await {
+        Ok(me) => Ok(me.user.username),
+        Err(e) if e.invalid_token => Err(format!(
+            "telegram.token was refused by the Bot API (getMe: {e}); copy the token from @BotFather again"
+        )),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not check the Telegram bot token; sends will be retried");
+            Ok(None)
+        }
+    }
+}
+
+fn log_poll_error(e: &BotApiError) {
+    if e.message.starts_with("Conflict") {
+        tracing::error!(error = %e, "another process polls this bot: only one may (use webhook mode with several servers)");
+    } else {
+        tracing::warn!(error = %e, "telegram getUpdates failed; trying again");
+    }
+}
+
+/// What a client is told when an answer was refused.
+fn refusal(p: &'static Phrases, e: &EngineError) -> &'static str {
+    match e {
+        EngineError::Gone { .. } => p.window_closed,
+        EngineError::Conflict {
+            code: "change_limit_reached" | "change_window_closed",
+            ..
+        } => p.change_refused,
+        EngineError::Conflict { .. } => p.not_answerable,
+        _ => p.invalid_button,
+    }
+}
+
+/// `POST /channels/telegram/webhook`.
+pub async fn webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let Some(telegram) = &state.telegram else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "channel_not_enabled",
+            "the telegram channel is not enabled on this server: set [telegram] token",
+        ));
+    };
+    if !telegram.authorized(&headers) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_webhook_secret",
+            "X-Telegram-Bot-Api-Secret-Token is missing or wrong: send the telegram.webhook_secret \
+             given to setWebhook as secret_token",
+        ));
+    }
+    // An unknown update kind still parses (teloxide keeps it as an error kind) and is
+    // answered 200 below: a 4xx would make Telegram deliver it again and again.
+    let update: Update = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_update",
+            format!("the body is not a Telegram Update: {e}"),
+        )
+    })?;
+    telegram.handle(&update).await?;
+    Ok(StatusCode::OK)
+}
