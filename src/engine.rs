@@ -45,6 +45,8 @@ pub struct Submitted {
     pub rating: RatingRecord,
     pub history: Vec<RatingRevision>,
     pub created: bool,
+    /// False when the same answer came again: nothing was written.
+    pub changed: bool,
 }
 
 /// Times that clients may send are accepted this far in the future (clock skew), no further.
@@ -188,12 +190,20 @@ impl Engine {
             )
             .into());
         }
-        if new.channel == Channel::Telegram && new.client.id.parse::<i64>().is_err() {
+        // The canonical form only: taps and replies are matched to the session by the id
+        // Telegram sends, so "+436432850" would never be answerable.
+        if new.channel == Channel::Telegram
+            && new
+                .client
+                .id
+                .parse::<i64>()
+                .map_or(true, |id| id <= 0 || id.to_string() != new.client.id)
+        {
             return Err(Invalid::new(
                 "client.id",
                 format!(
                     "'{}' is not a Telegram chat id: on the telegram channel client.id is the \
-                     client's chat id, an integer such as 436432850",
+                     client's private chat id, a positive integer such as 436432850",
                     new.client.id
                 ),
             )
@@ -292,11 +302,15 @@ impl Engine {
             now,
             send_deadline: self.send_deadline,
         };
-        let result = self
+        let mut result = self
             .store
             .close_session(session_id, by, timing, only_if_idle)
             .await?
             .ok_or_else(|| session_not_found(session_id))?;
+        if result.newly_closed {
+            self.end_if_window_passes(session_id, &mut result, now)
+                .await?;
+        }
         if result.newly_closed
             && let Some(r) = &result.request
             && r.status == crate::domain::RequestStatus::Scheduled
@@ -305,6 +319,68 @@ impl Engine {
             self.wake.due_at(r.due_at);
         }
         Ok(result)
+    }
+
+    /// A Meta request that would be due after the 24-hour window has closed, with no
+    /// template allowed to stand in, ends `window_closed` at once rather than at its due
+    /// time. (The adapter checks again right before sending.)
+    async fn end_if_window_passes(
+        &self,
+        session_id: &str,
+        result: &mut CloseResult,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let Some(r) = result.request.as_mut() else {
+            return Ok(());
+        };
+        if r.status != crate::domain::RequestStatus::Scheduled
+            || !matches!(
+                r.channel,
+                Channel::Messenger | Channel::Instagram | Channel::Whatsapp
+            )
+        {
+            return Ok(());
+        }
+        let session = self.session(session_id).await?;
+        let open_at_due = session
+            .last_client_message_at
+            .is_some_and(|last| r.due_at - last < rateline_adapters::meta::WINDOW);
+        if open_at_due {
+            return Ok(());
+        }
+        if r.channel == Channel::Whatsapp
+            && self
+                .line(&r.line_id)
+                .await?
+                .settings
+                .whatsapp_template
+                .is_some()
+        {
+            return Ok(());
+        }
+        let reason = match session.last_client_message_at {
+            Some(t) => format!(
+                "the client's last message ({}) is more than 24 hours before the due time; \
+                 Meta allows automated messages only within 24 hours of it",
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+            None => "no message from the client is known, so Meta's 24-hour window is closed; \
+                     report client messages with POST /v1/sessions/{id}/messages"
+                .to_owned(),
+        };
+        let status = crate::domain::RequestStatus::WindowClosed;
+        if self
+            .store
+            .end_scheduled_request(&r.id, status, &reason, now)
+            .await?
+        {
+            tracing::info!(request_id = %r.id, %reason, "request not scheduled: window closed");
+            r.status = status;
+            r.last_error = Some(reason);
+            r.finished_at = Some(now);
+            self.metrics.transition(status);
+        }
+        Ok(())
     }
 
     /// Stores a client's answer under the line's scale, answer window and change policy.
@@ -337,15 +413,21 @@ impl Engine {
                     rating,
                     history,
                     created: true,
+                    changed: true,
                 })
             }
-            RatingOutcome::Changed(rating, history) | RatingOutcome::Unchanged(rating, history) => {
-                Ok(Submitted {
-                    rating,
-                    history,
-                    created: false,
-                })
-            }
+            RatingOutcome::Changed(rating, history) => Ok(Submitted {
+                rating,
+                history,
+                created: false,
+                changed: true,
+            }),
+            RatingOutcome::Unchanged(rating, history) => Ok(Submitted {
+                rating,
+                history,
+                created: false,
+                changed: false,
+            }),
             RatingOutcome::NotFound => Err(request_not_found(id)),
             RatingOutcome::NotAnswerable(status) => Err(EngineError::Conflict {
                 code: "request_not_answerable",

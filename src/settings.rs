@@ -2,8 +2,8 @@
 //! (the `config` crate's convention), deserialised into typed structs.
 //!
 //! With no file and no variables, Rateline runs on SQLite at `./rateline.db` and listens on
-//! `127.0.0.1:8080`. Sections for channels that are not built yet (`meta`, `smtp`) are
-//! accepted so one file serves every version, and `check-config` says they are not used yet.
+//! `127.0.0.1:8080`. The `smtp` section, for alerts that are not built yet, is accepted so
+//! one file serves every version, and `check-config` says it is not used yet.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -33,8 +33,9 @@ pub struct Settings {
     /// Enables the `telegram` channel.
     #[serde(default)]
     pub telegram: Option<TelegramSettings>,
+    /// Enables the Meta channels whose ids and tokens are set.
     #[serde(default)]
-    pub meta: Option<IgnoredAny>,
+    pub meta: Option<MetaSettings>,
     #[serde(default)]
     pub smtp: Option<IgnoredAny>,
 }
@@ -158,8 +159,23 @@ impl TelegramSettings {
                     .into(),
             );
         }
-        if reqwest::Url::parse(&self.api_url).is_err() {
-            problems.push(format!("telegram.api_url {:?} is not a URL", self.api_url));
+        match reqwest::Url::parse(self.api_url.trim_end_matches('/')) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && !u.cannot_be_a_base() => {
+                let loopback = matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+                if u.scheme() == "http" && !loopback {
+                    problems.push(format!(
+                        "telegram.api_url {:?} is plain http: the token would travel unencrypted; use https",
+                        self.api_url
+                    ));
+                }
+            }
+            _ => problems.push(format!(
+                "telegram.api_url {:?} is not an http(s) URL such as https://api.telegram.org",
+                self.api_url
+            )),
+        }
+        if self.callback_secret.as_ref().is_some_and(|s| s.len() < 16) {
+            problems.push("telegram.callback_secret must be at least 16 characters".into());
         }
         match (&self.webhook_secret, self.mode) {
             (None, TelegramMode::Webhook) => problems.push(
@@ -182,11 +198,140 @@ impl TelegramSettings {
             }
             _ => {}
         }
-        if self.max_per_second == 0 {
-            problems.push("telegram.max_per_second must be at least 1".into());
+        if !(1..=30).contains(&self.max_per_second) {
+            problems.push(
+                "telegram.max_per_second must be 1..=30: Telegram refuses more than about 30 \
+                 messages a second (with several servers, divide it among them)"
+                    .into(),
+            );
         }
         if self.poll_timeout_seconds == 0 || self.poll_timeout_seconds > 50 {
             problems.push("telegram.poll_timeout_seconds must be between 1 and 50".into());
+        }
+        problems
+    }
+}
+
+/// The Meta app and the accounts Rateline sends from: a Page (Messenger), an Instagram
+/// professional account, a WhatsApp business phone number. Each channel is enabled when
+/// its id and token are both set.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaSettings {
+    #[serde(default = "default_graph_url")]
+    pub graph_url: String,
+    #[serde(default = "default_graph_version")]
+    pub graph_version: String,
+    /// Verifies `X-Hub-Signature-256` on every webhook call.
+    #[serde(default)]
+    pub app_secret: Option<String>,
+    /// Answers Meta's `hub.verify_token` when the webhook is set up.
+    #[serde(default)]
+    pub verify_token: Option<String>,
+    #[serde(default)]
+    pub page_id: Option<String>,
+    #[serde(default)]
+    pub page_token: Option<String>,
+    #[serde(default)]
+    pub instagram_id: Option<String>,
+    #[serde(default)]
+    pub instagram_token: Option<String>,
+    #[serde(default)]
+    pub whatsapp_phone_number_id: Option<String>,
+    #[serde(default)]
+    pub whatsapp_token: Option<String>,
+    /// Signs the rating buttons; defaults to a key derived from the app secret.
+    #[serde(default)]
+    pub callback_secret: Option<String>,
+}
+
+fn default_graph_url() -> String {
+    "https://graph.facebook.com".into()
+}
+fn default_graph_version() -> String {
+    "v25.0".into()
+}
+
+impl std::fmt::Debug for MetaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Tokens and secrets never reach a log line through a Debug print.
+        f.debug_struct("MetaSettings")
+            .field("graph_url", &self.graph_url)
+            .field("graph_version", &self.graph_version)
+            .field("page_id", &self.page_id)
+            .field("instagram_id", &self.instagram_id)
+            .field("whatsapp_phone_number_id", &self.whatsapp_phone_number_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MetaSettings {
+    /// `(channel, account id, token)` of every account configured.
+    pub fn accounts(&self) -> Vec<(crate::domain::Channel, &str, &str)> {
+        use crate::domain::Channel;
+        [
+            (Channel::Messenger, &self.page_id, &self.page_token),
+            (
+                Channel::Instagram,
+                &self.instagram_id,
+                &self.instagram_token,
+            ),
+            (
+                Channel::Whatsapp,
+                &self.whatsapp_phone_number_id,
+                &self.whatsapp_token,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(c, id, token)| Some((c, id.as_deref()?, token.as_deref()?)))
+        .collect()
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if reqwest::Url::parse(&self.graph_url).is_err() {
+            problems.push(format!("meta.graph_url {:?} is not a URL", self.graph_url));
+        }
+        for (id, token, id_key, token_key) in [
+            (&self.page_id, &self.page_token, "page_id", "page_token"),
+            (
+                &self.instagram_id,
+                &self.instagram_token,
+                "instagram_id",
+                "instagram_token",
+            ),
+            (
+                &self.whatsapp_phone_number_id,
+                &self.whatsapp_token,
+                "whatsapp_phone_number_id",
+                "whatsapp_token",
+            ),
+        ] {
+            if id.is_some() != token.is_some() {
+                problems.push(format!(
+                    "meta.{id_key} and meta.{token_key} go together: set both to enable the channel, or neither"
+                ));
+            }
+        }
+        if self.accounts().is_empty() {
+            problems.push(
+                "[meta] enables no channel: set page_id and page_token (Messenger), \
+                 instagram_id and instagram_token, or whatsapp_phone_number_id and whatsapp_token"
+                    .into(),
+            );
+        }
+        if self.app_secret.as_deref().is_none_or(str::is_empty) {
+            problems.push(
+                "meta.app_secret is required: it verifies X-Hub-Signature-256 on Meta's webhooks \
+                 (the app's secret in the Meta developer dashboard)"
+                    .into(),
+            );
+        }
+        if self.verify_token.as_deref().is_none_or(str::is_empty) {
+            problems.push(
+                "meta.verify_token is required: Meta sends it back when you subscribe the webhook"
+                    .into(),
+            );
         }
         problems
     }
@@ -369,6 +514,9 @@ impl Settings {
         }
         if let Some(t) = &self.telegram {
             problems.append(&mut t.problems());
+        }
+        if let Some(m) = &self.meta {
+            problems.append(&mut m.problems());
         }
         if let Err(mut p) = self.configured_lines() {
             problems.append(&mut p);

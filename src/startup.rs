@@ -7,10 +7,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use rateline_adapters::ChannelAdapter;
 use rateline_adapters::webhook::WebhookAdapter;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::channels::meta::Meta;
 use crate::channels::telegram::Telegram;
 use crate::clock::{Clock, SystemClock};
 use crate::domain::Channel;
@@ -55,6 +57,9 @@ pub fn enabled_channels(settings: &Settings) -> Vec<Channel> {
     let mut channels = vec![Channel::Webhook];
     if settings.telegram.is_some() {
         channels.push(Channel::Telegram);
+    }
+    if let Some(m) = &settings.meta {
+        channels.extend(m.accounts().into_iter().map(|(c, _, _)| c));
     }
     channels
 }
@@ -147,6 +152,15 @@ impl Application {
             }
             None => None,
         };
+        let mut meta = None;
+        if let Some(m) = &settings.meta {
+            let channels = Meta::new(m, settings.scheduler.send_timeout(), engine.clone());
+            for adapter in channels.adapters() {
+                tracing::info!(channel = %adapter.channel(), "meta channel enabled");
+                adapters = adapters.with(adapter);
+            }
+            meta = Some(Arc::new(channels));
+        }
 
         let public_url = settings
             .server
@@ -178,6 +192,7 @@ impl Application {
                 engine,
                 metrics,
                 telegram,
+                meta,
             },
             scheduler,
             body_limit: settings.server.body_limit_bytes,

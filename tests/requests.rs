@@ -239,6 +239,30 @@ async fn an_unsent_request_takes_no_answer(db: Db) {
     assert_eq!(app.request_status("s-1").await, "scheduled");
 }
 
+/// A try that failed on our side (a timeout, a 5xx from a proxy) may still have reached
+/// the client: their answer proves it did, is taken, and the retry is not sent.
+async fn an_answer_after_a_failed_try_is_taken_and_the_retry_dropped(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.connector.reply_with([Reply::Status(503)]);
+    app.line("support", json!({"delay_seconds": 0})).await;
+    app.open("s-1", "support", "op-1").await;
+    let r = app.close("s-1").await;
+    app.wait_for_received(1).await;
+    let s = app.wait_for_status("s-1", "scheduled").await;
+    assert_eq!(s["rating_request"]["attempts"], 1, "{s}");
+    let (status, body) = app
+        .post("/v1/ratings", json!({"request_id": r, "value": 1}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(app.request_status("s-1").await, "answered");
+    app.advance(Duration::minutes(10));
+    app.settle().await;
+    assert_eq!(app.connector.received().len(), 1, "the retry was not sent");
+    assert_eq!(app.request_status("s-1").await, "answered");
+}
+
 async fn a_client_may_change_a_rating_twice_and_every_version_is_kept(db: Db) {
     let Some(app) = spawn_app(db).await else {
         return;
@@ -565,6 +589,7 @@ async fn a_later_close_stamped_earlier_still_shows_the_new_request(db: Db) {
 }
 
 on_both_backends!(
+    an_answer_after_a_failed_try_is_taken_and_the_retry_dropped,
     a_closed_session_is_asked_for_a_rating_after_the_delay,
     closing_twice_schedules_nothing_more,
     a_client_who_writes_again_before_the_due_time_cancels_the_request,

@@ -308,6 +308,28 @@ async fn a_comment_comes_only_within_ten_minutes(kind: Db) {
     assert_eq!(t.rating("s-1").await["comment"], Value::Null);
 }
 
+/// Telegram delivers an update again when the first delivery was not acknowledged in time:
+/// the text that gave a low rating must not come back as its comment.
+async fn a_repeated_text_answer_is_not_its_own_comment(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    t.line(
+        "support",
+        json!({"scale": "five_star", "ask_comment_on_low": true}),
+    )
+    .await;
+    t.rated_card("s-1", "support", ANN).await;
+    // Dated by the server's (manual) clock, as Telegram's and the server's clocks agree.
+    let mut update = t.bot.text(ANN, "1");
+    update["message"]["date"] = json!(rateline::clock::Clock::now(&t.app.clock).timestamp());
+    for _ in 0..2 {
+        assert_eq!(t.deliver(&update).await.0, 200);
+    }
+    let rating = t.rating("s-1").await;
+    assert_eq!(rating["value"], 1);
+    assert_eq!(rating["comment"], Value::Null, "{rating}");
+    assert_eq!(rating["history"].as_array().unwrap().len(), 1);
+}
+
 async fn a_second_tap_changes_the_rating_within_the_policy(kind: Db) {
     let Some(t) = spawn(kind).await else { return };
     t.line("support", json!({"max_changes": 1})).await;
@@ -500,6 +522,32 @@ async fn flood_control_and_outages_are_retried(kind: Db) {
     t.app.advance(chrono::Duration::seconds(1));
     t.app.wait_for_status("s-429", "sent").await;
 
+    // The token refused mid-run (revoked in @BotFather): the channel is down, the request
+    // is held back without using an attempt rather than failed with the whole queue.
+    t.bot.fail_next(
+        "sendMessage",
+        Fault::Api {
+            status: 401,
+            description: "Unauthorized".into(),
+            retry_after: None,
+        },
+    );
+    // Another chat: Ann was just written to, and her chat's one-a-second limit would hold
+    // this send back in real time, which the manual clock does not follow.
+    let carol = 600_001;
+    t.bot.add_chat(carol, "Carol");
+    t.open("s-401", "support", carol).await;
+    t.app.close("s-401").await;
+    t.bot
+        .wait_for(|b| b.calls().iter().any(|c| c.status == 401))
+        .await;
+    let held = t.app.wait_for_status("s-401", "scheduled").await;
+    assert_eq!(held["rating_request"]["attempts"], 0, "{held}");
+    // A real second too: the refused try used Carol's one-a-second slot.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    t.app.advance(chrono::Duration::seconds(62));
+    t.app.wait_for_status("s-401", "sent").await;
+
     // 5xx: retried with the engine's backoff (1 s in tests, with jitter below 2 s).
     t.bot.fail_next("sendMessage", Fault::server_error());
     t.open("s-502", "support", BOB).await;
@@ -578,6 +626,17 @@ async fn sessions_on_telegram_name_a_chat(kind: Db) {
             .contains("chat id")
     );
     assert_eq!(t.app.get("/v1/sessions/s-1").await.0, 404);
+    // Only the form Telegram sends back: taps are matched to the session by it.
+    for id in ["+436432850", "0436432850", "-100123"] {
+        let (status, body) = t
+            .app
+            .post(
+                "/v1/sessions",
+                json!({"id": "s-2", "line_id": "support", "channel": "telegram", "client": {"id": id}}),
+            )
+            .await;
+        assert_eq!(status, 422, "{id}: {body}");
+    }
 }
 
 /// A send the rate limiter would hold longer than a quarter of the send timeout goes back
@@ -617,8 +676,10 @@ async fn a_send_held_back_keeps_its_attempt(kind: Db) {
     assert_eq!(held["rating_request"]["attempts"], 0, "{held}");
     assert_eq!(held["rating_request"]["last_error"], Value::Null, "{held}");
     let held_id = if sent == "s-ann" { "s-bob" } else { "s-ann" };
+    // Held back for the wait plus up to half the send timeout, spread so held-back
+    // requests do not all come back at once.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    t.app.advance(chrono::Duration::seconds(1));
+    t.app.advance(chrono::Duration::seconds(2));
     let done = t.app.wait_for_status(held_id, "sent").await;
     assert_eq!(done["rating_request"]["attempts"], 1, "{done}");
     assert_eq!(t.violations(), Vec::<String>::new());
@@ -626,6 +687,7 @@ async fn a_send_held_back_keeps_its_attempt(kind: Db) {
 
 on_both_backends!(
     a_send_held_back_keeps_its_attempt,
+    a_repeated_text_answer_is_not_its_own_comment,
     binary_card_is_rated_by_a_tap,
     five_star_card_asks_the_follow_ups,
     a_comment_comes_only_within_ten_minutes,

@@ -12,7 +12,9 @@
 //! replies on channels without buttons are read by [`text::parse_text_answer`].
 
 pub mod http;
+pub mod meta;
 pub mod phrases;
+pub mod signed;
 pub mod telegram;
 pub mod text;
 pub mod webhook;
@@ -171,6 +173,13 @@ impl fmt::Debug for WebhookTarget {
     }
 }
 
+/// An approved WhatsApp message template: its name and language code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateRef {
+    pub name: String,
+    pub language: String,
+}
+
 /// Everything an adapter needs to put one rating request in front of one client.
 #[derive(Debug, Clone)]
 pub struct OutgoingRequest {
@@ -188,6 +197,10 @@ pub struct OutgoingRequest {
     pub attempt: u32,
     /// The client's last message, which opens Meta's 24-hour window.
     pub last_client_message_at: Option<DateTime<Utc>>,
+    /// The engine's clock at the send, which the window is judged by.
+    pub now: DateTime<Utc>,
+    /// The line's approved WhatsApp template, used only outside the 24-hour window.
+    pub whatsapp_template: Option<TemplateRef>,
     /// The line's connector, for the `webhook` channel.
     pub webhook: Option<WebhookTarget>,
 }

@@ -18,6 +18,8 @@ pub struct Phrases {
     pub window_closed: &'static str,
     pub change_refused: &'static str,
     pub not_answerable: &'static str,
+    /// The label of WhatsApp's list button (at most 20 characters).
+    pub rate_button: &'static str,
 }
 
 const EN: Phrases = Phrases {
@@ -32,6 +34,7 @@ const EN: Phrases = Phrases {
     window_closed: "The time to rate this conversation has passed.",
     change_refused: "Your rating can no longer be changed.",
     not_answerable: "This rating request is closed.",
+    rate_button: "Rate",
 };
 
 const RU: Phrases = Phrases {
@@ -46,6 +49,7 @@ const RU: Phrases = Phrases {
     window_closed: "Время для оценки этого обращения истекло.",
     change_refused: "Оценку больше нельзя изменить.",
     not_answerable: "Этот запрос оценки закрыт.",
+    rate_button: "Оценить",
 };
 
 impl Phrases {

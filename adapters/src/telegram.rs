@@ -20,168 +20,21 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use governor::clock::Clock as _;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
 use teloxide_core::errors::{ApiError, RequestError};
 use teloxide_core::prelude::*;
 use teloxide_core::types::{
-    CallbackQueryId, InlineKeyboardButton, InlineKeyboardMarkup, MaybeInaccessibleMessage, Me,
-    MessageId, Update, UpdateKind,
+    AllowedUpdate, CallbackQueryId, InlineKeyboardButton, InlineKeyboardMarkup,
+    MaybeInaccessibleMessage, Me, MessageId, Update, UpdateKind,
 };
 
+pub use crate::signed::{CallbackError, CallbackSigner, CardAction, rating_label};
 use crate::{Channel, ChannelAdapter, OutgoingRequest, Scale, SendOutcome};
-
-/// Telegram's limit on `callback_data`, in bytes.
-pub const MAX_CALLBACK_DATA: usize = 64;
 
 /// Telegram's limit on a message's text, in characters.
 pub const MAX_TEXT_CHARS: usize = 4096;
 
 /// Telegram's limit on a callback answer's toast, in characters.
 const MAX_TOAST_CHARS: usize = 200;
-
-/// The version tag that starts every callback Rateline issues; a new format gets a new tag
-/// so buttons already in clients' chats keep working.
-const CALLBACK_TAG: &str = "rl1";
-
-/// What a button on a rating card does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CardAction {
-    /// Rate with this value (0/1 binary, 1..=5 five-star).
-    Rate(i64),
-    /// Answer "Was your issue resolved?".
-    Resolved(bool),
-}
-
-impl CardAction {
-    fn code(self) -> char {
-        match self {
-            CardAction::Rate(v) => char::from_digit(v.clamp(0, 9) as u32, 10).unwrap_or('0'),
-            CardAction::Resolved(true) => 'y',
-            CardAction::Resolved(false) => 'n',
-        }
-    }
-
-    fn from_code(c: char) -> Option<Self> {
-        match c {
-            'y' => Some(CardAction::Resolved(true)),
-            'n' => Some(CardAction::Resolved(false)),
-            d => d.to_digit(10).map(|v| CardAction::Rate(i64::from(v))),
-        }
-    }
-}
-
-/// Signs and checks callback data. The key is the bot's own secret, never sent anywhere.
-#[derive(Clone)]
-pub struct CallbackSigner {
-    key: [u8; 32],
-}
-
-impl std::fmt::Debug for CallbackSigner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CallbackSigner([redacted])")
-    }
-}
-
-/// Why callback data was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CallbackError {
-    #[error("not a Rateline button")]
-    Foreign,
-    #[error("the button's signature does not match")]
-    BadMac,
-}
-
-/// Bytes of HMAC kept in a callback: 64 bits make guessing hopeless over the Bot API, and
-/// the whole data stays within Telegram's 64 bytes.
-const MAC_BYTES: usize = 8;
-
-impl CallbackSigner {
-    /// A signer whose key is derived from `secret` (the bot token, or a configured secret).
-    pub fn new(secret: &str) -> Self {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
-            .expect("HMAC takes a key of any length");
-        mac.update(b"rateline telegram callback key v1");
-        Self {
-            key: mac.finalize().into_bytes().into(),
-        }
-    }
-
-    fn mac(&self, body: &str) -> Hmac<Sha256> {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key)
-            .expect("HMAC takes a key of any length");
-        mac.update(body.as_bytes());
-        mac
-    }
-
-    /// `rl1:<request id>:<action>:<mac>`; a UUID request id is written without dashes so the
-    /// whole fits in 64 bytes. `None` when an unusual id would not fit.
-    pub fn encode(&self, request_id: &str, action: CardAction) -> Option<String> {
-        let id = match uuid_simple(request_id) {
-            Some(simple) => simple,
-            None => request_id.to_owned(),
-        };
-        let body = format!("{CALLBACK_TAG}:{id}:{}", action.code());
-        let tag = self.mac(&body).finalize().into_bytes();
-        let data = format!("{body}:{}", hex::encode(&tag[..MAC_BYTES]));
-        (data.len() <= MAX_CALLBACK_DATA).then_some(data)
-    }
-
-    /// The request and action a button names, once its MAC checks out (in constant time).
-    pub fn decode(&self, data: &str) -> Result<(String, CardAction), CallbackError> {
-        let mut parts = data.rsplitn(2, ':');
-        let (Some(tag_hex), Some(body)) = (parts.next(), parts.next()) else {
-            return Err(CallbackError::Foreign);
-        };
-        let mut fields = body.splitn(3, ':');
-        let (Some(CALLBACK_TAG), Some(id), Some(code)) =
-            (fields.next(), fields.next(), fields.next())
-        else {
-            return Err(CallbackError::Foreign);
-        };
-        let mut chars = code.chars();
-        let (Some(c), None) = (chars.next(), chars.next()) else {
-            return Err(CallbackError::Foreign);
-        };
-        let action = CardAction::from_code(c).ok_or(CallbackError::Foreign)?;
-        let tag = hex::decode(tag_hex).map_err(|_| CallbackError::Foreign)?;
-        if tag.len() != MAC_BYTES {
-            return Err(CallbackError::Foreign);
-        }
-        self.mac(body)
-            .verify_truncated_left(&tag)
-            .map_err(|_| CallbackError::BadMac)?;
-        Ok((uuid_hyphenated(id).unwrap_or_else(|| id.to_owned()), action))
-    }
-}
-
-fn uuid_simple(id: &str) -> Option<String> {
-    let hex: String = id.chars().filter(|c| *c != '-').collect();
-    (id.len() == 36 && hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit()))
-        .then(|| hex.to_ascii_lowercase())
-}
-
-fn uuid_hyphenated(simple: &str) -> Option<String> {
-    (simple.len() == 32 && simple.chars().all(|c| c.is_ascii_hexdigit())).then(|| {
-        format!(
-            "{}-{}-{}-{}-{}",
-            &simple[0..8],
-            &simple[8..12],
-            &simple[12..16],
-            &simple[16..20],
-            &simple[20..32]
-        )
-    })
-}
-
-/// How a rating value reads on a button and on a rated card.
-pub fn rating_label(scale: Scale, value: i64) -> String {
-    match scale {
-        Scale::Binary if value == 1 => "👍".into(),
-        Scale::Binary => "👎".into(),
-        Scale::FiveStar => format!("{value} ★"),
-    }
-}
 
 /// The keyboard of a new request: one row of 👍 👎, or of 1–5 ★.
 pub fn rating_keyboard(
@@ -467,6 +320,9 @@ fn describe(e: &RequestError, token: &str) -> BotApiError {
     }
 }
 
+/// How long a request waits before it is tried again after the token was refused.
+const TOKEN_REFUSED_PAUSE: Duration = Duration::from_secs(60);
+
 /// What a failed `sendMessage` means for the request.
 pub fn classify(e: &RequestError, token: &str) -> SendOutcome {
     let described = describe(e, token);
@@ -478,7 +334,11 @@ pub fn classify(e: &RequestError, token: &str) -> SendOutcome {
         };
     }
     if described.invalid_token {
-        return SendOutcome::Failed {
+        // The whole channel is down, not this request: hold it back until the token is
+        // fixed (or the send deadline passes) instead of failing the queue in seconds.
+        tracing::error!("the Bot API refused the bot token (Unauthorized): check telegram.token");
+        return SendOutcome::Defer {
+            after: TOKEN_REFUSED_PAUSE,
             reason: "the Bot API refused the bot token (Unauthorized): check telegram.token"
                 .to_owned(),
         };
@@ -544,8 +404,11 @@ impl ChannelAdapter for TelegramAdapter {
             .acquire(chat, started + self.send_timeout / 4)
             .await
         {
+            // Spread the held-back requests: deferred to the same instant they would all
+            // come back together and most be held back again.
+            let spread = self.send_timeout.mul_f64(rand::random::<f64>() / 2.0);
             return SendOutcome::Defer {
-                after: wait,
+                after: wait + spread,
                 reason: "Telegram's send rate limit".into(),
             };
         }
@@ -583,8 +446,14 @@ pub enum Inbound {
         message: Option<(i64, i32)>,
         data: Option<String>,
     },
-    /// A client wrote a text message in a private chat.
-    Text { chat: i64, from: i64, text: String },
+    /// A client wrote a text message in a private chat, at `date` (Telegram's clock,
+    /// whole seconds).
+    Text {
+        chat: i64,
+        from: i64,
+        text: String,
+        date: chrono::DateTime<chrono::Utc>,
+    },
     /// Anything else: a kind Rateline does not use, a group chat, a bot.
     Ignored(&'static str),
 }
@@ -616,11 +485,17 @@ impl Inbound {
                         chat: m.chat.id.0,
                         from: from.id.0 as i64,
                         text: text.to_owned(),
+                        date: m.date,
                     },
                     None => Inbound::Ignored("a message without text"),
                 }
             }
-            UpdateKind::Error(_) => Inbound::Ignored("an update kind this version cannot read"),
+            UpdateKind::Error(raw) => {
+                // A kind newer than teloxide's model, or a tap missing a required field: it
+                // cannot be answered, but it must not vanish without a trace either.
+                tracing::warn!(update_id = update.id.0, update = %raw, "an update Rateline cannot read");
+                Inbound::Ignored("an update kind this version cannot read")
+            }
             _ => Inbound::Ignored("an update kind Rateline does not use"),
         }
     }
@@ -631,6 +506,8 @@ pub fn polling_client(poll: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(poll + Duration::from_secs(10))
+        // A redirect would carry the token in its path to wherever it points.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("the HTTP client builds with static settings")
 }
@@ -645,6 +522,8 @@ pub async fn get_updates(
     bot.get_updates()
         .offset(offset)
         .timeout(poll.as_secs() as u32)
+        // An earlier setWebhook may have narrowed the kinds; Rateline needs these two.
+        .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
         .send()
         .await
         .map_err(|e| describe(&e, token))
@@ -662,53 +541,6 @@ pub async fn delete_webhook(bot: &Bot, token: &str) -> Result<(), BotApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const ID: &str = "0190f5a2-7c3e-7b1a-9d4e-2f6a8b0c1d2e";
-
-    #[test]
-    fn callbacks_round_trip_within_64_bytes() {
-        let signer = CallbackSigner::new("123:token");
-        for action in [
-            CardAction::Rate(0),
-            CardAction::Rate(5),
-            CardAction::Resolved(true),
-            CardAction::Resolved(false),
-        ] {
-            let data = signer.encode(ID, action).unwrap();
-            assert!(
-                data.len() <= MAX_CALLBACK_DATA,
-                "{data} is {} bytes",
-                data.len()
-            );
-            assert_eq!(signer.decode(&data), Ok((ID.to_owned(), action)));
-        }
-    }
-
-    #[test]
-    fn forged_and_foreign_callbacks_are_refused() {
-        let signer = CallbackSigner::new("123:token");
-        let data = signer.encode(ID, CardAction::Rate(1)).unwrap();
-        // Another value, the same MAC: a client editing the data to rate differently.
-        let forged = data.replacen(":1:", ":0:", 1);
-        assert_eq!(signer.decode(&forged), Err(CallbackError::BadMac));
-        // Another request, the same MAC: replaying a button onto someone else's request.
-        let other = data.replacen("0190f5a2", "0190f5a3", 1);
-        assert_eq!(signer.decode(&other), Err(CallbackError::BadMac));
-        // Signed with another bot's key.
-        let theirs = CallbackSigner::new("456:other")
-            .encode(ID, CardAction::Rate(1))
-            .unwrap();
-        assert_eq!(signer.decode(&theirs), Err(CallbackError::BadMac));
-        for junk in [
-            "",
-            "hello",
-            "rl1:x",
-            "rl2:abc:1:0011223344556677",
-            "rl1:abc:10:00",
-        ] {
-            assert_eq!(signer.decode(junk), Err(CallbackError::Foreign), "{junk}");
-        }
-    }
 
     #[test]
     fn refusals_for_good_are_told_from_faults_and_hiccups() {
@@ -730,9 +562,10 @@ mod tests {
                 "{text}"
             );
         }
+        // A refused token is the channel's outage, not the request's fault: held back.
         assert!(matches!(
             classify(&api("Unauthorized"), token),
-            SendOutcome::Failed { .. }
+            SendOutcome::Defer { .. }
         ));
         assert!(matches!(
             classify(&api("Bad Request: message is too long"), token),

@@ -78,12 +78,27 @@ impl Telegram {
         else {
             return false;
         };
-        bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
+        // Digests of equal length, so the comparison does not even leak the secret's length.
+        let digest = |b: &[u8]| <sha2::Sha256 as sha2::Digest>::digest(b);
+        bool::from(digest(expected.as_bytes()).ct_eq(&digest(given.as_bytes())))
     }
 
-    /// Handles one update. Only a store failure is an error: the update is then refused
-    /// and comes again. A Bot API failure after the answer was stored is logged.
+    /// Handles one update. Only an unreachable database is an error: the update is then
+    /// refused and comes again. Any other store failure would fail the same way every
+    /// time, so it is logged and the update let go rather than block every one after it.
+    /// A Bot API failure after the answer was stored is logged.
     pub async fn handle(&self, update: &Update) -> Result<(), StoreError> {
+        match self.dispatch(update).await {
+            Err(StoreError::Unavailable(e)) => Err(StoreError::Unavailable(e)),
+            Err(e) => {
+                tracing::error!(update_id = update.id.0, error = %e, "a telegram update could not be handled; it is skipped");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+
+    async fn dispatch(&self, update: &Update) -> Result<(), StoreError> {
         match Inbound::from_update(update) {
             Inbound::Tap {
                 callback_id,
@@ -94,7 +109,12 @@ impl Telegram {
                 self.on_tap(&callback_id, from, message, data.as_deref())
                     .await
             }
-            Inbound::Text { chat, from, text } if chat == from => self.on_text(chat, &text).await,
+            Inbound::Text {
+                chat,
+                from,
+                text,
+                date,
+            } if chat == from => self.on_text(chat, &text, date).await,
             Inbound::Text { .. } => Ok(()),
             Inbound::Ignored(why) => {
                 tracing::debug!(update_id = update.id.0, why, "telegram update ignored");
@@ -175,7 +195,12 @@ impl Telegram {
         Ok(())
     }
 
-    async fn on_text(&self, chat: i64, text: &str) -> Result<(), StoreError> {
+    async fn on_text(
+        &self,
+        chat: i64,
+        text: &str,
+        date: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
         let store = self.engine.store();
         let Some(target) = store
             .latest_answer_target(Channel::Telegram, &chat.to_string())
@@ -186,7 +211,13 @@ impl Telegram {
         let p = Phrases::for_language(&target.line.rating.language);
         let request_id = target.request.id.clone();
         match &target.rating {
-            Some(r) if self.awaits_comment(&target, r) => {
+            // Only a message written after the rating: the text that gave the rating,
+            // delivered again, must not become its comment. (Telegram dates messages in
+            // whole seconds, hence the rating's time is cut to its second.)
+            Some(r)
+                if self.awaits_comment(&target, r)
+                    && date.timestamp() > r.updated_at.timestamp() =>
+            {
                 let comment: String = text
                     .chars()
                     .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
@@ -348,6 +379,12 @@ impl Telegram {
                 _ = stop.cancelled() => break,
             }
         }
+        // Confirm what was handled, or the last batch comes again after a restart.
+        if offset > 0
+            && let Err(e) = tg::get_updates(&bot, &self.token, offset, Duration::ZERO).await
+        {
+            tracing::warn!(error = %e, "could not confirm the last telegram updates");
+        }
         tracing::info!("telegram: polling stopped");
     }
 
@@ -366,6 +403,8 @@ pub fn adapter(settings: &TelegramSettings, send_timeout: Duration) -> TelegramA
         .timeout(send_timeout)
         .connect_timeout(Duration::from_secs(5))
         .user_agent(concat!("Rateline/", env!("CARGO_PKG_VERSION")))
+        // A redirect would carry the token in its path to wherever it points.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("the HTTP client builds with static settings");
     let signer = tg::CallbackSigner::new(
@@ -376,7 +415,7 @@ pub fn adapter(settings: &TelegramSettings, send_timeout: Duration) -> TelegramA
     );
     let rate =
         std::num::NonZeroU32::new(settings.max_per_second).unwrap_or(std::num::NonZeroU32::MIN);
-    let api_url = url::Url::parse(&settings.api_url)
+    let api_url = url::Url::parse(settings.api_url.trim_end_matches('/'))
         .expect("telegram.api_url was checked when the settings were loaded");
     TelegramAdapter::new(
         &settings.token,
@@ -405,7 +444,9 @@ pub async fn check_token(adapter: &TelegramAdapter) -> Result<Option<String>, St
 }
 
 fn log_poll_error(e: &BotApiError) {
-    if e.message.starts_with("Conflict") {
+    if e.message.contains("webhook is active") {
+        tracing::error!(error = %e, "the bot has a webhook again: remove it, or use telegram.mode = \"webhook\"");
+    } else if e.message.starts_with("Conflict") {
         tracing::error!(error = %e, "another process polls this bot: only one may (use webhook mode with several servers)");
     } else {
         tracing::warn!(error = %e, "telegram getUpdates failed; trying again");

@@ -35,6 +35,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The Telegram channel, when `[telegram]` is configured.
     pub telegram: Option<Arc<crate::channels::telegram::Telegram>>,
+    /// The Meta channels, when `[meta]` is configured.
+    pub meta: Option<Arc<crate::channels::meta::Meta>>,
 }
 
 /// Endpoints of the contract that this version does not have yet.
@@ -58,6 +60,10 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route(
             "/channels/telegram/webhook",
             axum::routing::post(crate::channels::telegram::webhook),
+        )
+        .route(
+            "/channels/meta/webhook",
+            axum::routing::get(crate::channels::meta::verify).post(crate::channels::meta::receive),
         );
     for path in NOT_BUILT {
         app = app.route(path, any(not_built));

@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
-use rateline_adapters::{Channel, ChannelAdapter, OutgoingRequest, SendOutcome, WebhookTarget};
+use rateline_adapters::{
+    Channel, ChannelAdapter, OutgoingRequest, SendOutcome, TemplateRef, WebhookTarget,
+};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -318,6 +320,11 @@ impl Inner {
             answer_url: self.answer_url.clone(),
             attempt: c.attempts,
             last_client_message_at: c.last_client_message_at,
+            now: self.clock.now(),
+            whatsapp_template: line.whatsapp_template.as_ref().map(|t| TemplateRef {
+                name: t.name.clone(),
+                language: t.language.clone(),
+            }),
             webhook: line.webhook.as_ref().and_then(|w| {
                 Some(WebhookTarget {
                     url: w.url.clone(),

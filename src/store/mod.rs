@@ -28,7 +28,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use lines::LineRecord;
 pub use ratings::{AnswerTarget, RatingOutcome, RatingPolicy, RatingRecord, RatingRevision};
-pub use requests::{ClaimedRequest, NextWake, RequestRecord, SendResult};
+pub use requests::{ClaimedRequest, NextWake, PlatformStatus, RequestRecord, SendResult};
 pub use sessions::{CloseResult, CloseTiming, MessageResult, SessionRecord, SessionView};
 pub use stats::{StatsFilter, StatsGroup, StatsGrouping};
 

@@ -116,7 +116,7 @@ impl Store {
             Backend::Sqlite => "",
         };
         let sql = format!(
-            "SELECT status, expires_at, session_id FROM rating_requests WHERE id = $1{lock}"
+            "SELECT status, expires_at, session_id, attempts FROM rating_requests WHERE id = $1{lock}"
         );
         let Some(req) = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&answer.request_id)
@@ -142,10 +142,15 @@ impl Store {
             }
             // `sending` too: a fast connector may answer before the scheduler has recorded
             // the platform's acceptance; that record then keeps the status `answered`.
-            if !matches!(
-                status,
-                RequestStatus::Sending | RequestStatus::Sent | RequestStatus::Delivered
-            ) {
+            // `scheduled` after a try: a send that timed out on our side may still have
+            // reached the client, and their answer proves it did; the retry is then moot.
+            let tried = req.try_get::<i64, _>("attempts")? > 0;
+            let answerable = match status {
+                RequestStatus::Sending | RequestStatus::Sent | RequestStatus::Delivered => true,
+                RequestStatus::Scheduled => tried,
+                _ => false,
+            };
+            if !answerable {
                 return Ok(RatingOutcome::NotAnswerable(status));
             }
             let id = uuid::Uuid::now_v7().to_string();
@@ -369,15 +374,18 @@ impl Store {
         self.answer_target_where("r.id = $1", &[request_id]).await
     }
 
-    /// The newest request sent to `client_id` on `channel`: the one a text reply in that
-    /// chat is about.
+    /// The newest request that reached `client_id` on `channel` (sent, or answered and so
+    /// perhaps awaiting a comment): the one a text reply in that chat is about. A newer
+    /// request still waiting for its due time does not count.
     pub async fn latest_answer_target(
         &self,
         channel: Channel,
         client_id: &str,
     ) -> Result<Option<AnswerTarget>> {
         self.answer_target_where(
-            "r.channel = $1 AND r.client_id = $2 ORDER BY r.created_at DESC, r.id DESC LIMIT 1",
+            "r.channel = $1 AND r.client_id = $2
+             AND r.status IN ('sending', 'sent', 'delivered', 'answered')
+             ORDER BY r.created_at DESC, r.id DESC LIMIT 1",
             &[channel.as_str(), client_id],
         )
         .await

@@ -338,3 +338,86 @@ impl Store {
         Ok(row.try_get("n")?)
     }
 }
+
+/// What a platform reported about a message Rateline sent (WhatsApp's status webhooks).
+#[derive(Debug, Clone)]
+pub enum PlatformStatus {
+    /// On the client's device (or read: reading implies delivery).
+    Delivered,
+    /// It failed after the platform had accepted it; the request ends with `status`.
+    Failed {
+        status: RequestStatus,
+        error: String,
+    },
+}
+
+impl Store {
+    /// Ends a request that is still only scheduled (e.g. the window will have closed by its
+    /// due time). Returns whether it did.
+    pub async fn end_scheduled_request(
+        &self,
+        id: &str,
+        status: RequestStatus,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE rating_requests
+             SET status = $2, run_at = NULL, finished_at = $3, last_error = $4, updated_at = $3
+             WHERE id = $1 AND status = 'scheduled'",
+        )
+        .bind(id)
+        .bind(status.as_str())
+        .bind(ms(now))
+        .bind(error)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Applies a platform's status to the request it sent as `message_id` on `channel`.
+    /// Returns the request's id and new status when something changed; statuses arriving
+    /// late or twice change nothing.
+    pub async fn record_platform_status(
+        &self,
+        channel: Channel,
+        message_id: &str,
+        news: &PlatformStatus,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(String, RequestStatus)>> {
+        let q = match news {
+            // An answered request keeps its status; only the delivery time is noted.
+            PlatformStatus::Delivered => sqlx::query(
+                "UPDATE rating_requests
+                 SET status = CASE WHEN status = 'sent' THEN 'delivered' ELSE status END,
+                     delivered_at = COALESCE(delivered_at, $3), updated_at = $3
+                 WHERE channel = $1 AND platform_message_id = $2
+                   AND status IN ('sent', 'delivered', 'answered') AND delivered_at IS NULL
+                 RETURNING id, status",
+            )
+            .bind(channel.as_str())
+            .bind(message_id)
+            .bind(ms(now)),
+            PlatformStatus::Failed { status, error } => sqlx::query(
+                "UPDATE rating_requests
+                 SET status = $4, run_at = NULL, finished_at = $3, last_error = $5, updated_at = $3
+                 WHERE channel = $1 AND platform_message_id = $2
+                   AND status IN ('sent', 'delivered')
+                 RETURNING id, status",
+            )
+            .bind(channel.as_str())
+            .bind(message_id)
+            .bind(ms(now))
+            .bind(status.as_str())
+            .bind(error.clone()),
+        };
+        let Some(row) = q.fetch_optional(&self.pool).await? else {
+            return Ok(None);
+        };
+        let status = row
+            .try_get::<String, _>("status")?
+            .parse()
+            .map_err(StoreError::Corrupt)?;
+        Ok(Some((row.try_get("id")?, status)))
+    }
+}

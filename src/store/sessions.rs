@@ -346,3 +346,28 @@ async fn latest_request(
         .map(read_request)
         .transpose()
 }
+
+impl Store {
+    /// Notes a client's message that reached Rateline from the platform itself (a Meta
+    /// webhook): it reopens Meta's 24-hour window for every session of that client on
+    /// that channel. It does not cancel a scheduled request; the contact center reports
+    /// the conversation's messages through `POST /v1/sessions/{id}/messages`.
+    pub async fn touch_client_message(
+        &self,
+        channel: Channel,
+        client_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE sessions SET last_client_message_at = $3
+             WHERE channel = $1 AND client_id = $2
+               AND (last_client_message_at IS NULL OR last_client_message_at < $3)",
+        )
+        .bind(channel.as_str())
+        .bind(client_id)
+        .bind(ms(at))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}

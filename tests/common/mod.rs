@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod meta;
 pub mod telegram;
 
 use std::collections::VecDeque;

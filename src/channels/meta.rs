@@ -1,0 +1,304 @@
+//! The Meta channels' inbound side: `GET /channels/meta/webhook` answers Meta's
+//! verification; `POST` takes Messenger, Instagram and WhatsApp events.
+//!
+//! A POST is checked against `X-Hub-Signature-256` (HMAC-SHA256 of the raw body with the
+//! app secret, in constant time) before anything is parsed: a bad or missing signature is
+//! a 401 and nothing is stored. Every client message reopens Meta's 24-hour window for
+//! that client; a tapped button (quick reply, postback, reply button, list row, template
+//! quick reply) or a text reply answers the client's request; WhatsApp statuses move a
+//! request to `delivered`, or end it when the message failed after it was accepted.
+//! Handling is idempotent, so Meta's redeliveries change nothing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use rateline_adapters::meta::{MetaAdapter, MetaEvent, parse_webhook};
+use rateline_adapters::phrases::Phrases;
+use rateline_adapters::signed::{CallbackSigner, CardAction};
+use rateline_adapters::text::parse_text_answer;
+use rateline_adapters::{SendOutcome, webhook};
+use subtle::ConstantTimeEq;
+
+use crate::domain::{Channel, RatingAnswer, RequestStatus};
+use crate::engine::{Engine, EngineError};
+use crate::http::{ApiError, AppState};
+use crate::settings::MetaSettings;
+use crate::store::{PlatformStatus, StoreError};
+
+/// WhatsApp's code for a message sent outside the 24-hour window.
+const WHATSAPP_WINDOW_CLOSED: i64 = 131047;
+
+/// The Meta channels of one server.
+pub struct Meta {
+    engine: Engine,
+    app_secret: String,
+    verify_token: String,
+    adapters: HashMap<Channel, Arc<MetaAdapter>>,
+    signer: CallbackSigner,
+}
+
+impl Meta {
+    /// The settings were checked at load: the app secret and verify token are set.
+    pub fn new(settings: &MetaSettings, send_timeout: Duration, engine: Engine) -> Self {
+        let app_secret = settings.app_secret.clone().unwrap_or_default();
+        let signer =
+            CallbackSigner::new(settings.callback_secret.as_deref().unwrap_or(&app_secret));
+        let http = reqwest::Client::builder()
+            .timeout(send_timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("Rateline/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client builds with static settings");
+        let adapters = settings
+            .accounts()
+            .into_iter()
+            .map(|(channel, id, token)| {
+                let adapter = MetaAdapter::new(
+                    channel,
+                    &settings.graph_url,
+                    &settings.graph_version,
+                    id,
+                    token,
+                    http.clone(),
+                    signer.clone(),
+                );
+                (channel, Arc::new(adapter))
+            })
+            .collect();
+        Self {
+            engine,
+            app_secret,
+            verify_token: settings.verify_token.clone().unwrap_or_default(),
+            adapters,
+            signer,
+        }
+    }
+
+    pub fn adapters(&self) -> impl Iterator<Item = Arc<MetaAdapter>> + '_ {
+        self.adapters.values().cloned()
+    }
+
+    /// Handles every event of one webhook call. Only a store failure is an error: the call
+    /// is then refused with a 503 and Meta delivers it again.
+    pub async fn handle(&self, events: Vec<MetaEvent>) -> Result<(), StoreError> {
+        for event in events {
+            match event {
+                MetaEvent::Message {
+                    channel,
+                    sender,
+                    at,
+                    payload,
+                    text,
+                } => {
+                    if !self.adapters.contains_key(&channel) {
+                        tracing::debug!(%channel, "an event for a Meta channel not configured here");
+                        continue;
+                    }
+                    // A timestamp from the future cannot stretch the window.
+                    let at = at.min(self.engine.now());
+                    self.engine
+                        .store()
+                        .touch_client_message(channel, &sender, at)
+                        .await?;
+                    if let Some(payload) = payload {
+                        self.on_payload(channel, &sender, &payload).await?;
+                    } else if let Some(text) = text {
+                        self.on_text(channel, &sender, &text).await?;
+                    }
+                }
+                MetaEvent::Status {
+                    message_id,
+                    status,
+                    error,
+                } => self.on_status(&message_id, &status, error).await?,
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_payload(
+        &self,
+        channel: Channel,
+        sender: &str,
+        payload: &str,
+    ) -> Result<(), StoreError> {
+        // Payloads of the contact center's own buttons are not Rateline's to judge.
+        let Ok((request_id, CardAction::Rate(value))) = self.signer.decode(payload) else {
+            tracing::debug!(%channel, "a button payload Rateline did not sign: ignored");
+            return Ok(());
+        };
+        let Some(target) = self.engine.store().answer_target(&request_id).await? else {
+            return Ok(());
+        };
+        if target.request.channel != channel || target.client_id != sender {
+            tracing::warn!(%request_id, %channel, "an answer from another sender: refused, nothing stored");
+            return Ok(());
+        }
+        self.answer(channel, sender, &request_id, value, &target.line.rating)
+            .await
+    }
+
+    async fn on_text(&self, channel: Channel, sender: &str, text: &str) -> Result<(), StoreError> {
+        let Some(target) = self
+            .engine
+            .store()
+            .latest_answer_target(channel, sender)
+            .await?
+        else {
+            return Ok(());
+        };
+        let open = target.rating.is_none()
+            && matches!(
+                target.request.status,
+                RequestStatus::Sending | RequestStatus::Sent | RequestStatus::Delivered
+            );
+        let Some(value) = parse_text_answer(target.request.scale, text).filter(|_| open) else {
+            return Ok(());
+        };
+        self.answer(
+            channel,
+            sender,
+            &target.request.id,
+            value,
+            &target.line.rating,
+        )
+        .await
+    }
+
+    /// Stores the answer and thanks the client; a repeat (Meta redelivers) is silent.
+    async fn answer(
+        &self,
+        channel: Channel,
+        sender: &str,
+        request_id: &str,
+        value: i64,
+        line: &crate::domain::RatingSettings,
+    ) -> Result<(), StoreError> {
+        let answer = RatingAnswer {
+            request_id: request_id.to_owned(),
+            value,
+            comment: None,
+            resolved: None,
+        };
+        let p = Phrases::for_language(&line.language);
+        let reply = match self.engine.submit_rating(answer).await {
+            Ok(s) if s.changed => line.thanks_text.as_str(),
+            Ok(_) => return Ok(()),
+            Err(EngineError::Store(e)) => return Err(e),
+            Err(EngineError::Gone { .. }) => p.window_closed,
+            Err(EngineError::Conflict {
+                code: "change_limit_reached" | "change_window_closed",
+                ..
+            }) => p.change_refused,
+            Err(e) => {
+                tracing::info!(error = %e, %request_id, "an answer was not stored");
+                return Ok(());
+            }
+        };
+        if let Some(adapter) = self.adapters.get(&channel) {
+            match adapter.send_text(sender, reply).await {
+                SendOutcome::Accepted { .. } => {}
+                other => tracing::warn!(outcome = ?other, "could not reply to the client"),
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_status(
+        &self,
+        message_id: &str,
+        status: &str,
+        error: Option<(i64, String)>,
+    ) -> Result<(), StoreError> {
+        let news = match (status, error) {
+            ("delivered" | "read", _) => PlatformStatus::Delivered,
+            ("failed", Some((WHATSAPP_WINDOW_CLOSED, title))) => PlatformStatus::Failed {
+                status: RequestStatus::WindowClosed,
+                error: format!("WhatsApp error {WHATSAPP_WINDOW_CLOSED}: {title}"),
+            },
+            ("failed", Some((code, title))) => PlatformStatus::Failed {
+                status: RequestStatus::Failed,
+                error: format!("WhatsApp error {code}: {title}"),
+            },
+            ("failed", None) => PlatformStatus::Failed {
+                status: RequestStatus::Failed,
+                error: "WhatsApp reported the message failed, without a code".into(),
+            },
+            _ => return Ok(()),
+        };
+        let changed = self
+            .engine
+            .store()
+            .record_platform_status(Channel::Whatsapp, message_id, &news, self.engine.now())
+            .await?;
+        if let Some((request_id, status)) = changed {
+            tracing::info!(%request_id, %status, "WhatsApp status applied");
+        }
+        Ok(())
+    }
+}
+
+fn meta_of(state: &AppState) -> Result<&Arc<Meta>, ApiError> {
+    state.meta.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "channel_not_enabled",
+            "no Meta channel is enabled on this server: set [meta] with an account's id and token",
+        )
+    })
+}
+
+/// `GET /channels/meta/webhook`: Meta's subscription check.
+pub async fn verify(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<String, (StatusCode, &'static str)> {
+    let meta =
+        meta_of(&state).map_err(|_| (StatusCode::NOT_FOUND, "no Meta channel is enabled"))?;
+    let token_ok = q
+        .get("hub.verify_token")
+        .is_some_and(|t| bool::from(t.as_bytes().ct_eq(meta.verify_token.as_bytes())));
+    match (
+        q.get("hub.mode").map(String::as_str),
+        q.get("hub.challenge"),
+    ) {
+        (Some("subscribe"), Some(challenge)) if token_ok => Ok(challenge.clone()),
+        _ => Err((
+            StatusCode::FORBIDDEN,
+            "hub.mode must be subscribe and hub.verify_token must match meta.verify_token",
+        )),
+    }
+}
+
+/// `POST /channels/meta/webhook`.
+pub async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let meta = meta_of(&state)?;
+    let signature = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !webhook::verify(meta.app_secret.as_bytes(), &body, signature) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_signature",
+            "X-Hub-Signature-256 is missing or does not match: it must be sha256=<hex HMAC-SHA256 \
+             of the raw body keyed with the app secret> (meta.app_secret)",
+        ));
+    }
+    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request("malformed_json", format!("the body is not JSON: {e}"))
+    })?;
+    let events = parse_webhook(&value);
+    let count = events.len();
+    meta.handle(events).await?;
+    Ok(Json(serde_json::json!({ "events": count })))
+}
