@@ -83,7 +83,9 @@ fn read_session(row: &sqlx::any::AnyRow) -> Result<SessionRecord> {
 }
 
 impl Store {
-    /// Opens a session; `None` (and nothing changed) when the id exists already.
+    /// Opens a session; `None` (and nothing changed) when the id exists already. The
+    /// client's last message known on this channel comes along: Meta's 24-hour window
+    /// belongs to the client, not to one conversation.
     pub async fn insert_session(
         &self,
         s: &NewSession,
@@ -94,8 +96,11 @@ impl Store {
             auto_close_minutes.map(|m| ms(opened_at + Duration::minutes(i64::from(m))));
         let sql = format!(
             "INSERT INTO sessions (id, line_id, channel, client_id, client_name, operator_id,
-                                   opened_at, last_message_at, auto_close_minutes, auto_close_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)
+                                   opened_at, last_message_at, auto_close_minutes, auto_close_at,
+                                   last_client_message_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9,
+                     (SELECT MAX(last_client_message_at) FROM sessions
+                      WHERE channel = $3 AND client_id = $4))
              ON CONFLICT (id) DO NOTHING
              RETURNING {SESSION_COLUMNS}"
         );
