@@ -167,8 +167,11 @@ impl Engine {
 
     /// Opens a session; the same id again returns the stored session unchanged.
     #[tracing::instrument(skip(self, new), fields(session_id = %new.id, line_id = %new.line_id))]
-    pub async fn open_session(&self, new: NewSession) -> Result<(SessionRecord, bool)> {
+    pub async fn open_session(&self, mut new: NewSession) -> Result<(SessionRecord, bool)> {
         new.validate()?;
+        if new.channel == Channel::Whatsapp {
+            new.client.id = whatsapp_number(&new.client.id)?;
+        }
         let now = self.now();
         let opened_at = self.not_in_future("opened_at", new.opened_at, now)?;
         if let Some(existing) = self.store.get_session(&new.id).await? {
@@ -252,7 +255,9 @@ impl Engine {
     ) -> Result<MessageResult> {
         known_session(session_id)?;
         let now = self.now();
-        let at = self.not_in_future("at", at, now)?;
+        // Within the allowed skew a time from the future is taken as now: it must not
+        // stretch Meta's 24-hour window.
+        let at = self.not_in_future("at", at, now)?.min(now);
         let result = self
             .store
             .record_message(session_id, from, at, now)
@@ -341,10 +346,9 @@ impl Engine {
         {
             return Ok(());
         }
-        let session = self.session(session_id).await?;
-        let open_at_due = session
-            .last_client_message_at
-            .is_some_and(|last| r.due_at - last < rateline_adapters::meta::WINDOW);
+        let last = self.store.client_last_message(session_id).await?;
+        let open_at_due =
+            last.is_some_and(|last| rateline_adapters::meta::window_open(last, r.due_at));
         if open_at_due {
             return Ok(());
         }
@@ -358,7 +362,7 @@ impl Engine {
         {
             return Ok(());
         }
-        let reason = match session.last_client_message_at {
+        let reason = match last {
             Some(t) => format!(
                 "the client's last message ({}) is more than 24 hours before the due time; \
                  Meta allows automated messages only within 24 hours of it",
@@ -523,4 +527,24 @@ fn request_not_found(id: &str) -> EngineError {
         code: "request_not_found",
         message: format!("rating request '{id}' does not exist; use the request_id Rateline sent"),
     }
+}
+
+/// A WhatsApp client as WhatsApp's webhooks name them: the phone number's digits, so
+/// "+250-788-123-456" and "250788123456" are the same client.
+fn whatsapp_number(id: &str) -> Result<String> {
+    let digits: String = id
+        .chars()
+        .filter(|c| !matches!(c, '+' | '-' | '(' | ')' | '.'))
+        .collect();
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(Invalid::new(
+            "client.id",
+            format!(
+                "'{id}' is not a phone number: on the whatsapp channel client.id is the client's \
+                 number in international form, such as 250788123456"
+            ),
+        )
+        .into());
+    }
+    Ok(digits)
 }

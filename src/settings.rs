@@ -527,12 +527,11 @@ impl Settings {
     /// Notes on settings that are accepted but do nothing in this version.
     pub fn notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
-        for (present, name) in [(self.meta.is_some(), "meta"), (self.smtp.is_some(), "smtp")] {
-            if present {
-                notes.push(format!(
-                    "[{name}] is set, but this version does not have the {name} channel yet; it is ignored"
-                ));
-            }
+        if self.smtp.is_some() {
+            notes.push(
+                "[smtp] is set, but this version does not send e-mail alerts yet; it is ignored"
+                    .into(),
+            );
         }
         notes
     }

@@ -362,7 +362,10 @@ async fn whatsapp_buttons_lists_and_statuses(kind: Db) {
     t.line("binary", json!({})).await;
     t.line("stars", json!({"rating": {"scale": "five_star"}}))
         .await;
-    t.open("s-bin", "binary", "whatsapp", WA_ANN).await;
+    // The contact center writes the number its own way; WhatsApp's webhooks use digits.
+    t.open("s-bin", "binary", "whatsapp", "+250-788-123-456")
+        .await;
+    assert_eq!(t.app.session("s-bin").await["client"]["id"], WA_ANN);
     assert_eq!(
         t.deliver(&t.graph.inbound().whatsapp_text(WA_ANN, "hi"))
             .await
@@ -660,7 +663,64 @@ async fn graph_errors_map_to_statuses(kind: Db) {
     assert!(!error.contains(PAGE_TOKEN), "the token reached an error");
 }
 
+/// The window belongs to the client: a message that arrives before the contact center has
+/// opened the session still opens it, and only messages to our own account count.
+async fn the_window_opens_before_the_session_and_only_for_our_account(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    t.line("support", json!({})).await;
+    assert_eq!(
+        t.deliver(&t.graph.inbound().messenger_text(ANN, "hello?"))
+            .await
+            .0,
+        200
+    );
+    t.advance(Duration::minutes(5));
+    t.open("s-ann", "support", "messenger", ANN).await;
+    t.app.close("s-ann").await;
+    t.app.wait_for_status("s-ann", "sent").await;
+
+    // Bob writes to another Page of the same app: not ours, the window stays closed.
+    let (body, _) = t.graph.inbound().messenger_text(BOB, "hi");
+    let other_page = body.replace(PAGE_ID, "999000111222333");
+    let signed = common::meta::sign(&other_page);
+    assert_eq!(t.deliver_signed(&other_page, Some(&signed)).await.0, 200);
+    t.open("s-bob", "support", "messenger", BOB).await;
+    t.app.close("s-bob").await;
+    t.app.wait_for_status("s-bob", "window_closed").await;
+}
+
+/// Meta may deliver an old tap again after the client changed their mind: the newer answer
+/// stays.
+async fn an_old_tap_delivered_again_does_not_undo_a_newer_one(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    t.line("support", json!({})).await;
+    t.open("s-1", "support", "messenger", ANN).await;
+    assert_eq!(
+        t.deliver(&t.graph.inbound().messenger_text(ANN, "hi"))
+            .await
+            .0,
+        200
+    );
+    t.app.close("s-1").await;
+    t.app.wait_for_status("s-1", "sent").await;
+    let down = t.payload(MetaChannel::Messenger, ANN, "👎");
+    let up = t.payload(MetaChannel::Messenger, ANN, "👍");
+    let first = t.graph.inbound().messenger_quick_reply(ANN, "👎", &down);
+    assert_eq!(t.deliver(&first).await.0, 200);
+    t.advance(Duration::minutes(1));
+    let second = t.graph.inbound().messenger_quick_reply(ANN, "👍", &up);
+    assert_eq!(t.deliver(&second).await.0, 200);
+    assert_eq!(t.deliver(&first).await.0, 200);
+    let rating = t.rating("s-1").await;
+    assert_eq!(
+        (rating["value"].clone(), rating["changes"].clone()),
+        (json!(1), json!(1))
+    );
+}
+
 on_both_backends!(
+    the_window_opens_before_the_session_and_only_for_our_account,
+    an_old_tap_delivered_again_does_not_undo_a_newer_one,
     messenger_quick_replies_are_answered_once,
     the_24_hour_window_is_kept,
     the_window_is_checked_again_right_before_sending,

@@ -25,6 +25,16 @@ use crate::{Channel, ChannelAdapter, OutgoingRequest, Scale, SendOutcome};
 /// How long after the client's last message Meta allows free-form messages.
 pub const WINDOW: chrono::Duration = chrono::Duration::hours(24);
 
+/// The end of the window Rateline leaves unused: the time it knows is when a message
+/// reached it, a little after Meta's own timestamp, and a send takes a moment to arrive.
+pub const WINDOW_MARGIN: chrono::Duration = chrono::Duration::seconds(30);
+
+/// Whether a message sent at `at` is inside the window opened by the client's message at
+/// `last`, with [`WINDOW_MARGIN`] to spare.
+pub fn window_open(last: DateTime<Utc>, at: DateTime<Utc>) -> bool {
+    at - last < WINDOW - WINDOW_MARGIN
+}
+
 /// Error codes Meta uses for throttling: try again later.
 const THROTTLED: [i64; 7] = [4, 17, 613, 80007, 130429, 131048, 131056];
 
@@ -125,7 +135,7 @@ impl MetaAdapter {
         let text = clip(&r.text, self.text_limit());
         let inside = r
             .last_client_message_at
-            .is_some_and(|last| r.now - last < WINDOW);
+            .is_some_and(|last| window_open(last, r.now));
         let closed = || {
             let last = r.last_client_message_at.map_or_else(
                 || "the client never wrote on this channel".to_owned(),
@@ -303,8 +313,10 @@ impl ChannelAdapter for MetaAdapter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetaEvent {
     /// A client wrote or tapped: `payload` is a tapped button's, `text` what they typed.
+    /// `account` is the Page, Instagram account or phone number id it was written to.
     Message {
         channel: Channel,
+        account: String,
         sender: String,
         at: DateTime<Utc>,
         payload: Option<String>,
@@ -312,6 +324,7 @@ pub enum MetaEvent {
     },
     /// WhatsApp's news about a message Rateline sent.
     Status {
+        account: String,
         message_id: String,
         status: String,
         error: Option<(i64, String)>,
@@ -334,8 +347,9 @@ pub fn parse_webhook(body: &Value) -> Vec<MetaEvent> {
                 whatsapp_events(&change["value"], &mut events);
             }
         } else {
+            let account = id_text(&entry["id"]);
             for m in entry["messaging"].as_array().into_iter().flatten() {
-                if let Some(e) = messaging_event(channel, m) {
+                if let Some(e) = messaging_event(channel, &account, m) {
                     events.push(e);
                 }
             }
@@ -344,7 +358,15 @@ pub fn parse_webhook(body: &Value) -> Vec<MetaEvent> {
     events
 }
 
-fn messaging_event(channel: Channel, m: &Value) -> Option<MetaEvent> {
+/// Meta writes ids as strings, but an integer must not lose an event.
+fn id_text(v: &Value) -> String {
+    v.as_str()
+        .map(str::to_owned)
+        .or_else(|| v.as_u64().map(|n| n.to_string()))
+        .unwrap_or_default()
+}
+
+fn messaging_event(channel: Channel, account: &str, m: &Value) -> Option<MetaEvent> {
     let sender = m["sender"]["id"].as_str()?.to_owned();
     let at = m["timestamp"]
         .as_i64()
@@ -364,6 +386,7 @@ fn messaging_event(channel: Channel, m: &Value) -> Option<MetaEvent> {
     };
     Some(MetaEvent::Message {
         channel,
+        account: account.to_owned(),
         sender,
         at,
         payload,
@@ -372,6 +395,7 @@ fn messaging_event(channel: Channel, m: &Value) -> Option<MetaEvent> {
 }
 
 fn whatsapp_events(value: &Value, events: &mut Vec<MetaEvent>) {
+    let account = id_text(&value["metadata"]["phone_number_id"]);
     for m in value["messages"].as_array().into_iter().flatten() {
         let Some(sender) = m["from"].as_str() else {
             continue;
@@ -397,6 +421,7 @@ fn whatsapp_events(value: &Value, events: &mut Vec<MetaEvent>) {
         };
         events.push(MetaEvent::Message {
             channel: Channel::Whatsapp,
+            account: account.clone(),
             sender: sender.to_owned(),
             at,
             payload,
@@ -415,6 +440,7 @@ fn whatsapp_events(value: &Value, events: &mut Vec<MetaEvent>) {
             (code, title.to_owned())
         });
         events.push(MetaEvent::Status {
+            account: account.clone(),
             message_id: id.to_owned(),
             status: status.to_owned(),
             error,

@@ -39,6 +39,8 @@ pub struct Meta {
     app_secret: String,
     verify_token: String,
     adapters: HashMap<Channel, Arc<MetaAdapter>>,
+    /// The account id each channel sends from; events for other accounts are not ours.
+    accounts: HashMap<Channel, String>,
     signer: CallbackSigner,
 }
 
@@ -70,11 +72,17 @@ impl Meta {
                 (channel, Arc::new(adapter))
             })
             .collect();
+        let accounts = settings
+            .accounts()
+            .into_iter()
+            .map(|(channel, id, _)| (channel, id.to_owned()))
+            .collect();
         Self {
             engine,
             app_secret,
             verify_token: settings.verify_token.clone().unwrap_or_default(),
             adapters,
+            accounts,
             signer,
         }
     }
@@ -83,42 +91,65 @@ impl Meta {
         self.adapters.values().cloned()
     }
 
-    /// Handles every event of one webhook call. Only a store failure is an error: the call
-    /// is then refused with a 503 and Meta delivers it again.
+    /// Handles every event of one webhook call, each on its own. Only an unreachable
+    /// database is an error: the call is then refused with a 503 and Meta delivers it again
+    /// (the events already handled change nothing the second time). Any other failure would
+    /// repeat on every delivery, so it is logged and that event let go.
     pub async fn handle(&self, events: Vec<MetaEvent>) -> Result<(), StoreError> {
         for event in events {
-            match event {
-                MetaEvent::Message {
-                    channel,
-                    sender,
-                    at,
-                    payload,
-                    text,
-                } => {
-                    if !self.adapters.contains_key(&channel) {
-                        tracing::debug!(%channel, "an event for a Meta channel not configured here");
-                        continue;
-                    }
-                    // A timestamp from the future cannot stretch the window.
-                    let at = at.min(self.engine.now());
-                    self.engine
-                        .store()
-                        .touch_client_message(channel, &sender, at)
-                        .await?;
-                    if let Some(payload) = payload {
-                        self.on_payload(channel, &sender, &payload).await?;
-                    } else if let Some(text) = text {
-                        self.on_text(channel, &sender, &text).await?;
-                    }
+            match self.handle_one(event).await {
+                Err(StoreError::Unavailable(e)) => return Err(StoreError::Unavailable(e)),
+                Err(e) => {
+                    tracing::error!(error = %e, "a Meta event could not be handled; it is skipped")
                 }
-                MetaEvent::Status {
-                    message_id,
-                    status,
-                    error,
-                } => self.on_status(&message_id, &status, error).await?,
+                Ok(()) => {}
             }
         }
         Ok(())
+    }
+
+    fn ours(&self, channel: Channel, account: &str) -> bool {
+        self.accounts.get(&channel).is_some_and(|id| id == account)
+    }
+
+    async fn handle_one(&self, event: MetaEvent) -> Result<(), StoreError> {
+        match event {
+            MetaEvent::Message {
+                channel,
+                account,
+                sender,
+                at,
+                payload,
+                text,
+            } => {
+                if !self.ours(channel, &account) {
+                    tracing::debug!(%channel, %account, "an event for an account not configured here");
+                    return Ok(());
+                }
+                // A timestamp from the future cannot stretch the window.
+                let at = at.min(self.engine.now());
+                self.engine
+                    .store()
+                    .touch_client_message(channel, &sender, at)
+                    .await?;
+                if let Some(payload) = payload {
+                    self.on_payload(channel, &sender, &payload, at).await
+                } else if let Some(text) = text {
+                    self.on_text(channel, &sender, &text, at).await
+                } else {
+                    Ok(())
+                }
+            }
+            MetaEvent::Status {
+                account,
+                message_id,
+                status,
+                error,
+            } if self.ours(Channel::Whatsapp, &account) => {
+                self.on_status(&message_id, &status, error).await
+            }
+            MetaEvent::Status { .. } => Ok(()),
+        }
     }
 
     async fn on_payload(
@@ -126,6 +157,7 @@ impl Meta {
         channel: Channel,
         sender: &str,
         payload: &str,
+        at: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), StoreError> {
         // Payloads of the contact center's own buttons are not Rateline's to judge.
         let Ok((request_id, CardAction::Rate(value))) = self.signer.decode(payload) else {
@@ -139,11 +171,23 @@ impl Meta {
             tracing::warn!(%request_id, %channel, "an answer from another sender: refused, nothing stored");
             return Ok(());
         }
+        // A tap older than the rating's last version is an old delivery coming again
+        // after a newer answer: it must not undo it.
+        if target.rating.as_ref().is_some_and(|r| at < r.updated_at) {
+            tracing::info!(%request_id, "an answer older than the rating's last change: ignored");
+            return Ok(());
+        }
         self.answer(channel, sender, &request_id, value, &target.line.rating)
             .await
     }
 
-    async fn on_text(&self, channel: Channel, sender: &str, text: &str) -> Result<(), StoreError> {
+    async fn on_text(
+        &self,
+        channel: Channel,
+        sender: &str,
+        text: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
         let Some(target) = self
             .engine
             .store()
@@ -152,7 +196,9 @@ impl Meta {
         else {
             return Ok(());
         };
+        // Only a text written after the request was sent can answer it.
         let open = target.rating.is_none()
+            && target.request.sent_at.is_none_or(|sent| at >= sent)
             && matches!(
                 target.request.status,
                 RequestStatus::Sending | RequestStatus::Sent | RequestStatus::Delivered
@@ -221,6 +267,13 @@ impl Meta {
                 status: RequestStatus::WindowClosed,
                 error: format!("WhatsApp error {WHATSAPP_WINDOW_CLOSED}: {title}"),
             },
+            // The client cannot be reached: the same codes as a refused send.
+            ("failed", Some((code @ (131026 | 131049 | 131050), title))) => {
+                PlatformStatus::Failed {
+                    status: RequestStatus::Undeliverable,
+                    error: format!("WhatsApp error {code}: {title}"),
+                }
+            }
             ("failed", Some((code, title))) => PlatformStatus::Failed {
                 status: RequestStatus::Failed,
                 error: format!("WhatsApp error {code}: {title}"),
@@ -234,7 +287,7 @@ impl Meta {
         let changed = self
             .engine
             .store()
-            .record_platform_status(Channel::Whatsapp, message_id, &news, self.engine.now())
+            .record_whatsapp_status(message_id, &news, self.engine.now())
             .await?;
         if let Some((request_id, status)) = changed {
             tracing::info!(%request_id, %status, "WhatsApp status applied");

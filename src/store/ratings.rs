@@ -383,7 +383,7 @@ impl Store {
         client_id: &str,
     ) -> Result<Option<AnswerTarget>> {
         self.answer_target_where(
-            "r.channel = $1 AND r.client_id = $2
+            "r.channel = $1 AND r.client_id = $2 AND r.channel <> 'webhook'
              AND r.status IN ('sending', 'sent', 'delivered', 'answered')
              ORDER BY r.created_at DESC, r.id DESC LIMIT 1",
             &[channel.as_str(), client_id],

@@ -142,13 +142,16 @@ impl Store {
         let select = format!(
             "SELECT r.id, r.session_id, r.line_id, r.channel, r.client_id, r.scale, r.status,
                     r.due_at, r.send_deadline_at, r.attempts, s.client_name,
-                    s.last_client_message_at, l.settings
+                    {window_start} AS last_client_message_at, l.settings
              FROM rating_requests r
                   JOIN sessions s ON s.id = r.session_id
+                  {window_join}
                   JOIN lines l ON l.id = r.line_id
              WHERE r.status IN ('scheduled', 'sending') AND r.run_at <= $1
              ORDER BY r.run_at
-             LIMIT $2 {lock}"
+             LIMIT $2 {lock}",
+            window_start = super::sessions::WINDOW_START,
+            window_join = super::sessions::WINDOW_JOIN,
         );
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(select))
@@ -375,12 +378,11 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Applies a platform's status to the request it sent as `message_id` on `channel`.
-    /// Returns the request's id and new status when something changed; statuses arriving
-    /// late or twice change nothing.
-    pub async fn record_platform_status(
+    /// Applies a WhatsApp status to the request sent as `message_id` (only WhatsApp
+    /// reports statuses). Returns the request's id and new status when something changed;
+    /// statuses arriving late or twice change nothing.
+    pub async fn record_whatsapp_status(
         &self,
-        channel: Channel,
         message_id: &str,
         news: &PlatformStatus,
         now: DateTime<Utc>,
@@ -390,22 +392,20 @@ impl Store {
             PlatformStatus::Delivered => sqlx::query(
                 "UPDATE rating_requests
                  SET status = CASE WHEN status = 'sent' THEN 'delivered' ELSE status END,
-                     delivered_at = COALESCE(delivered_at, $3), updated_at = $3
-                 WHERE channel = $1 AND platform_message_id = $2
+                     delivered_at = COALESCE(delivered_at, $2), updated_at = $2
+                 WHERE channel = 'whatsapp' AND platform_message_id = $1
                    AND status IN ('sent', 'delivered', 'answered') AND delivered_at IS NULL
                  RETURNING id, status",
             )
-            .bind(channel.as_str())
             .bind(message_id)
             .bind(ms(now)),
             PlatformStatus::Failed { status, error } => sqlx::query(
                 "UPDATE rating_requests
-                 SET status = $4, run_at = NULL, finished_at = $3, last_error = $5, updated_at = $3
-                 WHERE channel = $1 AND platform_message_id = $2
+                 SET status = $3, run_at = NULL, finished_at = $2, last_error = $4, updated_at = $2
+                 WHERE channel = 'whatsapp' AND platform_message_id = $1
                    AND status IN ('sent', 'delivered')
                  RETURNING id, status",
             )
-            .bind(channel.as_str())
             .bind(message_id)
             .bind(ms(now))
             .bind(status.as_str())

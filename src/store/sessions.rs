@@ -83,9 +83,7 @@ fn read_session(row: &sqlx::any::AnyRow) -> Result<SessionRecord> {
 }
 
 impl Store {
-    /// Opens a session; `None` (and nothing changed) when the id exists already. The
-    /// client's last message known on this channel comes along: Meta's 24-hour window
-    /// belongs to the client, not to one conversation.
+    /// Opens a session; `None` (and nothing changed) when the id exists already.
     pub async fn insert_session(
         &self,
         s: &NewSession,
@@ -96,11 +94,8 @@ impl Store {
             auto_close_minutes.map(|m| ms(opened_at + Duration::minutes(i64::from(m))));
         let sql = format!(
             "INSERT INTO sessions (id, line_id, channel, client_id, client_name, operator_id,
-                                   opened_at, last_message_at, auto_close_minutes, auto_close_at,
-                                   last_client_message_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9,
-                     (SELECT MAX(last_client_message_at) FROM sessions
-                      WHERE channel = $3 AND client_id = $4))
+                                   opened_at, last_message_at, auto_close_minutes, auto_close_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)
              ON CONFLICT (id) DO NOTHING
              RETURNING {SESSION_COLUMNS}"
         );
@@ -352,27 +347,53 @@ async fn latest_request(
         .transpose()
 }
 
+/// Joins a session `s` to its client's platform-reported last message `w`.
+pub(crate) const WINDOW_JOIN: &str =
+    "LEFT JOIN client_windows w ON w.channel = s.channel AND w.client_id = s.client_id";
+
+/// The later of the two last-message times (either may be NULL).
+pub(crate) const WINDOW_START: &str =
+    "CASE WHEN w.last_message_at IS NULL THEN s.last_client_message_at
+          WHEN s.last_client_message_at IS NULL OR s.last_client_message_at < w.last_message_at
+          THEN w.last_message_at ELSE s.last_client_message_at END";
+
 impl Store {
     /// Notes a client's message that reached Rateline from the platform itself (a Meta
-    /// webhook): it reopens Meta's 24-hour window for every session of that client on
-    /// that channel. It does not cancel a scheduled request; the contact center reports
-    /// the conversation's messages through `POST /v1/sessions/{id}/messages`.
+    /// webhook): Meta's 24-hour window is the client's, whatever session they are in, and
+    /// they often write before the contact center opens one. It does not cancel a
+    /// scheduled request; the contact center reports the conversation's messages through
+    /// `POST /v1/sessions/{id}/messages`.
     pub async fn touch_client_message(
         &self,
         channel: Channel,
         client_id: &str,
         at: DateTime<Utc>,
-    ) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE sessions SET last_client_message_at = $3
-             WHERE channel = $1 AND client_id = $2
-               AND (last_client_message_at IS NULL OR last_client_message_at < $3)",
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO client_windows (channel, client_id, last_message_at) VALUES ($1, $2, $3)
+             ON CONFLICT (channel, client_id) DO UPDATE SET last_message_at = $3
+             WHERE client_windows.last_message_at < $3",
         )
         .bind(channel.as_str())
         .bind(client_id)
         .bind(ms(at))
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected())
+        Ok(())
+    }
+
+    /// When the session's client last wrote, as far as Rateline knows: the later of the
+    /// contact center's report and the platform's.
+    pub async fn client_last_message(&self, session_id: &str) -> Result<Option<DateTime<Utc>>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {WINDOW_START} AS at FROM sessions s {WINDOW_JOIN} WHERE s.id = $1"
+        )))
+        .bind(session_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => opt_time(r.try_get("at")?),
+            None => None,
+        })
     }
 }
