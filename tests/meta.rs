@@ -480,6 +480,27 @@ async fn whatsapp_uses_the_template_only_outside_the_window(kind: Db) {
     assert_eq!(t.violations(), Vec::<String>::new());
 }
 
+/// Outside the window, without a template, WhatsApp gets nothing either.
+async fn whatsapp_without_a_template_ends_window_closed(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    t.line("support", json!({})).await;
+    t.open("s-1", "support", "whatsapp", WA_ANN).await;
+    assert_eq!(
+        t.deliver(&t.graph.inbound().whatsapp_text(WA_ANN, "hi"))
+            .await
+            .0,
+        200
+    );
+    t.advance(Duration::hours(24) + Duration::minutes(1));
+    let (_, body) = t
+        .app
+        .post("/v1/sessions/s-1/close", json!({"closed_by": "timeout"}))
+        .await;
+    assert_eq!(body["rating_request"]["status"], "window_closed", "{body}");
+    t.app.settle().await;
+    assert!(t.graph.sent(MetaChannel::Whatsapp, WA_ANN).is_empty());
+}
+
 /// WhatsApp may accept a message and fail it later for the window (131047), when the
 /// contact center reported a client message Meta does not count.
 async fn a_late_window_failure_ends_the_request_window_closed(kind: Db) {
@@ -719,6 +740,7 @@ async fn an_old_tap_delivered_again_does_not_undo_a_newer_one(kind: Db) {
 }
 
 on_both_backends!(
+    whatsapp_without_a_template_ends_window_closed,
     the_window_opens_before_the_session_and_only_for_our_account,
     an_old_tap_delivered_again_does_not_undo_a_newer_one,
     messenger_quick_replies_are_answered_once,

@@ -548,6 +548,29 @@ async fn flood_control_and_outages_are_retried(kind: Db) {
     t.app.advance(chrono::Duration::seconds(62));
     t.app.wait_for_status("s-401", "sent").await;
 
+    // No answer at all: the send timeout (2 s here) ends the try, retried with backoff.
+    let dave = 600_002;
+    t.bot.add_chat(dave, "Dave");
+    t.bot.fail_next("sendMessage", Fault::Hang);
+    t.open("s-hang", "support", dave).await;
+    t.app.close("s-hang").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let s = loop {
+        let s = t.app.session("s-hang").await;
+        if s["rating_request"]["attempts"] == 1 && s["rating_request"]["status"] == "scheduled" {
+            break s;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never retried: {s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        s["rating_request"]["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("timed out"),
+        "{s}"
+    );
+
     // 5xx: retried with the engine's backoff (1 s in tests, with jitter below 2 s).
     t.bot.fail_next("sendMessage", Fault::server_error());
     t.open("s-502", "support", BOB).await;

@@ -266,7 +266,7 @@ impl TelegramAdapter {
             Ok(Err(e)) => Err(describe(&e, &self.token)),
             Err(_) => Err(BotApiError {
                 message: format!(
-                    "the Bot API did not answer within {} s",
+                    "the Bot API timed out (no answer within {} s)",
                     self.send_timeout.as_secs_f64()
                 ),
                 invalid_token: false,
@@ -426,7 +426,7 @@ impl ChannelAdapter for TelegramAdapter {
             Err(_) => SendOutcome::Retry {
                 after: None,
                 reason: format!(
-                    "the Bot API did not answer within {} s",
+                    "the Bot API timed out (no answer within {} s)",
                     self.send_timeout.as_secs_f64()
                 ),
             },
