@@ -115,6 +115,31 @@ impl MetaApp {
         )
     }
 
+    /// The client writes on `channel` (opening Meta's window), as Meta's webhook reports it.
+    async fn client_writes(&self, channel: MetaChannel, user: &str) {
+        let hook = match channel {
+            MetaChannel::Messenger => self.graph.inbound().messenger_text(user, "hi"),
+            MetaChannel::Instagram => self.graph.inbound().instagram_text(user, "hi"),
+            MetaChannel::Whatsapp => self.graph.inbound().whatsapp_text(user, "hi"),
+        };
+        let (status, body) = self.deliver(&hook).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// Opens a session, lets the client write, closes it and waits for the request to go
+    /// out; returns the session.
+    async fn asked(&self, session: &str, line: &str, channel: MetaChannel, user: &str) -> Value {
+        let name = match channel {
+            MetaChannel::Messenger => "messenger",
+            MetaChannel::Instagram => "instagram",
+            MetaChannel::Whatsapp => "whatsapp",
+        };
+        self.open(session, line, name, user).await;
+        self.client_writes(channel, user).await;
+        self.app.close(session).await;
+        self.app.wait_for_status(session, "sent").await
+    }
+
     async fn rating(&self, session: &str) -> Value {
         self.app.session(session).await["rating"].clone()
     }
@@ -180,15 +205,7 @@ fn buttons(body: &Value) -> Vec<(String, String)> {
 async fn messenger_quick_replies_are_answered_once(kind: Db) {
     let Some(t) = spawn(kind).await else { return };
     t.line("support", json!({})).await;
-    t.open("s-1", "support", "messenger", ANN).await;
-    assert_eq!(
-        t.deliver(&t.graph.inbound().messenger_text(ANN, "thanks, bye"))
-            .await
-            .0,
-        200
-    );
-    t.app.close("s-1").await;
-    let s = t.app.wait_for_status("s-1", "sent").await;
+    let s = t.asked("s-1", "support", MetaChannel::Messenger, ANN).await;
     let sent = t.graph.sent(MetaChannel::Messenger, ANN);
     assert_eq!(sent.len(), 1);
     assert_eq!(
@@ -261,12 +278,7 @@ async fn the_24_hour_window_is_kept(kind: Db) {
         ("late", "slow", "3000"),
     ] {
         t.open(session, line, "messenger", user).await;
-        assert_eq!(
-            t.deliver(&t.graph.inbound().messenger_text(user, "hi"))
-                .await
-                .0,
-            200
-        );
+        t.client_writes(MetaChannel::Messenger, user).await;
     }
     t.advance(Duration::hours(23) + Duration::minutes(59));
     t.app.close("in").await;
@@ -299,12 +311,7 @@ async fn the_window_is_checked_again_right_before_sending(kind: Db) {
     t.line("slow", json!({"rating": {"delay_seconds": 60}}))
         .await;
     t.open("s-1", "slow", "instagram", ANN).await;
-    assert_eq!(
-        t.deliver(&t.graph.inbound().instagram_text(ANN, "hi"))
-            .await
-            .0,
-        200
-    );
+    t.client_writes(MetaChannel::Instagram, ANN).await;
     t.advance(Duration::hours(23) + Duration::minutes(58));
     t.app.close("s-1").await;
     assert_eq!(t.app.request_status("s-1").await, "scheduled");
@@ -321,12 +328,7 @@ async fn instagram_five_stars_by_quick_reply_and_by_text(kind: Db) {
     t.open("s-1", "stars", "instagram", ANN).await;
     t.open("s-2", "stars", "instagram", BOB).await;
     for user in [ANN, BOB] {
-        assert_eq!(
-            t.deliver(&t.graph.inbound().instagram_text(user, "hello"))
-                .await
-                .0,
-            200
-        );
+        t.client_writes(MetaChannel::Instagram, user).await;
     }
     t.app.close("s-1").await;
     t.app.close("s-2").await;
@@ -347,12 +349,8 @@ async fn instagram_five_stars_by_quick_reply_and_by_text(kind: Db) {
     );
     assert_eq!(t.rating("s-1").await["value"], 4);
     // Bob types instead of tapping.
-    assert_eq!(
-        t.deliver(&t.graph.inbound().instagram_text(BOB, "5"))
-            .await
-            .0,
-        200
-    );
+    let typed = t.graph.inbound().instagram_text(BOB, "5");
+    assert_eq!(t.deliver(&typed).await.0, 200);
     assert_eq!(t.rating("s-2").await["value"], 5);
     assert_eq!(t.violations(), Vec::<String>::new());
 }
@@ -366,12 +364,7 @@ async fn whatsapp_buttons_lists_and_statuses(kind: Db) {
     t.open("s-bin", "binary", "whatsapp", "+250-788-123-456")
         .await;
     assert_eq!(t.app.session("s-bin").await["client"]["id"], WA_ANN);
-    assert_eq!(
-        t.deliver(&t.graph.inbound().whatsapp_text(WA_ANN, "hi"))
-            .await
-            .0,
-        200
-    );
+    t.client_writes(MetaChannel::Whatsapp, WA_ANN).await;
     t.app.close("s-bin").await;
     let s = t.app.wait_for_status("s-bin", "sent").await;
     let wamid = s["rating_request"]["platform_message_id"]
@@ -436,15 +429,8 @@ async fn whatsapp_uses_the_template_only_outside_the_window(kind: Db) {
         json!({"whatsapp_template": {"name": "service_rating", "language": "en"}}),
     )
     .await;
-    t.open("inside", "support", "whatsapp", WA_ANN).await;
-    assert_eq!(
-        t.deliver(&t.graph.inbound().whatsapp_text(WA_ANN, "hi"))
-            .await
-            .0,
-        200
-    );
-    t.app.close("inside").await;
-    t.app.wait_for_status("inside", "sent").await;
+    t.asked("inside", "support", MetaChannel::Whatsapp, WA_ANN)
+        .await;
     assert_eq!(
         t.graph.sent(MetaChannel::Whatsapp, WA_ANN)[0]["type"],
         "interactive",
@@ -485,12 +471,7 @@ async fn whatsapp_without_a_template_ends_window_closed(kind: Db) {
     let Some(t) = spawn(kind).await else { return };
     t.line("support", json!({})).await;
     t.open("s-1", "support", "whatsapp", WA_ANN).await;
-    assert_eq!(
-        t.deliver(&t.graph.inbound().whatsapp_text(WA_ANN, "hi"))
-            .await
-            .0,
-        200
-    );
+    t.client_writes(MetaChannel::Whatsapp, WA_ANN).await;
     t.advance(Duration::hours(24) + Duration::minutes(1));
     let (_, body) = t
         .app
@@ -533,15 +514,7 @@ async fn a_late_window_failure_ends_the_request_window_closed(kind: Db) {
 async fn unsigned_and_missigned_webhooks_store_nothing(kind: Db) {
     let Some(t) = spawn(kind).await else { return };
     t.line("support", json!({})).await;
-    t.open("s-1", "support", "messenger", ANN).await;
-    assert_eq!(
-        t.deliver(&t.graph.inbound().messenger_text(ANN, "hi"))
-            .await
-            .0,
-        200
-    );
-    t.app.close("s-1").await;
-    t.app.wait_for_status("s-1", "sent").await;
+    t.asked("s-1", "support", MetaChannel::Messenger, ANN).await;
     let up = t.payload(MetaChannel::Messenger, ANN, "👍");
     let (body, signature) = t.graph.inbound().messenger_quick_reply(ANN, "👍", &up);
 
@@ -594,12 +567,7 @@ async fn every_event_of_a_batch_is_handled_and_only_the_client_answers(kind: Db)
     t.open("s-ann", "support", "messenger", ANN).await;
     t.open("s-bob", "support", "messenger", BOB).await;
     for user in [ANN, BOB] {
-        assert_eq!(
-            t.deliver(&t.graph.inbound().messenger_text(user, "hi"))
-                .await
-                .0,
-            200
-        );
+        t.client_writes(MetaChannel::Messenger, user).await;
     }
     t.app.close("s-ann").await;
     t.app.close("s-bob").await;
@@ -632,12 +600,7 @@ async fn graph_errors_map_to_statuses(kind: Db) {
     for (i, user) in users.iter().enumerate() {
         t.open(&format!("s-{i}"), "support", "messenger", user)
             .await;
-        assert_eq!(
-            t.deliver(&t.graph.inbound().messenger_text(user, "hi"))
-                .await
-                .0,
-            200
-        );
+        t.client_writes(MetaChannel::Messenger, user).await;
     }
     // 551: the person is unavailable.
     t.graph
@@ -689,12 +652,7 @@ async fn graph_errors_map_to_statuses(kind: Db) {
 async fn the_window_opens_before_the_session_and_only_for_our_account(kind: Db) {
     let Some(t) = spawn(kind).await else { return };
     t.line("support", json!({})).await;
-    assert_eq!(
-        t.deliver(&t.graph.inbound().messenger_text(ANN, "hello?"))
-            .await
-            .0,
-        200
-    );
+    t.client_writes(MetaChannel::Messenger, ANN).await;
     t.advance(Duration::minutes(5));
     t.open("s-ann", "support", "messenger", ANN).await;
     t.app.close("s-ann").await;
@@ -715,15 +673,7 @@ async fn the_window_opens_before_the_session_and_only_for_our_account(kind: Db) 
 async fn an_old_tap_delivered_again_does_not_undo_a_newer_one(kind: Db) {
     let Some(t) = spawn(kind).await else { return };
     t.line("support", json!({})).await;
-    t.open("s-1", "support", "messenger", ANN).await;
-    assert_eq!(
-        t.deliver(&t.graph.inbound().messenger_text(ANN, "hi"))
-            .await
-            .0,
-        200
-    );
-    t.app.close("s-1").await;
-    t.app.wait_for_status("s-1", "sent").await;
+    t.asked("s-1", "support", MetaChannel::Messenger, ANN).await;
     let down = t.payload(MetaChannel::Messenger, ANN, "👎");
     let up = t.payload(MetaChannel::Messenger, ANN, "👍");
     let first = t.graph.inbound().messenger_quick_reply(ANN, "👎", &down);
