@@ -194,6 +194,28 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
                     crate::store::redact_url(&settings.database.url),
                     lines.len()
                 );
+                // The file's lines as they will be once `serve` applies them, then the rest.
+                let configured = settings.configured_lines().unwrap_or_default();
+                let mut all: Vec<(String, crate::domain::LineSettings)> =
+                    configured.into_iter().map(|l| (l.id, l.settings)).collect();
+                for l in lines {
+                    if !all.iter().any(|(id, _)| *id == l.id) {
+                        all.push((l.id, l.settings));
+                    }
+                }
+                for (id, line) in &all {
+                    let reach = crate::recipients::check(&store, line).await?;
+                    if !line.notify_low.is_empty() && !reach.reaches_someone {
+                        problems.push(format!(
+                            "line '{id}' alerts on low ratings but reaches nobody: {}",
+                            reach.problems.join("; ")
+                        ));
+                    } else {
+                        for p in &reach.problems {
+                            println!("warning: line '{id}': {p}");
+                        }
+                    }
+                }
                 store.close().await;
             }
             Err(e) => problems.push(e.to_string()),

@@ -15,6 +15,7 @@ pub mod domain;
 pub mod engine;
 pub mod http;
 pub mod metrics;
+pub mod recipients;
 pub mod report;
 pub mod scheduler;
 pub mod settings;

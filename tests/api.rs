@@ -428,7 +428,79 @@ async fn an_idle_scheduler_sleeps_instead_of_polling(db: Db) {
     );
 }
 
+/// "I never get alerts": a line shows whom its low-rating alerts reach and names each gap.
+async fn a_line_names_every_alert_recipient_it_cannot_reach(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    let line = |notify: serde_json::Value| {
+        json!({"name": "Support", "notify_low": notify,
+               "webhook": {"url": app.connector.url, "secret": common::SECRET}})
+    };
+    let (status, body) = app
+        .put(
+            "/v1/lines/support",
+            line(json!([{"kind": "supervisor", "id": "p-7"}, {"kind": "group", "id": "g-1"}])),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["alerts"]["reaches_someone"], false, "{body}");
+    let problems = body["alerts"]["problems"].to_string();
+    assert!(
+        problems.contains("person 'p-7' does not exist"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("group 'g-1', which does not exist"),
+        "{problems}"
+    );
+
+    // p-7 exists but has no address; the group has a member with notifications off.
+    app.put(
+        "/v1/people/p-7",
+        json!({"name": "Vera", "role": "supervisor"}),
+    )
+    .await;
+    app.put(
+        "/v1/people/p-8",
+        json!({"name": "Ivan", "role": "supervisor", "notify": {"email": "ivan@example.com"},
+               "notifications_enabled": false}),
+    )
+    .await;
+    app.put(
+        "/v1/groups/g-1",
+        json!({"name": "Leads", "members": ["p-8"]}),
+    )
+    .await;
+    let (_, body) = app.get("/v1/lines/support").await;
+    assert_eq!(body["alerts"]["reaches_someone"], false, "{body}");
+    let problems = body["alerts"]["problems"].to_string();
+    assert!(
+        problems.contains("person 'p-7' has no address"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("in group 'g-1': person 'p-8' has notifications switched off"),
+        "{problems}"
+    );
+
+    // An address for p-7: the line reaches someone; the group's gap is still named.
+    app.put(
+        "/v1/people/p-7",
+        json!({"name": "Vera", "role": "supervisor", "notify": {"telegram_chat_id": 436432850}}),
+    )
+    .await;
+    let (_, body) = app.get("/v1/lines/support").await;
+    assert_eq!(body["alerts"]["reaches_someone"], true, "{body}");
+    assert_eq!(
+        body["alerts"]["problems"].as_array().unwrap().len(),
+        1,
+        "{body}"
+    );
+}
+
 on_both_backends!(
+    a_line_names_every_alert_recipient_it_cannot_reach,
     unknown_lines_and_sessions_are_404_with_a_hint,
     malformed_bodies_are_400_naming_the_field_and_store_nothing,
     a_repeated_session_or_event_changes_nothing,

@@ -72,6 +72,45 @@ token = "123:SECRET-TOKEN"
 }
 
 #[test]
+fn check_config_fails_a_line_whose_alerts_reach_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rateline.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+[database]
+url = "sqlite://{}"
+[[lines]]
+id = "support"
+name = "Support"
+notify_low = [{{ kind = "supervisor", id = "p-7" }}]
+webhook = {{ url = "http://127.0.0.1:9/hook", secret = "0123456789abcdef" }}
+[[lines]]
+id = "sales"
+name = "Sales"
+webhook = {{ url = "http://127.0.0.1:9/hook", secret = "0123456789abcdef" }}
+"#,
+            dir.path().join("r.db").display()
+        ),
+    )
+    .unwrap();
+    let out = rateline(&["check-config", "--config", file.to_str().unwrap()], &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains(
+            "line 'support' alerts on low ratings but reaches nobody: person 'p-7' does not exist"
+        ),
+        "{t}"
+    );
+    assert!(
+        !t.contains("line 'sales'"),
+        "a line without notify_low alerts nobody by choice: {t}"
+    );
+}
+
+#[test]
 fn a_misspelt_section_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("rateline.toml");

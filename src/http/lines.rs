@@ -25,15 +25,24 @@ async fn put_line(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(view(&line))))
+    Ok((status, Json(view(&state, &line).await?)))
 }
 
 async fn get_line(State(state): State<AppState>, ApiPath(id): ApiPath) -> ApiResult<Json<Value>> {
-    Ok(Json(view(&state.engine.line(&id).await?)))
+    let line = state.engine.line(&id).await?;
+    Ok(Json(view(&state, &line).await?))
 }
 
-/// The line as the API shows it: the settings without the webhook secret.
-fn view(line: &LineRecord) -> Value {
+/// The line as the API shows it: the settings without the webhook secret, and whom its
+/// low-rating alerts can reach.
+async fn view(state: &AppState, line: &LineRecord) -> ApiResult<Value> {
+    let reach = crate::recipients::check(state.engine.store(), &line.settings).await?;
+    let mut v = settings_view(line);
+    v["alerts"] = json!(reach);
+    Ok(v)
+}
+
+fn settings_view(line: &LineRecord) -> Value {
     let mut settings = line.settings.clone();
     if let Some(w) = settings.webhook.as_mut() {
         w.secret = None;

@@ -2,8 +2,10 @@
 
 use chrono::{DateTime, Utc};
 
+use sqlx::Row;
+
 use super::{Result, Store, ms};
-use crate::domain::{Group, Person, Role};
+use crate::domain::{Group, Notify, Person, Role};
 
 fn role_name(role: Role) -> &'static str {
     match role {
@@ -76,5 +78,55 @@ impl Store {
         }
         tx.commit().await?;
         Ok(!existed)
+    }
+}
+
+/// What a person offers as an alert recipient.
+#[derive(Debug, Clone)]
+pub struct Reachability {
+    pub notifications_enabled: bool,
+    pub notify: Notify,
+}
+
+impl Store {
+    /// A person's notification settings; `None` when there is no such person.
+    pub async fn person_reachability(&self, id: &str) -> Result<Option<Reachability>> {
+        let Some(row) =
+            sqlx::query("SELECT notify, notifications_enabled FROM people WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let notify: Notify = serde_json::from_str(&row.try_get::<String, _>("notify")?)
+            .map_err(|e| super::StoreError::Corrupt(format!("notify of person '{id}': {e}")))?;
+        Ok(Some(Reachability {
+            notifications_enabled: row.try_get::<i64, _>("notifications_enabled")? == 1,
+            notify,
+        }))
+    }
+
+    /// A group's members; `None` when there is no such group.
+    pub async fn group_members(&self, id: &str) -> Result<Option<Vec<String>>> {
+        if sqlx::query("SELECT 1 FROM groups WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let rows = sqlx::query(
+            "SELECT person_id FROM group_members WHERE group_id = $1 ORDER BY person_id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(
+            rows.iter()
+                .map(|r| r.try_get("person_id"))
+                .collect::<std::result::Result<_, _>>()?,
+        ))
     }
 }
