@@ -424,9 +424,21 @@ async fn whatsapp_buttons_lists_and_statuses(kind: Db) {
 async fn whatsapp_uses_the_template_only_outside_the_window(kind: Db) {
     let Some(t) = spawn(kind).await else { return };
     t.graph.add_template("service_rating", "en", 2);
+    // A template's buttons must name answers of the line's scale, each once.
+    let (status, body) = t
+        .app
+        .put(
+            "/v1/lines/support",
+            json!({"name": "Support", "whatsapp_template":
+                   {"name": "service_rating", "language": "en", "buttons": [1, 7]}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "whatsapp_template.buttons");
+    // This template was approved with 👎 first, then 👍.
     t.line(
         "support",
-        json!({"whatsapp_template": {"name": "service_rating", "language": "en"}}),
+        json!({"whatsapp_template": {"name": "service_rating", "language": "en", "buttons": [0, 1]}}),
     )
     .await;
     t.asked("inside", "support", MetaChannel::Whatsapp, WA_ANN)
@@ -449,7 +461,8 @@ async fn whatsapp_uses_the_template_only_outside_the_window(kind: Db) {
         .clone();
     assert_eq!(template["type"], "template", "{template}");
     assert_eq!(template["template"]["name"], "service_rating");
-    let payload = template["template"]["components"][0]["parameters"][0]["payload"]
+    // The second button is 👍.
+    let payload = template["template"]["components"][1]["parameters"][0]["payload"]
         .as_str()
         .unwrap()
         .to_owned();

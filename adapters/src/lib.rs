@@ -178,6 +178,8 @@ impl fmt::Debug for WebhookTarget {
 pub struct TemplateRef {
     pub name: String,
     pub language: String,
+    /// The answer each quick-reply button gives, in the buttons' order.
+    pub values: Vec<i64>,
 }
 
 /// Everything an adapter needs to put one rating request in front of one client.

@@ -199,15 +199,21 @@ impl MetaAdapter {
                 let Some(template) = &r.whatsapp_template else {
                     return Err(closed());
                 };
-                // The template's quick-reply buttons, in order, get the values' payloads.
-                let components: Vec<Value> = buttons
+                // Each of the template's quick-reply buttons, in order, gets the signed
+                // payload of the answer the line says it gives.
+                let components = template
+                    .values
                     .iter()
                     .enumerate()
-                    .map(|(i, (_, payload))| {
-                        json!({"type": "button", "sub_type": "quick_reply", "index": i.to_string(),
-                               "parameters": [{"type": "payload", "payload": payload}]})
+                    .map(|(i, v)| {
+                        let payload = self.signer.encode(&r.request_id, CardAction::Rate(*v))?;
+                        Some(json!({"type": "button", "sub_type": "quick_reply", "index": i.to_string(),
+                                    "parameters": [{"type": "payload", "payload": payload}]}))
                     })
-                    .collect();
+                    .collect::<Option<Vec<Value>>>()
+                    .ok_or_else(|| SendOutcome::Failed {
+                        reason: "the request id is too long for a signed button payload".into(),
+                    })?;
                 Ok(json!({
                     "messaging_product": "whatsapp", "recipient_type": "individual",
                     "to": r.client.id, "type": "template",

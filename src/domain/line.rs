@@ -109,6 +109,20 @@ impl std::fmt::Debug for WebhookSettings {
 pub struct WhatsappTemplate {
     pub name: String,
     pub language: String,
+    /// The answer each of the template's quick-reply buttons gives, in the buttons' order;
+    /// `[1, 0]` (👍, 👎) or `[1, 2, 3, 4, 5]` by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buttons: Option<Vec<i64>>,
+}
+
+impl WhatsappTemplate {
+    /// The values of the buttons, in order.
+    pub fn values(&self, scale: Scale) -> Vec<i64> {
+        self.buttons.clone().unwrap_or_else(|| match scale {
+            Scale::Binary => vec![1, 0],
+            Scale::FiveStar => (1..=5).collect(),
+        })
+    }
 }
 
 /// The longest text a line may send, in characters (Telegram's message limit).
@@ -217,6 +231,30 @@ impl LineSettings {
                 "whatsapp_template",
                 "needs both name and language",
             ));
+        }
+        if let Some(values) = self
+            .whatsapp_template
+            .as_ref()
+            .and_then(|t| t.buttons.as_ref())
+        {
+            let scale = self.rating.scale;
+            let mut seen = std::collections::HashSet::new();
+            if values.is_empty()
+                || values.len() > 10
+                || values
+                    .iter()
+                    .any(|v| !scale.allowed().contains(v) || !seen.insert(*v))
+            {
+                return Err(Invalid::new(
+                    "whatsapp_template.buttons",
+                    format!(
+                        "must list the answer of each quick-reply button in order, 1 to 10 distinct values of the {} scale ({}..={}), e.g. [1, 0]",
+                        scale.as_str(),
+                        scale.allowed().start(),
+                        scale.allowed().end()
+                    ),
+                ));
+            }
         }
         Ok(())
     }

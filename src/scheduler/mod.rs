@@ -324,6 +324,7 @@ impl Inner {
             whatsapp_template: line.whatsapp_template.as_ref().map(|t| TemplateRef {
                 name: t.name.clone(),
                 language: t.language.clone(),
+                values: t.values(c.scale),
             }),
             webhook: line.webhook.as_ref().and_then(|w| {
                 Some(WebhookTarget {
