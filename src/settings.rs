@@ -111,6 +111,11 @@ pub struct TelegramSettings {
     /// Expected in `X-Telegram-Bot-Api-Secret-Token` on every webhook call.
     #[serde(default)]
     pub webhook_secret: Option<String>,
+    /// In webhook mode, where Telegram reaches `/channels/telegram/webhook` (https); when
+    /// set, `serve` registers it with `setWebhook` at start. Leave it unset when a contact
+    /// center owns the bot's webhook and forwards updates.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
     #[serde(default)]
     pub mode: TelegramMode,
     /// Signs the rating buttons; defaults to a key derived from the token. Set it when the
@@ -173,6 +178,20 @@ impl TelegramSettings {
                 "telegram.api_url {:?} is not an http(s) URL such as https://api.telegram.org",
                 self.api_url
             )),
+        }
+        if let Some(u) = &self.webhook_url {
+            match reqwest::Url::parse(u) {
+                Ok(url) if url.scheme() == "https" => {}
+                _ => problems.push(format!(
+                    "telegram.webhook_url {u:?} must be an https URL: Telegram posts only to https"
+                )),
+            }
+            if self.mode == TelegramMode::Polling {
+                problems.push(
+                    "telegram.webhook_url is set but telegram.mode is \"polling\": choose one"
+                        .into(),
+                );
+            }
         }
         if self.callback_secret.as_ref().is_some_and(|s| s.len() < 16) {
             problems.push("telegram.callback_secret must be at least 16 characters".into());
@@ -534,5 +553,38 @@ impl Settings {
             );
         }
         notes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn telegram(extra: &str) -> Vec<String> {
+        let toml = format!("[telegram]\ntoken = \"123:abc\"\nwebhook_secret = \"s3cret\"\n{extra}");
+        let settings: Settings = Config::builder()
+            .add_source(File::from_str(&toml, FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        settings.problems()
+    }
+
+    #[test]
+    fn telegram_urls_are_checked() {
+        assert_eq!(telegram(""), Vec::<String>::new());
+        let p = telegram("webhook_url = \"http://rateline.example/hook\"").join("\n");
+        assert!(p.contains("must be an https URL"), "{p}");
+        let p = telegram("api_url = \"http://api.example\"").join("\n");
+        assert!(p.contains("plain http"), "{p}");
+        assert_eq!(
+            telegram("api_url = \"http://127.0.0.1:8081\""),
+            Vec::<String>::new()
+        );
+        let p = telegram("mode = \"polling\"\nwebhook_url = \"https://r.example/hook\"").join("\n");
+        assert!(p.contains("choose one"), "{p}");
+        let p = telegram("max_per_second = 31").join("\n");
+        assert!(p.contains("1..=30"), "{p}");
     }
 }

@@ -147,6 +147,7 @@ impl Application {
                     mode = ?telegram.mode(),
                     "telegram channel enabled"
                 );
+                telegram.register_webhook().await;
                 adapters = adapters.with(telegram.adapter());
                 Some(Arc::new(telegram))
             }

@@ -31,6 +31,7 @@ fn telegram_settings(bot: &FakeBotApi) -> TelegramSettings {
         token: TOKEN.into(),
         api_url: bot.url(),
         webhook_secret: Some(WEBHOOK_SECRET.into()),
+        webhook_url: None,
         mode: TelegramMode::Webhook,
         callback_secret: None,
         max_per_second: 25,
@@ -745,6 +746,36 @@ async fn polling_mode_takes_updates_without_a_public_url() {
     // Without a secret the webhook endpoint takes nothing.
     let update = t.bot.text(ANN, "1");
     assert_eq!(t.deliver(&update).await.0, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_registers_the_webhook_with_its_secret() {
+    let Some(t) = spawn_with(Db::Sqlite, |s| {
+        s.telegram.as_mut().unwrap().webhook_url =
+            Some("https://rateline.example/channels/telegram/webhook".into());
+    })
+    .await
+    else {
+        return;
+    };
+    assert_eq!(
+        t.bot.webhook(),
+        Some((
+            "https://rateline.example/channels/telegram/webhook".into(),
+            Some(WEBHOOK_SECRET.into())
+        ))
+    );
+    let call = t
+        .bot
+        .calls()
+        .into_iter()
+        .find(|c| c.method == "setWebhook")
+        .unwrap();
+    assert!(
+        call.body.to_string().contains("callback_query"),
+        "asks for taps: {}",
+        call.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

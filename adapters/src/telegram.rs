@@ -189,6 +189,20 @@ impl TelegramAdapter {
         self.call(self.bot.get_me().send()).await
     }
 
+    /// Points the bot's webhook at `url` with `secret` as its `secret_token`, asking for
+    /// the update kinds Rateline reads.
+    pub async fn set_webhook(&self, url: url::Url, secret: &str) -> Result<(), BotApiError> {
+        self.call(
+            self.bot
+                .set_webhook(url)
+                .secret_token(secret)
+                .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
+                .send(),
+        )
+        .await
+        .map(drop)
+    }
+
     /// Shows a short toast to the client who tapped; failures are the caller's to log.
     pub async fn answer_callback(&self, id: &str, text: &str) -> Result<(), BotApiError> {
         let text: String = text.chars().take(MAX_TOAST_CHARS).collect();

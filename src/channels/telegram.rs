@@ -43,6 +43,7 @@ pub struct Telegram {
     adapter: Arc<TelegramAdapter>,
     token: String,
     webhook_secret: Option<String>,
+    webhook_url: Option<String>,
     mode: TelegramMode,
     poll: Duration,
 }
@@ -54,6 +55,7 @@ impl Telegram {
             adapter: Arc::new(adapter(settings, send_timeout)),
             token: settings.token.clone(),
             webhook_secret: settings.webhook_secret.clone(),
+            webhook_url: settings.webhook_url.clone(),
             mode: settings.mode,
             poll: Duration::from_secs(settings.poll_timeout_seconds),
         }
@@ -65,6 +67,21 @@ impl Telegram {
 
     pub fn mode(&self) -> TelegramMode {
         self.mode
+    }
+
+    /// Registers the configured webhook URL with Telegram, so updates start arriving. A
+    /// failure is logged, not fatal: Telegram keeps the previous webhook, if any.
+    pub async fn register_webhook(&self) {
+        let (Some(url), Some(secret)) = (&self.webhook_url, &self.webhook_secret) else {
+            return;
+        };
+        let Ok(parsed) = url::Url::parse(url) else {
+            return;
+        };
+        match self.adapter.set_webhook(parsed, secret).await {
+            Ok(()) => tracing::info!(%url, "telegram webhook registered"),
+            Err(e) => tracing::error!(error = %e, %url, "could not register the telegram webhook"),
+        }
     }
 
     /// Asks the Bot API who the bot is: see [`check_token`].
