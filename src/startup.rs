@@ -128,10 +128,7 @@ impl Application {
                 other => StartupError::Config(vec![other.to_string()]),
             })?;
 
-        let http = reqwest::Client::builder()
-            .timeout(settings.scheduler.send_timeout())
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .user_agent(concat!("Rateline/", env!("CARGO_PKG_VERSION")))
+        let http = crate::channels::http_client(settings.scheduler.send_timeout())
             .build()
             .expect("the HTTP client builds with static settings");
         let mut adapters = Adapters::default().with(Arc::new(WebhookAdapter::new(http)));

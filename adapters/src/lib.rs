@@ -112,6 +112,15 @@ impl Scale {
         }
     }
 
+    /// The answers a rating card offers, in the order its buttons show them: 👍 👎, or
+    /// 1 … 5 stars.
+    pub fn buttons(self) -> Vec<i64> {
+        match self {
+            Scale::Binary => vec![1, 0],
+            Scale::FiveStar => (1..=5).collect(),
+        }
+    }
+
     /// Whether `value` counts towards CSAT: 👍, or 4–5 stars.
     pub fn is_positive(self, value: i64) -> bool {
         match self {
@@ -242,6 +251,11 @@ impl SendOutcome {
             SendOutcome::Defer { .. } => "deferred",
         }
     }
+}
+
+/// `text` cut to `chars` characters, so a long line text is sent rather than refused.
+pub(crate) fn clip(text: &str, chars: usize) -> String {
+    text.chars().take(chars).collect()
 }
 
 /// One channel's way of sending a rating request.

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::phrases::Phrases;
 use crate::signed::{CallbackSigner, CardAction, rating_label};
-use crate::{Channel, ChannelAdapter, OutgoingRequest, Scale, SendOutcome};
+use crate::{Channel, ChannelAdapter, OutgoingRequest, Scale, SendOutcome, clip};
 
 /// How long after the client's last message Meta allows free-form messages.
 pub const WINDOW: chrono::Duration = chrono::Duration::hours(24);
@@ -42,6 +42,8 @@ const THROTTLED: [i64; 7] = [4, 17, 613, 80007, 130429, 131048, 131056];
 /// account, or a WhatsApp business phone number.
 pub struct MetaAdapter {
     channel: Channel,
+    /// The Page, Instagram account or phone number id.
+    account: String,
     http: reqwest::Client,
     /// `{graph_url}/{version}/{id}/messages`.
     endpoint: String,
@@ -71,6 +73,7 @@ impl MetaAdapter {
     ) -> Self {
         Self {
             channel,
+            account: id.to_owned(),
             http,
             endpoint: format!(
                 "{}/{version}/{id}/messages",
@@ -81,8 +84,9 @@ impl MetaAdapter {
         }
     }
 
-    pub fn signer(&self) -> &CallbackSigner {
-        &self.signer
+    /// The account it sends from: events written to another are not its business.
+    pub fn account(&self) -> &str {
+        &self.account
     }
 
     /// Sends a plain text message (a thank-you after an answer); the client just wrote, so
@@ -109,16 +113,10 @@ impl MetaAdapter {
         }
     }
 
-    fn values(scale: Scale) -> Vec<i64> {
-        match scale {
-            Scale::Binary => vec![1, 0],
-            Scale::FiveStar => (1..=5).collect(),
-        }
-    }
-
     /// The buttons' `(title, payload)`, or `None` if a payload cannot be signed.
     fn buttons(&self, r: &OutgoingRequest) -> Option<Vec<(String, String)>> {
-        Self::values(r.scale)
+        r.scale
+            .buttons()
             .into_iter()
             .map(|v| {
                 let payload = self.signer.encode(&r.request_id, CardAction::Rate(v))?;
@@ -255,10 +253,6 @@ impl MetaAdapter {
         }
         classify(status, &json, crate::http::retry_after(&headers))
     }
-}
-
-fn clip(text: &str, chars: usize) -> String {
-    text.chars().take(chars).collect()
 }
 
 /// What a Graph API refusal means for the request.

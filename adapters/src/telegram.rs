@@ -28,7 +28,7 @@ use teloxide_core::types::{
 };
 
 pub use crate::signed::{CallbackError, CallbackSigner, CardAction, rating_label};
-use crate::{Channel, ChannelAdapter, OutgoingRequest, Scale, SendOutcome};
+use crate::{Channel, ChannelAdapter, OutgoingRequest, Scale, SendOutcome, clip};
 
 /// Telegram's limit on a message's text, in characters.
 pub const MAX_TEXT_CHARS: usize = 4096;
@@ -42,11 +42,8 @@ pub fn rating_keyboard(
     scale: Scale,
     request_id: &str,
 ) -> Option<InlineKeyboardMarkup> {
-    let values: Vec<i64> = match scale {
-        Scale::Binary => vec![1, 0],
-        Scale::FiveStar => (1..=5).collect(),
-    };
-    let row = values
+    let row = scale
+        .buttons()
         .into_iter()
         .map(|v| {
             let data = signer.encode(request_id, CardAction::Rate(v))?;
@@ -205,7 +202,7 @@ impl TelegramAdapter {
 
     /// Shows a short toast to the client who tapped; failures are the caller's to log.
     pub async fn answer_callback(&self, id: &str, text: &str) -> Result<(), BotApiError> {
-        let text: String = text.chars().take(MAX_TOAST_CHARS).collect();
+        let text = clip(text, MAX_TOAST_CHARS);
         self.call(
             self.bot
                 .answer_callback_query(CallbackQueryId(id.to_owned()))
@@ -224,7 +221,7 @@ impl TelegramAdapter {
         text: &str,
         keyboard: Option<InlineKeyboardMarkup>,
     ) -> Result<(), BotApiError> {
-        let text = clip(text);
+        let text = clip(text, MAX_TEXT_CHARS);
         let request = self
             .bot
             .edit_message_text(ChatId(chat), MessageId(message_id), text);
@@ -262,7 +259,9 @@ impl TelegramAdapter {
                 transient: true,
             });
         }
-        let request = self.bot.send_message(ChatId(chat), clip(text));
+        let request = self
+            .bot
+            .send_message(ChatId(chat), clip(text, MAX_TEXT_CHARS));
         let sent = match keyboard {
             Some(k) => self.call(request.reply_markup(k).send()).await,
             None => self.call(request.send()).await,
@@ -289,11 +288,6 @@ impl TelegramAdapter {
             }),
         }
     }
-}
-
-/// A text cut to Telegram's message limit, so a long line text is sent rather than refused.
-fn clip(text: &str) -> String {
-    text.chars().take(MAX_TEXT_CHARS).collect()
 }
 
 /// The description Telegram gave, or what happened on the way to it; never the token.
@@ -428,7 +422,7 @@ impl ChannelAdapter for TelegramAdapter {
         }
         let send = self
             .bot
-            .send_message(ChatId(chat), clip(&request.text))
+            .send_message(ChatId(chat), clip(&request.text, MAX_TEXT_CHARS))
             .reply_markup(keyboard)
             .send();
         let left = self.send_timeout.saturating_sub(started.elapsed());

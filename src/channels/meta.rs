@@ -22,7 +22,6 @@ use rateline_adapters::phrases::Phrases;
 use rateline_adapters::signed::{CallbackSigner, CardAction};
 use rateline_adapters::text::parse_text_answer;
 use rateline_adapters::{SendOutcome, webhook};
-use subtle::ConstantTimeEq;
 
 use crate::domain::{Channel, RatingAnswer, RequestStatus};
 use crate::engine::{Engine, EngineError};
@@ -39,8 +38,6 @@ pub struct Meta {
     app_secret: String,
     verify_token: String,
     adapters: HashMap<Channel, Arc<MetaAdapter>>,
-    /// The account id each channel sends from; events for other accounts are not ours.
-    accounts: HashMap<Channel, String>,
     signer: CallbackSigner,
 }
 
@@ -50,10 +47,7 @@ impl Meta {
         let app_secret = settings.app_secret.clone().unwrap_or_default();
         let signer =
             CallbackSigner::new(settings.callback_secret.as_deref().unwrap_or(&app_secret));
-        let http = reqwest::Client::builder()
-            .timeout(send_timeout)
-            .connect_timeout(Duration::from_secs(5))
-            .user_agent(concat!("Rateline/", env!("CARGO_PKG_VERSION")))
+        let http = super::http_client(send_timeout)
             .build()
             .expect("the HTTP client builds with static settings");
         let adapters = settings
@@ -72,17 +66,11 @@ impl Meta {
                 (channel, Arc::new(adapter))
             })
             .collect();
-        let accounts = settings
-            .accounts()
-            .into_iter()
-            .map(|(channel, id, _)| (channel, id.to_owned()))
-            .collect();
         Self {
             engine,
             app_secret,
             verify_token: settings.verify_token.clone().unwrap_or_default(),
             adapters,
-            accounts,
             signer,
         }
     }
@@ -109,7 +97,10 @@ impl Meta {
     }
 
     fn ours(&self, channel: Channel, account: &str) -> bool {
-        self.accounts.get(&channel).is_some_and(|id| id == account)
+        // Events for another Page or number of the same app are not ours.
+        self.adapters
+            .get(&channel)
+            .is_some_and(|a| a.account() == account)
     }
 
     async fn handle_one(&self, event: MetaEvent) -> Result<(), StoreError> {
@@ -315,7 +306,7 @@ pub async fn verify(
         meta_of(&state).map_err(|_| (StatusCode::NOT_FOUND, "no Meta channel is enabled"))?;
     let token_ok = q
         .get("hub.verify_token")
-        .is_some_and(|t| bool::from(t.as_bytes().ct_eq(meta.verify_token.as_bytes())));
+        .is_some_and(|t| super::secret_matches(&meta.verify_token, t.as_bytes()));
     match (
         q.get("hub.mode").map(String::as_str),
         q.get("hub.challenge"),

@@ -4,3 +4,23 @@
 
 pub mod meta;
 pub mod telegram;
+
+use std::time::Duration;
+
+use subtle::ConstantTimeEq;
+
+/// The HTTP client every channel sends with: the send timeout on each call, a short
+/// connect timeout, and Rateline's user agent.
+pub fn http_client(send_timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .timeout(send_timeout)
+        .connect_timeout(Duration::from_secs(5))
+        .user_agent(concat!("Rateline/", env!("CARGO_PKG_VERSION")))
+}
+
+/// Whether `given` is the configured secret, in constant time. Digests of equal length are
+/// compared, so not even the secret's length leaks.
+pub fn secret_matches(expected: &str, given: &[u8]) -> bool {
+    let digest = |b: &[u8]| <sha2::Sha256 as sha2::Digest>::digest(b);
+    bool::from(digest(expected.as_bytes()).ct_eq(&digest(given)))
+}

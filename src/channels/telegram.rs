@@ -21,7 +21,6 @@ use rateline_adapters::telegram::{
     self as tg, BotApiError, CardAction, Inbound, TelegramAdapter, rating_label,
 };
 use rateline_adapters::text::parse_text_answer;
-use subtle::ConstantTimeEq;
 use teloxide_core::types::{InlineKeyboardMarkup, Update};
 use tokio_util::sync::CancellationToken;
 
@@ -95,9 +94,7 @@ impl Telegram {
         else {
             return false;
         };
-        // Digests of equal length, so the comparison does not even leak the secret's length.
-        let digest = |b: &[u8]| <sha2::Sha256 as sha2::Digest>::digest(b);
-        bool::from(digest(expected.as_bytes()).ct_eq(&digest(given.as_bytes())))
+        super::secret_matches(expected, given.as_bytes())
     }
 
     /// Handles one update. Only an unreachable database is an error: the update is then
@@ -416,10 +413,7 @@ impl Telegram {
 
 /// The adapter the settings describe; its HTTP client times out with the sends.
 pub fn adapter(settings: &TelegramSettings, send_timeout: Duration) -> TelegramAdapter {
-    let client = reqwest::Client::builder()
-        .timeout(send_timeout)
-        .connect_timeout(Duration::from_secs(5))
-        .user_agent(concat!("Rateline/", env!("CARGO_PKG_VERSION")))
+    let client = super::http_client(send_timeout)
         // A redirect would carry the token in its path to wherever it points.
         .redirect(reqwest::redirect::Policy::none())
         .build()

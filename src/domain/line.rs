@@ -118,10 +118,7 @@ pub struct WhatsappTemplate {
 impl WhatsappTemplate {
     /// The values of the buttons, in order.
     pub fn values(&self, scale: Scale) -> Vec<i64> {
-        self.buttons.clone().unwrap_or_else(|| match scale {
-            Scale::Binary => vec![1, 0],
-            Scale::FiveStar => (1..=5).collect(),
-        })
+        self.buttons.clone().unwrap_or_else(|| scale.buttons())
     }
 }
 

@@ -361,11 +361,7 @@ impl Inner {
                     return gave_up();
                 };
                 // A platform's Retry-After may be absurdly large: past the deadline either way.
-                let at = Duration::from_std(wait)
-                    .ok()
-                    .and_then(|w| now.checked_add_signed(w))
-                    .filter(|at| *at <= c.send_deadline_at);
-                match at {
+                match before_deadline(now, wait, c.send_deadline_at) {
                     Some(at) => SendResult::RetryAt { at, error: reason },
                     None => SendResult::Final {
                         status: RequestStatus::Failed,
@@ -393,11 +389,7 @@ impl Inner {
                 }
             }
             SendOutcome::Defer { after, reason } => {
-                let at = Duration::from_std(after)
-                    .ok()
-                    .and_then(|w| now.checked_add_signed(w))
-                    .filter(|at| *at <= c.send_deadline_at);
-                match at {
+                match before_deadline(now, after, c.send_deadline_at) {
                     Some(at) => SendResult::Deferred { at, reason },
                     None => SendResult::Final {
                         status: RequestStatus::Failed,
@@ -476,6 +468,18 @@ impl Inner {
             }
         }
     }
+}
+
+/// `now + wait`, unless that passes `deadline` (or overflows).
+fn before_deadline(
+    now: DateTime<Utc>,
+    wait: std::time::Duration,
+    deadline: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    Duration::from_std(wait)
+        .ok()
+        .and_then(|w| now.checked_add_signed(w))
+        .filter(|at| *at <= deadline)
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {

@@ -36,7 +36,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -362,16 +362,16 @@ impl FakeGraphApi {
 
     /// Waits (in real time, up to 10 s) until `what` holds.
     pub async fn wait_for(&self, what: impl Fn(&FakeGraphApi) -> bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while !what(self) {
-            if tokio::time::Instant::now() >= deadline {
-                panic!(
+        super::wait_until(
+            || what(self),
+            || {
+                format!(
                     "the fake Graph API did not reach the awaited state within 10 s; calls so far:\n{}",
                     self.call_log()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+                )
+            },
+        )
+        .await
     }
 
     fn call_log(&self) -> String {

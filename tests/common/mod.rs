@@ -246,6 +246,18 @@ async fn receive(State(c): State<Connector>, headers: HeaderMap, body: Bytes) ->
     }
 }
 
+/// Waits (in real time, polling every 20 ms, up to 10 s) until `done` holds; past that,
+/// panics with `state()`. The cap only guards against a hang: a slow machine passes.
+pub async fn wait_until(mut done: impl FnMut() -> bool, state: impl FnOnce() -> String) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        if tokio::time::Instant::now() >= deadline {
+            panic!("{}", state());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The moment every test's manual clock starts at.
 pub fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 21, 9, 0, 0).unwrap()

@@ -309,16 +309,16 @@ impl FakeBotApi {
 
     /// Waits (in real time, up to 10 s) until `what` holds.
     pub async fn wait_for(&self, what: impl Fn(&FakeBotApi) -> bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while !what(self) {
-            if tokio::time::Instant::now() >= deadline {
-                panic!(
+        super::wait_until(
+            || what(self),
+            || {
+                format!(
                     "the fake Bot API did not reach the awaited state within 10 s; calls so far:\n{}",
                     self.call_log()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+                )
+            },
+        )
+        .await
     }
 
     fn call_log(&self) -> String {
