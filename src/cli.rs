@@ -140,7 +140,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 from: s.from,
                 to: s.to,
             };
-            let groups = store.stats(&filter, s.by.unwrap_or_default()).await?;
+            let groups = store
+                .stats(&filter, s.by.unwrap_or_default(), chrono::Utc::now())
+                .await?;
             store.close().await;
             match s.format {
                 Format::Table => print!("{}", crate::report::table(&groups)),
@@ -182,9 +184,6 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
     };
     crate::telemetry::init(format, "warn");
     let mut problems = settings.problems();
-    for note in settings.notes() {
-        println!("note: {note}");
-    }
     if problems.is_empty() {
         match open_store(&settings).await {
             Ok(store) => {

@@ -192,7 +192,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         ("By line", StatsGrouping::Line),
         ("Overall", StatsGrouping::All),
     ] {
-        let groups = store.stats(&StatsFilter::default(), by).await?;
+        let groups = store
+            .stats(&StatsFilter::default(), by, chrono::Utc::now())
+            .await?;
         println!("{title}:\n{}", crate::report::table(&groups));
     }
     store.close().await;

@@ -4,9 +4,11 @@
 //! The layers, outside in: [`cli`] and [`http`] take requests; [`engine`] validates them
 //! and runs Rateline's operations on the [`store`]; the [`scheduler`] turns due rating
 //! requests into sends through the channel adapters (the `rateline-adapters` crate);
-//! [`channels`] takes the answers that platforms deliver (Telegram taps and replies).
+//! [`channels`] takes the answers that platforms deliver (Telegram taps and replies);
+//! [`alerts`] are the sinks low-rating alerts leave through.
 //! [`startup`] wires them into one process.
 
+pub mod alerts;
 pub mod channels;
 pub mod cli;
 pub mod clock;

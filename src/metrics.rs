@@ -18,6 +18,8 @@ pub struct Metrics {
     pub request_transitions: Family<Labels, Counter>,
     /// Send outcomes by channel and outcome.
     pub send_outcomes: Family<Labels, Counter>,
+    /// Alert and response sends by kind (`alert`, `response`), sink or channel, and outcome.
+    pub job_outcomes: Family<Labels, Counter>,
     /// How long one send took, by channel.
     pub send_duration: Family<Labels, Histogram>,
     /// sent − due for every accepted request.
@@ -50,6 +52,12 @@ impl Default for Metrics {
             "Send outcomes by channel",
             send_outcomes.clone(),
         );
+        let job_outcomes = Family::<Labels, Counter>::default();
+        registry.register(
+            "followup_sends",
+            "Low-rating alert and response sends by kind, sink or channel, and outcome",
+            job_outcomes.clone(),
+        );
         let send_duration = Family::<Labels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.001, 2.0, 16))
         });
@@ -81,6 +89,7 @@ impl Default for Metrics {
             http_responses,
             request_transitions,
             send_outcomes,
+            job_outcomes,
             send_duration,
             lateness,
             scheduler_passes,

@@ -6,7 +6,7 @@ use comfy_table::{CellAlignment, Table};
 
 use crate::store::StatsGroup;
 
-const HEADER: [&str; 7] = [
+const HEADER: [&str; 9] = [
     "key",
     "sent",
     "answered",
@@ -14,6 +14,8 @@ const HEADER: [&str; 7] = [
     "average",
     "csat",
     "low",
+    "evaluated",
+    "evaluation_average",
 ];
 
 fn fixed(v: Option<f64>, digits: usize) -> String {
@@ -34,6 +36,8 @@ pub fn table(groups: &[StatsGroup]) -> String {
             fixed(g.average, 2),
             fixed(g.csat.map(|c| c * 100.0), 1) + if g.csat.is_some() { "%" } else { "" },
             g.low.to_string(),
+            g.evaluated.to_string(),
+            fixed(g.evaluation_average, 2),
         ]);
     }
     for i in 1..HEADER.len() {
@@ -60,6 +64,8 @@ pub fn csv(groups: &[StatsGroup]) -> String {
             fixed(g.average, 4),
             fixed(g.csat, 4),
             g.low.to_string(),
+            g.evaluated.to_string(),
+            fixed(g.evaluation_average, 4),
         ])
         .expect("writing to memory");
     }
@@ -79,6 +85,8 @@ mod tests {
             average: None,
             csat: Some(2.0 / 3.0),
             low: 1,
+            evaluated: 0,
+            evaluation_average: None,
         }
     }
 
@@ -87,7 +95,7 @@ mod tests {
         let out = csv(&[group("ops, night")]);
         assert_eq!(
             out,
-            "key,sent,answered,response_rate,average,csat,low\n\"ops, night\",4,3,0.7500,,0.6667,1\n"
+            "key,sent,answered,response_rate,average,csat,low,evaluated,evaluation_average\n\"ops, night\",4,3,0.7500,,0.6667,1,0,\n"
         );
     }
 

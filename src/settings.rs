@@ -2,8 +2,7 @@
 //! (the `config` crate's convention), deserialised into typed structs.
 //!
 //! With no file and no variables, Rateline runs on SQLite at `./rateline.db` and listens on
-//! `127.0.0.1:8080`. The `smtp` section, for alerts that are not built yet, is accepted so
-//! one file serves every version, and `check-config` says it is not used yet.
+//! `127.0.0.1:8080`.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -11,7 +10,6 @@ use std::time::Duration;
 
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 
 use crate::domain::LineSettings;
 
@@ -36,8 +34,29 @@ pub struct Settings {
     /// Enables the Meta channels whose ids and tokens are set.
     #[serde(default)]
     pub meta: Option<MetaSettings>,
+    /// Enables e-mail alerts.
     #[serde(default)]
-    pub smtp: Option<IgnoredAny>,
+    pub smtp: Option<SmtpSettings>,
+}
+
+/// The mail server low-rating alerts are sent through.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// `smtp://host:port` (no TLS: a relay on the same machine), `smtp://host:587?tls=required`
+    /// (STARTTLS), `smtps://host` (TLS from the start); `user:password@host` to log in.
+    pub url: String,
+    /// The sender, e.g. `Rateline <rateline@example.com>`.
+    pub from: String,
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("url", &crate::store::redact_url(&self.url))
+            .field("from", &self.from)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -537,22 +556,20 @@ impl Settings {
         if let Some(m) = &self.meta {
             problems.append(&mut m.problems());
         }
+        if let Some(smtp) = &self.smtp
+            && let Err(e) = crate::alerts::AlertSinks::new(
+                Some(smtp),
+                reqwest::Client::new(),
+                "http://localhost",
+                self.scheduler.send_timeout(),
+            )
+        {
+            problems.push(e.to_string());
+        }
         if let Err(mut p) = self.configured_lines() {
             problems.append(&mut p);
         }
         problems
-    }
-
-    /// Notes on settings that are accepted but do nothing in this version.
-    pub fn notes(&self) -> Vec<String> {
-        let mut notes = Vec::new();
-        if self.smtp.is_some() {
-            notes.push(
-                "[smtp] is set, but this version does not send e-mail alerts yet; it is ignored"
-                    .into(),
-            );
-        }
-        notes
     }
 }
 

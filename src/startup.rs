@@ -12,6 +12,7 @@ use rateline_adapters::webhook::WebhookAdapter;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::alerts::AlertSinks;
 use crate::channels::meta::Meta;
 use crate::channels::telegram::Telegram;
 use crate::clock::{Clock, SystemClock};
@@ -91,9 +92,6 @@ impl Application {
         if !problems.is_empty() {
             return Err(StartupError::Config(problems));
         }
-        for note in settings.notes() {
-            tracing::warn!("{note}");
-        }
         let store = open_store(&settings).await?;
         let listener = TcpListener::bind(&settings.server.addr)
             .await
@@ -165,12 +163,26 @@ impl Application {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
+        let timeout = settings.scheduler.send_timeout();
+        let sinks = AlertSinks::new(
+            settings.smtp.as_ref(),
+            crate::channels::http_client(timeout)
+                .build()
+                .map_err(|e| StartupError::Channel(format!("cannot build an HTTP client: {e}")))?,
+            &public_url,
+            timeout,
+        )
+        .map_err(|e| StartupError::Config(vec![e.to_string()]))?;
+        if let Some(smtp) = &settings.smtp {
+            tracing::info!(smtp = %crate::store::redact_url(&smtp.url), "e-mail alerts enabled");
+        }
         let scheduler = Scheduler::new(
             engine.clone(),
             clock,
             wake,
             metrics.clone(),
             adapters,
+            sinks,
             settings.scheduler.clone(),
             format!("{}/v1/ratings", public_url.trim_end_matches('/')),
         );

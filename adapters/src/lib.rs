@@ -259,6 +259,27 @@ pub(crate) fn clip(text: &str, chars: usize) -> String {
 }
 
 /// One channel's way of sending a rating request.
+/// A plain message to one chat: a supervisor's response to a client's rating or, on
+/// Telegram, a low-rating alert to a supervisor's chat. No buttons, nothing to answer.
+#[derive(Debug, Clone)]
+pub struct OutgoingText {
+    /// The idempotency key connectors see (`Idempotency-Key`): the same message sent again
+    /// after a crash carries the same one.
+    pub id: String,
+    /// What the message is, for connectors: `response` (to a rating) or `alert`.
+    pub kind: &'static str,
+    pub session_id: String,
+    pub line_id: String,
+    /// The chat: the client for a response, the recipient's chat for an alert.
+    pub to: ClientRef,
+    pub text: String,
+    /// Meta's window: when the client last wrote (`None`: not known to have written).
+    pub last_client_message_at: Option<DateTime<Utc>>,
+    pub now: DateTime<Utc>,
+    /// The line's connector, for the `webhook` channel.
+    pub webhook: Option<WebhookTarget>,
+}
+
 #[async_trait]
 pub trait ChannelAdapter: Send + Sync + 'static {
     /// The channel this adapter serves.
@@ -268,4 +289,16 @@ pub trait ChannelAdapter: Send + Sync + 'static {
     /// briefly for its channel's rate limit, and answers [`SendOutcome::Defer`] rather
     /// than wait long.
     async fn send(&self, request: &OutgoingRequest) -> SendOutcome;
+
+    /// Sends one plain message once, under the same rules as [`ChannelAdapter::send`]
+    /// (Meta's 24-hour window included). Channels that cannot carry one refuse it.
+    async fn send_text(&self, message: &OutgoingText) -> SendOutcome {
+        SendOutcome::Failed {
+            reason: format!(
+                "the {} channel cannot send a plain message (session '{}')",
+                self.channel(),
+                message.session_id
+            ),
+        }
+    }
 }

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::phrases::Phrases;
 use crate::signed::{CallbackSigner, CardAction, rating_label};
-use crate::{Channel, ChannelAdapter, OutgoingRequest, Scale, SendOutcome, clip};
+use crate::{Channel, ChannelAdapter, OutgoingRequest, OutgoingText, Scale, SendOutcome, clip};
 
 /// How long after the client's last message Meta allows free-form messages.
 pub const WINDOW: chrono::Duration = chrono::Duration::hours(24);
@@ -91,7 +91,7 @@ impl MetaAdapter {
 
     /// Sends a plain text message (a thank-you after an answer); the client just wrote, so
     /// the window is open.
-    pub async fn send_text(&self, recipient: &str, text: &str) -> SendOutcome {
+    pub async fn post_text(&self, recipient: &str, text: &str) -> SendOutcome {
         let body = match self.channel {
             Channel::Whatsapp => json!({
                 "messaging_product": "whatsapp", "recipient_type": "individual",
@@ -134,17 +134,7 @@ impl MetaAdapter {
         let inside = r
             .last_client_message_at
             .is_some_and(|last| window_open(last, r.now));
-        let closed = || {
-            let last = r.last_client_message_at.map_or_else(
-                || "the client never wrote on this channel".to_owned(),
-                |t| format!("the client's last message was at {}", t.to_rfc3339()),
-            );
-            SendOutcome::WindowClosed {
-                reason: format!(
-                    "{last}; Meta allows automated messages only within 24 hours of it"
-                ),
-            }
-        };
+        let closed = || window_closed(r.last_client_message_at);
         match self.channel {
             Channel::Messenger | Channel::Instagram => {
                 if !inside {
@@ -306,6 +296,26 @@ impl ChannelAdapter for MetaAdapter {
             Ok(body) => self.post(&body).await,
             Err(outcome) => outcome,
         }
+    }
+
+    /// Free-form text, so only inside the window: no template carries a response.
+    async fn send_text(&self, message: &OutgoingText) -> SendOutcome {
+        let last = message.last_client_message_at;
+        if !last.is_some_and(|last| window_open(last, message.now)) {
+            return window_closed(last);
+        }
+        self.post_text(&message.to.id, &message.text).await
+    }
+}
+
+/// Why a message may not go out: the client's 24-hour window is closed.
+fn window_closed(last: Option<DateTime<Utc>>) -> SendOutcome {
+    let last = last.map_or_else(
+        || "the client never wrote on this channel".to_owned(),
+        |t| format!("the client's last message was at {}", t.to_rfc3339()),
+    );
+    SendOutcome::WindowClosed {
+        reason: format!("{last}; Meta allows automated messages only within 24 hours of it"),
     }
 }
 

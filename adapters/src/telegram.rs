@@ -28,7 +28,7 @@ use teloxide_core::types::{
 };
 
 pub use crate::signed::{CallbackError, CallbackSigner, CardAction, rating_label};
-use crate::{Channel, ChannelAdapter, OutgoingRequest, Scale, SendOutcome, clip};
+use crate::{Channel, ChannelAdapter, OutgoingRequest, OutgoingText, Scale, SendOutcome, clip};
 
 /// Telegram's limit on a message's text, in characters.
 pub const MAX_TEXT_CHARS: usize = 4096;
@@ -390,13 +390,9 @@ impl ChannelAdapter for TelegramAdapter {
     }
 
     async fn send(&self, request: &OutgoingRequest) -> SendOutcome {
-        let Ok(chat) = request.client.id.parse::<i64>() else {
-            return SendOutcome::Failed {
-                reason: format!(
-                    "client id '{}' is not a Telegram chat id (an integer)",
-                    request.client.id
-                ),
-            };
+        let chat = match chat_id(&request.client.id) {
+            Ok(chat) => chat,
+            Err(outcome) => return outcome,
         };
         let Some(keyboard) = rating_keyboard(&self.signer, request.scale, &request.request_id)
         else {
@@ -404,15 +400,40 @@ impl ChannelAdapter for TelegramAdapter {
                 reason: "the request id is too long for Telegram's 64-byte button data".into(),
             };
         };
+        self.deliver(chat, &request.text, Some(keyboard)).await
+    }
+
+    async fn send_text(&self, message: &OutgoingText) -> SendOutcome {
+        match chat_id(&message.to.id) {
+            Ok(chat) => self.deliver(chat, &message.text, None).await,
+            Err(outcome) => outcome,
+        }
+    }
+}
+
+fn chat_id(id: &str) -> Result<i64, SendOutcome> {
+    id.parse::<i64>().map_err(|_| SendOutcome::Failed {
+        reason: format!("'{id}' is not a Telegram chat id (an integer)"),
+    })
+}
+
+impl TelegramAdapter {
+    /// One `sendMessage` under the rate limits, as a [`SendOutcome`].
+    async fn deliver(
+        &self,
+        chat: i64,
+        text: &str,
+        keyboard: Option<InlineKeyboardMarkup>,
+    ) -> SendOutcome {
         // A quarter of the send timeout may go to waiting for a rate-limit slot; past that
-        // the request goes back to the queue without using up an attempt.
+        // the message goes back to the queue without using up an attempt.
         let started = Instant::now();
         if let Err(wait) = self
             .limits
             .acquire(chat, started + self.send_timeout / 4)
             .await
         {
-            // Spread the held-back requests: deferred to the same instant they would all
+            // Spread the held-back messages: deferred to the same instant they would all
             // come back together and most be held back again.
             let spread = self.send_timeout.mul_f64(rand::random::<f64>() / 2.0);
             return SendOutcome::Defer {
@@ -420,11 +441,15 @@ impl ChannelAdapter for TelegramAdapter {
                 reason: "Telegram's send rate limit".into(),
             };
         }
-        let send = self
+        let request = self
             .bot
-            .send_message(ChatId(chat), clip(&request.text, MAX_TEXT_CHARS))
-            .reply_markup(keyboard)
-            .send();
+            .send_message(ChatId(chat), clip(text, MAX_TEXT_CHARS));
+        let send = async {
+            match keyboard {
+                Some(k) => request.reply_markup(k).send().await,
+                None => request.send().await,
+            }
+        };
         let left = self.send_timeout.saturating_sub(started.elapsed());
         match tokio::time::timeout(left, send).await {
             Ok(Ok(message)) => SendOutcome::Accepted {

@@ -13,7 +13,10 @@ use serde::Serialize;
 use sha2::Sha256;
 
 use crate::http::{outcome_for_status, outcome_for_transport_error};
-use crate::{Channel, ChannelAdapter, ClientRef, OutgoingRequest, Scale, SendOutcome};
+use crate::{
+    Channel, ChannelAdapter, ClientRef, OutgoingRequest, OutgoingText, Scale, SendOutcome,
+    WebhookTarget,
+};
 
 /// The header that carries the body's signature.
 pub const SIGNATURE_HEADER: &str = "X-Rateline-Signature";
@@ -31,6 +34,21 @@ struct WebhookBody<'a> {
 }
 
 /// Sends rating requests to each line's connector URL.
+/// A plain message for the client (a supervisor's response), told apart from a rating
+/// request by its `event` field and the `X-Rateline-Event` header.
+#[derive(Debug, Serialize)]
+struct TextBody<'a> {
+    event: &'a str,
+    id: &'a str,
+    session_id: &'a str,
+    line_id: &'a str,
+    client: &'a ClientRef,
+    text: &'a str,
+}
+
+/// Names what a POST carries: `rating_request` or a plain message's kind.
+pub const EVENT_HEADER: &str = "X-Rateline-Event";
+
 #[derive(Debug, Clone)]
 pub struct WebhookAdapter {
     http: reqwest::Client,
@@ -76,14 +94,6 @@ impl ChannelAdapter for WebhookAdapter {
 
     #[tracing::instrument(skip_all, fields(request_id = %request.request_id, line_id = %request.line_id))]
     async fn send(&self, request: &OutgoingRequest) -> SendOutcome {
-        let Some(target) = &request.webhook else {
-            return SendOutcome::Failed {
-                reason: format!(
-                    "line '{}' has no webhook.url; set it with PUT /v1/lines/{}",
-                    request.line_id, request.line_id
-                ),
-            };
-        };
         let body = serde_json::to_vec(&WebhookBody {
             request_id: &request.request_id,
             session_id: &request.session_id,
@@ -94,19 +104,67 @@ impl ChannelAdapter for WebhookAdapter {
             answer_url: &request.answer_url,
         })
         .expect("the webhook body serialises");
+        self.post(
+            request.webhook.as_ref(),
+            &request.line_id,
+            "rating_request",
+            &request.request_id,
+            body,
+        )
+        .await
+    }
+
+    async fn send_text(&self, message: &OutgoingText) -> SendOutcome {
+        let body = serde_json::to_vec(&TextBody {
+            event: message.kind,
+            id: &message.id,
+            session_id: &message.session_id,
+            line_id: &message.line_id,
+            client: &message.to,
+            text: &message.text,
+        })
+        .expect("the webhook body serialises");
+        self.post(
+            message.webhook.as_ref(),
+            &message.line_id,
+            message.kind,
+            &message.id,
+            body,
+        )
+        .await
+    }
+}
+
+impl WebhookAdapter {
+    /// POSTs a signed body to the line's connector.
+    async fn post(
+        &self,
+        target: Option<&WebhookTarget>,
+        line_id: &str,
+        event: &str,
+        idempotency_key: &str,
+        body: Vec<u8>,
+    ) -> SendOutcome {
+        let Some(target) = target else {
+            return SendOutcome::Failed {
+                reason: format!(
+                    "line '{line_id}' has no webhook.url; set it with PUT /v1/lines/{line_id}"
+                ),
+            };
+        };
         let signature = sign(target.secret.as_bytes(), &body);
         let response = self
             .http
             .post(&target.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(SIGNATURE_HEADER, signature)
-            .header("Idempotency-Key", &request.request_id)
+            .header(EVENT_HEADER, event)
+            .header("Idempotency-Key", idempotency_key)
             .body(body)
             .send()
             .await;
         match response {
             Ok(r) if r.status().is_success() => {
-                // A connector may name the message it showed; the id is kept for support.
                 let platform_message_id = r.json::<serde_json::Value>().await.ok().and_then(|v| {
                     v.get("message_id")
                         .and_then(|m| m.as_str())

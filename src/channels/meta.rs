@@ -238,7 +238,7 @@ impl Meta {
             }
         };
         if let Some(adapter) = self.adapters.get(&channel) {
-            match adapter.send_text(sender, reply).await {
+            match adapter.post_text(sender, reply).await {
                 SendOutcome::Accepted { .. } => {}
                 other => tracing::warn!(outcome = ?other, "could not reply to the client"),
             }

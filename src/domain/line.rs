@@ -50,6 +50,12 @@ pub struct RatingSettings {
     pub max_changes: u32,
     /// For how many days after the first answer a change is allowed.
     pub change_window_days: u32,
+    /// Seconds between a low rating and its alerts (0..=3600): time for the client's
+    /// comment to arrive and be part of the alert. 0 sends them at once.
+    pub alert_delay_seconds: u32,
+    /// Hours a low first answer or a lowered rating waits before it counts in the stats
+    /// (0..=720), so the team can resolve the case first; a raised rating counts at once.
+    pub lowered_grace_hours: u32,
 }
 
 impl Default for RatingSettings {
@@ -68,6 +74,8 @@ impl Default for RatingSettings {
             language: "en".into(),
             max_changes: 2,
             change_window_days: 90,
+            alert_delay_seconds: 0,
+            lowered_grace_hours: 0,
         }
     }
 }
@@ -183,6 +191,18 @@ impl LineSettings {
             return Err(Invalid::new(
                 "rating.change_window_days",
                 "must be 1..=3650",
+            ));
+        }
+        if r.alert_delay_seconds > 3600 {
+            return Err(Invalid::new(
+                "rating.alert_delay_seconds",
+                format!("must be 0..=3600, got {}", r.alert_delay_seconds),
+            ));
+        }
+        if r.lowered_grace_hours > 720 {
+            return Err(Invalid::new(
+                "rating.lowered_grace_hours",
+                format!("must be 0..=720 (30 days), got {}", r.lowered_grace_hours),
             ));
         }
         if let Some(m) = self.auto_close_minutes

@@ -1,12 +1,14 @@
 //! The domain: plain types that are validated once, at the edge, so the inside never
 //! re-checks. A value of these types is a value Rateline accepts.
 
+mod followup;
 mod ids;
 mod line;
 mod person;
 mod rating;
 mod session;
 
+pub use followup::{AppealBody, DecisionBody, EvaluationBody, FlagBody, ResponseBody};
 pub use ids::{check_id, check_line, check_text};
 pub use line::{LineSettings, RatingSettings, Recipient, WebhookSettings, WhatsappTemplate};
 pub use person::{Group, Notify, Person, Role};

@@ -75,6 +75,20 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiQuery {
     }
 }
 
+impl ApiQuery {
+    /// Refuses a parameter not in `known` (a comma-separated list): a misspelt filter
+    /// would otherwise be ignored and the answer silently cover everything.
+    pub fn only(&self, known: &str) -> Result<(), ApiError> {
+        match self.0.keys().find(|k| !known.split(", ").any(|p| p == *k)) {
+            Some(unknown) => Err(ApiError::bad_request(
+                "unknown_parameter",
+                format!("unknown query parameter '{unknown}': use {known}"),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Parses a JSON body, naming the path of the offending field.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);

@@ -83,12 +83,21 @@ async fn show(State(state): State<AppState>, ApiPath(id): ApiPath) -> ApiResult<
         session,
         request,
         rating,
+        response,
+        appeal,
+        alerts,
+        evaluation,
     } = state.engine.session_view(&id).await?;
     let mut v = session_json(&session);
     v["rating_request"] = request.as_ref().map_or(Value::Null, request_json);
-    v["rating"] = rating
-        .as_ref()
-        .map_or(Value::Null, |(r, h)| rating_json(r, h));
+    v["rating"] = rating.as_ref().map_or(Value::Null, |(r, h)| {
+        let mut rating = rating_json(r, h);
+        rating["response"] = json!(response);
+        rating["appeal"] = json!(appeal);
+        rating["alerts"] = json!(alerts);
+        rating
+    });
+    v["evaluation"] = json!(evaluation);
     Ok(Json(v))
 }
 
@@ -138,6 +147,10 @@ pub(super) fn rating_json(r: &RatingRecord, history: &[RatingRevision]) -> Value
         "changes": r.changes,
         "created_at": r.created_at,
         "updated_at": r.updated_at,
+        "voided": r.voided_at.is_some(),
+        "voided_at": r.voided_at,
+        "comment_flagged": r.comment_flagged,
+        "counts_from": r.counts_from,
         "history": history.iter().map(|h| json!({
             "revision": h.revision,
             "value": h.value,

@@ -23,18 +23,11 @@ const STATS_PARAMS: &str = "line, operator, channel, from, to, by, format";
 
 async fn stats(
     State(state): State<AppState>,
-    ApiQuery(params): ApiQuery,
+    query: ApiQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    if let Some(unknown) = params
-        .keys()
-        .find(|k| !STATS_PARAMS.split(", ").any(|p| p == *k))
-    {
-        return Err(ApiError::bad_request(
-            "unknown_parameter",
-            format!("unknown query parameter '{unknown}': use {STATS_PARAMS}"),
-        ));
-    }
+    query.only(STATS_PARAMS)?;
+    let params = query.0;
     let filter = StatsFilter {
         line: id_param(&params, "line")?,
         operator: id_param(&params, "operator")?,
@@ -74,14 +67,10 @@ async fn stats(
 async fn operator_summary(
     State(state): State<AppState>,
     ApiPath(id): ApiPath,
-    ApiQuery(params): ApiQuery,
+    query: ApiQuery,
 ) -> ApiResult<Json<serde_json::Value>> {
-    if let Some(unknown) = params.keys().find(|k| *k != "from" && *k != "to") {
-        return Err(ApiError::bad_request(
-            "unknown_parameter",
-            format!("unknown query parameter '{unknown}': use from, to"),
-        ));
-    }
+    query.only("from, to")?;
+    let params = query.0;
     crate::domain::check_id("operator_id", &id)
         .map_err(|e| ApiError::bad_request("invalid_parameter", e.to_string()))?;
     let filter = StatsFilter {
@@ -121,7 +110,7 @@ pub fn parse_time(value: &str) -> Option<DateTime<Utc>> {
         })
 }
 
-fn id_param(params: &HashMap<String, String>, name: &str) -> ApiResult<Option<String>> {
+pub(super) fn id_param(params: &HashMap<String, String>, name: &str) -> ApiResult<Option<String>> {
     params
         .get(name)
         .map(|v| {

@@ -2,7 +2,8 @@
 //!
 //! One pass: expire requests whose answer window ended, close idle sessions, claim a batch
 //! of due requests (a lease, see [`crate::store`]) and hand each to its channel's adapter
-//! in its own task. When nothing more is due, it sleeps until the earliest `run_at` in the
+//! in its own task; then, with the slots left, due low-rating alerts (to their sinks, see
+//! [`crate::alerts`]) and responses on their way to clients (through the session's channel). When nothing more is due, it sleeps until the earliest `run_at` in the
 //! store, or until [`Wake`] says something new is due sooner; it never polls.
 //!
 //! Delivery is at least once: a request is sent once, except that one whose send was in
@@ -18,7 +19,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use rateline_adapters::{
-    Channel, ChannelAdapter, OutgoingRequest, SendOutcome, TemplateRef, WebhookTarget,
+    Channel, ChannelAdapter, OutgoingRequest, OutgoingText, SendOutcome, TemplateRef, WebhookTarget,
 };
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -27,12 +28,15 @@ use tokio_util::sync::CancellationToken;
 pub use retry::RetryPolicy;
 pub use wake::{NOTIFY_CHANNEL, Wake};
 
+use crate::alerts::AlertSinks;
 use crate::clock::Clock;
 use crate::domain::RequestStatus;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::settings::SchedulerSettings;
-use crate::store::{Backend, ClaimedRequest, SendResult, Store, StoreError};
+use crate::store::{
+    Backend, ClaimedJob, ClaimedRequest, JobKind, JobResult, SendResult, Store, StoreError,
+};
 
 /// The adapters of the channels this server sends on.
 #[derive(Clone, Default)]
@@ -61,6 +65,7 @@ struct Inner {
     wake: Arc<Wake>,
     metrics: Arc<Metrics>,
     adapters: Adapters,
+    sinks: AlertSinks,
     settings: SchedulerSettings,
     retry: RetryPolicy,
     /// This process's name on the leases it takes.
@@ -86,6 +91,7 @@ impl Scheduler {
         wake: Arc<Wake>,
         metrics: Arc<Metrics>,
         adapters: Adapters,
+        sinks: AlertSinks,
         settings: SchedulerSettings,
         answer_url: String,
     ) -> Self {
@@ -98,6 +104,7 @@ impl Scheduler {
                 wake,
                 metrics,
                 adapters,
+                sinks,
                 retry: RetryPolicy::new(&settings),
                 settings,
                 owner: uuid::Uuid::now_v7().to_string(),
@@ -213,18 +220,41 @@ impl Inner {
             .store
             .claim_due_requests(&self.owner, self.clock.now(), lease, held.len() as i64)
             .await?;
-        let full = claimed.len() == held.len();
-        for (request, permit) in claimed.into_iter().zip(held.drain(..)) {
+        let mut spare = held.into_iter();
+        for (request, permit) in claimed.into_iter().zip(spare.by_ref()) {
             let me = self.clone();
             sends.spawn(async move {
                 me.send(request, claimed_at).await;
                 drop(permit);
             });
         }
-        if full || idle_left {
+        // Alerts and responses take the slots rating requests left.
+        for kind in [JobKind::Alert, JobKind::Response] {
+            if spare.len() == 0 {
+                break;
+            }
+            let jobs = self
+                .store
+                .claim_due_jobs(
+                    kind,
+                    &self.owner,
+                    self.clock.now(),
+                    lease,
+                    spare.len() as i64,
+                )
+                .await?;
+            for (job, permit) in jobs.into_iter().zip(spare.by_ref()) {
+                let me = self.clone();
+                sends.spawn(async move {
+                    me.send_job(job, claimed_at).await;
+                    drop(permit);
+                });
+            }
+        }
+        if spare.len() == 0 || idle_left {
             return Ok(true);
         }
-        drop(held);
+        drop(spare);
 
         let due = self.store.next_wake().await?;
         *housekeeping = due.housekeeping.map_or(i64::MAX, |t| t.timestamp_millis());
@@ -326,12 +356,7 @@ impl Inner {
                 language: t.language.clone(),
                 values: t.values(c.scale),
             }),
-            webhook: line.webhook.as_ref().and_then(|w| {
-                Some(WebhookTarget {
-                    url: w.url.clone(),
-                    secret: w.secret.clone()?,
-                })
-            }),
+            webhook: webhook_target(line),
         }
     }
 
@@ -425,49 +450,237 @@ impl Inner {
                 *status
             }
         };
-        // Past the lease another claim may already have sent it again; stop trying then.
+        let recorded = self
+            .persist(claimed_at, || {
+                self.store
+                    .record_send_result(c, &self.owner, &result, self.clock.now())
+            })
+            .await;
+        match recorded {
+            Some(true) => {
+                self.metrics.transition(status);
+                // The pass that claimed this request planned its sleep around the
+                // lease; a retry or an answer window may end sooner than that.
+                match &result {
+                    SendResult::RetryAt { at, .. } | SendResult::Deferred { at, .. } => {
+                        self.wake.due_at(*at)
+                    }
+                    SendResult::Sent { expires_at, .. } => self.wake.housekeeping_at(*expires_at),
+                    SendResult::Final { .. } => {}
+                }
+            }
+            Some(false) => tracing::info!(
+                "the request changed while it was being sent (answered, or its lease \
+                 ran out and another scheduler holds it); it is left as it is"
+            ),
+            None => {}
+        }
+    }
+
+    /// Writes an outcome, retrying while the database is away: giving up would let the
+    /// lease run out and the message be sent a second time. `None` when the lease ran out
+    /// first (another claim may have sent it again by then).
+    async fn persist<F, Fut>(&self, claimed_at: Instant, write: F) -> Option<bool>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<bool, StoreError>>,
+    {
         let give_up = claimed_at + self.settings.lease();
         let mut wait = std::time::Duration::from_millis(100);
         loop {
-            match self
-                .store
-                .record_send_result(c, &self.owner, &result, self.clock.now())
-                .await
-            {
-                Ok(true) => {
-                    self.metrics.transition(status);
-                    // The pass that claimed this request planned its sleep around the
-                    // lease; a retry or an answer window may end sooner than that.
-                    match &result {
-                        SendResult::RetryAt { at, .. } | SendResult::Deferred { at, .. } => {
-                            self.wake.due_at(*at)
-                        }
-                        SendResult::Sent { expires_at, .. } => {
-                            self.wake.housekeeping_at(*expires_at)
-                        }
-                        SendResult::Final { .. } => {}
-                    }
-                    return;
-                }
-                Ok(false) => {
-                    tracing::info!(
-                        "the request changed while it was being sent (answered, or its lease \
-                         ran out and another scheduler holds it); it is left as it is"
-                    );
-                    return;
-                }
+            match write().await {
+                Ok(done) => return Some(done),
                 Err(e) if Instant::now() < give_up => {
                     tracing::warn!(error = %e, "could not record the send outcome; retrying");
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(std::time::Duration::from_secs(5));
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "could not record the send outcome; the request will be sent again");
-                    return;
+                    tracing::error!(error = %e, "could not record the send outcome; it will be sent again");
+                    return None;
                 }
             }
         }
     }
+
+    /// Sends one alert or response and records the outcome.
+    #[tracing::instrument(skip_all, fields(kind = job.kind.as_str(), id = %job.id, attempt = job.attempts))]
+    async fn send_job(&self, job: ClaimedJob, claimed_at: Instant) {
+        if job.reclaimed {
+            tracing::warn!("the previous holder's lease ran out mid-send: sending again");
+        }
+        let now = self.clock.now();
+        let deadline =
+            job.since + Duration::from_std(self.settings.send_deadline()).unwrap_or(Duration::MAX);
+        let (via, outcome) = if now > deadline {
+            (
+                "deadline".to_owned(),
+                SendOutcome::Failed {
+                    reason: format!(
+                        "not sent by the send deadline {}; Rateline does not send late",
+                        rfc3339(deadline)
+                    ),
+                },
+            )
+        } else {
+            let limit = self.settings.send_timeout() + SEND_TIMEOUT_GRACE;
+            match tokio::time::timeout(limit, self.deliver(&job, now)).await {
+                Ok(Ok(sent)) => sent,
+                Ok(Err(e)) => (
+                    "store".to_owned(),
+                    SendOutcome::Retry {
+                        after: None,
+                        reason: format!("could not read what to send: {e}"),
+                    },
+                ),
+                Err(_) => (
+                    "timeout".to_owned(),
+                    SendOutcome::Retry {
+                        after: None,
+                        reason: format!(
+                            "the send took longer than {} s",
+                            self.settings.send_timeout_seconds
+                        ),
+                    },
+                ),
+            }
+        };
+        self.metrics
+            .job_outcomes
+            .get_or_create(&vec![
+                ("kind", job.kind.as_str().to_owned()),
+                ("via", via),
+                ("outcome", outcome.label().to_owned()),
+            ])
+            .inc();
+        let result = self.job_result(&job, outcome, deadline);
+        match &result {
+            JobResult::Final { status, error } => {
+                tracing::warn!(%status, %error, "ended without reaching its recipient")
+            }
+            JobResult::RetryAt { at, error } => {
+                tracing::info!(retry_at = %rfc3339(*at), %error, "send failed; will retry")
+            }
+            JobResult::Sent | JobResult::Deferred { .. } => {}
+        }
+        let recorded = self
+            .persist(claimed_at, || {
+                self.store
+                    .record_job_result(&job, &self.owner, &result, self.clock.now())
+            })
+            .await;
+        match (recorded, &result) {
+            (Some(true), JobResult::RetryAt { at, .. } | JobResult::Deferred { at }) => {
+                self.wake.due_at(*at)
+            }
+            (Some(false), _) => tracing::info!(
+                "it changed while being sent (edited and queued again, or its lease ran out); \
+                 left as it is"
+            ),
+            _ => {}
+        }
+    }
+
+    /// Sends a job through its sink or channel; returns which, and the outcome.
+    async fn deliver(
+        &self,
+        job: &ClaimedJob,
+        now: DateTime<Utc>,
+    ) -> Result<(String, SendOutcome), StoreError> {
+        match job.kind {
+            JobKind::Alert => {
+                let Some(alert) = self.store.alert_delivery(&job.id).await? else {
+                    return Ok(("none".into(), gone("alert")));
+                };
+                let telegram = self.adapters.get(Channel::Telegram);
+                let outcome = self.sinks.send(&alert, telegram, now).await;
+                Ok((alert.sink, outcome))
+            }
+            JobKind::Response => {
+                let Some(r) = self.store.response_delivery(&job.id).await? else {
+                    return Ok(("none".into(), gone("response")));
+                };
+                let via = r.channel.as_str().to_owned();
+                let Some(adapter) = self.adapters.get(r.channel) else {
+                    let reason = format!("the {} channel is not enabled on this server", r.channel);
+                    return Ok((via, SendOutcome::Failed { reason }));
+                };
+                let message = OutgoingText {
+                    id: r.key,
+                    kind: "response",
+                    session_id: r.session_id,
+                    line_id: r.line_id,
+                    to: r.client,
+                    text: r.text,
+                    last_client_message_at: r.last_client_message_at,
+                    now,
+                    webhook: webhook_target(&r.line),
+                };
+                Ok((via, adapter.send_text(&message).await))
+            }
+        }
+    }
+
+    /// What a job's outcome means under the retry policy and its deadline.
+    fn job_result(
+        &self,
+        job: &ClaimedJob,
+        outcome: SendOutcome,
+        deadline: DateTime<Utc>,
+    ) -> JobResult {
+        let now = self.clock.now();
+        // Alerts end `failed` whatever the reason; a response to a client keeps the
+        // channel's reason, as a rating request does.
+        let ended = |status: &'static str, error: String| JobResult::Final {
+            status: if job.kind == JobKind::Alert {
+                "failed"
+            } else {
+                status
+            },
+            error,
+        };
+        match outcome {
+            SendOutcome::Accepted { .. } => JobResult::Sent,
+            SendOutcome::Retry { after, reason } => {
+                let wait = after.or_else(|| self.retry.delay_after(job.attempts));
+                match wait.and_then(|w| before_deadline(now, w, deadline)) {
+                    Some(at) if job.attempts < self.settings.max_attempts => {
+                        JobResult::RetryAt { at, error: reason }
+                    }
+                    _ => ended(
+                        "failed",
+                        format!("gave up after {} attempts: {reason}", job.attempts),
+                    ),
+                }
+            }
+            SendOutcome::Defer { after, reason } => match before_deadline(now, after, deadline) {
+                Some(at) => JobResult::Deferred { at },
+                None => ended(
+                    "failed",
+                    format!("held back by {reason} past the send deadline"),
+                ),
+            },
+            SendOutcome::Undeliverable { reason } => ended("undeliverable", reason),
+            SendOutcome::WindowClosed { reason } => ended("window_closed", reason),
+            SendOutcome::Failed { reason } => ended("failed", reason),
+            other => ended("failed", format!("unknown send outcome {other:?}")),
+        }
+    }
+}
+
+fn gone(what: &str) -> SendOutcome {
+    SendOutcome::Failed {
+        reason: format!("the {what} is no longer in the store"),
+    }
+}
+
+fn webhook_target(line: &crate::domain::LineSettings) -> Option<WebhookTarget> {
+    line.webhook.as_ref().and_then(|w| {
+        Some(WebhookTarget {
+            url: w.url.clone(),
+            secret: w.secret.clone()?,
+        })
+    })
 }
 
 /// `now + wait`, unless that passes `deadline` (or overflows).

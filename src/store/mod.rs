@@ -11,6 +11,9 @@
 //! failing with SQLITE_BUSY). PostgreSQL is the production store, shared by any number of
 //! `rateline serve` processes.
 
+mod alerts;
+mod followup;
+mod jobs;
 mod lines;
 mod people;
 mod ratings;
@@ -26,8 +29,15 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
+pub use alerts::{AlertDelivery, AlertFilter, AlertRecord, Count, Unanswered, UnansweredRating};
+pub use followup::{
+    AppealOutcome, AppealRecord, Delivery, EvaluationRecord, ResponseDelivery, ResponseRecord,
+};
+pub use jobs::{ClaimedJob, JobKind, JobResult};
 pub use lines::LineRecord;
-pub use ratings::{AnswerTarget, RatingOutcome, RatingPolicy, RatingRecord, RatingRevision};
+pub use ratings::{
+    AlertPlan, AnswerTarget, Counted, RatingOutcome, RatingPolicy, RatingRecord, RatingRevision,
+};
 pub use requests::{ClaimedRequest, NextWake, PlatformStatus, RequestRecord, SendResult};
 pub use sessions::{CloseResult, CloseTiming, MessageResult, SessionRecord, SessionView};
 pub use stats::{StatsFilter, StatsGroup, StatsGrouping};

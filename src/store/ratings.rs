@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sqlx::Row;
 
-use super::{Backend, Result, Store, ms, time};
+use super::{Backend, Result, Store, alerts, ms, opt_time, time};
 use crate::domain::{Channel, LineSettings, RatingAnswer, RequestStatus, Scale};
 
 /// A stored rating.
@@ -19,6 +19,37 @@ pub struct RatingRecord {
     pub changes: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Set when an approved appeal took the rating out of the stats.
+    pub voided_at: Option<DateTime<Utc>>,
+    /// The comment was flagged as abusive: hidden from reports and alerts.
+    pub comment_flagged: bool,
+    /// The stats count this value from then on (a lowered rating's grace period); until
+    /// then they count `prior`, the value before (none for a first answer).
+    pub counts_from: DateTime<Utc>,
+    pub prior: Option<Counted>,
+}
+
+/// A value as the stats count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    pub value: i64,
+    pub positive: bool,
+    pub low: bool,
+}
+
+impl RatingRecord {
+    /// What the stats count at `now`, if anything.
+    fn counted(&self, now: DateTime<Utc>) -> Option<Counted> {
+        if self.counts_from <= now {
+            Some(Counted {
+                value: self.value,
+                positive: self.positive,
+                low: self.low,
+            })
+        } else {
+            self.prior
+        }
+    }
 }
 
 /// One version of a rating.
@@ -38,6 +69,15 @@ pub struct RatingPolicy {
     pub low_threshold: i64,
     pub max_changes: u32,
     pub change_window: Duration,
+    /// How long a low first answer or a lowered rating waits before the stats count it.
+    pub grace: Duration,
+}
+
+/// Who hears about a rating that becomes low, and when.
+#[derive(Debug, Clone, Default)]
+pub struct AlertPlan {
+    pub recipients: Vec<crate::domain::Recipient>,
+    pub delay: Duration,
 }
 
 /// What an answer did, or why it changed nothing. The rating comes with every version.
@@ -56,10 +96,11 @@ pub enum RatingOutcome {
     ChangeWindowClosed(DateTime<Utc>),
 }
 
-const RATING_COLUMNS: &str =
-    "id, request_id, value, positive, low, comment, resolved, changes, created_at, updated_at";
+pub(crate) const RATING_COLUMNS: &str = "id, request_id, value, positive, low, comment, resolved, \
+    changes, created_at, updated_at, voided_at, comment_flagged_at, counts_from, prior_value, \
+    prior_positive, prior_low";
 
-fn read_rating(row: &sqlx::any::AnyRow) -> Result<RatingRecord> {
+pub(crate) fn read_rating(row: &sqlx::any::AnyRow) -> Result<RatingRecord> {
     Ok(RatingRecord {
         id: row.try_get("id")?,
         request_id: row.try_get("request_id")?,
@@ -71,6 +112,23 @@ fn read_rating(row: &sqlx::any::AnyRow) -> Result<RatingRecord> {
         changes: row.try_get("changes")?,
         created_at: time(row.try_get("created_at")?),
         updated_at: time(row.try_get("updated_at")?),
+        voided_at: opt_time(row.try_get("voided_at")?),
+        comment_flagged: row
+            .try_get::<Option<i64>, _>("comment_flagged_at")?
+            .is_some(),
+        counts_from: time(row.try_get("counts_from")?),
+        prior: match (
+            row.try_get::<Option<i64>, _>("prior_value")?,
+            row.try_get::<Option<i64>, _>("prior_positive")?,
+            row.try_get::<Option<i64>, _>("prior_low")?,
+        ) {
+            (Some(value), Some(positive), Some(low)) => Some(Counted {
+                value,
+                positive: positive == 1,
+                low: low == 1,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -99,11 +157,14 @@ impl Store {
     }
 
     /// Stores an answer (already checked against the scale) under the line's change policy.
-    #[tracing::instrument(skip(self, answer, policy), fields(request_id = %answer.request_id))]
+    /// A rating that becomes low makes its alerts (see [`AlertPlan`]) in the same
+    /// transaction.
+    #[tracing::instrument(skip(self, answer, policy, alerts), fields(request_id = %answer.request_id))]
     pub async fn submit_rating(
         &self,
         answer: &RatingAnswer,
         policy: RatingPolicy,
+        alerts: &AlertPlan,
         now: DateTime<Utc>,
     ) -> Result<RatingOutcome> {
         let mut tx = self.pool.begin().await?;
@@ -155,10 +216,11 @@ impl Store {
             }
             let id = uuid::Uuid::now_v7().to_string();
             let session_id: String = req.try_get("session_id")?;
+            let counts_from = if low == 1 { now + policy.grace } else { now };
             sqlx::query(
                 "INSERT INTO ratings (id, request_id, session_id, value, positive, low, comment,
-                                      resolved, changes, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9)",
+                                      resolved, changes, created_at, updated_at, counts_from)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9, $10)",
             )
             .bind(&id)
             .bind(&answer.request_id)
@@ -169,8 +231,20 @@ impl Store {
             .bind(answer.comment.clone())
             .bind(resolved(answer.resolved))
             .bind(ms(now))
+            .bind(ms(counts_from))
             .execute(&mut *tx)
             .await?;
+            if low == 1 {
+                alerts::plan_alerts(
+                    &mut tx,
+                    &id,
+                    &answer.request_id,
+                    &alerts.recipients,
+                    now + alerts.delay,
+                    now,
+                )
+                .await?;
+            }
             insert_revision(
                 &mut tx,
                 &id,
@@ -211,6 +285,10 @@ impl Store {
                     changes: 0,
                     created_at: now,
                     updated_at: now,
+                    voided_at: None,
+                    comment_flagged: false,
+                    counts_from,
+                    prior: None,
                 },
                 vec![first],
             ));
@@ -235,9 +313,19 @@ impl Store {
             }
         }
         let changes = old.changes + i64::from(value_changed);
+        // A lowered rating waits out the grace period, counted meanwhile as it was; a
+        // raised one counts at once.
+        let (counts_from, prior) = if !value_changed {
+            (old.counts_from, old.prior)
+        } else if answer.value < old.value {
+            (now + policy.grace, old.counted(now))
+        } else {
+            (now, None)
+        };
         sqlx::query(
             "UPDATE ratings SET value = $2, positive = $3, low = $4, comment = $5, resolved = $6,
-                                changes = $7, updated_at = $8
+                                changes = $7, updated_at = $8, counts_from = $9,
+                                prior_value = $10, prior_positive = $11, prior_low = $12
              WHERE id = $1",
         )
         .bind(&old.id)
@@ -248,8 +336,23 @@ impl Store {
         .bind(resolved(resolved_now))
         .bind(changes)
         .bind(ms(now))
+        .bind(ms(counts_from))
+        .bind(prior.map(|p| p.value))
+        .bind(prior.map(|p| i64::from(p.positive)))
+        .bind(prior.map(|p| i64::from(p.low)))
         .execute(&mut *tx)
         .await?;
+        if low == 1 && !old.low {
+            alerts::plan_alerts(
+                &mut tx,
+                &old.id,
+                &answer.request_id,
+                &alerts.recipients,
+                now + alerts.delay,
+                now,
+            )
+            .await?;
+        }
         let revision = history.len() as i64;
         insert_revision(
             &mut tx,
@@ -278,6 +381,8 @@ impl Store {
                 resolved: resolved_now,
                 changes,
                 updated_at: now,
+                counts_from,
+                prior,
                 ..old
             },
             history,

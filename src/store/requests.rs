@@ -313,6 +313,10 @@ impl Store {
             "SELECT
                 (SELECT MIN(run_at) FROM rating_requests
                  WHERE status IN ('scheduled', 'sending')) AS send_at,
+                (SELECT MIN(run_at) FROM alerts
+                 WHERE status IN ('pending', 'sending')) AS alert_at,
+                (SELECT MIN(run_at) FROM rating_responses
+                 WHERE delivery_status IN ('pending', 'sending')) AS response_at,
                 (SELECT MIN(run_at) FROM rating_requests
                  WHERE status IN ('sent', 'delivered')) AS expire_at,
                 (SELECT MIN(auto_close_at) FROM sessions
@@ -322,8 +326,16 @@ impl Store {
         .await?;
         let expire: Option<i64> = row.try_get("expire_at")?;
         let close: Option<i64> = row.try_get("close_at")?;
+        // Alerts and responses to clients are sends too: the same claim pass takes them.
+        let send = ["send_at", "alert_at", "response_at"]
+            .into_iter()
+            .map(|c| row.try_get::<Option<i64>, _>(c))
+            .collect::<std::result::Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .min();
         Ok(NextWake {
-            send: opt_time(row.try_get("send_at")?),
+            send: opt_time(send),
             housekeeping: opt_time(match (expire, close) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),

@@ -31,6 +31,12 @@ pub struct SessionView {
     pub session: SessionRecord,
     pub request: Option<RequestRecord>,
     pub rating: Option<(RatingRecord, Vec<RatingRevision>)>,
+    /// The follow-up of the rating: its response, appeal and alerts.
+    pub response: Option<super::ResponseRecord>,
+    pub appeal: Option<super::AppealRecord>,
+    pub alerts: Vec<super::AlertRecord>,
+    /// A supervisor's own evaluation of the session.
+    pub evaluation: Option<super::EvaluationRecord>,
 }
 
 /// What a close did.
@@ -308,11 +314,22 @@ impl Store {
             Some(r) => rating_with_history(&mut tx, &r.id).await?,
             None => None,
         };
+        let (mut response, mut appeal, mut alerts) = (None, None, Vec::new());
+        if let Some((g, _)) = &rating {
+            response = super::followup::response_of(&mut tx, &g.id).await?;
+            appeal = super::followup::appeal_of(&mut tx, &g.id).await?;
+            alerts = super::alerts::alerts_of(&mut tx, &g.id).await?;
+        }
+        let evaluation = super::followup::evaluation_of(&mut tx, id).await?;
         tx.commit().await?;
         Ok(Some(SessionView {
             session,
             request,
             rating,
+            response,
+            appeal,
+            alerts,
+            evaluation,
         }))
     }
 }

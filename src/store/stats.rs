@@ -70,68 +70,67 @@ pub struct StatsGroup {
     pub csat: Option<f64>,
     /// Low ratings: 👎 or stars at or below the line's threshold.
     pub low: i64,
+    /// Sessions a supervisor evaluated (their own 1–5 stars, apart from the client's).
+    pub evaluated: i64,
+    /// Mean of the supervisors' stars; `null` when none were given.
+    pub evaluation_average: Option<f64>,
 }
 
 impl Store {
+    /// The report at `now`: a voided rating does not count, and one in its grace period
+    /// counts as it was before (or not at all, when it is a first answer).
     #[tracing::instrument(skip(self))]
-    pub async fn stats(&self, f: &StatsFilter, by: StatsGrouping) -> Result<Vec<StatsGroup>> {
-        let key = match by {
-            StatsGrouping::All => "'all'",
-            StatsGrouping::Operator => "COALESCE(r.operator_id, '')",
-            StatsGrouping::Line => "r.line_id",
-            StatsGrouping::Channel => "r.channel",
-            StatsGrouping::Day => "CAST(r.created_at / 86400000 AS TEXT)",
-        };
-        let mut conditions = Vec::new();
-        let mut binds: Vec<Bind> = Vec::new();
-        let mut push = |cond: &str, b: Bind| {
-            binds.push(b);
-            conditions.push(cond.replace('?', &format!("${}", binds.len())));
-        };
-        if let Some(l) = &f.line {
-            push("r.line_id = ?", Bind::Text(l.clone()));
-        }
-        if let Some(o) = &f.operator {
-            push("r.operator_id = ?", Bind::Text(o.clone()));
-        }
-        if let Some(c) = f.channel {
-            push("r.channel = ?", Bind::Text(c.as_str().into()));
-        }
-        if let Some(t) = f.from {
-            push("r.created_at >= ?", Bind::Int(ms(t)));
-        }
-        if let Some(t) = f.to {
-            push("r.created_at < ?", Bind::Int(ms(t)));
-        }
-        let filter = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
+    pub async fn stats(
+        &self,
+        f: &StatsFilter,
+        by: StatsGrouping,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<StatsGroup>> {
+        let (filter, binds) = conditions(f, "r", "created_at", None);
         let group = if by == StatsGrouping::All {
             ""
         } else {
             "GROUP BY 1"
         };
+        // $1 is now; the filter's parameters follow.
+        let counted = |column: &str| {
+            format!("CASE WHEN g.counts_from <= $1 THEN g.{column} ELSE g.prior_{column} END")
+        };
+        let (value, positive, low) = (counted("value"), counted("positive"), counted("low"));
         let sql = format!(
             "SELECT {key} AS k,
                     COUNT(r.sent_at) AS sent,
-                    COUNT(g.id) AS answered,
-                    CAST(SUM(CASE WHEN r.scale = 'five_star' THEN g.value END) AS BIGINT) AS star_sum,
-                    COUNT(CASE WHEN r.scale = 'five_star' THEN g.id END) AS star_n,
-                    CAST(COALESCE(SUM(g.positive), 0) AS BIGINT) AS positive,
-                    CAST(COALESCE(SUM(g.low), 0) AS BIGINT) AS low
-             FROM rating_requests r LEFT JOIN ratings g ON g.request_id = r.id
-             {filter} {group}"
+                    COUNT({value}) AS answered,
+                    CAST(SUM(CASE WHEN r.scale = 'five_star' THEN {value} END) AS BIGINT) AS star_sum,
+                    COUNT(CASE WHEN r.scale = 'five_star' THEN {value} END) AS star_n,
+                    CAST(COALESCE(SUM({positive}), 0) AS BIGINT) AS positive,
+                    CAST(COALESCE(SUM({low}), 0) AS BIGINT) AS low
+             FROM rating_requests r
+                  LEFT JOIN ratings g ON g.request_id = r.id AND g.voided_at IS NULL
+             {filter} {group}",
+            key = group_key(by, "r", "created_at"),
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for b in binds {
-            q = match b {
-                Bind::Text(s) => q.bind(s),
-                Bind::Int(i) => q.bind(i),
-            };
+        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now)), &binds)
+            .fetch_all(&self.pool)
+            .await?;
+        // Evaluations are per session, not per request: counted apart, grouped alike.
+        let (filter, binds) = conditions(f, "e", "closed_at", Some("e.created_at <= $1"));
+        let sql = format!(
+            "SELECT {key} AS k, COUNT(*) AS n, CAST(SUM(e.stars) AS BIGINT) AS stars
+             FROM evaluations e {filter} {group}",
+            key = group_key(by, "e", "closed_at"),
+        );
+        let mut evaluations = std::collections::HashMap::new();
+        for row in bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now)), &binds)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let n: i64 = row.try_get("n")?;
+            if n > 0 {
+                let stars: i64 = row.try_get("stars")?;
+                evaluations.insert(row.try_get::<String, _>("k")?, (n, stars));
+            }
         }
-        let rows = q.fetch_all(&self.pool).await?;
         let mut groups = Vec::with_capacity(rows.len());
         for row in rows {
             let sent: i64 = row.try_get("sent")?;
@@ -143,11 +142,16 @@ impl Store {
             let star_sum: Option<i64> = row.try_get("star_sum")?;
             let star_n: i64 = row.try_get("star_n")?;
             let positive: i64 = row.try_get("positive")?;
-            let mut key: String = row.try_get("k")?;
-            if by == StatsGrouping::Day {
-                key = day_key(&key);
-            }
+            let raw: String = row.try_get("k")?;
+            let (evaluated, stars) = evaluations.remove(&raw).unwrap_or((0, 0));
+            let key = if by == StatsGrouping::Day {
+                day_key(&raw)
+            } else {
+                raw
+            };
             groups.push(StatsGroup {
+                evaluated,
+                evaluation_average: ratio(stars, evaluated),
                 key,
                 sent,
                 answered,
@@ -155,6 +159,24 @@ impl Store {
                 average: star_sum.and_then(|s| ratio(s, star_n)),
                 csat: ratio(positive, answered),
                 low: row.try_get("low")?,
+            });
+        }
+        // Evaluated sessions whose group has no request (rating off on the line).
+        for (raw, (evaluated, stars)) in evaluations {
+            groups.push(StatsGroup {
+                key: if by == StatsGrouping::Day {
+                    day_key(&raw)
+                } else {
+                    raw
+                },
+                sent: 0,
+                answered: 0,
+                response_rate: None,
+                average: None,
+                csat: None,
+                low: 0,
+                evaluated,
+                evaluation_average: ratio(stars, evaluated),
             });
         }
         // Sorted here, by bytes: the databases' collations would order keys differently.
@@ -166,6 +188,62 @@ impl Store {
 enum Bind {
     Text(String),
     Int(i64),
+}
+
+/// The group key over table alias `t`, whose period is counted by its column `at`.
+fn group_key(by: StatsGrouping, t: &str, at: &str) -> String {
+    match by {
+        StatsGrouping::All => "'all'".into(),
+        StatsGrouping::Operator => format!("COALESCE({t}.operator_id, '')"),
+        StatsGrouping::Line => format!("{t}.line_id"),
+        StatsGrouping::Channel => format!("{t}.channel"),
+        StatsGrouping::Day => format!("CAST({t}.{at} / 86400000 AS TEXT)"),
+    }
+}
+
+/// The filter as a WHERE clause over alias `t`, with parameters numbered from $2 ($1 is
+/// the report's `now`), and `extra` when given.
+fn conditions(f: &StatsFilter, t: &str, at: &str, extra: Option<&str>) -> (String, Vec<Bind>) {
+    let mut conditions: Vec<String> = extra.into_iter().map(str::to_owned).collect();
+    let mut binds: Vec<Bind> = Vec::new();
+    let mut push = |cond: String, b: Bind| {
+        binds.push(b);
+        conditions.push(cond.replace('?', &format!("${}", binds.len() + 1)));
+    };
+    if let Some(l) = &f.line {
+        push(format!("{t}.line_id = ?"), Bind::Text(l.clone()));
+    }
+    if let Some(o) = &f.operator {
+        push(format!("{t}.operator_id = ?"), Bind::Text(o.clone()));
+    }
+    if let Some(c) = f.channel {
+        push(format!("{t}.channel = ?"), Bind::Text(c.as_str().into()));
+    }
+    if let Some(from) = f.from {
+        push(format!("{t}.{at} >= ?"), Bind::Int(ms(from)));
+    }
+    if let Some(to) = f.to {
+        push(format!("{t}.{at} < ?"), Bind::Int(ms(to)));
+    }
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    (filter, binds)
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    binds: &[Bind],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    for b in binds {
+        q = match b {
+            Bind::Text(s) => q.bind(s.clone()),
+            Bind::Int(i) => q.bind(*i),
+        };
+    }
+    q
 }
 
 fn ratio(n: i64, d: i64) -> Option<f64> {

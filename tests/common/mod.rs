@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod meta;
+pub mod smtp;
 pub mod telegram;
 
 use std::collections::VecDeque;

@@ -5,6 +5,8 @@
 //! all-or-nothing write, and wakes the scheduler when a new request is due sooner than
 //! the scheduler planned to look.
 
+mod followup;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -17,9 +19,9 @@ use crate::domain::{
 use crate::metrics::Metrics;
 use crate::scheduler::Wake;
 use crate::store::{
-    CloseResult, CloseTiming, LineRecord, MessageResult, RatingOutcome, RatingPolicy, RatingRecord,
-    RatingRevision, SessionRecord, SessionView, StatsFilter, StatsGroup, StatsGrouping, Store,
-    StoreError,
+    AlertPlan, CloseResult, CloseTiming, LineRecord, MessageResult, RatingOutcome, RatingPolicy,
+    RatingRecord, RatingRevision, SessionRecord, SessionView, StatsFilter, StatsGroup,
+    StatsGrouping, Store, StoreError,
 };
 
 /// Why an operation changed nothing.
@@ -403,16 +405,29 @@ impl Engine {
             low_threshold: line.rating.low_threshold,
             max_changes: line.rating.max_changes,
             change_window: Duration::days(i64::from(line.rating.change_window_days)),
+            grace: Duration::hours(i64::from(line.rating.lowered_grace_hours)),
+        };
+        let alerts = AlertPlan {
+            delay: Duration::seconds(i64::from(line.rating.alert_delay_seconds)),
+            recipients: line.notify_low,
         };
         let id = &answer.request_id;
+        let now = self.now();
+        // A rating that became low made its alerts: the scheduler sends them when due.
+        let alert_due = |rating: &RatingRecord| {
+            if rating.low {
+                self.wake.due_at(now + alerts.delay);
+            }
+        };
         match self
             .store
-            .submit_rating(&answer, policy, self.now())
+            .submit_rating(&answer, policy, &alerts, now)
             .await?
         {
             RatingOutcome::Created(rating, history) => {
                 self.metrics
                     .transition(crate::domain::RequestStatus::Answered);
+                alert_due(&rating);
                 Ok(Submitted {
                     rating,
                     history,
@@ -420,12 +435,15 @@ impl Engine {
                     changed: true,
                 })
             }
-            RatingOutcome::Changed(rating, history) => Ok(Submitted {
-                rating,
-                history,
-                created: false,
-                changed: true,
-            }),
+            RatingOutcome::Changed(rating, history) => {
+                alert_due(&rating);
+                Ok(Submitted {
+                    rating,
+                    history,
+                    created: false,
+                    changed: true,
+                })
+            }
             RatingOutcome::Unchanged(rating, history) => Ok(Submitted {
                 rating,
                 history,
@@ -476,7 +494,7 @@ impl Engine {
     }
 
     pub async fn stats(&self, filter: &StatsFilter, by: StatsGrouping) -> Result<Vec<StatsGroup>> {
-        Ok(self.store.stats(filter, by).await?)
+        Ok(self.store.stats(filter, by, self.now()).await?)
     }
 
     /// A client-supplied time, or now; refused when it lies in the future.

@@ -1,0 +1,284 @@
+//! Where low-rating alerts go: an e-mail over SMTP (lettre), a Telegram message through the
+//! server's bot, or a POST to the recipient's webhook with a Slack-compatible `text`.
+//!
+//! A sink sends one alert once and reports a [`SendOutcome`]; the scheduler owns retries,
+//! exactly as for rating requests. Each alert names the line, the operator, the client, the
+//! rating and its comment (unless flagged as abusive), with a link to the session.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use rateline_adapters::http::{outcome_for_status, outcome_for_transport_error};
+use rateline_adapters::{ChannelAdapter, ClientRef, OutgoingText, Scale, SendOutcome};
+use serde_json::json;
+
+use crate::settings::SmtpSettings;
+use crate::store::AlertDelivery;
+
+/// The sinks this server can send alerts through.
+pub struct AlertSinks {
+    email: Option<EmailSink>,
+    http: reqwest::Client,
+    /// Links in alerts point here.
+    public_url: String,
+}
+
+struct EmailSink {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+/// Why the sinks cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("smtp.url: {0}")]
+    SmtpUrl(String),
+    #[error("smtp.from: '{0}' is not an e-mail address")]
+    SmtpFrom(String),
+}
+
+impl AlertSinks {
+    pub fn new(
+        smtp: Option<&SmtpSettings>,
+        http: reqwest::Client,
+        public_url: &str,
+        timeout: Duration,
+    ) -> Result<Self, SinkError> {
+        let email = smtp.map(|s| email_sink(s, timeout)).transpose()?;
+        Ok(Self {
+            email,
+            http,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// Sends one alert. `telegram` is the bot's adapter when the server has one.
+    pub async fn send(
+        &self,
+        alert: &AlertDelivery,
+        telegram: Option<&Arc<dyn ChannelAdapter>>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> SendOutcome {
+        let Some(address) = alert.address.as_deref() else {
+            return SendOutcome::Failed {
+                reason: "the alert has no address".into(),
+            };
+        };
+        let message = AlertMessage::of(alert, &self.public_url);
+        match alert.sink.as_str() {
+            "email" => match &self.email {
+                Some(email) => email.send(&alert.id, address, &message).await,
+                None => SendOutcome::Failed {
+                    reason: "e-mail alerts need [smtp] url and from in the configuration".into(),
+                },
+            },
+            "telegram" => match telegram {
+                Some(bot) => {
+                    bot.send_text(&OutgoingText {
+                        id: alert.id.clone(),
+                        kind: "alert",
+                        session_id: alert.session_id.clone(),
+                        line_id: alert.line_id.clone(),
+                        to: ClientRef {
+                            id: address.to_owned(),
+                            name: None,
+                        },
+                        text: message.text,
+                        last_client_message_at: None,
+                        now,
+                        webhook: None,
+                    })
+                    .await
+                }
+                None => SendOutcome::Failed {
+                    reason: "Telegram alerts need the [telegram] bot configured".into(),
+                },
+            },
+            "webhook" => self.post(address, alert, &message).await,
+            other => SendOutcome::Failed {
+                reason: format!("unknown alert sink '{other}'"),
+            },
+        }
+    }
+
+    /// POSTs the alert as JSON whose `text` a Slack (or Mattermost, Teams workflow)
+    /// incoming webhook shows as it is; the other fields are for programs.
+    async fn post(&self, url: &str, a: &AlertDelivery, m: &AlertMessage) -> SendOutcome {
+        let body = json!({
+            "text": m.text,
+            "alert": {
+                "id": a.id,
+                "rating_id": a.rating_id,
+                "session_id": a.session_id,
+                "session_url": m.link,
+                "line": {"id": a.line_id, "name": a.line_name},
+                "operator": {"id": a.operator_id, "name": a.operator_name},
+                "client": {"id": a.client_id, "name": a.client_name},
+                "channel": a.channel,
+                "scale": a.scale,
+                "value": a.value,
+                "comment": a.comment,
+                "rated_at": a.rated_at,
+            },
+        });
+        let sent = self
+            .http
+            .post(url)
+            .header("Idempotency-Key", &a.id)
+            .json(&body)
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => SendOutcome::Accepted {
+                platform_message_id: None,
+            },
+            Ok(r) => outcome_for_status(r.status(), r.headers(), "the alert webhook"),
+            Err(e) => outcome_for_transport_error(&e, "the alert webhook"),
+        }
+    }
+}
+
+fn email_sink(s: &SmtpSettings, timeout: Duration) -> Result<EmailSink, SinkError> {
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&s.url)
+        // lettre's message names the URL's part it could not read, never the password.
+        .map_err(|e| SinkError::SmtpUrl(e.to_string()))?
+        .timeout(Some(timeout))
+        .build();
+    let from = s
+        .from
+        .parse::<Mailbox>()
+        .map_err(|_| SinkError::SmtpFrom(s.from.clone()))?;
+    Ok(EmailSink { transport, from })
+}
+
+impl EmailSink {
+    async fn send(&self, alert_id: &str, to: &str, m: &AlertMessage) -> SendOutcome {
+        let Ok(to) = to.parse::<Mailbox>() else {
+            return SendOutcome::Undeliverable {
+                reason: format!("'{to}' is not an e-mail address"),
+            };
+        };
+        // One Message-ID per alert: a mail sent again after a crash is the same mail, and
+        // mail clients show it once.
+        let message_id = format!("<alert.{alert_id}@{}>", self.from.email.domain());
+        let email = match Message::builder()
+            .message_id(Some(message_id))
+            .from(self.from.clone())
+            .to(to)
+            .subject(&m.subject)
+            .header(ContentType::TEXT_PLAIN)
+            .body(m.text.clone())
+        {
+            Ok(e) => e,
+            Err(e) => {
+                return SendOutcome::Failed {
+                    reason: format!("the e-mail cannot be built: {e}"),
+                };
+            }
+        };
+        match self.transport.send(email).await {
+            Ok(_) => SendOutcome::Accepted {
+                platform_message_id: None,
+            },
+            // 5xx: the server refused this mail for good (no such mailbox, policy).
+            Err(e) if e.is_permanent() => SendOutcome::Undeliverable {
+                reason: format!("the SMTP server refused the alert: {e}"),
+            },
+            // 4xx, a lost connection, a timeout: the next try may get through.
+            Err(e) => SendOutcome::Retry {
+                after: None,
+                reason: format!("the SMTP server did not take the alert: {e}"),
+            },
+        }
+    }
+}
+
+/// An alert's words.
+struct AlertMessage {
+    subject: String,
+    text: String,
+    link: String,
+}
+
+impl AlertMessage {
+    fn of(a: &AlertDelivery, public_url: &str) -> Self {
+        let rating = match a.scale {
+            Scale::Binary => "👎".to_owned(),
+            Scale::FiveStar => format!(
+                "{}{} ({}/5)",
+                "★".repeat(a.value.clamp(0, 5) as usize),
+                "☆".repeat((5 - a.value).clamp(0, 5) as usize),
+                a.value
+            ),
+        };
+        let person = |id: &Option<String>, name: &Option<String>| match (id, name) {
+            (Some(id), Some(name)) => format!("{name} ({id})"),
+            (Some(id), None) => id.clone(),
+            (None, _) => "nobody".to_owned(),
+        };
+        let operator = person(&a.operator_id, &a.operator_name);
+        let client = person(&Some(a.client_id.clone()), &a.client_name);
+        let link = format!("{public_url}/v1/sessions/{}", a.session_id);
+        let comment = a.comment.as_deref().unwrap_or("(none)");
+        let text = format!(
+            "Low rating {rating} on line {line} ({line_id})\n\
+             Operator: {operator}\n\
+             Client: {client} via {channel}\n\
+             Comment: {comment}\n\
+             Session: {link}",
+            line = a.line_name,
+            line_id = a.line_id,
+            channel = a.channel,
+        );
+        Self {
+            subject: format!("Low rating {rating} on {}: {operator}", a.line_name),
+            text,
+            link,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(scale: Scale, value: i64) -> AlertDelivery {
+        AlertDelivery {
+            id: "a-1".into(),
+            sink: "email".into(),
+            address: Some("sup@example.com".into()),
+            rating_id: "g-1".into(),
+            session_id: "s-1".into(),
+            line_id: "support".into(),
+            line_name: "Support".into(),
+            channel: "telegram".into(),
+            operator_id: Some("op-1".into()),
+            operator_name: Some("Ann".into()),
+            client_id: "42".into(),
+            client_name: None,
+            scale,
+            value,
+            comment: None,
+            rated_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn an_alert_names_line_operator_client_rating_comment_and_links_the_session() {
+        let m = AlertMessage::of(&delivery(Scale::FiveStar, 2), "http://rl.example");
+        assert_eq!(m.subject, "Low rating ★★☆☆☆ (2/5) on Support: Ann (op-1)");
+        assert!(m.text.contains("line Support (support)"), "{}", m.text);
+        assert!(m.text.contains("Client: 42 via telegram"), "{}", m.text);
+        assert!(m.text.contains("Comment: (none)"), "{}", m.text);
+        assert!(
+            m.text
+                .contains("Session: http://rl.example/v1/sessions/s-1"),
+            "{}",
+            m.text
+        );
+        let m = AlertMessage::of(&delivery(Scale::Binary, 0), "http://rl.example");
+        assert!(m.subject.starts_with("Low rating 👎"), "{}", m.subject);
+    }
+}

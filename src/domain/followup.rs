@@ -1,0 +1,153 @@
+//! What supervisors, operators and admins send in the follow-up loop.
+
+use serde::Deserialize;
+
+use super::{Invalid, check_id, check_text};
+
+/// The longest response, appeal reason, note or evaluation comment, in characters
+/// (Telegram's message limit, as a response may be sent to the client there).
+pub const MAX_FOLLOWUP_CHARS: usize = 4096;
+
+/// Checks a free text that must say something.
+fn check_said(field: &str, text: &str) -> Result<(), Invalid> {
+    check_text(field, text)?;
+    let n = text.trim().chars().count();
+    if n == 0 || text.chars().count() > MAX_FOLLOWUP_CHARS {
+        return Err(Invalid::new(
+            field,
+            format!("must be 1 to {MAX_FOLLOWUP_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_optional(field: &str, text: &Option<String>) -> Result<(), Invalid> {
+    text.as_deref().map_or(Ok(()), |t| check_said(field, t))
+}
+
+fn check_author(field: &str, id: &Option<String>) -> Result<(), Invalid> {
+    id.as_deref().map_or(Ok(()), |id| check_id(field, id))
+}
+
+/// `PUT /v1/ratings/{id}/response`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseBody {
+    pub text: String,
+    /// Send this text to the client through the session's channel.
+    #[serde(default)]
+    pub send_to_client: bool,
+    /// The supervisor who wrote it (a person id).
+    #[serde(default)]
+    pub author_id: Option<String>,
+}
+
+impl ResponseBody {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        check_said("text", &self.text)?;
+        check_author("author_id", &self.author_id)
+    }
+}
+
+/// `POST /v1/ratings/{id}/appeal`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppealBody {
+    /// What outside the operator's control caused the rating.
+    pub reason: String,
+}
+
+impl AppealBody {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        check_said("reason", &self.reason)
+    }
+}
+
+/// `POST /v1/appeals/{id}/decision`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionBody {
+    /// True voids the rating: out of the stats, kept in the history.
+    pub approve: bool,
+    #[serde(default)]
+    pub note: Option<String>,
+    /// The admin who decided (a person id).
+    #[serde(default)]
+    pub decided_by: Option<String>,
+}
+
+impl DecisionBody {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        check_optional("note", &self.note)?;
+        check_author("decided_by", &self.decided_by)
+    }
+}
+
+/// `PUT /v1/ratings/{id}/comment-flag`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlagBody {
+    /// True hides the comment from reports and alerts; false shows it again.
+    pub abusive: bool,
+}
+
+/// `PUT /v1/sessions/{id}/evaluation`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluationBody {
+    pub stars: i64,
+    #[serde(default)]
+    pub comment: Option<String>,
+    /// The supervisor who evaluated (a person id).
+    #[serde(default)]
+    pub author_id: Option<String>,
+}
+
+impl EvaluationBody {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if !(1..=5).contains(&self.stars) {
+            return Err(Invalid::new(
+                "stars",
+                format!("{} is not allowed: send 1, 2, 3, 4 or 5", self.stars),
+            ));
+        }
+        check_optional("comment", &self.comment)?;
+        check_author("author_id", &self.author_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_or_overlong_texts_and_stars_off_the_scale_are_named() {
+        let r = ResponseBody {
+            text: "  ".into(),
+            send_to_client: false,
+            author_id: None,
+        };
+        assert_eq!(r.validate().unwrap_err().field, "text");
+        let e = EvaluationBody {
+            stars: 6,
+            comment: None,
+            author_id: None,
+        };
+        assert!(
+            e.validate()
+                .unwrap_err()
+                .message
+                .contains("1, 2, 3, 4 or 5")
+        );
+        let a = AppealBody {
+            reason: "x".repeat(MAX_FOLLOWUP_CHARS + 1),
+        };
+        assert_eq!(a.validate().unwrap_err().field, "reason");
+        let d = DecisionBody {
+            approve: true,
+            note: Some("fine".into()),
+            decided_by: Some("a b".into()),
+        };
+        assert_eq!(d.validate().unwrap_err().field, "decided_by");
+    }
+}

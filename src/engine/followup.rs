@@ -1,0 +1,172 @@
+//! The follow-up loop on the engine: alerts listed, responses, appeals and decisions,
+//! abusive comments, and supervisors' evaluations.
+
+use super::{Engine, EngineError, Result};
+use crate::domain::{
+    AppealBody, DecisionBody, EvaluationBody, FlagBody, Invalid, ResponseBody, check_id,
+};
+use crate::store::{
+    AlertFilter, AlertRecord, AppealOutcome, AppealRecord, EvaluationRecord, RatingRecord,
+    ResponseRecord, Unanswered,
+};
+
+impl Engine {
+    pub async fn alerts(&self, filter: &AlertFilter) -> Result<Vec<AlertRecord>> {
+        Ok(self.store.alerts(filter).await?)
+    }
+
+    pub async fn unanswered(&self, filter: &AlertFilter) -> Result<Unanswered> {
+        Ok(self.store.unanswered_low(filter).await?)
+    }
+
+    /// Writes the one response to a rating; returns it and whether it was new.
+    pub async fn put_response(
+        &self,
+        rating_id: &str,
+        body: ResponseBody,
+    ) -> Result<(ResponseRecord, bool)> {
+        known_rating(rating_id)?;
+        body.validate()?;
+        self.known_person("author_id", body.author_id.as_deref())
+            .await?;
+        let now = self.now();
+        let written = self
+            .store
+            .put_response(
+                rating_id,
+                &body.text,
+                body.author_id.as_deref(),
+                body.send_to_client,
+                now,
+            )
+            .await?
+            .ok_or_else(|| rating_not_found(rating_id))?;
+        if body.send_to_client {
+            self.wake.due_at(now);
+        }
+        Ok(written)
+    }
+
+    pub async fn appeal(&self, rating_id: &str, body: AppealBody) -> Result<AppealRecord> {
+        known_rating(rating_id)?;
+        body.validate()?;
+        match self
+            .store
+            .create_appeal(rating_id, body.reason.trim(), self.now())
+            .await?
+        {
+            AppealOutcome::Done(a) => Ok(a),
+            AppealOutcome::NotFound => Err(rating_not_found(rating_id)),
+            AppealOutcome::Already(a) => Err(EngineError::Conflict {
+                code: "already_appealed",
+                message: format!(
+                    "rating '{rating_id}' was appealed already (appeal '{}', {}); a rating is appealed once",
+                    a.id, a.status
+                ),
+            }),
+        }
+    }
+
+    pub async fn decide_appeal(&self, id: &str, body: DecisionBody) -> Result<AppealRecord> {
+        check_id("appeal_id", id).map_err(|_| appeal_not_found(id))?;
+        body.validate()?;
+        self.known_person("decided_by", body.decided_by.as_deref())
+            .await?;
+        match self
+            .store
+            .decide_appeal(
+                id,
+                body.approve,
+                body.note.as_deref(),
+                body.decided_by.as_deref(),
+                self.now(),
+            )
+            .await?
+        {
+            AppealOutcome::Done(a) => Ok(a),
+            AppealOutcome::NotFound => Err(appeal_not_found(id)),
+            AppealOutcome::Already(a) => Err(EngineError::Conflict {
+                code: "appeal_decided",
+                message: format!(
+                    "appeal '{id}' was {} already; a decision is final",
+                    a.status
+                ),
+            }),
+        }
+    }
+
+    pub async fn appeals(&self, status: Option<&str>, limit: i64) -> Result<Vec<AppealRecord>> {
+        if let Some(s) = status
+            && !matches!(s, "open" | "approved" | "rejected")
+        {
+            return Err(Invalid::new(
+                "status",
+                format!("unknown status '{s}': use open, approved or rejected"),
+            )
+            .into());
+        }
+        Ok(self.store.appeals(status, limit).await?)
+    }
+
+    pub async fn flag_comment(&self, rating_id: &str, body: FlagBody) -> Result<RatingRecord> {
+        known_rating(rating_id)?;
+        self.store
+            .flag_comment(rating_id, body.abusive, self.now())
+            .await?
+            .ok_or_else(|| rating_not_found(rating_id))
+    }
+
+    pub async fn put_evaluation(
+        &self,
+        session_id: &str,
+        body: EvaluationBody,
+    ) -> Result<(EvaluationRecord, bool)> {
+        super::known_session(session_id)?;
+        body.validate()?;
+        self.known_person("author_id", body.author_id.as_deref())
+            .await?;
+        self.store
+            .put_evaluation(
+                session_id,
+                body.stars,
+                body.comment.as_deref(),
+                body.author_id.as_deref(),
+                self.now(),
+            )
+            .await?
+            .ok_or_else(|| super::session_not_found(session_id))
+    }
+
+    /// A person named in a body must exist: a typo would credit nobody.
+    async fn known_person(&self, field: &str, id: Option<&str>) -> Result<()> {
+        let Some(id) = id else { return Ok(()) };
+        if self.store.person_reachability(id).await?.is_none() {
+            return Err(Invalid::new(
+                field,
+                format!("person '{id}' does not exist; create them with PUT /v1/people/{id}"),
+            )
+            .into());
+        }
+        Ok(())
+    }
+}
+
+fn known_rating(id: &str) -> Result<()> {
+    check_id("rating_id", id).map_err(|_| rating_not_found(id))
+}
+
+fn rating_not_found(id: &str) -> EngineError {
+    EngineError::NotFound {
+        code: "rating_not_found",
+        message: format!(
+            "rating '{id}' does not exist; use the rating's id from GET /v1/sessions/{{id}} or GET /v1/alerts"
+        ),
+    }
+}
+
+fn appeal_not_found(id: &str) -> EngineError {
+    EngineError::NotFound {
+        code: "appeal_not_found",
+        message: format!("appeal '{id}' does not exist; list appeals with GET /v1/appeals"),
+    }
+}

@@ -1,0 +1,476 @@
+//! Low-rating alerts: who gets one (decided with the rating, in its transaction), what
+//! each says when it is sent, and where each one stands.
+//!
+//! An alert is made for every way a recipient can be reached (e-mail, Telegram chat,
+//! webhook), once per rating: `alerts_once` makes a rating that is changed back and forth
+//! alert nobody twice. A recipient who cannot be reached is not silently dropped: the
+//! alert row says so (`failed`, sink `none`), and one who switched notifications off gets a
+//! `skipped` row, so `GET /v1/alerts` shows why someone heard nothing.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Result, Store, ms, opt_time, time};
+use crate::domain::{Notify, Recipient, Scale};
+
+/// One alert as `GET /v1/alerts` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertRecord {
+    pub id: String,
+    pub rating_id: String,
+    pub session_id: String,
+    pub line_id: String,
+    pub operator_id: Option<String>,
+    pub recipient: String,
+    pub sink: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// Which alerts to list.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    pub status: Option<String>,
+    pub line: Option<String>,
+    pub operator: Option<String>,
+    pub rating: Option<String>,
+    pub limit: i64,
+}
+
+/// Everything an alert's message says, read when it is sent (so a comment the client
+/// added after the rating is in it).
+#[derive(Debug, Clone)]
+pub struct AlertDelivery {
+    pub id: String,
+    pub sink: String,
+    pub address: Option<String>,
+    pub rating_id: String,
+    pub session_id: String,
+    pub line_id: String,
+    pub line_name: String,
+    pub channel: String,
+    pub operator_id: Option<String>,
+    pub operator_name: Option<String>,
+    pub client_id: String,
+    pub client_name: Option<String>,
+    pub scale: Scale,
+    pub value: i64,
+    /// `None` when there is none, or it was flagged as abusive.
+    pub comment: Option<String>,
+    pub rated_at: DateTime<Utc>,
+}
+
+/// An alert about to be made: recipient, sink, address, status, and why it will not be sent.
+type PlannedAlert = (
+    String,
+    &'static str,
+    Option<String>,
+    &'static str,
+    Option<String>,
+);
+
+/// A person as an alert recipient.
+struct Candidate {
+    id: String,
+    notify: Option<(Notify, bool)>,
+}
+
+/// Makes the alerts of a rating that just became low, in the rating's transaction: they
+/// exist exactly when the rating does. Returns how many will be sent.
+pub(crate) async fn plan_alerts(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    rating_id: &str,
+    request_id: &str,
+    recipients: &[Recipient],
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<usize> {
+    let req = sqlx::query(
+        "SELECT r.session_id, r.line_id, r.operator_id, o.manager_id
+         FROM rating_requests r LEFT JOIN people o ON o.id = r.operator_id WHERE r.id = $1",
+    )
+    .bind(request_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    let session_id: String = req.try_get("session_id")?;
+    let line_id: String = req.try_get("line_id")?;
+    let operator_id: Option<String> = req.try_get("operator_id")?;
+    let manager_id: Option<String> = req.try_get("manager_id")?;
+
+    let mut people: Vec<String> = Vec::new();
+    // Rows for notify_low entries that name nobody: (recipient, why).
+    let mut nobody: Vec<(String, String)> = Vec::new();
+    for r in recipients {
+        match r {
+            Recipient::Supervisor { id } => people.push(id.clone()),
+            Recipient::ResponsibleManager => match (&operator_id, &manager_id) {
+                (_, Some(m)) => people.push(m.clone()),
+                (None, None) => nobody.push((
+                    "responsible_manager".into(),
+                    format!("session '{session_id}' has no operator, so no responsible manager"),
+                )),
+                (Some(o), None) => nobody.push((
+                    "responsible_manager".into(),
+                    format!(
+                        "operator '{o}' has no manager_id (or is not a person Rateline knows); set it with PUT /v1/people/{o}"
+                    ),
+                )),
+            },
+            Recipient::Group { id } => {
+                let members =
+                    sqlx::query("SELECT person_id FROM group_members WHERE group_id = $1")
+                        .bind(id)
+                        .fetch_all(&mut **tx)
+                        .await?;
+                if members.is_empty() {
+                    nobody.push((
+                        format!("group:{id}"),
+                        format!("group '{id}' does not exist or has no members"),
+                    ));
+                }
+                for m in members {
+                    people.push(m.try_get("person_id")?);
+                }
+            }
+        }
+    }
+    // A person named twice (a supervisor who is also in the group) hears it once.
+    let mut seen = std::collections::HashSet::new();
+    people.retain(|p| seen.insert(p.clone()));
+
+    let mut candidates = Vec::with_capacity(people.len());
+    for id in people {
+        let row = sqlx::query("SELECT notify, notifications_enabled FROM people WHERE id = $1")
+            .bind(&id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        let notify = match row {
+            Some(row) => Some((
+                serde_json::from_str::<Notify>(&row.try_get::<String, _>("notify")?).map_err(
+                    |e| super::StoreError::Corrupt(format!("notify of person '{id}': {e}")),
+                )?,
+                row.try_get::<i64, _>("notifications_enabled")? == 1,
+            )),
+            None => None,
+        };
+        candidates.push(Candidate { id, notify });
+    }
+
+    let mut rows: Vec<PlannedAlert> = Vec::new();
+    for (recipient, why) in nobody {
+        rows.push((recipient, "none", None, "failed", Some(why)));
+    }
+    for c in candidates {
+        match c.notify {
+            None => rows.push((
+                c.id.clone(),
+                "none",
+                None,
+                "failed",
+                Some(format!(
+                    "person '{}' does not exist; create them with PUT /v1/people/{}",
+                    c.id, c.id
+                )),
+            )),
+            Some((_, false)) => rows.push((
+                c.id.clone(),
+                "none",
+                None,
+                "skipped",
+                Some(format!("person '{}' has notifications switched off", c.id)),
+            )),
+            Some((n, true)) => {
+                let addresses = [
+                    ("email", n.email.clone()),
+                    ("telegram", n.telegram_chat_id.map(|c| c.to_string())),
+                    ("webhook", n.webhook_url.clone()),
+                ];
+                let mut any = false;
+                for (sink, address) in addresses {
+                    if let Some(a) = address {
+                        any = true;
+                        rows.push((c.id.clone(), sink, Some(a), "pending", None));
+                    }
+                }
+                if !any {
+                    rows.push((
+                        c.id.clone(),
+                        "none",
+                        None,
+                        "failed",
+                        Some(format!(
+                            "person '{}' has no address: set notify.email, notify.telegram_chat_id or notify.webhook_url",
+                            c.id
+                        )),
+                    ));
+                }
+            }
+        }
+    }
+
+    let mut pending = 0;
+    for (recipient, sink, address, status, error) in rows {
+        let run_at = (status == "pending").then(|| ms(due));
+        let made = sqlx::query(
+            "INSERT INTO alerts (id, rating_id, session_id, line_id, operator_id, recipient, sink,
+                                 address, status, run_at, last_error, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+             ON CONFLICT (rating_id, recipient, sink) DO NOTHING",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(rating_id)
+        .bind(&session_id)
+        .bind(&line_id)
+        .bind(operator_id.clone())
+        .bind(recipient)
+        .bind(sink)
+        .bind(address)
+        .bind(status)
+        .bind(run_at)
+        .bind(error)
+        .bind(ms(now))
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if status == "pending" && made == 1 {
+            pending += 1;
+        }
+    }
+    Ok(pending)
+}
+
+const ALERT_COLUMNS: &str = "a.id, a.rating_id, a.session_id, a.line_id, a.operator_id, \
+    a.recipient, a.sink, a.status, a.attempts, a.last_error, a.created_at, a.sent_at";
+
+fn read_alert(row: &sqlx::any::AnyRow) -> Result<AlertRecord> {
+    Ok(AlertRecord {
+        id: row.try_get("id")?,
+        rating_id: row.try_get("rating_id")?,
+        session_id: row.try_get("session_id")?,
+        line_id: row.try_get("line_id")?,
+        operator_id: row.try_get("operator_id")?,
+        recipient: row.try_get("recipient")?,
+        sink: row.try_get("sink")?,
+        status: row.try_get("status")?,
+        attempts: row.try_get("attempts")?,
+        last_error: row.try_get("last_error")?,
+        created_at: time(row.try_get("created_at")?),
+        sent_at: opt_time(row.try_get("sent_at")?),
+    })
+}
+
+/// A rating's alerts, oldest first.
+pub(crate) async fn alerts_of(
+    conn: &mut sqlx::AnyConnection,
+    rating_id: &str,
+) -> Result<Vec<AlertRecord>> {
+    let sql = format!(
+        "SELECT {ALERT_COLUMNS} FROM alerts a WHERE a.rating_id = $1 ORDER BY a.created_at, a.id"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(rating_id)
+        .fetch_all(conn)
+        .await?
+        .iter()
+        .map(read_alert)
+        .collect()
+}
+
+/// Low ratings nobody has responded to, counted per line and per operator.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unanswered {
+    pub total: i64,
+    pub by_line: Vec<Count>,
+    pub by_operator: Vec<Count>,
+    /// The newest of them, up to the filter's limit.
+    pub ratings: Vec<UnansweredRating>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Count {
+    pub key: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UnansweredRating {
+    pub rating_id: String,
+    pub session_id: String,
+    pub line_id: String,
+    pub operator_id: Option<String>,
+    pub value: i64,
+    /// `null` when there is none, or it was flagged as abusive.
+    pub comment: Option<String>,
+    pub rated_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Alerts, newest first.
+    pub async fn alerts(&self, f: &AlertFilter) -> Result<Vec<AlertRecord>> {
+        let mut conditions = vec!["1 = 1".to_owned()];
+        let mut binds = Vec::new();
+        for (column, value) in [
+            ("a.status", &f.status),
+            ("a.line_id", &f.line),
+            ("a.operator_id", &f.operator),
+            ("a.rating_id", &f.rating),
+        ] {
+            if let Some(v) = value {
+                binds.push(v.clone());
+                conditions.push(format!("{column} = ${}", binds.len()));
+            }
+        }
+        let sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts a WHERE {}
+             ORDER BY a.created_at DESC, a.id DESC LIMIT {}",
+            conditions.join(" AND "),
+            f.limit
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for b in binds {
+            q = q.bind(b);
+        }
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(read_alert)
+            .collect()
+    }
+
+    /// Low ratings with no response: not voided, and including those still in their grace
+    /// period (that is when a response matters most).
+    pub async fn unanswered_low(&self, f: &AlertFilter) -> Result<Unanswered> {
+        let mut conditions = vec![
+            "g.voided_at IS NULL".to_owned(),
+            "g.low = 1".to_owned(),
+            "p.rating_id IS NULL".to_owned(),
+        ];
+        let mut binds = Vec::new();
+        for (column, value) in [("r.line_id", &f.line), ("r.operator_id", &f.operator)] {
+            if let Some(v) = value {
+                binds.push(v.clone());
+                conditions.push(format!("{column} = ${}", binds.len()));
+            }
+        }
+        let from = format!(
+            "FROM ratings g JOIN rating_requests r ON r.id = g.request_id
+                  LEFT JOIN rating_responses p ON p.rating_id = g.id
+             WHERE {}",
+            conditions.join(" AND ")
+        );
+        let run = |sql: String| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for b in &binds {
+                q = q.bind(b.clone());
+            }
+            q
+        };
+        let counts = |rows: Vec<sqlx::any::AnyRow>| -> Result<Vec<Count>> {
+            let mut out: Vec<Count> = rows
+                .iter()
+                .map(|r| {
+                    Ok(Count {
+                        key: r.try_get("k")?,
+                        count: r.try_get("n")?,
+                    })
+                })
+                .collect::<Result<_>>()?;
+            out.sort_by(|a, b| a.key.cmp(&b.key));
+            Ok(out)
+        };
+        let by_line = counts(
+            run(format!(
+                "SELECT r.line_id AS k, COUNT(*) AS n {from} GROUP BY r.line_id"
+            ))
+            .fetch_all(&self.pool)
+            .await?,
+        )?;
+        let by_operator = counts(
+            run(format!(
+                "SELECT COALESCE(r.operator_id, '') AS k, COUNT(*) AS n {from}
+                 GROUP BY COALESCE(r.operator_id, '')"
+            ))
+            .fetch_all(&self.pool)
+            .await?,
+        )?;
+        let ratings = run(format!(
+            "SELECT g.id, g.session_id, r.line_id, r.operator_id, g.value,
+                    CASE WHEN g.comment_flagged_at IS NULL THEN g.comment END AS comment,
+                    g.updated_at
+             {from} ORDER BY g.updated_at DESC, g.id DESC LIMIT {}",
+            f.limit
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(UnansweredRating {
+                rating_id: r.try_get("id")?,
+                session_id: r.try_get("session_id")?,
+                line_id: r.try_get("line_id")?,
+                operator_id: r.try_get("operator_id")?,
+                value: r.try_get("value")?,
+                comment: r.try_get("comment")?,
+                rated_at: time(r.try_get("updated_at")?),
+            })
+        })
+        .collect::<Result<_>>()?;
+        Ok(Unanswered {
+            total: by_line.iter().map(|c| c.count).sum(),
+            by_line,
+            by_operator,
+            ratings,
+        })
+    }
+
+    /// What alert `id` says and where it goes.
+    pub async fn alert_delivery(&self, id: &str) -> Result<Option<AlertDelivery>> {
+        let Some(row) = sqlx::query(
+            "SELECT a.id, a.sink, a.address, a.rating_id, a.session_id, a.line_id, a.operator_id,
+                    o.name AS operator_name, s.client_id, s.client_name, s.channel, r.scale,
+                    g.value, CASE WHEN g.comment_flagged_at IS NULL THEN g.comment END AS comment,
+                    g.updated_at, l.settings
+             FROM alerts a JOIN ratings g ON g.id = a.rating_id
+                  JOIN rating_requests r ON r.id = g.request_id
+                  JOIN sessions s ON s.id = a.session_id
+                  JOIN lines l ON l.id = a.line_id
+                  LEFT JOIN people o ON o.id = a.operator_id
+             WHERE a.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let corrupt = |e: String| super::StoreError::Corrupt(format!("alert {id}: {e}"));
+        let line: crate::domain::LineSettings =
+            serde_json::from_str(&row.try_get::<String, _>("settings")?)
+                .map_err(|e| corrupt(e.to_string()))?;
+        Ok(Some(AlertDelivery {
+            id: row.try_get("id")?,
+            sink: row.try_get("sink")?,
+            address: row.try_get("address")?,
+            rating_id: row.try_get("rating_id")?,
+            session_id: row.try_get("session_id")?,
+            line_id: row.try_get("line_id")?,
+            line_name: line.name,
+            channel: row.try_get("channel")?,
+            operator_id: row.try_get("operator_id")?,
+            operator_name: row.try_get("operator_name")?,
+            client_id: row.try_get("client_id")?,
+            client_name: row.try_get("client_name")?,
+            scale: row
+                .try_get::<String, _>("scale")?
+                .parse()
+                .map_err(corrupt)?,
+            value: row.try_get("value")?,
+            comment: row.try_get("comment")?,
+            rated_at: time(row.try_get("updated_at")?),
+        }))
+    }
+}

@@ -1,0 +1,471 @@
+//! The follow-up loop: a supervisor's response to a rating (and its delivery to the
+//! client), an operator's appeal and an admin's decision, an abusive comment's flag, and a
+//! supervisor's own evaluation of a session.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+
+use super::ratings::RATING_COLUMNS;
+use super::{Result, Store, ms, opt_time, time};
+use crate::domain::{Channel, ClientRef, LineSettings};
+
+/// The one response to a rating.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResponseRecord {
+    pub rating_id: String,
+    pub text: String,
+    pub author_id: Option<String>,
+    /// How many times the text was changed after it was first written.
+    pub edits: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub delivery: Option<Delivery>,
+}
+
+/// Where the response's way to the client stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    /// pending, sending, sent, window_closed, undeliverable or failed.
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// What the scheduler needs to send a response to the client.
+#[derive(Debug, Clone)]
+pub struct ResponseDelivery {
+    pub rating_id: String,
+    /// The idempotency key connectors see: the same text sent again keeps it.
+    pub key: String,
+    pub text: String,
+    pub session_id: String,
+    pub line_id: String,
+    pub channel: Channel,
+    pub client: ClientRef,
+    pub last_client_message_at: Option<DateTime<Utc>>,
+    pub line: LineSettings,
+}
+
+/// An operator's appeal of a rating.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppealRecord {
+    pub id: String,
+    pub rating_id: String,
+    pub operator_id: Option<String>,
+    pub reason: String,
+    /// open, approved or rejected.
+    pub status: String,
+    pub decided_by: Option<String>,
+    pub note: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+/// A supervisor's evaluation of a session.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvaluationRecord {
+    pub session_id: String,
+    pub stars: i64,
+    pub comment: Option<String>,
+    pub author_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What an appeal or a decision did, or why it changed nothing.
+#[derive(Debug, Clone)]
+pub enum AppealOutcome {
+    Done(AppealRecord),
+    /// The rating (for an appeal) or the appeal (for a decision) does not exist.
+    NotFound,
+    /// The rating was appealed already, or the appeal decided already.
+    Already(AppealRecord),
+}
+
+const RESPONSE_COLUMNS: &str = "rating_id, text, author_id, edits, created_at, updated_at, \
+    delivery_status, attempts, last_error, sent_at";
+
+fn read_response(row: &sqlx::any::AnyRow) -> Result<ResponseRecord> {
+    let status: Option<String> = row.try_get("delivery_status")?;
+    Ok(ResponseRecord {
+        rating_id: row.try_get("rating_id")?,
+        text: row.try_get("text")?,
+        author_id: row.try_get("author_id")?,
+        edits: row.try_get("edits")?,
+        created_at: time(row.try_get("created_at")?),
+        updated_at: time(row.try_get("updated_at")?),
+        delivery: match status {
+            Some(status) => Some(Delivery {
+                status,
+                attempts: row.try_get("attempts")?,
+                last_error: row.try_get("last_error")?,
+                sent_at: opt_time(row.try_get("sent_at")?),
+            }),
+            None => None,
+        },
+    })
+}
+
+const APPEAL_COLUMNS: &str =
+    "id, rating_id, operator_id, reason, status, decided_by, note, created_at, decided_at";
+
+fn read_appeal(row: &sqlx::any::AnyRow) -> Result<AppealRecord> {
+    Ok(AppealRecord {
+        id: row.try_get("id")?,
+        rating_id: row.try_get("rating_id")?,
+        operator_id: row.try_get("operator_id")?,
+        reason: row.try_get("reason")?,
+        status: row.try_get("status")?,
+        decided_by: row.try_get("decided_by")?,
+        note: row.try_get("note")?,
+        created_at: time(row.try_get("created_at")?),
+        decided_at: opt_time(row.try_get("decided_at")?),
+    })
+}
+
+fn read_evaluation(row: &sqlx::any::AnyRow) -> Result<EvaluationRecord> {
+    Ok(EvaluationRecord {
+        session_id: row.try_get("session_id")?,
+        stars: row.try_get("stars")?,
+        comment: row.try_get("comment")?,
+        author_id: row.try_get("author_id")?,
+        created_at: time(row.try_get("created_at")?),
+        updated_at: time(row.try_get("updated_at")?),
+    })
+}
+
+/// Reads one row by key with the given columns and reader.
+async fn one<T>(
+    conn: &mut sqlx::AnyConnection,
+    sql: String,
+    key: &str,
+    read: fn(&sqlx::any::AnyRow) -> Result<T>,
+) -> Result<Option<T>> {
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(key)
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(read)
+        .transpose()
+}
+
+pub(crate) async fn response_of(
+    conn: &mut sqlx::AnyConnection,
+    rating_id: &str,
+) -> Result<Option<ResponseRecord>> {
+    let sql = format!("SELECT {RESPONSE_COLUMNS} FROM rating_responses WHERE rating_id = $1");
+    one(conn, sql, rating_id, read_response).await
+}
+
+pub(crate) async fn appeal_of(
+    conn: &mut sqlx::AnyConnection,
+    rating_id: &str,
+) -> Result<Option<AppealRecord>> {
+    let sql = format!("SELECT {APPEAL_COLUMNS} FROM appeals WHERE rating_id = $1");
+    one(conn, sql, rating_id, read_appeal).await
+}
+
+pub(crate) async fn evaluation_of(
+    conn: &mut sqlx::AnyConnection,
+    session_id: &str,
+) -> Result<Option<EvaluationRecord>> {
+    one(
+        conn,
+        "SELECT session_id, stars, comment, author_id, created_at, updated_at
+         FROM evaluations WHERE session_id = $1"
+            .to_owned(),
+        session_id,
+        read_evaluation,
+    )
+    .await
+}
+
+impl Store {
+    /// Writes the response to a rating (the first, or an edit). With `send_to_client` its
+    /// (new) text is queued for the client at once. `None` when the rating does not exist.
+    pub async fn put_response(
+        &self,
+        rating_id: &str,
+        text: &str,
+        author_id: Option<&str>,
+        send_to_client: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(ResponseRecord, bool)>> {
+        let mut tx = self.pool.begin().await?;
+        if sqlx::query("SELECT 1 FROM ratings WHERE id = $1")
+            .bind(rating_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let existing = response_of(&mut tx, rating_id).await?;
+        let send = i64::from(send_to_client);
+        match &existing {
+            None => {
+                sqlx::query(
+                    "INSERT INTO rating_responses (rating_id, text, author_id, edits, created_at,
+                                                   updated_at, delivery_status, run_at)
+                     VALUES ($1, $2, $3, 0, $4, $4,
+                             CASE WHEN $5 = 1 THEN 'pending' END, CASE WHEN $5 = 1 THEN $4 END)",
+                )
+                .bind(rating_id)
+                .bind(text)
+                .bind(author_id)
+                .bind(ms(now))
+                .bind(send)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Some(old) => {
+                // A new send starts over: attempts from zero, any lease of an earlier send
+                // given up (its outcome, when it comes, no longer matches and is dropped).
+                sqlx::query(
+                    "UPDATE rating_responses
+                     SET text = $2, author_id = COALESCE($3, author_id), edits = edits + $4,
+                         updated_at = $5,
+                         delivery_status = CASE WHEN $6 = 1 THEN 'pending' ELSE delivery_status END,
+                         run_at = CASE WHEN $6 = 1 THEN $5 ELSE run_at END,
+                         attempts = CASE WHEN $6 = 1 THEN 0 ELSE attempts END,
+                         lease_owner = CASE WHEN $6 = 1 THEN NULL ELSE lease_owner END,
+                         last_error = CASE WHEN $6 = 1 THEN NULL ELSE last_error END,
+                         sent_at = CASE WHEN $6 = 1 THEN NULL ELSE sent_at END
+                     WHERE rating_id = $1",
+                )
+                .bind(rating_id)
+                .bind(text)
+                .bind(author_id)
+                .bind(i64::from(old.text != text))
+                .bind(ms(now))
+                .bind(send)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let record = response_of(&mut tx, rating_id)
+            .await?
+            .ok_or_else(|| super::StoreError::Corrupt("a response vanished".into()))?;
+        tx.commit().await?;
+        Ok(Some((record, existing.is_none())))
+    }
+
+    /// What sending the response to rating `rating_id` takes.
+    pub async fn response_delivery(&self, rating_id: &str) -> Result<Option<ResponseDelivery>> {
+        let sql = format!(
+            "SELECT p.rating_id, p.edits, p.text, s.id AS session_id, s.line_id, s.channel, s.client_id,
+                    s.client_name, {window_start} AS last_client_message_at, l.settings
+             FROM rating_responses p JOIN ratings g ON g.id = p.rating_id
+                  JOIN sessions s ON s.id = g.session_id
+                  {window_join}
+                  JOIN lines l ON l.id = s.line_id
+             WHERE p.rating_id = $1",
+            window_start = super::sessions::WINDOW_START,
+            window_join = super::sessions::WINDOW_JOIN,
+        );
+        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(rating_id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let corrupt = |e: String| super::StoreError::Corrupt(format!("response {rating_id}: {e}"));
+        Ok(Some(ResponseDelivery {
+            key: format!("{rating_id}.response.{}", row.try_get::<i64, _>("edits")?),
+            rating_id: row.try_get("rating_id")?,
+            text: row.try_get("text")?,
+            session_id: row.try_get("session_id")?,
+            line_id: row.try_get("line_id")?,
+            channel: row
+                .try_get::<String, _>("channel")?
+                .parse()
+                .map_err(|e: rateline_adapters::UnknownChannel| corrupt(e.to_string()))?,
+            client: ClientRef {
+                id: row.try_get("client_id")?,
+                name: row.try_get("client_name")?,
+            },
+            last_client_message_at: opt_time(row.try_get("last_client_message_at")?),
+            line: serde_json::from_str(&row.try_get::<String, _>("settings")?)
+                .map_err(|e| corrupt(e.to_string()))?,
+        }))
+    }
+
+    /// An appeal of rating `rating_id` by the operator it is credited to.
+    pub async fn create_appeal(
+        &self,
+        rating_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AppealOutcome> {
+        let mut tx = self.pool.begin().await?;
+        let Some(row) = sqlx::query(
+            "SELECT r.operator_id FROM ratings g JOIN rating_requests r ON r.id = g.request_id
+             WHERE g.id = $1",
+        )
+        .bind(rating_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(AppealOutcome::NotFound);
+        };
+        if let Some(existing) = appeal_of(&mut tx, rating_id).await? {
+            return Ok(AppealOutcome::Already(existing));
+        }
+        let operator_id: Option<String> = row.try_get("operator_id")?;
+        let id = uuid::Uuid::now_v7().to_string();
+        // Two appeals racing: the unique rating_id lets one in; the other reads it back.
+        let made = sqlx::query(
+            "INSERT INTO appeals (id, rating_id, operator_id, reason, status, created_at)
+             VALUES ($1, $2, $3, $4, 'open', $5) ON CONFLICT (rating_id) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(rating_id)
+        .bind(operator_id)
+        .bind(reason)
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let appeal = appeal_of(&mut tx, rating_id)
+            .await?
+            .ok_or_else(|| super::StoreError::Corrupt("an appeal vanished".into()))?;
+        tx.commit().await?;
+        Ok(if made == 1 {
+            AppealOutcome::Done(appeal)
+        } else {
+            AppealOutcome::Already(appeal)
+        })
+    }
+
+    /// An admin's decision on an open appeal; approving voids the rating.
+    pub async fn decide_appeal(
+        &self,
+        id: &str,
+        approve: bool,
+        note: Option<&str>,
+        decided_by: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<AppealOutcome> {
+        let mut tx = self.pool.begin().await?;
+        let decided = sqlx::query(
+            "UPDATE appeals SET status = $2, note = $3, decided_by = $4, decided_at = $5
+             WHERE id = $1 AND status = 'open'",
+        )
+        .bind(id)
+        .bind(if approve { "approved" } else { "rejected" })
+        .bind(note)
+        .bind(decided_by)
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let sql = format!("SELECT {APPEAL_COLUMNS} FROM appeals WHERE id = $1");
+        let Some(appeal) = one(&mut tx, sql, id, read_appeal).await? else {
+            return Ok(AppealOutcome::NotFound);
+        };
+        if !decided {
+            return Ok(AppealOutcome::Already(appeal));
+        }
+        if approve {
+            sqlx::query("UPDATE ratings SET voided_at = $2 WHERE id = $1")
+                .bind(&appeal.rating_id)
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(AppealOutcome::Done(appeal))
+    }
+
+    /// Appeals, oldest first, optionally only those with `status`.
+    pub async fn appeals(&self, status: Option<&str>, limit: i64) -> Result<Vec<AppealRecord>> {
+        let sql = format!(
+            "SELECT {APPEAL_COLUMNS} FROM appeals WHERE ($1 = '' OR status = $1)
+             ORDER BY created_at, id LIMIT {limit}"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(status.unwrap_or(""))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(read_appeal)
+            .collect()
+    }
+
+    /// Flags (or unflags) a rating's comment as abusive. `None` when there is no such rating.
+    pub async fn flag_comment(
+        &self,
+        rating_id: &str,
+        abusive: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<super::RatingRecord>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE ratings
+             SET comment_flagged_at = CASE WHEN $2 = 1 THEN COALESCE(comment_flagged_at, $3) END
+             WHERE id = $1",
+        )
+        .bind(rating_id)
+        .bind(i64::from(abusive))
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await?;
+        let sql = format!("SELECT {RATING_COLUMNS} FROM ratings WHERE id = $1");
+        let rating = one(&mut tx, sql, rating_id, super::ratings::read_rating).await?;
+        tx.commit().await?;
+        Ok(rating)
+    }
+
+    /// Writes a supervisor's evaluation of a session. `None` when there is no such session;
+    /// otherwise the evaluation and whether it was new.
+    pub async fn put_evaluation(
+        &self,
+        session_id: &str,
+        stars: i64,
+        comment: Option<&str>,
+        author_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(EvaluationRecord, bool)>> {
+        let mut tx = self.pool.begin().await?;
+        let Some(session) = sqlx::query(
+            "SELECT line_id, operator_id, channel, COALESCE(closed_at, opened_at) AS closed_at
+             FROM sessions WHERE id = $1",
+        )
+        .bind(session_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let existed = evaluation_of(&mut tx, session_id).await?.is_some();
+        sqlx::query(
+            "INSERT INTO evaluations (session_id, line_id, operator_id, channel, closed_at, stars,
+                                      comment, author_id, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+             ON CONFLICT (session_id) DO UPDATE
+             SET stars = excluded.stars, comment = excluded.comment,
+                 author_id = excluded.author_id, updated_at = excluded.updated_at",
+        )
+        .bind(session_id)
+        .bind(session.try_get::<String, _>("line_id")?)
+        .bind(session.try_get::<Option<String>, _>("operator_id")?)
+        .bind(session.try_get::<String, _>("channel")?)
+        .bind(session.try_get::<i64, _>("closed_at")?)
+        .bind(stars)
+        .bind(comment)
+        .bind(author_id)
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await?;
+        let evaluation = evaluation_of(&mut tx, session_id)
+            .await?
+            .ok_or_else(|| super::StoreError::Corrupt("an evaluation vanished".into()))?;
+        tx.commit().await?;
+        Ok(Some((evaluation, !existed)))
+    }
+}

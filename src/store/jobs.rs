@@ -1,0 +1,210 @@
+//! Alerts and responses to clients as the scheduler's durable jobs.
+//!
+//! They follow the rating requests' scheme (see [`super::requests`]): a row is the job,
+//! `run_at` its due time while `pending` and its lease's end while `sending`, so a dead
+//! holder's claim falls back by itself; an outcome is recorded only by the claim that
+//! still holds the lease. Both kinds share this code; they differ in table and key.
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::Row;
+
+use super::{Backend, Result, Store, ms, placeholders, time};
+
+/// Which job table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// A low-rating alert to one recipient (`alerts`).
+    Alert,
+    /// A supervisor's response on its way to the client (`rating_responses`).
+    Response,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Alert => "alert",
+            JobKind::Response => "response",
+        }
+    }
+
+    fn table(self) -> &'static str {
+        match self {
+            JobKind::Alert => "alerts",
+            JobKind::Response => "rating_responses",
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            JobKind::Alert => "id",
+            JobKind::Response => "rating_id",
+        }
+    }
+
+    /// The status column; the partial indexes' predicates repeat it word for word.
+    fn status(self) -> &'static str {
+        match self {
+            JobKind::Alert => "status",
+            JobKind::Response => "delivery_status",
+        }
+    }
+
+    /// When the job was asked for: its send deadline counts from here.
+    fn since(self) -> &'static str {
+        match self {
+            JobKind::Alert => "created_at",
+            // A response's updated_at is its last edit, which (re)queues its delivery.
+            JobKind::Response => "updated_at",
+        }
+    }
+}
+
+/// A job this scheduler holds the lease on.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub kind: JobKind,
+    pub id: String,
+    /// Including this one.
+    pub attempts: u32,
+    pub since: DateTime<Utc>,
+    /// True when an earlier holder's lease ran out: its send may or may not have happened.
+    pub reclaimed: bool,
+}
+
+/// What to record after a job's send.
+#[derive(Debug, Clone)]
+pub enum JobResult {
+    Sent,
+    RetryAt {
+        at: DateTime<Utc>,
+        error: String,
+    },
+    /// Not tried (a rate limit): back in the queue at `at`, the attempt given back.
+    Deferred {
+        at: DateTime<Utc>,
+    },
+    /// It ends here with `status` (`failed`; for responses also `window_closed`,
+    /// `undeliverable`).
+    Final {
+        status: &'static str,
+        error: String,
+    },
+}
+
+impl Store {
+    /// Claims up to `limit` due jobs of `kind` for `owner` until `now + lease`.
+    pub async fn claim_due_jobs(
+        &self,
+        kind: JobKind,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<ClaimedJob>> {
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let (table, key, status, since) = (kind.table(), kind.key(), kind.status(), kind.since());
+        let select = format!(
+            "SELECT {key} AS id, attempts, {status} AS status, {since} AS since FROM {table}
+             WHERE {status} IN ('pending', 'sending') AND run_at <= $1
+             ORDER BY run_at LIMIT $2 {lock}"
+        );
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(select))
+            .bind(ms(now))
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            claimed.push(ClaimedJob {
+                kind,
+                id: row.try_get("id")?,
+                attempts: u32::try_from(row.try_get::<i64, _>("attempts")? + 1).unwrap_or(u32::MAX),
+                since: time(row.try_get("since")?),
+                reclaimed: row.try_get::<String, _>("status")? == "sending",
+            });
+        }
+        let update = format!(
+            "UPDATE {table}
+             SET {status} = 'sending', lease_owner = $1, run_at = $2, attempts = attempts + 1
+             WHERE {key} IN ({})",
+            placeholders(2, claimed.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(update))
+            .bind(owner)
+            .bind(ms(now + lease));
+        for c in &claimed {
+            q = q.bind(c.id.clone());
+        }
+        q.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Records a job's outcome if this claim still holds the lease; returns whether it did.
+    /// False means the lease ran out and another claim has it, or (a response) the text
+    /// was edited and queued again while this send was in flight.
+    pub async fn record_job_result(
+        &self,
+        job: &ClaimedJob,
+        owner: &str,
+        result: &JobResult,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let (table, key, status) = (job.kind.table(), job.kind.key(), job.kind.status());
+        // $1 key, $2 owner, $3 attempt number (the lease is this claim's own), $4 now.
+        let (set, extra): (String, Vec<Extra>) = match result {
+            JobResult::Sent => (
+                format!(
+                    "{status} = 'sent', run_at = NULL, sent_at = $4, last_error = NULL, lease_owner = NULL"
+                ),
+                vec![],
+            ),
+            JobResult::RetryAt { at, error } => (
+                format!("{status} = 'pending', run_at = $5, last_error = $6, lease_owner = NULL"),
+                vec![Extra::Int(ms(*at)), Extra::Text(error.clone())],
+            ),
+            JobResult::Deferred { at } => (
+                format!(
+                    "{status} = 'pending', run_at = $5, attempts = attempts - 1, lease_owner = NULL"
+                ),
+                vec![Extra::Int(ms(*at))],
+            ),
+            JobResult::Final { status: end, error } => (
+                format!("{status} = $5, run_at = NULL, last_error = $6, lease_owner = NULL"),
+                vec![Extra::Text((*end).to_owned()), Extra::Text(error.clone())],
+            ),
+        };
+        let touch = match job.kind {
+            JobKind::Alert => ", updated_at = $4",
+            JobKind::Response => "",
+        };
+        let sql = format!(
+            "UPDATE {table} SET {set}{touch}
+             WHERE {key} = $1 AND {status} = 'sending' AND lease_owner = $2 AND attempts = $3"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&job.id)
+            .bind(owner)
+            .bind(i64::from(job.attempts))
+            .bind(ms(now));
+        for e in extra {
+            q = match e {
+                Extra::Int(i) => q.bind(i),
+                Extra::Text(t) => q.bind(t),
+            };
+        }
+        Ok(q.execute(&self.pool).await?.rows_affected() == 1)
+    }
+}
+
+enum Extra {
+    Int(i64),
+    Text(String),
+}
