@@ -20,9 +20,15 @@ const BODY: &str = "Ann rated her chat with Bob ★★ (2 of 5).\nComment: «too
 fn mailer(fake: &FakeSmtp) -> AsyncSmtpTransport<Tokio1Executor> {
     AsyncSmtpTransport::<Tokio1Executor>::from_url(&fake.url())
         .expect("an smtp:// URL")
-        // lettre waits 60 s for a reply by default; a fake that hangs should fail sooner.
-        .timeout(Some(Duration::from_secs(5)))
         .build()
+}
+
+/// The tokio transport's `timeout` bounds only the connect, so a reply that never comes would
+/// hang the test.
+async fn within<T>(send: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), send)
+        .await
+        .expect("an SMTP reply within 10 s")
 }
 
 /// lettre adds a Date but no Message-ID unless asked: "should generally be inserted by the mail
@@ -47,7 +53,7 @@ async fn an_alert_arrives_with_its_envelope_and_decoded_text() {
         .bcc("audit@example.test".parse().unwrap())
         .body(BODY.to_owned())
         .unwrap();
-    mailer(&fake).send(message).await.expect("accepted");
+    within(mailer(&fake).send(message)).await.expect("accepted");
 
     let mails = fake.wait_for(1).await;
     let mail = &mails[0];
@@ -76,7 +82,7 @@ async fn quoted_printable_and_base64_bodies_decode() {
         ContentTransferEncoding::Base64,
     ] {
         let message = alert().header(encoding).body(text.clone()).unwrap();
-        mailer.send(message).await.expect("accepted");
+        within(mailer.send(message)).await.expect("accepted");
     }
 
     let mails = fake.wait_for(2).await;
@@ -106,8 +112,7 @@ async fn the_body_is_the_first_plain_text_part() {
             BODY.to_owned(),
             "<p>another</p>".to_owned(),
         ));
-    mailer(&fake)
-        .send(alert().multipart(parts).unwrap())
+    within(mailer(&fake).send(alert().multipart(parts).unwrap()))
         .await
         .expect("accepted");
 
@@ -121,8 +126,7 @@ async fn fail_next_refuses_transiently_and_the_retry_arrives() {
     let mailer = mailer(&fake);
     fake.fail_next(1);
 
-    let error = mailer
-        .send(alert().body(BODY.to_owned()).unwrap())
+    let error = within(mailer.send(alert().body(BODY.to_owned()).unwrap()))
         .await
         .expect_err("refused");
     assert!(error.is_transient(), "{error}");
@@ -130,8 +134,7 @@ async fn fail_next_refuses_transiently_and_the_retry_arrives() {
     assert_eq!(fake.refused(), 1);
     assert!(fake.messages().is_empty());
 
-    mailer
-        .send(alert().body(BODY.to_owned()).unwrap())
+    within(mailer.send(alert().body(BODY.to_owned()).unwrap()))
         .await
         .expect("accepted on retry");
     let mails = fake.wait_for(1).await;
@@ -150,14 +153,13 @@ async fn a_message_without_message_id_or_with_two_dates_is_refused() {
         .to("ops@example.test".parse().unwrap())
         .body(BODY.to_owned())
         .unwrap();
-    let error = mailer.send(no_id).await.expect_err("refused");
+    let error = within(mailer.send(no_id)).await.expect_err("refused");
     assert!(error.is_permanent(), "{error}");
 
     let head = "Date: Sat, 21 Nov 2026 09:00:00 +0000\r\nMessage-ID: <1@rateline.test>\r\n";
     let rest = "From: alerts@rateline.test\r\nSubject: hi\r\n\r\nHello";
     let two_dates = format!("Date: Sat, 21 Nov 2026 09:00:01 +0000\r\n{head}{rest}");
-    let error = mailer
-        .send_raw(&envelope(), two_dates.as_bytes())
+    let error = within(mailer.send_raw(&envelope(), two_dates.as_bytes()))
         .await
         .expect_err("refused");
     assert!(error.is_permanent(), "{error}");
@@ -171,8 +173,7 @@ async fn a_message_without_message_id_or_with_two_dates_is_refused() {
     );
     assert_eq!(fake.refused(), 0);
 
-    mailer
-        .send_raw(&envelope(), format!("{head}{rest}").as_bytes())
+    within(mailer.send_raw(&envelope(), format!("{head}{rest}").as_bytes()))
         .await
         .expect("accepted");
     let mails = fake.wait_for(1).await;

@@ -230,8 +230,9 @@ impl Handler for Session {
 
 /// A refusal at the end of DATA. Any reply there ends the transaction (RFC 5321 §4.1.1.4), but
 /// mailin keeps its state machine in DATA after an error reply, so the client's next command
-/// (lettre's QUIT) would be taken as message text and the client would hang until its timeout.
-/// Marked as no error, the reply moves mailin on; the client still reads the code.
+/// would be taken as message text: lettre, which sends QUIT after an error, would wait for the
+/// reply until mailin drops the session 5 minutes later. Marked as no error, the reply moves
+/// mailin on; the client still reads the code.
 fn end_of_data(code: u16, text: String) -> Response {
     let mut reply = Response::custom(code, text);
     reply.is_error = false;
