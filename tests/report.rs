@@ -80,6 +80,8 @@ fn row(
         "average": average,
         "csat": if answered > 0 { Some(csat_num as f64 / answered as f64) } else { None },
         "low": low,
+        // No supervisor evaluated these sessions.
+        "evaluated": 0, "evaluation_average": null,
     })
 }
 
@@ -151,9 +153,9 @@ async fn the_report_matches_numbers_computed_by_hand(db: Db) {
     let csv = csv.text().await.unwrap();
     assert_eq!(
         csv,
-        "key,sent,answered,response_rate,average,csat,low\n\
-         sales,4,4,1.0000,3.0000,0.5000,2\n\
-         support,3,2,0.6667,,0.5000,1\n"
+        "key,sent,answered,response_rate,average,csat,low,evaluated,evaluation_average\n\
+         sales,4,4,1.0000,3.0000,0.5000,2,0,\n\
+         support,3,2,0.6667,,0.5000,1,0,\n"
     );
 
     // The CLI reads the same database and prints the same CSV.

@@ -150,7 +150,8 @@ pub(super) fn rating_json(r: &RatingRecord, history: &[RatingRevision]) -> Value
         "voided": r.voided_at.is_some(),
         "voided_at": r.voided_at,
         "comment_flagged": r.comment_flagged,
-        "counts_from": r.counts_from,
+        // Set only while a grace period holds the rating out of the report.
+        "counts_from": (r.counts_from > r.created_at).then_some(r.counts_from),
         "history": history.iter().map(|h| json!({
             "revision": h.revision,
             "value": h.value,

@@ -29,6 +29,19 @@ pub struct RatingRecord {
     pub prior: Option<Counted>,
 }
 
+/// `counts_from` of a rating that counts whenever the report is made (no grace period):
+/// the epoch, so no clock, a test's or a `rateline stats` run's, can disagree about it.
+const COUNTS_AT_ONCE: DateTime<Utc> = DateTime::UNIX_EPOCH;
+
+/// When a lowered rating starts to count: after the grace period, or at once without one.
+fn graced(now: DateTime<Utc>, grace: Duration) -> DateTime<Utc> {
+    if grace > Duration::zero() {
+        now + grace
+    } else {
+        COUNTS_AT_ONCE
+    }
+}
+
 /// A value as the stats count it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counted {
@@ -216,7 +229,11 @@ impl Store {
             }
             let id = uuid::Uuid::now_v7().to_string();
             let session_id: String = req.try_get("session_id")?;
-            let counts_from = if low == 1 { now + policy.grace } else { now };
+            let counts_from = if low == 1 {
+                graced(now, policy.grace)
+            } else {
+                COUNTS_AT_ONCE
+            };
             sqlx::query(
                 "INSERT INTO ratings (id, request_id, session_id, value, positive, low, comment,
                                       resolved, changes, created_at, updated_at, counts_from)
@@ -317,10 +334,10 @@ impl Store {
         // raised one counts at once.
         let (counts_from, prior) = if !value_changed {
             (old.counts_from, old.prior)
-        } else if answer.value < old.value {
-            (now + policy.grace, old.counted(now))
+        } else if answer.value < old.value && policy.grace > Duration::zero() {
+            (graced(now, policy.grace), old.counted(now))
         } else {
-            (now, None)
+            (COUNTS_AT_ONCE, None)
         };
         sqlx::query(
             "UPDATE ratings SET value = $2, positive = $3, low = $4, comment = $5, resolved = $6,
