@@ -24,7 +24,14 @@ pub fn router() -> Router<AppState> {
 }
 
 const ALERT_PARAMS: &str = "state, line, operator, rating, limit";
-const ALERT_STATES: &str = "pending, sending, sent, failed, skipped or unanswered";
+const ALERT_STATES: [&str; 6] = [
+    "pending",
+    "sending",
+    "sent",
+    "failed",
+    "skipped",
+    "unanswered",
+];
 
 /// The newest alerts (`state` = their delivery), or with `state=unanswered` the low
 /// ratings nobody has responded to, counted per line and per operator.
@@ -33,11 +40,14 @@ async fn alerts(State(state): State<AppState>, query: ApiQuery) -> ApiResult<Jso
     let params = query.0;
     let wanted = params.get("state").map(String::as_str);
     if let Some(s) = wanted
-        && !ALERT_STATES.replace(" or", ",").split(", ").any(|k| k == s)
+        && !ALERT_STATES.contains(&s)
     {
         return Err(ApiError::bad_request(
             "invalid_parameter",
-            format!("state: unknown state '{s}': use {ALERT_STATES}"),
+            format!(
+                "state: unknown state '{s}': use one of {}",
+                ALERT_STATES.join(", ")
+            ),
         ));
     }
     let filter = AlertFilter {

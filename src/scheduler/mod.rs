@@ -375,26 +375,11 @@ impl Inner {
                 }
             }
             SendOutcome::Retry { after, reason } => {
-                let gave_up = || SendResult::Final {
-                    status: RequestStatus::Failed,
-                    error: format!("gave up after {} attempts: {reason}", c.attempts),
-                };
-                if c.attempts >= self.settings.max_attempts {
-                    return gave_up();
-                }
-                let Some(wait) = after.or_else(|| self.retry.delay_after(c.attempts)) else {
-                    return gave_up();
-                };
-                // A platform's Retry-After may be absurdly large: past the deadline either way.
-                match before_deadline(now, wait, c.send_deadline_at) {
-                    Some(at) => SendResult::RetryAt { at, error: reason },
-                    None => SendResult::Final {
+                match self.next_try(c.attempts, after, c.send_deadline_at, &reason) {
+                    Ok(at) => SendResult::RetryAt { at, error: reason },
+                    Err(error) => SendResult::Final {
                         status: RequestStatus::Failed,
-                        error: format!(
-                            "the next try (in {} s) would pass the send deadline {}: {reason}",
-                            wait.as_secs(),
-                            rfc3339(c.send_deadline_at)
-                        ),
+                        error,
                     },
                 }
             }
@@ -414,14 +399,11 @@ impl Inner {
                 }
             }
             SendOutcome::Defer { after, reason } => {
-                match before_deadline(now, after, c.send_deadline_at) {
-                    Some(at) => SendResult::Deferred { at, reason },
-                    None => SendResult::Final {
+                match held_back_until(now, after, c.send_deadline_at, &reason) {
+                    Ok(at) => SendResult::Deferred { at, reason },
+                    Err(error) => SendResult::Final {
                         status: RequestStatus::Failed,
-                        error: format!(
-                            "held back by {reason} past the send deadline {}",
-                            rfc3339(c.send_deadline_at)
-                        ),
+                        error,
                     },
                 }
             }
@@ -642,24 +624,17 @@ impl Inner {
         match outcome {
             SendOutcome::Accepted { .. } => JobResult::Sent,
             SendOutcome::Retry { after, reason } => {
-                let wait = after.or_else(|| self.retry.delay_after(job.attempts));
-                match wait.and_then(|w| before_deadline(now, w, deadline)) {
-                    Some(at) if job.attempts < self.settings.max_attempts => {
-                        JobResult::RetryAt { at, error: reason }
-                    }
-                    _ => ended(
-                        "failed",
-                        format!("gave up after {} attempts: {reason}", job.attempts),
-                    ),
+                match self.next_try(job.attempts, after, deadline, &reason) {
+                    Ok(at) => JobResult::RetryAt { at, error: reason },
+                    Err(error) => ended("failed", error),
                 }
             }
-            SendOutcome::Defer { after, reason } => match before_deadline(now, after, deadline) {
-                Some(at) => JobResult::Deferred { at },
-                None => ended(
-                    "failed",
-                    format!("held back by {reason} past the send deadline"),
-                ),
-            },
+            SendOutcome::Defer { after, reason } => {
+                match held_back_until(now, after, deadline, &reason) {
+                    Ok(at) => JobResult::Deferred { at },
+                    Err(error) => ended("failed", error),
+                }
+            }
             SendOutcome::Undeliverable { reason } => ended("undeliverable", reason),
             SendOutcome::WindowClosed { reason } => ended("window_closed", reason),
             SendOutcome::Failed { reason } => ended("failed", reason),
@@ -680,6 +655,49 @@ fn webhook_target(line: &crate::domain::LineSettings) -> Option<WebhookTarget> {
             url: w.url.clone(),
             secret: w.secret.clone()?,
         })
+    })
+}
+
+impl Inner {
+    /// When to try again after a transient failure (the platform's `after`, else the
+    /// backoff), or why not: the attempts are used up, or the try would pass `deadline`.
+    fn next_try(
+        &self,
+        attempts: u32,
+        after: Option<std::time::Duration>,
+        deadline: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<DateTime<Utc>, String> {
+        let gave_up = || format!("gave up after {attempts} attempts: {reason}");
+        if attempts >= self.settings.max_attempts {
+            return Err(gave_up());
+        }
+        let wait = after
+            .or_else(|| self.retry.delay_after(attempts))
+            .ok_or_else(gave_up)?;
+        // A platform's Retry-After may be absurdly large: past the deadline either way.
+        before_deadline(self.clock.now(), wait, deadline).ok_or_else(|| {
+            format!(
+                "the next try (in {} s) would pass the send deadline {}: {reason}",
+                wait.as_secs(),
+                rfc3339(deadline)
+            )
+        })
+    }
+}
+
+/// When a send a rate limit held back comes back to the queue, or why it will not.
+fn held_back_until(
+    now: DateTime<Utc>,
+    after: std::time::Duration,
+    deadline: DateTime<Utc>,
+    reason: &str,
+) -> Result<DateTime<Utc>, String> {
+    before_deadline(now, after, deadline).ok_or_else(|| {
+        format!(
+            "held back by {reason} past the send deadline {}",
+            rfc3339(deadline)
+        )
     })
 }
 
