@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::smtp::FakeSmtp;
 use common::{Connector, Db, Reply, SECRET, TestApp, TestDb, spawn_app, test_settings};
 use rateline::startup::Application;
 use serde_json::{Value, json};
@@ -242,10 +243,89 @@ async fn sigterm_finishes_the_send_in_flight_then_exits(db: Db) {
     server.kill9();
 }
 
+/// A low rating's alert, made in the rating's transaction and due after a delay, outlives a
+/// SIGKILL: the restarted process sends it, once, and a later crash sends nothing again.
+async fn an_alert_pending_at_a_crash_is_sent_once_after_the_restart(db: Db) {
+    let Some(db) = TestDb::new(db).await else {
+        return;
+    };
+    let connector = Connector::start().await;
+    let smtp = FakeSmtp::start().await;
+    let smtp_url = smtp.url();
+    let env = [
+        ("RATELINE__SMTP__URL", smtp_url.as_str()),
+        ("RATELINE__SMTP__FROM", "Rateline <rateline@example.com>"),
+    ];
+    let server = Server::start(&db.url, &env).await;
+    let (status, body) = server
+        .call(
+            reqwest::Method::PUT,
+            "/v1/people/sup",
+            Some(json!({"name": "Sam", "role": "supervisor",
+                        "notify": {"email": "sam@example.com"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = server
+        .call(
+            reqwest::Method::PUT,
+            "/v1/lines/support",
+            Some(json!({"name": "Support",
+                        "rating": {"delay_seconds": 0, "alert_delay_seconds": 2},
+                        "webhook": {"url": connector.url, "secret": SECRET},
+                        "notify_low": [{"kind": "supervisor", "id": "sup"}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let request = server.open_and_close("s-1").await;
+    wait_until("the request is sent", async || {
+        server.status("s-1").await["status"] == "sent"
+    })
+    .await;
+    let (status, body) = server
+        .call(
+            reqwest::Method::POST,
+            "/v1/ratings",
+            Some(json!({"request_id": request, "value": 0, "comment": "nobody helped"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, alerts) = server.call(reqwest::Method::GET, "/v1/alerts", None).await;
+    assert_eq!(alerts["alerts"][0]["status"], "pending", "{alerts}");
+    server.kill9();
+    assert!(
+        smtp.messages().is_empty(),
+        "the alert was not due before the crash"
+    );
+
+    let server = Server::start(&db.url, &env).await;
+    let mail = smtp.wait_for(1).await;
+    assert_eq!(mail[0].to, vec!["sam@example.com".to_owned()]);
+    assert!(
+        mail[0].body.contains("Comment: nobody helped"),
+        "{}",
+        mail[0].body
+    );
+    wait_until("the alert is recorded as sent", async || {
+        let (_, alerts) = server.call(reqwest::Method::GET, "/v1/alerts", None).await;
+        alerts["alerts"][0]["status"] == "sent"
+    })
+    .await;
+
+    server.kill9();
+    let server = Server::start(&db.url, &env).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(smtp.messages().len(), 1, "no alert is sent twice");
+    let (_, alerts) = server.call(reqwest::Method::GET, "/v1/alerts", None).await;
+    assert_eq!(alerts["alerts"].as_array().unwrap().len(), 1, "{alerts}");
+    server.kill9();
+}
+
 on_both_backends!(
     requests_scheduled_before_a_crash_are_each_sent_once_after_the_restart,
     a_send_in_flight_at_a_crash_is_sent_again_after_its_lease,
     sigterm_finishes_the_send_in_flight_then_exits,
+    an_alert_pending_at_a_crash_is_sent_once_after_the_restart,
 );
 
 async fn admin() -> sqlx::PgConnection {

@@ -702,7 +702,74 @@ async fn an_old_tap_delivered_again_does_not_undo_a_newer_one(kind: Db) {
     );
 }
 
+/// A response goes to a Meta client only inside the 24-hour window: sent while the client's
+/// last message is recent, `window_closed` (and nothing sent) once it is not.
+async fn a_response_to_a_meta_client_keeps_the_24_hour_window(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    t.line("support", json!({})).await;
+    t.asked("s-1", "support", MetaChannel::Messenger, ANN).await;
+    let down = t.payload(MetaChannel::Messenger, ANN, "👎");
+    let tap = t.graph.inbound().messenger_quick_reply(ANN, "👎", &down);
+    assert_eq!(t.deliver(&tap).await.0, 200);
+    let rating = t.rating("s-1").await["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/ratings/{rating}/response");
+    let delivered = async |want: &str| {
+        for _ in 0..500 {
+            let d = t.rating("s-1").await["response"]["delivery"].clone();
+            if d["status"] == want {
+                return d;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("the response's delivery never became {want}");
+    };
+
+    let before = t.graph.sent(MetaChannel::Messenger, ANN).len();
+    let (status, body) = t
+        .app
+        .put(
+            &path,
+            json!({"text": "We are sorry. Your refund is on its way.", "send_to_client": true}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    delivered("sent").await;
+    let sent = t.graph.sent(MetaChannel::Messenger, ANN);
+    assert_eq!(sent.len(), before + 1);
+    assert_eq!(
+        sent.last().unwrap()["message"]["text"],
+        "We are sorry. Your refund is on its way."
+    );
+    assert!(
+        !is_request(sent.last().unwrap()),
+        "a response has no buttons"
+    );
+
+    // A day later the window has closed: the edited response is kept but not sent.
+    t.advance(Duration::hours(24) + Duration::minutes(1));
+    let (status, body) = t
+        .app
+        .put(
+            &path,
+            json!({"text": "The refund was sent today.", "send_to_client": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let d = delivered("window_closed").await;
+    assert!(
+        d["last_error"].as_str().unwrap().contains("24 hours"),
+        "{d}"
+    );
+    assert_eq!(t.graph.sent(MetaChannel::Messenger, ANN).len(), before + 1);
+    assert_eq!(
+        t.rating("s-1").await["response"]["text"],
+        "The refund was sent today."
+    );
+    assert_eq!(t.violations(), Vec::<String>::new());
+}
+
 on_both_backends!(
+    a_response_to_a_meta_client_keeps_the_24_hour_window,
     whatsapp_without_a_template_ends_window_closed,
     the_window_opens_before_the_session_and_only_for_our_account,
     an_old_tap_delivered_again_does_not_undo_a_newer_one,

@@ -709,7 +709,49 @@ async fn a_send_held_back_keeps_its_attempt(kind: Db) {
     assert_eq!(t.violations(), Vec::<String>::new());
 }
 
+/// A supervisor's response sent to the client arrives in the chat as a plain message, with
+/// no rating buttons, and its delivery is recorded on the rating.
+async fn a_response_reaches_the_client_as_a_plain_message(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    t.line("support", json!({"scale": "binary"})).await;
+    let card = t.rated_card("s-1", "support", ANN).await;
+    let down = t.button(ANN, card.message_id, "👎");
+    t.tap(ANN, card.message_id, &down).await;
+    let rating = t.rating("s-1").await["id"].as_str().unwrap().to_owned();
+    let before = t.bot.messages(ANN).len();
+
+    let text = "Sorry about today — a supervisor will call you back.";
+    let (status, body) = t
+        .app
+        .put(
+            &format!("/v1/ratings/{rating}/response"),
+            json!({"text": text, "send_to_client": true}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // The thank-you edit just took the chat's one message a second, so the response is held
+    // back a moment on the server's clock (see `a_send_held_back_keeps_its_attempt`).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    t.app.advance(chrono::Duration::seconds(2));
+    t.bot.wait_for(|b| b.messages(ANN).len() > before).await;
+    let sent = t.bot.messages(ANN).pop().unwrap();
+    assert_eq!(sent.text, text);
+    assert_eq!(sent.reply_markup, None, "a response has no buttons");
+    let delivery = loop {
+        let d = t.rating("s-1").await["response"]["delivery"].clone();
+        if d["status"] != "pending" && d["status"] != "sending" {
+            break d;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(delivery["status"], "sent", "{delivery}");
+    assert_eq!(delivery["attempts"], 1, "held back, not failed: {delivery}");
+    assert_eq!(t.bot.messages(ANN).len(), before + 1, "sent once");
+    assert_eq!(t.violations(), Vec::<String>::new());
+}
+
 on_both_backends!(
+    a_response_reaches_the_client_as_a_plain_message,
     a_send_held_back_keeps_its_attempt,
     a_repeated_text_answer_is_not_its_own_comment,
     binary_card_is_rated_by_a_tap,
