@@ -37,6 +37,43 @@ pub struct Settings {
     /// Enables e-mail alerts.
     #[serde(default)]
     pub smtp: Option<SmtpSettings>,
+    /// The web chat widget's tokens.
+    #[serde(default)]
+    pub webchat: WebchatSettings,
+}
+
+/// How web chat tokens are signed and how long they last.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebchatSettings {
+    /// The key tokens are signed with (at least 32 characters). Unset, Rateline makes one
+    /// at first start and keeps it in the database, shared by every process; set it to
+    /// rotate the key (tokens minted before stop working).
+    pub token_secret: Option<String>,
+    /// How long a token minted for a session lasts: enough for the chat, the delay and the
+    /// line's answer window (1..=2400 hours; default 168, a week).
+    pub token_ttl_hours: u32,
+}
+
+impl Default for WebchatSettings {
+    fn default() -> Self {
+        Self {
+            token_secret: None,
+            token_ttl_hours: 168,
+        }
+    }
+}
+
+impl std::fmt::Debug for WebchatSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebchatSettings")
+            .field(
+                "token_secret",
+                &self.token_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("token_ttl_hours", &self.token_ttl_hours)
+            .finish()
+    }
 }
 
 /// The mail server low-rating alerts are sent through.
@@ -565,6 +602,23 @@ impl Settings {
             )
         {
             problems.push(e.to_string());
+        }
+        if self
+            .webchat
+            .token_secret
+            .as_ref()
+            .is_some_and(|s| s.chars().count() < 32)
+        {
+            problems.push(
+                "webchat.token_secret must be at least 32 characters: it signs every web chat token"
+                    .into(),
+            );
+        }
+        if !(1..=2400).contains(&self.webchat.token_ttl_hours) {
+            problems.push(format!(
+                "webchat.token_ttl_hours must be 1..=2400, got {}",
+                self.webchat.token_ttl_hours
+            ));
         }
         if let Err(mut p) = self.configured_lines() {
             problems.append(&mut p);

@@ -55,7 +55,8 @@ pub struct Application {
 
 /// The channels this server can send on, from the settings.
 pub fn enabled_channels(settings: &Settings) -> Vec<Channel> {
-    let mut channels = vec![Channel::Webhook];
+    // The web chat widget needs no settings: its clients come to Rateline.
+    let mut channels = vec![Channel::Webhook, Channel::Webchat];
     if settings.telegram.is_some() {
         channels.push(Channel::Telegram);
     }
@@ -176,6 +177,17 @@ impl Application {
         if let Some(smtp) = &settings.smtp {
             tracing::info!(smtp = %crate::store::redact_url(&smtp.url), "e-mail alerts enabled");
         }
+        let webchat = crate::channels::webchat::Webchat::new(
+            engine.clone(),
+            settings.webchat.token_secret.as_deref(),
+            settings.webchat.token_ttl_hours,
+            &public_url,
+        )
+        .await
+        .map_err(|source| StartupError::Database {
+            url: redact_url(&settings.database.url),
+            source,
+        })?;
         let scheduler = Scheduler::new(
             engine.clone(),
             clock,
@@ -203,6 +215,7 @@ impl Application {
                 metrics,
                 telegram,
                 meta,
+                webchat: Arc::new(webchat),
             },
             scheduler,
             body_limit: settings.server.body_limit_bytes,
@@ -221,13 +234,20 @@ impl Application {
     pub async fn run_until_stopped(self, stop: CancellationToken) -> std::io::Result<()> {
         let store = self.state.engine.store().clone();
         let telegram = self.state.telegram.clone();
+        let webchat = self.state.webchat.clone();
         let app = router(self.state, self.body_limit);
         let scheduler = tokio::spawn(self.scheduler.run(stop.clone()));
         let poller = telegram
             .filter(|t| t.mode() == TelegramMode::Polling)
             .map(|t| tokio::spawn(t.poll(stop.clone())));
+        // Live widget connections never end by themselves: end them at the stop, or the
+        // graceful shutdown would wait for them forever.
+        let stopping = stop.clone();
         let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(stop.clone().cancelled_owned())
+            .with_graceful_shutdown(async move {
+                stopping.cancelled().await;
+                webchat.close_connections();
+            })
             .await;
         stop.cancel();
         if let Err(e) = scheduler.await {

@@ -280,11 +280,6 @@ async fn unknown_routes_methods_and_large_bodies_answer_in_the_error_shape(db: D
         (status, body["error"]["code"].clone()),
         (405, json!("method_not_allowed"))
     );
-    let (status, body) = app.post("/v1/sessions/s-1/webchat-token", json!({})).await;
-    assert_eq!(
-        (status, body["error"]["code"].clone()),
-        (501, json!("not_built_yet"))
-    );
     let big = "x".repeat(100 * 1024);
     let (status, body) = app
         .post(

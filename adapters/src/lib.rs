@@ -17,6 +17,7 @@ pub mod phrases;
 pub mod signed;
 pub mod telegram;
 pub mod text;
+pub mod webchat;
 pub mod webhook;
 
 use std::fmt;
@@ -258,7 +259,6 @@ pub(crate) fn clip(text: &str, chars: usize) -> String {
     text.chars().take(chars).collect()
 }
 
-/// One channel's way of sending a rating request.
 /// A plain message to one chat: a supervisor's response to a client's rating or, on
 /// Telegram, a low-rating alert to a supervisor's chat. No buttons, nothing to answer.
 #[derive(Debug, Clone)]
@@ -280,6 +280,7 @@ pub struct OutgoingText {
     pub webhook: Option<WebhookTarget>,
 }
 
+/// One channel's way of sending a rating request.
 #[async_trait]
 pub trait ChannelAdapter: Send + Sync + 'static {
     /// The channel this adapter serves.

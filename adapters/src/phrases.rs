@@ -20,6 +20,22 @@ pub struct Phrases {
     pub not_answerable: &'static str,
     /// The label of WhatsApp's list button (at most 20 characters).
     pub rate_button: &'static str,
+    /// What only the web chat widget shows.
+    pub widget: WidgetPhrases,
+}
+
+/// The web chat card's own words: its comment form and the labels screen readers read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct WidgetPhrases {
+    pub comment_prompt: &'static str,
+    pub comment_placeholder: &'static str,
+    pub send: &'static str,
+    pub change: &'static str,
+    pub good: &'static str,
+    pub bad: &'static str,
+    /// `{n}` stands for the number of stars.
+    pub star: &'static str,
+    pub error: &'static str,
 }
 
 const EN: Phrases = Phrases {
@@ -35,6 +51,16 @@ const EN: Phrases = Phrases {
     change_refused: "Your rating can no longer be changed.",
     not_answerable: "This rating request is closed.",
     rate_button: "Rate",
+    widget: WidgetPhrases {
+        comment_prompt: "We are sorry. What went wrong?",
+        comment_placeholder: "Tell us what happened",
+        send: "Send",
+        change: "Change my rating",
+        good: "Good",
+        bad: "Bad",
+        star: "{n} of 5 stars",
+        error: "Something went wrong. Please try again.",
+    },
 };
 
 const RU: Phrases = Phrases {
@@ -50,6 +76,16 @@ const RU: Phrases = Phrases {
     change_refused: "Оценку больше нельзя изменить.",
     not_answerable: "Этот запрос оценки закрыт.",
     rate_button: "Оценить",
+    widget: WidgetPhrases {
+        comment_prompt: "Нам жаль. Что пошло не так?",
+        comment_placeholder: "Расскажите, что случилось",
+        send: "Отправить",
+        change: "Изменить оценку",
+        good: "Хорошо",
+        bad: "Плохо",
+        star: "{n} из 5 звёзд",
+        error: "Что-то пошло не так. Попробуйте ещё раз.",
+    },
 };
 
 impl Phrases {

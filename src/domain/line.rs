@@ -26,6 +26,18 @@ pub struct LineSettings {
     /// WhatsApp's fallback outside the 24-hour window.
     #[serde(default)]
     pub whatsapp_template: Option<WhatsappTemplate>,
+    /// The web chat widget of this line's sessions.
+    #[serde(default)]
+    pub webchat: WebchatSettings,
+}
+
+/// Where the web chat widget may run.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebchatSettings {
+    /// The sites (`scheme://host[:port]`) whose pages may embed the widget. Browsers refuse
+    /// the widget's calls from any other origin; an empty list allows none but Rateline's own.
+    pub allowed_origins: Vec<String>,
 }
 
 /// How a line asks.
@@ -234,6 +246,28 @@ impl LineSettings {
                 return Err(Invalid::new(
                     "webhook.secret",
                     "must be at least 16 characters: it signs every request",
+                ));
+            }
+        }
+        if self.webchat.allowed_origins.len() > 50 {
+            return Err(Invalid::new(
+                "webchat.allowed_origins",
+                "must list at most 50 origins",
+            ));
+        }
+        for (i, origin) in self.webchat.allowed_origins.iter().enumerate() {
+            // An origin is exactly what a browser sends in `Origin`: no path, no slash.
+            let ok = reqwest::Url::parse(origin).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.origin().ascii_serialization() == *origin
+            });
+            if !ok {
+                return Err(Invalid::new(
+                    format!("webchat.allowed_origins[{i}]"),
+                    format!(
+                        "'{origin}' is not an origin: write scheme, host and port only, e.g. \"https://shop.example\""
+                    ),
                 ));
             }
         }

@@ -6,6 +6,9 @@
 //! the scheduler planned to look.
 
 mod followup;
+mod signals;
+
+pub use signals::SessionSignals;
 
 use std::sync::Arc;
 
@@ -63,6 +66,7 @@ pub struct Engine {
     send_deadline: Duration,
     /// The channels this server sends on: `webhook` always, the others once configured.
     channels: Arc<[Channel]>,
+    signals: Arc<SessionSignals>,
 }
 
 impl Engine {
@@ -81,7 +85,17 @@ impl Engine {
             metrics,
             send_deadline: Duration::from_std(send_deadline).unwrap_or(Duration::MAX),
             channels: channels.into(),
+            signals: Arc::default(),
         }
+    }
+
+    /// Raised when a session closes or its client writes: what a web chat widget waits on.
+    pub fn signals(&self) -> &SessionSignals {
+        &self.signals
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
     }
 
     pub fn store(&self) -> &Store {
@@ -271,6 +285,7 @@ impl Engine {
             self.wake.housekeeping_at(now);
             self.metrics
                 .transition(crate::domain::RequestStatus::Cancelled);
+            self.signals.raise(session_id);
         }
         Ok(result)
     }
@@ -317,6 +332,7 @@ impl Engine {
         if result.newly_closed {
             self.end_if_window_passes(session_id, &mut result, now)
                 .await?;
+            self.signals.raise(session_id);
         }
         if result.newly_closed
             && let Some(r) = &result.request
@@ -483,6 +499,21 @@ impl Engine {
                 ),
             }),
         }
+    }
+
+    /// A web chat widget showed request `id` of `session_id` (see `Store::widget_showed`).
+    pub async fn widget_showed(
+        &self,
+        id: &str,
+        session_id: &str,
+    ) -> Result<Option<crate::domain::RequestStatus>> {
+        let outcome = self.store.widget_showed(id, session_id, self.now()).await?;
+        Ok(outcome.map(|(status, changed)| {
+            if changed {
+                self.metrics.transition(status);
+            }
+            status
+        }))
     }
 
     pub async fn session_view(&self, id: &str) -> Result<SessionView> {

@@ -17,7 +17,9 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::any;
+use axum::routing::{get, post};
+
+use crate::channels::webchat;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
@@ -38,13 +40,12 @@ pub struct AppState {
     pub telegram: Option<Arc<crate::channels::telegram::Telegram>>,
     /// The Meta channels, when `[meta]` is configured.
     pub meta: Option<Arc<crate::channels::meta::Meta>>,
+    /// The web chat widget's endpoints.
+    pub webchat: Arc<crate::channels::webchat::Webchat>,
 }
 
-/// Endpoints of the contract that this version does not have yet.
-const NOT_BUILT: [&str; 1] = ["/v1/sessions/{id}/webchat-token"];
-
 pub fn router(state: AppState, body_limit: usize) -> Router {
-    let mut app = Router::new()
+    let app = Router::new()
         .merge(ops::router())
         .merge(lines::router())
         .merge(people::router())
@@ -59,10 +60,18 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route(
             "/channels/meta/webhook",
             axum::routing::get(crate::channels::meta::verify).post(crate::channels::meta::receive),
+        )
+        .route("/v1/sessions/{id}/webchat-token", post(webchat::mint_token))
+        .route("/widget.js", get(webchat::script))
+        .route("/webchat/events", get(webchat::events))
+        .route(
+            "/webchat/ack",
+            post(webchat::ack).options(webchat::preflight),
+        )
+        .route(
+            "/webchat/answer",
+            post(webchat::answer).options(webchat::preflight),
         );
-    for path in NOT_BUILT {
-        app = app.route(path, any(not_built));
-    }
     app.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -70,7 +79,10 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             state.clone(),
             count_responses,
         ))
-        .layer(TraceLayer::new_for_http())
+        // Spans name the path only: a query may hold a web chat token.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+        }))
         .with_state(state)
 }
 
@@ -103,17 +115,6 @@ async fn method_not_allowed(req: Request) -> ApiError {
         format!(
             "{} is not allowed on {}; see the API table in the README",
             req.method(),
-            req.uri().path()
-        ),
-    )
-}
-
-async fn not_built(req: Request) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "not_built_yet",
-        format!(
-            "{} is part of Rateline's contract but not built in this version; the README lists what is",
             req.uri().path()
         ),
     )

@@ -20,6 +20,7 @@ mod ratings;
 mod requests;
 mod sessions;
 mod stats;
+mod webchat;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -513,7 +513,7 @@ impl Store {
         .await
     }
 
-    async fn answer_target_where(
+    pub(super) async fn answer_target_where(
         &self,
         filter: &str,
         binds: &[&str],

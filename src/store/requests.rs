@@ -147,7 +147,8 @@ impl Store {
                   JOIN sessions s ON s.id = r.session_id
                   {window_join}
                   JOIN lines l ON l.id = r.line_id
-             WHERE r.status IN ('scheduled', 'sending') AND r.run_at <= $1
+             WHERE r.status IN ('scheduled', 'sending') AND r.channel <> 'webchat'
+               AND r.run_at <= $1
              ORDER BY r.run_at
              LIMIT $2 {lock}",
             window_start = super::sessions::WINDOW_START,
@@ -293,17 +294,26 @@ impl Store {
         Ok(q.execute(&self.pool).await?.rows_affected() == 1)
     }
 
-    /// Requests sent but unanswered when their answer window ended become `expired`.
+    /// Requests unanswered when their answer window ended become `expired`: those sent,
+    /// and web chat requests no widget ever showed.
     pub async fn expire_unanswered(&self, now: DateTime<Utc>) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE rating_requests
-             SET status = 'expired', run_at = NULL, finished_at = $1, updated_at = $1
-             WHERE status IN ('sent', 'delivered') AND run_at <= $1",
-        )
-        .bind(ms(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        let mut expired = 0;
+        for waiting in [
+            "status IN ('sent', 'delivered')",
+            "status = 'scheduled' AND channel = 'webchat'",
+        ] {
+            let sql = format!(
+                "UPDATE rating_requests
+                 SET status = 'expired', run_at = NULL, finished_at = $1, updated_at = $1
+                 WHERE {waiting} AND run_at <= $1"
+            );
+            expired += sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(ms(now))
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(expired)
     }
 
     /// When the scheduler must look next: for a send (a due request or a lease's end), and
@@ -312,19 +322,27 @@ impl Store {
         let row = sqlx::query(
             "SELECT
                 (SELECT MIN(run_at) FROM rating_requests
-                 WHERE status IN ('scheduled', 'sending')) AS send_at,
+                 WHERE status IN ('scheduled', 'sending') AND channel <> 'webchat') AS send_at,
                 (SELECT MIN(run_at) FROM alerts
                  WHERE status IN ('pending', 'sending')) AS alert_at,
                 (SELECT MIN(run_at) FROM rating_responses
                  WHERE delivery_status IN ('pending', 'sending')) AS response_at,
                 (SELECT MIN(run_at) FROM rating_requests
                  WHERE status IN ('sent', 'delivered')) AS expire_at,
+                (SELECT MIN(run_at) FROM rating_requests
+                 WHERE status = 'scheduled' AND channel = 'webchat') AS widget_expire_at,
                 (SELECT MIN(auto_close_at) FROM sessions
                  WHERE auto_close_at IS NOT NULL) AS close_at",
         )
         .fetch_one(&self.pool)
         .await?;
-        let expire: Option<i64> = row.try_get("expire_at")?;
+        let expire = [
+            row.try_get::<Option<i64>, _>("expire_at")?,
+            row.try_get("widget_expire_at")?,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let close: Option<i64> = row.try_get("close_at")?;
         // Alerts and responses to clients are sends too: the same claim pass takes them.
         let send = ["send_at", "alert_at", "response_at"]
@@ -343,10 +361,12 @@ impl Store {
         })
     }
 
-    /// Requests waiting to be sent (scheduled or being sent): the queue depth.
+    /// Requests waiting to be sent (scheduled or being sent): the queue depth. Web chat
+    /// requests waiting for their widget are not in the scheduler's queue.
     pub async fn queue_depth(&self) -> Result<i64> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM rating_requests WHERE status IN ('scheduled', 'sending')",
+            "SELECT COUNT(*) AS n FROM rating_requests
+             WHERE status IN ('scheduled', 'sending') AND channel <> 'webchat'",
         )
         .fetch_one(&self.pool)
         .await?;

@@ -243,13 +243,25 @@ impl Store {
 
         let mut request = None;
         if line.rating.enabled {
-            let due = timing.closed_at + Duration::seconds(i64::from(line.rating.delay_seconds));
+            let channel: String = closed.try_get("channel")?;
+            let webchat = channel == Channel::Webchat.as_str();
+            // A web chat card can show while the client's chat window is still open.
+            let delay = if webchat && line.rating.rate_before_close {
+                0
+            } else {
+                line.rating.delay_seconds
+            };
+            let due = timing.closed_at + Duration::seconds(i64::from(delay));
+            // A web chat request waits for its widget until the answer window ends, and
+            // the scheduler looks at it only then (to expire it); see migration 0006.
+            let widget_until =
+                webchat.then(|| due + Duration::hours(i64::from(line.rating.answer_window_hours)));
             // One survey per conversation: a session already rated is not asked again.
             let sql = format!(
                 "INSERT INTO rating_requests
                     (id, session_id, line_id, channel, operator_id, client_id, scale, status,
-                     due_at, run_at, send_deadline_at, created_at, updated_at)
-                 SELECT $1, $2, $3, $4, $5, $6, $7, 'scheduled', $8, $8, $9, $10, $11
+                     due_at, run_at, send_deadline_at, created_at, updated_at, expires_at)
+                 SELECT $1, $2, $3, $4, $5, $6, $7, 'scheduled', $8, $12, $9, $10, $11, $13
                  WHERE NOT EXISTS (
                      SELECT 1 FROM rating_requests WHERE session_id = $2 AND status = 'answered')
                  ON CONFLICT DO NOTHING
@@ -259,7 +271,7 @@ impl Store {
                 .bind(uuid::Uuid::now_v7().to_string())
                 .bind(session_id)
                 .bind(&line_id)
-                .bind(closed.try_get::<String, _>("channel")?)
+                .bind(channel)
                 .bind(closed.try_get::<Option<String>, _>("operator_id")?)
                 .bind(closed.try_get::<String, _>("client_id")?)
                 .bind(line.rating.scale.as_str())
@@ -267,6 +279,8 @@ impl Store {
                 .bind(ms(due + timing.send_deadline))
                 .bind(ms(timing.closed_at))
                 .bind(ms(timing.now))
+                .bind(ms(widget_until.unwrap_or(due)))
+                .bind(widget_until.map(ms))
                 .fetch_optional(&mut *tx)
                 .await?
                 .as_ref()

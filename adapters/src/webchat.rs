@@ -1,0 +1,256 @@
+//! The web chat widget: the script a site embeds, the token that lets it in, the card it
+//! shows, and the messages it sends back.
+//!
+//! The widget is pull-based: the browser holds a live connection to Rateline and the
+//! server pushes the card once the session's request is due. A request therefore never
+//! waits on a send that a closed tab would lose: with no widget connected it stays
+//! `scheduled` and appears when the client comes back within the answer window. The HTTP
+//! side (the live connection, acknowledgements, answers, CORS) lives in the server; this
+//! module holds what is independent of it, so it can be tested and fuzzed alone.
+
+use chrono::{DateTime, TimeZone, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::Scale;
+use crate::phrases::{Phrases, WidgetPhrases};
+
+/// The widget's script, served as `GET /widget.js`. Dependency-free: a site embeds it with
+/// one `<script>` tag.
+pub const WIDGET_JS: &str = include_str!("../webchat/widget.js");
+
+/// The version tag that starts every token; a new format gets a new tag.
+const TOKEN_TAG: &str = "rlw1";
+
+/// Mints and checks web chat tokens: `rlw1.<expiry>.<session id, hex>.<HMAC-SHA256, hex>`.
+///
+/// A token names one session and an expiry, both covered by the MAC, and lets its holder
+/// read and answer that session's rating request only. Nothing is stored per token: any
+/// process holding the key can check one.
+#[derive(Clone)]
+pub struct TokenSigner {
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for TokenSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenSigner([redacted])")
+    }
+}
+
+/// Why a token was refused. The messages name the fix, never the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error(
+        "the web chat token is malformed; mint one with POST /v1/sessions/{{id}}/webchat-token"
+    )]
+    Malformed,
+    #[error("the web chat token's signature does not match; it was not minted by this Rateline")]
+    Forged,
+    #[error(
+        "the web chat token expired at {0}; mint a new one with POST /v1/sessions/{{id}}/webchat-token"
+    )]
+    Expired(String),
+}
+
+impl TokenSigner {
+    /// A signer keyed with `secret` (the configured token secret, or the one the store keeps).
+    pub fn new(secret: &[u8]) -> Self {
+        Self {
+            key: secret.to_vec(),
+        }
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key)
+            .expect("HMAC takes a key of any length")
+    }
+
+    /// A token for `session_id`, valid until `expires_at` (to the second).
+    pub fn mint(&self, session_id: &str, expires_at: DateTime<Utc>) -> String {
+        let body = format!(
+            "{TOKEN_TAG}.{}.{}",
+            expires_at.timestamp(),
+            hex::encode(session_id)
+        );
+        let mut mac = self.mac();
+        mac.update(body.as_bytes());
+        format!("{body}.{}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// The session a token was minted for, if its MAC matches (checked in constant time)
+    /// and it has not expired at `now`.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<String, TokenError> {
+        let (body, mac_hex) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
+        let mut parts = body.splitn(3, '.');
+        let (Some(TOKEN_TAG), Some(expiry), Some(session_hex)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(TokenError::Malformed);
+        };
+        let given = hex::decode(mac_hex).map_err(|_| TokenError::Malformed)?;
+        let mut mac = self.mac();
+        mac.update(body.as_bytes());
+        mac.verify_slice(&given).map_err(|_| TokenError::Forged)?;
+        // Signed by us, so what follows was written by `mint`; still parsed with care.
+        let expires_at = expiry
+            .parse::<i64>()
+            .ok()
+            .and_then(|s| Utc.timestamp_opt(s, 0).single())
+            .ok_or(TokenError::Malformed)?;
+        if expires_at <= now {
+            return Err(TokenError::Expired(
+                expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            ));
+        }
+        let session = hex::decode(session_hex).map_err(|_| TokenError::Malformed)?;
+        String::from_utf8(session).map_err(|_| TokenError::Malformed)
+    }
+}
+
+/// The widget's acknowledgement that it rendered a card: `POST /webchat/ack`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AckMessage {
+    pub token: String,
+    pub request_id: String,
+}
+
+/// A client's answer from the card: `POST /webchat/answer`. A follow-up (resolved, or a
+/// comment after a low rating) repeats the value it follows.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerMessage {
+    pub token: String,
+    pub request_id: String,
+    pub value: i64,
+    #[serde(default)]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub resolved: Option<bool>,
+}
+
+/// The rating so far, as the card shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CardRating {
+    pub value: i64,
+    pub low: bool,
+    pub comment: Option<String>,
+    pub resolved: Option<bool>,
+}
+
+/// Everything the widget needs to draw a card: pushed as the `card` event and answered to
+/// every accepted answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Card {
+    pub request_id: String,
+    pub scale: Scale,
+    pub language: String,
+    pub ask_resolved: bool,
+    pub ask_comment_on_low: bool,
+    pub rating: Option<CardRating>,
+    /// Whether the line's change policy still allows another answer.
+    pub can_change: bool,
+    pub texts: CardTexts,
+}
+
+/// The words on a card: the line's own question and thank-you, the rest in the line's
+/// language (English when Rateline has no table for it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CardTexts {
+    pub question: String,
+    pub thanks: String,
+    pub your_rating: &'static str,
+    pub resolved_question: &'static str,
+    pub yes: &'static str,
+    pub no: &'static str,
+    pub window_closed: &'static str,
+    pub change_refused: &'static str,
+    pub not_answerable: &'static str,
+    /// The comment form, button labels and aria-labels (`star` has `{n}` for the number).
+    #[serde(flatten)]
+    pub widget: WidgetPhrases,
+}
+
+impl CardTexts {
+    pub fn new(language: &str, question: &str, thanks: &str) -> Self {
+        let p = Phrases::for_language(language);
+        Self {
+            question: question.to_owned(),
+            thanks: thanks.to_owned(),
+            your_rating: p.your_rating,
+            resolved_question: p.resolved_question,
+            yes: p.yes,
+            no: p.no,
+            window_closed: p.window_closed,
+            change_refused: p.change_refused,
+            not_answerable: p.not_answerable,
+            widget: p.widget,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(s, 0).unwrap()
+    }
+
+    #[test]
+    fn a_token_names_its_session_until_it_expires() {
+        let signer = TokenSigner::new(b"0123456789abcdef0123456789abcdef");
+        let token = signer.mint("s.1:odd id", at(2_000));
+        assert_eq!(signer.verify(&token, at(1_999)), Ok("s.1:odd id".into()));
+        assert!(matches!(
+            signer.verify(&token, at(2_000)),
+            Err(TokenError::Expired(_))
+        ));
+    }
+
+    #[test]
+    fn forged_and_altered_tokens_are_refused() {
+        let signer = TokenSigner::new(b"key one");
+        let other = TokenSigner::new(b"key two");
+        let token = signer.mint("s-1", at(2_000));
+        assert_eq!(
+            other.verify(&token, at(0)),
+            Err(TokenError::Forged),
+            "another key"
+        );
+        // The same MAC on another session or a later expiry.
+        let mac = token.rsplit_once('.').unwrap().1;
+        for body in [
+            format!("rlw1.2000.{}", hex::encode("s-2")),
+            format!("rlw1.9000.{}", hex::encode("s-1")),
+        ] {
+            assert_eq!(
+                signer.verify(&format!("{body}.{mac}"), at(0)),
+                Err(TokenError::Forged)
+            );
+        }
+        for junk in [
+            "",
+            ".",
+            "rlw1",
+            "rlw1.1.2",
+            "rlw2.1.2.3",
+            "rlw1.x.y.zz",
+            "a.b.c.d.e",
+        ] {
+            assert!(signer.verify(junk, at(0)).is_err(), "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn card_texts_follow_the_language_with_english_as_fallback() {
+        assert_eq!(CardTexts::new("ru", "q", "t").widget.send, "Отправить");
+        assert_eq!(CardTexts::new("de", "q", "t").widget.send, "Send");
+        assert_eq!(
+            CardTexts::new("de", "Wie war es?", "t").question,
+            "Wie war es?"
+        );
+    }
+}
