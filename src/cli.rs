@@ -38,6 +38,48 @@ enum Command {
     Stats(StatsArgs),
     /// A self-contained end-to-end run on a temporary SQLite database.
     Demo(crate::demo::DemoArgs),
+    /// API keys: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a key and print it once; only its hash is stored.
+    Create(KeyCreateArgs),
+    /// Every key, revoked ones included (never the secrets).
+    List(ConfigArg),
+    /// Revoke a key at once; calls with it get 401 `key_revoked`.
+    Revoke {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The key's id (the part after `rl_`, as `keys list` shows it).
+        id: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KeyRole {
+    Operator,
+    Supervisor,
+    Admin,
+}
+
+#[derive(Args)]
+struct KeyCreateArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Who or what holds the key, e.g. "contact center integration".
+    #[arg(long)]
+    name: String,
+    #[arg(long, value_enum)]
+    role: KeyRole,
+    /// The operator an operator key acts as (a person id); required for operators.
+    #[arg(long)]
+    person: Option<String>,
+    /// The lines a supervisor key covers, comma-separated; all lines when absent.
+    #[arg(long, value_delimiter = ',')]
+    lines: Option<Vec<String>>,
 }
 
 #[derive(Args)]
@@ -154,6 +196,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Keys(k) => keys(k, cli.json_logs).await,
         Command::Demo(args) => {
             crate::telemetry::init(
                 if cli.json_logs {
@@ -187,6 +230,13 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
     if problems.is_empty() {
         match open_store(&settings).await {
             Ok(store) => {
+                if !crate::auth::is_loopback(&settings.server.addr) && !store.any_key().await? {
+                    problems.push(format!(
+                        "server.addr {} is not a loopback address and no API key exists: `serve` \
+                         will refuse to start; create one with `rateline keys create`",
+                        settings.server.addr
+                    ));
+                }
                 let lines = store.list_lines().await?;
                 println!(
                     "database: {} reachable and migrated, {} line(s)",
@@ -203,7 +253,12 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
                     }
                 }
                 for (id, line) in &all {
-                    let reach = crate::recipients::check(&store, line).await?;
+                    let reach = crate::recipients::check(
+                        &store,
+                        line,
+                        crate::recipients::Sinks::of(&settings),
+                    )
+                    .await?;
                     if !line.notify_low.is_empty() && !reach.reaches_someone {
                         problems.push(format!(
                             "line '{id}' alerts on low ratings but reaches nobody: {}",
@@ -239,4 +294,94 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
         }
         Ok(ExitCode::FAILURE)
     }
+}
+
+async fn keys(command: KeysCommand, json_logs: bool) -> anyhow::Result<ExitCode> {
+    use crate::domain::{Role, check_id};
+    let config = match &command {
+        KeysCommand::Create(a) => &a.config,
+        KeysCommand::List(c) => c,
+        KeysCommand::Revoke { config, .. } => config,
+    };
+    let settings = load(config, json_logs)?;
+    let store = open_store(&settings).await?;
+    let now = chrono::Utc::now();
+    let code = match command {
+        KeysCommand::Create(a) => {
+            let role = match a.role {
+                KeyRole::Operator => Role::Operator,
+                KeyRole::Supervisor => Role::Supervisor,
+                KeyRole::Admin => Role::Admin,
+            };
+            let name = a.name.trim();
+            anyhow::ensure!(
+                !name.is_empty() && name.chars().count() <= 200,
+                "--name must be 1 to 200 characters"
+            );
+            match (role, &a.person, &a.lines) {
+                (Role::Operator, None, _) => {
+                    anyhow::bail!("an operator key needs --person, the operator it acts as")
+                }
+                (Role::Operator, Some(_), Some(_)) | (Role::Admin, _, Some(_)) => {
+                    anyhow::bail!("--lines is for supervisor keys only")
+                }
+                (Role::Supervisor | Role::Admin, Some(_), _) => {
+                    anyhow::bail!("--person is for operator keys only")
+                }
+                _ => {}
+            }
+            if let Some(p) = &a.person {
+                check_id("--person", p)?;
+                anyhow::ensure!(
+                    store.person_reachability(p).await?.is_some(),
+                    "person '{p}' does not exist: create them with PUT /v1/people/{p} first"
+                );
+            }
+            for line in a.lines.iter().flatten() {
+                check_id("--lines", line)?;
+            }
+            let minted = crate::auth::mint(name, role, a.person, a.lines, now);
+            store.create_key(&minted.key).await?;
+            println!("{}", minted.text);
+            eprintln!(
+                "key '{}' created; it is shown only now: store it, then send it as \
+                 `Authorization: Bearer <key>`",
+                minted.key.record.id
+            );
+            ExitCode::SUCCESS
+        }
+        KeysCommand::List(_) => {
+            let mut table = comfy_table::Table::new();
+            table.set_header([
+                "id", "name", "role", "person", "lines", "created", "revoked",
+            ]);
+            for k in store.list_keys().await? {
+                let time = |t: chrono::DateTime<chrono::Utc>| {
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                };
+                table.add_row([
+                    k.id,
+                    k.name,
+                    format!("{:?}", k.role).to_lowercase(),
+                    k.person_id.unwrap_or_default(),
+                    k.lines.map_or_else(|| "all".into(), |l| l.join(",")),
+                    time(k.created_at),
+                    k.revoked_at.map(time).unwrap_or_default(),
+                ]);
+            }
+            println!("{table}");
+            ExitCode::SUCCESS
+        }
+        KeysCommand::Revoke { id, .. } => {
+            if store.revoke_key(&id, now).await? {
+                println!("key '{id}' revoked");
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("error: there is no key '{id}'; `rateline keys list` shows them");
+                ExitCode::FAILURE
+            }
+        }
+    };
+    store.close().await;
+    Ok(code)
 }

@@ -9,6 +9,7 @@
 //! [`startup`] wires them into one process.
 
 pub mod alerts;
+pub mod auth;
 pub mod channels;
 pub mod cli;
 pub mod clock;

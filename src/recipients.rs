@@ -5,8 +5,10 @@
 //! on, and have somewhere to receive them (an e-mail address, a Telegram chat or a
 //! webhook URL). This check walks the list and names every gap, so a line that would alert
 //! nobody is caught by `rateline check-config` and shown by `GET /v1/lines/{id}` before a
-//! low rating goes unheard. (The responsible manager depends on the session's operator and
-//! is checked when an alert is made.)
+//! low rating goes unheard. An address counts only when its sink is configured: e-mail
+//! needs `[smtp]`, a Telegram chat needs `[telegram]`; a webhook URL always works. (The
+//! responsible manager depends on the session's operator and is checked when an alert is
+//! made.)
 
 use serde::Serialize;
 
@@ -22,13 +24,34 @@ pub struct AlertReach {
     pub problems: Vec<String>,
 }
 
-/// Checks `line`'s `notify_low` against the people and groups in the store.
-pub async fn check(store: &Store, line: &LineSettings) -> Result<AlertReach, StoreError> {
+/// The alert sinks this deployment has configured besides webhooks, which always work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sinks {
+    pub email: bool,
+    pub telegram: bool,
+}
+
+impl Sinks {
+    pub fn of(settings: &crate::settings::Settings) -> Self {
+        Self {
+            email: settings.smtp.is_some(),
+            telegram: settings.telegram.is_some(),
+        }
+    }
+}
+
+/// Checks `line`'s `notify_low` against the people and groups in the store and the sinks
+/// this deployment can send through.
+pub async fn check(
+    store: &Store,
+    line: &LineSettings,
+    sinks: Sinks,
+) -> Result<AlertReach, StoreError> {
     let mut reach = AlertReach::default();
     for recipient in &line.notify_low {
         match recipient {
             Recipient::Supervisor { id } => {
-                if let Some(problem) = person_problem(store, id).await? {
+                if let Some(problem) = person_problem(store, id, sinks).await? {
                     reach.problems.push(problem);
                 } else {
                     reach.reaches_someone = true;
@@ -43,7 +66,7 @@ pub async fn check(store: &Store, line: &LineSettings) -> Result<AlertReach, Sto
                     .push(format!("group '{id}' has no members")),
                 Some(members) => {
                     for member in &members {
-                        match person_problem(store, member).await? {
+                        match person_problem(store, member, sinks).await? {
                             Some(p) => reach.problems.push(format!("in group '{id}': {p}")),
                             None => reach.reaches_someone = true,
                         }
@@ -57,7 +80,11 @@ pub async fn check(store: &Store, line: &LineSettings) -> Result<AlertReach, Sto
     Ok(reach)
 }
 
-async fn person_problem(store: &Store, id: &str) -> Result<Option<String>, StoreError> {
+async fn person_problem(
+    store: &Store,
+    id: &str,
+    sinks: Sinks,
+) -> Result<Option<String>, StoreError> {
     Ok(match store.person_reachability(id).await? {
         None => Some(format!(
             "person '{id}' does not exist: create them with PUT /v1/people/{id}"
@@ -72,6 +99,23 @@ async fn person_problem(store: &Store, id: &str) -> Result<Option<String>, Store
         {
             Some(format!(
                 "person '{id}' has no address: set notify.email, notify.telegram_chat_id or notify.webhook_url"
+            ))
+        }
+        Some(p)
+            if p.notify.webhook_url.is_none()
+                && (p.notify.email.is_none() || !sinks.email)
+                && (p.notify.telegram_chat_id.is_none() || !sinks.telegram) =>
+        {
+            let mut missing = Vec::new();
+            if p.notify.email.is_some() {
+                missing.push("e-mail needs [smtp] (smtp.url and smtp.from)");
+            }
+            if p.notify.telegram_chat_id.is_some() {
+                missing.push("a Telegram chat needs [telegram] (telegram.token)");
+            }
+            Some(format!(
+                "person '{id}' has no address this server can send to: {}",
+                missing.join(", ")
             ))
         }
         Some(_) => None,

@@ -94,6 +94,23 @@ impl Application {
             return Err(StartupError::Config(problems));
         }
         let store = open_store(&settings).await?;
+        // Without keys anyone who can connect may read and change everything: fine on this
+        // machine, not on a network.
+        let keys = store
+            .any_key()
+            .await
+            .map_err(|source| StartupError::Database {
+                url: redact_url(&settings.database.url),
+                source,
+            })?;
+        if !keys && !crate::auth::is_loopback(&settings.server.addr) {
+            return Err(StartupError::Config(vec![format!(
+                "server.addr {} is not a loopback address and no API key exists, so anyone who \
+                 can reach it could read and change every rating: create a key first \
+                 (`rateline keys create --name admin --role admin`), or listen on 127.0.0.1",
+                settings.server.addr
+            )]));
+        }
         let listener = TcpListener::bind(&settings.server.addr)
             .await
             .map_err(|source| StartupError::Bind {
@@ -216,6 +233,8 @@ impl Application {
                 telegram,
                 meta,
                 webchat: Arc::new(webchat),
+                alert_sinks: crate::recipients::Sinks::of(&settings),
+                keys_exist: Arc::default(),
             },
             scheduler,
             body_limit: settings.server.body_limit_bytes,

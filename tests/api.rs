@@ -479,10 +479,27 @@ async fn a_line_names_every_alert_recipient_it_cannot_reach(db: Db) {
         "{problems}"
     );
 
-    // An address for p-7: the line reaches someone; the group's gap is still named.
+    // A Telegram chat for p-7, but this server has no [telegram]: still nobody.
     app.put(
         "/v1/people/p-7",
         json!({"name": "Vera", "role": "supervisor", "notify": {"telegram_chat_id": 436432850}}),
+    )
+    .await;
+    let (_, body) = app.get("/v1/lines/support").await;
+    assert_eq!(body["alerts"]["reaches_someone"], false, "{body}");
+    assert!(
+        body["alerts"]["problems"].to_string().contains(
+            "person 'p-7' has no address this server can send to: a Telegram chat needs [telegram]"
+        ),
+        "{body}"
+    );
+
+    // A webhook for p-7 (always usable): the line reaches someone; the group's gap is
+    // still named.
+    app.put(
+        "/v1/people/p-7",
+        json!({"name": "Vera", "role": "supervisor",
+               "notify": {"telegram_chat_id": 436432850, "webhook_url": app.connector.url}}),
     )
     .await;
     let (_, body) = app.get("/v1/lines/support").await;

@@ -121,6 +121,16 @@ async fn widget_post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// The widget's acknowledgement that it showed `request`.
+async fn ack(app: &TestApp, token: &str, request: impl serde::Serialize) -> (u16, Value) {
+    widget_post(
+        app,
+        "/webchat/ack",
+        json!({"token": token, "request_id": request}),
+    )
+    .await
+}
+
 async fn tokens_are_checked(kind: Db) {
     let Some(app) = spawn_app(kind).await else {
         return;
@@ -202,12 +212,7 @@ async fn tokens_are_checked(kind: Db) {
         (403, &json!("not_this_session")),
         "{body}"
     );
-    let (status, body) = widget_post(
-        &app,
-        "/webchat/ack",
-        json!({"token": other, "request_id": request}),
-    )
-    .await;
+    let (status, body) = ack(&app, &other, &request).await;
     assert_eq!(
         (status, &body["error"]["code"]),
         (403, &json!("not_this_session"))
@@ -220,12 +225,7 @@ async fn tokens_are_checked(kind: Db) {
 
     // Expired: a week and a second later.
     app.advance(chrono::Duration::hours(168));
-    let (status, body) = widget_post(
-        &app,
-        "/webchat/ack",
-        json!({"token": good, "request_id": request}),
-    )
-    .await;
+    let (status, body) = ack(&app, good, &request).await;
     assert_eq!(
         (status, &body["error"]["code"]),
         (401, &json!("token_expired")),
@@ -270,12 +270,7 @@ async fn a_returning_client_gets_the_card_and_rates(kind: Db) {
     );
     assert_eq!(card["texts"]["star"], "{n} of 5 stars");
 
-    let (status, body) = widget_post(
-        &app,
-        "/webchat/ack",
-        json!({"token": t, "request_id": request}),
-    )
-    .await;
+    let (status, body) = ack(&app, &t, &request).await;
     assert_eq!(
         (status, &body["status"]),
         (200, &json!("delivered")),
@@ -312,6 +307,20 @@ async fn a_returning_client_gets_the_card_and_rates(kind: Db) {
     let (event, card) = widget.next().await;
     assert_eq!(event, "card");
     assert_eq!(card["rating"]["value"], 4);
+
+    // A supervisor's response stays in Rateline: the widget shows rating cards only.
+    let rating = app.session("s-1").await["rating"]["id"].clone();
+    let (status, body) = app
+        .put(
+            &format!("/v1/ratings/{}/response", rating.as_str().unwrap()),
+            json!({"text": "Thanks!", "send_to_client": true}),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (409, &json!("cannot_send_to_client")),
+        "{body}"
+    );
 
     // The report counts it sent and answered.
     let (_, stats) = app.get("/v1/stats?channel=webchat").await;
@@ -403,6 +412,45 @@ async fn an_unseen_request_expires_with_its_answer_window(kind: Db) {
             .await
             .is_none()
     );
+    // A late acknowledgement (a widget retrying) does not make it shown.
+    let request = app.session("s-1").await["rating_request"]["id"].clone();
+    let (status, body) = ack(&app, &t, &request).await;
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &json!("expired")),
+        "{body}"
+    );
+    let s = app.session("s-1").await;
+    assert_eq!(s["rating_request"]["sent_at"], Value::Null, "{s}");
+}
+
+/// A client who writes again before the card is due takes the request back (the chat goes
+/// on); once the card is due, a message from the client (perhaps from the very tab that
+/// shows it) leaves it alone.
+async fn a_message_cancels_only_a_card_not_yet_due(kind: Db) {
+    let Some(app) = spawn_app(kind).await else {
+        return;
+    };
+    line(&app, "chat", json!({"delay_seconds": 60})).await;
+    for id in ["early", "late"] {
+        open(&app, id, "chat").await;
+        app.close(id).await;
+    }
+    app.advance(chrono::Duration::seconds(1));
+    let (_, body) = app
+        .post("/v1/sessions/early/messages", json!({"from": "client"}))
+        .await;
+    assert!(body["cancelled_request_id"].is_string(), "{body}");
+    assert_eq!(app.request_status("early").await, "cancelled");
+    app.advance(chrono::Duration::seconds(60));
+    let (_, body) = app
+        .post("/v1/sessions/late/messages", json!({"from": "client"}))
+        .await;
+    assert_eq!(body["cancelled_request_id"], Value::Null, "{body}");
+    assert_eq!(app.request_status("late").await, "scheduled");
+    let t = token(&app, "late").await;
+    let mut widget = Widget::connect(&app, &t).await;
+    assert_eq!(widget.next().await.0, "card");
 }
 
 /// CORS: the line's origins only; a refused origin changes nothing.
@@ -486,4 +534,5 @@ on_both_backends!(
     rate_before_close_shows_the_card_at_the_close,
     an_unseen_request_expires_with_its_answer_window,
     only_the_lines_origins_may_call,
+    a_message_cancels_only_a_card_not_yet_due,
 );

@@ -19,7 +19,8 @@
     console.warn('Rateline widget: missing data-token on the <script> tag; not starting.');
     return;
   }
-  const base = new URL(script.src, location.href).origin;
+  // Everything before /widget.js: Rateline may be served under a path (server.public_url).
+  const base = new URL(script.src, location.href).href.replace(/\/widget\.js(?:[?#].*)?$/, '');
   const targetSelector = script.getAttribute('data-target');
 
   // Used only if the server ever omits a text; normally every text comes from line settings.
@@ -85,7 +86,17 @@
   const body = el('div');
   const alertBox = el('p', { class: 'alert', role: 'alert' });
   const region = el('div', { class: 'card', role: 'region' }, live, body, alertBox);
-  shadow.append(el('style', null, CSS), region);
+  // A constructed style sheet passes a page's Content-Security-Policy that forbids inline
+  // styles; older browsers get a <style> element.
+  if (shadow.adoptedStyleSheets !== undefined && typeof CSSStyleSheet === 'function' &&
+      'replaceSync' in CSSStyleSheet.prototype) {
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS);
+    shadow.adoptedStyleSheets = [sheet];
+  } else {
+    shadow.append(el('style', null, CSS));
+  }
+  shadow.append(region);
 
   let card = null;       // last card from the server
   let changing = false;  // user clicked "change my rating"
@@ -259,7 +270,10 @@
   }
 
   function show(next) {
-    if (card && same(card, next)) return; // reconnection re-send: keep the user's in-progress state
+    if (card && same(card, next)) { // reconnection re-send: keep the user's in-progress state
+      mount(); // but come back if the page's own re-render dropped the card
+      return;
+    }
     if (!card || card.request_id !== next.request_id) {
       changing = false; draft = ''; error = null;
     } else if (!same(card.rating, next.rating)) {
@@ -276,22 +290,30 @@
     }
   }
 
-  // EventSource reconnects on its own after network drops; the server then re-sends the card.
-  const events = new EventSource(base + '/webchat/events?token=' + encodeURIComponent(token));
+  // EventSource reconnects on its own after a dropped connection; the server then re-sends
+  // the card. An error answer (a proxy's 502 during a restart, a 503, an expired token)
+  // closes it for good, so a new one is opened with backoff, up to a minute apart.
   const parse = (e) => { try { return JSON.parse(e.data); } catch (err) { return null; } };
-  events.addEventListener('card', (e) => {
-    const next = parse(e);
-    if (next && next.request_id) show(next);
-  });
-  events.addEventListener('gone', (e) => {
-    const gone = parse(e);
-    if (card && gone && gone.request_id === card.request_id) {
-      card = null; changing = false; draft = ''; error = null;
-      render();
-    }
-  });
-  events.addEventListener('error', () => {
-    // CLOSED means the server refused the stream (e.g. expired token): the browser won't retry.
-    if (events.readyState === EventSource.CLOSED) console.warn('Rateline widget: event stream closed by the server.');
-  });
+  let retry = 0;
+  function connect() {
+    const events = new EventSource(base + '/webchat/events?token=' + encodeURIComponent(token));
+    events.addEventListener('open', () => { retry = 0; });
+    events.addEventListener('card', (e) => {
+      const next = parse(e);
+      if (next && next.request_id) show(next);
+    });
+    events.addEventListener('gone', (e) => {
+      const gone = parse(e);
+      if (card && gone && gone.request_id === card.request_id) {
+        card = null; changing = false; draft = ''; error = null;
+        render();
+      }
+    });
+    events.addEventListener('error', () => {
+      if (events.readyState !== EventSource.CLOSED) return;
+      console.warn('Rateline widget: the event stream was refused; trying again.');
+      setTimeout(connect, Math.min(60000, 1000 * 2 ** retry++));
+    });
+  }
+  connect();
 })();

@@ -48,6 +48,8 @@ pub struct Webchat {
     signer: TokenSigner,
     ttl: chrono::Duration,
     public_url: String,
+    /// The origin of `public_url`: Rateline's own pages need no CORS.
+    own_origin: String,
     /// Cancelled when the server stops: live connections end so shutdown is not held up.
     closing: CancellationToken,
 }
@@ -76,6 +78,9 @@ impl Webchat {
             signer: TokenSigner::new(key.as_bytes()),
             ttl: chrono::Duration::hours(i64::from(ttl_hours)),
             public_url: public_url.trim_end_matches('/').to_owned(),
+            own_origin: reqwest::Url::parse(public_url)
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default(),
             closing: CancellationToken::new(),
         })
     }
@@ -99,7 +104,11 @@ impl Webchat {
         // The session's line decides, also before the session has a request.
         let session = self.engine.session(&session_id).await?;
         let line = self.engine.line(&session.line_id).await?;
-        let cors = allowed_origin(headers, &line.settings.webchat.allowed_origins)?;
+        let cors = allowed_origin(
+            headers,
+            &self.own_origin,
+            &line.settings.webchat.allowed_origins,
+        )?;
         let target = self.engine.store().webchat_target(&session_id).await?;
         Ok((session_id, target, cors))
     }
@@ -114,20 +123,26 @@ fn token_refused(e: TokenError) -> ApiError {
 }
 
 /// The `Access-Control-Allow-Origin` an answer carries: none for a call without an `Origin`
-/// (not from a browser) or from Rateline's own pages, the origin itself when the line
-/// allows it; any other origin is refused before anything is read or written.
-fn allowed_origin(headers: &HeaderMap, allowed: &[String]) -> ApiResult<Option<HeaderValue>> {
+/// (not from a browser) or from Rateline's own pages (`own`, the origin of
+/// `server.public_url`, or the `Host` the call came to), the origin itself when the line
+/// allows it; any other origin is refused before anything is written.
+fn allowed_origin(
+    headers: &HeaderMap,
+    own: &str,
+    allowed: &[String],
+) -> ApiResult<Option<HeaderValue>> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(None);
     };
     let origin_str = origin.to_str().unwrap_or("");
-    let same_site = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|host| {
-            origin_str.strip_prefix("http://") == Some(host)
-                || origin_str.strip_prefix("https://") == Some(host)
-        });
+    let same_site = origin_str == own
+        || headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|host| {
+                origin_str.strip_prefix("http://") == Some(host)
+                    || origin_str.strip_prefix("https://") == Some(host)
+            });
     if same_site {
         return Ok(None);
     }
@@ -164,10 +179,12 @@ fn webchat(state: &AppState) -> &Webchat {
 /// `POST /v1/sessions/{id}/webchat-token`: a token for the widget of a web chat session.
 pub async fn mint_token(
     State(state): State<AppState>,
+    caller: crate::auth::Caller,
     ApiPath(session_id): ApiPath,
 ) -> ApiResult<Response> {
     let w = webchat(&state);
     let session = w.engine.session(&session_id).await?;
+    caller.line(&session.line_id)?;
     if session.channel != Channel::Webchat {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -314,7 +331,12 @@ pub async fn events(
     tokio::spawn(follow(state.clone(), session_id, tx));
     let stream =
         Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE));
-    Ok(with_cors(stream.into_response(), cors))
+    let mut response = stream.into_response();
+    // nginx buffers responses by default, which would hold events back.
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(with_cors(response, cors))
 }
 
 /// Feeds one live connection until the widget goes away or the server stops.
@@ -466,12 +488,24 @@ mod tests {
         h
     }
 
+    const OWN: &str = "https://rateline.example";
+
+    fn allowed_origin_test(h: &HeaderMap, allowed: &[String]) -> ApiResult<Option<HeaderValue>> {
+        allowed_origin(h, OWN, allowed)
+    }
+
     #[test]
     fn origins_are_the_lines_own_or_rateline_itself() {
-        let allowed = ["https://shop.example".to_owned()];
-        assert_eq!(allowed_origin(&headers(&[]), &allowed).unwrap(), None);
+        // Behind a proxy the Host may differ; the public URL's origin is Rateline's own.
         assert_eq!(
-            allowed_origin(
+            allowed_origin_test(&headers(&[("origin", OWN), ("host", "10.0.0.5:8080")]), &[])
+                .unwrap(),
+            None
+        );
+        let allowed = ["https://shop.example".to_owned()];
+        assert_eq!(allowed_origin_test(&headers(&[]), &allowed).unwrap(), None);
+        assert_eq!(
+            allowed_origin_test(
                 &headers(&[
                     ("origin", "http://rateline.local:8080"),
                     ("host", "rateline.local:8080")
@@ -482,7 +516,7 @@ mod tests {
             None
         );
         assert_eq!(
-            allowed_origin(&headers(&[("origin", "https://shop.example")]), &allowed).unwrap(),
+            allowed_origin_test(&headers(&[("origin", "https://shop.example")]), &allowed).unwrap(),
             Some(HeaderValue::from_static("https://shop.example"))
         );
         for other in [
@@ -490,7 +524,7 @@ mod tests {
             "http://shop.example",
             "https://shop.example:444",
         ] {
-            let e = allowed_origin(&headers(&[("origin", other)]), &allowed).unwrap_err();
+            let e = allowed_origin_test(&headers(&[("origin", other)]), &allowed).unwrap_err();
             assert_eq!(
                 (e.status, e.code),
                 (StatusCode::FORBIDDEN, "origin_not_allowed")

@@ -29,6 +29,15 @@ impl Engine {
         body.validate()?;
         self.known_person("author_id", body.author_id.as_deref())
             .await?;
+        if body.send_to_client && self.store.rated_on_webchat(rating_id).await? {
+            return Err(EngineError::Conflict {
+                code: "cannot_send_to_client",
+                message: format!(
+                    "rating '{rating_id}' came from the web chat widget, which shows rating cards \
+                     only; write the response in your chat and send it without send_to_client"
+                ),
+            });
+        }
         let now = self.now();
         let written = self
             .store

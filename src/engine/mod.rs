@@ -510,7 +510,9 @@ impl Engine {
         let outcome = self.store.widget_showed(id, session_id, self.now()).await?;
         Ok(outcome.map(|(status, changed)| {
             if changed {
-                self.metrics.transition(status);
+                // What this call did, whatever an answer made of it since.
+                self.metrics
+                    .transition(crate::domain::RequestStatus::Delivered);
             }
             status
         }))

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::stats::id_param;
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState};
+use crate::auth::Caller;
 use crate::domain::{AppealBody, DecisionBody, EvaluationBody, FlagBody, ResponseBody};
 use crate::store::AlertFilter;
 
@@ -35,7 +36,11 @@ const ALERT_STATES: [&str; 6] = [
 
 /// The newest alerts (`state` = their delivery), or with `state=unanswered` the low
 /// ratings nobody has responded to, counted per line and per operator.
-async fn alerts(State(state): State<AppState>, query: ApiQuery) -> ApiResult<Json<Value>> {
+async fn alerts(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: ApiQuery,
+) -> ApiResult<Json<Value>> {
     query.only(ALERT_PARAMS)?;
     let params = query.0;
     let wanted = params.get("state").map(String::as_str);
@@ -57,6 +62,10 @@ async fn alerts(State(state): State<AppState>, query: ApiQuery) -> ApiResult<Jso
         rating: id_param(&params, "rating")?,
         limit: limit_param(&params)?,
     };
+    match &filter.line {
+        Some(line) => caller.line(line)?,
+        None => caller.every_line("the alert list", "; name one of them with ?line=")?,
+    }
     if wanted == Some("unanswered") {
         let unanswered = state.engine.unanswered(&filter).await?;
         return Ok(Json(json!({ "unanswered": unanswered })));
@@ -66,34 +75,63 @@ async fn alerts(State(state): State<AppState>, query: ApiQuery) -> ApiResult<Jso
     ))
 }
 
+/// Whether `caller` may work on rating `id`: on its line, or (`operator_too`) as the
+/// operator it rates. A missing rating is the handler's 404.
+async fn may_rating(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    operator_too: bool,
+) -> ApiResult<()> {
+    if caller.is_open() {
+        return Ok(());
+    }
+    match state.engine.store().rating_scope(id).await? {
+        Some((line, operator)) if operator_too => caller.session(&line, operator.as_deref()),
+        Some((line, _)) => caller.line(&line),
+        None => Ok(()),
+    }
+}
+
 async fn response(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<ResponseBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    may_rating(&state, &caller, &id, false).await?;
     let (response, created) = state.engine.put_response(&id, body).await?;
     Ok((created_or_ok(created), Json(json!(response))))
 }
 
 async fn appeal(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<AppealBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    may_rating(&state, &caller, &id, true).await?;
     let appeal = state.engine.appeal(&id, body).await?;
     Ok((StatusCode::CREATED, Json(json!(appeal))))
 }
 
 async fn decide(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<DecisionBody>,
 ) -> ApiResult<Json<Value>> {
+    caller.admin("deciding an appeal")?;
     Ok(Json(json!(state.engine.decide_appeal(&id, body).await?)))
 }
 
-async fn appeals(State(state): State<AppState>, query: ApiQuery) -> ApiResult<Json<Value>> {
+async fn appeals(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: ApiQuery,
+) -> ApiResult<Json<Value>> {
     query.only("status, limit")?;
+    caller.every_line("the appeals list", "")?;
     let params = query.0;
     let list = state
         .engine
@@ -107,9 +145,11 @@ async fn appeals(State(state): State<AppState>, query: ApiQuery) -> ApiResult<Js
 
 async fn flag(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<FlagBody>,
 ) -> ApiResult<Json<Value>> {
+    may_rating(&state, &caller, &id, false).await?;
     let rating = state.engine.flag_comment(&id, body).await?;
     Ok(Json(json!({
         "rating_id": rating.id,
@@ -119,9 +159,13 @@ async fn flag(
 
 async fn evaluation(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<EvaluationBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    if !caller.is_open() {
+        caller.line(&state.engine.session(&id).await?.line_id)?;
+    }
     let (evaluation, created) = state.engine.put_evaluation(&id, body).await?;
     Ok((created_or_ok(created), Json(json!(evaluation))))
 }

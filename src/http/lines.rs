@@ -7,6 +7,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::{ApiJson, ApiPath, ApiResult, AppState};
+use crate::auth::Caller;
 use crate::domain::LineSettings;
 use crate::store::LineRecord;
 
@@ -16,9 +17,11 @@ pub fn router() -> Router<AppState> {
 
 async fn put_line(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath,
     ApiJson(settings): ApiJson<LineSettings>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    caller.admin("changing a line")?;
     let (line, created) = state.engine.put_line(&id, settings).await?;
     let status = if created {
         StatusCode::CREATED
@@ -28,7 +31,12 @@ async fn put_line(
     Ok((status, Json(view(&state, &line).await?)))
 }
 
-async fn get_line(State(state): State<AppState>, ApiPath(id): ApiPath) -> ApiResult<Json<Value>> {
+async fn get_line(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath,
+) -> ApiResult<Json<Value>> {
+    caller.line(&id)?;
     let line = state.engine.line(&id).await?;
     Ok(Json(view(&state, &line).await?))
 }
@@ -36,7 +44,8 @@ async fn get_line(State(state): State<AppState>, ApiPath(id): ApiPath) -> ApiRes
 /// The line as the API shows it: the settings without the webhook secret, and whom its
 /// low-rating alerts can reach.
 async fn view(state: &AppState, line: &LineRecord) -> ApiResult<Value> {
-    let reach = crate::recipients::check(state.engine.store(), &line.settings).await?;
+    let reach =
+        crate::recipients::check(state.engine.store(), &line.settings, state.alert_sinks).await?;
     let mut v = settings_view(line);
     v["alerts"] = json!(reach);
     Ok(v)

@@ -42,6 +42,9 @@ pub struct AppState {
     pub meta: Option<Arc<crate::channels::meta::Meta>>,
     /// The web chat widget's endpoints.
     pub webchat: Arc<crate::channels::webchat::Webchat>,
+    /// The alert sinks configured, for "whom can a line's alerts reach".
+    pub alert_sinks: crate::recipients::Sinks,
+    pub keys_exist: Arc<crate::auth::KeysExist>,
 }
 
 pub fn router(state: AppState, body_limit: usize) -> Router {
@@ -75,6 +78,10 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
     app.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authenticate,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_responses,

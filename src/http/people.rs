@@ -7,6 +7,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::{ApiJson, ApiPath, ApiResult, AppState};
+use crate::auth::Caller;
 use crate::domain::{Group, Person};
 
 pub fn router() -> Router<AppState> {
@@ -25,9 +26,11 @@ fn created_or_ok(created: bool) -> StatusCode {
 
 async fn put_person(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath,
     ApiJson(person): ApiJson<Person>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    caller.admin("changing people")?;
     let created = state.engine.put_person(&id, person.clone()).await?;
     let mut body = serde_json::to_value(&person).expect("person serialises");
     body["id"] = json!(id);
@@ -36,9 +39,11 @@ async fn put_person(
 
 async fn put_group(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath,
     ApiJson(group): ApiJson<Group>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    caller.admin("changing groups")?;
     let created = state.engine.put_group(&id, group.clone()).await?;
     let mut body = serde_json::to_value(&group).expect("group serialises");
     body["id"] = json!(id);

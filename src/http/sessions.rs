@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiJson, ApiPath, ApiResult, AppState};
+use crate::auth::Caller;
 use crate::domain::{ClosedBy, MessageFrom, NewSession};
 use crate::store::{RatingRecord, RatingRevision, RequestRecord, SessionRecord, SessionView};
 
@@ -22,8 +23,10 @@ pub fn router() -> Router<AppState> {
 
 async fn open(
     State(state): State<AppState>,
+    caller: Caller,
     ApiJson(new): ApiJson<NewSession>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    caller.session(&new.line_id, new.operator_id.as_deref())?;
     let (session, created) = state.engine.open_session(new).await?;
     let status = if created {
         StatusCode::CREATED
@@ -42,9 +45,11 @@ struct MessageBody {
 
 async fn message(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<MessageBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    may_session(&state, &caller, &id).await?;
     let result = state.engine.record_message(&id, body.from, body.at).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -61,9 +66,11 @@ struct CloseBody {
 
 async fn close(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<CloseBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    may_session(&state, &caller, &id).await?;
     let result = state
         .engine
         .close_session(&id, body.closed_by, body.at)
@@ -78,7 +85,21 @@ async fn close(
     ))
 }
 
-async fn show(State(state): State<AppState>, ApiPath(id): ApiPath) -> ApiResult<Json<Value>> {
+/// Whether `caller` may see or act on session `id` (a missing session is the handler's 404).
+pub(super) async fn may_session(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
+    if let Caller::Open = caller {
+        return Ok(());
+    }
+    let s = state.engine.session(id).await?;
+    caller.session(&s.line_id, s.operator_id.as_deref())
+}
+
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath,
+) -> ApiResult<Json<Value>> {
+    may_session(&state, &caller, &id).await?;
     let SessionView {
         session,
         request,

@@ -11,6 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
 use super::{ApiError, ApiPath, ApiQuery, ApiResult, AppState};
+use crate::auth::Caller;
 use crate::store::{StatsFilter, StatsGrouping};
 
 pub fn router() -> Router<AppState> {
@@ -23,12 +24,13 @@ const STATS_PARAMS: &str = "line, operator, channel, from, to, by, format";
 
 async fn stats(
     State(state): State<AppState>,
+    caller: Caller,
     query: ApiQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     query.only(STATS_PARAMS)?;
     let params = query.0;
-    let filter = StatsFilter {
+    let mut filter = StatsFilter {
         line: id_param(&params, "line")?,
         operator: id_param(&params, "operator")?,
         channel: params
@@ -41,6 +43,15 @@ async fn stats(
         from: time_param(&params, "from")?,
         to: time_param(&params, "to")?,
     };
+    // An operator sees their own numbers; a supervisor one of their lines at a time.
+    if let Some(me) = caller.own_operator(filter.operator.as_deref())? {
+        filter.operator = Some(me);
+    } else {
+        match &filter.line {
+            Some(line) => caller.line(line)?,
+            None => caller.every_line("the report", "; name one of them with ?line=")?,
+        }
+    }
     let by: StatsGrouping = params
         .get("by")
         .map(|b| b.parse())
@@ -66,10 +77,14 @@ async fn stats(
 
 async fn operator_summary(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath,
     query: ApiQuery,
 ) -> ApiResult<Json<serde_json::Value>> {
     query.only("from, to")?;
+    if caller.operator() != Some(id.as_str()) {
+        caller.every_line("an operator's summary", "")?;
+    }
     let params = query.0;
     crate::domain::check_id("operator_id", &id)
         .map_err(|e| ApiError::bad_request("invalid_parameter", e.to_string()))?;

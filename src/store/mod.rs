@@ -14,6 +14,7 @@
 mod alerts;
 mod followup;
 mod jobs;
+mod keys;
 mod lines;
 mod people;
 mod ratings;
@@ -35,6 +36,7 @@ pub use followup::{
     AppealOutcome, AppealRecord, Delivery, EvaluationRecord, ResponseDelivery, ResponseRecord,
 };
 pub use jobs::{ClaimedJob, JobKind, JobResult};
+pub use keys::{KeyRecord, NewKey};
 pub use lines::LineRecord;
 pub use ratings::{
     AlertPlan, AnswerTarget, Counted, RatingOutcome, RatingPolicy, RatingRecord, RatingRevision,

@@ -7,7 +7,7 @@ use sqlx::Row;
 use super::{Result, Store, ms};
 use crate::domain::{Group, Notify, Person, Role};
 
-fn role_name(role: Role) -> &'static str {
+pub(super) fn role_name(role: Role) -> &'static str {
     match role {
         Role::Operator => "operator",
         Role::Supervisor => "supervisor",

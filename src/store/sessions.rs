@@ -166,14 +166,19 @@ impl Store {
         let closed_at: Option<i64> = row.try_get("closed_at")?;
         let mut result = MessageResult::default();
         if from == MessageFrom::Client && closed_at.is_some_and(|c| ms(at) > c) {
+            // A web chat request stays `scheduled` while it waits for the widget: once due,
+            // the client writing again (perhaps from the very tab that shows the card) does
+            // not take it back.
             let cancelled = sqlx::query(
                 "UPDATE rating_requests
                  SET status = 'cancelled', run_at = NULL, finished_at = $2, updated_at = $2
                  WHERE session_id = $1 AND status = 'scheduled'
+                   AND (channel <> 'webchat' OR due_at > $3)
                  RETURNING id",
             )
             .bind(session_id)
             .bind(ms(now))
+            .bind(ms(at))
             .fetch_optional(&mut *tx)
             .await?;
             if let Some(c) = cancelled {

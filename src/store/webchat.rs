@@ -33,7 +33,7 @@ impl Store {
              SET status = 'delivered', sent_at = $3, delivered_at = $3, attempts = attempts + 1,
                  updated_at = $3
              WHERE id = $1 AND session_id = $2 AND channel = 'webchat' AND status = 'scheduled'
-               AND due_at <= $3",
+               AND due_at <= $3 AND expires_at > $3",
         )
         .bind(id)
         .bind(session_id)
@@ -58,6 +58,18 @@ impl Store {
             .parse()
             .map_err(StoreError::Corrupt)?;
         Ok(Some((status, shown)))
+    }
+
+    /// Whether rating `id` answered a web chat request.
+    pub async fn rated_on_webchat(&self, id: &str) -> Result<bool> {
+        Ok(sqlx::query(
+            "SELECT 1 FROM ratings g JOIN rating_requests r ON r.id = g.request_id
+             WHERE g.id = $1 AND r.channel = 'webchat'",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
     }
 
     /// The key named `name`: `candidate` if none was kept yet, otherwise the one the first

@@ -1,0 +1,148 @@
+//! API keys: made by `rateline keys create`, checked on every `/v1` call once any exists.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{Result, Store, StoreError, ms, opt_time, time};
+use crate::domain::Role;
+
+/// A stored key, without its secret (which is never stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    /// The operator an `operator` key acts as.
+    pub person_id: Option<String>,
+    /// The lines a `supervisor` key covers; `None` covers every line.
+    pub lines: Option<Vec<String>>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A key to store: its record and the SHA-256 of its secret, hex.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub record: KeyRecord,
+    pub secret_hash: String,
+}
+
+const KEY_COLUMNS: &str = "id, name, role, person_id, lines, created_at, revoked_at";
+
+fn read_key(row: &sqlx::any::AnyRow) -> Result<(KeyRecord, String)> {
+    let corrupt = |e: String| StoreError::Corrupt(format!("api key: {e}"));
+    let role = match row.try_get::<String, _>("role")?.as_str() {
+        "operator" => Role::Operator,
+        "supervisor" => Role::Supervisor,
+        "admin" => Role::Admin,
+        other => return Err(corrupt(format!("unknown role '{other}'"))),
+    };
+    let lines = row
+        .try_get::<Option<String>, _>("lines")?
+        .map(|l| serde_json::from_str(&l).map_err(|e| corrupt(e.to_string())))
+        .transpose()?;
+    let record = KeyRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        role,
+        person_id: row.try_get("person_id")?,
+        lines,
+        created_at: time(row.try_get("created_at")?),
+        revoked_at: opt_time(row.try_get("revoked_at")?),
+    };
+    let hash = row.try_get("secret_hash").unwrap_or_default();
+    Ok((record, hash))
+}
+
+impl Store {
+    pub async fn create_key(&self, key: &NewKey) -> Result<()> {
+        let r = &key.record;
+        sqlx::query(
+            "INSERT INTO api_keys (id, name, role, person_id, lines, secret_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&r.id)
+        .bind(&r.name)
+        .bind(super::people::role_name(r.role))
+        .bind(r.person_id.as_deref())
+        .bind(
+            r.lines
+                .as_ref()
+                .map(|l| serde_json::to_string(l).expect("ids serialise")),
+        )
+        .bind(&key.secret_hash)
+        .bind(ms(r.created_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every key, oldest first, revoked ones included.
+    pub async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(read_key(r)?.0)).collect()
+    }
+
+    /// The key `id` and its secret's hash, revoked or not.
+    pub async fn key(&self, id: &str) -> Result<Option<(KeyRecord, String)>> {
+        let sql = format!("SELECT {KEY_COLUMNS}, secret_hash FROM api_keys WHERE id = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(read_key)
+            .transpose()
+    }
+
+    /// Revokes key `id`; returns false when there is no such key. Revoking twice keeps the
+    /// first time.
+    pub async fn revoke_key(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1")
+                .bind(id)
+                .bind(ms(now))
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Whether any key was ever made: from then on every `/v1` call needs one.
+    pub async fn any_key(&self) -> Result<bool> {
+        Ok(sqlx::query("SELECT 1 FROM api_keys LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
+    }
+}
+
+impl Store {
+    /// The line and operator of rating `id`, for access checks.
+    pub async fn rating_scope(&self, id: &str) -> Result<Option<(String, Option<String>)>> {
+        self.scope(
+            "SELECT r.line_id, r.operator_id FROM ratings g
+             JOIN rating_requests r ON r.id = g.request_id WHERE g.id = $1",
+            id,
+        )
+        .await
+    }
+
+    /// The line and operator of rating request `id`, for access checks.
+    pub async fn request_scope(&self, id: &str) -> Result<Option<(String, Option<String>)>> {
+        self.scope(
+            "SELECT line_id, operator_id FROM rating_requests WHERE id = $1",
+            id,
+        )
+        .await
+    }
+
+    async fn scope(&self, sql: &'static str, id: &str) -> Result<Option<(String, Option<String>)>> {
+        let Some(row) = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await? else {
+            return Ok(None);
+        };
+        Ok(Some((row.try_get("line_id")?, row.try_get("operator_id")?)))
+    }
+}
