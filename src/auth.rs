@@ -225,18 +225,31 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 }
 
 /// Remembers that keys exist: once one does, it always will (keys are revoked, not
-/// deleted), so only the open mode asks the store again.
+/// deleted). The open mode asks the store again at most once a second, so the first key
+/// made by `rateline keys create` closes a running server within a second without a
+/// query on every call.
 #[derive(Debug, Default)]
-pub struct KeysExist(AtomicBool);
+pub struct KeysExist {
+    exist: AtomicBool,
+    none_seen_at: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl KeysExist {
     async fn check(&self, store: &Store) -> Result<bool, StoreError> {
-        if self.0.load(Ordering::Relaxed) {
+        if self.exist.load(Ordering::Relaxed) {
             return Ok(true);
+        }
+        let recent = |at: &Option<std::time::Instant>| at.is_some_and(|t| t.elapsed() < RECHECK);
+        if recent(&self.none_seen_at.lock().expect("keys lock")) {
+            return Ok(false);
         }
         let any = store.any_key().await?;
         if any {
-            self.0.store(true, Ordering::Relaxed);
+            self.exist.store(true, Ordering::Relaxed);
+        } else {
+            *self.none_seen_at.lock().expect("keys lock") = Some(std::time::Instant::now());
         }
         Ok(any)
     }
@@ -263,7 +276,12 @@ async fn caller(
     let text = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
+        // The scheme is case-insensitive (RFC 9110).
+        .and_then(|v| {
+            v.get(..7)
+                .filter(|s| s.eq_ignore_ascii_case("bearer "))
+                .map(|_| &v[7..])
+        })
         .ok_or_else(|| unauthorized("invalid_key", malformed))?;
     let (id, secret) = text
         .trim()
@@ -304,6 +322,11 @@ pub async fn authenticate(
     let authorization = request.headers().get(header::AUTHORIZATION).cloned();
     match caller(&state, authorization).await {
         Ok(c) => {
+            if let Caller::Key(k) = &c
+                && let Err(limited) = state.limits.key(&k.id)
+            {
+                return limited.into_response();
+            }
             request.extensions_mut().insert(c);
             next.run(request).await
         }

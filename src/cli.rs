@@ -364,7 +364,11 @@ async fn keys(command: KeysCommand, json_logs: bool) -> anyhow::Result<ExitCode>
                     k.name,
                     format!("{:?}", k.role).to_lowercase(),
                     k.person_id.unwrap_or_default(),
-                    k.lines.map_or_else(|| "all".into(), |l| l.join(",")),
+                    match (k.role, k.lines) {
+                        (Role::Supervisor, None) => "all".into(),
+                        (_, Some(l)) => l.join(","),
+                        (_, None) => "-".into(),
+                    },
                     time(k.created_at),
                     k.revoked_at.map(time).unwrap_or_default(),
                 ]);

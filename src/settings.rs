@@ -40,6 +40,33 @@ pub struct Settings {
     /// The web chat widget's tokens.
     #[serde(default)]
     pub webchat: WebchatSettings,
+    /// Request rate limits.
+    #[serde(default)]
+    pub limits: LimitSettings,
+}
+
+/// Calls per minute and bursts: per client address on the public endpoints (platform
+/// webhooks, the widget), per API key on `/v1`. 0 switches a limit off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSettings {
+    pub public_per_minute: u32,
+    pub public_burst: u32,
+    pub key_per_minute: u32,
+    pub key_burst: u32,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        // Generous: a busy bot's updates come from a few Telegram addresses, and a widget
+        // makes a handful of calls per client.
+        Self {
+            public_per_minute: 6000,
+            public_burst: 500,
+            key_per_minute: 60_000,
+            key_burst: 2000,
+        }
+    }
 }
 
 /// How web chat tokens are signed and how long they last.

@@ -111,6 +111,19 @@ impl Application {
                 settings.server.addr
             )]));
         }
+        if !keys
+            && let Some(public) = &settings.server.public_url
+            && reqwest::Url::parse(public)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .is_some_and(|h| !matches!(h.as_str(), "localhost" | "127.0.0.1" | "[::1]"))
+        {
+            tracing::warn!(
+                public_url = %public,
+                "no API key exists, yet server.public_url is reachable from elsewhere: a proxy in \
+                 front of this server makes the API open to all; create a key with `rateline keys create`"
+            );
+        }
         let listener = TcpListener::bind(&settings.server.addr)
             .await
             .map_err(|source| StartupError::Bind {
@@ -235,6 +248,7 @@ impl Application {
                 webchat: Arc::new(webchat),
                 alert_sinks: crate::recipients::Sinks::of(&settings),
                 keys_exist: Arc::default(),
+                limits: Arc::new(crate::http::Limits::new(&settings.limits)),
             },
             scheduler,
             body_limit: settings.server.body_limit_bytes,
@@ -262,6 +276,8 @@ impl Application {
         // Live widget connections never end by themselves: end them at the stop, or the
         // graceful shutdown would wait for them forever.
         let stopping = stop.clone();
+        // The client's address, for the per-address limits.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
                 stopping.cancelled().await;

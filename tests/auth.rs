@@ -94,6 +94,12 @@ async fn every_call_needs_a_valid_key_once_one_exists(kind: Db) {
     let admin = create_key(&app, &["--name", "ops", "--role", "admin"]);
     assert!(admin.starts_with("rl_"), "{admin}");
 
+    // The running server notices the first key within a second.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while call(&app, None, "GET", "/v1/stats", None).await.0 != 401 {
+        assert!(tokio::time::Instant::now() < deadline, "still open");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let (status, body) = call(&app, None, "GET", "/v1/sessions/s-sales", None).await;
     assert_eq!(
         (status, &body["error"]["code"]),
@@ -105,7 +111,9 @@ async fn every_call_needs_a_valid_key_once_one_exists(kind: Db) {
             .unwrap()
             .contains("Authorization: Bearer")
     );
-    let forged = format!("{}0", &admin[..admin.len() - 1]);
+    // The right id with another secret: the last hex digit changed.
+    let last = if admin.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &admin[..admin.len() - 1]);
     for bad in [forged.as_str(), "rl_nope", "not-a-key"] {
         let (status, body) = call(&app, Some(bad), "GET", "/v1/sessions/s-sales", None).await;
         assert_eq!(
@@ -212,6 +220,26 @@ async fn each_role_reaches_what_it_may_and_nothing_else(kind: Db) {
             "/v1/sessions".into(),
             Some(
                 json!({"id": "s-new2", "line_id": "support", "channel": "webhook", "client": {"id": "c"}}),
+            ),
+            403,
+        ),
+        // An existing session's id under a line or operator the key has: still not theirs.
+        (
+            &sales,
+            "POST",
+            "/v1/sessions".into(),
+            Some(
+                json!({"id": "s-support", "line_id": "sales", "channel": "webhook", "client": {"id": "c"}}),
+            ),
+            403,
+        ),
+        (
+            &olga,
+            "POST",
+            "/v1/sessions".into(),
+            Some(
+                json!({"id": "s-support", "line_id": "support", "channel": "webhook",
+                       "client": {"id": "c"}, "operator_id": "op-1"}),
             ),
             403,
         ),

@@ -3,6 +3,7 @@
 mod error;
 mod extract;
 mod followup;
+mod limits;
 mod lines;
 mod ops;
 mod people;
@@ -45,7 +46,10 @@ pub struct AppState {
     /// The alert sinks configured, for "whom can a line's alerts reach".
     pub alert_sinks: crate::recipients::Sinks,
     pub keys_exist: Arc<crate::auth::KeysExist>,
+    pub limits: Arc<limits::Limits>,
 }
+
+pub use limits::{LimitError, Limits};
 
 pub fn router(state: AppState, body_limit: usize) -> Router {
     let app = Router::new()
@@ -81,6 +85,10 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::auth::authenticate,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::limit_public,
         ))
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -28,6 +28,10 @@ async fn open(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     caller.session(&new.line_id, new.operator_id.as_deref())?;
     let (session, created) = state.engine.open_session(new).await?;
+    // The same id again answers with the stored session: only if the caller may see it.
+    if !created {
+        caller.session(&session.line_id, session.operator_id.as_deref())?;
+    }
     let status = if created {
         StatusCode::CREATED
     } else {

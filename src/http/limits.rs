@@ -1,0 +1,157 @@
+//! Request rate limits: per client address on the public endpoints (the platforms'
+//! webhooks, the widget's script and calls) and per API key on `/v1`. A call over its limit
+//! gets `429 rate_limited` with `Retry-After` and changes nothing.
+//!
+//! The limits are GCRA buckets (governor): a steady rate per minute and a burst on top.
+//! The per-address buckets forget idle addresses past a few thousand, so a flood of
+//! addresses cannot grow memory without bound.
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use super::{ApiError, AppState};
+use crate::settings::LimitSettings;
+
+/// Past this many remembered addresses or keys, the idle ones are forgotten.
+const KEPT: usize = 10_000;
+
+/// The server's rate limiters; `None` where a limit is switched off (0).
+pub struct Limits {
+    per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    per_key: Option<DefaultKeyedRateLimiter<String>>,
+}
+
+fn limiter<K: std::hash::Hash + Eq + Clone>(
+    per_minute: u32,
+    burst: u32,
+) -> Option<DefaultKeyedRateLimiter<K>> {
+    let rate = NonZeroU32::new(per_minute)?;
+    let quota = Quota::with_period(Duration::from_secs(60) / rate.get())?
+        .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+    Some(RateLimiter::keyed(quota))
+}
+
+/// Takes one call from `key`'s bucket, or says how long until there is room.
+fn take<K: std::hash::Hash + Eq + Clone>(
+    limiter: Option<&DefaultKeyedRateLimiter<K>>,
+    key: &K,
+    whose: &str,
+) -> Result<(), LimitError> {
+    let Some(l) = limiter else { return Ok(()) };
+    if l.len() > KEPT {
+        l.retain_recent();
+    }
+    l.check_key(key).map_err(|not_until| LimitError {
+        wait: not_until.wait_time_from(DefaultClock::default().now()),
+        whose: whose.to_owned(),
+    })
+}
+
+/// A call over its limit: answered 429 with `Retry-After`.
+#[derive(Debug)]
+pub struct LimitError {
+    wait: Duration,
+    whose: String,
+}
+
+impl IntoResponse for LimitError {
+    fn into_response(self) -> Response {
+        // Whole seconds, at least one: a client retrying sooner is refused again.
+        let seconds = self.wait.as_secs() + u64::from(self.wait.subsec_nanos() > 0);
+        let seconds = seconds.max(1);
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "too many calls from {}: try again in {seconds} s (the server's [limits] settings)",
+                self.whose
+            ),
+        )
+        .into_response();
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_str(&seconds.to_string()).expect("digits are a header value"),
+        );
+        response
+    }
+}
+
+impl Limits {
+    pub fn new(s: &LimitSettings) -> Self {
+        Self {
+            per_ip: limiter(s.public_per_minute, s.public_burst),
+            per_key: limiter(s.key_per_minute, s.key_burst),
+        }
+    }
+
+    /// One call with API key `id`.
+    pub fn key(&self, id: &str) -> Result<(), LimitError> {
+        take(
+            self.per_key.as_ref(),
+            &id.to_owned(),
+            &format!("API key '{id}'"),
+        )
+    }
+
+    fn address(&self, ip: IpAddr) -> Result<(), LimitError> {
+        take(self.per_ip.as_ref(), &ip, &ip.to_string())
+    }
+}
+
+/// Whether `path` is public: called by platforms and browsers rather than with a key.
+fn public(path: &str) -> bool {
+    path.starts_with("/channels/") || path.starts_with("/webchat/") || path == "/widget.js"
+}
+
+/// Middleware: the per-address limit on public endpoints.
+pub async fn limit_public(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if public(request.uri().path())
+        && let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>()
+        && let Err(e) = state.limits.address(peer.ip())
+    {
+        tracing::info!(%peer, path = %request.uri().path(), "rate limited");
+        return e.into_response();
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_then_the_rate() {
+        let l = limiter::<u8>(1, 2).unwrap();
+        assert!(take(Some(&l), &1, "a").is_ok());
+        assert!(take(Some(&l), &1, "a").is_ok());
+        let e = take(Some(&l), &1, "a").unwrap_err();
+        assert!(e.wait > Duration::from_secs(50), "{:?}", e.wait);
+        assert!(
+            take(Some(&l), &2, "b").is_ok(),
+            "each key has its own bucket"
+        );
+        assert!(limiter::<u8>(0, 5).is_none(), "0 switches a limit off");
+    }
+
+    #[test]
+    fn public_paths() {
+        for p in [
+            "/channels/telegram/webhook",
+            "/webchat/events",
+            "/widget.js",
+        ] {
+            assert!(public(p), "{p}");
+        }
+        for p in ["/v1/sessions", "/healthz", "/metrics"] {
+            assert!(!public(p), "{p}");
+        }
+    }
+}
