@@ -83,12 +83,12 @@ fn forbidden(message: String) -> ApiError {
 
 impl Caller {
     fn describe(key: &KeyRecord) -> String {
-        let role = match key.role {
-            Role::Operator => "operator",
-            Role::Supervisor => "supervisor",
-            Role::Admin => "admin",
-        };
-        format!("key '{}' ({}) is a {role} key", key.id, key.name)
+        format!(
+            "key '{}' ({}) is a {} key",
+            key.id,
+            key.name,
+            key.role.as_str()
+        )
     }
 
     /// Configuration and decisions: admins only.

@@ -58,13 +58,6 @@ enum KeysCommand {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum KeyRole {
-    Operator,
-    Supervisor,
-    Admin,
-}
-
 #[derive(Args)]
 struct KeyCreateArgs {
     #[command(flatten)]
@@ -72,8 +65,8 @@ struct KeyCreateArgs {
     /// Who or what holds the key, e.g. "contact center integration".
     #[arg(long)]
     name: String,
-    #[arg(long, value_enum)]
-    role: KeyRole,
+    #[arg(long, value_parser = role_arg())]
+    role: crate::domain::Role,
     /// The operator an operator key acts as (a person id); required for operators.
     #[arg(long)]
     person: Option<String>,
@@ -117,6 +110,13 @@ struct StatsArgs {
     by: Option<StatsGrouping>,
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
+}
+
+/// `--role`: one of the roles, listed in `--help`.
+fn role_arg() -> impl clap::builder::TypedValueParser<Value = crate::domain::Role> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(crate::domain::Role::ALL.map(|r| r.as_str()))
+        .map(|s| s.parse().expect("a listed role parses"))
 }
 
 fn time_arg(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
@@ -308,11 +308,7 @@ async fn keys(command: KeysCommand, json_logs: bool) -> anyhow::Result<ExitCode>
     let now = chrono::Utc::now();
     let code = match command {
         KeysCommand::Create(a) => {
-            let role = match a.role {
-                KeyRole::Operator => Role::Operator,
-                KeyRole::Supervisor => Role::Supervisor,
-                KeyRole::Admin => Role::Admin,
-            };
+            let role = a.role;
             let name = a.name.trim();
             anyhow::ensure!(
                 !name.is_empty() && name.chars().count() <= 200,
@@ -362,7 +358,7 @@ async fn keys(command: KeysCommand, json_logs: bool) -> anyhow::Result<ExitCode>
                 table.add_row([
                     k.id,
                     k.name,
-                    format!("{:?}", k.role).to_lowercase(),
+                    k.role.as_str().to_owned(),
                     k.person_id.unwrap_or_default(),
                     match (k.role, k.lines) {
                         (Role::Supervisor, None) => "all".into(),

@@ -168,10 +168,6 @@ fn with_cors(mut response: Response, cors: Option<HeaderValue>) -> Response {
     response
 }
 
-fn into_response(result: ApiResult<impl IntoResponse>) -> Response {
-    result.map_or_else(IntoResponse::into_response, IntoResponse::into_response)
-}
-
 fn webchat(state: &AppState) -> &Webchat {
     &state.webchat
 }
@@ -429,7 +425,7 @@ pub async fn ack(
             json!({"request_id": msg.request_id, "status": status.as_str()}),
         ))
     };
-    Ok(with_cors(into_response(run.await), cors))
+    Ok(with_cors(run.await.into_response(), cors))
 }
 
 /// `POST /webchat/answer`: a rating, a follow-up or a change of mind from the card.
@@ -473,7 +469,7 @@ pub async fn answer(
         };
         Ok::<_, ApiError>((status, Json(card(&target, w.engine.now()))))
     };
-    Ok(with_cors(into_response(run.await), cors))
+    Ok(with_cors(run.await.into_response(), cors))
 }
 
 #[cfg(test)]

@@ -12,6 +12,29 @@ pub enum Role {
     Admin,
 }
 
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Operator, Role::Supervisor, Role::Admin];
+
+    /// The name the API, the store and `rateline keys` use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Operator => "operator",
+            Role::Supervisor => "supervisor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown role '{s}'"))
+    }
+}
+
 /// Where a person receives notifications.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

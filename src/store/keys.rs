@@ -31,12 +31,7 @@ const KEY_COLUMNS: &str = "id, name, role, person_id, lines, created_at, revoked
 
 fn read_key(row: &sqlx::any::AnyRow) -> Result<(KeyRecord, String)> {
     let corrupt = |e: String| StoreError::Corrupt(format!("api key: {e}"));
-    let role = match row.try_get::<String, _>("role")?.as_str() {
-        "operator" => Role::Operator,
-        "supervisor" => Role::Supervisor,
-        "admin" => Role::Admin,
-        other => return Err(corrupt(format!("unknown role '{other}'"))),
-    };
+    let role: Role = row.try_get::<String, _>("role")?.parse().map_err(corrupt)?;
     let lines = row
         .try_get::<Option<String>, _>("lines")?
         .map(|l| serde_json::from_str(&l).map_err(|e| corrupt(e.to_string())))
@@ -63,7 +58,7 @@ impl Store {
         )
         .bind(&r.id)
         .bind(&r.name)
-        .bind(super::people::role_name(r.role))
+        .bind(r.role.as_str())
         .bind(r.person_id.as_deref())
         .bind(
             r.lines

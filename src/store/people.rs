@@ -5,15 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{Result, Store, ms};
-use crate::domain::{Group, Notify, Person, Role};
-
-pub(super) fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Operator => "operator",
-        Role::Supervisor => "supervisor",
-        Role::Admin => "admin",
-    }
-}
+use crate::domain::{Group, Notify, Person};
 
 impl Store {
     /// Creates or replaces a person; returns whether they were new.
@@ -34,7 +26,7 @@ impl Store {
         )
         .bind(id)
         .bind(&p.name)
-        .bind(role_name(p.role))
+        .bind(p.role.as_str())
         .bind(p.manager_id.as_deref())
         .bind(serde_json::to_string(&p.notify).expect("notify serialises"))
         .bind(i64::from(p.notifications_enabled))
