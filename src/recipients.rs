@@ -16,7 +16,7 @@ use crate::domain::{LineSettings, Recipient};
 use crate::store::{Store, StoreError};
 
 /// Who a line's alerts reach, and what stops the rest.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AlertReach {
     /// False when low ratings would alert nobody although the line names recipients.
     pub reaches_someone: bool,

@@ -293,6 +293,77 @@ async fn unknown_routes_methods_and_large_bodies_answer_in_the_error_shape(db: D
     );
 }
 
+/// `GET /openapi.json` describes every `/v1` route the server answers, each with the
+/// errors any call may get, and names no route the server does not have.
+async fn the_openapi_description_covers_every_v1_route(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    let resp = app.http.get(app.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let doc: Value = resp.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut described = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            described.push(format!("{} {path}", method.to_uppercase()));
+            let responses = op["responses"].as_object().unwrap();
+            for status in ["400", "401", "403", "429", "503"] {
+                assert!(
+                    responses.contains_key(status),
+                    "{method} {path}: no {status}"
+                );
+            }
+            assert!(
+                responses.keys().any(|s| s.starts_with('2')),
+                "{method} {path}: no success"
+            );
+            assert_eq!(op["requestBody"].is_object(), responses.contains_key("413"));
+            // The server has the route: a call reaches the handler, not the fallback.
+            let concrete = path.replace(['{', '}'], "");
+            let body = (method != "get").then(|| json!({}));
+            let (status, answer) = app.call(&method.to_uppercase(), &concrete, body).await;
+            assert!(
+                status != 405 && answer["error"]["code"] != "no_such_endpoint",
+                "{method} {path} is described but not routed: {status} {answer}"
+            );
+        }
+    }
+    described.sort();
+    let expected = [
+        "GET /v1/alerts",
+        "GET /v1/appeals",
+        "GET /v1/lines/{line_id}",
+        "GET /v1/operators/{id}/summary",
+        "GET /v1/sessions/{id}",
+        "GET /v1/stats",
+        "POST /v1/appeals/{id}/decision",
+        "POST /v1/ratings",
+        "POST /v1/ratings/{id}/appeal",
+        "POST /v1/sessions",
+        "POST /v1/sessions/{id}/close",
+        "POST /v1/sessions/{id}/messages",
+        "POST /v1/sessions/{id}/webchat-token",
+        "PUT /v1/groups/{group_id}",
+        "PUT /v1/lines/{line_id}",
+        "PUT /v1/people/{person_id}",
+        "PUT /v1/ratings/{id}/comment-flag",
+        "PUT /v1/ratings/{id}/response",
+        "PUT /v1/sessions/{id}/evaluation",
+    ];
+    assert_eq!(described, expected);
+    // Every schema a description names exists.
+    let text = doc.to_string();
+    for name in text.split("#/components/schemas/").skip(1) {
+        let name = name.split('"').next().unwrap();
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "{name} is named but not described"
+        );
+    }
+}
+
 async fn health_readiness_and_metrics_are_served(db: Db) {
     let Some(app) = spawn_app(db).await else {
         return;
@@ -512,6 +583,7 @@ async fn a_line_names_every_alert_recipient_it_cannot_reach(db: Db) {
 }
 
 on_both_backends!(
+    the_openapi_description_covers_every_v1_route,
     a_line_names_every_alert_recipient_it_cannot_reach,
     unknown_lines_and_sessions_are_404_with_a_hint,
     malformed_bodies_are_400_naming_the_field_and_store_nothing,

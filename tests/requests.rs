@@ -593,7 +593,36 @@ async fn a_later_close_stamped_earlier_still_shows_the_new_request(db: Db) {
     assert_eq!(again["rating_request"]["id"], second);
 }
 
+/// The connector's `message_id` is kept when it is plain text; one that could not be
+/// stored (NUL, which PostgreSQL refuses) is dropped instead of failing the record of a
+/// send that happened, which would send the request again.
+async fn the_connectors_message_id_is_kept_unless_it_cannot_be_stored(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 0})).await;
+    app.connector.reply_with([
+        Reply::Body(r#"{"message_id": "m-1"}"#),
+        Reply::Body(r#"{"message_id": "m\u0000x"}"#),
+    ]);
+    for s in ["s-1", "s-2"] {
+        app.open(s, "support", "op-1").await;
+        app.close(s).await;
+        app.wait_for_received(if s == "s-1" { 1 } else { 2 }).await;
+    }
+    let first = app.wait_for_status("s-1", "sent").await;
+    assert_eq!(first["rating_request"]["platform_message_id"], "m-1");
+    let second = app.wait_for_status("s-2", "sent").await;
+    assert_eq!(second["rating_request"]["platform_message_id"], json!(null));
+    assert_eq!(second["rating_request"]["attempts"], 1);
+    // A lease later, nothing is sent again.
+    app.advance(Duration::minutes(5));
+    app.settle().await;
+    assert_eq!(app.connector.received().len(), 2);
+}
+
 on_both_backends!(
+    the_connectors_message_id_is_kept_unless_it_cannot_be_stored,
     an_answer_after_a_failed_try_is_taken_and_the_retry_dropped,
     a_closed_session_is_asked_for_a_rating_after_the_delay,
     closing_twice_schedules_nothing_more,

@@ -168,6 +168,11 @@ impl WebhookAdapter {
                 let platform_message_id = r.json::<serde_json::Value>().await.ok().and_then(|v| {
                     v.get("message_id")
                         .and_then(|m| m.as_str())
+                        // Kept only if storable and readable: PostgreSQL text cannot hold
+                        // NUL, and a refused write would leave the request to be sent again.
+                        .filter(|m| {
+                            (1..=256).contains(&m.len()) && !m.chars().any(char::is_control)
+                        })
                         .map(String::from)
                 });
                 SendOutcome::Accepted {

@@ -172,12 +172,32 @@ fn webchat(state: &AppState) -> &Webchat {
     &state.webchat
 }
 
-/// `POST /v1/sessions/{id}/webchat-token`: a token for the widget of a web chat session.
+/// A web chat token and the tag that embeds the widget with it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct WidgetToken {
+    /// Names one session; give it to that session's page only.
+    token: String,
+    expires_at: String,
+    /// `<script src=".../widget.js" data-token="..." async></script>`
+    embed: String,
+}
+
+/// A token for the widget of a web chat session: the page that embeds it shows the
+/// session's rating card.
+#[utoipa::path(
+    post, path = "/v1/sessions/{id}/webchat-token", tag = "sessions", operation_id = "webchat_token",
+    params(("id" = crate::domain::Id, Path, description = "The session (opened with `\"channel\": \"webchat\"`).")),
+    responses(
+        (status = 201, description = "A new token.", body = WidgetToken),
+        (status = 404, description = "No such session.", body = crate::http::ErrorBody),
+        (status = 409, description = "The session is on another channel (`not_a_webchat_session`).", body = crate::http::ErrorBody),
+    ),
+)]
 pub async fn mint_token(
     State(state): State<AppState>,
     caller: crate::auth::Caller,
     ApiPath(session_id): ApiPath,
-) -> ApiResult<Response> {
+) -> ApiResult<(StatusCode, Json<WidgetToken>)> {
     let w = webchat(&state);
     let session = w.engine.session(&session_id).await?;
     caller.line(&session.line_id)?;
@@ -197,12 +217,14 @@ pub async fn mint_token(
         "<script src=\"{}/widget.js\" data-token=\"{token}\" async></script>",
         w.public_url
     );
-    let body = json!({
-        "token": token,
-        "expires_at": expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "embed": embed,
-    });
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(WidgetToken {
+            token,
+            expires_at: expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            embed,
+        }),
+    ))
 }
 
 /// `GET /widget.js`.
@@ -438,18 +460,20 @@ pub async fn answer(
     let w = webchat(&state);
     let (session_id, target, cors) = w.authorize(&msg.token, &headers).await?;
     let run = async {
-        named_request(&session_id, target.as_ref(), &msg.request_id)?;
+        let named = named_request(&session_id, target.as_ref(), &msg.request_id)?;
+        let answer = RatingAnswer {
+            request_id: msg.request_id.clone(),
+            value: msg.value,
+            comment: msg.comment.clone(),
+            resolved: msg.resolved,
+        };
+        // Checked before the card counts as shown: a refused answer changes nothing.
+        answer
+            .validate(named.request.scale)
+            .map_err(|i| ApiError::from(crate::engine::EngineError::Invalid(i)))?;
         // A card answered is a card shown, should its acknowledgement have been lost.
         w.engine.widget_showed(&msg.request_id, &session_id).await?;
-        let submitted = w
-            .engine
-            .submit_rating(RatingAnswer {
-                request_id: msg.request_id.clone(),
-                value: msg.value,
-                comment: msg.comment.clone(),
-                resolved: msg.resolved,
-            })
-            .await?;
+        let submitted = w.engine.submit_rating(answer).await?;
         // Other tabs of the same client show the new state.
         w.engine.signals().raise(&session_id);
         let target = w

@@ -30,7 +30,7 @@ fn check_author(field: &str, id: &Option<String>) -> Result<(), Invalid> {
 }
 
 /// `PUT /v1/ratings/{id}/response`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseBody {
     pub text: String,
@@ -39,6 +39,7 @@ pub struct ResponseBody {
     pub send_to_client: bool,
     /// The supervisor who wrote it (a person id).
     #[serde(default)]
+    #[schema(value_type = Option<super::Id>)]
     pub author_id: Option<String>,
 }
 
@@ -50,7 +51,7 @@ impl ResponseBody {
 }
 
 /// `POST /v1/ratings/{id}/appeal`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppealBody {
     /// What outside the operator's control caused the rating.
@@ -64,7 +65,7 @@ impl AppealBody {
 }
 
 /// `POST /v1/appeals/{id}/decision`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionBody {
     /// True voids the rating: out of the stats, kept in the history.
@@ -73,6 +74,7 @@ pub struct DecisionBody {
     pub note: Option<String>,
     /// The admin who decided (a person id).
     #[serde(default)]
+    #[schema(value_type = Option<super::Id>)]
     pub decided_by: Option<String>,
 }
 
@@ -84,7 +86,7 @@ impl DecisionBody {
 }
 
 /// `PUT /v1/ratings/{id}/comment-flag`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlagBody {
     /// True hides the comment from reports and alerts; false shows it again.
@@ -92,7 +94,7 @@ pub struct FlagBody {
 }
 
 /// `PUT /v1/sessions/{id}/evaluation`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluationBody {
     pub stars: i64,
@@ -100,6 +102,7 @@ pub struct EvaluationBody {
     pub comment: Option<String>,
     /// The supervisor who evaluated (a person id).
     #[serde(default)]
+    #[schema(value_type = Option<super::Id>)]
     pub author_id: Option<String>,
 }
 

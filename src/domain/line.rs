@@ -5,12 +5,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Invalid, Scale, check_id, check_line, check_text};
+use super::{Invalid, Scale, check_http_url, check_id, check_line, check_text};
 
 /// Everything a line is configured with.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineSettings {
+    #[schema(value_type = super::Name)]
     pub name: String,
     #[serde(default)]
     pub rating: RatingSettings,
@@ -32,7 +33,7 @@ pub struct LineSettings {
 }
 
 /// Where the web chat widget may run.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebchatSettings {
     /// The sites (`scheme://host[:port]`) whose pages may embed the widget. Browsers refuse
@@ -41,7 +42,7 @@ pub struct WebchatSettings {
 }
 
 /// How a line asks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RatingSettings {
     pub enabled: bool,
@@ -93,19 +94,25 @@ impl Default for RatingSettings {
 }
 
 /// One recipient of low-rating alerts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Recipient {
     /// A named person, e.g. the line's supervisor.
-    Supervisor { id: String },
+    Supervisor {
+        #[schema(value_type = super::Id)]
+        id: String,
+    },
     /// The manager of the session's operator.
     ResponsibleManager,
     /// Every member of a group.
-    Group { id: String },
+    Group {
+        #[schema(value_type = super::Id)]
+        id: String,
+    },
 }
 
 /// A custom connector's URL and signing secret.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSettings {
     pub url: String,
@@ -124,7 +131,7 @@ impl std::fmt::Debug for WebhookSettings {
 }
 
 /// An approved WhatsApp template for requests outside the 24-hour window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WhatsappTemplate {
     pub name: String,
@@ -231,14 +238,7 @@ impl LineSettings {
             }
         }
         if let Some(w) = &self.webhook {
-            let ok = reqwest::Url::parse(&w.url)
-                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-            if !ok {
-                return Err(Invalid::new(
-                    "webhook.url",
-                    "must be an absolute http:// or https:// URL",
-                ));
-            }
+            check_http_url("webhook.url", &w.url)?;
             if let Some(secret) = &w.secret {
                 check_line("webhook.secret", secret)?;
             }

@@ -9,8 +9,10 @@ mod rating;
 mod session;
 
 pub use followup::{AppealBody, DecisionBody, EvaluationBody, FlagBody, ResponseBody};
-pub use ids::{check_id, check_line, check_text};
-pub use line::{LineSettings, RatingSettings, Recipient, WebhookSettings, WhatsappTemplate};
+pub use ids::{Id, Name, check_http_url, check_id, check_line, check_text};
+pub use line::{
+    LineSettings, RatingSettings, Recipient, WebchatSettings, WebhookSettings, WhatsappTemplate,
+};
 pub use person::{Group, Notify, Person, Role};
 pub use rateline_adapters::{Channel, ClientRef, Scale};
 pub use rating::{MAX_COMMENT_CHARS, RatingAnswer, RequestStatus};

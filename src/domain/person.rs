@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Invalid, check_id, check_line};
+use super::{Invalid, check_http_url, check_id, check_line};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Operator,
@@ -36,7 +36,7 @@ impl std::str::FromStr for Role {
 }
 
 /// Where a person receives notifications.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Notify {
     pub email: Option<String>,
@@ -45,12 +45,14 @@ pub struct Notify {
 }
 
 /// `PUT /v1/people/{id}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Person {
+    #[schema(value_type = super::Name)]
     pub name: String,
     pub role: Role,
     #[serde(default)]
+    #[schema(value_type = Option<super::Id>)]
     pub manager_id: Option<String>,
     #[serde(default)]
     pub notify: Notify,
@@ -85,24 +87,21 @@ impl Person {
         {
             return Err(Invalid::new("notify.email", "must be an e-mail address"));
         }
-        if let Some(u) = &self.notify.webhook_url
-            && !reqwest::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
-        {
-            return Err(Invalid::new(
-                "notify.webhook_url",
-                "must be an absolute http:// or https:// URL",
-            ));
+        if let Some(u) = &self.notify.webhook_url {
+            check_http_url("notify.webhook_url", u)?;
         }
         Ok(())
     }
 }
 
 /// `PUT /v1/groups/{id}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Group {
+    #[schema(value_type = super::Name)]
     pub name: String,
     #[serde(default)]
+    #[schema(value_type = Vec<super::Id>)]
     pub members: Vec<String>,
 }
 

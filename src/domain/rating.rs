@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{Invalid, Scale, check_text};
 
 /// Where a rating request is in its life. See the README for the whole diagram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestStatus {
     /// Waiting for its due time (or its next retry).
@@ -80,9 +80,10 @@ impl FromStr for RequestStatus {
 }
 
 /// `POST /v1/ratings`: a client's answer to a request.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RatingAnswer {
+    #[schema(value_type = super::Id)]
     pub request_id: String,
     pub value: i64,
     pub comment: Option<String>,

@@ -6,13 +6,17 @@ use serde::{Deserialize, Serialize};
 use super::{Channel, ClientRef, Invalid, check_id, check_line};
 
 /// `POST /v1/sessions`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSession {
+    #[schema(value_type = super::Id)]
     pub id: String,
+    #[schema(value_type = super::Id)]
     pub line_id: String,
     pub channel: Channel,
     pub client: ClientRef,
+    /// The operator the rating will be credited to.
+    #[schema(value_type = Option<super::Id>)]
     pub operator_id: Option<String>,
     pub opened_at: Option<DateTime<Utc>>,
 }
@@ -39,7 +43,7 @@ impl NewSession {
 }
 
 /// Who ended a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClosedBy {
     Operator,
@@ -58,7 +62,7 @@ impl ClosedBy {
 }
 
 /// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageFrom {
     Client,

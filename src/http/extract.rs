@@ -91,8 +91,8 @@ impl ApiQuery {
 
 /// Parses a JSON body, naming the path of the offending field.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
@@ -112,7 +112,13 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             err.field = (path != ".").then_some(path);
             err
         }
-    })
+    })?;
+    // Text after the value would otherwise be ignored, and a body spliced from two
+    // accepted as its first half.
+    de.end().map_err(|e| {
+        ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+    })?;
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -135,6 +141,17 @@ mod tests {
         let err = parse::<Body>(br#"{"client": {"id": 7}}"#).unwrap_err();
         assert_eq!(err.code, "invalid_field");
         assert_eq!(err.field.as_deref(), Some("client.id"));
+    }
+
+    #[test]
+    fn text_after_the_body_is_malformed_json() {
+        let err = parse::<Client>(br#"{"id": "c"} {"id": "d"}"#).unwrap_err();
+        assert_eq!(err.code, "malformed_json");
+        assert!(
+            err.message.contains("trailing characters"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -1,27 +1,51 @@
 //! The follow-up loop over HTTP: `GET /v1/alerts`, responses, appeals and decisions,
 //! abusive comments, and evaluations.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::stats::id_param;
-use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState};
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState, ErrorBody, created_or_ok};
 use crate::auth::Caller;
 use crate::domain::{AppealBody, DecisionBody, EvaluationBody, FlagBody, ResponseBody};
-use crate::store::AlertFilter;
+use crate::store::{
+    AlertFilter, AlertRecord, AppealRecord, EvaluationRecord, ResponseRecord, Unanswered,
+};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/alerts", get(alerts))
-        .route("/v1/ratings/{id}/response", put(response))
-        .route("/v1/ratings/{id}/appeal", post(appeal))
-        .route("/v1/ratings/{id}/comment-flag", put(flag))
-        .route("/v1/appeals", get(appeals))
-        .route("/v1/appeals/{id}/decision", post(decide))
-        .route("/v1/sessions/{id}/evaluation", put(evaluation))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(alerts))
+        .routes(routes!(response))
+        .routes(routes!(appeal))
+        .routes(routes!(flag))
+        .routes(routes!(appeals))
+        .routes(routes!(decide))
+        .routes(routes!(evaluation))
+}
+
+/// `GET /v1/alerts`: the alerts, or with `state=unanswered` the unanswered low ratings.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+enum AlertList {
+    Alerts { alerts: Vec<AlertRecord> },
+    Unanswered { unanswered: Unanswered },
+}
+
+#[derive(Serialize, ToSchema)]
+struct AppealList {
+    appeals: Vec<AppealRecord>,
+}
+
+/// A rating's comment flag.
+#[derive(Serialize, ToSchema)]
+struct Flagged {
+    rating_id: String,
+    comment_flagged: bool,
 }
 
 const ALERT_PARAMS: &str = "state, line, operator, rating, limit";
@@ -36,25 +60,25 @@ const ALERT_STATES: [&str; 6] = [
 
 /// The newest alerts (`state` = their delivery), or with `state=unanswered` the low
 /// ratings nobody has responded to, counted per line and per operator.
+#[utoipa::path(
+    get, path = "/v1/alerts", tag = "follow-up", operation_id = "list_alerts",
+    params(
+        ("state" = Option<String>, Query, description = "pending, sending, sent, failed, skipped, or unanswered."),
+        ("line" = Option<crate::domain::Id>, Query, description = "Only this line."),
+        ("operator" = Option<crate::domain::Id>, Query, description = "Only this operator's ratings."),
+        ("rating" = Option<crate::domain::Id>, Query, description = "Only this rating's alerts."),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many, newest first; 100 when absent."),
+    ),
+    responses((status = 200, description = "`{alerts}`, or `{unanswered}` with `state=unanswered`.", body = AlertList)),
+)]
 async fn alerts(
     State(state): State<AppState>,
     caller: Caller,
     query: ApiQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AlertList>> {
     query.only(ALERT_PARAMS)?;
     let params = query.0;
-    let wanted = params.get("state").map(String::as_str);
-    if let Some(s) = wanted
-        && !ALERT_STATES.contains(&s)
-    {
-        return Err(ApiError::bad_request(
-            "invalid_parameter",
-            format!(
-                "state: unknown state '{s}': use one of {}",
-                ALERT_STATES.join(", ")
-            ),
-        ));
-    }
+    let wanted = one_of(&params, "state", &ALERT_STATES)?;
     let filter = AlertFilter {
         status: wanted.filter(|s| *s != "unanswered").map(str::to_owned),
         line: id_param(&params, "line")?,
@@ -68,11 +92,11 @@ async fn alerts(
     }
     if wanted == Some("unanswered") {
         let unanswered = state.engine.unanswered(&filter).await?;
-        return Ok(Json(json!({ "unanswered": unanswered })));
+        return Ok(Json(AlertList::Unanswered { unanswered }));
     }
-    Ok(Json(
-        json!({ "alerts": state.engine.alerts(&filter).await? }),
-    ))
+    Ok(Json(AlertList::Alerts {
+        alerts: state.engine.alerts(&filter).await?,
+    }))
 }
 
 /// Whether `caller` may work on rating `id`: on its line, or (`operator_too`) as the
@@ -93,88 +117,162 @@ async fn may_rating(
     }
 }
 
+/// Writes (or rewrites) the one response to a rating; `send_to_client` also sends it to
+/// the client through the session's channel.
+#[utoipa::path(
+    put, path = "/v1/ratings/{id}/response", tag = "follow-up", operation_id = "put_response",
+    params(("id" = crate::domain::Id, Path, description = "The rating.")),
+    request_body = ResponseBody,
+    responses(
+        (status = 201, description = "Written.", body = ResponseRecord),
+        (status = 200, description = "Rewritten.", body = ResponseRecord),
+        (status = 404, description = "No such rating.", body = ErrorBody),
+        (status = 409, description = "`send_to_client` on a rating from the web chat widget (`cannot_send_to_client`).", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule, or names a person who does not exist.", body = ErrorBody),
+    ),
+)]
 async fn response(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<ResponseBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<ResponseRecord>)> {
     may_rating(&state, &caller, &id, false).await?;
     let (response, created) = state.engine.put_response(&id, body).await?;
-    Ok((created_or_ok(created), Json(json!(response))))
+    Ok((created_or_ok(created), Json(response)))
 }
 
+/// An operator's appeal of a rating, for an admin to decide.
+#[utoipa::path(
+    post, path = "/v1/ratings/{id}/appeal", tag = "follow-up", operation_id = "appeal_rating",
+    params(("id" = crate::domain::Id, Path, description = "The rating.")),
+    request_body = AppealBody,
+    responses(
+        (status = 201, description = "Appealed.", body = AppealRecord),
+        (status = 404, description = "No such rating.", body = ErrorBody),
+        (status = 409, description = "The rating was appealed already (`already_appealed`).", body = ErrorBody),
+        (status = 422, description = "The reason is empty or breaks a rule.", body = ErrorBody),
+    ),
+)]
 async fn appeal(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<AppealBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<AppealRecord>)> {
     may_rating(&state, &caller, &id, true).await?;
     let appeal = state.engine.appeal(&id, body).await?;
-    Ok((StatusCode::CREATED, Json(json!(appeal))))
+    Ok((StatusCode::CREATED, Json(appeal)))
 }
 
+/// An admin's decision: approving voids the rating (out of the report, kept in history).
+#[utoipa::path(
+    post, path = "/v1/appeals/{id}/decision", tag = "follow-up", operation_id = "decide_appeal",
+    params(("id" = crate::domain::Id, Path, description = "The appeal.")),
+    request_body = DecisionBody,
+    responses(
+        (status = 200, description = "Decided.", body = AppealRecord),
+        (status = 404, description = "No such appeal.", body = ErrorBody),
+        (status = 409, description = "The appeal was decided already (`appeal_decided`).", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule, or names a person who does not exist.", body = ErrorBody),
+    ),
+)]
 async fn decide(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<DecisionBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AppealRecord>> {
     caller.admin("deciding an appeal")?;
-    Ok(Json(json!(state.engine.decide_appeal(&id, body).await?)))
+    Ok(Json(state.engine.decide_appeal(&id, body).await?))
 }
 
+/// The appeals, newest first.
+#[utoipa::path(
+    get, path = "/v1/appeals", tag = "follow-up", operation_id = "list_appeals",
+    params(
+        ("status" = Option<String>, Query, description = "open, approved or rejected."),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many; 100 when absent."),
+    ),
+    responses((status = 200, description = "The appeals.", body = AppealList)),
+)]
 async fn appeals(
     State(state): State<AppState>,
     caller: Caller,
     query: ApiQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AppealList>> {
     query.only("status, limit")?;
     caller.every_line("the appeals list", "")?;
     let params = query.0;
-    let list = state
-        .engine
-        .appeals(
-            params.get("status").map(String::as_str),
-            limit_param(&params)?,
-        )
-        .await?;
-    Ok(Json(json!({ "appeals": list })))
+    let status = one_of(&params, "status", &["open", "approved", "rejected"])?;
+    let list = state.engine.appeals(status, limit_param(&params)?).await?;
+    Ok(Json(AppealList { appeals: list }))
 }
 
+/// Flags a rating's comment as abusive (hidden from reports and alerts), or clears the flag.
+#[utoipa::path(
+    put, path = "/v1/ratings/{id}/comment-flag", tag = "follow-up", operation_id = "flag_comment",
+    params(("id" = crate::domain::Id, Path, description = "The rating.")),
+    request_body = FlagBody,
+    responses(
+        (status = 200, description = "The flag as it stands.", body = Flagged),
+        (status = 404, description = "No such rating.", body = ErrorBody),
+    ),
+)]
 async fn flag(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<FlagBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Flagged>> {
     may_rating(&state, &caller, &id, false).await?;
     let rating = state.engine.flag_comment(&id, body).await?;
-    Ok(Json(json!({
-        "rating_id": rating.id,
-        "comment_flagged": rating.comment_flagged,
-    })))
+    Ok(Json(Flagged {
+        rating_id: rating.id,
+        comment_flagged: rating.comment_flagged,
+    }))
 }
 
+/// A supervisor's own evaluation of a session (1–5 stars), apart from the client's rating.
+#[utoipa::path(
+    put, path = "/v1/sessions/{id}/evaluation", tag = "follow-up", operation_id = "put_evaluation",
+    params(("id" = crate::domain::Id, Path, description = "The session.")),
+    request_body = EvaluationBody,
+    responses(
+        (status = 201, description = "Written.", body = EvaluationRecord),
+        (status = 200, description = "Rewritten.", body = EvaluationRecord),
+        (status = 404, description = "No such session.", body = ErrorBody),
+        (status = 422, description = "Stars outside 1..5, a comment that breaks a rule, or an `author_id` who does not exist.", body = ErrorBody),
+    ),
+)]
 async fn evaluation(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<EvaluationBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<EvaluationRecord>)> {
     if !caller.is_open() {
         caller.line(&state.engine.session(&id).await?.line_id)?;
     }
     let (evaluation, created) = state.engine.put_evaluation(&id, body).await?;
-    Ok((created_or_ok(created), Json(json!(evaluation))))
+    Ok((created_or_ok(created), Json(evaluation)))
 }
 
-fn created_or_ok(created: bool) -> StatusCode {
-    if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
+/// Parameter `name`, which must be one of `allowed` when present.
+fn one_of<'a>(
+    params: &'a std::collections::HashMap<String, String>,
+    name: &str,
+    allowed: &[&str],
+) -> ApiResult<Option<&'a str>> {
+    match params.get(name).map(String::as_str) {
+        Some(v) if !allowed.contains(&v) => Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!(
+                "{name}: unknown value '{v}': use one of {}",
+                allowed.join(", ")
+            ),
+        )),
+        v => Ok(v),
     }
 }
 

@@ -1,64 +1,114 @@
 //! `PUT /v1/lines/{id}` and `GET /v1/lines/{id}`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{Value, json};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{ApiJson, ApiPath, ApiResult, AppState};
+use super::{ApiJson, ApiPath, ApiResult, AppState, ErrorBody, created_or_ok};
 use crate::auth::Caller;
-use crate::domain::LineSettings;
+use crate::domain::{LineSettings, RatingSettings, Recipient, WebchatSettings, WhatsappTemplate};
+use crate::recipients::AlertReach;
 use crate::store::LineRecord;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/lines/{line_id}", get(get_line).put(put_line))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_line, put_line))
 }
 
+/// A line as the API shows it: its settings without the webhook secret, and whom its
+/// low-rating alerts can reach.
+#[derive(Serialize, ToSchema)]
+struct LineView {
+    id: String,
+    name: String,
+    rating: RatingSettings,
+    notify_low: Vec<Recipient>,
+    auto_close_minutes: Option<u32>,
+    webhook: Option<WebhookView>,
+    whatsapp_template: Option<WhatsappTemplate>,
+    webchat: WebchatSettings,
+    /// `api`, or `config` for a line from the config file (which the API cannot change).
+    managed_by: String,
+    updated_at: DateTime<Utc>,
+    alerts: AlertReach,
+}
+
+/// The connector's URL; the secret is write-only.
+#[derive(Serialize, ToSchema)]
+struct WebhookView {
+    url: String,
+}
+
+/// Creates or replaces a line's settings. A `webhook` without `secret` keeps the stored one.
+#[utoipa::path(
+    put, path = "/v1/lines/{line_id}", tag = "lines", operation_id = "put_line",
+    params(("line_id" = crate::domain::Id, Path, description = "The line.")),
+    request_body = LineSettings,
+    responses(
+        (status = 201, description = "Created.", body = LineView),
+        (status = 200, description = "Replaced.", body = LineView),
+        (status = 409, description = "The line is defined in the config file (`line_managed_by_config`).", body = ErrorBody),
+        (status = 422, description = "A setting breaks a rule; the message names it and the allowed range.", body = ErrorBody),
+    ),
+)]
 async fn put_line(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath,
     ApiJson(settings): ApiJson<LineSettings>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<LineView>)> {
     caller.admin("changing a line")?;
     let (line, created) = state.engine.put_line(&id, settings).await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(view(&state, &line).await?)))
+    let status = created_or_ok(created);
+    Ok((status, Json(view(&state, line).await?)))
 }
 
+/// Shows a line.
+#[utoipa::path(
+    get, path = "/v1/lines/{line_id}", tag = "lines", operation_id = "get_line",
+    params(("line_id" = crate::domain::Id, Path, description = "The line.")),
+    responses(
+        (status = 200, description = "The line.", body = LineView),
+        (status = 404, description = "No such line.", body = ErrorBody),
+    ),
+)]
 async fn get_line(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<LineView>> {
     caller.line(&id)?;
     let line = state.engine.line(&id).await?;
-    Ok(Json(view(&state, &line).await?))
+    Ok(Json(view(&state, line).await?))
 }
 
-/// The line as the API shows it: the settings without the webhook secret, and whom its
-/// low-rating alerts can reach.
-async fn view(state: &AppState, line: &LineRecord) -> ApiResult<Value> {
-    let reach =
+async fn view(state: &AppState, line: LineRecord) -> ApiResult<LineView> {
+    let alerts =
         crate::recipients::check(state.engine.store(), &line.settings, state.alert_sinks).await?;
-    let mut v = settings_view(line);
-    v["alerts"] = json!(reach);
-    Ok(v)
-}
-
-fn settings_view(line: &LineRecord) -> Value {
-    let mut settings = line.settings.clone();
-    if let Some(w) = settings.webhook.as_mut() {
-        w.secret = None;
-    }
-    let mut v = serde_json::to_value(&settings).expect("line settings serialise");
-    v["id"] = json!(line.id);
-    v["managed_by"] = json!(line.managed_by);
-    v["updated_at"] = json!(line.updated_at);
-    v
+    let LineSettings {
+        name,
+        rating,
+        notify_low,
+        auto_close_minutes,
+        webhook,
+        whatsapp_template,
+        webchat,
+    } = line.settings;
+    Ok(LineView {
+        id: line.id,
+        name,
+        rating,
+        notify_low,
+        auto_close_minutes,
+        webhook: webhook.map(|w| WebhookView { url: w.url }),
+        whatsapp_template,
+        webchat,
+        managed_by: line.managed_by,
+        updated_at: line.updated_at,
+        alerts,
+    })
 }

@@ -5,6 +5,7 @@ mod extract;
 mod followup;
 mod limits;
 mod lines;
+mod openapi;
 mod ops;
 mod people;
 mod ratings;
@@ -19,12 +20,17 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::channels::webchat;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 pub use extract::{ApiJson, ApiPath, ApiQuery};
+use openapi::ApiDoc;
+pub use openapi::ErrorBody;
 pub use stats::parse_time;
 
 use crate::engine::Engine;
@@ -51,15 +57,40 @@ pub struct AppState {
 
 pub use limits::{LimitError, Limits};
 
-pub fn router(state: AppState, body_limit: usize) -> Router {
-    let app = Router::new()
-        .merge(ops::router())
+/// The `/v1` routes and their OpenAPI description, built together so neither lacks a route.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, mut description) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(lines::router())
         .merge(people::router())
         .merge(sessions::router())
         .merge(ratings::router())
         .merge(stats::router())
         .merge(followup::router())
+        .routes(routes!(webchat::mint_token))
+        .split_for_parts();
+    utoipa::Modify::modify(&openapi::CommonErrors, &mut description);
+    (routes, description)
+}
+
+pub fn router(state: AppState, body_limit: usize) -> Router {
+    let (v1, description) = api();
+    let description = axum::body::Bytes::from(
+        description
+            .to_pretty_json()
+            .expect("the OpenAPI description serialises"),
+    );
+    let app = Router::new()
+        .merge(ops::router())
+        .merge(v1)
+        .route(
+            "/openapi.json",
+            get(move || async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    description,
+                )
+            }),
+        )
         .route(
             "/channels/telegram/webhook",
             axum::routing::post(crate::channels::telegram::webhook),
@@ -68,7 +99,6 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             "/channels/meta/webhook",
             axum::routing::get(crate::channels::meta::verify).post(crate::channels::meta::receive),
         )
-        .route("/v1/sessions/{id}/webchat-token", post(webchat::mint_token))
         .route("/widget.js", get(webchat::script))
         .route("/webchat/events", get(webchat::events))
         .route(
@@ -99,6 +129,15 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
         }))
         .with_state(state)
+}
+
+/// 201 for what a call made, 200 for what it replaced.
+fn created_or_ok(created: bool) -> StatusCode {
+    if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    }
 }
 
 async fn count_responses(State(state): State<AppState>, req: Request, next: Next) -> Response {

@@ -1,51 +1,107 @@
 //! `PUT /v1/people/{id}` and `PUT /v1/groups/{id}`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::put;
-use axum::{Json, Router};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{ApiJson, ApiPath, ApiResult, AppState};
+use super::{ApiJson, ApiPath, ApiResult, AppState, ErrorBody, created_or_ok};
 use crate::auth::Caller;
-use crate::domain::{Group, Person};
+use crate::domain::{Group, Notify, Person, Role};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/people/{person_id}", put(put_person))
-        .route("/v1/groups/{group_id}", put(put_group))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(put_person))
+        .routes(routes!(put_group))
 }
 
-fn created_or_ok(created: bool) -> StatusCode {
-    if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    }
+/// A person as stored.
+#[derive(Serialize, ToSchema)]
+struct PersonView {
+    id: String,
+    name: String,
+    role: Role,
+    manager_id: Option<String>,
+    notify: Notify,
+    notifications_enabled: bool,
 }
 
+/// A group as stored.
+#[derive(Serialize, ToSchema)]
+struct GroupView {
+    id: String,
+    name: String,
+    members: Vec<String>,
+}
+
+/// Creates or replaces a person: an operator, supervisor or admin, with where they hear
+/// about low ratings.
+#[utoipa::path(
+    put, path = "/v1/people/{person_id}", tag = "people", operation_id = "put_person",
+    params(("person_id" = crate::domain::Id, Path, description = "The person.")),
+    request_body = Person,
+    responses(
+        (status = 201, description = "Created.", body = PersonView),
+        (status = 200, description = "Replaced.", body = PersonView),
+        (status = 422, description = "A field breaks a rule (a name's length, an e-mail address, a URL).", body = ErrorBody),
+    ),
+)]
 async fn put_person(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath,
     ApiJson(person): ApiJson<Person>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<PersonView>)> {
     caller.admin("changing people")?;
     let created = state.engine.put_person(&id, person.clone()).await?;
-    let mut body = serde_json::to_value(&person).expect("person serialises");
-    body["id"] = json!(id);
-    Ok((created_or_ok(created), Json(body)))
+    let Person {
+        name,
+        role,
+        manager_id,
+        notify,
+        notifications_enabled,
+    } = person;
+    Ok((
+        created_or_ok(created),
+        Json(PersonView {
+            id,
+            name,
+            role,
+            manager_id,
+            notify,
+            notifications_enabled,
+        }),
+    ))
 }
 
+/// Creates or replaces a group of people, e.g. the supervisors a line alerts.
+#[utoipa::path(
+    put, path = "/v1/groups/{group_id}", tag = "people", operation_id = "put_group",
+    params(("group_id" = crate::domain::Id, Path, description = "The group.")),
+    request_body = Group,
+    responses(
+        (status = 201, description = "Created.", body = GroupView),
+        (status = 200, description = "Replaced.", body = GroupView),
+        (status = 422, description = "A field breaks a rule (a name's length, a member's id).", body = ErrorBody),
+    ),
+)]
 async fn put_group(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath,
     ApiJson(group): ApiJson<Group>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<GroupView>)> {
     caller.admin("changing groups")?;
     let created = state.engine.put_group(&id, group.clone()).await?;
-    let mut body = serde_json::to_value(&group).expect("group serialises");
-    body["id"] = json!(id);
-    Ok((created_or_ok(created), Json(body)))
+    Ok((
+        created_or_ok(created),
+        Json(GroupView {
+            id,
+            name: group.name,
+            members: group.members,
+        }),
+    ))
 }

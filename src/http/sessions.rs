@@ -1,79 +1,173 @@
 //! Sessions: open, messages, close, and the chat-history view with request and rating.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{ApiJson, ApiPath, ApiResult, AppState};
+use super::{ApiJson, ApiPath, ApiResult, AppState, ErrorBody, created_or_ok};
 use crate::auth::Caller;
-use crate::domain::{ClosedBy, MessageFrom, NewSession};
-use crate::store::{RatingRecord, RatingRevision, RequestRecord, SessionRecord, SessionView};
+use crate::domain::{Channel, ClientRef, ClosedBy, MessageFrom, NewSession, RequestStatus, Scale};
+use crate::store::{
+    AlertRecord, AppealRecord, EvaluationRecord, RatingRecord, RatingRevision, RequestRecord,
+    ResponseRecord, SessionRecord, SessionView,
+};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/sessions", post(open))
-        .route("/v1/sessions/{id}", get(show))
-        .route("/v1/sessions/{id}/messages", post(message))
-        .route("/v1/sessions/{id}/close", post(close))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(open))
+        .routes(routes!(show))
+        .routes(routes!(message))
+        .routes(routes!(close))
 }
 
+/// A session as the API shows it.
+#[derive(Serialize, ToSchema)]
+pub(super) struct SessionOut {
+    id: String,
+    line_id: String,
+    channel: Channel,
+    client: ClientRef,
+    operator_id: Option<String>,
+    opened_at: DateTime<Utc>,
+    last_message_at: DateTime<Utc>,
+    /// The client's last message: Meta's 24-hour window runs from it.
+    last_client_message_at: Option<DateTime<Utc>>,
+    closed_at: Option<DateTime<Utc>>,
+    /// `operator`, `client` or `timeout`.
+    closed_by: Option<String>,
+}
+
+impl From<&SessionRecord> for SessionOut {
+    fn from(s: &SessionRecord) -> Self {
+        Self {
+            id: s.id.clone(),
+            line_id: s.line_id.clone(),
+            channel: s.channel,
+            client: s.client.clone(),
+            operator_id: s.operator_id.clone(),
+            opened_at: s.opened_at,
+            last_message_at: s.last_message_at,
+            last_client_message_at: s.last_client_message_at,
+            closed_at: s.closed_at,
+            closed_by: s.closed_by.clone(),
+        }
+    }
+}
+
+/// Opens a session, or with an id already known answers with the stored one (200).
+#[utoipa::path(
+    post, path = "/v1/sessions", tag = "sessions", operation_id = "open_session",
+    request_body = NewSession,
+    responses(
+        (status = 201, description = "Opened.", body = SessionOut),
+        (status = 200, description = "A session with this id exists; it is shown unchanged.", body = SessionOut),
+        (status = 404, description = "No such line.", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule (an id's characters, a name's length).", body = ErrorBody),
+    ),
+)]
 async fn open(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(new): ApiJson<NewSession>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<SessionOut>)> {
     caller.session(&new.line_id, new.operator_id.as_deref())?;
     let (session, created) = state.engine.open_session(new).await?;
     // The same id again answers with the stored session: only if the caller may see it.
     if !created {
         caller.session(&session.line_id, session.operator_id.as_deref())?;
     }
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(session_json(&session))))
+    let status = created_or_ok(created);
+    Ok((status, Json((&session).into())))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MessageBody {
     from: MessageFrom,
+    /// When it was written; now when absent.
     at: Option<DateTime<Utc>>,
 }
 
+/// What a message did.
+#[derive(Serialize, ToSchema)]
+struct MessageAccepted {
+    /// The rating request a client's message cancelled (it was not due yet), if any.
+    cancelled_request_id: Option<String>,
+}
+
+/// Records a message: the client's keeps Meta's 24-hour window open and cancels a request
+/// not yet due.
+#[utoipa::path(
+    post, path = "/v1/sessions/{id}/messages", tag = "sessions", operation_id = "record_message",
+    params(("id" = crate::domain::Id, Path, description = "The session.")),
+    request_body = MessageBody,
+    responses(
+        (status = 202, description = "Recorded.", body = MessageAccepted),
+        (status = 404, description = "No such session.", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule.", body = ErrorBody),
+    ),
+)]
 async fn message(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<MessageBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<MessageAccepted>)> {
     may_session(&state, &caller, &id).await?;
     let result = state.engine.record_message(&id, body.from, body.at).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "cancelled_request_id": result.cancelled_request })),
+        Json(MessageAccepted {
+            cancelled_request_id: result.cancelled_request,
+        }),
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CloseBody {
     closed_by: ClosedBy,
+    /// When it closed; now when absent.
     at: Option<DateTime<Utc>>,
 }
 
+/// What a close did.
+#[derive(Serialize, ToSchema)]
+struct CloseAccepted {
+    /// The request the close scheduled; `null` when the line does not ask or the session
+    /// was closed already.
+    rating_request: Option<ScheduledRequest>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ScheduledRequest {
+    id: String,
+    status: RequestStatus,
+    due_at: DateTime<Utc>,
+}
+
+/// Closes a session and schedules its rating request. Closing again changes nothing.
+#[utoipa::path(
+    post, path = "/v1/sessions/{id}/close", tag = "sessions", operation_id = "close_session",
+    params(("id" = crate::domain::Id, Path, description = "The session.")),
+    request_body = CloseBody,
+    responses(
+        (status = 202, description = "Closed (or closed already).", body = CloseAccepted),
+        (status = 404, description = "No such session.", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule.", body = ErrorBody),
+    ),
+)]
 async fn close(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<CloseBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<CloseAccepted>)> {
     may_session(&state, &caller, &id).await?;
     let result = state
         .engine
@@ -81,11 +175,13 @@ async fn close(
         .await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({
-            "rating_request": result.request.as_ref().map(|r| json!({
-                "id": r.id, "status": r.status, "due_at": r.due_at,
-            })),
-        })),
+        Json(CloseAccepted {
+            rating_request: result.request.map(|r| ScheduledRequest {
+                id: r.id,
+                status: r.status,
+                due_at: r.due_at,
+            }),
+        }),
     ))
 }
 
@@ -98,11 +194,41 @@ pub(super) async fn may_session(state: &AppState, caller: &Caller, id: &str) -> 
     caller.session(&s.line_id, s.operator_id.as_deref())
 }
 
+/// A session with its rating request, its rating at the end of its history and the
+/// rating's follow-up.
+#[derive(Serialize, ToSchema)]
+struct SessionDetail {
+    #[serde(flatten)]
+    session: SessionOut,
+    rating_request: Option<RequestOut>,
+    rating: Option<RatingDetail>,
+    /// A supervisor's own evaluation of the session.
+    evaluation: Option<EvaluationRecord>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct RatingDetail {
+    #[serde(flatten)]
+    rating: RatingOut,
+    response: Option<ResponseRecord>,
+    appeal: Option<AppealRecord>,
+    alerts: Vec<AlertRecord>,
+}
+
+/// Shows a session: the chat-history view.
+#[utoipa::path(
+    get, path = "/v1/sessions/{id}", tag = "sessions", operation_id = "show_session",
+    params(("id" = crate::domain::Id, Path, description = "The session.")),
+    responses(
+        (status = 200, description = "The session.", body = SessionDetail),
+        (status = 404, description = "No such session.", body = ErrorBody),
+    ),
+)]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SessionDetail>> {
     may_session(&state, &caller, &id).await?;
     let SessionView {
         session,
@@ -113,76 +239,120 @@ async fn show(
         alerts,
         evaluation,
     } = state.engine.session_view(&id).await?;
-    let mut v = session_json(&session);
-    v["rating_request"] = request.as_ref().map_or(Value::Null, request_json);
-    v["rating"] = rating.as_ref().map_or(Value::Null, |(r, h)| {
-        let mut rating = rating_json(r, h);
-        rating["response"] = json!(response);
-        rating["appeal"] = json!(appeal);
-        rating["alerts"] = json!(alerts);
-        rating
-    });
-    v["evaluation"] = json!(evaluation);
-    Ok(Json(v))
+    Ok(Json(SessionDetail {
+        session: (&session).into(),
+        rating_request: request.as_ref().map(RequestOut::from),
+        rating: rating.map(|(r, h)| RatingDetail {
+            rating: RatingOut::new(&r, &h),
+            response,
+            appeal,
+            alerts,
+        }),
+        evaluation,
+    }))
 }
 
-fn session_json(s: &SessionRecord) -> Value {
-    json!({
-        "id": s.id,
-        "line_id": s.line_id,
-        "channel": s.channel,
-        "client": s.client,
-        "operator_id": s.operator_id,
-        "opened_at": s.opened_at,
-        "last_message_at": s.last_message_at,
-        "last_client_message_at": s.last_client_message_at,
-        "closed_at": s.closed_at,
-        "closed_by": s.closed_by,
-    })
+/// A rating request and where it stands.
+#[derive(Serialize, ToSchema)]
+struct RequestOut {
+    id: String,
+    status: RequestStatus,
+    channel: Channel,
+    /// The operator the rating is credited to: the one of the session at its close.
+    operator_id: Option<String>,
+    scale: Scale,
+    due_at: DateTime<Utc>,
+    attempts: i64,
+    last_error: Option<String>,
+    platform_message_id: Option<String>,
+    created_at: DateTime<Utc>,
+    sent_at: Option<DateTime<Utc>>,
+    delivered_at: Option<DateTime<Utc>>,
+    answered_at: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
 }
 
-pub(super) fn request_json(r: &RequestRecord) -> Value {
-    json!({
-        "id": r.id,
-        "status": r.status,
-        "channel": r.channel,
-        "operator_id": r.operator_id,
-        "scale": r.scale,
-        "due_at": r.due_at,
-        "attempts": r.attempts,
-        "last_error": r.last_error,
-        "platform_message_id": r.platform_message_id,
-        "created_at": r.created_at,
-        "sent_at": r.sent_at,
-        "delivered_at": r.delivered_at,
-        "answered_at": r.answered_at,
-        "expires_at": r.expires_at,
-        "finished_at": r.finished_at,
-    })
+impl From<&RequestRecord> for RequestOut {
+    fn from(r: &RequestRecord) -> Self {
+        Self {
+            id: r.id.clone(),
+            status: r.status,
+            channel: r.channel,
+            operator_id: r.operator_id.clone(),
+            scale: r.scale,
+            due_at: r.due_at,
+            attempts: r.attempts,
+            last_error: r.last_error.clone(),
+            platform_message_id: r.platform_message_id.clone(),
+            created_at: r.created_at,
+            sent_at: r.sent_at,
+            delivered_at: r.delivered_at,
+            answered_at: r.answered_at,
+            expires_at: r.expires_at,
+            finished_at: r.finished_at,
+        }
+    }
 }
 
-pub(super) fn rating_json(r: &RatingRecord, history: &[RatingRevision]) -> Value {
-    json!({
-        "id": r.id,
-        "request_id": r.request_id,
-        "value": r.value,
-        "low": r.low,
-        "comment": r.comment,
-        "resolved": r.resolved,
-        "changes": r.changes,
-        "created_at": r.created_at,
-        "updated_at": r.updated_at,
-        "voided": r.voided_at.is_some(),
-        "voided_at": r.voided_at,
-        "comment_flagged": r.comment_flagged,
-        // Set only while a grace period holds the rating out of the report.
-        "counts_from": (r.counts_from > r.created_at).then_some(r.counts_from),
-        "history": history.iter().map(|h| json!({
-            "revision": h.revision,
-            "value": h.value,
-            "comment": h.comment,
-            "resolved": h.resolved,
-            "recorded_at": h.recorded_at,
-        })).collect::<Vec<_>>(),
-    })
+/// A rating, as it stands now, with every version the client gave.
+#[derive(Serialize, ToSchema)]
+pub(super) struct RatingOut {
+    id: String,
+    request_id: String,
+    /// 0/1 on a binary line, 1..5 on a five-star one.
+    value: i64,
+    low: bool,
+    comment: Option<String>,
+    resolved: Option<bool>,
+    /// How many times the client changed it.
+    changes: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    /// Voided by an approved appeal: out of the report, kept here.
+    voided: bool,
+    voided_at: Option<DateTime<Utc>>,
+    comment_flagged: bool,
+    /// Set only while a grace period holds the rating out of the report.
+    counts_from: Option<DateTime<Utc>>,
+    history: Vec<RevisionOut>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct RevisionOut {
+    revision: i64,
+    value: i64,
+    comment: Option<String>,
+    resolved: Option<bool>,
+    recorded_at: DateTime<Utc>,
+}
+
+impl RatingOut {
+    pub(super) fn new(r: &RatingRecord, history: &[RatingRevision]) -> Self {
+        Self {
+            id: r.id.clone(),
+            request_id: r.request_id.clone(),
+            value: r.value,
+            low: r.low,
+            comment: r.comment.clone(),
+            resolved: r.resolved,
+            changes: r.changes,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            voided: r.voided_at.is_some(),
+            voided_at: r.voided_at,
+            comment_flagged: r.comment_flagged,
+            counts_from: (r.counts_from > r.created_at).then_some(r.counts_from),
+            history: history
+                .iter()
+                .map(|h| RevisionOut {
+                    revision: h.revision,
+                    value: h.value,
+                    comment: h.comment.clone(),
+                    resolved: h.resolved,
+                    recorded_at: h.recorded_at,
+                })
+                .collect(),
+        }
+    }
 }

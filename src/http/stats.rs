@@ -2,26 +2,68 @@
 
 use std::collections::HashMap;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate, Utc};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{ApiError, ApiPath, ApiQuery, ApiResult, AppState};
 use crate::auth::Caller;
-use crate::store::{StatsFilter, StatsGrouping};
+use crate::store::{StatsFilter, StatsGroup, StatsGrouping};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/stats", get(stats))
-        .route("/v1/operators/{id}/summary", get(operator_summary))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(stats))
+        .routes(routes!(operator_summary))
+}
+
+/// The report: one row per group.
+#[derive(Serialize, ToSchema)]
+struct Report {
+    groups: Vec<StatsGroup>,
+}
+
+/// An operator's numbers over a period.
+#[derive(Serialize, ToSchema)]
+struct OperatorSummary {
+    operator_id: String,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    sent: i64,
+    answered: i64,
+    response_rate: Option<f64>,
+    average: Option<f64>,
+    csat: Option<f64>,
+    low: i64,
 }
 
 const STATS_PARAMS: &str = "line, operator, channel, from, to, by, format";
 
+/// The report: sent, answered, response rate, average, CSAT and low ratings, grouped, as
+/// JSON or CSV (`format=csv` or `Accept: text/csv`).
+#[utoipa::path(
+    get, path = "/v1/stats", tag = "reports", operation_id = "stats",
+    params(
+        ("line" = Option<crate::domain::Id>, Query, description = "Only this line."),
+        ("operator" = Option<crate::domain::Id>, Query, description = "Only this operator."),
+        ("channel" = Option<crate::domain::Channel>, Query, description = "Only this channel."),
+        ("from" = Option<String>, Query, description = "Closed at or after: RFC 3339 or a date (midnight UTC)."),
+        ("to" = Option<String>, Query, description = "Closed before: RFC 3339 or a date (midnight UTC)."),
+        ("by" = Option<StatsGrouping>, Query, description = "Grouping; `all` when absent."),
+        ("format" = Option<String>, Query, description = "`csv` for CSV; JSON otherwise."),
+    ),
+    responses(
+        (status = 200, description = "The report.", content(
+            (Report = "application/json"),
+            (String = "text/csv"),
+        )),
+    ),
+)]
 async fn stats(
     State(state): State<AppState>,
     caller: Caller,
@@ -72,15 +114,25 @@ async fn stats(
         );
         return Ok(resp);
     }
-    Ok(Json(json!({ "groups": groups })).into_response())
+    Ok(Json(Report { groups }).into_response())
 }
 
+/// An operator's average and CSAT over a period.
+#[utoipa::path(
+    get, path = "/v1/operators/{id}/summary", tag = "reports", operation_id = "operator_summary",
+    params(
+        ("id" = crate::domain::Id, Path, description = "The operator."),
+        ("from" = Option<String>, Query, description = "Closed at or after: RFC 3339 or a date."),
+        ("to" = Option<String>, Query, description = "Closed before: RFC 3339 or a date."),
+    ),
+    responses((status = 200, description = "The operator's numbers.", body = OperatorSummary)),
+)]
 async fn operator_summary(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath,
     query: ApiQuery,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<OperatorSummary>> {
     query.only("from, to")?;
     if caller.operator() != Some(id.as_str()) {
         caller.every_line("an operator's summary", "")?;
@@ -100,17 +152,17 @@ async fn operator_summary(
         .await?
         .into_iter()
         .next();
-    Ok(Json(json!({
-        "operator_id": id,
-        "from": filter.from,
-        "to": filter.to,
-        "sent": group.as_ref().map_or(0, |g| g.sent),
-        "answered": group.as_ref().map_or(0, |g| g.answered),
-        "response_rate": group.as_ref().and_then(|g| g.response_rate),
-        "average": group.as_ref().and_then(|g| g.average),
-        "csat": group.as_ref().and_then(|g| g.csat),
-        "low": group.as_ref().map_or(0, |g| g.low),
-    })))
+    Ok(Json(OperatorSummary {
+        operator_id: id,
+        from: filter.from,
+        to: filter.to,
+        sent: group.as_ref().map_or(0, |g| g.sent),
+        answered: group.as_ref().map_or(0, |g| g.answered),
+        response_rate: group.as_ref().and_then(|g| g.response_rate),
+        average: group.as_ref().and_then(|g| g.average),
+        csat: group.as_ref().and_then(|g| g.csat),
+        low: group.as_ref().map_or(0, |g| g.low),
+    }))
 }
 
 /// `from`/`to`: an RFC 3339 time, or a date meaning its midnight UTC.

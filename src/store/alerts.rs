@@ -15,7 +15,7 @@ use super::{Result, Store, ms, opt_time, time};
 use crate::domain::{Notify, Recipient, Scale};
 
 /// One alert as `GET /v1/alerts` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AlertRecord {
     pub id: String,
     pub rating_id: String,
@@ -281,7 +281,7 @@ pub(crate) async fn alerts_of(
 }
 
 /// Low ratings nobody has responded to, counted per line and per operator.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Unanswered {
     pub total: i64,
     pub by_line: Vec<Count>,
@@ -290,13 +290,13 @@ pub struct Unanswered {
     pub ratings: Vec<UnansweredRating>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Count {
     pub key: String,
     pub count: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UnansweredRating {
     pub rating_id: String,
     pub session_id: String,

@@ -11,7 +11,7 @@ use super::{Result, Store, ms, opt_time, time};
 use crate::domain::{Channel, ClientRef, LineSettings};
 
 /// The one response to a rating.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ResponseRecord {
     pub rating_id: String,
     pub text: String,
@@ -24,7 +24,7 @@ pub struct ResponseRecord {
 }
 
 /// Where the response's way to the client stands.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Delivery {
     /// pending, sending, sent, window_closed, undeliverable or failed.
     pub status: String,
@@ -49,7 +49,7 @@ pub struct ResponseDelivery {
 }
 
 /// An operator's appeal of a rating.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AppealRecord {
     pub id: String,
     pub rating_id: String,
@@ -64,7 +64,7 @@ pub struct AppealRecord {
 }
 
 /// A supervisor's evaluation of a session.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EvaluationRecord {
     pub session_id: String,
     pub stars: i64,

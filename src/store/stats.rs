@@ -24,7 +24,7 @@ pub struct StatsFilter {
 }
 
 /// How to group.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StatsGrouping {
     /// One group, keyed `all`.
@@ -54,7 +54,7 @@ impl std::str::FromStr for StatsGrouping {
 }
 
 /// One row of the report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StatsGroup {
     pub key: String,
     /// Requests a platform accepted, whatever happened to them after.

@@ -150,6 +150,8 @@ pub enum Reply {
     Slow(Duration),
     /// Post the client's answer to `answer_url` first, then 200: the fastest connector there is.
     AnswerFirst(i64),
+    /// 200 with this body.
+    Body(&'static str),
 }
 
 /// A request the connector received.
@@ -219,6 +221,7 @@ async fn receive(State(c): State<Connector>, headers: HeaderMap, body: Bytes) ->
     match reply {
         None => (StatusCode::OK, "{}").into_response(),
         Some(Reply::Status(s)) => StatusCode::from_u16(s).unwrap().into_response(),
+        Some(Reply::Body(b)) => (StatusCode::OK, b).into_response(),
         Some(Reply::RetryAfter(secs)) => {
             let mut r = StatusCode::TOO_MANY_REQUESTS.into_response();
             r.headers_mut().insert(

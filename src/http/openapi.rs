@@ -1,0 +1,145 @@
+//! The OpenAPI description of `/v1`, served at `GET /openapi.json`.
+//!
+//! Every `/v1` handler carries its `#[utoipa::path]` and is routed through an
+//! `OpenApiRouter`, so a route cannot be added without entering the description. The
+//! answers every endpoint may give (a malformed request, a missing or refused key, a rate
+//! limit, the database down) are added here once, by [`CommonErrors`], instead of on
+//! every handler.
+
+use serde::Serialize;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{
+    ContentBuilder, HeaderBuilder, ObjectBuilder, RefOr, ResponseBuilder, schema,
+};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Rateline",
+        description = "Service-quality rating engine: a closed chat becomes a rating request in the \
+            channel it used; answers, alerts, follow-up and reports. Errors are \
+            `{\"error\": {\"code\", \"message\", \"field\"?}}`; the README lists every code.",
+    ),
+    tags(
+        (name = "lines", description = "Open lines and how they ask for ratings."),
+        (name = "people", description = "Operators, supervisors, admins and their groups."),
+        (name = "sessions", description = "Conversations: open, messages, close, history."),
+        (name = "ratings", description = "Clients' answers."),
+        (name = "follow-up", description = "Alerts, responses, appeals, abusive comments, evaluations."),
+        (name = "reports", description = "CSAT, averages and counts by operator, line, channel and day."),
+    ),
+    // Named by a query parameter only, which does not collect schemas by itself.
+    components(schemas(ErrorBody, crate::store::StatsGrouping)),
+    security(("api_key" = [])),
+)]
+pub struct ApiDoc;
+
+/// Every error answer: a stable code to branch on and a message saying what to fix.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable snake_case code, e.g. `invalid_field`, `rating_window_closed`.
+    pub code: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+    /// The offending field of the body (`client.id`), when one is to blame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// Adds the bearer-key scheme and, to each operation, the errors any of them may answer.
+/// Applied to the whole description, once the routers have added their paths.
+pub struct CommonErrors;
+
+const COMMON: [(&str, &str); 5] = [
+    (
+        "400",
+        "Malformed: unreadable JSON, a body of the wrong shape, an unknown or unreadable query \
+         parameter or path.",
+    ),
+    (
+        "401",
+        "A key that is malformed, unknown or revoked; or none, where keys exist.",
+    ),
+    ("403", "The key's role or lines do not allow this."),
+    (
+        "429",
+        "Too many calls with this key; `Retry-After` says when to try again.",
+    ),
+    (
+        "503",
+        "The database is unavailable; nothing was changed, try again.",
+    ),
+];
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "api_key",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("rl_<id>_<secret>, from `rateline keys create`")
+                        .description(Some(
+                            "Required once any key exists; a server without keys listens on \
+                             loopback only and lets every call through.",
+                        ))
+                        .build(),
+                ),
+            );
+        for item in openapi.paths.paths.values_mut() {
+            for op in [&mut item.get, &mut item.put, &mut item.post]
+                .into_iter()
+                .flatten()
+            {
+                add_common(op);
+            }
+        }
+    }
+}
+
+fn add_common(op: &mut Operation) {
+    let mut add = |status: &str, description: &str| {
+        let mut response = ResponseBuilder::new().description(description).content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                    "ErrorBody",
+                ))))
+                .build(),
+        );
+        if status == "429" {
+            response = response.header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(Some(
+                        ObjectBuilder::new().schema_type(schema::Type::Integer),
+                    ))
+                    .description(Some("Seconds until a call is allowed again."))
+                    .build(),
+            );
+        }
+        op.responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::T(response.build()));
+    };
+    for (status, description) in COMMON {
+        add(status, description);
+    }
+    if op.request_body.is_some() {
+        add(
+            "413",
+            "The body is larger than `server.body_limit_bytes` allows.",
+        );
+    }
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Property-based run of the HTTP API: schemathesis reads GET /openapi.json from a live
+# `rateline serve` and sends it thousands of generated requests, valid and invalid. It
+# fails on any 5xx and on any answer the description does not allow (status, content
+# type, headers, body schema).
+#
+#   tests/schemathesis/run.sh                 # SQLite in a temporary folder
+#   tests/schemathesis/run.sh postgres://…    # a PostgreSQL database (its data is kept)
+#
+# RATELINE_ST_EXAMPLES (default 100) is the number of cases per operation and phase; CI
+# runs fewer. The server runs with an admin key, as production does, so every endpoint
+# is reached past authentication; its log is kept in target/schemathesis/server.log.
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+examples="${RATELINE_ST_EXAMPLES:-100}"
+out="target/schemathesis"
+mkdir -p "$out"
+work="$(mktemp -d)"
+server_pid=""
+connector_pid=""
+cleanup() {
+    set +e # a killed process's status must not end the clean-up half way
+    for pid in $connector_pid $server_pid; do
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+command -v st >/dev/null || python3 -m pip install --quiet -r tests/schemathesis/requirements.txt
+cargo build --quiet --bin rateline
+rateline="$PWD/target/debug/rateline"
+
+export RATELINE__DATABASE__URL="${1:-sqlite://$work/rateline.db}"
+# A free port: bind to 0 in Python, release, hand it over.
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+export RATELINE__SERVER__ADDR="127.0.0.1:$port"
+# Thousands of calls in seconds with one key: the per-key limit is not what is tested.
+export RATELINE__LIMITS__KEY_PER_MINUTE=10000000 RATELINE__LIMITS__KEY_BURST=1000000
+
+"$rateline" migrate
+key="$("$rateline" keys create --name schemathesis --role admin 2>/dev/null)"
+
+"$rateline" serve >"$out/server.log" 2>&1 &
+server_pid=$!
+base="http://127.0.0.1:$port"
+for _ in $(seq 100); do
+    curl -sf "$base/readyz" >/dev/null && break
+    sleep 0.1
+done
+
+# A little world, so generated calls reach past "no such session" into the engine: two
+# lines, two people, a rated session with an appeal, an open one and a web chat one. A
+# local connector answers the webhook line's request.
+python3 tests/schemathesis/connector.py "$work/connector.port" &
+connector_pid=$!
+for _ in $(seq 50); do [[ -s "$work/connector.port" ]] && break; sleep 0.1; done
+api() { # METHOD PATH [BODY]: the answer's body; fails on a status >= 400
+    curl -sf -X "$1" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+        ${3:+--data "$3"} "$base$2"
+}
+field() { python3 -c "import json,sys; print(eval('json.load(sys.stdin)' + sys.argv[1]))" "$1"; }
+api PUT /v1/people/st-sup '{"name": "Sam", "role": "supervisor"}' >/dev/null
+api PUT /v1/people/st-op '{"name": "Olga", "role": "operator", "manager_id": "st-sup"}' >/dev/null
+api PUT /v1/lines/st-line "{\"name\": \"Support\", \"rating\": {\"delay_seconds\": 0, \"scale\": \"five_star\"},
+    \"webhook\": {\"url\": \"http://127.0.0.1:$(cat "$work/connector.port")/\", \"secret\": \"st-secret-of-the-connector\"},
+    \"notify_low\": [{\"kind\": \"supervisor\", \"id\": \"st-sup\"}]}" >/dev/null
+api PUT /v1/lines/st-chat '{"name": "Web chat"}' >/dev/null
+for s in st-rated st-open; do
+    api POST /v1/sessions "{\"id\": \"$s\", \"line_id\": \"st-line\", \"channel\": \"webhook\",
+        \"client\": {\"id\": \"client-$s\"}, \"operator_id\": \"st-op\"}" >/dev/null
+done
+api POST /v1/sessions '{"id": "st-webchat", "line_id": "st-chat", "channel": "webchat",
+    "client": {"id": "visitor"}, "operator_id": "st-op"}' >/dev/null
+request="$(api POST /v1/sessions/st-rated/close '{"closed_by": "operator"}' | field "['rating_request']['id']")"
+for _ in $(seq 100); do
+    [[ "$(api GET /v1/sessions/st-rated | field "['rating_request']['status']")" == sent ]] && break
+    sleep 0.1
+done
+rating="$(api POST /v1/ratings "{\"request_id\": \"$request\", \"value\": 1, \"comment\": \"slow\"}" | field "['id']")"
+appeal="$(api POST "/v1/ratings/$rating/appeal" '{"reason": "the network was down"}' | field "['id']")"
+
+# Known ids are used four times in five where an operation takes one; the fifth is generated.
+cat >"$work/schemathesis.toml" <<TOML
+[dictionaries]
+lines = { values = ["st-line", "st-chat"] }
+people = { values = ["st-op", "st-sup"] }
+sessions = { values = ["st-rated", "st-open", "st-webchat"] }
+ratings = { values = ["$rating"] }
+requests = { values = ["$request"] }
+appeals = { values = ["$appeal"] }
+
+[parameters]
+"path.line_id" = { dictionary = "lines", probability = 0.8 }
+"path.person_id" = { dictionary = "people", probability = 0.8 }
+"query.line" = { dictionary = "lines", probability = 0.8 }
+"query.operator" = { dictionary = "people", probability = 0.8 }
+"query.rating" = { dictionary = "ratings", probability = 0.8 }
+"body.line_id" = { dictionary = "lines", probability = 0.8 }
+"body.operator_id" = { dictionary = "people", probability = 0.8 }
+"body.request_id" = { dictionary = "requests", probability = 0.8 }
+"body.author_id" = { dictionary = "people", probability = 0.8 }
+"body.decided_by" = { dictionary = "people", probability = 0.8 }
+"body.manager_id" = { dictionary = "people", probability = 0.8 }
+
+[[operations]]
+include-path-regex = "^/v1/sessions/"
+parameters = { "path.id" = { dictionary = "sessions", probability = 0.8 } }
+
+[[operations]]
+include-path-regex = "^/v1/ratings/"
+parameters = { "path.id" = { dictionary = "ratings", probability = 0.8 } }
+
+[[operations]]
+include-path-regex = "^/v1/appeals/"
+parameters = { "path.id" = { dictionary = "appeals", probability = 0.8 } }
+
+[[operations]]
+include-path-regex = "^/v1/operators/"
+parameters = { "path.id" = { dictionary = "people", probability = 0.8 } }
+TOML
+
+status=0
+st --config-file "$work/schemathesis.toml" run "$base/openapi.json" \
+    --header "Authorization: Bearer $key" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+    --max-examples "$examples" \
+    --generation-database none \
+    --no-color \
+    --report junit --report-junit-path "$out/junit.xml" || status=$?
+
+# A panic in a handler is answered as a 500 (caught above); a panic in the background
+# (scheduler, alerts) is only in the log.
+if grep -n "panicked" "$out/server.log"; then
+    echo "the server panicked during the run; see $out/server.log" >&2
+    status=1
+fi
+exit "$status"
