@@ -256,7 +256,7 @@ impl KeysExist {
 }
 
 /// The key a request names, checked: the caller, or the 401 that says why not.
-async fn caller(
+pub async fn caller(
     state: &AppState,
     authorization: Option<header::HeaderValue>,
 ) -> Result<Caller, ApiError> {

@@ -105,7 +105,7 @@ struct StatsArgs {
     /// Closes before this time (RFC 3339 or YYYY-MM-DD).
     #[arg(long, value_parser = time_arg)]
     to: Option<chrono::DateTime<chrono::Utc>>,
-    /// Group by operator, line, channel or day.
+    /// Group by operator, line, channel, day or week.
     #[arg(long)]
     by: Option<StatsGrouping>,
     #[arg(long, value_enum, default_value = "table")]

@@ -5,14 +5,15 @@
 //! and runs Rateline's operations on the [`store`]; the [`scheduler`] turns due rating
 //! requests into sends through the channel adapters (the `rateline-adapters` crate);
 //! [`channels`] takes the answers that platforms deliver (Telegram taps and replies);
-//! [`alerts`] are the sinks low-rating alerts leave through.
-//! [`startup`] wires them into one process.
+//! [`alerts`] are the sinks low-rating alerts leave through; [`dashboard`] shows the
+//! report to supervisors. [`startup`] wires them into one process.
 
 pub mod alerts;
 pub mod auth;
 pub mod channels;
 pub mod cli;
 pub mod clock;
+pub mod dashboard;
 pub mod demo;
 pub mod domain;
 pub mod engine;

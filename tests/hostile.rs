@@ -16,13 +16,12 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::str::FromStr;
 use std::time::Duration;
 
 use common::meta::{APP_SECRET, FakeGraphApi, PAGE_ID, PAGE_TOKEN, VERSION};
 use common::telegram::{FakeBotApi, TOKEN};
-use common::{Db, TestApp, TestDb, spawn_app_with, start_time};
+use common::{Db, TestApp, TestDb, create_key, rateline, spawn_app_with, start_time};
 use rateline::settings::{MetaSettings, TelegramMode, TelegramSettings};
 use serde_json::{Value, json};
 use sqlx::{ConnectOptions, Connection};
@@ -374,28 +373,6 @@ async fn telegram(app: &TestApp, update: &Value, secret: Option<&str>) -> (u16, 
     let resp = req.send().await.unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-/// `rateline ARGS…` against the test's database; its standard output.
-fn rateline(app: &TestApp, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_rateline"))
-        .args(args)
-        .env("RATELINE__DATABASE__URL", &app.db.url)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("rateline runs");
-    assert!(
-        out.status.success(),
-        "rateline {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-fn create_key(app: &TestApp, args: &[&str]) -> String {
-    let mut all = vec!["keys", "create"];
-    all.extend_from_slice(args);
-    rateline(app, &all)
 }
 
 fn key_id(key: &str) -> &str {

@@ -177,7 +177,10 @@ async fn bad_report_parameters_are_named(db: Db) {
         return;
     };
     for (query, needle) in [
-        ("by=week", "by: unknown grouping 'week'"),
+        (
+            "by=month",
+            "by: unknown grouping 'month': use operator, line, channel, day or week",
+        ),
         ("from=yesterday", "from: \"yesterday\" is not a time"),
         ("channel=fax", "channel: unknown channel 'fax'"),
         ("lines=x", "unknown query parameter 'lines'"),

@@ -55,6 +55,11 @@ pub struct Webchat {
 }
 
 impl Webchat {
+    /// Where clients and browsers reach this server.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
     /// The channel, signing with `secret` or, when none is configured, with the key the
     /// store keeps for every process (made at the first start).
     pub async fn new(

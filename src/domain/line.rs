@@ -30,6 +30,10 @@ pub struct LineSettings {
     /// The web chat widget of this line's sessions.
     #[serde(default)]
     pub webchat: WebchatSettings,
+    /// Serve this line's rating as a public badge (`GET /public/lines/{id}/badge.svg`).
+    /// Off unless set: a line's numbers are not public by default.
+    #[serde(default)]
+    pub public_badge: bool,
 }
 
 /// Where the web chat widget may run.

@@ -31,6 +31,7 @@ struct LineView {
     webhook: Option<WebhookView>,
     whatsapp_template: Option<WhatsappTemplate>,
     webchat: WebchatSettings,
+    public_badge: bool,
     /// `api`, or `config` for a line from the config file (which the API cannot change).
     managed_by: String,
     updated_at: DateTime<Utc>,
@@ -97,6 +98,7 @@ async fn view(state: &AppState, line: LineRecord) -> ApiResult<LineView> {
         webhook,
         whatsapp_template,
         webchat,
+        public_badge,
     } = line.settings;
     Ok(LineView {
         id: line.id,
@@ -107,6 +109,7 @@ async fn view(state: &AppState, line: LineRecord) -> ApiResult<LineView> {
         webhook: webhook.map(|w| WebhookView { url: w.url }),
         whatsapp_template,
         webchat,
+        public_badge,
         managed_by: line.managed_by,
         updated_at: line.updated_at,
         alerts,

@@ -82,6 +82,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
     let app = Router::new()
         .merge(ops::router())
         .merge(v1)
+        .merge(crate::dashboard::router())
         .route(
             "/openapi.json",
             get(move || async move {

@@ -12,6 +12,7 @@
 //! `rateline serve` processes.
 
 mod alerts;
+mod dashboard;
 mod followup;
 mod jobs;
 mod keys;
@@ -32,6 +33,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
 pub use alerts::{AlertDelivery, AlertFilter, AlertRecord, Count, Unanswered, UnansweredRating};
+pub use dashboard::Funnel;
 pub use followup::{
     AppealOutcome, AppealRecord, Delivery, EvaluationRecord, ResponseDelivery, ResponseRecord,
 };

@@ -35,6 +35,8 @@ pub enum StatsGrouping {
     Channel,
     /// By UTC day of the close, keyed `YYYY-MM-DD`.
     Day,
+    /// By the week (Monday to Sunday, UTC) of the close, keyed by its Monday `YYYY-MM-DD`.
+    Week,
 }
 
 impl std::str::FromStr for StatsGrouping {
@@ -46,8 +48,9 @@ impl std::str::FromStr for StatsGrouping {
             "line" => Ok(Self::Line),
             "channel" => Ok(Self::Channel),
             "day" => Ok(Self::Day),
+            "week" => Ok(Self::Week),
             other => Err(format!(
-                "unknown grouping '{other}': use operator, line, channel or day"
+                "unknown grouping '{other}': use operator, line, channel, day or week"
             )),
         }
     }
@@ -86,7 +89,7 @@ impl Store {
         by: StatsGrouping,
         now: DateTime<Utc>,
     ) -> Result<Vec<StatsGroup>> {
-        let (filter, binds) = conditions(f, "r", "created_at", None);
+        let (filter, binds) = conditions(f, "r", "created_at", None, 1);
         let group = if by == StatsGrouping::All {
             ""
         } else {
@@ -114,7 +117,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         // Evaluations are per session, not per request: counted apart, grouped alike.
-        let (filter, binds) = conditions(f, "e", "closed_at", Some("e.created_at <= $1"));
+        let (filter, binds) = conditions(f, "e", "closed_at", Some("e.created_at <= $1"), 1);
         let sql = format!(
             "SELECT {key} AS k, COUNT(*) AS n, CAST(SUM(e.stars) AS BIGINT) AS stars
              FROM evaluations e {filter} {group}",
@@ -144,11 +147,7 @@ impl Store {
             let positive: i64 = row.try_get("positive")?;
             let raw: String = row.try_get("k")?;
             let (evaluated, stars) = evaluations.remove(&raw).unwrap_or((0, 0));
-            let key = if by == StatsGrouping::Day {
-                day_key(&raw)
-            } else {
-                raw
-            };
+            let key = period_key(by, raw);
             groups.push(StatsGroup {
                 evaluated,
                 evaluation_average: ratio(stars, evaluated),
@@ -164,11 +163,7 @@ impl Store {
         // Evaluated sessions whose group has no request (rating off on the line).
         for (raw, (evaluated, stars)) in evaluations {
             groups.push(StatsGroup {
-                key: if by == StatsGrouping::Day {
-                    day_key(&raw)
-                } else {
-                    raw
-                },
+                key: period_key(by, raw),
                 sent: 0,
                 answered: 0,
                 response_rate: None,
@@ -185,7 +180,7 @@ impl Store {
     }
 }
 
-enum Bind {
+pub(super) enum Bind {
     Text(String),
     Int(i64),
 }
@@ -198,17 +193,27 @@ fn group_key(by: StatsGrouping, t: &str, at: &str) -> String {
         StatsGrouping::Line => format!("{t}.line_id"),
         StatsGrouping::Channel => format!("{t}.channel"),
         StatsGrouping::Day => format!("CAST({t}.{at} / 86400000 AS TEXT)"),
+        // Day 0 (1970-01-01) was a Thursday: +3 starts each week on a Monday.
+        StatsGrouping::Week => format!("CAST(({t}.{at} / 86400000 + 3) / 7 AS TEXT)"),
     }
 }
 
 /// The filter as a WHERE clause over alias `t`, with parameters numbered from $2 ($1 is
 /// the report's `now`), and `extra` when given.
-fn conditions(f: &StatsFilter, t: &str, at: &str, extra: Option<&str>) -> (String, Vec<Bind>) {
+/// The filter as a `WHERE` over table alias `t` (period by its column `at`), with its
+/// parameters numbered after the `taken` ones the statement binds first.
+pub(super) fn conditions(
+    f: &StatsFilter,
+    t: &str,
+    at: &str,
+    extra: Option<&str>,
+    taken: usize,
+) -> (String, Vec<Bind>) {
     let mut conditions: Vec<String> = extra.into_iter().map(str::to_owned).collect();
     let mut binds: Vec<Bind> = Vec::new();
     let mut push = |cond: String, b: Bind| {
         binds.push(b);
-        conditions.push(cond.replace('?', &format!("${}", binds.len() + 1)));
+        conditions.push(cond.replace('?', &format!("${}", binds.len() + taken)));
     };
     if let Some(l) = &f.line {
         push(format!("{t}.line_id = ?"), Bind::Text(l.clone()));
@@ -233,7 +238,7 @@ fn conditions(f: &StatsFilter, t: &str, at: &str, extra: Option<&str>) -> (Strin
     (filter, binds)
 }
 
-fn bind_all<'q>(
+pub(super) fn bind_all<'q>(
     mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     binds: &[Bind],
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
@@ -251,6 +256,17 @@ fn ratio(n: i64, d: i64) -> Option<f64> {
 }
 
 /// Days since the epoch, as stored, to `YYYY-MM-DD`.
+/// A day or week group's key as its date; other keys as they are.
+fn period_key(by: StatsGrouping, raw: String) -> String {
+    match by {
+        StatsGrouping::Day => day_key(&raw),
+        StatsGrouping::Week => raw
+            .parse::<i64>()
+            .map_or(raw, |w| day_key(&(w * 7 - 3).to_string())),
+        _ => raw,
+    }
+}
+
 fn day_key(days: &str) -> String {
     days.parse::<i64>()
         .ok()
@@ -267,5 +283,16 @@ mod tests {
     fn day_numbers_read_as_dates() {
         assert_eq!(day_key("0"), "1970-01-01");
         assert_eq!(day_key("20000"), "2024-10-04");
+    }
+
+    #[test]
+    fn week_numbers_read_as_their_mondays() {
+        // 2026-11-21 is a Saturday, day 20778; its week began on Monday 2026-11-16.
+        let week = (20778 + 3) / 7;
+        assert_eq!(
+            period_key(StatsGrouping::Week, week.to_string()),
+            "2026-11-16"
+        );
+        assert_eq!(period_key(StatsGrouping::Week, "0".into()), "1969-12-29");
     }
 }

@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod meta;
 pub mod smtp;
 pub mod telegram;
@@ -289,6 +290,29 @@ pub fn test_settings(db: &TestDb) -> Settings {
     s
 }
 
+/// `rateline ARGS…` against the app's database; its standard output, trimmed.
+pub fn rateline(app: &TestApp, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rateline"))
+        .args(args)
+        .env("RATELINE__DATABASE__URL", &app.db.url)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("rateline runs");
+    assert!(
+        out.status.success(),
+        "rateline {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// `rateline keys create ARGS`; the key it printed.
+pub fn create_key(app: &TestApp, args: &[&str]) -> String {
+    let mut all = vec!["keys", "create"];
+    all.extend_from_slice(args);
+    rateline(app, &all)
+}
+
 pub async fn spawn_app(kind: Db) -> Option<TestApp> {
     spawn_app_with(kind, |_| {}).await
 }
@@ -398,6 +422,22 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, 201, "open session: {body}");
+    }
+
+    /// Opens `session`, closes it, waits for the send and answers `value` through
+    /// `POST /v1/ratings`; returns the rating's id.
+    pub async fn rated(&self, session: &str, line: &str, operator: &str, value: i64) -> String {
+        self.open(session, line, operator).await;
+        let request = self.close(session).await;
+        self.wait_for_status(session, "sent").await;
+        let (status, body) = self
+            .post(
+                "/v1/ratings",
+                json!({"request_id": request, "value": value}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_owned()
     }
 
     /// Closes a session by the operator; returns the request's id.

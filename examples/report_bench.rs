@@ -1,0 +1,223 @@
+//! How fast the report and the dashboard answer over a big store: seeds N ratings (one
+//! million by default) straight into a fresh database, then times every query the
+//! dashboard and `GET /v1/stats` make, each the median of five runs.
+//!
+//! ```sh
+//! cargo run --release --example report_bench -- --database postgres
+//! cargo run --release --example report_bench -- --database sqlite --ratings 1000000
+//! ```
+//!
+//! The rows: 8 requests in 7 answered, one in 16 expired and one in 16 undeliverable;
+//! four lines (two binary, two five-star), five channels, 200 operators, 90 days.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{TimeZone, Utc};
+use clap::{Parser, ValueEnum};
+use rateline::domain::LineSettings;
+use rateline::store::{StatsFilter, StatsGrouping, Store};
+use sqlx::Connection;
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Db {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, value_enum, default_value = "sqlite")]
+    database: Db,
+    /// Ratings to seed.
+    #[arg(long, default_value_t = 1_000_000)]
+    ratings: i64,
+    /// A PostgreSQL superuser URL: the run creates its own database and drops it after.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pg_admin_url: String,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dir = tempfile::tempdir()?;
+    let pg_name = format!("rateline_report_bench_{:08x}", rand::random::<u32>());
+    let url = match args.database {
+        Db::Sqlite => format!("sqlite://{}", dir.path().join("bench.db").display()),
+        Db::Postgres => {
+            let mut admin = sqlx::postgres::PgConnection::connect(&args.pg_admin_url).await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {pg_name}")))
+                .execute(&mut admin)
+                .await?;
+            let mut url = reqwest::Url::parse(&args.pg_admin_url)?;
+            url.set_path(&pg_name);
+            url.to_string()
+        }
+    };
+    let result = run(&args, &url).await;
+    if args.database == Db::Postgres {
+        let mut admin = sqlx::postgres::PgConnection::connect(&args.pg_admin_url).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await?;
+    }
+    result
+}
+
+async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
+    let store = Store::connect(url, 4).await?;
+    store.migrate().await?;
+    let start = Utc.with_ymd_and_hms(2026, 8, 1, 0, 0, 0).unwrap();
+    for (i, scale) in ["binary", "binary", "five_star", "five_star"]
+        .iter()
+        .enumerate()
+    {
+        let settings: LineSettings =
+            serde_json::from_value(serde_json::json!({"name": format!("Line {i}"),
+                "rating": {"scale": scale}}))?;
+        store
+            .upsert_line(&format!("line-{i}"), &settings, "api", start)
+            .await?;
+    }
+    // 8 requests for every 7 ratings.
+    let requests = args.ratings * 8 / 7;
+    let seeding = Instant::now();
+    seed(args.database, url, requests, start.timestamp_millis()).await?;
+    println!(
+        "seeded {requests} sessions and requests, {} ratings, in {:.0?}",
+        args.ratings,
+        seeding.elapsed()
+    );
+
+    let now = start + chrono::Duration::days(91);
+    let week = StatsFilter {
+        from: Some(start + chrono::Duration::days(60)),
+        to: Some(start + chrono::Duration::days(67)),
+        ..StatsFilter::default()
+    };
+    let line = StatsFilter {
+        line: Some("line-2".into()),
+        ..StatsFilter::default()
+    };
+    let operator = StatsFilter {
+        operator: Some("op-17".into()),
+        ..StatsFilter::default()
+    };
+    let all = StatsFilter::default();
+    println!("| query | filter | median of 5 |");
+    println!("| --- | --- | --- |");
+    for (name, f) in [
+        ("everything", &all),
+        ("one line", &line),
+        ("one operator", &operator),
+        ("one week", &week),
+    ] {
+        for by in [
+            StatsGrouping::All,
+            StatsGrouping::Operator,
+            StatsGrouping::Day,
+            StatsGrouping::Week,
+        ] {
+            let t = median(|| async { store.stats(f, by, now).await.map(|_| ()) }).await?;
+            println!("| report by {by:?} | {name} | {} ms |", t.as_millis());
+        }
+        let t = median(|| async { store.funnel(f).await.map(|_| ()) }).await?;
+        println!("| funnel | {name} | {} ms |", t.as_millis());
+        let t = median(|| async { store.distribution(f, now).await.map(|_| ()) }).await?;
+        println!("| distribution | {name} | {} ms |", t.as_millis());
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn median<F, Fut>(f: F) -> anyhow::Result<Duration>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), rateline::store::StoreError>>,
+{
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        f().await.context("a report query")?;
+        times.push(t.elapsed());
+    }
+    times.sort();
+    Ok(times[2])
+}
+
+/// Inserts `n` closed sessions with a request each, and the ratings, in three statements
+/// over a number series (PostgreSQL's generate_series, SQLite's recursive CTE).
+async fn seed(db: Db, url: &str, n: i64, start: i64) -> anyhow::Result<()> {
+    let series = match db {
+        Db::Postgres => format!("(SELECT i FROM generate_series(1, {n}) AS g(i)) AS s"),
+        Db::Sqlite => format!(
+            "(WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < {n}) \
+             SELECT i FROM c) AS s"
+        ),
+    };
+    let concat = |parts: &[&str]| parts.join(" || ");
+    let t = format!("({start} + (s.i * {}) / {n})", 90 * DAY_MS);
+    let line = concat(&["'line-'", "CAST(s.i % 4 AS TEXT)"]);
+    let operator = concat(&["'op-'", "CAST(s.i % 200 AS TEXT)"]);
+    let channel = "CASE s.i % 5 WHEN 0 THEN 'telegram' WHEN 1 THEN 'webchat' \
+                   WHEN 2 THEN 'whatsapp' WHEN 3 THEN 'messenger' ELSE 'webhook' END";
+    let scale = "CASE WHEN s.i % 4 < 2 THEN 'binary' ELSE 'five_star' END";
+    let status = "CASE WHEN s.i % 8 <> 0 THEN 'answered' \
+                  WHEN s.i % 16 = 0 THEN 'expired' ELSE 'undeliverable' END";
+    let sent = format!("CASE WHEN s.i % 16 = 8 THEN NULL ELSE {t} + 3000 END");
+    let delivered = format!("CASE WHEN s.i % 5 IN (1, 2) AND s.i % 16 <> 8 THEN {t} + 4000 END");
+    // 👍 eight times in ten; stars spread evenly over 1..5.
+    let thumb = "CASE WHEN (s.i * 7) % 10 < 8 THEN 1 ELSE 0 END";
+    let stars = "(1 + (s.i * 7) % 5)";
+    let statements = [
+        format!(
+            "INSERT INTO sessions (id, line_id, channel, client_id, operator_id, opened_at,
+                 last_message_at, last_client_message_at, closed_at, closed_by)
+             SELECT {sid}, {line}, {channel}, {cid}, {operator}, {t} - 600000, {t}, {t}, {t},
+                    'operator' FROM {series}",
+            sid = concat(&["'s-'", "CAST(s.i AS TEXT)"]),
+            cid = concat(&["'c-'", "CAST(s.i AS TEXT)"]),
+        ),
+        format!(
+            "INSERT INTO rating_requests (id, session_id, line_id, channel, operator_id,
+                 client_id, scale, status, due_at, send_deadline_at, attempts, created_at,
+                 sent_at, delivered_at, answered_at, finished_at, updated_at)
+             SELECT {rid}, {sid}, {line}, {channel}, {operator}, {cid}, {scale}, {status},
+                    {t} + 3000, {t} + 3600000, 1, {t}, {sent}, {delivered},
+                    CASE WHEN s.i % 8 <> 0 THEN {t} + 60000 END, {t} + 60000, {t} + 60000
+             FROM {series}",
+            rid = concat(&["'r-'", "CAST(s.i AS TEXT)"]),
+            sid = concat(&["'s-'", "CAST(s.i AS TEXT)"]),
+            cid = concat(&["'c-'", "CAST(s.i AS TEXT)"]),
+        ),
+        format!(
+            "INSERT INTO ratings (id, request_id, session_id, value, positive, low, changes,
+                 created_at, updated_at, counts_from)
+             SELECT {gid}, {rid}, {sid},
+                    CASE WHEN s.i % 4 < 2 THEN {thumb} ELSE {stars} END,
+                    CASE WHEN s.i % 4 < 2 THEN {thumb} WHEN {stars} >= 4 THEN 1 ELSE 0 END,
+                    CASE WHEN s.i % 4 < 2 THEN 1 - {thumb} WHEN {stars} <= 2 THEN 1 ELSE 0 END,
+                    0, {t} + 60000, {t} + 60000, {t} + 60000
+             FROM {series}
+             WHERE s.i % 8 <> 0",
+            gid = concat(&["'g-'", "CAST(s.i AS TEXT)"]),
+            rid = concat(&["'r-'", "CAST(s.i AS TEXT)"]),
+            sid = concat(&["'s-'", "CAST(s.i AS TEXT)"]),
+        ),
+    ];
+    let pool = sqlx::AnyPool::connect(url).await?;
+    for sql in statements {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .context("seeding")?;
+    }
+    // Fresh planner statistics, as a database that has been running would have.
+    sqlx::raw_sql("ANALYZE").execute(&pool).await?;
+    pool.close().await;
+    Ok(())
+}

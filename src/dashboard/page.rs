@@ -1,0 +1,400 @@
+//! The dashboard's HTML and the badge's SVG (maud escapes every value it is given).
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use super::{View, charts, query_with, sorted};
+use crate::domain::{Channel, Scale};
+use crate::store::StatsGroup;
+
+const STYLE: &str = "
+body { font: 15px/1.45 system-ui, sans-serif; margin: 0; color: #1b2733; background: #f4f6f8; }
+header { background: #1f4e79; color: #fff; padding: 12px 24px; }
+header h1 { font-size: 19px; margin: 0; }
+main { padding: 16px 24px; max-width: 1360px; }
+form.filters { display: flex; flex-wrap: wrap; gap: 12px; align-items: end; background: #fff;
+  padding: 12px; border-radius: 6px; }
+form.filters label { display: flex; flex-direction: column; font-size: 13px; gap: 2px; }
+.cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 16px 0; }
+.card { background: #fff; border-radius: 6px; padding: 10px 16px; min-width: 170px; }
+.card .n { font-size: 26px; font-weight: 600; }
+.card .sub { font-size: 12px; color: #52606d; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 12px; }
+figure { margin: 0; background: #fff; border-radius: 6px; padding: 8px; }
+figure svg { width: 100%; height: auto; }
+table { border-collapse: collapse; background: #fff; width: 100%; margin-top: 8px; }
+th, td { padding: 6px 10px; border-bottom: 1px solid #e4e7eb; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+th a { color: inherit; }
+th[aria-sort] { background: #e4ecf5; }
+#reasons td:last-child, #reasons th:last-child { text-align: left; }
+section { margin-top: 20px; }
+h2 { font-size: 17px; margin: 0 0 6px; }
+.muted { color: #52606d; font-size: 13px; }
+";
+
+fn percent(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".to_owned(), |v| format!("{:.1}%", v * 100.0))
+}
+
+fn stars(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".to_owned(), |v| format!("{v:.2} ★"))
+}
+
+/// The 95% Wilson interval of a group's CSAT.
+pub fn interval(g: &StatsGroup) -> Option<(f64, f64)> {
+    let positive = (g.csat? * g.answered as f64).round() as i64;
+    crate::report::wilson(positive, g.answered)
+}
+
+fn interval_text(g: &StatsGroup) -> String {
+    interval(g).map_or_else(
+        || "—".to_owned(),
+        |(lo, hi)| format!("{:.0}–{:.0}%", lo * 100.0, hi * 100.0),
+    )
+}
+
+fn page(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Rateline" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header { h1 { "Rateline · " (title) } }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// The page that asks for an API key when the server has keys.
+pub fn login(problem: Option<&str>) -> Markup {
+    page(
+        "Sign in",
+        html! {
+            p { "This Rateline requires an API key. A supervisor's key shows their lines; an operator's, their own numbers." }
+            @if let Some(p) = problem { p role="alert" { strong { (p) } } }
+            form method="post" action="/dashboard/login" {
+                label { "API key " input type="password" name="key" autocomplete="off" required; }
+                " "
+                button type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+fn select(name: &str, label: &str, current: &str, options: &[(String, String)]) -> Markup {
+    html! {
+        label {
+            (label)
+            select name=(name) id=(name) {
+                option value="" selected[current.is_empty()] { "any" }
+                @for (value, text) in options {
+                    option value=(value) selected[value == current] { (text) }
+                }
+            }
+        }
+    }
+}
+
+fn filters_form(v: &View) -> Markup {
+    let f = &v.filters;
+    let operators: Vec<(String, String)> = v
+        .operators
+        .iter()
+        .filter(|g| !g.key.is_empty())
+        .map(|g| (g.key.clone(), g.key.clone()))
+        .chain((!f.operator.is_empty()).then(|| (f.operator.clone(), f.operator.clone())))
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into_iter()
+        .collect();
+    let channels: Vec<(String, String)> = Channel::ALL
+        .iter()
+        .map(|c| (c.as_str().to_owned(), c.as_str().to_owned()))
+        .collect();
+    let lines: Vec<(String, String)> = v
+        .lines
+        .iter()
+        .map(|(id, name)| (id.clone(), format!("{name} ({id})")))
+        .collect();
+    html! {
+        form.filters method="get" action="/dashboard" aria-label="Filters" {
+            (select("line", "Line", &f.line, &lines))
+            @if !v.operator_only { (select("operator", "Operator", &f.operator, &operators)) }
+            (select("channel", "Channel", &f.channel, &channels))
+            label { "From" input type="date" name="from" id="from" value=(f.from); }
+            label { "To" input type="date" name="to" id="to" value=(f.to); }
+            label {
+                "Per"
+                select name="period" id="period" {
+                    option value="day" selected[f.period != "week"] { "day" }
+                    option value="week" selected[f.period == "week"] { "week" }
+                }
+            }
+            input type="hidden" name="sort" value=(f.sort);
+            button type="submit" id="apply" { "Apply" }
+            a href="/dashboard" { "Reset" }
+        }
+    }
+}
+
+fn cards(v: &View) -> Markup {
+    let t = v.total.as_ref();
+    let fun = &v.funnel;
+    let delivery = (fun.sent_where_delivery_is_known > 0)
+        .then(|| fun.delivered as f64 / fun.sent_where_delivery_is_known as f64);
+    html! {
+        div.cards {
+            div.card #csat {
+                div.sub { "CSAT (thumbs up, or 4–5 ★)" }
+                div.n { (percent(t.and_then(|t| t.csat))) }
+                div.sub { "95% interval " (t.map_or("—".to_owned(), interval_text)) " · n = " (t.map_or(0, |t| t.answered)) }
+            }
+            div.card #average {
+                div.sub { "Average (five-star lines)" }
+                div.n { (stars(t.and_then(|t| t.average))) }
+            }
+            div.card #response-rate {
+                div.sub { "Response rate (answered / sent)" }
+                div.n { (percent(t.and_then(|t| t.response_rate))) }
+                div.sub { (t.map_or(0, |t| t.answered)) " of " (t.map_or(0, |t| t.sent)) }
+            }
+            div.card #delivery-rate {
+                div.sub { "Delivery rate (delivered / sent)" }
+                div.n { (percent(delivery)) }
+                div.sub { "where the channel tells (WhatsApp, web chat): " (fun.delivered) " of " (fun.sent_where_delivery_is_known) }
+            }
+            div.card #low {
+                div.sub { "Low ratings" }
+                div.n { (t.map_or(0, |t| t.low)) }
+            }
+        }
+    }
+}
+
+fn charts_section(v: &View) -> Markup {
+    let points = |value: fn(&StatsGroup) -> Option<f64>, band: bool| -> Vec<charts::Point> {
+        v.periods
+            .iter()
+            .map(|g| charts::Point {
+                label: g.key.get(5..).unwrap_or(&g.key).to_owned(),
+                value: value(g),
+                band: if band { interval(g) } else { None },
+            })
+            .collect()
+    };
+    let per = if v.filters.period == "week" {
+        "week"
+    } else {
+        "day"
+    };
+    let csat = charts::line(
+        &format!("CSAT per {per}, with its 95% interval"),
+        &points(|g| g.csat, true),
+        0.0..1.0,
+        true,
+    );
+    let average = charts::line(
+        &format!("Average ★ per {per}"),
+        &points(|g| g.average, false),
+        1.0..5.0,
+        false,
+    );
+    let count = |scale: Scale, value: i64| *v.distribution.get(&(scale, value)).unwrap_or(&0);
+    let binary = charts::bars(
+        "Binary lines",
+        &[
+            ("thumbs down".to_owned(), count(Scale::Binary, 0)),
+            ("thumbs up".to_owned(), count(Scale::Binary, 1)),
+        ],
+    );
+    let five: Vec<(String, i64)> = (1..=5)
+        .map(|s| (format!("{s} ★"), count(Scale::FiveStar, s)))
+        .collect();
+    let five = charts::bars("Five-star lines", &five);
+    let f = &v.funnel;
+    let funnel = charts::bars(
+        "From close to answer",
+        &[
+            ("closed".to_owned(), f.closed),
+            ("requested".to_owned(), f.requested),
+            ("sent".to_owned(), f.sent),
+            ("delivered".to_owned(), f.delivered),
+            ("answered".to_owned(), f.answered),
+        ],
+    );
+    html! {
+        section aria-labelledby="trend" {
+            h2 #trend { "Over time" }
+            div.charts {
+                figure #chart-csat { (PreEscaped(csat)) }
+                figure #chart-average { (PreEscaped(average)) }
+            }
+        }
+        section aria-labelledby="distribution" {
+            h2 #distribution { "Distribution of ratings" }
+            div.charts {
+                figure #chart-binary { (PreEscaped(binary)) }
+                figure #chart-five { (PreEscaped(five)) }
+            }
+        }
+        section aria-labelledby="funnel" {
+            h2 #funnel { "Funnel" }
+            div.charts {
+                figure #chart-funnel { (PreEscaped(funnel)) }
+                div {
+                    p.muted { "Requests that did not reach an answer, by where they ended:" }
+                    table #reasons {
+                        thead { tr { th { "status" } th { "requests" } th { "meaning" } } }
+                        tbody {
+                            @for (status, meaning) in REASONS {
+                                tr { td { (status) } td { (f.by_status.get(status).copied().unwrap_or(0)) } td { (meaning) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+const REASONS: [(&str, &str); 9] = [
+    ("window_closed", "Meta's 24-hour window had passed"),
+    ("undeliverable", "the platform refused it for good"),
+    ("expired", "sent, not answered within the answer window"),
+    ("cancelled", "the client wrote again before it was due"),
+    ("failed", "retries or the send deadline ran out"),
+    ("sent", "sent, waiting for an answer"),
+    ("delivered", "delivered, waiting for an answer"),
+    ("scheduled", "not due yet"),
+    ("sending", "being sent"),
+];
+
+fn operator_table(v: &View) -> Markup {
+    let sort = match v.filters.sort.as_str() {
+        "" => "csat",
+        s => s,
+    };
+    let rows = sorted(v.operators.clone(), sort);
+    let header = |key: &str, label: &str| {
+        html! {
+            th aria-sort=[(sort == key).then_some("descending")] {
+                a href={ "/dashboard?" (query_with(&v.filters, "sort", key)) } { (label) }
+            }
+        }
+    };
+    html! {
+        section aria-labelledby="operators" {
+            h2 #operators { "Operators" }
+            p.muted { "Ranked by CSAT's 95% interval lower bound: a few lucky ratings do not outrank many steady ones. "
+                a href={ "/dashboard/export.csv?" (query_with(&v.filters, "table", "operators")) } { "CSV" } }
+            table #operator-table {
+                thead { tr {
+                    th { "operator" }
+                    (header("volume", "answered"))
+                    (header("csat", "CSAT"))
+                    th { "95% interval" }
+                    th { "average" }
+                    (header("low", "low"))
+                    th { "sent" }
+                    th { "response rate" }
+                } }
+                tbody {
+                    @for g in &rows {
+                        tr {
+                            td { @if g.key.is_empty() { em { "(none)" } } @else { (g.key) } }
+                            td { (g.answered) }
+                            td { (percent(g.csat)) }
+                            td { (interval_text(g)) }
+                            td { (stars(g.average)) }
+                            td { (g.low) }
+                            td { (g.sent) }
+                            td { (percent(g.response_rate)) }
+                        }
+                    }
+                }
+            }
+            p.muted { "Per period: "
+                a href={ "/dashboard/export.csv?" (query_with(&v.filters, "table", "periods")) } { "CSV" } }
+        }
+    }
+}
+
+/// The dashboard.
+pub fn dashboard(v: &View) -> Markup {
+    page(
+        "Quality",
+        html! {
+            (filters_form(v))
+            (cards(v))
+            (charts_section(v))
+            (operator_table(v))
+        },
+    )
+}
+
+/// A shields-style badge: "rating | 4.8 ★ · 1,234 ratings".
+pub fn badge(scale: Scale, total: Option<&StatsGroup>) -> String {
+    let n = total.map_or(0, |t| t.answered);
+    let value = match (scale, total) {
+        (_, None) => "no ratings yet".to_owned(),
+        (Scale::FiveStar, Some(t)) => format!(
+            "{} · {} rating{}",
+            stars(t.average),
+            thousands(n),
+            if n == 1 { "" } else { "s" }
+        ),
+        (Scale::Binary, Some(t)) => format!(
+            "{:.0}% 👍 · {} rating{}",
+            t.csat.unwrap_or(0.0) * 100.0,
+            thousands(n),
+            if n == 1 { "" } else { "s" }
+        ),
+    };
+    // Widths from a 7-pixel average glyph at 11 px: close enough for a badge.
+    let (left, right) = (52, 12 + 7 * value.chars().count() as u32);
+    let width = left + right;
+    html! {
+        svg xmlns="http://www.w3.org/2000/svg" width=(width) height="20" role="img"
+            aria-label={ "rating: " (value) } {
+            title { "rating: " (value) }
+            rect width=(left) height="20" fill="#555" {}
+            rect x=(left) width=(right) height="20" fill="#1f4e79" {}
+            g fill="#fff" font-family="DejaVu Sans,Verdana,sans-serif" font-size="11" {
+                text x="8" y="14" { "rating" }
+                text x=(left + 6) y="14" { (value) }
+            }
+        }
+    }
+    .into_string()
+}
+
+/// 1234567 → "1,234,567".
+fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1234), "1,234");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+}

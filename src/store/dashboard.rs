@@ -1,0 +1,100 @@
+//! What the dashboard shows besides the report: the funnel from closed sessions to
+//! answers (with why requests did not reach clients), and the distribution of values.
+//! Filters are the report's ([`StatsFilter`]) and count the same rows.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::stats::{bind_all, conditions};
+use super::{Result, StatsFilter, Store, ms};
+use crate::domain::Scale;
+
+/// Closed sessions → requests → sent → delivered → answered, and where the rest ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Funnel {
+    /// Sessions closed in the period.
+    pub closed: i64,
+    /// Rating requests made for them.
+    pub requested: i64,
+    /// Requests a platform accepted.
+    pub sent: i64,
+    /// Of those, sent on a channel that reports delivery (WhatsApp, web chat).
+    pub sent_where_delivery_is_known: i64,
+    /// Requests the channel confirmed the client has.
+    pub delivered: i64,
+    pub answered: i64,
+    /// Requests by their status, for the ones that did not reach an answer.
+    pub by_status: BTreeMap<String, i64>,
+}
+
+impl Store {
+    /// The funnel of the filter's sessions and requests.
+    pub async fn funnel(&self, f: &StatsFilter) -> Result<Funnel> {
+        let (filter, binds) = conditions(f, "s", "closed_at", Some("s.closed_at IS NOT NULL"), 0);
+        let sql = format!("SELECT COUNT(*) AS n FROM sessions s {filter}");
+        let closed: i64 = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        let (filter, binds) = conditions(f, "r", "created_at", None, 0);
+        let sql = format!(
+            "SELECT r.status AS status, COUNT(*) AS n, COUNT(r.sent_at) AS sent,
+                    COUNT(CASE WHEN r.channel IN ('whatsapp', 'webchat') THEN r.sent_at END) AS knowable,
+                    COUNT(r.delivered_at) AS delivered
+             FROM rating_requests r {filter} GROUP BY r.status"
+        );
+        let mut funnel = Funnel {
+            closed,
+            ..Funnel::default()
+        };
+        for row in bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let status: String = row.try_get("status")?;
+            let n: i64 = row.try_get("n")?;
+            funnel.requested += n;
+            funnel.sent += row.try_get::<i64, _>("sent")?;
+            funnel.sent_where_delivery_is_known += row.try_get::<i64, _>("knowable")?;
+            funnel.delivered += row.try_get::<i64, _>("delivered")?;
+            if status == "answered" {
+                funnel.answered += n;
+            } else {
+                funnel.by_status.insert(status, n);
+            }
+        }
+        Ok(funnel)
+    }
+
+    /// How many ratings gave each value, per scale, as the report counts them at `now`
+    /// (voided ones left out, one in its grace period as it was before).
+    pub async fn distribution(
+        &self,
+        f: &StatsFilter,
+        now: DateTime<Utc>,
+    ) -> Result<BTreeMap<(Scale, i64), i64>> {
+        let (filter, binds) = conditions(f, "r", "created_at", None, 1);
+        let sql = format!(
+            "SELECT r.scale AS scale, v.value AS value, COUNT(*) AS n
+             FROM rating_requests r
+                  JOIN (SELECT request_id,
+                               CASE WHEN counts_from <= $1 THEN value ELSE prior_value END AS value
+                        FROM ratings WHERE voided_at IS NULL) v ON v.request_id = r.id
+             {filter} {and} v.value IS NOT NULL
+             GROUP BY r.scale, v.value",
+            and = if filter.is_empty() { "WHERE" } else { "AND" },
+        );
+        let mut counts = BTreeMap::new();
+        for row in bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now)), &binds)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let scale: String = row.try_get("scale")?;
+            let scale = scale.parse::<Scale>().map_err(super::StoreError::Corrupt)?;
+            counts.insert((scale, row.try_get("value")?), row.try_get("n")?);
+        }
+        Ok(counts)
+    }
+}
