@@ -1,5 +1,7 @@
 //! Settings: built-in defaults, then a TOML file, then `RATELINE__SECTION__KEY` variables
-//! (the `config` crate's convention), deserialised into typed structs.
+//! (the `config` crate's convention), deserialised into typed structs. Any setting can
+//! also come from a file of its own, `RATELINE__SECTION__KEY_FILE=/path`: the way container
+//! platforms hand secrets out, kept out of the environment and the config file.
 //!
 //! With no file and no variables, Rateline runs on SQLite at `./rateline.db` and listens on
 //! `127.0.0.1:8080`.
@@ -12,6 +14,38 @@ use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
 use crate::domain::LineSettings;
+
+/// The settings named by `RATELINE__…_FILE` variables, read from their files: each as
+/// (`section.key`, the file's text without its final line break). Errors name the variable
+/// and the path, never the contents.
+fn settings_from_files() -> Result<Vec<(String, String)>, config::ConfigError> {
+    let mut found = Vec::new();
+    for (name, path) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        let Some(key) = name
+            .strip_prefix("RATELINE__")
+            .and_then(|k| k.strip_suffix("_FILE"))
+        else {
+            continue;
+        };
+        let direct = &name[..name.len() - "_FILE".len()];
+        if std::env::var_os(direct).is_some() {
+            return Err(config::ConfigError::Message(format!(
+                "both {direct} and {name} are set; keep one"
+            )));
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            config::ConfigError::Message(format!(
+                "{name}: cannot read {}: {e}",
+                std::path::Path::new(&path).display()
+            ))
+        })?;
+        let value = text.strip_suffix('\n').unwrap_or(&text);
+        let value = value.strip_suffix('\r').unwrap_or(value);
+        found.push((key.to_lowercase().replace("__", "."), value.to_owned()));
+    }
+    Ok(found)
+}
 
 /// Everything a deployment sets. An unknown section is an error, not a silent default.
 #[derive(Clone, Deserialize)]
@@ -527,15 +561,22 @@ impl Settings {
         if let Some(path) = file {
             builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
         }
-        builder
-            .add_source(
-                Environment::with_prefix("RATELINE")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .try_parsing(true),
-            )
-            .build()?
-            .try_deserialize()
+        // `…_FILE` variables name files, not values: they are read below.
+        let variables = std::env::vars_os()
+            .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+            .filter(|(name, _)| !name.ends_with("_FILE"))
+            .collect();
+        builder = builder.add_source(
+            Environment::with_prefix("RATELINE")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(variables)),
+        );
+        for (key, value) in settings_from_files()? {
+            builder = builder.set_override(key, value)?;
+        }
+        builder.build()?.try_deserialize()
     }
 
     /// The lines of the config file, each checked like a `PUT /v1/lines/{id}` body.

@@ -227,6 +227,46 @@ fn environment_variables_override_the_file() {
     assert_eq!(s.database.url, "sqlite://rateline.db", "the default stays");
 }
 
+/// `RATELINE__DATABASE__URL_FILE` names a file holding the setting, as a container
+/// platform's secret would be mounted; an unreadable file or both forms are refused.
+#[test]
+fn a_setting_can_come_from_a_file_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("from-file.db");
+    let secret = dir.path().join("database-url");
+    std::fs::write(&secret, format!("sqlite://{}\n", db.display())).unwrap();
+    let out = rateline(
+        &["migrate"],
+        &[("RATELINE__DATABASE__URL_FILE", secret.to_str().unwrap())],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(db.exists(), "the database named in the file was made");
+
+    let missing = dir.path().join("nowhere");
+    let out = rateline(
+        &["check-config"],
+        &[("RATELINE__TELEGRAM__TOKEN_FILE", missing.to_str().unwrap())],
+    );
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(
+        t.contains("RATELINE__TELEGRAM__TOKEN_FILE: cannot read") && t.contains("nowhere"),
+        "{t}"
+    );
+    let out = rateline(
+        &["check-config"],
+        &[
+            ("RATELINE__DATABASE__URL_FILE", secret.to_str().unwrap()),
+            ("RATELINE__DATABASE__URL", "sqlite://other.db"),
+        ],
+    );
+    assert!(
+        text(&out).contains("both RATELINE__DATABASE__URL and RATELINE__DATABASE__URL_FILE"),
+        "{}",
+        text(&out)
+    );
+}
+
 #[test]
 fn the_demo_closes_sessions_collects_answers_and_prints_the_report() {
     let out = rateline(&["demo", "--sessions", "12"], &[]);
