@@ -206,6 +206,14 @@ async fn with_keys_the_dashboard_asks_for_one_and_keeps_to_its_lines(db: Db) {
         return;
     };
     fixture(&app).await;
+    // op-1 as a person, for an operator key below (made while the server is still open).
+    let (status, body) = app
+        .put(
+            "/v1/people/op-1",
+            json!({"name": "Olga", "role": "operator"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
     let key = common::create_key(
         &app,
         &["--name", "sam", "--role", "supervisor", "--lines", "sales"],
@@ -222,26 +230,11 @@ async fn with_keys_the_dashboard_asks_for_one_and_keeps_to_its_lines(db: Db) {
     };
     assert!(page.contains("name=\"key\""), "a sign-in form: {page}");
 
-    let no_redirects = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let resp = no_redirects
-        .post(app.url("/dashboard/login"))
-        .form(&[("key", "rl_00000000_forged")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 401);
-    assert!(resp.text().await.unwrap().contains("not known"));
-    let resp = no_redirects
-        .post(app.url("/dashboard/login"))
-        .form(&[("key", key.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 303);
-    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let (status, page) = sign_in(&app, "rl_00000000_forged").await;
+    assert_eq!(status, 401);
+    assert!(page.contains("not known"), "{page}");
+    let (status, cookie) = sign_in(&app, &key).await;
+    assert_eq!(status, 303);
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
@@ -258,6 +251,43 @@ async fn with_keys_the_dashboard_asks_for_one_and_keeps_to_its_lines(db: Db) {
     );
     let (status, body) = text(&app, "/dashboard?line=support", Some(&cookie)).await;
     assert_eq!(status, 403, "{body}");
+
+    // An operator sees their own numbers (op-1: 3 of 4 positive, 4 answered of 5 sent),
+    // not another operator's, and no list of lines.
+    let key = common::create_key(
+        &app,
+        &["--name", "olga", "--role", "operator", "--person", "op-1"],
+    );
+    let (_, cookie) = sign_in(&app, &key).await;
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let (status, page) = text(&app, "/dashboard", Some(&cookie)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("75.0%") && page.contains("4 of 5"), "{page}");
+    assert!(
+        !page.contains("op-2") && !page.contains("(sales)"),
+        "{page}"
+    );
+    let (status, body) = text(&app, "/dashboard?operator=op-2", Some(&cookie)).await;
+    assert_eq!(status, 403, "{body}");
+}
+
+/// `POST /dashboard/login` with `key`: the status, and the cookie set (or the page shown).
+async fn sign_in(app: &TestApp, key: &str) -> (u16, String) {
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = no_redirects
+        .post(app.url("/dashboard/login"))
+        .form(&[("key", key)])
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    match resp.headers().get("set-cookie") {
+        Some(c) => (status, c.to_str().unwrap().to_owned()),
+        None => (status, resp.text().await.unwrap()),
+    }
 }
 
 on_both_backends!(

@@ -227,7 +227,8 @@ async fn view(state: &AppState, caller: &Caller, mut filters: Filters) -> Result
         .list_lines()
         .await?
         .into_iter()
-        .filter(|l| caller.operator().is_some() || caller.line(&l.id).is_ok())
+        // An operator key lists none: lines are a supervisor's to see.
+        .filter(|l| caller.line(&l.id).is_ok())
         .map(|l| (l.id, l.settings.name))
         .collect();
     let mut filter = StatsFilter {
@@ -355,4 +356,43 @@ pub fn query_with(f: &Filters, key: &str, value: &str) -> String {
     url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(keys)
         .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(key: &str, positive: i64, answered: i64, low: i64) -> StatsGroup {
+        StatsGroup {
+            key: key.into(),
+            sent: answered,
+            answered,
+            response_rate: Some(1.0),
+            average: None,
+            csat: Some(positive as f64 / answered as f64),
+            low,
+            evaluated: 0,
+            evaluation_average: None,
+        }
+    }
+
+    #[test]
+    fn csat_ranks_by_the_intervals_lower_bound_not_the_plain_share() {
+        let rows = vec![
+            group("lucky", 5, 5, 0),
+            group("steady", 450, 500, 50),
+            group("new", 1, 1, 0),
+        ];
+        // Plain CSAT would put lucky and new (100%) above steady (90%).
+        let keys = |rows: Vec<StatsGroup>| rows.into_iter().map(|g| g.key).collect::<Vec<_>>();
+        assert_eq!(
+            keys(sorted(rows.clone(), "csat")),
+            ["steady", "lucky", "new"]
+        );
+        assert_eq!(
+            keys(sorted(rows.clone(), "volume")),
+            ["steady", "lucky", "new"]
+        );
+        assert_eq!(keys(sorted(rows, "low"))[0], "steady");
+    }
 }

@@ -340,7 +340,7 @@ pub fn dashboard(v: &View) -> Markup {
 /// A shields-style badge: "rating | 4.8 ★ · 1,234 ratings".
 pub fn badge(scale: Scale, total: Option<&StatsGroup>) -> String {
     let n = total.map_or(0, |t| t.answered);
-    let value = match (scale, total) {
+    let value = match (scale, total.filter(|t| t.answered > 0)) {
         (_, None) => "no ratings yet".to_owned(),
         (Scale::FiveStar, Some(t)) => format!(
             "{} · {} rating{}",

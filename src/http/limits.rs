@@ -106,9 +106,14 @@ impl Limits {
     }
 }
 
-/// Whether `path` is public: called by platforms and browsers rather than with a key.
+/// Whether `path` is public: called by platforms and browsers rather than with a key. The
+/// dashboard counts too: its sign-in takes guesses, and each page runs several reports.
 fn public(path: &str) -> bool {
-    path.starts_with("/channels/") || path.starts_with("/webchat/") || path == "/widget.js"
+    path.starts_with("/channels/")
+        || path.starts_with("/webchat/")
+        || path == "/widget.js"
+        || path.starts_with("/public/")
+        || path.starts_with("/dashboard")
 }
 
 /// Middleware: the per-address limit on public endpoints.

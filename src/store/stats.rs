@@ -198,10 +198,9 @@ fn group_key(by: StatsGrouping, t: &str, at: &str) -> String {
     }
 }
 
-/// The filter as a WHERE clause over alias `t`, with parameters numbered from $2 ($1 is
-/// the report's `now`), and `extra` when given.
 /// The filter as a `WHERE` over table alias `t` (period by its column `at`), with its
-/// parameters numbered after the `taken` ones the statement binds first.
+/// parameters numbered after the `taken` ones the statement binds first, and `extra` when
+/// given.
 pub(super) fn conditions(
     f: &StatsFilter,
     t: &str,
@@ -267,6 +266,7 @@ fn period_key(by: StatsGrouping, raw: String) -> String {
     }
 }
 
+/// Days since 1970-01-01 as their date.
 fn day_key(days: &str) -> String {
     days.parse::<i64>()
         .ok()
