@@ -251,6 +251,12 @@ async fn with_keys_the_dashboard_asks_for_one_and_keeps_to_its_lines(db: Db) {
     );
     let (status, body) = text(&app, "/dashboard?line=support", Some(&cookie)).await;
     assert_eq!(status, 403, "{body}");
+    let (status, _) = text(&app, "/dashboard/sessions/s6", Some(&cookie)).await;
+    assert_eq!(status, 200);
+    let (status, _) = text(&app, "/dashboard/sessions/s1", Some(&cookie)).await;
+    assert_eq!(status, 403, "a support session");
+    let (status, _) = text(&app, "/dashboard/operators/op-1", Some(&cookie)).await;
+    assert_eq!(status, 403, "a profile spans every line");
 
     // An operator sees their own numbers (op-1: 3 of 4 positive, 4 answered of 5 sent),
     // not another operator's, and no list of lines.
@@ -269,6 +275,14 @@ async fn with_keys_the_dashboard_asks_for_one_and_keeps_to_its_lines(db: Db) {
     );
     let (status, body) = text(&app, "/dashboard?operator=op-2", Some(&cookie)).await;
     assert_eq!(status, 403, "{body}");
+    let (status, _) = text(&app, "/dashboard/sessions/s1", Some(&cookie)).await;
+    assert_eq!(status, 200, "op-1's own session");
+    let (status, _) = text(&app, "/dashboard/sessions/s3", Some(&cookie)).await;
+    assert_eq!(status, 403, "op-2's session");
+    let (status, _) = text(&app, "/dashboard/operators/op-1", Some(&cookie)).await;
+    assert_eq!(status, 200, "op-1's own profile");
+    let (status, _) = text(&app, "/dashboard/operators/op-2", Some(&cookie)).await;
+    assert_eq!(status, 403, "op-2's profile");
 }
 
 /// `POST /dashboard/login` with `key`: the status, and the cookie set (or the page shown).
@@ -290,7 +304,95 @@ async fn sign_in(app: &TestApp, key: &str) -> (u16, String) {
     }
 }
 
+async fn the_session_view_tells_each_journey(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    fixture(&app).await;
+    let page = |id: &'static str| {
+        let app = &app;
+        async move {
+            let (status, page) = text(app, &format!("/dashboard/sessions/{id}"), None).await;
+            assert_eq!(status, 200, "{id}: {page}");
+            page
+        }
+    };
+    // The rating at the end of its history, and each step in time order.
+    let s6 = page("s6").await;
+    assert!(
+        s6.contains("<strong>4 ★</strong> · changed 1 time(s)"),
+        "{s6}"
+    );
+    let order = [
+        "closed by operator",
+        "rating request made",
+        "sent to the client",
+        "rated 2 ★",
+        "changed to 4 ★",
+    ];
+    let at: Vec<usize> = order
+        .iter()
+        .map(|w| s6.find(w).unwrap_or_else(|| panic!("no {w:?}: {s6}")))
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "out of order: {s6}");
+    let s7 = page("s7").await;
+    assert!(
+        s7.contains("(voided: out of the report)") && s7.contains("Appeal (approved)"),
+        "{s7}"
+    );
+    assert!(s7.contains("voided by an approved appeal"), "{s7}");
+    let s2 = page("s2").await;
+    assert!(s2.contains("<strong>thumbs down</strong> · low"), "{s2}");
+    let s4 = page("s4").await;
+    assert!(
+        s4.contains("ended expired") && s4.contains("Not rated."),
+        "{s4}"
+    );
+    let s9 = page("s9").await;
+    assert!(s9.contains("undeliverable after 1 attempt(s)"), "{s9}");
+    let (status, _) = text(&app, "/dashboard/sessions/nope", None).await;
+    assert_eq!(status, 404);
+}
+
+async fn an_operators_profile_lists_their_recent_low_ratings(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    fixture(&app).await;
+    let s2 = app.session("s2").await;
+    let rating = s2["rating"]["id"].as_str().unwrap();
+    let (status, body) = app
+        .put(
+            &format!("/v1/ratings/{rating}/response"),
+            json!({"text": "Sorry, we will call you back"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    // op-1: 3 of 4 positive; low now only s2 (s6 was raised to 4 ★, s7 is voided).
+    let (status, page) = text(&app, "/dashboard/operators/op-1", None).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("75.0%") && page.contains("n = 4"), "{page}");
+    assert!(page.contains("<td>thumbs down</td>"), "{page}");
+    assert!(page.contains("Sorry, we will call you back"), "{page}");
+    assert!(page.contains("href=\"/dashboard/sessions/s2\""), "{page}");
+    for gone in ["sessions/s6", "sessions/s7"] {
+        assert!(!page.contains(gone), "{gone} listed: {page}");
+    }
+    // A period without ratings.
+    let (_, page) = text(&app, "/dashboard/operators/op-1?from=2026-11-22", None).await;
+    assert!(page.contains("None in this period."), "{page}");
+    // The dashboard's operator table links here.
+    let (_, page) = text(&app, "/dashboard", None).await;
+    assert!(
+        page.contains("href=\"/dashboard/operators/op-1\""),
+        "{page}"
+    );
+}
+
 on_both_backends!(
+    an_operators_profile_lists_their_recent_low_ratings,
+    the_session_view_tells_each_journey,
     the_dashboard_shows_the_fixture_as_computed_by_hand,
     the_badge_is_off_until_a_line_turns_it_on,
     with_keys_the_dashboard_asks_for_one_and_keeps_to_its_lines,

@@ -1,5 +1,6 @@
 //! The dashboard in a real headless Chromium: rendered, filtered by clicking the form,
-//! sorted by clicking a column, and photographed (`target/screenshots/dashboard*.png`).
+//! sorted by clicking a column, a session's page opened, and photographed
+//! (`target/screenshots/dashboard*.png`).
 
 mod common;
 
@@ -104,4 +105,10 @@ async fn a_supervisor_filters_and_sorts_the_dashboard() {
     assert!(text_of(c, "#chart-csat").await.contains("CSAT per week"));
     assert!(text_of(c, "#csat").await.contains("77.8%"));
     save_screenshot(&c.screenshot().await.unwrap(), "dashboard-by-week.png");
+
+    // One conversation: its rating and its journey.
+    c.goto(&app.url("/dashboard/sessions/b3")).await.unwrap();
+    assert!(text_of(c, "#rating-now").await.contains("2 ★"));
+    assert!(text_of(c, "#journey-table").await.contains("rated 2 ★"));
+    save_screenshot(&c.screenshot().await.unwrap(), "dashboard-session.png");
 }

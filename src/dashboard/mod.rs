@@ -34,6 +34,8 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard", get(dashboard))
         .route("/dashboard/login", axum::routing::post(login))
         .route("/dashboard/export.csv", get(export))
+        .route("/dashboard/sessions/{id}", get(session_page))
+        .route("/dashboard/operators/{id}", get(operator_page))
         .route("/public/lines/{id}/badge.svg", get(badge))
 }
 
@@ -184,6 +186,67 @@ async fn export(
         crate::report::csv(&rows),
     )
         .into_response()
+}
+
+/// `GET /dashboard/sessions/{id}`: one conversation's rating at the end of its history, the
+/// request's journey and the alerts, for whoever may see the session.
+async fn session_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let caller = match caller(&state, &headers).await {
+        Ok(c) => c,
+        Err(login) => return login,
+    };
+    let view = match state.engine.session_view(&id).await {
+        Ok(v) => v,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let s = &view.session;
+    if let Err(e) = caller.session(&s.line_id, s.operator_id.as_deref()) {
+        return e.into_response();
+    }
+    page::session(&view).into_response()
+}
+
+/// `GET /dashboard/operators/{id}?from=&to=`: an operator's average and CSAT for the period,
+/// and their recent low ratings with comments and responses. Scope as
+/// `GET /v1/operators/{id}/summary`: the operator themselves, or a key over every line.
+async fn operator_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(filters): Query<Filters>,
+) -> Response {
+    let caller = match caller(&state, &headers).await {
+        Ok(c) => c,
+        Err(login) => return login,
+    };
+    let result = async {
+        if caller.operator() != Some(id.as_str()) {
+            caller.every_line("an operator's profile", "")?;
+        }
+        crate::domain::check_id("operator", &id).map_err(|e| bad(e.to_string()))?;
+        let filter = StatsFilter {
+            operator: Some(id.clone()),
+            from: date("from", &filters.from, false)?,
+            to: date("to", &filters.to, true)?,
+            ..StatsFilter::default()
+        };
+        let total = state
+            .engine
+            .stats(&filter, StatsGrouping::All)
+            .await?
+            .into_iter()
+            .next();
+        let low = state.engine.store().low_ratings(&filter, 20).await?;
+        Ok::<_, ApiError>(page::operator(&id, &filters, total.as_ref(), &low))
+    };
+    match result.await {
+        Ok(markup) => markup.into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 /// The operator table in the order asked for. `csat` (the default) ranks by the lower

@@ -27,6 +27,7 @@ th:first-child, td:first-child { text-align: left; }
 th a { color: inherit; }
 th[aria-sort] { background: #e4ecf5; }
 #reasons td:last-child, #reasons th:last-child { text-align: left; }
+#session td, #journey-table td, #journey-table th, #low-ratings td, #low-ratings th { text-align: left; }
 section { margin-top: 20px; }
 h2 { font-size: 17px; margin: 0 0 6px; }
 .muted { color: #52606d; font-size: 13px; }
@@ -142,6 +143,21 @@ fn filters_form(v: &View) -> Markup {
     }
 }
 
+/// CSAT with its interval and sample size, and the five-star average.
+fn quality_cards(t: Option<&StatsGroup>) -> Markup {
+    html! {
+        div.card #csat {
+            div.sub { "CSAT (thumbs up, or 4–5 ★)" }
+            div.n { (percent(t.and_then(|t| t.csat))) }
+            div.sub { "95% interval " (t.map_or("—".to_owned(), interval_text)) " · n = " (t.map_or(0, |t| t.answered)) }
+        }
+        div.card #average {
+            div.sub { "Average (five-star lines)" }
+            div.n { (stars(t.and_then(|t| t.average))) }
+        }
+    }
+}
+
 fn cards(v: &View) -> Markup {
     let t = v.total.as_ref();
     let fun = &v.funnel;
@@ -149,15 +165,7 @@ fn cards(v: &View) -> Markup {
         .then(|| fun.delivered as f64 / fun.sent_where_delivery_is_known as f64);
     html! {
         div.cards {
-            div.card #csat {
-                div.sub { "CSAT (thumbs up, or 4–5 ★)" }
-                div.n { (percent(t.and_then(|t| t.csat))) }
-                div.sub { "95% interval " (t.map_or("—".to_owned(), interval_text)) " · n = " (t.map_or(0, |t| t.answered)) }
-            }
-            div.card #average {
-                div.sub { "Average (five-star lines)" }
-                div.n { (stars(t.and_then(|t| t.average))) }
-            }
+            (quality_cards(t))
             div.card #response-rate {
                 div.sub { "Response rate (answered / sent)" }
                 div.n { (percent(t.and_then(|t| t.response_rate))) }
@@ -306,7 +314,9 @@ fn operator_table(v: &View) -> Markup {
                 tbody {
                     @for g in &rows {
                         tr {
-                            td { @if g.key.is_empty() { em { "(none)" } } @else { (g.key) } }
+                            td { @if g.key.is_empty() { em { "(none)" } } @else {
+                                a href={ "/dashboard/operators/" (g.key) } { (g.key) }
+                            } }
                             td { (g.answered) }
                             td { (percent(g.csat)) }
                             td { (interval_text(g)) }
@@ -333,6 +343,171 @@ pub fn dashboard(v: &View) -> Markup {
             (cards(v))
             (charts_section(v))
             (operator_table(v))
+        },
+    )
+}
+
+fn at(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// A rating's value as the client saw it: 👍/👎 or stars.
+fn shown(scale: Option<Scale>, value: i64) -> String {
+    match scale {
+        Some(Scale::Binary) if value == 1 => "thumbs up".to_owned(),
+        Some(Scale::Binary) => "thumbs down".to_owned(),
+        _ => format!("{value} ★"),
+    }
+}
+
+/// One conversation: its rating at the end of its history, and everything that happened
+/// on the way, in time order.
+pub fn session(v: &crate::store::SessionView) -> Markup {
+    let s = &v.session;
+    let scale = v.request.as_ref().map(|r| r.scale);
+    let mut journey: Vec<(chrono::DateTime<chrono::Utc>, String)> =
+        vec![(s.opened_at, "opened".into())];
+    if let Some(closed) = s.closed_at {
+        let by = s.closed_by.as_deref().unwrap_or("?");
+        journey.push((closed, format!("closed by {by}")));
+    }
+    if let Some(r) = &v.request {
+        journey.push((
+            r.created_at,
+            format!("rating request made, due {}", at(r.due_at)),
+        ));
+        let steps = [
+            (r.sent_at, "sent to the client"),
+            (r.delivered_at, "delivered (the channel confirmed it)"),
+            (r.answered_at, "answered"),
+        ];
+        for (t, what) in steps {
+            if let Some(t) = t {
+                journey.push((t, what.to_owned()));
+            }
+        }
+        if let (Some(t), false) = (r.finished_at, r.answered_at.is_some()) {
+            journey.push((t, format!("ended {}", r.status)));
+        }
+    }
+    if let Some((rating, history)) = &v.rating {
+        for h in history {
+            let what = if h.revision == 0 {
+                format!("rated {}", shown(scale, h.value))
+            } else {
+                format!("changed to {}", shown(scale, h.value))
+            };
+            journey.push((h.recorded_at, what));
+        }
+        if let Some(t) = rating.voided_at {
+            journey.push((t, "voided by an approved appeal".into()));
+        }
+    }
+    for a in &v.alerts {
+        journey.push((
+            a.created_at,
+            format!("alert to {} by {}: {}", a.recipient, a.sink, a.status),
+        ));
+    }
+    journey.sort_by_key(|(t, _)| *t);
+    page(
+        &format!("Session {}", s.id),
+        html! {
+            p { a href="/dashboard" { "← Dashboard" } }
+            table #session {
+                tbody {
+                    tr { th { "line" } td { (s.line_id) } }
+                    tr { th { "channel" } td { (s.channel.as_str()) } }
+                    tr { th { "operator" } td { (s.operator_id.as_deref().unwrap_or("—")) } }
+                    tr { th { "client" } td { (s.client.name.as_deref().unwrap_or(&s.client.id)) } }
+                    tr { th { "request" } td { (v.request.as_ref().map_or("none".to_owned(), |r| format!("{} after {} attempt(s){}", r.status, r.attempts, r.last_error.as_ref().map_or(String::new(), |e| format!(": {e}"))))) } }
+                }
+            }
+            section aria-labelledby="rating" {
+                h2 #rating { "Rating" }
+                @if let Some((r, _)) = &v.rating {
+                    p #rating-now {
+                        strong { (shown(scale, r.value)) }
+                        @if r.voided_at.is_some() { " (voided: out of the report)" }
+                        @if r.low { " · low" }
+                        @if r.changes > 0 { " · changed " (r.changes) " time(s)" }
+                    }
+                    @if let Some(c) = &r.comment {
+                        @if r.comment_flagged { p { em { "(comment hidden as abusive)" } } }
+                        @else { blockquote { (c) } }
+                    }
+                    @if let Some(resp) = &v.response {
+                        p { "Response" @if let Some(a) = &resp.author_id { " by " (a) } ": " (resp.text) }
+                    }
+                    @if let Some(a) = &v.appeal {
+                        p { "Appeal (" (a.status) "): " (a.reason) }
+                    }
+                } @else {
+                    p { "Not rated." }
+                }
+                @if let Some(e) = &v.evaluation {
+                    p { "Supervisor's evaluation: " (e.stars) " ★" @if let Some(c) = &e.comment { ": " (c) } }
+                }
+            }
+            section aria-labelledby="journey" {
+                h2 #journey { "Journey" }
+                table #journey-table {
+                    thead { tr { th { "when" } th { "what" } } }
+                    tbody {
+                        @for (t, what) in &journey {
+                            tr { td { (at(*t)) } td { (what) } }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// An operator's profile: their numbers for the period and their recent low ratings.
+pub fn operator(
+    id: &str,
+    f: &super::Filters,
+    total: Option<&StatsGroup>,
+    low: &[crate::store::LowRating],
+) -> Markup {
+    page(
+        &format!("Operator {id}"),
+        html! {
+            p { a href="/dashboard" { "← Dashboard" } }
+            form.filters method="get" action={ "/dashboard/operators/" (id) } aria-label="Period" {
+                label { "From" input type="date" name="from" id="from" value=(f.from); }
+                label { "To" input type="date" name="to" id="to" value=(f.to); }
+                button type="submit" id="apply" { "Apply" }
+            }
+            div.cards {
+                (quality_cards(total))
+                div.card #low {
+                    div.sub { "Low ratings" }
+                    div.n { (total.map_or(0, |t| t.low)) }
+                }
+            }
+            section aria-labelledby="recent" {
+                h2 #recent { "Recent low ratings" }
+                @if low.is_empty() {
+                    p { "None in this period." }
+                } @else {
+                    table #low-ratings {
+                        thead { tr { th { "rated" } th { "rating" } th { "comment" } th { "response" } th { "session" } } }
+                        tbody {
+                            @for r in low {
+                                tr {
+                                    td { (at(r.rated_at)) }
+                                    td { (shown(Some(r.scale), r.value)) }
+                                    td { (r.comment.as_deref().unwrap_or("—")) }
+                                    td { (r.response.as_deref().unwrap_or("none yet")) }
+                                    td { a href={ "/dashboard/sessions/" (r.session_id) } { (r.session_id) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         },
     )
 }

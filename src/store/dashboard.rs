@@ -1,5 +1,6 @@
 //! What the dashboard shows besides the report: the funnel from closed sessions to
-//! answers (with why requests did not reach clients), and the distribution of values.
+//! answers (with why requests did not reach clients), the distribution of values, and an
+//! operator's recent low ratings.
 //! Filters are the report's ([`StatsFilter`]) and count the same rows.
 
 use std::collections::BTreeMap;
@@ -8,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::stats::{bind_all, conditions};
-use super::{Result, StatsFilter, Store, ms};
+use super::{Result, StatsFilter, Store, ms, time};
 use crate::domain::Scale;
 
 /// Closed sessions → requests → sent → delivered → answered, and where the rest ended.
@@ -27,6 +28,20 @@ pub struct Funnel {
     pub answered: i64,
     /// Requests by their status, for the ones that did not reach an answer.
     pub by_status: BTreeMap<String, i64>,
+}
+
+/// A low rating as an operator's profile lists it.
+#[derive(Debug, Clone)]
+pub struct LowRating {
+    pub rating_id: String,
+    pub session_id: String,
+    pub scale: Scale,
+    pub value: i64,
+    /// `None` when there is none, or it was flagged as abusive.
+    pub comment: Option<String>,
+    pub rated_at: DateTime<Utc>,
+    /// The supervisor's response, if any.
+    pub response: Option<String>,
 }
 
 impl Store {
@@ -96,5 +111,46 @@ impl Store {
             counts.insert((scale, row.try_get("value")?), row.try_get("n")?);
         }
         Ok(counts)
+    }
+
+    /// The filter's newest low ratings (voided ones left out), with their comments and
+    /// responses: what an operator's profile lists.
+    pub async fn low_ratings(&self, f: &StatsFilter, limit: i64) -> Result<Vec<LowRating>> {
+        let (filter, binds) = conditions(
+            f,
+            "r",
+            "created_at",
+            Some("g.voided_at IS NULL AND g.low = 1"),
+            1,
+        );
+        let sql = format!(
+            "SELECT g.id AS rating_id, r.session_id AS session_id, r.scale AS scale,
+                    g.value AS value,
+                    CASE WHEN g.comment_flagged_at IS NULL THEN g.comment END AS comment,
+                    g.created_at AS rated_at, p.text AS response
+             FROM ratings g
+                  JOIN rating_requests r ON r.id = g.request_id
+                  LEFT JOIN rating_responses p ON p.rating_id = g.id
+             {filter}
+             ORDER BY g.created_at DESC, g.id
+             LIMIT $1"
+        );
+        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit), &binds)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let scale: String = row.try_get("scale")?;
+                Ok(LowRating {
+                    rating_id: row.try_get("rating_id")?,
+                    session_id: row.try_get("session_id")?,
+                    scale: scale.parse().map_err(super::StoreError::Corrupt)?,
+                    value: row.try_get("value")?,
+                    comment: row.try_get("comment")?,
+                    rated_at: time(row.try_get("rated_at")?),
+                    response: row.try_get("response")?,
+                })
+            })
+            .collect()
     }
 }
