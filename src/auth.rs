@@ -199,6 +199,16 @@ impl Caller {
         }
     }
 
+    /// One operator's numbers across lines (`GET /v1/operators/{id}/summary`, the
+    /// dashboard's profile): the operator themselves, or a key covering every line.
+    pub fn operator_numbers(&self, operator_id: &str, what: &str) -> Result<(), ApiError> {
+        if self.operator() == Some(operator_id) {
+            Ok(())
+        } else {
+            self.every_line(what, "")
+        }
+    }
+
     /// The operator an operator key acts as.
     pub fn operator(&self) -> Option<&str> {
         match self {

@@ -224,9 +224,7 @@ async fn operator_page(
         Err(login) => return login,
     };
     let result = async {
-        if caller.operator() != Some(id.as_str()) {
-            caller.every_line("an operator's profile", "")?;
-        }
+        caller.operator_numbers(&id, "an operator's profile")?;
         crate::domain::check_id("operator", &id).map_err(|e| bad(e.to_string()))?;
         let filter = StatsFilter {
             operator: Some(id.clone()),

@@ -134,9 +134,7 @@ async fn operator_summary(
     query: ApiQuery,
 ) -> ApiResult<Json<OperatorSummary>> {
     query.only("from, to")?;
-    if caller.operator() != Some(id.as_str()) {
-        caller.every_line("an operator's summary", "")?;
-    }
+    caller.operator_numbers(&id, "an operator's summary")?;
     let params = query.0;
     crate::domain::check_id("operator_id", &id)
         .map_err(|e| ApiError::bad_request("invalid_parameter", e.to_string()))?;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::stats::{bind_all, conditions};
+use super::stats::{bind_all, conditions, counted};
 use super::{Result, StatsFilter, Store, ms, time};
 use crate::domain::Scale;
 
@@ -90,16 +90,21 @@ impl Store {
         f: &StatsFilter,
         now: DateTime<Utc>,
     ) -> Result<BTreeMap<(Scale, i64), i64>> {
-        let (filter, binds) = conditions(f, "r", "created_at", None, 1);
+        let value = counted("value");
+        // A first answer still in its grace period has no value before: not counted yet.
+        let (filter, binds) = conditions(
+            f,
+            "r",
+            "created_at",
+            Some(&format!("{value} IS NOT NULL")),
+            1,
+        );
         let sql = format!(
-            "SELECT r.scale AS scale, v.value AS value, COUNT(*) AS n
+            "SELECT r.scale AS scale, {value} AS value, COUNT(*) AS n
              FROM rating_requests r
-                  JOIN (SELECT request_id,
-                               CASE WHEN counts_from <= $1 THEN value ELSE prior_value END AS value
-                        FROM ratings WHERE voided_at IS NULL) v ON v.request_id = r.id
-             {filter} {and} v.value IS NOT NULL
-             GROUP BY r.scale, v.value",
-            and = if filter.is_empty() { "WHERE" } else { "AND" },
+                  JOIN ratings g ON g.request_id = r.id AND g.voided_at IS NULL
+             {filter}
+             GROUP BY 1, 2"
         );
         let mut counts = BTreeMap::new();
         for row in bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now)), &binds)

@@ -96,9 +96,6 @@ impl Store {
             "GROUP BY 1"
         };
         // $1 is now; the filter's parameters follow.
-        let counted = |column: &str| {
-            format!("CASE WHEN g.counts_from <= $1 THEN g.{column} ELSE g.prior_{column} END")
-        };
         let (value, positive, low) = (counted("value"), counted("positive"), counted("low"));
         let sql = format!(
             "SELECT {key} AS k,
@@ -183,6 +180,12 @@ impl Store {
 pub(super) enum Bind {
     Text(String),
     Int(i64),
+}
+
+/// A rating's `column` (`value`, `positive`, `low`) over alias `g` as the report counts it
+/// at `$1` (now): as it was before, while a grace period holds a lowered rating back.
+pub(super) fn counted(column: &str) -> String {
+    format!("CASE WHEN g.counts_from <= $1 THEN g.{column} ELSE g.prior_{column} END")
 }
 
 /// The group key over table alias `t`, whose period is counted by its column `at`.
