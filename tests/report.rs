@@ -194,7 +194,142 @@ async fn bad_report_parameters_are_named(db: Db) {
     }
 }
 
+/// The report sums a per-day rollup for whole days and reads the rows for partial ones:
+/// both must give the same numbers, whether the changes are still in the log or folded.
+async fn whole_days_and_partial_days_count_alike(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    fixture(&app).await;
+    // Besides the fixture (days 21 and 22): a voided rating, a lowered one in its grace
+    // period, a session reopened by the client and closed again, and one still waiting.
+    app.line(
+        "graced",
+        json!({"delay_seconds": 0, "scale": "five_star", "lowered_grace_hours": 24}),
+    )
+    .await;
+    rated(&app, "s10", "graced", "a", &[5, 2]).await;
+    rated(&app, "s11", "graced", "b", &[1]).await;
+    let (_, s11) = app.get("/v1/sessions/s11").await;
+    let rating = s11["rating"]["id"].as_str().expect("rating id").to_owned();
+    let (status, appeal) = app
+        .post(
+            &format!("/v1/ratings/{rating}/appeal"),
+            json!({"reason": "not the operator's doing"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{appeal}");
+    let decision = format!("/v1/appeals/{}/decision", appeal["id"].as_str().unwrap());
+    let (status, body) = app.post(&decision, json!({"approve": true})).await;
+    assert_eq!(status, 200, "{body}");
+    app.line("support", json!({"delay_seconds": 600})).await;
+    app.open("s12", "support", "c").await;
+    app.close("s12").await;
+    app.advance(Duration::seconds(1));
+    app.post("/v1/sessions/s12/messages", json!({"from": "client"}))
+        .await;
+    assert_eq!(app.session("s12").await["closed_at"], Value::Null);
+    app.close("s12").await;
+    app.open("s13", "support", "c").await;
+    app.close("s13").await;
+
+    let store = rateline::store::Store::connect(&app.db.url, 1)
+        .await
+        .expect("the test's database");
+    let now = rateline::clock::Clock::now(&app.clock);
+    let at = |day: u32, ms: i64| {
+        Some(
+            chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, day, 0, 0, 0).unwrap()
+                + Duration::milliseconds(ms),
+        )
+    };
+    use rateline::store::{StatsFilter, StatsGrouping};
+    let filters = |from, to| {
+        [
+            StatsFilter::default(),
+            StatsFilter {
+                line: Some("sales".into()),
+                ..Default::default()
+            },
+            StatsFilter {
+                operator: Some("b".into()),
+                ..Default::default()
+            },
+        ]
+        .map(|f| StatsFilter { from, to, ..f })
+    };
+    // Everything the report, the funnel and the distribution say for a period.
+    let read = |from, to| {
+        let store = store.clone();
+        async move {
+            let mut out = Vec::new();
+            for f in filters(from, to) {
+                for by in [
+                    StatsGrouping::All,
+                    StatsGrouping::Operator,
+                    StatsGrouping::Line,
+                    StatsGrouping::Channel,
+                    StatsGrouping::Day,
+                    StatsGrouping::Week,
+                ] {
+                    out.push(format!(
+                        "{by:?} {:?}",
+                        store.stats(&f, by, now).await.unwrap()
+                    ));
+                }
+                out.push(format!("{:?}", store.funnel(&f, now).await.unwrap()));
+                out.push(format!("{:?}", store.distribution(&f, now).await.unwrap()));
+            }
+            out
+        }
+    };
+    let mut folded = 0;
+    for round in ["in the log", "folded"] {
+        for day in [21, 22] {
+            // [midnight, next midnight) is a whole day; [midnight + 1 ms, next midnight)
+            // is no whole day, so read from the rows. Nothing happened at midnight.
+            assert_eq!(
+                read(at(day, 0), at(day + 1, 0)).await,
+                read(at(day, 1), at(day + 1, 0)).await,
+                "day {day}, {round}"
+            );
+        }
+        // Day 21 from the rows, day 22 from the rollup.
+        assert_eq!(
+            read(at(21, 0), at(23, 0)).await,
+            read(at(21, 1), at(23, 0)).await,
+            "{round}"
+        );
+        assert_eq!(
+            read(None, None).await,
+            read(at(21, 0), at(23, 0)).await,
+            "{round}"
+        );
+        folded += store.fold_report_changes().await.unwrap();
+    }
+    assert!(folded > 0, "nothing was folded");
+    assert_eq!(store.fold_report_changes().await.unwrap(), 0);
+
+    // And the numbers are the ones expected: the fixture's, plus the graced 5★ (counted
+    // as 5 for now), without the voided one.
+    let (_, all) = app.get("/v1/stats?line=graced").await;
+    assert_eq!(groups(&all), vec![row("all", 2, 1, Some(5.0), 1, 0)]);
+    let funnel = store.funnel(&StatsFilter::default(), now).await.unwrap();
+    assert_eq!(
+        (funnel.closed, funnel.requested, funnel.answered),
+        // s4 was reopened by its client; s12 too, then closed again (counted once, with
+        // its cancelled request and its new one). s11 is answered, its rating voided.
+        (12, 14, 8)
+    );
+    // Past the grace period the lowered rating counts, from the rollup as from the rows.
+    app.advance(Duration::hours(25));
+    let (_, all) = app.get("/v1/stats?line=graced").await;
+    assert_eq!(groups(&all), vec![row("all", 2, 1, Some(2.0), 0, 1)]);
+    store.close().await;
+}
+
 on_both_backends!(
     the_report_matches_numbers_computed_by_hand,
     bad_report_parameters_are_named,
+    whole_days_and_partial_days_count_alike,
 );

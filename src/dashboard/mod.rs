@@ -351,7 +351,7 @@ async fn view(state: &AppState, caller: &Caller, mut filters: Filters) -> Result
         .next();
     let periods = engine.stats(&filter, period).await?;
     let operators = engine.stats(&filter, StatsGrouping::Operator).await?;
-    let funnel = store.funnel(&filter).await?;
+    let funnel = store.funnel(&filter, engine.now()).await?;
     let distribution = store.distribution(&filter, engine.now()).await?;
     Ok(View {
         filters,

@@ -38,6 +38,27 @@ use crate::store::{
     Backend, ClaimedJob, ClaimedRequest, JobKind, JobResult, SendResult, Store, StoreError,
 };
 
+/// How often the report's change log is folded into its per-day rollup. Reports read
+/// both, so this bounds only how many unfolded changes a report sums, not how fresh it is.
+const FOLD_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Folds the report's changes every [`FOLD_EVERY`] until `stop`.
+async fn fold_report_changes(store: Store, stop: CancellationToken) {
+    let mut every = tokio::time::interval(FOLD_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        match store.fold_report_changes().await {
+            Ok(n) => tracing::debug!(changes = n, "report changes folded"),
+            // Nothing is lost: the changes stay in the log and are counted from there.
+            Err(e) => tracing::warn!(error = %e, "could not fold the report's changes"),
+        }
+    }
+}
+
 /// The adapters of the channels this server sends on.
 #[derive(Clone, Default)]
 pub struct Adapters(HashMap<Channel, Arc<dyn ChannelAdapter>>);
@@ -132,6 +153,7 @@ impl Scheduler {
                 own,
             ));
         }
+        helpers.spawn(fold_report_changes(inner.store.clone(), stop.child_token()));
         let permits = Arc::new(Semaphore::new(inner.settings.concurrency as usize));
         let mut sends = JoinSet::new();
         // When expiries and idle closes are next due, in ms; the first pass looks at once.

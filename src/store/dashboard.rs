@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::stats::{bind_all, conditions, counted};
-use super::{Result, StatsFilter, Store, ms, time};
-use crate::domain::Scale;
+use super::stats::{bind_all, conditions};
+use super::{Result, StatsFilter, StatsGrouping, Store, time};
+use crate::domain::{RequestStatus, Scale};
 
 /// Closed sessions → requests → sent → delivered → answered, and where the rest ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,38 +46,24 @@ pub struct LowRating {
 
 impl Store {
     /// The funnel of the filter's sessions and requests.
-    pub async fn funnel(&self, f: &StatsFilter) -> Result<Funnel> {
-        let (filter, binds) = conditions(f, "s", "closed_at", Some("s.closed_at IS NOT NULL"), 0);
-        let sql = format!("SELECT COUNT(*) AS n FROM sessions s {filter}");
-        let closed: i64 = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?;
-        let (filter, binds) = conditions(f, "r", "created_at", None, 0);
-        let sql = format!(
-            "SELECT r.status AS status, COUNT(*) AS n, COUNT(r.sent_at) AS sent,
-                    COUNT(CASE WHEN r.channel IN ('whatsapp', 'webchat') THEN r.sent_at END) AS knowable,
-                    COUNT(r.delivered_at) AS delivered
-             FROM rating_requests r {filter} GROUP BY r.status"
-        );
-        let mut funnel = Funnel {
-            closed,
-            ..Funnel::default()
-        };
-        for row in bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds)
-            .fetch_all(&self.pool)
-            .await?
-        {
-            let status: String = row.try_get("status")?;
-            let n: i64 = row.try_get("n")?;
-            funnel.requested += n;
-            funnel.sent += row.try_get::<i64, _>("sent")?;
-            funnel.sent_where_delivery_is_known += row.try_get::<i64, _>("knowable")?;
-            funnel.delivered += row.try_get::<i64, _>("delivered")?;
-            if status == "answered" {
-                funnel.answered += n;
-            } else {
-                funnel.by_status.insert(status, n);
+    pub async fn funnel(&self, f: &StatsFilter, now: DateTime<Utc>) -> Result<Funnel> {
+        let mut funnel = Funnel::default();
+        for t in self.tallies(f, StatsGrouping::All, now).await? {
+            funnel.closed += t.closed;
+            funnel.requested += t.requested();
+            funnel.sent += t.sent;
+            if t.knowable {
+                funnel.sent_where_delivery_is_known += t.sent;
+            }
+            funnel.delivered += t.delivered;
+            funnel.answered += t.status(RequestStatus::Answered);
+            for (status, n) in RequestStatus::ALL.iter().zip(t.statuses) {
+                if *status != RequestStatus::Answered && n != 0 {
+                    *funnel
+                        .by_status
+                        .entry(status.as_str().to_owned())
+                        .or_default() += n;
+                }
             }
         }
         Ok(funnel)
@@ -90,30 +76,13 @@ impl Store {
         f: &StatsFilter,
         now: DateTime<Utc>,
     ) -> Result<BTreeMap<(Scale, i64), i64>> {
-        let value = counted("value");
-        // A first answer still in its grace period has no value before: not counted yet.
-        let (filter, binds) = conditions(
-            f,
-            "r",
-            "created_at",
-            Some(&format!("{value} IS NOT NULL")),
-            1,
-        );
-        let sql = format!(
-            "SELECT r.scale AS scale, {value} AS value, COUNT(*) AS n
-             FROM rating_requests r
-                  JOIN ratings g ON g.request_id = r.id AND g.voided_at IS NULL
-             {filter}
-             GROUP BY 1, 2"
-        );
         let mut counts = BTreeMap::new();
-        for row in bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now)), &binds)
-            .fetch_all(&self.pool)
-            .await?
-        {
-            let scale: String = row.try_get("scale")?;
-            let scale = scale.parse::<Scale>().map_err(super::StoreError::Corrupt)?;
-            counts.insert((scale, row.try_get("value")?), row.try_get("n")?);
+        for t in self.tallies(f, StatsGrouping::All, now).await? {
+            for (scale, value, n) in t.values() {
+                if n != 0 {
+                    *counts.entry((scale, value)).or_default() += n;
+                }
+            }
         }
         Ok(counts)
     }

@@ -22,6 +22,7 @@ mod ratings;
 mod requests;
 mod sessions;
 mod stats;
+mod tally;
 mod webchat;
 
 use std::str::FromStr;

@@ -89,36 +89,28 @@ impl Store {
         by: StatsGrouping,
         now: DateTime<Utc>,
     ) -> Result<Vec<StatsGroup>> {
-        let (filter, binds) = conditions(f, "r", "created_at", None, 1);
-        let group = if by == StatsGrouping::All {
-            ""
-        } else {
-            "GROUP BY 1"
-        };
-        // $1 is now; the filter's parameters follow.
-        let (value, positive, low) = (counted("value"), counted("positive"), counted("low"));
-        let sql = format!(
-            "SELECT {key} AS k,
-                    COUNT(r.sent_at) AS sent,
-                    COUNT({value}) AS answered,
-                    CAST(SUM(CASE WHEN r.scale = 'five_star' THEN {value} END) AS BIGINT) AS star_sum,
-                    COUNT(CASE WHEN r.scale = 'five_star' THEN {value} END) AS star_n,
-                    CAST(COALESCE(SUM({positive}), 0) AS BIGINT) AS positive,
-                    CAST(COALESCE(SUM({low}), 0) AS BIGINT) AS low
-             FROM rating_requests r
-                  LEFT JOIN ratings g ON g.request_id = r.id AND g.voided_at IS NULL
-             {filter} {group}",
-            key = group_key(by, "r", "created_at"),
-        );
-        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now)), &binds)
-            .fetch_all(&self.pool)
-            .await?;
+        // Groups of the rollup's tallies, one per key: scales and channels summed.
+        let mut sums: std::collections::BTreeMap<String, Sums> = Default::default();
+        for t in self.tallies(f, by, now).await? {
+            let s = sums.entry(t.key.clone()).or_default();
+            s.requested += t.requested();
+            s.sent += t.sent;
+            s.answered += t.answered();
+            s.star_n += t.stars.iter().sum::<i64>();
+            s.star_sum += (1..).zip(t.stars).map(|(v, n)| v * n).sum::<i64>();
+            s.positive += t.positive;
+            s.low += t.low;
+        }
         // Evaluations are per session, not per request: counted apart, grouped alike.
         let (filter, binds) = conditions(f, "e", "closed_at", Some("e.created_at <= $1"), 1);
         let sql = format!(
-            "SELECT {key} AS k, COUNT(*) AS n, CAST(SUM(e.stars) AS BIGINT) AS stars
-             FROM evaluations e {filter} {group}",
-            key = group_key(by, "e", "closed_at"),
+            "SELECT {key} AS k, COUNT(*) AS n, CAST(SUM(u.stars) AS BIGINT) AS stars
+             FROM (SELECT e.closed_at / 86400000 AS day, e.line_id AS line_id,
+                          COALESCE(e.operator_id, '') AS operator_id, e.channel AS channel,
+                          e.stars AS stars
+                   FROM evaluations e {filter}) u
+             GROUP BY 1",
+            key = super::tally::group_key(by),
         );
         let mut evaluations = std::collections::HashMap::new();
         for row in bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now)), &binds)
@@ -131,30 +123,24 @@ impl Store {
                 evaluations.insert(row.try_get::<String, _>("k")?, (n, stars));
             }
         }
-        let mut groups = Vec::with_capacity(rows.len());
-        for row in rows {
-            let sent: i64 = row.try_get("sent")?;
-            let answered: i64 = row.try_get("answered")?;
-            if by == StatsGrouping::All && sent == 0 && answered == 0 {
-                // An empty report says so with an empty list, not a row of zeros.
+        let mut groups = Vec::with_capacity(sums.len());
+        for (raw, s) in sums {
+            // A group is there when it has requests; an empty report is an empty list,
+            // not a row of zeros.
+            if s.requested == 0 || (by == StatsGrouping::All && s.sent == 0 && s.answered == 0) {
                 continue;
             }
-            let star_sum: Option<i64> = row.try_get("star_sum")?;
-            let star_n: i64 = row.try_get("star_n")?;
-            let positive: i64 = row.try_get("positive")?;
-            let raw: String = row.try_get("k")?;
             let (evaluated, stars) = evaluations.remove(&raw).unwrap_or((0, 0));
-            let key = period_key(by, raw);
             groups.push(StatsGroup {
                 evaluated,
                 evaluation_average: ratio(stars, evaluated),
-                key,
-                sent,
-                answered,
-                response_rate: ratio(answered, sent),
-                average: star_sum.and_then(|s| ratio(s, star_n)),
-                csat: ratio(positive, answered),
-                low: row.try_get("low")?,
+                key: period_key(by, raw),
+                sent: s.sent,
+                answered: s.answered,
+                response_rate: ratio(s.answered, s.sent),
+                average: ratio(s.star_sum, s.star_n),
+                csat: ratio(s.positive, s.answered),
+                low: s.low,
             });
         }
         // Evaluated sessions whose group has no request (rating off on the line).
@@ -182,23 +168,16 @@ pub(super) enum Bind {
     Int(i64),
 }
 
-/// A rating's `column` (`value`, `positive`, `low`) over alias `g` as the report counts it
-/// at `$1` (now): as it was before, while a grace period holds a lowered rating back.
-pub(super) fn counted(column: &str) -> String {
-    format!("CASE WHEN g.counts_from <= $1 THEN g.{column} ELSE g.prior_{column} END")
-}
-
-/// The group key over table alias `t`, whose period is counted by its column `at`.
-fn group_key(by: StatsGrouping, t: &str, at: &str) -> String {
-    match by {
-        StatsGrouping::All => "'all'".into(),
-        StatsGrouping::Operator => format!("COALESCE({t}.operator_id, '')"),
-        StatsGrouping::Line => format!("{t}.line_id"),
-        StatsGrouping::Channel => format!("{t}.channel"),
-        StatsGrouping::Day => format!("CAST({t}.{at} / 86400000 AS TEXT)"),
-        // Day 0 (1970-01-01) was a Thursday: +3 starts each week on a Monday.
-        StatsGrouping::Week => format!("CAST(({t}.{at} / 86400000 + 3) / 7 AS TEXT)"),
-    }
+/// A group's sums over its scales and channels.
+#[derive(Default)]
+struct Sums {
+    requested: i64,
+    sent: i64,
+    answered: i64,
+    star_sum: i64,
+    star_n: i64,
+    positive: i64,
+    low: i64,
 }
 
 /// The filter as a `WHERE` over table alias `t` (period by its column `at`), with its

@@ -1,0 +1,557 @@
+//! The report's counts, summed from the per-day rollup rather than from every row.
+//!
+//! `migrations/*/0008_report_rollup.sql` keeps the rollup: triggers append every change to
+//! `report_changes`, and [`Store::fold_report_changes`] folds those into `report_days`. A
+//! report sums, in one statement (so one snapshot):
+//!
+//! - `report_days` and the not yet folded `report_changes`, for the whole days the filter
+//!   covers;
+//! - a correction for ratings held back by a grace period: the rollup counts a rating at
+//!   its current value, the report counts it as it was before until `counts_from`;
+//! - the rows themselves for the partial days at either end of a `from`/`to` that is not a
+//!   UTC midnight.
+//!
+//! Every branch yields the same columns ([`counters`]); the report, the funnel and the
+//! distribution are each put together from the sums in Rust.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::stats::{StatsFilter, StatsGrouping};
+use super::{Backend, Result, Store, ms};
+use crate::domain::{RequestStatus, Scale};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Changes folded per statement: bounded, so a backlog (the migration's, say) never makes
+/// one huge transaction.
+const FOLD_BATCH: i64 = 50_000;
+
+/// The counts of one group, apart for channels that report delivery and those that do not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Tally {
+    pub key: String,
+    /// Sent on a channel that reports delivery (WhatsApp, web chat).
+    pub knowable: bool,
+    pub closed: i64,
+    /// Requests by status, in [`RequestStatus::ALL`]'s order.
+    pub statuses: [i64; RequestStatus::ALL.len()],
+    pub sent: i64,
+    pub delivered: i64,
+    /// Binary ratings counted: 👎, 👍.
+    pub binary: [i64; 2],
+    /// Five-star ratings counted, by stars 1..=5.
+    pub stars: [i64; 5],
+    pub positive: i64,
+    pub low: i64,
+}
+
+impl Tally {
+    pub fn requested(&self) -> i64 {
+        self.statuses.iter().sum()
+    }
+
+    pub fn status(&self, s: RequestStatus) -> i64 {
+        RequestStatus::ALL
+            .iter()
+            .position(|x| *x == s)
+            .map_or(0, |i| self.statuses[i])
+    }
+
+    pub fn answered(&self) -> i64 {
+        self.binary.iter().sum::<i64>() + self.stars.iter().sum::<i64>()
+    }
+
+    /// Each value's count per scale, as the distribution shows them.
+    pub fn values(&self) -> impl Iterator<Item = (Scale, i64, i64)> + '_ {
+        let binary = (0..).zip(self.binary).map(|(v, n)| (Scale::Binary, v, n));
+        let stars = (1..).zip(self.stars).map(|(v, n)| (Scale::FiveStar, v, n));
+        binary.chain(stars)
+    }
+}
+
+/// The counter columns every branch yields, after `day, line_id, operator_id, channel`,
+/// in the order of `report_days`.
+fn counters() -> Vec<String> {
+    let mut c = vec!["closed".to_owned()];
+    c.extend(
+        RequestStatus::ALL
+            .iter()
+            .map(|s| format!("in_{}", s.as_str())),
+    );
+    c.extend(["sent".into(), "delivered".into()]);
+    c.extend((0..=1).map(|v| format!("b{v}")));
+    c.extend((1..=5).map(|v| format!("s{v}")));
+    c.extend(["positive".into(), "low".into()]);
+    c
+}
+
+/// A value counter's scale and value: `b1` is (binary, 1), `s4` (five_star, 4).
+fn value_counter(c: &str) -> Option<(&'static str, &str)> {
+    if let Some(v) = c.strip_prefix('b') {
+        Some(("binary", v))
+    } else {
+        c.strip_prefix('s').map(|v| ("five_star", v))
+    }
+    .filter(|(_, v)| v.parse::<u8>().is_ok())
+}
+
+/// One branch's select list: the key columns, then each counter's expression from `expr`.
+fn select(keys: [&str; 4], expr: impl Fn(&str) -> String) -> String {
+    let keys = ["day", "line_id", "operator_id", "channel"]
+        .iter()
+        .zip(keys)
+        .map(|(name, e)| format!("{e} AS {name}"));
+    let counters = counters()
+        .into_iter()
+        .map(|c| format!("{} AS {c}", expr(&c)));
+    keys.chain(counters).collect::<Vec<_>>().join(", ")
+}
+
+/// `report_changes` rows (one signed thing each) as counters.
+fn change_counter(c: &str) -> String {
+    if let Some(status) = c.strip_prefix("in_") {
+        format!("CASE WHEN status = '{status}' THEN sign ELSE 0 END")
+    } else if let Some((scale, v)) = value_counter(c) {
+        format!("CASE WHEN scale = '{scale}' AND value = {v} THEN sign ELSE 0 END")
+    } else {
+        format!("sign * {c}")
+    }
+}
+
+/// A rating's counters from value, positive and low expressions (NULL: not counted), on
+/// a request `r`.
+fn rating_counter(c: &str, value: &str, positive: &str, low: &str) -> Option<String> {
+    if let Some((scale, v)) = value_counter(c) {
+        Some(format!(
+            "CASE WHEN r.scale = '{scale}' AND {value} = {v} THEN 1 ELSE 0 END"
+        ))
+    } else if c == "positive" {
+        Some(format!("COALESCE({positive}, 0)"))
+    } else if c == "low" {
+        Some(format!("COALESCE({low}, 0)"))
+    } else {
+        None
+    }
+}
+
+/// A request row `r` and its rating `g` as counters, the rating as counted at `$1`.
+fn request_counter(c: &str) -> String {
+    let at =
+        |col: &str| format!("CASE WHEN g.counts_from <= $1 THEN g.{col} ELSE g.prior_{col} END");
+    if let Some(e) = rating_counter(c, &at("value"), &at("positive"), &at("low")) {
+        e
+    } else if let Some(status) = c.strip_prefix("in_") {
+        format!("CASE WHEN r.status = '{status}' THEN 1 ELSE 0 END")
+    } else if c == "closed" {
+        "0".into()
+    } else {
+        format!("CASE WHEN r.{c}_at IS NOT NULL THEN 1 ELSE 0 END")
+    }
+}
+
+/// Which days the rollup answers for, and which stretches the rows must.
+#[derive(Debug, PartialEq, Eq)]
+struct Span {
+    /// Whole days `[first, end)` (days since the epoch; `None`: unbounded), or `None` when
+    /// no whole day is inside the filter.
+    days: Option<(Option<i64>, Option<i64>)>,
+    /// `[from, to)` in ms: the partial days at the ends.
+    edges: Vec<(i64, i64)>,
+}
+
+fn span(from: Option<i64>, to: Option<i64>) -> Span {
+    let first = from.map(|f| f.div_euclid(DAY_MS) + i64::from(f.rem_euclid(DAY_MS) != 0));
+    let end = to.map(|t| t.div_euclid(DAY_MS));
+    if let (Some(f), Some(t), Some(a), Some(b)) = (from, to, first, end)
+        && a >= b
+    {
+        // No whole day inside: all of it from the rows.
+        let edges = if f < t { vec![(f, t)] } else { vec![] };
+        return Span { days: None, edges };
+    }
+    let mut edges = Vec::new();
+    if let (Some(f), Some(first)) = (from, first)
+        && f < first * DAY_MS
+    {
+        edges.push((f, first * DAY_MS));
+    }
+    if let (Some(t), Some(end)) = (to, end)
+        && end * DAY_MS < t
+    {
+        edges.push((end * DAY_MS, t));
+    }
+    Span {
+        days: Some((first, end)),
+        edges,
+    }
+}
+
+/// Parameters and the conditions that use them, numbered as they are pushed.
+struct Params {
+    binds: Vec<super::stats::Bind>,
+}
+
+impl Params {
+    fn push(&mut self, b: super::stats::Bind) -> String {
+        self.binds.push(b);
+        format!("${}", self.binds.len() + 1)
+    }
+}
+
+impl Store {
+    /// The counts for `f`, grouped `by`, with ratings as counted at `now`.
+    pub(super) async fn tallies(
+        &self,
+        f: &StatsFilter,
+        by: StatsGrouping,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Tally>> {
+        use super::stats::Bind;
+        let mut p = Params { binds: Vec::new() };
+        // The filter's line, operator and channel, for a table whose columns are `t.…`.
+        let line = f.line.clone().map(|l| p.push(Bind::Text(l)));
+        let operator = f.operator.clone().map(|o| p.push(Bind::Text(o)));
+        let channel = f.channel.map(|c| p.push(Bind::Text(c.as_str().into())));
+        let who = |t: &str, operator_column: &str| {
+            let mut c = Vec::new();
+            if let Some(l) = &line {
+                c.push(format!("{t}.line_id = {l}"));
+            }
+            if let Some(o) = &operator {
+                c.push(format!("{t}.{operator_column} = {o}"));
+            }
+            if let Some(ch) = &channel {
+                c.push(format!("{t}.channel = {ch}"));
+            }
+            c
+        };
+        let span = span(f.from.map(ms), f.to.map(ms));
+        let mut branches = Vec::new();
+        if let Some((first, end)) = span.days {
+            let first = first.map(|d| (p.push(Bind::Int(d)), p.push(Bind::Int(d * DAY_MS))));
+            let end = end.map(|d| (p.push(Bind::Int(d)), p.push(Bind::Int(d * DAY_MS))));
+            // On the rollup, by day number; on the rows, by the close in ms.
+            let days = |t: &str, by_ms: Option<&str>| {
+                let mut c = who(t, "operator_id");
+                let column = by_ms.map_or(format!("{t}.day"), |m| format!("{t}.{m}"));
+                if let Some((d, m)) = &first {
+                    c.push(format!(
+                        "{column} >= {}",
+                        if by_ms.is_some() { m } else { d }
+                    ));
+                }
+                if let Some((d, m)) = &end {
+                    c.push(format!(
+                        "{column} < {}",
+                        if by_ms.is_some() { m } else { d }
+                    ));
+                }
+                c
+            };
+            let key = ["d.day", "d.line_id", "d.operator_id", "d.channel"];
+            branches.push(format!(
+                "SELECT {} FROM report_days d{}",
+                select(key, |c| format!("d.{c}")),
+                where_(days("d", None))
+            ));
+            branches.push(format!(
+                "SELECT {} FROM report_changes d{}",
+                select(key, change_counter),
+                where_(days("d", None))
+            ));
+            // Ratings in their grace period: out goes what the rollup counted, in what
+            // the report counts.
+            let mut c = days("r", Some("created_at"));
+            c.push("g.counts_from > $1 AND g.voided_at IS NULL".into());
+            branches.push(format!(
+                "SELECT {} FROM ratings g JOIN rating_requests r ON r.id = g.request_id{}",
+                select(request_keys(), |c| {
+                    match (
+                        rating_counter(c, "g.prior_value", "g.prior_positive", "g.prior_low"),
+                        rating_counter(c, "g.value", "g.positive", "g.low"),
+                    ) {
+                        (Some(was), Some(is)) => format!("({was}) - ({is})"),
+                        _ => "0".into(),
+                    }
+                }),
+                where_(c)
+            ));
+        }
+        if !span.edges.is_empty() {
+            let ranges: Vec<(String, String)> = span
+                .edges
+                .iter()
+                .map(|(a, b)| (p.push(Bind::Int(*a)), p.push(Bind::Int(*b))))
+                .collect();
+            let within = |column: &str| {
+                let any = ranges
+                    .iter()
+                    .map(|(a, b)| format!("({column} >= {a} AND {column} < {b})"))
+                    .collect::<Vec<_>>()
+                    .join(" OR ");
+                format!("({any})")
+            };
+            let mut c = who("r", "operator_id");
+            c.push(within("r.created_at"));
+            branches.push(format!(
+                "SELECT {} FROM rating_requests r
+                      LEFT JOIN ratings g ON g.request_id = r.id AND g.voided_at IS NULL{}",
+                select(request_keys(), request_counter),
+                where_(c)
+            ));
+            let mut c = who("s", "operator_id");
+            c.push(within("s.closed_at"));
+            branches.push(format!(
+                "SELECT {} FROM sessions s{}",
+                select(
+                    [
+                        "s.closed_at / 86400000",
+                        "s.line_id",
+                        "COALESCE(s.operator_id, '')",
+                        "s.channel",
+                    ],
+                    |c| if c == "closed" { "1" } else { "0" }.into()
+                ),
+                where_(c)
+            ));
+        }
+        if branches.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sums = counters()
+            .iter()
+            .map(|c| format!("CAST(SUM(u.{c}) AS BIGINT) AS {c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {key} AS k,
+                    CAST(CASE WHEN u.channel IN ('whatsapp', 'webchat') THEN 1 ELSE 0 END
+                         AS BIGINT) AS knowable,
+                    {sums}
+             FROM ({union}) u
+             GROUP BY 1, 2",
+            key = group_key(by),
+            union = branches.join(" UNION ALL "),
+        );
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            // The sum groups up to a row per line, operator, channel and day. PostgreSQL's
+            // default 4 MB of working memory makes it sort those on disk rather than hash
+            // them; this transaction alone may use more.
+            sqlx::query("SET LOCAL work_mem = '32MB'")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now));
+        let rows = super::stats::bind_all(q, &p.binds)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let names = counters();
+        rows.iter()
+            .map(|row| {
+                let get = |i: usize| row.try_get::<i64, _>(names[i].as_str());
+                let mut t = Tally {
+                    key: row.try_get("k")?,
+                    knowable: row.try_get::<i64, _>("knowable")? == 1,
+                    closed: get(0)?,
+                    ..Tally::default()
+                };
+                let mut i = 1;
+                for s in &mut t.statuses {
+                    *s = get(i)?;
+                    i += 1;
+                }
+                t.sent = get(i)?;
+                t.delivered = get(i + 1)?;
+                i += 2;
+                for v in t.binary.iter_mut().chain(t.stars.iter_mut()) {
+                    *v = get(i)?;
+                    i += 1;
+                }
+                t.positive = get(i)?;
+                t.low = get(i + 1)?;
+                Ok(t)
+            })
+            .collect()
+    }
+
+    /// Folds the changes the triggers appended into `report_days`; returns how many.
+    ///
+    /// Safe to run from several processes at once: on PostgreSQL each change is taken out
+    /// and added in one statement, and an advisory lock lets one process fold at a time;
+    /// SQLite has one writer.
+    pub async fn fold_report_changes(&self) -> Result<u64> {
+        let names = counters();
+        let columns = names.join(", ");
+        let pivot = names
+            .iter()
+            .map(|c| format!("CAST(SUM({}) AS BIGINT)", change_counter(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let add = names
+            .iter()
+            .map(|c| format!("{c} = report_days.{c} + excluded.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let keys = "day, line_id, operator_id, channel";
+        let mut folded = 0;
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let n = match self.backend {
+                Backend::Postgres => {
+                    let locked: bool = sqlx::query("SELECT pg_try_advisory_xact_lock(8011970)")
+                        .fetch_one(&mut *tx)
+                        .await?
+                        .try_get(0)?;
+                    if !locked {
+                        return Ok(folded);
+                    }
+                    let sql = format!(
+                        "WITH moved AS (
+                             DELETE FROM report_changes WHERE id IN
+                                 (SELECT id FROM report_changes ORDER BY id LIMIT {FOLD_BATCH})
+                             RETURNING *),
+                         added AS (
+                             INSERT INTO report_days ({keys}, {columns})
+                             SELECT {keys}, {pivot} FROM moved GROUP BY {keys}
+                             ON CONFLICT ({keys}) DO UPDATE SET {add})
+                         SELECT COUNT(*) AS n FROM moved"
+                    );
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .fetch_one(&mut *tx)
+                        .await?
+                        .try_get::<i64, _>("n")?
+                }
+                Backend::Sqlite => {
+                    let last: Option<i64> = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT MAX(id) AS last FROM
+                             (SELECT id FROM report_changes ORDER BY id LIMIT {FOLD_BATCH})"
+                    )))
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("last")?;
+                    let Some(last) = last else {
+                        return Ok(folded);
+                    };
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "INSERT INTO report_days ({keys}, {columns})
+                         SELECT {keys}, {pivot} FROM report_changes WHERE id <= $1
+                         GROUP BY {keys}
+                         ON CONFLICT ({keys}) DO UPDATE SET {add}"
+                    )))
+                    .bind(last)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("DELETE FROM report_changes WHERE id <= $1")
+                        .bind(last)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected() as i64
+                }
+            };
+            tx.commit().await?;
+            folded += n as u64;
+            if n < FOLD_BATCH {
+                return Ok(folded);
+            }
+        }
+    }
+}
+
+/// A request row `r`'s key columns, its period by the close.
+fn request_keys() -> [&'static str; 4] {
+    [
+        "r.created_at / 86400000",
+        "r.line_id",
+        "COALESCE(r.operator_id, '')",
+        "r.channel",
+    ]
+}
+
+fn where_(conditions: Vec<String>) -> String {
+    if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    }
+}
+
+/// The group key over the summed rows `u`.
+pub(super) fn group_key(by: StatsGrouping) -> &'static str {
+    match by {
+        StatsGrouping::All => "'all'",
+        StatsGrouping::Operator => "u.operator_id",
+        StatsGrouping::Line => "u.line_id",
+        StatsGrouping::Channel => "u.channel",
+        StatsGrouping::Day => "CAST(u.day AS TEXT)",
+        // Day 0 (1970-01-01) was a Thursday: +3 starts each week on a Monday.
+        StatsGrouping::Week => "CAST((u.day + 3) / 7 AS TEXT)",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: i64 = DAY_MS;
+
+    #[test]
+    fn whole_days_come_from_the_rollup_and_the_ends_from_the_rows() {
+        assert_eq!(
+            span(None, None),
+            Span {
+                days: Some((None, None)),
+                edges: vec![]
+            }
+        );
+        assert_eq!(
+            span(Some(10 * D), Some(12 * D)),
+            Span {
+                days: Some((Some(10), Some(12))),
+                edges: vec![]
+            }
+        );
+        assert_eq!(
+            span(Some(10 * D + 5), Some(12 * D + 7)),
+            Span {
+                days: Some((Some(11), Some(12))),
+                edges: vec![(10 * D + 5, 11 * D), (12 * D, 12 * D + 7)]
+            }
+        );
+        assert_eq!(
+            span(Some(10 * D + 5), None),
+            Span {
+                days: Some((Some(11), None)),
+                edges: vec![(10 * D + 5, 11 * D)]
+            }
+        );
+    }
+
+    #[test]
+    fn a_stretch_inside_one_day_is_all_rows() {
+        assert_eq!(
+            span(Some(10 * D + 5), Some(10 * D + 9)),
+            Span {
+                days: None,
+                edges: vec![(10 * D + 5, 10 * D + 9)]
+            }
+        );
+        // From one midnight to the next but one partial day: rows only.
+        assert_eq!(
+            span(Some(10 * D + 5), Some(11 * D + 9)),
+            Span {
+                days: None,
+                edges: vec![(10 * D + 5, 11 * D + 9)]
+            }
+        );
+        assert_eq!(
+            span(Some(10 * D), Some(10 * D)),
+            Span {
+                days: None,
+                edges: vec![]
+            }
+        );
+    }
+}
