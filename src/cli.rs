@@ -93,9 +93,9 @@ enum Format {
 struct StatsArgs {
     #[command(flatten)]
     config: ConfigArg,
-    #[arg(long)]
+    #[arg(long, value_parser = id_arg)]
     line: Option<String>,
-    #[arg(long)]
+    #[arg(long, value_parser = id_arg)]
     operator: Option<String>,
     #[arg(long)]
     channel: Option<Channel>,
@@ -117,6 +117,13 @@ fn role_arg() -> impl clap::builder::TypedValueParser<Value = crate::domain::Rol
     use clap::builder::TypedValueParser;
     clap::builder::PossibleValuesParser::new(crate::domain::Role::ALL.map(|r| r.as_str()))
         .map(|s| s.parse().expect("a listed role parses"))
+}
+
+/// A line or operator id, by the rules the API holds them to.
+fn id_arg(value: &str) -> Result<String, String> {
+    crate::domain::check_id("id", value)
+        .map(|()| value.to_owned())
+        .map_err(|e| e.to_string())
 }
 
 fn time_arg(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {

@@ -493,6 +493,9 @@ pub struct SchedulerSettings {
     pub retry_min_millis: u64,
     /// The longest backoff.
     pub retry_max_seconds: u64,
+    /// How often the report's change log is folded into its per-day rollup. Reports read
+    /// both, so this bounds how many unfolded changes a report sums, not how fresh it is.
+    pub report_fold_seconds: u64,
 }
 
 impl Default for SchedulerSettings {
@@ -506,6 +509,7 @@ impl Default for SchedulerSettings {
             max_attempts: 10,
             retry_min_millis: 1000,
             retry_max_seconds: 300,
+            report_fold_seconds: 5,
         }
     }
 }
@@ -649,9 +653,14 @@ impl Settings {
                 s.lease_seconds, s.send_timeout_seconds
             ));
         }
-        if s.batch_size == 0 || s.concurrency == 0 || s.max_attempts == 0 {
+        if s.batch_size == 0
+            || s.concurrency == 0
+            || s.max_attempts == 0
+            || s.report_fold_seconds == 0
+        {
             problems.push(
-                "scheduler.batch_size, scheduler.concurrency and scheduler.max_attempts must be at least 1"
+                "scheduler.batch_size, scheduler.concurrency, scheduler.max_attempts and \
+                 scheduler.report_fold_seconds must be at least 1"
                     .into(),
             );
         }

@@ -124,6 +124,28 @@ async fn malformed_bodies_are_400_naming_the_field_and_store_nothing(db: Db) {
         (422, json!("opened_at")),
         "{body}"
     );
+
+    // A close before 1970 is no event Rateline could have heard of: refused, still open.
+    app.open("s-2", "support", "op").await;
+    let (status, body) = app
+        .post(
+            "/v1/sessions/s-2/close",
+            json!({"closed_by": "operator", "at": "1969-12-31T23:59:59Z"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (422, json!("at")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("before 1970-01-01"),
+        "{body}"
+    );
+    assert_eq!(app.session("s-2").await["closed_at"], Value::Null);
 }
 
 async fn a_repeated_session_or_event_changes_nothing(db: Db) {

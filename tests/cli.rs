@@ -111,6 +111,14 @@ webhook = {{ url = "http://127.0.0.1:9/hook", secret = "0123456789abcdef" }}
 }
 
 #[test]
+fn a_report_filter_that_names_nothing_is_refused() {
+    let out = rateline(&["stats", "--operator", ""], &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains("invalid value '' for '--operator"), "{t}");
+}
+
+#[test]
 fn a_misspelt_section_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("rateline.toml");

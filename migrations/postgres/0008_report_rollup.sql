@@ -74,6 +74,9 @@ CREATE INDEX ratings_counts_from ON ratings (counts_from);
 -- requests by close, then each one's rating.
 CREATE INDEX rating_requests_operator ON rating_requests (operator_id, created_at);
 
+-- Rateline never deletes sessions, requests or ratings, so there are no DELETE triggers:
+-- a purge would have to take its rows' counts out of the rollup too.
+--
 -- What a row counts under is fixed at insert. Were it to change, its counts would have to
 -- move with it; refusing the change keeps the rollup honest.
 CREATE FUNCTION report_keep_keys() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -189,7 +189,7 @@ impl Engine {
             new.client.id = whatsapp_number(&new.client.id)?;
         }
         let now = self.now();
-        let opened_at = self.not_in_future("opened_at", new.opened_at, now)?;
+        let opened_at = self.event_time("opened_at", new.opened_at, now)?;
         if let Some(existing) = self.store.get_session(&new.id).await? {
             return Ok((existing, false));
         }
@@ -273,7 +273,7 @@ impl Engine {
         let now = self.now();
         // Within the allowed skew a time from the future is taken as now: it must not
         // stretch Meta's 24-hour window.
-        let at = self.not_in_future("at", at, now)?.min(now);
+        let at = self.event_time("at", at, now)?.min(now);
         let result = self
             .store
             .record_message(session_id, from, at, now)
@@ -300,7 +300,7 @@ impl Engine {
     ) -> Result<CloseResult> {
         known_session(session_id)?;
         let now = self.now();
-        let closed_at = self.not_in_future("at", at, now)?;
+        let closed_at = self.event_time("at", at, now)?;
         self.close(session_id, by, closed_at, now, false).await
     }
 
@@ -530,8 +530,8 @@ impl Engine {
         Ok(self.store.stats(filter, by, self.now()).await?)
     }
 
-    /// A client-supplied time, or now; refused when it lies in the future.
-    fn not_in_future(
+    /// A client-supplied time, or now; refused when it lies in the future or before 1970.
+    fn event_time(
         &self,
         field: &str,
         at: Option<DateTime<Utc>>,
@@ -544,6 +544,15 @@ impl Engine {
                     "{} is in the future (server time {}); send the time the event happened, or omit it",
                     t.to_rfc3339(),
                     now.to_rfc3339()
+                ),
+            )
+            .into()),
+            // Reports count periods in days since 1970; nothing Rateline hears of is older.
+            Some(t) if t.timestamp_millis() < 0 => Err(Invalid::new(
+                field,
+                format!(
+                    "{} is before 1970-01-01; send the time the event happened, or omit it",
+                    t.to_rfc3339()
                 ),
             )
             .into()),

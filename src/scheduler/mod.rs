@@ -38,13 +38,9 @@ use crate::store::{
     Backend, ClaimedJob, ClaimedRequest, JobKind, JobResult, SendResult, Store, StoreError,
 };
 
-/// How often the report's change log is folded into its per-day rollup. Reports read
-/// both, so this bounds only how many unfolded changes a report sums, not how fresh it is.
-const FOLD_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Folds the report's changes every [`FOLD_EVERY`] until `stop`.
-async fn fold_report_changes(store: Store, stop: CancellationToken) {
-    let mut every = tokio::time::interval(FOLD_EVERY);
+/// Folds the report's changes every `every` (`scheduler.report_fold_seconds`) until `stop`.
+async fn fold_report_changes(store: Store, every: std::time::Duration, stop: CancellationToken) {
+    let mut every = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -153,7 +149,11 @@ impl Scheduler {
                 own,
             ));
         }
-        helpers.spawn(fold_report_changes(inner.store.clone(), stop.child_token()));
+        helpers.spawn(fold_report_changes(
+            inner.store.clone(),
+            std::time::Duration::from_secs(inner.settings.report_fold_seconds),
+            stop.child_token(),
+        ));
         let permits = Arc::new(Semaphore::new(inner.settings.concurrency as usize));
         let mut sends = JoinSet::new();
         // When expiries and idle closes are next due, in ms; the first pass looks at once.
