@@ -133,10 +133,11 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
             let t = median(|| async { store.stats(f, by, now).await.map(|_| ()) }).await?;
             println!("| report by {by:?} | {name} | {} ms |", t.as_millis());
         }
-        let t = median(|| async { store.funnel(f, now).await.map(|_| ()) }).await?;
-        println!("| funnel | {name} | {} ms |", t.as_millis());
-        let t = median(|| async { store.distribution(f, now).await.map(|_| ()) }).await?;
-        println!("| distribution | {name} | {} ms |", t.as_millis());
+        let t = median(|| async { store.breakdown(f, now).await.map(|_| ()) }).await?;
+        println!(
+            "| funnel and distribution | {name} | {} ms |",
+            t.as_millis()
+        );
         // What an operator's profile lists below its numbers: always one operator's.
         let profile = StatsFilter {
             operator: Some("op-17".into()),

@@ -279,8 +279,7 @@ async fn whole_days_and_partial_days_count_alike(db: Db) {
                         store.stats(&f, by, now).await.unwrap()
                     ));
                 }
-                out.push(format!("{:?}", store.funnel(&f, now).await.unwrap()));
-                out.push(format!("{:?}", store.distribution(&f, now).await.unwrap()));
+                out.push(format!("{:?}", store.breakdown(&f, now).await.unwrap()));
             }
             out
         }
@@ -323,7 +322,11 @@ async fn whole_days_and_partial_days_count_alike(db: Db) {
     // first answer 1★ not yet, the voided one not at all.
     let (_, all) = app.get("/v1/stats?line=graced").await;
     assert_eq!(groups(&all), vec![row("all", 3, 1, Some(5.0), 1, 0)]);
-    let funnel = store.funnel(&StatsFilter::default(), now).await.unwrap();
+    let funnel = store
+        .breakdown(&StatsFilter::default(), now)
+        .await
+        .unwrap()
+        .funnel;
     assert_eq!(
         (funnel.closed, funnel.requested, funnel.answered),
         // s4 was reopened by its client; s12 too, then closed again (counted once, with

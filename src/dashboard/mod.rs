@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use crate::auth::Caller;
 use crate::domain::{Channel, Scale};
 use crate::http::{ApiError, AppState};
-use crate::store::{StatsFilter, StatsGroup, StatsGrouping};
+use crate::store::{Breakdown, StatsFilter, StatsGroup, StatsGrouping};
 
 const COOKIE: &str = "rateline_key";
 
@@ -351,8 +351,10 @@ async fn view(state: &AppState, caller: &Caller, mut filters: Filters) -> Result
         .next();
     let periods = engine.stats(&filter, period).await?;
     let operators = engine.stats(&filter, StatsGrouping::Operator).await?;
-    let funnel = store.funnel(&filter, engine.now()).await?;
-    let distribution = store.distribution(&filter, engine.now()).await?;
+    let Breakdown {
+        funnel,
+        distribution,
+    } = store.breakdown(&filter, engine.now()).await?;
     Ok(View {
         filters,
         lines,

@@ -30,6 +30,14 @@ pub struct Funnel {
     pub by_status: BTreeMap<String, i64>,
 }
 
+/// The funnel, and how many ratings gave each value per scale (voided ones left out, one
+/// in its grace period as it was before).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Breakdown {
+    pub funnel: Funnel,
+    pub distribution: BTreeMap<(Scale, i64), i64>,
+}
+
 /// A low rating as an operator's profile lists it.
 #[derive(Debug, Clone)]
 pub struct LowRating {
@@ -45,9 +53,11 @@ pub struct LowRating {
 }
 
 impl Store {
-    /// The funnel of the filter's sessions and requests.
-    pub async fn funnel(&self, f: &StatsFilter, now: DateTime<Utc>) -> Result<Funnel> {
-        let mut funnel = Funnel::default();
+    /// The funnel and the distribution of the filter's sessions, requests and ratings
+    /// (as the report counts them at `now`), from one sum.
+    pub async fn breakdown(&self, f: &StatsFilter, now: DateTime<Utc>) -> Result<Breakdown> {
+        let mut b = Breakdown::default();
+        let funnel = &mut b.funnel;
         for t in self.tallies(f, StatsGrouping::All, now).await? {
             funnel.closed += t.closed;
             funnel.requested += t.requested();
@@ -65,26 +75,13 @@ impl Store {
                         .or_default() += n;
                 }
             }
-        }
-        Ok(funnel)
-    }
-
-    /// How many ratings gave each value, per scale, as the report counts them at `now`
-    /// (voided ones left out, one in its grace period as it was before).
-    pub async fn distribution(
-        &self,
-        f: &StatsFilter,
-        now: DateTime<Utc>,
-    ) -> Result<BTreeMap<(Scale, i64), i64>> {
-        let mut counts = BTreeMap::new();
-        for t in self.tallies(f, StatsGrouping::All, now).await? {
             for (scale, value, n) in t.values() {
                 if n != 0 {
-                    *counts.entry((scale, value)).or_default() += n;
+                    *b.distribution.entry((scale, value)).or_default() += n;
                 }
             }
         }
-        Ok(counts)
+        Ok(b)
     }
 
     /// The filter's newest low ratings (voided ones left out), with their comments and

@@ -180,6 +180,56 @@ struct Sums {
     low: i64,
 }
 
+/// A statement's parameters after the `taken` ones it binds first: each pushed value
+/// comes back as its placeholder, which any number of conditions may then use.
+pub(super) struct Params {
+    pub binds: Vec<Bind>,
+    taken: usize,
+}
+
+impl Params {
+    pub fn after(taken: usize) -> Self {
+        Self {
+            binds: Vec::new(),
+            taken,
+        }
+    }
+
+    pub fn push(&mut self, b: Bind) -> String {
+        self.binds.push(b);
+        format!("${}", self.binds.len() + self.taken)
+    }
+}
+
+/// The placeholders of a filter's line, operator and channel, bound once.
+pub(super) struct Who {
+    line: Option<String>,
+    operator: Option<String>,
+    channel: Option<String>,
+}
+
+impl Who {
+    pub fn bind(f: &StatsFilter, p: &mut Params) -> Self {
+        Self {
+            line: f.line.clone().map(|l| p.push(Bind::Text(l))),
+            operator: f.operator.clone().map(|o| p.push(Bind::Text(o))),
+            channel: f.channel.map(|c| p.push(Bind::Text(c.as_str().into()))),
+        }
+    }
+
+    /// The conditions over table alias `t`.
+    pub fn on(&self, t: &str) -> Vec<String> {
+        [
+            ("line_id", &self.line),
+            ("operator_id", &self.operator),
+            ("channel", &self.channel),
+        ]
+        .into_iter()
+        .filter_map(|(column, p)| p.as_ref().map(|p| format!("{t}.{column} = {p}")))
+        .collect()
+    }
+}
+
 /// The filter as a `WHERE` over table alias `t` (period by its column `at`), with its
 /// parameters numbered after the `taken` ones the statement binds first, and `extra` when
 /// given.
@@ -190,33 +240,25 @@ pub(super) fn conditions(
     extra: Option<&str>,
     taken: usize,
 ) -> (String, Vec<Bind>) {
+    let mut p = Params::after(taken);
     let mut conditions: Vec<String> = extra.into_iter().map(str::to_owned).collect();
-    let mut binds: Vec<Bind> = Vec::new();
-    let mut push = |cond: String, b: Bind| {
-        binds.push(b);
-        conditions.push(cond.replace('?', &format!("${}", binds.len() + taken)));
-    };
-    if let Some(l) = &f.line {
-        push(format!("{t}.line_id = ?"), Bind::Text(l.clone()));
-    }
-    if let Some(o) = &f.operator {
-        push(format!("{t}.operator_id = ?"), Bind::Text(o.clone()));
-    }
-    if let Some(c) = f.channel {
-        push(format!("{t}.channel = ?"), Bind::Text(c.as_str().into()));
-    }
+    conditions.extend(Who::bind(f, &mut p).on(t));
     if let Some(from) = f.from {
-        push(format!("{t}.{at} >= ?"), Bind::Int(ms(from)));
+        conditions.push(format!("{t}.{at} >= {}", p.push(Bind::Int(ms(from)))));
     }
     if let Some(to) = f.to {
-        push(format!("{t}.{at} < ?"), Bind::Int(ms(to)));
+        conditions.push(format!("{t}.{at} < {}", p.push(Bind::Int(ms(to)))));
     }
-    let filter = if conditions.is_empty() {
+    (where_(conditions), p.binds)
+}
+
+/// ` WHERE` and the conditions joined, or nothing when there are none.
+pub(super) fn where_(conditions: Vec<String>) -> String {
+    if conditions.is_empty() {
         String::new()
     } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
-    (filter, binds)
+        format!(" WHERE {}", conditions.join(" AND "))
+    }
 }
 
 pub(super) fn bind_all<'q>(

@@ -17,7 +17,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::stats::{StatsFilter, StatsGrouping};
+use super::stats::{Bind, Params, StatsFilter, StatsGrouping, Who, bind_all, where_};
 use super::{Backend, Result, Store, ms};
 use crate::domain::{RequestStatus, Scale};
 
@@ -187,18 +187,6 @@ fn span(from: Option<i64>, to: Option<i64>) -> Span {
     }
 }
 
-/// Parameters and the conditions that use them, numbered as they are pushed.
-struct Params {
-    binds: Vec<super::stats::Bind>,
-}
-
-impl Params {
-    fn push(&mut self, b: super::stats::Bind) -> String {
-        self.binds.push(b);
-        format!("${}", self.binds.len() + 1)
-    }
-}
-
 impl Store {
     /// The counts for `f`, grouped `by`, with ratings as counted at `now`.
     pub(super) async fn tallies(
@@ -207,62 +195,36 @@ impl Store {
         by: StatsGrouping,
         now: DateTime<Utc>,
     ) -> Result<Vec<Tally>> {
-        use super::stats::Bind;
-        let mut p = Params { binds: Vec::new() };
-        // The filter's line, operator and channel, for a table whose columns are `t.…`.
-        let line = f.line.clone().map(|l| p.push(Bind::Text(l)));
-        let operator = f.operator.clone().map(|o| p.push(Bind::Text(o)));
-        let channel = f.channel.map(|c| p.push(Bind::Text(c.as_str().into())));
-        let who = |t: &str, operator_column: &str| {
-            let mut c = Vec::new();
-            if let Some(l) = &line {
-                c.push(format!("{t}.line_id = {l}"));
-            }
-            if let Some(o) = &operator {
-                c.push(format!("{t}.{operator_column} = {o}"));
-            }
-            if let Some(ch) = &channel {
-                c.push(format!("{t}.channel = {ch}"));
-            }
-            c
-        };
+        // $1 is now; the filter's parameters follow, each bound once and used by every
+        // branch.
+        let mut p = Params::after(1);
+        let who = Who::bind(f, &mut p);
         let span = span(f.from.map(ms), f.to.map(ms));
         let mut branches = Vec::new();
         if let Some((first, end)) = span.days {
-            let first = first.map(|d| (p.push(Bind::Int(d)), p.push(Bind::Int(d * DAY_MS))));
-            let end = end.map(|d| (p.push(Bind::Int(d)), p.push(Bind::Int(d * DAY_MS))));
-            // On the rollup, by day number; on the rows, by the close in ms.
-            let days = |t: &str, by_ms: Option<&str>| {
-                let mut c = who(t, "operator_id");
-                let column = by_ms.map_or(format!("{t}.day"), |m| format!("{t}.{m}"));
-                if let Some((d, m)) = &first {
-                    c.push(format!(
-                        "{column} >= {}",
-                        if by_ms.is_some() { m } else { d }
-                    ));
-                }
-                if let Some((d, m)) = &end {
-                    c.push(format!(
-                        "{column} < {}",
-                        if by_ms.is_some() { m } else { d }
-                    ));
-                }
+            let first = first.map(|d| p.push(Bind::Int(d)));
+            let end = end.map(|d| p.push(Bind::Int(d)));
+            // The filter over alias `t`, whose day is `day`.
+            let days = |t: &str, day: &str| {
+                let mut c = who.on(t);
+                c.extend(first.iter().map(|d| format!("{day} >= {d}")));
+                c.extend(end.iter().map(|d| format!("{day} < {d}")));
                 c
             };
             let key = ["d.day", "d.line_id", "d.operator_id", "d.channel"];
             branches.push(format!(
                 "SELECT {} FROM report_days d{}",
                 select(key, |c| format!("d.{c}")),
-                where_(days("d", None))
+                where_(days("d", "d.day"))
             ));
             branches.push(format!(
                 "SELECT {} FROM report_changes d{}",
                 select(key, change_counter),
-                where_(days("d", None))
+                where_(days("d", "d.day"))
             ));
-            // Ratings in their grace period: out goes what the rollup counted, in what
-            // the report counts.
-            let mut c = days("r", Some("created_at"));
+            // Ratings in their grace period (found through `counts_from`): out goes what
+            // the rollup counted, in what the report counts.
+            let mut c = days("r", "r.created_at / 86400000");
             c.push("g.counts_from > $1 AND g.voided_at IS NULL".into());
             branches.push(format!(
                 "SELECT {} FROM ratings g JOIN rating_requests r ON r.id = g.request_id{}",
@@ -292,7 +254,7 @@ impl Store {
                     .join(" OR ");
                 format!("({any})")
             };
-            let mut c = who("r", "operator_id");
+            let mut c = who.on("r");
             c.push(within("r.created_at"));
             branches.push(format!(
                 "SELECT {} FROM rating_requests r
@@ -300,7 +262,7 @@ impl Store {
                 select(request_keys(), request_counter),
                 where_(c)
             ));
-            let mut c = who("s", "operator_id");
+            let mut c = who.on("s");
             c.push(within("s.closed_at"));
             branches.push(format!(
                 "SELECT {} FROM sessions s{}",
@@ -344,9 +306,7 @@ impl Store {
                 .await?;
         }
         let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now));
-        let rows = super::stats::bind_all(q, &p.binds)
-            .fetch_all(&mut *tx)
-            .await?;
+        let rows = bind_all(q, &p.binds).fetch_all(&mut *tx).await?;
         tx.commit().await?;
         let names = counters();
         rows.iter()
@@ -468,14 +428,6 @@ fn request_keys() -> [&'static str; 4] {
         "COALESCE(r.operator_id, '')",
         "r.channel",
     ]
-}
-
-fn where_(conditions: Vec<String>) -> String {
-    if conditions.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conditions.join(" AND "))
-    }
 }
 
 /// The group key over the summed rows `u`.
