@@ -82,7 +82,7 @@ struct Candidate {
 /// Makes the alerts of a rating that just became low, in the rating's transaction: they
 /// exist exactly when the rating does. Returns how many will be sent.
 pub(crate) async fn plan_alerts(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     rating_id: &str,
     request_id: &str,
     recipients: &[Recipient],
@@ -94,7 +94,7 @@ pub(crate) async fn plan_alerts(
          FROM rating_requests r LEFT JOIN people o ON o.id = r.operator_id WHERE r.id = $1",
     )
     .bind(request_id)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?;
     let session_id: String = req.try_get("session_id")?;
     let line_id: String = req.try_get("line_id")?;
@@ -124,7 +124,7 @@ pub(crate) async fn plan_alerts(
                 let members =
                     sqlx::query("SELECT person_id FROM group_members WHERE group_id = $1")
                         .bind(id)
-                        .fetch_all(&mut **tx)
+                        .fetch_all(&mut *tx)
                         .await?;
                 if members.is_empty() {
                     nobody.push((
@@ -146,7 +146,7 @@ pub(crate) async fn plan_alerts(
     for id in people {
         let row = sqlx::query("SELECT notify, notifications_enabled FROM people WHERE id = $1")
             .bind(&id)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await?;
         let notify = match row {
             Some(row) => Some((
@@ -233,7 +233,7 @@ pub(crate) async fn plan_alerts(
         .bind(run_at)
         .bind(error)
         .bind(ms(now))
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if status == "pending" && made == 1 {

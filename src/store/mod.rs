@@ -24,6 +24,7 @@ mod sessions;
 mod stats;
 mod tally;
 mod webchat;
+mod writer;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -47,6 +48,9 @@ pub use ratings::{
 pub use requests::{ClaimedRequest, NextWake, PlatformStatus, RequestRecord, SendResult};
 pub use sessions::{CloseResult, CloseTiming, MessageResult, SessionRecord, SessionView};
 pub use stats::{StatsFilter, StatsGroup, StatsGrouping};
+
+/// Writer tasks on PostgreSQL (see [`writer`]); measured in examples/loadgen, README.
+const WRITERS: usize = 4;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
@@ -112,6 +116,8 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     url: String,
+    /// Group commit for the writes every close makes (see [`writer`]).
+    writer: writer::Writer,
 }
 
 impl Store {
@@ -158,7 +164,19 @@ impl Store {
                     .await?
             }
         };
-        Ok(Self { pool, backend, url })
+        // SQLite has one writer connection. On PostgreSQL each writer's batch runs its
+        // statements one round trip at a time, so several writers keep the server busy.
+        let writers = match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => WRITERS,
+        };
+        let writer = writer::Writer::start(pool.clone(), writers);
+        Ok(Self {
+            pool,
+            backend,
+            url,
+            writer,
+        })
     }
 
     /// Applies the migrations of this backend that are not applied yet.
@@ -184,6 +202,11 @@ impl Store {
     /// The connection URL, for LISTEN/NOTIFY's own connection.
     pub(crate) fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Writes waiting for a writer to take them into a batch (see [`writer`]).
+    pub fn queued_writes(&self) -> usize {
+        self.writer.queued()
     }
 
     /// Whether the database answers now.

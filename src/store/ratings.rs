@@ -180,12 +180,46 @@ impl Store {
         alerts: &AlertPlan,
         now: DateTime<Utc>,
     ) -> Result<RatingOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let queued = Answer {
+            answer: answer.clone(),
+            policy,
+            alerts: alerts.clone(),
+            now,
+            backend: self.backend,
+        };
+        self.writer
+            .write(&answer.request_id, queued, submit_rating)
+            .await
+    }
+}
+
+/// An answer, queued for the writer.
+struct Answer {
+    answer: RatingAnswer,
+    policy: RatingPolicy,
+    alerts: AlertPlan,
+    now: DateTime<Utc>,
+    backend: Backend,
+}
+
+fn submit_rating<'c>(
+    conn: &'c mut sqlx::AnyConnection,
+    a: &'c Answer,
+) -> super::writer::BoxFuture<'c, Result<RatingOutcome>> {
+    Box::pin(async move {
+        let Answer {
+            answer,
+            policy,
+            alerts,
+            now,
+            ..
+        } = a;
+        let (policy, now) = (*policy, *now);
         // Two answers racing for one request are serialised on the request's row. The rating
         // is read in a statement of its own, after the lock: on PostgreSQL a statement that
         // waited for the lock still sees the snapshot it started with, which would miss the
         // rating the other answer just stored.
-        let lock = match self.backend {
+        let lock = match a.backend {
             Backend::Postgres => " FOR UPDATE",
             Backend::Sqlite => "",
         };
@@ -194,7 +228,7 @@ impl Store {
         );
         let Some(req) = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&answer.request_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await?
         else {
             return Ok(RatingOutcome::NotFound);
@@ -203,7 +237,7 @@ impl Store {
             .try_get::<String, _>("status")?
             .parse()
             .map_err(super::StoreError::Corrupt)?;
-        let existing = rating_of(&mut tx, &answer.request_id).await?;
+        let existing = rating_of(&mut *conn, &answer.request_id).await?;
         let positive = i64::from(policy.scale.is_positive(answer.value));
         let low = i64::from(policy.scale.is_low(answer.value, policy.low_threshold));
         let resolved = |r: Option<bool>| r.map(i64::from);
@@ -249,11 +283,11 @@ impl Store {
             .bind(resolved(answer.resolved))
             .bind(ms(now))
             .bind(ms(counts_from))
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
             if low == 1 {
                 alerts::plan_alerts(
-                    &mut tx,
+                    &mut *conn,
                     &id,
                     &answer.request_id,
                     &alerts.recipients,
@@ -263,7 +297,7 @@ impl Store {
                 .await?;
             }
             insert_revision(
-                &mut tx,
+                &mut *conn,
                 &id,
                 0,
                 answer.value,
@@ -280,9 +314,8 @@ impl Store {
             )
             .bind(&answer.request_id)
             .bind(ms(now))
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-            tx.commit().await?;
             let first = RatingRevision {
                 revision: 0,
                 value: answer.value,
@@ -314,7 +347,7 @@ impl Store {
         // A follow-up may add a comment or "resolved" without repeating them all.
         let comment = answer.comment.clone().or_else(|| old.comment.clone());
         let resolved_now = answer.resolved.or(old.resolved);
-        let mut history = revisions(&mut tx, &old.id).await?;
+        let mut history = revisions(&mut *conn, &old.id).await?;
         if answer.value == old.value && comment == old.comment && resolved_now == old.resolved {
             return Ok(RatingOutcome::Unchanged(old, history));
         }
@@ -357,11 +390,11 @@ impl Store {
         .bind(prior.map(|p| p.value))
         .bind(prior.map(|p| i64::from(p.positive)))
         .bind(prior.map(|p| i64::from(p.low)))
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
         if low == 1 && !old.low {
             alerts::plan_alerts(
-                &mut tx,
+                &mut *conn,
                 &old.id,
                 &answer.request_id,
                 &alerts.recipients,
@@ -372,7 +405,7 @@ impl Store {
         }
         let revision = history.len() as i64;
         insert_revision(
-            &mut tx,
+            &mut *conn,
             &old.id,
             revision,
             answer.value,
@@ -381,7 +414,6 @@ impl Store {
             now,
         )
         .await?;
-        tx.commit().await?;
         history.push(RatingRevision {
             revision,
             value: answer.value,
@@ -404,7 +436,7 @@ impl Store {
             },
             history,
         ))
-    }
+    })
 }
 
 /// The rating of a request and all its versions, oldest first.
@@ -457,7 +489,7 @@ async fn revisions(conn: &mut sqlx::AnyConnection, rating_id: &str) -> Result<Ve
 }
 
 async fn insert_revision(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     rating_id: &str,
     revision: i64,
     value: i64,
@@ -475,7 +507,7 @@ async fn insert_revision(
     .bind(comment)
     .bind(resolved)
     .bind(ms(now))
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }

@@ -234,64 +234,16 @@ impl Store {
         result: &SendResult,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let id = &claim.id;
-        let q = match result {
-            SendResult::Sent {
-                platform_message_id,
-                expires_at,
-            } => sqlx::query(
-                // An answer may have come while the send was in flight: it stays answered.
-                "UPDATE rating_requests
-                 SET status = CASE WHEN status = 'sending' THEN 'sent' ELSE status END,
-                     run_at = CASE WHEN status = 'sending' THEN $4 ELSE NULL END,
-                     sent_at = COALESCE(sent_at, $3), expires_at = $4,
-                     platform_message_id = $5, lease_owner = NULL, last_error = NULL, updated_at = $3
-                 WHERE id = $1 AND status IN ('sending', 'answered') AND lease_owner = $2
-                   AND attempts = $6",
-            )
-            .bind(id)
-            .bind(owner)
-            .bind(ms(now))
-            .bind(ms(*expires_at))
-            .bind(platform_message_id.clone()),
-            SendResult::RetryAt { at, error } => sqlx::query(
-                "UPDATE rating_requests
-                 SET status = 'scheduled', run_at = $4, last_error = $5, lease_owner = NULL,
-                     updated_at = $3
-                 WHERE id = $1 AND status = 'sending' AND lease_owner = $2 AND attempts = $6",
-            )
-            .bind(id)
-            .bind(owner)
-            .bind(ms(now))
-            .bind(ms(*at))
-            .bind(error.clone()),
-            SendResult::Deferred { at, .. } => sqlx::query(
-                "UPDATE rating_requests
-                 SET status = 'scheduled', run_at = $4, attempts = attempts - 1,
-                     lease_owner = NULL, updated_at = $3
-                 WHERE id = $1 AND status = 'sending' AND lease_owner = $2 AND attempts = $5",
-            )
-            .bind(id)
-            .bind(owner)
-            .bind(ms(now))
-            .bind(ms(*at)),
-            SendResult::Final { status, error } => sqlx::query(
-                "UPDATE rating_requests
-                 SET status = $4, run_at = NULL, finished_at = $3, last_error = $5,
-                     lease_owner = NULL, updated_at = $3
-                 WHERE id = $1 AND status = 'sending' AND lease_owner = $2 AND attempts = $6",
-            )
-            .bind(id)
-            .bind(owner)
-            .bind(ms(now))
-            .bind(status.as_str())
-            .bind(error.clone()),
+        let record = Record {
+            id: claim.id.clone(),
+            attempts: claim.attempts,
+            owner: owner.to_owned(),
+            result: result.clone(),
+            now,
         };
-        // The attempt number (the last parameter: $5 for a deferral, $6 otherwise) makes
-        // the lease this claim's own: a later claim of the same
-        // request, even by this process, is never overwritten by an earlier send's outcome.
-        let q = q.bind(i64::from(claim.attempts));
-        Ok(q.execute(&self.pool).await?.rows_affected() == 1)
+        self.writer
+            .write(&claim.id, record, record_send_result)
+            .await
     }
 
     /// Requests unanswered when their answer window ended become `expired`: those sent,
@@ -452,4 +404,85 @@ impl Store {
             .map_err(StoreError::Corrupt)?;
         Ok(Some((row.try_get("id")?, status)))
     }
+}
+
+/// A send's outcome, queued for the writer.
+struct Record {
+    id: String,
+    attempts: u32,
+    owner: String,
+    result: SendResult,
+    now: DateTime<Utc>,
+}
+
+fn record_send_result<'c>(
+    conn: &'c mut sqlx::AnyConnection,
+    a: &'c Record,
+) -> super::writer::BoxFuture<'c, Result<bool>> {
+    Box::pin(async move {
+        let Record {
+            id,
+            attempts,
+            owner,
+            result,
+            now,
+        } = a;
+        let q = match result {
+            SendResult::Sent {
+                platform_message_id,
+                expires_at,
+            } => sqlx::query(
+                // An answer may have come while the send was in flight: it stays answered.
+                "UPDATE rating_requests
+                 SET status = CASE WHEN status = 'sending' THEN 'sent' ELSE status END,
+                     run_at = CASE WHEN status = 'sending' THEN $4 ELSE NULL END,
+                     sent_at = COALESCE(sent_at, $3), expires_at = $4,
+                     platform_message_id = $5, lease_owner = NULL, last_error = NULL, updated_at = $3
+                 WHERE id = $1 AND status IN ('sending', 'answered') AND lease_owner = $2
+                   AND attempts = $6",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(ms(*now))
+            .bind(ms(*expires_at))
+            .bind(platform_message_id.clone()),
+            SendResult::RetryAt { at, error } => sqlx::query(
+                "UPDATE rating_requests
+                 SET status = 'scheduled', run_at = $4, last_error = $5, lease_owner = NULL,
+                     updated_at = $3
+                 WHERE id = $1 AND status = 'sending' AND lease_owner = $2 AND attempts = $6",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(ms(*now))
+            .bind(ms(*at))
+            .bind(error.clone()),
+            SendResult::Deferred { at, .. } => sqlx::query(
+                "UPDATE rating_requests
+                 SET status = 'scheduled', run_at = $4, attempts = attempts - 1,
+                     lease_owner = NULL, updated_at = $3
+                 WHERE id = $1 AND status = 'sending' AND lease_owner = $2 AND attempts = $5",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(ms(*now))
+            .bind(ms(*at)),
+            SendResult::Final { status, error } => sqlx::query(
+                "UPDATE rating_requests
+                 SET status = $4, run_at = NULL, finished_at = $3, last_error = $5,
+                     lease_owner = NULL, updated_at = $3
+                 WHERE id = $1 AND status = 'sending' AND lease_owner = $2 AND attempts = $6",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(ms(*now))
+            .bind(status.as_str())
+            .bind(error.clone()),
+        };
+        // The attempt number (the last parameter: $5 for a deferral, $6 otherwise) makes
+        // the lease this claim's own: a later claim of the same
+        // request, even by this process, is never overwritten by an earlier send's outcome.
+        let q = q.bind(i64::from(*attempts));
+        Ok(q.execute(&mut *conn).await?.rows_affected() == 1)
+    })
 }

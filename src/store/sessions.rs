@@ -6,6 +6,7 @@ use sqlx::Row;
 
 use super::ratings::rating_with_history;
 use super::requests::{REQUEST_COLUMNS, read_request};
+use super::writer::BoxFuture;
 use super::{Backend, RatingRecord, RatingRevision, Result, Store, StoreError, ms, opt_time, time};
 use crate::domain::{Channel, ClientRef, ClosedBy, LineSettings, MessageFrom, NewSession};
 use crate::store::RequestRecord;
@@ -96,30 +97,12 @@ impl Store {
         opened_at: DateTime<Utc>,
         auto_close_minutes: Option<u32>,
     ) -> Result<Option<SessionRecord>> {
-        let auto_close_at =
-            auto_close_minutes.map(|m| ms(opened_at + Duration::minutes(i64::from(m))));
-        let sql = format!(
-            "INSERT INTO sessions (id, line_id, channel, client_id, client_name, operator_id,
-                                   opened_at, last_message_at, auto_close_minutes, auto_close_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)
-             ON CONFLICT (id) DO NOTHING
-             RETURNING {SESSION_COLUMNS}"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&s.id)
-            .bind(&s.line_id)
-            .bind(s.channel.as_str())
-            .bind(&s.client.id)
-            .bind(s.client.name.as_deref())
-            .bind(s.operator_id.as_deref())
-            .bind(ms(opened_at))
-            .bind(auto_close_minutes.map(i64::from))
-            .bind(auto_close_at)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(read_session)
-            .transpose()
+        let open = Open {
+            session: s.clone(),
+            opened_at,
+            auto_close_minutes,
+        };
+        self.writer.write(&s.id, open, open_session).await
     }
 
     pub async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>> {
@@ -210,96 +193,13 @@ impl Store {
         timing: CloseTiming,
         only_if_idle: bool,
     ) -> Result<Option<CloseResult>> {
-        let mut tx = self.pool.begin().await?;
-        // The line's settings come back with the close: one round trip fewer on the hot path.
-        let closed = sqlx::query(
-            "UPDATE sessions SET closed_at = $2, closed_by = $3, auto_close_at = NULL
-             WHERE id = $1 AND closed_at IS NULL
-               AND ($4 = 0 OR (auto_close_at IS NOT NULL AND auto_close_at <= $5))
-             RETURNING line_id, channel, client_id, operator_id,
-                       (SELECT settings FROM lines WHERE lines.id = sessions.line_id) AS settings",
-        )
-        .bind(session_id)
-        .bind(ms(timing.closed_at))
-        .bind(by.as_str())
-        .bind(i64::from(only_if_idle))
-        .bind(ms(timing.now))
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(closed) = closed else {
-            let exists = sqlx::query("SELECT 1 FROM sessions WHERE id = $1")
-                .bind(session_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
-            if !exists {
-                return Ok(None);
-            }
-            let request = latest_request(&mut tx, session_id).await?;
-            return Ok(Some(CloseResult {
-                newly_closed: false,
-                request,
-            }));
+        let close = Close {
+            session_id: session_id.to_owned(),
+            by,
+            timing,
+            only_if_idle,
         };
-        let line_id: String = closed.try_get("line_id")?;
-        let settings: String = closed.try_get("settings")?;
-        let line: LineSettings = serde_json::from_str(&settings)
-            .map_err(|e| StoreError::Corrupt(format!("settings of line '{line_id}': {e}")))?;
-
-        let mut request = None;
-        if line.rating.enabled {
-            let channel: String = closed.try_get("channel")?;
-            let webchat = channel == Channel::Webchat.as_str();
-            // A web chat card can show while the client's chat window is still open.
-            let delay = if webchat && line.rating.rate_before_close {
-                0
-            } else {
-                line.rating.delay_seconds
-            };
-            let due = timing.closed_at + Duration::seconds(i64::from(delay));
-            // A web chat request waits for its widget until the answer window ends, and
-            // the scheduler looks at it only then (to expire it); see migration 0006.
-            let widget_until =
-                webchat.then(|| due + Duration::hours(i64::from(line.rating.answer_window_hours)));
-            // One survey per conversation: a session already rated is not asked again.
-            let sql = format!(
-                "INSERT INTO rating_requests
-                    (id, session_id, line_id, channel, operator_id, client_id, scale, status,
-                     due_at, run_at, send_deadline_at, created_at, updated_at, expires_at)
-                 SELECT $1, $2, $3, $4, $5, $6, $7, 'scheduled', $8, $12, $9, $10, $11, $13
-                 WHERE NOT EXISTS (
-                     SELECT 1 FROM rating_requests WHERE session_id = $2 AND status = 'answered')
-                 ON CONFLICT DO NOTHING
-                 RETURNING {REQUEST_COLUMNS}"
-            );
-            request = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(uuid::Uuid::now_v7().to_string())
-                .bind(session_id)
-                .bind(&line_id)
-                .bind(channel)
-                .bind(closed.try_get::<Option<String>, _>("operator_id")?)
-                .bind(closed.try_get::<String, _>("client_id")?)
-                .bind(line.rating.scale.as_str())
-                .bind(ms(due))
-                .bind(ms(due + timing.send_deadline))
-                .bind(ms(timing.closed_at))
-                .bind(ms(timing.now))
-                .bind(ms(widget_until.unwrap_or(due)))
-                .bind(widget_until.map(ms))
-                .fetch_optional(&mut *tx)
-                .await?
-                .as_ref()
-                .map(read_request)
-                .transpose()?;
-            if request.is_none() {
-                request = latest_request(&mut tx, session_id).await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(Some(CloseResult {
-            newly_closed: true,
-            request,
-        }))
+        self.writer.write(session_id, close, close_session).await
     }
 
     /// Sessions whose inactivity deadline has passed, oldest first.
@@ -351,6 +251,158 @@ impl Store {
             evaluation,
         }))
     }
+}
+
+/// The arguments of an open, queued for the writer.
+struct Open {
+    session: NewSession,
+    opened_at: DateTime<Utc>,
+    auto_close_minutes: Option<u32>,
+}
+
+fn open_session<'c>(
+    conn: &'c mut sqlx::AnyConnection,
+    a: &'c Open,
+) -> BoxFuture<'c, Result<Option<SessionRecord>>> {
+    Box::pin(async move {
+        let s = &a.session;
+        let auto_close_at = a
+            .auto_close_minutes
+            .map(|m| ms(a.opened_at + Duration::minutes(i64::from(m))));
+        let sql = format!(
+            "INSERT INTO sessions (id, line_id, channel, client_id, client_name, operator_id,
+                                   opened_at, last_message_at, auto_close_minutes, auto_close_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)
+             ON CONFLICT (id) DO NOTHING
+             RETURNING {SESSION_COLUMNS}"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&s.id)
+            .bind(&s.line_id)
+            .bind(s.channel.as_str())
+            .bind(&s.client.id)
+            .bind(s.client.name.as_deref())
+            .bind(s.operator_id.as_deref())
+            .bind(ms(a.opened_at))
+            .bind(a.auto_close_minutes.map(i64::from))
+            .bind(auto_close_at)
+            .fetch_optional(&mut *conn)
+            .await?
+            .as_ref()
+            .map(read_session)
+            .transpose()
+    })
+}
+
+/// The arguments of a close, queued for the writer.
+struct Close {
+    session_id: String,
+    by: ClosedBy,
+    timing: CloseTiming,
+    only_if_idle: bool,
+}
+
+fn close_session<'c>(
+    conn: &'c mut sqlx::AnyConnection,
+    a: &'c Close,
+) -> BoxFuture<'c, Result<Option<CloseResult>>> {
+    Box::pin(async move {
+        let Close {
+            session_id,
+            by,
+            timing,
+            only_if_idle,
+        } = a;
+        let (by, timing, only_if_idle) = (*by, *timing, *only_if_idle);
+        // The line's settings come back with the close: one round trip fewer on the hot path.
+        let closed = sqlx::query(
+            "UPDATE sessions SET closed_at = $2, closed_by = $3, auto_close_at = NULL
+             WHERE id = $1 AND closed_at IS NULL
+               AND ($4 = 0 OR (auto_close_at IS NOT NULL AND auto_close_at <= $5))
+             RETURNING line_id, channel, client_id, operator_id,
+                       (SELECT settings FROM lines WHERE lines.id = sessions.line_id) AS settings",
+        )
+        .bind(session_id.as_str())
+        .bind(ms(timing.closed_at))
+        .bind(by.as_str())
+        .bind(i64::from(only_if_idle))
+        .bind(ms(timing.now))
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(closed) = closed else {
+            let exists = sqlx::query("SELECT 1 FROM sessions WHERE id = $1")
+                .bind(session_id.as_str())
+                .fetch_optional(&mut *conn)
+                .await?
+                .is_some();
+            if !exists {
+                return Ok(None);
+            }
+            let request = latest_request(conn, session_id).await?;
+            return Ok(Some(CloseResult {
+                newly_closed: false,
+                request,
+            }));
+        };
+        let line_id: String = closed.try_get("line_id")?;
+        let settings: String = closed.try_get("settings")?;
+        let line: LineSettings = serde_json::from_str(&settings)
+            .map_err(|e| StoreError::Corrupt(format!("settings of line '{line_id}': {e}")))?;
+
+        let mut request = None;
+        if line.rating.enabled {
+            let channel: String = closed.try_get("channel")?;
+            let webchat = channel == Channel::Webchat.as_str();
+            // A web chat card can show while the client's chat window is still open.
+            let delay = if webchat && line.rating.rate_before_close {
+                0
+            } else {
+                line.rating.delay_seconds
+            };
+            let due = timing.closed_at + Duration::seconds(i64::from(delay));
+            // A web chat request waits for its widget until the answer window ends, and
+            // the scheduler looks at it only then (to expire it); see migration 0006.
+            let widget_until =
+                webchat.then(|| due + Duration::hours(i64::from(line.rating.answer_window_hours)));
+            // One survey per conversation: a session already rated is not asked again.
+            let sql = format!(
+                "INSERT INTO rating_requests
+                    (id, session_id, line_id, channel, operator_id, client_id, scale, status,
+                     due_at, run_at, send_deadline_at, created_at, updated_at, expires_at)
+                 SELECT $1, $2, $3, $4, $5, $6, $7, 'scheduled', $8, $12, $9, $10, $11, $13
+                 WHERE NOT EXISTS (
+                     SELECT 1 FROM rating_requests WHERE session_id = $2 AND status = 'answered')
+                 ON CONFLICT DO NOTHING
+                 RETURNING {REQUEST_COLUMNS}"
+            );
+            request = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(session_id.as_str())
+                .bind(&line_id)
+                .bind(channel)
+                .bind(closed.try_get::<Option<String>, _>("operator_id")?)
+                .bind(closed.try_get::<String, _>("client_id")?)
+                .bind(line.rating.scale.as_str())
+                .bind(ms(due))
+                .bind(ms(due + timing.send_deadline))
+                .bind(ms(timing.closed_at))
+                .bind(ms(timing.now))
+                .bind(ms(widget_until.unwrap_or(due)))
+                .bind(widget_until.map(ms))
+                .fetch_optional(&mut *conn)
+                .await?
+                .as_ref()
+                .map(read_request)
+                .transpose()?;
+            if request.is_none() {
+                request = latest_request(conn, session_id).await?;
+            }
+        }
+        Ok(Some(CloseResult {
+            newly_closed: true,
+            request,
+        }))
+    })
 }
 
 async fn session_by_id(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Option<SessionRecord>> {
