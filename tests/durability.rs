@@ -490,3 +490,31 @@ async fn a_database_outage_answers_503_writes_nothing_and_recovers() {
     app.wait_for_status("s-1", "sent").await;
     assert!(app.connector.received().len() == 1);
 }
+
+/// A database restart drops every connection. Those that sat idle through it are replaced
+/// before their next use (the pool tests an idle connection before it hands it out): the
+/// first close afterwards is not a 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_a_restart_dropped_while_idle_are_replaced_without_a_503() {
+    let Some(app) = spawn_app(Db::Postgres).await else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 0})).await;
+    app.open("s-1", "support", "op-1").await;
+    // Idle for a while, as a quiet server would be.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let name = app.db.pg_name.clone().unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    )))
+    .execute(&mut admin().await)
+    .await
+    .unwrap();
+
+    let (status, body) = app
+        .post("/v1/sessions/s-1/close", json!({"closed_by": "operator"}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    app.wait_for_status("s-1", "sent").await;
+    assert_eq!(app.connector.received().len(), 1);
+}

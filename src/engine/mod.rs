@@ -190,9 +190,35 @@ impl Engine {
         }
         let now = self.now();
         let opened_at = self.event_time("opened_at", new.opened_at, now)?;
-        if let Some(existing) = self.store.get_session(&new.id).await? {
-            return Ok((existing, false));
+        // The same id again is the stored session, whatever the line or the server's
+        // channels allow now; the store looks for it only when the open is refused (or
+        // conflicts), so a new session costs no lookup.
+        let line = match self.admit(&new).await {
+            Ok(line) => line,
+            Err(refused) => {
+                return match self.store.get_session(&new.id).await? {
+                    Some(existing) => Ok((existing, false)),
+                    None => Err(refused),
+                };
+            }
+        };
+        let Some(session) = self
+            .store
+            .insert_session(&new, opened_at, line.settings.auto_close_minutes)
+            .await?
+        else {
+            // The same id again: the stored session, unchanged.
+            return Ok((self.session(&new.id).await?, false));
+        };
+        if let Some(m) = line.settings.auto_close_minutes {
+            self.wake
+                .housekeeping_at(opened_at + Duration::minutes(i64::from(m)));
         }
+        Ok((session, true))
+    }
+
+    /// The line a new session opens on, once the session fits it and this server.
+    async fn admit(&self, new: &NewSession) -> Result<LineRecord> {
         let line = self.line(&new.line_id).await?;
         if !self.channels.contains(&new.channel) {
             return Err(Invalid::new(
@@ -238,19 +264,7 @@ impl Engine {
             )
             .into());
         }
-        let Some(session) = self
-            .store
-            .insert_session(&new, opened_at, line.settings.auto_close_minutes)
-            .await?
-        else {
-            // The same id again: the stored session, unchanged.
-            return Ok((self.session(&new.id).await?, false));
-        };
-        if let Some(m) = line.settings.auto_close_minutes {
-            self.wake
-                .housekeeping_at(opened_at + Duration::minutes(i64::from(m)));
-        }
-        Ok((session, true))
+        Ok(line)
     }
 
     pub async fn session(&self, id: &str) -> Result<SessionRecord> {
