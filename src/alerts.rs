@@ -4,6 +4,10 @@
 //! A sink sends one alert once and reports a [`SendOutcome`]; the scheduler owns retries,
 //! exactly as for rating requests. Each alert names the line, the operator, the client, the
 //! rating and its comment (unless flagged as abusive), with a link to the session.
+//!
+//! Webhook alerts go under the outbound policy like every other call, and are signed like
+//! the connector's requests (`X-Rateline-Signature`), with the recipient's
+//! `notify.webhook_secret` or else the server's.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +15,8 @@ use std::time::Duration;
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rateline_adapters::http::{outcome_for_status, outcome_for_transport_error};
+use rateline_adapters::outbound::Policy;
+use rateline_adapters::webhook::{EVENT_HEADER, SIGNATURE_HEADER, sign};
 use rateline_adapters::{ChannelAdapter, ClientRef, OutgoingText, Scale, SendOutcome};
 use serde_json::json;
 
@@ -21,6 +27,9 @@ use crate::store::AlertDelivery;
 pub struct AlertSinks {
     email: Option<EmailSink>,
     http: reqwest::Client,
+    policy: Policy,
+    /// Signs webhook alerts of people without a secret of their own.
+    server_secret: crate::domain::Secret,
     /// Links in alerts point here.
     public_url: String,
 }
@@ -42,16 +51,27 @@ pub enum SinkError {
 impl AlertSinks {
     pub fn new(
         smtp: Option<&SmtpSettings>,
-        http: reqwest::Client,
+        policy: &Policy,
+        server_secret: crate::domain::Secret,
         public_url: &str,
         timeout: Duration,
     ) -> Result<Self, SinkError> {
         let email = smtp.map(|s| email_sink(s, timeout)).transpose()?;
         Ok(Self {
             email,
-            http,
+            http: policy
+                .client(timeout)
+                .build()
+                .expect("the HTTP client builds with static settings"),
+            policy: policy.clone(),
+            server_secret,
             public_url: public_url.trim_end_matches('/').to_owned(),
         })
+    }
+
+    /// Checks `[smtp]` as [`AlertSinks::new`] would, for `check-config`.
+    pub fn check_smtp(smtp: &SmtpSettings, timeout: Duration) -> Result<(), SinkError> {
+        email_sink(smtp, timeout).map(|_| ())
     }
 
     /// Sends one alert. `telegram` is the bot's adapter when the server has one.
@@ -104,8 +124,15 @@ impl AlertSinks {
     }
 
     /// POSTs the alert as JSON whose `text` a Slack (or Mattermost, Teams workflow)
-    /// incoming webhook shows as it is; the other fields are for programs.
+    /// incoming webhook shows as it is; the other fields are for programs. Signed like a
+    /// connector's request, so a program can tell it came from this Rateline.
     async fn post(&self, url: &str, a: &AlertDelivery, m: &AlertMessage) -> SendOutcome {
+        // A literal address is never resolved, so it is checked here, at every send.
+        if let Err(refused) = self.policy.check_url(url) {
+            return SendOutcome::Failed {
+                reason: format!("the call to the alert webhook was {refused}"),
+            };
+        }
         let body = json!({
             "text": m.text,
             "alert": {
@@ -123,11 +150,16 @@ impl AlertSinks {
                 "rated_at": a.rated_at,
             },
         });
+        let body = serde_json::to_vec(&body).expect("an alert serialises");
+        let secret = a.webhook_secret.as_ref().unwrap_or(&self.server_secret);
         let sent = self
             .http
             .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header("Idempotency-Key", &a.id)
-            .json(&body)
+            .header(EVENT_HEADER, "alert")
+            .header(SIGNATURE_HEADER, sign(secret.0.as_bytes(), &body))
+            .body(body)
             .send()
             .await;
         match sent {
@@ -262,6 +294,7 @@ mod tests {
             value,
             comment: None,
             rated_at: chrono::Utc::now(),
+            webhook_secret: None,
         }
     }
 

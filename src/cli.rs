@@ -282,7 +282,11 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
             Err(e) => problems.push(e.to_string()),
         }
         if let Some(t) = &settings.telegram {
-            let adapter = crate::channels::telegram::adapter(t, settings.scheduler.send_timeout());
+            let adapter = crate::channels::telegram::adapter(
+                t,
+                settings.scheduler.send_timeout(),
+                &settings.outbound_policy().unwrap_or_default(),
+            );
             match crate::channels::telegram::check_token(&adapter).await {
                 Ok(Some(bot)) => println!("telegram: the token belongs to @{bot}"),
                 Ok(None) => {

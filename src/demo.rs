@@ -73,6 +73,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut settings = Settings::load(None)?;
     settings.database.url = format!("sqlite://{}", db.display());
     settings.server.addr = "127.0.0.1:0".into();
+    // The demo's connector runs on this machine, which the outbound policy refuses unless
+    // its network is allowed.
+    settings.outbound.allowed_networks = vec!["127.0.0.0/8".into()];
     let engine = Application::build(settings).await?;
     let api = format!("http://{}", engine.addr());
     println!("engine listening on {api}; connector at {connector_url}\n");

@@ -77,6 +77,44 @@ pub struct Settings {
     /// Request rate limits.
     #[serde(default)]
     pub limits: LimitSettings,
+    /// Where outbound calls may go.
+    #[serde(default)]
+    pub outbound: OutboundSettings,
+    /// How low-rating alerts are sent.
+    #[serde(default)]
+    pub alerts: AlertSettings,
+}
+
+/// The outbound policy: Rateline calls public addresses only, and these networks besides.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboundSettings {
+    /// Networks (CIDRs such as `10.20.0.0/16`, or single addresses) that connectors, alert
+    /// webhooks and platform APIs may be reached at although they are not public: an
+    /// on-premises connector, a local Bot API server. In the environment, a
+    /// comma-separated list: `RATELINE__OUTBOUND__ALLOWED_NETWORKS=10.20.0.0/16,fd00::/8`.
+    pub allowed_networks: Vec<String>,
+}
+
+/// How low-rating alerts are sent.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertSettings {
+    /// Signs alert webhooks (`X-Rateline-Signature`) for people without a
+    /// `notify.webhook_secret` of their own; unset, a key made at the first start and kept
+    /// in the database signs them.
+    pub webhook_secret: Option<String>,
+}
+
+impl std::fmt::Debug for AlertSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertSettings")
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
 }
 
 /// Calls per minute and bursts: per client address on the public endpoints (platform
@@ -575,6 +613,9 @@ impl Settings {
                 .prefix_separator("__")
                 .separator("__")
                 .try_parsing(true)
+                // Lists in the environment are comma-separated.
+                .list_separator(",")
+                .with_list_parse_key("outbound.allowed_networks")
                 .source(Some(variables)),
         );
         for (key, value) in settings_from_files()? {
@@ -602,7 +643,15 @@ impl Settings {
                 continue;
             }
             match serde_json::from_value::<LineSettings>(raw) {
-                Ok(settings) => match settings.validate() {
+                Ok(settings) => match settings.validate().and_then(|()| {
+                    let policy = self.outbound_policy().unwrap_or_default();
+                    match &settings.webhook {
+                        Some(w) => policy
+                            .check_url(&w.url)
+                            .map_err(|r| crate::domain::Invalid::new("webhook.url", r.to_string())),
+                        None => Ok(()),
+                    }
+                }) {
                     Ok(())
                         if settings
                             .webhook
@@ -624,9 +673,46 @@ impl Settings {
         }
     }
 
+    /// The outbound policy these settings describe.
+    pub fn outbound_policy(&self) -> Result<rateline_adapters::outbound::Policy, String> {
+        rateline_adapters::outbound::Policy::parse_networks(&self.outbound.allowed_networks)
+            .map(rateline_adapters::outbound::Policy::new)
+            .map_err(|e| format!("outbound.allowed_networks: {e}"))
+    }
+
     /// Every problem that would stop `serve` or make it misbehave, as sentences.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        let policy = self.outbound_policy().unwrap_or_else(|e| {
+            problems.push(e);
+            Default::default()
+        });
+        // Platform APIs are called under the same policy as every other destination.
+        let platform_urls = self
+            .telegram
+            .iter()
+            .map(|t| ("telegram.api_url", t.api_url.as_str()))
+            .chain(
+                self.meta
+                    .iter()
+                    .map(|m| ("meta.graph_url", m.graph_url.as_str())),
+            );
+        for (key, url) in platform_urls {
+            if let Err(refused) = policy.check_url(url) {
+                problems.push(format!("{key} {url:?} is {refused}"));
+            }
+        }
+        if self
+            .alerts
+            .webhook_secret
+            .as_ref()
+            .is_some_and(|s| s.chars().count() < 16)
+        {
+            problems.push(
+                "alerts.webhook_secret must be at least 16 characters: it signs alert webhooks"
+                    .into(),
+            );
+        }
         if self.server.addr.parse::<SocketAddr>().is_err() {
             problems.push(format!(
                 "server.addr {:?} is not an address such as 127.0.0.1:8080",
@@ -671,12 +757,8 @@ impl Settings {
             problems.append(&mut m.problems());
         }
         if let Some(smtp) = &self.smtp
-            && let Err(e) = crate::alerts::AlertSinks::new(
-                Some(smtp),
-                reqwest::Client::new(),
-                "http://localhost",
-                self.scheduler.send_timeout(),
-            )
+            && let Err(e) =
+                crate::alerts::AlertSinks::check_smtp(smtp, self.scheduler.send_timeout())
         {
             problems.push(e.to_string());
         }
@@ -726,8 +808,16 @@ mod tests {
         assert!(p.contains("must be an https URL"), "{p}");
         let p = telegram("api_url = \"http://api.example\"").join("\n");
         assert!(p.contains("plain http"), "{p}");
+        // A local Bot API server is fine over http, once its network is allowed.
+        let p = telegram("api_url = \"http://127.0.0.1:8081\"").join("\n");
+        assert!(
+            p.contains("telegram.api_url") && p.contains("refused by policy"),
+            "{p}"
+        );
         assert_eq!(
-            telegram("api_url = \"http://127.0.0.1:8081\""),
+            telegram(
+                "api_url = \"http://127.0.0.1:8081\"\n[outbound]\nallowed_networks = [\"127.0.0.0/8\"]"
+            ),
             Vec::<String>::new()
         );
         let p = telegram("mode = \"polling\"\nwebhook_url = \"https://r.example/hook\"").join("\n");

@@ -44,6 +44,9 @@ pub enum StartupError {
     },
 }
 
+/// The name the alert webhooks' signing key is kept under when none is configured.
+const ALERT_KEY_NAME: &str = "alert_webhook";
+
 /// A built server, bound and migrated, not yet serving.
 pub struct Application {
     listener: TcpListener,
@@ -93,6 +96,9 @@ impl Application {
         if !problems.is_empty() {
             return Err(StartupError::Config(problems));
         }
+        let policy = settings
+            .outbound_policy()
+            .map_err(|e| StartupError::Config(vec![e]))?;
         let store = open_store(&settings).await?;
         // Without keys anyone who can connect may read and change everything: fine on this
         // machine, not on a network.
@@ -144,6 +150,7 @@ impl Application {
             metrics.clone(),
             settings.scheduler.send_deadline(),
             &enabled_channels(&settings),
+            policy.clone(),
         );
         let lines = settings.configured_lines().map_err(StartupError::Config)?;
         engine
@@ -157,13 +164,12 @@ impl Application {
                 other => StartupError::Config(vec![other.to_string()]),
             })?;
 
-        let http = crate::channels::http_client(settings.scheduler.send_timeout())
-            .build()
-            .expect("the HTTP client builds with static settings");
-        let mut adapters = Adapters::default().with(Arc::new(WebhookAdapter::new(http)));
+        let timeout = settings.scheduler.send_timeout();
+        let mut adapters =
+            Adapters::default().with(Arc::new(WebhookAdapter::new(&policy, timeout)));
         let telegram = match &settings.telegram {
             Some(t) => {
-                let telegram = Telegram::new(t, settings.scheduler.send_timeout(), engine.clone());
+                let telegram = Telegram::new(t, timeout, engine.clone(), &policy);
                 let bot = telegram
                     .check_token()
                     .await
@@ -181,7 +187,7 @@ impl Application {
         };
         let mut meta = None;
         if let Some(m) = &settings.meta {
-            let channels = Meta::new(m, settings.scheduler.send_timeout(), engine.clone());
+            let channels = Meta::new(m, timeout, engine.clone(), &policy);
             for adapter in channels.adapters() {
                 tracing::info!(channel = %adapter.channel(), "meta channel enabled");
                 adapters = adapters.with(adapter);
@@ -194,12 +200,24 @@ impl Application {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
-        let timeout = settings.scheduler.send_timeout();
+        let alert_secret = match &settings.alerts.webhook_secret {
+            Some(s) => s.clone(),
+            None => store
+                .server_key(
+                    ALERT_KEY_NAME,
+                    &hex::encode(rand::random::<[u8; 32]>()),
+                    engine.now(),
+                )
+                .await
+                .map_err(|source| StartupError::Database {
+                    url: redact_url(&settings.database.url),
+                    source,
+                })?,
+        };
         let sinks = AlertSinks::new(
             settings.smtp.as_ref(),
-            crate::channels::http_client(timeout)
-                .build()
-                .map_err(|e| StartupError::Channel(format!("cannot build an HTTP client: {e}")))?,
+            &policy,
+            crate::domain::Secret(alert_secret),
             &public_url,
             timeout,
         )

@@ -61,7 +61,8 @@ async fn people(app: &TestApp) {
         (
             "sup",
             json!({"name": "Sam", "role": "supervisor",
-                   "notify": {"email": "sam@example.com", "webhook_url": hook}}),
+                   "notify": {"email": "sam@example.com", "webhook_url": hook,
+                              "webhook_secret": common::SECRET}}),
         ),
         (
             "mgr",
@@ -158,11 +159,20 @@ async fn alert_states(app: &TestApp) -> Vec<(String, String, String)> {
 }
 
 fn alert_posts(app: &TestApp) -> Vec<Value> {
+    signed_alert_posts(app)
+        .into_iter()
+        .map(|(b, _)| b)
+        .collect()
+}
+
+/// The alerts posted to the webhook, each with whether it was signed with
+/// `common::SECRET`.
+fn signed_alert_posts(app: &TestApp) -> Vec<(Value, bool)> {
     app.connector
         .received()
         .into_iter()
         .filter(|r| r.body.get("alert").is_some())
-        .map(|r| r.body)
+        .map(|r| (r.body, r.signature_ok))
         .collect()
 }
 
@@ -208,6 +218,10 @@ async fn a_low_rating_alerts_every_kind_of_recipient_once(kind: Db) {
     );
     assert_eq!(post["alert"]["session_id"], "s-bad");
     assert_eq!(post["alert"]["comment"], "rude and slow");
+    assert!(
+        signed_alert_posts(app)[0].1,
+        "the alert was not signed with the supervisor's notify.webhook_secret"
+    );
     // The responsible manager (the operator's manager_id) on Telegram.
     wait_until(
         || !t.bot.messages(MANAGER_CHAT).is_empty(),
@@ -647,8 +661,51 @@ async fn bad_follow_up_input_is_named_and_changes_nothing(kind: Db) {
     assert_eq!(view["rating"]["response"], Value::Null);
 }
 
+/// A person without a secret of their own gets alerts signed with the server's
+/// `alerts.webhook_secret`; the secret is never shown back.
+async fn alert_webhooks_without_a_persons_secret_are_signed_with_the_servers(kind: Db) {
+    let Some(t) = spawn_with(kind, |s| {
+        s.alerts.webhook_secret = Some(common::SECRET.into());
+    })
+    .await
+    else {
+        return;
+    };
+    let app = &t.app;
+    let (status, body) = app
+        .put(
+            "/v1/people/sup",
+            json!({"name": "Sam", "role": "supervisor",
+                   "notify": {"webhook_url": app.connector.url}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body["notify"].get("webhook_secret").is_none(), "{body}");
+    let (status, body) = app
+        .put(
+            "/v1/lines/support",
+            json!({"name": "Support", "rating": {"delay_seconds": 0},
+                   "webhook": {"url": app.connector.url, "secret": common::SECRET},
+                   "notify_low": [{"kind": "supervisor", "id": "sup"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let bad = sent_request(app, "s-1", "support").await;
+    rate(app, &bad, 0, None).await;
+    wait_until(
+        || signed_alert_posts(app).len() == 1,
+        || format!("alert webhooks: {:?}", signed_alert_posts(app)),
+    )
+    .await;
+    assert!(
+        signed_alert_posts(app)[0].1,
+        "not signed with the server's secret"
+    );
+}
+
 on_both_backends!(
     a_low_rating_alerts_every_kind_of_recipient_once,
+    alert_webhooks_without_a_persons_secret_are_signed_with_the_servers,
     a_refused_alert_is_retried_with_backoff_and_delivered_once,
     a_delayed_alert_survives_a_restart,
     responses_appeals_flags_and_evaluations_change_what_reports_show,

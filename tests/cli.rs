@@ -71,6 +71,60 @@ token = "123:SECRET-TOKEN"
     );
 }
 
+/// A configured connector, or a platform API, inside the network is named unless its
+/// network is in `outbound.allowed_networks`.
+#[test]
+fn check_config_names_destinations_the_outbound_policy_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rateline.toml");
+    let config = |allowed: &str| {
+        format!(
+            r#"
+[database]
+url = "sqlite://{}"
+[outbound]
+allowed_networks = [{allowed}]
+[telegram]
+token = "123:abc"
+api_url = "http://127.0.0.1:8081"
+webhook_secret = "s3cret"
+[[lines]]
+id = "support"
+name = "Support"
+webhook = {{ url = "http://169.254.169.254/hook", secret = "0123456789abcdef" }}
+"#,
+            dir.path().join("r.db").display()
+        )
+    };
+    std::fs::write(&file, config("")).unwrap();
+    let out = rateline(&["check-config", "--config", file.to_str().unwrap()], &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("line 'support': webhook.url: refused by policy"),
+        "{t}"
+    );
+    assert!(
+        t.contains("telegram.api_url \"http://127.0.0.1:8081\" is refused by policy"),
+        "{t}"
+    );
+    std::fs::write(&file, config("\"127.0.0.0/8\", \"169.254.169.254/32\"")).unwrap();
+    let t = text(&rateline(
+        &["check-config", "--config", file.to_str().unwrap()],
+        &[],
+    ));
+    assert!(!t.contains("refused by policy"), "{t}");
+    std::fs::write(&file, config("\"127.0.0.0/33\"")).unwrap();
+    let t = text(&rateline(
+        &["check-config", "--config", file.to_str().unwrap()],
+        &[],
+    ));
+    assert!(
+        t.contains("outbound.allowed_networks: \"127.0.0.0/33\" is not a network"),
+        "{t}"
+    );
+}
+
 #[test]
 fn check_config_fails_a_line_whose_alerts_reach_nobody() {
     let dir = tempfile::tempdir().unwrap();
@@ -85,11 +139,11 @@ url = "sqlite://{}"
 id = "support"
 name = "Support"
 notify_low = [{{ kind = "supervisor", id = "p-7" }}]
-webhook = {{ url = "http://127.0.0.1:9/hook", secret = "0123456789abcdef" }}
+webhook = {{ url = "https://connector.example/hook", secret = "0123456789abcdef" }}
 [[lines]]
 id = "sales"
 name = "Sales"
-webhook = {{ url = "http://127.0.0.1:9/hook", secret = "0123456789abcdef" }}
+webhook = {{ url = "https://connector.example/hook", secret = "0123456789abcdef" }}
 "#,
             dir.path().join("r.db").display()
         ),

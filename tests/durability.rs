@@ -41,6 +41,8 @@ impl Server {
             .env("RATELINE__DATABASE__URL", db_url)
             .env("RATELINE__SERVER__ADDR", format!("127.0.0.1:{port}"))
             .env("RATELINE__LOG__LEVEL", "warn")
+            // The connector and SMTP server of these tests listen on loopback.
+            .env("RATELINE__OUTBOUND__ALLOWED_NETWORKS", "127.0.0.0/8")
             .stdout(Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);

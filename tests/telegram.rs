@@ -922,6 +922,7 @@ fn check_config_asks_telegram_about_the_token() {
             .env("RATELINE__TELEGRAM__TOKEN", token)
             .env("RATELINE__TELEGRAM__API_URL", bot.url())
             .env("RATELINE__TELEGRAM__WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .env("RATELINE__OUTBOUND__ALLOWED_NETWORKS", "127.0.0.0/8")
             .output()
             .unwrap()
     };

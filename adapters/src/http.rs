@@ -6,14 +6,29 @@
 use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
 
 use crate::SendOutcome;
 
 /// Classifies a non-success HTTP status: 429 and 5xx (and 408) are transient, honouring
-/// `Retry-After`; every other 4xx is a refusal for good.
+/// `Retry-After`; every other 4xx is a refusal for good. A 3xx is a fault of the configured
+/// URL: redirects are never followed (see [`crate::outbound`]), so it ends the send and
+/// names where it pointed.
 pub fn outcome_for_status(status: StatusCode, headers: &HeaderMap, what: &str) -> SendOutcome {
     let reason = format!("{what} answered HTTP {}", status.as_u16());
+    if status.is_redirection() {
+        let location = headers
+            .get(LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(|l| crate::clip(&l.replace(|c: char| c.is_control(), ""), 200))
+            .unwrap_or_else(|| "nowhere (no Location)".into());
+        return SendOutcome::Failed {
+            reason: format!(
+                "{reason}, a redirect to {location}; Rateline follows no redirects: \
+                 set the URL to the final address"
+            ),
+        };
+    }
     if status == StatusCode::TOO_MANY_REQUESTS
         || status == StatusCode::REQUEST_TIMEOUT
         || status.is_server_error()
@@ -32,6 +47,11 @@ pub fn outcome_for_status(status: StatusCode, headers: &HeaderMap, what: &str) -
 /// failure included: a certificate may be renewed before the send deadline).
 /// The error text is cut down to its kind, so a URL carrying a token never reaches a log.
 pub fn outcome_for_transport_error(err: &reqwest::Error, what: &str) -> SendOutcome {
+    if let Some(refused) = crate::outbound::refusal(err) {
+        return SendOutcome::Failed {
+            reason: format!("the call to {what} was {refused}"),
+        };
+    }
     if err.is_builder() {
         return SendOutcome::Failed {
             reason: format!("the request to {what} cannot be made: check its URL"),
@@ -105,6 +125,23 @@ mod tests {
                 matches!(outcome, SendOutcome::Undeliverable { .. }),
                 "{status}"
             );
+        }
+    }
+
+    #[test]
+    fn a_redirect_is_never_sent_on_and_names_its_location() {
+        let mut h = headers(None);
+        h.insert(
+            LOCATION,
+            HeaderValue::from_static("http://elsewhere.example/x"),
+        );
+        for status in [StatusCode::FOUND, StatusCode::TEMPORARY_REDIRECT] {
+            match outcome_for_status(status, &h, "the connector") {
+                SendOutcome::Failed { reason } => {
+                    assert!(reason.contains("http://elsewhere.example/x"), "{reason}")
+                }
+                other => panic!("{status}: {other:?}"),
+            }
         }
     }
 

@@ -13,6 +13,7 @@
 
 pub mod http;
 pub mod meta;
+pub mod outbound;
 pub mod phrases;
 pub mod signed;
 pub mod telegram;

@@ -303,6 +303,12 @@ fn describe(e: &RequestError, token: &str) -> BotApiError {
             "the group chat was migrated to a supergroup".to_owned(),
             false,
         ),
+        RequestError::Network(err) if crate::outbound::refusal(err).is_some() => (
+            "the call to the Bot API was refused by policy: telegram.api_url's address is \
+             not public; list its network in outbound.allowed_networks"
+                .to_owned(),
+            false,
+        ),
         RequestError::Network(err) => {
             let kind = if err.is_timeout() {
                 "timed out"
@@ -340,6 +346,11 @@ pub fn classify(e: &RequestError, token: &str) -> SendOutcome {
             after: Some(s.duration()),
             reason,
         };
+    }
+    if let RequestError::Network(err) = e
+        && crate::outbound::refusal(err).is_some()
+    {
+        return SendOutcome::Failed { reason };
     }
     if described.invalid_token {
         // The whole channel is down, not this request: hold it back until the token is
@@ -535,12 +546,10 @@ impl Inbound {
 }
 
 /// Telegram's HTTP client for long polling: its timeout must outlast the poll itself.
-pub fn polling_client(poll: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(poll + Duration::from_secs(10))
-        // A redirect would carry the token in its path to wherever it points.
-        .redirect(reqwest::redirect::Policy::none())
+pub fn polling_client(policy: &crate::outbound::Policy, poll: Duration) -> reqwest::Client {
+    // The policy follows no redirect: one would carry the token in its path.
+    policy
+        .client(poll + Duration::from_secs(10))
         .build()
         .expect("the HTTP client builds with static settings")
 }

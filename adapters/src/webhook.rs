@@ -13,6 +13,7 @@ use serde::Serialize;
 use sha2::Sha256;
 
 use crate::http::{outcome_for_status, outcome_for_transport_error};
+use crate::outbound::Policy;
 use crate::{
     Channel, ChannelAdapter, ClientRef, OutgoingRequest, OutgoingText, Scale, SendOutcome,
     WebhookTarget,
@@ -52,12 +53,19 @@ pub const EVENT_HEADER: &str = "X-Rateline-Event";
 #[derive(Debug, Clone)]
 pub struct WebhookAdapter {
     http: reqwest::Client,
+    policy: Policy,
 }
 
 impl WebhookAdapter {
-    /// `http` should carry the deployment's send timeout.
-    pub fn new(http: reqwest::Client) -> Self {
-        Self { http }
+    /// Sends under `policy`, with its client and the deployment's send timeout.
+    pub fn new(policy: &Policy, send_timeout: std::time::Duration) -> Self {
+        Self {
+            http: policy
+                .client(send_timeout)
+                .build()
+                .expect("the HTTP client builds with static settings"),
+            policy: policy.clone(),
+        }
     }
 }
 
@@ -152,6 +160,12 @@ impl WebhookAdapter {
                 ),
             };
         };
+        // A literal address is never resolved, so it is checked here, at every send.
+        if let Err(refused) = self.policy.check_url(&target.url) {
+            return SendOutcome::Failed {
+                reason: format!("the call to the connector was {refused}"),
+            };
+        }
         let signature = sign(target.secret.as_bytes(), &body);
         let response = self
             .http

@@ -27,6 +27,8 @@ fn server_command(args: &Args, db: &Database, addr: &str, log: &Path) -> anyhow:
     cmd.env("RATELINE__DATABASE__URL", &db.url)
         .env("RATELINE__SERVER__ADDR", addr)
         .env("RATELINE__LOG__LEVEL", "warn")
+        // The load generator's connector listens on loopback.
+        .env("RATELINE__OUTBOUND__ALLOWED_NETWORKS", "127.0.0.0/8")
         .env_remove("RUST_LOG")
         .env_remove("RATELINE_CONFIG")
         .stdin(Stdio::null())

@@ -43,11 +43,17 @@ pub struct Meta {
 
 impl Meta {
     /// The settings were checked at load: the app secret and verify token are set.
-    pub fn new(settings: &MetaSettings, send_timeout: Duration, engine: Engine) -> Self {
+    pub fn new(
+        settings: &MetaSettings,
+        send_timeout: Duration,
+        engine: Engine,
+        policy: &rateline_adapters::outbound::Policy,
+    ) -> Self {
         let app_secret = settings.app_secret.clone().unwrap_or_default();
         let signer =
             CallbackSigner::new(settings.callback_secret.as_deref().unwrap_or(&app_secret));
-        let http = super::http_client(send_timeout)
+        let http = policy
+            .client(send_timeout)
             .build()
             .expect("the HTTP client builds with static settings");
         let adapters = settings

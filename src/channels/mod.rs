@@ -7,18 +7,7 @@ pub mod meta;
 pub mod telegram;
 pub mod webchat;
 
-use std::time::Duration;
-
 use subtle::ConstantTimeEq;
-
-/// The HTTP client every channel sends with: the send timeout on each call, a short
-/// connect timeout, and Rateline's user agent.
-pub fn http_client(send_timeout: Duration) -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
-        .timeout(send_timeout)
-        .connect_timeout(Duration::from_secs(5))
-        .user_agent(concat!("Rateline/", env!("CARGO_PKG_VERSION")))
-}
 
 /// Whether `given` is the configured secret, in constant time. Digests of equal length are
 /// compared, so not even the secret's length leaks.

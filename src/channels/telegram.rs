@@ -16,6 +16,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use rateline_adapters::outbound::Policy;
 use rateline_adapters::phrases::Phrases;
 use rateline_adapters::telegram::{
     self as tg, BotApiError, CardAction, Inbound, TelegramAdapter, rating_label,
@@ -45,13 +46,20 @@ pub struct Telegram {
     webhook_url: Option<String>,
     mode: TelegramMode,
     poll: Duration,
+    policy: Policy,
 }
 
 impl Telegram {
-    pub fn new(settings: &TelegramSettings, send_timeout: Duration, engine: Engine) -> Self {
+    pub fn new(
+        settings: &TelegramSettings,
+        send_timeout: Duration,
+        engine: Engine,
+        policy: &Policy,
+    ) -> Self {
         Self {
             engine,
-            adapter: Arc::new(adapter(settings, send_timeout)),
+            adapter: Arc::new(adapter(settings, send_timeout, policy)),
+            policy: policy.clone(),
             token: settings.token.clone(),
             webhook_secret: settings.webhook_secret.clone(),
             webhook_url: settings.webhook_url.clone(),
@@ -359,7 +367,9 @@ impl Telegram {
     /// Long polling: asks for updates, handles each, and confirms it by asking past it.
     /// An update whose answer could not be stored is asked for again.
     pub async fn poll(self: Arc<Self>, stop: CancellationToken) {
-        let bot = self.adapter.bot_with_client(tg::polling_client(self.poll));
+        let bot = self
+            .adapter
+            .bot_with_client(tg::polling_client(&self.policy, self.poll));
         if let Err(e) = tg::delete_webhook(&bot, &self.token).await {
             tracing::warn!(error = %e, "could not remove the bot's webhook before polling");
         }
@@ -412,10 +422,14 @@ impl Telegram {
 }
 
 /// The adapter the settings describe; its HTTP client times out with the sends.
-pub fn adapter(settings: &TelegramSettings, send_timeout: Duration) -> TelegramAdapter {
-    let client = super::http_client(send_timeout)
-        // A redirect would carry the token in its path to wherever it points.
-        .redirect(reqwest::redirect::Policy::none())
+pub fn adapter(
+    settings: &TelegramSettings,
+    send_timeout: Duration,
+    policy: &Policy,
+) -> TelegramAdapter {
+    // The policy follows no redirect: one would carry the token in its path.
+    let client = policy
+        .client(send_timeout)
         .build()
         .expect("the HTTP client builds with static settings");
     let signer = tg::CallbackSigner::new(

@@ -18,6 +18,16 @@ pub use rateline_adapters::{Channel, ClientRef, Scale};
 pub use rating::{MAX_COMMENT_CHARS, RatingAnswer, RequestStatus};
 pub use session::{ClosedBy, MessageFrom, NewSession};
 
+/// A secret held in memory: its `Debug` never shows it, so no log line can.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 /// A value that failed validation: which field, and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]

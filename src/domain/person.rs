@@ -36,12 +36,31 @@ impl std::str::FromStr for Role {
 }
 
 /// Where a person receives notifications.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Notify {
     pub email: Option<String>,
     pub telegram_chat_id: Option<i64>,
     pub webhook_url: Option<String>,
+    /// Signs the alerts posted to `webhook_url` (`X-Rateline-Signature`), at least 16
+    /// characters. Write-only: never shown; a `PUT` without it keeps the stored one, and
+    /// without any, the server's `alerts.webhook_secret` signs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
+}
+
+impl std::fmt::Debug for Notify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notify")
+            .field("email", &self.email)
+            .field("telegram_chat_id", &self.telegram_chat_id)
+            .field("webhook_url", &self.webhook_url)
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
 }
 
 /// `PUT /v1/people/{id}`.
@@ -89,6 +108,15 @@ impl Person {
         }
         if let Some(u) = &self.notify.webhook_url {
             check_http_url("notify.webhook_url", u)?;
+        }
+        if let Some(secret) = &self.notify.webhook_secret {
+            check_line("notify.webhook_secret", secret)?;
+            if secret.chars().count() < 16 {
+                return Err(Invalid::new(
+                    "notify.webhook_secret",
+                    "must be at least 16 characters: it signs every alert posted to webhook_url",
+                ));
+            }
         }
         Ok(())
     }

@@ -14,6 +14,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
+use rateline_adapters::outbound::Policy;
+
 use crate::clock::Clock;
 use crate::domain::{
     Channel, ClosedBy, Group, Invalid, LineSettings, MessageFrom, NewSession, Person, RatingAnswer,
@@ -67,6 +69,8 @@ pub struct Engine {
     /// The channels this server sends on: `webhook` always, the others once configured.
     channels: Arc<[Channel]>,
     signals: Arc<SessionSignals>,
+    /// Where outbound calls may go: URLs are checked against it when they are stored.
+    policy: Policy,
 }
 
 impl Engine {
@@ -77,6 +81,7 @@ impl Engine {
         metrics: Arc<Metrics>,
         send_deadline: std::time::Duration,
         channels: &[Channel],
+        policy: Policy,
     ) -> Self {
         Self {
             store,
@@ -86,6 +91,7 @@ impl Engine {
             send_deadline: Duration::from_std(send_deadline).unwrap_or(Duration::MAX),
             channels: channels.into(),
             signals: Arc::default(),
+            policy,
         }
     }
 
@@ -114,6 +120,9 @@ impl Engine {
     ) -> Result<(LineRecord, bool)> {
         check_id("line_id", id)?;
         settings.validate()?;
+        if let Some(w) = &settings.webhook {
+            self.check_destination("webhook.url", &w.url)?;
+        }
         let existing = self.store.get_line(id).await?;
         if let Some(l) = &existing
             && l.managed_by == "config"
@@ -169,10 +178,29 @@ impl Engine {
             .ok_or_else(|| line_not_found(id))
     }
 
-    pub async fn put_person(&self, id: &str, person: Person) -> Result<bool> {
+    pub async fn put_person(&self, id: &str, mut person: Person) -> Result<bool> {
         check_id("person_id", id)?;
         person.validate(id)?;
+        if let Some(url) = &person.notify.webhook_url {
+            self.check_destination("notify.webhook_url", url)?;
+        }
+        // The secret is write-only: a PUT without it keeps the one stored.
+        if person.notify.webhook_secret.is_none() {
+            person.notify.webhook_secret = self
+                .store
+                .person_reachability(id)
+                .await?
+                .and_then(|p| p.notify.webhook_secret);
+        }
         Ok(self.store.upsert_person(id, &person, self.now()).await?)
+    }
+
+    /// Refuses a URL Rateline would call whose host is an address the outbound policy
+    /// refuses, when it is stored rather than at the first send.
+    fn check_destination(&self, field: &str, url: &str) -> Result<()> {
+        self.policy
+            .check_url(url)
+            .map_err(|refused| Invalid::new(field, refused.to_string()).into())
     }
 
     pub async fn put_group(&self, id: &str, group: Group) -> Result<bool> {

@@ -71,7 +71,11 @@ async fn put_person(
             name,
             role,
             manager_id,
-            notify,
+            // The secret is write-only.
+            notify: Notify {
+                webhook_secret: None,
+                ..notify
+            },
             notifications_enabled,
         }),
     ))

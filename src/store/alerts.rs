@@ -62,6 +62,8 @@ pub struct AlertDelivery {
     /// `None` when there is none, or it was flagged as abusive.
     pub comment: Option<String>,
     pub rated_at: DateTime<Utc>,
+    /// The recipient's own `notify.webhook_secret`, which signs a webhook alert.
+    pub webhook_secret: Option<crate::domain::Secret>,
 }
 
 /// An alert about to be made: recipient, sink, address, status, and why it will not be sent.
@@ -433,12 +435,13 @@ impl Store {
             "SELECT a.id, a.sink, a.address, a.rating_id, a.session_id, a.line_id, a.operator_id,
                     o.name AS operator_name, s.client_id, s.client_name, s.channel, r.scale,
                     g.value, CASE WHEN g.comment_flagged_at IS NULL THEN g.comment END AS comment,
-                    g.updated_at, l.settings
+                    g.updated_at, l.settings, rp.notify AS recipient_notify
              FROM alerts a JOIN ratings g ON g.id = a.rating_id
                   JOIN rating_requests r ON r.id = g.request_id
                   JOIN sessions s ON s.id = a.session_id
                   JOIN lines l ON l.id = a.line_id
                   LEFT JOIN people o ON o.id = a.operator_id
+                  LEFT JOIN people rp ON rp.id = a.recipient
              WHERE a.id = $1",
         )
         .bind(id)
@@ -471,6 +474,11 @@ impl Store {
             value: row.try_get("value")?,
             comment: row.try_get("comment")?,
             rated_at: time(row.try_get("updated_at")?),
+            webhook_secret: row
+                .try_get::<Option<String>, _>("recipient_notify")?
+                .and_then(|n| serde_json::from_str::<Notify>(&n).ok())
+                .and_then(|n| n.webhook_secret)
+                .map(crate::domain::Secret),
         }))
     }
 }

@@ -287,6 +287,8 @@ pub fn test_settings(db: &TestDb) -> Settings {
     s.database.max_connections = 5;
     s.scheduler.retry_min_millis = 1000;
     s.scheduler.retry_max_seconds = 60;
+    // The local fakes (connector, Bot API, Graph API, alert webhooks) listen on loopback.
+    s.outbound.allowed_networks = vec!["127.0.0.0/8".into()];
     s
 }
 
