@@ -75,13 +75,26 @@ pub fn table(groups: &[StatsGroup]) -> String {
     format!("{t}\n")
 }
 
-/// RFC 4180 CSV with a header row; ratios as fractions 0..=1, empty when undefined.
+/// A cell a spreadsheet will not run as a formula: text that starts with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return gets a leading `'` (OWASP's rule for CSV injection), so
+/// an operator id such as `=1+2` shows as the text it is.
+fn neutral(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell.to_owned()
+    }
+}
+
+/// RFC 4180 CSV with a header row; ratios as fractions 0..=1, empty when undefined. Every
+/// CSV Rateline writes (`GET /v1/stats`, the dashboard's export, `rateline stats`) comes
+/// from here, so every one is neutralised against formula injection.
 pub fn csv(groups: &[StatsGroup]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(HEADER).expect("writing to memory");
     for g in groups {
         w.write_record([
-            g.key.clone(),
+            neutral(&g.key),
             g.sent.to_string(),
             g.answered.to_string(),
             fixed(g.response_rate, 4),
@@ -120,6 +133,37 @@ mod tests {
         assert_eq!(
             out,
             "key,sent,answered,response_rate,average,csat,low,evaluated,evaluation_average\n\"ops, night\",4,3,0.7500,,0.6667,1,0,\n"
+        );
+    }
+
+    #[test]
+    fn cells_that_a_spreadsheet_would_run_start_with_a_quote() {
+        let keys = [
+            "=1+2",
+            "@SUM(1+1)*cmd|x!A0",
+            "+1",
+            "-op",
+            "\tx",
+            "\rx",
+            "op-1",
+        ];
+        let groups: Vec<_> = keys.iter().map(|k| group(k)).collect();
+        let out = csv(&groups);
+        let firsts: Vec<String> = ::csv::Reader::from_reader(out.as_bytes())
+            .records()
+            .map(|r| r.unwrap()[0].to_owned())
+            .collect();
+        assert_eq!(
+            firsts,
+            [
+                "'=1+2",
+                "'@SUM(1+1)*cmd|x!A0",
+                "'+1",
+                "'-op",
+                "'\tx",
+                "'\rx",
+                "op-1"
+            ]
         );
     }
 

@@ -172,6 +172,52 @@ async fn the_report_matches_numbers_computed_by_hand(db: Db) {
     assert_eq!(String::from_utf8(out.stdout).unwrap(), csv);
 }
 
+/// An operator id that a spreadsheet would run as a formula is written as text in every
+/// CSV: the API's, the dashboard's export and `rateline stats`.
+async fn csv_cells_never_start_a_formula(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 0})).await;
+    for (session, op) in [("s-1", "=1+2"), ("s-2", "@SUM(1+1)*cmd|x!A0")] {
+        app.rated(session, "support", op, 1).await;
+    }
+    let api = app
+        .http
+        .get(app.url("/v1/stats?by=operator&format=csv"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let export = app
+        .http
+        .get(app.url("/dashboard/export.csv?table=operators"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rateline"))
+        .args(["stats", "--by", "operator", "--format", "csv"])
+        .env("RATELINE__DATABASE__URL", &app.db.url)
+        .output()
+        .expect("rateline stats runs");
+    let cli = String::from_utf8(out.stdout).unwrap();
+    for (what, csv) in [("api", &api), ("export", &export), ("cli", &cli)] {
+        let keys: Vec<String> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap().trim_matches('"').to_owned())
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["'=1+2", "'@SUM(1+1)*cmd|x!A0"], "{what}: {csv}");
+    }
+}
+
 async fn bad_report_parameters_are_named(db: Db) {
     let Some(app) = spawn_app(db).await else {
         return;
@@ -341,6 +387,7 @@ async fn whole_days_and_partial_days_count_alike(db: Db) {
 }
 
 on_both_backends!(
+    csv_cells_never_start_a_formula,
     the_report_matches_numbers_computed_by_hand,
     bad_report_parameters_are_named,
     whole_days_and_partial_days_count_alike,
