@@ -115,7 +115,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    url: String,
+    /// It may hold the password: never printed.
+    url: crate::domain::Secret,
     /// Group commit for the writes every close makes (see [`writer`]).
     writer: writer::Writer,
 }
@@ -174,7 +175,7 @@ impl Store {
         Ok(Self {
             pool,
             backend,
-            url,
+            url: crate::domain::Secret(url),
             writer,
         })
     }
@@ -201,7 +202,7 @@ impl Store {
 
     /// The connection URL, for LISTEN/NOTIFY's own connection.
     pub(crate) fn url(&self) -> &str {
-        &self.url
+        &self.url.0
     }
 
     /// Writes waiting for a writer to take them into a batch (see [`writer`]).
@@ -231,16 +232,31 @@ fn sqlite_url(url: &str) -> String {
     }
 }
 
-/// A URL fit for a log line: the password, if any, is replaced.
+/// A URL fit for a log line or an error: a password is replaced wherever it sits, in the
+/// user part (`postgres://app:pw@db/rateline`) or in the query (`?password=pw`, and any
+/// parameter whose name holds "password", "secret" or "token").
 pub fn redact_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(u) => u.to_string(),
-        Err(_) => "<unparseable url>".into(),
+    let Ok(mut u) = reqwest::Url::parse(url) else {
+        return "<unparseable url>".into();
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
     }
+    if u.query().is_some() {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let name = k.to_ascii_lowercase();
+                let secret = ["password", "secret", "token"]
+                    .iter()
+                    .any(|s| name.contains(s));
+                let v = if secret { "***".into() } else { v.into_owned() };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
 }
 
 /// Milliseconds since the epoch, the stored form of a time.
@@ -284,5 +300,12 @@ mod tests {
     fn passwords_never_reach_a_log_line() {
         let shown = redact_url("postgres://app:hunter2@db:5432/rateline");
         assert!(!shown.contains("hunter2"), "{shown}");
+        let shown = redact_url(
+            "postgres://app@db/rateline?sslmode=require&password=hunter2&PassWord=x%20y&sslpassword=z",
+        );
+        assert_eq!(
+            shown,
+            "postgres://app@db/rateline?sslmode=require&password=***&PassWord=***&sslpassword=***"
+        );
     }
 }
