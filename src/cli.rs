@@ -68,10 +68,11 @@ struct KeyCreateArgs {
     #[arg(long, value_parser = role_arg())]
     role: crate::domain::Role,
     /// The operator an operator key acts as (a person id); required for operators.
-    #[arg(long)]
+    #[arg(long, value_parser = id_arg)]
     person: Option<String>,
-    /// The lines a supervisor key covers, comma-separated; all lines when absent.
-    #[arg(long, value_delimiter = ',')]
+    /// The lines a supervisor key covers, comma-separated (at most 100); all lines when
+    /// absent.
+    #[arg(long, value_delimiter = ',', value_parser = id_arg)]
     lines: Option<Vec<String>>,
 }
 
@@ -112,6 +113,9 @@ struct StatsArgs {
     format: Format,
 }
 
+/// The most lines a supervisor key names.
+const MAX_KEY_LINES: usize = 100;
+
 /// `--role`: one of the roles, listed in `--help`.
 fn role_arg() -> impl clap::builder::TypedValueParser<Value = crate::domain::Role> {
     use clap::builder::TypedValueParser;
@@ -121,8 +125,9 @@ fn role_arg() -> impl clap::builder::TypedValueParser<Value = crate::domain::Rol
 
 /// A line or operator id, by the rules the API holds them to.
 fn id_arg(value: &str) -> Result<String, String> {
-    crate::domain::check_id("id", value)
-        .map(|()| value.to_owned())
+    let value = crate::domain::normalize_id(value);
+    crate::domain::check_name_id("id", &value)
+        .map(|()| value)
         .map_err(|e| e.to_string())
 }
 
@@ -308,7 +313,7 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
 }
 
 async fn keys(command: KeysCommand, json_logs: bool) -> anyhow::Result<ExitCode> {
-    use crate::domain::{Role, check_id};
+    use crate::domain::Role;
     let config = match &command {
         KeysCommand::Create(a) => &a.config,
         KeysCommand::List(c) => c,
@@ -337,15 +342,15 @@ async fn keys(command: KeysCommand, json_logs: bool) -> anyhow::Result<ExitCode>
                 }
                 _ => {}
             }
+            anyhow::ensure!(
+                a.lines.as_ref().is_none_or(|l| l.len() <= MAX_KEY_LINES),
+                "--lines names at most {MAX_KEY_LINES} lines"
+            );
             if let Some(p) = &a.person {
-                check_id("--person", p)?;
                 anyhow::ensure!(
                     store.person_reachability(p).await?.is_some(),
                     "person '{p}' does not exist: create them with PUT /v1/people/{p} first"
                 );
-            }
-            for line in a.lines.iter().flatten() {
-                check_id("--lines", line)?;
             }
             let minted = crate::auth::mint(name, role, a.person, a.lines, now);
             store.create_key(&minted.key).await?;

@@ -12,7 +12,7 @@
 
 use serde::Serialize;
 
-use crate::domain::{LineSettings, Recipient};
+use crate::domain::{LineSettings, MAX_ALERTED_PEOPLE, Recipient};
 use crate::store::{Store, StoreError};
 
 /// Who a line's alerts reach, and what stops the rest.
@@ -48,9 +48,11 @@ pub async fn check(
     sinks: Sinks,
 ) -> Result<AlertReach, StoreError> {
     let mut reach = AlertReach::default();
+    let mut people = std::collections::HashSet::new();
     for recipient in &line.notify_low {
         match recipient {
             Recipient::Supervisor { id } => {
+                people.insert(id.clone());
                 if let Some(problem) = person_problem(store, id, sinks).await? {
                     reach.problems.push(problem);
                 } else {
@@ -65,6 +67,7 @@ pub async fn check(
                     .problems
                     .push(format!("group '{id}' has no members")),
                 Some(members) => {
+                    people.extend(members.iter().cloned());
                     for member in &members {
                         match person_problem(store, member, sinks).await? {
                             Some(p) => reach.problems.push(format!("in group '{id}': {p}")),
@@ -76,6 +79,13 @@ pub async fn check(
             // Known only per session; counted as a recipient, checked when an alert is made.
             Recipient::ResponsibleManager => reach.reaches_someone = true,
         }
+    }
+    if people.len() > MAX_ALERTED_PEOPLE {
+        reach.problems.push(format!(
+            "notify_low reaches {} people; a low rating alerts at most {MAX_ALERTED_PEOPLE}, \
+             the first of them in notify_low's order",
+            people.len()
+        ));
     }
     Ok(reach)
 }

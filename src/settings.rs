@@ -638,12 +638,13 @@ impl Settings {
                 problems.push(format!("lines[{i}]: needs an `id`"));
                 continue;
             };
-            if let Err(e) = crate::domain::check_id(&format!("lines[{i}].id"), &id) {
+            let id = crate::domain::normalize_id(&id);
+            if let Err(e) = crate::domain::check_name_id(&format!("lines[{i}].id"), &id) {
                 problems.push(e.to_string());
                 continue;
             }
             match serde_json::from_value::<LineSettings>(raw) {
-                Ok(settings) => match settings.validate().and_then(|()| {
+                Ok(mut settings) => match settings.validate().and_then(|()| {
                     let policy = self.outbound_policy().unwrap_or_default();
                     match &settings.webhook {
                         Some(w) => policy

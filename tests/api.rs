@@ -480,6 +480,132 @@ async fn control_characters_are_refused_and_impossible_ids_are_not_found(db: Db)
     assert_eq!(status, 201, "line breaks are welcome in a comment");
 }
 
+/// Ids that would look like another on screen are refused with a 422 naming the
+/// character, composed and decomposed spellings are one id, and every list a setting takes
+/// has a maximum.
+async fn lookalike_ids_are_refused_and_lists_are_bounded(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 0})).await;
+    for (path, body, field, named) in [
+        (
+            "/v1/people/olga\u{200B}",
+            json!({"name": "Olga", "role": "operator"}),
+            "person_id",
+            "U+200B (ZERO WIDTH SPACE)",
+        ),
+        (
+            "/v1/lines/sup\u{202E}port",
+            json!({"name": "Spoof"}),
+            "line_id",
+            "U+202E (RIGHT-TO-LEFT OVERRIDE)",
+        ),
+        (
+            "/v1/people/\u{043E}lga",
+            json!({"name": "Olga", "role": "operator"}),
+            "person_id",
+            "mixes the Cyrillic and Latin scripts",
+        ),
+        (
+            "/v1/people/sam",
+            json!({"name": "Sam", "role": "supervisor", "manager_id": "b\u{043E}ss"}),
+            "manager_id",
+            "Cyrillic and Latin",
+        ),
+        (
+            "/v1/groups/leads",
+            json!({"name": "Leads", "members": ["sam", "ol\u{200D}ga"]}),
+            "members[1]",
+            "U+200D (ZERO WIDTH JOINER)",
+        ),
+    ] {
+        let url = app.url(path);
+        let r = app.http.put(url).json(&body).send().await.unwrap();
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, 422, "{path}: {body}");
+        assert_eq!(body["error"]["field"], field, "{path}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(named), "{path}: {message}");
+    }
+    let (status, body) = app
+        .post(
+            "/v1/sessions",
+            json!({"id": "s-1", "line_id": "support", "channel": "webhook",
+                   "client": {"id": "c"}, "operator_id": "op\u{2066}1"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (422, json!("operator_id")),
+        "{body}"
+    );
+    // A session id typed decomposed is stored composed, and found either way.
+    let (status, body) = app
+        .post(
+            "/v1/sessions",
+            json!({"id": "sesio\u{0301}n", "line_id": "support", "channel": "webhook",
+                   "client": {"id": "c"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["id"], "sesi\u{00F3}n");
+    for spelling in ["sesi%C3%B3n", "sesio%CC%81n"] {
+        let (status, body) = app.get(&format!("/v1/sessions/{spelling}")).await;
+        assert_eq!(status, 200, "{spelling}: {body}");
+    }
+    // Lists.
+    let many: Vec<Value> = (0..21)
+        .map(|i| json!({"kind": "supervisor", "id": format!("p-{i}")}))
+        .collect();
+    let (status, body) = app
+        .put(
+            "/v1/lines/wide",
+            json!({"name": "Wide", "notify_low": many}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (422, json!("notify_low")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 20"),
+        "{body}"
+    );
+    let members: Vec<String> = (0..201).map(|i| format!("p-{i}")).collect();
+    let (status, body) = app
+        .put("/v1/groups/all", json!({"name": "All", "members": members}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (422, json!("members")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 200"),
+        "{body}"
+    );
+    let origins: Vec<String> = (0..51).map(|i| format!("https://s{i}.example")).collect();
+    let (status, body) = app
+        .put(
+            "/v1/lines/wide",
+            json!({"name": "Wide", "webchat": {"allowed_origins": origins}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "webchat.allowed_origins");
+    let (status, _) = app.get("/v1/lines/wide").await;
+    assert_eq!(status, 404, "a refused line was stored");
+}
+
 /// The scheduler's passes, from `/metrics`.
 async fn passes(app: &common::TestApp) -> u64 {
     let (_, text) = app.get("/metrics").await;
@@ -605,6 +731,7 @@ async fn a_line_names_every_alert_recipient_it_cannot_reach(db: Db) {
 }
 
 on_both_backends!(
+    lookalike_ids_are_refused_and_lists_are_bounded,
     the_openapi_description_covers_every_v1_route,
     a_line_names_every_alert_recipient_it_cannot_reach,
     unknown_lines_and_sessions_are_404_with_a_hint,

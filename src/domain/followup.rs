@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::{Invalid, check_id, check_text};
+use super::{Invalid, check_name_id, check_text, normalize_in_place};
 
 /// The longest response, appeal reason, note or evaluation comment, in characters
 /// (Telegram's message limit, as a response may be sent to the client there).
@@ -25,8 +25,15 @@ fn check_optional(field: &str, text: &Option<String>) -> Result<(), Invalid> {
     text.as_deref().map_or(Ok(()), |t| check_said(field, t))
 }
 
-fn check_author(field: &str, id: &Option<String>) -> Result<(), Invalid> {
-    id.as_deref().map_or(Ok(()), |id| check_id(field, id))
+/// Composes and checks the id of the person who signs a follow-up.
+fn check_author(field: &str, id: &mut Option<String>) -> Result<(), Invalid> {
+    match id {
+        Some(id) => {
+            normalize_in_place(id);
+            check_name_id(field, id)
+        }
+        None => Ok(()),
+    }
 }
 
 /// `PUT /v1/ratings/{id}/response`.
@@ -44,9 +51,10 @@ pub struct ResponseBody {
 }
 
 impl ResponseBody {
-    pub fn validate(&self) -> Result<(), Invalid> {
+    /// Composes the signer's id and checks every field.
+    pub fn validate(&mut self) -> Result<(), Invalid> {
         check_said("text", &self.text)?;
-        check_author("author_id", &self.author_id)
+        check_author("author_id", &mut self.author_id)
     }
 }
 
@@ -79,9 +87,10 @@ pub struct DecisionBody {
 }
 
 impl DecisionBody {
-    pub fn validate(&self) -> Result<(), Invalid> {
+    /// Composes the signer's id and checks every field.
+    pub fn validate(&mut self) -> Result<(), Invalid> {
         check_optional("note", &self.note)?;
-        check_author("decided_by", &self.decided_by)
+        check_author("decided_by", &mut self.decided_by)
     }
 }
 
@@ -107,7 +116,8 @@ pub struct EvaluationBody {
 }
 
 impl EvaluationBody {
-    pub fn validate(&self) -> Result<(), Invalid> {
+    /// Composes the signer's id and checks every field.
+    pub fn validate(&mut self) -> Result<(), Invalid> {
         if !(1..=5).contains(&self.stars) {
             return Err(Invalid::new(
                 "stars",
@@ -115,7 +125,7 @@ impl EvaluationBody {
             ));
         }
         check_optional("comment", &self.comment)?;
-        check_author("author_id", &self.author_id)
+        check_author("author_id", &mut self.author_id)
     }
 }
 
@@ -125,13 +135,13 @@ mod tests {
 
     #[test]
     fn empty_or_overlong_texts_and_stars_off_the_scale_are_named() {
-        let r = ResponseBody {
+        let mut r = ResponseBody {
             text: "  ".into(),
             send_to_client: false,
             author_id: None,
         };
         assert_eq!(r.validate().unwrap_err().field, "text");
-        let e = EvaluationBody {
+        let mut e = EvaluationBody {
             stars: 6,
             comment: None,
             author_id: None,
@@ -146,7 +156,7 @@ mod tests {
             reason: "x".repeat(MAX_FOLLOWUP_CHARS + 1),
         };
         assert_eq!(a.validate().unwrap_err().field, "reason");
-        let d = DecisionBody {
+        let mut d = DecisionBody {
             approve: true,
             note: Some("fine".into()),
             decided_by: Some("a b".into()),

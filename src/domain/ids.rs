@@ -1,5 +1,23 @@
 //! Identifiers chosen by the contact center (lines, sessions, people, groups), and the
 //! characters any stored text may hold.
+//!
+//! An id is compared character by character, so two ids that look alike on screen must
+//! not differ in what cannot be seen. Ids are kept in Unicode's composed form (NFC): every
+//! edge that takes one ([`normalize_id`]) composes it first, and [`check_id`] refuses one
+//! that is not, so `é` typed either way is one id. Control characters, format characters
+//! (zero-width spaces and joiners, soft hyphens, byte-order marks) and bidirectional
+//! controls (which reorder what is shown) are refused, naming the character.
+//!
+//! The ids of lines, people and groups name things people pick from lists and act on, so
+//! they must also be written in one script ([`check_name_id`], Unicode's UTS #39
+//! single-script rule, where digits and punctuation belong to every script and Japanese
+//! mixes its scripts as it always does): `оlga` with a Cyrillic `о` is refused rather than
+//! becoming a second Olga. Session and client ids come from other systems and only keep the
+//! first rules.
+
+use unicode_normalization::{UnicodeNormalization, is_nfc};
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+use unicode_security::MixedScript;
 
 use super::Invalid;
 
@@ -16,10 +34,13 @@ impl utoipa::PartialSchema for Id {
             .schema_type(utoipa::openapi::schema::Type::String)
             .min_length(Some(1))
             .max_length(Some(MAX_ID_LEN))
-            .pattern(Some(r"^[^\s/\u0000-\u001f\u007f-\u009f]+$"))
+            .pattern(Some(
+                r"^[^\s/\u0000-\u001f\u007f-\u009f\u00ad\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]+$",
+            ))
             .description(Some(
-                "Chosen by the contact center: 1 to 128 bytes, no whitespace, control \
-                 characters or '/'.",
+                "Chosen by the contact center: 1 to 128 bytes, no whitespace, control, format \
+                 or bidirectional characters, no '/'; kept in Unicode's composed form (NFC). \
+                 The ids of lines, people and groups are written in one script.",
             ))
             .into()
     }
@@ -46,8 +67,55 @@ impl utoipa::PartialSchema for Name {
 
 impl utoipa::ToSchema for Name {}
 
-/// Checks an identifier: 1–128 bytes, no whitespace, control characters or `/`, so it
-/// can stand in a URL path as it is.
+/// An id as Rateline keeps it: in Unicode's composed form (NFC).
+pub fn normalize_id(id: &str) -> String {
+    if is_nfc(id) {
+        id.to_owned()
+    } else {
+        id.nfc().collect()
+    }
+}
+
+/// Composes `id` in place (see [`normalize_id`]).
+pub fn normalize_in_place(id: &mut String) {
+    if !is_nfc(id) {
+        *id = id.nfc().collect();
+    }
+}
+
+/// A character that may not stand in an id, named for the message that refuses it.
+fn forbidden_in_id(c: char) -> Option<String> {
+    let name = match c {
+        '\u{00AD}' => "SOFT HYPHEN",
+        '\u{061C}' => "ARABIC LETTER MARK",
+        '\u{200B}' => "ZERO WIDTH SPACE",
+        '\u{200C}' => "ZERO WIDTH NON-JOINER",
+        '\u{200D}' => "ZERO WIDTH JOINER",
+        '\u{200E}' => "LEFT-TO-RIGHT MARK",
+        '\u{200F}' => "RIGHT-TO-LEFT MARK",
+        '\u{202A}' => "LEFT-TO-RIGHT EMBEDDING",
+        '\u{202B}' => "RIGHT-TO-LEFT EMBEDDING",
+        '\u{202C}' => "POP DIRECTIONAL FORMATTING",
+        '\u{202D}' => "LEFT-TO-RIGHT OVERRIDE",
+        '\u{202E}' => "RIGHT-TO-LEFT OVERRIDE",
+        '\u{2060}' => "WORD JOINER",
+        '\u{2066}' => "LEFT-TO-RIGHT ISOLATE",
+        '\u{2067}' => "RIGHT-TO-LEFT ISOLATE",
+        '\u{2068}' => "FIRST STRONG ISOLATE",
+        '\u{2069}' => "POP DIRECTIONAL ISOLATE",
+        '\u{FEFF}' => "ZERO WIDTH NO-BREAK SPACE (byte-order mark)",
+        '/' => return Some("'/'".into()),
+        c if c.is_whitespace() => "whitespace",
+        c if c.is_control() => "a control character",
+        c if c.general_category() == GeneralCategory::Format => "a format character",
+        _ => return None,
+    };
+    Some(format!("U+{:04X} ({name})", c as u32))
+}
+
+/// Checks an identifier: 1–128 bytes of NFC text without whitespace, control, format or
+/// bidirectional characters or `/`, so it can stand in a URL path as it is and no two ids
+/// differ only in what cannot be seen.
 pub fn check_id(field: &str, id: &str) -> Result<(), Invalid> {
     if id.is_empty() || id.len() > MAX_ID_LEN {
         return Err(Invalid::new(
@@ -55,13 +123,46 @@ pub fn check_id(field: &str, id: &str) -> Result<(), Invalid> {
             format!("must be 1 to {MAX_ID_LEN} bytes long, got {}", id.len()),
         ));
     }
-    if let Some(c) = id
-        .chars()
-        .find(|c| c.is_whitespace() || c.is_control() || *c == '/')
-    {
+    if let Some(what) = id.chars().find_map(forbidden_in_id) {
         return Err(Invalid::new(
             field,
-            format!("must not contain {c:?}: use letters, digits and punctuation other than '/'"),
+            format!("must not contain {what}: use letters, digits and punctuation other than '/'"),
+        ));
+    }
+    if !is_nfc(id) {
+        return Err(Invalid::new(
+            field,
+            "must be in Unicode's composed form (NFC); compose it before sending",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the id of a line, a person or a group: what [`check_id`] checks, and written in
+/// one script (see the module's docs).
+pub fn check_name_id(field: &str, id: &str) -> Result<(), Invalid> {
+    check_id(field, id)?;
+    if !id.is_single_script() {
+        let mut scripts: Vec<&str> = id
+            .chars()
+            .map(|c| unicode_script::UnicodeScript::script(&c))
+            .filter(|s| {
+                !matches!(
+                    s,
+                    unicode_script::Script::Common | unicode_script::Script::Inherited
+                )
+            })
+            .map(|s| s.full_name())
+            .collect();
+        scripts.sort_unstable();
+        scripts.dedup();
+        return Err(Invalid::new(
+            field,
+            format!(
+                "mixes the {} scripts: the ids of lines, people and groups are written in one \
+                 script, so that two that look alike are one",
+                scripts.join(" and ")
+            ),
         ));
     }
     Ok(())
@@ -134,6 +235,44 @@ mod tests {
         assert!(check_text("comment", "a\u{0}b").is_err());
         assert!(check_line("name", "Ann\nB").is_err());
         assert!(check_line("name", "Ann B").is_ok());
+    }
+
+    #[test]
+    fn invisible_and_reordering_characters_are_refused_by_name() {
+        for (id, named) in [
+            ("olga\u{200B}", "U+200B (ZERO WIDTH SPACE)"),
+            ("op-\u{202E}1", "U+202E (RIGHT-TO-LEFT OVERRIDE)"),
+            ("\u{FEFF}op", "U+FEFF"),
+            ("o\u{00AD}p", "U+00AD (SOFT HYPHEN)"),
+            ("op\u{2066}x", "U+2066"),
+            ("op\u{E0001}", "U+E0001 (a format character)"),
+        ] {
+            let e = check_id("id", id).unwrap_err();
+            assert!(e.message.contains(named), "{id:?}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn ids_are_composed_and_a_decomposed_one_is_refused_until_it_is() {
+        let decomposed = "jose\u{0301}";
+        assert!(check_id("id", decomposed).is_err());
+        let composed = normalize_id(decomposed);
+        assert_eq!(composed, "jos\u{00E9}");
+        assert!(check_id("id", &composed).is_ok());
+    }
+
+    #[test]
+    fn names_of_lines_and_people_are_written_in_one_script() {
+        assert!(check_name_id("id", "olga").is_ok());
+        assert!(check_name_id("id", "ольга-2").is_ok());
+        assert!(
+            check_name_id("id", "サポート東京").is_ok(),
+            "Japanese mixes its scripts"
+        );
+        let e = check_name_id("id", "\u{043E}lga").unwrap_err();
+        assert!(e.message.contains("Cyrillic and Latin"), "{}", e.message);
+        // Sessions and clients come from other systems and may mix.
+        assert!(check_id("id", "tg-Иван").is_ok());
     }
 
     #[test]

@@ -5,7 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Invalid, Scale, check_http_url, check_id, check_line, check_text};
+use super::{
+    Invalid, Scale, check_http_url, check_line, check_name_id, check_text, normalize_in_place,
+};
 
 /// Everything a line is configured with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -156,9 +158,25 @@ impl WhatsappTemplate {
 /// The longest text a line may send, in characters (Telegram's message limit).
 const MAX_TEXT_CHARS: usize = 4096;
 
+/// The most entries `notify_low` takes; a low rating alerts at most
+/// [`MAX_ALERTED_PEOPLE`] people, however many its groups hold.
+pub const MAX_NOTIFY_LOW: usize = 20;
+
+/// The most people one low rating alerts (after groups are expanded).
+pub const MAX_ALERTED_PEOPLE: usize = 100;
+
+/// The most origins `webchat.allowed_origins` takes.
+pub const MAX_ALLOWED_ORIGINS: usize = 50;
+
 impl LineSettings {
-    /// Checks every setting and names the first that is wrong.
-    pub fn validate(&self) -> Result<(), Invalid> {
+    /// Composes the ids it names, then checks every setting and names the first that is
+    /// wrong.
+    pub fn validate(&mut self) -> Result<(), Invalid> {
+        for rcpt in &mut self.notify_low {
+            if let Recipient::Supervisor { id } | Recipient::Group { id } = rcpt {
+                normalize_in_place(id);
+            }
+        }
         check_line("name", &self.name)?;
         let name_len = self.name.trim().chars().count();
         if name_len == 0 || name_len > 200 {
@@ -236,9 +254,18 @@ impl LineSettings {
                 format!("must be 1..=10080 (a week) or null, got {m}"),
             ));
         }
+        if self.notify_low.len() > MAX_NOTIFY_LOW {
+            return Err(Invalid::new(
+                "notify_low",
+                format!(
+                    "lists {} recipients; it takes at most {MAX_NOTIFY_LOW} (name a group for more people)",
+                    self.notify_low.len()
+                ),
+            ));
+        }
         for (i, rcpt) in self.notify_low.iter().enumerate() {
             if let Recipient::Supervisor { id } | Recipient::Group { id } = rcpt {
-                check_id(&format!("notify_low[{i}].id"), id)?;
+                check_name_id(&format!("notify_low[{i}].id"), id)?;
             }
         }
         if let Some(w) = &self.webhook {
@@ -253,10 +280,10 @@ impl LineSettings {
                 ));
             }
         }
-        if self.webchat.allowed_origins.len() > 50 {
+        if self.webchat.allowed_origins.len() > MAX_ALLOWED_ORIGINS {
             return Err(Invalid::new(
                 "webchat.allowed_origins",
-                "must list at most 50 origins",
+                format!("must list at most {MAX_ALLOWED_ORIGINS} origins"),
             ));
         }
         for (i, origin) in self.webchat.allowed_origins.iter().enumerate() {
@@ -325,7 +352,7 @@ mod tests {
 
     #[test]
     fn the_contract_example_is_accepted() {
-        let l = line(serde_json::json!({
+        let mut l = line(serde_json::json!({
           "name": "Support",
           "rating": {"enabled": true, "scale": "binary", "request_text": "Please rate the quality of service",
             "delay_seconds": 3, "answer_window_hours": 72, "low_threshold": 2,
@@ -343,7 +370,7 @@ mod tests {
 
     #[test]
     fn a_name_alone_takes_the_defaults() {
-        let l = line(serde_json::json!({"name": "Sales"})).unwrap();
+        let mut l = line(serde_json::json!({"name": "Sales"})).unwrap();
         l.validate().unwrap();
         assert_eq!(l.rating, RatingSettings::default());
     }

@@ -9,9 +9,13 @@ mod rating;
 mod session;
 
 pub use followup::{AppealBody, DecisionBody, EvaluationBody, FlagBody, ResponseBody};
-pub use ids::{Id, Name, check_http_url, check_id, check_line, check_text};
+pub use ids::{
+    Id, Name, check_http_url, check_id, check_line, check_name_id, check_text, normalize_id,
+    normalize_in_place,
+};
 pub use line::{
-    LineSettings, RatingSettings, Recipient, WebchatSettings, WebhookSettings, WhatsappTemplate,
+    LineSettings, MAX_ALERTED_PEOPLE, MAX_ALLOWED_ORIGINS, MAX_NOTIFY_LOW, RatingSettings,
+    Recipient, WebchatSettings, WebhookSettings, WhatsappTemplate,
 };
 pub use person::{Group, Notify, Person, Role};
 pub use rateline_adapters::{Channel, ClientRef, Scale};

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Invalid, check_http_url, check_id, check_line};
+use super::{Invalid, check_http_url, check_line, check_name_id, normalize_in_place};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -84,14 +84,18 @@ fn yes() -> bool {
 }
 
 impl Person {
-    pub fn validate(&self, id: &str) -> Result<(), Invalid> {
+    /// Composes the ids it names and checks every field.
+    pub fn validate(&mut self, id: &str) -> Result<(), Invalid> {
+        if let Some(m) = self.manager_id.as_mut() {
+            normalize_in_place(m);
+        }
         check_line("name", &self.name)?;
         let n = self.name.trim().chars().count();
         if n == 0 || n > 200 {
             return Err(Invalid::new("name", "must be 1 to 200 characters"));
         }
         if let Some(m) = &self.manager_id {
-            check_id("manager_id", m)?;
+            check_name_id("manager_id", m)?;
             if m == id {
                 return Err(Invalid::new(
                     "manager_id",
@@ -133,18 +137,29 @@ pub struct Group {
     pub members: Vec<String>,
 }
 
+/// The most people a group holds.
+pub const MAX_GROUP_MEMBERS: usize = 200;
+
 impl Group {
-    pub fn validate(&self) -> Result<(), Invalid> {
+    /// Composes the member ids and checks every field.
+    pub fn validate(&mut self) -> Result<(), Invalid> {
         check_line("name", &self.name)?;
         let n = self.name.trim().chars().count();
         if n == 0 || n > 200 {
             return Err(Invalid::new("name", "must be 1 to 200 characters"));
         }
-        if self.members.len() > 1000 {
-            return Err(Invalid::new("members", "must list at most 1000 people"));
+        if self.members.len() > MAX_GROUP_MEMBERS {
+            return Err(Invalid::new(
+                "members",
+                format!(
+                    "lists {} people; a group holds at most {MAX_GROUP_MEMBERS}",
+                    self.members.len()
+                ),
+            ));
         }
-        for (i, m) in self.members.iter().enumerate() {
-            check_id(&format!("members[{i}]"), m)?;
+        for (i, m) in self.members.iter_mut().enumerate() {
+            normalize_in_place(m);
+            check_name_id(&format!("members[{i}]"), m)?;
         }
         Ok(())
     }

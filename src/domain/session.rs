@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Channel, ClientRef, Invalid, check_id, check_line};
+use super::{Channel, ClientRef, Invalid, check_id, check_line, check_name_id, normalize_in_place};
 
 /// `POST /v1/sessions`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -22,12 +22,19 @@ pub struct NewSession {
 }
 
 impl NewSession {
-    pub fn validate(&self) -> Result<(), Invalid> {
+    /// Composes the ids (see [`super::normalize_id`]) and checks every field.
+    pub fn validate(&mut self) -> Result<(), Invalid> {
+        for id in [&mut self.id, &mut self.line_id, &mut self.client.id]
+            .into_iter()
+            .chain(self.operator_id.as_mut())
+        {
+            normalize_in_place(id);
+        }
         check_id("id", &self.id)?;
-        check_id("line_id", &self.line_id)?;
+        check_name_id("line_id", &self.line_id)?;
         check_id("client.id", &self.client.id)?;
         if let Some(op) = &self.operator_id {
-            check_id("operator_id", op)?;
+            check_name_id("operator_id", op)?;
         }
         if let Some(name) = &self.client.name {
             check_line("client.name", name)?;

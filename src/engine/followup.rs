@@ -23,7 +23,7 @@ impl Engine {
     pub async fn put_response(
         &self,
         rating_id: &str,
-        body: ResponseBody,
+        mut body: ResponseBody,
     ) -> Result<(ResponseRecord, bool)> {
         known_rating(rating_id)?;
         body.validate()?;
@@ -76,7 +76,7 @@ impl Engine {
         }
     }
 
-    pub async fn decide_appeal(&self, id: &str, body: DecisionBody) -> Result<AppealRecord> {
+    pub async fn decide_appeal(&self, id: &str, mut body: DecisionBody) -> Result<AppealRecord> {
         check_id("appeal_id", id).map_err(|_| appeal_not_found(id))?;
         body.validate()?;
         self.known_person("decided_by", body.decided_by.as_deref())
@@ -120,7 +120,7 @@ impl Engine {
     pub async fn put_evaluation(
         &self,
         session_id: &str,
-        body: EvaluationBody,
+        mut body: EvaluationBody,
     ) -> Result<(EvaluationRecord, bool)> {
         super::known_session(session_id)?;
         body.validate()?;

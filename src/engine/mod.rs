@@ -19,7 +19,7 @@ use rateline_adapters::outbound::Policy;
 use crate::clock::Clock;
 use crate::domain::{
     Channel, ClosedBy, Group, Invalid, LineSettings, MessageFrom, NewSession, Person, RatingAnswer,
-    check_id,
+    check_id, check_name_id,
 };
 use crate::metrics::Metrics;
 use crate::scheduler::Wake;
@@ -118,7 +118,7 @@ impl Engine {
         id: &str,
         mut settings: LineSettings,
     ) -> Result<(LineRecord, bool)> {
-        check_id("line_id", id)?;
+        check_name_id("line_id", id)?;
         settings.validate()?;
         if let Some(w) = &settings.webhook {
             self.check_destination("webhook.url", &w.url)?;
@@ -178,8 +178,10 @@ impl Engine {
             .ok_or_else(|| line_not_found(id))
     }
 
-    pub async fn put_person(&self, id: &str, mut person: Person) -> Result<bool> {
-        check_id("person_id", id)?;
+    /// Creates or replaces a person; returns them as stored (the write-only secret kept
+    /// out) and whether they are new.
+    pub async fn put_person(&self, id: &str, mut person: Person) -> Result<(Person, bool)> {
+        check_name_id("person_id", id)?;
         person.validate(id)?;
         if let Some(url) = &person.notify.webhook_url {
             self.check_destination("notify.webhook_url", url)?;
@@ -192,7 +194,9 @@ impl Engine {
                 .await?
                 .and_then(|p| p.notify.webhook_secret);
         }
-        Ok(self.store.upsert_person(id, &person, self.now()).await?)
+        let created = self.store.upsert_person(id, &person, self.now()).await?;
+        person.notify.webhook_secret = None;
+        Ok((person, created))
     }
 
     /// Refuses a URL Rateline would call whose host is an address the outbound policy
@@ -203,10 +207,12 @@ impl Engine {
             .map_err(|refused| Invalid::new(field, refused.to_string()).into())
     }
 
-    pub async fn put_group(&self, id: &str, group: Group) -> Result<bool> {
-        check_id("group_id", id)?;
+    /// Creates or replaces a group; returns it as stored and whether it is new.
+    pub async fn put_group(&self, id: &str, mut group: Group) -> Result<(Group, bool)> {
+        check_name_id("group_id", id)?;
         group.validate()?;
-        Ok(self.store.upsert_group(id, &group, self.now()).await?)
+        let created = self.store.upsert_group(id, &group, self.now()).await?;
+        Ok((group, created))
     }
 
     /// Opens a session; the same id again returns the stored session unchanged.

@@ -40,7 +40,8 @@ where
     }
 }
 
-/// One path segment, e.g. the `{id}` of `/v1/sessions/{id}`.
+/// One path segment, e.g. the `{id}` of `/v1/sessions/{id}`: an id, composed as every id
+/// Rateline keeps is (see [`crate::domain::normalize_id`]).
 pub struct ApiPath(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
@@ -49,7 +50,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         Path::<String>::from_request_parts(parts, state)
             .await
-            .map(|Path(p)| ApiPath(p))
+            .map(|Path(p)| ApiPath(crate::domain::normalize_id(&p)))
             .map_err(|e| {
                 ApiError::bad_request("invalid_path", format!("the path cannot be read: {e}"))
             })

@@ -56,7 +56,7 @@ async fn put_person(
     ApiJson(person): ApiJson<Person>,
 ) -> ApiResult<(StatusCode, Json<PersonView>)> {
     caller.admin("changing people")?;
-    let created = state.engine.put_person(&id, person.clone()).await?;
+    let (person, created) = state.engine.put_person(&id, person).await?;
     let Person {
         name,
         role,
@@ -71,11 +71,7 @@ async fn put_person(
             name,
             role,
             manager_id,
-            // The secret is write-only.
-            notify: Notify {
-                webhook_secret: None,
-                ..notify
-            },
+            notify,
             notifications_enabled,
         }),
     ))
@@ -99,7 +95,7 @@ async fn put_group(
     ApiJson(group): ApiJson<Group>,
 ) -> ApiResult<(StatusCode, Json<GroupView>)> {
     caller.admin("changing groups")?;
-    let created = state.engine.put_group(&id, group.clone()).await?;
+    let (group, created) = state.engine.put_group(&id, group).await?;
     Ok((
         created_or_ok(created),
         Json(GroupView {

@@ -179,8 +179,9 @@ pub(super) fn id_param(params: &HashMap<String, String>, name: &str) -> ApiResul
     params
         .get(name)
         .map(|v| {
-            crate::domain::check_id(name, v)
-                .map(|()| v.clone())
+            let v = crate::domain::normalize_id(v);
+            crate::domain::check_id(name, &v)
+                .map(|()| v)
                 .map_err(|e| ApiError::bad_request("invalid_parameter", e.to_string()))
         })
         .transpose()

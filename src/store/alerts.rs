@@ -12,7 +12,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::{Result, Store, ms, opt_time, time};
-use crate::domain::{Notify, Recipient, Scale};
+use crate::domain::{MAX_ALERTED_PEOPLE, Notify, Recipient, Scale};
 
 /// One alert as `GET /v1/alerts` shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -143,6 +143,18 @@ pub(crate) async fn plan_alerts(
     // A person named twice (a supervisor who is also in the group) hears it once.
     let mut seen = std::collections::HashSet::new();
     people.retain(|p| seen.insert(p.clone()));
+    // One rating never fans out into thousands of alerts, however big the groups are.
+    if people.len() > MAX_ALERTED_PEOPLE {
+        nobody.push((
+            "notify_low".into(),
+            format!(
+                "notify_low reaches {} people; a low rating alerts at most {MAX_ALERTED_PEOPLE}, \
+                 the first of them in notify_low's order",
+                people.len()
+            ),
+        ));
+        people.truncate(MAX_ALERTED_PEOPLE);
+    }
 
     let mut candidates = Vec::with_capacity(people.len());
     for id in people {
