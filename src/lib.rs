@@ -19,6 +19,7 @@ pub mod domain;
 pub mod engine;
 pub mod http;
 pub mod metrics;
+pub mod policy;
 pub mod recipients;
 pub mod report;
 pub mod scheduler;

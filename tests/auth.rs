@@ -62,10 +62,10 @@ async fn world(app: &TestApp) -> (String, String) {
             .await;
         assert_eq!(status, 201, "{body}");
     }
-    for op in ["op-1", "op-2"] {
+    for (op, line) in [("op-1", "sales"), ("op-2", "support")] {
         app.put(
             &format!("/v1/people/{op}"),
-            json!({"name": op, "role": "operator"}),
+            json!({"name": op, "role": "operator", "lines": [line]}),
         )
         .await;
     }
@@ -202,9 +202,10 @@ async fn each_role_reaches_what_it_may_and_nothing_else(kind: Db) {
         (&olga, "GET", "/v1/lines/sales".into(), None, 403),
         // Sessions: the supervisor's lines, the operator's own.
         (&sales, "GET", "/v1/sessions/s-sales".into(), None, 200),
-        (&sales, "GET", "/v1/sessions/s-support".into(), None, 403),
+        // Another line's session is answered as one that does not exist.
+        (&sales, "GET", "/v1/sessions/s-support".into(), None, 404),
         (&olga, "GET", "/v1/sessions/s-sales".into(), None, 200),
-        (&olga, "GET", "/v1/sessions/s-support".into(), None, 403),
+        (&olga, "GET", "/v1/sessions/s-support".into(), None, 404),
         (
             &sales,
             "POST",
@@ -223,7 +224,8 @@ async fn each_role_reaches_what_it_may_and_nothing_else(kind: Db) {
             ),
             403,
         ),
-        // An existing session's id under a line or operator the key has: still not theirs.
+        // An existing session's id under a line or operator the key has: still not theirs,
+        // and the answer names no line.
         (
             &sales,
             "POST",
@@ -231,7 +233,7 @@ async fn each_role_reaches_what_it_may_and_nothing_else(kind: Db) {
             Some(
                 json!({"id": "s-support", "line_id": "sales", "channel": "webhook", "client": {"id": "c"}}),
             ),
-            403,
+            409,
         ),
         (
             &olga,
@@ -248,7 +250,7 @@ async fn each_role_reaches_what_it_may_and_nothing_else(kind: Db) {
             "POST",
             "/v1/sessions/s-support/close".into(),
             Some(json!({"closed_by": "operator"})),
-            403,
+            404,
         ),
         // Stats: one of the supervisor's lines; the operator's own numbers.
         (&sales, "GET", "/v1/stats?line=sales".into(), None, 200),
@@ -274,7 +276,7 @@ async fn each_role_reaches_what_it_may_and_nothing_else(kind: Db) {
             "PUT",
             format!("/v1/ratings/{support_rating}/response"),
             Some(json!({"text": "Sorry"})),
-            403,
+            404,
         ),
         (
             &olga,
@@ -288,7 +290,7 @@ async fn each_role_reaches_what_it_may_and_nothing_else(kind: Db) {
             "POST",
             format!("/v1/ratings/{support_rating}/appeal"),
             Some(json!({"reason": "not mine"})),
-            403,
+            404,
         ),
         (
             &olga,
@@ -318,7 +320,7 @@ async fn each_role_reaches_what_it_may_and_nothing_else(kind: Db) {
             "PUT",
             "/v1/sessions/s-support/evaluation".into(),
             Some(json!({"stars": 4})),
-            403,
+            404,
         ),
     ];
     for (key, method, path, body, want) in cases {
@@ -367,7 +369,235 @@ async fn each_role_reaches_what_it_may_and_nothing_else(kind: Db) {
     assert_eq!(s["closed_by"], "operator");
 }
 
+/// An operator key never changes what is counted for its own person: no client message
+/// (which cancels the rating request), no answer, no line but its person's, no operator
+/// but itself, and no time backdated past a little skew.
+async fn an_operator_key_cannot_change_what_is_counted_for_its_person(kind: Db) {
+    let Some(app) = spawn_app(kind).await else {
+        return;
+    };
+    world(&app).await;
+    let admin = create_key(&app, &["--name", "ops", "--role", "admin"]);
+    let sales = create_key(
+        &app,
+        &["--name", "Sam", "--role", "supervisor", "--lines", "sales"],
+    );
+    let olga = create_key(
+        &app,
+        &["--name", "Olga", "--role", "operator", "--person", "op-1"],
+    );
+    let open = |id: &str, line: &str, op: &str, extra: Value| {
+        let mut body = json!({"id": id, "line_id": line, "channel": "webhook",
+                              "client": {"id": "c-9"}, "operator_id": op});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let refused = [
+        (
+            open("s-x1", "support", "op-1", json!({})),
+            "works on lines sales, not line 'support'",
+        ),
+        (
+            open("s-x2", "sales", "op-2", json!({})),
+            "acts only as that operator",
+        ),
+        (
+            open(
+                "s-x3",
+                "sales",
+                "op-1",
+                json!({"opened_at": "2026-11-21T07:00:00Z"}),
+            ),
+            "reports events as they happen",
+        ),
+    ];
+    for (body, why) in refused {
+        let (status, got) = call(&app, Some(&olga), "POST", "/v1/sessions", Some(body)).await;
+        assert_eq!(status, 403, "{got}");
+        assert!(
+            got["error"]["message"].as_str().unwrap().contains(why),
+            "{got}"
+        );
+    }
+    let (status, got) = call(
+        &app,
+        Some(&olga),
+        "POST",
+        "/v1/sessions",
+        Some(open("s-o1", "sales", "op-1", json!({}))),
+    )
+    .await;
+    assert_eq!(status, 201, "{got}");
+    let close_at = |at: &str| json!({"closed_by": "operator", "at": at});
+    let (status, got) = call(
+        &app,
+        Some(&olga),
+        "POST",
+        "/v1/sessions/s-o1/close",
+        Some(close_at("2026-11-21T08:00:00Z")),
+    )
+    .await;
+    assert_eq!(
+        status, 403,
+        "a close backdated past the send deadline: {got}"
+    );
+    let (status, got) = call(
+        &app,
+        Some(&olga),
+        "POST",
+        "/v1/sessions/s-o1/close",
+        Some(json!({"closed_by": "operator"})),
+    )
+    .await;
+    assert_eq!(status, 202, "{got}");
+    let request = got["rating_request"]["id"].as_str().unwrap().to_owned();
+    app.wait_for_status("s-o1", "sent").await;
+    // The client's message and the client's answer are not the operator's to report.
+    let (status, got) = call(
+        &app,
+        Some(&olga),
+        "POST",
+        "/v1/sessions/s-o1/messages",
+        Some(json!({"from": "client"})),
+    )
+    .await;
+    assert_eq!(status, 403, "{got}");
+    let (status, got) = call(
+        &app,
+        Some(&olga),
+        "POST",
+        "/v1/ratings",
+        Some(json!({"request_id": request, "value": 1})),
+    )
+    .await;
+    assert_eq!(status, 403, "{got}");
+    let (status, _) = call(
+        &app,
+        Some(&olga),
+        "POST",
+        "/v1/sessions/s-o1/messages",
+        Some(json!({"from": "operator"})),
+    )
+    .await;
+    assert_eq!(status, 202, "an operator's own message is theirs to report");
+    let (_, s) = call(&app, Some(&admin), "GET", "/v1/sessions/s-o1", None).await;
+    assert_eq!(s["rating_request"]["status"], "sent", "{s}");
+    assert_eq!(s["rating"], Value::Null, "{s}");
+    for refused in ["s-x1", "s-x2", "s-x3"] {
+        let (status, _) = call(
+            &app,
+            Some(&admin),
+            "GET",
+            &format!("/v1/sessions/{refused}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 404, "{refused} was opened");
+    }
+    // The integration's supervisor key reports clients as before.
+    let (status, _) = call(
+        &app,
+        Some(&sales),
+        "POST",
+        "/v1/sessions/s-o1/messages",
+        Some(json!({"from": "client"})),
+    )
+    .await;
+    assert_eq!(status, 202);
+}
+
+/// A key gets the same answer for an id it may not see as for one that does not exist,
+/// and no refusal names another line.
+async fn a_key_cannot_tell_an_unseen_id_from_a_missing_one(kind: Db) {
+    let Some(app) = spawn_app(kind).await else {
+        return;
+    };
+    let (_, support_rating) = world(&app).await;
+    let sales = create_key(
+        &app,
+        &["--name", "Sam", "--role", "supervisor", "--lines", "sales"],
+    );
+    let olga = create_key(
+        &app,
+        &["--name", "Olga", "--role", "operator", "--person", "op-1"],
+    );
+    let ghost_rating = "019a0000-0000-7000-8000-000000000000";
+    for (key, method, unseen, missing, body) in [
+        (
+            &sales,
+            "GET",
+            "/v1/sessions/s-support".to_owned(),
+            "/v1/sessions/s-ghost".to_owned(),
+            None,
+        ),
+        (
+            &sales,
+            "POST",
+            "/v1/sessions/s-support/close".to_owned(),
+            "/v1/sessions/s-ghost/close".to_owned(),
+            Some(json!({"closed_by": "operator"})),
+        ),
+        (
+            &sales,
+            "PUT",
+            format!("/v1/ratings/{support_rating}/response"),
+            format!("/v1/ratings/{ghost_rating}/response"),
+            Some(json!({"text": "Sorry"})),
+        ),
+        (
+            &sales,
+            "PUT",
+            format!("/v1/ratings/{support_rating}/comment-flag"),
+            format!("/v1/ratings/{ghost_rating}/comment-flag"),
+            Some(json!({"abusive": true})),
+        ),
+        (
+            &olga,
+            "POST",
+            format!("/v1/ratings/{support_rating}/appeal"),
+            format!("/v1/ratings/{ghost_rating}/appeal"),
+            Some(json!({"reason": "not mine"})),
+        ),
+        (
+            &sales,
+            "POST",
+            "/v1/sessions/s-support/webchat-token".to_owned(),
+            "/v1/sessions/s-ghost/webchat-token".to_owned(),
+            None,
+        ),
+    ] {
+        let (s1, b1) = call(&app, Some(key), method, &unseen, body.clone()).await;
+        let (s2, b2) = call(&app, Some(key), method, &missing, body).await;
+        assert_eq!((s1, s2), (404, 404), "{unseen}: {b1} / {missing}: {b2}");
+        let same = |b: &Value, id: &str| b.to_string().replace(id, "ID");
+        assert_eq!(
+            same(
+                &b1,
+                if unseen.contains("sessions") {
+                    "s-support"
+                } else {
+                    &support_rating
+                }
+            ),
+            same(
+                &b2,
+                if missing.contains("sessions") {
+                    "s-ghost"
+                } else {
+                    ghost_rating
+                }
+            ),
+            "{unseen} is told apart from {missing}"
+        );
+        assert!(!b1.to_string().contains("'support'"), "{b1}");
+    }
+}
+
 on_both_backends!(
+    an_operator_key_cannot_change_what_is_counted_for_its_person,
+    a_key_cannot_tell_an_unseen_id_from_a_missing_one,
     every_call_needs_a_valid_key_once_one_exists,
     each_role_reaches_what_it_may_and_nothing_else,
 );

@@ -558,39 +558,82 @@ async fn an_absurd_retry_after_ends_the_request_instead_of_crashing_the_send(db:
     assert_eq!(app.connector.received().len(), 1, "never sent again");
 }
 
-async fn a_later_close_stamped_earlier_still_shows_the_new_request(db: Db) {
+/// Times are consistent for every caller: a close dated before the session's last
+/// message (or its open), or a message dated before the open, is refused with a 422 naming
+/// `at`, and changes nothing.
+async fn events_dated_before_what_the_session_holds_are_refused(db: Db) {
     let Some(app) = spawn_app(db).await else {
         return;
     };
     app.line("support", json!({"delay_seconds": 60})).await;
     app.open("s-1", "support", "op-1").await;
+    let (status, body) = app
+        .post(
+            "/v1/sessions/s-1/messages",
+            json!({"from": "client", "at": "2026-11-21T08:00:00Z"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (422, json!("at")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("before the session opened (2026-11-21T09:00:00.000Z)"),
+        "{body}"
+    );
+    let (status, body) = app
+        .post(
+            "/v1/sessions/s-1/close",
+            json!({"closed_by": "operator", "at": "2026-11-21T08:59:59Z"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (422, json!("at")),
+        "{body}"
+    );
+    assert_eq!(app.session("s-1").await["closed_at"], json!(null));
+
     app.advance(Duration::minutes(10));
     let first = app.close("s-1").await;
     app.advance(Duration::seconds(1));
     app.post("/v1/sessions/s-1/messages", json!({"from": "client"}))
         .await;
-    // The contact center reports the second close with a time before the first one.
+    // The client wrote again at 09:10:01; a close reported as 09:05 would precede it.
     let (status, body) = app
         .post(
             "/v1/sessions/s-1/close",
             json!({"closed_by": "operator", "at": "2026-11-21T09:05:00Z"}),
         )
         .await;
-    assert_eq!(status, 202, "{body}");
-    let second = body["rating_request"]["id"].as_str().unwrap();
-    assert_ne!(second, first);
-    let s = app.session("s-1").await;
-    assert_eq!(s["rating_request"]["id"], second);
-    // Due at 09:06, before the clock's 09:10: the scheduler may already be sending it.
-    let status = s["rating_request"]["status"].as_str().unwrap();
-    assert!(
-        ["scheduled", "sending", "sent"].contains(&status),
-        "{status}"
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (422, json!("at")),
+        "{body}"
     );
-    let (_, again) = app
-        .post("/v1/sessions/s-1/close", json!({"closed_by": "operator"}))
-        .await;
-    assert_eq!(again["rating_request"]["id"], second);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("before the session's last message (2026-11-21T09:10:01.000Z)"),
+        "{body}"
+    );
+    let s = app.session("s-1").await;
+    assert_eq!(
+        s["closed_at"],
+        json!(null),
+        "the refused close closed the session"
+    );
+    assert_eq!(s["rating_request"]["id"], first);
+    assert_eq!(s["rating_request"]["status"], "cancelled");
+    // Dated after it, or not dated at all, the close is taken.
+    let second = app.close("s-1").await;
+    assert_ne!(second, first);
+    assert_eq!(app.session("s-1").await["rating_request"]["id"], second);
 }
 
 /// The connector's `message_id` is kept when it is plain text; one that could not be
@@ -642,5 +685,5 @@ on_both_backends!(
     an_answer_that_arrives_before_the_send_is_recorded_is_kept,
     two_first_answers_at_once_store_one_rating,
     an_absurd_retry_after_ends_the_request_instead_of_crashing_the_send,
-    a_later_close_stamped_earlier_still_shows_the_new_request,
+    events_dated_before_what_the_session_holds_are_refused,
 );

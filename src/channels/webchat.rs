@@ -204,8 +204,9 @@ pub async fn mint_token(
     ApiPath(session_id): ApiPath,
 ) -> ApiResult<(StatusCode, Json<WidgetToken>)> {
     let w = webchat(&state);
+    caller.not_operator("a web chat token")?;
+    crate::http::visible_session(&state, &caller, &session_id).await?;
     let session = w.engine.session(&session_id).await?;
-    caller.line(&session.line_id)?;
     if session.channel != Channel::Webchat {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

@@ -204,8 +204,9 @@ async fn session_page(
         Err(e) => return ApiError::from(e).into_response(),
     };
     let s = &view.session;
-    if let Err(e) = caller.session(&s.line_id, s.operator_id.as_deref()) {
-        return e.into_response();
+    // A session the caller may not see is answered as one that does not exist.
+    if !caller.sees_session(&s.line_id, s.operator_id.as_deref()) {
+        return ApiError::from(crate::engine::session_not_found(&id)).into_response();
     }
     page::session(&view).into_response()
 }

@@ -77,7 +77,15 @@ pub struct Person {
     pub notify: Notify,
     #[serde(default = "yes")]
     pub notifications_enabled: bool,
+    /// The lines the person works on. An operator's API key acts only on sessions of these
+    /// lines; at most [`MAX_PERSON_LINES`].
+    #[serde(default)]
+    #[schema(value_type = Vec<super::Id>)]
+    pub lines: Vec<String>,
 }
+
+/// The most lines a person works on.
+pub const MAX_PERSON_LINES: usize = 100;
 
 fn yes() -> bool {
     true
@@ -89,6 +97,21 @@ impl Person {
         if let Some(m) = self.manager_id.as_mut() {
             normalize_in_place(m);
         }
+        if self.lines.len() > MAX_PERSON_LINES {
+            return Err(Invalid::new(
+                "lines",
+                format!(
+                    "lists {} lines; a person works on at most {MAX_PERSON_LINES}",
+                    self.lines.len()
+                ),
+            ));
+        }
+        for (i, line) in self.lines.iter_mut().enumerate() {
+            normalize_in_place(line);
+            check_name_id(&format!("lines[{i}]"), line)?;
+        }
+        self.lines.sort();
+        self.lines.dedup();
         check_line("name", &self.name)?;
         let n = self.name.trim().chars().count();
         if n == 0 || n > 200 {

@@ -156,7 +156,8 @@ fn known_rating(id: &str) -> Result<()> {
     check_id("rating_id", id).map_err(|_| rating_not_found(id))
 }
 
-fn rating_not_found(id: &str) -> EngineError {
+/// The answer for a rating that does not exist, or that the caller may not see.
+pub fn rating_not_found(id: &str) -> EngineError {
     EngineError::NotFound {
         code: "rating_not_found",
         message: format!(

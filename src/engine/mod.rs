@@ -8,6 +8,7 @@
 mod followup;
 mod signals;
 
+pub use followup::rating_not_found;
 pub use signals::SessionSignals;
 
 use std::sync::Arc;
@@ -223,7 +224,9 @@ impl Engine {
             new.client.id = whatsapp_number(&new.client.id)?;
         }
         let now = self.now();
-        let opened_at = self.event_time("opened_at", new.opened_at, now)?;
+        // Within the allowed skew a time from the future is taken as now, so that a close
+        // made at once (dated now) does not come before it.
+        let opened_at = self.event_time("opened_at", new.opened_at, now)?.min(now);
         // The same id again is the stored session, whatever the line or the server's
         // channels allow now; the store looks for it only when the open is refused (or
         // conflicts), so a new session costs no lookup.
@@ -326,7 +329,17 @@ impl Engine {
             .store
             .record_message(session_id, from, at, now)
             .await?
-            .ok_or_else(|| session_not_found(session_id))?;
+            .ok_or_else(|| session_not_found(session_id))?
+            .map_err(|stored| {
+                Invalid::new(
+                    "at",
+                    format!(
+                        "{} is before the session opened ({}); a message belongs to its session",
+                        rfc3339(at),
+                        rfc3339(stored.opened_at)
+                    ),
+                )
+            })?;
         if let Some(id) = &result.cancelled_request {
             tracing::info!(request_id = %id, "client wrote again before the request was due: cancelled");
             // The reopened session may close for inactivity again: let the scheduler look.
@@ -376,7 +389,22 @@ impl Engine {
             .store
             .close_session(session_id, by, timing, only_if_idle)
             .await?
-            .ok_or_else(|| session_not_found(session_id))?;
+            .ok_or_else(|| session_not_found(session_id))?
+            .map_err(|stored| {
+                let (what, when) = if closed_at < stored.opened_at {
+                    ("the session opened", stored.opened_at)
+                } else {
+                    ("the session's last message", stored.last_message_at)
+                };
+                Invalid::new(
+                    "at",
+                    format!(
+                        "{} is before {what} ({}); a close comes after everything in its session",
+                        rfc3339(closed_at),
+                        rfc3339(when)
+                    ),
+                )
+            })?;
         if result.newly_closed {
             self.end_if_window_passes(session_id, &mut result, now)
                 .await?;
@@ -610,6 +638,10 @@ impl Engine {
     }
 }
 
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// An id Rateline would never accept names no session (nor line): answered as not found,
 /// without asking the database, which may refuse such text outright.
 fn known_session(id: &str) -> Result<()> {
@@ -623,14 +655,16 @@ fn line_not_found(id: &str) -> EngineError {
     }
 }
 
-fn session_not_found(id: &str) -> EngineError {
+/// The answer for a session that does not exist, or that the caller may not see.
+pub fn session_not_found(id: &str) -> EngineError {
     EngineError::NotFound {
         code: "session_not_found",
         message: format!("session '{id}' does not exist; open it with POST /v1/sessions"),
     }
 }
 
-fn request_not_found(id: &str) -> EngineError {
+/// The answer for a rating request that does not exist, or that the caller may not see.
+pub fn request_not_found(id: &str) -> EngineError {
     EngineError::NotFound {
         code: "request_not_found",
         message: format!("rating request '{id}' does not exist; use the request_id Rateline sent"),

@@ -11,8 +11,9 @@ use utoipa_axum::routes;
 
 use super::stats::id_param;
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState, ErrorBody, created_or_ok};
-use crate::auth::Caller;
 use crate::domain::{AppealBody, DecisionBody, EvaluationBody, FlagBody, ResponseBody};
+use crate::engine::rating_not_found;
+use crate::policy::Caller;
 use crate::store::{
     AlertFilter, AlertRecord, AppealRecord, EvaluationRecord, ResponseRecord, Unanswered,
 };
@@ -99,21 +100,17 @@ async fn alerts(
     }))
 }
 
-/// Whether `caller` may work on rating `id`: on its line, or (`operator_too`) as the
-/// operator it rates. A missing rating is the handler's 404.
-async fn may_rating(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-    operator_too: bool,
-) -> ApiResult<()> {
+/// Whether `caller` may see rating `id`: a rating of a session it may not see is answered
+/// exactly as one that does not exist. A missing rating is the engine's 404.
+async fn visible_rating(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
     if caller.is_open() {
         return Ok(());
     }
     match state.engine.store().rating_scope(id).await? {
-        Some((line, operator)) if operator_too => caller.session(&line, operator.as_deref()),
-        Some((line, _)) => caller.line(&line),
-        None => Ok(()),
+        Some((line, operator)) if !caller.sees_session(&line, operator.as_deref()) => {
+            Err(rating_not_found(id).into())
+        }
+        _ => Ok(()),
     }
 }
 
@@ -137,7 +134,8 @@ async fn response(
     ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<ResponseBody>,
 ) -> ApiResult<(StatusCode, Json<ResponseRecord>)> {
-    may_rating(&state, &caller, &id, false).await?;
+    caller.not_operator("responding to a rating")?;
+    visible_rating(&state, &caller, &id).await?;
     let (response, created) = state.engine.put_response(&id, body).await?;
     Ok((created_or_ok(created), Json(response)))
 }
@@ -160,7 +158,7 @@ async fn appeal(
     ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<AppealBody>,
 ) -> ApiResult<(StatusCode, Json<AppealRecord>)> {
-    may_rating(&state, &caller, &id, true).await?;
+    visible_rating(&state, &caller, &id).await?;
     let appeal = state.engine.appeal(&id, body).await?;
     Ok((StatusCode::CREATED, Json(appeal)))
 }
@@ -225,7 +223,8 @@ async fn flag(
     ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<FlagBody>,
 ) -> ApiResult<Json<Flagged>> {
-    may_rating(&state, &caller, &id, false).await?;
+    caller.not_operator("flagging a comment")?;
+    visible_rating(&state, &caller, &id).await?;
     let rating = state.engine.flag_comment(&id, body).await?;
     Ok(Json(Flagged {
         rating_id: rating.id,
@@ -251,9 +250,8 @@ async fn evaluation(
     ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<EvaluationBody>,
 ) -> ApiResult<(StatusCode, Json<EvaluationRecord>)> {
-    if !caller.is_open() {
-        caller.line(&state.engine.session(&id).await?.line_id)?;
-    }
+    caller.not_operator("evaluating a session")?;
+    super::sessions::visible_session(&state, &caller, &id).await?;
     let (evaluation, created) = state.engine.put_evaluation(&id, body).await?;
     Ok((created_or_ok(created), Json(evaluation)))
 }

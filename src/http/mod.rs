@@ -31,6 +31,7 @@ pub use error::ApiError;
 pub use extract::{ApiJson, ApiPath, ApiQuery};
 use openapi::ApiDoc;
 pub use openapi::ErrorBody;
+pub use sessions::visible_session;
 pub use stats::parse_time;
 
 use crate::engine::Engine;

@@ -27,6 +27,8 @@ struct PersonView {
     manager_id: Option<String>,
     notify: Notify,
     notifications_enabled: bool,
+    /// The lines the person works on.
+    lines: Vec<String>,
 }
 
 /// A group as stored.
@@ -63,6 +65,7 @@ async fn put_person(
         manager_id,
         notify,
         notifications_enabled,
+        lines,
     } = person;
     Ok((
         created_or_ok(created),
@@ -73,6 +76,7 @@ async fn put_person(
             manager_id,
             notify,
             notifications_enabled,
+            lines,
         }),
     ))
 }

@@ -8,8 +8,9 @@ use utoipa_axum::routes;
 
 use super::sessions::RatingOut;
 use super::{ApiJson, ApiResult, AppState, ErrorBody, created_or_ok};
-use crate::auth::Caller;
 use crate::domain::RatingAnswer;
+use crate::engine::request_not_found;
+use crate::policy::Caller;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(submit))
@@ -36,15 +37,18 @@ async fn submit(
     caller: Caller,
     ApiJson(answer): ApiJson<RatingAnswer>,
 ) -> ApiResult<(StatusCode, Json<RatingOut>)> {
-    // Clients' answers come through a contact center's integration: a supervisor's key.
+    // Clients' answers come through a contact center's integration: a supervisor's key,
+    // never an operator's (see `crate::policy`).
+    caller.not_operator("answering a rating request")?;
     if !caller.is_open()
         && let Some((line, _)) = state
             .engine
             .store()
             .request_scope(&answer.request_id)
             .await?
+        && !caller.covers_line(&line)
     {
-        caller.line(&line)?;
+        return Err(request_not_found(&answer.request_id).into());
     }
     let submitted = state.engine.submit_rating(answer).await?;
     let status = created_or_ok(submitted.created);

@@ -9,9 +9,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiJson, ApiPath, ApiResult, AppState, ErrorBody, created_or_ok};
-use crate::auth::Caller;
+use super::{ApiError, ApiJson, ApiPath, ApiResult, AppState, ErrorBody, created_or_ok};
 use crate::domain::{Channel, ClientRef, ClosedBy, MessageFrom, NewSession, RequestStatus, Scale};
+use crate::engine::session_not_found;
+use crate::policy::{Caller, SessionWrite};
 use crate::store::{
     AlertRecord, AppealRecord, EvaluationRecord, RatingRecord, RatingRevision, RequestRecord,
     ResponseRecord, SessionRecord, SessionView,
@@ -75,11 +76,26 @@ async fn open(
     caller: Caller,
     ApiJson(new): ApiJson<NewSession>,
 ) -> ApiResult<(StatusCode, Json<SessionOut>)> {
-    caller.session(&new.line_id, new.operator_id.as_deref())?;
+    let write = SessionWrite::Open {
+        opened_at: new.opened_at,
+    };
+    caller.may_write_session(
+        &new.line_id,
+        new.operator_id.as_deref(),
+        write,
+        state.engine.now(),
+    )?;
     let (session, created) = state.engine.open_session(new).await?;
     // The same id again answers with the stored session: only if the caller may see it.
-    if !created {
-        caller.session(&session.line_id, session.operator_id.as_deref())?;
+    if !created && !caller.sees_session(&session.line_id, session.operator_id.as_deref()) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "session_id_taken",
+            format!(
+                "session id '{}' is taken by a session this key does not see; choose another id",
+                session.id
+            ),
+        ));
     }
     let status = created_or_ok(created);
     Ok((status, Json((&session).into())))
@@ -118,7 +134,11 @@ async fn message(
     ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<MessageBody>,
 ) -> ApiResult<(StatusCode, Json<MessageAccepted>)> {
-    may_session(&state, &caller, &id).await?;
+    let write = SessionWrite::Message {
+        from: body.from,
+        at: body.at,
+    };
+    may_write(&state, &caller, &id, write).await?;
     let result = state.engine.record_message(&id, body.from, body.at).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -168,7 +188,7 @@ async fn close(
     ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<CloseBody>,
 ) -> ApiResult<(StatusCode, Json<CloseAccepted>)> {
-    may_session(&state, &caller, &id).await?;
+    may_write(&state, &caller, &id, SessionWrite::Close { at: body.at }).await?;
     let result = state
         .engine
         .close_session(&id, body.closed_by, body.at)
@@ -185,13 +205,40 @@ async fn close(
     ))
 }
 
-/// Whether `caller` may see or act on session `id` (a missing session is the handler's 404).
-pub(super) async fn may_session(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
-    if let Caller::Open = caller {
-        return Ok(());
+/// Session `id`, if `caller` may see it: one it may not see is answered exactly as one that
+/// does not exist. `None` without keys, where nothing is looked up.
+pub async fn visible_session(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<Option<SessionRecord>> {
+    if caller.is_open() {
+        return Ok(None);
     }
     let s = state.engine.session(id).await?;
-    caller.session(&s.line_id, s.operator_id.as_deref())
+    if caller.sees_session(&s.line_id, s.operator_id.as_deref()) {
+        Ok(Some(s))
+    } else {
+        Err(session_not_found(id).into())
+    }
+}
+
+/// Whether `caller` may make `write` to session `id` (see [`Caller::may_write_session`]).
+async fn may_write(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    write: SessionWrite,
+) -> ApiResult<()> {
+    match visible_session(state, caller, id).await? {
+        Some(s) => caller.may_write_session(
+            &s.line_id,
+            s.operator_id.as_deref(),
+            write,
+            state.engine.now(),
+        ),
+        None => Ok(()),
+    }
 }
 
 /// A session with its rating request, its rating at the end of its history and the
@@ -229,7 +276,7 @@ async fn show(
     caller: Caller,
     ApiPath(id): ApiPath,
 ) -> ApiResult<Json<SessionDetail>> {
-    may_session(&state, &caller, &id).await?;
+    visible_session(&state, &caller, &id).await?;
     let SessionView {
         session,
         request,

@@ -27,7 +27,18 @@ pub struct NewKey {
     pub secret_hash: String,
 }
 
-const KEY_COLUMNS: &str = "id, name, role, person_id, lines, created_at, revoked_at";
+/// A key as the store holds it, for checking a call that names it.
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    pub record: KeyRecord,
+    /// The SHA-256 of the secret, hex.
+    pub secret_hash: String,
+    /// For an operator key, the lines its person works on (empty if the person is gone).
+    pub person_lines: Vec<String>,
+}
+
+const KEY_COLUMNS: &str = "api_keys.id, api_keys.name, api_keys.role, api_keys.person_id, \
+    api_keys.lines, api_keys.created_at, api_keys.revoked_at";
 
 fn read_key(row: &sqlx::any::AnyRow) -> Result<(KeyRecord, String)> {
     let corrupt = |e: String| StoreError::Corrupt(format!("api key: {e}"));
@@ -81,16 +92,32 @@ impl Store {
         rows.iter().map(|r| Ok(read_key(r)?.0)).collect()
     }
 
-    /// The key `id` and its secret's hash, revoked or not.
-    pub async fn key(&self, id: &str) -> Result<Option<(KeyRecord, String)>> {
-        let sql = format!("SELECT {KEY_COLUMNS}, secret_hash FROM api_keys WHERE id = $1");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+    /// The key `id`, revoked or not, with its secret's hash and, for an operator key, the
+    /// lines its person works on.
+    pub async fn key(&self, id: &str) -> Result<Option<StoredKey>> {
+        let sql = format!(
+            "SELECT {KEY_COLUMNS}, secret_hash, p.lines AS person_lines
+             FROM api_keys LEFT JOIN people p ON p.id = api_keys.person_id
+             WHERE api_keys.id = $1"
+        );
+        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
-            .as_ref()
-            .map(read_key)
-            .transpose()
+        else {
+            return Ok(None);
+        };
+        let (record, secret_hash) = read_key(&row)?;
+        let person_lines = match row.try_get::<Option<String>, _>("person_lines")? {
+            Some(l) => serde_json::from_str(&l)
+                .map_err(|e| StoreError::Corrupt(format!("lines of person: {e}")))?,
+            None => Vec::new(),
+        };
+        Ok(Some(StoredKey {
+            record,
+            secret_hash,
+            person_lines,
+        }))
     }
 
     /// Revokes key `id`; returns false when there is no such key. Revoking twice keeps the

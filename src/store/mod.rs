@@ -40,13 +40,15 @@ pub use followup::{
     AppealOutcome, AppealRecord, Delivery, EvaluationRecord, ResponseDelivery, ResponseRecord,
 };
 pub use jobs::{ClaimedJob, JobKind, JobResult};
-pub use keys::{KeyRecord, NewKey};
+pub use keys::{KeyRecord, NewKey, StoredKey};
 pub use lines::LineRecord;
 pub use ratings::{
     AlertPlan, AnswerTarget, Counted, RatingOutcome, RatingPolicy, RatingRecord, RatingRevision,
 };
 pub use requests::{ClaimedRequest, NextWake, PlatformStatus, RequestRecord, SendResult};
-pub use sessions::{CloseResult, CloseTiming, MessageResult, SessionRecord, SessionView};
+pub use sessions::{
+    BeforeStored, CloseResult, CloseTiming, MessageResult, SessionRecord, SessionView,
+};
 pub use stats::{StatsFilter, StatsGroup, StatsGrouping};
 
 /// Writer tasks on PostgreSQL (see [`writer`]); measured in examples/loadgen, README.

@@ -17,12 +17,13 @@ impl Store {
             .await?
             .is_some();
         sqlx::query(
-            "INSERT INTO people (id, name, role, manager_id, notify, notifications_enabled, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+            "INSERT INTO people (id, name, role, manager_id, notify, notifications_enabled, updated_at,
+                                 lines)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (id) DO UPDATE
              SET name = excluded.name, role = excluded.role, manager_id = excluded.manager_id,
                  notify = excluded.notify, notifications_enabled = excluded.notifications_enabled,
-                 updated_at = excluded.updated_at",
+                 updated_at = excluded.updated_at, lines = excluded.lines",
         )
         .bind(id)
         .bind(&p.name)
@@ -31,6 +32,7 @@ impl Store {
         .bind(serde_json::to_string(&p.notify).expect("notify serialises"))
         .bind(i64::from(p.notifications_enabled))
         .bind(ms(now))
+        .bind(serde_json::to_string(&p.lines).expect("ids serialise"))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

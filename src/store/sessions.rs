@@ -56,6 +56,14 @@ pub struct MessageResult {
     pub cancelled_request: Option<String>,
 }
 
+/// An event dated before what the session already holds: changed nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct BeforeStored {
+    pub opened_at: DateTime<Utc>,
+    /// The session's last message (a close must not come before it).
+    pub last_message_at: DateTime<Utc>,
+}
+
 /// When to send a new request, and until when it may still be sent.
 #[derive(Debug, Clone, Copy)]
 pub struct CloseTiming {
@@ -110,7 +118,8 @@ impl Store {
         session_by_id(&mut conn, id).await
     }
 
-    /// Records a message; `None` when the session does not exist.
+    /// Records a message; `None` when the session does not exist, `Err(BeforeStored)` (and
+    /// nothing changed) when it is dated before the session opened.
     ///
     /// Times only move forward, so a late or repeated event changes nothing. A client
     /// message after the close cancels a request that is still waiting for its due time
@@ -121,7 +130,7 @@ impl Store {
         from: MessageFrom,
         at: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<Option<MessageResult>> {
+    ) -> Result<Option<std::result::Result<MessageResult, BeforeStored>>> {
         let mut tx = self.pool.begin().await?;
         let from_client = i64::from(from == MessageFrom::Client);
         let row = sqlx::query(
@@ -135,7 +144,7 @@ impl Store {
                     THEN (CASE WHEN last_message_at < $2 THEN $2 ELSE last_message_at END)
                          + auto_close_minutes * 60000
                     ELSE auto_close_at END
-             WHERE id = $1
+             WHERE id = $1 AND opened_at <= $2
              RETURNING closed_at",
         )
         .bind(session_id)
@@ -144,7 +153,7 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
-            return Ok(None);
+            return Ok(before_stored(&mut tx, session_id).await?.map(Err));
         };
         let closed_at: Option<i64> = row.try_get("closed_at")?;
         let mut result = MessageResult::default();
@@ -178,10 +187,12 @@ impl Store {
             }
         }
         tx.commit().await?;
-        Ok(Some(result))
+        Ok(Some(Ok(result)))
     }
 
-    /// Closes a session and schedules its rating request; `None` when it does not exist.
+    /// Closes a session and schedules its rating request; `None` when it does not exist,
+    /// `Err(BeforeStored)` (and nothing changed) when the close is dated before the session
+    /// opened or before its last message.
     ///
     /// Closing a closed session changes nothing and returns the request it already has.
     /// With `only_if_idle`, the close happens only if the session's inactivity deadline
@@ -192,7 +203,7 @@ impl Store {
         by: ClosedBy,
         timing: CloseTiming,
         only_if_idle: bool,
-    ) -> Result<Option<CloseResult>> {
+    ) -> Result<Option<std::result::Result<CloseResult, BeforeStored>>> {
         let close = Close {
             session_id: session_id.to_owned(),
             by,
@@ -305,7 +316,7 @@ struct Close {
 fn close_session<'c>(
     conn: &'c mut sqlx::AnyConnection,
     a: &'c Close,
-) -> BoxFuture<'c, Result<Option<CloseResult>>> {
+) -> BoxFuture<'c, Result<Option<std::result::Result<CloseResult, BeforeStored>>>> {
     Box::pin(async move {
         let Close {
             session_id,
@@ -317,7 +328,7 @@ fn close_session<'c>(
         // The line's settings come back with the close: one round trip fewer on the hot path.
         let closed = sqlx::query(
             "UPDATE sessions SET closed_at = $2, closed_by = $3, auto_close_at = NULL
-             WHERE id = $1 AND closed_at IS NULL
+             WHERE id = $1 AND closed_at IS NULL AND opened_at <= $2 AND last_message_at <= $2
                AND ($4 = 0 OR (auto_close_at IS NOT NULL AND auto_close_at <= $5))
              RETURNING line_id, channel, client_id, operator_id,
                        (SELECT settings FROM lines WHERE lines.id = sessions.line_id) AS settings",
@@ -330,19 +341,33 @@ fn close_session<'c>(
         .fetch_optional(&mut *conn)
         .await?;
         let Some(closed) = closed else {
-            let exists = sqlx::query("SELECT 1 FROM sessions WHERE id = $1")
-                .bind(session_id.as_str())
-                .fetch_optional(&mut *conn)
-                .await?
-                .is_some();
-            if !exists {
+            // Not closed now: gone, closed already, dated too early, or (idle closes) not
+            // idle after all.
+            let Some(row) = sqlx::query(
+                "SELECT closed_at, opened_at, last_message_at FROM sessions WHERE id = $1",
+            )
+            .bind(session_id.as_str())
+            .fetch_optional(&mut *conn)
+            .await?
+            else {
                 return Ok(None);
+            };
+            let closed_at: Option<i64> = row.try_get("closed_at")?;
+            let stored = BeforeStored {
+                opened_at: time(row.try_get("opened_at")?),
+                last_message_at: time(row.try_get("last_message_at")?),
+            };
+            if closed_at.is_none()
+                && (timing.closed_at < stored.opened_at
+                    || timing.closed_at < stored.last_message_at)
+            {
+                return Ok(Some(Err(stored)));
             }
             let request = latest_request(conn, session_id).await?;
-            return Ok(Some(CloseResult {
+            return Ok(Some(Ok(CloseResult {
                 newly_closed: false,
                 request,
-            }));
+            })));
         };
         let line_id: String = closed.try_get("line_id")?;
         let settings: String = closed.try_get("settings")?;
@@ -398,11 +423,30 @@ fn close_session<'c>(
                 request = latest_request(conn, session_id).await?;
             }
         }
-        Ok(Some(CloseResult {
+        Ok(Some(Ok(CloseResult {
             newly_closed: true,
             request,
-        }))
+        })))
     })
+}
+
+/// Why a message or close matched no row: `None` when the session does not exist, else the
+/// times it was dated before.
+async fn before_stored(
+    conn: &mut sqlx::AnyConnection,
+    session_id: &str,
+) -> Result<Option<BeforeStored>> {
+    let row = sqlx::query("SELECT opened_at, last_message_at FROM sessions WHERE id = $1")
+        .bind(session_id)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| {
+        Ok(BeforeStored {
+            opened_at: time(r.try_get("opened_at")?),
+            last_message_at: time(r.try_get("last_message_at")?),
+        })
+    })
+    .transpose()
 }
 
 async fn session_by_id(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Option<SessionRecord>> {

@@ -1,0 +1,420 @@
+//! What a caller may do: the roles and line scopes of API keys, in one place. The
+//! extractor that reads the key from a request is in [`crate::auth`]; this module only
+//! decides.
+//!
+//! Roles:
+//! - `admin`: everything, including configuration (lines, people, groups) and appeal
+//!   decisions;
+//! - `supervisor`: the sessions, ratings, alerts, responses, evaluations and stats of the
+//!   lines the key covers (all lines when it names none). A contact center's integration,
+//!   which opens and closes sessions and passes on answers, uses a supervisor key;
+//! - `operator`: reads the sessions the operator handled and their own stats, appeals
+//!   their own ratings, and opens, messages and closes sessions as themselves on the lines
+//!   their person works on.
+//!
+//! **An operator key never changes what is counted for its own person**
+//! ([`Caller::may_write_session`]): it reports no client message (a client's message
+//! cancels a pending rating request) and no answer, acts only on its person's lines, and
+//! reports events as they happen (no time more than [`OPERATOR_PAST`] before now), so it
+//! cannot backdate a close past the request's send deadline.
+//!
+//! Two kinds of refusal: a role that may never do something gets `403 forbidden`, naming
+//! the key; an object (a session, a rating) the key may not see is answered exactly as one
+//! that does not exist (`404`), so a key cannot map which ids exist or where.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Duration, Utc};
+
+use crate::domain::{MessageFrom, Role};
+use crate::http::ApiError;
+use crate::store::KeyRecord;
+
+/// How far in the past an operator key may date an event: a little clock skew.
+pub const OPERATOR_PAST: Duration = Duration::minutes(5);
+
+/// The caller of one `/v1` request, put there by [`crate::auth::authenticate`].
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// No key exists (local development): everything is allowed.
+    Open,
+    Key(Arc<KeyCaller>),
+}
+
+/// A caller with a key.
+#[derive(Debug, Clone)]
+pub struct KeyCaller {
+    pub key: KeyRecord,
+    /// For an operator key: the lines its person works on.
+    pub operator_lines: Vec<String>,
+}
+
+/// A write to a session, as [`Caller::may_write_session`] judges it.
+#[derive(Debug, Clone, Copy)]
+pub enum SessionWrite {
+    Open {
+        opened_at: Option<DateTime<Utc>>,
+    },
+    Message {
+        from: MessageFrom,
+        at: Option<DateTime<Utc>>,
+    },
+    Close {
+        at: Option<DateTime<Utc>>,
+    },
+}
+
+fn forbidden(message: String) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+}
+
+fn describe(key: &KeyRecord) -> String {
+    format!(
+        "key '{}' ({}) is a {} key",
+        key.id,
+        key.name,
+        key.role.as_str()
+    )
+}
+
+impl Caller {
+    /// A caller with `key`; `operator_lines` are its person's lines (operators).
+    pub fn with_key(key: KeyRecord, operator_lines: Vec<String>) -> Self {
+        Caller::Key(Arc::new(KeyCaller {
+            key,
+            operator_lines,
+        }))
+    }
+
+    fn key(&self) -> Option<&KeyRecord> {
+        match self {
+            Caller::Open => None,
+            Caller::Key(k) => Some(&k.key),
+        }
+    }
+
+    fn role(&self) -> Option<Role> {
+        self.key().map(|k| k.role)
+    }
+
+    /// No key exists: nothing to check (callers skip the lookups checks would need).
+    pub fn is_open(&self) -> bool {
+        matches!(self, Caller::Open)
+    }
+
+    /// Configuration and decisions: admins only.
+    pub fn admin(&self, what: &str) -> Result<(), ApiError> {
+        match self.key() {
+            Some(k) if k.role != Role::Admin => Err(forbidden(format!(
+                "{what} needs an admin key; {}",
+                describe(k)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Work that only supervisors and admins do (responses, flags, evaluations, answers,
+    /// widget tokens): an operator key is refused before anything is looked up.
+    pub fn not_operator(&self, what: &str) -> Result<(), ApiError> {
+        match self.key() {
+            Some(k) if k.role == Role::Operator => Err(forbidden(format!(
+                "{what} needs a supervisor or admin key; {}",
+                describe(k)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the key covers every line (admins, and supervisors naming no lines).
+    pub fn all_lines(&self) -> bool {
+        match self.key() {
+            None => true,
+            Some(k) => match k.role {
+                Role::Admin => true,
+                Role::Supervisor => k.lines.is_none(),
+                Role::Operator => false,
+            },
+        }
+    }
+
+    /// Whether a supervisor's or admin's key covers line `line_id`.
+    pub fn covers_line(&self, line_id: &str) -> bool {
+        match self.key() {
+            None => true,
+            Some(k) => match k.role {
+                Role::Admin => true,
+                Role::Supervisor => k
+                    .lines
+                    .as_ref()
+                    .is_none_or(|l| l.iter().any(|l| l == line_id)),
+                Role::Operator => false,
+            },
+        }
+    }
+
+    /// Work on line `line_id` that names the line: admins, and supervisors whose key covers
+    /// it. The message names only what the caller asked for and the key's own lines.
+    pub fn line(&self, line_id: &str) -> Result<(), ApiError> {
+        self.not_operator("this")?;
+        match self.key() {
+            Some(k) if !self.covers_line(line_id) => Err(forbidden(format!(
+                "{} covering lines {}, not line '{line_id}'",
+                describe(k),
+                k.lines.as_deref().unwrap_or_default().join(", ")
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the caller may see a session of line `line_id` handled by `operator_id` (and
+    /// its request and rating): a supervisor's lines, an operator's own sessions. A caller
+    /// that may not is answered as if the session did not exist.
+    pub fn sees_session(&self, line_id: &str, operator_id: Option<&str>) -> bool {
+        match self.role() {
+            Some(Role::Operator) => operator_id.is_some() && operator_id == self.operator(),
+            _ => self.covers_line(line_id),
+        }
+    }
+
+    /// Whether a write to a session of line `line_id` handled by `operator_id` is allowed:
+    /// the rule that an operator key never changes what is counted for its own person (see
+    /// the module's docs). The caller must see the session (or, for an open, name the line
+    /// and operator it opens with). `now` is the engine's clock.
+    pub fn may_write_session(
+        &self,
+        line_id: &str,
+        operator_id: Option<&str>,
+        write: SessionWrite,
+        now: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        let Caller::Key(k) = self else {
+            return Ok(());
+        };
+        if k.key.role != Role::Operator {
+            return self.line(line_id);
+        }
+        let me = k.key.person_id.as_deref().unwrap_or("?");
+        if operator_id != Some(me) {
+            return Err(forbidden(format!(
+                "{} for operator '{me}': it acts only as that operator (operator_id \"{me}\")",
+                describe(&k.key)
+            )));
+        }
+        if !k.operator_lines.iter().any(|l| l == line_id) {
+            let lines = if k.operator_lines.is_empty() {
+                "no line yet (an admin adds them with PUT /v1/people/{id}, \"lines\")"
+                    .replace("{id}", me)
+            } else {
+                format!("lines {}", k.operator_lines.join(", "))
+            };
+            return Err(forbidden(format!(
+                "{} for operator '{me}', who works on {lines}, not line '{line_id}'",
+                describe(&k.key)
+            )));
+        }
+        let at = match write {
+            SessionWrite::Message {
+                from: MessageFrom::Client,
+                ..
+            } => {
+                return Err(forbidden(format!(
+                    "{}: client messages come from the contact center's integration (a \
+                     supervisor key), since they cancel the session's rating request",
+                    describe(&k.key)
+                )));
+            }
+            SessionWrite::Open { opened_at: at }
+            | SessionWrite::Message { at, .. }
+            | SessionWrite::Close { at } => at,
+        };
+        if let Some(at) = at
+            && at < now - OPERATOR_PAST
+        {
+            return Err(forbidden(format!(
+                "{}: an operator key reports events as they happen, and {} is more than {} \
+                 minutes before now ({}); omit the time to use now",
+                describe(&k.key),
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                OPERATOR_PAST.num_minutes(),
+                now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Reports over several lines (`GET /v1/stats` without `line`, an operator's summary,
+    /// the alert list): admins and supervisors covering every line.
+    /// `what` names the report; `hint` says how to ask for one line instead, if one can.
+    pub fn every_line(&self, what: &str, hint: &str) -> Result<(), ApiError> {
+        match self.key() {
+            _ if self.all_lines() => Ok(()),
+            Some(k) if k.role == Role::Supervisor => Err(forbidden(format!(
+                "{what} spans every line, and {} covering lines {}{hint}",
+                describe(k),
+                k.lines.as_deref().unwrap_or_default().join(", ")
+            ))),
+            Some(k) => Err(forbidden(format!(
+                "{what} needs a supervisor or admin key; {}",
+                describe(k)
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// An operator key's stats filter: its own operator, refused when `asked` names another.
+    /// `None` for other callers.
+    pub fn own_operator(&self, asked: Option<&str>) -> Result<Option<String>, ApiError> {
+        let (Some(k), Some(me)) = (self.key(), self.operator()) else {
+            return Ok(None);
+        };
+        match asked {
+            Some(other) if other != me => Err(forbidden(format!(
+                "{} for operator '{me}': it sees that operator's numbers only, not '{other}'",
+                describe(k)
+            ))),
+            _ => Ok(Some(me.to_owned())),
+        }
+    }
+
+    /// One operator's numbers across lines (`GET /v1/operators/{id}/summary`, the
+    /// dashboard's profile): the operator themselves, or a key covering every line.
+    pub fn operator_numbers(&self, operator_id: &str, what: &str) -> Result<(), ApiError> {
+        if self.operator() == Some(operator_id) {
+            Ok(())
+        } else {
+            self.every_line(what, "")
+        }
+    }
+
+    /// The operator an operator key acts as.
+    pub fn operator(&self) -> Option<&str> {
+        match self.key() {
+            Some(k) if k.role == Role::Operator => k.person_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The lines a supervisor key names; `None` for every line (and for other roles, which
+    /// [`Caller::every_line`] and [`Caller::line`] judge).
+    pub fn supervisor_lines(&self) -> Option<&[String]> {
+        match self.key() {
+            Some(k) if k.role == Role::Supervisor => k.lines.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(role: Role, person: Option<&str>, lines: Option<&[&str]>) -> Caller {
+        let lines = lines.map(|l| l.iter().map(|s| (*s).to_owned()).collect());
+        let operator_lines = if role == Role::Operator {
+            vec!["sales".to_owned()]
+        } else {
+            Vec::new()
+        };
+        Caller::with_key(
+            crate::auth::mint("k", role, person.map(str::to_owned), lines, Utc::now())
+                .key
+                .record,
+            operator_lines,
+        )
+    }
+
+    #[test]
+    fn roles_and_scopes() {
+        let admin = key(Role::Admin, None, None);
+        let all = key(Role::Supervisor, None, None);
+        let sales = key(Role::Supervisor, None, Some(&["sales"]));
+        let olga = key(Role::Operator, Some("op-1"), None);
+        assert!(admin.admin("x").is_ok() && Caller::Open.admin("x").is_ok());
+        for k in [&all, &sales, &olga] {
+            assert_eq!(k.admin("x").unwrap_err().status, StatusCode::FORBIDDEN);
+        }
+        assert!(all.line("support").is_ok() && sales.line("sales").is_ok());
+        let e = sales.line("support").unwrap_err();
+        assert!(e.message.contains("covering lines sales"), "{}", e.message);
+        assert!(olga.line("sales").is_err());
+        assert!(olga.sees_session("support", Some("op-1")));
+        assert!(!olga.sees_session("sales", Some("op-2")));
+        assert!(!olga.sees_session("sales", None));
+        assert!(sales.sees_session("sales", Some("op-2")));
+        assert!(!sales.sees_session("support", Some("op-2")));
+        assert!(admin.all_lines() && all.all_lines() && !sales.all_lines() && !olga.all_lines());
+        let e = sales
+            .every_line("the report", "; name one of them with ?line=")
+            .unwrap_err();
+        assert!(
+            e.message.contains("spans every line") && e.message.contains("covering lines sales")
+        );
+    }
+
+    #[test]
+    fn an_operator_key_never_changes_what_is_counted_for_its_person() {
+        let now = Utc::now();
+        let olga = key(Role::Operator, Some("op-1"), None);
+        let ok = |w| olga.may_write_session("sales", Some("op-1"), w, now);
+        assert!(ok(SessionWrite::Open { opened_at: None }).is_ok());
+        assert!(
+            ok(SessionWrite::Close {
+                at: Some(now - Duration::minutes(4))
+            })
+            .is_ok()
+        );
+        assert!(
+            ok(SessionWrite::Message {
+                from: MessageFrom::Operator,
+                at: None
+            })
+            .is_ok()
+        );
+        for refused in [
+            SessionWrite::Message {
+                from: MessageFrom::Client,
+                at: None,
+            },
+            SessionWrite::Close {
+                at: Some(now - Duration::hours(1)),
+            },
+            SessionWrite::Open {
+                opened_at: Some(now - Duration::hours(2)),
+            },
+        ] {
+            let e = ok(refused).unwrap_err();
+            assert_eq!(e.status, StatusCode::FORBIDDEN, "{refused:?}");
+        }
+        let e = olga
+            .may_write_session(
+                "support",
+                Some("op-1"),
+                SessionWrite::Open { opened_at: None },
+                now,
+            )
+            .unwrap_err();
+        assert!(e.message.contains("works on lines sales"), "{}", e.message);
+        let e = olga
+            .may_write_session(
+                "sales",
+                Some("op-2"),
+                SessionWrite::Open { opened_at: None },
+                now,
+            )
+            .unwrap_err();
+        assert!(e.message.contains("only as that operator"), "{}", e.message);
+        // A supervisor's writes are judged by its lines only.
+        let sales = key(Role::Supervisor, None, Some(&["sales"]));
+        let client = SessionWrite::Message {
+            from: MessageFrom::Client,
+            at: Some(now - Duration::hours(1)),
+        };
+        assert!(sales.may_write_session("sales", None, client, now).is_ok());
+        assert!(
+            sales
+                .may_write_session("support", None, client, now)
+                .is_err()
+        );
+    }
+}
