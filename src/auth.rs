@@ -109,16 +109,30 @@ impl KeysExist {
     }
 }
 
+/// A key's parts, if `text` has a key's exact form: `rl_`, 8 lowercase hex digits, `_`, 64
+/// lowercase hex digits. Anything else cannot be a key and is refused without a look-up.
+fn key_parts(text: &str) -> Option<(&str, &str)> {
+    let (id, secret) = text.strip_prefix("rl_")?.split_once('_')?;
+    let hex = |s: &str, len: usize| {
+        s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    (hex(id, 8) && hex(secret, 64)).then_some((id, secret))
+}
+
 /// The key a request names, checked: the caller, or the 401 that says why not.
+///
+/// `ip` is the client's address. An address that presented too many refused keys (or
+/// sign-ins) is answered `429` before its key is even read, and every refusal counts
+/// against it; a key that cannot exist (the wrong form) is refused without a look-up.
 pub async fn caller(
     state: &AppState,
     authorization: Option<header::HeaderValue>,
+    ip: Option<std::net::IpAddr>,
 ) -> Result<Caller, ApiError> {
-    let unauthorized =
-        |code, message: &str| ApiError::new(StatusCode::UNAUTHORIZED, code, message.to_owned());
     let Some(value) = authorization else {
         return if state.keys_exist.check(state.engine.store()).await? {
-            Err(unauthorized(
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
                 "key_required",
                 "this server requires an API key: send Authorization: Bearer <key> (an admin creates keys with `rateline keys create`)",
             ))
@@ -126,8 +140,41 @@ pub async fn caller(
             Ok(Caller::Open)
         };
     };
-    let malformed = "the Authorization header must be `Bearer rl_<id>_<secret>`, a key made by `rateline keys create`";
-    let text = value
+    if let Some(ip) = ip
+        && let Err(limited) = state.limits.credential_allowed(ip)
+    {
+        state.metrics.auth_failure("throttled");
+        return Err(limited.into());
+    }
+    match key_caller(state, &value).await {
+        Ok(caller) => Ok(caller),
+        Err(Refused::Key(reason, e)) => {
+            state.metrics.auth_failure(reason);
+            if let Some(ip) = ip {
+                state.limits.credential_refused(ip);
+            }
+            Err(e)
+        }
+        Err(Refused::Store(e)) => Err(e.into()),
+    }
+}
+
+/// Why a key was not taken: the key itself (with the metric's reason), or the store.
+enum Refused {
+    Key(&'static str, ApiError),
+    Store(StoreError),
+}
+
+async fn key_caller(state: &AppState, value: &header::HeaderValue) -> Result<Caller, Refused> {
+    let unauthorized = |reason, code, message: &str| {
+        Refused::Key(
+            reason,
+            ApiError::new(StatusCode::UNAUTHORIZED, code, message.to_owned()),
+        )
+    };
+    let malformed = "this is not an API key: a key is rl_<id>_<secret>, exactly as \
+        `rateline keys create` printed it, sent as `Authorization: Bearer <key>`";
+    let (id, secret) = value
         .to_str()
         .ok()
         // The scheme is case-insensitive (RFC 9110).
@@ -136,23 +183,20 @@ pub async fn caller(
                 .filter(|s| s.eq_ignore_ascii_case("bearer "))
                 .map(|_| &v[7..])
         })
-        .ok_or_else(|| unauthorized("invalid_key", malformed))?;
-    let (id, secret) = text
-        .trim()
-        .strip_prefix("rl_")
-        .and_then(|rest| rest.split_once('_'))
-        .ok_or_else(|| unauthorized("invalid_key", malformed))?;
+        .and_then(|text| key_parts(text.trim()))
+        .ok_or_else(|| unauthorized("malformed", "invalid_key", malformed))?;
     let unknown =
         "this API key is not known to this server (a typo, or a key of another deployment)";
-    let Some(stored) = state.engine.store().key(id).await? else {
-        return Err(unauthorized("invalid_key", unknown));
+    let Some(stored) = state.engine.store().key(id).await.map_err(Refused::Store)? else {
+        return Err(unauthorized("unknown", "invalid_key", unknown));
     };
     let key = stored.record;
     if !bool::from(hash(secret).as_bytes().ct_eq(stored.secret_hash.as_bytes())) {
-        return Err(unauthorized("invalid_key", unknown));
+        return Err(unauthorized("unknown", "invalid_key", unknown));
     }
     if let Some(at) = key.revoked_at {
         return Err(unauthorized(
+            "revoked",
             "key_revoked",
             &format!(
                 "API key '{}' was revoked at {}; ask an admin for a new one",
@@ -164,7 +208,8 @@ pub async fn caller(
     Ok(Caller::with_key(key, stored.person_lines))
 }
 
-/// Middleware: every `/v1` request carries its [`Caller`], or is refused with a 401.
+/// Middleware: every `/v1` request carries its [`Caller`], or is refused with a 401 (or a
+/// 429, see [`caller`]).
 pub async fn authenticate(
     State(state): State<AppState>,
     mut request: Request,
@@ -175,7 +220,8 @@ pub async fn authenticate(
     }
     // The header is taken out first: the request itself cannot be held across an await.
     let authorization = request.headers().get(header::AUTHORIZATION).cloned();
-    match caller(&state, authorization).await {
+    let ip = crate::http::client_ip(&request);
+    match caller(&state, authorization, ip).await {
         Ok(c) => {
             if let Caller::Key(k) = &c
                 && let Err(limited) = state.limits.key(&k.key.id)
@@ -207,6 +253,22 @@ mod tests {
         let secret = a.text.rsplit('_').next().unwrap();
         assert_eq!(a.key.secret_hash, hash(secret));
         assert!(!a.key.secret_hash.contains(secret));
+    }
+
+    #[test]
+    fn only_a_keys_exact_form_is_looked_up() {
+        let minted = mint("a", Role::Admin, None, None, Utc::now());
+        assert!(key_parts(&minted.text).is_some());
+        for bad in [
+            "rl_nope",
+            "rl_0123456_ab",
+            "rl_0123456G_0000000000000000000000000000000000000000000000000000000000000000",
+            "rl_01234567_' OR 1=1 --",
+            &minted.text.to_uppercase(),
+            &format!("{}0", minted.text),
+        ] {
+            assert!(key_parts(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub struct Metrics {
     pub scheduler_passes: Counter,
     /// Requests scheduled or being sent, read from the database (see [`Metrics::queue_depth_stale`]).
     pub queue_depth: Gauge,
+    /// Refused credentials (API keys, dashboard sign-ins) by reason: `malformed`,
+    /// `unknown`, `revoked`, `throttled`.
+    pub auth_failures: Family<Labels, Counter>,
     queue_depth_read: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
@@ -84,8 +87,15 @@ impl Default for Metrics {
             "Rating requests scheduled or being sent",
             queue_depth.clone(),
         );
+        let auth_failures = Family::<Labels, Counter>::default();
+        registry.register(
+            "auth_failures",
+            "Refused API keys and sign-ins, by reason (malformed, unknown, revoked, throttled)",
+            auth_failures.clone(),
+        );
         Self {
             registry,
+            auth_failures,
             http_responses,
             request_transitions,
             send_outcomes,
@@ -112,6 +122,13 @@ impl Metrics {
             *read = Some(std::time::Instant::now());
         }
         stale
+    }
+
+    /// A refused credential.
+    pub fn auth_failure(&self, reason: &'static str) {
+        self.auth_failures
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc();
     }
 
     pub fn transition(&self, status: crate::domain::RequestStatus) {

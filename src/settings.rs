@@ -83,6 +83,26 @@ pub struct Settings {
     /// How low-rating alerts are sent.
     #[serde(default)]
     pub alerts: AlertSettings,
+    /// The dashboard's sign-ins.
+    #[serde(default)]
+    pub dashboard: DashboardSettings,
+}
+
+/// The dashboard's sign-ins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DashboardSettings {
+    /// A sign-in unused this long is gone (1..=43200, a month); every page moves it on.
+    pub sign_in_idle_minutes: u32,
+}
+
+impl Default for DashboardSettings {
+    fn default() -> Self {
+        // A working day's pause (lunch, a meeting) does not sign anyone out; a night does.
+        Self {
+            sign_in_idle_minutes: 8 * 60,
+        }
+    }
 }
 
 /// The outbound policy: Rateline calls public addresses only, and these networks besides.
@@ -126,6 +146,10 @@ pub struct LimitSettings {
     pub public_burst: u32,
     pub key_per_minute: u32,
     pub key_burst: u32,
+    /// Refused credentials (wrong API keys, wrong sign-ins) per client address: past the
+    /// burst, the address gets `429` without its credential being looked up.
+    pub failed_auth_per_minute: u32,
+    pub failed_auth_burst: u32,
 }
 
 impl Default for LimitSettings {
@@ -137,6 +161,10 @@ impl Default for LimitSettings {
             public_burst: 500,
             key_per_minute: 60_000,
             key_burst: 2000,
+            // A person mistyping or a program misconfigured gets a few dozen tries; a
+            // guesser gets ten a minute.
+            failed_auth_per_minute: 10,
+            failed_auth_burst: 30,
         }
     }
 }
@@ -773,6 +801,12 @@ impl Settings {
                 "webchat.token_secret must be at least 32 characters: it signs every web chat token"
                     .into(),
             );
+        }
+        if !(1..=43_200).contains(&self.dashboard.sign_in_idle_minutes) {
+            problems.push(format!(
+                "dashboard.sign_in_idle_minutes must be 1..=43200 (a month), got {}",
+                self.dashboard.sign_in_idle_minutes
+            ));
         }
         if !(1..=2400).contains(&self.webchat.token_ttl_hours) {
             problems.push(format!(

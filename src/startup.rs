@@ -267,6 +267,7 @@ impl Application {
                 alert_sinks: crate::recipients::Sinks::of(&settings),
                 keys_exist: Arc::default(),
                 limits: Arc::new(crate::http::Limits::new(&settings.limits)),
+                sign_in_idle_minutes: settings.dashboard.sign_in_idle_minutes,
             },
             scheduler,
             body_limit: settings.server.body_limit_bytes,

@@ -5,7 +5,7 @@
 mod common;
 
 use chrono::Duration;
-use common::{Db, Reply, SECRET, TestApp, spawn_app};
+use common::{Db, Reply, SECRET, TestApp, spawn_app, spawn_app_with};
 use serde_json::json;
 
 async fn text(app: &TestApp, path: &str, cookie: Option<&str>) -> (u16, String) {
@@ -193,6 +193,18 @@ async fn the_badge_is_off_until_a_line_turns_it_on(db: Db) {
         resp.headers()["content-type"],
         "image/svg+xml; charset=utf-8"
     );
+    // Other sites embed it; nothing in it runs, and it is never sniffed as something else.
+    assert_eq!(
+        resp.headers()["cross-origin-resource-policy"],
+        "cross-origin"
+    );
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+    assert!(
+        resp.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
     let svg = resp.text().await.unwrap();
     assert!(svg.contains("4.33 ★ · 3 ratings"), "{svg}");
     let (status, _) = text(&app, "/public/lines/support/badge.svg", None).await;
@@ -230,13 +242,24 @@ async fn with_keys_the_dashboard_asks_for_one_and_keeps_to_its_lines(db: Db) {
     };
     assert!(page.contains("name=\"key\""), "a sign-in form: {page}");
 
-    let (status, page) = sign_in(&app, "rl_00000000_forged").await;
+    let forged = format!("rl_00000000_{}", "0".repeat(64));
+    let (status, page) = sign_in(&app, &forged).await;
     assert_eq!(status, 401);
     assert!(page.contains("not known"), "{page}");
+    let (status, page) = sign_in(&app, "rl_forged").await;
+    assert_eq!(status, 401);
+    assert!(page.contains("this is not an API key"), "{page}");
     let (status, cookie) = sign_in(&app, &key).await;
     assert_eq!(status, 303);
     assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Lax")
+            && cookie.contains("Path=/dashboard"),
+        "{cookie}"
+    );
+    // The cookie names a server-side sign-in; it never holds the key.
+    assert!(
+        !cookie.contains(key.rsplit('_').next().unwrap()),
         "{cookie}"
     );
     let cookie = cookie.split(';').next().unwrap().to_owned();
@@ -391,7 +414,242 @@ async fn an_operators_profile_lists_their_recent_low_ratings(db: Db) {
     );
 }
 
+/// A POST to the dashboard, without following the redirect: the status, the headers and
+/// the body.
+async fn post_form(
+    app: &TestApp,
+    path: &str,
+    cookie: Option<&str>,
+    headers: &[(&str, &str)],
+    form: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut req = no_redirects.post(app.url(path)).form(form);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, headers, resp.text().await.unwrap())
+}
+
+/// The cookie a response set, as a `Cookie` header would send it back.
+fn cookie_of(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get("set-cookie")
+        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned())
+}
+
+/// A sign-in is server-side: it brings the visitor back to the page asked for (never to
+/// another site), takes forms from Rateline's own pages only, and ends on sign-out, when it
+/// expires, and when its key is revoked. Every page carries the security headers.
+async fn a_sign_in_comes_back_to_the_page_and_ends_when_it_should(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    fixture(&app).await;
+    let key = common::create_key(&app, &["--name", "sam", "--role", "supervisor"]);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let page = loop {
+        let (status, page) = text(&app, "/dashboard/sessions/s6", None).await;
+        if status == 401 {
+            break page;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still open");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        page.contains(r#"name="next" value="/dashboard/sessions/s6""#),
+        "{page}"
+    );
+    // From another site: refused, nothing signed in.
+    for (header, value) in [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let (status, headers, page) = post_form(
+            &app,
+            "/dashboard/login",
+            None,
+            &[(header, value)],
+            &[("key", &key), ("next", "/dashboard")],
+        )
+        .await;
+        assert_eq!(status, 403, "{header}: {page}");
+        assert!(page.contains("sent from another site"), "{page}");
+        assert!(cookie_of(&headers).is_none(), "signed in from another site");
+    }
+    // From the page itself: back to the page asked for.
+    let own = app.base.clone();
+    let (status, headers, _) = post_form(
+        &app,
+        "/dashboard/login",
+        None,
+        &[("origin", &own), ("sec-fetch-site", "same-origin")],
+        &[("key", &key), ("next", "/dashboard/sessions/s6")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(headers["location"], "/dashboard/sessions/s6");
+    let cookie = cookie_of(&headers).expect("a sign-in cookie");
+    for next in [
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil.example",
+        "/v1/lines",
+    ] {
+        let (status, headers, _) = post_form(
+            &app,
+            "/dashboard/login",
+            None,
+            &[],
+            &[("key", &key), ("next", next)],
+        )
+        .await;
+        assert_eq!(status, 303);
+        assert_eq!(headers["location"], "/dashboard", "{next}");
+    }
+    let resp = app
+        .http
+        .get(app.url("/dashboard/sessions/s6"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let h = resp.headers();
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert!(resp.text().await.unwrap().contains("Sign out"));
+
+    // Sign-out ends it for good: the same cookie is signed out.
+    let (status, _, _) = post_form(&app, "/dashboard/logout", Some(&cookie), &[], &[]).await;
+    assert_eq!(status, 303);
+    let (status, _) = text(&app, "/dashboard", Some(&cookie)).await;
+    assert_eq!(status, 401);
+
+    // An expired sign-in, and one whose key was revoked, sign nobody in.
+    let sign_in = || async {
+        let (_, headers, _) = post_form(
+            &app,
+            "/dashboard/login",
+            None,
+            &[],
+            &[("key", &key), ("next", "/dashboard")],
+        )
+        .await;
+        cookie_of(&headers).unwrap()
+    };
+    let cookie = sign_in().await;
+    assert_eq!(text(&app, "/dashboard", Some(&cookie)).await.0, 200);
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.db.url).await.unwrap();
+    sqlx::query("UPDATE sign_ins SET expires_at = 0")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    assert_eq!(
+        text(&app, "/dashboard", Some(&cookie)).await.0,
+        401,
+        "expired"
+    );
+    let cookie = sign_in().await;
+    assert_eq!(text(&app, "/dashboard", Some(&cookie)).await.0, 200);
+    common::rateline(&app, &["keys", "revoke", key.split('_').nth(1).unwrap()]);
+    assert_eq!(
+        text(&app, "/dashboard", Some(&cookie)).await.0,
+        401,
+        "revoked"
+    );
+}
+
+/// An address that keeps guessing keys, at the API or at the sign-in form, is held off
+/// with a 429 before its guesses are even looked up; another address is not.
+async fn an_address_that_keeps_guessing_keys_is_held_off(db: Db) {
+    let Some(app) = spawn_app_with(db, |s| {
+        s.limits.failed_auth_per_minute = 1;
+        s.limits.failed_auth_burst = 5;
+    })
+    .await
+    else {
+        return;
+    };
+    let key = common::create_key(&app, &["--name", "ops", "--role", "admin"]);
+    let forged = format!("rl_00000000_{}", "0".repeat(64));
+    let mut statuses = Vec::new();
+    for i in 0..40 {
+        let wrong = if i % 2 == 0 {
+            forged.as_str()
+        } else {
+            "not-a-key"
+        };
+        let r = app
+            .http
+            .get(app.url("/v1/stats"))
+            .bearer_auth(wrong)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            assert!(r.headers().get("retry-after").is_some());
+        }
+    }
+    // The burst of five, and the one that found it spent; then held off.
+    assert_eq!(&statuses[..6], &[401; 6], "{statuses:?}");
+    assert!(statuses[6..].iter().all(|s| *s == 429), "{statuses:?}");
+    // The sign-in form answers the same, and so does a right key from this address.
+    let (status, headers, page) =
+        post_form(&app, "/dashboard/login", None, &[], &[("key", &key)]).await;
+    assert_eq!(status, 429, "{page}");
+    assert!(headers.get("retry-after").is_some());
+    assert!(page.contains("too many"), "{page}");
+    // Another address is not held off.
+    let other = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let r = other
+        .get(app.url("/v1/stats"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Only the guesses within the burst were looked up.
+    let metrics = app.get("/metrics").await.1;
+    let metrics = metrics.as_str().unwrap();
+    let count = |reason: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "rateline_auth_failures_total{{reason=\"{reason}\"}}"
+                ))
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(count("unknown") + count("malformed"), 6, "{metrics}");
+    assert_eq!(count("throttled"), 35, "{metrics}");
+}
+
 on_both_backends!(
+    a_sign_in_comes_back_to_the_page_and_ends_when_it_should,
+    an_address_that_keeps_guessing_keys_is_held_off,
     an_operators_profile_lists_their_recent_low_ratings,
     the_session_view_tells_each_journey,
     the_dashboard_shows_the_fixture_as_computed_by_hand,

@@ -6,37 +6,125 @@
 //! button works; sorting the operator table is a link. The numbers are the report's
 //! (`GET /v1/stats`), with the 95% Wilson interval beside each CSAT.
 //!
-//! Who sees what follows the API keys: with keys, the dashboard asks for one once and
-//! keeps it in an HttpOnly, SameSite=Strict cookie; a supervisor sees their lines, an
-//! operator their own numbers.
+//! Who sees what follows the API keys: with keys, the dashboard asks for one at
+//! `/dashboard/login` and keeps a server-side sign-in ([`sign_in`]); a supervisor sees
+//! their lines, an operator their own numbers. Every form posted to the dashboard must
+//! come from Rateline's own pages (tower-http's cross-origin check: `Sec-Fetch-Site`, else
+//! `Origin` against `Host` or `server.public_url`), and every page and the badge carry
+//! security headers (a Content-Security-Policy that allows no script and no framing).
 
 mod charts;
 mod page;
+pub mod sign_in;
 
 use std::collections::HashMap;
 
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Form, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
+use tower_sessions::Session;
 
-use crate::auth::Caller;
 use crate::domain::{Channel, Scale};
-use crate::http::{ApiError, AppState};
+use crate::http::{ApiError, AppState, ClientIp};
+use crate::policy::Caller;
 use crate::store::{Breakdown, StatsFilter, StatsGroup, StatsGrouping};
 
-const COOKIE: &str = "rateline_key";
-
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// The dashboard's routes, with their sign-in sessions, the cross-origin check on forms and
+/// the security headers.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let public_url = state.webchat.public_url();
+    let mut csrf = tower_http::csrf::CsrfLayer::new();
+    // Behind a proxy that rewrites Host, the browser's Origin is the public URL's.
+    if let Ok(origin) = reqwest::Url::parse(public_url).map(|u| u.origin().ascii_serialization())
+        && let Ok(with) = csrf.clone().add_trusted_origin(&origin)
+    {
+        csrf = with;
+    }
+    let pages = Router::new()
         .route("/dashboard", get(dashboard))
-        .route("/dashboard/login", axum::routing::post(login))
+        .route("/dashboard/login", get(login_form).post(login))
+        .route("/dashboard/logout", post(logout))
+        .route("/dashboard/style.css", get(style))
         .route("/dashboard/export.csv", get(export))
         .route("/dashboard/sessions/{id}", get(session_page))
         .route("/dashboard/operators/{id}", get(operator_page))
+        // The check's bare 403 is explained by the layer around it.
+        .layer(csrf)
+        .layer(middleware::from_fn(explain_cross_origin))
+        .layer(sign_in::layer(
+            state.engine.store().clone(),
+            public_url.starts_with("https://"),
+            state.sign_in_idle_minutes,
+        ));
+    Router::new()
+        .merge(pages)
         .route("/public/lines/{id}/badge.svg", get(badge))
+        .layer(middleware::from_fn(security_headers))
+}
+
+/// The headers every page and the badge carry: nothing runs, nothing frames them, nothing
+/// is sniffed, and links out do not carry the page's address.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let badge = request.uri().path().starts_with("/public/");
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    let csp = if badge {
+        "default-src 'none'; frame-ancestors 'none'"
+    } else {
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'"
+    };
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, csp),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (
+            HeaderName::from_static("cross-origin-resource-policy"),
+            // The badge is embedded in other sites' pages on purpose.
+            if badge { "cross-origin" } else { "same-origin" },
+        ),
+    ] {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// The cross-origin check refuses with a bare 403; this says why, in the page's words.
+async fn explain_cross_origin(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if response.status() == StatusCode::FORBIDDEN
+        && response
+            .extensions()
+            .get::<tower_http::csrf::ProtectionError>()
+            .is_some()
+    {
+        return (
+            StatusCode::FORBIDDEN,
+            page::problem(
+                "Refused",
+                "This form was sent from another site, so it was refused and nothing changed. \
+                 Open Rateline's own page and send it from there.",
+            ),
+        )
+            .into_response();
+    }
+    response
+}
+
+async fn style() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        page::STYLE,
+    )
+        .into_response()
 }
 
 /// The dashboard's filters, as the form sends them (empty fields mean "any").
@@ -71,68 +159,96 @@ pub struct View {
     pub operator_only: bool,
 }
 
-/// The caller of a dashboard request: its cookie (or Authorization header) checked like an
-/// API key. `Err` is the login page, saying why.
-async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
-    let from_cookie = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| {
-            c.trim()
-                .strip_prefix(&format!("{COOKIE}="))
-                .map(str::to_owned)
-        })
-        .and_then(|k| HeaderValue::from_str(&format!("Bearer {k}")).ok());
-    let authorization = from_cookie.or_else(|| headers.get(header::AUTHORIZATION).cloned());
-    let had_key = authorization.is_some();
-    crate::auth::caller(state, authorization)
-        .await
-        .map_err(|e| login_page(e, had_key))
+/// A page's request: who asks, and from where.
+struct Visitor<'a> {
+    session: &'a Session,
+    headers: &'a HeaderMap,
+    ip: Option<std::net::IpAddr>,
+    /// The page asked for, to come back to after signing in.
+    path: String,
 }
 
-fn login_page(e: ApiError, had_key: bool) -> Response {
-    if e.status != StatusCode::UNAUTHORIZED {
-        return e.into_response();
+/// The caller of a dashboard request. `Err` is the sign-in page, saying why.
+async fn caller(state: &AppState, v: &Visitor<'_>) -> Result<Caller, Response> {
+    sign_in::caller(state, v.session, v.headers, v.ip)
+        .await
+        .map_err(|e| sign_in_page(e, false, &v.path))
+}
+
+/// The sign-in page for a refusal `e` (a 401 or 429), or `e` itself for anything else.
+/// `tried` is whether a key was just given (then the page says what was wrong with it).
+fn sign_in_page(e: ApiError, tried: bool, next: &str) -> Response {
+    match e.status {
+        StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS => {
+            let problem =
+                (tried || e.status == StatusCode::TOO_MANY_REQUESTS).then_some(e.message.as_str());
+            let mut response = (e.status, page::login(problem, next)).into_response();
+            if let Some(seconds) = e.retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            response
+        }
+        _ => e.into_response(),
     }
-    let problem = had_key.then_some(e.message);
-    (StatusCode::UNAUTHORIZED, page::login(problem.as_deref())).into_response()
+}
+
+/// Where to go after signing in: a dashboard page, never another site (`//evil.example`
+/// and `/\\evil.example` are other sites to a browser).
+fn safe_next(next: &str) -> &str {
+    let ours = next.starts_with("/dashboard")
+        && !next.contains("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control);
+    if ours { next } else { "/dashboard" }
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct NextQuery {
+    next: String,
+}
+
+/// `GET /dashboard/login`: the sign-in form.
+async fn login_form(Query(q): Query<NextQuery>) -> Response {
+    page::login(None, safe_next(&q.next)).into_response()
 }
 
 #[derive(serde::Deserialize)]
 struct LoginForm {
     key: String,
+    #[serde(default)]
+    next: String,
 }
 
-/// `POST /dashboard/login`: checks the key and keeps it in a cookie for the dashboard.
-async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
-    let key = form.key.trim().to_owned();
-    let value = HeaderValue::from_str(&format!("Bearer {key}")).ok();
-    if let Err(e) = crate::auth::caller(&state, value).await {
-        return login_page(e, true);
-    }
-    // Only the dashboard's own paths carry it; scripts on the page cannot read it.
-    let secure = if state.webchat.public_url().starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
+/// `POST /dashboard/login`: checks the key and signs the browser in; then back to the page
+/// that was asked for.
+async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    ClientIp(ip): ClientIp,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let next = safe_next(&form.next).to_owned();
+    let value = HeaderValue::from_str(&format!("Bearer {}", form.key.trim())).ok();
+    let key_id = match crate::auth::caller(&state, value, ip).await {
+        Ok(Caller::Key(k)) => k.key.id.clone(),
+        // No key exists: the dashboard is open, there is nothing to sign in with.
+        Ok(Caller::Open) => return Redirect::to(&next).into_response(),
+        Err(e) => return sign_in_page(e, true, &next),
     };
-    let cookie = format!("{COOKIE}={key}; Path=/dashboard; HttpOnly; SameSite=Strict{secure}");
-    let mut resp = Redirect::to("/dashboard").into_response();
-    match HeaderValue::from_str(&cookie) {
-        Ok(v) => {
-            resp.headers_mut().insert(header::SET_COOKIE, v);
-            resp
-        }
-        Err(_) => login_page(
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_key",
-                "that is not an API key",
-            ),
-            true,
-        ),
+    match sign_in::sign_in(&session, sign_in::SignedIn::Key { key_id }).await {
+        Ok(()) => Redirect::to(&next).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /dashboard/logout`: ends the sign-in.
+async fn logout(session: Session) -> Response {
+    match sign_in::sign_out(&session).await {
+        Ok(()) => Redirect::to("/dashboard/login").into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -140,22 +256,38 @@ async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Re
 /// the error that names a bad filter).
 async fn requested_view(
     state: &AppState,
-    headers: &HeaderMap,
+    visitor: &Visitor<'_>,
     filters: Filters,
-) -> Result<View, Response> {
-    let caller = caller(state, headers).await?;
-    view(state, &caller, filters)
+) -> Result<(View, Caller), Response> {
+    let caller = caller(state, visitor).await?;
+    let view = view(state, &caller, filters)
         .await
-        .map_err(IntoResponse::into_response)
+        .map_err(IntoResponse::into_response)?;
+    Ok((view, caller))
+}
+
+/// The path and query of a request, for coming back to it after signing in.
+fn asked(uri: &axum::http::Uri) -> String {
+    uri.path_and_query()
+        .map_or_else(|| "/dashboard".to_owned(), |p| p.as_str().to_owned())
 }
 
 async fn dashboard(
     State(state): State<AppState>,
+    session: Session,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+    uri: axum::http::Uri,
     Query(filters): Query<Filters>,
 ) -> Response {
-    match requested_view(&state, &headers, filters).await {
-        Ok(v) => page::dashboard(&v).into_response(),
+    let visitor = Visitor {
+        session: &session,
+        headers: &headers,
+        ip,
+        path: asked(&uri),
+    };
+    match requested_view(&state, &visitor, filters).await {
+        Ok((v, caller)) => page::dashboard(&v, !caller.is_open()).into_response(),
         Err(answer) => answer,
     }
 }
@@ -163,12 +295,21 @@ async fn dashboard(
 /// `GET /dashboard/export.csv?…&table=operators|periods`: the table shown, as CSV.
 async fn export(
     State(state): State<AppState>,
+    session: Session,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+    uri: axum::http::Uri,
     Query(filters): Query<Filters>,
 ) -> Response {
     let table = filters.table.clone();
-    let v = match requested_view(&state, &headers, filters).await {
-        Ok(v) => v,
+    let visitor = Visitor {
+        session: &session,
+        headers: &headers,
+        ip,
+        path: asked(&uri),
+    };
+    let v = match requested_view(&state, &visitor, filters).await {
+        Ok((v, _)) => v,
         Err(answer) => return answer,
     };
     let rows = match table.as_str() {
@@ -192,13 +333,23 @@ async fn export(
 /// request's journey and the alerts, for whoever may see the session.
 async fn session_page(
     State(state): State<AppState>,
+    session: Session,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+    uri: axum::http::Uri,
     Path(id): Path<String>,
 ) -> Response {
-    let caller = match caller(&state, &headers).await {
+    let visitor = Visitor {
+        session: &session,
+        headers: &headers,
+        ip,
+        path: asked(&uri),
+    };
+    let caller = match caller(&state, &visitor).await {
         Ok(c) => c,
         Err(login) => return login,
     };
+    let id = crate::domain::normalize_id(&id);
     let view = match state.engine.session_view(&id).await {
         Ok(v) => v,
         Err(e) => return ApiError::from(e).into_response(),
@@ -208,7 +359,7 @@ async fn session_page(
     if !caller.sees_session(&s.line_id, s.operator_id.as_deref()) {
         return ApiError::from(crate::engine::session_not_found(&id)).into_response();
     }
-    page::session(&view).into_response()
+    page::session(&view, !caller.is_open()).into_response()
 }
 
 /// `GET /dashboard/operators/{id}?from=&to=`: an operator's average and CSAT for the period,
@@ -216,14 +367,24 @@ async fn session_page(
 /// `GET /v1/operators/{id}/summary`: the operator themselves, or a key over every line.
 async fn operator_page(
     State(state): State<AppState>,
+    session: Session,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+    uri: axum::http::Uri,
     Path(id): Path<String>,
     Query(filters): Query<Filters>,
 ) -> Response {
-    let caller = match caller(&state, &headers).await {
+    let visitor = Visitor {
+        session: &session,
+        headers: &headers,
+        ip,
+        path: asked(&uri),
+    };
+    let caller = match caller(&state, &visitor).await {
         Ok(c) => c,
         Err(login) => return login,
     };
+    let id = crate::domain::normalize_id(&id);
     let result = async {
         caller.operator_numbers(&id, "an operator's profile")?;
         crate::domain::check_id("operator", &id).map_err(|e| bad(e.to_string()))?;
@@ -240,7 +401,13 @@ async fn operator_page(
             .into_iter()
             .next();
         let low = state.engine.store().low_ratings(&filter, 20).await?;
-        Ok::<_, ApiError>(page::operator(&id, &filters, total.as_ref(), &low))
+        Ok::<_, ApiError>(page::operator(
+            &id,
+            &filters,
+            total.as_ref(),
+            &low,
+            !caller.is_open(),
+        ))
     };
     match result.await {
         Ok(markup) => markup.into_response(),

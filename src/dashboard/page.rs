@@ -6,10 +6,16 @@ use super::{View, charts, query_with, sorted};
 use crate::domain::{Channel, Scale};
 use crate::store::StatsGroup;
 
-const STYLE: &str = "
+/// The dashboard's style sheet, served at `/dashboard/style.css` (the pages' policy allows
+/// no inline style).
+pub const STYLE: &str = "
 body { font: 15px/1.45 system-ui, sans-serif; margin: 0; color: #1b2733; background: #f4f6f8; }
-header { background: #1f4e79; color: #fff; padding: 12px 24px; }
+header { background: #1f4e79; color: #fff; padding: 12px 24px; display: flex;
+  justify-content: space-between; align-items: center; gap: 12px; }
 header h1 { font-size: 19px; margin: 0; }
+header form button { font: inherit; }
+.problem { color: #a4161a; font-weight: 600; }
+:focus-visible { outline: 3px solid #f0a500; outline-offset: 2px; }
 main { padding: 16px 24px; max-width: 1360px; }
 form.filters { display: flex; flex-wrap: wrap; gap: 12px; align-items: end; background: #fff;
   padding: 12px; border-radius: 6px; }
@@ -54,7 +60,8 @@ fn interval_text(g: &StatsGroup) -> String {
     )
 }
 
-fn page(title: &str, body: Markup) -> Markup {
+/// A page: its title, its body, and (when someone is signed in) a sign-out button.
+fn page(title: &str, signed_in: bool, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -62,30 +69,48 @@ fn page(title: &str, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Rateline" }
-                style { (PreEscaped(STYLE)) }
+                link rel="stylesheet" href="/dashboard/style.css";
             }
             body {
-                header { h1 { "Rateline · " (title) } }
+                header {
+                    h1 { "Rateline · " (title) }
+                    @if signed_in {
+                        form method="post" action="/dashboard/logout" {
+                            button type="submit" id="sign-out" { "Sign out" }
+                        }
+                    }
+                }
                 main { (body) }
             }
         }
     }
 }
 
-/// The page that asks for an API key when the server has keys.
-pub fn login(problem: Option<&str>) -> Markup {
+/// The page that asks for an API key when the server has keys; `next` is where to go
+/// after signing in. The problem, if any, stands next to the field it is about.
+pub fn login(problem: Option<&str>, next: &str) -> Markup {
     page(
         "Sign in",
+        false,
         html! {
             p { "This Rateline requires an API key. A supervisor's key shows their lines; an operator's, their own numbers." }
-            @if let Some(p) = problem { p role="alert" { strong { (p) } } }
             form method="post" action="/dashboard/login" {
-                label { "API key " input type="password" name="key" autocomplete="off" required; }
+                input type="hidden" name="next" value=(next);
+                label for="key" { "API key" }
+                " "
+                input type="password" name="key" id="key" autocomplete="off" required
+                    aria-describedby=[problem.map(|_| "key-problem")] aria-invalid=[problem.map(|_| "true")];
                 " "
                 button type="submit" { "Sign in" }
+                @if let Some(p) = problem { p.problem #key-problem role="alert" { (p) } }
             }
         },
     )
+}
+
+/// A page that only says what went wrong.
+pub fn problem(title: &str, message: &str) -> Markup {
+    page(title, false, html! { p.problem role="alert" { (message) } })
 }
 
 fn select(name: &str, label: &str, current: &str, options: &[(String, String)]) -> Markup {
@@ -335,9 +360,10 @@ fn operator_table(v: &View) -> Markup {
 }
 
 /// The dashboard.
-pub fn dashboard(v: &View) -> Markup {
+pub fn dashboard(v: &View, signed_in: bool) -> Markup {
     page(
         "Quality",
+        signed_in,
         html! {
             (filters_form(v))
             (cards(v))
@@ -362,7 +388,7 @@ fn shown(scale: Option<Scale>, value: i64) -> String {
 
 /// One conversation: its rating at the end of its history, and everything that happened
 /// on the way, in time order.
-pub fn session(v: &crate::store::SessionView) -> Markup {
+pub fn session(v: &crate::store::SessionView, signed_in: bool) -> Markup {
     let s = &v.session;
     let scale = v.request.as_ref().map(|r| r.scale);
     let mut journey: Vec<(chrono::DateTime<chrono::Utc>, String)> =
@@ -412,6 +438,7 @@ pub fn session(v: &crate::store::SessionView) -> Markup {
     journey.sort_by_key(|(t, _)| *t);
     page(
         &format!("Session {}", s.id),
+        signed_in,
         html! {
             p { a href="/dashboard" { "← Dashboard" } }
             table #session {
@@ -470,9 +497,11 @@ pub fn operator(
     f: &super::Filters,
     total: Option<&StatsGroup>,
     low: &[crate::store::LowRating],
+    signed_in: bool,
 ) -> Markup {
     page(
         &format!("Operator {id}"),
+        signed_in,
         html! {
             p { a href="/dashboard" { "← Dashboard" } }
             form.filters method="get" action={ "/dashboard/operators/" (id) } aria-label="Period" {

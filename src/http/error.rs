@@ -19,6 +19,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// Seconds for `Retry-After` (a 429 or a 503 that knows when to come back).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -28,6 +30,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -41,6 +44,7 @@ impl ApiError {
             code: "invalid_field",
             message: i.to_string(),
             field: Some(i.field),
+            retry_after: None,
         }
     }
 }
@@ -90,6 +94,13 @@ impl IntoResponse for ApiError {
         if let Some(f) = self.field {
             error["field"] = f.into();
         }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }

@@ -57,6 +57,18 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
     }
 }
 
+/// The address of the client that made the request (see [`super::client_ip`]); `None`
+/// where the server runs without one (never in `rateline serve`).
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(super::limits::client_ip_of(&parts.extensions)))
+    }
+}
+
 /// The query string as name → value.
 pub struct ApiQuery(pub HashMap<String, String>);
 

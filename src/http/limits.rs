@@ -1,6 +1,8 @@
 //! Request rate limits: per client address on the public endpoints (the platforms'
-//! webhooks, the widget's script and calls) and per API key on `/v1`. A call over its limit
-//! gets `429 rate_limited` with `Retry-After` and changes nothing.
+//! webhooks, the widget's script and calls), per API key on `/v1`, and per client address
+//! for refused credentials (wrong keys, wrong sign-ins): an address that keeps guessing is
+//! answered `429` before its next guess is even looked up. A call over its limit gets
+//! `429 rate_limited` with `Retry-After` and changes nothing.
 //!
 //! The limits are GCRA buckets (governor): a steady rate per minute and a burst on top.
 //! The per-address buckets forget idle addresses past a few thousand, so a flood of
@@ -11,7 +13,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -27,6 +29,10 @@ const KEPT: usize = 10_000;
 pub struct Limits {
     per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
     per_key: Option<DefaultKeyedRateLimiter<String>>,
+    /// Refused credentials per address; an address over it is held off until `blocked`
+    /// says, without its credentials being looked up.
+    failed_auth: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    blocked: std::sync::Mutex<std::collections::HashMap<IpAddr, std::time::Instant>>,
 }
 
 fn limiter<K: std::hash::Hash + Eq + Clone>(
@@ -62,25 +68,27 @@ pub struct LimitError {
     whose: String,
 }
 
-impl IntoResponse for LimitError {
-    fn into_response(self) -> Response {
+impl From<LimitError> for ApiError {
+    fn from(e: LimitError) -> Self {
         // Whole seconds, at least one: a client retrying sooner is refused again.
-        let seconds = self.wait.as_secs() + u64::from(self.wait.subsec_nanos() > 0);
+        let seconds = e.wait.as_secs() + u64::from(e.wait.subsec_nanos() > 0);
         let seconds = seconds.max(1);
-        let mut response = ApiError::new(
+        let mut error = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             format!(
                 "too many calls from {}: try again in {seconds} s (the server's [limits] settings)",
-                self.whose
+                e.whose
             ),
-        )
-        .into_response();
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from_str(&seconds.to_string()).expect("digits are a header value"),
         );
-        response
+        error.retry_after = Some(seconds);
+        error
+    }
+}
+
+impl IntoResponse for LimitError {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
     }
 }
 
@@ -89,6 +97,39 @@ impl Limits {
         Self {
             per_ip: limiter(s.public_per_minute, s.public_burst),
             per_key: limiter(s.key_per_minute, s.key_burst),
+            failed_auth: limiter(s.failed_auth_per_minute, s.failed_auth_burst),
+            blocked: Default::default(),
+        }
+    }
+
+    /// Whether `ip` may present a credential now: refused while it is held off for having
+    /// guessed too often.
+    pub fn credential_allowed(&self, ip: IpAddr) -> Result<(), LimitError> {
+        let mut blocked = self.blocked.lock().expect("limits lock");
+        let now = std::time::Instant::now();
+        match blocked.get(&ip) {
+            Some(until) if *until > now => Err(LimitError {
+                wait: *until - now,
+                whose: format!("{ip} after too many refused keys or sign-ins"),
+            }),
+            Some(_) => {
+                blocked.remove(&ip);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a refused credential from `ip`; past the limit, holds the address off.
+    pub fn credential_refused(&self, ip: IpAddr) {
+        if let Err(e) = take(self.failed_auth.as_ref(), &ip, "") {
+            let mut blocked = self.blocked.lock().expect("limits lock");
+            let now = std::time::Instant::now();
+            // Idle entries go, so a flood of addresses cannot grow the map without bound.
+            if blocked.len() > KEPT {
+                blocked.retain(|_, until| *until > now);
+            }
+            blocked.insert(ip, now + e.wait);
         }
     }
 
@@ -116,13 +157,25 @@ fn public(path: &str) -> bool {
         || path.starts_with("/dashboard")
 }
 
+/// The address of the client that made `request`.
+pub fn client_ip(request: &Request) -> Option<IpAddr> {
+    client_ip_of(request.extensions())
+}
+
+/// The client's address, from a request's extensions.
+pub fn client_ip_of(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip())
+}
+
 /// Middleware: the per-address limit on public endpoints.
 pub async fn limit_public(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if public(request.uri().path())
-        && let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>()
-        && let Err(e) = state.limits.address(peer.ip())
+        && let Some(ip) = client_ip(&request)
+        && let Err(e) = state.limits.address(ip)
     {
-        tracing::info!(%peer, path = %request.uri().path(), "rate limited");
+        tracing::info!(%ip, path = %request.uri().path(), "rate limited");
         return e.into_response();
     }
     next.run(request).await
@@ -144,6 +197,29 @@ mod tests {
             "each key has its own bucket"
         );
         assert!(limiter::<u8>(0, 5).is_none(), "0 switches a limit off");
+    }
+
+    #[test]
+    fn an_address_that_keeps_guessing_is_held_off() {
+        let limits = Limits::new(&LimitSettings {
+            failed_auth_per_minute: 1,
+            failed_auth_burst: 2,
+            ..LimitSettings::default()
+        });
+        let (guesser, other): (IpAddr, IpAddr) =
+            ("127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap());
+        for _ in 0..2 {
+            assert!(limits.credential_allowed(guesser).is_ok());
+            limits.credential_refused(guesser);
+        }
+        assert!(
+            limits.credential_allowed(guesser).is_ok(),
+            "the burst is two"
+        );
+        limits.credential_refused(guesser);
+        let e = limits.credential_allowed(guesser).unwrap_err();
+        assert!(e.wait > Duration::from_secs(50), "{:?}", e.wait);
+        assert!(limits.credential_allowed(other).is_ok());
     }
 
     #[test]

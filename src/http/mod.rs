@@ -28,7 +28,7 @@ use crate::channels::webchat;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
-pub use extract::{ApiJson, ApiPath, ApiQuery};
+pub use extract::{ApiJson, ApiPath, ApiQuery, ClientIp};
 use openapi::ApiDoc;
 pub use openapi::ErrorBody;
 pub use sessions::visible_session;
@@ -54,9 +54,11 @@ pub struct AppState {
     pub alert_sinks: crate::recipients::Sinks,
     pub keys_exist: Arc<crate::auth::KeysExist>,
     pub limits: Arc<limits::Limits>,
+    /// How long a dashboard sign-in lasts unused (`dashboard.sign_in_idle_minutes`).
+    pub sign_in_idle_minutes: u32,
 }
 
-pub use limits::{LimitError, Limits};
+pub use limits::{LimitError, Limits, client_ip};
 
 /// The `/v1` routes and their OpenAPI description, built together so neither lacks a route.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
@@ -83,7 +85,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
     let app = Router::new()
         .merge(ops::router())
         .merge(v1)
-        .merge(crate::dashboard::router())
+        .merge(crate::dashboard::router(&state))
         .route(
             "/openapi.json",
             get(move || async move {

@@ -55,6 +55,24 @@ async fn fold_report_changes(store: Store, every: std::time::Duration, stop: Can
     }
 }
 
+/// Forgets dashboard sign-ins that expired, every hour until `stop`. They are refused once
+/// expired whether or not this has run; it only keeps the table small. Sign-ins expire on
+/// the wall clock, as browsers' cookies do.
+async fn forget_expired_sign_ins(store: Store, stop: CancellationToken) {
+    let every = std::time::Duration::from_secs(3600);
+    let mut every = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        match store.delete_expired_sign_ins(chrono::Utc::now()).await {
+            Ok(n) => tracing::debug!(sign_ins = n, "expired sign-ins forgotten"),
+            Err(e) => tracing::warn!(error = %e, "could not forget expired sign-ins"),
+        }
+    }
+}
+
 /// The adapters of the channels this server sends on.
 #[derive(Clone, Default)]
 pub struct Adapters(HashMap<Channel, Arc<dyn ChannelAdapter>>);
@@ -149,6 +167,10 @@ impl Scheduler {
                 own,
             ));
         }
+        helpers.spawn(forget_expired_sign_ins(
+            inner.store.clone(),
+            stop.child_token(),
+        ));
         helpers.spawn(fold_report_changes(
             inner.store.clone(),
             std::time::Duration::from_secs(inner.settings.report_fold_seconds),

@@ -21,6 +21,7 @@ mod people;
 mod ratings;
 mod requests;
 mod sessions;
+mod sign_ins;
 mod stats;
 mod tally;
 mod webchat;

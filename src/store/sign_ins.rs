@@ -1,0 +1,84 @@
+//! Dashboard sign-ins (server-side sessions), keyed by the SHA-256 of the id the browser's
+//! cookie holds. What is kept is opaque JSON: the session layer
+//! (`crate::dashboard::sign_in`) decides what it says.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{Result, Store, ms};
+
+impl Store {
+    /// Stores a new sign-in; false (nothing written) when the id is taken.
+    pub async fn insert_sign_in(
+        &self,
+        id_hash: &str,
+        data: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO sign_ins (id_hash, data, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (id_hash) DO NOTHING",
+        )
+        .bind(id_hash)
+        .bind(data)
+        .bind(ms(expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Writes a sign-in's values and expiry.
+    pub async fn save_sign_in(
+        &self,
+        id_hash: &str,
+        data: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sign_ins (id_hash, data, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (id_hash) DO UPDATE SET data = excluded.data,
+                                                 expires_at = excluded.expires_at",
+        )
+        .bind(id_hash)
+        .bind(data)
+        .bind(ms(expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A sign-in's values and expiry, unless it has expired by `now`.
+    pub async fn sign_in(
+        &self,
+        id_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(String, DateTime<Utc>)>> {
+        let row = sqlx::query(
+            "SELECT data, expires_at FROM sign_ins WHERE id_hash = $1 AND expires_at > $2",
+        )
+        .bind(id_hash)
+        .bind(ms(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get("data")?, super::time(r.try_get("expires_at")?))))
+            .transpose()
+    }
+
+    /// Ends a sign-in (sign-out).
+    pub async fn delete_sign_in(&self, id_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sign_ins WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets sign-ins that expired before `now`; returns how many.
+    pub async fn delete_expired_sign_ins(&self, now: DateTime<Utc>) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM sign_ins WHERE expires_at <= $1")
+            .bind(ms(now))
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+}
