@@ -31,6 +31,12 @@ pub struct Metrics {
     /// Refused credentials (API keys, dashboard sign-ins) by reason: `malformed`,
     /// `unknown`, `revoked`, `throttled`.
     pub auth_failures: Family<Labels, Counter>,
+    /// Connections open now.
+    pub connections_open: Gauge,
+    /// Connections refused at a cap, by reason (`server_busy`, `address_busy`).
+    pub connections_refused: Family<Labels, Counter>,
+    /// Connections closed for sending no request head in time (idle, or too slow).
+    pub connections_timed_out: Counter,
     queue_depth_read: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
@@ -93,9 +99,30 @@ impl Default for Metrics {
             "Refused API keys and sign-ins, by reason (malformed, unknown, revoked, throttled)",
             auth_failures.clone(),
         );
+        let connections_open = Gauge::default();
+        registry.register(
+            "connections_open",
+            "HTTP connections open now",
+            connections_open.clone(),
+        );
+        let connections_refused = Family::<Labels, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "HTTP connections refused at a cap, by reason (server_busy, address_busy)",
+            connections_refused.clone(),
+        );
+        let connections_timed_out = Counter::default();
+        registry.register(
+            "connections_timed_out",
+            "HTTP connections closed for sending no request head in time",
+            connections_timed_out.clone(),
+        );
         Self {
             registry,
             auth_failures,
+            connections_open,
+            connections_refused,
+            connections_timed_out,
             http_responses,
             request_transitions,
             send_outcomes,

@@ -180,6 +180,10 @@ pub struct WebchatSettings {
     /// How long a token minted for a session lasts: enough for the chat, the delay and the
     /// line's answer window (1..=2400 hours; default 168, a week).
     pub token_ttl_hours: u32,
+    /// Live widget connections open at once with one token (a client's tabs).
+    pub max_streams_per_token: usize,
+    /// Live widget connections open at once from one client address.
+    pub max_streams_per_address: usize,
 }
 
 impl Default for WebchatSettings {
@@ -187,6 +191,9 @@ impl Default for WebchatSettings {
         Self {
             token_secret: None,
             token_ttl_hours: 168,
+            max_streams_per_token: 8,
+            // Many clients can share an address behind an office's or a carrier's NAT.
+            max_streams_per_address: 200,
         }
     }
 }
@@ -199,6 +206,8 @@ impl std::fmt::Debug for WebchatSettings {
                 &self.token_secret.as_ref().map(|_| "[redacted]"),
             )
             .field("token_ttl_hours", &self.token_ttl_hours)
+            .field("max_streams_per_token", &self.max_streams_per_token)
+            .field("max_streams_per_address", &self.max_streams_per_address)
             .finish()
     }
 }
@@ -232,6 +241,21 @@ pub struct ServerSettings {
     pub public_url: Option<String>,
     /// The largest request body accepted.
     pub body_limit_bytes: usize,
+    /// Connections open at once, in all (lowered at start to fit the open-file limit).
+    pub max_connections: usize,
+    /// Connections open at once from one client address (an IPv6 /64).
+    pub max_connections_per_address: usize,
+    /// Time to send a request's headers: from the connection's start, or from a
+    /// request's first byte.
+    pub header_timeout_seconds: u64,
+    /// How long a kept-alive connection may sit idle between requests.
+    pub keep_alive_seconds: u64,
+    /// Time for a request's body and its handling, up to the start of the response.
+    pub request_timeout_seconds: u64,
+    /// Networks of reverse proxies and load balancers (CIDRs): their connections count only
+    /// towards `max_connections`, and their `X-Forwarded-For` names the client that the
+    /// per-address limits count. In the environment, comma-separated.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerSettings {
@@ -240,7 +264,25 @@ impl Default for ServerSettings {
             addr: "127.0.0.1:8080".into(),
             public_url: None,
             body_limit_bytes: 64 * 1024,
+            max_connections: 10_000,
+            // A browser opens six or so; an office or a mobile carrier's NAT puts many
+            // clients behind one address.
+            max_connections_per_address: 256,
+            header_timeout_seconds: 10,
+            // Above the 60 s idle timeout of common load balancers, so the balancer, not
+            // Rateline, closes an idle connection and never sends on a closed one.
+            keep_alive_seconds: 75,
+            request_timeout_seconds: 60,
+            trusted_proxies: Vec::new(),
         }
+    }
+}
+
+impl ServerSettings {
+    /// The trusted proxies' networks.
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        rateline_adapters::outbound::Policy::parse_networks(&self.trusted_proxies)
+            .map_err(|e| format!("server.trusted_proxies: {e}"))
     }
 }
 
@@ -644,6 +686,7 @@ impl Settings {
                 // Lists in the environment are comma-separated.
                 .list_separator(",")
                 .with_list_parse_key("outbound.allowed_networks")
+                .with_list_parse_key("server.trusted_proxies")
                 .source(Some(variables)),
         );
         for (key, value) in settings_from_files()? {
@@ -753,6 +796,41 @@ impl Settings {
         {
             problems.push(format!("server.public_url {u:?} is not a URL"));
         }
+        if let Err(e) = self.server.trusted_proxies() {
+            problems.push(e);
+        }
+        let sv = &self.server;
+        for (key, value, range) in [
+            (
+                "server.max_connections",
+                sv.max_connections as u64,
+                16..=1_000_000,
+            ),
+            (
+                "server.max_connections_per_address",
+                sv.max_connections_per_address as u64,
+                1..=1_000_000,
+            ),
+            (
+                "server.header_timeout_seconds",
+                sv.header_timeout_seconds,
+                1..=600,
+            ),
+            ("server.keep_alive_seconds", sv.keep_alive_seconds, 1..=3600),
+            (
+                "server.request_timeout_seconds",
+                sv.request_timeout_seconds,
+                1..=3600,
+            ),
+        ] {
+            if !range.contains(&value) {
+                problems.push(format!(
+                    "{key} must be {}..={}, got {value}",
+                    range.start(),
+                    range.end()
+                ));
+            }
+        }
         let url = &self.database.url;
         if !(url.starts_with("sqlite:")
             || url.starts_with("postgres:")
@@ -807,6 +885,12 @@ impl Settings {
                 "dashboard.sign_in_idle_minutes must be 1..=43200 (a month), got {}",
                 self.dashboard.sign_in_idle_minutes
             ));
+        }
+        if self.webchat.max_streams_per_token == 0 || self.webchat.max_streams_per_address == 0 {
+            problems.push(
+                "webchat.max_streams_per_token and webchat.max_streams_per_address must be at least 1"
+                    .into(),
+            );
         }
         if !(1..=2400).contains(&self.webchat.token_ttl_hours) {
             problems.push(format!(

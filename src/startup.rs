@@ -54,6 +54,8 @@ pub struct Application {
     state: AppState,
     scheduler: Scheduler,
     body_limit: usize,
+    request_timeout: std::time::Duration,
+    connections: crate::http::ConnectionLimits,
 }
 
 /// The channels this server can send on, from the settings.
@@ -141,6 +143,7 @@ impl Application {
             source,
         })?;
 
+        let connections = connection_limits(&settings)?;
         let metrics = Arc::new(Metrics::default());
         let wake = Arc::new(Wake::default());
         let engine = Engine::new(
@@ -225,17 +228,13 @@ impl Application {
         if let Some(smtp) = &settings.smtp {
             tracing::info!(smtp = %crate::store::redact_url(&smtp.url), "e-mail alerts enabled");
         }
-        let webchat = crate::channels::webchat::Webchat::new(
-            engine.clone(),
-            settings.webchat.token_secret.as_deref(),
-            settings.webchat.token_ttl_hours,
-            &public_url,
-        )
-        .await
-        .map_err(|source| StartupError::Database {
-            url: redact_url(&settings.database.url),
-            source,
-        })?;
+        let webchat =
+            crate::channels::webchat::Webchat::new(engine.clone(), &settings.webchat, &public_url)
+                .await
+                .map_err(|source| StartupError::Database {
+                    url: redact_url(&settings.database.url),
+                    source,
+                })?;
         let scheduler = Scheduler::new(
             engine.clone(),
             clock,
@@ -271,6 +270,10 @@ impl Application {
             },
             scheduler,
             body_limit: settings.server.body_limit_bytes,
+            request_timeout: std::time::Duration::from_secs(
+                settings.server.request_timeout_seconds,
+            ),
+            connections,
         })
     }
 
@@ -287,7 +290,8 @@ impl Application {
         let store = self.state.engine.store().clone();
         let telegram = self.state.telegram.clone();
         let webchat = self.state.webchat.clone();
-        let app = router(self.state, self.body_limit);
+        let metrics = self.state.metrics.clone();
+        let app = router(self.state, self.body_limit, self.request_timeout);
         let scheduler = tokio::spawn(self.scheduler.run(stop.clone()));
         let poller = telegram
             .filter(|t| t.mode() == TelegramMode::Polling)
@@ -295,14 +299,12 @@ impl Application {
         // Live widget connections never end by themselves: end them at the stop, or the
         // graceful shutdown would wait for them forever.
         let stopping = stop.clone();
-        // The client's address, for the per-address limits.
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move {
-                stopping.cancelled().await;
-                webchat.close_connections();
-            })
-            .await;
+        tokio::spawn(async move {
+            stopping.cancelled().await;
+            webchat.close_connections();
+        });
+        let served =
+            crate::http::serve(self.listener, app, self.connections, metrics, stop.clone()).await;
         stop.cancel();
         if let Err(e) = scheduler.await {
             tracing::error!(error = %e, "the scheduler task failed");
@@ -317,6 +319,31 @@ impl Application {
         tracing::info!("stopped");
         served
     }
+}
+
+/// The connection limits the settings describe, the total fitted to the open-file limit
+/// (raised first to the most the system allows this process).
+fn connection_limits(settings: &Settings) -> Result<crate::http::ConnectionLimits, StartupError> {
+    let s = &settings.server;
+    let file_limit = rlimit::increase_nofile_limit(u64::MAX).ok();
+    // The database pool, the sends in flight, SQLite's files, logs: a margin over them.
+    let reserved =
+        settings.database.max_connections as usize + settings.scheduler.concurrency as usize + 64;
+    let (max_connections, lowered) =
+        crate::http::fit_to_file_limit(s.max_connections, file_limit, reserved);
+    if let Some(why) = lowered {
+        tracing::warn!("{why}");
+    }
+    Ok(crate::http::ConnectionLimits {
+        max_connections,
+        max_per_address: s.max_connections_per_address,
+        header_timeout: std::time::Duration::from_secs(s.header_timeout_seconds),
+        keep_alive: std::time::Duration::from_secs(s.keep_alive_seconds),
+        trusted_proxies: s
+            .trusted_proxies()
+            .map_err(|e| StartupError::Config(vec![e]))?
+            .into(),
+    })
 }
 
 /// Cancels `stop` on SIGTERM or Ctrl-C.

@@ -13,7 +13,10 @@
 //! clock, and every [`KEEP_ALIVE`] to send a keep-alive and look again, which is how it
 //! learns of a close made by another process sharing the database.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Json;
@@ -52,6 +55,101 @@ pub struct Webchat {
     own_origin: String,
     /// Cancelled when the server stops: live connections end so shutdown is not held up.
     closing: CancellationToken,
+    /// The live connections open now, per token and per client address, and their caps.
+    streams: Arc<Streams>,
+}
+
+/// The widget's live connections open now, counted per token and per client address so
+/// that one token or one address cannot hold thousands (each holds a connection, a task
+/// and a little memory).
+#[derive(Debug, Default)]
+struct Streams {
+    per_token: Mutex<HashMap<String, usize>>,
+    per_address: Mutex<HashMap<IpAddr, usize>>,
+    max_per_token: usize,
+    max_per_address: usize,
+}
+
+/// A live connection's place under the caps, given back when the connection ends.
+struct StreamPlace {
+    streams: Arc<Streams>,
+    token: String,
+    address: Option<IpAddr>,
+}
+
+impl Drop for StreamPlace {
+    fn drop(&mut self) {
+        release(&self.streams.per_token, &self.token);
+        if let Some(a) = &self.address {
+            release(&self.streams.per_address, a);
+        }
+    }
+}
+
+fn release<K: std::hash::Hash + Eq>(counts: &Mutex<HashMap<K, usize>>, key: &K) {
+    let mut counts = counts.lock().expect("streams lock");
+    if let Some(n) = counts.get_mut(key) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(key);
+        }
+    }
+}
+
+/// Takes a place for `key` unless `max` are taken.
+fn take_place<K: std::hash::Hash + Eq>(
+    counts: &Mutex<HashMap<K, usize>>,
+    key: K,
+    max: usize,
+) -> bool {
+    let mut counts = counts.lock().expect("streams lock");
+    let n = counts.entry(key).or_insert(0);
+    if *n >= max {
+        return false;
+    }
+    *n += 1;
+    true
+}
+
+impl Streams {
+    /// A place for a new live connection with `token` from `address`, or the 429 that
+    /// says which cap is full.
+    fn admit(self: &Arc<Self>, token: &str, address: Option<IpAddr>) -> ApiResult<StreamPlace> {
+        let refused = |what: &str, max: usize, setting: &str| {
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_streams",
+                format!(
+                    "{what} holds the most live widget connections it may ({max}, \
+                     webchat.{setting}); close a tab or try again shortly"
+                ),
+            );
+            e.retry_after = Some(KEEP_ALIVE.as_secs());
+            e
+        };
+        if !take_place(&self.per_token, token.to_owned(), self.max_per_token) {
+            return Err(refused(
+                "this token",
+                self.max_per_token,
+                "max_streams_per_token",
+            ));
+        }
+        if let Some(a) = address
+            && !take_place(&self.per_address, a, self.max_per_address)
+        {
+            release(&self.per_token, &token.to_owned());
+            return Err(refused(
+                "this address",
+                self.max_per_address,
+                "max_streams_per_address",
+            ));
+        }
+        Ok(StreamPlace {
+            streams: self.clone(),
+            token: token.to_owned(),
+            address,
+        })
+    }
 }
 
 impl Webchat {
@@ -64,10 +162,10 @@ impl Webchat {
     /// store keeps for every process (made at the first start).
     pub async fn new(
         engine: Engine,
-        secret: Option<&str>,
-        ttl_hours: u32,
+        settings: &crate::settings::WebchatSettings,
         public_url: &str,
     ) -> Result<Self, crate::store::StoreError> {
+        let (secret, ttl_hours) = (settings.token_secret.as_deref(), settings.token_ttl_hours);
         let key = match secret {
             Some(s) => s.to_owned(),
             None => {
@@ -87,6 +185,11 @@ impl Webchat {
                 .map(|u| u.origin().ascii_serialization())
                 .unwrap_or_default(),
             closing: CancellationToken::new(),
+            streams: Arc::new(Streams {
+                max_per_token: settings.max_streams_per_token,
+                max_per_address: settings.max_streams_per_address,
+                ..Streams::default()
+            }),
         })
     }
 
@@ -347,12 +450,17 @@ fn card(t: &AnswerTarget, now: DateTime<Utc>) -> Card {
 pub async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,
+    crate::http::ClientIp(ip): crate::http::ClientIp,
     Query(q): Query<EventsQuery>,
 ) -> ApiResult<Response> {
     let w = webchat(&state);
     let (session_id, _, cors) = w.authorize(&q.token, &headers).await?;
+    let place = w.streams.admit(&q.token, ip)?;
     let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(follow(state.clone(), session_id, tx));
+    tokio::spawn(async move {
+        follow(state.clone(), session_id, tx).await;
+        drop(place);
+    });
     let stream =
         Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE));
     let mut response = stream.into_response();
@@ -518,6 +626,33 @@ mod tests {
 
     fn allowed_origin_test(h: &HeaderMap, allowed: &[String]) -> ApiResult<Option<HeaderValue>> {
         allowed_origin(h, OWN, allowed)
+    }
+
+    #[test]
+    fn live_connections_are_capped_per_token_and_per_address_and_give_places_back() {
+        let streams = Arc::new(Streams {
+            max_per_token: 2,
+            max_per_address: 3,
+            ..Streams::default()
+        });
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let first = streams.admit("t1", Some(a)).unwrap();
+        let _second = streams.admit("t1", Some(a)).unwrap();
+        let e = streams.admit("t1", Some(a)).err().unwrap();
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::TOO_MANY_REQUESTS, "too_many_streams")
+        );
+        let _third = streams.admit("t2", Some(a)).unwrap();
+        let e = streams.admit("t3", Some(a)).err().unwrap();
+        assert!(e.message.contains("this address"), "{}", e.message);
+        // A refusal by the address gives back the token's place it took.
+        assert_eq!(streams.per_token.lock().unwrap().get("t3"), None);
+        drop(first);
+        assert!(
+            streams.admit("t1", Some(a)).is_ok(),
+            "a closed connection's place is free"
+        );
     }
 
     #[test]

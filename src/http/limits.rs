@@ -162,11 +162,17 @@ pub fn client_ip(request: &Request) -> Option<IpAddr> {
     client_ip_of(request.extensions())
 }
 
-/// The client's address, from a request's extensions.
+/// The client's address, from a request's extensions: the one behind a trusted proxy
+/// (see [`super::ClientAddr`]), else the TCP peer.
 pub fn client_ip_of(extensions: &axum::http::Extensions) -> Option<IpAddr> {
     extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| peer.ip())
+        .get::<super::ClientAddr>()
+        .map(|c| c.0)
+        .or_else(|| {
+            extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| peer.ip())
+        })
 }
 
 /// Middleware: the per-address limit on public endpoints.

@@ -9,6 +9,7 @@ mod openapi;
 mod ops;
 mod people;
 mod ratings;
+mod serve;
 mod sessions;
 mod stats;
 
@@ -18,7 +19,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -59,6 +60,7 @@ pub struct AppState {
 }
 
 pub use limits::{LimitError, Limits, client_ip};
+pub use serve::{ClientAddr, ConnectionLimits, fit_to_file_limit, serve};
 
 /// The `/v1` routes and their OpenAPI description, built together so neither lacks a route.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
@@ -75,7 +77,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     (routes, description)
 }
 
-pub fn router(state: AppState, body_limit: usize) -> Router {
+pub fn router(state: AppState, body_limit: usize, request_timeout: std::time::Duration) -> Router {
     let (v1, description) = api();
     let description = axum::body::Bytes::from(
         description
@@ -128,11 +130,37 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             state.clone(),
             count_responses,
         ))
+        .layer(middleware::from_fn_with_state(
+            request_timeout,
+            within_request_timeout,
+        ))
         // Spans name the path only: a query may hold a web chat token.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
         }))
         .with_state(state)
+}
+
+/// Middleware: a request's body and handling must reach the response's start within
+/// `server.request_timeout_seconds` (a slow body, a stuck handler), or the client gets a
+/// `408`. A streamed response (the widget's live connection) has started by then.
+async fn within_request_timeout(
+    State(limit): State<std::time::Duration>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request's body and its handling took longer than {} s                  (server.request_timeout_seconds); send it again",
+                limit.as_secs()
+            ),
+        )
+        .into_response(),
+    }
 }
 
 /// 201 for what a call made, 200 for what it replaced.
