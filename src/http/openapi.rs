@@ -57,7 +57,7 @@ pub struct ErrorDetail {
 /// Applied to the whole description, once the routers have added their paths.
 pub struct CommonErrors;
 
-const COMMON: [(&str, &str); 5] = [
+const COMMON: [(&str, &str); 6] = [
     (
         "400",
         "Malformed: unreadable JSON, a body of the wrong shape, an unknown or unreadable query \
@@ -69,8 +69,14 @@ const COMMON: [(&str, &str); 5] = [
     ),
     ("403", "The key's role or lines do not allow this."),
     (
+        "408",
+        "The body and its handling took longer than `server.request_timeout_seconds` \
+         (`request_timeout`).",
+    ),
+    (
         "429",
-        "Too many calls with this key; `Retry-After` says when to try again.",
+        "Too many calls with this key, or too many refused keys from this address \
+         (`rate_limited`); `Retry-After` says when to try again.",
     ),
     (
         "503",
