@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::Channel;
 use crate::http::parse_time;
 use crate::settings::{LogFormat, Settings};
-use crate::startup::{Application, open_store, stop_on_signals};
+use crate::startup::{Application, Create, open_store, stop_on_signals};
 use crate::store::{StatsFilter, StatsGrouping};
 
 #[derive(Parser)]
@@ -175,7 +175,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate(c) => {
             let settings = load(&c, cli.json_logs)?;
-            let store = open_store(&settings).await?;
+            let store = open_store(&settings, Create::Yes).await?;
             store.close().await;
             println!(
                 "migrations applied to {}",
@@ -186,7 +186,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckConfig(c) => check_config(&c, cli.json_logs).await,
         Command::Stats(s) => {
             let settings = load(&s.config, cli.json_logs)?;
-            let store = open_store(&settings).await?;
+            let store = open_store(&settings, Create::No).await?;
             let filter = StatsFilter {
                 line: s.line,
                 operator: s.operator,
@@ -240,7 +240,7 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
     crate::telemetry::init(format, "warn");
     let mut problems = settings.problems();
     if problems.is_empty() {
-        match open_store(&settings).await {
+        match open_store(&settings, Create::No).await {
             Ok(store) => {
                 if !crate::auth::is_loopback(&settings.server.addr) && !store.any_key().await? {
                     problems.push(format!(
@@ -320,7 +320,7 @@ async fn keys(command: KeysCommand, json_logs: bool) -> anyhow::Result<ExitCode>
         KeysCommand::Revoke { config, .. } => config,
     };
     let settings = load(config, json_logs)?;
-    let store = open_store(&settings).await?;
+    let store = open_store(&settings, Create::No).await?;
     let now = chrono::Utc::now();
     let code = match command {
         KeysCommand::Create(a) => {

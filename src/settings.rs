@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use config::{Config, Environment, File, FileFormat};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::LineSettings;
 
@@ -48,7 +48,7 @@ fn settings_from_files() -> Result<Vec<(String, String)>, config::ConfigError> {
 }
 
 /// Everything a deployment sets. An unknown section is an error, not a silent default.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     #[serde(default)]
@@ -89,7 +89,7 @@ pub struct Settings {
 }
 
 /// The dashboard's sign-ins.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DashboardSettings {
     /// A sign-in unused this long is gone (1..=43200, a month); every page moves it on.
@@ -106,7 +106,7 @@ impl Default for DashboardSettings {
 }
 
 /// The outbound policy: Rateline calls public addresses only, and these networks besides.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutboundSettings {
     /// Networks (CIDRs such as `10.20.0.0/16`, or single addresses) that connectors, alert
@@ -117,7 +117,7 @@ pub struct OutboundSettings {
 }
 
 /// How low-rating alerts are sent.
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertSettings {
     /// Signs alert webhooks (`X-Rateline-Signature`) for people without a
@@ -139,7 +139,7 @@ impl std::fmt::Debug for AlertSettings {
 
 /// Calls per minute and bursts: per client address on the public endpoints (platform
 /// webhooks, the widget), per API key on `/v1`. 0 switches a limit off.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitSettings {
     pub public_per_minute: u32,
@@ -170,7 +170,7 @@ impl Default for LimitSettings {
 }
 
 /// How web chat tokens are signed and how long they last.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebchatSettings {
     /// The key tokens are signed with (at least 32 characters). Unset, Rateline makes one
@@ -213,7 +213,7 @@ impl std::fmt::Debug for WebchatSettings {
 }
 
 /// The mail server low-rating alerts are sent through.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpSettings {
     /// `smtp://host:port` (no TLS: a relay on the same machine), `smtp://host:587?tls=required`
@@ -232,7 +232,7 @@ impl std::fmt::Debug for SmtpSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
     pub addr: String,
@@ -286,7 +286,7 @@ impl ServerSettings {
     }
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseSettings {
     /// `sqlite://FILE` or `postgres://USER@HOST/DB`.
@@ -314,7 +314,7 @@ impl std::fmt::Debug for DatabaseSettings {
 }
 
 /// How updates reach Rateline from Telegram.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TelegramMode {
     /// Telegram (or a contact center that owns the bot's webhook) POSTs updates to
@@ -326,7 +326,7 @@ pub enum TelegramMode {
 }
 
 /// The bot that sends rating requests to Telegram clients.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TelegramSettings {
     /// The bot token from @BotFather.
@@ -459,7 +459,7 @@ impl TelegramSettings {
 /// The Meta app and the accounts Rateline sends from: a Page (Messenger), an Instagram
 /// professional account, a WhatsApp business phone number. Each channel is enabled when
 /// its id and token are both set.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetaSettings {
     #[serde(default = "default_graph_url")]
@@ -582,7 +582,7 @@ impl MetaSettings {
 }
 
 /// How the scheduler sends: see the README's "Delivery guarantees".
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SchedulerSettings {
     /// The most requests claimed in one batch.
@@ -634,7 +634,7 @@ impl SchedulerSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
@@ -642,7 +642,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogSettings {
     pub format: LogFormat,
@@ -664,6 +664,27 @@ impl Default for LogSettings {
 pub struct ConfiguredLine {
     pub id: String,
     pub settings: LineSettings,
+}
+
+/// The name of every setting (`section.key`), for the checks that the sample configuration
+/// and the configuration page name them all. Read from the settings types themselves, with
+/// each optional section present.
+pub fn every_key() -> Vec<String> {
+    let all = "[telegram]\ntoken = \"0:x\"\n[meta]\n[smtp]\nurl = \"smtp://localhost\"\nfrom = \"a@b.c\"\n";
+    let settings: Settings = Config::builder()
+        .add_source(File::from_str(all, FileFormat::Toml))
+        .build()
+        .and_then(Config::try_deserialize)
+        .expect("every optional section with its required keys reads");
+    let value = serde_json::to_value(&settings).expect("the settings serialise");
+    let mut keys = Vec::new();
+    for (section, fields) in value.as_object().expect("settings are an object") {
+        if let Some(fields) = fields.as_object() {
+            keys.extend(fields.keys().map(|k| format!("{section}.{k}")));
+        }
+    }
+    keys.sort();
+    keys
 }
 
 impl Settings {

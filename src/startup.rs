@@ -28,6 +28,11 @@ use crate::store::{Backend, Store, StoreError, redact_url};
 pub enum StartupError {
     #[error("the configuration has problems:\n  - {}", .0.join("\n  - "))]
     Config(Vec<String>),
+    #[error(
+        "there is no database at {0}: `rateline migrate` (or `rateline serve`) creates it; \
+         or set database.url (RATELINE__DATABASE__URL) to the one you meant"
+    )]
+    NoDatabase(String),
     #[error("cannot open the database at {url}: {source}")]
     Database {
         url: String,
@@ -71,8 +76,23 @@ pub fn enabled_channels(settings: &Settings) -> Vec<Channel> {
     channels
 }
 
+/// Whether opening a store may create it: only `serve` and `migrate` make a new SQLite
+/// file; the other commands refuse one that is missing rather than report on an empty
+/// database made by mistake in the wrong folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Create {
+    Yes,
+    No,
+}
+
 /// Opens the store named by the settings and applies its migrations.
-pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
+pub async fn open_store(settings: &Settings, create: Create) -> Result<Store, StartupError> {
+    if create == Create::No
+        && let Some(path) = crate::store::sqlite_file(&settings.database.url)
+        && !path.exists()
+    {
+        return Err(StartupError::NoDatabase(path.display().to_string()));
+    }
     let db_error = |source| StartupError::Database {
         url: redact_url(&settings.database.url),
         source,
@@ -101,7 +121,7 @@ impl Application {
         let policy = settings
             .outbound_policy()
             .map_err(|e| StartupError::Config(vec![e]))?;
-        let store = open_store(&settings).await?;
+        let store = open_store(&settings, Create::Yes).await?;
         // Without keys anyone who can connect may read and change everything: fine on this
         // machine, not on a network.
         let keys = store
@@ -253,6 +273,10 @@ impl Application {
             "Rateline {} listening on http://{addr}, storing in {backend} at {}",
             env!("CARGO_PKG_VERSION"),
             redact_url(&settings.database.url)
+        );
+        let base = public_url.trim_end_matches('/');
+        tracing::info!(
+            "dashboard {base}/dashboard · API {base}/v1 · its description {base}/openapi.json"
         );
         Ok(Self {
             listener,

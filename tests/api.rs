@@ -392,6 +392,17 @@ async fn health_readiness_and_metrics_are_served(db: Db) {
     };
     assert_eq!(app.get("/healthz").await.0, 200);
     assert_eq!(app.get("/readyz").await, (200, json!({"status": "ready"})));
+    // The server's own address leads a browser to the dashboard.
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/dashboard");
     app.line("support", json!({"delay_seconds": 0})).await;
     app.open("s-1", "support", "op-1").await;
     app.close("s-1").await;

@@ -149,6 +149,11 @@ webhook = {{ url = "https://connector.example/hook", secret = "0123456789abcdef"
         ),
     )
     .unwrap();
+    assert!(
+        rateline(&["migrate", "--config", file.to_str().unwrap()], &[])
+            .status
+            .success()
+    );
     let out = rateline(&["check-config", "--config", file.to_str().unwrap()], &[]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
@@ -172,6 +177,111 @@ fn a_report_filter_that_names_nothing_is_refused() {
     assert!(t.contains("invalid value '' for '--operator"), "{t}");
 }
 
+/// Only `serve` and `migrate` make a store: a command that reads one, run in the wrong
+/// folder, says where it looked and how to make one, and makes nothing.
+#[test]
+fn commands_that_read_a_store_refuse_one_that_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere.db");
+    let db = format!("sqlite://{}", missing.display());
+    for args in [
+        vec!["stats"],
+        vec!["check-config"],
+        vec!["keys", "list"],
+        vec!["keys", "create", "--name", "ops", "--role", "admin"],
+    ] {
+        let out = rateline(&args, &[("RATELINE__DATABASE__URL", &db)]);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {t}");
+        assert!(
+            t.contains(&format!("there is no database at {}", missing.display()))
+                && t.contains("`rateline migrate` (or `rateline serve`) creates it"),
+            "{args:?}: {t}"
+        );
+        assert!(!missing.exists(), "{args:?} created the store");
+    }
+    assert!(
+        rateline(&["migrate"], &[("RATELINE__DATABASE__URL", &db)])
+            .status
+            .success()
+    );
+    let out = rateline(&["stats"], &[("RATELINE__DATABASE__URL", &db)]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// `serve` says where to go: the dashboard, the API and its description.
+#[test]
+fn serve_prints_where_the_dashboard_and_the_api_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("r.db").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rateline"))
+        .arg("serve")
+        .env_remove("RUST_LOG")
+        .env("RATELINE__DATABASE__URL", &db)
+        .env("RATELINE__SERVER__ADDR", "127.0.0.1:0")
+        .env("RATELINE__SERVER__PUBLIC_URL", "https://ratings.example")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let lines = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut seen = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains("openapi.json") {
+                break;
+            }
+        }
+        seen
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !lines.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let seen = lines.join().unwrap();
+    assert!(
+        seen.contains("dashboard https://ratings.example/dashboard")
+            && seen.contains("API https://ratings.example/v1")
+            && seen.contains("https://ratings.example/openapi.json"),
+        "{seen}"
+    );
+}
+
+/// `deploy/rateline.toml` lists every setting Rateline has, and passes `check-config`.
+#[test]
+fn the_sample_configuration_names_every_setting_and_is_valid() {
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/rateline.toml");
+    let text_of_sample = std::fs::read_to_string(sample).unwrap();
+    for key in rateline::settings::every_key() {
+        let (section, name) = key.split_once('.').unwrap();
+        let in_section = text_of_sample
+            .split(&format!("[{section}]"))
+            .nth(1)
+            .is_some_and(|rest| rest.contains(&format!("{name} =")));
+        assert!(in_section, "deploy/rateline.toml does not name {key}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("r.db").display());
+    let env = [("RATELINE__DATABASE__URL", db.as_str())];
+    assert!(
+        rateline(&["migrate", "--config", sample], &env)
+            .status
+            .success()
+    );
+    let out = rateline(&["check-config", "--config", sample], &env);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("configuration is valid"), "{t}");
+}
+
 #[test]
 fn a_misspelt_section_is_named() {
     let dir = tempfile::tempdir().unwrap();
@@ -187,6 +297,11 @@ fn a_misspelt_section_is_named() {
 fn check_config_passes_a_good_file_and_reports_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("r.db").display());
+    assert!(
+        rateline(&["migrate"], &[("RATELINE__DATABASE__URL", &db)])
+            .status
+            .success()
+    );
     let out = rateline(&["check-config"], &[("RATELINE__DATABASE__URL", &db)]);
     let t = text(&out);
     assert!(out.status.success(), "{t}");

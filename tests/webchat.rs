@@ -536,3 +536,83 @@ on_both_backends!(
     only_the_lines_origins_may_call,
     a_message_cancels_only_a_card_not_yet_due,
 );
+
+/// `examples/webchat/run.sh`, copied out of the repository and run from another folder,
+/// serves its page and walks the session to the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_runs_from_a_copy_anywhere() {
+    use std::io::{BufRead, Write};
+    let Some(app) = common::spawn_app(Db::Sqlite).await else {
+        return;
+    };
+    let copy = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    for file in ["run.sh", "index.html"] {
+        std::fs::copy(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/webchat/").to_owned() + file,
+            copy.path().join(file),
+        )
+        .unwrap();
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut script = std::process::Command::new("bash")
+        .arg(copy.path().join("run.sh"))
+        .current_dir(elsewhere.path())
+        .env("RATELINE", &app.base)
+        .env("PAGE_PORT", port.to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(script.stdout.take().unwrap());
+    let page = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if out.read_line(&mut line).unwrap() == 0 {
+                panic!("the script ended before printing the page's address");
+            }
+            if let Some(url) = line.trim().strip_prefix("http://127.0.0.1:") {
+                return (format!("http://127.0.0.1:{url}"), out);
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let (url, mut out) = page;
+    // The page server takes a moment to start.
+    let mut html = String::new();
+    for _ in 0..50 {
+        if let Ok(r) = reqwest::get(&url).await
+            && r.status() == 200
+        {
+            html = r.text().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        html.contains("Acme support"),
+        "the page was not served: {html:?}"
+    );
+    let mut stdin = script.stdin.take().unwrap();
+    stdin.write_all(b"\n\n").unwrap();
+    drop(stdin);
+    let rest = tokio::task::spawn_blocking(move || {
+        let mut rest = String::new();
+        let mut line = String::new();
+        while out.read_line(&mut line).unwrap() > 0 {
+            rest.push_str(&line);
+            line.clear();
+        }
+        rest
+    })
+    .await
+    .unwrap();
+    assert!(script.wait().unwrap().success(), "{rest}");
+    assert!(rest.contains("\"closed_by\": \"operator\""), "{rest}");
+}

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Web chat rating demo. First start the server in another terminal:
 #   cargo run --release -- serve
-# then run this script and open the URL it prints. RATELINE overrides the server URL.
+# then run this script (from any folder) and open the URL it prints. RATELINE overrides
+# the server URL, PAGE_PORT the port the customer's page is served on.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+# The page is served from this script's own folder, wherever it was run from.
+here="$(cd "$(dirname "$0")" && pwd)"
+[[ -f "$here/index.html" ]] || {
+  echo "error: $here/index.html is missing: keep run.sh beside the page it serves" >&2
+  exit 1
+}
 
 RATELINE="${RATELINE:-http://127.0.0.1:8080}"
 RATELINE="${RATELINE%/}"
-PAGE_PORT=8000
+PAGE_PORT="${PAGE_PORT:-8000}"
 
 # api METHOD PATH [JSON]: prints the response body, stops the script on any HTTP error.
 api() {
@@ -28,7 +34,7 @@ curl -sS -o /dev/null "$RATELINE/healthz" || {
 }
 api PUT /v1/lines/webchat-demo '{"name": "Web chat demo",
   "rating": {"scale": "five_star", "delay_seconds": 0, "ask_resolved": true, "ask_comment_on_low": true},
-  "webchat": {"allowed_origins": ["http://127.0.0.1:8000", "http://localhost:8000"]}}' >/dev/null
+  "webchat": {"allowed_origins": ["http://127.0.0.1:'"$PAGE_PORT"'", "http://localhost:'"$PAGE_PORT"'"]}}' >/dev/null
 echo "line webchat-demo ready (1-5 stars, asks 'resolved?' and a comment on low ratings)"
 
 session="demo-$(date +%s)"
@@ -37,7 +43,7 @@ api POST /v1/sessions "{\"id\": \"$session\", \"line_id\": \"webchat-demo\", \"c
 token=$(api POST "/v1/sessions/$session/webchat-token" '{}' | json_field token)
 echo "session $session opened"
 
-python3 -m http.server "$PAGE_PORT" --bind 127.0.0.1 --directory examples/webchat >/dev/null 2>&1 &
+python3 -m http.server "$PAGE_PORT" --bind 127.0.0.1 --directory "$here" >/dev/null 2>&1 &
 page_server=$!
 trap 'kill "$page_server" 2>/dev/null || true' EXIT
 

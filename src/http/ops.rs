@@ -11,6 +11,11 @@ use super::{ApiResult, AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        // A person who opens the server's address in a browser wants the dashboard.
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::to("/dashboard") }),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

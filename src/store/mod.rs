@@ -224,6 +224,14 @@ impl Store {
     }
 }
 
+/// The file a `sqlite:` URL names, or `None` for another database (or SQLite in memory).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && !path.contains(":memory:")).then(|| std::path::PathBuf::from(path))
+}
+
 /// Adds `mode=rwc` so sqlx creates a missing SQLite file, as the contract promises.
 fn sqlite_url(url: &str) -> String {
     if url.contains("mode=") || url.contains(":memory:") {
@@ -297,6 +305,18 @@ mod tests {
             "sqlite://rateline.db?mode=rwc"
         );
         assert_eq!(sqlite_url("sqlite://x.db?mode=ro"), "sqlite://x.db?mode=ro");
+    }
+
+    #[test]
+    fn a_sqlite_url_names_its_file() {
+        let file = |u| sqlite_file(u).map(|p| p.display().to_string());
+        assert_eq!(file("sqlite://rateline.db").as_deref(), Some("rateline.db"));
+        assert_eq!(
+            file("sqlite:///var/lib/r.db?mode=rwc").as_deref(),
+            Some("/var/lib/r.db")
+        );
+        assert_eq!(file("sqlite::memory:"), None);
+        assert_eq!(file("postgres://db/x"), None);
     }
 
     #[test]
