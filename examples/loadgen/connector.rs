@@ -1,18 +1,17 @@
 //! The local webhook receiver that plays the contact center: it checks the signature of
 //! each rating request the server sends, records when each request id first arrived,
 //! counts duplicates, and answers a share of the requests through their `answer_url`
-//! after a random delay, as a client tapping a button would.
+//! after a random delay, as a client tapping a button would. The serving and the signature
+//! check are the test kit's connector's (`rateline_testkit::connector`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
@@ -36,13 +35,13 @@ pub struct Connector {
 }
 
 /// Takes one rating request from the server: verify, record the first arrival, maybe answer.
-async fn receive(State(c): State<Arc<Connector>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn receive(c: Arc<Connector>, headers: HeaderMap, body: Bytes) -> Response {
+    receive_one(c, headers, body).await.into_response()
+}
+
+async fn receive_one(c: Arc<Connector>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let arrived = Utc::now();
-    let signed = headers
-        .get(rateline_adapters::webhook::SIGNATURE_HEADER)
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|h| rateline_adapters::webhook::verify(SECRET.as_bytes(), &body, h));
-    if !signed {
+    if !rateline_testkit::connector::signed(SECRET, &headers, &body) {
         c.bad_signatures.fetch_add(1, Ordering::Relaxed);
         return StatusCode::UNAUTHORIZED;
     }
@@ -117,11 +116,6 @@ pub async fn start_connector(args: &Args) -> anyhow::Result<(Arc<Connector>, Str
         answers_refused: AtomicU64::new(0),
         answers_early_409: AtomicU64::new(0),
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/rating-requests", listener.local_addr()?);
-    let app = Router::new()
-        .route("/rating-requests", post(receive))
-        .with_state(connector.clone());
-    tokio::spawn(axum::serve(listener, app).into_future());
+    let url = rateline_testkit::connector::serve(connector.clone(), receive).await;
     Ok((connector, url))
 }

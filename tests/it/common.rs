@@ -1,0 +1,379 @@
+//! The black-box test harness: the real server on port 0 against a fresh database (a SQLite
+//! file in a temp dir, or a new PostgreSQL database), a manual clock, and a local connector
+//! standing in for a contact center on the `webhook` channel.
+//!
+//! PostgreSQL is found at `RATELINE_TEST_PG` (default `postgres://postgres@127.0.0.1:5432/postgres`).
+//! When it cannot be reached, PostgreSQL tests are skipped with a warning, except under CI
+//! (`CI` set), where they fail.
+
+pub use rateline_testkit::connector::{Connector, Received, Reply, SECRET};
+pub use rateline_testkit::wait_until;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use rateline::clock::ManualClock;
+use rateline::settings::Settings;
+use rateline::startup::Application;
+use serde_json::{Value, json};
+use sqlx::Connection;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a scenario against SQLite and PostgreSQL, as `name::sqlite` and `name::postgres`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::common::Db::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::common::Db::Postgres).await
+                }
+            }
+        )*
+    };
+}
+pub(crate) use on_both_backends;
+
+pub fn admin_pg_url() -> String {
+    std::env::var("RATELINE_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh database for one test; the guard drops it (PostgreSQL) or its directory (SQLite).
+pub struct TestDb {
+    pub url: String,
+    pub kind: Db,
+    pub pg_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// `None` when PostgreSQL is wanted, unreachable, and this is not CI.
+    pub async fn new(kind: Db) -> Option<Self> {
+        match kind {
+            Db::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("rateline.db").display());
+                Some(Self {
+                    url,
+                    kind,
+                    pg_name: None,
+                    _dir: Some(dir),
+                })
+            }
+            Db::Postgres => {
+                let admin = admin_pg_url();
+                let mut conn = match sqlx::PgConnection::connect(&admin).await {
+                    Ok(c) => c,
+                    Err(e) if std::env::var_os("CI").is_none() => {
+                        eprintln!(
+                            "warning: PostgreSQL at {admin} unreachable ({e}); skipping this PostgreSQL test"
+                        );
+                        return None;
+                    }
+                    Err(e) => panic!("PostgreSQL at {admin} is unreachable under CI: {e}"),
+                };
+                let name = format!("rateline_test_{}", uuid::Uuid::now_v7().simple());
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create the test database");
+                let mut url = reqwest::Url::parse(&admin).expect("RATELINE_TEST_PG is a URL");
+                url.set_path(&name);
+                Some(Self {
+                    url: url.to_string(),
+                    kind,
+                    pg_name: Some(name),
+                    _dir: None,
+                })
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
+            // Dropping needs a connection of its own; do it on a short-lived thread.
+            let admin = admin_pg_url();
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(rt) = rt {
+                    rt.block_on(async {
+                        if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+                            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            )))
+                            .execute(&mut c)
+                            .await;
+                        }
+                    });
+                }
+            })
+            .join();
+        }
+    }
+}
+
+/// The moment every test's manual clock starts at.
+pub fn start_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 21, 9, 0, 0).unwrap()
+}
+
+/// A running server with its clock, its connector and its database.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub clock: ManualClock,
+    pub connector: Connector,
+    pub db: TestDb,
+    stop: CancellationToken,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// Settings for a test server on `db`: port 0, fast retries.
+pub fn test_settings(db: &TestDb) -> Settings {
+    let mut s = Settings::load(None).expect("default settings");
+    s.server.addr = "127.0.0.1:0".into();
+    s.database.url = db.url.clone();
+    s.database.max_connections = 5;
+    s.scheduler.retry_min_millis = 1000;
+    s.scheduler.retry_max_seconds = 60;
+    // The local fakes (connector, Bot API, Graph API, alert webhooks) listen on loopback.
+    s.outbound.allowed_networks = vec!["127.0.0.0/8".into()];
+    s
+}
+
+/// `rateline ARGS…` against the app's database; its standard output, trimmed.
+pub fn rateline(app: &TestApp, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rateline"))
+        .args(args)
+        .env("RATELINE__DATABASE__URL", &app.db.url)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("rateline runs");
+    assert!(
+        out.status.success(),
+        "rateline {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// `rateline keys create ARGS`; the key it printed.
+pub fn create_key(app: &TestApp, args: &[&str]) -> String {
+    let mut all = vec!["keys", "create"];
+    all.extend_from_slice(args);
+    rateline(app, &all)
+}
+
+pub async fn spawn_app(kind: Db) -> Option<TestApp> {
+    spawn_app_with(kind, |_| {}).await
+}
+
+pub async fn spawn_app_with(kind: Db, tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    let db = TestDb::new(kind).await?;
+    let mut settings = test_settings(&db);
+    tweak(&mut settings);
+    let clock = ManualClock::new(start_time());
+    let connector = Connector::start().await;
+    Some(TestApp::start(db, settings, clock, connector).await)
+}
+
+impl TestApp {
+    pub async fn start(
+        db: TestDb,
+        settings: Settings,
+        clock: ManualClock,
+        connector: Connector,
+    ) -> Self {
+        let app = Application::build_with_clock(settings, Arc::new(clock.clone()))
+            .await
+            .expect("the application builds");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let stop = CancellationToken::new();
+        let server = tokio::spawn(app.run_until_stopped(stop.clone()));
+        TestApp {
+            base,
+            http: reqwest::Client::new(),
+            clock,
+            connector,
+            db,
+            stop,
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server gracefully and hands back what a restart needs.
+    pub async fn stop(mut self) -> (TestDb, ManualClock, Connector) {
+        self.stop.cancel();
+        if let Some(s) = self.server.take() {
+            s.await.unwrap().unwrap();
+        }
+        let TestApp {
+            db,
+            clock,
+            connector,
+            ..
+        } = self;
+        (db, clock, connector)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("the server answers");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call("POST", path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call("PUT", path, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call("GET", path, None).await
+    }
+
+    /// A webhook line pointing at this test's connector, with `rating` settings merged in.
+    pub async fn line(&self, id: &str, rating: Value) {
+        let (status, body) = self
+            .put(
+                &format!("/v1/lines/{id}"),
+                json!({
+                    "name": id,
+                    "rating": rating,
+                    "webhook": {"url": self.connector.url, "secret": SECRET},
+                }),
+            )
+            .await;
+        assert!(status == 201 || status == 200, "PUT line: {status} {body}");
+    }
+
+    /// Opens a webhook session with a client message, as a contact center would.
+    pub async fn open(&self, id: &str, line: &str, operator: &str) {
+        let (status, body) = self
+            .post(
+                "/v1/sessions",
+                json!({"id": id, "line_id": line, "channel": "webhook",
+                       "client": {"id": format!("client-{id}"), "name": "Ann"},
+                       "operator_id": operator}),
+            )
+            .await;
+        assert_eq!(status, 201, "open session: {body}");
+    }
+
+    /// Opens `session`, closes it, waits for the send and answers `value` through
+    /// `POST /v1/ratings`; returns the rating's id.
+    pub async fn rated(&self, session: &str, line: &str, operator: &str, value: i64) -> String {
+        self.open(session, line, operator).await;
+        let request = self.close(session).await;
+        self.wait_for_status(session, "sent").await;
+        let (status, body) = self
+            .post(
+                "/v1/ratings",
+                json!({"request_id": request, "value": value}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Closes a session by the operator; returns the request's id.
+    pub async fn close(&self, id: &str) -> String {
+        let (status, body) = self
+            .post(
+                &format!("/v1/sessions/{id}/close"),
+                json!({"closed_by": "operator"}),
+            )
+            .await;
+        assert_eq!(status, 202, "close: {body}");
+        body["rating_request"]["id"]
+            .as_str()
+            .expect("a request")
+            .to_owned()
+    }
+
+    pub async fn session(&self, id: &str) -> Value {
+        let (status, body) = self.get(&format!("/v1/sessions/{id}")).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    pub async fn request_status(&self, session: &str) -> String {
+        self.session(session).await["rating_request"]["status"]
+            .as_str()
+            .unwrap_or("none")
+            .to_owned()
+    }
+
+    /// Waits (in real time, up to 10 s) until the session's request has `status`.
+    pub async fn wait_for_status(&self, session: &str, status: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let s = self.session(session).await;
+            if s["rating_request"]["status"] == status {
+                return s;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "request of {session} never became {status}: {s:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the connector has received `n` requests in all.
+    pub async fn wait_for_received(&self, n: usize) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = self.connector.received();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the connector got {} requests, expected {n}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Gives the scheduler real time to act, for checks that something did NOT happen.
+    pub async fn settle(&self) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    pub fn advance(&self, d: chrono::Duration) {
+        self.clock.advance(d);
+    }
+}

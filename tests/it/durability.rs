@@ -1,0 +1,520 @@
+//! Nothing accepted is lost: not on a crash, a stop, a second process or a database outage.
+//!
+//! The crash tests run the real `rateline` binary and kill it with SIGKILL.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::common::{Connector, Db, Reply, SECRET, TestApp, TestDb, spawn_app, test_settings};
+use rateline::startup::Application;
+use rateline_testkit::smtp::FakeSmtp;
+use serde_json::{Value, json};
+use sqlx::Connection;
+use tokio_util::sync::CancellationToken;
+
+/// `rateline serve` in a child process, on the wall clock.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SIGKILL (std's kill) and reap, also when a test panics.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    async fn start(db_url: &str, env: &[(&str, &str)]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rateline"));
+        cmd.arg("serve")
+            .env("RATELINE__DATABASE__URL", db_url)
+            .env("RATELINE__SERVER__ADDR", format!("127.0.0.1:{port}"))
+            .env("RATELINE__LOG__LEVEL", "warn")
+            // The connector and SMTP server of these tests listen on loopback.
+            .env("RATELINE__OUTBOUND__ALLOWED_NETWORKS", "127.0.0.0/8")
+            .stdout(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let server = Self {
+            child: cmd.spawn().expect("rateline serve starts"),
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = http.get(format!("{}/readyz", server.base)).send().await
+                && r.status() == 200
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("rateline serve did not become ready");
+    }
+
+    /// SIGKILL: the process gets no chance to finish anything.
+    fn kill9(self) {}
+
+    fn sigterm(&self) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -TERM");
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = reqwest::Client::new().request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn line(&self, connector: &Connector, delay: u32) {
+        let (status, body) = self
+            .call(
+                reqwest::Method::PUT,
+                "/v1/lines/support",
+                Some(
+                    json!({"name": "Support", "rating": {"delay_seconds": delay},
+                            "webhook": {"url": connector.url, "secret": SECRET}}),
+                ),
+            )
+            .await;
+        assert!(status == 201 || status == 200, "{body}");
+    }
+
+    async fn open_and_close(&self, id: &str) -> String {
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/sessions",
+                Some(json!({"id": id, "line_id": "support", "channel": "webhook", "client": {"id": id}})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/v1/sessions/{id}/close"),
+                Some(json!({"closed_by": "operator"})),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        body["rating_request"]["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn status(&self, id: &str) -> Value {
+        self.call(reqwest::Method::GET, &format!("/v1/sessions/{id}"), None)
+            .await
+            .1["rating_request"]
+            .clone()
+    }
+}
+
+async fn wait_until(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    for _ in 0..300 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+async fn requests_scheduled_before_a_crash_are_each_sent_once_after_the_restart(db: Db) {
+    let Some(db) = TestDb::new(db).await else {
+        return;
+    };
+    let connector = Connector::start().await;
+    let server = Server::start(&db.url, &[]).await;
+    server.line(&connector, 2).await;
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(server.open_and_close(&format!("s-{i}")).await);
+    }
+    server.kill9();
+    assert!(
+        connector.received().is_empty(),
+        "nothing was due before the crash"
+    );
+
+    let server = Server::start(&db.url, &[]).await;
+    wait_until("every request reached the connector", async || {
+        connector.received().len() >= 20
+    })
+    .await;
+    for id in &ids {
+        assert_eq!(connector.count_for(id), 1, "request {id}");
+    }
+    wait_until("every request is recorded as sent", async || {
+        let mut all = true;
+        for i in 0..20 {
+            all &= server.status(&format!("s-{i}")).await["status"] == "sent";
+        }
+        all
+    })
+    .await;
+
+    // A second crash after the sends resends nothing.
+    server.kill9();
+    let server = Server::start(&db.url, &[]).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(connector.received().len(), 20);
+    server.kill9();
+}
+
+async fn a_send_in_flight_at_a_crash_is_sent_again_after_its_lease(db: Db) {
+    let Some(db) = TestDb::new(db).await else {
+        return;
+    };
+    let connector = Connector::start().await;
+    connector.reply_with([Reply::Slow(Duration::from_secs(30))]);
+    let env = [
+        ("RATELINE__SCHEDULER__LEASE_SECONDS", "3"),
+        ("RATELINE__SCHEDULER__SEND_TIMEOUT_SECONDS", "2"),
+    ];
+    let server = Server::start(&db.url, &env).await;
+    server.line(&connector, 0).await;
+    let id = server.open_and_close("s-1").await;
+    wait_until("the send is in flight", async || {
+        connector.received().len() == 1
+    })
+    .await;
+    server.kill9();
+
+    let server = Server::start(&db.url, &env).await;
+    wait_until("the request was sent again", async || {
+        connector.count_for(&id) == 2
+    })
+    .await;
+    wait_until("it is recorded as sent", async || {
+        server.status("s-1").await["status"] == "sent"
+    })
+    .await;
+    let got = connector.received();
+    assert!(
+        got.iter()
+            .all(|r| r.idempotency_key.as_deref() == Some(id.as_str()))
+    );
+    assert_eq!(server.status("s-1").await["attempts"], 2);
+    server.kill9();
+}
+
+async fn sigterm_finishes_the_send_in_flight_then_exits(db: Db) {
+    let Some(db) = TestDb::new(db).await else {
+        return;
+    };
+    let connector = Connector::start().await;
+    connector.reply_with([Reply::Slow(Duration::from_millis(1500))]);
+    let mut server = Server::start(&db.url, &[]).await;
+    server.line(&connector, 0).await;
+    server.open_and_close("s-1").await;
+    wait_until("the send is in flight", async || {
+        connector.received().len() == 1
+    })
+    .await;
+    server.sigterm();
+    let exit = tokio::task::spawn_blocking(move || server.child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success(), "exit status {exit}");
+
+    let server = Server::start(&db.url, &[]).await;
+    assert_eq!(
+        server.status("s-1").await["status"],
+        "sent",
+        "the outcome was recorded before exiting"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(connector.received().len(), 1);
+    server.kill9();
+}
+
+/// A low rating's alert, made in the rating's transaction and due after a delay, outlives a
+/// SIGKILL: the restarted process sends it, once, and a later crash sends nothing again.
+async fn an_alert_pending_at_a_crash_is_sent_once_after_the_restart(db: Db) {
+    let Some(db) = TestDb::new(db).await else {
+        return;
+    };
+    let connector = Connector::start().await;
+    let smtp = FakeSmtp::start().await;
+    let smtp_url = smtp.url();
+    let env = [
+        ("RATELINE__SMTP__URL", smtp_url.as_str()),
+        ("RATELINE__SMTP__FROM", "Rateline <rateline@example.com>"),
+    ];
+    let server = Server::start(&db.url, &env).await;
+    let (status, body) = server
+        .call(
+            reqwest::Method::PUT,
+            "/v1/people/sup",
+            Some(json!({"name": "Sam", "role": "supervisor",
+                        "notify": {"email": "sam@example.com"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = server
+        .call(
+            reqwest::Method::PUT,
+            "/v1/lines/support",
+            Some(json!({"name": "Support",
+                        "rating": {"delay_seconds": 0, "alert_delay_seconds": 2},
+                        "webhook": {"url": connector.url, "secret": SECRET},
+                        "notify_low": [{"kind": "supervisor", "id": "sup"}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let request = server.open_and_close("s-1").await;
+    wait_until("the request is sent", async || {
+        server.status("s-1").await["status"] == "sent"
+    })
+    .await;
+    let (status, body) = server
+        .call(
+            reqwest::Method::POST,
+            "/v1/ratings",
+            Some(json!({"request_id": request, "value": 0, "comment": "nobody helped"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, alerts) = server.call(reqwest::Method::GET, "/v1/alerts", None).await;
+    assert_eq!(alerts["alerts"][0]["status"], "pending", "{alerts}");
+    server.kill9();
+    assert!(
+        smtp.messages().is_empty(),
+        "the alert was not due before the crash"
+    );
+
+    let server = Server::start(&db.url, &env).await;
+    let mail = smtp.wait_for(1).await;
+    assert_eq!(mail[0].to, vec!["sam@example.com".to_owned()]);
+    assert!(
+        mail[0].body.contains("Comment: nobody helped"),
+        "{}",
+        mail[0].body
+    );
+    wait_until("the alert is recorded as sent", async || {
+        let (_, alerts) = server.call(reqwest::Method::GET, "/v1/alerts", None).await;
+        alerts["alerts"][0]["status"] == "sent"
+    })
+    .await;
+
+    server.kill9();
+    let server = Server::start(&db.url, &env).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(smtp.messages().len(), 1, "no alert is sent twice");
+    let (_, alerts) = server.call(reqwest::Method::GET, "/v1/alerts", None).await;
+    assert_eq!(alerts["alerts"].as_array().unwrap().len(), 1, "{alerts}");
+    server.kill9();
+}
+
+crate::common::on_both_backends!(
+    requests_scheduled_before_a_crash_are_each_sent_once_after_the_restart,
+    a_send_in_flight_at_a_crash_is_sent_again_after_its_lease,
+    sigterm_finishes_the_send_in_flight_then_exits,
+    an_alert_pending_at_a_crash_is_sent_once_after_the_restart,
+);
+
+async fn admin() -> sqlx::PgConnection {
+    sqlx::PgConnection::connect(&crate::common::admin_pg_url())
+        .await
+        .unwrap()
+}
+
+/// Two servers on one PostgreSQL database, in this process, sharing a manual clock.
+async fn two_servers() -> Option<(TestApp, String, CancellationToken)> {
+    let app = spawn_app(Db::Postgres).await?;
+    let settings = test_settings(&app.db);
+    let second = Application::build_with_clock(settings, Arc::new(app.clock.clone()))
+        .await
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", second.port());
+    let stop = CancellationToken::new();
+    tokio::spawn(second.run_until_stopped(stop.clone()));
+    Some((app, base, stop))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_postgres_send_each_request_once() {
+    let Some((app, second, stop)) = two_servers().await else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 1})).await;
+    let http = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        // Alternate the servers, as a load balancer would.
+        let base = if i % 2 == 0 {
+            app.base.clone()
+        } else {
+            second.clone()
+        };
+        let id = format!("s-{i}");
+        let r = http
+            .post(format!("{base}/v1/sessions"))
+            .json(&json!({"id": id, "line_id": "support", "channel": "webhook", "client": {"id": id}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let r: Value = http
+            .post(format!("{base}/v1/sessions/{id}/close"))
+            .json(&json!({"closed_by": "operator"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(r["rating_request"]["id"].as_str().unwrap().to_owned());
+    }
+    app.advance(chrono::Duration::seconds(1));
+    app.wait_for_received(100).await;
+    app.settle().await;
+    for id in &ids {
+        assert_eq!(app.connector.count_for(id), 1, "request {id}");
+    }
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notify_from_another_process_wakes_a_sleeping_scheduler() {
+    let Some(app) = spawn_app(Db::Postgres).await else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 3600})).await;
+    app.open("s-1", "support", "op-1").await;
+    app.close("s-1").await;
+    // Let the pass the close woke finish, so the scheduler sleeps until the hour is up.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Another process made it due now, behind this one's back.
+    let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+    sqlx::query("UPDATE rating_requests SET run_at = due_at - 3600000")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    app.settle().await;
+    assert!(
+        app.connector.received().is_empty(),
+        "woken without a notification"
+    );
+    sqlx::query("SELECT pg_notify('rateline_wake', 'another-process')")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    app.wait_for_received(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_notifies_the_other_processes() {
+    let Some(app) = spawn_app(Db::Postgres).await else {
+        return;
+    };
+    let mut listener = sqlx::postgres::PgListener::connect(&app.db.url)
+        .await
+        .unwrap();
+    listener.listen("rateline_wake").await.unwrap();
+    app.line("support", json!({"delay_seconds": 3})).await;
+    app.open("s-1", "support", "op-1").await;
+    app.close("s-1").await;
+    let n = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+        .await
+        .expect("a NOTIFY within 5 s")
+        .unwrap();
+    assert_eq!(n.channel(), "rateline_wake");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_answers_503_writes_nothing_and_recovers() {
+    let Some(app) = spawn_app(Db::Postgres).await else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 0})).await;
+    app.open("s-1", "support", "op-1").await;
+    let name = app.db.pg_name.clone().unwrap();
+    let mut admin = admin().await;
+    for sql in [
+        format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
+        format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+
+    let (status, body) = app
+        .post("/v1/sessions/s-1/close", json!({"closed_by": "operator"}))
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "database_unavailable");
+    let (status, _) = app
+        .post(
+            "/v1/sessions",
+            json!({"id": "s-2", "line_id": "support", "channel": "webhook", "client": {"id": "c"}}),
+        )
+        .await;
+    assert_eq!(status, 503);
+    assert_eq!(app.get("/readyz").await.0, 503);
+
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {name} ALLOW_CONNECTIONS true"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let s = app.session("s-1").await;
+    assert_eq!(
+        s["closed_at"],
+        Value::Null,
+        "the refused close left nothing behind"
+    );
+    assert_eq!(s["rating_request"], Value::Null);
+    assert_eq!(app.get("/v1/sessions/s-2").await.0, 404);
+
+    // Back to normal: the close goes through and the scheduler sends.
+    app.close("s-1").await;
+    app.wait_for_status("s-1", "sent").await;
+    assert!(app.connector.received().len() == 1);
+}
+
+/// A database restart drops every connection. Those that sat idle through it are replaced
+/// before their next use (the pool tests an idle connection before it hands it out): the
+/// first close afterwards is not a 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_a_restart_dropped_while_idle_are_replaced_without_a_503() {
+    let Some(app) = spawn_app(Db::Postgres).await else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 0})).await;
+    app.open("s-1", "support", "op-1").await;
+    // Idle for a while, as a quiet server would be.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let name = app.db.pg_name.clone().unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    )))
+    .execute(&mut admin().await)
+    .await
+    .unwrap();
+
+    let (status, body) = app
+        .post("/v1/sessions/s-1/close", json!({"closed_by": "operator"}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    app.wait_for_status("s-1", "sent").await;
+    assert_eq!(app.connector.received().len(), 1);
+}

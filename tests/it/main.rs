@@ -1,0 +1,31 @@
+//! Rateline's black-box tests, in one binary so the harness and the server compile once.
+//!
+//! Each module is a surface seen from outside: the real server on port 0 against a fresh
+//! database per test (a SQLite file in a temp dir, or a new PostgreSQL database), a manual
+//! clock, and local stand-ins for the platforms from the test kit (`testkit/`). Most
+//! scenarios run on both stores, as `name::sqlite` and `name::postgres`. The durability and
+//! connection tests run the real binary; the browser tests drive Debian's headless Chromium.
+//! `docs/testing.md` says what each module covers.
+
+mod common;
+
+mod alerts;
+mod api;
+mod auth;
+mod cli;
+mod connections;
+mod dashboard;
+mod dashboard_browser;
+mod durability;
+mod fakes;
+mod hostile;
+mod limits;
+mod meta;
+mod outbound;
+mod report;
+mod requests;
+mod secrets;
+mod telegram;
+mod webchat;
+mod webchat_browser;
+mod writer;
