@@ -69,11 +69,6 @@ impl AlertSinks {
         })
     }
 
-    /// Checks `[smtp]` as [`AlertSinks::new`] would, for `check-config`.
-    pub fn check_smtp(smtp: &SmtpSettings, timeout: Duration) -> Result<(), SinkError> {
-        email_sink(smtp, timeout).map(|_| ())
-    }
-
     /// Sends one alert. `telegram` is the bot's adapter when the server has one.
     pub async fn send(
         &self,

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::Channel;
+use crate::engine::Engine;
 use crate::http::parse_time;
 use crate::settings::{LogFormat, Settings};
 use crate::startup::{Application, Create, open_store, stop_on_signals};
@@ -163,6 +164,13 @@ fn load(config: &ConfigArg, json_logs: bool) -> anyhow::Result<Settings> {
     Ok(settings)
 }
 
+/// The engine on an existing store, for a command that reads or changes it (the store is
+/// not created: see [`Create::No`]).
+async fn open_engine(settings: &Settings) -> anyhow::Result<Engine> {
+    let store = open_store(settings, Create::No).await?;
+    Engine::for_command(store, settings).map_err(anyhow::Error::msg)
+}
+
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(c) => {
@@ -186,7 +194,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckConfig(c) => check_config(&c, cli.json_logs).await,
         Command::Stats(s) => {
             let settings = load(&s.config, cli.json_logs)?;
-            let store = open_store(&settings, Create::No).await?;
+            let engine = open_engine(&settings).await?;
             let filter = StatsFilter {
                 line: s.line,
                 operator: s.operator,
@@ -194,10 +202,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 from: s.from,
                 to: s.to,
             };
-            let groups = store
-                .stats(&filter, s.by.unwrap_or_default(), chrono::Utc::now())
-                .await?;
-            store.close().await;
+            let groups = engine.stats(&filter, s.by.unwrap_or_default()).await?;
+            engine.close_store().await;
             match s.format {
                 Format::Table => print!("{}", crate::report::table(&groups)),
                 Format::Csv => print!("{}", crate::report::csv(&groups)),
@@ -240,16 +246,16 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
     crate::telemetry::init(format, "warn");
     let mut problems = settings.problems();
     if problems.is_empty() {
-        match open_store(&settings, Create::No).await {
-            Ok(store) => {
-                if !crate::auth::is_loopback(&settings.server.addr) && !store.any_key().await? {
+        match open_engine(&settings).await {
+            Ok(engine) => {
+                if !settings.server.loopback_only() && !engine.any_key().await? {
                     problems.push(format!(
                         "server.addr {} is not a loopback address and no API key exists: `serve` \
                          will refuse to start; create one with `rateline keys create`",
                         settings.server.addr
                     ));
                 }
-                let lines = store.list_lines().await?;
+                let lines = engine.lines().await?;
                 println!(
                     "database: {} reachable and migrated, {} line(s)",
                     crate::store::redact_url(&settings.database.url),
@@ -265,12 +271,7 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
                     }
                 }
                 for (id, line) in &all {
-                    let reach = crate::recipients::check(
-                        &store,
-                        line,
-                        crate::recipients::Sinks::of(&settings),
-                    )
-                    .await?;
+                    let reach = engine.alert_reach(line).await?;
                     if !line.notify_low.is_empty() && !reach.reaches_someone {
                         problems.push(format!(
                             "line '{id}' alerts on low ratings but reaches nobody: {}",
@@ -282,7 +283,7 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
                         }
                     }
                 }
-                store.close().await;
+                engine.close_store().await;
             }
             Err(e) => problems.push(e.to_string()),
         }
@@ -320,8 +321,7 @@ async fn keys(command: KeysCommand, json_logs: bool) -> anyhow::Result<ExitCode>
         KeysCommand::Revoke { config, .. } => config,
     };
     let settings = load(config, json_logs)?;
-    let store = open_store(&settings, Create::No).await?;
-    let now = chrono::Utc::now();
+    let engine = open_engine(&settings).await?;
     let code = match command {
         KeysCommand::Create(a) => {
             let role = a.role;
@@ -348,12 +348,12 @@ async fn keys(command: KeysCommand, json_logs: bool) -> anyhow::Result<ExitCode>
             );
             if let Some(p) = &a.person {
                 anyhow::ensure!(
-                    store.person_reachability(p).await?.is_some(),
+                    engine.person_exists(p).await?,
                     "person '{p}' does not exist: create them with PUT /v1/people/{p} first"
                 );
             }
-            let minted = crate::auth::mint(name, role, a.person, a.lines, now);
-            store.create_key(&minted.key).await?;
+            let minted = crate::engine::mint(name, role, a.person, a.lines, engine.now());
+            engine.create_key(&minted.key).await?;
             println!("{}", minted.text);
             eprintln!(
                 "key '{}' created; it is shown only now: store it, then send it as \
@@ -367,7 +367,7 @@ async fn keys(command: KeysCommand, json_logs: bool) -> anyhow::Result<ExitCode>
             table.set_header([
                 "id", "name", "role", "person", "lines", "created", "revoked",
             ]);
-            for k in store.list_keys().await? {
+            for k in engine.keys().await? {
                 let time = |t: chrono::DateTime<chrono::Utc>| {
                     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                 };
@@ -389,7 +389,7 @@ async fn keys(command: KeysCommand, json_logs: bool) -> anyhow::Result<ExitCode>
             ExitCode::SUCCESS
         }
         KeysCommand::Revoke { id, .. } => {
-            if store.revoke_key(&id, now).await? {
+            if engine.revoke_key(&id).await? {
                 println!("key '{id}' revoked");
                 ExitCode::SUCCESS
             } else {
@@ -398,6 +398,6 @@ async fn keys(command: KeysCommand, json_logs: bool) -> anyhow::Result<ExitCode>
             }
         }
     };
-    store.close().await;
+    engine.close_store().await;
     Ok(code)
 }

@@ -1,15 +1,21 @@
 //! Rateline: asks a client to rate a closed chat in the channel it used, stores the answer,
 //! and reports quality by operator, line, channel and period.
 //!
-//! The layers, outside in: [`cli`] and [`http`] take requests; [`engine`] validates them
-//! and runs Rateline's operations on the [`store`]; the [`scheduler`] turns due rating
-//! requests into sends through the channel adapters (the `rateline-adapters` crate);
-//! [`channels`] takes the answers that platforms deliver (Telegram taps and replies);
-//! [`alerts`] are the sinks low-rating alerts leave through; [`dashboard`] shows the
-//! report to supervisors. [`startup`] wires them into one process.
+//! The modules form layers, each using only those below it (`tests/it/architecture.rs`
+//! checks; `docs/architecture.md` draws them), bottom first:
+//!
+//! - [`domain`] (the words: lines, sessions, ratings and the rules that validate them) and
+//!   [`clock`];
+//! - [`store`] (every SQL statement) and [`metrics`];
+//! - [`settings`], [`report`] (the report's table and CSV), [`telemetry`], [`alerts`] (the
+//!   sinks low-rating alerts leave through) and [`policy`] (what a caller may do);
+//! - [`engine`]: Rateline's operations, the one way to the store for everything above;
+//! - [`scheduler`] (turns due rating requests into sends through the channel adapters of
+//!   the `rateline-adapters` crate) and [`channels`] (the answers platforms deliver);
+//! - [`http`] (the API and the platforms' webhooks), then [`dashboard`] (the pages);
+//! - [`startup`] wires them into one process; [`demo`] and [`cli`] sit on top.
 
 pub mod alerts;
-pub mod auth;
 pub mod channels;
 pub mod cli;
 pub mod clock;
@@ -20,7 +26,6 @@ pub mod engine;
 pub mod http;
 pub mod metrics;
 pub mod policy;
-pub mod recipients;
 pub mod report;
 pub mod scheduler;
 pub mod settings;

@@ -223,6 +223,25 @@ pub struct SmtpSettings {
     pub from: String,
 }
 
+impl SmtpSettings {
+    /// What is wrong with the mail server's settings, as sentences.
+    fn problems(&self) -> Vec<String> {
+        use lettre::{AsyncSmtpTransport, Tokio1Executor, message::Mailbox};
+        let mut problems = Vec::new();
+        // lettre's message names the URL's part it could not read, never the password.
+        if let Err(e) = AsyncSmtpTransport::<Tokio1Executor>::from_url(&self.url) {
+            problems.push(format!("smtp.url: {e}"));
+        }
+        if self.from.parse::<Mailbox>().is_err() {
+            problems.push(format!(
+                "smtp.from: '{}' is not an e-mail address",
+                self.from
+            ));
+        }
+        problems
+    }
+}
+
 impl std::fmt::Debug for SmtpSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SmtpSettings")
@@ -279,6 +298,13 @@ impl Default for ServerSettings {
 }
 
 impl ServerSettings {
+    /// Whether `addr` listens only on this machine (a loopback address).
+    pub fn loopback_only(&self) -> bool {
+        self.addr
+            .parse::<SocketAddr>()
+            .is_ok_and(|a| a.ip().is_loopback())
+    }
+
     /// The trusted proxies' networks.
     pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, String> {
         rateline_adapters::outbound::Policy::parse_networks(&self.trusted_proxies)
@@ -884,11 +910,8 @@ impl Settings {
         if let Some(m) = &self.meta {
             problems.append(&mut m.problems());
         }
-        if let Some(smtp) = &self.smtp
-            && let Err(e) =
-                crate::alerts::AlertSinks::check_smtp(smtp, self.scheduler.send_timeout())
-        {
-            problems.push(e.to_string());
+        if let Some(smtp) = &self.smtp {
+            problems.extend(smtp.problems());
         }
         if self
             .webchat
@@ -939,6 +962,19 @@ mod tests {
             .try_deserialize()
             .unwrap();
         settings.problems()
+    }
+
+    #[test]
+    fn loopback_addresses() {
+        let listens = |addr: &str| {
+            ServerSettings {
+                addr: addr.to_owned(),
+                ..ServerSettings::default()
+            }
+            .loopback_only()
+        };
+        assert!(listens("127.0.0.1:8080") && listens("[::1]:80"));
+        assert!(!listens("0.0.0.0:8080") && !listens("192.168.1.5:80"));
     }
 
     #[test]

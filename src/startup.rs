@@ -16,11 +16,10 @@ use crate::alerts::AlertSinks;
 use crate::channels::meta::Meta;
 use crate::channels::telegram::Telegram;
 use crate::clock::{Clock, SystemClock};
-use crate::domain::Channel;
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineSettings, Wake};
 use crate::http::{AppState, router};
 use crate::metrics::Metrics;
-use crate::scheduler::{Adapters, Scheduler, Wake};
+use crate::scheduler::{Adapters, Scheduler};
 use crate::settings::{Settings, TelegramMode};
 use crate::store::{Backend, Store, StoreError, redact_url};
 
@@ -57,23 +56,12 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     state: AppState,
+    /// Kept to close its connections once everything else has stopped.
+    store: Store,
     scheduler: Scheduler,
     body_limit: usize,
     request_timeout: std::time::Duration,
     connections: crate::http::ConnectionLimits,
-}
-
-/// The channels this server can send on, from the settings.
-pub fn enabled_channels(settings: &Settings) -> Vec<Channel> {
-    // The web chat widget needs no settings: its clients come to Rateline.
-    let mut channels = vec![Channel::Webhook, Channel::Webchat];
-    if settings.telegram.is_some() {
-        channels.push(Channel::Telegram);
-    }
-    if let Some(m) = &settings.meta {
-        channels.extend(m.accounts().into_iter().map(|(c, _, _)| c));
-    }
-    channels
 }
 
 /// Whether opening a store may create it: only `serve` and `migrate` make a new SQLite
@@ -118,9 +106,9 @@ impl Application {
         if !problems.is_empty() {
             return Err(StartupError::Config(problems));
         }
-        let policy = settings
-            .outbound_policy()
-            .map_err(|e| StartupError::Config(vec![e]))?;
+        let engine_settings =
+            EngineSettings::of(&settings).map_err(|e| StartupError::Config(vec![e]))?;
+        let policy = engine_settings.policy.clone();
         let store = open_store(&settings, Create::Yes).await?;
         // Without keys anyone who can connect may read and change everything: fine on this
         // machine, not on a network.
@@ -131,7 +119,7 @@ impl Application {
                 url: redact_url(&settings.database.url),
                 source,
             })?;
-        if !keys && !crate::auth::is_loopback(&settings.server.addr) {
+        if !keys && !settings.server.loopback_only() {
             return Err(StartupError::Config(vec![format!(
                 "server.addr {} is not a loopback address and no API key exists, so anyone who \
                  can reach it could read and change every rating: create a key first \
@@ -171,9 +159,7 @@ impl Application {
             clock.clone(),
             wake.clone(),
             metrics.clone(),
-            settings.scheduler.send_deadline(),
-            &enabled_channels(&settings),
-            policy.clone(),
+            engine_settings,
         );
         let lines = settings.configured_lines().map_err(StartupError::Config)?;
         engine
@@ -225,12 +211,8 @@ impl Application {
             .unwrap_or_else(|| format!("http://{addr}"));
         let alert_secret = match &settings.alerts.webhook_secret {
             Some(s) => s.clone(),
-            None => store
-                .server_key(
-                    ALERT_KEY_NAME,
-                    &hex::encode(rand::random::<[u8; 32]>()),
-                    engine.now(),
-                )
+            None => engine
+                .server_key(ALERT_KEY_NAME, &hex::encode(rand::random::<[u8; 32]>()))
                 .await
                 .map_err(|source| StartupError::Database {
                     url: redact_url(&settings.database.url),
@@ -257,6 +239,7 @@ impl Application {
                 })?;
         let scheduler = Scheduler::new(
             engine.clone(),
+            store.clone(),
             clock,
             wake,
             metrics.clone(),
@@ -287,11 +270,11 @@ impl Application {
                 telegram,
                 meta,
                 webchat: Arc::new(webchat),
-                alert_sinks: crate::recipients::Sinks::of(&settings),
                 keys_exist: Arc::default(),
                 limits: Arc::new(crate::http::Limits::new(&settings.limits)),
                 sign_in_idle_minutes: settings.dashboard.sign_in_idle_minutes,
             },
+            store,
             scheduler,
             body_limit: settings.server.body_limit_bytes,
             request_timeout: std::time::Duration::from_secs(
@@ -311,11 +294,12 @@ impl Application {
 
     /// Serves until `stop` is cancelled; then drains requests and sends in flight.
     pub async fn run_until_stopped(self, stop: CancellationToken) -> std::io::Result<()> {
-        let store = self.state.engine.store().clone();
+        let store = self.store;
         let telegram = self.state.telegram.clone();
         let webchat = self.state.webchat.clone();
         let metrics = self.state.metrics.clone();
-        let app = router(self.state, self.body_limit, self.request_timeout);
+        let pages = crate::dashboard::router(&self.state);
+        let app = router(self.state, pages, self.body_limit, self.request_timeout);
         let scheduler = tokio::spawn(self.scheduler.run(stop.clone()));
         let poller = telegram
             .filter(|t| t.mode() == TelegramMode::Polling)

@@ -13,11 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use rateline_adapters::meta::{MetaAdapter, MetaEvent, parse_webhook};
+use rateline_adapters::meta::{MetaAdapter, MetaEvent};
 use rateline_adapters::phrases::Phrases;
 use rateline_adapters::signed::{CallbackSigner, CardAction};
 use rateline_adapters::text::parse_text_answer;
@@ -25,7 +21,6 @@ use rateline_adapters::{SendOutcome, webhook};
 
 use crate::domain::{Channel, RatingAnswer, RequestStatus};
 use crate::engine::{Engine, EngineError};
-use crate::http::{ApiError, AppState};
 use crate::settings::MetaSettings;
 use crate::store::{PlatformStatus, StoreError};
 
@@ -125,10 +120,7 @@ impl Meta {
                 }
                 // A timestamp from the future cannot stretch the window.
                 let at = at.min(self.engine.now());
-                self.engine
-                    .store()
-                    .touch_client_message(channel, &sender, at)
-                    .await?;
+                self.engine.client_wrote(channel, &sender, at).await?;
                 if let Some(payload) = payload {
                     self.on_payload(channel, &sender, &payload, at).await
                 } else if let Some(text) = text {
@@ -161,7 +153,7 @@ impl Meta {
             tracing::debug!(%channel, "a button payload Rateline did not sign: ignored");
             return Ok(());
         };
-        let Some(target) = self.engine.store().answer_target(&request_id).await? else {
+        let Some(target) = self.engine.answer_target(&request_id).await? else {
             return Ok(());
         };
         if target.request.channel != channel || target.client_id != sender {
@@ -185,12 +177,7 @@ impl Meta {
         text: &str,
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), StoreError> {
-        let Some(target) = self
-            .engine
-            .store()
-            .latest_answer_target(channel, sender)
-            .await?
-        else {
+        let Some(target) = self.engine.latest_answer_target(channel, sender).await? else {
             return Ok(());
         };
         // Only a text written after the request was sent can answer it.
@@ -281,11 +268,7 @@ impl Meta {
             },
             _ => return Ok(()),
         };
-        let changed = self
-            .engine
-            .store()
-            .record_whatsapp_status(message_id, &news, self.engine.now())
-            .await?;
+        let changed = self.engine.platform_status(message_id, &news).await?;
         if let Some((request_id, status)) = changed {
             tracing::info!(%request_id, %status, "WhatsApp status applied");
         }
@@ -293,62 +276,14 @@ impl Meta {
     }
 }
 
-fn meta_of(state: &AppState) -> Result<&Arc<Meta>, ApiError> {
-    state.meta.as_ref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "channel_not_enabled",
-            "no Meta channel is enabled on this server: set [meta] with an account's id and token",
-        )
-    })
-}
-
-/// `GET /channels/meta/webhook`: Meta's subscription check.
-pub async fn verify(
-    State(state): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<String, (StatusCode, &'static str)> {
-    let meta =
-        meta_of(&state).map_err(|_| (StatusCode::NOT_FOUND, "no Meta channel is enabled"))?;
-    let token_ok = q
-        .get("hub.verify_token")
-        .is_some_and(|t| super::secret_matches(&meta.verify_token, t.as_bytes()));
-    match (
-        q.get("hub.mode").map(String::as_str),
-        q.get("hub.challenge"),
-    ) {
-        (Some("subscribe"), Some(challenge)) if token_ok => Ok(challenge.clone()),
-        _ => Err((
-            StatusCode::FORBIDDEN,
-            "hub.mode must be subscribe and hub.verify_token must match meta.verify_token",
-        )),
+impl Meta {
+    /// Whether `token` is `meta.verify_token` (Meta's subscription check).
+    pub fn verify_token_matches(&self, token: &str) -> bool {
+        super::secret_matches(&self.verify_token, token.as_bytes())
     }
-}
 
-/// `POST /channels/meta/webhook`.
-pub async fn receive(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let meta = meta_of(&state)?;
-    let signature = headers
-        .get("x-hub-signature-256")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !webhook::verify(meta.app_secret.as_bytes(), &body, signature) {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "bad_signature",
-            "X-Hub-Signature-256 is missing or does not match: it must be sha256=<hex HMAC-SHA256 \
-             of the raw body keyed with the app secret> (meta.app_secret)",
-        ));
+    /// Whether `signature` (`X-Hub-Signature-256`) signs `body` with the app secret.
+    pub fn signed(&self, body: &[u8], signature: &str) -> bool {
+        webhook::verify(self.app_secret.as_bytes(), body, signature)
     }
-    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request("malformed_json", format!("the body is not JSON: {e}"))
-    })?;
-    let events = parse_webhook(&value);
-    let count = events.len();
-    meta.handle(events).await?;
-    Ok(Json(serde_json::json!({ "events": count })))
 }

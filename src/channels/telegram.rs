@@ -13,9 +13,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
 use rateline_adapters::outbound::Policy;
 use rateline_adapters::phrases::Phrases;
 use rateline_adapters::telegram::{
@@ -27,15 +24,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::{Channel, MAX_COMMENT_CHARS, RatingAnswer, RequestStatus};
 use crate::engine::{Engine, EngineError};
-use crate::http::{ApiError, AppState};
 use crate::settings::{TelegramMode, TelegramSettings};
 use crate::store::{AnswerTarget, RatingRecord, StoreError};
 
 /// After a low rating, the next text from the chat within this long is the comment.
 pub const COMMENT_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
-
-/// The header Telegram repeats the webhook's `secret_token` in.
-const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 
 /// The Telegram channel of one server: its adapter and what it needs to take answers.
 pub struct Telegram {
@@ -96,13 +89,13 @@ impl Telegram {
         check_token(&self.adapter).await
     }
 
-    /// Whether a webhook call carries the configured secret (compared in constant time).
-    fn authorized(&self, headers: &HeaderMap) -> bool {
-        let (Some(expected), Some(given)) = (&self.webhook_secret, headers.get(SECRET_HEADER))
-        else {
+    /// Whether a webhook call's `X-Telegram-Bot-Api-Secret-Token` (`given`) is the
+    /// configured secret (compared in constant time).
+    pub fn authorized(&self, given: Option<&[u8]>) -> bool {
+        let (Some(expected), Some(given)) = (&self.webhook_secret, given) else {
             return false;
         };
-        super::secret_matches(expected, given.as_bytes())
+        super::secret_matches(expected, given)
     }
 
     /// Handles one update. Only an unreachable database is an error: the update is then
@@ -169,7 +162,7 @@ impl Telegram {
             self.toast(callback_id, english.invalid_button).await;
             return Ok(());
         };
-        let Some(target) = self.engine.store().answer_target(&request_id).await? else {
+        let Some(target) = self.engine.answer_target(&request_id).await? else {
             self.toast(callback_id, english.invalid_button).await;
             return Ok(());
         };
@@ -223,8 +216,8 @@ impl Telegram {
         text: &str,
         date: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), StoreError> {
-        let store = self.engine.store();
-        let Some(target) = store
+        let Some(target) = self
+            .engine
             .latest_answer_target(Channel::Telegram, &chat.to_string())
             .await?
         else {
@@ -489,37 +482,4 @@ fn refusal(p: &'static Phrases, e: &EngineError) -> &'static str {
         EngineError::Conflict { .. } => p.not_answerable,
         _ => p.invalid_button,
     }
-}
-
-/// `POST /channels/telegram/webhook`.
-pub async fn webhook(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<StatusCode, ApiError> {
-    let Some(telegram) = &state.telegram else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "channel_not_enabled",
-            "the telegram channel is not enabled on this server: set [telegram] token",
-        ));
-    };
-    if !telegram.authorized(&headers) {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "bad_webhook_secret",
-            "X-Telegram-Bot-Api-Secret-Token is missing or wrong: send the telegram.webhook_secret \
-             given to setWebhook as secret_token",
-        ));
-    }
-    // An unknown update kind still parses (teloxide keeps it as an error kind) and is
-    // answered 200 below: a 4xx would make Telegram deliver it again and again.
-    let update: Update = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_update",
-            format!("the body is not a Telegram Update: {e}"),
-        )
-    })?;
-    telegram.handle(&update).await?;
-    Ok(StatusCode::OK)
 }

@@ -1,5 +1,6 @@
-//! The web chat channel: tokens for the widget, the widget's script, its live connection,
-//! acknowledgements and answers, and the CORS rules that keep it on the sites a line names.
+//! The web chat channel: tokens for the widget, its live connection, acknowledgements and
+//! answers, and the CORS rules that keep it on the sites a line names. The HTTP endpoints
+//! that carry them are `crate::http`'s (its `webchat` module).
 //!
 //! Nothing is pushed at a due time by the scheduler. A web chat request stays `scheduled`
 //! until a widget of its session is connected and the request is due; the widget's live
@@ -14,29 +15,19 @@
 //! learns of a close made by another process sharing the database.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use rateline_adapters::webchat::{
-    AckMessage, AnswerMessage, Card, CardRating, CardTexts, TokenError, TokenSigner, WIDGET_JS,
+    AnswerMessage, Card, CardRating, CardTexts, TokenError, TokenSigner,
 };
-use serde::Deserialize;
-use serde_json::json;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{Channel, RatingAnswer, RequestStatus};
-use crate::engine::Engine;
-use crate::http::{ApiError, ApiJson, ApiPath, ApiResult, AppState};
+use crate::engine::{Engine, EngineError, Submitted};
 use crate::store::AnswerTarget;
 
 /// How often an idle live connection sends a keep-alive and looks at its request again.
@@ -44,6 +35,50 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// The name the token key is kept under in the store when none is configured.
 const KEY_NAME: &str = "webchat_token";
+
+/// Why a widget's call was refused; nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum WidgetError {
+    /// A token that is malformed, forged or expired.
+    #[error("{0}")]
+    Token(TokenError),
+    /// A page whose origin the line does not list.
+    #[error("the widget may not run on {0}: add it to the line's webchat.allowed_origins")]
+    OriginNotAllowed(String),
+    /// A request that is not the token's session's current one.
+    #[error(
+        "request '{request_id}' is not the rating request of session '{session_id}', the session this token is for"
+    )]
+    NotThisSession {
+        request_id: String,
+        session_id: String,
+    },
+    /// A session on another channel.
+    #[error(
+        "session '{session_id}' is on the {channel} channel; web chat tokens are for sessions opened with \"channel\": \"webchat\""
+    )]
+    NotWebchat {
+        session_id: String,
+        channel: Channel,
+    },
+    /// One of the live connections' caps is full.
+    #[error(
+        "{what} holds the most live widget connections it may ({max}, webchat.{setting}); close a tab or try again shortly"
+    )]
+    TooManyStreams {
+        what: &'static str,
+        max: usize,
+        setting: &'static str,
+    },
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl From<crate::store::StoreError> for WidgetError {
+    fn from(e: crate::store::StoreError) -> Self {
+        WidgetError::Engine(e.into())
+    }
+}
 
 /// The web chat channel's shared state.
 pub struct Webchat {
@@ -59,6 +94,25 @@ pub struct Webchat {
     streams: Arc<Streams>,
 }
 
+/// A token minted for a session.
+#[derive(Debug, Clone)]
+pub struct Minted {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    /// The tag that embeds the widget with the token.
+    pub embed: String,
+}
+
+/// Who a widget's call is from: the session its token names, the session's current
+/// request, and the origin the answer may name in `Access-Control-Allow-Origin`.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub session_id: String,
+    pub target: Option<AnswerTarget>,
+    /// `None` for a call from no browser page, or from Rateline's own.
+    pub cors: Option<String>,
+}
+
 /// The widget's live connections open now, counted per token and per client address so
 /// that one token or one address cannot hold thousands (each holds a connection, a task
 /// and a little memory).
@@ -71,7 +125,7 @@ struct Streams {
 }
 
 /// A live connection's place under the caps, given back when the connection ends.
-struct StreamPlace {
+pub struct StreamPlace {
     streams: Arc<Streams>,
     token: String,
     address: Option<IpAddr>,
@@ -112,37 +166,28 @@ fn take_place<K: std::hash::Hash + Eq>(
 }
 
 impl Streams {
-    /// A place for a new live connection with `token` from `address`, or the 429 that
-    /// says which cap is full.
-    fn admit(self: &Arc<Self>, token: &str, address: Option<IpAddr>) -> ApiResult<StreamPlace> {
-        let refused = |what: &str, max: usize, setting: &str| {
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_streams",
-                format!(
-                    "{what} holds the most live widget connections it may ({max}, \
-                     webchat.{setting}); close a tab or try again shortly"
-                ),
-            );
-            e.retry_after = Some(KEEP_ALIVE.as_secs());
-            e
-        };
+    /// A place for a new live connection with `token` from `address`, or which cap is full.
+    fn admit(
+        self: &Arc<Self>,
+        token: &str,
+        address: Option<IpAddr>,
+    ) -> Result<StreamPlace, WidgetError> {
         if !take_place(&self.per_token, token.to_owned(), self.max_per_token) {
-            return Err(refused(
-                "this token",
-                self.max_per_token,
-                "max_streams_per_token",
-            ));
+            return Err(WidgetError::TooManyStreams {
+                what: "this token",
+                max: self.max_per_token,
+                setting: "max_streams_per_token",
+            });
         }
         if let Some(a) = address
             && !take_place(&self.per_address, a, self.max_per_address)
         {
             release(&self.per_token, &token.to_owned());
-            return Err(refused(
-                "this address",
-                self.max_per_address,
-                "max_streams_per_address",
-            ));
+            return Err(WidgetError::TooManyStreams {
+                what: "this address",
+                max: self.max_per_address,
+                setting: "max_streams_per_address",
+            });
         }
         Ok(StreamPlace {
             streams: self.clone(),
@@ -170,10 +215,7 @@ impl Webchat {
             Some(s) => s.to_owned(),
             None => {
                 let candidate = hex::encode(rand::random::<[u8; 32]>());
-                engine
-                    .store()
-                    .server_key(KEY_NAME, &candidate, engine.now())
-                    .await?
+                engine.server_key(KEY_NAME, &candidate).await?
             }
         };
         Ok(Self {
@@ -198,185 +240,205 @@ impl Webchat {
         self.closing.cancel();
     }
 
-    /// The session a token names, its newest request, and the CORS header the answer must
-    /// carry; refused when the token is bad or the page's origin is not one the line allows.
-    async fn authorize(
+    /// A token for the widget of web chat session `session_id`.
+    pub async fn mint(&self, session_id: &str) -> Result<Minted, WidgetError> {
+        let session = self.engine.session(session_id).await?;
+        if session.channel != Channel::Webchat {
+            return Err(WidgetError::NotWebchat {
+                session_id: session_id.to_owned(),
+                channel: session.channel,
+            });
+        }
+        let expires_at = self.engine.now() + self.ttl;
+        let token = self.signer.mint(session_id, expires_at);
+        let embed = format!(
+            "<script src=\"{}/widget.js\" data-token=\"{token}\" async></script>",
+            self.public_url
+        );
+        Ok(Minted {
+            token,
+            expires_at,
+            embed,
+        })
+    }
+
+    /// The session a token names, its newest request, and the origin the answer names;
+    /// refused when the token is bad or the page's origin (`origin`, with the `host` the
+    /// call came to) is not one the line allows.
+    pub async fn authorize(
         &self,
         token: &str,
-        headers: &HeaderMap,
-    ) -> ApiResult<(String, Option<AnswerTarget>, Option<HeaderValue>)> {
+        origin: Option<&str>,
+        host: Option<&str>,
+    ) -> Result<Caller, WidgetError> {
         let session_id = self
             .signer
             .verify(token, self.engine.now())
-            .map_err(token_refused)?;
+            .map_err(WidgetError::Token)?;
         // The session's line decides, also before the session has a request.
         let session = self.engine.session(&session_id).await?;
         let line = self.engine.line(&session.line_id).await?;
         let cors = allowed_origin(
-            headers,
+            origin,
+            host,
             &self.own_origin,
             &line.settings.webchat.allowed_origins,
         )?;
-        let target = self.engine.store().webchat_target(&session_id).await?;
-        Ok((session_id, target, cors))
+        let target = self.engine.webchat_target(&session_id).await?;
+        Ok(Caller {
+            session_id,
+            target,
+            cors,
+        })
+    }
+
+    /// A place for a new live connection with `token` from `address` (see the caps).
+    pub fn admit_stream(
+        &self,
+        token: &str,
+        address: Option<IpAddr>,
+    ) -> Result<StreamPlace, WidgetError> {
+        self.streams.admit(token, address)
+    }
+
+    /// The widget showed the card of `request_id`: the request's status now.
+    pub async fn ack(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+    ) -> Result<RequestStatus, WidgetError> {
+        named_request(caller, request_id)?;
+        Ok(self
+            .engine
+            .widget_showed(request_id, &caller.session_id)
+            .await?
+            .unwrap_or(RequestStatus::Scheduled))
+    }
+
+    /// A rating, a follow-up or a change of mind from the card: the rating as stored and the
+    /// card as it now stands.
+    pub async fn answer(
+        &self,
+        caller: &Caller,
+        msg: &AnswerMessage,
+    ) -> Result<(Submitted, Card), WidgetError> {
+        let named = named_request(caller, &msg.request_id)?;
+        let answer = RatingAnswer {
+            request_id: msg.request_id.clone(),
+            value: msg.value,
+            comment: msg.comment.clone(),
+            resolved: msg.resolved,
+        };
+        // Checked before the card counts as shown: a refused answer changes nothing.
+        answer
+            .validate(named.request.scale)
+            .map_err(|i| WidgetError::Engine(EngineError::Invalid(i)))?;
+        // A card answered is a card shown, should its acknowledgement have been lost.
+        self.engine
+            .widget_showed(&msg.request_id, &caller.session_id)
+            .await?;
+        let submitted = self.engine.submit_rating(answer).await?;
+        // Other tabs of the same client show the new state.
+        self.engine.signals().raise(&caller.session_id);
+        let target = self
+            .engine
+            .webchat_target(&caller.session_id)
+            .await?
+            .ok_or_else(|| {
+                WidgetError::Engine(EngineError::Store(crate::store::StoreError::Corrupt(
+                    "a rated web chat request vanished".into(),
+                )))
+            })?;
+        Ok((submitted, card(&target, self.engine.now())))
+    }
+
+    /// Feeds one live connection with what its widget should show, until the widget goes
+    /// away (`tx` closes) or the server stops.
+    pub async fn follow(&self, session_id: String, tx: mpsc::Sender<WidgetEvent>) {
+        let mut signal = self.engine.signals().subscribe(&session_id);
+        let mut shown: Option<View> = None;
+        loop {
+            let now = self.engine.now();
+            let current = match self.engine.webchat_target(&session_id).await {
+                Ok(t) => view(t.as_ref(), now),
+                Err(e) => {
+                    // The database is away: keep the connection, look again at the next tick.
+                    tracing::warn!(error = %e, "web chat: cannot read the session's request");
+                    shown.clone().unwrap_or(View::Nothing)
+                }
+            };
+            let event = match &current {
+                _ if shown.as_ref() == Some(&current) => None,
+                View::Card(c) => Some(WidgetEvent::Card(c.clone())),
+                // Only a card that was shown is taken away.
+                View::Gone { request_id, status } if matches!(&shown, Some(View::Card(_))) => {
+                    Some(WidgetEvent::Gone {
+                        request_id: request_id.clone(),
+                        status: status.clone(),
+                    })
+                }
+                _ => None,
+            };
+            if let Some(event) = event
+                && tx.send(event).await.is_err()
+            {
+                return;
+            }
+            let due = match current {
+                View::DueAt(at) => Some(at),
+                _ => None,
+            };
+            shown = Some(current);
+            tokio::select! {
+                _ = signal.changed() => {}
+                () = async {
+                    match due {
+                        Some(at) => self.engine.clock().sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => {}
+                () = tokio::time::sleep(KEEP_ALIVE) => {}
+                () = tx.closed() => return,
+                () = self.closing.cancelled() => return,
+            }
+        }
     }
 }
 
-fn token_refused(e: TokenError) -> ApiError {
-    let code = match e {
-        TokenError::Expired(_) => "token_expired",
-        TokenError::Malformed | TokenError::Forged => "invalid_token",
-    };
-    ApiError::new(StatusCode::UNAUTHORIZED, code, e.to_string())
+/// What a live connection tells its widget.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WidgetEvent {
+    /// The card to show (again after a reconnection).
+    Card(Box<Card>),
+    /// The request ended unanswered: its card goes away.
+    Gone { request_id: String, status: String },
 }
 
-/// The `Access-Control-Allow-Origin` an answer carries: none for a call without an `Origin`
-/// (not from a browser) or from Rateline's own pages (`own`, the origin of
-/// `server.public_url`, or the `Host` the call came to), the origin itself when the line
+/// The origin an answer names in `Access-Control-Allow-Origin`: none for a call without an
+/// `Origin` (not from a browser) or from Rateline's own pages (`own`, the origin of
+/// `server.public_url`, or the `host` the call came to), the origin itself when the line
 /// allows it; any other origin is refused before anything is written.
 fn allowed_origin(
-    headers: &HeaderMap,
+    origin: Option<&str>,
+    host: Option<&str>,
     own: &str,
     allowed: &[String],
-) -> ApiResult<Option<HeaderValue>> {
-    let Some(origin) = headers.get(header::ORIGIN) else {
+) -> Result<Option<String>, WidgetError> {
+    let Some(origin) = origin else {
         return Ok(None);
     };
-    let origin_str = origin.to_str().unwrap_or("");
-    let same_site = origin_str == own
-        || headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .is_some_and(|host| {
-                origin_str.strip_prefix("http://") == Some(host)
-                    || origin_str.strip_prefix("https://") == Some(host)
-            });
+    let same_site = origin == own
+        || host.is_some_and(|host| {
+            origin.strip_prefix("http://") == Some(host)
+                || origin.strip_prefix("https://") == Some(host)
+        });
     if same_site {
         return Ok(None);
     }
-    if allowed.iter().any(|a| a == origin_str) {
-        return Ok(Some(origin.clone()));
+    if allowed.iter().any(|a| a == origin) {
+        return Ok(Some(origin.to_owned()));
     }
-    Err(ApiError::new(
-        StatusCode::FORBIDDEN,
-        "origin_not_allowed",
-        format!(
-            "the widget may not run on {origin_str}: add it to the line's webchat.allowed_origins"
-        ),
-    ))
-}
-
-/// `response` with the CORS headers of an allowed origin.
-fn with_cors(mut response: Response, cors: Option<HeaderValue>) -> Response {
-    let h = response.headers_mut();
-    h.insert(header::VARY, HeaderValue::from_static("Origin"));
-    if let Some(origin) = cors {
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-    }
-    response
-}
-
-fn webchat(state: &AppState) -> &Webchat {
-    &state.webchat
-}
-
-/// A web chat token and the tag that embeds the widget with it.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct WidgetToken {
-    /// Names one session; give it to that session's page only.
-    token: String,
-    expires_at: String,
-    /// `<script src=".../widget.js" data-token="..." async></script>`
-    embed: String,
-}
-
-/// A token for the widget of a web chat session: the page that embeds it shows the
-/// session's rating card.
-#[utoipa::path(
-    post, path = "/v1/sessions/{id}/webchat-token", tag = "sessions", operation_id = "webchat_token",
-    params(("id" = crate::domain::Id, Path, description = "The session (opened with `\"channel\": \"webchat\"`).")),
-    responses(
-        (status = 201, description = "A new token.", body = WidgetToken),
-        (status = 404, description = "No such session.", body = crate::http::ErrorBody),
-        (status = 409, description = "The session is on another channel (`not_a_webchat_session`).", body = crate::http::ErrorBody),
-    ),
-)]
-pub async fn mint_token(
-    State(state): State<AppState>,
-    caller: crate::auth::Caller,
-    ApiPath(session_id): ApiPath,
-) -> ApiResult<(StatusCode, Json<WidgetToken>)> {
-    let w = webchat(&state);
-    caller.not_operator("a web chat token")?;
-    crate::http::visible_session(&state, &caller, &session_id).await?;
-    let session = w.engine.session(&session_id).await?;
-    if session.channel != Channel::Webchat {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_a_webchat_session",
-            format!(
-                "session '{session_id}' is on the {} channel; web chat tokens are for sessions opened with \"channel\": \"webchat\"",
-                session.channel
-            ),
-        ));
-    }
-    let expires_at = w.engine.now() + w.ttl;
-    let token = w.signer.mint(&session_id, expires_at);
-    let embed = format!(
-        "<script src=\"{}/widget.js\" data-token=\"{token}\" async></script>",
-        w.public_url
-    );
-    Ok((
-        StatusCode::CREATED,
-        Json(WidgetToken {
-            token,
-            expires_at: expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            embed,
-        }),
-    ))
-}
-
-/// `GET /widget.js`.
-pub async fn script() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            // Short: a fixed widget reaches every page within minutes.
-            (header::CACHE_CONTROL, "public, max-age=300"),
-        ],
-        WIDGET_JS,
-    )
-        .into_response()
-}
-
-/// The preflight of the widget's POSTs. The real call is checked against the session's
-/// line; the preflight cannot be (it carries no token) and only says which method and
-/// header the call may use.
-pub async fn preflight(headers: HeaderMap) -> Response {
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    let h = response.headers_mut();
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-    }
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("POST"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("content-type"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("600"),
-    );
-    h.insert(header::VARY, HeaderValue::from_static("Origin"));
-    response
-}
-
-#[derive(Deserialize)]
-pub struct EventsQuery {
-    token: String,
+    Err(WidgetError::OriginNotAllowed(origin.to_owned()))
 }
 
 /// What a live connection shows for its session's newest request.
@@ -445,188 +507,26 @@ fn card(t: &AnswerTarget, now: DateTime<Utc>) -> Card {
     }
 }
 
-/// `GET /webchat/events?token=…`: the widget's live connection (server-sent events).
-/// Events: `card` (the card to show, again after a reconnection) and `gone`.
-pub async fn events(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    crate::http::ClientIp(ip): crate::http::ClientIp,
-    Query(q): Query<EventsQuery>,
-) -> ApiResult<Response> {
-    let w = webchat(&state);
-    let (session_id, _, cors) = w.authorize(&q.token, &headers).await?;
-    let place = w.streams.admit(&q.token, ip)?;
-    let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(async move {
-        follow(state.clone(), session_id, tx).await;
-        drop(place);
-    });
-    let stream =
-        Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE));
-    let mut response = stream.into_response();
-    // nginx buffers responses by default, which would hold events back.
-    response
-        .headers_mut()
-        .insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(with_cors(response, cors))
-}
-
-/// Feeds one live connection until the widget goes away or the server stops.
-async fn follow(state: AppState, session_id: String, tx: mpsc::Sender<Result<Event, Infallible>>) {
-    let w = webchat(&state);
-    let mut signal = w.engine.signals().subscribe(&session_id);
-    let mut shown: Option<View> = None;
-    loop {
-        let now = w.engine.now();
-        let current = match w.engine.store().webchat_target(&session_id).await {
-            Ok(t) => view(t.as_ref(), now),
-            Err(e) => {
-                // The database is away: keep the connection, look again at the next tick.
-                tracing::warn!(error = %e, "web chat: cannot read the session's request");
-                shown.clone().unwrap_or(View::Nothing)
-            }
-        };
-        let event = match &current {
-            _ if shown.as_ref() == Some(&current) => None,
-            View::Card(c) => Some(Event::default().event("card").json_data(c)),
-            // Only a card that was shown is taken away.
-            View::Gone { request_id, status } if matches!(&shown, Some(View::Card(_))) => Some(
-                Event::default()
-                    .event("gone")
-                    .json_data(json!({"request_id": request_id, "status": status})),
-            ),
-            _ => None,
-        };
-        if let Some(event) = event {
-            let event = event.expect("a card serializes");
-            if tx.send(Ok(event)).await.is_err() {
-                return;
-            }
-        }
-        let due = match current {
-            View::DueAt(at) => Some(at),
-            _ => None,
-        };
-        shown = Some(current);
-        tokio::select! {
-            _ = signal.changed() => {}
-            () = async {
-                match due {
-                    Some(at) => w.engine.clock().sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            } => {}
-            () = tokio::time::sleep(KEEP_ALIVE) => {}
-            () = tx.closed() => return,
-            () = w.closing.cancelled() => return,
-        }
-    }
-}
-
 /// The request a widget message names, if it is the token's session's current request.
 fn named_request<'a>(
-    session_id: &str,
-    target: Option<&'a AnswerTarget>,
+    caller: &'a Caller,
     request_id: &str,
-) -> ApiResult<&'a AnswerTarget> {
-    target
+) -> Result<&'a AnswerTarget, WidgetError> {
+    caller
+        .target
+        .as_ref()
         .filter(|t| t.request.id == request_id)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::FORBIDDEN,
-                "not_this_session",
-                format!(
-                    "request '{request_id}' is not the rating request of session '{session_id}', the session this token is for"
-                ),
-            )
+        .ok_or_else(|| WidgetError::NotThisSession {
+            request_id: request_id.to_owned(),
+            session_id: caller.session_id.clone(),
         })
-}
-
-/// `POST /webchat/ack`: the widget showed the card.
-pub async fn ack(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiJson(msg): ApiJson<AckMessage>,
-) -> ApiResult<Response> {
-    let w = webchat(&state);
-    let (session_id, target, cors) = w.authorize(&msg.token, &headers).await?;
-    let run = async {
-        named_request(&session_id, target.as_ref(), &msg.request_id)?;
-        let status = w
-            .engine
-            .widget_showed(&msg.request_id, &session_id)
-            .await?
-            .unwrap_or(RequestStatus::Scheduled);
-        Ok::<_, ApiError>(Json(
-            json!({"request_id": msg.request_id, "status": status.as_str()}),
-        ))
-    };
-    Ok(with_cors(run.await.into_response(), cors))
-}
-
-/// `POST /webchat/answer`: a rating, a follow-up or a change of mind from the card.
-/// Answers with the card as it now stands.
-pub async fn answer(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiJson(msg): ApiJson<AnswerMessage>,
-) -> ApiResult<Response> {
-    let w = webchat(&state);
-    let (session_id, target, cors) = w.authorize(&msg.token, &headers).await?;
-    let run = async {
-        let named = named_request(&session_id, target.as_ref(), &msg.request_id)?;
-        let answer = RatingAnswer {
-            request_id: msg.request_id.clone(),
-            value: msg.value,
-            comment: msg.comment.clone(),
-            resolved: msg.resolved,
-        };
-        // Checked before the card counts as shown: a refused answer changes nothing.
-        answer
-            .validate(named.request.scale)
-            .map_err(|i| ApiError::from(crate::engine::EngineError::Invalid(i)))?;
-        // A card answered is a card shown, should its acknowledgement have been lost.
-        w.engine.widget_showed(&msg.request_id, &session_id).await?;
-        let submitted = w.engine.submit_rating(answer).await?;
-        // Other tabs of the same client show the new state.
-        w.engine.signals().raise(&session_id);
-        let target = w
-            .engine
-            .store()
-            .webchat_target(&session_id)
-            .await?
-            .ok_or_else(|| {
-                ApiError::from(crate::store::StoreError::Corrupt(
-                    "a rated web chat request vanished".into(),
-                ))
-            })?;
-        let status = if submitted.created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        };
-        Ok::<_, ApiError>((status, Json(card(&target, w.engine.now()))))
-    };
-    Ok(with_cors(run.await.into_response(), cors))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, HeaderValue::from_str(v).unwrap());
-        }
-        h
-    }
-
     const OWN: &str = "https://rateline.example";
-
-    fn allowed_origin_test(h: &HeaderMap, allowed: &[String]) -> ApiResult<Option<HeaderValue>> {
-        allowed_origin(h, OWN, allowed)
-    }
 
     #[test]
     fn live_connections_are_capped_per_token_and_per_address_and_give_places_back() {
@@ -639,13 +539,10 @@ mod tests {
         let first = streams.admit("t1", Some(a)).unwrap();
         let _second = streams.admit("t1", Some(a)).unwrap();
         let e = streams.admit("t1", Some(a)).err().unwrap();
-        assert_eq!(
-            (e.status, e.code),
-            (StatusCode::TOO_MANY_REQUESTS, "too_many_streams")
-        );
+        assert!(e.to_string().contains("this token"), "{e}");
         let _third = streams.admit("t2", Some(a)).unwrap();
         let e = streams.admit("t3", Some(a)).err().unwrap();
-        assert!(e.message.contains("this address"), "{}", e.message);
+        assert!(e.to_string().contains("this address"), "{e}");
         // A refusal by the address gives back the token's place it took.
         assert_eq!(streams.per_token.lock().unwrap().get("t3"), None);
         drop(first);
@@ -657,39 +554,34 @@ mod tests {
 
     #[test]
     fn origins_are_the_lines_own_or_rateline_itself() {
+        let allowed = |origin, host, list: &[String]| allowed_origin(origin, host, OWN, list);
         // Behind a proxy the Host may differ; the public URL's origin is Rateline's own.
         assert_eq!(
-            allowed_origin_test(&headers(&[("origin", OWN), ("host", "10.0.0.5:8080")]), &[])
-                .unwrap(),
+            allowed(Some(OWN), Some("10.0.0.5:8080"), &[]).unwrap(),
             None
         );
-        let allowed = ["https://shop.example".to_owned()];
-        assert_eq!(allowed_origin_test(&headers(&[]), &allowed).unwrap(), None);
+        let list = ["https://shop.example".to_owned()];
+        assert_eq!(allowed(None, None, &list).unwrap(), None);
         assert_eq!(
-            allowed_origin_test(
-                &headers(&[
-                    ("origin", "http://rateline.local:8080"),
-                    ("host", "rateline.local:8080")
-                ]),
-                &allowed
+            allowed(
+                Some("http://rateline.local:8080"),
+                Some("rateline.local:8080"),
+                &list
             )
             .unwrap(),
             None
         );
         assert_eq!(
-            allowed_origin_test(&headers(&[("origin", "https://shop.example")]), &allowed).unwrap(),
-            Some(HeaderValue::from_static("https://shop.example"))
+            allowed(Some("https://shop.example"), None, &list).unwrap(),
+            Some("https://shop.example".to_owned())
         );
         for other in [
             "https://evil.example",
             "http://shop.example",
             "https://shop.example:444",
         ] {
-            let e = allowed_origin_test(&headers(&[("origin", other)]), &allowed).unwrap_err();
-            assert_eq!(
-                (e.status, e.code),
-                (StatusCode::FORBIDDEN, "origin_not_allowed")
-            );
+            let e = allowed(Some(other), None, &list).unwrap_err();
+            assert!(matches!(e, WidgetError::OriginNotAllowed(_)), "{other}");
         }
     }
 }

@@ -29,6 +29,7 @@ use chrono::{DateTime, Utc};
 use tower_sessions::Session;
 
 use crate::domain::{Channel, Scale};
+use crate::engine::EngineError;
 use crate::http::{ApiError, AppState, ClientIp};
 use crate::policy::Caller;
 use crate::store::{Breakdown, StatsFilter, StatsGroup, StatsGrouping};
@@ -56,7 +57,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .layer(csrf)
         .layer(middleware::from_fn(explain_cross_origin))
         .layer(sign_in::layer(
-            state.engine.store().clone(),
+            state.engine.sign_ins(),
             public_url.starts_with("https://"),
             state.sign_in_idle_minutes,
         ));
@@ -232,7 +233,7 @@ async fn login(
 ) -> Response {
     let next = safe_next(&form.next).to_owned();
     let value = HeaderValue::from_str(&format!("Bearer {}", form.key.trim())).ok();
-    let key_id = match crate::auth::caller(&state, value, ip).await {
+    let key_id = match crate::http::caller(&state, value, ip).await {
         Ok(Caller::Key(k)) => k.key.id.clone(),
         // No key exists: the dashboard is open, there is nothing to sign in with.
         Ok(Caller::Open) => return Redirect::to(&next).into_response(),
@@ -400,7 +401,7 @@ async fn operator_page(
             .await?
             .into_iter()
             .next();
-        let low = state.engine.store().low_ratings(&filter, 20).await?;
+        let low = state.engine.low_ratings(&filter, 20).await?;
         Ok::<_, ApiError>(page::operator(
             &id,
             &filters,
@@ -451,9 +452,9 @@ fn date(name: &str, value: &str, next_day: bool) -> Result<Option<DateTime<Utc>>
 }
 
 async fn view(state: &AppState, caller: &Caller, mut filters: Filters) -> Result<View, ApiError> {
-    let store = state.engine.store();
-    let lines: Vec<(String, String)> = store
-        .list_lines()
+    let lines: Vec<(String, String)> = state
+        .engine
+        .lines()
         .await?
         .into_iter()
         // An operator key lists none: lines are a supervisor's to see.
@@ -522,7 +523,7 @@ async fn view(state: &AppState, caller: &Caller, mut filters: Filters) -> Result
     let Breakdown {
         funnel,
         distribution,
-    } = store.breakdown(&filter, engine.now()).await?;
+    } = engine.breakdown(&filter).await?;
     Ok(View {
         filters,
         lines,
@@ -546,9 +547,9 @@ async fn badge(State(state): State<AppState>, Path(id): Path<String>) -> Respons
         )
         .into_response()
     };
-    let line = match state.engine.store().get_line(&id).await {
-        Ok(Some(l)) if l.settings.public_badge => l,
-        Ok(_) => return not_found(),
+    let line = match state.engine.line(&id).await {
+        Ok(l) if l.settings.public_badge => l,
+        Ok(_) | Err(EngineError::NotFound { .. }) => return not_found(),
         Err(e) => return ApiError::from(e).into_response(),
     };
     let filter = StatsFilter {

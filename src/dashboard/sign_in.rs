@@ -27,7 +27,7 @@ use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use crate::http::{ApiError, AppState};
 use crate::policy::Caller;
-use crate::store::Store;
+use crate::store::SignIns;
 
 /// The sign-in cookie's name.
 pub const COOKIE: &str = "rateline_session";
@@ -44,8 +44,12 @@ pub enum SignedIn {
 }
 
 /// The session layer of the dashboard's routes.
-pub fn layer(store: Store, secure: bool, idle_minutes: u32) -> SessionManagerLayer<SignInStore> {
-    SessionManagerLayer::new(SignInStore { store })
+pub fn layer(
+    sign_ins: SignIns,
+    secure: bool,
+    idle_minutes: u32,
+) -> SessionManagerLayer<SignInStore> {
+    SessionManagerLayer::new(SignInStore { sign_ins })
         .with_name(COOKIE)
         .with_path("/dashboard")
         .with_http_only(true)
@@ -83,7 +87,7 @@ pub async fn caller(
     ip: Option<IpAddr>,
 ) -> Result<Caller, ApiError> {
     if let Some(authorization) = headers.get(header::AUTHORIZATION) {
-        return crate::auth::caller(state, Some(authorization.clone()), ip).await;
+        return crate::http::caller(state, Some(authorization.clone()), ip).await;
     }
     match session
         .get::<SignedIn>(SIGNED_IN)
@@ -91,18 +95,16 @@ pub async fn caller(
         .map_err(session_error)?
     {
         Some(SignedIn::Key { key_id }) => {
-            match state.engine.store().key(&key_id).await? {
-                Some(k) if k.record.revoked_at.is_none() => {
-                    Ok(Caller::with_key(k.record, k.person_lines))
-                }
+            match state.engine.active_key(&key_id).await? {
+                Some(k) => Ok(Caller::with_key(k.record, k.person_lines)),
                 // The key was revoked (or is gone): so is every sign-in made with it.
                 _ => {
                     sign_out(session).await?;
-                    crate::auth::caller(state, None, ip).await
+                    crate::http::caller(state, None, ip).await
                 }
             }
         }
-        None => crate::auth::caller(state, None, ip).await,
+        None => crate::http::caller(state, None, ip).await,
     }
 }
 
@@ -125,7 +127,7 @@ fn session_error(e: tower_sessions::session::Error) -> ApiError {
 /// Sign-ins in the store, keyed by the SHA-256 of their id.
 #[derive(Debug, Clone)]
 pub struct SignInStore {
-    store: Store,
+    sign_ins: SignIns,
 }
 
 fn id_hash(id: &Id) -> String {
@@ -152,7 +154,7 @@ impl SessionStore for SignInStore {
         let data = encode(record)?;
         // A new id until one is free: 128 random bits make a second try all but unheard of.
         while !self
-            .store
+            .sign_ins
             .insert_sign_in(&id_hash(&record.id), &data, utc(record.expiry_date))
             .await
             .map_err(backend)?
@@ -163,7 +165,7 @@ impl SessionStore for SignInStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        self.store
+        self.sign_ins
             .save_sign_in(
                 &id_hash(&record.id),
                 &encode(record)?,
@@ -175,7 +177,7 @@ impl SessionStore for SignInStore {
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let Some((data, expires_at)) = self
-            .store
+            .sign_ins
             .sign_in(&id_hash(id), Utc::now())
             .await
             .map_err(backend)?
@@ -196,7 +198,7 @@ impl SessionStore for SignInStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        self.store
+        self.sign_ins
             .delete_sign_in(&id_hash(id))
             .await
             .map_err(backend)

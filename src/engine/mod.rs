@@ -6,10 +6,17 @@
 //! the scheduler planned to look.
 
 mod followup;
+mod keys;
+mod lookups;
+mod reach;
 mod signals;
+mod wake;
 
 pub use followup::rating_not_found;
+pub use keys::{KeyRefusal, Minted, mint};
+pub use reach::{AlertReach, Sinks};
 pub use signals::SessionSignals;
+pub use wake::Wake;
 
 use std::sync::Arc;
 
@@ -23,7 +30,6 @@ use crate::domain::{
     check_id, check_name_id,
 };
 use crate::metrics::Metrics;
-use crate::scheduler::Wake;
 use crate::store::{
     AlertPlan, CloseResult, CloseTiming, LineRecord, MessageResult, RatingOutcome, RatingPolicy,
     RatingRecord, RatingRevision, SessionRecord, SessionView, StatsFilter, StatsGroup,
@@ -72,6 +78,38 @@ pub struct Engine {
     signals: Arc<SessionSignals>,
     /// Where outbound calls may go: URLs are checked against it when they are stored.
     policy: Policy,
+    /// The alert sinks this deployment has, for "who will hear about a low rating".
+    sinks: Sinks,
+}
+
+/// What an engine is configured with, from the settings.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// A request not sent this long after its due time ends `failed`.
+    pub send_deadline: std::time::Duration,
+    /// The channels this server sends on.
+    pub channels: Vec<Channel>,
+    pub policy: Policy,
+    pub sinks: Sinks,
+}
+
+impl EngineSettings {
+    /// The engine's settings from the server's.
+    pub fn of(settings: &crate::settings::Settings) -> Result<Self, String> {
+        let mut channels = vec![Channel::Webhook, Channel::Webchat];
+        if settings.telegram.is_some() {
+            channels.push(Channel::Telegram);
+        }
+        if let Some(m) = &settings.meta {
+            channels.extend(m.accounts().into_iter().map(|(c, _, _)| c));
+        }
+        Ok(Self {
+            send_deadline: settings.scheduler.send_deadline(),
+            channels,
+            policy: settings.outbound_policy()?,
+            sinks: Sinks::of(settings),
+        })
+    }
 }
 
 impl Engine {
@@ -80,20 +118,31 @@ impl Engine {
         clock: Arc<dyn Clock>,
         wake: Arc<Wake>,
         metrics: Arc<Metrics>,
-        send_deadline: std::time::Duration,
-        channels: &[Channel],
-        policy: Policy,
+        settings: EngineSettings,
     ) -> Self {
         Self {
             store,
             clock,
             wake,
             metrics,
-            send_deadline: Duration::from_std(send_deadline).unwrap_or(Duration::MAX),
-            channels: channels.into(),
+            send_deadline: Duration::from_std(settings.send_deadline).unwrap_or(Duration::MAX),
+            channels: settings.channels.into(),
             signals: Arc::default(),
-            policy,
+            policy: settings.policy,
+            sinks: settings.sinks,
         }
+    }
+
+    /// An engine for a command that runs once (`rateline stats`, `keys`, `check-config`):
+    /// the wall clock, and nothing to wake.
+    pub fn for_command(store: Store, settings: &crate::settings::Settings) -> Result<Self, String> {
+        Ok(Self::new(
+            store,
+            Arc::new(crate::clock::SystemClock),
+            Arc::new(Wake::default()),
+            Arc::new(Metrics::default()),
+            EngineSettings::of(settings)?,
+        ))
     }
 
     /// Raised when a session closes or its client writes: what a web chat widget waits on.
@@ -103,10 +152,6 @@ impl Engine {
 
     pub fn clock(&self) -> &dyn Clock {
         self.clock.as_ref()
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::domain::Invalid;
 use crate::engine::EngineError;
+use crate::policy::Forbidden;
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -85,6 +86,12 @@ impl From<EngineError> for ApiError {
             EngineError::Gone { code, message } => ApiError::new(StatusCode::GONE, code, message),
             EngineError::Store(s) => s.into(),
         }
+    }
+}
+
+impl From<Forbidden> for ApiError {
+    fn from(e: Forbidden) -> Self {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.message)
     }
 }
 

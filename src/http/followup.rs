@@ -106,7 +106,7 @@ async fn visible_rating(state: &AppState, caller: &Caller, id: &str) -> ApiResul
     if caller.is_open() {
         return Ok(());
     }
-    match state.engine.store().rating_scope(id).await? {
+    match state.engine.rating_scope(id).await? {
         Some((line, operator)) if !caller.sees_session(&line, operator.as_deref()) => {
             Err(rating_not_found(id).into())
         }

@@ -10,9 +10,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{ApiJson, ApiPath, ApiResult, AppState, ErrorBody, created_or_ok};
-use crate::auth::Caller;
 use crate::domain::{LineSettings, RatingSettings, Recipient, WebchatSettings, WhatsappTemplate};
-use crate::recipients::AlertReach;
+use crate::engine::AlertReach;
+use crate::policy::Caller;
 use crate::store::LineRecord;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -88,8 +88,7 @@ async fn get_line(
 }
 
 async fn view(state: &AppState, line: LineRecord) -> ApiResult<LineView> {
-    let alerts =
-        crate::recipients::check(state.engine.store(), &line.settings, state.alert_sinks).await?;
+    let alerts = state.engine.alert_reach(&line.settings).await?;
     let LineSettings {
         name,
         rating,

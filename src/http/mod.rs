@@ -1,5 +1,6 @@
 //! The HTTP API: one router per module, merged here, sharing one [`AppState`].
 
+mod auth;
 mod error;
 mod extract;
 mod followup;
@@ -8,10 +9,12 @@ mod lines;
 mod openapi;
 mod ops;
 mod people;
+mod platforms;
 mod ratings;
 mod serve;
 mod sessions;
 mod stats;
+mod webchat;
 
 use std::sync::Arc;
 
@@ -25,9 +28,9 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::channels::webchat;
 use tower_http::trace::TraceLayer;
 
+pub use auth::{KeysExist, caller};
 pub use error::ApiError;
 pub use extract::{ApiJson, ApiPath, ApiQuery, ClientIp};
 use openapi::ApiDoc;
@@ -51,9 +54,7 @@ pub struct AppState {
     pub meta: Option<Arc<crate::channels::meta::Meta>>,
     /// The web chat widget's endpoints.
     pub webchat: Arc<crate::channels::webchat::Webchat>,
-    /// The alert sinks configured, for "whom can a line's alerts reach".
-    pub alert_sinks: crate::recipients::Sinks,
-    pub keys_exist: Arc<crate::auth::KeysExist>,
+    pub keys_exist: Arc<KeysExist>,
     pub limits: Arc<limits::Limits>,
     /// How long a dashboard sign-in lasts unused (`dashboard.sign_in_idle_minutes`).
     pub sign_in_idle_minutes: u32,
@@ -77,7 +78,15 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     (routes, description)
 }
 
-pub fn router(state: AppState, body_limit: usize, request_timeout: std::time::Duration) -> Router {
+/// The whole application: the API, its description, the platforms' webhooks and the web
+/// chat widget's endpoints, with `pages` (the dashboard) merged in, under the middleware
+/// every request passes: authentication, rate limits, the request timeout, metrics.
+pub fn router(
+    state: AppState,
+    pages: Router<AppState>,
+    body_limit: usize,
+    request_timeout: std::time::Duration,
+) -> Router {
     let (v1, description) = api();
     let description = axum::body::Bytes::from(
         description
@@ -87,7 +96,7 @@ pub fn router(state: AppState, body_limit: usize, request_timeout: std::time::Du
     let app = Router::new()
         .merge(ops::router())
         .merge(v1)
-        .merge(crate::dashboard::router(&state))
+        .merge(pages)
         .route(
             "/openapi.json",
             get(move || async move {
@@ -97,13 +106,10 @@ pub fn router(state: AppState, body_limit: usize, request_timeout: std::time::Du
                 )
             }),
         )
-        .route(
-            "/channels/telegram/webhook",
-            axum::routing::post(crate::channels::telegram::webhook),
-        )
+        .route("/channels/telegram/webhook", post(platforms::telegram))
         .route(
             "/channels/meta/webhook",
-            axum::routing::get(crate::channels::meta::verify).post(crate::channels::meta::receive),
+            get(platforms::meta_verify).post(platforms::meta),
         )
         .route("/widget.js", get(webchat::script))
         .route("/webchat/events", get(webchat::events))
@@ -120,7 +126,7 @@ pub fn router(state: AppState, body_limit: usize, request_timeout: std::time::Du
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            crate::auth::authenticate,
+            auth::authenticate,
         ))
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -28,14 +28,14 @@ async fn healthz() -> Json<serde_json::Value> {
 
 /// The process can serve: the database answers.
 async fn readyz(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
-    state.engine.store().ping().await?;
+    state.engine.ping().await?;
     Ok(Json(json!({"status": "ready"})))
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     // Queue depth is read from the database, so it is the same whichever process is asked.
     if state.metrics.queue_depth_stale() {
-        match state.engine.store().queue_depth().await {
+        match state.engine.queue_depth().await {
             Ok(n) => {
                 state.metrics.queue_depth.set(n);
             }

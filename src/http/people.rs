@@ -9,8 +9,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{ApiJson, ApiPath, ApiResult, AppState, ErrorBody, created_or_ok};
-use crate::auth::Caller;
 use crate::domain::{Group, Notify, Person, Role};
+use crate::policy::Caller;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

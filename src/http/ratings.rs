@@ -41,11 +41,7 @@ async fn submit(
     // never an operator's (see `crate::policy`).
     caller.not_operator("answering a rating request")?;
     if !caller.is_open()
-        && let Some((line, _)) = state
-            .engine
-            .store()
-            .request_scope(&answer.request_id)
-            .await?
+        && let Some((line, _)) = state.engine.request_scope(&answer.request_id).await?
         && !caller.covers_line(&line)
     {
         return Err(request_not_found(&answer.request_id).into());

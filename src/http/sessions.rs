@@ -232,12 +232,12 @@ async fn may_write(
     write: SessionWrite,
 ) -> ApiResult<()> {
     match visible_session(state, caller, id).await? {
-        Some(s) => caller.may_write_session(
+        Some(s) => Ok(caller.may_write_session(
             &s.line_id,
             s.operator_id.as_deref(),
             write,
             state.engine.now(),
-        ),
+        )?),
         None => Ok(()),
     }
 }

@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{ApiError, ApiPath, ApiQuery, ApiResult, AppState};
-use crate::auth::Caller;
+use crate::policy::Caller;
 use crate::store::{StatsFilter, StatsGroup, StatsGrouping};
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -10,8 +10,8 @@
 //! flight when the process died is sent again when its lease runs out. Connectors get the
 //! request id as an idempotency key for that case.
 
+mod notify;
 mod retry;
-mod wake;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,12 +26,11 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use retry::RetryPolicy;
-pub use wake::{NOTIFY_CHANNEL, Wake};
 
 use crate::alerts::AlertSinks;
 use crate::clock::Clock;
 use crate::domain::RequestStatus;
-use crate::engine::Engine;
+use crate::engine::{Engine, Wake};
 use crate::metrics::Metrics;
 use crate::settings::SchedulerSettings;
 use crate::store::{
@@ -66,7 +65,11 @@ async fn forget_expired_sign_ins(store: Store, stop: CancellationToken) {
             _ = every.tick() => {}
             _ = stop.cancelled() => return,
         }
-        match store.delete_expired_sign_ins(chrono::Utc::now()).await {
+        match store
+            .sign_ins()
+            .delete_expired_sign_ins(chrono::Utc::now())
+            .await
+        {
             Ok(n) => tracing::debug!(sign_ins = n, "expired sign-ins forgotten"),
             Err(e) => tracing::warn!(error = %e, "could not forget expired sign-ins"),
         }
@@ -119,9 +122,13 @@ const SEND_TIMEOUT_GRACE: std::time::Duration = std::time::Duration::from_secs(1
 const WAKE_DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(5);
 
 impl Scheduler {
+    /// A scheduler that works `store`'s durable queue: claims, outcomes, expiries, the
+    /// report's folds. Those statements are the queue's own mechanics; what changes a
+    /// session goes through `engine` (idle closes).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         engine: Engine,
+        store: Store,
         clock: Arc<dyn Clock>,
         wake: Arc<Wake>,
         metrics: Arc<Metrics>,
@@ -130,7 +137,6 @@ impl Scheduler {
         settings: SchedulerSettings,
         answer_url: String,
     ) -> Self {
-        let store = engine.store().clone();
         Self {
             inner: Arc::new(Inner {
                 engine,
@@ -154,13 +160,13 @@ impl Scheduler {
         let mut helpers = JoinSet::new();
         if inner.store.backend() == Backend::Postgres {
             let own = stop.child_token();
-            helpers.spawn(wake::publish(
+            helpers.spawn(notify::publish(
                 inner.wake.clone(),
                 inner.store.clone(),
                 inner.owner.clone(),
                 own.clone(),
             ));
-            helpers.spawn(wake::listen(
+            helpers.spawn(notify::listen(
                 inner.wake.clone(),
                 inner.store.clone(),
                 inner.owner.clone(),

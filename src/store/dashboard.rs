@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::stats::{bind_all, conditions};
+use super::filter::{bind_all, conditions};
 use super::{Result, StatsFilter, StatsGrouping, Store, time};
 use crate::domain::{RequestStatus, Scale};
 

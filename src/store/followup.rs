@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::ratings::RATING_COLUMNS;
+use super::rows::{RATING_COLUMNS, read_rating};
+use super::sql::{WINDOW_JOIN, WINDOW_START};
 use super::{Result, Store, ms, opt_time, time};
 use crate::domain::{Channel, ClientRef, LineSettings};
 
@@ -263,8 +264,8 @@ impl Store {
                   {window_join}
                   JOIN lines l ON l.id = s.line_id
              WHERE p.rating_id = $1",
-            window_start = super::sessions::WINDOW_START,
-            window_join = super::sessions::WINDOW_JOIN,
+            window_start = WINDOW_START,
+            window_join = WINDOW_JOIN,
         );
         let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(rating_id)
@@ -416,7 +417,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let sql = format!("SELECT {RATING_COLUMNS} FROM ratings WHERE id = $1");
-        let rating = one(&mut tx, sql, rating_id, super::ratings::read_rating).await?;
+        let rating = one(&mut tx, sql, rating_id, read_rating).await?;
         tx.commit().await?;
         Ok(rating)
     }

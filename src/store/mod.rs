@@ -13,15 +13,19 @@
 
 mod alerts;
 mod dashboard;
+mod filter;
 mod followup;
 mod jobs;
 mod keys;
 mod lines;
+mod notify;
 mod people;
 mod ratings;
 mod requests;
+mod rows;
 mod sessions;
 mod sign_ins;
+mod sql;
 mod stats;
 mod tally;
 mod webchat;
@@ -30,27 +34,29 @@ mod writer;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
 pub use alerts::{AlertDelivery, AlertFilter, AlertRecord, Count, Unanswered, UnansweredRating};
 pub use dashboard::{Breakdown, Funnel, LowRating};
+pub use filter::{StatsFilter, StatsGrouping};
 pub use followup::{
     AppealOutcome, AppealRecord, Delivery, EvaluationRecord, ResponseDelivery, ResponseRecord,
 };
 pub use jobs::{ClaimedJob, JobKind, JobResult};
 pub use keys::{KeyRecord, NewKey, StoredKey};
 pub use lines::LineRecord;
-pub use ratings::{
-    AlertPlan, AnswerTarget, Counted, RatingOutcome, RatingPolicy, RatingRecord, RatingRevision,
-};
-pub use requests::{ClaimedRequest, NextWake, PlatformStatus, RequestRecord, SendResult};
+pub use notify::{NOTIFY_CHANNEL, Others};
+pub use ratings::{AlertPlan, AnswerTarget, RatingOutcome, RatingPolicy, RatingRevision};
+pub use requests::{ClaimedRequest, NextWake, PlatformStatus, SendResult};
+pub use rows::{Counted, RatingRecord, RequestRecord};
 pub use sessions::{
     BeforeStored, CloseResult, CloseTiming, MessageResult, SessionRecord, SessionView,
 };
-pub use stats::{StatsFilter, StatsGroup, StatsGrouping};
+pub use sign_ins::SignIns;
+pub(crate) use sql::{ms, opt_time, placeholders, time};
+pub use stats::StatsGroup;
 
 /// Writer tasks on PostgreSQL (see [`writer`]); measured in examples/loadgen, README.
 const WRITERS: usize = 4;
@@ -199,16 +205,7 @@ impl Store {
         self.backend
     }
 
-    pub(crate) fn pool(&self) -> &AnyPool {
-        &self.pool
-    }
-
-    /// The connection URL, for LISTEN/NOTIFY's own connection.
-    pub(crate) fn url(&self) -> &str {
-        &self.url.0
-    }
-
-    /// Writes waiting for a writer to take them into a batch (see [`writer`]).
+    /// Writes waiting for a writer to take them into a batch (see the `writer` module).
     pub fn queued_writes(&self) -> usize {
         self.writer.queued()
     }
@@ -268,30 +265,6 @@ pub fn redact_url(url: &str) -> String {
         u.query_pairs_mut().clear().extend_pairs(pairs);
     }
     u.to_string()
-}
-
-/// Milliseconds since the epoch, the stored form of a time.
-pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-/// The time a stored millisecond count stands for.
-pub(crate) fn time(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
-}
-
-pub(crate) fn opt_time(ms: Option<i64>) -> Option<DateTime<Utc>> {
-    ms.map(time)
-}
-
-/// `$1, $2, …, $n` starting after `offset` placeholders: for `IN (…)` lists of ids.
-pub(crate) fn placeholders(offset: usize, n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${}", offset + i))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]

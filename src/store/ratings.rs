@@ -3,31 +3,11 @@
 use chrono::{DateTime, Duration, Utc};
 use sqlx::Row;
 
-use super::{Backend, Result, Store, alerts, ms, opt_time, time};
+use super::rows::{
+    Counted, RATING_COLUMNS, REQUEST_COLUMNS, RatingRecord, read_rating, read_request,
+};
+use super::{Backend, Result, Store, alerts, ms, time};
 use crate::domain::{Channel, LineSettings, RatingAnswer, RequestStatus, Scale};
-
-/// A stored rating.
-#[derive(Debug, Clone)]
-pub struct RatingRecord {
-    pub id: String,
-    pub request_id: String,
-    pub value: i64,
-    pub positive: bool,
-    pub low: bool,
-    pub comment: Option<String>,
-    pub resolved: Option<bool>,
-    pub changes: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    /// Set when an approved appeal took the rating out of the stats.
-    pub voided_at: Option<DateTime<Utc>>,
-    /// The comment was flagged as abusive: hidden from reports and alerts.
-    pub comment_flagged: bool,
-    /// The stats count this value from then on (a lowered rating's grace period); until
-    /// then they count `prior`, the value before (none for a first answer).
-    pub counts_from: DateTime<Utc>,
-    pub prior: Option<Counted>,
-}
 
 /// `counts_from` of a rating that counts whenever the report is made (no grace period):
 /// the epoch, so no clock, a test's or a `rateline stats` run's, can disagree about it.
@@ -40,14 +20,6 @@ fn graced(now: DateTime<Utc>, grace: Duration) -> DateTime<Utc> {
     } else {
         COUNTS_AT_ONCE
     }
-}
-
-/// A value as the stats count it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Counted {
-    pub value: i64,
-    pub positive: bool,
-    pub low: bool,
 }
 
 impl RatingRecord {
@@ -107,42 +79,6 @@ pub enum RatingOutcome {
     WindowClosed(DateTime<Utc>),
     ChangeLimitReached(u32),
     ChangeWindowClosed(DateTime<Utc>),
-}
-
-pub(crate) const RATING_COLUMNS: &str = "id, request_id, value, positive, low, comment, resolved, \
-    changes, created_at, updated_at, voided_at, comment_flagged_at, counts_from, prior_value, \
-    prior_positive, prior_low";
-
-pub(crate) fn read_rating(row: &sqlx::any::AnyRow) -> Result<RatingRecord> {
-    Ok(RatingRecord {
-        id: row.try_get("id")?,
-        request_id: row.try_get("request_id")?,
-        value: row.try_get("value")?,
-        positive: row.try_get::<i64, _>("positive")? == 1,
-        low: row.try_get::<i64, _>("low")? == 1,
-        comment: row.try_get("comment")?,
-        resolved: row.try_get::<Option<i64>, _>("resolved")?.map(|r| r == 1),
-        changes: row.try_get("changes")?,
-        created_at: time(row.try_get("created_at")?),
-        updated_at: time(row.try_get("updated_at")?),
-        voided_at: opt_time(row.try_get("voided_at")?),
-        comment_flagged: row
-            .try_get::<Option<i64>, _>("comment_flagged_at")?
-            .is_some(),
-        counts_from: time(row.try_get("counts_from")?),
-        prior: match (
-            row.try_get::<Option<i64>, _>("prior_value")?,
-            row.try_get::<Option<i64>, _>("prior_positive")?,
-            row.try_get::<Option<i64>, _>("prior_low")?,
-        ) {
-            (Some(value), Some(positive), Some(low)) => Some(Counted {
-                value,
-                positive: positive == 1,
-                low: low == 1,
-            }),
-            _ => None,
-        },
-    })
 }
 
 impl Store {
@@ -550,7 +486,7 @@ impl Store {
         filter: &str,
         binds: &[&str],
     ) -> Result<Option<AnswerTarget>> {
-        let columns = super::requests::REQUEST_COLUMNS
+        let columns = REQUEST_COLUMNS
             .split(", ")
             .map(|c| format!("r.{c}"))
             .collect::<Vec<_>>()
@@ -567,7 +503,7 @@ impl Store {
         let Some(row) = q.fetch_optional(&mut *conn).await? else {
             return Ok(None);
         };
-        let request = super::requests::read_request(&row)?;
+        let request = read_request(&row)?;
         let line: LineSettings = serde_json::from_str(&row.try_get::<String, _>("settings")?)
             .map_err(|e| {
                 super::StoreError::Corrupt(format!("settings of line '{}': {e}", request.line_id))

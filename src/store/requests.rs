@@ -13,67 +13,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use sqlx::Row;
 
+use super::sql::{WINDOW_JOIN, WINDOW_START};
 use super::{Backend, Result, Store, StoreError, ms, opt_time, placeholders, time};
 use crate::domain::{Channel, ClientRef, LineSettings, RequestStatus, Scale};
-
-/// The columns [`read_request`] reads.
-pub(crate) const REQUEST_COLUMNS: &str = "id, session_id, line_id, channel, operator_id, scale, \
-    status, due_at, attempts, last_error, platform_message_id, created_at, sent_at, \
-    delivered_at, answered_at, expires_at, finished_at";
-
-/// A stored rating request.
-#[derive(Debug, Clone)]
-pub struct RequestRecord {
-    pub id: String,
-    pub session_id: String,
-    pub line_id: String,
-    pub channel: Channel,
-    pub operator_id: Option<String>,
-    pub scale: Scale,
-    pub status: RequestStatus,
-    pub due_at: DateTime<Utc>,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-    pub platform_message_id: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub sent_at: Option<DateTime<Utc>>,
-    pub delivered_at: Option<DateTime<Utc>>,
-    pub answered_at: Option<DateTime<Utc>>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-}
-
-pub(crate) fn read_request(row: &sqlx::any::AnyRow) -> Result<RequestRecord> {
-    let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("request {what}: {e}"));
-    Ok(RequestRecord {
-        id: row.try_get("id")?,
-        session_id: row.try_get("session_id")?,
-        line_id: row.try_get("line_id")?,
-        channel: row
-            .try_get::<String, _>("channel")?
-            .parse()
-            .map_err(|e: rateline_adapters::UnknownChannel| corrupt("channel", e.to_string()))?,
-        operator_id: row.try_get("operator_id")?,
-        scale: row
-            .try_get::<String, _>("scale")?
-            .parse()
-            .map_err(|e| corrupt("scale", e))?,
-        status: row
-            .try_get::<String, _>("status")?
-            .parse()
-            .map_err(|e| corrupt("status", e))?,
-        due_at: time(row.try_get("due_at")?),
-        attempts: row.try_get("attempts")?,
-        last_error: row.try_get("last_error")?,
-        platform_message_id: row.try_get("platform_message_id")?,
-        created_at: time(row.try_get("created_at")?),
-        sent_at: opt_time(row.try_get("sent_at")?),
-        delivered_at: opt_time(row.try_get("delivered_at")?),
-        answered_at: opt_time(row.try_get("answered_at")?),
-        expires_at: opt_time(row.try_get("expires_at")?),
-        finished_at: opt_time(row.try_get("finished_at")?),
-    })
-}
 
 /// A request this scheduler holds the lease on and must send now.
 #[derive(Debug, Clone)]
@@ -151,8 +93,8 @@ impl Store {
                AND r.run_at <= $1
              ORDER BY r.run_at
              LIMIT $2 {lock}",
-            window_start = super::sessions::WINDOW_START,
-            window_join = super::sessions::WINDOW_JOIN,
+            window_start = WINDOW_START,
+            window_join = WINDOW_JOIN,
         );
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(select))

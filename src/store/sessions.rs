@@ -5,11 +5,12 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::Row;
 
 use super::ratings::rating_with_history;
-use super::requests::{REQUEST_COLUMNS, read_request};
+use super::rows::RequestRecord;
+use super::rows::{REQUEST_COLUMNS, read_request};
+use super::sql::{WINDOW_JOIN, WINDOW_START};
 use super::writer::BoxFuture;
 use super::{Backend, RatingRecord, RatingRevision, Result, Store, StoreError, ms, opt_time, time};
 use crate::domain::{Channel, ClientRef, ClosedBy, LineSettings, MessageFrom, NewSession};
-use crate::store::RequestRecord;
 
 /// A stored session.
 #[derive(Debug, Clone)]
@@ -478,16 +479,6 @@ async fn latest_request(
         .map(read_request)
         .transpose()
 }
-
-/// Joins a session `s` to its client's platform-reported last message `w`.
-pub(crate) const WINDOW_JOIN: &str =
-    "LEFT JOIN client_windows w ON w.channel = s.channel AND w.client_id = s.client_id";
-
-/// The later of the two last-message times (either may be NULL).
-pub(crate) const WINDOW_START: &str =
-    "CASE WHEN w.last_message_at IS NULL THEN s.last_client_message_at
-          WHEN s.last_client_message_at IS NULL OR s.last_client_message_at < w.last_message_at
-          THEN w.last_message_at ELSE s.last_client_message_at END";
 
 impl Store {
     /// Notes a client's message that reached Rateline from the platform itself (a Meta

@@ -1,13 +1,25 @@
 //! Dashboard sign-ins (server-side sessions), keyed by the SHA-256 of the id the browser's
-//! cookie holds. What is kept is opaque JSON: the session layer
-//! (`crate::dashboard::sign_in`) decides what it says.
+//! cookie holds. What is kept is opaque JSON: the dashboard's session layer decides what
+//! it says.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{Result, Store, ms};
 
+/// The store as the dashboard's sign-in sessions see it: the `sign_ins` table and nothing
+/// else (see [`Store::sign_ins`]).
+#[derive(Debug, Clone)]
+pub struct SignIns(Store);
+
 impl Store {
+    /// A handle on the sign-ins alone.
+    pub fn sign_ins(&self) -> SignIns {
+        SignIns(self.clone())
+    }
+}
+
+impl SignIns {
     /// Stores a new sign-in; false (nothing written) when the id is taken.
     pub async fn insert_sign_in(
         &self,
@@ -22,7 +34,7 @@ impl Store {
         .bind(id_hash)
         .bind(data)
         .bind(ms(expires_at))
-        .execute(&self.pool)
+        .execute(&self.0.pool)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -42,7 +54,7 @@ impl Store {
         .bind(id_hash)
         .bind(data)
         .bind(ms(expires_at))
-        .execute(&self.pool)
+        .execute(&self.0.pool)
         .await?;
         Ok(())
     }
@@ -58,7 +70,7 @@ impl Store {
         )
         .bind(id_hash)
         .bind(ms(now))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.0.pool)
         .await?;
         row.map(|r| Ok((r.try_get("data")?, super::time(r.try_get("expires_at")?))))
             .transpose()
@@ -68,7 +80,7 @@ impl Store {
     pub async fn delete_sign_in(&self, id_hash: &str) -> Result<()> {
         sqlx::query("DELETE FROM sign_ins WHERE id_hash = $1")
             .bind(id_hash)
-            .execute(&self.pool)
+            .execute(&self.0.pool)
             .await?;
         Ok(())
     }
@@ -77,7 +89,7 @@ impl Store {
     pub async fn delete_expired_sign_ins(&self, now: DateTime<Utc>) -> Result<u64> {
         Ok(sqlx::query("DELETE FROM sign_ins WHERE expires_at <= $1")
             .bind(ms(now))
-            .execute(&self.pool)
+            .execute(&self.0.pool)
             .await?
             .rows_affected())
     }

@@ -17,7 +17,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::stats::{Bind, Params, StatsFilter, StatsGrouping, Who, bind_all, where_};
+use super::filter::{Bind, Params, StatsFilter, StatsGrouping, Who, bind_all, group_key, where_};
 use super::{Backend, Result, Store, ms};
 use crate::domain::{RequestStatus, Scale};
 
@@ -428,19 +428,6 @@ fn request_keys() -> [&'static str; 4] {
         "COALESCE(r.operator_id, '')",
         "r.channel",
     ]
-}
-
-/// The group key over the summed rows `u`.
-pub(super) fn group_key(by: StatsGrouping) -> &'static str {
-    match by {
-        StatsGrouping::All => "'all'",
-        StatsGrouping::Operator => "u.operator_id",
-        StatsGrouping::Line => "u.line_id",
-        StatsGrouping::Channel => "u.channel",
-        StatsGrouping::Day => "CAST(u.day AS TEXT)",
-        // Day 0 (1970-01-01) was a Thursday: +3 starts each week on a Monday.
-        StatsGrouping::Week => "CAST((u.day + 3) / 7 AS TEXT)",
-    }
 }
 
 #[cfg(test)]

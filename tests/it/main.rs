@@ -11,6 +11,7 @@ mod common;
 
 mod alerts;
 mod api;
+mod architecture;
 mod auth;
 mod cli;
 mod connections;

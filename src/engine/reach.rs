@@ -40,13 +40,17 @@ impl Sinks {
     }
 }
 
+impl super::Engine {
+    /// Who `line`'s low-rating alerts can reach, and what stops the rest: the same check
+    /// for `GET /v1/lines/{id}` and `rateline check-config`.
+    pub async fn alert_reach(&self, line: &LineSettings) -> Result<AlertReach, StoreError> {
+        check(&self.store, line, self.sinks).await
+    }
+}
+
 /// Checks `line`'s `notify_low` against the people and groups in the store and the sinks
 /// this deployment can send through.
-pub async fn check(
-    store: &Store,
-    line: &LineSettings,
-    sinks: Sinks,
-) -> Result<AlertReach, StoreError> {
+async fn check(store: &Store, line: &LineSettings, sinks: Sinks) -> Result<AlertReach, StoreError> {
     let mut reach = AlertReach::default();
     let mut people = std::collections::HashSet::new();
     for recipient in &line.notify_low {

@@ -1,0 +1,117 @@
+//! What the other parts read (or note) through the engine rather than the store: the
+//! channels' look-ups of the request an answer is for, the API keys and their scopes, the
+//! report's queries, the server's own keys. Each is one store statement; they are here so
+//! that the store has one caller above it, and what it is asked for is named in one place.
+
+use chrono::{DateTime, Utc};
+
+use super::Engine;
+use crate::domain::Channel;
+use crate::store::Result;
+use crate::store::{
+    AnswerTarget, Breakdown, LineRecord, LowRating, PlatformStatus, SignIns, StatsFilter,
+};
+
+impl Engine {
+    /// The request an answer names, with its line and rating: what a tap or a reply is for.
+    pub async fn answer_target(&self, request_id: &str) -> Result<Option<AnswerTarget>> {
+        self.store.answer_target(request_id).await
+    }
+
+    /// The newest request a client of `channel` was sent that is still open to an answer
+    /// (what a typed reply answers).
+    pub async fn latest_answer_target(
+        &self,
+        channel: Channel,
+        client_id: &str,
+    ) -> Result<Option<AnswerTarget>> {
+        self.store.latest_answer_target(channel, client_id).await
+    }
+
+    /// A web chat session's newest request, with its line and rating.
+    pub async fn webchat_target(&self, session_id: &str) -> Result<Option<AnswerTarget>> {
+        self.store.webchat_target(session_id).await
+    }
+
+    /// A client's message that reached Rateline from the platform itself (Meta's
+    /// webhooks): it opens the client's 24-hour window, whatever session they are in.
+    pub async fn client_wrote(
+        &self,
+        channel: Channel,
+        client_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.store
+            .touch_client_message(channel, client_id, at)
+            .await
+    }
+
+    /// A platform's report on a message Rateline sent (WhatsApp's statuses); the request's
+    /// id and new status when it changed something.
+    pub async fn platform_status(
+        &self,
+        message_id: &str,
+        news: &PlatformStatus,
+    ) -> Result<Option<(String, crate::domain::RequestStatus)>> {
+        self.store
+            .record_whatsapp_status(message_id, news, self.now())
+            .await
+    }
+
+    /// The server's key `name`, made from `candidate` at the first start and kept in the
+    /// store, so that every process shares it.
+    pub async fn server_key(&self, name: &str, candidate: &str) -> Result<String> {
+        self.store.server_key(name, candidate, self.now()).await
+    }
+
+    /// The line and operator of rating `id`, for deciding who may see it.
+    pub async fn rating_scope(&self, id: &str) -> Result<Option<(String, Option<String>)>> {
+        self.store.rating_scope(id).await
+    }
+
+    /// The line and operator of rating request `id`, for deciding who may see it.
+    pub async fn request_scope(&self, id: &str) -> Result<Option<(String, Option<String>)>> {
+        self.store.request_scope(id).await
+    }
+
+    /// Whether person `id` exists.
+    pub async fn person_exists(&self, id: &str) -> Result<bool> {
+        Ok(self.store.person_reachability(id).await?.is_some())
+    }
+
+    /// Every line, by id.
+    pub async fn lines(&self) -> Result<Vec<LineRecord>> {
+        self.store.list_lines().await
+    }
+
+    /// The report's funnel and distribution of values for `filter`.
+    pub async fn breakdown(&self, filter: &StatsFilter) -> Result<Breakdown> {
+        self.store.breakdown(filter, self.now()).await
+    }
+
+    /// An operator's newest low ratings (not voided, still low), for the profile page.
+    pub async fn low_ratings(&self, filter: &StatsFilter, limit: i64) -> Result<Vec<LowRating>> {
+        self.store.low_ratings(filter, limit).await
+    }
+
+    /// Closes the store's connections (a command is done).
+    pub async fn close_store(&self) {
+        self.store.close().await;
+    }
+
+    /// Whether the database answers now.
+    pub async fn ping(&self) -> Result<()> {
+        self.store.ping().await
+    }
+
+    /// Requests waiting to be sent: the queue's depth.
+    pub async fn queue_depth(&self) -> Result<i64> {
+        self.store.queue_depth().await
+    }
+
+    /// The dashboard's sign-ins: a named handle on the store's `sign_ins` table, for the
+    /// session layer, whose purpose is only that.
+    pub fn sign_ins(&self) -> SignIns {
+        self.store.sign_ins()
+    }
+}

@@ -1,0 +1,113 @@
+//! The platforms' webhooks: Telegram's updates and Meta's events. Each call is checked
+//! (Telegram's secret header, Meta's signature) before its body is parsed; what an update
+//! or event means is [`crate::channels`]' to decide.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use rateline_adapters::meta::parse_webhook;
+use teloxide_core::types::Update;
+
+use super::{ApiError, AppState};
+use crate::channels::meta::Meta;
+
+/// The header Telegram repeats the webhook's `secret_token` in.
+const TELEGRAM_SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+
+/// `POST /channels/telegram/webhook`.
+pub async fn telegram(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let Some(telegram) = &state.telegram else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "channel_not_enabled",
+            "the telegram channel is not enabled on this server: set [telegram] token",
+        ));
+    };
+    let secret = headers.get(TELEGRAM_SECRET_HEADER).map(|v| v.as_bytes());
+    if !telegram.authorized(secret) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_webhook_secret",
+            "X-Telegram-Bot-Api-Secret-Token is missing or wrong: send the telegram.webhook_secret \
+             given to setWebhook as secret_token",
+        ));
+    }
+    // An unknown update kind still parses (teloxide keeps it as an error kind) and is
+    // answered 200 below: a 4xx would make Telegram deliver it again and again.
+    let update: Update = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_update",
+            format!("the body is not a Telegram Update: {e}"),
+        )
+    })?;
+    telegram.handle(&update).await?;
+    Ok(StatusCode::OK)
+}
+
+fn meta_of(state: &AppState) -> Result<&Arc<Meta>, ApiError> {
+    state.meta.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "channel_not_enabled",
+            "no Meta channel is enabled on this server: set [meta] with an account's id and token",
+        )
+    })
+}
+
+/// `GET /channels/meta/webhook`: Meta's subscription check.
+pub async fn meta_verify(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<String, (StatusCode, &'static str)> {
+    let meta =
+        meta_of(&state).map_err(|_| (StatusCode::NOT_FOUND, "no Meta channel is enabled"))?;
+    let token_ok = q
+        .get("hub.verify_token")
+        .is_some_and(|t| meta.verify_token_matches(t));
+    match (
+        q.get("hub.mode").map(String::as_str),
+        q.get("hub.challenge"),
+    ) {
+        (Some("subscribe"), Some(challenge)) if token_ok => Ok(challenge.clone()),
+        _ => Err((
+            StatusCode::FORBIDDEN,
+            "hub.mode must be subscribe and hub.verify_token must match meta.verify_token",
+        )),
+    }
+}
+
+/// `POST /channels/meta/webhook`.
+pub async fn meta(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let meta = meta_of(&state)?;
+    let signature = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !meta.signed(&body, signature) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_signature",
+            "X-Hub-Signature-256 is missing or does not match: it must be sha256=<hex HMAC-SHA256 \
+             of the raw body keyed with the app secret> (meta.app_secret)",
+        ));
+    }
+    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request("malformed_json", format!("the body is not JSON: {e}"))
+    })?;
+    let events = parse_webhook(&value);
+    let count = events.len();
+    meta.handle(events).await?;
+    Ok(Json(serde_json::json!({ "events": count })))
+}

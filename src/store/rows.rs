@@ -1,0 +1,136 @@
+//! The records several parts of the store read, with their column lists and the readers
+//! that turn a row into one: a leaf, so that the modules that read requests and ratings
+//! (sessions, ratings, the follow-up loop, the scheduler's queue) need not use each other.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{Result, StoreError, opt_time, time};
+use crate::domain::{Channel, RequestStatus, Scale};
+
+/// The columns [`read_request`] reads.
+pub(crate) const REQUEST_COLUMNS: &str = "id, session_id, line_id, channel, operator_id, scale, \
+    status, due_at, attempts, last_error, platform_message_id, created_at, sent_at, \
+    delivered_at, answered_at, expires_at, finished_at";
+
+/// A stored rating request.
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    pub id: String,
+    pub session_id: String,
+    pub line_id: String,
+    pub channel: Channel,
+    pub operator_id: Option<String>,
+    pub scale: Scale,
+    pub status: RequestStatus,
+    pub due_at: DateTime<Utc>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub platform_message_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+pub(crate) fn read_request(row: &sqlx::any::AnyRow) -> Result<RequestRecord> {
+    let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("request {what}: {e}"));
+    Ok(RequestRecord {
+        id: row.try_get("id")?,
+        session_id: row.try_get("session_id")?,
+        line_id: row.try_get("line_id")?,
+        channel: row
+            .try_get::<String, _>("channel")?
+            .parse()
+            .map_err(|e: rateline_adapters::UnknownChannel| corrupt("channel", e.to_string()))?,
+        operator_id: row.try_get("operator_id")?,
+        scale: row
+            .try_get::<String, _>("scale")?
+            .parse()
+            .map_err(|e| corrupt("scale", e))?,
+        status: row
+            .try_get::<String, _>("status")?
+            .parse()
+            .map_err(|e| corrupt("status", e))?,
+        due_at: time(row.try_get("due_at")?),
+        attempts: row.try_get("attempts")?,
+        last_error: row.try_get("last_error")?,
+        platform_message_id: row.try_get("platform_message_id")?,
+        created_at: time(row.try_get("created_at")?),
+        sent_at: opt_time(row.try_get("sent_at")?),
+        delivered_at: opt_time(row.try_get("delivered_at")?),
+        answered_at: opt_time(row.try_get("answered_at")?),
+        expires_at: opt_time(row.try_get("expires_at")?),
+        finished_at: opt_time(row.try_get("finished_at")?),
+    })
+}
+
+/// A stored rating.
+#[derive(Debug, Clone)]
+pub struct RatingRecord {
+    pub id: String,
+    pub request_id: String,
+    pub value: i64,
+    pub positive: bool,
+    pub low: bool,
+    pub comment: Option<String>,
+    pub resolved: Option<bool>,
+    pub changes: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Set when an approved appeal took the rating out of the stats.
+    pub voided_at: Option<DateTime<Utc>>,
+    /// The comment was flagged as abusive: hidden from reports and alerts.
+    pub comment_flagged: bool,
+    /// The stats count this value from then on (a lowered rating's grace period); until
+    /// then they count `prior`, the value before (none for a first answer).
+    pub counts_from: DateTime<Utc>,
+    pub prior: Option<Counted>,
+}
+
+/// A value as the stats count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    pub value: i64,
+    pub positive: bool,
+    pub low: bool,
+}
+
+/// The columns [`read_rating`] reads.
+pub(crate) const RATING_COLUMNS: &str = "id, request_id, value, positive, low, comment, resolved, \
+    changes, created_at, updated_at, voided_at, comment_flagged_at, counts_from, prior_value, \
+    prior_positive, prior_low";
+
+pub(crate) fn read_rating(row: &sqlx::any::AnyRow) -> Result<RatingRecord> {
+    Ok(RatingRecord {
+        id: row.try_get("id")?,
+        request_id: row.try_get("request_id")?,
+        value: row.try_get("value")?,
+        positive: row.try_get::<i64, _>("positive")? == 1,
+        low: row.try_get::<i64, _>("low")? == 1,
+        comment: row.try_get("comment")?,
+        resolved: row.try_get::<Option<i64>, _>("resolved")?.map(|r| r == 1),
+        changes: row.try_get("changes")?,
+        created_at: time(row.try_get("created_at")?),
+        updated_at: time(row.try_get("updated_at")?),
+        voided_at: opt_time(row.try_get("voided_at")?),
+        comment_flagged: row
+            .try_get::<Option<i64>, _>("comment_flagged_at")?
+            .is_some(),
+        counts_from: time(row.try_get("counts_from")?),
+        prior: match (
+            row.try_get::<Option<i64>, _>("prior_value")?,
+            row.try_get::<Option<i64>, _>("prior_positive")?,
+            row.try_get::<Option<i64>, _>("prior_low")?,
+        ) {
+            (Some(value), Some(positive), Some(low)) => Some(Counted {
+                value,
+                positive: positive == 1,
+                low: low == 1,
+            }),
+            _ => None,
+        },
+    })
+}

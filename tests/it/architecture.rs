@@ -1,0 +1,141 @@
+//! One way down through the modules: each top-level module of `src/` uses only modules
+//! below it, read from its `crate::…` paths. A module that reaches up (and so makes a
+//! cycle), or a new top-level module not yet placed, fails here with the file and line.
+//! `docs/architecture.md` draws the same layers.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The layers, bottom first. A module may use the modules of lower layers only; modules of
+/// one layer do not use each other.
+const LAYERS: &[&[&str]] = &[
+    &["domain", "clock"],
+    &["metrics", "store"],
+    &["settings", "report"],
+    &["telemetry", "alerts", "policy"],
+    &["engine"],
+    &["scheduler", "channels"],
+    &["http"],
+    &["dashboard"],
+    &["startup"],
+    &["demo"],
+    &["cli"],
+];
+
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|layer| layer.contains(&module))
+}
+
+fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("src/ is readable") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            rust_files(&path, found);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+/// The top-level modules a line of code names as `crate::<module>`, or inside a
+/// `use crate::{…}` list that starts on this line. Comments are skipped: a doc may point
+/// anywhere.
+fn used_modules(line: &str) -> Vec<String> {
+    let code = line.split("//").next().unwrap_or("");
+    let mut used = Vec::new();
+    let mut rest = code;
+    while let Some(at) = rest.find("crate::") {
+        rest = &rest[at + "crate::".len()..];
+        if let Some(list) = rest.strip_prefix('{') {
+            let list = list.split('}').next().unwrap_or("");
+            for item in list.split(',') {
+                let name = item.trim().split("::").next().unwrap_or("");
+                if item.contains("::") {
+                    used.push(name.to_owned());
+                }
+            }
+        } else {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            used.push(name);
+        }
+    }
+    used
+}
+
+#[test]
+fn modules_use_only_the_layers_below_them() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut wrong = Vec::new();
+    let mut modules = BTreeMap::new();
+    for file in &files {
+        let relative = file.strip_prefix(&src).expect("under src/");
+        let first = relative.components().next().expect("a path");
+        let module = first
+            .as_os_str()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_owned();
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let Some(own) = layer_of(&module) else {
+            wrong.push(format!(
+                "src/{module} is a new top-level module: place it in a layer in tests/it/architecture.rs and docs/architecture.md"
+            ));
+            continue;
+        };
+        let text = std::fs::read_to_string(file).expect("a source file reads");
+        let mut lines = text.lines().enumerate().peekable();
+        while let Some((n, line)) = lines.next() {
+            // A `use crate::{` list may span lines: read it as one.
+            let mut statement = line.to_owned();
+            if line.contains("crate::{") && !line.contains('}') {
+                for (_, more) in lines.by_ref() {
+                    statement.push_str(more.split("//").next().unwrap_or(""));
+                    if more.contains('}') {
+                        break;
+                    }
+                }
+            }
+            for used in used_modules(&statement) {
+                if used == module {
+                    continue;
+                }
+                *modules.entry((module.clone(), used.clone())).or_insert(0) += 1;
+                match layer_of(&used) {
+                    Some(theirs) if theirs < own => {}
+                    Some(_) => wrong.push(format!(
+                        "{}:{}: {module} uses {used}, which is not below it",
+                        relative.display(),
+                        n + 1
+                    )),
+                    None => {}
+                }
+            }
+        }
+    }
+    assert!(
+        modules.len() > 20,
+        "the check read too few uses to be reading the code: {modules:?}"
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn uses_are_read_from_paths_lists_and_not_comments() {
+    assert_eq!(used_modules("use crate::store::Store;"), ["store"]);
+    assert_eq!(
+        used_modules("use crate::{engine::Engine, store::{Store, StoreError}};"),
+        ["engine", "store"]
+    );
+    assert_eq!(
+        used_modules("let x = crate::http::ApiError::new(); // crate::cli"),
+        ["http"]
+    );
+    assert!(used_modules("//! see crate::startup").is_empty());
+}
