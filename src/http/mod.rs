@@ -161,7 +161,8 @@ async fn within_request_timeout(
             StatusCode::REQUEST_TIMEOUT,
             "request_timeout",
             format!(
-                "the request's body and its handling took longer than {} s                  (server.request_timeout_seconds); send it again",
+                "the request's body and its handling took longer than {} s \
+                 (server.request_timeout_seconds); send it again",
                 limit.as_secs()
             ),
         )

@@ -253,6 +253,36 @@ async fn a_kept_alive_connection_may_idle_for_its_keep_alive_and_no_longer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_sent_too_slowly_is_answered_408_and_changes_nothing() {
+    let server = Server::start(&[("RATELINE__SERVER__REQUEST_TIMEOUT_SECONDS", "1")]).await;
+    let mut s = server.connect_from("127.0.0.1").await;
+    let body =
+        r#"{"id": "s-slow", "line_id": "support", "channel": "webhook", "client": {"id": "c"}}"#;
+    let head = format!(
+        "POST /v1/sessions HTTP/1.1\r\nHost: rateline\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    // Half the body, then nothing: the request's time runs out.
+    s.write_all(&body.as_bytes()[..20]).await.unwrap();
+    let (said, _) = read_until_closed(&mut s, Duration::from_secs(4)).await;
+    assert!(said.starts_with("HTTP/1.1 408"), "{said}");
+    let json = &said[said.find('{').expect("a JSON body")..];
+    let error: Value = serde_json::from_str(json).unwrap();
+    assert_eq!(error["error"]["code"], "request_timeout", "{said}");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("server.request_timeout_seconds") && !message.contains("  "),
+        "{message}"
+    );
+    let r = reqwest::get(server.url("/v1/sessions/s-slow"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "the slow request opened nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_total_every_new_connection_is_told_the_server_is_busy() {
     let server = Server::start(&[
         ("RATELINE__SERVER__MAX_CONNECTIONS", "16"),
