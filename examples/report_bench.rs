@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::{TimeZone, Utc};
 use clap::{Parser, ValueEnum};
-use rateline::domain::LineSettings;
 use rateline::store::{StatsFilter, StatsGrouping, Store};
+use rateline_domain::LineSettings;
 use sqlx::Connection;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -17,7 +17,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rateline_adapters::http::{outcome_for_status, outcome_for_transport_error};
 use rateline_adapters::outbound::Policy;
 use rateline_adapters::webhook::{EVENT_HEADER, SIGNATURE_HEADER, sign};
-use rateline_adapters::{ChannelAdapter, ClientRef, OutgoingText, Scale, SendOutcome};
+use rateline_adapters::{ChannelAdapter, OutgoingText, SendOutcome};
+use rateline_domain::{ClientRef, Scale};
 use serde_json::json;
 
 use crate::settings::SmtpSettings;
@@ -29,7 +30,7 @@ pub struct AlertSinks {
     http: reqwest::Client,
     policy: Policy,
     /// Signs webhook alerts of people without a secret of their own.
-    server_secret: crate::domain::Secret,
+    server_secret: rateline_domain::Secret,
     /// Links in alerts point here.
     public_url: String,
 }
@@ -52,7 +53,7 @@ impl AlertSinks {
     pub fn new(
         smtp: Option<&SmtpSettings>,
         policy: &Policy,
-        server_secret: crate::domain::Secret,
+        server_secret: rateline_domain::Secret,
         public_url: &str,
         timeout: Duration,
     ) -> Result<Self, SinkError> {

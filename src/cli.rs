@@ -6,12 +6,12 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::Channel;
 use crate::engine::Engine;
 use crate::http::parse_time;
 use crate::settings::{LogFormat, Settings};
 use crate::startup::{Application, Create, open_store, stop_on_signals};
 use crate::store::{StatsFilter, StatsGrouping};
+use rateline_domain::Channel;
 
 #[derive(Parser)]
 #[command(
@@ -67,7 +67,7 @@ struct KeyCreateArgs {
     #[arg(long)]
     name: String,
     #[arg(long, value_parser = role_arg())]
-    role: crate::domain::Role,
+    role: rateline_domain::Role,
     /// The operator an operator key acts as (a person id); required for operators.
     #[arg(long, value_parser = id_arg)]
     person: Option<String>,
@@ -118,16 +118,16 @@ struct StatsArgs {
 const MAX_KEY_LINES: usize = 100;
 
 /// `--role`: one of the roles, listed in `--help`.
-fn role_arg() -> impl clap::builder::TypedValueParser<Value = crate::domain::Role> {
+fn role_arg() -> impl clap::builder::TypedValueParser<Value = rateline_domain::Role> {
     use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(crate::domain::Role::ALL.map(|r| r.as_str()))
+    clap::builder::PossibleValuesParser::new(rateline_domain::Role::ALL.map(|r| r.as_str()))
         .map(|s| s.parse().expect("a listed role parses"))
 }
 
 /// A line or operator id, by the rules the API holds them to.
 fn id_arg(value: &str) -> Result<String, String> {
-    let value = crate::domain::normalize_id(value);
-    crate::domain::check_name_id("id", &value)
+    let value = rateline_domain::normalize_id(value);
+    rateline_domain::check_name_id("id", &value)
         .map(|()| value)
         .map_err(|e| e.to_string())
 }
@@ -263,7 +263,7 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
                 );
                 // The file's lines as they will be once `serve` applies them, then the rest.
                 let configured = settings.configured_lines().unwrap_or_default();
-                let mut all: Vec<(String, crate::domain::LineSettings)> =
+                let mut all: Vec<(String, rateline_domain::LineSettings)> =
                     configured.into_iter().map(|l| (l.id, l.settings)).collect();
                 for l in lines {
                     if !all.iter().any(|(id, _)| *id == l.id) {
@@ -314,7 +314,7 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
 }
 
 async fn keys(command: KeysCommand, json_logs: bool) -> anyhow::Result<ExitCode> {
-    use crate::domain::Role;
+    use rateline_domain::Role;
     let config = match &command {
         KeysCommand::Create(a) => &a.config,
         KeysCommand::List(c) => c,

@@ -4,8 +4,9 @@
 //! The modules form layers, each using only those below it (`tests/it/architecture.rs`
 //! checks; `docs/architecture.md` draws them), bottom first:
 //!
-//! - [`domain`] (the words: lines, sessions, ratings and the rules that validate them) and
-//!   [`clock`];
+//! - the `rateline-domain` crate (`domain/`: the words, channels, scales, lines, people,
+//!   sessions, ratings and their statuses, and the rules that validate them), below this
+//!   crate and the adapters; then [`clock`];
 //! - [`store`] (every SQL statement) and [`metrics`];
 //! - [`settings`], [`report`] (the report's table and CSV), [`telemetry`], [`alerts`] (the
 //!   sinks low-rating alerts leave through) and [`policy`] (what a caller may do);
@@ -21,7 +22,6 @@ pub mod cli;
 pub mod clock;
 pub mod dashboard;
 pub mod demo;
-pub mod domain;
 pub mod engine;
 pub mod http;
 pub mod metrics;

@@ -158,7 +158,7 @@ impl Metrics {
             .inc();
     }
 
-    pub fn transition(&self, status: crate::domain::RequestStatus) {
+    pub fn transition(&self, status: rateline_domain::RequestStatus) {
         self.request_transitions
             .get_or_create(&vec![("status", status.as_str().to_owned())])
             .inc();

@@ -13,7 +13,7 @@ use std::time::Duration;
 use config::{Config, Environment, File, FileFormat};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::LineSettings;
+use rateline_domain::LineSettings;
 
 /// The settings named by `RATELINE__…_FILE` variables, read from their files: each as
 /// (`section.key`, the file's text without its final line break). Errors name the variable
@@ -537,8 +537,8 @@ impl std::fmt::Debug for MetaSettings {
 
 impl MetaSettings {
     /// `(channel, account id, token)` of every account configured.
-    pub fn accounts(&self) -> Vec<(crate::domain::Channel, &str, &str)> {
-        use crate::domain::Channel;
+    pub fn accounts(&self) -> Vec<(rateline_domain::Channel, &str, &str)> {
+        use rateline_domain::Channel;
         [
             (Channel::Messenger, &self.page_id, &self.page_token),
             (
@@ -756,8 +756,8 @@ impl Settings {
                 problems.push(format!("lines[{i}]: needs an `id`"));
                 continue;
             };
-            let id = crate::domain::normalize_id(&id);
-            if let Err(e) = crate::domain::check_name_id(&format!("lines[{i}].id"), &id) {
+            let id = rateline_domain::normalize_id(&id);
+            if let Err(e) = rateline_domain::check_name_id(&format!("lines[{i}].id"), &id) {
                 problems.push(e.to_string());
                 continue;
             }
@@ -765,9 +765,9 @@ impl Settings {
                 Ok(mut settings) => match settings.validate().and_then(|()| {
                     let policy = self.outbound_policy().unwrap_or_default();
                     match &settings.webhook {
-                        Some(w) => policy
-                            .check_url(&w.url)
-                            .map_err(|r| crate::domain::Invalid::new("webhook.url", r.to_string())),
+                        Some(w) => policy.check_url(&w.url).map_err(|r| {
+                            rateline_domain::Invalid::new("webhook.url", r.to_string())
+                        }),
                         None => Ok(()),
                     }
                 }) {

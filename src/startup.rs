@@ -222,7 +222,7 @@ impl Application {
         let sinks = AlertSinks::new(
             settings.smtp.as_ref(),
             &policy,
-            crate::domain::Secret(alert_secret),
+            rateline_domain::Secret(alert_secret),
             &public_url,
             timeout,
         )

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rateline_adapters::Scale;
+use rateline_domain::Scale;
 use rateline_adapters::signed::CallbackSigner;
 use rateline_adapters::text::parse_text_answer;
 use teloxide_core::types::{Update, UpdateKind};

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rateline_adapters::Scale;
+use rateline_domain::Scale;
 use rateline_adapters::text::parse_text_answer;
 
 fuzz_target!(|text: &str| {

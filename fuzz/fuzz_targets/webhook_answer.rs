@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rateline::domain::RatingAnswer;
-use rateline_adapters::Scale;
+use rateline_domain::RatingAnswer;
+use rateline_domain::Scale;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(answer) = serde_json::from_slice::<RatingAnswer>(data) else {

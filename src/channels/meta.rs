@@ -9,6 +9,7 @@
 //! request to `delivered`, or end it when the message failed after it was accepted.
 //! Handling is idempotent, so Meta's redeliveries change nothing.
 
+use rateline_domain::ErrorCode;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,10 +20,10 @@ use rateline_adapters::signed::{CallbackSigner, CardAction};
 use rateline_adapters::text::parse_text_answer;
 use rateline_adapters::{SendOutcome, webhook};
 
-use crate::domain::{Channel, RatingAnswer, RequestStatus};
 use crate::engine::{Engine, EngineError};
 use crate::settings::MetaSettings;
 use crate::store::{PlatformStatus, StoreError};
+use rateline_domain::{Channel, RatingAnswer, RequestStatus};
 
 /// WhatsApp's code for a message sent outside the 24-hour window.
 const WHATSAPP_WINDOW_CLOSED: i64 = 131047;
@@ -207,7 +208,7 @@ impl Meta {
         sender: &str,
         request_id: &str,
         value: i64,
-        line: &crate::domain::RatingSettings,
+        line: &rateline_domain::RatingSettings,
     ) -> Result<(), StoreError> {
         let answer = RatingAnswer {
             request_id: request_id.to_owned(),
@@ -222,7 +223,7 @@ impl Meta {
             Err(EngineError::Store(e)) => return Err(e),
             Err(EngineError::Gone { .. }) => p.window_closed,
             Err(EngineError::Conflict {
-                code: "change_limit_reached" | "change_window_closed",
+                code: ErrorCode::ChangeLimitReached | ErrorCode::ChangeWindowClosed,
                 ..
             }) => p.change_refused,
             Err(e) => {

@@ -10,6 +10,7 @@
 //! A button names its request and value under a MAC (see `rateline_adapters::telegram`),
 //! so a tap on someone else's card or forged callback data changes nothing.
 
+use rateline_domain::ErrorCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,10 +23,10 @@ use rateline_adapters::text::parse_text_answer;
 use teloxide_core::types::{InlineKeyboardMarkup, Update};
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{Channel, MAX_COMMENT_CHARS, RatingAnswer, RequestStatus};
 use crate::engine::{Engine, EngineError};
 use crate::settings::{TelegramMode, TelegramSettings};
 use crate::store::{AnswerTarget, RatingRecord, StoreError};
+use rateline_domain::{Channel, MAX_COMMENT_CHARS, RatingAnswer, RequestStatus};
 
 /// After a low rating, the next text from the chat within this long is the comment.
 pub const COMMENT_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
@@ -476,7 +477,7 @@ fn refusal(p: &'static Phrases, e: &EngineError) -> &'static str {
     match e {
         EngineError::Gone { .. } => p.window_closed,
         EngineError::Conflict {
-            code: "change_limit_reached" | "change_window_closed",
+            code: ErrorCode::ChangeLimitReached | ErrorCode::ChangeWindowClosed,
             ..
         } => p.change_refused,
         EngineError::Conflict { .. } => p.not_answerable,

@@ -26,9 +26,9 @@ use rateline_adapters::webchat::{
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{Channel, RatingAnswer, RequestStatus};
 use crate::engine::{Engine, EngineError, Submitted};
 use crate::store::AnswerTarget;
+use rateline_domain::{Channel, RatingAnswer, RequestStatus};
 
 /// How often an idle live connection sends a keep-alive and looks at its request again.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);

@@ -17,6 +17,7 @@ mod charts;
 mod page;
 pub mod sign_in;
 
+use rateline_domain::ErrorCode;
 use std::collections::HashMap;
 
 use axum::Router;
@@ -28,11 +29,11 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use tower_sessions::Session;
 
-use crate::domain::{Channel, Scale};
 use crate::engine::EngineError;
 use crate::http::{ApiError, AppState, ClientIp};
 use crate::policy::Caller;
 use crate::store::{Breakdown, StatsFilter, StatsGroup, StatsGrouping};
+use rateline_domain::{Channel, Scale};
 
 /// The dashboard's routes, with their sign-in sessions, the cross-origin check on forms and
 /// the security headers.
@@ -350,7 +351,7 @@ async fn session_page(
         Ok(c) => c,
         Err(login) => return login,
     };
-    let id = crate::domain::normalize_id(&id);
+    let id = rateline_domain::normalize_id(&id);
     let view = match state.engine.session_view(&id).await {
         Ok(v) => v,
         Err(e) => return ApiError::from(e).into_response(),
@@ -385,10 +386,10 @@ async fn operator_page(
         Ok(c) => c,
         Err(login) => return login,
     };
-    let id = crate::domain::normalize_id(&id);
+    let id = rateline_domain::normalize_id(&id);
     let result = async {
         caller.operator_numbers(&id, "an operator's profile")?;
-        crate::domain::check_id("operator", &id).map_err(|e| bad(e.to_string()))?;
+        rateline_domain::check_id("operator", &id).map_err(|e| bad(e.to_string()))?;
         let filter = StatsFilter {
             operator: Some(id.clone()),
             from: date("from", &filters.from, false)?,
@@ -429,7 +430,7 @@ pub fn sorted(mut rows: Vec<StatsGroup>, by: &str) -> Vec<StatsGroup> {
 }
 
 fn bad(message: String) -> ApiError {
-    ApiError::bad_request("invalid_parameter", message)
+    ApiError::new(ErrorCode::InvalidParameter, message)
 }
 
 fn date(name: &str, value: &str, next_day: bool) -> Result<Option<DateTime<Utc>>, ApiError> {
@@ -490,8 +491,7 @@ async fn view(state: &AppState, caller: &Caller, mut filters: Filters) -> Result
             None => {
                 let first = lines.first().map(|(id, _)| id.clone()).ok_or_else(|| {
                     ApiError::new(
-                        StatusCode::FORBIDDEN,
-                        "forbidden",
+                        ErrorCode::Forbidden,
                         "this key covers no line that exists yet",
                     )
                 })?;
@@ -540,9 +540,7 @@ async fn view(state: &AppState, caller: &Caller, mut filters: Filters) -> Result
 /// `public_badge` is on; 404 otherwise, the same as for a line that does not exist.
 async fn badge(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     let not_found = || {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "badge_not_found",
+        ApiError::new(ErrorCode::BadgeNotFound,
             format!("line '{id}' has no public badge (its public_badge setting is off, or it does not exist)"),
         )
         .into_response()

@@ -3,8 +3,8 @@
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::{View, charts, query_with, sorted};
-use crate::domain::{Channel, Scale};
 use crate::store::StatsGroup;
+use rateline_domain::{Channel, Scale};
 
 /// The dashboard's style sheet, served at `/dashboard/style.css` (the pages' policy allows
 /// no inline style).

@@ -12,6 +12,7 @@
 //! cross-site forms are refused by the origin check on every dashboard POST (see
 //! [`super::router`]).
 
+use rateline_domain::ErrorCode;
 use std::net::IpAddr;
 
 use async_trait::async_trait;
@@ -112,13 +113,11 @@ fn session_error(e: tower_sessions::session::Error) -> ApiError {
     tracing::error!(error = %e, "the sign-in could not be read or written");
     match e {
         tower_sessions::session::Error::Store(session_store::Error::Backend(_)) => ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "database_unavailable",
+            ErrorCode::DatabaseUnavailable,
             "the database is unavailable; nothing was changed, try again shortly",
         ),
         _ => ApiError::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            ErrorCode::InternalError,
             "an unexpected error occurred; it has been logged",
         ),
     }

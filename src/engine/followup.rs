@@ -2,12 +2,13 @@
 //! abusive comments, and supervisors' evaluations.
 
 use super::{Engine, EngineError, Result};
-use crate::domain::{
-    AppealBody, DecisionBody, EvaluationBody, FlagBody, Invalid, ResponseBody, check_id,
-};
 use crate::store::{
     AlertFilter, AlertRecord, AppealOutcome, AppealRecord, EvaluationRecord, RatingRecord,
     ResponseRecord, Unanswered,
+};
+use rateline_domain::ErrorCode;
+use rateline_domain::{
+    AppealBody, DecisionBody, EvaluationBody, FlagBody, Invalid, ResponseBody, check_id,
 };
 
 impl Engine {
@@ -31,7 +32,7 @@ impl Engine {
             .await?;
         if body.send_to_client && self.store.rated_on_webchat(rating_id).await? {
             return Err(EngineError::Conflict {
-                code: "cannot_send_to_client",
+                code: ErrorCode::CannotSendToClient,
                 message: format!(
                     "rating '{rating_id}' came from the web chat widget, which shows rating cards \
                      only; write the response in your chat and send it without send_to_client"
@@ -67,7 +68,7 @@ impl Engine {
             AppealOutcome::Done(a) => Ok(a),
             AppealOutcome::NotFound => Err(rating_not_found(rating_id)),
             AppealOutcome::Already(a) => Err(EngineError::Conflict {
-                code: "already_appealed",
+                code: ErrorCode::AlreadyAppealed,
                 message: format!(
                     "rating '{rating_id}' was appealed already (appeal '{}', {}); a rating is appealed once",
                     a.id, a.status
@@ -95,7 +96,7 @@ impl Engine {
             AppealOutcome::Done(a) => Ok(a),
             AppealOutcome::NotFound => Err(appeal_not_found(id)),
             AppealOutcome::Already(a) => Err(EngineError::Conflict {
-                code: "appeal_decided",
+                code: ErrorCode::AppealDecided,
                 message: format!(
                     "appeal '{id}' was {} already; a decision is final",
                     a.status
@@ -159,7 +160,7 @@ fn known_rating(id: &str) -> Result<()> {
 /// The answer for a rating that does not exist, or that the caller may not see.
 pub fn rating_not_found(id: &str) -> EngineError {
     EngineError::NotFound {
-        code: "rating_not_found",
+        code: ErrorCode::RatingNotFound,
         message: format!(
             "rating '{id}' does not exist; use the rating's id from GET /v1/sessions/{{id}} or GET /v1/alerts"
         ),
@@ -168,7 +169,7 @@ pub fn rating_not_found(id: &str) -> EngineError {
 
 fn appeal_not_found(id: &str) -> EngineError {
     EngineError::NotFound {
-        code: "appeal_not_found",
+        code: ErrorCode::AppealNotFound,
         message: format!("appeal '{id}' does not exist; list appeals with GET /v1/appeals"),
     }
 }

@@ -7,8 +7,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::Engine;
-use crate::domain::Role;
 use crate::store::{KeyRecord, NewKey, Result, StoredKey};
+use rateline_domain::Role;
 
 /// A new key: what to store, and the one time its full text is known.
 pub struct Minted {

@@ -6,11 +6,11 @@
 use chrono::{DateTime, Utc};
 
 use super::Engine;
-use crate::domain::Channel;
 use crate::store::Result;
 use crate::store::{
     AnswerTarget, Breakdown, LineRecord, LowRating, PlatformStatus, SignIns, StatsFilter,
 };
+use rateline_domain::Channel;
 
 impl Engine {
     /// The request an answer names, with its line and rating: what a tap or a reply is for.
@@ -52,7 +52,7 @@ impl Engine {
         &self,
         message_id: &str,
         news: &PlatformStatus,
-    ) -> Result<Option<(String, crate::domain::RequestStatus)>> {
+    ) -> Result<Option<(String, rateline_domain::RequestStatus)>> {
         self.store
             .record_whatsapp_status(message_id, news, self.now())
             .await

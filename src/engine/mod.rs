@@ -18,6 +18,7 @@ pub use reach::{AlertReach, Sinks};
 pub use signals::SessionSignals;
 pub use wake::Wake;
 
+use rateline_domain::ErrorCode;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -25,28 +26,28 @@ use chrono::{DateTime, Duration, Utc};
 use rateline_adapters::outbound::Policy;
 
 use crate::clock::Clock;
-use crate::domain::{
-    Channel, ClosedBy, Group, Invalid, LineSettings, MessageFrom, NewSession, Person, RatingAnswer,
-    check_id, check_name_id,
-};
 use crate::metrics::Metrics;
 use crate::store::{
     AlertPlan, CloseResult, CloseTiming, LineRecord, MessageResult, RatingOutcome, RatingPolicy,
     RatingRecord, RatingRevision, SessionRecord, SessionView, StatsFilter, StatsGroup,
     StatsGrouping, Store, StoreError,
 };
+use rateline_domain::{
+    Channel, ClosedBy, Group, Invalid, LineSettings, MessageFrom, NewSession, Person, RatingAnswer,
+    check_id, check_name_id,
+};
 
 /// Why an operation changed nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("{message}")]
-    NotFound { code: &'static str, message: String },
+    NotFound { code: ErrorCode, message: String },
     #[error("{0}")]
     Invalid(#[from] Invalid),
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { code: ErrorCode, message: String },
     #[error("{message}")]
-    Gone { code: &'static str, message: String },
+    Gone { code: ErrorCode, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -174,7 +175,7 @@ impl Engine {
             && l.managed_by == "config"
         {
             return Err(EngineError::Conflict {
-                code: "line_managed_by_config",
+                code: ErrorCode::LineManagedByConfig,
                 message: format!(
                     "line '{id}' is defined in the config file; change it there and restart"
                 ),
@@ -390,7 +391,7 @@ impl Engine {
             // The reopened session may close for inactivity again: let the scheduler look.
             self.wake.housekeeping_at(now);
             self.metrics
-                .transition(crate::domain::RequestStatus::Cancelled);
+                .transition(rateline_domain::RequestStatus::Cancelled);
             self.signals.raise(session_id);
         }
         Ok(result)
@@ -457,7 +458,7 @@ impl Engine {
         }
         if result.newly_closed
             && let Some(r) = &result.request
-            && r.status == crate::domain::RequestStatus::Scheduled
+            && r.status == rateline_domain::RequestStatus::Scheduled
         {
             self.metrics.transition(r.status);
             self.wake.due_at(r.due_at);
@@ -477,7 +478,7 @@ impl Engine {
         let Some(r) = result.request.as_mut() else {
             return Ok(());
         };
-        if r.status != crate::domain::RequestStatus::Scheduled
+        if r.status != rateline_domain::RequestStatus::Scheduled
             || !matches!(
                 r.channel,
                 Channel::Messenger | Channel::Instagram | Channel::Whatsapp
@@ -511,7 +512,7 @@ impl Engine {
                      report client messages with POST /v1/sessions/{id}/messages"
                 .to_owned(),
         };
-        let status = crate::domain::RequestStatus::WindowClosed;
+        let status = rateline_domain::RequestStatus::WindowClosed;
         if self
             .store
             .end_scheduled_request(&r.id, status, &reason, now)
@@ -563,7 +564,7 @@ impl Engine {
         {
             RatingOutcome::Created(rating, history) => {
                 self.metrics
-                    .transition(crate::domain::RequestStatus::Answered);
+                    .transition(rateline_domain::RequestStatus::Answered);
                 alert_due(&rating);
                 Ok(Submitted {
                     rating,
@@ -589,9 +590,9 @@ impl Engine {
             }),
             RatingOutcome::NotFound => Err(request_not_found(id)),
             RatingOutcome::NotAnswerable(status) => Err(EngineError::Conflict {
-                code: "request_not_answerable",
+                code: ErrorCode::RequestNotAnswerable,
                 message: match status {
-                    crate::domain::RequestStatus::Scheduled => {
+                    rateline_domain::RequestStatus::Scheduled => {
                         format!(
                             "request '{id}' has not been sent yet; answer it once the client has seen it"
                         )
@@ -600,20 +601,20 @@ impl Engine {
                 },
             }),
             RatingOutcome::WindowClosed(end) => Err(EngineError::Gone {
-                code: "answer_window_closed",
+                code: ErrorCode::AnswerWindowClosed,
                 message: format!(
                     "request '{id}' could be answered until {} (the line's answer_window_hours); the answer was not stored",
                     end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                 ),
             }),
             RatingOutcome::ChangeLimitReached(max) => Err(EngineError::Conflict {
-                code: "change_limit_reached",
+                code: ErrorCode::ChangeLimitReached,
                 message: format!(
                     "the rating of request '{id}' was changed {max} time(s) already, the line's rating.max_changes"
                 ),
             }),
             RatingOutcome::ChangeWindowClosed(until) => Err(EngineError::Conflict {
-                code: "change_window_closed",
+                code: ErrorCode::ChangeWindowClosed,
                 message: format!(
                     "the rating of request '{id}' could be changed until {} (the line's rating.change_window_days)",
                     until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -627,13 +628,13 @@ impl Engine {
         &self,
         id: &str,
         session_id: &str,
-    ) -> Result<Option<crate::domain::RequestStatus>> {
+    ) -> Result<Option<rateline_domain::RequestStatus>> {
         let outcome = self.store.widget_showed(id, session_id, self.now()).await?;
         Ok(outcome.map(|(status, changed)| {
             if changed {
                 // What this call did, whatever an answer made of it since.
                 self.metrics
-                    .transition(crate::domain::RequestStatus::Delivered);
+                    .transition(rateline_domain::RequestStatus::Delivered);
             }
             status
         }))
@@ -695,7 +696,7 @@ fn known_session(id: &str) -> Result<()> {
 
 fn line_not_found(id: &str) -> EngineError {
     EngineError::NotFound {
-        code: "line_not_found",
+        code: ErrorCode::LineNotFound,
         message: format!("line '{id}' does not exist; create it with PUT /v1/lines/{id}"),
     }
 }
@@ -703,7 +704,7 @@ fn line_not_found(id: &str) -> EngineError {
 /// The answer for a session that does not exist, or that the caller may not see.
 pub fn session_not_found(id: &str) -> EngineError {
     EngineError::NotFound {
-        code: "session_not_found",
+        code: ErrorCode::SessionNotFound,
         message: format!("session '{id}' does not exist; open it with POST /v1/sessions"),
     }
 }
@@ -711,7 +712,7 @@ pub fn session_not_found(id: &str) -> EngineError {
 /// The answer for a rating request that does not exist, or that the caller may not see.
 pub fn request_not_found(id: &str) -> EngineError {
     EngineError::NotFound {
-        code: "request_not_found",
+        code: ErrorCode::RequestNotFound,
         message: format!("rating request '{id}' does not exist; use the request_id Rateline sent"),
     }
 }

@@ -12,8 +12,8 @@
 
 use serde::Serialize;
 
-use crate::domain::{LineSettings, MAX_ALERTED_PEOPLE, Recipient};
 use crate::store::{Store, StoreError};
+use rateline_domain::{LineSettings, MAX_ALERTED_PEOPLE, Recipient};
 
 /// Who a line's alerts reach, and what stops the rest.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]

@@ -7,11 +7,12 @@
 //! listen anywhere but a loopback address. Once any key exists (revoked ones count, so
 //! revoking the last key never opens the server), every `/v1` call needs one.
 
+use rateline_domain::ErrorCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -28,8 +29,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
         parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
             tracing::error!(path = %parts.uri.path(), "a /v1 route without authentication");
             ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
+                ErrorCode::InternalError,
                 "an unexpected error occurred; it has been logged",
             )
         })
@@ -80,8 +80,7 @@ pub async fn caller(
     let Some(value) = authorization else {
         return if state.keys_exist.check(&state.engine).await? {
             Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "key_required",
+                ErrorCode::KeyRequired,
                 "this server requires an API key: send Authorization: Bearer <key> (an admin creates keys with `rateline keys create`)",
             ))
         } else {
@@ -130,28 +129,25 @@ async fn key_caller(state: &AppState, value: &header::HeaderValue) -> Result<Cal
     };
     let (code, message) = match &refusal {
         KeyRefusal::Malformed => (
-            "invalid_key",
+            ErrorCode::InvalidKey,
             "this is not an API key: a key is rl_<id>_<secret>, exactly as \
              `rateline keys create` printed it, sent as `Authorization: Bearer <key>`"
                 .to_owned(),
         ),
         KeyRefusal::Unknown => (
-            "invalid_key",
+            ErrorCode::InvalidKey,
             "this API key is not known to this server (a typo, or a key of another deployment)"
                 .to_owned(),
         ),
         KeyRefusal::Revoked { id, at } => (
-            "key_revoked",
+            ErrorCode::KeyRevoked,
             format!(
                 "API key '{id}' was revoked at {}; ask an admin for a new one",
                 at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             ),
         ),
     };
-    Err(Refused::Key(
-        refusal.reason(),
-        ApiError::new(StatusCode::UNAUTHORIZED, code, message),
-    ))
+    Err(Refused::Key(refusal.reason(), ApiError::new(code, message)))
 }
 
 /// Middleware: every `/v1` request carries its [`Caller`], or is refused with a 401 (or a

@@ -9,25 +9,61 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::domain::Invalid;
 use crate::engine::EngineError;
 use crate::policy::Forbidden;
 use crate::store::StoreError;
+use rateline_domain::{ErrorCode, Invalid};
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub field: Option<String>,
     /// Seconds for `Retry-After` (a 429 or a 503 that knows when to come back).
     pub retry_after: Option<u64>,
 }
 
+/// The status each code is answered with: the one place that decides. `invalid_field` is
+/// 422, a value Rateline does not accept; a body of the wrong shape is 400 with the same
+/// code ([`ApiError::wrong_shape`]).
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    use ErrorCode::*;
+    match code {
+        MalformedJson | UnreadableBody | InvalidPath | InvalidParameter | UnknownParameter
+        | InvalidUpdate => StatusCode::BAD_REQUEST,
+        KeyRequired | InvalidKey | KeyRevoked | BadWebhookSecret | BadSignature | InvalidToken
+        | TokenExpired => StatusCode::UNAUTHORIZED,
+        Forbidden | OriginNotAllowed | NotThisSession => StatusCode::FORBIDDEN,
+        NoSuchEndpoint | LineNotFound | SessionNotFound | RequestNotFound | RatingNotFound
+        | AppealNotFound | ChannelNotEnabled | BadgeNotFound => StatusCode::NOT_FOUND,
+        MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+        LineManagedByConfig | SessionIdTaken | RequestNotAnswerable | ChangeLimitReached
+        | ChangeWindowClosed | CannotSendToClient | AlreadyAppealed | AppealDecided
+        | NotAWebchatSession => StatusCode::CONFLICT,
+        AnswerWindowClosed => StatusCode::GONE,
+        BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        InvalidField => StatusCode::UNPROCESSABLE_ENTITY,
+        RateLimited | TooManyStreams | TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
+        InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        ServerBusy | DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// The statuses a code is answered with, as the docs' table of codes shows them.
+pub fn documented_status(code: ErrorCode) -> String {
+    match code {
+        ErrorCode::InvalidField => "400, 422".to_owned(),
+        other => status_of(other).as_u16().to_string(),
+    }
+}
+
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An error with `code`, answered with the code's status ([`status_of`]).
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
+            status: status_of(code),
             code,
             message: message.into(),
             field: None,
@@ -35,17 +71,20 @@ impl ApiError {
         }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
+    /// `400 invalid_field`: a body of the wrong shape (a wrong type, a missing or unknown
+    /// field), naming the field when there is one.
+    pub fn wrong_shape(message: impl Into<String>, field: Option<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            field,
+            ..Self::new(ErrorCode::InvalidField, message)
+        }
     }
 
     fn invalid(i: Invalid) -> Self {
         Self {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: "invalid_field",
-            message: i.to_string(),
-            field: Some(i.field),
-            retry_after: None,
+            field: Some(i.field.clone()),
+            ..Self::new(ErrorCode::InvalidField, i.to_string())
         }
     }
 }
@@ -56,16 +95,14 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "database unavailable");
                 ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "database_unavailable",
+                    ErrorCode::DatabaseUnavailable,
                     "the database is unavailable; nothing was changed, try again shortly",
                 )
             }
             other => {
                 tracing::error!(error = ?other, "unexpected store error");
                 ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal_error",
+                    ErrorCode::InternalError,
                     "an unexpected error occurred; it has been logged",
                 )
             }
@@ -76,14 +113,10 @@ impl From<StoreError> for ApiError {
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {
-            EngineError::NotFound { code, message } => {
-                ApiError::new(StatusCode::NOT_FOUND, code, message)
-            }
+            EngineError::NotFound { code, message }
+            | EngineError::Conflict { code, message }
+            | EngineError::Gone { code, message } => ApiError::new(code, message),
             EngineError::Invalid(i) => ApiError::invalid(i),
-            EngineError::Conflict { code, message } => {
-                ApiError::new(StatusCode::CONFLICT, code, message)
-            }
-            EngineError::Gone { code, message } => ApiError::new(StatusCode::GONE, code, message),
             EngineError::Store(s) => s.into(),
         }
     }
@@ -91,7 +124,7 @@ impl From<EngineError> for ApiError {
 
 impl From<Forbidden> for ApiError {
     fn from(e: Forbidden) -> Self {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.message)
+        ApiError::new(ErrorCode::Forbidden, e.message)
     }
 }
 

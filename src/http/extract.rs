@@ -1,6 +1,7 @@
 //! Extractors whose refusals come in the API's error shape: a JSON body that names the
 //! wrong field, and path and query parts that say what could not be read.
 
+use rateline_domain::ErrorCode;
 use std::collections::HashMap;
 
 use axum::body::Bytes;
@@ -25,13 +26,12 @@ where
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
+                    ErrorCode::BodyTooLarge,
                     "the request body is larger than server.body_limit_bytes allows",
                 )
             } else {
-                ApiError::bad_request(
-                    "unreadable_body",
+                ApiError::new(
+                    ErrorCode::UnreadableBody,
                     format!("the request body could not be read: {e}"),
                 )
             }
@@ -41,7 +41,7 @@ where
 }
 
 /// One path segment, e.g. the `{id}` of `/v1/sessions/{id}`: an id, composed as every id
-/// Rateline keeps is (see [`crate::domain::normalize_id`]).
+/// Rateline keeps is (see [`rateline_domain::normalize_id`]).
 pub struct ApiPath(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
@@ -50,9 +50,12 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         Path::<String>::from_request_parts(parts, state)
             .await
-            .map(|Path(p)| ApiPath(crate::domain::normalize_id(&p)))
+            .map(|Path(p)| ApiPath(rateline_domain::normalize_id(&p)))
             .map_err(|e| {
-                ApiError::bad_request("invalid_path", format!("the path cannot be read: {e}"))
+                ApiError::new(
+                    ErrorCode::InvalidPath,
+                    format!("the path cannot be read: {e}"),
+                )
             })
     }
 }
@@ -80,8 +83,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiQuery {
             .await
             .map(|Query(q)| ApiQuery(q))
             .map_err(|e| {
-                ApiError::bad_request(
-                    "invalid_parameter",
+                ApiError::new(
+                    ErrorCode::InvalidParameter,
                     format!("the query string cannot be read: {e}"),
                 )
             })
@@ -93,8 +96,8 @@ impl ApiQuery {
     /// would otherwise be ignored and the answer silently cover everything.
     pub fn only(&self, known: &str) -> Result<(), ApiError> {
         match self.0.keys().find(|k| !known.split(", ").any(|p| p == *k)) {
-            Some(unknown) => Err(ApiError::bad_request(
-                "unknown_parameter",
+            Some(unknown) => Err(ApiError::new(
+                ErrorCode::UnknownParameter,
                 format!("unknown query parameter '{unknown}': use {known}"),
             )),
             None => Ok(()),
@@ -109,27 +112,26 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
-            ApiError::bad_request(
-                "malformed_json",
+            ApiError::new(
+                ErrorCode::MalformedJson,
                 format!("the body is not valid JSON: {inner}"),
             )
         } else {
-            let mut err = ApiError::bad_request(
-                "invalid_field",
-                if path == "." {
-                    format!("the body does not have the expected shape: {inner}")
-                } else {
-                    format!("{path}: {inner}")
-                },
-            );
-            err.field = (path != ".").then_some(path);
-            err
+            let message = if path == "." {
+                format!("the body does not have the expected shape: {inner}")
+            } else {
+                format!("{path}: {inner}")
+            };
+            ApiError::wrong_shape(message, (path != ".").then_some(path))
         }
     })?;
     // Text after the value would otherwise be ignored, and a body spliced from two
     // accepted as its first half.
     de.end().map_err(|e| {
-        ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+        ApiError::new(
+            ErrorCode::MalformedJson,
+            format!("the body is not valid JSON: {e}"),
+        )
     })?;
     Ok(value)
 }
@@ -152,14 +154,17 @@ mod tests {
     #[test]
     fn a_wrong_type_names_the_nested_field() {
         let err = parse::<Body>(br#"{"client": {"id": 7}}"#).unwrap_err();
-        assert_eq!(err.code, "invalid_field");
+        assert_eq!(
+            (err.status, err.code),
+            (StatusCode::BAD_REQUEST, ErrorCode::InvalidField)
+        );
         assert_eq!(err.field.as_deref(), Some("client.id"));
     }
 
     #[test]
     fn text_after_the_body_is_malformed_json() {
         let err = parse::<Client>(br#"{"id": "c"} {"id": "d"}"#).unwrap_err();
-        assert_eq!(err.code, "malformed_json");
+        assert_eq!(err.code, ErrorCode::MalformedJson);
         assert!(
             err.message.contains("trailing characters"),
             "{}",
@@ -170,6 +175,6 @@ mod tests {
     #[test]
     fn broken_json_is_malformed_json() {
         let err = parse::<Body>(br#"{"client": "#).unwrap_err();
-        assert_eq!(err.code, "malformed_json");
+        assert_eq!(err.code, ErrorCode::MalformedJson);
     }
 }

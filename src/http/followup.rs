@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use rateline_domain::ErrorCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -11,12 +12,12 @@ use utoipa_axum::routes;
 
 use super::stats::id_param;
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState, ErrorBody, created_or_ok};
-use crate::domain::{AppealBody, DecisionBody, EvaluationBody, FlagBody, ResponseBody};
 use crate::engine::rating_not_found;
 use crate::policy::Caller;
 use crate::store::{
     AlertFilter, AlertRecord, AppealRecord, EvaluationRecord, ResponseRecord, Unanswered,
 };
+use rateline_domain::{AppealBody, DecisionBody, EvaluationBody, FlagBody, ResponseBody};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -65,9 +66,9 @@ const ALERT_STATES: [&str; 6] = [
     get, path = "/v1/alerts", tag = "follow-up", operation_id = "list_alerts",
     params(
         ("state" = Option<String>, Query, description = "pending, sending, sent, failed, skipped, or unanswered."),
-        ("line" = Option<crate::domain::Id>, Query, description = "Only this line."),
-        ("operator" = Option<crate::domain::Id>, Query, description = "Only this operator's ratings."),
-        ("rating" = Option<crate::domain::Id>, Query, description = "Only this rating's alerts."),
+        ("line" = Option<rateline_domain::Id>, Query, description = "Only this line."),
+        ("operator" = Option<rateline_domain::Id>, Query, description = "Only this operator's ratings."),
+        ("rating" = Option<rateline_domain::Id>, Query, description = "Only this rating's alerts."),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many, newest first; 100 when absent."),
     ),
     responses((status = 200, description = "`{alerts}`, or `{unanswered}` with `state=unanswered`.", body = AlertList)),
@@ -118,7 +119,7 @@ async fn visible_rating(state: &AppState, caller: &Caller, id: &str) -> ApiResul
 /// the client through the session's channel.
 #[utoipa::path(
     put, path = "/v1/ratings/{id}/response", tag = "follow-up", operation_id = "put_response",
-    params(("id" = crate::domain::Id, Path, description = "The rating.")),
+    params(("id" = rateline_domain::Id, Path, description = "The rating.")),
     request_body = ResponseBody,
     responses(
         (status = 201, description = "Written.", body = ResponseRecord),
@@ -143,7 +144,7 @@ async fn response(
 /// An operator's appeal of a rating, for an admin to decide.
 #[utoipa::path(
     post, path = "/v1/ratings/{id}/appeal", tag = "follow-up", operation_id = "appeal_rating",
-    params(("id" = crate::domain::Id, Path, description = "The rating.")),
+    params(("id" = rateline_domain::Id, Path, description = "The rating.")),
     request_body = AppealBody,
     responses(
         (status = 201, description = "Appealed.", body = AppealRecord),
@@ -166,7 +167,7 @@ async fn appeal(
 /// An admin's decision: approving voids the rating (out of the report, kept in history).
 #[utoipa::path(
     post, path = "/v1/appeals/{id}/decision", tag = "follow-up", operation_id = "decide_appeal",
-    params(("id" = crate::domain::Id, Path, description = "The appeal.")),
+    params(("id" = rateline_domain::Id, Path, description = "The appeal.")),
     request_body = DecisionBody,
     responses(
         (status = 200, description = "Decided.", body = AppealRecord),
@@ -210,7 +211,7 @@ async fn appeals(
 /// Flags a rating's comment as abusive (hidden from reports and alerts), or clears the flag.
 #[utoipa::path(
     put, path = "/v1/ratings/{id}/comment-flag", tag = "follow-up", operation_id = "flag_comment",
-    params(("id" = crate::domain::Id, Path, description = "The rating.")),
+    params(("id" = rateline_domain::Id, Path, description = "The rating.")),
     request_body = FlagBody,
     responses(
         (status = 200, description = "The flag as it stands.", body = Flagged),
@@ -235,7 +236,7 @@ async fn flag(
 /// A supervisor's own evaluation of a session (1–5 stars), apart from the client's rating.
 #[utoipa::path(
     put, path = "/v1/sessions/{id}/evaluation", tag = "follow-up", operation_id = "put_evaluation",
-    params(("id" = crate::domain::Id, Path, description = "The session.")),
+    params(("id" = rateline_domain::Id, Path, description = "The session.")),
     request_body = EvaluationBody,
     responses(
         (status = 201, description = "Written.", body = EvaluationRecord),
@@ -263,8 +264,8 @@ fn one_of<'a>(
     allowed: &[&str],
 ) -> ApiResult<Option<&'a str>> {
     match params.get(name).map(String::as_str) {
-        Some(v) if !allowed.contains(&v) => Err(ApiError::bad_request(
-            "invalid_parameter",
+        Some(v) if !allowed.contains(&v) => Err(ApiError::new(
+            ErrorCode::InvalidParameter,
             format!(
                 "{name}: unknown value '{v}': use one of {}",
                 allowed.join(", ")
@@ -283,8 +284,8 @@ fn limit_param(params: &std::collections::HashMap<String, String>) -> ApiResult<
             .ok()
             .filter(|n| (1..=1000).contains(n))
             .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_parameter",
+                ApiError::new(
+                    ErrorCode::InvalidParameter,
                     format!("limit: '{l}' is not a number from 1 to 1000"),
                 )
             }),

@@ -8,12 +8,12 @@
 //! The per-address buckets forget idle addresses past a few thousand, so a flood of
 //! addresses cannot grow memory without bound.
 
+use rateline_domain::ErrorCode;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -74,8 +74,7 @@ impl From<LimitError> for ApiError {
         let seconds = e.wait.as_secs() + u64::from(e.wait.subsec_nanos() > 0);
         let seconds = seconds.max(1);
         let mut error = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ErrorCode::RateLimited,
             format!(
                 "too many calls from {}: try again in {seconds} s (the server's [limits] settings)",
                 e.whose

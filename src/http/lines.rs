@@ -10,10 +10,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{ApiJson, ApiPath, ApiResult, AppState, ErrorBody, created_or_ok};
-use crate::domain::{LineSettings, RatingSettings, Recipient, WebchatSettings, WhatsappTemplate};
 use crate::engine::AlertReach;
 use crate::policy::Caller;
 use crate::store::LineRecord;
+use rateline_domain::{LineSettings, RatingSettings, Recipient, WebchatSettings, WhatsappTemplate};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_line, put_line))
@@ -47,7 +47,7 @@ struct WebhookView {
 /// Creates or replaces a line's settings. A `webhook` without `secret` keeps the stored one.
 #[utoipa::path(
     put, path = "/v1/lines/{line_id}", tag = "lines", operation_id = "put_line",
-    params(("line_id" = crate::domain::Id, Path, description = "The line.")),
+    params(("line_id" = rateline_domain::Id, Path, description = "The line.")),
     request_body = LineSettings,
     responses(
         (status = 201, description = "Created.", body = LineView),
@@ -71,7 +71,7 @@ async fn put_line(
 /// Shows a line.
 #[utoipa::path(
     get, path = "/v1/lines/{line_id}", tag = "lines", operation_id = "get_line",
-    params(("line_id" = crate::domain::Id, Path, description = "The line.")),
+    params(("line_id" = rateline_domain::Id, Path, description = "The line.")),
     responses(
         (status = 200, description = "The line.", body = LineView),
         (status = 404, description = "No such line.", body = ErrorBody),

@@ -16,6 +16,7 @@ mod sessions;
 mod stats;
 mod webchat;
 
+use rateline_domain::ErrorCode;
 use std::sync::Arc;
 
 use axum::Router;
@@ -31,7 +32,7 @@ use utoipa_axum::routes;
 use tower_http::trace::TraceLayer;
 
 pub use auth::{KeysExist, caller};
-pub use error::ApiError;
+pub use error::{ApiError, documented_status, status_of};
 pub use extract::{ApiJson, ApiPath, ApiQuery, ClientIp};
 use openapi::ApiDoc;
 pub use openapi::ErrorBody;
@@ -158,8 +159,7 @@ async fn within_request_timeout(
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
         Err(_) => ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
+            ErrorCode::RequestTimeout,
             format!(
                 "the request's body and its handling took longer than {} s \
                  (server.request_timeout_seconds); send it again",
@@ -191,8 +191,7 @@ async fn count_responses(State(state): State<AppState>, req: Request, next: Next
 
 async fn not_found(req: Request) -> ApiError {
     ApiError::new(
-        StatusCode::NOT_FOUND,
-        "no_such_endpoint",
+        ErrorCode::NoSuchEndpoint,
         format!(
             "there is no {} {}; see the API table in the README",
             req.method(),
@@ -203,8 +202,7 @@ async fn not_found(req: Request) -> ApiError {
 
 async fn method_not_allowed(req: Request) -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         format!(
             "{} is not allowed on {}; see the API table in the README",
             req.method(),

@@ -44,8 +44,8 @@ pub struct ErrorBody {
 
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// A stable snake_case code, e.g. `invalid_field`, `rating_window_closed`.
-    pub code: String,
+    /// A stable snake_case code, e.g. `invalid_field`, `answer_window_closed`.
+    pub code: rateline_domain::ErrorCode,
     /// What is wrong and how to fix it.
     pub message: String,
     /// The offending field of the body (`client.id`), when one is to blame.

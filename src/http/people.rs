@@ -9,8 +9,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{ApiJson, ApiPath, ApiResult, AppState, ErrorBody, created_or_ok};
-use crate::domain::{Group, Notify, Person, Role};
 use crate::policy::Caller;
+use rateline_domain::{Group, Notify, Person, Role};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -43,7 +43,7 @@ struct GroupView {
 /// about low ratings.
 #[utoipa::path(
     put, path = "/v1/people/{person_id}", tag = "people", operation_id = "put_person",
-    params(("person_id" = crate::domain::Id, Path, description = "The person.")),
+    params(("person_id" = rateline_domain::Id, Path, description = "The person.")),
     request_body = Person,
     responses(
         (status = 201, description = "Created.", body = PersonView),
@@ -84,7 +84,7 @@ async fn put_person(
 /// Creates or replaces a group of people, e.g. the supervisors a line alerts.
 #[utoipa::path(
     put, path = "/v1/groups/{group_id}", tag = "people", operation_id = "put_group",
-    params(("group_id" = crate::domain::Id, Path, description = "The group.")),
+    params(("group_id" = rateline_domain::Id, Path, description = "The group.")),
     request_body = Group,
     responses(
         (status = 201, description = "Created.", body = GroupView),

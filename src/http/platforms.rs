@@ -2,6 +2,7 @@
 //! (Telegram's secret header, Meta's signature) before its body is parsed; what an update
 //! or event means is [`crate::channels`]' to decide.
 
+use rateline_domain::ErrorCode;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -26,16 +27,14 @@ pub async fn telegram(
 ) -> Result<StatusCode, ApiError> {
     let Some(telegram) = &state.telegram else {
         return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "channel_not_enabled",
+            ErrorCode::ChannelNotEnabled,
             "the telegram channel is not enabled on this server: set [telegram] token",
         ));
     };
     let secret = headers.get(TELEGRAM_SECRET_HEADER).map(|v| v.as_bytes());
     if !telegram.authorized(secret) {
         return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "bad_webhook_secret",
+            ErrorCode::BadWebhookSecret,
             "X-Telegram-Bot-Api-Secret-Token is missing or wrong: send the telegram.webhook_secret \
              given to setWebhook as secret_token",
         ));
@@ -43,8 +42,8 @@ pub async fn telegram(
     // An unknown update kind still parses (teloxide keeps it as an error kind) and is
     // answered 200 below: a 4xx would make Telegram deliver it again and again.
     let update: Update = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_update",
+        ApiError::new(
+            ErrorCode::InvalidUpdate,
             format!("the body is not a Telegram Update: {e}"),
         )
     })?;
@@ -55,8 +54,7 @@ pub async fn telegram(
 fn meta_of(state: &AppState) -> Result<&Arc<Meta>, ApiError> {
     state.meta.as_ref().ok_or_else(|| {
         ApiError::new(
-            StatusCode::NOT_FOUND,
-            "channel_not_enabled",
+            ErrorCode::ChannelNotEnabled,
             "no Meta channel is enabled on this server: set [meta] with an account's id and token",
         )
     })
@@ -97,14 +95,16 @@ pub async fn meta(
         .unwrap_or("");
     if !meta.signed(&body, signature) {
         return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "bad_signature",
+            ErrorCode::BadSignature,
             "X-Hub-Signature-256 is missing or does not match: it must be sha256=<hex HMAC-SHA256 \
              of the raw body keyed with the app secret> (meta.app_secret)",
         ));
     }
     let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request("malformed_json", format!("the body is not JSON: {e}"))
+        ApiError::new(
+            ErrorCode::MalformedJson,
+            format!("the body is not JSON: {e}"),
+        )
     })?;
     let events = parse_webhook(&value);
     let count = events.len();

@@ -8,9 +8,9 @@ use utoipa_axum::routes;
 
 use super::sessions::RatingOut;
 use super::{ApiJson, ApiResult, AppState, ErrorBody, created_or_ok};
-use crate::domain::RatingAnswer;
 use crate::engine::request_not_found;
 use crate::policy::Caller;
+use rateline_domain::RatingAnswer;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(submit))

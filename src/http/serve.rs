@@ -19,6 +19,7 @@
 //! through a TLS-terminating proxy) speaks it, and HTTP/2 without TLS would add a
 //! connection preface that no timeout above covers.
 
+use rateline_domain::ErrorCode;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
@@ -177,18 +178,16 @@ impl Open {
 /// The answer a refused connection gets before it is closed.
 fn refusal_response(refusal: Refusal, limits: &ConnectionLimits) -> Vec<u8> {
     let wait = limits.header_timeout.as_secs().max(1);
-    let (status, code, message) = match refusal {
+    let (code, message) = match refusal {
         Refusal::ServerBusy => (
-            "503 Service Unavailable",
-            "server_busy",
+            ErrorCode::ServerBusy,
             format!(
                 "the server holds its most connections ({}, server.max_connections); try again shortly",
                 limits.max_connections
             ),
         ),
         Refusal::AddressBusy => (
-            "429 Too Many Requests",
-            "too_many_connections",
+            ErrorCode::TooManyConnections,
             format!(
                 "this address holds the most connections one address may ({}, \
                  server.max_connections_per_address); close some or try again shortly",
@@ -196,6 +195,12 @@ fn refusal_response(refusal: Refusal, limits: &ConnectionLimits) -> Vec<u8> {
             ),
         ),
     };
+    let status = super::status_of(code);
+    let status = format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or_default()
+    );
     let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
     format!(
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nretry-after: {wait}\r\n\

@@ -4,18 +4,21 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use rateline_domain::ErrorCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{ApiError, ApiJson, ApiPath, ApiResult, AppState, ErrorBody, created_or_ok};
-use crate::domain::{Channel, ClientRef, ClosedBy, MessageFrom, NewSession, RequestStatus, Scale};
 use crate::engine::session_not_found;
 use crate::policy::{Caller, SessionWrite};
 use crate::store::{
     AlertRecord, AppealRecord, EvaluationRecord, RatingRecord, RatingRevision, RequestRecord,
     ResponseRecord, SessionRecord, SessionView,
+};
+use rateline_domain::{
+    Channel, ClientRef, ClosedBy, MessageFrom, NewSession, RequestStatus, Scale,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -90,8 +93,7 @@ async fn open(
     // The same id again answers with the stored session: only if the caller may see it.
     if !created && !caller.sees_session(&session.line_id, session.operator_id.as_deref()) {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "session_id_taken",
+            ErrorCode::SessionIdTaken,
             format!(
                 "session id '{}' is taken by a session this key does not see; choose another id",
                 session.id
@@ -121,7 +123,7 @@ struct MessageAccepted {
 /// not yet due.
 #[utoipa::path(
     post, path = "/v1/sessions/{id}/messages", tag = "sessions", operation_id = "record_message",
-    params(("id" = crate::domain::Id, Path, description = "The session.")),
+    params(("id" = rateline_domain::Id, Path, description = "The session.")),
     request_body = MessageBody,
     responses(
         (status = 202, description = "Recorded.", body = MessageAccepted),
@@ -175,7 +177,7 @@ struct ScheduledRequest {
 /// Closes a session and schedules its rating request. Closing again changes nothing.
 #[utoipa::path(
     post, path = "/v1/sessions/{id}/close", tag = "sessions", operation_id = "close_session",
-    params(("id" = crate::domain::Id, Path, description = "The session.")),
+    params(("id" = rateline_domain::Id, Path, description = "The session.")),
     request_body = CloseBody,
     responses(
         (status = 202, description = "Closed (or closed already).", body = CloseAccepted),
@@ -266,7 +268,7 @@ struct RatingDetail {
 /// Shows a session: the chat-history view.
 #[utoipa::path(
     get, path = "/v1/sessions/{id}", tag = "sessions", operation_id = "show_session",
-    params(("id" = crate::domain::Id, Path, description = "The session.")),
+    params(("id" = rateline_domain::Id, Path, description = "The session.")),
     responses(
         (status = 200, description = "The session.", body = SessionDetail),
         (status = 404, description = "No such session.", body = ErrorBody),

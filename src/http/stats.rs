@@ -1,5 +1,6 @@
 //! `GET /v1/stats` and `GET /v1/operators/{id}/summary`.
 
+use rateline_domain::ErrorCode;
 use std::collections::HashMap;
 
 use axum::Json;
@@ -49,9 +50,9 @@ const STATS_PARAMS: &str = "line, operator, channel, from, to, by, format";
 #[utoipa::path(
     get, path = "/v1/stats", tag = "reports", operation_id = "stats",
     params(
-        ("line" = Option<crate::domain::Id>, Query, description = "Only this line."),
-        ("operator" = Option<crate::domain::Id>, Query, description = "Only this operator."),
-        ("channel" = Option<crate::domain::Channel>, Query, description = "Only this channel."),
+        ("line" = Option<rateline_domain::Id>, Query, description = "Only this line."),
+        ("operator" = Option<rateline_domain::Id>, Query, description = "Only this operator."),
+        ("channel" = Option<rateline_domain::Channel>, Query, description = "Only this channel."),
         ("from" = Option<String>, Query, description = "Closed at or after: RFC 3339 or a date (midnight UTC)."),
         ("to" = Option<String>, Query, description = "Closed before: RFC 3339 or a date (midnight UTC)."),
         ("by" = Option<StatsGrouping>, Query, description = "Grouping; `all` when absent."),
@@ -79,8 +80,8 @@ async fn stats(
             .get("channel")
             .map(|c| c.parse())
             .transpose()
-            .map_err(|e: rateline_adapters::UnknownChannel| {
-                ApiError::bad_request("invalid_parameter", format!("channel: {e}"))
+            .map_err(|e: rateline_domain::UnknownChannel| {
+                ApiError::new(ErrorCode::InvalidParameter, format!("channel: {e}"))
             })?,
         from: time_param(&params, "from")?,
         to: time_param(&params, "to")?,
@@ -98,7 +99,7 @@ async fn stats(
         .get("by")
         .map(|b| b.parse())
         .transpose()
-        .map_err(|e: String| ApiError::bad_request("invalid_parameter", format!("by: {e}")))?
+        .map_err(|e: String| ApiError::new(ErrorCode::InvalidParameter, format!("by: {e}")))?
         .unwrap_or_default();
     let groups = state.engine.stats(&filter, by).await?;
     let wants_csv = params.get("format").is_some_and(|f| f == "csv")
@@ -121,7 +122,7 @@ async fn stats(
 #[utoipa::path(
     get, path = "/v1/operators/{id}/summary", tag = "reports", operation_id = "operator_summary",
     params(
-        ("id" = crate::domain::Id, Path, description = "The operator."),
+        ("id" = rateline_domain::Id, Path, description = "The operator."),
         ("from" = Option<String>, Query, description = "Closed at or after: RFC 3339 or a date."),
         ("to" = Option<String>, Query, description = "Closed before: RFC 3339 or a date."),
     ),
@@ -136,8 +137,8 @@ async fn operator_summary(
     query.only("from, to")?;
     caller.operator_numbers(&id, "an operator's summary")?;
     let params = query.0;
-    crate::domain::check_id("operator_id", &id)
-        .map_err(|e| ApiError::bad_request("invalid_parameter", e.to_string()))?;
+    rateline_domain::check_id("operator_id", &id)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidParameter, e.to_string()))?;
     let filter = StatsFilter {
         operator: Some(id.clone()),
         from: time_param(&params, "from")?,
@@ -179,10 +180,10 @@ pub(super) fn id_param(params: &HashMap<String, String>, name: &str) -> ApiResul
     params
         .get(name)
         .map(|v| {
-            let v = crate::domain::normalize_id(v);
-            crate::domain::check_id(name, &v)
+            let v = rateline_domain::normalize_id(v);
+            rateline_domain::check_id(name, &v)
                 .map(|()| v)
-                .map_err(|e| ApiError::bad_request("invalid_parameter", e.to_string()))
+                .map_err(|e| ApiError::new(ErrorCode::InvalidParameter, e.to_string()))
         })
         .transpose()
 }
@@ -192,8 +193,7 @@ fn time_param(params: &HashMap<String, String>, name: &str) -> ApiResult<Option<
         .get(name)
         .map(|v| {
             parse_time(v).ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_parameter",
+                ApiError::new(ErrorCode::InvalidParameter,
                     format!("{name}: {v:?} is not a time; use RFC 3339 (2026-11-21T09:00:00Z) or a date (2026-11-21)"),
                 )
             })

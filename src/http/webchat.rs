@@ -3,6 +3,7 @@
 //! they do is [`crate::channels::webchat`]'s; this module reads requests, adds the CORS
 //! headers an allowed origin needs, and maps refusals to statuses.
 
+use rateline_domain::ErrorCode;
 use std::convert::Infallible;
 
 use axum::Json;
@@ -24,25 +25,22 @@ use crate::policy::Caller as ApiCaller;
 impl From<WidgetError> for ApiError {
     fn from(e: WidgetError) -> Self {
         let message = e.to_string();
-        let (status, code) = match e {
+        let code = match e {
             WidgetError::Engine(e) => return e.into(),
-            WidgetError::Token(TokenError::Expired(_)) => {
-                (StatusCode::UNAUTHORIZED, "token_expired")
-            }
+            WidgetError::Token(TokenError::Expired(_)) => ErrorCode::TokenExpired,
             WidgetError::Token(TokenError::Malformed | TokenError::Forged) => {
-                (StatusCode::UNAUTHORIZED, "invalid_token")
+                ErrorCode::InvalidToken
             }
-            WidgetError::OriginNotAllowed(_) => (StatusCode::FORBIDDEN, "origin_not_allowed"),
-            WidgetError::NotThisSession { .. } => (StatusCode::FORBIDDEN, "not_this_session"),
-            WidgetError::NotWebchat { .. } => (StatusCode::CONFLICT, "not_a_webchat_session"),
+            WidgetError::OriginNotAllowed(_) => ErrorCode::OriginNotAllowed,
+            WidgetError::NotThisSession { .. } => ErrorCode::NotThisSession,
+            WidgetError::NotWebchat { .. } => ErrorCode::NotAWebchatSession,
             WidgetError::TooManyStreams { .. } => {
-                let mut refused =
-                    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_streams", message);
+                let mut refused = ApiError::new(ErrorCode::TooManyStreams, message);
                 refused.retry_after = Some(KEEP_ALIVE.as_secs());
                 return refused;
             }
         };
-        ApiError::new(status, code, message)
+        ApiError::new(code, message)
     }
 }
 
@@ -87,7 +85,7 @@ pub struct WidgetToken {
 /// session's rating card.
 #[utoipa::path(
     post, path = "/v1/sessions/{id}/webchat-token", tag = "sessions", operation_id = "webchat_token",
-    params(("id" = crate::domain::Id, Path, description = "The session (opened with `\"channel\": \"webchat\"`).")),
+    params(("id" = rateline_domain::Id, Path, description = "The session (opened with `\"channel\": \"webchat\"`).")),
     responses(
         (status = 201, description = "A new token.", body = WidgetToken),
         (status = 404, description = "No such session.", body = super::ErrorBody),
@@ -236,12 +234,12 @@ mod tests {
             (
                 WidgetError::Token(TokenError::Forged),
                 StatusCode::UNAUTHORIZED,
-                "invalid_token",
+                ErrorCode::InvalidToken,
             ),
             (
                 WidgetError::OriginNotAllowed("https://evil.example".into()),
                 StatusCode::FORBIDDEN,
-                "origin_not_allowed",
+                ErrorCode::OriginNotAllowed,
             ),
             (
                 WidgetError::TooManyStreams {
@@ -250,7 +248,7 @@ mod tests {
                     setting: "max_streams_per_token",
                 },
                 StatusCode::TOO_MANY_REQUESTS,
-                "too_many_streams",
+                ErrorCode::TooManyStreams,
             ),
         ];
         for (e, status, code) in cases {

@@ -19,8 +19,9 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use rateline_adapters::{
-    Channel, ChannelAdapter, OutgoingRequest, OutgoingText, SendOutcome, TemplateRef, WebhookTarget,
+    ChannelAdapter, OutgoingRequest, OutgoingText, SendOutcome, TemplateRef, WebhookTarget,
 };
+use rateline_domain::Channel;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -29,13 +30,13 @@ pub use retry::RetryPolicy;
 
 use crate::alerts::AlertSinks;
 use crate::clock::Clock;
-use crate::domain::RequestStatus;
 use crate::engine::{Engine, Wake};
 use crate::metrics::Metrics;
 use crate::settings::SchedulerSettings;
 use crate::store::{
     Backend, ClaimedJob, ClaimedRequest, JobKind, JobResult, SendResult, Store, StoreError,
 };
+use rateline_domain::RequestStatus;
 
 /// Folds the report's changes every `every` (`scheduler.report_fold_seconds`) until `stop`.
 async fn fold_report_changes(store: Store, every: std::time::Duration, stop: CancellationToken) {
@@ -699,7 +700,7 @@ fn gone(what: &str) -> SendOutcome {
     }
 }
 
-fn webhook_target(line: &crate::domain::LineSettings) -> Option<WebhookTarget> {
+fn webhook_target(line: &rateline_domain::LineSettings) -> Option<WebhookTarget> {
     line.webhook.as_ref().and_then(|w| {
         Some(WebhookTarget {
             url: w.url.clone(),

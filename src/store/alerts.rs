@@ -12,7 +12,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::{Result, Store, ms, opt_time, time};
-use crate::domain::{MAX_ALERTED_PEOPLE, Notify, Recipient, Scale};
+use rateline_domain::{MAX_ALERTED_PEOPLE, Notify, Recipient, Scale};
 
 /// One alert as `GET /v1/alerts` shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -63,7 +63,7 @@ pub struct AlertDelivery {
     pub comment: Option<String>,
     pub rated_at: DateTime<Utc>,
     /// The recipient's own `notify.webhook_secret`, which signs a webhook alert.
-    pub webhook_secret: Option<crate::domain::Secret>,
+    pub webhook_secret: Option<rateline_domain::Secret>,
 }
 
 /// An alert about to be made: recipient, sink, address, status, and why it will not be sent.
@@ -463,7 +463,7 @@ impl Store {
             return Ok(None);
         };
         let corrupt = |e: String| super::StoreError::Corrupt(format!("alert {id}: {e}"));
-        let line: crate::domain::LineSettings =
+        let line: rateline_domain::LineSettings =
             serde_json::from_str(&row.try_get::<String, _>("settings")?)
                 .map_err(|e| corrupt(e.to_string()))?;
         Ok(Some(AlertDelivery {
@@ -490,7 +490,7 @@ impl Store {
                 .try_get::<Option<String>, _>("recipient_notify")?
                 .and_then(|n| serde_json::from_str::<Notify>(&n).ok())
                 .and_then(|n| n.webhook_secret)
-                .map(crate::domain::Secret),
+                .map(rateline_domain::Secret),
         }))
     }
 }

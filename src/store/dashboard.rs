@@ -10,7 +10,7 @@ use sqlx::Row;
 
 use super::filter::{bind_all, conditions};
 use super::{Result, StatsFilter, StatsGrouping, Store, time};
-use crate::domain::{RequestStatus, Scale};
+use rateline_domain::{RequestStatus, Scale};
 
 /// Closed sessions → requests → sent → delivered → answered, and where the rest ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

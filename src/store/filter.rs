@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ms;
-use crate::domain::Channel;
+use rateline_domain::Channel;
 
 /// What to count.
 #[derive(Debug, Clone, Default)]

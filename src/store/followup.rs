@@ -9,7 +9,7 @@ use sqlx::Row;
 use super::rows::{RATING_COLUMNS, read_rating};
 use super::sql::{WINDOW_JOIN, WINDOW_START};
 use super::{Result, Store, ms, opt_time, time};
-use crate::domain::{Channel, ClientRef, LineSettings};
+use rateline_domain::{Channel, ClientRef, LineSettings};
 
 /// The one response to a rating.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -284,7 +284,7 @@ impl Store {
             channel: row
                 .try_get::<String, _>("channel")?
                 .parse()
-                .map_err(|e: rateline_adapters::UnknownChannel| corrupt(e.to_string()))?,
+                .map_err(|e: rateline_domain::UnknownChannel| corrupt(e.to_string()))?,
             client: ClientRef {
                 id: row.try_get("client_id")?,
                 name: row.try_get("client_name")?,

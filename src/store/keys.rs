@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{Result, Store, StoreError, ms, opt_time, time};
-use crate::domain::Role;
+use rateline_domain::Role;
 
 /// A stored key, without its secret (which is never stored).
 #[derive(Debug, Clone, PartialEq, Eq)]

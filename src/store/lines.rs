@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{Result, Store, StoreError, ms, time};
-use crate::domain::LineSettings;
+use rateline_domain::LineSettings;
 
 /// A stored line.
 #[derive(Debug, Clone)]

@@ -125,7 +125,7 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     /// It may hold the password: never printed.
-    url: crate::domain::Secret,
+    url: rateline_domain::Secret,
     /// Group commit for the writes every close makes (see [`writer`]).
     writer: writer::Writer,
 }
@@ -184,7 +184,7 @@ impl Store {
         Ok(Self {
             pool,
             backend,
-            url: crate::domain::Secret(url),
+            url: rateline_domain::Secret(url),
             writer,
         })
     }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{Result, Store, ms};
-use crate::domain::{Group, Notify, Person};
+use rateline_domain::{Group, Notify, Person};
 
 impl Store {
     /// Creates or replaces a person; returns whether they were new.

@@ -7,7 +7,7 @@ use super::rows::{
     Counted, RATING_COLUMNS, REQUEST_COLUMNS, RatingRecord, read_rating, read_request,
 };
 use super::{Backend, Result, Store, alerts, ms, time};
-use crate::domain::{Channel, LineSettings, RatingAnswer, RequestStatus, Scale};
+use rateline_domain::{Channel, LineSettings, RatingAnswer, RequestStatus, Scale};
 
 /// `counts_from` of a rating that counts whenever the report is made (no grace period):
 /// the epoch, so no clock, a test's or a `rateline stats` run's, can disagree about it.
@@ -61,7 +61,7 @@ pub struct RatingPolicy {
 /// Who hears about a rating that becomes low, and when.
 #[derive(Debug, Clone, Default)]
 pub struct AlertPlan {
-    pub recipients: Vec<crate::domain::Recipient>,
+    pub recipients: Vec<rateline_domain::Recipient>,
     pub delay: Duration,
 }
 

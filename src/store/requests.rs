@@ -15,7 +15,7 @@ use sqlx::Row;
 
 use super::sql::{WINDOW_JOIN, WINDOW_START};
 use super::{Backend, Result, Store, StoreError, ms, opt_time, placeholders, time};
-use crate::domain::{Channel, ClientRef, LineSettings, RequestStatus, Scale};
+use rateline_domain::{Channel, ClientRef, LineSettings, RequestStatus, Scale};
 
 /// A request this scheduler holds the lease on and must send now.
 #[derive(Debug, Clone)]
@@ -130,7 +130,7 @@ impl Store {
                 channel: row
                     .try_get::<String, _>("channel")?
                     .parse()
-                    .map_err(|e: rateline_adapters::UnknownChannel| corrupt(e.to_string()))?,
+                    .map_err(|e: rateline_domain::UnknownChannel| corrupt(e.to_string()))?,
                 client: ClientRef {
                     id: row.try_get("client_id")?,
                     name: row.try_get("client_name")?,

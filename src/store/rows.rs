@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{Result, StoreError, opt_time, time};
-use crate::domain::{Channel, RequestStatus, Scale};
+use rateline_domain::{Channel, RequestStatus, Scale};
 
 /// The columns [`read_request`] reads.
 pub(crate) const REQUEST_COLUMNS: &str = "id, session_id, line_id, channel, operator_id, scale, \
@@ -44,7 +44,7 @@ pub(crate) fn read_request(row: &sqlx::any::AnyRow) -> Result<RequestRecord> {
         channel: row
             .try_get::<String, _>("channel")?
             .parse()
-            .map_err(|e: rateline_adapters::UnknownChannel| corrupt("channel", e.to_string()))?,
+            .map_err(|e: rateline_domain::UnknownChannel| corrupt("channel", e.to_string()))?,
         operator_id: row.try_get("operator_id")?,
         scale: row
             .try_get::<String, _>("scale")?

@@ -10,7 +10,7 @@ use super::rows::{REQUEST_COLUMNS, read_request};
 use super::sql::{WINDOW_JOIN, WINDOW_START};
 use super::writer::BoxFuture;
 use super::{Backend, RatingRecord, RatingRevision, Result, Store, StoreError, ms, opt_time, time};
-use crate::domain::{Channel, ClientRef, ClosedBy, LineSettings, MessageFrom, NewSession};
+use rateline_domain::{Channel, ClientRef, ClosedBy, LineSettings, MessageFrom, NewSession};
 
 /// A stored session.
 #[derive(Debug, Clone)]

@@ -19,7 +19,7 @@ use sqlx::Row;
 
 use super::filter::{Bind, Params, StatsFilter, StatsGrouping, Who, bind_all, group_key, where_};
 use super::{Backend, Result, Store, ms};
-use crate::domain::{RequestStatus, Scale};
+use rateline_domain::{RequestStatus, Scale};
 
 const DAY_MS: i64 = 86_400_000;
 

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{AnswerTarget, Result, Store, StoreError, ms};
-use crate::domain::RequestStatus;
+use rateline_domain::RequestStatus;
 
 impl Store {
     /// The newest request of a web chat session, with its line and rating.

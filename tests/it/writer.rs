@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use crate::common::{Db, TestDb};
 use chrono::Utc;
-use rateline::domain::{LineSettings, NewSession};
 use rateline::store::{Store, StoreError};
+use rateline_domain::{LineSettings, NewSession};
 use serde_json::json;
 use sqlx::{Connection, Row};
 

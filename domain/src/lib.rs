@@ -1,13 +1,22 @@
-//! The domain: plain types that are validated once, at the edge, so the inside never
-//! re-checks. A value of these types is a value Rateline accepts.
+//! Rateline's words: channels, scales, clients, lines, people, sessions, ratings and their
+//! statuses, with the rules that validate them. Plain types that are validated once, at
+//! the edge, so the inside never re-checks: a value of these types is a value Rateline
+//! accepts.
+//!
+//! This crate is below both the application and the channel adapters, and uses neither.
 
+mod channel;
+mod error_code;
 mod followup;
 mod ids;
 mod line;
 mod person;
 mod rating;
+mod scale;
 mod session;
 
+pub use channel::{Channel, ClientRef, UnknownChannel};
+pub use error_code::ErrorCode;
 pub use followup::{AppealBody, DecisionBody, EvaluationBody, FlagBody, ResponseBody};
 pub use ids::{
     Id, Name, check_http_url, check_id, check_line, check_name_id, check_text, normalize_id,
@@ -18,8 +27,8 @@ pub use line::{
     Recipient, WebchatSettings, WebhookSettings, WhatsappTemplate,
 };
 pub use person::{Group, MAX_GROUP_MEMBERS, MAX_PERSON_LINES, Notify, Person, Role};
-pub use rateline_adapters::{Channel, ClientRef, Scale};
 pub use rating::{MAX_COMMENT_CHARS, RatingAnswer, RequestStatus};
+pub use scale::Scale;
 pub use session::{ClosedBy, MessageFrom, NewSession};
 
 /// A secret held in memory: its `Debug` never shows it, so no log line can.

@@ -172,7 +172,7 @@ pub fn check_name_id(field: &str, id: &str) -> Result<(), Invalid> {
 /// parser would quietly drop or encode control characters the stored text kept).
 pub fn check_http_url(field: &str, url: &str) -> Result<(), Invalid> {
     let ok = !url.chars().any(|c| c.is_control() || c.is_whitespace())
-        && reqwest::Url::parse(url)
+        && url::Url::parse(url)
             .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
     if ok {
         Ok(())

@@ -288,7 +288,7 @@ impl LineSettings {
         }
         for (i, origin) in self.webchat.allowed_origins.iter().enumerate() {
             // An origin is exactly what a browser sends in `Origin`: no path, no slash.
-            let ok = reqwest::Url::parse(origin).is_ok_and(|u| {
+            let ok = url::Url::parse(origin).is_ok_and(|u| {
                 matches!(u.scheme(), "http" | "https")
                     && u.host().is_some()
                     && u.origin().ascii_serialization() == *origin

@@ -1,0 +1,73 @@
+//! The channels a conversation can use, and the client as the contact center names them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The channel a conversation used, and so the one its rating request goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Telegram,
+    Webchat,
+    Messenger,
+    Instagram,
+    Whatsapp,
+    /// A custom connector: the request is POSTed, signed, to a URL the line names.
+    Webhook,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 6] = [
+        Channel::Telegram,
+        Channel::Webchat,
+        Channel::Messenger,
+        Channel::Instagram,
+        Channel::Whatsapp,
+        Channel::Webhook,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Telegram => "telegram",
+            Channel::Webchat => "webchat",
+            Channel::Messenger => "messenger",
+            Channel::Instagram => "instagram",
+            Channel::Whatsapp => "whatsapp",
+            Channel::Webhook => "webhook",
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown channel name; the message lists the ones that exist.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "unknown channel '{0}': use one of telegram, webchat, messenger, instagram, whatsapp, webhook"
+)]
+pub struct UnknownChannel(pub String);
+
+impl FromStr for Channel {
+    type Err = UnknownChannel;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Channel::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| UnknownChannel(s.to_owned()))
+    }
+}
+
+/// The client being asked, as the contact center named them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientRef {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
