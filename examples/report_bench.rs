@@ -17,7 +17,7 @@ use anyhow::Context;
 use chrono::{TimeZone, Utc};
 use clap::{Parser, ValueEnum};
 use rateline::store::{StatsFilter, StatsGrouping, Store};
-use rateline_domain::LineSettings;
+use rateline_domain::{LineSettings, ManagedBy};
 use sqlx::Connection;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -81,7 +81,7 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
             serde_json::from_value(serde_json::json!({"name": format!("Line {i}"),
                 "rating": {"scale": scale}}))?;
         store
-            .upsert_line(&format!("line-{i}"), &settings, "api", start)
+            .upsert_line(&format!("line-{i}"), &settings, ManagedBy::Api, start)
             .await?;
     }
     // 8 requests for every 7 ratings.

@@ -17,8 +17,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rateline_adapters::http::{outcome_for_status, outcome_for_transport_error};
 use rateline_adapters::outbound::Policy;
 use rateline_adapters::webhook::{EVENT_HEADER, SIGNATURE_HEADER, sign};
-use rateline_adapters::{ChannelAdapter, OutgoingText, SendOutcome};
-use rateline_domain::{ClientRef, Scale};
+use rateline_adapters::{ChannelAdapter, OutgoingText, SendOutcome, TextKind};
+use rateline_domain::{ClientRef, Id, Scale};
 use serde_json::json;
 
 use crate::settings::SmtpSettings;
@@ -94,11 +94,11 @@ impl AlertSinks {
                 Some(bot) => {
                     bot.send_text(&OutgoingText {
                         id: alert.id.clone(),
-                        kind: "alert",
+                        kind: TextKind::Alert,
                         session_id: alert.session_id.clone(),
                         line_id: alert.line_id.clone(),
                         to: ClientRef {
-                            id: address.to_owned(),
+                            id: Id::stored(address.to_owned()),
                             name: None,
                         },
                         text: message.text,

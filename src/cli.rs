@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use rateline_domain::Channel;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
@@ -11,7 +12,6 @@ use crate::http::parse_time;
 use crate::settings::{LogFormat, Settings};
 use crate::startup::{Application, Create, open_store, stop_on_signals};
 use crate::store::{StatsFilter, StatsGrouping};
-use rateline_domain::Channel;
 
 #[derive(Parser)]
 #[command(

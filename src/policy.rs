@@ -25,9 +25,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use rateline_domain::{MessageFrom, Role};
 
 use crate::store::KeyRecord;
-use rateline_domain::{MessageFrom, Role};
 
 /// How far in the past an operator key may date an event: a little clock skew.
 pub const OPERATOR_PAST: Duration = Duration::minutes(5);

@@ -121,6 +121,24 @@ pub(crate) fn clip(text: &str, chars: usize) -> String {
     text.chars().take(chars).collect()
 }
 
+/// What a plain message is, as connectors see it in `event` and `X-Rateline-Event`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextKind {
+    /// A supervisor's response to a client's rating.
+    Response,
+    /// A low-rating alert to a supervisor's chat.
+    Alert,
+}
+
+impl TextKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TextKind::Response => "response",
+            TextKind::Alert => "alert",
+        }
+    }
+}
+
 /// A plain message to one chat: a supervisor's response to a client's rating or, on
 /// Telegram, a low-rating alert to a supervisor's chat. No buttons, nothing to answer.
 #[derive(Debug, Clone)]
@@ -128,8 +146,8 @@ pub struct OutgoingText {
     /// The idempotency key connectors see (`Idempotency-Key`): the same message sent again
     /// after a crash carries the same one.
     pub id: String,
-    /// What the message is, for connectors: `response` (to a rating) or `alert`.
-    pub kind: &'static str,
+    /// What the message is, for connectors.
+    pub kind: TextKind,
     pub session_id: String,
     pub line_id: String,
     /// The chat: the client for a response, the recipient's chat for an alert.

@@ -124,7 +124,7 @@ impl ChannelAdapter for WebhookAdapter {
 
     async fn send_text(&self, message: &OutgoingText) -> SendOutcome {
         let body = serde_json::to_vec(&TextBody {
-            event: message.kind,
+            event: message.kind.as_str(),
             id: &message.id,
             session_id: &message.session_id,
             line_id: &message.line_id,
@@ -135,7 +135,7 @@ impl ChannelAdapter for WebhookAdapter {
         self.post(
             message.webhook.as_ref(),
             &message.line_id,
-            message.kind,
+            message.kind.as_str(),
             &message.id,
             body,
         )

@@ -67,7 +67,7 @@ impl FromStr for Channel {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientRef {
-    pub id: String,
+    pub id: crate::Id,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }

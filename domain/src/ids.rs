@@ -24,29 +24,154 @@ use super::Invalid;
 /// The longest identifier accepted, in bytes.
 pub const MAX_ID_LEN: usize = 128;
 
-/// An identifier in the OpenAPI description: the rule [`check_id`] enforces, as a pattern
-/// (the 128 is bytes there, characters here).
-pub struct Id;
-
-impl utoipa::PartialSchema for Id {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .min_length(Some(1))
-            .max_length(Some(MAX_ID_LEN))
-            .pattern(Some(
-                r"^[^\s/\u0000-\u001f\u007f-\u009f\u00ad\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]+$",
-            ))
-            .description(Some(
-                "Chosen by the contact center: 1 to 128 bytes, no whitespace, control, format \
-                 or bidirectional characters, no '/'; kept in Unicode's composed form (NFC). \
-                 The ids of lines, people and groups are written in one script.",
-            ))
-            .into()
-    }
+std::thread_local! {
+    /// The refusal that made the last failed deserialization on this thread fail, when a
+    /// value was refused (an id that breaks the rules) rather than the shape (a number
+    /// where an id belongs). See [`refusal_of`].
+    static REFUSED: std::cell::RefCell<Option<Invalid>> = const { std::cell::RefCell::new(None) };
 }
 
-impl utoipa::ToSchema for Id {}
+/// Runs `deserialize` and returns its result with the value refusal that made it fail, if
+/// one did. serde's errors carry only text; this keeps the refusal itself, so that the
+/// HTTP layer answers a refused value `422` and a wrong shape `400`, as it does for values
+/// checked after parsing. Deserialization is synchronous: what it records is on this
+/// thread, and taken before and after.
+pub fn refusal_of<T, E>(
+    deserialize: impl FnOnce() -> Result<T, E>,
+) -> (Result<T, E>, Option<Invalid>) {
+    REFUSED.with(|r| r.borrow_mut().take());
+    let result = deserialize();
+    let refused = REFUSED.with(|r| r.borrow_mut().take());
+    let refused = if result.is_err() { refused } else { None };
+    (result, refused)
+}
+
+fn refuse<E: serde::de::Error>(invalid: Invalid) -> E {
+    let message = invalid.message.clone();
+    REFUSED.with(|r| *r.borrow_mut() = Some(invalid));
+    E::custom(message)
+}
+
+/// The OpenAPI schema of an id: the rule [`check_id`] enforces, as a pattern (the 128 is
+/// bytes there, characters here).
+fn id_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_ID_LEN))
+        .pattern(Some(
+            r"^[^\s/\u0000-\u001f\u007f-\u009f\u00ad\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]+$",
+        ))
+        .description(Some(
+            "Chosen by the contact center: 1 to 128 bytes, no whitespace, control, format \
+             or bidirectional characters, no '/'; kept in Unicode's composed form (NFC). \
+             The ids of lines, people and groups are written in one script.",
+        ))
+        .into()
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $check:path) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// `text` composed (NFC) and checked; `field` names it in the refusal.
+            pub fn parse(field: &str, text: &str) -> Result<Self, Invalid> {
+                let id = normalize_id(text);
+                $check(field, &id)?;
+                Ok(Self(id))
+            }
+
+            /// An id read back from the store, which only ever holds checked ones.
+            pub fn stored(id: String) -> Self {
+                Self(id)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Debug::fmt(&self.0, f)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <String as serde::Deserialize>::deserialize(d)?;
+                Self::parse("id", &text).map_err(refuse)
+            }
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                id_schema()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+id_type!(
+    /// An id the contact center chose for a session or a client: composed (NFC), checked by
+    /// [`check_id`], once, where it enters; the inside never checks it again.
+    Id,
+    check_id
+);
+
+id_type!(
+    /// The id of a line, a person or a group: an [`Id`] that is also written in one script
+    /// ([`check_name_id`]).
+    NameId,
+    check_name_id
+);
 
 /// A name in the OpenAPI description (a line's, a person's, a group's): one line of 1 to
 /// 200 characters, not all blank, as [`check_line`] and the types' `validate` enforce.

@@ -19,12 +19,12 @@ pub use channel::{Channel, ClientRef, UnknownChannel};
 pub use error_code::ErrorCode;
 pub use followup::{AppealBody, DecisionBody, EvaluationBody, FlagBody, ResponseBody};
 pub use ids::{
-    Id, Name, check_http_url, check_id, check_line, check_name_id, check_text, normalize_id,
-    normalize_in_place,
+    Id, Name, NameId, check_http_url, check_id, check_line, check_name_id, check_text,
+    normalize_id, normalize_in_place, refusal_of,
 };
 pub use line::{
-    LineSettings, MAX_ALERTED_PEOPLE, MAX_ALLOWED_ORIGINS, MAX_NOTIFY_LOW, RatingSettings,
-    Recipient, WebchatSettings, WebhookSettings, WhatsappTemplate,
+    LineSettings, MAX_ALERTED_PEOPLE, MAX_ALLOWED_ORIGINS, MAX_NOTIFY_LOW, ManagedBy,
+    RatingSettings, Recipient, WebchatSettings, WebhookSettings, WhatsappTemplate,
 };
 pub use person::{Group, MAX_GROUP_MEMBERS, MAX_PERSON_LINES, Notify, Person, Role};
 pub use rating::{MAX_COMMENT_CHARS, RatingAnswer, RequestStatus};

@@ -158,6 +158,37 @@ impl WhatsappTemplate {
 /// The longest text a line may send, in characters (Telegram's message limit).
 const MAX_TEXT_CHARS: usize = 4096;
 
+/// Where a line's settings come from, and so where they are changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ManagedBy {
+    /// Made and changed through the API (`PUT /v1/lines/{id}`).
+    Api,
+    /// Defined in the configuration file's `[[lines]]`, which wins at every start; read-only
+    /// over HTTP.
+    Config,
+}
+
+impl ManagedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManagedBy::Api => "api",
+            ManagedBy::Config => "config",
+        }
+    }
+}
+
+impl std::str::FromStr for ManagedBy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "api" => Ok(ManagedBy::Api),
+            "config" => Ok(ManagedBy::Config),
+            other => Err(format!("unknown managed_by '{other}'")),
+        }
+    }
+}
+
 /// The most entries `notify_low` takes; a low rating alerts at most
 /// [`MAX_ALERTED_PEOPLE`] people, however many its groups hold.
 pub const MAX_NOTIFY_LOW: usize = 20;

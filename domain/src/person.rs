@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Invalid, check_http_url, check_line, check_name_id, normalize_in_place};
+use super::{Invalid, NameId, check_http_url, check_line};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -71,8 +71,7 @@ pub struct Person {
     pub name: String,
     pub role: Role,
     #[serde(default)]
-    #[schema(value_type = Option<super::Id>)]
-    pub manager_id: Option<String>,
+    pub manager_id: Option<NameId>,
     #[serde(default)]
     pub notify: Notify,
     #[serde(default = "yes")]
@@ -80,8 +79,7 @@ pub struct Person {
     /// The lines the person works on. An operator's API key acts only on sessions of these
     /// lines; at most [`MAX_PERSON_LINES`].
     #[serde(default)]
-    #[schema(value_type = Vec<super::Id>)]
-    pub lines: Vec<String>,
+    pub lines: Vec<NameId>,
 }
 
 /// The most lines a person works on.
@@ -92,11 +90,8 @@ fn yes() -> bool {
 }
 
 impl Person {
-    /// Composes the ids it names and checks every field.
+    /// Checks what the ids' types do not; sorts the lines and drops repeats.
     pub fn validate(&mut self, id: &str) -> Result<(), Invalid> {
-        if let Some(m) = self.manager_id.as_mut() {
-            normalize_in_place(m);
-        }
         if self.lines.len() > MAX_PERSON_LINES {
             return Err(Invalid::new(
                 "lines",
@@ -106,10 +101,6 @@ impl Person {
                 ),
             ));
         }
-        for (i, line) in self.lines.iter_mut().enumerate() {
-            normalize_in_place(line);
-            check_name_id(&format!("lines[{i}]"), line)?;
-        }
         self.lines.sort();
         self.lines.dedup();
         check_line("name", &self.name)?;
@@ -117,14 +108,11 @@ impl Person {
         if n == 0 || n > 200 {
             return Err(Invalid::new("name", "must be 1 to 200 characters"));
         }
-        if let Some(m) = &self.manager_id {
-            check_name_id("manager_id", m)?;
-            if m == id {
-                return Err(Invalid::new(
-                    "manager_id",
-                    "a person cannot manage themselves",
-                ));
-            }
+        if self.manager_id.as_ref().is_some_and(|m| m == id) {
+            return Err(Invalid::new(
+                "manager_id",
+                "a person cannot manage themselves",
+            ));
         }
         if let Some(e) = &self.notify.email
             && (!e.contains('@')
@@ -156,16 +144,15 @@ pub struct Group {
     #[schema(value_type = super::Name)]
     pub name: String,
     #[serde(default)]
-    #[schema(value_type = Vec<super::Id>)]
-    pub members: Vec<String>,
+    pub members: Vec<NameId>,
 }
 
 /// The most people a group holds.
 pub const MAX_GROUP_MEMBERS: usize = 200;
 
 impl Group {
-    /// Composes the member ids and checks every field.
-    pub fn validate(&mut self) -> Result<(), Invalid> {
+    /// Checks what the ids' types do not.
+    pub fn validate(&self) -> Result<(), Invalid> {
         check_line("name", &self.name)?;
         let n = self.name.trim().chars().count();
         if n == 0 || n > 200 {
@@ -179,10 +166,6 @@ impl Group {
                     self.members.len()
                 ),
             ));
-        }
-        for (i, m) in self.members.iter_mut().enumerate() {
-            normalize_in_place(m);
-            check_name_id(&format!("members[{i}]"), m)?;
         }
         Ok(())
     }

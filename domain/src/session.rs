@@ -3,39 +3,24 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Channel, ClientRef, Invalid, check_id, check_line, check_name_id, normalize_in_place};
+use super::{Channel, ClientRef, Id, Invalid, NameId, check_line};
 
 /// `POST /v1/sessions`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSession {
-    #[schema(value_type = super::Id)]
-    pub id: String,
-    #[schema(value_type = super::Id)]
-    pub line_id: String,
+    pub id: Id,
+    pub line_id: NameId,
     pub channel: Channel,
     pub client: ClientRef,
     /// The operator the rating will be credited to.
-    #[schema(value_type = Option<super::Id>)]
-    pub operator_id: Option<String>,
+    pub operator_id: Option<NameId>,
     pub opened_at: Option<DateTime<Utc>>,
 }
 
 impl NewSession {
-    /// Composes the ids (see [`super::normalize_id`]) and checks every field.
-    pub fn validate(&mut self) -> Result<(), Invalid> {
-        for id in [&mut self.id, &mut self.line_id, &mut self.client.id]
-            .into_iter()
-            .chain(self.operator_id.as_mut())
-        {
-            normalize_in_place(id);
-        }
-        check_id("id", &self.id)?;
-        check_name_id("line_id", &self.line_id)?;
-        check_id("client.id", &self.client.id)?;
-        if let Some(op) = &self.operator_id {
-            check_name_id("operator_id", op)?;
-        }
+    /// Checks what the ids' types do not: the client's name.
+    pub fn validate(&self) -> Result<(), Invalid> {
         if let Some(name) = &self.client.name {
             check_line("client.name", name)?;
             if name.chars().count() > 200 {
@@ -65,6 +50,16 @@ impl ClosedBy {
             ClosedBy::Timeout => "timeout",
             ClosedBy::Client => "client",
         }
+    }
+}
+
+impl std::str::FromStr for ClosedBy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [ClosedBy::Operator, ClosedBy::Timeout, ClosedBy::Client]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| format!("unknown closed_by '{s}'"))
     }
 }
 

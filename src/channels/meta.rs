@@ -19,11 +19,11 @@ use rateline_adapters::phrases::Phrases;
 use rateline_adapters::signed::{CallbackSigner, CardAction};
 use rateline_adapters::text::parse_text_answer;
 use rateline_adapters::{SendOutcome, webhook};
+use rateline_domain::{Channel, RatingAnswer, RequestStatus};
 
 use crate::engine::{Engine, EngineError};
 use crate::settings::MetaSettings;
 use crate::store::{PlatformStatus, StoreError};
-use rateline_domain::{Channel, RatingAnswer, RequestStatus};
 
 /// WhatsApp's code for a message sent outside the 24-hour window.
 const WHATSAPP_WINDOW_CLOSED: i64 = 131047;

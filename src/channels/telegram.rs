@@ -20,13 +20,13 @@ use rateline_adapters::telegram::{
     self as tg, BotApiError, CardAction, Inbound, TelegramAdapter, rating_label,
 };
 use rateline_adapters::text::parse_text_answer;
+use rateline_domain::{Channel, MAX_COMMENT_CHARS, RatingAnswer, RequestStatus};
 use teloxide_core::types::{InlineKeyboardMarkup, Update};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{Engine, EngineError};
 use crate::settings::{TelegramMode, TelegramSettings};
 use crate::store::{AnswerTarget, RatingRecord, StoreError};
-use rateline_domain::{Channel, MAX_COMMENT_CHARS, RatingAnswer, RequestStatus};
 
 /// After a low rating, the next text from the chat within this long is the comment.
 pub const COMMENT_WINDOW: chrono::Duration = chrono::Duration::minutes(10);

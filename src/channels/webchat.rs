@@ -23,12 +23,12 @@ use chrono::{DateTime, Utc};
 use rateline_adapters::webchat::{
     AnswerMessage, Card, CardRating, CardTexts, TokenError, TokenSigner,
 };
+use rateline_domain::{Channel, RatingAnswer, RequestStatus};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{Engine, EngineError, Submitted};
 use crate::store::AnswerTarget;
-use rateline_domain::{Channel, RatingAnswer, RequestStatus};
 
 /// How often an idle live connection sends a keep-alive and looks at its request again.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);

@@ -27,13 +27,13 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
+use rateline_domain::{Channel, Scale};
 use tower_sessions::Session;
 
 use crate::engine::EngineError;
 use crate::http::{ApiError, AppState, ClientIp};
 use crate::policy::Caller;
 use crate::store::{Breakdown, StatsFilter, StatsGroup, StatsGrouping};
-use rateline_domain::{Channel, Scale};
 
 /// The dashboard's routes, with their sign-in sessions, the cross-origin check on forms and
 /// the security headers.

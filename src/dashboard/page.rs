@@ -1,10 +1,10 @@
 //! The dashboard's HTML and the badge's SVG (maud escapes every value it is given).
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
+use rateline_domain::{Channel, Scale};
 
 use super::{View, charts, query_with, sorted};
 use crate::store::StatsGroup;
-use rateline_domain::{Channel, Scale};
 
 /// The dashboard's style sheet, served at `/dashboard/style.css` (the pages' policy allows
 /// no inline style).
@@ -394,7 +394,7 @@ pub fn session(v: &crate::store::SessionView, signed_in: bool) -> Markup {
     let mut journey: Vec<(chrono::DateTime<chrono::Utc>, String)> =
         vec![(s.opened_at, "opened".into())];
     if let Some(closed) = s.closed_at {
-        let by = s.closed_by.as_deref().unwrap_or("?");
+        let by = s.closed_by.map_or("?", |c| c.as_str());
         journey.push((closed, format!("closed by {by}")));
     }
     if let Some(r) = &v.request {

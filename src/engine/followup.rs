@@ -1,14 +1,15 @@
 //! The follow-up loop on the engine: alerts listed, responses, appeals and decisions,
 //! abusive comments, and supervisors' evaluations.
 
+use rateline_domain::ErrorCode;
+use rateline_domain::{
+    AppealBody, DecisionBody, EvaluationBody, FlagBody, Invalid, ResponseBody, check_id,
+};
+
 use super::{Engine, EngineError, Result};
 use crate::store::{
     AlertFilter, AlertRecord, AppealOutcome, AppealRecord, EvaluationRecord, RatingRecord,
     ResponseRecord, Unanswered,
-};
-use rateline_domain::ErrorCode;
-use rateline_domain::{
-    AppealBody, DecisionBody, EvaluationBody, FlagBody, Invalid, ResponseBody, check_id,
 };
 
 impl Engine {
@@ -24,7 +25,7 @@ impl Engine {
     pub async fn put_response(
         &self,
         rating_id: &str,
-        mut body: ResponseBody,
+        body: ResponseBody,
     ) -> Result<(ResponseRecord, bool)> {
         known_rating(rating_id)?;
         body.validate()?;
@@ -77,7 +78,7 @@ impl Engine {
         }
     }
 
-    pub async fn decide_appeal(&self, id: &str, mut body: DecisionBody) -> Result<AppealRecord> {
+    pub async fn decide_appeal(&self, id: &str, body: DecisionBody) -> Result<AppealRecord> {
         check_id("appeal_id", id).map_err(|_| appeal_not_found(id))?;
         body.validate()?;
         self.known_person("decided_by", body.decided_by.as_deref())
@@ -121,7 +122,7 @@ impl Engine {
     pub async fn put_evaluation(
         &self,
         session_id: &str,
-        mut body: EvaluationBody,
+        body: EvaluationBody,
     ) -> Result<(EvaluationRecord, bool)> {
         super::known_session(session_id)?;
         body.validate()?;

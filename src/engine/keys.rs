@@ -3,12 +3,12 @@
 //! stored; the key's text is shown once, when it is made.
 
 use chrono::{DateTime, Utc};
+use rateline_domain::Role;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::Engine;
 use crate::store::{KeyRecord, NewKey, Result, StoredKey};
-use rateline_domain::Role;
 
 /// A new key: what to store, and the one time its full text is known.
 pub struct Minted {

@@ -4,13 +4,13 @@
 //! that the store has one caller above it, and what it is asked for is named in one place.
 
 use chrono::{DateTime, Utc};
+use rateline_domain::Channel;
 
 use super::Engine;
 use crate::store::Result;
 use crate::store::{
     AnswerTarget, Breakdown, LineRecord, LowRating, PlatformStatus, SignIns, StatsFilter,
 };
-use rateline_domain::Channel;
 
 impl Engine {
     /// The request an answer names, with its line and rating: what a tap or a reply is for.

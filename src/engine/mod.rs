@@ -24,6 +24,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use rateline_adapters::outbound::Policy;
+use rateline_domain::{
+    Channel, ClosedBy, Group, Id, Invalid, LineSettings, ManagedBy, MessageFrom, NameId,
+    NewSession, Person, RatingAnswer, check_id,
+};
 
 use crate::clock::Clock;
 use crate::metrics::Metrics;
@@ -31,10 +35,6 @@ use crate::store::{
     AlertPlan, CloseResult, CloseTiming, LineRecord, MessageResult, RatingOutcome, RatingPolicy,
     RatingRecord, RatingRevision, SessionRecord, SessionView, StatsFilter, StatsGroup,
     StatsGrouping, Store, StoreError,
-};
-use rateline_domain::{
-    Channel, ClosedBy, Group, Invalid, LineSettings, MessageFrom, NewSession, Person, RatingAnswer,
-    check_id, check_name_id,
 };
 
 /// Why an operation changed nothing.
@@ -162,17 +162,16 @@ impl Engine {
     /// Creates or replaces a line from the API; returns the stored line and whether it is new.
     pub async fn put_line(
         &self,
-        id: &str,
+        id: &NameId,
         mut settings: LineSettings,
     ) -> Result<(LineRecord, bool)> {
-        check_name_id("line_id", id)?;
         settings.validate()?;
         if let Some(w) = &settings.webhook {
             self.check_destination("webhook.url", &w.url)?;
         }
         let existing = self.store.get_line(id).await?;
         if let Some(l) = &existing
-            && l.managed_by == "config"
+            && l.managed_by == ManagedBy::Config
         {
             return Err(EngineError::Conflict {
                 code: ErrorCode::LineManagedByConfig,
@@ -198,7 +197,7 @@ impl Engine {
             }
         }
         self.store
-            .upsert_line(id, &settings, "api", self.now())
+            .upsert_line(id, &settings, ManagedBy::Api, self.now())
             .await?;
         let line = self.line(id).await?;
         Ok((line, existing.is_none()))
@@ -211,7 +210,7 @@ impl Engine {
     ) -> Result<()> {
         for l in lines {
             self.store
-                .upsert_line(&l.id, &l.settings, "config", self.now())
+                .upsert_line(&l.id, &l.settings, ManagedBy::Config, self.now())
                 .await?;
         }
         Ok(())
@@ -227,8 +226,7 @@ impl Engine {
 
     /// Creates or replaces a person; returns them as stored (the write-only secret kept
     /// out) and whether they are new.
-    pub async fn put_person(&self, id: &str, mut person: Person) -> Result<(Person, bool)> {
-        check_name_id("person_id", id)?;
+    pub async fn put_person(&self, id: &NameId, mut person: Person) -> Result<(Person, bool)> {
         person.validate(id)?;
         if let Some(url) = &person.notify.webhook_url {
             self.check_destination("notify.webhook_url", url)?;
@@ -255,8 +253,7 @@ impl Engine {
     }
 
     /// Creates or replaces a group; returns it as stored and whether it is new.
-    pub async fn put_group(&self, id: &str, mut group: Group) -> Result<(Group, bool)> {
-        check_name_id("group_id", id)?;
+    pub async fn put_group(&self, id: &NameId, group: Group) -> Result<(Group, bool)> {
         group.validate()?;
         let created = self.store.upsert_group(id, &group, self.now()).await?;
         Ok((group, created))
@@ -321,11 +318,9 @@ impl Engine {
         // The canonical form only: taps and replies are matched to the session by the id
         // Telegram sends, so "+436432850" would never be answerable.
         if new.channel == Channel::Telegram
-            && new
-                .client
-                .id
-                .parse::<i64>()
-                .map_or(true, |id| id <= 0 || id.to_string() != new.client.id)
+            && new.client.id.parse::<i64>().map_or(true, |id| {
+                id <= 0 || id.to_string() != new.client.id.as_str()
+            })
         {
             return Err(Invalid::new(
                 "client.id",
@@ -719,7 +714,7 @@ pub fn request_not_found(id: &str) -> EngineError {
 
 /// A WhatsApp client as WhatsApp's webhooks name them: the phone number's digits, so
 /// "+250-788-123-456" and "250788123456" are the same client.
-fn whatsapp_number(id: &str) -> Result<String> {
+fn whatsapp_number(id: &str) -> Result<Id> {
     let digits: String = id
         .chars()
         .filter(|c| !matches!(c, '+' | '-' | '(' | ')' | '.'))
@@ -734,5 +729,5 @@ fn whatsapp_number(id: &str) -> Result<String> {
         )
         .into());
     }
-    Ok(digits)
+    Ok(Id::parse("client.id", &digits)?)
 }

@@ -10,10 +10,10 @@
 //! responsible manager depends on the session's operator and is checked when an alert is
 //! made.)
 
+use rateline_domain::{LineSettings, MAX_ALERTED_PEOPLE, Recipient};
 use serde::Serialize;
 
 use crate::store::{Store, StoreError};
-use rateline_domain::{LineSettings, MAX_ALERTED_PEOPLE, Recipient};
 
 /// Who a line's alerts reach, and what stops the rest.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]

@@ -7,12 +7,12 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use rateline_domain::{ErrorCode, Invalid};
 use serde_json::json;
 
 use crate::engine::EngineError;
 use crate::policy::Forbidden;
 use crate::store::StoreError;
-use rateline_domain::{ErrorCode, Invalid};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -119,6 +119,12 @@ impl From<EngineError> for ApiError {
             EngineError::Invalid(i) => ApiError::invalid(i),
             EngineError::Store(s) => s.into(),
         }
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(i: Invalid) -> Self {
+        ApiError::invalid(i)
     }
 }
 

@@ -10,6 +10,8 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use rateline_domain::Invalid;
+
 use super::error::ApiError;
 
 /// Like `axum::Json`, but a malformed body is a 400 that names the field and the problem.
@@ -108,10 +110,16 @@ impl ApiQuery {
 /// Parses a JSON body, naming the path of the offending field.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    // An id that breaks the rules is refused while the body is read; it is answered like a
+    // value refused after reading (422), not like a wrong shape (400).
+    let (value, refused) =
+        rateline_domain::refusal_of(|| serde_path_to_error::deserialize(&mut de));
+    let value = value.map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
+        if let Some(refused) = refused {
+            ApiError::from(Invalid::new(path, refused.message))
+        } else if inner.is_syntax() || inner.is_eof() {
             ApiError::new(
                 ErrorCode::MalformedJson,
                 format!("the body is not valid JSON: {inner}"),
@@ -170,6 +178,34 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Named {
+        client: NamedClient,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct NamedClient {
+        id: rateline_domain::Id,
+    }
+
+    #[test]
+    fn a_refused_id_is_a_422_naming_the_field_and_the_character() {
+        let err = parse::<Named>("{\"client\": {\"id\": \"c\u{200B}1\"}}".as_bytes()).unwrap_err();
+        assert_eq!(
+            (err.status, err.code),
+            (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidField)
+        );
+        assert_eq!(err.field.as_deref(), Some("client.id"));
+        assert!(err.message.contains("U+200B"), "{}", err.message);
+        // The same body with a number where the id belongs is the wrong shape.
+        let err = parse::<Named>(br#"{"client": {"id": 7}}"#).unwrap_err();
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        // A good id reads, composed.
+        let named = parse::<Named>("{\"client\": {\"id\": \"jose\u{301}\"}}".as_bytes()).unwrap();
+        assert_eq!(named.client.id.as_str(), "jos\u{e9}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use rateline_domain::ErrorCode;
+use rateline_domain::{AppealBody, DecisionBody, EvaluationBody, FlagBody, ResponseBody};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -17,7 +18,6 @@ use crate::policy::Caller;
 use crate::store::{
     AlertFilter, AlertRecord, AppealRecord, EvaluationRecord, ResponseRecord, Unanswered,
 };
-use rateline_domain::{AppealBody, DecisionBody, EvaluationBody, FlagBody, ResponseBody};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -4,6 +4,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use rateline_domain::{
+    LineSettings, ManagedBy, NameId, RatingSettings, Recipient, WebchatSettings, WhatsappTemplate,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -13,7 +16,6 @@ use super::{ApiJson, ApiPath, ApiResult, AppState, ErrorBody, created_or_ok};
 use crate::engine::AlertReach;
 use crate::policy::Caller;
 use crate::store::LineRecord;
-use rateline_domain::{LineSettings, RatingSettings, Recipient, WebchatSettings, WhatsappTemplate};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_line, put_line))
@@ -33,7 +35,7 @@ struct LineView {
     webchat: WebchatSettings,
     public_badge: bool,
     /// `api`, or `config` for a line from the config file (which the API cannot change).
-    managed_by: String,
+    managed_by: ManagedBy,
     updated_at: DateTime<Utc>,
     alerts: AlertReach,
 }
@@ -63,7 +65,10 @@ async fn put_line(
     ApiJson(settings): ApiJson<LineSettings>,
 ) -> ApiResult<(StatusCode, Json<LineView>)> {
     caller.admin("changing a line")?;
-    let (line, created) = state.engine.put_line(&id, settings).await?;
+    let (line, created) = state
+        .engine
+        .put_line(&NameId::parse("line_id", &id)?, settings)
+        .await?;
     let status = created_or_ok(created);
     Ok((status, Json(view(&state, line).await?)))
 }

@@ -3,6 +3,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use rateline_domain::NameId;
+use rateline_domain::{Group, Notify, Person, Role};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -10,7 +12,6 @@ use utoipa_axum::routes;
 
 use super::{ApiJson, ApiPath, ApiResult, AppState, ErrorBody, created_or_ok};
 use crate::policy::Caller;
-use rateline_domain::{Group, Notify, Person, Role};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -24,11 +25,11 @@ struct PersonView {
     id: String,
     name: String,
     role: Role,
-    manager_id: Option<String>,
+    manager_id: Option<NameId>,
     notify: Notify,
     notifications_enabled: bool,
     /// The lines the person works on.
-    lines: Vec<String>,
+    lines: Vec<NameId>,
 }
 
 /// A group as stored.
@@ -36,7 +37,7 @@ struct PersonView {
 struct GroupView {
     id: String,
     name: String,
-    members: Vec<String>,
+    members: Vec<NameId>,
 }
 
 /// Creates or replaces a person: an operator, supervisor or admin, with where they hear
@@ -58,7 +59,10 @@ async fn put_person(
     ApiJson(person): ApiJson<Person>,
 ) -> ApiResult<(StatusCode, Json<PersonView>)> {
     caller.admin("changing people")?;
-    let (person, created) = state.engine.put_person(&id, person).await?;
+    let (person, created) = state
+        .engine
+        .put_person(&NameId::parse("person_id", &id)?, person)
+        .await?;
     let Person {
         name,
         role,
@@ -99,7 +103,10 @@ async fn put_group(
     ApiJson(group): ApiJson<Group>,
 ) -> ApiResult<(StatusCode, Json<GroupView>)> {
     caller.admin("changing groups")?;
-    let (group, created) = state.engine.put_group(&id, group).await?;
+    let (group, created) = state
+        .engine
+        .put_group(&NameId::parse("group_id", &id)?, group)
+        .await?;
     Ok((
         created_or_ok(created),
         Json(GroupView {

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use rateline_domain::RatingAnswer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -10,7 +11,6 @@ use super::sessions::RatingOut;
 use super::{ApiJson, ApiResult, AppState, ErrorBody, created_or_ok};
 use crate::engine::request_not_found;
 use crate::policy::Caller;
-use rateline_domain::RatingAnswer;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(submit))

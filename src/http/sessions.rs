@@ -5,6 +5,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use rateline_domain::ErrorCode;
+use rateline_domain::{
+    Channel, ClientRef, ClosedBy, MessageFrom, NewSession, RequestStatus, Scale,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -16,9 +19,6 @@ use crate::policy::{Caller, SessionWrite};
 use crate::store::{
     AlertRecord, AppealRecord, EvaluationRecord, RatingRecord, RatingRevision, RequestRecord,
     ResponseRecord, SessionRecord, SessionView,
-};
-use rateline_domain::{
-    Channel, ClientRef, ClosedBy, MessageFrom, NewSession, RequestStatus, Scale,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -43,7 +43,7 @@ pub(super) struct SessionOut {
     last_client_message_at: Option<DateTime<Utc>>,
     closed_at: Option<DateTime<Utc>>,
     /// `operator`, `client` or `timeout`.
-    closed_by: Option<String>,
+    closed_by: Option<ClosedBy>,
 }
 
 impl From<&SessionRecord> for SessionOut {
@@ -58,7 +58,7 @@ impl From<&SessionRecord> for SessionOut {
             last_message_at: s.last_message_at,
             last_client_message_at: s.last_client_message_at,
             closed_at: s.closed_at,
-            closed_by: s.closed_by.clone(),
+            closed_by: s.closed_by,
         }
     }
 }

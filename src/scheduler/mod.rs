@@ -19,13 +19,15 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use rateline_adapters::{
-    ChannelAdapter, OutgoingRequest, OutgoingText, SendOutcome, TemplateRef, WebhookTarget,
+    ChannelAdapter, OutgoingRequest, OutgoingText, SendOutcome, TemplateRef, TextKind,
+    WebhookTarget,
 };
 use rateline_domain::Channel;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use rateline_domain::RequestStatus;
 pub use retry::RetryPolicy;
 
 use crate::alerts::AlertSinks;
@@ -36,7 +38,6 @@ use crate::settings::SchedulerSettings;
 use crate::store::{
     Backend, ClaimedJob, ClaimedRequest, JobKind, JobResult, SendResult, Store, StoreError,
 };
-use rateline_domain::RequestStatus;
 
 /// Folds the report's changes every `every` (`scheduler.report_fold_seconds`) until `stop`.
 async fn fold_report_changes(store: Store, every: std::time::Duration, stop: CancellationToken) {
@@ -640,7 +641,7 @@ impl Inner {
                 };
                 let message = OutgoingText {
                     id: r.key,
-                    kind: "response",
+                    kind: TextKind::Response,
                     session_id: r.session_id,
                     line_id: r.line_id,
                     to: r.client,

@@ -8,11 +8,11 @@
 //! `skipped` row, so `GET /v1/alerts` shows why someone heard nothing.
 
 use chrono::{DateTime, Utc};
+use rateline_domain::{MAX_ALERTED_PEOPLE, Notify, Recipient, Scale};
 use serde::Serialize;
 use sqlx::Row;
 
 use super::{Result, Store, ms, opt_time, time};
-use rateline_domain::{MAX_ALERTED_PEOPLE, Notify, Recipient, Scale};
 
 /// One alert as `GET /v1/alerts` shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

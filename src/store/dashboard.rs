@@ -6,11 +6,11 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use rateline_domain::{RequestStatus, Scale};
 use sqlx::Row;
 
 use super::filter::{bind_all, conditions};
 use super::{Result, StatsFilter, StatsGrouping, Store, time};
-use rateline_domain::{RequestStatus, Scale};
 
 /// Closed sessions → requests → sent → delivered → answered, and where the rest ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

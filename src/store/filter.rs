@@ -3,10 +3,10 @@
 //! by. A leaf shared by the report, the rollup's sums and the dashboard's breakdown.
 
 use chrono::{DateTime, Utc};
+use rateline_domain::Channel;
 use serde::{Deserialize, Serialize};
 
 use super::ms;
-use rateline_domain::Channel;
 
 /// What to count.
 #[derive(Debug, Clone, Default)]

@@ -3,13 +3,13 @@
 //! supervisor's own evaluation of a session.
 
 use chrono::{DateTime, Utc};
+use rateline_domain::{Channel, ClientRef, Id, LineSettings};
 use serde::Serialize;
 use sqlx::Row;
 
 use super::rows::{RATING_COLUMNS, read_rating};
 use super::sql::{WINDOW_JOIN, WINDOW_START};
 use super::{Result, Store, ms, opt_time, time};
-use rateline_domain::{Channel, ClientRef, LineSettings};
 
 /// The one response to a rating.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -286,7 +286,7 @@ impl Store {
                 .parse()
                 .map_err(|e: rateline_domain::UnknownChannel| corrupt(e.to_string()))?,
             client: ClientRef {
-                id: row.try_get("client_id")?,
+                id: Id::stored(row.try_get("client_id")?),
                 name: row.try_get("client_name")?,
             },
             last_client_message_at: opt_time(row.try_get("last_client_message_at")?),

@@ -1,10 +1,10 @@
 //! API keys: made by `rateline keys create`, checked on every `/v1` call once any exists.
 
 use chrono::{DateTime, Utc};
+use rateline_domain::Role;
 use sqlx::Row;
 
 use super::{Result, Store, StoreError, ms, opt_time, time};
-use rateline_domain::Role;
 
 /// A stored key, without its secret (which is never stored).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,18 +1,17 @@
 //! Lines and their settings.
 
 use chrono::{DateTime, Utc};
+use rateline_domain::{LineSettings, ManagedBy};
 use sqlx::Row;
 
 use super::{Result, Store, StoreError, ms, time};
-use rateline_domain::LineSettings;
 
 /// A stored line.
 #[derive(Debug, Clone)]
 pub struct LineRecord {
     pub id: String,
     pub settings: LineSettings,
-    /// `api` or `config`.
-    pub managed_by: String,
+    pub managed_by: ManagedBy,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -24,7 +23,10 @@ fn read_line(row: &sqlx::any::AnyRow) -> Result<LineRecord> {
     Ok(LineRecord {
         id,
         settings,
-        managed_by: row.try_get("managed_by")?,
+        managed_by: row
+            .try_get::<String, _>("managed_by")?
+            .parse()
+            .map_err(StoreError::Corrupt)?,
         updated_at: time(row.try_get("updated_at")?),
     })
 }
@@ -35,7 +37,7 @@ impl Store {
         &self,
         id: &str,
         settings: &LineSettings,
-        managed_by: &str,
+        managed_by: ManagedBy,
         now: DateTime<Utc>,
     ) -> Result<()> {
         let json = serde_json::to_string(settings).expect("line settings serialise");
@@ -47,7 +49,7 @@ impl Store {
         )
         .bind(id)
         .bind(json)
-        .bind(managed_by)
+        .bind(managed_by.as_str())
         .bind(ms(now))
         .execute(&self.pool)
         .await?;

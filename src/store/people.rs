@@ -2,10 +2,10 @@
 
 use chrono::{DateTime, Utc};
 
+use rateline_domain::{Group, Notify, Person};
 use sqlx::Row;
 
 use super::{Result, Store, ms};
-use rateline_domain::{Group, Notify, Person};
 
 impl Store {
     /// Creates or replaces a person; returns whether they were new.
@@ -66,7 +66,7 @@ impl Store {
                  ON CONFLICT DO NOTHING",
             )
             .bind(id)
-            .bind(member)
+            .bind(member.as_str())
             .execute(&mut *tx)
             .await?;
         }

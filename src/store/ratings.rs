@@ -1,13 +1,13 @@
 //! Answers: the first one, permitted changes, and the history of every version.
 
 use chrono::{DateTime, Duration, Utc};
+use rateline_domain::{Channel, LineSettings, RatingAnswer, RequestStatus, Scale};
 use sqlx::Row;
 
 use super::rows::{
     Counted, RATING_COLUMNS, REQUEST_COLUMNS, RatingRecord, read_rating, read_request,
 };
 use super::{Backend, Result, Store, alerts, ms, time};
-use rateline_domain::{Channel, LineSettings, RatingAnswer, RequestStatus, Scale};
 
 /// `counts_from` of a rating that counts whenever the report is made (no grace period):
 /// the epoch, so no clock, a test's or a `rateline stats` run's, can disagree about it.

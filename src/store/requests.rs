@@ -11,11 +11,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use rateline_domain::{Channel, ClientRef, Id, LineSettings, RequestStatus, Scale};
 use sqlx::Row;
 
 use super::sql::{WINDOW_JOIN, WINDOW_START};
 use super::{Backend, Result, Store, StoreError, ms, opt_time, placeholders, time};
-use rateline_domain::{Channel, ClientRef, LineSettings, RequestStatus, Scale};
 
 /// A request this scheduler holds the lease on and must send now.
 #[derive(Debug, Clone)]
@@ -132,7 +132,7 @@ impl Store {
                     .parse()
                     .map_err(|e: rateline_domain::UnknownChannel| corrupt(e.to_string()))?,
                 client: ClientRef {
-                    id: row.try_get("client_id")?,
+                    id: Id::stored(row.try_get("client_id")?),
                     name: row.try_get("client_name")?,
                 },
                 scale: row

@@ -3,10 +3,10 @@
 //! (sessions, ratings, the follow-up loop, the scheduler's queue) need not use each other.
 
 use chrono::{DateTime, Utc};
+use rateline_domain::{Channel, RequestStatus, Scale};
 use sqlx::Row;
 
 use super::{Result, StoreError, opt_time, time};
-use rateline_domain::{Channel, RequestStatus, Scale};
 
 /// The columns [`read_request`] reads.
 pub(crate) const REQUEST_COLUMNS: &str = "id, session_id, line_id, channel, operator_id, scale, \

@@ -2,6 +2,7 @@
 //! the same transaction so a close is never accepted without its request.
 
 use chrono::{DateTime, Duration, Utc};
+use rateline_domain::{Channel, ClientRef, ClosedBy, Id, LineSettings, MessageFrom, NewSession};
 use sqlx::Row;
 
 use super::ratings::rating_with_history;
@@ -10,7 +11,6 @@ use super::rows::{REQUEST_COLUMNS, read_request};
 use super::sql::{WINDOW_JOIN, WINDOW_START};
 use super::writer::BoxFuture;
 use super::{Backend, RatingRecord, RatingRevision, Result, Store, StoreError, ms, opt_time, time};
-use rateline_domain::{Channel, ClientRef, ClosedBy, LineSettings, MessageFrom, NewSession};
 
 /// A stored session.
 #[derive(Debug, Clone)]
@@ -24,7 +24,7 @@ pub struct SessionRecord {
     pub last_message_at: DateTime<Utc>,
     pub last_client_message_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
-    pub closed_by: Option<String>,
+    pub closed_by: Option<ClosedBy>,
 }
 
 /// A session with its newest request and rating: the chat-history view.
@@ -86,7 +86,7 @@ fn read_session(row: &sqlx::any::AnyRow) -> Result<SessionRecord> {
             .parse()
             .map_err(|e| StoreError::Corrupt(format!("session channel: {e}")))?,
         client: ClientRef {
-            id: row.try_get("client_id")?,
+            id: Id::stored(row.try_get("client_id")?),
             name: row.try_get("client_name")?,
         },
         operator_id: row.try_get("operator_id")?,
@@ -94,7 +94,10 @@ fn read_session(row: &sqlx::any::AnyRow) -> Result<SessionRecord> {
         last_message_at: time(row.try_get("last_message_at")?),
         last_client_message_at: opt_time(row.try_get("last_client_message_at")?),
         closed_at: opt_time(row.try_get("closed_at")?),
-        closed_by: row.try_get("closed_by")?,
+        closed_by: row
+            .try_get::<Option<String>, _>("closed_by")?
+            .map(|c| c.parse().map_err(StoreError::Corrupt))
+            .transpose()?,
     })
 }
 
@@ -289,10 +292,10 @@ fn open_session<'c>(
              RETURNING {SESSION_COLUMNS}"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&s.id)
-            .bind(&s.line_id)
+            .bind(s.id.as_str())
+            .bind(s.line_id.as_str())
             .bind(s.channel.as_str())
-            .bind(&s.client.id)
+            .bind(s.client.id.as_str())
             .bind(s.client.name.as_deref())
             .bind(s.operator_id.as_deref())
             .bind(ms(a.opened_at))

@@ -15,11 +15,11 @@
 //! distribution are each put together from the sums in Rust.
 
 use chrono::{DateTime, Utc};
+use rateline_domain::{RequestStatus, Scale};
 use sqlx::Row;
 
 use super::filter::{Bind, Params, StatsFilter, StatsGrouping, Who, bind_all, group_key, where_};
 use super::{Backend, Result, Store, ms};
-use rateline_domain::{RequestStatus, Scale};
 
 const DAY_MS: i64 = 86_400_000;
 

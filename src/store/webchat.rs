@@ -2,10 +2,10 @@
 //! widget's acknowledgement that it showed it, and the key its tokens are signed with.
 
 use chrono::{DateTime, Utc};
+use rateline_domain::RequestStatus;
 use sqlx::Row;
 
 use super::{AnswerTarget, Result, Store, StoreError, ms};
-use rateline_domain::RequestStatus;
 
 impl Store {
     /// The newest request of a web chat session, with its line and rating.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::common::{Db, TestDb};
 use chrono::Utc;
 use rateline::store::{Store, StoreError};
-use rateline_domain::{LineSettings, NewSession};
+use rateline_domain::{LineSettings, ManagedBy, NewSession};
 use serde_json::json;
 use sqlx::{Connection, Row};
 
@@ -18,7 +18,7 @@ async fn store(db: &TestDb) -> Store {
     store.migrate().await.expect("migrate");
     let line: LineSettings = serde_json::from_value(json!({"name": "Support"})).unwrap();
     store
-        .upsert_line("support", &line, "api", Utc::now())
+        .upsert_line("support", &line, ManagedBy::Api, Utc::now())
         .await
         .unwrap();
     store
