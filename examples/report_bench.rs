@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::{TimeZone, Utc};
 use clap::{Parser, ValueEnum};
-use rateline::store::{StatsFilter, StatsGrouping, Store};
+use rateline::store::{Grouping, ReportFilter, Store};
 use rateline_domain::{LineSettings, ManagedBy};
 use sqlx::Connection;
 
@@ -102,20 +102,20 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     );
 
     let now = start + chrono::Duration::days(91);
-    let week = StatsFilter {
+    let week = ReportFilter {
         from: Some(start + chrono::Duration::days(60)),
         to: Some(start + chrono::Duration::days(67)),
-        ..StatsFilter::default()
+        ..ReportFilter::default()
     };
-    let line = StatsFilter {
+    let line = ReportFilter {
         line: Some("line-2".into()),
-        ..StatsFilter::default()
+        ..ReportFilter::default()
     };
-    let operator = StatsFilter {
+    let operator = ReportFilter {
         operator: Some("op-17".into()),
-        ..StatsFilter::default()
+        ..ReportFilter::default()
     };
-    let all = StatsFilter::default();
+    let all = ReportFilter::default();
     println!("| query | filter | median of 5 |");
     println!("| --- | --- | --- |");
     for (name, f) in [
@@ -125,12 +125,12 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
         ("one week", &week),
     ] {
         for by in [
-            StatsGrouping::All,
-            StatsGrouping::Operator,
-            StatsGrouping::Day,
-            StatsGrouping::Week,
+            Grouping::All,
+            Grouping::Operator,
+            Grouping::Day,
+            Grouping::Week,
         ] {
-            let t = median(|| async { store.stats(f, by, now).await.map(|_| ()) }).await?;
+            let t = median(|| async { store.report(f, by, now).await.map(|_| ()) }).await?;
             println!("| report by {by:?} | {name} | {} ms |", t.as_millis());
         }
         let t = median(|| async { store.breakdown(f, now).await.map(|_| ()) }).await?;
@@ -139,7 +139,7 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
             t.as_millis()
         );
         // What an operator's profile lists below its numbers: always one operator's.
-        let profile = StatsFilter {
+        let profile = ReportFilter {
             operator: Some("op-17".into()),
             ..f.clone()
         };
@@ -240,7 +240,7 @@ async fn seed(store: &Store, db: Db, url: &str, n: i64, start: i64) -> anyhow::R
     // The triggers logged every row as a change; a running server folds them every few
     // seconds, and so does this, once.
     let folding = Instant::now();
-    let folded = store.fold_report_changes().await?;
+    let folded = store.fold_rollup().await?;
     println!("folded {folded} changes in {:.0?}", folding.elapsed());
     // Fresh planner statistics and the folded changes' dead rows vacuumed, as a database
     // that has been running would have them (autovacuum sees to both).

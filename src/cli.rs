@@ -1,4 +1,5 @@
-//! The command line: `rateline serve | migrate | check-config | stats | demo`.
+//! The command line: `rateline serve | migrate | check-config | stats | keys | demo`
+//! (`stats` prints the report).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +12,7 @@ use crate::engine::Engine;
 use crate::http::parse_time;
 use crate::settings::{LogFormat, Settings};
 use crate::startup::{Application, Create, open_store, stop_on_signals};
-use crate::store::{StatsFilter, StatsGrouping};
+use crate::store::{Grouping, ReportFilter};
 
 #[derive(Parser)]
 #[command(
@@ -109,7 +110,7 @@ struct StatsArgs {
     to: Option<chrono::DateTime<chrono::Utc>>,
     /// Group by operator, line, channel, day or week.
     #[arg(long)]
-    by: Option<StatsGrouping>,
+    by: Option<Grouping>,
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
 }
@@ -195,14 +196,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats(s) => {
             let settings = load(&s.config, cli.json_logs)?;
             let engine = open_engine(&settings).await?;
-            let filter = StatsFilter {
+            let filter = ReportFilter {
                 line: s.line,
                 operator: s.operator,
                 channel: s.channel,
                 from: s.from,
                 to: s.to,
             };
-            let groups = engine.stats(&filter, s.by.unwrap_or_default()).await?;
+            let groups = engine.report(&filter, s.by.unwrap_or_default()).await?;
             engine.close_store().await;
             match s.format {
                 Format::Table => print!("{}", crate::report::table(&groups)),

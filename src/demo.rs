@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::settings::Settings;
 use crate::startup::Application;
-use crate::store::{StatsFilter, StatsGrouping, Store};
+use crate::store::{Grouping, ReportFilter, Store};
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
@@ -191,12 +191,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     server.await??;
     let store = Store::connect(&format!("sqlite://{}", db.display()), 1).await?;
     for (title, by) in [
-        ("By operator", StatsGrouping::Operator),
-        ("By line", StatsGrouping::Line),
-        ("Overall", StatsGrouping::All),
+        ("By operator", Grouping::Operator),
+        ("By line", Grouping::Line),
+        ("Overall", Grouping::All),
     ] {
         let groups = store
-            .stats(&StatsFilter::default(), by, chrono::Utc::now())
+            .report(&ReportFilter::default(), by, chrono::Utc::now())
             .await?;
         println!("{title}:\n{}", crate::report::table(&groups));
     }

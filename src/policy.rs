@@ -5,10 +5,10 @@
 //! Roles:
 //! - `admin`: everything, including configuration (lines, people, groups) and appeal
 //!   decisions;
-//! - `supervisor`: the sessions, ratings, alerts, responses, evaluations and stats of the
+//! - `supervisor`: the sessions, ratings, alerts, responses, evaluations and report of the
 //!   lines the key covers (all lines when it names none). A contact center's integration,
 //!   which opens and closes sessions and passes on answers, uses a supervisor key;
-//! - `operator`: reads the sessions the operator handled and their own stats, appeals
+//! - `operator`: reads the sessions the operator handled and their own numbers in the report, appeals
 //!   their own ratings, and opens, messages and closes sessions as themselves on the lines
 //!   their person works on.
 //!
@@ -267,7 +267,7 @@ impl Caller {
         }
     }
 
-    /// An operator key's stats filter: its own operator, refused when `asked` names another.
+    /// An operator key's report filter: its own operator, refused when `asked` names another.
     /// `None` for other callers.
     pub fn own_operator(&self, asked: Option<&str>) -> Result<Option<String>, Forbidden> {
         let (Some(k), Some(me)) = (self.key(), self.operator()) else {

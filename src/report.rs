@@ -5,7 +5,7 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
-use crate::store::StatsGroup;
+use crate::store::ReportGroup;
 
 const HEADER: [&str; 9] = [
     "key",
@@ -47,7 +47,7 @@ fn fixed(v: Option<f64>, digits: usize) -> String {
 }
 
 /// An aligned table; empty cells where a ratio has no denominator.
-pub fn table(groups: &[StatsGroup]) -> String {
+pub fn table(groups: &[ReportGroup]) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED).set_header(HEADER);
     for g in groups {
@@ -89,7 +89,7 @@ fn neutral(cell: &str) -> String {
 /// RFC 4180 CSV with a header row; ratios as fractions 0..=1, empty when undefined. Every
 /// CSV Rateline writes (`GET /v1/stats`, the dashboard's export, `rateline stats`) comes
 /// from here, so every one is neutralised against formula injection.
-pub fn csv(groups: &[StatsGroup]) -> String {
+pub fn csv(groups: &[ReportGroup]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(HEADER).expect("writing to memory");
     for g in groups {
@@ -113,8 +113,8 @@ pub fn csv(groups: &[StatsGroup]) -> String {
 mod tests {
     use super::*;
 
-    fn group(key: &str) -> StatsGroup {
-        StatsGroup {
+    fn group(key: &str) -> ReportGroup {
+        ReportGroup {
             key: key.into(),
             sent: 4,
             answered: 3,

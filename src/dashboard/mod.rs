@@ -33,7 +33,7 @@ use tower_sessions::Session;
 use crate::engine::EngineError;
 use crate::http::{ApiError, AppState, ClientIp};
 use crate::policy::Caller;
-use crate::store::{Breakdown, StatsFilter, StatsGroup, StatsGrouping};
+use crate::store::{Breakdown, Grouping, ReportFilter, ReportGroup};
 
 /// The dashboard's routes, with their sign-in sessions, the cross-origin check on forms and
 /// the security headers.
@@ -152,9 +152,9 @@ pub struct Filters {
 pub struct View {
     pub filters: Filters,
     pub lines: Vec<(String, String)>,
-    pub total: Option<StatsGroup>,
-    pub periods: Vec<StatsGroup>,
-    pub operators: Vec<StatsGroup>,
+    pub total: Option<ReportGroup>,
+    pub periods: Vec<ReportGroup>,
+    pub operators: Vec<ReportGroup>,
     pub funnel: crate::store::Funnel,
     pub distribution: std::collections::BTreeMap<(Scale, i64), i64>,
     /// An operator key sees only its own numbers.
@@ -390,15 +390,15 @@ async fn operator_page(
     let result = async {
         caller.operator_numbers(&id, "an operator's profile")?;
         rateline_domain::check_id("operator", &id).map_err(|e| bad(e.to_string()))?;
-        let filter = StatsFilter {
+        let filter = ReportFilter {
             operator: Some(id.clone()),
             from: date("from", &filters.from, false)?,
             to: date("to", &filters.to, true)?,
-            ..StatsFilter::default()
+            ..ReportFilter::default()
         };
         let total = state
             .engine
-            .stats(&filter, StatsGrouping::All)
+            .report(&filter, Grouping::All)
             .await?
             .into_iter()
             .next();
@@ -419,8 +419,8 @@ async fn operator_page(
 
 /// The operator table in the order asked for. `csat` (the default) ranks by the lower
 /// bound of the 95% interval, so five lucky ratings do not outrank five hundred.
-pub fn sorted(mut rows: Vec<StatsGroup>, by: &str) -> Vec<StatsGroup> {
-    let lower = |g: &StatsGroup| page::interval(g).map_or(-1.0, |(lo, _)| lo);
+pub fn sorted(mut rows: Vec<ReportGroup>, by: &str) -> Vec<ReportGroup> {
+    let lower = |g: &ReportGroup| page::interval(g).map_or(-1.0, |(lo, _)| lo);
     match by {
         "volume" => rows.sort_by_key(|g| std::cmp::Reverse(g.answered)),
         "low" => rows.sort_by_key(|g| std::cmp::Reverse(g.low)),
@@ -462,7 +462,7 @@ async fn view(state: &AppState, caller: &Caller, mut filters: Filters) -> Result
         .filter(|l| caller.line(&l.id).is_ok())
         .map(|l| (l.id, l.settings.name))
         .collect();
-    let mut filter = StatsFilter {
+    let mut filter = ReportFilter {
         line: (!filters.line.is_empty()).then(|| filters.line.clone()),
         operator: (!filters.operator.is_empty()).then(|| filters.operator.clone()),
         channel: if filters.channel.is_empty() {
@@ -502,8 +502,8 @@ async fn view(state: &AppState, caller: &Caller, mut filters: Filters) -> Result
         false
     };
     let period = match filters.period.as_str() {
-        "" | "day" => StatsGrouping::Day,
-        "week" => StatsGrouping::Week,
+        "" | "day" => Grouping::Day,
+        "week" => Grouping::Week,
         other => return Err(bad(format!("period: {other:?} is not day or week"))),
     };
     if !matches!(filters.sort.as_str(), "" | "csat" | "volume" | "low") {
@@ -514,12 +514,12 @@ async fn view(state: &AppState, caller: &Caller, mut filters: Filters) -> Result
     }
     let engine = &state.engine;
     let total = engine
-        .stats(&filter, StatsGrouping::All)
+        .report(&filter, Grouping::All)
         .await?
         .into_iter()
         .next();
-    let periods = engine.stats(&filter, period).await?;
-    let operators = engine.stats(&filter, StatsGrouping::Operator).await?;
+    let periods = engine.report(&filter, period).await?;
+    let operators = engine.report(&filter, Grouping::Operator).await?;
     let Breakdown {
         funnel,
         distribution,
@@ -550,11 +550,11 @@ async fn badge(State(state): State<AppState>, Path(id): Path<String>) -> Respons
         Ok(_) | Err(EngineError::NotFound { .. }) => return not_found(),
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let filter = StatsFilter {
+    let filter = ReportFilter {
         line: Some(id.clone()),
-        ..StatsFilter::default()
+        ..ReportFilter::default()
     };
-    let total = match state.engine.stats(&filter, StatsGrouping::All).await {
+    let total = match state.engine.report(&filter, Grouping::All).await {
         Ok(groups) => groups.into_iter().next(),
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -592,8 +592,8 @@ pub fn query_with(f: &Filters, key: &str, value: &str) -> String {
 mod tests {
     use super::*;
 
-    fn group(key: &str, positive: i64, answered: i64, low: i64) -> StatsGroup {
-        StatsGroup {
+    fn group(key: &str, positive: i64, answered: i64, low: i64) -> ReportGroup {
+        ReportGroup {
             key: key.into(),
             sent: answered,
             answered,
@@ -614,7 +614,7 @@ mod tests {
             group("new", 1, 1, 0),
         ];
         // Plain CSAT would put lucky and new (100%) above steady (90%).
-        let keys = |rows: Vec<StatsGroup>| rows.into_iter().map(|g| g.key).collect::<Vec<_>>();
+        let keys = |rows: Vec<ReportGroup>| rows.into_iter().map(|g| g.key).collect::<Vec<_>>();
         assert_eq!(
             keys(sorted(rows.clone(), "csat")),
             ["steady", "lucky", "new"]

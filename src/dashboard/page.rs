@@ -4,7 +4,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use rateline_domain::{Channel, Scale};
 
 use super::{View, charts, query_with, sorted};
-use crate::store::StatsGroup;
+use crate::store::ReportGroup;
 
 /// The dashboard's style sheet, served at `/dashboard/style.css` (the pages' policy allows
 /// no inline style).
@@ -48,12 +48,12 @@ fn stars(v: Option<f64>) -> String {
 }
 
 /// The 95% Wilson interval of a group's CSAT.
-pub fn interval(g: &StatsGroup) -> Option<(f64, f64)> {
+pub fn interval(g: &ReportGroup) -> Option<(f64, f64)> {
     let positive = (g.csat? * g.answered as f64).round() as i64;
     crate::report::wilson(positive, g.answered)
 }
 
-fn interval_text(g: &StatsGroup) -> String {
+fn interval_text(g: &ReportGroup) -> String {
     interval(g).map_or_else(
         || "—".to_owned(),
         |(lo, hi)| format!("{:.0}–{:.0}%", lo * 100.0, hi * 100.0),
@@ -169,7 +169,7 @@ fn filters_form(v: &View) -> Markup {
 }
 
 /// CSAT with its interval and sample size, and the five-star average.
-fn quality_cards(t: Option<&StatsGroup>) -> Markup {
+fn quality_cards(t: Option<&ReportGroup>) -> Markup {
     html! {
         div.card #csat {
             div.sub { "CSAT (thumbs up, or 4–5 ★)" }
@@ -210,7 +210,7 @@ fn cards(v: &View) -> Markup {
 }
 
 fn charts_section(v: &View) -> Markup {
-    let points = |value: fn(&StatsGroup) -> Option<f64>, band: bool| -> Vec<charts::Point> {
+    let points = |value: fn(&ReportGroup) -> Option<f64>, band: bool| -> Vec<charts::Point> {
         v.periods
             .iter()
             .map(|g| charts::Point {
@@ -495,7 +495,7 @@ pub fn session(v: &crate::store::SessionView, signed_in: bool) -> Markup {
 pub fn operator(
     id: &str,
     f: &super::Filters,
-    total: Option<&StatsGroup>,
+    total: Option<&ReportGroup>,
     low: &[crate::store::LowRating],
     signed_in: bool,
 ) -> Markup {
@@ -542,7 +542,7 @@ pub fn operator(
 }
 
 /// A shields-style badge: "rating | 4.8 ★ · 1,234 ratings".
-pub fn badge(scale: Scale, total: Option<&StatsGroup>) -> String {
+pub fn badge(scale: Scale, total: Option<&ReportGroup>) -> String {
     let n = total.map_or(0, |t| t.answered);
     let value = match (scale, total.filter(|t| t.answered > 0)) {
         (_, None) => "no ratings yet".to_owned(),

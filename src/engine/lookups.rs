@@ -9,7 +9,7 @@ use rateline_domain::Channel;
 use super::Engine;
 use crate::store::Result;
 use crate::store::{
-    AnswerTarget, Breakdown, LineRecord, LowRating, PlatformStatus, SignIns, StatsFilter,
+    AnswerTarget, Breakdown, LineRecord, LowRating, PlatformStatus, ReportFilter, SignIns,
 };
 
 impl Engine {
@@ -85,12 +85,12 @@ impl Engine {
     }
 
     /// The report's funnel and distribution of values for `filter`.
-    pub async fn breakdown(&self, filter: &StatsFilter) -> Result<Breakdown> {
+    pub async fn breakdown(&self, filter: &ReportFilter) -> Result<Breakdown> {
         self.store.breakdown(filter, self.now()).await
     }
 
     /// An operator's newest low ratings (not voided, still low), for the profile page.
-    pub async fn low_ratings(&self, filter: &StatsFilter, limit: i64) -> Result<Vec<LowRating>> {
+    pub async fn low_ratings(&self, filter: &ReportFilter, limit: i64) -> Result<Vec<LowRating>> {
         self.store.low_ratings(filter, limit).await
     }
 

@@ -32,9 +32,9 @@ use rateline_domain::{
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::store::{
-    AlertPlan, CloseResult, CloseTiming, LineRecord, MessageResult, RatingOutcome, RatingPolicy,
-    RatingRecord, RatingRevision, SessionRecord, SessionView, StatsFilter, StatsGroup,
-    StatsGrouping, Store, StoreError,
+    AlertPlan, CloseResult, CloseTiming, Grouping, LineRecord, MessageResult, RatingOutcome,
+    RatingPolicy, RatingRecord, RatingRevision, ReportFilter, ReportGroup, SessionRecord,
+    SessionView, Store, StoreError,
 };
 
 /// Why an operation changed nothing.
@@ -643,8 +643,8 @@ impl Engine {
             .ok_or_else(|| session_not_found(id))
     }
 
-    pub async fn stats(&self, filter: &StatsFilter, by: StatsGrouping) -> Result<Vec<StatsGroup>> {
-        Ok(self.store.stats(filter, by, self.now()).await?)
+    pub async fn report(&self, filter: &ReportFilter, by: Grouping) -> Result<Vec<ReportGroup>> {
+        Ok(self.store.report(filter, by, self.now()).await?)
     }
 
     /// A client-supplied time, or now; refused when it lies in the future or before 1970.

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::stats::id_param;
+use super::report::id_param;
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState, ErrorBody, created_or_ok};
 use crate::engine::rating_not_found;
 use crate::policy::Caller;

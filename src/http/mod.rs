@@ -11,9 +11,9 @@ mod ops;
 mod people;
 mod platforms;
 mod ratings;
+mod report;
 mod serve;
 mod sessions;
-mod stats;
 mod webchat;
 
 use rateline_domain::ErrorCode;
@@ -36,8 +36,8 @@ pub use error::{ApiError, documented_status, status_of};
 pub use extract::{ApiJson, ApiPath, ApiQuery, ClientIp};
 use openapi::ApiDoc;
 pub use openapi::ErrorBody;
+pub use report::parse_time;
 pub use sessions::visible_session;
-pub use stats::parse_time;
 
 use crate::engine::Engine;
 use crate::metrics::Metrics;
@@ -71,7 +71,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(people::router())
         .merge(sessions::router())
         .merge(ratings::router())
-        .merge(stats::router())
+        .merge(report::router())
         .merge(followup::router())
         .routes(routes!(webchat::mint_token))
         .split_for_parts();

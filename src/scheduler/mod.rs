@@ -40,7 +40,7 @@ use crate::store::{
 };
 
 /// Folds the report's changes every `every` (`scheduler.report_fold_seconds`) until `stop`.
-async fn fold_report_changes(store: Store, every: std::time::Duration, stop: CancellationToken) {
+async fn fold_rollup(store: Store, every: std::time::Duration, stop: CancellationToken) {
     let mut every = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -48,7 +48,7 @@ async fn fold_report_changes(store: Store, every: std::time::Duration, stop: Can
             _ = every.tick() => {}
             _ = stop.cancelled() => return,
         }
-        match store.fold_report_changes().await {
+        match store.fold_rollup().await {
             Ok(n) => tracing::debug!(changes = n, "report changes folded"),
             // Nothing is lost: the changes stay in the log and are counted from there.
             Err(e) => tracing::warn!(error = %e, "could not fold the report's changes"),
@@ -179,7 +179,7 @@ impl Scheduler {
             inner.store.clone(),
             stop.child_token(),
         ));
-        helpers.spawn(fold_report_changes(
+        helpers.spawn(fold_rollup(
             inner.store.clone(),
             std::time::Duration::from_secs(inner.settings.report_fold_seconds),
             stop.child_token(),

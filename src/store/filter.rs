@@ -10,7 +10,7 @@ use super::ms;
 
 /// What to count.
 #[derive(Debug, Clone, Default)]
-pub struct StatsFilter {
+pub struct ReportFilter {
     pub line: Option<String>,
     pub operator: Option<String>,
     pub channel: Option<Channel>,
@@ -23,7 +23,7 @@ pub struct StatsFilter {
 /// How to group.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum StatsGrouping {
+pub enum Grouping {
     /// One group, keyed `all`.
     #[default]
     All,
@@ -36,7 +36,7 @@ pub enum StatsGrouping {
     Week,
 }
 
-impl std::str::FromStr for StatsGrouping {
+impl std::str::FromStr for Grouping {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
@@ -87,7 +87,7 @@ pub(super) struct Who {
 }
 
 impl Who {
-    pub fn bind(f: &StatsFilter, p: &mut Params) -> Self {
+    pub fn bind(f: &ReportFilter, p: &mut Params) -> Self {
         Self {
             line: f.line.clone().map(|l| p.push(Bind::Text(l))),
             operator: f.operator.clone().map(|o| p.push(Bind::Text(o))),
@@ -112,7 +112,7 @@ impl Who {
 /// parameters numbered after the `taken` ones the statement binds first, and `extra` when
 /// given.
 pub(super) fn conditions(
-    f: &StatsFilter,
+    f: &ReportFilter,
     t: &str,
     at: &str,
     extra: Option<&str>,
@@ -153,14 +153,14 @@ pub(super) fn bind_all<'q>(
 }
 
 /// The group key over the summed rows `u`.
-pub(super) fn group_key(by: StatsGrouping) -> &'static str {
+pub(super) fn group_key(by: Grouping) -> &'static str {
     match by {
-        StatsGrouping::All => "'all'",
-        StatsGrouping::Operator => "u.operator_id",
-        StatsGrouping::Line => "u.line_id",
-        StatsGrouping::Channel => "u.channel",
-        StatsGrouping::Day => "CAST(u.day AS TEXT)",
+        Grouping::All => "'all'",
+        Grouping::Operator => "u.operator_id",
+        Grouping::Line => "u.line_id",
+        Grouping::Channel => "u.channel",
+        Grouping::Day => "CAST(u.day AS TEXT)",
         // Day 0 (1970-01-01) was a Thursday: +3 starts each week on a Monday.
-        StatsGrouping::Week => "CAST((u.day + 3) / 7 AS TEXT)",
+        Grouping::Week => "CAST((u.day + 3) / 7 AS TEXT)",
     }
 }

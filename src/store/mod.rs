@@ -12,7 +12,7 @@
 //! `rateline serve` processes.
 
 mod alerts;
-mod dashboard;
+mod breakdown;
 mod filter;
 mod followup;
 mod jobs;
@@ -21,13 +21,13 @@ mod lines;
 mod notify;
 mod people;
 mod ratings;
+mod report;
 mod requests;
+mod rollup;
 mod rows;
 mod sessions;
 mod sign_ins;
 mod sql;
-mod stats;
-mod tally;
 mod webchat;
 mod writer;
 
@@ -39,8 +39,8 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
 pub use alerts::{AlertDelivery, AlertFilter, AlertRecord, Count, Unanswered, UnansweredRating};
-pub use dashboard::{Breakdown, Funnel, LowRating};
-pub use filter::{StatsFilter, StatsGrouping};
+pub use breakdown::{Breakdown, Funnel, LowRating};
+pub use filter::{Grouping, ReportFilter};
 pub use followup::{
     AppealOutcome, AppealRecord, Delivery, EvaluationRecord, ResponseDelivery, ResponseRecord,
 };
@@ -49,6 +49,7 @@ pub use keys::{KeyRecord, NewKey, StoredKey};
 pub use lines::LineRecord;
 pub use notify::{NOTIFY_CHANNEL, Others};
 pub use ratings::{AlertPlan, AnswerTarget, RatingOutcome, RatingPolicy, RatingRevision};
+pub use report::ReportGroup;
 pub use requests::{ClaimedRequest, NextWake, PlatformStatus, SendResult};
 pub use rows::{Counted, RatingRecord, RequestRecord};
 pub use sessions::{
@@ -56,7 +57,6 @@ pub use sessions::{
 };
 pub use sign_ins::SignIns;
 pub(crate) use sql::{ms, opt_time, placeholders, time};
-pub use stats::StatsGroup;
 
 /// Writer tasks on PostgreSQL (see [`writer`]); measured in examples/loadgen, README.
 const WRITERS: usize = 4;

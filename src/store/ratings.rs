@@ -23,7 +23,7 @@ fn graced(now: DateTime<Utc>, grace: Duration) -> DateTime<Utc> {
 }
 
 impl RatingRecord {
-    /// What the stats count at `now`, if anything.
+    /// What the report counts at `now`, if anything.
     fn counted(&self, now: DateTime<Utc>) -> Option<Counted> {
         if self.counts_from <= now {
             Some(Counted {
@@ -54,7 +54,7 @@ pub struct RatingPolicy {
     pub low_threshold: i64,
     pub max_changes: u32,
     pub change_window: Duration,
-    /// How long a low first answer or a lowered rating waits before the stats count it.
+    /// How long a low first answer or a lowered rating waits before the report counts it.
     pub grace: Duration,
 }
 

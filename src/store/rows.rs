@@ -80,17 +80,17 @@ pub struct RatingRecord {
     pub changes: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// Set when an approved appeal took the rating out of the stats.
+    /// Set when an approved appeal took the rating out of the report.
     pub voided_at: Option<DateTime<Utc>>,
     /// The comment was flagged as abusive: hidden from reports and alerts.
     pub comment_flagged: bool,
-    /// The stats count this value from then on (a lowered rating's grace period); until
+    /// The report counts this value from then on (a lowered rating's grace period); until
     /// then they count `prior`, the value before (none for a first answer).
     pub counts_from: DateTime<Utc>,
     pub prior: Option<Counted>,
 }
 
-/// A value as the stats count it.
+/// A value as the report counts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counted {
     pub value: i64,

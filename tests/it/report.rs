@@ -289,20 +289,20 @@ async fn whole_days_and_partial_days_count_alike(db: Db) {
                 + Duration::milliseconds(ms),
         )
     };
-    use rateline::store::{StatsFilter, StatsGrouping};
+    use rateline::store::{Grouping, ReportFilter};
     let filters = |from, to| {
         [
-            StatsFilter::default(),
-            StatsFilter {
+            ReportFilter::default(),
+            ReportFilter {
                 line: Some("sales".into()),
                 ..Default::default()
             },
-            StatsFilter {
+            ReportFilter {
                 operator: Some("b".into()),
                 ..Default::default()
             },
         ]
-        .map(|f| StatsFilter { from, to, ..f })
+        .map(|f| ReportFilter { from, to, ..f })
     };
     // Everything the report, the funnel and the distribution say for a period.
     let read = |from, to| {
@@ -311,16 +311,16 @@ async fn whole_days_and_partial_days_count_alike(db: Db) {
             let mut out = Vec::new();
             for f in filters(from, to) {
                 for by in [
-                    StatsGrouping::All,
-                    StatsGrouping::Operator,
-                    StatsGrouping::Line,
-                    StatsGrouping::Channel,
-                    StatsGrouping::Day,
-                    StatsGrouping::Week,
+                    Grouping::All,
+                    Grouping::Operator,
+                    Grouping::Line,
+                    Grouping::Channel,
+                    Grouping::Day,
+                    Grouping::Week,
                 ] {
                     out.push(format!(
                         "{by:?} {:?}",
-                        store.stats(&f, by, now).await.unwrap()
+                        store.report(&f, by, now).await.unwrap()
                     ));
                 }
                 out.push(format!("{:?}", store.breakdown(&f, now).await.unwrap()));
@@ -357,17 +357,17 @@ async fn whole_days_and_partial_days_count_alike(db: Db) {
             read(at(21, 0), at(23, 0)).await,
             "{round}"
         );
-        folded += store.fold_report_changes().await.unwrap();
+        folded += store.fold_rollup().await.unwrap();
     }
     assert!(folded > 0, "nothing was folded");
-    assert_eq!(store.fold_report_changes().await.unwrap(), 0);
+    assert_eq!(store.fold_rollup().await.unwrap(), 0);
 
     // And the numbers are the ones expected: the lowered 5★ counted as 5 for now, the
     // first answer 1★ not yet, the voided one not at all.
     let (_, all) = app.get("/v1/stats?line=graced").await;
     assert_eq!(groups(&all), vec![row("all", 3, 1, Some(5.0), 1, 0)]);
     let funnel = store
-        .breakdown(&StatsFilter::default(), now)
+        .breakdown(&ReportFilter::default(), now)
         .await
         .unwrap()
         .funnel;

@@ -1,7 +1,7 @@
 //! What the dashboard shows besides the report: the funnel from closed sessions to
 //! answers (with why requests did not reach clients), the distribution of values, and an
 //! operator's recent low ratings.
-//! Filters are the report's ([`StatsFilter`]) and count the same rows.
+//! Filters are the report's ([`ReportFilter`]) and count the same rows.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +10,7 @@ use rateline_domain::{RequestStatus, Scale};
 use sqlx::Row;
 
 use super::filter::{bind_all, conditions};
-use super::{Result, StatsFilter, StatsGrouping, Store, time};
+use super::{Grouping, ReportFilter, Result, Store, time};
 
 /// Closed sessions → requests → sent → delivered → answered, and where the rest ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,10 +55,10 @@ pub struct LowRating {
 impl Store {
     /// The funnel and the distribution of the filter's sessions, requests and ratings
     /// (as the report counts them at `now`), from one sum.
-    pub async fn breakdown(&self, f: &StatsFilter, now: DateTime<Utc>) -> Result<Breakdown> {
+    pub async fn breakdown(&self, f: &ReportFilter, now: DateTime<Utc>) -> Result<Breakdown> {
         let mut b = Breakdown::default();
         let funnel = &mut b.funnel;
-        for t in self.tallies(f, StatsGrouping::All, now).await? {
+        for t in self.rollup_counts(f, Grouping::All, now).await? {
             funnel.closed += t.closed;
             funnel.requested += t.requested();
             funnel.sent += t.sent;
@@ -86,7 +86,7 @@ impl Store {
 
     /// The filter's newest low ratings (voided ones left out), with their comments and
     /// responses: what an operator's profile lists.
-    pub async fn low_ratings(&self, f: &StatsFilter, limit: i64) -> Result<Vec<LowRating>> {
+    pub async fn low_ratings(&self, f: &ReportFilter, limit: i64) -> Result<Vec<LowRating>> {
         let (filter, binds) = conditions(
             f,
             "r",

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use super::{ApiError, ApiPath, ApiQuery, ApiResult, AppState};
 use crate::policy::Caller;
-use crate::store::{StatsFilter, StatsGroup, StatsGrouping};
+use crate::store::{Grouping, ReportFilter, ReportGroup};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -26,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The report: one row per group.
 #[derive(Serialize, ToSchema)]
 struct Report {
-    groups: Vec<StatsGroup>,
+    groups: Vec<ReportGroup>,
 }
 
 /// An operator's numbers over a period.
@@ -55,7 +55,7 @@ const STATS_PARAMS: &str = "line, operator, channel, from, to, by, format";
         ("channel" = Option<rateline_domain::Channel>, Query, description = "Only this channel."),
         ("from" = Option<String>, Query, description = "Closed at or after: RFC 3339 or a date (midnight UTC)."),
         ("to" = Option<String>, Query, description = "Closed before: RFC 3339 or a date (midnight UTC)."),
-        ("by" = Option<StatsGrouping>, Query, description = "Grouping; `all` when absent."),
+        ("by" = Option<Grouping>, Query, description = "Grouping; `all` when absent."),
         ("format" = Option<String>, Query, description = "`csv` for CSV; JSON otherwise."),
     ),
     responses(
@@ -73,7 +73,7 @@ async fn stats(
 ) -> ApiResult<Response> {
     query.only(STATS_PARAMS)?;
     let params = query.0;
-    let mut filter = StatsFilter {
+    let mut filter = ReportFilter {
         line: id_param(&params, "line")?,
         operator: id_param(&params, "operator")?,
         channel: params
@@ -95,13 +95,13 @@ async fn stats(
             None => caller.every_line("the report", "; name one of them with ?line=")?,
         }
     }
-    let by: StatsGrouping = params
+    let by: Grouping = params
         .get("by")
         .map(|b| b.parse())
         .transpose()
         .map_err(|e: String| ApiError::new(ErrorCode::InvalidParameter, format!("by: {e}")))?
         .unwrap_or_default();
-    let groups = state.engine.stats(&filter, by).await?;
+    let groups = state.engine.report(&filter, by).await?;
     let wants_csv = params.get("format").is_some_and(|f| f == "csv")
         || headers
             .get(header::ACCEPT)
@@ -139,15 +139,15 @@ async fn operator_summary(
     let params = query.0;
     rateline_domain::check_id("operator_id", &id)
         .map_err(|e| ApiError::new(ErrorCode::InvalidParameter, e.to_string()))?;
-    let filter = StatsFilter {
+    let filter = ReportFilter {
         operator: Some(id.clone()),
         from: time_param(&params, "from")?,
         to: time_param(&params, "to")?,
-        ..StatsFilter::default()
+        ..ReportFilter::default()
     };
     let group = state
         .engine
-        .stats(&filter, StatsGrouping::All)
+        .report(&filter, Grouping::All)
         .await?
         .into_iter()
         .next();

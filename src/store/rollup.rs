@@ -1,8 +1,9 @@
-//! The report's counts, summed from the per-day rollup rather than from every row.
+//! The rollup: the report's counts per day, kept as ratings and requests change, so a
+//! report sums days rather than every row.
 //!
-//! `migrations/*/0008_report_rollup.sql` keeps the rollup: triggers append every change to
-//! `report_changes`, and [`Store::fold_report_changes`] folds those into `report_days`. A
-//! report sums, in one statement (so one snapshot):
+//! `migrations/*/0008_report_rollup.sql` keeps it in two tables: triggers append every
+//! change to `report_changes`, and [`Store::fold_rollup`] folds those into `report_days`.
+//! A report sums, in one statement (so one snapshot):
 //!
 //! - `report_days` and the not yet folded `report_changes`, for the whole days the filter
 //!   covers;
@@ -18,7 +19,7 @@ use chrono::{DateTime, Utc};
 use rateline_domain::{RequestStatus, Scale};
 use sqlx::Row;
 
-use super::filter::{Bind, Params, StatsFilter, StatsGrouping, Who, bind_all, group_key, where_};
+use super::filter::{Bind, Grouping, Params, ReportFilter, Who, bind_all, group_key, where_};
 use super::{Backend, Result, Store, ms};
 
 const DAY_MS: i64 = 86_400_000;
@@ -29,7 +30,7 @@ const FOLD_BATCH: i64 = 50_000;
 
 /// The counts of one group, apart for channels that report delivery and those that do not.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct Tally {
+pub(super) struct Counts {
     pub key: String,
     /// Sent on a channel that reports delivery (WhatsApp, web chat).
     pub knowable: bool,
@@ -46,7 +47,7 @@ pub(super) struct Tally {
     pub low: i64,
 }
 
-impl Tally {
+impl Counts {
     pub fn requested(&self) -> i64 {
         self.statuses.iter().sum()
     }
@@ -189,12 +190,12 @@ fn span(from: Option<i64>, to: Option<i64>) -> Span {
 
 impl Store {
     /// The counts for `f`, grouped `by`, with ratings as counted at `now`.
-    pub(super) async fn tallies(
+    pub(super) async fn rollup_counts(
         &self,
-        f: &StatsFilter,
-        by: StatsGrouping,
+        f: &ReportFilter,
+        by: Grouping,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Tally>> {
+    ) -> Result<Vec<Counts>> {
         // $1 is now; the filter's parameters follow, each bound once and used by every
         // branch.
         let mut p = Params::after(1);
@@ -312,11 +313,11 @@ impl Store {
         rows.iter()
             .map(|row| {
                 let get = |i: usize| row.try_get::<i64, _>(names[i].as_str());
-                let mut t = Tally {
+                let mut t = Counts {
                     key: row.try_get("k")?,
                     knowable: row.try_get::<i64, _>("knowable")? == 1,
                     closed: get(0)?,
-                    ..Tally::default()
+                    ..Counts::default()
                 };
                 let mut i = 1;
                 for s in &mut t.statuses {
@@ -342,7 +343,7 @@ impl Store {
     /// Safe to run from several processes at once: on PostgreSQL each change is taken out
     /// and added in one statement, and an advisory lock lets one process fold at a time;
     /// SQLite has one writer.
-    pub async fn fold_report_changes(&self) -> Result<u64> {
+    pub async fn fold_rollup(&self) -> Result<u64> {
         let names = counters();
         let columns = names.join(", ");
         let pivot = names

@@ -8,12 +8,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::filter::{StatsFilter, StatsGrouping, bind_all, conditions, group_key};
+use super::filter::{Grouping, ReportFilter, bind_all, conditions, group_key};
 use super::{Result, Store, ms};
 
 /// One row of the report.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct StatsGroup {
+pub struct ReportGroup {
     pub key: String,
     /// Requests a platform accepted, whatever happened to them after.
     pub sent: i64,
@@ -38,15 +38,15 @@ impl Store {
     /// The report at `now`: a voided rating does not count, and one in its grace period
     /// counts as it was before (or not at all, when it is a first answer).
     #[tracing::instrument(skip(self))]
-    pub async fn stats(
+    pub async fn report(
         &self,
-        f: &StatsFilter,
-        by: StatsGrouping,
+        f: &ReportFilter,
+        by: Grouping,
         now: DateTime<Utc>,
-    ) -> Result<Vec<StatsGroup>> {
-        // Groups of the rollup's tallies, one per key: scales and channels summed.
+    ) -> Result<Vec<ReportGroup>> {
+        // Groups of the rollup's rollup_counts, one per key: scales and channels summed.
         let mut sums: std::collections::BTreeMap<String, Sums> = Default::default();
-        for t in self.tallies(f, by, now).await? {
+        for t in self.rollup_counts(f, by, now).await? {
             let s = sums.entry(t.key.clone()).or_default();
             s.requested += t.requested();
             s.sent += t.sent;
@@ -82,11 +82,11 @@ impl Store {
         for (raw, s) in sums {
             // A group is there when it has requests; an empty report is an empty list,
             // not a row of zeros.
-            if s.requested == 0 || (by == StatsGrouping::All && s.sent == 0 && s.answered == 0) {
+            if s.requested == 0 || (by == Grouping::All && s.sent == 0 && s.answered == 0) {
                 continue;
             }
             let (evaluated, stars) = evaluations.remove(&raw).unwrap_or((0, 0));
-            groups.push(StatsGroup {
+            groups.push(ReportGroup {
                 evaluated,
                 evaluation_average: ratio(stars, evaluated),
                 key: period_key(by, raw),
@@ -100,7 +100,7 @@ impl Store {
         }
         // Evaluated sessions whose group has no request (rating off on the line).
         for (raw, (evaluated, stars)) in evaluations {
-            groups.push(StatsGroup {
+            groups.push(ReportGroup {
                 key: period_key(by, raw),
                 sent: 0,
                 answered: 0,
@@ -136,10 +136,10 @@ fn ratio(n: i64, d: i64) -> Option<f64> {
 
 /// Days since the epoch, as stored, to `YYYY-MM-DD`.
 /// A day or week group's key as its date; other keys as they are.
-fn period_key(by: StatsGrouping, raw: String) -> String {
+fn period_key(by: Grouping, raw: String) -> String {
     match by {
-        StatsGrouping::Day => day_key(&raw),
-        StatsGrouping::Week => raw
+        Grouping::Day => day_key(&raw),
+        Grouping::Week => raw
             .parse::<i64>()
             .map_or(raw, |w| day_key(&(w * 7 - 3).to_string())),
         _ => raw,
@@ -169,10 +169,7 @@ mod tests {
     fn week_numbers_read_as_their_mondays() {
         // 2026-11-21 is a Saturday, day 20778; its week began on Monday 2026-11-16.
         let week = (20778 + 3) / 7;
-        assert_eq!(
-            period_key(StatsGrouping::Week, week.to_string()),
-            "2026-11-16"
-        );
-        assert_eq!(period_key(StatsGrouping::Week, "0".into()), "1969-12-29");
+        assert_eq!(period_key(Grouping::Week, week.to_string()), "2026-11-16");
+        assert_eq!(period_key(Grouping::Week, "0".into()), "1969-12-29");
     }
 }
