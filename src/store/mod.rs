@@ -58,7 +58,8 @@ pub use sessions::{
 pub use sign_ins::SignIns;
 pub(crate) use sql::{ms, opt_time, placeholders, time};
 
-/// Writer tasks on PostgreSQL (see [`writer`]); measured in examples/loadgen, README.
+/// Writer tasks on PostgreSQL (see the `writer` module); measured with examples/loadgen,
+/// docs/performance.md.
 const WRITERS: usize = 4;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -205,9 +206,10 @@ impl Store {
         self.backend
     }
 
-    /// Writes waiting for a writer to take them into a batch (see the `writer` module).
-    pub fn queued_writes(&self) -> usize {
-        self.writer.queued()
+    /// Writes handed to the writers and not yet answered, queued or in a batch being
+    /// committed (see the `writer` module).
+    pub fn unfinished_writes(&self) -> usize {
+        self.writer.unfinished()
     }
 
     /// Whether the database answers now.

@@ -34,6 +34,7 @@ use std::future::Future;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sqlx::{AnyConnection, AnyPool, Connection};
 use tokio::sync::{mpsc, oneshot};
@@ -57,6 +58,24 @@ pub(crate) type Statements<A, T> =
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     queues: Arc<[mpsc::Sender<Box<dyn Job>>]>,
+    /// Writes handed in and not yet answered, queued or in a batch.
+    unfinished: Arc<AtomicUsize>,
+}
+
+/// One write counted as unfinished until it is answered or its caller gives up.
+struct Unfinished<'a>(&'a AtomicUsize);
+
+impl<'a> Unfinished<'a> {
+    fn count(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Writer {
@@ -69,15 +88,15 @@ impl Writer {
                 queue
             })
             .collect();
-        Self { queues }
+        Self {
+            queues,
+            unfinished: Arc::default(),
+        }
     }
 
-    /// Writes queued and not yet taken by a writer.
-    pub(crate) fn queued(&self) -> usize {
-        self.queues
-            .iter()
-            .map(|q| q.max_capacity() - q.capacity())
-            .sum()
+    /// Writes queued or being committed: not yet answered.
+    pub(crate) fn unfinished(&self) -> usize {
+        self.unfinished.load(Ordering::Relaxed)
     }
 
     /// Queues a write under `key` (the session or request whose rows it changes) and
@@ -102,6 +121,7 @@ impl Writer {
         // A fixed hasher: the same key picks the same writer for the life of the process.
         let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
         let queue = &self.queues[(hash % self.queues.len() as u64) as usize];
+        let _unfinished = Unfinished::count(&self.unfinished);
         if queue.send(job).await.is_err() {
             return Err(StoreError::Unavailable(sqlx::Error::PoolClosed));
         }

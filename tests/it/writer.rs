@@ -122,11 +122,14 @@ async fn writes_that_queue_behind_a_busy_batch_commit_together() {
             .collect();
         tokio::spawn(async move { open_all(&store, sessions).await })
     };
-    // Wait until every open is either waiting on the lock (one per busy writer) or queued.
+    // Wait until every open has reached the writers (none can finish while the line is
+    // locked) and the number of writers waiting on the lock has settled: each writer with
+    // work waits on its first open, and what it did not take queues behind it.
     let mut watcher = sqlx::PgConnection::connect(&db.url).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let blocked = loop {
-        let blocked: i64 = sqlx::query(
+    let (mut blocked, mut steady) = (0, 0);
+    while steady < 10 {
+        let now_blocked: i64 = sqlx::query(
             "SELECT COUNT(*) AS n FROM pg_stat_activity
              WHERE datname = current_database() AND wait_event_type = 'Lock'",
         )
@@ -135,16 +138,21 @@ async fn writes_that_queue_behind_a_busy_batch_commit_together() {
         .unwrap()
         .try_get("n")
         .unwrap();
-        if blocked > 0 && blocked as usize + store.queued_writes() == OPENS {
-            break blocked as usize;
-        }
+        let now_blocked = now_blocked as usize;
+        let settled = now_blocked > 0 && store.unfinished_writes() == OPENS;
+        steady = if settled && now_blocked == blocked {
+            steady + 1
+        } else {
+            0
+        };
+        blocked = now_blocked;
         assert!(
             tokio::time::Instant::now() < deadline,
-            "{blocked} writers blocked, {} writes queued, of {OPENS}",
-            store.queued_writes()
+            "{blocked} writers blocked, {} writes unfinished, of {OPENS}",
+            store.unfinished_writes()
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
     sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
 
     let results = opens.await.unwrap();
