@@ -201,7 +201,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("{title}:\n{}", crate::report::table(&groups));
     }
     store.close().await;
-    println!("Run `rateline serve` to start Rateline on ./rateline.db; the README has the API.");
+    println!(
+        "Run `rateline serve` to start Rateline on ./rateline.db; GET /openapi.json describes the API."
+    );
     Ok(())
 }
 

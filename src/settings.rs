@@ -607,7 +607,7 @@ impl MetaSettings {
     }
 }
 
-/// How the scheduler sends: see the README's "Delivery guarantees".
+/// How the scheduler sends: see docs/architecture.md, "Delivery guarantees".
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SchedulerSettings {

@@ -62,7 +62,7 @@ impl AppealBody {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionBody {
-    /// True voids the rating: out of the stats, kept in the history.
+    /// True voids the rating: out of the report, kept in the history.
     pub approve: bool,
     #[serde(default)]
     pub note: Option<String>,

@@ -72,7 +72,7 @@ pub struct RatingSettings {
     /// Seconds between a low rating and its alerts (0..=3600): time for the client's
     /// comment to arrive and be part of the alert. 0 sends them at once.
     pub alert_delay_seconds: u32,
-    /// Hours a low first answer or a lowered rating waits before it counts in the stats
+    /// Hours a low first answer or a lowered rating waits before it counts in the report
     /// (0..=720), so the team can resolve the case first; a raised rating counts at once.
     pub lowered_grace_hours: u32,
 }

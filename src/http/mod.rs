@@ -193,7 +193,7 @@ async fn not_found(req: Request) -> ApiError {
     ApiError::new(
         ErrorCode::NoSuchEndpoint,
         format!(
-            "there is no {} {}; see the API table in the README",
+            "there is no {} {}; GET /openapi.json describes every endpoint",
             req.method(),
             req.uri().path()
         ),
@@ -204,7 +204,7 @@ async fn method_not_allowed(req: Request) -> ApiError {
     ApiError::new(
         ErrorCode::MethodNotAllowed,
         format!(
-            "{} is not allowed on {}; see the API table in the README",
+            "{} is not allowed on {}; GET /openapi.json describes every endpoint",
             req.method(),
             req.uri().path()
         ),

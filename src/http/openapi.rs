@@ -20,7 +20,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         title = "Rateline",
         description = "Service-quality rating engine: a closed chat becomes a rating request in the \
             channel it used; answers, alerts, follow-up and reports. Errors are \
-            `{\"error\": {\"code\", \"message\", \"field\"?}}`; the README lists every code.",
+            `{\"error\": {\"code\", \"message\", \"field\"?}}`; docs/api.md lists every code.",
     ),
     tags(
         (name = "lines", description = "Open lines and how they ask for ratings."),
