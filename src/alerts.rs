@@ -135,7 +135,8 @@ impl AlertSinks {
                 "id": a.id,
                 "rating_id": a.rating_id,
                 "session_id": a.session_id,
-                "session_url": m.link,
+                "session_url": m.api_link,
+                "page_url": m.link,
                 "line": {"id": a.line_id, "name": a.line_name},
                 "operator": {"id": a.operator_id, "name": a.operator_name},
                 "client": {"id": a.client_id, "name": a.client_name},
@@ -227,7 +228,10 @@ impl EmailSink {
 struct AlertMessage {
     subject: String,
     text: String,
+    /// The session's dashboard page, where a supervisor acts on the rating.
     link: String,
+    /// The session in the API, for programs.
+    api_link: String,
 }
 
 impl AlertMessage {
@@ -248,7 +252,8 @@ impl AlertMessage {
         };
         let operator = person(&a.operator_id, &a.operator_name);
         let client = person(&Some(a.client_id.clone()), &a.client_name);
-        let link = format!("{public_url}/v1/sessions/{}", a.session_id);
+        let link = format!("{public_url}/dashboard/sessions/{}", a.session_id);
+        let api_link = format!("{public_url}/v1/sessions/{}", a.session_id);
         let comment = a.comment.as_deref().unwrap_or("(none)");
         let text = format!(
             "Low rating {rating} on line {line} ({line_id})\n\
@@ -264,6 +269,7 @@ impl AlertMessage {
             subject: format!("Low rating {rating} on {}: {operator}", a.line_name),
             text,
             link,
+            api_link,
         }
     }
 }
@@ -303,7 +309,7 @@ mod tests {
         assert!(m.text.contains("Comment: (none)"), "{}", m.text);
         assert!(
             m.text
-                .contains("Session: http://rl.example/v1/sessions/s-1"),
+                .contains("Session: http://rl.example/dashboard/sessions/s-1"),
             "{}",
             m.text
         );

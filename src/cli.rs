@@ -43,6 +43,25 @@ enum Command {
     /// API keys: create (shown once), list, revoke.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// People: invite one to sign in to the dashboard.
+    #[command(subcommand)]
+    People(PeopleCommand),
+}
+
+#[derive(Subcommand)]
+enum PeopleCommand {
+    /// Print an invitation link with which the person sets their dashboard password (also
+    /// how a forgotten one is reset). Their earlier unused links stop working.
+    Invite {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The person's id, as in PUT /v1/people/{id}.
+        id: String,
+        /// How long the link works, in hours (1 to 720).
+        #[arg(long, default_value_t = crate::engine::INVITATION_HOURS,
+              value_parser = clap::value_parser!(i64).range(1..=720))]
+        hours: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -216,6 +235,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys(k) => keys(k, cli.json_logs).await,
+        Command::People(PeopleCommand::Invite { config, id, hours }) => {
+            let settings = load(&config, cli.json_logs)?;
+            let engine = open_engine(&settings).await?;
+            let invited = engine
+                .invite(&id, None, chrono::Duration::hours(hours))
+                .await;
+            engine.close_store().await;
+            let invited = invited?;
+            println!(
+                "{}{}",
+                settings.server.base_url(),
+                crate::engine::invitation_path(&invited.token)
+            );
+            eprintln!(
+                "give this link to {id} only: it sets their password once, until {}",
+                invited
+                    .expires_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo(args) => {
             crate::telemetry::init(
                 if cli.json_logs {

@@ -32,20 +32,37 @@ use crate::store::KeyRecord;
 /// How far in the past an operator key may date an event: a little clock skew.
 pub const OPERATOR_PAST: Duration = Duration::minutes(5);
 
-/// The caller of one `/v1` request, put on each request by the HTTP layer's authentication.
+/// The caller of one request, put on each `/v1` request by the HTTP layer's
+/// authentication and on each dashboard page by its sign-in.
 #[derive(Debug, Clone)]
 pub enum Caller {
     /// No key exists (local development): everything is allowed.
     Open,
-    Key(Arc<KeyCaller>),
+    /// An API key, or a person signed in to the dashboard.
+    Known(Arc<Principal>),
 }
 
-/// A caller with a key.
+/// Who a known caller is, and what their role and lines let them do.
 #[derive(Debug, Clone)]
-pub struct KeyCaller {
-    pub key: KeyRecord,
-    /// For an operator key: the lines its person works on.
+pub struct Principal {
+    pub credential: Credential,
+    pub role: Role,
+    /// The person the caller acts as: the one signed in, or an operator key's. Work done in
+    /// the dashboard or with such a key is recorded under this id.
+    pub person_id: Option<String>,
+    /// The lines a supervisor covers; `None` covers every line.
+    pub lines: Option<Vec<String>>,
+    /// An operator's lines: the ones their person works on.
     pub operator_lines: Vec<String>,
+}
+
+/// How a known caller proved who they are.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// An API key (programs, or a dashboard sign-in made with a key).
+    Key { id: String, name: String },
+    /// A person signed in with their password.
+    Person { name: String },
 }
 
 /// A write to a session, as [`Caller::may_write_session`] judges it.
@@ -74,33 +91,115 @@ fn forbidden(message: String) -> Forbidden {
     Forbidden { message }
 }
 
-fn describe(key: &KeyRecord) -> String {
-    format!(
-        "key '{}' ({}) is a {} key",
-        key.id,
-        key.name,
-        key.role.as_str()
-    )
+fn describe(p: &Principal) -> String {
+    match &p.credential {
+        Credential::Key { id, name } => {
+            format!("key '{id}' ({name}) is a {} key", p.role.as_str())
+        }
+        Credential::Person { name } => format!(
+            "{name} ({}) is signed in as {} {}",
+            p.person_id.as_deref().unwrap_or("?"),
+            if p.role == Role::Supervisor {
+                "a"
+            } else {
+                "an"
+            },
+            p.role.as_str()
+        ),
+    }
+}
+
+/// "an admin key" for a key, "an admin" for a person: what a refusal says is needed.
+fn needs(p: &Principal, roles: &str) -> String {
+    match p.credential {
+        Credential::Key { .. } => format!("{roles} key"),
+        Credential::Person { .. } => roles.to_owned(),
+    }
 }
 
 impl Caller {
     /// A caller with `key`; `operator_lines` are its person's lines (operators).
     pub fn with_key(key: KeyRecord, operator_lines: Vec<String>) -> Self {
-        Caller::Key(Arc::new(KeyCaller {
-            key,
+        Caller::Known(Arc::new(Principal {
+            credential: Credential::Key {
+                id: key.id,
+                name: key.name,
+            },
+            role: key.role,
+            person_id: key.person_id,
+            lines: key.lines,
             operator_lines,
         }))
     }
 
-    fn key(&self) -> Option<&KeyRecord> {
+    /// A person signed in as themselves. A supervisor's `lines` are the ones they oversee,
+    /// every line when they name none (as a supervisor key naming none); an operator's, the
+    /// ones they work on.
+    pub fn person(id: &str, name: &str, role: Role, lines: Vec<String>) -> Self {
+        let (lines, operator_lines) = match role {
+            Role::Admin => (None, Vec::new()),
+            Role::Supervisor => ((!lines.is_empty()).then_some(lines), Vec::new()),
+            Role::Operator => (None, lines),
+        };
+        Caller::Known(Arc::new(Principal {
+            credential: Credential::Person {
+                name: name.to_owned(),
+            },
+            role,
+            person_id: Some(id.to_owned()),
+            lines,
+            operator_lines,
+        }))
+    }
+
+    fn key(&self) -> Option<&Principal> {
         match self {
             Caller::Open => None,
-            Caller::Key(k) => Some(&k.key),
+            Caller::Known(p) => Some(p),
         }
     }
 
     fn role(&self) -> Option<Role> {
         self.key().map(|k| k.role)
+    }
+
+    /// The API key a request came with, for its rate limit; `None` for people and the open
+    /// mode.
+    pub fn key_id(&self) -> Option<&str> {
+        match self.key().map(|p| &p.credential) {
+            Some(Credential::Key { id, .. }) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Who this caller is in a record of who did something: the person, else `key <id>`;
+    /// `None` in the open mode.
+    pub fn recorded_as(&self) -> Option<String> {
+        let p = self.key()?;
+        Some(match (&p.person_id, &p.credential) {
+            (Some(person), _) => person.clone(),
+            (None, Credential::Key { id, .. }) => format!("key {id}"),
+            (None, Credential::Person { .. }) => "?".to_owned(),
+        })
+    }
+
+    /// The person recorded as the author (or decider) of what this caller writes: a
+    /// signed-in person, or an operator key's person, is always themselves (`asked`, when
+    /// given, must name them); a key without a person, or the open mode, names whom it
+    /// likes (`asked`, the program's word). `field` names the body's field.
+    pub fn author(&self, field: &str, asked: Option<&str>) -> Result<Option<String>, Forbidden> {
+        let Some(p) = self.key() else {
+            return Ok(asked.map(str::to_owned));
+        };
+        match (&p.person_id, asked) {
+            (Some(me), Some(other)) if me != other => Err(forbidden(format!(
+                "{}, and acts as person '{me}' only: {field} may name only them, not '{other}' \
+                 (leave it out)",
+                describe(p)
+            ))),
+            (Some(me), _) => Ok(Some(me.clone())),
+            (None, asked) => Ok(asked.map(str::to_owned)),
+        }
     }
 
     /// No key exists: nothing to check (callers skip the lookups checks would need).
@@ -112,7 +211,8 @@ impl Caller {
     pub fn admin(&self, what: &str) -> Result<(), Forbidden> {
         match self.key() {
             Some(k) if k.role != Role::Admin => Err(forbidden(format!(
-                "{what} needs an admin key; {}",
+                "{what} needs {}; {}",
+                needs(k, "an admin"),
                 describe(k)
             ))),
             _ => Ok(()),
@@ -124,7 +224,8 @@ impl Caller {
     pub fn not_operator(&self, what: &str) -> Result<(), Forbidden> {
         match self.key() {
             Some(k) if k.role == Role::Operator => Err(forbidden(format!(
-                "{what} needs a supervisor or admin key; {}",
+                "{what} needs {}; {}",
+                needs(k, "a supervisor or admin"),
                 describe(k)
             ))),
             _ => Ok(()),
@@ -193,17 +294,17 @@ impl Caller {
         write: SessionWrite,
         now: DateTime<Utc>,
     ) -> Result<(), Forbidden> {
-        let Caller::Key(k) = self else {
+        let Caller::Known(k) = self else {
             return Ok(());
         };
-        if k.key.role != Role::Operator {
+        if k.role != Role::Operator {
             return self.line(line_id);
         }
-        let me = k.key.person_id.as_deref().unwrap_or("?");
+        let me = k.person_id.as_deref().unwrap_or("?");
         if operator_id != Some(me) {
             return Err(forbidden(format!(
                 "{} for operator '{me}': it acts only as that operator (operator_id \"{me}\")",
-                describe(&k.key)
+                describe(k)
             )));
         }
         if !k.operator_lines.iter().any(|l| l == line_id) {
@@ -215,7 +316,7 @@ impl Caller {
             };
             return Err(forbidden(format!(
                 "{} for operator '{me}', who works on {lines}, not line '{line_id}'",
-                describe(&k.key)
+                describe(k)
             )));
         }
         let at = match write {
@@ -226,7 +327,7 @@ impl Caller {
                 return Err(forbidden(format!(
                     "{}: client messages come from the contact center's integration (a \
                      supervisor key), since they cancel the session's rating request",
-                    describe(&k.key)
+                    describe(k)
                 )));
             }
             SessionWrite::Open { opened_at: at }
@@ -239,7 +340,7 @@ impl Caller {
             return Err(forbidden(format!(
                 "{}: an operator key reports events as they happen, and {} is more than {} \
                  minutes before now ({}); omit the time to use now",
-                describe(&k.key),
+                describe(k),
                 at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 OPERATOR_PAST.num_minutes(),
                 now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -260,7 +361,8 @@ impl Caller {
                 k.lines.as_deref().unwrap_or_default().join(", ")
             ))),
             Some(k) => Err(forbidden(format!(
-                "{what} needs a supervisor or admin key; {}",
+                "{what} needs {}; {}",
+                needs(k, "a supervisor or admin"),
                 describe(k)
             ))),
             None => Ok(()),
@@ -360,6 +462,45 @@ mod tests {
             .unwrap_err();
         assert!(
             e.message.contains("spans every line") && e.message.contains("covering lines sales")
+        );
+    }
+
+    #[test]
+    fn a_person_is_recorded_as_themselves_and_a_key_without_one_names_whom_it_likes() {
+        let olga = Caller::person("sup-olga", "Olga", Role::Supervisor, vec![]);
+        assert_eq!(
+            olga.author("author_id", None).unwrap().as_deref(),
+            Some("sup-olga")
+        );
+        assert!(olga.author("author_id", Some("sup-olga")).is_ok());
+        let e = olga.author("author_id", Some("sup-ivan")).unwrap_err();
+        assert!(
+            e.message
+                .contains("Olga (sup-olga) is signed in as a supervisor")
+                && e.message.contains("not 'sup-ivan'"),
+            "{}",
+            e.message
+        );
+        let program = key(Role::Supervisor, None, None);
+        assert_eq!(
+            program
+                .author("author_id", Some("sup-ivan"))
+                .unwrap()
+                .as_deref(),
+            Some("sup-ivan")
+        );
+        assert_eq!(program.author("author_id", None).unwrap(), None);
+        // A supervisor person naming no lines oversees every line; one naming some, those.
+        assert!(olga.all_lines());
+        let sales = Caller::person("sup-s", "S", Role::Supervisor, vec!["sales".into()]);
+        assert!(sales.covers_line("sales") && !sales.covers_line("support"));
+        let ben = Caller::person("op-1", "Ben", Role::Operator, vec!["sales".into()]);
+        assert!(ben.sees_session("support", Some("op-1")) && !ben.sees_session("sales", None));
+        assert!(
+            ben.admin("x")
+                .unwrap_err()
+                .message
+                .contains("needs an admin;")
         );
     }
 

@@ -298,6 +298,16 @@ impl Default for ServerSettings {
 }
 
 impl ServerSettings {
+    /// Where people and programs reach this server: `public_url`, else `http://{addr}`;
+    /// without a trailing slash.
+    pub fn base_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.addr))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
     /// Whether `addr` listens only on this machine (a loopback address).
     pub fn loopback_only(&self) -> bool {
         self.addr

@@ -51,9 +51,14 @@ error_codes! {
     InvalidKey = "invalid_key": "The key is malformed, or not one of this server's.",
     KeyRevoked = "key_revoked": "The key was revoked.",
     Forbidden = "forbidden": "The key's role or lines do not allow this; the message names the key.",
+    InvalidCredentials = "invalid_credentials": "The dashboard's sign-in: no such person, no password set, or a wrong password (not told apart).",
     RateLimited = "rate_limited": "Too many requests from this key or address, or too many refused keys and sign-ins; `Retry-After` says when to come back.",
     // Configuration.
     LineNotFound = "line_not_found": "No such line.",
+    PersonNotFound = "person_not_found": "No such person.",
+    InvitationNotFound = "invitation_not_found": "No such invitation link (mistyped, or replaced by a newer one).",
+    InvitationExpired = "invitation_expired": "The invitation link has expired; an admin makes a new one.",
+    InvitationUsed = "invitation_used": "The invitation link has set a password already; sign in, or ask an admin for a new link.",
     LineManagedByConfig = "line_managed_by_config": "The line is defined in the configuration file, which wins at every start; change it there.",
     // Sessions, requests and ratings.
     SessionNotFound = "session_not_found": "No such session (or none this key may see).",

@@ -13,6 +13,7 @@
 //! `Origin` against `Host` or `server.public_url`), and every page and the badge carry
 //! security headers (a Content-Security-Policy that allows no script and no framing).
 
+mod account;
 mod charts;
 mod page;
 pub mod sign_in;
@@ -21,10 +22,10 @@ use rateline_domain::ErrorCode;
 use std::collections::HashMap;
 
 use axum::Router;
-use axum::extract::{Form, Path, Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use rateline_domain::{Channel, Scale};
@@ -48,8 +49,15 @@ pub fn router(state: &AppState) -> Router<AppState> {
     }
     let pages = Router::new()
         .route("/dashboard", get(dashboard))
-        .route("/dashboard/login", get(login_form).post(login))
-        .route("/dashboard/logout", post(logout))
+        .route(
+            "/dashboard/login",
+            get(account::login_form).post(account::login),
+        )
+        .route("/dashboard/logout", post(account::logout))
+        .route(
+            "/dashboard/invitation",
+            get(account::invitation_form).post(account::accept_invitation),
+        )
         .route("/dashboard/style.css", get(style))
         .route("/dashboard/export.csv", get(export))
         .route("/dashboard/sessions/{id}", get(session_page))
@@ -174,84 +182,7 @@ struct Visitor<'a> {
 async fn caller(state: &AppState, v: &Visitor<'_>) -> Result<Caller, Response> {
     sign_in::caller(state, v.session, v.headers, v.ip)
         .await
-        .map_err(|e| sign_in_page(e, false, &v.path))
-}
-
-/// The sign-in page for a refusal `e` (a 401 or 429), or `e` itself for anything else.
-/// `tried` is whether a key was just given (then the page says what was wrong with it).
-fn sign_in_page(e: ApiError, tried: bool, next: &str) -> Response {
-    match e.status {
-        StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS => {
-            let problem =
-                (tried || e.status == StatusCode::TOO_MANY_REQUESTS).then_some(e.message.as_str());
-            let mut response = (e.status, page::login(problem, next)).into_response();
-            if let Some(seconds) = e.retry_after {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-            }
-            response
-        }
-        _ => e.into_response(),
-    }
-}
-
-/// Where to go after signing in: a dashboard page, never another site (`//evil.example`
-/// and `/\\evil.example` are other sites to a browser).
-fn safe_next(next: &str) -> &str {
-    let ours = next.starts_with("/dashboard")
-        && !next.contains("//")
-        && !next.contains('\\')
-        && !next.chars().any(char::is_control);
-    if ours { next } else { "/dashboard" }
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(default)]
-struct NextQuery {
-    next: String,
-}
-
-/// `GET /dashboard/login`: the sign-in form.
-async fn login_form(Query(q): Query<NextQuery>) -> Response {
-    page::login(None, safe_next(&q.next)).into_response()
-}
-
-#[derive(serde::Deserialize)]
-struct LoginForm {
-    key: String,
-    #[serde(default)]
-    next: String,
-}
-
-/// `POST /dashboard/login`: checks the key and signs the browser in; then back to the page
-/// that was asked for.
-async fn login(
-    State(state): State<AppState>,
-    session: Session,
-    ClientIp(ip): ClientIp,
-    Form(form): Form<LoginForm>,
-) -> Response {
-    let next = safe_next(&form.next).to_owned();
-    let value = HeaderValue::from_str(&format!("Bearer {}", form.key.trim())).ok();
-    let key_id = match crate::http::caller(&state, value, ip).await {
-        Ok(Caller::Key(k)) => k.key.id.clone(),
-        // No key exists: the dashboard is open, there is nothing to sign in with.
-        Ok(Caller::Open) => return Redirect::to(&next).into_response(),
-        Err(e) => return sign_in_page(e, true, &next),
-    };
-    match sign_in::sign_in(&session, sign_in::SignedIn::Key { key_id }).await {
-        Ok(()) => Redirect::to(&next).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-/// `POST /dashboard/logout`: ends the sign-in.
-async fn logout(session: Session) -> Response {
-    match sign_in::sign_out(&session).await {
-        Ok(()) => Redirect::to("/dashboard/login").into_response(),
-        Err(e) => e.into_response(),
-    }
+        .map_err(|e| account::sign_in_page(e, page::Tried::Nothing, &v.path))
 }
 
 /// The view a dashboard request asks for, or what to answer instead (the sign-in page, or

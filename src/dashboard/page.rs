@@ -37,6 +37,11 @@ th[aria-sort] { background: #e4ecf5; }
 section { margin-top: 20px; }
 h2 { font-size: 17px; margin: 0 0 6px; }
 .muted { color: #52606d; font-size: 13px; }
+form.stacked { display: flex; flex-direction: column; gap: 6px; max-width: 420px;
+  background: #fff; padding: 16px; border-radius: 6px; margin-bottom: 12px; }
+form.stacked input, form.stacked button { font: inherit; padding: 6px 8px; }
+form.stacked button { align-self: flex-start; }
+details { max-width: 452px; }
 ";
 
 fn percent(v: Option<f64>) -> String {
@@ -86,23 +91,106 @@ fn page(title: &str, signed_in: bool, body: Markup) -> Markup {
     }
 }
 
-/// The page that asks for an API key when the server has keys; `next` is where to go
-/// after signing in. The problem, if any, stands next to the field it is about.
-pub fn login(problem: Option<&str>, next: &str) -> Markup {
+/// Which sign-in form was just sent, so its field can show what was wrong.
+pub enum Tried {
+    Nothing,
+    /// A person's id and password; the id is shown again.
+    Person {
+        id: String,
+    },
+    Key,
+}
+
+/// A field's problem, shown next to it and tied to it for screen readers.
+fn field_problem(id: &str, problem: Option<&str>) -> Markup {
+    html! {
+        @if let Some(p) = problem { p.problem id=(format!("{id}-problem")) role="alert" { (p) } }
+    }
+}
+
+/// The sign-in page: a person's id and password, or (for programs' keys) an API key.
+/// `next` is where to go after signing in; a problem stands next to the field it is about.
+pub fn login(problem: Option<&str>, tried: &Tried, next: &str) -> Markup {
+    let (person_problem, key_problem) = match tried {
+        Tried::Key => (None, problem),
+        _ => (problem, None),
+    };
+    let id = match tried {
+        Tried::Person { id } => id.as_str(),
+        _ => "",
+    };
     page(
         "Sign in",
         false,
         html! {
-            p { "This Rateline requires an API key. A supervisor's key shows their lines; an operator's, their own numbers." }
-            form method="post" action="/dashboard/login" {
+            form.stacked method="post" action="/dashboard/login" aria-label="Sign in" {
                 input type="hidden" name="next" value=(next);
-                label for="key" { "API key" }
-                " "
-                input type="password" name="key" id="key" autocomplete="off" required
-                    aria-describedby=[problem.map(|_| "key-problem")] aria-invalid=[problem.map(|_| "true")];
-                " "
+                label for="person" { "Your id" }
+                input type="text" name="person" id="person" value=(id) autocomplete="username"
+                    required autocapitalize="none" spellcheck="false";
+                label for="password" { "Password" }
+                input type="password" name="password" id="password"
+                    autocomplete="current-password" required
+                    aria-describedby=[person_problem.map(|_| "password-problem")]
+                    aria-invalid=[person_problem.map(|_| "true")];
+                (field_problem("password", person_problem))
                 button type="submit" { "Sign in" }
-                @if let Some(p) = problem { p.problem #key-problem role="alert" { (p) } }
+                p.muted { "No password yet? An admin makes you an invitation link." }
+            }
+            details open[key_problem.is_some()] {
+                summary { "Sign in with an API key" }
+                form.stacked method="post" action="/dashboard/login" aria-label="Sign in with an API key" {
+                    input type="hidden" name="next" value=(next);
+                    label for="key" { "API key" }
+                    input type="password" name="key" id="key" autocomplete="off" required
+                        aria-describedby=[key_problem.map(|_| "key-problem")]
+                        aria-invalid=[key_problem.map(|_| "true")];
+                    (field_problem("key", key_problem))
+                    button type="submit" { "Sign in with the key" }
+                }
+            }
+        },
+    )
+}
+
+/// The page where an invited person sets their password; `invalid` is what was wrong with
+/// the last try, shown next to its field.
+pub fn invitation(
+    person_id: &str,
+    name: &str,
+    token: &str,
+    invalid: Option<&rateline_domain::Invalid>,
+) -> Markup {
+    let problem = |field: &str| {
+        invalid
+            .filter(|i| i.field == field)
+            .map(|i| format!("The {field} {}.", i.message))
+    };
+    let (password, repeat) = (problem("password"), problem("repeat"));
+    page(
+        "Set your password",
+        false,
+        html! {
+            p { "Welcome, " (name) ". Set a password to sign in to Rateline. Your id is "
+                strong { (person_id) } "." }
+            form.stacked method="post" action="/dashboard/invitation" aria-label="Set your password" {
+                input type="hidden" name="token" value=(token);
+                input type="hidden" name="person" value=(person_id) autocomplete="username";
+                label for="password" { "New password" }
+                input type="password" name="password" id="password" autocomplete="new-password"
+                    required minlength=(crate::engine::MIN_PASSWORD_CHARS)
+                    aria-describedby={ "password-hint" @if password.is_some() { " password-problem" } }
+                    aria-invalid=[password.as_ref().map(|_| "true")];
+                span.muted id="password-hint" {
+                    "At least " (crate::engine::MIN_PASSWORD_CHARS) " characters. A few unrelated words make a good one."
+                }
+                (field_problem("password", password.as_deref()))
+                label for="repeat" { "The same password again" }
+                input type="password" name="repeat" id="repeat" autocomplete="new-password" required
+                    aria-describedby=[repeat.as_ref().map(|_| "repeat-problem")]
+                    aria-invalid=[repeat.as_ref().map(|_| "true")];
+                (field_problem("repeat", repeat.as_deref()))
+                button type="submit" { "Set the password and sign in" }
             }
         },
     )

@@ -42,6 +42,9 @@ const SIGNED_IN: &str = "signed_in";
 pub enum SignedIn {
     /// An API key, by its id.
     Key { key_id: String },
+    /// A person with their password; the sign-in lasts while that password does
+    /// (`password` is its fingerprint, see `Engine::signed_in_person`).
+    Person { person_id: String, password: String },
 }
 
 /// The session layer of the dashboard's routes.
@@ -79,8 +82,8 @@ pub async fn sign_out(session: &Session) -> Result<(), ApiError> {
 }
 
 /// The caller of a dashboard request, or the refusal that sends it to the sign-in page:
-/// an `Authorization` header as on `/v1` (for programs), else the signed-in session, else
-/// (no key exists yet) the open mode.
+/// an `Authorization` header as on `/v1` (for programs), else the signed-in session (a
+/// person or a key), else (no key exists yet) the open mode.
 pub async fn caller(
     state: &AppState,
     session: &Session,
@@ -100,6 +103,19 @@ pub async fn caller(
                 Some(k) => Ok(Caller::with_key(k.record, k.person_lines)),
                 // The key was revoked (or is gone): so is every sign-in made with it.
                 _ => {
+                    sign_out(session).await?;
+                    crate::http::caller(state, None, ip).await
+                }
+            }
+        }
+        Some(SignedIn::Person {
+            person_id,
+            password,
+        }) => {
+            match state.engine.signed_in_person(&person_id, &password).await? {
+                Some(p) => Ok(p.caller),
+                // The person is gone, or their password was set again since.
+                None => {
                     sign_out(session).await?;
                     crate::http::caller(state, None, ip).await
                 }

@@ -8,8 +8,8 @@ use rateline_domain::{
 
 use super::{Engine, EngineError, Result};
 use crate::store::{
-    AlertFilter, AlertRecord, AppealOutcome, AppealRecord, EvaluationRecord, RatingRecord,
-    ResponseRecord, Unanswered,
+    AlertFilter, AlertRecord, AppealFilter, AppealOutcome, AppealRecord, EvaluationRecord,
+    RatingRecord, ResponseRecord, Unanswered,
 };
 
 impl Engine {
@@ -106,9 +106,9 @@ impl Engine {
         }
     }
 
-    /// The appeals, newest first; `status` is `open`, `approved` or `rejected`.
-    pub async fn appeals(&self, status: Option<&str>, limit: i64) -> Result<Vec<AppealRecord>> {
-        Ok(self.store.appeals(status, limit).await?)
+    /// The appeals `filter` asks for, oldest first (the order to decide them in).
+    pub async fn appeals(&self, filter: &AppealFilter) -> Result<Vec<AppealRecord>> {
+        Ok(self.store.appeals(filter).await?)
     }
 
     pub async fn flag_comment(&self, rating_id: &str, body: FlagBody) -> Result<RatingRecord> {

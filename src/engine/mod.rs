@@ -8,12 +8,16 @@
 mod followup;
 mod keys;
 mod lookups;
+mod passwords;
 mod reach;
 mod signals;
 mod wake;
 
 pub use followup::rating_not_found;
 pub use keys::{KeyRefusal, Minted, mint};
+pub use passwords::{
+    INVITATION_HOURS, MIN_PASSWORD_CHARS, NewInvitation, SignedInPerson, invitation_path,
+};
 pub use reach::{AlertReach, Sinks};
 pub use signals::SessionSignals;
 pub use wake::Wake;

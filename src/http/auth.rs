@@ -165,8 +165,8 @@ pub async fn authenticate(
     let ip = super::client_ip(&request);
     match caller(&state, authorization, ip).await {
         Ok(c) => {
-            if let Caller::Key(k) = &c
-                && let Err(limited) = state.limits.key(&k.key.id)
+            if let Some(key_id) = c.key_id()
+                && let Err(limited) = state.limits.key(key_id)
             {
                 return limited.into_response();
             }

@@ -32,17 +32,18 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         MalformedJson | UnreadableBody | InvalidPath | InvalidParameter | UnknownParameter
         | InvalidUpdate => StatusCode::BAD_REQUEST,
-        KeyRequired | InvalidKey | KeyRevoked | BadWebhookSecret | BadSignature | InvalidToken
-        | TokenExpired => StatusCode::UNAUTHORIZED,
+        KeyRequired | InvalidKey | KeyRevoked | InvalidCredentials | BadWebhookSecret
+        | BadSignature | InvalidToken | TokenExpired => StatusCode::UNAUTHORIZED,
         Forbidden | OriginNotAllowed | NotThisSession => StatusCode::FORBIDDEN,
         NoSuchEndpoint | LineNotFound | SessionNotFound | RequestNotFound | RatingNotFound
-        | AppealNotFound | ChannelNotEnabled | BadgeNotFound => StatusCode::NOT_FOUND,
+        | AppealNotFound | PersonNotFound | InvitationNotFound | ChannelNotEnabled
+        | BadgeNotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         LineManagedByConfig | SessionIdTaken | RequestNotAnswerable | ChangeLimitReached
         | ChangeWindowClosed | CannotSendToClient | AlreadyAppealed | AppealDecided
         | NotAWebchatSession => StatusCode::CONFLICT,
-        AnswerWindowClosed => StatusCode::GONE,
+        AnswerWindowClosed | InvitationExpired | InvitationUsed => StatusCode::GONE,
         BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         InvalidField => StatusCode::UNPROCESSABLE_ENTITY,
         RateLimited | TooManyStreams | TooManyConnections => StatusCode::TOO_MANY_REQUESTS,

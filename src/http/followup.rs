@@ -4,8 +4,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use rateline_domain::ErrorCode;
 use rateline_domain::{AppealBody, DecisionBody, EvaluationBody, FlagBody, ResponseBody};
+use rateline_domain::{ErrorCode, NameId};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -16,7 +16,8 @@ use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState, ErrorBody
 use crate::engine::rating_not_found;
 use crate::policy::Caller;
 use crate::store::{
-    AlertFilter, AlertRecord, AppealRecord, EvaluationRecord, ResponseRecord, Unanswered,
+    AlertFilter, AlertRecord, AppealFilter, AppealRecord, EvaluationRecord, ResponseRecord,
+    Unanswered,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -133,10 +134,13 @@ async fn response(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath,
-    ApiJson(body): ApiJson<ResponseBody>,
+    ApiJson(mut body): ApiJson<ResponseBody>,
 ) -> ApiResult<(StatusCode, Json<ResponseRecord>)> {
     caller.not_operator("responding to a rating")?;
     visible_rating(&state, &caller, &id).await?;
+    body.author_id = caller
+        .author("author_id", body.author_id.as_deref())?
+        .map(NameId::stored);
     let (response, created) = state.engine.put_response(&id, body).await?;
     Ok((created_or_ok(created), Json(response)))
 }
@@ -180,13 +184,18 @@ async fn decide(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath,
-    ApiJson(body): ApiJson<DecisionBody>,
+    ApiJson(mut body): ApiJson<DecisionBody>,
 ) -> ApiResult<Json<AppealRecord>> {
     caller.admin("deciding an appeal")?;
+    body.decided_by = caller
+        .author("decided_by", body.decided_by.as_deref())?
+        .map(NameId::stored);
     Ok(Json(state.engine.decide_appeal(&id, body).await?))
 }
 
-/// The appeals, newest first.
+/// The appeals the caller may see, oldest first (the order to decide them in): every
+/// appeal for admins and supervisors over every line, those of a supervisor's lines, an
+/// operator's own.
 #[utoipa::path(
     get, path = "/v1/appeals", tag = "follow-up", operation_id = "list_appeals",
     params(
@@ -201,10 +210,14 @@ async fn appeals(
     query: ApiQuery,
 ) -> ApiResult<Json<AppealList>> {
     query.only("status, limit")?;
-    caller.every_line("the appeals list", "")?;
     let params = query.0;
-    let status = one_of(&params, "status", &["open", "approved", "rejected"])?;
-    let list = state.engine.appeals(status, limit_param(&params)?).await?;
+    let filter = AppealFilter {
+        status: one_of(&params, "status", &["open", "approved", "rejected"])?.map(str::to_owned),
+        lines: caller.supervisor_lines().map(<[String]>::to_vec),
+        operator: caller.operator().map(str::to_owned),
+        limit: limit_param(&params)?,
+    };
+    let list = state.engine.appeals(&filter).await?;
     Ok(Json(AppealList { appeals: list }))
 }
 
@@ -249,10 +262,13 @@ async fn evaluation(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath,
-    ApiJson(body): ApiJson<EvaluationBody>,
+    ApiJson(mut body): ApiJson<EvaluationBody>,
 ) -> ApiResult<(StatusCode, Json<EvaluationRecord>)> {
     caller.not_operator("evaluating a session")?;
     super::sessions::visible_session(&state, &caller, &id).await?;
+    body.author_id = caller
+        .author("author_id", body.author_id.as_deref())?
+        .map(NameId::stored);
     let (evaluation, created) = state.engine.put_evaluation(&id, body).await?;
     Ok((created_or_ok(created), Json(evaluation)))
 }

@@ -3,19 +3,21 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use rateline_domain::NameId;
+use chrono::{DateTime, Utc};
+use rateline_domain::{ErrorCode, NameId};
 use rateline_domain::{Group, Notify, Person, Role};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiJson, ApiPath, ApiResult, AppState, ErrorBody, created_or_ok};
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState, ErrorBody, created_or_ok};
 use crate::policy::Caller;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(put_person))
+        .routes(routes!(invite))
         .routes(routes!(put_group))
 }
 
@@ -30,6 +32,16 @@ struct PersonView {
     notifications_enabled: bool,
     /// The lines the person works on.
     lines: Vec<NameId>,
+}
+
+/// An invitation link, shown once: with it the person sets their dashboard password.
+#[derive(Serialize, ToSchema)]
+struct InvitationView {
+    person_id: String,
+    /// `server.public_url` + `/dashboard/invitation?token=…`: give it to the person only.
+    url: String,
+    /// The link works once, until then.
+    expires_at: DateTime<Utc>,
 }
 
 /// A group as stored.
@@ -81,6 +93,63 @@ async fn put_person(
             notify,
             notifications_enabled,
             lines,
+        }),
+    ))
+}
+
+/// Makes an invitation link with which the person sets their dashboard password (the same
+/// resets a forgotten one). The person's earlier unused links stop working. As
+/// `rateline people invite ID`.
+#[utoipa::path(
+    post, path = "/v1/people/{person_id}/invitation", tag = "people", operation_id = "invite_person",
+    params(
+        ("person_id" = rateline_domain::Id, Path, description = "The person."),
+        ("hours" = Option<i64>, Query, minimum = 1, maximum = 720, description = "How long the link works; 72 when absent."),
+    ),
+    responses(
+        (status = 201, description = "The link, shown only now.", body = InvitationView),
+        (status = 404, description = "No such person (`person_not_found`).", body = ErrorBody),
+    ),
+)]
+async fn invite(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath,
+    query: ApiQuery,
+) -> ApiResult<(StatusCode, Json<InvitationView>)> {
+    query.only("hours")?;
+    caller.admin("inviting a person")?;
+    let hours = match query.0.get("hours") {
+        None => crate::engine::INVITATION_HOURS,
+        Some(h) => h
+            .parse::<i64>()
+            .ok()
+            .filter(|h| (1..=720).contains(h))
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidParameter,
+                    format!("hours: '{h}' is not a whole number of hours from 1 to 720"),
+                )
+            })?,
+    };
+    let invited = state
+        .engine
+        .invite(
+            &id,
+            caller.recorded_as().as_deref(),
+            chrono::Duration::hours(hours),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(InvitationView {
+            url: format!(
+                "{}{}",
+                state.webchat.public_url().trim_end_matches('/'),
+                crate::engine::invitation_path(&invited.token)
+            ),
+            person_id: invited.person_id,
+            expires_at: invited.expires_at,
         }),
     ))
 }

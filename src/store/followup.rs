@@ -64,6 +64,18 @@ pub struct AppealRecord {
     pub decided_at: Option<DateTime<Utc>>,
 }
 
+/// Which appeals to list.
+#[derive(Debug, Clone, Default)]
+pub struct AppealFilter {
+    /// open, approved or rejected; any when `None`.
+    pub status: Option<String>,
+    /// Only appeals of ratings on these lines; every line when `None`.
+    pub lines: Option<Vec<String>>,
+    /// Only this operator's appeals.
+    pub operator: Option<String>,
+    pub limit: i64,
+}
+
 /// A supervisor's evaluation of a session.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EvaluationRecord {
@@ -384,13 +396,30 @@ impl Store {
     }
 
     /// Appeals, oldest first, optionally only those with `status`.
-    pub async fn appeals(&self, status: Option<&str>, limit: i64) -> Result<Vec<AppealRecord>> {
+    pub async fn appeals(&self, filter: &AppealFilter) -> Result<Vec<AppealRecord>> {
+        // Scoped by line: the appeals of ratings whose session is on one of the lines ($3…).
+        let lines = match &filter.lines {
+            Some(lines) if lines.is_empty() => return Ok(Vec::new()),
+            Some(lines) => format!(
+                " AND rating_id IN (SELECT r.id FROM ratings r JOIN sessions s ON s.id = r.session_id
+                                    WHERE s.line_id IN ({}))",
+                super::placeholders(2, lines.len())
+            ),
+            None => String::new(),
+        };
         let sql = format!(
-            "SELECT {APPEAL_COLUMNS} FROM appeals WHERE ($1 = '' OR status = $1)
-             ORDER BY created_at, id LIMIT {limit}"
+            "SELECT {APPEAL_COLUMNS} FROM appeals
+             WHERE ($1 = '' OR status = $1) AND ($2 = '' OR operator_id = $2){lines}
+             ORDER BY created_at, id LIMIT {}",
+            filter.limit
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(status.unwrap_or(""))
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(filter.status.as_deref().unwrap_or(""))
+            .bind(filter.operator.as_deref().unwrap_or(""));
+        for line in filter.lines.iter().flatten() {
+            query = query.bind(line.as_str());
+        }
+        query
             .fetch_all(&self.pool)
             .await?
             .iter()

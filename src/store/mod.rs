@@ -19,6 +19,7 @@ mod jobs;
 mod keys;
 mod lines;
 mod notify;
+mod passwords;
 mod people;
 mod ratings;
 mod report;
@@ -42,12 +43,14 @@ pub use alerts::{AlertDelivery, AlertFilter, AlertRecord, Count, Unanswered, Una
 pub use breakdown::{Breakdown, Funnel, LowRating};
 pub use filter::{Grouping, ReportFilter};
 pub use followup::{
-    AppealOutcome, AppealRecord, Delivery, EvaluationRecord, ResponseDelivery, ResponseRecord,
+    AppealFilter, AppealOutcome, AppealRecord, Delivery, EvaluationRecord, ResponseDelivery,
+    ResponseRecord,
 };
 pub use jobs::{ClaimedJob, JobKind, JobResult};
 pub use keys::{KeyRecord, NewKey, StoredKey};
 pub use lines::LineRecord;
 pub use notify::{NOTIFY_CHANNEL, Others};
+pub use passwords::{Invitation, PersonSignIn};
 pub use ratings::{AlertPlan, AnswerTarget, RatingOutcome, RatingPolicy, RatingRevision};
 pub use report::ReportGroup;
 pub use requests::{ClaimedRequest, NextWake, PlatformStatus, SendResult};

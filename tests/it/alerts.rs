@@ -193,7 +193,7 @@ async fn a_low_rating_alerts_every_kind_of_recipient_once(kind: Db) {
         "Operator: Olga (op-1)",
         "Client: Ann (client-s-bad) via webhook",
         "Comment: rude and slow",
-        "Session: https://rateline.example/v1/sessions/s-bad",
+        "Session: https://rateline.example/dashboard/sessions/s-bad",
     ] {
         assert!(
             mail[0].body.contains(part),
@@ -216,6 +216,14 @@ async fn a_low_rating_alerts_every_kind_of_recipient_once(kind: Db) {
     );
     assert_eq!(post["alert"]["session_id"], "s-bad");
     assert_eq!(post["alert"]["comment"], "rude and slow");
+    assert_eq!(
+        post["alert"]["page_url"],
+        "https://rateline.example/dashboard/sessions/s-bad"
+    );
+    assert_eq!(
+        post["alert"]["session_url"],
+        "https://rateline.example/v1/sessions/s-bad"
+    );
     assert!(
         signed_alert_posts(app)[0].1,
         "the alert was not signed with the supervisor's notify.webhook_secret"

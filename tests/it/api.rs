@@ -359,6 +359,7 @@ async fn the_openapi_description_covers_every_v1_route(db: Db) {
         "GET /v1/sessions/{id}",
         "GET /v1/stats",
         "POST /v1/appeals/{id}/decision",
+        "POST /v1/people/{person_id}/invitation",
         "POST /v1/ratings",
         "POST /v1/ratings/{id}/appeal",
         "POST /v1/sessions",

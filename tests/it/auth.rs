@@ -297,7 +297,7 @@ async fn each_role_reaches_what_it_may_and_nothing_else(kind: Db) {
             Some(json!({"reason": "the courier was late"})),
             201,
         ),
-        (&sales, "GET", "/v1/appeals".into(), None, 403),
+        (&sales, "GET", "/v1/appeals".into(), None, 200),
         (&admin, "GET", "/v1/appeals".into(), None, 200),
         (
             &olga,
@@ -338,6 +338,31 @@ async fn each_role_reaches_what_it_may_and_nothing_else(kind: Db) {
                 "a refusal names the key: {got}"
             );
         }
+    }
+    // Appeals are listed within the key's reach: a supervisor's lines, an operator's own.
+    let support = create_key(
+        &app,
+        &[
+            "--name",
+            "Sue",
+            "--role",
+            "supervisor",
+            "--lines",
+            "support",
+        ],
+    );
+    for (key, who, seen) in [
+        (&sales, "sales", 1),
+        (&olga, "op-1", 1),
+        (&support, "support", 0),
+    ] {
+        let (status, list) = call(&app, Some(key), "GET", "/v1/appeals", None).await;
+        assert_eq!(status, 200, "{who}: {list}");
+        assert_eq!(
+            list["appeals"].as_array().unwrap().len(),
+            seen,
+            "{who}: {list}"
+        );
     }
     // The appeal decision is the admin's.
     let (_, appeals) = call(&app, Some(&admin), "GET", "/v1/appeals", None).await;

@@ -6,7 +6,7 @@ use crate::common::{Db, Reply, SECRET, TestApp, spawn_app, spawn_app_with};
 use chrono::Duration;
 use serde_json::json;
 
-async fn text(app: &TestApp, path: &str, cookie: Option<&str>) -> (u16, String) {
+pub(crate) async fn text(app: &TestApp, path: &str, cookie: Option<&str>) -> (u16, String) {
     let mut req = app.http.get(app.url(path));
     if let Some(c) = cookie {
         req = req.header("cookie", c);
@@ -414,7 +414,7 @@ async fn an_operators_profile_lists_their_recent_low_ratings(db: Db) {
 
 /// A POST to the dashboard, without following the redirect: the status, the headers and
 /// the body.
-async fn post_form(
+pub(crate) async fn post_form(
     app: &TestApp,
     path: &str,
     cookie: Option<&str>,
@@ -439,7 +439,7 @@ async fn post_form(
 }
 
 /// The cookie a response set, as a `Cookie` header would send it back.
-fn cookie_of(headers: &reqwest::header::HeaderMap) -> Option<String> {
+pub(crate) fn cookie_of(headers: &reqwest::header::HeaderMap) -> Option<String> {
     headers
         .get("set-cookie")
         .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned())

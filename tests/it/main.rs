@@ -24,6 +24,7 @@ mod hostile;
 mod limits;
 mod meta;
 mod outbound;
+mod people;
 mod quickstart;
 mod report;
 mod requests;

@@ -1,0 +1,224 @@
+//! Signing in and out of the dashboard, and setting a password from an invitation link.
+//!
+//! - `GET /dashboard/login?next=`: the sign-in page. People sign in with their id and
+//!   password; programs' API keys still sign in too (under "Sign in with an API key").
+//! - `POST /dashboard/login`: checks either, then goes back to `next`, a dashboard page
+//!   (never another site).
+//! - `POST /dashboard/logout`: ends the sign-in.
+//! - `GET /dashboard/invitation?token=`: the page where an invited person sets their
+//!   password; `POST /dashboard/invitation` sets it and signs them in.
+//!
+//! An address that keeps getting ids, passwords or keys wrong is held off with `429` before
+//! anything is looked up, as on `/v1`.
+
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use rateline_domain::ErrorCode;
+use tower_sessions::Session;
+
+use super::page::{self, Tried};
+use super::sign_in::{self, SignedIn};
+use crate::engine::EngineError;
+use crate::http::{ApiError, AppState, ClientIp};
+
+/// Where a person lands after signing in when no page was asked for.
+pub const HOME: &str = "/dashboard";
+
+/// The sign-in page for a refusal `e` (a 401 or 429), or `e` itself for anything else.
+/// `tried` says which form was just sent (its field then shows what was wrong).
+pub fn sign_in_page(e: ApiError, tried: Tried, next: &str) -> Response {
+    match e.status {
+        StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS => {
+            let problem = (!matches!(tried, Tried::Nothing)
+                || e.status == StatusCode::TOO_MANY_REQUESTS)
+                .then_some(e.message.as_str());
+            let mut response = (e.status, page::login(problem, &tried, next)).into_response();
+            if let Some(seconds) = e.retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            response
+        }
+        _ => e.into_response(),
+    }
+}
+
+/// Where to go after signing in: a dashboard page, never another site (`//evil.example`
+/// and `/\\evil.example` are other sites to a browser).
+pub fn safe_next(next: &str) -> &str {
+    let ours = next.starts_with("/dashboard")
+        && !next.contains("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control);
+    if ours { next } else { HOME }
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct NextQuery {
+    next: String,
+}
+
+/// `GET /dashboard/login`: the sign-in form.
+pub async fn login_form(Query(q): Query<NextQuery>) -> Response {
+    page::login(None, &Tried::Nothing, safe_next(&q.next)).into_response()
+}
+
+/// The sign-in form: a person's id and password, or an API key.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct LoginForm {
+    person: String,
+    password: String,
+    key: String,
+    next: String,
+}
+
+/// `POST /dashboard/login`: checks the password (or the key) and signs the browser in;
+/// then back to the page that was asked for.
+pub async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    ClientIp(ip): ClientIp,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let next = safe_next(&form.next).to_owned();
+    let signed_in = if form.key.is_empty() {
+        match person(&state, ip, &form).await {
+            Ok(s) => s,
+            Err(e) => {
+                let tried = Tried::Person {
+                    id: form.person.trim().to_owned(),
+                };
+                return sign_in_page(e, tried, &next);
+            }
+        }
+    } else {
+        let value = HeaderValue::from_str(&format!("Bearer {}", form.key.trim())).ok();
+        match crate::http::caller(&state, value, ip).await {
+            Ok(c) => match c.key_id() {
+                Some(key_id) => SignedIn::Key {
+                    key_id: key_id.to_owned(),
+                },
+                // No key exists: the dashboard is open, there is nothing to sign in with.
+                None => return Redirect::to(&next).into_response(),
+            },
+            Err(e) => return sign_in_page(e, Tried::Key, &next),
+        }
+    };
+    match sign_in::sign_in(&session, signed_in).await {
+        Ok(()) => Redirect::to(&next).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The sign-in a person's id and password make, or the 401 (429) that refuses it.
+async fn person(
+    state: &AppState,
+    ip: Option<std::net::IpAddr>,
+    form: &LoginForm,
+) -> Result<SignedIn, ApiError> {
+    if let Some(ip) = ip
+        && let Err(limited) = state.limits.credential_allowed(ip)
+    {
+        state.metrics.auth_failure("throttled");
+        return Err(limited.into());
+    }
+    let id = rateline_domain::normalize_id(form.person.trim());
+    match state.engine.sign_in_person(&id, &form.password).await? {
+        Some((_, password)) => Ok(SignedIn::Person {
+            person_id: id,
+            password,
+        }),
+        None => {
+            state.metrics.auth_failure("wrong_password");
+            if let Some(ip) = ip {
+                state.limits.credential_refused(ip);
+            }
+            Err(ApiError::new(
+                ErrorCode::InvalidCredentials,
+                "this id and password do not match a person who can sign in; check both, or \
+                 ask an admin for an invitation link (`rateline people invite ID`)",
+            ))
+        }
+    }
+}
+
+/// `POST /dashboard/logout`: ends the sign-in.
+pub async fn logout(session: Session) -> Response {
+    match sign_in::sign_out(&session).await {
+        Ok(()) => Redirect::to("/dashboard/login").into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct TokenQuery {
+    token: String,
+}
+
+/// `GET /dashboard/invitation?token=`: the form that sets an invited person's password.
+pub async fn invitation_form(
+    State(state): State<AppState>,
+    Query(q): Query<TokenQuery>,
+) -> Response {
+    match state.engine.invitation(&q.token).await {
+        Ok(i) => page::invitation(&i.person_id, &i.person_name, &q.token, None).into_response(),
+        Err(e) => refused_invitation(e),
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct InvitationForm {
+    token: String,
+    password: String,
+    repeat: String,
+}
+
+/// `POST /dashboard/invitation`: sets the password, signs the person in, and opens the
+/// dashboard.
+pub async fn accept_invitation(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<InvitationForm>,
+) -> Response {
+    match state
+        .engine
+        .accept_invitation(&form.token, &form.password, &form.repeat)
+        .await
+    {
+        Ok((person_id, password)) => {
+            let signed_in = SignedIn::Person {
+                person_id,
+                password,
+            };
+            match sign_in::sign_in(&session, signed_in).await {
+                Ok(()) => Redirect::to(HOME).into_response(),
+                Err(e) => e.into_response(),
+            }
+        }
+        // The form again, with the problem next to its field.
+        Err(EngineError::Invalid(invalid)) => match state.engine.invitation(&form.token).await {
+            Ok(i) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                page::invitation(&i.person_id, &i.person_name, &form.token, Some(&invalid)),
+            )
+                .into_response(),
+            Err(e) => refused_invitation(e),
+        },
+        Err(e) => refused_invitation(e),
+    }
+}
+
+/// An invitation that does not work (unknown, used, expired), as a page that says why.
+fn refused_invitation(e: EngineError) -> Response {
+    let e = ApiError::from(e);
+    if e.status.is_server_error() {
+        return e.into_response();
+    }
+    (e.status, page::problem("Invitation", &e.message)).into_response()
+}

@@ -1,0 +1,312 @@
+//! People sign in to the dashboard as themselves: an admin makes an invitation link, the
+//! person sets a password with it, and signs in with their id and that password.
+//!
+//! - Passwords are hashed with Argon2id (the `argon2` crate's defaults: 19 MiB, two
+//!   passes, one lane, as OWASP recommends), on a blocking thread so a sign-in never holds
+//!   up the server's other work.
+//! - An invitation is 256 random bits; only their SHA-256 is stored. It works once, until
+//!   it expires, and a newer link for the same person replaces it. Setting a password
+//!   with a link is also how a forgotten one is reset; every sign-in made before it ends.
+//! - A sign-in for an unknown person, or one without a password, costs the same hash as a
+//!   wrong password, so the time taken does not tell which ids exist.
+
+use std::sync::LazyLock;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Argon2, password_hash::rand_core::OsRng};
+use chrono::{DateTime, Duration, Utc};
+use rateline_domain::{ErrorCode, Invalid, check_id};
+use sha2::{Digest, Sha256};
+
+use super::{Engine, EngineError, Result};
+use crate::policy::Caller;
+use crate::store::{Invitation, PersonSignIn};
+
+/// The fewest characters a password has.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+/// The most: a bound on the work one sign-in can ask for.
+pub const MAX_PASSWORD_CHARS: usize = 256;
+/// How long an invitation link works when its maker does not say.
+pub const INVITATION_HOURS: i64 = 72;
+
+/// The path and query of an invitation link on the dashboard (the link is
+/// `server.public_url` and this). The token is in the query, which request logs never
+/// show, not in the path, which they may.
+pub fn invitation_path(token: &str) -> String {
+    format!("/dashboard/invitation?token={token}")
+}
+
+/// A new invitation link's token, shown once, and when it stops working.
+#[derive(Debug, Clone)]
+pub struct NewInvitation {
+    pub person_id: String,
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A signed-in person, checked again on every request: their role and lines as they are
+/// now, with the password the sign-in was made with still theirs.
+#[derive(Debug, Clone)]
+pub struct SignedInPerson {
+    pub caller: Caller,
+    pub name: String,
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// What a sign-in remembers of the password it was made with: a digest of the stored hash,
+/// which a new password (a new salt) always changes. It tells nothing of the password.
+fn fingerprint(password_hash: &str) -> String {
+    hex::encode(&Sha256::digest(password_hash.as_bytes())[..16])
+}
+
+/// A hash to verify against when there is no person or no password, so that refusing
+/// costs what a wrong password costs.
+static DECOY: LazyLock<String> = LazyLock::new(|| hash("not a password of anyone's"));
+
+/// At most one hash at a time per core: a burst of sign-ins waits its turn instead of
+/// taking every core (and Argon2's memory) at once.
+static HASHING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+});
+
+/// Runs `work` (a hash or a verification) on a blocking thread, within [`HASHING`].
+async fn hashing<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    let _turn = HASHING
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
+    tokio::task::spawn_blocking(work)
+        .await
+        .expect("hashing does not panic")
+}
+
+fn hash(password: &str) -> String {
+    Argon2::default()
+        .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
+        .expect("Argon2id hashes any password of bounded length")
+        .to_string()
+}
+
+fn verify(password: &str, stored: &str) -> bool {
+    PasswordHash::new(stored).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// Checks a new password: its length, and that both fields say the same.
+pub fn check_password(password: &str, repeated: &str) -> std::result::Result<(), Invalid> {
+    let n = password.chars().count();
+    if n < MIN_PASSWORD_CHARS {
+        return Err(Invalid::new(
+            "password",
+            format!("has {n} characters; use at least {MIN_PASSWORD_CHARS}"),
+        ));
+    }
+    if n > MAX_PASSWORD_CHARS {
+        return Err(Invalid::new(
+            "password",
+            format!("has {n} characters; use at most {MAX_PASSWORD_CHARS}"),
+        ));
+    }
+    if password.trim().is_empty() {
+        return Err(Invalid::new("password", "cannot be only spaces"));
+    }
+    if password != repeated {
+        return Err(Invalid::new(
+            "repeat",
+            "differs from the password; type the same password twice",
+        ));
+    }
+    Ok(())
+}
+
+fn person_not_found(id: &str) -> EngineError {
+    EngineError::NotFound {
+        code: ErrorCode::PersonNotFound,
+        message: format!("person '{id}' does not exist; create them with PUT /v1/people/{id}"),
+    }
+}
+
+fn invitation_not_found() -> EngineError {
+    EngineError::NotFound {
+        code: ErrorCode::InvitationNotFound,
+        message: "this invitation link is not known: it was mistyped, or a newer link for the \
+                  same person replaced it; ask an admin for a new one"
+            .into(),
+    }
+}
+
+impl Engine {
+    /// Makes an invitation link for person `person_id`, working for `valid` (the person's
+    /// earlier unused links stop working). `created_by` is who asked, for the record.
+    pub async fn invite(
+        &self,
+        person_id: &str,
+        created_by: Option<&str>,
+        valid: Duration,
+    ) -> Result<NewInvitation> {
+        check_id("person_id", person_id).map_err(|_| person_not_found(person_id))?;
+        if self.store.person_sign_in(person_id).await?.is_none() {
+            return Err(person_not_found(person_id));
+        }
+        let now = self.now();
+        let token = hex::encode(rand::random::<[u8; 32]>());
+        let expires_at = now + valid;
+        self.store
+            .create_invitation(&token_hash(&token), person_id, created_by, now, expires_at)
+            .await?;
+        Ok(NewInvitation {
+            person_id: person_id.to_owned(),
+            token,
+            expires_at,
+        })
+    }
+
+    /// The invitation behind `token`, if it still works; else why not.
+    pub async fn invitation(&self, token: &str) -> Result<Invitation> {
+        // A token is 64 hex digits; anything else is not looked up.
+        if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invitation_not_found());
+        }
+        let invitation = self
+            .store
+            .invitation(&token_hash(token))
+            .await?
+            .ok_or_else(invitation_not_found)?;
+        if let Some(at) = invitation.used_at {
+            return Err(EngineError::Gone {
+                code: ErrorCode::InvitationUsed,
+                message: format!(
+                    "this invitation link set {}'s password at {}; sign in with it, or ask an \
+                     admin for a new link",
+                    invitation.person_name,
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+            });
+        }
+        if invitation.expires_at <= self.now() {
+            return Err(EngineError::Gone {
+                code: ErrorCode::InvitationExpired,
+                message: format!(
+                    "this invitation link expired at {}; ask an admin for a new one",
+                    invitation
+                        .expires_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+            });
+        }
+        Ok(invitation)
+    }
+
+    /// Sets the password of the person invited by `token`; returns their id and the
+    /// password's fingerprint, for the sign-in it makes. The link then stops working, and
+    /// every earlier sign-in of the person ends.
+    pub async fn accept_invitation(
+        &self,
+        token: &str,
+        password: &str,
+        repeated: &str,
+    ) -> Result<(String, String)> {
+        self.invitation(token).await?;
+        check_password(password, repeated)?;
+        let password = password.to_owned();
+        let hashed = hashing(move || hash(&password)).await;
+        let now = self.now();
+        match self
+            .store
+            .use_invitation(&token_hash(token), &hashed, now)
+            .await?
+        {
+            Some(person_id) => Ok((person_id, fingerprint(&hashed))),
+            // Used or expired between the check and the write (another tab): say which.
+            None => Err(self
+                .invitation(token)
+                .await
+                .err()
+                .unwrap_or_else(invitation_not_found)),
+        }
+    }
+
+    /// The person `id` and their password's fingerprint, if `password` is theirs; `None`
+    /// otherwise (no such person, no password set, or a wrong one: not told apart).
+    pub async fn sign_in_person(
+        &self,
+        id: &str,
+        password: &str,
+    ) -> Result<Option<(SignedInPerson, String)>> {
+        let person =
+            if check_id("person_id", id).is_ok() && password.len() <= 4 * MAX_PASSWORD_CHARS {
+                self.store.person_sign_in(id).await?
+            } else {
+                None
+            };
+        let stored = person
+            .as_ref()
+            .and_then(|p| p.password_hash.clone())
+            .unwrap_or_else(|| DECOY.clone());
+        let password = password.to_owned();
+        let matches = hashing(move || verify(&password, &stored)).await;
+        match person {
+            Some(p) if matches => Ok(p
+                .password_hash
+                .as_deref()
+                .map(fingerprint)
+                .map(|f| (signed_in(p), f))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Person `id` as a sign-in made with the password of fingerprint `password` sees them
+    /// now; `None` when they are gone, or their password was set again since (every older
+    /// sign-in ends).
+    pub async fn signed_in_person(
+        &self,
+        id: &str,
+        password: &str,
+    ) -> Result<Option<SignedInPerson>> {
+        Ok(self
+            .store
+            .person_sign_in(id)
+            .await?
+            .filter(|p| p.password_hash.as_deref().map(fingerprint).as_deref() == Some(password))
+            .map(signed_in))
+    }
+}
+
+fn signed_in(p: PersonSignIn) -> SignedInPerson {
+    SignedInPerson {
+        caller: Caller::person(&p.id, &p.name, p.role, p.lines),
+        name: p.name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_is_hashed_with_argon2id_and_verified() {
+        let h = hash("correct horse battery");
+        assert!(h.starts_with("$argon2id$"), "{h}");
+        assert!(!h.contains("correct horse"));
+        assert!(verify("correct horse battery", &h));
+        assert!(!verify("correct horse batterY", &h));
+        assert!(!verify("anything", "not a hash"));
+    }
+
+    #[test]
+    fn a_new_password_is_long_enough_and_typed_twice() {
+        assert!(check_password("0123456789", "0123456789").is_ok());
+        let e = check_password("short", "short").unwrap_err();
+        assert_eq!(e.field, "password");
+        assert!(e.message.contains("at least 10"), "{}", e.message);
+        let e = check_password("0123456789", "0123456780").unwrap_err();
+        assert_eq!(e.field, "repeat");
+        assert!(check_password("          ", "          ").is_err());
+    }
+}

@@ -1,0 +1,145 @@
+//! People's passwords and the invitation links that set them: the dashboard's sign-in as
+//! a person. Only hashes are kept: a password's Argon2id hash, an invitation token's
+//! SHA-256.
+
+use chrono::{DateTime, Utc};
+use rateline_domain::Role;
+use sqlx::Row;
+
+use super::{Result, Store, StoreError, ms, opt_time, time};
+
+/// A person as a sign-in sees them: who they are, what they may do, and their password.
+#[derive(Debug, Clone)]
+pub struct PersonSignIn {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub lines: Vec<String>,
+    /// The password's Argon2id hash; `None` until an invitation has set one.
+    pub password_hash: Option<String>,
+}
+
+/// An invitation link as its page shows it.
+#[derive(Debug, Clone)]
+pub struct Invitation {
+    pub person_id: String,
+    pub person_name: String,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    /// Person `id` with their role, lines and password hash; `None` when there is none.
+    pub async fn person_sign_in(&self, id: &str) -> Result<Option<PersonSignIn>> {
+        let Some(row) = sqlx::query(
+            "SELECT p.id, p.name, p.role, p.lines, w.hash
+             FROM people p LEFT JOIN person_passwords w ON w.person_id = p.id
+             WHERE p.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let role: String = row.try_get("role")?;
+        let lines: String = row.try_get("lines")?;
+        Ok(Some(PersonSignIn {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            role: role
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("person '{id}': {e}")))?,
+            lines: serde_json::from_str(&lines)
+                .map_err(|e| StoreError::Corrupt(format!("lines of person '{id}': {e}")))?,
+            password_hash: row.try_get("hash")?,
+        }))
+    }
+
+    /// Stores a new invitation for `person_id`, replacing the person's unused ones (the
+    /// newest link is the one that works).
+    pub async fn create_invitation(
+        &self,
+        token_hash: &str,
+        person_id: &str,
+        created_by: Option<&str>,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM invitations WHERE person_id = $1 AND used_at IS NULL")
+            .bind(person_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO invitations (token_hash, person_id, created_by, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash)
+        .bind(person_id)
+        .bind(created_by)
+        .bind(ms(now))
+        .bind(ms(expires_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The invitation whose token hashes to `token_hash`, used or expired alike.
+    pub async fn invitation(&self, token_hash: &str) -> Result<Option<Invitation>> {
+        let row = sqlx::query(
+            "SELECT i.person_id, p.name, i.expires_at, i.used_at
+             FROM invitations i JOIN people p ON p.id = i.person_id
+             WHERE i.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(Invitation {
+                person_id: r.try_get("person_id")?,
+                person_name: r.try_get("name")?,
+                expires_at: time(r.try_get("expires_at")?),
+                used_at: opt_time(r.try_get("used_at")?),
+            })
+        })
+        .transpose()
+    }
+
+    /// Sets the password of the invitation's person, if the invitation is still unused and
+    /// unexpired at `now`, and marks it used; both or neither. Returns the person's id, or
+    /// `None` when the invitation no longer works (another tab used it first).
+    pub async fn use_invitation(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>> {
+        let mut tx = self.pool.begin().await?;
+        let Some(row) = sqlx::query(
+            "UPDATE invitations SET used_at = $2
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
+             RETURNING person_id",
+        )
+        .bind(token_hash)
+        .bind(ms(now))
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let person_id: String = row.try_get("person_id")?;
+        sqlx::query(
+            "INSERT INTO person_passwords (person_id, hash, set_at) VALUES ($1, $2, $3)
+             ON CONFLICT (person_id) DO UPDATE SET hash = excluded.hash, set_at = excluded.set_at",
+        )
+        .bind(&person_id)
+        .bind(password_hash)
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(person_id))
+    }
+}

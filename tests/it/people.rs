@@ -1,0 +1,298 @@
+//! People sign in to the dashboard as themselves: an invitation link (from the command line
+//! or the API) sets a password, stored with Argon2id; a sign-in comes back to the page asked
+//! for, sees the person's own lines, and ends on sign-out and when the password is set again.
+
+use crate::common::{Db, TestApp, create_key, rateline, spawn_app};
+use crate::dashboard::{cookie_of, post_form, text};
+use serde_json::json;
+
+/// Lines support and sales, a low rating on each, and the people who work on them.
+async fn fixture(app: &TestApp) {
+    app.line("support", json!({"delay_seconds": 0})).await;
+    app.line("sales", json!({"delay_seconds": 0})).await;
+    app.rated("s-support", "support", "op-1", 0).await;
+    app.rated("s-sales", "sales", "op-2", 0).await;
+    for (id, body) in [
+        (
+            "sup-olga",
+            json!({"name": "Olga", "role": "supervisor", "lines": ["support"]}),
+        ),
+        (
+            "op-1",
+            json!({"name": "Ben", "role": "operator", "lines": ["support"]}),
+        ),
+    ] {
+        let (status, body) = app.put(&format!("/v1/people/{id}"), body).await;
+        assert_eq!(status, 201, "{body}");
+    }
+}
+
+/// Makes an admin key, and waits until the running server has seen it (it looks again at
+/// most once a second while no key exists): from then on the dashboard asks for a sign-in.
+async fn close_with_a_key(app: &TestApp) -> String {
+    let key = create_key(app, &["--name", "ops", "--role", "admin"]);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while text(app, "/dashboard", None).await.0 != 401 {
+        assert!(tokio::time::Instant::now() < deadline, "still open");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    key
+}
+
+/// The path and query of an invitation link.
+fn path_of(link: &str) -> String {
+    let at = link
+        .find("/dashboard/invitation?token=")
+        .unwrap_or_else(|| panic!("not an invitation link: {link}"));
+    link[at..].to_owned()
+}
+
+fn token_of(path: &str) -> &str {
+    path.rsplit('=').next().unwrap()
+}
+
+/// Sets a password with the invitation at `path`: the status, the headers and the page.
+async fn set_password(
+    app: &TestApp,
+    path: &str,
+    password: &str,
+    repeat: &str,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    post_form(
+        app,
+        "/dashboard/invitation",
+        None,
+        &[],
+        &[
+            ("token", token_of(path)),
+            ("password", password),
+            ("repeat", repeat),
+        ],
+    )
+    .await
+}
+
+/// Signs in with an id and a password: the status, the headers and the page.
+async fn sign_in(
+    app: &TestApp,
+    person: &str,
+    password: &str,
+    next: &str,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    post_form(
+        app,
+        "/dashboard/login",
+        None,
+        &[],
+        &[("person", person), ("password", password), ("next", next)],
+    )
+    .await
+}
+
+const PASSWORD: &str = "blue kettle on the moon";
+
+async fn an_invited_person_sets_a_password_and_signs_in_as_themselves(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    fixture(&app).await;
+    // With a key, the dashboard is closed to whoever has not signed in.
+    close_with_a_key(&app).await;
+    let link = rateline(&app, &["people", "invite", "sup-olga"]);
+    let path = path_of(&link);
+    let (status, page) = text(&app, &path, None).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Welcome, Olga") && page.contains("sup-olga"),
+        "{page}"
+    );
+
+    // A password too short, or typed differently twice: the form again, the problem next
+    // to its field, nothing set.
+    let (status, _, page) = set_password(&app, &path, "short", "short").await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains(r#"id="password-problem""#), "{page}");
+    assert!(page.contains("at least 10"), "{page}");
+    let (status, _, page) = set_password(&app, &path, PASSWORD, "blue kettle").await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains(r#"id="repeat-problem""#), "{page}");
+    let (status, _, page) = sign_in(&app, "sup-olga", PASSWORD, "/dashboard").await;
+    assert_eq!(status, 401, "no password is set yet: {page}");
+
+    // The password set: signed in at once, as Olga, on her line only.
+    let (status, headers, page) = set_password(&app, &path, PASSWORD, PASSWORD).await;
+    assert_eq!(status, 303, "{page}");
+    assert_eq!(headers["location"], "/dashboard");
+    let cookie = cookie_of(&headers).expect("a sign-in cookie");
+    let (status, page) = text(&app, "/dashboard/sessions/s-support", Some(&cookie)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Sign out"), "{page}");
+    let (status, _) = text(&app, "/dashboard/sessions/s-sales", Some(&cookie)).await;
+    assert_eq!(status, 404, "another line's session is answered as none");
+
+    // The link works once.
+    let (status, page) = text(&app, &path, None).await;
+    assert_eq!(status, 410, "{page}");
+    assert!(page.contains("set Olga's password"), "{page}");
+    let (status, _, _) = set_password(&app, &path, "another password", "another password").await;
+    assert_eq!(status, 410);
+
+    // Only an Argon2id hash is stored.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.db.url).await.unwrap();
+    let hash: String =
+        sqlx::query_scalar("SELECT hash FROM person_passwords WHERE person_id = 'sup-olga'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!hash.contains(PASSWORD));
+
+    // Signed out, then in again with the password: back to the page asked for.
+    let (status, _, _) = post_form(&app, "/dashboard/logout", Some(&cookie), &[], &[]).await;
+    assert_eq!(status, 303);
+    assert_eq!(text(&app, "/dashboard", Some(&cookie)).await.0, 401);
+    let (status, page) = text(&app, "/dashboard/sessions/s-support", None).await;
+    assert_eq!(status, 401);
+    assert!(
+        page.contains(r#"name="person""#) && page.contains(r#"name="password""#),
+        "{page}"
+    );
+    // A wrong password, and an unknown person, are refused alike, next to the field.
+    for (person, password) in [("sup-olga", "blue kettle on mars"), ("nobody", PASSWORD)] {
+        let (status, headers, page) = sign_in(&app, person, password, "/dashboard").await;
+        assert_eq!(status, 401, "{page}");
+        assert!(cookie_of(&headers).is_none());
+        assert!(page.contains(r#"id="password-problem""#), "{page}");
+        assert!(page.contains("do not match"), "{page}");
+        assert!(page.contains(&format!(r#"value="{person}""#)), "{page}");
+    }
+    let (status, headers, _) =
+        sign_in(&app, "sup-olga", PASSWORD, "/dashboard/sessions/s-support").await;
+    assert_eq!(status, 303);
+    assert_eq!(headers["location"], "/dashboard/sessions/s-support");
+    let cookie = cookie_of(&headers).unwrap();
+    assert_eq!(
+        text(&app, "/dashboard/sessions/s-support", Some(&cookie))
+            .await
+            .0,
+        200
+    );
+    for next in ["//evil.example/x", "https://evil.example/", "/v1/lines"] {
+        let (status, headers, _) = sign_in(&app, "sup-olga", PASSWORD, next).await;
+        assert_eq!(status, 303);
+        assert_eq!(headers["location"], "/dashboard", "{next}");
+    }
+
+    // Setting the password again (a new link) ends every earlier sign-in.
+    let link = rateline(&app, &["people", "invite", "sup-olga"]);
+    let (status, _, _) =
+        set_password(&app, &path_of(&link), "a new password", "a new password").await;
+    assert_eq!(status, 303);
+    assert_eq!(text(&app, "/dashboard", Some(&cookie)).await.0, 401);
+    assert_eq!(
+        sign_in(&app, "sup-olga", PASSWORD, "/dashboard").await.0,
+        401
+    );
+    assert_eq!(
+        sign_in(&app, "sup-olga", "a new password", "/dashboard")
+            .await
+            .0,
+        303
+    );
+}
+
+/// An operator signed in sees their own sessions and numbers, nothing of anyone else's.
+async fn an_operator_signed_in_sees_only_their_own(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    fixture(&app).await;
+    close_with_a_key(&app).await;
+    let path = path_of(&rateline(&app, &["people", "invite", "op-1"]));
+    let (status, headers, _) = set_password(&app, &path, PASSWORD, PASSWORD).await;
+    assert_eq!(status, 303);
+    let cookie = cookie_of(&headers).unwrap();
+    assert_eq!(
+        text(&app, "/dashboard/sessions/s-support", Some(&cookie))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        text(&app, "/dashboard/sessions/s-sales", Some(&cookie))
+            .await
+            .0,
+        404
+    );
+    let (status, page) = text(&app, "/dashboard/operators/op-2", Some(&cookie)).await;
+    assert_eq!(status, 403, "{page}");
+    assert!(
+        page.contains("Ben (op-1) is signed in as an operator"),
+        "{page}"
+    );
+}
+
+/// Invitations over the API: admins only, shown once, the newest link the one that works,
+/// and each link expires.
+async fn invitations_over_the_api(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    fixture(&app).await;
+    let admin = close_with_a_key(&app).await;
+    let supervisor = create_key(&app, &["--name", "sam", "--role", "supervisor"]);
+    let invite = |key: String, person: &'static str, query: &'static str| {
+        let app = &app;
+        async move {
+            let resp = app
+                .http
+                .post(app.url(&format!("/v1/people/{person}/invitation{query}")))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, body) = invite(supervisor, "sup-olga", "").await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden");
+    let (status, body) = invite(admin.clone(), "nobody", "").await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "person_not_found");
+    let (status, body) = invite(admin.clone(), "sup-olga", "?hours=0").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_parameter");
+
+    let (status, first) = invite(admin.clone(), "sup-olga", "").await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["person_id"], "sup-olga");
+    let first = path_of(first["url"].as_str().unwrap());
+    let (status, second) = invite(admin.clone(), "sup-olga", "?hours=1").await;
+    assert_eq!(status, 201, "{second}");
+    let second = path_of(second["url"].as_str().unwrap());
+    // The newer link replaced the older one.
+    let (status, page) = text(&app, &first, None).await;
+    assert_eq!(status, 404, "{page}");
+    assert!(page.contains("newer link"), "{page}");
+    assert_eq!(text(&app, &second, None).await.0, 200);
+    // An hour later it has expired, and sets nothing.
+    app.advance(chrono::Duration::minutes(61));
+    let (status, page) = text(&app, &second, None).await;
+    assert_eq!(status, 410, "{page}");
+    assert!(page.contains("expired"), "{page}");
+    let (status, _, _) = set_password(&app, &second, PASSWORD, PASSWORD).await;
+    assert_eq!(status, 410);
+    assert_eq!(
+        sign_in(&app, "sup-olga", PASSWORD, "/dashboard").await.0,
+        401
+    );
+}
+
+crate::common::on_both_backends!(
+    an_invited_person_sets_a_password_and_signs_in_as_themselves,
+    an_operator_signed_in_sees_only_their_own,
+    invitations_over_the_api,
+);
