@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::{TimeZone, Utc};
 use clap::{Parser, ValueEnum};
-use rateline::store::{Grouping, ReportFilter, Store};
+use rateline::store::{Grouping, InboxFilter, InboxState, ReportFilter, Store};
 use rateline_domain::{LineSettings, ManagedBy};
 use sqlx::Connection;
 
@@ -149,7 +149,61 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
             t.as_millis()
         );
     }
+    inbox(&store, now).await?;
     store.close().await;
+    Ok(())
+}
+
+/// The inbox of low ratings (`/dashboard/inbox`, `GET /v1/ratings`): its first page, a page
+/// twenty deep through the cursor, and the unanswered count every dashboard page shows.
+async fn inbox(store: &Store, now: chrono::DateTime<Utc>) -> anyhow::Result<()> {
+    let page = |f: InboxFilter| InboxFilter { limit: 50, ..f };
+    let everything = page(InboxFilter::default());
+    println!(
+        "low ratings in the store: {}",
+        store.inbox_count(&everything).await?
+    );
+    let mut deep = everything.clone();
+    for _ in 0..20 {
+        deep.after = store.inbox(&deep, now).await?.next;
+    }
+    for (name, f) in [
+        ("everything", everything.clone()),
+        (
+            "one line",
+            page(InboxFilter {
+                line: Some("line-2".into()),
+                ..InboxFilter::default()
+            }),
+        ),
+        (
+            "a supervisor's two lines",
+            page(InboxFilter {
+                lines: Some(vec!["line-1".into(), "line-2".into()]),
+                ..InboxFilter::default()
+            }),
+        ),
+        (
+            "one operator",
+            page(InboxFilter {
+                operator: Some("op-17".into()),
+                ..InboxFilter::default()
+            }),
+        ),
+        ("twenty pages deep", deep),
+    ] {
+        let t = median(|| async { store.inbox(&f, now).await.map(|_| ()) }).await?;
+        println!("| inbox, 50 low ratings | {name} | {} ms |", t.as_millis());
+    }
+    let unanswered = InboxFilter {
+        state: Some(InboxState::Unanswered),
+        ..InboxFilter::default()
+    };
+    let t = median(|| async { store.inbox_count(&unanswered).await.map(|_| ()) }).await?;
+    println!(
+        "| the unanswered count (every page's header) | everything | {} ms |",
+        t.as_millis()
+    );
     Ok(())
 }
 

@@ -172,6 +172,15 @@ impl Caller {
         }
     }
 
+    /// How the dashboard names who is signed in: the person's name, or the key's; `None` in
+    /// the open mode.
+    pub fn display_name(&self) -> Option<String> {
+        Some(match &self.key()?.credential {
+            Credential::Person { name } => name.clone(),
+            Credential::Key { name, .. } => format!("key {name}"),
+        })
+    }
+
     /// Who this caller is in a record of who did something: the person, else `key <id>`;
     /// `None` in the open mode.
     pub fn recorded_as(&self) -> Option<String> {

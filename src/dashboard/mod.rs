@@ -15,6 +15,7 @@
 
 mod account;
 mod charts;
+mod inbox;
 mod page;
 pub mod sign_in;
 
@@ -60,6 +61,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route("/dashboard/style.css", get(style))
         .route("/dashboard/export.csv", get(export))
+        .route("/dashboard/inbox", get(inbox::inbox_page))
         .route("/dashboard/sessions/{id}", get(session_page))
         .route("/dashboard/operators/{id}", get(operator_page))
         // The check's bare 403 is explained by the layer around it.
@@ -185,6 +187,23 @@ async fn caller(state: &AppState, v: &Visitor<'_>) -> Result<Caller, Response> {
         .map_err(|e| account::sign_in_page(e, page::Tried::Nothing, &v.path))
 }
 
+/// The header of a page `caller` sees: who they are, and the unanswered count (a page
+/// still shows when it cannot be counted).
+async fn nav(state: &AppState, caller: &Caller) -> page::Nav {
+    let unanswered = match state.engine.unanswered_count(caller).await {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::warn!(error = %e, "the unanswered low ratings could not be counted");
+            None
+        }
+    };
+    page::Nav {
+        who: caller.display_name(),
+        links: true,
+        unanswered,
+    }
+}
+
 /// The view a dashboard request asks for, or what to answer instead (the sign-in page, or
 /// the error that names a bad filter).
 async fn requested_view(
@@ -220,7 +239,7 @@ async fn dashboard(
         path: asked(&uri),
     };
     match requested_view(&state, &visitor, filters).await {
-        Ok((v, caller)) => page::dashboard(&v, !caller.is_open()).into_response(),
+        Ok((v, caller)) => page::dashboard(&v, &nav(&state, &caller).await).into_response(),
         Err(answer) => answer,
     }
 }
@@ -292,7 +311,7 @@ async fn session_page(
     if !caller.sees_session(&s.line_id, s.operator_id.as_deref()) {
         return ApiError::from(crate::engine::session_not_found(&id)).into_response();
     }
-    page::session(&view, !caller.is_open()).into_response()
+    page::session(&view, &nav(&state, &caller).await).into_response()
 }
 
 /// `GET /dashboard/operators/{id}?from=&to=`: an operator's average and CSAT for the period,
@@ -339,7 +358,7 @@ async fn operator_page(
             &filters,
             total.as_ref(),
             &low,
-            !caller.is_open(),
+            &nav(&state, &caller).await,
         ))
     };
     match result.await {

@@ -14,6 +14,9 @@ header { background: #1f4e79; color: #fff; padding: 12px 24px; display: flex;
   justify-content: space-between; align-items: center; gap: 12px; }
 header h1 { font-size: 19px; margin: 0; }
 header form button { font: inherit; }
+header nav a, header .who { color: #fff; margin-right: 12px; }
+header nav a { font-weight: 600; }
+#unanswered { background: #f0a500; color: #1b2733; border-radius: 10px; padding: 0 7px; }
 .problem { color: #a4161a; font-weight: 600; }
 :focus-visible { outline: 3px solid #f0a500; outline-offset: 2px; }
 main { padding: 16px 24px; max-width: 1360px; }
@@ -33,6 +36,11 @@ th:first-child, td:first-child { text-align: left; }
 th a { color: inherit; }
 th[aria-sort] { background: #e4ecf5; }
 #reasons td:last-child, #reasons th:last-child { text-align: left; }
+article.rating { background: #fff; border-radius: 6px; padding: 10px 16px; margin: 10px 0;
+  max-width: 900px; }
+article.rating h3 { font-size: 16px; margin: 0 0 4px; }
+article.rating p { margin: 4px 0; }
+article.rating blockquote { margin: 6px 0; padding-left: 10px; border-left: 3px solid #c7d0d9; }
 #session td, #journey-table td, #journey-table th, #low-ratings td, #low-ratings th { text-align: left; }
 section { margin-top: 20px; }
 h2 { font-size: 17px; margin: 0 0 6px; }
@@ -65,8 +73,21 @@ fn interval_text(g: &ReportGroup) -> String {
     )
 }
 
-/// A page: its title, its body, and (when someone is signed in) a sign-out button.
-fn page(title: &str, signed_in: bool, body: Markup) -> Markup {
+/// What every page's header shows of who is looking: their name with a sign-out button,
+/// and the unanswered low ratings within their reach, linked to the inbox.
+#[derive(Debug, Clone, Default)]
+pub struct Nav {
+    /// The signed-in person's name, or the key's; `None` in the open mode and on the pages
+    /// before signing in.
+    pub who: Option<String>,
+    /// Whether to show the links to the pages (not before signing in).
+    pub links: bool,
+    /// Unanswered low ratings within reach (`None` when they could not be counted).
+    pub unanswered: Option<i64>,
+}
+
+/// A page: its title, its header (see [`Nav`]) and its body.
+pub(super) fn page(title: &str, nav: &Nav, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -79,8 +100,21 @@ fn page(title: &str, signed_in: bool, body: Markup) -> Markup {
             body {
                 header {
                     h1 { "Rateline · " (title) }
-                    @if signed_in {
+                    @if nav.links {
+                        nav aria-label="Pages" {
+                            a href="/dashboard/inbox" #nav-inbox {
+                                "Inbox"
+                                @if let Some(n) = nav.unanswered.filter(|n| *n > 0) {
+                                    " · " span #unanswered { (thousands(n)) } " unanswered"
+                                }
+                            }
+                            " "
+                            a href="/dashboard" { "Quality" }
+                        }
+                    }
+                    @if let Some(who) = &nav.who {
                         form method="post" action="/dashboard/logout" {
+                            span.who { (who) } " "
                             button type="submit" id="sign-out" { "Sign out" }
                         }
                     }
@@ -121,7 +155,7 @@ pub fn login(problem: Option<&str>, tried: &Tried, next: &str) -> Markup {
     };
     page(
         "Sign in",
-        false,
+        &Nav::default(),
         html! {
             form.stacked method="post" action="/dashboard/login" aria-label="Sign in" {
                 input type="hidden" name="next" value=(next);
@@ -169,7 +203,7 @@ pub fn invitation(
     let (password, repeat) = (problem("password"), problem("repeat"));
     page(
         "Set your password",
-        false,
+        &Nav::default(),
         html! {
             p { "Welcome, " (name) ". Set a password to sign in to Rateline. Your id is "
                 strong { (person_id) } "." }
@@ -198,10 +232,19 @@ pub fn invitation(
 
 /// A page that only says what went wrong.
 pub fn problem(title: &str, message: &str) -> Markup {
-    page(title, false, html! { p.problem role="alert" { (message) } })
+    page(
+        title,
+        &Nav::default(),
+        html! { p.problem role="alert" { (message) } },
+    )
 }
 
-fn select(name: &str, label: &str, current: &str, options: &[(String, String)]) -> Markup {
+pub(super) fn select(
+    name: &str,
+    label: &str,
+    current: &str,
+    options: &[(String, String)],
+) -> Markup {
     html! {
         label {
             (label)
@@ -291,10 +334,26 @@ fn cards(v: &View) -> Markup {
             }
             div.card #low {
                 div.sub { "Low ratings" }
-                div.n { (t.map_or(0, |t| t.low)) }
+                div.n { a href={ "/dashboard/inbox?" (inbox_query(&v.filters)) } { (t.map_or(0, |t| t.low)) } }
+                div.sub { a href={ "/dashboard/inbox?" (inbox_query(&v.filters)) } { "Open them in the inbox" } }
             }
         }
     }
+}
+
+/// The inbox's query for the dashboard's filters: the same line, operator, channel and
+/// period.
+fn inbox_query(f: &super::Filters) -> String {
+    let pairs = [
+        ("line", &f.line),
+        ("operator", &f.operator),
+        ("channel", &f.channel),
+        ("from", &f.from),
+        ("to", &f.to),
+    ];
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs.into_iter().filter(|(_, v)| !v.is_empty()))
+        .finish()
 }
 
 fn charts_section(v: &View) -> Markup {
@@ -448,10 +507,10 @@ fn operator_table(v: &View) -> Markup {
 }
 
 /// The dashboard.
-pub fn dashboard(v: &View, signed_in: bool) -> Markup {
+pub fn dashboard(v: &View, nav: &Nav) -> Markup {
     page(
         "Quality",
-        signed_in,
+        nav,
         html! {
             (filters_form(v))
             (cards(v))
@@ -461,7 +520,7 @@ pub fn dashboard(v: &View, signed_in: bool) -> Markup {
     )
 }
 
-fn at(t: chrono::DateTime<chrono::Utc>) -> String {
+pub(super) fn at(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
@@ -476,7 +535,7 @@ fn shown(scale: Option<Scale>, value: i64) -> String {
 
 /// One conversation: its rating at the end of its history, and everything that happened
 /// on the way, in time order.
-pub fn session(v: &crate::store::SessionView, signed_in: bool) -> Markup {
+pub fn session(v: &crate::store::SessionView, nav: &Nav) -> Markup {
     let s = &v.session;
     let scale = v.request.as_ref().map(|r| r.scale);
     let mut journey: Vec<(chrono::DateTime<chrono::Utc>, String)> =
@@ -526,7 +585,7 @@ pub fn session(v: &crate::store::SessionView, signed_in: bool) -> Markup {
     journey.sort_by_key(|(t, _)| *t);
     page(
         &format!("Session {}", s.id),
-        signed_in,
+        nav,
         html! {
             p { a href="/dashboard" { "← Dashboard" } }
             table #session {
@@ -585,11 +644,11 @@ pub fn operator(
     f: &super::Filters,
     total: Option<&ReportGroup>,
     low: &[crate::store::LowRating],
-    signed_in: bool,
+    nav: &Nav,
 ) -> Markup {
     page(
         &format!("Operator {id}"),
-        signed_in,
+        nav,
         html! {
             p { a href="/dashboard" { "← Dashboard" } }
             form.filters method="get" action={ "/dashboard/operators/" (id) } aria-label="Period" {

@@ -6,6 +6,7 @@
 //! the scheduler planned to look.
 
 mod followup;
+mod inbox;
 mod keys;
 mod lookups;
 mod passwords;
@@ -14,6 +15,7 @@ mod signals;
 mod wake;
 
 pub use followup::rating_not_found;
+pub use inbox::Inbox;
 pub use keys::{KeyRefusal, Minted, mint};
 pub use passwords::{
     INVITATION_HOURS, MIN_PASSWORD_CHARS, NewInvitation, SignedInPerson, invitation_path,
@@ -52,6 +54,9 @@ pub enum EngineError {
     Conflict { code: ErrorCode, message: String },
     #[error("{message}")]
     Gone { code: ErrorCode, message: String },
+    /// The caller may not do this (see [`crate::policy`]).
+    #[error(transparent)]
+    Forbidden(#[from] crate::policy::Forbidden),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

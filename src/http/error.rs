@@ -118,6 +118,7 @@ impl From<EngineError> for ApiError {
             | EngineError::Conflict { code, message }
             | EngineError::Gone { code, message } => ApiError::new(code, message),
             EngineError::Invalid(i) => ApiError::invalid(i),
+            EngineError::Forbidden(f) => f.into(),
             EngineError::Store(s) => s.into(),
         }
     }

@@ -36,6 +36,7 @@ pub use error::{ApiError, documented_status, status_of};
 pub use extract::{ApiJson, ApiPath, ApiQuery, ClientIp};
 use openapi::ApiDoc;
 pub use openapi::ErrorBody;
+pub use ratings::inbox_filter;
 pub use report::parse_time;
 pub use sessions::visible_session;
 

@@ -31,7 +31,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "reports", description = "CSAT, averages and counts by operator, line, channel and day."),
     ),
     // Named by a query parameter only, which does not collect schemas by itself.
-    components(schemas(ErrorBody, crate::store::Grouping)),
+    components(schemas(ErrorBody, crate::store::Grouping, crate::store::InboxState)),
     security(("api_key" = [])),
 )]
 pub struct ApiDoc;

@@ -188,7 +188,10 @@ pub(super) fn id_param(params: &HashMap<String, String>, name: &str) -> ApiResul
         .transpose()
 }
 
-fn time_param(params: &HashMap<String, String>, name: &str) -> ApiResult<Option<DateTime<Utc>>> {
+pub(super) fn time_param(
+    params: &HashMap<String, String>,
+    name: &str,
+) -> ApiResult<Option<DateTime<Utc>>> {
     params
         .get(name)
         .map(|v| {

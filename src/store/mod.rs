@@ -15,6 +15,7 @@ mod alerts;
 mod breakdown;
 mod filter;
 mod followup;
+mod inbox;
 mod jobs;
 mod keys;
 mod lines;
@@ -45,6 +46,9 @@ pub use filter::{Grouping, ReportFilter};
 pub use followup::{
     AppealFilter, AppealOutcome, AppealRecord, Delivery, EvaluationRecord, ResponseDelivery,
     ResponseRecord,
+};
+pub use inbox::{
+    AlertCounts, Cursor, InboxAppeal, InboxFilter, InboxItem, InboxPage, InboxResponse, InboxState,
 };
 pub use jobs::{ClaimedJob, JobKind, JobResult};
 pub use keys::{KeyRecord, NewKey, StoredKey};

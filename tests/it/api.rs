@@ -356,6 +356,7 @@ async fn the_openapi_description_covers_every_v1_route(db: Db) {
         "GET /v1/appeals",
         "GET /v1/lines/{line_id}",
         "GET /v1/operators/{id}/summary",
+        "GET /v1/ratings",
         "GET /v1/sessions/{id}",
         "GET /v1/stats",
         "POST /v1/appeals/{id}/decision",

@@ -21,6 +21,7 @@ mod docs;
 mod durability;
 mod fakes;
 mod hostile;
+mod inbox;
 mod limits;
 mod meta;
 mod outbound;
