@@ -159,7 +159,8 @@ impl Caller {
         }
     }
 
-    fn role(&self) -> Option<Role> {
+    /// The caller's role; `None` in the open mode.
+    pub fn role(&self) -> Option<Role> {
         self.key().map(|k| k.role)
     }
 

@@ -14,6 +14,8 @@
 //! security headers (a Content-Security-Policy that allows no script and no framing).
 
 mod account;
+mod actions;
+mod appeals;
 mod charts;
 mod inbox;
 mod page;
@@ -63,6 +65,15 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/dashboard/export.csv", get(export))
         .route("/dashboard/inbox", get(inbox::inbox_page))
         .route("/dashboard/sessions/{id}", get(session_page))
+        .route("/dashboard/sessions/{id}/response", post(actions::respond))
+        .route("/dashboard/sessions/{id}/flag", post(actions::flag))
+        .route("/dashboard/sessions/{id}/appeal", post(actions::appeal))
+        .route(
+            "/dashboard/sessions/{id}/evaluation",
+            post(actions::evaluate),
+        )
+        .route("/dashboard/appeals", get(appeals::queue))
+        .route("/dashboard/appeals/{id}/decision", post(actions::decide))
         .route("/dashboard/operators/{id}", get(operator_page))
         // The check's bare 403 is explained by the layer around it.
         .layer(csrf)
@@ -204,6 +215,15 @@ async fn nav(state: &AppState, caller: &Caller) -> page::Nav {
     }
 }
 
+/// Which of a session page's forms `caller` may use.
+fn abilities(caller: &Caller) -> page::Abilities {
+    let role = caller.role();
+    page::Abilities {
+        supervise: role != Some(rateline_domain::Role::Operator),
+        decide: role.is_none_or(|r| r == rateline_domain::Role::Admin),
+    }
+}
+
 /// The view a dashboard request asks for, or what to answer instead (the sign-in page, or
 /// the error that names a bad filter).
 async fn requested_view(
@@ -311,7 +331,16 @@ async fn session_page(
     if !caller.sees_session(&s.line_id, s.operator_id.as_deref()) {
         return ApiError::from(crate::engine::session_not_found(&id)).into_response();
     }
-    page::session(&view, &nav(&state, &caller).await).into_response()
+    let flash = actions::take_flash(&session).await;
+    page::session(
+        &view,
+        &nav(&state, &caller).await,
+        &abilities(&caller),
+        flash.as_deref(),
+        None,
+        state.engine.now(),
+    )
+    .into_response()
 }
 
 /// `GET /dashboard/operators/{id}?from=&to=`: an operator's average and CSAT for the period,

@@ -45,6 +45,10 @@ article.rating blockquote { margin: 6px 0; padding-left: 10px; border-left: 3px 
 section { margin-top: 20px; }
 h2 { font-size: 17px; margin: 0 0 6px; }
 .muted { color: #52606d; font-size: 13px; }
+.notice { background: #e3f2e6; border-left: 4px solid #2e7d32; padding: 8px 12px; font-weight: 600; }
+#act h3 { font-size: 15px; margin: 0; }
+#act textarea, #act select { font: inherit; padding: 6px 8px; }
+fieldset { border: 1px solid #c7d0d9; border-radius: 4px; }
 form.stacked { display: flex; flex-direction: column; gap: 6px; max-width: 420px;
   background: #fff; padding: 16px; border-radius: 6px; margin-bottom: 12px; }
 form.stacked input, form.stacked button { font: inherit; padding: 6px 8px; }
@@ -108,6 +112,8 @@ pub(super) fn page(title: &str, nav: &Nav, body: Markup) -> Markup {
                                     " · " span #unanswered { (thousands(n)) } " unanswered"
                                 }
                             }
+                            " "
+                            a href="/dashboard/appeals" { "Appeals" }
                             " "
                             a href="/dashboard" { "Quality" }
                         }
@@ -533,9 +539,213 @@ fn shown(scale: Option<Scale>, value: i64) -> String {
     }
 }
 
-/// One conversation: its rating at the end of its history, and everything that happened
-/// on the way, in time order.
-pub fn session(v: &crate::store::SessionView, nav: &Nav) -> Markup {
+/// What a visitor may do on a session's page; the forms they may not use are not shown
+/// (the engine refuses them anyway).
+#[derive(Debug, Clone, Copy)]
+pub struct Abilities {
+    /// Respond, flag, evaluate: supervisors and admins.
+    pub supervise: bool,
+    /// Decide appeals: admins.
+    pub decide: bool,
+}
+
+/// An action that was refused: which form, why, and what was typed (kept for another try).
+pub struct Problem {
+    pub form: &'static str,
+    pub message: String,
+    pub draft: Option<String>,
+}
+
+/// What changed from one version of a rating to the next.
+fn changed(
+    scale: Option<Scale>,
+    before: &crate::store::RatingRevision,
+    now: &crate::store::RatingRevision,
+) -> String {
+    let mut parts = Vec::new();
+    if before.value != now.value {
+        parts.push(format!("changed to {}", shown(scale, now.value)));
+    }
+    if before.comment != now.comment {
+        parts.push(match &now.comment {
+            Some(_) => "comment changed".to_owned(),
+            None => "comment removed".to_owned(),
+        });
+    }
+    if before.resolved != now.resolved {
+        parts.push(format!("resolved: {}", yes_no(now.resolved)));
+    }
+    if parts.is_empty() {
+        "answered again, nothing changed".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn yes_no(v: Option<bool>) -> &'static str {
+    match v {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "not asked",
+    }
+}
+
+fn problem_for(problem: Option<&Problem>, form: &str) -> Markup {
+    html! {
+        @if let Some(p) = problem.filter(|p| p.form == form) {
+            p.problem id={ (form) "-problem" } role="alert" { (p.message) }
+        }
+    }
+}
+
+/// Why a response cannot reach the client on this session's channel, if it cannot.
+fn cannot_send(
+    s: &crate::store::SessionRecord,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<String> {
+    use rateline_domain::Channel::*;
+    match s.channel {
+        Webchat => Some(
+            "The web chat widget shows rating cards only, so the response cannot be sent from here: write it to the client in your chat.".to_owned(),
+        ),
+        Messenger | Instagram | Whatsapp => {
+            let open_until = s.last_client_message_at.map(|t| t + chrono::Duration::hours(24));
+            match open_until {
+                Some(until) if until > now => None,
+                Some(until) => Some(format!(
+                    "The client's 24-hour window closed at {}: the platform takes no message until they write again, so a response sent now would end window_closed.",
+                    at(until)
+                )),
+                None => Some("The client has not written in this session, so their 24-hour window is not known to be open: a response sent now may end window_closed.".to_owned()),
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The forms that act on the session's rating.
+fn actions(
+    v: &crate::store::SessionView,
+    can: &Abilities,
+    problem: Option<&Problem>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Markup {
+    let s = &v.session;
+    let Some((r, _)) = &v.rating else {
+        return html! {};
+    };
+    let base = format!("/dashboard/sessions/{}", s.id);
+    let draft = |form: &str| {
+        problem
+            .filter(|p| p.form == form)
+            .and_then(|p| p.draft.clone())
+    };
+    let response_text = draft("respond")
+        .or_else(|| v.response.as_ref().map(|x| x.text.clone()))
+        .unwrap_or_default();
+    let cannot = cannot_send(s, now);
+    let decidable = v
+        .appeal
+        .as_ref()
+        .filter(|a| a.status == "open" && can.decide);
+    // A refusal of a form this page does not show (not the visitor's to use, or done
+    // already) still says why, at the top.
+    let shown = |form: &str| match form {
+        "respond" | "evaluate" => can.supervise,
+        "flag" => can.supervise && r.comment.is_some(),
+        "appeal" => v.appeal.is_none(),
+        "decide" => decidable.is_some(),
+        _ => false,
+    };
+    html! {
+        section #act aria-labelledby="act-h" {
+            h2 #act-h { "Act on this rating" }
+            @if let Some(p) = problem.filter(|p| !shown(p.form)) {
+                p.problem id={ (p.form) "-problem" } role="alert" { (p.message) }
+            }
+            @if can.supervise {
+                form.stacked method="post" action={ (base) "/response" } aria-labelledby="respond-h" {
+                    h3 #respond-h { @if v.response.is_some() { "Edit your response" } @else { "Respond" } }
+                    label for="response-text" { "Your response to the client" }
+                    textarea name="text" id="response-text" rows="4" required
+                        aria-invalid=[problem.filter(|p| p.form == "respond").map(|_| "true")]
+                        aria-describedby=[problem.filter(|p| p.form == "respond").map(|_| "respond-problem")] { (response_text) }
+                    @if let Some(why) = &cannot {
+                        p.muted #cannot-send { (why) }
+                    }
+                    @if !matches!(s.channel, rateline_domain::Channel::Webchat) {
+                        label { input type="checkbox" name="send_to_client" value="true" id="send-to-client"; " Send it to the client" }
+                    }
+                    (problem_for(problem, "respond"))
+                    button type="submit" id="respond" { "Save the response" }
+                }
+                @if r.comment.is_some() {
+                    form method="post" action={ (base) "/flag" } aria-labelledby="flag-h" {
+                        h3 #flag-h { "The comment" }
+                        input type="hidden" name="abusive" value=(if r.comment_flagged { "false" } else { "true" });
+                        (problem_for(problem, "flag"))
+                        button type="submit" id="flag" {
+                            @if r.comment_flagged { "Show the comment again" } @else { "Hide the comment as abusive" }
+                        }
+                    }
+                }
+            }
+            @if v.appeal.is_none() {
+                form.stacked method="post" action={ (base) "/appeal" } aria-labelledby="appeal-h" {
+                    h3 #appeal-h { "Appeal" }
+                    label for="appeal-reason" { "What outside the operator's control caused this rating?" }
+                    textarea name="reason" id="appeal-reason" rows="2" required
+                        aria-invalid=[problem.filter(|p| p.form == "appeal").map(|_| "true")] { (draft("appeal").unwrap_or_default()) }
+                    (problem_for(problem, "appeal"))
+                    button type="submit" id="appeal" { "Appeal to void the rating" }
+                }
+            }
+            @if let Some(a) = decidable {
+                form.stacked method="post" action={ "/dashboard/appeals/" (a.id) "/decision" } aria-labelledby="decide-h" {
+                    h3 #decide-h { "Decide the appeal" }
+                    input type="hidden" name="session" value=(s.id);
+                    fieldset {
+                        legend { "Void the rating?" }
+                        label { input type="radio" name="approve" value="yes" required; " Approve: void it (out of the report)" }
+                        label { input type="radio" name="approve" value="no"; " Reject: keep it" }
+                    }
+                    label for="decide-note" { "Note (optional)" }
+                    textarea name="note" id="decide-note" rows="2" {}
+                    (problem_for(problem, "decide"))
+                    button type="submit" id="decide" { "Decide" }
+                }
+            }
+            @if can.supervise {
+                form.stacked method="post" action={ (base) "/evaluation" } aria-labelledby="evaluate-h" {
+                    h3 #evaluate-h { "Your evaluation" }
+                    label for="stars" { "Stars (yours, apart from the client's)" }
+                    select name="stars" id="stars" required {
+                        @for n in 1..=5 {
+                            option value=(n) selected[v.evaluation.as_ref().is_some_and(|e| e.stars == n)] { (n) " ★" }
+                        }
+                    }
+                    label for="evaluate-comment" { "Comment (optional)" }
+                    textarea name="comment" id="evaluate-comment" rows="2" {
+                        (v.evaluation.as_ref().and_then(|e| e.comment.clone()).unwrap_or_default())
+                    }
+                    (problem_for(problem, "evaluate"))
+                    button type="submit" id="evaluate" { "Save my evaluation" }
+                }
+            }
+        }
+    }
+}
+
+/// One conversation: its rating at the end of its history, what can be done about it, and
+/// everything that happened on the way, in time order. `flash` says what was just done.
+pub fn session(
+    v: &crate::store::SessionView,
+    nav: &Nav,
+    can: &Abilities,
+    flash: Option<&str>,
+    problem: Option<&Problem>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Markup {
     let s = &v.session;
     let scale = v.request.as_ref().map(|r| r.scale);
     let mut journey: Vec<(chrono::DateTime<chrono::Utc>, String)> =
@@ -564,16 +774,54 @@ pub fn session(v: &crate::store::SessionView, nav: &Nav) -> Markup {
         }
     }
     if let Some((rating, history)) = &v.rating {
-        for h in history {
-            let what = if h.revision == 0 {
-                format!("rated {}", shown(scale, h.value))
-            } else {
-                format!("changed to {}", shown(scale, h.value))
+        for (i, h) in history.iter().enumerate() {
+            let what = match i.checked_sub(1).and_then(|p| history.get(p)) {
+                None => format!(
+                    "rated {}{}",
+                    shown(scale, h.value),
+                    h.resolved.map_or(String::new(), |r| format!(
+                        ", resolved: {}",
+                        yes_no(Some(r))
+                    ))
+                ),
+                Some(before) => changed(scale, before, h),
             };
             journey.push((h.recorded_at, what));
         }
         if let Some(t) = rating.voided_at {
             journey.push((t, "voided by an approved appeal".into()));
+        }
+    }
+    if let Some(resp) = &v.response {
+        journey.push((
+            resp.created_at,
+            format!(
+                "responded{}",
+                resp.author_id
+                    .as_ref()
+                    .map_or(String::new(), |a| format!(" by {a}"))
+            ),
+        ));
+        if resp.edits > 0 {
+            journey.push((
+                resp.updated_at,
+                format!("response edited ({} edit(s) in all)", resp.edits),
+            ));
+        }
+    }
+    if let Some(a) = &v.appeal {
+        journey.push((a.created_at, "appealed".to_owned()));
+        if let Some(t) = a.decided_at {
+            journey.push((
+                t,
+                format!(
+                    "appeal {}{}",
+                    a.status,
+                    a.decided_by
+                        .as_ref()
+                        .map_or(String::new(), |d| format!(" by {d}"))
+                ),
+            ));
         }
     }
     for a in &v.alerts {
@@ -587,7 +835,8 @@ pub fn session(v: &crate::store::SessionView, nav: &Nav) -> Markup {
         &format!("Session {}", s.id),
         nav,
         html! {
-            p { a href="/dashboard" { "← Dashboard" } }
+            p { a href="/dashboard/inbox" { "← Inbox" } " · " a href="/dashboard" { "Quality" } }
+            @if let Some(f) = flash { p.notice #flash role="status" { (f) } }
             table #session {
                 tbody {
                     tr { th { "line" } td { (s.line_id) } }
@@ -606,23 +855,38 @@ pub fn session(v: &crate::store::SessionView, nav: &Nav) -> Markup {
                         @if r.low { " · low" }
                         @if r.changes > 0 { " · changed " (r.changes) " time(s)" }
                     }
+                    p #resolved { "Resolved: " (yes_no(r.resolved)) }
                     @if let Some(c) = &r.comment {
                         @if r.comment_flagged { p { em { "(comment hidden as abusive)" } } }
                         @else { blockquote { (c) } }
                     }
                     @if let Some(resp) = &v.response {
-                        p { "Response" @if let Some(a) = &resp.author_id { " by " (a) } ": " (resp.text) }
+                        p #response {
+                            "Response" @if let Some(a) = &resp.author_id { " by " (a) }
+                            @if resp.edits > 0 { " (edited " (resp.edits) " time(s))" }
+                            ": " (resp.text)
+                        }
+                        @if let Some(d) = &resp.delivery {
+                            p #delivery { "To the client: " strong { (d.status) }
+                                @if let Some(e) = &d.last_error { " (" (e) ")" } }
+                        }
                     }
                     @if let Some(a) = &v.appeal {
-                        p { "Appeal (" (a.status) "): " (a.reason) }
+                        p #appeal-now { "Appeal (" (a.status)
+                            @if let Some(d) = &a.decided_by { ", decided by " (d) }
+                            "): " (a.reason)
+                            @if let Some(n) = &a.note { " · note: " (n) } }
                     }
                 } @else {
                     p { "Not rated." }
                 }
                 @if let Some(e) = &v.evaluation {
-                    p { "Supervisor's evaluation: " (e.stars) " ★" @if let Some(c) = &e.comment { ": " (c) } }
+                    p #evaluation { "Supervisor's evaluation: " (e.stars) " ★"
+                        @if let Some(a) = &e.author_id { " by " (a) }
+                        @if let Some(c) = &e.comment { ": " (c) } }
                 }
             }
+            (actions(v, can, problem, now))
             section aria-labelledby="journey" {
                 h2 #journey { "Journey" }
                 table #journey-table {

@@ -3,10 +3,11 @@
 
 use rateline_domain::ErrorCode;
 use rateline_domain::{
-    AppealBody, DecisionBody, EvaluationBody, FlagBody, Invalid, ResponseBody, check_id,
+    AppealBody, DecisionBody, EvaluationBody, FlagBody, Invalid, NameId, ResponseBody, check_id,
 };
 
 use super::{Engine, EngineError, Result};
+use crate::policy::Caller;
 use crate::store::{
     AlertFilter, AlertRecord, AppealFilter, AppealOutcome, AppealRecord, EvaluationRecord,
     RatingRecord, ResponseRecord, Unanswered,
@@ -21,13 +22,34 @@ impl Engine {
         Ok(self.store.unanswered_low(filter).await?)
     }
 
-    /// Writes the one response to a rating; returns it and whether it was new.
+    /// Whether `caller` may see rating `id`: a rating of a session it may not see is
+    /// answered exactly as one that does not exist.
+    async fn visible_rating(&self, caller: &Caller, id: &str) -> Result<()> {
+        known_rating(id)?;
+        if caller.is_open() {
+            return Ok(());
+        }
+        match self.store.rating_scope(id).await? {
+            Some((line, operator)) if !caller.sees_session(&line, operator.as_deref()) => {
+                Err(rating_not_found(id))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes the one response to a rating; returns it and whether it was new. Supervisors
+    /// and admins of the rating's line; recorded under the caller's person, if any.
     pub async fn put_response(
         &self,
+        caller: &Caller,
         rating_id: &str,
-        body: ResponseBody,
+        mut body: ResponseBody,
     ) -> Result<(ResponseRecord, bool)> {
-        known_rating(rating_id)?;
+        caller.not_operator("responding to a rating")?;
+        self.visible_rating(caller, rating_id).await?;
+        body.author_id = caller
+            .author("author_id", body.author_id.as_deref())?
+            .map(NameId::stored);
         body.validate()?;
         self.known_person("author_id", body.author_id.as_deref())
             .await?;
@@ -58,8 +80,14 @@ impl Engine {
         Ok(written)
     }
 
-    pub async fn appeal(&self, rating_id: &str, body: AppealBody) -> Result<AppealRecord> {
-        known_rating(rating_id)?;
+    /// Appeals a rating the caller sees (its operator, or a supervisor of its line).
+    pub async fn appeal(
+        &self,
+        caller: &Caller,
+        rating_id: &str,
+        body: AppealBody,
+    ) -> Result<AppealRecord> {
+        self.visible_rating(caller, rating_id).await?;
         body.validate()?;
         match self
             .store
@@ -78,7 +106,17 @@ impl Engine {
         }
     }
 
-    pub async fn decide_appeal(&self, id: &str, body: DecisionBody) -> Result<AppealRecord> {
+    /// Decides an appeal: admins only, recorded under the caller's person, if any.
+    pub async fn decide_appeal(
+        &self,
+        caller: &Caller,
+        id: &str,
+        mut body: DecisionBody,
+    ) -> Result<AppealRecord> {
+        caller.admin("deciding an appeal")?;
+        body.decided_by = caller
+            .author("decided_by", body.decided_by.as_deref())?
+            .map(NameId::stored);
         check_id("appeal_id", id).map_err(|_| appeal_not_found(id))?;
         body.validate()?;
         self.known_person("decided_by", body.decided_by.as_deref())
@@ -106,25 +144,52 @@ impl Engine {
         }
     }
 
-    /// The appeals `filter` asks for, oldest first (the order to decide them in).
-    pub async fn appeals(&self, filter: &AppealFilter) -> Result<Vec<AppealRecord>> {
-        Ok(self.store.appeals(filter).await?)
+    /// The appeals `filter` asks for within `caller`'s reach (a supervisor's lines, an
+    /// operator's own), oldest first (the order to decide them in).
+    pub async fn appeals(
+        &self,
+        caller: &Caller,
+        mut filter: AppealFilter,
+    ) -> Result<Vec<AppealRecord>> {
+        filter.lines = caller.supervisor_lines().map(<[String]>::to_vec);
+        filter.operator = caller.operator().map(str::to_owned);
+        Ok(self.store.appeals(&filter).await?)
     }
 
-    pub async fn flag_comment(&self, rating_id: &str, body: FlagBody) -> Result<RatingRecord> {
-        known_rating(rating_id)?;
+    /// Flags (or unflags) a rating's comment as abusive: supervisors and admins of its line.
+    pub async fn flag_comment(
+        &self,
+        caller: &Caller,
+        rating_id: &str,
+        body: FlagBody,
+    ) -> Result<RatingRecord> {
+        caller.not_operator("flagging a comment")?;
+        self.visible_rating(caller, rating_id).await?;
         self.store
             .flag_comment(rating_id, body.abusive, self.now())
             .await?
             .ok_or_else(|| rating_not_found(rating_id))
     }
 
+    /// A supervisor's own evaluation of a session of their line, recorded under the caller's
+    /// person, if any.
     pub async fn put_evaluation(
         &self,
+        caller: &Caller,
         session_id: &str,
-        body: EvaluationBody,
+        mut body: EvaluationBody,
     ) -> Result<(EvaluationRecord, bool)> {
+        caller.not_operator("evaluating a session")?;
         super::known_session(session_id)?;
+        if !caller.is_open() {
+            let s = self.session(session_id).await?;
+            if !caller.sees_session(&s.line_id, s.operator_id.as_deref()) {
+                return Err(super::session_not_found(session_id));
+            }
+        }
+        body.author_id = caller
+            .author("author_id", body.author_id.as_deref())?
+            .map(NameId::stored);
         body.validate()?;
         self.known_person("author_id", body.author_id.as_deref())
             .await?;

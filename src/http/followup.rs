@@ -4,8 +4,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use rateline_domain::ErrorCode;
 use rateline_domain::{AppealBody, DecisionBody, EvaluationBody, FlagBody, ResponseBody};
-use rateline_domain::{ErrorCode, NameId};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -13,7 +13,6 @@ use utoipa_axum::routes;
 
 use super::report::id_param;
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState, ErrorBody, created_or_ok};
-use crate::engine::rating_not_found;
 use crate::policy::Caller;
 use crate::store::{
     AlertFilter, AlertRecord, AppealFilter, AppealRecord, EvaluationRecord, ResponseRecord,
@@ -102,20 +101,6 @@ async fn alerts(
     }))
 }
 
-/// Whether `caller` may see rating `id`: a rating of a session it may not see is answered
-/// exactly as one that does not exist. A missing rating is the engine's 404.
-async fn visible_rating(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
-    if caller.is_open() {
-        return Ok(());
-    }
-    match state.engine.rating_scope(id).await? {
-        Some((line, operator)) if !caller.sees_session(&line, operator.as_deref()) => {
-            Err(rating_not_found(id).into())
-        }
-        _ => Ok(()),
-    }
-}
-
 /// Writes (or rewrites) the one response to a rating; `send_to_client` also sends it to
 /// the client through the session's channel.
 #[utoipa::path(
@@ -134,14 +119,9 @@ async fn response(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath,
-    ApiJson(mut body): ApiJson<ResponseBody>,
+    ApiJson(body): ApiJson<ResponseBody>,
 ) -> ApiResult<(StatusCode, Json<ResponseRecord>)> {
-    caller.not_operator("responding to a rating")?;
-    visible_rating(&state, &caller, &id).await?;
-    body.author_id = caller
-        .author("author_id", body.author_id.as_deref())?
-        .map(NameId::stored);
-    let (response, created) = state.engine.put_response(&id, body).await?;
+    let (response, created) = state.engine.put_response(&caller, &id, body).await?;
     Ok((created_or_ok(created), Json(response)))
 }
 
@@ -163,8 +143,7 @@ async fn appeal(
     ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<AppealBody>,
 ) -> ApiResult<(StatusCode, Json<AppealRecord>)> {
-    visible_rating(&state, &caller, &id).await?;
-    let appeal = state.engine.appeal(&id, body).await?;
+    let appeal = state.engine.appeal(&caller, &id, body).await?;
     Ok((StatusCode::CREATED, Json(appeal)))
 }
 
@@ -184,13 +163,9 @@ async fn decide(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath,
-    ApiJson(mut body): ApiJson<DecisionBody>,
+    ApiJson(body): ApiJson<DecisionBody>,
 ) -> ApiResult<Json<AppealRecord>> {
-    caller.admin("deciding an appeal")?;
-    body.decided_by = caller
-        .author("decided_by", body.decided_by.as_deref())?
-        .map(NameId::stored);
-    Ok(Json(state.engine.decide_appeal(&id, body).await?))
+    Ok(Json(state.engine.decide_appeal(&caller, &id, body).await?))
 }
 
 /// The appeals the caller may see, oldest first (the order to decide them in): every
@@ -213,11 +188,10 @@ async fn appeals(
     let params = query.0;
     let filter = AppealFilter {
         status: one_of(&params, "status", &["open", "approved", "rejected"])?.map(str::to_owned),
-        lines: caller.supervisor_lines().map(<[String]>::to_vec),
-        operator: caller.operator().map(str::to_owned),
         limit: limit_param(&params)?,
+        ..AppealFilter::default()
     };
-    let list = state.engine.appeals(&filter).await?;
+    let list = state.engine.appeals(&caller, filter).await?;
     Ok(Json(AppealList { appeals: list }))
 }
 
@@ -237,9 +211,7 @@ async fn flag(
     ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<FlagBody>,
 ) -> ApiResult<Json<Flagged>> {
-    caller.not_operator("flagging a comment")?;
-    visible_rating(&state, &caller, &id).await?;
-    let rating = state.engine.flag_comment(&id, body).await?;
+    let rating = state.engine.flag_comment(&caller, &id, body).await?;
     Ok(Json(Flagged {
         rating_id: rating.id,
         comment_flagged: rating.comment_flagged,
@@ -262,14 +234,9 @@ async fn evaluation(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath,
-    ApiJson(mut body): ApiJson<EvaluationBody>,
+    ApiJson(body): ApiJson<EvaluationBody>,
 ) -> ApiResult<(StatusCode, Json<EvaluationRecord>)> {
-    caller.not_operator("evaluating a session")?;
-    super::sessions::visible_session(&state, &caller, &id).await?;
-    body.author_id = caller
-        .author("author_id", body.author_id.as_deref())?
-        .map(NameId::stored);
-    let (evaluation, created) = state.engine.put_evaluation(&id, body).await?;
+    let (evaluation, created) = state.engine.put_evaluation(&caller, &id, body).await?;
     Ok((created_or_ok(created), Json(evaluation)))
 }
 

@@ -54,6 +54,8 @@ pub struct ResponseDelivery {
 pub struct AppealRecord {
     pub id: String,
     pub rating_id: String,
+    /// The session the rating is of.
+    pub session_id: String,
     pub operator_id: Option<String>,
     pub reason: String,
     /// open, approved or rejected.
@@ -122,12 +124,14 @@ fn read_response(row: &sqlx::any::AnyRow) -> Result<ResponseRecord> {
 }
 
 const APPEAL_COLUMNS: &str =
-    "id, rating_id, operator_id, reason, status, decided_by, note, created_at, decided_at";
+    "id, rating_id, (SELECT g.session_id FROM ratings g WHERE g.id = appeals.rating_id) AS session_id,
+     operator_id, reason, status, decided_by, note, created_at, decided_at";
 
 fn read_appeal(row: &sqlx::any::AnyRow) -> Result<AppealRecord> {
     Ok(AppealRecord {
         id: row.try_get("id")?,
         rating_id: row.try_get("rating_id")?,
+        session_id: row.try_get("session_id")?,
         operator_id: row.try_get("operator_id")?,
         reason: row.try_get("reason")?,
         status: row.try_get("status")?,

@@ -33,4 +33,5 @@ mod secrets;
 mod telegram;
 mod webchat;
 mod webchat_browser;
+mod workbench;
 mod writer;

@@ -29,7 +29,7 @@ async fn fixture(app: &TestApp) {
 
 /// Makes an admin key, and waits until the running server has seen it (it looks again at
 /// most once a second while no key exists): from then on the dashboard asks for a sign-in.
-async fn close_with_a_key(app: &TestApp) -> String {
+pub(crate) async fn close_with_a_key(app: &TestApp) -> String {
     let key = create_key(app, &["--name", "ops", "--role", "admin"]);
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     while text(app, "/dashboard", None).await.0 != 401 {
@@ -40,7 +40,7 @@ async fn close_with_a_key(app: &TestApp) -> String {
 }
 
 /// The path and query of an invitation link.
-fn path_of(link: &str) -> String {
+pub(crate) fn path_of(link: &str) -> String {
     let at = link
         .find("/dashboard/invitation?token=")
         .unwrap_or_else(|| panic!("not an invitation link: {link}"));
@@ -52,7 +52,7 @@ fn token_of(path: &str) -> &str {
 }
 
 /// Sets a password with the invitation at `path`: the status, the headers and the page.
-async fn set_password(
+pub(crate) async fn set_password(
     app: &TestApp,
     path: &str,
     password: &str,
@@ -89,7 +89,7 @@ async fn sign_in(
     .await
 }
 
-const PASSWORD: &str = "blue kettle on the moon";
+pub(crate) const PASSWORD: &str = "blue kettle on the moon";
 
 async fn an_invited_person_sets_a_password_and_signs_in_as_themselves(db: Db) {
     let Some(app) = spawn_app(db).await else {

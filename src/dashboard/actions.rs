@@ -1,0 +1,381 @@
+//! What a supervisor does about a rating from its session's page, each a form that works
+//! without script: respond (write, edit, send to the client), flag or unflag the comment,
+//! appeal, evaluate the session, and (admins) decide an appeal.
+//!
+//! Each goes through the same engine operation as its API call, so the same rules hold
+//! (who may, on which lines, the change limits, one appeal per rating), and the person
+//! signed in is recorded as its author or decider. Success comes back to the session's page
+//! with a message saying what was done; a refusal shows the page again with the rule that
+//! refused it next to the form, and changes nothing. Forms from other sites are refused
+//! before they get here (see the dashboard's router).
+
+use axum::extract::{Form, Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use rateline_domain::{AppealBody, DecisionBody, EvaluationBody, FlagBody, ResponseBody};
+use tower_sessions::Session;
+
+use super::page::{self, Problem};
+use super::{Visitor, caller, nav};
+use crate::http::{ApiError, AppState, ClientIp};
+use crate::policy::Caller;
+
+/// The session value that carries a message to the next page.
+const FLASH: &str = "flash";
+
+/// The message a page shows once, after an action: what was done.
+pub async fn take_flash(session: &Session) -> Option<String> {
+    session.remove::<String>(FLASH).await.ok().flatten()
+}
+
+/// Which form a request came from, and its fields.
+pub enum Action {
+    Respond {
+        text: String,
+        send: bool,
+    },
+    Flag {
+        abusive: bool,
+    },
+    Appeal {
+        reason: String,
+    },
+    Evaluate {
+        stars: String,
+        comment: String,
+    },
+    Decide {
+        appeal_id: String,
+        approve: bool,
+        note: String,
+    },
+}
+
+impl Action {
+    /// The form's name, as the page ties a problem to it.
+    fn form(&self) -> &'static str {
+        match self {
+            Action::Respond { .. } => "respond",
+            Action::Flag { .. } => "flag",
+            Action::Appeal { .. } => "appeal",
+            Action::Evaluate { .. } => "evaluate",
+            Action::Decide { .. } => "decide",
+        }
+    }
+}
+
+/// Does `action` on session `id` as `caller`; what to say when it is done.
+async fn act(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: &Action,
+) -> Result<String, ApiError> {
+    let engine = &state.engine;
+    if let Action::Decide {
+        appeal_id,
+        approve,
+        note,
+    } = action
+    {
+        let body = DecisionBody {
+            approve: *approve,
+            note: (!note.trim().is_empty()).then(|| note.trim().to_owned()),
+            decided_by: None,
+        };
+        let a = engine.decide_appeal(caller, appeal_id, body).await?;
+        return Ok(format!(
+            "The appeal was {}{}.",
+            a.status,
+            if a.status == "approved" {
+                ": the rating is voided and out of the report"
+            } else {
+                ""
+            }
+        ));
+    }
+    if let Action::Evaluate { stars, comment } = action {
+        let body = EvaluationBody {
+            stars: stars.parse().unwrap_or(0),
+            comment: (!comment.trim().is_empty()).then(|| comment.trim().to_owned()),
+            author_id: None,
+        };
+        let (e, _) = engine.put_evaluation(caller, id, body).await?;
+        return Ok(format!("Your evaluation is saved: {} ★.", e.stars));
+    }
+    let view = engine.session_view(id).await?;
+    if !caller.sees_session(&view.session.line_id, view.session.operator_id.as_deref()) {
+        return Err(crate::engine::session_not_found(id).into());
+    }
+    let Some((rating, _)) = &view.rating else {
+        return Err(ApiError::from(crate::engine::rating_not_found(id)));
+    };
+    Ok(match action {
+        Action::Respond { text, send } => {
+            let body = ResponseBody {
+                text: text.clone(),
+                send_to_client: *send,
+                author_id: None,
+            };
+            let (r, created) = engine.put_response(caller, &rating.id, body).await?;
+            let what = if created { "saved" } else { "edited" };
+            match r.delivery {
+                Some(_) if *send => format!("The response is {what} and on its way to the client."),
+                _ => format!("The response is {what}; it was not sent to the client."),
+            }
+        }
+        Action::Flag { abusive } => {
+            engine
+                .flag_comment(caller, &rating.id, FlagBody { abusive: *abusive })
+                .await?;
+            if *abusive {
+                "The comment is hidden as abusive: from the inbox, the report and the alerts."
+                    .into()
+            } else {
+                "The comment is shown again.".into()
+            }
+        }
+        Action::Appeal { reason } => {
+            engine
+                .appeal(
+                    caller,
+                    &rating.id,
+                    AppealBody {
+                        reason: reason.clone(),
+                    },
+                )
+                .await?;
+            "The rating is appealed; an admin decides it in the appeals queue.".into()
+        }
+        Action::Evaluate { .. } | Action::Decide { .. } => unreachable!("handled above"),
+    })
+}
+
+/// Runs a form: done, back to `back` with a message; refused, the session's page again with
+/// the problem next to the form.
+async fn run(
+    state: AppState,
+    visitor: Visitor<'_>,
+    id: String,
+    action: Action,
+    back: String,
+) -> Response {
+    let caller = match caller(&state, &visitor).await {
+        Ok(c) => c,
+        Err(login) => return login,
+    };
+    let id = rateline_domain::normalize_id(&id);
+    match act(&state, &caller, &id, &action).await {
+        Ok(done) => {
+            if let Err(e) = visitor.session.insert(FLASH, done).await {
+                tracing::warn!(error = %e, "the message after an action could not be kept");
+            }
+            Redirect::to(&back).into_response()
+        }
+        // From the appeals queue: back there, saying why nothing changed.
+        Err(e) if id.is_empty() && e.status.is_client_error() => {
+            let said = format!("Nothing changed: {}", e.message);
+            if let Err(e) = visitor.session.insert(FLASH, said).await {
+                tracing::warn!(error = %e, "the message after an action could not be kept");
+            }
+            Redirect::to(&back).into_response()
+        }
+        Err(e) if e.status.is_client_error() && e.status.as_u16() != 404 => {
+            let problem = Problem {
+                form: action.form(),
+                message: e.message.clone(),
+                draft: match &action {
+                    Action::Respond { text, .. } => Some(text.clone()),
+                    Action::Appeal { reason } => Some(reason.clone()),
+                    _ => None,
+                },
+            };
+            match state.engine.session_view(&id).await {
+                Ok(view) => {
+                    let nav = nav(&state, &caller).await;
+                    let can = super::abilities(&caller);
+                    (
+                        e.status,
+                        page::session(&view, &nav, &can, None, Some(&problem), state.engine.now()),
+                    )
+                        .into_response()
+                }
+                Err(_) => e.into_response(),
+            }
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct RespondForm {
+    text: String,
+    send_to_client: Option<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct FlagForm {
+    abusive: String,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct AppealForm {
+    reason: String,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct EvaluateForm {
+    stars: String,
+    comment: String,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct DecideForm {
+    approve: String,
+    note: String,
+    session: String,
+}
+
+macro_rules! visitor {
+    ($session:expr, $headers:expr, $ip:expr, $path:expr) => {
+        Visitor {
+            session: &$session,
+            headers: &$headers,
+            ip: $ip,
+            path: $path,
+        }
+    };
+}
+
+fn session_page(id: &str) -> String {
+    format!("/dashboard/sessions/{id}")
+}
+
+/// `POST /dashboard/sessions/{id}/response`.
+pub async fn respond(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    Form(f): Form<RespondForm>,
+) -> Response {
+    let back = session_page(&id);
+    let action = Action::Respond {
+        text: f.text,
+        send: f.send_to_client.is_some(),
+    };
+    run(
+        state,
+        visitor!(session, headers, ip, back.clone()),
+        id,
+        action,
+        back,
+    )
+    .await
+}
+
+/// `POST /dashboard/sessions/{id}/flag`.
+pub async fn flag(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    Form(f): Form<FlagForm>,
+) -> Response {
+    let back = session_page(&id);
+    let action = Action::Flag {
+        abusive: f.abusive == "true",
+    };
+    run(
+        state,
+        visitor!(session, headers, ip, back.clone()),
+        id,
+        action,
+        back,
+    )
+    .await
+}
+
+/// `POST /dashboard/sessions/{id}/appeal`.
+pub async fn appeal(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    Form(f): Form<AppealForm>,
+) -> Response {
+    let back = session_page(&id);
+    let action = Action::Appeal { reason: f.reason };
+    run(
+        state,
+        visitor!(session, headers, ip, back.clone()),
+        id,
+        action,
+        back,
+    )
+    .await
+}
+
+/// `POST /dashboard/sessions/{id}/evaluation`.
+pub async fn evaluate(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    Form(f): Form<EvaluateForm>,
+) -> Response {
+    let back = session_page(&id);
+    let action = Action::Evaluate {
+        stars: f.stars,
+        comment: f.comment,
+    };
+    run(
+        state,
+        visitor!(session, headers, ip, back.clone()),
+        id,
+        action,
+        back,
+    )
+    .await
+}
+
+/// `POST /dashboard/appeals/{id}/decision`, from the appeals queue or a session's page
+/// (`session` names it; back to the queue otherwise).
+pub async fn decide(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+    Path(appeal_id): Path<String>,
+    Form(f): Form<DecideForm>,
+) -> Response {
+    let session_id = rateline_domain::normalize_id(&f.session);
+    let back =
+        if session_id.is_empty() || rateline_domain::check_id("session", &session_id).is_err() {
+            "/dashboard/appeals".to_owned()
+        } else {
+            session_page(&session_id)
+        };
+    let action = Action::Decide {
+        appeal_id: rateline_domain::normalize_id(&appeal_id),
+        approve: f.approve == "yes",
+        note: f.note,
+    };
+    run(
+        state,
+        visitor!(session, headers, ip, back.clone()),
+        session_id,
+        action,
+        back,
+    )
+    .await
+}

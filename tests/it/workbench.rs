@@ -1,0 +1,308 @@
+//! The supervisor's workbench over HTTP, as a browser's forms send it: respond (sent to the
+//! client), flag, appeal, decide in the appeals queue, evaluate, each recorded under the
+//! person signed in, each answered with the page and a message; and what is refused
+//! (another site's form, an expired sign-in, an operator, another line's supervisor).
+
+use crate::common::{Db, TestApp, rateline, spawn_app};
+use crate::dashboard::{cookie_of, post_form, text};
+use crate::people::{PASSWORD, close_with_a_key, path_of, set_password};
+use serde_json::{Value, json};
+
+/// Signs `person` in through an invitation; the cookie.
+async fn signed_in(app: &TestApp, person: &str) -> String {
+    let path = path_of(&rateline(app, &["people", "invite", person]));
+    let (status, headers, page) = set_password(app, &path, PASSWORD, PASSWORD).await;
+    assert_eq!(status, 303, "{page}");
+    cookie_of(&headers).unwrap()
+}
+
+/// A form from the dashboard's own page (as a browser sends it) with `cookie`.
+async fn post(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let own = app.base.clone();
+    let (status, headers, page) = post_form(
+        app,
+        path,
+        Some(cookie),
+        &[("origin", &own), ("sec-fetch-site", "same-origin")],
+        form,
+    )
+    .await;
+    if status == 303 {
+        let to = headers["location"].to_str().unwrap().to_owned();
+        let (status, page) = text(app, &to, Some(cookie)).await;
+        assert_eq!(status, 200, "{to}: {page}");
+        return (303, page);
+    }
+    (status, page)
+}
+
+async fn with_key(app: &TestApp, key: &str, path: &str) -> Value {
+    let resp = app
+        .http
+        .get(app.url(path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{path}");
+    resp.json().await.unwrap()
+}
+
+async fn a_supervisor_works_a_low_rating_from_the_browser(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 0})).await;
+    app.line("sales", json!({"delay_seconds": 0})).await;
+    app.open("s1", "support", "op-1").await;
+    let request = app.close("s1").await;
+    app.wait_for_status("s1", "sent").await;
+    let (status, body) = app
+        .post(
+            "/v1/ratings",
+            json!({"request_id": request, "value": 0, "comment": "nobody answered", "resolved": false}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    for (id, body) in [
+        (
+            "sup-olga",
+            json!({"name": "Olga", "role": "supervisor", "lines": ["support"]}),
+        ),
+        (
+            "sup-sam",
+            json!({"name": "Sam", "role": "supervisor", "lines": ["sales"]}),
+        ),
+        ("admin-ann", json!({"name": "Ann", "role": "admin"})),
+        (
+            "op-1",
+            json!({"name": "Ben", "role": "operator", "lines": ["support"]}),
+        ),
+    ] {
+        let (status, body) = app.put(&format!("/v1/people/{id}"), body).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let admin_key = close_with_a_key(&app).await;
+    let olga = signed_in(&app, "sup-olga").await;
+
+    // The page shows the rating and the forms; the header counts one unanswered.
+    let (status, page) = text(&app, "/dashboard/sessions/s1", Some(&olga)).await;
+    assert_eq!(status, 200, "{page}");
+    for part in [
+        "Resolved: no",
+        r#"action="/dashboard/sessions/s1/response""#,
+        r#"action="/dashboard/sessions/s1/flag""#,
+        r#"action="/dashboard/sessions/s1/appeal""#,
+        r#"action="/dashboard/sessions/s1/evaluation""#,
+        r#"<span id="unanswered">1</span>"#,
+        "Olga",
+    ] {
+        assert!(page.contains(part), "{part} missing: {page}");
+    }
+    assert!(!page.contains("Decide the appeal"), "only admins decide");
+
+    // Respond, sent to the client: the connector gets it, signed; Olga is its author.
+    let (status, page) = post(
+        &app,
+        &olga,
+        "/dashboard/sessions/s1/response",
+        &[
+            ("text", "Sorry, we will call you today"),
+            ("send_to_client", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303, "{page}");
+    assert!(page.contains("on its way to the client"), "{page}");
+    assert!(
+        !page.contains(r#"id="unanswered""#),
+        "none unanswered: {page}"
+    );
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let sent = loop {
+        if let Some(r) = app
+            .connector
+            .received()
+            .into_iter()
+            .find(|r| r.body["event"] == "response")
+        {
+            break r;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no response reached the connector"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(sent.signature_ok);
+    assert_eq!(sent.body["text"], "Sorry, we will call you today");
+    let list = with_key(&app, &admin_key, "/v1/ratings?state=responded").await;
+    assert_eq!(
+        list["ratings"][0]["response"]["author_id"], "sup-olga",
+        "{list}"
+    );
+
+    // Flag the comment: hidden in the inbox.
+    let (status, page) = post(
+        &app,
+        &olga,
+        "/dashboard/sessions/s1/flag",
+        &[("abusive", "true")],
+    )
+    .await;
+    assert_eq!(status, 303, "{page}");
+    assert!(page.contains("hidden as abusive"), "{page}");
+    let (_, inbox) = text(&app, "/dashboard/inbox?state=responded", Some(&olga)).await;
+    assert!(
+        inbox.contains("Comment hidden: flagged as abusive"),
+        "{inbox}"
+    );
+    assert!(!inbox.contains("nobody answered"), "{inbox}");
+
+    // Evaluate.
+    let (status, page) = post(
+        &app,
+        &olga,
+        "/dashboard/sessions/s1/evaluation",
+        &[("stars", "2"), ("comment", "slow to pick up")],
+    )
+    .await;
+    assert_eq!(status, 303, "{page}");
+    assert!(page.contains("evaluation: 2 ★ by sup-olga"), "{page}");
+
+    // Appeal; a second one is refused by the rule, named next to the form.
+    let (status, page) = post(
+        &app,
+        &olga,
+        "/dashboard/sessions/s1/appeal",
+        &[("reason", "the client wrote to the wrong shop")],
+    )
+    .await;
+    assert_eq!(status, 303, "{page}");
+    assert!(page.contains("appeals queue"), "{page}");
+    let (status, page) = post(
+        &app,
+        &olga,
+        "/dashboard/sessions/s1/appeal",
+        &[("reason", "again")],
+    )
+    .await;
+    assert_eq!(status, 409, "{page}");
+    assert!(page.contains(r#"id="appeal-problem""#), "{page}");
+    assert!(page.contains("appealed already"), "{page}");
+
+    // The admin decides it in the queue: the rating is voided.
+    let ann = signed_in(&app, "admin-ann").await;
+    let (status, queue) = text(&app, "/dashboard/appeals", Some(&ann)).await;
+    assert_eq!(status, 200, "{queue}");
+    assert!(
+        queue.contains("the client wrote to the wrong shop"),
+        "{queue}"
+    );
+    let appeals = with_key(&app, &admin_key, "/v1/appeals?status=open").await;
+    let appeal = appeals["appeals"][0]["id"].as_str().unwrap().to_owned();
+    let (status, page) = post(
+        &app,
+        &ann,
+        &format!("/dashboard/appeals/{appeal}/decision"),
+        &[("approve", "yes"), ("note", "checked the chat")],
+    )
+    .await;
+    assert_eq!(status, 303, "{page}");
+    assert!(page.contains("approved"), "{page}");
+    let appeals = with_key(&app, &admin_key, "/v1/appeals?status=approved").await;
+    assert_eq!(
+        appeals["appeals"][0]["decided_by"], "admin-ann",
+        "{appeals}"
+    );
+    let voided = with_key(&app, &admin_key, "/v1/ratings?state=voided").await;
+    assert_eq!(voided["ratings"][0]["session_id"], "s1", "{voided}");
+    let stats = with_key(&app, &admin_key, "/v1/stats").await;
+    assert_eq!(
+        stats["groups"][0]["answered"], 0,
+        "voided: out of the report: {stats}"
+    );
+}
+
+async fn the_workbench_refuses_what_the_api_refuses(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 0})).await;
+    app.rated("s1", "support", "op-1", 0).await;
+    for (id, body) in [
+        (
+            "sup-sam",
+            json!({"name": "Sam", "role": "supervisor", "lines": ["sales"]}),
+        ),
+        (
+            "op-1",
+            json!({"name": "Ben", "role": "operator", "lines": ["support"]}),
+        ),
+        (
+            "sup-olga",
+            json!({"name": "Olga", "role": "supervisor", "lines": ["support"]}),
+        ),
+    ] {
+        let (status, body) = app.put(&format!("/v1/people/{id}"), body).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let admin_key = close_with_a_key(&app).await;
+    let respond = [("text", "Sorry"), ("send_to_client", "true")];
+    // An operator: no response form, and a posted one is refused with the rule.
+    let ben = signed_in(&app, "op-1").await;
+    let (_, page) = text(&app, "/dashboard/sessions/s1", Some(&ben)).await;
+    assert!(!page.contains("/dashboard/sessions/s1/response"), "{page}");
+    let (status, page) = post(&app, &ben, "/dashboard/sessions/s1/response", &respond).await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains(r#"id="respond-problem""#), "{page}");
+    assert!(page.contains("needs a supervisor or admin"), "{page}");
+    // An operator deciding an appeal from the queue: back to it, saying why nothing changed.
+    let (_, page) = post(
+        &app,
+        &ben,
+        "/dashboard/appeals/some-appeal/decision",
+        &[("approve", "yes")],
+    )
+    .await;
+    assert!(
+        page.contains("Nothing changed") && page.contains("needs an admin"),
+        "{page}"
+    );
+    // Another line's supervisor: as if the session did not exist.
+    let sam = signed_in(&app, "sup-sam").await;
+    let (status, _) = post(&app, &sam, "/dashboard/sessions/s1/response", &respond).await;
+    assert_eq!(status, 404);
+    // Another site's form: refused before anything is read.
+    let olga = signed_in(&app, "sup-olga").await;
+    let (status, _, page) = post_form(
+        &app,
+        "/dashboard/sessions/s1/response",
+        Some(&olga),
+        &[
+            ("origin", "https://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+        ],
+        &respond,
+    )
+    .await;
+    assert_eq!(status, 403, "{page}");
+    // An expired sign-in: the sign-in page, nothing written.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.db.url).await.unwrap();
+    sqlx::query("UPDATE sign_ins SET expires_at = 0")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let (status, page) = post(&app, &olga, "/dashboard/sessions/s1/response", &respond).await;
+    assert_eq!(status, 401, "{page}");
+    assert!(page.contains(r#"name="password""#), "{page}");
+    let list = with_key(&app, &admin_key, "/v1/ratings?state=responded").await;
+    assert_eq!(list["ratings"], json!([]), "nothing was written: {list}");
+}
+
+crate::common::on_both_backends!(
+    a_supervisor_works_a_low_rating_from_the_browser,
+    the_workbench_refuses_what_the_api_refuses,
+);
