@@ -680,7 +680,7 @@ fn actions(
                     button type="submit" id="respond" { "Save the response" }
                 }
                 @if r.comment.is_some() {
-                    form method="post" action={ (base) "/flag" } aria-labelledby="flag-h" {
+                    form.stacked method="post" action={ (base) "/flag" } aria-labelledby="flag-h" {
                         h3 #flag-h { "The comment" }
                         input type="hidden" name="abusive" value=(if r.comment_flagged { "false" } else { "true" });
                         (problem_for(problem, "flag"))

@@ -198,13 +198,14 @@ impl Store {
         // The page's ids first, over the narrow join the filters need; then everything
         // shown, for those rows only (the alerts' counts are not worked out for every low
         // rating in the store). One more than the page, to know whether another follows.
+        let appeals = appeals_join(f);
         let sql = format!(
             "WITH page AS (
                  SELECT g.id, {RESPONDED} AS responded, g.updated_at
                  FROM ratings g
                  JOIN rating_requests r ON r.id = g.request_id
                  LEFT JOIN rating_responses p ON p.rating_id = g.id
-                 LEFT JOIN appeals a ON a.rating_id = g.id
+                 {appeals}
                  WHERE {conditions}
                  ORDER BY responded, g.updated_at DESC, g.id DESC
                  LIMIT {}
@@ -260,17 +261,28 @@ impl Store {
         let Some((conditions, binds)) = where_clause(&f) else {
             return Ok(0);
         };
+        let appeals = appeals_join(&f);
         let sql = format!(
             "SELECT COUNT(*) AS n FROM ratings g
              JOIN rating_requests r ON r.id = g.request_id
              LEFT JOIN rating_responses p ON p.rating_id = g.id
-             LEFT JOIN appeals a ON a.rating_id = g.id
+             {appeals}
              WHERE {conditions}"
         );
         Ok(bound(&sql, binds)
             .fetch_one(&self.pool)
             .await?
             .try_get("n")?)
+    }
+}
+
+/// The join to appeals, only when the filter asks about them (it costs a look-up per low
+/// rating).
+fn appeals_join(f: &InboxFilter) -> &'static str {
+    if f.state == Some(InboxState::Appealed) {
+        "LEFT JOIN appeals a ON a.rating_id = g.id"
+    } else {
+        ""
     }
 }
 
@@ -294,7 +306,8 @@ fn bound(
     query
 }
 
-/// The `WHERE` of `f` (over `g` ratings, `r` requests, `p` responses, `a` appeals) and the
+/// The `WHERE` of `f` (over `g` ratings, `r` requests, `p` responses, and `a` appeals when
+/// [`appeals_join`] joins them) and the
 /// values it binds; `None` when it can match nothing (a reach of no lines).
 fn where_clause(f: &InboxFilter) -> Option<(String, Vec<Bind>)> {
     let mut conditions = vec!["g.low = 1".to_owned()];

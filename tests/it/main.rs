@@ -34,4 +34,5 @@ mod telegram;
 mod webchat;
 mod webchat_browser;
 mod workbench;
+mod workbench_browser;
 mod writer;
