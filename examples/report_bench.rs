@@ -204,6 +204,33 @@ async fn inbox(store: &Store, now: chrono::DateTime<Utc>) -> anyhow::Result<()> 
         "| the unanswered count (every page's header) | everything | {} ms |",
         t.as_millis()
     );
+    // What `/dashboard/inbox` runs for one view: the page and the header's count, side by
+    // side, for an admin and for a supervisor of two lines.
+    for (name, lines) in [
+        ("everything", None),
+        (
+            "a supervisor's two lines",
+            Some(vec!["line-1".to_owned(), "line-2".to_owned()]),
+        ),
+    ] {
+        let f = page(InboxFilter {
+            lines: lines.clone(),
+            ..InboxFilter::default()
+        });
+        let count = InboxFilter {
+            lines,
+            ..unanswered.clone()
+        };
+        let t = median(|| async {
+            let (a, b) = tokio::join!(store.inbox(&f, now), store.inbox_count(&count));
+            a.and(b).map(|_| ())
+        })
+        .await?;
+        println!(
+            "| the inbox page's queries (page and count, side by side) | {name} | {} ms |",
+            t.as_millis()
+        );
+    }
     Ok(())
 }
 

@@ -65,9 +65,10 @@ pub async fn inbox_page(
             .collect();
         Ok::<_, ApiError>((inbox, lines))
     };
-    match result.await {
+    // The page and the header's count side by side: the page waits for the slower only.
+    let (result, nav) = tokio::join!(result, nav(&state, &caller));
+    match result {
         Ok((inbox, lines)) => {
-            let nav = nav(&state, &caller).await;
             render(&inbox, &shown, &lines, state.engine.now(), &nav).into_response()
         }
         Err(e) => e.into_response(),

@@ -198,12 +198,12 @@ impl Store {
         // The page's ids first, over the narrow join the filters need; then everything
         // shown, for those rows only (the alerts' counts are not worked out for every low
         // rating in the store). One more than the page, to know whether another follows.
-        let appeals = appeals_join(f);
+        let (appeals, requests) = (appeals_join(f), requests_join(f));
         let sql = format!(
             "WITH page AS (
                  SELECT g.id, {RESPONDED} AS responded, g.updated_at
                  FROM ratings g
-                 JOIN rating_requests r ON r.id = g.request_id
+                 {requests}
                  LEFT JOIN rating_responses p ON p.rating_id = g.id
                  {appeals}
                  WHERE {conditions}
@@ -261,10 +261,10 @@ impl Store {
         let Some((conditions, binds)) = where_clause(&f) else {
             return Ok(0);
         };
-        let appeals = appeals_join(&f);
+        let (appeals, requests) = (appeals_join(&f), requests_join(&f));
         let sql = format!(
             "SELECT COUNT(*) AS n FROM ratings g
-             JOIN rating_requests r ON r.id = g.request_id
+             {requests}
              LEFT JOIN rating_responses p ON p.rating_id = g.id
              {appeals}
              WHERE {conditions}"
@@ -281,6 +281,16 @@ impl Store {
 fn appeals_join(f: &InboxFilter) -> &'static str {
     if f.state == Some(InboxState::Appealed) {
         "LEFT JOIN appeals a ON a.rating_id = g.id"
+    } else {
+        ""
+    }
+}
+
+/// The join to the requests, only when a filter is about them (line, operator, channel):
+/// a whole-store count or page need not look up a request per low rating.
+fn requests_join(f: &InboxFilter) -> &'static str {
+    if f.lines.is_some() || f.line.is_some() || f.operator.is_some() || f.channel.is_some() {
+        "JOIN rating_requests r ON r.id = g.request_id"
     } else {
         ""
     }
@@ -306,8 +316,8 @@ fn bound(
     query
 }
 
-/// The `WHERE` of `f` (over `g` ratings, `r` requests, `p` responses, and `a` appeals when
-/// [`appeals_join`] joins them) and the
+/// The `WHERE` of `f` (over `g` ratings, `p` responses, and `r` requests and `a` appeals
+/// when [`requests_join`] and [`appeals_join`] join them) and the
 /// values it binds; `None` when it can match nothing (a reach of no lines).
 fn where_clause(f: &InboxFilter) -> Option<(String, Vec<Bind>)> {
     let mut conditions = vec!["g.low = 1".to_owned()];
