@@ -132,13 +132,13 @@ impl Caller {
         }))
     }
 
-    /// A person signed in as themselves. A supervisor's `lines` are the ones they oversee,
-    /// every line when they name none (as a supervisor key naming none); an operator's, the
-    /// ones they work on.
+    /// A person signed in as themselves. A supervisor oversees exactly their `lines` (none
+    /// when they name none: a person's lines default to none, and taking a supervisor's last
+    /// line away must not widen their reach); an operator works on theirs.
     pub fn person(id: &str, name: &str, role: Role, lines: Vec<String>) -> Self {
         let (lines, operator_lines) = match role {
             Role::Admin => (None, Vec::new()),
-            Role::Supervisor => ((!lines.is_empty()).then_some(lines), Vec::new()),
+            Role::Supervisor => (Some(lines), Vec::new()),
             Role::Operator => (None, lines),
         };
         Caller::Known(Arc::new(Principal {
@@ -500,8 +500,8 @@ mod tests {
             Some("sup-ivan")
         );
         assert_eq!(program.author("author_id", None).unwrap(), None);
-        // A supervisor person naming no lines oversees every line; one naming some, those.
-        assert!(olga.all_lines());
+        // A supervisor person oversees their lines only: none when they name none.
+        assert!(!olga.all_lines() && !olga.covers_line("support"));
         let sales = Caller::person("sup-s", "S", Role::Supervisor, vec!["sales".into()]);
         assert!(sales.covers_line("sales") && !sales.covers_line("support"));
         let ben = Caller::person("op-1", "Ben", Role::Operator, vec!["sales".into()]);

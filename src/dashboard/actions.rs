@@ -44,9 +44,10 @@ pub enum Action {
         stars: String,
         comment: String,
     },
+    /// `approve` is `None` when the form said neither yes nor no.
     Decide {
         appeal_id: String,
-        approve: bool,
+        approve: Option<bool>,
         note: String,
     },
 }
@@ -78,8 +79,14 @@ async fn act(
         note,
     } = action
     {
+        let Some(approve) = *approve else {
+            return Err(ApiError::from(rateline_domain::Invalid::new(
+                "approve",
+                "choose approve (void the rating) or reject (keep it); nothing was decided",
+            )));
+        };
         let body = DecisionBody {
-            approve: *approve,
+            approve,
             note: (!note.trim().is_empty()).then(|| note.trim().to_owned()),
             decided_by: None,
         };
@@ -191,6 +198,15 @@ async fn run(
                 },
             };
             match state.engine.session_view(&id).await {
+                // A session the caller may not see is not shown, whatever refused the form.
+                Ok(view)
+                    if !caller.sees_session(
+                        &view.session.line_id,
+                        view.session.operator_id.as_deref(),
+                    ) =>
+                {
+                    ApiError::from(crate::engine::session_not_found(&id)).into_response()
+                }
                 Ok(view) => {
                     let nav = nav(&state, &caller).await;
                     let can = super::abilities(&caller);
@@ -365,9 +381,14 @@ pub async fn decide(
         } else {
             session_page(&session_id)
         };
+    let approve = match f.approve.as_str() {
+        "yes" => Some(true),
+        "no" => Some(false),
+        _ => None,
+    };
     let action = Action::Decide {
         appeal_id: rateline_domain::normalize_id(&appeal_id),
-        approve: f.approve == "yes",
+        approve,
         note: f.note,
     };
     run(

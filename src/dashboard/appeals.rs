@@ -12,6 +12,9 @@ use super::{Visitor, abilities, asked, caller, nav};
 use crate::http::{AppState, ClientIp};
 use crate::store::AppealFilter;
 
+/// The most appeals the queue shows at once.
+const LIMIT: i64 = 200;
+
 #[derive(serde::Deserialize, Default)]
 #[serde(default)]
 pub struct QueueQuery {
@@ -46,7 +49,7 @@ pub async fn queue(
     };
     let filter = AppealFilter {
         status: Some(status.to_owned()),
-        limit: 200,
+        limit: LIMIT,
         ..AppealFilter::default()
     };
     let appeals = match state.engine.appeals(&caller, filter).await {
@@ -68,6 +71,9 @@ pub async fn queue(
             }
             @if let Some(f) = flash { p.notice #flash role="status" { (f) } }
             @if appeals.is_empty() { p #empty { "No " (status) " appeals." } }
+            @if appeals.len() as i64 == LIMIT {
+                p.muted #more { "The oldest " (LIMIT) " are shown; decide these to see the rest, or list them all with GET /v1/appeals." }
+            }
             @for a in &appeals {
                 article.rating #{ "appeal-" (a.id) } {
                     h3 { a href={ "/dashboard/sessions/" (a.session_id) } { "Session " (a.session_id) } }

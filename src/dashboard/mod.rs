@@ -471,7 +471,8 @@ async fn view(state: &AppState, caller: &Caller, mut filters: Filters) -> Result
                 let first = lines.first().map(|(id, _)| id.clone()).ok_or_else(|| {
                     ApiError::new(
                         ErrorCode::Forbidden,
-                        "this key covers no line that exists yet",
+                        "no line that exists is yours to see yet: an admin adds lines to your \
+                         person (PUT /v1/people/{id}, \"lines\") or makes a key covering some",
                     )
                 })?;
                 filters.line = first.clone();

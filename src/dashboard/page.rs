@@ -340,22 +340,21 @@ fn cards(v: &View) -> Markup {
             }
             div.card #low {
                 div.sub { "Low ratings" }
-                div.n { a href={ "/dashboard/inbox?" (inbox_query(&v.filters)) } { (t.map_or(0, |t| t.low)) } }
-                div.sub { a href={ "/dashboard/inbox?" (inbox_query(&v.filters)) } { "Open them in the inbox" } }
+                div.n { (t.map_or(0, |t| t.low)) }
+                div.sub { a href={ "/dashboard/inbox?" (inbox_query(&v.filters)) } { "Work through low ratings in the inbox" } }
             }
         }
     }
 }
 
-/// The inbox's query for the dashboard's filters: the same line, operator, channel and
-/// period.
+/// The inbox's query for the dashboard's filters: the same line, operator and channel. Not
+/// the period: the report counts by the session's close and leaves voided ratings out,
+/// the inbox goes by when a rating was given and lists every state.
 fn inbox_query(f: &super::Filters) -> String {
     let pairs = [
         ("line", &f.line),
         ("operator", &f.operator),
         ("channel", &f.channel),
-        ("from", &f.from),
-        ("to", &f.to),
     ];
     url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs.into_iter().filter(|(_, v)| !v.is_empty()))
@@ -613,10 +612,10 @@ fn cannot_send(
             match open_until {
                 Some(until) if until > now => None,
                 Some(until) => Some(format!(
-                    "The client's 24-hour window closed at {}: the platform takes no message until they write again, so a response sent now would end window_closed.",
+                    "The client last wrote in this session 24 hours before {}: unless they have written since, their 24-hour window is closed, the platform takes no message, and a response sent now ends window_closed.",
                     at(until)
                 )),
-                None => Some("The client has not written in this session, so their 24-hour window is not known to be open: a response sent now may end window_closed.".to_owned()),
+                None => Some("The client has not written in this session: unless they have written elsewhere in the last 24 hours, a response sent now ends window_closed.".to_owned()),
             }
         }
         _ => None,

@@ -10,7 +10,7 @@
 //! - A sign-in for an unknown person, or one without a password, costs the same hash as a
 //!   wrong password, so the time taken does not tell which ids exist.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Argon2, password_hash::rand_core::OsRng};
@@ -68,19 +68,28 @@ static DECOY: LazyLock<String> = LazyLock::new(|| hash("not a password of anyone
 
 /// At most one hash at a time per core: a burst of sign-ins waits its turn instead of
 /// taking every core (and Argon2's memory) at once.
-static HASHING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
-    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+static HASHING: LazyLock<Arc<tokio::sync::Semaphore>> = LazyLock::new(|| {
+    Arc::new(tokio::sync::Semaphore::new(
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    ))
 });
 
-/// Runs `work` (a hash or a verification) on a blocking thread, within [`HASHING`].
+/// Runs `work` (a hash or a verification) on a blocking thread, within [`HASHING`]. The turn
+/// goes with the work, so a request given up on (a timeout, a closed connection) does not
+/// free it while the hash still runs.
 async fn hashing<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-    let _turn = HASHING
-        .acquire()
+    let turn = HASHING
+        .clone()
+        .acquire_owned()
         .await
         .expect("the semaphore is never closed");
-    tokio::task::spawn_blocking(work)
-        .await
-        .expect("hashing does not panic")
+    tokio::task::spawn_blocking(move || {
+        let done = work();
+        drop(turn);
+        done
+    })
+    .await
+    .expect("hashing does not panic")
 }
 
 fn hash(password: &str) -> String {
@@ -245,12 +254,10 @@ impl Engine {
             } else {
                 None
             };
-        let stored = person
-            .as_ref()
-            .and_then(|p| p.password_hash.clone())
-            .unwrap_or_else(|| DECOY.clone());
+        let stored = person.as_ref().and_then(|p| p.password_hash.clone());
         let password = password.to_owned();
-        let matches = hashing(move || verify(&password, &stored)).await;
+        // The decoy is made (once) on the blocking thread too.
+        let matches = hashing(move || verify(&password, stored.as_deref().unwrap_or(&DECOY))).await;
         match person {
             Some(p) if matches => Ok(p
                 .password_hash

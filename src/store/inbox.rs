@@ -1,7 +1,9 @@
 //! The inbox of low ratings, what a supervisor acts on: unanswered first, then newest. The
 //! dashboard's inbox and `GET /v1/ratings` read it a page at a time, with a cursor that
 //! names the last rating shown (keyset pagination: a page costs the same however deep it
-//! is, and a rating rated meanwhile never shifts the next page).
+//! is, and a rating given meanwhile does not shift the next page). The order is by state
+//! and time, which change: a rating answered or changed while someone pages through may
+//! show again on a later page, or not at all; the first page is always current.
 
 use chrono::{DateTime, Utc};
 use rateline_domain::Scale;

@@ -201,6 +201,18 @@ async fn a_supervisor_works_a_low_rating_from_the_browser(db: Db) {
     );
     let appeals = with_key(&app, &admin_key, "/v1/appeals?status=open").await;
     let appeal = appeals["appeals"][0]["id"].as_str().unwrap().to_owned();
+    // A decision that says neither approve nor reject decides nothing.
+    let (_, page) = post(
+        &app,
+        &ann,
+        &format!("/dashboard/appeals/{appeal}/decision"),
+        &[("note", "?")],
+    )
+    .await;
+    assert!(
+        page.contains("Nothing changed") && page.contains("choose approve"),
+        "{page}"
+    );
     let (status, page) = post(
         &app,
         &ann,
@@ -273,6 +285,19 @@ async fn the_workbench_refuses_what_the_api_refuses(db: Db) {
     let sam = signed_in(&app, "sup-sam").await;
     let (status, _) = post(&app, &sam, "/dashboard/sessions/s1/response", &respond).await;
     assert_eq!(status, 404);
+    // Nor does a form refused for another reason show a session beyond reach.
+    let (status, page) = post(
+        &app,
+        &sam,
+        "/dashboard/appeals/any/decision",
+        &[("approve", "yes"), ("session", "s1")],
+    )
+    .await;
+    assert_eq!(status, 404, "{page}");
+    assert!(
+        !page.contains("client-s1") && !page.contains("Ann"),
+        "{page}"
+    );
     // Another site's form: refused before anything is read.
     let olga = signed_in(&app, "sup-olga").await;
     let (status, _, page) = post_form(
