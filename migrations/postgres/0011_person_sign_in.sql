@@ -4,7 +4,7 @@
 CREATE TABLE person_passwords (
     person_id  TEXT   PRIMARY KEY REFERENCES people (id) ON DELETE CASCADE,
     hash       TEXT   NOT NULL,   -- Argon2id, PHC string form (parameters and salt inside)
-    set_at     BIGINT NOT NULL    -- ms; a sign-in made before it is ended
+    set_at     BIGINT NOT NULL    -- ms, for the record (a new hash ends older sign-ins)
 );
 
 -- Invitation links: the link's random token is known only to whoever got the link; this

@@ -128,7 +128,7 @@ async fn person(
     }
     let id = rateline_domain::normalize_id(form.person.trim());
     match state.engine.sign_in_person(&id, &form.password).await? {
-        Some((_, password)) => Ok(SignedIn::Person {
+        Some(password) => Ok(SignedIn::Person {
             person_id: id,
             password,
         }),

@@ -113,7 +113,7 @@ pub async fn caller(
             password,
         }) => {
             match state.engine.signed_in_person(&person_id, &password).await? {
-                Some(p) => Ok(p.caller),
+                Some(caller) => Ok(caller),
                 // The person is gone, or their password was set again since.
                 None => {
                     sign_out(session).await?;

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Engine, EngineError, Result};
 use crate::policy::Caller;
-use crate::store::{Invitation, PersonSignIn};
+use crate::store::Invitation;
 
 /// The fewest characters a password has.
 pub const MIN_PASSWORD_CHARS: usize = 10;
@@ -42,14 +42,6 @@ pub struct NewInvitation {
     pub person_id: String,
     pub token: String,
     pub expires_at: DateTime<Utc>,
-}
-
-/// A signed-in person, checked again on every request: their role and lines as they are
-/// now, with the password the sign-in was made with still theirs.
-#[derive(Debug, Clone)]
-pub struct SignedInPerson {
-    pub caller: Caller,
-    pub name: String,
 }
 
 fn token_hash(token: &str) -> String {
@@ -241,13 +233,10 @@ impl Engine {
         }
     }
 
-    /// The person `id` and their password's fingerprint, if `password` is theirs; `None`
-    /// otherwise (no such person, no password set, or a wrong one: not told apart).
-    pub async fn sign_in_person(
-        &self,
-        id: &str,
-        password: &str,
-    ) -> Result<Option<(SignedInPerson, String)>> {
+    /// The fingerprint of person `id`'s password, for their sign-in, if `password` is
+    /// theirs; `None` otherwise (no such person, no password set, or a wrong one: not told
+    /// apart).
+    pub async fn sign_in_person(&self, id: &str, password: &str) -> Result<Option<String>> {
         let person =
             if check_id("person_id", id).is_ok() && password.len() <= 4 * MAX_PASSWORD_CHARS {
                 self.store.person_sign_in(id).await?
@@ -258,37 +247,21 @@ impl Engine {
         let password = password.to_owned();
         // The decoy is made (once) on the blocking thread too.
         let matches = hashing(move || verify(&password, stored.as_deref().unwrap_or(&DECOY))).await;
-        match person {
-            Some(p) if matches => Ok(p
-                .password_hash
-                .as_deref()
-                .map(fingerprint)
-                .map(|f| (signed_in(p), f))),
-            _ => Ok(None),
-        }
+        Ok(person
+            .filter(|_| matches)
+            .and_then(|p| p.password_hash.as_deref().map(fingerprint)))
     }
 
-    /// Person `id` as a sign-in made with the password of fingerprint `password` sees them
-    /// now; `None` when they are gone, or their password was set again since (every older
-    /// sign-in ends).
-    pub async fn signed_in_person(
-        &self,
-        id: &str,
-        password: &str,
-    ) -> Result<Option<SignedInPerson>> {
+    /// The caller a sign-in made with the password of fingerprint `password` is: person
+    /// `id` with their role and lines as they are now, read again on every request; `None`
+    /// when they are gone, or their password was set again since (every older sign-in ends).
+    pub async fn signed_in_person(&self, id: &str, password: &str) -> Result<Option<Caller>> {
         Ok(self
             .store
             .person_sign_in(id)
             .await?
             .filter(|p| p.password_hash.as_deref().map(fingerprint).as_deref() == Some(password))
-            .map(signed_in))
-    }
-}
-
-fn signed_in(p: PersonSignIn) -> SignedInPerson {
-    SignedInPerson {
-        caller: Caller::person(&p.id, &p.name, p.role, p.lines),
-        name: p.name,
+            .map(|p| Caller::person(&p.id, &p.name, p.role, p.lines)))
     }
 }
 
