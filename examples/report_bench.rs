@@ -143,7 +143,7 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
             operator: Some("op-17".into()),
             ..f.clone()
         };
-        let t = median(|| async { store.low_ratings(&profile, 20).await.map(|_| ()) }).await?;
+        let t = median(|| async { store.low_ratings(&profile, &[], 20).await.map(|_| ()) }).await?;
         println!(
             "| an operator's 20 newest low ratings | {name} | {} ms |",
             t.as_millis()

@@ -239,7 +239,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let settings = load(&config, cli.json_logs)?;
             let engine = open_engine(&settings).await?;
             let invited = engine
-                .invite(&id, None, chrono::Duration::hours(hours))
+                .invite(
+                    &crate::policy::Caller::Open,
+                    &id,
+                    chrono::Duration::hours(hours),
+                )
                 .await;
             engine.close_store().await;
             let invited = invited?;

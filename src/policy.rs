@@ -164,6 +164,12 @@ impl Caller {
         self.key().map(|k| k.role)
     }
 
+    /// The person the caller acts as (signed in, or an operator key's); `None` for a key
+    /// without a person and the open mode.
+    pub fn person_id(&self) -> Option<&str> {
+        self.key()?.person_id.as_deref()
+    }
+
     /// The API key a request came with, for its rate limit; `None` for people and the open
     /// mode.
     pub fn key_id(&self) -> Option<&str> {

@@ -275,6 +275,9 @@ pub struct ServerSettings {
     /// towards `max_connections`, and their `X-Forwarded-For` names the client that the
     /// per-address limits count. In the environment, comma-separated.
     pub trusted_proxies: Vec<String>,
+    /// The zone the dashboard shows times and reads dates in for people without their own
+    /// (`time_zone` on the person) and for keys: an IANA name; UTC when unset.
+    pub time_zone: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -293,6 +296,7 @@ impl Default for ServerSettings {
             keep_alive_seconds: 75,
             request_timeout_seconds: 60,
             trusted_proxies: Vec::new(),
+            time_zone: None,
         }
     }
 }
@@ -306,6 +310,15 @@ impl ServerSettings {
             .unwrap_or_else(|| format!("http://{}", self.addr))
             .trim_end_matches('/')
             .to_owned()
+    }
+
+    /// The dashboard's zone for people without their own: `time_zone`, else UTC (a name
+    /// that is not a zone is reported by `problems`, and read as UTC).
+    pub fn zone(&self) -> chrono_tz::Tz {
+        self.time_zone
+            .as_deref()
+            .and_then(|z| z.parse().ok())
+            .unwrap_or(chrono_tz::UTC)
     }
 
     /// Whether `addr` listens only on this machine (a loopback address).
@@ -856,6 +869,11 @@ impl Settings {
         if let Err(e) = self.server.trusted_proxies() {
             problems.push(e);
         }
+        if let Some(zone) = &self.server.time_zone
+            && let Err(e) = rateline_domain::time_zone("server.time_zone", zone)
+        {
+            problems.push(e.to_string());
+        }
         let sv = &self.server;
         for (key, value, range) in [
             (
@@ -972,6 +990,31 @@ mod tests {
             .try_deserialize()
             .unwrap();
         settings.problems()
+    }
+
+    #[test]
+    fn the_dashboards_zone_is_an_iana_name() {
+        let settings = |zone: &str| -> Settings {
+            Config::builder()
+                .add_source(File::from_str(
+                    &format!("[server]\ntime_zone = \"{zone}\""),
+                    FileFormat::Toml,
+                ))
+                .build()
+                .unwrap()
+                .try_deserialize()
+                .unwrap()
+        };
+        let berlin = settings("Europe/Berlin");
+        assert!(berlin.problems().is_empty(), "{:?}", berlin.problems());
+        assert_eq!(berlin.server.zone(), chrono_tz::Europe::Berlin);
+        let wrong = settings("CEST+2");
+        assert!(
+            wrong.problems().join("\n").contains("server.time_zone"),
+            "{:?}",
+            wrong.problems()
+        );
+        assert_eq!(ServerSettings::default().zone(), chrono_tz::UTC);
     }
 
     #[test]

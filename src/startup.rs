@@ -273,6 +273,7 @@ impl Application {
                 keys_exist: Arc::default(),
                 limits: Arc::new(crate::http::Limits::new(&settings.limits)),
                 sign_in_idle_minutes: settings.dashboard.sign_in_idle_minutes,
+                time_zone: settings.server.zone(),
             },
             store,
             scheduler,

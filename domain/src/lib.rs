@@ -26,7 +26,7 @@ pub use line::{
     LineSettings, MAX_ALERTED_PEOPLE, MAX_ALLOWED_ORIGINS, MAX_NOTIFY_LOW, ManagedBy,
     RatingSettings, Recipient, WebchatSettings, WebhookSettings, WhatsappTemplate,
 };
-pub use person::{Group, MAX_GROUP_MEMBERS, MAX_PERSON_LINES, Notify, Person, Role};
+pub use person::{Group, MAX_GROUP_MEMBERS, MAX_PERSON_LINES, Notify, Person, Role, time_zone};
 pub use rating::{MAX_COMMENT_CHARS, RatingAnswer, RequestStatus};
 pub use scale::Scale;
 pub use session::{ClosedBy, MessageFrom, NewSession};

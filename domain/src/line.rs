@@ -75,6 +75,10 @@ pub struct RatingSettings {
     /// Hours a low first answer or a lowered rating waits before it counts in the report
     /// (0..=720), so the team can resolve the case first; a raised rating counts at once.
     pub lowered_grace_hours: u32,
+    /// Whether the line's operators see their clients' ratings one by one (values,
+    /// comments, responses: in the inbox, on their profile and on their sessions' pages).
+    /// Off, an operator sees only their numbers; supervisors and admins see everything.
+    pub operators_see_ratings: bool,
 }
 
 impl Default for RatingSettings {
@@ -95,6 +99,7 @@ impl Default for RatingSettings {
             change_window_days: 90,
             alert_delay_seconds: 0,
             lowered_grace_hours: 0,
+            operators_see_ratings: true,
         }
     }
 }

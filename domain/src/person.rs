@@ -80,6 +80,12 @@ pub struct Person {
     /// lines; at most [`MAX_PERSON_LINES`].
     #[serde(default)]
     pub lines: Vec<NameId>,
+    /// The zone the dashboard shows this person's times and reads their dates in: an IANA
+    /// name such as `Europe/Berlin`. Unset, the server's `server.time_zone` (UTC unless
+    /// set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "Europe/Berlin")]
+    pub time_zone: Option<String>,
 }
 
 /// The most lines a person works on.
@@ -124,6 +130,9 @@ impl Person {
         if let Some(u) = &self.notify.webhook_url {
             check_http_url("notify.webhook_url", u)?;
         }
+        if let Some(zone) = &self.time_zone {
+            time_zone("time_zone", zone)?;
+        }
         if let Some(secret) = &self.notify.webhook_secret {
             check_line("notify.webhook_secret", secret)?;
             if secret.chars().count() < 16 {
@@ -135,6 +144,19 @@ impl Person {
         }
         Ok(())
     }
+}
+
+/// The time zone an IANA name such as `Europe/Berlin` or `UTC` names.
+pub fn time_zone(field: &str, name: &str) -> Result<chrono_tz::Tz, Invalid> {
+    name.parse().map_err(|_| {
+        Invalid::new(
+            field,
+            format!(
+                "{name:?} is not a time zone: use an IANA name such as Europe/Berlin, \
+                 America/New_York or UTC"
+            ),
+        )
+    })
 }
 
 /// `PUT /v1/groups/{id}`.

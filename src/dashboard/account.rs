@@ -4,6 +4,8 @@
 //!   password; programs' API keys still sign in too (under "Sign in with an API key").
 //! - `POST /dashboard/login`: checks either, then goes back to `next`, a dashboard page
 //!   (never another site).
+//! - `GET /dashboard/home`: where signing in lands when no page was asked for: an
+//!   operator's own feedback, everyone else's inbox.
 //! - `POST /dashboard/logout`: ends the sign-in.
 //! - `GET /dashboard/invitation?token=`: the page where an invited person sets their
 //!   password; `POST /dashboard/invitation` sets it and signs them in.
@@ -22,8 +24,9 @@ use super::sign_in::{self, SignedIn};
 use crate::engine::EngineError;
 use crate::http::{ApiError, AppState, ClientIp};
 
-/// Where a person lands after signing in when no page was asked for.
-pub const HOME: &str = "/dashboard";
+/// Where a person lands after signing in when no page was asked for: their first page
+/// (see [`home`]).
+pub const HOME: &str = "/dashboard/home";
 
 /// The sign-in page for a refusal `e` (a 401 or 429), or `e` itself for anything else.
 /// `tried` says which form was just sent (its field then shows what was wrong).
@@ -143,6 +146,15 @@ async fn person(
                  ask an admin for an invitation link (`rateline people invite ID`)",
             ))
         }
+    }
+}
+
+/// `GET /dashboard/home`: the first page of whoever is signed in: an operator's own
+/// feedback, everyone else's inbox.
+pub async fn home(super::Visit { caller, .. }: super::Visit) -> Response {
+    match caller.operator() {
+        Some(me) => Redirect::to(&format!("/dashboard/operators/{me}")).into_response(),
+        None => Redirect::to("/dashboard/inbox").into_response(),
     }
 }
 

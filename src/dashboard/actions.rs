@@ -10,14 +10,13 @@
 //! before they get here (see the dashboard's router).
 
 use axum::extract::{Form, Path, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use rateline_domain::{AppealBody, DecisionBody, EvaluationBody, FlagBody, ResponseBody};
 use tower_sessions::Session;
 
 use super::page::{self, Problem};
-use super::{Visitor, caller, nav};
-use crate::http::{ApiError, AppState, ClientIp};
+use super::{Visit, viewer};
+use crate::http::{ApiError, AppState};
 use crate::policy::Caller;
 
 /// The session value that carries a message to the next page.
@@ -110,7 +109,7 @@ async fn act(
         let (e, _) = engine.put_evaluation(caller, id, body).await?;
         return Ok(format!("Your evaluation is saved: {} ★.", e.stars));
     }
-    let view = engine.session_view(id).await?;
+    let (view, _) = engine.session_view_for(caller, id).await?;
     if !caller.sees_session(&view.session.line_id, view.session.operator_id.as_deref()) {
         return Err(crate::engine::session_not_found(id).into());
     }
@@ -160,66 +159,71 @@ async fn act(
 
 /// Runs a form: done, back to `back` with a message; refused, the session's page again with
 /// the problem next to the form.
-async fn run(
-    state: AppState,
-    visitor: Visitor<'_>,
-    id: String,
-    action: Action,
-    back: String,
-) -> Response {
-    let caller = match caller(&state, &visitor).await {
-        Ok(c) => c,
-        Err(login) => return login,
-    };
-    let id = rateline_domain::normalize_id(&id);
-    match act(&state, &caller, &id, &action).await {
-        Ok(done) => {
-            if let Err(e) = visitor.session.insert(FLASH, done).await {
-                tracing::warn!(error = %e, "the message after an action could not be kept");
-            }
-            Redirect::to(&back).into_response()
-        }
+async fn run(state: AppState, visit: Visit, id: &str, action: Action, back: &str) -> Response {
+    let Visit { caller, session } = visit;
+    let id = rateline_domain::normalize_id(id);
+    let said = match act(&state, &caller, &id, &action).await {
+        Ok(done) => done,
         // From the appeals queue: back there, saying why nothing changed.
         Err(e) if id.is_empty() && e.status.is_client_error() => {
-            let said = format!("Nothing changed: {}", e.message);
-            if let Err(e) = visitor.session.insert(FLASH, said).await {
-                tracing::warn!(error = %e, "the message after an action could not be kept");
-            }
-            Redirect::to(&back).into_response()
+            format!("Nothing changed: {}", e.message)
         }
         Err(e) if e.status.is_client_error() && e.status.as_u16() != 404 => {
-            let problem = Problem {
-                form: action.form(),
-                message: e.message.clone(),
-                draft: match &action {
-                    Action::Respond { text, .. } => Some(text.clone()),
-                    Action::Appeal { reason } => Some(reason.clone()),
-                    _ => None,
-                },
-            };
-            match state.engine.session_view(&id).await {
-                // A session the caller may not see is not shown, whatever refused the form.
-                Ok(view)
-                    if !caller.sees_session(
-                        &view.session.line_id,
-                        view.session.operator_id.as_deref(),
-                    ) =>
-                {
-                    ApiError::from(crate::engine::session_not_found(&id)).into_response()
-                }
-                Ok(view) => {
-                    let nav = nav(&state, &caller).await;
-                    let can = super::abilities(&caller);
-                    (
-                        e.status,
-                        page::session(&view, &nav, &can, None, Some(&problem), state.engine.now()),
-                    )
-                        .into_response()
-                }
-                Err(_) => e.into_response(),
-            }
+            return refused(&state, &caller, &id, &action, e).await;
         }
-        Err(e) => e.into_response(),
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = session.insert(FLASH, said).await {
+        tracing::warn!(error = %e, "the message after an action could not be kept");
+    }
+    Redirect::to(back).into_response()
+}
+
+/// The session's page again, with why `action` was refused next to its form and what was
+/// typed kept.
+async fn refused(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: &Action,
+    e: ApiError,
+) -> Response {
+    let problem = Problem {
+        form: action.form(),
+        message: e.message.clone(),
+        draft: match action {
+            Action::Respond { text, .. } => Some(text.clone()),
+            Action::Appeal { reason } => Some(reason.clone()),
+            _ => None,
+        },
+    };
+    match state.engine.session_view_for(caller, id).await {
+        // A session the caller may not see is not shown, whatever refused the form.
+        Ok((view, _))
+            if !caller.sees_session(&view.session.line_id, view.session.operator_id.as_deref()) =>
+        {
+            ApiError::from(crate::engine::session_not_found(id)).into_response()
+        }
+        Ok((view, hidden)) => {
+            let viewer = viewer(state, caller).await;
+            let can = page::Abilities {
+                ratings_hidden: hidden,
+                ..super::abilities(caller)
+            };
+            (
+                e.status,
+                page::session(
+                    &view,
+                    &viewer,
+                    &can,
+                    None,
+                    Some(&problem),
+                    state.engine.now(),
+                ),
+            )
+                .into_response()
+        }
+        Err(_) => e.into_response(),
     }
 }
 
@@ -257,17 +261,6 @@ pub struct DecideForm {
     session: String,
 }
 
-macro_rules! visitor {
-    ($session:expr, $headers:expr, $ip:expr, $path:expr) => {
-        Visitor {
-            session: &$session,
-            headers: &$headers,
-            ip: $ip,
-            path: $path,
-        }
-    };
-}
-
 fn session_page(id: &str) -> String {
     format!("/dashboard/sessions/{id}")
 }
@@ -275,102 +268,60 @@ fn session_page(id: &str) -> String {
 /// `POST /dashboard/sessions/{id}/response`.
 pub async fn respond(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    ClientIp(ip): ClientIp,
+    visit: Visit,
     Path(id): Path<String>,
     Form(f): Form<RespondForm>,
 ) -> Response {
-    let back = session_page(&id);
     let action = Action::Respond {
         text: f.text,
         send: f.send_to_client.is_some(),
     };
-    run(
-        state,
-        visitor!(session, headers, ip, back.clone()),
-        id,
-        action,
-        back,
-    )
-    .await
+    run(state, visit, &id, action, &session_page(&id)).await
 }
 
 /// `POST /dashboard/sessions/{id}/flag`.
 pub async fn flag(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    ClientIp(ip): ClientIp,
+    visit: Visit,
     Path(id): Path<String>,
     Form(f): Form<FlagForm>,
 ) -> Response {
-    let back = session_page(&id);
     let action = Action::Flag {
         abusive: f.abusive == "true",
     };
-    run(
-        state,
-        visitor!(session, headers, ip, back.clone()),
-        id,
-        action,
-        back,
-    )
-    .await
+    run(state, visit, &id, action, &session_page(&id)).await
 }
 
 /// `POST /dashboard/sessions/{id}/appeal`.
 pub async fn appeal(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    ClientIp(ip): ClientIp,
+    visit: Visit,
     Path(id): Path<String>,
     Form(f): Form<AppealForm>,
 ) -> Response {
-    let back = session_page(&id);
     let action = Action::Appeal { reason: f.reason };
-    run(
-        state,
-        visitor!(session, headers, ip, back.clone()),
-        id,
-        action,
-        back,
-    )
-    .await
+    run(state, visit, &id, action, &session_page(&id)).await
 }
 
 /// `POST /dashboard/sessions/{id}/evaluation`.
 pub async fn evaluate(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    ClientIp(ip): ClientIp,
+    visit: Visit,
     Path(id): Path<String>,
     Form(f): Form<EvaluateForm>,
 ) -> Response {
-    let back = session_page(&id);
     let action = Action::Evaluate {
         stars: f.stars,
         comment: f.comment,
     };
-    run(
-        state,
-        visitor!(session, headers, ip, back.clone()),
-        id,
-        action,
-        back,
-    )
-    .await
+    run(state, visit, &id, action, &session_page(&id)).await
 }
 
 /// `POST /dashboard/appeals/{id}/decision`, from the appeals queue or a session's page
 /// (`session` names it; back to the queue otherwise).
 pub async fn decide(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    ClientIp(ip): ClientIp,
+    visit: Visit,
     Path(appeal_id): Path<String>,
     Form(f): Form<DecideForm>,
 ) -> Response {
@@ -391,12 +342,5 @@ pub async fn decide(
         approve,
         note: f.note,
     };
-    run(
-        state,
-        visitor!(session, headers, ip, back.clone()),
-        session_id,
-        action,
-        back,
-    )
-    .await
+    run(state, visit, &session_id, action, &back).await
 }

@@ -2,14 +2,12 @@
 //! `GET /v1/appeals`); admins decide each with a note, without leaving the queue.
 
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use maud::html;
-use tower_sessions::Session;
 
-use super::page::{self, at};
-use super::{Visitor, abilities, asked, caller, nav};
-use crate::http::{AppState, ClientIp};
+use super::page;
+use super::{Visit, abilities, viewer};
+use crate::http::AppState;
 use crate::store::AppealFilter;
 
 /// The most appeals the queue shows at once.
@@ -25,22 +23,9 @@ pub struct QueueQuery {
 /// `GET /dashboard/appeals?status=`.
 pub async fn queue(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    ClientIp(ip): ClientIp,
-    uri: axum::http::Uri,
+    Visit { caller, session }: Visit,
     Query(q): Query<QueueQuery>,
 ) -> Response {
-    let visitor = Visitor {
-        session: &session,
-        headers: &headers,
-        ip,
-        path: asked(&uri),
-    };
-    let caller = match caller(&state, &visitor).await {
-        Ok(c) => c,
-        Err(login) => return login,
-    };
     let status = match q.status.as_str() {
         "" | "open" => "open",
         "approved" => "approved",
@@ -58,10 +43,10 @@ pub async fn queue(
     };
     let flash = super::actions::take_flash(&session).await;
     let can = abilities(&caller);
-    let nav = nav(&state, &caller).await;
+    let viewer = viewer(&state, &caller).await;
     page::page(
         "Appeals",
-        &nav,
+        &viewer,
         html! {
             p { "Show: "
                 @for s in ["open", "approved", "rejected"] {
@@ -77,10 +62,19 @@ pub async fn queue(
             @for a in &appeals {
                 article.rating #{ "appeal-" (a.id) } {
                     h3 { a href={ "/dashboard/sessions/" (a.session_id) } { "Session " (a.session_id) } }
-                    p.meta { "Operator " (a.operator_id.as_deref().unwrap_or("—")) " · appealed "
-                        time datetime=(a.created_at.to_rfc3339()) { (at(a.created_at)) } }
+                    p.meta {
+                        "Operator "
+                        @if let Some(o) = &a.operator_id { (viewer.person(o)) } @else { "—" }
+                        " · appealed "
+                        @if let Some(by) = &a.made_by { "by " (viewer.actor(by)) " " }
+                        (viewer.time(a.created_at))
+                    }
                     blockquote { (a.reason) }
-                    @if let Some(d) = &a.decided_by { p { "Decided by " (d) @if let Some(n) = &a.note { ": " (n) } } }
+                    @if let Some(d) = &a.decided_by {
+                        p { (a.status.as_str()) " by " (viewer.actor(d))
+                            @if let Some(t) = a.decided_at { " " (viewer.time(t)) }
+                            @if let Some(n) = &a.note { ": " (n) } }
+                    }
                     @if a.status == "open" && can.decide {
                         form.stacked method="post" action={ "/dashboard/appeals/" (a.id) "/decision" } aria-label={ "Decide the appeal of session " (a.session_id) } {
                             fieldset {

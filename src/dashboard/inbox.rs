@@ -6,17 +6,15 @@
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use maud::{Markup, html};
 use rateline_domain::{Channel, Scale};
-use tower_sessions::Session;
 
-use super::page::{self, Nav};
-use super::{Visitor, asked, caller, nav};
+use super::page::{self, Viewer};
+use super::{Visit, viewer};
 use crate::engine::Inbox;
-use crate::http::{ApiError, AppState, ClientIp};
+use crate::http::{ApiError, AppState};
 use crate::store::{InboxItem, InboxState};
 
 /// The inbox's form fields, as sent (empty means any).
@@ -25,32 +23,23 @@ const FIELDS: [&str; 6] = ["line", "operator", "channel", "from", "to", "state"]
 /// `GET /dashboard/inbox?line=&operator=&channel=&from=&to=&state=&cursor=`.
 pub async fn inbox_page(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    ClientIp(ip): ClientIp,
-    uri: axum::http::Uri,
+    Visit { caller, .. }: Visit,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let visitor = Visitor {
-        session: &session,
-        headers: &headers,
-        ip,
-        path: asked(&uri),
-    };
-    let caller = match caller(&state, &visitor).await {
-        Ok(c) => c,
-        Err(login) => return login,
-    };
-    // Empty fields mean "any"; `to` is a day, inclusive, as on the dashboard.
+    let viewer = viewer(&state, &caller).await;
+    // Empty fields mean "any".
     let mut params: HashMap<String, String> = query
         .into_iter()
         .filter(|(k, v)| !v.is_empty() && (FIELDS.contains(&k.as_str()) || k == "cursor"))
         .collect();
     let shown = params.clone();
-    if let Some(to) = params.get_mut("to")
-        && let Ok(day) = chrono::NaiveDate::parse_from_str(to, "%Y-%m-%d")
-    {
-        *to = (day + Duration::days(1)).to_string();
+    // `from` and `to` are days in the viewer's zone, `to` inclusive, as on the dashboard.
+    for (key, next) in [("from", 0), ("to", 1)] {
+        if let Some(value) = params.get_mut(key)
+            && let Ok(day) = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        {
+            *value = viewer.midnight(day + Duration::days(next)).to_rfc3339();
+        }
     }
     let result = async {
         let filter = crate::http::inbox_filter(&params)?;
@@ -65,11 +54,9 @@ pub async fn inbox_page(
             .collect();
         Ok::<_, ApiError>((inbox, lines))
     };
-    // The page and the header's count side by side: the page waits for the slower only.
-    let (result, nav) = tokio::join!(result, nav(&state, &caller));
-    match result {
+    match result.await {
         Ok((inbox, lines)) => {
-            render(&inbox, &shown, &lines, state.engine.now(), &nav).into_response()
+            render(&inbox, &shown, &lines, state.engine.now(), &viewer).into_response()
         }
         Err(e) => e.into_response(),
     }
@@ -97,17 +84,7 @@ fn value_text(scale: Scale, value: i64) -> String {
     }
 }
 
-fn person(id: Option<&str>, name: Option<&str>) -> Markup {
-    html! {
-        @match (id, name) {
-            (Some(id), Some(name)) => { (name) " " span.muted title="id" { "(" (id) ")" } }
-            (Some(id), None) => { (id) }
-            (None, _) => { "nobody" }
-        }
-    }
-}
-
-fn item(i: &InboxItem, line_name: &str, now: DateTime<Utc>) -> Markup {
+fn item(i: &InboxItem, viewer: &Viewer, now: DateTime<Utc>) -> Markup {
     let client = i.client_name.as_deref().unwrap_or(&i.client_id);
     html! {
         article.rating #{ "rating-" (i.rating_id) } {
@@ -117,9 +94,10 @@ fn item(i: &InboxItem, line_name: &str, now: DateTime<Utc>) -> Markup {
                 }
             }
             p.meta {
-                "Operator: " (person(i.operator_id.as_deref(), i.operator_name.as_deref()))
-                " · line " (line_name) " · " (i.channel) " · "
-                time datetime=(i.rated_at.to_rfc3339()) title=(page::at(i.rated_at)) { (age(now, i.rated_at)) }
+                "Operator: "
+                @if let Some(o) = &i.operator_id { (viewer.person(o)) } @else { "nobody" }
+                " · line " (viewer.line(&i.line_id)) " · " (i.channel) " · "
+                time datetime=(i.rated_at.to_rfc3339()) title=(viewer.at(i.rated_at)) { (age(now, i.rated_at)) }
             }
             p {
                 "Resolved: "
@@ -133,7 +111,7 @@ fn item(i: &InboxItem, line_name: &str, now: DateTime<Utc>) -> Markup {
                 p.muted { "No comment" }
             }
             @if let Some(until) = i.grace_until {
-                p { "In its grace period until " (page::at(until)) ": not in the report yet" }
+                p { "In its grace period until " (viewer.at(until)) ": not in the report yet" }
             }
             p.alerts {
                 @let a = &i.alerts;
@@ -149,7 +127,7 @@ fn item(i: &InboxItem, line_name: &str, now: DateTime<Utc>) -> Markup {
             @if let Some(r) = &i.response {
                 p.response {
                     strong { "Responded" }
-                    @if let Some(a) = &r.author_id { " by " (a) }
+                    @if let Some(a) = &r.author_id { " by " (viewer.actor(a)) }
                     @if r.edits > 0 { " (edited " (r.edits) " time(s))" }
                     @if let Some(d) = &r.delivery_status { " · to the client: " (d) }
                     ": " (r.text)
@@ -196,7 +174,7 @@ fn render(
     shown: &HashMap<String, String>,
     lines: &[(String, String)],
     now: DateTime<Utc>,
-    nav: &Nav,
+    viewer: &Viewer,
 ) -> Markup {
     let next = inbox.page.next.as_ref().map(|c| {
         let mut pairs: Vec<(&str, &str)> = FIELDS
@@ -211,7 +189,7 @@ fn render(
     });
     page::page(
         "Inbox",
-        nav,
+        viewer,
         html! {
             (filters_form(shown, lines))
             p.muted { "Low ratings, unanswered first, then the newest. Voided ones show with the state “voided”." }
@@ -219,7 +197,7 @@ fn render(
                 p #empty { "No low ratings match." }
             }
             @for i in &inbox.page.items {
-                (item(i, inbox.line_names.get(&i.line_id).map_or(&i.line_id, |n| n), now))
+                (item(i, viewer, now))
             }
             @if let Some(q) = next {
                 p { a href={ "/dashboard/inbox?" (q) } rel="next" #next-page { "Next page →" } }

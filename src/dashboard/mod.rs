@@ -19,14 +19,16 @@ mod appeals;
 mod charts;
 mod inbox;
 mod page;
+mod people;
 pub mod sign_in;
 
 use rateline_domain::ErrorCode;
 use std::collections::HashMap;
 
 use axum::Router;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -56,6 +58,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/dashboard/login",
             get(account::login_form).post(account::login),
         )
+        .route("/dashboard/home", get(account::home))
         .route("/dashboard/logout", post(account::logout))
         .route(
             "/dashboard/invitation",
@@ -75,6 +78,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/dashboard/appeals", get(appeals::queue))
         .route("/dashboard/appeals/{id}/decision", post(actions::decide))
         .route("/dashboard/operators/{id}", get(operator_page))
+        .route("/dashboard/people", get(people::list))
+        .route("/dashboard/people/{id}/invitation", post(people::invite))
         // The check's bare 403 is explained by the layer around it.
         .layer(csrf)
         .layer(middleware::from_fn(explain_cross_origin))
@@ -182,36 +187,83 @@ pub struct View {
     pub operator_only: bool,
 }
 
-/// A page's request: who asks, and from where.
-struct Visitor<'a> {
-    session: &'a Session,
-    headers: &'a HeaderMap,
-    ip: Option<std::net::IpAddr>,
-    /// The page asked for, to come back to after signing in.
-    path: String,
+/// A dashboard request from someone signed in (in the open mode, from anyone): who asks,
+/// and their sign-in session (which carries the message a page shows once). Where no one
+/// is signed in, the request is answered with the sign-in page, which comes back to the
+/// page asked for.
+pub(super) struct Visit {
+    pub caller: Caller,
+    pub session: Session,
 }
 
-/// The caller of a dashboard request. `Err` is the sign-in page, saying why.
-async fn caller(state: &AppState, v: &Visitor<'_>) -> Result<Caller, Response> {
-    sign_in::caller(state, v.session, v.headers, v.ip)
-        .await
-        .map_err(|e| account::sign_in_page(e, page::Tried::Nothing, &v.path))
-}
+impl FromRequestParts<AppState> for Visit {
+    type Rejection = Response;
 
-/// The header of a page `caller` sees: who they are, and the unanswered count (a page
-/// still shows when it cannot be counted).
-async fn nav(state: &AppState, caller: &Caller) -> page::Nav {
-    let unanswered = match state.engine.unanswered_count(caller).await {
-        Ok(n) => Some(n),
-        Err(e) => {
-            tracing::warn!(error = %e, "the unanswered low ratings could not be counted");
-            None
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Ok(ClientIp(ip)) = ClientIp::from_request_parts(parts, state).await;
+        match sign_in::caller(state, &session, &parts.headers, ip).await {
+            Ok(caller) => Ok(Visit { caller, session }),
+            Err(e) => Err(account::sign_in_page(
+                e,
+                page::Tried::Nothing,
+                &come_back_to(&parts.method, &parts.uri),
+            )),
         }
+    }
+}
+
+/// The page to come back to after signing in: the page asked for, or for a form, the page
+/// it is on (the session's page, or the list it belongs to).
+fn come_back_to(method: &Method, uri: &Uri) -> String {
+    if method == Method::GET {
+        return uri
+            .path_and_query()
+            .map_or_else(|| "/dashboard".to_owned(), |p| p.as_str().to_owned());
+    }
+    let segments: Vec<&str> = uri.path().split('/').filter(|s| !s.is_empty()).collect();
+    let keep = if segments.get(1) == Some(&"sessions") {
+        3
+    } else {
+        2
     };
-    page::Nav {
+    format!("/{}", segments[..keep.min(segments.len())].join("/"))
+}
+
+/// How `caller` sees the pages: the header's unanswered count (a page still shows when it
+/// cannot be counted), their zone (their own, else `server.time_zone`), and the names.
+async fn viewer(state: &AppState, caller: &Caller) -> page::Viewer {
+    let (unanswered, directory) = tokio::join!(
+        state.engine.unanswered_count(caller),
+        state.engine.directory()
+    );
+    let unanswered = unanswered
+        .inspect_err(
+            |e| tracing::warn!(error = %e, "the unanswered low ratings could not be counted"),
+        )
+        .ok();
+    let directory = directory
+        .inspect_err(
+            |e| tracing::warn!(error = %e, "the names of people and lines could not be read"),
+        )
+        .unwrap_or_default();
+    let zone = caller
+        .person_id()
+        .and_then(|id| directory.people.get(id))
+        .and_then(|(_, zone)| zone.as_deref()?.parse().ok())
+        .unwrap_or(state.time_zone);
+    page::Viewer {
         who: caller.display_name(),
         links: true,
         unanswered,
+        operator: caller.operator().map(str::to_owned),
+        admin: caller
+            .role()
+            .is_none_or(|r| r == rateline_domain::Role::Admin),
+        zone,
+        directory: std::sync::Arc::new(directory),
     }
 }
 
@@ -221,68 +273,33 @@ fn abilities(caller: &Caller) -> page::Abilities {
     page::Abilities {
         supervise: role != Some(rateline_domain::Role::Operator),
         decide: role.is_none_or(|r| r == rateline_domain::Role::Admin),
+        ratings_hidden: false,
     }
-}
-
-/// The view a dashboard request asks for, or what to answer instead (the sign-in page, or
-/// the error that names a bad filter).
-async fn requested_view(
-    state: &AppState,
-    visitor: &Visitor<'_>,
-    filters: Filters,
-) -> Result<(View, Caller), Response> {
-    let caller = caller(state, visitor).await?;
-    let view = view(state, &caller, filters)
-        .await
-        .map_err(IntoResponse::into_response)?;
-    Ok((view, caller))
-}
-
-/// The path and query of a request, for coming back to it after signing in.
-fn asked(uri: &axum::http::Uri) -> String {
-    uri.path_and_query()
-        .map_or_else(|| "/dashboard".to_owned(), |p| p.as_str().to_owned())
 }
 
 async fn dashboard(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    ClientIp(ip): ClientIp,
-    uri: axum::http::Uri,
+    Visit { caller, .. }: Visit,
     Query(filters): Query<Filters>,
 ) -> Response {
-    let visitor = Visitor {
-        session: &session,
-        headers: &headers,
-        ip,
-        path: asked(&uri),
-    };
-    match requested_view(&state, &visitor, filters).await {
-        Ok((v, caller)) => page::dashboard(&v, &nav(&state, &caller).await).into_response(),
-        Err(answer) => answer,
+    let viewer = viewer(&state, &caller).await;
+    match view(&state, &caller, &viewer, filters).await {
+        Ok(v) => page::dashboard(&v, &viewer).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
 /// `GET /dashboard/export.csv?…&table=operators|periods`: the table shown, as CSV.
 async fn export(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    ClientIp(ip): ClientIp,
-    uri: axum::http::Uri,
+    Visit { caller, .. }: Visit,
     Query(filters): Query<Filters>,
 ) -> Response {
     let table = filters.table.clone();
-    let visitor = Visitor {
-        session: &session,
-        headers: &headers,
-        ip,
-        path: asked(&uri),
-    };
-    let v = match requested_view(&state, &visitor, filters).await {
-        Ok((v, _)) => v,
-        Err(answer) => return answer,
+    let viewer = viewer(&state, &caller).await;
+    let v = match view(&state, &caller, &viewer, filters).await {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
     };
     let rows = match table.as_str() {
         "periods" => v.periods,
@@ -305,24 +322,11 @@ async fn export(
 /// request's journey and the alerts, for whoever may see the session.
 async fn session_page(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    ClientIp(ip): ClientIp,
-    uri: axum::http::Uri,
+    Visit { caller, session }: Visit,
     Path(id): Path<String>,
 ) -> Response {
-    let visitor = Visitor {
-        session: &session,
-        headers: &headers,
-        ip,
-        path: asked(&uri),
-    };
-    let caller = match caller(&state, &visitor).await {
-        Ok(c) => c,
-        Err(login) => return login,
-    };
     let id = rateline_domain::normalize_id(&id);
-    let view = match state.engine.session_view(&id).await {
+    let (view, hidden) = match state.engine.session_view_for(&caller, &id).await {
         Ok(v) => v,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -332,10 +336,14 @@ async fn session_page(
         return ApiError::from(crate::engine::session_not_found(&id)).into_response();
     }
     let flash = actions::take_flash(&session).await;
+    let can = page::Abilities {
+        ratings_hidden: hidden,
+        ..abilities(&caller)
+    };
     page::session(
         &view,
-        &nav(&state, &caller).await,
-        &abilities(&caller),
+        &viewer(&state, &caller).await,
+        &can,
         flash.as_deref(),
         None,
         state.engine.now(),
@@ -348,31 +356,19 @@ async fn session_page(
 /// `GET /v1/operators/{id}/summary`: the operator themselves, or a key over every line.
 async fn operator_page(
     State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    ClientIp(ip): ClientIp,
-    uri: axum::http::Uri,
+    Visit { caller, .. }: Visit,
     Path(id): Path<String>,
     Query(filters): Query<Filters>,
 ) -> Response {
-    let visitor = Visitor {
-        session: &session,
-        headers: &headers,
-        ip,
-        path: asked(&uri),
-    };
-    let caller = match caller(&state, &visitor).await {
-        Ok(c) => c,
-        Err(login) => return login,
-    };
     let id = rateline_domain::normalize_id(&id);
+    let viewer = viewer(&state, &caller).await;
     let result = async {
         caller.operator_numbers(&id, "an operator's profile")?;
         rateline_domain::check_id("operator", &id).map_err(|e| bad(e.to_string()))?;
         let filter = ReportFilter {
             operator: Some(id.clone()),
-            from: date("from", &filters.from, false)?,
-            to: date("to", &filters.to, true)?,
+            from: date(&viewer, "from", &filters.from, false)?,
+            to: date(&viewer, "to", &filters.to, true)?,
             ..ReportFilter::default()
         };
         let total = state
@@ -381,14 +377,8 @@ async fn operator_page(
             .await?
             .into_iter()
             .next();
-        let low = state.engine.low_ratings(&filter, 20).await?;
-        Ok::<_, ApiError>(page::operator(
-            &id,
-            &filters,
-            total.as_ref(),
-            &low,
-            &nav(&state, &caller).await,
-        ))
+        let low = state.engine.low_ratings(&caller, &filter, 20).await?;
+        Ok::<_, ApiError>(page::operator(&id, &filters, total.as_ref(), &low, &viewer))
     };
     match result.await {
         Ok(markup) => markup.into_response(),
@@ -412,7 +402,14 @@ fn bad(message: String) -> ApiError {
     ApiError::new(ErrorCode::InvalidParameter, message)
 }
 
-fn date(name: &str, value: &str, next_day: bool) -> Result<Option<DateTime<Utc>>, ApiError> {
+/// A filter's date (`YYYY-MM-DD`, a day in the viewer's zone): its first instant, or with
+/// `next_day` the next day's (an inclusive end).
+fn date(
+    viewer: &page::Viewer,
+    name: &str,
+    value: &str,
+    next_day: bool,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
     if value.is_empty() {
         return Ok(None);
     }
@@ -426,12 +423,15 @@ fn date(name: &str, value: &str, next_day: bool) -> Result<Option<DateTime<Utc>>
     } else {
         day
     };
-    Ok(Some(
-        day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc(),
-    ))
+    Ok(Some(viewer.midnight(day)))
 }
 
-async fn view(state: &AppState, caller: &Caller, mut filters: Filters) -> Result<View, ApiError> {
+async fn view(
+    state: &AppState,
+    caller: &Caller,
+    viewer: &page::Viewer,
+    mut filters: Filters,
+) -> Result<View, ApiError> {
     let lines: Vec<(String, String)> = state
         .engine
         .lines()
@@ -454,8 +454,8 @@ async fn view(state: &AppState, caller: &Caller, mut filters: Filters) -> Result
                     .map_err(|e| bad(format!("channel: {e}")))?,
             )
         },
-        from: date("from", &filters.from, false)?,
-        to: date("to", &filters.to, true)?,
+        from: date(viewer, "from", &filters.from, false)?,
+        to: date(viewer, "to", &filters.to, true)?,
     };
     // Scope as `GET /v1/stats`: an operator sees their own numbers; a supervisor of some
     // lines one of them (the first, until another is chosen).

@@ -1,5 +1,6 @@
 //! The dashboard's HTML and the badge's SVG (maud escapes every value it is given).
 
+use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use rateline_domain::{Channel, Scale};
 
@@ -54,6 +55,10 @@ form.stacked { display: flex; flex-direction: column; gap: 6px; max-width: 420px
 form.stacked input, form.stacked button { font: inherit; padding: 6px 8px; }
 form.stacked button { align-self: flex-start; }
 details { max-width: 452px; }
+@media (max-width: 600px) {
+  main { padding: 12px; }
+  th, td { padding: 4px 6px; overflow-wrap: anywhere; }
+}
 ";
 
 fn percent(v: Option<f64>) -> String {
@@ -77,10 +82,11 @@ fn interval_text(g: &ReportGroup) -> String {
     )
 }
 
-/// What every page's header shows of who is looking: their name with a sign-out button,
-/// and the unanswered low ratings within their reach, linked to the inbox.
-#[derive(Debug, Clone, Default)]
-pub struct Nav {
+/// Who is looking at a page and how they see it: the header (their name with a sign-out
+/// button, the unanswered low ratings within their reach), their time zone, and the names
+/// of the people and lines a page knows by id.
+#[derive(Debug, Clone)]
+pub struct Viewer {
     /// The signed-in person's name, or the key's; `None` in the open mode and on the pages
     /// before signing in.
     pub who: Option<String>,
@@ -88,10 +94,88 @@ pub struct Nav {
     pub links: bool,
     /// Unanswered low ratings within reach (`None` when they could not be counted).
     pub unanswered: Option<i64>,
+    /// An operator's own id: their profile is in the header.
+    pub operator: Option<String>,
+    /// Admins see the people page in the header.
+    pub admin: bool,
+    /// Times are shown, and dates read, in this zone.
+    pub zone: chrono_tz::Tz,
+    pub directory: std::sync::Arc<crate::store::Directory>,
 }
 
-/// A page: its title, its header (see [`Nav`]) and its body.
-pub(super) fn page(title: &str, nav: &Nav, body: Markup) -> Markup {
+impl Default for Viewer {
+    /// Before signing in: no name, no links, UTC.
+    fn default() -> Self {
+        Self {
+            who: None,
+            links: false,
+            unanswered: None,
+            operator: None,
+            admin: false,
+            zone: chrono_tz::UTC,
+            directory: std::sync::Arc::default(),
+        }
+    }
+}
+
+impl Viewer {
+    /// A time as the viewer reads it: in their zone, with the zone's abbreviation.
+    pub fn at(&self, t: DateTime<Utc>) -> String {
+        t.with_timezone(&self.zone)
+            .format("%Y-%m-%d %H:%M %Z")
+            .to_string()
+    }
+
+    /// A `<time>` element: the viewer's reading, with the exact instant for machines.
+    pub fn time(&self, t: DateTime<Utc>) -> Markup {
+        html! { time datetime=(t.to_rfc3339()) { (self.at(t)) } }
+    }
+
+    /// A person by name, the id on hover; the id alone when no person has it.
+    pub fn person(&self, id: &str) -> Markup {
+        named(self.directory.people.get(id).map(|(name, _)| name), id)
+    }
+
+    /// A line by name, the id on hover.
+    pub fn line(&self, id: &str) -> Markup {
+        named(self.directory.lines.get(id), id)
+    }
+
+    /// Who did something as a record keeps it: a person's id, or `key <id>`.
+    pub fn actor(&self, recorded: &str) -> Markup {
+        match recorded.strip_prefix("key ") {
+            Some(key) => html! { "key " code { (key) } },
+            None => self.person(recorded),
+        }
+    }
+
+    /// Midnight starting `day` in the viewer's zone (the zone's first instant of that day
+    /// where summer time skips midnight).
+    pub fn midnight(&self, day: chrono::NaiveDate) -> DateTime<Utc> {
+        use chrono::TimeZone;
+        let local = day.and_hms_opt(0, 0, 0).expect("midnight exists");
+        match self.zone.from_local_datetime(&local) {
+            chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
+                t.with_timezone(&Utc)
+            }
+            chrono::LocalResult::None => self
+                .zone
+                .from_local_datetime(&(local + chrono::Duration::hours(1)))
+                .earliest()
+                .map_or_else(|| local.and_utc(), |t| t.with_timezone(&Utc)),
+        }
+    }
+}
+
+fn named(name: Option<&String>, id: &str) -> Markup {
+    match name {
+        Some(name) if name != id => html! { span title=(id) { (name) } },
+        _ => html! { code { (id) } },
+    }
+}
+
+/// A page: its title, its header (see [`Viewer`]) and its body.
+pub(super) fn page(title: &str, viewer: &Viewer, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -104,11 +188,11 @@ pub(super) fn page(title: &str, nav: &Nav, body: Markup) -> Markup {
             body {
                 header {
                     h1 { "Rateline · " (title) }
-                    @if nav.links {
+                    @if viewer.links {
                         nav aria-label="Pages" {
                             a href="/dashboard/inbox" #nav-inbox {
                                 "Inbox"
-                                @if let Some(n) = nav.unanswered.filter(|n| *n > 0) {
+                                @if let Some(n) = viewer.unanswered.filter(|n| *n > 0) {
                                     " · " span #unanswered { (thousands(n)) } " unanswered"
                                 }
                             }
@@ -116,9 +200,17 @@ pub(super) fn page(title: &str, nav: &Nav, body: Markup) -> Markup {
                             a href="/dashboard/appeals" { "Appeals" }
                             " "
                             a href="/dashboard" { "Quality" }
+                            @if let Some(me) = &viewer.operator {
+                                " "
+                                a href={ "/dashboard/operators/" (me) } #nav-me { "My feedback" }
+                            }
+                            @if viewer.admin {
+                                " "
+                                a href="/dashboard/people" #nav-people { "People" }
+                            }
                         }
                     }
-                    @if let Some(who) = &nav.who {
+                    @if let Some(who) = &viewer.who {
                         form method="post" action="/dashboard/logout" {
                             span.who { (who) } " "
                             button type="submit" id="sign-out" { "Sign out" }
@@ -161,7 +253,7 @@ pub fn login(problem: Option<&str>, tried: &Tried, next: &str) -> Markup {
     };
     page(
         "Sign in",
-        &Nav::default(),
+        &Viewer::default(),
         html! {
             form.stacked method="post" action="/dashboard/login" aria-label="Sign in" {
                 input type="hidden" name="next" value=(next);
@@ -209,7 +301,7 @@ pub fn invitation(
     let (password, repeat) = (problem("password"), problem("repeat"));
     page(
         "Set your password",
-        &Nav::default(),
+        &Viewer::default(),
         html! {
             p { "Welcome, " (name) ". Set a password to sign in to Rateline. Your id is "
                 strong { (person_id) } "." }
@@ -240,7 +332,7 @@ pub fn invitation(
 pub fn problem(title: &str, message: &str) -> Markup {
     page(
         title,
-        &Nav::default(),
+        &Viewer::default(),
         html! { p.problem role="alert" { (message) } },
     )
 }
@@ -264,14 +356,18 @@ pub(super) fn select(
     }
 }
 
-fn filters_form(v: &View) -> Markup {
+fn filters_form(v: &View, viewer: &Viewer) -> Markup {
     let f = &v.filters;
+    let name = |id: &String| match viewer.directory.people.get(id) {
+        Some((name, _)) if name != id => format!("{name} ({id})"),
+        _ => id.clone(),
+    };
     let operators: Vec<(String, String)> = v
         .operators
         .iter()
         .filter(|g| !g.key.is_empty())
-        .map(|g| (g.key.clone(), g.key.clone()))
-        .chain((!f.operator.is_empty()).then(|| (f.operator.clone(), f.operator.clone())))
+        .map(|g| (g.key.clone(), name(&g.key)))
+        .chain((!f.operator.is_empty()).then(|| (f.operator.clone(), name(&f.operator))))
         .collect::<std::collections::BTreeMap<_, _>>()
         .into_iter()
         .collect();
@@ -459,7 +555,7 @@ const REASONS: [(&str, &str); 9] = [
     ("sending", "being sent"),
 ];
 
-fn operator_table(v: &View) -> Markup {
+fn operator_table(v: &View, viewer: &Viewer) -> Markup {
     let sort = match v.filters.sort.as_str() {
         "" => "csat",
         s => s,
@@ -492,7 +588,7 @@ fn operator_table(v: &View) -> Markup {
                     @for g in &rows {
                         tr {
                             td { @if g.key.is_empty() { em { "(none)" } } @else {
-                                a href={ "/dashboard/operators/" (g.key) } { (g.key) }
+                                a href={ "/dashboard/operators/" (g.key) } { (viewer.person(&g.key)) }
                             } }
                             td { (g.answered) }
                             td { (percent(g.csat)) }
@@ -512,21 +608,17 @@ fn operator_table(v: &View) -> Markup {
 }
 
 /// The dashboard.
-pub fn dashboard(v: &View, nav: &Nav) -> Markup {
+pub fn dashboard(v: &View, viewer: &Viewer) -> Markup {
     page(
         "Quality",
-        nav,
+        viewer,
         html! {
-            (filters_form(v))
+            (filters_form(v, viewer))
             (cards(v))
             (charts_section(v))
-            (operator_table(v))
+            (operator_table(v, viewer))
         },
     )
-}
-
-pub(super) fn at(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 /// A rating's value as the client saw it: 👍/👎 or stars.
@@ -546,6 +638,8 @@ pub struct Abilities {
     pub supervise: bool,
     /// Decide appeals: admins.
     pub decide: bool,
+    /// The line shows its ratings to supervisors only, and the visitor is its operator.
+    pub ratings_hidden: bool,
 }
 
 /// An action that was refused: which form, why, and what was typed (kept for another try).
@@ -600,7 +694,8 @@ fn problem_for(problem: Option<&Problem>, form: &str) -> Markup {
 /// Why a response cannot reach the client on this session's channel, if it cannot.
 fn cannot_send(
     s: &crate::store::SessionRecord,
-    now: chrono::DateTime<chrono::Utc>,
+    now: DateTime<Utc>,
+    viewer: &Viewer,
 ) -> Option<String> {
     use rateline_domain::Channel::*;
     match s.channel {
@@ -613,7 +708,7 @@ fn cannot_send(
                 Some(until) if until > now => None,
                 Some(until) => Some(format!(
                     "The client last wrote in this session 24 hours before {}: unless they have written since, their 24-hour window is closed, the platform takes no message, and a response sent now ends window_closed.",
-                    at(until)
+                    viewer.at(until)
                 )),
                 None => Some("The client has not written in this session: unless they have written elsewhere in the last 24 hours, a response sent now ends window_closed.".to_owned()),
             }
@@ -625,6 +720,7 @@ fn cannot_send(
 /// The forms that act on the session's rating.
 fn actions(
     v: &crate::store::SessionView,
+    viewer: &Viewer,
     can: &Abilities,
     problem: Option<&Problem>,
     now: chrono::DateTime<chrono::Utc>,
@@ -642,7 +738,7 @@ fn actions(
     let response_text = draft("respond")
         .or_else(|| v.response.as_ref().map(|x| x.text.clone()))
         .unwrap_or_default();
-    let cannot = cannot_send(s, now);
+    let cannot = cannot_send(s, now, viewer);
     let decidable = v
         .appeal
         .as_ref()
@@ -739,7 +835,7 @@ fn actions(
 /// everything that happened on the way, in time order. `flash` says what was just done.
 pub fn session(
     v: &crate::store::SessionView,
-    nav: &Nav,
+    viewer: &Viewer,
     can: &Abilities,
     flash: Option<&str>,
     problem: Option<&Problem>,
@@ -747,16 +843,18 @@ pub fn session(
 ) -> Markup {
     let s = &v.session;
     let scale = v.request.as_ref().map(|r| r.scale);
-    let mut journey: Vec<(chrono::DateTime<chrono::Utc>, String)> =
-        vec![(s.opened_at, "opened".into())];
+    let by = |who: &Option<String>| {
+        html! { @if let Some(who) = who { " by " (viewer.actor(who)) } }
+    };
+    let mut journey: Vec<(DateTime<Utc>, Markup)> = vec![(s.opened_at, html! { "opened" })];
     if let Some(closed) = s.closed_at {
         let by = s.closed_by.map_or("?", |c| c.as_str());
-        journey.push((closed, format!("closed by {by}")));
+        journey.push((closed, html! { "closed by " (by) }));
     }
     if let Some(r) = &v.request {
         journey.push((
             r.created_at,
-            format!("rating request made, due {}", at(r.due_at)),
+            html! { "rating request made, due " (viewer.at(r.due_at)) },
         ));
         let steps = [
             (r.sent_at, "sent to the client"),
@@ -765,11 +863,11 @@ pub fn session(
         ];
         for (t, what) in steps {
             if let Some(t) = t {
-                journey.push((t, what.to_owned()));
+                journey.push((t, html! { (what) }));
             }
         }
         if let (Some(t), false) = (r.finished_at, r.answered_at.is_some()) {
-            journey.push((t, format!("ended {}", r.status)));
+            journey.push((t, html! { "ended " (r.status) }));
         }
     }
     if let Some((rating, history)) = &v.rating {
@@ -785,62 +883,45 @@ pub fn session(
                 ),
                 Some(before) => changed(scale, before, h),
             };
-            journey.push((h.recorded_at, what));
+            journey.push((h.recorded_at, html! { (what) }));
         }
         if let Some(t) = rating.voided_at {
-            journey.push((t, "voided by an approved appeal".into()));
+            journey.push((t, html! { "voided by an approved appeal" }));
         }
     }
     if let Some(resp) = &v.response {
-        journey.push((
-            resp.created_at,
-            format!(
-                "responded{}",
-                resp.author_id
-                    .as_ref()
-                    .map_or(String::new(), |a| format!(" by {a}"))
-            ),
-        ));
+        journey.push((resp.created_at, html! { "responded" (by(&resp.author_id)) }));
         if resp.edits > 0 {
             journey.push((
                 resp.updated_at,
-                format!("response edited ({} edit(s) in all)", resp.edits),
+                html! { "response edited (" (resp.edits) " edit(s) in all)" },
             ));
         }
     }
     if let Some(a) = &v.appeal {
-        journey.push((a.created_at, "appealed".to_owned()));
+        journey.push((a.created_at, html! { "appealed" (by(&a.made_by)) }));
         if let Some(t) = a.decided_at {
-            journey.push((
-                t,
-                format!(
-                    "appeal {}{}",
-                    a.status,
-                    a.decided_by
-                        .as_ref()
-                        .map_or(String::new(), |d| format!(" by {d}"))
-                ),
-            ));
+            journey.push((t, html! { "appeal " (a.status) (by(&a.decided_by)) }));
         }
     }
     for a in &v.alerts {
         journey.push((
             a.created_at,
-            format!("alert to {} by {}: {}", a.recipient, a.sink, a.status),
+            html! { "alert to " (viewer.actor(&a.recipient)) " by " (a.sink) ": " (a.status) },
         ));
     }
     journey.sort_by_key(|(t, _)| *t);
     page(
         &format!("Session {}", s.id),
-        nav,
+        viewer,
         html! {
             p { a href="/dashboard/inbox" { "← Inbox" } " · " a href="/dashboard" { "Quality" } }
             @if let Some(f) = flash { p.notice #flash role="status" { (f) } }
             table #session {
                 tbody {
-                    tr { th { "line" } td { (s.line_id) } }
+                    tr { th { "line" } td { (viewer.line(&s.line_id)) } }
                     tr { th { "channel" } td { (s.channel.as_str()) } }
-                    tr { th { "operator" } td { (s.operator_id.as_deref().unwrap_or("—")) } }
+                    tr { th { "operator" } td { @if let Some(o) = &s.operator_id { (viewer.person(o)) } @else { "—" } } }
                     tr { th { "client" } td { (s.client.name.as_deref().unwrap_or(&s.client.id)) } }
                     tr { th { "request" } td { (v.request.as_ref().map_or("none".to_owned(), |r| format!("{} after {} attempt(s){}", r.status, r.attempts, r.last_error.as_ref().map_or(String::new(), |e| format!(": {e}"))))) } }
                 }
@@ -861,7 +942,7 @@ pub fn session(
                     }
                     @if let Some(resp) = &v.response {
                         p #response {
-                            "Response" @if let Some(a) = &resp.author_id { " by " (a) }
+                            "Response" (by(&resp.author_id))
                             @if resp.edits > 0 { " (edited " (resp.edits) " time(s))" }
                             ": " (resp.text)
                         }
@@ -871,28 +952,31 @@ pub fn session(
                         }
                     }
                     @if let Some(a) = &v.appeal {
-                        p #appeal-now { "Appeal (" (a.status)
-                            @if let Some(d) = &a.decided_by { ", decided by " (d) }
+                        p #appeal-now { "Appeal" (by(&a.made_by)) " (" (a.status)
+                            @if let Some(d) = &a.decided_by { ", decided by " (viewer.actor(d)) }
                             "): " (a.reason)
                             @if let Some(n) = &a.note { " · note: " (n) } }
                     }
+                } @else if can.ratings_hidden {
+                    p #ratings-hidden { "This line shows clients' ratings to supervisors only. "
+                        "Your numbers are on " a href="/dashboard" { "your quality page" } "." }
                 } @else {
                     p { "Not rated." }
                 }
                 @if let Some(e) = &v.evaluation {
                     p #evaluation { "Supervisor's evaluation: " (e.stars) " ★"
-                        @if let Some(a) = &e.author_id { " by " (a) }
+                        (by(&e.author_id))
                         @if let Some(c) = &e.comment { ": " (c) } }
                 }
             }
-            (actions(v, can, problem, now))
+            (actions(v, viewer, can, problem, now))
             section aria-labelledby="journey" {
                 h2 #journey { "Journey" }
                 table #journey-table {
                     thead { tr { th { "when" } th { "what" } } }
                     tbody {
                         @for (t, what) in &journey {
-                            tr { td { (at(*t)) } td { (what) } }
+                            tr { td { (viewer.time(*t)) } td { (what) } }
                         }
                     }
                 }
@@ -907,13 +991,17 @@ pub fn operator(
     f: &super::Filters,
     total: Option<&ReportGroup>,
     low: &[crate::store::LowRating],
-    nav: &Nav,
+    viewer: &Viewer,
 ) -> Markup {
+    let title = match viewer.directory.people.get(id) {
+        Some((name, _)) => name.clone(),
+        None => format!("Operator {id}"),
+    };
     page(
-        &format!("Operator {id}"),
-        nav,
+        &title,
+        viewer,
         html! {
-            p { a href="/dashboard" { "← Dashboard" } }
+            p { a href="/dashboard" { "← Dashboard" } " · " span.muted { "operator " code { (id) } } }
             form.filters method="get" action={ "/dashboard/operators/" (id) } aria-label="Period" {
                 label { "From" input type="date" name="from" id="from" value=(f.from); }
                 label { "To" input type="date" name="to" id="to" value=(f.to); }
@@ -936,7 +1024,7 @@ pub fn operator(
                         tbody {
                             @for r in low {
                                 tr {
-                                    td { (at(r.rated_at)) }
+                                    td { (viewer.time(r.rated_at)) }
                                     td { (shown(Some(r.scale), r.value)) }
                                     td { (r.comment.as_deref().unwrap_or("—")) }
                                     td { (r.response.as_deref().unwrap_or("none yet")) }
@@ -1010,5 +1098,66 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1234), "1,234");
         assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    fn in_zone(zone: &str) -> Viewer {
+        Viewer {
+            zone: zone.parse().unwrap(),
+            ..Viewer::default()
+        }
+    }
+
+    fn day(d: &str) -> chrono::NaiveDate {
+        d.parse().unwrap()
+    }
+
+    #[test]
+    fn a_day_starts_at_the_viewers_midnight_with_summer_time() {
+        let berlin = in_zone("Europe/Berlin");
+        assert_eq!(
+            berlin.midnight(day("2026-01-15")).to_rfc3339(),
+            "2026-01-14T23:00:00+00:00"
+        );
+        assert_eq!(
+            berlin.midnight(day("2026-07-15")).to_rfc3339(),
+            "2026-07-14T22:00:00+00:00"
+        );
+        // São Paulo's summer time began at midnight on 2018-11-04: that day began at 01:00.
+        assert_eq!(
+            in_zone("America/Sao_Paulo")
+                .midnight(day("2018-11-04"))
+                .to_rfc3339(),
+            "2018-11-04T03:00:00+00:00"
+        );
+        assert_eq!(
+            Viewer::default().midnight(day("2026-01-15")).to_rfc3339(),
+            "2026-01-15T00:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn times_read_in_the_viewers_zone_with_its_name() {
+        let t: DateTime<Utc> = "2026-07-01T10:30:00Z".parse().unwrap();
+        assert_eq!(in_zone("Europe/Berlin").at(t), "2026-07-01 12:30 CEST");
+        assert_eq!(in_zone("Asia/Tokyo").at(t), "2026-07-01 19:30 JST");
+        assert_eq!(Viewer::default().at(t), "2026-07-01 10:30 UTC");
+    }
+
+    #[test]
+    fn people_show_by_name_with_the_id_on_hover() {
+        let mut directory = crate::store::Directory::default();
+        directory
+            .people
+            .insert("op-ben".into(), ("Ben <b>".into(), None));
+        let viewer = Viewer {
+            directory: std::sync::Arc::new(directory),
+            ..Viewer::default()
+        };
+        assert_eq!(
+            viewer.person("op-ben").into_string(),
+            r#"<span title="op-ben">Ben &lt;b&gt;</span>"#
+        );
+        assert_eq!(viewer.person("op-x").into_string(), "<code>op-x</code>");
+        assert_eq!(viewer.actor("key k1").into_string(), "key <code>k1</code>");
     }
 }

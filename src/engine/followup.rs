@@ -30,7 +30,10 @@ impl Engine {
             return Ok(());
         }
         match self.store.rating_scope(id).await? {
-            Some((line, operator)) if !caller.sees_session(&line, operator.as_deref()) => {
+            Some((line, operator))
+                if !caller.sees_session(&line, operator.as_deref())
+                    || self.ratings_hidden_from(caller).await?.contains(&line) =>
+            {
                 Err(rating_not_found(id))
             }
             _ => Ok(()),
@@ -91,7 +94,12 @@ impl Engine {
         body.validate()?;
         match self
             .store
-            .create_appeal(rating_id, body.reason.trim(), self.now())
+            .create_appeal(
+                rating_id,
+                body.reason.trim(),
+                caller.recorded_as().as_deref(),
+                self.now(),
+            )
             .await?
         {
             AppealOutcome::Done(a) => Ok(a),

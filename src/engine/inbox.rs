@@ -1,11 +1,14 @@
 //! The inbox of low ratings through the engine: the caller's reach applied here, once, for
-//! the dashboard's inbox and `GET /v1/ratings` alike.
+//! the dashboard's inbox and `GET /v1/ratings` alike; and what else shows ratings one by
+//! one (an operator's profile, a session), with the lines that hide them from operators.
 
 use std::collections::HashMap;
 
+use rateline_domain::Role;
+
 use super::{Engine, Result};
 use crate::policy::Caller;
-use crate::store::{InboxFilter, InboxPage, InboxState};
+use crate::store::{InboxFilter, InboxPage, InboxState, LowRating, ReportFilter, SessionView};
 
 /// A page of the inbox, with the names of the lines it shows.
 #[derive(Debug, Clone)]
@@ -19,7 +22,7 @@ impl Engine {
     /// The low ratings `caller` may see that `filter` asks for: a supervisor's lines (a line
     /// outside them is refused), an operator's own ratings (another operator is refused).
     pub async fn inbox(&self, caller: &Caller, filter: InboxFilter) -> Result<Inbox> {
-        let filter = within_reach(caller, filter)?;
+        let filter = self.within_reach(caller, filter).await?;
         let page = self.store.inbox(&filter, self.now()).await?;
         let mut line_names = HashMap::new();
         if !page.items.is_empty() {
@@ -39,25 +42,70 @@ impl Engine {
             state: Some(InboxState::Unanswered),
             ..InboxFilter::default()
         };
+        let filter = self.within_reach(caller, filter).await?;
+        Ok(self.store.inbox_count(&filter).await?)
+    }
+
+    /// The lines whose ratings `caller` may not see one by one: for an operator, the lines
+    /// that show their ratings to supervisors only (`rating.operators_see_ratings` off);
+    /// none for anyone else.
+    pub async fn ratings_hidden_from(&self, caller: &Caller) -> Result<Vec<String>> {
+        if caller.role() != Some(Role::Operator) {
+            return Ok(Vec::new());
+        }
         Ok(self
             .store
-            .inbox_count(&within_reach(caller, filter)?)
-            .await?)
+            .list_lines()
+            .await?
+            .into_iter()
+            .filter(|l| !l.settings.rating.operators_see_ratings)
+            .map(|l| l.id)
+            .collect())
     }
-}
 
-/// `filter` within what `caller` may see: a supervisor's lines (naming a line outside them
-/// is refused), an operator's own ratings (naming another operator is refused).
-fn within_reach(caller: &Caller, mut filter: InboxFilter) -> Result<InboxFilter> {
-    if let Some(line) = &filter.line
-        && caller.operator().is_none()
-    {
-        caller.line(line)?;
+    /// An operator's newest low ratings (not voided, still low, not on a line that hides
+    /// them from `caller`), for the profile page.
+    pub async fn low_ratings(
+        &self,
+        caller: &Caller,
+        filter: &ReportFilter,
+        limit: i64,
+    ) -> Result<Vec<LowRating>> {
+        let hidden = self.ratings_hidden_from(caller).await?;
+        Ok(self.store.low_ratings(filter, &hidden, limit).await?)
     }
-    if let Some(me) = caller.own_operator(filter.operator.as_deref())? {
-        filter.operator = Some(me);
-    } else {
-        filter.lines = caller.supervisor_lines().map(<[String]>::to_vec);
+
+    /// Session `id` as `caller` may see it (whether they may see the session at all is the
+    /// caller's to check first): without its rating on a line that hides ratings from them,
+    /// and then `true`.
+    pub async fn session_view_for(&self, caller: &Caller, id: &str) -> Result<(SessionView, bool)> {
+        let view = self.session_view(id).await?;
+        if self
+            .ratings_hidden_from(caller)
+            .await?
+            .contains(&view.session.line_id)
+        {
+            Ok((view.without_rating(), true))
+        } else {
+            Ok((view, false))
+        }
     }
-    Ok(filter)
+
+    /// `filter` within what `caller` may see: a supervisor's lines (naming a line outside
+    /// them is refused), an operator's own ratings (naming another operator is refused) on
+    /// the lines that show them their ratings.
+    async fn within_reach(&self, caller: &Caller, mut filter: InboxFilter) -> Result<InboxFilter> {
+        if let Some(line) = &filter.line
+            && caller.operator().is_none()
+        {
+            caller.line(line)?;
+        }
+        if let Some(me) = caller.own_operator(filter.operator.as_deref())? {
+            filter.operator = Some(me);
+            filter.except_lines = self.ratings_hidden_from(caller).await?;
+        } else {
+            filter.lines = caller.supervisor_lines().map(<[String]>::to_vec);
+        }
+        Ok(filter)
+    }
 }

@@ -9,7 +9,7 @@ use rateline_domain::Channel;
 use super::Engine;
 use crate::store::Result;
 use crate::store::{
-    AnswerTarget, Breakdown, LineRecord, LowRating, PlatformStatus, ReportFilter, SignIns,
+    AnswerTarget, Breakdown, Directory, LineRecord, PlatformStatus, ReportFilter, SignIns,
 };
 
 impl Engine {
@@ -89,9 +89,9 @@ impl Engine {
         self.store.breakdown(filter, self.now()).await
     }
 
-    /// An operator's newest low ratings (not voided, still low), for the profile page.
-    pub async fn low_ratings(&self, filter: &ReportFilter, limit: i64) -> Result<Vec<LowRating>> {
-        self.store.low_ratings(filter, limit).await
+    /// Who is who: people's names and zones, lines' names.
+    pub async fn directory(&self) -> Result<Directory> {
+        self.store.directory().await
     }
 
     /// Closes the store's connections (a command is done).

@@ -231,6 +231,15 @@ impl Engine {
             .ok_or_else(|| line_not_found(id))
     }
 
+    /// Every person, for admins (with whether each has set a password).
+    pub async fn people(
+        &self,
+        caller: &crate::policy::Caller,
+    ) -> Result<Vec<crate::store::PersonRecord>> {
+        caller.admin("listing people")?;
+        Ok(self.store.people().await?)
+    }
+
     /// Creates or replaces a person; returns them as stored (the write-only secret kept
     /// out) and whether they are new.
     pub async fn put_person(&self, id: &NameId, mut person: Person) -> Result<(Person, bool)> {

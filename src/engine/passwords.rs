@@ -144,13 +144,17 @@ fn invitation_not_found() -> EngineError {
 
 impl Engine {
     /// Makes an invitation link for person `person_id`, working for `valid` (the person's
-    /// earlier unused links stop working). `created_by` is who asked, for the record.
+    /// earlier unused links stop working): admins only (the command line is
+    /// [`Caller::Open`]). Who asked is kept for the record.
     pub async fn invite(
         &self,
+        caller: &Caller,
         person_id: &str,
-        created_by: Option<&str>,
         valid: Duration,
     ) -> Result<NewInvitation> {
+        caller.admin("inviting a person")?;
+        let created_by = caller.recorded_as();
+        let created_by = created_by.as_deref();
         check_id("person_id", person_id).map_err(|_| person_not_found(person_id))?;
         if self.store.person_sign_in(person_id).await?.is_none() {
             return Err(person_not_found(person_id));

@@ -60,6 +60,15 @@ pub struct AppState {
     pub limits: Arc<limits::Limits>,
     /// How long a dashboard sign-in lasts unused (`dashboard.sign_in_idle_minutes`).
     pub sign_in_idle_minutes: u32,
+    /// The dashboard's zone for people without their own (`server.time_zone`).
+    pub time_zone: chrono_tz::Tz,
+}
+
+impl AppState {
+    /// The address people reach `path` at: `server.public_url` and the path.
+    pub fn link(&self, path: &str) -> String {
+        format!("{}{path}", self.webchat.public_url().trim_end_matches('/'))
+    }
 }
 
 pub use limits::{LimitError, Limits, client_ip};

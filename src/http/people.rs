@@ -1,4 +1,5 @@
-//! `PUT /v1/people/{id}` and `PUT /v1/groups/{id}`.
+//! People (`GET /v1/people`, `PUT /v1/people/{id}`, invitations) and groups
+//! (`PUT /v1/groups/{id}`).
 
 use axum::Json;
 use axum::extract::State;
@@ -16,6 +17,7 @@ use crate::policy::Caller;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(list_people))
         .routes(routes!(put_person))
         .routes(routes!(invite))
         .routes(routes!(put_group))
@@ -32,6 +34,32 @@ struct PersonView {
     notifications_enabled: bool,
     /// The lines the person works on.
     lines: Vec<NameId>,
+    /// Their own time zone; `null` follows the server's `server.time_zone`.
+    time_zone: Option<String>,
+}
+
+impl PersonView {
+    fn new(id: String, person: Person) -> Self {
+        let Person {
+            name,
+            role,
+            manager_id,
+            notify,
+            notifications_enabled,
+            lines,
+            time_zone,
+        } = person;
+        Self {
+            id,
+            name,
+            role,
+            manager_id,
+            notify,
+            notifications_enabled,
+            lines,
+            time_zone,
+        }
+    }
 }
 
 /// An invitation link, shown once: with it the person sets their dashboard password.
@@ -50,6 +78,39 @@ struct GroupView {
     id: String,
     name: String,
     members: Vec<NameId>,
+}
+
+/// A person in the list: as stored, and whether they can sign in to the dashboard.
+#[derive(Serialize, ToSchema)]
+struct ListedPerson {
+    #[serde(flatten)]
+    person: PersonView,
+    /// They have set a password with an invitation link.
+    signs_in: bool,
+}
+
+/// Every person, by id: admins only. Write-only secrets are never shown.
+#[utoipa::path(
+    get, path = "/v1/people", tag = "people", operation_id = "list_people",
+    responses(
+        (status = 200, description = "Every person.", body = Vec<ListedPerson>),
+        (status = 403, description = "Not an admin (`forbidden`).", body = ErrorBody),
+    ),
+)]
+async fn list_people(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<ListedPerson>>> {
+    let people = state.engine.people(&caller).await?;
+    Ok(Json(
+        people
+            .into_iter()
+            .map(|r| ListedPerson {
+                person: PersonView::new(r.id, r.person),
+                signs_in: r.signs_in,
+            })
+            .collect(),
+    ))
 }
 
 /// Creates or replaces a person: an operator, supervisor or admin, with where they hear
@@ -75,26 +136,7 @@ async fn put_person(
         .engine
         .put_person(&NameId::parse("person_id", &id)?, person)
         .await?;
-    let Person {
-        name,
-        role,
-        manager_id,
-        notify,
-        notifications_enabled,
-        lines,
-    } = person;
-    Ok((
-        created_or_ok(created),
-        Json(PersonView {
-            id,
-            name,
-            role,
-            manager_id,
-            notify,
-            notifications_enabled,
-            lines,
-        }),
-    ))
+    Ok((created_or_ok(created), Json(PersonView::new(id, person))))
 }
 
 /// Makes an invitation link with which the person sets their dashboard password (the same
@@ -118,7 +160,6 @@ async fn invite(
     query: ApiQuery,
 ) -> ApiResult<(StatusCode, Json<InvitationView>)> {
     query.only("hours")?;
-    caller.admin("inviting a person")?;
     let hours = match query.0.get("hours") {
         None => crate::engine::INVITATION_HOURS,
         Some(h) => h
@@ -134,20 +175,12 @@ async fn invite(
     };
     let invited = state
         .engine
-        .invite(
-            &id,
-            caller.recorded_as().as_deref(),
-            chrono::Duration::hours(hours),
-        )
+        .invite(&caller, &id, chrono::Duration::hours(hours))
         .await?;
     Ok((
         StatusCode::CREATED,
         Json(InvitationView {
-            url: format!(
-                "{}{}",
-                state.webchat.public_url().trim_end_matches('/'),
-                crate::engine::invitation_path(&invited.token)
-            ),
+            url: state.link(&crate::engine::invitation_path(&invited.token)),
             person_id: invited.person_id,
             expires_at: invited.expires_at,
         }),

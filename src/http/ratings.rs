@@ -95,6 +95,7 @@ pub fn inbox_filter(params: &std::collections::HashMap<String, String>) -> ApiRe
     };
     Ok(InboxFilter {
         lines: None,
+        except_lines: Vec::new(),
         line: id_param(params, "line")?,
         operator: id_param(params, "operator")?,
         channel,

@@ -254,6 +254,10 @@ struct SessionDetail {
     rating: Option<RatingDetail>,
     /// A supervisor's own evaluation of the session.
     evaluation: Option<EvaluationRecord>,
+    /// The caller is an operator of a line that shows its ratings to supervisors only
+    /// (`rating.operators_see_ratings` off): `rating` is `null` whatever the client
+    /// answered.
+    rating_hidden: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -280,16 +284,20 @@ async fn show(
     ApiPath(id): ApiPath,
 ) -> ApiResult<Json<SessionDetail>> {
     visible_session(&state, &caller, &id).await?;
-    let SessionView {
-        session,
-        request,
-        rating,
-        response,
-        appeal,
-        alerts,
-        evaluation,
-    } = state.engine.session_view(&id).await?;
+    let (
+        SessionView {
+            session,
+            request,
+            rating,
+            response,
+            appeal,
+            alerts,
+            evaluation,
+        },
+        rating_hidden,
+    ) = state.engine.session_view_for(&caller, &id).await?;
     Ok(Json(SessionDetail {
+        rating_hidden,
         session: (&session).into(),
         rating_request: request.as_ref().map(RequestOut::from),
         rating: rating.map(|(r, h)| RatingDetail {

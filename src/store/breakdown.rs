@@ -86,14 +86,28 @@ impl Store {
 
     /// The filter's newest low ratings (voided ones left out), with their comments and
     /// responses: what an operator's profile lists.
-    pub async fn low_ratings(&self, f: &ReportFilter, limit: i64) -> Result<Vec<LowRating>> {
-        let (filter, binds) = conditions(
+    /// Ratings on `except_lines` are left out.
+    pub async fn low_ratings(
+        &self,
+        f: &ReportFilter,
+        except_lines: &[String],
+        limit: i64,
+    ) -> Result<Vec<LowRating>> {
+        let (mut filter, mut binds) = conditions(
             f,
             "r",
             "created_at",
             Some("g.voided_at IS NULL AND g.low = 1"),
             1,
         );
+        if !except_lines.is_empty() {
+            let first = binds.len() + 2;
+            let each: Vec<String> = (first..first + except_lines.len())
+                .map(|n| format!("${n}"))
+                .collect();
+            filter.push_str(&format!(" AND r.line_id NOT IN ({})", each.join(", ")));
+            binds.extend(except_lines.iter().cloned().map(super::filter::Bind::Text));
+        }
         let sql = format!(
             "SELECT g.id AS rating_id, r.session_id AS session_id, r.scale AS scale,
                     g.value AS value,

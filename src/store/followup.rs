@@ -58,6 +58,9 @@ pub struct AppealRecord {
     pub session_id: String,
     pub operator_id: Option<String>,
     pub reason: String,
+    /// Who appealed: a person's id, or `key <id>` for a key without a person; `null` in
+    /// the open mode and on appeals older than this field.
+    pub made_by: Option<String>,
     /// open, approved or rejected.
     pub status: String,
     pub decided_by: Option<String>,
@@ -125,7 +128,7 @@ fn read_response(row: &sqlx::any::AnyRow) -> Result<ResponseRecord> {
 
 const APPEAL_COLUMNS: &str =
     "id, rating_id, (SELECT g.session_id FROM ratings g WHERE g.id = appeals.rating_id) AS session_id,
-     operator_id, reason, status, decided_by, note, created_at, decided_at";
+     operator_id, reason, made_by, status, decided_by, note, created_at, decided_at";
 
 fn read_appeal(row: &sqlx::any::AnyRow) -> Result<AppealRecord> {
     Ok(AppealRecord {
@@ -134,6 +137,7 @@ fn read_appeal(row: &sqlx::any::AnyRow) -> Result<AppealRecord> {
         session_id: row.try_get("session_id")?,
         operator_id: row.try_get("operator_id")?,
         reason: row.try_get("reason")?,
+        made_by: row.try_get("made_by")?,
         status: row.try_get("status")?,
         decided_by: row.try_get("decided_by")?,
         note: row.try_get("note")?,
@@ -311,11 +315,12 @@ impl Store {
         }))
     }
 
-    /// An appeal of rating `rating_id` by the operator it is credited to.
+    /// An appeal of rating `rating_id`, credited to its operator, made by `made_by`.
     pub async fn create_appeal(
         &self,
         rating_id: &str,
         reason: &str,
+        made_by: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<AppealOutcome> {
         let mut tx = self.pool.begin().await?;
@@ -336,13 +341,14 @@ impl Store {
         let id = uuid::Uuid::now_v7().to_string();
         // Two appeals racing: the unique rating_id lets one in; the other reads it back.
         let made = sqlx::query(
-            "INSERT INTO appeals (id, rating_id, operator_id, reason, status, created_at)
-             VALUES ($1, $2, $3, $4, 'open', $5) ON CONFLICT (rating_id) DO NOTHING",
+            "INSERT INTO appeals (id, rating_id, operator_id, reason, made_by, status, created_at)
+             VALUES ($1, $2, $3, $4, $5, 'open', $6) ON CONFLICT (rating_id) DO NOTHING",
         )
         .bind(&id)
         .bind(rating_id)
         .bind(operator_id)
         .bind(reason)
+        .bind(made_by)
         .bind(ms(now))
         .execute(&mut *tx)
         .await?

@@ -104,6 +104,8 @@ impl Cursor {
 pub struct InboxFilter {
     /// The caller's reach: only these lines; every line when `None`.
     pub lines: Option<Vec<String>>,
+    /// Lines whose ratings the caller may not see one by one.
+    pub except_lines: Vec<String>,
     pub line: Option<String>,
     pub operator: Option<String>,
     pub channel: Option<String>,
@@ -291,7 +293,12 @@ fn appeals_join(f: &InboxFilter) -> &'static str {
 /// The join to the requests, only when a filter is about them (line, operator, channel):
 /// a whole-store count or page need not look up a request per low rating.
 fn requests_join(f: &InboxFilter) -> &'static str {
-    if f.lines.is_some() || f.line.is_some() || f.operator.is_some() || f.channel.is_some() {
+    if f.lines.is_some()
+        || !f.except_lines.is_empty()
+        || f.line.is_some()
+        || f.operator.is_some()
+        || f.channel.is_some()
+    {
         "JOIN rating_requests r ON r.id = g.request_id"
     } else {
         ""
@@ -335,6 +342,14 @@ fn where_clause(f: &InboxFilter) -> Option<(String, Vec<Bind>)> {
         }
         let each: Vec<String> = lines.iter().map(|l| bind(Bind::Text(l.clone()))).collect();
         conditions.push(format!("r.line_id IN ({})", each.join(", ")));
+    }
+    if !f.except_lines.is_empty() {
+        let each: Vec<String> = f
+            .except_lines
+            .iter()
+            .map(|l| bind(Bind::Text(l.clone())))
+            .collect();
+        conditions.push(format!("r.line_id NOT IN ({})", each.join(", ")));
     }
     for (column, value) in [
         ("r.line_id", &f.line),

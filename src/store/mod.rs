@@ -55,6 +55,7 @@ pub use keys::{KeyRecord, NewKey, StoredKey};
 pub use lines::LineRecord;
 pub use notify::{NOTIFY_CHANNEL, Others};
 pub use passwords::{Invitation, PersonSignIn};
+pub use people::{Directory, PersonRecord};
 pub use ratings::{AlertPlan, AnswerTarget, RatingOutcome, RatingPolicy, RatingRevision};
 pub use report::ReportGroup;
 pub use requests::{ClaimedRequest, NextWake, PlatformStatus, SendResult};

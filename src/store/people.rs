@@ -18,12 +18,13 @@ impl Store {
             .is_some();
         sqlx::query(
             "INSERT INTO people (id, name, role, manager_id, notify, notifications_enabled, updated_at,
-                                 lines)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                                 lines, time_zone)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (id) DO UPDATE
              SET name = excluded.name, role = excluded.role, manager_id = excluded.manager_id,
                  notify = excluded.notify, notifications_enabled = excluded.notifications_enabled,
-                 updated_at = excluded.updated_at, lines = excluded.lines",
+                 updated_at = excluded.updated_at, lines = excluded.lines,
+                 time_zone = excluded.time_zone",
         )
         .bind(id)
         .bind(&p.name)
@@ -33,6 +34,7 @@ impl Store {
         .bind(i64::from(p.notifications_enabled))
         .bind(ms(now))
         .bind(serde_json::to_string(&p.lines).expect("ids serialise"))
+        .bind(p.time_zone.as_deref())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -82,7 +84,92 @@ pub struct Reachability {
     pub notify: Notify,
 }
 
+/// Who is who, for showing names where the records hold ids: every person's name and
+/// time zone, and every line's name.
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    /// Person id → (name, time zone as set).
+    pub people: std::collections::HashMap<String, (String, Option<String>)>,
+    /// Line id → name.
+    pub lines: std::collections::HashMap<String, String>,
+}
+
+/// A person as stored, with whether they can sign in to the dashboard.
+#[derive(Debug, Clone)]
+pub struct PersonRecord {
+    pub id: String,
+    /// Without `notify.webhook_secret`, which is never read back.
+    pub person: Person,
+    /// They have set a password.
+    pub signs_in: bool,
+}
+
 impl Store {
+    /// Every person, by id.
+    pub async fn people(&self) -> Result<Vec<PersonRecord>> {
+        let rows = sqlx::query(
+            "SELECT p.id, p.name, p.role, p.manager_id, p.notify, p.notifications_enabled,
+                    p.lines, p.time_zone, w.person_id AS password
+             FROM people p LEFT JOIN person_passwords w ON w.person_id = p.id
+             ORDER BY p.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                let corrupt = |what: &str, e: String| {
+                    super::StoreError::Corrupt(format!("{what} of person '{id}': {e}"))
+                };
+                let mut notify: Notify = serde_json::from_str(&r.try_get::<String, _>("notify")?)
+                    .map_err(|e| corrupt("notify", e.to_string()))?;
+                notify.webhook_secret = None;
+                let person = Person {
+                    name: r.try_get("name")?,
+                    role: r
+                        .try_get::<String, _>("role")?
+                        .parse()
+                        .map_err(|e| corrupt("role", e))?,
+                    manager_id: r
+                        .try_get::<Option<String>, _>("manager_id")?
+                        .map(rateline_domain::NameId::stored),
+                    notify,
+                    notifications_enabled: r.try_get::<i64, _>("notifications_enabled")? == 1,
+                    lines: serde_json::from_str(&r.try_get::<String, _>("lines")?)
+                        .map_err(|e| corrupt("lines", e.to_string()))?,
+                    time_zone: r.try_get("time_zone")?,
+                };
+                Ok(PersonRecord {
+                    signs_in: r.try_get::<Option<String>, _>("password")?.is_some(),
+                    id,
+                    person,
+                })
+            })
+            .collect()
+    }
+
+    /// Every person's and line's name (a page's worth of look-ups in two statements).
+    pub async fn directory(&self) -> Result<Directory> {
+        let people = sqlx::query("SELECT id, name, time_zone FROM people")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    (r.try_get("name")?, r.try_get("time_zone")?),
+                ))
+            })
+            .collect::<Result<_>>()?;
+        let lines = self
+            .list_lines()
+            .await?
+            .into_iter()
+            .map(|l| (l.id, l.settings.name))
+            .collect();
+        Ok(Directory { people, lines })
+    }
+
     /// A person's notification settings; `None` when there is no such person.
     pub async fn person_reachability(&self, id: &str) -> Result<Option<Reachability>> {
         let Some(row) =

@@ -41,6 +41,20 @@ pub struct SessionView {
     pub evaluation: Option<super::EvaluationRecord>,
 }
 
+impl SessionView {
+    /// The view without the client's rating and what follows it (for an operator of a line
+    /// that shows ratings to supervisors only).
+    pub fn without_rating(self) -> Self {
+        Self {
+            rating: None,
+            response: None,
+            appeal: None,
+            alerts: Vec::new(),
+            ..self
+        }
+    }
+}
+
 /// What a close did.
 #[derive(Debug, Clone)]
 pub struct CloseResult {

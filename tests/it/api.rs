@@ -274,6 +274,29 @@ async fn people_and_groups_are_stored_and_validated(db: Db) {
         (422, json!("notify.email"))
     );
     let (status, body) = app
+        .put(
+            "/v1/people/p-8",
+            json!({"name": "X", "role": "operator", "time_zone": "Mars/Olympus"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "time_zone");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("an IANA name such as Europe/Berlin"),
+        "{body}"
+    );
+    let (status, body) = app
+        .put(
+            "/v1/people/p-8",
+            json!({"name": "X", "role": "operator", "time_zone": "Europe/Berlin"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["time_zone"], "Europe/Berlin");
+    let (status, body) = app
         .put("/v1/people/p-8", json!({"name": "X", "role": "boss"}))
         .await;
     assert_eq!(status, 400, "{body}");
@@ -356,6 +379,7 @@ async fn the_openapi_description_covers_every_v1_route(db: Db) {
         "GET /v1/appeals",
         "GET /v1/lines/{line_id}",
         "GET /v1/operators/{id}/summary",
+        "GET /v1/people",
         "GET /v1/ratings",
         "GET /v1/sessions/{id}",
         "GET /v1/stats",

@@ -237,8 +237,22 @@ impl TestApp {
     }
 
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call_as(None, method, path, body).await
+    }
+
+    /// A call with API key `key` (none without).
+    pub async fn call_as(
+        &self,
+        key: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut req = self.http.request(method, self.url(path));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -261,6 +275,29 @@ impl TestApp {
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
         self.call("GET", path, None).await
+    }
+
+    /// Ends every dashboard sign-in, as if each was left unused past its idle time.
+    pub async fn expire_sign_ins(&self) {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&self.db.url).await.unwrap();
+        sqlx::query("UPDATE sign_ins SET expires_at = 0")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+
+    /// A webhook session closed by `operator` on `line`, rated 0 (low) with `comment`.
+    pub async fn low_rating(&self, session: &str, line: &str, operator: &str, comment: &str) {
+        let request = self.sent_request(session, line, operator).await;
+        let (status, body) = self
+            .post(
+                "/v1/ratings",
+                json!({"request_id": request, "value": 0, "comment": comment}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
     }
 
     /// A webhook line pointing at this test's connector, with `rating` settings merged in.
@@ -294,9 +331,7 @@ impl TestApp {
     /// Opens `session`, closes it, waits for the send and answers `value` through
     /// `POST /v1/ratings`; returns the rating's id.
     pub async fn rated(&self, session: &str, line: &str, operator: &str, value: i64) -> String {
-        self.open(session, line, operator).await;
-        let request = self.close(session).await;
-        self.wait_for_status(session, "sent").await;
+        let request = self.sent_request(session, line, operator).await;
         let (status, body) = self
             .post(
                 "/v1/ratings",
@@ -305,6 +340,15 @@ impl TestApp {
             .await;
         assert_eq!(status, 201, "{body}");
         body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A webhook session opened and closed by `operator` on `line`, its request sent; the
+    /// request's id.
+    pub async fn sent_request(&self, session: &str, line: &str, operator: &str) -> String {
+        self.open(session, line, operator).await;
+        let request = self.close(session).await;
+        self.wait_for_status(session, "sent").await;
+        request
     }
 
     /// Closes a session by the operator; returns the request's id.
@@ -376,4 +420,17 @@ impl TestApp {
     pub fn advance(&self, d: chrono::Duration) {
         self.clock.advance(d);
     }
+}
+
+/// Serves `html` at `/` from an origin of its own on this machine (another site, to the
+/// browser); that origin.
+pub async fn another_site(html: String) -> String {
+    let site = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || async move { axum::response::Html(html) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, site).await });
+    origin
 }

@@ -512,7 +512,7 @@ async fn a_sign_in_comes_back_to_the_page_and_ends_when_it_should(db: Db) {
         )
         .await;
         assert_eq!(status, 303);
-        assert_eq!(headers["location"], "/dashboard", "{next}");
+        assert_eq!(headers["location"], "/dashboard/home", "{next}");
     }
     let resp = app
         .http
@@ -552,13 +552,7 @@ async fn a_sign_in_comes_back_to_the_page_and_ends_when_it_should(db: Db) {
     };
     let cookie = sign_in().await;
     assert_eq!(text(&app, "/dashboard", Some(&cookie)).await.0, 200);
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&app.db.url).await.unwrap();
-    sqlx::query("UPDATE sign_ins SET expires_at = 0")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    app.expire_sign_ins().await;
     assert_eq!(
         text(&app, "/dashboard", Some(&cookie)).await.0,
         401,

@@ -122,8 +122,12 @@ async fn an_invited_person_sets_a_password_and_signs_in_as_themselves(db: Db) {
     // The password set: signed in at once, as Olga, on her line only.
     let (status, headers, page) = set_password(&app, &path, PASSWORD, PASSWORD).await;
     assert_eq!(status, 303, "{page}");
-    assert_eq!(headers["location"], "/dashboard");
+    assert_eq!(headers["location"], "/dashboard/home");
     let cookie = cookie_of(&headers).expect("a sign-in cookie");
+    // A supervisor's first page is their inbox.
+    let (status, page) = text(&app, "/dashboard/home", Some(&cookie)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<title>Inbox · Rateline</title>"), "{page}");
     let (status, page) = text(&app, "/dashboard/sessions/s-support", Some(&cookie)).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Sign out"), "{page}");
@@ -181,7 +185,7 @@ async fn an_invited_person_sets_a_password_and_signs_in_as_themselves(db: Db) {
     for next in ["//evil.example/x", "https://evil.example/", "/v1/lines"] {
         let (status, headers, _) = sign_in(&app, "sup-olga", PASSWORD, next).await;
         assert_eq!(status, 303);
-        assert_eq!(headers["location"], "/dashboard", "{next}");
+        assert_eq!(headers["location"], "/dashboard/home", "{next}");
     }
 
     // Setting the password again (a new link) ends every earlier sign-in.
@@ -291,8 +295,105 @@ async fn invitations_over_the_api(db: Db) {
     );
 }
 
+/// An admin makes invitation links from the people page; nobody else sees it. The API
+/// lists the same people, secrets left out.
+async fn admins_invite_people_from_the_people_page(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    fixture(&app).await;
+    let (status, body) = app
+        .put(
+            "/v1/people/admin-ann",
+            json!({"name": "Ann", "role": "admin",
+                   "notify": {"webhook_url": "https://hooks.example/ann",
+                              "webhook_secret": "a secret of twenty chars"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let admin_key = close_with_a_key(&app).await;
+    let path = path_of(&rateline(&app, &["people", "invite", "admin-ann"]));
+    let (status, headers, _) = set_password(&app, &path, PASSWORD, PASSWORD).await;
+    assert_eq!(status, 303);
+    let ann = cookie_of(&headers).unwrap();
+
+    let (status, page) = text(&app, "/dashboard/people", Some(&ann)).await;
+    assert_eq!(status, 200, "{page}");
+    for part in [
+        r#"id="nav-people""#,
+        r#"<tr id="person-op-1"><td>Ben"#,
+        r#"action="/dashboard/people/sup-olga/invitation""#,
+        "not yet",
+    ] {
+        assert!(page.contains(part), "{part} missing: {page}");
+    }
+    // The button: a link for Olga, shown once, that sets her password.
+    let own = app.base.clone();
+    let (status, _, page) = post_form(
+        &app,
+        "/dashboard/people/sup-olga/invitation",
+        Some(&ann),
+        &[("origin", &own), ("sec-fetch-site", "same-origin")],
+        &[],
+    )
+    .await;
+    assert_eq!(status, 201, "{page}");
+    let at = page
+        .find(r#"id="invitation-url""#)
+        .expect("the link is shown");
+    let link = &page[at..];
+    let link = &link[link.find("value=\"").unwrap() + 7..];
+    let link = &link[..link.find('"').unwrap()];
+    let (status, _, _) = set_password(&app, &path_of(link), PASSWORD, PASSWORD).await;
+    assert_eq!(status, 303, "the page's link works");
+    let (_, page) = text(&app, "/dashboard/people", Some(&ann)).await;
+    assert!(!page.contains(link), "shown only once: {page}");
+
+    // A supervisor has no people page, and no button works for them.
+    let (_, headers, _) = sign_in(&app, "sup-olga", PASSWORD, "/dashboard").await;
+    let olga = cookie_of(&headers).unwrap();
+    let (status, page) = text(&app, "/dashboard/people", Some(&olga)).await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("needs an admin"), "{page}");
+    let (status, _, _) = post_form(
+        &app,
+        "/dashboard/people/op-1/invitation",
+        Some(&olga),
+        &[("origin", &own), ("sec-fetch-site", "same-origin")],
+        &[],
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // GET /v1/people: every person, who signs in, never a secret.
+    let (status, people) = app
+        .call_as(Some(&admin_key), "GET", "/v1/people", None)
+        .await;
+    assert_eq!(status, 200, "{people}");
+    assert!(
+        !people.to_string().contains("a secret of twenty chars"),
+        "{people}"
+    );
+    let ids: Vec<_> = people
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap(), p["signs_in"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        ids,
+        [("admin-ann", true), ("op-1", false), ("sup-olga", true)]
+    );
+    let supervisor = create_key(&app, &["--name", "sam", "--role", "supervisor"]);
+    let (status, body) = app
+        .call_as(Some(&supervisor), "GET", "/v1/people", None)
+        .await;
+    assert_eq!(status, 403, "{body}");
+}
+
 crate::common::on_both_backends!(
     an_invited_person_sets_a_password_and_signs_in_as_themselves,
     an_operator_signed_in_sees_only_their_own,
     invitations_over_the_api,
+    admins_invite_people_from_the_people_page,
 );

@@ -19,14 +19,7 @@ async fn example_site() -> String {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/webchat/index.html"),
     )
     .unwrap();
-    let app = axum::Router::new().route(
-        "/",
-        axum::routing::get(move || async move { axum::response::Html(page) }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let origin = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    origin
+    crate::common::another_site(page).await
 }
 
 /// A web chat line that lets the example site embed the widget, and a session on it;

@@ -37,15 +37,9 @@ async fn post(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) ->
 }
 
 async fn with_key(app: &TestApp, key: &str, path: &str) -> Value {
-    let resp = app
-        .http
-        .get(app.url(path))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "{path}");
-    resp.json().await.unwrap()
+    let (status, body) = app.call_as(Some(key), "GET", path, None).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body
 }
 
 async fn a_supervisor_works_a_low_rating_from_the_browser(db: Db) {
@@ -67,7 +61,8 @@ async fn a_supervisor_works_a_low_rating_from_the_browser(db: Db) {
     for (id, body) in [
         (
             "sup-olga",
-            json!({"name": "Olga", "role": "supervisor", "lines": ["support"]}),
+            json!({"name": "Olga", "role": "supervisor", "lines": ["support"],
+                   "time_zone": "Asia/Tokyo"}),
         ),
         (
             "sup-sam",
@@ -96,9 +91,20 @@ async fn a_supervisor_works_a_low_rating_from_the_browser(db: Db) {
         r#"action="/dashboard/sessions/s1/evaluation""#,
         r#"<span id="unanswered">1</span>"#,
         "Olga",
+        // People and lines by name, their ids on hover.
+        r#"<span title="op-1">Ben</span>"#,
     ] {
         assert!(page.contains(part), "{part} missing: {page}");
     }
+    // Olga's times are in her zone, Tokyo (UTC+9, no summer time).
+    let session = with_key(&app, &admin_key, "/v1/sessions/s1").await;
+    let opened: chrono::DateTime<chrono::Utc> =
+        session["opened_at"].as_str().unwrap().parse().unwrap();
+    let in_tokyo = (opened + chrono::Duration::hours(9))
+        .format("%Y-%m-%d %H:%M JST")
+        .to_string();
+    assert!(page.contains(&in_tokyo), "{in_tokyo} missing: {page}");
+    assert!(!page.contains(" UTC<"), "{page}");
     assert!(!page.contains("Decide the appeal"), "only admins decide");
 
     // Respond, sent to the client: the connector gets it, signed; Olga is its author.
@@ -168,7 +174,10 @@ async fn a_supervisor_works_a_low_rating_from_the_browser(db: Db) {
     )
     .await;
     assert_eq!(status, 303, "{page}");
-    assert!(page.contains("evaluation: 2 ★ by sup-olga"), "{page}");
+    assert!(
+        page.contains(r#"evaluation: 2 ★ by <span title="sup-olga">Olga</span>"#),
+        "{page}"
+    );
 
     // Appeal; a second one is refused by the rule, named next to the form.
     let (status, page) = post(
@@ -199,7 +208,12 @@ async fn a_supervisor_works_a_low_rating_from_the_browser(db: Db) {
         queue.contains("the client wrote to the wrong shop"),
         "{queue}"
     );
+    assert!(
+        queue.contains(r#"appealed by <span title="sup-olga">Olga</span>"#),
+        "{queue}"
+    );
     let appeals = with_key(&app, &admin_key, "/v1/appeals?status=open").await;
+    assert_eq!(appeals["appeals"][0]["made_by"], "sup-olga", "{appeals}");
     let appeal = appeals["appeals"][0]["id"].as_str().unwrap().to_owned();
     // A decision that says neither approve nor reject decides nothing.
     let (_, page) = post(
@@ -222,6 +236,14 @@ async fn a_supervisor_works_a_low_rating_from_the_browser(db: Db) {
     .await;
     assert_eq!(status, 303, "{page}");
     assert!(page.contains("approved"), "{page}");
+    let (_, page) = text(&app, "/dashboard/sessions/s1", Some(&ann)).await;
+    for part in [
+        r#"decided by <span title="admin-ann">Ann</span>"#,
+        r#"appeal approved by <span title="admin-ann">Ann</span>"#,
+        r#"appealed by <span title="sup-olga">Olga</span>"#,
+    ] {
+        assert!(page.contains(part), "{part} missing: {page}");
+    }
     let appeals = with_key(&app, &admin_key, "/v1/appeals?status=approved").await;
     assert_eq!(
         appeals["appeals"][0]["decided_by"], "admin-ann",
@@ -313,21 +335,101 @@ async fn the_workbench_refuses_what_the_api_refuses(db: Db) {
     .await;
     assert_eq!(status, 403, "{page}");
     // An expired sign-in: the sign-in page, nothing written.
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&app.db.url).await.unwrap();
-    sqlx::query("UPDATE sign_ins SET expires_at = 0")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    app.expire_sign_ins().await;
     let (status, page) = post(&app, &olga, "/dashboard/sessions/s1/response", &respond).await;
     assert_eq!(status, 401, "{page}");
     assert!(page.contains(r#"name="password""#), "{page}");
+    // Signing in again comes back to the session's page, not to the form's address.
+    assert!(
+        page.contains(r#"name="next" value="/dashboard/sessions/s1""#),
+        "{page}"
+    );
     let list = with_key(&app, &admin_key, "/v1/ratings?state=responded").await;
     assert_eq!(list["ratings"], json!([]), "nothing was written: {list}");
+}
+
+async fn an_operator_sees_their_feedback_unless_the_line_hides_it(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 0})).await;
+    app.low_rating("s1", "support", "op-1", "nobody answered")
+        .await;
+    let (status, body) = app
+        .put(
+            "/v1/people/op-1",
+            json!({"name": "Ben", "role": "operator", "lines": ["support"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let admin_key = close_with_a_key(&app).await;
+    let operator_key = crate::common::create_key(
+        &app,
+        &[
+            "--name",
+            "Ben's tool",
+            "--role",
+            "operator",
+            "--person",
+            "op-1",
+        ],
+    );
+
+    // Ben signs in to his own feedback: his numbers, the comment, the way to appeal.
+    let ben = signed_in(&app, "op-1").await;
+    let (status, page) = text(&app, "/dashboard/home", Some(&ben)).await;
+    assert_eq!(status, 200, "{page}");
+    for part in [
+        "<title>Ben · Rateline</title>",
+        r#"id="nav-me""#,
+        "nobody answered",
+    ] {
+        assert!(page.contains(part), "{part} missing: {page}");
+    }
+    let (_, inbox) = text(&app, "/dashboard/inbox", Some(&ben)).await;
+    assert!(inbox.contains("nobody answered"), "{inbox}");
+    let (_, page) = text(&app, "/dashboard/sessions/s1", Some(&ben)).await;
+    assert!(page.contains("nobody answered"), "{page}");
+    assert!(page.contains(r#"id="appeal""#), "{page}");
+
+    // The line shows its ratings to supervisors only: Ben sees his numbers, not the ratings.
+    let (status, body) = app
+        .call_as(
+        Some(&admin_key),
+        "PUT",
+        "/v1/lines/support",
+        Some(json!({"name": "Support", "webhook": {"url": app.connector.url, "secret": crate::common::SECRET},
+               "rating": {"delay_seconds": 0, "operators_see_ratings": false}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, page) = text(&app, "/dashboard/home", Some(&ben)).await;
+    assert!(!page.contains("nobody answered"), "{page}");
+    assert!(page.contains("None in this period"), "{page}");
+    assert!(
+        page.contains(r#"<div class="n">1</div>"#),
+        "his low rating still counts in his numbers: {page}"
+    );
+    let (_, inbox) = text(&app, "/dashboard/inbox", Some(&ben)).await;
+    assert!(!inbox.contains("nobody answered"), "{inbox}");
+    assert!(inbox.contains("No low ratings match"), "{inbox}");
+    let (_, page) = text(&app, "/dashboard/sessions/s1", Some(&ben)).await;
+    assert!(!page.contains("nobody answered"), "{page}");
+    assert!(page.contains(r#"id="ratings-hidden""#), "{page}");
+    // The same through the API with his key.
+    let session = with_key(&app, &operator_key, "/v1/sessions/s1").await;
+    assert_eq!(session["rating"], Value::Null, "{session}");
+    assert_eq!(session["rating_hidden"], true, "{session}");
+    let ratings = with_key(&app, &operator_key, "/v1/ratings").await;
+    assert_eq!(ratings["ratings"], json!([]), "{ratings}");
+    // A supervisor still sees everything.
+    let session = with_key(&app, &admin_key, "/v1/sessions/s1").await;
+    assert_eq!(session["rating"]["comment"], "nobody answered", "{session}");
+    assert_eq!(session["rating_hidden"], false, "{session}");
 }
 
 crate::common::on_both_backends!(
     a_supervisor_works_a_low_rating_from_the_browser,
     the_workbench_refuses_what_the_api_refuses,
+    an_operator_sees_their_feedback_unless_the_line_hides_it,
 );

@@ -1,7 +1,9 @@
 //! The supervisor's workbench in a real headless Chromium, on both stores: an invitation
 //! link sets the password; the low-rating alert's e-mail link leads through the sign-in to
 //! the session's page; the response typed there, with "send it to the client", reaches the
-//! contact center's connector; the inbox's unanswered count goes down. Screenshots go to
+//! contact center's connector; the inbox's unanswered count goes down. Flags, appeals and
+//! their decision, the operator's view, and the refusals of forms from another site or
+//! after the sign-in expired, as people meet them. Screenshots go to
 //! `target/screenshots/workbench-*.png`.
 
 use crate::common::{Connector, Db, TestApp, TestDb, rateline, start_time, test_settings};
@@ -50,11 +52,9 @@ async fn arrive(c: &Client, path: &str, css: &str) -> String {
     );
 }
 
-async fn the_alert_leads_to_the_work(kind: Db) {
-    let Some(b) = browser().await else { return };
-    let Some(db) = TestDb::new(kind).await else {
-        return;
-    };
+/// A server that e-mails its alerts to a fake SMTP server.
+async fn with_smtp(kind: Db) -> Option<(TestApp, FakeSmtp)> {
+    let db = TestDb::new(kind).await?;
     let smtp = FakeSmtp::start().await;
     let mut settings = test_settings(&db);
     settings.smtp = Some(SmtpSettings {
@@ -68,6 +68,14 @@ async fn the_alert_leads_to_the_work(kind: Db) {
         Connector::start().await,
     )
     .await;
+    Some((app, smtp))
+}
+
+async fn the_alert_leads_to_the_work(kind: Db) {
+    let Some(b) = browser().await else { return };
+    let Some((app, smtp)) = with_smtp(kind).await else {
+        return;
+    };
     let (status, body) = app
         .put(
             "/v1/people/sup-olga",
@@ -85,16 +93,8 @@ async fn the_alert_leads_to_the_work(kind: Db) {
         )
         .await;
     assert!(status == 201, "{body}");
-    app.open("s1", "support", "op-1").await;
-    let request = app.close("s1").await;
-    app.wait_for_status("s1", "sent").await;
-    let (status, body) = app
-        .post(
-            "/v1/ratings",
-            json!({"request_id": request, "value": 0, "comment": "nobody answered"}),
-        )
+    app.low_rating("s1", "support", "op-1", "nobody answered")
         .await;
-    assert_eq!(status, 201, "{body}");
     close_with_a_key(&app).await;
 
     let c = &b.client;
@@ -106,7 +106,8 @@ async fn the_alert_leads_to_the_work(kind: Db) {
     fill(c, "#repeat", PASSWORD).await;
     save_screenshot(&c.screenshot().await.unwrap(), "workbench-invitation.png");
     click(c, "button[type=submit]").await;
-    arrive(c, "/dashboard", "#sign-out").await;
+    // A supervisor's first page is the inbox.
+    arrive(c, "/dashboard/inbox", "#sign-out").await;
     click(c, "#sign-out").await;
     arrive(c, "/dashboard/login", "#person").await;
 
@@ -168,6 +169,194 @@ async fn the_alert_leads_to_the_work(kind: Db) {
     let page = arrive(c, "/dashboard/inbox", "article.rating").await;
     assert!(page.contains("Sorry, we will call you today"), "{page}");
     save_screenshot(&c.screenshot().await.unwrap(), "workbench-inbox.png");
+}
+
+/// Sets the password behind a fresh invitation for `person` in the browser (signed in after).
+async fn invited(c: &Client, app: &TestApp, person: &str) {
+    let invitation = path_of(&rateline(app, &["people", "invite", person]));
+    c.goto(&app.url(&invitation)).await.unwrap();
+    fill(c, "#password", PASSWORD).await;
+    fill(c, "#repeat", PASSWORD).await;
+    click(c, "button[type=submit]").await;
+}
+
+async fn sign_out(c: &Client) {
+    click(c, "#sign-out").await;
+    arrive(c, "/dashboard/login", "#person").await;
+}
+
+/// Everyone's part after a low rating, in the browser: the supervisor flags an abusive
+/// comment (hidden in the inbox and in the alert that follows) and appeals another rating;
+/// the admin decides the appeal in the queue (the rating leaves the report); the operator
+/// sees their own feedback, then only their numbers once the line hides ratings from
+/// operators. Forms from another site and after the sign-in expired are refused.
+async fn flag_appeal_decide_and_the_operators_view(kind: Db) {
+    let Some(b) = browser().await else { return };
+    let Some((app, smtp)) = with_smtp(kind).await else {
+        return;
+    };
+    for (id, body) in [
+        (
+            "sup-olga",
+            json!({"name": "Olga", "role": "supervisor", "lines": ["support"],
+                   "notify": {"email": "olga@example.com"}, "time_zone": "Europe/Berlin"}),
+        ),
+        ("admin-ann", json!({"name": "Ann", "role": "admin"})),
+        (
+            "op-1",
+            json!({"name": "Ben", "role": "operator", "lines": ["support"]}),
+        ),
+    ] {
+        let (status, body) = app.put(&format!("/v1/people/{id}"), body).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let line = |see: bool| {
+        json!({"name": "Support",
+               "rating": {"delay_seconds": 0, "alert_delay_seconds": 60, "operators_see_ratings": see},
+               "webhook": {"url": app.connector.url, "secret": crate::common::SECRET},
+               "notify_low": [{"kind": "supervisor", "id": "sup-olga"}]})
+    };
+    let (status, body) = app.put("/v1/lines/support", line(true)).await;
+    assert_eq!(status, 201, "{body}");
+    app.low_rating("s1", "support", "op-1", "you are all idiots")
+        .await;
+    app.low_rating("s2", "support", "op-1", "nobody answered")
+        .await;
+    let admin_key = close_with_a_key(&app).await;
+    let c = &b.client;
+    c.set_window_size(420, 1600).await.unwrap();
+
+    // Olga flags the abusive comment before its alert leaves: hidden in the inbox…
+    invited(c, &app, "sup-olga").await;
+    arrive(c, "/dashboard/inbox", "article.rating").await;
+    click(c, "a[href='/dashboard/sessions/s1']").await;
+    arrive(c, "/dashboard/sessions/s1", "#flag").await;
+    click(c, "#flag").await;
+    let page = arrive(c, "/dashboard/sessions/s1", "#flash").await;
+    assert!(page.contains("hidden as abusive"), "{page}");
+    click(c, "#nav-inbox").await;
+    let page = arrive(c, "/dashboard/inbox", "article.rating").await;
+    assert!(
+        page.contains("Comment hidden: flagged as abusive"),
+        "{page}"
+    );
+    assert!(!page.contains("you are all idiots"), "{page}");
+    assert!(page.contains("nobody answered"), "{page}");
+    // …and in the alert that follows.
+    app.advance(chrono::Duration::seconds(61));
+    let mail = smtp.wait_for(2).await;
+    assert!(
+        mail.iter().all(|m| !m.body.contains("you are all idiots")),
+        "{mail:?}"
+    );
+    assert!(mail.iter().any(|m| m.body.contains("nobody answered")));
+
+    // She appeals the other rating.
+    click(c, "a[href='/dashboard/sessions/s2']").await;
+    arrive(c, "/dashboard/sessions/s2", "#appeal-reason").await;
+    fill(c, "#appeal-reason", "the client wrote to the wrong shop").await;
+    click(c, "#appeal").await;
+    let page = arrive(c, "/dashboard/sessions/s2", "#flash").await;
+    assert!(page.contains("appeals queue"), "{page}");
+
+    // A form sent from another site is refused, and changes nothing.
+    let other = other_site(&app.url("/dashboard/sessions/s2/response")).await;
+    c.goto(&other).await.unwrap();
+    click(c, "#send").await;
+    let page = arrive(c, "/dashboard/sessions/s2/response", "main").await;
+    assert!(page.contains("sent from another site"), "{page}");
+    // A sign-in that has expired: the form asks to sign in again, and comes back after.
+    c.goto(&app.url("/dashboard/sessions/s2")).await.unwrap();
+    arrive(c, "/dashboard/sessions/s2", "#response-text").await;
+    app.expire_sign_ins().await;
+    fill(c, "#response-text", "Sorry").await;
+    click(c, "#respond").await;
+    arrive(c, "/dashboard/sessions/s2/response", "#person").await;
+    fill(c, "#person", "sup-olga").await;
+    fill(c, "#password", PASSWORD).await;
+    click(c, "form[aria-label='Sign in'] button[type=submit]").await;
+    let page = arrive(c, "/dashboard/sessions/s2", "#response-text").await;
+    assert!(
+        !page.contains(r#"id="response""#),
+        "nothing was sent: {page}"
+    );
+    sign_out(c).await;
+
+    // Ann decides the appeal in the queue: the rating leaves the report.
+    invited(c, &app, "admin-ann").await;
+    arrive(c, "/dashboard/inbox", "#sign-out").await;
+    click(c, "a[href='/dashboard/appeals']").await;
+    let page = arrive(c, "/dashboard/appeals", "input[name=approve]").await;
+    assert!(
+        page.contains("the client wrote to the wrong shop"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"by <span title="sup-olga">Olga</span>"#),
+        "{page}"
+    );
+    click(c, "input[name=approve][value=yes]").await;
+    save_screenshot(&c.screenshot().await.unwrap(), "workbench-appeals.png");
+    click(c, "form[action$='/decision'] button[type=submit]").await;
+    let page = arrive(c, "/dashboard/appeals", "#flash").await;
+    assert!(page.contains("The appeal was approved"), "{page}");
+    let (_, stats) = app
+        .call_as(Some(&admin_key), "GET", "/v1/stats", None)
+        .await;
+    assert_eq!(stats["groups"][0]["answered"], 1, "{stats}");
+    sign_out(c).await;
+
+    // Ben sees his own feedback: the low rating left, its abusive comment hidden.
+    invited(c, &app, "op-1").await;
+    let page = arrive(c, "/dashboard/operators/op-1", "#low-ratings").await;
+    assert!(page.contains("<title>Ben · Rateline</title>"), "{page}");
+    assert!(!page.contains("you are all idiots"), "{page}");
+    assert!(!page.contains("/dashboard/sessions/s2"), "voided: {page}");
+    save_screenshot(&c.screenshot().await.unwrap(), "workbench-operator.png");
+    click(c, "a[href='/dashboard/sessions/s1']").await;
+    let page = arrive(c, "/dashboard/sessions/s1", "#rating-now").await;
+    assert!(
+        !page.contains("response-text"),
+        "operators do not respond: {page}"
+    );
+
+    // The line shows ratings to supervisors only: Ben sees his numbers, not the ratings.
+    let (status, body) = app
+        .call_as(
+            Some(&admin_key),
+            "PUT",
+            "/v1/lines/support",
+            Some(line(false)),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    c.refresh().await.unwrap();
+    let page = arrive(c, "/dashboard/sessions/s1", "#ratings-hidden").await;
+    assert!(!page.contains("rating-now"), "{page}");
+    click(c, "#nav-me").await;
+    let page = arrive(c, "/dashboard/operators/op-1", "#recent").await;
+    assert!(page.contains("None in this period"), "{page}");
+}
+
+/// A page on another site (another origin on this machine) with a form that posts to
+/// `action`; the page's address.
+async fn other_site(action: &str) -> String {
+    let page = format!(
+        r#"<!doctype html><title>Another site</title>
+<form method="post" action="{action}"><input type="hidden" name="text" value="spam">
+<input type="hidden" name="send_to_client" value="true"><button id="send">Send</button></form>"#
+    );
+    format!("{}/", crate::common::another_site(page).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flag_appeal_decide_and_the_operators_view_sqlite() {
+    flag_appeal_decide_and_the_operators_view(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flag_appeal_decide_and_the_operators_view_postgres() {
+    flag_appeal_decide_and_the_operators_view(Db::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
