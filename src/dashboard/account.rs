@@ -10,6 +10,9 @@
 //! - `GET /dashboard/invitation?token=`: the page where an invited person sets their
 //!   password; `POST /dashboard/invitation` sets it and signs them in.
 //!
+//! - `GET /dashboard/account`: the person's own account: who they are, and their time zone,
+//!   which `POST /dashboard/account/time-zone` sets (as `PUT /v1/people/{id}/time-zone`).
+//!
 //! An address that keeps getting ids, passwords or keys wrong is held off with `429` before
 //! anything is looked up, as on `/v1`.
 
@@ -233,4 +236,97 @@ fn refused_invitation(e: EngineError) -> Response {
         return e.into_response();
     }
     (e.status, page::problem("Invitation", &e.message)).into_response()
+}
+
+/// `GET /dashboard/account`: who is signed in, and their own settings.
+pub async fn account(
+    State(state): State<AppState>,
+    super::Visit { caller, session }: super::Visit,
+) -> Response {
+    let flash = super::actions::take_flash(&session).await;
+    account_page(&state, &caller, flash.as_deref(), None).await
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct TimeZoneForm {
+    time_zone: String,
+}
+
+/// `POST /dashboard/account/time-zone`: the person's own zone; empty follows the server's.
+pub async fn set_time_zone(
+    State(state): State<AppState>,
+    super::Visit { caller, session }: super::Visit,
+    Form(form): Form<TimeZoneForm>,
+) -> Response {
+    let Some(me) = caller.person_id().map(str::to_owned) else {
+        return account_page(&state, &caller, None, None).await;
+    };
+    let zone = Some(form.time_zone.trim()).filter(|z| !z.is_empty());
+    match state.engine.set_time_zone(&caller, &me, zone).await {
+        Ok(()) => {
+            let said = format!(
+                "Your times are now shown in {}.",
+                zone.unwrap_or("the server's time zone")
+            );
+            if let Err(e) = session.insert(super::actions::FLASH, said).await {
+                tracing::warn!(error = %e, "the message after an action could not be kept");
+            }
+            Redirect::to("/dashboard/account").into_response()
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status.is_server_error() {
+                return e.into_response();
+            }
+            let mut page = account_page(&state, &caller, None, Some(&e.message)).await;
+            *page.status_mut() = e.status;
+            page
+        }
+    }
+}
+
+/// The account page; `problem` stands next to the zone's field.
+async fn account_page(
+    state: &AppState,
+    caller: &crate::policy::Caller,
+    flash: Option<&str>,
+    problem: Option<&str>,
+) -> Response {
+    let viewer = super::viewer(state, caller).await;
+    let own = caller
+        .person_id()
+        .and_then(|me| viewer.directory.people.get(me))
+        .and_then(|(_, zone)| zone.clone())
+        .unwrap_or_default();
+    let server = state.time_zone.name();
+    page::page(
+        "Your account",
+        &viewer,
+        maud::html! {
+            @if let Some(f) = flash { p.notice #flash role="status" { (f) } }
+            @match caller.person_id() {
+                None => p { "You are signed in with an API key, which has no settings of its own. People sign in with their id and password." },
+                Some(me) => {
+                    p { (viewer.person(me)) " · " code { (me) }
+                        @if let Some(role) = caller.role() { " · " (role.as_str()) } }
+                    form.stacked method="post" action="/dashboard/account/time-zone" aria-label="Your time zone" {
+                        label for="time_zone" { "Your time zone" }
+                        select name="time_zone" id="time_zone"
+                            aria-invalid=[problem.map(|_| "true")]
+                            aria-describedby=[problem.map(|_| "time_zone-problem")] {
+                            option value="" selected[own.is_empty()] { "The server's (" (server) ")" }
+                            @for zone in chrono_tz::TZ_VARIANTS {
+                                option value=(zone.name()) selected[own == zone.name()] { (zone.name()) }
+                            }
+                        }
+                        (page::field_problem("time_zone", problem))
+                        p.muted { "Times on every page are shown in it, and the filters' dates are its days." }
+                        button type="submit" id="save-zone" { "Save" }
+                    }
+                }
+            }
+        },
+    )
+    .into_response()
 }

@@ -20,7 +20,7 @@ use crate::http::{ApiError, AppState};
 use crate::policy::Caller;
 
 /// The session value that carries a message to the next page.
-const FLASH: &str = "flash";
+pub const FLASH: &str = "flash";
 
 /// The message a page shows once, after an action: what was done.
 pub async fn take_flash(session: &Session) -> Option<String> {

@@ -60,6 +60,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route("/dashboard/home", get(account::home))
         .route("/dashboard/logout", post(account::logout))
+        .route("/dashboard/account", get(account::account))
+        .route("/dashboard/account/time-zone", post(account::set_time_zone))
         .route(
             "/dashboard/invitation",
             get(account::invitation_form).post(account::accept_invitation),
@@ -82,7 +84,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/dashboard/people/{id}/invitation", post(people::invite))
         // The check's bare 403 is explained by the layer around it.
         .layer(csrf)
-        .layer(middleware::from_fn(explain_cross_origin))
+        .layer(middleware::from_fn(explain))
         .layer(sign_in::layer(
             state.engine.sign_ins(),
             public_url.starts_with("https://"),
@@ -122,10 +124,14 @@ async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// The cross-origin check refuses with a bare 403; this says why, in the page's words.
-async fn explain_cross_origin(request: Request, next: Next) -> Response {
+/// Refusals and errors as pages people read, not JSON: the cross-origin check's bare 403
+/// says why in the page's words, and an error any handler answered (a session that does not
+/// exist, a filter that is not a date, a page that is not the visitor's) is shown with its
+/// message, status and `Retry-After` kept.
+async fn explain(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
-    if response.status() == StatusCode::FORBIDDEN
+    let status = response.status();
+    if status == StatusCode::FORBIDDEN
         && response
             .extensions()
             .get::<tower_http::csrf::ProtectionError>()
@@ -141,7 +147,26 @@ async fn explain_cross_origin(request: Request, next: Next) -> Response {
         )
             .into_response();
     }
-    response
+    let Some(explained) = response
+        .extensions()
+        .get::<crate::http::Explained>()
+        .cloned()
+    else {
+        return response;
+    };
+    let title = match status {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::FORBIDDEN => "Not yours to see",
+        StatusCode::TOO_MANY_REQUESTS => "Too many tries",
+        s if s.is_server_error() => "Something went wrong",
+        _ => "Check what was asked",
+    };
+    let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+    let mut page = (status, page::problem(title, &explained.message)).into_response();
+    if let Some(value) = retry_after {
+        page.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    page
 }
 
 async fn style() -> Response {
@@ -258,6 +283,7 @@ async fn viewer(state: &AppState, caller: &Caller) -> page::Viewer {
         who: caller.display_name(),
         links: true,
         unanswered,
+        me: caller.person_id().map(str::to_owned),
         operator: caller.operator().map(str::to_owned),
         admin: caller
             .role()

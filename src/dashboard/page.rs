@@ -42,7 +42,8 @@ article.rating { background: #fff; border-radius: 6px; padding: 10px 16px; margi
 article.rating h3 { font-size: 16px; margin: 0 0 4px; }
 article.rating p { margin: 4px 0; }
 article.rating blockquote { margin: 6px 0; padding-left: 10px; border-left: 3px solid #c7d0d9; }
-#session td, #journey-table td, #journey-table th, #low-ratings td, #low-ratings th { text-align: left; }
+#session td, #journey-table td, #journey-table th, #low-ratings td, #low-ratings th,
+#people td, #people th { text-align: left; }
 section { margin-top: 20px; }
 h2 { font-size: 17px; margin: 0 0 6px; }
 .muted { color: #52606d; font-size: 13px; }
@@ -57,7 +58,8 @@ form.stacked button { align-self: flex-start; }
 details { max-width: 452px; }
 @media (max-width: 600px) {
   main { padding: 12px; }
-  th, td { padding: 4px 6px; overflow-wrap: anywhere; }
+  th, td { padding: 4px 6px; }
+  table { display: block; overflow-x: auto; }
 }
 ";
 
@@ -94,6 +96,8 @@ pub struct Viewer {
     pub links: bool,
     /// Unanswered low ratings within reach (`None` when they could not be counted).
     pub unanswered: Option<i64>,
+    /// The person signed in: their name in the header links their account page.
+    pub me: Option<String>,
     /// An operator's own id: their profile is in the header.
     pub operator: Option<String>,
     /// Admins see the people page in the header.
@@ -110,6 +114,7 @@ impl Default for Viewer {
             who: None,
             links: false,
             unanswered: None,
+            me: None,
             operator: None,
             admin: false,
             zone: chrono_tz::UTC,
@@ -212,7 +217,11 @@ pub(super) fn page(title: &str, viewer: &Viewer, body: Markup) -> Markup {
                     }
                     @if let Some(who) = &viewer.who {
                         form method="post" action="/dashboard/logout" {
-                            span.who { (who) } " "
+                            @if viewer.me.is_some() {
+                                a.who href="/dashboard/account" #nav-account { (who) } " "
+                            } @else {
+                                span.who { (who) } " "
+                            }
                             button type="submit" id="sign-out" { "Sign out" }
                         }
                     }
@@ -234,7 +243,7 @@ pub enum Tried {
 }
 
 /// A field's problem, shown next to it and tied to it for screen readers.
-fn field_problem(id: &str, problem: Option<&str>) -> Markup {
+pub(super) fn field_problem(id: &str, problem: Option<&str>) -> Markup {
     html! {
         @if let Some(p) = problem { p.problem id=(format!("{id}-problem")) role="alert" { (p) } }
     }
@@ -333,7 +342,10 @@ pub fn problem(title: &str, message: &str) -> Markup {
     page(
         title,
         &Viewer::default(),
-        html! { p.problem role="alert" { (message) } },
+        html! {
+            p.problem role="alert" { (message) }
+            p { a href="/dashboard/home" { "Back to your first page" } }
+        },
     )
 }
 

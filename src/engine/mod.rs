@@ -240,6 +240,32 @@ impl Engine {
         Ok(self.store.people().await?)
     }
 
+    /// Sets person `person_id`'s own time zone (an IANA name; `None` follows
+    /// `server.time_zone`): admins, or the person themselves.
+    pub async fn set_time_zone(
+        &self,
+        caller: &crate::policy::Caller,
+        person_id: &str,
+        zone: Option<&str>,
+    ) -> Result<()> {
+        if caller.person_id() != Some(person_id) {
+            caller.admin("setting another person's time zone")?;
+        }
+        if let Some(zone) = zone {
+            rateline_domain::time_zone("time_zone", zone)?;
+        }
+        check_id("person_id", person_id).map_err(|_| passwords::person_not_found(person_id))?;
+        if self
+            .store
+            .set_time_zone(person_id, zone, self.now())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(passwords::person_not_found(person_id))
+        }
+    }
+
     /// Creates or replaces a person; returns them as stored (the write-only secret kept
     /// out) and whether they are new.
     pub async fn put_person(&self, id: &NameId, mut person: Person) -> Result<(Person, bool)> {

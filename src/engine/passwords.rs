@@ -126,7 +126,7 @@ pub fn check_password(password: &str, repeated: &str) -> std::result::Result<(),
     Ok(())
 }
 
-fn person_not_found(id: &str) -> EngineError {
+pub(super) fn person_not_found(id: &str) -> EngineError {
     EngineError::NotFound {
         code: ErrorCode::PersonNotFound,
         message: format!("person '{id}' does not exist; create them with PUT /v1/people/{id}"),

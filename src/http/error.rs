@@ -136,13 +136,24 @@ impl From<Forbidden> for ApiError {
     }
 }
 
+/// What an error response said, kept on the response for the layers around a route (the
+/// dashboard shows it as a page instead of JSON).
+#[derive(Debug, Clone)]
+pub struct Explained {
+    pub message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let explained = Explained {
+            message: self.message.clone(),
+        };
         let mut error = json!({"code": self.code, "message": self.message});
         if let Some(f) = self.field {
             error["field"] = f.into();
         }
         let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        response.extensions_mut().insert(explained);
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,

@@ -260,17 +260,5 @@ fn one_of<'a>(
 
 /// `limit`: 1..=1000, 100 when absent.
 fn limit_param(params: &std::collections::HashMap<String, String>) -> ApiResult<i64> {
-    match params.get("limit") {
-        None => Ok(100),
-        Some(l) => l
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::InvalidParameter,
-                    format!("limit: '{l}' is not a number from 1 to 1000"),
-                )
-            }),
-    }
+    super::report::count_param(params, "limit", 1..=1000, 100, "a number")
 }

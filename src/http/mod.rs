@@ -32,7 +32,7 @@ use utoipa_axum::routes;
 use tower_http::trace::TraceLayer;
 
 pub use auth::{KeysExist, caller};
-pub use error::{ApiError, documented_status, status_of};
+pub use error::{ApiError, Explained, documented_status, status_of};
 pub use extract::{ApiJson, ApiPath, ApiQuery, ClientIp};
 use openapi::ApiDoc;
 pub use openapi::ErrorBody;

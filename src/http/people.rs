@@ -5,14 +5,14 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use rateline_domain::{ErrorCode, NameId};
+use rateline_domain::NameId;
 use rateline_domain::{Group, Notify, Person, Role};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState, ErrorBody, created_or_ok};
+use super::{ApiJson, ApiPath, ApiQuery, ApiResult, AppState, ErrorBody, created_or_ok};
 use crate::policy::Caller;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -20,6 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_people))
         .routes(routes!(put_person))
         .routes(routes!(invite))
+        .routes(routes!(put_time_zone))
         .routes(routes!(put_group))
 }
 
@@ -139,6 +140,41 @@ async fn put_person(
     Ok((created_or_ok(created), Json(PersonView::new(id, person))))
 }
 
+/// A person's own time zone.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct TimeZoneBody {
+    /// An IANA name such as `Europe/Berlin`; `null` follows the server's `server.time_zone`.
+    #[schema(example = "Europe/Berlin")]
+    time_zone: Option<String>,
+}
+
+/// Sets the zone the dashboard shows a person's times in: the person themselves (signed in,
+/// or with their key) or an admin. The same as the dashboard's "Your account" page.
+#[utoipa::path(
+    put, path = "/v1/people/{person_id}/time-zone", tag = "people", operation_id = "put_time_zone",
+    params(("person_id" = rateline_domain::Id, Path, description = "The person.")),
+    request_body = TimeZoneBody,
+    responses(
+        (status = 200, description = "Set.", body = TimeZoneBody),
+        (status = 403, description = "Another person's zone, and not an admin (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such person (`person_not_found`).", body = ErrorBody),
+        (status = 422, description = "Not a time zone (`invalid_field`).", body = ErrorBody),
+    ),
+)]
+async fn put_time_zone(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath,
+    ApiJson(body): ApiJson<TimeZoneBody>,
+) -> ApiResult<Json<TimeZoneBody>> {
+    state
+        .engine
+        .set_time_zone(&caller, &id, body.time_zone.as_deref())
+        .await?;
+    Ok(Json(body))
+}
+
 /// Makes an invitation link with which the person sets their dashboard password (the same
 /// resets a forgotten one). The person's earlier unused links stop working. As
 /// `rateline people invite ID`.
@@ -160,19 +196,13 @@ async fn invite(
     query: ApiQuery,
 ) -> ApiResult<(StatusCode, Json<InvitationView>)> {
     query.only("hours")?;
-    let hours = match query.0.get("hours") {
-        None => crate::engine::INVITATION_HOURS,
-        Some(h) => h
-            .parse::<i64>()
-            .ok()
-            .filter(|h| (1..=720).contains(h))
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::InvalidParameter,
-                    format!("hours: '{h}' is not a whole number of hours from 1 to 720"),
-                )
-            })?,
-    };
+    let hours = super::report::count_param(
+        &query.0,
+        "hours",
+        1..=720,
+        crate::engine::INVITATION_HOURS,
+        "a whole number of hours",
+    )?;
     let invited = state
         .engine
         .invite(&caller, &id, chrono::Duration::hours(hours))

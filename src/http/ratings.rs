@@ -80,19 +80,7 @@ pub fn inbox_filter(params: &std::collections::HashMap<String, String>) -> ApiRe
             })
         })
         .transpose()?;
-    let limit = match params.get("limit") {
-        None => 50,
-        Some(l) => l
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=200).contains(n))
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::InvalidParameter,
-                    format!("limit: '{l}' is not a number from 1 to 200"),
-                )
-            })?,
-    };
+    let limit = super::report::count_param(params, "limit", 1..=200, 50, "a number")?;
     Ok(InboxFilter {
         lines: None,
         except_lines: Vec::new(),

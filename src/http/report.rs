@@ -188,6 +188,34 @@ pub(super) fn id_param(params: &HashMap<String, String>, name: &str) -> ApiResul
         .transpose()
 }
 
+/// A whole-number parameter within `range`, `default` when absent; `unit` names what it
+/// counts in the refusal ("a number", "a whole number of hours").
+pub(super) fn count_param(
+    params: &HashMap<String, String>,
+    name: &str,
+    range: std::ops::RangeInclusive<i64>,
+    default: i64,
+    unit: &str,
+) -> ApiResult<i64> {
+    match params.get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidParameter,
+                    format!(
+                        "{name}: '{v}' is not {unit} from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                )
+            }),
+    }
+}
+
 pub(super) fn time_param(
     params: &HashMap<String, String>,
     name: &str,

@@ -148,6 +148,23 @@ impl Store {
             .collect()
     }
 
+    /// Sets a person's time zone; whether the person exists.
+    pub async fn set_time_zone(
+        &self,
+        id: &str,
+        zone: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query("UPDATE people SET time_zone = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(zone)
+            .bind(ms(now))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(done == 1)
+    }
+
     /// Every person's and line's name (a page's worth of look-ups in two statements).
     pub async fn directory(&self) -> Result<Directory> {
         let people = sqlx::query("SELECT id, name, time_zone FROM people")

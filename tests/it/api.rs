@@ -394,6 +394,7 @@ async fn the_openapi_description_covers_every_v1_route(db: Db) {
         "PUT /v1/groups/{group_id}",
         "PUT /v1/lines/{line_id}",
         "PUT /v1/people/{person_id}",
+        "PUT /v1/people/{person_id}/time-zone",
         "PUT /v1/ratings/{id}/comment-flag",
         "PUT /v1/ratings/{id}/response",
         "PUT /v1/sessions/{id}/evaluation",

@@ -156,8 +156,13 @@ async fn the_dashboard_shows_the_fixture_as_computed_by_hand(db: Db) {
     // Bad filters are named.
     let (status, body) = text(&app, "/dashboard?from=yesterday", None).await;
     assert_eq!(status, 400);
+    // …on a page, not in JSON.
     assert!(
-        body.contains("from: \\\"yesterday\\\" is not a date"),
+        body.contains("from: &quot;yesterday&quot; is not a date"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<title>Check what was asked · Rateline</title>"),
         "{body}"
     );
 }

@@ -391,7 +391,92 @@ async fn admins_invite_people_from_the_people_page(db: Db) {
     assert_eq!(status, 403, "{body}");
 }
 
+/// A person chooses their own time zone on their account page (or over the API); times
+/// follow it. Nobody but an admin sets another person's.
+async fn a_person_sets_their_own_time_zone(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    fixture(&app).await;
+    let admin_key = close_with_a_key(&app).await;
+    let path = path_of(&rateline(&app, &["people", "invite", "sup-olga"]));
+    let (_, headers, _) = set_password(&app, &path, PASSWORD, PASSWORD).await;
+    let olga = cookie_of(&headers).unwrap();
+    let own = app.base.clone();
+    let from_our_page = [("origin", own.as_str()), ("sec-fetch-site", "same-origin")];
+
+    let (status, page) = text(&app, "/dashboard/account", Some(&olga)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(r#"<option value="" selected>The server's (UTC)"#),
+        "{page}"
+    );
+    let (status, _, page) = post_form(
+        &app,
+        "/dashboard/account/time-zone",
+        Some(&olga),
+        &from_our_page,
+        &[("time_zone", "Mars/Olympus")],
+    )
+    .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains(r#"id="time_zone-problem""#), "{page}");
+    assert!(page.contains("is not a time zone"), "{page}");
+    let (status, headers, _) = post_form(
+        &app,
+        "/dashboard/account/time-zone",
+        Some(&olga),
+        &from_our_page,
+        &[("time_zone", "America/New_York")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(headers["location"], "/dashboard/account");
+    let (_, page) = text(&app, "/dashboard/account", Some(&olga)).await;
+    assert!(page.contains("now shown in America/New_York"), "{page}");
+    let (_, page) = text(&app, "/dashboard/sessions/s-support", Some(&olga)).await;
+    // November in New York: Eastern Standard Time.
+    assert!(page.contains(" EST</time>"), "{page}");
+
+    // Over the API: the person's own key, or an admin's; another person's is refused.
+    let ben_key = create_key(
+        &app,
+        &["--name", "ben", "--role", "operator", "--person", "op-1"],
+    );
+    let zone = |key: String, person: &'static str, body: serde_json::Value| {
+        let app = &app;
+        async move {
+            app.call_as(
+                Some(&key),
+                "PUT",
+                &format!("/v1/people/{person}/time-zone"),
+                Some(body),
+            )
+            .await
+        }
+    };
+    let (status, body) = zone(ben_key.clone(), "op-1", json!({"time_zone": "Asia/Tokyo"})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = zone(ben_key, "sup-olga", json!({"time_zone": "Asia/Tokyo"})).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = zone(admin_key.clone(), "sup-olga", json!({"time_zone": null})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = zone(admin_key.clone(), "nobody", json!({"time_zone": null})).await;
+    assert_eq!(status, 404, "{body}");
+    let (_, people) = app
+        .call_as(Some(&admin_key), "GET", "/v1/people", None)
+        .await;
+    let zones: Vec<_> = people
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["time_zone"].clone())
+        .collect();
+    assert_eq!(zones, [json!("Asia/Tokyo"), json!(null)], "{people}");
+}
+
 crate::common::on_both_backends!(
+    a_person_sets_their_own_time_zone,
     an_invited_person_sets_a_password_and_signs_in_as_themselves,
     an_operator_signed_in_sees_only_their_own,
     invitations_over_the_api,

@@ -203,6 +203,10 @@ async fn flag_appeal_decide_and_the_operators_view(kind: Db) {
         ),
         ("admin-ann", json!({"name": "Ann", "role": "admin"})),
         (
+            "sup-sam",
+            json!({"name": "Sam", "role": "supervisor", "lines": ["sales"]}),
+        ),
+        (
             "op-1",
             json!({"name": "Ben", "role": "operator", "lines": ["support"]}),
         ),
@@ -259,6 +263,23 @@ async fn flag_appeal_decide_and_the_operators_view(kind: Db) {
     let page = arrive(c, "/dashboard/sessions/s2", "#flash").await;
     assert!(page.contains("appeals queue"), "{page}");
 
+    // Her account: she chooses her time zone, and the page's times follow it.
+    click(c, "#nav-account").await;
+    arrive(c, "/dashboard/account", "#time_zone").await;
+    c.find(Locator::Css("#time_zone option[value='Asia/Tokyo']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    save_screenshot(&c.screenshot().await.unwrap(), "workbench-account.png");
+    click(c, "#save-zone").await;
+    let page = arrive(c, "/dashboard/account", "#flash").await;
+    assert!(page.contains("now shown in Asia/Tokyo"), "{page}");
+    c.goto(&app.url("/dashboard/sessions/s2")).await.unwrap();
+    let page = arrive(c, "/dashboard/sessions/s2", "#journey-table").await;
+    assert!(page.contains(" JST</time>"), "{page}");
+
     // A form sent from another site is refused, and changes nothing.
     let other = other_site(&app.url("/dashboard/sessions/s2/response")).await;
     c.goto(&other).await.unwrap();
@@ -285,6 +306,10 @@ async fn flag_appeal_decide_and_the_operators_view(kind: Db) {
     // Ann decides the appeal in the queue: the rating leaves the report.
     invited(c, &app, "admin-ann").await;
     arrive(c, "/dashboard/inbox", "#sign-out").await;
+    click(c, "#nav-people").await;
+    let page = arrive(c, "/dashboard/people", "#people").await;
+    assert!(page.contains("Olga"), "{page}");
+    save_screenshot(&c.screenshot().await.unwrap(), "workbench-people.png");
     click(c, "a[href='/dashboard/appeals']").await;
     let page = arrive(c, "/dashboard/appeals", "input[name=approve]").await;
     assert!(
@@ -336,6 +361,19 @@ async fn flag_appeal_decide_and_the_operators_view(kind: Db) {
     click(c, "#nav-me").await;
     let page = arrive(c, "/dashboard/operators/op-1", "#recent").await;
     assert!(page.contains("None in this period"), "{page}");
+    sign_out(c).await;
+
+    // Another line's supervisor: the session is not there for him, on a page that says so.
+    invited(c, &app, "sup-sam").await;
+    arrive(c, "/dashboard/inbox", "#sign-out").await;
+    c.goto(&app.url("/dashboard/sessions/s1")).await.unwrap();
+    let page = arrive(c, "/dashboard/sessions/s1", "p.problem").await;
+    assert!(
+        page.contains("<title>Not found · Rateline</title>"),
+        "{page}"
+    );
+    assert!(page.contains("does not exist"), "{page}");
+    assert!(!page.contains("nobody answered"), "{page}");
 }
 
 /// A page on another site (another origin on this machine) with a form that posts to
