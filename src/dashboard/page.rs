@@ -949,7 +949,7 @@ pub fn session(
                     }
                     p #resolved { "Resolved: " (yes_no(r.resolved)) }
                     @if let Some(c) = &r.comment {
-                        @if r.comment_flagged { p { em { "(comment hidden as abusive)" } } }
+                        @if r.comment_flagged { p #flagged { em { "(comment hidden as abusive" (by(&r.comment_flagged_by)) ")" } } }
                         @else { blockquote { (c) } }
                     }
                     @if let Some(resp) = &v.response {

@@ -174,7 +174,12 @@ impl Engine {
         caller.not_operator("flagging a comment")?;
         self.visible_rating(caller, rating_id).await?;
         self.store
-            .flag_comment(rating_id, body.abusive, self.now())
+            .flag_comment(
+                rating_id,
+                body.abusive,
+                caller.recorded_as().as_deref(),
+                self.now(),
+            )
             .await?
             .ok_or_else(|| rating_not_found(rating_id))
     }

@@ -48,6 +48,8 @@ struct AppealList {
 struct Flagged {
     rating_id: String,
     comment_flagged: bool,
+    /// Who flagged it (a person's id, or `key <id>`); `null` while it is not flagged.
+    comment_flagged_by: Option<String>,
 }
 
 const ALERT_PARAMS: &str = "state, line, operator, rating, limit";
@@ -215,6 +217,7 @@ async fn flag(
     Ok(Json(Flagged {
         rating_id: rating.id,
         comment_flagged: rating.comment_flagged,
+        comment_flagged_by: rating.comment_flagged_by,
     }))
 }
 

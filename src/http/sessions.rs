@@ -371,6 +371,8 @@ pub(super) struct RatingOut {
     voided: bool,
     voided_at: Option<DateTime<Utc>>,
     comment_flagged: bool,
+    /// Who flagged the comment (a person's id, or `key <id>`).
+    comment_flagged_by: Option<String>,
     /// Set only while a grace period holds the rating out of the report.
     counts_from: Option<DateTime<Utc>>,
     history: Vec<RevisionOut>,
@@ -400,6 +402,7 @@ impl RatingOut {
             voided: r.voided_at.is_some(),
             voided_at: r.voided_at,
             comment_flagged: r.comment_flagged,
+            comment_flagged_by: r.comment_flagged_by.clone(),
             counts_from: (r.counts_from > r.created_at).then_some(r.counts_from),
             history: history
                 .iter()

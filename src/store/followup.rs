@@ -442,17 +442,23 @@ impl Store {
         &self,
         rating_id: &str,
         abusive: bool,
+        by: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<super::RatingRecord>> {
         let mut tx = self.pool.begin().await?;
+        // Flagging again keeps the first flag's time and author; unflagging clears both.
         sqlx::query(
             "UPDATE ratings
-             SET comment_flagged_at = CASE WHEN $2 = 1 THEN COALESCE(comment_flagged_at, $3) END
+             SET comment_flagged_by = CASE WHEN $2 = 1 THEN
+                     CASE WHEN comment_flagged_at IS NULL THEN $4 ELSE comment_flagged_by END
+                 END,
+                 comment_flagged_at = CASE WHEN $2 = 1 THEN COALESCE(comment_flagged_at, $3) END
              WHERE id = $1",
         )
         .bind(rating_id)
         .bind(i64::from(abusive))
         .bind(ms(now))
+        .bind(by)
         .execute(&mut *tx)
         .await?;
         let sql = format!("SELECT {RATING_COLUMNS} FROM ratings WHERE id = $1");

@@ -273,6 +273,7 @@ fn submit_rating<'c>(
                     updated_at: now,
                     voided_at: None,
                     comment_flagged: false,
+                    comment_flagged_by: None,
                     counts_from,
                     prior: None,
                 },

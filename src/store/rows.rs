@@ -84,6 +84,8 @@ pub struct RatingRecord {
     pub voided_at: Option<DateTime<Utc>>,
     /// The comment was flagged as abusive: hidden from reports and alerts.
     pub comment_flagged: bool,
+    /// Who flagged it: a person's id, or `key <id>`.
+    pub comment_flagged_by: Option<String>,
     /// The report counts this value from then on (a lowered rating's grace period); until
     /// then they count `prior`, the value before (none for a first answer).
     pub counts_from: DateTime<Utc>,
@@ -100,8 +102,8 @@ pub struct Counted {
 
 /// The columns [`read_rating`] reads.
 pub(crate) const RATING_COLUMNS: &str = "id, request_id, value, positive, low, comment, resolved, \
-    changes, created_at, updated_at, voided_at, comment_flagged_at, counts_from, prior_value, \
-    prior_positive, prior_low";
+    changes, created_at, updated_at, voided_at, comment_flagged_at, comment_flagged_by, \
+    counts_from, prior_value, prior_positive, prior_low";
 
 pub(crate) fn read_rating(row: &sqlx::any::AnyRow) -> Result<RatingRecord> {
     Ok(RatingRecord {
@@ -119,6 +121,7 @@ pub(crate) fn read_rating(row: &sqlx::any::AnyRow) -> Result<RatingRecord> {
         comment_flagged: row
             .try_get::<Option<i64>, _>("comment_flagged_at")?
             .is_some(),
+        comment_flagged_by: row.try_get("comment_flagged_by")?,
         counts_from: time(row.try_get("counts_from")?),
         prior: match (
             row.try_get::<Option<i64>, _>("prior_value")?,

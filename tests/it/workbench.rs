@@ -158,6 +158,15 @@ async fn a_supervisor_works_a_low_rating_from_the_browser(db: Db) {
     .await;
     assert_eq!(status, 303, "{page}");
     assert!(page.contains("hidden as abusive"), "{page}");
+    assert!(
+        page.contains(r#"(comment hidden as abusive by <span title="sup-olga">Olga</span>)"#),
+        "{page}"
+    );
+    let session = with_key(&app, &admin_key, "/v1/sessions/s1").await;
+    assert_eq!(
+        session["rating"]["comment_flagged_by"], "sup-olga",
+        "{session}"
+    );
     let (_, inbox) = text(&app, "/dashboard/inbox?state=responded", Some(&olga)).await;
     assert!(
         inbox.contains("Comment hidden: flagged as abusive"),
