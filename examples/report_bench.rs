@@ -81,7 +81,7 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
             serde_json::from_value(serde_json::json!({"name": format!("Line {i}"),
                 "rating": {"scale": scale}}))?;
         store
-            .upsert_line(&format!("line-{i}"), &settings, ManagedBy::Api, start)
+            .upsert_line(&format!("line-{i}"), &settings, ManagedBy::Api, None, start)
             .await?;
     }
     // 8 requests for every 7 ratings.

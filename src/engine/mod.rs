@@ -5,6 +5,7 @@
 //! all-or-nothing write, and wakes the scheduler when a new request is due sooner than
 //! the scheduler planned to look.
 
+mod config;
 mod followup;
 mod inbox;
 mod keys;
@@ -29,8 +30,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use rateline_adapters::outbound::Policy;
 use rateline_domain::{
-    Channel, ClosedBy, Group, Id, Invalid, LineSettings, ManagedBy, MessageFrom, NameId,
-    NewSession, Person, RatingAnswer, check_id,
+    Channel, ClosedBy, Id, Invalid, MessageFrom, NewSession, RatingAnswer, check_id,
 };
 
 use crate::clock::Clock;
@@ -164,141 +164,6 @@ impl Engine {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
-    }
-
-    /// Creates or replaces a line from the API; returns the stored line and whether it is new.
-    pub async fn put_line(
-        &self,
-        id: &NameId,
-        mut settings: LineSettings,
-    ) -> Result<(LineRecord, bool)> {
-        settings.validate()?;
-        if let Some(w) = &settings.webhook {
-            self.check_destination("webhook.url", &w.url)?;
-        }
-        let existing = self.store.get_line(id).await?;
-        if let Some(l) = &existing
-            && l.managed_by == ManagedBy::Config
-        {
-            return Err(EngineError::Conflict {
-                code: ErrorCode::LineManagedByConfig,
-                message: format!(
-                    "line '{id}' is defined in the config file; change it there and restart"
-                ),
-            });
-        }
-        // The secret is write-only: a PUT without it keeps the one stored.
-        if let Some(w) = settings.webhook.as_mut()
-            && w.secret.is_none()
-        {
-            w.secret = existing
-                .as_ref()
-                .and_then(|l| l.settings.webhook.as_ref())
-                .and_then(|old| old.secret.clone());
-            if w.secret.is_none() {
-                return Err(Invalid::new(
-                    "webhook.secret",
-                    "is required: at least 16 characters that sign every request",
-                )
-                .into());
-            }
-        }
-        self.store
-            .upsert_line(id, &settings, ManagedBy::Api, self.now())
-            .await?;
-        let line = self.line(id).await?;
-        Ok((line, existing.is_none()))
-    }
-
-    /// Writes the config file's lines; they are read-only over HTTP.
-    pub async fn apply_configured_lines(
-        &self,
-        lines: &[crate::settings::ConfiguredLine],
-    ) -> Result<()> {
-        for l in lines {
-            self.store
-                .upsert_line(&l.id, &l.settings, ManagedBy::Config, self.now())
-                .await?;
-        }
-        Ok(())
-    }
-
-    pub async fn line(&self, id: &str) -> Result<LineRecord> {
-        check_id("line_id", id).map_err(|_| line_not_found(id))?;
-        self.store
-            .get_line(id)
-            .await?
-            .ok_or_else(|| line_not_found(id))
-    }
-
-    /// Every person, for admins (with whether each has set a password).
-    pub async fn people(
-        &self,
-        caller: &crate::policy::Caller,
-    ) -> Result<Vec<crate::store::PersonRecord>> {
-        caller.admin("listing people")?;
-        Ok(self.store.people().await?)
-    }
-
-    /// Sets person `person_id`'s own time zone (an IANA name; `None` follows
-    /// `server.time_zone`): admins, or the person themselves.
-    pub async fn set_time_zone(
-        &self,
-        caller: &crate::policy::Caller,
-        person_id: &str,
-        zone: Option<&str>,
-    ) -> Result<()> {
-        if caller.person_id() != Some(person_id) {
-            caller.admin("setting another person's time zone")?;
-        }
-        if let Some(zone) = zone {
-            rateline_domain::time_zone("time_zone", zone)?;
-        }
-        check_id("person_id", person_id).map_err(|_| passwords::person_not_found(person_id))?;
-        if self
-            .store
-            .set_time_zone(person_id, zone, self.now())
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(passwords::person_not_found(person_id))
-        }
-    }
-
-    /// Creates or replaces a person; returns them as stored (the write-only secret kept
-    /// out) and whether they are new.
-    pub async fn put_person(&self, id: &NameId, mut person: Person) -> Result<(Person, bool)> {
-        person.validate(id)?;
-        if let Some(url) = &person.notify.webhook_url {
-            self.check_destination("notify.webhook_url", url)?;
-        }
-        // The secret is write-only: a PUT without it keeps the one stored.
-        if person.notify.webhook_secret.is_none() {
-            person.notify.webhook_secret = self
-                .store
-                .person_reachability(id)
-                .await?
-                .and_then(|p| p.notify.webhook_secret);
-        }
-        let created = self.store.upsert_person(id, &person, self.now()).await?;
-        person.notify.webhook_secret = None;
-        Ok((person, created))
-    }
-
-    /// Refuses a URL Rateline would call whose host is an address the outbound policy
-    /// refuses, when it is stored rather than at the first send.
-    fn check_destination(&self, field: &str, url: &str) -> Result<()> {
-        self.policy
-            .check_url(url)
-            .map_err(|refused| Invalid::new(field, refused.to_string()).into())
-    }
-
-    /// Creates or replaces a group; returns it as stored and whether it is new.
-    pub async fn put_group(&self, id: &NameId, group: Group) -> Result<(Group, bool)> {
-        group.validate()?;
-        let created = self.store.upsert_group(id, &group, self.now()).await?;
-        Ok((group, created))
     }
 
     /// Opens a session; the same id again returns the stored session unchanged.

@@ -44,6 +44,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ChangeWindowClosed | CannotSendToClient | AlreadyAppealed | AppealDecided
         | NotAWebchatSession => StatusCode::CONFLICT,
         AnswerWindowClosed | InvitationExpired | InvitationUsed => StatusCode::GONE,
+        PreconditionFailed => StatusCode::PRECONDITION_FAILED,
         BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         InvalidField => StatusCode::UNPROCESSABLE_ENTITY,
         RateLimited | TooManyStreams | TooManyConnections => StatusCode::TOO_MANY_REQUESTS,

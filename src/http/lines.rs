@@ -1,8 +1,10 @@
-//! `PUT /v1/lines/{id}` and `GET /v1/lines/{id}`.
+//! Lines: `GET /v1/lines`, `GET`, `PUT` and `PATCH /v1/lines/{id}`, each answer with the
+//! line's version as its `ETag`.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use rateline_domain::{
     LineSettings, ManagedBy, NameId, RatingSettings, Recipient, WebchatSettings, WhatsappTemplate,
@@ -12,13 +14,16 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiJson, ApiPath, ApiResult, AppState, ErrorBody, created_or_ok};
+use super::versions::{answered, if_match, merged, tagged};
+use super::{ApiError, ApiJson, ApiPath, ApiResult, AppState, ErrorBody, created_or_ok};
 use crate::engine::AlertReach;
 use crate::policy::Caller;
 use crate::store::LineRecord;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_line, put_line))
+    OpenApiRouter::new()
+        .routes(routes!(list_lines))
+        .routes(routes!(get_line, put_line, patch_line))
 }
 
 /// A line as the API shows it: its settings without the webhook secret, and whom its
@@ -37,7 +42,15 @@ struct LineView {
     /// `api`, or `config` for a line from the config file (which the API cannot change).
     managed_by: ManagedBy,
     updated_at: DateTime<Utc>,
+    /// Raised by every change; the `ETag`, and what `If-Match` names.
+    version: i64,
     alerts: AlertReach,
+}
+
+/// `GET /v1/lines`.
+#[derive(Serialize, ToSchema)]
+struct LineList {
+    lines: Vec<LineView>,
 }
 
 /// The connector's URL; the secret is write-only.
@@ -46,15 +59,21 @@ struct WebhookView {
     url: String,
 }
 
-/// Creates or replaces a line's settings. A `webhook` without `secret` keeps the stored one.
+/// Creates or replaces a line's settings: the whole of them (a setting left out takes its
+/// default; `PATCH` changes only what it names). A `webhook` without `secret` keeps the stored
+/// one. With `If-Match`, only the line at that version is replaced.
 #[utoipa::path(
     put, path = "/v1/lines/{line_id}", tag = "lines", operation_id = "put_line",
-    params(("line_id" = rateline_domain::Id, Path, description = "The line.")),
+    params(
+        ("line_id" = rateline_domain::Id, Path, description = "The line."),
+        ("If-Match" = Option<String>, Header, description = "The `ETag` the change is for; refused with 412 if the line has changed since."),
+    ),
     request_body = LineSettings,
     responses(
-        (status = 201, description = "Created.", body = LineView),
-        (status = 200, description = "Replaced.", body = LineView),
+        (status = 201, description = "Created.", body = LineView, headers(("ETag" = String, description = "The new version."))),
+        (status = 200, description = "Replaced.", body = LineView, headers(("ETag" = String, description = "The new version."))),
         (status = 409, description = "The line is defined in the config file (`line_managed_by_config`).", body = ErrorBody),
+        (status = 412, description = "Changed since the `If-Match` version (`precondition_failed`); `ETag` is the current one.", body = ErrorBody),
         (status = 422, description = "A setting breaks a rule; the message names it and the allowed range.", body = ErrorBody),
     ),
 )]
@@ -62,15 +81,71 @@ async fn put_line(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath,
+    headers: HeaderMap,
     ApiJson(settings): ApiJson<LineSettings>,
-) -> ApiResult<(StatusCode, Json<LineView>)> {
-    caller.admin("changing a line")?;
-    let (line, created) = state
-        .engine
-        .put_line(&NameId::parse("line_id", &id)?, settings)
-        .await?;
-    let status = created_or_ok(created);
-    Ok((status, Json(view(&state, line).await?)))
+) -> Response {
+    let result = async {
+        caller.admin("changing a line")?;
+        let expected = if_match(&headers, &format!("line '{id}'"))?;
+        let (line, created) = state
+            .engine
+            .put_line(&NameId::parse("line_id", &id)?, settings, expected)
+            .await?;
+        let version = line.version;
+        let body = (created_or_ok(created), Json(view(&state, line).await?));
+        Ok::<_, ApiError>(tagged(version, body))
+    };
+    answered(result.await, async {
+        state.engine.line(&id).await.ok().map(|l| l.version)
+    })
+    .await
+}
+
+/// Changes the settings a JSON Merge Patch (RFC 7396) names and keeps every other: `{"rating":
+/// {"delay_seconds": 5}}` changes the delay alone; `null` puts a setting back to its default.
+/// The result is checked as a `PUT` is. With `If-Match`, only the line at that version is
+/// changed; without it the change applies to the line as it is.
+#[utoipa::path(
+    patch, path = "/v1/lines/{line_id}", tag = "lines", operation_id = "patch_line",
+    params(
+        ("line_id" = rateline_domain::Id, Path, description = "The line."),
+        ("If-Match" = Option<String>, Header, description = "The `ETag` the change is for; refused with 412 if the line has changed since."),
+    ),
+    request_body(content = Object, content_type = "application/merge-patch+json", description = "The settings to change, shaped as the line's settings."),
+    responses(
+        (status = 200, description = "Changed.", body = LineView, headers(("ETag" = String, description = "The new version."))),
+        (status = 404, description = "No such line (`line_not_found`).", body = ErrorBody),
+        (status = 409, description = "The line is defined in the config file (`line_managed_by_config`).", body = ErrorBody),
+        (status = 412, description = "Changed since the `If-Match` version (`precondition_failed`); `ETag` is the current one.", body = ErrorBody),
+        (status = 422, description = "The changed settings break a rule; the message names it.", body = ErrorBody),
+    ),
+)]
+async fn patch_line(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath,
+    headers: HeaderMap,
+    ApiJson(patch): ApiJson<serde_json::Value>,
+) -> Response {
+    let result = async {
+        caller.admin("changing a line")?;
+        let asked = if_match(&headers, &format!("line '{id}'"))?;
+        let stored = state.engine.line(&id).await?;
+        let settings = merged(&stored.settings, &patch)?;
+        // Without If-Match the change is to the line as read here; a write in between is
+        // refused rather than silently undone.
+        let expected = Some(asked.unwrap_or(stored.version));
+        let (line, _) = state
+            .engine
+            .put_line(&NameId::parse("line_id", &id)?, settings, expected)
+            .await?;
+        let version = line.version;
+        Ok::<_, ApiError>(tagged(version, Json(view(&state, line).await?)))
+    };
+    answered(result.await, async {
+        state.engine.line(&id).await.ok().map(|l| l.version)
+    })
+    .await
 }
 
 /// Shows a line.
@@ -78,7 +153,7 @@ async fn put_line(
     get, path = "/v1/lines/{line_id}", tag = "lines", operation_id = "get_line",
     params(("line_id" = rateline_domain::Id, Path, description = "The line.")),
     responses(
-        (status = 200, description = "The line.", body = LineView),
+        (status = 200, description = "The line.", body = LineView, headers(("ETag" = String, description = "Its version, for If-Match."))),
         (status = 404, description = "No such line.", body = ErrorBody),
     ),
 )]
@@ -86,10 +161,26 @@ async fn get_line(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath,
-) -> ApiResult<Json<LineView>> {
+) -> ApiResult<Response> {
     caller.line(&id)?;
     let line = state.engine.line(&id).await?;
-    Ok(Json(view(&state, line).await?))
+    let version = line.version;
+    Ok(tagged(version, Json(view(&state, line).await?)))
+}
+
+/// Lists the lines the caller may see (a supervisor's own; every line for admins), by id.
+#[utoipa::path(
+    get, path = "/v1/lines", tag = "lines", operation_id = "list_lines",
+    responses((status = 200, description = "The lines.", body = LineList)),
+)]
+async fn list_lines(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<LineList>> {
+    let mut lines = Vec::new();
+    for line in state.engine.lines().await? {
+        if caller.line(&line.id).is_ok() {
+            lines.push(view(&state, line).await?);
+        }
+    }
+    Ok(Json(LineList { lines }))
 }
 
 async fn view(state: &AppState, line: LineRecord) -> ApiResult<LineView> {
@@ -116,6 +207,7 @@ async fn view(state: &AppState, line: LineRecord) -> ApiResult<LineView> {
         public_badge,
         managed_by: line.managed_by,
         updated_at: line.updated_at,
+        version: line.version,
         alerts,
     })
 }

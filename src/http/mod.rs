@@ -14,6 +14,7 @@ mod ratings;
 mod report;
 mod serve;
 mod sessions;
+mod versions;
 mod webchat;
 
 use rateline_domain::ErrorCode;

@@ -103,9 +103,14 @@ impl Modify for CommonErrors {
                 ),
             );
         for item in openapi.paths.paths.values_mut() {
-            for op in [&mut item.get, &mut item.put, &mut item.post]
-                .into_iter()
-                .flatten()
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
             {
                 add_common(op);
             }

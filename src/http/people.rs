@@ -3,7 +3,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use rateline_domain::NameId;
 use rateline_domain::{Group, Notify, Person, Role};
@@ -12,19 +13,21 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiJson, ApiPath, ApiQuery, ApiResult, AppState, ErrorBody, created_or_ok};
+use super::versions::{answered, if_match, merged, tagged};
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState, ErrorBody, created_or_ok};
 use crate::policy::Caller;
+use crate::store::PersonRecord;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_people))
-        .routes(routes!(put_person))
+        .routes(routes!(get_person, put_person, patch_person))
         .routes(routes!(invite))
         .routes(routes!(put_time_zone))
         .routes(routes!(put_group))
 }
 
-/// A person as stored.
+/// A person as stored (write-only secrets left out).
 #[derive(Serialize, ToSchema)]
 struct PersonView {
     id: String,
@@ -37,10 +40,14 @@ struct PersonView {
     lines: Vec<NameId>,
     /// Their own time zone; `null` follows the server's `server.time_zone`.
     time_zone: Option<String>,
+    /// They have set a dashboard password with an invitation link.
+    signs_in: bool,
+    /// Raised by every change; the `ETag`, and what `If-Match` names.
+    version: i64,
 }
 
-impl PersonView {
-    fn new(id: String, person: Person) -> Self {
+impl From<PersonRecord> for PersonView {
+    fn from(r: PersonRecord) -> Self {
         let Person {
             name,
             role,
@@ -49,9 +56,9 @@ impl PersonView {
             notifications_enabled,
             lines,
             time_zone,
-        } = person;
+        } = r.person;
         Self {
-            id,
+            id: r.id,
             name,
             role,
             manager_id,
@@ -59,8 +66,77 @@ impl PersonView {
             notifications_enabled,
             lines,
             time_zone,
+            signs_in: r.signs_in,
+            version: r.version,
         }
     }
+}
+
+/// Shows a person: admins, or the person themselves.
+#[utoipa::path(
+    get, path = "/v1/people/{person_id}", tag = "people", operation_id = "get_person",
+    params(("person_id" = rateline_domain::Id, Path, description = "The person.")),
+    responses(
+        (status = 200, description = "The person.", body = PersonView, headers(("ETag" = String, description = "Their version, for If-Match."))),
+        (status = 403, description = "Another person, and not an admin (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such person (`person_not_found`).", body = ErrorBody),
+    ),
+)]
+async fn get_person(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath,
+) -> ApiResult<Response> {
+    let person = state.engine.person(&caller, &id).await?;
+    Ok(tagged(person.version, Json(PersonView::from(person))))
+}
+
+/// Changes what a JSON Merge Patch (RFC 7396) names and keeps every other field:
+/// `{"notify": {"email": "olga@example.com"}}` changes the address alone; `null` puts a
+/// field back to its default. Checked as a `PUT` is. With `If-Match`, only the person at
+/// that version is changed.
+#[utoipa::path(
+    patch, path = "/v1/people/{person_id}", tag = "people", operation_id = "patch_person",
+    params(
+        ("person_id" = rateline_domain::Id, Path, description = "The person."),
+        ("If-Match" = Option<String>, Header, description = "The `ETag` the change is for; refused with 412 if the person has changed since."),
+    ),
+    request_body(content = Object, content_type = "application/merge-patch+json", description = "The fields to change, shaped as a person."),
+    responses(
+        (status = 200, description = "Changed.", body = PersonView, headers(("ETag" = String, description = "The new version."))),
+        (status = 404, description = "No such person (`person_not_found`).", body = ErrorBody),
+        (status = 412, description = "Changed since the `If-Match` version (`precondition_failed`); `ETag` is the current one.", body = ErrorBody),
+        (status = 422, description = "The changed person breaks a rule; the message names the field.", body = ErrorBody),
+    ),
+)]
+async fn patch_person(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath,
+    headers: HeaderMap,
+    ApiJson(patch): ApiJson<serde_json::Value>,
+) -> Response {
+    let result = async {
+        caller.admin("changing people")?;
+        let asked = if_match(&headers, &format!("person '{id}'"))?;
+        let stored = state.engine.person(&caller, &id).await?;
+        let person = merged(&stored.person, &patch)?;
+        let expected = Some(asked.unwrap_or(stored.version));
+        let (person, _) = state
+            .engine
+            .put_person(&NameId::parse("person_id", &id)?, person, expected)
+            .await?;
+        Ok::<_, ApiError>(tagged(person.version, Json(PersonView::from(person))))
+    };
+    answered(result.await, async {
+        state
+            .engine
+            .person(&Caller::Open, &id)
+            .await
+            .ok()
+            .map(|p| p.version)
+    })
+    .await
 }
 
 /// An invitation link, shown once: with it the person sets their dashboard password.
@@ -81,48 +157,35 @@ struct GroupView {
     members: Vec<NameId>,
 }
 
-/// A person in the list: as stored, and whether they can sign in to the dashboard.
-#[derive(Serialize, ToSchema)]
-struct ListedPerson {
-    #[serde(flatten)]
-    person: PersonView,
-    /// They have set a password with an invitation link.
-    signs_in: bool,
-}
-
 /// Every person, by id: admins only. Write-only secrets are never shown.
 #[utoipa::path(
     get, path = "/v1/people", tag = "people", operation_id = "list_people",
     responses(
-        (status = 200, description = "Every person.", body = Vec<ListedPerson>),
+        (status = 200, description = "Every person.", body = Vec<PersonView>),
         (status = 403, description = "Not an admin (`forbidden`).", body = ErrorBody),
     ),
 )]
 async fn list_people(
     State(state): State<AppState>,
     caller: Caller,
-) -> ApiResult<Json<Vec<ListedPerson>>> {
+) -> ApiResult<Json<Vec<PersonView>>> {
     let people = state.engine.people(&caller).await?;
-    Ok(Json(
-        people
-            .into_iter()
-            .map(|r| ListedPerson {
-                person: PersonView::new(r.id, r.person),
-                signs_in: r.signs_in,
-            })
-            .collect(),
-    ))
+    Ok(Json(people.into_iter().map(PersonView::from).collect()))
 }
 
 /// Creates or replaces a person: an operator, supervisor or admin, with where they hear
 /// about low ratings.
 #[utoipa::path(
     put, path = "/v1/people/{person_id}", tag = "people", operation_id = "put_person",
-    params(("person_id" = rateline_domain::Id, Path, description = "The person.")),
+    params(
+        ("person_id" = rateline_domain::Id, Path, description = "The person."),
+        ("If-Match" = Option<String>, Header, description = "The `ETag` the change is for; refused with 412 if the person has changed since."),
+    ),
     request_body = Person,
     responses(
-        (status = 201, description = "Created.", body = PersonView),
-        (status = 200, description = "Replaced.", body = PersonView),
+        (status = 201, description = "Created.", body = PersonView, headers(("ETag" = String, description = "The new version."))),
+        (status = 200, description = "Replaced.", body = PersonView, headers(("ETag" = String, description = "The new version."))),
+        (status = 412, description = "Changed since the `If-Match` version (`precondition_failed`); `ETag` is the current one.", body = ErrorBody),
         (status = 422, description = "A field breaks a rule (a name's length, an e-mail address, a URL).", body = ErrorBody),
     ),
 )]
@@ -130,14 +193,29 @@ async fn put_person(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath,
+    headers: HeaderMap,
     ApiJson(person): ApiJson<Person>,
-) -> ApiResult<(StatusCode, Json<PersonView>)> {
-    caller.admin("changing people")?;
-    let (person, created) = state
-        .engine
-        .put_person(&NameId::parse("person_id", &id)?, person)
-        .await?;
-    Ok((created_or_ok(created), Json(PersonView::new(id, person))))
+) -> Response {
+    let result = async {
+        caller.admin("changing people")?;
+        let expected = if_match(&headers, &format!("person '{id}'"))?;
+        let (person, created) = state
+            .engine
+            .put_person(&NameId::parse("person_id", &id)?, person, expected)
+            .await?;
+        let version = person.version;
+        let body = (created_or_ok(created), Json(PersonView::from(person)));
+        Ok::<_, ApiError>(tagged(version, body))
+    };
+    answered(result.await, async {
+        state
+            .engine
+            .person(&Caller::Open, &id)
+            .await
+            .ok()
+            .map(|p| p.version)
+    })
+    .await
 }
 
 /// A person's own time zone.

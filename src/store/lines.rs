@@ -13,6 +13,8 @@ pub struct LineRecord {
     pub settings: LineSettings,
     pub managed_by: ManagedBy,
     pub updated_at: DateTime<Utc>,
+    /// Raised by every write (the API's `ETag`).
+    pub version: i64,
 }
 
 fn read_line(row: &sqlx::any::AnyRow) -> Result<LineRecord> {
@@ -28,50 +30,65 @@ fn read_line(row: &sqlx::any::AnyRow) -> Result<LineRecord> {
             .parse()
             .map_err(StoreError::Corrupt)?,
         updated_at: time(row.try_get("updated_at")?),
+        version: row.try_get("version")?,
     })
 }
 
+const LINE_COLUMNS: &str = "id, settings, managed_by, updated_at, version";
+
 impl Store {
-    /// Creates or replaces a line's settings.
+    /// Creates or replaces a line's settings. With `expected`, only the line at that
+    /// version is replaced (none is created); `false` when it is not at that version.
     pub async fn upsert_line(
         &self,
         id: &str,
         settings: &LineSettings,
         managed_by: ManagedBy,
+        expected: Option<i64>,
         now: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let json = serde_json::to_string(settings).expect("line settings serialise");
-        sqlx::query(
+        let sql = if expected.is_some() {
+            "UPDATE lines SET settings = $2, managed_by = $3, updated_at = $4,
+                              version = version + 1
+             WHERE id = $1 AND version = $5"
+        } else {
             "INSERT INTO lines (id, settings, managed_by, updated_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (id) DO UPDATE
              SET settings = excluded.settings, managed_by = excluded.managed_by,
-                 updated_at = excluded.updated_at",
-        )
-        .bind(id)
-        .bind(json)
-        .bind(managed_by.as_str())
-        .bind(ms(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+                 updated_at = excluded.updated_at, version = lines.version + 1"
+        };
+        let mut query = sqlx::query(sql)
+            .bind(id)
+            .bind(json)
+            .bind(managed_by.as_str())
+            .bind(ms(now));
+        if let Some(v) = expected {
+            query = query.bind(v);
+        }
+        Ok(query.execute(&self.pool).await?.rows_affected() == 1)
     }
 
     pub async fn get_line(&self, id: &str) -> Result<Option<LineRecord>> {
-        sqlx::query("SELECT id, settings, managed_by, updated_at FROM lines WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(read_line)
-            .transpose()
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {LINE_COLUMNS} FROM lines WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(read_line)
+        .transpose()
     }
 
     pub async fn list_lines(&self) -> Result<Vec<LineRecord>> {
-        sqlx::query("SELECT id, settings, managed_by, updated_at FROM lines ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(read_line)
-            .collect()
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {LINE_COLUMNS} FROM lines ORDER BY id"
+        )))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(read_line)
+        .collect()
     }
 }

@@ -8,15 +8,27 @@ use sqlx::Row;
 use super::{Result, Store, ms};
 
 impl Store {
-    /// Creates or replaces a person; returns whether they were new.
-    pub async fn upsert_person(&self, id: &str, p: &Person, now: DateTime<Utc>) -> Result<bool> {
+    /// Creates or replaces a person; whether they were new. With `expected`, only the person
+    /// at that version is replaced (none is created): `None` when they are not at it.
+    pub async fn upsert_person(
+        &self,
+        id: &str,
+        p: &Person,
+        expected: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<bool>> {
         let mut tx = self.pool.begin().await?;
         let existed = sqlx::query("SELECT 1 FROM people WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?
             .is_some();
-        sqlx::query(
+        let sql = if expected.is_some() {
+            "UPDATE people
+             SET name = $2, role = $3, manager_id = $4, notify = $5, notifications_enabled = $6,
+                 updated_at = $7, lines = $8, time_zone = $9, version = version + 1
+             WHERE id = $1 AND version = $10"
+        } else {
             "INSERT INTO people (id, name, role, manager_id, notify, notifications_enabled, updated_at,
                                  lines, time_zone)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -24,21 +36,26 @@ impl Store {
              SET name = excluded.name, role = excluded.role, manager_id = excluded.manager_id,
                  notify = excluded.notify, notifications_enabled = excluded.notifications_enabled,
                  updated_at = excluded.updated_at, lines = excluded.lines,
-                 time_zone = excluded.time_zone",
-        )
-        .bind(id)
-        .bind(&p.name)
-        .bind(p.role.as_str())
-        .bind(p.manager_id.as_deref())
-        .bind(serde_json::to_string(&p.notify).expect("notify serialises"))
-        .bind(i64::from(p.notifications_enabled))
-        .bind(ms(now))
-        .bind(serde_json::to_string(&p.lines).expect("ids serialise"))
-        .bind(p.time_zone.as_deref())
-        .execute(&mut *tx)
-        .await?;
+                 time_zone = excluded.time_zone, version = people.version + 1"
+        };
+        let mut query = sqlx::query(sql)
+            .bind(id)
+            .bind(&p.name)
+            .bind(p.role.as_str())
+            .bind(p.manager_id.as_deref())
+            .bind(serde_json::to_string(&p.notify).expect("notify serialises"))
+            .bind(i64::from(p.notifications_enabled))
+            .bind(ms(now))
+            .bind(serde_json::to_string(&p.lines).expect("ids serialise"))
+            .bind(p.time_zone.as_deref());
+        if let Some(v) = expected {
+            query = query.bind(v);
+        }
+        if query.execute(&mut *tx).await?.rows_affected() != 1 {
+            return Ok(None);
+        }
         tx.commit().await?;
-        Ok(!existed)
+        Ok(Some(!existed))
     }
 
     /// Creates or replaces a group and its members; returns whether it was new.
@@ -102,19 +119,36 @@ pub struct PersonRecord {
     pub person: Person,
     /// They have set a password.
     pub signs_in: bool,
+    /// Raised by every write (the API's `ETag`).
+    pub version: i64,
 }
 
 impl Store {
     /// Every person, by id.
     pub async fn people(&self) -> Result<Vec<PersonRecord>> {
-        let rows = sqlx::query(
+        self.read_people(None).await
+    }
+
+    /// Person `id`, as stored.
+    pub async fn person(&self, id: &str) -> Result<Option<PersonRecord>> {
+        Ok(self.read_people(Some(id)).await?.pop())
+    }
+
+    /// Every person, or the one with `id`.
+    async fn read_people(&self, id: Option<&str>) -> Result<Vec<PersonRecord>> {
+        let sql = format!(
             "SELECT p.id, p.name, p.role, p.manager_id, p.notify, p.notifications_enabled,
-                    p.lines, p.time_zone, w.person_id AS password
+                    p.lines, p.time_zone, p.version, w.person_id AS password
              FROM people p LEFT JOIN person_passwords w ON w.person_id = p.id
+             {}
              ORDER BY p.id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+            if id.is_some() { "WHERE p.id = $1" } else { "" }
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some(id) = id {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 let id: String = r.try_get("id")?;
@@ -141,6 +175,7 @@ impl Store {
                 };
                 Ok(PersonRecord {
                     signs_in: r.try_get::<Option<String>, _>("password")?.is_some(),
+                    version: r.try_get("version")?,
                     id,
                     person,
                 })

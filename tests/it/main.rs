@@ -13,6 +13,7 @@ mod alerts;
 mod api;
 mod architecture;
 mod auth;
+mod changes;
 mod cli;
 mod connections;
 mod dashboard;

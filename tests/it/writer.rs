@@ -18,7 +18,7 @@ async fn store(db: &TestDb) -> Store {
     store.migrate().await.expect("migrate");
     let line: LineSettings = serde_json::from_value(json!({"name": "Support"})).unwrap();
     store
-        .upsert_line("support", &line, ManagedBy::Api, Utc::now())
+        .upsert_line("support", &line, ManagedBy::Api, None, Utc::now())
         .await
         .unwrap();
     store

@@ -1,0 +1,213 @@
+//! What admins configure: lines and people (read, listed, replaced; every write raises a
+//! version, and a write may name the version it expects, so two admins editing one line
+//! cannot overwrite each other unknowingly), a person's own time zone, groups, and the
+//! config file's lines.
+
+use rateline_domain::{
+    ErrorCode, Group, Invalid, LineSettings, ManagedBy, NameId, Person, check_id,
+};
+
+use super::passwords::person_not_found;
+use super::{Engine, EngineError, Result, line_not_found};
+use crate::policy::Caller;
+use crate::store::{LineRecord, PersonRecord};
+
+/// The refusal of a write that expected version `expected` of `what` (`line 'x'`), which is
+/// at `current` now (`None`: it does not exist).
+fn stale(what: &str, expected: i64, current: Option<i64>) -> EngineError {
+    EngineError::Conflict {
+        code: ErrorCode::PreconditionFailed,
+        message: match current {
+            Some(v) => format!(
+                "{what} was changed since version \"{expected}\": it is at \"{v}\" now (its ETag); \
+                 read it again, then send your change with If-Match: \"{v}\""
+            ),
+            None => format!("{what} does not exist, so it is not at version \"{expected}\""),
+        },
+    }
+}
+
+impl Engine {
+    /// Creates or replaces a line from the API; the stored line and whether it is new. With
+    /// `expected`, only the line at that version is replaced.
+    pub async fn put_line(
+        &self,
+        id: &NameId,
+        mut settings: LineSettings,
+        expected: Option<i64>,
+    ) -> Result<(LineRecord, bool)> {
+        settings.validate()?;
+        if let Some(w) = &settings.webhook {
+            self.check_destination("webhook.url", &w.url)?;
+        }
+        let existing = self.store.get_line(id).await?;
+        if let Some(l) = &existing
+            && l.managed_by == ManagedBy::Config
+        {
+            return Err(EngineError::Conflict {
+                code: ErrorCode::LineManagedByConfig,
+                message: format!(
+                    "line '{id}' is defined in the config file; change it there and restart"
+                ),
+            });
+        }
+        let what = format!("line '{id}'");
+        if let Some(v) = expected
+            && existing.as_ref().map(|l| l.version) != Some(v)
+        {
+            return Err(stale(&what, v, existing.map(|l| l.version)));
+        }
+        // The secret is write-only: a PUT without it keeps the one stored.
+        if let Some(w) = settings.webhook.as_mut()
+            && w.secret.is_none()
+        {
+            w.secret = existing
+                .as_ref()
+                .and_then(|l| l.settings.webhook.as_ref())
+                .and_then(|old| old.secret.clone());
+            if w.secret.is_none() {
+                return Err(Invalid::new(
+                    "webhook.secret",
+                    "is required: at least 16 characters that sign every request",
+                )
+                .into());
+            }
+        }
+        if !self
+            .store
+            .upsert_line(id, &settings, ManagedBy::Api, expected, self.now())
+            .await?
+        {
+            // Another write came between the read above and this one.
+            let current = self.store.get_line(id).await?.map(|l| l.version);
+            return Err(stale(&what, expected.unwrap_or_default(), current));
+        }
+        let line = self.line(id).await?;
+        Ok((line, existing.is_none()))
+    }
+
+    /// Writes the config file's lines; they are read-only over HTTP.
+    pub async fn apply_configured_lines(
+        &self,
+        lines: &[crate::settings::ConfiguredLine],
+    ) -> Result<()> {
+        for l in lines {
+            self.store
+                .upsert_line(&l.id, &l.settings, ManagedBy::Config, None, self.now())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Line `id`, as stored (with its write-only secret: for the engine's and the HTTP
+    /// layer's use, never to be shown).
+    pub async fn line(&self, id: &str) -> Result<LineRecord> {
+        check_id("line_id", id).map_err(|_| line_not_found(id))?;
+        self.store
+            .get_line(id)
+            .await?
+            .ok_or_else(|| line_not_found(id))
+    }
+
+    /// Every person, for admins (with whether each has set a password).
+    pub async fn people(&self, caller: &Caller) -> Result<Vec<PersonRecord>> {
+        caller.admin("listing people")?;
+        Ok(self.store.people().await?)
+    }
+
+    /// Person `id` as stored, without write-only secrets: admins, or the person themselves.
+    pub async fn person(&self, caller: &Caller, id: &str) -> Result<PersonRecord> {
+        if caller.person_id() != Some(id) {
+            caller.admin("reading another person")?;
+        }
+        check_id("person_id", id).map_err(|_| person_not_found(id))?;
+        self.store
+            .person(id)
+            .await?
+            .ok_or_else(|| person_not_found(id))
+    }
+
+    /// Sets person `person_id`'s own time zone (an IANA name; `None` follows
+    /// `server.time_zone`): admins, or the person themselves.
+    pub async fn set_time_zone(
+        &self,
+        caller: &Caller,
+        person_id: &str,
+        zone: Option<&str>,
+    ) -> Result<()> {
+        if caller.person_id() != Some(person_id) {
+            caller.admin("setting another person's time zone")?;
+        }
+        if let Some(zone) = zone {
+            rateline_domain::time_zone("time_zone", zone)?;
+        }
+        check_id("person_id", person_id).map_err(|_| person_not_found(person_id))?;
+        if self
+            .store
+            .set_time_zone(person_id, zone, self.now())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(person_not_found(person_id))
+        }
+    }
+
+    /// Creates or replaces a person; them as stored (the write-only secret kept out) and
+    /// whether they are new. With `expected`, only the person at that version is replaced.
+    pub async fn put_person(
+        &self,
+        id: &NameId,
+        mut person: Person,
+        expected: Option<i64>,
+    ) -> Result<(PersonRecord, bool)> {
+        person.validate(id)?;
+        if let Some(url) = &person.notify.webhook_url {
+            self.check_destination("notify.webhook_url", url)?;
+        }
+        let what = format!("person '{id}'");
+        let existing = self.store.person(id).await?.map(|p| p.version);
+        if let Some(v) = expected
+            && existing != Some(v)
+        {
+            return Err(stale(&what, v, existing));
+        }
+        // The secret is write-only: a PUT without it keeps the one stored.
+        if person.notify.webhook_secret.is_none() {
+            person.notify.webhook_secret = self
+                .store
+                .person_reachability(id)
+                .await?
+                .and_then(|p| p.notify.webhook_secret);
+        }
+        let Some(created) = self
+            .store
+            .upsert_person(id, &person, expected, self.now())
+            .await?
+        else {
+            let current = self.store.person(id).await?.map(|p| p.version);
+            return Err(stale(&what, expected.unwrap_or_default(), current));
+        };
+        let stored = self
+            .store
+            .person(id)
+            .await?
+            .ok_or_else(|| person_not_found(id))?;
+        Ok((stored, created))
+    }
+
+    /// Refuses a URL Rateline would call whose host is an address the outbound policy
+    /// refuses, when it is stored rather than at the first send.
+    fn check_destination(&self, field: &str, url: &str) -> Result<()> {
+        self.policy
+            .check_url(url)
+            .map_err(|refused| Invalid::new(field, refused.to_string()).into())
+    }
+
+    /// Creates or replaces a group; returns it as stored and whether it is new.
+    pub async fn put_group(&self, id: &NameId, group: Group) -> Result<(Group, bool)> {
+        group.validate()?;
+        let created = self.store.upsert_group(id, &group, self.now()).await?;
+        Ok((group, created))
+    }
+}

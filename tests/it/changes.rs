@@ -1,0 +1,361 @@
+//! Reading, listing and changing lines and people over the API: a `PATCH` (JSON Merge
+//! Patch) changes what it names and keeps the rest, a `PUT` replaces the whole, every
+//! answer carries the version as its `ETag`, and a write that names an old version in
+//! `If-Match` is refused with 412 and changes nothing. Lists keep to the caller's reach.
+
+use crate::common::{Db, SECRET, TestApp, create_key, spawn_app};
+use serde_json::{Value, json};
+
+/// A call that shows its `ETag`: (status, ETag, body).
+async fn tagged(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    if_match: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Option<String>, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = app.http.request(method, app.url(path));
+    if let Some(tag) = if_match {
+        req = req.header("if-match", tag);
+    }
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/merge-patch+json")
+            .body(b.to_string());
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let tag = resp
+        .headers()
+        .get("etag")
+        .map(|t| t.to_str().unwrap().to_owned());
+    (status, tag, resp.json().await.unwrap())
+}
+
+fn sales(app: &TestApp) -> Value {
+    json!({
+        "name": "Sales",
+        "rating": {"delay_seconds": 5, "scale": "five_star"},
+        "notify_low": [{"kind": "supervisor", "id": "sup-olga"}],
+        "webhook": {"url": app.connector.url, "secret": SECRET},
+    })
+}
+
+async fn a_patch_changes_what_it_names_and_keeps_the_rest(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    let (status, tag, _) = tagged(&app, "PUT", "/v1/lines/sales", None, Some(sales(&app))).await;
+    assert_eq!((status, tag.as_deref()), (201, Some("\"1\"")));
+
+    let patch = json!({"rating": {"delay_seconds": 7}});
+    let (status, tag, line) = tagged(&app, "PATCH", "/v1/lines/sales", None, Some(patch)).await;
+    assert_eq!(status, 200, "{line}");
+    assert_eq!(tag.as_deref(), Some("\"2\""));
+    assert_eq!(line["version"], 2);
+    assert_eq!(line["rating"]["delay_seconds"], 7);
+    assert_eq!(line["rating"]["scale"], "five_star", "kept: {line}");
+    assert_eq!(line["notify_low"][0]["id"], "sup-olga", "kept: {line}");
+    assert_eq!(line["webhook"]["url"], app.connector.url.as_str());
+    assert!(!line.to_string().contains(SECRET), "never shown: {line}");
+    // The secret was kept too: the line still takes webhook sessions, and signs to them.
+    app.open("s1", "sales", "op-1").await;
+    app.close("s1").await;
+    app.advance(chrono::Duration::seconds(8));
+    app.wait_for_status("s1", "sent").await;
+    assert!(app.connector.received().iter().all(|r| r.signature_ok));
+
+    // null puts a setting back to its default.
+    let (status, _, line) = tagged(
+        &app,
+        "PATCH",
+        "/v1/lines/sales",
+        None,
+        Some(json!({"notify_low": null})),
+    )
+    .await;
+    assert_eq!(status, 200, "{line}");
+    assert_eq!(line["notify_low"], json!([]));
+    assert_eq!(line["rating"]["delay_seconds"], 7);
+
+    // A bad value is refused as a PUT's is, and nothing changes.
+    for (patch, want, field) in [
+        (
+            json!({"rating": {"delay_seconds": 99999}}),
+            422,
+            "rating.delay_seconds",
+        ),
+        (
+            json!({"rating": {"delay_seconds": "soon"}}),
+            400,
+            "rating.delay_seconds",
+        ),
+        (json!({"ratting": {}}), 400, ""),
+    ] {
+        let (status, _, body) = tagged(&app, "PATCH", "/v1/lines/sales", None, Some(patch)).await;
+        assert_eq!(status, want, "{body}");
+        if !field.is_empty() {
+            assert_eq!(body["error"]["field"], field, "{body}");
+        }
+    }
+    let (status, _, body) = tagged(&app, "PATCH", "/v1/lines/sales", None, Some(json!([1]))).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("JSON Merge Patch"),
+        "{body}"
+    );
+    let (_, tag, line) = tagged(&app, "GET", "/v1/lines/sales", None, None).await;
+    assert_eq!(tag.as_deref(), Some("\"3\""), "nothing refused was written");
+    assert_eq!(line["rating"]["delay_seconds"], 7);
+    let (status, _, body) = tagged(
+        &app,
+        "PATCH",
+        "/v1/lines/nowhere",
+        None,
+        Some(json!({"name": "X"})),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+
+    // A PUT replaces the whole: what it leaves out takes its default.
+    let (status, _, line) = tagged(
+        &app,
+        "PUT",
+        "/v1/lines/sales",
+        None,
+        Some(json!({"name": "Sales", "webhook": {"url": app.connector.url}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{line}");
+    assert_eq!(line["rating"]["delay_seconds"], 3, "the default: {line}");
+
+    // A person: the e-mail address changed, the rest kept.
+    let (status, _, _) = tagged(
+        &app,
+        "PUT",
+        "/v1/people/sup-olga",
+        None,
+        Some(
+            json!({"name": "Olga", "role": "supervisor", "lines": ["sales"],
+                    "notify": {"telegram_chat_id": 42}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, tag, person) = tagged(
+        &app,
+        "PATCH",
+        "/v1/people/sup-olga",
+        None,
+        Some(json!({"notify": {"email": "olga@example.com"}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{person}");
+    assert_eq!(tag.as_deref(), Some("\"2\""));
+    assert_eq!(person["notify"]["email"], "olga@example.com");
+    assert_eq!(person["notify"]["telegram_chat_id"], 42, "kept: {person}");
+    assert_eq!(person["role"], "supervisor");
+    assert_eq!(person["lines"], json!(["sales"]));
+    let (status, _, body) = tagged(
+        &app,
+        "PATCH",
+        "/v1/people/sup-olga",
+        None,
+        Some(json!({"notify": {"email": "not an address"}})),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "notify.email");
+}
+
+async fn a_write_for_an_old_version_is_refused(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    tagged(&app, "PUT", "/v1/lines/sales", None, Some(sales(&app))).await;
+    let (_, first, _) = tagged(&app, "GET", "/v1/lines/sales", None, None).await;
+    let first = first.unwrap();
+    // Two admins read version 1; the first change goes in…
+    let (status, second, _) = tagged(
+        &app,
+        "PATCH",
+        "/v1/lines/sales",
+        Some(&first),
+        Some(json!({"rating": {"delay_seconds": 7}})),
+    )
+    .await;
+    assert_eq!((status, second.as_deref()), (200, Some("\"2\"")));
+    // …the second, made on version 1, is refused and names the current version.
+    for method in ["PATCH", "PUT"] {
+        let body = if method == "PUT" {
+            sales(&app)
+        } else {
+            json!({"rating": {"delay_seconds": 9}})
+        };
+        let (status, tag, error) =
+            tagged(&app, method, "/v1/lines/sales", Some(&first), Some(body)).await;
+        assert_eq!(status, 412, "{method}: {error}");
+        assert_eq!(error["error"]["code"], "precondition_failed");
+        assert_eq!(tag, second, "{method}: the current ETag");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("If-Match: \"2\""),
+            "{error}"
+        );
+    }
+    let (_, _, line) = tagged(&app, "GET", "/v1/lines/sales", None, None).await;
+    assert_eq!(
+        line["rating"]["delay_seconds"], 7,
+        "nothing was overwritten"
+    );
+    // An If-Match that names no version, or a line that does not exist, matches nothing.
+    let (status, _, _) = tagged(
+        &app,
+        "PATCH",
+        "/v1/lines/sales",
+        Some("W/\"2\""),
+        Some(json!({"name": "X"})),
+    )
+    .await;
+    assert_eq!(status, 412);
+    let (status, _, _) = tagged(
+        &app,
+        "PUT",
+        "/v1/lines/new",
+        Some("\"1\""),
+        Some(sales(&app)),
+    )
+    .await;
+    assert_eq!(status, 412);
+    let (status, _, _) = tagged(&app, "GET", "/v1/lines/new", None, None).await;
+    assert_eq!(status, 404, "not created");
+    // The current version goes in.
+    let (status, tag, _) = tagged(
+        &app,
+        "PUT",
+        "/v1/lines/sales",
+        second.as_deref(),
+        Some(sales(&app)),
+    )
+    .await;
+    assert_eq!((status, tag.as_deref()), (200, Some("\"3\"")));
+
+    // People the same way.
+    let olga = json!({"name": "Olga", "role": "supervisor"});
+    let (_, v1, _) = tagged(&app, "PUT", "/v1/people/sup-olga", None, Some(olga.clone())).await;
+    tagged(
+        &app,
+        "PATCH",
+        "/v1/people/sup-olga",
+        v1.as_deref(),
+        Some(json!({"name": "Olga K."})),
+    )
+    .await;
+    let (status, tag, error) = tagged(
+        &app,
+        "PATCH",
+        "/v1/people/sup-olga",
+        v1.as_deref(),
+        Some(json!({"name": "Olga B."})),
+    )
+    .await;
+    assert_eq!(status, 412, "{error}");
+    assert_eq!(tag.as_deref(), Some("\"2\""));
+    let (_, _, person) = tagged(&app, "GET", "/v1/people/sup-olga", None, None).await;
+    assert_eq!(person["name"], "Olga K.");
+}
+
+async fn lists_and_reads_keep_to_the_callers_reach(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    for line in ["sales", "support"] {
+        app.line(line, json!({})).await;
+    }
+    for (id, body) in [
+        (
+            "sup-olga",
+            json!({"name": "Olga", "role": "supervisor", "lines": ["sales"]}),
+        ),
+        (
+            "op-1",
+            json!({"name": "Ben", "role": "operator", "lines": ["sales"]}),
+        ),
+    ] {
+        let (status, body) = app.put(&format!("/v1/people/{id}"), body).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let admin = create_key(&app, &["--name", "ops", "--role", "admin"]);
+    let supervisor = create_key(
+        &app,
+        &["--name", "olga", "--role", "supervisor", "--lines", "sales"],
+    );
+    let operator = create_key(
+        &app,
+        &["--name", "ben", "--role", "operator", "--person", "op-1"],
+    );
+    let ids = |body: &Value| -> Vec<String> {
+        body["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, all) = app.call_as(Some(&admin), "GET", "/v1/lines", None).await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(ids(&all), ["sales", "support"]);
+    assert_eq!(all["lines"][0]["version"], 1);
+    let (_, mine) = app
+        .call_as(Some(&supervisor), "GET", "/v1/lines", None)
+        .await;
+    assert_eq!(ids(&mine), ["sales"]);
+    let (_, none) = app.call_as(Some(&operator), "GET", "/v1/lines", None).await;
+    assert_eq!(ids(&none), Vec::<String>::new(), "{none}");
+    // A person: admins read anyone, a person's own key reads them; nobody else.
+    let (status, body) = app
+        .call_as(Some(&operator), "GET", "/v1/people/op-1", None)
+        .await;
+    assert_eq!(
+        (status, body["name"].clone()),
+        (200, json!("Ben")),
+        "{body}"
+    );
+    let (status, body) = app
+        .call_as(Some(&operator), "GET", "/v1/people/sup-olga", None)
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = app
+        .call_as(Some(&supervisor), "GET", "/v1/people/op-1", None)
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = app
+        .call_as(Some(&admin), "GET", "/v1/people/nobody", None)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (404, json!("person_not_found"))
+    );
+    // Changing needs an admin.
+    let (status, body) = app
+        .call_as(
+            Some(&supervisor),
+            "PATCH",
+            "/v1/lines/sales",
+            Some(json!({"name": "Mine"})),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+}
+
+crate::common::on_both_backends!(
+    a_patch_changes_what_it_names_and_keeps_the_rest,
+    a_write_for_an_old_version_is_refused,
+    lists_and_reads_keep_to_the_callers_reach,
+);
