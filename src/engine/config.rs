@@ -204,6 +204,19 @@ impl Engine {
             .map_err(|refused| Invalid::new(field, refused.to_string()).into())
     }
 
+    /// Every group with its members, or the one with `id`: admins.
+    pub async fn groups(&self, caller: &Caller, id: Option<&str>) -> Result<Vec<(String, Group)>> {
+        caller.admin("reading groups")?;
+        let groups = self.store.groups(id).await?;
+        match id {
+            Some(id) if groups.is_empty() => Err(EngineError::NotFound {
+                code: ErrorCode::GroupNotFound,
+                message: format!("group '{id}' does not exist; create it with PUT /v1/groups/{id}"),
+            }),
+            _ => Ok(groups),
+        }
+    }
+
     /// Creates or replaces a group; returns it as stored and whether it is new.
     pub async fn put_group(&self, id: &NameId, group: Group) -> Result<(Group, bool)> {
         group.validate()?;

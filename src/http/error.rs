@@ -36,8 +36,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | BadSignature | InvalidToken | TokenExpired => StatusCode::UNAUTHORIZED,
         Forbidden | OriginNotAllowed | NotThisSession => StatusCode::FORBIDDEN,
         NoSuchEndpoint | LineNotFound | SessionNotFound | RequestNotFound | RatingNotFound
-        | AppealNotFound | PersonNotFound | InvitationNotFound | ChannelNotEnabled
-        | BadgeNotFound => StatusCode::NOT_FOUND,
+        | AppealNotFound | PersonNotFound | GroupNotFound | InvitationNotFound
+        | ChannelNotEnabled | BadgeNotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         LineManagedByConfig | SessionIdTaken | RequestNotAnswerable | ChangeLimitReached

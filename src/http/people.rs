@@ -24,7 +24,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_person, put_person, patch_person))
         .routes(routes!(invite))
         .routes(routes!(put_time_zone))
-        .routes(routes!(put_group))
+        .routes(routes!(list_groups))
+        .routes(routes!(get_group, put_group))
 }
 
 /// A person as stored (write-only secrets left out).
@@ -295,6 +296,56 @@ async fn invite(
     ))
 }
 
+/// `GET /v1/groups`.
+#[derive(Serialize, ToSchema)]
+struct GroupList {
+    groups: Vec<GroupView>,
+}
+
+impl GroupView {
+    fn new((id, group): (String, Group)) -> Self {
+        Self {
+            id,
+            name: group.name,
+            members: group.members,
+        }
+    }
+}
+
+/// Every group with its members, by id: admins.
+#[utoipa::path(
+    get, path = "/v1/groups", tag = "people", operation_id = "list_groups",
+    responses(
+        (status = 200, description = "Every group.", body = GroupList),
+        (status = 403, description = "Not an admin (`forbidden`).", body = ErrorBody),
+    ),
+)]
+async fn list_groups(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<GroupList>> {
+    let groups = state.engine.groups(&caller, None).await?;
+    Ok(Json(GroupList {
+        groups: groups.into_iter().map(GroupView::new).collect(),
+    }))
+}
+
+/// Shows a group with its members: admins.
+#[utoipa::path(
+    get, path = "/v1/groups/{group_id}", tag = "people", operation_id = "get_group",
+    params(("group_id" = rateline_domain::Id, Path, description = "The group.")),
+    responses(
+        (status = 200, description = "The group.", body = GroupView),
+        (status = 403, description = "Not an admin (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such group (`group_not_found`).", body = ErrorBody),
+    ),
+)]
+async fn get_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath,
+) -> ApiResult<Json<GroupView>> {
+    let mut groups = state.engine.groups(&caller, Some(&id)).await?;
+    Ok(Json(GroupView::new(groups.remove(0))))
+}
+
 /// Creates or replaces a group of people, e.g. the supervisors a line alerts.
 #[utoipa::path(
     put, path = "/v1/groups/{group_id}", tag = "people", operation_id = "put_group",
@@ -317,12 +368,5 @@ async fn put_group(
         .engine
         .put_group(&NameId::parse("group_id", &id)?, group)
         .await?;
-    Ok((
-        created_or_ok(created),
-        Json(GroupView {
-            id,
-            name: group.name,
-            members: group.members,
-        }),
-    ))
+    Ok((created_or_ok(created), Json(GroupView::new((id, group)))))
 }

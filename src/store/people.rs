@@ -240,6 +240,40 @@ impl Store {
         }))
     }
 
+    /// Every group with its members, or the one with `id`, by id.
+    pub async fn groups(&self, id: Option<&str>) -> Result<Vec<(String, Group)>> {
+        let sql = format!(
+            "SELECT g.id, g.name, m.person_id
+             FROM groups g LEFT JOIN group_members m ON m.group_id = g.id
+             {}
+             ORDER BY g.id, m.person_id",
+            if id.is_some() { "WHERE g.id = $1" } else { "" }
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some(id) = id {
+            query = query.bind(id);
+        }
+        let mut groups: Vec<(String, Group)> = Vec::new();
+        for row in query.fetch_all(&self.pool).await? {
+            let id: String = row.try_get("id")?;
+            if groups.last().is_none_or(|(last, _)| *last != id) {
+                let name = row.try_get("name")?;
+                groups.push((
+                    id,
+                    Group {
+                        name,
+                        members: Vec::new(),
+                    },
+                ));
+            }
+            if let Some(member) = row.try_get::<Option<String>, _>("person_id")? {
+                let (_, group) = groups.last_mut().expect("pushed above");
+                group.members.push(rateline_domain::NameId::stored(member));
+            }
+        }
+        Ok(groups)
+    }
+
     /// A group's members; `None` when there is no such group.
     pub async fn group_members(&self, id: &str) -> Result<Option<Vec<String>>> {
         if sqlx::query("SELECT 1 FROM groups WHERE id = $1")

@@ -377,6 +377,8 @@ async fn the_openapi_description_covers_every_v1_route(db: Db) {
     let expected = [
         "GET /v1/alerts",
         "GET /v1/appeals",
+        "GET /v1/groups",
+        "GET /v1/groups/{group_id}",
         "GET /v1/lines",
         "GET /v1/lines/{line_id}",
         "GET /v1/operators/{id}/summary",

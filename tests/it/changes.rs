@@ -291,6 +291,13 @@ async fn lists_and_reads_keep_to_the_callers_reach(db: Db) {
         let (status, body) = app.put(&format!("/v1/people/{id}"), body).await;
         assert_eq!(status, 201, "{body}");
     }
+    let (status, body) = app
+        .put(
+            "/v1/groups/leads",
+            json!({"name": "Leads", "members": ["sup-olga", "op-1"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
     let admin = create_key(&app, &["--name", "ops", "--role", "admin"]);
     let supervisor = create_key(
         &app,
@@ -342,6 +349,32 @@ async fn lists_and_reads_keep_to_the_callers_reach(db: Db) {
         (status, body["error"]["code"].clone()),
         (404, json!("person_not_found"))
     );
+    // Groups: admins read them, members by id.
+    let (status, groups) = app.call_as(Some(&admin), "GET", "/v1/groups", None).await;
+    assert_eq!(status, 200, "{groups}");
+    assert_eq!(
+        groups["groups"],
+        json!([{"id": "leads", "name": "Leads", "members": ["op-1", "sup-olga"]}])
+    );
+    let (status, group) = app
+        .call_as(Some(&admin), "GET", "/v1/groups/leads", None)
+        .await;
+    assert_eq!(
+        (status, group["name"].clone()),
+        (200, json!("Leads")),
+        "{group}"
+    );
+    let (status, body) = app
+        .call_as(Some(&admin), "GET", "/v1/groups/nobody", None)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (404, json!("group_not_found"))
+    );
+    let (status, body) = app
+        .call_as(Some(&supervisor), "GET", "/v1/groups", None)
+        .await;
+    assert_eq!(status, 403, "{body}");
     // Changing needs an admin.
     let (status, body) = app
         .call_as(
