@@ -36,6 +36,13 @@ pub struct LineSettings {
     /// Off unless set: a line's numbers are not public by default.
     #[serde(default)]
     pub public_badge: bool,
+    /// `false` retires the line: it takes no new sessions; its history and reports stay.
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Where the web chat widget may run.

@@ -86,6 +86,10 @@ pub struct Person {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "Europe/Berlin")]
     pub time_zone: Option<String>,
+    /// `false` deactivates the person: they cannot sign in and hear of no low rating; their
+    /// history and numbers stay.
+    #[serde(default = "yes")]
+    pub active: bool,
 }
 
 /// The most lines a person works on.

@@ -95,12 +95,14 @@ async fn render(state: &AppState, caller: &Caller, invited: Option<Invited>) -> 
                             }
                             td { @if let Some(m) = &r.person.manager_id { (viewer.person(m.as_str())) } @else { "—" } }
                             td { (r.person.time_zone.as_deref().unwrap_or("the server's")) }
-                            td { @if r.signs_in { "yes" } @else { "not yet" } }
+                            td { @if !r.person.active { strong { "deactivated" } } @else if r.signs_in { "yes" } @else { "not yet" } }
                             td {
+                                @if r.person.active {
                                 form method="post" action={ "/dashboard/people/" (r.id) "/invitation" } {
                                     button type="submit" aria-label={ "Make an invitation link for " (r.person.name) } {
                                         @if r.signs_in { "New link (resets the password)" } @else { "Make an invitation link" }
                                     }
+                                }
                                 }
                             }
                         }

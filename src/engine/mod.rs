@@ -207,6 +207,17 @@ impl Engine {
     /// The line a new session opens on, once the session fits it and this server.
     async fn admit(&self, new: &NewSession) -> Result<LineRecord> {
         let line = self.line(&new.line_id).await?;
+        if !line.settings.active {
+            return Err(EngineError::Conflict {
+                code: ErrorCode::LineRetired,
+                message: format!(
+                    "line '{}' is retired (active: false) and takes no new sessions; its history \
+                     and reports stay. An admin turns it back on with PATCH /v1/lines/{} \
+                     {{\"active\": true}}",
+                    line.id, line.id
+                ),
+            });
+        }
         if !self.channels.contains(&new.channel) {
             return Err(Invalid::new(
                 "channel",

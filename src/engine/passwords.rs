@@ -126,6 +126,16 @@ pub fn check_password(password: &str, repeated: &str) -> std::result::Result<(),
     Ok(())
 }
 
+fn deactivated(id: &str) -> EngineError {
+    EngineError::Conflict {
+        code: ErrorCode::PersonDeactivated,
+        message: format!(
+            "person '{id}' is deactivated; an admin turns them back on with PATCH \
+             /v1/people/{id} {{\"active\": true}} first"
+        ),
+    }
+}
+
 pub(super) fn person_not_found(id: &str) -> EngineError {
     EngineError::NotFound {
         code: ErrorCode::PersonNotFound,
@@ -156,8 +166,10 @@ impl Engine {
         let created_by = caller.recorded_as();
         let created_by = created_by.as_deref();
         check_id("person_id", person_id).map_err(|_| person_not_found(person_id))?;
-        if self.store.person_sign_in(person_id).await?.is_none() {
-            return Err(person_not_found(person_id));
+        match self.store.person_sign_in(person_id).await? {
+            None => return Err(person_not_found(person_id)),
+            Some(p) if !p.active => return Err(deactivated(person_id)),
+            Some(_) => {}
         }
         let now = self.now();
         let token = hex::encode(rand::random::<[u8; 32]>());
@@ -217,7 +229,15 @@ impl Engine {
         password: &str,
         repeated: &str,
     ) -> Result<(String, String)> {
-        self.invitation(token).await?;
+        let invitation = self.invitation(token).await?;
+        if self
+            .store
+            .person_sign_in(&invitation.person_id)
+            .await?
+            .is_some_and(|p| !p.active)
+        {
+            return Err(deactivated(&invitation.person_id));
+        }
         check_password(password, repeated)?;
         let password = password.to_owned();
         let hashed = hashing(move || hash(&password)).await;
@@ -251,19 +271,22 @@ impl Engine {
         let password = password.to_owned();
         // The decoy is made (once) on the blocking thread too.
         let matches = hashing(move || verify(&password, stored.as_deref().unwrap_or(&DECOY))).await;
+        // A deactivated person's right password is refused as a wrong one is.
         Ok(person
-            .filter(|_| matches)
+            .filter(|p| matches && p.active)
             .and_then(|p| p.password_hash.as_deref().map(fingerprint)))
     }
 
     /// The caller a sign-in made with the password of fingerprint `password` is: person
     /// `id` with their role and lines as they are now, read again on every request; `None`
-    /// when they are gone, or their password was set again since (every older sign-in ends).
+    /// when they are gone or deactivated, or their password was set again since (every older
+    /// sign-in ends).
     pub async fn signed_in_person(&self, id: &str, password: &str) -> Result<Option<Caller>> {
         Ok(self
             .store
             .person_sign_in(id)
             .await?
+            .filter(|p| p.active)
             .filter(|p| p.password_hash.as_deref().map(fingerprint).as_deref() == Some(password))
             .map(|p| Caller::person(&p.id, &p.name, p.role, p.lines)))
     }

@@ -103,6 +103,9 @@ async fn person_problem(
         None => Some(format!(
             "person '{id}' does not exist: create them with PUT /v1/people/{id}"
         )),
+        Some(p) if !p.active => Some(format!(
+            "person '{id}' is deactivated: turn them back on with PATCH /v1/people/{id} {{\"active\": true}}"
+        )),
         Some(p) if !p.notifications_enabled => {
             Some(format!("person '{id}' has notifications switched off"))
         }

@@ -39,6 +39,8 @@ struct LineView {
     whatsapp_template: Option<WhatsappTemplate>,
     webchat: WebchatSettings,
     public_badge: bool,
+    /// `false`: retired, it takes no new sessions.
+    active: bool,
     /// `api`, or `config` for a line from the config file (which the API cannot change).
     managed_by: ManagedBy,
     updated_at: DateTime<Utc>,
@@ -194,6 +196,7 @@ async fn view(state: &AppState, line: LineRecord) -> ApiResult<LineView> {
         whatsapp_template,
         webchat,
         public_badge,
+        active,
     } = line.settings;
     Ok(LineView {
         id: line.id,
@@ -205,6 +208,7 @@ async fn view(state: &AppState, line: LineRecord) -> ApiResult<LineView> {
         whatsapp_template,
         webchat,
         public_badge,
+        active,
         managed_by: line.managed_by,
         updated_at: line.updated_at,
         version: line.version,

@@ -41,6 +41,8 @@ struct PersonView {
     lines: Vec<NameId>,
     /// Their own time zone; `null` follows the server's `server.time_zone`.
     time_zone: Option<String>,
+    /// `false`: deactivated, they cannot sign in and hear of no low rating.
+    active: bool,
     /// They have set a dashboard password with an invitation link.
     signs_in: bool,
     /// Raised by every change; the `ETag`, and what `If-Match` names.
@@ -57,6 +59,7 @@ impl From<PersonRecord> for PersonView {
             notifications_enabled,
             lines,
             time_zone,
+            active,
         } = r.person;
         Self {
             id: r.id,
@@ -67,6 +70,7 @@ impl From<PersonRecord> for PersonView {
             notifications_enabled,
             lines,
             time_zone,
+            active,
             signs_in: r.signs_in,
             version: r.version,
         }

@@ -78,7 +78,9 @@ type PlannedAlert = (
 /// A person as an alert recipient.
 struct Candidate {
     id: String,
-    notify: Option<(Notify, bool)>,
+    /// Their addresses, and why they are not to hear of it (if they are not); `None` when
+    /// no such person exists.
+    notify: Option<(Notify, Option<String>)>,
 }
 
 /// Makes the alerts of a rating that just became low, in the rating's transaction: they
@@ -158,16 +160,24 @@ pub(crate) async fn plan_alerts(
 
     let mut candidates = Vec::with_capacity(people.len());
     for id in people {
-        let row = sqlx::query("SELECT notify, notifications_enabled FROM people WHERE id = $1")
-            .bind(&id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row =
+            sqlx::query("SELECT notify, notifications_enabled, active FROM people WHERE id = $1")
+                .bind(&id)
+                .fetch_optional(&mut *tx)
+                .await?;
         let notify = match row {
             Some(row) => Some((
                 serde_json::from_str::<Notify>(&row.try_get::<String, _>("notify")?).map_err(
                     |e| super::StoreError::Corrupt(format!("notify of person '{id}': {e}")),
                 )?,
-                row.try_get::<i64, _>("notifications_enabled")? == 1,
+                // Why they are not to hear of it, if they are not.
+                if row.try_get::<i64, _>("active")? == 0 {
+                    Some(format!("person '{id}' is deactivated"))
+                } else if row.try_get::<i64, _>("notifications_enabled")? == 0 {
+                    Some(format!("person '{id}' has notifications switched off"))
+                } else {
+                    None
+                },
             )),
             None => None,
         };
@@ -190,14 +200,8 @@ pub(crate) async fn plan_alerts(
                     c.id, c.id
                 )),
             )),
-            Some((_, false)) => rows.push((
-                c.id.clone(),
-                "none",
-                None,
-                "skipped",
-                Some(format!("person '{}' has notifications switched off", c.id)),
-            )),
-            Some((n, true)) => {
+            Some((_, Some(why))) => rows.push((c.id.clone(), "none", None, "skipped", Some(why))),
+            Some((n, None)) => {
                 let addresses = [
                     ("email", n.email.clone()),
                     ("telegram", n.telegram_chat_id.map(|c| c.to_string())),

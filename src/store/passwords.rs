@@ -17,6 +17,8 @@ pub struct PersonSignIn {
     pub lines: Vec<String>,
     /// The password's Argon2id hash; `None` until an invitation has set one.
     pub password_hash: Option<String>,
+    /// Not deactivated.
+    pub active: bool,
 }
 
 /// An invitation link as its page shows it.
@@ -32,7 +34,7 @@ impl Store {
     /// Person `id` with their role, lines and password hash; `None` when there is none.
     pub async fn person_sign_in(&self, id: &str) -> Result<Option<PersonSignIn>> {
         let Some(row) = sqlx::query(
-            "SELECT p.id, p.name, p.role, p.lines, w.hash
+            "SELECT p.id, p.name, p.role, p.lines, p.active, w.hash
              FROM people p LEFT JOIN person_passwords w ON w.person_id = p.id
              WHERE p.id = $1",
         )
@@ -53,6 +55,7 @@ impl Store {
             lines: serde_json::from_str(&lines)
                 .map_err(|e| StoreError::Corrupt(format!("lines of person '{id}': {e}")))?,
             password_hash: row.try_get("hash")?,
+            active: row.try_get::<i64, _>("active")? == 1,
         }))
     }
 

@@ -26,17 +26,19 @@ impl Store {
         let sql = if expected.is_some() {
             "UPDATE people
              SET name = $2, role = $3, manager_id = $4, notify = $5, notifications_enabled = $6,
-                 updated_at = $7, lines = $8, time_zone = $9, version = version + 1
-             WHERE id = $1 AND version = $10"
+                 updated_at = $7, lines = $8, time_zone = $9, active = $10,
+                 version = version + 1
+             WHERE id = $1 AND version = $11"
         } else {
             "INSERT INTO people (id, name, role, manager_id, notify, notifications_enabled, updated_at,
-                                 lines, time_zone)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                 lines, time_zone, active)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (id) DO UPDATE
              SET name = excluded.name, role = excluded.role, manager_id = excluded.manager_id,
                  notify = excluded.notify, notifications_enabled = excluded.notifications_enabled,
                  updated_at = excluded.updated_at, lines = excluded.lines,
-                 time_zone = excluded.time_zone, version = people.version + 1"
+                 time_zone = excluded.time_zone, active = excluded.active,
+                 version = people.version + 1"
         };
         let mut query = sqlx::query(sql)
             .bind(id)
@@ -47,7 +49,8 @@ impl Store {
             .bind(i64::from(p.notifications_enabled))
             .bind(ms(now))
             .bind(serde_json::to_string(&p.lines).expect("ids serialise"))
-            .bind(p.time_zone.as_deref());
+            .bind(p.time_zone.as_deref())
+            .bind(i64::from(p.active));
         if let Some(v) = expected {
             query = query.bind(v);
         }
@@ -97,6 +100,8 @@ impl Store {
 /// What a person offers as an alert recipient.
 #[derive(Debug, Clone)]
 pub struct Reachability {
+    /// Not deactivated.
+    pub active: bool,
     pub notifications_enabled: bool,
     pub notify: Notify,
 }
@@ -138,7 +143,7 @@ impl Store {
     async fn read_people(&self, id: Option<&str>) -> Result<Vec<PersonRecord>> {
         let sql = format!(
             "SELECT p.id, p.name, p.role, p.manager_id, p.notify, p.notifications_enabled,
-                    p.lines, p.time_zone, p.version, w.person_id AS password
+                    p.lines, p.time_zone, p.active, p.version, w.person_id AS password
              FROM people p LEFT JOIN person_passwords w ON w.person_id = p.id
              {}
              ORDER BY p.id",
@@ -172,6 +177,7 @@ impl Store {
                     lines: serde_json::from_str(&r.try_get::<String, _>("lines")?)
                         .map_err(|e| corrupt("lines", e.to_string()))?,
                     time_zone: r.try_get("time_zone")?,
+                    active: r.try_get::<i64, _>("active")? == 1,
                 };
                 Ok(PersonRecord {
                     signs_in: r.try_get::<Option<String>, _>("password")?.is_some(),
@@ -225,7 +231,7 @@ impl Store {
     /// A person's notification settings; `None` when there is no such person.
     pub async fn person_reachability(&self, id: &str) -> Result<Option<Reachability>> {
         let Some(row) =
-            sqlx::query("SELECT notify, notifications_enabled FROM people WHERE id = $1")
+            sqlx::query("SELECT notify, notifications_enabled, active FROM people WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?
@@ -235,6 +241,7 @@ impl Store {
         let notify: Notify = serde_json::from_str(&row.try_get::<String, _>("notify")?)
             .map_err(|e| super::StoreError::Corrupt(format!("notify of person '{id}': {e}")))?;
         Ok(Some(Reachability {
+            active: row.try_get::<i64, _>("active")? == 1,
             notifications_enabled: row.try_get::<i64, _>("notifications_enabled")? == 1,
             notify,
         }))

@@ -387,7 +387,166 @@ async fn lists_and_reads_keep_to_the_callers_reach(db: Db) {
     assert_eq!(status, 403, "{body}");
 }
 
+/// A retired line takes no new session, a deactivated person hears of no low rating and
+/// cannot sign in; history and the report stay as they were, and both come back.
+async fn a_line_retires_and_a_person_is_deactivated(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    let (status, body) = app
+        .put(
+            "/v1/people/sup-olga",
+            json!({"name": "Olga", "role": "supervisor", "lines": ["sales"],
+                   "notify": {"webhook_url": app.connector.url, "webhook_secret": SECRET}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _, line) = tagged(&app, "PUT", "/v1/lines/sales", None, Some(sales(&app))).await;
+    assert_eq!(status, 201, "{line}");
+    assert_eq!(line["active"], true);
+    let no_delay = json!({"rating": {"delay_seconds": 0}});
+    tagged(&app, "PATCH", "/v1/lines/sales", None, Some(no_delay)).await;
+    app.rated("s1", "sales", "op-1", 1).await;
+    let (_, before) = app.get("/v1/stats?line=sales").await;
+
+    // Retired: no new session; the report is as it was.
+    let (status, _, line) = tagged(
+        &app,
+        "PATCH",
+        "/v1/lines/sales",
+        None,
+        Some(json!({"active": false})),
+    )
+    .await;
+    assert_eq!(
+        (status, line["active"].clone()),
+        (200, json!(false)),
+        "{line}"
+    );
+    let (status, body) = app
+        .post(
+            "/v1/sessions",
+            json!({"id": "s2", "line_id": "sales", "channel": "webhook",
+                   "client": {"id": "c-2"}, "operator_id": "op-1"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "line_retired");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"active\": true"),
+        "{body}"
+    );
+    let (_, after) = app.get("/v1/stats?line=sales").await;
+    assert_eq!(before, after, "history and reports stay");
+    tagged(
+        &app,
+        "PATCH",
+        "/v1/lines/sales",
+        None,
+        Some(json!({"active": true})),
+    )
+    .await;
+    app.open("s3", "sales", "op-1").await;
+
+    // Deactivated: the next low rating's alert skips her, and the line says why.
+    let (status, _, olga) = tagged(
+        &app,
+        "PATCH",
+        "/v1/people/sup-olga",
+        None,
+        Some(json!({"active": false})),
+    )
+    .await;
+    assert_eq!(
+        (status, olga["active"].clone()),
+        (200, json!(false)),
+        "{olga}"
+    );
+    let (_, line) = app.get("/v1/lines/sales").await;
+    assert!(
+        line["alerts"]["problems"]
+            .to_string()
+            .contains("person 'sup-olga' is deactivated"),
+        "{line}"
+    );
+    app.close("s3").await;
+    app.wait_for_status("s3", "sent").await;
+    let (_, body) = app.get("/v1/sessions/s3").await;
+    let request = body["rating_request"]["id"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .post("/v1/ratings", json!({"request_id": request, "value": 1}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    app.settle().await;
+    let (_, alerts) = app.get("/v1/alerts?line=sales").await;
+    let for_s3: Vec<_> = alerts["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["session_id"] == "s3")
+        .map(|a| (a["status"].clone(), a["last_error"].clone()))
+        .collect();
+    assert_eq!(
+        for_s3,
+        [(json!("skipped"), json!("person 'sup-olga' is deactivated"))],
+        "{alerts}"
+    );
+
+    // …and she cannot sign in, nor be invited, until she is turned back on.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rateline"))
+        .args(["people", "invite", "sup-olga"])
+        .env("RATELINE__DATABASE__URL", &app.db.url)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("is deactivated"),
+        "{said}"
+    );
+    tagged(
+        &app,
+        "PATCH",
+        "/v1/people/sup-olga",
+        None,
+        Some(json!({"active": true})),
+    )
+    .await;
+    let link = crate::common::rateline(&app, &["people", "invite", "sup-olga"]);
+    let path = crate::people::path_of(&link);
+    let (status, headers, _) = crate::people::set_password(
+        &app,
+        &path,
+        crate::people::PASSWORD,
+        crate::people::PASSWORD,
+    )
+    .await;
+    assert_eq!(status, 303);
+    let cookie = crate::dashboard::cookie_of(&headers).unwrap();
+    let admin = crate::people::close_with_a_key(&app).await;
+    let (status, _) = crate::dashboard::text(&app, "/dashboard/inbox", Some(&cookie)).await;
+    assert_eq!(status, 200);
+    let (status, body) = app
+        .call_as(
+            Some(&admin),
+            "PATCH",
+            "/v1/people/sup-olga",
+            Some(json!({"active": false})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = crate::dashboard::text(&app, "/dashboard/inbox", Some(&cookie)).await;
+    assert_eq!(status, 401, "her sign-in ended");
+    let (status, _, page) =
+        crate::people::sign_in(&app, "sup-olga", crate::people::PASSWORD, "/dashboard").await;
+    assert_eq!(status, 401, "{page}");
+}
+
 crate::common::on_both_backends!(
+    a_line_retires_and_a_person_is_deactivated,
     a_patch_changes_what_it_names_and_keeps_the_rest,
     a_write_for_an_old_version_is_refused,
     lists_and_reads_keep_to_the_callers_reach,

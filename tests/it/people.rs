@@ -73,7 +73,7 @@ pub(crate) async fn set_password(
 }
 
 /// Signs in with an id and a password: the status, the headers and the page.
-async fn sign_in(
+pub(crate) async fn sign_in(
     app: &TestApp,
     person: &str,
     password: &str,
