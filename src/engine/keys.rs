@@ -3,12 +3,31 @@
 //! stored; the key's text is shown once, when it is made.
 
 use chrono::{DateTime, Utc};
-use rateline_domain::Role;
+use rateline_domain::{ErrorCode, Invalid, Role};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::Engine;
+use super::{Engine, EngineError};
+use crate::policy::Caller;
 use crate::store::{KeyRecord, NewKey, Result, StoredKey};
+
+/// The most lines a supervisor key names.
+pub const MAX_KEY_LINES: usize = 100;
+
+/// A key asked for: by the command line or `POST /v1/keys`.
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRequest {
+    /// Who or what uses it, for the list (1 to 200 characters).
+    pub name: String,
+    pub role: Role,
+    /// The operator an `operator` key acts as (required for those, refused for others).
+    #[serde(default)]
+    pub person_id: Option<String>,
+    /// The lines a `supervisor` key covers; every line when absent. Only for supervisors.
+    #[serde(default)]
+    pub lines: Option<Vec<String>>,
+}
 
 /// A new key: what to store, and the one time its full text is known.
 pub struct Minted {
@@ -120,19 +139,79 @@ impl Engine {
         self.store.any_key().await
     }
 
-    /// Stores a new key (its secret's hash only).
-    pub async fn create_key(&self, key: &NewKey) -> Result<()> {
-        self.store.create_key(key).await
+    /// Makes and stores a key (its secret's hash only): admins (the command line is
+    /// [`Caller::Open`]). The key's full text is in what this returns, and nowhere else.
+    pub async fn make_key(
+        &self,
+        caller: &Caller,
+        asked: KeyRequest,
+    ) -> std::result::Result<Minted, EngineError> {
+        caller.admin("making an API key")?;
+        let name = asked.name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(Invalid::new("name", "must be 1 to 200 characters").into());
+        }
+        match (asked.role, &asked.person_id, &asked.lines) {
+            (Role::Operator, None, _) => {
+                return Err(Invalid::new(
+                    "person_id",
+                    "is required: an operator key acts as an operator (a person's id)",
+                )
+                .into());
+            }
+            (Role::Operator | Role::Admin, _, Some(_)) => {
+                return Err(Invalid::new("lines", "is for supervisor keys only").into());
+            }
+            (Role::Supervisor | Role::Admin, Some(_), _) => {
+                return Err(Invalid::new("person_id", "is for operator keys only").into());
+            }
+            _ => {}
+        }
+        if asked
+            .lines
+            .as_ref()
+            .is_some_and(|l| l.len() > MAX_KEY_LINES)
+        {
+            return Err(
+                Invalid::new("lines", format!("names at most {MAX_KEY_LINES} lines")).into(),
+            );
+        }
+        if let Some(p) = &asked.person_id
+            && !self.person_exists(p).await?
+        {
+            return Err(Invalid::new(
+                "person_id",
+                format!("person '{p}' does not exist: create them with PUT /v1/people/{p} first"),
+            )
+            .into());
+        }
+        let minted = mint(name, asked.role, asked.person_id, asked.lines, self.now());
+        self.store.create_key(&minted.key).await?;
+        Ok(minted)
     }
 
-    /// Every key, oldest first, revoked ones included.
-    pub async fn keys(&self) -> Result<Vec<KeyRecord>> {
-        self.store.list_keys().await
+    /// Every key, oldest first, revoked ones included: admins.
+    pub async fn keys(&self, caller: &Caller) -> std::result::Result<Vec<KeyRecord>, EngineError> {
+        caller.admin("listing API keys")?;
+        Ok(self.store.list_keys().await?)
     }
 
-    /// Revokes key `id`; false when there is no such key.
-    pub async fn revoke_key(&self, id: &str) -> Result<bool> {
-        self.store.revoke_key(id, self.now()).await
+    /// Revokes key `id` (it stays in the list, revoked): admins. Revoking it again changes
+    /// nothing.
+    pub async fn revoke_key(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> std::result::Result<KeyRecord, EngineError> {
+        caller.admin("revoking an API key")?;
+        let not_found = || EngineError::NotFound {
+            code: ErrorCode::KeyNotFound,
+            message: format!("there is no key '{id}'; GET /v1/keys lists them"),
+        };
+        if !self.store.revoke_key(id, self.now()).await? {
+            return Err(not_found());
+        }
+        Ok(self.store.key(id).await?.ok_or_else(not_found)?.record)
     }
 }
 

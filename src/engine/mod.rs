@@ -17,7 +17,7 @@ mod wake;
 
 pub use followup::rating_not_found;
 pub use inbox::Inbox;
-pub use keys::{KeyRefusal, Minted, mint};
+pub use keys::{KeyRefusal, KeyRequest, MAX_KEY_LINES, Minted, mint};
 pub use passwords::{INVITATION_HOURS, MIN_PASSWORD_CHARS, NewInvitation, invitation_path};
 pub use reach::{AlertReach, Sinks};
 pub use signals::SessionSignals;

@@ -6,11 +6,12 @@
 //! webhook URL). This check walks the list and names every gap, so a line that would alert
 //! nobody is caught by `rateline check-config` and shown by `GET /v1/lines/{id}` before a
 //! low rating goes unheard. An address counts only when its sink is configured: e-mail
-//! needs `[smtp]`, a Telegram chat needs `[telegram]`; a webhook URL always works. (The
-//! responsible manager depends on the session's operator and is checked when an alert is
-//! made.)
+//! needs `[smtp]`, a Telegram chat needs `[telegram]`; a webhook URL always works. The
+//! responsible manager depends on the session's operator: the check names each operator of
+//! the line (a person whose `lines` hold it) without a manager, or whose manager cannot be
+//! reached, and the alert made for a session names the gap again if it is still there.
 
-use rateline_domain::{LineSettings, MAX_ALERTED_PEOPLE, Recipient};
+use rateline_domain::{LineSettings, MAX_ALERTED_PEOPLE, Recipient, Role};
 use serde::Serialize;
 
 use crate::store::{Store, StoreError};
@@ -22,6 +23,9 @@ pub struct AlertReach {
     pub reaches_someone: bool,
     /// Every recipient that cannot be reached, and why, as sentences.
     pub problems: Vec<String>,
+    /// The line's operators (active people whose `lines` hold it), by id: whose responsible
+    /// manager the line alerts when it names `responsible_manager`.
+    pub operators: Vec<String>,
 }
 
 /// The alert sinks this deployment has configured besides webhooks, which always work.
@@ -41,17 +45,37 @@ impl Sinks {
 }
 
 impl super::Engine {
-    /// Who `line`'s low-rating alerts can reach, and what stops the rest: the same check
+    /// Who line `id`'s low-rating alerts can reach, and what stops the rest: the same check
     /// for `GET /v1/lines/{id}` and `rateline check-config`.
-    pub async fn alert_reach(&self, line: &LineSettings) -> Result<AlertReach, StoreError> {
-        check(&self.store, line, self.sinks).await
+    pub async fn alert_reach(
+        &self,
+        id: &str,
+        line: &LineSettings,
+    ) -> Result<AlertReach, StoreError> {
+        check(&self.store, id, line, self.sinks).await
     }
 }
 
 /// Checks `line`'s `notify_low` against the people and groups in the store and the sinks
 /// this deployment can send through.
-async fn check(store: &Store, line: &LineSettings, sinks: Sinks) -> Result<AlertReach, StoreError> {
+async fn check(
+    store: &Store,
+    line_id: &str,
+    line: &LineSettings,
+    sinks: Sinks,
+) -> Result<AlertReach, StoreError> {
     let mut reach = AlertReach::default();
+    let operators: Vec<_> = store
+        .people()
+        .await?
+        .into_iter()
+        .filter(|p| {
+            p.person.role == Role::Operator
+                && p.person.active
+                && p.person.lines.iter().any(|l| l.as_str() == line_id)
+        })
+        .collect();
+    reach.operators = operators.iter().map(|p| p.id.clone()).collect();
     let mut people = std::collections::HashSet::new();
     for recipient in &line.notify_low {
         match recipient {
@@ -80,8 +104,28 @@ async fn check(store: &Store, line: &LineSettings, sinks: Sinks) -> Result<Alert
                     }
                 }
             },
-            // Known only per session; counted as a recipient, checked when an alert is made.
-            Recipient::ResponsibleManager => reach.reaches_someone = true,
+            // Known only per session: counted as a recipient; each operator's manager checked.
+            Recipient::ResponsibleManager => {
+                reach.reaches_someone = true;
+                for op in &operators {
+                    match &op.person.manager_id {
+                        None => reach.problems.push(format!(
+                            "operator '{}' has no manager_id, so no responsible manager hears \
+                             of their low ratings: set it with PATCH /v1/people/{} \
+                             {{\"manager_id\": \"…\"}}",
+                            op.id, op.id
+                        )),
+                        Some(m) => {
+                            if let Some(p) = person_problem(store, m.as_str(), sinks).await? {
+                                reach.problems.push(format!(
+                                    "the responsible manager of operator '{}': {p}",
+                                    op.id
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
     if people.len() > MAX_ALERTED_PEOPLE {

@@ -36,7 +36,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | BadSignature | InvalidToken | TokenExpired => StatusCode::UNAUTHORIZED,
         Forbidden | OriginNotAllowed | NotThisSession => StatusCode::FORBIDDEN,
         NoSuchEndpoint | LineNotFound | SessionNotFound | RequestNotFound | RatingNotFound
-        | AppealNotFound | PersonNotFound | GroupNotFound | InvitationNotFound
+        | AppealNotFound | PersonNotFound | GroupNotFound | KeyNotFound | InvitationNotFound
         | ChannelNotEnabled | BadgeNotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         RequestTimeout => StatusCode::REQUEST_TIMEOUT,

@@ -186,7 +186,7 @@ async fn list_lines(State(state): State<AppState>, caller: Caller) -> ApiResult<
 }
 
 async fn view(state: &AppState, line: LineRecord) -> ApiResult<LineView> {
-    let alerts = state.engine.alert_reach(&line.settings).await?;
+    let alerts = state.engine.alert_reach(&line.id, &line.settings).await?;
     let LineSettings {
         name,
         rating,

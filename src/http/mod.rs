@@ -4,6 +4,7 @@ mod auth;
 mod error;
 mod extract;
 mod followup;
+mod keys;
 mod limits;
 mod lines;
 mod openapi;
@@ -80,6 +81,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (routes, mut description) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(lines::router())
         .merge(people::router())
+        .merge(keys::router())
         .merge(sessions::router())
         .merge(ratings::router())
         .merge(report::router())

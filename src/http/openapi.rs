@@ -25,6 +25,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
     tags(
         (name = "lines", description = "Open lines and how they ask for ratings."),
         (name = "people", description = "Operators, supervisors, admins and their groups."),
+        (name = "keys", description = "API keys for programs: made (shown once), listed, revoked."),
         (name = "sessions", description = "Conversations: open, messages, close, history."),
         (name = "ratings", description = "Clients' answers."),
         (name = "follow-up", description = "Alerts, responses, appeals, abusive comments, evaluations."),
@@ -108,6 +109,7 @@ impl Modify for CommonErrors {
                 &mut item.put,
                 &mut item.post,
                 &mut item.patch,
+                &mut item.delete,
             ]
             .into_iter()
             .flatten()

@@ -7,7 +7,7 @@ use sqlx::Row;
 use super::{Result, Store, StoreError, ms, opt_time, time};
 
 /// A stored key, without its secret (which is never stored).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct KeyRecord {
     pub id: String,
     pub name: String,

@@ -375,10 +375,12 @@ async fn the_openapi_description_covers_every_v1_route(db: Db) {
     }
     described.sort();
     let expected = [
+        "DELETE /v1/keys/{key_id}",
         "GET /v1/alerts",
         "GET /v1/appeals",
         "GET /v1/groups",
         "GET /v1/groups/{group_id}",
+        "GET /v1/keys",
         "GET /v1/lines",
         "GET /v1/lines/{line_id}",
         "GET /v1/operators/{id}/summary",
@@ -390,6 +392,7 @@ async fn the_openapi_description_covers_every_v1_route(db: Db) {
         "PATCH /v1/lines/{line_id}",
         "PATCH /v1/people/{person_id}",
         "POST /v1/appeals/{id}/decision",
+        "POST /v1/keys",
         "POST /v1/people/{person_id}/invitation",
         "POST /v1/ratings",
         "POST /v1/ratings/{id}/appeal",

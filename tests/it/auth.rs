@@ -631,7 +631,10 @@ fn keys_are_checked_when_made() {
     let url = format!("sqlite://{}", dir.path().join("k.db").display());
     assert!(rateline(&url, &["migrate"]).status.success());
     for (args, error) in [
-        (vec!["--name", "x", "--role", "operator"], "needs --person"),
+        (
+            vec!["--name", "x", "--role", "operator"],
+            "--person is required",
+        ),
         (
             vec!["--name", "x", "--role", "operator", "--person", "ghost"],
             "person 'ghost' does not exist",

@@ -545,7 +545,158 @@ async fn a_line_retires_and_a_person_is_deactivated(db: Db) {
     assert_eq!(status, 401, "{page}");
 }
 
+/// An admin makes a key over the API (shown once), lists it and revokes it; the key works
+/// until then. Nobody else manages keys.
+async fn keys_are_made_listed_and_revoked_over_the_api(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    let (status, body) = app
+        .put(
+            "/v1/people/op-1",
+            json!({"name": "Ben", "role": "operator"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let admin = create_key(&app, &["--name", "ops", "--role", "admin"]);
+    let (status, made) = app
+        .call_as(
+            Some(&admin),
+            "POST",
+            "/v1/keys",
+            Some(json!({"name": "CRM sync", "role": "supervisor", "lines": ["sales"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let key = made["key"].as_str().unwrap().to_owned();
+    let id = made["id"].as_str().unwrap().to_owned();
+    assert!(key.starts_with(&format!("rl_{id}_")), "{made}");
+    let (status, _) = app.call_as(Some(&key), "GET", "/v1/lines", None).await;
+    assert_eq!(status, 200, "the new key works");
+    // Listed without its secret; refused as it breaks a rule.
+    let (_, list) = app.call_as(Some(&admin), "GET", "/v1/keys", None).await;
+    assert!(!list.to_string().contains(&key[12..]), "{list}");
+    let mut names: Vec<_> = list["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["CRM sync", "ops"]);
+    for (body, field) in [
+        (json!({"name": "x", "role": "operator"}), "person_id"),
+        (
+            json!({"name": "x", "role": "admin", "lines": ["a"]}),
+            "lines",
+        ),
+        (
+            json!({"name": "x", "role": "operator", "person_id": "ghost"}),
+            "person_id",
+        ),
+        (json!({"name": " ", "role": "admin"}), "name"),
+    ] {
+        let (status, error) = app
+            .call_as(Some(&admin), "POST", "/v1/keys", Some(body))
+            .await;
+        assert_eq!(
+            (status, error["error"]["field"].clone()),
+            (422, json!(field)),
+            "{error}"
+        );
+    }
+    let (status, body) = app
+        .call_as(
+            Some(&key),
+            "POST",
+            "/v1/keys",
+            Some(json!({"name": "mine", "role": "admin"})),
+        )
+        .await;
+    assert_eq!(status, 403, "a supervisor makes no keys: {body}");
+    // Revoked: refused from then on, and marked in the list.
+    let (status, revoked) = app
+        .call_as(Some(&admin), "DELETE", &format!("/v1/keys/{id}"), None)
+        .await;
+    assert_eq!(status, 200, "{revoked}");
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    let (status, body) = app.call_as(Some(&key), "GET", "/v1/lines", None).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (401, json!("key_revoked"))
+    );
+    let (status, body) = app
+        .call_as(Some(&admin), "DELETE", "/v1/keys/nope", None)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (404, json!("key_not_found"))
+    );
+}
+
+/// A line that alerts the responsible manager names each of its operators who has none, or
+/// whose manager cannot be reached: over the API and in `check-config`.
+async fn the_check_names_operators_without_a_reachable_manager(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    for (id, body) in [
+        (
+            "mgr-quiet",
+            json!({"name": "Mira", "role": "supervisor",
+                             "notify": {"email": "mira@example.com"}, "notifications_enabled": false}),
+        ),
+        (
+            "op-1",
+            json!({"name": "Ben", "role": "operator", "lines": ["sales"]}),
+        ),
+        (
+            "op-2",
+            json!({"name": "Ada", "role": "operator", "lines": ["sales"], "manager_id": "mgr-quiet"}),
+        ),
+        (
+            "op-3",
+            json!({"name": "Cy", "role": "operator", "lines": ["support"]}),
+        ),
+    ] {
+        let (status, body) = app.put(&format!("/v1/people/{id}"), body).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = app
+        .put(
+            "/v1/lines/sales",
+            json!({"name": "Sales", "notify_low": [{"kind": "responsible_manager"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, line) = app.get("/v1/lines/sales").await;
+    let alerts = &line["alerts"];
+    assert_eq!(alerts["operators"], json!(["op-1", "op-2"]), "{line}");
+    let problems = alerts["problems"].to_string();
+    assert!(
+        problems.contains("operator 'op-1' has no manager_id"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains(
+            "the responsible manager of operator 'op-2': person 'mgr-quiet' has notifications switched off"
+        ),
+        "{problems}"
+    );
+    assert!(
+        !problems.contains("op-3"),
+        "another line's operator: {problems}"
+    );
+    let said = crate::common::rateline(&app, &["check-config"]);
+    assert!(
+        said.contains("warning: line 'sales': operator 'op-1' has no manager_id"),
+        "{said}"
+    );
+}
+
 crate::common::on_both_backends!(
+    the_check_names_operators_without_a_reachable_manager,
+    keys_are_made_listed_and_revoked_over_the_api,
     a_line_retires_and_a_person_is_deactivated,
     a_patch_changes_what_it_names_and_keeps_the_rest,
     a_write_for_an_old_version_is_refused,
