@@ -62,6 +62,12 @@ pub struct Settings {
     /// Lines defined in the file; the same fields as `PUT /v1/lines/{id}` plus `id`.
     #[serde(default)]
     pub lines: Vec<serde_json::Value>,
+    /// People defined in the file; the same fields as `PUT /v1/people/{id}` plus `id`.
+    #[serde(default)]
+    pub people: Vec<serde_json::Value>,
+    /// Groups defined in the file; the same fields as `PUT /v1/groups/{id}` plus `id`.
+    #[serde(default)]
+    pub groups: Vec<serde_json::Value>,
     /// Enables the `telegram` channel.
     #[serde(default)]
     pub telegram: Option<TelegramSettings>,
@@ -715,6 +721,41 @@ pub struct ConfiguredLine {
     pub settings: LineSettings,
 }
 
+/// People and groups from the config file, validated.
+#[derive(Debug, Clone, Default)]
+pub struct ConfiguredPeople {
+    pub people: Vec<(rateline_domain::NameId, rateline_domain::Person)>,
+    pub groups: Vec<(rateline_domain::NameId, rateline_domain::Group)>,
+}
+
+/// Each entry of a file's list (`lines`, `people`, `groups`) with its `id` taken out and
+/// checked, or the problem with it.
+fn with_ids(
+    list: &[serde_json::Value],
+    what: &str,
+    problems: &mut Vec<String>,
+) -> Vec<(String, serde_json::Value)> {
+    let mut entries = Vec::new();
+    for (i, raw) in list.iter().enumerate() {
+        let mut raw = raw.clone();
+        let id = raw
+            .as_object_mut()
+            .and_then(|o| o.remove("id"))
+            .and_then(|v| v.as_str().map(String::from));
+        let Some(id) = id else {
+            problems.push(format!("{what}[{i}]: needs an `id`"));
+            continue;
+        };
+        let id = rateline_domain::normalize_id(&id);
+        if let Err(e) = rateline_domain::check_name_id(&format!("{what}[{i}].id"), &id) {
+            problems.push(e.to_string());
+            continue;
+        }
+        entries.push((id, raw));
+    }
+    entries
+}
+
 /// The name of every setting (`section.key`), for the checks that the sample configuration
 /// and the configuration page name them all. Read from the settings types themselves, with
 /// each optional section present.
@@ -769,21 +810,7 @@ impl Settings {
     pub fn configured_lines(&self) -> Result<Vec<ConfiguredLine>, Vec<String>> {
         let mut lines = Vec::new();
         let mut problems = Vec::new();
-        for (i, raw) in self.lines.iter().enumerate() {
-            let mut raw = raw.clone();
-            let id = raw
-                .as_object_mut()
-                .and_then(|o| o.remove("id"))
-                .and_then(|v| v.as_str().map(String::from));
-            let Some(id) = id else {
-                problems.push(format!("lines[{i}]: needs an `id`"));
-                continue;
-            };
-            let id = rateline_domain::normalize_id(&id);
-            if let Err(e) = rateline_domain::check_name_id(&format!("lines[{i}].id"), &id) {
-                problems.push(e.to_string());
-                continue;
-            }
+        for (id, raw) in with_ids(&self.lines, "lines", &mut problems) {
             match serde_json::from_value::<LineSettings>(raw) {
                 Ok(mut settings) => match settings.validate().and_then(|()| {
                     let policy = self.outbound_policy().unwrap_or_default();
@@ -810,6 +837,46 @@ impl Settings {
         }
         if problems.is_empty() {
             Ok(lines)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The people and groups of the config file, each checked like its `PUT` body.
+    pub fn configured_people(&self) -> Result<ConfiguredPeople, Vec<String>> {
+        let mut problems = Vec::new();
+        let mut found = ConfiguredPeople::default();
+        let policy = self.outbound_policy().unwrap_or_default();
+        for (id, raw) in with_ids(&self.people, "people", &mut problems) {
+            let id = rateline_domain::NameId::stored(id);
+            let checked = serde_json::from_value::<rateline_domain::Person>(raw)
+                .map_err(|e| e.to_string())
+                .and_then(|mut p| {
+                    p.validate(&id).map_err(|e| e.to_string())?;
+                    if let Some(url) = &p.notify.webhook_url {
+                        policy
+                            .check_url(url)
+                            .map_err(|r| format!("notify.webhook_url: {r}"))?;
+                    }
+                    Ok(p)
+                });
+            match checked {
+                Ok(p) => found.people.push((id, p)),
+                Err(e) => problems.push(format!("person '{id}': {e}")),
+            }
+        }
+        for (id, raw) in with_ids(&self.groups, "groups", &mut problems) {
+            let id = rateline_domain::NameId::stored(id);
+            let checked = serde_json::from_value::<rateline_domain::Group>(raw)
+                .map_err(|e| e.to_string())
+                .and_then(|g| g.validate().map(|()| g).map_err(|e| e.to_string()));
+            match checked {
+                Ok(g) => found.groups.push((id, g)),
+                Err(e) => problems.push(format!("group '{id}': {e}")),
+            }
+        }
+        if problems.is_empty() {
+            Ok(found)
         } else {
             Err(problems)
         }
@@ -971,6 +1038,9 @@ impl Settings {
             ));
         }
         if let Err(mut p) = self.configured_lines() {
+            problems.append(&mut p);
+        }
+        if let Err(mut p) = self.configured_people() {
             problems.append(&mut p);
         }
         problems

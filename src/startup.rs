@@ -162,8 +162,9 @@ impl Application {
             engine_settings,
         );
         let lines = settings.configured_lines().map_err(StartupError::Config)?;
+        let people = settings.configured_people().map_err(StartupError::Config)?;
         engine
-            .apply_configured_lines(&lines)
+            .apply_configured(&people, &lines)
             .await
             .map_err(|e| match e {
                 crate::engine::EngineError::Store(source) => StartupError::Database {

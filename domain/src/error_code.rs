@@ -61,6 +61,8 @@ error_codes! {
     InvitationNotFound = "invitation_not_found": "No such invitation link (mistyped, or replaced by a newer one).",
     InvitationExpired = "invitation_expired": "The invitation link has expired; an admin makes a new one.",
     InvitationUsed = "invitation_used": "The invitation link has set a password already; sign in, or ask an admin for a new link.",
+    PersonManagedByConfig = "person_managed_by_config": "The person is defined in the configuration file, which wins at every start; change them there.",
+    GroupManagedByConfig = "group_managed_by_config": "The group is defined in the configuration file, which wins at every start; change it there.",
     LineRetired = "line_retired": "The line is retired (`active: false`) and takes no new sessions.",
     PersonDeactivated = "person_deactivated": "The person is deactivated (`active: false`): no invitation, no password.",
     PreconditionFailed = "precondition_failed": "The line or person changed since the version `If-Match` names; the answer's `ETag` is the current one.",

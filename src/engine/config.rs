@@ -12,6 +12,14 @@ use super::{Engine, EngineError, Result, line_not_found};
 use crate::policy::Caller;
 use crate::store::{LineRecord, PersonRecord};
 
+/// The refusal of an HTTP write to something the config file defines.
+fn managed_by_config(code: ErrorCode, what: &str) -> EngineError {
+    EngineError::Conflict {
+        code,
+        message: format!("{what} is defined in the config file; change it there and restart"),
+    }
+}
+
 /// The refusal of a write that expected version `expected` of `what` (`line 'x'`), which is
 /// at `current` now (`None`: it does not exist).
 fn stale(what: &str, expected: i64, current: Option<i64>) -> EngineError {
@@ -41,17 +49,12 @@ impl Engine {
             self.check_destination("webhook.url", &w.url)?;
         }
         let existing = self.store.get_line(id).await?;
+        let what = format!("line '{id}'");
         if let Some(l) = &existing
             && l.managed_by == ManagedBy::Config
         {
-            return Err(EngineError::Conflict {
-                code: ErrorCode::LineManagedByConfig,
-                message: format!(
-                    "line '{id}' is defined in the config file; change it there and restart"
-                ),
-            });
+            return Err(managed_by_config(ErrorCode::LineManagedByConfig, &what));
         }
-        let what = format!("line '{id}'");
         if let Some(v) = expected
             && existing.as_ref().map(|l| l.version) != Some(v)
         {
@@ -86,11 +89,31 @@ impl Engine {
         Ok((line, existing.is_none()))
     }
 
-    /// Writes the config file's lines; they are read-only over HTTP.
-    pub async fn apply_configured_lines(
+    /// Writes the config file's people and groups, then its lines; all are read-only over
+    /// HTTP. A person's secret the file leaves out keeps the stored one.
+    pub async fn apply_configured(
         &self,
+        found: &crate::settings::ConfiguredPeople,
         lines: &[crate::settings::ConfiguredLine],
     ) -> Result<()> {
+        for (id, person) in &found.people {
+            let mut person = person.clone();
+            if person.notify.webhook_secret.is_none() {
+                person.notify.webhook_secret = self
+                    .store
+                    .person_reachability(id)
+                    .await?
+                    .and_then(|p| p.notify.webhook_secret);
+            }
+            self.store
+                .upsert_person(id, &person, ManagedBy::Config, None, self.now())
+                .await?;
+        }
+        for (id, group) in &found.groups {
+            self.store
+                .upsert_group(id, group, ManagedBy::Config, self.now())
+                .await?;
+        }
         for l in lines {
             self.store
                 .upsert_line(&l.id, &l.settings, ManagedBy::Config, None, self.now())
@@ -144,6 +167,17 @@ impl Engine {
         check_id("person_id", person_id).map_err(|_| person_not_found(person_id))?;
         if self
             .store
+            .person(person_id)
+            .await?
+            .is_some_and(|p| p.managed_by == ManagedBy::Config)
+        {
+            return Err(managed_by_config(
+                ErrorCode::PersonManagedByConfig,
+                &format!("person '{person_id}' (and their time_zone)"),
+            ));
+        }
+        if self
+            .store
             .set_time_zone(person_id, zone, self.now())
             .await?
         {
@@ -166,7 +200,14 @@ impl Engine {
             self.check_destination("notify.webhook_url", url)?;
         }
         let what = format!("person '{id}'");
-        let existing = self.store.person(id).await?.map(|p| p.version);
+        let existing = self.store.person(id).await?;
+        if existing
+            .as_ref()
+            .is_some_and(|p| p.managed_by == ManagedBy::Config)
+        {
+            return Err(managed_by_config(ErrorCode::PersonManagedByConfig, &what));
+        }
+        let existing = existing.map(|p| p.version);
         if let Some(v) = expected
             && existing != Some(v)
         {
@@ -182,7 +223,7 @@ impl Engine {
         }
         let Some(created) = self
             .store
-            .upsert_person(id, &person, expected, self.now())
+            .upsert_person(id, &person, ManagedBy::Api, expected, self.now())
             .await?
         else {
             let current = self.store.person(id).await?.map(|p| p.version);
@@ -205,7 +246,11 @@ impl Engine {
     }
 
     /// Every group with its members, or the one with `id`: admins.
-    pub async fn groups(&self, caller: &Caller, id: Option<&str>) -> Result<Vec<(String, Group)>> {
+    pub async fn groups(
+        &self,
+        caller: &Caller,
+        id: Option<&str>,
+    ) -> Result<Vec<(String, Group, ManagedBy)>> {
         caller.admin("reading groups")?;
         let groups = self.store.groups(id).await?;
         match id {
@@ -220,7 +265,22 @@ impl Engine {
     /// Creates or replaces a group; returns it as stored and whether it is new.
     pub async fn put_group(&self, id: &NameId, group: Group) -> Result<(Group, bool)> {
         group.validate()?;
-        let created = self.store.upsert_group(id, &group, self.now()).await?;
+        if self
+            .store
+            .groups(Some(id))
+            .await?
+            .first()
+            .is_some_and(|(_, _, by)| *by == ManagedBy::Config)
+        {
+            return Err(managed_by_config(
+                ErrorCode::GroupManagedByConfig,
+                &format!("group '{id}'"),
+            ));
+        }
+        let created = self
+            .store
+            .upsert_group(id, &group, ManagedBy::Api, self.now())
+            .await?;
         Ok((group, created))
     }
 }

@@ -40,9 +40,19 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ChannelNotEnabled | BadgeNotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-        LineManagedByConfig | LineRetired | PersonDeactivated | SessionIdTaken
-        | RequestNotAnswerable | ChangeLimitReached | ChangeWindowClosed | CannotSendToClient
-        | AlreadyAppealed | AppealDecided | NotAWebchatSession => StatusCode::CONFLICT,
+        LineManagedByConfig
+        | PersonManagedByConfig
+        | GroupManagedByConfig
+        | LineRetired
+        | PersonDeactivated
+        | SessionIdTaken
+        | RequestNotAnswerable
+        | ChangeLimitReached
+        | ChangeWindowClosed
+        | CannotSendToClient
+        | AlreadyAppealed
+        | AppealDecided
+        | NotAWebchatSession => StatusCode::CONFLICT,
         AnswerWindowClosed | InvitationExpired | InvitationUsed => StatusCode::GONE,
         PreconditionFailed => StatusCode::PRECONDITION_FAILED,
         BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use rateline_domain::NameId;
-use rateline_domain::{Group, Notify, Person, Role};
+use rateline_domain::{Group, ManagedBy, Notify, Person, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -47,6 +47,8 @@ struct PersonView {
     signs_in: bool,
     /// Raised by every change; the `ETag`, and what `If-Match` names.
     version: i64,
+    /// `api`, or `config` for a person from the config file (which the API cannot change).
+    managed_by: ManagedBy,
 }
 
 impl From<PersonRecord> for PersonView {
@@ -73,6 +75,7 @@ impl From<PersonRecord> for PersonView {
             active,
             signs_in: r.signs_in,
             version: r.version,
+            managed_by: r.managed_by,
         }
     }
 }
@@ -160,6 +163,8 @@ struct GroupView {
     id: String,
     name: String,
     members: Vec<NameId>,
+    /// `api`, or `config` for a group from the config file (which the API cannot change).
+    managed_by: ManagedBy,
 }
 
 /// Every person, by id: admins only. Write-only secrets are never shown.
@@ -307,11 +312,12 @@ struct GroupList {
 }
 
 impl GroupView {
-    fn new((id, group): (String, Group)) -> Self {
+    fn new((id, group, managed_by): (String, Group, ManagedBy)) -> Self {
         Self {
             id,
             name: group.name,
             members: group.members,
+            managed_by,
         }
     }
 }
@@ -372,5 +378,8 @@ async fn put_group(
         .engine
         .put_group(&NameId::parse("group_id", &id)?, group)
         .await?;
-    Ok((created_or_ok(created), Json(GroupView::new((id, group)))))
+    Ok((
+        created_or_ok(created),
+        Json(GroupView::new((id, group, ManagedBy::Api))),
+    ))
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use rateline_domain::{Group, Notify, Person};
+use rateline_domain::{Group, ManagedBy, Notify, Person};
 use sqlx::Row;
 
 use super::{Result, Store, ms};
@@ -14,6 +14,7 @@ impl Store {
         &self,
         id: &str,
         p: &Person,
+        managed_by: ManagedBy,
         expected: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<Option<bool>> {
@@ -26,19 +27,19 @@ impl Store {
         let sql = if expected.is_some() {
             "UPDATE people
              SET name = $2, role = $3, manager_id = $4, notify = $5, notifications_enabled = $6,
-                 updated_at = $7, lines = $8, time_zone = $9, active = $10,
+                 updated_at = $7, lines = $8, time_zone = $9, active = $10, managed_by = $11,
                  version = version + 1
-             WHERE id = $1 AND version = $11"
+             WHERE id = $1 AND version = $12"
         } else {
             "INSERT INTO people (id, name, role, manager_id, notify, notifications_enabled, updated_at,
-                                 lines, time_zone, active)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                 lines, time_zone, active, managed_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              ON CONFLICT (id) DO UPDATE
              SET name = excluded.name, role = excluded.role, manager_id = excluded.manager_id,
                  notify = excluded.notify, notifications_enabled = excluded.notifications_enabled,
                  updated_at = excluded.updated_at, lines = excluded.lines,
                  time_zone = excluded.time_zone, active = excluded.active,
-                 version = people.version + 1"
+                 managed_by = excluded.managed_by, version = people.version + 1"
         };
         let mut query = sqlx::query(sql)
             .bind(id)
@@ -50,7 +51,8 @@ impl Store {
             .bind(ms(now))
             .bind(serde_json::to_string(&p.lines).expect("ids serialise"))
             .bind(p.time_zone.as_deref())
-            .bind(i64::from(p.active));
+            .bind(i64::from(p.active))
+            .bind(managed_by.as_str());
         if let Some(v) = expected {
             query = query.bind(v);
         }
@@ -62,7 +64,13 @@ impl Store {
     }
 
     /// Creates or replaces a group and its members; returns whether it was new.
-    pub async fn upsert_group(&self, id: &str, g: &Group, now: DateTime<Utc>) -> Result<bool> {
+    pub async fn upsert_group(
+        &self,
+        id: &str,
+        g: &Group,
+        managed_by: ManagedBy,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let existed = sqlx::query("SELECT 1 FROM groups WHERE id = $1")
             .bind(id)
@@ -70,12 +78,15 @@ impl Store {
             .await?
             .is_some();
         sqlx::query(
-            "INSERT INTO groups (id, name, updated_at) VALUES ($1, $2, $3)
-             ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at",
+            "INSERT INTO groups (id, name, updated_at, managed_by) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE
+             SET name = excluded.name, updated_at = excluded.updated_at,
+                 managed_by = excluded.managed_by",
         )
         .bind(id)
         .bind(&g.name)
         .bind(ms(now))
+        .bind(managed_by.as_str())
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM group_members WHERE group_id = $1")
@@ -126,6 +137,8 @@ pub struct PersonRecord {
     pub signs_in: bool,
     /// Raised by every write (the API's `ETag`).
     pub version: i64,
+    /// `config` for a person from the config file (read-only over HTTP).
+    pub managed_by: ManagedBy,
 }
 
 impl Store {
@@ -143,7 +156,8 @@ impl Store {
     async fn read_people(&self, id: Option<&str>) -> Result<Vec<PersonRecord>> {
         let sql = format!(
             "SELECT p.id, p.name, p.role, p.manager_id, p.notify, p.notifications_enabled,
-                    p.lines, p.time_zone, p.active, p.version, w.person_id AS password
+                    p.lines, p.time_zone, p.active, p.version, p.managed_by,
+                    w.person_id AS password
              FROM people p LEFT JOIN person_passwords w ON w.person_id = p.id
              {}
              ORDER BY p.id",
@@ -182,6 +196,10 @@ impl Store {
                 Ok(PersonRecord {
                     signs_in: r.try_get::<Option<String>, _>("password")?.is_some(),
                     version: r.try_get("version")?,
+                    managed_by: r
+                        .try_get::<String, _>("managed_by")?
+                        .parse()
+                        .map_err(super::StoreError::Corrupt)?,
                     id,
                     person,
                 })
@@ -247,10 +265,10 @@ impl Store {
         }))
     }
 
-    /// Every group with its members, or the one with `id`, by id.
-    pub async fn groups(&self, id: Option<&str>) -> Result<Vec<(String, Group)>> {
+    /// Every group with its members and who manages it, or the one with `id`, by id.
+    pub async fn groups(&self, id: Option<&str>) -> Result<Vec<(String, Group, ManagedBy)>> {
         let sql = format!(
-            "SELECT g.id, g.name, m.person_id
+            "SELECT g.id, g.name, g.managed_by, m.person_id
              FROM groups g LEFT JOIN group_members m ON m.group_id = g.id
              {}
              ORDER BY g.id, m.person_id",
@@ -260,21 +278,26 @@ impl Store {
         if let Some(id) = id {
             query = query.bind(id);
         }
-        let mut groups: Vec<(String, Group)> = Vec::new();
+        let mut groups: Vec<(String, Group, ManagedBy)> = Vec::new();
         for row in query.fetch_all(&self.pool).await? {
             let id: String = row.try_get("id")?;
-            if groups.last().is_none_or(|(last, _)| *last != id) {
+            if groups.last().is_none_or(|(last, _, _)| *last != id) {
                 let name = row.try_get("name")?;
+                let managed_by = row
+                    .try_get::<String, _>("managed_by")?
+                    .parse()
+                    .map_err(super::StoreError::Corrupt)?;
                 groups.push((
                     id,
                     Group {
                         name,
                         members: Vec::new(),
                     },
+                    managed_by,
                 ));
             }
             if let Some(member) = row.try_get::<Option<String>, _>("person_id")? {
-                let (_, group) = groups.last_mut().expect("pushed above");
+                let (_, group, _) = groups.last_mut().expect("pushed above");
                 group.members.push(rateline_domain::NameId::stored(member));
             }
         }

@@ -354,7 +354,7 @@ async fn lists_and_reads_keep_to_the_callers_reach(db: Db) {
     assert_eq!(status, 200, "{groups}");
     assert_eq!(
         groups["groups"],
-        json!([{"id": "leads", "name": "Leads", "members": ["op-1", "sup-olga"]}])
+        json!([{"id": "leads", "name": "Leads", "members": ["op-1", "sup-olga"], "managed_by": "api"}])
     );
     let (status, group) = app
         .call_as(Some(&admin), "GET", "/v1/groups/leads", None)
@@ -694,7 +694,84 @@ async fn the_check_names_operators_without_a_reachable_manager(db: Db) {
     );
 }
 
+/// People and groups from the config file are stored at the start and read-only over
+/// HTTP, as the file's lines are.
+async fn the_files_people_and_groups_are_read_only_over_http(db: Db) {
+    let Some(app) = crate::common::spawn_app_with(db, |s| {
+        s.people = vec![
+            json!({"id": "sup-olga", "name": "Olga", "role": "supervisor",
+                   "notify": {"email": "olga@example.com"}}),
+            json!({"id": "op-1", "name": "Ben", "role": "operator", "manager_id": "sup-olga"}),
+        ];
+        s.groups = vec![json!({"id": "leads", "name": "Leads", "members": ["sup-olga"]})];
+    })
+    .await
+    else {
+        return;
+    };
+    let (status, olga) = app.get("/v1/people/sup-olga").await;
+    assert_eq!(status, 200, "{olga}");
+    assert_eq!(olga["managed_by"], "config");
+    assert_eq!(olga["notify"]["email"], "olga@example.com");
+    let (_, group) = app.get("/v1/groups/leads").await;
+    assert_eq!(
+        (group["managed_by"].clone(), group["members"].clone()),
+        (json!("config"), json!(["sup-olga"]))
+    );
+    for (method, path, body, code) in [
+        (
+            "PUT",
+            "/v1/people/op-1",
+            json!({"name": "B", "role": "operator"}),
+            "person_managed_by_config",
+        ),
+        (
+            "PATCH",
+            "/v1/people/op-1",
+            json!({"name": "B"}),
+            "person_managed_by_config",
+        ),
+        (
+            "PUT",
+            "/v1/people/op-1/time-zone",
+            json!({"time_zone": "UTC"}),
+            "person_managed_by_config",
+        ),
+        (
+            "PUT",
+            "/v1/groups/leads",
+            json!({"name": "L", "members": []}),
+            "group_managed_by_config",
+        ),
+    ] {
+        let (status, error) = app.call(method, path, Some(body)).await;
+        assert_eq!(
+            (status, error["error"]["code"].clone()),
+            (409, json!(code)),
+            "{method} {path}"
+        );
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("change it there and restart"),
+            "{error}"
+        );
+    }
+    let (_, ben) = app.get("/v1/people/op-1").await;
+    assert_eq!(ben["name"], "Ben", "nothing changed");
+    // People the API made stay the API's.
+    let (status, body) = app
+        .put(
+            "/v1/people/op-2",
+            json!({"name": "Ada", "role": "operator"}),
+        )
+        .await;
+    assert_eq!((status, body["managed_by"].clone()), (201, json!("api")));
+}
+
 crate::common::on_both_backends!(
+    the_files_people_and_groups_are_read_only_over_http,
     the_check_names_operators_without_a_reachable_manager,
     keys_are_made_listed_and_revoked_over_the_api,
     a_line_retires_and_a_person_is_deactivated,

@@ -168,6 +168,45 @@ webhook = {{ url = "https://connector.example/hook", secret = "0123456789abcdef"
 }
 
 #[test]
+fn check_config_checks_the_files_people_and_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rateline.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+[database]
+url = "sqlite://{}"
+[[people]]
+id = "sup-olga"
+name = "Olga"
+role = "supervisor"
+notify = {{ email = "not an address" }}
+[[people]]
+name = "Nobody"
+role = "operator"
+[[groups]]
+id = "leads"
+name = ""
+members = ["sup-olga"]
+"#,
+            dir.path().join("r.db").display()
+        ),
+    )
+    .unwrap();
+    let out = rateline(&["check-config", "--config", file.to_str().unwrap()], &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    for problem in [
+        "person 'sup-olga': notify.email: must be an e-mail address",
+        "people[1]: needs an `id`",
+        "group 'leads': name: must be 1 to 200 characters",
+    ] {
+        assert!(t.contains(problem), "{problem} missing: {t}");
+    }
+}
+
+#[test]
 fn a_report_filter_that_names_nothing_is_refused() {
     let out = rateline(&["stats", "--operator", ""], &[]);
     let t = text(&out);
