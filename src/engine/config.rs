@@ -98,13 +98,7 @@ impl Engine {
     ) -> Result<()> {
         for (id, person) in &found.people {
             let mut person = person.clone();
-            if person.notify.webhook_secret.is_none() {
-                person.notify.webhook_secret = self
-                    .store
-                    .person_reachability(id)
-                    .await?
-                    .and_then(|p| p.notify.webhook_secret);
-            }
+            self.keep_stored_secret(id, &mut person).await?;
             self.store
                 .upsert_person(id, &person, ManagedBy::Config, None, self.now())
                 .await?;
@@ -213,14 +207,7 @@ impl Engine {
         {
             return Err(stale(&what, v, existing));
         }
-        // The secret is write-only: a PUT without it keeps the one stored.
-        if person.notify.webhook_secret.is_none() {
-            person.notify.webhook_secret = self
-                .store
-                .person_reachability(id)
-                .await?
-                .and_then(|p| p.notify.webhook_secret);
-        }
+        self.keep_stored_secret(id, &mut person).await?;
         let Some(created) = self
             .store
             .upsert_person(id, &person, ManagedBy::Api, expected, self.now())
@@ -235,6 +222,18 @@ impl Engine {
             .await?
             .ok_or_else(|| person_not_found(id))?;
         Ok((stored, created))
+    }
+
+    /// The secret is write-only: a write without `notify.webhook_secret` keeps the stored one.
+    async fn keep_stored_secret(&self, id: &str, person: &mut Person) -> Result<()> {
+        if person.notify.webhook_secret.is_none() {
+            person.notify.webhook_secret = self
+                .store
+                .person_reachability(id)
+                .await?
+                .and_then(|p| p.notify.webhook_secret);
+        }
+        Ok(())
     }
 
     /// Refuses a URL Rateline would call whose host is an address the outbound policy
