@@ -16,6 +16,7 @@
 mod account;
 mod actions;
 mod appeals;
+mod audit;
 mod charts;
 mod inbox;
 mod page;
@@ -81,6 +82,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/dashboard/appeals/{id}/decision", post(actions::decide))
         .route("/dashboard/operators/{id}", get(operator_page))
         .route("/dashboard/people", get(people::list))
+        .route("/dashboard/audit", get(audit::audit_page))
         .route("/dashboard/people/{id}/invitation", post(people::invite))
         // The check's bare 403 is explained by the layer around it.
         .layer(csrf)

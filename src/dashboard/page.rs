@@ -43,7 +43,8 @@ article.rating h3 { font-size: 16px; margin: 0 0 4px; }
 article.rating p { margin: 4px 0; }
 article.rating blockquote { margin: 6px 0; padding-left: 10px; border-left: 3px solid #c7d0d9; }
 #session td, #journey-table td, #journey-table th, #low-ratings td, #low-ratings th,
-#people td, #people th { text-align: left; }
+#people td, #people th, #audit td, #audit th { text-align: left; vertical-align: top; }
+#audit ul { margin: 0; padding-left: 16px; }
 section { margin-top: 20px; }
 h2 { font-size: 17px; margin: 0 0 6px; }
 .muted { color: #52606d; font-size: 13px; }
@@ -212,6 +213,8 @@ pub(super) fn page(title: &str, viewer: &Viewer, body: Markup) -> Markup {
                             @if viewer.admin {
                                 " "
                                 a href="/dashboard/people" #nav-people { "People" }
+                                " "
+                                a href="/dashboard/audit" #nav-audit { "Audit" }
                             }
                         }
                     }

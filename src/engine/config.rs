@@ -12,6 +12,9 @@ use super::{Engine, EngineError, Result, line_not_found};
 use crate::policy::Caller;
 use crate::store::{LineRecord, PersonRecord};
 
+/// Who the config file's changes are recorded as.
+const FILE: &str = "config file";
+
 /// The refusal of an HTTP write to something the config file defines.
 fn managed_by_config(code: ErrorCode, what: &str) -> EngineError {
     EngineError::Conflict {
@@ -40,10 +43,12 @@ impl Engine {
     /// `expected`, only the line at that version is replaced.
     pub async fn put_line(
         &self,
+        caller: &Caller,
         id: &NameId,
         mut settings: LineSettings,
         expected: Option<i64>,
     ) -> Result<(LineRecord, bool)> {
+        caller.admin("changing a line")?;
         settings.validate()?;
         if let Some(w) = &settings.webhook {
             self.check_destination("webhook.url", &w.url)?;
@@ -86,6 +91,16 @@ impl Engine {
             return Err(stale(&what, expected.unwrap_or_default(), current));
         }
         let line = self.line(id).await?;
+        let before = existing.as_ref().map(|l| &l.settings);
+        self.record(
+            &super::audit::actor(caller),
+            "line",
+            id,
+            before,
+            &line.settings,
+            None,
+        )
+        .await?;
         Ok((line, existing.is_none()))
     }
 
@@ -99,18 +114,30 @@ impl Engine {
         for (id, person) in &found.people {
             let mut person = person.clone();
             self.keep_stored_secret(id, &mut person).await?;
+            let before = self.store.person(id).await?;
             self.store
                 .upsert_person(id, &person, ManagedBy::Config, None, self.now())
                 .await?;
+            if let Some(after) = self.store.person(id).await? {
+                let before = before.map(|b| b.person);
+                self.record(FILE, "person", id, before.as_ref(), &after.person, None)
+                    .await?;
+            }
         }
         for (id, group) in &found.groups {
+            let before = self.store.groups(Some(id)).await?.pop().map(|(_, g, _)| g);
             self.store
                 .upsert_group(id, group, ManagedBy::Config, self.now())
                 .await?;
+            self.record(FILE, "group", id, before.as_ref(), group, None)
+                .await?;
         }
         for l in lines {
+            let before = self.store.get_line(&l.id).await?.map(|b| b.settings);
             self.store
                 .upsert_line(&l.id, &l.settings, ManagedBy::Config, None, self.now())
+                .await?;
+            self.record(FILE, "line", &l.id, before.as_ref(), &l.settings, None)
                 .await?;
         }
         Ok(())
@@ -170,38 +197,57 @@ impl Engine {
                 &format!("person '{person_id}' (and their time_zone)"),
             ));
         }
-        if self
+        let before = self.store.person(person_id).await?;
+        if !self
             .store
             .set_time_zone(person_id, zone, self.now())
             .await?
         {
-            Ok(())
-        } else {
-            Err(person_not_found(person_id))
+            return Err(person_not_found(person_id));
         }
+        if let (Some(before), Some(after)) = (before, self.store.person(person_id).await?) {
+            let actor = super::audit::actor(caller);
+            self.record(
+                &actor,
+                "person",
+                person_id,
+                Some(&before.person),
+                &after.person,
+                None,
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Creates or replaces a person; them as stored (the write-only secret kept out) and
     /// whether they are new. With `expected`, only the person at that version is replaced.
     pub async fn put_person(
         &self,
+        caller: &Caller,
         id: &NameId,
         mut person: Person,
         expected: Option<i64>,
     ) -> Result<(PersonRecord, bool)> {
+        caller.admin("changing people")?;
         person.validate(id)?;
         if let Some(url) = &person.notify.webhook_url {
             self.check_destination("notify.webhook_url", url)?;
         }
         let what = format!("person '{id}'");
-        let existing = self.store.person(id).await?;
-        if existing
+        let stored = self.store.person(id).await?;
+        if stored
             .as_ref()
             .is_some_and(|p| p.managed_by == ManagedBy::Config)
         {
             return Err(managed_by_config(ErrorCode::PersonManagedByConfig, &what));
         }
-        let existing = existing.map(|p| p.version);
+        let existing = stored.as_ref().map(|p| p.version);
+        let old_secret = self
+            .store
+            .person_reachability(id)
+            .await?
+            .and_then(|p| p.notify.webhook_secret);
         if let Some(v) = expected
             && existing != Some(v)
         {
@@ -216,12 +262,27 @@ impl Engine {
             let current = self.store.person(id).await?.map(|p| p.version);
             return Err(stale(&what, expected.unwrap_or_default(), current));
         };
-        let stored = self
+        let after = self
             .store
             .person(id)
             .await?
             .ok_or_else(|| person_not_found(id))?;
-        Ok((stored, created))
+        // Compared with the secret as it was (the log masks both), so a new one shows.
+        let before = stored.map(|s| {
+            let mut p = s.person;
+            p.notify.webhook_secret = old_secret;
+            p
+        });
+        self.record(
+            &super::audit::actor(caller),
+            "person",
+            id,
+            before.as_ref(),
+            &person,
+            None,
+        )
+        .await?;
+        Ok((after, created))
     }
 
     /// The secret is write-only: a write without `notify.webhook_secret` keeps the stored one.
@@ -262,13 +323,17 @@ impl Engine {
     }
 
     /// Creates or replaces a group; returns it as stored and whether it is new.
-    pub async fn put_group(&self, id: &NameId, group: Group) -> Result<(Group, bool)> {
+    pub async fn put_group(
+        &self,
+        caller: &Caller,
+        id: &NameId,
+        group: Group,
+    ) -> Result<(Group, bool)> {
+        caller.admin("changing groups")?;
         group.validate()?;
-        if self
-            .store
-            .groups(Some(id))
-            .await?
-            .first()
+        let stored = self.store.groups(Some(id)).await?.pop();
+        if stored
+            .as_ref()
             .is_some_and(|(_, _, by)| *by == ManagedBy::Config)
         {
             return Err(managed_by_config(
@@ -280,6 +345,16 @@ impl Engine {
             .store
             .upsert_group(id, &group, ManagedBy::Api, self.now())
             .await?;
+        let before = stored.map(|(_, g, _)| g);
+        self.record(
+            &super::audit::actor(caller),
+            "group",
+            id,
+            before.as_ref(),
+            &group,
+            None,
+        )
+        .await?;
         Ok((group, created))
     }
 }

@@ -187,6 +187,16 @@ impl Engine {
         }
         let minted = mint(name, asked.role, asked.person_id, asked.lines, self.now());
         self.store.create_key(&minted.key).await?;
+        let made = &minted.key.record;
+        self.record(
+            &super::audit::actor(caller),
+            "key",
+            &made.id,
+            None,
+            made,
+            None,
+        )
+        .await?;
         Ok(minted)
     }
 
@@ -208,10 +218,15 @@ impl Engine {
             code: ErrorCode::KeyNotFound,
             message: format!("there is no key '{id}'; GET /v1/keys lists them"),
         };
+        let before = self.store.key(id).await?.ok_or_else(not_found)?.record;
         if !self.store.revoke_key(id, self.now()).await? {
             return Err(not_found());
         }
-        Ok(self.store.key(id).await?.ok_or_else(not_found)?.record)
+        let after = self.store.key(id).await?.ok_or_else(not_found)?.record;
+        let actor = super::audit::actor(caller);
+        self.record(&actor, "key", id, Some(&before), &after, Some("revoked"))
+            .await?;
+        Ok(after)
     }
 }
 

@@ -5,6 +5,7 @@
 //! all-or-nothing write, and wakes the scheduler when a new request is due sooner than
 //! the scheduler planned to look.
 
+mod audit;
 mod config;
 mod followup;
 mod inbox;

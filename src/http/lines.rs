@@ -87,11 +87,10 @@ async fn put_line(
     ApiJson(settings): ApiJson<LineSettings>,
 ) -> Response {
     let result = async {
-        caller.admin("changing a line")?;
         let expected = if_match(&headers, &format!("line '{id}'"))?;
         let (line, created) = state
             .engine
-            .put_line(&NameId::parse("line_id", &id)?, settings, expected)
+            .put_line(&caller, &NameId::parse("line_id", &id)?, settings, expected)
             .await?;
         let version = line.version;
         let body = (created_or_ok(created), Json(view(&state, line).await?));
@@ -139,7 +138,7 @@ async fn patch_line(
         let expected = Some(asked.unwrap_or(stored.version));
         let (line, _) = state
             .engine
-            .put_line(&NameId::parse("line_id", &id)?, settings, expected)
+            .put_line(&caller, &NameId::parse("line_id", &id)?, settings, expected)
             .await?;
         let version = line.version;
         Ok::<_, ApiError>(tagged(version, Json(view(&state, line).await?)))

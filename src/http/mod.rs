@@ -1,5 +1,6 @@
 //! The HTTP API: one router per module, merged here, sharing one [`AppState`].
 
+mod audit;
 mod auth;
 mod error;
 mod extract;
@@ -33,6 +34,7 @@ use utoipa_axum::routes;
 
 use tower_http::trace::TraceLayer;
 
+pub use audit::audit_filter;
 pub use auth::{KeysExist, caller};
 pub use error::{ApiError, Explained, documented_status, status_of};
 pub use extract::{ApiJson, ApiPath, ApiQuery, ClientIp};
@@ -82,6 +84,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(lines::router())
         .merge(people::router())
         .merge(keys::router())
+        .merge(audit::router())
         .merge(sessions::router())
         .merge(ratings::router())
         .merge(report::router())

@@ -132,7 +132,7 @@ async fn patch_person(
         let expected = Some(asked.unwrap_or(stored.version));
         let (person, _) = state
             .engine
-            .put_person(&NameId::parse("person_id", &id)?, person, expected)
+            .put_person(&caller, &NameId::parse("person_id", &id)?, person, expected)
             .await?;
         Ok::<_, ApiError>(tagged(person.version, Json(PersonView::from(person))))
     };
@@ -207,11 +207,10 @@ async fn put_person(
     ApiJson(person): ApiJson<Person>,
 ) -> Response {
     let result = async {
-        caller.admin("changing people")?;
         let expected = if_match(&headers, &format!("person '{id}'"))?;
         let (person, created) = state
             .engine
-            .put_person(&NameId::parse("person_id", &id)?, person, expected)
+            .put_person(&caller, &NameId::parse("person_id", &id)?, person, expected)
             .await?;
         let version = person.version;
         let body = (created_or_ok(created), Json(PersonView::from(person)));
@@ -373,10 +372,9 @@ async fn put_group(
     ApiPath(id): ApiPath,
     ApiJson(group): ApiJson<Group>,
 ) -> ApiResult<(StatusCode, Json<GroupView>)> {
-    caller.admin("changing groups")?;
     let (group, created) = state
         .engine
-        .put_group(&NameId::parse("group_id", &id)?, group)
+        .put_group(&caller, &NameId::parse("group_id", &id)?, group)
         .await?;
     Ok((
         created_or_ok(created),

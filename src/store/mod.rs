@@ -12,6 +12,7 @@
 //! `rateline serve` processes.
 
 mod alerts;
+mod audit;
 mod breakdown;
 mod filter;
 mod followup;
@@ -41,6 +42,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
 pub use alerts::{AlertDelivery, AlertFilter, AlertRecord, Count, Unanswered, UnansweredRating};
+pub use audit::{AuditFilter, AuditRecord, FieldChange};
 pub use breakdown::{Breakdown, Funnel, LowRating};
 pub use filter::{Grouping, ReportFilter};
 pub use followup::{

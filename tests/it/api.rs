@@ -378,6 +378,7 @@ async fn the_openapi_description_covers_every_v1_route(db: Db) {
         "DELETE /v1/keys/{key_id}",
         "GET /v1/alerts",
         "GET /v1/appeals",
+        "GET /v1/audit",
         "GET /v1/groups",
         "GET /v1/groups/{group_id}",
         "GET /v1/keys",

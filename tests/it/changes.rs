@@ -770,7 +770,133 @@ async fn the_files_people_and_groups_are_read_only_over_http(db: Db) {
     assert_eq!((status, body["managed_by"].clone()), (201, json!("api")));
 }
 
+/// Every change to a line, a person or a key is in the audit log, with who made it and each
+/// field before and after; a secret only as "(secret)". Admins read it, over the API and on
+/// its page.
+async fn every_change_is_in_the_audit_log(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    let admin = create_key(&app, &["--name", "ops", "--role", "admin"]);
+    let admin_id = admin[3..11].to_owned();
+    let call = |method: &'static str, path: &'static str, body: Option<Value>| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            let (status, body) = app.call_as(Some(&admin), method, path, body).await;
+            assert!(status < 300, "{method} {path}: {status} {body}");
+            body
+        }
+    };
+    call("PUT", "/v1/lines/sales", Some(sales(&app))).await;
+    call(
+        "PATCH",
+        "/v1/lines/sales",
+        Some(json!({"rating": {"delay_seconds": 7}})),
+    )
+    .await;
+    let hook = json!({"webhook_url": app.connector.url, "webhook_secret": "first secret of 20+"});
+    call(
+        "PUT",
+        "/v1/people/sup-olga",
+        Some(json!({"name": "Olga", "role": "supervisor", "notify": hook})),
+    )
+    .await;
+    call(
+        "PATCH",
+        "/v1/people/sup-olga",
+        Some(json!({"notify": {"webhook_secret": "second secret of 20+"}})),
+    )
+    .await;
+    let made = call(
+        "POST",
+        "/v1/keys",
+        Some(json!({"name": "CRM", "role": "supervisor"})),
+    )
+    .await;
+    let key_id = made["id"].as_str().unwrap().to_owned();
+    let revoke = format!("/v1/keys/{key_id}");
+    let (status, _) = app.call_as(Some(&admin), "DELETE", &revoke, None).await;
+    assert_eq!(status, 200);
+
+    let log = call("GET", "/v1/audit", None).await;
+    let text = log.to_string();
+    assert!(
+        !text.contains("secret of 20+") && !text.contains(SECRET),
+        "no secret's value: {text}"
+    );
+    let entries = log["entries"].as_array().unwrap();
+    let summary: Vec<_> = entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {} {}",
+                e["actor"].as_str().unwrap(),
+                e["kind"].as_str().unwrap(),
+                e["subject"].as_str().unwrap(),
+                e["action"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let by = format!("key {admin_id}");
+    // The admin key itself was made on the command line (its own clock, not the test's).
+    assert!(
+        summary.contains(&format!("no key key {admin_id} created")),
+        "{summary:?}"
+    );
+    let entries: Vec<_> = entries.iter().filter(|e| e["actor"] != "no key").collect();
+    let summary: Vec<_> = summary
+        .into_iter()
+        .filter(|s| !s.starts_with("no key"))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            format!("{by} key {key_id} revoked"),
+            format!("{by} key {key_id} created"),
+            format!("{by} person sup-olga changed"),
+            format!("{by} person sup-olga created"),
+            format!("{by} line sales changed"),
+            format!("{by} line sales created"),
+        ]
+    );
+    // The line's change: only the delay, 5 → 7; the person's: the secret, masked.
+    assert_eq!(
+        entries[4]["changes"],
+        json!([{"field": "rating.delay_seconds", "before": 5, "after": 7}])
+    );
+    assert_eq!(
+        entries[2]["changes"],
+        json!([{"field": "notify.webhook_secret", "before": "(secret)", "after": "(secret)"}])
+    );
+    let only = call("GET", "/v1/audit?kind=line&subject=sales&limit=1", None).await;
+    assert_eq!(only["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(only["entries"][0]["action"], "changed");
+    let (status, body) = app
+        .call_as(Some(&admin), "GET", "/v1/audit?kind=moon", None)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (400, json!("invalid_parameter"))
+    );
+    let supervisor = create_key(&app, &["--name", "sam", "--role", "supervisor"]);
+    let (status, _) = app
+        .call_as(Some(&supervisor), "GET", "/v1/audit", None)
+        .await;
+    assert_eq!(status, 403);
+
+    // The page, for an admin signed in.
+    let (_, cookie) = crate::dashboard::sign_in(&app, &admin).await;
+    let (status, page) = crate::dashboard::text(&app, "/dashboard/audit", Some(&cookie)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("<code>rating.delay_seconds</code>: 5 → 7"),
+        "{page}"
+    );
+    assert!(!page.contains("secret of 20+"), "{page}");
+}
+
 crate::common::on_both_backends!(
+    every_change_is_in_the_audit_log,
     the_files_people_and_groups_are_read_only_over_http,
     the_check_names_operators_without_a_reachable_manager,
     keys_are_made_listed_and_revoked_over_the_api,

@@ -313,7 +313,7 @@ async fn with_keys_the_dashboard_asks_for_one_and_keeps_to_its_lines(db: Db) {
 }
 
 /// `POST /dashboard/login` with `key`: the status, and the cookie set (or the page shown).
-async fn sign_in(app: &TestApp, key: &str) -> (u16, String) {
+pub(crate) async fn sign_in(app: &TestApp, key: &str) -> (u16, String) {
     let no_redirects = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

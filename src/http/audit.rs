@@ -1,0 +1,72 @@
+//! `GET /v1/audit`: the audit log of changes to lines, people, groups and keys, for admins.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::report::{count_param, id_param};
+use super::{ApiError, ApiQuery, ApiResult, AppState, ErrorBody};
+use crate::policy::Caller;
+use crate::store::{AuditFilter, AuditRecord};
+use rateline_domain::ErrorCode;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(audit))
+}
+
+/// `GET /v1/audit`.
+#[derive(Serialize, ToSchema)]
+struct AuditList {
+    entries: Vec<AuditRecord>,
+}
+
+/// The kinds of thing the log records.
+pub const KINDS: [&str; 4] = ["line", "person", "group", "key"];
+
+/// The filter `GET /v1/audit` and the dashboard's audit page read from a query.
+pub fn audit_filter(query: &ApiQuery) -> Result<AuditFilter, ApiError> {
+    query.only("kind, subject, limit")?;
+    let kind = query.0.get("kind").cloned();
+    if let Some(k) = &kind
+        && !KINDS.contains(&k.as_str())
+    {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameter,
+            format!("kind: '{k}' is not line, person, group or key"),
+        ));
+    }
+    Ok(AuditFilter {
+        kind,
+        subject: id_param(&query.0, "subject")?,
+        limit: count_param(&query.0, "limit", 1..=1000, 100, "a number")?,
+    })
+}
+
+/// Every change to lines, people, groups and API keys, newest first: who made it (a
+/// person's id, `key <id>`, `config file`, or `no key`), when, and each changed field before
+/// and after. A secret's value is never kept: a changed one shows as `"(secret)"`. Admins.
+#[utoipa::path(
+    get, path = "/v1/audit", tag = "people", operation_id = "audit_log",
+    params(
+        ("kind" = Option<String>, Query, description = "line, person, group or key."),
+        ("subject" = Option<String>, Query, description = "The line's, person's, group's or key's id."),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "100 when absent."),
+    ),
+    responses(
+        (status = 200, description = "The entries, newest first.", body = AuditList),
+        (status = 403, description = "Not an admin (`forbidden`).", body = ErrorBody),
+    ),
+)]
+async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: ApiQuery,
+) -> ApiResult<Json<AuditList>> {
+    let filter = audit_filter(&query)?;
+    Ok(Json(AuditList {
+        entries: state.engine.audit_log(&caller, &filter).await?,
+    }))
+}

@@ -1,0 +1,98 @@
+//! The audit log: every change to lines, people, groups and keys.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Result, Store, StoreError, ms, time};
+
+/// One changed field.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct FieldChange {
+    /// The field's path, e.g. `rating.delay_seconds`.
+    pub field: String,
+    /// `null` when it was not set; `"(secret)"` for a secret, whose value is never kept.
+    pub before: serde_json::Value,
+    pub after: serde_json::Value,
+}
+
+/// A change as the log keeps it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AuditRecord {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    /// Who: a person's id, `key <id>`, `config file`, or `no key` (the command line, or a
+    /// server with no key yet).
+    pub actor: String,
+    /// line, person, group or key.
+    pub kind: String,
+    pub subject: String,
+    /// created, changed or revoked.
+    pub action: String,
+    pub changes: Vec<FieldChange>,
+}
+
+/// Which entries to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub kind: Option<String>,
+    pub subject: Option<String>,
+    pub limit: i64,
+}
+
+impl Store {
+    pub async fn insert_audit(&self, r: &AuditRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit (id, at, actor, kind, subject, action, changes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&r.id)
+        .bind(ms(r.at))
+        .bind(&r.actor)
+        .bind(&r.kind)
+        .bind(&r.subject)
+        .bind(&r.action)
+        .bind(serde_json::to_string(&r.changes).expect("changes serialise"))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn audit(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        let mut conditions = Vec::new();
+        let mut binds = Vec::new();
+        for (column, value) in [("kind", &f.kind), ("subject", &f.subject)] {
+            if let Some(v) = value {
+                binds.push(v.clone());
+                conditions.push(format!("{column} = ${}", binds.len() + 1));
+            }
+        }
+        let filter = super::filter::where_(conditions);
+        let sql = format!(
+            "SELECT id, at, actor, kind, subject, action, changes FROM audit{filter}
+             ORDER BY at DESC, id DESC LIMIT $1"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(f.limit);
+        for b in binds {
+            query = query.bind(b);
+        }
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                Ok(AuditRecord {
+                    at: time(r.try_get("at")?),
+                    actor: r.try_get("actor")?,
+                    kind: r.try_get("kind")?,
+                    subject: r.try_get("subject")?,
+                    action: r.try_get("action")?,
+                    changes: serde_json::from_str(&r.try_get::<String, _>("changes")?)
+                        .map_err(|e| StoreError::Corrupt(format!("audit entry '{id}': {e}")))?,
+                    id,
+                })
+            })
+            .collect()
+    }
+}
