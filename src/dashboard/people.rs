@@ -75,7 +75,7 @@ async fn render(state: &AppState, caller: &Caller, invited: Option<Invited>) -> 
                 }
             }
             p.muted { "Everyone who can be an operator, supervisor, admin or alert recipient. "
-                "Changing a person is PUT /v1/people/{id} for now." }
+                "Changing a person is PATCH /v1/people/{id} for now." }
             table #people {
                 thead { tr {
                     th { "name" } th { "role" } th { "lines" } th { "manager" }

@@ -113,6 +113,7 @@ async fn get_person(
     responses(
         (status = 200, description = "Changed.", body = PersonView, headers(("ETag" = String, description = "The new version."))),
         (status = 404, description = "No such person (`person_not_found`).", body = ErrorBody),
+        (status = 409, description = "The person is defined in the config file (`person_managed_by_config`).", body = ErrorBody),
         (status = 412, description = "Changed since the `If-Match` version (`precondition_failed`); `ETag` is the current one.", body = ErrorBody),
         (status = 422, description = "The changed person breaks a rule; the message names the field.", body = ErrorBody),
     ),
@@ -195,6 +196,7 @@ async fn list_people(
     responses(
         (status = 201, description = "Created.", body = PersonView, headers(("ETag" = String, description = "The new version."))),
         (status = 200, description = "Replaced.", body = PersonView, headers(("ETag" = String, description = "The new version."))),
+        (status = 409, description = "The person is defined in the config file (`person_managed_by_config`).", body = ErrorBody),
         (status = 412, description = "Changed since the `If-Match` version (`precondition_failed`); `ETag` is the current one.", body = ErrorBody),
         (status = 422, description = "A field breaks a rule (a name's length, an e-mail address, a URL).", body = ErrorBody),
     ),
@@ -246,6 +248,7 @@ struct TimeZoneBody {
         (status = 200, description = "Set.", body = TimeZoneBody),
         (status = 403, description = "Another person's zone, and not an admin (`forbidden`).", body = ErrorBody),
         (status = 404, description = "No such person (`person_not_found`).", body = ErrorBody),
+        (status = 409, description = "The person is defined in the config file (`person_managed_by_config`).", body = ErrorBody),
         (status = 422, description = "Not a time zone (`invalid_field`).", body = ErrorBody),
     ),
 )]
@@ -274,6 +277,7 @@ async fn put_time_zone(
     responses(
         (status = 201, description = "The link, shown only now.", body = InvitationView),
         (status = 404, description = "No such person (`person_not_found`).", body = ErrorBody),
+        (status = 409, description = "The person is deactivated (`person_deactivated`).", body = ErrorBody),
     ),
 )]
 async fn invite(
@@ -363,6 +367,7 @@ async fn get_group(
     responses(
         (status = 201, description = "Created.", body = GroupView),
         (status = 200, description = "Replaced.", body = GroupView),
+        (status = 409, description = "The group is defined in the config file (`group_managed_by_config`).", body = ErrorBody),
         (status = 422, description = "A field breaks a rule (a name's length, a member's id).", body = ErrorBody),
     ),
 )]

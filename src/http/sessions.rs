@@ -71,7 +71,7 @@ impl From<&SessionRecord> for SessionOut {
         (status = 201, description = "Opened.", body = SessionOut),
         (status = 200, description = "A session with this id exists; it is shown unchanged.", body = SessionOut),
         (status = 404, description = "No such line.", body = ErrorBody),
-        (status = 409, description = "The id is taken by a session this key does not see (`session_id_taken`).", body = ErrorBody),
+        (status = 409, description = "The id is taken by a session this key does not see (`session_id_taken`), or the line is retired (`line_retired`).", body = ErrorBody),
         (status = 422, description = "A field breaks a rule (an id's characters, a name's length).", body = ErrorBody),
     ),
 )]
