@@ -161,6 +161,7 @@ impl Engine {
     ) -> Result<Vec<AppealRecord>> {
         filter.lines = caller.supervisor_lines().map(<[String]>::to_vec);
         filter.operator = caller.operator().map(str::to_owned);
+        filter.except_lines = self.ratings_hidden_from(caller).await?;
         Ok(self.store.appeals(&filter).await?)
     }
 

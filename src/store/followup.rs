@@ -74,6 +74,8 @@ pub struct AppealRecord {
 pub struct AppealFilter {
     /// open, approved or rejected; any when `None`.
     pub status: Option<String>,
+    /// Not the appeals of ratings on these lines (they are hidden from the caller).
+    pub except_lines: Vec<String>,
     /// Only appeals of ratings on these lines; every line when `None`.
     pub lines: Option<Vec<String>>,
     /// Only this operator's appeals.
@@ -417,16 +419,26 @@ impl Store {
             ),
             None => String::new(),
         };
+        let first_hidden = 2 + filter.lines.as_ref().map_or(0, Vec::len);
+        let hidden = if filter.except_lines.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " AND rating_id NOT IN (SELECT r.id FROM ratings r JOIN sessions s ON s.id = r.session_id
+                                        WHERE s.line_id IN ({}))",
+                super::placeholders(first_hidden, filter.except_lines.len())
+            )
+        };
         let sql = format!(
             "SELECT {APPEAL_COLUMNS} FROM appeals
-             WHERE ($1 = '' OR status = $1) AND ($2 = '' OR operator_id = $2){lines}
+             WHERE ($1 = '' OR status = $1) AND ($2 = '' OR operator_id = $2){lines}{hidden}
              ORDER BY created_at, id LIMIT {}",
             filter.limit
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(filter.status.as_deref().unwrap_or(""))
             .bind(filter.operator.as_deref().unwrap_or(""));
-        for line in filter.lines.iter().flatten() {
+        for line in filter.lines.iter().flatten().chain(&filter.except_lines) {
             query = query.bind(line.as_str());
         }
         query

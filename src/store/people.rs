@@ -214,13 +214,16 @@ impl Store {
         zone: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let done = sqlx::query("UPDATE people SET time_zone = $2, updated_at = $3 WHERE id = $1")
-            .bind(id)
-            .bind(zone)
-            .bind(ms(now))
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let done = sqlx::query(
+            "UPDATE people SET time_zone = $2, updated_at = $3, version = version + 1
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(zone)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         Ok(done == 1)
     }
 

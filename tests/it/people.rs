@@ -473,6 +473,8 @@ async fn a_person_sets_their_own_time_zone(db: Db) {
         .map(|p| p["time_zone"].clone())
         .collect();
     assert_eq!(zones, [json!("Asia/Tokyo"), json!(null)], "{people}");
+    // A zone set this way is a change like any other: the version moved on.
+    assert_eq!(people[1]["version"], 3, "{people}");
 }
 
 crate::common::on_both_backends!(

@@ -401,6 +401,23 @@ async fn an_operator_sees_their_feedback_unless_the_line_hides_it(db: Db) {
     assert!(page.contains("nobody answered"), "{page}");
     assert!(page.contains(r#"id="appeal""#), "{page}");
 
+    // An appeal Ben sees while the line shows him its ratings.
+    let rating = with_key(&app, &admin_key, "/v1/ratings").await["ratings"][0]["rating_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = app
+        .call_as(
+            Some(&admin_key),
+            "POST",
+            &format!("/v1/ratings/{rating}/appeal"),
+            Some(json!({"reason": "wrong shop"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let appeals = with_key(&app, &operator_key, "/v1/appeals").await;
+    assert_eq!(appeals["appeals"].as_array().unwrap().len(), 1, "{appeals}");
+
     // The line shows its ratings to supervisors only: Ben sees his numbers, not the ratings.
     let (status, body) = app
         .call_as(
@@ -431,6 +448,8 @@ async fn an_operator_sees_their_feedback_unless_the_line_hides_it(db: Db) {
     assert_eq!(session["rating_hidden"], true, "{session}");
     let ratings = with_key(&app, &operator_key, "/v1/ratings").await;
     assert_eq!(ratings["ratings"], json!([]), "{ratings}");
+    let appeals = with_key(&app, &operator_key, "/v1/appeals").await;
+    assert_eq!(appeals["appeals"], json!([]), "{appeals}");
     // A supervisor still sees everything.
     let session = with_key(&app, &admin_key, "/v1/sessions/s1").await;
     assert_eq!(session["rating"]["comment"], "nobody answered", "{session}");
