@@ -114,6 +114,18 @@ impl SendOutcome {
             SendOutcome::Defer { .. } => "deferred",
         }
     }
+
+    /// Why it was not accepted; `None` when it was.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            SendOutcome::Accepted { .. } => None,
+            SendOutcome::Retry { reason, .. }
+            | SendOutcome::Undeliverable { reason }
+            | SendOutcome::WindowClosed { reason }
+            | SendOutcome::Failed { reason }
+            | SendOutcome::Defer { reason, .. } => Some(reason),
+        }
+    }
 }
 
 /// `text` cut to `chars` characters, so a long line text is sent rather than refused.

@@ -6,6 +6,10 @@
 //! `Idempotency-Key` carries the request id: a request whose send was in flight when
 //! Rateline stopped may be posted again, and the connector can drop the repeat.
 //! The connector shows the question to the client and posts the answer to `answer_url`.
+//!
+//! An admin's test request ([`WebhookAdapter::test`]) has the same body with `"test": true`
+//! and `X-Rateline-Event: test_request`, so a connector can check its signature and parsing
+//! without showing anything to a client.
 
 use async_trait::async_trait;
 use hmac::{Hmac, KeyInit, Mac};
@@ -32,7 +36,43 @@ struct WebhookBody<'a> {
     scale: Scale,
     text: &'a str,
     answer_url: &'a str,
+    /// Only on a test request: no client is to see it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    test: bool,
 }
+
+/// The body of a rating request, or of a test one.
+fn request_body(request: &OutgoingRequest, test: bool) -> Vec<u8> {
+    serde_json::to_vec(&WebhookBody {
+        request_id: &request.request_id,
+        session_id: &request.session_id,
+        line_id: &request.line_id,
+        client: &request.client,
+        scale: request.scale,
+        text: &request.text,
+        answer_url: &request.answer_url,
+        test,
+    })
+    .expect("the webhook body serialises")
+}
+
+/// What a connector answered a test request: its status and the start of its body, or why
+/// there was no answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TestAnswer {
+    /// Whether a rating request sent now would count as delivered (a 2xx).
+    pub accepted: bool,
+    /// The connector's HTTP status; `None` when it did not answer.
+    pub status: Option<u16>,
+    /// The start of the connector's body (at most 1,000 characters, control characters
+    /// removed); `None` without an answer.
+    pub body: Option<String>,
+    /// What went wrong, as the rating request's `last_error` would say it.
+    pub error: Option<String>,
+}
+
+/// The most of a connector's answer a test shows.
+const TEST_ANSWER_CHARS: usize = 1000;
 
 /// Sends rating requests to each line's connector URL.
 /// A plain message for the client (a supervisor's response), told apart from a rating
@@ -102,16 +142,7 @@ impl ChannelAdapter for WebhookAdapter {
 
     #[tracing::instrument(skip_all, fields(request_id = %request.request_id, line_id = %request.line_id))]
     async fn send(&self, request: &OutgoingRequest) -> SendOutcome {
-        let body = serde_json::to_vec(&WebhookBody {
-            request_id: &request.request_id,
-            session_id: &request.session_id,
-            line_id: &request.line_id,
-            client: &request.client,
-            scale: request.scale,
-            text: &request.text,
-            answer_url: &request.answer_url,
-        })
-        .expect("the webhook body serialises");
+        let body = request_body(request, false);
         self.post(
             request.webhook.as_ref(),
             &request.line_id,
@@ -144,6 +175,96 @@ impl ChannelAdapter for WebhookAdapter {
 }
 
 impl WebhookAdapter {
+    /// Sends `request` as a test (`"test": true`, `X-Rateline-Event: test_request`) and
+    /// says what the connector answered, under the same policy and timeout as a real send.
+    pub async fn test(&self, request: &OutgoingRequest) -> TestAnswer {
+        let body = request_body(request, true);
+        let failed = |error: String| TestAnswer {
+            accepted: false,
+            status: None,
+            body: None,
+            error: Some(error),
+        };
+        let target = match self.checked(request.webhook.as_ref(), &request.line_id) {
+            Ok(t) => t,
+            Err(refused) => return failed(refused.reason().unwrap_or_default().to_owned()),
+        };
+        match self
+            .request(target, "test_request", &request.request_id, body)
+            .send()
+            .await
+        {
+            Ok(r) => {
+                let status = r.status();
+                let headers = r.headers().clone();
+                let text = r.text().await.unwrap_or_default();
+                let shown: String = text
+                    .chars()
+                    .filter(|c| !c.is_control() || *c == '\n')
+                    .take(TEST_ANSWER_CHARS)
+                    .collect();
+                let error = (!status.is_success()).then(|| {
+                    outcome_for_status(status, &headers, "the connector")
+                        .reason()
+                        .unwrap_or_default()
+                        .to_owned()
+                });
+                TestAnswer {
+                    accepted: status.is_success(),
+                    status: Some(status.as_u16()),
+                    body: Some(shown),
+                    error,
+                }
+            }
+            Err(e) => failed(
+                outcome_for_transport_error(&e, "the connector")
+                    .reason()
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
+        }
+    }
+
+    /// The line's connector, if it has one the outbound policy lets Rateline call.
+    fn checked<'t>(
+        &self,
+        target: Option<&'t WebhookTarget>,
+        line_id: &str,
+    ) -> Result<&'t WebhookTarget, SendOutcome> {
+        let Some(target) = target else {
+            return Err(SendOutcome::Failed {
+                reason: format!(
+                    "line '{line_id}' has no webhook.url; set it with PUT /v1/lines/{line_id}"
+                ),
+            });
+        };
+        // A literal address is never resolved, so it is checked here, at every send.
+        if let Err(refused) = self.policy.check_url(&target.url) {
+            return Err(SendOutcome::Failed {
+                reason: format!("the call to the connector was {refused}"),
+            });
+        }
+        Ok(target)
+    }
+
+    /// The signed POST of `body` to `target`.
+    fn request(
+        &self,
+        target: &WebhookTarget,
+        event: &str,
+        idempotency_key: &str,
+        body: Vec<u8>,
+    ) -> reqwest::RequestBuilder {
+        let signature = sign(target.secret.as_bytes(), &body);
+        self.http
+            .post(&target.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(SIGNATURE_HEADER, signature)
+            .header(EVENT_HEADER, event)
+            .header("Idempotency-Key", idempotency_key)
+            .body(body)
+    }
+
     /// POSTs a signed body to the line's connector.
     async fn post(
         &self,
@@ -153,28 +274,12 @@ impl WebhookAdapter {
         idempotency_key: &str,
         body: Vec<u8>,
     ) -> SendOutcome {
-        let Some(target) = target else {
-            return SendOutcome::Failed {
-                reason: format!(
-                    "line '{line_id}' has no webhook.url; set it with PUT /v1/lines/{line_id}"
-                ),
-            };
+        let target = match self.checked(target, line_id) {
+            Ok(t) => t,
+            Err(refused) => return refused,
         };
-        // A literal address is never resolved, so it is checked here, at every send.
-        if let Err(refused) = self.policy.check_url(&target.url) {
-            return SendOutcome::Failed {
-                reason: format!("the call to the connector was {refused}"),
-            };
-        }
-        let signature = sign(target.secret.as_bytes(), &body);
         let response = self
-            .http
-            .post(&target.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(SIGNATURE_HEADER, signature)
-            .header(EVENT_HEADER, event)
-            .header("Idempotency-Key", idempotency_key)
-            .body(body)
+            .request(target, event, idempotency_key, body)
             .send()
             .await;
         match response {

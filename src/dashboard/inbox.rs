@@ -44,14 +44,7 @@ pub async fn inbox_page(
     let result = async {
         let filter = crate::http::inbox_filter(&params)?;
         let inbox = state.engine.inbox(&caller, filter).await?;
-        let lines: Vec<(String, String)> = state
-            .engine
-            .lines()
-            .await?
-            .into_iter()
-            .filter(|l| caller.operator().is_none() && caller.covers_line(&l.id))
-            .map(|l| (l.id, l.settings.name))
-            .collect();
+        let lines = viewer.lines(|id| caller.operator().is_none() && caller.covers_line(id));
         Ok::<_, ApiError>((inbox, lines))
     };
     match result.await {

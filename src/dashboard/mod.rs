@@ -19,6 +19,7 @@ mod appeals;
 mod audit;
 mod charts;
 mod inbox;
+mod lines;
 mod page;
 mod people;
 pub mod sign_in;
@@ -82,6 +83,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/dashboard/appeals/{id}/decision", post(actions::decide))
         .route("/dashboard/operators/{id}", get(operator_page))
         .route("/dashboard/people", get(people::list))
+        .route("/dashboard/lines", get(lines::list).post(lines::create))
+        .route("/dashboard/lines/{id}", get(lines::show).post(lines::save))
+        .route(
+            "/dashboard/lines/{id}/test-request",
+            post(lines::test_request),
+        )
         .route("/dashboard/audit", get(audit::audit_page))
         .route("/dashboard/people/{id}/invitation", post(people::invite))
         // The check's bare 403 is explained by the layer around it.
@@ -460,15 +467,8 @@ async fn view(
     viewer: &page::Viewer,
     mut filters: Filters,
 ) -> Result<View, ApiError> {
-    let lines: Vec<(String, String)> = state
-        .engine
-        .lines()
-        .await?
-        .into_iter()
-        // An operator key lists none: lines are a supervisor's to see.
-        .filter(|l| caller.line(&l.id).is_ok())
-        .map(|l| (l.id, l.settings.name))
-        .collect();
+    // An operator key lists none: lines are a supervisor's to see.
+    let lines = viewer.lines(|id| caller.line(id).is_ok());
     let mut filter = ReportFilter {
         line: (!filters.line.is_empty()).then(|| filters.line.clone()),
         operator: (!filters.operator.is_empty()).then(|| filters.operator.clone()),

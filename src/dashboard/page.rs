@@ -57,6 +57,20 @@ form.stacked { display: flex; flex-direction: column; gap: 6px; max-width: 420px
 form.stacked input, form.stacked button { font: inherit; padding: 6px 8px; }
 form.stacked button { align-self: flex-start; }
 details { max-width: 452px; }
+#settings fieldset { background: #fff; margin: 12px 0; padding: 8px 16px 12px; max-width: 760px; }
+#settings legend { font-weight: 600; }
+#settings .field { display: flex; flex-direction: column; gap: 2px; margin: 8px 0; }
+#settings .field.check, #recipients .check { flex-direction: row; flex-wrap: wrap; align-items: center;
+  gap: 6px; margin: 4px 0; }
+#settings .field.check .muted { flex-basis: 100%; }
+#settings input[type=text], #settings input[type=password], #settings textarea, #settings select,
+#new-line input { font: inherit; padding: 6px 8px; max-width: 100%; }
+#settings textarea { width: 100%; box-sizing: border-box; }
+#settings input[inputmode=numeric] { max-width: 10em; }
+#settings button, #connector-test button { font: inherit; padding: 6px 12px; }
+[aria-invalid=true] { border: 2px solid #a4161a; }
+#reach td, #reach th, #lines td, #lines th { text-align: left; vertical-align: top; }
+pre { white-space: pre-wrap; background: #fff; padding: 8px; border-radius: 4px; max-width: 760px; }
 @media (max-width: 600px) {
   main { padding: 12px; }
   th, td { padding: 4px 6px; }
@@ -147,6 +161,19 @@ impl Viewer {
         named(self.directory.lines.get(id), id)
     }
 
+    /// The lines `keep` lets through, as (id, name), by id: for the filters' choice of line.
+    pub fn lines(&self, keep: impl Fn(&str) -> bool) -> Vec<(String, String)> {
+        let mut lines: Vec<(String, String)> = self
+            .directory
+            .lines
+            .iter()
+            .filter(|(id, _)| keep(id))
+            .map(|(id, name)| (id.clone(), name.clone()))
+            .collect();
+        lines.sort();
+        lines
+    }
+
     /// Who did something as a record keeps it: a person's id, or `key <id>`.
     pub fn actor(&self, recorded: &str) -> Markup {
         match recorded.strip_prefix("key ") {
@@ -209,6 +236,10 @@ pub(super) fn page(title: &str, viewer: &Viewer, body: Markup) -> Markup {
                             @if let Some(me) = &viewer.operator {
                                 " "
                                 a href={ "/dashboard/operators/" (me) } #nav-me { "My feedback" }
+                            }
+                            @if viewer.operator.is_none() {
+                                " "
+                                a href="/dashboard/lines" #nav-lines { "Lines" }
                             }
                             @if viewer.admin {
                                 " "
@@ -341,6 +372,16 @@ pub fn invitation(
 }
 
 /// A page that only says what went wrong.
+/// A refusal answered as a page titled `title` that says why, with the refusal's status
+/// (or the error itself when it is the server's).
+pub fn refused(title: &str, e: crate::http::ApiError) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if e.status.is_server_error() {
+        return e.into_response();
+    }
+    (e.status, problem(title, &e.message)).into_response()
+}
+
 pub fn problem(title: &str, message: &str) -> Markup {
     page(
         title,

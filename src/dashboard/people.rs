@@ -43,22 +43,14 @@ pub async fn invite(
             };
             render(&state, &caller, Some(invited)).await
         }
-        Err(e) => refused(ApiError::from(e)),
+        Err(e) => page::refused("People", ApiError::from(e)),
     }
-}
-
-/// A refusal as a page that says why (or the error itself when it is the server's).
-fn refused(e: ApiError) -> Response {
-    if e.status.is_server_error() {
-        return e.into_response();
-    }
-    (e.status, page::problem("People", &e.message)).into_response()
 }
 
 async fn render(state: &AppState, caller: &Caller, invited: Option<Invited>) -> Response {
     let people = match state.engine.people(caller).await {
         Ok(p) => p,
-        Err(e) => return refused(ApiError::from(e)),
+        Err(e) => return page::refused("People", ApiError::from(e)),
     };
     let viewer = viewer(state, caller).await;
     let markup = page::page(

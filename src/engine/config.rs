@@ -113,7 +113,9 @@ impl Engine {
     ) -> Result<()> {
         for (id, person) in &found.people {
             let mut person = person.clone();
-            self.keep_stored_secret(id, &mut person).await?;
+            if person.notify.webhook_secret.is_none() {
+                person.notify.webhook_secret = self.stored_secret(id).await?;
+            }
             let before = self.store.person(id).await?;
             self.store
                 .upsert_person(id, &person, ManagedBy::Config, None, self.now())
@@ -243,17 +245,16 @@ impl Engine {
             return Err(managed_by_config(ErrorCode::PersonManagedByConfig, &what));
         }
         let existing = stored.as_ref().map(|p| p.version);
-        let old_secret = self
-            .store
-            .person_reachability(id)
-            .await?
-            .and_then(|p| p.notify.webhook_secret);
+        let old_secret = self.stored_secret(id).await?;
         if let Some(v) = expected
             && existing != Some(v)
         {
             return Err(stale(&what, v, existing));
         }
-        self.keep_stored_secret(id, &mut person).await?;
+        // The secret is write-only: a write without it keeps the stored one.
+        if person.notify.webhook_secret.is_none() {
+            person.notify.webhook_secret.clone_from(&old_secret);
+        }
         let Some(created) = self
             .store
             .upsert_person(id, &person, ManagedBy::Api, expected, self.now())
@@ -285,16 +286,13 @@ impl Engine {
         Ok((after, created))
     }
 
-    /// The secret is write-only: a write without `notify.webhook_secret` keeps the stored one.
-    async fn keep_stored_secret(&self, id: &str, person: &mut Person) -> Result<()> {
-        if person.notify.webhook_secret.is_none() {
-            person.notify.webhook_secret = self
-                .store
-                .person_reachability(id)
-                .await?
-                .and_then(|p| p.notify.webhook_secret);
-        }
-        Ok(())
+    /// Person `id`'s stored `notify.webhook_secret`, which a write that leaves it out keeps.
+    async fn stored_secret(&self, id: &str) -> Result<Option<String>> {
+        Ok(self
+            .store
+            .person_reachability(id)
+            .await?
+            .and_then(|p| p.notify.webhook_secret))
     }
 
     /// Refuses a URL Rateline would call whose host is an address the outbound policy

@@ -12,6 +12,7 @@ mod inbox;
 mod keys;
 mod lookups;
 mod passwords;
+mod probes;
 mod reach;
 mod signals;
 mod wake;
@@ -20,7 +21,7 @@ pub use followup::rating_not_found;
 pub use inbox::Inbox;
 pub use keys::{KeyRefusal, KeyRequest, MAX_KEY_LINES, Minted, mint};
 pub use passwords::{INVITATION_HOURS, MIN_PASSWORD_CHARS, NewInvitation, invitation_path};
-pub use reach::{AlertReach, Sinks};
+pub use reach::{AlertReach, RecipientReach, Sinks};
 pub use signals::SessionSignals;
 pub use wake::Wake;
 
@@ -89,6 +90,8 @@ pub struct Engine {
     policy: Policy,
     /// The alert sinks this deployment has, for "who will hear about a low rating".
     sinks: Sinks,
+    /// Sends an admin's test requests to a line's connector, as the scheduler would.
+    connector: Arc<rateline_adapters::webhook::WebhookAdapter>,
 }
 
 /// What an engine is configured with, from the settings.
@@ -100,6 +103,8 @@ pub struct EngineSettings {
     pub channels: Vec<Channel>,
     pub policy: Policy,
     pub sinks: Sinks,
+    /// How long one call to a platform or connector may take.
+    pub send_timeout: std::time::Duration,
 }
 
 impl EngineSettings {
@@ -117,6 +122,7 @@ impl EngineSettings {
             channels,
             policy: settings.outbound_policy()?,
             sinks: Sinks::of(settings),
+            send_timeout: settings.scheduler.send_timeout(),
         })
     }
 }
@@ -137,6 +143,10 @@ impl Engine {
             send_deadline: Duration::from_std(settings.send_deadline).unwrap_or(Duration::MAX),
             channels: settings.channels.into(),
             signals: Arc::default(),
+            connector: Arc::new(rateline_adapters::webhook::WebhookAdapter::new(
+                &settings.policy,
+                settings.send_timeout,
+            )),
             policy: settings.policy,
             sinks: settings.sinks,
         }
@@ -461,6 +471,7 @@ impl Engine {
         };
         let alerts = AlertPlan {
             delay: Duration::seconds(i64::from(line.rating.alert_delay_seconds)),
+            operators_see_ratings: line.rating.operators_see_ratings,
             recipients: line.notify_low,
         };
         let id = &answer.request_id;

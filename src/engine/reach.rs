@@ -9,12 +9,14 @@
 //! needs `[smtp]`, a Telegram chat needs `[telegram]`; a webhook URL always works. The
 //! responsible manager depends on the session's operator: the check names each operator of
 //! the line (a person whose `lines` hold it) without a manager, or whose manager cannot be
-//! reached, and the alert made for a session names the gap again if it is still there.
+//! reached, and the alert made for a session names the gap again if it is still there. A
+//! line that keeps its ratings from its operators (`rating.operators_see_ratings` off)
+//! alerts no recipient who is an operator, and the check names each one it would skip.
 
 use rateline_domain::{LineSettings, MAX_ALERTED_PEOPLE, Recipient, Role};
 use serde::Serialize;
 
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, operator_kept_from_ratings};
 
 /// Who a line's alerts reach, and what stops the rest.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -26,6 +28,35 @@ pub struct AlertReach {
     /// The line's operators (active people whose `lines` hold it), by id: whose responsible
     /// manager the line alerts when it names `responsible_manager`.
     pub operators: Vec<String>,
+    /// Every person `notify_low` names (directly, in a group, or as an operator's
+    /// responsible manager), in its order, each reachable or not and why.
+    pub recipients: Vec<RecipientReach>,
+}
+
+/// One person a line's alerts would go to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RecipientReach {
+    /// The person's id.
+    pub person_id: String,
+    /// How the line names them: `supervisor`, `group <id>`, or `manager of <operator id>`.
+    pub through: String,
+    /// Whether a low rating's alert would be sent to them.
+    pub reachable: bool,
+    /// Why not, when not.
+    pub problem: Option<String>,
+}
+
+impl AlertReach {
+    /// Records a person the line's alerts would go to, and what stops them, if anything.
+    fn found(&mut self, person_id: &str, through: String, problem: Option<String>) {
+        self.reaches_someone |= problem.is_none();
+        self.recipients.push(RecipientReach {
+            person_id: person_id.to_owned(),
+            through,
+            reachable: problem.is_none(),
+            problem,
+        });
+    }
 }
 
 /// The alert sinks this deployment has configured besides webhooks, which always work.
@@ -81,10 +112,10 @@ async fn check(
         match recipient {
             Recipient::Supervisor { id } => {
                 people.insert(id.clone());
-                if let Some(problem) = person_problem(store, id, sinks).await? {
+                let problem = person_problem(store, id, line, sinks).await?;
+                reach.found(id, "supervisor".into(), problem.clone());
+                if let Some(problem) = problem {
                     reach.problems.push(problem);
-                } else {
-                    reach.reaches_someone = true;
                 }
             }
             Recipient::Group { id } => match store.group_members(id).await? {
@@ -97,9 +128,10 @@ async fn check(
                 Some(members) => {
                     people.extend(members.iter().cloned());
                     for member in &members {
-                        match person_problem(store, member, sinks).await? {
-                            Some(p) => reach.problems.push(format!("in group '{id}': {p}")),
-                            None => reach.reaches_someone = true,
+                        let problem = person_problem(store, member, line, sinks).await?;
+                        reach.found(member, format!("group {id}"), problem.clone());
+                        if let Some(p) = problem {
+                            reach.problems.push(format!("in group '{id}': {p}"));
                         }
                     }
                 }
@@ -116,7 +148,9 @@ async fn check(
                             op.id, op.id
                         )),
                         Some(m) => {
-                            if let Some(p) = person_problem(store, m.as_str(), sinks).await? {
+                            let problem = person_problem(store, m.as_str(), line, sinks).await?;
+                            reach.found(m.as_str(), format!("manager of {}", op.id), problem.clone());
+                            if let Some(p) = problem {
                                 reach.problems.push(format!(
                                     "the responsible manager of operator '{}': {p}",
                                     op.id
@@ -141,6 +175,7 @@ async fn check(
 async fn person_problem(
     store: &Store,
     id: &str,
+    line: &LineSettings,
     sinks: Sinks,
 ) -> Result<Option<String>, StoreError> {
     Ok(match store.person_reachability(id).await? {
@@ -152,6 +187,9 @@ async fn person_problem(
         )),
         Some(p) if !p.notifications_enabled => {
             Some(format!("person '{id}' has notifications switched off"))
+        }
+        Some(p) if p.role == Role::Operator && !line.rating.operators_see_ratings => {
+            Some(operator_kept_from_ratings(id))
         }
         Some(p)
             if p.notify.email.is_none()

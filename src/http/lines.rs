@@ -1,5 +1,5 @@
 //! Lines: `GET /v1/lines`, `GET`, `PUT` and `PATCH /v1/lines/{id}`, each answer with the
-//! line's version as its `ETag`.
+//! line's version as its `ETag`; `POST /v1/lines/{id}/test-request` tries the connector.
 
 use axum::Json;
 use axum::extract::State;
@@ -24,6 +24,56 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_lines))
         .routes(routes!(get_line, put_line, patch_line))
+        .routes(routes!(test_request))
+}
+
+/// What the line's connector answered a test request.
+#[derive(Serialize, ToSchema)]
+pub struct ConnectorTest {
+    /// Whether a rating request sent now would count as delivered (the connector answered 2xx).
+    pub accepted: bool,
+    /// The connector's HTTP status; `null` when it did not answer.
+    pub status: Option<u16>,
+    /// The start of the connector's body (at most 1,000 characters); `null` without an answer.
+    pub body: Option<String>,
+    /// Why it would not count as delivered, as a rating request's `last_error` says it.
+    pub error: Option<String>,
+}
+
+impl From<rateline_adapters::webhook::TestAnswer> for ConnectorTest {
+    fn from(a: rateline_adapters::webhook::TestAnswer) -> Self {
+        Self {
+            accepted: a.accepted,
+            status: a.status,
+            body: a.body,
+            error: a.error,
+        }
+    }
+}
+
+/// Sends the line's connector a test request: a rating request's body with `"test": true`
+/// and `X-Rateline-Event: test_request`, signed with the line's secret, under the outbound
+/// policy. Nothing is stored, no client is asked; the answer says what the connector
+/// answered. Admins only.
+#[utoipa::path(
+    post, path = "/v1/lines/{line_id}/test-request", tag = "lines", operation_id = "test_line_connector",
+    params(("line_id" = rateline_domain::Id, Path, description = "The line.")),
+    responses(
+        (status = 200, description = "The connector's answer, or why it could not be reached (`accepted: false` with `error`).", body = ConnectorTest),
+        (status = 403, description = "Only admins test connectors (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such line (`line_not_found`).", body = ErrorBody),
+    ),
+)]
+async fn test_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath,
+) -> ApiResult<Json<ConnectorTest>> {
+    let answer = state
+        .engine
+        .test_connector(&caller, &id, &state.link("/v1/ratings"))
+        .await?;
+    Ok(Json(answer.into()))
 }
 
 /// A line as the API shows it: its settings without the webhook secret, and whom its
@@ -96,10 +146,7 @@ async fn put_line(
         let body = (created_or_ok(created), Json(view(&state, line).await?));
         Ok::<_, ApiError>(tagged(version, body))
     };
-    answered(result.await, async {
-        state.engine.line(&id).await.ok().map(|l| l.version)
-    })
-    .await
+    answered(result.await, current_version(&state, &id)).await
 }
 
 /// Changes the settings a JSON Merge Patch (RFC 7396) names and keeps every other: `{"rating":
@@ -143,10 +190,7 @@ async fn patch_line(
         let version = line.version;
         Ok::<_, ApiError>(tagged(version, Json(view(&state, line).await?)))
     };
-    answered(result.await, async {
-        state.engine.line(&id).await.ok().map(|l| l.version)
-    })
-    .await
+    answered(result.await, current_version(&state, &id)).await
 }
 
 /// Shows a line.
@@ -213,4 +257,9 @@ async fn view(state: &AppState, line: LineRecord) -> ApiResult<LineView> {
         version: line.version,
         alerts,
     })
+}
+
+/// The line's version now, for the `ETag` of a refusal as stale.
+async fn current_version(state: &AppState, id: &str) -> Option<i64> {
+    state.engine.line(id).await.ok().map(|l| l.version)
 }

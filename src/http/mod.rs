@@ -38,11 +38,13 @@ pub use audit::audit_filter;
 pub use auth::{KeysExist, caller};
 pub use error::{ApiError, Explained, documented_status, status_of};
 pub use extract::{ApiJson, ApiPath, ApiQuery, ClientIp};
+pub use lines::ConnectorTest;
 use openapi::ApiDoc;
 pub use openapi::ErrorBody;
 pub use ratings::inbox_filter;
 pub use report::parse_time;
 pub use sessions::visible_session;
+pub use versions::merged;
 
 use crate::engine::Engine;
 use crate::metrics::Metrics;

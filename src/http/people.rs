@@ -137,15 +137,7 @@ async fn patch_person(
             .await?;
         Ok::<_, ApiError>(tagged(person.version, Json(PersonView::from(person))))
     };
-    answered(result.await, async {
-        state
-            .engine
-            .person(&Caller::Open, &id)
-            .await
-            .ok()
-            .map(|p| p.version)
-    })
-    .await
+    answered(result.await, current_version(&state, &id)).await
 }
 
 /// An invitation link, shown once: with it the person sets their dashboard password.
@@ -218,15 +210,7 @@ async fn put_person(
         let body = (created_or_ok(created), Json(PersonView::from(person)));
         Ok::<_, ApiError>(tagged(version, body))
     };
-    answered(result.await, async {
-        state
-            .engine
-            .person(&Caller::Open, &id)
-            .await
-            .ok()
-            .map(|p| p.version)
-    })
-    .await
+    answered(result.await, current_version(&state, &id)).await
 }
 
 /// A person's own time zone.
@@ -385,4 +369,14 @@ async fn put_group(
         created_or_ok(created),
         Json(GroupView::new((id, group, ManagedBy::Api))),
     ))
+}
+
+/// The person's version now, for the `ETag` of a refusal as stale.
+async fn current_version(state: &AppState, id: &str) -> Option<i64> {
+    state
+        .engine
+        .person(&Caller::Open, id)
+        .await
+        .ok()
+        .map(|p| p.version)
 }

@@ -8,7 +8,7 @@
 //! `skipped` row, so `GET /v1/alerts` shows why someone heard nothing.
 
 use chrono::{DateTime, Utc};
-use rateline_domain::{MAX_ALERTED_PEOPLE, Notify, Recipient, Scale};
+use rateline_domain::{MAX_ALERTED_PEOPLE, Notify, Recipient, Role, Scale};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -83,13 +83,22 @@ struct Candidate {
     notify: Option<(Notify, Option<String>)>,
 }
 
+/// Why an operator named as a recipient hears nothing of a line that keeps its ratings from
+/// its operators: the alert would show them the rating and the comment.
+pub fn operator_kept_from_ratings(id: &str) -> String {
+    format!(
+        "person '{id}' is an operator, and this line keeps clients' ratings from its operators \
+         (rating.operators_see_ratings is off): name a supervisor, or switch it on"
+    )
+}
+
 /// Makes the alerts of a rating that just became low, in the rating's transaction: they
 /// exist exactly when the rating does. Returns how many will be sent.
 pub(crate) async fn plan_alerts(
     tx: &mut sqlx::AnyConnection,
     rating_id: &str,
     request_id: &str,
-    recipients: &[Recipient],
+    plan: &super::AlertPlan,
     due: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<usize> {
@@ -108,7 +117,7 @@ pub(crate) async fn plan_alerts(
     let mut people: Vec<String> = Vec::new();
     // Rows for notify_low entries that name nobody: (recipient, why).
     let mut nobody: Vec<(String, String)> = Vec::new();
-    for r in recipients {
+    for r in &plan.recipients {
         match r {
             Recipient::Supervisor { id } => people.push(id.clone()),
             Recipient::ResponsibleManager => match (&operator_id, &manager_id) {
@@ -160,11 +169,12 @@ pub(crate) async fn plan_alerts(
 
     let mut candidates = Vec::with_capacity(people.len());
     for id in people {
-        let row =
-            sqlx::query("SELECT notify, notifications_enabled, active FROM people WHERE id = $1")
-                .bind(&id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let row = sqlx::query(
+            "SELECT role, notify, notifications_enabled, active FROM people WHERE id = $1",
+        )
+        .bind(&id)
+        .fetch_optional(&mut *tx)
+        .await?;
         let notify = match row {
             Some(row) => Some((
                 serde_json::from_str::<Notify>(&row.try_get::<String, _>("notify")?).map_err(
@@ -175,6 +185,10 @@ pub(crate) async fn plan_alerts(
                     Some(format!("person '{id}' is deactivated"))
                 } else if row.try_get::<i64, _>("notifications_enabled")? == 0 {
                     Some(format!("person '{id}' has notifications switched off"))
+                } else if !plan.operators_see_ratings
+                    && row.try_get::<String, _>("role")? == Role::Operator.as_str()
+                {
+                    Some(operator_kept_from_ratings(&id))
                 } else {
                     None
                 },

@@ -41,7 +41,10 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
-pub use alerts::{AlertDelivery, AlertFilter, AlertRecord, Count, Unanswered, UnansweredRating};
+pub use alerts::{
+    AlertDelivery, AlertFilter, AlertRecord, Count, Unanswered, UnansweredRating,
+    operator_kept_from_ratings,
+};
 pub use audit::{AuditFilter, AuditRecord, FieldChange};
 pub use breakdown::{Breakdown, Funnel, LowRating};
 pub use filter::{Grouping, ReportFilter};

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use rateline_domain::{Group, ManagedBy, Notify, Person};
+use rateline_domain::{Group, ManagedBy, Notify, Person, Role};
 use sqlx::Row;
 
 use super::{Result, Store, ms};
@@ -111,6 +111,7 @@ impl Store {
 /// What a person offers as an alert recipient.
 #[derive(Debug, Clone)]
 pub struct Reachability {
+    pub role: Role,
     /// Not deactivated.
     pub active: bool,
     pub notifications_enabled: bool,
@@ -251,17 +252,22 @@ impl Store {
 
     /// A person's notification settings; `None` when there is no such person.
     pub async fn person_reachability(&self, id: &str) -> Result<Option<Reachability>> {
-        let Some(row) =
-            sqlx::query("SELECT notify, notifications_enabled, active FROM people WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?
+        let Some(row) = sqlx::query(
+            "SELECT role, notify, notifications_enabled, active FROM people WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
         else {
             return Ok(None);
         };
         let notify: Notify = serde_json::from_str(&row.try_get::<String, _>("notify")?)
             .map_err(|e| super::StoreError::Corrupt(format!("notify of person '{id}': {e}")))?;
         Ok(Some(Reachability {
+            role: row
+                .try_get::<String, _>("role")?
+                .parse()
+                .map_err(|e| super::StoreError::Corrupt(format!("role of person '{id}': {e}")))?,
             active: row.try_get::<i64, _>("active")? == 1,
             notifications_enabled: row.try_get::<i64, _>("notifications_enabled")? == 1,
             notify,

@@ -63,6 +63,9 @@ pub struct RatingPolicy {
 pub struct AlertPlan {
     pub recipients: Vec<rateline_domain::Recipient>,
     pub delay: Duration,
+    /// The line's `rating.operators_see_ratings`: when off, a recipient who is an operator
+    /// is skipped, since the alert carries the rating and the comment.
+    pub operators_see_ratings: bool,
 }
 
 /// What an answer did, or why it changed nothing. The rating comes with every version.
@@ -226,7 +229,7 @@ fn submit_rating<'c>(
                     &mut *conn,
                     &id,
                     &answer.request_id,
-                    &alerts.recipients,
+                    alerts,
                     now + alerts.delay,
                     now,
                 )
@@ -334,7 +337,7 @@ fn submit_rating<'c>(
                 &mut *conn,
                 &old.id,
                 &answer.request_id,
-                &alerts.recipients,
+                alerts,
                 now + alerts.delay,
                 now,
             )

@@ -709,8 +709,85 @@ async fn alert_webhooks_without_a_persons_secret_are_signed_with_the_servers(kin
     );
 }
 
+/// A line that keeps its ratings from its operators alerts no operator, even one its
+/// `notify_low` names, and its check says so before a low rating comes.
+async fn a_line_that_hides_ratings_from_operators_alerts_none_of_them(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let app = &t.app;
+    people(app).await;
+    let (status, body) = app
+        .put(
+            "/v1/people/op-2",
+            json!({"name": "Otto", "role": "operator", "manager_id": "mgr",
+                   "notify": {"email": "otto@example.com"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = app
+        .put(
+            "/v1/lines/support",
+            json!({
+                "name": "Support",
+                "rating": {"delay_seconds": 0, "operators_see_ratings": false},
+                "webhook": {"url": app.connector.url, "secret": crate::common::SECRET},
+                "notify_low": [{"kind": "supervisor", "id": "sup"},
+                               {"kind": "supervisor", "id": "op-2"}],
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let problems = body["alerts"]["problems"].to_string();
+    assert!(
+        problems.contains("person 'op-2' is an operator")
+            && problems.contains("operators_see_ratings"),
+        "the check names the operator it would skip: {body}"
+    );
+
+    let request = sent_request(app, "s1", "support").await;
+    rate(app, &request, 0, Some("rude")).await;
+    let mail = t.smtp.wait_for(1).await;
+    assert_eq!(mail[0].to, vec!["sam@example.com".to_owned()]);
+    let otto: Vec<_> = alerts(app, "")
+        .await
+        .into_iter()
+        .filter(|a| a["recipient"] == "op-2")
+        .collect();
+    assert!(!otto.is_empty(), "Otto's alert is recorded as skipped");
+    for a in &otto {
+        assert_eq!(a["status"], "skipped", "{a}");
+        assert!(
+            a["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("keeps clients' ratings from its operators")),
+            "{a}"
+        );
+    }
+    assert!(
+        t.smtp
+            .messages()
+            .iter()
+            .all(|m| !m.to.iter().any(|to| to.contains("otto@example.com"))),
+        "no e-mail reached Otto"
+    );
+
+    // With the setting back on, the same check finds nothing to say about him.
+    let (status, body) = app
+        .call(
+            "PATCH",
+            "/v1/lines/support",
+            Some(json!({"rating": {"operators_see_ratings": true}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        !body["alerts"]["problems"].to_string().contains("op-2"),
+        "{body}"
+    );
+}
+
 crate::common::on_both_backends!(
     a_low_rating_alerts_every_kind_of_recipient_once,
+    a_line_that_hides_ratings_from_operators_alerts_none_of_them,
     alert_webhooks_without_a_persons_secret_are_signed_with_the_servers,
     a_refused_alert_is_retried_with_backoff_and_delivered_once,
     a_delayed_alert_survives_a_restart,

@@ -394,6 +394,7 @@ async fn the_openapi_description_covers_every_v1_route(db: Db) {
         "PATCH /v1/people/{person_id}",
         "POST /v1/appeals/{id}/decision",
         "POST /v1/keys",
+        "POST /v1/lines/{line_id}/test-request",
         "POST /v1/people/{person_id}/invitation",
         "POST /v1/ratings",
         "POST /v1/ratings/{id}/appeal",

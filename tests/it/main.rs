@@ -31,6 +31,8 @@ mod quickstart;
 mod report;
 mod requests;
 mod secrets;
+mod settings_browser;
+mod settings_pages;
 mod telegram;
 mod webchat;
 mod webchat_browser;

@@ -9,7 +9,7 @@ use crate::people::{PASSWORD, close_with_a_key, path_of, set_password};
 use serde_json::{Value, json};
 
 /// Signs `person` in through an invitation; the cookie.
-async fn signed_in(app: &TestApp, person: &str) -> String {
+pub(crate) async fn signed_in(app: &TestApp, person: &str) -> String {
     let path = path_of(&rateline(app, &["people", "invite", person]));
     let (status, headers, page) = set_password(app, &path, PASSWORD, PASSWORD).await;
     assert_eq!(status, 303, "{page}");
@@ -17,7 +17,12 @@ async fn signed_in(app: &TestApp, person: &str) -> String {
 }
 
 /// A form from the dashboard's own page (as a browser sends it) with `cookie`.
-async fn post(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+pub(crate) async fn post(
+    app: &TestApp,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, String) {
     let own = app.base.clone();
     let (status, headers, page) = post_form(
         app,

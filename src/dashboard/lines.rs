@@ -1,0 +1,966 @@
+//! `/dashboard/lines`: the lines with their state and problems, a form that makes a new
+//! one, and each line's settings page, grouped as an admin thinks of them (the request, the
+//! answer, the channels, the alerts), with the "who will hear about a low rating" panel and
+//! a button that sends the connector a test request.
+//!
+//! The settings form carries every setting under its API name (`rating.delay_seconds`), so
+//! a refusal's `field` puts its message next to the field it is about. A save is the API's
+//! `PATCH` with `If-Match`: the form becomes a JSON Merge Patch over the stored line and goes
+//! through the same engine operation, so the same rules hold, a secret left blank stays as
+//! it is, and a line changed by someone else since the page was opened is not overwritten.
+//! Admins change lines; a supervisor sees their own lines' settings read-only, and a line
+//! from the config file is read-only for everyone.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use rateline_domain::{ErrorCode, Invalid, LineSettings, ManagedBy, NameId, Recipient, Role};
+use serde_json::{Value, json};
+
+use super::actions::{FLASH, take_flash};
+use super::page::{self, Viewer, refused};
+use super::{Visit, viewer};
+use crate::engine::AlertReach;
+use crate::http::{ApiError, AppState, ConnectorTest};
+use crate::policy::Caller;
+use crate::store::LineRecord;
+
+/// How a setting is entered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Text,
+    LongText,
+    Number,
+    /// A number, or blank for `null`.
+    OptionalNumber,
+    Check,
+    Scale,
+    /// Write-only: shown blank, and a blank one keeps what is stored.
+    Secret,
+    /// A list of texts, one per line.
+    List,
+    /// A list of numbers, separated by commas; blank for none.
+    Numbers,
+}
+
+/// One setting on the form: its API name, label, how it is entered and a hint.
+struct Field {
+    name: &'static str,
+    label: &'static str,
+    kind: Kind,
+    hint: &'static str,
+}
+
+const fn f(name: &'static str, label: &'static str, kind: Kind, hint: &'static str) -> Field {
+    Field {
+        name,
+        label,
+        kind,
+        hint,
+    }
+}
+
+/// The form's sections: an id, a heading, and the settings in it.
+const SECTIONS: &[(&str, &str, &[Field])] = &[
+    (
+        "line",
+        "The line",
+        &[
+            f(
+                "name",
+                "Name",
+                Kind::Text,
+                "What people see: 1 to 200 characters.",
+            ),
+            f(
+                "active",
+                "Takes new sessions",
+                Kind::Check,
+                "Off retires the line: new sessions are refused; its history and reports stay.",
+            ),
+        ],
+    ),
+    (
+        "request",
+        "The request",
+        &[
+            f(
+                "rating.enabled",
+                "Ask for a rating when a session closes",
+                Kind::Check,
+                "",
+            ),
+            f(
+                "rating.scale",
+                "Scale",
+                Kind::Scale,
+                "👍/👎, or 1 to 5 stars.",
+            ),
+            f("rating.request_text", "The question", Kind::LongText, ""),
+            f(
+                "rating.thanks_text",
+                "The thanks after an answer",
+                Kind::LongText,
+                "",
+            ),
+            f(
+                "rating.language",
+                "Language",
+                Kind::Text,
+                "A language tag such as en or pt-BR: the buttons' and follow-ups' words.",
+            ),
+            f(
+                "rating.delay_seconds",
+                "Delay after the close (seconds)",
+                Kind::Number,
+                "0 to 3600.",
+            ),
+            f(
+                "rating.rate_before_close",
+                "Web chat: show the card at the close, without the delay",
+                Kind::Check,
+                "",
+            ),
+            f(
+                "auto_close_minutes",
+                "Close a quiet session after (minutes)",
+                Kind::OptionalNumber,
+                "1 to 10080; blank never closes one.",
+            ),
+        ],
+    ),
+    (
+        "answer",
+        "The answer",
+        &[
+            f(
+                "rating.answer_window_hours",
+                "Answer window (hours)",
+                Kind::Number,
+                "How long after it was sent a request may be answered: 1 to 2160.",
+            ),
+            f(
+                "rating.max_changes",
+                "Changes allowed",
+                Kind::Number,
+                "How often a client may change a rating: 0 to 10.",
+            ),
+            f(
+                "rating.change_window_days",
+                "Change window (days)",
+                Kind::Number,
+                "1 to 3650.",
+            ),
+            f(
+                "rating.ask_resolved",
+                "Ask whether the problem was resolved",
+                Kind::Check,
+                "",
+            ),
+            f(
+                "rating.ask_comment_on_low",
+                "Ask for a comment after a low rating",
+                Kind::Check,
+                "",
+            ),
+            f(
+                "rating.low_threshold",
+                "Low at or below (stars)",
+                Kind::Number,
+                "Five-star lines: 1 to 4. 👎 is always low.",
+            ),
+            f(
+                "rating.lowered_grace_hours",
+                "Grace period (hours)",
+                Kind::Number,
+                "How long a low rating waits before the report counts it, so the team can \
+                 resolve the case first: 0 to 720.",
+            ),
+            f(
+                "rating.operators_see_ratings",
+                "Operators see their clients' ratings",
+                Kind::Check,
+                "Off, operators see only their numbers, and are not alerted.",
+            ),
+        ],
+    ),
+    (
+        "channels",
+        "The channels",
+        &[
+            f(
+                "webhook.url",
+                "Connector URL (webhook channel)",
+                Kind::Text,
+                "Where rating requests of webhook sessions are posted; blank for none.",
+            ),
+            f(
+                "webhook.secret",
+                "Connector secret",
+                Kind::Secret,
+                "At least 16 characters; it signs every request. Blank keeps the stored one.",
+            ),
+            f(
+                "whatsapp_template.name",
+                "WhatsApp template",
+                Kind::Text,
+                "An approved template, used only outside WhatsApp's 24-hour window; blank for none.",
+            ),
+            f(
+                "whatsapp_template.language",
+                "Template language",
+                Kind::Text,
+                "",
+            ),
+            f(
+                "whatsapp_template.buttons",
+                "Template buttons' answers",
+                Kind::Numbers,
+                "The answer of each quick-reply button in order, e.g. 1, 0; blank for the \
+                 scale's own.",
+            ),
+            f(
+                "webchat.allowed_origins",
+                "Web chat origins",
+                Kind::List,
+                "The sites whose pages may embed the widget, one per line, e.g. https://shop.example.",
+            ),
+            f(
+                "public_badge",
+                "Public badge",
+                Kind::Check,
+                "Serves the line's rating as an image anyone may embed.",
+            ),
+        ],
+    ),
+    (
+        "alerts",
+        "The alerts",
+        &[f(
+            "rating.alert_delay_seconds",
+            "Alert delay (seconds)",
+            Kind::Number,
+            "Time for the client's comment to arrive before the alert leaves: 0 to 3600.",
+        )],
+    ),
+];
+
+/// The recipients' field: each checked box is `supervisor:<id>`, `group:<id>` or
+/// `responsible_manager`.
+const NOTIFY_LOW: &str = "notify_low";
+
+/// What the form holds: each field's values as typed.
+type Values = BTreeMap<String, Vec<String>>;
+
+fn one<'v>(values: &'v Values, name: &str) -> &'v str {
+    values
+        .get(name)
+        .and_then(|v| v.first())
+        .map_or("", String::as_str)
+}
+
+/// The element id of field `name`: `rating.delay_seconds` is `f-rating-delay_seconds`.
+fn fid(name: &str) -> String {
+    format!("f-{}", name.replace('.', "-"))
+}
+
+fn recipient_value(r: &Recipient) -> String {
+    match r {
+        Recipient::Supervisor { id } => format!("supervisor:{id}"),
+        Recipient::Group { id } => format!("group:{id}"),
+        Recipient::ResponsibleManager => "responsible_manager".into(),
+    }
+}
+
+/// The form's values for `settings` as stored (the secret never shown).
+fn values_of(settings: &LineSettings) -> Values {
+    let doc = serde_json::to_value(settings).expect("line settings serialise");
+    let mut values = Values::new();
+    for (_, _, fields) in SECTIONS {
+        for field in *fields {
+            let pointer = format!("/{}", field.name.replace('.', "/"));
+            let v = doc.pointer(&pointer).unwrap_or(&Value::Null);
+            let shown = match (field.kind, v) {
+                (Kind::Secret, _) | (_, Value::Null) => continue,
+                (Kind::Check, Value::Bool(false)) => continue,
+                (Kind::Check, _) => "on".to_owned(),
+                (Kind::List, Value::Array(items)) => items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                (Kind::Numbers, Value::Array(items)) => items
+                    .iter()
+                    .map(Value::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                (_, Value::String(s)) => s.clone(),
+                (_, other) => other.to_string(),
+            };
+            values.insert(field.name.to_owned(), vec![shown]);
+        }
+    }
+    values.insert(
+        NOTIFY_LOW.to_owned(),
+        settings.notify_low.iter().map(recipient_value).collect(),
+    );
+    values
+}
+
+fn whole_number(name: &str, typed: &str) -> Result<Value, Invalid> {
+    typed
+        .trim()
+        .parse::<i64>()
+        .map(Value::from)
+        .map_err(|_| Invalid::new(name, format!("must be a whole number, got '{typed}'")))
+}
+
+/// Sets `value` at the dotted `name` in `doc`, making the objects on the way.
+fn set(doc: &mut Value, name: &str, value: Value) {
+    let mut at = doc;
+    let mut parts = name.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let object = at.as_object_mut().expect("the patch is made of objects");
+        if parts.peek().is_none() {
+            object.insert(part.to_owned(), value);
+            return;
+        }
+        at = object.entry(part).or_insert_with(|| json!({}));
+    }
+}
+
+/// The JSON Merge Patch the form says: every setting on it, with a blank secret left out
+/// (kept), a blank connector URL or template removing that setting, and the recipients in
+/// the order the line had them, new ones last.
+fn patch_of(values: &Values, stored: &LineSettings) -> Result<Value, Invalid> {
+    let mut patch = json!({});
+    for (_, _, fields) in SECTIONS {
+        for field in *fields {
+            let typed = one(values, field.name);
+            let value = match field.kind {
+                Kind::Text | Kind::LongText | Kind::Scale => Value::from(typed),
+                Kind::Number => whole_number(field.name, typed)?,
+                Kind::OptionalNumber if typed.trim().is_empty() => Value::Null,
+                Kind::OptionalNumber => whole_number(field.name, typed)?,
+                Kind::Check => Value::Bool(values.contains_key(field.name)),
+                Kind::Secret if typed.is_empty() => continue,
+                Kind::Secret => Value::from(typed),
+                Kind::List => typed
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(Value::from)
+                    .collect(),
+                Kind::Numbers if typed.trim().is_empty() => Value::Null,
+                Kind::Numbers => typed
+                    .split(',')
+                    .map(|n| whole_number(field.name, n.trim()))
+                    .collect::<Result<_, _>>()?,
+            };
+            set(&mut patch, field.name, value);
+        }
+    }
+    if one(values, "webhook.url").trim().is_empty() {
+        if !one(values, "webhook.secret").is_empty() {
+            return Err(Invalid::new(
+                "webhook.url",
+                "is needed with a secret: the secret signs what is posted to it",
+            ));
+        }
+        patch["webhook"] = Value::Null;
+    }
+    let template = ["name", "language", "buttons"].map(|p| {
+        one(values, &format!("whatsapp_template.{p}"))
+            .trim()
+            .is_empty()
+    });
+    if template.iter().all(|blank| *blank) {
+        patch["whatsapp_template"] = Value::Null;
+    }
+    let checked: Vec<&String> = values.get(NOTIFY_LOW).into_iter().flatten().collect();
+    let mut recipients: Vec<String> = stored
+        .notify_low
+        .iter()
+        .map(recipient_value)
+        .filter(|r| checked.contains(&r))
+        .collect();
+    for r in checked {
+        if !recipients.contains(r) {
+            recipients.push(r.clone());
+        }
+    }
+    patch[NOTIFY_LOW] = recipients
+        .iter()
+        .map(|r| match r.split_once(':') {
+            Some((kind, id)) => json!({"kind": kind, "id": id}),
+            None => json!({"kind": r}),
+        })
+        .collect();
+    Ok(patch)
+}
+
+/// Which field a refusal is about, as the form names it: `notify_low[2].id` is the
+/// recipients, `webhook` the connector URL.
+fn form_field(field: &str) -> String {
+    let field = field.split('[').next().unwrap_or(field);
+    match field {
+        "webhook" => "webhook.url".into(),
+        "whatsapp_template" => "whatsapp_template.name".into(),
+        "line_id" => "id".into(),
+        other => other.to_owned(),
+    }
+}
+
+/// A refusal to show: the field it is about (`None`: the whole form) and its message.
+struct Refusal {
+    field: Option<String>,
+    message: String,
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Self {
+        Self {
+            field: e.field.as_deref().map(form_field),
+            message: e.message,
+        }
+    }
+}
+
+impl From<Invalid> for Refusal {
+    fn from(e: Invalid) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+/// Whether `caller` changes lines (admins); others see them read-only.
+fn edits(caller: &Caller) -> bool {
+    caller.role().is_none_or(|r| r == Role::Admin)
+}
+
+/// `GET /dashboard/lines`: the lines within reach, and (admins) a form for a new one.
+pub async fn list(State(state): State<AppState>, Visit { caller, .. }: Visit) -> Response {
+    list_page(&state, &caller, &Values::new(), None).await
+}
+
+async fn list_page(
+    state: &AppState,
+    caller: &Caller,
+    typed: &Values,
+    problem: Option<Refusal>,
+) -> Response {
+    if let Err(e) = caller.not_operator("the lines' settings") {
+        return refused("Lines", e.into());
+    }
+    let lines = match state.engine.lines().await {
+        Ok(l) => l,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let mut rows = Vec::new();
+    for line in lines.into_iter().filter(|l| caller.line(&l.id).is_ok()) {
+        match state.engine.alert_reach(&line.id, &line.settings).await {
+            Ok(reach) => rows.push((line, reach)),
+            Err(e) => return ApiError::from(crate::engine::EngineError::from(e)).into_response(),
+        }
+    }
+    let viewer = viewer(state, caller).await;
+    let status = if problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let error = |name: &str| {
+        problem
+            .as_ref()
+            .filter(|p| p.field.as_deref() == Some(name))
+    };
+    let markup = page::page(
+        "Lines",
+        &viewer,
+        html! {
+            @if rows.is_empty() { p #empty { "No lines yet." } }
+            table #lines {
+                thead { tr { th { "line" } th { "state" } th { "scale" } th { "defined in" } th { "alerts" } } }
+                tbody {
+                    @for (l, reach) in &rows {
+                        tr #{ "line-" (l.id) } {
+                            td { a href={ "/dashboard/lines/" (l.id) } { (l.settings.name) } " " span.muted { code { (l.id) } } }
+                            td { @if l.settings.active { "active" } @else { strong { "retired" } } }
+                            td { (l.settings.rating.scale.as_str()) }
+                            td { @if l.managed_by == ManagedBy::Config { "the config file" } @else { "the API and this page" } }
+                            td {
+                                @if reach.problems.is_empty() && (reach.reaches_someone || l.settings.notify_low.is_empty()) {
+                                    @if l.settings.notify_low.is_empty() { "nobody is alerted" } @else { "every recipient reachable" }
+                                } @else {
+                                    strong.problem { (reach.problems.len()) " problem" @if reach.problems.len() != 1 { "s" } }
+                                    @if let Some(first) = reach.problems.first() { br; span.muted { (first) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if edits(caller) {
+                section #new-line aria-labelledby="new-line-h" {
+                    h2 #new-line-h { "New line" }
+                    @if let Some(p) = problem.as_ref().filter(|p| p.field.as_deref().is_none_or(|f| f != "id" && f != "name")) {
+                        p.problem #new-line-problem role="alert" { (p.message) }
+                    }
+                    form.stacked method="post" action="/dashboard/lines" {
+                        (input_field("id", "Id", "The line's id in the API and in sessions: letters, digits, - and _.", one(typed, "id"), error("id").map(|p| p.message.as_str()), false))
+                        (input_field("name", "Name", "What people see.", one(typed, "name"), error("name").map(|p| p.message.as_str()), false))
+                        button type="submit" #create-line { "Create the line" }
+                    }
+                    p.muted { "A new line starts with the defaults: set its channels and alerts on its page." }
+                }
+            }
+        },
+    );
+    (status, markup).into_response()
+}
+
+/// A labelled text input with its hint and, when refused, the message next to it.
+fn input_field(
+    name: &str,
+    label: &str,
+    hint: &str,
+    value: &str,
+    error: Option<&str>,
+    disabled: bool,
+) -> Markup {
+    let id = fid(name);
+    html! {
+        div.field {
+            label for=(id) { (label) }
+            input type="text" id=(id) name=(name) value=(value) disabled[disabled]
+                aria-invalid=[error.map(|_| "true")]
+                aria-describedby={ (id) "-hint" @if error.is_some() { " " (id) "-error" } };
+            @if let Some(message) = error { p.problem id={ (id) "-error" } role="alert" { (message) } }
+            @if !hint.is_empty() { span.muted id={ (id) "-hint" } { (hint) } }
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct NewLine {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// `POST /dashboard/lines`: makes a line with the defaults and opens its page.
+pub async fn create(
+    State(state): State<AppState>,
+    Visit { caller, session }: Visit,
+    Form(form): Form<NewLine>,
+) -> Response {
+    let typed: Values = [("id", &form.id), ("name", &form.name)]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), vec![v.clone()]))
+        .collect();
+    let id = rateline_domain::normalize_id(form.id.trim());
+    let result = async {
+        let id = NameId::parse("id", &id)?;
+        if state.engine.line(&id).await.is_ok() {
+            return Err(ApiError::from(Invalid::new(
+                "id",
+                format!("line '{id}' exists already: open it from the list to change it"),
+            )));
+        }
+        let settings: LineSettings = serde_json::from_value(json!({"name": form.name}))
+            .map_err(|e| ApiError::from(Invalid::new("name", e.to_string())))?;
+        state.engine.put_line(&caller, &id, settings, None).await?;
+        Ok::<_, ApiError>(id)
+    };
+    match result.await {
+        Ok(id) => {
+            let said = "The line is made, with the defaults: set its channels and alerts here.";
+            if let Err(e) = session.insert(FLASH, said).await {
+                tracing::warn!(error = %e, "the message after an action could not be kept");
+            }
+            Redirect::to(&format!("/dashboard/lines/{id}")).into_response()
+        }
+        Err(e) if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN => {
+            list_page(&state, &caller, &typed, Some(e.into())).await
+        }
+        Err(e) => refused("Lines", e),
+    }
+}
+
+/// `GET /dashboard/lines/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    Visit { caller, session }: Visit,
+    Path(id): Path<String>,
+) -> Response {
+    let id = rateline_domain::normalize_id(&id);
+    let line = match readable(&state, &caller, &id).await {
+        Ok(l) => l,
+        Err(e) => return refused("Line", e),
+    };
+    let flash = take_flash(&session).await;
+    let values = values_of(&line.settings);
+    line_page(&state, &caller, &line, &values, Shown::Flash(flash)).await
+}
+
+/// Line `id`, if `caller` may see it (a supervisor their own lines, admins every line).
+async fn readable(state: &AppState, caller: &Caller, id: &str) -> Result<LineRecord, ApiError> {
+    caller.line(id)?;
+    Ok(state.engine.line(id).await?)
+}
+
+/// `POST /dashboard/lines/{id}`: saves the form as a `PATCH` with `If-Match` would.
+pub async fn save(
+    State(state): State<AppState>,
+    Visit { caller, session }: Visit,
+    Path(id): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let id = rateline_domain::normalize_id(&id);
+    let stored = match readable(&state, &caller, &id).await {
+        Ok(l) => l,
+        Err(e) => return refused("Line", e),
+    };
+    let mut values = Values::new();
+    for (k, v) in form {
+        values.entry(k).or_default().push(v);
+    }
+    let expected = one(&values, "version").parse::<i64>().ok();
+    let result = async {
+        let patch = patch_of(&values, &stored.settings)?;
+        let settings = crate::http::merged(&stored.settings, &patch)?;
+        let (line, _) = state
+            .engine
+            .put_line(&caller, &NameId::parse("line_id", &id)?, settings, expected)
+            .await?;
+        Ok::<_, ApiError>(line)
+    };
+    match result.await {
+        Ok(line) => {
+            let said = format!("Saved: the line is at version {}.", line.version);
+            if let Err(e) = session.insert(FLASH, said).await {
+                tracing::warn!(error = %e, "the message after an action could not be kept");
+            }
+            Redirect::to(&format!("/dashboard/lines/{id}")).into_response()
+        }
+        Err(e) if e.code == ErrorCode::PreconditionFailed => {
+            // Someone saved in between: their line is shown, and what was typed is not kept.
+            let Ok(now) = state.engine.line(&id).await else {
+                return e.into_response();
+            };
+            let message = "Someone changed this line since you opened it, so nothing was \
+                           saved. This is the line as it is now: make your change again.";
+            let values = values_of(&now.settings);
+            let refusal = Refusal {
+                field: None,
+                message: message.into(),
+            };
+            with_status(
+                StatusCode::PRECONDITION_FAILED,
+                line_page(&state, &caller, &now, &values, Shown::Refused(refusal)).await,
+            )
+        }
+        Err(e) if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN => {
+            let status = e.status;
+            let page = line_page(&state, &caller, &stored, &values, Shown::Refused(e.into()));
+            with_status(status, page.await)
+        }
+        Err(e) => refused("Line", e),
+    }
+}
+
+fn with_status(status: StatusCode, response: Response) -> Response {
+    let mut response = response;
+    *response.status_mut() = status;
+    response
+}
+
+/// `POST /dashboard/lines/{id}/test-request`: sends the connector a test request and shows
+/// what it answered.
+pub async fn test_request(
+    State(state): State<AppState>,
+    Visit { caller, .. }: Visit,
+    Path(id): Path<String>,
+) -> Response {
+    let id = rateline_domain::normalize_id(&id);
+    let line = match readable(&state, &caller, &id).await {
+        Ok(l) => l,
+        Err(e) => return refused("Line", e),
+    };
+    let answer = match state
+        .engine
+        .test_connector(&caller, &id, &state.link("/v1/ratings"))
+        .await
+    {
+        Ok(a) => ConnectorTest::from(a),
+        Err(e) => return refused("Line", e.into()),
+    };
+    let values = values_of(&line.settings);
+    line_page(&state, &caller, &line, &values, Shown::Tested(answer)).await
+}
+
+/// What a line's page shows above its settings, besides them.
+enum Shown {
+    /// The message after a save, once.
+    Flash(Option<String>),
+    /// Why a save was refused.
+    Refused(Refusal),
+    /// What the connector answered a test request.
+    Tested(ConnectorTest),
+}
+
+async fn line_page(
+    state: &AppState,
+    caller: &Caller,
+    line: &LineRecord,
+    values: &Values,
+    shown: Shown,
+) -> Response {
+    let reach = match state.engine.alert_reach(&line.id, &line.settings).await {
+        Ok(r) => r,
+        Err(e) => return ApiError::from(crate::engine::EngineError::from(e)).into_response(),
+    };
+    // Who may be named: everyone but operators, and every group (admins only list them).
+    let (people, groups) = if edits(caller) {
+        let people = state.engine.people(caller).await.unwrap_or_default();
+        let groups = state.engine.groups(caller, None).await.unwrap_or_default();
+        (people, groups)
+    } else {
+        Default::default()
+    };
+    let viewer = viewer(state, caller).await;
+    let config = line.managed_by == ManagedBy::Config;
+    let locked = config || !edits(caller);
+    let refusal = match &shown {
+        Shown::Refused(r) => Some(r),
+        _ => None,
+    };
+    let known: Vec<&str> = SECTIONS
+        .iter()
+        .flat_map(|(_, _, fields)| fields.iter().map(|f| f.name))
+        .chain([NOTIFY_LOW])
+        .collect();
+    let error = |name: &str| {
+        refusal
+            .filter(|r| r.field.as_deref() == Some(name))
+            .map(|r| r.message.as_str())
+    };
+    let mut candidates: Vec<(String, String)> = vec![(
+        "responsible_manager".into(),
+        "The responsible manager of the session's operator".into(),
+    )];
+    for p in people.iter().filter(|p| p.person.role != Role::Operator) {
+        let mut label = format!("{} ({}, {})", p.person.name, p.id, p.person.role.as_str());
+        if !p.person.active {
+            label.push_str(", deactivated");
+        }
+        candidates.push((format!("supervisor:{}", p.id), label));
+    }
+    for (id, g, _) in &groups {
+        candidates.push((
+            format!("group:{id}"),
+            format!("Group {} ({id}, {} members)", g.name, g.members.len()),
+        ));
+    }
+    // A recipient named now but not offered above (an operator, or someone unknown) is
+    // still shown, so it can be taken off.
+    for named in values.get(NOTIFY_LOW).into_iter().flatten() {
+        if !candidates.iter().any(|(v, _)| v == named) {
+            let label = match named.split_once(':') {
+                Some(("group", id)) => format!("Group {id}"),
+                Some((_, id)) => viewer.directory.people.get(id).map_or_else(
+                    || format!("{id} (not a person Rateline knows)"),
+                    |(name, _)| format!("{name} ({id})"),
+                ),
+                None => named.clone(),
+            };
+            candidates.push((named.clone(), label));
+        }
+    }
+    let checked = |v: &str| {
+        values
+            .get(NOTIFY_LOW)
+            .is_some_and(|c| c.iter().any(|c| c == v))
+    };
+    let markup = page::page(
+        &line.settings.name,
+        &viewer,
+        html! {
+            p { a href="/dashboard/lines" { "All lines" } " · " code { (line.id) } " · version " (line.version)
+                " · changed " (viewer.time(line.updated_at)) }
+            @match &shown {
+                Shown::Flash(Some(message)) => p.notice role="status" { (message) },
+                Shown::Refused(r) if r.field.as_deref().is_none_or(|f| !known.contains(&f)) => {
+                    p.problem #form-problem role="alert" { (r.message) }
+                },
+                Shown::Refused(_) => p.problem #form-problem role="alert" {
+                    "Nothing was saved: see the message next to the field."
+                },
+                Shown::Tested(answer) => (tested(answer)),
+                _ => {},
+            }
+            @if config {
+                p.notice #read-only { "This line is defined in the configuration file ([[lines]], id "
+                    (line.id) "), which wins at every start: change it there and restart. It is shown here read-only." }
+            } @else if !edits(caller) {
+                p.muted #read-only { "Only admins change a line's settings; they are shown here read-only." }
+            }
+            (reach_panel(&reach, &viewer))
+            form #settings method="post" action={ "/dashboard/lines/" (line.id) } {
+                input type="hidden" name="version" value=(line.version);
+                @for (section, heading, fields) in SECTIONS {
+                    fieldset #{ "s-" (section) } disabled[locked] {
+                        legend { (heading) }
+                        @for field in *fields {
+                            (setting(field, values, error(field.name), line))
+                        }
+                        @if *section == "alerts" {
+                            fieldset #recipients aria-describedby="recipients-hint" {
+                                legend { "Who hears about a low rating" }
+                                @if let Some(message) = error(NOTIFY_LOW) {
+                                    p.problem #f-notify_low-error role="alert" { (message) }
+                                }
+                                @for (value, label) in &candidates {
+                                    @let id = format!("r-{}", value.replace(':', "-"));
+                                    div.check {
+                                        input type="checkbox" name=(NOTIFY_LOW) id=(id) value=(value) checked[checked(value)];
+                                        label for=(id) { (label) }
+                                    }
+                                }
+                                span.muted #recipients-hint { "People and groups by name; at most 20 entries. Operators hear nothing where they do not see ratings." }
+                            }
+                        }
+                        @if *section == "channels" && !locked {
+                            @if line.settings.public_badge {
+                                p.muted { "The badge: " code { (state.link(&format!("/public/lines/{}/badge.svg", line.id))) } }
+                            }
+                        }
+                    }
+                }
+                @if !locked { button type="submit" #save { "Save" } }
+            }
+            @if !locked || (edits(caller) && config) {
+                section #connector-test aria-labelledby="connector-test-h" {
+                    h2 #connector-test-h { "Try the connector" }
+                    p.muted { "Posts a test request (\"test\": true, X-Rateline-Event: test_request) to the saved connector URL, signed with its secret, and shows what it answered. No client is asked and nothing is stored." }
+                    form method="post" action={ "/dashboard/lines/" (line.id) "/test-request" } {
+                        button type="submit" #send-test { "Send a test request" }
+                    }
+                }
+            }
+        },
+    );
+    let status = match shown {
+        Shown::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::OK,
+    };
+    (status, markup).into_response()
+}
+
+/// One setting's control, label, hint and, when refused, the message next to it.
+fn setting(field: &Field, values: &Values, error: Option<&str>, line: &LineRecord) -> Markup {
+    let id = fid(field.name);
+    let value = one(values, field.name);
+    let described = html! { (id) "-hint" @if error.is_some() { " " (id) "-error" } };
+    let invalid = error.map(|_| "true");
+    html! {
+        div.field.check[field.kind == Kind::Check] {
+            @match field.kind {
+                Kind::Check => {
+                    input type="checkbox" id=(id) name=(field.name) checked[values.contains_key(field.name)]
+                        aria-invalid=[invalid] aria-describedby=(described);
+                    label for=(id) { (field.label) }
+                },
+                Kind::LongText => {
+                    label for=(id) { (field.label) }
+                    textarea id=(id) name=(field.name) rows="2" aria-invalid=[invalid] aria-describedby=(described) { (value) }
+                },
+                Kind::List => {
+                    label for=(id) { (field.label) }
+                    textarea id=(id) name=(field.name) rows="3" aria-invalid=[invalid] aria-describedby=(described) { (value) }
+                },
+                Kind::Scale => {
+                    label for=(id) { (field.label) }
+                    select id=(id) name=(field.name) aria-invalid=[invalid] aria-describedby=(described) {
+                        option value="binary" selected[value == "binary"] { "👍/👎 (binary)" }
+                        option value="five_star" selected[value == "five_star"] { "1–5 ★ (five_star)" }
+                    }
+                },
+                Kind::Secret => {
+                    label for=(id) { (field.label) }
+                    input type="password" id=(id) name=(field.name) autocomplete="new-password"
+                        placeholder=(if line.settings.webhook.as_ref().is_some_and(|w| w.secret.is_some()) { "(set: blank keeps it)" } else { "(not set)" })
+                        aria-invalid=[invalid] aria-describedby=(described);
+                },
+                Kind::Number | Kind::OptionalNumber => {
+                    label for=(id) { (field.label) }
+                    input type="text" inputmode="numeric" id=(id) name=(field.name) value=(value) size="8"
+                        aria-invalid=[invalid] aria-describedby=(described);
+                },
+                Kind::Text | Kind::Numbers => {
+                    label for=(id) { (field.label) }
+                    input type="text" id=(id) name=(field.name) value=(value)
+                        aria-invalid=[invalid] aria-describedby=(described);
+                },
+            }
+            @if let Some(message) = error { p.problem id={ (id) "-error" } role="alert" { (message) } }
+            span.muted id={ (id) "-hint" } { (field.hint) }
+        }
+    }
+}
+
+/// "Who will hear about a low rating": every person the alerts would go to, reachable or
+/// not and why, and every problem the line's check finds.
+fn reach_panel(reach: &AlertReach, viewer: &Viewer) -> Markup {
+    html! {
+        section #reach aria-labelledby="reach-h" {
+            h2 #reach-h { "Who will hear about a low rating" }
+            @if reach.recipients.is_empty() && reach.problems.is_empty() {
+                p #reach-nobody { "Nobody: the line names no recipient." }
+            }
+            @if !reach.recipients.is_empty() {
+                table #reach-recipients {
+                    thead { tr { th { "person" } th { "named as" } th { "reached" } } }
+                    tbody {
+                        @for r in &reach.recipients {
+                            tr {
+                                td { (viewer.person(&r.person_id)) }
+                                td { (r.through) }
+                                td { @if r.reachable { "yes" } @else { strong { "no" } ": " (r.problem.as_deref().unwrap_or("")) } }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !reach.problems.is_empty() {
+                h3 { "Problems" }
+                ul #reach-problems { @for p in &reach.problems { li { (p) } } }
+            }
+            @if !reach.operators.is_empty() {
+                p.muted { "The line's operators: "
+                    @for (n, op) in reach.operators.iter().enumerate() { @if n > 0 { ", " } (viewer.person(op)) } }
+            }
+        }
+    }
+}
+
+/// What the connector answered, above the settings.
+fn tested(answer: &ConnectorTest) -> Markup {
+    html! {
+        section #test-answer role="status" aria-labelledby="test-answer-h" {
+            h2 #test-answer-h {
+                @if answer.accepted { "The connector accepted the test request" }
+                @else { "The connector did not accept the test request" }
+            }
+            @if let Some(status) = answer.status { p { "It answered HTTP " (status) "." } }
+            @if let Some(error) = &answer.error { p.problem { (error) } }
+            @if let Some(body) = answer.body.as_deref().filter(|b| !b.is_empty()) {
+                p { "Its answer:" }
+                pre #test-answer-body { (body) }
+            }
+        }
+    }
+}

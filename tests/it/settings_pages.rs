@@ -1,0 +1,373 @@
+//! The admin's settings pages over HTTP, on both stores: the lines list, a new line, a
+//! line's settings form (saved as a `PATCH` with `If-Match` would be, refused values shown
+//! next to their field and nothing changed, a stale form refused), the "who will hear about
+//! a low rating" panel, the connector's test request, and who may see or change what.
+
+use crate::common::{Db, Reply, SECRET, TestApp, spawn_app_with};
+use crate::dashboard::text;
+use crate::people::close_with_a_key;
+use crate::workbench::{post as send, signed_in};
+use serde_json::{Value, json};
+
+/// The settings form as the page fills it for a new line ("Support", the defaults), with
+/// `changes` put in place of a field's values (an empty list leaves a box unchecked).
+fn form<'a>(version: &'a str, changes: &[(&'a str, &[&'a str])]) -> Vec<(&'a str, &'a str)> {
+    let defaults: &[(&str, &[&str])] = &[
+        ("version", &[version]),
+        ("name", &["Support"]),
+        ("active", &["on"]),
+        ("rating.enabled", &["on"]),
+        ("rating.scale", &["binary"]),
+        (
+            "rating.request_text",
+            &["Please rate the quality of service"],
+        ),
+        ("rating.thanks_text", &["Thank you for your rating!"]),
+        ("rating.language", &["en"]),
+        ("rating.delay_seconds", &["3"]),
+        ("auto_close_minutes", &[""]),
+        ("rating.answer_window_hours", &["72"]),
+        ("rating.max_changes", &["2"]),
+        ("rating.change_window_days", &["90"]),
+        ("rating.low_threshold", &["2"]),
+        ("rating.lowered_grace_hours", &["0"]),
+        ("rating.operators_see_ratings", &["on"]),
+        ("webhook.url", &[""]),
+        ("webhook.secret", &[""]),
+        ("whatsapp_template.name", &[""]),
+        ("whatsapp_template.language", &[""]),
+        ("whatsapp_template.buttons", &[""]),
+        ("webchat.allowed_origins", &[""]),
+        ("rating.alert_delay_seconds", &["0"]),
+    ];
+    let mut fields = Vec::new();
+    for (name, values) in defaults {
+        let values = changes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(*values, |(_, v)| *v);
+        fields.extend(values.iter().map(|v| (*name, *v)));
+    }
+    for (name, values) in changes {
+        if !defaults.iter().any(|(n, _)| n == name) {
+            fields.extend(values.iter().map(|v| (*name, *v)));
+        }
+    }
+    fields
+}
+
+async fn line(app: &TestApp, key: &str) -> Value {
+    let (status, body) = app
+        .call_as(Some(key), "GET", "/v1/lines/support", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// The people the line's alerts may name: a supervisor with a webhook, an admin, and an
+/// operator of the line without a manager.
+async fn people(app: &TestApp) {
+    for (id, body) in [
+        (
+            "sup-olga",
+            json!({"name": "Olga", "role": "supervisor", "lines": ["support"],
+                   "notify": {"webhook_url": app.connector.url, "webhook_secret": SECRET}}),
+        ),
+        ("adm", json!({"name": "Ada", "role": "admin"})),
+        (
+            "op-1",
+            json!({"name": "Ben", "role": "operator", "lines": ["support"]}),
+        ),
+        (
+            "sup-sam",
+            json!({"name": "Sam", "role": "supervisor", "lines": ["sales"]}),
+        ),
+    ] {
+        let (status, body) = app.put(&format!("/v1/people/{id}"), body).await;
+        assert_eq!(status, 201, "{id}: {body}");
+    }
+}
+
+async fn an_admin_makes_and_changes_a_line_from_its_page(db: Db) {
+    let Some(app) = spawn_app_with(db, |_| {}).await else {
+        return;
+    };
+    people(&app).await;
+    let key = close_with_a_key(&app).await;
+    let ada = signed_in(&app, "adm").await;
+
+    // A new line from the list's form, then the same id again.
+    let (status, page) = send(
+        &app,
+        &ada,
+        "/dashboard/lines",
+        &[("id", "support"), ("name", "Support")],
+    )
+    .await;
+    assert_eq!(status, 303, "{page}");
+    assert!(page.contains("The line is made"), "{page}");
+    assert!(page.contains(r#"id="f-rating-delay_seconds""#), "{page}");
+    let (status, page) = send(
+        &app,
+        &ada,
+        "/dashboard/lines",
+        &[("id", "support"), ("name", "Other")],
+    )
+    .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(
+        page.contains(
+            r#"<p class="problem" id="f-id-error" role="alert">id: line 'support' exists already"#
+        ),
+        "the message is next to the id: {page}"
+    );
+    assert_eq!(line(&app, &key).await["name"], "Support");
+    let (_, list) = text(&app, "/dashboard/lines", Some(&ada)).await;
+    assert!(list.contains(r#"id="line-support""#), "{list}");
+    assert!(list.contains("nobody is alerted"), "{list}");
+
+    // The form, saved: the connector, five stars, Olga as recipient.
+    let before = line(&app, &key).await;
+    let version = before["version"].to_string();
+    let url = app.connector.url.clone();
+    let (status, page) = send(
+        &app,
+        &ada,
+        "/dashboard/lines/support",
+        &form(
+            &version,
+            &[
+                ("rating.scale", &["five_star"]),
+                ("rating.delay_seconds", &["0"]),
+                ("webhook.url", &[url.as_str()]),
+                ("webhook.secret", &[SECRET]),
+                (
+                    "notify_low",
+                    &["supervisor:sup-olga", "responsible_manager"],
+                ),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(status, 303, "{page}");
+    assert!(page.contains("Saved: the line is at version"), "{page}");
+    let after = line(&app, &key).await;
+    assert_eq!(after["rating"]["scale"], "five_star");
+    assert_eq!(after["webhook"]["url"], url.as_str());
+    assert_eq!(
+        after["notify_low"],
+        json!([{"kind": "supervisor", "id": "sup-olga"}, {"kind": "responsible_manager"}])
+    );
+    for unchanged in [
+        "rating/answer_window_hours",
+        "rating/request_text",
+        "active",
+    ] {
+        let p = format!("/{unchanged}");
+        assert_eq!(before.pointer(&p), after.pointer(&p), "{unchanged}");
+    }
+    assert!(!page.contains(SECRET), "the secret is never shown");
+    // The panel: Olga is reached; Ben, the line's operator, has no manager.
+    assert!(page.contains(r#"id="reach-recipients""#), "{page}");
+    assert!(page.contains("operator 'op-1' has no manager_id"), "{page}");
+
+    // A value out of range and one that is not a number: the message next to the field,
+    // and nothing saved.
+    let version = after["version"].to_string();
+    let (status, page) = send(
+        &app,
+        &ada,
+        "/dashboard/lines/support",
+        &form(
+            &version,
+            &[
+                ("rating.scale", &["five_star"]),
+                ("rating.delay_seconds", &["5000"]),
+                ("webhook.url", &[url.as_str()]),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(
+        page.contains(r#"id="f-rating-delay_seconds-error" role="alert">rating.delay_seconds: must be 0..=3600, got 5000"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"value="5000""#),
+        "what was typed is kept: {page}"
+    );
+    let (status, page) = send(
+        &app,
+        &ada,
+        "/dashboard/lines/support",
+        &form(&version, &[("rating.answer_window_hours", &["soon"])]),
+    )
+    .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(
+        page.contains("rating.answer_window_hours: must be a whole number, got &#39;soon&#39;")
+            || page.contains("rating.answer_window_hours: must be a whole number, got 'soon'"),
+        "{page}"
+    );
+    assert_eq!(line(&app, &key).await, after, "nothing changed");
+
+    // A form opened before someone else saved is refused, and shows the line as it is.
+    let (status, body) = app
+        .call_as(
+            Some(&key),
+            "PATCH",
+            "/v1/lines/support",
+            Some(json!({"rating": {"delay_seconds": 7}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, page) = send(
+        &app,
+        &ada,
+        "/dashboard/lines/support",
+        &form(&version, &[("name", &["Help desk"])]),
+    )
+    .await;
+    assert_eq!(status, 412, "{page}");
+    assert!(
+        page.contains("Someone changed this line since you opened it"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"value="7""#),
+        "the line as it is now: {page}"
+    );
+    assert_eq!(line(&app, &key).await["name"], "Support");
+}
+
+async fn the_connector_test_shows_what_the_connector_answered(db: Db) {
+    let Some(app) = spawn_app_with(db, |_| {}).await else {
+        return;
+    };
+    people(&app).await;
+    let (status, body) = app
+        .put(
+            "/v1/lines/support",
+            json!({"name": "Support", "webhook": {"url": app.connector.url, "secret": SECRET}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let key = close_with_a_key(&app).await;
+    let ada = signed_in(&app, "adm").await;
+
+    app.connector
+        .reply_with([Reply::Body(r#"{"ok": true, "shown": "no"}"#)]);
+    let (status, page) = send(&app, &ada, "/dashboard/lines/support/test-request", &[]).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("The connector accepted the test request"),
+        "{page}"
+    );
+    assert!(page.contains("It answered HTTP 200."), "{page}");
+    assert!(page.contains("&quot;shown&quot;: &quot;no&quot;"), "{page}");
+    let got = app.connector.received();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].signature_ok, "signed with the line's secret");
+    assert_eq!(got[0].body["test"], true);
+    assert_eq!(got[0].body["line_id"], "support");
+    assert_eq!(got[0].body["text"], "Please rate the quality of service");
+
+    // A connector that fails says so, as a request's last_error would; the API says the same.
+    app.connector.reply_with([Reply::Status(500)]);
+    let (_, page) = send(&app, &ada, "/dashboard/lines/support/test-request", &[]).await;
+    assert!(
+        page.contains("The connector did not accept the test request"),
+        "{page}"
+    );
+    assert!(page.contains("the connector answered HTTP 500"), "{page}");
+    app.connector.reply_with([Reply::Status(404)]);
+    let (status, body) = app
+        .call_as(Some(&key), "POST", "/v1/lines/support/test-request", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["accepted"], false, "{body}");
+    assert_eq!(body["status"], 404, "{body}");
+    assert_eq!(app.connector.received().len(), 3);
+    // Nothing was stored: no session, no request.
+    let (_, report) = app.call_as(Some(&key), "GET", "/v1/stats", None).await;
+    assert_eq!(report["groups"], json!([]), "{report}");
+    let (_, alerts) = app.call_as(Some(&key), "GET", "/v1/alerts", None).await;
+    assert_eq!(alerts["alerts"], json!([]), "{alerts}");
+}
+
+async fn who_sees_and_who_changes_a_line(db: Db) {
+    let Some(app) = spawn_app_with(db, |s| {
+        s.lines = vec![json!({"id": "sales", "name": "Sales"})];
+    })
+    .await
+    else {
+        return;
+    };
+    people(&app).await;
+    let (status, body) = app
+        .put("/v1/lines/support", json!({"name": "Support"}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let key = close_with_a_key(&app).await;
+
+    // Olga supervises support: she sees its settings, read-only, and not sales'.
+    let olga = signed_in(&app, "sup-olga").await;
+    let (status, page) = text(&app, "/dashboard/lines/support", Some(&olga)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Only admins change a line's settings"),
+        "{page}"
+    );
+    assert!(!page.contains(r#"id="save""#), "{page}");
+    assert!(!page.contains(r#"id="send-test""#), "{page}");
+    let (status, _) = text(&app, "/dashboard/lines/sales", Some(&olga)).await;
+    assert_eq!(status, 403);
+    let (_, list) = text(&app, "/dashboard/lines", Some(&olga)).await;
+    assert!(list.contains(r#"id="line-support""#), "{list}");
+    assert!(!list.contains(r#"id="line-sales""#), "{list}");
+    assert!(!list.contains(r#"id="create-line""#), "{list}");
+    // Her save is refused by the engine's rule, and nothing changes.
+    let before = line(&app, &key).await;
+    let version = before["version"].to_string();
+    let (status, page) = send(
+        &app,
+        &olga,
+        "/dashboard/lines/support",
+        &form(&version, &[("name", &["Mine"])]),
+    )
+    .await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("changing a line needs"), "{page}");
+    assert_eq!(line(&app, &key).await, before);
+    let (status, _) = send(&app, &olga, "/dashboard/lines/support/test-request", &[]).await;
+    assert_eq!(status, 403);
+    assert!(app.connector.received().is_empty());
+
+    // An operator has no lines page.
+    let ben = signed_in(&app, "op-1").await;
+    let (status, _) = text(&app, "/dashboard/lines", Some(&ben)).await;
+    assert_eq!(status, 403);
+
+    // A line from the config file is read-only, saying where it is defined.
+    let ada = signed_in(&app, "adm").await;
+    let (status, page) = text(&app, "/dashboard/lines/sales", Some(&ada)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("defined in the configuration file"), "{page}");
+    assert!(!page.contains(r#"id="save""#), "{page}");
+    let (status, page) = send(
+        &app,
+        &ada,
+        "/dashboard/lines/sales",
+        &form("1", &[("name", &["Sales 2"])]),
+    )
+    .await;
+    assert_eq!(status, 409, "{page}");
+    assert!(page.contains("config file"), "{page}");
+}
+
+crate::common::on_both_backends!(
+    an_admin_makes_and_changes_a_line_from_its_page,
+    the_connector_test_shows_what_the_connector_answered,
+    who_sees_and_who_changes_a_line,
+);
