@@ -8,6 +8,9 @@
 //! Webhook alerts go under the outbound policy like every other call, and are signed like
 //! the connector's requests (`X-Rateline-Signature`), with the recipient's
 //! `notify.webhook_secret` or else the server's.
+//!
+//! A test alert (a person's "send me a test alert") goes the same way, says it is a test,
+//! and carries `"test": true` and `X-Rateline-Event: test_alert` on a webhook.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,6 +134,7 @@ impl AlertSinks {
         }
         let body = json!({
             "text": m.text,
+            "test": a.test,
             "alert": {
                 "id": a.id,
                 "rating_id": a.rating_id,
@@ -154,7 +158,7 @@ impl AlertSinks {
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header("Idempotency-Key", &a.id)
-            .header(EVENT_HEADER, "alert")
+            .header(EVENT_HEADER, if a.test { "test_alert" } else { "alert" })
             .header(SIGNATURE_HEADER, sign(secret.0.as_bytes(), &body))
             .body(body)
             .send()
@@ -252,6 +256,19 @@ impl AlertMessage {
         };
         let operator = person(&a.operator_id, &a.operator_name);
         let client = person(&Some(a.client_id.clone()), &a.client_name);
+        if a.test {
+            return Self {
+                subject: "Test alert from Rateline".into(),
+                text: format!(
+                    "Test alert from Rateline\n\
+                     This is how Rateline tells you of a low rating on the lines you hear \
+                     about; nobody rated anything.\n\
+                     Dashboard: {public_url}/dashboard/inbox"
+                ),
+                link: format!("{public_url}/dashboard/inbox"),
+                api_link: format!("{public_url}/v1/ratings"),
+            };
+        }
         let link = format!("{public_url}/dashboard/sessions/{}", a.session_id);
         let api_link = format!("{public_url}/v1/sessions/{}", a.session_id);
         let comment = a.comment.as_deref().unwrap_or("(none)");
@@ -297,6 +314,7 @@ mod tests {
             comment: None,
             rated_at: chrono::Utc::now(),
             webhook_secret: None,
+            test: false,
         }
     }
 

@@ -220,14 +220,20 @@ impl Application {
                     source,
                 })?,
         };
-        let sinks = AlertSinks::new(
-            settings.smtp.as_ref(),
-            &policy,
-            rateline_domain::Secret(alert_secret),
-            &public_url,
-            timeout,
-        )
-        .map_err(|e| StartupError::Config(vec![e.to_string()]))?;
+        let sinks = Arc::new(
+            AlertSinks::new(
+                settings.smtp.as_ref(),
+                &policy,
+                rateline_domain::Secret(alert_secret),
+                &public_url,
+                timeout,
+            )
+            .map_err(|e| StartupError::Config(vec![e.to_string()]))?,
+        );
+        let bot = telegram
+            .as_ref()
+            .map(|t| t.adapter() as Arc<dyn rateline_adapters::ChannelAdapter>);
+        engine.set_alert_sinks(sinks.clone(), bot);
         if let Some(smtp) = &settings.smtp {
             tracing::info!(smtp = %crate::store::redact_url(&smtp.url), "e-mail alerts enabled");
         }

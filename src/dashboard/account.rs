@@ -269,9 +269,7 @@ pub async fn set_time_zone(
                 "Your times are now shown in {}.",
                 zone.unwrap_or("the server's time zone")
             );
-            if let Err(e) = session.insert(super::actions::FLASH, said).await {
-                tracing::warn!(error = %e, "the message after an action could not be kept");
-            }
+            super::actions::flash(&session, said).await;
             Redirect::to("/dashboard/account").into_response()
         }
         Err(e) => {
@@ -324,6 +322,8 @@ async fn account_page(
                         p.muted { "Times on every page are shown in it, and the filters' dates are its days." }
                         button type="submit" id="save-zone" { "Save" }
                     }
+                    p { a href={ "/dashboard/people/" (me) } #my-alerts { "Where you hear about low ratings" }
+                        ", with a test alert to each of your addresses." }
                 }
             }
         },

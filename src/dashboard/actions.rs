@@ -20,11 +20,18 @@ use crate::http::{ApiError, AppState};
 use crate::policy::Caller;
 
 /// The session value that carries a message to the next page.
-pub const FLASH: &str = "flash";
+const FLASH: &str = "flash";
 
 /// The message a page shows once, after an action: what was done.
 pub async fn take_flash(session: &Session) -> Option<String> {
     session.remove::<String>(FLASH).await.ok().flatten()
+}
+
+/// Keeps `said` for the next page to show once.
+pub async fn flash(session: &Session, said: impl Into<String>) {
+    if let Err(e) = session.insert(FLASH, said.into()).await {
+        tracing::warn!(error = %e, "the message after an action could not be kept");
+    }
 }
 
 /// Which form a request came from, and its fields.
@@ -173,9 +180,7 @@ async fn run(state: AppState, visit: Visit, id: &str, action: Action, back: &str
         }
         Err(e) => return e.into_response(),
     };
-    if let Err(e) = session.insert(FLASH, said).await {
-        tracing::warn!(error = %e, "the message after an action could not be kept");
-    }
+    flash(&session, said).await;
     Redirect::to(back).into_response()
 }
 

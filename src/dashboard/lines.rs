@@ -11,8 +11,6 @@
 //! Admins change lines; a supervisor sees their own lines' settings read-only, and a line
 //! from the config file is read-only for everyone.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -20,7 +18,8 @@ use maud::{Markup, html};
 use rateline_domain::{ErrorCode, Invalid, LineSettings, ManagedBy, NameId, Recipient, Role};
 use serde_json::{Value, json};
 
-use super::actions::{FLASH, take_flash};
+use super::actions::{flash, take_flash};
+use super::form::{self, Kind, Refusal, Sections, Values, f, one, with_status};
 use super::page::{self, Viewer, refused};
 use super::{Visit, viewer};
 use crate::engine::AlertReach;
@@ -28,43 +27,14 @@ use crate::http::{ApiError, AppState, ConnectorTest};
 use crate::policy::Caller;
 use crate::store::LineRecord;
 
-/// How a setting is entered.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Text,
-    LongText,
-    Number,
-    /// A number, or blank for `null`.
-    OptionalNumber,
-    Check,
-    Scale,
-    /// Write-only: shown blank, and a blank one keeps what is stored.
-    Secret,
-    /// A list of texts, one per line.
-    List,
-    /// A list of numbers, separated by commas; blank for none.
-    Numbers,
-}
+/// The scales, as the form offers them.
+const SCALES: &[(&str, &str)] = &[
+    ("binary", "👍/👎 (binary)"),
+    ("five_star", "1–5 ★ (five_star)"),
+];
 
-/// One setting on the form: its API name, label, how it is entered and a hint.
-struct Field {
-    name: &'static str,
-    label: &'static str,
-    kind: Kind,
-    hint: &'static str,
-}
-
-const fn f(name: &'static str, label: &'static str, kind: Kind, hint: &'static str) -> Field {
-    Field {
-        name,
-        label,
-        kind,
-        hint,
-    }
-}
-
-/// The form's sections: an id, a heading, and the settings in it.
-const SECTIONS: &[(&str, &str, &[Field])] = &[
+/// The settings form's sections.
+const SECTIONS: &Sections = &[
     (
         "line",
         "The line",
@@ -96,7 +66,7 @@ const SECTIONS: &[(&str, &str, &[Field])] = &[
             f(
                 "rating.scale",
                 "Scale",
-                Kind::Scale,
+                Kind::Choice(SCALES),
                 "👍/👎, or 1 to 5 stars.",
             ),
             f("rating.request_text", "The question", Kind::LongText, ""),
@@ -252,21 +222,6 @@ const SECTIONS: &[(&str, &str, &[Field])] = &[
 /// `responsible_manager`.
 const NOTIFY_LOW: &str = "notify_low";
 
-/// What the form holds: each field's values as typed.
-type Values = BTreeMap<String, Vec<String>>;
-
-fn one<'v>(values: &'v Values, name: &str) -> &'v str {
-    values
-        .get(name)
-        .and_then(|v| v.first())
-        .map_or("", String::as_str)
-}
-
-/// The element id of field `name`: `rating.delay_seconds` is `f-rating-delay_seconds`.
-fn fid(name: &str) -> String {
-    format!("f-{}", name.replace('.', "-"))
-}
-
 fn recipient_value(r: &Recipient) -> String {
     match r {
         Recipient::Supervisor { id } => format!("supervisor:{id}"),
@@ -278,31 +233,7 @@ fn recipient_value(r: &Recipient) -> String {
 /// The form's values for `settings` as stored (the secret never shown).
 fn values_of(settings: &LineSettings) -> Values {
     let doc = serde_json::to_value(settings).expect("line settings serialise");
-    let mut values = Values::new();
-    for (_, _, fields) in SECTIONS {
-        for field in *fields {
-            let pointer = format!("/{}", field.name.replace('.', "/"));
-            let v = doc.pointer(&pointer).unwrap_or(&Value::Null);
-            let shown = match (field.kind, v) {
-                (Kind::Secret, _) | (_, Value::Null) => continue,
-                (Kind::Check, Value::Bool(false)) => continue,
-                (Kind::Check, _) => "on".to_owned(),
-                (Kind::List, Value::Array(items)) => items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-                (Kind::Numbers, Value::Array(items)) => items
-                    .iter()
-                    .map(Value::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                (_, Value::String(s)) => s.clone(),
-                (_, other) => other.to_string(),
-            };
-            values.insert(field.name.to_owned(), vec![shown]);
-        }
-    }
+    let mut values = form::values_of(&doc, SECTIONS);
     values.insert(
         NOTIFY_LOW.to_owned(),
         settings.notify_low.iter().map(recipient_value).collect(),
@@ -310,59 +241,11 @@ fn values_of(settings: &LineSettings) -> Values {
     values
 }
 
-fn whole_number(name: &str, typed: &str) -> Result<Value, Invalid> {
-    typed
-        .trim()
-        .parse::<i64>()
-        .map(Value::from)
-        .map_err(|_| Invalid::new(name, format!("must be a whole number, got '{typed}'")))
-}
-
-/// Sets `value` at the dotted `name` in `doc`, making the objects on the way.
-fn set(doc: &mut Value, name: &str, value: Value) {
-    let mut at = doc;
-    let mut parts = name.split('.').peekable();
-    while let Some(part) = parts.next() {
-        let object = at.as_object_mut().expect("the patch is made of objects");
-        if parts.peek().is_none() {
-            object.insert(part.to_owned(), value);
-            return;
-        }
-        at = object.entry(part).or_insert_with(|| json!({}));
-    }
-}
-
 /// The JSON Merge Patch the form says: every setting on it, with a blank secret left out
 /// (kept), a blank connector URL or template removing that setting, and the recipients in
 /// the order the line had them, new ones last.
 fn patch_of(values: &Values, stored: &LineSettings) -> Result<Value, Invalid> {
-    let mut patch = json!({});
-    for (_, _, fields) in SECTIONS {
-        for field in *fields {
-            let typed = one(values, field.name);
-            let value = match field.kind {
-                Kind::Text | Kind::LongText | Kind::Scale => Value::from(typed),
-                Kind::Number => whole_number(field.name, typed)?,
-                Kind::OptionalNumber if typed.trim().is_empty() => Value::Null,
-                Kind::OptionalNumber => whole_number(field.name, typed)?,
-                Kind::Check => Value::Bool(values.contains_key(field.name)),
-                Kind::Secret if typed.is_empty() => continue,
-                Kind::Secret => Value::from(typed),
-                Kind::List => typed
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(Value::from)
-                    .collect(),
-                Kind::Numbers if typed.trim().is_empty() => Value::Null,
-                Kind::Numbers => typed
-                    .split(',')
-                    .map(|n| whole_number(field.name, n.trim()))
-                    .collect::<Result<_, _>>()?,
-            };
-            set(&mut patch, field.name, value);
-        }
-    }
+    let mut patch = form::patch_of(values, SECTIONS)?;
     if one(values, "webhook.url").trim().is_empty() {
         if !one(values, "webhook.secret").is_empty() {
             return Err(Invalid::new(
@@ -402,37 +285,20 @@ fn patch_of(values: &Values, stored: &LineSettings) -> Result<Value, Invalid> {
     Ok(patch)
 }
 
-/// Which field a refusal is about, as the form names it: `notify_low[2].id` is the
-/// recipients, `webhook` the connector URL.
-fn form_field(field: &str) -> String {
-    let field = field.split('[').next().unwrap_or(field);
-    match field {
-        "webhook" => "webhook.url".into(),
-        "whatsapp_template" => "whatsapp_template.name".into(),
-        "line_id" => "id".into(),
-        other => other.to_owned(),
-    }
-}
-
-/// A refusal to show: the field it is about (`None`: the whole form) and its message.
-struct Refusal {
-    field: Option<String>,
-    message: String,
-}
-
-impl From<ApiError> for Refusal {
-    fn from(e: ApiError) -> Self {
-        Self {
-            field: e.field.as_deref().map(form_field),
-            message: e.message,
+/// A refusal as the line's form shows it: `webhook` is the connector URL's field,
+/// `whatsapp_template` the template's name, `line_id` the new line's id.
+fn line_refusal(e: ApiError) -> Refusal {
+    let mut r = Refusal::from(e);
+    r.field = r.field.map(|f| {
+        match f.as_str() {
+            "webhook" => "webhook.url",
+            "whatsapp_template" => "whatsapp_template.name",
+            "line_id" => "id",
+            other => other,
         }
-    }
-}
-
-impl From<Invalid> for Refusal {
-    fn from(e: Invalid) -> Self {
-        ApiError::from(e).into()
-    }
+        .to_owned()
+    });
+    r
 }
 
 /// Whether `caller` changes lines (admins); others see them read-only.
@@ -509,8 +375,8 @@ async fn list_page(
                         p.problem #new-line-problem role="alert" { (p.message) }
                     }
                     form.stacked method="post" action="/dashboard/lines" {
-                        (input_field("id", "Id", "The line's id in the API and in sessions: letters, digits, - and _.", one(typed, "id"), error("id").map(|p| p.message.as_str()), false))
-                        (input_field("name", "Name", "What people see.", one(typed, "name"), error("name").map(|p| p.message.as_str()), false))
+                        (form::input("id", "Id", "The line's id in the API and in sessions: letters, digits, - and _.", one(typed, "id"), error("id").map(|p| p.message.as_str())))
+                        (form::input("name", "Name", "What people see.", one(typed, "name"), error("name").map(|p| p.message.as_str())))
                         button type="submit" #create-line { "Create the line" }
                     }
                     p.muted { "A new line starts with the defaults: set its channels and alerts on its page." }
@@ -521,33 +387,10 @@ async fn list_page(
     (status, markup).into_response()
 }
 
-/// A labelled text input with its hint and, when refused, the message next to it.
-fn input_field(
-    name: &str,
-    label: &str,
-    hint: &str,
-    value: &str,
-    error: Option<&str>,
-    disabled: bool,
-) -> Markup {
-    let id = fid(name);
-    html! {
-        div.field {
-            label for=(id) { (label) }
-            input type="text" id=(id) name=(name) value=(value) disabled[disabled]
-                aria-invalid=[error.map(|_| "true")]
-                aria-describedby={ (id) "-hint" @if error.is_some() { " " (id) "-error" } };
-            @if let Some(message) = error { p.problem id={ (id) "-error" } role="alert" { (message) } }
-            @if !hint.is_empty() { span.muted id={ (id) "-hint" } { (hint) } }
-        }
-    }
-}
-
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
 pub struct NewLine {
-    #[serde(default)]
     id: String,
-    #[serde(default)]
     name: String,
 }
 
@@ -555,39 +398,29 @@ pub struct NewLine {
 pub async fn create(
     State(state): State<AppState>,
     Visit { caller, session }: Visit,
-    Form(form): Form<NewLine>,
+    Form(new): Form<NewLine>,
 ) -> Response {
-    let typed: Values = [("id", &form.id), ("name", &form.name)]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), vec![v.clone()]))
-        .collect();
-    let id = rateline_domain::normalize_id(form.id.trim());
     let result = async {
-        let id = NameId::parse("id", &id)?;
+        let id = NameId::parse("id", &rateline_domain::normalize_id(new.id.trim()))?;
         if state.engine.line(&id).await.is_ok() {
-            return Err(ApiError::from(Invalid::new(
-                "id",
-                format!("line '{id}' exists already: open it from the list to change it"),
-            )));
+            return Err(form::taken("line", &id));
         }
-        let settings: LineSettings = serde_json::from_value(json!({"name": form.name}))
+        let settings: LineSettings = serde_json::from_value(json!({"name": new.name}))
             .map_err(|e| ApiError::from(Invalid::new("name", e.to_string())))?;
         state.engine.put_line(&caller, &id, settings, None).await?;
         Ok::<_, ApiError>(id)
     };
-    match result.await {
-        Ok(id) => {
-            let said = "The line is made, with the defaults: set its channels and alerts here.";
-            if let Err(e) = session.insert(FLASH, said).await {
-                tracing::warn!(error = %e, "the message after an action could not be kept");
-            }
-            Redirect::to(&format!("/dashboard/lines/{id}")).into_response()
-        }
-        Err(e) if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN => {
-            list_page(&state, &caller, &typed, Some(e.into())).await
-        }
-        Err(e) => refused("Lines", e),
-    }
+    let said = "The line is made, with the defaults: set its channels and alerts here.";
+    let typed = form::typed(&[("id", &new.id), ("name", &new.name)]);
+    form::made(
+        &session,
+        result.await,
+        "/dashboard/lines",
+        said,
+        "Lines",
+        async |e| list_page(&state, &caller, &typed, Some(line_refusal(e))).await,
+    )
+    .await
 }
 
 /// `GET /dashboard/lines/{id}`.
@@ -624,10 +457,7 @@ pub async fn save(
         Ok(l) => l,
         Err(e) => return refused("Line", e),
     };
-    let mut values = Values::new();
-    for (k, v) in form {
-        values.entry(k).or_default().push(v);
-    }
+    let values = form::posted(form);
     let expected = one(&values, "version").parse::<i64>().ok();
     let result = async {
         let patch = patch_of(&values, &stored.settings)?;
@@ -641,9 +471,7 @@ pub async fn save(
     match result.await {
         Ok(line) => {
             let said = format!("Saved: the line is at version {}.", line.version);
-            if let Err(e) = session.insert(FLASH, said).await {
-                tracing::warn!(error = %e, "the message after an action could not be kept");
-            }
+            flash(&session, said).await;
             Redirect::to(&format!("/dashboard/lines/{id}")).into_response()
         }
         Err(e) if e.code == ErrorCode::PreconditionFailed => {
@@ -665,17 +493,17 @@ pub async fn save(
         }
         Err(e) if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN => {
             let status = e.status;
-            let page = line_page(&state, &caller, &stored, &values, Shown::Refused(e.into()));
+            let page = line_page(
+                &state,
+                &caller,
+                &stored,
+                &values,
+                Shown::Refused(line_refusal(e)),
+            );
             with_status(status, page.await)
         }
         Err(e) => refused("Line", e),
     }
-}
-
-fn with_status(status: StatusCode, response: Response) -> Response {
-    let mut response = response;
-    *response.status_mut() = status;
-    response
 }
 
 /// `POST /dashboard/lines/{id}/test-request`: sends the connector a test request and shows
@@ -734,19 +562,19 @@ async fn line_page(
     let viewer = viewer(state, caller).await;
     let config = line.managed_by == ManagedBy::Config;
     let locked = config || !edits(caller);
+    let secret = if line
+        .settings
+        .webhook
+        .as_ref()
+        .is_some_and(|w| w.secret.is_some())
+    {
+        "(set: blank keeps it)"
+    } else {
+        "(not set)"
+    };
     let refusal = match &shown {
         Shown::Refused(r) => Some(r),
         _ => None,
-    };
-    let known: Vec<&str> = SECTIONS
-        .iter()
-        .flat_map(|(_, _, fields)| fields.iter().map(|f| f.name))
-        .chain([NOTIFY_LOW])
-        .collect();
-    let error = |name: &str| {
-        refusal
-            .filter(|r| r.field.as_deref() == Some(name))
-            .map(|r| r.message.as_str())
     };
     let mut candidates: Vec<(String, String)> = vec![(
         "responsible_manager".into(),
@@ -793,7 +621,7 @@ async fn line_page(
                 " · changed " (viewer.time(line.updated_at)) }
             @match &shown {
                 Shown::Flash(Some(message)) => p.notice role="status" { (message) },
-                Shown::Refused(r) if r.field.as_deref().is_none_or(|f| !known.contains(&f)) => {
+                Shown::Refused(r) if !r.on_the_form(SECTIONS, &[NOTIFY_LOW]) => {
                     p.problem #form-problem role="alert" { (r.message) }
                 },
                 Shown::Refused(_) => p.problem #form-problem role="alert" {
@@ -811,35 +639,27 @@ async fn line_page(
             (reach_panel(&reach, &viewer))
             form #settings method="post" action={ "/dashboard/lines/" (line.id) } {
                 input type="hidden" name="version" value=(line.version);
-                @for (section, heading, fields) in SECTIONS {
-                    fieldset #{ "s-" (section) } disabled[locked] {
-                        legend { (heading) }
-                        @for field in *fields {
-                            (setting(field, values, error(field.name), line))
-                        }
-                        @if *section == "alerts" {
-                            fieldset #recipients aria-describedby="recipients-hint" {
-                                legend { "Who hears about a low rating" }
-                                @if let Some(message) = error(NOTIFY_LOW) {
-                                    p.problem #f-notify_low-error role="alert" { (message) }
-                                }
-                                @for (value, label) in &candidates {
-                                    @let id = format!("r-{}", value.replace(':', "-"));
-                                    div.check {
-                                        input type="checkbox" name=(NOTIFY_LOW) id=(id) value=(value) checked[checked(value)];
-                                        label for=(id) { (label) }
-                                    }
-                                }
-                                span.muted #recipients-hint { "People and groups by name; at most 20 entries. Operators hear nothing where they do not see ratings." }
+                (form::sections(SECTIONS, values, refusal, &form::Choices::new(), secret, locked, |section| html! {
+                    @if section == "alerts" {
+                        fieldset #recipients aria-describedby="recipients-hint" {
+                            legend { "Who hears about a low rating" }
+                            @if let Some(message) = Refusal::about(refusal, NOTIFY_LOW) {
+                                p.problem #f-notify_low-error role="alert" { (message) }
                             }
-                        }
-                        @if *section == "channels" && !locked {
-                            @if line.settings.public_badge {
-                                p.muted { "The badge: " code { (state.link(&format!("/public/lines/{}/badge.svg", line.id))) } }
+                            @for (value, label) in &candidates {
+                                @let id = format!("r-{}", value.replace(':', "-"));
+                                div.check {
+                                    input type="checkbox" name=(NOTIFY_LOW) id=(id) value=(value) checked[checked(value)];
+                                    label for=(id) { (label) }
+                                }
                             }
+                            span.muted #recipients-hint { "People and groups by name; at most 20 entries. Operators hear nothing where they do not see ratings." }
                         }
                     }
-                }
+                    @if section == "channels" && line.settings.public_badge {
+                        p.muted { "The badge: " code { (state.link(&format!("/public/lines/{}/badge.svg", line.id))) } }
+                    }
+                }))
                 @if !locked { button type="submit" #save { "Save" } }
             }
             @if !locked || (edits(caller) && config) {
@@ -858,58 +678,6 @@ async fn line_page(
         _ => StatusCode::OK,
     };
     (status, markup).into_response()
-}
-
-/// One setting's control, label, hint and, when refused, the message next to it.
-fn setting(field: &Field, values: &Values, error: Option<&str>, line: &LineRecord) -> Markup {
-    let id = fid(field.name);
-    let value = one(values, field.name);
-    let described = html! { (id) "-hint" @if error.is_some() { " " (id) "-error" } };
-    let invalid = error.map(|_| "true");
-    html! {
-        div.field.check[field.kind == Kind::Check] {
-            @match field.kind {
-                Kind::Check => {
-                    input type="checkbox" id=(id) name=(field.name) checked[values.contains_key(field.name)]
-                        aria-invalid=[invalid] aria-describedby=(described);
-                    label for=(id) { (field.label) }
-                },
-                Kind::LongText => {
-                    label for=(id) { (field.label) }
-                    textarea id=(id) name=(field.name) rows="2" aria-invalid=[invalid] aria-describedby=(described) { (value) }
-                },
-                Kind::List => {
-                    label for=(id) { (field.label) }
-                    textarea id=(id) name=(field.name) rows="3" aria-invalid=[invalid] aria-describedby=(described) { (value) }
-                },
-                Kind::Scale => {
-                    label for=(id) { (field.label) }
-                    select id=(id) name=(field.name) aria-invalid=[invalid] aria-describedby=(described) {
-                        option value="binary" selected[value == "binary"] { "👍/👎 (binary)" }
-                        option value="five_star" selected[value == "five_star"] { "1–5 ★ (five_star)" }
-                    }
-                },
-                Kind::Secret => {
-                    label for=(id) { (field.label) }
-                    input type="password" id=(id) name=(field.name) autocomplete="new-password"
-                        placeholder=(if line.settings.webhook.as_ref().is_some_and(|w| w.secret.is_some()) { "(set: blank keeps it)" } else { "(not set)" })
-                        aria-invalid=[invalid] aria-describedby=(described);
-                },
-                Kind::Number | Kind::OptionalNumber => {
-                    label for=(id) { (field.label) }
-                    input type="text" inputmode="numeric" id=(id) name=(field.name) value=(value) size="8"
-                        aria-invalid=[invalid] aria-describedby=(described);
-                },
-                Kind::Text | Kind::Numbers => {
-                    label for=(id) { (field.label) }
-                    input type="text" id=(id) name=(field.name) value=(value)
-                        aria-invalid=[invalid] aria-describedby=(described);
-                },
-            }
-            @if let Some(message) = error { p.problem id={ (id) "-error" } role="alert" { (message) } }
-            span.muted id={ (id) "-hint" } { (field.hint) }
-        }
-    }
 }
 
 /// "Who will hear about a low rating": every person the alerts would go to, reachable or

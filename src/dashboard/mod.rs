@@ -18,7 +18,10 @@ mod actions;
 mod appeals;
 mod audit;
 mod charts;
+mod form;
+mod groups;
 mod inbox;
+mod keys;
 mod lines;
 mod page;
 mod people;
@@ -82,13 +85,29 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/dashboard/appeals", get(appeals::queue))
         .route("/dashboard/appeals/{id}/decision", post(actions::decide))
         .route("/dashboard/operators/{id}", get(operator_page))
-        .route("/dashboard/people", get(people::list))
+        .route("/dashboard/people", get(people::list).post(people::create))
+        .route(
+            "/dashboard/people/{id}",
+            get(people::show).post(people::save),
+        )
+        .route("/dashboard/people/{id}/active", post(people::set_active))
+        .route(
+            "/dashboard/people/{id}/test-alert",
+            post(people::test_alert),
+        )
         .route("/dashboard/lines", get(lines::list).post(lines::create))
         .route("/dashboard/lines/{id}", get(lines::show).post(lines::save))
         .route(
             "/dashboard/lines/{id}/test-request",
             post(lines::test_request),
         )
+        .route("/dashboard/groups", get(groups::list).post(groups::create))
+        .route(
+            "/dashboard/groups/{id}",
+            get(groups::show).post(groups::save),
+        )
+        .route("/dashboard/keys", get(keys::list).post(keys::create))
+        .route("/dashboard/keys/{id}/revoke", post(keys::revoke))
         .route("/dashboard/audit", get(audit::audit_page))
         .route("/dashboard/people/{id}/invitation", post(people::invite))
         // The check's bare 403 is explained by the layer around it.

@@ -57,19 +57,28 @@ form.stacked { display: flex; flex-direction: column; gap: 6px; max-width: 420px
 form.stacked input, form.stacked button { font: inherit; padding: 6px 8px; }
 form.stacked button { align-self: flex-start; }
 details { max-width: 452px; }
-#settings fieldset { background: #fff; margin: 12px 0; padding: 8px 16px 12px; max-width: 760px; }
+#settings fieldset { background: #fff; margin: 12px 0; padding: 8px 16px 12px; max-width: 760px;
+  min-width: 0; box-sizing: border-box; }
+#settings fieldset fieldset { background: none; }
 #settings legend { font-weight: 600; }
-#settings .field { display: flex; flex-direction: column; gap: 2px; margin: 8px 0; }
+.field { display: flex; flex-direction: column; gap: 2px; margin: 8px 0; }
+.field input { font: inherit; padding: 6px 8px; }
+#key-text, #invitation-url { width: 100%; box-sizing: border-box; font: inherit; }
 #settings .field.check, #recipients .check { flex-direction: row; flex-wrap: wrap; align-items: center;
   gap: 6px; margin: 4px 0; }
 #settings .field.check .muted { flex-basis: 100%; }
 #settings input[type=text], #settings input[type=password], #settings textarea, #settings select,
 #new-line input { font: inherit; padding: 6px 8px; max-width: 100%; }
-#settings textarea { width: 100%; box-sizing: border-box; }
+#settings textarea, #settings input[type=text], #settings input[type=password], #settings select
+  { width: 100%; box-sizing: border-box; }
+form.inline button { font: inherit; padding: 6px 12px; margin: 4px 0; max-width: 100%;
+  overflow-wrap: anywhere; }
+#new-key select, #new-person select { font: inherit; padding: 6px 8px; }
 #settings input[inputmode=numeric] { max-width: 10em; }
 #settings button, #connector-test button { font: inherit; padding: 6px 12px; }
 [aria-invalid=true] { border: 2px solid #a4161a; }
-#reach td, #reach th, #lines td, #lines th { text-align: left; vertical-align: top; }
+#reach td, #reach th, #lines td, #lines th, #keys td, #keys th, #groups td, #groups th
+  { text-align: left; vertical-align: top; }
 pre { white-space: pre-wrap; background: #fff; padding: 8px; border-radius: 4px; max-width: 760px; }
 @media (max-width: 600px) {
   main { padding: 12px; }
@@ -244,6 +253,10 @@ pub(super) fn page(title: &str, viewer: &Viewer, body: Markup) -> Markup {
                             @if viewer.admin {
                                 " "
                                 a href="/dashboard/people" #nav-people { "People" }
+                                " "
+                                a href="/dashboard/groups" #nav-groups { "Groups" }
+                                " "
+                                a href="/dashboard/keys" #nav-keys { "Keys" }
                                 " "
                                 a href="/dashboard/audit" #nav-audit { "Audit" }
                             }

@@ -38,6 +38,14 @@ fn stale(what: &str, expected: i64, current: Option<i64>) -> EngineError {
     }
 }
 
+/// The answer for a group that does not exist.
+pub fn group_not_found(id: &str) -> EngineError {
+    EngineError::NotFound {
+        code: ErrorCode::GroupNotFound,
+        message: format!("group '{id}' does not exist; create it with PUT /v1/groups/{id}"),
+    }
+}
+
 impl Engine {
     /// Creates or replaces a line from the API; the stored line and whether it is new. With
     /// `expected`, only the line at that version is replaced.
@@ -312,10 +320,7 @@ impl Engine {
         caller.admin("reading groups")?;
         let groups = self.store.groups(id).await?;
         match id {
-            Some(id) if groups.is_empty() => Err(EngineError::NotFound {
-                code: ErrorCode::GroupNotFound,
-                message: format!("group '{id}' does not exist; create it with PUT /v1/groups/{id}"),
-            }),
+            Some(id) if groups.is_empty() => Err(group_not_found(id)),
             _ => Ok(groups),
         }
     }

@@ -17,10 +17,12 @@ mod reach;
 mod signals;
 mod wake;
 
+pub use config::group_not_found;
 pub use followup::rating_not_found;
 pub use inbox::Inbox;
 pub use keys::{KeyRefusal, KeyRequest, MAX_KEY_LINES, Minted, mint};
 pub use passwords::{INVITATION_HOURS, MIN_PASSWORD_CHARS, NewInvitation, invitation_path};
+pub use probes::TestAlert;
 pub use reach::{AlertReach, RecipientReach, Sinks};
 pub use signals::SessionSignals;
 pub use wake::Wake;
@@ -92,6 +94,9 @@ pub struct Engine {
     sinks: Sinks,
     /// Sends an admin's test requests to a line's connector, as the scheduler would.
     connector: Arc<rateline_adapters::webhook::WebhookAdapter>,
+    /// Where a person's test alert goes: set once the sinks exist, since they are made
+    /// after the engine (they sign with a key the store keeps).
+    alert_sinks: Arc<std::sync::OnceLock<probes::AlertSending>>,
 }
 
 /// What an engine is configured with, from the settings.
@@ -149,6 +154,7 @@ impl Engine {
             )),
             policy: settings.policy,
             sinks: settings.sinks,
+            alert_sinks: Arc::default(),
         }
     }
 

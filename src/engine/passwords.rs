@@ -126,7 +126,7 @@ pub fn check_password(password: &str, repeated: &str) -> std::result::Result<(),
     Ok(())
 }
 
-fn deactivated(id: &str) -> EngineError {
+pub(super) fn deactivated(id: &str) -> EngineError {
     EngineError::Conflict {
         code: ErrorCode::PersonDeactivated,
         message: format!(

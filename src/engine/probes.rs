@@ -1,12 +1,19 @@
-//! Test sends an admin asks for while setting a line up: a test request to the line's
-//! connector, so a wrong URL, secret or parser shows before the first client is asked.
+//! Test sends people ask for while setting Rateline up: a test request to a line's
+//! connector, so a wrong URL, secret or parser shows before the first client is asked, and
+//! a test alert to one of a person's addresses, so "I never get alerts" shows before the
+//! first low rating.
+
+use std::sync::Arc;
 
 use rateline_adapters::webhook::TestAnswer;
-use rateline_adapters::{OutgoingRequest, WebhookTarget};
-use rateline_domain::{ClientRef, Id};
+use rateline_adapters::{ChannelAdapter, OutgoingRequest, SendOutcome, WebhookTarget};
+use rateline_domain::{ClientRef, Id, Invalid};
 
+use super::passwords::{deactivated, person_not_found};
 use super::{Engine, Result, line_not_found};
+use crate::alerts::AlertSinks;
 use crate::policy::Caller;
+use crate::store::AlertDelivery;
 
 /// The client a test request names: nobody a connector should show it to.
 const TEST_CLIENT: &str = "rateline-test";
@@ -51,5 +58,114 @@ impl Engine {
             }),
         };
         Ok(self.connector.test(&request).await)
+    }
+}
+
+/// The sinks a test alert is sent through: the scheduler's own.
+pub(super) struct AlertSending {
+    sinks: Arc<AlertSinks>,
+    telegram: Option<Arc<dyn ChannelAdapter>>,
+}
+
+/// What became of a person's test alert.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct TestAlert {
+    /// `email`, `telegram` or `webhook`.
+    pub sink: String,
+    /// The address it went to.
+    pub address: String,
+    /// Whether the sink took it (the SMTP server, the Bot API or the webhook said yes).
+    pub delivered: bool,
+    /// Why not, as an alert's `last_error` says it.
+    pub error: Option<String>,
+}
+
+impl Engine {
+    /// Gives the engine the alert sinks, for test alerts; once, at start.
+    pub fn set_alert_sinks(
+        &self,
+        sinks: Arc<AlertSinks>,
+        telegram: Option<Arc<dyn ChannelAdapter>>,
+    ) {
+        if self
+            .alert_sinks
+            .set(AlertSending { sinks, telegram })
+            .is_err()
+        {
+            tracing::warn!("the alert sinks were given twice; the first are kept");
+        }
+    }
+
+    /// Sends person `id` a test alert at their `sink` address (`email`, `telegram` or
+    /// `webhook`), now, and says whether it arrived: the person themselves, or an admin.
+    /// Nothing is stored.
+    pub async fn test_alert(&self, caller: &Caller, id: &str, sink: &str) -> Result<TestAlert> {
+        if caller.person_id() != Some(id) {
+            caller.admin("sending another person a test alert")?;
+        }
+        let person = self
+            .store
+            .person_reachability(id)
+            .await?
+            .ok_or_else(|| person_not_found(id))?;
+        if !person.active {
+            return Err(deactivated(id));
+        }
+        let n = &person.notify;
+        let (address, field) = match sink {
+            "email" => (n.email.clone(), "email"),
+            "telegram" => (
+                n.telegram_chat_id.map(|c| c.to_string()),
+                "telegram_chat_id",
+            ),
+            "webhook" => (n.webhook_url.clone(), "webhook_url"),
+            other => {
+                return Err(Invalid::new(
+                    "sink",
+                    format!("must be email, telegram or webhook, got '{other}'"),
+                )
+                .into());
+            }
+        };
+        let Some(address) = address else {
+            return Err(Invalid::new(
+                "sink",
+                format!("person '{id}' has no notify.{field}: set it first, then try it"),
+            )
+            .into());
+        };
+        let now = self.now();
+        let delivery = AlertDelivery {
+            id: format!("test-{}", uuid::Uuid::now_v7()),
+            sink: sink.to_owned(),
+            address: Some(address.clone()),
+            rating_id: String::new(),
+            session_id: String::new(),
+            line_id: String::new(),
+            line_name: String::new(),
+            channel: String::new(),
+            operator_id: None,
+            operator_name: None,
+            client_id: String::new(),
+            client_name: None,
+            scale: rateline_domain::Scale::Binary,
+            value: 0,
+            comment: None,
+            rated_at: now,
+            webhook_secret: n.webhook_secret.clone().map(rateline_domain::Secret),
+            test: true,
+        };
+        let outcome = match self.alert_sinks.get() {
+            Some(s) => s.sinks.send(&delivery, s.telegram.as_ref(), now).await,
+            None => SendOutcome::Failed {
+                reason: "this process sends no alerts".into(),
+            },
+        };
+        Ok(TestAlert {
+            sink: sink.to_owned(),
+            address,
+            delivered: matches!(outcome, SendOutcome::Accepted { .. }),
+            error: outcome.reason().map(str::to_owned),
+        })
     }
 }

@@ -24,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_person, put_person, patch_person))
         .routes(routes!(invite))
         .routes(routes!(put_time_zone))
+        .routes(routes!(test_alert))
         .routes(routes!(list_groups))
         .routes(routes!(get_group, put_group))
 }
@@ -247,6 +248,43 @@ async fn put_time_zone(
         .set_time_zone(&caller, &id, body.time_zone.as_deref())
         .await?;
     Ok(Json(body))
+}
+
+/// Which of a person's addresses a test alert goes to.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct TestAlertBody {
+    /// `email`, `telegram` or `webhook`: the person's `notify.email`, `notify.telegram_chat_id`
+    /// or `notify.webhook_url`.
+    #[schema(example = "email")]
+    sink: String,
+}
+
+/// Sends the person a test alert at one of their addresses, now, and says whether the sink
+/// took it: the person themselves or an admin. It says it is a test (a webhook gets `"test":
+/// true` and `X-Rateline-Event: test_alert`) and nothing is stored. The people pages' "Send
+/// me a test alert".
+#[utoipa::path(
+    post, path = "/v1/people/{person_id}/test-alert", tag = "people", operation_id = "test_alert",
+    params(("person_id" = rateline_domain::Id, Path, description = "The person.")),
+    request_body = TestAlertBody,
+    responses(
+        (status = 200, description = "Sent, or why the sink did not take it (`delivered: false` with `error`).", body = crate::engine::TestAlert),
+        (status = 403, description = "Another person, and not an admin (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such person (`person_not_found`).", body = ErrorBody),
+        (status = 409, description = "The person is deactivated (`person_deactivated`).", body = ErrorBody),
+        (status = 422, description = "Not a sink, or the person has no such address (`invalid_field`).", body = ErrorBody),
+    ),
+)]
+async fn test_alert(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath,
+    ApiJson(body): ApiJson<TestAlertBody>,
+) -> ApiResult<Json<crate::engine::TestAlert>> {
+    Ok(Json(
+        state.engine.test_alert(&caller, &id, &body.sink).await?,
+    ))
 }
 
 /// Makes an invitation link with which the person sets their dashboard password (the same

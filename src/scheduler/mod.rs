@@ -105,7 +105,7 @@ struct Inner {
     wake: Arc<Wake>,
     metrics: Arc<Metrics>,
     adapters: Adapters,
-    sinks: AlertSinks,
+    sinks: Arc<AlertSinks>,
     settings: SchedulerSettings,
     retry: RetryPolicy,
     /// This process's name on the leases it takes.
@@ -135,7 +135,7 @@ impl Scheduler {
         wake: Arc<Wake>,
         metrics: Arc<Metrics>,
         adapters: Adapters,
-        sinks: AlertSinks,
+        sinks: Arc<AlertSinks>,
         settings: SchedulerSettings,
         answer_url: String,
     ) -> Self {

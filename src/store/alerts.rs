@@ -64,6 +64,8 @@ pub struct AlertDelivery {
     pub rated_at: DateTime<Utc>,
     /// The recipient's own `notify.webhook_secret`, which signs a webhook alert.
     pub webhook_secret: Option<rateline_domain::Secret>,
+    /// A test a person asked for to see an alert reach them: about no rating at all.
+    pub test: bool,
 }
 
 /// An alert about to be made: recipient, sink, address, status, and why it will not be sent.
@@ -509,6 +511,7 @@ impl Store {
                 .and_then(|n| serde_json::from_str::<Notify>(&n).ok())
                 .and_then(|n| n.webhook_secret)
                 .map(rateline_domain::Secret),
+            test: false,
         }))
     }
 }

@@ -396,6 +396,7 @@ async fn the_openapi_description_covers_every_v1_route(db: Db) {
         "POST /v1/keys",
         "POST /v1/lines/{line_id}/test-request",
         "POST /v1/people/{person_id}/invitation",
+        "POST /v1/people/{person_id}/test-alert",
         "POST /v1/ratings",
         "POST /v1/ratings/{id}/appeal",
         "POST /v1/sessions",

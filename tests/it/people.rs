@@ -321,7 +321,7 @@ async fn admins_invite_people_from_the_people_page(db: Db) {
     assert_eq!(status, 200, "{page}");
     for part in [
         r#"id="nav-people""#,
-        r#"<tr id="person-op-1"><td>Ben"#,
+        r#"<tr id="person-op-1"><td><a href="/dashboard/people/op-1">Ben</a>"#,
         r#"action="/dashboard/people/sup-olga/invitation""#,
         "not yet",
     ] {

@@ -256,6 +256,41 @@ async fn an_admin_sets_up_a_line_in_the_browser(kind: Db) {
     let page = arrive(c, "/dashboard/lines", "#line-support").await;
     assert!(page.contains("every recipient reachable"), "{page}");
     save_screenshot(&c.screenshot().await.unwrap(), "settings-lines.png");
+
+    // Olga's page: a test alert to her webhook, at a phone's width.
+    c.set_window_size(420, 1400).await.unwrap();
+    click(c, "#nav-people").await;
+    arrive(c, "/dashboard/people", "#people").await;
+    click(c, "a[href='/dashboard/people/sup-olga']").await;
+    arrive(c, "/dashboard/people/sup-olga", "#test-webhook").await;
+    click(c, "#test-webhook").await;
+    let page = arrive(c, "/dashboard/people/sup-olga/test-alert", "#test-alert").await;
+    assert!(page.contains("The test alert went to"), "{page}");
+    assert!(
+        app.connector
+            .received()
+            .iter()
+            .any(|r| r.body["test"] == true && r.body.get("alert").is_some()),
+        "the test alert reached Olga's webhook"
+    );
+    c.execute("window.scrollTo(0, 0)", vec![]).await.unwrap();
+    save_screenshot(&c.screenshot().await.unwrap(), "settings-person.png");
+
+    // A key for a program, shown once.
+    click(c, "#nav-keys").await;
+    arrive(c, "/dashboard/keys", "#create-key").await;
+    type_in(c, "#f-name", "CRM export").await;
+    element(c, "#f-role")
+        .await
+        .select_by_value("supervisor")
+        .await
+        .unwrap();
+    click(c, "#f-lines-support").await;
+    click(c, "#create-key").await;
+    let page = arrive(c, "/dashboard/keys", "#key-text").await;
+    assert!(page.contains("Copy it now"), "{page}");
+    c.execute("window.scrollTo(0, 0)", vec![]).await.unwrap();
+    save_screenshot(&c.screenshot().await.unwrap(), "settings-keys.png");
 }
 
 crate::common::on_both_backends!(an_admin_sets_up_a_line_in_the_browser);

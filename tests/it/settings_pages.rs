@@ -366,7 +366,403 @@ async fn who_sees_and_who_changes_a_line(db: Db) {
     assert!(page.contains("config file"), "{page}");
 }
 
+/// A person's form as their page fills it for Olga (`people`), with `changes` put in place.
+fn person_form<'a>(
+    version: &'a str,
+    hook: &'a str,
+    changes: &[(&'a str, &[&'a str])],
+) -> Vec<(&'a str, &'a str)> {
+    let defaults: &[(&str, &[&str])] = &[
+        ("version", &[version]),
+        ("name", &["Olga"]),
+        ("role", &["supervisor"]),
+        ("lines", &["support"]),
+        ("manager_id", &[""]),
+        ("time_zone", &[""]),
+        ("notifications_enabled", &["on"]),
+        ("notify.email", &[""]),
+        ("notify.telegram_chat_id", &[""]),
+        ("notify.webhook_url", &[hook]),
+        ("notify.webhook_secret", &[""]),
+    ];
+    let mut fields = Vec::new();
+    for (name, values) in defaults {
+        let values = changes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(*values, |(_, v)| *v);
+        fields.extend(values.iter().map(|v| (*name, *v)));
+    }
+    fields
+}
+
+async fn person(app: &TestApp, key: &str, id: &str) -> Value {
+    let (status, body) = app
+        .call_as(Some(key), "GET", &format!("/v1/people/{id}"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+async fn an_admin_changes_a_person_from_their_page(db: Db) {
+    let Some(app) = spawn_app_with(db, |s| {
+        s.people = vec![json!({"id": "sup-file", "name": "Fay", "role": "supervisor"})];
+    })
+    .await
+    else {
+        return;
+    };
+    people(&app).await;
+    let key = close_with_a_key(&app).await;
+    let ada = signed_in(&app, "adm").await;
+    let hook = app.connector.url.clone();
+
+    // Olga's page: a test alert to her webhook, signed with her secret, saying it is a test.
+    let (status, page) = text(&app, "/dashboard/people/sup-olga", Some(&ada)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(r#"id="test-webhook""#), "{page}");
+    assert!(
+        !page.contains(r#"id="test-email""#),
+        "no e-mail, no button: {page}"
+    );
+    let (status, page) = send(
+        &app,
+        &ada,
+        "/dashboard/people/sup-olga/test-alert",
+        &[("sink", "webhook")],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("The test alert went to"), "{page}");
+    let got = app.connector.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].signature_ok, "signed with Olga's secret");
+    assert_eq!(got[0].body["test"], true);
+    assert!(
+        got[0].body["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Test alert from Rateline"),
+        "{:?}",
+        got[0].body
+    );
+    // An address she does not have: said so, nothing sent.
+    let (status, page) = send(
+        &app,
+        &ada,
+        "/dashboard/people/sup-olga/test-alert",
+        &[("sink", "email")],
+    )
+    .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(
+        page.contains("person &#39;sup-olga&#39; has no notify.email")
+            || page.contains("person 'sup-olga' has no notify.email"),
+        "{page}"
+    );
+    assert_eq!(app.connector.received().len(), 1);
+
+    // Her form: an e-mail and a manager added, the rest kept (the webhook secret too).
+    let before = person(&app, &key, "sup-olga").await;
+    let version = before["version"].to_string();
+    let (status, page) = send(
+        &app,
+        &ada,
+        "/dashboard/people/sup-olga",
+        &person_form(
+            &version,
+            &hook,
+            &[
+                ("notify.email", &["olga@example.com"]),
+                ("manager_id", &["adm"]),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(status, 303, "{page}");
+    assert!(page.contains("Saved: the person is at version"), "{page}");
+    let after = person(&app, &key, "sup-olga").await;
+    assert_eq!(after["notify"]["email"], "olga@example.com");
+    assert_eq!(after["manager_id"], "adm");
+    assert_eq!(after["notify"]["webhook_url"], hook.as_str());
+    assert_eq!(after["lines"], json!(["support"]));
+    send(
+        &app,
+        &ada,
+        "/dashboard/people/sup-olga/test-alert",
+        &[("sink", "webhook")],
+    )
+    .await;
+    assert!(
+        app.connector.received()[1].signature_ok,
+        "the secret left blank is kept"
+    );
+
+    // Bad values, each next to its field; nothing saved.
+    let version = after["version"].to_string();
+    let (status, page) = send(
+        &app,
+        &ada,
+        "/dashboard/people/sup-olga",
+        &person_form(&version, &hook, &[("notify.email", &["not an address"])]),
+    )
+    .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(
+        page.contains(
+            r#"id="f-notify-email-error" role="alert">notify.email: must be an e-mail address"#
+        ),
+        "{page}"
+    );
+    let (status, page) = send(
+        &app,
+        &ada,
+        "/dashboard/people/sup-olga",
+        &person_form(&version, &hook, &[("notify.telegram_chat_id", &["@olga"])]),
+    )
+    .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(
+        page.contains(r#"id="f-notify-telegram_chat_id-error""#),
+        "{page}"
+    );
+    assert_eq!(person(&app, &key, "sup-olga").await, after);
+
+    // Deactivated, then back.
+    let (status, page) = send(
+        &app,
+        &ada,
+        "/dashboard/people/sup-olga/active",
+        &[("active", "false"), ("version", &version)],
+    )
+    .await;
+    assert_eq!(status, 303, "{page}");
+    assert!(page.contains("Olga is deactivated"), "{page}");
+    assert!(page.contains(r#"id="reactivate""#), "{page}");
+    assert_eq!(person(&app, &key, "sup-olga").await["active"], false);
+    let version = person(&app, &key, "sup-olga").await["version"].to_string();
+    let (status, _) = send(
+        &app,
+        &ada,
+        "/dashboard/people/sup-olga/active",
+        &[("active", "true"), ("version", &version)],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(person(&app, &key, "sup-olga").await["active"], true);
+
+    // The invitation from her page, shown there.
+    let (status, page) = send(
+        &app,
+        &ada,
+        "/dashboard/people/sup-olga/invitation",
+        &[("from", "person")],
+    )
+    .await;
+    assert_eq!(status, 201, "{page}");
+    assert!(page.contains(r#"id="invitation-url""#), "{page}");
+    assert!(page.contains(r#"id="test-alerts""#), "her page: {page}");
+
+    // A new person from the list; the same id again refused next to it.
+    let (status, page) = send(
+        &app,
+        &ada,
+        "/dashboard/people",
+        &[("id", "op-2"), ("name", "Kim"), ("role", "operator")],
+    )
+    .await;
+    assert_eq!(status, 303, "{page}");
+    assert!(page.contains("The person is added"), "{page}");
+    assert_eq!(person(&app, &key, "op-2").await["role"], "operator");
+    let (status, page) = send(
+        &app,
+        &ada,
+        "/dashboard/people",
+        &[("id", "op-2"), ("name", "Kim 2"), ("role", "operator")],
+    )
+    .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains(r#"id="f-id-error""#), "{page}");
+
+    // A person from the config file: read-only, saying where.
+    let (_, page) = text(&app, "/dashboard/people/sup-file", Some(&ada)).await;
+    assert!(page.contains("defined in the configuration file"), "{page}");
+    assert!(!page.contains(r#"id="save""#), "{page}");
+
+    // Olga sees her own page read-only and may test her own addresses; not another's.
+    let olga = signed_in(&app, "sup-olga").await;
+    let (status, page) = text(&app, "/dashboard/people/sup-olga", Some(&olga)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Send me a test alert"), "{page}");
+    assert!(!page.contains(r#"id="save""#), "{page}");
+    let (status, _) = send(
+        &app,
+        &olga,
+        "/dashboard/people/sup-olga/test-alert",
+        &[("sink", "webhook")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = text(&app, "/dashboard/people/adm", Some(&olga)).await;
+    assert_eq!(status, 403);
+    let version = person(&app, &key, "sup-olga").await["version"].to_string();
+    let (status, _) = send(
+        &app,
+        &olga,
+        "/dashboard/people/sup-olga",
+        &person_form(&version, &hook, &[("role", &["admin"])]),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(person(&app, &key, "sup-olga").await["role"], "supervisor");
+    // The same test over the API, with her key's rules: an admin's key may test anyone.
+    let (status, body) = app
+        .call_as(
+            Some(&key),
+            "POST",
+            "/v1/people/sup-olga/test-alert",
+            Some(json!({"sink": "webhook"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["delivered"], true, "{body}");
+}
+
+async fn groups_and_keys_from_their_pages(db: Db) {
+    let Some(app) = spawn_app_with(db, |_| {}).await else {
+        return;
+    };
+    people(&app).await;
+    let (status, body) = app
+        .put("/v1/lines/support", json!({"name": "Support"}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let key = close_with_a_key(&app).await;
+    let ada = signed_in(&app, "adm").await;
+
+    // A group made, its members chosen by name.
+    let (status, page) = send(
+        &app,
+        &ada,
+        "/dashboard/groups",
+        &[("id", "leads"), ("name", "Leads")],
+    )
+    .await;
+    assert_eq!(status, 303, "{page}");
+    assert!(page.contains("The group is made"), "{page}");
+    assert!(page.contains("Olga (sup-olga)"), "{page}");
+    let (status, page) = send(
+        &app,
+        &ada,
+        "/dashboard/groups/leads",
+        &[
+            ("name", "Leads"),
+            ("members", "sup-olga"),
+            ("members", "sup-sam"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303, "{page}");
+    let (_, group) = app
+        .call_as(Some(&key), "GET", "/v1/groups/leads", None)
+        .await;
+    assert_eq!(group["members"], json!(["sup-olga", "sup-sam"]), "{group}");
+    let (status, page) = send(
+        &app,
+        &ada,
+        "/dashboard/groups/leads",
+        &[("name", " "), ("members", "sup-olga")],
+    )
+    .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains(r#"id="f-name-error""#), "{page}");
+    let (status, page) = send(
+        &app,
+        &ada,
+        "/dashboard/groups",
+        &[("id", "leads"), ("name", "Again")],
+    )
+    .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains(r#"id="f-id-error""#), "{page}");
+    let (_, page) = text(&app, "/dashboard/groups", Some(&ada)).await;
+    assert!(page.contains(r#"id="group-leads""#), "{page}");
+    let (_, group) = app
+        .call_as(Some(&key), "GET", "/v1/groups/leads", None)
+        .await;
+    assert_eq!(
+        group["members"],
+        json!(["sup-olga", "sup-sam"]),
+        "unchanged: {group}"
+    );
+
+    // A key made on the page, shown once, working; then revoked, and refused.
+    let (_, page) = text(&app, "/dashboard/keys", Some(&ada)).await;
+    assert!(page.contains("ops"), "the admin key is listed: {page}");
+    let (status, page) = send(
+        &app,
+        &ada,
+        "/dashboard/keys",
+        &[
+            ("name", "CRM export"),
+            ("role", "supervisor"),
+            ("lines", "support"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 201, "{page}");
+    let at = page.find(r#"id="key-text""#).expect("the key is shown");
+    let made = &page[at..];
+    let made = &made[made.find("value=\"").unwrap() + 7..];
+    let made = made[..made.find('"').unwrap()].to_owned();
+    assert!(made.starts_with("rl_"), "{made}");
+    let (status, lines) = app.call_as(Some(&made), "GET", "/v1/lines", None).await;
+    assert_eq!(status, 200, "{lines}");
+    assert_eq!(lines["lines"][0]["id"], "support");
+    let (_, page) = text(&app, "/dashboard/keys", Some(&ada)).await;
+    assert!(!page.contains(&made), "shown only once");
+    let id = made.split('_').nth(1).unwrap();
+    let (status, page) = send(&app, &ada, &format!("/dashboard/keys/{id}/revoke"), &[]).await;
+    assert_eq!(status, 303, "{page}");
+    assert!(page.contains("is revoked"), "{page}");
+    let (status, _) = app.call_as(Some(&made), "GET", "/v1/lines", None).await;
+    assert_eq!(status, 401);
+    // An operator key needs its operator: said next to the field, nothing made.
+    let (status, page) = send(
+        &app,
+        &ada,
+        "/dashboard/keys",
+        &[
+            ("name", "Ben's tool"),
+            ("role", "operator"),
+            ("person_id", ""),
+        ],
+    )
+    .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains(r#"id="f-person_id-error""#), "{page}");
+    let (_, keys) = app.call_as(Some(&key), "GET", "/v1/keys", None).await;
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 2, "{keys}");
+
+    // Neither page is a supervisor's.
+    let olga = signed_in(&app, "sup-olga").await;
+    for page in ["/dashboard/groups", "/dashboard/keys"] {
+        let (status, _) = text(&app, page, Some(&olga)).await;
+        assert_eq!(status, 403, "{page}");
+    }
+    let (status, _) = send(
+        &app,
+        &olga,
+        "/dashboard/keys",
+        &[("name", "mine"), ("role", "admin")],
+    )
+    .await;
+    assert_eq!(status, 403);
+}
+
 crate::common::on_both_backends!(
+    groups_and_keys_from_their_pages,
+    an_admin_changes_a_person_from_their_page,
     an_admin_makes_and_changes_a_line_from_its_page,
     the_connector_test_shows_what_the_connector_answered,
     who_sees_and_who_changes_a_line,
