@@ -125,11 +125,16 @@ pub fn router(state: &AppState) -> Router<AppState> {
 }
 
 /// The headers every page and the badge carry: nothing runs, nothing frames them, nothing
-/// is sniffed, and links out do not carry the page's address.
+/// is sniffed, and links out do not carry the page's address. A page that says no cache of
+/// its own is kept by none (`no-store`): pages show what only the signed-in person may see,
+/// and some (an invitation link, a new key) show a secret once.
 async fn security_headers(request: Request, next: Next) -> Response {
     let badge = request.uri().path().starts_with("/public/");
     let mut response = next.run(request).await;
     let h = response.headers_mut();
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     let csp = if badge {
         "default-src 'none'; frame-ancestors 'none'"
     } else {

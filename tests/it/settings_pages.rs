@@ -167,6 +167,15 @@ async fn an_admin_makes_and_changes_a_line_from_its_page(db: Db) {
         assert_eq!(before.pointer(&p), after.pointer(&p), "{unchanged}");
     }
     assert!(!page.contains(SECRET), "the secret is never shown");
+    // The audit names Ada as the author of the change, the secret as changed only.
+    let (_, audit) = app
+        .call_as(Some(&key), "GET", "/v1/audit?kind=line&subject=support", None)
+        .await;
+    let newest = &audit["entries"][0];
+    assert_eq!(newest["actor"], "adm", "{audit}");
+    let changes = newest["changes"].to_string();
+    assert!(changes.contains("rating.scale"), "{audit}");
+    assert!(!changes.contains(SECRET), "{audit}");
     // The panel: Olga is reached; Ben, the line's operator, has no manager.
     assert!(page.contains(r#"id="reach-recipients""#), "{page}");
     assert!(page.contains("operator 'op-1' has no manager_id"), "{page}");
@@ -696,7 +705,16 @@ async fn groups_and_keys_from_their_pages(db: Db) {
         "unchanged: {group}"
     );
 
-    // A key made on the page, shown once, working; then revoked, and refused.
+    // A key made on the page, shown once (and kept by no cache), working; then revoked, and
+    // refused.
+    let resp = app
+        .http
+        .get(app.url("/dashboard/keys"))
+        .header("cookie", &ada)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["cache-control"], "no-store");
     let (_, page) = text(&app, "/dashboard/keys", Some(&ada)).await;
     assert!(page.contains("ops"), "the admin key is listed: {page}");
     let (status, page) = send(
