@@ -17,39 +17,20 @@
 //! anything is looked up, as on `/v1`.
 
 use axum::extract::{Form, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use rateline_domain::ErrorCode;
 use tower_sessions::Session;
 
 use super::page::{self, Tried};
 use super::sign_in::{self, SignedIn};
+use super::visit::sign_in_page;
 use crate::engine::EngineError;
 use crate::http::{ApiError, AppState, ClientIp};
 
 /// Where a person lands after signing in when no page was asked for: their first page
 /// (see [`home`]).
 pub const HOME: &str = "/dashboard/home";
-
-/// The sign-in page for a refusal `e` (a 401 or 429), or `e` itself for anything else.
-/// `tried` says which form was just sent (its field then shows what was wrong).
-pub fn sign_in_page(e: ApiError, tried: Tried, next: &str) -> Response {
-    match e.status {
-        StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS => {
-            let problem = (!matches!(tried, Tried::Nothing)
-                || e.status == StatusCode::TOO_MANY_REQUESTS)
-                .then_some(e.message.as_str());
-            let mut response = (e.status, page::login(problem, &tried, next)).into_response();
-            if let Some(seconds) = e.retry_after {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-            }
-            response
-        }
-        _ => e.into_response(),
-    }
-}
 
 /// Where to go after signing in: a dashboard page, never another site (`//evil.example`
 /// and `/\\evil.example` are other sites to a browser).
@@ -154,7 +135,7 @@ async fn person(
 
 /// `GET /dashboard/home`: the first page of whoever is signed in: an operator's own
 /// feedback, everyone else's inbox.
-pub async fn home(super::Visit { caller, .. }: super::Visit) -> Response {
+pub async fn home(super::visit::Visit { caller, .. }: super::visit::Visit) -> Response {
     match caller.operator() {
         Some(me) => Redirect::to(&format!("/dashboard/operators/{me}")).into_response(),
         None => Redirect::to("/dashboard/inbox").into_response(),
@@ -241,9 +222,9 @@ fn refused_invitation(e: EngineError) -> Response {
 /// `GET /dashboard/account`: who is signed in, and their own settings.
 pub async fn account(
     State(state): State<AppState>,
-    super::Visit { caller, session }: super::Visit,
+    super::visit::Visit { caller, session }: super::visit::Visit,
 ) -> Response {
-    let flash = super::actions::take_flash(&session).await;
+    let flash = super::visit::take_flash(&session).await;
     account_page(&state, &caller, flash.as_deref(), None).await
 }
 
@@ -256,7 +237,7 @@ pub struct TimeZoneForm {
 /// `POST /dashboard/account/time-zone`: the person's own zone; empty follows the server's.
 pub async fn set_time_zone(
     State(state): State<AppState>,
-    super::Visit { caller, session }: super::Visit,
+    super::visit::Visit { caller, session }: super::visit::Visit,
     Form(form): Form<TimeZoneForm>,
 ) -> Response {
     let Some(me) = caller.person_id().map(str::to_owned) else {
@@ -269,7 +250,7 @@ pub async fn set_time_zone(
                 "Your times are now shown in {}.",
                 zone.unwrap_or("the server's time zone")
             );
-            super::actions::flash(&session, said).await;
+            super::visit::flash(&session, said).await;
             Redirect::to("/dashboard/account").into_response()
         }
         Err(e) => {
@@ -291,7 +272,7 @@ async fn account_page(
     flash: Option<&str>,
     problem: Option<&str>,
 ) -> Response {
-    let viewer = super::viewer(state, caller).await;
+    let viewer = super::visit::viewer(state, caller).await;
     let own = caller
         .person_id()
         .and_then(|me| viewer.directory.people.get(me))

@@ -12,27 +12,11 @@
 use axum::extract::{Form, Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use rateline_domain::{AppealBody, DecisionBody, EvaluationBody, FlagBody, ResponseBody};
-use tower_sessions::Session;
 
 use super::page::{self, Problem};
-use super::{Visit, viewer};
+use super::visit::{Visit, flash, viewer};
 use crate::http::{ApiError, AppState};
 use crate::policy::Caller;
-
-/// The session value that carries a message to the next page.
-const FLASH: &str = "flash";
-
-/// The message a page shows once, after an action: what was done.
-pub async fn take_flash(session: &Session) -> Option<String> {
-    session.remove::<String>(FLASH).await.ok().flatten()
-}
-
-/// Keeps `said` for the next page to show once.
-pub async fn flash(session: &Session, said: impl Into<String>) {
-    if let Err(e) = session.insert(FLASH, said.into()).await {
-        tracing::warn!(error = %e, "the message after an action could not be kept");
-    }
-}
 
 /// Which form a request came from, and its fields.
 pub enum Action {
@@ -213,7 +197,7 @@ async fn refused(
             let viewer = viewer(state, caller).await;
             let can = page::Abilities {
                 ratings_hidden: hidden,
-                ..super::abilities(caller)
+                ..super::visit::abilities(caller)
             };
             (
                 e.status,

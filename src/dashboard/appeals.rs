@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 
 use super::page;
-use super::{Visit, abilities, viewer};
+use super::visit::{Visit, abilities, viewer};
 use crate::http::AppState;
 use crate::store::AppealFilter;
 
@@ -41,7 +41,7 @@ pub async fn queue(
         Ok(a) => a,
         Err(e) => return crate::http::ApiError::from(e).into_response(),
     };
-    let flash = super::actions::take_flash(&session).await;
+    let flash = super::visit::take_flash(&session).await;
     let can = abilities(&caller);
     let viewer = viewer(&state, &caller).await;
     page::page(

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 
 use super::page;
-use super::{Visit, viewer};
+use super::visit::{Visit, viewer};
 use crate::http::{ApiError, ApiQuery, AppState};
 
 /// A field's value as the page shows it.

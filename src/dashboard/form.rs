@@ -15,8 +15,8 @@ use rateline_domain::{Invalid, NameId};
 use serde_json::{Value, json};
 use tower_sessions::Session;
 
-use super::actions::flash;
 use super::page::refused;
+use super::visit::flash;
 use crate::http::ApiError;
 
 /// How a setting is entered.

@@ -9,10 +9,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use rateline_domain::{Group, Invalid, ManagedBy, NameId};
 
-use super::actions::{flash, take_flash};
 use super::form::{self, Choices, Kind, Refusal, Sections, Values, f, one, with_status};
-use super::page::{self, Viewer, refused};
-use super::{Visit, viewer};
+use super::page::{self, refused};
+use super::viewer::Viewer;
+use super::visit::{Visit, viewer};
+use super::visit::{flash, take_flash};
 use crate::http::{ApiError, AppState};
 use crate::policy::Caller;
 

@@ -11,8 +11,9 @@ use chrono::{DateTime, Duration, Utc};
 use maud::{Markup, html};
 use rateline_domain::{Channel, Scale};
 
-use super::page::{self, Viewer};
-use super::{Visit, viewer};
+use super::page;
+use super::viewer::Viewer;
+use super::visit::{Visit, viewer};
 use crate::engine::Inbox;
 use crate::http::{ApiError, AppState};
 use crate::store::{InboxItem, InboxState};

@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use rateline_domain::{Invalid, Role};
 
-use super::actions::{flash, take_flash};
 use super::form::{self, Refusal, Values, one};
 use super::page::{self, refused};
-use super::{Visit, viewer};
+use super::visit::{Visit, viewer};
+use super::visit::{flash, take_flash};
 use crate::engine::KeyRequest;
 use crate::http::{ApiError, AppState};
 use crate::policy::Caller;

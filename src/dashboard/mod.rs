@@ -1,14 +1,16 @@
-//! The supervisors' dashboard (`/dashboard`) and the public badge
-//! (`/public/lines/{id}/badge.svg`).
+//! The dashboard (`/dashboard`): the supervisors' workbench, the quality report, the
+//! admins' settings pages, and the public badge (`/public/lines/{id}/badge.svg`). This file
+//! is the router and the handlers of the report's pages; each other page has its module.
 //!
 //! Server-rendered HTML (maud) with SVG charts (plotters): no front-end build, no script.
 //! Filters are a plain GET form, so every view has a URL to share and the browser's back
 //! button works; sorting the operator table is a link. The numbers are the report's
 //! (`GET /v1/stats`), with the 95% Wilson interval beside each CSAT.
 //!
-//! Who sees what follows the API keys: with keys, the dashboard asks for one at
-//! `/dashboard/login` and keeps a server-side sign-in ([`sign_in`]); a supervisor sees
-//! their lines, an operator their own numbers. Every form posted to the dashboard must
+//! Who sees what follows the caller's role: once keys exist, the dashboard asks for a
+//! person's id and password (or a key) at `/dashboard/login` and keeps a server-side
+//! sign-in ([`sign_in`]); a supervisor sees their lines, an operator their own numbers,
+//! admins everything and the settings. Every form posted to the dashboard must
 //! come from Rateline's own pages (tower-http's cross-origin check: `Sec-Fetch-Site`, else
 //! `Origin` against `Host` or `server.public_url`), and every page and the badge carry
 //! security headers (a Content-Security-Policy that allows no script and no framing).
@@ -25,26 +27,25 @@ mod keys;
 mod lines;
 mod page;
 mod people;
+mod quality;
 pub mod sign_in;
-
-use rateline_domain::ErrorCode;
-use std::collections::HashMap;
+mod viewer;
+mod visit;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Path, Query, Request, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use chrono::{DateTime, Utc};
-use rateline_domain::{Channel, Scale};
-use tower_sessions::Session;
+use rateline_domain::ErrorCode;
+
+use quality::{Filters, bad, date, sorted, view};
+use visit::{Visit, abilities, take_flash, viewer};
 
 use crate::engine::EngineError;
-use crate::http::{ApiError, AppState, ClientIp};
-use crate::policy::Caller;
-use crate::store::{Breakdown, Grouping, ReportFilter, ReportGroup};
+use crate::http::{ApiError, AppState};
+use crate::store::{Grouping, ReportFilter};
 
 /// The dashboard's routes, with their sign-in sessions, the cross-origin check on forms and
 /// the security headers.
@@ -213,129 +214,6 @@ async fn style() -> Response {
         .into_response()
 }
 
-/// The dashboard's filters, as the form sends them (empty fields mean "any").
-#[derive(Debug, Default, Clone, serde::Deserialize)]
-#[serde(default)]
-pub struct Filters {
-    pub line: String,
-    pub operator: String,
-    pub channel: String,
-    /// `YYYY-MM-DD`, inclusive.
-    pub from: String,
-    /// `YYYY-MM-DD`, inclusive (the report's `to` is the next midnight).
-    pub to: String,
-    /// `day` or `week`.
-    pub period: String,
-    /// `csat` (by the interval's lower bound), `volume` or `low`.
-    pub sort: String,
-    /// `operators` or `periods`, for the CSV export.
-    pub table: String,
-}
-
-/// Everything a page shows, computed once for the page and its CSV.
-pub struct View {
-    pub filters: Filters,
-    pub lines: Vec<(String, String)>,
-    pub total: Option<ReportGroup>,
-    pub periods: Vec<ReportGroup>,
-    pub operators: Vec<ReportGroup>,
-    pub funnel: crate::store::Funnel,
-    pub distribution: std::collections::BTreeMap<(Scale, i64), i64>,
-    /// An operator key sees only its own numbers.
-    pub operator_only: bool,
-}
-
-/// A dashboard request from someone signed in (in the open mode, from anyone): who asks,
-/// and their sign-in session (which carries the message a page shows once). Where no one
-/// is signed in, the request is answered with the sign-in page, which comes back to the
-/// page asked for.
-pub(super) struct Visit {
-    pub caller: Caller,
-    pub session: Session,
-}
-
-impl FromRequestParts<AppState> for Visit {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let session = Session::from_request_parts(parts, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        let Ok(ClientIp(ip)) = ClientIp::from_request_parts(parts, state).await;
-        match sign_in::caller(state, &session, &parts.headers, ip).await {
-            Ok(caller) => Ok(Visit { caller, session }),
-            Err(e) => Err(account::sign_in_page(
-                e,
-                page::Tried::Nothing,
-                &come_back_to(&parts.method, &parts.uri),
-            )),
-        }
-    }
-}
-
-/// The page to come back to after signing in: the page asked for, or for a form, the page
-/// it is on (the session's page, or the list it belongs to).
-fn come_back_to(method: &Method, uri: &Uri) -> String {
-    if method == Method::GET {
-        return uri
-            .path_and_query()
-            .map_or_else(|| "/dashboard".to_owned(), |p| p.as_str().to_owned());
-    }
-    let segments: Vec<&str> = uri.path().split('/').filter(|s| !s.is_empty()).collect();
-    let keep = if segments.get(1) == Some(&"sessions") {
-        3
-    } else {
-        2
-    };
-    format!("/{}", segments[..keep.min(segments.len())].join("/"))
-}
-
-/// How `caller` sees the pages: the header's unanswered count (a page still shows when it
-/// cannot be counted), their zone (their own, else `server.time_zone`), and the names.
-async fn viewer(state: &AppState, caller: &Caller) -> page::Viewer {
-    let (unanswered, directory) = tokio::join!(
-        state.engine.unanswered_count(caller),
-        state.engine.directory()
-    );
-    let unanswered = unanswered
-        .inspect_err(
-            |e| tracing::warn!(error = %e, "the unanswered low ratings could not be counted"),
-        )
-        .ok();
-    let directory = directory
-        .inspect_err(
-            |e| tracing::warn!(error = %e, "the names of people and lines could not be read"),
-        )
-        .unwrap_or_default();
-    let zone = caller
-        .person_id()
-        .and_then(|id| directory.people.get(id))
-        .and_then(|(_, zone)| zone.as_deref()?.parse().ok())
-        .unwrap_or(state.time_zone);
-    page::Viewer {
-        who: caller.display_name(),
-        links: true,
-        unanswered,
-        me: caller.person_id().map(str::to_owned),
-        operator: caller.operator().map(str::to_owned),
-        admin: caller
-            .role()
-            .is_none_or(|r| r == rateline_domain::Role::Admin),
-        zone,
-        directory: std::sync::Arc::new(directory),
-    }
-}
-
-/// Which of a session page's forms `caller` may use.
-fn abilities(caller: &Caller) -> page::Abilities {
-    let role = caller.role();
-    page::Abilities {
-        supervise: role != Some(rateline_domain::Role::Operator),
-        decide: role.is_none_or(|r| r == rateline_domain::Role::Admin),
-        ratings_hidden: false,
-    }
-}
-
 async fn dashboard(
     State(state): State<AppState>,
     Visit { caller, .. }: Visit,
@@ -394,7 +272,7 @@ async fn session_page(
     if !caller.sees_session(&s.line_id, s.operator_id.as_deref()) {
         return ApiError::from(crate::engine::session_not_found(&id)).into_response();
     }
-    let flash = actions::take_flash(&session).await;
+    let flash = take_flash(&session).await;
     let can = page::Abilities {
         ratings_hidden: hidden,
         ..abilities(&caller)
@@ -445,129 +323,6 @@ async fn operator_page(
     }
 }
 
-/// The operator table in the order asked for. `csat` (the default) ranks by the lower
-/// bound of the 95% interval, so five lucky ratings do not outrank five hundred.
-pub fn sorted(mut rows: Vec<ReportGroup>, by: &str) -> Vec<ReportGroup> {
-    let lower = |g: &ReportGroup| page::interval(g).map_or(-1.0, |(lo, _)| lo);
-    match by {
-        "volume" => rows.sort_by_key(|g| std::cmp::Reverse(g.answered)),
-        "low" => rows.sort_by_key(|g| std::cmp::Reverse(g.low)),
-        _ => rows.sort_by(|a, b| lower(b).total_cmp(&lower(a))),
-    }
-    rows
-}
-
-fn bad(message: String) -> ApiError {
-    ApiError::new(ErrorCode::InvalidParameter, message)
-}
-
-/// A filter's date (`YYYY-MM-DD`, a day in the viewer's zone): its first instant, or with
-/// `next_day` the next day's (an inclusive end).
-fn date(
-    viewer: &page::Viewer,
-    name: &str,
-    value: &str,
-    next_day: bool,
-) -> Result<Option<DateTime<Utc>>, ApiError> {
-    if value.is_empty() {
-        return Ok(None);
-    }
-    let day = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| {
-        bad(format!(
-            "{name}: {value:?} is not a date such as 2026-11-21"
-        ))
-    })?;
-    let day = if next_day {
-        day.succ_opt().unwrap_or(day)
-    } else {
-        day
-    };
-    Ok(Some(viewer.midnight(day)))
-}
-
-async fn view(
-    state: &AppState,
-    caller: &Caller,
-    viewer: &page::Viewer,
-    mut filters: Filters,
-) -> Result<View, ApiError> {
-    // An operator key lists none: lines are a supervisor's to see.
-    let lines = viewer.lines(|id| caller.line(id).is_ok());
-    let mut filter = ReportFilter {
-        line: (!filters.line.is_empty()).then(|| filters.line.clone()),
-        operator: (!filters.operator.is_empty()).then(|| filters.operator.clone()),
-        channel: if filters.channel.is_empty() {
-            None
-        } else {
-            Some(
-                filters
-                    .channel
-                    .parse::<Channel>()
-                    .map_err(|e| bad(format!("channel: {e}")))?,
-            )
-        },
-        from: date(viewer, "from", &filters.from, false)?,
-        to: date(viewer, "to", &filters.to, true)?,
-    };
-    // Scope as `GET /v1/stats`: an operator sees their own numbers; a supervisor of some
-    // lines one of them (the first, until another is chosen).
-    let operator_only = if let Some(me) = caller.own_operator(filter.operator.as_deref())? {
-        filter.operator = Some(me.clone());
-        filters.operator = me;
-        true
-    } else {
-        match &filter.line {
-            Some(line) => caller.line(line)?,
-            None if caller.all_lines() => {}
-            None => {
-                let first = lines.first().map(|(id, _)| id.clone()).ok_or_else(|| {
-                    ApiError::new(
-                        ErrorCode::Forbidden,
-                        "no line that exists is yours to see yet: an admin adds lines to your \
-                         person (PUT /v1/people/{id}, \"lines\") or makes a key covering some",
-                    )
-                })?;
-                filters.line = first.clone();
-                filter.line = Some(first);
-            }
-        }
-        false
-    };
-    let period = match filters.period.as_str() {
-        "" | "day" => Grouping::Day,
-        "week" => Grouping::Week,
-        other => return Err(bad(format!("period: {other:?} is not day or week"))),
-    };
-    if !matches!(filters.sort.as_str(), "" | "csat" | "volume" | "low") {
-        return Err(bad(format!(
-            "sort: {:?} is not csat, volume or low",
-            filters.sort
-        )));
-    }
-    let engine = &state.engine;
-    let total = engine
-        .report(&filter, Grouping::All)
-        .await?
-        .into_iter()
-        .next();
-    let periods = engine.report(&filter, period).await?;
-    let operators = engine.report(&filter, Grouping::Operator).await?;
-    let Breakdown {
-        funnel,
-        distribution,
-    } = engine.breakdown(&filter).await?;
-    Ok(View {
-        filters,
-        lines,
-        total,
-        periods,
-        operators,
-        funnel,
-        distribution,
-        operator_only,
-    })
-}
-
 /// `GET /public/lines/{id}/badge.svg`: "4.8 ★ · 1,234 ratings" for a line whose
 /// `public_badge` is on; 404 otherwise, the same as for a line that does not exist.
 async fn badge(State(state): State<AppState>, Path(id): Path<String>) -> Response {
@@ -599,62 +354,4 @@ async fn badge(State(state): State<AppState>, Path(id): Path<String>) -> Respons
         svg,
     )
         .into_response()
-}
-
-/// Query parameters of the current view, for links that change one of them.
-pub fn query_with(f: &Filters, key: &str, value: &str) -> String {
-    let mut pairs: HashMap<&str, &str> = HashMap::from([
-        ("line", f.line.as_str()),
-        ("operator", f.operator.as_str()),
-        ("channel", f.channel.as_str()),
-        ("from", f.from.as_str()),
-        ("to", f.to.as_str()),
-        ("period", f.period.as_str()),
-        ("sort", f.sort.as_str()),
-    ]);
-    pairs.insert(key, value);
-    let mut keys: Vec<_> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
-    keys.sort();
-    url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(keys)
-        .finish()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn group(key: &str, positive: i64, answered: i64, low: i64) -> ReportGroup {
-        ReportGroup {
-            key: key.into(),
-            sent: answered,
-            answered,
-            response_rate: Some(1.0),
-            average: None,
-            csat: Some(positive as f64 / answered as f64),
-            low,
-            evaluated: 0,
-            evaluation_average: None,
-        }
-    }
-
-    #[test]
-    fn csat_ranks_by_the_intervals_lower_bound_not_the_plain_share() {
-        let rows = vec![
-            group("lucky", 5, 5, 0),
-            group("steady", 450, 500, 50),
-            group("new", 1, 1, 0),
-        ];
-        // Plain CSAT would put lucky and new (100%) above steady (90%).
-        let keys = |rows: Vec<ReportGroup>| rows.into_iter().map(|g| g.key).collect::<Vec<_>>();
-        assert_eq!(
-            keys(sorted(rows.clone(), "csat")),
-            ["steady", "lucky", "new"]
-        );
-        assert_eq!(
-            keys(sorted(rows.clone(), "volume")),
-            ["steady", "lucky", "new"]
-        );
-        assert_eq!(keys(sorted(rows, "low"))[0], "steady");
-    }
 }

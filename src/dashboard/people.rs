@@ -18,10 +18,11 @@ use maud::{Markup, html};
 use rateline_domain::{ErrorCode, Invalid, ManagedBy, NameId, Person, Role};
 use serde_json::json;
 
-use super::actions::{flash, take_flash};
 use super::form::{self, Choices, Kind, Refusal, Sections, Values, f, one, with_status};
-use super::page::{self, Viewer, refused};
-use super::{Visit, viewer};
+use super::page::{self, refused};
+use super::viewer::Viewer;
+use super::visit::{Visit, viewer};
+use super::visit::{flash, take_flash};
 use crate::engine::TestAlert;
 use crate::http::{ApiError, AppState};
 use crate::policy::Caller;

@@ -3,14 +3,15 @@
 //!
 //! The cookie (`rateline_session`: HttpOnly, SameSite=Lax, Secure behind https, path
 //! `/dashboard`) holds only a random 128-bit id; the store keeps the sign-in under the id's
-//! SHA-256, with what it grants: the id of the API key that signed in, never the key
-//! itself. A sign-in unused for `dashboard.sign_in_idle_minutes` is gone, and signing out
-//! deletes it. The key is read again on every request, so revoking it ends every sign-in
-//! made with it at once.
+//! SHA-256, with what it grants: a person's id with a fingerprint of their password hash,
+//! or the id of the API key that signed in, never the key or the password. A sign-in unused
+//! for `dashboard.sign_in_idle_minutes` is gone, and signing out deletes it. The person (or
+//! key) is read again on every request, so a new password, a deactivation or a revoked key
+//! ends every sign-in made before it at once.
 //!
 //! SameSite is Lax, not Strict, so that a link in an alert e-mail opens the page signed in;
-//! cross-site forms are refused by the origin check on every dashboard POST (see
-//! [`super::router`]).
+//! cross-site forms are refused by the origin check on every dashboard POST (the router's
+//! CSRF layer).
 
 use rateline_domain::ErrorCode;
 use std::net::IpAddr;

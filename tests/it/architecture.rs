@@ -140,3 +140,63 @@ fn uses_are_read_from_paths_lists_and_not_comments() {
     );
     assert!(used_modules("//! see crate::startup").is_empty());
 }
+
+/// Inside the dashboard, the same rule: each page module uses only the modules below it
+/// (`super::<module>`), so the pages, the forms they share, the visit and the markup stand
+/// on one another without a cycle. `mod.rs`, the router, stands above them all.
+const DASHBOARD_LAYERS: &[&[&str]] = &[
+    &["charts", "sign_in", "viewer"],
+    &["quality"],
+    &["page"],
+    &["visit"],
+    &["form", "actions", "account", "appeals", "audit", "inbox"],
+    &["lines", "people", "groups", "keys"],
+];
+
+#[test]
+fn dashboard_modules_use_only_the_ones_below_them() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/dashboard");
+    let layer = |m: &str| DASHBOARD_LAYERS.iter().position(|l| l.contains(&m));
+    let mut wrong = Vec::new();
+    let mut read = 0;
+    for entry in std::fs::read_dir(&dir).expect("src/dashboard is readable") {
+        let path = entry.expect("a directory entry").path();
+        let module = path.file_stem().unwrap().to_string_lossy().into_owned();
+        if module == "mod" {
+            continue;
+        }
+        let Some(own) = layer(&module) else {
+            wrong.push(format!(
+                "src/dashboard/{module}.rs is not placed: add it to DASHBOARD_LAYERS"
+            ));
+            continue;
+        };
+        let text = std::fs::read_to_string(&path).expect("a source file reads");
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for used in code.split("super::").skip(1) {
+                let used: String = used
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                // `super::*` in a test module is the file itself.
+                if used.is_empty() {
+                    continue;
+                }
+                read += 1;
+                match layer(&used) {
+                    Some(theirs) if theirs < own => {}
+                    _ => wrong.push(format!(
+                        "src/dashboard/{module}.rs:{}: uses {used}, which is not below it",
+                        n + 1
+                    )),
+                }
+            }
+        }
+    }
+    assert!(
+        read > 20,
+        "the check read too few uses to be reading the code"
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -169,7 +169,12 @@ async fn an_admin_makes_and_changes_a_line_from_its_page(db: Db) {
     assert!(!page.contains(SECRET), "the secret is never shown");
     // The audit names Ada as the author of the change, the secret as changed only.
     let (_, audit) = app
-        .call_as(Some(&key), "GET", "/v1/audit?kind=line&subject=support", None)
+        .call_as(
+            Some(&key),
+            "GET",
+            "/v1/audit?kind=line&subject=support",
+            None,
+        )
         .await;
     let newest = &audit["entries"][0];
     assert_eq!(newest["actor"], "adm", "{audit}");

@@ -1,0 +1,232 @@
+//! The quality dashboard's numbers (`/dashboard`, its CSV and an operator's profile): the
+//! filters as the form sends them, what a view shows, computed once for the page and its
+//! CSV, and the operator table's order.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use rateline_domain::{Channel, ErrorCode, Scale};
+
+use super::viewer::Viewer;
+use crate::http::{ApiError, AppState};
+use crate::policy::Caller;
+use crate::store::{Breakdown, Grouping, ReportFilter, ReportGroup};
+
+/// The dashboard's filters, as the form sends them (empty fields mean "any").
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(default)]
+pub struct Filters {
+    pub line: String,
+    pub operator: String,
+    pub channel: String,
+    /// `YYYY-MM-DD`, inclusive.
+    pub from: String,
+    /// `YYYY-MM-DD`, inclusive (the report's `to` is the next midnight).
+    pub to: String,
+    /// `day` or `week`.
+    pub period: String,
+    /// `csat` (by the interval's lower bound), `volume` or `low`.
+    pub sort: String,
+    /// `operators` or `periods`, for the CSV export.
+    pub table: String,
+}
+
+/// Everything a page shows, computed once for the page and its CSV.
+pub struct View {
+    pub filters: Filters,
+    pub lines: Vec<(String, String)>,
+    pub total: Option<ReportGroup>,
+    pub periods: Vec<ReportGroup>,
+    pub operators: Vec<ReportGroup>,
+    pub funnel: crate::store::Funnel,
+    pub distribution: std::collections::BTreeMap<(Scale, i64), i64>,
+    /// An operator key sees only its own numbers.
+    pub operator_only: bool,
+}
+
+/// The 95% Wilson interval of a group's CSAT.
+pub fn interval(g: &ReportGroup) -> Option<(f64, f64)> {
+    let positive = (g.csat? * g.answered as f64).round() as i64;
+    crate::report::wilson(positive, g.answered)
+}
+
+/// The operator table in the order asked for. `csat` (the default) ranks by the lower
+/// bound of the 95% interval, so five lucky ratings do not outrank five hundred.
+pub fn sorted(mut rows: Vec<ReportGroup>, by: &str) -> Vec<ReportGroup> {
+    let lower = |g: &ReportGroup| interval(g).map_or(-1.0, |(lo, _)| lo);
+    match by {
+        "volume" => rows.sort_by_key(|g| std::cmp::Reverse(g.answered)),
+        "low" => rows.sort_by_key(|g| std::cmp::Reverse(g.low)),
+        _ => rows.sort_by(|a, b| lower(b).total_cmp(&lower(a))),
+    }
+    rows
+}
+
+pub(super) fn bad(message: String) -> ApiError {
+    ApiError::new(ErrorCode::InvalidParameter, message)
+}
+
+/// A filter's date (`YYYY-MM-DD`, a day in the viewer's zone): its first instant, or with
+/// `next_day` the next day's (an inclusive end).
+pub(super) fn date(
+    viewer: &Viewer,
+    name: &str,
+    value: &str,
+    next_day: bool,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let day = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| {
+        bad(format!(
+            "{name}: {value:?} is not a date such as 2026-11-21"
+        ))
+    })?;
+    let day = if next_day {
+        day.succ_opt().unwrap_or(day)
+    } else {
+        day
+    };
+    Ok(Some(viewer.midnight(day)))
+}
+
+pub(super) async fn view(
+    state: &AppState,
+    caller: &Caller,
+    viewer: &Viewer,
+    mut filters: Filters,
+) -> Result<View, ApiError> {
+    // An operator key lists none: lines are a supervisor's to see.
+    let lines = viewer.lines(|id| caller.line(id).is_ok());
+    let mut filter = ReportFilter {
+        line: (!filters.line.is_empty()).then(|| filters.line.clone()),
+        operator: (!filters.operator.is_empty()).then(|| filters.operator.clone()),
+        channel: if filters.channel.is_empty() {
+            None
+        } else {
+            Some(
+                filters
+                    .channel
+                    .parse::<Channel>()
+                    .map_err(|e| bad(format!("channel: {e}")))?,
+            )
+        },
+        from: date(viewer, "from", &filters.from, false)?,
+        to: date(viewer, "to", &filters.to, true)?,
+    };
+    // Scope as `GET /v1/stats`: an operator sees their own numbers; a supervisor of some
+    // lines one of them (the first, until another is chosen).
+    let operator_only = if let Some(me) = caller.own_operator(filter.operator.as_deref())? {
+        filter.operator = Some(me.clone());
+        filters.operator = me;
+        true
+    } else {
+        match &filter.line {
+            Some(line) => caller.line(line)?,
+            None if caller.all_lines() => {}
+            None => {
+                let first = lines.first().map(|(id, _)| id.clone()).ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::Forbidden,
+                        "no line that exists is yours to see yet: an admin adds lines to your \
+                         person (PUT /v1/people/{id}, \"lines\") or makes a key covering some",
+                    )
+                })?;
+                filters.line = first.clone();
+                filter.line = Some(first);
+            }
+        }
+        false
+    };
+    let period = match filters.period.as_str() {
+        "" | "day" => Grouping::Day,
+        "week" => Grouping::Week,
+        other => return Err(bad(format!("period: {other:?} is not day or week"))),
+    };
+    if !matches!(filters.sort.as_str(), "" | "csat" | "volume" | "low") {
+        return Err(bad(format!(
+            "sort: {:?} is not csat, volume or low",
+            filters.sort
+        )));
+    }
+    let engine = &state.engine;
+    let total = engine
+        .report(&filter, Grouping::All)
+        .await?
+        .into_iter()
+        .next();
+    let periods = engine.report(&filter, period).await?;
+    let operators = engine.report(&filter, Grouping::Operator).await?;
+    let Breakdown {
+        funnel,
+        distribution,
+    } = engine.breakdown(&filter).await?;
+    Ok(View {
+        filters,
+        lines,
+        total,
+        periods,
+        operators,
+        funnel,
+        distribution,
+        operator_only,
+    })
+}
+
+/// Query parameters of the current view, for links that change one of them.
+pub fn query_with(f: &Filters, key: &str, value: &str) -> String {
+    let mut pairs: HashMap<&str, &str> = HashMap::from([
+        ("line", f.line.as_str()),
+        ("operator", f.operator.as_str()),
+        ("channel", f.channel.as_str()),
+        ("from", f.from.as_str()),
+        ("to", f.to.as_str()),
+        ("period", f.period.as_str()),
+        ("sort", f.sort.as_str()),
+    ]);
+    pairs.insert(key, value);
+    let mut keys: Vec<_> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    keys.sort();
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(keys)
+        .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(key: &str, positive: i64, answered: i64, low: i64) -> ReportGroup {
+        ReportGroup {
+            key: key.into(),
+            sent: answered,
+            answered,
+            response_rate: Some(1.0),
+            average: None,
+            csat: Some(positive as f64 / answered as f64),
+            low,
+            evaluated: 0,
+            evaluation_average: None,
+        }
+    }
+
+    #[test]
+    fn csat_ranks_by_the_intervals_lower_bound_not_the_plain_share() {
+        let rows = vec![
+            group("lucky", 5, 5, 0),
+            group("steady", 450, 500, 50),
+            group("new", 1, 1, 0),
+        ];
+        // Plain CSAT would put lucky and new (100%) above steady (90%).
+        let keys = |rows: Vec<ReportGroup>| rows.into_iter().map(|g| g.key).collect::<Vec<_>>();
+        assert_eq!(
+            keys(sorted(rows.clone(), "csat")),
+            ["steady", "lucky", "new"]
+        );
+        assert_eq!(
+            keys(sorted(rows.clone(), "volume")),
+            ["steady", "lucky", "new"]
+        );
+        assert_eq!(keys(sorted(rows, "low"))[0], "steady");
+    }
+}

@@ -1,0 +1,142 @@
+//! Who is visiting a dashboard page: the sign-in every page asks for ([`Visit`]; the
+//! sign-in page, which comes back to the page asked for, when there is none), how the
+//! visitor sees the pages ([`viewer`]), what they may do on a session's page, and the
+//! message a page shows once after an action.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use tower_sessions::Session;
+
+use super::page::{self, Tried};
+use super::sign_in;
+use super::viewer::Viewer;
+use crate::http::{ApiError, AppState, ClientIp};
+use crate::policy::Caller;
+
+/// The session value that carries a message to the next page.
+const FLASH: &str = "flash";
+
+/// The message a page shows once, after an action: what was done.
+pub async fn take_flash(session: &Session) -> Option<String> {
+    session.remove::<String>(FLASH).await.ok().flatten()
+}
+
+/// Keeps `said` for the next page to show once.
+pub async fn flash(session: &Session, said: impl Into<String>) {
+    if let Err(e) = session.insert(FLASH, said.into()).await {
+        tracing::warn!(error = %e, "the message after an action could not be kept");
+    }
+}
+
+/// The sign-in page for a refusal `e` (a 401 or 429), or `e` itself for anything else.
+/// `tried` says which form was just sent (its field then shows what was wrong).
+pub fn sign_in_page(e: ApiError, tried: Tried, next: &str) -> Response {
+    match e.status {
+        StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS => {
+            let problem = (!matches!(tried, Tried::Nothing)
+                || e.status == StatusCode::TOO_MANY_REQUESTS)
+                .then_some(e.message.as_str());
+            let mut response = (e.status, page::login(problem, &tried, next)).into_response();
+            if let Some(seconds) = e.retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            response
+        }
+        _ => e.into_response(),
+    }
+}
+
+/// A dashboard request from someone signed in (in the open mode, from anyone): who asks,
+/// and their sign-in session (which carries the message a page shows once). Where no one
+/// is signed in, the request is answered with the sign-in page, which comes back to the
+/// page asked for.
+pub struct Visit {
+    pub caller: Caller,
+    pub session: Session,
+}
+
+impl FromRequestParts<AppState> for Visit {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Ok(ClientIp(ip)) = ClientIp::from_request_parts(parts, state).await;
+        match sign_in::caller(state, &session, &parts.headers, ip).await {
+            Ok(caller) => Ok(Visit { caller, session }),
+            Err(e) => Err(sign_in_page(
+                e,
+                Tried::Nothing,
+                &come_back_to(&parts.method, &parts.uri),
+            )),
+        }
+    }
+}
+
+/// The page to come back to after signing in: the page asked for, or for a form, the page
+/// it is on (the session's page, or the list it belongs to).
+pub fn come_back_to(method: &Method, uri: &Uri) -> String {
+    if method == Method::GET {
+        return uri
+            .path_and_query()
+            .map_or_else(|| "/dashboard".to_owned(), |p| p.as_str().to_owned());
+    }
+    let segments: Vec<&str> = uri.path().split('/').filter(|s| !s.is_empty()).collect();
+    let keep = if segments.get(1) == Some(&"sessions") {
+        3
+    } else {
+        2
+    };
+    format!("/{}", segments[..keep.min(segments.len())].join("/"))
+}
+
+/// How `caller` sees the pages: the header's unanswered count (a page still shows when it
+/// cannot be counted), their zone (their own, else `server.time_zone`), and the names.
+pub async fn viewer(state: &AppState, caller: &Caller) -> Viewer {
+    let (unanswered, directory) = tokio::join!(
+        state.engine.unanswered_count(caller),
+        state.engine.directory()
+    );
+    let unanswered = unanswered
+        .inspect_err(
+            |e| tracing::warn!(error = %e, "the unanswered low ratings could not be counted"),
+        )
+        .ok();
+    let directory = directory
+        .inspect_err(
+            |e| tracing::warn!(error = %e, "the names of people and lines could not be read"),
+        )
+        .unwrap_or_default();
+    let zone = caller
+        .person_id()
+        .and_then(|id| directory.people.get(id))
+        .and_then(|(_, zone)| zone.as_deref()?.parse().ok())
+        .unwrap_or(state.time_zone);
+    Viewer {
+        who: caller.display_name(),
+        links: true,
+        unanswered,
+        me: caller.person_id().map(str::to_owned),
+        operator: caller.operator().map(str::to_owned),
+        admin: caller
+            .role()
+            .is_none_or(|r| r == rateline_domain::Role::Admin),
+        zone,
+        directory: std::sync::Arc::new(directory),
+    }
+}
+
+/// Which of a session page's forms `caller` may use.
+pub fn abilities(caller: &Caller) -> page::Abilities {
+    let role = caller.role();
+    page::Abilities {
+        supervise: role != Some(rateline_domain::Role::Operator),
+        decide: role.is_none_or(|r| r == rateline_domain::Role::Admin),
+        ratings_hidden: false,
+    }
+}
