@@ -88,8 +88,9 @@ impl Viewer {
         }
     }
 
-    /// Midnight starting `day` in the viewer's zone (the zone's first instant of that day
-    /// where summer time skips midnight).
+    /// Midnight starting `day` in the viewer's zone: where the zone skipped that midnight
+    /// (summer time starting at 00:00, or a whole day, as Samoa's 2011-12-30), the first
+    /// instant whose wall clock reads at or after it.
     pub fn midnight(&self, day: chrono::NaiveDate) -> DateTime<Utc> {
         use chrono::TimeZone;
         let local = day.and_hms_opt(0, 0, 0).expect("midnight exists");
@@ -97,11 +98,23 @@ impl Viewer {
             chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
                 t.with_timezone(&Utc)
             }
-            chrono::LocalResult::None => self
-                .zone
-                .from_local_datetime(&(local + chrono::Duration::hours(1)))
-                .earliest()
-                .map_or_else(|| local.and_utc(), |t| t.with_timezone(&Utc)),
+            chrono::LocalResult::None => {
+                // Offsets lie within a day of UTC; the wall clock only moves forward
+                // across the gap, so the first instant at or after midnight is found by
+                // halving, to the second.
+                let at = |s: i64| DateTime::from_timestamp(s, 0).expect("within chrono's range");
+                let around = local.and_utc().timestamp();
+                let (mut before, mut after) = (around - 26 * 3600, around + 26 * 3600);
+                while after - before > 1 {
+                    let mid = before + (after - before) / 2;
+                    if at(mid).with_timezone(&self.zone).naive_local() >= local {
+                        after = mid;
+                    } else {
+                        before = mid;
+                    }
+                }
+                at(after)
+            }
         }
     }
 }
@@ -110,5 +123,82 @@ fn named(name: Option<&String>, id: &str) -> Markup {
     match name {
         Some(name) if name != id => html! { span title=(id) { (name) } },
         _ => html! { code { (id) } },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn in_zone(zone: &str) -> Viewer {
+        Viewer {
+            zone: zone.parse().unwrap(),
+            ..Viewer::default()
+        }
+    }
+
+    fn day(d: &str) -> chrono::NaiveDate {
+        d.parse().unwrap()
+    }
+
+    #[test]
+    fn a_day_starts_at_the_viewers_midnight_with_summer_time() {
+        let berlin = in_zone("Europe/Berlin");
+        assert_eq!(
+            berlin.midnight(day("2026-01-15")).to_rfc3339(),
+            "2026-01-14T23:00:00+00:00"
+        );
+        assert_eq!(
+            berlin.midnight(day("2026-07-15")).to_rfc3339(),
+            "2026-07-14T22:00:00+00:00"
+        );
+        // São Paulo's summer time began at midnight on 2018-11-04: that day began at 01:00.
+        assert_eq!(
+            in_zone("America/Sao_Paulo")
+                .midnight(day("2018-11-04"))
+                .to_rfc3339(),
+            "2018-11-04T03:00:00+00:00"
+        );
+        // Samoa skipped 2011-12-30 whole, from UTC-10 to UTC+14: that day "began" when
+        // 2011-12-31 did, at 10:00 UTC.
+        let apia = in_zone("Pacific/Apia");
+        assert_eq!(
+            apia.midnight(day("2011-12-30")).to_rfc3339(),
+            "2011-12-30T10:00:00+00:00"
+        );
+        assert_eq!(
+            apia.midnight(day("2011-12-31")).to_rfc3339(),
+            "2011-12-30T10:00:00+00:00"
+        );
+        assert_eq!(
+            Viewer::default().midnight(day("2026-01-15")).to_rfc3339(),
+            "2026-01-15T00:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn times_read_in_the_viewers_zone_with_its_name() {
+        let t: DateTime<Utc> = "2026-07-01T10:30:00Z".parse().unwrap();
+        assert_eq!(in_zone("Europe/Berlin").at(t), "2026-07-01 12:30 CEST");
+        assert_eq!(in_zone("Asia/Tokyo").at(t), "2026-07-01 19:30 JST");
+        assert_eq!(Viewer::default().at(t), "2026-07-01 10:30 UTC");
+    }
+
+    #[test]
+    fn people_show_by_name_with_the_id_on_hover() {
+        let mut directory = crate::store::Directory::default();
+        directory
+            .people
+            .insert("op-ben".into(), ("Ben <b>".into(), None));
+        let viewer = Viewer {
+            directory: std::sync::Arc::new(directory),
+            ..Viewer::default()
+        };
+        assert_eq!(
+            viewer.person("op-ben").into_string(),
+            r#"<span title="op-ben">Ben &lt;b&gt;</span>"#
+        );
+        assert_eq!(viewer.person("op-x").into_string(), "<code>op-x</code>");
+        assert_eq!(viewer.actor("key k1").into_string(), "key <code>k1</code>");
     }
 }

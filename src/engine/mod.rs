@@ -571,7 +571,9 @@ impl Engine {
         }))
     }
 
-    pub async fn session_view(&self, id: &str) -> Result<SessionView> {
+    /// Session `id` whole, whoever asks: callers go through [`Engine::session_view_for`],
+    /// which leaves out what the caller may not see.
+    async fn session_view(&self, id: &str) -> Result<SessionView> {
         known_session(id)?;
         self.store
             .session_view(id)
