@@ -71,8 +71,9 @@ pub struct TestAnswer {
     pub error: Option<String>,
 }
 
-/// The most of a connector's answer a test shows.
+/// The most of a connector's answer a test shows, in characters, and reads, in bytes.
 const TEST_ANSWER_CHARS: usize = 1000;
+const TEST_ANSWER_BYTES: usize = 4 * TEST_ANSWER_CHARS;
 
 /// Sends rating requests to each line's connector URL.
 /// A plain message for the client (a supervisor's response), told apart from a rating
@@ -194,11 +195,20 @@ impl WebhookAdapter {
             .send()
             .await
         {
-            Ok(r) => {
+            Ok(mut r) => {
                 let status = r.status();
                 let headers = r.headers().clone();
-                let text = r.text().await.unwrap_or_default();
-                let shown: String = text
+                // Only the start is shown, so only the start is read: a connector that
+                // answers endlessly is cut off there.
+                let mut read = Vec::new();
+                while read.len() < TEST_ANSWER_BYTES {
+                    match r.chunk().await {
+                        Ok(Some(chunk)) => read.extend_from_slice(&chunk),
+                        _ => break,
+                    }
+                }
+                read.truncate(TEST_ANSWER_BYTES);
+                let shown: String = String::from_utf8_lossy(&read)
                     .chars()
                     .filter(|c| !c.is_control() || *c == '\n')
                     .take(TEST_ANSWER_CHARS)

@@ -76,9 +76,13 @@ pub struct RatingSettings {
     pub max_changes: u32,
     /// For how many days after the first answer a change is allowed.
     pub change_window_days: u32,
-    /// Seconds between a low rating and its alerts (0..=3600): time for the client's
-    /// comment to arrive and be part of the alert. 0 sends them at once.
+    /// Seconds between a low rating and its alerts (0..=3600). 0 sends them at once, or
+    /// as soon as the comment the line asks for has come (see `alert_wait_seconds`).
     pub alert_delay_seconds: u32,
+    /// Where the line asks for a comment on a low rating (`ask_comment_on_low`), how long
+    /// its alerts wait for that comment (0..=3600): they leave when it comes, or when the
+    /// wait ends without it.
+    pub alert_wait_seconds: u32,
     /// Hours a low first answer or a lowered rating waits before it counts in the report
     /// (0..=720), so the team can resolve the case first; a raised rating counts at once.
     pub lowered_grace_hours: u32,
@@ -105,6 +109,7 @@ impl Default for RatingSettings {
             max_changes: 2,
             change_window_days: 90,
             alert_delay_seconds: 0,
+            alert_wait_seconds: 120,
             lowered_grace_hours: 0,
             operators_see_ratings: true,
         }
@@ -281,6 +286,12 @@ impl LineSettings {
             return Err(Invalid::new(
                 "rating.alert_delay_seconds",
                 format!("must be 0..=3600, got {}", r.alert_delay_seconds),
+            ));
+        }
+        if r.alert_wait_seconds > 3600 {
+            return Err(Invalid::new(
+                "rating.alert_wait_seconds",
+                format!("must be 0..=3600, got {}", r.alert_wait_seconds),
             ));
         }
         if r.lowered_grace_hours > 720 {

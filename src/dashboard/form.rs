@@ -239,6 +239,28 @@ impl Refusal {
     }
 }
 
+/// The version a settings form was opened at (its hidden `version`), which the save
+/// expects as `If-Match` would; a form without one is refused as a stale one is.
+pub fn version(typed: &str) -> Result<i64, ApiError> {
+    typed.trim().parse().map_err(|_| {
+        ApiError::new(
+            rateline_domain::ErrorCode::PreconditionFailed,
+            "the form does not say which version it changes: open the page again and make \
+             the change there",
+        )
+    })
+}
+
+/// The version to carry in a settings form: the one it was opened at when it is shown again
+/// after a refusal (so a change made since is still caught), else the stored one.
+pub fn version_shown(values: &Values, stored: i64) -> String {
+    values
+        .get("version")
+        .and_then(|v| v.first())
+        .cloned()
+        .unwrap_or_else(|| stored.to_string())
+}
+
 /// What was typed into a small form, to show it again.
 pub fn typed(fields: &[(&str, &str)]) -> Values {
     fields
@@ -311,7 +333,17 @@ pub fn setting(
     let value = one(values, field.name);
     let described = html! { (id) "-hint" @if error.is_some() { " " (id) "-error" } };
     let invalid = error.map(|_| "true");
-    let offered = choices.get(field.name).map_or(&[][..], Vec::as_slice);
+    // A value set but not among the choices (a manager or line not known yet) is offered
+    // too, so a save does not drop it unseen.
+    let mut offered = choices.get(field.name).cloned().unwrap_or_default();
+    if matches!(field.kind, Kind::Pick | Kind::PickMany) {
+        for v in values.get(field.name).into_iter().flatten() {
+            if !v.is_empty() && !offered.iter().any(|(o, _)| o == v) {
+                offered.push((v.clone(), format!("{v} (not known to Rateline)")));
+            }
+        }
+    }
+    let retype = field.kind == Kind::Secret && !value.is_empty();
     html! {
         div.field.check[field.kind == Kind::Check] {
             @match field.kind {
@@ -337,7 +369,7 @@ pub fn setting(
                     label for=(id) { (field.label) }
                     select id=(id) name=(field.name) aria-invalid=[invalid] aria-describedby=(described) {
                         option value="" selected[value.is_empty()] { "none" }
-                        @for (v, label) in offered {
+                        @for (v, label) in &offered {
                             option value=(v) selected[value == v] { (label) }
                         }
                     }
@@ -345,7 +377,7 @@ pub fn setting(
                 Kind::PickMany => {
                     fieldset id=(id) aria-describedby=(described) {
                         legend { (field.label) }
-                        @for (v, label) in offered {
+                        @for (v, label) in &offered {
                             @let box_id = format!("{id}-{v}");
                             div.check {
                                 input type="checkbox" name=(field.name) id=(box_id) value=(v)
@@ -374,6 +406,7 @@ pub fn setting(
                 },
             }
             @if let Some(message) = error { p.problem id={ (id) "-error" } role="alert" { (message) } }
+            @if retype { p.problem id={ (id) "-retype" } { "A secret is never shown again: type it once more to save it." } }
             span.muted id={ (id) "-hint" } { (field.hint) }
         }
     }

@@ -122,6 +122,7 @@ pub async fn create(
     Form(new): Form<NewGroup>,
 ) -> Response {
     let result = async {
+        caller.admin("making a group")?;
         let id = NameId::parse("id", &rateline_domain::normalize_id(new.id.trim()))?;
         if state.engine.groups(&caller, Some(&id)).await.is_ok() {
             return Err(form::taken("group", &id));

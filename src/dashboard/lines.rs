@@ -210,12 +210,21 @@ const SECTIONS: &Sections = &[
     (
         "alerts",
         "The alerts",
-        &[f(
-            "rating.alert_delay_seconds",
-            "Alert delay (seconds)",
-            Kind::Number,
-            "Time for the client's comment to arrive before the alert leaves: 0 to 3600.",
-        )],
+        &[
+            f(
+                "rating.alert_wait_seconds",
+                "Wait for the comment (seconds)",
+                Kind::Number,
+                "Where the line asks for a comment on a low rating, the alert leaves when it \
+                 comes, or after this long without it: 0 to 3600.",
+            ),
+            f(
+                "rating.alert_delay_seconds",
+                "Alert delay (seconds)",
+                Kind::Number,
+                "The least time between a low rating and its alert: 0 to 3600.",
+            ),
+        ],
     ),
 ];
 
@@ -402,6 +411,7 @@ pub async fn create(
     Form(new): Form<NewLine>,
 ) -> Response {
     let result = async {
+        caller.admin("making a line")?;
         let id = NameId::parse("id", &rateline_domain::normalize_id(new.id.trim()))?;
         if state.engine.line(&id).await.is_ok() {
             return Err(form::taken("line", &id));
@@ -459,8 +469,9 @@ pub async fn save(
         Err(e) => return refused("Line", e),
     };
     let values = form::posted(form);
-    let expected = one(&values, "version").parse::<i64>().ok();
     let result = async {
+        caller.admin("changing a line")?;
+        let expected = Some(form::version(one(&values, "version"))?);
         let patch = patch_of(&values, &stored.settings)?;
         let settings = crate::http::merged(&stored.settings, &patch)?;
         let (line, _) = state
@@ -639,7 +650,7 @@ async fn line_page(
             }
             (reach_panel(&reach, &viewer))
             form #settings method="post" action={ "/dashboard/lines/" (line.id) } {
-                input type="hidden" name="version" value=(line.version);
+                input type="hidden" name="version" value=(form::version_shown(values, line.version));
                 (form::sections(SECTIONS, values, refusal, &form::Choices::new(), secret, locked, |section| html! {
                     @if section == "alerts" {
                         fieldset #recipients aria-describedby="recipients-hint" {

@@ -279,6 +279,7 @@ pub async fn create(
     Form(new): Form<NewPerson>,
 ) -> Response {
     let result = async {
+        caller.admin("adding people")?;
         let id = NameId::parse("id", &rateline_domain::normalize_id(new.id.trim()))?;
         if state.engine.person(&caller, &id).await.is_ok() {
             return Err(form::taken("person", &id));
@@ -338,12 +339,15 @@ pub async fn save(
 ) -> Response {
     let id = rateline_domain::normalize_id(&id);
     let values = form::posted(posted);
-    let expected = one(&values, "version").parse::<i64>().ok();
+    if let Err(e) = caller.admin("changing people") {
+        return refused("Person", e.into());
+    }
     let patch = match form::patch_of(&values, SECTIONS) {
         Ok(p) => p,
         Err(e) => return refused_save(&state, &caller, &id, &values, e.into()).await,
     };
-    change(&state, &caller, session, &id, patch, expected, &values).await
+    let version = one(&values, "version").to_owned();
+    change(&state, &caller, session, &id, patch, &version, &values).await
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -363,14 +367,13 @@ pub async fn set_active(
 ) -> Response {
     let id = rateline_domain::normalize_id(&id);
     let patch = json!({"active": form.active == "true"});
-    let expected = form.version.parse::<i64>().ok();
     change(
         &state,
         &caller,
         session,
         &id,
         patch,
-        expected,
+        &form.version,
         &Values::new(),
     )
     .await
@@ -384,11 +387,12 @@ async fn change(
     session: tower_sessions::Session,
     id: &str,
     patch: serde_json::Value,
-    expected: Option<i64>,
+    version: &str,
     values: &Values,
 ) -> Response {
     let result = async {
         caller.admin("changing people")?;
+        let expected = Some(form::version(version)?);
         let stored = state.engine.person(caller, id).await?;
         let person = crate::http::merged(&stored.person, &patch)?;
         let (saved, _) = state
@@ -508,8 +512,18 @@ async fn person_page(
     let viewer = viewer(state, caller).await;
     let config = p.managed_by == ManagedBy::Config;
     let locked = config || !edits(caller);
+    // An admin chooses from every line and person; anyone else sees only this person's own
+    // (every person and line is an admin's to list).
+    let own_line = |id: &str| edits(caller) || p.person.lines.iter().any(|l| l.as_str() == id);
+    let own_manager = |id: &str| {
+        edits(caller)
+            || p.person
+                .manager_id
+                .as_ref()
+                .is_some_and(|m| m.as_str() == id)
+    };
     let mut choices = Choices::new();
-    let lines = viewer.lines(|_| true);
+    let lines = viewer.lines(own_line);
     choices.insert(
         "lines",
         lines
@@ -521,7 +535,7 @@ async fn person_page(
         .directory
         .people
         .iter()
-        .filter(|(id, _)| **id != p.id)
+        .filter(|(id, _)| **id != p.id && own_manager(id))
         .map(|(id, (name, _))| (id.clone(), format!("{name} ({id})")))
         .collect();
     managers.sort_by(|a, b| a.1.cmp(&b.1));

@@ -475,17 +475,24 @@ impl Engine {
             change_window: Duration::days(i64::from(line.rating.change_window_days)),
             grace: Duration::hours(i64::from(line.rating.lowered_grace_hours)),
         };
+        let comment_wait = if line.rating.ask_comment_on_low {
+            Duration::seconds(i64::from(line.rating.alert_wait_seconds))
+        } else {
+            Duration::zero()
+        };
         let alerts = AlertPlan {
             delay: Duration::seconds(i64::from(line.rating.alert_delay_seconds)),
+            comment_wait,
             operators_see_ratings: line.rating.operators_see_ratings,
             recipients: line.notify_low,
         };
         let id = &answer.request_id;
         let now = self.now();
-        // A rating that became low made its alerts: the scheduler sends them when due.
+        // A rating that became low made its alerts, and a comment may have released them:
+        // the scheduler looks again, and sends them when due.
         let alert_due = |rating: &RatingRecord| {
             if rating.low {
-                self.wake.due_at(now + alerts.delay);
+                self.wake.due_at(now);
             }
         };
         match self

@@ -94,6 +94,30 @@ pub fn operator_kept_from_ratings(id: &str) -> String {
     )
 }
 
+/// Sends the pending alerts of rating `rating_id` that still wait (for its comment) now,
+/// or when `delay` after they were made ends, whichever is later. One already tried keeps
+/// its backoff.
+pub(crate) async fn release_alerts(
+    tx: &mut sqlx::AnyConnection,
+    rating_id: &str,
+    delay: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE alerts
+         SET run_at = CASE WHEN created_at + $2 > $3 THEN created_at + $2 ELSE $3 END,
+             updated_at = $3
+         WHERE rating_id = $1 AND status = 'pending' AND attempts = 0 AND run_at > $3
+           AND run_at > created_at + $2",
+    )
+    .bind(rating_id)
+    .bind(delay.num_milliseconds())
+    .bind(ms(now))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 /// Makes the alerts of a rating that just became low, in the rating's transaction: they
 /// exist exactly when the rating does. Returns how many will be sent.
 pub(crate) async fn plan_alerts(

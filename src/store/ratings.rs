@@ -63,9 +63,24 @@ pub struct RatingPolicy {
 pub struct AlertPlan {
     pub recipients: Vec<rateline_domain::Recipient>,
     pub delay: Duration,
+    /// How long the alerts wait for the comment the line asks for (zero when it asks
+    /// none): they leave when it comes, or when the wait ends.
+    pub comment_wait: Duration,
     /// The line's `rating.operators_see_ratings`: when off, a recipient who is an operator
     /// is skipped, since the alert carries the rating and the comment.
     pub operators_see_ratings: bool,
+}
+
+impl AlertPlan {
+    /// When the alerts of a rating that became low at `now` are due: after the line's
+    /// delay, and not before the comment it asks for has come or the wait for it ended.
+    pub fn due(&self, now: DateTime<Utc>, has_comment: bool) -> DateTime<Utc> {
+        if has_comment {
+            now + self.delay
+        } else {
+            now + self.delay.max(self.comment_wait)
+        }
+    }
 }
 
 /// What an answer did, or why it changed nothing. The rating comes with every version.
@@ -230,7 +245,7 @@ fn submit_rating<'c>(
                     &id,
                     &answer.request_id,
                     alerts,
-                    now + alerts.delay,
+                    alerts.due(now, answer.comment.is_some()),
                     now,
                 )
                 .await?;
@@ -338,10 +353,14 @@ fn submit_rating<'c>(
                 &old.id,
                 &answer.request_id,
                 alerts,
-                now + alerts.delay,
+                alerts.due(now, comment.is_some()),
                 now,
             )
             .await?;
+        } else if low == 1 && old.comment.is_none() && comment.is_some() {
+            // The comment the alerts waited for has come: they leave now, or when the
+            // line's delay after the rating ends.
+            alerts::release_alerts(&mut *conn, &old.id, alerts.delay, now).await?;
         }
         let revision = history.len() as i64;
         insert_revision(

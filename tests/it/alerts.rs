@@ -785,7 +785,58 @@ async fn a_line_that_hides_ratings_from_operators_alerts_none_of_them(kind: Db) 
     );
 }
 
+/// Where the line asks for a comment on a low rating, its alerts wait for it: they leave
+/// as soon as it comes, with it, or when the wait ends without one. (The wait is the
+/// alert's due time in the store, which `a_delayed_alert_survives_a_restart` restarts.)
+async fn a_low_ratings_alert_waits_for_the_comment_the_line_asks_for(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let app = &t.app;
+    people(app).await;
+    alerting_line(app, "support", json!({"ask_comment_on_low": true})).await;
+
+    // The comment comes 30 s after the rating: the alert leaves then, carrying it.
+    let first = sent_request(app, "s-1", "support").await;
+    rate(app, &first, 0, None).await;
+    app.settle().await;
+    assert!(
+        t.smtp.messages().is_empty(),
+        "the alert left without the comment"
+    );
+    assert!(
+        alert_states(app).await.iter().all(|(_, _, s)| s != "sent"),
+        "{:?}",
+        alert_states(app).await
+    );
+    app.advance(chrono::Duration::seconds(30));
+    rate(app, &first, 0, Some("nobody answered for an hour")).await;
+    let mail = t.smtp.wait_for(1).await;
+    assert!(
+        mail[0]
+            .body
+            .contains("Comment: nobody answered for an hour"),
+        "{}",
+        mail[0].body
+    );
+
+    // No comment comes: the alert leaves when the 120 s wait ends, saying so.
+    let second = sent_request(app, "s-2", "support").await;
+    rate(app, &second, 0, None).await;
+    app.advance(chrono::Duration::seconds(100));
+    app.settle().await;
+    assert_eq!(t.smtp.messages().len(), 1, "left before the wait ended");
+    app.advance(chrono::Duration::seconds(21));
+    let mail = t.smtp.wait_for(2).await;
+    assert!(mail[1].body.contains("Comment: (none)"), "{}", mail[1].body);
+
+    // A line that asks for no comment alerts at once.
+    alerting_line(app, "sales", json!({})).await;
+    let third = sent_request(app, "s-3", "sales").await;
+    rate(app, &third, 0, None).await;
+    t.smtp.wait_for(3).await;
+}
+
 crate::common::on_both_backends!(
+    a_low_ratings_alert_waits_for_the_comment_the_line_asks_for,
     a_low_rating_alerts_every_kind_of_recipient_once,
     a_line_that_hides_ratings_from_operators_alerts_none_of_them,
     alert_webhooks_without_a_persons_secret_are_signed_with_the_servers,

@@ -38,6 +38,7 @@ fn form<'a>(version: &'a str, changes: &[(&'a str, &[&'a str])]) -> Vec<(&'a str
         ("whatsapp_template.language", &[""]),
         ("whatsapp_template.buttons", &[""]),
         ("webchat.allowed_origins", &[""]),
+        ("rating.alert_wait_seconds", &["120"]),
         ("rating.alert_delay_seconds", &["0"]),
     ];
     let mut fields = Vec::new();
@@ -252,6 +253,46 @@ async fn an_admin_makes_and_changes_a_line_from_its_page(db: Db) {
         page.contains(r#"value="7""#),
         "the line as it is now: {page}"
     );
+    assert_eq!(line(&app, &key).await["name"], "Support");
+
+    // A stale form refused for a bad value still carries the version it was opened at, so
+    // fixing the value does not undo the other admin's change.
+    let opened = line(&app, &key).await["version"].to_string();
+    let (status, _) = app
+        .call_as(
+            Some(&key),
+            "PATCH",
+            "/v1/lines/support",
+            Some(json!({"rating": {"delay_seconds": 8}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, page) = send(
+        &app,
+        &ada,
+        "/dashboard/lines/support",
+        &form(&opened, &[("rating.delay_seconds", &["nine"])]),
+    )
+    .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(
+        page.contains(&format!(r#"name="version" value="{opened}""#)),
+        "{page}"
+    );
+    let (status, _) = send(
+        &app,
+        &ada,
+        "/dashboard/lines/support",
+        &form(&opened, &[("rating.delay_seconds", &["9"])]),
+    )
+    .await;
+    assert_eq!(status, 412);
+    assert_eq!(line(&app, &key).await["rating"]["delay_seconds"], 8);
+    // A form without its version changes nothing.
+    let mut unversioned = form("", &[("name", &["No version"])]);
+    unversioned.retain(|(n, _)| *n != "version");
+    let (status, _) = send(&app, &ada, "/dashboard/lines/support", &unversioned).await;
+    assert_eq!(status, 412);
     assert_eq!(line(&app, &key).await["name"], "Support");
 }
 
@@ -598,6 +639,22 @@ async fn an_admin_changes_a_person_from_their_page(db: Db) {
     assert_eq!(status, 422, "{page}");
     assert!(page.contains(r#"id="f-id-error""#), "{page}");
 
+    // A manager not known yet is offered, so a save that changes something else keeps it.
+    let (status, body) = app
+        .call_as(
+            Some(&key),
+            "PATCH",
+            "/v1/people/op-2",
+            Some(json!({"manager_id": "boss-later"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, page) = text(&app, "/dashboard/people/op-2", Some(&ada)).await;
+    assert!(
+        page.contains(r#"<option value="boss-later" selected>boss-later (not known to Rateline)"#),
+        "{page}"
+    );
+
     // A person from the config file: read-only, saying where.
     let (_, page) = text(&app, "/dashboard/people/sup-file", Some(&ada)).await;
     assert!(page.contains("defined in the configuration file"), "{page}");
@@ -609,6 +666,10 @@ async fn an_admin_changes_a_person_from_their_page(db: Db) {
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Send me a test alert"), "{page}");
     assert!(!page.contains(r#"id="save""#), "{page}");
+    assert!(
+        !page.contains("sup-sam") && !page.contains("op-2"),
+        "other people are an admin's to list: {page}"
+    );
     let (status, _) = send(
         &app,
         &olga,
