@@ -77,6 +77,33 @@ pub struct OutgoingRequest {
     pub whatsapp_template: Option<TemplateRef>,
     /// The line's connector, for the `webhook` channel.
     pub webhook: Option<WebhookTarget>,
+    /// What the card says after the answer, for a connector that shows the whole card.
+    pub follow_ups: FollowUps,
+}
+
+/// What follows a rating on the line's card: the thanks, and the questions it asks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FollowUps {
+    pub thanks_text: String,
+    /// "Was your issue resolved?" follows the rating.
+    pub ask_resolved: bool,
+    /// A comment is asked for after a rating at or below this value (👎 is 0); `None` when
+    /// the line asks for none.
+    pub comment_at_or_below: Option<i64>,
+}
+
+impl FollowUps {
+    /// The follow-ups of a line with these settings, on `scale`.
+    pub fn of(rating: &rateline_domain::RatingSettings, scale: Scale) -> Self {
+        Self {
+            thanks_text: rating.thanks_text.clone(),
+            ask_resolved: rating.ask_resolved,
+            comment_at_or_below: rating.ask_comment_on_low.then_some(match scale {
+                Scale::Binary => 0,
+                Scale::FiveStar => rating.low_threshold,
+            }),
+        }
+    }
 }
 
 /// What happened to one send, typed by what the scheduler must do next.

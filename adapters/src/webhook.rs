@@ -1,7 +1,10 @@
 //! The `webhook` channel: any contact center plugs in by receiving a signed POST.
 //!
-//! Each request is `POST {line.webhook.url}` with the JSON body
-//! `{request_id, session_id, line_id, client, scale, text, answer_url}` and the header
+//! Each request is `POST {line.webhook.url}` with the JSON body (shape `v: 1`; fields are
+//! only ever added within a version) `{v, request_id, session_id, line_id, client, scale,
+//! text, answer_url, language, choices, thanks_text, follow_ups}`: everything a connector
+//! needs to run the whole card itself (the buttons' values and labels, the thanks, and the
+//! "resolved?" and comment questions the line asks, in its language), and the header
 //! `X-Rateline-Signature: sha256=<hex HMAC-SHA256 of the raw body with the line's secret>`.
 //! `Idempotency-Key` carries the request id: a request whose send was in flight when
 //! Rateline stopped may be posted again, and the connector can drop the repeat.
@@ -18,6 +21,8 @@ use sha2::Sha256;
 
 use crate::http::{outcome_for_status, outcome_for_transport_error};
 use crate::outbound::Policy;
+use crate::phrases::Phrases;
+use crate::signed::rating_label;
 use crate::{
     Channel, ChannelAdapter, ClientRef, OutgoingRequest, OutgoingText, Scale, SendOutcome,
     WebhookTarget,
@@ -26,9 +31,14 @@ use crate::{
 /// The header that carries the body's signature.
 pub const SIGNATURE_HEADER: &str = "X-Rateline-Signature";
 
+/// The shape of the body a connector receives; raised only by a change that is not an
+/// addition.
+pub const BODY_VERSION: u32 = 1;
+
 /// The body a connector receives.
 #[derive(Debug, Serialize)]
 struct WebhookBody<'a> {
+    v: u32,
     request_id: &'a str,
     session_id: &'a str,
     line_id: &'a str,
@@ -36,14 +46,50 @@ struct WebhookBody<'a> {
     scale: Scale,
     text: &'a str,
     answer_url: &'a str,
+    language: &'a str,
+    /// The buttons, in order: each answer's value and its label.
+    choices: Vec<Choice>,
+    thanks_text: &'a str,
+    follow_ups: FollowUpQuestions<'a>,
     /// Only on a test request: no client is to see it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     test: bool,
 }
 
+#[derive(Debug, Serialize)]
+struct Choice {
+    value: i64,
+    label: String,
+}
+
+/// The questions that follow an answer, in the line's language; `null` when not asked.
+#[derive(Debug, Serialize)]
+struct FollowUpQuestions<'a> {
+    /// Asked after any answer; answered as `resolved: true|false`.
+    resolved: Option<ResolvedQuestion<'a>>,
+    /// Asked after an answer at or below `when_at_or_below`; answered as `comment`.
+    comment: Option<CommentQuestion<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct ResolvedQuestion<'a> {
+    question: &'a str,
+    yes: &'a str,
+    no: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct CommentQuestion<'a> {
+    prompt: &'a str,
+    when_at_or_below: i64,
+}
+
 /// The body of a rating request, or of a test one.
 fn request_body(request: &OutgoingRequest, test: bool) -> Vec<u8> {
+    let words = Phrases::for_language(&request.language);
+    let f = &request.follow_ups;
     serde_json::to_vec(&WebhookBody {
+        v: BODY_VERSION,
         request_id: &request.request_id,
         session_id: &request.session_id,
         line_id: &request.line_id,
@@ -51,6 +97,30 @@ fn request_body(request: &OutgoingRequest, test: bool) -> Vec<u8> {
         scale: request.scale,
         text: &request.text,
         answer_url: &request.answer_url,
+        language: &request.language,
+        choices: request
+            .scale
+            .buttons()
+            .into_iter()
+            .map(|value| Choice {
+                value,
+                label: rating_label(request.scale, value),
+            })
+            .collect(),
+        thanks_text: &f.thanks_text,
+        follow_ups: FollowUpQuestions {
+            resolved: f.ask_resolved.then_some(ResolvedQuestion {
+                question: words.resolved_question,
+                yes: words.yes,
+                no: words.no,
+            }),
+            comment: f
+                .comment_at_or_below
+                .map(|when_at_or_below| CommentQuestion {
+                    prompt: words.widget.comment_prompt,
+                    when_at_or_below,
+                }),
+        },
         test,
     })
     .expect("the webhook body serialises")

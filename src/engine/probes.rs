@@ -56,6 +56,10 @@ impl Engine {
                 url: w.url.clone(),
                 secret: w.secret.clone().unwrap_or_default(),
             }),
+            follow_ups: rateline_adapters::FollowUps::of(
+                &line.settings.rating,
+                line.settings.rating.scale,
+            ),
         };
         Ok(self.connector.test(&request).await)
     }

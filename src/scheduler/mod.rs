@@ -409,6 +409,7 @@ impl Inner {
                 values: t.values(c.scale),
             }),
             webhook: webhook_target(line),
+            follow_ups: rateline_adapters::FollowUps::of(&line.rating, c.scale),
         }
     }
 
@@ -472,7 +473,8 @@ impl Inner {
         let status = match &result {
             SendResult::Sent { .. } => RequestStatus::Sent,
             SendResult::RetryAt { at, error } => {
-                tracing::info!(retry_at = %rfc3339(*at), %error, "send failed; will retry");
+                // Every failed send is a warning, so an operator sees it before retries run out.
+                tracing::warn!(retry_at = %rfc3339(*at), %error, "send failed; will retry");
                 RequestStatus::Scheduled
             }
             SendResult::Deferred { at, reason } => {
@@ -593,7 +595,7 @@ impl Inner {
                 tracing::warn!(%status, %error, "ended without reaching its recipient")
             }
             JobResult::RetryAt { at, error } => {
-                tracing::info!(retry_at = %rfc3339(*at), %error, "send failed; will retry")
+                tracing::warn!(retry_at = %rfc3339(*at), %error, "send failed; will retry")
             }
             JobResult::Sent | JobResult::Deferred { .. } => {}
         }

@@ -39,6 +39,19 @@ async fn a_closed_session_is_asked_for_a_rating_after_the_delay(db: Db) {
     assert_eq!(b["scale"], "binary");
     assert_eq!(b["text"], "Please rate the quality of service");
     assert_eq!(b["answer_url"], app.url("/v1/ratings"));
+    // Everything a connector needs to run the card itself, in a versioned shape.
+    assert_eq!(b["v"], 1);
+    assert_eq!(b["language"], "en");
+    assert_eq!(
+        b["choices"],
+        json!([{"value": 1, "label": "👍"}, {"value": 0, "label": "👎"}])
+    );
+    assert_eq!(b["thanks_text"], "Thank you for your rating!");
+    assert_eq!(
+        b["follow_ups"],
+        json!({"resolved": null, "comment": null}),
+        "the line asks no follow-up"
+    );
     let s = app.wait_for_status("s-1", "sent").await;
     assert_eq!(s["rating_request"]["sent_at"], "2026-11-21T09:00:03Z");
     assert_eq!(s["rating_request"]["expires_at"], "2026-11-24T09:00:03Z");
@@ -662,7 +675,40 @@ async fn the_connectors_message_id_is_kept_unless_it_cannot_be_stored(db: Db) {
     assert_eq!(app.connector.received().len(), 2);
 }
 
+/// A line that asks "resolved?" and for a comment on a low rating tells its connector so,
+/// in the line's language, with the scale's buttons.
+async fn the_connector_is_told_the_cards_follow_ups(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.line(
+        "support",
+        json!({"delay_seconds": 0, "scale": "five_star", "low_threshold": 3, "language": "ru",
+               "ask_resolved": true, "ask_comment_on_low": true, "thanks_text": "Спасибо!"}),
+    )
+    .await;
+    app.open("s-1", "support", "op-1").await;
+    app.close("s-1").await;
+    let got = app.wait_for_received(1).await;
+    let b = &got[0].body;
+    assert_eq!(b["v"], 1);
+    assert_eq!(b["language"], "ru");
+    assert_eq!(b["choices"].as_array().unwrap().len(), 5);
+    assert_eq!(b["choices"][4], json!({"value": 5, "label": "5 ★"}));
+    assert_eq!(b["thanks_text"], "Спасибо!");
+    assert_eq!(
+        b["follow_ups"]["resolved"],
+        json!({"question": "Ваш вопрос решён?", "yes": "Да", "no": "Нет"})
+    );
+    assert_eq!(b["follow_ups"]["comment"]["when_at_or_below"], 3);
+    assert_eq!(
+        b["follow_ups"]["comment"]["prompt"],
+        "Нам жаль. Что пошло не так?"
+    );
+}
+
 crate::common::on_both_backends!(
+    the_connector_is_told_the_cards_follow_ups,
     the_connectors_message_id_is_kept_unless_it_cannot_be_stored,
     an_answer_after_a_failed_try_is_taken_and_the_retry_dropped,
     a_closed_session_is_asked_for_a_rating_after_the_delay,
