@@ -500,7 +500,7 @@ fn charts_section(v: &View) -> Markup {
     }
 }
 
-const REASONS: [(&str, &str); 9] = [
+const REASONS: [(&str, &str); 10] = [
     ("window_closed", "Meta's 24-hour window had passed"),
     ("undeliverable", "the platform refused it for good"),
     ("expired", "sent, not answered within the answer window"),
@@ -508,6 +508,7 @@ const REASONS: [(&str, &str); 9] = [
     ("failed", "retries or the send deadline ran out"),
     ("sent", "sent, waiting for an answer"),
     ("delivered", "delivered, waiting for an answer"),
+    ("retrying", "a send failed; waiting to try again"),
     ("scheduled", "not due yet"),
     ("sending", "being sent"),
 ];

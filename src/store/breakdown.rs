@@ -26,7 +26,8 @@ pub struct Funnel {
     /// Requests the channel confirmed the client has.
     pub delivered: i64,
     pub answered: i64,
-    /// Requests by their status, for the ones that did not reach an answer.
+    /// Requests by their status, for the ones that did not reach an answer; `retrying` are
+    /// the `scheduled` ones a send was tried for already.
     pub by_status: BTreeMap<String, i64>,
 }
 
@@ -81,7 +82,39 @@ impl Store {
                 }
             }
         }
+        // A scheduled request that was tried already waits for its retry: "retrying", not
+        // "not due yet". The rollup counts by status only, so these few are read live.
+        let scheduled = funnel.by_status.get("scheduled").copied().unwrap_or(0);
+        if scheduled > 0 {
+            let retrying = self.retrying(f).await?.min(scheduled);
+            if retrying > 0 {
+                funnel.by_status.insert("retrying".into(), retrying);
+                if scheduled == retrying {
+                    funnel.by_status.remove("scheduled");
+                } else {
+                    funnel
+                        .by_status
+                        .insert("scheduled".into(), scheduled - retrying);
+                }
+            }
+        }
         Ok(b)
+    }
+
+    /// The filter's scheduled requests that a send was tried for already.
+    async fn retrying(&self, f: &ReportFilter) -> Result<i64> {
+        let (filter, binds) = conditions(
+            f,
+            "r",
+            "created_at",
+            Some("r.status = 'scheduled' AND r.attempts > 0"),
+            0,
+        );
+        let sql = format!("SELECT COUNT(*) AS n FROM rating_requests r{filter}");
+        Ok(bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
     }
 
     /// The filter's newest low ratings (voided ones left out), with their comments and

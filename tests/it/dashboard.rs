@@ -644,7 +644,30 @@ async fn an_address_that_keeps_guessing_keys_is_held_off(db: Db) {
     assert_eq!(count("throttled"), 35, "{metrics}");
 }
 
+/// The funnel tells a request waiting for its retry from one not due yet.
+async fn the_funnel_tells_a_retry_from_a_request_not_due_yet(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.connector.reply_with([Reply::Status(503)]);
+    app.line("support", json!({"delay_seconds": 0})).await;
+    app.line("later", json!({"delay_seconds": 600})).await;
+    app.open("s1", "support", "op-1").await;
+    app.close("s1").await;
+    app.wait_for_received(1).await;
+    let s = app.wait_for_status("s1", "scheduled").await;
+    assert_eq!(s["rating_request"]["attempts"], 1, "{s}");
+    app.open("s2", "later", "op-1").await;
+    app.close("s2").await;
+
+    let (status, page) = text(&app, "/dashboard", None).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<td>retrying</td><td>1</td>"), "{page}");
+    assert!(page.contains("<td>scheduled</td><td>1</td>"), "{page}");
+}
+
 crate::common::on_both_backends!(
+    the_funnel_tells_a_retry_from_a_request_not_due_yet,
     a_sign_in_comes_back_to_the_page_and_ends_when_it_should,
     an_address_that_keeps_guessing_keys_is_held_off,
     an_operators_profile_lists_their_recent_low_ratings,
