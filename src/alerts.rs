@@ -11,6 +11,10 @@
 //!
 //! A test alert (a person's "send me a test alert") goes the same way, says it is a test,
 //! and carries `"test": true` and `X-Rateline-Event: test_alert` on a webhook.
+//!
+//! A comment that came after an alert left follows it, threaded where the sink can: an
+//! e-mail `In-Reply-To` the alert's, a Telegram reply to the alert's message, and on a
+//! webhook the alert's own `alert.id` with `X-Rateline-Event: alert_comment`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,10 +89,16 @@ impl AlertSinks {
                 reason: "the alert has no address".into(),
             };
         };
+        if alert.thread.is_some() && alert.comment.is_none() {
+            return SendOutcome::Failed {
+                reason: "the comment was flagged as abusive, so it does not follow the alert"
+                    .into(),
+            };
+        }
         let message = AlertMessage::of(alert, &self.public_url);
         match alert.sink.as_str() {
             "email" => match &self.email {
-                Some(email) => email.send(&alert.id, address, &message).await,
+                Some(email) => email.send(alert, address, &message).await,
                 None => SendOutcome::Failed {
                     reason: "e-mail alerts need [smtp] url and from in the configuration".into(),
                 },
@@ -108,6 +118,7 @@ impl AlertSinks {
                         last_client_message_at: None,
                         now,
                         webhook: None,
+                        reply_to: alert.thread.as_ref().and_then(|t| t.reply_to.clone()),
                     })
                     .await
                 }
@@ -132,11 +143,19 @@ impl AlertSinks {
                 reason: format!("the call to the alert webhook was {refused}"),
             };
         }
+        // A follow-up is about the alert it follows: its id, so a program threads them.
+        let alert_id = a.thread.as_ref().map_or(&a.id, |t| &t.alert_id);
+        let event = match (a.test, &a.thread) {
+            (true, _) => "test_alert",
+            (false, Some(_)) => "alert_comment",
+            (false, None) => "alert",
+        };
         let body = json!({
             "text": m.text,
             "test": a.test,
+            "event": event,
             "alert": {
-                "id": a.id,
+                "id": alert_id,
                 "rating_id": a.rating_id,
                 "session_id": a.session_id,
                 "session_url": m.api_link,
@@ -158,7 +177,7 @@ impl AlertSinks {
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header("Idempotency-Key", &a.id)
-            .header(EVENT_HEADER, if a.test { "test_alert" } else { "alert" })
+            .header(EVENT_HEADER, event)
             .header(SIGNATURE_HEADER, sign(secret.0.as_bytes(), &body))
             .body(body)
             .send()
@@ -187,7 +206,7 @@ fn email_sink(s: &SmtpSettings, timeout: Duration) -> Result<EmailSink, SinkErro
 }
 
 impl EmailSink {
-    async fn send(&self, alert_id: &str, to: &str, m: &AlertMessage) -> SendOutcome {
+    async fn send(&self, alert: &AlertDelivery, to: &str, m: &AlertMessage) -> SendOutcome {
         let Ok(to) = to.parse::<Mailbox>() else {
             return SendOutcome::Undeliverable {
                 reason: format!("'{to}' is not an e-mail address"),
@@ -195,9 +214,15 @@ impl EmailSink {
         };
         // One Message-ID per alert: a mail sent again after a crash is the same mail, and
         // mail clients show it once.
-        let message_id = format!("<alert.{alert_id}@{}>", self.from.email.domain());
-        let email = match Message::builder()
-            .message_id(Some(message_id))
+        let id = |alert_id: &str| format!("<alert.{alert_id}@{}>", self.from.email.domain());
+        let mut builder = Message::builder().message_id(Some(id(&alert.id)));
+        // A comment's follow-up is a reply to its alert, so mail clients thread them.
+        if let Some(t) = &alert.thread {
+            builder = builder
+                .in_reply_to(id(&t.alert_id))
+                .references(id(&t.alert_id));
+        }
+        let email = match builder
             .from(self.from.clone())
             .to(to)
             .subject(&m.subject)
@@ -272,8 +297,17 @@ impl AlertMessage {
         let link = format!("{public_url}/dashboard/sessions/{}", a.session_id);
         let api_link = format!("{public_url}/v1/sessions/{}", a.session_id);
         let comment = a.comment.as_deref().unwrap_or("(none)");
+        let subject = format!("Low rating {rating} on {}: {operator}", a.line_name);
+        // A late comment's follow-up says what it is, and replies to the alert's subject.
+        let (subject, opening) = match a.thread {
+            Some(_) => (
+                format!("Re: {subject}"),
+                "The client commented on the low rating",
+            ),
+            None => (subject, "Low rating"),
+        };
         let text = format!(
-            "Low rating {rating} on line {line} ({line_id})\n\
+            "{opening} {rating} on line {line} ({line_id})\n\
              Operator: {operator}\n\
              Client: {client} via {channel}\n\
              Comment: {comment}\n\
@@ -283,7 +317,7 @@ impl AlertMessage {
             channel = a.channel,
         );
         Self {
-            subject: format!("Low rating {rating} on {}: {operator}", a.line_name),
+            subject,
             text,
             link,
             api_link,
@@ -315,6 +349,7 @@ mod tests {
             rated_at: chrono::Utc::now(),
             webhook_secret: None,
             test: false,
+            thread: None,
         }
     }
 

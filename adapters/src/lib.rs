@@ -197,6 +197,8 @@ pub struct OutgoingText {
     pub now: DateTime<Utc>,
     /// The line's connector, for the `webhook` channel.
     pub webhook: Option<WebhookTarget>,
+    /// The platform's id of an earlier message this one answers (Telegram replies to it).
+    pub reply_to: Option<String>,
 }
 
 /// One channel's way of sending a rating request.

@@ -24,7 +24,7 @@ use teloxide_core::errors::{ApiError, RequestError};
 use teloxide_core::prelude::*;
 use teloxide_core::types::{
     AllowedUpdate, CallbackQueryId, InlineKeyboardButton, InlineKeyboardMarkup,
-    MaybeInaccessibleMessage, Me, MessageId, Update, UpdateKind,
+    MaybeInaccessibleMessage, Me, MessageId, ReplyParameters, Update, UpdateKind,
 };
 
 pub use crate::signed::{CallbackError, CallbackSigner, CardAction, rating_label};
@@ -411,12 +411,19 @@ impl ChannelAdapter for TelegramAdapter {
                 reason: "the request id is too long for Telegram's 64-byte button data".into(),
             };
         };
-        self.deliver(chat, &request.text, Some(keyboard)).await
+        self.deliver(chat, &request.text, Some(keyboard), None)
+            .await
     }
 
     async fn send_text(&self, message: &OutgoingText) -> SendOutcome {
+        // A reply to a message that is gone (deleted by the chat) is sent all the same.
+        let reply = message
+            .reply_to
+            .as_deref()
+            .and_then(|id| id.parse().ok())
+            .map(|id| ReplyParameters::new(MessageId(id)).allow_sending_without_reply());
         match chat_id(&message.to.id) {
-            Ok(chat) => self.deliver(chat, &message.text, None).await,
+            Ok(chat) => self.deliver(chat, &message.text, None, reply).await,
             Err(outcome) => outcome,
         }
     }
@@ -435,6 +442,7 @@ impl TelegramAdapter {
         chat: i64,
         text: &str,
         keyboard: Option<InlineKeyboardMarkup>,
+        reply: Option<ReplyParameters>,
     ) -> SendOutcome {
         // A quarter of the send timeout may go to waiting for a rate-limit slot; past that
         // the message goes back to the queue without using up an attempt.
@@ -452,9 +460,12 @@ impl TelegramAdapter {
                 reason: "Telegram's send rate limit".into(),
             };
         }
-        let request = self
+        let mut request = self
             .bot
             .send_message(ChatId(chat), clip(text, MAX_TEXT_CHARS));
+        if let Some(reply) = reply {
+            request = request.reply_parameters(reply);
+        }
         let send = async {
             match keyboard {
                 Some(k) => request.reply_markup(k).send().await,

@@ -865,7 +865,10 @@ pub fn session(
     for a in &v.alerts {
         journey.push((
             a.created_at,
-            html! { "alert to " (viewer.actor(&a.recipient)) " by " (a.sink) ": " (a.status) },
+            html! {
+                @if a.kind == "comment" { "the comment, after its alert, to " } @else { "alert to " }
+                (viewer.actor(&a.recipient)) " by " (a.sink) ": " (a.status)
+            },
         ));
     }
     journey.sort_by_key(|(t, _)| *t);

@@ -158,6 +158,7 @@ impl Engine {
             rated_at: now,
             webhook_secret: n.webhook_secret.clone().map(rateline_domain::Secret),
             test: true,
+            thread: None,
         };
         let outcome = match self.alert_sinks.get() {
             Some(s) => s.sinks.send(&delivery, s.telegram.as_ref(), now).await,

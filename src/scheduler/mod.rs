@@ -597,7 +597,7 @@ impl Inner {
             JobResult::RetryAt { at, error } => {
                 tracing::warn!(retry_at = %rfc3339(*at), %error, "send failed; will retry")
             }
-            JobResult::Sent | JobResult::Deferred { .. } => {}
+            JobResult::Sent { .. } | JobResult::Deferred { .. } => {}
         }
         let recorded = self
             .persist(claimed_at, || {
@@ -651,6 +651,7 @@ impl Inner {
                     last_client_message_at: r.last_client_message_at,
                     now,
                     webhook: webhook_target(&r.line),
+                    reply_to: None,
                 };
                 Ok((via, adapter.send_text(&message).await))
             }
@@ -676,7 +677,11 @@ impl Inner {
             error,
         };
         match outcome {
-            SendOutcome::Accepted { .. } => JobResult::Sent,
+            SendOutcome::Accepted {
+                platform_message_id,
+            } => JobResult::Sent {
+                platform_message_id,
+            },
             SendOutcome::Retry { after, reason } => {
                 match self.next_try(job.attempts, after, deadline, &reason) {
                     Ok(at) => JobResult::RetryAt { at, error: reason },

@@ -29,6 +29,11 @@ pub struct AlertRecord {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// `alert`, or `comment`: the client's comment, which came after the alert left,
+    /// following it to the same recipient and sink.
+    pub kind: String,
+    /// For a `comment`: the alert it follows.
+    pub thread_of: Option<String>,
 }
 
 /// Which alerts to list.
@@ -66,6 +71,17 @@ pub struct AlertDelivery {
     pub webhook_secret: Option<rateline_domain::Secret>,
     /// A test a person asked for to see an alert reach them: about no rating at all.
     pub test: bool,
+    /// For a comment's follow-up: the alert it follows.
+    pub thread: Option<Thread>,
+}
+
+/// The alert a follow-up follows.
+#[derive(Debug, Clone)]
+pub struct Thread {
+    /// Its id: the e-mail's `In-Reply-To`, the webhook's `alert.id`.
+    pub alert_id: String,
+    /// The id its sink gave it (Telegram's message id), which the follow-up replies to.
+    pub reply_to: Option<String>,
 }
 
 /// An alert about to be made: recipient, sink, address, status, and why it will not be sent.
@@ -92,6 +108,47 @@ pub fn operator_kept_from_ratings(id: &str) -> String {
         "person '{id}' is an operator, and this line keeps clients' ratings from its operators \
          (rating.operators_see_ratings is off): name a supervisor, or switch it on"
     )
+}
+
+/// Sends a rating's comment, which came after its alerts left, to their recipients as a
+/// follow-up of each (once per alert, however often the comment is edited); returns how
+/// many. Alerts still waiting carry the comment themselves.
+pub(crate) async fn follow_with_comment(
+    tx: &mut sqlx::AnyConnection,
+    rating_id: &str,
+    now: DateTime<Utc>,
+) -> Result<usize> {
+    let left = sqlx::query(
+        "SELECT id, session_id, line_id, operator_id, recipient, sink, address FROM alerts
+         WHERE rating_id = $1 AND kind = 'alert' AND status IN ('sent', 'sending')
+         ORDER BY created_at, id",
+    )
+    .bind(rating_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut made = 0;
+    for a in &left {
+        made += sqlx::query(
+            "INSERT INTO alerts (id, rating_id, session_id, line_id, operator_id, recipient, sink,
+                                 address, status, run_at, created_at, updated_at, kind, thread_of)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9, $9, 'comment', $10)
+             ON CONFLICT (rating_id, recipient, sink, kind) DO NOTHING",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(rating_id)
+        .bind(a.try_get::<String, _>("session_id")?)
+        .bind(a.try_get::<String, _>("line_id")?)
+        .bind(a.try_get::<Option<String>, _>("operator_id")?)
+        .bind(a.try_get::<String, _>("recipient")?)
+        .bind(a.try_get::<String, _>("sink")?)
+        .bind(a.try_get::<Option<String>, _>("address")?)
+        .bind(ms(now))
+        .bind(a.try_get::<String, _>("id")?)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected() as usize;
+    }
+    Ok(made)
 }
 
 /// Sends the pending alerts of rating `rating_id` that still wait (for its comment) now,
@@ -277,7 +334,7 @@ pub(crate) async fn plan_alerts(
             "INSERT INTO alerts (id, rating_id, session_id, line_id, operator_id, recipient, sink,
                                  address, status, run_at, last_error, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
-             ON CONFLICT (rating_id, recipient, sink) DO NOTHING",
+             ON CONFLICT (rating_id, recipient, sink, kind) DO NOTHING",
         )
         .bind(uuid::Uuid::now_v7().to_string())
         .bind(rating_id)
@@ -302,7 +359,8 @@ pub(crate) async fn plan_alerts(
 }
 
 const ALERT_COLUMNS: &str = "a.id, a.rating_id, a.session_id, a.line_id, a.operator_id, \
-    a.recipient, a.sink, a.status, a.attempts, a.last_error, a.created_at, a.sent_at";
+    a.recipient, a.sink, a.status, a.attempts, a.last_error, a.created_at, a.sent_at, a.kind, \
+    a.thread_of";
 
 fn read_alert(row: &sqlx::any::AnyRow) -> Result<AlertRecord> {
     Ok(AlertRecord {
@@ -318,6 +376,8 @@ fn read_alert(row: &sqlx::any::AnyRow) -> Result<AlertRecord> {
         last_error: row.try_get("last_error")?,
         created_at: time(row.try_get("created_at")?),
         sent_at: opt_time(row.try_get("sent_at")?),
+        kind: row.try_get("kind")?,
+        thread_of: row.try_get("thread_of")?,
     })
 }
 
@@ -489,6 +549,7 @@ impl Store {
     pub async fn alert_delivery(&self, id: &str) -> Result<Option<AlertDelivery>> {
         let Some(row) = sqlx::query(
             "SELECT a.id, a.sink, a.address, a.rating_id, a.session_id, a.line_id, a.operator_id,
+                    a.thread_of, t.platform_message_id AS reply_to,
                     o.name AS operator_name, s.client_id, s.client_name, s.channel, r.scale,
                     g.value, CASE WHEN g.comment_flagged_at IS NULL THEN g.comment END AS comment,
                     g.updated_at, l.settings, rp.notify AS recipient_notify
@@ -498,6 +559,7 @@ impl Store {
                   JOIN lines l ON l.id = a.line_id
                   LEFT JOIN people o ON o.id = a.operator_id
                   LEFT JOIN people rp ON rp.id = a.recipient
+                  LEFT JOIN alerts t ON t.id = a.thread_of
              WHERE a.id = $1",
         )
         .bind(id)
@@ -536,6 +598,13 @@ impl Store {
                 .and_then(|n| n.webhook_secret)
                 .map(rateline_domain::Secret),
             test: false,
+            thread: match row.try_get::<Option<String>, _>("thread_of")? {
+                Some(alert_id) => Some(Thread {
+                    alert_id,
+                    reply_to: row.try_get("reply_to")?,
+                }),
+                None => None,
+            },
         }))
     }
 }

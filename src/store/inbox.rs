@@ -221,13 +221,13 @@ impl Store {
                     p.updated_at AS response_updated_at, p.delivery_status,
                     a.id AS appeal_id, a.status AS appeal_status,
                     (SELECT COUNT(*) FROM alerts x WHERE x.rating_id = g.id
-                                                     AND x.status = 'sent') AS alerts_sent,
+                                                     AND x.kind = 'alert' AND x.status = 'sent') AS alerts_sent,
                     (SELECT COUNT(*) FROM alerts x WHERE x.rating_id = g.id
-                                                     AND x.status IN ('pending', 'sending')) AS alerts_pending,
+                                                     AND x.kind = 'alert' AND x.status IN ('pending', 'sending')) AS alerts_pending,
                     (SELECT COUNT(*) FROM alerts x WHERE x.rating_id = g.id
-                                                     AND x.status = 'failed') AS alerts_failed,
+                                                     AND x.kind = 'alert' AND x.status = 'failed') AS alerts_failed,
                     (SELECT COUNT(*) FROM alerts x WHERE x.rating_id = g.id
-                                                     AND x.status = 'skipped') AS alerts_skipped
+                                                     AND x.kind = 'alert' AND x.status = 'skipped') AS alerts_skipped
              FROM page
              JOIN ratings g ON g.id = page.id
              JOIN rating_requests r ON r.id = g.request_id

@@ -74,7 +74,11 @@ pub struct ClaimedJob {
 /// What to record after a job's send.
 #[derive(Debug, Clone)]
 pub enum JobResult {
-    Sent,
+    /// Sent, with the id the sink gave it (Telegram's message id), kept for an alert so
+    /// its follow-up can reply to it.
+    Sent {
+        platform_message_id: Option<String>,
+    },
     RetryAt {
         at: DateTime<Utc>,
         error: String,
@@ -160,7 +164,16 @@ impl Store {
         let (table, key, status) = (job.kind.table(), job.kind.key(), job.kind.status());
         // $1 key, $2 owner, $3 attempt number (the lease is this claim's own), $4 now.
         let (set, extra): (String, Vec<Extra>) = match result {
-            JobResult::Sent => (
+            JobResult::Sent {
+                platform_message_id,
+            } if job.kind == JobKind::Alert => (
+                format!(
+                    "{status} = 'sent', run_at = NULL, sent_at = $4, last_error = NULL, \
+                     lease_owner = NULL, platform_message_id = $5"
+                ),
+                vec![Extra::OptText(platform_message_id.clone())],
+            ),
+            JobResult::Sent { .. } => (
                 format!(
                     "{status} = 'sent', run_at = NULL, sent_at = $4, last_error = NULL, lease_owner = NULL"
                 ),
@@ -198,6 +211,7 @@ impl Store {
             q = match e {
                 Extra::Int(i) => q.bind(i),
                 Extra::Text(t) => q.bind(t),
+                Extra::OptText(t) => q.bind(t),
             };
         }
         Ok(q.execute(&self.pool).await?.rows_affected() == 1)
@@ -207,4 +221,5 @@ impl Store {
 enum Extra {
     Int(i64),
     Text(String),
+    OptText(Option<String>),
 }

@@ -42,7 +42,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
 pub use alerts::{
-    AlertDelivery, AlertFilter, AlertRecord, Count, Unanswered, UnansweredRating,
+    AlertDelivery, AlertFilter, AlertRecord, Count, Thread, Unanswered, UnansweredRating,
     operator_kept_from_ratings,
 };
 pub use audit::{AuditFilter, AuditRecord, FieldChange};

@@ -359,8 +359,10 @@ fn submit_rating<'c>(
             .await?;
         } else if low == 1 && old.comment.is_none() && comment.is_some() {
             // The comment the alerts waited for has come: they leave now, or when the
-            // line's delay after the rating ends.
+            // line's delay after the rating ends; those that left without it are followed
+            // by it.
             alerts::release_alerts(&mut *conn, &old.id, alerts.delay, now).await?;
+            alerts::follow_with_comment(&mut *conn, &old.id, now).await?;
         }
         let revision = history.len() as i64;
         insert_revision(

@@ -112,6 +112,8 @@ pub struct StoredMessage {
     pub message_id: i64,
     pub text: String,
     pub reply_markup: Option<Value>,
+    /// The message this one replies to (`reply_parameters.message_id`), if it was found.
+    pub reply_to: Option<i64>,
 }
 
 /// The handle tests hold; clones share one server.
@@ -293,6 +295,7 @@ impl FakeBotApi {
                 message_id: m.message_id,
                 text: m.text.clone(),
                 reply_markup: m.reply_markup.clone(),
+                reply_to: m.reply_to,
             })
             .collect()
     }
@@ -519,6 +522,8 @@ struct BotMessage {
     reply_markup: Option<Value>,
     date: i64,
     edit_date: Option<i64>,
+    /// The bot's message this one replies to.
+    reply_to: Option<i64>,
 }
 
 struct Recorded {
@@ -585,6 +590,7 @@ impl Inner {
         let text = text_arg(body)?;
         let reply_markup = markup_arg(body)?;
         let chat = reachable(&mut self.chats, chat_id)?;
+        let reply_to = reply_arg(body, chat)?;
         admit(&mut self.recent_sends, chat)?;
         let message = BotMessage {
             message_id: chat.next_message_id,
@@ -592,9 +598,15 @@ impl Inner {
             reply_markup,
             date: unix_now(),
             edit_date: None,
+            reply_to,
         };
         chat.next_message_id += 1;
-        let answer = message_json(chat_id, &chat.first_name, &message);
+        let mut answer = message_json(chat_id, &chat.first_name, &message);
+        if let Some(original) =
+            reply_to.and_then(|id| chat.messages.iter().find(|m| m.message_id == id))
+        {
+            answer["reply_to_message"] = message_json(chat_id, &chat.first_name, original);
+        }
         chat.messages.push(message);
         Ok(answer)
     }
@@ -833,6 +845,28 @@ fn text_arg(body: &Value) -> Result<&str, Refusal> {
         return Err(Refusal::bad_request("message is too long"));
     }
     Ok(text)
+}
+
+/// The message a `sendMessage` replies to (`reply_parameters`), as Telegram takes it: one of
+/// the chat's messages; a missing one is refused unless `allow_sending_without_reply`, which
+/// sends the message as no reply at all.
+fn reply_arg(body: &Value, chat: &Chat) -> Result<Option<i64>, Refusal> {
+    let asked = &body["reply_parameters"];
+    if asked.is_null() {
+        return Ok(None);
+    }
+    let Some(id) = asked["message_id"].as_i64() else {
+        return Err(Refusal::bad_request(
+            "can't parse reply parameters JSON object",
+        ));
+    };
+    if chat.messages.iter().any(|m| m.message_id == id) {
+        Ok(Some(id))
+    } else if asked["allow_sending_without_reply"].as_bool() == Some(true) {
+        Ok(None)
+    } else {
+        Err(Refusal::bad_request("message to be replied not found"))
+    }
 }
 
 /// The keyboard to store: `None` when absent or without a single button, since Telegram treats

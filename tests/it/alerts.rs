@@ -835,7 +835,104 @@ async fn a_low_ratings_alert_waits_for_the_comment_the_line_asks_for(kind: Db) {
     t.smtp.wait_for(3).await;
 }
 
+/// A comment that comes after the alerts left follows each of them once, threaded where
+/// the sink can: an e-mail in reply to the alert's, a Telegram reply to the alert's
+/// message, a webhook post with the alert's own id.
+async fn a_comment_after_the_alert_left_follows_it_threaded(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let app = &t.app;
+    people(app).await;
+    alerting_line(app, "support", json!({})).await;
+    let request = sent_request(app, "s-1", "support").await;
+    rate(app, &request, 0, None).await;
+    t.smtp.wait_for(1).await;
+    t.bot
+        .wait_for(|b| !b.messages(MANAGER_CHAT).is_empty())
+        .await;
+    wait_until(
+        || alert_posts(app).len() == 1,
+        || format!("alert webhooks: {:?}", alert_posts(app)),
+    )
+    .await;
+    let first: Vec<Value> = alerts(app, "").await;
+    let id_of = |sink: &str| {
+        first
+            .iter()
+            .find(|a| a["sink"] == sink && a["kind"] == "alert")
+            .unwrap_or_else(|| panic!("no {sink} alert: {first:?}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (mail_alert, webhook_alert) = (id_of("email"), id_of("webhook"));
+
+    // Past Telegram's one message a second to a chat, then the comment.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    rate(app, &request, 0, Some("it took an hour")).await;
+    app.advance(chrono::Duration::seconds(5));
+
+    let mail = t.smtp.wait_for(2).await;
+    assert_eq!(mail[1].subject, "Re: Low rating 👎 on Support: Olga (op-1)");
+    assert!(
+        mail[1].body.contains("Comment: it took an hour"),
+        "{}",
+        mail[1].body
+    );
+    for header in ["In-Reply-To", "References"] {
+        assert!(
+            mail[1]
+                .raw
+                .contains(&format!("{header}: <alert.{mail_alert}@example.com>")),
+            "{header} missing: {}",
+            mail[1].raw
+        );
+    }
+    t.bot
+        .wait_for(|b| b.messages(MANAGER_CHAT).len() == 2)
+        .await;
+    let tg = t.bot.messages(MANAGER_CHAT);
+    assert_eq!(
+        tg[1].reply_to,
+        Some(tg[0].message_id),
+        "a reply to the alert"
+    );
+    assert!(
+        tg[1].text.contains("Comment: it took an hour"),
+        "{}",
+        tg[1].text
+    );
+    wait_until(
+        || alert_posts(app).len() == 2,
+        || format!("alert webhooks: {:?}", alert_posts(app)),
+    )
+    .await;
+    let post = &alert_posts(app)[1];
+    assert_eq!(post["event"], "alert_comment");
+    assert_eq!(post["alert"]["id"], webhook_alert.as_str());
+    assert_eq!(post["alert"]["comment"], "it took an hour");
+    assert!(signed_alert_posts(app)[1].1, "signed");
+    let follow_ups: Vec<Value> = alerts(app, "")
+        .await
+        .into_iter()
+        .filter(|a| a["kind"] == "comment")
+        .collect();
+    assert_eq!(follow_ups.len(), 3, "{follow_ups:?}");
+    assert!(
+        follow_ups
+            .iter()
+            .all(|a| a["status"] == "sent" && a["thread_of"].is_string()),
+        "{follow_ups:?}"
+    );
+
+    // An edited comment does not follow again.
+    rate(app, &request, 0, Some("it took two hours")).await;
+    app.advance(chrono::Duration::seconds(5));
+    app.settle().await;
+    assert_eq!(t.smtp.messages().len(), 2);
+}
+
 crate::common::on_both_backends!(
+    a_comment_after_the_alert_left_follows_it_threaded,
     a_low_ratings_alert_waits_for_the_comment_the_line_asks_for,
     a_low_rating_alerts_every_kind_of_recipient_once,
     a_line_that_hides_ratings_from_operators_alerts_none_of_them,

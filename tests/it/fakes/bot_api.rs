@@ -363,3 +363,44 @@ async fn a_webhook_is_set_from_a_multipart_form_and_stops_polling() {
     assert_eq!(status, 200);
     assert_eq!(fake.webhook(), None);
 }
+
+#[tokio::test]
+async fn a_reply_names_a_message_of_the_chat() {
+    let fake = fake_with_ann().await;
+    let first = send_rating_request(&fake).await;
+    // Past the one-message-a-second flood control of the chat.
+    let wait = || tokio::time::sleep(std::time::Duration::from_millis(1100));
+    wait().await;
+    let (status, body) = call(
+        &fake,
+        "sendMessage",
+        json!({"chat_id": ANN, "text": "re", "reply_parameters": {"message_id": 99}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["description"],
+        "Bad Request: message to be replied not found"
+    );
+    let (status, body) = call(
+        &fake,
+        "sendMessage",
+        json!({"chat_id": ANN, "text": "re", "reply_parameters": {"message_id": first}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["reply_to_message"]["message_id"], first);
+    assert_eq!(fake.messages(ANN)[1].reply_to, Some(first));
+    wait().await;
+    // With allow_sending_without_reply, a reply to a message that is gone is sent as none.
+    let (status, body) = call(
+        &fake,
+        "sendMessage",
+        json!({"chat_id": ANN, "text": "re", "reply_parameters":
+               {"message_id": 99, "allow_sending_without_reply": true}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"].get("reply_to_message"), None);
+    assert_eq!(fake.messages(ANN)[2].reply_to, None);
+}
