@@ -89,11 +89,8 @@ impl AlertSinks {
                 reason: "the alert has no address".into(),
             };
         };
-        if alert.thread.is_some() && alert.comment.is_none() {
-            return SendOutcome::Failed {
-                reason: "the comment was flagged as abusive, so it does not follow the alert"
-                    .into(),
-            };
+        if let Some(held) = follow_up_held(alert) {
+            return held;
         }
         let message = AlertMessage::of(alert, &self.public_url);
         match alert.sink.as_str() {
@@ -150,10 +147,15 @@ impl AlertSinks {
             (false, Some(_)) => "alert_comment",
             (false, None) => "alert",
         };
+        let follow_up = a
+            .thread
+            .as_ref()
+            .map(|_| json!({"id": a.id, "kind": "comment"}));
         let body = json!({
             "text": m.text,
             "test": a.test,
             "event": event,
+            "follow_up": follow_up,
             "alert": {
                 "id": alert_id,
                 "rating_id": a.rating_id,
@@ -253,6 +255,37 @@ impl EmailSink {
     }
 }
 
+/// Why a comment's follow-up is not sent now: it waits while the alert it follows is on its
+/// way, and is skipped when that alert never left, already said the comment, or the comment
+/// or the low rating is gone.
+fn follow_up_held(alert: &AlertDelivery) -> Option<SendOutcome> {
+    let thread = alert.thread.as_ref()?;
+    let skipped = |reason: &str| {
+        Some(SendOutcome::Skipped {
+            reason: reason.into(),
+        })
+    };
+    match thread.status.as_str() {
+        "sent" => {}
+        "pending" | "sending" => {
+            return Some(SendOutcome::Defer {
+                after: Duration::from_secs(5),
+                reason: "the alert it follows is still on its way".into(),
+            });
+        }
+        _ => return skipped("the alert it follows did not reach its recipient"),
+    }
+    if thread.carried_comment {
+        skipped("the alert it follows said the comment already")
+    } else if alert.comment.is_none() {
+        skipped("the comment was flagged as abusive")
+    } else if !alert.low {
+        skipped("the rating is no longer low")
+    } else {
+        None
+    }
+}
+
 /// An alert's words.
 struct AlertMessage {
     subject: String,
@@ -349,6 +382,7 @@ mod tests {
             rated_at: chrono::Utc::now(),
             webhook_secret: None,
             test: false,
+            low: true,
             thread: None,
         }
     }
@@ -368,5 +402,68 @@ mod tests {
         );
         let m = AlertMessage::of(&delivery(Scale::Binary, 0), "http://rl.example");
         assert!(m.subject.starts_with("Low rating 👎"), "{}", m.subject);
+    }
+
+    /// A follow-up of alert `a-0` in `status`, which said the comment or not.
+    fn follow_up(status: &str, carried_comment: bool) -> AlertDelivery {
+        AlertDelivery {
+            comment: Some("slow".into()),
+            thread: Some(crate::store::Thread {
+                alert_id: "a-0".into(),
+                reply_to: None,
+                status: status.into(),
+                carried_comment,
+            }),
+            ..delivery(Scale::Binary, 0)
+        }
+    }
+
+    #[test]
+    fn a_follow_up_waits_for_its_alert_and_never_repeats_or_outlives_it() {
+        assert_eq!(follow_up_held(&follow_up("sent", false)), None);
+        assert_eq!(
+            follow_up_held(&delivery(Scale::Binary, 0)),
+            None,
+            "not a follow-up"
+        );
+        for on_its_way in ["pending", "sending"] {
+            assert!(
+                matches!(
+                    follow_up_held(&follow_up(on_its_way, false)),
+                    Some(SendOutcome::Defer { .. })
+                ),
+                "{on_its_way}"
+            );
+        }
+        let skipped = |a: AlertDelivery| match follow_up_held(&a) {
+            Some(SendOutcome::Skipped { reason }) => reason,
+            other => panic!("not skipped: {other:?}"),
+        };
+        assert!(skipped(follow_up("failed", false)).contains("did not reach"));
+        assert!(skipped(follow_up("skipped", false)).contains("did not reach"));
+        assert!(skipped(follow_up("sent", true)).contains("said the comment already"));
+        let flagged = AlertDelivery {
+            comment: None,
+            ..follow_up("sent", false)
+        };
+        assert!(skipped(flagged).contains("flagged"));
+        let raised = AlertDelivery {
+            low: false,
+            ..follow_up("sent", false)
+        };
+        assert!(skipped(raised).contains("no longer low"));
+    }
+
+    #[test]
+    fn a_follow_up_replies_to_its_alerts_subject_and_says_the_comment() {
+        let m = AlertMessage::of(&follow_up("sent", false), "http://rl.example");
+        assert_eq!(m.subject, "Re: Low rating 👎 on Support: Ann (op-1)");
+        assert!(
+            m.text
+                .starts_with("The client commented on the low rating 👎"),
+            "{}",
+            m.text
+        );
+        assert!(m.text.contains("Comment: slow"), "{}", m.text);
     }
 }

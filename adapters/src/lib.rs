@@ -127,6 +127,8 @@ pub enum SendOutcome {
     /// Not tried: the channel's own send rate limit is reached. The request goes back to
     /// the queue for `after` without using up an attempt.
     Defer { after: Duration, reason: String },
+    /// Not tried, and not to be: what it would say is said already, or no longer true.
+    Skipped { reason: String },
 }
 
 impl SendOutcome {
@@ -139,6 +141,7 @@ impl SendOutcome {
             SendOutcome::WindowClosed { .. } => "window_closed",
             SendOutcome::Failed { .. } => "failed",
             SendOutcome::Defer { .. } => "deferred",
+            SendOutcome::Skipped { .. } => "skipped",
         }
     }
 
@@ -150,7 +153,8 @@ impl SendOutcome {
             | SendOutcome::Undeliverable { reason }
             | SendOutcome::WindowClosed { reason }
             | SendOutcome::Failed { reason }
-            | SendOutcome::Defer { reason, .. } => Some(reason),
+            | SendOutcome::Defer { reason, .. }
+            | SendOutcome::Skipped { reason } => Some(reason),
         }
     }
 }

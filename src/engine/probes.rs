@@ -158,6 +158,7 @@ impl Engine {
             rated_at: now,
             webhook_secret: n.webhook_secret.clone().map(rateline_domain::Secret),
             test: true,
+            low: true,
             thread: None,
         };
         let outcome = match self.alert_sinks.get() {

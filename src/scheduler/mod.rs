@@ -548,7 +548,7 @@ impl Inner {
         let now = self.clock.now();
         let deadline =
             job.since + Duration::from_std(self.settings.send_deadline()).unwrap_or(Duration::MAX);
-        let (via, outcome) = if now > deadline {
+        let (via, outcome, carried_comment) = if now > deadline {
             (
                 "deadline".to_owned(),
                 SendOutcome::Failed {
@@ -557,6 +557,7 @@ impl Inner {
                         rfc3339(deadline)
                     ),
                 },
+                false,
             )
         } else {
             let limit = self.settings.send_timeout() + SEND_TIMEOUT_GRACE;
@@ -568,6 +569,7 @@ impl Inner {
                         after: None,
                         reason: format!("could not read what to send: {e}"),
                     },
+                    false,
                 ),
                 Err(_) => (
                     "timeout".to_owned(),
@@ -578,6 +580,7 @@ impl Inner {
                             self.settings.send_timeout_seconds
                         ),
                     },
+                    false,
                 ),
             }
         };
@@ -589,7 +592,7 @@ impl Inner {
                 ("outcome", outcome.label().to_owned()),
             ])
             .inc();
-        let result = self.job_result(&job, outcome, deadline);
+        let result = self.job_result(&job, outcome, carried_comment, deadline);
         match &result {
             JobResult::Final { status, error } => {
                 tracing::warn!(%status, %error, "ended without reaching its recipient")
@@ -617,29 +620,31 @@ impl Inner {
         }
     }
 
-    /// Sends a job through its sink or channel; returns which, and the outcome.
+    /// Sends a job through its sink or channel; returns which, the outcome, and whether it
+    /// said the client's comment (an alert that did needs no follow-up).
     async fn deliver(
         &self,
         job: &ClaimedJob,
         now: DateTime<Utc>,
-    ) -> Result<(String, SendOutcome), StoreError> {
+    ) -> Result<(String, SendOutcome, bool), StoreError> {
         match job.kind {
             JobKind::Alert => {
                 let Some(alert) = self.store.alert_delivery(&job.id).await? else {
-                    return Ok(("none".into(), gone("alert")));
+                    return Ok(("none".into(), gone("alert"), false));
                 };
                 let telegram = self.adapters.get(Channel::Telegram);
                 let outcome = self.sinks.send(&alert, telegram, now).await;
-                Ok((alert.sink, outcome))
+                let carried = alert.thread.is_none() && alert.comment.is_some();
+                Ok((alert.sink, outcome, carried))
             }
             JobKind::Response => {
                 let Some(r) = self.store.response_delivery(&job.id).await? else {
-                    return Ok(("none".into(), gone("response")));
+                    return Ok(("none".into(), gone("response"), false));
                 };
                 let via = r.channel.as_str().to_owned();
                 let Some(adapter) = self.adapters.get(r.channel) else {
                     let reason = format!("the {} channel is not enabled on this server", r.channel);
-                    return Ok((via, SendOutcome::Failed { reason }));
+                    return Ok((via, SendOutcome::Failed { reason }, false));
                 };
                 let message = OutgoingText {
                     id: r.key,
@@ -653,7 +658,7 @@ impl Inner {
                     webhook: webhook_target(&r.line),
                     reply_to: None,
                 };
-                Ok((via, adapter.send_text(&message).await))
+                Ok((via, adapter.send_text(&message).await, false))
             }
         }
     }
@@ -663,6 +668,7 @@ impl Inner {
         &self,
         job: &ClaimedJob,
         outcome: SendOutcome,
+        carried_comment: bool,
         deadline: DateTime<Utc>,
     ) -> JobResult {
         let now = self.clock.now();
@@ -681,6 +687,11 @@ impl Inner {
                 platform_message_id,
             } => JobResult::Sent {
                 platform_message_id,
+                carried_comment,
+            },
+            SendOutcome::Skipped { reason } => JobResult::Final {
+                status: "skipped",
+                error: reason,
             },
             SendOutcome::Retry { after, reason } => {
                 match self.next_try(job.attempts, after, deadline, &reason) {

@@ -71,6 +71,8 @@ pub struct AlertDelivery {
     pub webhook_secret: Option<rateline_domain::Secret>,
     /// A test a person asked for to see an alert reach them: about no rating at all.
     pub test: bool,
+    /// The rating is low now (it may have been raised since the alert was made).
+    pub low: bool,
     /// For a comment's follow-up: the alert it follows.
     pub thread: Option<Thread>,
 }
@@ -82,6 +84,10 @@ pub struct Thread {
     pub alert_id: String,
     /// The id its sink gave it (Telegram's message id), which the follow-up replies to.
     pub reply_to: Option<String>,
+    /// Its status now: the follow-up waits while it is on its way.
+    pub status: String,
+    /// It said the comment already.
+    pub carried_comment: bool,
 }
 
 /// An alert about to be made: recipient, sink, address, status, and why it will not be sent.
@@ -112,7 +118,8 @@ pub fn operator_kept_from_ratings(id: &str) -> String {
 
 /// Sends a rating's comment, which came after its alerts left, to their recipients as a
 /// follow-up of each (once per alert, however often the comment is edited); returns how
-/// many. Alerts still waiting carry the comment themselves.
+/// many. Alerts still waiting carry the comment themselves, and one that said it needs none;
+/// one in the middle of its send gets one, which waits for it and then decides.
 pub(crate) async fn follow_with_comment(
     tx: &mut sqlx::AnyConnection,
     rating_id: &str,
@@ -121,6 +128,7 @@ pub(crate) async fn follow_with_comment(
     let left = sqlx::query(
         "SELECT id, session_id, line_id, operator_id, recipient, sink, address FROM alerts
          WHERE rating_id = $1 AND kind = 'alert' AND status IN ('sent', 'sending')
+           AND carried_comment = 0
          ORDER BY created_at, id",
     )
     .bind(rating_id)
@@ -549,7 +557,8 @@ impl Store {
     pub async fn alert_delivery(&self, id: &str) -> Result<Option<AlertDelivery>> {
         let Some(row) = sqlx::query(
             "SELECT a.id, a.sink, a.address, a.rating_id, a.session_id, a.line_id, a.operator_id,
-                    a.thread_of, t.platform_message_id AS reply_to,
+                    a.thread_of, t.platform_message_id AS reply_to, t.status AS thread_status,
+                    t.carried_comment AS thread_carried, g.low,
                     o.name AS operator_name, s.client_id, s.client_name, s.channel, r.scale,
                     g.value, CASE WHEN g.comment_flagged_at IS NULL THEN g.comment END AS comment,
                     g.updated_at, l.settings, rp.notify AS recipient_notify
@@ -598,10 +607,13 @@ impl Store {
                 .and_then(|n| n.webhook_secret)
                 .map(rateline_domain::Secret),
             test: false,
+            low: row.try_get::<i64, _>("low")? == 1,
             thread: match row.try_get::<Option<String>, _>("thread_of")? {
                 Some(alert_id) => Some(Thread {
                     alert_id,
                     reply_to: row.try_get("reply_to")?,
+                    status: row.try_get("thread_status")?,
+                    carried_comment: row.try_get::<i64, _>("thread_carried")? == 1,
                 }),
                 None => None,
             },

@@ -78,6 +78,8 @@ pub enum JobResult {
     /// its follow-up can reply to it.
     Sent {
         platform_message_id: Option<String>,
+        /// An alert that said the client's comment: no follow-up repeats it.
+        carried_comment: bool,
     },
     RetryAt {
         at: DateTime<Utc>,
@@ -166,12 +168,16 @@ impl Store {
         let (set, extra): (String, Vec<Extra>) = match result {
             JobResult::Sent {
                 platform_message_id,
+                carried_comment,
             } if job.kind == JobKind::Alert => (
                 format!(
                     "{status} = 'sent', run_at = NULL, sent_at = $4, last_error = NULL, \
-                     lease_owner = NULL, platform_message_id = $5"
+                     lease_owner = NULL, platform_message_id = $5, carried_comment = $6"
                 ),
-                vec![Extra::OptText(platform_message_id.clone())],
+                vec![
+                    Extra::OptText(platform_message_id.clone()),
+                    Extra::Int(i64::from(*carried_comment)),
+                ],
             ),
             JobResult::Sent { .. } => (
                 format!(

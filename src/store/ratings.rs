@@ -348,6 +348,7 @@ fn submit_rating<'c>(
         .execute(&mut *conn)
         .await?;
         if low == 1 && !old.low {
+            // Made once per rating: lowered again, the alerts of its first time stand.
             alerts::plan_alerts(
                 &mut *conn,
                 &old.id,
@@ -357,10 +358,11 @@ fn submit_rating<'c>(
                 now,
             )
             .await?;
-        } else if low == 1 && old.comment.is_none() && comment.is_some() {
-            // The comment the alerts waited for has come: they leave now, or when the
-            // line's delay after the rating ends; those that left without it are followed
-            // by it.
+        }
+        // A comment the alerts have not said yet (it came now, or while the rating was not
+        // low): those still waiting leave now, or when the line's delay after the rating
+        // ends, and those that left without it are followed by it (unless they said it).
+        if low == 1 && comment.is_some() && (old.comment.is_none() || !old.low) {
             alerts::release_alerts(&mut *conn, &old.id, alerts.delay, now).await?;
             alerts::follow_with_comment(&mut *conn, &old.id, now).await?;
         }

@@ -929,6 +929,38 @@ async fn a_comment_after_the_alert_left_follows_it_threaded(kind: Db) {
     app.advance(chrono::Duration::seconds(5));
     app.settle().await;
     assert_eq!(t.smtp.messages().len(), 2);
+
+    // A comment given while the rating was raised follows when it is lowered again.
+    let second = sent_request(app, "s-2", "support").await;
+    rate(app, &second, 0, None).await;
+    t.smtp.wait_for(3).await;
+    rate(app, &second, 1, Some("well, the parcel came")).await;
+    rate(app, &second, 0, Some("well, the parcel came")).await;
+    app.advance(chrono::Duration::seconds(5));
+    let mail = t.smtp.wait_for(4).await;
+    assert!(
+        mail[3].subject.starts_with("Re: ") && mail[3].body.contains("the parcel came"),
+        "{}",
+        mail[3].body
+    );
+
+    // An alert that said the comment is not followed by it, however the rating moves.
+    let third = sent_request(app, "s-3", "support").await;
+    rate(app, &third, 0, Some("rude")).await;
+    t.smtp.wait_for(5).await;
+    rate(app, &third, 1, None).await;
+    rate(app, &third, 0, None).await;
+    app.advance(chrono::Duration::seconds(5));
+    let follow_ups = || async {
+        alerts(app, "")
+            .await
+            .into_iter()
+            .filter(|a| a["kind"] == "comment" && a["session_id"] == "s-3" && a["sink"] == "email")
+            .collect::<Vec<Value>>()
+    };
+    app.settle().await;
+    assert_eq!(t.smtp.messages().len(), 5, "the comment was not repeated");
+    assert!(follow_ups().await.is_empty(), "{:?}", follow_ups().await);
 }
 
 crate::common::on_both_backends!(
