@@ -49,6 +49,22 @@ pub struct Notify {
     pub webhook_secret: Option<String>,
 }
 
+impl Notify {
+    /// Where alerts go, one per sink in the order alerts are made: the sink's name
+    /// (`email`, `telegram`, `webhook`), the field that sets it, and its address if set.
+    pub fn addresses(&self) -> [(&'static str, &'static str, Option<String>); 3] {
+        [
+            ("email", "email", self.email.clone()),
+            (
+                "telegram",
+                "telegram_chat_id",
+                self.telegram_chat_id.map(|c| c.to_string()),
+            ),
+            ("webhook", "webhook_url", self.webhook_url.clone()),
+        ]
+    }
+}
+
 impl std::fmt::Debug for Notify {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Notify")

@@ -11,7 +11,6 @@ use rateline_domain::{Group, Invalid, ManagedBy, NameId};
 
 use super::form::{self, Choices, Kind, Refusal, Sections, Values, f, one, with_status};
 use super::page::{self, refused};
-use super::viewer::Viewer;
 use super::visit::{Visit, viewer};
 use super::visit::{flash, take_flash};
 use crate::http::{ApiError, AppState};
@@ -35,18 +34,6 @@ const SECTIONS: &Sections = &[(
         ),
     ],
 )];
-
-/// Every person as a member to choose, by name.
-fn people_to_choose(viewer: &Viewer) -> Choices {
-    let mut people: Vec<(String, String)> = viewer
-        .directory
-        .people
-        .iter()
-        .map(|(id, (name, _))| (id.clone(), format!("{name} ({id})")))
-        .collect();
-    people.sort_by(|a, b| a.1.cmp(&b.1));
-    Choices::from([("members", people)])
-}
 
 /// `GET /dashboard/groups`.
 pub async fn list(State(state): State<AppState>, Visit { caller, .. }: Visit) -> Response {
@@ -211,7 +198,7 @@ async fn group_page(
     let values = typed
         .cloned()
         .unwrap_or_else(|| form::values_of(&doc, SECTIONS));
-    let choices = people_to_choose(&viewer);
+    let choices = Choices::from([("members", viewer.people(|_| true))]);
     let locked = by == ManagedBy::Config;
     let markup = page::page(
         &group.name,

@@ -116,13 +116,7 @@ async fn keys_page(state: &AppState, caller: &Caller, typed: &Values, shown: Sho
         _ => None,
     };
     let error = |name: &str| Refusal::about(refusal, name);
-    let mut people: Vec<(String, String)> = viewer
-        .directory
-        .people
-        .iter()
-        .map(|(id, (name, _))| (id.clone(), format!("{name} ({id})")))
-        .collect();
-    people.sort_by(|a, b| a.1.cmp(&b.1));
+    let people = viewer.people(|_| true);
     let lines = viewer.lines(|_| true);
     let markup = page::page(
         "API keys",

@@ -531,32 +531,27 @@ async fn person_page(
             .map(|(id, name)| (id.clone(), format!("{name} ({id})")))
             .collect(),
     );
-    let mut managers: Vec<(String, String)> = viewer
-        .directory
-        .people
-        .iter()
-        .filter(|(id, _)| **id != p.id && own_manager(id))
-        .map(|(id, (name, _))| (id.clone(), format!("{name} ({id})")))
-        .collect();
-    managers.sort_by(|a, b| a.1.cmp(&b.1));
-    choices.insert("manager_id", managers);
+    choices.insert(
+        "manager_id",
+        viewer.people(|id| id != p.id && own_manager(id)),
+    );
     let refusal = match &shown {
         Shown::Refused(r) => Some(r),
         _ => None,
     };
     let n = &p.person.notify;
-    let addresses: Vec<(&str, &str, String)> = [
-        ("email", "e-mail", n.email.clone()),
-        (
-            "telegram",
-            "Telegram",
-            n.telegram_chat_id.map(|c| c.to_string()),
-        ),
-        ("webhook", "webhook", n.webhook_url.clone()),
-    ]
-    .into_iter()
-    .filter_map(|(sink, label, a)| Some((sink, label, a?)))
-    .collect();
+    let addresses: Vec<(&str, &str, String)> = n
+        .addresses()
+        .into_iter()
+        .filter_map(|(sink, _, address)| {
+            let label = match sink {
+                "email" => "e-mail",
+                "telegram" => "Telegram",
+                other => other,
+            };
+            Some((sink, label, address?))
+        })
+        .collect();
     let me = caller.person_id() == Some(p.id.as_str());
     let markup = page::page(
         &p.person.name,

@@ -80,6 +80,20 @@ impl Viewer {
         lines
     }
 
+    /// The people `keep` lets through, as (id, "name (id)"), by name: for a form's choice of
+    /// person.
+    pub fn people(&self, keep: impl Fn(&str) -> bool) -> Vec<(String, String)> {
+        let mut people: Vec<(String, String)> = self
+            .directory
+            .people
+            .iter()
+            .filter(|(id, _)| keep(id))
+            .map(|(id, (name, _))| (id.clone(), format!("{name} ({id})")))
+            .collect();
+        people.sort_by(|a, b| a.1.cmp(&b.1));
+        people
+    }
+
     /// Who did something as a record keeps it: a person's id, or `key <id>`.
     pub fn actor(&self, recorded: &str) -> Markup {
         match recorded.strip_prefix("key ") {

@@ -116,20 +116,13 @@ impl Engine {
             return Err(deactivated(id));
         }
         let n = &person.notify;
-        let (address, field) = match sink {
-            "email" => (n.email.clone(), "email"),
-            "telegram" => (
-                n.telegram_chat_id.map(|c| c.to_string()),
-                "telegram_chat_id",
-            ),
-            "webhook" => (n.webhook_url.clone(), "webhook_url"),
-            other => {
-                return Err(Invalid::new(
-                    "sink",
-                    format!("must be email, telegram or webhook, got '{other}'"),
-                )
-                .into());
-            }
+        let Some((_, field, address)) = n.addresses().into_iter().find(|(s, _, _)| *s == sink)
+        else {
+            return Err(Invalid::new(
+                "sink",
+                format!("must be email, telegram or webhook, got '{sink}'"),
+            )
+            .into());
         };
         let Some(address) = address else {
             return Err(Invalid::new(

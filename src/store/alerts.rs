@@ -307,13 +307,8 @@ pub(crate) async fn plan_alerts(
             )),
             Some((_, Some(why))) => rows.push((c.id.clone(), "none", None, "skipped", Some(why))),
             Some((n, None)) => {
-                let addresses = [
-                    ("email", n.email.clone()),
-                    ("telegram", n.telegram_chat_id.map(|c| c.to_string())),
-                    ("webhook", n.webhook_url.clone()),
-                ];
                 let mut any = false;
-                for (sink, address) in addresses {
+                for (sink, _, address) in n.addresses() {
                     if let Some(a) = address {
                         any = true;
                         rows.push((c.id.clone(), sink, Some(a), "pending", None));
