@@ -169,6 +169,10 @@ impl AlertSinks {
                 "scale": a.scale,
                 "value": a.value,
                 "comment": a.comment,
+                "reasons": a.reasons.as_ref().map(|r| r
+                    .iter()
+                    .map(|(id, text)| json!({"id": id, "text": text}))
+                    .collect::<Vec<_>>()),
                 "rated_at": a.rated_at,
             },
         });
@@ -339,10 +343,21 @@ impl AlertMessage {
             ),
             None => (subject, "Low rating"),
         };
+        // Reasons, where the line asks for them: "(none)" when the client gave none.
+        let reasons = a.reasons.as_ref().map_or(String::new(), |r| {
+            let texts: Vec<&str> = r.iter().map(|(_, text)| text.as_str()).collect();
+            let said = if texts.is_empty() {
+                "(none)".to_owned()
+            } else {
+                texts.join(", ")
+            };
+            format!("Reasons: {said}\n")
+        });
         let text = format!(
             "{opening} {rating} on line {line} ({line_id})\n\
              Operator: {operator}\n\
              Client: {client} via {channel}\n\
+             {reasons}\
              Comment: {comment}\n\
              Session: {link}",
             line = a.line_name,
@@ -379,6 +394,7 @@ mod tests {
             scale,
             value,
             comment: None,
+            reasons: None,
             rated_at: chrono::Utc::now(),
             webhook_secret: None,
             test: false,
@@ -408,6 +424,7 @@ mod tests {
     fn follow_up(status: &str, carried_comment: bool) -> AlertDelivery {
         AlertDelivery {
             comment: Some("slow".into()),
+            reasons: None,
             thread: Some(crate::store::Thread {
                 alert_id: "a-0".into(),
                 reply_to: None,
@@ -444,6 +461,7 @@ mod tests {
         assert!(skipped(follow_up("sent", true)).contains("said the comment already"));
         let flagged = AlertDelivery {
             comment: None,
+            reasons: None,
             ..follow_up("sent", false)
         };
         assert!(skipped(flagged).contains("flagged"));

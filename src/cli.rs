@@ -218,12 +218,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 channel: s.channel,
                 from: s.from,
                 to: s.to,
+                reason: None,
             };
-            let groups = engine.report(&filter, s.by.unwrap_or_default()).await?;
+            let by = s.by.unwrap_or_default();
+            let columns = crate::report::Columns::of(by, None);
+            let groups = engine.report(&filter, by).await?;
             engine.close_store().await;
             match s.format {
-                Format::Table => print!("{}", crate::report::table(&groups)),
-                Format::Csv => print!("{}", crate::report::csv(&groups)),
+                Format::Table => print!("{}", crate::report::table(&groups, columns)),
+                Format::Csv => print!("{}", crate::report::csv(&groups, columns)),
                 Format::Json => println!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({ "groups": groups }))?

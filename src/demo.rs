@@ -198,7 +198,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let groups = store
             .report(&ReportFilter::default(), by, chrono::Utc::now())
             .await?;
-        println!("{title}:\n{}", crate::report::table(&groups));
+        println!(
+            "{title}:\n{}",
+            crate::report::table(&groups, crate::report::Columns::All)
+        );
     }
     store.close().await;
     println!(

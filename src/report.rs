@@ -19,6 +19,27 @@ const HEADER: [&str; 9] = [
     "evaluation_average",
 ];
 
+/// The columns of a report of low ratings by reason, or for one reason.
+const REASON_HEADER: [&str; 3] = ["key", "low", "share_of_low"];
+
+/// Which columns a report has: every count, or (by reason or for one reason) the low
+/// ratings alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Columns {
+    All,
+    Reasons,
+}
+
+impl Columns {
+    pub fn of(by: crate::store::Grouping, reason: Option<&str>) -> Self {
+        if by == crate::store::Grouping::Reason || reason.is_some() {
+            Columns::Reasons
+        } else {
+            Columns::All
+        }
+    }
+}
+
 /// The 95% Wilson score interval of a proportion: `positive` of `n`, as (low, high).
 ///
 /// Unlike the plain ±1.96·√(p(1−p)/n), it stays within 0..1 and is honest for small
@@ -47,10 +68,23 @@ fn fixed(v: Option<f64>, digits: usize) -> String {
 }
 
 /// An aligned table; empty cells where a ratio has no denominator.
-pub fn table(groups: &[ReportGroup]) -> String {
+pub fn table(groups: &[ReportGroup], columns: Columns) -> String {
     let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED).set_header(HEADER);
-    for g in groups {
+    t.load_preset(UTF8_FULL_CONDENSED);
+    if columns == Columns::Reasons {
+        t.set_header(REASON_HEADER);
+        for g in groups {
+            t.add_row(vec![
+                g.key.clone(),
+                g.low.to_string(),
+                fixed(g.share_of_low.map(|r| r * 100.0), 1)
+                    + if g.share_of_low.is_some() { "%" } else { "" },
+            ]);
+        }
+    } else {
+        t.set_header(HEADER);
+    }
+    for g in groups.iter().filter(|_| columns == Columns::All) {
         t.add_row(vec![
             g.key.clone(),
             g.sent.to_string(),
@@ -64,7 +98,7 @@ pub fn table(groups: &[ReportGroup]) -> String {
             fixed(g.evaluation_average, 2),
         ]);
     }
-    for i in 1..HEADER.len() {
+    for i in 1..t.column_count() {
         if let Some(c) = t.column_mut(i) {
             c.set_cell_alignment(CellAlignment::Right);
         }
@@ -89,8 +123,17 @@ fn neutral(cell: &str) -> String {
 /// RFC 4180 CSV with a header row; ratios as fractions 0..=1, empty when undefined. Every
 /// CSV Rateline writes (`GET /v1/stats`, the dashboard's export, `rateline stats`) comes
 /// from here, so every one is neutralised against formula injection.
-pub fn csv(groups: &[ReportGroup]) -> String {
+pub fn csv(groups: &[ReportGroup], columns: Columns) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
+    if columns == Columns::Reasons {
+        w.write_record(REASON_HEADER).expect("writing to memory");
+        for g in groups {
+            w.write_record([neutral(&g.key), g.low.to_string(), fixed(g.share_of_low, 4)])
+                .expect("writing to memory");
+        }
+        return String::from_utf8(w.into_inner().expect("flushing to memory"))
+            .expect("CSV of UTF-8 is UTF-8");
+    }
     w.write_record(HEADER).expect("writing to memory");
     for g in groups {
         w.write_record([
@@ -124,12 +167,13 @@ mod tests {
             low: 1,
             evaluated: 0,
             evaluation_average: None,
+            share_of_low: None,
         }
     }
 
     #[test]
     fn csv_quotes_keys_that_need_it_and_leaves_undefined_ratios_empty() {
-        let out = csv(&[group("ops, night")]);
+        let out = csv(&[group("ops, night")], Columns::All);
         assert_eq!(
             out,
             "key,sent,answered,response_rate,average,csat,low,evaluated,evaluation_average\n\"ops, night\",4,3,0.7500,,0.6667,1,0,\n"
@@ -148,7 +192,7 @@ mod tests {
             "op-1",
         ];
         let groups: Vec<_> = keys.iter().map(|k| group(k)).collect();
-        let out = csv(&groups);
+        let out = csv(&groups, Columns::All);
         let firsts: Vec<String> = ::csv::Reader::from_reader(out.as_bytes())
             .records()
             .map(|r| r.unwrap()[0].to_owned())
@@ -169,7 +213,7 @@ mod tests {
 
     #[test]
     fn the_table_shows_percentages() {
-        let out = table(&[group("op-1")]);
+        let out = table(&[group("op-1")], Columns::All);
         assert!(out.contains("75.0%") && out.contains("66.7%"), "{out}");
     }
 }

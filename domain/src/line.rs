@@ -90,6 +90,71 @@ pub struct RatingSettings {
     /// comments, responses: in the inbox, on their profile and on their sessions' pages).
     /// Off, an operator sees only their numbers; supervisors and admins see everything.
     pub operators_see_ratings: bool,
+    /// The reasons a client may pick after a low rating (at most 8), in the order they
+    /// are offered. Empty: the line asks for none.
+    pub low_reasons: Vec<LowReason>,
+}
+
+/// One reason a client may give for a low rating.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LowReason {
+    /// Stable, so reports keep counting under it when the text is reworded: 1 to 32
+    /// lowercase ASCII letters, digits, `-` or `_`, e.g. `waited_too_long`.
+    pub id: String,
+    /// What the client sees on the button: 1 to 20 characters, the most Messenger's and
+    /// Instagram's quick replies show.
+    pub text: String,
+}
+
+/// The most reasons a line may list (`rating.low_reasons`).
+pub const MAX_LOW_REASONS: usize = 8;
+
+/// The longest reason text, in characters (Meta's quick-reply titles).
+pub const MAX_REASON_CHARS: usize = 20;
+
+/// The longest reason id, in bytes.
+pub const MAX_REASON_ID: usize = 32;
+
+impl RatingSettings {
+    /// The reason ids in `given`, checked against the line's list and put in its order,
+    /// each once; names the first that the line does not list.
+    pub fn reasons_of(&self, field: &str, given: &[String]) -> Result<Vec<String>, Invalid> {
+        if self.low_reasons.is_empty() && !given.is_empty() {
+            return Err(Invalid::new(
+                field,
+                "this line lists no rating.low_reasons: send none",
+            ));
+        }
+        if let Some((i, unknown)) = given
+            .iter()
+            .enumerate()
+            .find(|(_, g)| !self.low_reasons.iter().any(|r| &r.id == *g))
+        {
+            let known: Vec<&str> = self.low_reasons.iter().map(|r| r.id.as_str()).collect();
+            return Err(Invalid::new(
+                format!("{field}[{i}]"),
+                format!(
+                    "'{unknown}' is not one of the line's reasons: use {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+        Ok(self
+            .low_reasons
+            .iter()
+            .filter(|r| given.contains(&r.id))
+            .map(|r| r.id.clone())
+            .collect())
+    }
+
+    /// The text of reason `id`, or the id itself when the line no longer lists it.
+    pub fn reason_text<'a>(&'a self, id: &'a str) -> &'a str {
+        self.low_reasons
+            .iter()
+            .find(|r| r.id == id)
+            .map_or(id, |r| r.text.as_str())
+    }
 }
 
 impl Default for RatingSettings {
@@ -112,6 +177,7 @@ impl Default for RatingSettings {
             alert_wait_seconds: 120,
             lowered_grace_hours: 0,
             operators_see_ratings: true,
+            low_reasons: Vec::new(),
         }
     }
 }
@@ -300,6 +366,7 @@ impl LineSettings {
                 format!("must be 0..=720 (30 days), got {}", r.lowered_grace_hours),
             ));
         }
+        check_reasons(&r.low_reasons)?;
         if let Some(m) = self.auto_close_minutes
             && !(1..=7 * 24 * 60).contains(&m)
         {
@@ -396,9 +463,108 @@ impl LineSettings {
     }
 }
 
+/// Checks `rating.low_reasons`: at most [`MAX_LOW_REASONS`], ids well formed and distinct,
+/// texts short enough for every channel's buttons.
+fn check_reasons(reasons: &[LowReason]) -> Result<(), Invalid> {
+    if reasons.len() > MAX_LOW_REASONS {
+        return Err(Invalid::new(
+            "rating.low_reasons",
+            format!(
+                "lists {} reasons; a line takes at most {MAX_LOW_REASONS}, so that every channel \
+                 shows them as buttons",
+                reasons.len()
+            ),
+        ));
+    }
+    for (i, r) in reasons.iter().enumerate() {
+        let field = |f: &str| format!("rating.low_reasons[{i}].{f}");
+        if r.id.is_empty()
+            || r.id.len() > MAX_REASON_ID
+            || !r
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
+            return Err(Invalid::new(
+                field("id"),
+                format!(
+                    "'{}' is not a reason id: use 1 to {MAX_REASON_ID} lowercase letters, digits, \
+                     '-' or '_', e.g. \"waited_too_long\"",
+                    r.id
+                ),
+            ));
+        }
+        if reasons[..i].iter().any(|o| o.id == r.id) {
+            return Err(Invalid::new(
+                field("id"),
+                format!("'{}' is listed twice: each reason needs its own id", r.id),
+            ));
+        }
+        check_line(&field("text"), &r.text)?;
+        let n = r.text.trim().chars().count();
+        if n == 0 || r.text.chars().count() > MAX_REASON_CHARS {
+            return Err(Invalid::new(
+                field("text"),
+                format!(
+                    "must be 1 to {MAX_REASON_CHARS} characters (Messenger and Instagram cut \
+                     longer buttons), got {}",
+                    r.text.chars().count()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reasons_are_few_short_and_distinct_and_answers_name_only_listed_ones() {
+        let reason = |id: &str, text: &str| LowReason {
+            id: id.into(),
+            text: text.into(),
+        };
+        let mut l = line(serde_json::json!({"name": "Support"})).unwrap();
+        l.rating.low_reasons = vec![reason("slow", "Waited too long"), reason("rude", "Rude")];
+        assert!(l.validate().is_ok());
+        assert_eq!(
+            l.rating
+                .reasons_of("reasons", &["rude".into(), "slow".into(), "rude".into()])
+                .unwrap(),
+            ["slow", "rude"],
+            "in the line's order, each once"
+        );
+        let e = l
+            .rating
+            .reasons_of("reasons", &["late".into()])
+            .unwrap_err();
+        assert_eq!(e.field, "reasons[0]");
+        assert!(e.message.contains("slow, rude"), "{}", e.message);
+        for (bad, field) in [
+            (reason("Slow", "x"), "rating.low_reasons[2].id"),
+            (reason("slow", "x"), "rating.low_reasons[2].id"),
+            (
+                reason("long", &"x".repeat(21)),
+                "rating.low_reasons[2].text",
+            ),
+            (reason("blank", "  "), "rating.low_reasons[2].text"),
+        ] {
+            let mut l = l.clone();
+            l.rating.low_reasons.push(bad);
+            assert_eq!(l.validate().unwrap_err().field, field);
+        }
+        let mut many = l.clone();
+        many.rating.low_reasons = (0..9).map(|i| reason(&format!("r{i}"), "x")).collect();
+        assert_eq!(many.validate().unwrap_err().field, "rating.low_reasons");
+        let none = RatingSettings::default();
+        assert!(none.reasons_of("reasons", &["slow".into()]).is_err());
+        assert_eq!(
+            none.reasons_of("reasons", &[]).unwrap(),
+            Vec::<String>::new()
+        );
+    }
 
     fn line(json: serde_json::Value) -> Result<LineSettings, serde_json::Error> {
         serde_json::from_value(json)

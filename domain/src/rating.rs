@@ -88,6 +88,10 @@ pub struct RatingAnswer {
     pub value: i64,
     pub comment: Option<String>,
     pub resolved: Option<bool>,
+    /// After a low rating: the ids of the reasons the client picked from the line's
+    /// `rating.low_reasons` (an empty list: they picked none). Absent: not answered yet.
+    #[serde(default)]
+    pub reasons: Option<Vec<String>>,
 }
 
 /// The longest comment kept, in characters.
@@ -133,6 +137,7 @@ mod tests {
             value,
             comment: None,
             resolved: None,
+            reasons: None,
         }
     }
 

@@ -215,6 +215,7 @@ impl Meta {
             value,
             comment: None,
             resolved: None,
+            reasons: None,
         };
         let p = Phrases::for_language(&line.language);
         let reply = match self.engine.submit_rating(answer).await {

@@ -182,12 +182,14 @@ impl Telegram {
                 value,
                 comment: None,
                 resolved: None,
+                reasons: None,
             },
             (CardAction::Resolved(resolved), Some(r)) => RatingAnswer {
                 request_id: request_id.clone(),
                 value: r.value,
                 comment: None,
                 resolved: Some(resolved),
+                reasons: None,
             },
             (CardAction::Resolved(_), None) => {
                 self.toast(callback_id, p.not_answerable).await;
@@ -244,6 +246,7 @@ impl Telegram {
                     value: r.value,
                     comment: Some(comment),
                     resolved: None,
+                    reasons: None,
                 };
                 match self.engine.submit_rating(answer).await {
                     Ok(_) => self.reply(chat, p.comment_thanks, None).await,
@@ -264,6 +267,7 @@ impl Telegram {
                     value,
                     comment: None,
                     resolved: None,
+                    reasons: None,
                 };
                 let rating = match self.engine.submit_rating(answer).await {
                     Ok(s) => s.rating,

@@ -328,6 +328,7 @@ impl Webchat {
             value: msg.value,
             comment: msg.comment.clone(),
             resolved: msg.resolved,
+            reasons: None,
         };
         // Checked before the card counts as shown: a refused answer changes nothing.
         answer

@@ -250,7 +250,7 @@ async fn export(
                 "attachment; filename=\"rateline.csv\"",
             ),
         ],
-        crate::report::csv(&rows),
+        crate::report::csv(&rows, crate::report::Columns::All),
     )
         .into_response()
 }

@@ -113,6 +113,7 @@ pub(super) async fn view(
         },
         from: date(viewer, "from", &filters.from, false)?,
         to: date(viewer, "to", &filters.to, true)?,
+        reason: None,
     };
     // Scope as `GET /v1/stats`: an operator sees their own numbers; a supervisor of some
     // lines one of them (the first, until another is chosen).
@@ -207,6 +208,7 @@ mod tests {
             low,
             evaluated: 0,
             evaluation_average: None,
+            share_of_low: None,
         }
     }
 

@@ -459,7 +459,7 @@ impl Engine {
 
     /// Stores a client's answer under the line's scale, answer window and change policy.
     #[tracing::instrument(skip(self, answer), fields(request_id = %answer.request_id))]
-    pub async fn submit_rating(&self, answer: RatingAnswer) -> Result<Submitted> {
+    pub async fn submit_rating(&self, mut answer: RatingAnswer) -> Result<Submitted> {
         check_id("request_id", &answer.request_id)
             .map_err(|_| request_not_found(&answer.request_id))?;
         let (scale, line) = self
@@ -468,6 +468,16 @@ impl Engine {
             .await?
             .ok_or_else(|| request_not_found(&answer.request_id))?;
         answer.validate(scale)?;
+        if let Some(given) = &answer.reasons {
+            if !scale.is_low(answer.value, line.rating.low_threshold) {
+                return Err(rateline_domain::Invalid::new(
+                    "reasons",
+                    "are given only with a low rating: send them with its value, or leave them out",
+                )
+                .into());
+            }
+            answer.reasons = Some(line.rating.reasons_of("reasons", given)?);
+        }
         let policy = RatingPolicy {
             scale,
             low_threshold: line.rating.low_threshold,
@@ -475,14 +485,11 @@ impl Engine {
             change_window: Duration::days(i64::from(line.rating.change_window_days)),
             grace: Duration::hours(i64::from(line.rating.lowered_grace_hours)),
         };
-        let comment_wait = if line.rating.ask_comment_on_low {
-            Duration::seconds(i64::from(line.rating.alert_wait_seconds))
-        } else {
-            Duration::zero()
-        };
         let alerts = AlertPlan {
             delay: Duration::seconds(i64::from(line.rating.alert_delay_seconds)),
-            comment_wait,
+            wait: Duration::seconds(i64::from(line.rating.alert_wait_seconds)),
+            awaits_comment: line.rating.ask_comment_on_low,
+            awaits_reasons: !line.rating.low_reasons.is_empty(),
             operators_see_ratings: line.rating.operators_see_ratings,
             recipients: line.notify_low,
         };

@@ -148,6 +148,7 @@ impl Engine {
             scale: rateline_domain::Scale::Binary,
             value: 0,
             comment: None,
+            reasons: None,
             rated_at: now,
             webhook_secret: n.webhook_secret.clone().map(rateline_domain::Secret),
             test: true,

@@ -152,8 +152,9 @@ async fn list(
             or the client may not change the rating again (`change_limit_reached`, \
             `change_window_closed`).", body = ErrorBody),
         (status = 410, description = "The line's answer window has closed (`answer_window_closed`).", body = ErrorBody),
-        (status = 422, description = "A value outside the line's scale, or a comment too long; \
-            the message names the allowed values.", body = ErrorBody),
+        (status = 422, description = "A value outside the line's scale, a comment too long, \
+            or reasons the line does not list or given with a rating that is not low; the \
+            message names the allowed values.", body = ErrorBody),
     ),
 )]
 async fn submit(

@@ -15,6 +15,7 @@ use utoipa_axum::routes;
 
 use super::{ApiError, ApiPath, ApiQuery, ApiResult, AppState};
 use crate::policy::Caller;
+use crate::report::Columns;
 use crate::store::{Grouping, ReportFilter, ReportGroup};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -43,10 +44,11 @@ struct OperatorSummary {
     low: i64,
 }
 
-const STATS_PARAMS: &str = "line, operator, channel, from, to, by, format";
+const STATS_PARAMS: &str = "line, operator, channel, from, to, reason, by, format";
 
 /// The report: sent, answered, response rate, average, CSAT and low ratings, grouped, as
-/// JSON or CSV (`format=csv` or `Accept: text/csv`).
+/// JSON or CSV (`format=csv` or `Accept: text/csv`). By reason, or for one reason, it
+/// counts low ratings alone: `low` and `share_of_low` per group.
 #[utoipa::path(
     get, path = "/v1/stats", tag = "reports", operation_id = "stats",
     params(
@@ -55,7 +57,11 @@ const STATS_PARAMS: &str = "line, operator, channel, from, to, by, format";
         ("channel" = Option<rateline_domain::Channel>, Query, description = "Only this channel."),
         ("from" = Option<String>, Query, description = "Closed at or after: RFC 3339 or a date (midnight UTC)."),
         ("to" = Option<String>, Query, description = "Closed before: RFC 3339 or a date (midnight UTC)."),
-        ("by" = Option<Grouping>, Query, description = "Grouping; `all` when absent."),
+        ("reason" = Option<String>, Query, description = "Only low ratings that give this reason \
+            (an id of the lines' `rating.low_reasons`): each group then counts its low ratings \
+            alone, with `share_of_low`."),
+        ("by" = Option<Grouping>, Query, description = "Grouping; `all` when absent. `reason` \
+            groups low ratings by the reasons they give, each counted once under every reason."),
         ("format" = Option<String>, Query, description = "`csv` for CSV; JSON otherwise."),
     ),
     responses(
@@ -85,6 +91,7 @@ async fn stats(
             })?,
         from: time_param(&params, "from")?,
         to: time_param(&params, "to")?,
+        reason: id_param(&params, "reason")?,
     };
     // An operator sees their own numbers; a supervisor one of their lines at a time.
     if let Some(me) = caller.own_operator(filter.operator.as_deref())? {
@@ -108,7 +115,8 @@ async fn stats(
             .and_then(|a| a.to_str().ok())
             .is_some_and(|a| a.contains("text/csv"));
     if wants_csv {
-        let mut resp = crate::report::csv(&groups).into_response();
+        let mut resp =
+            crate::report::csv(&groups, Columns::of(by, filter.reason.as_deref())).into_response();
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/csv; charset=utf-8"),

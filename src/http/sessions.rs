@@ -363,6 +363,9 @@ pub(super) struct RatingOut {
     low: bool,
     comment: Option<String>,
     resolved: Option<bool>,
+    /// The ids of the reasons the client picked after a low rating, in the line's order
+    /// (`[]`: none); `null` while not answered.
+    reasons: Option<Vec<String>>,
     /// How many times the client changed it.
     changes: i64,
     created_at: DateTime<Utc>,
@@ -384,6 +387,7 @@ struct RevisionOut {
     value: i64,
     comment: Option<String>,
     resolved: Option<bool>,
+    reasons: Option<Vec<String>>,
     recorded_at: DateTime<Utc>,
 }
 
@@ -396,6 +400,7 @@ impl RatingOut {
             low: r.low,
             comment: r.comment.clone(),
             resolved: r.resolved,
+            reasons: r.reasons.clone(),
             changes: r.changes,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -411,6 +416,7 @@ impl RatingOut {
                     value: h.value,
                     comment: h.comment.clone(),
                     resolved: h.resolved,
+                    reasons: h.reasons.clone(),
                     recorded_at: h.recorded_at,
                 })
                 .collect(),

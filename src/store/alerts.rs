@@ -66,6 +66,9 @@ pub struct AlertDelivery {
     pub value: i64,
     /// `None` when there is none, or it was flagged as abusive.
     pub comment: Option<String>,
+    /// The reasons the client picked (id and text; empty when they picked none or have
+    /// not answered); `None` when the line asks for none and none were given.
+    pub reasons: Option<Vec<(String, String)>>,
     pub rated_at: DateTime<Utc>,
     /// The recipient's own `notify.webhook_secret`, which signs a webhook alert.
     pub webhook_secret: Option<rateline_domain::Secret>,
@@ -556,7 +559,7 @@ impl Store {
                     t.carried_comment AS thread_carried, g.low,
                     o.name AS operator_name, s.client_id, s.client_name, s.channel, r.scale,
                     g.value, CASE WHEN g.comment_flagged_at IS NULL THEN g.comment END AS comment,
-                    g.updated_at, l.settings, rp.notify AS recipient_notify
+                    g.reasons, g.updated_at, l.settings, rp.notify AS recipient_notify
              FROM alerts a JOIN ratings g ON g.id = a.rating_id
                   JOIN rating_requests r ON r.id = g.request_id
                   JOIN sessions s ON s.id = a.session_id
@@ -576,6 +579,15 @@ impl Store {
         let line: rateline_domain::LineSettings =
             serde_json::from_str(&row.try_get::<String, _>("settings")?)
                 .map_err(|e| corrupt(e.to_string()))?;
+        let reasons = super::rows::read_reasons(row.try_get("reasons")?).map(|ids| {
+            ids.into_iter()
+                .map(|id| {
+                    let text = line.rating.reason_text(&id).to_owned();
+                    (id, text)
+                })
+                .collect()
+        });
+        let asks_reasons = !line.rating.low_reasons.is_empty();
         Ok(Some(AlertDelivery {
             id: row.try_get("id")?,
             sink: row.try_get("sink")?,
@@ -595,6 +607,7 @@ impl Store {
                 .map_err(corrupt)?,
             value: row.try_get("value")?,
             comment: row.try_get("comment")?,
+            reasons: reasons.or_else(|| asks_reasons.then(Vec::new)),
             rated_at: time(row.try_get("updated_at")?),
             webhook_secret: row
                 .try_get::<Option<String>, _>("recipient_notify")?

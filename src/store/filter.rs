@@ -18,6 +18,9 @@ pub struct ReportFilter {
     pub from: Option<DateTime<Utc>>,
     /// Exclusive.
     pub to: Option<DateTime<Utc>>,
+    /// Only low ratings that give this reason (a `rating.low_reasons` id): the report
+    /// then counts low ratings alone (see [`Grouping::Reason`]).
+    pub reason: Option<String>,
 }
 
 /// How to group.
@@ -34,6 +37,9 @@ pub enum Grouping {
     Day,
     /// By the week (Monday to Sunday, UTC) of the close, keyed by its Monday `YYYY-MM-DD`.
     Week,
+    /// By the reason given for a low rating, keyed by the reason's id: counts low ratings
+    /// alone, each once under every reason it gives.
+    Reason,
 }
 
 impl std::str::FromStr for Grouping {
@@ -46,8 +52,9 @@ impl std::str::FromStr for Grouping {
             "channel" => Ok(Self::Channel),
             "day" => Ok(Self::Day),
             "week" => Ok(Self::Week),
+            "reason" => Ok(Self::Reason),
             other => Err(format!(
-                "unknown grouping '{other}': use operator, line, channel, day or week"
+                "unknown grouping '{other}': use operator, line, channel, day, week or reason"
             )),
         }
     }
@@ -162,5 +169,6 @@ pub(super) fn group_key(by: Grouping) -> &'static str {
         Grouping::Day => "CAST(u.day AS TEXT)",
         // Day 0 (1970-01-01) was a Thursday: +3 starts each week on a Monday.
         Grouping::Week => "CAST((u.day + 3) / 7 AS TEXT)",
+        Grouping::Reason => "u.reason",
     }
 }

@@ -5,7 +5,8 @@ use rateline_domain::{Channel, LineSettings, RatingAnswer, RequestStatus, Scale}
 use sqlx::Row;
 
 use super::rows::{
-    Counted, RATING_COLUMNS, REQUEST_COLUMNS, RatingRecord, read_rating, read_request,
+    Counted, RATING_COLUMNS, REQUEST_COLUMNS, RatingRecord, read_rating, read_reasons,
+    read_request, stored_reasons,
 };
 use super::{Backend, Result, Store, alerts, ms, time};
 
@@ -44,6 +45,7 @@ pub struct RatingRevision {
     pub value: i64,
     pub comment: Option<String>,
     pub resolved: Option<bool>,
+    pub reasons: Option<Vec<String>>,
     pub recorded_at: DateTime<Utc>,
 }
 
@@ -63,22 +65,31 @@ pub struct RatingPolicy {
 pub struct AlertPlan {
     pub recipients: Vec<rateline_domain::Recipient>,
     pub delay: Duration,
-    /// How long the alerts wait for the comment the line asks for (zero when it asks
-    /// none): they leave when it comes, or when the wait ends.
-    pub comment_wait: Duration,
+    /// How long the alerts wait for what the line asks after a low rating (the comment,
+    /// the reasons): they leave when it has all come, or when the wait ends.
+    pub wait: Duration,
+    /// The line asks for a comment on a low rating.
+    pub awaits_comment: bool,
+    /// The line asks for reasons after a low rating.
+    pub awaits_reasons: bool,
     /// The line's `rating.operators_see_ratings`: when off, a recipient who is an operator
     /// is skipped, since the alert carries the rating and the comment.
     pub operators_see_ratings: bool,
 }
 
 impl AlertPlan {
+    /// Whether a rating with (or without) a comment and reasons has all the line asks.
+    pub fn complete(&self, has_comment: bool, has_reasons: bool) -> bool {
+        (has_comment || !self.awaits_comment) && (has_reasons || !self.awaits_reasons)
+    }
+
     /// When the alerts of a rating that became low at `now` are due: after the line's
-    /// delay, and not before the comment it asks for has come or the wait for it ended.
-    pub fn due(&self, now: DateTime<Utc>, has_comment: bool) -> DateTime<Utc> {
-        if has_comment {
+    /// delay, and not before what it asks for has come (`complete`) or the wait ended.
+    pub fn due(&self, now: DateTime<Utc>, complete: bool) -> DateTime<Utc> {
+        if complete {
             now + self.delay
         } else {
-            now + self.delay.max(self.comment_wait)
+            now + self.delay.max(self.wait)
         }
     }
 }
@@ -224,8 +235,9 @@ fn submit_rating<'c>(
             };
             sqlx::query(
                 "INSERT INTO ratings (id, request_id, session_id, value, positive, low, comment,
-                                      resolved, changes, created_at, updated_at, counts_from)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9, $10)",
+                                      resolved, changes, created_at, updated_at, counts_from,
+                                      reasons)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9, $10, $11)",
             )
             .bind(&id)
             .bind(&answer.request_id)
@@ -237,29 +249,31 @@ fn submit_rating<'c>(
             .bind(resolved(answer.resolved))
             .bind(ms(now))
             .bind(ms(counts_from))
+            .bind(stored_reasons(answer.reasons.as_deref()))
             .execute(&mut *conn)
             .await?;
+            index_reasons(&mut *conn, &id, None, answer.reasons.as_deref()).await?;
             if low == 1 {
+                let complete = alerts.complete(answer.comment.is_some(), answer.reasons.is_some());
                 alerts::plan_alerts(
                     &mut *conn,
                     &id,
                     &answer.request_id,
                     alerts,
-                    alerts.due(now, answer.comment.is_some()),
+                    alerts.due(now, complete),
                     now,
                 )
                 .await?;
             }
-            insert_revision(
-                &mut *conn,
-                &id,
-                0,
-                answer.value,
-                answer.comment.clone(),
-                resolved(answer.resolved),
-                now,
-            )
-            .await?;
+            let first = RatingRevision {
+                revision: 0,
+                value: answer.value,
+                comment: answer.comment.clone(),
+                resolved: answer.resolved,
+                reasons: answer.reasons.clone(),
+                recorded_at: now,
+            };
+            insert_revision(&mut *conn, &id, &first).await?;
             sqlx::query(
                 "UPDATE rating_requests
                  SET status = 'answered', answered_at = $2, run_at = NULL, finished_at = $2,
@@ -270,13 +284,6 @@ fn submit_rating<'c>(
             .bind(ms(now))
             .execute(&mut *conn)
             .await?;
-            let first = RatingRevision {
-                revision: 0,
-                value: answer.value,
-                comment: answer.comment.clone(),
-                resolved: answer.resolved,
-                recorded_at: now,
-            };
             return Ok(RatingOutcome::Created(
                 RatingRecord {
                     id,
@@ -286,6 +293,7 @@ fn submit_rating<'c>(
                     low: low == 1,
                     comment: answer.comment.clone(),
                     resolved: answer.resolved,
+                    reasons: answer.reasons.clone(),
                     changes: 0,
                     created_at: now,
                     updated_at: now,
@@ -302,8 +310,13 @@ fn submit_rating<'c>(
         // A follow-up may add a comment or "resolved" without repeating them all.
         let comment = answer.comment.clone().or_else(|| old.comment.clone());
         let resolved_now = answer.resolved.or(old.resolved);
+        let reasons = answer.reasons.clone().or_else(|| old.reasons.clone());
         let mut history = revisions(&mut *conn, &old.id).await?;
-        if answer.value == old.value && comment == old.comment && resolved_now == old.resolved {
+        if answer.value == old.value
+            && comment == old.comment
+            && resolved_now == old.resolved
+            && reasons == old.reasons
+        {
             return Ok(RatingOutcome::Unchanged(old, history));
         }
         // Only a new value counts against the change limit; a comment added later does not.
@@ -330,7 +343,8 @@ fn submit_rating<'c>(
         sqlx::query(
             "UPDATE ratings SET value = $2, positive = $3, low = $4, comment = $5, resolved = $6,
                                 changes = $7, updated_at = $8, counts_from = $9,
-                                prior_value = $10, prior_positive = $11, prior_low = $12
+                                prior_value = $10, prior_positive = $11, prior_low = $12,
+                                reasons = $13
              WHERE id = $1",
         )
         .bind(&old.id)
@@ -345,8 +359,17 @@ fn submit_rating<'c>(
         .bind(prior.map(|p| p.value))
         .bind(prior.map(|p| i64::from(p.positive)))
         .bind(prior.map(|p| i64::from(p.low)))
+        .bind(stored_reasons(reasons.as_deref()))
         .execute(&mut *conn)
         .await?;
+        index_reasons(
+            &mut *conn,
+            &old.id,
+            old.reasons.as_deref(),
+            reasons.as_deref(),
+        )
+        .await?;
+        let complete = alerts.complete(comment.is_some(), reasons.is_some());
         if low == 1 && !old.low {
             // Made once per rating: lowered again, the alerts of its first time stand.
             alerts::plan_alerts(
@@ -354,36 +377,32 @@ fn submit_rating<'c>(
                 &old.id,
                 &answer.request_id,
                 alerts,
-                alerts.due(now, comment.is_some()),
+                alerts.due(now, complete),
                 now,
             )
             .await?;
         }
-        // A comment the alerts have not said yet (it came now, or while the rating was not
-        // low): those still waiting leave now, or when the line's delay after the rating
-        // ends, and those that left without it are followed by it (unless they said it).
-        if low == 1 && comment.is_some() && (old.comment.is_none() || !old.low) {
+        // All the line asks has come (now, or while the rating was not low): alerts still
+        // waiting leave now, or when the line's delay after the rating ends.
+        let was_complete = old.low && alerts.complete(old.comment.is_some(), old.reasons.is_some());
+        if low == 1 && complete && !was_complete {
             alerts::release_alerts(&mut *conn, &old.id, alerts.delay, now).await?;
+        }
+        // A comment the alerts have not said yet follows those that left without it
+        // (unless they said it).
+        if low == 1 && comment.is_some() && (old.comment.is_none() || !old.low) {
             alerts::follow_with_comment(&mut *conn, &old.id, now).await?;
         }
-        let revision = history.len() as i64;
-        insert_revision(
-            &mut *conn,
-            &old.id,
-            revision,
-            answer.value,
-            comment.clone(),
-            resolved(resolved_now),
-            now,
-        )
-        .await?;
-        history.push(RatingRevision {
-            revision,
+        let revision = RatingRevision {
+            revision: history.len() as i64,
             value: answer.value,
             comment: comment.clone(),
             resolved: resolved_now,
+            reasons: reasons.clone(),
             recorded_at: now,
-        });
+        };
+        insert_revision(&mut *conn, &old.id, &revision).await?;
+        history.push(revision);
         Ok(RatingOutcome::Changed(
             RatingRecord {
                 value: answer.value,
@@ -391,6 +410,7 @@ fn submit_rating<'c>(
                 low: low == 1,
                 comment,
                 resolved: resolved_now,
+                reasons,
                 changes,
                 updated_at: now,
                 counts_from,
@@ -432,7 +452,7 @@ async fn rating_of(
 /// Every version of a rating, oldest first.
 async fn revisions(conn: &mut sqlx::AnyConnection, rating_id: &str) -> Result<Vec<RatingRevision>> {
     sqlx::query(
-        "SELECT revision, value, comment, resolved, recorded_at FROM rating_history
+        "SELECT revision, value, comment, resolved, reasons, recorded_at FROM rating_history
          WHERE rating_id = $1 ORDER BY revision",
     )
     .bind(rating_id)
@@ -445,6 +465,7 @@ async fn revisions(conn: &mut sqlx::AnyConnection, rating_id: &str) -> Result<Ve
             value: row.try_get("value")?,
             comment: row.try_get("comment")?,
             resolved: row.try_get::<Option<i64>, _>("resolved")?.map(|r| r == 1),
+            reasons: read_reasons(row.try_get("reasons")?),
             recorded_at: time(row.try_get("recorded_at")?),
         })
     })
@@ -454,24 +475,49 @@ async fn revisions(conn: &mut sqlx::AnyConnection, rating_id: &str) -> Result<Ve
 async fn insert_revision(
     tx: &mut sqlx::AnyConnection,
     rating_id: &str,
-    revision: i64,
-    value: i64,
-    comment: Option<String>,
-    resolved: Option<i64>,
-    now: DateTime<Utc>,
+    r: &RatingRevision,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO rating_history (rating_id, revision, value, comment, resolved, recorded_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO rating_history (rating_id, revision, value, comment, resolved, reasons,
+                                     recorded_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(rating_id)
-    .bind(revision)
-    .bind(value)
-    .bind(comment)
-    .bind(resolved)
-    .bind(ms(now))
+    .bind(r.revision)
+    .bind(r.value)
+    .bind(r.comment.clone())
+    .bind(r.resolved.map(i64::from))
+    .bind(stored_reasons(r.reasons.as_deref()))
+    .bind(ms(r.recorded_at))
     .execute(&mut *tx)
     .await?;
+    Ok(())
+}
+
+/// Keeps `rating_reasons` (what the report groups by) to the rating's reasons, from
+/// `old` to `new`: rows only when they changed.
+async fn index_reasons(
+    tx: &mut sqlx::AnyConnection,
+    rating_id: &str,
+    old: Option<&[String]>,
+    new: Option<&[String]>,
+) -> Result<()> {
+    if old == new {
+        return Ok(());
+    }
+    if old.is_some_and(|o| !o.is_empty()) {
+        sqlx::query("DELETE FROM rating_reasons WHERE rating_id = $1")
+            .bind(rating_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for reason in new.unwrap_or_default() {
+        sqlx::query("INSERT INTO rating_reasons (rating_id, reason) VALUES ($1, $2)")
+            .bind(rating_id)
+            .bind(reason)
+            .execute(&mut *tx)
+            .await?;
+    }
     Ok(())
 }
 

@@ -8,7 +8,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::filter::{Grouping, ReportFilter, bind_all, conditions, group_key};
+use super::filter::{
+    Bind, Grouping, Params, ReportFilter, Who, bind_all, conditions, group_key, where_,
+};
 use super::{Result, Store, ms};
 
 /// One row of the report.
@@ -32,6 +34,11 @@ pub struct ReportGroup {
     pub evaluated: i64,
     /// Mean of the supervisors' stars; `null` when none were given.
     pub evaluation_average: Option<f64>,
+    /// Only in a report by reason or for one reason: the share of the group's low ratings
+    /// that give the reason (0..=1). A rating may give several reasons, so the shares of
+    /// one report may add up to more than 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share_of_low: Option<f64>,
 }
 
 impl Store {
@@ -44,6 +51,9 @@ impl Store {
         by: Grouping,
         now: DateTime<Utc>,
     ) -> Result<Vec<ReportGroup>> {
+        if by == Grouping::Reason || f.reason.is_some() {
+            return self.reason_report(f, by, now).await;
+        }
         // Groups of the rollup's rollup_counts, one per key: scales and channels summed.
         let mut sums: std::collections::BTreeMap<String, Sums> = Default::default();
         for t in self.rollup_counts(f, by, now).await? {
@@ -96,6 +106,7 @@ impl Store {
                 average: ratio(s.star_sum, s.star_n),
                 csat: ratio(s.positive, s.answered),
                 low: s.low,
+                share_of_low: None,
             });
         }
         // Evaluated sessions whose group has no request (rating off on the line).
@@ -110,9 +121,102 @@ impl Store {
                 low: 0,
                 evaluated,
                 evaluation_average: ratio(stars, evaluated),
+                share_of_low: None,
             });
         }
         // Sorted here, by bytes: the databases' collations would order keys differently.
+        groups.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(groups)
+    }
+}
+
+impl Store {
+    /// The report of low ratings and their reasons: per group, the low ratings (counted as
+    /// the report counts them: voided ones out, one in its grace period as it was before)
+    /// that give the filter's reason, or, grouped by reason, that give each reason; with
+    /// their share of the group's low ratings. Read from the rows (through the index of
+    /// reasons), not the rollup, which keeps no reasons.
+    async fn reason_report(
+        &self,
+        f: &ReportFilter,
+        by: Grouping,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ReportGroup>> {
+        // $1 is now; the filter's parameters follow.
+        let mut p = Params::after(1);
+        let mut c = Who::bind(f, &mut p).on("r");
+        if let Some(from) = f.from {
+            c.push(format!("r.created_at >= {}", p.push(Bind::Int(ms(from)))));
+        }
+        if let Some(to) = f.to {
+            c.push(format!("r.created_at < {}", p.push(Bind::Int(ms(to)))));
+        }
+        c.push("g.voided_at IS NULL".into());
+        c.push("(CASE WHEN g.counts_from <= $1 THEN g.low ELSE g.prior_low END) = 1".into());
+        let reason = f.reason.clone().map(|r| p.push(Bind::Text(r)));
+        let rows = |with_reasons: bool, by: Grouping| {
+            let mut c = c.clone();
+            let join = if with_reasons {
+                if let Some(reason) = &reason {
+                    c.push(format!("x.reason = {reason}"));
+                }
+                " JOIN rating_reasons x ON x.rating_id = g.id"
+            } else {
+                ""
+            };
+            let reason_column = if with_reasons { "x.reason" } else { "''" };
+            format!(
+                "SELECT {key} AS k, COUNT(*) AS n
+                 FROM (SELECT r.created_at / 86400000 AS day, r.line_id AS line_id,
+                              COALESCE(r.operator_id, '') AS operator_id, r.channel AS channel,
+                              {reason_column} AS reason
+                       FROM ratings g JOIN rating_requests r ON r.id = g.request_id{join}{w}) u
+                 GROUP BY 1",
+                key = group_key(by),
+                w = where_(c),
+            )
+        };
+        // Every low rating of each group, whatever its reasons: the share's denominator.
+        let all_by = if by == Grouping::Reason {
+            Grouping::All
+        } else {
+            by
+        };
+        let fetch = |sql: String| {
+            let binds = &p.binds;
+            async move {
+                let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now));
+                let mut counts = std::collections::HashMap::new();
+                for row in bind_all(q, binds).fetch_all(&self.pool).await? {
+                    counts.insert(row.try_get::<String, _>("k")?, row.try_get::<i64, _>("n")?);
+                }
+                Ok::<_, super::StoreError>(counts)
+            }
+        };
+        let totals = fetch(rows(false, all_by)).await?;
+        let given = fetch(rows(true, by)).await?;
+        let mut groups: Vec<ReportGroup> = given
+            .into_iter()
+            .map(|(raw, low)| {
+                let total = if by == Grouping::Reason {
+                    totals.get("all")
+                } else {
+                    totals.get(&raw)
+                };
+                ReportGroup {
+                    key: period_key(by, raw),
+                    sent: 0,
+                    answered: 0,
+                    response_rate: None,
+                    average: None,
+                    csat: None,
+                    low,
+                    evaluated: 0,
+                    evaluation_average: None,
+                    share_of_low: total.and_then(|t| ratio(low, *t)),
+                }
+            })
+            .collect();
         groups.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(groups)
     }

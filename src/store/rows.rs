@@ -77,6 +77,8 @@ pub struct RatingRecord {
     pub low: bool,
     pub comment: Option<String>,
     pub resolved: Option<bool>,
+    /// The reasons given for a low rating, in the line's order; `None` while not answered.
+    pub reasons: Option<Vec<String>>,
     pub changes: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -103,7 +105,22 @@ pub struct Counted {
 /// The columns [`read_rating`] reads.
 pub(crate) const RATING_COLUMNS: &str = "id, request_id, value, positive, low, comment, resolved, \
     changes, created_at, updated_at, voided_at, comment_flagged_at, comment_flagged_by, \
-    counts_from, prior_value, prior_positive, prior_low";
+    counts_from, prior_value, prior_positive, prior_low, reasons";
+
+/// Reasons as stored: ids joined by commas, `''` for none picked, NULL when not answered.
+pub(crate) fn stored_reasons(reasons: Option<&[String]>) -> Option<String> {
+    reasons.map(|r| r.join(","))
+}
+
+/// Reasons as [`stored_reasons`] wrote them.
+pub(crate) fn read_reasons(stored: Option<String>) -> Option<Vec<String>> {
+    stored.map(|s| {
+        s.split(',')
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
+}
 
 pub(crate) fn read_rating(row: &sqlx::any::AnyRow) -> Result<RatingRecord> {
     Ok(RatingRecord {
@@ -114,6 +131,7 @@ pub(crate) fn read_rating(row: &sqlx::any::AnyRow) -> Result<RatingRecord> {
         low: row.try_get::<i64, _>("low")? == 1,
         comment: row.try_get("comment")?,
         resolved: row.try_get::<Option<i64>, _>("resolved")?.map(|r| r == 1),
+        reasons: read_reasons(row.try_get("reasons")?),
         changes: row.try_get("changes")?,
         created_at: time(row.try_get("created_at")?),
         updated_at: time(row.try_get("updated_at")?),

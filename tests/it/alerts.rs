@@ -835,6 +835,63 @@ async fn a_low_ratings_alert_waits_for_the_comment_the_line_asks_for(kind: Db) {
     t.smtp.wait_for(3).await;
 }
 
+/// Where the line lists reasons for a low rating, its alerts wait for them too, and say
+/// them by their text: they leave when all the line asks has come, or when the wait ends.
+async fn a_low_ratings_alert_waits_for_the_reasons_and_says_them(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let app = &t.app;
+    people(app).await;
+    let reasons =
+        json!([{"id": "slow", "text": "Waited too long"}, {"id": "rude", "text": "Rude"}]);
+    alerting_line(
+        app,
+        "support",
+        json!({"low_reasons": reasons, "ask_comment_on_low": true}),
+    )
+    .await;
+    let first = sent_request(app, "s-1", "support").await;
+    rate(app, &first, 0, None).await;
+    let (status, body) = app
+        .post(
+            "/v1/ratings",
+            json!({"request_id": first, "value": 0, "reasons": ["rude", "slow"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    app.settle().await;
+    assert!(t.smtp.messages().is_empty(), "left before the comment came");
+    rate(app, &first, 0, Some("put on hold twice")).await;
+    let mail = t.smtp.wait_for(1).await;
+    assert!(
+        mail[0]
+            .body
+            .contains("Reasons: Waited too long, Rude\nComment: put on hold twice"),
+        "{}",
+        mail[0].body
+    );
+    wait_until(
+        || !alert_posts(app).is_empty(),
+        || "no alert reached the webhook".into(),
+    )
+    .await;
+    let posted = alert_posts(app);
+    assert_eq!(
+        posted[0]["alert"]["reasons"],
+        json!([{"id": "slow", "text": "Waited too long"}, {"id": "rude", "text": "Rude"}])
+    );
+
+    // Neither comes: the alert leaves when the wait ends, saying none were given.
+    let second = sent_request(app, "s-2", "support").await;
+    rate(app, &second, 0, None).await;
+    app.advance(chrono::Duration::seconds(121));
+    let mail = t.smtp.wait_for(2).await;
+    assert!(
+        mail[1].body.contains("Reasons: (none)\nComment: (none)"),
+        "{}",
+        mail[1].body
+    );
+}
+
 /// A comment that comes after the alerts left follows each of them once, threaded where
 /// the sink can: an e-mail in reply to the alert's, a Telegram reply to the alert's
 /// message, a webhook post with the alert's own id.
@@ -966,6 +1023,7 @@ async fn a_comment_after_the_alert_left_follows_it_threaded(kind: Db) {
 crate::common::on_both_backends!(
     a_comment_after_the_alert_left_follows_it_threaded,
     a_low_ratings_alert_waits_for_the_comment_the_line_asks_for,
+    a_low_ratings_alert_waits_for_the_reasons_and_says_them,
     a_low_rating_alerts_every_kind_of_recipient_once,
     a_line_that_hides_ratings_from_operators_alerts_none_of_them,
     alert_webhooks_without_a_persons_secret_are_signed_with_the_servers,

@@ -28,6 +28,7 @@ mod meta;
 mod outbound;
 mod people;
 mod quickstart;
+mod reasons;
 mod report;
 mod requests;
 mod secrets;
