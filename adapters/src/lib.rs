@@ -90,18 +90,30 @@ pub struct FollowUps {
     /// A comment is asked for after a rating at or below this value (👎 is 0); `None` when
     /// the line asks for none.
     pub comment_at_or_below: Option<i64>,
+    /// The reasons a client may pick after a low rating (id and text, in order); empty
+    /// when the line lists none.
+    pub reasons: Vec<(String, String)>,
+    /// A rating at or below this value is low (👎 is 0).
+    pub low_at_or_below: i64,
 }
 
 impl FollowUps {
     /// The follow-ups of a line with these settings, on `scale`.
     pub fn of(rating: &rateline_domain::RatingSettings, scale: Scale) -> Self {
+        let low_at_or_below = match scale {
+            Scale::Binary => 0,
+            Scale::FiveStar => rating.low_threshold,
+        };
         Self {
             thanks_text: rating.thanks_text.clone(),
             ask_resolved: rating.ask_resolved,
-            comment_at_or_below: rating.ask_comment_on_low.then_some(match scale {
-                Scale::Binary => 0,
-                Scale::FiveStar => rating.low_threshold,
-            }),
+            comment_at_or_below: rating.ask_comment_on_low.then_some(low_at_or_below),
+            reasons: rating
+                .low_reasons
+                .iter()
+                .map(|r| (r.id.clone(), r.text.clone()))
+                .collect(),
+            low_at_or_below,
         }
     }
 }

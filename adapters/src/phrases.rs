@@ -13,6 +13,14 @@ pub struct Phrases {
     pub no: &'static str,
     pub comment_prompt: &'static str,
     pub comment_thanks: &'static str,
+    /// Asks for the reasons of a low rating; the choices follow it.
+    pub reasons_prompt: &'static str,
+    /// Where reasons are picked by typing their numbers.
+    pub reasons_by_number: &'static str,
+    /// The button that ends picking reasons.
+    pub done: &'static str,
+    /// Heads the reasons on a rated card.
+    pub reasons: &'static str,
     pub not_yours: &'static str,
     pub invalid_button: &'static str,
     pub window_closed: &'static str,
@@ -45,6 +53,10 @@ const EN: Phrases = Phrases {
     no: "No",
     comment_prompt: "We are sorry. What went wrong? Reply with a message to tell us.",
     comment_thanks: "Thank you, your comment was passed on.",
+    reasons_prompt: "We are sorry. What went wrong? Choose all that apply.",
+    reasons_by_number: "Reply with their numbers, e.g. 1 3.",
+    done: "Done",
+    reasons: "Reasons",
     not_yours: "This rating request is not yours.",
     invalid_button: "This button is no longer valid.",
     window_closed: "The time to rate this conversation has passed.",
@@ -70,6 +82,10 @@ const RU: Phrases = Phrases {
     no: "Нет",
     comment_prompt: "Нам жаль. Что пошло не так? Напишите нам в ответ.",
     comment_thanks: "Спасибо, ваш комментарий передан.",
+    reasons_prompt: "Нам жаль. Что пошло не так? Выберите всё, что подходит.",
+    reasons_by_number: "Ответьте их номерами, например: 1 3.",
+    done: "Готово",
+    reasons: "Причины",
     not_yours: "Этот запрос оценки адресован не вам.",
     invalid_button: "Эта кнопка больше не действует.",
     window_closed: "Время для оценки этого обращения истекло.",

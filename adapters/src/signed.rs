@@ -25,22 +25,42 @@ pub enum CardAction {
     Rate(i64),
     /// Answer "Was your issue resolved?".
     Resolved(bool),
+    /// The reasons for a low rating: bit `i` picks the line's reason `i`. `done: false`
+    /// only shows the card with these picked (Telegram's toggles); `done: true` answers.
+    Reasons { picked: u8, done: bool },
 }
 
 impl CardAction {
-    fn code(self) -> char {
+    fn code(self) -> String {
         match self {
-            CardAction::Rate(v) => char::from_digit(v.clamp(0, 9) as u32, 10).unwrap_or('0'),
-            CardAction::Resolved(true) => 'y',
-            CardAction::Resolved(false) => 'n',
+            CardAction::Rate(v) => char::from_digit(v.clamp(0, 9) as u32, 10)
+                .unwrap_or('0')
+                .into(),
+            CardAction::Resolved(true) => "y".into(),
+            CardAction::Resolved(false) => "n".into(),
+            CardAction::Reasons { picked, done } => {
+                format!("{}{picked:02x}", if done { 'd' } else { 'r' })
+            }
         }
     }
 
-    fn from_code(c: char) -> Option<Self> {
-        match c {
-            'y' => Some(CardAction::Resolved(true)),
-            'n' => Some(CardAction::Resolved(false)),
-            d => d.to_digit(10).map(|v| CardAction::Rate(i64::from(v))),
+    fn from_code(code: &str) -> Option<Self> {
+        let mut chars = code.chars();
+        let first = chars.next()?;
+        let rest = chars.as_str();
+        match (first, rest.len()) {
+            ('y', 0) => Some(CardAction::Resolved(true)),
+            ('n', 0) => Some(CardAction::Resolved(false)),
+            ('r' | 'd', 2) => {
+                let picked = u8::from_str_radix(rest, 16).ok()?;
+                // Lowercase hex only, so one action has one code (and one MAC).
+                (format!("{picked:02x}") == rest).then_some(CardAction::Reasons {
+                    picked,
+                    done: first == 'd',
+                })
+            }
+            (d, 0) => d.to_digit(10).map(|v| CardAction::Rate(i64::from(v))),
+            _ => None,
         }
     }
 }
@@ -113,11 +133,7 @@ impl CallbackSigner {
         else {
             return Err(CallbackError::Foreign);
         };
-        let mut chars = code.chars();
-        let (Some(c), None) = (chars.next(), chars.next()) else {
-            return Err(CallbackError::Foreign);
-        };
-        let action = CardAction::from_code(c).ok_or(CallbackError::Foreign)?;
+        let action = CardAction::from_code(code).ok_or(CallbackError::Foreign)?;
         let tag = hex::decode(tag_hex).map_err(|_| CallbackError::Foreign)?;
         if tag.len() != MAC_BYTES {
             return Err(CallbackError::Foreign);
@@ -171,6 +187,14 @@ mod tests {
             CardAction::Rate(5),
             CardAction::Resolved(true),
             CardAction::Resolved(false),
+            CardAction::Reasons {
+                picked: 0,
+                done: false,
+            },
+            CardAction::Reasons {
+                picked: 0xff,
+                done: true,
+            },
         ] {
             let data = signer.encode(ID, action).unwrap();
             assert!(data.len() <= MAX_PAYLOAD, "{data} is {} bytes", data.len());
@@ -188,6 +212,18 @@ mod tests {
         // Another request, the same MAC: replaying a button onto someone else's request.
         let other = data.replacen("0190f5a2", "0190f5a3", 1);
         assert_eq!(signer.decode(&other), Err(CallbackError::BadMac));
+        // Other reasons picked than the card offered.
+        let picked = signer
+            .encode(
+                ID,
+                CardAction::Reasons {
+                    picked: 0x01,
+                    done: true,
+                },
+            )
+            .unwrap();
+        let forged = picked.replacen(":d01:", ":d03:", 1);
+        assert_eq!(signer.decode(&forged), Err(CallbackError::BadMac));
         // Signed with another bot's key.
         let theirs = CallbackSigner::new("456:other")
             .encode(ID, CardAction::Rate(1))
@@ -199,6 +235,9 @@ mod tests {
             "rl1:x",
             "rl2:abc:1:0011223344556677",
             "rl1:abc:10:00",
+            "rl1:abc:rFF:0011223344556677",
+            "rl1:abc:r1:0011223344556677",
+            "rl1:abc:x01:0011223344556677",
         ] {
             assert_eq!(signer.decode(junk), Err(CallbackError::Foreign), "{junk}");
         }

@@ -66,6 +66,44 @@ pub fn resolved_keyboard(
     ]]))
 }
 
+/// The keyboard of the reasons for a low rating: a button per reason, ✓ on those picked
+/// (a tap shows the card again with that one switched), and one that answers with them.
+pub fn reasons_keyboard(
+    signer: &CallbackSigner,
+    request_id: &str,
+    reasons: &[&str],
+    picked: u8,
+    done: &str,
+) -> Option<InlineKeyboardMarkup> {
+    let mut rows = reasons
+        .iter()
+        .take(8)
+        .enumerate()
+        .map(|(i, text)| {
+            let bit = 1u8 << i;
+            let label = if picked & bit != 0 {
+                format!("✓ {text}")
+            } else {
+                (*text).to_owned()
+            };
+            let toggle = CardAction::Reasons {
+                picked: picked ^ bit,
+                done: false,
+            };
+            Some(vec![InlineKeyboardButton::callback(
+                label,
+                signer.encode(request_id, toggle)?,
+            )])
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let answer = CardAction::Reasons { picked, done: true };
+    rows.push(vec![InlineKeyboardButton::callback(
+        done,
+        signer.encode(request_id, answer)?,
+    )]);
+    Some(InlineKeyboardMarkup::new(rows))
+}
+
 /// Sends at most one message per chat per second and `global_per_second` in all, as the
 /// Bot FAQ asks; Telegram answers 429 beyond that.
 pub struct SendLimits {

@@ -3,6 +3,9 @@
 //! Accepted forms: on a binary line "1"/"0", "👍"/"👎" (any skin tone); on a five-star line a
 //! digit 1–5, optionally followed by stars ("5", "4★", "⭐⭐⭐"). Anything else is not an
 //! answer and is left to the conversation.
+//!
+//! Reasons for a low rating are picked by their numbers in the list the client was shown:
+//! "2", "1 3", "1, 3" or "13" (digits run together when the list has at most nine).
 
 use crate::Scale;
 
@@ -37,9 +40,61 @@ pub fn parse_text_answer(scale: Scale, text: &str) -> Option<i64> {
     }
 }
 
+/// Reads a client's text as the numbers (1-based) of reasons from a list of `count`, as
+/// 0-based indexes each once; `None` when it is anything else, so prose stays prose.
+pub fn parse_reason_numbers(count: usize, text: &str) -> Option<Vec<usize>> {
+    let tokens: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '.'))
+        .filter(|t| !t.is_empty())
+        .collect();
+    if tokens.is_empty() {
+        return None;
+    }
+    let mut picked = Vec::new();
+    for token in tokens {
+        if !token.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        // "13" is 1 and 3 when no reason has a two-digit number.
+        let numbers: Vec<usize> = if count <= 9 {
+            token.bytes().map(|b| usize::from(b - b'0')).collect()
+        } else {
+            vec![token.parse().ok()?]
+        };
+        for n in numbers {
+            if !(1..=count).contains(&n) {
+                return None;
+            }
+            if !picked.contains(&(n - 1)) {
+                picked.push(n - 1);
+            }
+        }
+    }
+    picked.sort_unstable();
+    Some(picked)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reason_numbers_are_read_and_prose_is_not() {
+        for (text, want) in [
+            ("2", Some(vec![1])),
+            ("1 3", Some(vec![0, 2])),
+            ("3, 1", Some(vec![0, 2])),
+            ("13", Some(vec![0, 2])),
+            ("1 1", Some(vec![0])),
+            ("4", None),
+            ("0", None),
+            ("slow", None),
+            ("2 days on hold", None),
+            ("", None),
+        ] {
+            assert_eq!(parse_reason_numbers(3, text), want, "{text:?}");
+        }
+    }
 
     #[test]
     fn binary_replies_are_read() {

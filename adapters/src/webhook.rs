@@ -4,7 +4,7 @@
 //! only ever added within a version) `{v, request_id, session_id, line_id, client, scale,
 //! text, answer_url, language, choices, thanks_text, follow_ups}`: everything a connector
 //! needs to run the whole card itself (the buttons' values and labels, the thanks, and the
-//! "resolved?" and comment questions the line asks, in its language), and the header
+//! "resolved?", reasons and comment questions the line asks, in its language), and the header
 //! `X-Rateline-Signature: sha256=<hex HMAC-SHA256 of the raw body with the line's secret>`.
 //! `Idempotency-Key` carries the request id: a request whose send was in flight when
 //! Rateline stopped may be posted again, and the connector can drop the repeat.
@@ -67,8 +67,24 @@ struct Choice {
 struct FollowUpQuestions<'a> {
     /// Asked after any answer; answered as `resolved: true|false`.
     resolved: Option<ResolvedQuestion<'a>>,
+    /// Asked after an answer at or below `when_at_or_below`, before the comment; answered
+    /// as `reasons: [id, …]` (any number of them, `[]` for none).
+    reasons: Option<ReasonsQuestion<'a>>,
     /// Asked after an answer at or below `when_at_or_below`; answered as `comment`.
     comment: Option<CommentQuestion<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct ReasonsQuestion<'a> {
+    prompt: &'a str,
+    when_at_or_below: i64,
+    choices: Vec<ReasonChoice<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct ReasonChoice<'a> {
+    id: &'a str,
+    text: &'a str,
 }
 
 #[derive(Debug, Serialize)]
@@ -113,6 +129,15 @@ fn request_body(request: &OutgoingRequest, test: bool) -> Vec<u8> {
                 question: words.resolved_question,
                 yes: words.yes,
                 no: words.no,
+            }),
+            reasons: (!f.reasons.is_empty()).then(|| ReasonsQuestion {
+                prompt: words.reasons_prompt,
+                when_at_or_below: f.low_at_or_below,
+                choices: f
+                    .reasons
+                    .iter()
+                    .map(|(id, text)| ReasonChoice { id, text })
+                    .collect(),
             }),
             comment: f
                 .comment_at_or_below

@@ -19,7 +19,7 @@ use rateline_adapters::phrases::Phrases;
 use rateline_adapters::telegram::{
     self as tg, BotApiError, CardAction, Inbound, TelegramAdapter, rating_label,
 };
-use rateline_adapters::text::parse_text_answer;
+use rateline_adapters::text::{parse_reason_numbers, parse_text_answer};
 use rateline_domain::{Channel, MAX_COMMENT_CHARS, RatingAnswer, RequestStatus};
 use teloxide_core::types::{InlineKeyboardMarkup, Update};
 use tokio_util::sync::CancellationToken;
@@ -191,7 +191,41 @@ impl Telegram {
                 resolved: Some(resolved),
                 reasons: None,
             },
-            (CardAction::Resolved(_), None) => {
+            // A reason switched on or off: only the card changes, nothing is stored.
+            (
+                CardAction::Reasons {
+                    picked,
+                    done: false,
+                },
+                Some(r),
+            ) if self.awaits_reasons(&target, r) => {
+                self.toast(callback_id, "").await;
+                if let Some((chat, message_id)) = message {
+                    let (text, keyboard) = self.card(&target, r, picked);
+                    self.edit(chat, message_id, &text, keyboard).await;
+                }
+                return Ok(());
+            }
+            (CardAction::Reasons { picked, done: true }, Some(r))
+                if self.awaits_reasons(&target, r) =>
+            {
+                let ids = target
+                    .line
+                    .rating
+                    .low_reasons
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| picked & (1u8 << i) != 0)
+                    .map(|(_, reason)| reason.id.clone());
+                RatingAnswer {
+                    request_id: request_id.clone(),
+                    value: r.value,
+                    comment: None,
+                    resolved: None,
+                    reasons: Some(ids.collect()),
+                }
+            }
+            (CardAction::Resolved(_) | CardAction::Reasons { .. }, _) => {
                 self.toast(callback_id, p.not_answerable).await;
                 return Ok(());
             }
@@ -204,7 +238,7 @@ impl Telegram {
         self.toast(callback_id, toast).await;
         if let Some((chat, message_id)) = message {
             let (text, keyboard) = match &rating {
-                Some(r) => self.card(&target, r),
+                Some(r) => self.card(&target, r, 0),
                 // Never answered and no longer answerable: the buttons go.
                 None => (target.line.rating.request_text.clone(), None),
             };
@@ -229,6 +263,42 @@ impl Telegram {
         let p = Phrases::for_language(&target.line.rating.language);
         let request_id = target.request.id.clone();
         match &target.rating {
+            // Reasons typed as their numbers; other text, where the line asks for a comment,
+            // is the comment, and the reasons are left unpicked. (Only a message written
+            // after the rating, as below.)
+            Some(r)
+                if self.awaits_reasons(&target, r)
+                    && date.timestamp() > r.updated_at.timestamp() =>
+            {
+                let reasons = &target.line.rating.low_reasons;
+                let numbers = parse_reason_numbers(reasons.len(), text);
+                if numbers.is_none() && !target.line.rating.ask_comment_on_low {
+                    return Ok(());
+                }
+                let answer = RatingAnswer {
+                    request_id,
+                    value: r.value,
+                    comment: numbers.is_none().then(|| comment_of(text)),
+                    resolved: None,
+                    reasons: Some(
+                        numbers
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|i| reasons[i].id.clone())
+                            .collect(),
+                    ),
+                };
+                let commented = answer.comment.is_some();
+                match self.engine.submit_rating(answer).await {
+                    Ok(_) if commented => self.reply(chat, p.comment_thanks, None).await,
+                    Ok(s) => {
+                        let (text, keyboard) = self.card(&target, &s.rating, 0);
+                        self.reply(chat, &text, keyboard).await;
+                    }
+                    Err(EngineError::Store(e)) => return Err(e),
+                    Err(e) => tracing::info!(error = %e, "reasons were not stored"),
+                }
+            }
             // Only a message written after the rating: the text that gave the rating,
             // delivered again, must not become its comment. (Telegram dates messages in
             // whole seconds, hence the rating's time is cut to its second.)
@@ -236,15 +306,10 @@ impl Telegram {
                 if self.awaits_comment(&target, r)
                     && date.timestamp() > r.updated_at.timestamp() =>
             {
-                let comment: String = text
-                    .chars()
-                    .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
-                    .take(MAX_COMMENT_CHARS)
-                    .collect();
                 let answer = RatingAnswer {
                     request_id,
                     value: r.value,
-                    comment: Some(comment),
+                    comment: Some(comment_of(text)),
                     resolved: None,
                     reasons: None,
                 };
@@ -293,7 +358,7 @@ impl Telegram {
                     );
                     self.edit(chat, message_id, &rated, None).await;
                 }
-                let (text, keyboard) = self.card(&target, &rating);
+                let (text, keyboard) = self.card(&target, &rating, 0);
                 self.reply(chat, &text, keyboard).await;
             }
             // A message that is not about a rating: the conversation's, not ours.
@@ -302,19 +367,32 @@ impl Telegram {
         Ok(())
     }
 
-    /// A low rating on a line that asks for a comment, not yet commented, recent enough.
+    /// A low rating on a line that lists reasons, their reasons not yet picked, recent
+    /// enough.
+    fn awaits_reasons(&self, target: &AnswerTarget, r: &RatingRecord) -> bool {
+        r.low
+            && !target.line.rating.low_reasons.is_empty()
+            && r.reasons.is_none()
+            && self.engine.now() - r.updated_at <= COMMENT_WINDOW
+    }
+
+    /// A low rating on a line that asks for a comment, not yet commented, its reasons (if
+    /// the line lists any) picked, recent enough.
     fn awaits_comment(&self, target: &AnswerTarget, r: &RatingRecord) -> bool {
         r.low
             && target.line.rating.ask_comment_on_low
             && r.comment.is_none()
+            && (r.reasons.is_some() || target.line.rating.low_reasons.is_empty())
             && self.engine.now() - r.updated_at <= COMMENT_WINDOW
     }
 
-    /// A rated card: the question, the answer, and the next follow-up or the thanks.
+    /// A rated card: the question, the answers so far, and the next follow-up (with the
+    /// reasons in `picked` ticked, when it is the reasons) or the thanks.
     fn card(
         &self,
         target: &AnswerTarget,
         r: &RatingRecord,
+        picked: u8,
     ) -> (String, Option<InlineKeyboardMarkup>) {
         let settings = &target.line.rating;
         let p = Phrases::for_language(&settings.language);
@@ -328,10 +406,23 @@ impl Telegram {
             let answer = if resolved { p.yes } else { p.no };
             text.push_str(&format!("\n{} {answer}", p.resolved_question));
         }
+        if let Some(reasons) = r.reasons.as_ref().filter(|r| !r.is_empty()) {
+            let texts: Vec<&str> = reasons.iter().map(|id| settings.reason_text(id)).collect();
+            text.push_str(&format!("\n{}: {}", p.reasons, texts.join(", ")));
+        }
         let mut keyboard = None;
         if settings.ask_resolved && r.resolved.is_none() {
             text.push_str(&format!("\n\n{}", p.resolved_question));
             keyboard = tg::resolved_keyboard(self.adapter.signer(), &r.request_id, p.yes, p.no);
+        } else if self.awaits_reasons(target, r) {
+            text.push_str(&format!("\n\n{}", p.reasons_prompt));
+            let texts: Vec<&str> = settings
+                .low_reasons
+                .iter()
+                .map(|r| r.text.as_str())
+                .collect();
+            keyboard =
+                tg::reasons_keyboard(self.adapter.signer(), &r.request_id, &texts, picked, p.done);
         } else if self.awaits_comment(target, r) {
             text.push_str(&format!("\n\n{}", p.comment_prompt));
         } else {
@@ -474,6 +565,15 @@ fn log_poll_error(e: &BotApiError) {
     } else {
         tracing::warn!(error = %e, "telegram getUpdates failed; trying again");
     }
+}
+
+/// A client's text as a comment: control characters out (line breaks and tabs kept), cut
+/// to the longest comment kept.
+fn comment_of(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+        .take(MAX_COMMENT_CHARS)
+        .collect()
 }
 
 /// What a client is told when an answer was refused.

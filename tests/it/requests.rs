@@ -49,7 +49,7 @@ async fn a_closed_session_is_asked_for_a_rating_after_the_delay(db: Db) {
     assert_eq!(b["thanks_text"], "Thank you for your rating!");
     assert_eq!(
         b["follow_ups"],
-        json!({"resolved": null, "comment": null}),
+        json!({"resolved": null, "reasons": null, "comment": null}),
         "the line asks no follow-up"
     );
     let s = app.wait_for_status("s-1", "sent").await;
@@ -684,7 +684,8 @@ async fn the_connector_is_told_the_cards_follow_ups(db: Db) {
     app.line(
         "support",
         json!({"delay_seconds": 0, "scale": "five_star", "low_threshold": 3, "language": "ru",
-               "ask_resolved": true, "ask_comment_on_low": true, "thanks_text": "Спасибо!"}),
+               "ask_resolved": true, "ask_comment_on_low": true, "thanks_text": "Спасибо!",
+               "low_reasons": [{"id": "slow", "text": "Долго ждал"}, {"id": "rude", "text": "Грубо"}]}),
     )
     .await;
     app.open("s-1", "support", "op-1").await;
@@ -704,6 +705,12 @@ async fn the_connector_is_told_the_cards_follow_ups(db: Db) {
     assert_eq!(
         b["follow_ups"]["comment"]["prompt"],
         "Нам жаль. Что пошло не так?"
+    );
+    assert_eq!(
+        b["follow_ups"]["reasons"],
+        json!({"prompt": "Нам жаль. Что пошло не так? Выберите всё, что подходит.",
+               "when_at_or_below": 3,
+               "choices": [{"id": "slow", "text": "Долго ждал"}, {"id": "rude", "text": "Грубо"}]})
     );
 }
 

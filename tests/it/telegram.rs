@@ -296,6 +296,96 @@ async fn five_star_card_asks_the_follow_ups(kind: Db) {
     assert_eq!(t.violations(), Vec::<String>::new());
 }
 
+/// After a low rating the card offers the line's reasons: a tap ticks or unticks one (only
+/// the card changes), "Done" answers with those ticked, and the comment question follows.
+/// A client who types instead picks by number; prose is the comment.
+async fn reasons_are_picked_with_toggles_or_by_number(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    t.line(
+        "support",
+        json!({"scale": "binary", "ask_comment_on_low": true,
+               "low_reasons": [{"id": "slow", "text": "Waited too long"},
+                               {"id": "rude", "text": "Rude"},
+                               {"id": "unsolved", "text": "Not solved"}]}),
+    )
+    .await;
+    let card = t.rated_card("s-1", "support", ANN).await;
+    let down = t.button(ANN, card.message_id, "👎");
+    t.tap(ANN, card.message_id, &down).await;
+    let asked = t.message(ANN, card.message_id);
+    assert!(
+        asked.text.contains("Choose all that apply"),
+        "{}",
+        asked.text
+    );
+    assert_eq!(
+        labels(&t.bot, ANN, card.message_id),
+        ["Waited too long", "Rude", "Not solved", "Done"]
+    );
+    for (_, data) in t.bot.button_data(ANN, card.message_id) {
+        assert!(data.len() <= 64, "{data} is over Telegram's 64 bytes");
+    }
+    // Tick two, untick one: the card shows it; nothing is stored until "Done".
+    let slow = t.button(ANN, card.message_id, "Waited too long");
+    t.tap(ANN, card.message_id, &slow).await;
+    let unsolved = t.button(ANN, card.message_id, "Not solved");
+    t.tap(ANN, card.message_id, &unsolved).await;
+    let rude = t.button(ANN, card.message_id, "Rude");
+    t.tap(ANN, card.message_id, &rude).await;
+    let rude_again = t.button(ANN, card.message_id, "✓ Rude");
+    t.tap(ANN, card.message_id, &rude_again).await;
+    assert_eq!(
+        labels(&t.bot, ANN, card.message_id),
+        ["✓ Waited too long", "Rude", "✓ Not solved", "Done"]
+    );
+    assert_eq!(t.rating("s-1").await["reasons"], Value::Null);
+    let done = t.button(ANN, card.message_id, "Done");
+    t.tap(ANN, card.message_id, &done).await;
+    let rating = t.rating("s-1").await;
+    assert_eq!(rating["reasons"], json!(["slow", "unsolved"]), "{rating}");
+    let card_now = t.message(ANN, card.message_id);
+    assert_eq!(card_now.reply_markup, None);
+    assert!(
+        card_now
+            .text
+            .contains("Reasons: Waited too long, Not solved"),
+        "{}",
+        card_now.text
+    );
+    assert!(
+        card_now.text.contains("What went wrong?"),
+        "{}",
+        card_now.text
+    );
+    // An old toggle tapped after "Done" changes nothing.
+    t.tap(ANN, card.message_id, &rude).await;
+    assert_eq!(
+        t.rating("s-1").await["reasons"],
+        json!(["slow", "unsolved"])
+    );
+    t.say(ANN, "nobody read my messages").await;
+    assert_eq!(t.rating("s-1").await["comment"], "nobody read my messages");
+
+    // Typed: "3 1" picks by number, in the line's order.
+    t.rated_card("s-2", "support", BOB).await;
+    t.say(BOB, "👎").await;
+    t.say(BOB, "3 1").await;
+    assert_eq!(
+        t.rating("s-2").await["reasons"],
+        json!(["slow", "unsolved"])
+    );
+    // Prose where numbers were asked is the comment, and no reason is picked.
+    let carol = 300_200_100;
+    t.bot.add_chat(carol, "Carol");
+    t.rated_card("s-3", "support", carol).await;
+    t.say(carol, "👎").await;
+    t.say(carol, "it took two days").await;
+    let rating = t.rating("s-3").await;
+    assert_eq!(rating["reasons"], json!([]), "{rating}");
+    assert_eq!(rating["comment"], "it took two days");
+    assert_eq!(t.violations(), Vec::<String>::new());
+}
+
 async fn a_comment_comes_only_within_ten_minutes(kind: Db) {
     let Some(t) = spawn(kind).await else { return };
     t.line("support", json!({"ask_comment_on_low": true})).await;
@@ -755,6 +845,7 @@ crate::common::on_both_backends!(
     binary_card_is_rated_by_a_tap,
     five_star_card_asks_the_follow_ups,
     a_comment_comes_only_within_ten_minutes,
+    reasons_are_picked_with_toggles_or_by_number,
     a_second_tap_changes_the_rating_within_the_policy,
     foreign_and_forged_taps_store_nothing,
     text_replies_answer_an_open_request,
