@@ -105,6 +105,57 @@ impl MetaAdapter {
         self.post(&body).await
     }
 
+    /// Asks a question with choices, each `(title, payload)`, the client just wrote so the
+    /// window is open: quick replies on Messenger and Instagram (at most 13, titles cut to
+    /// 20 characters); on WhatsApp reply buttons for up to 3, a list for more (at most 10
+    /// rows, titles cut to 24 characters), opened by a button labelled `list_button`.
+    pub async fn post_choices(
+        &self,
+        recipient: &str,
+        text: &str,
+        choices: &[(String, String)],
+        list_button: &str,
+    ) -> SendOutcome {
+        let text = clip(text, self.text_limit());
+        let body = match self.channel {
+            Channel::Whatsapp => {
+                let interactive = if choices.len() <= 3 {
+                    json!({
+                        "type": "button",
+                        "body": {"text": text},
+                        "action": {"buttons": choices.iter().map(|(title, id)| json!({
+                            "type": "reply", "reply": {"id": id, "title": clip(title, 20)}
+                        })).collect::<Vec<_>>()},
+                    })
+                } else {
+                    json!({
+                        "type": "list",
+                        "body": {"text": text},
+                        "action": {
+                            "button": clip(list_button, 20),
+                            "sections": [{
+                                "rows": choices.iter().take(10).map(|(title, id)| json!({
+                                    "id": id, "title": clip(title, 24)
+                                })).collect::<Vec<_>>(),
+                            }],
+                        },
+                    })
+                };
+                json!({
+                    "messaging_product": "whatsapp", "recipient_type": "individual",
+                    "to": recipient, "type": "interactive", "interactive": interactive,
+                })
+            }
+            _ => json!({
+                "recipient": {"id": recipient}, "messaging_type": "RESPONSE",
+                "message": {"text": text, "quick_replies": choices.iter().take(13).map(|(title, payload)| {
+                    json!({"content_type": "text", "title": clip(title, 20), "payload": payload})
+                }).collect::<Vec<_>>()},
+            }),
+        };
+        self.post(&body).await
+    }
+
     fn text_limit(&self) -> usize {
         match self.channel {
             Channel::Instagram => 1000,

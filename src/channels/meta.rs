@@ -17,13 +17,13 @@ use std::time::Duration;
 use rateline_adapters::meta::{MetaAdapter, MetaEvent};
 use rateline_adapters::phrases::Phrases;
 use rateline_adapters::signed::{CallbackSigner, CardAction};
-use rateline_adapters::text::parse_text_answer;
+use rateline_adapters::text::{parse_reason_numbers, parse_text_answer};
 use rateline_adapters::{SendOutcome, webhook};
 use rateline_domain::{Channel, RatingAnswer, RequestStatus};
 
 use crate::engine::{Engine, EngineError};
 use crate::settings::MetaSettings;
-use crate::store::{PlatformStatus, StoreError};
+use crate::store::{AnswerTarget, PlatformStatus, RatingRecord, StoreError};
 
 /// WhatsApp's code for a message sent outside the 24-hour window.
 const WHATSAPP_WINDOW_CLOSED: i64 = 131047;
@@ -150,7 +150,11 @@ impl Meta {
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), StoreError> {
         // Payloads of the contact center's own buttons are not Rateline's to judge.
-        let Ok((request_id, CardAction::Rate(value))) = self.signer.decode(payload) else {
+        let Ok((
+            request_id,
+            action @ (CardAction::Rate(_) | CardAction::Reasons { done: true, .. }),
+        )) = self.signer.decode(payload)
+        else {
             tracing::debug!(%channel, "a button payload Rateline did not sign: ignored");
             return Ok(());
         };
@@ -167,8 +171,98 @@ impl Meta {
             tracing::info!(%request_id, "an answer older than the rating's last change: ignored");
             return Ok(());
         }
-        self.answer(channel, sender, &request_id, value, &target.line.rating)
-            .await
+        match action {
+            CardAction::Reasons { picked, .. } => {
+                let ids = super::picked_reasons(&target.line.rating, picked);
+                self.give_reasons(channel, sender, &target, ids).await
+            }
+            CardAction::Rate(value) => {
+                self.answer(channel, sender, &request_id, value, &target.line.rating)
+                    .await
+            }
+            CardAction::Resolved(_) => Ok(()),
+        }
+    }
+
+    /// A low rating on a line that lists reasons, their reasons not yet given.
+    fn awaits_reasons(target: &AnswerTarget) -> Option<&RatingRecord> {
+        target
+            .rating
+            .as_ref()
+            .filter(|r| r.low && r.reasons.is_none() && !target.line.rating.low_reasons.is_empty())
+    }
+
+    /// Stores the reasons of the target's low rating, once, and thanks the client.
+    async fn give_reasons(
+        &self,
+        channel: Channel,
+        sender: &str,
+        target: &AnswerTarget,
+        reasons: Vec<String>,
+    ) -> Result<(), StoreError> {
+        let Some(r) = Self::awaits_reasons(target) else {
+            // Given already (Meta delivers again), or the rating is no longer low.
+            return Ok(());
+        };
+        let answer = RatingAnswer {
+            request_id: r.request_id.clone(),
+            value: r.value,
+            comment: None,
+            resolved: None,
+            reasons: Some(reasons),
+        };
+        match self.engine.submit_rating(answer).await {
+            Ok(_) => {
+                self.reply(channel, sender, &target.line.rating.thanks_text)
+                    .await
+            }
+            Err(EngineError::Store(e)) => return Err(e),
+            Err(e) => tracing::info!(error = %e, "reasons were not stored"),
+        }
+        Ok(())
+    }
+
+    /// Asks for the reasons of a low rating: a choice per reason (one tap gives one), and
+    /// their numbers typed for several.
+    async fn ask_reasons(
+        &self,
+        channel: Channel,
+        sender: &str,
+        request_id: &str,
+        line: &rateline_domain::RatingSettings,
+    ) {
+        let p = Phrases::for_language(&line.language);
+        let mut text = p.reasons_prompt.to_owned();
+        let mut choices = Vec::new();
+        for (i, reason) in line.low_reasons.iter().take(8).enumerate() {
+            text.push_str(&format!("\n{}. {}", i + 1, reason.text));
+            let picked = CardAction::Reasons {
+                picked: 1u8 << i,
+                done: true,
+            };
+            if let Some(payload) = self.signer.encode(request_id, picked) {
+                choices.push((reason.text.clone(), payload));
+            }
+        }
+        text.push_str(&format!("\n{}", p.reasons_by_number));
+        if let Some(adapter) = self.adapters.get(&channel) {
+            match adapter
+                .post_choices(sender, &text, &choices, p.reasons)
+                .await
+            {
+                SendOutcome::Accepted { .. } => {}
+                other => tracing::warn!(outcome = ?other, "could not ask the client for reasons"),
+            }
+        }
+    }
+
+    async fn reply(&self, channel: Channel, sender: &str, text: &str) {
+        if let Some(adapter) = self.adapters.get(&channel) {
+            match adapter.post_text(sender, text).await {
+                SendOutcome::Accepted { .. } => {}
+                other => tracing::warn!(outcome = ?other, "could not reply to the client"),
+            }
+        }
     }
 
     async fn on_text(
@@ -181,6 +275,17 @@ impl Meta {
         let Some(target) = self.engine.latest_answer_target(channel, sender).await? else {
             return Ok(());
         };
+        // Reasons typed by their numbers, soon after the low rating.
+        if let Some(r) = Self::awaits_reasons(&target)
+            && at >= r.updated_at
+            && at - r.updated_at <= super::FOLLOW_UP_WINDOW
+        {
+            let reasons = &target.line.rating.low_reasons;
+            if let Some(numbers) = parse_reason_numbers(reasons.len(), text) {
+                let ids = numbers.into_iter().map(|i| reasons[i].id.clone()).collect();
+                return self.give_reasons(channel, sender, &target, ids).await;
+            }
+        }
         // Only a text written after the request was sent can answer it.
         let open = target.rating.is_none()
             && target.request.sent_at.is_none_or(|sent| at >= sent)
@@ -219,6 +324,16 @@ impl Meta {
         };
         let p = Phrases::for_language(&line.language);
         let reply = match self.engine.submit_rating(answer).await {
+            // A low rating on a line that lists reasons: they are asked before the thanks.
+            Ok(s)
+                if s.changed
+                    && s.rating.low
+                    && s.rating.reasons.is_none()
+                    && !line.low_reasons.is_empty() =>
+            {
+                self.ask_reasons(channel, sender, request_id, line).await;
+                return Ok(());
+            }
             Ok(s) if s.changed => line.thanks_text.as_str(),
             Ok(_) => return Ok(()),
             Err(EngineError::Store(e)) => return Err(e),
@@ -232,12 +347,7 @@ impl Meta {
                 return Ok(());
             }
         };
-        if let Some(adapter) = self.adapters.get(&channel) {
-            match adapter.post_text(sender, reply).await {
-                SendOutcome::Accepted { .. } => {}
-                other => tracing::warn!(outcome = ?other, "could not reply to the client"),
-            }
-        }
+        self.reply(channel, sender, reply).await;
         Ok(())
     }
 

@@ -9,6 +9,21 @@ pub mod webchat;
 
 use subtle::ConstantTimeEq;
 
+/// After a rating (or its last follow-up), a text from the client within this long may
+/// answer the next follow-up: the comment, or the reasons by number.
+pub const FOLLOW_UP_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
+
+/// The ids of the line's reasons whose bits `picked` sets (bit `i`: reason `i`), in the
+/// line's order.
+pub fn picked_reasons(line: &rateline_domain::RatingSettings, picked: u8) -> Vec<String> {
+    line.low_reasons
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i < 8 && picked & (1u8 << i) != 0)
+        .map(|(_, r)| r.id.clone())
+        .collect()
+}
+
 /// Whether `given` is the configured secret, in constant time. Digests of equal length are
 /// compared, so not even the secret's length leaks.
 pub fn secret_matches(expected: &str, given: &[u8]) -> bool {

@@ -28,9 +28,6 @@ use crate::engine::{Engine, EngineError};
 use crate::settings::{TelegramMode, TelegramSettings};
 use crate::store::{AnswerTarget, RatingRecord, StoreError};
 
-/// After a low rating, the next text from the chat within this long is the comment.
-pub const COMMENT_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
-
 /// The Telegram channel of one server: its adapter and what it needs to take answers.
 pub struct Telegram {
     engine: Engine,
@@ -209,20 +206,12 @@ impl Telegram {
             (CardAction::Reasons { picked, done: true }, Some(r))
                 if self.awaits_reasons(&target, r) =>
             {
-                let ids = target
-                    .line
-                    .rating
-                    .low_reasons
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| picked & (1u8 << i) != 0)
-                    .map(|(_, reason)| reason.id.clone());
                 RatingAnswer {
                     request_id: request_id.clone(),
                     value: r.value,
                     comment: None,
                     resolved: None,
-                    reasons: Some(ids.collect()),
+                    reasons: Some(super::picked_reasons(&target.line.rating, picked)),
                 }
             }
             (CardAction::Resolved(_) | CardAction::Reasons { .. }, _) => {
@@ -373,7 +362,7 @@ impl Telegram {
         r.low
             && !target.line.rating.low_reasons.is_empty()
             && r.reasons.is_none()
-            && self.engine.now() - r.updated_at <= COMMENT_WINDOW
+            && self.engine.now() - r.updated_at <= super::FOLLOW_UP_WINDOW
     }
 
     /// A low rating on a line that asks for a comment, not yet commented, its reasons (if
@@ -383,7 +372,7 @@ impl Telegram {
             && target.line.rating.ask_comment_on_low
             && r.comment.is_none()
             && (r.reasons.is_some() || target.line.rating.low_reasons.is_empty())
-            && self.engine.now() - r.updated_at <= COMMENT_WINDOW
+            && self.engine.now() - r.updated_at <= super::FOLLOW_UP_WINDOW
     }
 
     /// A rated card: the question, the answers so far, and the next follow-up (with the

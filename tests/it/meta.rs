@@ -263,6 +263,88 @@ async fn messenger_quick_replies_are_answered_once(kind: Db) {
     assert_eq!(t.violations(), Vec::<String>::new());
 }
 
+/// After a low rating the client is asked why: quick replies on Messenger (one tap gives
+/// that reason), a list on WhatsApp when there are more than three, and numbers typed for
+/// several. Only then comes the thanks; the same tap delivered again changes nothing.
+async fn reasons_are_asked_after_a_low_rating(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let three = json!([{"id": "slow", "text": "Waited too long"}, {"id": "rude", "text": "Rude"},
+                       {"id": "unsolved", "text": "Not solved"}]);
+    let mut four = three.clone();
+    four.as_array_mut()
+        .unwrap()
+        .push(json!({"id": "wrong", "text": "Wrong answer given"}));
+    t.line("support", json!({"rating": {"low_reasons": three}}))
+        .await;
+    t.line("wa", json!({"rating": {"low_reasons": four}})).await;
+
+    t.asked("s-1", "support", MetaChannel::Messenger, ANN).await;
+    let down = t.payload(MetaChannel::Messenger, ANN, "👎");
+    let tap = t.graph.inbound().messenger_quick_reply(ANN, "👎", &down);
+    assert_eq!(t.deliver(&tap).await.0, 200);
+    let asked = t
+        .graph
+        .sent(MetaChannel::Messenger, ANN)
+        .last()
+        .unwrap()
+        .clone();
+    let text = asked["message"]["text"].as_str().unwrap();
+    assert!(
+        text.contains("Choose all that apply")
+            && text.contains("1. Waited too long\n2. Rude\n3. Not solved")
+            && text.contains("e.g. 1 3"),
+        "{text}"
+    );
+    assert_eq!(
+        buttons(&asked)
+            .iter()
+            .map(|(t, _)| t.as_str())
+            .collect::<Vec<_>>(),
+        ["Waited too long", "Rude", "Not solved"]
+    );
+    let rude = t.payload(MetaChannel::Messenger, ANN, "Rude");
+    let pick = t.graph.inbound().messenger_quick_reply(ANN, "Rude", &rude);
+    assert_eq!(t.deliver(&pick).await.0, 200);
+    assert_eq!(t.rating("s-1").await["reasons"], json!(["rude"]));
+    let sent = t.graph.sent(MetaChannel::Messenger, ANN);
+    assert_eq!(
+        sent.last().unwrap()["message"]["text"],
+        "Thank you for your rating!"
+    );
+    // Delivered again: nothing changes, no second thank-you.
+    assert_eq!(t.deliver(&pick).await.0, 200);
+    assert_eq!(t.graph.sent(MetaChannel::Messenger, ANN).len(), sent.len());
+
+    // WhatsApp, four reasons: a list; two picked by typing their numbers.
+    t.asked("s-2", "wa", MetaChannel::Whatsapp, WA_ANN).await;
+    let wamid = t
+        .graph
+        .last_message_id(MetaChannel::Whatsapp, WA_ANN)
+        .unwrap();
+    let down = t.payload(MetaChannel::Whatsapp, WA_ANN, "👎");
+    let reply = t
+        .graph
+        .inbound()
+        .whatsapp_button_reply(WA_ANN, &down, "👎", &wamid);
+    assert_eq!(t.deliver(&reply).await.0, 200);
+    let list = t
+        .graph
+        .sent(MetaChannel::Whatsapp, WA_ANN)
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(list["interactive"]["type"], "list", "{list}");
+    assert_eq!(buttons(&list).len(), 4);
+    let typed = t.graph.inbound().whatsapp_text(WA_ANN, "4 1");
+    assert_eq!(t.deliver(&typed).await.0, 200);
+    assert_eq!(t.rating("s-2").await["reasons"], json!(["slow", "wrong"]));
+    // Once given, digits are conversation again.
+    let typed = t.graph.inbound().whatsapp_text(WA_ANN, "2");
+    assert_eq!(t.deliver(&typed).await.0, 200);
+    assert_eq!(t.rating("s-2").await["reasons"], json!(["slow", "wrong"]));
+    assert_eq!(t.violations(), Vec::<String>::new());
+}
+
 /// 23 h 59 m after the client's last message a request goes out; 24 h 01 m after, it never
 /// does, whether the window had closed by the close or closed while the request waited.
 async fn the_24_hour_window_is_kept(kind: Db) {
@@ -767,6 +849,7 @@ async fn a_response_to_a_meta_client_keeps_the_24_hour_window(kind: Db) {
 }
 
 crate::common::on_both_backends!(
+    reasons_are_asked_after_a_low_rating,
     a_response_to_a_meta_client_keeps_the_24_hour_window,
     whatsapp_without_a_template_ends_window_closed,
     the_window_opens_before_the_session_and_only_for_our_account,
