@@ -129,6 +129,9 @@ pub struct AnswerMessage {
     pub comment: Option<String>,
     #[serde(default)]
     pub resolved: Option<bool>,
+    /// The ids of the reasons picked after a low rating (`[]`: none).
+    #[serde(default)]
+    pub reasons: Option<Vec<String>>,
 }
 
 /// The rating so far, as the card shows it.
@@ -138,6 +141,15 @@ pub struct CardRating {
     pub low: bool,
     pub comment: Option<String>,
     pub resolved: Option<bool>,
+    /// The reasons picked; `null` while not given.
+    pub reasons: Option<Vec<String>>,
+}
+
+/// One reason a client may pick after a low rating.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CardReason {
+    pub id: String,
+    pub text: String,
 }
 
 /// Everything the widget needs to draw a card: pushed as the `card` event and answered to
@@ -149,6 +161,8 @@ pub struct Card {
     pub language: String,
     pub ask_resolved: bool,
     pub ask_comment_on_low: bool,
+    /// The reasons offered after a low rating, before the comment; empty: none asked.
+    pub low_reasons: Vec<CardReason>,
     pub rating: Option<CardRating>,
     /// Whether the line's change policy still allows another answer.
     pub can_change: bool,
@@ -168,6 +182,8 @@ pub struct CardTexts {
     pub window_closed: &'static str,
     pub change_refused: &'static str,
     pub not_answerable: &'static str,
+    pub reasons_prompt: &'static str,
+    pub done: &'static str,
     /// The comment form, button labels and aria-labels (`star` has `{n}` for the number).
     #[serde(flatten)]
     pub widget: WidgetPhrases,
@@ -186,6 +202,8 @@ impl CardTexts {
             window_closed: p.window_closed,
             change_refused: p.change_refused,
             not_answerable: p.not_answerable,
+            reasons_prompt: p.reasons_prompt,
+            done: p.done,
             widget: p.widget,
         }
     }

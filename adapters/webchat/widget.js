@@ -32,6 +32,7 @@
     window_closed: 'The time to rate this conversation has passed.',
     change_refused: 'Your rating can no longer be changed.',
     not_answerable: 'This rating request is closed.', error: 'Something went wrong. Please try again.',
+    reasons_prompt: 'We are sorry. What went wrong? Choose all that apply.', done: 'Done',
   };
 
   const CSS = `
@@ -52,6 +53,8 @@
     .star { color: #9aa0a6; }
     .star.lit, .stars { color: #f9ab00; }
     button[aria-pressed="true"] { border-color: #1a73e8; }
+    .chips button { border-radius: 16px; }
+    .chips button[aria-pressed="true"] { background: #e8f0fe; }
     .link { border: none; background: none; color: #1a73e8; text-decoration: underline; padding: 4px 0; }
     textarea { box-sizing: border-box; display: block; width: 100%; min-height: 64px; margin: 0 0 6px;
       padding: 6px 8px; font: inherit; color: inherit; border: 1px solid #dadce0; border-radius: 8px; resize: vertical; }
@@ -101,6 +104,7 @@
   let card = null;       // last card from the server
   let changing = false;  // user clicked "change my rating"
   let draft = '';        // comment being typed; survives re-renders of the same request
+  let picked = new Set(); // reasons ticked, not yet sent; survives re-renders likewise
   let error = null;      // text shown in the alert
   let busy = false;      // an answer POST is in flight; ignore further clicks
   const acked = new Set();
@@ -140,6 +144,7 @@
       const res = await post('/webchat/answer', Object.assign({ request_id: card.request_id }, fields));
       if (res.ok) {
         if (fields.comment != null) draft = '';
+        if (fields.reasons != null) picked = new Set();
         changing = false; error = null; card = await res.json();
       } else if (res.status < 500) {
         const code = await res.json().then((b) => b && b.error && b.error.code, () => null);
@@ -163,7 +168,7 @@
   function focusKey(node) {
     if (!node) return null;
     if (node.tagName === 'TEXTAREA') return 'textarea';
-    for (const a of ['data-value', 'data-resolved', 'data-action']) {
+    for (const a of ['data-value', 'data-resolved', 'data-reason', 'data-action']) {
       if (node.hasAttribute(a)) return `[${a}="${node.getAttribute(a)}"]`;
     }
     return null;
@@ -236,7 +241,25 @@
             type: 'button', 'data-resolved': resolved, onclick: () => answer({ value: r.value, resolved }),
           }, label))));
       }
-      if (r.low && card.ask_comment_on_low && r.comment === null) {
+      const reasons = card.low_reasons || [];
+      const asksReasons = r.low && reasons.length > 0 && r.reasons == null;
+      if (asksReasons) {
+        // Chips: each toggles (aria-pressed); "Done" sends those ticked, none included.
+        followups.push(el('p', null, t.reasons_prompt),
+          el('div', { class: 'row chips', role: 'group', 'aria-label': t.reasons_prompt },
+            ...reasons.map((reason) => el('button', {
+              type: 'button', 'data-reason': reason.id, 'aria-pressed': String(picked.has(reason.id)),
+              onclick: () => {
+                if (picked.has(reason.id)) picked.delete(reason.id); else picked.add(reason.id);
+                render();
+              },
+            }, reason.text))),
+          el('div', { class: 'row' }, el('button', {
+            type: 'button', 'data-action': 'send-reasons',
+            onclick: () => answer({ value: r.value, reasons: reasons.map((x) => x.id).filter((id) => picked.has(id)) }),
+          }, t.done)));
+      }
+      if (r.low && card.ask_comment_on_low && r.comment === null && !asksReasons) {
         const area = el('textarea', {
           'aria-label': t.comment_prompt, placeholder: t.comment_placeholder, maxlength: 2000, rows: 3,
           oninput: (e) => { draft = e.target.value; },
@@ -257,7 +280,7 @@
         }, t.change)));
       }
       state = followups.length ? 'followup' : 'thanks';
-      target = shadow.querySelector('[data-resolved], textarea') || live.firstChild;
+      target = shadow.querySelector('[data-resolved], [data-reason], textarea') || live.firstChild;
     }
 
     host.setAttribute('data-state', state);
@@ -275,7 +298,7 @@
       return;
     }
     if (!card || card.request_id !== next.request_id) {
-      changing = false; draft = ''; error = null;
+      changing = false; draft = ''; error = null; picked = new Set();
     } else if (!same(card.rating, next.rating)) {
       changing = false; // rating changed elsewhere (another tab); show the result
     }

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rateline_adapters::webchat::{
-    AnswerMessage, Card, CardRating, CardTexts, TokenError, TokenSigner,
+    AnswerMessage, Card, CardRating, CardReason, CardTexts, TokenError, TokenSigner,
 };
 use rateline_domain::{Channel, RatingAnswer, RequestStatus};
 use tokio::sync::mpsc;
@@ -328,7 +328,7 @@ impl Webchat {
             value: msg.value,
             comment: msg.comment.clone(),
             resolved: msg.resolved,
-            reasons: None,
+            reasons: msg.reasons.clone(),
         };
         // Checked before the card counts as shown: a refused answer changes nothing.
         answer
@@ -493,11 +493,20 @@ fn card(t: &AnswerTarget, now: DateTime<Utc>) -> Card {
         language: settings.language.clone(),
         ask_resolved: settings.ask_resolved,
         ask_comment_on_low: settings.ask_comment_on_low,
+        low_reasons: settings
+            .low_reasons
+            .iter()
+            .map(|r| CardReason {
+                id: r.id.clone(),
+                text: r.text.clone(),
+            })
+            .collect(),
         rating: t.rating.as_ref().map(|r| CardRating {
             value: r.value,
             low: r.low,
             comment: r.comment.clone(),
             resolved: r.resolved,
+            reasons: r.reasons.clone(),
         }),
         can_change,
         texts: CardTexts::new(

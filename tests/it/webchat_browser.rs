@@ -139,8 +139,23 @@ async fn a_client_on_the_page_rates_with_the_keyboard() {
     );
 }
 
+/// An element inside the widget's shadow root, once it is there.
+async fn soon_in_widget(client: &Client, css: &str) -> Element {
+    for _ in 0..150 {
+        let host = client.find(Locator::Css("rateline-rating")).await;
+        if let Ok(host) = host
+            && let Ok(root) = host.shadow_root().await
+            && let Ok(found) = root.find(Locator::Css(css)).await
+        {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never appeared in the widget");
+}
+
 /// The client closed the tab before the request was due; back an hour later, they see
-/// the card, rate 👎 and leave a comment.
+/// the card, rate 👎, pick the reasons as chips and leave a comment.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_returning_client_sees_the_card_and_comments() {
     let Some(b) = browser().await else { return };
@@ -150,7 +165,10 @@ async fn a_returning_client_sees_the_card_and_comments() {
     let page = chat(
         &app,
         "s-2",
-        json!({"scale": "binary", "delay_seconds": 3, "ask_comment_on_low": true}),
+        json!({"scale": "binary", "delay_seconds": 3, "ask_comment_on_low": true,
+               "low_reasons": [{"id": "slow", "text": "Waited too long"},
+                               {"id": "rude", "text": "Rude"},
+                               {"id": "unsolved", "text": "Not solved"}]}),
     )
     .await;
     app.close("s-2").await;
@@ -171,7 +189,35 @@ async fn a_returning_client_sees_the_card_and_comments() {
         .await
         .unwrap();
     widget_in(c, "followup").await;
-    in_widget(c, "textarea")
+    // The reasons first: tick two, untick one, and send; the comment form follows.
+    for reason in ["slow", "rude", "unsolved", "rude"] {
+        in_widget(c, &format!("button[data-reason=\"{reason}\"]"))
+            .await
+            .click()
+            .await
+            .unwrap();
+    }
+    let slow = in_widget(c, "button[data-reason=\"slow\"]").await;
+    assert_eq!(
+        slow.attr("aria-pressed").await.unwrap().as_deref(),
+        Some("true")
+    );
+    let rude = in_widget(c, "button[data-reason=\"rude\"]").await;
+    assert_eq!(
+        rude.attr("aria-pressed").await.unwrap().as_deref(),
+        Some("false")
+    );
+    save_screenshot(&c.screenshot().await.unwrap(), "webchat-reasons.png");
+    assert!(
+        app.session("s-2").await["rating"]["reasons"].is_null(),
+        "nothing is stored until Done"
+    );
+    in_widget(c, "[data-action=\"send-reasons\"]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    soon_in_widget(c, "textarea")
         .await
         .send_keys("Nobody answered for an hour")
         .await
@@ -189,5 +235,6 @@ async fn a_returning_client_sees_the_card_and_comments() {
         (&json!(0), &json!("Nobody answered for an hour")),
         "{s}"
     );
+    assert_eq!(s["rating"]["reasons"], json!(["slow", "unsolved"]), "{s}");
     assert!(s["rating_request"]["delivered_at"].is_string(), "{s}");
 }
