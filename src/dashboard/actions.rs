@@ -203,6 +203,7 @@ async fn refused(
                 e.status,
                 page::session(
                     &view,
+                    &super::visit::line_reasons(state, &view.session.line_id).await,
                     &viewer,
                     &can,
                     None,

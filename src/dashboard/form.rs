@@ -42,6 +42,8 @@ pub enum Kind {
     List,
     /// A list of numbers, separated by commas; blank for `null`.
     Numbers,
+    /// A list of `{id, text}`, one `id: text` per line.
+    Pairs,
 }
 
 /// One setting on a form: its API name, label, how it is entered and a hint.
@@ -119,6 +121,16 @@ pub fn values_of(stored: &Value, sections: &Sections) -> Values {
                     .collect::<Vec<_>>()
                     .join("\n"),
             ],
+            (Kind::Pairs, Value::Array(items)) => vec![
+                items
+                    .iter()
+                    .map(|p| {
+                        let part = |k: &str| p[k].as_str().unwrap_or_default().to_owned();
+                        format!("{}: {}", part("id"), part("text"))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ],
             (Kind::Numbers, Value::Array(items)) => vec![
                 items
                     .iter()
@@ -188,6 +200,18 @@ pub fn patch_of(values: &Values, sections: &Sections) -> Result<Value, Invalid> 
             Kind::Numbers => typed
                 .split(',')
                 .map(|n| whole_number(field.name, n.trim()))
+                .collect::<Result<_, _>>()?,
+            Kind::Pairs => typed
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|l| match l.split_once(':') {
+                    Some((id, text)) => Ok(serde_json::json!({"id": id.trim(), "text": text.trim()})),
+                    None => Err(Invalid::new(
+                        field.name,
+                        format!("'{l}' has no ':': write one per line as id: text, e.g. slow: Waited too long"),
+                    )),
+                })
                 .collect::<Result<_, _>>()?,
         };
         set(&mut patch, field.name, value);
@@ -352,9 +376,9 @@ pub fn setting(
                         aria-invalid=[invalid] aria-describedby=(described);
                     label for=(id) { (field.label) }
                 },
-                Kind::LongText | Kind::List => {
+                Kind::LongText | Kind::List | Kind::Pairs => {
                     label for=(id) { (field.label) }
-                    textarea id=(id) name=(field.name) rows=(if field.kind == Kind::List { "3" } else { "2" })
+                    textarea id=(id) name=(field.name) rows=(if field.kind == Kind::LongText { "2" } else { "3" })
                         aria-invalid=[invalid] aria-describedby=(described) { (value) }
                 },
                 Kind::Choice(options) => {

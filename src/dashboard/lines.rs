@@ -138,6 +138,14 @@ const SECTIONS: &Sections = &[
                 "",
             ),
             f(
+                "rating.low_reasons",
+                "Reasons offered after a low rating",
+                Kind::Pairs,
+                "Up to 8, one per line as id: text, e.g. slow: Waited too long. The id is what \
+                 reports count under (lowercase letters, digits, - or _); the text, at most 20 \
+                 characters, is what the client taps. Blank asks for none.",
+            ),
+            f(
                 "rating.low_threshold",
                 "Low at or below (stars)",
                 Kind::Number,
@@ -213,10 +221,10 @@ const SECTIONS: &Sections = &[
         &[
             f(
                 "rating.alert_wait_seconds",
-                "Wait for the comment (seconds)",
+                "Wait for the comment and reasons (seconds)",
                 Kind::Number,
-                "Where the line asks for a comment on a low rating, the alert leaves when it \
-                 comes, or after this long without it: 0 to 3600.",
+                "Where the line asks for a comment or reasons after a low rating, the alert \
+                 leaves when they come, or after this long without them: 0 to 3600.",
             ),
             f(
                 "rating.alert_delay_seconds",

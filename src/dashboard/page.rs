@@ -480,6 +480,7 @@ fn charts_section(v: &View) -> Markup {
                 figure #chart-five { (PreEscaped(five)) }
             }
         }
+        (why_low(v))
         section aria-labelledby="funnel" {
             h2 #funnel { "Funnel" }
             div.charts {
@@ -491,6 +492,38 @@ fn charts_section(v: &View) -> Markup {
                         tbody {
                             @for (status, meaning) in REASONS {
                                 tr { td { (status) } td { (f.by_status.get(status).copied().unwrap_or(0)) } td { (meaning) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The reasons clients gave for their low ratings, where a line asks for them.
+fn why_low(v: &View) -> Markup {
+    if v.why_low.is_empty() {
+        return html! {};
+    }
+    let bars: Vec<(String, i64)> = v
+        .why_low
+        .iter()
+        .map(|(text, low, _)| (text.clone(), *low))
+        .collect();
+    let chart = charts::bars("Low ratings by the reason given", &bars);
+    html! {
+        section aria-labelledby="why-low" {
+            h2 #why-low { "Why low" }
+            div.charts {
+                figure #chart-why-low { (PreEscaped(chart)) }
+                div {
+                    p.muted { "The reasons clients picked after a low rating. A rating may give several, so the shares may add up to more than 100%." }
+                    table #why-low-table {
+                        thead { tr { th { "reason" } th { "low ratings" } th { "share of low ratings" } } }
+                        tbody {
+                            @for (text, low, share) in &v.why_low {
+                                tr { td { (text) } td { (low) } td { (percent(*share)) } }
                             }
                         }
                     }
@@ -622,6 +655,9 @@ fn changed(
             Some(_) => "comment changed".to_owned(),
             None => "comment removed".to_owned(),
         });
+    }
+    if before.reasons != now.reasons {
+        parts.push("reasons given".to_owned());
     }
     if before.resolved != now.resolved {
         parts.push(format!("resolved: {}", yes_no(now.resolved)));
@@ -793,6 +829,7 @@ fn actions(
 /// everything that happened on the way, in time order. `flash` says what was just done.
 pub fn session(
     v: &crate::store::SessionView,
+    reasons: &[rateline_domain::LowReason],
     viewer: &Viewer,
     can: &Abilities,
     flash: Option<&str>,
@@ -897,6 +934,15 @@ pub fn session(
                         @if r.changes > 0 { " · changed " (r.changes) " time(s)" }
                     }
                     p #resolved { "Resolved: " (yes_no(r.resolved)) }
+                    @if let Some(given) = &r.reasons {
+                        p #reasons-given {
+                            "Reasons: "
+                            @if given.is_empty() { "none picked" }
+                            @else {
+                                (given.iter().map(|id| reasons.iter().find(|r| &r.id == id).map_or(id.as_str(), |r| r.text.as_str())).collect::<Vec<_>>().join(", "))
+                            }
+                        }
+                    }
                     @if let Some(c) = &r.comment {
                         @if r.comment_flagged { p #flagged { em { "(comment hidden as abusive" (by(&r.comment_flagged_by)) ")" } } }
                         @else { blockquote { (c) } }

@@ -40,6 +40,9 @@ pub struct View {
     pub operators: Vec<ReportGroup>,
     pub funnel: crate::store::Funnel,
     pub distribution: std::collections::BTreeMap<(Scale, i64), i64>,
+    /// Why low: each reason clients gave (its text), how many low ratings give it, and
+    /// their share of the low ratings; most given first.
+    pub why_low: Vec<(String, i64, Option<f64>)>,
     /// An operator key sees only its own numbers.
     pub operator_only: bool,
 }
@@ -162,6 +165,7 @@ pub(super) async fn view(
         funnel,
         distribution,
     } = engine.breakdown(&filter).await?;
+    let why_low = why_low(state, &filter).await?;
     Ok(View {
         filters,
         lines,
@@ -170,8 +174,37 @@ pub(super) async fn view(
         operators,
         funnel,
         distribution,
+        why_low,
         operator_only,
     })
+}
+
+/// The report by reason for `filter`, each reason by its text: the filtered line's, or
+/// the first line's that lists it (a reason no line lists any more shows its id).
+async fn why_low(
+    state: &AppState,
+    filter: &ReportFilter,
+) -> Result<Vec<(String, i64, Option<f64>)>, ApiError> {
+    let groups = state.engine.report(filter, Grouping::Reason).await?;
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut lines = state.engine.lines().await?;
+    // The filtered line's own texts first.
+    lines.sort_by_key(|l| Some(&l.id) != filter.line.as_ref());
+    let text = |id: &str| {
+        lines
+            .iter()
+            .flat_map(|l| &l.settings.rating.low_reasons)
+            .find(|r| r.id == id)
+            .map_or_else(|| id.to_owned(), |r| r.text.clone())
+    };
+    let mut rows: Vec<_> = groups
+        .into_iter()
+        .map(|g| (text(&g.key), g.low, g.share_of_low))
+        .collect();
+    rows.sort_by_key(|(_, low, _)| std::cmp::Reverse(*low));
+    Ok(rows)
 }
 
 /// Query parameters of the current view, for links that change one of them.

@@ -131,6 +131,17 @@ pub async fn viewer(state: &AppState, caller: &Caller) -> Viewer {
     }
 }
 
+/// The reasons line `id` offers after a low rating, to name a rating's reasons by their
+/// texts; none when the line cannot be read.
+pub async fn line_reasons(state: &AppState, id: &str) -> Vec<rateline_domain::LowReason> {
+    state
+        .engine
+        .line(id)
+        .await
+        .map(|l| l.settings.rating.low_reasons)
+        .unwrap_or_default()
+}
+
 /// Which of a session page's forms `caller` may use.
 pub fn abilities(caller: &Caller) -> page::Abilities {
     let role = caller.role();

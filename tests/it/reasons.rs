@@ -4,6 +4,9 @@
 //! channel (`telegram.rs`, `meta.rs`).
 
 use crate::common::{Db, TestApp, spawn_app};
+use crate::dashboard::text;
+use crate::people::close_with_a_key;
+use crate::workbench::{post as send, signed_in};
 use serde_json::{Value, json};
 
 const REASONS: &str = r#"[{"id": "slow", "text": "Waited too long"},
@@ -232,7 +235,112 @@ async fn the_report_groups_and_filters_low_ratings_by_reason(kind: Db) {
     );
 }
 
+/// An admin lists a line's reasons on its page (a refusal shown next to the field); the
+/// dashboard shows why ratings were low, by the reasons' texts, and a session's page the
+/// reasons its client gave. A reworded reason keeps its counts: they are kept by id.
+async fn the_dashboard_sets_reasons_and_shows_why_low(kind: Db) {
+    let Some(app) = spawn_app(kind).await else {
+        return;
+    };
+    app.line(
+        "support",
+        json!({"delay_seconds": 0, "low_reasons": reasons()}),
+    )
+    .await;
+    for (session, given) in [("s-1", json!(["slow", "rude"])), ("s-2", json!(["slow"]))] {
+        let request = app.sent_request(session, "support", "op-1").await;
+        let (status, body) = answer(
+            &app,
+            json!({"request_id": request, "value": 0, "reasons": given}),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = app
+        .put("/v1/people/adm", json!({"name": "Ada", "role": "admin"}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let key = close_with_a_key(&app).await;
+    let ada = signed_in(&app, "adm").await;
+
+    let (status, page) = text(&app, "/dashboard?line=support", Some(&ada)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(r#"<h2 id="why-low">Why low</h2>"#), "{page}");
+    assert!(
+        page.contains("<tr><td>Waited too long</td><td>2</td><td>100.0%</td></tr>")
+            && page.contains("<tr><td>Rude</td><td>1</td><td>50.0%</td></tr>"),
+        "{page}"
+    );
+    let (_, session) = text(&app, "/dashboard/sessions/s-1", Some(&ada)).await;
+    assert!(
+        session.contains("Reasons: Waited too long, Rude"),
+        "{session}"
+    );
+
+    // The line's page: one reason per line as "id: text".
+    let stored = || async {
+        let (status, line) = app
+            .call_as(Some(&key), "GET", "/v1/lines/support", None)
+            .await;
+        assert_eq!(status, 200, "{line}");
+        line
+    };
+    let version = stored().await["version"].to_string();
+    let save = |typed: &'static str| {
+        let (app, ada, version) = (&app, &ada, &version);
+        async move {
+            let changes: &[(&str, &[&str])] = &[
+                ("rating.delay_seconds", &["0"]),
+                ("rating.low_reasons", &[typed]),
+            ];
+            send(
+                app,
+                ada,
+                "/dashboard/lines/support",
+                &crate::settings_pages::form(version, changes),
+            )
+            .await
+        }
+    };
+    let (_, form_page) = text(&app, "/dashboard/lines/support", Some(&ada)).await;
+    assert!(
+        form_page.contains("slow: Waited too long\nrude: Rude\nunsolved: Not solved"),
+        "{form_page}"
+    );
+    for (typed, says) in [
+        ("slow: Waited too long\nrude", "has no ':'"),
+        (
+            "slow: Waited too long\nrude: Rude, and far too curt",
+            "must be 1 to 20 characters",
+        ),
+    ] {
+        let (status, page) = save(typed).await;
+        assert_eq!(status, 422, "{page}");
+        let next_to_field = page
+            .split(r#"id="f-rating-low_reasons-error""#)
+            .nth(1)
+            .unwrap_or_else(|| panic!("no message next to the field: {page}"));
+        assert!(
+            next_to_field[..200.min(next_to_field.len())].contains(says),
+            "{page}"
+        );
+    }
+    assert_eq!(stored().await["rating"]["low_reasons"], reasons());
+    let (status, page) = save("slow: Waited too long\nrude: Impolite").await;
+    assert_eq!(status, 303, "{page}");
+    assert_eq!(
+        stored().await["rating"]["low_reasons"],
+        json!([{"id": "slow", "text": "Waited too long"}, {"id": "rude", "text": "Impolite"}])
+    );
+    let (_, page) = text(&app, "/dashboard?line=support", Some(&ada)).await;
+    assert!(
+        page.contains("<tr><td>Impolite</td><td>1</td><td>50.0%</td></tr>"),
+        "{page}"
+    );
+}
+
 crate::common::on_both_backends!(
+    the_dashboard_sets_reasons_and_shows_why_low,
     a_line_lists_reasons_and_answers_may_name_only_those,
     the_report_groups_and_filters_low_ratings_by_reason,
 );

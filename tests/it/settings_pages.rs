@@ -11,7 +11,10 @@ use serde_json::{Value, json};
 
 /// The settings form as the page fills it for a new line ("Support", the defaults), with
 /// `changes` put in place of a field's values (an empty list leaves a box unchecked).
-fn form<'a>(version: &'a str, changes: &[(&'a str, &[&'a str])]) -> Vec<(&'a str, &'a str)> {
+pub(crate) fn form<'a>(
+    version: &'a str,
+    changes: &[(&'a str, &[&'a str])],
+) -> Vec<(&'a str, &'a str)> {
     let defaults: &[(&str, &[&str])] = &[
         ("version", &[version]),
         ("name", &["Support"]),
