@@ -968,11 +968,19 @@ async fn a_comment_after_the_alert_left_follows_it_threaded(kind: Db) {
     assert_eq!(post["alert"]["id"], webhook_alert.as_str());
     assert_eq!(post["alert"]["comment"], "it took an hour");
     assert!(signed_alert_posts(app)[1].1, "signed");
-    let follow_ups: Vec<Value> = alerts(app, "")
-        .await
-        .into_iter()
-        .filter(|a| a["kind"] == "comment")
-        .collect();
+    // A sink may have its message before Rateline records the send: wait for the records.
+    let mut follow_ups: Vec<Value> = Vec::new();
+    for _ in 0..200 {
+        follow_ups = alerts(app, "")
+            .await
+            .into_iter()
+            .filter(|a| a["kind"] == "comment")
+            .collect();
+        if follow_ups.iter().all(|a| a["status"] == "sent") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(follow_ups.len(), 3, "{follow_ups:?}");
     assert!(
         follow_ups

@@ -223,7 +223,7 @@ async fn bad_report_parameters_are_named(db: Db) {
     for (query, needle) in [
         (
             "by=month",
-            "by: unknown grouping 'month': use operator, line, channel, day or week",
+            "by: unknown grouping 'month': use operator, line, channel, day, week or reason",
         ),
         ("from=yesterday", "from: \"yesterday\" is not a time"),
         ("channel=fax", "channel: unknown channel 'fax'"),
