@@ -23,9 +23,9 @@ pub use ids::{
     normalize_id, normalize_in_place, refusal_of,
 };
 pub use line::{
-    LineSettings, LowReason, MAX_ALERTED_PEOPLE, MAX_ALLOWED_ORIGINS, MAX_LOW_REASONS,
-    MAX_NOTIFY_LOW, MAX_REASON_CHARS, ManagedBy, RatingSettings, Recipient, WebchatSettings,
-    WebhookSettings, WhatsappTemplate,
+    Across, LineSettings, LowReason, MAX_ALERTED_PEOPLE, MAX_ALLOWED_ORIGINS, MAX_LOW_REASONS,
+    MAX_NOTIFY_LOW, MAX_REASON_CHARS, MAX_TAGS, ManagedBy, RatingSettings, Recipient, SurveyRules,
+    WebchatSettings, WebhookSettings, WhatsappTemplate, check_tags,
 };
 pub use person::{Group, MAX_GROUP_MEMBERS, MAX_PERSON_LINES, Notify, Person, Role, time_zone};
 pub use rating::{MAX_COMMENT_CHARS, RatingAnswer, RequestStatus};

@@ -17,6 +17,9 @@ pub struct LineSettings {
     pub name: String,
     #[serde(default)]
     pub rating: RatingSettings,
+    /// Who gets asked: rules that skip a closed session's request.
+    #[serde(default)]
+    pub survey: SurveyRules,
     /// Who hears about a low rating.
     #[serde(default)]
     pub notify_low: Vec<Recipient>,
@@ -93,6 +96,78 @@ pub struct RatingSettings {
     /// The reasons a client may pick after a low rating (at most 8), in the order they
     /// are offered. Empty: the line asks for none.
     pub low_reasons: Vec<LowReason>,
+}
+
+/// Who gets asked. Each rule that holds skips the close's request: it is stored with
+/// status `skipped` and the rule's name, and never sent. The defaults ask everyone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SurveyRules {
+    /// Ask the same client at most once in this many days (0..=365; 0: no limit). A
+    /// request counts as asking when it was sent, or is on its way.
+    pub min_days_between: u32,
+    /// Where `min_days_between` looks: the line's own requests, or every line's.
+    pub across: Across,
+    /// Ask this share of closed sessions, 1..=100 (100: all). Which ones is decided by
+    /// the session's id, so closing one again decides the same way.
+    pub sample_percent: u32,
+    /// Skip a session in which the client wrote fewer messages than this (0..=1000; 0: no
+    /// minimum), as `POST /v1/sessions/{id}/messages` counted them.
+    pub min_client_messages: u32,
+    /// Skip a session whose close carries any of these tags (at most 20).
+    pub skip_tags: Vec<String>,
+}
+
+impl Default for SurveyRules {
+    fn default() -> Self {
+        Self {
+            min_days_between: 0,
+            across: Across::Line,
+            sample_percent: 100,
+            min_client_messages: 0,
+            skip_tags: Vec::new(),
+        }
+    }
+}
+
+/// Where `survey.min_days_between` looks for an earlier request to the same client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Across {
+    /// The same line's requests.
+    #[default]
+    Line,
+    /// Every line's requests on the same channel.
+    All,
+}
+
+/// The most tags `survey.skip_tags` and a close take.
+pub const MAX_TAGS: usize = 20;
+
+/// The longest tag, in characters.
+pub const MAX_TAG_CHARS: usize = 64;
+
+/// Checks a list of tags (`survey.skip_tags`, a close's `tags`): at most [`MAX_TAGS`], each
+/// 1 to [`MAX_TAG_CHARS`] characters on one line.
+pub fn check_tags(field: &str, tags: &[String]) -> Result<(), Invalid> {
+    if tags.len() > MAX_TAGS {
+        return Err(Invalid::new(
+            field,
+            format!("lists {} tags; at most {MAX_TAGS} are taken", tags.len()),
+        ));
+    }
+    for (i, tag) in tags.iter().enumerate() {
+        let field = format!("{field}[{i}]");
+        check_line(&field, tag)?;
+        let n = tag.trim().chars().count();
+        if n == 0 || tag.chars().count() > MAX_TAG_CHARS {
+            return Err(Invalid::new(
+                field,
+                format!("must be 1 to {MAX_TAG_CHARS} characters"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// One reason a client may give for a low rating.
@@ -367,6 +442,33 @@ impl LineSettings {
             ));
         }
         check_reasons(&r.low_reasons)?;
+        let survey = &self.survey;
+        if survey.min_days_between > 365 {
+            return Err(Invalid::new(
+                "survey.min_days_between",
+                format!(
+                    "must be 0..=365 (0: no limit), got {}",
+                    survey.min_days_between
+                ),
+            ));
+        }
+        if !(1..=100).contains(&survey.sample_percent) {
+            return Err(Invalid::new(
+                "survey.sample_percent",
+                format!(
+                    "must be 1..=100 (100 asks every session; to ask none, set rating.enabled \
+                     to false), got {}",
+                    survey.sample_percent
+                ),
+            ));
+        }
+        if survey.min_client_messages > 1000 {
+            return Err(Invalid::new(
+                "survey.min_client_messages",
+                format!("must be 0..=1000, got {}", survey.min_client_messages),
+            ));
+        }
+        check_tags("survey.skip_tags", &survey.skip_tags)?;
         if let Some(m) = self.auto_close_minutes
             && !(1..=7 * 24 * 60).contains(&m)
         {

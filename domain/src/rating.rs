@@ -31,10 +31,13 @@ pub enum RequestStatus {
     Undeliverable,
     /// Retries exhausted, the send deadline passed, or a configuration fault.
     Failed,
+    /// A rule of the line's `survey` chose not to ask (its name is in `last_error`); never
+    /// sent, never counted as requested.
+    Skipped,
 }
 
 impl RequestStatus {
-    pub const ALL: [RequestStatus; 10] = [
+    pub const ALL: [RequestStatus; 11] = [
         RequestStatus::Scheduled,
         RequestStatus::Sending,
         RequestStatus::Sent,
@@ -45,6 +48,7 @@ impl RequestStatus {
         RequestStatus::WindowClosed,
         RequestStatus::Undeliverable,
         RequestStatus::Failed,
+        RequestStatus::Skipped,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +63,7 @@ impl RequestStatus {
             RequestStatus::WindowClosed => "window_closed",
             RequestStatus::Undeliverable => "undeliverable",
             RequestStatus::Failed => "failed",
+            RequestStatus::Skipped => "skipped",
         }
     }
 }

@@ -29,6 +29,9 @@ use crate::policy::Caller;
 use crate::store::LineRecord;
 
 /// The scales, as the form offers them.
+/// Where `survey.min_days_between` looks.
+const ACROSS: &[(&str, &str)] = &[("line", "this line"), ("all", "every line")];
+
 const SCALES: &[(&str, &str)] = &[
     ("binary", "👍/👎 (binary)"),
     ("five_star", "1–5 ★ (five_star)"),
@@ -100,6 +103,42 @@ const SECTIONS: &Sections = &[
                 "Close a quiet session after (minutes)",
                 Kind::OptionalNumber,
                 "1 to 10080; blank never closes one.",
+            ),
+        ],
+    ),
+    (
+        "survey",
+        "Who gets asked",
+        &[
+            f(
+                "survey.min_days_between",
+                "Ask a client at most once in (days)",
+                Kind::Number,
+                "0 to 365; 0 asks every time.",
+            ),
+            f(
+                "survey.across",
+                "Counting requests of",
+                Kind::Choice(ACROSS),
+                "",
+            ),
+            f(
+                "survey.sample_percent",
+                "Ask this share of sessions (%)",
+                Kind::Number,
+                "1 to 100; the same session is always in or out.",
+            ),
+            f(
+                "survey.min_client_messages",
+                "Skip sessions with fewer client messages than",
+                Kind::Number,
+                "0 to 1000; 0 skips none.",
+            ),
+            f(
+                "survey.skip_tags",
+                "Skip sessions closed with these tags",
+                Kind::List,
+                "One per line, as the close's tags name them.",
             ),
         ],
     ),

@@ -533,7 +533,11 @@ fn why_low(v: &View) -> Markup {
     }
 }
 
-const REASONS: [(&str, &str); 10] = [
+const REASONS: [(&str, &str); 11] = [
+    (
+        "skipped",
+        "a survey rule chose not to ask (see the line's survey settings)",
+    ),
     ("window_closed", "Meta's 24-hour window had passed"),
     ("undeliverable", "the platform refused it for good"),
     ("expired", "sent, not answered within the answer window"),

@@ -327,24 +327,29 @@ impl Engine {
         Ok(result)
     }
 
-    /// Closes a session and schedules its rating request. Closing twice changes nothing.
+    /// Closes a session and schedules its rating request, or skips it when a rule of the
+    /// line's `survey` holds (`tags` are the close's, for `survey.skip_tags`). Closing twice
+    /// changes nothing.
     #[tracing::instrument(skip(self))]
     pub async fn close_session(
         &self,
         session_id: &str,
         by: ClosedBy,
         at: Option<DateTime<Utc>>,
+        tags: &[String],
     ) -> Result<CloseResult> {
         known_session(session_id)?;
+        rateline_domain::check_tags("tags", tags)?;
         let now = self.now();
         let closed_at = self.event_time("at", at, now)?;
-        self.close(session_id, by, closed_at, now, false).await
+        self.close(session_id, by, closed_at, now, false, tags)
+            .await
     }
 
     /// Closes a session whose inactivity deadline passed, unless a message came meanwhile.
     pub async fn close_idle(&self, session_id: &str) -> Result<CloseResult> {
         let now = self.now();
-        self.close(session_id, ClosedBy::Timeout, now, now, true)
+        self.close(session_id, ClosedBy::Timeout, now, now, true, &[])
             .await
     }
 
@@ -355,6 +360,7 @@ impl Engine {
         closed_at: DateTime<Utc>,
         now: DateTime<Utc>,
         only_if_idle: bool,
+        tags: &[String],
     ) -> Result<CloseResult> {
         let timing = CloseTiming {
             closed_at,
@@ -363,7 +369,7 @@ impl Engine {
         };
         let mut result = self
             .store
-            .close_session(session_id, by, timing, only_if_idle)
+            .close_session(session_id, by, timing, only_if_idle, tags)
             .await?
             .ok_or_else(|| session_not_found(session_id))?
             .map_err(|stored| {
@@ -385,6 +391,12 @@ impl Engine {
             self.end_if_window_passes(session_id, &mut result, now)
                 .await?;
             self.signals.raise(session_id);
+        }
+        if result.newly_closed
+            && let Some(r) = &result.request
+            && r.status == rateline_domain::RequestStatus::Skipped
+        {
+            self.metrics.transition(r.status);
         }
         if result.newly_closed
             && let Some(r) = &result.request

@@ -83,6 +83,7 @@ struct LineView {
     id: String,
     name: String,
     rating: RatingSettings,
+    survey: rateline_domain::SurveyRules,
     notify_low: Vec<Recipient>,
     auto_close_minutes: Option<u32>,
     webhook: Option<WebhookView>,
@@ -233,6 +234,7 @@ async fn view(state: &AppState, line: LineRecord) -> ApiResult<LineView> {
     let LineSettings {
         name,
         rating,
+        survey,
         notify_low,
         auto_close_minutes,
         webhook,
@@ -245,6 +247,7 @@ async fn view(state: &AppState, line: LineRecord) -> ApiResult<LineView> {
         id: line.id,
         name,
         rating,
+        survey,
         notify_low,
         auto_close_minutes,
         webhook: webhook.map(|w| WebhookView { url: w.url }),

@@ -157,6 +157,10 @@ struct CloseBody {
     closed_by: ClosedBy,
     /// When it closed; now when absent.
     at: Option<DateTime<Utc>>,
+    /// Labels of the conversation (at most 20, each 1 to 64 characters): one the line's
+    /// `survey.skip_tags` names skips the rating request.
+    #[serde(default)]
+    tags: Vec<String>,
 }
 
 /// What a close did.
@@ -170,8 +174,12 @@ struct CloseAccepted {
 #[derive(Serialize, ToSchema)]
 struct ScheduledRequest {
     id: String,
+    /// `scheduled`, or `skipped` when a rule of the line's `survey` chose not to ask.
     status: RequestStatus,
     due_at: DateTime<Utc>,
+    /// Why a skipped request is not sent: the rule, and what it saw.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped_by: Option<String>,
 }
 
 /// Closes a session and schedules its rating request. Closing again changes nothing.
@@ -194,12 +202,13 @@ async fn close(
     may_write(&state, &caller, &id, SessionWrite::Close { at: body.at }).await?;
     let result = state
         .engine
-        .close_session(&id, body.closed_by, body.at)
+        .close_session(&id, body.closed_by, body.at, &body.tags)
         .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(CloseAccepted {
             rating_request: result.request.map(|r| ScheduledRequest {
+                skipped_by: r.last_error.filter(|_| r.status == RequestStatus::Skipped),
                 id: r.id,
                 status: r.status,
                 due_at: r.due_at,

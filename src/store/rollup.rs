@@ -48,8 +48,9 @@ pub(super) struct Counts {
 }
 
 impl Counts {
+    /// Requests made for the closes: every status but `skipped` (a rule chose not to ask).
     pub fn requested(&self) -> i64 {
-        self.statuses.iter().sum()
+        self.statuses.iter().sum::<i64>() - self.status(RequestStatus::Skipped)
     }
 
     pub fn status(&self, s: RequestStatus) -> i64 {

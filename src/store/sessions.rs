@@ -157,6 +157,7 @@ impl Store {
                 last_client_message_at = CASE
                     WHEN $3 = 1 AND (last_client_message_at IS NULL OR last_client_message_at < $2)
                     THEN $2 ELSE last_client_message_at END,
+                client_messages = client_messages + $3,
                 auto_close_at = CASE
                     WHEN closed_at IS NULL AND auto_close_minutes IS NOT NULL
                     THEN (CASE WHEN last_message_at < $2 THEN $2 ELSE last_message_at END)
@@ -221,12 +222,14 @@ impl Store {
         by: ClosedBy,
         timing: CloseTiming,
         only_if_idle: bool,
+        tags: &[String],
     ) -> Result<Option<std::result::Result<CloseResult, BeforeStored>>> {
         let close = Close {
             session_id: session_id.to_owned(),
             by,
             timing,
             only_if_idle,
+            tags: tags.to_vec(),
         };
         self.writer.write(session_id, close, close_session).await
     }
@@ -329,6 +332,8 @@ struct Close {
     by: ClosedBy,
     timing: CloseTiming,
     only_if_idle: bool,
+    /// The close's tags, for `survey.skip_tags`.
+    tags: Vec<String>,
 }
 
 fn close_session<'c>(
@@ -341,6 +346,7 @@ fn close_session<'c>(
             by,
             timing,
             only_if_idle,
+            tags,
         } = a;
         let (by, timing, only_if_idle) = (*by, *timing, *only_if_idle);
         // The line's settings come back with the close: one round trip fewer on the hot path.
@@ -348,7 +354,7 @@ fn close_session<'c>(
             "UPDATE sessions SET closed_at = $2, closed_by = $3, auto_close_at = NULL
              WHERE id = $1 AND closed_at IS NULL AND opened_at <= $2 AND last_message_at <= $2
                AND ($4 = 0 OR (auto_close_at IS NOT NULL AND auto_close_at <= $5))
-             RETURNING line_id, channel, client_id, operator_id,
+             RETURNING line_id, channel, client_id, operator_id, client_messages,
                        (SELECT settings FROM lines WHERE lines.id = sessions.line_id) AS settings",
         )
         .bind(session_id.as_str())
@@ -407,12 +413,29 @@ fn close_session<'c>(
             // the scheduler looks at it only then (to expire it); see migration 0006.
             let widget_until =
                 webchat.then(|| due + Duration::hours(i64::from(line.rating.answer_window_hours)));
+            let client_id: String = closed.try_get("client_id")?;
+            let asked = Asked {
+                session_id,
+                line_id: &line_id,
+                channel: &channel,
+                client_id: &client_id,
+                client_messages: closed.try_get("client_messages")?,
+                tags,
+                closed_at: timing.closed_at,
+            };
+            // A skipped request is a row too, ended at once: the funnel says why.
+            let skipped = skip_reason(&mut *conn, &line.survey, &asked).await?;
+            let (status, run_at, finished_at) = match skipped {
+                Some(_) => ("skipped", None, Some(ms(timing.now))),
+                None => ("scheduled", Some(ms(widget_until.unwrap_or(due))), None),
+            };
             // One survey per conversation: a session already rated is not asked again.
             let sql = format!(
                 "INSERT INTO rating_requests
                     (id, session_id, line_id, channel, operator_id, client_id, scale, status,
-                     due_at, run_at, send_deadline_at, created_at, updated_at, expires_at)
-                 SELECT $1, $2, $3, $4, $5, $6, $7, 'scheduled', $8, $12, $9, $10, $11, $13
+                     due_at, run_at, send_deadline_at, created_at, updated_at, expires_at,
+                     finished_at, last_error)
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $14, $8, $12, $9, $10, $11, $13, $15, $16
                  WHERE NOT EXISTS (
                      SELECT 1 FROM rating_requests WHERE session_id = $2 AND status = 'answered')
                  ON CONFLICT DO NOTHING
@@ -422,16 +445,19 @@ fn close_session<'c>(
                 .bind(uuid::Uuid::now_v7().to_string())
                 .bind(session_id.as_str())
                 .bind(&line_id)
-                .bind(channel)
+                .bind(&channel)
                 .bind(closed.try_get::<Option<String>, _>("operator_id")?)
-                .bind(closed.try_get::<String, _>("client_id")?)
+                .bind(&client_id)
                 .bind(line.rating.scale.as_str())
                 .bind(ms(due))
                 .bind(ms(due + timing.send_deadline))
                 .bind(ms(timing.closed_at))
                 .bind(ms(timing.now))
-                .bind(ms(widget_until.unwrap_or(due)))
+                .bind(run_at)
                 .bind(widget_until.map(ms))
+                .bind(status)
+                .bind(finished_at)
+                .bind(skipped)
                 .fetch_optional(&mut *conn)
                 .await?
                 .as_ref()
@@ -446,6 +472,92 @@ fn close_session<'c>(
             request,
         })))
     })
+}
+
+/// The close a request would be made for, as the `survey` rules judge it.
+struct Asked<'a> {
+    session_id: &'a str,
+    line_id: &'a str,
+    channel: &'a str,
+    client_id: &'a str,
+    client_messages: i64,
+    tags: &'a [String],
+    closed_at: DateTime<Utc>,
+}
+
+/// The first of the line's `survey` rules that skips this close's request, by name and
+/// with what it saw; `None` asks. The cheap rules go first, the one that reads first last.
+async fn skip_reason(
+    conn: &mut sqlx::AnyConnection,
+    rules: &rateline_domain::SurveyRules,
+    a: &Asked<'_>,
+) -> Result<Option<String>> {
+    if let Some(tag) = a.tags.iter().find(|t| rules.skip_tags.contains(t)) {
+        return Ok(Some(format!(
+            "skipped by survey.skip_tags: the close is tagged '{tag}'"
+        )));
+    }
+    let fewest = i64::from(rules.min_client_messages);
+    if a.client_messages < fewest {
+        return Ok(Some(format!(
+            "skipped by survey.min_client_messages: the client wrote {} message(s), fewer than {fewest}",
+            a.client_messages
+        )));
+    }
+    if !in_sample(a.session_id, rules.sample_percent) {
+        return Ok(Some(format!(
+            "skipped by survey.sample_percent: the session is not in the {}% asked",
+            rules.sample_percent
+        )));
+    }
+    if rules.min_days_between > 0 {
+        let since = a.closed_at - Duration::days(i64::from(rules.min_days_between));
+        let same_line = match rules.across {
+            rateline_domain::Across::Line => "AND line_id = $5",
+            rateline_domain::Across::All => "AND $5 = $5",
+        };
+        // A request sent, or on its way, asked (or will ask) the client.
+        let sql = format!(
+            "SELECT created_at FROM rating_requests
+             WHERE channel = $1 AND client_id = $2 AND created_at > $3 AND session_id <> $4
+               {same_line}
+               AND (sent_at IS NOT NULL OR status IN ('scheduled', 'sending'))
+             ORDER BY created_at DESC LIMIT 1"
+        );
+        let earlier = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(a.channel)
+            .bind(a.client_id)
+            .bind(ms(since))
+            .bind(a.session_id)
+            .bind(a.line_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(row) = earlier {
+            let at = time(row.try_get("created_at")?);
+            let scope = match rules.across {
+                rateline_domain::Across::Line => "on this line",
+                rateline_domain::Across::All => "on any line",
+            };
+            return Ok(Some(format!(
+                "skipped by survey.min_days_between: the client was asked {scope} after a close at \
+                 {}, less than {} day(s) before",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                rules.min_days_between
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether session `id` is in a `percent` sample: decided by a hash of the id, so the same
+/// session is always in or out, and sessions fall in evenly.
+fn in_sample(id: &str, percent: u32) -> bool {
+    if percent >= 100 {
+        return true;
+    }
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(id.as_bytes());
+    let n = u64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 has 8 bytes"));
+    n % 100 < u64::from(percent)
 }
 
 /// Why a message or close matched no row: `None` when the session does not exist, else the
@@ -535,5 +647,27 @@ impl Store {
             Some(r) => opt_time(r.try_get("at")?),
             None => None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_sample;
+
+    #[test]
+    fn a_sample_takes_about_its_share_and_always_the_same_sessions() {
+        let ids: Vec<String> = (0..10_000).map(|i| format!("session-{i}")).collect();
+        for percent in [1, 10, 50, 90] {
+            let taken = ids.iter().filter(|id| in_sample(id, percent)).count();
+            let expected = 100 * percent as usize;
+            assert!(
+                taken.abs_diff(expected) < 250,
+                "{taken} of 10000 at {percent}%"
+            );
+        }
+        assert!(ids.iter().all(|id| in_sample(id, 100)));
+        let once: Vec<bool> = ids.iter().map(|id| in_sample(id, 30)).collect();
+        let again: Vec<bool> = ids.iter().map(|id| in_sample(id, 30)).collect();
+        assert_eq!(once, again);
     }
 }

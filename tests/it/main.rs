@@ -34,6 +34,7 @@ mod requests;
 mod secrets;
 mod settings_browser;
 mod settings_pages;
+mod survey;
 mod telegram;
 mod webchat;
 mod webchat_browser;
