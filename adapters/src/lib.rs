@@ -79,6 +79,8 @@ pub struct OutgoingRequest {
     pub webhook: Option<WebhookTarget>,
     /// What the card says after the answer, for a connector that shows the whole card.
     pub follow_ups: FollowUps,
+    /// The request's one reminder: the same card again, the request still open.
+    pub reminder: bool,
 }
 
 /// What follows a rating on the line's card: the thanks, and the questions it asks.

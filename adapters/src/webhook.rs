@@ -54,6 +54,9 @@ struct WebhookBody<'a> {
     /// Only on a test request: no client is to see it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     test: bool,
+    /// Only on the request's reminder: the same question again, still open.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    reminder: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -147,6 +150,7 @@ fn request_body(request: &OutgoingRequest, test: bool) -> Vec<u8> {
                 }),
         },
         test,
+        reminder: request.reminder,
     })
     .expect("the webhook body serialises")
 }
@@ -239,11 +243,20 @@ impl ChannelAdapter for WebhookAdapter {
     #[tracing::instrument(skip_all, fields(request_id = %request.request_id, line_id = %request.line_id))]
     async fn send(&self, request: &OutgoingRequest) -> SendOutcome {
         let body = request_body(request, false);
+        // A reminder is a post of its own: the connector must not drop it as a repeat.
+        let (event, key) = if request.reminder {
+            (
+                "rating_reminder",
+                format!("reminder-{}", request.request_id),
+            )
+        } else {
+            ("rating_request", request.request_id.clone())
+        };
         self.post(
             request.webhook.as_ref(),
             &request.line_id,
-            "rating_request",
-            &request.request_id,
+            event,
+            &key,
             body,
         )
         .await

@@ -68,6 +68,11 @@ pub struct RatingSettings {
     pub delay_seconds: u32,
     /// How long after it was sent a request may still be answered.
     pub answer_window_hours: u32,
+    /// One reminder this many minutes after the request was sent, if it is still not
+    /// answered (and, on Meta's channels, their 24-hour window is still open); `null`
+    /// sends none. It must come before the answer window ends. Not on the web chat
+    /// widget, whose card stays in the page.
+    pub reminder_after_minutes: Option<u32>,
     /// Stars at or below this are low (five-star lines).
     pub low_threshold: i64,
     pub thanks_text: String,
@@ -240,6 +245,7 @@ impl Default for RatingSettings {
             request_text: "Please rate the quality of service".into(),
             delay_seconds: 3,
             answer_window_hours: 72,
+            reminder_after_minutes: None,
             low_threshold: 2,
             thanks_text: "Thank you for your rating!".into(),
             ask_resolved: false,
@@ -442,6 +448,19 @@ impl LineSettings {
             ));
         }
         check_reasons(&r.low_reasons)?;
+        if let Some(m) = r.reminder_after_minutes
+            && (m == 0 || i64::from(m) >= i64::from(r.answer_window_hours) * 60)
+        {
+            return Err(Invalid::new(
+                "rating.reminder_after_minutes",
+                format!(
+                    "must be 1 minute or more and end before the answer window \
+                     ({} hours = {} minutes), or null for no reminder; got {m}",
+                    r.answer_window_hours,
+                    i64::from(r.answer_window_hours) * 60
+                ),
+            ));
+        }
         let survey = &self.survey;
         if survey.min_days_between > 365 {
             return Err(Invalid::new(

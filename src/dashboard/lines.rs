@@ -153,6 +153,13 @@ const SECTIONS: &Sections = &[
                 "How long after it was sent a request may be answered: 1 to 2160.",
             ),
             f(
+                "rating.reminder_after_minutes",
+                "Remind once after (minutes)",
+                Kind::OptionalNumber,
+                "One reminder if the request is still unanswered this long after it was sent, \
+                 within the answer window (and Meta's 24 hours); blank sends none.",
+            ),
+            f(
                 "rating.max_changes",
                 "Changes allowed",
                 Kind::Number,

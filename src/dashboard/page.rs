@@ -486,6 +486,9 @@ fn charts_section(v: &View) -> Markup {
             div.charts {
                 figure #chart-funnel { (PreEscaped(funnel)) }
                 div {
+                    @if f.reminded > 0 {
+                        p #reminded { "Reminded: " (f.reminded) " request(s), " (f.answered_after_reminder) " answered after the reminder." }
+                    }
                     p.muted { "Requests that did not reach an answer, by where they ended:" }
                     table #reasons {
                         thead { tr { th { "status" } th { "requests" } th { "meaning" } } }

@@ -60,6 +60,7 @@ impl Engine {
                 &line.settings.rating,
                 line.settings.rating.scale,
             ),
+            reminder: false,
         };
         Ok(self.connector.test(&request).await)
     }

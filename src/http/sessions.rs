@@ -375,6 +375,8 @@ pub(super) struct RatingOut {
     /// The ids of the reasons the client picked after a low rating, in the line's order
     /// (`[]`: none); `null` while not answered.
     reasons: Option<Vec<String>>,
+    /// Given after the request's reminder was sent: the reminder brought it.
+    after_reminder: bool,
     /// How many times the client changed it.
     changes: i64,
     created_at: DateTime<Utc>,
@@ -410,6 +412,7 @@ impl RatingOut {
             comment: r.comment.clone(),
             resolved: r.resolved,
             reasons: r.reasons.clone(),
+            after_reminder: r.after_reminder,
             changes: r.changes,
             created_at: r.created_at,
             updated_at: r.updated_at,

@@ -280,8 +280,8 @@ impl Inner {
                 drop(permit);
             });
         }
-        // Alerts and responses take the slots rating requests left.
-        for kind in [JobKind::Alert, JobKind::Response] {
+        // Alerts, responses and reminders take the slots rating requests left.
+        for kind in [JobKind::Alert, JobKind::Response, JobKind::Reminder] {
             if spare.len() == 0 {
                 break;
             }
@@ -352,7 +352,7 @@ impl Inner {
                 ),
             }
         } else if let Some(adapter) = self.adapters.get(c.channel) {
-            let outgoing = self.outgoing(&c);
+            let outgoing = self.outgoing(&c, false);
             let started = Instant::now();
             // Adapters enforce the send timeout on their own calls; this outer limit, a
             // little longer so it never races theirs, only catches an adapter that hangs.
@@ -389,7 +389,7 @@ impl Inner {
         self.record(&c, result, claimed_at).await;
     }
 
-    fn outgoing(&self, c: &ClaimedRequest) -> OutgoingRequest {
+    fn outgoing(&self, c: &ClaimedRequest, reminder: bool) -> OutgoingRequest {
         let line = &c.line;
         OutgoingRequest {
             request_id: c.id.clone(),
@@ -410,6 +410,7 @@ impl Inner {
             }),
             webhook: webhook_target(line),
             follow_ups: rateline_adapters::FollowUps::of(&line.rating, c.scale),
+            reminder,
         }
     }
 
@@ -425,6 +426,11 @@ impl Inner {
                 SendResult::Sent {
                     platform_message_id,
                     expires_at: now + Duration::hours(i64::from(c.line.rating.answer_window_hours)),
+                    remind_at: c
+                        .line
+                        .rating
+                        .reminder_after_minutes
+                        .map(|m| now + Duration::minutes(i64::from(m))),
                 }
             }
             SendOutcome::Retry { after, reason } => {
@@ -660,6 +666,28 @@ impl Inner {
                 };
                 Ok((via, adapter.send_text(&message).await, false))
             }
+            JobKind::Reminder => {
+                let Some((request, status, expires_at)) =
+                    self.store.reminder_target(&job.id).await?
+                else {
+                    return Ok(("none".into(), gone("request"), false));
+                };
+                let via = request.channel.as_str().to_owned();
+                if let Some(reason) = no_reminder(&request, status, expires_at, now) {
+                    return Ok((via, SendOutcome::Skipped { reason }, false));
+                }
+                let Some(adapter) = self.adapters.get(request.channel) else {
+                    let reason = format!(
+                        "the {} channel is not enabled on this server",
+                        request.channel
+                    );
+                    return Ok((via, SendOutcome::Failed { reason }, false));
+                };
+                let mut outgoing = self.outgoing(&request, true);
+                // Only the request itself may fall back to a template outside the window.
+                outgoing.whatsapp_template = None;
+                Ok((via, adapter.send(&outgoing).await, false))
+            }
         }
     }
 
@@ -711,6 +739,34 @@ impl Inner {
             other => ended("failed", format!("unknown send outcome {other:?}")),
         }
     }
+}
+
+/// Why a request's reminder is not to be sent now, if it is not: the request was
+/// answered or ended, its answer window closed, or (Meta's channels) the client's 24-hour
+/// window did.
+fn no_reminder(
+    request: &ClaimedRequest,
+    status: RequestStatus,
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    if !matches!(status, RequestStatus::Sent | RequestStatus::Delivered) {
+        return Some(format!("not sent: the request is {status} now"));
+    }
+    if expires_at.is_some_and(|end| end <= now) {
+        return Some("not sent: the request's answer window has closed".into());
+    }
+    let meta = matches!(
+        request.channel,
+        Channel::Messenger | Channel::Instagram | Channel::Whatsapp
+    );
+    let window_open = request
+        .last_client_message_at
+        .is_some_and(|last| rateline_adapters::meta::window_open(last, now));
+    if meta && !window_open {
+        return Some("not sent: the client's 24-hour window on Meta's channel has closed".into());
+    }
+    None
 }
 
 fn gone(what: &str) -> SendOutcome {

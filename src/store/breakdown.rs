@@ -26,6 +26,10 @@ pub struct Funnel {
     /// Requests the channel confirmed the client has.
     pub delivered: i64,
     pub answered: i64,
+    /// Requests whose reminder was sent, and of those how many were answered after it
+    /// (voided ratings left out).
+    pub reminded: i64,
+    pub answered_after_reminder: i64,
     /// Requests by their status, for the ones that did not reach an answer; `retrying` are
     /// the `scheduled` ones a send was tried for already.
     pub by_status: BTreeMap<String, i64>,
@@ -98,7 +102,25 @@ impl Store {
                 }
             }
         }
+        (funnel.reminded, funnel.answered_after_reminder) = self.reminded(f).await?;
         Ok(b)
+    }
+
+    /// The filter's requests whose reminder was sent, and how many of them were answered
+    /// after it. Read live: the rollup keeps no reminders.
+    async fn reminded(&self, f: &ReportFilter) -> Result<(i64, i64)> {
+        let (filter, binds) = conditions(f, "r", "created_at", Some("m.status = 'sent'"), 0);
+        let sql = format!(
+            "SELECT COUNT(*) AS reminded,
+                    CAST(COALESCE(SUM(CASE WHEN g.after_reminder = 1 THEN 1 ELSE 0 END), 0)
+                         AS BIGINT) AS answered
+             FROM rating_reminders m JOIN rating_requests r ON r.id = m.request_id
+                  LEFT JOIN ratings g ON g.request_id = r.id AND g.voided_at IS NULL{filter}"
+        );
+        let row = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((row.try_get("reminded")?, row.try_get("answered")?))
     }
 
     /// The filter's scheduled requests that a send was tried for already.

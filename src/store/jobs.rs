@@ -17,6 +17,8 @@ pub enum JobKind {
     Alert,
     /// A supervisor's response on its way to the client (`rating_responses`).
     Response,
+    /// A rating request's one reminder to the client (`rating_reminders`).
+    Reminder,
 }
 
 impl JobKind {
@@ -24,6 +26,7 @@ impl JobKind {
         match self {
             JobKind::Alert => "alert",
             JobKind::Response => "response",
+            JobKind::Reminder => "reminder",
         }
     }
 
@@ -31,6 +34,7 @@ impl JobKind {
         match self {
             JobKind::Alert => "alerts",
             JobKind::Response => "rating_responses",
+            JobKind::Reminder => "rating_reminders",
         }
     }
 
@@ -38,13 +42,14 @@ impl JobKind {
         match self {
             JobKind::Alert => "id",
             JobKind::Response => "rating_id",
+            JobKind::Reminder => "request_id",
         }
     }
 
     /// The status column; the partial indexes' predicates repeat it word for word.
     fn status(self) -> &'static str {
         match self {
-            JobKind::Alert => "status",
+            JobKind::Alert | JobKind::Reminder => "status",
             JobKind::Response => "delivery_status",
         }
     }
@@ -55,6 +60,8 @@ impl JobKind {
             JobKind::Alert => "created_at",
             // A response's updated_at is its last edit, which (re)queues its delivery.
             JobKind::Response => "updated_at",
+            // A reminder is asked for when it is due, long after it was made.
+            JobKind::Reminder => "due_at",
         }
     }
 }
@@ -201,7 +208,7 @@ impl Store {
             ),
         };
         let touch = match job.kind {
-            JobKind::Alert => ", updated_at = $4",
+            JobKind::Alert | JobKind::Reminder => ", updated_at = $4",
             JobKind::Response => "",
         };
         let sql = format!(

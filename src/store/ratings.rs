@@ -233,11 +233,14 @@ fn submit_rating<'c>(
             } else {
                 COUNTS_AT_ONCE
             };
-            sqlx::query(
+            let row = sqlx::query(
                 "INSERT INTO ratings (id, request_id, session_id, value, positive, low, comment,
                                       resolved, changes, created_at, updated_at, counts_from,
-                                      reasons)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9, $10, $11)",
+                                      reasons, after_reminder)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9, $10, $11,
+                         (SELECT COUNT(*) FROM rating_reminders
+                          WHERE request_id = $2 AND status = 'sent'))
+                 RETURNING after_reminder",
             )
             .bind(&id)
             .bind(&answer.request_id)
@@ -250,8 +253,9 @@ fn submit_rating<'c>(
             .bind(ms(now))
             .bind(ms(counts_from))
             .bind(stored_reasons(answer.reasons.as_deref()))
-            .execute(&mut *conn)
+            .fetch_one(&mut *conn)
             .await?;
+            let after_reminder = row.try_get::<i64, _>("after_reminder")? > 0;
             index_reasons(&mut *conn, &id, None, answer.reasons.as_deref()).await?;
             if low == 1 {
                 let complete = alerts.complete(answer.comment.is_some(), answer.reasons.is_some());
@@ -294,6 +298,7 @@ fn submit_rating<'c>(
                     comment: answer.comment.clone(),
                     resolved: answer.resolved,
                     reasons: answer.reasons.clone(),
+                    after_reminder,
                     changes: 0,
                     created_at: now,
                     updated_at: now,

@@ -51,6 +51,8 @@ pub enum SendResult {
     Sent {
         platform_message_id: Option<String>,
         expires_at: DateTime<Utc>,
+        /// When its one reminder is due (`rating.reminder_after_minutes`); `None`: none.
+        remind_at: Option<DateTime<Utc>>,
     },
     /// Try again at `at`.
     RetryAt { at: DateTime<Utc>, error: String },
@@ -108,43 +110,7 @@ impl Store {
         let mut claimed = Vec::with_capacity(rows.len());
         let mut lines: HashMap<String, Arc<LineSettings>> = HashMap::new();
         for row in &rows {
-            let corrupt = |e: String| StoreError::Corrupt(format!("claimed request: {e}"));
-            let line_id: String = row.try_get("line_id")?;
-            let line = match lines.get(&line_id) {
-                Some(l) => l.clone(),
-                None => {
-                    let settings: String = row.try_get("settings")?;
-                    let l = Arc::new(
-                        serde_json::from_str::<LineSettings>(&settings)
-                            .map_err(|e| corrupt(format!("settings of line '{line_id}': {e}")))?,
-                    );
-                    lines.insert(line_id.clone(), l.clone());
-                    l
-                }
-            };
-            claimed.push(ClaimedRequest {
-                line,
-                id: row.try_get("id")?,
-                session_id: row.try_get("session_id")?,
-                line_id,
-                channel: row
-                    .try_get::<String, _>("channel")?
-                    .parse()
-                    .map_err(|e: rateline_domain::UnknownChannel| corrupt(e.to_string()))?,
-                client: ClientRef {
-                    id: Id::stored(row.try_get("client_id")?),
-                    name: row.try_get("client_name")?,
-                },
-                scale: row
-                    .try_get::<String, _>("scale")?
-                    .parse()
-                    .map_err(corrupt)?,
-                due_at: time(row.try_get("due_at")?),
-                send_deadline_at: time(row.try_get("send_deadline_at")?),
-                attempts: u32::try_from(row.try_get::<i64, _>("attempts")? + 1).unwrap_or(u32::MAX),
-                reclaimed: row.try_get::<String, _>("status")? == "sending",
-                last_client_message_at: opt_time(row.try_get("last_client_message_at")?),
-            });
+            claimed.push(read_claimed(row, &mut lines)?);
         }
         let update = format!(
             "UPDATE rating_requests
@@ -163,6 +129,43 @@ impl Store {
         q.execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(claimed)
+    }
+
+    /// What request `id`'s reminder needs: the request as a claim reads it (its line, its
+    /// client, when they last wrote), its status now and when its answer window ends.
+    pub async fn reminder_target(
+        &self,
+        id: &str,
+    ) -> Result<Option<(ClaimedRequest, RequestStatus, Option<DateTime<Utc>>)>> {
+        let select = format!(
+            "SELECT r.id, r.session_id, r.line_id, r.channel, r.client_id, r.scale, r.status,
+                    r.due_at, r.send_deadline_at, r.attempts, r.expires_at, s.client_name,
+                    {window_start} AS last_client_message_at, l.settings
+             FROM rating_requests r
+                  JOIN sessions s ON s.id = r.session_id
+                  {window_join}
+                  JOIN lines l ON l.id = r.line_id
+             WHERE r.id = $1",
+            window_start = WINDOW_START,
+            window_join = WINDOW_JOIN,
+        );
+        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(select))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let request = read_claimed(&row, &mut HashMap::new())?;
+        let status = row
+            .try_get::<String, _>("status")?
+            .parse()
+            .map_err(StoreError::Corrupt)?;
+        Ok(Some((
+            request,
+            status,
+            opt_time(row.try_get("expires_at")?),
+        )))
     }
 
     /// Records a send's outcome, if this claim still holds the lease. Returns whether it did:
@@ -221,6 +224,8 @@ impl Store {
                  WHERE status IN ('pending', 'sending')) AS alert_at,
                 (SELECT MIN(run_at) FROM rating_responses
                  WHERE delivery_status IN ('pending', 'sending')) AS response_at,
+                (SELECT MIN(run_at) FROM rating_reminders
+                 WHERE status IN ('pending', 'sending')) AS reminder_at,
                 (SELECT MIN(run_at) FROM rating_requests
                  WHERE status IN ('sent', 'delivered')) AS expire_at,
                 (SELECT MIN(run_at) FROM rating_requests
@@ -238,8 +243,8 @@ impl Store {
         .flatten()
         .min();
         let close: Option<i64> = row.try_get("close_at")?;
-        // Alerts and responses to clients are sends too: the same claim pass takes them.
-        let send = ["send_at", "alert_at", "response_at"]
+        // Alerts, responses and reminders are sends too: the same claim pass takes them.
+        let send = ["send_at", "alert_at", "response_at", "reminder_at"]
             .into_iter()
             .map(|c| row.try_get::<Option<i64>, _>(c))
             .collect::<std::result::Result<Vec<_>, _>>()?
@@ -348,6 +353,51 @@ impl Store {
     }
 }
 
+/// A request row as the claim's select reads it (`lines` caches the lines' settings parsed
+/// so far); `attempts` counts the send about to be made.
+fn read_claimed(
+    row: &sqlx::any::AnyRow,
+    lines: &mut HashMap<String, Arc<LineSettings>>,
+) -> Result<ClaimedRequest> {
+    let corrupt = |e: String| StoreError::Corrupt(format!("claimed request: {e}"));
+    let line_id: String = row.try_get("line_id")?;
+    let line = match lines.get(&line_id) {
+        Some(l) => l.clone(),
+        None => {
+            let settings: String = row.try_get("settings")?;
+            let l = Arc::new(
+                serde_json::from_str::<LineSettings>(&settings)
+                    .map_err(|e| corrupt(format!("settings of line '{line_id}': {e}")))?,
+            );
+            lines.insert(line_id.clone(), l.clone());
+            l
+        }
+    };
+    Ok(ClaimedRequest {
+        line,
+        id: row.try_get("id")?,
+        session_id: row.try_get("session_id")?,
+        line_id,
+        channel: row
+            .try_get::<String, _>("channel")?
+            .parse()
+            .map_err(|e: rateline_domain::UnknownChannel| corrupt(e.to_string()))?,
+        client: ClientRef {
+            id: Id::stored(row.try_get("client_id")?),
+            name: row.try_get("client_name")?,
+        },
+        scale: row
+            .try_get::<String, _>("scale")?
+            .parse()
+            .map_err(corrupt)?,
+        due_at: time(row.try_get("due_at")?),
+        send_deadline_at: time(row.try_get("send_deadline_at")?),
+        attempts: u32::try_from(row.try_get::<i64, _>("attempts")? + 1).unwrap_or(u32::MAX),
+        reclaimed: row.try_get::<String, _>("status")? == "sending",
+        last_client_message_at: opt_time(row.try_get("last_client_message_at")?),
+    })
+}
+
 /// A send's outcome, queued for the writer.
 struct Record {
     id: String,
@@ -373,6 +423,7 @@ fn record_send_result<'c>(
             SendResult::Sent {
                 platform_message_id,
                 expires_at,
+                ..
             } => sqlx::query(
                 // An answer may have come while the send was in flight: it stays answered.
                 "UPDATE rating_requests
@@ -425,6 +476,27 @@ fn record_send_result<'c>(
         // the lease this claim's own: a later claim of the same
         // request, even by this process, is never overwritten by an earlier send's outcome.
         let q = q.bind(i64::from(*attempts));
-        Ok(q.execute(&mut *conn).await?.rows_affected() == 1)
+        let recorded = q.execute(&mut *conn).await?.rows_affected() == 1;
+        // The reminder is made with the send it follows, in its transaction: durable from
+        // the moment the request counts as sent. A send made twice makes it once.
+        if recorded
+            && let SendResult::Sent {
+                remind_at: Some(at),
+                ..
+            } = result
+        {
+            sqlx::query(
+                "INSERT INTO rating_reminders (request_id, status, due_at, run_at, created_at,
+                                               updated_at)
+                 VALUES ($1, 'pending', $2, $2, $3, $3)
+                 ON CONFLICT (request_id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(ms(*at))
+            .bind(ms(*now))
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(recorded)
     })
 }

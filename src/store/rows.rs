@@ -79,6 +79,8 @@ pub struct RatingRecord {
     pub resolved: Option<bool>,
     /// The reasons given for a low rating, in the line's order; `None` while not answered.
     pub reasons: Option<Vec<String>>,
+    /// Given after the request's reminder was sent: credited to the reminder.
+    pub after_reminder: bool,
     pub changes: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -105,7 +107,7 @@ pub struct Counted {
 /// The columns [`read_rating`] reads.
 pub(crate) const RATING_COLUMNS: &str = "id, request_id, value, positive, low, comment, resolved, \
     changes, created_at, updated_at, voided_at, comment_flagged_at, comment_flagged_by, \
-    counts_from, prior_value, prior_positive, prior_low, reasons";
+    counts_from, prior_value, prior_positive, prior_low, reasons, after_reminder";
 
 /// Reasons as stored: ids joined by commas, `''` for none picked, NULL when not answered.
 pub(crate) fn stored_reasons(reasons: Option<&[String]>) -> Option<String> {
@@ -132,6 +134,7 @@ pub(crate) fn read_rating(row: &sqlx::any::AnyRow) -> Result<RatingRecord> {
         comment: row.try_get("comment")?,
         resolved: row.try_get::<Option<i64>, _>("resolved")?.map(|r| r == 1),
         reasons: read_reasons(row.try_get("reasons")?),
+        after_reminder: row.try_get::<i64, _>("after_reminder")? == 1,
         changes: row.try_get("changes")?,
         created_at: time(row.try_get("created_at")?),
         updated_at: time(row.try_get("updated_at")?),

@@ -29,6 +29,7 @@ mod outbound;
 mod people;
 mod quickstart;
 mod reasons;
+mod reminders;
 mod report;
 mod requests;
 mod secrets;

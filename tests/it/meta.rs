@@ -345,6 +345,41 @@ async fn reasons_are_asked_after_a_low_rating(kind: Db) {
     assert_eq!(t.violations(), Vec::<String>::new());
 }
 
+/// A reminder goes through the channel while Meta's 24-hour window is open, with the
+/// same quick replies, and never after it closed.
+async fn a_reminder_keeps_to_the_24_hour_window(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    t.line("support", json!({"rating": {"reminder_after_minutes": 30}}))
+        .await;
+    // Ann writes at 0:00 and Bob at 0:15, so their windows end at 24:00 and 24:15.
+    t.open("s-1", "support", "messenger", ANN).await;
+    t.client_writes(MetaChannel::Messenger, ANN).await;
+    t.advance(Duration::minutes(15));
+    t.open("s-2", "support", "messenger", BOB).await;
+    t.client_writes(MetaChannel::Messenger, BOB).await;
+    // Ann's request goes at 23:00: her reminder at 23:30 is inside her window.
+    t.advance(Duration::hours(23) - Duration::minutes(15));
+    t.app.close("s-1").await;
+    t.app.wait_for_status("s-1", "sent").await;
+    t.advance(Duration::minutes(31));
+    t.app.settle().await;
+    // Bob's goes at 24:05, inside his window; his reminder at 24:35 would not be.
+    t.advance(Duration::minutes(34));
+    t.app.close("s-2").await;
+    t.app.wait_for_status("s-2", "sent").await;
+    t.advance(Duration::minutes(31));
+    t.app.settle().await;
+    let ann = t.graph.sent(MetaChannel::Messenger, ANN);
+    assert_eq!(ann.len(), 2, "the request and its reminder: {ann:?}");
+    assert_eq!(buttons(&ann[1]), buttons(&ann[0]));
+    assert_eq!(
+        t.graph.sent(MetaChannel::Messenger, BOB).len(),
+        1,
+        "no reminder outside the window"
+    );
+    assert_eq!(t.violations(), Vec::<String>::new());
+}
+
 /// 23 h 59 m after the client's last message a request goes out; 24 h 01 m after, it never
 /// does, whether the window had closed by the close or closed while the request waited.
 async fn the_24_hour_window_is_kept(kind: Db) {
@@ -849,6 +884,7 @@ async fn a_response_to_a_meta_client_keeps_the_24_hour_window(kind: Db) {
 }
 
 crate::common::on_both_backends!(
+    a_reminder_keeps_to_the_24_hour_window,
     reasons_are_asked_after_a_low_rating,
     a_response_to_a_meta_client_keeps_the_24_hour_window,
     whatsapp_without_a_template_ends_window_closed,

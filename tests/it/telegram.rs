@@ -386,6 +386,32 @@ async fn reasons_are_picked_with_toggles_or_by_number(kind: Db) {
     assert_eq!(t.violations(), Vec::<String>::new());
 }
 
+/// The reminder is the card again, with the same buttons; a tap on it answers the request.
+async fn a_reminder_sends_the_card_again(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    t.line("support", json!({"reminder_after_minutes": 30}))
+        .await;
+    let card = t.rated_card("s-1", "support", ANN).await;
+    // Telegram takes one message a second per chat: let that second pass first.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    t.app.advance(chrono::Duration::minutes(30));
+    t.bot.wait_for(|b| cards_in(b, ANN).len() == 2).await;
+    let again = t.cards(ANN).pop().unwrap();
+    assert_ne!(again.message_id, card.message_id);
+    assert_eq!(
+        labels(&t.bot, ANN, again.message_id),
+        labels(&t.bot, ANN, card.message_id)
+    );
+    let up = t.button(ANN, again.message_id, "👍");
+    t.tap(ANN, again.message_id, &up).await;
+    let rating = t.rating("s-1").await;
+    assert_eq!(
+        (&rating["value"], &rating["after_reminder"]),
+        (&json!(1), &json!(true))
+    );
+    assert_eq!(t.violations(), Vec::<String>::new());
+}
+
 async fn a_comment_comes_only_within_ten_minutes(kind: Db) {
     let Some(t) = spawn(kind).await else { return };
     t.line("support", json!({"ask_comment_on_low": true})).await;
@@ -846,6 +872,7 @@ crate::common::on_both_backends!(
     five_star_card_asks_the_follow_ups,
     a_comment_comes_only_within_ten_minutes,
     reasons_are_picked_with_toggles_or_by_number,
+    a_reminder_sends_the_card_again,
     a_second_tap_changes_the_rating_within_the_policy,
     foreign_and_forged_taps_store_nothing,
     text_replies_answer_an_open_request,
