@@ -516,11 +516,17 @@ async fn skip_reason(
             rateline_domain::Across::Line => "AND line_id = $5",
             rateline_domain::Across::All => "AND $5 = $5",
         };
+        // The partial index of the client's channel, named by its predicate as written.
+        let indexed = if a.channel == "webhook" {
+            "channel = 'webhook'"
+        } else {
+            "channel <> 'webhook'"
+        };
         // A request sent, or on its way, asked (or will ask) the client.
         let sql = format!(
             "SELECT created_at FROM rating_requests
-             WHERE channel = $1 AND client_id = $2 AND created_at > $3 AND session_id <> $4
-               {same_line}
+             WHERE {indexed} AND channel = $1 AND client_id = $2 AND created_at > $3
+               AND session_id <> $4 {same_line}
                AND (sent_at IS NOT NULL OR status IN ('scheduled', 'sending'))
              ORDER BY created_at DESC LIMIT 1"
         );
