@@ -108,6 +108,36 @@ impl Engine {
         Ok(())
     }
 
+    /// Erases client `id` of `channel` (see [`crate::store::Erased`]): admins only. The
+    /// client's rows take a pseudonym made now, which the audit log names as the subject;
+    /// the id itself is kept nowhere. Erasing again changes nothing and logs nothing.
+    pub async fn erase_client(
+        &self,
+        caller: &Caller,
+        channel: rateline_domain::Channel,
+        id: &str,
+    ) -> Result<(String, crate::store::Erased)> {
+        caller.admin("erasing a client")?;
+        let id = super::client_id(channel, id)?;
+        let pseudonym = format!("erased-{}", uuid::Uuid::new_v4().simple());
+        let erased = self
+            .store
+            .erase_client(channel.as_str(), &id, &pseudonym, self.now())
+            .await?;
+        if erased.anything() {
+            self.record(
+                &actor(caller),
+                "client",
+                &pseudonym,
+                None,
+                &erased,
+                Some("erased"),
+            )
+            .await?;
+        }
+        Ok((pseudonym, erased))
+    }
+
     /// The audit log, newest first: admins.
     pub async fn audit_log(
         &self,

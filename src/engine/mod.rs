@@ -676,6 +676,17 @@ pub fn request_not_found(id: &str) -> EngineError {
     }
 }
 
+/// A client's id on `channel` in the form Rateline keeps it: a WhatsApp number's digits,
+/// any other id composed (NFC) and checked.
+pub(crate) fn client_id(channel: Channel, id: &str) -> Result<String> {
+    if channel == Channel::Whatsapp {
+        return Ok(whatsapp_number(id)?.into_string());
+    }
+    let id = rateline_domain::normalize_id(id);
+    check_id("client.id", &id)?;
+    Ok(id)
+}
+
 /// A WhatsApp client as WhatsApp's webhooks name them: the phone number's digits, so
 /// "+250-788-123-456" and "250788123456" are the same client.
 fn whatsapp_number(id: &str) -> Result<Id> {

@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod clients;
 mod error;
 mod extract;
 mod followup;
@@ -91,6 +92,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(ratings::router())
         .merge(report::router())
         .merge(followup::router())
+        .merge(clients::router())
         .routes(routes!(webchat::mint_token))
         .split_for_parts();
     utoipa::Modify::modify(&openapi::CommonErrors, &mut description);

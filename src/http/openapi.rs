@@ -30,6 +30,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "ratings", description = "Clients' answers."),
         (name = "follow-up", description = "Alerts, responses, appeals, abusive comments, evaluations."),
         (name = "reports", description = "CSAT, averages and counts by operator, line, channel and day."),
+        (name = "clients", description = "Forgetting a client: personal data erased, counts kept."),
     ),
     // Named by a query parameter only, which does not collect schemas by itself.
     components(schemas(ErrorBody, crate::store::Grouping, crate::store::InboxState)),

@@ -1,4 +1,4 @@
-//! The audit log: every change to lines, people, groups and keys.
+//! The audit log: every change to lines, people, groups and keys, and every client erased.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -24,10 +24,10 @@ pub struct AuditRecord {
     /// Who: a person's id, `key <id>`, `config file`, or `no key` (the command line, or a
     /// server with no key yet).
     pub actor: String,
-    /// line, person, group or key.
+    /// line, person, group, key or client.
     pub kind: String,
     pub subject: String,
-    /// created, changed or revoked.
+    /// created, changed, revoked or erased.
     pub action: String,
     pub changes: Vec<FieldChange>,
 }

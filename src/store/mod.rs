@@ -14,6 +14,7 @@
 mod alerts;
 mod audit;
 mod breakdown;
+mod erasure;
 mod filter;
 mod followup;
 mod inbox;
@@ -47,6 +48,7 @@ pub use alerts::{
 };
 pub use audit::{AuditFilter, AuditRecord, FieldChange};
 pub use breakdown::{Breakdown, Funnel, LowRating};
+pub use erasure::Erased;
 pub use filter::{Grouping, ReportFilter};
 pub use followup::{
     AppealFilter, AppealOutcome, AppealRecord, Delivery, EvaluationRecord, ResponseDelivery,

@@ -20,6 +20,7 @@ mod dashboard;
 mod dashboard_browser;
 mod docs;
 mod durability;
+mod erasure;
 mod fakes;
 mod hostile;
 mod inbox;
