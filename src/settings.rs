@@ -92,7 +92,23 @@ pub struct Settings {
     /// The dashboard's sign-ins.
     #[serde(default)]
     pub dashboard: DashboardSettings,
+    /// How long conversations are kept.
+    #[serde(default)]
+    pub retention: RetentionSettings,
 }
+
+/// How long conversations are kept.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Purge sessions closed more than this many days ago, with their requests, ratings and
+    /// follow-ups, keeping their counts in the report (91..=36500); unset keeps everything.
+    pub days: Option<u32>,
+}
+
+/// The fewest `retention.days`: past the longest answer window (90 days) and grace period
+/// (30 days), so nothing still answerable or waiting to count is purged.
+pub const MIN_RETENTION_DAYS: u32 = 91;
 
 /// The dashboard's sign-ins.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -1018,6 +1034,14 @@ impl Settings {
                 "webchat.token_secret must be at least 32 characters: it signs every web chat token"
                     .into(),
             );
+        }
+        if let Some(days) = self.retention.days
+            && !(MIN_RETENTION_DAYS..=36_500).contains(&days)
+        {
+            problems.push(format!(
+                "retention.days must be {MIN_RETENTION_DAYS}..=36500 (past the longest answer \
+                 window and grace period), or unset to keep everything; got {days}"
+            ));
         }
         if !(1..=43_200).contains(&self.dashboard.sign_in_idle_minutes) {
             problems.push(format!(

@@ -254,7 +254,8 @@ impl Application {
             sinks,
             settings.scheduler.clone(),
             format!("{}/v1/ratings", public_url.trim_end_matches('/')),
-        );
+        )
+        .keeping(settings.retention.days);
         let backend = match store.backend() {
             Backend::Sqlite => "SQLite",
             Backend::Postgres => "PostgreSQL",

@@ -138,6 +138,29 @@ impl Engine {
         Ok((pseudonym, erased))
     }
 
+    /// Purges the sessions closed more than `days` ago (see [`crate::store::Purged`]) and
+    /// logs what went, as `retention` by `retention.days`; nothing when nothing went.
+    pub async fn purge_older_than(&self, days: u32) -> Result<crate::store::Purged> {
+        let cutoff = self.now() - chrono::Duration::days(i64::from(days));
+        let purged = self.store.purge_closed_before(cutoff).await?;
+        if purged.sessions > 0 {
+            let subject = format!(
+                "closed-before-{}",
+                cutoff.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
+            self.record(
+                "retention.days",
+                "retention",
+                &subject,
+                None,
+                &purged,
+                Some("purged"),
+            )
+            .await?;
+        }
+        Ok(purged)
+    }
+
     /// The audit log, newest first: admins.
     pub async fn audit_log(
         &self,

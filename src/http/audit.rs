@@ -24,7 +24,7 @@ struct AuditList {
 }
 
 /// The kinds of thing the log records.
-pub const KINDS: [&str; 5] = ["line", "person", "group", "key", "client"];
+pub const KINDS: [&str; 6] = ["line", "person", "group", "key", "client", "retention"];
 
 /// The filter `GET /v1/audit` and the dashboard's audit page read from a query.
 pub fn audit_filter(query: &ApiQuery) -> Result<AuditFilter, ApiError> {
@@ -35,7 +35,7 @@ pub fn audit_filter(query: &ApiQuery) -> Result<AuditFilter, ApiError> {
     {
         return Err(ApiError::new(
             ErrorCode::InvalidParameter,
-            format!("kind: '{k}' is not line, person, group, key or client"),
+            format!("kind: '{k}' is not line, person, group, key, client or retention"),
         ));
     }
     Ok(AuditFilter {
@@ -51,7 +51,7 @@ pub fn audit_filter(query: &ApiQuery) -> Result<AuditFilter, ApiError> {
 #[utoipa::path(
     get, path = "/v1/audit", tag = "people", operation_id = "audit_log",
     params(
-        ("kind" = Option<String>, Query, description = "line, person, group, key or client."),
+        ("kind" = Option<String>, Query, description = "line, person, group, key, client or retention."),
         ("subject" = Option<String>, Query, description = "The line's, person's, group's or key's id."),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "100 when absent."),
     ),

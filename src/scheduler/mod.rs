@@ -78,6 +78,32 @@ async fn forget_expired_sign_ins(store: Store, stop: CancellationToken) {
     }
 }
 
+/// Purges what `retention.days` no longer keeps, at the start and every hour until `stop`.
+/// Several processes may run it at once: each deletes what is still there.
+async fn purge_old(engine: Engine, days: u32, stop: CancellationToken) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        match engine.purge_older_than(days).await {
+            Ok(p) if p.sessions > 0 => tracing::info!(
+                sessions = p.sessions,
+                requests = p.requests,
+                ratings = p.ratings,
+                days,
+                "purged what retention.days no longer keeps"
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not purge old sessions; trying again in an hour")
+            }
+        }
+    }
+}
+
 /// The adapters of the channels this server sends on.
 #[derive(Clone, Default)]
 pub struct Adapters(HashMap<Channel, Arc<dyn ChannelAdapter>>);
@@ -96,6 +122,8 @@ impl Adapters {
 /// The scheduler of one process.
 pub struct Scheduler {
     inner: Arc<Inner>,
+    /// `retention.days`: purge what closed longer ago, every hour.
+    retention_days: Option<u32>,
 }
 
 struct Inner {
@@ -153,13 +181,23 @@ impl Scheduler {
                 owner: uuid::Uuid::now_v7().to_string(),
                 answer_url,
             }),
+            retention_days: None,
         }
+    }
+
+    /// Purges sessions closed more than `days` ago, at the start and every hour after.
+    pub fn keeping(mut self, days: Option<u32>) -> Self {
+        self.retention_days = days;
+        self
     }
 
     /// Runs until `stop`, then finishes the sends in flight and returns.
     pub async fn run(self, stop: CancellationToken) {
         let inner = self.inner;
         let mut helpers = JoinSet::new();
+        if let Some(days) = self.retention_days {
+            helpers.spawn(purge_old(inner.engine.clone(), days, stop.child_token()));
+        }
         if inner.store.backend() == Backend::Postgres {
             let own = stop.child_token();
             helpers.spawn(notify::publish(

@@ -24,10 +24,10 @@ pub struct AuditRecord {
     /// Who: a person's id, `key <id>`, `config file`, or `no key` (the command line, or a
     /// server with no key yet).
     pub actor: String,
-    /// line, person, group, key or client.
+    /// line, person, group, key, client or retention.
     pub kind: String,
     pub subject: String,
-    /// created, changed, revoked or erased.
+    /// created, changed, revoked, erased or purged.
     pub action: String,
     pub changes: Vec<FieldChange>,
 }

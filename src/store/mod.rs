@@ -27,6 +27,7 @@ mod people;
 mod ratings;
 mod report;
 mod requests;
+mod retention;
 mod rollup;
 mod rows;
 mod sessions;
@@ -66,6 +67,7 @@ pub use people::{Directory, PersonRecord};
 pub use ratings::{AlertPlan, AnswerTarget, RatingOutcome, RatingPolicy, RatingRevision};
 pub use report::ReportGroup;
 pub use requests::{ClaimedRequest, NextWake, PlatformStatus, SendResult};
+pub use retention::Purged;
 pub use rows::{Counted, RatingRecord, RequestRecord};
 pub use sessions::{
     BeforeStored, CloseResult, CloseTiming, MessageResult, SessionRecord, SessionView,

@@ -33,6 +33,7 @@ mod reasons;
 mod reminders;
 mod report;
 mod requests;
+mod retention;
 mod secrets;
 mod settings_browser;
 mod settings_pages;

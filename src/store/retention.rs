@@ -1,0 +1,82 @@
+//! Keeping less: sessions closed before a cutoff are purged with their requests, ratings
+//! and follow-ups (`retention.days`).
+//!
+//! The report's rollup is kept by the triggers of migration 0008, which have no `DELETE`
+//! trigger: a purged row's counts stay in `report_days` (and in `report_changes` until
+//! folded), so a report over whole UTC days of a purged period reads as before. What is
+//! read from the rows themselves is gone with them: the partial days at the ends of a
+//! `from`/`to` that is not a midnight, the report by reason, supervisors' evaluations and
+//! an operator's list of low ratings.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Result, Store, ms};
+
+/// Sessions purged per transaction: bounded, so a first purge of years of data never makes
+/// one huge transaction or holds the writer for long.
+const PURGE_BATCH: i64 = 500;
+
+/// What a purge removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Purged {
+    pub sessions: u64,
+    pub requests: u64,
+    pub ratings: u64,
+}
+
+impl Store {
+    /// Purges every session closed before `cutoff`, with all that hangs on it, in batches;
+    /// returns how much went. Running it again finds nothing more.
+    pub async fn purge_closed_before(&self, cutoff: DateTime<Utc>) -> Result<Purged> {
+        let mut purged = Purged::default();
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let ids: Vec<String> = sqlx::query(
+                "SELECT id FROM sessions WHERE closed_at IS NOT NULL AND closed_at < $1
+                 ORDER BY closed_at LIMIT $2",
+            )
+            .bind(ms(cutoff))
+            .bind(PURGE_BATCH)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<std::result::Result<_, _>>()?;
+            if ids.is_empty() {
+                return Ok(purged);
+            }
+            let list = super::placeholders(0, ids.len());
+            let ratings = format!("SELECT id FROM ratings WHERE session_id IN ({list})");
+            let requests = format!("SELECT id FROM rating_requests WHERE session_id IN ({list})");
+            // Children first: the foreign keys point from them to the rows below.
+            let statements = [
+                format!("DELETE FROM rating_reasons WHERE rating_id IN ({ratings})"),
+                format!("DELETE FROM rating_history WHERE rating_id IN ({ratings})"),
+                format!("DELETE FROM alerts WHERE rating_id IN ({ratings})"),
+                format!("DELETE FROM rating_responses WHERE rating_id IN ({ratings})"),
+                format!("DELETE FROM appeals WHERE rating_id IN ({ratings})"),
+                format!("DELETE FROM ratings WHERE session_id IN ({list})"),
+                format!("DELETE FROM rating_reminders WHERE request_id IN ({requests})"),
+                format!("DELETE FROM rating_requests WHERE session_id IN ({list})"),
+                format!("DELETE FROM evaluations WHERE session_id IN ({list})"),
+                format!("DELETE FROM sessions WHERE id IN ({list})"),
+            ];
+            for (i, sql) in statements.iter().enumerate() {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+                for id in &ids {
+                    q = q.bind(id.clone());
+                }
+                let n = q.execute(&mut *tx).await?.rows_affected();
+                match i {
+                    5 => purged.ratings += n,
+                    7 => purged.requests += n,
+                    9 => purged.sessions += n,
+                    _ => {}
+                }
+            }
+            tx.commit().await?;
+        }
+    }
+}
