@@ -102,13 +102,13 @@ pub struct Settings {
 #[serde(default, deny_unknown_fields)]
 pub struct RetentionSettings {
     /// Purge sessions closed more than this many days ago, with their requests, ratings and
-    /// follow-ups, keeping their counts in the report (91..=36500); unset keeps everything.
+    /// follow-ups, keeping their counts in the report (121..=36500); unset keeps everything.
     pub days: Option<u32>,
 }
 
-/// The fewest `retention.days`: past the longest answer window (90 days) and grace period
-/// (30 days), so nothing still answerable or waiting to count is purged.
-pub const MIN_RETENTION_DAYS: u32 = 91;
+/// The fewest `retention.days`: past the longest answer window (90 days) and the grace
+/// period after it (30 days), so nothing still answerable or waiting to count is purged.
+pub const MIN_RETENTION_DAYS: u32 = 121;
 
 /// The dashboard's sign-ins.
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -5,7 +5,7 @@
 //! answer and is left to the conversation.
 //!
 //! Reasons for a low rating are picked by their numbers in the list the client was shown:
-//! "2", "1 3", "1, 3" or "13" (digits run together when the list has at most nine).
+//! "2", "1 3", "1, 3" or "13" (a line lists at most eight, so each digit is one reason).
 
 use crate::Scale;
 
@@ -55,13 +55,8 @@ pub fn parse_reason_numbers(count: usize, text: &str) -> Option<Vec<usize>> {
         if !token.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        // "13" is 1 and 3 when no reason has a two-digit number.
-        let numbers: Vec<usize> = if count <= 9 {
-            token.bytes().map(|b| usize::from(b - b'0')).collect()
-        } else {
-            vec![token.parse().ok()?]
-        };
-        for n in numbers {
+        // "13" is 1 and 3: no reason has a two-digit number.
+        for n in token.bytes().map(|b| usize::from(b - b'0')) {
             if !(1..=count).contains(&n) {
                 return None;
             }

@@ -150,11 +150,8 @@ impl Meta {
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), StoreError> {
         // Payloads of the contact center's own buttons are not Rateline's to judge.
-        let Ok((
-            request_id,
-            action @ (CardAction::Rate(_) | CardAction::Reasons { done: true, .. }),
-        )) = self.signer.decode(payload)
-        else {
+        // Meta's buttons rate or give one reason; a toggle is Telegram's alone.
+        let Ok((request_id, action)) = self.signer.decode(payload) else {
             tracing::debug!(%channel, "a button payload Rateline did not sign: ignored");
             return Ok(());
         };
@@ -172,7 +169,7 @@ impl Meta {
             return Ok(());
         }
         match action {
-            CardAction::Reasons { picked, .. } => {
+            CardAction::Reasons { picked, done: true } => {
                 let ids = super::picked_reasons(&target.line.rating, picked);
                 self.give_reasons(channel, sender, &target, ids).await
             }
@@ -180,7 +177,7 @@ impl Meta {
                 self.answer(channel, sender, &request_id, value, &target.line.rating)
                     .await
             }
-            CardAction::Resolved(_) => Ok(()),
+            CardAction::Reasons { done: false, .. } | CardAction::Resolved(_) => Ok(()),
         }
     }
 

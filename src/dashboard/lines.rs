@@ -28,10 +28,10 @@ use crate::http::{ApiError, AppState, ConnectorTest};
 use crate::policy::Caller;
 use crate::store::LineRecord;
 
-/// The scales, as the form offers them.
 /// Where `survey.min_days_between` looks.
 const ACROSS: &[(&str, &str)] = &[("line", "this line"), ("all", "every line")];
 
+/// The scales, as the form offers them.
 const SCALES: &[(&str, &str)] = &[
     ("binary", "👍/👎 (binary)"),
     ("five_star", "1–5 ★ (five_star)"),

@@ -119,7 +119,11 @@ impl Engine {
     ) -> Result<(String, crate::store::Erased)> {
         caller.admin("erasing a client")?;
         let id = super::client_id(channel, id)?;
-        let pseudonym = format!("erased-{}", uuid::Uuid::new_v4().simple());
+        let pseudonym = format!(
+            "{}{}",
+            crate::store::ERASED_PREFIX,
+            uuid::Uuid::new_v4().simple()
+        );
         let erased = self
             .store
             .erase_client(channel.as_str(), &id, &pseudonym, self.now())

@@ -250,6 +250,16 @@ impl Engine {
             )
             .into());
         }
+        if new.client.id.starts_with(crate::store::ERASED_PREFIX) {
+            return Err(Invalid::new(
+                "client.id",
+                format!(
+                    "ids starting with '{}' name erased clients; send the client's own id",
+                    crate::store::ERASED_PREFIX
+                ),
+            )
+            .into());
+        }
         // The canonical form only: taps and replies are matched to the session by the id
         // Telegram sends, so "+436432850" would never be answerable.
         if new.channel == Channel::Telegram

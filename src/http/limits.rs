@@ -180,7 +180,7 @@ pub async fn limit_public(State(state): State<AppState>, request: Request, next:
         && let Some(ip) = client_ip(&request)
         && let Err(e) = state.limits.address(ip)
     {
-        tracing::info!(%ip, path = %request.uri().path(), "rate limited");
+        tracing::info!(%ip, path = %super::loggable_path(request.uri().path()), "rate limited");
         return e.into_response();
     }
     next.run(request).await

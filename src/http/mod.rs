@@ -163,9 +163,19 @@ pub fn router(
         ))
         // Spans name the path only: a query may hold a web chat token.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+            tracing::debug_span!("request", method = %req.method(), path = %loggable_path(req.uri().path()))
         }))
         .with_state(state)
+}
+
+/// A request's path as logs may show it: an erasure's names the client it forgets, so its
+/// route stands in for it.
+pub fn loggable_path(path: &str) -> &str {
+    if path.starts_with("/v1/clients/") {
+        "/v1/clients/{channel}/{id}"
+    } else {
+        path
+    }
 }
 
 /// Middleware: a request's body and handling must reach the response's start within

@@ -11,6 +11,9 @@ use serde::Serialize;
 
 use super::{Result, Store, ms};
 
+/// How a pseudonym starts: no client's own id may (sessions refuse one that does).
+pub const ERASED_PREFIX: &str = "erased-";
+
 /// What an erasure changed; all zero when there was nothing (left) to erase.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Erased {
@@ -79,6 +82,16 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        // Reminders still to come would go to the pseudonym: they end here.
+        run("UPDATE rating_reminders
+             SET status = 'skipped', run_at = NULL, lease_owner = NULL, updated_at = $3,
+                 last_error = 'not sent: the client was erased'
+             WHERE status IN ('pending', 'sending') AND request_id IN
+                 (SELECT id FROM rating_requests WHERE channel = $1 AND client_id = $2)"
+            .to_owned())
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await?;
         // Requests still waiting would go to the pseudonym: they end here.
         run("UPDATE rating_requests
              SET status = 'cancelled', run_at = NULL, finished_at = $3, updated_at = $3,

@@ -49,7 +49,7 @@ pub use alerts::{
 };
 pub use audit::{AuditFilter, AuditRecord, FieldChange};
 pub use breakdown::{Breakdown, Funnel, LowRating};
-pub use erasure::Erased;
+pub use erasure::{ERASED_PREFIX, Erased};
 pub use filter::{Grouping, ReportFilter};
 pub use followup::{
     AppealFilter, AppealOutcome, AppealRecord, Delivery, EvaluationRecord, ResponseDelivery,

@@ -239,7 +239,7 @@ fn submit_rating<'c>(
                                       reasons, after_reminder)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9, $10, $11,
                          (SELECT COUNT(*) FROM rating_reminders
-                          WHERE request_id = $2 AND status = 'sent'))
+                          WHERE request_id = $2 AND status IN ('sending', 'sent')))
                  RETURNING after_reminder",
             )
             .bind(&id)

@@ -45,11 +45,19 @@ impl Store {
             .map(|r| r.try_get("id"))
             .collect::<std::result::Result<_, _>>()?;
             if ids.is_empty() {
+                // The Meta windows of clients who have not written since: nobody to ask.
+                sqlx::query("DELETE FROM client_windows WHERE last_message_at < $1")
+                    .bind(ms(cutoff))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
                 return Ok(purged);
             }
             let list = super::placeholders(0, ids.len());
-            let ratings = format!("SELECT id FROM ratings WHERE session_id IN ({list})");
+            // Ratings through their requests: both lookups are indexed (requests by session,
+            // ratings by request).
             let requests = format!("SELECT id FROM rating_requests WHERE session_id IN ({list})");
+            let ratings = format!("SELECT id FROM ratings WHERE request_id IN ({requests})");
             // Children first: the foreign keys point from them to the rows below.
             let statements = [
                 format!("DELETE FROM rating_reasons WHERE rating_id IN ({ratings})"),
@@ -57,7 +65,7 @@ impl Store {
                 format!("DELETE FROM alerts WHERE rating_id IN ({ratings})"),
                 format!("DELETE FROM rating_responses WHERE rating_id IN ({ratings})"),
                 format!("DELETE FROM appeals WHERE rating_id IN ({ratings})"),
-                format!("DELETE FROM ratings WHERE session_id IN ({list})"),
+                format!("DELETE FROM ratings WHERE request_id IN ({requests})"),
                 format!("DELETE FROM rating_reminders WHERE request_id IN ({requests})"),
                 format!("DELETE FROM rating_requests WHERE session_id IN ({list})"),
                 format!("DELETE FROM evaluations WHERE session_id IN ({list})"),

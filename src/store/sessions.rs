@@ -157,7 +157,9 @@ impl Store {
                 last_client_message_at = CASE
                     WHEN $3 = 1 AND (last_client_message_at IS NULL OR last_client_message_at < $2)
                     THEN $2 ELSE last_client_message_at END,
-                client_messages = client_messages + $3,
+                client_messages = client_messages + CASE
+                    WHEN $3 = 1 AND (last_client_message_at IS NULL OR last_client_message_at < $2)
+                    THEN 1 ELSE 0 END,
                 auto_close_at = CASE
                     WHEN closed_at IS NULL AND auto_close_minutes IS NOT NULL
                     THEN (CASE WHEN last_message_at < $2 THEN $2 ELSE last_message_at END)
@@ -492,6 +494,10 @@ async fn skip_reason(
     rules: &rateline_domain::SurveyRules,
     a: &Asked<'_>,
 ) -> Result<Option<String>> {
+    // An erased client's session, closed after the erasure: nobody to ask.
+    if a.client_id.starts_with(super::ERASED_PREFIX) {
+        return Ok(Some("skipped: the client was erased".into()));
+    }
     if let Some(tag) = a.tags.iter().find(|t| rules.skip_tags.contains(t)) {
         return Ok(Some(format!(
             "skipped by survey.skip_tags: the close is tagged '{tag}'"

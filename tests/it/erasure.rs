@@ -172,6 +172,21 @@ async fn an_erased_client_leaves_only_anonymous_counts(kind: Db) {
     let audit = get(&app, admin, "/v1/audit?kind=client").await;
     assert_eq!(audit["entries"].as_array().unwrap().len(), 1);
 
+    // A new session may not take a pseudonym's place.
+    let (status, body) = app
+        .call_as(
+            admin,
+            "POST",
+            "/v1/sessions",
+            Some(
+                json!({"id": "s-9", "line_id": "support", "channel": "webhook",
+                        "client": {"id": pseudonym}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "client.id", "{body}");
+
     // Refused: an unknown channel, an id no WhatsApp client can have.
     let (status, body) = app
         .call_as(admin, "DELETE", "/v1/clients/sms/ann", None)

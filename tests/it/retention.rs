@@ -23,7 +23,7 @@ async fn old_sessions_go_and_their_counts_stay(kind: Db) {
         return;
     };
     let mut settings = test_settings(&db);
-    settings.retention.days = Some(91);
+    settings.retention.days = Some(121);
     let clock = ManualClock::new(crate::common::start_time());
     let connector = crate::common::Connector::start().await;
     let app = TestApp::start(db, settings.clone(), clock, connector).await;
@@ -41,8 +41,8 @@ async fn old_sessions_go_and_their_counts_stay(kind: Db) {
     assert!(status == 201 || status == 200, "{body}");
     app.open("still-open", "support", "op-1").await;
 
-    // 100 days on, one more conversation; then a restart purges what is older than 91 days.
-    app.advance(Duration::days(100));
+    // 130 days on, one more conversation; then a restart purges what is older than 121 days.
+    app.advance(Duration::days(130));
     app.rated("s-new", "support", "op-2", 1).await;
     let before = reports(&app).await;
     let (db, clock, connector) = app.stop().await;

@@ -18,7 +18,9 @@ async fn open(app: &TestApp, session: &str, line: &str, client: &str, messages: 
         )
         .await;
     assert_eq!(status, 201, "{body}");
+    // Each a second apart: a message no newer than the client's last does not count again.
     for _ in 0..messages {
+        app.advance(Duration::seconds(1));
         let (status, body) = app
             .post(
                 &format!("/v1/sessions/{session}/messages"),
@@ -94,7 +96,7 @@ async fn each_rule_skips_a_request_and_says_which(kind: Db) {
         second["skipped_by"]
             .as_str()
             .unwrap()
-            .contains("2026-11-21T09:00:00Z"),
+            .contains("2026-11-21T09:00:01Z"),
         "names the earlier close: {second}"
     );
     open(&app, "s-3", "sales", "ann", 1).await;
