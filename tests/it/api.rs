@@ -375,6 +375,7 @@ async fn the_openapi_description_covers_every_v1_route(db: Db) {
     }
     described.sort();
     let expected = [
+        "DELETE /v1/clients/{channel}/{id}",
         "DELETE /v1/keys/{key_id}",
         "GET /v1/alerts",
         "GET /v1/appeals",
