@@ -169,10 +169,7 @@ impl AlertSinks {
                 "scale": a.scale,
                 "value": a.value,
                 "comment": a.comment,
-                "reasons": a.reasons.as_ref().map(|r| r
-                    .iter()
-                    .map(|(id, text)| json!({"id": id, "text": text}))
-                    .collect::<Vec<_>>()),
+                "reasons": a.reasons,
                 "rated_at": a.rated_at,
             },
         });
@@ -345,7 +342,7 @@ impl AlertMessage {
         };
         // Reasons, where the line asks for them: "(none)" when the client gave none.
         let reasons = a.reasons.as_ref().map_or(String::new(), |r| {
-            let texts: Vec<&str> = r.iter().map(|(_, text)| text.as_str()).collect();
+            let texts: Vec<&str> = r.iter().map(|r| r.text.as_str()).collect();
             let said = if texts.is_empty() {
                 "(none)".to_owned()
             } else {

@@ -94,7 +94,7 @@ pub struct FollowUps {
     pub comment_at_or_below: Option<i64>,
     /// The reasons a client may pick after a low rating (id and text, in order); empty
     /// when the line lists none.
-    pub reasons: Vec<(String, String)>,
+    pub reasons: Vec<rateline_domain::LowReason>,
     /// A rating at or below this value is low (👎 is 0).
     pub low_at_or_below: i64,
 }
@@ -110,11 +110,7 @@ impl FollowUps {
             thanks_text: rating.thanks_text.clone(),
             ask_resolved: rating.ask_resolved,
             comment_at_or_below: rating.ask_comment_on_low.then_some(low_at_or_below),
-            reasons: rating
-                .low_reasons
-                .iter()
-                .map(|r| (r.id.clone(), r.text.clone()))
-                .collect(),
+            reasons: rating.low_reasons.clone(),
             low_at_or_below,
         }
     }

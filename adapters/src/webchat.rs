@@ -145,13 +145,6 @@ pub struct CardRating {
     pub reasons: Option<Vec<String>>,
 }
 
-/// One reason a client may pick after a low rating.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CardReason {
-    pub id: String,
-    pub text: String,
-}
-
 /// Everything the widget needs to draw a card: pushed as the `card` event and answered to
 /// every accepted answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -162,7 +155,7 @@ pub struct Card {
     pub ask_resolved: bool,
     pub ask_comment_on_low: bool,
     /// The reasons offered after a low rating, before the comment; empty: none asked.
-    pub low_reasons: Vec<CardReason>,
+    pub low_reasons: Vec<rateline_domain::LowReason>,
     pub rating: Option<CardRating>,
     /// Whether the line's change policy still allows another answer.
     pub can_change: bool,

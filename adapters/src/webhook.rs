@@ -81,13 +81,7 @@ struct FollowUpQuestions<'a> {
 struct ReasonsQuestion<'a> {
     prompt: &'a str,
     when_at_or_below: i64,
-    choices: Vec<ReasonChoice<'a>>,
-}
-
-#[derive(Debug, Serialize)]
-struct ReasonChoice<'a> {
-    id: &'a str,
-    text: &'a str,
+    choices: &'a [rateline_domain::LowReason],
 }
 
 #[derive(Debug, Serialize)]
@@ -136,11 +130,7 @@ fn request_body(request: &OutgoingRequest, test: bool) -> Vec<u8> {
             reasons: (!f.reasons.is_empty()).then(|| ReasonsQuestion {
                 prompt: words.reasons_prompt,
                 when_at_or_below: f.low_at_or_below,
-                choices: f
-                    .reasons
-                    .iter()
-                    .map(|(id, text)| ReasonChoice { id, text })
-                    .collect(),
+                choices: &f.reasons,
             }),
             comment: f
                 .comment_at_or_below

@@ -38,6 +38,15 @@ impl Channel {
             Channel::Webhook => "webhook",
         }
     }
+
+    /// Messenger, Instagram and WhatsApp: Meta's channels, which allow a message only within
+    /// 24 hours of the client's last one.
+    pub fn is_meta(self) -> bool {
+        matches!(
+            self,
+            Channel::Messenger | Channel::Instagram | Channel::Whatsapp
+        )
+    }
 }
 
 impl fmt::Display for Channel {

@@ -17,7 +17,7 @@ use std::time::Duration;
 use rateline_adapters::meta::{MetaAdapter, MetaEvent};
 use rateline_adapters::phrases::Phrases;
 use rateline_adapters::signed::{CallbackSigner, CardAction};
-use rateline_adapters::text::{parse_reason_numbers, parse_text_answer};
+use rateline_adapters::text::parse_text_answer;
 use rateline_adapters::{SendOutcome, webhook};
 use rateline_domain::{Channel, RatingAnswer, RequestStatus};
 
@@ -276,12 +276,9 @@ impl Meta {
         if let Some(r) = Self::awaits_reasons(&target)
             && at >= r.updated_at
             && at - r.updated_at <= super::FOLLOW_UP_WINDOW
+            && let Some(ids) = super::typed_reasons(&target.line.rating, text)
         {
-            let reasons = &target.line.rating.low_reasons;
-            if let Some(numbers) = parse_reason_numbers(reasons.len(), text) {
-                let ids = numbers.into_iter().map(|i| reasons[i].id.clone()).collect();
-                return self.give_reasons(channel, sender, &target, ids).await;
-            }
+            return self.give_reasons(channel, sender, &target, ids).await;
         }
         // Only a text written after the request was sent can answer it.
         let open = target.rating.is_none()

@@ -24,6 +24,14 @@ pub fn picked_reasons(line: &rateline_domain::RatingSettings, picked: u8) -> Vec
         .collect()
 }
 
+/// The ids of the line's reasons a client typed by their numbers ("1 3"), in the line's
+/// order; `None` when the text is not a list of their numbers.
+pub fn typed_reasons(line: &rateline_domain::RatingSettings, text: &str) -> Option<Vec<String>> {
+    let reasons = &line.low_reasons;
+    let numbers = rateline_adapters::text::parse_reason_numbers(reasons.len(), text)?;
+    Some(numbers.into_iter().map(|i| reasons[i].id.clone()).collect())
+}
+
 /// Whether `given` is the configured secret, in constant time. Digests of equal length are
 /// compared, so not even the secret's length leaks.
 pub fn secret_matches(expected: &str, given: &[u8]) -> bool {

@@ -19,7 +19,7 @@ use rateline_adapters::phrases::Phrases;
 use rateline_adapters::telegram::{
     self as tg, BotApiError, CardAction, Inbound, TelegramAdapter, rating_label,
 };
-use rateline_adapters::text::{parse_reason_numbers, parse_text_answer};
+use rateline_adapters::text::parse_text_answer;
 use rateline_domain::{Channel, MAX_COMMENT_CHARS, RatingAnswer, RequestStatus};
 use teloxide_core::types::{InlineKeyboardMarkup, Update};
 use tokio_util::sync::CancellationToken;
@@ -259,23 +259,16 @@ impl Telegram {
                 if self.awaits_reasons(&target, r)
                     && date.timestamp() > r.updated_at.timestamp() =>
             {
-                let reasons = &target.line.rating.low_reasons;
-                let numbers = parse_reason_numbers(reasons.len(), text);
-                if numbers.is_none() && !target.line.rating.ask_comment_on_low {
+                let typed = super::typed_reasons(&target.line.rating, text);
+                if typed.is_none() && !target.line.rating.ask_comment_on_low {
                     return Ok(());
                 }
                 let answer = RatingAnswer {
                     request_id,
                     value: r.value,
-                    comment: numbers.is_none().then(|| comment_of(text)),
+                    comment: typed.is_none().then(|| comment_of(text)),
                     resolved: None,
-                    reasons: Some(
-                        numbers
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(|i| reasons[i].id.clone())
-                            .collect(),
-                    ),
+                    reasons: Some(typed.unwrap_or_default()),
                 };
                 let commented = answer.comment.is_some();
                 match self.engine.submit_rating(answer).await {

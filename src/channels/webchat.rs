@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rateline_adapters::webchat::{
-    AnswerMessage, Card, CardRating, CardReason, CardTexts, TokenError, TokenSigner,
+    AnswerMessage, Card, CardRating, CardTexts, TokenError, TokenSigner,
 };
 use rateline_domain::{Channel, RatingAnswer, RequestStatus};
 use tokio::sync::mpsc;
@@ -493,14 +493,7 @@ fn card(t: &AnswerTarget, now: DateTime<Utc>) -> Card {
         language: settings.language.clone(),
         ask_resolved: settings.ask_resolved,
         ask_comment_on_low: settings.ask_comment_on_low,
-        low_reasons: settings
-            .low_reasons
-            .iter()
-            .map(|r| CardReason {
-                id: r.id.clone(),
-                text: r.text.clone(),
-            })
-            .collect(),
+        low_reasons: settings.low_reasons.clone(),
         rating: t.rating.as_ref().map(|r| CardRating {
             value: r.value,
             low: r.low,

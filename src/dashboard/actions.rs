@@ -203,7 +203,7 @@ async fn refused(
                 e.status,
                 page::session(
                     &view,
-                    &super::visit::line_reasons(state, &view.session.line_id).await,
+                    &super::visit::line_rating(state, &view.session.line_id).await,
                     &viewer,
                     &can,
                     None,

@@ -279,7 +279,7 @@ async fn session_page(
     };
     page::session(
         &view,
-        &visit::line_reasons(&state, &view.session.line_id).await,
+        &visit::line_rating(&state, &view.session.line_id).await,
         &viewer(&state, &caller).await,
         &can,
         flash.as_deref(),

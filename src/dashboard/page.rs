@@ -836,7 +836,7 @@ fn actions(
 /// everything that happened on the way, in time order. `flash` says what was just done.
 pub fn session(
     v: &crate::store::SessionView,
-    reasons: &[rateline_domain::LowReason],
+    rating_settings: &rateline_domain::RatingSettings,
     viewer: &Viewer,
     can: &Abilities,
     flash: Option<&str>,
@@ -946,7 +946,7 @@ pub fn session(
                             "Reasons: "
                             @if given.is_empty() { "none picked" }
                             @else {
-                                (given.iter().map(|id| reasons.iter().find(|r| &r.id == id).map_or(id.as_str(), |r| r.text.as_str())).collect::<Vec<_>>().join(", "))
+                                (given.iter().map(|id| rating_settings.reason_text(id)).collect::<Vec<_>>().join(", "))
                             }
                         }
                     }

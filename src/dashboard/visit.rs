@@ -131,14 +131,14 @@ pub async fn viewer(state: &AppState, caller: &Caller) -> Viewer {
     }
 }
 
-/// The reasons line `id` offers after a low rating, to name a rating's reasons by their
-/// texts; none when the line cannot be read.
-pub async fn line_reasons(state: &AppState, id: &str) -> Vec<rateline_domain::LowReason> {
+/// How line `id` asks, to name a rating's reasons by their texts; the defaults (no
+/// reasons: their ids are shown) when the line cannot be read.
+pub async fn line_rating(state: &AppState, id: &str) -> rateline_domain::RatingSettings {
     state
         .engine
         .line(id)
         .await
-        .map(|l| l.settings.rating.low_reasons)
+        .map(|l| l.settings.rating)
         .unwrap_or_default()
 }
 

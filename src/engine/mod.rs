@@ -430,12 +430,7 @@ impl Engine {
         let Some(r) = result.request.as_mut() else {
             return Ok(());
         };
-        if r.status != rateline_domain::RequestStatus::Scheduled
-            || !matches!(
-                r.channel,
-                Channel::Messenger | Channel::Instagram | Channel::Whatsapp
-            )
-        {
+        if r.status != rateline_domain::RequestStatus::Scheduled || !r.channel.is_meta() {
             return Ok(());
         }
         let last = self.store.client_last_message(session_id).await?;

@@ -794,14 +794,10 @@ fn no_reminder(
     if expires_at.is_some_and(|end| end <= now) {
         return Some("not sent: the request's answer window has closed".into());
     }
-    let meta = matches!(
-        request.channel,
-        Channel::Messenger | Channel::Instagram | Channel::Whatsapp
-    );
     let window_open = request
         .last_client_message_at
         .is_some_and(|last| rateline_adapters::meta::window_open(last, now));
-    if meta && !window_open {
+    if request.channel.is_meta() && !window_open {
         return Some("not sent: the client's 24-hour window on Meta's channel has closed".into());
     }
     None

@@ -68,7 +68,7 @@ pub struct AlertDelivery {
     pub comment: Option<String>,
     /// The reasons the client picked (id and text; empty when they picked none or have
     /// not answered); `None` when the line asks for none and none were given.
-    pub reasons: Option<Vec<(String, String)>>,
+    pub reasons: Option<Vec<rateline_domain::LowReason>>,
     pub rated_at: DateTime<Utc>,
     /// The recipient's own `notify.webhook_secret`, which signs a webhook alert.
     pub webhook_secret: Option<rateline_domain::Secret>,
@@ -581,9 +581,9 @@ impl Store {
                 .map_err(|e| corrupt(e.to_string()))?;
         let reasons = super::rows::read_reasons(row.try_get("reasons")?).map(|ids| {
             ids.into_iter()
-                .map(|id| {
-                    let text = line.rating.reason_text(&id).to_owned();
-                    (id, text)
+                .map(|id| rateline_domain::LowReason {
+                    text: line.rating.reason_text(&id).to_owned(),
+                    id,
                 })
                 .collect()
         });

@@ -41,6 +41,24 @@ pub struct ReportGroup {
     pub share_of_low: Option<f64>,
 }
 
+impl ReportGroup {
+    /// A group that counts nothing yet: zeros, and ratios without a denominator.
+    fn empty(key: String) -> Self {
+        Self {
+            key,
+            sent: 0,
+            answered: 0,
+            response_rate: None,
+            average: None,
+            csat: None,
+            low: 0,
+            evaluated: 0,
+            evaluation_average: None,
+            share_of_low: None,
+        }
+    }
+}
+
 impl Store {
     /// The report at `now`: a voided rating does not count, and one in its grace period
     /// counts as it was before (or not at all, when it is a first answer).
@@ -112,16 +130,9 @@ impl Store {
         // Evaluated sessions whose group has no request (rating off on the line).
         for (raw, (evaluated, stars)) in evaluations {
             groups.push(ReportGroup {
-                key: period_key(by, raw),
-                sent: 0,
-                answered: 0,
-                response_rate: None,
-                average: None,
-                csat: None,
-                low: 0,
                 evaluated,
                 evaluation_average: ratio(stars, evaluated),
-                share_of_low: None,
+                ..ReportGroup::empty(period_key(by, raw))
             });
         }
         // Sorted here, by bytes: the databases' collations would order keys differently.
@@ -204,16 +215,9 @@ impl Store {
                     totals.get(&raw)
                 };
                 ReportGroup {
-                    key: period_key(by, raw),
-                    sent: 0,
-                    answered: 0,
-                    response_rate: None,
-                    average: None,
-                    csat: None,
                     low,
-                    evaluated: 0,
-                    evaluation_average: None,
                     share_of_low: total.and_then(|t| ratio(low, *t)),
+                    ..ReportGroup::empty(period_key(by, raw))
                 }
             })
             .collect();

@@ -83,20 +83,14 @@ impl Store {
         };
         // The line's settings come with the claim, in its transaction: nothing can fail
         // between claiming a request and having all it takes to send it.
-        let select = format!(
-            "SELECT r.id, r.session_id, r.line_id, r.channel, r.client_id, r.scale, r.status,
-                    r.due_at, r.send_deadline_at, r.attempts, s.client_name,
-                    {window_start} AS last_client_message_at, l.settings
-             FROM rating_requests r
-                  JOIN sessions s ON s.id = r.session_id
-                  {window_join}
-                  JOIN lines l ON l.id = r.line_id
-             WHERE r.status IN ('scheduled', 'sending') AND r.channel <> 'webchat'
-               AND r.run_at <= $1
-             ORDER BY r.run_at
-             LIMIT $2 {lock}",
-            window_start = WINDOW_START,
-            window_join = WINDOW_JOIN,
+        let select = claim_select(
+            "",
+            &format!(
+                "WHERE r.status IN ('scheduled', 'sending') AND r.channel <> 'webchat'
+                   AND r.run_at <= $1
+                 ORDER BY r.run_at
+                 LIMIT $2 {lock}"
+            ),
         );
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(select))
@@ -137,18 +131,7 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Option<(ClaimedRequest, RequestStatus, Option<DateTime<Utc>>)>> {
-        let select = format!(
-            "SELECT r.id, r.session_id, r.line_id, r.channel, r.client_id, r.scale, r.status,
-                    r.due_at, r.send_deadline_at, r.attempts, r.expires_at, s.client_name,
-                    {window_start} AS last_client_message_at, l.settings
-             FROM rating_requests r
-                  JOIN sessions s ON s.id = r.session_id
-                  {window_join}
-                  JOIN lines l ON l.id = r.line_id
-             WHERE r.id = $1",
-            window_start = WINDOW_START,
-            window_join = WINDOW_JOIN,
-        );
+        let select = claim_select(", r.expires_at", "WHERE r.id = $1");
         let Some(row) = sqlx::query(sqlx::AssertSqlSafe(select))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -351,6 +334,21 @@ impl Store {
             .map_err(StoreError::Corrupt)?;
         Ok(Some((row.try_get("id")?, status)))
     }
+}
+
+/// The select [`read_claimed`] reads: a request `r` with its session's client, their
+/// window and its line's settings, and `extra` columns, then `rest` (the `WHERE` on).
+fn claim_select(extra: &str, rest: &str) -> String {
+    format!(
+        "SELECT r.id, r.session_id, r.line_id, r.channel, r.client_id, r.scale, r.status,
+                r.due_at, r.send_deadline_at, r.attempts, s.client_name,
+                {WINDOW_START} AS last_client_message_at, l.settings{extra}
+         FROM rating_requests r
+              JOIN sessions s ON s.id = r.session_id
+              {WINDOW_JOIN}
+              JOIN lines l ON l.id = r.line_id
+         {rest}"
+    )
 }
 
 /// A request row as the claim's select reads it (`lines` caches the lines' settings parsed
