@@ -15,13 +15,17 @@
 //! A comment that came after an alert left follows it, threaded where the sink can: an
 //! e-mail `In-Reply-To` the alert's, a Telegram reply to the alert's message, and on a
 //! webhook the alert's own `alert.id` with `X-Rateline-Event: alert_comment`.
+//!
+//! An operator's digest of the ratings of their chats (`rating.notify_operator`) leaves
+//! through the same sinks, to the operator's own addresses, with `X-Rateline-Event:
+//! rating_notice` on a webhook.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use rateline_adapters::http::{outcome_for_status, outcome_for_transport_error};
+use rateline_adapters::http::outcome_of_post;
 use rateline_adapters::outbound::Policy;
 use rateline_adapters::webhook::{EVENT_HEADER, SIGNATURE_HEADER, sign};
 use rateline_adapters::{ChannelAdapter, OutgoingText, SendOutcome, TextKind};
@@ -29,7 +33,7 @@ use rateline_domain::{ClientRef, Id, Scale};
 use serde_json::json;
 
 use crate::settings::SmtpSettings;
-use crate::store::AlertDelivery;
+use crate::store::{AlertDelivery, NoticeDelivery};
 
 /// The sinks this server can send alerts through.
 pub struct AlertSinks {
@@ -100,32 +104,118 @@ impl AlertSinks {
                     reason: "e-mail alerts need [smtp] url and from in the configuration".into(),
                 },
             },
-            "telegram" => match telegram {
-                Some(bot) => {
-                    bot.send_text(&OutgoingText {
-                        id: alert.id.clone(),
-                        kind: TextKind::Alert,
-                        session_id: alert.session_id.clone(),
-                        line_id: alert.line_id.clone(),
-                        to: ClientRef {
-                            id: Id::stored(address.to_owned()),
-                            name: None,
-                        },
-                        text: message.text,
-                        last_client_message_at: None,
-                        now,
-                        webhook: None,
-                        reply_to: alert.thread.as_ref().and_then(|t| t.reply_to.clone()),
-                    })
-                    .await
-                }
-                None => SendOutcome::Failed {
-                    reason: "Telegram alerts need the [telegram] bot configured".into(),
-                },
-            },
+            "telegram" => {
+                let message = OutgoingText {
+                    id: alert.id.clone(),
+                    kind: TextKind::Alert,
+                    session_id: alert.session_id.clone(),
+                    line_id: alert.line_id.clone(),
+                    to: ClientRef {
+                        id: Id::stored(address.to_owned()),
+                        name: None,
+                    },
+                    text: message.text,
+                    last_client_message_at: None,
+                    now,
+                    webhook: None,
+                    reply_to: alert.thread.as_ref().and_then(|t| t.reply_to.clone()),
+                };
+                by_telegram(telegram, &message).await
+            }
             "webhook" => self.post(address, alert, &message).await,
             other => SendOutcome::Failed {
                 reason: format!("unknown alert sink '{other}'"),
+            },
+        }
+    }
+
+    /// Sends an operator's digest of the ratings of their chats (`rating.notify_operator`)
+    /// through the address it is for: an e-mail, a Telegram message, or a POST whose `text`
+    /// a chat shows as it is, with `X-Rateline-Event: rating_notice`.
+    pub async fn send_notice(
+        &self,
+        n: &NoticeDelivery,
+        telegram: Option<&Arc<dyn ChannelAdapter>>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> SendOutcome {
+        let (subject, text) = notice_words(n, &self.public_url);
+        match n.sink.as_str() {
+            "email" => match &self.email {
+                Some(email) => {
+                    let id = email.message_id("notice", &n.id);
+                    email
+                        .mail(&n.address, id, None, &subject, &text, "notice")
+                        .await
+                }
+                None => SendOutcome::Failed {
+                    reason: "e-mail notices need [smtp] url and from in the configuration".into(),
+                },
+            },
+            "telegram" => {
+                let first = n.ratings.first();
+                let message = OutgoingText {
+                    id: n.id.clone(),
+                    kind: TextKind::Notice,
+                    session_id: first.map(|r| r.session_id.clone()).unwrap_or_default(),
+                    line_id: String::new(),
+                    to: ClientRef {
+                        id: Id::stored(n.address.clone()),
+                        name: None,
+                    },
+                    text,
+                    last_client_message_at: None,
+                    now,
+                    webhook: None,
+                    reply_to: None,
+                };
+                by_telegram(telegram, &message).await
+            }
+            "webhook" => {
+                if let Err(refused) = self.policy.check_url(&n.address) {
+                    return SendOutcome::Failed {
+                        reason: format!("the call to the notice webhook was {refused}"),
+                    };
+                }
+                let ratings: Vec<serde_json::Value> = n
+                    .ratings
+                    .iter()
+                    .map(|r| {
+                        json!({
+                            "rating_id": r.rating_id,
+                            "session_id": r.session_id,
+                            "page_url": format!("{}/dashboard/sessions/{}", self.public_url, r.session_id),
+                            "line": r.line_name,
+                            "scale": r.scale,
+                            "value": r.value,
+                            "low": r.low,
+                            "comment": r.comment,
+                            "reasons": r.reasons,
+                            "rated_at": r.rated_at,
+                        })
+                    })
+                    .collect();
+                let body = json!({
+                    "text": text,
+                    "event": "rating_notice",
+                    "notice": {"id": n.id, "operator_id": n.operator_id, "total": n.total,
+                               "ratings": ratings},
+                });
+                let body = serde_json::to_vec(&body).expect("a notice serialises");
+                let secret = n.webhook_secret.as_ref().unwrap_or(&self.server_secret);
+                let sent = self
+                    .http
+                    .post(&n.address)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .header("Idempotency-Key", &n.id)
+                    .header(EVENT_HEADER, "rating_notice")
+                    .header(SIGNATURE_HEADER, sign(secret.0.as_bytes(), &body))
+                    .body(body)
+                    .send()
+                    .await;
+                outcome_of_post(sent, "the notice webhook")
+            }
+            other => SendOutcome::Failed {
+                reason: format!("unknown notice sink '{other}'"),
             },
         }
     }
@@ -185,13 +275,72 @@ impl AlertSinks {
             .body(body)
             .send()
             .await;
-        match sent {
-            Ok(r) if r.status().is_success() => SendOutcome::Accepted {
-                platform_message_id: None,
-            },
-            Ok(r) => outcome_for_status(r.status(), r.headers(), "the alert webhook"),
-            Err(e) => outcome_for_transport_error(&e, "the alert webhook"),
+        outcome_of_post(sent, "the alert webhook")
+    }
+}
+
+/// Sends a message through the server's bot, when it has one.
+async fn by_telegram(
+    telegram: Option<&Arc<dyn ChannelAdapter>>,
+    message: &OutgoingText,
+) -> SendOutcome {
+    match telegram {
+        Some(bot) => bot.send_text(message).await,
+        None => SendOutcome::Failed {
+            reason: "Telegram messages to people need the [telegram] bot configured".into(),
+        },
+    }
+}
+
+/// A digest's subject and text: each rating (at most [`crate::store::NOTICE_LISTS`]) with
+/// its line, its value, the reasons and comment, and its session's page.
+fn notice_words(n: &NoticeDelivery, public_url: &str) -> (String, String) {
+    let count = if n.total == 1 {
+        "1 new rating".to_owned()
+    } else {
+        format!("{} new ratings", n.total)
+    };
+    let subject = format!("{count} of your chats");
+    let mut text = format!("{subject}\n");
+    for r in &n.ratings {
+        text.push_str(&format!(
+            "\n{} on {}{}\n",
+            rating_words(r.scale, r.value),
+            r.line_name,
+            if r.low { " (low)" } else { "" }
+        ));
+        if !r.reasons.is_empty() {
+            text.push_str(&format!("Reasons: {}\n", r.reasons.join(", ")));
         }
+        if let Some(c) = &r.comment {
+            text.push_str(&format!("Comment: {c}\n"));
+        }
+        text.push_str(&format!(
+            "{public_url}/dashboard/sessions/{}\n",
+            r.session_id
+        ));
+    }
+    let more = n.total.saturating_sub(n.ratings.len());
+    if more > 0 {
+        text.push_str(&format!(
+            "\nand {more} more: {public_url}/dashboard/operators/{}\n",
+            n.operator_id
+        ));
+    }
+    (subject, text)
+}
+
+/// 👍, 👎, or stars with their number.
+fn rating_words(scale: Scale, value: i64) -> String {
+    match scale {
+        Scale::Binary if value >= 1 => "👍".to_owned(),
+        Scale::Binary => "👎".to_owned(),
+        Scale::FiveStar => format!(
+            "{}{} ({}/5)",
+            "★".repeat(value.clamp(0, 5) as usize),
+            "☆".repeat((5 - value).clamp(0, 5) as usize),
+            value
+        ),
     }
 }
 
@@ -210,27 +359,47 @@ fn email_sink(s: &SmtpSettings, timeout: Duration) -> Result<EmailSink, SinkErro
 
 impl EmailSink {
     async fn send(&self, alert: &AlertDelivery, to: &str, m: &AlertMessage) -> SendOutcome {
+        // One Message-ID per alert: a mail sent again after a crash is the same mail, and
+        // mail clients show it once. A comment's follow-up replies to its alert, so mail
+        // clients thread them.
+        let thread = alert
+            .thread
+            .as_ref()
+            .map(|t| self.message_id("alert", &t.alert_id));
+        let id = self.message_id("alert", &alert.id);
+        self.mail(to, id, thread, &m.subject, &m.text, "alert")
+            .await
+    }
+
+    fn message_id(&self, kind: &str, id: &str) -> String {
+        format!("<{kind}.{id}@{}>", self.from.email.domain())
+    }
+
+    /// Sends one plain-text mail; `what` names it in a refusal.
+    async fn mail(
+        &self,
+        to: &str,
+        message_id: String,
+        in_reply_to: Option<String>,
+        subject: &str,
+        text: &str,
+        what: &str,
+    ) -> SendOutcome {
         let Ok(to) = to.parse::<Mailbox>() else {
             return SendOutcome::Undeliverable {
                 reason: format!("'{to}' is not an e-mail address"),
             };
         };
-        // One Message-ID per alert: a mail sent again after a crash is the same mail, and
-        // mail clients show it once.
-        let id = |alert_id: &str| format!("<alert.{alert_id}@{}>", self.from.email.domain());
-        let mut builder = Message::builder().message_id(Some(id(&alert.id)));
-        // A comment's follow-up is a reply to its alert, so mail clients thread them.
-        if let Some(t) = &alert.thread {
-            builder = builder
-                .in_reply_to(id(&t.alert_id))
-                .references(id(&t.alert_id));
+        let mut builder = Message::builder().message_id(Some(message_id));
+        if let Some(parent) = in_reply_to {
+            builder = builder.in_reply_to(parent.clone()).references(parent);
         }
         let email = match builder
             .from(self.from.clone())
             .to(to)
-            .subject(&m.subject)
+            .subject(subject)
             .header(ContentType::TEXT_PLAIN)
-            .body(m.text.clone())
+            .body(text.to_owned())
         {
             Ok(e) => e,
             Err(e) => {
@@ -245,12 +414,12 @@ impl EmailSink {
             },
             // 5xx: the server refused this mail for good (no such mailbox, policy).
             Err(e) if e.is_permanent() => SendOutcome::Undeliverable {
-                reason: format!("the SMTP server refused the alert: {e}"),
+                reason: format!("the SMTP server refused the {what}: {e}"),
             },
             // 4xx, a lost connection, a timeout: the next try may get through.
             Err(e) => SendOutcome::Retry {
                 after: None,
-                reason: format!("the SMTP server did not take the alert: {e}"),
+                reason: format!("the SMTP server did not take the {what}: {e}"),
             },
         }
     }
@@ -299,15 +468,7 @@ struct AlertMessage {
 
 impl AlertMessage {
     fn of(a: &AlertDelivery, public_url: &str) -> Self {
-        let rating = match a.scale {
-            Scale::Binary => "👎".to_owned(),
-            Scale::FiveStar => format!(
-                "{}{} ({}/5)",
-                "★".repeat(a.value.clamp(0, 5) as usize),
-                "☆".repeat((5 - a.value).clamp(0, 5) as usize),
-                a.value
-            ),
-        };
+        let rating = rating_words(a.scale, a.value);
         let person = |id: &Option<String>, name: &Option<String>| match (id, name) {
             (Some(id), Some(name)) => format!("{name} ({id})"),
             (Some(id), None) => id.clone(),

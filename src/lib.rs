@@ -23,6 +23,7 @@ pub mod clock;
 pub mod dashboard;
 pub mod demo;
 pub mod engine;
+pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod policy;

@@ -252,6 +252,7 @@ impl Application {
             metrics.clone(),
             adapters,
             sinks,
+            crate::events::EventPoster::new(&policy, timeout),
             settings.scheduler.clone(),
             format!("{}/v1/ratings", public_url.trim_end_matches('/')),
         )

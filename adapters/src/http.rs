@@ -72,6 +72,19 @@ pub fn outcome_for_transport_error(err: &reqwest::Error, what: &str) -> SendOutc
     }
 }
 
+/// The outcome of a POST whose answer's body does not matter: any 2xx is accepted (with no
+/// message id), anything else as [`outcome_for_status`] and [`outcome_for_transport_error`]
+/// say.
+pub fn outcome_of_post(sent: Result<reqwest::Response, reqwest::Error>, what: &str) -> SendOutcome {
+    match sent {
+        Ok(r) if r.status().is_success() => SendOutcome::Accepted {
+            platform_message_id: None,
+        },
+        Ok(r) => outcome_for_status(r.status(), r.headers(), what),
+        Err(e) => outcome_for_transport_error(&e, what),
+    }
+}
+
 /// Reads `Retry-After` as seconds or as an HTTP date.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();

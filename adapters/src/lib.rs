@@ -181,6 +181,8 @@ pub enum TextKind {
     Response,
     /// A low-rating alert to a supervisor's chat.
     Alert,
+    /// An operator's digest of the ratings of their chats.
+    Notice,
 }
 
 impl TextKind {
@@ -188,6 +190,7 @@ impl TextKind {
         match self {
             TextKind::Response => "response",
             TextKind::Alert => "alert",
+            TextKind::Notice => "notice",
         }
     }
 }

@@ -58,6 +58,7 @@ error_codes! {
     PersonNotFound = "person_not_found": "No such person.",
     GroupNotFound = "group_not_found": "No such group.",
     KeyNotFound = "key_not_found": "No such API key.",
+    SubscriptionNotFound = "subscription_not_found": "No such event subscription.",
     InvitationNotFound = "invitation_not_found": "No such invitation link (mistyped, or replaced by a newer one).",
     InvitationExpired = "invitation_expired": "The invitation link has expired; an admin makes a new one.",
     InvitationUsed = "invitation_used": "The invitation link has set a password already; sign in, or ask an admin for a new link.",

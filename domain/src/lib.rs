@@ -14,6 +14,7 @@ mod person;
 mod rating;
 mod scale;
 mod session;
+mod subscription;
 
 pub use channel::{Channel, ClientRef, UnknownChannel};
 pub use error_code::ErrorCode;
@@ -31,6 +32,7 @@ pub use person::{Group, MAX_GROUP_MEMBERS, MAX_PERSON_LINES, Notify, Person, Rol
 pub use rating::{MAX_COMMENT_CHARS, RatingAnswer, RequestStatus};
 pub use scale::Scale;
 pub use session::{ClosedBy, MessageFrom, NewSession};
+pub use subscription::{EventType, MAX_SUBSCRIPTION_LINES, SubscriptionSettings};
 
 /// A secret held in memory: its `Debug` never shows it, so no log line can.
 #[derive(Clone, PartialEq, Eq)]

@@ -98,6 +98,10 @@ pub struct RatingSettings {
     /// comments, responses: in the inbox, on their profile and on their sessions' pages).
     /// Off, an operator sees only their numbers; supervisors and admins see everything.
     pub operators_see_ratings: bool,
+    /// Whether each of the line's operators hears of every rating of their sessions, through
+    /// their own addresses (`notify`), at most one message a minute (a digest of the ratings
+    /// that came meanwhile). Needs `operators_see_ratings`.
+    pub notify_operator: bool,
     /// The reasons a client may pick after a low rating (at most 8), in the order they
     /// are offered. Empty: the line asks for none.
     pub low_reasons: Vec<LowReason>,
@@ -258,6 +262,7 @@ impl Default for RatingSettings {
             alert_wait_seconds: 120,
             lowered_grace_hours: 0,
             operators_see_ratings: true,
+            notify_operator: false,
             low_reasons: Vec::new(),
         }
     }
@@ -448,6 +453,12 @@ impl LineSettings {
             ));
         }
         check_reasons(&r.low_reasons)?;
+        if r.notify_operator && !r.operators_see_ratings {
+            return Err(Invalid::new(
+                "rating.notify_operator",
+                "needs rating.operators_see_ratings: this line keeps ratings from its operators;                  switch that on, or this off",
+            ));
+        }
         if let Some(m) = r.reminder_after_minutes
             && (m == 0 || i64::from(m) >= i64::from(r.answer_window_hours) * 60)
         {

@@ -459,3 +459,36 @@ pub fn sections(
         }
     }
 }
+
+/// A refusal's message under the field it names (for fields drawn without [`input`]).
+pub fn field_error(name: &str, message: Option<String>) -> Markup {
+    html! {
+        @if let Some(m) = message { p.problem id={ (fid(name)) "-error" } role="alert" { (m) } }
+    }
+}
+
+/// A box to tick per choice, `(value, label)`, named `name` (several may be ticked), with
+/// those `typed` holds ticked and a refusal's message under them.
+pub fn checkboxes(
+    name: &str,
+    legend: &str,
+    choices: &[(String, String)],
+    typed: &Values,
+    error: Option<String>,
+) -> Markup {
+    let ticked = typed.get(name);
+    html! {
+        fieldset id=(fid(name)) {
+            legend { (legend) }
+            @for (value, label) in choices {
+                @let id = format!("{}-{}", fid(name), value.replace('.', "-"));
+                div.check {
+                    input type="checkbox" name=(name) id=(id) value=(value)
+                        checked[ticked.is_some_and(|t| t.contains(value))];
+                    label for=(id) { (label) }
+                }
+            }
+            (field_error(name, error))
+        }
+    }
+}

@@ -7,10 +7,10 @@
 use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use maud::{Markup, html};
+use maud::html;
 use rateline_domain::{Invalid, Role};
 
-use super::form::{self, Refusal, Values, one};
+use super::form::{self, Refusal, Values, field_error, one};
 use super::page::{self, refused};
 use super::visit::{Visit, viewer};
 use super::visit::{flash, take_flash};
@@ -117,7 +117,7 @@ async fn keys_page(state: &AppState, caller: &Caller, typed: &Values, shown: Sho
     };
     let error = |name: &str| Refusal::about(refusal, name);
     let people = viewer.people(|_| true);
-    let lines = viewer.lines(|_| true);
+    let lines = viewer.line_choices();
     let markup = page::page(
         "API keys",
         &viewer,
@@ -178,18 +178,7 @@ async fn keys_page(state: &AppState, caller: &Caller, typed: &Values, shown: Sho
                         @for (v, label) in &people { option value=(v) selected[one(typed, "person_id") == v] { (label) } }
                     }
                     (field_error("person_id", error("person_id")))
-                    fieldset #f-lines {
-                        legend { "Lines (supervisor keys; none covers every line)" }
-                        @for (v, name) in &lines {
-                            @let id = format!("f-lines-{v}");
-                            div.check {
-                                input type="checkbox" name="lines" id=(id) value=(v)
-                                    checked[typed.get("lines").is_some_and(|l| l.contains(v))];
-                                label for=(id) { (name) " (" (v) ")" }
-                            }
-                        }
-                        (field_error("lines", error("lines")))
-                    }
+                    (form::checkboxes("lines", "Lines (supervisor keys; none covers every line)", &lines, typed, error("lines")))
                     button type="submit" #create-key { "Make the key" }
                 }
             }
@@ -200,10 +189,4 @@ async fn keys_page(state: &AppState, caller: &Caller, typed: &Values, shown: Sho
         _ => StatusCode::OK,
     };
     (status, markup).into_response()
-}
-
-fn field_error(name: &str, message: Option<String>) -> Markup {
-    html! {
-        @if let Some(m) = message { p.problem id={ (form::fid(name)) "-error" } role="alert" { (m) } }
-    }
 }

@@ -210,6 +210,13 @@ const SECTIONS: &Sections = &[
                 Kind::Check,
                 "Off, operators see only their numbers, and are not alerted.",
             ),
+            f(
+                "rating.notify_operator",
+                "Tell each operator of every rating",
+                Kind::Check,
+                "Through the operator's own addresses, at most one message a minute. Needs the \
+                 box above.",
+            ),
         ],
     ),
     (

@@ -29,6 +29,7 @@ mod page;
 mod people;
 mod quality;
 pub mod sign_in;
+mod subscriptions;
 mod viewer;
 mod visit;
 
@@ -110,6 +111,18 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/dashboard/keys", get(keys::list).post(keys::create))
         .route("/dashboard/keys/{id}/revoke", post(keys::revoke))
         .route("/dashboard/audit", get(audit::audit_page))
+        .route(
+            "/dashboard/subscriptions",
+            get(subscriptions::list).post(subscriptions::create),
+        )
+        .route(
+            "/dashboard/subscriptions/{id}/on",
+            post(subscriptions::switch_on),
+        )
+        .route(
+            "/dashboard/subscriptions/{id}/delete",
+            post(subscriptions::delete),
+        )
         .route("/dashboard/people/{id}/invitation", post(people::invite))
         // The check's bare 403 is explained by the layer around it.
         .layer(csrf)

@@ -146,6 +146,8 @@ pub(super) fn page(title: &str, viewer: &Viewer, body: Markup) -> Markup {
                                 " "
                                 a href="/dashboard/keys" #nav-keys { "Keys" }
                                 " "
+                                a href="/dashboard/subscriptions" #nav-subscriptions { "Events" }
+                                " "
                                 a href="/dashboard/audit" #nav-audit { "Audit" }
                             }
                         }
@@ -161,7 +163,19 @@ pub(super) fn page(title: &str, viewer: &Viewer, body: Markup) -> Markup {
                         }
                     }
                 }
-                main { (body) }
+                main {
+                    @if !viewer.events_trouble.is_empty() {
+                        p.problem #events-trouble role="alert" {
+                            "Event subscriptions need you: "
+                            @for (n, (id, off)) in viewer.events_trouble.iter().enumerate() {
+                                @if n > 0 { ", " }
+                                code { (id) } @if *off { " is switched off" } @else { " is failing" }
+                            }
+                            ". " a href="/dashboard/subscriptions" { "See them" }
+                        }
+                    }
+                    (body)
+                }
             }
         }
     }

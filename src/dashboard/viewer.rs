@@ -23,6 +23,8 @@ pub struct Viewer {
     pub operator: Option<String>,
     /// Admins see the people page in the header.
     pub admin: bool,
+    /// Admins: event subscriptions failing now (`false`) or switched off (`true`), by id.
+    pub events_trouble: Vec<(String, bool)>,
     /// Times are shown, and dates read, in this zone.
     pub zone: chrono_tz::Tz,
     pub directory: std::sync::Arc<crate::store::Directory>,
@@ -38,6 +40,7 @@ impl Default for Viewer {
             me: None,
             operator: None,
             admin: false,
+            events_trouble: Vec::new(),
             zone: chrono_tz::UTC,
             directory: std::sync::Arc::default(),
         }
@@ -78,6 +81,17 @@ impl Viewer {
             .collect();
         lines.sort();
         lines
+    }
+
+    /// Every line as (id, "name (id)"), by id: for a form's boxes to tick.
+    pub fn line_choices(&self) -> Vec<(String, String)> {
+        self.lines(|_| true)
+            .into_iter()
+            .map(|(id, name)| {
+                let label = format!("{name} ({id})");
+                (id, label)
+            })
+            .collect()
     }
 
     /// The people `keep` lets through, as (id, "name (id)"), by name: for a form's choice of

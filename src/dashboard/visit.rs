@@ -117,15 +117,30 @@ pub async fn viewer(state: &AppState, caller: &Caller) -> Viewer {
         .and_then(|id| directory.people.get(id))
         .and_then(|(_, zone)| zone.as_deref()?.parse().ok())
         .unwrap_or(state.time_zone);
+    let admin = caller
+        .role()
+        .is_none_or(|r| r == rateline_domain::Role::Admin);
+    let events_trouble = if admin {
+        state
+            .engine
+            .troubled_subscriptions()
+            .await
+            .inspect_err(|e| tracing::warn!(error = %e, "event subscriptions could not be read"))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| (s.id, !s.active))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Viewer {
         who: caller.display_name(),
         links: true,
         unanswered,
         me: caller.person_id().map(str::to_owned),
         operator: caller.operator().map(str::to_owned),
-        admin: caller
-            .role()
-            .is_none_or(|r| r == rateline_domain::Role::Admin),
+        admin,
+        events_trouble,
         zone,
         directory: std::sync::Arc::new(directory),
     }

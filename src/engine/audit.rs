@@ -32,6 +32,8 @@ fn flatten(prefix: &str, value: &Value, into: &mut Map<String, Value>) {
                 flatten(&path, v, into);
             }
         }
+        // Nothing at all (what a deletion leaves): no field.
+        Value::Null if prefix.is_empty() => {}
         other => {
             into.insert(prefix.to_owned(), other.clone());
         }

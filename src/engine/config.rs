@@ -305,7 +305,7 @@ impl Engine {
 
     /// Refuses a URL Rateline would call whose host is an address the outbound policy
     /// refuses, when it is stored rather than at the first send.
-    fn check_destination(&self, field: &str, url: &str) -> Result<()> {
+    pub(super) fn check_destination(&self, field: &str, url: &str) -> Result<()> {
         self.policy
             .check_url(url)
             .map_err(|refused| Invalid::new(field, refused.to_string()).into())

@@ -80,6 +80,7 @@ impl Engine {
         if body.send_to_client {
             self.wake.due_at(now);
         }
+        self.events_queued().await;
         Ok(written)
     }
 
@@ -140,7 +141,10 @@ impl Engine {
             )
             .await?
         {
-            AppealOutcome::Done(a) => Ok(a),
+            AppealOutcome::Done(a) => {
+                self.events_queued().await;
+                Ok(a)
+            }
             AppealOutcome::NotFound => Err(appeal_not_found(id)),
             AppealOutcome::Already(a) => Err(EngineError::Conflict {
                 code: ErrorCode::AppealDecided,

@@ -53,9 +53,14 @@ impl Engine {
         message_id: &str,
         news: &PlatformStatus,
     ) -> Result<Option<(String, rateline_domain::RequestStatus)>> {
-        self.store
+        let changed = self
+            .store
             .record_whatsapp_status(message_id, news, self.now())
-            .await
+            .await?;
+        if changed.is_some() {
+            self.events_queued().await;
+        }
+        Ok(changed)
     }
 
     /// The server's key `name`, made from `candidate` at the first start and kept in the

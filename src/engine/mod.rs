@@ -15,6 +15,7 @@ mod passwords;
 mod probes;
 mod reach;
 mod signals;
+mod subscriptions;
 mod wake;
 
 pub use config::group_not_found;
@@ -25,6 +26,7 @@ pub use passwords::{INVITATION_HOURS, MIN_PASSWORD_CHARS, NewInvitation, invitat
 pub use probes::TestAlert;
 pub use reach::{AlertReach, RecipientReach, Sinks};
 pub use signals::SessionSignals;
+pub use subscriptions::subscription_not_found;
 pub use wake::Wake;
 
 use rateline_domain::ErrorCode;
@@ -466,6 +468,7 @@ impl Engine {
             .await?
         {
             tracing::info!(request_id = %r.id, %reason, "request not scheduled: window closed");
+            self.events_queued().await;
             r.status = status;
             r.last_error = Some(reason);
             r.finished_at = Some(now);
@@ -502,12 +505,14 @@ impl Engine {
             change_window: Duration::days(i64::from(line.rating.change_window_days)),
             grace: Duration::hours(i64::from(line.rating.lowered_grace_hours)),
         };
+        let notify_operator = line.rating.notify_operator;
         let alerts = AlertPlan {
             delay: Duration::seconds(i64::from(line.rating.alert_delay_seconds)),
             wait: Duration::seconds(i64::from(line.rating.alert_wait_seconds)),
             awaits_comment: line.rating.ask_comment_on_low,
             awaits_reasons: !line.rating.low_reasons.is_empty(),
             operators_see_ratings: line.rating.operators_see_ratings,
+            notify_operator: line.rating.notify_operator,
             recipients: line.notify_low,
         };
         let id = &answer.request_id;
@@ -519,14 +524,24 @@ impl Engine {
                 self.wake.due_at(now);
             }
         };
-        match self
+        let outcome = self
             .store
             .submit_rating(&answer, policy, &alerts, now)
-            .await?
-        {
+            .await?;
+        if matches!(
+            outcome,
+            RatingOutcome::Created(..) | RatingOutcome::Changed(..)
+        ) {
+            self.events_queued().await;
+        }
+        match outcome {
             RatingOutcome::Created(rating, history) => {
                 self.metrics
                     .transition(rateline_domain::RequestStatus::Answered);
+                // The operator's digest is gathered with the scheduler's housekeeping.
+                if notify_operator {
+                    self.wake.housekeeping_at(now);
+                }
                 alert_due(&rating);
                 Ok(Submitted {
                     rating,

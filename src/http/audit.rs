@@ -24,7 +24,15 @@ struct AuditList {
 }
 
 /// The kinds of thing the log records.
-pub const KINDS: [&str; 6] = ["line", "person", "group", "key", "client", "retention"];
+pub const KINDS: [&str; 7] = [
+    "line",
+    "person",
+    "group",
+    "key",
+    "client",
+    "retention",
+    "subscription",
+];
 
 /// The filter `GET /v1/audit` and the dashboard's audit page read from a query.
 pub fn audit_filter(query: &ApiQuery) -> Result<AuditFilter, ApiError> {
@@ -35,7 +43,9 @@ pub fn audit_filter(query: &ApiQuery) -> Result<AuditFilter, ApiError> {
     {
         return Err(ApiError::new(
             ErrorCode::InvalidParameter,
-            format!("kind: '{k}' is not line, person, group, key, client or retention"),
+            format!(
+                "kind: '{k}' is not line, person, group, key, client, retention or subscription"
+            ),
         ));
     }
     Ok(AuditFilter {
@@ -45,13 +55,13 @@ pub fn audit_filter(query: &ApiQuery) -> Result<AuditFilter, ApiError> {
     })
 }
 
-/// Every change to lines, people, groups and API keys, newest first: who made it (a
+/// Every change to lines, people, groups, API keys and event subscriptions, newest first: who made it (a
 /// person's id, `key <id>`, `config file`, or `no key`), when, and each changed field before
 /// and after. A secret's value is never kept: a changed one shows as `"(secret)"`. Admins.
 #[utoipa::path(
     get, path = "/v1/audit", tag = "people", operation_id = "audit_log",
     params(
-        ("kind" = Option<String>, Query, description = "line, person, group, key, client or retention."),
+        ("kind" = Option<String>, Query, description = "line, person, group, key, client, retention or subscription."),
         ("subject" = Option<String>, Query, description = "The line's, person's, group's or key's id."),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "100 when absent."),
     ),

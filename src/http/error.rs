@@ -37,7 +37,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         Forbidden | OriginNotAllowed | NotThisSession => StatusCode::FORBIDDEN,
         NoSuchEndpoint | LineNotFound | SessionNotFound | RequestNotFound | RatingNotFound
         | AppealNotFound | PersonNotFound | GroupNotFound | KeyNotFound | InvitationNotFound
-        | ChannelNotEnabled | BadgeNotFound => StatusCode::NOT_FOUND,
+        | SubscriptionNotFound | ChannelNotEnabled | BadgeNotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         LineManagedByConfig

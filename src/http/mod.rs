@@ -17,6 +17,7 @@ mod ratings;
 mod report;
 mod serve;
 mod sessions;
+mod subscriptions;
 mod versions;
 mod webchat;
 
@@ -93,6 +94,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(report::router())
         .merge(followup::router())
         .merge(clients::router())
+        .merge(subscriptions::router())
         .routes(routes!(webchat::mint_token))
         .split_for_parts();
     utoipa::Modify::modify(&openapi::CommonErrors, &mut description);

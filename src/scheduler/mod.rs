@@ -33,10 +33,12 @@ pub use retry::RetryPolicy;
 use crate::alerts::AlertSinks;
 use crate::clock::Clock;
 use crate::engine::{Engine, Wake};
+use crate::events::EventPoster;
 use crate::metrics::Metrics;
 use crate::settings::SchedulerSettings;
 use crate::store::{
-    Backend, ClaimedJob, ClaimedRequest, JobKind, JobResult, SendResult, Store, StoreError,
+    Backend, ClaimedJob, ClaimedRequest, EventResult, JobKind, JobResult, Recorded, SendResult,
+    Store, StoreError,
 };
 
 /// Folds the report's changes every `every` (`scheduler.report_fold_seconds`) until `stop`.
@@ -134,6 +136,7 @@ struct Inner {
     metrics: Arc<Metrics>,
     adapters: Adapters,
     sinks: Arc<AlertSinks>,
+    events: EventPoster,
     settings: SchedulerSettings,
     retry: RetryPolicy,
     /// This process's name on the leases it takes.
@@ -164,6 +167,7 @@ impl Scheduler {
         metrics: Arc<Metrics>,
         adapters: Adapters,
         sinks: Arc<AlertSinks>,
+        events: EventPoster,
         settings: SchedulerSettings,
         answer_url: String,
     ) -> Self {
@@ -176,6 +180,7 @@ impl Scheduler {
                 metrics,
                 adapters,
                 sinks,
+                events,
                 retry: RetryPolicy::new(&settings),
                 settings,
                 owner: uuid::Uuid::now_v7().to_string(),
@@ -288,6 +293,13 @@ impl Inner {
                 }
             }
             idle_left = idle.len() as i64 == IDLE_BATCH;
+            let gathered = self.store.gather_notices(now).await?;
+            if gathered > 0 {
+                tracing::debug!(
+                    ratings = gathered,
+                    "ratings gathered into operators' digests"
+                );
+            }
         }
 
         // Claim only as many as can be sent now, so a claim never waits out its lease in memory.
@@ -318,10 +330,20 @@ impl Inner {
                 drop(permit);
             });
         }
-        // Alerts, responses and reminders take the slots rating requests left.
-        for kind in [JobKind::Alert, JobKind::Response, JobKind::Reminder] {
+        // Alerts, responses, reminders and events take the slots rating requests left.
+        for kind in [
+            JobKind::Alert,
+            JobKind::Response,
+            JobKind::Reminder,
+            JobKind::Event,
+            JobKind::Notice,
+        ] {
             if spare.len() == 0 {
                 break;
+            }
+            // With no active subscription no event can be claimed: no query for them.
+            if kind == JobKind::Event && !self.store.events_wanted().await {
+                continue;
             }
             let jobs = self
                 .store
@@ -336,7 +358,11 @@ impl Inner {
             for (job, permit) in jobs.into_iter().zip(spare.by_ref()) {
                 let me = self.clone();
                 sends.spawn(async move {
-                    me.send_job(job, claimed_at).await;
+                    if job.kind == JobKind::Event {
+                        me.send_event(job, claimed_at).await;
+                    } else {
+                        me.send_job(job, claimed_at).await;
+                    }
                     drop(permit);
                 });
             }
@@ -546,7 +572,8 @@ impl Inner {
                         self.wake.due_at(*at)
                     }
                     SendResult::Sent { expires_at, .. } => self.wake.housekeeping_at(*expires_at),
-                    SendResult::Final { .. } => {}
+                    // Its end may be an event for a subscription.
+                    SendResult::Final { .. } => self.events_queued().await,
                 }
             }
             Some(false) => tracing::info!(
@@ -560,10 +587,10 @@ impl Inner {
     /// Writes an outcome, retrying while the database is away: giving up would let the
     /// lease run out and the message be sent a second time. `None` when the lease ran out
     /// first (another claim may have sent it again by then).
-    async fn persist<F, Fut>(&self, claimed_at: Instant, write: F) -> Option<bool>
+    async fn persist<T, F, Fut>(&self, claimed_at: Instant, write: F) -> Option<T>
     where
         F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<bool, StoreError>>,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
     {
         let give_up = claimed_at + self.settings.lease();
         let mut wait = std::time::Duration::from_millis(100);
@@ -656,10 +683,109 @@ impl Inner {
             (Some(true), JobResult::RetryAt { at, .. } | JobResult::Deferred { at }) => {
                 self.wake.due_at(*at)
             }
+            // A failed alert and a sent response may be events for a subscription.
+            (Some(true), JobResult::Final { .. } | JobResult::Sent { .. }) => {
+                self.events_queued().await
+            }
             (Some(false), _) => tracing::info!(
                 "it changed while being sent (edited and queued again, or its lease ran out); \
                  left as it is"
             ),
+            _ => {}
+        }
+    }
+
+    /// Wakes this scheduler for the events an outcome may just have queued, when any
+    /// subscription is active.
+    async fn events_queued(&self) {
+        if self.store.events_wanted().await {
+            self.wake.due_at(self.clock.now());
+        }
+    }
+
+    /// Posts one event to its subscription and records the outcome: delivered, or tried
+    /// again after the backoff (never given up on: its subscription is switched off instead
+    /// when it has failed for days, see [`crate::store::SWITCH_OFF_AFTER_DAYS`]).
+    #[tracing::instrument(skip_all, fields(kind = "event", id = %job.id, attempt = job.attempts))]
+    async fn send_event(&self, job: ClaimedJob, claimed_at: Instant) {
+        if job.reclaimed {
+            tracing::warn!("the previous holder's lease ran out mid-send: sending again");
+        }
+        let delivery = match self.store.event_delivery(&job.id).await {
+            Ok(Some(d)) => d,
+            // Its subscription was deleted meanwhile, and the event with it.
+            Ok(None) => return,
+            Err(e) => {
+                // Tried again when the lease runs out.
+                tracing::warn!(error = %e, "could not read the event to send");
+                return;
+            }
+        };
+        let limit = self.settings.send_timeout() + SEND_TIMEOUT_GRACE;
+        let outcome = tokio::time::timeout(limit, self.events.post(&delivery))
+            .await
+            .unwrap_or_else(|_| SendOutcome::Retry {
+                after: None,
+                reason: format!(
+                    "the send took longer than {} s",
+                    self.settings.send_timeout_seconds
+                ),
+            });
+        self.metrics
+            .job_outcomes
+            .get_or_create(&vec![
+                ("kind", "event".to_owned()),
+                ("via", "webhook".to_owned()),
+                ("outcome", outcome.label().to_owned()),
+            ])
+            .inc();
+        let now = self.clock.now();
+        let result = match outcome {
+            SendOutcome::Accepted { .. } => EventResult::Delivered,
+            other => {
+                let (after, error) = match other {
+                    SendOutcome::Retry { after, reason } => (after, reason),
+                    SendOutcome::Defer { after, reason } => (Some(after), reason),
+                    SendOutcome::Undeliverable { reason }
+                    | SendOutcome::WindowClosed { reason }
+                    | SendOutcome::Failed { reason }
+                    | SendOutcome::Skipped { reason } => (None, reason),
+                    unknown => (None, format!("unknown send outcome {unknown:?}")),
+                };
+                let wait = after
+                    .map(|a| a.min(retry::EVENT_RETRY_MAX))
+                    .unwrap_or_else(|| self.retry.event_delay_after(job.attempts));
+                let at = now + Duration::from_std(wait).unwrap_or(Duration::hours(1));
+                tracing::warn!(
+                    subscription = %delivery.subscription_id,
+                    retry_at = %rfc3339(at),
+                    %error,
+                    "event not delivered; will retry"
+                );
+                EventResult::Failed { at, error }
+            }
+        };
+        let recorded = self
+            .persist(claimed_at, || {
+                self.store.record_event_result(
+                    &job,
+                    &self.owner,
+                    &delivery.subscription_id,
+                    &result,
+                    self.clock.now(),
+                )
+            })
+            .await;
+        match (recorded, &result) {
+            (Some(Recorded::SwitchedOff), _) => tracing::warn!(
+                subscription = %delivery.subscription_id,
+                days = crate::store::SWITCH_OFF_AFTER_DAYS,
+                "subscription switched off: it has failed for days without a success; \
+                 a PUT of /v1/subscriptions/{{id}} switches it back on"
+            ),
+            (Some(Recorded::Done), EventResult::Failed { at, .. }) => self.wake.due_at(*at),
+            // The next event of the same rating may be sent now.
+            (Some(Recorded::Done), EventResult::Delivered) => self.wake.due_at(now),
             _ => {}
         }
     }
@@ -726,6 +852,19 @@ impl Inner {
                 outgoing.whatsapp_template = None;
                 Ok((via, adapter.send(&outgoing).await, false))
             }
+            JobKind::Notice => {
+                let Some(notice) = self.store.notice_delivery(&job.id).await? else {
+                    return Ok(("none".into(), gone("notice"), false));
+                };
+                if notice.ratings.is_empty() {
+                    let reason = "its ratings are no longer in the store".to_owned();
+                    return Ok((notice.sink, SendOutcome::Skipped { reason }, false));
+                }
+                let telegram = self.adapters.get(Channel::Telegram);
+                let outcome = self.sinks.send_notice(&notice, telegram, now).await;
+                Ok((notice.sink, outcome, false))
+            }
+            JobKind::Event => unreachable!("events are sent by send_event"),
         }
     }
 
@@ -738,10 +877,10 @@ impl Inner {
         deadline: DateTime<Utc>,
     ) -> JobResult {
         let now = self.clock.now();
-        // Alerts end `failed` whatever the reason; a response to a client keeps the
-        // channel's reason, as a rating request does.
+        // Alerts and digests end `failed` whatever the reason; a response to a client keeps
+        // the channel's reason, as a rating request does.
         let ended = |status: &'static str, error: String| JobResult::Final {
-            status: if job.kind == JobKind::Alert {
+            status: if matches!(job.kind, JobKind::Alert | JobKind::Notice) {
                 "failed"
             } else {
                 status

@@ -14,7 +14,13 @@ use crate::settings::SchedulerSettings;
 pub struct RetryPolicy {
     builder: ExponentialBuilder,
     max_attempts: u32,
+    /// Events: the same start, no end, at most [`EVENT_RETRY_MAX`] apart.
+    events: ExponentialBuilder,
 }
+
+/// The longest wait between two tries of an event. Events are tried until their
+/// subscription is switched off, so the wait stops growing here.
+pub const EVENT_RETRY_MAX: Duration = Duration::from_secs(3600);
 
 impl RetryPolicy {
     pub fn new(s: &SchedulerSettings) -> Self {
@@ -24,10 +30,26 @@ impl RetryPolicy {
             .with_factor(2.0)
             .with_jitter()
             .with_max_times(s.max_attempts as usize);
+        let events = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(s.retry_min_millis))
+            .with_max_delay(EVENT_RETRY_MAX)
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times();
         Self {
             builder,
             max_attempts: s.max_attempts,
+            events,
         }
+    }
+
+    /// The wait before an event's try `attempts + 1`: it is always tried again.
+    pub fn event_delay_after(&self, attempts: u32) -> Duration {
+        self.events
+            .build()
+            .nth(attempts.saturating_sub(1) as usize)
+            .unwrap_or(EVENT_RETRY_MAX)
+            .min(EVENT_RETRY_MAX)
     }
 
     /// The wait before attempt `attempts + 1`, or `None` when `attempts` tries were the last.
@@ -66,5 +88,20 @@ mod tests {
             assert!(p.delay_after(n).unwrap() <= Duration::from_secs(16));
         }
         assert_eq!(p.delay_after(6), None);
+    }
+
+    #[test]
+    fn events_are_tried_again_forever_at_most_an_hour_apart() {
+        let s = SchedulerSettings {
+            retry_min_millis: 1000,
+            max_attempts: 3,
+            ..SchedulerSettings::default()
+        };
+        let p = RetryPolicy::new(&s);
+        let first = p.event_delay_after(1);
+        assert!(first >= Duration::from_secs(1) && first <= Duration::from_secs(2));
+        // Past the requests' last attempt, and far past the point where it stops growing.
+        assert!(p.event_delay_after(5) >= Duration::from_secs(16));
+        assert_eq!(p.event_delay_after(500), EVENT_RETRY_MAX);
     }
 }

@@ -26,11 +26,14 @@ pub struct Erased {
     pub comments: u64,
     /// Responses to their ratings whose text was erased (one on its way is not sent).
     pub responses: u64,
+    /// Events about them that no subscriber had taken yet: dropped, as they carry their id,
+    /// name and comments (see docs/events.md).
+    pub events: u64,
 }
 
 impl Erased {
     pub fn anything(&self) -> bool {
-        self.sessions + self.requests + self.comments + self.responses > 0
+        self.sessions + self.requests + self.comments + self.responses + self.events > 0
     }
 }
 
@@ -106,6 +109,12 @@ impl Store {
                 .to_owned(),
         )
         .bind(pseudonym)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        erased.events = run("DELETE FROM event_deliveries WHERE session_id IN
+                 (SELECT id FROM sessions WHERE channel = $1 AND client_id = $2)"
+            .to_owned())
         .execute(&mut *tx)
         .await?
         .rows_affected();

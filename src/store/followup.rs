@@ -3,7 +3,7 @@
 //! supervisor's own evaluation of a session.
 
 use chrono::{DateTime, Utc};
-use rateline_domain::{Channel, ClientRef, Id, LineSettings};
+use rateline_domain::{Channel, ClientRef, EventType, Id, LineSettings};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -217,6 +217,7 @@ impl Store {
         send_to_client: bool,
         now: DateTime<Utc>,
     ) -> Result<Option<(ResponseRecord, bool)>> {
+        let events = self.events_wanted().await;
         let mut tx = self.pool.begin().await?;
         if sqlx::query("SELECT 1 FROM ratings WHERE id = $1")
             .bind(rating_id)
@@ -268,6 +269,10 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+        }
+        if existing.is_none() {
+            let kind = EventType::ResponseCreated;
+            super::events::emit_response(&mut tx, events, kind, rating_id, now).await?;
         }
         let record = response_of(&mut tx, rating_id)
             .await?
@@ -375,6 +380,7 @@ impl Store {
         decided_by: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<AppealOutcome> {
+        let events = self.events_wanted().await;
         let mut tx = self.pool.begin().await?;
         let decided = sqlx::query(
             "UPDATE appeals SET status = $2, note = $3, decided_by = $4, decided_at = $5
@@ -402,6 +408,8 @@ impl Store {
                 .bind(ms(now))
                 .execute(&mut *tx)
                 .await?;
+            let kind = EventType::RatingVoided;
+            super::events::emit_rating(&mut tx, events, kind, &appeal.rating_id, now).await?;
         }
         tx.commit().await?;
         Ok(AppealOutcome::Done(appeal))

@@ -8,7 +8,9 @@
 use chrono::{DateTime, Duration, Utc};
 use sqlx::Row;
 
-use super::{Backend, Result, Store, ms, placeholders, time};
+use rateline_domain::EventType;
+
+use super::{Backend, Result, Store, events, ms, placeholders, time};
 
 /// Which job table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +21,10 @@ pub enum JobKind {
     Response,
     /// A rating request's one reminder to the client (`rating_reminders`).
     Reminder,
+    /// An event on its way to a subscription (`event_deliveries`, see [`super::events`]).
+    Event,
+    /// An operator's digest of their ratings (`operator_notices`, see [`super::notices`]).
+    Notice,
 }
 
 impl JobKind {
@@ -27,6 +33,8 @@ impl JobKind {
             JobKind::Alert => "alert",
             JobKind::Response => "response",
             JobKind::Reminder => "reminder",
+            JobKind::Event => "event",
+            JobKind::Notice => "notice",
         }
     }
 
@@ -35,12 +43,14 @@ impl JobKind {
             JobKind::Alert => "alerts",
             JobKind::Response => "rating_responses",
             JobKind::Reminder => "rating_reminders",
+            JobKind::Event => "event_deliveries",
+            JobKind::Notice => "operator_notices",
         }
     }
 
     fn key(self) -> &'static str {
         match self {
-            JobKind::Alert => "id",
+            JobKind::Alert | JobKind::Event | JobKind::Notice => "id",
             JobKind::Response => "rating_id",
             JobKind::Reminder => "request_id",
         }
@@ -49,19 +59,29 @@ impl JobKind {
     /// The status column; the partial indexes' predicates repeat it word for word.
     fn status(self) -> &'static str {
         match self {
-            JobKind::Alert | JobKind::Reminder => "status",
+            JobKind::Alert | JobKind::Reminder | JobKind::Event | JobKind::Notice => "status",
             JobKind::Response => "delivery_status",
+        }
+    }
+
+    /// What else a due job must meet to be claimed.
+    fn claimable(self) -> &'static str {
+        match self {
+            JobKind::Event => super::events::CLAIMABLE,
+            JobKind::Alert | JobKind::Response | JobKind::Reminder | JobKind::Notice => "TRUE",
         }
     }
 
     /// When the job was asked for: its send deadline counts from here.
     fn since(self) -> &'static str {
         match self {
-            JobKind::Alert => "created_at",
+            JobKind::Alert | JobKind::Event => "created_at",
             // A response's updated_at is its last edit, which (re)queues its delivery.
             JobKind::Response => "updated_at",
             // A reminder is asked for when it is due, long after it was made.
             JobKind::Reminder => "due_at",
+            // A digest is due at its slot, up to a minute after it was made.
+            JobKind::Notice => "slot_at",
         }
     }
 }
@@ -119,9 +139,10 @@ impl Store {
             Backend::Sqlite => "",
         };
         let (table, key, status, since) = (kind.table(), kind.key(), kind.status(), kind.since());
+        let claimable = kind.claimable();
         let select = format!(
             "SELECT {key} AS id, attempts, {status} AS status, {since} AS since FROM {table}
-             WHERE {status} IN ('pending', 'sending') AND run_at <= $1
+             WHERE {status} IN ('pending', 'sending') AND run_at <= $1 AND {claimable}
              ORDER BY run_at LIMIT $2 {lock}"
         );
         let mut tx = self.pool.begin().await?;
@@ -208,7 +229,9 @@ impl Store {
             ),
         };
         let touch = match job.kind {
-            JobKind::Alert | JobKind::Reminder => ", updated_at = $4",
+            JobKind::Alert | JobKind::Reminder | JobKind::Event | JobKind::Notice => {
+                ", updated_at = $4"
+            }
             JobKind::Response => "",
         };
         let sql = format!(
@@ -227,7 +250,36 @@ impl Store {
                 Extra::OptText(t) => q.bind(t),
             };
         }
-        Ok(q.execute(&self.pool).await?.rows_affected() == 1)
+        // A response that reached the client and an alert that failed are events; they are
+        // written with the outcome, in its transaction.
+        let event = match (job.kind, result) {
+            (JobKind::Response, JobResult::Sent { .. }) => Some(EventType::ResponseSent),
+            // Only a failure: a follow-up skipped on purpose (it had nothing to add) is not.
+            (
+                JobKind::Alert,
+                JobResult::Final {
+                    status: "failed", ..
+                },
+            ) => Some(EventType::AlertFailed),
+            _ => None,
+        };
+        let wanted = event.is_some() && self.events_wanted().await;
+        if !wanted {
+            return Ok(q.execute(&self.pool).await?.rows_affected() == 1);
+        }
+        let mut tx = self.pool.begin().await?;
+        let recorded = q.execute(&mut *tx).await?.rows_affected() == 1;
+        if recorded {
+            match event {
+                Some(EventType::AlertFailed) => {
+                    events::emit_alert_failed(&mut tx, true, &job.id, now).await?
+                }
+                Some(kind) => events::emit_response(&mut tx, true, kind, &job.id, now).await?,
+                None => {}
+            }
+        }
+        tx.commit().await?;
+        Ok(recorded)
     }
 }
 

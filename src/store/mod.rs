@@ -15,12 +15,14 @@ mod alerts;
 mod audit;
 mod breakdown;
 mod erasure;
+mod events;
 mod filter;
 mod followup;
 mod inbox;
 mod jobs;
 mod keys;
 mod lines;
+mod notices;
 mod notify;
 mod passwords;
 mod people;
@@ -50,6 +52,10 @@ pub use alerts::{
 pub use audit::{AuditFilter, AuditRecord, FieldChange};
 pub use breakdown::{Breakdown, Funnel, LowRating};
 pub use erasure::{ERASED_PREFIX, Erased};
+pub use events::{
+    EVENT_VERSION, EventDelivery, EventResult, GATE_TTL, Recorded, SWITCH_OFF_AFTER_DAYS,
+    SubscriptionRecord,
+};
 pub use filter::{Grouping, ReportFilter};
 pub use followup::{
     AppealFilter, AppealOutcome, AppealRecord, Delivery, EvaluationRecord, ResponseDelivery,
@@ -61,6 +67,7 @@ pub use inbox::{
 pub use jobs::{ClaimedJob, JobKind, JobResult};
 pub use keys::{KeyRecord, NewKey, StoredKey};
 pub use lines::LineRecord;
+pub use notices::{NOTICE_EVERY, NOTICE_LISTS, NoticeDelivery, NoticedRating};
 pub use notify::{NOTIFY_CHANNEL, Others};
 pub use passwords::{Invitation, PersonSignIn};
 pub use people::{Directory, PersonRecord};
@@ -146,6 +153,8 @@ pub struct Store {
     url: rateline_domain::Secret,
     /// Group commit for the writes every close makes (see [`writer`]).
     writer: writer::Writer,
+    /// Whether any event subscription is active, as last read (see [`events`]).
+    events: std::sync::Arc<events::Gate>,
 }
 
 impl Store {
@@ -204,6 +213,7 @@ impl Store {
             backend,
             url: rateline_domain::Secret(url),
             writer,
+            events: Default::default(),
         })
     }
 

@@ -1,14 +1,14 @@
 //! Answers: the first one, permitted changes, and the history of every version.
 
 use chrono::{DateTime, Duration, Utc};
-use rateline_domain::{Channel, LineSettings, RatingAnswer, RequestStatus, Scale};
+use rateline_domain::{Channel, EventType, LineSettings, RatingAnswer, RequestStatus, Scale};
 use sqlx::Row;
 
 use super::rows::{
     Counted, RATING_COLUMNS, REQUEST_COLUMNS, RatingRecord, read_rating, read_reasons,
     read_request, stored_reasons,
 };
-use super::{Backend, Result, Store, alerts, ms, time};
+use super::{Backend, Result, Store, alerts, events, ms, time};
 
 /// `counts_from` of a rating that counts whenever the report is made (no grace period):
 /// the epoch, so no clock, a test's or a `rateline stats` run's, can disagree about it.
@@ -75,6 +75,9 @@ pub struct AlertPlan {
     /// The line's `rating.operators_see_ratings`: when off, a recipient who is an operator
     /// is skipped, since the alert carries the rating and the comment.
     pub operators_see_ratings: bool,
+    /// The line's `rating.notify_operator`: a first answer is noted for the operator's
+    /// digest (see [`super::notices`]), whatever its value.
+    pub notify_operator: bool,
 }
 
 impl AlertPlan {
@@ -151,6 +154,7 @@ impl Store {
             alerts: alerts.clone(),
             now,
             backend: self.backend,
+            events: self.events_wanted().await,
         };
         self.writer
             .write(&answer.request_id, queued, submit_rating)
@@ -165,6 +169,8 @@ struct Answer {
     alerts: AlertPlan,
     now: DateTime<Utc>,
     backend: Backend,
+    /// Whether any subscription is active (see [`super::events`]).
+    events: bool,
 }
 
 fn submit_rating<'c>(
@@ -288,6 +294,10 @@ fn submit_rating<'c>(
             .bind(ms(now))
             .execute(&mut *conn)
             .await?;
+            if alerts.notify_operator {
+                super::notices::note_rating(&mut *conn, &id, &answer.request_id, now).await?;
+            }
+            events::emit_rating(&mut *conn, a.events, EventType::RatingCreated, &id, now).await?;
             return Ok(RatingOutcome::Created(
                 RatingRecord {
                     id,
@@ -408,6 +418,13 @@ fn submit_rating<'c>(
         };
         insert_revision(&mut *conn, &old.id, &revision).await?;
         history.push(revision);
+        // Only the comment came or changed: `rating.commented`; anything else `changed`.
+        let kind = if !value_changed && resolved_now == old.resolved && reasons == old.reasons {
+            EventType::RatingCommented
+        } else {
+            EventType::RatingChanged
+        };
+        events::emit_rating(&mut *conn, a.events, kind, &old.id, now).await?;
         Ok(RatingOutcome::Changed(
             RatingRecord {
                 value: answer.value,

@@ -168,6 +168,7 @@ impl Store {
             owner: owner.to_owned(),
             result: result.clone(),
             now,
+            events: self.events_wanted().await,
         };
         self.writer
             .write(&claim.id, record, record_send_result)
@@ -199,41 +200,61 @@ impl Store {
     /// When the scheduler must look next: for a send (a due request or a lease's end), and
     /// for housekeeping (an answer window's end or an idle session's close).
     pub async fn next_wake(&self) -> Result<NextWake> {
-        let row = sqlx::query(
+        // Only the first queued event of a subscription and request counts: the others
+        // wait for it, and would otherwise wake the scheduler for nothing.
+        let sql = format!(
             "SELECT
                 (SELECT MIN(run_at) FROM rating_requests
                  WHERE status IN ('scheduled', 'sending') AND channel <> 'webchat') AS send_at,
+                (SELECT MIN(run_at) FROM event_deliveries
+                 WHERE status IN ('pending', 'sending') AND {claimable}) AS event_at,
                 (SELECT MIN(run_at) FROM alerts
                  WHERE status IN ('pending', 'sending')) AS alert_at,
                 (SELECT MIN(run_at) FROM rating_responses
                  WHERE delivery_status IN ('pending', 'sending')) AS response_at,
                 (SELECT MIN(run_at) FROM rating_reminders
                  WHERE status IN ('pending', 'sending')) AS reminder_at,
+                (SELECT MIN(run_at) FROM operator_notices
+                 WHERE status IN ('pending', 'sending')) AS notice_at,
+                (SELECT MIN(noted_at) FROM operator_notice_ratings
+                 WHERE gathered = 0) AS gather_at,
                 (SELECT MIN(run_at) FROM rating_requests
                  WHERE status IN ('sent', 'delivered')) AS expire_at,
                 (SELECT MIN(run_at) FROM rating_requests
                  WHERE status = 'scheduled' AND channel = 'webchat') AS widget_expire_at,
                 (SELECT MIN(auto_close_at) FROM sessions
                  WHERE auto_close_at IS NOT NULL) AS close_at",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+            claimable = super::events::CLAIMABLE,
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&self.pool)
+            .await?;
+        // Ratings noted for operators' digests are gathered with the housekeeping.
         let expire = [
             row.try_get::<Option<i64>, _>("expire_at")?,
             row.try_get("widget_expire_at")?,
+            row.try_get("gather_at")?,
         ]
         .into_iter()
         .flatten()
         .min();
         let close: Option<i64> = row.try_get("close_at")?;
-        // Alerts, responses and reminders are sends too: the same claim pass takes them.
-        let send = ["send_at", "alert_at", "response_at", "reminder_at"]
-            .into_iter()
-            .map(|c| row.try_get::<Option<i64>, _>(c))
-            .collect::<std::result::Result<Vec<_>, _>>()?
-            .into_iter()
-            .flatten()
-            .min();
+        // Alerts, responses, reminders, events and digests are sends too: the same claim
+        // pass takes them.
+        let send = [
+            "send_at",
+            "alert_at",
+            "response_at",
+            "reminder_at",
+            "event_at",
+            "notice_at",
+        ]
+        .into_iter()
+        .map(|c| row.try_get::<Option<i64>, _>(c))
+        .collect::<std::result::Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .min();
         Ok(NextWake {
             send: opt_time(send),
             housekeeping: opt_time(match (expire, close) {
@@ -278,18 +299,29 @@ impl Store {
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE rating_requests
+        const END: &str = "UPDATE rating_requests
              SET status = $2, run_at = NULL, finished_at = $3, last_error = $4, updated_at = $3
-             WHERE id = $1 AND status = 'scheduled'",
-        )
-        .bind(id)
-        .bind(status.as_str())
-        .bind(ms(now))
-        .bind(error)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+             WHERE id = $1 AND status = 'scheduled'";
+        let end = || {
+            sqlx::query(END)
+                .bind(id)
+                .bind(status.as_str())
+                .bind(ms(now))
+                .bind(error)
+        };
+        // This runs right after the close committed the request, due now, and the scheduler
+        // may claim it first: with no subscription, one statement, as fast as it goes.
+        let event = super::events::request_event(status);
+        if event.is_none() || !self.events_wanted().await {
+            return Ok(end().execute(&self.pool).await?.rows_affected() == 1);
+        }
+        let mut tx = self.pool.begin().await?;
+        let done = end().execute(&mut *tx).await?.rows_affected() == 1;
+        if done && let Some(kind) = event {
+            super::events::emit_request(&mut tx, true, kind, id, now).await?;
+        }
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// Applies a WhatsApp status to the request sent as `message_id` (only WhatsApp
@@ -325,14 +357,28 @@ impl Store {
             .bind(status.as_str())
             .bind(error.clone()),
         };
-        let Some(row) = q.fetch_optional(&self.pool).await? else {
+        let read = |row: sqlx::any::AnyRow| -> Result<(String, RequestStatus)> {
+            let status = row
+                .try_get::<String, _>("status")?
+                .parse()
+                .map_err(StoreError::Corrupt)?;
+            Ok((row.try_get("id")?, status))
+        };
+        let PlatformStatus::Failed { status, .. } = news else {
+            return q.fetch_optional(&self.pool).await?.map(read).transpose();
+        };
+        // A failure ends the request: its event is written with it. It is rare, so it
+        // needs no gate (with no subscription, the event's insert adds nothing).
+        let mut tx = self.pool.begin().await?;
+        let Some(row) = q.fetch_optional(&mut *tx).await? else {
             return Ok(None);
         };
-        let status = row
-            .try_get::<String, _>("status")?
-            .parse()
-            .map_err(StoreError::Corrupt)?;
-        Ok(Some((row.try_get("id")?, status)))
+        let (id, now_status) = read(row)?;
+        if let Some(kind) = super::events::request_event(*status) {
+            super::events::emit_request(&mut tx, true, kind, &id, now).await?;
+        }
+        tx.commit().await?;
+        Ok(Some((id, now_status)))
     }
 }
 
@@ -403,6 +449,8 @@ struct Record {
     owner: String,
     result: SendResult,
     now: DateTime<Utc>,
+    /// Whether any subscription is active (see [`super::events`]).
+    events: bool,
 }
 
 fn record_send_result<'c>(
@@ -416,6 +464,7 @@ fn record_send_result<'c>(
             owner,
             result,
             now,
+            events,
         } = a;
         let q = match result {
             SendResult::Sent {
@@ -494,6 +543,13 @@ fn record_send_result<'c>(
             .bind(ms(*now))
             .execute(&mut *conn)
             .await?;
+        }
+        let ended = match result {
+            SendResult::Final { status, .. } if recorded => super::events::request_event(*status),
+            _ => None,
+        };
+        if let Some(kind) = ended {
+            super::events::emit_request(&mut *conn, *events, kind, id, *now).await?;
         }
         Ok(recorded)
     })

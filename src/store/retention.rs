@@ -50,6 +50,14 @@ impl Store {
                     .bind(ms(cutoff))
                     .execute(&mut *tx)
                     .await?;
+                // Operators' digests sent (or ended) that long ago: they name only ratings.
+                sqlx::query(
+                    "DELETE FROM operator_notices
+                     WHERE created_at < $1 AND status NOT IN ('pending', 'sending')",
+                )
+                .bind(ms(cutoff))
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
                 return Ok(purged);
             }
@@ -65,22 +73,26 @@ impl Store {
                 format!("DELETE FROM alerts WHERE rating_id IN ({ratings})"),
                 format!("DELETE FROM rating_responses WHERE rating_id IN ({ratings})"),
                 format!("DELETE FROM appeals WHERE rating_id IN ({ratings})"),
+                format!("DELETE FROM operator_notice_ratings WHERE rating_id IN ({ratings})"),
                 format!("DELETE FROM ratings WHERE request_id IN ({requests})"),
                 format!("DELETE FROM rating_reminders WHERE request_id IN ({requests})"),
                 format!("DELETE FROM rating_requests WHERE session_id IN ({list})"),
                 format!("DELETE FROM evaluations WHERE session_id IN ({list})"),
+                format!("DELETE FROM event_deliveries WHERE session_id IN ({list})"),
                 format!("DELETE FROM sessions WHERE id IN ({list})"),
             ];
-            for (i, sql) in statements.iter().enumerate() {
+            for sql in &statements {
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
                 for id in &ids {
                     q = q.bind(id.clone());
                 }
                 let n = q.execute(&mut *tx).await?.rows_affected();
-                match i {
-                    5 => purged.ratings += n,
-                    7 => purged.requests += n,
-                    9 => purged.sessions += n,
+                // Counted by the table each statement deletes from.
+                let table = sql.split_whitespace().nth(2).unwrap_or_default();
+                match table {
+                    "ratings" => purged.ratings += n,
+                    "rating_requests" => purged.requests += n,
+                    "sessions" => purged.sessions += n,
                     _ => {}
                 }
             }

@@ -115,6 +115,23 @@ impl Connector {
         self.received.lock().unwrap().clone()
     }
 
+    /// Waits (in real time, up to 10 s) until it has received `n` requests in all.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "received {} requests, expected {n}: {got:?}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn count_for(&self, request_id: &str) -> usize {
         self.received()
             .iter()

@@ -377,6 +377,7 @@ async fn the_openapi_description_covers_every_v1_route(db: Db) {
     let expected = [
         "DELETE /v1/clients/{channel}/{id}",
         "DELETE /v1/keys/{key_id}",
+        "DELETE /v1/subscriptions/{subscription_id}",
         "GET /v1/alerts",
         "GET /v1/appeals",
         "GET /v1/audit",
@@ -391,8 +392,11 @@ async fn the_openapi_description_covers_every_v1_route(db: Db) {
         "GET /v1/ratings",
         "GET /v1/sessions/{id}",
         "GET /v1/stats",
+        "GET /v1/subscriptions",
+        "GET /v1/subscriptions/{subscription_id}",
         "PATCH /v1/lines/{line_id}",
         "PATCH /v1/people/{person_id}",
+        "PATCH /v1/subscriptions/{subscription_id}",
         "POST /v1/appeals/{id}/decision",
         "POST /v1/keys",
         "POST /v1/lines/{line_id}/test-request",
@@ -411,6 +415,7 @@ async fn the_openapi_description_covers_every_v1_route(db: Db) {
         "PUT /v1/ratings/{id}/comment-flag",
         "PUT /v1/ratings/{id}/response",
         "PUT /v1/sessions/{id}/evaluation",
+        "PUT /v1/subscriptions/{subscription_id}",
     ];
     assert_eq!(described, expected);
     // Every schema a description names exists.

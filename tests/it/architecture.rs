@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["clock"],
     &["metrics", "store"],
     &["settings", "report"],
-    &["telemetry", "alerts", "policy"],
+    &["telemetry", "alerts", "events", "policy"],
     &["engine"],
     &["scheduler", "channels"],
     &["http"],
@@ -150,7 +150,7 @@ const DASHBOARD_LAYERS: &[&[&str]] = &[
     &["page"],
     &["visit"],
     &["form", "actions", "account", "appeals", "audit", "inbox"],
-    &["lines", "people", "groups", "keys"],
+    &["lines", "people", "groups", "keys", "subscriptions"],
 ];
 
 #[test]

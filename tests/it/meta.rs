@@ -19,6 +19,7 @@ const VERIFY_TOKEN: &str = "rateline-verify-token";
 const ANN: &str = "1134343043305865";
 const BOB: &str = "2245454154416976";
 const WA_ANN: &str = "250788123456";
+const WA_BOB: &str = "250788654321";
 
 struct MetaApp {
     app: TestApp,
@@ -610,6 +611,67 @@ async fn whatsapp_without_a_template_ends_window_closed(kind: Db) {
     assert!(t.graph.sent(MetaChannel::Whatsapp, WA_ANN).is_empty());
 }
 
+/// A request that the close already knows would be due after the window ends (the line's
+/// delay passes it) ends `window_closed` at once; a CRM hears of it, and of a request the
+/// platform failed later for the window, as `request.window_closed`.
+async fn a_crm_hears_of_requests_the_window_closed(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    t.graph.whatsapp_window_errors_async(true);
+    t.graph.add_user(MetaChannel::Whatsapp, WA_ANN);
+    t.graph.add_user(MetaChannel::Whatsapp, WA_BOB);
+    t.line("support", json!({"rating": {"delay_seconds": 120}}))
+        .await;
+    let crm = crate::common::Connector::start().await;
+    let (status, body) = t
+        .app
+        .put(
+            "/v1/subscriptions/crm",
+            json!({"url": crm.url, "secret": crate::common::SECRET,
+                   "events": ["request.window_closed"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    t.open("s-1", "support", "whatsapp", WA_ANN).await;
+    t.client_writes(MetaChannel::Whatsapp, WA_ANN).await;
+    t.advance(Duration::hours(24) - Duration::minutes(1));
+    let (_, body) = t
+        .app
+        .post("/v1/sessions/s-1/close", json!({"closed_by": "timeout"}))
+        .await;
+    assert_eq!(body["rating_request"]["status"], "window_closed", "{body}");
+    let event = &crm.wait_for(1).await[0];
+    assert!(event.signature_ok);
+    assert_eq!(event.body["type"], "request.window_closed");
+    assert_eq!(event.body["session"]["channel"], "whatsapp");
+    assert_eq!(event.body["request"]["status"], "window_closed");
+    assert_eq!(event.body["request_id"], body["rating_request"]["id"]);
+
+    // Accepted, then failed by WhatsApp for the window (131047).
+    t.line("support", json!({"rating": {"delay_seconds": 0}}))
+        .await;
+    t.open("s-2", "support", "whatsapp", WA_BOB).await;
+    let (status, _) = t
+        .app
+        .post("/v1/sessions/s-2/messages", json!({"from": "client"}))
+        .await;
+    assert_eq!(status, 202);
+    let request = t.app.close("s-2").await;
+    t.app.wait_for_status("s-2", "sent").await;
+    let statuses = t.graph.take_async_statuses();
+    assert_eq!(t.deliver(&statuses[0]).await.0, 200);
+    let got = crm.wait_for(2).await;
+    assert_eq!(got[1].body["request_id"], request.as_str());
+    assert_eq!(got[1].body["type"], "request.window_closed");
+    assert!(
+        got[1].body["request"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("131047"),
+        "{}",
+        got[1].body
+    );
+}
+
 /// WhatsApp may accept a message and fail it later for the window (131047), when the
 /// contact center reported a client message Meta does not count.
 async fn a_late_window_failure_ends_the_request_window_closed(kind: Db) {
@@ -888,6 +950,7 @@ crate::common::on_both_backends!(
     reasons_are_asked_after_a_low_rating,
     a_response_to_a_meta_client_keeps_the_24_hour_window,
     whatsapp_without_a_template_ends_window_closed,
+    a_crm_hears_of_requests_the_window_closed,
     the_window_opens_before_the_session_and_only_for_our_account,
     an_old_tap_delivered_again_does_not_undo_a_newer_one,
     messenger_quick_replies_are_answered_once,

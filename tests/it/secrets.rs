@@ -1,8 +1,9 @@
 //! Secrets never appear in what Rateline prints: one run of the real binary is given a
 //! secret in every place one can go (a database password in the URL's query, the bot
 //! token, Meta's secrets, the web chat and alert signing keys, an SMTP password, a
-//! connector's and a person's webhook secret, an API key, a widget token), is made to use
-//! them all with debug logging on, and everything it printed is searched for each.
+//! connector's and a person's webhook secret, a subscription's secret, an API key, a widget
+//! token), is made to use them all with debug logging on, and everything it printed is
+//! searched for each.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -20,6 +21,7 @@ const WEBCHAT_SECRET: &str = "webchat-signing-secret-0e1f-0123456789abcdef";
 const ALERT_SECRET: &str = "alert-signing-secret-2a3b";
 const SMTP_PASSWORD: &str = "smtp-pw-secret-4c5d";
 const PERSON_SECRET: &str = "person-webhook-secret-6e7f";
+const SUBSCRIPTION_SECRET: &str = "subscription-secret-8a9b";
 const TG_CHAT: i64 = 555_000_111;
 
 fn env(db_url: &str, bot: &FakeBotApi, closed_port: u16) -> Vec<(String, String)> {
@@ -185,6 +187,17 @@ async fn no_secret_reaches_anything_a_run_prints() {
     )
     .await;
     assert_eq!(status, 201, "{body}");
+    // A CRM that cannot be reached: its events fail and are logged, as they are retried.
+    let (status, body) = call(
+        put.clone(),
+        "/v1/subscriptions/crm",
+        Some(
+            json!({"url": format!("http://127.0.0.1:{closed_port}/events"),
+                    "secret": SUBSCRIPTION_SECRET, "events": ["rating.created"]}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
     for (id, channel, client) in [
         ("s-hook", "webhook", "c-1".to_owned()),
         ("s-tg", "telegram", TG_CHAT.to_string()),
@@ -286,6 +299,7 @@ async fn no_secret_reaches_anything_a_run_prints() {
         ALERT_SECRET,
         SMTP_PASSWORD,
         PERSON_SECRET,
+        SUBSCRIPTION_SECRET,
         SECRET,
         &key_secret,
         &widget_token,

@@ -391,6 +391,50 @@ pub(super) fn probes(w: &World) -> Vec<Probe> {
             422,
             "invalid_field",
         ),
+        // Event subscriptions: a secret with control characters, a URL with a space, a
+        // line id that is no id, too many lines, events of the wrong shape.
+        invalid(
+            "PUT",
+            "/v1/subscriptions/crm".into(),
+            json!({"url": "https://crm.example/x", "secret": "0123456789abcdef\u{0}", "events": ["rating.created"]}),
+            422,
+            "invalid_field",
+        ),
+        invalid(
+            "PUT",
+            "/v1/subscriptions/crm".into(),
+            json!({"url": "https://crm.example/a b", "secret": "0123456789abcdef", "events": ["rating.created"]}),
+            422,
+            "invalid_field",
+        ),
+        invalid(
+            "PUT",
+            "/v1/subscriptions/crm".into(),
+            json!({"url": "https://crm.example/x", "secret": "0123456789abcdef", "events": ["rating.created"], "lines": ["../etc"]}),
+            422,
+            "invalid_field",
+        ),
+        invalid(
+            "PUT",
+            "/v1/subscriptions/crm".into(),
+            json!({"url": "https://crm.example/x", "secret": "0123456789abcdef", "events": ["rating.created"], "lines": vec!["support"; 101]}),
+            422,
+            "invalid_field",
+        ),
+        invalid(
+            "PUT",
+            "/v1/subscriptions/crm".into(),
+            json!({"url": "https://crm.example/x", "secret": "0123456789abcdef", "events": "rating.created"}),
+            400,
+            "invalid_field",
+        ),
+        invalid(
+            "PUT",
+            "/v1/subscriptions/CRM%00".into(),
+            json!({"url": "https://crm.example/x", "secret": "0123456789abcdef", "events": ["rating.created"]}),
+            422,
+            "invalid_field",
+        ),
         invalid(
             "POST",
             "/v1/ratings".into(),

@@ -267,7 +267,29 @@ pub(super) fn probes(w: &World) -> Vec<Probe> {
             "/v1/groups/g-1".into(),
             json!({"name": "G", "members": ["op-1"]}),
         ),
+        // Event subscriptions are admins' alone: a supervisor would hear of every line.
+        forbidden(
+            sup,
+            "PUT",
+            "/v1/subscriptions/mine".into(),
+            json!({"url": "https://crm.example/x", "secret": "0123456789abcdef",
+                   "events": ["rating.created"]}),
+        ),
+        forbidden(
+            olga,
+            "PUT",
+            "/v1/subscriptions/mine".into(),
+            json!({"url": "https://crm.example/x", "secret": "0123456789abcdef",
+                   "events": ["rating.created"]}),
+        ),
     ];
+    for key in [sup, olga] {
+        batch.push(
+            probe("GET", "/v1/subscriptions")
+                .key(key)
+                .refused(403, "forbidden"),
+        );
+    }
     // Reads change nothing either, and show nothing: still refused.
     for path in ["/v1/sessions/s-2", "/v1/sessions/t-1"] {
         batch.push(

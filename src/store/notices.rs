@@ -1,0 +1,283 @@
+//! The operator's notice of every rating (`rating.notify_operator`, docs/alerts.md).
+//!
+//! A first answer on a line that asks for it is noted in the answer's transaction, one row
+//! per rating, so answers never wait on one another. The scheduler gathers what was noted
+//! into one digest per operator and address, due at once or a minute after that address's
+//! digest before it was due: at most one message a minute to each address, saying every
+//! rating that came meanwhile. A digest is then a durable job ([`super::JobKind::Notice`])
+//! like an alert, and reads its ratings as they stand when it is sent.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use rateline_domain::{Notify, Scale, Secret};
+use sqlx::Row;
+
+use super::{Backend, Result, Store, StoreError, ms, placeholders, time};
+
+/// The least time between two digests to one address.
+pub const NOTICE_EVERY: Duration = Duration::minutes(1);
+
+/// The most ratings one gathering takes; the rest wait for the next pass, right after.
+const GATHER_BATCH: i64 = 500;
+
+/// The most ratings one digest lists one by one; it counts the rest.
+pub const NOTICE_LISTS: usize = 20;
+
+/// Notes rating `rating_id` of request `request_id` for its operator's next digest, in the
+/// answer's transaction; a session without an operator notes nothing.
+pub(crate) async fn note_rating(
+    conn: &mut sqlx::AnyConnection,
+    rating_id: &str,
+    request_id: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO operator_notice_ratings (rating_id, operator_id, noted_at)
+         SELECT $1, operator_id, $2 FROM rating_requests
+         WHERE id = $3 AND operator_id IS NOT NULL
+         ON CONFLICT (rating_id) DO NOTHING",
+    )
+    .bind(rating_id)
+    .bind(ms(now))
+    .bind(request_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A digest on its way to an operator.
+#[derive(Debug, Clone)]
+pub struct NoticeDelivery {
+    pub id: String,
+    pub operator_id: String,
+    pub operator_name: Option<String>,
+    pub sink: String,
+    pub address: String,
+    /// The operator's own `notify.webhook_secret`, which signs a webhook digest.
+    pub webhook_secret: Option<Secret>,
+    /// The ratings it lists (at most [`NOTICE_LISTS`]), oldest first; those gone since
+    /// (purged) are left out.
+    pub ratings: Vec<NoticedRating>,
+    /// How many ratings it is about in all.
+    pub total: usize,
+}
+
+/// A rating as a digest says it.
+#[derive(Debug, Clone)]
+pub struct NoticedRating {
+    pub rating_id: String,
+    pub session_id: String,
+    pub line_name: String,
+    pub scale: Scale,
+    pub value: i64,
+    pub low: bool,
+    /// `None` when there is none, or it was flagged as abusive.
+    pub comment: Option<String>,
+    /// The texts of the reasons the client picked.
+    pub reasons: Vec<String>,
+    pub rated_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Gathers the ratings noted for operators into digests (see the module's docs);
+    /// returns how many it gathered. Several processes may run it at once: a rating is
+    /// gathered once, and an operator's digests are made by one of them at a time.
+    pub async fn gather_notices(&self, now: DateTime<Utc>) -> Result<usize> {
+        let (skip_locked, lock) = match self.backend {
+            Backend::Postgres => (" FOR UPDATE SKIP LOCKED", " FOR UPDATE"),
+            Backend::Sqlite => ("", ""),
+        };
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
+            "SELECT rating_id, operator_id FROM operator_notice_ratings WHERE gathered = 0
+             ORDER BY noted_at LIMIT $1{skip_locked}"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(GATHER_BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        // By operator, in id order: processes lock operators in one order, so never in a cycle.
+        let mut by_operator: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for row in &rows {
+            by_operator
+                .entry(row.try_get("operator_id")?)
+                .or_default()
+                .push(row.try_get("rating_id")?);
+        }
+        for (operator, ratings) in &by_operator {
+            let sql = format!(
+                "SELECT notify, notifications_enabled, active FROM people WHERE id = $1{lock}"
+            );
+            let Some(person) = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(operator)
+                .fetch_optional(&mut *tx)
+                .await?
+            else {
+                continue;
+            };
+            // Deactivated, or notifications off: the rating is gathered into nothing.
+            if person.try_get::<i64, _>("active")? == 0
+                || person.try_get::<i64, _>("notifications_enabled")? == 0
+            {
+                continue;
+            }
+            let notify: Notify = serde_json::from_str(&person.try_get::<String, _>("notify")?)
+                .map_err(|e| StoreError::Corrupt(format!("notify of '{operator}': {e}")))?;
+            for (sink, _, address) in notify.addresses() {
+                let Some(address) = address else { continue };
+                add_to_digest(&mut tx, operator, sink, &address, ratings, now).await?;
+            }
+        }
+        let ids: Vec<String> = by_operator.into_values().flatten().collect();
+        let sql = format!(
+            "UPDATE operator_notice_ratings SET gathered = 1 WHERE rating_id IN ({})",
+            placeholders(0, ids.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in &ids {
+            q = q.bind(id.clone());
+        }
+        q.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(ids.len())
+    }
+
+    /// A digest and its ratings, for its send; `None` when it is gone.
+    pub async fn notice_delivery(&self, id: &str) -> Result<Option<NoticeDelivery>> {
+        let Some(row) = sqlx::query(
+            "SELECT n.id, n.operator_id, n.sink, n.address, n.ratings, p.name, p.notify
+             FROM operator_notices n LEFT JOIN people p ON p.id = n.operator_id
+             WHERE n.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let corrupt = |e: String| StoreError::Corrupt(format!("notice {id}: {e}"));
+        let all: Vec<String> = serde_json::from_str(&row.try_get::<String, _>("ratings")?)
+            .map_err(|e| corrupt(e.to_string()))?;
+        let listed: Vec<&String> = all.iter().take(NOTICE_LISTS).collect();
+        let sql = format!(
+            "SELECT g.id, g.value, g.low, g.reasons, g.updated_at, q.scale, q.session_id,
+                    CASE WHEN g.comment_flagged_at IS NULL THEN g.comment END AS comment,
+                    l.settings
+             FROM ratings g JOIN rating_requests q ON q.id = g.request_id
+                  JOIN lines l ON l.id = q.line_id
+             WHERE g.id IN ({})",
+            placeholders(0, listed.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in &listed {
+            q = q.bind((*r).clone());
+        }
+        let mut found = BTreeMap::new();
+        for r in q.fetch_all(&self.pool).await? {
+            let line: rateline_domain::LineSettings =
+                serde_json::from_str(&r.try_get::<String, _>("settings")?)
+                    .map_err(|e| corrupt(e.to_string()))?;
+            let reasons = super::rows::read_reasons(r.try_get("reasons")?)
+                .unwrap_or_default()
+                .iter()
+                .map(|id| line.rating.reason_text(id).to_owned())
+                .collect();
+            let rating = NoticedRating {
+                rating_id: r.try_get("id")?,
+                session_id: r.try_get("session_id")?,
+                line_name: line.name,
+                scale: r.try_get::<String, _>("scale")?.parse().map_err(corrupt)?,
+                value: r.try_get("value")?,
+                low: r.try_get::<i64, _>("low")? == 1,
+                comment: r.try_get("comment")?,
+                reasons,
+                rated_at: time(r.try_get("updated_at")?),
+            };
+            found.insert(rating.rating_id.clone(), rating);
+        }
+        // In the order they came.
+        let ratings = listed.iter().filter_map(|id| found.remove(*id)).collect();
+        Ok(Some(NoticeDelivery {
+            id: row.try_get("id")?,
+            operator_id: row.try_get("operator_id")?,
+            operator_name: row.try_get("name")?,
+            sink: row.try_get("sink")?,
+            address: row.try_get("address")?,
+            webhook_secret: row
+                .try_get::<Option<String>, _>("notify")?
+                .and_then(|n| serde_json::from_str::<Notify>(&n).ok())
+                .and_then(|n| n.webhook_secret)
+                .map(Secret),
+            ratings,
+            total: all.len(),
+        }))
+    }
+}
+
+/// Adds `ratings` to the digest still waiting for this operator's `address`, or makes
+/// the next one: due now, or [`NOTICE_EVERY`] after the digest before it was due.
+async fn add_to_digest(
+    tx: &mut sqlx::AnyConnection,
+    operator: &str,
+    sink: &str,
+    address: &str,
+    ratings: &[String],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let waiting = sqlx::query(
+        "SELECT id, ratings FROM operator_notices
+         WHERE operator_id = $1 AND sink = $2 AND address = $3 AND status = 'pending'
+           AND attempts = 0
+         ORDER BY slot_at LIMIT 1",
+    )
+    .bind(operator)
+    .bind(sink)
+    .bind(address)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(w) = waiting {
+        let mut listed: Vec<String> = serde_json::from_str(&w.try_get::<String, _>("ratings")?)
+            .map_err(|e| StoreError::Corrupt(format!("notice ratings: {e}")))?;
+        listed.extend(ratings.iter().cloned());
+        sqlx::query("UPDATE operator_notices SET ratings = $2, updated_at = $3 WHERE id = $1")
+            .bind(w.try_get::<String, _>("id")?)
+            .bind(serde_json::to_string(&listed).expect("ids serialise"))
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await?;
+        return Ok(());
+    }
+    let last: Option<i64> = sqlx::query(
+        "SELECT MAX(slot_at) AS last FROM operator_notices
+         WHERE operator_id = $1 AND sink = $2 AND address = $3",
+    )
+    .bind(operator)
+    .bind(sink)
+    .bind(address)
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("last")?;
+    let slot = last
+        .map(|l| time(l) + NOTICE_EVERY)
+        .filter(|next| *next > now)
+        .unwrap_or(now);
+    sqlx::query(
+        "INSERT INTO operator_notices (id, operator_id, sink, address, ratings, slot_at, status,
+                                       run_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $6, $7, $7)",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(operator)
+    .bind(sink)
+    .bind(address)
+    .bind(serde_json::to_string(ratings).expect("ids serialise"))
+    .bind(ms(slot))
+    .bind(ms(now))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
