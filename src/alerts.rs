@@ -293,7 +293,8 @@ async fn by_telegram(
 }
 
 /// A digest's subject and text: each rating (at most [`crate::store::NOTICE_LISTS`]) with
-/// its line, its value, the reasons and comment, and its session's page.
+/// its line, its value, the reasons and comment (cut to
+/// [`crate::store::NOTICE_COMMENT_CHARS`]), and its session's page.
 fn notice_words(n: &NoticeDelivery, public_url: &str) -> (String, String) {
     let count = if n.total == 1 {
         "1 new rating".to_owned()
@@ -313,7 +314,11 @@ fn notice_words(n: &NoticeDelivery, public_url: &str) -> (String, String) {
             text.push_str(&format!("Reasons: {}\n", r.reasons.join(", ")));
         }
         if let Some(c) = &r.comment {
-            text.push_str(&format!("Comment: {c}\n"));
+            let mut said: String = c.chars().take(crate::store::NOTICE_COMMENT_CHARS).collect();
+            if said.len() < c.len() {
+                said.push('…');
+            }
+            text.push_str(&format!("Comment: {said}\n"));
         }
         text.push_str(&format!(
             "{public_url}/dashboard/sessions/{}\n",
@@ -576,6 +581,50 @@ mod tests {
         );
         let m = AlertMessage::of(&delivery(Scale::Binary, 0), "http://rl.example");
         assert!(m.subject.starts_with("Low rating 👎"), "{}", m.subject);
+    }
+
+    #[test]
+    fn a_digest_cuts_long_comments_and_counts_what_it_does_not_list() {
+        let rating = |n: usize| crate::store::NoticedRating {
+            rating_id: format!("g-{n}"),
+            session_id: format!("s-{n}"),
+            line_name: "Support".into(),
+            scale: Scale::Binary,
+            value: i64::from(n.is_multiple_of(2)),
+            low: !n.is_multiple_of(2),
+            comment: Some("x".repeat(500)),
+            reasons: vec!["Slow".into()],
+            rated_at: chrono::Utc::now(),
+        };
+        let n = NoticeDelivery {
+            id: "n-1".into(),
+            operator_id: "op-1".into(),
+            operator_name: None,
+            sink: "telegram".into(),
+            address: "42".into(),
+            webhook_secret: None,
+            ratings: (0..crate::store::NOTICE_LISTS).map(rating).collect(),
+            total: 25,
+            withdrawn: None,
+            last_sent_at: None,
+        };
+        let (subject, text) = notice_words(&n, "http://rl.example");
+        assert_eq!(subject, "25 new ratings of your chats");
+        assert!(text.contains("👍 on Support\n"), "{text}");
+        assert!(
+            text.contains("👎 on Support (low)\nReasons: Slow\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("Comment: {}…\n", "x".repeat(200))),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("and 15 more: http://rl.example/dashboard/operators/op-1\n"),
+            "{text}"
+        );
+        // One Telegram message holds it.
+        assert!(text.chars().count() <= 4096, "{}", text.chars().count());
     }
 
     /// A follow-up of alert `a-0` in `status`, which said the comment or not.

@@ -456,7 +456,8 @@ impl LineSettings {
         if r.notify_operator && !r.operators_see_ratings {
             return Err(Invalid::new(
                 "rating.notify_operator",
-                "needs rating.operators_see_ratings: this line keeps ratings from its operators;                  switch that on, or this off",
+                "needs rating.operators_see_ratings: this line keeps ratings from its operators; \
+                 switch that on, or this off",
             ));
         }
         if let Some(m) = r.reminder_after_minutes

@@ -67,7 +67,9 @@ pub use inbox::{
 pub use jobs::{ClaimedJob, JobKind, JobResult};
 pub use keys::{KeyRecord, NewKey, StoredKey};
 pub use lines::LineRecord;
-pub use notices::{NOTICE_EVERY, NOTICE_LISTS, NoticeDelivery, NoticedRating};
+pub use notices::{
+    NOTICE_COMMENT_CHARS, NOTICE_EVERY, NOTICE_LISTS, NoticeDelivery, NoticedRating,
+};
 pub use notify::{NOTIFY_CHANNEL, Others};
 pub use passwords::{Invitation, PersonSignIn};
 pub use people::{Directory, PersonRecord};

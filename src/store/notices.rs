@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use rateline_domain::{Notify, Scale, Secret};
 use sqlx::Row;
 
-use super::{Backend, Result, Store, StoreError, ms, placeholders, time};
+use super::{Backend, Result, Store, StoreError, ms, opt_time, placeholders, time};
 
 /// The least time between two digests to one address.
 pub const NOTICE_EVERY: Duration = Duration::minutes(1);
@@ -21,8 +21,12 @@ pub const NOTICE_EVERY: Duration = Duration::minutes(1);
 /// The most ratings one gathering takes; the rest wait for the next pass, right after.
 const GATHER_BATCH: i64 = 500;
 
-/// The most ratings one digest lists one by one; it counts the rest.
-pub const NOTICE_LISTS: usize = 20;
+/// The most ratings one digest lists one by one; it counts the rest. With comments cut
+/// to [`NOTICE_COMMENT_CHARS`], a digest fits in one Telegram message (4,096 characters).
+pub const NOTICE_LISTS: usize = 10;
+
+/// The most characters of a comment a digest says (the session's page has it whole).
+pub const NOTICE_COMMENT_CHARS: usize = 200;
 
 /// Notes rating `rating_id` of request `request_id` for its operator's next digest, in the
 /// answer's transaction; a session without an operator notes nothing.
@@ -61,6 +65,11 @@ pub struct NoticeDelivery {
     pub ratings: Vec<NoticedRating>,
     /// How many ratings it is about in all.
     pub total: usize,
+    /// Why it is not to be sent any more, if it is not: the operator was deactivated,
+    /// switched notifications off or no longer has this address.
+    pub withdrawn: Option<String>,
+    /// When the digest before it reached the same address: the next waits a minute.
+    pub last_sent_at: Option<DateTime<Utc>>,
 }
 
 /// A rating as a digest says it.
@@ -125,11 +134,28 @@ impl Store {
             {
                 continue;
             }
-            let notify: Notify = serde_json::from_str(&person.try_get::<String, _>("notify")?)
-                .map_err(|e| StoreError::Corrupt(format!("notify of '{operator}': {e}")))?;
+            // One unreadable person must not hold up every digest: theirs is skipped.
+            let notify: Notify = match serde_json::from_str(&person.try_get::<String, _>("notify")?)
+            {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(operator = %operator, error = %e,
+                            "an operator's notify cannot be read; their digest is skipped");
+                    continue;
+                }
+            };
             for (sink, _, address) in notify.addresses() {
                 let Some(address) = address else { continue };
-                add_to_digest(&mut tx, operator, sink, &address, ratings, now).await?;
+                add_to_digest(
+                    &mut tx,
+                    self.backend,
+                    operator,
+                    sink,
+                    &address,
+                    ratings,
+                    now,
+                )
+                .await?;
             }
         }
         let ids: Vec<String> = by_operator.into_values().flatten().collect();
@@ -149,7 +175,11 @@ impl Store {
     /// A digest and its ratings, for its send; `None` when it is gone.
     pub async fn notice_delivery(&self, id: &str) -> Result<Option<NoticeDelivery>> {
         let Some(row) = sqlx::query(
-            "SELECT n.id, n.operator_id, n.sink, n.address, n.ratings, p.name, p.notify
+            "SELECT n.id, n.operator_id, n.sink, n.address, n.ratings, p.name, p.notify,
+                    p.active, p.notifications_enabled,
+                    (SELECT MAX(o.sent_at) FROM operator_notices o
+                     WHERE o.operator_id = n.operator_id AND o.sink = n.sink
+                       AND o.address = n.address AND o.id <> n.id) AS last_sent
              FROM operator_notices n LEFT JOIN people p ON p.id = n.operator_id
              WHERE n.id = $1",
         )
@@ -181,6 +211,10 @@ impl Store {
             let line: rateline_domain::LineSettings =
                 serde_json::from_str(&r.try_get::<String, _>("settings")?)
                     .map_err(|e| corrupt(e.to_string()))?;
+            // A line that keeps its ratings from its operators since: not told.
+            if !line.rating.operators_see_ratings {
+                continue;
+            }
             let reasons = super::rows::read_reasons(r.try_get("reasons")?)
                 .unwrap_or_default()
                 .iter()
@@ -201,67 +235,109 @@ impl Store {
         }
         // In the order they came.
         let ratings = listed.iter().filter_map(|id| found.remove(*id)).collect();
+        let operator: String = row.try_get("operator_id")?;
+        let (sink, address): (String, String) = (row.try_get("sink")?, row.try_get("address")?);
+        let notify: Option<Notify> = row
+            .try_get::<Option<String>, _>("notify")?
+            .and_then(|n| serde_json::from_str(&n).ok());
+        let withdrawn = match (&notify, row.try_get::<Option<i64>, _>("active")?) {
+            (None, _) | (_, None) => Some(format!("person '{operator}' is gone")),
+            (_, Some(0)) => Some(format!("person '{operator}' is deactivated")),
+            _ if row.try_get::<Option<i64>, _>("notifications_enabled")? == Some(0) => Some(
+                format!("person '{operator}' has notifications switched off"),
+            ),
+            (Some(n), _)
+                if !n
+                    .addresses()
+                    .iter()
+                    .any(|(s, _, a)| *s == sink && a.as_deref() == Some(address.as_str())) =>
+            {
+                Some(format!(
+                    "person '{operator}' no longer has this {sink} address"
+                ))
+            }
+            _ => None,
+        };
         Ok(Some(NoticeDelivery {
             id: row.try_get("id")?,
-            operator_id: row.try_get("operator_id")?,
+            operator_id: operator,
             operator_name: row.try_get("name")?,
-            sink: row.try_get("sink")?,
-            address: row.try_get("address")?,
-            webhook_secret: row
-                .try_get::<Option<String>, _>("notify")?
-                .and_then(|n| serde_json::from_str::<Notify>(&n).ok())
-                .and_then(|n| n.webhook_secret)
-                .map(Secret),
+            sink,
+            address,
+            webhook_secret: notify.and_then(|n| n.webhook_secret).map(Secret),
             ratings,
             total: all.len(),
+            withdrawn,
+            last_sent_at: opt_time(row.try_get("last_sent")?),
         }))
     }
 }
 
-/// Adds `ratings` to the digest still waiting for this operator's `address`, or makes
-/// the next one: due now, or [`NOTICE_EVERY`] after the digest before it was due.
+/// Adds `ratings` to the digest still waiting for this operator's `address` (not tried
+/// yet, and locked against a claim), or makes the next one: due now, or [`NOTICE_EVERY`]
+/// after the last one to the address was due, sent, or is to be tried again.
 async fn add_to_digest(
     tx: &mut sqlx::AnyConnection,
+    backend: Backend,
     operator: &str,
     sink: &str,
     address: &str,
     ratings: &[String],
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let waiting = sqlx::query(
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
         "SELECT id, ratings FROM operator_notices
          WHERE operator_id = $1 AND sink = $2 AND address = $3 AND status = 'pending'
            AND attempts = 0
-         ORDER BY slot_at LIMIT 1",
-    )
-    .bind(operator)
-    .bind(sink)
-    .bind(address)
-    .fetch_optional(&mut *tx)
-    .await?;
+         ORDER BY slot_at LIMIT 1{lock}"
+    );
+    let waiting = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(operator)
+        .bind(sink)
+        .bind(address)
+        .fetch_optional(&mut *tx)
+        .await?;
     if let Some(w) = waiting {
         let mut listed: Vec<String> = serde_json::from_str(&w.try_get::<String, _>("ratings")?)
             .map_err(|e| StoreError::Corrupt(format!("notice ratings: {e}")))?;
         listed.extend(ratings.iter().cloned());
-        sqlx::query("UPDATE operator_notices SET ratings = $2, updated_at = $3 WHERE id = $1")
-            .bind(w.try_get::<String, _>("id")?)
-            .bind(serde_json::to_string(&listed).expect("ids serialise"))
-            .bind(ms(now))
-            .execute(&mut *tx)
-            .await?;
-        return Ok(());
+        let joined = sqlx::query(
+            "UPDATE operator_notices SET ratings = $2, updated_at = $3
+             WHERE id = $1 AND status = 'pending' AND attempts = 0",
+        )
+        .bind(w.try_get::<String, _>("id")?)
+        .bind(serde_json::to_string(&listed).expect("ids serialise"))
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if joined {
+            return Ok(());
+        }
     }
-    let last: Option<i64> = sqlx::query(
-        "SELECT MAX(slot_at) AS last FROM operator_notices
-         WHERE operator_id = $1 AND sink = $2 AND address = $3",
+    let last = sqlx::query(
+        "SELECT MAX(slot_at) AS slot, MAX(sent_at) AS sent,
+                MAX(CASE WHEN status IN ('pending', 'sending') THEN run_at END) AS next
+         FROM operator_notices WHERE operator_id = $1 AND sink = $2 AND address = $3",
     )
     .bind(operator)
     .bind(sink)
     .bind(address)
     .fetch_one(&mut *tx)
-    .await?
-    .try_get("last")?;
-    let slot = last
+    .await?;
+    let latest = ["slot", "sent", "next"]
+        .into_iter()
+        .map(|c| last.try_get::<Option<i64>, _>(c))
+        .collect::<std::result::Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .max();
+    let slot = latest
         .map(|l| time(l) + NOTICE_EVERY)
         .filter(|next| *next > now)
         .unwrap_or(now);

@@ -90,6 +90,23 @@ async fn each_operator_hears_of_every_rating_at_most_once_a_minute(kind: Db) {
     app.advance(Duration::minutes(5));
     app.settle().await;
     assert_eq!(olga.received().len(), 2, "{:?}", olga.received());
+
+    // A digest waiting when its address is removed is not sent.
+    app.advance(Duration::seconds(10));
+    app.rated("s-6", "support", "op-1", 3).await;
+    app.rated("s-7", "support", "op-1", 3).await;
+    let got = olga.wait_for(3).await;
+    assert_eq!(got[2].body["notice"]["total"], 1, "the first at once");
+    let (status, body) = app
+        .put(
+            "/v1/people/op-1",
+            json!({"name": "Olga", "role": "operator", "notify": {"email": "olga@example.com"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    app.advance(Duration::minutes(2));
+    app.settle().await;
+    assert_eq!(olga.received().len(), 3, "withdrawn: {:?}", olga.received());
 }
 
 crate::common::on_both_backends!(each_operator_hears_of_every_rating_at_most_once_a_minute);
