@@ -341,8 +341,11 @@ impl Inner {
             if spare.len() == 0 {
                 break;
             }
-            // With no active subscription no event can be claimed: no query for them.
-            if kind == JobKind::Event && !self.store.events_wanted().await {
+            // With no active subscription no event can be claimed, and with no digest
+            // queued none can: no query for them.
+            if (kind == JobKind::Event && !self.store.events_wanted().await)
+                || (kind == JobKind::Notice && !self.store.notices_pending().await)
+            {
                 continue;
             }
             let jobs = self

@@ -34,8 +34,8 @@ pub const SWITCH_OFF_AFTER_DAYS: i64 = 3;
 /// The `version` of every event's JSON: raised only by a change that breaks a reader.
 pub const EVENT_VERSION: u32 = 1;
 
-/// Whether any subscription is active, as last read, and how many times a change made
-/// here has made that reading stale.
+/// Whether any subscription is active (or, for [`super::notices`], any digest is queued), as
+/// last read, and how many times a change made here has made that reading stale.
 #[derive(Debug, Default)]
 pub(crate) struct Gate(Mutex<GateState>);
 
@@ -48,7 +48,7 @@ struct GateState {
 
 impl Gate {
     /// The fresh reading, or the generation a new one starts at.
-    fn fresh(&self) -> Result<bool, u64> {
+    pub(crate) fn fresh(&self) -> Result<bool, u64> {
         let held = self.0.lock().unwrap_or_else(|e| e.into_inner());
         match held.read {
             Some((at, any)) if at.elapsed() < GATE_TTL => Ok(any),
@@ -57,14 +57,14 @@ impl Gate {
     }
 
     /// Keeps a reading started at `generation`, unless a change came since.
-    fn set(&self, any: bool, generation: u64) {
+    pub(crate) fn set(&self, any: bool, generation: u64) {
         let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if held.generation == generation {
             held.read = Some((Instant::now(), any));
         }
     }
 
-    fn forget(&self) {
+    pub(crate) fn forget(&self) {
         let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
         held.read = None;
         held.generation += 1;

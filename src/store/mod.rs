@@ -157,6 +157,8 @@ pub struct Store {
     writer: writer::Writer,
     /// Whether any event subscription is active, as last read (see [`events`]).
     events: std::sync::Arc<events::Gate>,
+    /// Whether any operator's digest is queued, as last read (see [`notices`]).
+    notices: std::sync::Arc<events::Gate>,
 }
 
 impl Store {
@@ -216,6 +218,7 @@ impl Store {
             url: rateline_domain::Secret(url),
             writer,
             events: Default::default(),
+            notices: Default::default(),
         })
     }
 

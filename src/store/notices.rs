@@ -89,6 +89,30 @@ pub struct NoticedRating {
 }
 
 impl Store {
+    /// Whether any digest is queued (as read at most [`super::GATE_TTL`] ago, and at once
+    /// after this process made one): when not, the scheduler does not look for one to send.
+    /// When the store cannot say, it answers yes.
+    pub async fn notices_pending(&self) -> bool {
+        let generation = match self.notices.fresh() {
+            Ok(any) => return any,
+            Err(generation) => generation,
+        };
+        match sqlx::query(
+            "SELECT COUNT(*) AS n FROM
+                 (SELECT 1 FROM operator_notices WHERE status IN ('pending', 'sending') LIMIT 1) q",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .and_then(|row| row.try_get::<i64, _>("n"))
+        {
+            Ok(n) => {
+                self.notices.set(n > 0, generation);
+                n > 0
+            }
+            Err(_) => true,
+        }
+    }
+
     /// Gathers the ratings noted for operators into digests (see the module's docs);
     /// returns how many it gathered. Several processes may run it at once: a rating is
     /// gathered once, and an operator's digests are made by one of them at a time.
@@ -169,6 +193,8 @@ impl Store {
         }
         q.execute(&mut *tx).await?;
         tx.commit().await?;
+        // A digest may be queued now: the scheduler looks for it.
+        self.notices.forget();
         Ok(ids.len())
     }
 
