@@ -177,7 +177,82 @@ impl Meta {
                 self.answer(channel, sender, &request_id, value, &target.line.rating)
                     .await
             }
-            CardAction::Reasons { done: false, .. } | CardAction::Resolved(_) => Ok(()),
+            CardAction::Resolved(resolved) => {
+                self.give_resolved(channel, sender, &target, resolved).await
+            }
+            CardAction::Reasons { done: false, .. } => Ok(()),
+        }
+    }
+
+    /// Stores the "resolved?" answer of the target's rating, once, and asks what follows.
+    async fn give_resolved(
+        &self,
+        channel: Channel,
+        sender: &str,
+        target: &AnswerTarget,
+        resolved: bool,
+    ) -> Result<(), StoreError> {
+        let Some(r) = target
+            .rating
+            .as_ref()
+            .filter(|r| r.resolved.is_none() && target.line.rating.ask_resolved)
+        else {
+            // Answered already (Meta delivers again), or not asked.
+            return Ok(());
+        };
+        let answer = RatingAnswer {
+            request_id: r.request_id.clone(),
+            value: r.value,
+            comment: None,
+            resolved: Some(resolved),
+            reasons: None,
+        };
+        match self.engine.submit_rating(answer).await {
+            Ok(s) => {
+                self.follow_up(channel, sender, &target.line.rating, &s.rating)
+                    .await
+            }
+            Err(EngineError::Store(e)) => return Err(e),
+            Err(e) => tracing::info!(error = %e, "a \"resolved?\" answer was not stored"),
+        }
+        Ok(())
+    }
+
+    /// What follows an answer, as on Telegram's card: "resolved?" where the line asks it,
+    /// then a low rating's reasons, then its comment, then the thanks.
+    async fn follow_up(
+        &self,
+        channel: Channel,
+        sender: &str,
+        line: &rateline_domain::RatingSettings,
+        r: &RatingRecord,
+    ) {
+        let p = Phrases::for_language(&line.language);
+        if line.ask_resolved && r.resolved.is_none() {
+            let choices: Vec<(String, String)> = [(p.yes, true), (p.no, false)]
+                .into_iter()
+                .filter_map(|(label, v)| {
+                    let payload = self.signer.encode(&r.request_id, CardAction::Resolved(v))?;
+                    Some((label.to_owned(), payload))
+                })
+                .collect();
+            if let Some(adapter) = self.adapters.get(&channel) {
+                match adapter
+                    .post_choices(sender, p.resolved_question, &choices, p.resolved_question)
+                    .await
+                {
+                    SendOutcome::Accepted { .. } => {}
+                    other => {
+                        tracing::warn!(outcome = ?other, "could not ask whether it was resolved")
+                    }
+                }
+            }
+        } else if awaits_reasons(line, r) {
+            self.ask_reasons(channel, sender, &r.request_id, line).await;
+        } else if awaits_comment(line, r) {
+            self.reply(channel, sender, p.comment_prompt).await;
+        } else {
+            self.reply(channel, sender, &line.thanks_text).await;
         }
     }
 
@@ -186,7 +261,7 @@ impl Meta {
         target
             .rating
             .as_ref()
-            .filter(|r| r.low && r.reasons.is_none() && !target.line.rating.low_reasons.is_empty())
+            .filter(|r| awaits_reasons(&target.line.rating, r))
     }
 
     /// Stores the reasons of the target's low rating, once, and thanks the client.
@@ -209,8 +284,8 @@ impl Meta {
             reasons: Some(reasons),
         };
         match self.engine.submit_rating(answer).await {
-            Ok(_) => {
-                self.reply(channel, sender, &target.line.rating.thanks_text)
+            Ok(s) => {
+                self.follow_up(channel, sender, &target.line.rating, &s.rating)
                     .await
             }
             Err(EngineError::Store(e)) => return Err(e),
@@ -280,6 +355,28 @@ impl Meta {
         {
             return self.give_reasons(channel, sender, &target, ids).await;
         }
+        // A comment, where the line asks for one on a low rating: a message written after
+        // the rating (not the text that gave it, delivered again), soon after.
+        if let Some(r) = target.rating.as_ref().filter(|r| {
+            awaits_comment(&target.line.rating, r)
+                && at > r.updated_at
+                && at - r.updated_at <= super::FOLLOW_UP_WINDOW
+        }) {
+            let answer = RatingAnswer {
+                request_id: r.request_id.clone(),
+                value: r.value,
+                comment: Some(super::comment_of(text)),
+                resolved: None,
+                reasons: None,
+            };
+            let p = Phrases::for_language(&target.line.rating.language);
+            match self.engine.submit_rating(answer).await {
+                Ok(_) => self.reply(channel, sender, p.comment_thanks).await,
+                Err(EngineError::Store(e)) => return Err(e),
+                Err(e) => tracing::info!(error = %e, "a comment was not stored"),
+            }
+            return Ok(());
+        }
         // Only a text written after the request was sent can answer it.
         let open = target.rating.is_none()
             && target.request.sent_at.is_none_or(|sent| at >= sent)
@@ -318,17 +415,11 @@ impl Meta {
         };
         let p = Phrases::for_language(&line.language);
         let reply = match self.engine.submit_rating(answer).await {
-            // A low rating on a line that lists reasons: they are asked before the thanks.
-            Ok(s)
-                if s.changed
-                    && s.rating.low
-                    && s.rating.reasons.is_none()
-                    && !line.low_reasons.is_empty() =>
-            {
-                self.ask_reasons(channel, sender, request_id, line).await;
+            // What the line asks after an answer comes before the thanks.
+            Ok(s) if s.changed => {
+                self.follow_up(channel, sender, line, &s.rating).await;
                 return Ok(());
             }
-            Ok(s) if s.changed => line.thanks_text.as_str(),
             Ok(_) => return Ok(()),
             Err(EngineError::Store(e)) => return Err(e),
             Err(EngineError::Gone { .. }) => p.window_closed,
@@ -392,4 +483,18 @@ impl Meta {
     pub fn signed(&self, body: &[u8], signature: &str) -> bool {
         webhook::verify(self.app_secret.as_bytes(), body, signature)
     }
+}
+
+/// A low rating on a line that lists reasons, its reasons not yet given.
+fn awaits_reasons(line: &rateline_domain::RatingSettings, r: &RatingRecord) -> bool {
+    r.low && r.reasons.is_none() && !line.low_reasons.is_empty()
+}
+
+/// A low rating on a line that asks for a comment, not yet commented, its reasons (where the
+/// line lists any) given.
+fn awaits_comment(line: &rateline_domain::RatingSettings, r: &RatingRecord) -> bool {
+    r.low
+        && line.ask_comment_on_low
+        && r.comment.is_none()
+        && (r.reasons.is_some() || line.low_reasons.is_empty())
 }

@@ -38,3 +38,12 @@ pub fn secret_matches(expected: &str, given: &[u8]) -> bool {
     let digest = |b: &[u8]| <sha2::Sha256 as sha2::Digest>::digest(b);
     bool::from(digest(expected.as_bytes()).ct_eq(&digest(given)))
 }
+
+/// A client's text as a comment: control characters out (line breaks and tabs kept), cut
+/// to the longest comment kept.
+fn comment_of(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+        .take(rateline_domain::MAX_COMMENT_CHARS)
+        .collect()
+}

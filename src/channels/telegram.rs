@@ -20,7 +20,7 @@ use rateline_adapters::telegram::{
     self as tg, BotApiError, CardAction, Inbound, TelegramAdapter, rating_label,
 };
 use rateline_adapters::text::parse_text_answer;
-use rateline_domain::{Channel, MAX_COMMENT_CHARS, RatingAnswer, RequestStatus};
+use rateline_domain::{Channel, RatingAnswer, RequestStatus};
 use teloxide_core::types::{InlineKeyboardMarkup, Update};
 use tokio_util::sync::CancellationToken;
 
@@ -266,7 +266,7 @@ impl Telegram {
                 let answer = RatingAnswer {
                     request_id,
                     value: r.value,
-                    comment: typed.is_none().then(|| comment_of(text)),
+                    comment: typed.is_none().then(|| super::comment_of(text)),
                     resolved: None,
                     reasons: Some(typed.unwrap_or_default()),
                 };
@@ -291,7 +291,7 @@ impl Telegram {
                 let answer = RatingAnswer {
                     request_id,
                     value: r.value,
-                    comment: Some(comment_of(text)),
+                    comment: Some(super::comment_of(text)),
                     resolved: None,
                     reasons: None,
                 };
@@ -547,15 +547,6 @@ fn log_poll_error(e: &BotApiError) {
     } else {
         tracing::warn!(error = %e, "telegram getUpdates failed; trying again");
     }
-}
-
-/// A client's text as a comment: control characters out (line breaks and tabs kept), cut
-/// to the longest comment kept.
-fn comment_of(text: &str) -> String {
-    text.chars()
-        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
-        .take(MAX_COMMENT_CHARS)
-        .collect()
 }
 
 /// What a client is told when an answer was refused.

@@ -346,6 +346,69 @@ async fn reasons_are_asked_after_a_low_rating(kind: Db) {
     assert_eq!(t.violations(), Vec::<String>::new());
 }
 
+/// Where the line asks "resolved?" and a comment on a low rating, Meta's channels ask them
+/// in turn as Telegram's card does: "resolved?" by two quick replies, then the reasons, then
+/// the comment, taken from the client's next message; only then the thanks.
+async fn the_follow_ups_are_asked_in_turn(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    t.line(
+        "support",
+        json!({"rating": {"ask_resolved": true, "ask_comment_on_low": true,
+                          "low_reasons": [{"id": "slow", "text": "Waited too long"},
+                                          {"id": "rude", "text": "Rude"}]}}),
+    )
+    .await;
+    t.asked("s-1", "support", MetaChannel::Messenger, ANN).await;
+    let last_text = || {
+        t.graph.sent(MetaChannel::Messenger, ANN).last().unwrap()["message"]["text"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let down = t.payload(MetaChannel::Messenger, ANN, "👎");
+    let tap = t.graph.inbound().messenger_quick_reply(ANN, "👎", &down);
+    assert_eq!(t.deliver(&tap).await.0, 200);
+    assert_eq!(last_text(), "Was your issue resolved?");
+    let no = t.payload(MetaChannel::Messenger, ANN, "No");
+    let tap = t.graph.inbound().messenger_quick_reply(ANN, "No", &no);
+    assert_eq!(t.deliver(&tap).await.0, 200);
+    assert_eq!(t.rating("s-1").await["resolved"], false);
+    assert!(
+        last_text().contains("Choose all that apply"),
+        "{}",
+        last_text()
+    );
+    let rude = t.payload(MetaChannel::Messenger, ANN, "Rude");
+    let tap = t.graph.inbound().messenger_quick_reply(ANN, "Rude", &rude);
+    assert_eq!(t.deliver(&tap).await.0, 200);
+    assert_eq!(t.rating("s-1").await["reasons"], json!(["rude"]));
+    assert_eq!(
+        last_text(),
+        "We are sorry. What went wrong? Reply with a message to tell us."
+    );
+    // The client writes a moment later: that is the comment.
+    t.advance(Duration::seconds(20));
+    let said = t
+        .graph
+        .inbound()
+        .messenger_text(ANN, "Nobody answered for an hour");
+    assert_eq!(t.deliver(&said).await.0, 200);
+    let rating = t.rating("s-1").await;
+    assert_eq!(rating["comment"], "Nobody answered for an hour");
+    assert_eq!(rating["resolved"], false, "kept: {rating}");
+    assert_eq!(last_text(), "Thank you, your comment was passed on.");
+    // Then the conversation is the client's again: no second comment, nothing sent.
+    let sent = t.graph.sent(MetaChannel::Messenger, ANN).len();
+    let more = t.graph.inbound().messenger_text(ANN, "and also the price");
+    assert_eq!(t.deliver(&more).await.0, 200);
+    assert_eq!(
+        t.rating("s-1").await["comment"],
+        "Nobody answered for an hour"
+    );
+    assert_eq!(t.graph.sent(MetaChannel::Messenger, ANN).len(), sent);
+    assert_eq!(t.violations(), Vec::<String>::new());
+}
+
 /// A reminder goes through the channel while Meta's 24-hour window is open, with the
 /// same quick replies, and never after it closed.
 async fn a_reminder_keeps_to_the_24_hour_window(kind: Db) {
@@ -948,6 +1011,7 @@ async fn a_response_to_a_meta_client_keeps_the_24_hour_window(kind: Db) {
 crate::common::on_both_backends!(
     a_reminder_keeps_to_the_24_hour_window,
     reasons_are_asked_after_a_low_rating,
+    the_follow_ups_are_asked_in_turn,
     a_response_to_a_meta_client_keeps_the_24_hour_window,
     whatsapp_without_a_template_ends_window_closed,
     a_crm_hears_of_requests_the_window_closed,
