@@ -78,17 +78,8 @@ pub async fn switch_on(
     Path(id): Path<String>,
 ) -> Response {
     let done = async {
-        let stored = state
-            .engine
-            .subscriptions(&caller, Some(&id))
-            .await?
-            .remove(0);
-        let settings = SubscriptionSettings {
-            url: stored.url,
-            secret: None,
-            events: stored.events,
-            lines: stored.lines,
-        };
+        let stored = state.engine.subscriptions(&caller, Some(&id)).await?;
+        let settings = stored[0].settings();
         let id = NameId::parse("id", &id)?;
         Ok::<_, ApiError>(
             state

@@ -55,9 +55,9 @@ impl Engine {
         }
     }
 
-    /// Wakes the scheduler for the events a change may just have queued, when any
-    /// subscription is active (a change with none queued none).
-    pub(super) async fn events_queued(&self) {
+    /// Wakes the scheduler for the events a change (or a send's outcome) may just have
+    /// queued, when any subscription is active (a change with none queued none).
+    pub async fn events_queued(&self) {
         if self.store.events_wanted().await {
             self.wake.due_at(self.now());
         }

@@ -115,17 +115,8 @@ async fn patch_subscription(
     ApiPath(id): ApiPath,
     ApiJson(patch): ApiJson<serde_json::Value>,
 ) -> ApiResult<Json<SubscriptionRecord>> {
-    let mut found = state.engine.subscriptions(&caller, Some(&id)).await?;
-    let stored = found.remove(0);
-    let settings = merged(
-        &SubscriptionSettings {
-            url: stored.url,
-            secret: None,
-            events: stored.events,
-            lines: stored.lines,
-        },
-        &patch,
-    )?;
+    let stored = state.engine.subscriptions(&caller, Some(&id)).await?;
+    let settings = merged(&stored[0].settings(), &patch)?;
     let id = NameId::parse("subscription_id", &id)?;
     let (record, _) = state
         .engine

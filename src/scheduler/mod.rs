@@ -576,7 +576,7 @@ impl Inner {
                     }
                     SendResult::Sent { expires_at, .. } => self.wake.housekeeping_at(*expires_at),
                     // Its end may be an event for a subscription.
-                    SendResult::Final { .. } => self.events_queued().await,
+                    SendResult::Final { .. } => self.engine.events_queued().await,
                 }
             }
             Some(false) => tracing::info!(
@@ -688,21 +688,13 @@ impl Inner {
             }
             // A failed alert and a sent response may be events for a subscription.
             (Some(true), JobResult::Final { .. } | JobResult::Sent { .. }) => {
-                self.events_queued().await
+                self.engine.events_queued().await
             }
             (Some(false), _) => tracing::info!(
                 "it changed while being sent (edited and queued again, or its lease ran out); \
                  left as it is"
             ),
             _ => {}
-        }
-    }
-
-    /// Wakes this scheduler for the events an outcome may just have queued, when any
-    /// subscription is active.
-    async fn events_queued(&self) {
-        if self.store.events_wanted().await {
-            self.wake.due_at(self.clock.now());
         }
     }
 

@@ -48,7 +48,7 @@ struct GateState {
 
 impl Gate {
     /// The fresh reading, or the generation a new one starts at.
-    pub(crate) fn fresh(&self) -> Result<bool, u64> {
+    fn fresh(&self) -> Result<bool, u64> {
         let held = self.0.lock().unwrap_or_else(|e| e.into_inner());
         match held.read {
             Some((at, any)) if at.elapsed() < GATE_TTL => Ok(any),
@@ -57,10 +57,30 @@ impl Gate {
     }
 
     /// Keeps a reading started at `generation`, unless a change came since.
-    pub(crate) fn set(&self, any: bool, generation: u64) {
+    fn set(&self, any: bool, generation: u64) {
         let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if held.generation == generation {
             held.read = Some((Instant::now(), any));
+        }
+    }
+
+    /// The reading, fresh or else read now with `count` (a `SELECT` of one count `n`): true
+    /// when it counts anything. When the store cannot say, it answers true.
+    pub(crate) async fn read(&self, pool: &sqlx::AnyPool, count: &'static str) -> bool {
+        let generation = match self.fresh() {
+            Ok(any) => return any,
+            Err(generation) => generation,
+        };
+        match sqlx::query(count)
+            .fetch_one(pool)
+            .await
+            .and_then(|row| row.try_get::<i64, _>("n"))
+        {
+            Ok(n) => {
+                self.set(n > 0, generation);
+                n > 0
+            }
+            Err(_) => true,
         }
     }
 
@@ -136,6 +156,18 @@ const SUBSCRIPTION_COLUMNS: &str = "s.id, s.url, s.events, s.lines, s.active, \
     (SELECT d.last_error FROM event_deliveries d \
      WHERE d.subscription_id = s.id AND d.first_failed_at IS NOT NULL \
      ORDER BY d.first_failed_at, d.seq LIMIT 1) AS last_error";
+
+impl SubscriptionRecord {
+    /// Its settings as a `PUT` would give them, the secret left out (so the stored one stays).
+    pub fn settings(&self) -> SubscriptionSettings {
+        SubscriptionSettings {
+            url: self.url.clone(),
+            secret: None,
+            events: self.events.clone(),
+            lines: self.lines.clone(),
+        }
+    }
+}
 
 fn read_subscription(row: &sqlx::any::AnyRow) -> Result<SubscriptionRecord> {
     let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("subscription: {e}"));
@@ -447,21 +479,12 @@ impl Store {
     /// Whether any subscription is active (as read at most [`GATE_TTL`] ago): when not,
     /// writes skip their events. When the store cannot say, it answers yes.
     pub async fn events_wanted(&self) -> bool {
-        let generation = match self.events.fresh() {
-            Ok(any) => return any,
-            Err(generation) => generation,
-        };
-        match sqlx::query("SELECT COUNT(*) AS n FROM subscriptions WHERE active = 1")
-            .fetch_one(&self.pool)
+        self.events
+            .read(
+                &self.pool,
+                "SELECT COUNT(*) AS n FROM subscriptions WHERE active = 1",
+            )
             .await
-            .and_then(|row| row.try_get::<i64, _>("n"))
-        {
-            Ok(n) => {
-                self.events.set(n > 0, generation);
-                n > 0
-            }
-            Err(_) => true,
-        }
     }
 
     /// Every subscription, or the one with `id`, with how many events wait for each.

@@ -93,24 +93,13 @@ impl Store {
     /// after this process made one): when not, the scheduler does not look for one to send.
     /// When the store cannot say, it answers yes.
     pub async fn notices_pending(&self) -> bool {
-        let generation = match self.notices.fresh() {
-            Ok(any) => return any,
-            Err(generation) => generation,
-        };
-        match sqlx::query(
-            "SELECT COUNT(*) AS n FROM
-                 (SELECT 1 FROM operator_notices WHERE status IN ('pending', 'sending') LIMIT 1) q",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .and_then(|row| row.try_get::<i64, _>("n"))
-        {
-            Ok(n) => {
-                self.notices.set(n > 0, generation);
-                n > 0
-            }
-            Err(_) => true,
-        }
+        self.notices
+            .read(
+                &self.pool,
+                "SELECT COUNT(*) AS n FROM
+                     (SELECT 1 FROM operator_notices WHERE status IN ('pending', 'sending') LIMIT 1) q",
+            )
+            .await
     }
 
     /// Gathers the ratings noted for operators into digests (see the module's docs);
