@@ -848,7 +848,7 @@ impl Inner {
                 Ok((via, adapter.send(&outgoing).await, false))
             }
             JobKind::Notice => {
-                let Some(notice) = self.store.notice_delivery(&job.id).await? else {
+                let Some(notice) = self.store.notice_delivery(&job.id, now).await? else {
                     return Ok(("none".into(), gone("notice"), false));
                 };
                 if notice.ratings.is_empty() {

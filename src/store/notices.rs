@@ -68,7 +68,8 @@ pub struct NoticeDelivery {
     /// Why it is not to be sent any more, if it is not: the operator was deactivated,
     /// switched notifications off or no longer has this address.
     pub withdrawn: Option<String>,
-    /// When the digest before it reached the same address: the next waits a minute.
+    /// When the digest before it reached the same address (now, when one ahead of it is
+    /// being sent): the next waits a minute.
     pub last_sent_at: Option<DateTime<Utc>>,
 }
 
@@ -188,13 +189,22 @@ impl Store {
     }
 
     /// A digest and its ratings, for its send; `None` when it is gone.
-    pub async fn notice_delivery(&self, id: &str) -> Result<Option<NoticeDelivery>> {
+    pub async fn notice_delivery(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<NoticeDelivery>> {
         let Some(row) = sqlx::query(
             "SELECT n.id, n.operator_id, n.sink, n.address, n.ratings, p.name, p.notify,
                     p.active, p.notifications_enabled,
                     (SELECT MAX(o.sent_at) FROM operator_notices o
                      WHERE o.operator_id = n.operator_id AND o.sink = n.sink
-                       AND o.address = n.address AND o.id <> n.id) AS last_sent
+                       AND o.address = n.address AND o.id <> n.id) AS last_sent,
+                    (SELECT COUNT(*) FROM operator_notices o
+                     WHERE o.operator_id = n.operator_id AND o.sink = n.sink
+                       AND o.address = n.address AND o.status = 'sending'
+                       AND (o.slot_at < n.slot_at OR (o.slot_at = n.slot_at AND o.id < n.id)))
+                        AS ahead
              FROM operator_notices n LEFT JOIN people p ON p.id = n.operator_id
              WHERE n.id = $1",
         )
@@ -283,7 +293,12 @@ impl Store {
             ratings,
             total: all.len(),
             withdrawn,
-            last_sent_at: opt_time(row.try_get("last_sent")?),
+            // One claimed in the same batch ahead of it goes first: it counts as sent now.
+            last_sent_at: if row.try_get::<i64, _>("ahead")? > 0 {
+                Some(now)
+            } else {
+                opt_time(row.try_get("last_sent")?)
+            },
         }))
     }
 }
