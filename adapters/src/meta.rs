@@ -21,19 +21,7 @@ use serde_json::{Value, json};
 use crate::phrases::Phrases;
 use crate::signed::{CallbackSigner, CardAction, rating_label};
 use crate::{Channel, ChannelAdapter, OutgoingRequest, OutgoingText, Scale, SendOutcome, clip};
-
-/// How long after the client's last message Meta allows free-form messages.
-pub const WINDOW: chrono::Duration = chrono::Duration::hours(24);
-
-/// The end of the window Rateline leaves unused: the time it knows is when a message
-/// reached it, a little after Meta's own timestamp, and a send takes a moment to arrive.
-pub const WINDOW_MARGIN: chrono::Duration = chrono::Duration::seconds(30);
-
-/// Whether a message sent at `at` is inside the window opened by the client's message at
-/// `last`, with [`WINDOW_MARGIN`] to spare.
-pub fn window_open(last: DateTime<Utc>, at: DateTime<Utc>) -> bool {
-    at - last < WINDOW - WINDOW_MARGIN
-}
+use rateline_domain::meta_window_open;
 
 /// Error codes Meta uses for throttling: try again later.
 const THROTTLED: [i64; 7] = [4, 17, 613, 80007, 130429, 131048, 131056];
@@ -184,7 +172,7 @@ impl MetaAdapter {
         let text = clip(&r.text, self.text_limit());
         let inside = r
             .last_client_message_at
-            .is_some_and(|last| window_open(last, r.now));
+            .is_some_and(|last| meta_window_open(last, r.now));
         let closed = || window_closed(r.last_client_message_at);
         match self.channel {
             Channel::Messenger | Channel::Instagram => {
@@ -352,7 +340,7 @@ impl ChannelAdapter for MetaAdapter {
     /// Free-form text, so only inside the window: no template carries a response.
     async fn send_text(&self, message: &OutgoingText) -> SendOutcome {
         let last = message.last_client_message_at;
-        if !last.is_some_and(|last| window_open(last, message.now)) {
+        if !last.is_some_and(|last| meta_window_open(last, message.now)) {
             return window_closed(last);
         }
         self.post_text(&message.to.id, &message.text).await

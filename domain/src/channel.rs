@@ -49,6 +49,22 @@ impl Channel {
     }
 }
 
+/// How long after the client's last message Meta allows free-form messages.
+pub const META_WINDOW: chrono::Duration = chrono::Duration::hours(24);
+
+/// The end of Meta's window Rateline leaves unused: the time it knows is when a message
+/// reached it, a little after Meta's own timestamp, and a send takes a moment to arrive.
+pub const META_WINDOW_MARGIN: chrono::Duration = chrono::Duration::seconds(30);
+
+/// Whether a message sent at `at` is inside Meta's window opened by the client's message
+/// at `last`, with [`META_WINDOW_MARGIN`] to spare.
+pub fn meta_window_open(
+    last: chrono::DateTime<chrono::Utc>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    at - last < META_WINDOW - META_WINDOW_MARGIN
+}
+
 impl fmt::Display for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

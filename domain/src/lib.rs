@@ -16,7 +16,9 @@ mod scale;
 mod session;
 mod subscription;
 
-pub use channel::{Channel, ClientRef, UnknownChannel};
+pub use channel::{
+    Channel, ClientRef, META_WINDOW, META_WINDOW_MARGIN, UnknownChannel, meta_window_open,
+};
 pub use error_code::ErrorCode;
 pub use followup::{AppealBody, DecisionBody, EvaluationBody, FlagBody, ResponseBody};
 pub use ids::{

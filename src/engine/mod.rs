@@ -379,7 +379,7 @@ impl Engine {
             now,
             send_deadline: self.send_deadline,
         };
-        let mut result = self
+        let result = self
             .store
             .close_session(session_id, by, timing, only_if_idle, tags)
             .await?
@@ -400,14 +400,22 @@ impl Engine {
                 )
             })?;
         if result.newly_closed {
-            self.end_if_window_passes(session_id, &mut result, now)
-                .await?;
             self.signals.raise(session_id);
         }
+        // A Meta request that would be due after the 24-hour window has closed, with no
+        // template allowed to stand in, ended `window_closed` in the close itself.
         if result.newly_closed
             && let Some(r) = &result.request
-            && r.status == rateline_domain::RequestStatus::Skipped
+            && matches!(
+                r.status,
+                rateline_domain::RequestStatus::Skipped
+                    | rateline_domain::RequestStatus::WindowClosed
+            )
         {
+            if r.status == rateline_domain::RequestStatus::WindowClosed {
+                tracing::info!(request_id = %r.id, reason = ?r.last_error, "request not scheduled: window closed");
+                self.events_queued().await;
+            }
             self.metrics.transition(r.status);
         }
         if result.newly_closed
@@ -418,63 +426,6 @@ impl Engine {
             self.wake.due_at(r.due_at);
         }
         Ok(result)
-    }
-
-    /// A Meta request that would be due after the 24-hour window has closed, with no
-    /// template allowed to stand in, ends `window_closed` at once rather than at its due
-    /// time. (The adapter checks again right before sending.)
-    async fn end_if_window_passes(
-        &self,
-        session_id: &str,
-        result: &mut CloseResult,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        let Some(r) = result.request.as_mut() else {
-            return Ok(());
-        };
-        if r.status != rateline_domain::RequestStatus::Scheduled || !r.channel.is_meta() {
-            return Ok(());
-        }
-        let last = self.store.client_last_message(session_id).await?;
-        let open_at_due =
-            last.is_some_and(|last| rateline_adapters::meta::window_open(last, r.due_at));
-        if open_at_due {
-            return Ok(());
-        }
-        if r.channel == Channel::Whatsapp
-            && self
-                .line(&r.line_id)
-                .await?
-                .settings
-                .whatsapp_template
-                .is_some()
-        {
-            return Ok(());
-        }
-        let reason = match last {
-            Some(t) => format!(
-                "the client's last message ({}) is more than 24 hours before the due time; \
-                 Meta allows automated messages only within 24 hours of it",
-                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            ),
-            None => "no message from the client is known, so Meta's 24-hour window is closed; \
-                     report client messages with POST /v1/sessions/{id}/messages"
-                .to_owned(),
-        };
-        let status = rateline_domain::RequestStatus::WindowClosed;
-        if self
-            .store
-            .end_scheduled_request(&r.id, status, &reason, now)
-            .await?
-        {
-            tracing::info!(request_id = %r.id, %reason, "request not scheduled: window closed");
-            self.events_queued().await;
-            r.status = status;
-            r.last_error = Some(reason);
-            r.finished_at = Some(now);
-            self.metrics.transition(status);
-        }
-        Ok(())
     }
 
     /// Stores a client's answer under the line's scale, answer window and change policy.

@@ -930,7 +930,7 @@ fn no_reminder(
     }
     let window_open = request
         .last_client_message_at
-        .is_some_and(|last| rateline_adapters::meta::window_open(last, now));
+        .is_some_and(|last| rateline_domain::meta_window_open(last, now));
     if request.channel.is_meta() && !window_open {
         return Some("not sent: the client's 24-hour window on Meta's channel has closed".into());
     }

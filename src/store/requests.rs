@@ -290,43 +290,6 @@ pub enum PlatformStatus {
 }
 
 impl Store {
-    /// Ends a request that is still only scheduled (e.g. the window will have closed by its
-    /// due time). Returns whether it did.
-    pub async fn end_scheduled_request(
-        &self,
-        id: &str,
-        status: RequestStatus,
-        error: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        // This runs right after the close committed the request, due now, and the scheduler
-        // may claim it first: the request is ended by one statement, before anything else.
-        // Its event follows in a transaction of its own, so a crash in the instant between
-        // the two loses that one event (docs/events.md).
-        let done = sqlx::query(
-            "UPDATE rating_requests
-             SET status = $2, run_at = NULL, finished_at = $3, last_error = $4, updated_at = $3
-             WHERE id = $1 AND status = 'scheduled'",
-        )
-        .bind(id)
-        .bind(status.as_str())
-        .bind(ms(now))
-        .bind(error)
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
-            == 1;
-        if done
-            && let Some(kind) = super::events::request_event(status)
-            && self.events_wanted().await
-        {
-            let mut tx = self.pool.begin().await?;
-            super::events::emit_request(&mut tx, true, kind, id, now).await?;
-            tx.commit().await?;
-        }
-        Ok(done)
-    }
-
     /// Applies a WhatsApp status to the request sent as `message_id` (only WhatsApp
     /// reports statuses). Returns the request's id and new status when something changed;
     /// statuses arriving late or twice change nothing.

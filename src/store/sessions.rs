@@ -2,7 +2,9 @@
 //! the same transaction so a close is never accepted without its request.
 
 use chrono::{DateTime, Duration, Utc};
-use rateline_domain::{Channel, ClientRef, ClosedBy, Id, LineSettings, MessageFrom, NewSession};
+use rateline_domain::{
+    Channel, ClientRef, ClosedBy, Id, LineSettings, MessageFrom, NewSession, RequestStatus,
+};
 use sqlx::Row;
 
 use super::ratings::rating_with_history;
@@ -232,6 +234,7 @@ impl Store {
             timing,
             only_if_idle,
             tags: tags.to_vec(),
+            events: self.events_wanted().await,
         };
         self.writer.write(session_id, close, close_session).await
     }
@@ -336,6 +339,8 @@ struct Close {
     only_if_idle: bool,
     /// The close's tags, for `survey.skip_tags`.
     tags: Vec<String>,
+    /// Whether an event subscription is active (a request the window ends is an event).
+    events: bool,
 }
 
 fn close_session<'c>(
@@ -349,6 +354,7 @@ fn close_session<'c>(
             timing,
             only_if_idle,
             tags,
+            events,
         } = a;
         let (by, timing, only_if_idle) = (*by, *timing, *only_if_idle);
         // The line's settings come back with the close: one round trip fewer on the hot path.
@@ -427,9 +433,21 @@ fn close_session<'c>(
             };
             // A skipped request is a row too, ended at once: the funnel says why.
             let skipped = skip_reason(&mut *conn, &line.survey, &asked).await?;
-            let (status, run_at, finished_at) = match skipped {
-                Some(_) => ("skipped", None, Some(ms(timing.now))),
-                None => ("scheduled", Some(ms(widget_until.unwrap_or(due))), None),
+            // Decided here, in the close's transaction, so the scheduler never sees a
+            // request that the window has already ended.
+            let window_closed = match skipped {
+                Some(_) => None,
+                None => window_passes(&mut *conn, &line, &asked, due).await?,
+            };
+            let (status, run_at, finished_at, last_error) = match (skipped, window_closed) {
+                (Some(why), _) => ("skipped", None, Some(ms(timing.now)), Some(why)),
+                (None, Some(why)) => ("window_closed", None, Some(ms(timing.now)), Some(why)),
+                (None, None) => (
+                    "scheduled",
+                    Some(ms(widget_until.unwrap_or(due))),
+                    None,
+                    None,
+                ),
             };
             // One survey per conversation: a session already rated is not asked again.
             let sql = format!(
@@ -459,12 +477,18 @@ fn close_session<'c>(
                 .bind(widget_until.map(ms))
                 .bind(status)
                 .bind(finished_at)
-                .bind(skipped)
+                .bind(last_error)
                 .fetch_optional(&mut *conn)
                 .await?
                 .as_ref()
                 .map(read_request)
                 .transpose()?;
+            if let Some(r) = &request
+                && r.status == RequestStatus::WindowClosed
+            {
+                let kind = rateline_domain::EventType::RequestWindowClosed;
+                super::events::emit_request(conn, *events, kind, &r.id, timing.now).await?;
+            }
             if request.is_none() {
                 request = latest_request(conn, session_id).await?;
             }
@@ -485,6 +509,44 @@ struct Asked<'a> {
     client_messages: i64,
     tags: &'a [String],
     closed_at: DateTime<Utc>,
+}
+
+/// Why a Meta request due at `due` could not be sent: the client's 24-hour window will
+/// have closed by then, and no WhatsApp template may stand in. `None` when it can be
+/// sent. (The adapter checks again right before sending.)
+async fn window_passes(
+    conn: &mut sqlx::AnyConnection,
+    line: &LineSettings,
+    a: &Asked<'_>,
+    due: DateTime<Utc>,
+) -> Result<Option<String>> {
+    let channel: Channel = a
+        .channel
+        .parse()
+        .map_err(|e| StoreError::Corrupt(format!("session channel: {e}")))?;
+    if !channel.is_meta() || (channel == Channel::Whatsapp && line.whatsapp_template.is_some()) {
+        return Ok(None);
+    }
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {WINDOW_START} AS at FROM sessions s {WINDOW_JOIN} WHERE s.id = $1"
+    )))
+    .bind(a.session_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let last = opt_time(row.try_get("at")?);
+    if last.is_some_and(|last| rateline_domain::meta_window_open(last, due)) {
+        return Ok(None);
+    }
+    Ok(Some(match last {
+        Some(t) => format!(
+            "the client's last message ({}) is more than 24 hours before the due time; \
+             Meta allows automated messages only within 24 hours of it",
+            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+        None => "no message from the client is known, so Meta's 24-hour window is closed; \
+                 report client messages with POST /v1/sessions/{id}/messages"
+            .to_owned(),
+    }))
 }
 
 /// The first of the line's `survey` rules that skips this close's request, by name and
@@ -644,21 +706,6 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
-    }
-
-    /// When the session's client last wrote, as far as Rateline knows: the later of the
-    /// contact center's report and the platform's.
-    pub async fn client_last_message(&self, session_id: &str) -> Result<Option<DateTime<Utc>>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {WINDOW_START} AS at FROM sessions s {WINDOW_JOIN} WHERE s.id = $1"
-        )))
-        .bind(session_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(match row {
-            Some(r) => opt_time(r.try_get("at")?),
-            None => None,
-        })
     }
 }
 
