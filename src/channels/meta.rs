@@ -9,21 +9,19 @@
 //! request to `delivered`, or end it when the message failed after it was accepted.
 //! Handling is idempotent, so Meta's redeliveries change nothing.
 
-use rateline_domain::ErrorCode;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rateline_adapters::meta::{MetaAdapter, MetaEvent};
-use rateline_adapters::phrases::Phrases;
-use rateline_adapters::signed::{CallbackSigner, CardAction};
-use rateline_adapters::text::parse_text_answer;
+use rateline_adapters::signed::CallbackSigner;
 use rateline_adapters::{SendOutcome, webhook};
-use rateline_domain::{Channel, RatingAnswer, RequestStatus};
+use rateline_domain::{Channel, RequestStatus};
 
-use crate::engine::{Engine, EngineError};
+use super::dialogue::{Chat, Dialogue};
+use crate::engine::Engine;
 use crate::settings::MetaSettings;
-use crate::store::{AnswerTarget, PlatformStatus, RatingRecord, StoreError};
+use crate::store::{PlatformStatus, StoreError};
 
 /// WhatsApp's code for a message sent outside the 24-hour window.
 const WHATSAPP_WINDOW_CLOSED: i64 = 131047;
@@ -34,7 +32,7 @@ pub struct Meta {
     app_secret: String,
     verify_token: String,
     adapters: HashMap<Channel, Arc<MetaAdapter>>,
-    signer: CallbackSigner,
+    dialogue: Dialogue,
 }
 
 impl Meta {
@@ -69,11 +67,11 @@ impl Meta {
             })
             .collect();
         Self {
-            engine,
+            engine: engine.clone(),
             app_secret,
             verify_token: settings.verify_token.clone().unwrap_or_default(),
             adapters,
-            signer,
+            dialogue: Dialogue::new(engine.clone(), signer),
         }
     }
 
@@ -142,6 +140,12 @@ impl Meta {
         }
     }
 
+    /// The conversation with `sender` on `channel`, as the dialogue speaks into it.
+    fn chat<'a>(&'a self, channel: Channel, sender: &'a str) -> Option<MetaChat<'a>> {
+        let adapter = self.adapters.get(&channel)?;
+        Some(MetaChat { adapter, sender })
+    }
+
     async fn on_payload(
         &self,
         channel: Channel,
@@ -150,8 +154,7 @@ impl Meta {
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), StoreError> {
         // Payloads of the contact center's own buttons are not Rateline's to judge.
-        // Meta's buttons rate or give one reason; a toggle is Telegram's alone.
-        let Ok((request_id, action)) = self.signer.decode(payload) else {
+        let Ok((request_id, action)) = self.dialogue.signer().decode(payload) else {
             tracing::debug!(%channel, "a button payload Rateline did not sign: ignored");
             return Ok(());
         };
@@ -162,179 +165,10 @@ impl Meta {
             tracing::warn!(%request_id, %channel, "an answer from another sender: refused, nothing stored");
             return Ok(());
         }
-        // A tap older than the rating's last version is an old delivery coming again
-        // after a newer answer: it must not undo it.
-        if target.rating.as_ref().is_some_and(|r| at < r.updated_at) {
-            tracing::info!(%request_id, "an answer older than the rating's last change: ignored");
-            return Ok(());
-        }
-        match action {
-            CardAction::Reasons { picked, done: true } => {
-                let ids = super::picked_reasons(&target.line.rating, picked);
-                self.give_reasons(channel, sender, &target, ids).await
-            }
-            CardAction::Rate(value) => {
-                self.answer(channel, sender, &request_id, value, &target.line.rating)
-                    .await
-            }
-            CardAction::Resolved(resolved) => {
-                self.give_resolved(channel, sender, &target, resolved).await
-            }
-            CardAction::Reasons { done: false, .. } => Ok(()),
-        }
-    }
-
-    /// Stores the "resolved?" answer of the target's rating, once, and asks what follows.
-    async fn give_resolved(
-        &self,
-        channel: Channel,
-        sender: &str,
-        target: &AnswerTarget,
-        resolved: bool,
-    ) -> Result<(), StoreError> {
-        let Some(r) = target
-            .rating
-            .as_ref()
-            .filter(|r| r.resolved.is_none() && target.line.rating.ask_resolved)
-        else {
-            // Answered already (Meta delivers again), or not asked.
+        let Some(chat) = self.chat(channel, sender) else {
             return Ok(());
         };
-        let answer = RatingAnswer {
-            request_id: r.request_id.clone(),
-            value: r.value,
-            comment: None,
-            resolved: Some(resolved),
-            reasons: None,
-        };
-        match self.engine.submit_rating(answer).await {
-            Ok(s) => {
-                self.follow_up(channel, sender, &target.line.rating, &s.rating)
-                    .await
-            }
-            Err(EngineError::Store(e)) => return Err(e),
-            Err(e) => tracing::info!(error = %e, "a \"resolved?\" answer was not stored"),
-        }
-        Ok(())
-    }
-
-    /// What follows an answer, as on Telegram's card: "resolved?" where the line asks it,
-    /// then a low rating's reasons, then its comment, then the thanks.
-    async fn follow_up(
-        &self,
-        channel: Channel,
-        sender: &str,
-        line: &rateline_domain::RatingSettings,
-        r: &RatingRecord,
-    ) {
-        let p = Phrases::for_language(&line.language);
-        if line.ask_resolved && r.resolved.is_none() {
-            let choices: Vec<(String, String)> = [(p.yes, true), (p.no, false)]
-                .into_iter()
-                .filter_map(|(label, v)| {
-                    let payload = self.signer.encode(&r.request_id, CardAction::Resolved(v))?;
-                    Some((label.to_owned(), payload))
-                })
-                .collect();
-            if let Some(adapter) = self.adapters.get(&channel) {
-                match adapter
-                    .post_choices(sender, p.resolved_question, &choices, p.resolved_question)
-                    .await
-                {
-                    SendOutcome::Accepted { .. } => {}
-                    other => {
-                        tracing::warn!(outcome = ?other, "could not ask whether it was resolved")
-                    }
-                }
-            }
-        } else if awaits_reasons(line, r) {
-            self.ask_reasons(channel, sender, &r.request_id, line).await;
-        } else if awaits_comment(line, r) {
-            self.reply(channel, sender, p.comment_prompt).await;
-        } else {
-            self.reply(channel, sender, &line.thanks_text).await;
-        }
-    }
-
-    /// A low rating on a line that lists reasons, their reasons not yet given.
-    fn awaits_reasons(target: &AnswerTarget) -> Option<&RatingRecord> {
-        target
-            .rating
-            .as_ref()
-            .filter(|r| awaits_reasons(&target.line.rating, r))
-    }
-
-    /// Stores the reasons of the target's low rating, once, and thanks the client.
-    async fn give_reasons(
-        &self,
-        channel: Channel,
-        sender: &str,
-        target: &AnswerTarget,
-        reasons: Vec<String>,
-    ) -> Result<(), StoreError> {
-        let Some(r) = Self::awaits_reasons(target) else {
-            // Given already (Meta delivers again), or the rating is no longer low.
-            return Ok(());
-        };
-        let answer = RatingAnswer {
-            request_id: r.request_id.clone(),
-            value: r.value,
-            comment: None,
-            resolved: None,
-            reasons: Some(reasons),
-        };
-        match self.engine.submit_rating(answer).await {
-            Ok(s) => {
-                self.follow_up(channel, sender, &target.line.rating, &s.rating)
-                    .await
-            }
-            Err(EngineError::Store(e)) => return Err(e),
-            Err(e) => tracing::info!(error = %e, "reasons were not stored"),
-        }
-        Ok(())
-    }
-
-    /// Asks for the reasons of a low rating: a choice per reason (one tap gives one), and
-    /// their numbers typed for several.
-    async fn ask_reasons(
-        &self,
-        channel: Channel,
-        sender: &str,
-        request_id: &str,
-        line: &rateline_domain::RatingSettings,
-    ) {
-        let p = Phrases::for_language(&line.language);
-        let mut text = p.reasons_prompt.to_owned();
-        let mut choices = Vec::new();
-        for (i, reason) in line.low_reasons.iter().take(8).enumerate() {
-            text.push_str(&format!("\n{}. {}", i + 1, reason.text));
-            let picked = CardAction::Reasons {
-                picked: 1u8 << i,
-                done: true,
-            };
-            if let Some(payload) = self.signer.encode(request_id, picked) {
-                choices.push((reason.text.clone(), payload));
-            }
-        }
-        text.push_str(&format!("\n{}", p.reasons_by_number));
-        if let Some(adapter) = self.adapters.get(&channel) {
-            match adapter
-                .post_choices(sender, &text, &choices, p.reasons)
-                .await
-            {
-                SendOutcome::Accepted { .. } => {}
-                other => tracing::warn!(outcome = ?other, "could not ask the client for reasons"),
-            }
-        }
-    }
-
-    async fn reply(&self, channel: Channel, sender: &str, text: &str) {
-        if let Some(adapter) = self.adapters.get(&channel) {
-            match adapter.post_text(sender, text).await {
-                SendOutcome::Accepted { .. } => {}
-                other => tracing::warn!(outcome = ?other, "could not reply to the client"),
-            }
-        }
+        self.dialogue.on_action(&chat, &target, action, at).await
     }
 
     async fn on_text(
@@ -347,92 +181,10 @@ impl Meta {
         let Some(target) = self.engine.latest_answer_target(channel, sender).await? else {
             return Ok(());
         };
-        // Reasons typed by their numbers, soon after the low rating.
-        if let Some(r) = Self::awaits_reasons(&target)
-            && at >= r.updated_at
-            && at - r.updated_at <= super::FOLLOW_UP_WINDOW
-            && let Some(ids) = super::typed_reasons(&target.line.rating, text)
-        {
-            return self.give_reasons(channel, sender, &target, ids).await;
-        }
-        // A comment, where the line asks for one on a low rating: a message written after
-        // the rating (not the text that gave it, delivered again), soon after.
-        if let Some(r) = target.rating.as_ref().filter(|r| {
-            awaits_comment(&target.line.rating, r)
-                && at > r.updated_at
-                && at - r.updated_at <= super::FOLLOW_UP_WINDOW
-        }) {
-            let answer = RatingAnswer {
-                request_id: r.request_id.clone(),
-                value: r.value,
-                comment: Some(super::comment_of(text)),
-                resolved: None,
-                reasons: None,
-            };
-            let p = Phrases::for_language(&target.line.rating.language);
-            match self.engine.submit_rating(answer).await {
-                Ok(_) => self.reply(channel, sender, p.comment_thanks).await,
-                Err(EngineError::Store(e)) => return Err(e),
-                Err(e) => tracing::info!(error = %e, "a comment was not stored"),
-            }
-            return Ok(());
-        }
-        // Only a text written after the request was sent can answer it.
-        let open = target.rating.is_none()
-            && target.request.sent_at.is_none_or(|sent| at >= sent)
-            && matches!(
-                target.request.status,
-                RequestStatus::Sending | RequestStatus::Sent | RequestStatus::Delivered
-            );
-        let Some(value) = parse_text_answer(target.request.scale, text).filter(|_| open) else {
+        let Some(chat) = self.chat(channel, sender) else {
             return Ok(());
         };
-        self.answer(
-            channel,
-            sender,
-            &target.request.id,
-            value,
-            &target.line.rating,
-        )
-        .await
-    }
-
-    /// Stores the answer and thanks the client; a repeat (Meta redelivers) is silent.
-    async fn answer(
-        &self,
-        channel: Channel,
-        sender: &str,
-        request_id: &str,
-        value: i64,
-        line: &rateline_domain::RatingSettings,
-    ) -> Result<(), StoreError> {
-        let answer = RatingAnswer {
-            request_id: request_id.to_owned(),
-            value,
-            comment: None,
-            resolved: None,
-            reasons: None,
-        };
-        let p = Phrases::for_language(&line.language);
-        let reply = match self.engine.submit_rating(answer).await {
-            // What the line asks after an answer comes before the thanks.
-            Ok(s) if s.changed => {
-                self.follow_up(channel, sender, line, &s.rating).await;
-                return Ok(());
-            }
-            Ok(_) => return Ok(()),
-            Err(EngineError::Store(e)) => return Err(e),
-            Err(EngineError::Gone { .. }) => p.window_closed,
-            Err(EngineError::Conflict {
-                code: ErrorCode::ChangeLimitReached | ErrorCode::ChangeWindowClosed,
-                ..
-            }) => p.change_refused,
-            Err(e) => {
-                tracing::info!(error = %e, %request_id, "an answer was not stored");
-                return Ok(());
-            }
-        };
-        self.reply(channel, sender, reply).await;
+        self.dialogue.on_text(&chat, &target, text, at).await?;
         Ok(())
     }
 
@@ -485,16 +237,26 @@ impl Meta {
     }
 }
 
-/// A low rating on a line that lists reasons, its reasons not yet given.
-fn awaits_reasons(line: &rateline_domain::RatingSettings, r: &RatingRecord) -> bool {
-    r.low && r.reasons.is_none() && !line.low_reasons.is_empty()
+/// One client's chat on one Meta channel.
+struct MetaChat<'a> {
+    adapter: &'a MetaAdapter,
+    sender: &'a str,
 }
 
-/// A low rating on a line that asks for a comment, not yet commented, its reasons (where the
-/// line lists any) given.
-fn awaits_comment(line: &rateline_domain::RatingSettings, r: &RatingRecord) -> bool {
-    r.low
-        && line.ask_comment_on_low
-        && r.comment.is_none()
-        && (r.reasons.is_some() || line.low_reasons.is_empty())
+#[async_trait::async_trait]
+impl Chat for MetaChat<'_> {
+    async fn choices(
+        &self,
+        text: &str,
+        choices: &[(String, String)],
+        list_label: &str,
+    ) -> SendOutcome {
+        self.adapter
+            .post_choices(self.sender, text, choices, list_label)
+            .await
+    }
+
+    async fn say(&self, text: &str) -> SendOutcome {
+        self.adapter.post_text(self.sender, text).await
+    }
 }
