@@ -92,7 +92,7 @@ impl Dialogue {
             .rating
             .as_ref()
             .is_some_and(|r| line.ask_resolved && r.resolved.is_none() && recent(r))
-            && let Some(resolved) = yes_or_no(&p, text)
+            && let Some(resolved) = yes_or_no(p, text)
         {
             self.give_resolved(chat, target, resolved).await?;
             return Ok(true);
