@@ -328,6 +328,15 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
                         }
                     }
                 }
+                let (found, mut refused) = crate::channels::chatwoot::Chatwoot::check_accounts(
+                    &settings.chatwoot,
+                    &settings.outbound_policy().unwrap_or_default(),
+                    settings.scheduler.send_timeout(),
+                    &all.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
+                )
+                .await;
+                found.iter().for_each(|f| println!("{f}"));
+                problems.append(&mut refused);
                 engine.close_store().await;
             }
             Err(e) => problems.push(e.to_string()),

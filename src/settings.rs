@@ -6,6 +6,7 @@
 //! With no file and no variables, Rateline runs on SQLite at `./rateline.db` and listens on
 //! `127.0.0.1:8080`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -74,6 +75,9 @@ pub struct Settings {
     /// Enables the Meta channels whose ids and tokens are set.
     #[serde(default)]
     pub meta: Option<MetaSettings>,
+    /// The Chatwoot accounts whose conversations are rated (`[[chatwoot]]`, docs/chatwoot.md).
+    #[serde(default)]
+    pub chatwoot: Vec<ChatwootSettings>,
     /// Enables e-mail alerts.
     #[serde(default)]
     pub smtp: Option<SmtpSettings>,
@@ -560,6 +564,122 @@ pub struct MetaSettings {
     pub callback_secret: Option<String>,
 }
 
+/// One Chatwoot account Rateline rates the conversations of (`[[chatwoot]]`).
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatwootSettings {
+    /// The account's id in Chatwoot (in its URLs); the webhook is
+    /// `/connectors/chatwoot/{account}/webhook`.
+    pub account: u64,
+    /// Chatwoot's address, e.g. `https://chatwoot.example.com`.
+    pub url: String,
+    /// An agent's or an agent bot's access token (Profile settings → Access token).
+    pub api_token: String,
+    /// The account webhook's secret: every call must be signed with it.
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
+    /// Takes unsigned webhooks, for Chatwoot releases that sign none. Anyone who can reach
+    /// the webhook's URL can then forge events: less safe, documented.
+    #[serde(default)]
+    pub allow_unsigned: bool,
+    /// Inbox id → line id. Without an entry an inbox goes to the line `chatwoot-{inbox}`,
+    /// when that line exists; otherwise its conversations are not rated.
+    #[serde(default)]
+    pub inboxes: BTreeMap<String, String>,
+    /// Agent id → person id, for the operator a rating is credited to. Without an entry an
+    /// agent is credited as `chatwoot-{agent}`.
+    #[serde(default)]
+    pub agents: BTreeMap<String, String>,
+    /// Writes each rating into its conversation as a private note, for agents to see.
+    #[serde(default)]
+    pub private_note: bool,
+    /// Resolves the conversation again when the client's answer reopened it.
+    #[serde(default = "yes")]
+    pub resolve_after_answer: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl std::fmt::Debug for ChatwootSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token and secret never reach a log line through a Debug print.
+        f.debug_struct("ChatwootSettings")
+            .field("account", &self.account)
+            .field("url", &self.url)
+            .field("inboxes", &self.inboxes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChatwootSettings {
+    /// The line an inbox's conversations go to.
+    pub fn line_of(&self, inbox: u64) -> String {
+        self.inboxes
+            .get(&inbox.to_string())
+            .cloned()
+            .unwrap_or_else(|| format!("chatwoot-{inbox}"))
+    }
+
+    /// The person an agent's ratings are credited to.
+    pub fn operator_of(&self, agent: u64) -> String {
+        self.agents
+            .get(&agent.to_string())
+            .cloned()
+            .unwrap_or_else(|| format!("chatwoot-{agent}"))
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let at = format!("chatwoot (account {})", self.account);
+        match reqwest::Url::parse(&self.url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => problems.push(format!(
+                "{at}: url {:?} is not an http(s) URL such as https://chatwoot.example.com",
+                self.url
+            )),
+        }
+        if self.api_token.trim().is_empty() {
+            problems.push(format!(
+                "{at}: api_token is required: an agent's access token (Profile settings → Access token)"
+            ));
+        }
+        match &self.webhook_secret {
+            Some(s) if s.trim().is_empty() => problems.push(format!(
+                "{at}: webhook_secret is empty: paste the secret Chatwoot shows for the webhook"
+            )),
+            None if !self.allow_unsigned => problems.push(format!(
+                "{at}: webhook_secret is required (Settings → Integrations → Webhooks shows it); \
+                 for a Chatwoot release that signs no webhooks set allow_unsigned = true, which \
+                 lets anyone who can reach the URL forge events"
+            )),
+            _ => {}
+        }
+        for (inbox, line) in &self.inboxes {
+            if inbox.parse::<u64>().is_err() {
+                problems.push(format!(
+                    "{at}: inboxes key {inbox:?} is not an inbox id (a number)"
+                ));
+            }
+            if let Err(e) = rateline_domain::check_name_id("line", line) {
+                problems.push(format!("{at}: inboxes.{inbox}: {e}"));
+            }
+        }
+        for (agent, person) in &self.agents {
+            if agent.parse::<u64>().is_err() {
+                problems.push(format!(
+                    "{at}: agents key {agent:?} is not an agent id (a number)"
+                ));
+            }
+            if let Err(e) = rateline_domain::check_name_id("person", person) {
+                problems.push(format!("{at}: agents.{agent}: {e}"));
+            }
+        }
+        problems
+    }
+}
+
 fn default_graph_url() -> String {
     "https://graph.facebook.com".into()
 }
@@ -921,6 +1041,11 @@ impl Settings {
                 self.meta
                     .iter()
                     .map(|m| ("meta.graph_url", m.graph_url.as_str())),
+            )
+            .chain(
+                self.chatwoot
+                    .iter()
+                    .map(|c| ("chatwoot.url", c.url.as_str())),
             );
         for (key, url) in platform_urls {
             if let Err(refused) = policy.check_url(url) {
@@ -1020,6 +1145,15 @@ impl Settings {
         }
         if let Some(m) = &self.meta {
             problems.append(&mut m.problems());
+        }
+        for (i, c) in self.chatwoot.iter().enumerate() {
+            problems.append(&mut c.problems());
+            if self.chatwoot[..i].iter().any(|o| o.account == c.account) {
+                problems.push(format!(
+                    "chatwoot account {} is configured twice: one [[chatwoot]] per account",
+                    c.account
+                ));
+            }
         }
         if let Some(smtp) = &self.smtp {
             problems.extend(smtp.problems());

@@ -230,6 +230,33 @@ impl Application {
             )
             .map_err(|e| StartupError::Config(vec![e.to_string()]))?,
         );
+        let chatwoot = if settings.chatwoot.is_empty() {
+            None
+        } else {
+            let key = engine
+                .server_key(
+                    crate::channels::chatwoot::CALLBACK_KEY_NAME,
+                    &hex::encode(rand::random::<[u8; 32]>()),
+                )
+                .await
+                .map_err(|source| StartupError::Database {
+                    url: redact_url(&settings.database.url),
+                    source,
+                })?;
+            let connector = Arc::new(crate::channels::chatwoot::Chatwoot::new(
+                &settings.chatwoot,
+                timeout,
+                engine.clone(),
+                &policy,
+                rateline_adapters::signed::CallbackSigner::new(&key),
+                &public_url,
+            ));
+            for c in &settings.chatwoot {
+                tracing::info!(account = c.account, url = %c.url, "chatwoot connector enabled");
+            }
+            adapters = adapters.with(connector.clone());
+            Some(connector)
+        };
         let bot = telegram
             .as_ref()
             .map(|t| t.adapter() as Arc<dyn rateline_adapters::ChannelAdapter>);
@@ -278,6 +305,7 @@ impl Application {
                 metrics,
                 telegram,
                 meta,
+                chatwoot,
                 webchat: Arc::new(webchat),
                 keys_exist: Arc::default(),
                 limits: Arc::new(crate::http::Limits::new(&settings.limits)),

@@ -11,6 +11,7 @@
 //! channel's own endpoint, which turns a tap or a text reply into the same answer. Text
 //! replies on channels without buttons are read by [`text::parse_text_answer`].
 
+pub mod chatwoot;
 pub mod http;
 pub mod meta;
 pub mod outbound;

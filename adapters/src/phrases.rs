@@ -28,6 +28,10 @@ pub struct Phrases {
     pub not_answerable: &'static str,
     /// The label of WhatsApp's list button (at most 20 characters).
     pub rate_button: &'static str,
+    /// How to answer a 👍/👎 request by typing, where no buttons show.
+    pub reply_binary: &'static str,
+    /// How to answer a five-star request by typing, where no buttons show.
+    pub reply_five_star: &'static str,
     /// What only the web chat widget shows.
     pub widget: WidgetPhrases,
 }
@@ -63,6 +67,8 @@ const EN: Phrases = Phrases {
     change_refused: "Your rating can no longer be changed.",
     not_answerable: "This rating request is closed.",
     rate_button: "Rate",
+    reply_binary: "Reply 1 for 👍 or 0 for 👎.",
+    reply_five_star: "Reply with a number from 1 (bad) to 5 (excellent).",
     widget: WidgetPhrases {
         comment_prompt: "We are sorry. What went wrong?",
         comment_placeholder: "Tell us what happened",
@@ -92,6 +98,8 @@ const RU: Phrases = Phrases {
     change_refused: "Оценку больше нельзя изменить.",
     not_answerable: "Этот запрос оценки закрыт.",
     rate_button: "Оценить",
+    reply_binary: "Ответьте 1, если 👍, или 0, если 👎.",
+    reply_five_star: "Ответьте числом от 1 (плохо) до 5 (отлично).",
     widget: WidgetPhrases {
         comment_prompt: "Нам жаль. Что пошло не так?",
         comment_placeholder: "Расскажите, что случилось",

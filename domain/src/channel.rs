@@ -16,16 +16,20 @@ pub enum Channel {
     Whatsapp,
     /// A custom connector: the request is POSTed, signed, to a URL the line names.
     Webhook,
+    /// A conversation in a Chatwoot inbox: the request is posted into it through
+    /// Chatwoot's API (docs/chatwoot.md).
+    Chatwoot,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 6] = [
+    pub const ALL: [Channel; 7] = [
         Channel::Telegram,
         Channel::Webchat,
         Channel::Messenger,
         Channel::Instagram,
         Channel::Whatsapp,
         Channel::Webhook,
+        Channel::Chatwoot,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +40,7 @@ impl Channel {
             Channel::Instagram => "instagram",
             Channel::Whatsapp => "whatsapp",
             Channel::Webhook => "webhook",
+            Channel::Chatwoot => "chatwoot",
         }
     }
 

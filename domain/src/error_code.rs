@@ -85,7 +85,9 @@ error_codes! {
     // Channels.
     ChannelNotEnabled = "channel_not_enabled": "The channel is not configured on this server.",
     BadWebhookSecret = "bad_webhook_secret": "Telegram's secret header is missing or wrong.",
-    BadSignature = "bad_signature": "Meta's `X-Hub-Signature-256` is missing or does not match.",
+    BadSignature = "bad_signature": "A platform's webhook signature (Meta's `X-Hub-Signature-256`, Chatwoot's `X-Chatwoot-Signature`) is missing or does not match.",
+    StaleWebhook = "stale_webhook": "A signed webhook's timestamp is more than 5 minutes from the server's clock: a replay, or a clock set wrong.",
+    ConnectorNotFound = "connector_not_found": "No helpdesk account with this id is configured on this server.",
     InvalidUpdate = "invalid_update": "The body is not a Telegram Update.",
     NotAWebchatSession = "not_a_webchat_session": "Web chat tokens are for sessions opened on the webchat channel.",
     InvalidToken = "invalid_token": "The widget's token is malformed or forged.",

@@ -320,6 +320,13 @@ fn labelled_reason(line: &RatingSettings, text: &str) -> Option<Vec<String>> {
         .map(|r| vec![r.id.clone()])
 }
 
+/// Whether the dialogue has nothing more to ask about rating `r`.
+pub fn finished(line: &RatingSettings, r: &RatingRecord) -> bool {
+    (!line.ask_resolved || r.resolved.is_some())
+        && !awaits_reasons(line, r)
+        && !awaits_comment(line, r)
+}
+
 /// A low rating on a line that lists reasons, its reasons not yet given.
 pub fn awaits_reasons(line: &RatingSettings, r: &RatingRecord) -> bool {
     r.low && r.reasons.is_none() && !line.low_reasons.is_empty()

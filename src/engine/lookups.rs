@@ -9,7 +9,8 @@ use rateline_domain::Channel;
 use super::Engine;
 use crate::store::Result;
 use crate::store::{
-    AnswerTarget, Breakdown, Directory, LineRecord, PlatformStatus, ReportFilter, SignIns,
+    AnswerTarget, Breakdown, Directory, HelpdeskConversation, LineRecord, PlatformStatus,
+    ReportFilter, SignIns,
 };
 
 impl Engine {
@@ -26,6 +27,33 @@ impl Engine {
         client_id: &str,
     ) -> Result<Option<AnswerTarget>> {
         self.store.latest_answer_target(channel, client_id).await
+    }
+
+    /// The newest request of a session that reached its client, with its line and rating:
+    /// what a reply in a helpdesk's conversation is about.
+    pub async fn session_answer_target(&self, session_id: &str) -> Result<Option<AnswerTarget>> {
+        self.store.session_answer_target(session_id).await
+    }
+
+    /// Notes which helpdesk conversation a session is.
+    pub async fn note_conversation(
+        &self,
+        session_id: &str,
+        conversation: &HelpdeskConversation,
+    ) -> Result<()> {
+        self.store
+            .note_conversation(session_id, conversation, self.now())
+            .await
+    }
+
+    /// The helpdesk conversation a session is, if it came from one.
+    pub async fn conversation_of(&self, session_id: &str) -> Result<Option<HelpdeskConversation>> {
+        self.store.conversation_of(session_id).await
+    }
+
+    /// Credits an open session to another operator (a helpdesk's assignee changed).
+    pub async fn assign_operator(&self, session_id: &str, operator_id: &str) -> Result<bool> {
+        self.store.assign_operator(session_id, operator_id).await
     }
 
     /// A web chat session's newest request, with its line and rating.

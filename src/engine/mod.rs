@@ -124,6 +124,9 @@ impl EngineSettings {
         if let Some(m) = &settings.meta {
             channels.extend(m.accounts().into_iter().map(|(c, _, _)| c));
         }
+        if !settings.chatwoot.is_empty() {
+            channels.push(Channel::Chatwoot);
+        }
         Ok(Self {
             send_deadline: settings.scheduler.send_deadline(),
             channels,

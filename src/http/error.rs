@@ -33,11 +33,13 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         MalformedJson | UnreadableBody | InvalidPath | InvalidParameter | UnknownParameter
         | InvalidUpdate => StatusCode::BAD_REQUEST,
         KeyRequired | InvalidKey | KeyRevoked | InvalidCredentials | BadWebhookSecret
-        | BadSignature | InvalidToken | TokenExpired => StatusCode::UNAUTHORIZED,
+        | BadSignature | StaleWebhook | InvalidToken | TokenExpired => StatusCode::UNAUTHORIZED,
         Forbidden | OriginNotAllowed | NotThisSession => StatusCode::FORBIDDEN,
         NoSuchEndpoint | LineNotFound | SessionNotFound | RequestNotFound | RatingNotFound
         | AppealNotFound | PersonNotFound | GroupNotFound | KeyNotFound | InvitationNotFound
-        | SubscriptionNotFound | ChannelNotEnabled | BadgeNotFound => StatusCode::NOT_FOUND,
+        | SubscriptionNotFound | ChannelNotEnabled | BadgeNotFound | ConnectorNotFound => {
+            StatusCode::NOT_FOUND
+        }
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         LineManagedByConfig

@@ -150,6 +150,7 @@ impl Limits {
 /// dashboard counts too: its sign-in takes guesses, and each page runs several reports.
 fn public(path: &str) -> bool {
     path.starts_with("/channels/")
+        || path.starts_with("/connectors/")
         || path.starts_with("/webchat/")
         || path == "/widget.js"
         || path.starts_with("/public/")
@@ -231,6 +232,7 @@ mod tests {
     fn public_paths() {
         for p in [
             "/channels/telegram/webhook",
+            "/connectors/chatwoot/1/webhook",
             "/webchat/events",
             "/widget.js",
         ] {

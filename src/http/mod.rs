@@ -62,6 +62,8 @@ pub struct AppState {
     pub telegram: Option<Arc<crate::channels::telegram::Telegram>>,
     /// The Meta channels, when `[meta]` is configured.
     pub meta: Option<Arc<crate::channels::meta::Meta>>,
+    /// The Chatwoot connector, when a `[[chatwoot]]` account is configured.
+    pub chatwoot: Option<Arc<crate::channels::chatwoot::Chatwoot>>,
     /// The web chat widget's endpoints.
     pub webchat: Arc<crate::channels::webchat::Webchat>,
     pub keys_exist: Arc<KeysExist>,
@@ -133,6 +135,10 @@ pub fn router(
         .route(
             "/channels/meta/webhook",
             get(platforms::meta_verify).post(platforms::meta),
+        )
+        .route(
+            "/connectors/chatwoot/{account}/webhook",
+            post(platforms::chatwoot),
         )
         .route("/widget.js", get(webchat::script))
         .route("/webchat/events", get(webchat::events))

@@ -1,6 +1,6 @@
-//! The platforms' webhooks: Telegram's updates and Meta's events. Each call is checked
-//! (Telegram's secret header, Meta's signature) before its body is parsed; what an update
-//! or event means is [`crate::channels`]' to decide.
+//! The platforms' webhooks: Telegram's updates, Meta's events and the helpdesks' (Chatwoot).
+//! Each call is checked (Telegram's secret header, Meta's and Chatwoot's signatures) before
+//! its body is parsed; what an update or event means is [`crate::channels`]' to decide.
 
 use rateline_domain::ErrorCode;
 use std::collections::HashMap;
@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use rateline_adapters::meta::parse_webhook;
 use teloxide_core::types::Update;
 
 use super::{ApiError, AppState};
+use crate::channels::chatwoot::{Handled, Refusal};
 use crate::channels::meta::Meta;
 
 /// The header Telegram repeats the webhook's `secret_token` in.
@@ -110,4 +111,69 @@ pub async fn meta(
     let count = events.len();
     meta.handle(events).await?;
     Ok(Json(serde_json::json!({ "events": count })))
+}
+
+/// `POST /connectors/chatwoot/{account}/webhook`: an account webhook's event.
+pub async fn chatwoot(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let not_configured = || {
+        ApiError::new(
+            ErrorCode::ConnectorNotFound,
+            format!(
+                "no Chatwoot account {account} is configured on this server: add a [[chatwoot]] \
+                 with account = {account}, or point the webhook at the account's own URL"
+            ),
+        )
+    };
+    let (Some(chatwoot), Ok(id)) = (&state.chatwoot, account.parse::<u64>()) else {
+        return Err(not_configured());
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let checked = chatwoot.check(
+        id,
+        header("x-chatwoot-timestamp"),
+        header("x-chatwoot-signature"),
+        &body,
+    );
+    match checked {
+        Ok(()) => {}
+        Err(Refusal::NotConfigured) => return Err(not_configured()),
+        Err(Refusal::Unsigned) => {
+            return Err(ApiError::new(
+                ErrorCode::BadSignature,
+                "X-Chatwoot-Signature and X-Chatwoot-Timestamp are missing: give the account \
+                 webhook a secret in Chatwoot and set it as chatwoot.webhook_secret (a release \
+                 that signs nothing needs allow_unsigned = true, which is less safe)",
+            ));
+        }
+        Err(Refusal::BadSignature) => {
+            return Err(ApiError::new(
+                ErrorCode::BadSignature,
+                "X-Chatwoot-Signature does not match: it must be sha256=<hex HMAC-SHA256 of \
+                 \"{X-Chatwoot-Timestamp}.{raw body}\" keyed with chatwoot.webhook_secret>; \
+                 check that the secret is the webhook's",
+            ));
+        }
+        Err(Refusal::Stale) => {
+            return Err(ApiError::new(
+                ErrorCode::StaleWebhook,
+                "X-Chatwoot-Timestamp is more than 5 minutes from this server's clock: a replayed \
+                 call, or a clock set wrong on one side (check NTP)",
+            ));
+        }
+    }
+    let event: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            ErrorCode::MalformedJson,
+            format!("the body is not JSON: {e}"),
+        )
+    })?;
+    Ok(Json(match chatwoot.handle(id, &event).await? {
+        Handled::Applied => serde_json::json!({ "applied": true }),
+        Handled::Ignored(why) => serde_json::json!({ "applied": false, "ignored": why }),
+    }))
 }

@@ -18,6 +18,7 @@ mod erasure;
 mod events;
 mod filter;
 mod followup;
+mod helpdesk;
 mod inbox;
 mod jobs;
 mod keys;
@@ -61,6 +62,7 @@ pub use followup::{
     AppealFilter, AppealOutcome, AppealRecord, Delivery, EvaluationRecord, ResponseDelivery,
     ResponseRecord,
 };
+pub use helpdesk::HelpdeskConversation;
 pub use inbox::{
     AlertCounts, Cursor, InboxAppeal, InboxFilter, InboxItem, InboxPage, InboxResponse, InboxState,
 };

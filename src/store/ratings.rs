@@ -576,6 +576,18 @@ impl Store {
         .await
     }
 
+    /// The newest request of session `session_id` that reached its client (sent, or
+    /// answered and so perhaps awaiting a follow-up): what a reply in that conversation is
+    /// about.
+    pub async fn session_answer_target(&self, session_id: &str) -> Result<Option<AnswerTarget>> {
+        self.answer_target_where(
+            "r.session_id = $1 AND r.status IN ('sending', 'sent', 'delivered', 'answered')
+             ORDER BY r.created_at DESC, r.id DESC LIMIT 1",
+            &[session_id],
+        )
+        .await
+    }
+
     pub(super) async fn answer_target_where(
         &self,
         filter: &str,

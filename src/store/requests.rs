@@ -463,10 +463,11 @@ fn record_send_result<'c>(
             .bind(ms(*now))
             .bind(ms(*at))
             .bind(error.clone()),
+            // Why it is held back shows on the request, as a retry's error does.
             SendResult::Deferred { at, .. } => sqlx::query(
                 "UPDATE rating_requests
                  SET status = 'scheduled', run_at = $4, attempts = attempts - 1,
-                     lease_owner = NULL, updated_at = $3
+                     lease_owner = NULL, updated_at = $3, last_error = $6
                  WHERE id = $1 AND status = 'sending' AND lease_owner = $2 AND attempts = $5",
             )
             .bind(id)
@@ -485,10 +486,13 @@ fn record_send_result<'c>(
             .bind(status.as_str())
             .bind(error.clone()),
         };
-        // The attempt number (the last parameter: $5 for a deferral, $6 otherwise) makes
-        // the lease this claim's own: a later claim of the same
-        // request, even by this process, is never overwritten by an earlier send's outcome.
-        let q = q.bind(i64::from(*attempts));
+        // The attempt number ($5 for a deferral, $6 otherwise) makes the lease this claim's
+        // own: a later claim of the same request, even by this process, is never
+        // overwritten by an earlier send's outcome.
+        let mut q = q.bind(i64::from(*attempts));
+        if let SendResult::Deferred { reason, .. } = result {
+            q = q.bind(reason.clone());
+        }
         let recorded = q.execute(&mut *conn).await?.rows_affected() == 1;
         // The reminder is made with the send it follows, in its transaction: durable from
         // the moment the request counts as sent. A send made twice makes it once.

@@ -4,11 +4,13 @@
 //!
 //! - [`telegram`]: a Telegram Bot API;
 //! - [`meta`]: Meta's Graph API (Messenger, Instagram, WhatsApp) and its webhooks;
+//! - [`chatwoot`]: the Chatwoot helpdesk's Application API and its account webhooks;
 //! - [`smtp`]: an SMTP server on loopback that alert e-mail goes to;
 //! - [`connector`]: a contact center on the `webhook` channel;
 //! - [`browser`]: Debian's headless Chromium through chromedriver.
 
 pub mod browser;
+pub mod chatwoot;
 pub mod connector;
 pub mod meta;
 pub mod smtp;

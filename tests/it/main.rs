@@ -14,6 +14,7 @@ mod api;
 mod architecture;
 mod auth;
 mod changes;
+mod chatwoot;
 mod cli;
 mod connections;
 mod dashboard;

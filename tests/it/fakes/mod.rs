@@ -2,5 +2,6 @@
 //! scenario passing against them has kept those rules.
 
 mod bot_api;
+mod chatwoot;
 mod graph_api;
 mod smtp;

@@ -1,0 +1,391 @@
+//! Chatwoot's application API, as the Chatwoot connector uses it: messages posted into a
+//! conversation the client already sees, the conversation resolved again, and the token
+//! and inboxes checked. What Chatwoot's webhooks mean is the application's to decide
+//! (`crate::channels::chatwoot` there); this module only speaks the API.
+//!
+//! A request goes as an `input_select` message (buttons) where the inbox renders one: the
+//! web widget, WhatsApp and Telegram. Each button's value is a signed payload
+//! ([`crate::signed`]) that fits Telegram's 64-byte `callback_data`; its title is the
+//! rating's label (`👍`, `4 ★`), which is what WhatsApp sends back. Elsewhere (e-mail, SMS,
+//! the API channel) it goes as text that says which digit to reply.
+//!
+//! The token goes in the `api_access_token` header, never in a URL, so no error can carry it.
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::http::{outcome_for_status, outcome_for_transport_error, retry_after};
+use crate::phrases::Phrases;
+use crate::signed::{CallbackSigner, CardAction, rating_label};
+use crate::{OutgoingRequest, Scale, SendOutcome, clip};
+
+/// How long a 401 holds sends back: a token is fixed by a person, not by trying again.
+const HOLD_ON_UNAUTHORIZED: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The longest message Rateline posts; Chatwoot's own limit is far above it, WhatsApp's
+/// and Telegram's are 4,096 characters.
+const MAX_TEXT: usize = 4096;
+
+/// One Chatwoot account, reached with one access token.
+#[derive(Clone)]
+pub struct ChatwootApi {
+    base: String,
+    account: u64,
+    token: String,
+    http: reqwest::Client,
+}
+
+/// An inbox as `GET …/inboxes` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbox {
+    pub id: u64,
+    pub name: String,
+    pub channel_type: String,
+    /// Chatwoot's own survey is on: the client would be asked twice.
+    pub csat_survey_enabled: bool,
+}
+
+impl ChatwootApi {
+    pub fn new(base: &str, account: u64, token: &str, http: reqwest::Client) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            account,
+            token: token.to_owned(),
+            http,
+        }
+    }
+
+    pub fn account(&self) -> u64 {
+        self.account
+    }
+
+    fn what(&self) -> String {
+        format!("Chatwoot account {}", self.account)
+    }
+
+    /// Posts `message` into conversation `conversation` (its id in Chatwoot's URLs). Chatwoot's
+    /// answer maps to what the scheduler knows: 429 and 5xx are retried (after `Retry-After`),
+    /// a 401 holds sends back without using up an attempt, a 404 (the conversation is gone)
+    /// ends it undeliverable, any other refusal fails it.
+    pub async fn post_message(&self, conversation: &str, message: &Value) -> SendOutcome {
+        let url = format!(
+            "{}/api/v1/accounts/{}/conversations/{conversation}/messages",
+            self.base, self.account
+        );
+        let sent = self
+            .http
+            .post(url)
+            .header("api_access_token", &self.token)
+            .json(message)
+            .send()
+            .await;
+        let what = self.what();
+        match sent {
+            Ok(r) if r.status().is_success() => {
+                let id = r
+                    .json::<Value>()
+                    .await
+                    .ok()
+                    .and_then(|b| b.get("id").and_then(Value::as_u64));
+                SendOutcome::Accepted {
+                    platform_message_id: id.map(|id| id.to_string()),
+                }
+            }
+            Ok(r) => self.refused(r, conversation).await,
+            Err(e) => outcome_for_transport_error(&e, &what),
+        }
+    }
+
+    /// Resolves conversation `conversation` (after the client's answer reopened it).
+    pub async fn resolve(&self, conversation: &str) -> SendOutcome {
+        let url = format!(
+            "{}/api/v1/accounts/{}/conversations/{conversation}/toggle_status",
+            self.base, self.account
+        );
+        let sent = self
+            .http
+            .post(url)
+            .header("api_access_token", &self.token)
+            .json(&json!({"status": "resolved"}))
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => SendOutcome::Accepted {
+                platform_message_id: None,
+            },
+            Ok(r) => self.refused(r, conversation).await,
+            Err(e) => outcome_for_transport_error(&e, &self.what()),
+        }
+    }
+
+    async fn refused(&self, r: reqwest::Response, conversation: &str) -> SendOutcome {
+        let what = self.what();
+        let status = r.status();
+        let headers = r.headers().clone();
+        let said = r
+            .json::<Value>()
+            .await
+            .ok()
+            .and_then(|b| {
+                ["message", "error"]
+                    .into_iter()
+                    .find_map(|k| b.get(k).and_then(Value::as_str).map(str::to_owned))
+            })
+            .map(|m| clip(&m.replace(|c: char| c.is_control(), " "), 200));
+        let said = said.map(|m| format!(": {m}")).unwrap_or_default();
+        match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                let reason = format!(
+                    "{what} refused the API token (HTTP {}){said}; set a valid chatwoot.api_token \
+                     (an agent's access token in Chatwoot's profile settings)",
+                    status.as_u16()
+                );
+                tracing::error!(account = self.account, %reason, "Chatwoot refused the API token: sends are held back");
+                SendOutcome::Defer {
+                    after: HOLD_ON_UNAUTHORIZED,
+                    reason,
+                }
+            }
+            StatusCode::NOT_FOUND => SendOutcome::Undeliverable {
+                reason: format!("{what} has no conversation {conversation} (HTTP 404){said}"),
+            },
+            StatusCode::TOO_MANY_REQUESTS => SendOutcome::Retry {
+                after: retry_after(&headers),
+                reason: format!("{what} is rate limiting (HTTP 429)"),
+            },
+            s if s.is_client_error() && s != StatusCode::REQUEST_TIMEOUT => SendOutcome::Failed {
+                reason: format!("{what} refused the message (HTTP {}){said}", s.as_u16()),
+            },
+            s => outcome_for_status(s, &headers, &what),
+        }
+    }
+
+    /// The token's user, as `GET /api/v1/profile` names them, once the token is checked to
+    /// belong to this account.
+    pub async fn profile(&self) -> Result<String, String> {
+        let body = self.get("/api/v1/profile").await?;
+        let member = body
+            .get("accounts")
+            .and_then(Value::as_array)
+            .is_some_and(|a| {
+                a.iter()
+                    .any(|a| a.get("id").and_then(Value::as_u64) == Some(self.account))
+            });
+        if !member {
+            return Err(format!(
+                "the api_token's user is not a member of Chatwoot account {}: use a token of \
+                 one of its agents",
+                self.account
+            ));
+        }
+        Ok(body
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("(no name)")
+            .to_owned())
+    }
+
+    /// The account's inboxes.
+    pub async fn inboxes(&self) -> Result<Vec<Inbox>, String> {
+        let body = self
+            .get(&format!("/api/v1/accounts/{}/inboxes", self.account))
+            .await?;
+        let list = body
+            .get("payload")
+            .and_then(Value::as_array)
+            .ok_or_else(|| format!("{} listed no inboxes (no payload)", self.what()))?;
+        Ok(list
+            .iter()
+            .filter_map(|i| {
+                Some(Inbox {
+                    id: i.get("id")?.as_u64()?,
+                    name: i.get("name")?.as_str()?.to_owned(),
+                    channel_type: i.get("channel_type")?.as_str()?.to_owned(),
+                    csat_survey_enabled: i
+                        .get("csat_survey_enabled")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                })
+            })
+            .collect())
+    }
+
+    async fn get(&self, path: &str) -> Result<Value, String> {
+        let what = self.what();
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("api_access_token", &self.token)
+            .send()
+            .await
+            .map_err(|e| {
+                outcome_for_transport_error(&e, &what)
+                    .reason()
+                    .unwrap_or("the call failed")
+                    .to_owned()
+            })?;
+        match r.status() {
+            s if s.is_success() => r
+                .json()
+                .await
+                .map_err(|_| format!("{what} sent an unreadable answer to GET {path}")),
+            StatusCode::UNAUTHORIZED => Err(format!(
+                "{what} refused the api_token (HTTP 401): paste an agent's access token from \
+                 Chatwoot's profile settings"
+            )),
+            s => Err(format!(
+                "{what} answered GET {path} with HTTP {}",
+                s.as_u16()
+            )),
+        }
+    }
+}
+
+/// Whether an inbox of this `channel_type` shows an `input_select` as buttons.
+pub fn renders_buttons(medium: &str) -> bool {
+    matches!(
+        medium,
+        "Channel::WebWidget" | "Channel::Whatsapp" | "Channel::Telegram"
+    )
+}
+
+/// Whether an inbox of this `channel_type` is one of Meta's, where messages are allowed
+/// only within 24 hours of the client's last one.
+pub fn is_meta(medium: &str) -> bool {
+    matches!(
+        medium,
+        "Channel::Whatsapp" | "Channel::FacebookPage" | "Channel::Instagram"
+    )
+}
+
+/// The rating request as a message into a conversation of `medium`.
+pub fn request_message(r: &OutgoingRequest, medium: &str, signer: &CallbackSigner) -> Value {
+    let values: Vec<i64> = match r.scale {
+        Scale::Binary => vec![1, 0],
+        Scale::FiveStar => vec![5, 4, 3, 2, 1],
+    };
+    let choices: Option<Vec<(String, String)>> = values
+        .iter()
+        .map(|&v| {
+            let payload = signer.encode(&r.request_id, CardAction::Rate(v))?;
+            Some((rating_label(r.scale, v), payload))
+        })
+        .collect();
+    match choices {
+        Some(choices) if renders_buttons(medium) => choices_message(&r.text, &choices, medium),
+        _ => {
+            let p = Phrases::for_language(&r.language);
+            let how = match r.scale {
+                Scale::Binary => p.reply_binary,
+                Scale::FiveStar => p.reply_five_star,
+            };
+            text_message(&format!("{}\n{how}", r.text))
+        }
+    }
+}
+
+/// `text` with a choice per `(label, payload)`: buttons where `medium` shows them; elsewhere
+/// the labels are written out (unless the text lists them already), to be typed back.
+pub fn choices_message(text: &str, choices: &[(String, String)], medium: &str) -> Value {
+    if renders_buttons(medium) {
+        let items: Vec<Value> = choices
+            .iter()
+            .map(|(title, value)| json!({"title": title, "value": value}))
+            .collect();
+        return json!({
+            "content": clip(text, MAX_TEXT),
+            "message_type": "outgoing",
+            "private": false,
+            "content_type": "input_select",
+            "content_attributes": {"items": items},
+        });
+    }
+    if choices
+        .iter()
+        .all(|(label, _)| text.contains(label.as_str()))
+    {
+        return text_message(text);
+    }
+    let labels: Vec<&str> = choices.iter().map(|(l, _)| l.as_str()).collect();
+    text_message(&format!("{text}\n{}", labels.join(" / ")))
+}
+
+/// Plain text the client reads.
+pub fn text_message(text: &str) -> Value {
+    json!({
+        "content": clip(text, MAX_TEXT),
+        "message_type": "outgoing",
+        "private": false,
+    })
+}
+
+/// A private note: agents see it in the conversation, the client never does.
+pub fn private_note(text: &str) -> Value {
+    json!({
+        "content": clip(text, MAX_TEXT),
+        "message_type": "outgoing",
+        "private": true,
+    })
+}
+
+/// Whether `header` (`X-Chatwoot-Signature`) signs `body` sent at `timestamp`
+/// (`X-Chatwoot-Timestamp`) with `secret`: `sha256=` and the hex HMAC-SHA256 of
+/// `"{timestamp}.{body}"`, compared in constant time.
+pub fn signed(secret: &[u8], timestamp: &str, body: &[u8], header: &str) -> bool {
+    let Some(sig) = header
+        .strip_prefix("sha256=")
+        .and_then(|h| hex::decode(h).ok())
+    else {
+        return false;
+    };
+    let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(secret) else {
+        return false;
+    };
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.verify_slice(&sig).is_ok()
+}
+
+/// Whether a webhook sent at `timestamp` (unix seconds) is fresh at `now`: within 5 minutes
+/// either way, so a captured call cannot be replayed later.
+pub fn fresh(timestamp: &str, now: DateTime<Utc>) -> bool {
+    timestamp
+        .trim()
+        .parse::<i64>()
+        .is_ok_and(|t| (now.timestamp() - t).abs() <= 300)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_is_over_the_timestamp_and_the_body() {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(b"secret").unwrap();
+        mac.update(b"1700000000.{\"a\":1}");
+        let header = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        assert!(signed(b"secret", "1700000000", b"{\"a\":1}", &header));
+        assert!(!signed(b"secret", "1700000001", b"{\"a\":1}", &header));
+        assert!(!signed(b"other", "1700000000", b"{\"a\":1}", &header));
+        assert!(!signed(b"secret", "1700000000", b"{\"a\":2}", &header));
+        assert!(!signed(b"secret", "1700000000", b"{\"a\":1}", "garbage"));
+    }
+
+    #[test]
+    fn buttons_show_only_where_the_inbox_renders_them() {
+        let choices = vec![
+            ("Yes".to_owned(), "p1".to_owned()),
+            ("No".to_owned(), "p2".to_owned()),
+        ];
+        let widget = choices_message("Resolved?", &choices, "Channel::WebWidget");
+        assert_eq!(widget["content_type"], "input_select");
+        assert_eq!(widget["content_attributes"]["items"][1]["value"], "p2");
+        let email = choices_message("Resolved?", &choices, "Channel::Email");
+        assert_eq!(email["content"], "Resolved?\nYes / No");
+        assert!(email.get("content_type").is_none());
+    }
+}

@@ -1,0 +1,797 @@
+//! The Chatwoot connector: Chatwoot's account webhooks become Rateline's sessions, and the
+//! rating request and its follow-ups are posted into the conversation the client already
+//! sees, through Chatwoot's API. docs/chatwoot.md is the team's guide.
+//!
+//! - A conversation is one session, `chatwoot-{account}-{conversation}`, opened at the first
+//!   event seen on a mapped inbox, on the line the inbox maps to. The client is the contact.
+//! - The operator is the assignee: followed while the conversation is open, fixed at the
+//!   resolve. A resolve closes the session, and the line's delay starts.
+//! - The client's messages count as the client writing (one before the request is due
+//!   cancels it) unless they answer: a tapped button, a digit or emoji, "yes"/"no", the
+//!   reasons, the comment. An answer is never taken as the client writing again.
+//! - A reopened conversation resolved again is the same session, so it is asked at most
+//!   once. When the client's answer reopened it (Chatwoot reopens a resolved conversation
+//!   on any client message), it is resolved again, unless `resolve_after_answer = false`.
+//! - Taps come back as Chatwoot sends them: `message_updated` with `submitted_values` from
+//!   the web widget, a new message carrying the button's value (Telegram) or its title
+//!   (WhatsApp). A value is a signed payload, checked before anything is stored; a tap on
+//!   another conversation's button is refused.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use rateline_adapters::chatwoot::{self as api, ChatwootApi};
+use rateline_adapters::signed::{CallbackSigner, rating_label};
+use rateline_adapters::{ChannelAdapter, OutgoingRequest, OutgoingText, SendOutcome};
+use rateline_domain::{Channel, ClientRef, ClosedBy, Id, MessageFrom, NameId, NewSession};
+use serde_json::Value;
+
+use super::dialogue::{Chat, Dialogue};
+use crate::engine::{Engine, EngineError};
+use crate::settings::ChatwootSettings;
+use crate::store::{AnswerTarget, HelpdeskConversation, StoreError};
+
+/// The helpdesk's name in `helpdesk_conversations`.
+const HELPDESK: &str = "chatwoot";
+
+/// The name of the server key that signs the connector's buttons.
+pub const CALLBACK_KEY_NAME: &str = "chatwoot-callbacks";
+
+/// One Chatwoot account: its settings and its API.
+struct Account {
+    settings: ChatwootSettings,
+    api: ChatwootApi,
+}
+
+/// The Chatwoot accounts of one server.
+pub struct Chatwoot {
+    engine: Engine,
+    accounts: HashMap<u64, Account>,
+    dialogue: Dialogue,
+    /// Where a private note links to the session's page.
+    public_url: String,
+}
+
+/// Why a webhook call was refused before anything in it was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No `[[chatwoot]]` has this account.
+    NotConfigured,
+    /// Unsigned, and the account requires signatures.
+    Unsigned,
+    /// The signature does not match the account's secret.
+    BadSignature,
+    /// Signed more than 5 minutes from the server's clock.
+    Stale,
+}
+
+/// What one webhook call did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    /// The event was applied (or was a repeat that changed nothing).
+    Applied,
+    /// Not Rateline's business, and why.
+    Ignored(String),
+}
+
+impl Chatwoot {
+    pub fn new(
+        settings: &[ChatwootSettings],
+        send_timeout: Duration,
+        engine: Engine,
+        policy: &rateline_adapters::outbound::Policy,
+        signer: CallbackSigner,
+        public_url: &str,
+    ) -> Self {
+        let http = policy
+            .client(send_timeout)
+            .build()
+            .expect("the HTTP client builds with static settings");
+        let accounts = settings
+            .iter()
+            .map(|s| {
+                let api = ChatwootApi::new(&s.url, s.account, &s.api_token, http.clone());
+                (
+                    s.account,
+                    Account {
+                        settings: s.clone(),
+                        api,
+                    },
+                )
+            })
+            .collect();
+        Self {
+            dialogue: Dialogue::new(engine.clone(), signer),
+            engine,
+            accounts,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// Checks a webhook call before its body is read: the account is configured, the call
+    /// is signed with its secret (or the account takes unsigned calls), and it is fresh.
+    pub fn check(
+        &self,
+        account: u64,
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<(), Refusal> {
+        let a = self.accounts.get(&account).ok_or(Refusal::NotConfigured)?;
+        let (Some(timestamp), Some(signature)) = (timestamp, signature) else {
+            return if a.settings.allow_unsigned {
+                Ok(())
+            } else {
+                Err(Refusal::Unsigned)
+            };
+        };
+        let Some(secret) = &a.settings.webhook_secret else {
+            // Signed, but no secret to check it with: taken as unsigned.
+            return if a.settings.allow_unsigned {
+                Ok(())
+            } else {
+                Err(Refusal::Unsigned)
+            };
+        };
+        if !api::signed(secret.as_bytes(), timestamp, body, signature) {
+            return Err(Refusal::BadSignature);
+        }
+        if !api::fresh(timestamp, self.engine.now()) {
+            return Err(Refusal::Stale);
+        }
+        Ok(())
+    }
+
+    /// Applies one webhook event of `account` (already checked). Only an unreachable
+    /// database is an error: the call is then refused with a 503 and Chatwoot delivers it
+    /// again. Anything else would repeat on every delivery, so it is logged and let go.
+    pub async fn handle(&self, account: u64, event: &Value) -> Result<Handled, StoreError> {
+        let Some(a) = self.accounts.get(&account) else {
+            return Ok(Handled::Ignored("the account is not configured".into()));
+        };
+        match self.handle_one(a, event).await {
+            Err(StoreError::Unavailable(e)) => Err(StoreError::Unavailable(e)),
+            Err(e) => {
+                tracing::error!(error = %e, account, "a Chatwoot event could not be handled; it is skipped");
+                Ok(Handled::Ignored(
+                    "it could not be handled; the log says why".into(),
+                ))
+            }
+            Ok(h) => Ok(h),
+        }
+    }
+
+    async fn handle_one(&self, a: &Account, event: &Value) -> Result<Handled, StoreError> {
+        let kind = event.get("event").and_then(Value::as_str).unwrap_or("");
+        let conversation = match kind {
+            "message_created" | "message_updated" => event.get("conversation"),
+            "conversation_created" | "conversation_status_changed" | "conversation_updated" => {
+                Some(event)
+            }
+            other => return Ok(Handled::Ignored(format!("event {other:?} is not used"))),
+        };
+        let Some(c) = conversation.and_then(Conversation::read) else {
+            return Ok(Handled::Ignored(
+                "the event carries no conversation with an id, inbox_id and contact".into(),
+            ));
+        };
+        let account = a.settings.account;
+        let line = a.settings.line_of(c.inbox);
+        let session_id = format!("chatwoot-{account}-{}", c.id);
+        let operator = c.assignee.map(|agent| a.settings.operator_of(agent));
+        if let Some(why) = self
+            .open(a, &c, &line, &session_id, operator.as_deref())
+            .await?
+        {
+            tracing::info!(
+                account,
+                inbox = c.inbox,
+                %line,
+                %why,
+                "a Chatwoot conversation is not rated: map its inbox with chatwoot.inboxes to a line that takes sessions"
+            );
+            return Ok(Handled::Ignored(format!(
+                "inbox {} maps to line '{line}': {why}",
+                c.inbox
+            )));
+        }
+        match kind {
+            "conversation_status_changed" | "conversation_updated" | "conversation_created" => {
+                if let Some(op) = &operator {
+                    self.engine.assign_operator(&session_id, op).await?;
+                }
+                if kind == "conversation_status_changed" && c.status == "resolved" {
+                    self.resolved(&session_id, &c).await?;
+                }
+            }
+            "message_created" => self.message(a, &c, &session_id, event).await?,
+            "message_updated" => self.submitted(a, &c, &session_id, event).await?,
+            _ => {}
+        }
+        Ok(Handled::Applied)
+    }
+
+    /// Opens the conversation's session (the same id again changes nothing) and notes which
+    /// conversation it is. Says why not when the line takes no session (it does not exist,
+    /// or is retired).
+    async fn open(
+        &self,
+        a: &Account,
+        c: &Conversation,
+        line: &str,
+        session_id: &str,
+        operator: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
+        let new = NewSession {
+            id: Id::stored(session_id.to_owned()),
+            line_id: NameId::stored(line.to_owned()),
+            channel: Channel::Chatwoot,
+            client: ClientRef {
+                id: Id::stored(c.contact.to_string()),
+                name: c.contact_name.clone(),
+            },
+            operator_id: operator.map(|o| NameId::stored(o.to_owned())),
+            opened_at: c.created_at,
+        };
+        match self.engine.open_session(new).await {
+            Ok(_) => {}
+            Err(EngineError::Store(e)) => return Err(e),
+            Err(e) => return Ok(Some(e.to_string())),
+        }
+        let noted = HelpdeskConversation {
+            helpdesk: HELPDESK.into(),
+            account: a.settings.account.to_string(),
+            conversation: c.id.to_string(),
+            medium: c.medium.clone(),
+        };
+        self.engine.note_conversation(session_id, &noted).await?;
+        Ok(None)
+    }
+
+    /// The conversation was resolved: the session closes, credited to its assignee, and the
+    /// line's delay starts. Resolving again changes nothing.
+    async fn resolved(&self, session_id: &str, c: &Conversation) -> Result<(), StoreError> {
+        let closed = self
+            .engine
+            .close_session(session_id, ClosedBy::Operator, None, &c.labels)
+            .await;
+        let_go(
+            closed,
+            session_id,
+            "a Chatwoot resolve did not close its session",
+        )
+    }
+
+    /// A message in the conversation: the client's answers go to the dialogue, their other
+    /// messages count as the client writing; agents' messages keep an open session alive.
+    async fn message(
+        &self,
+        a: &Account,
+        c: &Conversation,
+        session_id: &str,
+        event: &Value,
+    ) -> Result<(), StoreError> {
+        let private = event.get("private").and_then(Value::as_bool) == Some(true);
+        let message_type = event.get("message_type").and_then(Value::as_str);
+        let content = event.get("content").and_then(Value::as_str).unwrap_or("");
+        let now = self.engine.now();
+        let at = event
+            .get("created_at")
+            .and_then(read_time)
+            .unwrap_or(now)
+            .min(now);
+        let sender = event.get("sender");
+        let sender_id = sender.and_then(|s| s.get("id")).and_then(Value::as_u64);
+        let sender_type = sender.and_then(|s| s.get("type")).and_then(Value::as_str);
+        match (message_type, private) {
+            (Some("incoming"), false) => {
+                // In a conversation the client is its contact; a message from anyone else
+                // (a group's other members) neither answers nor counts as the client.
+                if sender_type.is_some_and(|t| t != "contact") || sender_id != Some(c.contact) {
+                    tracing::info!(%session_id, "a message from another contact: not the client's answer");
+                    return Ok(());
+                }
+                let answered = self.answer(a, c, session_id, content, at).await?;
+                if !answered {
+                    self.client_wrote(session_id, at).await?;
+                }
+                Ok(())
+            }
+            (Some("outgoing"), false) if sender_type == Some("user") => {
+                // Rateline posts only after the close, so an agent's message into an open
+                // session is the agent's own.
+                match self.engine.session(session_id).await {
+                    Ok(s) if s.closed_at.is_none() => {
+                        self.record(session_id, MessageFrom::Operator, at).await
+                    }
+                    Ok(_) => Ok(()),
+                    Err(EngineError::Store(e)) => Err(e),
+                    Err(_) => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn client_wrote(&self, session_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.record(session_id, MessageFrom::Client, at).await
+    }
+
+    async fn record(
+        &self,
+        session_id: &str,
+        from: MessageFrom,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let recorded = self.engine.record_message(session_id, from, Some(at)).await;
+        let_go(recorded, session_id, "a Chatwoot message was not recorded")
+    }
+
+    /// A tapped button's value, or a typed answer: stored through the dialogue. Returns
+    /// whether the text answered something.
+    async fn answer(
+        &self,
+        a: &Account,
+        c: &Conversation,
+        session_id: &str,
+        content: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let chat = ChatwootChat {
+            api: &a.api,
+            conversation: c.id.to_string(),
+            medium: &c.medium,
+        };
+        let before;
+        if let Ok((request_id, action)) = self.dialogue.signer().decode(content.trim()) {
+            // A button's value (Telegram sends it back as the message).
+            let Some(target) = self.tap_target(session_id, &request_id).await? else {
+                return Ok(true);
+            };
+            before = target.rating.clone();
+            self.dialogue.on_action(&chat, &target, action, at).await?;
+        } else {
+            let Some(target) = self.engine.session_answer_target(session_id).await? else {
+                return Ok(false);
+            };
+            before = target.rating.clone();
+            if !self.dialogue.on_text(&chat, &target, content, at).await? {
+                return Ok(false);
+            }
+        }
+        self.after_answer(a, c, session_id, before.map(|r| r.updated_at))
+            .await?;
+        Ok(true)
+    }
+
+    /// The web widget's tap: the same message, updated with what was submitted.
+    async fn submitted(
+        &self,
+        a: &Account,
+        c: &Conversation,
+        session_id: &str,
+        event: &Value,
+    ) -> Result<(), StoreError> {
+        let Some(value) = event
+            .pointer("/content_attributes/submitted_values/0/value")
+            .and_then(Value::as_str)
+        else {
+            return Ok(());
+        };
+        let Ok((request_id, action)) = self.dialogue.signer().decode(value) else {
+            tracing::debug!(%session_id, "a submitted value Rateline did not sign: ignored");
+            return Ok(());
+        };
+        let Some(target) = self.tap_target(session_id, &request_id).await? else {
+            return Ok(());
+        };
+        let chat = ChatwootChat {
+            api: &a.api,
+            conversation: c.id.to_string(),
+            medium: &c.medium,
+        };
+        let before = target.rating.as_ref().map(|r| r.updated_at);
+        self.dialogue
+            .on_action(&chat, &target, action, self.engine.now())
+            .await?;
+        self.after_answer(a, c, session_id, before).await
+    }
+
+    /// The request a tapped button names, if it is this conversation's.
+    async fn tap_target(
+        &self,
+        session_id: &str,
+        request_id: &str,
+    ) -> Result<Option<AnswerTarget>, StoreError> {
+        let Some(target) = self.engine.answer_target(request_id).await? else {
+            return Ok(None);
+        };
+        if target.request.session_id != session_id {
+            tracing::warn!(%request_id, %session_id, "a button of another conversation: refused, nothing stored");
+            return Ok(None);
+        }
+        Ok(Some(target))
+    }
+
+    /// After an answer: the rating as a private note where the account asks for one (once
+    /// it is complete, and only when this answer changed it), and the conversation resolved
+    /// again when the answer reopened it.
+    async fn after_answer(
+        &self,
+        a: &Account,
+        c: &Conversation,
+        session_id: &str,
+        before: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let conversation = c.id.to_string();
+        if a.settings.private_note
+            && let Some(target) = self.engine.session_answer_target(session_id).await?
+            && let Some(r) = &target.rating
+            && before != Some(r.updated_at)
+            && super::dialogue::finished(&target.line.rating, r)
+        {
+            let text = self.note_of(&target, session_id);
+            match a
+                .api
+                .post_message(&conversation, &api::private_note(&text))
+                .await
+            {
+                SendOutcome::Accepted { .. } => {}
+                other => {
+                    tracing::warn!(outcome = ?other, %session_id, "could not write the rating into Chatwoot as a private note")
+                }
+            }
+        }
+        if a.settings.resolve_after_answer && c.status == "open" {
+            match a.api.resolve(&conversation).await {
+                SendOutcome::Accepted { .. } => {}
+                other => {
+                    tracing::warn!(outcome = ?other, %session_id, "could not resolve the conversation the answer reopened")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The private note of a rating: what agents see in the conversation.
+    fn note_of(&self, target: &AnswerTarget, session_id: &str) -> String {
+        let Some(r) = &target.rating else {
+            return String::new();
+        };
+        let line = &target.line.rating;
+        let mut note = format!(
+            "Rateline: the client rated {}",
+            rating_label(target.request.scale, r.value)
+        );
+        if let Some(ids) = r.reasons.as_ref().filter(|ids| !ids.is_empty()) {
+            let texts: Vec<&str> = ids
+                .iter()
+                .filter_map(|id| line.low_reasons.iter().find(|l| &l.id == id))
+                .map(|l| l.text.as_str())
+                .collect();
+            note.push_str(&format!("\nWhy: {}", texts.join(", ")));
+        }
+        if let Some(resolved) = r.resolved {
+            note.push_str(if resolved {
+                "\nResolved: yes"
+            } else {
+                "\nResolved: no"
+            });
+        }
+        if let Some(comment) = r.comment.as_ref().filter(|_| !r.comment_flagged) {
+            note.push_str(&format!("\nComment: {comment}"));
+        }
+        note.push_str(&format!(
+            "\n{}/dashboard/sessions/{session_id}",
+            self.public_url
+        ));
+        note
+    }
+
+    /// `check-config`'s look at each account: the token, the mapped inboxes, and Chatwoot's
+    /// own survey. Lines are those `serve` will have. Returns what was found and the problems.
+    pub async fn check_accounts(
+        settings: &[ChatwootSettings],
+        policy: &rateline_adapters::outbound::Policy,
+        timeout: Duration,
+        lines: &[String],
+    ) -> (Vec<String>, Vec<String>) {
+        let (mut found, mut problems) = (Vec::new(), Vec::new());
+        let Ok(http) = policy.client(timeout).build() else {
+            return (found, problems);
+        };
+        for s in settings {
+            let account = s.account;
+            let api = ChatwootApi::new(&s.url, account, &s.api_token, http.clone());
+            let user = match api.profile().await {
+                Ok(u) => u,
+                Err(e) => {
+                    problems.push(format!("chatwoot (account {account}): {e}"));
+                    continue;
+                }
+            };
+            let inboxes = match api.inboxes().await {
+                Ok(i) => i,
+                Err(e) => {
+                    problems.push(format!("chatwoot (account {account}): {e}"));
+                    continue;
+                }
+            };
+            found.push(format!(
+                "chatwoot: account {account} reached as {user}, {} inbox(es)",
+                inboxes.len()
+            ));
+            for key in s.inboxes.keys() {
+                if !inboxes.iter().any(|i| i.id.to_string() == *key) {
+                    problems.push(format!(
+                        "chatwoot (account {account}): inboxes names inbox {key}, which the \
+                         account does not have (it has {})",
+                        inboxes
+                            .iter()
+                            .map(|i| format!("{} \"{}\"", i.id, i.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            }
+            for inbox in &inboxes {
+                let line = s.line_of(inbox.id);
+                if lines.contains(&line) {
+                    found.push(format!(
+                        "chatwoot: inbox {} \"{}\" ({}) is rated on line '{line}'{}",
+                        inbox.id,
+                        inbox.name,
+                        inbox.channel_type,
+                        if api::renders_buttons(&inbox.channel_type) {
+                            " with buttons"
+                        } else {
+                            ", answered by typing a digit"
+                        }
+                    ));
+                    if inbox.csat_survey_enabled {
+                        found.push(format!(
+                            "warning: chatwoot inbox {} \"{}\" has Chatwoot's own CSAT survey on: \
+                             switch it off (Inbox settings → CSAT) or clients are asked twice",
+                            inbox.id, inbox.name
+                        ));
+                    }
+                } else if s.inboxes.contains_key(&inbox.id.to_string()) {
+                    problems.push(format!(
+                        "chatwoot (account {account}): inbox {} maps to line '{line}', which does not exist",
+                        inbox.id
+                    ));
+                } else {
+                    found.push(format!(
+                        "chatwoot: inbox {} \"{}\" is not rated (no line '{line}')",
+                        inbox.id, inbox.name
+                    ));
+                }
+            }
+        }
+        (found, problems)
+    }
+}
+
+#[async_trait]
+impl ChannelAdapter for Chatwoot {
+    fn channel(&self) -> Channel {
+        Channel::Chatwoot
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.request_id, session_id = %request.session_id))]
+    async fn send(&self, request: &OutgoingRequest) -> SendOutcome {
+        let r = request;
+        self.post(&r.session_id, r.last_client_message_at, r.now, |medium| {
+            api::request_message(r, medium, self.dialogue.signer())
+        })
+        .await
+    }
+
+    async fn send_text(&self, message: &OutgoingText) -> SendOutcome {
+        let m = message;
+        self.post(&m.session_id, m.last_client_message_at, m.now, |_| {
+            api::text_message(&m.text)
+        })
+        .await
+    }
+}
+
+impl Chatwoot {
+    /// Posts the message `message` makes for the conversation's medium into session
+    /// `session_id`'s conversation, when one may go now.
+    async fn post(
+        &self,
+        session_id: &str,
+        last: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        message: impl FnOnce(&str) -> Value,
+    ) -> SendOutcome {
+        match self.reachable(session_id, last, now).await {
+            Ok((a, c)) => {
+                a.api
+                    .post_message(&c.conversation, &message(&c.medium))
+                    .await
+            }
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// The account and conversation a session's messages go to, when a message may go now:
+    /// on a Meta inbox, only within 24 hours of the client's `last` message.
+    async fn reachable(
+        &self,
+        session_id: &str,
+        last: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(&Account, HelpdeskConversation), SendOutcome> {
+        let conversation = match self.engine.conversation_of(session_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                return Err(SendOutcome::Failed {
+                    reason: format!(
+                        "session '{session_id}' is on the chatwoot channel but no Chatwoot \
+                         conversation is known for it; open sessions of this channel through \
+                         the Chatwoot webhook"
+                    ),
+                });
+            }
+            Err(e) => {
+                return Err(SendOutcome::Retry {
+                    after: None,
+                    reason: format!("the conversation could not be read: {e}"),
+                });
+            }
+        };
+        let account = conversation.account.parse::<u64>().ok();
+        match account.and_then(|id| self.accounts.get(&id)) {
+            Some(a) => match window_closed(&conversation.medium, last, now) {
+                Some(closed) => Err(closed),
+                None => Ok((a, conversation)),
+            },
+            None => Err(SendOutcome::Failed {
+                reason: format!(
+                    "Chatwoot account {} is no longer configured on this server",
+                    conversation.account
+                ),
+            }),
+        }
+    }
+}
+
+/// An engine call made for a webhook event: only the store's failure is the call's (it is
+/// then refused, and Chatwoot delivers it again); any other refusal would repeat on every
+/// delivery, so it is logged and let go.
+fn let_go<T>(
+    result: Result<T, EngineError>,
+    session_id: &str,
+    what: &str,
+) -> Result<(), StoreError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(EngineError::Store(e)) => Err(e),
+        Err(e) => {
+            tracing::info!(error = %e, %session_id, "{what}");
+            Ok(())
+        }
+    }
+}
+
+/// Meta's 24-hour window, on a Chatwoot inbox of Meta's: Chatwoot would take the message
+/// and the platform refuse it.
+fn window_closed(
+    medium: &str,
+    last: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<SendOutcome> {
+    if !api::is_meta(medium) || last.is_some_and(|l| rateline_domain::meta_window_open(l, now)) {
+        return None;
+    }
+    let last = last.map_or_else(
+        || "the client has not written in this conversation".to_owned(),
+        |t| format!("the client's last message was at {}", t.to_rfc3339()),
+    );
+    Some(SendOutcome::WindowClosed {
+        reason: format!(
+            "{last}; the Chatwoot inbox is {medium}, where Meta allows messages only within 24 \
+             hours of it"
+        ),
+    })
+}
+
+/// The conversation as a webhook names it.
+struct Conversation {
+    /// The id Chatwoot's API addresses it by.
+    id: u64,
+    inbox: u64,
+    /// The inbox's `channel_type`.
+    medium: String,
+    status: String,
+    contact: u64,
+    contact_name: Option<String>,
+    assignee: Option<u64>,
+    labels: Vec<String>,
+    created_at: Option<DateTime<Utc>>,
+}
+
+impl Conversation {
+    fn read(v: &Value) -> Option<Self> {
+        let sender = v.pointer("/meta/sender")?;
+        let name = sender
+            .get("name")
+            .and_then(Value::as_str)
+            .map(|n| n.chars().filter(|c| !c.is_control()).take(200).collect())
+            .filter(|n: &String| !n.trim().is_empty());
+        Some(Self {
+            id: v.get("id")?.as_u64()?,
+            inbox: v.get("inbox_id")?.as_u64()?,
+            medium: v
+                .get("channel")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            status: v
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            contact: sender.get("id")?.as_u64()?,
+            contact_name: name,
+            assignee: v.pointer("/meta/assignee/id").and_then(Value::as_u64),
+            // The labels a close may carry for `survey.skip_tags`: those a close takes.
+            labels: v
+                .get("labels")
+                .and_then(Value::as_array)
+                .map(|l| {
+                    l.iter()
+                        .filter_map(Value::as_str)
+                        .filter(|t| {
+                            rateline_domain::check_tags("labels", &[(*t).to_owned()]).is_ok()
+                        })
+                        .take(rateline_domain::MAX_TAGS)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            created_at: v.get("created_at").and_then(read_time),
+        })
+    }
+}
+
+/// A time as Chatwoot writes it: unix seconds (conversations) or ISO 8601 (messages).
+fn read_time(v: &Value) -> Option<DateTime<Utc>> {
+    match v {
+        Value::Number(n) => Utc.timestamp_opt(n.as_f64()? as i64, 0).single(),
+        Value::String(s) => DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc)),
+        _ => None,
+    }
+}
+
+/// One conversation, as the dialogue speaks into it.
+struct ChatwootChat<'a> {
+    api: &'a ChatwootApi,
+    conversation: String,
+    medium: &'a str,
+}
+
+#[async_trait]
+impl Chat for ChatwootChat<'_> {
+    async fn choices(
+        &self,
+        text: &str,
+        choices: &[(String, String)],
+        _list_label: &str,
+    ) -> SendOutcome {
+        let message = api::choices_message(text, choices, self.medium);
+        self.api.post_message(&self.conversation, &message).await
+    }
+
+    async fn say(&self, text: &str) -> SendOutcome {
+        self.api
+            .post_message(&self.conversation, &api::text_message(text))
+            .await
+    }
+}

@@ -1,0 +1,81 @@
+//! The sessions opened from helpdesks' conversations: which conversation of which account a
+//! session is, and the helpdesk's own channel of it, for the connector that posts into it.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{Result, Store, ms};
+
+/// A session's conversation in a helpdesk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelpdeskConversation {
+    /// `chatwoot` (or, later, another helpdesk).
+    pub helpdesk: String,
+    /// The account (Chatwoot) or instance the conversation is in.
+    pub account: String,
+    /// The conversation's id in the helpdesk's API.
+    pub conversation: String,
+    /// The helpdesk's channel of the conversation, e.g. Chatwoot's `Channel::Whatsapp`.
+    pub medium: String,
+}
+
+impl Store {
+    /// Notes which conversation session `session_id` is; noting it again changes nothing.
+    pub async fn note_conversation(
+        &self,
+        session_id: &str,
+        c: &HelpdeskConversation,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO helpdesk_conversations
+                (session_id, helpdesk, account, conversation, medium, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (session_id) DO NOTHING",
+        )
+        .bind(session_id)
+        .bind(&c.helpdesk)
+        .bind(&c.account)
+        .bind(&c.conversation)
+        .bind(&c.medium)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The conversation session `session_id` is, if it came from a helpdesk.
+    pub async fn conversation_of(&self, session_id: &str) -> Result<Option<HelpdeskConversation>> {
+        let row = sqlx::query(
+            "SELECT helpdesk, account, conversation, medium
+             FROM helpdesk_conversations WHERE session_id = $1",
+        )
+        .bind(session_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(HelpdeskConversation {
+                helpdesk: r.try_get("helpdesk")?,
+                account: r.try_get("account")?,
+                conversation: r.try_get("conversation")?,
+                medium: r.try_get("medium")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Credits an open session to `operator_id` (a helpdesk's assignee changed); a closed
+    /// session keeps the operator of its close. Returns whether it changed.
+    pub async fn assign_operator(&self, session_id: &str, operator_id: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE sessions SET operator_id = $2
+             WHERE id = $1 AND closed_at IS NULL
+               AND (operator_id IS NULL OR operator_id <> $2)",
+        )
+        .bind(session_id)
+        .bind(operator_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(done == 1)
+    }
+}

@@ -1,0 +1,1661 @@
+//! A local Chatwoot for the helpdesk connector's tests: the part of its Application API that
+//! Rateline calls, and the account webhooks Chatwoot would post to Rateline.
+//!
+//! A real Chatwoot needs Rails, PostgreSQL, Redis and Sidekiq, too much for CI, and it would
+//! still not tell Rateline that a rating prompt it accepted never rendered: Chatwoot stores an
+//! `input_select` message on any inbox and leaves it to the channel to show or drop it. This
+//! fake serves on `127.0.0.1:0`:
+//!
+//! - `GET /api/v1/profile` and `GET /api/v1/accounts/{ACCOUNT_ID}/inboxes`;
+//! - `POST /api/v1/accounts/{ACCOUNT_ID}/conversations/{display_id}/messages`;
+//! - `POST /api/v1/accounts/{ACCOUNT_ID}/conversations/{display_id}/toggle_status`;
+//!
+//! each behind the `api_access_token` header ([`API_TOKEN`]; a missing or wrong one, a revoked
+//! one, or another account is 401). It is strict where Chatwoot is: an unknown conversation is
+//! 404; a message Chatwoot refuses (`message_type: "incoming"` outside an API inbox, an
+//! `input_select` without items or with item keys other than `title` and `value`, an unknown
+//! `content_type`) is 422, as the messages controller answers any error: `{"error": "…"}`.
+//! Where Chatwoot is lenient the fake refuses too, since what it would store is broken
+//! anyway: an empty `content`, an item without a non-empty string `title` or a string
+//! `value`, a `content_type` or `message_type` other than the ones modelled (text and
+//! `input_select`, outgoing). And where Chatwoot accepts what the channel then truncates or
+//! fails, the fake answers 200 and lists a rule violation: on WhatsApp an `input_select`
+//! becomes reply buttons (at most 3, titles of at most 20 characters) or a list (at most 10
+//! rows, titles of at most 24); on Telegram inline buttons whose `value` is `callback_data`
+//! (at most 64 bytes); on other channels (e-mail, API) nothing the client could tap. A private
+//! note is never shown to the client, so no rendering rule applies to it.
+//! [`FakeChatwoot::rule_violations`] lists every call that broke a rule, refused or not.
+//!
+//! The fake never calls Rateline. Tests play the client and the agents with
+//! [`FakeChatwoot::client_writes`], [`FakeChatwoot::agent_writes`], [`FakeChatwoot::assign`],
+//! [`FakeChatwoot::resolve`] and [`FakeChatwoot::tap`], which change the conversation and
+//! return the [`Webhook`]s Chatwoot would post, for the test to post to Rateline; those that
+//! `toggle_status` produced wait in [`FakeChatwoot::take_status_webhooks`]. As in Chatwoot, a
+//! client's message reopens a resolved conversation (the `conversation_status_changed` comes
+//! first), an outgoing one does not, and a tapped `input_select` comes back as the inbox
+//! returns it: on the web widget the same message is updated with `submitted_values`; on
+//! WhatsApp a new incoming message carries the item's title, on Telegram its value.
+//!
+//! Shapes come from chatwoot/chatwoot's source: `Conversations::EventDataPresenter#push_data`
+//! (a conversation event's top level, and `conversation` in a message event),
+//! `Message#webhook_data` and `#push_event_data`, `WebhookListener`, the conversations and
+//! messages controllers and `ContentAttributeValidator`; the channel limits from WhatsApp's
+//! and Telegram's documentation, as in [`crate::meta`] and [`crate::telegram`]. Webhooks are
+//! signed as Chatwoot releases since early 2026 sign them (`X-Chatwoot-Signature`,
+//! `X-Chatwoot-Timestamp`, `X-Chatwoot-Delivery`); [`Webhook::unsigned`] gives what older
+//! releases send. Bodies are serialized as Rails serializes JSON, which escapes `<`, `>` and
+//! `&`, so a receiver that checks the signature over its own re-serialization fails here as it
+//! would against Chatwoot.
+//!
+//! Time is the fake's own, set with [`FakeChatwoot::set_now`] to follow a test's manual clock
+//! (until then the real clock): it dates messages, conversations and `X-Chatwoot-Timestamp`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+pub const ACCOUNT_ID: u64 = 1;
+pub const API_TOKEN: &str = "cw-test-api-token";
+pub const WEBHOOK_SECRET: &str = "cw-test-webhook-secret";
+
+/// `Channel::WebWidget`, "Website".
+pub const WIDGET_INBOX: u64 = 1;
+/// `Channel::Whatsapp`.
+pub const WHATSAPP_INBOX: u64 = 2;
+/// `Channel::Telegram`.
+pub const TELEGRAM_INBOX: u64 = 3;
+/// `Channel::Email`: no buttons.
+pub const EMAIL_INBOX: u64 = 4;
+/// A second `Channel::WebWidget`, "Unmapped", for an inbox no line of Rateline's names.
+pub const OTHER_INBOX: u64 = 5;
+
+pub const ANNA: u64 = 7;
+pub const BORIS: u64 = 8;
+/// The user [`API_TOKEN`] belongs to, the sender of what Rateline posts. An administrator, as
+/// an integration's user usually is: Chatwoot assigns a conversation that an *agent* reopens
+/// through `toggle_status` to that agent, and an integration should not take conversations.
+pub const API_USER: u64 = 1;
+
+const ACCOUNT_NAME: &str = "Rateline Test Co";
+
+const WEB_WIDGET: &str = "Channel::WebWidget";
+const WHATSAPP: &str = "Channel::Whatsapp";
+const TELEGRAM: &str = "Channel::Telegram";
+const EMAIL: &str = "Channel::Email";
+
+struct InboxDef {
+    id: u64,
+    name: &'static str,
+    channel_type: &'static str,
+}
+
+const INBOXES: [InboxDef; 5] = [
+    InboxDef {
+        id: WIDGET_INBOX,
+        name: "Website",
+        channel_type: WEB_WIDGET,
+    },
+    InboxDef {
+        id: WHATSAPP_INBOX,
+        name: "WhatsApp",
+        channel_type: WHATSAPP,
+    },
+    InboxDef {
+        id: TELEGRAM_INBOX,
+        name: "Telegram",
+        channel_type: TELEGRAM,
+    },
+    InboxDef {
+        id: EMAIL_INBOX,
+        name: "Support e-mail",
+        channel_type: EMAIL,
+    },
+    InboxDef {
+        id: OTHER_INBOX,
+        name: "Unmapped",
+        channel_type: WEB_WIDGET,
+    },
+];
+
+/// The channels that render an `input_select` as something to tap.
+const BUTTON_CHANNELS: [&str; 3] = [WEB_WIDGET, WHATSAPP, TELEGRAM];
+
+struct UserDef {
+    id: u64,
+    name: &'static str,
+    email: &'static str,
+    role: &'static str,
+}
+
+const USERS: [UserDef; 3] = [
+    UserDef {
+        id: API_USER,
+        name: "Rateline Integration",
+        email: "integration@rateline.test",
+        role: "administrator",
+    },
+    UserDef {
+        id: ANNA,
+        name: "Anna Agent",
+        email: "anna@rateline.test",
+        role: "agent",
+    },
+    UserDef {
+        id: BORIS,
+        name: "Boris Agent",
+        email: "boris@rateline.test",
+        role: "agent",
+    },
+];
+
+/// Up to 3 items WhatsApp shows reply buttons, past that a list.
+const WA_MAX_BUTTONS: usize = 3;
+const WA_BUTTON_TITLE_CHARS: usize = 20;
+const WA_MAX_ROWS: usize = 10;
+const WA_ROW_TITLE_CHARS: usize = 24;
+const TELEGRAM_CALLBACK_DATA_BYTES: usize = 64;
+/// WhatsApp lets a business write freely for 24 hours after the client's last message; Chatwoot
+/// says so in a conversation's `can_reply`.
+const WA_WINDOW: TimeDelta = TimeDelta::hours(24);
+
+/// Ids of each kind start far apart, so that a test sees Rateline mixing them up (a contact id
+/// used as a conversation's) instead of it working by coincidence.
+const FIRST_CONVERSATION: u64 = 41;
+const FIRST_CONTACT: u64 = 301;
+const FIRST_CONTACT_INBOX: u64 = 801;
+const FIRST_MESSAGE: u64 = 5001;
+
+const INVALID_TOKEN: &str = "Invalid Access Token";
+const NOT_FOUND: &str = "Resource could not be found";
+
+/// A refusal forced on the next API call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Rack::Attack's throttle: 429, `Retry-After: {retry_after}` and `Retry later`.
+    RateLimited { retry_after: u64 },
+    /// 500, as Rails answers an error nothing handled.
+    ServerError,
+    /// 401 `{"error":"Invalid Access Token"}`, as for a token deleted since the call before.
+    Unauthorized,
+}
+
+/// A conversation of the fake, as tests name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Conversation {
+    /// The display id: the one the API's URLs and the webhooks' `id` carry.
+    pub id: u64,
+    /// The contact's id.
+    pub contact: u64,
+}
+
+/// A request the fake received.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    pub path: String,
+    /// The JSON body (`Null` when empty); a body that is not JSON is kept as a string.
+    pub body: Value,
+    pub status: u16,
+    /// The rules the call broke, if any.
+    pub broke: Option<String>,
+}
+
+/// A webhook as Chatwoot posts it: the raw body and the headers, signed with
+/// [`WEBHOOK_SECRET`] at the fake's now. The methods return changed copies for the tests of
+/// Rateline's check; copies keep the delivery id, as a replay of the same delivery would.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub body: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+    /// Unix seconds: the `X-Chatwoot-Timestamp` it was signed with, or would have been.
+    timestamp: i64,
+    delivery: String,
+}
+
+const SIGNATURE: &str = "X-Chatwoot-Signature";
+const TIMESTAMP: &str = "X-Chatwoot-Timestamp";
+const DELIVERY: &str = "X-Chatwoot-Delivery";
+
+impl Webhook {
+    fn new(payload: &Value, timestamp: i64) -> Self {
+        let mut webhook = Webhook {
+            body: rails_json(payload).into_bytes(),
+            headers: Vec::new(),
+            timestamp,
+            delivery: delivery_id(),
+        };
+        webhook.sign(WEBHOOK_SECRET);
+        webhook
+    }
+
+    fn sign(&mut self, secret: &str) {
+        self.headers = vec![
+            ("Content-Type".into(), "application/json".into()),
+            (DELIVERY.into(), self.delivery.clone()),
+            (TIMESTAMP.into(), self.timestamp.to_string()),
+            (SIGNATURE.into(), sign(secret, self.timestamp, &self.body)),
+        ];
+    }
+
+    /// The body, parsed.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("the fake's webhooks are JSON")
+    }
+
+    /// The value of header `name`, whatever its case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Without the signature, timestamp and delivery headers, as releases before 2026 post.
+    pub fn unsigned(&self) -> Webhook {
+        let mut copy = self.clone();
+        copy.headers
+            .retain(|(n, _)| ![SIGNATURE, TIMESTAMP, DELIVERY].contains(&n.as_str()));
+        copy
+    }
+
+    /// Signed with `secret` instead, at the same timestamp.
+    pub fn signed_with(&self, secret: &str) -> Webhook {
+        let mut copy = self.clone();
+        copy.sign(secret);
+        copy
+    }
+
+    /// Dated `seconds` before the time it was made and signed correctly (with
+    /// [`WEBHOOK_SECRET`]) for that date: a replay, or a delivery held up that long.
+    pub fn stale(&self, seconds: u64) -> Webhook {
+        let mut copy = self.clone();
+        copy.timestamp -= i64::try_from(seconds).expect("a sane number of seconds");
+        copy.sign(WEBHOOK_SECRET);
+        copy
+    }
+
+    /// The body changed after signing, headers kept: a message's `content` gets " (altered)"
+    /// appended, as a forger would change a rating; any other event gets
+    /// `additional_attributes.tampered`. Still valid JSON, still a processable event.
+    pub fn tampered(&self) -> Webhook {
+        let mut payload = self.json();
+        if let Some(content) = payload["content"].as_str() {
+            payload["content"] = format!("{content} (altered)").into();
+        } else {
+            payload["additional_attributes"]["tampered"] = true.into();
+        }
+        let mut copy = self.clone();
+        copy.body = rails_json(&payload).into_bytes();
+        copy
+    }
+
+    /// Posts it to `url` as Chatwoot would (headers and raw body as they are).
+    pub async fn post_to(&self, url: &str) -> reqwest::Response {
+        let mut request = reqwest::Client::new().post(url).body(self.body.clone());
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        request.send().await.expect("the receiver answers")
+    }
+}
+
+/// `sha256=<hex HMAC-SHA256 keyed with secret over "{timestamp}.{body}">`, as in
+/// `X-Chatwoot-Signature`.
+pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// JSON as ActiveSupport writes it: compact, with `<`, `>`, `&` (and U+2028, U+2029) escaped.
+/// They only ever occur inside strings, so escaping the serialized text is safe.
+fn rails_json(payload: &Value) -> String {
+    let mut out = String::new();
+    for c in payload.to_string().chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A fresh UUID-shaped delivery id. The counter is the process's, not the fake's, so two
+/// fakes in one test binary never hand out the same id; hashing it with the pid spreads ids
+/// across runs.
+fn delivery_id() -> String {
+    static DELIVERIES: AtomicU64 = AtomicU64::new(0);
+    let n = DELIVERIES.fetch_add(1, Ordering::Relaxed);
+    let digest = Sha256::digest(format!("{}:{n}", std::process::id()).as_bytes());
+    let h = hex::encode(&digest[..16]);
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
+}
+
+/// The handle tests hold; clones share one server.
+#[derive(Clone)]
+pub struct FakeChatwoot {
+    url: String,
+    state: Arc<Mutex<Inner>>,
+}
+
+impl FakeChatwoot {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let fake = FakeChatwoot {
+            url: format!("http://{}", listener.local_addr().unwrap()),
+            state: Arc::new(Mutex::new(Inner::default())),
+        };
+        // Four routes with one auth and one fault queue: one catch-all handler routes by hand.
+        let app = Router::new().fallback(serve).with_state(fake.clone());
+        tokio::spawn(axum::serve(listener, app).into_future());
+        fake
+    }
+
+    /// The base URL, without a trailing slash: calls go to `{url}/api/v1/…`.
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// The fake's now: the last [`FakeChatwoot::set_now`], else the real clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.lock().now()
+    }
+
+    /// Stops the fake's clock at `t`.
+    pub fn set_now(&self, t: DateTime<Utc>) {
+        self.lock().now = Some(t);
+    }
+
+    /// A new contact named `contact_name` opens a conversation in `inbox`: status open, no
+    /// assignee, no message yet. Its `conversation_created` is [`FakeChatwoot::created`].
+    pub fn open(&self, inbox_id: u64, contact_name: &str) -> Conversation {
+        inbox(inbox_id);
+        let mut s = self.lock();
+        let contact = s.add_contact(contact_name);
+        s.open(inbox_id, contact)
+    }
+
+    /// [`FakeChatwoot::open`] for a contact the fake already has, in any inbox. In an inbox
+    /// where they had a conversation before, it keeps their `contact_inbox`, as Chatwoot does.
+    pub fn open_for(&self, inbox: u64, contact: u64) -> Conversation {
+        let mut s = self.lock();
+        assert!(
+            s.contacts.contains_key(&contact),
+            "contact {contact} was never created by the fake"
+        );
+        s.open(inbox, contact)
+    }
+
+    /// The `conversation_created` webhook of `c`, as it is now.
+    pub fn created(&self, c: &Conversation) -> Webhook {
+        let s = self.lock();
+        let mut payload = s.conversation_payload(s.conversation(c));
+        payload["event"] = "conversation_created".into();
+        s.webhook(&payload)
+    }
+
+    /// The client writes `text`: its `message_created`, preceded by a
+    /// `conversation_status_changed` when it reopened the resolved conversation.
+    pub fn client_writes(&self, c: &Conversation, text: &str) -> Vec<Webhook> {
+        let mut s = self.lock();
+        s.conversation(c);
+        s.client_message(c.id, text)
+    }
+
+    /// `agent` answers `text` in the dashboard: an outgoing `message_created`. It reopens
+    /// nothing.
+    pub fn agent_writes(&self, c: &Conversation, agent: u64, text: &str) -> Webhook {
+        let mut s = self.lock();
+        s.conversation(c);
+        user(agent);
+        let id = s.add_message(c.id, Msg::outgoing(text, agent));
+        s.message_webhook(c.id, id, "message_created")
+    }
+
+    /// `agent` takes the conversation: `conversation_updated` with the `assignee_id` change.
+    pub fn assign(&self, c: &Conversation, agent: u64) -> Webhook {
+        let mut s = self.lock();
+        s.conversation(c);
+        user(agent);
+        let now = s.now();
+        let conv = s.conversation_mut(c.id);
+        let previous = conv.assignee.replace(agent);
+        conv.updated_at = now;
+        let mut payload = s.conversation_payload(s.conversation(c));
+        payload["event"] = "conversation_updated".into();
+        payload["changed_attributes"] =
+            json!([{"assignee_id": {"previous_value": previous, "current_value": agent}}]);
+        s.webhook(&payload)
+    }
+
+    /// An agent resolves the conversation: `conversation_status_changed`.
+    pub fn resolve(&self, c: &Conversation) -> Webhook {
+        self.change_status(c, "resolved")
+    }
+
+    /// An agent reopens the conversation: `conversation_status_changed`.
+    pub fn reopen(&self, c: &Conversation) -> Webhook {
+        self.change_status(c, "open")
+    }
+
+    fn change_status(&self, c: &Conversation, status: &'static str) -> Webhook {
+        let mut s = self.lock();
+        s.conversation(c);
+        let payload = s.set_status(c.id, status).unwrap_or_else(|| {
+            panic!(
+                "conversation {} is {status} already: Chatwoot would emit nothing",
+                c.id
+            )
+        });
+        s.webhook(&payload)
+    }
+
+    /// The bodies of the messages posted through the API to `c` and taken (200), in order,
+    /// private notes included.
+    pub fn sent(&self, c: &Conversation) -> Vec<Value> {
+        let s = self.lock();
+        let conv = s.conversation(c);
+        conv.messages
+            .iter()
+            .filter_map(|m| m.posted.clone())
+            .collect()
+    }
+
+    /// The ids of the messages of [`FakeChatwoot::sent`], in the same order: what
+    /// [`FakeChatwoot::tap`] takes.
+    pub fn sent_ids(&self, c: &Conversation) -> Vec<u64> {
+        let s = self.lock();
+        let conv = s.conversation(c);
+        conv.messages
+            .iter()
+            .filter(|m| m.posted.is_some())
+            .map(|m| m.id)
+            .collect()
+    }
+
+    /// The `message_created` Chatwoot posts for a message Rateline itself posted through the
+    /// API (outgoing, sent by [`API_USER`]): Rateline hears its own messages back.
+    pub fn echo(&self, c: &Conversation, message_id: u64) -> Webhook {
+        let s = self.lock();
+        s.posted_message(c, message_id);
+        s.message_webhook(c.id, message_id, "message_created")
+    }
+
+    /// The conversation's status: "open", "resolved", "pending" or "snoozed".
+    pub fn status(&self, c: &Conversation) -> String {
+        self.lock().conversation(c).status.into()
+    }
+
+    /// The client taps item `item` (from 0) of the `input_select` message `message_id` that was
+    /// posted through the API, and the inbox returns it: on the web widget a `message_updated`
+    /// of that message with `content_attributes.submitted_values` (the widget offers the
+    /// options once, so a second tap panics); on WhatsApp an incoming message whose content is
+    /// the item's title, on Telegram its value, which reopen a resolved conversation as any
+    /// client message does. Panics if the client could not have tapped it: no such message or
+    /// item, a private note, a message that broke a rendering rule (the channel refused or
+    /// mangled it), an inbox that renders no buttons.
+    pub fn tap(&self, c: &Conversation, message_id: u64, item: usize) -> Vec<Webhook> {
+        let mut s = self.lock();
+        let channel = inbox(s.conversation(c).inbox).channel_type;
+        let message = s.posted_message(c, message_id);
+        assert_eq!(
+            message.content_type, "input_select",
+            "message {message_id} is no input_select"
+        );
+        assert!(
+            !message.private,
+            "message {message_id} is a private note: the client never saw it"
+        );
+        assert!(
+            message.rendered,
+            "message {message_id} broke a rendering rule on {channel}: the client could not tap \
+             it as posted"
+        );
+        let items = message.content_attributes["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let chosen = items.get(item).unwrap_or_else(|| {
+            panic!(
+                "message {message_id} has {} items, no item {item}",
+                items.len()
+            )
+        });
+        let title = chosen["title"].as_str().unwrap_or_default().to_owned();
+        let value = chosen["value"].as_str().unwrap_or_default().to_owned();
+        match channel {
+            WEB_WIDGET => {
+                let now = s.now();
+                let message = s.message_mut(c.id, message_id);
+                assert!(
+                    message.content_attributes.get("submitted_values").is_none(),
+                    "message {message_id} was answered already: the widget offers its options once"
+                );
+                message.content_attributes["submitted_values"] =
+                    json!([{"title": title, "value": value}]);
+                message.updated_at = now;
+                vec![s.message_webhook(c.id, message_id, "message_updated")]
+            }
+            WHATSAPP => s.client_message(c.id, &title),
+            TELEGRAM => s.client_message(c.id, &value),
+            other => {
+                unreachable!("no input_select is rendered on {other}, so none passed the checks")
+            }
+        }
+    }
+
+    /// Takes the `conversation_status_changed` webhooks that `toggle_status` calls produced,
+    /// oldest first.
+    pub fn take_status_webhooks(&self) -> Vec<Webhook> {
+        std::mem::take(&mut self.lock().status_webhooks)
+    }
+
+    /// Queues `fault` for the next API call, after any queued before it. A call refused for
+    /// its path, its token or its account does not use up a fault; one to an unknown
+    /// conversation does, as Rack::Attack and the server fail before any lookup.
+    pub fn fail_next(&self, fault: Fault) {
+        self.lock().faults.push_back(fault);
+    }
+
+    /// Deletes [`API_TOKEN`]: every call is 401 from now on.
+    pub fn revoke_token(&self) {
+        self.lock().revoked = true;
+    }
+
+    /// Every call so far, in order of arrival, refused ones included.
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.clone()
+    }
+
+    /// The calls that broke a rule the caller is expected to know, each as
+    /// `"{METHOD} {path}: {what}"`: a message Chatwoot or the fake refuses (422, or 400 for a
+    /// body that is not JSON), an invalid status, and a message taken but not rendered as
+    /// posted (see the module docs). Refusals that only reflect the world (a token, an
+    /// account, an unknown conversation, an injected fault) are not listed.
+    pub fn rule_violations(&self) -> Vec<String> {
+        self.lock()
+            .calls
+            .iter()
+            .filter_map(|c| {
+                c.broke
+                    .as_ref()
+                    .map(|what| format!("{} {}: {what}", c.method, c.path))
+            })
+            .collect()
+    }
+
+    /// Waits (in real time, up to 10 s) until `what` holds.
+    pub async fn wait_for(&self, what: impl Fn(&FakeChatwoot) -> bool) {
+        crate::wait_until(
+            || what(self),
+            || {
+                let mut log = String::new();
+                for c in self.calls() {
+                    let _ = writeln!(log, "  {} {} -> {} {}", c.method, c.path, c.status, c.body);
+                }
+                format!(
+                    "the fake Chatwoot did not reach the awaited state within 10 s; calls so \
+                     far:\n{log}"
+                )
+            },
+        )
+        .await
+    }
+
+    /// The state stays usable after a panicking test thread held it: the server keeps
+    /// answering the service under test either way.
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A test naming an inbox the fake does not have has a bug: fail it loudly.
+fn inbox(id: u64) -> &'static InboxDef {
+    INBOXES
+        .iter()
+        .find(|i| i.id == id)
+        .unwrap_or_else(|| panic!("the fake Chatwoot has no inbox {id}"))
+}
+
+fn user(id: u64) -> &'static UserDef {
+    USERS
+        .iter()
+        .find(|u| u.id == id)
+        .unwrap_or_else(|| panic!("the fake Chatwoot has no user {id} (ANNA, BORIS, API_USER)"))
+}
+
+/// Rails writes times in JSON as ISO 8601 with milliseconds.
+fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// `updated_at.to_f`: seconds with their fraction.
+fn float_seconds(t: DateTime<Utc>) -> f64 {
+    t.timestamp_micros() as f64 / 1e6
+}
+
+struct Contact {
+    id: u64,
+    name: String,
+    email: Option<String>,
+    phone_number: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Clone)]
+struct ContactInbox {
+    id: u64,
+    source_id: String,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Incoming,
+    Outgoing,
+}
+
+#[derive(Clone, Copy)]
+enum Sender {
+    Contact(u64),
+    User(u64),
+}
+
+struct Msg {
+    id: u64,
+    kind: Kind,
+    content: String,
+    content_type: &'static str,
+    content_attributes: Value,
+    private: bool,
+    sender: Sender,
+    source_id: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    /// The request body, for a message posted through the API.
+    posted: Option<Value>,
+    /// False when the channel would refuse or mangle it.
+    rendered: bool,
+}
+
+impl Msg {
+    /// An outgoing text by `user`; ids and times are set by [`Inner::add_message`].
+    fn outgoing(content: &str, user: u64) -> Self {
+        Msg {
+            id: 0,
+            kind: Kind::Outgoing,
+            content: content.into(),
+            content_type: "text",
+            content_attributes: json!({}),
+            private: false,
+            sender: Sender::User(user),
+            source_id: None,
+            created_at: DateTime::UNIX_EPOCH,
+            updated_at: DateTime::UNIX_EPOCH,
+            posted: None,
+            rendered: true,
+        }
+    }
+}
+
+struct Conv {
+    id: u64,
+    inbox: u64,
+    contact: u64,
+    contact_inbox: ContactInbox,
+    status: &'static str,
+    assignee: Option<u64>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    last_activity_at: DateTime<Utc>,
+    waiting_since: Option<DateTime<Utc>>,
+    first_reply_created_at: Option<DateTime<Utc>>,
+    messages: Vec<Msg>,
+}
+
+/// An answer, and how to record the call.
+struct Answer {
+    status: u16,
+    body: Value,
+    retry_after: Option<u64>,
+    broke: Option<String>,
+}
+
+impl Answer {
+    fn ok(body: Value) -> Self {
+        Answer {
+            status: 200,
+            body,
+            retry_after: None,
+            broke: None,
+        }
+    }
+
+    /// Chatwoot's `{"error": …}` envelope, for a fact of the world.
+    fn error(status: u16, message: &str) -> Self {
+        Answer {
+            status,
+            body: json!({"error": message}),
+            retry_after: None,
+            broke: None,
+        }
+    }
+
+    /// A body Chatwoot (or the fake, where it is stricter) refuses: 422, and a violation.
+    fn unprocessable(message: String) -> Self {
+        Answer {
+            broke: Some(message.clone()),
+            ..Answer::error(422, &message)
+        }
+    }
+}
+
+/// What a path asks for; ids stay strings until the call is authorized, as in Chatwoot, where
+/// a bad id is a 404 only to a caller who may look.
+enum Route<'a> {
+    Profile,
+    Inboxes(&'a str),
+    Messages(&'a str, &'a str),
+    ToggleStatus(&'a str, &'a str),
+}
+
+impl<'a> Route<'a> {
+    fn of(method: &Method, path: &'a str) -> Option<Self> {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        match (method.as_str(), segments.as_slice()) {
+            ("GET", ["api", "v1", "profile"]) => Some(Route::Profile),
+            ("GET", ["api", "v1", "accounts", account, "inboxes"]) => Some(Route::Inboxes(account)),
+            (
+                "POST",
+                [
+                    "api",
+                    "v1",
+                    "accounts",
+                    account,
+                    "conversations",
+                    id,
+                    "messages",
+                ],
+            ) => Some(Route::Messages(account, id)),
+            (
+                "POST",
+                [
+                    "api",
+                    "v1",
+                    "accounts",
+                    account,
+                    "conversations",
+                    id,
+                    "toggle_status",
+                ],
+            ) => Some(Route::ToggleStatus(account, id)),
+            _ => None,
+        }
+    }
+
+    fn account(&self) -> Option<&'a str> {
+        match self {
+            Route::Profile => None,
+            Route::Inboxes(account)
+            | Route::Messages(account, _)
+            | Route::ToggleStatus(account, _) => Some(*account),
+        }
+    }
+}
+
+/// A message body that passed the checks.
+struct NewMessage {
+    content: String,
+    content_type: &'static str,
+    content_attributes: Value,
+    private: bool,
+    /// `(title, value)` of an `input_select`'s items.
+    items: Vec<(String, String)>,
+}
+
+struct Inner {
+    /// `None` follows the real clock.
+    now: Option<DateTime<Utc>>,
+    contacts: BTreeMap<u64, Contact>,
+    conversations: BTreeMap<u64, Conv>,
+    faults: VecDeque<Fault>,
+    revoked: bool,
+    calls: Vec<Call>,
+    status_webhooks: Vec<Webhook>,
+    next_conversation: u64,
+    next_contact: u64,
+    /// By `(contact, inbox)`: one per contact in each inbox they write in.
+    contact_inboxes: BTreeMap<(u64, u64), ContactInbox>,
+    next_contact_inbox: u64,
+    next_message: u64,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            now: None,
+            contacts: BTreeMap::new(),
+            conversations: BTreeMap::new(),
+            faults: VecDeque::new(),
+            revoked: false,
+            calls: Vec::new(),
+            status_webhooks: Vec::new(),
+            next_conversation: FIRST_CONVERSATION,
+            next_contact: FIRST_CONTACT,
+            contact_inboxes: BTreeMap::new(),
+            next_contact_inbox: FIRST_CONTACT_INBOX,
+            next_message: FIRST_MESSAGE,
+        }
+    }
+}
+
+impl Inner {
+    fn now(&self) -> DateTime<Utc> {
+        self.now.unwrap_or_else(Utc::now)
+    }
+
+    fn webhook(&self, payload: &Value) -> Webhook {
+        Webhook::new(payload, self.now().timestamp())
+    }
+
+    fn add_contact(&mut self, name: &str) -> u64 {
+        let id = self.next_contact;
+        self.next_contact += 1;
+        let created_at = self.now();
+        self.contacts.insert(
+            id,
+            Contact {
+                id,
+                name: name.into(),
+                email: None,
+                phone_number: None,
+                created_at,
+            },
+        );
+        id
+    }
+
+    fn open(&mut self, inbox_id: u64, contact_id: u64) -> Conversation {
+        let now = self.now();
+        let contact_inbox = match self.contact_inboxes.get(&(contact_id, inbox_id)) {
+            Some(known) => known.clone(),
+            None => {
+                let new = self.new_contact_inbox(inbox_id, contact_id);
+                self.contact_inboxes
+                    .insert((contact_id, inbox_id), new.clone());
+                new
+            }
+        };
+        let id = self.next_conversation;
+        self.next_conversation += 1;
+        self.conversations.insert(
+            id,
+            Conv {
+                id,
+                inbox: inbox_id,
+                contact: contact_id,
+                contact_inbox,
+                status: "open",
+                assignee: None,
+                created_at: now,
+                updated_at: now,
+                last_activity_at: now,
+                waiting_since: None,
+                first_reply_created_at: None,
+                messages: Vec::new(),
+            },
+        );
+        Conversation {
+            id,
+            contact: contact_id,
+        }
+    }
+
+    /// The contact's first `contact_inbox` in the inbox: their address on its channel, as the
+    /// channel names them.
+    fn new_contact_inbox(&mut self, inbox_id: u64, contact_id: u64) -> ContactInbox {
+        let channel = inbox(inbox_id).channel_type;
+        let now = self.now();
+        let contact = self.contacts.get_mut(&contact_id).expect("a known contact");
+        let source_id = match channel {
+            WHATSAPP => contact
+                .phone_number
+                .get_or_insert_with(|| format!("+1555010{contact_id:04}"))
+                .trim_start_matches('+')
+                .to_owned(),
+            TELEGRAM => (700_000_000 + contact_id).to_string(),
+            EMAIL => contact
+                .email
+                .get_or_insert_with(|| format!("contact{contact_id}@example.test"))
+                .clone(),
+            // The widget makes up a UUID for each visitor it meets.
+            _ => {
+                let h = hex::encode(Sha256::digest(
+                    format!("widget:{inbox_id}:{contact_id}").as_bytes(),
+                ));
+                format!(
+                    "{}-{}-{}-{}-{}",
+                    &h[0..8],
+                    &h[8..12],
+                    &h[12..16],
+                    &h[16..20],
+                    &h[20..32]
+                )
+            }
+        };
+        let contact_inbox = ContactInbox {
+            id: self.next_contact_inbox,
+            source_id,
+            created_at: now,
+        };
+        self.next_contact_inbox += 1;
+        contact_inbox
+    }
+
+    /// A test naming a conversation the fake does not have has a bug: fail it loudly.
+    fn conversation(&self, c: &Conversation) -> &Conv {
+        let conv = self
+            .conversations
+            .get(&c.id)
+            .unwrap_or_else(|| panic!("the fake Chatwoot has no conversation {}", c.id));
+        assert_eq!(
+            conv.contact, c.contact,
+            "conversation {} is contact {}'s, not {}'s",
+            c.id, conv.contact, c.contact
+        );
+        conv
+    }
+
+    fn conversation_mut(&mut self, id: u64) -> &mut Conv {
+        self.conversations
+            .get_mut(&id)
+            .expect("a known conversation")
+    }
+
+    fn message_mut(&mut self, conversation: u64, id: u64) -> &mut Msg {
+        self.conversation_mut(conversation)
+            .messages
+            .iter_mut()
+            .find(|m| m.id == id)
+            .expect("a known message")
+    }
+
+    /// Message `id` of `c`, which must have been posted through the API.
+    fn posted_message(&self, c: &Conversation, id: u64) -> &Msg {
+        self.conversation(c)
+            .messages
+            .iter()
+            .find(|m| m.id == id && m.posted.is_some())
+            .unwrap_or_else(|| {
+                panic!(
+                    "conversation {} has no message {id} posted through the API",
+                    c.id
+                )
+            })
+    }
+
+    /// Dates and numbers `message`, adds it to the conversation and updates what a message
+    /// updates there; returns its id.
+    fn add_message(&mut self, conversation: u64, mut message: Msg) -> u64 {
+        let id = self.next_message;
+        self.next_message += 1;
+        let now = self.now();
+        message.id = id;
+        message.created_at = now;
+        message.updated_at = now;
+        let conv = self.conversation_mut(conversation);
+        conv.last_activity_at = now;
+        conv.updated_at = now;
+        match (message.kind, message.private, message.sender) {
+            (Kind::Incoming, ..) => {
+                conv.waiting_since.get_or_insert(now);
+            }
+            // A human's public reply is the one Chatwoot's reporting counts.
+            (Kind::Outgoing, false, Sender::User(_)) => {
+                conv.first_reply_created_at.get_or_insert(now);
+                conv.waiting_since = None;
+            }
+            _ => {}
+        }
+        conv.messages.push(message);
+        id
+    }
+
+    /// The client's message with `content`: the `conversation_status_changed` of the reopening
+    /// first, if it reopened the conversation (Chatwoot reopens in the message's `after_create`
+    /// and emits the status change before the message's own event), then `message_created`.
+    fn client_message(&mut self, conversation: u64, content: &str) -> Vec<Webhook> {
+        let n = self.next_message;
+        let conv = &self.conversations[&conversation];
+        let (channel, contact) = (inbox(conv.inbox).channel_type, conv.contact);
+        let (content_type, source_id) = match channel {
+            WHATSAPP => ("text", Some(format!("wamid.HBgLMTU1NTAx{n:010}"))),
+            TELEGRAM => ("text", Some(n.to_string())),
+            // Chatwoot keeps the mail as is and says so in the content type.
+            EMAIL => ("incoming_email", Some(format!("<{n}@mail.example.test>"))),
+            _ => ("text", None),
+        };
+        let id = self.add_message(
+            conversation,
+            Msg {
+                kind: Kind::Incoming,
+                content_type,
+                sender: Sender::Contact(contact),
+                source_id,
+                ..Msg::outgoing(content, 0)
+            },
+        );
+        let mut webhooks = Vec::new();
+        if self.conversations[&conversation].status == "resolved" {
+            let payload = self
+                .set_status(conversation, "open")
+                .expect("resolved to open is a change");
+            webhooks.push(self.webhook(&payload));
+        }
+        webhooks.push(self.message_webhook(conversation, id, "message_created"));
+        webhooks
+    }
+
+    /// Sets the status; the `conversation_status_changed` payload if it changed.
+    fn set_status(&mut self, conversation: u64, status: &'static str) -> Option<Value> {
+        let now = self.now();
+        let conv = self.conversation_mut(conversation);
+        let previous = conv.status;
+        if previous == status {
+            return None;
+        }
+        conv.status = status;
+        conv.updated_at = now;
+        let mut payload = self.conversation_payload(&self.conversations[&conversation]);
+        payload["event"] = "conversation_status_changed".into();
+        payload["changed_attributes"] =
+            json!([{"status": {"previous_value": previous, "current_value": status}}]);
+        Some(payload)
+    }
+
+    /// `Conversations::EventDataPresenter#push_data`.
+    fn conversation_payload(&self, conv: &Conv) -> Value {
+        let now = self.now();
+        let channel = inbox(conv.inbox).channel_type;
+        let last_chat = conv
+            .messages
+            .iter()
+            .rfind(|m| !m.private)
+            .map(|m| self.message_push_data(conv, m));
+        let last_incoming = conv
+            .messages
+            .iter()
+            .rfind(|m| m.kind == Kind::Incoming)
+            .map(|m| m.created_at);
+        let can_reply = channel != WHATSAPP || last_incoming.is_some_and(|t| now - t <= WA_WINDOW);
+        let unread = conv
+            .messages
+            .iter()
+            .filter(|m| m.kind == Kind::Incoming)
+            .count();
+        let contact_inbox = &conv.contact_inbox;
+        json!({
+            "additional_attributes": {},
+            "can_reply": can_reply,
+            "channel": channel,
+            "contact_inbox": {
+                "id": contact_inbox.id,
+                "contact_id": conv.contact,
+                "inbox_id": conv.inbox,
+                "source_id": contact_inbox.source_id,
+                "created_at": iso(contact_inbox.created_at),
+                "updated_at": iso(contact_inbox.created_at),
+                "hmac_verified": false,
+                "pubsub_token": format!("pubsub-{}", contact_inbox.id),
+            },
+            "id": conv.id,
+            "inbox_id": conv.inbox,
+            "messages": last_chat.into_iter().collect::<Vec<_>>(),
+            "labels": [],
+            "meta": {
+                "sender": self.contact_push_data(conv.contact),
+                "assignee": conv.assignee.map(user_push_data),
+                "assignee_type": conv.assignee.map(|_| "User"),
+                "team": null,
+                "hmac_verified": false,
+            },
+            "status": conv.status,
+            "custom_attributes": {},
+            "snoozed_until": null,
+            "unread_count": unread,
+            "first_reply_created_at": conv.first_reply_created_at.map(iso),
+            "priority": null,
+            "waiting_since": conv.waiting_since.map_or(0, |t| t.timestamp()),
+            "agent_last_seen_at": 0,
+            "contact_last_seen_at": 0,
+            "last_activity_at": conv.last_activity_at.timestamp(),
+            "timestamp": conv.last_activity_at.timestamp(),
+            "created_at": conv.created_at.timestamp(),
+            "updated_at": float_seconds(conv.updated_at),
+        })
+    }
+
+    /// `Message#push_event_data`: the message inside a conversation's `messages`.
+    fn message_push_data(&self, conv: &Conv, m: &Msg) -> Value {
+        let (sender_type, sender_id, sender) = match m.sender {
+            Sender::Contact(id) => ("Contact", id, self.contact_push_data(id)),
+            Sender::User(id) => ("User", id, user_push_data(id)),
+        };
+        json!({
+            "id": m.id,
+            "content": m.content,
+            "account_id": ACCOUNT_ID,
+            "inbox_id": conv.inbox,
+            "conversation_id": conv.id,
+            "message_type": message_type_number(m.kind),
+            "created_at": m.created_at.timestamp(),
+            "updated_at": iso(m.updated_at),
+            "private": m.private,
+            "status": "sent",
+            "source_id": m.source_id,
+            "content_type": m.content_type,
+            "content_attributes": m.content_attributes,
+            "sender_type": sender_type,
+            "sender_id": sender_id,
+            "external_source_ids": {},
+            "additional_attributes": {},
+            "processed_message_content": m.content,
+            "sentiment": {},
+            "sender": sender,
+        })
+    }
+
+    /// `Message#webhook_data` with its `event`.
+    fn message_webhook(&self, conversation: u64, id: u64, event: &str) -> Webhook {
+        let conv = &self.conversations[&conversation];
+        let m = conv
+            .messages
+            .iter()
+            .find(|m| m.id == id)
+            .expect("a known message");
+        let sender = match m.sender {
+            Sender::Contact(id) => self.contact_webhook_data(id),
+            Sender::User(id) => {
+                let u = user(id);
+                json!({"id": u.id, "name": u.name, "email": u.email, "type": "user"})
+            }
+        };
+        let i = inbox(conv.inbox);
+        let payload = json!({
+            "account": {"id": ACCOUNT_ID, "name": ACCOUNT_NAME},
+            "additional_attributes": {},
+            "content_attributes": m.content_attributes,
+            "content_type": m.content_type,
+            "content": m.content,
+            "conversation": self.conversation_payload(conv),
+            "created_at": iso(m.created_at),
+            "id": m.id,
+            "inbox": {"id": i.id, "name": i.name},
+            "message_type": match m.kind {
+                Kind::Incoming => "incoming",
+                Kind::Outgoing => "outgoing",
+            },
+            "private": m.private,
+            "sender": sender,
+            "source_id": m.source_id,
+            "event": event,
+        });
+        self.webhook(&payload)
+    }
+
+    fn contact_push_data(&self, id: u64) -> Value {
+        let c = &self.contacts[&id];
+        json!({
+            "additional_attributes": {},
+            "custom_attributes": {},
+            "email": c.email,
+            "id": c.id,
+            "identifier": null,
+            "name": c.name,
+            "phone_number": c.phone_number,
+            "thumbnail": "",
+            "blocked": false,
+            "type": "contact",
+        })
+    }
+
+    fn contact_webhook_data(&self, id: u64) -> Value {
+        let mut data = self.contact_push_data(id);
+        data["account"] = json!({"id": ACCOUNT_ID, "name": ACCOUNT_NAME});
+        data["avatar"] = "".into();
+        data["created_at"] = iso(self.contacts[&id].created_at).into();
+        data
+    }
+
+    /// Answers an API call.
+    fn answer(&mut self, method: &Method, path: &str, headers: &HeaderMap, raw: &[u8]) -> Answer {
+        let Some(route) = Route::of(method, path) else {
+            // Rails' routing error: no JSON envelope.
+            return Answer {
+                body: Value::Null,
+                ..Answer::error(404, "")
+            };
+        };
+        // Chatwoot reads the token from this header, underscore and all (proxies that drop
+        // such headers, as nginx does by default, make every call a 401).
+        let token = headers
+            .get("api_access_token")
+            .and_then(|h| h.to_str().ok());
+        if self.revoked || token != Some(API_TOKEN) {
+            return Answer::error(401, INVALID_TOKEN);
+        }
+        if let Some(account) = route.account() {
+            match account.parse::<u64>() {
+                Ok(ACCOUNT_ID) => {}
+                // Another account exists, but the token's user is not in it.
+                Ok(_) => {
+                    return Answer::error(401, "You are not authorized to access this account");
+                }
+                Err(_) => return Answer::error(404, NOT_FOUND),
+            }
+        }
+        if let Some(fault) = self.faults.pop_front() {
+            return match fault {
+                Fault::RateLimited { retry_after } => Answer {
+                    status: 429,
+                    body: "Retry later\n".into(),
+                    retry_after: Some(retry_after),
+                    broke: None,
+                },
+                Fault::ServerError => Answer {
+                    body: json!({"status": 500, "error": "Internal Server Error"}),
+                    ..Answer::error(500, "")
+                },
+                Fault::Unauthorized => Answer::error(401, INVALID_TOKEN),
+            };
+        }
+        match route {
+            Route::Profile => Answer::ok(profile()),
+            Route::Inboxes(_) => {
+                Answer::ok(json!({"payload": INBOXES.iter().map(inbox_json).collect::<Vec<_>>()}))
+            }
+            Route::Messages(_, id) | Route::ToggleStatus(_, id) => {
+                let Some(id) = id
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|id| self.conversations.contains_key(id))
+                else {
+                    return Answer::error(404, NOT_FOUND);
+                };
+                let body = if raw.is_empty() {
+                    Value::Object(Default::default())
+                } else {
+                    match serde_json::from_slice::<Value>(raw) {
+                        Ok(body) => body,
+                        Err(e) => {
+                            let what = format!("the body is not JSON: {e}");
+                            return Answer {
+                                broke: Some(what.clone()),
+                                ..Answer::error(400, &what)
+                            };
+                        }
+                    }
+                };
+                if matches!(route, Route::Messages(..)) {
+                    self.post_message(id, &body)
+                } else {
+                    self.toggle_status(id, &body)
+                }
+            }
+        }
+    }
+
+    fn post_message(&mut self, conversation: u64, body: &Value) -> Answer {
+        let new = match check_message(body) {
+            Ok(new) => new,
+            Err(what) => return Answer::unprocessable(what),
+        };
+        let channel = inbox(self.conversations[&conversation].inbox).channel_type;
+        let broken = if new.private {
+            Vec::new()
+        } else {
+            rendering_violations(channel, &new)
+        };
+        let id = self.add_message(
+            conversation,
+            Msg {
+                content_type: new.content_type,
+                content_attributes: new.content_attributes,
+                private: new.private,
+                posted: Some(body.clone()),
+                rendered: broken.is_empty(),
+                ..Msg::outgoing(&new.content, API_USER)
+            },
+        );
+        let conv = &self.conversations[&conversation];
+        let m = conv.messages.last().expect("the message just added");
+        let mut answer = Answer::ok(json!({
+            "id": id,
+            "content": m.content,
+            "inbox_id": conv.inbox,
+            "conversation_id": conv.id,
+            // The API answers with the enum's number where webhooks give its name.
+            "message_type": message_type_number(m.kind),
+            "content_type": m.content_type,
+            "status": "sent",
+            "content_attributes": m.content_attributes,
+            "created_at": m.created_at.timestamp(),
+            "private": m.private,
+            "source_id": null,
+            "sender_type": "User",
+            "sender_id": API_USER,
+            "sender": user_push_data(API_USER),
+        }));
+        if !broken.is_empty() {
+            answer.broke = Some(broken.join("; "));
+        }
+        answer
+    }
+
+    fn toggle_status(&mut self, conversation: u64, body: &Value) -> Answer {
+        let status: &'static str = match &body["status"] {
+            // Without a status, Chatwoot toggles between open and resolved.
+            Value::Null => {
+                if self.conversations[&conversation].status == "open" {
+                    "resolved"
+                } else {
+                    "open"
+                }
+            }
+            Value::String(s) => match s.as_str() {
+                "open" => "open",
+                "resolved" => "resolved",
+                "pending" => "pending",
+                "snoozed" => "snoozed",
+                other => {
+                    return Answer::unprocessable(format!("'{other}' is not a valid status"));
+                }
+            },
+            other => {
+                return Answer::unprocessable(format!("status must be a string, got {other}"));
+            }
+        };
+        if let Some(payload) = self.set_status(conversation, status) {
+            let webhook = self.webhook(&payload);
+            self.status_webhooks.push(webhook);
+        }
+        Answer::ok(json!({
+            "meta": {},
+            "payload": {
+                "success": true,
+                "conversation_id": conversation,
+                "current_status": status,
+            },
+        }))
+    }
+}
+
+/// A posted message's body checked: what Chatwoot refuses with 422, and what the fake refuses
+/// because Chatwoot would store it broken or the fake does not model it.
+fn check_message(body: &Value) -> Result<NewMessage, String> {
+    if !body.is_object() {
+        return Err(format!("the body must be a JSON object, got {body}"));
+    }
+    match &body["message_type"] {
+        Value::Null => {}
+        Value::String(kind) => match kind.as_str() {
+            "outgoing" => {}
+            "incoming" => return Err("Incoming messages are only allowed in Api inboxes".into()),
+            "activity" | "template" => {
+                return Err(format!(
+                    "message_type \"{kind}\": the fake Chatwoot takes outgoing messages only"
+                ));
+            }
+            other => return Err(format!("'{other}' is not a valid message_type")),
+        },
+        other => return Err(format!("message_type must be a string, got {other}")),
+    }
+    let content = match &body["content"] {
+        Value::String(c) if !c.trim().is_empty() => c.clone(),
+        other => {
+            return Err(format!(
+                "content must be a non-empty string, got {other}: the client would get an empty \
+                 message"
+            ));
+        }
+    };
+    let private = match &body["private"] {
+        Value::Null => false,
+        Value::Bool(p) => *p,
+        other => return Err(format!("private must be true or false, got {other}")),
+    };
+    let content_type = match &body["content_type"] {
+        Value::Null => "text",
+        Value::String(t) => match t.as_str() {
+            "text" => "text",
+            "input_select" => "input_select",
+            "input_text" | "input_textarea" | "input_email" | "cards" | "form" | "article"
+            | "incoming_email" | "integrations" | "sticker" | "voice_call" => {
+                return Err(format!(
+                    "content_type \"{t}\": the fake Chatwoot models text and input_select only"
+                ));
+            }
+            other => return Err(format!("'{other}' is not a valid content_type")),
+        },
+        other => return Err(format!("content_type must be a string, got {other}")),
+    };
+    let content_attributes = match &body["content_attributes"] {
+        Value::Null => json!({}),
+        attributes @ Value::Object(_) => attributes.clone(),
+        other => return Err(format!("content_attributes must be an object, got {other}")),
+    };
+    let mut items = Vec::new();
+    if content_type == "input_select" {
+        let list = match &content_attributes["items"] {
+            Value::Array(list) if !list.is_empty() => list,
+            _ => {
+                return Err(
+                    "Validation failed: Content attributes At least one item is required.".into(),
+                );
+            }
+        };
+        for (n, item) in list.iter().enumerate() {
+            let Some(fields) = item.as_object() else {
+                return Err(format!("content_attributes.items[{n}] must be an object"));
+            };
+            if fields.keys().any(|k| k != "title" && k != "value") {
+                return Err(
+                    "Validation failed: Content attributes contains invalid keys for items".into(),
+                );
+            }
+            let title = match &item["title"] {
+                Value::String(t) if !t.trim().is_empty() => t.clone(),
+                other => {
+                    return Err(format!(
+                        "content_attributes.items[{n}].title must be a non-empty string, got \
+                         {other}"
+                    ));
+                }
+            };
+            let Some(value) = item["value"].as_str() else {
+                return Err(format!(
+                    "content_attributes.items[{n}].value must be a string, got {}",
+                    item["value"]
+                ));
+            };
+            items.push((title, value.to_owned()));
+        }
+    }
+    Ok(NewMessage {
+        content,
+        content_type,
+        content_attributes,
+        private,
+        items,
+    })
+}
+
+/// What the channel of `channel` would refuse or mangle in a message shown to the client.
+fn rendering_violations(channel: &str, message: &NewMessage) -> Vec<String> {
+    if message.content_type != "input_select" {
+        return Vec::new();
+    }
+    if !BUTTON_CHANNELS.contains(&channel) {
+        return vec![format!(
+            "input_select on a {channel} inbox: only {} render it, a client here has nothing to \
+             tap",
+            BUTTON_CHANNELS.join(", ")
+        )];
+    }
+    let mut broken = Vec::new();
+    let items = &message.items;
+    match channel {
+        WHATSAPP => {
+            if items.len() > WA_MAX_ROWS {
+                broken.push(format!(
+                    "input_select on WhatsApp has {} items: a list holds at most \
+                     {WA_MAX_ROWS} rows",
+                    items.len()
+                ));
+            }
+            let (max, what) = if items.len() <= WA_MAX_BUTTONS {
+                (WA_BUTTON_TITLE_CHARS, "a reply button title")
+            } else {
+                (WA_ROW_TITLE_CHARS, "a list row title")
+            };
+            for (n, (title, _)) in items.iter().enumerate() {
+                let chars = title.chars().count();
+                if chars > max {
+                    broken.push(format!(
+                        "input_select item {n} on WhatsApp: {what} is at most {max} characters, \
+                         \"{title}\" has {chars}"
+                    ));
+                }
+            }
+        }
+        TELEGRAM => {
+            for (n, (_, value)) in items.iter().enumerate() {
+                if value.len() > TELEGRAM_CALLBACK_DATA_BYTES {
+                    broken.push(format!(
+                        "input_select item {n} on Telegram: its value becomes callback_data, at \
+                         most {TELEGRAM_CALLBACK_DATA_BYTES} bytes, \"{value}\" has {}",
+                        value.len()
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+    broken
+}
+
+fn message_type_number(kind: Kind) -> u8 {
+    match kind {
+        Kind::Incoming => 0,
+        Kind::Outgoing => 1,
+    }
+}
+
+/// `User#push_event_data`: an assignee, or a message's sender inside a conversation.
+fn user_push_data(id: u64) -> Value {
+    let u = user(id);
+    json!({
+        "id": u.id,
+        "name": u.name,
+        "available_name": u.name,
+        "avatar_url": "",
+        "type": "user",
+        "availability_status": "online",
+        "thumbnail": "",
+    })
+}
+
+fn profile() -> Value {
+    let u = user(API_USER);
+    json!({
+        "id": u.id,
+        "name": u.name,
+        "available_name": u.name,
+        "display_name": u.name,
+        "email": u.email,
+        "account_id": ACCOUNT_ID,
+        "role": u.role,
+        "confirmed": true,
+        "accounts": [{"id": ACCOUNT_ID, "name": ACCOUNT_NAME, "role": u.role, "status": "active"}],
+    })
+}
+
+fn inbox_json(i: &InboxDef) -> Value {
+    json!({
+        "id": i.id,
+        "name": i.name,
+        "channel_id": i.id,
+        "channel_type": i.channel_type,
+        "csat_survey_enabled": false,
+        "allow_messages_after_resolved": true,
+        "enable_auto_assignment": true,
+        "greeting_enabled": false,
+        "working_hours_enabled": false,
+        "avatar_url": "",
+    })
+}
+
+async fn serve(
+    State(fake): State<FakeChatwoot>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    let recorded = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
+    };
+    let answer = {
+        let mut s = fake.lock();
+        let answer = s.answer(&method, &path, &headers, &body);
+        s.calls.push(Call {
+            method: method.to_string(),
+            path,
+            body: recorded,
+            status: answer.status,
+            broke: answer.broke.clone(),
+        });
+        answer
+    };
+    let status = StatusCode::from_u16(answer.status).expect("a valid HTTP status");
+    let mut response = match answer.body {
+        Value::Null => status.into_response(),
+        Value::String(text) => (status, [(CONTENT_TYPE, "text/plain")], text).into_response(),
+        body => (status, axum::Json(body)).into_response(),
+    };
+    if let Some(seconds) = answer.retry_after {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, seconds.to_string().parse().expect("digits"));
+    }
+    response
+}

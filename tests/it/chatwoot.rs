@@ -1,0 +1,561 @@
+//! The Chatwoot connector end to end: the real server and database, a fake Chatwoot that
+//! enforces its API's shapes, auth and errors and renders `input_select` as each inbox does,
+//! and account webhooks shaped and signed like Chatwoot's.
+//!
+//! The fake's clock follows the server's manual clock, so signatures are fresh and the
+//! line's delay is exact.
+
+use crate::common::{Db, TestApp, start_time, test_settings};
+use chrono::Duration;
+use rateline::clock::ManualClock;
+use rateline::settings::ChatwootSettings;
+use rateline_testkit::chatwoot::{
+    ACCOUNT_ID, ANNA, API_TOKEN, BORIS, Conversation, EMAIL_INBOX, FakeChatwoot, Fault,
+    OTHER_INBOX, TELEGRAM_INBOX, WEBHOOK_SECRET, WHATSAPP_INBOX, WIDGET_INBOX, Webhook,
+};
+use rateline_testkit::wait_until;
+use serde_json::{Value, json};
+
+struct Cw {
+    app: TestApp,
+    fake: FakeChatwoot,
+}
+
+async fn spawn(kind: Db) -> Option<Cw> {
+    spawn_with(kind, |_| {}).await
+}
+
+async fn spawn_with(kind: Db, tweak: impl FnOnce(&mut ChatwootSettings)) -> Option<Cw> {
+    let db = crate::common::TestDb::new(kind).await?;
+    let fake = FakeChatwoot::start().await;
+    fake.set_now(start_time());
+    let mut account = ChatwootSettings {
+        account: ACCOUNT_ID,
+        url: fake.url(),
+        api_token: API_TOKEN.into(),
+        webhook_secret: Some(WEBHOOK_SECRET.into()),
+        allow_unsigned: false,
+        inboxes: [
+            (WIDGET_INBOX, "web"),
+            (WHATSAPP_INBOX, "wa"),
+            (TELEGRAM_INBOX, "tg"),
+            (EMAIL_INBOX, "mail"),
+        ]
+        .into_iter()
+        .map(|(i, l)| (i.to_string(), l.to_owned()))
+        .collect(),
+        agents: [(ANNA.to_string(), "anna".to_owned())].into(),
+        private_note: true,
+        resolve_after_answer: true,
+    };
+    tweak(&mut account);
+    let mut settings = test_settings(&db);
+    settings.chatwoot = vec![account];
+    settings.scheduler.send_timeout_seconds = 2;
+    let clock = ManualClock::new(start_time());
+    let connector = crate::common::Connector::start().await;
+    let app = TestApp::start(db, settings, clock, connector).await;
+    let t = Cw { app, fake };
+    let (status, body) = t
+        .app
+        .put(
+            "/v1/people/sup",
+            json!({"name": "Sam", "role": "supervisor",
+                   "notify": {"webhook_url": t.app.connector.url}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    for line in ["web", "wa", "tg", "mail"] {
+        let (status, body) = t
+            .app
+            .put(
+                &format!("/v1/lines/{line}"),
+                json!({"name": line, "rating": {"delay_seconds": 30, "alert_wait_seconds": 0},
+                       "notify_low": [{"kind": "supervisor", "id": "sup"}]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    Some(t)
+}
+
+fn session_of(c: &Conversation) -> String {
+    format!("chatwoot-{ACCOUNT_ID}-{}", c.id)
+}
+
+impl Cw {
+    /// Moves both clocks.
+    fn advance(&self, d: Duration) {
+        self.app.advance(d);
+        self.fake.set_now(self.fake.now() + d);
+    }
+
+    /// Posts a webhook as Chatwoot does: the raw body and its headers.
+    async fn deliver(&self, hook: &Webhook) -> (u16, Value) {
+        let resp = hook
+            .post_to(
+                &self
+                    .app
+                    .url(&format!("/connectors/chatwoot/{ACCOUNT_ID}/webhook")),
+            )
+            .await;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn deliver_ok(&self, hooks: impl IntoIterator<Item = Webhook>) {
+        for hook in hooks {
+            let (status, body) = self.deliver(&hook).await;
+            assert_eq!(status, 200, "{body}");
+        }
+    }
+
+    /// A conversation opened, written in by the client, assigned to `agent`, answered and
+    /// resolved, as an agent works it.
+    async fn worked_and_resolved(&self, inbox: u64, agent: u64) -> Conversation {
+        let c = self.fake.open(inbox, "Ann Client");
+        self.deliver_ok([self.fake.created(&c)]).await;
+        self.deliver_ok(self.fake.client_writes(&c, "My order is late"))
+            .await;
+        self.deliver_ok([self.fake.assign(&c, agent)]).await;
+        self.deliver_ok([self.fake.agent_writes(&c, agent, "It ships today")])
+            .await;
+        self.deliver_ok([self.fake.resolve(&c)]).await;
+        c
+    }
+
+    /// The request's message in the conversation and its id, once it was posted.
+    async fn request_in(&self, c: &Conversation) -> (u64, Value) {
+        let fake = self.fake.clone();
+        let conv = *c;
+        wait_until(
+            || fake.sent(&conv).iter().any(is_request),
+            || {
+                format!(
+                    "no request in conversation {}: {:?}",
+                    conv.id,
+                    fake.sent(&conv)
+                )
+            },
+        )
+        .await;
+        let sent = self.fake.sent(c);
+        let ids = self.fake.sent_ids(c);
+        let i = sent.iter().position(is_request).unwrap();
+        (ids[i], sent[i].clone())
+    }
+
+    async fn rating(&self, c: &Conversation) -> Value {
+        self.app.session(&session_of(c)).await["rating"].clone()
+    }
+
+    async fn wait_for_rating(&self, c: &Conversation, what: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let r = self.rating(c).await;
+            if what(&r) {
+                return r;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "rating: {r:#}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    fn texts(&self, c: &Conversation) -> Vec<String> {
+        self.fake
+            .sent(c)
+            .iter()
+            .map(|m| m["content"].as_str().unwrap_or("").to_owned())
+            .collect()
+    }
+}
+
+/// Whether a posted message is the rating request: its question.
+fn is_request(m: &Value) -> bool {
+    m["content"]
+        .as_str()
+        .is_some_and(|c| c.starts_with("Please rate the quality of service"))
+}
+
+fn titles(m: &Value) -> Vec<String> {
+    m["content_attributes"]["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|i| i["title"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The web widget: the request is posted after the line's delay as buttons; a tap comes
+/// back as the message updated; the rating is the assignee's at the resolve, a low one
+/// alerts, and agents see it as a private note.
+async fn a_resolved_conversation_is_asked_in_it_and_a_tap_rates_the_assignee(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let c = t.worked_and_resolved(WIDGET_INBOX, BORIS).await;
+    // An agent not mapped to a person is credited under their Chatwoot id.
+    let session = t.app.session(&session_of(&c)).await;
+    assert_eq!(
+        session["rating_request"]["status"], "scheduled",
+        "{session:#}"
+    );
+    assert_eq!(session["operator_id"], "chatwoot-8", "{session:#}");
+    t.app.settle().await;
+    assert!(
+        !t.fake.sent(&c).iter().any(is_request),
+        "asked before the line's delay"
+    );
+    t.advance(Duration::seconds(30));
+    let (id, request) = t.request_in(&c).await;
+    assert_eq!(request["content_type"], "input_select", "{request}");
+    assert_eq!(titles(&request), ["👍", "👎"]);
+    t.app.wait_for_status(&session_of(&c), "sent").await;
+
+    t.deliver_ok(t.fake.tap(&c, id, 1)).await;
+    let rating = t.wait_for_rating(&c, |r| r["value"] == 0).await;
+    assert_eq!(rating["low"], true, "{rating:#}");
+    let alerts = t
+        .wait_for_rating(&c, |r| r["alerts"][0]["status"] == "sent")
+        .await;
+    assert_eq!(alerts["alerts"][0]["recipient"], "sup", "{alerts:#}");
+    let note = t
+        .fake
+        .sent(&c)
+        .into_iter()
+        .find(|m| m["private"] == true)
+        .expect("a private note");
+    let text = note["content"].as_str().unwrap();
+    assert!(text.contains("rated 👎"), "{text}");
+    assert!(
+        text.contains(&format!("/dashboard/sessions/{}", session_of(&c))),
+        "{text}"
+    );
+    // A widget tap reopens nothing, and the thanks closes the card.
+    assert_eq!(t.fake.status(&c), "resolved");
+    assert!(
+        t.texts(&c).iter().any(|m| m.starts_with("Thank you")),
+        "{:?}",
+        t.texts(&c)
+    );
+    assert_eq!(t.fake.rule_violations(), Vec::<String>::new());
+}
+
+/// WhatsApp: a tap comes back as the button's title in a new client message, which reopens
+/// the conversation; Rateline resolves it again. "Resolved?" and the comment follow by
+/// text; none of the answers counts as the client writing again.
+async fn whatsapp_answers_come_back_as_messages_and_the_conversation_is_resolved_again(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let (status, body) = t
+        .app
+        .call(
+            "PATCH",
+            "/v1/lines/wa",
+            Some(
+                json!({"rating": {"scale": "five_star", "ask_resolved": true,
+                                   "ask_comment_on_low": true}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let c = t.worked_and_resolved(WHATSAPP_INBOX, ANNA).await;
+    t.advance(Duration::seconds(30));
+    let (id, request) = t.request_in(&c).await;
+    assert_eq!(titles(&request), ["5 ★", "4 ★", "3 ★", "2 ★", "1 ★"]);
+    t.app.wait_for_status(&session_of(&c), "sent").await;
+
+    t.deliver_ok(t.fake.tap(&c, id, 3)).await; // "2 ★"
+    t.wait_for_rating(&c, |r| r["value"] == 2).await;
+    assert_eq!(t.app.session(&session_of(&c)).await["operator_id"], "anna");
+    // The answer reopened it in Chatwoot; Rateline resolved it again.
+    assert_eq!(t.fake.status(&c), "resolved");
+    t.deliver_ok(t.fake.take_status_webhooks()).await;
+
+    // "Resolved?" as buttons; the tap comes back as "No".
+    let (question, asked) = {
+        let sent = t.fake.sent(&c);
+        let ids = t.fake.sent_ids(&c);
+        let i = sent
+            .iter()
+            .rposition(|m| titles(m) == ["Yes", "No"])
+            .expect("resolved? asked");
+        (ids[i], sent[i].clone())
+    };
+    assert_eq!(asked["content"], "Was your issue resolved?");
+    t.deliver_ok(t.fake.tap(&c, question, 1)).await;
+    t.wait_for_rating(&c, |r| r["resolved"] == false).await;
+    t.deliver_ok(t.fake.take_status_webhooks()).await;
+    // The comment is the client's next message.
+    t.advance(Duration::seconds(20));
+    t.deliver_ok(t.fake.client_writes(&c, "Nobody answered for an hour"))
+        .await;
+    let rating = t
+        .wait_for_rating(&c, |r| r["comment"] == "Nobody answered for an hour")
+        .await;
+    assert_eq!(rating["value"], 2, "{rating:#}");
+    t.deliver_ok(t.fake.take_status_webhooks()).await;
+    assert_eq!(t.fake.status(&c), "resolved");
+    // None of it reopened the session or made another request.
+    let session = t.app.session(&session_of(&c)).await;
+    assert!(session["closed_at"].is_string(), "{session:#}");
+    assert_eq!(session["rating_request"]["status"], "answered");
+    let note = t
+        .fake
+        .sent(&c)
+        .into_iter()
+        .filter(|m| m["private"] == true)
+        .collect::<Vec<_>>();
+    assert_eq!(
+        note.len(),
+        1,
+        "one note, when the rating is complete: {note:?}"
+    );
+    let text = note[0]["content"].as_str().unwrap();
+    assert!(
+        text.contains("2 ★") && text.contains("Resolved: no"),
+        "{text}"
+    );
+    assert!(text.contains("Nobody answered for an hour"), "{text}");
+    assert_eq!(t.fake.rule_violations(), Vec::<String>::new());
+}
+
+/// Telegram sends the button's value back; e-mail gets the question as text and takes a
+/// typed digit.
+async fn telegram_taps_and_typed_digits_both_answer(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let tg = t.worked_and_resolved(TELEGRAM_INBOX, ANNA).await;
+    let mail = t.worked_and_resolved(EMAIL_INBOX, ANNA).await;
+    t.advance(Duration::seconds(30));
+    let (id, _) = t.request_in(&tg).await;
+    t.app.wait_for_status(&session_of(&tg), "sent").await;
+    t.deliver_ok(t.fake.tap(&tg, id, 0)).await;
+    t.wait_for_rating(&tg, |r| r["value"] == 1).await;
+
+    let (_, question) = t.request_in(&mail).await;
+    assert!(
+        question.get("content_type").is_none_or(|c| c == "text"),
+        "{question}"
+    );
+    assert!(
+        question["content"]
+            .as_str()
+            .unwrap()
+            .contains("Reply 1 for 👍 or 0 for 👎"),
+        "{question}"
+    );
+    t.app.wait_for_status(&session_of(&mail), "sent").await;
+    t.deliver_ok(t.fake.client_writes(&mail, "0")).await;
+    t.wait_for_rating(&mail, |r| r["value"] == 0).await;
+    assert_eq!(t.fake.rule_violations(), Vec::<String>::new());
+}
+
+/// The client writing again before the request is due cancels it; resolved again, the
+/// conversation is asked then, and once: a third resolve asks nothing more.
+async fn writing_again_cancels_and_a_conversation_is_asked_at_most_once(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let c = t.worked_and_resolved(WIDGET_INBOX, ANNA).await;
+    t.advance(Duration::seconds(10));
+    t.deliver_ok(t.fake.client_writes(&c, "One more thing"))
+        .await;
+    let session = t.app.session(&session_of(&c)).await;
+    assert_eq!(
+        session["rating_request"]["status"], "cancelled",
+        "{session:#}"
+    );
+    t.advance(Duration::seconds(60));
+    t.app.settle().await;
+    assert!(!t.fake.sent(&c).iter().any(is_request));
+
+    t.deliver_ok([t.fake.resolve(&c)]).await;
+    t.advance(Duration::seconds(30));
+    let (id, _) = t.request_in(&c).await;
+    t.app.wait_for_status(&session_of(&c), "sent").await;
+    t.deliver_ok(t.fake.tap(&c, id, 0)).await;
+    t.wait_for_rating(&c, |r| r["value"] == 1).await;
+
+    // Reopened, written in and resolved again: no second request.
+    t.deliver_ok([t.fake.reopen(&c)]).await;
+    t.deliver_ok(t.fake.client_writes(&c, "Thanks again!"))
+        .await;
+    t.deliver_ok([t.fake.resolve(&c)]).await;
+    t.advance(Duration::seconds(60));
+    t.app.settle().await;
+    let requests = t.fake.sent(&c).iter().filter(|m| is_request(m)).count();
+    assert_eq!(requests, 1, "{:?}", t.texts(&c));
+    assert_eq!(
+        t.app.session(&session_of(&c)).await["rating_request"]["status"],
+        "answered"
+    );
+}
+
+/// Forged, stale and unsigned calls, and calls for an account not configured, store
+/// nothing; an unmapped inbox is let go with its reason; a tap from another conversation
+/// and a message from another contact are not the answer.
+async fn refused_and_foreign_events_store_nothing(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let c = t.fake.open(WIDGET_INBOX, "Ann Client");
+    let created = t.fake.created(&c);
+    for (hook, code) in [
+        (created.signed_with("not-the-secret"), "bad_signature"),
+        (created.tampered(), "bad_signature"),
+        (created.unsigned(), "bad_signature"),
+        (created.stale(600), "stale_webhook"),
+    ] {
+        let (status, body) = t.deliver(&hook).await;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body["error"]["code"], code, "{body}");
+    }
+    let resp = created
+        .post_to(&t.app.url("/connectors/chatwoot/99/webhook"))
+        .await;
+    assert_eq!(resp.status().as_u16(), 404);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "connector_not_found", "{body}");
+    let (status, _) = t.app.get(&format!("/v1/sessions/{}", session_of(&c))).await;
+    assert_eq!(status, 404, "a refused call opened a session");
+
+    let other = t.fake.open(OTHER_INBOX, "Olga Other");
+    let (status, body) = t.deliver(&t.fake.created(&other)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["applied"], false, "{body}");
+    assert!(
+        body["ignored"].as_str().unwrap().contains("chatwoot-5"),
+        "{body}"
+    );
+
+    // Two conversations asked; the first one's button tapped in the second is refused.
+    let a = t.worked_and_resolved(WIDGET_INBOX, ANNA).await;
+    let b = t.worked_and_resolved(TELEGRAM_INBOX, ANNA).await;
+    t.advance(Duration::seconds(30));
+    let (_, request_a) = t.request_in(&a).await;
+    t.request_in(&b).await;
+    t.app.wait_for_status(&session_of(&b), "sent").await;
+    let foreign = request_a["content_attributes"]["items"][0]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    t.deliver_ok(t.fake.client_writes(&b, &foreign)).await;
+    t.app.settle().await;
+    assert!(t.rating(&a).await.is_null());
+    assert!(t.rating(&b).await.is_null());
+    assert_eq!(t.fake.rule_violations(), Vec::<String>::new());
+}
+
+/// Chatwoot's 429 and 5xx are retried; a 401 holds the request back without using its
+/// attempts, and it goes once the token works again.
+async fn chatwoot_errors_are_retried_or_held_back(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let c = t.worked_and_resolved(WIDGET_INBOX, ANNA).await;
+    t.fake.fail_next(Fault::RateLimited { retry_after: 7 });
+    t.advance(Duration::seconds(30));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let s = t.app.session(&session_of(&c)).await;
+        if s["rating_request"]["attempts"] == 1 && s["rating_request"]["status"] == "scheduled" {
+            assert!(
+                s["rating_request"]["last_error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("429"),
+                "{s:#}"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{s:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    t.fake.fail_next(Fault::ServerError);
+    t.advance(Duration::seconds(7));
+    t.app.settle().await;
+    t.advance(Duration::seconds(60));
+    t.request_in(&c).await;
+    let s = t.app.wait_for_status(&session_of(&c), "sent").await;
+    assert_eq!(s["rating_request"]["attempts"], 3, "{s:#}");
+
+    // A 401: held back, attempts untouched, sent once the token works.
+    let d = t.worked_and_resolved(WIDGET_INBOX, ANNA).await;
+    t.fake.fail_next(Fault::Unauthorized);
+    t.advance(Duration::seconds(30));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let s = t.app.session(&session_of(&d)).await;
+        if s["rating_request"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("api_token"))
+        {
+            assert_eq!(s["rating_request"]["status"], "scheduled", "{s:#}");
+            assert_eq!(s["rating_request"]["attempts"], 0, "{s:#}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{s:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    t.advance(Duration::minutes(5));
+    t.request_in(&d).await;
+    t.app.wait_for_status(&session_of(&d), "sent").await;
+}
+
+/// A restart with requests pending loses nothing: the request due while the server was
+/// down is posted after it comes back, once.
+async fn a_restart_with_requests_pending_loses_nothing(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let c = t.worked_and_resolved(WIDGET_INBOX, ANNA).await;
+    let Cw { app, fake } = t;
+    let (db, clock, connector) = app.stop().await;
+    clock.advance(Duration::seconds(45));
+    fake.set_now(fake.now() + Duration::seconds(45));
+    let mut settings = test_settings(&db);
+    settings.chatwoot = vec![ChatwootSettings {
+        account: ACCOUNT_ID,
+        url: fake.url(),
+        api_token: API_TOKEN.into(),
+        webhook_secret: Some(WEBHOOK_SECRET.into()),
+        allow_unsigned: false,
+        inboxes: [(WIDGET_INBOX.to_string(), "web".to_owned())].into(),
+        agents: Default::default(),
+        private_note: false,
+        resolve_after_answer: true,
+    }];
+    let app = TestApp::start(db, settings, clock, connector).await;
+    let t = Cw { app, fake };
+    let (id, _) = t.request_in(&c).await;
+    t.app.wait_for_status(&session_of(&c), "sent").await;
+    t.deliver_ok(t.fake.tap(&c, id, 0)).await;
+    t.wait_for_rating(&c, |r| r["value"] == 1).await;
+    t.app.settle().await;
+    assert_eq!(t.fake.sent(&c).iter().filter(|m| is_request(m)).count(), 1);
+}
+
+/// An account that allows unsigned calls (a Chatwoot release that signs none) takes them;
+/// a signed call is still checked.
+async fn unsigned_calls_are_taken_only_where_allowed(kind: Db) {
+    let Some(t) = spawn_with(kind, |a| {
+        a.webhook_secret = None;
+        a.allow_unsigned = true;
+    })
+    .await
+    else {
+        return;
+    };
+    let c = t.fake.open(WIDGET_INBOX, "Ann Client");
+    let (status, body) = t.deliver(&t.fake.created(&c).unsigned()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["applied"], true, "{body}");
+    assert_eq!(t.app.session(&session_of(&c)).await["line_id"], "web");
+}
+
+crate::common::on_both_backends!(
+    a_resolved_conversation_is_asked_in_it_and_a_tap_rates_the_assignee,
+    whatsapp_answers_come_back_as_messages_and_the_conversation_is_resolved_again,
+    telegram_taps_and_typed_digits_both_answer,
+    writing_again_cancels_and_a_conversation_is_asked_at_most_once,
+    refused_and_foreign_events_store_nothing,
+    chatwoot_errors_are_retried_or_held_back,
+    a_restart_with_requests_pending_loses_nothing,
+    unsigned_calls_are_taken_only_where_allowed,
+);
