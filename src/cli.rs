@@ -328,15 +328,32 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
                         }
                     }
                 }
-                let (found, mut refused) = crate::channels::chatwoot::Chatwoot::check_accounts(
-                    &settings.chatwoot,
-                    &settings.outbound_policy().unwrap_or_default(),
+                // The helpdesks' APIs, called once each: tokens and mappings.
+                let ids: Vec<String> = all.iter().map(|(id, _)| id.clone()).collect();
+                let (policy, timeout) = (
+                    settings.outbound_policy().unwrap_or_default(),
                     settings.scheduler.send_timeout(),
-                    &all.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
-                )
-                .await;
-                found.iter().for_each(|f| println!("{f}"));
-                problems.append(&mut refused);
+                );
+                let checks = [
+                    crate::channels::chatwoot::Chatwoot::check_accounts(
+                        &settings.chatwoot,
+                        &policy,
+                        timeout,
+                        &ids,
+                    )
+                    .await,
+                    crate::channels::zammad::Zammad::check_instances(
+                        &settings.zammad,
+                        &policy,
+                        timeout,
+                        &ids,
+                    )
+                    .await,
+                ];
+                for (found, mut refused) in checks {
+                    found.iter().for_each(|f| println!("{f}"));
+                    problems.append(&mut refused);
+                }
                 engine.close_store().await;
             }
             Err(e) => problems.push(e.to_string()),

@@ -78,6 +78,9 @@ pub struct Settings {
     /// The Chatwoot accounts whose conversations are rated (`[[chatwoot]]`, docs/chatwoot.md).
     #[serde(default)]
     pub chatwoot: Vec<ChatwootSettings>,
+    /// The Zammad instances whose tickets are rated (`[[zammad]]`, docs/channels/zammad.md).
+    #[serde(default)]
+    pub zammad: Vec<ZammadSettings>,
     /// Enables e-mail alerts.
     #[serde(default)]
     pub smtp: Option<SmtpSettings>,
@@ -680,6 +683,113 @@ impl ChatwootSettings {
     }
 }
 
+/// One Zammad instance Rateline rates the tickets of (`[[zammad]]`).
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZammadSettings {
+    /// A name for the instance, in the webhook's URL: `/connectors/zammad/{instance}/webhook`.
+    pub instance: String,
+    /// Zammad's address, e.g. `https://zammad.example.com`.
+    pub url: String,
+    /// An access token of an agent (Profile → Token Access) with `ticket.agent`.
+    pub api_token: String,
+    /// The webhook's HMAC-SHA1 signature token: every call must be signed with it.
+    #[serde(default)]
+    pub webhook_token: Option<String>,
+    /// Takes unsigned webhooks. Anyone who can reach the URL can then forge events: less
+    /// safe, documented.
+    #[serde(default)]
+    pub allow_unsigned: bool,
+    /// Group id → line id. Without an entry a group goes to the line `zammad-{group}`, when
+    /// that line exists; otherwise its tickets are not rated.
+    #[serde(default)]
+    pub groups: BTreeMap<String, String>,
+    /// Agent (user) id → person id, for the operator a rating is credited to. Without an
+    /// entry an agent is credited as `zammad-{user}`.
+    #[serde(default)]
+    pub agents: BTreeMap<String, String>,
+    /// Writes each rating into its ticket as an internal note, for agents to see.
+    #[serde(default)]
+    pub internal_note: bool,
+    /// Closes the ticket again when the customer's answer reopened it.
+    #[serde(default = "yes")]
+    pub close_after_answer: bool,
+}
+
+impl std::fmt::Debug for ZammadSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token never reaches a log line through a Debug print.
+        f.debug_struct("ZammadSettings")
+            .field("instance", &self.instance)
+            .field("url", &self.url)
+            .field("groups", &self.groups)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ZammadSettings {
+    /// The line a group's tickets go to.
+    pub fn line_of(&self, group: u64) -> String {
+        self.groups
+            .get(&group.to_string())
+            .cloned()
+            .unwrap_or_else(|| format!("zammad-{group}"))
+    }
+
+    /// The person an agent's ratings are credited to.
+    pub fn operator_of(&self, agent: u64) -> String {
+        self.agents
+            .get(&agent.to_string())
+            .cloned()
+            .unwrap_or_else(|| format!("zammad-{agent}"))
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let at = format!("zammad (instance {:?})", self.instance);
+        if let Err(e) = rateline_domain::check_name_id("instance", &self.instance) {
+            problems.push(format!("{at}: {e}"));
+        }
+        match reqwest::Url::parse(&self.url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => problems.push(format!(
+                "{at}: url {:?} is not an http(s) URL such as https://zammad.example.com",
+                self.url
+            )),
+        }
+        if self.api_token.trim().is_empty() {
+            problems.push(format!(
+                "{at}: api_token is required: an agent's token (Profile → Token Access, with ticket.agent)"
+            ));
+        }
+        match &self.webhook_token {
+            Some(s) if s.trim().is_empty() => problems.push(format!(
+                "{at}: webhook_token is empty: paste the webhook's HMAC SHA1 signature token"
+            )),
+            None if !self.allow_unsigned => problems.push(format!(
+                "{at}: webhook_token is required (the webhook's HMAC SHA1 signature token in \
+                 Zammad); allow_unsigned = true takes unsigned calls, which lets anyone who \
+                 can reach the URL forge events"
+            )),
+            _ => {}
+        }
+        for (kind, map, what) in [
+            ("groups", &self.groups, "line"),
+            ("agents", &self.agents, "person"),
+        ] {
+            for (id, target) in map {
+                if id.parse::<u64>().is_err() {
+                    problems.push(format!("{at}: {kind} key {id:?} is not an id (a number)"));
+                }
+                if let Err(e) = rateline_domain::check_name_id(what, target) {
+                    problems.push(format!("{at}: {kind}.{id}: {e}"));
+                }
+            }
+        }
+        problems
+    }
+}
+
 fn default_graph_url() -> String {
     "https://graph.facebook.com".into()
 }
@@ -1152,6 +1262,15 @@ impl Settings {
                 problems.push(format!(
                     "chatwoot account {} is configured twice: one [[chatwoot]] per account",
                     c.account
+                ));
+            }
+        }
+        for (i, z) in self.zammad.iter().enumerate() {
+            problems.append(&mut z.problems());
+            if self.zammad[..i].iter().any(|o| o.instance == z.instance) {
+                problems.push(format!(
+                    "zammad instance {:?} is configured twice: one [[zammad]] per instance",
+                    z.instance
                 ));
             }
         }

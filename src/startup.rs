@@ -257,6 +257,22 @@ impl Application {
             adapters = adapters.with(connector.clone());
             Some(connector)
         };
+        let zammad = if settings.zammad.is_empty() {
+            None
+        } else {
+            let connector = Arc::new(crate::channels::zammad::Zammad::new(
+                &settings.zammad,
+                timeout,
+                engine.clone(),
+                &policy,
+                &public_url,
+            ));
+            for z in &settings.zammad {
+                tracing::info!(instance = %z.instance, url = %z.url, "zammad connector enabled");
+            }
+            adapters = adapters.with(connector.clone());
+            Some(connector)
+        };
         let bot = telegram
             .as_ref()
             .map(|t| t.adapter() as Arc<dyn rateline_adapters::ChannelAdapter>);
@@ -306,6 +322,7 @@ impl Application {
                 telegram,
                 meta,
                 chatwoot,
+                zammad,
                 webchat: Arc::new(webchat),
                 keys_exist: Arc::default(),
                 limits: Arc::new(crate::http::Limits::new(&settings.limits)),

@@ -13,17 +13,13 @@
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::http::{outcome_for_status, outcome_for_transport_error, retry_after};
+use crate::helpdesk::{Callee, get_json, outcome_of};
 use crate::phrases::Phrases;
 use crate::signed::{CallbackSigner, CardAction, rating_label};
 use crate::{OutgoingRequest, Scale, SendOutcome, clip};
-
-/// How long a 401 holds sends back: a token is fixed by a person, not by trying again.
-const HOLD_ON_UNAUTHORIZED: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The longest message Rateline posts; Chatwoot's own limit is far above it, WhatsApp's
 /// and Telegram's are 4,096 characters.
@@ -66,10 +62,17 @@ impl ChatwootApi {
         format!("Chatwoot account {}", self.account)
     }
 
-    /// Posts `message` into conversation `conversation` (its id in Chatwoot's URLs). Chatwoot's
-    /// answer maps to what the scheduler knows: 429 and 5xx are retried (after `Retry-After`),
-    /// a 401 holds sends back without using up an attempt, a 404 (the conversation is gone)
-    /// ends it undeliverable, any other refusal fails it.
+    fn callee<'a>(&self, what: &'a str, addressed: &'a str) -> Callee<'a> {
+        Callee {
+            what,
+            addressed,
+            token_fix: "set a valid chatwoot.api_token (an agent's access token in Chatwoot's \
+                        profile settings)",
+        }
+    }
+
+    /// Posts `message` into conversation `conversation` (its id in Chatwoot's URLs); the
+    /// answer maps as [`crate::helpdesk`] says.
     pub async fn post_message(&self, conversation: &str, message: &Value) -> SendOutcome {
         let url = format!(
             "{}/api/v1/accounts/{}/conversations/{conversation}/messages",
@@ -82,21 +85,8 @@ impl ChatwootApi {
             .json(message)
             .send()
             .await;
-        let what = self.what();
-        match sent {
-            Ok(r) if r.status().is_success() => {
-                let id = r
-                    .json::<Value>()
-                    .await
-                    .ok()
-                    .and_then(|b| b.get("id").and_then(Value::as_u64));
-                SendOutcome::Accepted {
-                    platform_message_id: id.map(|id| id.to_string()),
-                }
-            }
-            Ok(r) => self.refused(r, conversation).await,
-            Err(e) => outcome_for_transport_error(&e, &what),
-        }
+        let (what, addressed) = (self.what(), format!("conversation {conversation}"));
+        outcome_of(sent, &self.callee(&what, &addressed)).await
     }
 
     /// Resolves conversation `conversation` (after the client's answer reopened it).
@@ -112,55 +102,8 @@ impl ChatwootApi {
             .json(&json!({"status": "resolved"}))
             .send()
             .await;
-        match sent {
-            Ok(r) if r.status().is_success() => SendOutcome::Accepted {
-                platform_message_id: None,
-            },
-            Ok(r) => self.refused(r, conversation).await,
-            Err(e) => outcome_for_transport_error(&e, &self.what()),
-        }
-    }
-
-    async fn refused(&self, r: reqwest::Response, conversation: &str) -> SendOutcome {
-        let what = self.what();
-        let status = r.status();
-        let headers = r.headers().clone();
-        let said = r
-            .json::<Value>()
-            .await
-            .ok()
-            .and_then(|b| {
-                ["message", "error"]
-                    .into_iter()
-                    .find_map(|k| b.get(k).and_then(Value::as_str).map(str::to_owned))
-            })
-            .map(|m| clip(&m.replace(|c: char| c.is_control(), " "), 200));
-        let said = said.map(|m| format!(": {m}")).unwrap_or_default();
-        match status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                let reason = format!(
-                    "{what} refused the API token (HTTP {}){said}; set a valid chatwoot.api_token \
-                     (an agent's access token in Chatwoot's profile settings)",
-                    status.as_u16()
-                );
-                tracing::error!(account = self.account, %reason, "Chatwoot refused the API token: sends are held back");
-                SendOutcome::Defer {
-                    after: HOLD_ON_UNAUTHORIZED,
-                    reason,
-                }
-            }
-            StatusCode::NOT_FOUND => SendOutcome::Undeliverable {
-                reason: format!("{what} has no conversation {conversation} (HTTP 404){said}"),
-            },
-            StatusCode::TOO_MANY_REQUESTS => SendOutcome::Retry {
-                after: retry_after(&headers),
-                reason: format!("{what} is rate limiting (HTTP 429)"),
-            },
-            s if s.is_client_error() && s != StatusCode::REQUEST_TIMEOUT => SendOutcome::Failed {
-                reason: format!("{what} refused the message (HTTP {}){said}", s.as_u16()),
-            },
-            s => outcome_for_status(s, &headers, &what),
-        }
+        let (what, addressed) = (self.what(), format!("conversation {conversation}"));
+        outcome_of(sent, &self.callee(&what, &addressed)).await
     }
 
     /// The token's user, as `GET /api/v1/profile` names them, once the token is checked to
@@ -214,33 +157,12 @@ impl ChatwootApi {
     }
 
     async fn get(&self, path: &str) -> Result<Value, String> {
-        let what = self.what();
-        let r = self
+        let request = self
             .http
             .get(format!("{}{path}", self.base))
-            .header("api_access_token", &self.token)
-            .send()
-            .await
-            .map_err(|e| {
-                outcome_for_transport_error(&e, &what)
-                    .reason()
-                    .unwrap_or("the call failed")
-                    .to_owned()
-            })?;
-        match r.status() {
-            s if s.is_success() => r
-                .json()
-                .await
-                .map_err(|_| format!("{what} sent an unreadable answer to GET {path}")),
-            StatusCode::UNAUTHORIZED => Err(format!(
-                "{what} refused the api_token (HTTP 401): paste an agent's access token from \
-                 Chatwoot's profile settings"
-            )),
-            s => Err(format!(
-                "{what} answered GET {path} with HTTP {}",
-                s.as_u16()
-            )),
-        }
+            .header("api_access_token", &self.token);
+        let what = self.what();
+        get_json(request, path, &self.callee(&what, "")).await
     }
 }
 

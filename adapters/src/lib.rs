@@ -12,6 +12,7 @@
 //! replies on channels without buttons are read by [`text::parse_text_answer`].
 
 pub mod chatwoot;
+pub mod helpdesk;
 pub mod http;
 pub mod meta;
 pub mod outbound;
@@ -21,6 +22,7 @@ pub mod telegram;
 pub mod text;
 pub mod webchat;
 pub mod webhook;
+pub mod zammad;
 
 use std::fmt;
 use std::time::Duration;

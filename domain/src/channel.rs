@@ -19,10 +19,13 @@ pub enum Channel {
     /// A conversation in a Chatwoot inbox: the request is posted into it through
     /// Chatwoot's API (docs/chatwoot.md).
     Chatwoot,
+    /// A ticket in Zammad: the request is posted into it as an article in the ticket's
+    /// channel, through Zammad's API (docs/channels/zammad.md).
+    Zammad,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 7] = [
+    pub const ALL: [Channel; 8] = [
         Channel::Telegram,
         Channel::Webchat,
         Channel::Messenger,
@@ -30,6 +33,7 @@ impl Channel {
         Channel::Whatsapp,
         Channel::Webhook,
         Channel::Chatwoot,
+        Channel::Zammad,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +45,7 @@ impl Channel {
             Channel::Whatsapp => "whatsapp",
             Channel::Webhook => "webhook",
             Channel::Chatwoot => "chatwoot",
+            Channel::Zammad => "zammad",
         }
     }
 

@@ -1,15 +1,30 @@
 -- A session opened from a helpdesk's conversation (a Chatwoot conversation, a Zammad
 -- ticket): where its rating request and follow-ups are posted. `medium` is the helpdesk's
 -- own channel of the conversation (Chatwoot's inbox channel_type, e.g. Channel::Whatsapp),
--- which decides whether buttons show and whether Meta's 24-hour window applies. It names
--- no person: erasure leaves it, retention deletes it with its session.
+-- which decides whether buttons show and whether Meta's 24-hour window applies.
+-- `address` is where a message to the client must be addressed when the helpdesk needs
+-- it (a Zammad e-mail article's `to`): personal data, which erasure clears. Retention
+-- deletes the row with its session.
 CREATE TABLE helpdesk_conversations (
     session_id   TEXT   PRIMARY KEY,
     helpdesk     TEXT   NOT NULL,
     account      TEXT   NOT NULL,
     conversation TEXT   NOT NULL,
     medium       TEXT   NOT NULL,
+    address      TEXT   NULL,
     created_at   BIGINT NOT NULL
+);
+
+-- A ticket a helpdesk opened for a client's answer to another conversation's request
+-- (Zammad files a Telegram or SMS message after the close in a new ticket): it belongs to
+-- that session and is never rated itself. Retention deletes it with the session.
+CREATE TABLE helpdesk_answer_tickets (
+    helpdesk     TEXT   NOT NULL,
+    account      TEXT   NOT NULL,
+    conversation TEXT   NOT NULL,
+    session_id   TEXT   NOT NULL,
+    created_at   BIGINT NOT NULL,
+    PRIMARY KEY (helpdesk, account, conversation)
 );
 
 -- A helpdesk's conversation is credited to its assignee at the resolve, and the assignee

@@ -23,13 +23,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use rateline_adapters::chatwoot::{self as api, ChatwootApi};
-use rateline_adapters::signed::{CallbackSigner, rating_label};
+use rateline_adapters::signed::CallbackSigner;
 use rateline_adapters::{ChannelAdapter, OutgoingRequest, OutgoingText, SendOutcome};
-use rateline_domain::{Channel, ClientRef, ClosedBy, Id, MessageFrom, NameId, NewSession};
+use rateline_domain::{Channel, ClientRef, ClosedBy, Id, MessageFrom};
 use serde_json::Value;
 
 use super::dialogue::{Chat, Dialogue};
-use crate::engine::{Engine, EngineError};
+use super::helpdesk::{self, Handled, Refusal};
+use crate::engine::Engine;
 use crate::settings::ChatwootSettings;
 use crate::store::{AnswerTarget, HelpdeskConversation, StoreError};
 
@@ -52,28 +53,6 @@ pub struct Chatwoot {
     dialogue: Dialogue,
     /// Where a private note links to the session's page.
     public_url: String,
-}
-
-/// Why a webhook call was refused before anything in it was read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// No `[[chatwoot]]` has this account.
-    NotConfigured,
-    /// Unsigned, and the account requires signatures.
-    Unsigned,
-    /// The signature does not match the account's secret.
-    BadSignature,
-    /// Signed more than 5 minutes from the server's clock.
-    Stale,
-}
-
-/// What one webhook call did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Handled {
-    /// The event was applied (or was a repeat that changed nothing).
-    Applied,
-    /// Not Rateline's business, and why.
-    Ignored(String),
 }
 
 impl Chatwoot {
@@ -151,16 +130,7 @@ impl Chatwoot {
         let Some(a) = self.accounts.get(&account) else {
             return Ok(Handled::Ignored("the account is not configured".into()));
         };
-        match self.handle_one(a, event).await {
-            Err(StoreError::Unavailable(e)) => Err(StoreError::Unavailable(e)),
-            Err(e) => {
-                tracing::error!(error = %e, account, "a Chatwoot event could not be handled; it is skipped");
-                Ok(Handled::Ignored(
-                    "it could not be handled; the log says why".into(),
-                ))
-            }
-            Ok(h) => Ok(h),
-        }
+        helpdesk::settle(self.handle_one(a, event).await, HELPDESK)
     }
 
     async fn handle_one(&self, a: &Account, event: &Value) -> Result<Handled, StoreError> {
@@ -224,30 +194,26 @@ impl Chatwoot {
         session_id: &str,
         operator: Option<&str>,
     ) -> Result<Option<String>, StoreError> {
-        let new = NewSession {
-            id: Id::stored(session_id.to_owned()),
-            line_id: NameId::stored(line.to_owned()),
+        let conversation = HelpdeskConversation {
+            helpdesk: HELPDESK.into(),
+            account: a.settings.account.to_string(),
+            conversation: c.id.to_string(),
+            medium: c.medium.clone(),
+            address: None,
+        };
+        let opening = helpdesk::Opening {
+            session_id,
+            line,
             channel: Channel::Chatwoot,
             client: ClientRef {
                 id: Id::stored(c.contact.to_string()),
                 name: c.contact_name.clone(),
             },
-            operator_id: operator.map(|o| NameId::stored(o.to_owned())),
+            operator,
             opened_at: c.created_at,
+            conversation,
         };
-        match self.engine.open_session(new).await {
-            Ok(_) => {}
-            Err(EngineError::Store(e)) => return Err(e),
-            Err(e) => return Ok(Some(e.to_string())),
-        }
-        let noted = HelpdeskConversation {
-            helpdesk: HELPDESK.into(),
-            account: a.settings.account.to_string(),
-            conversation: c.id.to_string(),
-            medium: c.medium.clone(),
-        };
-        self.engine.note_conversation(session_id, &noted).await?;
-        Ok(None)
+        helpdesk::open(&self.engine, opening).await
     }
 
     /// The conversation was resolved: the session closes, credited to its assignee, and the
@@ -257,7 +223,7 @@ impl Chatwoot {
             .engine
             .close_session(session_id, ClosedBy::Operator, None, &c.labels)
             .await;
-        let_go(
+        helpdesk::let_go(
             closed,
             session_id,
             "a Chatwoot resolve did not close its session",
@@ -300,16 +266,7 @@ impl Chatwoot {
                 Ok(())
             }
             (Some("outgoing"), false) if sender_type == Some("user") => {
-                // Rateline posts only after the close, so an agent's message into an open
-                // session is the agent's own.
-                match self.engine.session(session_id).await {
-                    Ok(s) if s.closed_at.is_none() => {
-                        self.record(session_id, MessageFrom::Operator, at).await
-                    }
-                    Ok(_) => Ok(()),
-                    Err(EngineError::Store(e)) => Err(e),
-                    Err(_) => Ok(()),
-                }
+                helpdesk::agent_wrote(&self.engine, session_id, at).await
             }
             _ => Ok(()),
         }
@@ -326,7 +283,7 @@ impl Chatwoot {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let recorded = self.engine.record_message(session_id, from, Some(at)).await;
-        let_go(recorded, session_id, "a Chatwoot message was not recorded")
+        helpdesk::let_go(recorded, session_id, "a Chatwoot message was not recorded")
     }
 
     /// A tapped button's value, or a typed answer: stored through the dialogue. Returns
@@ -427,12 +384,9 @@ impl Chatwoot {
     ) -> Result<(), StoreError> {
         let conversation = c.id.to_string();
         if a.settings.private_note
-            && let Some(target) = self.engine.session_answer_target(session_id).await?
-            && let Some(r) = &target.rating
-            && before != Some(r.updated_at)
-            && super::dialogue::finished(&target.line.rating, r)
+            && let Some(text) =
+                helpdesk::completed_note(&self.engine, session_id, before, &self.public_url).await?
         {
-            let text = self.note_of(&target, session_id);
             match a
                 .api
                 .post_message(&conversation, &api::private_note(&text))
@@ -453,41 +407,6 @@ impl Chatwoot {
             }
         }
         Ok(())
-    }
-
-    /// The private note of a rating: what agents see in the conversation.
-    fn note_of(&self, target: &AnswerTarget, session_id: &str) -> String {
-        let Some(r) = &target.rating else {
-            return String::new();
-        };
-        let line = &target.line.rating;
-        let mut note = format!(
-            "Rateline: the client rated {}",
-            rating_label(target.request.scale, r.value)
-        );
-        if let Some(ids) = r.reasons.as_ref().filter(|ids| !ids.is_empty()) {
-            let texts: Vec<&str> = ids
-                .iter()
-                .filter_map(|id| line.low_reasons.iter().find(|l| &l.id == id))
-                .map(|l| l.text.as_str())
-                .collect();
-            note.push_str(&format!("\nWhy: {}", texts.join(", ")));
-        }
-        if let Some(resolved) = r.resolved {
-            note.push_str(if resolved {
-                "\nResolved: yes"
-            } else {
-                "\nResolved: no"
-            });
-        }
-        if let Some(comment) = r.comment.as_ref().filter(|_| !r.comment_flagged) {
-            note.push_str(&format!("\nComment: {comment}"));
-        }
-        note.push_str(&format!(
-            "\n{}/dashboard/sessions/{session_id}",
-            self.public_url
-        ));
-        note
     }
 
     /// `check-config`'s look at each account: the token, the mapped inboxes, and Chatwoot's
@@ -656,24 +575,6 @@ impl Chatwoot {
                     conversation.account
                 ),
             }),
-        }
-    }
-}
-
-/// An engine call made for a webhook event: only the store's failure is the call's (it is
-/// then refused, and Chatwoot delivers it again); any other refusal would repeat on every
-/// delivery, so it is logged and let go.
-fn let_go<T>(
-    result: Result<T, EngineError>,
-    session_id: &str,
-    what: &str,
-) -> Result<(), StoreError> {
-    match result {
-        Ok(_) => Ok(()),
-        Err(EngineError::Store(e)) => Err(e),
-        Err(e) => {
-            tracing::info!(error = %e, %session_id, "{what}");
-            Ok(())
         }
     }
 }

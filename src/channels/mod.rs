@@ -5,9 +5,11 @@
 
 pub mod chatwoot;
 pub mod dialogue;
+pub mod helpdesk;
 pub mod meta;
 pub mod telegram;
 pub mod webchat;
+pub mod zammad;
 
 use subtle::ConstantTimeEq;
 

@@ -51,6 +51,31 @@ impl Engine {
         self.store.conversation_of(session_id).await
     }
 
+    /// Notes a ticket a helpdesk opened for an answer to session `session_id`'s request.
+    pub async fn note_answer_ticket(
+        &self,
+        helpdesk: &str,
+        account: &str,
+        conversation: &str,
+        session_id: &str,
+    ) -> Result<()> {
+        self.store
+            .note_answer_ticket(helpdesk, account, conversation, session_id, self.now())
+            .await
+    }
+
+    /// The session whose answer a helpdesk's ticket carries, if it was opened for one.
+    pub async fn answer_ticket_of(
+        &self,
+        helpdesk: &str,
+        account: &str,
+        conversation: &str,
+    ) -> Result<Option<String>> {
+        self.store
+            .answer_ticket_of(helpdesk, account, conversation)
+            .await
+    }
+
     /// Credits an open session to another operator (a helpdesk's assignee changed).
     pub async fn assign_operator(&self, session_id: &str, operator_id: &str) -> Result<bool> {
         self.store.assign_operator(session_id, operator_id).await

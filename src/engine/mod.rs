@@ -127,6 +127,9 @@ impl EngineSettings {
         if !settings.chatwoot.is_empty() {
             channels.push(Channel::Chatwoot);
         }
+        if !settings.zammad.is_empty() {
+            channels.push(Channel::Zammad);
+        }
         Ok(Self {
             send_deadline: settings.scheduler.send_deadline(),
             channels,

@@ -64,6 +64,8 @@ pub struct AppState {
     pub meta: Option<Arc<crate::channels::meta::Meta>>,
     /// The Chatwoot connector, when a `[[chatwoot]]` account is configured.
     pub chatwoot: Option<Arc<crate::channels::chatwoot::Chatwoot>>,
+    /// The Zammad connector, when a `[[zammad]]` instance is configured.
+    pub zammad: Option<Arc<crate::channels::zammad::Zammad>>,
     /// The web chat widget's endpoints.
     pub webchat: Arc<crate::channels::webchat::Webchat>,
     pub keys_exist: Arc<KeysExist>,
@@ -139,6 +141,10 @@ pub fn router(
         .route(
             "/connectors/chatwoot/{account}/webhook",
             post(platforms::chatwoot),
+        )
+        .route(
+            "/connectors/zammad/{instance}/webhook",
+            post(platforms::zammad),
         )
         .route("/widget.js", get(webchat::script))
         .route("/webchat/events", get(webchat::events))

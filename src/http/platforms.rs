@@ -1,5 +1,5 @@
-//! The platforms' webhooks: Telegram's updates, Meta's events and the helpdesks' (Chatwoot).
-//! Each call is checked (Telegram's secret header, Meta's and Chatwoot's signatures) before
+//! The platforms' webhooks: Telegram's updates, Meta's events and the helpdesks' (Chatwoot,
+//! Zammad). Each call is checked (Telegram's secret header, the others' signatures) before
 //! its body is parsed; what an update or event means is [`crate::channels`]' to decide.
 
 use rateline_domain::ErrorCode;
@@ -14,7 +14,7 @@ use rateline_adapters::meta::parse_webhook;
 use teloxide_core::types::Update;
 
 use super::{ApiError, AppState};
-use crate::channels::chatwoot::{Handled, Refusal};
+use crate::channels::helpdesk::{Handled, Refusal};
 use crate::channels::meta::Meta;
 
 /// The header Telegram repeats the webhook's `secret_token` in.
@@ -139,33 +139,18 @@ pub async fn chatwoot(
         header("x-chatwoot-signature"),
         &body,
     );
-    match checked {
-        Ok(()) => {}
-        Err(Refusal::NotConfigured) => return Err(not_configured()),
-        Err(Refusal::Unsigned) => {
-            return Err(ApiError::new(
-                ErrorCode::BadSignature,
-                "X-Chatwoot-Signature and X-Chatwoot-Timestamp are missing: give the account \
-                 webhook a secret in Chatwoot and set it as chatwoot.webhook_secret (a release \
-                 that signs nothing needs allow_unsigned = true, which is less safe)",
-            ));
-        }
-        Err(Refusal::BadSignature) => {
-            return Err(ApiError::new(
-                ErrorCode::BadSignature,
-                "X-Chatwoot-Signature does not match: it must be sha256=<hex HMAC-SHA256 of \
-                 \"{X-Chatwoot-Timestamp}.{raw body}\" keyed with chatwoot.webhook_secret>; \
-                 check that the secret is the webhook's",
-            ));
-        }
-        Err(Refusal::Stale) => {
-            return Err(ApiError::new(
-                ErrorCode::StaleWebhook,
-                "X-Chatwoot-Timestamp is more than 5 minutes from this server's clock: a replayed \
-                 call, or a clock set wrong on one side (check NTP)",
-            ));
-        }
-    }
+    checked.map_err(|r| {
+        refused(
+            r,
+            not_configured(),
+            "X-Chatwoot-Signature and X-Chatwoot-Timestamp are missing: give the account \
+             webhook a secret in Chatwoot and set it as chatwoot.webhook_secret (a release \
+             that signs nothing needs allow_unsigned = true, which is less safe)",
+            "X-Chatwoot-Signature does not match: it must be sha256=<hex HMAC-SHA256 of \
+             \"{X-Chatwoot-Timestamp}.{raw body}\" keyed with chatwoot.webhook_secret>; \
+             check that the secret is the webhook's",
+        )
+    })?;
     let event: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             ErrorCode::MalformedJson,
@@ -176,4 +161,61 @@ pub async fn chatwoot(
         Handled::Applied => serde_json::json!({ "applied": true }),
         Handled::Ignored(why) => serde_json::json!({ "applied": false, "ignored": why }),
     }))
+}
+
+/// `POST /connectors/zammad/{instance}/webhook`: a Zammad trigger's webhook call.
+pub async fn zammad(
+    State(state): State<AppState>,
+    Path(instance): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let not_configured = || {
+        ApiError::new(
+            ErrorCode::ConnectorNotFound,
+            format!(
+                "no Zammad instance '{instance}' is configured on this server: add a [[zammad]] \
+                 with instance = \"{instance}\", or point the webhook at the instance's own URL"
+            ),
+        )
+    };
+    let Some(zammad) = &state.zammad else {
+        return Err(not_configured());
+    };
+    let signature = headers.get("x-hub-signature").and_then(|v| v.to_str().ok());
+    zammad.check(&instance, signature, &body).map_err(|r| {
+        refused(
+            r,
+            not_configured(),
+            "X-Hub-Signature is missing: give the Zammad webhook an HMAC SHA1 signature \
+             token and set it as zammad.webhook_token (allow_unsigned = true takes unsigned \
+             calls, which is less safe)",
+            "X-Hub-Signature does not match: it must be sha1=<hex HMAC-SHA1 of the raw body \
+             keyed with zammad.webhook_token>; check that the token is the webhook's",
+        )
+    })?;
+    let payload: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            ErrorCode::MalformedJson,
+            format!("the body is not JSON: {e}"),
+        )
+    })?;
+    Ok(Json(match zammad.handle(&instance, &payload).await? {
+        Handled::Applied => serde_json::json!({ "applied": true }),
+        Handled::Ignored(why) => serde_json::json!({ "applied": false, "ignored": why }),
+    }))
+}
+
+/// A helpdesk webhook call refused before its body was read, as the API answers it.
+fn refused(r: Refusal, not_configured: ApiError, unsigned: &str, mismatch: &str) -> ApiError {
+    match r {
+        Refusal::NotConfigured => not_configured,
+        Refusal::Unsigned => ApiError::new(ErrorCode::BadSignature, unsigned),
+        Refusal::BadSignature => ApiError::new(ErrorCode::BadSignature, mismatch),
+        Refusal::Stale => ApiError::new(
+            ErrorCode::StaleWebhook,
+            "the webhook's timestamp is more than 5 minutes from this server's clock: a \
+             replayed call, or a clock set wrong on one side (check NTP)",
+        ),
+    }
 }

@@ -2,8 +2,8 @@
 //!
 //! `DELETE /v1/clients/{channel}/{id}` replaces the client's id with a pseudonym made for
 //! the erasure (random, so it cannot be recomputed from the id), drops their name, their
-//! comments (in every version) and the texts of responses to their ratings, and forgets
-//! when they last wrote. Sessions, requests and ratings stay as rows with their values,
+//! comments (in every version) and the texts of responses to their ratings, their address
+//! in a helpdesk, and forgets when they last wrote. Sessions, requests and ratings stay as rows with their values,
 //! times, lines, operators and channels, so every report reads as before.
 
 use chrono::{DateTime, Utc};
@@ -118,6 +118,13 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        run(
+            "UPDATE helpdesk_conversations SET address = NULL WHERE session_id IN
+                 (SELECT id FROM sessions WHERE channel = $1 AND client_id = $2)"
+                .to_owned(),
+        )
+        .execute(&mut *tx)
+        .await?;
         erased.sessions = run("UPDATE sessions SET client_id = $3, client_name = NULL
              WHERE channel = $1 AND client_id = $2"
             .to_owned())

@@ -9,14 +9,18 @@ use super::{Result, Store, ms};
 /// A session's conversation in a helpdesk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HelpdeskConversation {
-    /// `chatwoot` (or, later, another helpdesk).
+    /// `chatwoot` or `zammad`.
     pub helpdesk: String,
     /// The account (Chatwoot) or instance the conversation is in.
     pub account: String,
     /// The conversation's id in the helpdesk's API.
     pub conversation: String,
-    /// The helpdesk's channel of the conversation, e.g. Chatwoot's `Channel::Whatsapp`.
+    /// The helpdesk's channel of the conversation, e.g. Chatwoot's `Channel::Whatsapp`,
+    /// Zammad's `email`.
     pub medium: String,
+    /// Where a message to the client is addressed, when the helpdesk needs it (a Zammad
+    /// e-mail's `to`).
+    pub address: Option<String>,
 }
 
 impl Store {
@@ -29,14 +33,15 @@ impl Store {
     ) -> Result<()> {
         sqlx::query(
             "INSERT INTO helpdesk_conversations
-                (session_id, helpdesk, account, conversation, medium, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (session_id) DO NOTHING",
+                (session_id, helpdesk, account, conversation, medium, address, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (session_id) DO NOTHING",
         )
         .bind(session_id)
         .bind(&c.helpdesk)
         .bind(&c.account)
         .bind(&c.conversation)
         .bind(&c.medium)
+        .bind(&c.address)
         .bind(ms(now))
         .execute(&self.pool)
         .await?;
@@ -46,7 +51,7 @@ impl Store {
     /// The conversation session `session_id` is, if it came from a helpdesk.
     pub async fn conversation_of(&self, session_id: &str) -> Result<Option<HelpdeskConversation>> {
         let row = sqlx::query(
-            "SELECT helpdesk, account, conversation, medium
+            "SELECT helpdesk, account, conversation, medium, address
              FROM helpdesk_conversations WHERE session_id = $1",
         )
         .bind(session_id)
@@ -58,9 +63,55 @@ impl Store {
                 account: r.try_get("account")?,
                 conversation: r.try_get("conversation")?,
                 medium: r.try_get("medium")?,
+                address: r.try_get("address")?,
             })
         })
         .transpose()
+    }
+
+    /// Notes that `conversation` of `helpdesk` `account` was opened for an answer to session
+    /// `session_id`'s request, so it is never rated itself.
+    pub async fn note_answer_ticket(
+        &self,
+        helpdesk: &str,
+        account: &str,
+        conversation: &str,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO helpdesk_answer_tickets
+                (helpdesk, account, conversation, session_id, created_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (helpdesk, account, conversation) DO NOTHING",
+        )
+        .bind(helpdesk)
+        .bind(account)
+        .bind(conversation)
+        .bind(session_id)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The session whose answer `conversation` carries, if it was opened for one.
+    pub async fn answer_ticket_of(
+        &self,
+        helpdesk: &str,
+        account: &str,
+        conversation: &str,
+    ) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT session_id FROM helpdesk_answer_tickets
+             WHERE helpdesk = $1 AND account = $2 AND conversation = $3",
+        )
+        .bind(helpdesk)
+        .bind(account)
+        .bind(conversation)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok(r.try_get("session_id")?)).transpose()
     }
 
     /// Credits an open session to `operator_id` (a helpdesk's assignee changed); a closed

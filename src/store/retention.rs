@@ -80,6 +80,7 @@ impl Store {
                 format!("DELETE FROM evaluations WHERE session_id IN ({list})"),
                 format!("DELETE FROM event_deliveries WHERE session_id IN ({list})"),
                 format!("DELETE FROM helpdesk_conversations WHERE session_id IN ({list})"),
+                format!("DELETE FROM helpdesk_answer_tickets WHERE session_id IN ({list})"),
                 format!("DELETE FROM sessions WHERE id IN ({list})"),
             ];
             for sql in &statements {

@@ -5,6 +5,7 @@
 //! - [`telegram`]: a Telegram Bot API;
 //! - [`meta`]: Meta's Graph API (Messenger, Instagram, WhatsApp) and its webhooks;
 //! - [`chatwoot`]: the Chatwoot helpdesk's Application API and its account webhooks;
+//! - [`zammad`]: the Zammad helpdesk's REST API and its triggers' webhooks;
 //! - [`smtp`]: an SMTP server on loopback that alert e-mail goes to;
 //! - [`connector`]: a contact center on the `webhook` channel;
 //! - [`browser`]: Debian's headless Chromium through chromedriver.
@@ -15,6 +16,7 @@ pub mod connector;
 pub mod meta;
 pub mod smtp;
 pub mod telegram;
+pub mod zammad;
 
 use std::time::Duration;
 

@@ -515,3 +515,98 @@ fn json_logs_are_json_lines() {
             .unwrap_or_else(|e| panic!("not JSON: {l}: {e}"));
     }
 }
+
+/// `check-config` calls each helpdesk once: the token, the mapped inboxes and groups, the
+/// line each is rated on, Chatwoot's own survey; a refused token and a mapping to nothing
+/// are errors, and no token is printed.
+#[tokio::test]
+async fn check_config_calls_each_helpdesk_once() {
+    use rateline_testkit::{chatwoot, zammad};
+    let cw = chatwoot::FakeChatwoot::start().await;
+    let zm = zammad::FakeZammad::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rateline.toml");
+    let config = |cw_token: &str| {
+        format!(
+            r#"
+[database]
+url = "sqlite://{db}"
+[outbound]
+allowed_networks = ["127.0.0.0/8"]
+[[lines]]
+id = "web"
+name = "Website"
+[[lines]]
+id = "support"
+name = "Support"
+[[chatwoot]]
+account = {account}
+url = "{cw}"
+api_token = "{cw_token}"
+webhook_secret = "{secret}"
+inboxes = {{ "{widget}" = "web", "99" = "web" }}
+[[zammad]]
+instance = "helpdesk"
+url = "{zm}"
+api_token = "{zm_token}"
+webhook_token = "{zm_secret}"
+groups = {{ "{group}" = "support" }}
+"#,
+            db = dir.path().join("r.db").display(),
+            account = chatwoot::ACCOUNT_ID,
+            cw = cw.url(),
+            secret = chatwoot::WEBHOOK_SECRET,
+            widget = chatwoot::WIDGET_INBOX,
+            zm = zm.url(),
+            zm_token = zammad::API_TOKEN,
+            zm_secret = zammad::WEBHOOK_TOKEN,
+            group = zammad::SUPPORT_GROUP,
+        )
+    };
+    std::fs::write(&file, config(chatwoot::API_TOKEN)).unwrap();
+    let path = file.to_str().unwrap().to_owned();
+    let run = |path: String| {
+        tokio::task::spawn_blocking(move || rateline(&["check-config", "--config", &path], &[]))
+    };
+    let migrate = path.clone();
+    let migrated =
+        tokio::task::spawn_blocking(move || rateline(&["migrate", "--config", &migrate], &[]))
+            .await
+            .unwrap();
+    assert!(migrated.status.success(), "{}", text(&migrated));
+    let out = run(path.clone()).await.unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("chatwoot: account 1 reached as"), "{t}");
+    assert!(
+        t.contains(&format!(
+            "inbox {} \"Website\" (Channel::WebWidget) is rated on line 'web' with buttons",
+            chatwoot::WIDGET_INBOX
+        )),
+        "{t}"
+    );
+    assert!(
+        t.contains("inboxes names inbox 99, which the account does not have"),
+        "{t}"
+    );
+    assert!(t.contains("zammad: instance 'helpdesk' reached as"), "{t}");
+    assert!(t.contains("is rated on line 'support'"), "{t}");
+    assert!(
+        !t.contains(chatwoot::API_TOKEN) && !t.contains(zammad::API_TOKEN),
+        "{t}"
+    );
+    assert_eq!(
+        cw.calls()
+            .iter()
+            .filter(|c| c.path == "/api/v1/profile")
+            .count(),
+        1
+    );
+
+    std::fs::write(&file, config("not-the-token")).unwrap();
+    let out = run(path).await.unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("refused the api_token"), "{t}");
+    assert!(!t.contains("not-the-token"), "{t}");
+}

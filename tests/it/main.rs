@@ -47,3 +47,4 @@ mod webchat_browser;
 mod workbench;
 mod workbench_browser;
 mod writer;
+mod zammad;

@@ -5,3 +5,4 @@ mod bot_api;
 mod chatwoot;
 mod graph_api;
 mod smtp;
+mod zammad;

@@ -1,0 +1,284 @@
+//! Zammad's REST API, as the Zammad connector uses it: articles posted into a ticket in the
+//! ticket's own channel, the ticket closed again, and the token and groups checked. What
+//! Zammad's webhooks mean is the application's to decide (`crate::channels::zammad` there).
+//!
+//! Zammad renders no buttons in any channel, so a request is text that says which digit to
+//! reply; the answer is the customer's next article. An article goes out in the channel the
+//! customer wrote in (its `type`: `email`, `telegram personal-message`, `sms`…), which is
+//! how Zammad delivers it; an e-mail or SMS needs the customer's address as `to`, and an
+//! SMS is cut at 160 characters. The customer portal (`web`) reads public notes.
+//!
+//! The token goes in the `Authorization` header, never in a URL, so no error can carry it.
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Value, json};
+use sha1::Sha1;
+
+use crate::helpdesk::{Callee, get_json, outcome_of};
+use crate::phrases::Phrases;
+use crate::{OutgoingRequest, Scale, SendOutcome, clip};
+
+/// The longest article body Rateline posts (Telegram's limit).
+const MAX_TEXT: usize = 4096;
+
+/// What Zammad's SMS channel sends of an article.
+const MAX_SMS: usize = 160;
+
+/// One Zammad instance, reached with one token.
+#[derive(Clone)]
+pub struct ZammadApi {
+    base: String,
+    instance: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+/// Where an article goes: the ticket, its channel, the customer's address in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArticleTo<'a> {
+    pub ticket: &'a str,
+    /// The article type the customer wrote in, e.g. `email`.
+    pub medium: &'a str,
+    /// The customer's e-mail address or mobile number, for an e-mail's or SMS's `to`.
+    pub address: Option<&'a str>,
+}
+
+impl ZammadApi {
+    pub fn new(base: &str, instance: &str, token: &str, http: reqwest::Client) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            instance: instance.to_owned(),
+            token: token.to_owned(),
+            http,
+        }
+    }
+
+    fn what(&self) -> String {
+        format!("Zammad instance '{}'", self.instance)
+    }
+
+    fn auth(&self) -> String {
+        format!("Token token={}", self.token)
+    }
+
+    /// Posts `body` as an article the customer sees, in the ticket's channel; with `internal`
+    /// an internal note agents see and the customer never does. Zammad's answer maps to what
+    /// the scheduler knows: 429 and 5xx retried, a 401 holds sends back without using an
+    /// attempt, a 404 (the ticket is gone) ends it undeliverable, another refusal fails it.
+    pub async fn post_article(
+        &self,
+        to: &ArticleTo<'_>,
+        body: &str,
+        internal: bool,
+    ) -> SendOutcome {
+        // The portal's customer reads public notes; an SMS gateway sends 160 characters.
+        let (kind, limit) = match to.medium {
+            _ if internal => ("note", MAX_TEXT),
+            "web" => ("note", MAX_TEXT),
+            "sms" => ("sms", MAX_SMS),
+            other => (other, MAX_TEXT),
+        };
+        let mut article = json!({
+            "ticket_id": to.ticket.parse::<u64>().ok(),
+            "body": clip(body, limit),
+            "content_type": "text/plain",
+            "type": kind,
+            "internal": internal,
+            "sender": "Agent",
+        });
+        // E-mail and SMS go to the customer's address, which Zammad does not fill in.
+        if matches!(kind, "email" | "sms") {
+            article["to"] = json!(to.address);
+        }
+        let sent = self
+            .http
+            .post(format!("{}/api/v1/ticket_articles", self.base))
+            .header("Authorization", self.auth())
+            .json(&article)
+            .send()
+            .await;
+        let (what, addressed) = (self.what(), format!("ticket {}", to.ticket));
+        outcome_of(sent, &self.callee(&what, &addressed)).await
+    }
+
+    /// Closes ticket `ticket` (after the customer's answer reopened it).
+    pub async fn close(&self, ticket: &str) -> SendOutcome {
+        let sent = self
+            .http
+            .put(format!("{}/api/v1/tickets/{ticket}", self.base))
+            .header("Authorization", self.auth())
+            .json(&json!({"state": "closed"}))
+            .send()
+            .await;
+        let (what, addressed) = (self.what(), format!("ticket {ticket}"));
+        outcome_of(sent, &self.callee(&what, &addressed)).await
+    }
+
+    fn callee<'a>(&self, what: &'a str, addressed: &'a str) -> Callee<'a> {
+        Callee {
+            what,
+            addressed,
+            token_fix: "set a valid zammad.api_token (an agent's token, Profile → Token \
+                        Access, with ticket.agent)",
+        }
+    }
+
+    /// The token's user (`GET /api/v1/users/me`), by login.
+    pub async fn me(&self) -> Result<String, String> {
+        let body = self.get("/api/v1/users/me").await?;
+        Ok(body
+            .get("login")
+            .and_then(Value::as_str)
+            .unwrap_or("(no login)")
+            .to_owned())
+    }
+
+    /// The instance's groups: `(id, name)`.
+    pub async fn groups(&self) -> Result<Vec<(u64, String)>, String> {
+        let body = self.get("/api/v1/groups").await?;
+        let list = body
+            .as_array()
+            .ok_or_else(|| format!("{} listed no groups", self.what()))?;
+        Ok(list
+            .iter()
+            .filter_map(|g| Some((g.get("id")?.as_u64()?, g.get("name")?.as_str()?.to_owned())))
+            .collect())
+    }
+
+    async fn get(&self, path: &str) -> Result<Value, String> {
+        let request = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", self.auth());
+        let what = self.what();
+        get_json(request, path, &self.callee(&what, "")).await
+    }
+}
+
+/// The rating request as an article's text: the question, and which digit to reply.
+pub fn request_text(r: &OutgoingRequest) -> String {
+    let p = Phrases::for_language(&r.language);
+    let how = match r.scale {
+        Scale::Binary => p.reply_binary,
+        Scale::FiveStar => p.reply_five_star,
+    };
+    format!("{}\n{how}", r.text)
+}
+
+/// `text` with its choices written out to be typed back (unless it lists them already).
+pub fn choices_text(text: &str, labels: &[&str]) -> String {
+    if labels.iter().all(|l| text.contains(l)) {
+        text.to_owned()
+    } else {
+        format!("{text}\n{}", labels.join(" / "))
+    }
+}
+
+/// Whether `header` (`X-Hub-Signature`) is `sha1=` and the hex HMAC-SHA1 of `body` keyed
+/// with `token`, compared in constant time.
+pub fn signed(token: &[u8], body: &[u8], header: &str) -> bool {
+    let Some(sig) = header
+        .strip_prefix("sha1=")
+        .and_then(|h| hex::decode(h).ok())
+    else {
+        return false;
+    };
+    let Ok(mut mac) = <Hmac<Sha1> as KeyInit>::new_from_slice(token) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&sig).is_ok()
+}
+
+/// The reply a customer wrote in an article, without what it quotes: an e-mail answer
+/// carries the question below it ("On … wrote:", lines starting with `>`). HTML is read
+/// as its text.
+pub fn reply_of(body: &str, content_type: &str) -> String {
+    let text = if content_type.contains("html") {
+        html_text(body)
+    } else {
+        body.to_owned()
+    };
+    let mut kept = Vec::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with('>') || (t.starts_with("On ") && t.ends_with("wrote:")) {
+            break;
+        }
+        kept.push(line);
+    }
+    kept.join("\n").trim().to_owned()
+}
+
+/// The text of an HTML body: tags dropped (`<br>` and block ends as line breaks), the few
+/// entities e-mail clients use decoded. Enough for a digit or a comment; not a renderer.
+fn html_text(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(start) = rest.find('<') {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('>') else {
+            rest = "";
+            break;
+        };
+        let tag = rest[start + 1..start + end]
+            .trim_start_matches('/')
+            .to_ascii_lowercase();
+        if ["br", "p", "div", "li", "blockquote"]
+            .iter()
+            .any(|t| tag == *t || tag.starts_with(&format!("{t} ")))
+        {
+            out.push('\n');
+        }
+        if tag.starts_with("blockquote") && !rest[start + 1..].starts_with('/') {
+            // What the e-mail quotes is not the reply.
+            out.push_str("> ");
+        }
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    out.replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_is_over_the_raw_body() {
+        let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(b"token").unwrap();
+        mac.update(b"{\"ticket\":{}}");
+        let header = format!("sha1={}", hex::encode(mac.finalize().into_bytes()));
+        assert!(signed(b"token", b"{\"ticket\":{}}", &header));
+        assert!(!signed(b"other", b"{\"ticket\":{}}", &header));
+        assert!(!signed(b"token", b"{\"ticket\":{ }}", &header));
+        assert!(!signed(b"token", b"{\"ticket\":{}}", "sha256=00"));
+    }
+
+    #[test]
+    fn a_reply_is_read_without_what_it_quotes() {
+        assert_eq!(
+            reply_of(
+                "4\n\nOn Mon, 1 Dec 2026, Support wrote:\n> Please rate\n> Reply 1 to 5",
+                "text/plain"
+            ),
+            "4"
+        );
+        assert_eq!(
+            reply_of(
+                "<div>0</div><div><br></div><blockquote>Please rate</blockquote>",
+                "text/html"
+            ),
+            "0"
+        );
+        assert_eq!(
+            reply_of("Tom &amp; Jerry were <b>slow</b>", "text/html"),
+            "Tom & Jerry were slow"
+        );
+    }
+}

@@ -1,0 +1,619 @@
+//! The Zammad connector: a Zammad trigger's webhook becomes Rateline's sessions, and the
+//! rating request and its follow-ups are posted into the ticket as articles in the
+//! ticket's own channel, through Zammad's API. docs/channels/zammad.md is the team's guide.
+//!
+//! - A ticket is one session, `zammad-{instance}-{ticket}`, opened at the first call seen for
+//!   it, on the line its group maps to. The client is the ticket's customer.
+//! - The operator is the ticket's owner: followed while it is open, fixed at the close. A
+//!   change to the state `closed` closes the session, and the line's delay starts.
+//! - The customer's articles count as the client writing (one before the request is due
+//!   cancels it) unless they answer: a digit or emoji, "yes"/"no", the reasons' numbers,
+//!   the comment. Zammad shows no buttons, so every answer is typed; an e-mail's reply is
+//!   read without what it quotes. An answer is never taken as the client writing again.
+//! - A ticket reopened and closed again is the same session, so it is asked at most once.
+//!   When the customer's answer reopened it (Zammad reopens a closed ticket on a customer's
+//!   follow-up), it is closed again, unless `close_after_answer = false`.
+//! - Zammad's webhooks carry no time, so a captured call could be replayed: handling is
+//!   idempotent, so a replay changes nothing that was not already so.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rateline_adapters::signed::CallbackSigner;
+use rateline_adapters::zammad::{self as api, ArticleTo, ZammadApi};
+use rateline_adapters::{ChannelAdapter, OutgoingRequest, OutgoingText, SendOutcome};
+use rateline_domain::{Channel, ClientRef, ClosedBy, Id, MessageFrom};
+use serde_json::Value;
+
+use super::dialogue::{Chat, Dialogue};
+use super::helpdesk::{self, Handled, Refusal};
+use crate::engine::Engine;
+use crate::settings::ZammadSettings;
+use crate::store::{HelpdeskConversation, StoreError};
+
+/// The helpdesk's name in `helpdesk_conversations`.
+const HELPDESK: &str = "zammad";
+
+/// The article types after whose close Zammad files the customer's next message in a new
+/// ticket rather than reopening the old one.
+const NEW_TICKET_AFTER_CLOSE: [&str; 2] = ["telegram personal-message", "sms"];
+
+/// Zammad's user "-": a ticket owned by it has no owner.
+const NOBODY: u64 = 1;
+
+/// One Zammad instance: its settings and its API.
+struct Instance {
+    settings: ZammadSettings,
+    api: ZammadApi,
+}
+
+/// The Zammad instances of one server.
+pub struct Zammad {
+    engine: Engine,
+    instances: HashMap<String, Instance>,
+    dialogue: Dialogue,
+    /// Where an internal note links to the session's page.
+    public_url: String,
+}
+
+impl Zammad {
+    pub fn new(
+        settings: &[ZammadSettings],
+        send_timeout: Duration,
+        engine: Engine,
+        policy: &rateline_adapters::outbound::Policy,
+        public_url: &str,
+    ) -> Self {
+        let http = policy
+            .client(send_timeout)
+            .build()
+            .expect("the HTTP client builds with static settings");
+        let instances = settings
+            .iter()
+            .map(|s| {
+                let api = ZammadApi::new(&s.url, &s.instance, &s.api_token, http.clone());
+                (
+                    s.instance.clone(),
+                    Instance {
+                        settings: s.clone(),
+                        api,
+                    },
+                )
+            })
+            .collect();
+        // Zammad shows no buttons: nothing is signed, the signer only fills the dialogue.
+        let signer = CallbackSigner::new("zammad-shows-no-buttons");
+        Self {
+            dialogue: Dialogue::new(engine.clone(), signer),
+            engine,
+            instances,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// Checks a webhook call before its body is read: the instance is configured, and the
+    /// call is signed with its token (or the instance takes unsigned calls).
+    pub fn check(
+        &self,
+        instance: &str,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<(), Refusal> {
+        let z = self.instances.get(instance).ok_or(Refusal::NotConfigured)?;
+        match (signature, &z.settings.webhook_token) {
+            (Some(sig), Some(token)) => {
+                if api::signed(token.as_bytes(), body, sig) {
+                    Ok(())
+                } else {
+                    Err(Refusal::BadSignature)
+                }
+            }
+            _ if z.settings.allow_unsigned => Ok(()),
+            _ => Err(Refusal::Unsigned),
+        }
+    }
+
+    /// Applies one webhook call of `instance` (already checked). Only an unreachable database
+    /// is an error: the call is then refused with a 503 and Zammad delivers it again.
+    pub async fn handle(&self, instance: &str, payload: &Value) -> Result<Handled, StoreError> {
+        let Some(z) = self.instances.get(instance) else {
+            return Ok(Handled::Ignored("the instance is not configured".into()));
+        };
+        helpdesk::settle(self.handle_one(z, payload).await, HELPDESK)
+    }
+
+    async fn handle_one(&self, z: &Instance, payload: &Value) -> Result<Handled, StoreError> {
+        let Some(t) = payload.get("ticket").and_then(Ticket::read) else {
+            return Ok(Handled::Ignored(
+                "the call carries no ticket with an id, group_id and customer_id: use the \
+                 webhook's default payload"
+                    .into(),
+            ));
+        };
+        let article = payload
+            .get("article")
+            .and_then(Article::read)
+            .filter(|a| !a.internal);
+        let instance = &z.settings.instance;
+        let line = z.settings.line_of(t.group);
+        let session_id = format!("zammad-{instance}-{}", t.id);
+        // The customer's own article, the only one that may answer.
+        let by_customer = article
+            .as_ref()
+            .filter(|a| a.sender == "Customer" && a.created_by == Some(t.customer));
+        // A ticket Zammad opened for an answer to an earlier ticket's request belongs to
+        // that ticket's session: what the customer writes in it answers there.
+        let ticket = t.id.to_string();
+        if let Some(asked) = self
+            .engine
+            .answer_ticket_of(HELPDESK, instance, &ticket)
+            .await?
+        {
+            if let Some(a) = by_customer {
+                self.answer_for(z, &t, &asked, a).await?;
+            }
+            return Ok(Handled::Applied);
+        }
+        // On Telegram and SMS a message after the close opens a new ticket: the first one
+        // seen of a customer whose request waits for an answer may be that answer.
+        if let Some(a) = by_customer.filter(|a| NEW_TICKET_AFTER_CLOSE.contains(&a.kind.as_str()))
+            && self.engine.conversation_of(&session_id).await?.is_none()
+            && let Some(asked) = self.waiting_for(instance, t.customer).await?
+            && self.answer_for(z, &t, &asked, a).await?
+        {
+            self.engine
+                .note_answer_ticket(HELPDESK, instance, &ticket, &asked)
+                .await?;
+            return Ok(Handled::Applied);
+        }
+        let operator = t.owner.map(|o| z.settings.operator_of(o));
+        let medium = article
+            .as_ref()
+            .filter(|a| a.sender == "Customer")
+            .map(|a| a.kind.clone())
+            .or_else(|| t.created_in.clone())
+            .unwrap_or_else(|| "email".into());
+        if let Some(why) = self
+            .open(z, &t, &line, &session_id, operator.as_deref(), &medium)
+            .await?
+        {
+            tracing::info!(
+                instance = %instance,
+                group = t.group,
+                %line,
+                %why,
+                "a Zammad ticket is not rated: map its group with zammad.groups to a line that takes sessions"
+            );
+            return Ok(Handled::Ignored(format!(
+                "group {} maps to line '{line}': {why}",
+                t.group
+            )));
+        }
+        if let Some(op) = &operator {
+            self.engine.assign_operator(&session_id, op).await?;
+        }
+        if let Some(a) = &article {
+            self.article(z, &t, &session_id, a).await?;
+        }
+        if t.state == "closed" {
+            let closed = self
+                .engine
+                .close_session(&session_id, ClosedBy::Operator, None, &[])
+                .await;
+            helpdesk::let_go(
+                closed,
+                &session_id,
+                "a Zammad close did not close its session",
+            )?;
+        }
+        Ok(Handled::Applied)
+    }
+
+    /// Opens the ticket's session (the same id again changes nothing) and notes which
+    /// ticket it is. Says why not when the line takes no session.
+    async fn open(
+        &self,
+        z: &Instance,
+        t: &Ticket,
+        line: &str,
+        session_id: &str,
+        operator: Option<&str>,
+        medium: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let conversation = HelpdeskConversation {
+            helpdesk: HELPDESK.into(),
+            account: z.settings.instance.clone(),
+            conversation: t.id.to_string(),
+            medium: medium.to_owned(),
+            address: match medium {
+                "sms" => t.customer_mobile.clone(),
+                _ => t.customer_email.clone(),
+            },
+        };
+        let opening = helpdesk::Opening {
+            session_id,
+            line,
+            channel: Channel::Zammad,
+            client: ClientRef {
+                id: Id::stored(t.customer.to_string()),
+                name: t.customer_name.clone(),
+            },
+            operator,
+            opened_at: t.created_at,
+            conversation,
+        };
+        helpdesk::open(&self.engine, opening).await
+    }
+
+    /// An article the call carries: the customer's answers go to the dialogue, their other
+    /// articles count as the client writing; agents' keep an open session alive.
+    async fn article(
+        &self,
+        z: &Instance,
+        t: &Ticket,
+        session_id: &str,
+        a: &Article,
+    ) -> Result<(), StoreError> {
+        let at = self.at(a);
+        match a.sender.as_str() {
+            "Customer" => {
+                // The ticket's customer is the client; an article from anyone else (someone
+                // in Cc) neither answers nor counts as the client.
+                if a.created_by != Some(t.customer) {
+                    tracing::info!(%session_id, "an article from someone other than the customer: not the answer");
+                    return Ok(());
+                }
+                let answered = self.answer_for(z, t, session_id, a).await?;
+                if !answered {
+                    let wrote = self
+                        .engine
+                        .record_message(session_id, MessageFrom::Client, Some(at))
+                        .await;
+                    helpdesk::let_go(wrote, session_id, "a Zammad article was not recorded")?;
+                }
+                Ok(())
+            }
+            "Agent" => helpdesk::agent_wrote(&self.engine, session_id, at).await,
+            _ => Ok(()),
+        }
+    }
+
+    fn at(&self, a: &Article) -> DateTime<Utc> {
+        let now = self.engine.now();
+        a.created_at.unwrap_or(now).min(now)
+    }
+
+    /// The session of this instance whose request waits for customer `customer`'s answer
+    /// (sent, or answered with a follow-up to come).
+    async fn waiting_for(
+        &self,
+        instance: &str,
+        customer: u64,
+    ) -> Result<Option<String>, StoreError> {
+        let target = self
+            .engine
+            .latest_answer_target(Channel::Zammad, &customer.to_string())
+            .await?;
+        let ours = format!("zammad-{instance}-");
+        Ok(target
+            .map(|t| t.request.session_id)
+            .filter(|s| s.starts_with(&ours)))
+    }
+
+    /// The customer's article `a` in ticket `t`, read as an answer to session `session_id`'s
+    /// request through the dialogue (which speaks into that session's ticket). Returns
+    /// whether it answered something; then the ticket `t`, which the article reopened or
+    /// opened, is closed again.
+    async fn answer_for(
+        &self,
+        z: &Instance,
+        t: &Ticket,
+        session_id: &str,
+        a: &Article,
+    ) -> Result<bool, StoreError> {
+        let Some(target) = self.engine.session_answer_target(session_id).await? else {
+            return Ok(false);
+        };
+        let Some(conversation) = self.engine.conversation_of(session_id).await? else {
+            return Ok(false);
+        };
+        let chat = ZammadChat {
+            api: &z.api,
+            to: &conversation,
+        };
+        let reply = api::reply_of(&a.body, &a.content_type);
+        let before = target.rating.as_ref().map(|r| r.updated_at);
+        if !self
+            .dialogue
+            .on_text(&chat, &target, &reply, self.at(a))
+            .await?
+        {
+            return Ok(false);
+        }
+        if z.settings.internal_note
+            && let Some(note) =
+                helpdesk::completed_note(&self.engine, session_id, before, &self.public_url).await?
+        {
+            match z
+                .api
+                .post_article(&article_to(&conversation), &note, true)
+                .await
+            {
+                SendOutcome::Accepted { .. } => {}
+                other => {
+                    tracing::warn!(outcome = ?other, %session_id, "could not write the rating into Zammad as an internal note")
+                }
+            }
+        }
+        if z.settings.close_after_answer && t.state != "closed" {
+            match z.api.close(&t.id.to_string()).await {
+                SendOutcome::Accepted { .. } => {}
+                other => {
+                    tracing::warn!(outcome = ?other, %session_id, "could not close the ticket the answer reopened")
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// `check-config`'s look at each instance: the token and the mapped groups. Returns what
+    /// was found and the problems.
+    pub async fn check_instances(
+        settings: &[ZammadSettings],
+        policy: &rateline_adapters::outbound::Policy,
+        timeout: Duration,
+        lines: &[String],
+    ) -> (Vec<String>, Vec<String>) {
+        let (mut found, mut problems) = (Vec::new(), Vec::new());
+        let Ok(http) = policy.client(timeout).build() else {
+            return (found, problems);
+        };
+        for s in settings {
+            let at = format!("zammad (instance '{}')", s.instance);
+            let api = ZammadApi::new(&s.url, &s.instance, &s.api_token, http.clone());
+            let user = match api.me().await {
+                Ok(u) => u,
+                Err(e) => {
+                    problems.push(format!("{at}: {e}"));
+                    continue;
+                }
+            };
+            // Listing groups takes admin.group, which an agent's token may well not have.
+            let groups = match api.groups().await {
+                Ok(g) => g,
+                Err(e) => {
+                    found.push(format!(
+                        "warning: {at}: reached as {user}, but its groups could not be listed \
+                         ({e}); the group mapping is not checked"
+                    ));
+                    continue;
+                }
+            };
+            found.push(format!(
+                "zammad: instance '{}' reached as {user}, {} group(s)",
+                s.instance,
+                groups.len()
+            ));
+            for key in s.groups.keys() {
+                if !groups.iter().any(|(id, _)| id.to_string() == *key) {
+                    problems.push(format!(
+                        "{at}: groups names group {key}, which Zammad does not have"
+                    ));
+                }
+            }
+            for (id, name) in &groups {
+                let line = s.line_of(*id);
+                if lines.contains(&line) {
+                    found.push(format!(
+                        "zammad: group {id} \"{name}\" is rated on line '{line}'"
+                    ));
+                } else if s.groups.contains_key(&id.to_string()) {
+                    problems.push(format!(
+                        "{at}: group {id} maps to line '{line}', which does not exist"
+                    ));
+                } else {
+                    found.push(format!(
+                        "zammad: group {id} \"{name}\" is not rated (no line '{line}')"
+                    ));
+                }
+            }
+        }
+        (found, problems)
+    }
+}
+
+#[async_trait]
+impl ChannelAdapter for Zammad {
+    fn channel(&self) -> Channel {
+        Channel::Zammad
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.request_id, session_id = %request.session_id))]
+    async fn send(&self, request: &OutgoingRequest) -> SendOutcome {
+        self.post(&request.session_id, &api::request_text(request))
+            .await
+    }
+
+    async fn send_text(&self, message: &OutgoingText) -> SendOutcome {
+        self.post(&message.session_id, &message.text).await
+    }
+}
+
+impl Zammad {
+    /// Posts `text` into session `session_id`'s ticket, in its channel.
+    async fn post(&self, session_id: &str, text: &str) -> SendOutcome {
+        let conversation = match self.engine.conversation_of(session_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                return SendOutcome::Failed {
+                    reason: format!(
+                        "session '{session_id}' is on the zammad channel but no Zammad ticket is \
+                         known for it; open sessions of this channel through the Zammad webhook"
+                    ),
+                };
+            }
+            Err(e) => {
+                return SendOutcome::Retry {
+                    after: None,
+                    reason: format!("the ticket could not be read: {e}"),
+                };
+            }
+        };
+        let Some(z) = self.instances.get(&conversation.account) else {
+            return SendOutcome::Failed {
+                reason: format!(
+                    "Zammad instance '{}' is no longer configured on this server",
+                    conversation.account
+                ),
+            };
+        };
+        z.api
+            .post_article(&article_to(&conversation), text, false)
+            .await
+    }
+}
+
+fn article_to(c: &HelpdeskConversation) -> ArticleTo<'_> {
+    ArticleTo {
+        ticket: &c.conversation,
+        medium: &c.medium,
+        address: c.address.as_deref(),
+    }
+}
+
+/// The ticket as a webhook names it.
+struct Ticket {
+    id: u64,
+    group: u64,
+    /// The state's name: `new`, `open`, `closed`, `pending reminder`…
+    state: String,
+    customer: u64,
+    customer_name: Option<String>,
+    customer_email: Option<String>,
+    customer_mobile: Option<String>,
+    owner: Option<u64>,
+    /// The article type the ticket was created with, e.g. `email`.
+    created_in: Option<String>,
+    created_at: Option<DateTime<Utc>>,
+}
+
+impl Ticket {
+    fn read(v: &Value) -> Option<Self> {
+        let customer = v.get("customer").filter(|c| c.is_object());
+        let field = |c: Option<&Value>, k: &str| {
+            c.and_then(|c| c.get(k))
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let name = [field(customer, "firstname"), field(customer, "lastname")]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let name: String = name.chars().filter(|c| !c.is_control()).take(200).collect();
+        Some(Self {
+            id: v.get("id")?.as_u64()?,
+            group: v.get("group_id")?.as_u64()?,
+            state: match v.get("state") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Object(o)) => o.get("name")?.as_str()?.to_owned(),
+                _ => String::new(),
+            },
+            customer: v.get("customer_id")?.as_u64()?,
+            customer_name: (!name.is_empty()).then_some(name),
+            customer_email: field(customer, "email"),
+            customer_mobile: field(customer, "mobile"),
+            owner: v
+                .get("owner_id")
+                .and_then(Value::as_u64)
+                .filter(|o| *o != NOBODY),
+            created_in: match v.get("create_article_type") {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Object(o)) => o.get("name").and_then(Value::as_str).map(str::to_owned),
+                _ => None,
+            },
+            created_at: v.get("created_at").and_then(read_time),
+        })
+    }
+}
+
+/// The article a webhook carries (`{}` when the change had none).
+struct Article {
+    /// Its type: `email`, `web`, `note`…
+    kind: String,
+    /// `Customer`, `Agent` or `System`.
+    sender: String,
+    internal: bool,
+    body: String,
+    content_type: String,
+    created_by: Option<u64>,
+    created_at: Option<DateTime<Utc>>,
+}
+
+impl Article {
+    fn read(v: &Value) -> Option<Self> {
+        let name = |k: &str| match v.get(k) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Object(o)) => o.get("name").and_then(Value::as_str).map(str::to_owned),
+            _ => None,
+        };
+        Some(Self {
+            kind: name("type")?,
+            sender: name("sender")?,
+            internal: v.get("internal").and_then(Value::as_bool).unwrap_or(false),
+            body: v
+                .get("body")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            content_type: v
+                .get("content_type")
+                .and_then(Value::as_str)
+                .unwrap_or("text/plain")
+                .to_owned(),
+            created_by: v.get("created_by_id").and_then(Value::as_u64),
+            created_at: v.get("created_at").and_then(read_time),
+        })
+    }
+}
+
+fn read_time(v: &Value) -> Option<DateTime<Utc>> {
+    v.as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// One ticket, as the dialogue speaks into it: articles in its channel, choices typed.
+struct ZammadChat<'a> {
+    api: &'a ZammadApi,
+    to: &'a HelpdeskConversation,
+}
+
+#[async_trait]
+impl Chat for ZammadChat<'_> {
+    async fn choices(
+        &self,
+        text: &str,
+        choices: &[(String, String)],
+        _list_label: &str,
+    ) -> SendOutcome {
+        let labels: Vec<&str> = choices.iter().map(|(l, _)| l.as_str()).collect();
+        self.api
+            .post_article(
+                &article_to(self.to),
+                &api::choices_text(text, &labels),
+                false,
+            )
+            .await
+    }
+
+    async fn say(&self, text: &str) -> SendOutcome {
+        self.api
+            .post_article(&article_to(self.to), text, false)
+            .await
+    }
+}

@@ -1,0 +1,441 @@
+//! The Zammad connector end to end: the real server and database, a fake Zammad that
+//! enforces its REST API's auth, shapes and errors and what each channel's customer sees,
+//! and trigger webhooks shaped and signed like Zammad's.
+
+use crate::common::{Db, TestApp, start_time, test_settings};
+use chrono::Duration;
+use rateline::clock::ManualClock;
+use rateline::settings::ZammadSettings;
+use rateline_testkit::wait_until;
+use rateline_testkit::zammad::{
+    AGENT_ANNA, AGENT_BORIS, API_TOKEN, FakeZammad, Fault, OTHER_GROUP, SALES_GROUP, SUPPORT_GROUP,
+    Ticket, WEBHOOK_TOKEN, Webhook,
+};
+use serde_json::{Value, json};
+
+const INSTANCE: &str = "helpdesk";
+
+struct Zm {
+    app: TestApp,
+    fake: FakeZammad,
+}
+
+fn instance(fake: &FakeZammad) -> ZammadSettings {
+    ZammadSettings {
+        instance: INSTANCE.into(),
+        url: fake.url(),
+        api_token: API_TOKEN.into(),
+        webhook_token: Some(WEBHOOK_TOKEN.into()),
+        allow_unsigned: false,
+        groups: [
+            (SUPPORT_GROUP.to_string(), "support".to_owned()),
+            (SALES_GROUP.to_string(), "sales".to_owned()),
+        ]
+        .into(),
+        agents: [(AGENT_ANNA.to_string(), "anna".to_owned())].into(),
+        internal_note: true,
+        close_after_answer: true,
+    }
+}
+
+async fn spawn(kind: Db) -> Option<Zm> {
+    let db = crate::common::TestDb::new(kind).await?;
+    let fake = FakeZammad::start().await;
+    fake.set_now(start_time());
+    let mut settings = test_settings(&db);
+    settings.zammad = vec![instance(&fake)];
+    settings.scheduler.send_timeout_seconds = 2;
+    let clock = ManualClock::new(start_time());
+    let connector = crate::common::Connector::start().await;
+    let app = TestApp::start(db, settings, clock, connector).await;
+    let t = Zm { app, fake };
+    let (status, body) = t
+        .app
+        .put(
+            "/v1/people/sup",
+            json!({"name": "Sam", "role": "supervisor",
+                   "notify": {"webhook_url": t.app.connector.url}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    for line in ["support", "sales"] {
+        let (status, body) = t
+            .app
+            .put(
+                &format!("/v1/lines/{line}"),
+                json!({"name": line, "rating": {"delay_seconds": 30, "alert_wait_seconds": 0,
+                                                "scale": "five_star"},
+                       "notify_low": [{"kind": "supervisor", "id": "sup"}]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    Some(t)
+}
+
+fn session_of(t: &Ticket) -> String {
+    format!("zammad-{INSTANCE}-{}", t.id)
+}
+
+impl Zm {
+    fn advance(&self, d: Duration) {
+        self.app.advance(d);
+        self.fake.set_now(self.fake.now() + d);
+    }
+
+    async fn deliver(&self, hook: &Webhook) -> (u16, Value) {
+        let resp = hook
+            .post_to(
+                &self
+                    .app
+                    .url(&format!("/connectors/zammad/{INSTANCE}/webhook")),
+            )
+            .await;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn deliver_ok(&self, hooks: impl IntoIterator<Item = Webhook>) {
+        for hook in hooks {
+            let (status, body) = self.deliver(&hook).await;
+            assert_eq!(status, 200, "{body}");
+        }
+    }
+
+    /// What Zammad's trigger fires for the changes Rateline made through the API.
+    async fn deliver_echoes(&self) {
+        self.deliver_ok(self.fake.take_webhooks()).await;
+    }
+
+    /// A ticket opened by the customer on `via`, assigned, answered and closed.
+    async fn worked_and_closed(&self, group: u64, via: &str, agent: u64) -> Ticket {
+        let t = self.fake.open(group, "Ann Customer", via);
+        self.deliver_ok([self.fake.created(&t)]).await;
+        self.deliver_ok([self.fake.assign(&t, agent)]).await;
+        self.deliver_ok([self.fake.agent_writes(&t, agent, "It ships today.")])
+            .await;
+        self.deliver_ok([self.fake.close(&t)]).await;
+        t
+    }
+
+    /// The request's article in the ticket, once it was posted.
+    async fn request_in(&self, t: &Ticket) -> Value {
+        let fake = self.fake.clone();
+        let ticket = *t;
+        wait_until(
+            || fake.articles(&ticket).iter().any(is_request),
+            || {
+                format!(
+                    "no request in ticket {}: {:?}",
+                    ticket.id,
+                    fake.articles(&ticket)
+                )
+            },
+        )
+        .await;
+        self.fake.articles(t).into_iter().find(is_request).unwrap()
+    }
+
+    async fn rating(&self, t: &Ticket) -> Value {
+        self.app.session(&session_of(t)).await["rating"].clone()
+    }
+
+    async fn wait_for_rating(&self, t: &Ticket, what: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let r = self.rating(t).await;
+            if what(&r) {
+                return r;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "rating: {r:#}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn is_request(a: &Value) -> bool {
+    a["body"]
+        .as_str()
+        .is_some_and(|b| b.starts_with("Please rate the quality of service"))
+}
+
+/// E-mail: the request is posted into the closed ticket after the line's delay, as an
+/// e-mail to the customer; their reply (quoting the question) rates the owner at the close,
+/// a low one alerts, the ticket the reply reopened is closed again, and an internal note
+/// tells agents.
+async fn a_closed_ticket_is_asked_in_it_and_the_reply_rates_the_owner(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let ticket = t
+        .worked_and_closed(SUPPORT_GROUP, "email", AGENT_ANNA)
+        .await;
+    let session = t.app.session(&session_of(&ticket)).await;
+    assert_eq!(
+        session["rating_request"]["status"], "scheduled",
+        "{session:#}"
+    );
+    assert_eq!(session["operator_id"], "anna", "{session:#}");
+    assert_eq!(session["line_id"], "support");
+    t.app.settle().await;
+    assert!(!t.fake.articles(&ticket).iter().any(is_request));
+    t.advance(Duration::seconds(30));
+    let request = t.request_in(&ticket).await;
+    assert_eq!(request["type"], "email", "{request}");
+    assert_eq!(request["internal"], false, "{request}");
+    assert_eq!(request["to"], "ann.customer@example.com", "{request}");
+    assert!(
+        request["body"]
+            .as_str()
+            .unwrap()
+            .contains("Reply with a number from 1"),
+        "{request}"
+    );
+    t.app.wait_for_status(&session_of(&ticket), "sent").await;
+    t.deliver_echoes().await;
+
+    t.advance(Duration::seconds(60));
+    t.deliver_ok([t.fake.customer_writes(
+        &ticket,
+        "2\n\nOn Sat, 21 Nov 2026, Support wrote:\n> Please rate the quality of service",
+    )])
+    .await;
+    let rating = t.wait_for_rating(&ticket, |r| r["value"] == 2).await;
+    assert_eq!(rating["low"], true, "{rating:#}");
+    t.wait_for_rating(&ticket, |r| r["alerts"][0]["status"] == "sent")
+        .await;
+    // The reply reopened the ticket; Rateline closed it again.
+    assert_eq!(t.fake.state(&ticket), "closed");
+    let note = t
+        .fake
+        .articles(&ticket)
+        .into_iter()
+        .find(|a| a["internal"] == true)
+        .expect("an internal note");
+    assert!(
+        note["body"].as_str().unwrap().contains("rated 2 ★"),
+        "{note}"
+    );
+    t.deliver_echoes().await;
+    let session = t.app.session(&session_of(&ticket)).await;
+    assert_eq!(
+        session["rating_request"]["status"], "answered",
+        "{session:#}"
+    );
+    assert_eq!(t.fake.rule_violations(), Vec::<String>::new());
+}
+
+/// Telegram: after the close Zammad files the customer's answer in a new ticket; it is
+/// taken as the answer, that ticket is closed and never rated itself.
+async fn a_telegram_answer_in_a_new_ticket_answers_the_old_one(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let ticket = t
+        .worked_and_closed(SUPPORT_GROUP, "telegram personal-message", AGENT_ANNA)
+        .await;
+    t.advance(Duration::seconds(30));
+    let request = t.request_in(&ticket).await;
+    assert_eq!(request["type"], "telegram personal-message", "{request}");
+    t.app.wait_for_status(&session_of(&ticket), "sent").await;
+    t.deliver_echoes().await;
+
+    let answer = t.fake.open_with(
+        SUPPORT_GROUP,
+        ticket.customer,
+        "telegram personal-message",
+        "5",
+    );
+    t.deliver_ok([t.fake.created(&answer)]).await;
+    t.wait_for_rating(&ticket, |r| r["value"] == 5).await;
+    assert_eq!(t.fake.state(&answer), "closed");
+    t.deliver_echoes().await;
+    t.advance(Duration::seconds(60));
+    t.app.settle().await;
+    let (status, _) = t
+        .app
+        .get(&format!("/v1/sessions/{}", session_of(&answer)))
+        .await;
+    assert_eq!(
+        status, 404,
+        "the answer's ticket became a session of its own"
+    );
+    assert!(t.fake.articles(&answer).iter().all(|a| !is_request(a)));
+    assert_eq!(t.fake.rule_violations(), Vec::<String>::new());
+}
+
+/// The customer writing again before the request is due cancels it; reopened and closed
+/// again, the ticket is asked then, and once.
+async fn writing_again_cancels_and_a_ticket_is_asked_at_most_once(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let ticket = t
+        .worked_and_closed(SUPPORT_GROUP, "email", AGENT_ANNA)
+        .await;
+    t.advance(Duration::seconds(10));
+    t.deliver_ok([t.fake.customer_writes(&ticket, "One more question, please")])
+        .await;
+    let session = t.app.session(&session_of(&ticket)).await;
+    assert_eq!(
+        session["rating_request"]["status"], "cancelled",
+        "{session:#}"
+    );
+    t.deliver_ok([t.fake.close(&ticket)]).await;
+    t.advance(Duration::seconds(30));
+    t.request_in(&ticket).await;
+    t.app.wait_for_status(&session_of(&ticket), "sent").await;
+    t.deliver_echoes().await;
+    t.advance(Duration::seconds(5));
+    t.deliver_ok([t.fake.customer_writes(&ticket, "4")]).await;
+    t.wait_for_rating(&ticket, |r| r["value"] == 4).await;
+    t.deliver_echoes().await;
+
+    t.deliver_ok([t.fake.reopen(&ticket)]).await;
+    t.deliver_ok([t.fake.customer_writes(&ticket, "Thanks again!")])
+        .await;
+    t.deliver_ok([t.fake.close(&ticket)]).await;
+    t.advance(Duration::seconds(60));
+    t.app.settle().await;
+    let asked = t
+        .fake
+        .articles(&ticket)
+        .iter()
+        .filter(|a| is_request(a))
+        .count();
+    assert_eq!(asked, 1);
+}
+
+/// Forged and unsigned calls and an unknown instance store nothing; an unmapped group is
+/// let go with its reason; an article from someone else in the ticket is not the answer.
+async fn refused_and_foreign_calls_store_nothing(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let ticket = t.fake.open(SUPPORT_GROUP, "Ann Customer", "email");
+    let created = t.fake.created(&ticket);
+    for hook in [
+        created.signed_with("not-the-token"),
+        created.tampered(),
+        created.unsigned(),
+    ] {
+        let (status, body) = t.deliver(&hook).await;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body["error"]["code"], "bad_signature", "{body}");
+    }
+    let resp = created
+        .post_to(&t.app.url("/connectors/zammad/elsewhere/webhook"))
+        .await;
+    assert_eq!(resp.status().as_u16(), 404);
+    let (status, _) = t
+        .app
+        .get(&format!("/v1/sessions/{}", session_of(&ticket)))
+        .await;
+    assert_eq!(status, 404, "a refused call opened a session");
+
+    let other = t.fake.open(OTHER_GROUP, "Olga Other", "email");
+    let (status, body) = t.deliver(&t.fake.created(&other)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["applied"], false, "{body}");
+    assert!(
+        body["ignored"].as_str().unwrap().contains("zammad-3"),
+        "{body}"
+    );
+
+    let asked = t.worked_and_closed(SALES_GROUP, "email", AGENT_BORIS).await;
+    assert_eq!(
+        t.app.session(&session_of(&asked)).await["operator_id"],
+        "zammad-8"
+    );
+    t.advance(Duration::seconds(30));
+    t.request_in(&asked).await;
+    t.app.wait_for_status(&session_of(&asked), "sent").await;
+    t.deliver_echoes().await;
+    t.advance(Duration::seconds(5));
+    t.deliver_ok([t.fake.another_customer_writes(&asked, "1")])
+        .await;
+    t.app.settle().await;
+    assert!(t.rating(&asked).await.is_null());
+    assert_eq!(t.app.request_status(&session_of(&asked)).await, "sent");
+}
+
+/// 429 and 5xx are retried; a 401 holds the request back without using its attempts.
+async fn zammad_errors_are_retried_or_held_back(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let ticket = t
+        .worked_and_closed(SUPPORT_GROUP, "email", AGENT_ANNA)
+        .await;
+    t.fake.fail_next(Fault::ServerError);
+    t.advance(Duration::seconds(30));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let s = t.app.session(&session_of(&ticket)).await;
+        if s["rating_request"]["attempts"] == 1 {
+            assert_eq!(s["rating_request"]["status"], "scheduled", "{s:#}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{s:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    t.fake.fail_next(Fault::RateLimited { retry_after: 5 });
+    t.advance(Duration::seconds(60));
+    t.app.settle().await;
+    t.advance(Duration::seconds(60));
+    t.request_in(&ticket).await;
+    let s = t.app.wait_for_status(&session_of(&ticket), "sent").await;
+    assert_eq!(s["rating_request"]["attempts"], 3, "{s:#}");
+
+    let held = t
+        .worked_and_closed(SUPPORT_GROUP, "email", AGENT_ANNA)
+        .await;
+    t.fake.fail_next(Fault::Unauthorized);
+    t.advance(Duration::seconds(30));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let s = t.app.session(&session_of(&held)).await;
+        if s["rating_request"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("api_token"))
+        {
+            assert_eq!(s["rating_request"]["attempts"], 0, "{s:#}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{s:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    t.advance(Duration::minutes(5));
+    t.request_in(&held).await;
+    t.app.wait_for_status(&session_of(&held), "sent").await;
+}
+
+/// A restart with a request pending loses nothing.
+async fn a_restart_with_requests_pending_loses_nothing(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let ticket = t
+        .worked_and_closed(SUPPORT_GROUP, "email", AGENT_ANNA)
+        .await;
+    let Zm { app, fake } = t;
+    let (db, clock, connector) = app.stop().await;
+    clock.advance(Duration::seconds(45));
+    fake.set_now(fake.now() + Duration::seconds(45));
+    let mut settings = test_settings(&db);
+    settings.zammad = vec![instance(&fake)];
+    let app = TestApp::start(db, settings, clock, connector).await;
+    let t = Zm { app, fake };
+    t.request_in(&ticket).await;
+    t.app.wait_for_status(&session_of(&ticket), "sent").await;
+    t.app.settle().await;
+    assert_eq!(
+        t.fake
+            .articles(&ticket)
+            .iter()
+            .filter(|a| is_request(a))
+            .count(),
+        1
+    );
+}
+
+crate::common::on_both_backends!(
+    a_closed_ticket_is_asked_in_it_and_the_reply_rates_the_owner,
+    a_telegram_answer_in_a_new_ticket_answers_the_old_one,
+    writing_again_cancels_and_a_ticket_is_asked_at_most_once,
+    refused_and_foreign_calls_store_nothing,
+    zammad_errors_are_retried_or_held_back,
+    a_restart_with_requests_pending_loses_nothing,
+);
