@@ -89,6 +89,35 @@ impl Chatwoot {
         }
     }
 
+    /// The accounts as admins see them (`GET /v1/connectors`).
+    pub fn views(&self) -> Vec<helpdesk::ConnectorView> {
+        let mut views: Vec<_> = self
+            .accounts
+            .values()
+            .map(|a| {
+                let s = &a.settings;
+                helpdesk::ConnectorView {
+                    helpdesk: HELPDESK.into(),
+                    id: s.account.to_string(),
+                    url: s.url.clone(),
+                    webhook_url: format!(
+                        "{}/connectors/chatwoot/{}/webhook",
+                        self.public_url, s.account
+                    ),
+                    signed: s.webhook_secret.is_some() || !s.allow_unsigned,
+                    lines: s.inboxes.clone(),
+                    default_line: "chatwoot-{id}".into(),
+                    agents: s.agents.clone(),
+                    default_operator: "chatwoot-{id}".into(),
+                    note_for_agents: s.private_note,
+                    closed_again: s.resolve_after_answer,
+                }
+            })
+            .collect();
+        views.sort_by(|a, b| a.id.cmp(&b.id));
+        views
+    }
+
     /// Checks a webhook call before its body is read: the account is configured, the call
     /// is signed with its secret (or the account takes unsigned calls), and it is fresh.
     pub fn check(

@@ -2,8 +2,11 @@
 //! session and noting which it is, an agent's message, a rating as a note for agents, and
 //! how a webhook call's outcome is told.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use rateline_domain::{Channel, ClientRef, Id, MessageFrom, NameId, NewSession};
+use serde::Serialize;
 
 use crate::engine::{Engine, EngineError};
 use crate::store::{AnswerTarget, HelpdeskConversation, StoreError};
@@ -20,6 +23,33 @@ pub enum Refusal {
     /// Signed more than 5 minutes from the server's clock (Chatwoot's calls carry their
     /// time; Zammad's do not).
     Stale,
+}
+
+/// A configured helpdesk account or instance as admins see it: never its token or secret.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ConnectorView {
+    /// `chatwoot` or `zammad`.
+    pub helpdesk: String,
+    /// The Chatwoot account's id, or the Zammad instance's name.
+    pub id: String,
+    /// The helpdesk's address.
+    pub url: String,
+    /// Where the helpdesk's webhook must point.
+    pub webhook_url: String,
+    /// Whether every webhook call must be signed (`false`: `allow_unsigned` and no secret).
+    pub signed: bool,
+    /// Inbox (Chatwoot) or group (Zammad) id → line, as configured.
+    pub lines: BTreeMap<String, String>,
+    /// The line of an inbox or group not listed, with `{id}` for its id.
+    pub default_line: String,
+    /// Agent id → person, as configured.
+    pub agents: BTreeMap<String, String>,
+    /// The person an agent not listed is credited as, with `{id}` for the agent's id.
+    pub default_operator: String,
+    /// Each rating is written into its conversation as a note for agents.
+    pub note_for_agents: bool,
+    /// A conversation the client's answer reopened is resolved (closed) again.
+    pub closed_again: bool,
 }
 
 /// A helpdesk's conversation as a connector opens it.

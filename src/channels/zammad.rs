@@ -93,6 +93,35 @@ impl Zammad {
         }
     }
 
+    /// The instances as admins see them (`GET /v1/connectors`).
+    pub fn views(&self) -> Vec<helpdesk::ConnectorView> {
+        let mut views: Vec<_> = self
+            .instances
+            .values()
+            .map(|z| {
+                let s = &z.settings;
+                helpdesk::ConnectorView {
+                    helpdesk: HELPDESK.into(),
+                    id: s.instance.clone(),
+                    url: s.url.clone(),
+                    webhook_url: format!(
+                        "{}/connectors/zammad/{}/webhook",
+                        self.public_url, s.instance
+                    ),
+                    signed: s.webhook_token.is_some() || !s.allow_unsigned,
+                    lines: s.groups.clone(),
+                    default_line: "zammad-{id}".into(),
+                    agents: s.agents.clone(),
+                    default_operator: "zammad-{id}".into(),
+                    note_for_agents: s.internal_note,
+                    closed_again: s.close_after_answer,
+                }
+            })
+            .collect();
+        views.sort_by(|a, b| a.id.cmp(&b.id));
+        views
+    }
+
     /// Checks a webhook call before its body is read: the instance is configured, and the
     /// call is signed with its token (or the instance takes unsigned calls).
     pub fn check(

@@ -20,6 +20,7 @@ mod actions;
 mod appeals;
 mod audit;
 mod charts;
+mod connectors;
 mod form;
 mod groups;
 mod inbox;
@@ -115,6 +116,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/dashboard/subscriptions",
             get(subscriptions::list).post(subscriptions::create),
         )
+        .route("/dashboard/connectors", get(connectors::list))
         .route(
             "/dashboard/subscriptions/{id}/on",
             post(subscriptions::switch_on),

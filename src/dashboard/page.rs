@@ -148,6 +148,8 @@ pub(super) fn page(title: &str, viewer: &Viewer, body: Markup) -> Markup {
                                 " "
                                 a href="/dashboard/subscriptions" #nav-subscriptions { "Events" }
                                 " "
+                                a href="/dashboard/connectors" #nav-connectors { "Helpdesks" }
+                                " "
                                 a href="/dashboard/audit" #nav-audit { "Audit" }
                             }
                         }

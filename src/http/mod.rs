@@ -3,6 +3,7 @@
 mod audit;
 mod auth;
 mod clients;
+mod connectors;
 mod error;
 mod extract;
 mod followup;
@@ -77,6 +78,17 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Every configured helpdesk account and instance, Chatwoot's first.
+    pub fn connectors(&self) -> Vec<crate::channels::helpdesk::ConnectorView> {
+        let mut views = self
+            .chatwoot
+            .as_ref()
+            .map(|c| c.views())
+            .unwrap_or_default();
+        views.extend(self.zammad.iter().flat_map(|z| z.views()));
+        views
+    }
+
     /// The address people reach `path` at: `server.public_url` and the path.
     pub fn link(&self, path: &str) -> String {
         format!("{}{path}", self.webchat.public_url().trim_end_matches('/'))
@@ -99,6 +111,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(followup::router())
         .merge(clients::router())
         .merge(subscriptions::router())
+        .merge(connectors::router())
         .routes(routes!(webchat::mint_token))
         .split_for_parts();
     utoipa::Modify::modify(&openapi::CommonErrors, &mut description);

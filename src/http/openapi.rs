@@ -32,6 +32,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "reports", description = "CSAT, averages and counts by operator, line, channel and day."),
         (name = "clients", description = "Forgetting a client: personal data erased, counts kept."),
         (name = "events", description = "Event subscriptions: ratings, responses and failed sends POSTed to a CRM, signed, in order, retried."),
+        (name = "connectors", description = "The helpdesks this server rates the conversations of (Chatwoot, Zammad), as configured."),
     ),
     // Named by a query parameter only, which does not collect schemas by itself.
     components(schemas(ErrorBody, crate::store::Grouping, crate::store::InboxState)),

@@ -381,6 +381,7 @@ async fn the_openapi_description_covers_every_v1_route(db: Db) {
         "GET /v1/alerts",
         "GET /v1/appeals",
         "GET /v1/audit",
+        "GET /v1/connectors",
         "GET /v1/groups",
         "GET /v1/groups/{group_id}",
         "GET /v1/keys",

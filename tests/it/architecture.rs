@@ -150,7 +150,14 @@ const DASHBOARD_LAYERS: &[&[&str]] = &[
     &["page"],
     &["visit"],
     &["form", "actions", "account", "appeals", "audit", "inbox"],
-    &["lines", "people", "groups", "keys", "subscriptions"],
+    &[
+        "lines",
+        "people",
+        "groups",
+        "keys",
+        "subscriptions",
+        "connectors",
+    ],
 ];
 
 #[test]

@@ -549,7 +549,49 @@ async fn unsigned_calls_are_taken_only_where_allowed(kind: Db) {
     assert_eq!(t.app.session(&session_of(&c)).await["line_id"], "web");
 }
 
+/// Admins see each connector, with the webhook URL to paste into Chatwoot, over the API
+/// and on the Helpdesks page; no token or secret is shown, and a supervisor sees nothing.
+async fn admins_see_the_connector_and_its_webhook_url(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let (status, body) = t.app.get("/v1/connectors").await;
+    assert_eq!(status, 200, "{body}");
+    let c = &body["connectors"][0];
+    assert_eq!(c["helpdesk"], "chatwoot", "{body}");
+    assert_eq!(c["id"], "1", "{body}");
+    assert_eq!(c["signed"], true, "{body}");
+    assert_eq!(c["lines"][WIDGET_INBOX.to_string()], "web", "{body}");
+    assert_eq!(c["default_line"], "chatwoot-{id}", "{body}");
+    let webhook = c["webhook_url"].as_str().unwrap().to_owned();
+    assert!(
+        webhook.ends_with("/connectors/chatwoot/1/webhook"),
+        "{body}"
+    );
+    let listed = body.to_string();
+    assert!(
+        !listed.contains(API_TOKEN) && !listed.contains(WEBHOOK_SECRET),
+        "{listed}"
+    );
+
+    let (status, page) = crate::dashboard::text(&t.app, "/dashboard/connectors", None).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(&webhook), "{page}");
+    assert!(page.contains("must be signed"), "{page}");
+    assert!(
+        !page.contains(API_TOKEN) && !page.contains(WEBHOOK_SECRET),
+        "{page}"
+    );
+
+    let sam = crate::common::create_key(&t.app, &["--name", "Sam", "--role", "supervisor"]);
+    let (status, body) = t
+        .app
+        .call_as(Some(&sam), "GET", "/v1/connectors", None)
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden", "{body}");
+}
+
 crate::common::on_both_backends!(
+    admins_see_the_connector_and_its_webhook_url,
     a_resolved_conversation_is_asked_in_it_and_a_tap_rates_the_assignee,
     whatsapp_answers_come_back_as_messages_and_the_conversation_is_resolved_again,
     telegram_taps_and_typed_digits_both_answer,
