@@ -610,7 +610,7 @@ impl std::fmt::Debug for ChatwootSettings {
         // The token and secret never reach a log line through a Debug print.
         f.debug_struct("ChatwootSettings")
             .field("account", &self.account)
-            .field("url", &self.url)
+            .field("url", &crate::store::redact_url(&self.url))
             .field("inboxes", &self.inboxes)
             .finish_non_exhaustive()
     }
@@ -721,7 +721,7 @@ impl std::fmt::Debug for ZammadSettings {
         // The token never reaches a log line through a Debug print.
         f.debug_struct("ZammadSettings")
             .field("instance", &self.instance)
-            .field("url", &self.url)
+            .field("url", &crate::store::redact_url(&self.url))
             .field("groups", &self.groups)
             .finish_non_exhaustive()
     }

@@ -252,7 +252,7 @@ impl Application {
                 &public_url,
             ));
             for c in &settings.chatwoot {
-                tracing::info!(account = c.account, url = %c.url, "chatwoot connector enabled");
+                tracing::info!(account = c.account, url = %redact_url(&c.url), "chatwoot connector enabled");
             }
             adapters = adapters.with(connector.clone());
             Some(connector)
@@ -268,7 +268,7 @@ impl Application {
                 &public_url,
             ));
             for z in &settings.zammad {
-                tracing::info!(instance = %z.instance, url = %z.url, "zammad connector enabled");
+                tracing::info!(instance = %z.instance, url = %redact_url(&z.url), "zammad connector enabled");
             }
             adapters = adapters.with(connector.clone());
             Some(connector)

@@ -1,8 +1,8 @@
 //! What the helpdesk connectors' APIs (Chatwoot, Zammad) share: a call's answer as the
 //! [`SendOutcome`] the scheduler knows, and a GET of JSON for `check-config`.
 //!
-//! A helpdesk's 429 and 5xx are retried (after `Retry-After`); a 401 or 403 holds sends
-//! back without using an attempt, since a person must fix the token, and logs an error; a
+//! A helpdesk's 429 and 5xx are retried (after `Retry-After`); a 401 holds sends back
+//! without using an attempt, since a person must fix the token, and logs an error; a
 //! 404 (the conversation or ticket is gone) ends the send undeliverable; any other refusal
 //! fails it, with the helpdesk's own message.
 
@@ -51,7 +51,9 @@ pub async fn outcome_of(
     let said = said(r).await;
     let what = callee.what;
     match status {
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+        // A 403 is the token's rights for this conversation (a group it may not see): no
+        // use holding it back, so it fails below with the helpdesk's message.
+        StatusCode::UNAUTHORIZED => {
             let reason = format!(
                 "{what} refused the API token (HTTP {}){said}; {}",
                 status.as_u16(),

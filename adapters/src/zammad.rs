@@ -24,6 +24,10 @@ const MAX_TEXT: usize = 4096;
 /// What Zammad's SMS channel sends of an article.
 const MAX_SMS: usize = 160;
 
+/// The article types an agent's article reaches the customer in: Zammad sends e-mail, SMS
+/// and Telegram, and the portal shows public notes of `web` tickets.
+pub const REACHES_CUSTOMER: [&str; 4] = ["email", "sms", "telegram personal-message", "web"];
+
 /// One Zammad instance, reached with one token.
 #[derive(Clone)]
 pub struct ZammadApi {
@@ -71,6 +75,15 @@ impl ZammadApi {
         body: &str,
         internal: bool,
     ) -> SendOutcome {
+        if !internal && !REACHES_CUSTOMER.contains(&to.medium) {
+            return SendOutcome::Failed {
+                reason: format!(
+                    "ticket {} is a {} ticket and Zammad knows no e-mail address of its \
+                     customer: no article would reach them",
+                    to.ticket, to.medium
+                ),
+            };
+        }
         // The portal's customer reads public notes; an SMS gateway sends 160 characters.
         let (kind, limit) = match to.medium {
             _ if internal => ("note", MAX_TEXT),
@@ -191,8 +204,8 @@ pub fn signed(token: &[u8], body: &[u8], header: &str) -> bool {
 }
 
 /// The reply a customer wrote in an article, without what it quotes: an e-mail answer
-/// carries the question below it ("On … wrote:", lines starting with `>`). HTML is read
-/// as its text.
+/// carries the question below it ("On … wrote:", "Am … schrieb:", Outlook's "-----Original
+/// Message-----" or "From: ", lines starting with `>`). HTML is read as its text.
 pub fn reply_of(body: &str, content_type: &str) -> String {
     let text = if content_type.contains("html") {
         html_text(body)
@@ -202,7 +215,11 @@ pub fn reply_of(body: &str, content_type: &str) -> String {
     let mut kept = Vec::new();
     for line in text.lines() {
         let t = line.trim();
-        if t.starts_with('>') || (t.starts_with("On ") && t.ends_with("wrote:")) {
+        let header = (t.starts_with("On ") && t.ends_with("wrote:"))
+            || (t.starts_with("Am ") && t.ends_with("schrieb:"))
+            || t.starts_with("-----Original Message-----")
+            || t.starts_with("From: ");
+        if t.starts_with('>') || header {
             break;
         }
         kept.push(line);
@@ -279,6 +296,13 @@ mod tests {
         assert_eq!(
             reply_of("Tom &amp; Jerry were <b>slow</b>", "text/html"),
             "Tom & Jerry were slow"
+        );
+        assert_eq!(
+            reply_of(
+                "4\r\n\r\nFrom: Support <s@example.com>\r\nSent: today",
+                "text/plain"
+            ),
+            "4"
         );
     }
 }

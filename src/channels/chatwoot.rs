@@ -99,12 +99,12 @@ impl Chatwoot {
                 helpdesk::ConnectorView {
                     helpdesk: HELPDESK.into(),
                     id: s.account.to_string(),
-                    url: s.url.clone(),
+                    url: crate::store::redact_url(&s.url),
                     webhook_url: format!(
                         "{}/connectors/chatwoot/{}/webhook",
                         self.public_url, s.account
                     ),
-                    signed: s.webhook_secret.is_some() || !s.allow_unsigned,
+                    signed: s.webhook_secret.is_some(),
                     lines: s.inboxes.clone(),
                     default_line: "chatwoot-{id}".into(),
                     agents: s.agents.clone(),
@@ -119,7 +119,8 @@ impl Chatwoot {
     }
 
     /// Checks a webhook call before its body is read: the account is configured, the call
-    /// is signed with its secret (or the account takes unsigned calls), and it is fresh.
+    /// is signed with its secret (or, without one, the account takes unsigned calls), and it
+    /// is fresh.
     pub fn check(
         &self,
         account: u64,
@@ -128,20 +129,17 @@ impl Chatwoot {
         body: &[u8],
     ) -> Result<(), Refusal> {
         let a = self.accounts.get(&account).ok_or(Refusal::NotConfigured)?;
-        let (Some(timestamp), Some(signature)) = (timestamp, signature) else {
+        // With a secret every call must be signed, whatever allow_unsigned says: it only
+        // lets an account without one take calls at all.
+        let Some(secret) = &a.settings.webhook_secret else {
             return if a.settings.allow_unsigned {
                 Ok(())
             } else {
                 Err(Refusal::Unsigned)
             };
         };
-        let Some(secret) = &a.settings.webhook_secret else {
-            // Signed, but no secret to check it with: taken as unsigned.
-            return if a.settings.allow_unsigned {
-                Ok(())
-            } else {
-                Err(Refusal::Unsigned)
-            };
+        let (Some(timestamp), Some(signature)) = (timestamp, signature) else {
+            return Err(Refusal::Unsigned);
         };
         if !api::signed(secret.as_bytes(), timestamp, body, signature) {
             return Err(Refusal::BadSignature);
@@ -198,9 +196,10 @@ impl Chatwoot {
         }
         match kind {
             "conversation_status_changed" | "conversation_updated" | "conversation_created" => {
-                if let Some(op) = &operator {
-                    self.engine.assign_operator(&session_id, op).await?;
-                }
+                // Unassigned, it is credited to nobody: the operator is the one at the close.
+                self.engine
+                    .assign_operator(&session_id, operator.as_deref())
+                    .await?;
                 if kind == "conversation_status_changed" && c.status == "resolved" {
                     self.resolved(&session_id, &c).await?;
                 }
@@ -235,7 +234,8 @@ impl Chatwoot {
             line,
             channel: Channel::Chatwoot,
             client: ClientRef {
-                id: Id::stored(c.contact.to_string()),
+                // Contact ids are the account's own.
+                id: Id::stored(format!("{}-{}", a.settings.account, c.contact)),
                 name: c.contact_name.clone(),
             },
             operator,
@@ -289,7 +289,14 @@ impl Chatwoot {
                     return Ok(());
                 }
                 let answered = self.answer(a, c, session_id, content, at).await?;
-                if !answered {
+                if answered {
+                    // An answer is not the client writing again, but it does open Meta's
+                    // 24-hour window for a response to it.
+                    let client = format!("{}-{}", a.settings.account, c.contact);
+                    self.engine
+                        .client_wrote(Channel::Chatwoot, &client, at)
+                        .await?;
+                } else {
                     self.client_wrote(session_id, at).await?;
                 }
                 Ok(())

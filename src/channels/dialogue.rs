@@ -141,6 +141,34 @@ impl Dialogue {
         Ok(true)
     }
 
+    /// Whether `text` written at `at` answers one of the target's questions: the rating,
+    /// "resolved?" or the reasons (not the comment, which any text could be).
+    pub fn answers_a_question(&self, target: &AnswerTarget, text: &str, at: DateTime<Utc>) -> bool {
+        let line = &target.line.rating;
+        let p = Phrases::for_language(&line.language);
+        let recent =
+            |r: &RatingRecord| at >= r.updated_at && at - r.updated_at <= super::FOLLOW_UP_WINDOW;
+        match &target.rating {
+            Some(r) if line.ask_resolved && r.resolved.is_none() => {
+                recent(r) && yes_or_no(p, text).is_some()
+            }
+            Some(r) if awaits_reasons(line, r) => {
+                recent(r)
+                    && (super::typed_reasons(line, text).is_some()
+                        || labelled_reason(line, text).is_some())
+            }
+            Some(_) => false,
+            None => {
+                target.request.sent_at.is_none_or(|sent| at >= sent)
+                    && matches!(
+                        target.request.status,
+                        RequestStatus::Sending | RequestStatus::Sent | RequestStatus::Delivered
+                    )
+                    && parse_text_answer(target.request.scale, text).is_some()
+            }
+        }
+    }
+
     /// Stores the "resolved?" answer of the target's rating, once, and asks what follows.
     async fn give_resolved(
         &self,

@@ -36,6 +36,11 @@ use crate::store::{HelpdeskConversation, StoreError};
 /// The helpdesk's name in `helpdesk_conversations`.
 const HELPDESK: &str = "zammad";
 
+/// A customer as Rateline names them: customer ids are the instance's own.
+fn client_id(instance: &str, customer: u64) -> String {
+    format!("{instance}-{customer}")
+}
+
 /// The article types after whose close Zammad files the customer's next message in a new
 /// ticket rather than reopening the old one.
 const NEW_TICKET_AFTER_CLOSE: [&str; 2] = ["telegram personal-message", "sms"];
@@ -103,12 +108,12 @@ impl Zammad {
                 helpdesk::ConnectorView {
                     helpdesk: HELPDESK.into(),
                     id: s.instance.clone(),
-                    url: s.url.clone(),
+                    url: crate::store::redact_url(&s.url),
                     webhook_url: format!(
                         "{}/connectors/zammad/{}/webhook",
                         self.public_url, s.instance
                     ),
-                    signed: s.webhook_token.is_some() || !s.allow_unsigned,
+                    signed: s.webhook_token.is_some(),
                     lines: s.groups.clone(),
                     default_line: "zammad-{id}".into(),
                     agents: s.agents.clone(),
@@ -131,16 +136,14 @@ impl Zammad {
         body: &[u8],
     ) -> Result<(), Refusal> {
         let z = self.instances.get(instance).ok_or(Refusal::NotConfigured)?;
+        // With a token every call must be signed, whatever allow_unsigned says: it only lets
+        // an instance without one take calls at all.
         match (signature, &z.settings.webhook_token) {
-            (Some(sig), Some(token)) => {
-                if api::signed(token.as_bytes(), body, sig) {
-                    Ok(())
-                } else {
-                    Err(Refusal::BadSignature)
-                }
-            }
-            _ if z.settings.allow_unsigned => Ok(()),
-            _ => Err(Refusal::Unsigned),
+            (Some(sig), Some(token)) if api::signed(token.as_bytes(), body, sig) => Ok(()),
+            (Some(_), Some(_)) => Err(Refusal::BadSignature),
+            (None, Some(_)) => Err(Refusal::Unsigned),
+            (_, None) if z.settings.allow_unsigned => Ok(()),
+            (_, None) => Err(Refusal::Unsigned),
         }
     }
 
@@ -189,21 +192,41 @@ impl Zammad {
         // seen of a customer whose request waits for an answer may be that answer.
         if let Some(a) = by_customer.filter(|a| NEW_TICKET_AFTER_CLOSE.contains(&a.kind.as_str()))
             && self.engine.conversation_of(&session_id).await?.is_none()
-            && let Some(asked) = self.waiting_for(instance, t.customer).await?
-            && self.answer_for(z, &t, &asked, a).await?
+            && let Some(asked) = self
+                .waiting_for(
+                    instance,
+                    t.customer,
+                    &api::reply_of(&a.body, &a.content_type),
+                    self.at(a),
+                )
+                .await?
         {
+            // Noted before anything else, so a retry after a crash finds it.
             self.engine
                 .note_answer_ticket(HELPDESK, instance, &ticket, &asked)
                 .await?;
+            if !self.answer_for(z, &t, &asked, a).await?
+                && z.settings.close_after_answer
+                && t.state != "closed"
+            {
+                // The answer was stored before a crash: the ticket is still closed again.
+                self.close_ticket(z, &ticket, &asked).await;
+            }
             return Ok(Handled::Applied);
         }
         let operator = t.owner.map(|o| z.settings.operator_of(o));
-        let medium = article
+        // The channel the customer wrote in, if an article there reaches them; otherwise
+        // (a phone call logged, a note) e-mail when Zammad knows their address.
+        let wrote_in = article
             .as_ref()
             .filter(|a| a.sender == "Customer")
             .map(|a| a.kind.clone())
-            .or_else(|| t.created_in.clone())
-            .unwrap_or_else(|| "email".into());
+            .or_else(|| t.created_in.clone());
+        let medium = match wrote_in {
+            Some(kind) if api::REACHES_CUSTOMER.contains(&kind.as_str()) => kind,
+            _ if t.customer_email.is_some() => "email".to_owned(),
+            other => other.unwrap_or_else(|| "email".into()),
+        };
         if let Some(why) = self
             .open(z, &t, &line, &session_id, operator.as_deref(), &medium)
             .await?
@@ -220,9 +243,10 @@ impl Zammad {
                 t.group
             )));
         }
-        if let Some(op) = &operator {
-            self.engine.assign_operator(&session_id, op).await?;
-        }
+        // Unowned, it is credited to nobody: the operator is the one at the close.
+        self.engine
+            .assign_operator(&session_id, operator.as_deref())
+            .await?;
         if let Some(a) = &article {
             self.article(z, &t, &session_id, a).await?;
         }
@@ -266,7 +290,7 @@ impl Zammad {
             line,
             channel: Channel::Zammad,
             client: ClientRef {
-                id: Id::stored(t.customer.to_string()),
+                id: Id::stored(client_id(&z.settings.instance, t.customer)),
                 name: t.customer_name.clone(),
             },
             operator,
@@ -315,20 +339,30 @@ impl Zammad {
     }
 
     /// The session of this instance whose request waits for customer `customer`'s answer
-    /// (sent, or answered with a follow-up to come).
+    /// (sent, or answered with a follow-up to come), when `text` gives that answer: the
+    /// rating, "resolved?" or the reasons. A comment does not count: a new ticket that
+    /// could be one is more likely the customer's next problem.
     async fn waiting_for(
         &self,
         instance: &str,
         customer: u64,
+        text: &str,
+        at: DateTime<Utc>,
     ) -> Result<Option<String>, StoreError> {
         let target = self
             .engine
-            .latest_answer_target(Channel::Zammad, &customer.to_string())
+            .latest_answer_target(Channel::Zammad, &client_id(instance, customer))
             .await?;
-        let ours = format!("zammad-{instance}-");
-        Ok(target
-            .map(|t| t.request.session_id)
-            .filter(|s| s.starts_with(&ours)))
+        let Some(target) = target.filter(|t| self.dialogue.answers_a_question(t, text, at)) else {
+            return Ok(None);
+        };
+        let session = target.request.session_id;
+        let ours = self
+            .engine
+            .conversation_of(&session)
+            .await?
+            .is_some_and(|c| c.helpdesk == HELPDESK && c.account == instance);
+        Ok(ours.then_some(session))
     }
 
     /// The customer's article `a` in ticket `t`, read as an answer to session `session_id`'s
@@ -377,14 +411,19 @@ impl Zammad {
             }
         }
         if z.settings.close_after_answer && t.state != "closed" {
-            match z.api.close(&t.id.to_string()).await {
-                SendOutcome::Accepted { .. } => {}
-                other => {
-                    tracing::warn!(outcome = ?other, %session_id, "could not close the ticket the answer reopened")
-                }
-            }
+            self.close_ticket(z, &t.id.to_string(), session_id).await;
         }
         Ok(true)
+    }
+
+    /// Closes the ticket an answer reopened (or opened).
+    async fn close_ticket(&self, z: &Instance, ticket: &str, session_id: &str) {
+        match z.api.close(ticket).await {
+            SendOutcome::Accepted { .. } => {}
+            other => {
+                tracing::warn!(outcome = ?other, %session_id, "could not close the ticket the answer reopened")
+            }
+        }
     }
 
     /// `check-config`'s look at each instance: the token and the mapped groups. Returns what

@@ -76,8 +76,13 @@ impl Engine {
             .await
     }
 
-    /// Credits an open session to another operator (a helpdesk's assignee changed).
-    pub async fn assign_operator(&self, session_id: &str, operator_id: &str) -> Result<bool> {
+    /// Credits an open session to another operator, or to nobody (a helpdesk's assignee
+    /// changed or was removed).
+    pub async fn assign_operator(
+        &self,
+        session_id: &str,
+        operator_id: Option<&str>,
+    ) -> Result<bool> {
         self.store.assign_operator(session_id, operator_id).await
     }
 

@@ -114,13 +114,18 @@ impl Store {
         row.map(|r| Ok(r.try_get("session_id")?)).transpose()
     }
 
-    /// Credits an open session to `operator_id` (a helpdesk's assignee changed); a closed
-    /// session keeps the operator of its close. Returns whether it changed.
-    pub async fn assign_operator(&self, session_id: &str, operator_id: &str) -> Result<bool> {
+    /// Credits an open session to `operator_id` (nobody with `None`: a helpdesk's assignee
+    /// changed or was removed); a closed session keeps the operator of its close. Returns
+    /// whether it changed.
+    pub async fn assign_operator(
+        &self,
+        session_id: &str,
+        operator_id: Option<&str>,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE sessions SET operator_id = $2
              WHERE id = $1 AND closed_at IS NULL
-               AND (operator_id IS NULL OR operator_id <> $2)",
+               AND COALESCE(operator_id, '') <> COALESCE($2, '')",
         )
         .bind(session_id)
         .bind(operator_id)

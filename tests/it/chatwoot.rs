@@ -590,7 +590,23 @@ async fn admins_see_the_connector_and_its_webhook_url(kind: Db) {
     assert_eq!(body["error"]["code"], "forbidden", "{body}");
 }
 
+/// With a secret set, allowing unsigned calls does not let one in.
+async fn a_secret_makes_signing_required_even_where_unsigned_calls_are_allowed(kind: Db) {
+    let Some(t) = spawn_with(kind, |a| a.allow_unsigned = true).await else {
+        return;
+    };
+    let c = t.fake.open(WIDGET_INBOX, "Ann Client");
+    let (status, body) = t.deliver(&t.fake.created(&c).unsigned()).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"]["code"], "bad_signature", "{body}");
+    let (status, _) = t.app.get(&format!("/v1/sessions/{}", session_of(&c))).await;
+    assert_eq!(status, 404);
+    let (status, body) = t.deliver(&t.fake.created(&c)).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 crate::common::on_both_backends!(
+    a_secret_makes_signing_required_even_where_unsigned_calls_are_allowed,
     admins_see_the_connector_and_its_webhook_url,
     a_resolved_conversation_is_asked_in_it_and_a_tap_rates_the_assignee,
     whatsapp_answers_come_back_as_messages_and_the_conversation_is_resolved_again,

@@ -228,9 +228,19 @@ async fn a_closed_ticket_is_asked_in_it_and_the_reply_rates_the_owner(kind: Db) 
 }
 
 /// Telegram: after the close Zammad files the customer's answer in a new ticket; it is
-/// taken as the answer, that ticket is closed and never rated itself.
+/// taken as the answer, that ticket is closed and never rated itself. A later new ticket
+/// that is no answer (the comment could be any text) stays a ticket of its own.
 async fn a_telegram_answer_in_a_new_ticket_answers_the_old_one(kind: Db) {
     let Some(t) = spawn(kind).await else { return };
+    let (status, body) = t
+        .app
+        .call(
+            "PATCH",
+            "/v1/lines/support",
+            Some(json!({"rating": {"ask_comment_on_low": true}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     let ticket = t
         .worked_and_closed(SUPPORT_GROUP, "telegram personal-message", AGENT_ANNA)
         .await;
@@ -244,12 +254,36 @@ async fn a_telegram_answer_in_a_new_ticket_answers_the_old_one(kind: Db) {
         SUPPORT_GROUP,
         ticket.customer,
         "telegram personal-message",
-        "5",
+        "2",
     );
     t.deliver_ok([t.fake.created(&answer)]).await;
-    t.wait_for_rating(&ticket, |r| r["value"] == 5).await;
+    t.wait_for_rating(&ticket, |r| r["value"] == 2).await;
     assert_eq!(t.fake.state(&answer), "closed");
     t.deliver_echoes().await;
+    // The comment is asked in the old ticket; a new problem is not taken as it.
+    assert!(
+        t.fake
+            .articles(&ticket)
+            .iter()
+            .any(|a| a["body"].as_str().unwrap().contains("What went wrong")),
+        "{:?}",
+        t.fake.articles(&ticket)
+    );
+    t.advance(Duration::seconds(5));
+    let next = t.fake.open_with(
+        SUPPORT_GROUP,
+        ticket.customer,
+        "telegram personal-message",
+        "My new parcel never came",
+    );
+    t.deliver_ok([t.fake.created(&next)]).await;
+    let (status, _) = t
+        .app
+        .get(&format!("/v1/sessions/{}", session_of(&next)))
+        .await;
+    assert_eq!(status, 200, "a new problem is a ticket of its own");
+    assert!(t.rating(&ticket).await["comment"].is_null());
+    assert_eq!(t.fake.state(&next), "new");
     t.advance(Duration::seconds(60));
     t.app.settle().await;
     let (status, _) = t
