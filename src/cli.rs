@@ -328,25 +328,23 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
                         }
                     }
                 }
-                // The helpdesks' APIs, called once each: tokens and mappings.
+                // The helpdesks' APIs, called once each: tokens and mappings, for the file's
+                // connectors as `serve` will have them and those connected over the API.
                 let ids: Vec<String> = all.iter().map(|(id, _)| id.clone()).collect();
                 let (policy, timeout) = (
                     settings.outbound_policy().unwrap_or_default(),
                     settings.scheduler.send_timeout(),
                 );
+                let file = settings.configured_connectors().unwrap_or_default();
+                let chatwoot = with_stored(file.chatwoot, engine.connector_settings().await?);
+                let zammad = with_stored(file.zammad, engine.connector_settings().await?);
                 let checks = [
                     crate::channels::chatwoot::Chatwoot::check_accounts(
-                        &settings.chatwoot,
-                        &policy,
-                        timeout,
-                        &ids,
+                        &chatwoot, &policy, timeout, &ids,
                     )
                     .await,
                     crate::channels::zammad::Zammad::check_instances(
-                        &settings.zammad,
-                        &policy,
-                        timeout,
-                        &ids,
+                        &zammad, &policy, timeout, &ids,
                     )
                     .await,
                 ];
@@ -464,4 +462,21 @@ async fn keys(command: KeysCommand, json_logs: bool) -> anyhow::Result<ExitCode>
     };
     engine.close_store().await;
     Ok(code)
+}
+
+/// The config file's connectors of one helpdesk, then the stored ones it does not name (those
+/// connected over the API; one the file dropped is deleted at the next start, so it is left
+/// out).
+fn with_stored<S>(
+    mut file: Vec<(String, S)>,
+    stored: Vec<crate::engine::ConnectorRecord<S>>,
+) -> Vec<(String, S)> {
+    for c in stored {
+        if c.managed_by == rateline_domain::ManagedBy::Api
+            && !file.iter().any(|(id, _)| *id == c.id)
+        {
+            file.push((c.id, c.settings));
+        }
+    }
+    file
 }

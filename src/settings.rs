@@ -6,7 +6,6 @@
 //! With no file and no variables, Rateline runs on SQLite at `./rateline.db` and listens on
 //! `127.0.0.1:8080`.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -14,7 +13,7 @@ use std::time::Duration;
 use config::{Config, Environment, File, FileFormat};
 use serde::{Deserialize, Serialize};
 
-use rateline_domain::LineSettings;
+use rateline_domain::{ChatwootSettings, ConnectorSettings, LineSettings, ZammadSettings};
 
 /// The settings named by `RATELINE__…_FILE` variables, read from their files: each as
 /// (`section.key`, the file's text without its final line break). Errors name the variable
@@ -75,12 +74,15 @@ pub struct Settings {
     /// Enables the Meta channels whose ids and tokens are set.
     #[serde(default)]
     pub meta: Option<MetaSettings>,
-    /// The Chatwoot accounts whose conversations are rated (`[[chatwoot]]`, docs/chatwoot.md).
+    /// The Chatwoot accounts whose conversations are rated (`[[chatwoot]]`,
+    /// docs/channels/chatwoot.md): `account` and the fields of
+    /// `PUT /v1/connectors/chatwoot/{account}`.
     #[serde(default)]
-    pub chatwoot: Vec<ChatwootSettings>,
-    /// The Zammad instances whose tickets are rated (`[[zammad]]`, docs/channels/zammad.md).
+    pub chatwoot: Vec<serde_json::Value>,
+    /// The Zammad instances whose tickets are rated (`[[zammad]]`, docs/channels/zammad.md):
+    /// `instance` and the fields of `PUT /v1/connectors/zammad/{instance}`.
     #[serde(default)]
-    pub zammad: Vec<ZammadSettings>,
+    pub zammad: Vec<serde_json::Value>,
     /// Enables e-mail alerts.
     #[serde(default)]
     pub smtp: Option<SmtpSettings>,
@@ -567,229 +569,6 @@ pub struct MetaSettings {
     pub callback_secret: Option<String>,
 }
 
-/// One Chatwoot account Rateline rates the conversations of (`[[chatwoot]]`).
-#[derive(Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChatwootSettings {
-    /// The account's id in Chatwoot (in its URLs); the webhook is
-    /// `/connectors/chatwoot/{account}/webhook`.
-    pub account: u64,
-    /// Chatwoot's address, e.g. `https://chatwoot.example.com`.
-    pub url: String,
-    /// An agent's or an agent bot's access token (Profile settings → Access token).
-    pub api_token: String,
-    /// The account webhook's secret: every call must be signed with it.
-    #[serde(default)]
-    pub webhook_secret: Option<String>,
-    /// Takes unsigned webhooks, for Chatwoot releases that sign none. Anyone who can reach
-    /// the webhook's URL can then forge events: less safe, documented.
-    #[serde(default)]
-    pub allow_unsigned: bool,
-    /// Inbox id → line id. Without an entry an inbox goes to the line `chatwoot-{inbox}`,
-    /// when that line exists; otherwise its conversations are not rated.
-    #[serde(default)]
-    pub inboxes: BTreeMap<String, String>,
-    /// Agent id → person id, for the operator a rating is credited to. Without an entry an
-    /// agent is credited as `chatwoot-{agent}`.
-    #[serde(default)]
-    pub agents: BTreeMap<String, String>,
-    /// Writes each rating into its conversation as a private note, for agents to see.
-    #[serde(default)]
-    pub private_note: bool,
-    /// Resolves the conversation again when the client's answer reopened it.
-    #[serde(default = "yes")]
-    pub resolve_after_answer: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-impl std::fmt::Debug for ChatwootSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The token and secret never reach a log line through a Debug print.
-        f.debug_struct("ChatwootSettings")
-            .field("account", &self.account)
-            .field("url", &crate::store::redact_url(&self.url))
-            .field("inboxes", &self.inboxes)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ChatwootSettings {
-    /// The line an inbox's conversations go to.
-    pub fn line_of(&self, inbox: u64) -> String {
-        self.inboxes
-            .get(&inbox.to_string())
-            .cloned()
-            .unwrap_or_else(|| format!("chatwoot-{inbox}"))
-    }
-
-    /// The person an agent's ratings are credited to.
-    pub fn operator_of(&self, agent: u64) -> String {
-        self.agents
-            .get(&agent.to_string())
-            .cloned()
-            .unwrap_or_else(|| format!("chatwoot-{agent}"))
-    }
-
-    fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        let at = format!("chatwoot (account {})", self.account);
-        match reqwest::Url::parse(&self.url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => problems.push(format!(
-                "{at}: url {:?} is not an http(s) URL such as https://chatwoot.example.com",
-                self.url
-            )),
-        }
-        if self.api_token.trim().is_empty() {
-            problems.push(format!(
-                "{at}: api_token is required: an agent's access token (Profile settings → Access token)"
-            ));
-        }
-        match &self.webhook_secret {
-            Some(s) if s.trim().is_empty() => problems.push(format!(
-                "{at}: webhook_secret is empty: paste the secret Chatwoot shows for the webhook"
-            )),
-            None if !self.allow_unsigned => problems.push(format!(
-                "{at}: webhook_secret is required (Settings → Integrations → Webhooks shows it); \
-                 for a Chatwoot release that signs no webhooks set allow_unsigned = true, which \
-                 lets anyone who can reach the URL forge events"
-            )),
-            _ => {}
-        }
-        for (inbox, line) in &self.inboxes {
-            if inbox.parse::<u64>().is_err() {
-                problems.push(format!(
-                    "{at}: inboxes key {inbox:?} is not an inbox id (a number)"
-                ));
-            }
-            if let Err(e) = rateline_domain::check_name_id("line", line) {
-                problems.push(format!("{at}: inboxes.{inbox}: {e}"));
-            }
-        }
-        for (agent, person) in &self.agents {
-            if agent.parse::<u64>().is_err() {
-                problems.push(format!(
-                    "{at}: agents key {agent:?} is not an agent id (a number)"
-                ));
-            }
-            if let Err(e) = rateline_domain::check_name_id("person", person) {
-                problems.push(format!("{at}: agents.{agent}: {e}"));
-            }
-        }
-        problems
-    }
-}
-
-/// One Zammad instance Rateline rates the tickets of (`[[zammad]]`).
-#[derive(Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ZammadSettings {
-    /// A name for the instance, in the webhook's URL: `/connectors/zammad/{instance}/webhook`.
-    pub instance: String,
-    /// Zammad's address, e.g. `https://zammad.example.com`.
-    pub url: String,
-    /// An access token of an agent (Profile → Token Access) with `ticket.agent`.
-    pub api_token: String,
-    /// The webhook's HMAC-SHA1 signature token: every call must be signed with it.
-    #[serde(default)]
-    pub webhook_token: Option<String>,
-    /// Takes unsigned webhooks. Anyone who can reach the URL can then forge events: less
-    /// safe, documented.
-    #[serde(default)]
-    pub allow_unsigned: bool,
-    /// Group id → line id. Without an entry a group goes to the line `zammad-{group}`, when
-    /// that line exists; otherwise its tickets are not rated.
-    #[serde(default)]
-    pub groups: BTreeMap<String, String>,
-    /// Agent (user) id → person id, for the operator a rating is credited to. Without an
-    /// entry an agent is credited as `zammad-{user}`.
-    #[serde(default)]
-    pub agents: BTreeMap<String, String>,
-    /// Writes each rating into its ticket as an internal note, for agents to see.
-    #[serde(default)]
-    pub internal_note: bool,
-    /// Closes the ticket again when the customer's answer reopened it.
-    #[serde(default = "yes")]
-    pub close_after_answer: bool,
-}
-
-impl std::fmt::Debug for ZammadSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The token never reaches a log line through a Debug print.
-        f.debug_struct("ZammadSettings")
-            .field("instance", &self.instance)
-            .field("url", &crate::store::redact_url(&self.url))
-            .field("groups", &self.groups)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ZammadSettings {
-    /// The line a group's tickets go to.
-    pub fn line_of(&self, group: u64) -> String {
-        self.groups
-            .get(&group.to_string())
-            .cloned()
-            .unwrap_or_else(|| format!("zammad-{group}"))
-    }
-
-    /// The person an agent's ratings are credited to.
-    pub fn operator_of(&self, agent: u64) -> String {
-        self.agents
-            .get(&agent.to_string())
-            .cloned()
-            .unwrap_or_else(|| format!("zammad-{agent}"))
-    }
-
-    fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        let at = format!("zammad (instance {:?})", self.instance);
-        if let Err(e) = rateline_domain::check_name_id("instance", &self.instance) {
-            problems.push(format!("{at}: {e}"));
-        }
-        match reqwest::Url::parse(&self.url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => problems.push(format!(
-                "{at}: url {:?} is not an http(s) URL such as https://zammad.example.com",
-                self.url
-            )),
-        }
-        if self.api_token.trim().is_empty() {
-            problems.push(format!(
-                "{at}: api_token is required: an agent's token (Profile → Token Access, with ticket.agent)"
-            ));
-        }
-        match &self.webhook_token {
-            Some(s) if s.trim().is_empty() => problems.push(format!(
-                "{at}: webhook_token is empty: paste the webhook's HMAC SHA1 signature token"
-            )),
-            None if !self.allow_unsigned => problems.push(format!(
-                "{at}: webhook_token is required (the webhook's HMAC SHA1 signature token in \
-                 Zammad); allow_unsigned = true takes unsigned calls, which lets anyone who \
-                 can reach the URL forge events"
-            )),
-            _ => {}
-        }
-        for (kind, map, what) in [
-            ("groups", &self.groups, "line"),
-            ("agents", &self.agents, "person"),
-        ] {
-            for (id, target) in map {
-                if id.parse::<u64>().is_err() {
-                    problems.push(format!("{at}: {kind} key {id:?} is not an id (a number)"));
-                }
-                if let Err(e) = rateline_domain::check_name_id(what, target) {
-                    problems.push(format!("{at}: {kind}.{id}: {e}"));
-                }
-            }
-        }
-        problems
-    }
-}
-
 fn default_graph_url() -> String {
     "https://graph.facebook.com".into()
 }
@@ -974,6 +753,63 @@ pub struct ConfiguredPeople {
     pub groups: Vec<(rateline_domain::NameId, rateline_domain::Group)>,
 }
 
+/// The helpdesk connectors of the config file, checked.
+#[derive(Debug, Clone, Default)]
+pub struct ConfiguredConnectors {
+    /// Account id → settings.
+    pub chatwoot: Vec<(String, ChatwootSettings)>,
+    /// Instance name → settings.
+    pub zammad: Vec<(String, ZammadSettings)>,
+}
+
+/// Each `[[chatwoot]]` (`[[zammad]]`) entry with its `account` (`instance`) taken out,
+/// checked as its `PUT` would be, or the problem with it.
+fn connectors_of<S: ConnectorSettings>(
+    list: &[serde_json::Value],
+    policy: &rateline_adapters::outbound::Policy,
+    problems: &mut Vec<String>,
+) -> Vec<(String, S)> {
+    let helpdesk = S::HELPDESK;
+    let (what, unit) = (helpdesk.as_str(), helpdesk.unit());
+    let mut found: Vec<(String, S)> = Vec::new();
+    for (i, raw) in list.iter().enumerate() {
+        let mut raw = raw.clone();
+        let id = match raw.as_object_mut().and_then(|o| o.remove(unit)) {
+            Some(serde_json::Value::String(s)) => s,
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            _ => {
+                problems.push(format!("{what}[{i}]: needs `{unit}`"));
+                continue;
+            }
+        };
+        let at = format!("{what} ({unit} {id:?})");
+        if let Err(e) = helpdesk.check_id(unit, &id) {
+            problems.push(format!("{at}: {e}"));
+            continue;
+        }
+        if found.iter().any(|(other, _)| *other == id) {
+            problems.push(format!(
+                "{at} is configured twice: one [[{what}]] per {unit}"
+            ));
+            continue;
+        }
+        let checked = serde_json::from_value::<S>(raw)
+            .map_err(|e| e.to_string())
+            .and_then(|s| {
+                s.validate().map_err(|e| e.to_string())?;
+                policy.check_url(s.url()).map_err(|refused| {
+                    format!("url {:?} is {refused}", crate::store::redact_url(s.url()))
+                })?;
+                Ok(s)
+            });
+        match checked {
+            Ok(s) => found.push((id, s)),
+            Err(e) => problems.push(format!("{at}: {e}")),
+        }
+    }
+    found
+}
+
 /// Each entry of a file's list (`lines`, `people`, `groups`) with its `id` taken out and
 /// checked, or the problem with it.
 fn with_ids(
@@ -1088,6 +924,23 @@ impl Settings {
         }
     }
 
+    /// The helpdesk connectors of the config file (`[[chatwoot]]` with its `account`,
+    /// `[[zammad]]` with its `instance`), each checked like its `PUT` body, the outbound
+    /// policy included.
+    pub fn configured_connectors(&self) -> Result<ConfiguredConnectors, Vec<String>> {
+        let mut problems = Vec::new();
+        let policy = self.outbound_policy().unwrap_or_default();
+        let found = ConfiguredConnectors {
+            chatwoot: connectors_of(&self.chatwoot, &policy, &mut problems),
+            zammad: connectors_of(&self.zammad, &policy, &mut problems),
+        };
+        if problems.is_empty() {
+            Ok(found)
+        } else {
+            Err(problems)
+        }
+    }
+
     /// The people and groups of the config file, each checked like its `PUT` body.
     pub fn configured_people(&self) -> Result<ConfiguredPeople, Vec<String>> {
         let mut problems = Vec::new();
@@ -1151,11 +1004,6 @@ impl Settings {
                 self.meta
                     .iter()
                     .map(|m| ("meta.graph_url", m.graph_url.as_str())),
-            )
-            .chain(
-                self.chatwoot
-                    .iter()
-                    .map(|c| ("chatwoot.url", c.url.as_str())),
             );
         for (key, url) in platform_urls {
             if let Err(refused) = policy.check_url(url) {
@@ -1256,24 +1104,6 @@ impl Settings {
         if let Some(m) = &self.meta {
             problems.append(&mut m.problems());
         }
-        for (i, c) in self.chatwoot.iter().enumerate() {
-            problems.append(&mut c.problems());
-            if self.chatwoot[..i].iter().any(|o| o.account == c.account) {
-                problems.push(format!(
-                    "chatwoot account {} is configured twice: one [[chatwoot]] per account",
-                    c.account
-                ));
-            }
-        }
-        for (i, z) in self.zammad.iter().enumerate() {
-            problems.append(&mut z.problems());
-            if self.zammad[..i].iter().any(|o| o.instance == z.instance) {
-                problems.push(format!(
-                    "zammad instance {:?} is configured twice: one [[zammad]] per instance",
-                    z.instance
-                ));
-            }
-        }
         if let Some(smtp) = &self.smtp {
             problems.extend(smtp.problems());
         }
@@ -1315,6 +1145,9 @@ impl Settings {
             ));
         }
         if let Err(mut p) = self.configured_lines() {
+            problems.append(&mut p);
+        }
+        if let Err(mut p) = self.configured_connectors() {
             problems.append(&mut p);
         }
         if let Err(mut p) = self.configured_people() {

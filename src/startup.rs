@@ -163,16 +163,20 @@ impl Application {
         );
         let lines = settings.configured_lines().map_err(StartupError::Config)?;
         let people = settings.configured_people().map_err(StartupError::Config)?;
-        engine
-            .apply_configured(&people, &lines)
-            .await
-            .map_err(|e| match e {
-                crate::engine::EngineError::Store(source) => StartupError::Database {
-                    url: redact_url(&settings.database.url),
-                    source,
-                },
-                other => StartupError::Config(vec![other.to_string()]),
-            })?;
+        let connectors = settings
+            .configured_connectors()
+            .map_err(StartupError::Config)?;
+        let applied = async {
+            engine.apply_configured(&people, &lines).await?;
+            engine.apply_configured_connectors(&connectors).await
+        };
+        applied.await.map_err(|e| match e {
+            crate::engine::EngineError::Store(source) => StartupError::Database {
+                url: redact_url(&settings.database.url),
+                source,
+            },
+            other => StartupError::Config(vec![other.to_string()]),
+        })?;
 
         let timeout = settings.scheduler.send_timeout();
         let mut adapters =
@@ -230,49 +234,38 @@ impl Application {
             )
             .map_err(|e| StartupError::Config(vec![e.to_string()]))?,
         );
-        let chatwoot = if settings.chatwoot.is_empty() {
-            None
-        } else {
-            let key = engine
-                .server_key(
-                    crate::channels::chatwoot::CALLBACK_KEY_NAME,
-                    &hex::encode(rand::random::<[u8; 32]>()),
-                )
-                .await
-                .map_err(|source| StartupError::Database {
-                    url: redact_url(&settings.database.url),
-                    source,
-                })?;
-            let connector = Arc::new(crate::channels::chatwoot::Chatwoot::new(
-                &settings.chatwoot,
-                timeout,
-                engine.clone(),
-                &policy,
-                rateline_adapters::signed::CallbackSigner::new(&key),
-                &public_url,
-            ));
-            for c in &settings.chatwoot {
-                tracing::info!(account = c.account, url = %redact_url(&c.url), "chatwoot connector enabled");
-            }
-            adapters = adapters.with(connector.clone());
-            Some(connector)
-        };
-        let zammad = if settings.zammad.is_empty() {
-            None
-        } else {
-            let connector = Arc::new(crate::channels::zammad::Zammad::new(
-                &settings.zammad,
-                timeout,
-                engine.clone(),
-                &policy,
-                &public_url,
-            ));
-            for z in &settings.zammad {
-                tracing::info!(instance = %z.instance, url = %redact_url(&z.url), "zammad connector enabled");
-            }
-            adapters = adapters.with(connector.clone());
-            Some(connector)
-        };
+        // The helpdesk connectors always run: accounts and instances are connected and
+        // changed while the server runs (the file's, the API's, the Helpdesks page's).
+        let key = engine
+            .server_key(
+                crate::channels::chatwoot::CALLBACK_KEY_NAME,
+                &hex::encode(rand::random::<[u8; 32]>()),
+            )
+            .await
+            .map_err(|source| StartupError::Database {
+                url: redact_url(&settings.database.url),
+                source,
+            })?;
+        let chatwoot = Arc::new(crate::channels::chatwoot::Chatwoot::new(
+            timeout,
+            engine.clone(),
+            &policy,
+            rateline_adapters::signed::CallbackSigner::new(&key),
+            &public_url,
+        ));
+        let zammad = Arc::new(crate::channels::zammad::Zammad::new(
+            timeout,
+            engine.clone(),
+            &policy,
+            &public_url,
+        ));
+        for (id, c) in &connectors.chatwoot {
+            tracing::info!(account = %id, url = %redact_url(&c.url), "chatwoot account connected from the config file");
+        }
+        for (id, z) in &connectors.zammad {
+            tracing::info!(instance = %id, url = %redact_url(&z.url), "zammad instance connected from the config file");
+        }
+        adapters = adapters.with(chatwoot.clone()).with(zammad.clone());
         let bot = telegram
             .as_ref()
             .map(|t| t.adapter() as Arc<dyn rateline_adapters::ChannelAdapter>);

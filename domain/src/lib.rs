@@ -6,6 +6,7 @@
 //! This crate is below both the application and the channel adapters, and uses neither.
 
 mod channel;
+mod connector;
 mod error_code;
 mod followup;
 mod ids;
@@ -18,6 +19,9 @@ mod subscription;
 
 pub use channel::{
     Channel, ClientRef, META_WINDOW, META_WINDOW_MARGIN, UnknownChannel, meta_window_open,
+};
+pub use connector::{
+    ChatwootSettings, ConnectorSettings, Helpdesk, MAX_CONNECTOR_MAP, ZammadSettings,
 };
 pub use error_code::ErrorCode;
 pub use followup::{AppealBody, DecisionBody, EvaluationBody, FlagBody, ResponseBody};

@@ -17,7 +17,7 @@
 //!   (WhatsApp). A value is a signed payload, checked before anything is stored; a tap on
 //!   another conversation's button is refused.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,13 +25,14 @@ use chrono::{DateTime, TimeZone, Utc};
 use rateline_adapters::chatwoot::{self as api, ChatwootApi};
 use rateline_adapters::signed::CallbackSigner;
 use rateline_adapters::{ChannelAdapter, OutgoingRequest, OutgoingText, SendOutcome};
-use rateline_domain::{Channel, ClientRef, ClosedBy, Id, MessageFrom};
+use rateline_domain::{
+    Channel, ChatwootSettings, ClientRef, ClosedBy, ConnectorSettings, Id, MessageFrom,
+};
 use serde_json::Value;
 
 use super::dialogue::{Chat, Dialogue};
-use super::helpdesk::{self, Handled, Refusal};
+use super::helpdesk::{self, Handled, NotApplied, Refusal, Registry};
 use crate::engine::Engine;
-use crate::settings::ChatwootSettings;
 use crate::store::{AnswerTarget, HelpdeskConversation, StoreError};
 
 /// The helpdesk's name in `helpdesk_conversations`.
@@ -40,16 +41,17 @@ const HELPDESK: &str = "chatwoot";
 /// The name of the server key that signs the connector's buttons.
 pub const CALLBACK_KEY_NAME: &str = "chatwoot-callbacks";
 
-/// One Chatwoot account: its settings and its API.
+/// One Chatwoot account: its id, settings and API.
 struct Account {
+    id: u64,
     settings: ChatwootSettings,
     api: ChatwootApi,
 }
 
-/// The Chatwoot accounts of one server.
+/// The Chatwoot accounts of one server, as stored (the config file's and the API's).
 pub struct Chatwoot {
     engine: Engine,
-    accounts: HashMap<u64, Account>,
+    accounts: Registry<ChatwootSettings, Account>,
     dialogue: Dialogue,
     /// Where a private note links to the session's page.
     public_url: String,
@@ -57,7 +59,6 @@ pub struct Chatwoot {
 
 impl Chatwoot {
     pub fn new(
-        settings: &[ChatwootSettings],
         send_timeout: Duration,
         engine: Engine,
         policy: &rateline_adapters::outbound::Policy,
@@ -68,19 +69,16 @@ impl Chatwoot {
             .client(send_timeout)
             .build()
             .expect("the HTTP client builds with static settings");
-        let accounts = settings
-            .iter()
-            .map(|s| {
-                let api = ChatwootApi::new(&s.url, s.account, &s.api_token, http.clone());
-                (
-                    s.account,
-                    Account {
-                        settings: s.clone(),
-                        api,
-                    },
-                )
-            })
-            .collect();
+        let accounts = Registry::new(engine.clone(), move |id, settings: ChatwootSettings| {
+            // Account ids are checked as numbers before they are stored.
+            let id = id.parse().unwrap_or_default();
+            let token = settings.api_token.clone().unwrap_or_default();
+            Account {
+                api: ChatwootApi::new(&settings.url, id, &token, http.clone()),
+                id,
+                settings,
+            }
+        });
         Self {
             dialogue: Dialogue::new(engine.clone(), signer),
             engine,
@@ -89,75 +87,43 @@ impl Chatwoot {
         }
     }
 
-    /// The accounts as admins see them (`GET /v1/connectors`).
-    pub fn views(&self) -> Vec<helpdesk::ConnectorView> {
-        let mut views: Vec<_> = self
-            .accounts
-            .values()
-            .map(|a| {
-                let s = &a.settings;
-                helpdesk::ConnectorView {
-                    helpdesk: HELPDESK.into(),
-                    id: s.account.to_string(),
-                    url: crate::store::redact_url(&s.url),
-                    webhook_url: format!(
-                        "{}/connectors/chatwoot/{}/webhook",
-                        self.public_url, s.account
-                    ),
-                    signed: s.webhook_secret.is_some(),
-                    lines: s.inboxes.clone(),
-                    default_line: "chatwoot-{id}".into(),
-                    agents: s.agents.clone(),
-                    default_operator: "chatwoot-{id}".into(),
-                    note_for_agents: s.private_note,
-                    closed_again: s.resolve_after_answer,
-                }
-            })
-            .collect();
-        views.sort_by(|a, b| a.id.cmp(&b.id));
-        views
-    }
-
-    /// Checks a webhook call before its body is read: the account is configured, the call
-    /// is signed with its secret (or, without one, the account takes unsigned calls), and it
-    /// is fresh.
-    pub fn check(
+    /// Checks a webhook call of account `account` before its body is read (the account is
+    /// connected, the call is signed with its secret or it takes unsigned calls, and it is
+    /// fresh), then applies its event. Only an unreachable database is the call's: it is
+    /// then refused with a 503 and Chatwoot delivers it again. Anything else would repeat on
+    /// every delivery, so it is logged and let go.
+    pub async fn receive<'h>(
         &self,
-        account: u64,
-        timestamp: Option<&str>,
-        signature: Option<&str>,
+        account: &str,
+        header: impl Fn(&str) -> Option<&'h str>,
         body: &[u8],
-    ) -> Result<(), Refusal> {
-        let a = self.accounts.get(&account).ok_or(Refusal::NotConfigured)?;
-        // With a secret every call must be signed, whatever allow_unsigned says: it only
-        // lets an account without one take calls at all.
-        let Some(secret) = &a.settings.webhook_secret else {
-            return if a.settings.allow_unsigned {
-                Ok(())
-            } else {
-                Err(Refusal::Unsigned)
-            };
-        };
-        let (Some(timestamp), Some(signature)) = (timestamp, signature) else {
-            return Err(Refusal::Unsigned);
-        };
-        if !api::signed(secret.as_bytes(), timestamp, body, signature) {
-            return Err(Refusal::BadSignature);
+    ) -> Result<Handled, NotApplied> {
+        let a = self
+            .accounts
+            .get(account)
+            .await?
+            .ok_or(Refusal::NotConfigured)?;
+        let (timestamp, signature) = (
+            header("x-chatwoot-timestamp"),
+            header("x-chatwoot-signature"),
+        );
+        match (&a.settings.webhook_secret, timestamp, signature) {
+            (None, _, _) => helpdesk::unsigned_taken(&a.settings)?,
+            (Some(secret), Some(timestamp), Some(signature)) => {
+                if !api::signed(secret.as_bytes(), timestamp, body, signature) {
+                    return Err(Refusal::BadSignature.into());
+                }
+                if !api::fresh(timestamp, self.engine.now()) {
+                    return Err(Refusal::Stale.into());
+                }
+            }
+            (Some(_), _, _) => return Err(Refusal::Unsigned.into()),
         }
-        if !api::fresh(timestamp, self.engine.now()) {
-            return Err(Refusal::Stale);
-        }
-        Ok(())
-    }
-
-    /// Applies one webhook event of `account` (already checked). Only an unreachable
-    /// database is an error: the call is then refused with a 503 and Chatwoot delivers it
-    /// again. Anything else would repeat on every delivery, so it is logged and let go.
-    pub async fn handle(&self, account: u64, event: &Value) -> Result<Handled, StoreError> {
-        let Some(a) = self.accounts.get(&account) else {
-            return Ok(Handled::Ignored("the account is not configured".into()));
-        };
-        helpdesk::settle(self.handle_one(a, event).await, HELPDESK)
+        let event = helpdesk::json(body)?;
+        Ok(helpdesk::settle(
+            self.handle_one(&a, &event).await,
+            HELPDESK,
+        )?)
     }
 
     async fn handle_one(&self, a: &Account, event: &Value) -> Result<Handled, StoreError> {
@@ -174,7 +140,7 @@ impl Chatwoot {
                 "the event carries no conversation with an id, inbox_id and contact".into(),
             ));
         };
-        let account = a.settings.account;
+        let account = a.id;
         let line = a.settings.line_of(c.inbox);
         let session_id = format!("chatwoot-{account}-{}", c.id);
         let operator = c.assignee.map(|agent| a.settings.operator_of(agent));
@@ -224,7 +190,7 @@ impl Chatwoot {
     ) -> Result<Option<String>, StoreError> {
         let conversation = HelpdeskConversation {
             helpdesk: HELPDESK.into(),
-            account: a.settings.account.to_string(),
+            account: a.id.to_string(),
             conversation: c.id.to_string(),
             medium: c.medium.clone(),
             address: None,
@@ -235,7 +201,7 @@ impl Chatwoot {
             channel: Channel::Chatwoot,
             client: ClientRef {
                 // Contact ids are the account's own.
-                id: Id::stored(format!("{}-{}", a.settings.account, c.contact)),
+                id: Id::stored(format!("{}-{}", a.id, c.contact)),
                 name: c.contact_name.clone(),
             },
             operator,
@@ -292,7 +258,7 @@ impl Chatwoot {
                 if answered {
                     // An answer is not the client writing again, but it does open Meta's
                     // 24-hour window for a response to it.
-                    let client = format!("{}-{}", a.settings.account, c.contact);
+                    let client = format!("{}-{}", a.id, c.contact);
                     self.engine
                         .client_wrote(Channel::Chatwoot, &client, at)
                         .await?;
@@ -448,7 +414,7 @@ impl Chatwoot {
     /// `check-config`'s look at each account: the token, the mapped inboxes, and Chatwoot's
     /// own survey. Lines are those `serve` will have. Returns what was found and the problems.
     pub async fn check_accounts(
-        settings: &[ChatwootSettings],
+        settings: &[(String, ChatwootSettings)],
         policy: &rateline_adapters::outbound::Policy,
         timeout: Duration,
         lines: &[String],
@@ -457,9 +423,14 @@ impl Chatwoot {
         let Ok(http) = policy.client(timeout).build() else {
             return (found, problems);
         };
-        for s in settings {
-            let account = s.account;
-            let api = ChatwootApi::new(&s.url, account, &s.api_token, http.clone());
+        for (account, s) in settings {
+            let token = s.api_token.as_deref().unwrap_or_default();
+            let api = ChatwootApi::new(
+                &s.url,
+                account.parse().unwrap_or_default(),
+                token,
+                http.clone(),
+            );
             let user = match api.profile().await {
                 Ok(u) => u,
                 Err(e) => {
@@ -580,7 +551,7 @@ impl Chatwoot {
         session_id: &str,
         last: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Result<(&Account, HelpdeskConversation), SendOutcome> {
+    ) -> Result<(Arc<Account>, HelpdeskConversation), SendOutcome> {
         let conversation = match self.engine.conversation_of(session_id).await {
             Ok(Some(c)) => c,
             Ok(None) => {
@@ -599,15 +570,24 @@ impl Chatwoot {
                 });
             }
         };
-        let account = conversation.account.parse::<u64>().ok();
-        match account.and_then(|id| self.accounts.get(&id)) {
+        let account = match self.accounts.get(&conversation.account).await {
+            Ok(a) => a,
+            Err(e) => {
+                return Err(SendOutcome::Retry {
+                    after: None,
+                    reason: format!("the Chatwoot account could not be read: {e}"),
+                });
+            }
+        };
+        match account {
             Some(a) => match window_closed(&conversation.medium, last, now) {
                 Some(closed) => Err(closed),
                 None => Ok((a, conversation)),
             },
             None => Err(SendOutcome::Failed {
                 reason: format!(
-                    "Chatwoot account {} is no longer configured on this server",
+                    "Chatwoot account {} is no longer connected to this server (its connector \
+                     was deleted)",
                     conversation.account
                 ),
             }),

@@ -1,20 +1,91 @@
-//! What the helpdesk connectors (Chatwoot, Zammad) share: opening a conversation as a
-//! session and noting which it is, an agent's message, a rating as a note for agents, and
-//! how a webhook call's outcome is told.
+//! What the helpdesk connectors (Chatwoot, Zammad) share: their accounts (instances) as
+//! read from the store, opening a conversation as a session and noting which it is, an
+//! agent's message, a rating as a note for agents, and how a webhook call's outcome is told.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use rateline_domain::{Channel, ClientRef, Id, MessageFrom, NameId, NewSession};
-use serde::Serialize;
+use rateline_domain::{Channel, ClientRef, ConnectorSettings, Id, MessageFrom, NameId, NewSession};
 
-use crate::engine::{Engine, EngineError};
+use crate::engine::{ConnectorRecord, Engine, EngineError};
 use crate::store::{AnswerTarget, HelpdeskConversation, StoreError};
+
+/// How long a process uses what it read of the connectors: a change made in another
+/// process applies here within this; one made in this process, at once.
+pub const CONNECTORS_TTL: Duration = Duration::from_secs(5);
+
+/// One helpdesk's accounts (instances) as this process uses them, each made once from its
+/// stored settings (with its API client), by id. Read again after [`CONNECTORS_TTL`], or at
+/// once when a change in this process made the reading stale.
+pub struct Registry<S, A> {
+    engine: Engine,
+    make: Make<S, A>,
+    held: Mutex<Option<Reading<A>>>,
+    _settings: std::marker::PhantomData<fn() -> S>,
+}
+
+/// Makes what a connector works with from its id and settings.
+type Make<S, A> = Box<dyn Fn(&str, S) -> A + Send + Sync>;
+
+struct Reading<A> {
+    at: Instant,
+    /// The engine's connector generation the reading started at.
+    generation: u64,
+    items: Arc<BTreeMap<String, Arc<A>>>,
+}
+
+impl<S: ConnectorSettings, A> Registry<S, A> {
+    /// `make` turns one connector's id and settings into what the connector works with.
+    pub fn new(engine: Engine, make: impl Fn(&str, S) -> A + Send + Sync + 'static) -> Self {
+        Self {
+            engine,
+            make: Box::new(make),
+            held: Mutex::new(None),
+            _settings: std::marker::PhantomData,
+        }
+    }
+
+    /// Every account (instance), by id.
+    pub async fn all(&self) -> Result<Arc<BTreeMap<String, Arc<A>>>, StoreError> {
+        let generation = self.engine.connectors_generation();
+        if let Some(r) = self.held.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+            && r.generation == generation
+            && r.at.elapsed() < CONNECTORS_TTL
+        {
+            return Ok(r.items.clone());
+        }
+        let records: Vec<ConnectorRecord<S>> = self.engine.connector_settings().await?;
+        let items: Arc<BTreeMap<_, _>> = Arc::new(
+            records
+                .into_iter()
+                .map(|r| {
+                    let made = (self.make)(&r.id, r.settings);
+                    (r.id, Arc::new(made))
+                })
+                .collect(),
+        );
+        // A change made while this was read leaves the generation it started at behind, so
+        // the next call reads again.
+        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(Reading {
+            at: Instant::now(),
+            generation,
+            items: items.clone(),
+        });
+        Ok(items)
+    }
+
+    /// The account (instance) `id`, when it is connected.
+    pub async fn get(&self, id: &str) -> Result<Option<Arc<A>>, StoreError> {
+        Ok(self.all().await?.get(id).cloned())
+    }
+}
 
 /// Why a webhook call was refused before anything in it was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
-    /// No `[[chatwoot]]` or `[[zammad]]` has the account or instance the URL names.
+    /// No connector has the account or instance the URL names.
     NotConfigured,
     /// Unsigned, and the account requires signatures.
     Unsigned,
@@ -23,33 +94,6 @@ pub enum Refusal {
     /// Signed more than 5 minutes from the server's clock (Chatwoot's calls carry their
     /// time; Zammad's do not).
     Stale,
-}
-
-/// A configured helpdesk account or instance as admins see it: never its token or secret.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ConnectorView {
-    /// `chatwoot` or `zammad`.
-    pub helpdesk: String,
-    /// The Chatwoot account's id, or the Zammad instance's name.
-    pub id: String,
-    /// The helpdesk's address.
-    pub url: String,
-    /// Where the helpdesk's webhook must point.
-    pub webhook_url: String,
-    /// Whether every webhook call must be signed (`false`: `allow_unsigned` and no secret).
-    pub signed: bool,
-    /// Inbox (Chatwoot) or group (Zammad) id → line, as configured.
-    pub lines: BTreeMap<String, String>,
-    /// The line of an inbox or group not listed, with `{id}` for its id.
-    pub default_line: String,
-    /// Agent id → person, as configured.
-    pub agents: BTreeMap<String, String>,
-    /// The person an agent not listed is credited as, with `{id}` for the agent's id.
-    pub default_operator: String,
-    /// Each rating is written into its conversation as a note for agents.
-    pub note_for_agents: bool,
-    /// A conversation the client's answer reopened is resolved (closed) again.
-    pub closed_again: bool,
 }
 
 /// A helpdesk's conversation as a connector opens it.
@@ -141,6 +185,45 @@ pub fn let_go<T>(
             tracing::info!(error = %e, %session_id, "{what}");
             Ok(())
         }
+    }
+}
+
+/// Why a webhook call was not applied.
+#[derive(Debug)]
+pub enum NotApplied {
+    /// Refused before its body was read.
+    Refused(Refusal),
+    /// The body is not JSON; what the parser said.
+    NotJson(String),
+    /// The store could not be used: the helpdesk delivers the call again.
+    Store(StoreError),
+}
+
+impl From<StoreError> for NotApplied {
+    fn from(e: StoreError) -> Self {
+        NotApplied::Store(e)
+    }
+}
+
+impl From<Refusal> for NotApplied {
+    fn from(r: Refusal) -> Self {
+        NotApplied::Refused(r)
+    }
+}
+
+/// A checked webhook call's body, as JSON.
+pub fn json(body: &[u8]) -> Result<serde_json::Value, NotApplied> {
+    serde_json::from_slice(body).map_err(|e| NotApplied::NotJson(e.to_string()))
+}
+
+/// Whether a call that carries no signature may be taken: only from a connector with no
+/// secret that takes unsigned calls. With a secret every call must be signed, whatever
+/// `allow_unsigned` says: it only lets a connector without one take calls at all.
+pub fn unsigned_taken(settings: &impl ConnectorSettings) -> Result<(), Refusal> {
+    if settings.secret().is_none() && settings.allow_unsigned() {
+        Ok(())
+    } else {
+        Err(Refusal::Unsigned)
     }
 }
 

@@ -16,7 +16,6 @@
 //! - Zammad's webhooks carry no time, so a captured call could be replayed: handling is
 //!   idempotent, so a replay changes nothing that was not already so.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -24,13 +23,14 @@ use chrono::{DateTime, Utc};
 use rateline_adapters::signed::CallbackSigner;
 use rateline_adapters::zammad::{self as api, ArticleTo, ZammadApi};
 use rateline_adapters::{ChannelAdapter, OutgoingRequest, OutgoingText, SendOutcome};
-use rateline_domain::{Channel, ClientRef, ClosedBy, Id, MessageFrom};
+use rateline_domain::{
+    Channel, ClientRef, ClosedBy, ConnectorSettings, Id, MessageFrom, ZammadSettings,
+};
 use serde_json::Value;
 
 use super::dialogue::{Chat, Dialogue};
-use super::helpdesk::{self, Handled, Refusal};
+use super::helpdesk::{self, Handled, NotApplied, Refusal, Registry};
 use crate::engine::Engine;
-use crate::settings::ZammadSettings;
 use crate::store::{HelpdeskConversation, StoreError};
 
 /// The helpdesk's name in `helpdesk_conversations`.
@@ -48,16 +48,17 @@ const NEW_TICKET_AFTER_CLOSE: [&str; 2] = ["telegram personal-message", "sms"];
 /// Zammad's user "-": a ticket owned by it has no owner.
 const NOBODY: u64 = 1;
 
-/// One Zammad instance: its settings and its API.
+/// One Zammad instance: its name, settings and API.
 struct Instance {
+    id: String,
     settings: ZammadSettings,
     api: ZammadApi,
 }
 
-/// The Zammad instances of one server.
+/// The Zammad instances of one server, as stored (the config file's and the API's).
 pub struct Zammad {
     engine: Engine,
-    instances: HashMap<String, Instance>,
+    instances: Registry<ZammadSettings, Instance>,
     dialogue: Dialogue,
     /// Where an internal note links to the session's page.
     public_url: String,
@@ -65,7 +66,6 @@ pub struct Zammad {
 
 impl Zammad {
     pub fn new(
-        settings: &[ZammadSettings],
         send_timeout: Duration,
         engine: Engine,
         policy: &rateline_adapters::outbound::Policy,
@@ -75,19 +75,14 @@ impl Zammad {
             .client(send_timeout)
             .build()
             .expect("the HTTP client builds with static settings");
-        let instances = settings
-            .iter()
-            .map(|s| {
-                let api = ZammadApi::new(&s.url, &s.instance, &s.api_token, http.clone());
-                (
-                    s.instance.clone(),
-                    Instance {
-                        settings: s.clone(),
-                        api,
-                    },
-                )
-            })
-            .collect();
+        let instances = Registry::new(engine.clone(), move |id, settings: ZammadSettings| {
+            let token = settings.api_token.clone().unwrap_or_default();
+            Instance {
+                api: ZammadApi::new(&settings.url, id, &token, http.clone()),
+                id: id.to_owned(),
+                settings,
+            }
+        });
         // Zammad shows no buttons: nothing is signed, the signer only fills the dialogue.
         let signer = CallbackSigner::new("zammad-shows-no-buttons");
         Self {
@@ -98,62 +93,32 @@ impl Zammad {
         }
     }
 
-    /// The instances as admins see them (`GET /v1/connectors`).
-    pub fn views(&self) -> Vec<helpdesk::ConnectorView> {
-        let mut views: Vec<_> = self
-            .instances
-            .values()
-            .map(|z| {
-                let s = &z.settings;
-                helpdesk::ConnectorView {
-                    helpdesk: HELPDESK.into(),
-                    id: s.instance.clone(),
-                    url: crate::store::redact_url(&s.url),
-                    webhook_url: format!(
-                        "{}/connectors/zammad/{}/webhook",
-                        self.public_url, s.instance
-                    ),
-                    signed: s.webhook_token.is_some(),
-                    lines: s.groups.clone(),
-                    default_line: "zammad-{id}".into(),
-                    agents: s.agents.clone(),
-                    default_operator: "zammad-{id}".into(),
-                    note_for_agents: s.internal_note,
-                    closed_again: s.close_after_answer,
-                }
-            })
-            .collect();
-        views.sort_by(|a, b| a.id.cmp(&b.id));
-        views
-    }
-
-    /// Checks a webhook call before its body is read: the instance is configured, and the
-    /// call is signed with its token (or the instance takes unsigned calls).
-    pub fn check(
+    /// Checks a webhook call of `instance` before its body is read (the instance is
+    /// connected, and the call is signed with its token or it takes unsigned calls), then
+    /// applies it. Only an unreachable database is the call's: it is then refused with a
+    /// 503 and Zammad delivers it again.
+    pub async fn receive<'h>(
         &self,
         instance: &str,
-        signature: Option<&str>,
+        header: impl Fn(&str) -> Option<&'h str>,
         body: &[u8],
-    ) -> Result<(), Refusal> {
-        let z = self.instances.get(instance).ok_or(Refusal::NotConfigured)?;
-        // With a token every call must be signed, whatever allow_unsigned says: it only lets
-        // an instance without one take calls at all.
-        match (signature, &z.settings.webhook_token) {
-            (Some(sig), Some(token)) if api::signed(token.as_bytes(), body, sig) => Ok(()),
-            (Some(_), Some(_)) => Err(Refusal::BadSignature),
-            (None, Some(_)) => Err(Refusal::Unsigned),
-            (_, None) if z.settings.allow_unsigned => Ok(()),
-            (_, None) => Err(Refusal::Unsigned),
+    ) -> Result<Handled, NotApplied> {
+        let z = self
+            .instances
+            .get(instance)
+            .await?
+            .ok_or(Refusal::NotConfigured)?;
+        match (header("x-hub-signature"), &z.settings.webhook_token) {
+            (_, None) => helpdesk::unsigned_taken(&z.settings)?,
+            (Some(sig), Some(token)) if api::signed(token.as_bytes(), body, sig) => {}
+            (Some(_), Some(_)) => return Err(Refusal::BadSignature.into()),
+            (None, Some(_)) => return Err(Refusal::Unsigned.into()),
         }
-    }
-
-    /// Applies one webhook call of `instance` (already checked). Only an unreachable database
-    /// is an error: the call is then refused with a 503 and Zammad delivers it again.
-    pub async fn handle(&self, instance: &str, payload: &Value) -> Result<Handled, StoreError> {
-        let Some(z) = self.instances.get(instance) else {
-            return Ok(Handled::Ignored("the instance is not configured".into()));
-        };
-        helpdesk::settle(self.handle_one(z, payload).await, HELPDESK)
+        let payload = helpdesk::json(body)?;
+        Ok(helpdesk::settle(
+            self.handle_one(&z, &payload).await,
+            HELPDESK,
+        )?)
     }
 
     async fn handle_one(&self, z: &Instance, payload: &Value) -> Result<Handled, StoreError> {
@@ -168,7 +133,7 @@ impl Zammad {
             .get("article")
             .and_then(Article::read)
             .filter(|a| !a.internal);
-        let instance = &z.settings.instance;
+        let instance = &z.id;
         let line = z.settings.line_of(t.group);
         let session_id = format!("zammad-{instance}-{}", t.id);
         // The customer's own article, the only one that may answer.
@@ -277,7 +242,7 @@ impl Zammad {
     ) -> Result<Option<String>, StoreError> {
         let conversation = HelpdeskConversation {
             helpdesk: HELPDESK.into(),
-            account: z.settings.instance.clone(),
+            account: z.id.clone(),
             conversation: t.id.to_string(),
             medium: medium.to_owned(),
             address: match medium {
@@ -290,7 +255,7 @@ impl Zammad {
             line,
             channel: Channel::Zammad,
             client: ClientRef {
-                id: Id::stored(client_id(&z.settings.instance, t.customer)),
+                id: Id::stored(client_id(&z.id, t.customer)),
                 name: t.customer_name.clone(),
             },
             operator,
@@ -429,7 +394,7 @@ impl Zammad {
     /// `check-config`'s look at each instance: the token and the mapped groups. Returns what
     /// was found and the problems.
     pub async fn check_instances(
-        settings: &[ZammadSettings],
+        settings: &[(String, ZammadSettings)],
         policy: &rateline_adapters::outbound::Policy,
         timeout: Duration,
         lines: &[String],
@@ -438,9 +403,10 @@ impl Zammad {
         let Ok(http) = policy.client(timeout).build() else {
             return (found, problems);
         };
-        for s in settings {
-            let at = format!("zammad (instance '{}')", s.instance);
-            let api = ZammadApi::new(&s.url, &s.instance, &s.api_token, http.clone());
+        for (instance, s) in settings {
+            let at = format!("zammad (instance '{instance}')");
+            let token = s.api_token.as_deref().unwrap_or_default();
+            let api = ZammadApi::new(&s.url, instance, token, http.clone());
             let user = match api.me().await {
                 Ok(u) => u,
                 Err(e) => {
@@ -460,8 +426,7 @@ impl Zammad {
                 }
             };
             found.push(format!(
-                "zammad: instance '{}' reached as {user}, {} group(s)",
-                s.instance,
+                "zammad: instance '{instance}' reached as {user}, {} group(s)",
                 groups.len()
             ));
             for key in s.groups.keys() {
@@ -529,13 +494,23 @@ impl Zammad {
                 };
             }
         };
-        let Some(z) = self.instances.get(&conversation.account) else {
-            return SendOutcome::Failed {
-                reason: format!(
-                    "Zammad instance '{}' is no longer configured on this server",
-                    conversation.account
-                ),
-            };
+        let z = match self.instances.get(&conversation.account).await {
+            Ok(Some(z)) => z,
+            Ok(None) => {
+                return SendOutcome::Failed {
+                    reason: format!(
+                        "Zammad instance '{}' is no longer connected to this server (its \
+                         connector was deleted)",
+                        conversation.account
+                    ),
+                };
+            }
+            Err(e) => {
+                return SendOutcome::Retry {
+                    after: None,
+                    reason: format!("the Zammad instance could not be read: {e}"),
+                };
+            }
         };
         z.api
             .post_article(&article_to(&conversation), text, false)

@@ -44,6 +44,8 @@ pub enum Kind {
     Numbers,
     /// A list of `{id, text}`, one `id: text` per line.
     Pairs,
+    /// A map of texts by key, one `key: value` per line.
+    Map,
 }
 
 /// One setting on a form: its API name, label, how it is entered and a hint.
@@ -131,6 +133,13 @@ pub fn values_of(stored: &Value, sections: &Sections) -> Values {
                     .collect::<Vec<_>>()
                     .join("\n"),
             ],
+            (Kind::Map, Value::Object(entries)) => vec![
+                entries
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ],
             (Kind::Numbers, Value::Array(items)) => vec![
                 items
                     .iter()
@@ -213,6 +222,19 @@ pub fn patch_of(values: &Values, sections: &Sections) -> Result<Value, Invalid> 
                     )),
                 })
                 .collect::<Result<_, _>>()?,
+            Kind::Map => typed
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|l| match l.split_once(':') {
+                    Some((k, v)) => Ok((k.trim().to_owned(), Value::from(v.trim()))),
+                    None => Err(Invalid::new(
+                        field.name,
+                        format!("'{l}' has no ':': write one per line as id: value, e.g. 3: support"),
+                    )),
+                })
+                .collect::<Result<serde_json::Map<_, _>, _>>()?
+                .into(),
         };
         set(&mut patch, field.name, value);
     }
@@ -376,7 +398,7 @@ pub fn setting(
                         aria-invalid=[invalid] aria-describedby=(described);
                     label for=(id) { (field.label) }
                 },
-                Kind::LongText | Kind::List | Kind::Pairs => {
+                Kind::LongText | Kind::List | Kind::Pairs | Kind::Map => {
                     label for=(id) { (field.label) }
                     textarea id=(id) name=(field.name) rows=(if field.kind == Kind::LongText { "2" } else { "3" })
                         aria-invalid=[invalid] aria-describedby=(described) { (value) }

@@ -116,7 +116,18 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/dashboard/subscriptions",
             get(subscriptions::list).post(subscriptions::create),
         )
-        .route("/dashboard/connectors", get(connectors::list))
+        .route(
+            "/dashboard/connectors",
+            get(connectors::list).post(connectors::create),
+        )
+        .route(
+            "/dashboard/connectors/{helpdesk}/{id}",
+            get(connectors::show).post(connectors::save),
+        )
+        .route(
+            "/dashboard/connectors/{helpdesk}/{id}/delete",
+            post(connectors::delete),
+        )
         .route(
             "/dashboard/subscriptions/{id}/on",
             post(subscriptions::switch_on),

@@ -1,6 +1,6 @@
 //! The audit log through the engine: each change to lines, people, groups and keys is
 //! recorded with who made it and each changed field before and after. A secret's value is
-//! never kept: a changed secret shows as `"(secret)"` on both sides.
+//! never kept: a changed secret or token shows as `"(secret)"` on both sides.
 //!
 //! The entry is written right after the change it records, not in its transaction: a crash
 //! between the two keeps the change and loses its entry.
@@ -61,7 +61,9 @@ fn changes(before: Option<&Value>, after: Option<&Value>) -> Vec<FieldChange> {
             }
             let shown = |v: Option<&Value>| match v {
                 None | Some(Value::Null) => Value::Null,
-                Some(_) if field.ends_with("secret") => Value::from("(secret)"),
+                Some(_) if field.ends_with("secret") || field.ends_with("token") => {
+                    Value::from("(secret)")
+                }
                 Some(v) => v.clone(),
             };
             Some(FieldChange {

@@ -13,10 +13,10 @@ use crate::policy::Caller;
 use crate::store::{LineRecord, PersonRecord};
 
 /// Who the config file's changes are recorded as.
-const FILE: &str = "config file";
+pub(super) const FILE: &str = "config file";
 
 /// The refusal of an HTTP write to something the config file defines.
-fn managed_by_config(code: ErrorCode, what: &str) -> EngineError {
+pub(super) fn managed_by_config(code: ErrorCode, what: &str) -> EngineError {
     EngineError::Conflict {
         code,
         message: format!("{what} is defined in the config file; change it there and restart"),
@@ -25,7 +25,7 @@ fn managed_by_config(code: ErrorCode, what: &str) -> EngineError {
 
 /// The refusal of a write that expected version `expected` of `what` (`line 'x'`), which is
 /// at `current` now (`None`: it does not exist).
-fn stale(what: &str, expected: i64, current: Option<i64>) -> EngineError {
+pub(super) fn stale(what: &str, expected: i64, current: Option<i64>) -> EngineError {
     EngineError::Conflict {
         code: ErrorCode::PreconditionFailed,
         message: match current {

@@ -7,6 +7,7 @@
 
 mod audit;
 mod config;
+mod connectors;
 mod followup;
 mod inbox;
 mod keys;
@@ -19,6 +20,7 @@ mod subscriptions;
 mod wake;
 
 pub use config::group_not_found;
+pub use connectors::{ConnectorRecord, connector_not_found};
 pub use followup::rating_not_found;
 pub use inbox::Inbox;
 pub use keys::{KeyRefusal, KeyRequest, MAX_KEY_LINES, Minted, mint};
@@ -124,12 +126,8 @@ impl EngineSettings {
         if let Some(m) = &settings.meta {
             channels.extend(m.accounts().into_iter().map(|(c, _, _)| c));
         }
-        if !settings.chatwoot.is_empty() {
-            channels.push(Channel::Chatwoot);
-        }
-        if !settings.zammad.is_empty() {
-            channels.push(Channel::Zammad);
-        }
+        // The helpdesk connectors always run; their accounts come and go while it does.
+        channels.extend([Channel::Chatwoot, Channel::Zammad]);
         Ok(Self {
             send_deadline: settings.scheduler.send_deadline(),
             channels,

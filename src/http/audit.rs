@@ -24,7 +24,7 @@ struct AuditList {
 }
 
 /// The kinds of thing the log records.
-pub const KINDS: [&str; 7] = [
+pub const KINDS: [&str; 8] = [
     "line",
     "person",
     "group",
@@ -32,6 +32,7 @@ pub const KINDS: [&str; 7] = [
     "client",
     "retention",
     "subscription",
+    "connector",
 ];
 
 /// The filter `GET /v1/audit` and the dashboard's audit page read from a query.
@@ -43,9 +44,7 @@ pub fn audit_filter(query: &ApiQuery) -> Result<AuditFilter, ApiError> {
     {
         return Err(ApiError::new(
             ErrorCode::InvalidParameter,
-            format!(
-                "kind: '{k}' is not line, person, group, key, client, retention or subscription"
-            ),
+            format!("kind: '{k}' is not {}", KINDS.join(", ")),
         ));
     }
     Ok(AuditFilter {
@@ -61,7 +60,7 @@ pub fn audit_filter(query: &ApiQuery) -> Result<AuditFilter, ApiError> {
 #[utoipa::path(
     get, path = "/v1/audit", tag = "people", operation_id = "audit_log",
     params(
-        ("kind" = Option<String>, Query, description = "line, person, group, key, client, retention or subscription."),
+        ("kind" = Option<String>, Query, description = "line, person, group, key, client, retention, subscription or connector."),
         ("subject" = Option<String>, Query, description = "The line's, person's, group's or key's id."),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "100 when absent."),
     ),

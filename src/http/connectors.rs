@@ -1,30 +1,91 @@
-//! The helpdesk connectors over the API, for admins: `GET /v1/connectors` lists each
-//! configured Chatwoot account and Zammad instance with the webhook URL to give it, never
-//! its token or secret. They are configured in the file (`[[chatwoot]]`, `[[zammad]]`).
+//! The helpdesk connectors over the API, for admins: `GET /v1/connectors` lists every
+//! Chatwoot account and Zammad instance with the webhook URL to give it; `GET`, `PUT`,
+//! `PATCH` and `DELETE /v1/connectors/chatwoot/{account}` and `/v1/connectors/zammad/{instance}`
+//! read, connect, change and disconnect one, each answer with its version as its `ETag`.
+//! Tokens and secrets are write-only. Connectors from the config file are read-only here.
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use rateline_domain::{ChatwootSettings, ConnectorSettings, Helpdesk, ManagedBy, ZammadSettings};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiResult, AppState, ErrorBody};
-use crate::channels::helpdesk::ConnectorView;
+use super::versions::{answered, if_match, merged, tagged};
+use super::{ApiError, ApiJson, ApiPath, ApiResult, AppState, ErrorBody, created_or_ok};
+use crate::engine::ConnectorRecord;
 use crate::policy::Caller;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_connectors))
+    OpenApiRouter::new()
+        .routes(routes!(list_connectors))
+        .routes(routes!(
+            chatwoot::get_connector,
+            chatwoot::put_connector,
+            chatwoot::patch_connector,
+            chatwoot::delete_connector
+        ))
+        .routes(routes!(
+            zammad::get_connector,
+            zammad::put_connector,
+            zammad::patch_connector,
+            zammad::delete_connector
+        ))
+}
+
+/// A connector as the API shows it: its settings without the token and secret, where its
+/// webhook must point, and where it stands.
+#[derive(Serialize, ToSchema)]
+pub struct ConnectorView<S> {
+    /// `chatwoot` or `zammad`.
+    pub helpdesk: Helpdesk,
+    /// The Chatwoot account's id, or the Zammad instance's name.
+    pub id: String,
+    #[serde(flatten)]
+    pub settings: S,
+    /// Where the helpdesk's webhook must point.
+    pub webhook_url: String,
+    /// Whether every webhook call must be signed (`false`: `allow_unsigned` and no secret).
+    pub signed: bool,
+    /// Whether an API token is stored (it is never shown).
+    pub has_api_token: bool,
+    /// `api`, or `config` for one from the config file (which the API cannot change).
+    pub managed_by: ManagedBy,
+    /// Raised by every change; the `ETag`, and what `If-Match` names.
+    pub version: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl<S: ConnectorSettings> ConnectorView<S> {
+    pub fn of(state: &AppState, c: ConnectorRecord<S>) -> Self {
+        let helpdesk = S::HELPDESK;
+        Self {
+            helpdesk,
+            webhook_url: state.link(&helpdesk.webhook_path(&c.id)),
+            signed: c.settings.signed(),
+            has_api_token: c.settings.api_token().is_some(),
+            settings: c.settings.shown(),
+            id: c.id,
+            managed_by: c.managed_by,
+            version: c.version,
+            updated_at: c.updated_at,
+        }
+    }
 }
 
 /// `GET /v1/connectors`.
 #[derive(Serialize, ToSchema)]
 struct ConnectorList {
-    connectors: Vec<ConnectorView>,
+    chatwoot: Vec<ConnectorView<ChatwootSettings>>,
+    zammad: Vec<ConnectorView<ZammadSettings>>,
 }
 
-/// Every helpdesk connector this server runs, as configured: admins. Tokens and secrets
-/// are never shown.
+/// Every helpdesk connector, by helpdesk and id, with the webhook URL to give it: admins.
+/// Tokens and secrets are never shown.
 #[utoipa::path(
     get, path = "/v1/connectors", tag = "connectors", operation_id = "list_connectors",
     responses(
@@ -36,8 +97,228 @@ async fn list_connectors(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<ConnectorList>> {
-    caller.admin("list the helpdesk connectors")?;
     Ok(Json(ConnectorList {
-        connectors: state.connectors(),
+        chatwoot: views(&state, &caller).await?,
+        zammad: views(&state, &caller).await?,
     }))
 }
+
+async fn views<S: ConnectorSettings>(
+    state: &AppState,
+    caller: &Caller,
+) -> ApiResult<Vec<ConnectorView<S>>> {
+    let found = state.engine.connectors::<S>(caller, None).await?;
+    Ok(found
+        .into_iter()
+        .map(|c| ConnectorView::of(state, c))
+        .collect())
+}
+
+/// `GET` of one connector: it, tagged with its version.
+async fn get_one<S: ConnectorSettings>(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<Response> {
+    let found = state.engine.connectors::<S>(caller, Some(id)).await?;
+    let c = found.into_iter().next().expect("one connector was found");
+    Ok(tagged(c.version, Json(ConnectorView::of(state, c))))
+}
+
+/// `PUT` of one connector: connected or replaced, tagged with its version.
+async fn put_one<S: ConnectorSettings>(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    headers: &HeaderMap,
+    settings: S,
+) -> Response {
+    let result = async {
+        let expected = if_match(headers, &what::<S>(id))?;
+        let (c, created) = state
+            .engine
+            .put_connector(caller, id, settings, expected)
+            .await?;
+        let version = c.version;
+        let body = (created_or_ok(created), Json(ConnectorView::of(state, c)));
+        Ok::<_, ApiError>(tagged(version, body))
+    };
+    answered(result.await, current_version::<S>(state, id)).await
+}
+
+/// `PATCH` of one connector: the fields a JSON Merge Patch names changed over what is stored
+/// (the token and secret kept unless named), checked as a `PUT`.
+async fn patch_one<S: ConnectorSettings>(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    headers: &HeaderMap,
+    patch: serde_json::Value,
+) -> Response {
+    let result = async {
+        let asked = if_match(headers, &what::<S>(id))?;
+        let stored = state.engine.connectors::<S>(caller, Some(id)).await?;
+        let stored = stored.into_iter().next().expect("one connector was found");
+        let settings: S = merged(&stored.settings.shown(), &patch)?;
+        // Without If-Match the change is to the connector as read here; a write in between
+        // is refused rather than silently undone.
+        let expected = Some(asked.unwrap_or(stored.version));
+        let (c, _) = state
+            .engine
+            .put_connector(caller, id, settings, expected)
+            .await?;
+        let version = c.version;
+        Ok::<_, ApiError>(tagged(version, Json(ConnectorView::of(state, c))))
+    };
+    answered(result.await, current_version::<S>(state, id)).await
+}
+
+/// `DELETE` of one connector.
+async fn delete_one<S: ConnectorSettings>(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    headers: &HeaderMap,
+) -> Response {
+    let result = async {
+        let expected = if_match(headers, &what::<S>(id))?;
+        state
+            .engine
+            .delete_connector(caller, S::HELPDESK, id, expected)
+            .await?;
+        Ok::<_, ApiError>(StatusCode::NO_CONTENT.into_response())
+    };
+    answered(result.await, current_version::<S>(state, id)).await
+}
+
+fn what<S: ConnectorSettings>(id: &str) -> String {
+    format!("{} {} '{id}'", S::HELPDESK.title(), S::HELPDESK.unit())
+}
+
+/// The connector's version now, for the `ETag` of a refusal as stale.
+async fn current_version<S: ConnectorSettings>(state: &AppState, id: &str) -> Option<i64> {
+    let stored = state.engine.connector_settings::<S>().await.ok()?;
+    stored.into_iter().find(|c| c.id == id).map(|c| c.version)
+}
+
+/// The four routes of one helpdesk's connectors, each with its OpenAPI description.
+macro_rules! connector_routes {
+    ($module:ident, $settings:ty, $path:literal, $param:literal, $tag:literal, $title:literal) => {
+        mod $module {
+            use super::*;
+
+            #[doc = concat!("Shows one ", $title, " connector, without its token and secret: admins.")]
+            #[utoipa::path(
+                get, path = $path, tag = "connectors", operation_id = concat!("get_", $tag, "_connector"),
+                params(($param = String, Path, description = concat!("The ", $title, " ", $param, "."))),
+                responses(
+                    (status = 200, description = "The connector.", body = ConnectorView<$settings>, headers(("ETag" = String, description = "Its version, for If-Match."))),
+                    (status = 403, description = "Not an admin (`forbidden`).", body = ErrorBody),
+                    (status = 404, description = "Not connected (`connector_not_found`).", body = ErrorBody),
+                ),
+            )]
+            pub async fn get_connector(
+                State(state): State<AppState>,
+                caller: Caller,
+                ApiPath(id): ApiPath,
+            ) -> ApiResult<Response> {
+                get_one::<$settings>(&state, &caller, &id).await
+            }
+
+            #[doc = concat!("Connects a ", $title, " ", $param, ", or replaces its settings whole (a setting left out takes its default; `PATCH` changes only what it names). The API token and webhook secret are write-only: left out, the stored ones are kept. It applies to webhook calls and sends at once in this process, within 5 seconds in others. With `If-Match`, only the connector at that version is replaced. Admins.")]
+            #[utoipa::path(
+                put, path = $path, tag = "connectors", operation_id = concat!("put_", $tag, "_connector"),
+                params(
+                    ($param = String, Path, description = concat!("The ", $title, " ", $param, ".")),
+                    ("If-Match" = Option<String>, Header, description = "The `ETag` the change is for; refused with 412 if the connector has changed since."),
+                ),
+                request_body = $settings,
+                responses(
+                    (status = 201, description = "Connected.", body = ConnectorView<$settings>, headers(("ETag" = String, description = "The new version."))),
+                    (status = 200, description = "Replaced.", body = ConnectorView<$settings>, headers(("ETag" = String, description = "The new version."))),
+                    (status = 403, description = "Not an admin (`forbidden`).", body = ErrorBody),
+                    (status = 409, description = "Defined in the config file (`connector_managed_by_config`).", body = ErrorBody),
+                    (status = 412, description = "Changed since the `If-Match` version (`precondition_failed`); `ETag` is the current one.", body = ErrorBody),
+                    (status = 422, description = "A setting breaks a rule (`invalid_field`): no token, no secret without `allow_unsigned`, a URL the outbound policy refuses, a mapping that names no line or person.", body = ErrorBody),
+                ),
+            )]
+            pub async fn put_connector(
+                State(state): State<AppState>,
+                caller: Caller,
+                ApiPath(id): ApiPath,
+                headers: HeaderMap,
+                ApiJson(settings): ApiJson<$settings>,
+            ) -> Response {
+                put_one(&state, &caller, &id, &headers, settings).await
+            }
+
+            #[doc = concat!("Changes the settings a JSON Merge Patch (RFC 7396) names and keeps every other (`{\"private_note\": true}` changes that alone; a map's entry set to `null` is removed), checked as a `PUT` is. Admins.")]
+            #[utoipa::path(
+                patch, path = $path, tag = "connectors", operation_id = concat!("patch_", $tag, "_connector"),
+                params(
+                    ($param = String, Path, description = concat!("The ", $title, " ", $param, ".")),
+                    ("If-Match" = Option<String>, Header, description = "The `ETag` the change is for; refused with 412 if the connector has changed since."),
+                ),
+                request_body(content = Object, content_type = "application/merge-patch+json", description = "The settings to change, shaped as the connector's settings."),
+                responses(
+                    (status = 200, description = "Changed.", body = ConnectorView<$settings>, headers(("ETag" = String, description = "The new version."))),
+                    (status = 403, description = "Not an admin (`forbidden`).", body = ErrorBody),
+                    (status = 404, description = "Not connected (`connector_not_found`).", body = ErrorBody),
+                    (status = 409, description = "Defined in the config file (`connector_managed_by_config`).", body = ErrorBody),
+                    (status = 412, description = "Changed since the `If-Match` version (`precondition_failed`); `ETag` is the current one.", body = ErrorBody),
+                    (status = 422, description = "The changed settings break a rule; the message names it.", body = ErrorBody),
+                ),
+            )]
+            pub async fn patch_connector(
+                State(state): State<AppState>,
+                caller: Caller,
+                ApiPath(id): ApiPath,
+                headers: HeaderMap,
+                ApiJson(patch): ApiJson<serde_json::Value>,
+            ) -> Response {
+                patch_one::<$settings>(&state, &caller, &id, &headers, patch).await
+            }
+
+            #[doc = concat!("Disconnects a ", $title, " ", $param, ": its webhook calls are refused from then on (`connector_not_found`), and requests still to be sent through it end `failed` saying so. Its sessions, ratings and reports stay. Admins.")]
+            #[utoipa::path(
+                delete, path = $path, tag = "connectors", operation_id = concat!("delete_", $tag, "_connector"),
+                params(
+                    ($param = String, Path, description = concat!("The ", $title, " ", $param, ".")),
+                    ("If-Match" = Option<String>, Header, description = "The `ETag` the deletion is for; refused with 412 if the connector has changed since."),
+                ),
+                responses(
+                    (status = 204, description = "Disconnected."),
+                    (status = 403, description = "Not an admin (`forbidden`).", body = ErrorBody),
+                    (status = 404, description = "Not connected (`connector_not_found`).", body = ErrorBody),
+                    (status = 409, description = "Defined in the config file (`connector_managed_by_config`).", body = ErrorBody),
+                    (status = 412, description = "Changed since the `If-Match` version (`precondition_failed`).", body = ErrorBody),
+                ),
+            )]
+            pub async fn delete_connector(
+                State(state): State<AppState>,
+                caller: Caller,
+                ApiPath(id): ApiPath,
+                headers: HeaderMap,
+            ) -> Response {
+                delete_one::<$settings>(&state, &caller, &id, &headers).await
+            }
+        }
+    };
+}
+
+connector_routes!(
+    chatwoot,
+    ChatwootSettings,
+    "/v1/connectors/chatwoot/{account}",
+    "account",
+    "chatwoot",
+    "Chatwoot"
+);
+connector_routes!(
+    zammad,
+    ZammadSettings,
+    "/v1/connectors/zammad/{instance}",
+    "instance",
+    "zammad",
+    "Zammad"
+);

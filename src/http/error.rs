@@ -45,6 +45,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         LineManagedByConfig
         | PersonManagedByConfig
         | GroupManagedByConfig
+        | ConnectorManagedByConfig
         | LineRetired
         | PersonDeactivated
         | SessionIdTaken

@@ -63,10 +63,10 @@ pub struct AppState {
     pub telegram: Option<Arc<crate::channels::telegram::Telegram>>,
     /// The Meta channels, when `[meta]` is configured.
     pub meta: Option<Arc<crate::channels::meta::Meta>>,
-    /// The Chatwoot connector, when a `[[chatwoot]]` account is configured.
-    pub chatwoot: Option<Arc<crate::channels::chatwoot::Chatwoot>>,
-    /// The Zammad connector, when a `[[zammad]]` instance is configured.
-    pub zammad: Option<Arc<crate::channels::zammad::Zammad>>,
+    /// The Chatwoot connector: every connected account.
+    pub chatwoot: Arc<crate::channels::chatwoot::Chatwoot>,
+    /// The Zammad connector: every connected instance.
+    pub zammad: Arc<crate::channels::zammad::Zammad>,
     /// The web chat widget's endpoints.
     pub webchat: Arc<crate::channels::webchat::Webchat>,
     pub keys_exist: Arc<KeysExist>,
@@ -78,17 +78,6 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Every configured helpdesk account and instance, Chatwoot's first.
-    pub fn connectors(&self) -> Vec<crate::channels::helpdesk::ConnectorView> {
-        let mut views = self
-            .chatwoot
-            .as_ref()
-            .map(|c| c.views())
-            .unwrap_or_default();
-        views.extend(self.zammad.iter().flat_map(|z| z.views()));
-        views
-    }
-
     /// The address people reach `path` at: `server.public_url` and the path.
     pub fn link(&self, path: &str) -> String {
         format!("{}{path}", self.webchat.public_url().trim_end_matches('/'))

@@ -2,7 +2,7 @@
 //! Zammad). Each call is checked (Telegram's secret header, the others' signatures) before
 //! its body is parsed; what an update or event means is [`crate::channels`]' to decide.
 
-use rateline_domain::ErrorCode;
+use rateline_domain::{ErrorCode, Helpdesk};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use rateline_adapters::meta::parse_webhook;
 use teloxide_core::types::Update;
 
 use super::{ApiError, AppState};
-use crate::channels::helpdesk::{Handled, Refusal};
+use crate::channels::helpdesk::{Handled, NotApplied, Refusal};
 use crate::channels::meta::Meta;
 
 /// The header Telegram repeats the webhook's `secret_token` in.
@@ -120,47 +120,9 @@ pub async fn chatwoot(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let not_configured = || {
-        ApiError::new(
-            ErrorCode::ConnectorNotFound,
-            format!(
-                "no Chatwoot account {account} is configured on this server: add a [[chatwoot]] \
-                 with account = {account}, or point the webhook at the account's own URL"
-            ),
-        )
-    };
-    let (Some(chatwoot), Ok(id)) = (&state.chatwoot, account.parse::<u64>()) else {
-        return Err(not_configured());
-    };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let checked = chatwoot.check(
-        id,
-        header("x-chatwoot-timestamp"),
-        header("x-chatwoot-signature"),
-        &body,
-    );
-    checked.map_err(|r| {
-        refused(
-            r,
-            not_configured(),
-            "X-Chatwoot-Signature and X-Chatwoot-Timestamp are missing: give the account \
-             webhook a secret in Chatwoot and set it as chatwoot.webhook_secret (a release \
-             that signs nothing needs allow_unsigned = true, which is less safe)",
-            "X-Chatwoot-Signature does not match: it must be sha256=<hex HMAC-SHA256 of \
-             \"{X-Chatwoot-Timestamp}.{raw body}\" keyed with chatwoot.webhook_secret>; \
-             check that the secret is the webhook's",
-        )
-    })?;
-    let event: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            ErrorCode::MalformedJson,
-            format!("the body is not JSON: {e}"),
-        )
-    })?;
-    Ok(Json(match chatwoot.handle(id, &event).await? {
-        Handled::Applied => serde_json::json!({ "applied": true }),
-        Handled::Ignored(why) => serde_json::json!({ "applied": false, "ignored": why }),
-    }))
+    let received = state.chatwoot.receive(&account, header, &body).await;
+    answered(received, Helpdesk::Chatwoot, &account)
 }
 
 /// `POST /connectors/zammad/{instance}/webhook`: a Zammad trigger's webhook call.
@@ -170,46 +132,70 @@ pub async fn zammad(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let not_configured = || {
-        ApiError::new(
-            ErrorCode::ConnectorNotFound,
-            format!(
-                "no Zammad instance '{instance}' is configured on this server: add a [[zammad]] \
-                 with instance = \"{instance}\", or point the webhook at the instance's own URL"
-            ),
-        )
-    };
-    let Some(zammad) = &state.zammad else {
-        return Err(not_configured());
-    };
-    let signature = headers.get("x-hub-signature").and_then(|v| v.to_str().ok());
-    zammad.check(&instance, signature, &body).map_err(|r| {
-        refused(
-            r,
-            not_configured(),
-            "X-Hub-Signature is missing: give the Zammad webhook an HMAC SHA1 signature \
-             token and set it as zammad.webhook_token (allow_unsigned = true takes unsigned \
-             calls, which is less safe)",
-            "X-Hub-Signature does not match: it must be sha1=<hex HMAC-SHA1 of the raw body \
-             keyed with zammad.webhook_token>; check that the token is the webhook's",
-        )
-    })?;
-    let payload: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            ErrorCode::MalformedJson,
-            format!("the body is not JSON: {e}"),
-        )
-    })?;
-    Ok(Json(match zammad.handle(&instance, &payload).await? {
-        Handled::Applied => serde_json::json!({ "applied": true }),
-        Handled::Ignored(why) => serde_json::json!({ "applied": false, "ignored": why }),
-    }))
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let received = state.zammad.receive(&instance, header, &body).await;
+    answered(received, Helpdesk::Zammad, &instance)
 }
 
-/// A helpdesk webhook call refused before its body was read, as the API answers it.
-fn refused(r: Refusal, not_configured: ApiError, unsigned: &str, mismatch: &str) -> ApiError {
-    match r {
-        Refusal::NotConfigured => not_configured,
+/// A helpdesk webhook call's answer: what it did, or why it was refused, in words that
+/// say what to set where.
+fn answered(
+    received: Result<Handled, NotApplied>,
+    helpdesk: Helpdesk,
+    id: &str,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let refusal = match received {
+        Ok(Handled::Applied) => return Ok(Json(serde_json::json!({ "applied": true }))),
+        Ok(Handled::Ignored(why)) => {
+            return Ok(Json(
+                serde_json::json!({ "applied": false, "ignored": why }),
+            ));
+        }
+        Err(NotApplied::Store(e)) => return Err(e.into()),
+        Err(NotApplied::NotJson(e)) => {
+            return Err(ApiError::new(
+                ErrorCode::MalformedJson,
+                format!("the body is not JSON: {e}"),
+            ));
+        }
+        Err(NotApplied::Refused(r)) => r,
+    };
+    let (unit, secret) = (helpdesk.unit(), helpdesk.secret_field());
+    let (unsigned, mismatch) = match helpdesk {
+        Helpdesk::Chatwoot => (
+            format!(
+                "X-Chatwoot-Signature and X-Chatwoot-Timestamp are missing: give the account \
+                 webhook a secret in Chatwoot and set it as the connector's {secret} (a release \
+                 that signs nothing needs allow_unsigned and no secret, which is less safe)"
+            ),
+            format!(
+                "X-Chatwoot-Signature does not match: it must be sha256=<hex HMAC-SHA256 of \
+                 \"{{X-Chatwoot-Timestamp}}.{{raw body}}\" keyed with the connector's {secret}>; \
+                 check that the secret is the webhook's"
+            ),
+        ),
+        Helpdesk::Zammad => (
+            format!(
+                "X-Hub-Signature is missing: give the Zammad webhook an HMAC SHA1 signature \
+                 token and set it as the connector's {secret} (allow_unsigned and no token takes \
+                 unsigned calls, which is less safe)"
+            ),
+            format!(
+                "X-Hub-Signature does not match: it must be sha1=<hex HMAC-SHA1 of the raw body \
+                 keyed with the connector's {secret}>; check that the token is the webhook's"
+            ),
+        ),
+    };
+    Err(match refusal {
+        Refusal::NotConfigured => ApiError::new(
+            ErrorCode::ConnectorNotFound,
+            format!(
+                "no {} {unit} '{id}' is connected to this server: connect it on the Helpdesks \
+                 page, with PUT /v1/connectors/{helpdesk}/{id} or a [[{helpdesk}]] with {unit} \
+                 = {id:?} in the config file, or point the webhook at the {unit}'s own URL",
+                helpdesk.title()
+            ),
+        ),
         Refusal::Unsigned => ApiError::new(ErrorCode::BadSignature, unsigned),
         Refusal::BadSignature => ApiError::new(ErrorCode::BadSignature, mismatch),
         Refusal::Stale => ApiError::new(
@@ -217,5 +203,5 @@ fn refused(r: Refusal, not_configured: ApiError, unsigned: &str, mismatch: &str)
             "the webhook's timestamp is more than 5 minutes from this server's clock: a \
              replayed call, or a clock set wrong on one side (check NTP)",
         ),
-    }
+    })
 }

@@ -14,6 +14,7 @@
 mod alerts;
 mod audit;
 mod breakdown;
+mod connectors;
 mod erasure;
 mod events;
 mod filter;
@@ -52,6 +53,7 @@ pub use alerts::{
 };
 pub use audit::{AuditFilter, AuditRecord, FieldChange};
 pub use breakdown::{Breakdown, Funnel, LowRating};
+pub use connectors::StoredConnector;
 pub use erasure::{ERASED_PREFIX, Erased};
 pub use events::{
     EVENT_VERSION, EventDelivery, EventResult, GATE_TTL, Recorded, SWITCH_OFF_AFTER_DAYS,
@@ -161,6 +163,8 @@ pub struct Store {
     events: std::sync::Arc<events::Gate>,
     /// Whether any operator's digest is queued, as last read (see [`notices`]).
     notices: std::sync::Arc<events::Gate>,
+    /// Raised by every connector write made here (see [`connectors`]).
+    connectors_changed: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -221,6 +225,7 @@ impl Store {
             writer,
             events: Default::default(),
             notices: Default::default(),
+            connectors_changed: Default::default(),
         })
     }
 

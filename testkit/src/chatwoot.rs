@@ -453,6 +453,27 @@ impl FakeChatwoot {
         s.webhook(&payload)
     }
 
+    /// The conversation's agent is taken off it: `conversation_updated` with the
+    /// `assignee_id` change to none.
+    pub fn unassign(&self, c: &Conversation) -> Webhook {
+        let mut s = self.lock();
+        s.conversation(c);
+        let now = s.now();
+        let conv = s.conversation_mut(c.id);
+        let previous = conv.assignee.take();
+        assert!(
+            previous.is_some(),
+            "conversation {} has no assignee: Chatwoot would emit nothing",
+            c.id
+        );
+        conv.updated_at = now;
+        let mut payload = s.conversation_payload(s.conversation(c));
+        payload["event"] = "conversation_updated".into();
+        payload["changed_attributes"] =
+            json!([{"assignee_id": {"previous_value": previous, "current_value": null}}]);
+        s.webhook(&payload)
+    }
+
     /// An agent resolves the conversation: `conversation_status_changed`.
     pub fn resolve(&self, c: &Conversation) -> Webhook {
         self.change_status(c, "resolved")

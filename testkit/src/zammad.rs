@@ -40,7 +40,8 @@
 //!
 //! The fake never calls Rateline. Tests play customers and agents with [`FakeZammad::open`],
 //! [`FakeZammad::customer_writes`], [`FakeZammad::another_customer_writes`],
-//! [`FakeZammad::agent_writes`], [`FakeZammad::assign`], [`FakeZammad::close`] and
+//! [`FakeZammad::agent_writes`], [`FakeZammad::assign`], [`FakeZammad::unassign`],
+//! [`FakeZammad::close`] and
 //! [`FakeZammad::reopen`], which change the ticket and return the [`Webhook`] that an
 //! "always" trigger named [`TRIGGER`] would post for the change (one per change, as the
 //! trigger runs once per transaction); those that Rateline's own calls produced wait in
@@ -115,8 +116,10 @@ const EMAIL: &str = "email";
 const WEB: &str = "web";
 const TELEGRAM: &str = "telegram personal-message";
 const SMS: &str = "sms";
+/// A call an agent logged: the customer reads nothing in this channel.
+const PHONE: &str = "phone";
 const NOTE: &str = "note";
-const CHANNELS: [&str; 4] = [EMAIL, WEB, TELEGRAM, SMS];
+const CHANNELS: [&str; 5] = [EMAIL, WEB, TELEGRAM, SMS, PHONE];
 
 /// Types a channel job delivers to the client (`Ticket::Article::EnqueueCommunicate*Job`).
 const SENT_TYPES: [&str; 3] = [EMAIL, TELEGRAM, SMS];
@@ -469,7 +472,7 @@ impl FakeZammad {
     }
 
     /// A customer named `customer_name` writes in through `via` ("email", "web",
-    /// "telegram personal-message" or "sms") to `group`: the customer (e-mail
+    /// "telegram personal-message", "sms", or "phone": a call an agent logged) to `group`: the customer (e-mail
     /// `<name>@example.com`, lowercased, spaces to dots), the ticket (state "new",
     /// unassigned) and its first customer article. Zammad finds users by e-mail, so a name
     /// used before gives the same customer. Its webhook is [`FakeZammad::created`].
@@ -591,17 +594,28 @@ impl FakeZammad {
 
     /// `agent` becomes the owner: the owner change, without an article.
     pub fn assign(&self, t: &Ticket, agent: u64) -> Webhook {
+        self.set_owner(t, agent, agent)
+    }
+
+    /// `agent` takes the ticket off its owner: the owner becomes user 1, "-" (unassigned).
+    pub fn unassign(&self, t: &Ticket, agent: u64) -> Webhook {
+        self.set_owner(t, agent, SYSTEM_USER)
+    }
+
+    /// `agent` makes `owner` the ticket's owner, which it is not yet (Zammad would emit
+    /// nothing for no change).
+    fn set_owner(&self, t: &Ticket, agent: u64, owner: u64) -> Webhook {
         let mut s = self.lock();
         s.ticket(t);
         agent_def(agent);
         let now = s.now();
         let tkt = s.ticket_mut(t.id);
         assert_ne!(
-            tkt.owner, agent,
-            "agent {agent} owns ticket {} already: Zammad would emit nothing",
+            tkt.owner, owner,
+            "user {owner} owns ticket {} already: Zammad would emit nothing",
             t.id
         );
-        tkt.owner = agent;
+        tkt.owner = owner;
         tkt.last_owner_update_at = Some(now);
         tkt.updated_at = now;
         tkt.updated_by = agent;
@@ -1160,6 +1174,11 @@ impl Inner {
                 article.from = Some(c.telegram.trim_start_matches('@').into());
                 article.to = Some(format!("@{TELEGRAM_BOT}"));
                 article.message_id = Some(format!("{}.{n}", 700_000_000 + author));
+            }
+            // What the customer said on the phone, as the agent logged it.
+            PHONE => {
+                article.from = Some(c.address());
+                article.to = Some(format!("{} <{}>", group.realname, group.email));
             }
             _ => {
                 article.from = Some(c.mobile.clone());
@@ -1960,6 +1979,14 @@ fn delivery_violations(via: &str, customer: &Customer, a: &NewArticle) -> Vec<St
             )),
             // The portal shows the customer every public article.
             _ => {}
+        },
+        // The customer of a logged call hears only what is mailed to them.
+        PHONE => match a.kind {
+            EMAIL if a.sender != "Customer" => mailed(&mut broken),
+            kind => broken.push(format!(
+                "a {kind} article on a phone ticket: the customer reads nothing of the ticket \
+                 but e-mail, and never sees it"
+            )),
         },
         _ if a.kind != via => broken.push(format!(
             "a {} article on a ticket opened by {via}: the client reads {via} articles only \

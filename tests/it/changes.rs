@@ -7,7 +7,7 @@ use crate::common::{Db, SECRET, TestApp, create_key, spawn_app};
 use serde_json::{Value, json};
 
 /// A call that shows its `ETag`: (status, ETag, body).
-async fn tagged(
+pub(crate) async fn tagged(
     app: &TestApp,
     method: &str,
     path: &str,

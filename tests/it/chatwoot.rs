@@ -5,10 +5,11 @@
 //! The fake's clock follows the server's manual clock, so signatures are fresh and the
 //! line's delay is exact.
 
-use crate::common::{Db, TestApp, start_time, test_settings};
+use crate::changes::tagged;
+use crate::common::{Db, TestApp, connector_entry, start_time, test_settings};
 use chrono::Duration;
 use rateline::clock::ManualClock;
-use rateline::settings::ChatwootSettings;
+use rateline_domain::ChatwootSettings;
 use rateline_testkit::chatwoot::{
     ACCOUNT_ID, ANNA, API_TOKEN, BORIS, Conversation, EMAIL_INBOX, FakeChatwoot, Fault,
     OTHER_INBOX, TELEGRAM_INBOX, WEBHOOK_SECRET, WHATSAPP_INBOX, WIDGET_INBOX, Webhook,
@@ -26,13 +27,15 @@ async fn spawn(kind: Db) -> Option<Cw> {
 }
 
 async fn spawn_with(kind: Db, tweak: impl FnOnce(&mut ChatwootSettings)) -> Option<Cw> {
-    let db = crate::common::TestDb::new(kind).await?;
-    let fake = FakeChatwoot::start().await;
-    fake.set_now(start_time());
-    let mut account = ChatwootSettings {
-        account: ACCOUNT_ID,
+    start(kind, Some(tweak)).await
+}
+
+/// The account as the tests connect it: the fake's address, token and secret, four inboxes
+/// mapped to lines, Anna credited as `anna`.
+fn account_of(fake: &FakeChatwoot) -> ChatwootSettings {
+    ChatwootSettings {
         url: fake.url(),
-        api_token: API_TOKEN.into(),
+        api_token: Some(API_TOKEN.into()),
         webhook_secret: Some(WEBHOOK_SECRET.into()),
         allow_unsigned: false,
         inboxes: [
@@ -47,10 +50,22 @@ async fn spawn_with(kind: Db, tweak: impl FnOnce(&mut ChatwootSettings)) -> Opti
         agents: [(ANNA.to_string(), "anna".to_owned())].into(),
         private_note: true,
         resolve_after_answer: true,
-    };
-    tweak(&mut account);
+    }
+}
+
+/// A server with the lines `web`, `wa`, `tg` and `mail` and a supervisor `sup` alerted on
+/// each; with `file`, the account is in the config file, tweaked by it; without, no
+/// account is connected.
+async fn start(kind: Db, file: Option<impl FnOnce(&mut ChatwootSettings)>) -> Option<Cw> {
+    let db = crate::common::TestDb::new(kind).await?;
+    let fake = FakeChatwoot::start().await;
+    fake.set_now(start_time());
     let mut settings = test_settings(&db);
-    settings.chatwoot = vec![account];
+    if let Some(tweak) = file {
+        let mut account = account_of(&fake);
+        tweak(&mut account);
+        settings.chatwoot = vec![connector_entry("account", ACCOUNT_ID, &account)];
+    }
     settings.scheduler.send_timeout_seconds = 2;
     let clock = ManualClock::new(start_time());
     let connector = crate::common::Connector::start().await;
@@ -510,17 +525,17 @@ async fn a_restart_with_requests_pending_loses_nothing(kind: Db) {
     clock.advance(Duration::seconds(45));
     fake.set_now(fake.now() + Duration::seconds(45));
     let mut settings = test_settings(&db);
-    settings.chatwoot = vec![ChatwootSettings {
-        account: ACCOUNT_ID,
+    let account = ChatwootSettings {
         url: fake.url(),
-        api_token: API_TOKEN.into(),
+        api_token: Some(API_TOKEN.into()),
         webhook_secret: Some(WEBHOOK_SECRET.into()),
         allow_unsigned: false,
         inboxes: [(WIDGET_INBOX.to_string(), "web".to_owned())].into(),
         agents: Default::default(),
         private_note: false,
         resolve_after_answer: true,
-    }];
+    };
+    settings.chatwoot = vec![connector_entry("account", ACCOUNT_ID, &account)];
     let app = TestApp::start(db, settings, clock, connector).await;
     let t = Cw { app, fake };
     let (id, _) = t.request_in(&c).await;
@@ -555,12 +570,14 @@ async fn admins_see_the_connector_and_its_webhook_url(kind: Db) {
     let Some(t) = spawn(kind).await else { return };
     let (status, body) = t.app.get("/v1/connectors").await;
     assert_eq!(status, 200, "{body}");
-    let c = &body["connectors"][0];
+    let c = &body["chatwoot"][0];
     assert_eq!(c["helpdesk"], "chatwoot", "{body}");
     assert_eq!(c["id"], "1", "{body}");
     assert_eq!(c["signed"], true, "{body}");
-    assert_eq!(c["lines"][WIDGET_INBOX.to_string()], "web", "{body}");
-    assert_eq!(c["default_line"], "chatwoot-{id}", "{body}");
+    assert_eq!(c["has_api_token"], true, "{body}");
+    assert_eq!(c["managed_by"], "config", "{body}");
+    assert_eq!(c["inboxes"][WIDGET_INBOX.to_string()], "web", "{body}");
+    assert_eq!(body["zammad"], json!([]), "{body}");
     let webhook = c["webhook_url"].as_str().unwrap().to_owned();
     assert!(
         webhook.ends_with("/connectors/chatwoot/1/webhook"),
@@ -605,7 +622,343 @@ async fn a_secret_makes_signing_required_even_where_unsigned_calls_are_allowed(k
     assert_eq!(status, 200, "{body}");
 }
 
+const CONNECTOR: &str = "/v1/connectors/chatwoot/1";
+
+/// An account connected over the API is used at once, with no restart: its webhook is
+/// taken, its token calls Chatwoot, and a changed token or secret applies to the next call;
+/// read back without the token or secret, each write a version; audited without them;
+/// disconnected, its calls are refused.
+async fn an_account_connected_over_the_api_is_used_at_once(kind: Db) {
+    let Some(t) = start(kind, None::<fn(&mut ChatwootSettings)>).await else {
+        return;
+    };
+    let c = t.fake.open(WIDGET_INBOX, "Ann Client");
+    let (status, body) = t.deliver(&t.fake.created(&c)).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "connector_not_found", "{body}");
+
+    // Connected with a token Chatwoot refuses.
+    let mut account = account_of(&t.fake);
+    account.api_token = Some("a-token-chatwoot-refuses".into());
+    let body = serde_json::to_value(&account).unwrap();
+    let (status, tag, body) = tagged(&t.app, "PUT", CONNECTOR, None, Some(body)).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(tag.as_deref(), Some("\"1\""));
+    assert_eq!(body["managed_by"], "api", "{body}");
+    assert_eq!(body["has_api_token"], true, "{body}");
+    assert_eq!(body["signed"], true, "{body}");
+    assert_eq!(body["inboxes"][WIDGET_INBOX.to_string()], "web", "{body}");
+    assert!(
+        body["webhook_url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/connectors/chatwoot/1/webhook")),
+        "{body}"
+    );
+    let (status, read) = t.app.get(CONNECTOR).await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read, body);
+    for shown in [&body, &read] {
+        let text = shown.to_string();
+        assert!(
+            !text.contains("a-token-chatwoot-refuses") && !text.contains(WEBHOOK_SECRET),
+            "{text}"
+        );
+    }
+
+    // Its webhook is taken at once; the send is held back by the refused token.
+    let c = t.worked_and_resolved(WIDGET_INBOX, ANNA).await;
+    t.advance(Duration::seconds(30));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let s = t.app.session(&session_of(&c)).await;
+        let error = s["rating_request"]["last_error"].as_str().unwrap_or("");
+        if error.contains("api_token") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{s:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // The right token, one field changed: the request goes on the next try.
+    let patch = json!({"api_token": API_TOKEN});
+    let (status, tag, body) = tagged(&t.app, "PATCH", CONNECTOR, Some("\"1\""), Some(patch)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(tag.as_deref(), Some("\"2\""));
+    assert_eq!(body["inboxes"][WIDGET_INBOX.to_string()], "web", "{body}");
+    t.advance(Duration::minutes(5));
+    t.request_in(&c).await;
+    t.app.wait_for_status(&session_of(&c), "sent").await;
+
+    // A stale version changes nothing and says which is current.
+    let patch = json!({"private_note": false});
+    let (status, tag, body) = tagged(&t.app, "PATCH", CONNECTOR, Some("\"1\""), Some(patch)).await;
+    assert_eq!(status, 412, "{body}");
+    assert_eq!(body["error"]["code"], "precondition_failed", "{body}");
+    assert_eq!(tag.as_deref(), Some("\"2\""));
+
+    // A new secret: calls signed with the old one are refused from the next call on.
+    let (status, body) = t
+        .app
+        .call(
+            "PATCH",
+            CONNECTOR,
+            Some(json!({"webhook_secret": "a-new-webhook-secret"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let d = t.fake.open(WIDGET_INBOX, "Dan Client");
+    let (status, body) = t.deliver(&t.fake.created(&d)).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"]["code"], "bad_signature", "{body}");
+    let (status, body) = t
+        .deliver(&t.fake.created(&d).signed_with("a-new-webhook-secret"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // The audit log names each change, never a token or secret.
+    let (status, audit) = t.app.get("/v1/audit?kind=connector").await;
+    assert_eq!(status, 200, "{audit}");
+    let text = audit.to_string();
+    assert!(text.contains("chatwoot/1"), "{text}");
+    assert!(text.contains("(secret)"), "{text}");
+    for secret in [
+        API_TOKEN,
+        WEBHOOK_SECRET,
+        "a-new-webhook-secret",
+        "a-token-chatwoot-refuses",
+    ] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+
+    // Disconnected: its calls are refused, and it is gone from the list.
+    let (status, body) = t.app.call("DELETE", CONNECTOR, None).await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = t
+        .deliver(&t.fake.created(&d).signed_with("a-new-webhook-secret"))
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "connector_not_found", "{body}");
+    let (status, body) = t.app.get(CONNECTOR).await;
+    assert_eq!(status, 404, "{body}");
+    let (_, list) = t.app.get("/v1/connectors").await;
+    assert_eq!(list["chatwoot"], json!([]), "{list}");
+}
+
+/// Each refused connector names the field and what to put there, and nothing is stored.
+async fn bad_connector_settings_are_refused_and_change_nothing(kind: Db) {
+    let Some(t) = start(kind, None::<fn(&mut ChatwootSettings)>).await else {
+        return;
+    };
+    let good = serde_json::to_value(account_of(&t.fake)).unwrap();
+    let with = |field: &str, value: Value| {
+        let mut body = good.clone();
+        if value.is_null() {
+            body.as_object_mut().unwrap().remove(field);
+        } else {
+            body[field] = value;
+        }
+        body
+    };
+    for (path, body, field) in [
+        ("/v1/connectors/chatwoot/first", good.clone(), "account"),
+        (CONNECTOR, with("api_token", Value::Null), "api_token"),
+        (
+            CONNECTOR,
+            with("webhook_secret", Value::Null),
+            "webhook_secret",
+        ),
+        (
+            CONNECTOR,
+            with("webhook_secret", json!(" ")),
+            "webhook_secret",
+        ),
+        (CONNECTOR, with("url", json!("chatwoot.example.com")), "url"),
+        (CONNECTOR, with("url", json!("http://10.20.30.40")), "url"),
+        (CONNECTOR, with("inboxes", json!({"web": "web"})), "inboxes"),
+        (
+            CONNECTOR,
+            with("agents", json!({"7": "Not An Id!"})),
+            "agents.7",
+        ),
+        (CONNECTOR, with("inbox", json!({"1": "web"})), "inbox"),
+    ] {
+        let (status, answer) = t.app.put(path, body).await;
+        assert!(status == 422 || status == 400, "{field}: {status} {answer}");
+        assert_eq!(answer["error"]["code"], "invalid_field", "{answer}");
+        let said = answer["error"].to_string();
+        assert!(said.contains(field), "{field}: {said}");
+        assert!(!said.contains(API_TOKEN), "{said}");
+    }
+    let (_, list) = t.app.get("/v1/connectors").await;
+    assert_eq!(list["chatwoot"], json!([]), "{list}");
+
+    // Without a secret, only where unsigned calls are allowed.
+    let (status, body) = t
+        .app
+        .put(
+            CONNECTOR,
+            with("webhook_secret", Value::Null)
+                .as_object()
+                .cloned()
+                .map(|mut o| {
+                    o.insert("allow_unsigned".into(), json!(true));
+                    Value::Object(o)
+                })
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["signed"], false, "{body}");
+
+    // A supervisor may not read or change connectors.
+    let sam = crate::common::create_key(&t.app, &["--name", "Sam", "--role", "supervisor"]);
+    for (method, body) in [("GET", None), ("PUT", Some(good.clone())), ("DELETE", None)] {
+        let (status, answer) = t.app.call_as(Some(&sam), method, CONNECTOR, body).await;
+        assert_eq!(status, 403, "{method}: {answer}");
+    }
+}
+
+/// A connector from the config file is read-only over HTTP, and leaves with the file.
+async fn file_connectors_are_read_only_and_leave_with_the_file(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let good = serde_json::to_value(account_of(&t.fake)).unwrap();
+    for (method, body) in [
+        ("PUT", Some(good)),
+        ("PATCH", Some(json!({"private_note": false}))),
+        ("DELETE", None),
+    ] {
+        let (status, answer) = t.app.call(method, CONNECTOR, body).await;
+        assert_eq!(status, 409, "{method}: {answer}");
+        assert_eq!(
+            answer["error"]["code"], "connector_managed_by_config",
+            "{answer}"
+        );
+    }
+    let Cw { app, fake } = t;
+    let (db, clock, connector) = app.stop().await;
+    let settings = test_settings(&db);
+    let app = TestApp::start(db, settings, clock, connector).await;
+    let t = Cw { app, fake };
+    let (status, body) = t.app.get(CONNECTOR).await;
+    assert_eq!(status, 404, "{body}");
+    let c = t.fake.open(WIDGET_INBOX, "Ann Client");
+    let (status, _) = t.deliver(&t.fake.created(&c)).await;
+    assert_eq!(status, 404);
+    let (_, audit) = t.app.get("/v1/audit?kind=connector").await;
+    assert!(
+        audit.to_string().contains("removed from the config file"),
+        "{audit}"
+    );
+}
+
+/// The Helpdesks page takes a team from nothing to a rated conversation: an account
+/// connected from the form (a missing secret refused next to its field, nothing stored),
+/// its inboxes and agents mapped on its page (a bad line refused next to its field), the
+/// webhook URL shown to paste, a conversation rated; then disconnected.
+async fn an_admin_connects_chatwoot_on_the_helpdesks_page(kind: Db) {
+    let Some(t) = start(kind, None::<fn(&mut ChatwootSettings)>).await else {
+        return;
+    };
+    let (status, body) = t
+        .app
+        .put("/v1/people/adm", json!({"name": "Ada", "role": "admin"}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let cookie = crate::workbench::signed_in(&t.app, "adm").await;
+    let send = crate::workbench::post;
+    let (status, page) =
+        crate::dashboard::text(&t.app, "/dashboard/connectors", Some(&cookie)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("No helpdesk is connected"), "{page}");
+
+    let url = t.fake.url();
+    let mut connect = vec![
+        ("helpdesk", "chatwoot"),
+        ("id", "1"),
+        ("url", url.as_str()),
+        ("api_token", API_TOKEN),
+        ("secret", ""),
+    ];
+    let (status, page) = send(&t.app, &cookie, "/dashboard/connectors", &connect).await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("id=\"f-secret-error\""), "{page}");
+    assert!(!page.contains(API_TOKEN), "{page}");
+    let (_, list) = t.app.get("/v1/connectors").await;
+    assert_eq!(list["chatwoot"], json!([]), "{list}");
+
+    connect[4] = ("secret", WEBHOOK_SECRET);
+    let (status, page) = send(&t.app, &cookie, "/dashboard/connectors", &connect).await;
+    assert_eq!(status, 303, "{page}");
+    assert!(page.contains("Connected."), "{page}");
+    assert!(page.contains("/connectors/chatwoot/1/webhook"), "{page}");
+    assert!(
+        !page.contains(API_TOKEN) && !page.contains(WEBHOOK_SECRET),
+        "{page}"
+    );
+
+    let form = |version: &'static str, inboxes: &'static str| {
+        vec![
+            ("version", version),
+            ("url", url.as_str()),
+            ("api_token", ""),
+            ("webhook_secret", ""),
+            ("inboxes", inboxes),
+            ("agents", "7: anna"),
+            ("resolve_after_answer", "on"),
+        ]
+    };
+    let path = "/dashboard/connectors/chatwoot/1";
+    let (status, page) = send(&t.app, &cookie, path, &form("1", "1: web\n2 web")).await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("id=\"f-inboxes-error\""), "{page}");
+    let (status, page) = send(&t.app, &cookie, path, &form("1", "1: web\n2: wa")).await;
+    assert_eq!(status, 303, "{page}");
+    assert!(page.contains("Saved"), "{page}");
+    let (_, read) = t.app.get(CONNECTOR).await;
+    assert_eq!(read["inboxes"], json!({"1": "web", "2": "wa"}), "{read}");
+    assert_eq!(read["agents"], json!({"7": "anna"}), "{read}");
+    assert_eq!(read["private_note"], false, "{read}");
+    assert_eq!(read["signed"], true, "{read}");
+    // A form opened at the old version saves nothing.
+    let (status, page) = send(&t.app, &cookie, path, &form("1", "1: mail")).await;
+    assert_eq!(status, 412, "{page}");
+    assert_eq!(t.app.get(CONNECTOR).await.1["inboxes"]["1"], "web");
+
+    // The blank token and secret were kept: Chatwoot's calls are taken and the request
+    // goes with the token.
+    let c = t.worked_and_resolved(WIDGET_INBOX, ANNA).await;
+    t.advance(Duration::seconds(30));
+    t.request_in(&c).await;
+    let s = t.app.wait_for_status(&session_of(&c), "sent").await;
+    assert_eq!(s["operator_id"], "anna", "{s:#}");
+
+    let (status, page) = send(&t.app, &cookie, &format!("{path}/delete"), &[]).await;
+    assert_eq!(status, 303, "{page}");
+    assert!(page.contains("is disconnected"), "{page}");
+    let (status, _) = t.app.get(CONNECTOR).await;
+    assert_eq!(status, 404);
+}
+
+/// An agent taken off a conversation before the resolve: the rating is credited to nobody.
+async fn an_unassigned_conversation_is_credited_to_nobody(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let c = t.fake.open(WIDGET_INBOX, "Ann Client");
+    t.deliver_ok([t.fake.created(&c)]).await;
+    t.deliver_ok([t.fake.assign(&c, ANNA)]).await;
+    assert_eq!(t.app.session(&session_of(&c)).await["operator_id"], "anna");
+    t.deliver_ok([t.fake.unassign(&c)]).await;
+    t.deliver_ok([t.fake.resolve(&c)]).await;
+    let s = t.app.session(&session_of(&c)).await;
+    assert_eq!(s["operator_id"], Value::Null, "{s:#}");
+    assert!(s["closed_at"].is_string(), "{s:#}");
+}
+
 crate::common::on_both_backends!(
+    an_unassigned_conversation_is_credited_to_nobody,
+    an_admin_connects_chatwoot_on_the_helpdesks_page,
+    an_account_connected_over_the_api_is_used_at_once,
+    bad_connector_settings_are_refused_and_change_nothing,
+    file_connectors_are_read_only_and_leave_with_the_file,
     a_secret_makes_signing_required_even_where_unsigned_calls_are_allowed,
     admins_see_the_connector_and_its_webhook_url,
     a_resolved_conversation_is_asked_in_it_and_a_tap_rates_the_assignee,

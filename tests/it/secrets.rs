@@ -1,9 +1,9 @@
 //! Secrets never appear in what Rateline prints: one run of the real binary is given a
 //! secret in every place one can go (a database password in the URL's query, the bot
 //! token, Meta's secrets, the web chat and alert signing keys, an SMTP password, a
-//! connector's and a person's webhook secret, a subscription's secret, an API key, a widget
-//! token), is made to use them all with debug logging on, and everything it printed is
-//! searched for each.
+//! connector's and a person's webhook secret, a subscription's secret, a Chatwoot account's
+//! token and secret given over the API, an API key, a widget token), is made to use them
+//! all with debug logging on, and everything it printed is searched for each.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -22,6 +22,8 @@ const ALERT_SECRET: &str = "alert-signing-secret-2a3b";
 const SMTP_PASSWORD: &str = "smtp-pw-secret-4c5d";
 const PERSON_SECRET: &str = "person-webhook-secret-6e7f";
 const SUBSCRIPTION_SECRET: &str = "subscription-secret-8a9b";
+const CHATWOOT_TOKEN: &str = "chatwoot-token-secret-0c1d";
+const CHATWOOT_SECRET: &str = "chatwoot-webhook-secret-2e3f";
 const TG_CHAT: i64 = 555_000_111;
 
 fn env(db_url: &str, bot: &FakeBotApi, closed_port: u16) -> Vec<(String, String)> {
@@ -198,6 +200,38 @@ async fn no_secret_reaches_anything_a_run_prints() {
     )
     .await;
     assert_eq!(status, 201, "{body}");
+    // A Chatwoot account connected over the API, with a token Chatwoot refuses: its webhook
+    // is taken, and the send is held back with the refusal logged.
+    let chatwoot = rateline_testkit::chatwoot::FakeChatwoot::start().await;
+    chatwoot.set_now(chrono::Utc::now());
+    let (status, body) = call(
+        put.clone(),
+        "/v1/connectors/chatwoot/1",
+        Some(json!({"url": chatwoot.url(), "api_token": CHATWOOT_TOKEN,
+                    "webhook_secret": CHATWOOT_SECRET, "inboxes": {"1": "support"}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let conversation = chatwoot.open(rateline_testkit::chatwoot::WIDGET_INBOX, "Ann");
+    for hook in [
+        chatwoot.created(&conversation),
+        chatwoot.resolve(&conversation),
+    ] {
+        let hook = hook.signed_with(CHATWOOT_SECRET);
+        let resp = hook
+            .post_to(&format!("{base}/connectors/chatwoot/1/webhook"))
+            .await;
+        assert_eq!(resp.status(), 200);
+    }
+    let forged = chatwoot
+        .created(&conversation)
+        .signed_with("not-the-secret");
+    let _ = forged
+        .post_to(&format!("{base}/connectors/chatwoot/1/webhook"))
+        .await;
+    let (status, audit) = call(reqwest::Method::GET, "/v1/audit?kind=connector", None).await;
+    assert_eq!(status, 200, "{audit}");
+    printed += &audit.to_string();
     for (id, channel, client) in [
         ("s-hook", "webhook", "c-1".to_owned()),
         ("s-tg", "telegram", TG_CHAT.to_string()),
@@ -300,6 +334,8 @@ async fn no_secret_reaches_anything_a_run_prints() {
         SMTP_PASSWORD,
         PERSON_SECRET,
         SUBSCRIPTION_SECRET,
+        CHATWOOT_TOKEN,
+        CHATWOOT_SECRET,
         SECRET,
         &key_secret,
         &widget_token,

@@ -52,6 +52,16 @@ async fn arrive_saying(c: &Client, path: &str, css: &str, text: &str) -> String 
     );
 }
 
+/// `person` follows an invitation the command line made, sets a password and is in.
+async fn set_password(c: &Client, app: &TestApp, person: &str) {
+    let invitation = path_of(&rateline(app, &["people", "invite", person]));
+    c.goto(&app.url(&invitation)).await.unwrap();
+    type_in(c, "#password", PASSWORD).await;
+    type_in(c, "#repeat", PASSWORD).await;
+    click(c, "button[type=submit]").await;
+    arrive(c, "/dashboard/inbox", "#sign-out").await;
+}
+
 async fn call(app: &TestApp, key: &str, method: &str, path: &str, body: Option<Value>) -> Value {
     let (status, body) = app.call_as(Some(key), method, path, body).await;
     assert!(
@@ -90,12 +100,7 @@ async fn an_admin_sets_up_a_line_in_the_browser(kind: Db) {
     c.set_window_size(900, 2400).await.unwrap();
 
     // Ada sets her password and opens the lines page.
-    let invitation = path_of(&rateline(&app, &["people", "invite", "adm"]));
-    c.goto(&app.url(&invitation)).await.unwrap();
-    type_in(c, "#password", PASSWORD).await;
-    type_in(c, "#repeat", PASSWORD).await;
-    click(c, "button[type=submit]").await;
-    arrive(c, "/dashboard/inbox", "#sign-out").await;
+    set_password(c, &app, "adm").await;
     click(c, "#nav-lines").await;
     arrive(c, "/dashboard/lines", "#create-line").await;
 
@@ -293,4 +298,68 @@ async fn an_admin_sets_up_a_line_in_the_browser(kind: Db) {
     save_screenshot(&c.screenshot().await.unwrap(), "settings-keys.png");
 }
 
-crate::common::on_both_backends!(an_admin_sets_up_a_line_in_the_browser);
+/// An admin connects a Chatwoot account in the browser, from nothing: the Helpdesks page's
+/// form, then the account's page where an inbox is mapped to a line, and the webhook URL to
+/// paste. Chatwoot's next resolved conversation on that inbox is rated on that line.
+async fn an_admin_connects_chatwoot_in_the_browser(kind: Db) {
+    use rateline_testkit::chatwoot::{API_TOKEN, FakeChatwoot, WEBHOOK_SECRET, WIDGET_INBOX};
+    let Some(b) = browser().await else { return };
+    let Some(app) = spawn_app_with(kind, |_| {}).await else {
+        return;
+    };
+    let fake = FakeChatwoot::start().await;
+    let (status, body) = app
+        .put("/v1/people/adm", json!({"name": "Ada", "role": "admin"}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    app.line("support", json!({"delay_seconds": 0})).await;
+    let key = close_with_a_key(&app).await;
+    let c = &b.client;
+    c.set_window_size(900, 2000).await.unwrap();
+    set_password(c, &app, "adm").await;
+    click(c, "#nav-connectors").await;
+    arrive(c, "/dashboard/connectors", "#connect").await;
+
+    element(c, "#f-helpdesk")
+        .await
+        .select_by_value("chatwoot")
+        .await
+        .unwrap();
+    type_in(c, "#f-id", "1").await;
+    type_in(c, "#f-url", &fake.url()).await;
+    type_in(c, "#f-api_token", API_TOKEN).await;
+    type_in(c, "#f-secret", WEBHOOK_SECRET).await;
+    click(c, "#connect").await;
+    arrive_saying(
+        c,
+        "/dashboard/connectors/chatwoot/1",
+        "#settings",
+        "Connected.",
+    )
+    .await;
+    type_in(c, "#f-inboxes", &format!("{WIDGET_INBOX}: support")).await;
+    click(c, "#save").await;
+    let page = arrive_saying(c, "/dashboard/connectors/chatwoot/1", ".notice", "Saved").await;
+    let webhook = app.url("/connectors/chatwoot/1/webhook");
+    assert!(page.contains(&webhook), "{page}");
+    assert!(!page.contains(API_TOKEN) && !page.contains(WEBHOOK_SECRET));
+    c.execute("window.scrollTo(0, 0)", vec![]).await.unwrap();
+    save_screenshot(&c.screenshot().await.unwrap(), "settings-chatwoot.png");
+
+    // Chatwoot's webhook, pointed at that URL: the resolved conversation is rated.
+    fake.set_now(crate::common::start_time());
+    let conversation = fake.open(WIDGET_INBOX, "Ann Client");
+    for hook in [fake.created(&conversation), fake.resolve(&conversation)] {
+        let resp = hook.post_to(&webhook).await;
+        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    }
+    let session = format!("/v1/sessions/chatwoot-1-{}", conversation.id);
+    let s = call(&app, &key, "GET", &session, None).await;
+    assert_eq!(s["line_id"], "support", "{s}");
+    assert!(s["closed_at"].is_string(), "{s}");
+}
+
+crate::common::on_both_backends!(
+    an_admin_sets_up_a_line_in_the_browser,
+    an_admin_connects_chatwoot_in_the_browser
+);

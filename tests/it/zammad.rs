@@ -5,7 +5,7 @@
 use crate::common::{Db, TestApp, start_time, test_settings};
 use chrono::Duration;
 use rateline::clock::ManualClock;
-use rateline::settings::ZammadSettings;
+use rateline_domain::ZammadSettings;
 use rateline_testkit::wait_until;
 use rateline_testkit::zammad::{
     AGENT_ANNA, AGENT_BORIS, API_TOKEN, FakeZammad, Fault, OTHER_GROUP, SALES_GROUP, SUPPORT_GROUP,
@@ -20,11 +20,14 @@ struct Zm {
     fake: FakeZammad,
 }
 
-fn instance(fake: &FakeZammad) -> ZammadSettings {
+fn instance(fake: &FakeZammad) -> serde_json::Value {
+    crate::common::connector_entry("instance", INSTANCE, &settings_of(fake))
+}
+
+fn settings_of(fake: &FakeZammad) -> ZammadSettings {
     ZammadSettings {
-        instance: INSTANCE.into(),
         url: fake.url(),
-        api_token: API_TOKEN.into(),
+        api_token: Some(API_TOKEN.into()),
         webhook_token: Some(WEBHOOK_TOKEN.into()),
         allow_unsigned: false,
         groups: [
@@ -39,11 +42,19 @@ fn instance(fake: &FakeZammad) -> ZammadSettings {
 }
 
 async fn spawn(kind: Db) -> Option<Zm> {
+    start(kind, true).await
+}
+
+/// A server with the lines `support` and `sales` and a supervisor `sup` alerted on each;
+/// the instance in the config file when `in_file`, else none connected.
+async fn start(kind: Db, in_file: bool) -> Option<Zm> {
     let db = crate::common::TestDb::new(kind).await?;
     let fake = FakeZammad::start().await;
     fake.set_now(start_time());
     let mut settings = test_settings(&db);
-    settings.zammad = vec![instance(&fake)];
+    if in_file {
+        settings.zammad = vec![instance(&fake)];
+    }
     settings.scheduler.send_timeout_seconds = 2;
     let clock = ManualClock::new(start_time());
     let connector = crate::common::Connector::start().await;
@@ -400,7 +411,9 @@ async fn zammad_errors_are_retried_or_held_back(kind: Db) {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let s = t.app.session(&session_of(&ticket)).await;
-        if s["rating_request"]["attempts"] == 1 {
+        // The attempt is counted when it is claimed: it is over once the request is
+        // back in the queue for its retry.
+        if s["rating_request"]["attempts"] == 1 && s["rating_request"]["status"] != "sending" {
             assert_eq!(s["rating_request"]["status"], "scheduled", "{s:#}");
             break;
         }
@@ -465,7 +478,104 @@ async fn a_restart_with_requests_pending_loses_nothing(kind: Db) {
     );
 }
 
+/// An instance connected over the API takes its trigger's calls at once and asks in the
+/// ticket; the token is never shown; a changed group mapping applies to the next ticket;
+/// disconnected, its calls are refused.
+async fn an_instance_connected_over_the_api_is_used_at_once(kind: Db) {
+    let Some(t) = start(kind, false).await else {
+        return;
+    };
+    let path = format!("/v1/connectors/zammad/{INSTANCE}");
+    let (status, body) = t
+        .app
+        .put(&path, serde_json::to_value(settings_of(&t.fake)).unwrap())
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["groups"][SUPPORT_GROUP.to_string()],
+        "support",
+        "{body}"
+    );
+    let text = body.to_string();
+    assert!(
+        !text.contains(API_TOKEN) && !text.contains(WEBHOOK_TOKEN),
+        "{text}"
+    );
+
+    let ticket = t
+        .worked_and_closed(SUPPORT_GROUP, "email", AGENT_ANNA)
+        .await;
+    t.advance(Duration::seconds(30));
+    t.request_in(&ticket).await;
+    let s = t.app.wait_for_status(&session_of(&ticket), "sent").await;
+    assert_eq!(s["line_id"], "support", "{s:#}");
+    assert_eq!(s["operator_id"], "anna", "{s:#}");
+
+    // The support group now goes to sales: the next ticket is rated there.
+    let patch = json!({"groups": {SUPPORT_GROUP.to_string(): "sales"}});
+    let (status, body) = t.app.call("PATCH", &path, Some(patch)).await;
+    assert_eq!(status, 200, "{body}");
+    let next = t
+        .worked_and_closed(SUPPORT_GROUP, "email", AGENT_ANNA)
+        .await;
+    assert_eq!(t.app.session(&session_of(&next)).await["line_id"], "sales");
+
+    let (status, body) = t.app.call("DELETE", &path, None).await;
+    assert_eq!(status, 204, "{body}");
+    let other = t.fake.open(SUPPORT_GROUP, "Ben Customer", "email");
+    let (status, body) = t.deliver(&t.fake.created(&other)).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "connector_not_found", "{body}");
+}
+
+/// A ticket logged from a phone call reaches the customer nowhere in its own channel, so it
+/// is asked by e-mail at the address Zammad knows; a ticket whose owner was taken off before
+/// the close is credited to nobody; forgetting the customer clears the address Rateline kept.
+async fn a_phone_ticket_is_asked_by_email_and_an_unowned_one_credits_nobody(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let ticket = t.fake.open(SUPPORT_GROUP, "Ann Customer", "phone");
+    t.deliver_ok([t.fake.created(&ticket)]).await;
+    t.deliver_ok([t.fake.assign(&ticket, AGENT_ANNA)]).await;
+    assert_eq!(
+        t.app.session(&session_of(&ticket)).await["operator_id"],
+        "anna"
+    );
+    t.deliver_ok([t.fake.unassign(&ticket, AGENT_ANNA)]).await;
+    t.deliver_ok([t.fake.close(&ticket)]).await;
+    let session = t.app.session(&session_of(&ticket)).await;
+    assert_eq!(session["operator_id"], Value::Null, "{session:#}");
+    t.advance(Duration::seconds(30));
+    let request = t.request_in(&ticket).await;
+    assert_eq!(request["type"], "email", "{request}");
+    assert_eq!(request["to"], "ann.customer@example.com", "{request}");
+    t.app.wait_for_status(&session_of(&ticket), "sent").await;
+    assert!(
+        t.fake.rule_violations().is_empty(),
+        "{:?}",
+        t.fake.rule_violations()
+    );
+
+    let client = format!("{INSTANCE}-{}", ticket.customer);
+    let (status, body) = t
+        .app
+        .call("DELETE", &format!("/v1/clients/zammad/{client}"), None)
+        .await;
+    assert!(status == 200 || status == 204, "{body}");
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&t.app.db.url).await.unwrap();
+    let kept: Vec<Option<String>> =
+        sqlx::query_scalar("SELECT address FROM helpdesk_conversations WHERE session_id = $1")
+            .bind(session_of(&ticket))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    assert_eq!(kept, vec![None], "the e-mail address outlived the erasure");
+}
+
 crate::common::on_both_backends!(
+    a_phone_ticket_is_asked_by_email_and_an_unowned_one_credits_nobody,
+    an_instance_connected_over_the_api_is_used_at_once,
     a_closed_ticket_is_asked_in_it_and_the_reply_rates_the_owner,
     a_telegram_answer_in_a_new_ticket_answers_the_old_one,
     writing_again_cancels_and_a_ticket_is_asked_at_most_once,

@@ -818,6 +818,7 @@ async fn articles_the_client_would_not_see_are_violations() {
     let telegram = fake.open(SUPPORT_GROUP, "Cleo Chat", "telegram personal-message");
     let sms = fake.open(SUPPORT_GROUP, "Dan Text", "sms");
     let web = fake.open(SUPPORT_GROUP, "Eve Portal", "web");
+    let phone = fake.open(SUPPORT_GROUP, "Fay Caller", "phone");
     let dan = mobile(&fake, &sms);
     let on = |t: &Ticket, fields: Value| {
         let mut body = json!({"ticket_id": t.id, "body": "How did we do?"});
@@ -840,6 +841,8 @@ async fn articles_the_client_would_not_see_are_violations() {
         on(&web, json!({"type": "note", "internal": false})),
         on(&web, json!({"type": "web"})),
         on(&web, mail("eve.portal@example.com")),
+        on(&phone, mail("fay.caller@example.com")),
+        on(&phone, json!({"type": "note", "internal": true})),
     ];
     for body in &fine {
         let answer = post_article(&fake, body).await;
@@ -894,6 +897,10 @@ async fn articles_the_client_would_not_see_are_violations() {
         ),
         (on(&sms, json!({"type": "sms"})), "the customer's mobile"),
         (on(&web, json!({"type": tg})), "no chat or number"),
+        (
+            on(&phone, json!({"type": "note", "internal": false})),
+            "note article on a phone ticket",
+        ),
     ];
     for (body, _) in &broken {
         let answer = post_article(&fake, body).await;

@@ -1,0 +1,493 @@
+//! The helpdesk connectors' settings: a Chatwoot account or a Zammad instance whose
+//! conversations Rateline rates, where it is, how it is reached and signed, and which of its
+//! inboxes (groups) and agents are which lines and people. One shape for the config file
+//! (`[[chatwoot]]`, `[[zammad]]`), the API and the Helpdesks page.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::{Invalid, check_http_url, check_line, check_name_id};
+
+/// The most entries a connector's inbox (group) or agent map holds.
+pub const MAX_CONNECTOR_MAP: usize = 500;
+
+/// The longest token, secret or URL a connector takes, in bytes.
+const MAX_SETTING_BYTES: usize = 2048;
+
+/// A helpdesk Rateline connects to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Helpdesk {
+    Chatwoot,
+    Zammad,
+}
+
+impl Helpdesk {
+    pub const ALL: [Helpdesk; 2] = [Helpdesk::Chatwoot, Helpdesk::Zammad];
+
+    /// Its name in URLs, the store and the config file (`chatwoot`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Helpdesk::Chatwoot => "chatwoot",
+            Helpdesk::Zammad => "zammad",
+        }
+    }
+
+    /// Its name for people (`Chatwoot`).
+    pub fn title(self) -> &'static str {
+        match self {
+            Helpdesk::Chatwoot => "Chatwoot",
+            Helpdesk::Zammad => "Zammad",
+        }
+    }
+
+    /// What one connector is to the helpdesk: a Chatwoot `account`, a Zammad `instance`.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Helpdesk::Chatwoot => "account",
+            Helpdesk::Zammad => "instance",
+        }
+    }
+
+    /// The settings field of the webhook's signing secret.
+    pub fn secret_field(self) -> &'static str {
+        match self {
+            Helpdesk::Chatwoot => "webhook_secret",
+            Helpdesk::Zammad => "webhook_token",
+        }
+    }
+
+    /// The settings field that maps where conversations arrive (inboxes, groups) to lines.
+    pub fn places_field(self) -> &'static str {
+        match self {
+            Helpdesk::Chatwoot => "inboxes",
+            Helpdesk::Zammad => "groups",
+        }
+    }
+
+    /// Where the helpdesk's webhook calls go, on this server.
+    pub fn webhook_path(self, id: &str) -> String {
+        format!("/connectors/{}/{id}/webhook", self.as_str())
+    }
+
+    /// Checks a connector's id: a Chatwoot account's is its number in Chatwoot's URLs, a
+    /// Zammad instance's a name of letters, digits, `-` and `_`.
+    pub fn check_id(self, field: &str, id: &str) -> Result<(), Invalid> {
+        match self {
+            Helpdesk::Chatwoot if id.parse::<u64>().is_ok_and(|n| n.to_string() == id) => Ok(()),
+            Helpdesk::Chatwoot => Err(Invalid::new(
+                field,
+                format!(
+                    "'{id}' is not a Chatwoot account id: the number in Chatwoot's URLs \
+                     (/app/accounts/1/...)"
+                ),
+            )),
+            Helpdesk::Zammad => check_name_id(field, id),
+        }
+    }
+}
+
+impl std::fmt::Display for Helpdesk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Helpdesk {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "chatwoot" => Ok(Helpdesk::Chatwoot),
+            "zammad" => Ok(Helpdesk::Zammad),
+            other => Err(format!("unknown helpdesk '{other}'")),
+        }
+    }
+}
+
+/// What every helpdesk's settings say, under the names each helpdesk's docs use.
+pub trait ConnectorSettings:
+    Serialize + DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static
+{
+    const HELPDESK: Helpdesk;
+
+    /// The helpdesk's address.
+    fn url(&self) -> &str;
+    /// The token Rateline calls the helpdesk's API with (write-only).
+    fn api_token(&self) -> Option<&str>;
+    /// The webhook's signing secret (write-only).
+    fn secret(&self) -> Option<&str>;
+    fn allow_unsigned(&self) -> bool;
+    /// Inbox (Chatwoot) or group (Zammad) id → line id.
+    fn places(&self) -> &BTreeMap<String, String>;
+    /// Agent id → person id.
+    fn agents(&self) -> &BTreeMap<String, String>;
+    /// Each rating is written into its conversation as a note for agents.
+    fn note_for_agents(&self) -> bool;
+    /// A conversation the client's answer reopened is closed again.
+    fn closed_again(&self) -> bool;
+    /// The token and secret, for setting: `(api_token, secret)`.
+    fn secrets_mut(&mut self) -> (&mut Option<String>, &mut Option<String>);
+
+    /// Takes the stored token and secret where these settings leave them out: both are
+    /// write-only, so a write without them keeps them.
+    fn keep_secrets(&mut self, stored: &Self) {
+        let (token, secret) = self.secrets_mut();
+        if token.is_none() {
+            *token = stored.api_token().map(str::to_owned);
+        }
+        if secret.is_none() {
+            *secret = stored.secret().map(str::to_owned);
+        }
+    }
+
+    /// These settings as shown: without the token and secret.
+    fn shown(&self) -> Self {
+        let mut shown = self.clone();
+        let (token, secret) = shown.secrets_mut();
+        *token = None;
+        *secret = None;
+        shown
+    }
+
+    /// Whether every webhook call must be signed: with a secret, always (`allow_unsigned`
+    /// only lets one without a secret take calls at all).
+    fn signed(&self) -> bool {
+        self.secret().is_some()
+    }
+
+    /// The line an inbox's (group's) conversations go to: its entry, else
+    /// `{helpdesk}-{id}`.
+    fn line_of(&self, place: u64) -> String {
+        mapped(self.places(), place, Self::HELPDESK)
+    }
+
+    /// The person an agent's ratings are credited to: their entry, else `{helpdesk}-{id}`.
+    fn operator_of(&self, agent: u64) -> String {
+        mapped(self.agents(), agent, Self::HELPDESK)
+    }
+
+    /// Checks every field, naming the one that is wrong and how to put it right. The token
+    /// and secret are checked as they will be stored (after [`Self::keep_secrets`]).
+    fn validate(&self) -> Result<(), Invalid> {
+        let helpdesk = Self::HELPDESK;
+        check_http_url("url", self.url())?;
+        limit("url", self.url())?;
+        match self.api_token() {
+            Some(t) if !t.trim().is_empty() => {
+                check_line("api_token", t)?;
+                limit("api_token", t)?;
+            }
+            _ => {
+                return Err(Invalid::new(
+                    "api_token",
+                    match helpdesk {
+                        Helpdesk::Chatwoot => {
+                            "is required: an agent's or agent bot's access token (Chatwoot: \
+                             Profile settings → Access token)"
+                        }
+                        Helpdesk::Zammad => {
+                            "is required: an agent's token with ticket.agent (Zammad: Profile \
+                             → Token Access)"
+                        }
+                    },
+                ));
+            }
+        }
+        let secret_field = helpdesk.secret_field();
+        match self.secret() {
+            Some(s) if s.trim().is_empty() => {
+                return Err(Invalid::new(
+                    secret_field,
+                    "is empty: paste the webhook's secret as the helpdesk shows it",
+                ));
+            }
+            Some(s) => {
+                check_line(secret_field, s)?;
+                limit(secret_field, s)?;
+            }
+            None if !self.allow_unsigned() => {
+                return Err(Invalid::new(
+                    secret_field,
+                    match helpdesk {
+                        Helpdesk::Chatwoot => {
+                            "is required: the secret Chatwoot shows for the account webhook \
+                             (Settings → Integrations → Webhooks). For a Chatwoot release that \
+                             signs no webhooks set allow_unsigned, which lets anyone who can \
+                             reach the URL forge events"
+                        }
+                        Helpdesk::Zammad => {
+                            "is required: the webhook's HMAC SHA1 signature token in Zammad \
+                             (Manage → Webhook). allow_unsigned takes unsigned calls, which \
+                             lets anyone who can reach the URL forge events"
+                        }
+                    },
+                ));
+            }
+            None => {}
+        }
+        for (field, map, what) in [
+            (helpdesk.places_field(), self.places(), "line"),
+            ("agents", self.agents(), "person"),
+        ] {
+            if map.len() > MAX_CONNECTOR_MAP {
+                return Err(Invalid::new(
+                    field,
+                    format!("has {} entries, at most {MAX_CONNECTOR_MAP}", map.len()),
+                ));
+            }
+            for (id, target) in map {
+                if !id.parse::<u64>().is_ok_and(|n| n.to_string() == *id) {
+                    return Err(Invalid::new(
+                        field,
+                        format!(
+                            "key '{id}' is not an id (a number, as in the {} URLs)",
+                            helpdesk.title()
+                        ),
+                    ));
+                }
+                check_name_id(&format!("{field}.{id}"), target).map_err(|e| {
+                    Invalid::new(e.field, format!("must name a {what}: {}", e.message))
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn mapped(map: &BTreeMap<String, String>, id: u64, helpdesk: Helpdesk) -> String {
+    map.get(&id.to_string())
+        .cloned()
+        .unwrap_or_else(|| format!("{helpdesk}-{id}"))
+}
+
+fn limit(field: &str, value: &str) -> Result<(), Invalid> {
+    if value.len() > MAX_SETTING_BYTES {
+        return Err(Invalid::new(
+            field,
+            format!("is {} bytes long, at most {MAX_SETTING_BYTES}", value.len()),
+        ));
+    }
+    Ok(())
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One Chatwoot account Rateline rates the conversations of (docs/channels/chatwoot.md).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChatwootSettings {
+    /// Chatwoot's address, e.g. `https://chatwoot.example.com`.
+    pub url: String,
+    /// An agent's or an agent bot's access token (Profile settings → Access token).
+    /// Write-only: never shown; a write without it keeps the stored one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_token: Option<String>,
+    /// The account webhook's secret: every call must be signed with it. Write-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
+    /// Takes unsigned webhooks when there is no secret, for Chatwoot releases that sign
+    /// none. Anyone who can reach the webhook's URL can then forge events: less safe.
+    #[serde(default)]
+    pub allow_unsigned: bool,
+    /// Inbox id → line id. Without an entry an inbox goes to the line `chatwoot-{inbox}`,
+    /// when that line exists; otherwise its conversations are not rated.
+    #[serde(default)]
+    pub inboxes: BTreeMap<String, String>,
+    /// Agent id → person id, for the operator a rating is credited to. Without an entry an
+    /// agent is credited as `chatwoot-{agent}`.
+    #[serde(default)]
+    pub agents: BTreeMap<String, String>,
+    /// Writes each rating into its conversation as a private note, for agents to see.
+    #[serde(default)]
+    pub private_note: bool,
+    /// Resolves the conversation again when the client's answer reopened it.
+    #[serde(default = "yes")]
+    pub resolve_after_answer: bool,
+}
+
+impl std::fmt::Debug for ChatwootSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token and secret never reach a log line through a Debug print; the URL may
+        // carry a password, so it is left out too.
+        f.debug_struct("ChatwootSettings")
+            .field("inboxes", &self.inboxes)
+            .field("agents", &self.agents)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnectorSettings for ChatwootSettings {
+    const HELPDESK: Helpdesk = Helpdesk::Chatwoot;
+
+    fn url(&self) -> &str {
+        &self.url
+    }
+    fn api_token(&self) -> Option<&str> {
+        self.api_token.as_deref()
+    }
+    fn secret(&self) -> Option<&str> {
+        self.webhook_secret.as_deref()
+    }
+    fn allow_unsigned(&self) -> bool {
+        self.allow_unsigned
+    }
+    fn places(&self) -> &BTreeMap<String, String> {
+        &self.inboxes
+    }
+    fn agents(&self) -> &BTreeMap<String, String> {
+        &self.agents
+    }
+    fn note_for_agents(&self) -> bool {
+        self.private_note
+    }
+    fn closed_again(&self) -> bool {
+        self.resolve_after_answer
+    }
+    fn secrets_mut(&mut self) -> (&mut Option<String>, &mut Option<String>) {
+        (&mut self.api_token, &mut self.webhook_secret)
+    }
+}
+
+/// One Zammad instance Rateline rates the tickets of (docs/channels/zammad.md).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ZammadSettings {
+    /// Zammad's address, e.g. `https://zammad.example.com`.
+    pub url: String,
+    /// An access token of an agent (Profile → Token Access) with `ticket.agent`.
+    /// Write-only: never shown; a write without it keeps the stored one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_token: Option<String>,
+    /// The webhook's HMAC-SHA1 signature token: every call must be signed with it.
+    /// Write-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_token: Option<String>,
+    /// Takes unsigned webhooks when there is no token. Anyone who can reach the URL can
+    /// then forge events: less safe.
+    #[serde(default)]
+    pub allow_unsigned: bool,
+    /// Group id → line id. Without an entry a group goes to the line `zammad-{group}`, when
+    /// that line exists; otherwise its tickets are not rated.
+    #[serde(default)]
+    pub groups: BTreeMap<String, String>,
+    /// Agent (user) id → person id, for the operator a rating is credited to. Without an
+    /// entry an agent is credited as `zammad-{user}`.
+    #[serde(default)]
+    pub agents: BTreeMap<String, String>,
+    /// Writes each rating into its ticket as an internal note, for agents to see.
+    #[serde(default)]
+    pub internal_note: bool,
+    /// Closes the ticket again when the customer's answer reopened it.
+    #[serde(default = "yes")]
+    pub close_after_answer: bool,
+}
+
+impl std::fmt::Debug for ZammadSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token never reaches a log line through a Debug print, nor the URL's password.
+        f.debug_struct("ZammadSettings")
+            .field("groups", &self.groups)
+            .field("agents", &self.agents)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnectorSettings for ZammadSettings {
+    const HELPDESK: Helpdesk = Helpdesk::Zammad;
+
+    fn url(&self) -> &str {
+        &self.url
+    }
+    fn api_token(&self) -> Option<&str> {
+        self.api_token.as_deref()
+    }
+    fn secret(&self) -> Option<&str> {
+        self.webhook_token.as_deref()
+    }
+    fn allow_unsigned(&self) -> bool {
+        self.allow_unsigned
+    }
+    fn places(&self) -> &BTreeMap<String, String> {
+        &self.groups
+    }
+    fn agents(&self) -> &BTreeMap<String, String> {
+        &self.agents
+    }
+    fn note_for_agents(&self) -> bool {
+        self.internal_note
+    }
+    fn closed_again(&self) -> bool {
+        self.close_after_answer
+    }
+    fn secrets_mut(&mut self) -> (&mut Option<String>, &mut Option<String>) {
+        (&mut self.api_token, &mut self.webhook_token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chatwoot() -> ChatwootSettings {
+        serde_json::from_value(serde_json::json!({
+            "url": "https://chatwoot.example.com",
+            "api_token": "tok",
+            "webhook_secret": "sec",
+            "inboxes": {"3": "support"},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_unmapped_inbox_and_agent_are_named_after_the_helpdesk() {
+        let c = chatwoot();
+        assert_eq!(c.line_of(3), "support");
+        assert_eq!(c.line_of(4), "chatwoot-4");
+        assert_eq!(c.operator_of(7), "chatwoot-7");
+    }
+
+    #[test]
+    fn a_write_without_secrets_keeps_the_stored_ones_and_showing_drops_them() {
+        let stored = chatwoot();
+        let mut new = stored.shown();
+        assert_eq!((new.api_token(), new.secret()), (None, None));
+        new.keep_secrets(&stored);
+        assert_eq!(new, stored);
+    }
+
+    #[test]
+    fn each_rule_names_its_field() {
+        let mut c = chatwoot();
+        c.webhook_secret = None;
+        assert_eq!(c.validate().unwrap_err().field, "webhook_secret");
+        c.allow_unsigned = true;
+        assert!(c.validate().is_ok());
+        c.inboxes.insert("x".into(), "support".into());
+        assert_eq!(c.validate().unwrap_err().field, "inboxes");
+        c.inboxes.clear();
+        c.agents.insert("7".into(), "Not An Id!".into());
+        assert_eq!(c.validate().unwrap_err().field, "agents.7");
+        c.agents.clear();
+        c.api_token = None;
+        assert_eq!(c.validate().unwrap_err().field, "api_token");
+        c.api_token = Some("tok".into());
+        c.url = "ftp://x".into();
+        assert_eq!(c.validate().unwrap_err().field, "url");
+    }
+
+    #[test]
+    fn a_chatwoot_id_is_its_account_number() {
+        assert!(Helpdesk::Chatwoot.check_id("account", "12").is_ok());
+        for bad in ["012", "x", "", "-1"] {
+            assert!(
+                Helpdesk::Chatwoot.check_id("account", bad).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(Helpdesk::Zammad.check_id("instance", "main").is_ok());
+    }
+}

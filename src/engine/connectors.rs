@@ -1,0 +1,269 @@
+//! The helpdesk connectors (Chatwoot accounts, Zammad instances), for admins: listed, read,
+//! created or replaced (one field at a time through the API's `PATCH`), deleted; and the
+//! config file's, written at every start and read-only over HTTP. A token or secret is
+//! write-only: never shown, kept when a write leaves it out, audited only as changed.
+//! The channels read the connectors through [`Engine::connector_settings`].
+
+use chrono::{DateTime, Utc};
+use rateline_domain::{ConnectorSettings, ErrorCode, Helpdesk, ManagedBy};
+use serde_json::Value;
+
+use super::config::{FILE, managed_by_config, stale};
+use super::{Engine, EngineError, Result};
+use crate::policy::Caller;
+use crate::settings::ConfiguredConnectors;
+use crate::store::{StoreError, StoredConnector, redact_url};
+
+/// A connector as stored.
+#[derive(Debug, Clone)]
+pub struct ConnectorRecord<S> {
+    pub id: String,
+    /// With the token and secret: [`ConnectorSettings::shown`] is what may be shown.
+    pub settings: S,
+    pub managed_by: ManagedBy,
+    /// Raised by every write (the API's `ETag`).
+    pub version: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The answer for a connector that does not exist.
+pub fn connector_not_found(helpdesk: Helpdesk, id: &str) -> EngineError {
+    EngineError::NotFound {
+        code: ErrorCode::ConnectorNotFound,
+        message: format!(
+            "no {} {} '{id}' is connected; connect it with PUT /v1/connectors/{helpdesk}/{id} \
+             or on the Helpdesks page",
+            helpdesk.title(),
+            helpdesk.unit()
+        ),
+    }
+}
+
+fn typed<S: ConnectorSettings>(
+    stored: StoredConnector,
+) -> crate::store::Result<ConnectorRecord<S>> {
+    let settings = serde_json::from_value(stored.settings).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "settings of {} '{}': {e}",
+            stored.helpdesk, stored.id
+        ))
+    })?;
+    Ok(ConnectorRecord {
+        id: stored.id,
+        settings,
+        managed_by: stored.managed_by,
+        version: stored.version,
+        updated_at: stored.updated_at,
+    })
+}
+
+/// What the audit log keeps of a connector's settings: its URL without a password; the
+/// log masks the token and secret itself.
+fn audited(settings: &impl serde::Serialize) -> Value {
+    let mut value = serde_json::to_value(settings).expect("connector settings serialise");
+    if let Some(url) = value.get("url").and_then(Value::as_str) {
+        value["url"] = Value::from(redact_url(url));
+    }
+    value
+}
+
+/// How a connector is named in messages and the audit log: `chatwoot/3`.
+fn subject(helpdesk: Helpdesk, id: &str) -> String {
+    format!("{helpdesk}/{id}")
+}
+
+impl Engine {
+    /// Every connector of helpdesk `S`, or the one with `id`: admins.
+    pub async fn connectors<S: ConnectorSettings>(
+        &self,
+        caller: &Caller,
+        id: Option<&str>,
+    ) -> Result<Vec<ConnectorRecord<S>>> {
+        caller.admin("reading the helpdesk connectors")?;
+        let found = self.stored_connectors::<S>(id).await?;
+        match id {
+            Some(id) if found.is_empty() => Err(connector_not_found(S::HELPDESK, id)),
+            _ => Ok(found),
+        }
+    }
+
+    /// Every connector of helpdesk `S` with its token and secret, for the connector that
+    /// calls the helpdesk and checks its webhooks.
+    pub async fn connector_settings<S: ConnectorSettings>(
+        &self,
+    ) -> crate::store::Result<Vec<ConnectorRecord<S>>> {
+        self.stored_connectors(None).await
+    }
+
+    /// Raised by every connector write in this process: a reading taken before it is stale.
+    pub fn connectors_generation(&self) -> u64 {
+        self.store.connectors_generation()
+    }
+
+    async fn stored_connectors<S: ConnectorSettings>(
+        &self,
+        id: Option<&str>,
+    ) -> crate::store::Result<Vec<ConnectorRecord<S>>> {
+        self.store
+            .connectors(S::HELPDESK, id)
+            .await?
+            .into_iter()
+            .map(typed)
+            .collect()
+    }
+
+    /// Creates or replaces connector `id` of helpdesk `S`; it as stored and whether it is
+    /// new. A token or secret left out keeps the stored one. With `expected`, only the
+    /// connector at that version is replaced. Admins.
+    pub async fn put_connector<S: ConnectorSettings>(
+        &self,
+        caller: &Caller,
+        id: &str,
+        mut settings: S,
+        expected: Option<i64>,
+    ) -> Result<(ConnectorRecord<S>, bool)> {
+        let helpdesk = S::HELPDESK;
+        caller.admin("changing the helpdesk connectors")?;
+        helpdesk.check_id(helpdesk.unit(), id)?;
+        let what = format!("{} {} '{id}'", helpdesk.title(), helpdesk.unit());
+        let existing = self.stored_connectors::<S>(Some(id)).await?.pop();
+        if existing
+            .as_ref()
+            .is_some_and(|c| c.managed_by == ManagedBy::Config)
+        {
+            return Err(managed_by_config(
+                ErrorCode::ConnectorManagedByConfig,
+                &what,
+            ));
+        }
+        if let Some(v) = expected
+            && existing.as_ref().map(|c| c.version) != Some(v)
+        {
+            return Err(stale(&what, v, existing.map(|c| c.version)));
+        }
+        if let Some(stored) = &existing {
+            settings.keep_secrets(&stored.settings);
+        }
+        settings.validate()?;
+        self.check_destination("url", settings.url())?;
+        let json = serde_json::to_value(&settings).expect("connector settings serialise");
+        if !self
+            .store
+            .upsert_connector(helpdesk, id, &json, ManagedBy::Api, expected, self.now())
+            .await?
+        {
+            // Another write came between the read above and this one.
+            let current = self
+                .stored_connectors::<S>(Some(id))
+                .await?
+                .pop()
+                .map(|c| c.version);
+            return Err(stale(&what, expected.unwrap_or_default(), current));
+        }
+        let after = self
+            .stored_connectors::<S>(Some(id))
+            .await?
+            .pop()
+            .ok_or_else(|| connector_not_found(helpdesk, id))?;
+        self.record(
+            &super::audit::actor(caller),
+            "connector",
+            &subject(helpdesk, id),
+            existing.as_ref().map(|c| audited(&c.settings)).as_ref(),
+            &audited(&after.settings),
+            None,
+        )
+        .await?;
+        Ok((after, existing.is_none()))
+    }
+
+    /// Deletes connector `id` of `helpdesk`: its webhook calls are refused from then on, and
+    /// requests still to be sent through it fail saying so. Sessions and ratings stay. With
+    /// `expected`, only the connector at that version. Admins.
+    pub async fn delete_connector(
+        &self,
+        caller: &Caller,
+        helpdesk: Helpdesk,
+        id: &str,
+        expected: Option<i64>,
+    ) -> Result<()> {
+        caller.admin("deleting a helpdesk connector")?;
+        let what = format!("{} {} '{id}'", helpdesk.title(), helpdesk.unit());
+        let Some(before) = self.store.connectors(helpdesk, Some(id)).await?.pop() else {
+            return Err(connector_not_found(helpdesk, id));
+        };
+        if before.managed_by == ManagedBy::Config {
+            return Err(managed_by_config(
+                ErrorCode::ConnectorManagedByConfig,
+                &what,
+            ));
+        }
+        if !self.store.delete_connector(helpdesk, id, expected).await? {
+            let current = self
+                .store
+                .connectors(helpdesk, Some(id))
+                .await?
+                .pop()
+                .map(|c| c.version);
+            return Err(stale(&what, expected.unwrap_or_default(), current));
+        }
+        self.record(
+            &super::audit::actor(caller),
+            "connector",
+            &subject(helpdesk, id),
+            Some(&audited(&before.settings)),
+            &Value::Null,
+            Some("deleted"),
+        )
+        .await
+    }
+
+    /// Writes the config file's connectors, read-only over HTTP, and deletes those an
+    /// earlier file had that this one no longer has.
+    pub async fn apply_configured_connectors(&self, found: &ConfiguredConnectors) -> Result<()> {
+        self.apply_file::<rateline_domain::ChatwootSettings>(&found.chatwoot)
+            .await?;
+        self.apply_file::<rateline_domain::ZammadSettings>(&found.zammad)
+            .await
+    }
+
+    async fn apply_file<S: ConnectorSettings>(&self, file: &[(String, S)]) -> Result<()> {
+        let helpdesk = S::HELPDESK;
+        let stored = self.stored_connectors::<S>(None).await?;
+        for (id, settings) in file {
+            let before = stored.iter().find(|c| c.id == *id);
+            let json = serde_json::to_value(settings).expect("connector settings serialise");
+            self.store
+                .upsert_connector(helpdesk, id, &json, ManagedBy::Config, None, self.now())
+                .await?;
+            self.record(
+                FILE,
+                "connector",
+                &subject(helpdesk, id),
+                before.map(|c| audited(&c.settings)).as_ref(),
+                &audited(settings),
+                None,
+            )
+            .await?;
+        }
+        for gone in stored
+            .iter()
+            .filter(|c| c.managed_by == ManagedBy::Config)
+            .filter(|c| !file.iter().any(|(id, _)| *id == c.id))
+        {
+            self.store
+                .delete_connector(helpdesk, &gone.id, None)
+                .await?;
+            self.record(
+                FILE,
+                "connector",
+                &subject(helpdesk, &gone.id),
+                Some(&audited(&gone.settings)),
+                &Value::Null,
+                Some("removed from the config file"),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,127 @@
+//! The helpdesk connectors (a Chatwoot account, a Zammad instance): their settings as JSON,
+//! secrets included, where they come from, and their versions. Every write here raises the
+//! store's connector generation, so this process's connectors read them again at once.
+
+use std::sync::atomic::Ordering;
+
+use chrono::{DateTime, Utc};
+use rateline_domain::{Helpdesk, ManagedBy};
+use sqlx::Row;
+
+use super::{Result, Store, StoreError, ms, time};
+
+/// A stored connector; `settings` holds its token and secret.
+#[derive(Debug, Clone)]
+pub struct StoredConnector {
+    pub helpdesk: Helpdesk,
+    pub id: String,
+    pub settings: serde_json::Value,
+    pub managed_by: ManagedBy,
+    /// Raised by every write (the API's `ETag`).
+    pub version: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn read(row: &sqlx::any::AnyRow) -> Result<StoredConnector> {
+    let helpdesk: String = row.try_get("helpdesk")?;
+    let id: String = row.try_get("id")?;
+    let settings: String = row.try_get("settings")?;
+    Ok(StoredConnector {
+        helpdesk: helpdesk.parse().map_err(StoreError::Corrupt)?,
+        settings: serde_json::from_str(&settings)
+            .map_err(|e| StoreError::Corrupt(format!("settings of {helpdesk} '{id}': {e}")))?,
+        id,
+        managed_by: row
+            .try_get::<String, _>("managed_by")?
+            .parse()
+            .map_err(StoreError::Corrupt)?,
+        version: row.try_get("version")?,
+        updated_at: time(row.try_get("updated_at")?),
+    })
+}
+
+impl Store {
+    /// The connectors of `helpdesk` by id, or the one with `id`.
+    pub async fn connectors(
+        &self,
+        helpdesk: Helpdesk,
+        id: Option<&str>,
+    ) -> Result<Vec<StoredConnector>> {
+        sqlx::query(
+            "SELECT helpdesk, id, settings, managed_by, version, updated_at FROM connectors
+             WHERE helpdesk = $1 AND ($2 IS NULL OR id = $2) ORDER BY id",
+        )
+        .bind(helpdesk.as_str())
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(read)
+        .collect()
+    }
+
+    /// Creates or replaces a connector. With `expected`, only the connector at that version
+    /// is replaced (none is created); `false` when it is not at that version.
+    pub async fn upsert_connector(
+        &self,
+        helpdesk: Helpdesk,
+        id: &str,
+        settings: &serde_json::Value,
+        managed_by: ManagedBy,
+        expected: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let sql = if expected.is_some() {
+            "UPDATE connectors SET settings = $3, managed_by = $4, updated_at = $5,
+                                   version = version + 1
+             WHERE helpdesk = $1 AND id = $2 AND version = $6"
+        } else {
+            "INSERT INTO connectors (helpdesk, id, settings, managed_by, updated_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (helpdesk, id) DO UPDATE
+             SET settings = excluded.settings, managed_by = excluded.managed_by,
+                 updated_at = excluded.updated_at, version = connectors.version + 1"
+        };
+        let mut query = sqlx::query(sql)
+            .bind(helpdesk.as_str())
+            .bind(id)
+            .bind(settings.to_string())
+            .bind(managed_by.as_str())
+            .bind(ms(now));
+        if let Some(v) = expected {
+            query = query.bind(v);
+        }
+        let done = query.execute(&self.pool).await?.rows_affected() == 1;
+        self.connectors_changed.fetch_add(1, Ordering::Relaxed);
+        Ok(done)
+    }
+
+    /// Deletes a connector; with `expected`, only at that version. `false` when nothing was
+    /// deleted.
+    pub async fn delete_connector(
+        &self,
+        helpdesk: Helpdesk,
+        id: &str,
+        expected: Option<i64>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM connectors WHERE helpdesk = $1 AND id = $2
+             AND ($3 IS NULL OR version = $3)",
+        )
+        .bind(helpdesk.as_str())
+        .bind(id)
+        .bind(expected)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        self.connectors_changed.fetch_add(1, Ordering::Relaxed);
+        Ok(done)
+    }
+
+    /// How many connector writes this store has made: a change since a reading makes it
+    /// stale in this process (other processes' changes are read after a while).
+    pub fn connectors_generation(&self) -> u64 {
+        self.connectors_changed.load(Ordering::Relaxed)
+    }
+}
