@@ -173,4 +173,142 @@ async fn writes_that_queue_behind_a_busy_batch_commit_together() {
     );
 }
 
+/// Waits until at least `writes` writes are queued or in a batch and the writers blocked on
+/// locks have settled (each writer's first batch waits; what it did not take queues behind
+/// it); how many writers are blocked.
+async fn until_queued(db: &TestDb, store: &Store, writes: usize) -> usize {
+    let mut watcher = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let (mut blocked, mut steady) = (0, 0);
+    while steady < 10 {
+        let now_blocked: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
+        let now_blocked = now_blocked as usize;
+        let settled = now_blocked > 0 && store.unfinished_writes() >= writes;
+        steady = if settled && now_blocked == blocked {
+            steady + 1
+        } else {
+            0
+        };
+        blocked = now_blocked;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{blocked} writers blocked, {} writes unfinished, of {writes}",
+            store.unfinished_writes()
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    blocked
+}
+
+/// PostgreSQL: closes that queue while the writers are busy run as one set each, and each
+/// caller still hears its own close: a session closed twice in one set is newly closed
+/// once (the second close finds its request), a session that does not exist is not found,
+/// a close dated before the open changes nothing and says so, and every other session gets
+/// its request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closes_in_one_set_each_hear_their_own_result() {
+    use rateline::store::CloseTiming;
+    use rateline_domain::ClosedBy;
+    let Some(db) = TestDb::new(Db::Postgres).await else {
+        return;
+    };
+    let store = store(&db).await;
+    let opened = Utc::now();
+    let sessions = (0..OPENS)
+        .map(|i| session(&format!("c-{i}"), "support"))
+        .collect();
+    assert!(
+        open_all(&store, sessions)
+            .await
+            .iter()
+            .all(|r| matches!(r, Ok(Some(_))))
+    );
+    // Every session's row is locked, so each writer's first close waits and the others
+    // queue behind it.
+    let mut locker = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
+    sqlx::query("SELECT 1 FROM sessions FOR UPDATE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let mut ids: Vec<(String, chrono::DateTime<Utc>)> = (0..OPENS)
+        .map(|i| (format!("c-{i}"), opened + chrono::Duration::seconds(5)))
+        .collect();
+    ids.push(("c-1".into(), opened + chrono::Duration::seconds(6)));
+    ids.push(("ghost".into(), opened + chrono::Duration::seconds(5)));
+    ids.push(("c-2".into(), opened - chrono::Duration::hours(1)));
+    let closes: Vec<_> = ids
+        .iter()
+        .cloned()
+        .map(|(id, closed_at)| {
+            let store = store.clone();
+            let timing = CloseTiming {
+                closed_at,
+                now: closed_at,
+                send_deadline: chrono::Duration::hours(1),
+            };
+            tokio::spawn(async move {
+                store
+                    .close_session(&id, ClosedBy::Operator, timing, false, &[])
+                    .await
+            })
+        })
+        .collect();
+    // The ghost's close, whose row no lock holds, may run in a batch of its own.
+    let blocked = until_queued(&db, &store, ids.len() - 1).await;
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    let mut results = Vec::new();
+    for c in closes {
+        results.push(c.await.unwrap().expect("no close fails"));
+    }
+
+    let newly = |i: usize| match &results[i] {
+        Some(Ok(r)) => (r.newly_closed, r.request.as_ref().map(|q| q.id.clone())),
+        other => panic!("close {i} of {:?}: {other:?}", ids[i]),
+    };
+    let twice = (newly(1), newly(OPENS));
+    assert!(
+        twice.0.0 != twice.1.0 && twice.0.1.is_some() && twice.0.1 == twice.1.1,
+        "c-1 is closed once, and both closes name its one request: {twice:?}"
+    );
+    assert!(
+        results[OPENS + 1].is_none(),
+        "ghost: {:?}",
+        results[OPENS + 1]
+    );
+    let early = &results[OPENS + 2];
+    assert!(
+        matches!(early, Some(Err(_))) || matches!(early, Some(Ok(r)) if !r.newly_closed),
+        "a close before the open changes nothing: {early:?}"
+    );
+    for i in (0..OPENS).filter(|i| *i != 1) {
+        let (new, request) = newly(i);
+        assert!(request.is_some(), "c-{i} has its request");
+        assert!(new || i == 2, "c-{i} is newly closed");
+    }
+    let mut watcher = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let (requests, transactions): (i64, i64) = {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, COUNT(DISTINCT xmin::text) AS t FROM rating_requests",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap();
+        (row.try_get("n").unwrap(), row.try_get("t").unwrap())
+    };
+    assert_eq!(requests, OPENS as i64, "one request a session");
+    assert!(
+        (transactions as usize) <= 2 * blocked && (transactions as usize) < OPENS,
+        "{OPENS} closes took {transactions} transactions with {blocked} writers busy"
+    );
+}
+
 crate::common::on_both_backends!(each_write_hears_its_own_result);
