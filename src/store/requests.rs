@@ -15,7 +15,7 @@ use rateline_domain::{Channel, ClientRef, Id, LineSettings, RequestStatus, Scale
 use sqlx::Row;
 
 use super::sql::{WINDOW_JOIN, WINDOW_START};
-use super::{Backend, Result, Store, StoreError, ms, opt_time, time};
+use super::{Backend, Result, Store, StoreError, ms, opt_time, placeholders, time};
 
 /// A request this scheduler holds the lease on and must send now.
 #[derive(Debug, Clone)]
@@ -106,25 +106,21 @@ impl Store {
         for row in &rows {
             claimed.push(read_claimed(row, &mut lines)?);
         }
-        // The ids as one JSON array: one statement text whatever the claim's size.
-        let ids = match self.backend {
-            Backend::Postgres => "SELECT json_array_elements_text($4::json)",
-            Backend::Sqlite => "SELECT value FROM json_each($4)",
-        };
         let update = format!(
             "UPDATE rating_requests
              SET status = 'sending', lease_owner = $1, run_at = $2, attempts = attempts + 1,
                  updated_at = $3
-             WHERE id IN ({ids})"
+             WHERE id IN ({})",
+            placeholders(3, claimed.len())
         );
-        let ids: Vec<&str> = claimed.iter().map(|c| c.id.as_str()).collect();
-        sqlx::query(sqlx::AssertSqlSafe(update))
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(update))
             .bind(owner)
             .bind(ms(now + lease))
-            .bind(ms(now))
-            .bind(serde_json::to_string(&ids).expect("ids serialise"))
-            .execute(&mut *tx)
-            .await?;
+            .bind(ms(now));
+        for c in &claimed {
+            q = q.bind(c.id.clone());
+        }
+        q.execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(claimed)
     }

@@ -442,53 +442,45 @@ fn close_session<'c>(
         };
         let closed = Closed::read(&closed)?;
         let planned = plan_request(conn, a, &closed).await?;
-        let inserted = match &planned {
-            Some(p) => insert_request(conn, p).await?,
-            None => None,
-        };
+        let mut inserted = None;
+        if let Some(p) = &planned {
+            // One survey per conversation: a session with a request live or answered has
+            // one already (`rating_requests_one_live_per_session`, whose predicate holds
+            // `answered`), and a session whose request was answered is never closed again.
+            let sql = format!(
+                "INSERT INTO rating_requests
+                    (id, session_id, line_id, channel, operator_id, client_id, scale, status,
+                     due_at, run_at, send_deadline_at, created_at, updated_at, expires_at,
+                     finished_at, last_error)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                 ON CONFLICT DO NOTHING
+                 RETURNING {REQUEST_COLUMNS}"
+            );
+            inserted = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(p.id.as_str())
+                .bind(p.session_id)
+                .bind(p.line_id)
+                .bind(p.channel)
+                .bind(p.operator_id)
+                .bind(p.client_id)
+                .bind(p.scale)
+                .bind(p.status)
+                .bind(p.due_at)
+                .bind(p.run_at)
+                .bind(p.send_deadline_at)
+                .bind(p.created_at)
+                .bind(p.updated_at)
+                .bind(p.expires_at)
+                .bind(p.finished_at)
+                .bind(p.last_error.as_deref())
+                .fetch_optional(&mut *conn)
+                .await?
+                .as_ref()
+                .map(read_request)
+                .transpose()?;
+        }
         finish_close(conn, a, planned.is_some(), inserted).await
     })
-}
-
-/// Inserts the request a close made, unless the session has one live or answered: one
-/// survey per conversation (`rating_requests_one_live_per_session`, whose predicate holds
-/// `answered`; a session whose request was answered is never closed again, so nothing
-/// else needs a look).
-async fn insert_request(
-    conn: &mut sqlx::AnyConnection,
-    p: &NewRequest<'_>,
-) -> Result<Option<RequestRecord>> {
-    let sql = format!(
-        "INSERT INTO rating_requests
-            (id, session_id, line_id, channel, operator_id, client_id, scale, status,
-             due_at, run_at, send_deadline_at, created_at, updated_at, expires_at,
-             finished_at, last_error)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-         ON CONFLICT DO NOTHING
-         RETURNING {REQUEST_COLUMNS}"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(p.id.as_str())
-        .bind(p.session_id)
-        .bind(p.line_id)
-        .bind(p.channel)
-        .bind(p.operator_id)
-        .bind(p.client_id)
-        .bind(p.scale)
-        .bind(p.status)
-        .bind(p.due_at)
-        .bind(p.run_at)
-        .bind(p.send_deadline_at)
-        .bind(p.created_at)
-        .bind(p.updated_at)
-        .bind(p.expires_at)
-        .bind(p.finished_at)
-        .bind(p.last_error.as_deref())
-        .fetch_optional(&mut *conn)
-        .await?
-        .as_ref()
-        .map(read_request)
-        .transpose()
 }
 
 /// Closes on PostgreSQL, as one `UPDATE` of their sessions and one `INSERT` of their
@@ -549,31 +541,20 @@ fn close_sessions<'c>(
                 }
             })
             .collect();
-        // A request whose line asks at most once in some days is inserted at once, so that
-        // the rule of a later close in the set sees it, as it would one after the other.
         let mut plans = Vec::with_capacity(closes.len());
-        let mut inserted: std::collections::HashMap<String, RequestRecord> = Default::default();
         for (a, c) in closes.iter().zip(&closed) {
-            let plan = match c {
+            plans.push(match c {
                 Some(c) => Some(plan_request(conn, a, c).await?),
                 None => None,
-            };
-            if let Some(Some(p)) = &plan
-                && p.seen_by_rules
-                && let Some(r) = insert_request(conn, p).await?
-            {
-                inserted.insert(r.session_id.clone(), r);
-            }
-            plans.push(plan);
+            });
         }
         let new: Vec<serde_json::Value> = plans
             .iter()
             .flatten()
             .flatten()
-            .filter(|p| !p.seen_by_rules)
             .map(NewRequest::json)
             .collect();
-        let set: std::collections::HashMap<String, RequestRecord> = if new.is_empty() {
+        let mut inserted: std::collections::HashMap<String, RequestRecord> = if new.is_empty() {
             Default::default()
         } else {
             let sql = format!(
@@ -600,7 +581,6 @@ fn close_sessions<'c>(
                 .map(|row| read_request(row).map(|r| (r.session_id.clone(), r)))
                 .collect::<Result<_>>()?
         };
-        inserted.extend(set);
         let mut results = Vec::with_capacity(closes.len());
         for ((a, first), plan) in closes.iter().zip(&first).zip(plans) {
             results.push(match plan {
@@ -666,8 +646,6 @@ struct NewRequest<'a> {
     expires_at: Option<i64>,
     finished_at: Option<i64>,
     last_error: Option<String>,
-    /// Its line's `survey.min_days_between` reads the client's earlier requests.
-    seen_by_rules: bool,
 }
 
 impl NewRequest<'_> {
@@ -753,7 +731,6 @@ async fn plan_request<'a>(
         expires_at: widget_until.map(ms),
         finished_at,
         last_error,
-        seen_by_rules: line.survey.min_days_between > 0,
     }))
 }
 
