@@ -170,18 +170,9 @@ impl Store {
             now,
             events: self.events_wanted().await,
         };
-        match self.backend {
-            Backend::Postgres => {
-                self.writer
-                    .write_set(&claim.id, record, record_send_result, record_send_results)
-                    .await
-            }
-            Backend::Sqlite => {
-                self.writer
-                    .write(&claim.id, record, record_send_result)
-                    .await
-            }
-        }
+        self.writer
+            .write(&claim.id, record, record_send_result)
+            .await
     }
 
     /// Requests unanswered when their answer window ended become `expired`: those sent,
@@ -428,103 +419,6 @@ struct Record {
     events: bool,
 }
 
-/// Sends' outcomes on PostgreSQL: the platforms' acceptances as one `UPDATE` over all
-/// their rows (with a reminder each where the line asks one), every other outcome (and an
-/// outcome given twice for one request) row by row as [`record_send_result`] records it.
-fn record_send_results<'c>(
-    conn: &'c mut sqlx::AnyConnection,
-    records: &'c [&'c Record],
-) -> super::writer::BoxFuture<'c, Result<Vec<bool>>> {
-    Box::pin(async move {
-        let mut seen = std::collections::HashSet::new();
-        let together: Vec<bool> = records
-            .iter()
-            .map(|a| matches!(a.result, SendResult::Sent { .. }) && seen.insert(a.id.as_str()))
-            .collect();
-        let rows: Vec<serde_json::Value> = records
-            .iter()
-            .zip(&together)
-            .filter(|(_, together)| **together)
-            .filter_map(|(a, _)| match &a.result {
-                SendResult::Sent {
-                    platform_message_id,
-                    expires_at,
-                    ..
-                } => Some(serde_json::json!({
-                    "id": a.id, "owner": a.owner, "attempts": a.attempts, "now": ms(a.now),
-                    "expires_at": ms(*expires_at), "message_id": platform_message_id,
-                })),
-                _ => None,
-            })
-            .collect();
-        let mut recorded = std::collections::HashSet::new();
-        if !rows.is_empty() {
-            // As the one-row statement: an answer that came while the send was in flight
-            // stays answered; the attempt number makes the lease this claim's own.
-            let updated = sqlx::query(
-                "UPDATE rating_requests r
-                 SET status = CASE WHEN r.status = 'sending' THEN 'sent' ELSE r.status END,
-                     run_at = CASE WHEN r.status = 'sending' THEN x.expires_at ELSE NULL END,
-                     sent_at = COALESCE(r.sent_at, x.now), expires_at = x.expires_at,
-                     platform_message_id = x.message_id, lease_owner = NULL, last_error = NULL,
-                     updated_at = x.now
-                 FROM json_to_recordset($1::json) AS x(
-                     id text, owner text, attempts bigint, now bigint, expires_at bigint,
-                     message_id text)
-                 WHERE r.id = x.id AND r.status IN ('sending', 'answered')
-                   AND r.lease_owner = x.owner AND r.attempts = x.attempts
-                 RETURNING r.id",
-            )
-            .bind(serde_json::Value::Array(rows).to_string())
-            .fetch_all(&mut *conn)
-            .await?;
-            for row in &updated {
-                recorded.insert(row.try_get::<String, _>("id")?);
-            }
-        }
-        let mut results = Vec::with_capacity(records.len());
-        for (a, together) in records.iter().zip(&together) {
-            if !*together {
-                results.push(record_send_result(conn, a).await?);
-                continue;
-            }
-            let done = recorded.remove(a.id.as_str());
-            if done
-                && let SendResult::Sent {
-                    remind_at: Some(at),
-                    ..
-                } = a.result
-            {
-                remind(conn, &a.id, at, a.now).await?;
-            }
-            results.push(done);
-        }
-        Ok(results)
-    })
-}
-
-/// The reminder of a request just sent, made with the send in its transaction: durable
-/// from the moment the request counts as sent. A send made twice makes it once.
-async fn remind(
-    conn: &mut sqlx::AnyConnection,
-    id: &str,
-    at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO rating_reminders (request_id, status, due_at, run_at, created_at,
-                                       updated_at)
-         VALUES ($1, 'pending', $2, $2, $3, $3)
-         ON CONFLICT (request_id) DO NOTHING",
-    )
-    .bind(id)
-    .bind(ms(at))
-    .bind(ms(now))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 fn record_send_result<'c>(
     conn: &'c mut sqlx::AnyConnection,
     a: &'c Record,
@@ -600,13 +494,25 @@ fn record_send_result<'c>(
             q = q.bind(reason.clone());
         }
         let recorded = q.execute(&mut *conn).await?.rows_affected() == 1;
+        // The reminder is made with the send it follows, in its transaction: durable from
+        // the moment the request counts as sent. A send made twice makes it once.
         if recorded
             && let SendResult::Sent {
                 remind_at: Some(at),
                 ..
             } = result
         {
-            remind(conn, id, *at, *now).await?;
+            sqlx::query(
+                "INSERT INTO rating_reminders (request_id, status, due_at, run_at, created_at,
+                                               updated_at)
+                 VALUES ($1, 'pending', $2, $2, $3, $3)
+                 ON CONFLICT (request_id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(ms(*at))
+            .bind(ms(*now))
+            .execute(&mut *conn)
+            .await?;
         }
         let ended = match result {
             SendResult::Final { status, .. } if recorded => super::events::request_event(*status),
