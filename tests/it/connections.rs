@@ -328,11 +328,14 @@ async fn past_the_total_every_new_connection_is_told_the_server_is_busy() {
     }
     let r = reqwest::get(server.url("/healthz")).await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(
-        server
-            .metric("rateline_connections_refused_total{reason=\"server_busy\"}")
-            .await,
-        refused
+    // Every 503 seen here is counted; on a loaded machine one may also come after its
+    // connection was given up on here (500 ms), counted by the server and not seen.
+    let counted = server
+        .metric("rateline_connections_refused_total{reason=\"server_busy\"}")
+        .await;
+    assert!(
+        counted >= refused && refused >= 1.0,
+        "{counted} refusals counted, {refused} seen"
     );
 }
 

@@ -123,8 +123,33 @@ async fn writes_that_queue_behind_a_busy_batch_commit_together() {
         tokio::spawn(async move { open_all(&store, sessions).await })
     };
     // Wait until every open has reached the writers (none can finish while the line is
-    // locked) and the number of writers waiting on the lock has settled: each writer with
-    // work waits on its first open, and what it did not take queues behind it.
+    // locked) and the number of writers waiting on the lock has settled.
+    let blocked = until_queued(&db, &store, OPENS).await;
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+
+    let results = opens.await.unwrap();
+    assert!(
+        results.iter().all(|r| matches!(r, Ok(Some(_)))),
+        "{results:?}"
+    );
+    let mut watcher = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let transactions: i64 =
+        sqlx::query("SELECT COUNT(DISTINCT xmin::text) AS n FROM sessions WHERE id LIKE 'q-%'")
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap();
+    assert!(
+        transactions as usize <= 2 * blocked && (transactions as usize) < OPENS,
+        "{OPENS} opens took {transactions} transactions with {blocked} writers busy"
+    );
+}
+
+/// Waits until at least `writes` writes are queued or in a batch and the writers blocked on
+/// locks have settled (each writer's first batch waits; what it did not take queues behind
+/// it); how many writers are blocked.
+async fn until_queued(db: &TestDb, store: &Store, writes: usize) -> usize {
     let mut watcher = sqlx::PgConnection::connect(&db.url).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let (mut blocked, mut steady) = (0, 0);
@@ -139,7 +164,7 @@ async fn writes_that_queue_behind_a_busy_batch_commit_together() {
         .try_get("n")
         .unwrap();
         let now_blocked = now_blocked as usize;
-        let settled = now_blocked > 0 && store.unfinished_writes() == OPENS;
+        let settled = now_blocked > 0 && store.unfinished_writes() >= writes;
         steady = if settled && now_blocked == blocked {
             steady + 1
         } else {
@@ -148,28 +173,226 @@ async fn writes_that_queue_behind_a_busy_batch_commit_together() {
         blocked = now_blocked;
         assert!(
             tokio::time::Instant::now() < deadline,
-            "{blocked} writers blocked, {} writes unfinished, of {OPENS}",
+            "{blocked} writers blocked, {} writes unfinished, of {writes}",
             store.unfinished_writes()
         );
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    blocked
+}
 
-    let results = opens.await.unwrap();
+/// Closes `ids` (a session and its close time) while every session's row is locked, so
+/// each writer's first close waits and the others queue behind it (at least `queued`),
+/// then lets them go; each close's result, and how many writers were blocked.
+async fn close_queued(
+    db: &TestDb,
+    store: &Store,
+    ids: &[(String, chrono::DateTime<Utc>)],
+    queued: usize,
+) -> (
+    Vec<Option<Result<rateline::store::CloseResult, rateline::store::BeforeStored>>>,
+    usize,
+) {
+    use rateline::store::CloseTiming;
+    use rateline_domain::ClosedBy;
+    let mut locker = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
+    sqlx::query("SELECT 1 FROM sessions FOR UPDATE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let closes: Vec<_> = ids
+        .iter()
+        .cloned()
+        .map(|(id, closed_at)| {
+            let store = store.clone();
+            let timing = CloseTiming {
+                closed_at,
+                now: closed_at,
+                send_deadline: chrono::Duration::hours(1),
+            };
+            tokio::spawn(async move {
+                store
+                    .close_session(&id, ClosedBy::Operator, timing, false, &[])
+                    .await
+            })
+        })
+        .collect();
+    let blocked = until_queued(db, store, queued).await;
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    let mut results = Vec::new();
+    for c in closes {
+        results.push(c.await.unwrap().expect("no close fails"));
+    }
+    (results, blocked)
+}
+
+/// PostgreSQL: closes that queue while the writers are busy commit in batches, and each
+/// caller still hears its own close: a session closed twice in one batch is newly closed
+/// once (the second close finds its request), a session that does not exist is not found,
+/// a close dated before the open changes nothing and says so, and every other session gets
+/// its request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closes_in_one_batch_each_hear_their_own_result() {
+    let Some(db) = TestDb::new(Db::Postgres).await else {
+        return;
+    };
+    let store = store(&db).await;
+    let opened = Utc::now();
+    let sessions = (0..OPENS)
+        .map(|i| session(&format!("c-{i}"), "support"))
+        .collect();
     assert!(
-        results.iter().all(|r| matches!(r, Ok(Some(_)))),
-        "{results:?}"
-    );
-    let transactions: i64 =
-        sqlx::query("SELECT COUNT(DISTINCT xmin::text) AS n FROM sessions WHERE id LIKE 'q-%'")
-            .fetch_one(&mut watcher)
+        open_all(&store, sessions)
             .await
-            .unwrap()
-            .try_get("n")
-            .unwrap();
+            .iter()
+            .all(|r| matches!(r, Ok(Some(_))))
+    );
+    let mut ids: Vec<(String, chrono::DateTime<Utc>)> = (0..OPENS)
+        .map(|i| (format!("c-{i}"), opened + chrono::Duration::seconds(5)))
+        .collect();
+    ids.push(("c-1".into(), opened + chrono::Duration::seconds(6)));
+    ids.push(("ghost".into(), opened + chrono::Duration::seconds(5)));
+    ids.push(("c-2".into(), opened - chrono::Duration::hours(1)));
+    // The ghost's close, whose row no lock holds, may run in a batch of its own.
+    let (results, blocked) = close_queued(&db, &store, &ids, ids.len() - 1).await;
+
+    let newly = |i: usize| match &results[i] {
+        Some(Ok(r)) => (r.newly_closed, r.request.as_ref().map(|q| q.id.clone())),
+        other => panic!("close {i} of {:?}: {other:?}", ids[i]),
+    };
+    let twice = (newly(1), newly(OPENS));
     assert!(
-        transactions as usize <= 2 * blocked && (transactions as usize) < OPENS,
-        "{OPENS} opens took {transactions} transactions with {blocked} writers busy"
+        twice.0.0 != twice.1.0 && twice.0.1.is_some() && twice.0.1 == twice.1.1,
+        "c-1 is closed once, and both closes name its one request: {twice:?}"
+    );
+    assert!(
+        results[OPENS + 1].is_none(),
+        "ghost: {:?}",
+        results[OPENS + 1]
+    );
+    let early = &results[OPENS + 2];
+    assert!(
+        matches!(early, Some(Err(_))) || matches!(early, Some(Ok(r)) if !r.newly_closed),
+        "a close before the open changes nothing: {early:?}"
+    );
+    for i in (0..OPENS).filter(|i| *i != 1) {
+        let (new, request) = newly(i);
+        assert!(request.is_some(), "c-{i} has its request");
+        assert!(new || i == 2, "c-{i} is newly closed");
+    }
+    let mut watcher = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let (requests, transactions): (i64, i64) = {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, COUNT(DISTINCT xmin::text) AS t FROM rating_requests",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap();
+        (row.try_get("n").unwrap(), row.try_get("t").unwrap())
+    };
+    assert_eq!(requests, OPENS as i64, "one request a session");
+    assert!(
+        (transactions as usize) <= 2 * blocked && (transactions as usize) < OPENS,
+        "{OPENS} closes took {transactions} transactions with {blocked} writers busy"
+    );
+}
+
+/// Closes `id` at `at`, from a task of its own.
+fn close_later(
+    store: &Store,
+    id: String,
+    at: chrono::DateTime<Utc>,
+) -> tokio::task::JoinHandle<
+    Result<Option<Result<rateline::store::CloseResult, rateline::store::BeforeStored>>, StoreError>,
+> {
+    let store = store.clone();
+    let timing = rateline::store::CloseTiming {
+        closed_at: at,
+        now: at,
+        send_deadline: chrono::Duration::hours(1),
+    };
+    tokio::spawn(async move {
+        store
+            .close_session(&id, rateline_domain::ClosedBy::Operator, timing, false, &[])
+            .await
+    })
+}
+
+/// PostgreSQL: one client's sessions closed in one batch on a line that asks at most once a
+/// week: within a writer's batch the rule sees the requests before it, as one after the
+/// other, so of each writer's closes one is asked and the rest are skipped. Other clients'
+/// closes, whose rows are locked, hold each writer's first batch, so the client's closes
+/// queue into batches with no request of theirs committed yet. (Closes in different writers'
+/// transactions cannot see each other: docs/api.md.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_closed_twice_in_one_batch_is_asked_once_where_the_line_says_so() {
+    const DECOYS: usize = 40;
+    let Some(db) = TestDb::new(Db::Postgres).await else {
+        return;
+    };
+    let store = store(&db).await;
+    let line: LineSettings =
+        serde_json::from_value(json!({"name": "Weekly", "survey": {"min_days_between": 7}}))
+            .unwrap();
+    store
+        .upsert_line("weekly", &line, ManagedBy::Api, None, Utc::now())
+        .await
+        .unwrap();
+    let opened = Utc::now();
+    let mut sessions: Vec<NewSession> = (0..DECOYS)
+        .map(|i| session(&format!("d-{i}"), "support"))
+        .collect();
+    sessions.extend((0..OPENS).map(|i| {
+        serde_json::from_value(json!({
+            "id": format!("w-{i}"), "line_id": "weekly", "channel": "webhook",
+            "client": {"id": "the-same-client"}
+        }))
+        .unwrap()
+    }));
+    assert!(
+        open_all(&store, sessions)
+            .await
+            .iter()
+            .all(|r| matches!(r, Ok(Some(_))))
+    );
+    let mut locker = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
+    sqlx::query("SELECT 1 FROM sessions WHERE id LIKE 'd-%' FOR UPDATE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let at = opened + chrono::Duration::seconds(5);
+    let decoys: Vec<_> = (0..DECOYS)
+        .map(|i| close_later(&store, format!("d-{i}"), at))
+        .collect();
+    let blocked = until_queued(&db, &store, DECOYS).await;
+    let closes: Vec<_> = (0..OPENS)
+        .map(|i| close_later(&store, format!("w-{i}"), at))
+        .collect();
+    until_queued(&db, &store, DECOYS + OPENS).await;
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    for d in decoys {
+        d.await.unwrap().expect("a decoy closes");
+    }
+    let mut statuses = Vec::new();
+    for c in closes {
+        match c.await.unwrap() {
+            Ok(Some(Ok(c))) => {
+                statuses.push(c.request.unwrap().status.as_str().to_owned());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let asked = statuses.iter().filter(|s| *s == "scheduled").count();
+    assert!(
+        (1..=blocked).contains(&asked),
+        "{asked} asked with {blocked} writers: {statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "skipped").count(),
+        OPENS - asked,
+        "{statuses:?}"
     );
 }
 
