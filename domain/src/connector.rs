@@ -28,7 +28,7 @@ impl Helpdesk {
     pub const ALL: [Helpdesk; 2] = [Helpdesk::Chatwoot, Helpdesk::Zammad];
 
     /// Its name in URLs, the store and the config file (`chatwoot`).
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Helpdesk::Chatwoot => "chatwoot",
             Helpdesk::Zammad => "zammad",
@@ -49,6 +49,11 @@ impl Helpdesk {
             Helpdesk::Chatwoot => "account",
             Helpdesk::Zammad => "instance",
         }
+    }
+
+    /// One of its connectors as messages name it: `Chatwoot account '3'`.
+    pub fn named(self, id: &str) -> String {
+        format!("{} {} '{id}'", self.title(), self.unit())
     }
 
     /// The settings field of the webhook's signing secret.

@@ -26,7 +26,7 @@ use rateline_adapters::chatwoot::{self as api, ChatwootApi};
 use rateline_adapters::signed::CallbackSigner;
 use rateline_adapters::{ChannelAdapter, OutgoingRequest, OutgoingText, SendOutcome};
 use rateline_domain::{
-    Channel, ChatwootSettings, ClientRef, ClosedBy, ConnectorSettings, Id, MessageFrom,
+    Channel, ChatwootSettings, ClientRef, ClosedBy, ConnectorSettings, Helpdesk, Id, MessageFrom,
 };
 use serde_json::Value;
 
@@ -36,7 +36,7 @@ use crate::engine::Engine;
 use crate::store::{AnswerTarget, HelpdeskConversation, StoreError};
 
 /// The helpdesk's name in `helpdesk_conversations`.
-const HELPDESK: &str = "chatwoot";
+const HELPDESK: &str = Helpdesk::Chatwoot.as_str();
 
 /// The name of the server key that signs the connector's buttons.
 pub const CALLBACK_KEY_NAME: &str = "chatwoot-callbacks";
@@ -70,14 +70,8 @@ impl Chatwoot {
             .build()
             .expect("the HTTP client builds with static settings");
         let accounts = Registry::new(engine.clone(), move |id, settings: ChatwootSettings| {
-            // Account ids are checked as numbers before they are stored.
-            let id = id.parse().unwrap_or_default();
-            let token = settings.api_token.clone().unwrap_or_default();
-            Account {
-                api: ChatwootApi::new(&settings.url, id, &token, http.clone()),
-                id,
-                settings,
-            }
+            let (id, api) = api_of(id, &settings, &http);
+            Account { id, settings, api }
         });
         Self {
             dialogue: Dialogue::new(engine.clone(), signer),
@@ -424,13 +418,7 @@ impl Chatwoot {
             return (found, problems);
         };
         for (account, s) in settings {
-            let token = s.api_token.as_deref().unwrap_or_default();
-            let api = ChatwootApi::new(
-                &s.url,
-                account.parse().unwrap_or_default(),
-                token,
-                http.clone(),
-            );
+            let (_, api) = api_of(account, s, &http);
             let user = match api.profile().await {
                 Ok(u) => u,
                 Err(e) => {
@@ -593,6 +581,14 @@ impl Chatwoot {
             }),
         }
     }
+}
+
+/// Account `id`'s number and its API, called with its token. (Account ids are checked as
+/// numbers before they are stored.)
+fn api_of(id: &str, s: &ChatwootSettings, http: &reqwest::Client) -> (u64, ChatwootApi) {
+    let id = id.parse().unwrap_or_default();
+    let token = s.api_token.as_deref().unwrap_or_default();
+    (id, ChatwootApi::new(&s.url, id, token, http.clone()))
 }
 
 /// Meta's 24-hour window, on a Chatwoot inbox of Meta's: Chatwoot would take the message

@@ -23,7 +23,6 @@ pub struct Registry<S, A> {
     engine: Engine,
     make: Make<S, A>,
     held: Mutex<Option<Reading<A>>>,
-    _settings: std::marker::PhantomData<fn() -> S>,
 }
 
 /// Makes what a connector works with from its id and settings.
@@ -43,12 +42,11 @@ impl<S: ConnectorSettings, A> Registry<S, A> {
             engine,
             make: Box::new(make),
             held: Mutex::new(None),
-            _settings: std::marker::PhantomData,
         }
     }
 
     /// Every account (instance), by id.
-    pub async fn all(&self) -> Result<Arc<BTreeMap<String, Arc<A>>>, StoreError> {
+    async fn all(&self) -> Result<Arc<BTreeMap<String, Arc<A>>>, StoreError> {
         let generation = self.engine.connectors_generation();
         if let Some(r) = self.held.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
             && r.generation == generation

@@ -24,7 +24,7 @@ use rateline_adapters::signed::CallbackSigner;
 use rateline_adapters::zammad::{self as api, ArticleTo, ZammadApi};
 use rateline_adapters::{ChannelAdapter, OutgoingRequest, OutgoingText, SendOutcome};
 use rateline_domain::{
-    Channel, ClientRef, ClosedBy, ConnectorSettings, Id, MessageFrom, ZammadSettings,
+    Channel, ClientRef, ClosedBy, ConnectorSettings, Helpdesk, Id, MessageFrom, ZammadSettings,
 };
 use serde_json::Value;
 
@@ -34,7 +34,7 @@ use crate::engine::Engine;
 use crate::store::{HelpdeskConversation, StoreError};
 
 /// The helpdesk's name in `helpdesk_conversations`.
-const HELPDESK: &str = "zammad";
+const HELPDESK: &str = Helpdesk::Zammad.as_str();
 
 /// A customer as Rateline names them: customer ids are the instance's own.
 fn client_id(instance: &str, customer: u64) -> String {
@@ -76,9 +76,8 @@ impl Zammad {
             .build()
             .expect("the HTTP client builds with static settings");
         let instances = Registry::new(engine.clone(), move |id, settings: ZammadSettings| {
-            let token = settings.api_token.clone().unwrap_or_default();
             Instance {
-                api: ZammadApi::new(&settings.url, id, &token, http.clone()),
+                api: api_of(id, &settings, &http),
                 id: id.to_owned(),
                 settings,
             }
@@ -405,8 +404,7 @@ impl Zammad {
         };
         for (instance, s) in settings {
             let at = format!("zammad (instance '{instance}')");
-            let token = s.api_token.as_deref().unwrap_or_default();
-            let api = ZammadApi::new(&s.url, instance, token, http.clone());
+            let api = api_of(instance, s, &http);
             let user = match api.me().await {
                 Ok(u) => u,
                 Err(e) => {
@@ -516,6 +514,12 @@ impl Zammad {
             .post_article(&article_to(&conversation), text, false)
             .await
     }
+}
+
+/// Instance `id`'s API, called with its token.
+fn api_of(id: &str, s: &ZammadSettings, http: &reqwest::Client) -> ZammadApi {
+    let token = s.api_token.as_deref().unwrap_or_default();
+    ZammadApi::new(&s.url, id, token, http.clone())
 }
 
 fn article_to(c: &HelpdeskConversation) -> ArticleTo<'_> {

@@ -395,9 +395,8 @@ async fn connect<S: ConnectorSettings>(
         return Err(ApiError::from(Invalid::new(
             "id",
             format!(
-                "{} {} '{id}' is connected already: open it from the list to change it",
-                S::HELPDESK.title(),
-                S::HELPDESK.unit()
+                "{} is connected already: open it from the list to change it",
+                S::HELPDESK.named(id)
             ),
         )));
     }

@@ -27,14 +27,13 @@ pub struct ConnectorRecord<S> {
 }
 
 /// The answer for a connector that does not exist.
-pub fn connector_not_found(helpdesk: Helpdesk, id: &str) -> EngineError {
+fn connector_not_found(helpdesk: Helpdesk, id: &str) -> EngineError {
     EngineError::NotFound {
         code: ErrorCode::ConnectorNotFound,
         message: format!(
-            "no {} {} '{id}' is connected; connect it with PUT /v1/connectors/{helpdesk}/{id} \
-             or on the Helpdesks page",
-            helpdesk.title(),
-            helpdesk.unit()
+            "no {} is connected; connect it with PUT /v1/connectors/{helpdesk}/{id} or on the \
+             Helpdesks page",
+            helpdesk.named(id)
         ),
     }
 }
@@ -125,7 +124,7 @@ impl Engine {
         let helpdesk = S::HELPDESK;
         caller.admin("changing the helpdesk connectors")?;
         helpdesk.check_id(helpdesk.unit(), id)?;
-        let what = format!("{} {} '{id}'", helpdesk.title(), helpdesk.unit());
+        let what = helpdesk.named(id);
         let existing = self.stored_connectors::<S>(Some(id)).await?.pop();
         if existing
             .as_ref()
@@ -188,7 +187,7 @@ impl Engine {
         expected: Option<i64>,
     ) -> Result<()> {
         caller.admin("deleting a helpdesk connector")?;
-        let what = format!("{} {} '{id}'", helpdesk.title(), helpdesk.unit());
+        let what = helpdesk.named(id);
         let Some(before) = self.store.connectors(helpdesk, Some(id)).await?.pop() else {
             return Err(connector_not_found(helpdesk, id));
         };

@@ -20,7 +20,7 @@ mod subscriptions;
 mod wake;
 
 pub use config::group_not_found;
-pub use connectors::{ConnectorRecord, connector_not_found};
+pub use connectors::ConnectorRecord;
 pub use followup::rating_not_found;
 pub use inbox::Inbox;
 pub use keys::{KeyRefusal, KeyRequest, MAX_KEY_LINES, Minted, mint};

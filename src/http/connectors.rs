@@ -134,7 +134,7 @@ async fn put_one<S: ConnectorSettings>(
     settings: S,
 ) -> Response {
     let result = async {
-        let expected = if_match(headers, &what::<S>(id))?;
+        let expected = if_match(headers, &S::HELPDESK.named(id))?;
         let (c, created) = state
             .engine
             .put_connector(caller, id, settings, expected)
@@ -156,7 +156,7 @@ async fn patch_one<S: ConnectorSettings>(
     patch: serde_json::Value,
 ) -> Response {
     let result = async {
-        let asked = if_match(headers, &what::<S>(id))?;
+        let asked = if_match(headers, &S::HELPDESK.named(id))?;
         let stored = state.engine.connectors::<S>(caller, Some(id)).await?;
         let stored = stored.into_iter().next().expect("one connector was found");
         let settings: S = merged(&stored.settings.shown(), &patch)?;
@@ -181,7 +181,7 @@ async fn delete_one<S: ConnectorSettings>(
     headers: &HeaderMap,
 ) -> Response {
     let result = async {
-        let expected = if_match(headers, &what::<S>(id))?;
+        let expected = if_match(headers, &S::HELPDESK.named(id))?;
         state
             .engine
             .delete_connector(caller, S::HELPDESK, id, expected)
@@ -189,10 +189,6 @@ async fn delete_one<S: ConnectorSettings>(
         Ok::<_, ApiError>(StatusCode::NO_CONTENT.into_response())
     };
     answered(result.await, current_version::<S>(state, id)).await
-}
-
-fn what<S: ConnectorSettings>(id: &str) -> String {
-    format!("{} {} '{id}'", S::HELPDESK.title(), S::HELPDESK.unit())
 }
 
 /// The connector's version now, for the `ETag` of a refusal as stale.
