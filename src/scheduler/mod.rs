@@ -851,6 +851,21 @@ impl Inner {
                 let Some(notice) = self.store.notice_delivery(&job.id, now).await? else {
                     return Ok(("none".into(), gone("notice"), false));
                 };
+                if let Some(why) = &notice.withdrawn {
+                    let reason = format!("withdrawn: {why}");
+                    return Ok((notice.sink, SendOutcome::Skipped { reason }, false));
+                }
+                // At most one a minute to an address: one sent (or being sent ahead of this
+                // one) less than a minute ago holds it back for the rest of the minute.
+                if let Some(last) = notice.last_sent_at
+                    && now < last + crate::store::NOTICE_EVERY
+                {
+                    let after = (last + crate::store::NOTICE_EVERY - now)
+                        .to_std()
+                        .unwrap_or_default();
+                    let reason = "a digest went to this address less than a minute ago".to_owned();
+                    return Ok((notice.sink, SendOutcome::Defer { after, reason }, false));
+                }
                 if notice.ratings.is_empty() {
                     let reason = "its ratings are no longer in the store".to_owned();
                     return Ok((notice.sink, SendOutcome::Skipped { reason }, false));

@@ -97,6 +97,9 @@ async fn each_operator_hears_of_every_rating_at_most_once_a_minute(kind: Db) {
     app.rated("s-7", "support", "op-1", 3).await;
     let got = olga.wait_for(3).await;
     assert_eq!(got[2].body["notice"]["total"], 1, "the first at once");
+    // The second is gathered into a digest of its own, waiting for its minute, before the
+    // address goes.
+    app.settle().await;
     let (status, body) = app
         .put(
             "/v1/people/op-1",
