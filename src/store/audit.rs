@@ -77,7 +77,7 @@ impl Store {
             query = query.bind(b);
         }
         query
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reads)
             .await?
             .iter()
             .map(|r| {

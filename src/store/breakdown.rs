@@ -118,7 +118,7 @@ impl Store {
                   LEFT JOIN ratings g ON g.request_id = r.id AND g.voided_at IS NULL{filter}"
         );
         let row = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reads)
             .await?;
         Ok((row.try_get("reminded")?, row.try_get("answered")?))
     }
@@ -134,7 +134,7 @@ impl Store {
         );
         let sql = format!("SELECT COUNT(*) AS n FROM rating_requests r{filter}");
         Ok(bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reads)
             .await?
             .try_get("n")?)
     }
@@ -176,7 +176,7 @@ impl Store {
              LIMIT $1"
         );
         let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit), &binds)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reads)
             .await?;
         rows.iter()
             .map(|row| {

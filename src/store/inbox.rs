@@ -238,7 +238,7 @@ impl Store {
              ORDER BY page.responded, page.updated_at DESC, page.id DESC",
             f.limit + 1
         );
-        let rows = bound(&sql, binds).fetch_all(&self.pool).await?;
+        let rows = bound(&sql, binds).fetch_all(&self.reads).await?;
         let mut items = rows
             .iter()
             .map(|r| read_item(r, now))
@@ -274,7 +274,7 @@ impl Store {
              WHERE {conditions}"
         );
         Ok(bound(&sql, binds)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reads)
             .await?
             .try_get("n")?)
     }

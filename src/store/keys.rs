@@ -87,7 +87,7 @@ impl Store {
     pub async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reads)
             .await?;
         rows.iter().map(|r| Ok(read_key(r)?.0)).collect()
     }
@@ -102,7 +102,7 @@ impl Store {
         );
         let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reads)
             .await?
         else {
             return Ok(None);
@@ -135,7 +135,7 @@ impl Store {
     /// Whether any key was ever made: from then on every `/v1` call needs one.
     pub async fn any_key(&self) -> Result<bool> {
         Ok(sqlx::query("SELECT 1 FROM api_keys LIMIT 1")
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reads)
             .await?
             .is_some())
     }

@@ -8,8 +8,11 @@
 //!
 //! SQLite is the embedded default: one file in WAL mode, written through a single
 //! connection (SQLite has one writer anyway; one connection also rules out lock upgrades
-//! failing with SQLITE_BUSY). PostgreSQL is the production store, shared by any number of
-//! `rateline serve` processes.
+//! failing with SQLITE_BUSY). The reports, the inbox, the audit log and the API key checks
+//! read on connections of their own ([`READERS`], read-only): WAL lets them read the last
+//! commit while the writer writes, so a report does not wait for the writer's connection.
+//! PostgreSQL is the production store, shared by any number of `rateline serve` processes;
+//! there every read and write shares one pool.
 
 mod alerts;
 mod audit;
@@ -92,6 +95,10 @@ pub(crate) use sql::{ms, opt_time, placeholders, time};
 /// docs/performance.md.
 const WRITERS: usize = 4;
 
+/// Read-only connections beside SQLite's one writer connection (see the module's docs).
+/// Reads are short; four let a page's parallel queries and a few callers run at once.
+const READERS: u32 = 4;
+
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -154,6 +161,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Where the reports and other read-only pages read: read-only connections of their
+    /// own on a SQLite file, `pool` itself otherwise.
+    reads: AnyPool,
     backend: Backend,
     /// It may hold the password: never printed.
     url: rateline_domain::Secret,
@@ -199,7 +209,7 @@ impl Store {
                             Ok(())
                         })
                     })
-                    .connect_with(options)
+                    .connect_with(options.clone())
                     .await?
             }
             Backend::Postgres => {
@@ -207,9 +217,26 @@ impl Store {
                     .max_connections(max_connections)
                     // A request waits at most this long for a connection, then gets a 503.
                     .acquire_timeout(Duration::from_secs(5))
-                    .connect_with(options)
+                    .connect_with(options.clone())
                     .await?
             }
+        };
+        // The writer's connection has made the file and set WAL (which the file keeps), so
+        // the readers only open it. An in-memory database is one per connection: it is read
+        // where it is written.
+        let reads = match backend {
+            Backend::Sqlite if sqlite_file(&url).is_some() => AnyPoolOptions::new()
+                .max_connections(READERS)
+                .acquire_timeout(Duration::from_secs(10))
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA query_only = ON; PRAGMA busy_timeout = 5000;")
+                            .await?;
+                        Ok(())
+                    })
+                })
+                .connect_lazy_with(options),
+            _ => pool.clone(),
         };
         // SQLite has one writer connection. On PostgreSQL each writer's batch runs its
         // statements one round trip at a time, so several writers keep the server busy.
@@ -220,6 +247,7 @@ impl Store {
         let writer = writer::Writer::start(pool.clone(), writers);
         Ok(Self {
             pool,
+            reads,
             backend,
             url: rateline_domain::Secret(url),
             writer,
@@ -258,6 +286,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.reads.close().await;
         self.pool.close().await;
     }
 }

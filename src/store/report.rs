@@ -97,7 +97,7 @@ impl Store {
         );
         let mut evaluations = std::collections::HashMap::new();
         for row in bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now)), &binds)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reads)
             .await?
         {
             let n: i64 = row.try_get("n")?;
@@ -198,7 +198,7 @@ impl Store {
             async move {
                 let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now));
                 let mut counts = std::collections::HashMap::new();
-                for row in bind_all(q, binds).fetch_all(&self.pool).await? {
+                for row in bind_all(q, binds).fetch_all(&self.reads).await? {
                     counts.insert(row.try_get::<String, _>("k")?, row.try_get::<i64, _>("n")?);
                 }
                 Ok::<_, super::StoreError>(counts)

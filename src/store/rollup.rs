@@ -298,7 +298,7 @@ impl Store {
             key = group_key(by),
             union = branches.join(" UNION ALL "),
         );
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.reads.begin().await?;
         if self.backend == Backend::Postgres {
             // The sum groups up to a row per line, operator, channel and day. PostgreSQL's
             // default 4 MB of working memory makes it sort those on disk rather than hash

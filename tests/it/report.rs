@@ -390,3 +390,50 @@ crate::common::on_both_backends!(
     bad_report_parameters_are_named,
     whole_days_and_partial_days_count_alike,
 );
+
+/// On a SQLite file the report reads on connections of its own: it answers while a close
+/// waits for the file's write lock, held here by another program.
+#[tokio::test]
+async fn on_sqlite_a_report_answers_while_a_close_waits_for_the_write_lock() {
+    use sqlx::Connection;
+    let app = spawn_app(Db::Sqlite).await.expect("SQLite needs nothing");
+    app.line("support", json!({"delay_seconds": 0})).await;
+    rated(&app, "s1", "support", "a", &[1]).await;
+    app.open("s2", "support", "a").await;
+
+    let mut other = sqlx::SqliteConnection::connect(&app.db.url)
+        .await
+        .expect("another program opens the file");
+    sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .expect("it takes the write lock");
+    let close = app.post("/v1/sessions/s2/close", json!({"closed_by": "operator"}));
+    tokio::pin!(close);
+    // Time for the close to reach the writer, which then holds its connection while it
+    // waits for the lock (up to SQLite's busy timeout, 5 s).
+    tokio::select! {
+        (status, body) = &mut close => {
+            panic!("the close answered while the write lock was held: {status} {body}")
+        }
+        () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+    }
+    let (status, report) = tokio::select! {
+        r = app.get("/v1/stats") => r,
+        (status, _) = &mut close => {
+            panic!("the report waited for the close to give up or finish (it answered {status})")
+        }
+    };
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(groups(&report), vec![row("all", 1, 1, None, 1, 0)]);
+
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut other)
+        .await
+        .expect("it lets go");
+    let (status, body) = close.await;
+    assert_eq!(
+        status, 202,
+        "the close is taken once the lock is free: {body}"
+    );
+}
