@@ -857,12 +857,10 @@ impl Inner {
                 }
                 // At most one a minute to an address: one sent (or being sent ahead of this
                 // one) less than a minute ago holds it back for the rest of the minute.
-                if let Some(last) = notice.last_sent_at
-                    && now < last + crate::store::NOTICE_EVERY
+                if let Some(next) = notice.last_sent_at.map(|t| t + crate::store::NOTICE_EVERY)
+                    && now < next
                 {
-                    let after = (last + crate::store::NOTICE_EVERY - now)
-                        .to_std()
-                        .unwrap_or_default();
+                    let after = (next - now).to_std().unwrap_or_default();
                     let reason = "a digest went to this address less than a minute ago".to_owned();
                     return Ok((notice.sink, SendOutcome::Defer { after, reason }, false));
                 }
