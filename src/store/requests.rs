@@ -14,8 +14,8 @@ use chrono::{DateTime, Duration, Utc};
 use rateline_domain::{Channel, ClientRef, Id, LineSettings, RequestStatus, Scale};
 use sqlx::Row;
 
-use super::sql::{WINDOW_JOIN, WINDOW_START};
-use super::{Backend, Result, Store, StoreError, ms, opt_time, placeholders, time};
+use super::sql::{WINDOW_JOIN, WINDOW_START, int_array, text_array};
+use super::{Backend, Result, Store, StoreError, ms, opt_time, time};
 
 /// A request this scheduler holds the lease on and must send now.
 #[derive(Debug, Clone)]
@@ -106,21 +106,33 @@ impl Store {
         for row in &rows {
             claimed.push(read_claimed(row, &mut lines)?);
         }
+        // The ids as one array (PostgreSQL) or one JSON array (SQLite): one statement text
+        // whatever the claim's size.
+        let ids = match self.backend {
+            Backend::Postgres => "id = ANY($4::text[])",
+            Backend::Sqlite => "id IN (SELECT value FROM json_each($4))",
+        };
         let update = format!(
             "UPDATE rating_requests
              SET status = 'sending', lease_owner = $1, run_at = $2, attempts = attempts + 1,
                  updated_at = $3
-             WHERE id IN ({})",
-            placeholders(3, claimed.len())
+             WHERE {ids}"
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(update))
+        let ids = claimed.iter().map(|c| c.id.as_str());
+        let ids = match self.backend {
+            Backend::Postgres => text_array(ids.map(Some)),
+            Backend::Sqlite => {
+                serde_json::to_string(&ids.collect::<Vec<_>>()).expect("ids serialise")
+            }
+        };
+        sqlx::query(sqlx::AssertSqlSafe(update))
             .bind(owner)
             .bind(ms(now + lease))
-            .bind(ms(now));
-        for c in &claimed {
-            q = q.bind(c.id.clone());
-        }
-        q.execute(&mut *tx).await?;
+            .bind(ms(now))
+            .bind(ids)
+            .persistent(false) // planned for each run: see `text_array`
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(claimed)
     }
@@ -170,9 +182,18 @@ impl Store {
             now,
             events: self.events_wanted().await,
         };
-        self.writer
-            .write(&claim.id, record, record_send_result)
-            .await
+        match self.backend {
+            Backend::Postgres => {
+                self.writer
+                    .write_set(&claim.id, record, record_send_result, record_send_results)
+                    .await
+            }
+            Backend::Sqlite => {
+                self.writer
+                    .write(&claim.id, record, record_send_result)
+                    .await
+            }
+        }
     }
 
     /// Requests unanswered when their answer window ended become `expired`: those sent,
@@ -419,6 +440,110 @@ struct Record {
     events: bool,
 }
 
+/// Sends' outcomes on PostgreSQL: the platforms' acceptances as one `UPDATE` over all
+/// their rows (with a reminder each where the line asks one), every other outcome (and an
+/// outcome given twice for one request) row by row as [`record_send_result`] records it.
+fn record_send_results<'c>(
+    conn: &'c mut sqlx::AnyConnection,
+    records: &'c [&'c Record],
+) -> super::writer::BoxFuture<'c, Result<Vec<bool>>> {
+    Box::pin(async move {
+        let mut seen = std::collections::HashSet::new();
+        let together: Vec<bool> = records
+            .iter()
+            .map(|a| matches!(a.result, SendResult::Sent { .. }) && seen.insert(a.id.as_str()))
+            .collect();
+        let sent: Vec<(&Record, Option<&str>, i64)> = records
+            .iter()
+            .zip(&together)
+            .filter(|(_, together)| **together)
+            .filter_map(|(a, _)| match &a.result {
+                SendResult::Sent {
+                    platform_message_id,
+                    expires_at,
+                    ..
+                } => Some((*a, platform_message_id.as_deref(), ms(*expires_at))),
+                _ => None,
+            })
+            .collect();
+        let mut recorded = std::collections::HashSet::new();
+        if !sent.is_empty() {
+            // As the one-row statement: an answer that came while the send was in flight
+            // stays answered; the attempt number makes the lease this claim's own.
+            let updated = sqlx::query(
+                "UPDATE rating_requests r
+                 SET status = CASE WHEN r.status = 'sending' THEN 'sent' ELSE r.status END,
+                     run_at = CASE WHEN r.status = 'sending' THEN x.expires_at ELSE NULL END,
+                     sent_at = COALESCE(r.sent_at, x.now), expires_at = x.expires_at,
+                     platform_message_id = x.message_id, lease_owner = NULL, last_error = NULL,
+                     updated_at = x.now
+                 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
+                             $6::text[])
+                      AS x(id, owner, attempts, now, expires_at, message_id)
+                 WHERE r.id = x.id AND r.status IN ('sending', 'answered')
+                   AND r.lease_owner = x.owner AND r.attempts = x.attempts
+                 RETURNING r.id",
+            )
+            .bind(text_array(sent.iter().map(|(a, ..)| Some(a.id.as_str()))))
+            .bind(text_array(
+                sent.iter().map(|(a, ..)| Some(a.owner.as_str())),
+            ))
+            .bind(int_array(
+                sent.iter().map(|(a, ..)| Some(i64::from(a.attempts))),
+            ))
+            .bind(int_array(sent.iter().map(|(a, ..)| Some(ms(a.now)))))
+            .bind(int_array(sent.iter().map(|(_, _, at)| Some(*at))))
+            .bind(text_array(sent.iter().map(|(_, id, _)| *id)))
+            .persistent(false) // planned for each run: see `text_array`
+            .fetch_all(&mut *conn)
+            .await?;
+            for row in &updated {
+                recorded.insert(row.try_get::<String, _>("id")?);
+            }
+        }
+        let mut results = Vec::with_capacity(records.len());
+        for (a, together) in records.iter().zip(&together) {
+            if !*together {
+                results.push(record_send_result(conn, a).await?);
+                continue;
+            }
+            let done = recorded.remove(a.id.as_str());
+            if done
+                && let SendResult::Sent {
+                    remind_at: Some(at),
+                    ..
+                } = a.result
+            {
+                remind(conn, &a.id, at, a.now).await?;
+            }
+            results.push(done);
+        }
+        Ok(results)
+    })
+}
+
+/// The reminder of a request just sent, made with the send in its transaction: durable
+/// from the moment the request counts as sent. A send made twice makes it once.
+async fn remind(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO rating_reminders (request_id, status, due_at, run_at, created_at,
+                                       updated_at)
+         VALUES ($1, 'pending', $2, $2, $3, $3)
+         ON CONFLICT (request_id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(ms(at))
+    .bind(ms(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 fn record_send_result<'c>(
     conn: &'c mut sqlx::AnyConnection,
     a: &'c Record,
@@ -494,25 +619,13 @@ fn record_send_result<'c>(
             q = q.bind(reason.clone());
         }
         let recorded = q.execute(&mut *conn).await?.rows_affected() == 1;
-        // The reminder is made with the send it follows, in its transaction: durable from
-        // the moment the request counts as sent. A send made twice makes it once.
         if recorded
             && let SendResult::Sent {
                 remind_at: Some(at),
                 ..
             } = result
         {
-            sqlx::query(
-                "INSERT INTO rating_reminders (request_id, status, due_at, run_at, created_at,
-                                               updated_at)
-                 VALUES ($1, 'pending', $2, $2, $3, $3)
-                 ON CONFLICT (request_id) DO NOTHING",
-            )
-            .bind(id)
-            .bind(ms(*at))
-            .bind(ms(*now))
-            .execute(&mut *conn)
-            .await?;
+            remind(conn, id, *at, *now).await?;
         }
         let ended = match result {
             SendResult::Final { status, .. } if recorded => super::events::request_event(*status),

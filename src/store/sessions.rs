@@ -10,7 +10,7 @@ use sqlx::Row;
 use super::ratings::rating_with_history;
 use super::rows::RequestRecord;
 use super::rows::{REQUEST_COLUMNS, read_request};
-use super::sql::{WINDOW_JOIN, WINDOW_START};
+use super::sql::{WINDOW_JOIN, WINDOW_START, int_array, text_array};
 use super::writer::BoxFuture;
 use super::{Backend, RatingRecord, RatingRevision, Result, Store, StoreError, ms, opt_time, time};
 
@@ -130,7 +130,14 @@ impl Store {
             opened_at,
             auto_close_minutes,
         };
-        self.writer.write(&s.id, open, open_session).await
+        match self.backend {
+            Backend::Postgres => {
+                self.writer
+                    .write_set(&s.id, open, open_session, open_sessions)
+                    .await
+            }
+            Backend::Sqlite => self.writer.write(&s.id, open, open_session).await,
+        }
     }
 
     pub async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>> {
@@ -227,7 +234,7 @@ impl Store {
         timing: CloseTiming,
         only_if_idle: bool,
         tags: &[String],
-    ) -> Result<Option<std::result::Result<CloseResult, BeforeStored>>> {
+    ) -> Result<Closing> {
         let close = Close {
             session_id: session_id.to_owned(),
             by,
@@ -236,7 +243,14 @@ impl Store {
             tags: tags.to_vec(),
             events: self.events_wanted().await,
         };
-        self.writer.write(session_id, close, close_session).await
+        match self.backend {
+            Backend::Postgres => {
+                self.writer
+                    .write_set(session_id, close, close_session, close_sessions)
+                    .await
+            }
+            Backend::Sqlite => self.writer.write(session_id, close, close_session).await,
+        }
     }
 
     /// Sessions whose inactivity deadline has passed, oldest first.
@@ -303,9 +317,7 @@ fn open_session<'c>(
 ) -> BoxFuture<'c, Result<Option<SessionRecord>>> {
     Box::pin(async move {
         let s = &a.session;
-        let auto_close_at = a
-            .auto_close_minutes
-            .map(|m| ms(a.opened_at + Duration::minutes(i64::from(m))));
+        let auto_close_at = a.auto_close_at();
         let sql = format!(
             "INSERT INTO sessions (id, line_id, channel, client_id, client_name, operator_id,
                                    opened_at, last_message_at, auto_close_minutes, auto_close_at)
@@ -331,6 +343,62 @@ fn open_session<'c>(
     })
 }
 
+impl Open {
+    fn auto_close_at(&self) -> Option<i64> {
+        self.auto_close_minutes
+            .map(|m| ms(self.opened_at + Duration::minutes(i64::from(m))))
+    }
+}
+
+/// Opens on PostgreSQL, as one statement over all their rows; an id given twice is opened
+/// by the first and found existing by the others, as one after the other would be.
+fn open_sessions<'c>(
+    conn: &'c mut sqlx::AnyConnection,
+    opens: &'c [&'c Open],
+) -> BoxFuture<'c, Result<Vec<Option<SessionRecord>>>> {
+    Box::pin(async move {
+        let sql = format!(
+            "INSERT INTO sessions (id, line_id, channel, client_id, client_name, operator_id,
+                                   opened_at, last_message_at, auto_close_minutes, auto_close_at)
+             SELECT id, line_id, channel, client_id, client_name, operator_id,
+                    opened_at, opened_at, auto_close_minutes, auto_close_at
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::bigint[], $8::bigint[], $9::bigint[])
+                  AS x(id, line_id, channel, client_id, client_name, operator_id, opened_at,
+                       auto_close_minutes, auto_close_at)
+             ON CONFLICT (id) DO NOTHING
+             RETURNING {SESSION_COLUMNS}"
+        );
+        let text = |f: fn(&Open) -> Option<&str>| text_array(opens.iter().map(|a| f(a)));
+        let int = |f: fn(&Open) -> Option<i64>| int_array(opens.iter().map(|a| f(a)));
+        let mut opened: std::collections::HashMap<String, SessionRecord> =
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(text(|a| Some(a.session.id.as_str())))
+                .bind(text(|a| Some(a.session.line_id.as_str())))
+                .bind(text(|a| Some(a.session.channel.as_str())))
+                .bind(text(|a| Some(a.session.client.id.as_str())))
+                .bind(text(|a| a.session.client.name.as_deref()))
+                .bind(text(|a| a.session.operator_id.as_deref()))
+                .bind(int(|a| Some(ms(a.opened_at))))
+                .bind(int(|a| a.auto_close_minutes.map(i64::from)))
+                .bind(int(Open::auto_close_at))
+                .persistent(false) // planned for each run: see `text_array`
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|row| read_session(row).map(|s| (s.id.clone(), s)))
+                .collect::<Result<_>>()?;
+        Ok(opens
+            .iter()
+            .map(|a| opened.remove(a.session.id.as_str()))
+            .collect())
+    })
+}
+
+/// What one close comes to: `None` when the session does not exist, `Err` when the close is
+/// dated before what it holds.
+type Closing = Option<std::result::Result<CloseResult, BeforeStored>>;
+
 /// The arguments of a close, queued for the writer.
 struct Close {
     session_id: String,
@@ -346,158 +414,399 @@ struct Close {
 fn close_session<'c>(
     conn: &'c mut sqlx::AnyConnection,
     a: &'c Close,
-) -> BoxFuture<'c, Result<Option<std::result::Result<CloseResult, BeforeStored>>>> {
+) -> BoxFuture<'c, Result<Closing>> {
     Box::pin(async move {
-        let Close {
-            session_id,
-            by,
-            timing,
-            only_if_idle,
-            tags,
-            events,
-        } = a;
-        let (by, timing, only_if_idle) = (*by, *timing, *only_if_idle);
         // The line's settings come back with the close: one round trip fewer on the hot path.
         let closed = sqlx::query(
             "UPDATE sessions SET closed_at = $2, closed_by = $3, auto_close_at = NULL
              WHERE id = $1 AND closed_at IS NULL AND opened_at <= $2 AND last_message_at <= $2
                AND ($4 = 0 OR (auto_close_at IS NOT NULL AND auto_close_at <= $5))
-             RETURNING line_id, channel, client_id, operator_id, client_messages,
+             RETURNING id, line_id, channel, client_id, operator_id, client_messages,
                        (SELECT settings FROM lines WHERE lines.id = sessions.line_id) AS settings",
         )
-        .bind(session_id.as_str())
-        .bind(ms(timing.closed_at))
-        .bind(by.as_str())
-        .bind(i64::from(only_if_idle))
-        .bind(ms(timing.now))
+        .bind(a.session_id.as_str())
+        .bind(ms(a.timing.closed_at))
+        .bind(a.by.as_str())
+        .bind(i64::from(a.only_if_idle))
+        .bind(ms(a.timing.now))
         .fetch_optional(&mut *conn)
         .await?;
         let Some(closed) = closed else {
-            // Not closed now: gone, closed already, dated too early, or (idle closes) not
-            // idle after all.
-            let Some(row) = sqlx::query(
-                "SELECT closed_at, opened_at, last_message_at FROM sessions WHERE id = $1",
-            )
-            .bind(session_id.as_str())
-            .fetch_optional(&mut *conn)
-            .await?
-            else {
-                return Ok(None);
-            };
-            let closed_at: Option<i64> = row.try_get("closed_at")?;
-            let stored = BeforeStored {
-                opened_at: time(row.try_get("opened_at")?),
-                last_message_at: time(row.try_get("last_message_at")?),
-            };
-            if closed_at.is_none()
-                && (timing.closed_at < stored.opened_at
-                    || timing.closed_at < stored.last_message_at)
-            {
-                return Ok(Some(Err(stored)));
-            }
-            let request = latest_request(conn, session_id).await?;
-            return Ok(Some(Ok(CloseResult {
-                newly_closed: false,
-                request,
-            })));
+            return not_closed(conn, a).await;
         };
-        let line_id: String = closed.try_get("line_id")?;
-        let settings: String = closed.try_get("settings")?;
-        let line: LineSettings = serde_json::from_str(&settings)
-            .map_err(|e| StoreError::Corrupt(format!("settings of line '{line_id}': {e}")))?;
+        let closed = Closed::read(&closed)?;
+        let planned = plan_request(conn, a, &closed).await?;
+        let inserted = match &planned {
+            Some(p) => insert_request(conn, p).await?,
+            None => None,
+        };
+        finish_close(conn, a, planned.is_some(), inserted).await
+    })
+}
 
-        let mut request = None;
-        if line.rating.enabled {
-            let channel: String = closed.try_get("channel")?;
-            let webchat = channel == Channel::Webchat.as_str();
-            // A web chat card can show while the client's chat window is still open.
-            let delay = if webchat && line.rating.rate_before_close {
-                0
-            } else {
-                line.rating.delay_seconds
+/// Inserts the request a close made, unless the session has one live or answered: one
+/// survey per conversation (`rating_requests_one_live_per_session`, whose predicate holds
+/// `answered`; a session whose request was answered is never closed again, so nothing
+/// else needs a look).
+async fn insert_request(
+    conn: &mut sqlx::AnyConnection,
+    p: &NewRequest<'_>,
+) -> Result<Option<RequestRecord>> {
+    let sql = format!(
+        "INSERT INTO rating_requests
+            (id, session_id, line_id, channel, operator_id, client_id, scale, status,
+             due_at, run_at, send_deadline_at, created_at, updated_at, expires_at,
+             finished_at, last_error)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+         ON CONFLICT DO NOTHING
+         RETURNING {REQUEST_COLUMNS}"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(p.id.as_str())
+        .bind(p.session_id)
+        .bind(p.line_id)
+        .bind(p.channel)
+        .bind(p.operator_id)
+        .bind(p.client_id)
+        .bind(p.scale)
+        .bind(p.status)
+        .bind(p.due_at)
+        .bind(p.run_at)
+        .bind(p.send_deadline_at)
+        .bind(p.created_at)
+        .bind(p.updated_at)
+        .bind(p.expires_at)
+        .bind(p.finished_at)
+        .bind(p.last_error.as_deref())
+        .fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(read_request)
+        .transpose()
+}
+
+/// Closes on PostgreSQL, as one `UPDATE` of their sessions and one `INSERT` of their
+/// requests; what the rules decide for each request, and the rare cases (a session closed
+/// already, dated too early, or closed twice in one set), go row by row as
+/// [`close_session`] does.
+fn close_sessions<'c>(
+    conn: &'c mut sqlx::AnyConnection,
+    closes: &'c [&'c Close],
+) -> BoxFuture<'c, Result<Vec<Closing>>> {
+    Box::pin(async move {
+        // A session closed twice in one set: the second runs after the set, as it would
+        // after the first alone.
+        let mut seen = std::collections::HashSet::new();
+        let first: Vec<bool> = closes
+            .iter()
+            .map(|a| seen.insert(a.session_id.as_str()))
+            .collect();
+        let firsts: Vec<&Close> = closes
+            .iter()
+            .zip(&first)
+            .filter(|(_, first)| **first)
+            .map(|(a, _)| *a)
+            .collect();
+        let text = |f: fn(&Close) -> &str| text_array(firsts.iter().map(|a| Some(f(a))));
+        let int = |f: fn(&Close) -> i64| int_array(firsts.iter().map(|a| Some(f(a))));
+        let mut closed: std::collections::HashMap<String, Closed> = sqlx::query(
+            "UPDATE sessions s SET closed_at = x.closed_at, closed_by = x.closed_by,
+                                   auto_close_at = NULL
+             FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[])
+                  AS x(id, closed_at, closed_by, only_if_idle, now)
+             WHERE s.id = x.id AND s.closed_at IS NULL AND s.opened_at <= x.closed_at
+               AND s.last_message_at <= x.closed_at
+               AND (x.only_if_idle = 0 OR (s.auto_close_at IS NOT NULL AND s.auto_close_at <= x.now))
+             RETURNING s.id, s.line_id, s.channel, s.client_id, s.operator_id, s.client_messages,
+                       (SELECT settings FROM lines WHERE lines.id = s.line_id) AS settings",
+        )
+        .bind(text(|a| a.session_id.as_str()))
+        .bind(int(|a| ms(a.timing.closed_at)))
+        .bind(text(|a| a.by.as_str()))
+        .bind(int(|a| i64::from(a.only_if_idle)))
+        .bind(int(|a| ms(a.timing.now)))
+        .persistent(false) // planned for each run: see `text_array`
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|row| Closed::read(row).map(|c| (c.id.clone(), c)))
+        .collect::<Result<_>>()?;
+        let closed: Vec<Option<Closed>> = closes
+            .iter()
+            .zip(&first)
+            .map(|(a, first)| {
+                if *first {
+                    closed.remove(a.session_id.as_str())
+                } else {
+                    None
+                }
+            })
+            .collect();
+        // A request whose line asks at most once in some days is inserted at once, so that
+        // the rule of a later close in the set sees it, as it would one after the other.
+        let mut plans = Vec::with_capacity(closes.len());
+        let mut inserted: std::collections::HashMap<String, RequestRecord> = Default::default();
+        for (a, c) in closes.iter().zip(&closed) {
+            let plan = match c {
+                Some(c) => Some(plan_request(conn, a, c).await?),
+                None => None,
             };
-            let due = timing.closed_at + Duration::seconds(i64::from(delay));
-            // A web chat request waits for its widget until the answer window ends, and
-            // the scheduler looks at it only then (to expire it); see migration 0006.
-            let widget_until =
-                webchat.then(|| due + Duration::hours(i64::from(line.rating.answer_window_hours)));
-            let client_id: String = closed.try_get("client_id")?;
-            let asked = Asked {
-                session_id,
-                line_id: &line_id,
-                channel: &channel,
-                client_id: &client_id,
-                client_messages: closed.try_get("client_messages")?,
-                tags,
-                closed_at: timing.closed_at,
-            };
-            // A skipped request is a row too, ended at once: the funnel says why.
-            let skipped = skip_reason(&mut *conn, &line.survey, &asked).await?;
-            // Decided here, in the close's transaction, so the scheduler never sees a
-            // request that the window has already ended.
-            let window_closed = match skipped {
-                Some(_) => None,
-                None => window_passes(&mut *conn, &line, &asked, due).await?,
-            };
-            let (status, run_at, finished_at, last_error) = match (skipped, window_closed) {
-                (Some(why), _) => ("skipped", None, Some(ms(timing.now)), Some(why)),
-                (None, Some(why)) => ("window_closed", None, Some(ms(timing.now)), Some(why)),
-                (None, None) => (
-                    "scheduled",
-                    Some(ms(widget_until.unwrap_or(due))),
-                    None,
-                    None,
-                ),
-            };
-            // One survey per conversation: a session already rated is not asked again.
+            if let Some(Some(p)) = &plan
+                && p.seen_by_rules
+                && let Some(r) = insert_request(conn, p).await?
+            {
+                inserted.insert(r.session_id.clone(), r);
+            }
+            plans.push(plan);
+        }
+        let new: Vec<&NewRequest> = plans
+            .iter()
+            .flatten()
+            .flatten()
+            .filter(|p| !p.seen_by_rules)
+            .collect();
+        let set: std::collections::HashMap<String, RequestRecord> = if new.is_empty() {
+            Default::default()
+        } else {
             let sql = format!(
                 "INSERT INTO rating_requests
                     (id, session_id, line_id, channel, operator_id, client_id, scale, status,
                      due_at, run_at, send_deadline_at, created_at, updated_at, expires_at,
                      finished_at, last_error)
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $14, $8, $12, $9, $10, $11, $13, $15, $16
-                 WHERE NOT EXISTS (
-                     SELECT 1 FROM rating_requests WHERE session_id = $2 AND status = 'answered')
+                 SELECT id, session_id, line_id, channel, operator_id, client_id, scale, status,
+                        due_at, run_at, send_deadline_at, created_at, updated_at, expires_at,
+                        finished_at, last_error
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                             $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[],
+                             $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[],
+                             $15::bigint[], $16::text[])
+                      AS x(id, session_id, line_id, channel, operator_id, client_id, scale,
+                           status, due_at, run_at, send_deadline_at, created_at, updated_at,
+                           expires_at, finished_at, last_error)
                  ON CONFLICT DO NOTHING
                  RETURNING {REQUEST_COLUMNS}"
             );
-            request = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(uuid::Uuid::now_v7().to_string())
-                .bind(session_id.as_str())
-                .bind(&line_id)
-                .bind(&channel)
-                .bind(closed.try_get::<Option<String>, _>("operator_id")?)
-                .bind(&client_id)
-                .bind(line.rating.scale.as_str())
-                .bind(ms(due))
-                .bind(ms(due + timing.send_deadline))
-                .bind(ms(timing.closed_at))
-                .bind(ms(timing.now))
-                .bind(run_at)
-                .bind(widget_until.map(ms))
-                .bind(status)
-                .bind(finished_at)
-                .bind(last_error)
-                .fetch_optional(&mut *conn)
+            let text = |f: for<'n> fn(&'n NewRequest<'n>) -> Option<&'n str>| {
+                text_array(new.iter().map(|p| f(p)))
+            };
+            let int = |f: fn(&NewRequest<'_>) -> Option<i64>| int_array(new.iter().map(|p| f(p)));
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(text(|p| Some(p.id.as_str())))
+                .bind(text(|p| Some(p.session_id)))
+                .bind(text(|p| Some(p.line_id)))
+                .bind(text(|p| Some(p.channel)))
+                .bind(text(|p| p.operator_id))
+                .bind(text(|p| Some(p.client_id)))
+                .bind(text(|p| Some(p.scale)))
+                .bind(text(|p| Some(p.status)))
+                .bind(int(|p| Some(p.due_at)))
+                .bind(int(|p| p.run_at))
+                .bind(int(|p| Some(p.send_deadline_at)))
+                .bind(int(|p| Some(p.created_at)))
+                .bind(int(|p| Some(p.updated_at)))
+                .bind(int(|p| p.expires_at))
+                .bind(int(|p| p.finished_at))
+                .bind(text(|p| p.last_error.as_deref()))
+                .persistent(false) // planned for each run: see `text_array`
+                .fetch_all(&mut *conn)
                 .await?
-                .as_ref()
-                .map(read_request)
-                .transpose()?;
-            if let Some(r) = &request
-                && r.status == RequestStatus::WindowClosed
-            {
-                let kind = rateline_domain::EventType::RequestWindowClosed;
-                super::events::emit_request(conn, *events, kind, &r.id, timing.now).await?;
-            }
-            if request.is_none() {
-                request = latest_request(conn, session_id).await?;
+                .iter()
+                .map(|row| read_request(row).map(|r| (r.session_id.clone(), r)))
+                .collect::<Result<_>>()?
+        };
+        inserted.extend(set);
+        let mut results = Vec::with_capacity(closes.len());
+        for ((a, first), plan) in closes.iter().zip(&first).zip(plans) {
+            results.push(match plan {
+                Some(planned) => {
+                    let request = inserted.remove(a.session_id.as_str());
+                    finish_close(conn, a, planned.is_some(), request).await?
+                }
+                None if *first => not_closed(conn, a).await?,
+                None => None,
+            });
+        }
+        // Those closed twice, now that the first close of each stands.
+        for ((a, first), result) in closes.iter().zip(&first).zip(results.iter_mut()) {
+            if !*first {
+                *result = close_session(conn, a).await?;
             }
         }
-        Ok(Some(Ok(CloseResult {
-            newly_closed: true,
-            request,
-        })))
+        Ok(results)
     })
+}
+
+/// A session a close's `UPDATE` closed, as the request is made from it.
+struct Closed {
+    id: String,
+    line_id: String,
+    channel: String,
+    client_id: String,
+    operator_id: Option<String>,
+    client_messages: i64,
+    /// The line's settings, as stored.
+    settings: String,
+}
+
+impl Closed {
+    fn read(row: &sqlx::any::AnyRow) -> Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            line_id: row.try_get("line_id")?,
+            channel: row.try_get("channel")?,
+            client_id: row.try_get("client_id")?,
+            operator_id: row.try_get("operator_id")?,
+            client_messages: row.try_get("client_messages")?,
+            settings: row.try_get("settings")?,
+        })
+    }
+}
+
+/// A request a close makes, as inserted.
+struct NewRequest<'a> {
+    id: String,
+    session_id: &'a str,
+    line_id: &'a str,
+    channel: &'a str,
+    operator_id: Option<&'a str>,
+    client_id: &'a str,
+    scale: &'static str,
+    status: &'static str,
+    due_at: i64,
+    run_at: Option<i64>,
+    send_deadline_at: i64,
+    created_at: i64,
+    updated_at: i64,
+    expires_at: Option<i64>,
+    finished_at: Option<i64>,
+    last_error: Option<String>,
+    /// Its line's `survey.min_days_between` reads the client's earlier requests.
+    seen_by_rules: bool,
+}
+
+/// The request the close of `c` makes, as the line's settings and `survey` rules say (a
+/// skipped or window-closed one is a row too, ended at once: the funnel says why); `None`
+/// where the line does not rate.
+async fn plan_request<'a>(
+    conn: &mut sqlx::AnyConnection,
+    a: &'a Close,
+    c: &'a Closed,
+) -> Result<Option<NewRequest<'a>>> {
+    let line: LineSettings = serde_json::from_str(&c.settings)
+        .map_err(|e| StoreError::Corrupt(format!("settings of line '{}': {e}", c.line_id)))?;
+    if !line.rating.enabled {
+        return Ok(None);
+    }
+    let timing = a.timing;
+    let webchat = c.channel == Channel::Webchat.as_str();
+    // A web chat card can show while the client's chat window is still open.
+    let delay = if webchat && line.rating.rate_before_close {
+        0
+    } else {
+        line.rating.delay_seconds
+    };
+    let due = timing.closed_at + Duration::seconds(i64::from(delay));
+    // A web chat request waits for its widget until the answer window ends, and the
+    // scheduler looks at it only then (to expire it); see migration 0006.
+    let widget_until =
+        webchat.then(|| due + Duration::hours(i64::from(line.rating.answer_window_hours)));
+    let asked = Asked {
+        session_id: &a.session_id,
+        line_id: &c.line_id,
+        channel: &c.channel,
+        client_id: &c.client_id,
+        client_messages: c.client_messages,
+        tags: &a.tags,
+        closed_at: timing.closed_at,
+    };
+    let skipped = skip_reason(&mut *conn, &line.survey, &asked).await?;
+    // Decided here, in the close's transaction, so the scheduler never sees a request that
+    // the window has already ended.
+    let window_closed = match skipped {
+        Some(_) => None,
+        None => window_passes(&mut *conn, &line, &asked, due).await?,
+    };
+    let (status, run_at, finished_at, last_error) = match (skipped, window_closed) {
+        (Some(why), _) => ("skipped", None, Some(ms(timing.now)), Some(why)),
+        (None, Some(why)) => ("window_closed", None, Some(ms(timing.now)), Some(why)),
+        (None, None) => (
+            "scheduled",
+            Some(ms(widget_until.unwrap_or(due))),
+            None,
+            None,
+        ),
+    };
+    Ok(Some(NewRequest {
+        id: uuid::Uuid::now_v7().to_string(),
+        session_id: &a.session_id,
+        line_id: &c.line_id,
+        channel: &c.channel,
+        operator_id: c.operator_id.as_deref(),
+        client_id: &c.client_id,
+        scale: line.rating.scale.as_str(),
+        status,
+        due_at: ms(due),
+        run_at,
+        send_deadline_at: ms(due + timing.send_deadline),
+        created_at: ms(timing.closed_at),
+        updated_at: ms(timing.now),
+        expires_at: widget_until.map(ms),
+        finished_at,
+        last_error,
+        seen_by_rules: line.survey.min_days_between > 0,
+    }))
+}
+
+/// What a close that closed its session did: the request it made (with its event, when the
+/// window ended it), or the one the session has already; nothing when the line does not
+/// rate (`planned` false).
+async fn finish_close(
+    conn: &mut sqlx::AnyConnection,
+    a: &Close,
+    planned: bool,
+    mut request: Option<RequestRecord>,
+) -> Result<Closing> {
+    if let Some(r) = &request
+        && r.status == RequestStatus::WindowClosed
+    {
+        let kind = rateline_domain::EventType::RequestWindowClosed;
+        super::events::emit_request(conn, a.events, kind, &r.id, a.timing.now).await?;
+    }
+    if planned && request.is_none() {
+        request = latest_request(conn, &a.session_id).await?;
+    }
+    Ok(Some(Ok(CloseResult {
+        newly_closed: true,
+        request,
+    })))
+}
+
+/// A close that closed nothing: the session is gone (`None`), the close is dated too early
+/// (`BeforeStored`), or it was closed already, or (idle closes) is not idle after all: its
+/// request as it stands.
+async fn not_closed(conn: &mut sqlx::AnyConnection, a: &Close) -> Result<Closing> {
+    let Some(row) =
+        sqlx::query("SELECT closed_at, opened_at, last_message_at FROM sessions WHERE id = $1")
+            .bind(a.session_id.as_str())
+            .fetch_optional(&mut *conn)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let closed_at: Option<i64> = row.try_get("closed_at")?;
+    let stored = BeforeStored {
+        opened_at: time(row.try_get("opened_at")?),
+        last_message_at: time(row.try_get("last_message_at")?),
+    };
+    let at = a.timing.closed_at;
+    if closed_at.is_none() && (at < stored.opened_at || at < stored.last_message_at) {
+        return Ok(Some(Err(stored)));
+    }
+    let request = latest_request(conn, &a.session_id).await?;
+    Ok(Some(Ok(CloseResult {
+        newly_closed: false,
+        request,
+    })))
 }
 
 /// The close a request would be made for, as the `survey` rules judge it.

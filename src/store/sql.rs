@@ -1,5 +1,6 @@
 //! SQL pieces every part of the store shares: how times are stored, placeholder lists,
-//! and the join that finds a client's last message. A leaf: it uses nothing of the store.
+//! PostgreSQL array literals for set statements, and the join that finds a client's last
+//! message. A leaf: it uses nothing of the store.
 
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -27,6 +28,55 @@ pub(crate) fn placeholders(offset: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// One column of a set statement's rows on PostgreSQL, as an array literal: bound as one
+/// text and cast where it is used (`unnest($1::text[], $2::bigint[])`), because sqlx's Any
+/// driver binds no arrays. The statement text stays the same whatever the number of rows.
+/// Every element is quoted, so no value (a comma, a brace, the word NULL) can read as
+/// anything but itself.
+///
+/// A set statement is not kept prepared (`.persistent(false)`), so PostgreSQL plans each
+/// run knowing its arrays, and so how many rows come. A plan kept for the connection's life
+/// is made while a table is small or its statistics old, and a growing table does not make
+/// it again unless the table is analyzed: a join planned as a scan of every session while
+/// the store was new went on scanning them as they grew (see the performance log,
+/// 2026-11-26).
+pub(crate) fn text_array<'a>(values: impl IntoIterator<Item = Option<&'a str>>) -> String {
+    array_literal(values, |out, v| {
+        out.push('"');
+        for c in v.chars() {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    })
+}
+
+/// As [`text_array`], for a column of whole numbers (`$1::bigint[]`).
+pub(crate) fn int_array(values: impl IntoIterator<Item = Option<i64>>) -> String {
+    array_literal(values, |out, v| out.push_str(&v.to_string()))
+}
+
+/// `{a,NULL,b}`, each value written by `element`.
+fn array_literal<T>(
+    values: impl IntoIterator<Item = Option<T>>,
+    element: impl Fn(&mut String, T),
+) -> String {
+    let mut out = String::from("{");
+    for (i, value) in values.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match value {
+            None => out.push_str("NULL"),
+            Some(v) => element(&mut out, v),
+        }
+    }
+    out.push('}');
+    out
+}
+
 /// Joins a session `s` to its client's platform-reported last message `w`.
 pub(crate) const WINDOW_JOIN: &str =
     "LEFT JOIN client_windows w ON w.channel = s.channel AND w.client_id = s.client_id";
@@ -36,3 +86,21 @@ pub(crate) const WINDOW_START: &str =
     "CASE WHEN w.last_message_at IS NULL THEN s.last_client_message_at
           WHEN s.last_client_message_at IS NULL OR s.last_client_message_at < w.last_message_at
           THEN w.last_message_at ELSE s.last_client_message_at END";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn array_literals_quote_every_text_and_leave_nulls_bare() {
+        assert_eq!(text_array([]), "{}");
+        assert_eq!(
+            text_array([Some("a"), None, Some("NULL"), Some(""), Some(r#"q"b\,{}"#)]),
+            r#"{"a",NULL,"NULL","","q\"b\\,{}"}"#
+        );
+        assert_eq!(
+            int_array([Some(-1), None, Some(i64::MAX)]),
+            "{-1,NULL,9223372036854775807}"
+        );
+    }
+}

@@ -25,11 +25,18 @@
 //! answered once the close that made it has committed). Each key's writes run in one
 //! writer, in order, so batches of different writers never wait on each other's rows.
 //!
+//! On PostgreSQL, writes of one kind in a batch (opens, closes, sends' outcomes) run as one
+//! set: one statement over all their rows, passed as arrays, with one statement
+//! text whatever the batch's size (see [`Writer::write_set`]). Every write of a batch is in
+//! flight at once, none answered yet, so running a kind's writes together, before or after
+//! the others, is an order their callers could have seen: no caller can tell.
+//!
 //! When a batch fails, nothing of it was committed. If the database is unavailable, every
 //! caller hears so (503). Otherwise the failure belongs to one write, and one write must
 //! not fail its neighbours: each write is run again alone, in its own transaction, and
 //! answers with its own result.
 
+use std::any::{Any, TypeId};
 use std::future::Future;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::pin::Pin;
@@ -53,6 +60,11 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Runs one write's statements on `conn` (inside a transaction) with its arguments.
 pub(crate) type Statements<A, T> =
     for<'c> fn(&'c mut AnyConnection, &'c A) -> BoxFuture<'c, Result<T>>;
+
+/// Runs several writes of one kind on `conn` (inside a transaction) as one set: each
+/// write's result, in the order of `args`.
+pub(crate) type SetStatements<A, T> =
+    for<'c> fn(&'c mut AnyConnection, &'c [&'c A]) -> BoxFuture<'c, Result<Vec<T>>>;
 
 /// The writers' queues; a write goes to the one its key picks.
 #[derive(Debug, Clone)]
@@ -111,10 +123,41 @@ impl Writer {
         A: Send + Sync + 'static,
         T: Send + 'static,
     {
+        self.queue(key, args, statements, None).await
+    }
+
+    /// As [`Writer::write`], and in a batch with other writes of the same `set`, all of them
+    /// run by one call of `set`.
+    pub(crate) async fn write_set<A, T>(
+        &self,
+        key: &str,
+        args: A,
+        statements: Statements<A, T>,
+        set: SetStatements<A, T>,
+    ) -> Result<T>
+    where
+        A: Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        self.queue(key, args, statements, Some(set)).await
+    }
+
+    async fn queue<A, T>(
+        &self,
+        key: &str,
+        args: A,
+        statements: Statements<A, T>,
+        set: Option<SetStatements<A, T>>,
+    ) -> Result<T>
+    where
+        A: Send + Sync + 'static,
+        T: Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Queued {
             args,
             statements,
+            set,
             done: None,
             reply,
         });
@@ -132,10 +175,21 @@ impl Writer {
     }
 }
 
+/// What writes that run as one set share: their type and their set statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SetKind(TypeId, usize);
+
+/// Runs the writes of one [`SetKind`] as one set; each keeps its own result.
+type SetRunner =
+    for<'c> fn(&'c mut AnyConnection, &'c mut [&'c mut Box<dyn Job>]) -> BoxFuture<'c, Result<()>>;
+
 /// A queued write, its type erased so writes of every kind share one queue.
 trait Job: Send {
     /// Runs the write's statements; its result waits in the job until [`Job::answer`].
     fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Result<()>>;
+    /// The set it may run in, and what runs it; `None` runs alone.
+    fn set(&self) -> Option<(SetKind, SetRunner)>;
+    fn as_any(&mut self) -> &mut dyn Any;
     /// Answers the caller: with the result it ran to, or with `failure`.
     fn answer(self: Box<Self>, failure: Option<StoreError>);
 }
@@ -143,16 +197,27 @@ trait Job: Send {
 struct Queued<A, T> {
     args: A,
     statements: Statements<A, T>,
+    set: Option<SetStatements<A, T>>,
     done: Option<T>,
     reply: oneshot::Sender<Result<T>>,
 }
 
-impl<A: Send + Sync, T: Send> Job for Queued<A, T> {
+impl<A: Send + Sync + 'static, T: Send + 'static> Job for Queued<A, T> {
     fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Result<()>> {
         Box::pin(async move {
             self.done = Some((self.statements)(conn, &self.args).await?);
             Ok(())
         })
+    }
+
+    fn set(&self) -> Option<(SetKind, SetRunner)> {
+        let set = self.set?;
+        let kind = SetKind(TypeId::of::<Self>(), set as usize);
+        Some((kind, run_set::<A, T>))
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
     }
 
     fn answer(self: Box<Self>, failure: Option<StoreError>) {
@@ -230,9 +295,63 @@ fn same_failure(message: &str) -> StoreError {
 async fn run_together(pool: &AnyPool, batch: &mut [Box<dyn Job>]) -> Result<()> {
     let mut conn = pool.acquire().await?;
     let mut tx = conn.begin().await?;
-    for job in batch.iter_mut() {
-        job.run(&mut tx).await?;
+    let kinds: Vec<Option<(SetKind, SetRunner)>> = batch.iter().map(|job| job.set()).collect();
+    let mut ran = vec![false; batch.len()];
+    for first in 0..batch.len() {
+        if ran[first] {
+            continue;
+        }
+        let Some((kind, runner)) = kinds[first] else {
+            batch[first].run(&mut tx).await?;
+            ran[first] = true;
+            continue;
+        };
+        // This write and every later one of its kind, as one set.
+        let mut members: Vec<&mut Box<dyn Job>> = Vec::new();
+        for (i, job) in batch.iter_mut().enumerate().skip(first) {
+            if !ran[i] && kinds[i].is_some_and(|(k, _)| k == kind) {
+                ran[i] = true;
+                members.push(job);
+            }
+        }
+        if let [one] = members.as_mut_slice() {
+            one.run(&mut tx).await?;
+        } else {
+            runner(&mut tx, &mut members).await?;
+        }
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Runs `jobs`, all `Queued<A, T>` of one set, by their set statements.
+fn run_set<'c, A: Send + Sync + 'static, T: Send + 'static>(
+    conn: &'c mut AnyConnection,
+    jobs: &'c mut [&'c mut Box<dyn Job>],
+) -> BoxFuture<'c, Result<()>> {
+    Box::pin(async move {
+        let mut queued: Vec<&mut Queued<A, T>> = jobs
+            .iter_mut()
+            .map(|job| {
+                job.as_any()
+                    .downcast_mut::<Queued<A, T>>()
+                    .expect("a set holds writes of one type")
+            })
+            .collect();
+        let set = queued[0].set.expect("a set's writes have set statements");
+        let args: Vec<&A> = queued.iter().map(|q| &q.args).collect();
+        let results = set(conn, &args).await?;
+        drop(args);
+        if results.len() != queued.len() {
+            return Err(StoreError::Corrupt(format!(
+                "a set of {} writes gave {} results",
+                queued.len(),
+                results.len()
+            )));
+        }
+        for (q, result) in queued.iter_mut().zip(results) {
+            q.done = Some(result);
+        }
+        Ok(())
+    })
 }

@@ -254,8 +254,10 @@ async fn closes_in_one_batch_each_hear_their_own_result() {
     ids.push(("c-1".into(), opened + chrono::Duration::seconds(6)));
     ids.push(("ghost".into(), opened + chrono::Duration::seconds(5)));
     ids.push(("c-2".into(), opened - chrono::Duration::hours(1)));
-    // The ghost's close, whose row no lock holds, may run in a batch of its own.
-    let (results, blocked) = close_queued(&db, &store, &ids, ids.len() - 1).await;
+    // The ghost's close, whose row no lock holds, and the early one, whose row fails the
+    // close's condition and so is passed over without waiting for its lock, each finish at
+    // once when they come first in a batch.
+    let (results, blocked) = close_queued(&db, &store, &ids, ids.len() - 2).await;
 
     let newly = |i: usize| match &results[i] {
         Some(Ok(r)) => (r.newly_closed, r.request.as_ref().map(|q| q.id.clone())),
@@ -397,3 +399,98 @@ async fn a_client_closed_twice_in_one_batch_is_asked_once_where_the_line_says_so
 }
 
 crate::common::on_both_backends!(each_write_hears_its_own_result);
+
+/// PostgreSQL: a set's rows travel as array literals, so values that look like array syntax
+/// (quotes, backslashes, commas, braces, the word NULL, an empty string) must come back as
+/// they went in. Opens and closes queued behind locks run as sets; every session, client
+/// name, missing operator and request reads back exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_that_look_like_array_syntax_come_back_as_they_went_in() {
+    let Some(db) = TestDb::new(Db::Postgres).await else {
+        return;
+    };
+    let store = store(&db).await;
+    let awkward = [
+        r#"a"b"#,
+        r"back\slash",
+        r#"\""#,
+        "a,b",
+        "{x}",
+        "{",
+        "}",
+        "NULL",
+        "null",
+        "",
+        " ",
+        "two words",
+        "ünï 日本 🙂",
+        "tab\there",
+        "line\nbreak",
+        "'",
+        "(1,2)",
+        r#"{"a":1}"#,
+    ];
+    let sessions: Vec<NewSession> = awkward
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            // Ids hold no whitespace; names may.
+            let id = v.replace(char::is_whitespace, "_");
+            serde_json::from_value(json!({
+                "id": format!("{id}#{i}"), "line_id": "support", "channel": "webhook",
+                "client": {"id": format!("c{id}"), "name": v},
+                "operator_id": (i % 2 == 0).then(|| format!(r#"op"{{,}}\{i}"#)),
+            }))
+            .unwrap()
+        })
+        .collect();
+    let mut locker = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
+    sqlx::query("SELECT 1 FROM lines WHERE id = 'support' FOR UPDATE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let opens = {
+        let (store, sessions) = (store.clone(), sessions.clone());
+        tokio::spawn(async move { open_all(&store, sessions).await })
+    };
+    until_queued(&db, &store, awkward.len()).await;
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    let opened = opens.await.unwrap();
+    for (s, result) in sessions.iter().zip(&opened) {
+        assert_eq!(result.as_ref().unwrap().as_deref(), Some(s.id.as_str()));
+    }
+
+    let closed_at = Utc::now() + chrono::Duration::seconds(1);
+    let ids: Vec<_> = sessions
+        .iter()
+        .map(|s| (s.id.to_string(), closed_at))
+        .collect();
+    let (closes, _) = close_queued(&db, &store, &ids, ids.len()).await;
+    for (s, close) in sessions.iter().zip(&closes) {
+        let stored = store.get_session(s.id.as_str()).await.unwrap().unwrap();
+        assert_eq!(stored.client.id.as_str(), s.client.id.as_str());
+        assert_eq!(stored.client.name, s.client.name, "{:?}", s.id);
+        assert_eq!(stored.operator_id.as_deref(), s.operator_id.as_deref());
+        assert!(stored.closed_at.is_some(), "{:?} is closed", s.id);
+        let request = match close {
+            Some(Ok(r)) => r.request.clone().expect("a request"),
+            other => panic!("{:?}: {other:?}", s.id),
+        };
+        assert_eq!(request.session_id, s.id.as_str());
+        assert_eq!(request.operator_id.as_deref(), s.operator_id.as_deref());
+    }
+    let mut watcher = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let transactions: i64 =
+        sqlx::query("SELECT COUNT(DISTINCT xmin::text) AS n FROM rating_requests")
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap();
+    assert!(
+        (transactions as usize) < awkward.len(),
+        "the closes ran in sets: {transactions} transactions for {} closes",
+        awkward.len()
+    );
+}
