@@ -451,7 +451,11 @@ fn record_send_results<'c>(
         let mut seen = std::collections::HashSet::new();
         let together: Vec<bool> = records
             .iter()
-            .map(|a| matches!(a.result, SendResult::Sent { .. }) && seen.insert(a.id.as_str()))
+            .map(|a| {
+                // A request's later outcomes run after the set, row by row, whatever the first.
+                let first = seen.insert(a.id.as_str());
+                first && matches!(a.result, SendResult::Sent { .. })
+            })
             .collect();
         let sent: Vec<(&Record, Option<&str>, i64)> = records
             .iter()

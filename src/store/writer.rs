@@ -11,7 +11,8 @@
 //! before it runs, so nothing waits on a timer.
 //!
 //! A write's statements are the same whether it runs alone or in a batch, and the writes
-//! of a batch run in the order they were queued, so each sees the ones before it. A write
+//! of one key in a batch run in the order they were queued, so each sees the ones before
+//! it (writes of different keys may run in another order: see sets, below). A write
 //! must change nothing when it returns an error or an outcome that refuses (its
 //! statements run in the batch's transaction, which commits whatever they did).
 //!
@@ -26,10 +27,12 @@
 //! writer, in order, so batches of different writers never wait on each other's rows.
 //!
 //! On PostgreSQL, writes of one kind in a batch (opens, closes, sends' outcomes) run as one
-//! set: one statement over all their rows, passed as arrays, with one statement
-//! text whatever the batch's size (see [`Writer::write_set`]). Every write of a batch is in
-//! flight at once, none answered yet, so running a kind's writes together, before or after
-//! the others, is an order their callers could have seen: no caller can tell.
+//! set, at the place of the first of them: one statement over all their rows, passed as
+//! arrays, with one statement text whatever the batch's size (see [`Writer::write_set`]).
+//! Every write of a batch is in flight at once, none answered yet, so running a kind's
+//! writes together, before or after the others, is an order their callers could have
+//! seen. Only a write whose key has a write of another kind before it still to run is
+//! left for a later set, so one session's open still runs before its close.
 //!
 //! When a batch fails, nothing of it was committed. If the database is unavailable, every
 //! caller hears so (503). Otherwise the failure belongs to one write, and one write must
@@ -154,15 +157,16 @@ impl Writer {
         T: Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
+        // A fixed hasher: the same key picks the same writer for the life of the process.
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
         let job = Box::new(Queued {
             args,
             statements,
             set,
+            key: hash,
             done: None,
             reply,
         });
-        // A fixed hasher: the same key picks the same writer for the life of the process.
-        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
         let queue = &self.queues[(hash % self.queues.len() as u64) as usize];
         let _unfinished = Unfinished::count(&self.unfinished);
         if queue.send(job).await.is_err() {
@@ -189,6 +193,8 @@ trait Job: Send {
     fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Result<()>>;
     /// The set it may run in, and what runs it; `None` runs alone.
     fn set(&self) -> Option<(SetKind, SetRunner)>;
+    /// Its key's hash: writes of one key keep their order.
+    fn key(&self) -> u64;
     fn as_any(&mut self) -> &mut dyn Any;
     /// Answers the caller: with the result it ran to, or with `failure`.
     fn answer(self: Box<Self>, failure: Option<StoreError>);
@@ -198,6 +204,7 @@ struct Queued<A, T> {
     args: A,
     statements: Statements<A, T>,
     set: Option<SetStatements<A, T>>,
+    key: u64,
     done: Option<T>,
     reply: oneshot::Sender<Result<T>>,
 }
@@ -214,6 +221,10 @@ impl<A: Send + Sync + 'static, T: Send + 'static> Job for Queued<A, T> {
         let set = self.set?;
         let kind = SetKind(TypeId::of::<Self>(), set as usize);
         Some((kind, run_set::<A, T>))
+    }
+
+    fn key(&self) -> u64 {
+        self.key
     }
 
     fn as_any(&mut self) -> &mut dyn Any {
@@ -306,12 +317,20 @@ async fn run_together(pool: &AnyPool, batch: &mut [Box<dyn Job>]) -> Result<()> 
             ran[first] = true;
             continue;
         };
-        // This write and every later one of its kind, as one set.
+        // This write and every later one of its kind, as one set, but for a write whose
+        // key has a write of another kind before it still to run: it waits for a later set,
+        // so that one session's open still runs before its close.
         let mut members: Vec<&mut Box<dyn Job>> = Vec::new();
+        let mut held = std::collections::HashSet::new();
         for (i, job) in batch.iter_mut().enumerate().skip(first) {
-            if !ran[i] && kinds[i].is_some_and(|(k, _)| k == kind) {
+            if ran[i] {
+                continue;
+            }
+            if kinds[i].is_some_and(|(k, _)| k == kind) && !held.contains(&job.key()) {
                 ran[i] = true;
                 members.push(job);
+            } else {
+                held.insert(job.key());
             }
         }
         if let [one] = members.as_mut_slice() {

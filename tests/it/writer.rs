@@ -55,6 +55,20 @@ async fn open_all(
     results
 }
 
+/// A connection of the test's own holding the rows `locks` select `FOR UPDATE`, in a
+/// transaction that stands until the test rolls it back.
+async fn lock_rows(url: &str, locks: &[&str]) -> sqlx::PgConnection {
+    let mut locker = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
+    for lock in locks {
+        sqlx::query(sqlx::AssertSqlSafe(*lock))
+            .execute(&mut locker)
+            .await
+            .unwrap();
+    }
+    locker
+}
+
 /// Sessions in the database, read through a connection of the test's own.
 async fn stored_sessions(db: &TestDb) -> i64 {
     let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
@@ -108,12 +122,11 @@ async fn writes_that_queue_behind_a_busy_batch_commit_together() {
         return;
     };
     let store = store(&db).await;
-    let mut locker = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
-    sqlx::query("SELECT 1 FROM lines WHERE id = 'support' FOR UPDATE")
-        .execute(&mut locker)
-        .await
-        .unwrap();
+    let mut locker = lock_rows(
+        &db.url,
+        &["SELECT 1 FROM lines WHERE id = 'support' FOR UPDATE"],
+    )
+    .await;
 
     let opens = {
         let store = store.clone();
@@ -195,12 +208,7 @@ async fn close_queued(
 ) {
     use rateline::store::CloseTiming;
     use rateline_domain::ClosedBy;
-    let mut locker = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
-    sqlx::query("SELECT 1 FROM sessions FOR UPDATE")
-        .execute(&mut locker)
-        .await
-        .unwrap();
+    let mut locker = lock_rows(&db.url, &["SELECT 1 FROM sessions FOR UPDATE"]).await;
     let closes: Vec<_> = ids
         .iter()
         .cloned()
@@ -358,12 +366,11 @@ async fn a_client_closed_twice_in_one_batch_is_asked_once_where_the_line_says_so
             .iter()
             .all(|r| matches!(r, Ok(Some(_))))
     );
-    let mut locker = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
-    sqlx::query("SELECT 1 FROM sessions WHERE id LIKE 'd-%' FOR UPDATE")
-        .execute(&mut locker)
-        .await
-        .unwrap();
+    let mut locker = lock_rows(
+        &db.url,
+        &["SELECT 1 FROM sessions WHERE id LIKE 'd-%' FOR UPDATE"],
+    )
+    .await;
     let at = opened + chrono::Duration::seconds(5);
     let decoys: Vec<_> = (0..DECOYS)
         .map(|i| close_later(&store, format!("d-{i}"), at))
@@ -444,12 +451,11 @@ async fn values_that_look_like_array_syntax_come_back_as_they_went_in() {
             .unwrap()
         })
         .collect();
-    let mut locker = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
-    sqlx::query("SELECT 1 FROM lines WHERE id = 'support' FOR UPDATE")
-        .execute(&mut locker)
-        .await
-        .unwrap();
+    let mut locker = lock_rows(
+        &db.url,
+        &["SELECT 1 FROM lines WHERE id = 'support' FOR UPDATE"],
+    )
+    .await;
     let opens = {
         let (store, sessions) = (store.clone(), sessions.clone());
         tokio::spawn(async move { open_all(&store, sessions).await })
@@ -493,4 +499,96 @@ async fn values_that_look_like_array_syntax_come_back_as_they_went_in() {
         "the closes ran in sets: {transactions} transactions for {} closes",
         awkward.len()
     );
+}
+
+/// Waits until exactly `writes` writes are unfinished (all of them blocked on locks).
+async fn until_unfinished(store: &Store, writes: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while store.unfinished_writes() < writes {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} writes unfinished, of {writes}",
+            store.unfinished_writes()
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// PostgreSQL: a client that opens a session and closes it without waiting for the open's
+/// answer has both in one writer's queue, behind other sessions' closes. The closes of a
+/// batch run as one set, but a close never runs before its own session's open: every
+/// session is opened and then closed, none is left open with its close answered 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_and_its_close_in_one_batch_keep_their_order() {
+    use rateline::store::CloseTiming;
+    use rateline_domain::ClosedBy;
+    let Some(db) = TestDb::new(Db::Postgres).await else {
+        return;
+    };
+    let store = store(&db).await;
+    let waiting: Vec<_> = (0..OPENS)
+        .map(|i| session(&format!("w-{i}"), "support"))
+        .collect();
+    assert!(
+        open_all(&store, waiting)
+            .await
+            .iter()
+            .all(|r| matches!(r, Ok(Some(_))))
+    );
+    // Every writer's first batch waits on a lock: a close on its session, an open on the
+    // line's (its foreign key); what comes after queues behind it.
+    let mut locker = lock_rows(
+        &db.url,
+        &[
+            "SELECT 1 FROM sessions FOR UPDATE",
+            "SELECT 1 FROM lines FOR UPDATE",
+        ],
+    )
+    .await;
+    let now = Utc::now();
+    let timing = CloseTiming {
+        closed_at: now + chrono::Duration::seconds(1),
+        now: now + chrono::Duration::seconds(1),
+        send_deadline: chrono::Duration::hours(1),
+    };
+    let close = |id: String| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .close_session(&id, ClosedBy::Operator, timing, false, &[])
+                .await
+        })
+    };
+    let earlier: Vec<_> = (0..OPENS).map(|i| close(format!("w-{i}"))).collect();
+    until_unfinished(&store, OPENS).await;
+    let mut pairs = Vec::new();
+    for j in 0..OPENS {
+        let open = {
+            let (store, s) = (store.clone(), session(&format!("x-{j}"), "support"));
+            tokio::spawn(async move { store.insert_session(&s, now, None).await })
+        };
+        until_unfinished(&store, OPENS + 2 * j + 1).await;
+        pairs.push((open, close(format!("x-{j}"))));
+        until_unfinished(&store, OPENS + 2 * j + 2).await;
+    }
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+
+    for (i, c) in earlier.into_iter().enumerate() {
+        let closed = c.await.unwrap().unwrap();
+        assert!(
+            matches!(closed, Some(Ok(ref r)) if r.newly_closed),
+            "w-{i}: {closed:?}"
+        );
+    }
+    for (j, (open, close)) in pairs.into_iter().enumerate() {
+        assert!(
+            matches!(open.await.unwrap(), Ok(Some(_))),
+            "x-{j} is opened"
+        );
+        let closed = close.await.unwrap().unwrap();
+        assert!(
+            matches!(closed, Some(Ok(ref r)) if r.newly_closed && r.request.is_some()),
+            "x-{j} is closed after its open: {closed:?}"
+        );
+    }
 }
