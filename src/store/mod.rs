@@ -244,7 +244,9 @@ impl Store {
             Backend::Sqlite => 1,
             Backend::Postgres => WRITERS,
         };
-        let writer = writer::Writer::start(pool.clone(), writers);
+        // Sets are PostgreSQL's: its statements take arrays (see `sql::text_array`).
+        let sets = backend == Backend::Postgres;
+        let writer = writer::Writer::start(pool.clone(), writers, sets);
         Ok(Self {
             pool,
             reads,

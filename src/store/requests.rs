@@ -108,23 +108,20 @@ impl Store {
         }
         // The ids as one array (PostgreSQL) or one JSON array (SQLite): one statement text
         // whatever the claim's size.
-        let ids = match self.backend {
-            Backend::Postgres => "id = ANY($4::text[])",
-            Backend::Sqlite => "id IN (SELECT value FROM json_each($4))",
+        let ids = claimed.iter().map(|c| c.id.as_str());
+        let (which, ids) = match self.backend {
+            Backend::Postgres => ("id = ANY($4::text[])", text_array(ids.map(Some))),
+            Backend::Sqlite => (
+                "id IN (SELECT value FROM json_each($4))",
+                serde_json::to_string(&ids.collect::<Vec<_>>()).expect("ids serialise"),
+            ),
         };
         let update = format!(
             "UPDATE rating_requests
              SET status = 'sending', lease_owner = $1, run_at = $2, attempts = attempts + 1,
                  updated_at = $3
-             WHERE {ids}"
+             WHERE {which}"
         );
-        let ids = claimed.iter().map(|c| c.id.as_str());
-        let ids = match self.backend {
-            Backend::Postgres => text_array(ids.map(Some)),
-            Backend::Sqlite => {
-                serde_json::to_string(&ids.collect::<Vec<_>>()).expect("ids serialise")
-            }
-        };
         sqlx::query(sqlx::AssertSqlSafe(update))
             .bind(owner)
             .bind(ms(now + lease))
@@ -182,18 +179,9 @@ impl Store {
             now,
             events: self.events_wanted().await,
         };
-        match self.backend {
-            Backend::Postgres => {
-                self.writer
-                    .write_set(&claim.id, record, record_send_result, record_send_results)
-                    .await
-            }
-            Backend::Sqlite => {
-                self.writer
-                    .write(&claim.id, record, record_send_result)
-                    .await
-            }
-        }
+        self.writer
+            .write_set(&claim.id, record, record_send_result, record_send_results)
+            .await
     }
 
     /// Requests unanswered when their answer window ended become `expired`: those sent,

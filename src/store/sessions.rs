@@ -130,14 +130,9 @@ impl Store {
             opened_at,
             auto_close_minutes,
         };
-        match self.backend {
-            Backend::Postgres => {
-                self.writer
-                    .write_set(&s.id, open, open_session, open_sessions)
-                    .await
-            }
-            Backend::Sqlite => self.writer.write(&s.id, open, open_session).await,
-        }
+        self.writer
+            .write_set(&s.id, open, open_session, open_sessions)
+            .await
     }
 
     pub async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>> {
@@ -243,14 +238,9 @@ impl Store {
             tags: tags.to_vec(),
             events: self.events_wanted().await,
         };
-        match self.backend {
-            Backend::Postgres => {
-                self.writer
-                    .write_set(session_id, close, close_session, close_sessions)
-                    .await
-            }
-            Backend::Sqlite => self.writer.write(session_id, close, close_session).await,
-        }
+        self.writer
+            .write_set(session_id, close, close_session, close_sessions)
+            .await
     }
 
     /// Sessions whose inactivity deadline has passed, oldest first.

@@ -73,6 +73,8 @@ pub(crate) type SetStatements<A, T> =
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     queues: Arc<[mpsc::Sender<Box<dyn Job>>]>,
+    /// Whether writes given set statements run as sets (PostgreSQL) or one by one.
+    sets: bool,
     /// Writes handed in and not yet answered, queued or in a batch.
     unfinished: Arc<AtomicUsize>,
 }
@@ -94,8 +96,9 @@ impl Drop for Unfinished<'_> {
 }
 
 impl Writer {
-    /// Starts `writers` writer tasks on `pool`. They end when every `Writer` clone is gone.
-    pub(crate) fn start(pool: AnyPool, writers: usize) -> Self {
+    /// Starts `writers` writer tasks on `pool`, running writes of one kind as sets where
+    /// `sets`. They end when every `Writer` clone is gone.
+    pub(crate) fn start(pool: AnyPool, writers: usize, sets: bool) -> Self {
         let queues = (0..writers.max(1))
             .map(|_| {
                 let (queue, rx) = mpsc::channel(QUEUE);
@@ -105,6 +108,7 @@ impl Writer {
             .collect();
         Self {
             queues,
+            sets,
             unfinished: Arc::default(),
         }
     }
@@ -129,8 +133,8 @@ impl Writer {
         self.queue(key, args, statements, None).await
     }
 
-    /// As [`Writer::write`], and in a batch with other writes of the same `set`, all of them
-    /// run by one call of `set`.
+    /// As [`Writer::write`], and where the writer runs sets, in a batch with other writes of
+    /// the same `set`, all of them run by one call of `set`.
     pub(crate) async fn write_set<A, T>(
         &self,
         key: &str,
@@ -142,7 +146,8 @@ impl Writer {
         A: Send + Sync + 'static,
         T: Send + 'static,
     {
-        self.queue(key, args, statements, Some(set)).await
+        self.queue(key, args, statements, self.sets.then_some(set))
+            .await
     }
 
     async fn queue<A, T>(

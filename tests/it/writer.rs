@@ -55,6 +55,15 @@ async fn open_all(
     results
 }
 
+/// Opens `sessions` all at once, and checks that each is opened anew.
+async fn open_each(store: &Store, sessions: Vec<NewSession>) {
+    let results = open_all(store, sessions).await;
+    assert!(
+        results.iter().all(|r| matches!(r, Ok(Some(_)))),
+        "{results:?}"
+    );
+}
+
 /// A connection of the test's own holding the rows `locks` select `FOR UPDATE`, in a
 /// transaction that stands until the test rolls it back.
 async fn lock_rows(url: &str, locks: &[&str]) -> sqlx::PgConnection {
@@ -250,12 +259,7 @@ async fn closes_in_one_batch_each_hear_their_own_result() {
     let sessions = (0..OPENS)
         .map(|i| session(&format!("c-{i}"), "support"))
         .collect();
-    assert!(
-        open_all(&store, sessions)
-            .await
-            .iter()
-            .all(|r| matches!(r, Ok(Some(_))))
-    );
+    open_each(&store, sessions).await;
     let mut ids: Vec<(String, chrono::DateTime<Utc>)> = (0..OPENS)
         .map(|i| (format!("c-{i}"), opened + chrono::Duration::seconds(5)))
         .collect();
@@ -360,12 +364,7 @@ async fn a_client_closed_twice_in_one_batch_is_asked_once_where_the_line_says_so
         }))
         .unwrap()
     }));
-    assert!(
-        open_all(&store, sessions)
-            .await
-            .iter()
-            .all(|r| matches!(r, Ok(Some(_))))
-    );
+    open_each(&store, sessions).await;
     let mut locker = lock_rows(
         &db.url,
         &["SELECT 1 FROM sessions WHERE id LIKE 'd-%' FOR UPDATE"],
@@ -529,12 +528,7 @@ async fn an_open_and_its_close_in_one_batch_keep_their_order() {
     let waiting: Vec<_> = (0..OPENS)
         .map(|i| session(&format!("w-{i}"), "support"))
         .collect();
-    assert!(
-        open_all(&store, waiting)
-            .await
-            .iter()
-            .all(|r| matches!(r, Ok(Some(_))))
-    );
+    open_each(&store, waiting).await;
     // Every writer's first batch waits on a lock: a close on its session, an open on the
     // line's (its foreign key); what comes after queues behind it.
     let mut locker = lock_rows(
