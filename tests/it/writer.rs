@@ -203,6 +203,30 @@ async fn until_queued(db: &TestDb, store: &Store, writes: usize) -> usize {
     blocked
 }
 
+/// The report read from the rollup (no period: whole days) says what the rows say (a
+/// period of less than a day around `at`, which the report reads from the rows), before
+/// the rollup's changes are folded and after: the triggers counted what each set wrote.
+async fn rollup_counts_as_the_rows(store: &Store, at: chrono::DateTime<Utc>) {
+    use rateline::store::{Grouping, ReportFilter};
+    let rows = ReportFilter {
+        from: Some(at - chrono::Duration::hours(1)),
+        to: Some(at + chrono::Duration::hours(1)),
+        ..Default::default()
+    };
+    let read = |f: ReportFilter| async move {
+        let mut out = Vec::new();
+        for by in [Grouping::All, Grouping::Channel] {
+            out.push(format!("{:?}", store.report(&f, by, at).await.unwrap()));
+        }
+        out.push(format!("{:?}", store.breakdown(&f, at).await.unwrap()));
+        out
+    };
+    let from_rows = read(rows.clone()).await;
+    assert_eq!(read(ReportFilter::default()).await, from_rows, "in the log");
+    assert!(store.fold_rollup().await.unwrap() > 0, "nothing to fold");
+    assert_eq!(read(ReportFilter::default()).await, from_rows, "folded");
+}
+
 /// Closes `ids` (a session and its close time) while every session's row is locked, so
 /// each writer's first close waits and the others queue behind it (at least `queued`),
 /// then lets them go; each close's result, and how many writers were blocked.
@@ -310,6 +334,49 @@ async fn closes_in_one_batch_each_hear_their_own_result() {
         (transactions as usize) <= 2 * blocked && (transactions as usize) < OPENS,
         "{OPENS} closes took {transactions} transactions with {blocked} writers busy"
     );
+    let at = opened + chrono::Duration::seconds(5);
+    rollup_counts_as_the_rows(&store, at).await;
+
+    // One claim takes every request in one statement; their outcomes, recorded at once,
+    // run in sets: accepted, final, and to be tried again.
+    let later = at + chrono::Duration::minutes(30);
+    let claimed = store
+        .claim_due_requests("test", later, chrono::Duration::minutes(1), 100)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), OPENS, "every request is due");
+    let outcomes: Vec<_> = claimed
+        .into_iter()
+        .enumerate()
+        .map(|(i, claim)| {
+            use rateline::store::SendResult;
+            let result = match i % 3 {
+                0 => SendResult::Sent {
+                    platform_message_id: None,
+                    expires_at: later + chrono::Duration::days(1),
+                    remind_at: None,
+                },
+                1 => SendResult::Final {
+                    status: rateline_domain::RequestStatus::Undeliverable,
+                    error: "blocked".into(),
+                },
+                _ => SendResult::RetryAt {
+                    at: later + chrono::Duration::minutes(1),
+                    error: "timeout".into(),
+                },
+            };
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .record_send_result(&claim, "test", &result, later)
+                    .await
+            })
+        })
+        .collect();
+    for o in outcomes {
+        assert!(o.await.unwrap().unwrap(), "the claim still holds");
+    }
+    rollup_counts_as_the_rows(&store, at).await;
 }
 
 /// Closes `id` at `at`, from a task of its own.
@@ -585,4 +652,5 @@ async fn an_open_and_its_close_in_one_batch_keep_their_order() {
             "x-{j} is closed after its open: {closed:?}"
         );
     }
+    rollup_counts_as_the_rows(&store, timing.closed_at).await;
 }
