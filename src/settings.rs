@@ -373,6 +373,9 @@ pub struct DatabaseSettings {
     pub url: String,
     /// PostgreSQL pool size (SQLite always writes through one connection).
     pub max_connections: u32,
+    /// PostgreSQL writer tasks; unset: two for a server on this machine, four across a
+    /// network (`store::default_writers`). SQLite always has one.
+    pub writers: Option<usize>,
 }
 
 impl Default for DatabaseSettings {
@@ -380,6 +383,7 @@ impl Default for DatabaseSettings {
         Self {
             url: "sqlite://rateline.db".into(),
             max_connections: 16,
+            writers: None,
         }
     }
 }
@@ -389,6 +393,7 @@ impl std::fmt::Debug for DatabaseSettings {
         f.debug_struct("DatabaseSettings")
             .field("url", &crate::store::redact_url(&self.url))
             .field("max_connections", &self.max_connections)
+            .field("writers", &self.writers)
             .finish()
     }
 }
@@ -1072,6 +1077,13 @@ impl Settings {
                 ));
             }
         }
+        if let Some(w) = self.database.writers
+            && !(1..=16).contains(&w)
+        {
+            problems.push(format!(
+                "database.writers must be 1..=16, got {w}; leave it unset for the default"
+            ));
+        }
         let url = &self.database.url;
         if !(url.starts_with("sqlite:")
             || url.starts_with("postgres:")
@@ -1195,6 +1207,30 @@ mod tests {
             wrong.problems()
         );
         assert_eq!(ServerSettings::default().zone(), chrono_tz::UTC);
+    }
+
+    #[test]
+    fn the_writers_are_one_to_sixteen_or_left_to_the_default() {
+        let problems = |toml: &str| -> Vec<String> {
+            Config::builder()
+                .add_source(File::from_str(toml, FileFormat::Toml))
+                .build()
+                .unwrap()
+                .try_deserialize::<Settings>()
+                .unwrap()
+                .problems()
+        };
+        assert!(problems("").is_empty());
+        assert!(problems("[database]\nwriters = 2").is_empty());
+        for wrong in ["0", "17"] {
+            let p = problems(&format!("[database]\nwriters = {wrong}"));
+            assert_eq!(
+                p,
+                vec![format!(
+                    "database.writers must be 1..=16, got {wrong}; leave it unset for the default"
+                )]
+            );
+        }
     }
 
     #[test]

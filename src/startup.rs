@@ -85,7 +85,8 @@ pub async fn open_store(settings: &Settings, create: Create) -> Result<Store, St
         url: redact_url(&settings.database.url),
         source,
     };
-    let store = Store::connect(&settings.database.url, settings.database.max_connections)
+    let db = &settings.database;
+    let store = Store::connect_with(&db.url, db.max_connections, db.writers)
         .await
         .map_err(db_error)?;
     store.migrate().await.map_err(db_error)?;

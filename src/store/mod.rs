@@ -91,9 +91,10 @@ pub use sessions::{
 pub use sign_ins::SignIns;
 pub(crate) use sql::{ms, opt_time, placeholders, time};
 
-/// Writer tasks on PostgreSQL (see the `writer` module); measured with examples/loadgen,
-/// docs/performance.md.
-const WRITERS: usize = 4;
+/// Writer tasks on a PostgreSQL on this machine and across a network (see the `writer`
+/// module and [`default_writers`]); measured with examples/loadgen, docs/operations.md.
+const LOCAL_WRITERS: usize = 2;
+const REMOTE_WRITERS: usize = 4;
 
 /// Read-only connections beside SQLite's one writer connection (see the module's docs).
 /// Reads are short; four let a page's parallel queries and a few callers run at once.
@@ -180,6 +181,16 @@ pub struct Store {
 impl Store {
     /// Connects to `url` (`sqlite://…` or `postgres://…`). A SQLite file is created when missing.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        Self::connect_with(url, max_connections, None).await
+    }
+
+    /// As [`Store::connect`], with `writers` writer tasks on PostgreSQL (`None`: as
+    /// [`default_writers`] says for the URL). SQLite always has one.
+    pub async fn connect_with(
+        url: &str,
+        max_connections: u32,
+        writers: Option<usize>,
+    ) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let (backend, url) = if url.starts_with("sqlite:") {
             (Backend::Sqlite, sqlite_url(url))
@@ -238,11 +249,10 @@ impl Store {
                 .connect_lazy_with(options),
             _ => pool.clone(),
         };
-        // SQLite has one writer connection. On PostgreSQL each writer's batch runs its
-        // statements one round trip at a time, so several writers keep the server busy.
+        // SQLite has one writer connection.
         let writers = match backend {
             Backend::Sqlite => 1,
-            Backend::Postgres => WRITERS,
+            Backend::Postgres => writers.unwrap_or_else(|| default_writers(&url)).max(1),
         };
         // Sets are PostgreSQL's: its statements take arrays (see `sql::text_array`).
         let sets = backend == Backend::Postgres;
@@ -301,6 +311,33 @@ pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     (!path.is_empty() && !path.contains(":memory:")).then(|| std::path::PathBuf::from(path))
 }
 
+/// How many writers a PostgreSQL store gets unless `database.writers` says:
+/// [`LOCAL_WRITERS`] when the server is on this machine (a Unix socket, `localhost`, a
+/// loopback address), where a round trip costs little and fewer writers' larger batches
+/// save PostgreSQL CPU (one writer saves the most but leaves the machine idle between its
+/// round trips); [`REMOTE_WRITERS`] across a network, where each writer's batch runs its
+/// statements one round trip at a time and several keep the server busy.
+pub fn default_writers(url: &str) -> usize {
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return REMOTE_WRITERS;
+    };
+    // libpq's `host` parameter overrides the URL's host; a path there is a socket directory.
+    let host = u
+        .query_pairs()
+        .find(|(k, _)| k == "host")
+        .map(|(_, v)| v.into_owned())
+        .or_else(|| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let local = host.is_empty()
+        || host.starts_with('/')
+        || host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if local { LOCAL_WRITERS } else { REMOTE_WRITERS }
+}
+
 /// Adds `mode=rwc` so sqlx creates a missing SQLite file, as the contract promises.
 fn sqlite_url(url: &str) -> String {
     if url.contains("mode=") || url.contains(":memory:") {
@@ -350,6 +387,28 @@ mod tests {
             "sqlite://rateline.db?mode=rwc"
         );
         assert_eq!(sqlite_url("sqlite://x.db?mode=ro"), "sqlite://x.db?mode=ro");
+    }
+
+    #[test]
+    fn a_postgresql_on_this_machine_gets_fewer_writers_than_one_across_a_network() {
+        for local in [
+            "postgres://rateline@localhost/rateline",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+            "postgres://postgres@127.3.2.1/postgres",
+            "postgres://postgres@[::1]:5432/postgres",
+            "postgres://rateline@localhost/rateline?host=/var/run/postgresql",
+            "postgresql:///rateline?host=/var/run/postgresql",
+        ] {
+            assert_eq!(default_writers(local), LOCAL_WRITERS, "{local}");
+        }
+        for remote in [
+            "postgres://rateline:secret@db.internal:5432/rateline",
+            "postgres://rateline@10.0.0.5/rateline",
+            // libpq's host parameter wins over the URL's host.
+            "postgres://rateline@localhost/rateline?host=db.internal",
+        ] {
+            assert_eq!(default_writers(remote), REMOTE_WRITERS, "{remote}");
+        }
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //! must change nothing when it returns an error or an outcome that refuses (its
 //! statements run in the batch's transaction, which commits whatever they did).
 //!
-//! Several writers run at once on PostgreSQL, each with a queue of its own, and a write
+//! Several writers may run at once on PostgreSQL (`database.writers`; by default two for a
+//! server on the same machine, four across a network), each with a queue of its own, and a write
 //! goes to the writer its key (a session or request id) picks. Two batches that locked
 //! rows in opposite orders would deadlock, and PostgreSQL only breaks a deadlock after
 //! `deadlock_timeout` (1 s): with four writers taking writes from one shared queue, a

@@ -14,7 +14,10 @@ use sqlx::{Connection, Row};
 const OPENS: usize = 30;
 
 async fn store(db: &TestDb) -> Store {
-    let store = Store::connect(&db.url, 16).await.expect("connect");
+    // Several writers, as across a network, so that batches queue behind each other.
+    let store = Store::connect_with(&db.url, 16, Some(4))
+        .await
+        .expect("connect");
     store.migrate().await.expect("migrate");
     let line: LineSettings = serde_json::from_value(json!({"name": "Support"})).unwrap();
     store
