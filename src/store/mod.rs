@@ -185,7 +185,7 @@ impl Store {
     }
 
     /// As [`Store::connect`], with `writers` writer tasks on PostgreSQL (`None`: as
-    /// [`default_writers`] says for the URL). SQLite always has one.
+    /// `default_writers` says for the URL). SQLite always has one.
     pub async fn connect_with(
         url: &str,
         max_connections: u32,
@@ -252,7 +252,7 @@ impl Store {
         // SQLite has one writer connection.
         let writers = match backend {
             Backend::Sqlite => 1,
-            Backend::Postgres => writers.unwrap_or_else(|| default_writers(&url)).max(1),
+            Backend::Postgres => writers.unwrap_or_else(|| default_writers(&url)),
         };
         // Sets are PostgreSQL's: its statements take arrays (see `sql::text_array`).
         let sets = backend == Backend::Postgres;
@@ -317,7 +317,7 @@ pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 /// save PostgreSQL CPU (one writer saves the most but leaves the machine idle between its
 /// round trips); [`REMOTE_WRITERS`] across a network, where each writer's batch runs its
 /// statements one round trip at a time and several keep the server busy.
-pub fn default_writers(url: &str) -> usize {
+fn default_writers(url: &str) -> usize {
     let Ok(u) = reqwest::Url::parse(url) else {
         return REMOTE_WRITERS;
     };

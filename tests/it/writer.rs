@@ -224,7 +224,7 @@ async fn rollup_counts_as_the_rows(store: &Store, at: chrono::DateTime<Utc>) {
         out.push(format!("{:?}", store.breakdown(&f, at).await.unwrap()));
         out
     };
-    let from_rows = read(rows.clone()).await;
+    let from_rows = read(rows).await;
     assert_eq!(read(ReportFilter::default()).await, from_rows, "in the log");
     assert!(store.fold_rollup().await.unwrap() > 0, "nothing to fold");
     assert_eq!(read(ReportFilter::default()).await, from_rows, "folded");
