@@ -8,6 +8,7 @@ use super::rows::{
     Counted, RATING_COLUMNS, REQUEST_COLUMNS, RatingRecord, read_rating, read_reasons,
     read_request, stored_reasons,
 };
+use super::sql::{int_array, text_array};
 use super::{Backend, Result, Store, alerts, events, ms, time};
 
 /// `counts_from` of a rating that counts whenever the report is made (no grace period):
@@ -157,7 +158,7 @@ impl Store {
             events: self.events_wanted().await,
         };
         self.writer
-            .write(&answer.request_id, queued, submit_rating)
+            .write(&answer.request_id, queued, submit_rating, submit_ratings)
             .await
     }
 }
@@ -171,6 +172,310 @@ struct Answer {
     backend: Backend,
     /// Whether any subscription is active (see [`super::events`]).
     events: bool,
+}
+
+/// What a first answer is judged by: the request as the answer found it (no rating yet).
+struct Unanswered {
+    status: RequestStatus,
+    expires_at: Option<i64>,
+    attempts: i64,
+    session_id: String,
+}
+
+impl Unanswered {
+    fn read(row: &sqlx::any::AnyRow) -> Result<Self> {
+        Ok(Self {
+            status: row
+                .try_get::<String, _>("status")?
+                .parse()
+                .map_err(super::StoreError::Corrupt)?,
+            expires_at: row.try_get("expires_at")?,
+            attempts: row.try_get("attempts")?,
+            session_id: row.try_get("session_id")?,
+        })
+    }
+
+    /// Why a first answer at `now` is refused, if it is.
+    fn refuses(&self, now: DateTime<Utc>) -> Option<RatingOutcome> {
+        // An expired request is answered too late, whether or not the sweep ran yet.
+        if let Some(end) = self.expires_at.filter(|end| ms(now) > *end) {
+            return Some(RatingOutcome::WindowClosed(time(end)));
+        }
+        // `sending` too: a fast connector may answer before the scheduler has recorded
+        // the platform's acceptance; that record then keeps the status `answered`.
+        // `scheduled` after a try: a send that timed out on our side may still have
+        // reached the client, and their answer proves it did; the retry is then moot.
+        let answerable = match self.status {
+            RequestStatus::Sending | RequestStatus::Sent | RequestStatus::Delivered => true,
+            RequestStatus::Scheduled => self.attempts > 0,
+            _ => false,
+        };
+        (!answerable).then_some(RatingOutcome::NotAnswerable(self.status))
+    }
+}
+
+/// A first answer being stored, as the one-row and the set statements both write it.
+struct First {
+    id: String,
+    session_id: String,
+    positive: i64,
+    low: i64,
+    counts_from: DateTime<Utc>,
+    now: DateTime<Utc>,
+}
+
+impl First {
+    fn new(a: &Answer, session_id: String) -> Self {
+        let (scale, threshold) = (a.policy.scale, a.policy.low_threshold);
+        let low = scale.is_low(a.answer.value, threshold);
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            session_id,
+            positive: i64::from(scale.is_positive(a.answer.value)),
+            low: i64::from(low),
+            counts_from: if low {
+                graced(a.now, a.policy.grace)
+            } else {
+                COUNTS_AT_ONCE
+            },
+            now: a.now,
+        }
+    }
+
+    fn revision(&self, answer: &RatingAnswer) -> RatingRevision {
+        RatingRevision {
+            revision: 0,
+            value: answer.value,
+            comment: answer.comment.clone(),
+            resolved: answer.resolved,
+            reasons: answer.reasons.clone(),
+            recorded_at: self.now,
+        }
+    }
+
+    /// What follows a stored first answer only where it applies: its reasons, the alerts
+    /// of a low one, the operator's digest and the event.
+    async fn follow(&self, conn: &mut sqlx::AnyConnection, a: &Answer) -> Result<()> {
+        let answer = &a.answer;
+        index_reasons(&mut *conn, &self.id, None, answer.reasons.as_deref()).await?;
+        if self.low == 1 {
+            let complete = a
+                .alerts
+                .complete(answer.comment.is_some(), answer.reasons.is_some());
+            let due = a.alerts.due(self.now, complete);
+            alerts::plan_alerts(
+                &mut *conn,
+                &self.id,
+                &answer.request_id,
+                &a.alerts,
+                due,
+                self.now,
+            )
+            .await?;
+        }
+        if a.alerts.notify_operator {
+            super::notices::note_rating(&mut *conn, &self.id, &answer.request_id, self.now).await?;
+        }
+        events::emit_rating(conn, a.events, EventType::RatingCreated, &self.id, self.now).await
+    }
+
+    fn outcome(self, answer: &RatingAnswer, after_reminder: bool) -> RatingOutcome {
+        let first = self.revision(answer);
+        RatingOutcome::Created(
+            RatingRecord {
+                id: self.id,
+                request_id: answer.request_id.clone(),
+                value: answer.value,
+                positive: self.positive == 1,
+                low: self.low == 1,
+                comment: answer.comment.clone(),
+                resolved: answer.resolved,
+                reasons: answer.reasons.clone(),
+                after_reminder,
+                changes: 0,
+                created_at: self.now,
+                updated_at: self.now,
+                voided_at: None,
+                comment_flagged: false,
+                comment_flagged_by: None,
+                counts_from: self.counts_from,
+                prior: None,
+            },
+            vec![first],
+        )
+    }
+}
+
+/// Answers on PostgreSQL: first answers to requests found answerable stored as one set (the
+/// requests locked and their ratings read in one statement each, then one statement each for
+/// the ratings, their first versions and the requests); what follows a first answer only
+/// where it applies (reasons, alerts, the digest, the event) row by row. Every other answer
+/// (a change, a refusal, a second answer to one request in the set) runs after the set, row
+/// by row as [`submit_rating`] runs it, so it sees the answers before it.
+fn submit_ratings<'c>(
+    conn: &'c mut sqlx::AnyConnection,
+    answers: &'c [&'c Answer],
+) -> super::writer::BoxFuture<'c, Result<Vec<RatingOutcome>>> {
+    Box::pin(async move {
+        let mut seen = std::collections::HashSet::new();
+        let firsts: Vec<&str> = answers
+            .iter()
+            .map(|a| a.answer.request_id.as_str())
+            .filter(|id| seen.insert(*id))
+            .collect();
+        // Locked in one order, then read after the lock (see `submit_rating`).
+        let locked = sqlx::query(
+            "SELECT id, status, expires_at, session_id, attempts FROM rating_requests
+             WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
+        )
+        .bind(text_array(firsts.iter().map(|id| Some(*id))))
+        .persistent(false) // planned for each run: see `text_array`
+        .fetch_all(&mut *conn)
+        .await?;
+        let rated =
+            sqlx::query("SELECT request_id FROM ratings WHERE request_id = ANY($1::text[])")
+                .bind(text_array(firsts.iter().map(|id| Some(*id))))
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|row| row.try_get::<String, _>("request_id"))
+                .collect::<std::result::Result<std::collections::HashSet<_>, _>>()?;
+        let mut unanswered = std::collections::HashMap::new();
+        for row in &locked {
+            let id: String = row.try_get("id")?;
+            if !rated.contains(&id) {
+                unanswered.insert(id, Unanswered::read(row)?);
+            }
+        }
+        // Each request's first answer in the set, where it is stored as the first: taken
+        // out of `unanswered`, so a second answer to the same request is left for later.
+        let together: Vec<Option<First>> = answers
+            .iter()
+            .map(|a| {
+                let request = unanswered.remove(&a.answer.request_id)?;
+                request
+                    .refuses(a.now)
+                    .is_none()
+                    .then(|| First::new(a, request.session_id))
+            })
+            .collect();
+        let stored: Vec<(&Answer, &First)> = answers
+            .iter()
+            .zip(&together)
+            .filter_map(|(a, first)| Some((*a, first.as_ref()?)))
+            .collect();
+        let mut after_reminder = std::collections::HashMap::new();
+        if !stored.is_empty() {
+            let ids = || text_array(stored.iter().map(|(_, f)| Some(f.id.as_str())));
+            let values = || int_array(stored.iter().map(|(a, _)| Some(a.answer.value)));
+            let comments = || text_array(stored.iter().map(|(a, _)| a.answer.comment.as_deref()));
+            let resolved =
+                || int_array(stored.iter().map(|(a, _)| a.answer.resolved.map(i64::from)));
+            let reasons = || {
+                let reasons: Vec<Option<String>> = stored
+                    .iter()
+                    .map(|(a, _)| stored_reasons(a.answer.reasons.as_deref()))
+                    .collect();
+                text_array(reasons.iter().map(Option::as_deref))
+            };
+            let nows = || int_array(stored.iter().map(|(_, f)| Some(ms(f.now))));
+            let requests = || {
+                text_array(
+                    stored
+                        .iter()
+                        .map(|(a, _)| Some(a.answer.request_id.as_str())),
+                )
+            };
+            let rows = sqlx::query(
+                "INSERT INTO ratings (id, request_id, session_id, value, positive, low, comment,
+                                      resolved, changes, created_at, updated_at, counts_from,
+                                      reasons, after_reminder)
+                 SELECT x.id, x.request_id, x.session_id, x.value, x.positive, x.low, x.comment,
+                        x.resolved, 0, x.now, x.now, x.counts_from, x.reasons,
+                        (SELECT COUNT(*) FROM rating_reminders m
+                         WHERE m.request_id = x.request_id AND m.status IN ('sending', 'sent'))
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
+                             $6::bigint[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[],
+                             $11::text[])
+                      AS x(id, request_id, session_id, value, positive, low, comment, resolved,
+                           now, counts_from, reasons)
+                 RETURNING id, after_reminder",
+            )
+            .bind(ids())
+            .bind(requests())
+            .bind(text_array(
+                stored.iter().map(|(_, f)| Some(f.session_id.as_str())),
+            ))
+            .bind(values())
+            .bind(int_array(stored.iter().map(|(_, f)| Some(f.positive))))
+            .bind(int_array(stored.iter().map(|(_, f)| Some(f.low))))
+            .bind(comments())
+            .bind(resolved())
+            .bind(nows())
+            .bind(int_array(
+                stored.iter().map(|(_, f)| Some(ms(f.counts_from))),
+            ))
+            .bind(reasons())
+            .persistent(false)
+            .fetch_all(&mut *conn)
+            .await?;
+            for row in &rows {
+                let reminded = row.try_get::<i64, _>("after_reminder")? > 0;
+                after_reminder.insert(row.try_get::<String, _>("id")?, reminded);
+            }
+            sqlx::query(
+                "INSERT INTO rating_history (rating_id, revision, value, comment, resolved,
+                                             reasons, recorded_at)
+                 SELECT x.id, 0, x.value, x.comment, x.resolved, x.reasons, x.now
+                 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[],
+                             $6::bigint[])
+                      AS x(id, value, comment, resolved, reasons, now)",
+            )
+            .bind(ids())
+            .bind(values())
+            .bind(comments())
+            .bind(resolved())
+            .bind(reasons())
+            .bind(nows())
+            .persistent(false)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
+                "UPDATE rating_requests r
+                 SET status = 'answered', answered_at = x.now, run_at = NULL,
+                     finished_at = x.now, sent_at = COALESCE(r.sent_at, x.now),
+                     updated_at = x.now
+                 FROM unnest($1::text[], $2::bigint[]) AS x(id, now)
+                 WHERE r.id = x.id",
+            )
+            .bind(requests())
+            .bind(nows())
+            .persistent(false)
+            .execute(&mut *conn)
+            .await?;
+            for (a, first) in &stored {
+                first.follow(&mut *conn, a).await?;
+            }
+        }
+        let mut outcomes = Vec::with_capacity(answers.len());
+        for (a, first) in answers.iter().zip(together) {
+            let outcome = match first {
+                Some(first) => {
+                    let Some(reminded) = after_reminder.get(&first.id) else {
+                        return Err(super::StoreError::Corrupt(format!(
+                            "the rating of request {} was not stored with its set",
+                            a.answer.request_id
+                        )));
+                    };
+                    first.outcome(&a.answer, *reminded)
+                }
+                None => submit_rating(&mut *conn, a).await?,
+            };
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    })
 }
 
 fn submit_rating<'c>(
@@ -204,41 +509,17 @@ fn submit_rating<'c>(
         else {
             return Ok(RatingOutcome::NotFound);
         };
-        let status: RequestStatus = req
-            .try_get::<String, _>("status")?
-            .parse()
-            .map_err(super::StoreError::Corrupt)?;
         let existing = rating_of(&mut *conn, &answer.request_id).await?;
         let positive = i64::from(policy.scale.is_positive(answer.value));
         let low = i64::from(policy.scale.is_low(answer.value, policy.low_threshold));
         let resolved = |r: Option<bool>| r.map(i64::from);
 
         let Some(old) = existing else {
-            // An expired request is answered too late, whether or not the sweep ran yet.
-            let expires_at: Option<i64> = req.try_get("expires_at")?;
-            if let Some(end) = expires_at.filter(|end| ms(now) > *end) {
-                return Ok(RatingOutcome::WindowClosed(time(end)));
+            let request = Unanswered::read(&req)?;
+            if let Some(refused) = request.refuses(now) {
+                return Ok(refused);
             }
-            // `sending` too: a fast connector may answer before the scheduler has recorded
-            // the platform's acceptance; that record then keeps the status `answered`.
-            // `scheduled` after a try: a send that timed out on our side may still have
-            // reached the client, and their answer proves it did; the retry is then moot.
-            let tried = req.try_get::<i64, _>("attempts")? > 0;
-            let answerable = match status {
-                RequestStatus::Sending | RequestStatus::Sent | RequestStatus::Delivered => true,
-                RequestStatus::Scheduled => tried,
-                _ => false,
-            };
-            if !answerable {
-                return Ok(RatingOutcome::NotAnswerable(status));
-            }
-            let id = uuid::Uuid::now_v7().to_string();
-            let session_id: String = req.try_get("session_id")?;
-            let counts_from = if low == 1 {
-                graced(now, policy.grace)
-            } else {
-                COUNTS_AT_ONCE
-            };
+            let first = First::new(a, request.session_id);
             let row = sqlx::query(
                 "INSERT INTO ratings (id, request_id, session_id, value, positive, low, comment,
                                       resolved, changes, created_at, updated_at, counts_from,
@@ -248,42 +529,21 @@ fn submit_rating<'c>(
                           WHERE request_id = $2 AND status IN ('sending', 'sent')))
                  RETURNING after_reminder",
             )
-            .bind(&id)
+            .bind(&first.id)
             .bind(&answer.request_id)
-            .bind(&session_id)
+            .bind(&first.session_id)
             .bind(answer.value)
-            .bind(positive)
-            .bind(low)
+            .bind(first.positive)
+            .bind(first.low)
             .bind(answer.comment.clone())
             .bind(resolved(answer.resolved))
             .bind(ms(now))
-            .bind(ms(counts_from))
+            .bind(ms(first.counts_from))
             .bind(stored_reasons(answer.reasons.as_deref()))
             .fetch_one(&mut *conn)
             .await?;
             let after_reminder = row.try_get::<i64, _>("after_reminder")? > 0;
-            index_reasons(&mut *conn, &id, None, answer.reasons.as_deref()).await?;
-            if low == 1 {
-                let complete = alerts.complete(answer.comment.is_some(), answer.reasons.is_some());
-                alerts::plan_alerts(
-                    &mut *conn,
-                    &id,
-                    &answer.request_id,
-                    alerts,
-                    alerts.due(now, complete),
-                    now,
-                )
-                .await?;
-            }
-            let first = RatingRevision {
-                revision: 0,
-                value: answer.value,
-                comment: answer.comment.clone(),
-                resolved: answer.resolved,
-                reasons: answer.reasons.clone(),
-                recorded_at: now,
-            };
-            insert_revision(&mut *conn, &id, &first).await?;
+            insert_revision(&mut *conn, &first.id, &first.revision(answer)).await?;
             sqlx::query(
                 "UPDATE rating_requests
                  SET status = 'answered', answered_at = $2, run_at = NULL, finished_at = $2,
@@ -294,32 +554,8 @@ fn submit_rating<'c>(
             .bind(ms(now))
             .execute(&mut *conn)
             .await?;
-            if alerts.notify_operator {
-                super::notices::note_rating(&mut *conn, &id, &answer.request_id, now).await?;
-            }
-            events::emit_rating(&mut *conn, a.events, EventType::RatingCreated, &id, now).await?;
-            return Ok(RatingOutcome::Created(
-                RatingRecord {
-                    id,
-                    request_id: answer.request_id.clone(),
-                    value: answer.value,
-                    positive: positive == 1,
-                    low: low == 1,
-                    comment: answer.comment.clone(),
-                    resolved: answer.resolved,
-                    reasons: answer.reasons.clone(),
-                    after_reminder,
-                    changes: 0,
-                    created_at: now,
-                    updated_at: now,
-                    voided_at: None,
-                    comment_flagged: false,
-                    comment_flagged_by: None,
-                    counts_from,
-                    prior: None,
-                },
-                vec![first],
-            ));
+            first.follow(conn, a).await?;
+            return Ok(first.outcome(answer, after_reminder));
         };
 
         // A follow-up may add a comment or "resolved" without repeating them all.

@@ -180,7 +180,7 @@ impl Store {
             events: self.events_wanted().await,
         };
         self.writer
-            .write_set(&claim.id, record, record_send_result, record_send_results)
+            .write(&claim.id, record, record_send_result, record_send_results)
             .await
     }
 

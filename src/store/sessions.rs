@@ -131,7 +131,7 @@ impl Store {
             auto_close_minutes,
         };
         self.writer
-            .write_set(&s.id, open, open_session, open_sessions)
+            .write(&s.id, open, open_session, open_sessions)
             .await
     }
 
@@ -239,7 +239,7 @@ impl Store {
             events: self.events_wanted().await,
         };
         self.writer
-            .write_set(session_id, close, close_session, close_sessions)
+            .write(session_id, close, close_session, close_sessions)
             .await
     }
 

@@ -27,9 +27,9 @@
 //! answered once the close that made it has committed). Each key's writes run in one
 //! writer, in order, so batches of different writers never wait on each other's rows.
 //!
-//! On PostgreSQL, writes of one kind in a batch (opens, closes, sends' outcomes) run as one
-//! set, at the place of the first of them: one statement over all their rows, passed as
-//! arrays, with one statement text whatever the batch's size (see [`Writer::write_set`]).
+//! On PostgreSQL, writes of one kind in a batch (opens, closes, sends' outcomes, answers) run
+//! as one set, at the place of the first of them: one statement over all their rows, passed as
+//! arrays, with one statement text whatever the batch's size (see [`Writer::write`]).
 //! Every write of a batch is in flight at once, none answered yet, so running a kind's
 //! writes together, before or after the others, is an order their callers could have
 //! seen. Only a write whose key has a write of another kind before it still to run is
@@ -120,43 +120,15 @@ impl Writer {
     }
 
     /// Queues a write under `key` (the session or request whose rows it changes) and
-    /// waits until it is committed (or failed).
+    /// waits until it is committed (or failed). Where the writer runs sets, it runs in a
+    /// batch with other writes of the same `set`, all of them by one call of `set`; alone,
+    /// or where the writer runs no sets, by `statements`.
     pub(crate) async fn write<A, T>(
         &self,
         key: &str,
         args: A,
         statements: Statements<A, T>,
-    ) -> Result<T>
-    where
-        A: Send + Sync + 'static,
-        T: Send + 'static,
-    {
-        self.queue(key, args, statements, None).await
-    }
-
-    /// As [`Writer::write`], and where the writer runs sets, in a batch with other writes of
-    /// the same `set`, all of them run by one call of `set`.
-    pub(crate) async fn write_set<A, T>(
-        &self,
-        key: &str,
-        args: A,
-        statements: Statements<A, T>,
         set: SetStatements<A, T>,
-    ) -> Result<T>
-    where
-        A: Send + Sync + 'static,
-        T: Send + 'static,
-    {
-        self.queue(key, args, statements, self.sets.then_some(set))
-            .await
-    }
-
-    async fn queue<A, T>(
-        &self,
-        key: &str,
-        args: A,
-        statements: Statements<A, T>,
-        set: Option<SetStatements<A, T>>,
     ) -> Result<T>
     where
         A: Send + Sync + 'static,
@@ -168,7 +140,7 @@ impl Writer {
         let job = Box::new(Queued {
             args,
             statements,
-            set,
+            set: self.sets.then_some(set),
             key: hash,
             done: None,
             reply,

@@ -657,3 +657,236 @@ async fn an_open_and_its_close_in_one_batch_keep_their_order() {
     }
     rollup_counts_as_the_rows(&store, timing.closed_at).await;
 }
+
+/// PostgreSQL: answers that queue while the writers are busy commit in batches, and each
+/// caller hears what it would hear alone. First answers are stored, a low one with its
+/// alert and its reasons; a second answer to a request in the same batch changes the
+/// rating (lowered: now with an alert) or finds it unchanged; answers to a request that
+/// does not exist, was never delivered or has expired change nothing and say why. The
+/// report from the rollup still says what the rows say.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_in_one_batch_each_hear_their_own_result() {
+    use rateline::store::{AlertPlan, RatingOutcome, RatingPolicy, SendResult};
+    use rateline_domain::{RatingAnswer, Recipient, RequestStatus, Scale};
+    let Some(db) = TestDb::new(Db::Postgres).await else {
+        return;
+    };
+    let store = store(&db).await;
+    let opened = Utc::now();
+    let sessions = (0..OPENS)
+        .map(|i| session(&format!("a-{i}"), "support"))
+        .collect();
+    open_each(&store, sessions).await;
+    let at = opened + chrono::Duration::seconds(5);
+    let mut requests = Vec::new();
+    for i in 0..OPENS {
+        let timing = rateline::store::CloseTiming {
+            closed_at: at,
+            now: at,
+            send_deadline: chrono::Duration::hours(1),
+        };
+        let closed = store
+            .close_session(
+                &format!("a-{i}"),
+                rateline_domain::ClosedBy::Operator,
+                timing,
+                false,
+                &[],
+            )
+            .await;
+        match closed {
+            Ok(Some(Ok(c))) => requests.push(c.request.expect("asked").id),
+            other => panic!("a-{i}: {other:?}"),
+        }
+    }
+    // Every request is sent but the first (undeliverable) and the second (expired by the
+    // time the answers come).
+    let later = at + chrono::Duration::minutes(30);
+    let answered_at = later + chrono::Duration::minutes(1);
+    for claim in store
+        .claim_due_requests("test", later, chrono::Duration::minutes(1), 100)
+        .await
+        .unwrap()
+    {
+        let result = if claim.id == requests[0] {
+            SendResult::Final {
+                status: RequestStatus::Undeliverable,
+                error: "blocked".into(),
+            }
+        } else {
+            let expires_at = if claim.id == requests[1] {
+                later
+            } else {
+                later + chrono::Duration::days(1)
+            };
+            SendResult::Sent {
+                platform_message_id: None,
+                expires_at,
+                remind_at: None,
+            }
+        };
+        assert!(
+            store
+                .record_send_result(&claim, "test", &result, later)
+                .await
+                .unwrap()
+        );
+    }
+
+    let answer = |request: &str, value: i64, low: bool, reasons: bool| {
+        let answer: RatingAnswer = serde_json::from_value(json!({
+            "request_id": request, "value": value,
+            "comment": low.then_some("slow"),
+            "reasons": reasons.then(|| vec!["wait"]),
+        }))
+        .unwrap();
+        let policy = RatingPolicy {
+            scale: Scale::FiveStar,
+            low_threshold: 2,
+            max_changes: 3,
+            change_window: chrono::Duration::days(1),
+            grace: chrono::Duration::zero(),
+        };
+        let alerts = AlertPlan {
+            recipients: vec![Recipient::Supervisor { id: "olga".into() }],
+            ..Default::default()
+        };
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .submit_rating(&answer, policy, &alerts, answered_at)
+                .await
+        })
+    };
+    let mut locker = lock_rows(&db.url, &["SELECT 1 FROM rating_requests FOR UPDATE"]).await;
+    // Low (1 star) where i is even, with reasons where it is a multiple of four; 5 stars
+    // otherwise.
+    let value = |i: usize| if i.is_multiple_of(2) { 1 } else { 5 };
+    let mut firsts: Vec<_> = (0..OPENS)
+        .map(|i| {
+            answer(
+                &requests[i],
+                value(i),
+                i.is_multiple_of(2),
+                i.is_multiple_of(4),
+            )
+        })
+        .collect();
+    firsts.push(answer("ghost", 5, false, false));
+    until_queued(&db, &store, firsts.len() - 1).await;
+    // Second answers, each queued behind its request's first: 3 the same again, 5 lowered.
+    let mut seconds = Vec::new();
+    for (request, value) in [(3, 5), (5, 2)] {
+        let queued = store.unfinished_writes();
+        seconds.push(answer(&requests[request], value, value < 3, false));
+        until_unfinished(&store, queued + 1).await;
+    }
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+
+    let mut outcomes = Vec::new();
+    for a in firsts.into_iter().chain(seconds) {
+        outcomes.push(a.await.unwrap().expect("no answer fails"));
+    }
+    assert!(
+        matches!(
+            outcomes[0],
+            RatingOutcome::NotAnswerable(RequestStatus::Undeliverable)
+        ),
+        "undeliverable: {:?}",
+        outcomes[0]
+    );
+    assert!(
+        matches!(outcomes[1], RatingOutcome::WindowClosed(end)
+            if end.timestamp_millis() == later.timestamp_millis()),
+        "expired: {:?}",
+        outcomes[1]
+    );
+    assert!(
+        matches!(outcomes[OPENS], RatingOutcome::NotFound),
+        "ghost: {:?}",
+        outcomes[OPENS]
+    );
+    for i in 2..OPENS {
+        match &outcomes[i] {
+            RatingOutcome::Created(r, history) => {
+                assert_eq!(r.request_id, requests[i]);
+                assert_eq!((r.value, r.low), (value(i), i.is_multiple_of(2)), "a-{i}");
+                assert_eq!(r.reasons.is_some(), i.is_multiple_of(4), "a-{i}");
+                assert_eq!(history.len(), 1, "a-{i}");
+            }
+            other => panic!("a-{i}: {other:?}"),
+        }
+    }
+    assert!(
+        matches!(&outcomes[OPENS + 1], RatingOutcome::Unchanged(r, h) if r.value == 5 && h.len() == 1),
+        "the same again: {:?}",
+        outcomes[OPENS + 1]
+    );
+    assert!(
+        matches!(&outcomes[OPENS + 2], RatingOutcome::Changed(r, h)
+            if r.value == 2 && r.low && r.changes == 1 && h.len() == 2),
+        "lowered: {:?}",
+        outcomes[OPENS + 2]
+    );
+
+    // What the store holds says the same, and the first answers shared transactions.
+    let mut watcher = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let answered = OPENS - 2;
+    assert_eq!(
+        count(
+            &mut watcher,
+            "SELECT COUNT(*) AS n FROM rating_requests WHERE status = 'answered'"
+        )
+        .await,
+        answered
+    );
+    assert_eq!(
+        count(&mut watcher, "SELECT COUNT(*) AS n FROM rating_history").await,
+        answered + 1,
+        "one version each, and the lowered rating's second"
+    );
+    let low = (2..OPENS).filter(|i| i.is_multiple_of(2)).count() + 1;
+    assert_eq!(
+        count(
+            &mut watcher,
+            "SELECT COUNT(*) AS n FROM ratings g WHERE g.low = 1
+             AND (SELECT COUNT(*) FROM alerts a WHERE a.rating_id = g.id) = 1"
+        )
+        .await,
+        low,
+        "each low rating has its one alert"
+    );
+    assert_eq!(
+        count(&mut watcher, "SELECT COUNT(*) AS n FROM alerts").await,
+        low
+    );
+    assert_eq!(
+        count(
+            &mut watcher,
+            "SELECT COUNT(*) AS n FROM rating_reasons WHERE reason = 'wait'"
+        )
+        .await,
+        (2..OPENS).filter(|i| i.is_multiple_of(4)).count()
+    );
+    let transactions = count(
+        &mut watcher,
+        "SELECT COUNT(DISTINCT xmin::text) AS n FROM rating_history WHERE revision = 0",
+    )
+    .await;
+    assert!(
+        transactions < answered / 2,
+        "{answered} first answers took {transactions} transactions"
+    );
+    rollup_counts_as_the_rows(&store, at).await;
+}
+
+/// `sql`'s one number, `n`, read through a connection of the test's own.
+async fn count(conn: &mut sqlx::PgConnection, sql: &'static str) -> usize {
+    let n: i64 = sqlx::query(sql)
+        .fetch_one(conn)
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
+    n as usize
+}
