@@ -417,7 +417,7 @@ fn submit_ratings<'c>(
                 stored.iter().map(|(_, f)| Some(ms(f.counts_from))),
             ))
             .bind(reasons())
-            .persistent(false)
+            .persistent(false) // it counts each request's reminders: see `text_array`
             .fetch_all(&mut *conn)
             .await?;
             for row in &rows {
@@ -438,7 +438,7 @@ fn submit_ratings<'c>(
             .bind(resolved())
             .bind(reasons())
             .bind(nows())
-            .persistent(false)
+            // Only inserts the arrays' rows: kept prepared (see `text_array`).
             .execute(&mut *conn)
             .await?;
             sqlx::query(

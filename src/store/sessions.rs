@@ -372,7 +372,7 @@ fn open_sessions<'c>(
                 .bind(int(|a| Some(ms(a.opened_at))))
                 .bind(int(|a| a.auto_close_minutes.map(i64::from)))
                 .bind(int(Open::auto_close_at))
-                .persistent(false) // planned for each run: see `text_array`
+                // Only inserts the arrays' rows: kept prepared (see `text_array`).
                 .fetch_all(&mut *conn)
                 .await?
                 .iter()
@@ -597,7 +597,7 @@ fn close_sessions<'c>(
                 .bind(int(|p| p.expires_at))
                 .bind(int(|p| p.finished_at))
                 .bind(text(|p| p.last_error.as_deref()))
-                .persistent(false) // planned for each run: see `text_array`
+                // Only inserts the arrays' rows: kept prepared (see `text_array`).
                 .fetch_all(&mut *conn)
                 .await?
                 .iter()

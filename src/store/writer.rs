@@ -28,8 +28,9 @@
 //! writer, in order, so batches of different writers never wait on each other's rows.
 //!
 //! On PostgreSQL, writes of one kind in a batch (opens, closes, sends' outcomes, answers) run
-//! as one set, at the place of the first of them: one statement over all their rows, passed as
-//! arrays, with one statement text whatever the batch's size (see [`Writer::write`]).
+//! as one set, at the place of the first of them: one statement over all their rows (for
+//! answers, one for each table they touch), passed as arrays, with one statement text
+//! whatever the batch's size (see [`Writer::write`]).
 //! Every write of a batch is in flight at once, none answered yet, so running a kind's
 //! writes together, before or after the others, is an order their callers could have
 //! seen. Only a write whose key has a write of another kind before it still to run is

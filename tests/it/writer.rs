@@ -658,12 +658,13 @@ async fn an_open_and_its_close_in_one_batch_keep_their_order() {
     rollup_counts_as_the_rows(&store, timing.closed_at).await;
 }
 
-/// PostgreSQL: answers that queue while the writers are busy commit in batches, and each
-/// caller hears what it would hear alone. First answers are stored, a low one with its
-/// alert and its reasons; a second answer to a request in the same batch changes the
-/// rating (lowered: now with an alert) or finds it unchanged; answers to a request that
-/// does not exist, was never delivered or has expired change nothing and say why. The
-/// report from the rollup still says what the rows say.
+/// PostgreSQL: answers that queue while the writers are busy commit in batches, first answers
+/// as sets, and each caller hears what it would hear alone. First answers are stored with
+/// their operator's digest note and their event, a low one with its alert and its reasons; a
+/// second answer queued behind a first changes the rating (lowered: now with an alert) or
+/// finds it unchanged; answers to a request that does not exist, was never delivered or has
+/// expired change nothing and say why. The report from the rollup still says what the rows
+/// say.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_in_one_batch_each_hear_their_own_result() {
     use rateline::store::{AlertPlan, RatingOutcome, RatingPolicy, SendResult};
@@ -674,9 +675,25 @@ async fn answers_in_one_batch_each_hear_their_own_result() {
     let store = store(&db).await;
     let opened = Utc::now();
     let sessions = (0..OPENS)
-        .map(|i| session(&format!("a-{i}"), "support"))
+        .map(|i| {
+            serde_json::from_value(json!({
+                "id": format!("a-{i}"), "line_id": "support", "channel": "webhook",
+                "client": {"id": format!("c-{i}")}, "operator_id": "ben"
+            }))
+            .unwrap()
+        })
         .collect();
     open_each(&store, sessions).await;
+    let subscription = serde_json::from_value(json!({
+        "url": "http://127.0.0.1:9/events", "secret": "a-secret-of-sixteen",
+        "events": ["rating.created", "rating.changed"]
+    }))
+    .unwrap();
+    store
+        .put_subscription("crm", &subscription, Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
     let at = opened + chrono::Duration::seconds(5);
     let mut requests = Vec::new();
     for i in 0..OPENS {
@@ -749,6 +766,7 @@ async fn answers_in_one_batch_each_hear_their_own_result() {
         };
         let alerts = AlertPlan {
             recipients: vec![Recipient::Supervisor { id: "olga".into() }],
+            notify_operator: true,
             ..Default::default()
         };
         let store = store.clone();
@@ -868,6 +886,31 @@ async fn answers_in_one_batch_each_hear_their_own_result() {
         .await,
         (2..OPENS).filter(|i| i.is_multiple_of(4)).count()
     );
+    assert_eq!(
+        count(
+            &mut watcher,
+            "SELECT COUNT(*) AS n FROM operator_notice_ratings"
+        )
+        .await,
+        answered,
+        "each first answer is noted for the operator's digest"
+    );
+    assert_eq!(
+        count(
+            &mut watcher,
+            "SELECT COUNT(*) AS n FROM event_deliveries WHERE type = 'rating.created'"
+        )
+        .await,
+        answered
+    );
+    assert_eq!(
+        count(
+            &mut watcher,
+            "SELECT COUNT(*) AS n FROM event_deliveries WHERE type = 'rating.changed'"
+        )
+        .await,
+        1
+    );
     let transactions = count(
         &mut watcher,
         "SELECT COUNT(DISTINCT xmin::text) AS n FROM rating_history WHERE revision = 0",
@@ -876,6 +919,17 @@ async fn answers_in_one_batch_each_hear_their_own_result() {
     assert!(
         transactions < answered / 2,
         "{answered} first answers took {transactions} transactions"
+    );
+    // Rows one statement inserted share their transaction and command id.
+    let together = count(
+        &mut watcher,
+        "SELECT MAX(n) AS n FROM (SELECT COUNT(*) AS n FROM rating_history
+                                  WHERE revision = 0 GROUP BY xmin::text, cmin::text) s",
+    )
+    .await;
+    assert!(
+        together > 1,
+        "the first answers of a batch are inserted as one set"
     );
     rollup_counts_as_the_rows(&store, at).await;
 }
