@@ -17,7 +17,7 @@ use crate::channels::meta::Meta;
 use crate::channels::telegram::Telegram;
 use crate::clock::{Clock, SystemClock};
 use crate::engine::{Engine, EngineSettings, Wake};
-use crate::http::{AppState, router};
+use crate::http::{AppParts, AppState, router};
 use crate::metrics::Metrics;
 use crate::scheduler::{Adapters, Scheduler};
 use crate::settings::{Settings, TelegramMode};
@@ -310,7 +310,7 @@ impl Application {
         Ok(Self {
             listener,
             addr,
-            state: AppState {
+            state: AppState::new(AppParts {
                 engine,
                 metrics,
                 telegram,
@@ -322,7 +322,7 @@ impl Application {
                 limits: Arc::new(crate::http::Limits::new(&settings.limits)),
                 sign_in_idle_minutes: settings.dashboard.sign_in_idle_minutes,
                 time_zone: settings.server.zone(),
-            },
+            }),
             store,
             scheduler,
             body_limit: settings.server.body_limit_bytes,

@@ -54,9 +54,29 @@ use crate::metrics::Metrics;
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
-/// What every handler shares.
+/// What every handler shares, behind one `Arc`: axum gives every middleware and extractor of
+/// every request a clone of it, and a clone of the parts themselves (the engine's and the
+/// store's handles, the outbound policy, the sinks) took a dozen of the server's CPU per
+/// hundred on the API path (see the performance log, 2026-11-26).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    pub fn new(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct AppParts {
     pub engine: Engine,
     pub metrics: Arc<Metrics>,
     /// The Telegram channel, when `[telegram]` is configured.
