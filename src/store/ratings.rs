@@ -323,18 +323,19 @@ fn submit_ratings<'c>(
             .map(|a| a.answer.request_id.as_str())
             .filter(|id| seen.insert(*id))
             .collect();
+        let ids = text_array(firsts.iter().map(|id| Some(*id)));
         // Locked in one order, then read after the lock (see `submit_rating`).
         let locked = sqlx::query(
             "SELECT id, status, expires_at, session_id, attempts FROM rating_requests
              WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
         )
-        .bind(text_array(firsts.iter().map(|id| Some(*id))))
+        .bind(&ids)
         .persistent(false) // planned for each run: see `text_array`
         .fetch_all(&mut *conn)
         .await?;
         let rated =
             sqlx::query("SELECT request_id FROM ratings WHERE request_id = ANY($1::text[])")
-                .bind(text_array(firsts.iter().map(|id| Some(*id))))
+                .bind(ids)
                 .persistent(false)
                 .fetch_all(&mut *conn)
                 .await?
@@ -510,8 +511,6 @@ fn submit_rating<'c>(
             return Ok(RatingOutcome::NotFound);
         };
         let existing = rating_of(&mut *conn, &answer.request_id).await?;
-        let positive = i64::from(policy.scale.is_positive(answer.value));
-        let low = i64::from(policy.scale.is_low(answer.value, policy.low_threshold));
         let resolved = |r: Option<bool>| r.map(i64::from);
 
         let Some(old) = existing else {
@@ -558,6 +557,8 @@ fn submit_rating<'c>(
             return Ok(first.outcome(answer, after_reminder));
         };
 
+        let positive = i64::from(policy.scale.is_positive(answer.value));
+        let low = i64::from(policy.scale.is_low(answer.value, policy.low_threshold));
         // A follow-up may add a comment or "resolved" without repeating them all.
         let comment = answer.comment.clone().or_else(|| old.comment.clone());
         let resolved_now = answer.resolved.or(old.resolved);
