@@ -127,6 +127,15 @@ impl Database {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+                // Each waits in the scheduler's queue, as a close would have put it there.
+                sqlx::query(
+                    "INSERT INTO request_queue (request_id, run_at)
+                     SELECT 'seed-r-' || i, $1 + i FROM generate_series(1::bigint, $2::bigint) AS i",
+                )
+                .bind(due)
+                .bind(m)
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
                 // What autovacuum would do shortly after a bulk load, done now so the
                 // server's plans do not depend on when it gets round to it.
@@ -172,6 +181,15 @@ impl Database {
                 .bind(m)
                 .bind(deadline)
                 .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < ?2)
+                     INSERT INTO request_queue (request_id, run_at)
+                     SELECT 'seed-r-' || i, ?1 + i FROM seq",
+                )
+                .bind(due)
+                .bind(m)
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;

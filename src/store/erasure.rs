@@ -99,9 +99,15 @@ impl Store {
         run("UPDATE rating_requests
              SET status = 'cancelled', run_at = NULL, finished_at = $3, updated_at = $3,
                  last_error = 'the client was erased before it was sent'
-             WHERE channel = $1 AND client_id = $2 AND status IN ('scheduled', 'sending')"
+             WHERE channel = $1 AND client_id = $2 AND status = 'scheduled'"
             .to_owned())
         .bind(ms(now))
+        .execute(&mut *tx)
+        .await?;
+        // And leave the scheduler's queue; a send in flight then records nothing.
+        run("DELETE FROM request_queue WHERE request_id IN
+                 (SELECT id FROM rating_requests WHERE channel = $1 AND client_id = $2)"
+            .to_owned())
         .execute(&mut *tx)
         .await?;
         erased.requests = run(

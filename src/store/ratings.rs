@@ -5,8 +5,8 @@ use rateline_domain::{Channel, EventType, LineSettings, RatingAnswer, RequestSta
 use sqlx::Row;
 
 use super::rows::{
-    Counted, RATING_COLUMNS, REQUEST_COLUMNS, RatingRecord, read_rating, read_reasons,
-    read_request, stored_reasons,
+    Counted, LEASED, RATING_COLUMNS, RatingRecord, read_rating, read_reasons, read_request,
+    request_view, stored_reasons,
 };
 use super::sql::{int_array, text_array};
 use super::{Backend, Result, Store, alerts, events, ms, time};
@@ -174,6 +174,28 @@ struct Answer {
     events: bool,
 }
 
+/// Takes the requests `which` (over `$1`) that an answer ended out of the scheduler's
+/// queue: those waiting for a retry. One being sent keeps its lease; the send's outcome
+/// takes it out (and keeps the request answered).
+async fn dequeue(conn: &mut sqlx::AnyConnection, which: &str, ids: &str) -> Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM request_queue WHERE {which} AND lease_owner IS NULL"
+    )))
+    .bind(ids)
+    .persistent(false) // planned for each run: see `text_array`
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The columns [`Unanswered::read`] reads, of a request `r`.
+fn unanswered_columns() -> String {
+    format!(
+        "r.id, r.status, r.expires_at, r.session_id, r.attempts,
+         CASE WHEN r.status = 'scheduled' AND {LEASED} THEN 1 ELSE 0 END AS leased"
+    )
+}
+
 /// What a first answer is judged by: the request as the answer found it (no rating yet).
 struct Unanswered {
     status: RequestStatus,
@@ -183,12 +205,13 @@ struct Unanswered {
 }
 
 impl Unanswered {
+    /// Reads a row selected with [`unanswered_columns`].
     fn read(row: &sqlx::any::AnyRow) -> Result<Self> {
         Ok(Self {
-            status: row
-                .try_get::<String, _>("status")?
-                .parse()
-                .map_err(super::StoreError::Corrupt)?,
+            status: match row.try_get::<String, _>("status")?.as_str() {
+                "scheduled" if row.try_get::<i64, _>("leased")? == 1 => RequestStatus::Sending,
+                s => s.parse().map_err(super::StoreError::Corrupt)?,
+            },
             expires_at: row.try_get("expires_at")?,
             attempts: row.try_get("attempts")?,
             session_id: row.try_get("session_id")?,
@@ -325,10 +348,11 @@ fn submit_ratings<'c>(
             .collect();
         let ids = text_array(firsts.iter().map(|id| Some(*id)));
         // Locked in one order, then read after the lock (see `submit_rating`).
-        let locked = sqlx::query(
-            "SELECT id, status, expires_at, session_id, attempts FROM rating_requests
-             WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
-        )
+        let locked = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM rating_requests r
+             WHERE r.id = ANY($1::text[]) ORDER BY r.id FOR UPDATE OF r",
+            unanswered_columns()
+        )))
         .bind(&ids)
         .persistent(false) // planned for each run: see `text_array`
         .fetch_all(&mut *conn)
@@ -351,16 +375,24 @@ fn submit_ratings<'c>(
         }
         // Each request's first answer in the set, where it is stored as the first: taken
         // out of `unanswered`, so a second answer to the same request is left for later.
+        let mut waiting = Vec::new();
         let together: Vec<Option<First>> = answers
             .iter()
             .map(|a| {
                 let request = unanswered.remove(&a.answer.request_id)?;
-                request
-                    .refuses(a.now)
-                    .is_none()
-                    .then(|| First::new(a, request.session_id))
+                if request.refuses(a.now).is_some() {
+                    return None;
+                }
+                if request.status == RequestStatus::Scheduled {
+                    waiting.push(a.answer.request_id.as_str());
+                }
+                Some(First::new(a, request.session_id))
             })
             .collect();
+        if !waiting.is_empty() {
+            let ids = text_array(waiting.iter().map(|id| Some(*id)));
+            dequeue(&mut *conn, "request_id = ANY($1::text[])", &ids).await?;
+        }
         let stored: Vec<(&Answer, &First)> = answers
             .iter()
             .zip(&together)
@@ -497,11 +529,12 @@ fn submit_rating<'c>(
         // waited for the lock still sees the snapshot it started with, which would miss the
         // rating the other answer just stored.
         let lock = match a.backend {
-            Backend::Postgres => " FOR UPDATE",
+            Backend::Postgres => " FOR UPDATE OF r",
             Backend::Sqlite => "",
         };
         let sql = format!(
-            "SELECT status, expires_at, session_id, attempts FROM rating_requests WHERE id = $1{lock}"
+            "SELECT {} FROM rating_requests r WHERE r.id = $1{lock}",
+            unanswered_columns()
         );
         let Some(req) = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&answer.request_id)
@@ -518,7 +551,7 @@ fn submit_rating<'c>(
             if let Some(refused) = request.refuses(now) {
                 return Ok(refused);
             }
-            let first = First::new(a, request.session_id);
+            let first = First::new(a, request.session_id.clone());
             let row = sqlx::query(
                 "INSERT INTO ratings (id, request_id, session_id, value, positive, low, comment,
                                       resolved, changes, created_at, updated_at, counts_from,
@@ -553,6 +586,9 @@ fn submit_rating<'c>(
             .bind(ms(now))
             .execute(&mut *conn)
             .await?;
+            if request.status == RequestStatus::Scheduled {
+                dequeue(&mut *conn, "request_id = $1", &answer.request_id).await?;
+            }
             first.follow(conn, a).await?;
             return Ok(first.outcome(answer, after_reminder));
         };
@@ -805,9 +841,12 @@ impl Store {
         client_id: &str,
     ) -> Result<Option<AnswerTarget>> {
         self.answer_target_where(
-            "r.channel = $1 AND r.client_id = $2 AND r.channel <> 'webhook'
-             AND r.status IN ('sending', 'sent', 'delivered', 'answered')
-             ORDER BY r.created_at DESC, r.id DESC LIMIT 1",
+            &format!(
+                "r.channel = $1 AND r.client_id = $2 AND r.channel <> 'webhook'
+             AND (r.status IN ('sent', 'delivered', 'answered')
+                  OR r.status = 'scheduled' AND {LEASED})
+             ORDER BY r.created_at DESC, r.id DESC LIMIT 1"
+            ),
             &[channel.as_str(), client_id],
         )
         .await
@@ -818,8 +857,12 @@ impl Store {
     /// about.
     pub async fn session_answer_target(&self, session_id: &str) -> Result<Option<AnswerTarget>> {
         self.answer_target_where(
-            "r.session_id = $1 AND r.status IN ('sending', 'sent', 'delivered', 'answered')
-             ORDER BY r.created_at DESC, r.id DESC LIMIT 1",
+            &format!(
+                "r.session_id = $1
+             AND (r.status IN ('sent', 'delivered', 'answered')
+                  OR r.status = 'scheduled' AND {LEASED})
+             ORDER BY r.created_at DESC, r.id DESC LIMIT 1"
+            ),
             &[session_id],
         )
         .await
@@ -830,11 +873,7 @@ impl Store {
         filter: &str,
         binds: &[&str],
     ) -> Result<Option<AnswerTarget>> {
-        let columns = REQUEST_COLUMNS
-            .split(", ")
-            .map(|c| format!("r.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let columns = request_view();
         let sql = format!(
             "SELECT {columns}, r.client_id, l.settings
              FROM rating_requests r JOIN lines l ON l.id = r.line_id WHERE {filter}"

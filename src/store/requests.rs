@@ -1,11 +1,16 @@
 //! Rating requests as the scheduler's durable jobs: claim, record the outcome, expire,
 //! and find when the next thing is due.
 //!
-//! A claim is a lease: the row becomes `sending`, owned by one scheduler, with `run_at`
-//! moved to the lease's end. If its holder dies, the lease runs out and any scheduler
-//! claims the row again; nothing needs a rescuer. On PostgreSQL the claim skips rows
-//! another process has locked (`FOR UPDATE SKIP LOCKED`), so several `rateline serve`
-//! processes share the work without sending anything twice.
+//! The queue is a narrow table of its own, `request_queue`: one row per request waiting to
+//! be sent by the scheduler, holding only what a claim changes (when to look next, the
+//! lease, the attempts), so a claim does not rewrite the wide `rating_requests` row and its
+//! indexes. A claim is a lease: the queue row gets an owner, with `run_at` moved to the
+//! lease's end, and the request shows `sending`. If its holder dies, the lease runs out and
+//! any scheduler claims the row again; nothing needs a rescuer. A send's outcome takes the
+//! lease back by deleting the queue row (a retry puts a new one in), and writes the
+//! request. On PostgreSQL the claim skips rows another process has locked (`FOR UPDATE
+//! SKIP LOCKED`), so several `rateline serve` processes share the work without sending
+//! anything twice.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -77,20 +82,15 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<ClaimedRequest>> {
         let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE OF r SKIP LOCKED",
+            Backend::Postgres => "FOR UPDATE OF q SKIP LOCKED",
             // One connection writes SQLite; the transaction alone keeps claims apart.
             Backend::Sqlite => "",
         };
         // The line's settings come with the claim, in its transaction: nothing can fail
         // between claiming a request and having all it takes to send it.
         let select = claim_select(
-            "",
-            &format!(
-                "WHERE r.status IN ('scheduled', 'sending') AND r.channel <> 'webchat'
-                   AND r.run_at <= $1
-                 ORDER BY r.run_at
-                 LIMIT $2 {lock}"
-            ),
+            "request_queue q LEFT JOIN rating_requests r ON r.id = q.request_id",
+            &format!("WHERE q.run_at <= $1 ORDER BY q.run_at LIMIT $2 {lock}"),
         );
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(select))
@@ -102,36 +102,60 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut claimed = Vec::with_capacity(rows.len());
+        let mut stale = Vec::new();
         let mut lines: HashMap<String, Arc<LineSettings>> = HashMap::new();
         for row in &rows {
-            claimed.push(read_claimed(row, &mut lines)?);
+            // A queue row outlives its request's wait only when the client answered while
+            // a send was in flight and its holder died before recording the outcome (or
+            // when someone deleted the request by hand).
+            if row.try_get::<Option<String>, _>("status")?.as_deref() == Some("scheduled") {
+                claimed.push(read_claimed(row, &mut lines)?);
+            } else {
+                stale.push(row.try_get::<String, _>("queue_id")?);
+            }
         }
-        // The ids as one array (PostgreSQL) or one JSON array (SQLite): one statement text
-        // whatever the claim's size.
-        let ids = claimed.iter().map(|c| c.id.as_str());
-        let (which, ids) = match self.backend {
-            Backend::Postgres => ("id = ANY($4::text[])", text_array(ids.map(Some))),
-            Backend::Sqlite => (
-                "id IN (SELECT value FROM json_each($4))",
-                serde_json::to_string(&ids.collect::<Vec<_>>()).expect("ids serialise"),
-            ),
-        };
-        let update = format!(
-            "UPDATE rating_requests
-             SET status = 'sending', lease_owner = $1, run_at = $2, attempts = attempts + 1,
-                 updated_at = $3
-             WHERE {which}"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(update))
-            .bind(owner)
-            .bind(ms(now + lease))
-            .bind(ms(now))
+        if !stale.is_empty() {
+            let (which, ids) = self.id_set("request_id", stale.iter().map(String::as_str));
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM request_queue WHERE {which}"
+            )))
             .bind(ids)
             .persistent(false) // planned for each run: see `text_array`
             .execute(&mut *tx)
             .await?;
+        }
+        if !claimed.is_empty() {
+            let (which, ids) = self.id_set("request_id", claimed.iter().map(|c| c.id.as_str()));
+            let update = format!(
+                "UPDATE request_queue
+                 SET lease_owner = $2, run_at = $3, attempts = attempts + 1
+                 WHERE {which}"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(update))
+                .bind(ids)
+                .bind(owner)
+                .bind(ms(now + lease))
+                .persistent(false) // planned for each run: see `text_array`
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(claimed)
+    }
+
+    /// `column` among `ids`, as a condition on parameter `$1` and its value: one array
+    /// (PostgreSQL) or one JSON array (SQLite), so one statement text whatever the count.
+    fn id_set<'a>(&self, column: &str, ids: impl Iterator<Item = &'a str>) -> (String, String) {
+        match self.backend {
+            Backend::Postgres => (
+                format!("{column} = ANY($1::text[])"),
+                text_array(ids.map(Some)),
+            ),
+            Backend::Sqlite => (
+                format!("{column} IN (SELECT value FROM json_each($1))"),
+                serde_json::to_string(&ids.collect::<Vec<_>>()).expect("ids serialise"),
+            ),
+        }
     }
 
     /// What request `id`'s reminder needs: the request as a claim reads it (its line, its
@@ -140,7 +164,10 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Option<(ClaimedRequest, RequestStatus, Option<DateTime<Utc>>)>> {
-        let select = claim_select(", r.expires_at", "WHERE r.id = $1");
+        let select = claim_select(
+            "rating_requests r LEFT JOIN request_queue q ON q.request_id = r.id",
+            "WHERE r.id = $1",
+        );
         let Some(row) = sqlx::query(sqlx::AssertSqlSafe(select))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -149,10 +176,13 @@ impl Store {
             return Ok(None);
         };
         let request = read_claimed(&row, &mut HashMap::new())?;
-        let status = row
-            .try_get::<String, _>("status")?
-            .parse()
-            .map_err(StoreError::Corrupt)?;
+        let status = match row.try_get::<String, _>("status")?.as_str() {
+            // A request is `sending` while its queue row holds a lease.
+            "scheduled" if row.try_get::<Option<String>, _>("lease_owner")?.is_some() => {
+                RequestStatus::Sending
+            }
+            s => s.parse().map_err(StoreError::Corrupt)?,
+        };
         Ok(Some((
             request,
             status,
@@ -213,8 +243,7 @@ impl Store {
         // wait for it, and would otherwise wake the scheduler for nothing.
         let sql = format!(
             "SELECT
-                (SELECT MIN(run_at) FROM rating_requests
-                 WHERE status IN ('scheduled', 'sending') AND channel <> 'webchat') AS send_at,
+                (SELECT MIN(run_at) FROM request_queue) AS send_at,
                 (SELECT MIN(run_at) FROM event_deliveries
                  WHERE status IN ('pending', 'sending') AND {claimable}) AS event_at,
                 (SELECT MIN(run_at) FROM alerts
@@ -276,12 +305,9 @@ impl Store {
     /// Requests waiting to be sent (scheduled or being sent): the queue depth. Web chat
     /// requests waiting for their widget are not in the scheduler's queue.
     pub async fn queue_depth(&self) -> Result<i64> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM rating_requests
-             WHERE status IN ('scheduled', 'sending') AND channel <> 'webchat'",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM request_queue")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.try_get("n")?)
     }
 }
@@ -357,17 +383,20 @@ impl Store {
     }
 }
 
-/// The select [`read_claimed`] reads: a request `r` with its session's client, their
-/// window and its line's settings, and `extra` columns, then `rest` (the `WHERE` on).
-fn claim_select(extra: &str, rest: &str) -> String {
+/// The select [`read_claimed`] reads: a request `r` and its queue row `q` (joined by
+/// `from`, either way round), its session's client, their window and its line's settings,
+/// then `rest` (the `WHERE` on).
+fn claim_select(from: &str, rest: &str) -> String {
     format!(
         "SELECT r.id, r.session_id, r.line_id, r.channel, r.client_id, r.scale, r.status,
-                r.due_at, r.send_deadline_at, r.attempts, s.client_name,
-                {WINDOW_START} AS last_client_message_at, l.settings{extra}
-         FROM rating_requests r
-              JOIN sessions s ON s.id = r.session_id
+                r.due_at, r.send_deadline_at, r.expires_at, s.client_name,
+                COALESCE(q.attempts, r.attempts) AS attempts, q.lease_owner,
+                q.request_id AS queue_id,
+                {WINDOW_START} AS last_client_message_at, l.settings
+         FROM {from}
+              LEFT JOIN sessions s ON s.id = r.session_id
               {WINDOW_JOIN}
-              JOIN lines l ON l.id = r.line_id
+              LEFT JOIN lines l ON l.id = r.line_id
          {rest}"
     )
 }
@@ -412,7 +441,8 @@ fn read_claimed(
         due_at: time(row.try_get("due_at")?),
         send_deadline_at: time(row.try_get("send_deadline_at")?),
         attempts: u32::try_from(row.try_get::<i64, _>("attempts")? + 1).unwrap_or(u32::MAX),
-        reclaimed: row.try_get::<String, _>("status")? == "sending",
+        // A lease still on the row is an earlier holder's that ran out.
+        reclaimed: row.try_get::<Option<String>, _>("lease_owner")?.is_some(),
         last_client_message_at: opt_time(row.try_get("last_client_message_at")?),
     })
 }
@@ -460,20 +490,26 @@ fn record_send_results<'c>(
             .collect();
         let mut recorded = std::collections::HashSet::new();
         if !sent.is_empty() {
-            // As the one-row statement: an answer that came while the send was in flight
-            // stays answered; the attempt number makes the lease this claim's own.
+            // As the one-row statements: the lease is taken back by deleting the queue row
+            // this claim holds (the attempt number makes it this claim's own); an answer
+            // that came while the send was in flight stays answered.
             let updated = sqlx::query(
-                "UPDATE rating_requests r
-                 SET status = CASE WHEN r.status = 'sending' THEN 'sent' ELSE r.status END,
-                     run_at = CASE WHEN r.status = 'sending' THEN x.expires_at ELSE NULL END,
+                "WITH x AS (
+                     DELETE FROM request_queue q
+                     USING unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[],
+                                  $5::bigint[], $6::text[])
+                           AS l(id, owner, attempts, now, expires_at, message_id)
+                     WHERE q.request_id = l.id AND q.lease_owner = l.owner
+                       AND q.attempts = l.attempts
+                     RETURNING l.id, l.attempts, l.now, l.expires_at, l.message_id)
+                 UPDATE rating_requests r
+                 SET status = CASE WHEN r.status = 'scheduled' THEN 'sent' ELSE r.status END,
+                     run_at = CASE WHEN r.status = 'scheduled' THEN x.expires_at ELSE NULL END,
                      sent_at = COALESCE(r.sent_at, x.now), expires_at = x.expires_at,
-                     platform_message_id = x.message_id, lease_owner = NULL, last_error = NULL,
-                     updated_at = x.now
-                 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
-                             $6::text[])
-                      AS x(id, owner, attempts, now, expires_at, message_id)
-                 WHERE r.id = x.id AND r.status IN ('sending', 'answered')
-                   AND r.lease_owner = x.owner AND r.attempts = x.attempts
+                     platform_message_id = x.message_id, attempts = x.attempts,
+                     last_error = NULL, updated_at = x.now
+                 FROM x
+                 WHERE r.id = x.id AND r.status IN ('scheduled', 'answered')
                  RETURNING r.id",
             )
             .bind(text_array(sent.iter().map(|(a, ..)| Some(a.id.as_str()))))
@@ -549,6 +585,24 @@ fn record_send_result<'c>(
             now,
             events,
         } = a;
+        let attempts = i64::from(*attempts);
+        // The lease is taken back by deleting the queue row; the attempt number makes it
+        // this claim's own: a later claim of the same request, even by this process, is
+        // never overwritten by an earlier send's outcome.
+        let leased = sqlx::query(
+            "DELETE FROM request_queue
+             WHERE request_id = $1 AND lease_owner = $2 AND attempts = $3",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(attempts)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+            == 1;
+        if !leased {
+            return Ok(false);
+        }
         let q = match result {
             SendResult::Sent {
                 platform_message_id,
@@ -557,60 +611,65 @@ fn record_send_result<'c>(
             } => sqlx::query(
                 // An answer may have come while the send was in flight: it stays answered.
                 "UPDATE rating_requests
-                 SET status = CASE WHEN status = 'sending' THEN 'sent' ELSE status END,
-                     run_at = CASE WHEN status = 'sending' THEN $4 ELSE NULL END,
+                 SET status = CASE WHEN status = 'scheduled' THEN 'sent' ELSE status END,
+                     run_at = CASE WHEN status = 'scheduled' THEN $4 ELSE NULL END,
                      sent_at = COALESCE(sent_at, $3), expires_at = $4,
-                     platform_message_id = $5, lease_owner = NULL, last_error = NULL, updated_at = $3
-                 WHERE id = $1 AND status IN ('sending', 'answered') AND lease_owner = $2
-                   AND attempts = $6",
+                     platform_message_id = $5, attempts = $2, last_error = NULL,
+                     updated_at = $3
+                 WHERE id = $1 AND status IN ('scheduled', 'answered')",
             )
             .bind(id)
-            .bind(owner)
+            .bind(attempts)
             .bind(ms(*now))
             .bind(ms(*expires_at))
             .bind(platform_message_id.clone()),
-            SendResult::RetryAt { at, error } => sqlx::query(
-                "UPDATE rating_requests
-                 SET status = 'scheduled', run_at = $4, last_error = $5, lease_owner = NULL,
-                     updated_at = $3
-                 WHERE id = $1 AND status = 'sending' AND lease_owner = $2 AND attempts = $6",
+            SendResult::RetryAt { error, .. } => sqlx::query(
+                "UPDATE rating_requests SET attempts = $2, updated_at = $3, last_error = $4
+                 WHERE id = $1 AND status = 'scheduled'",
             )
             .bind(id)
-            .bind(owner)
+            .bind(attempts)
             .bind(ms(*now))
-            .bind(ms(*at))
             .bind(error.clone()),
-            // Why it is held back shows on the request, as a retry's error does.
-            SendResult::Deferred { at, .. } => sqlx::query(
-                "UPDATE rating_requests
-                 SET status = 'scheduled', run_at = $4, attempts = attempts - 1,
-                     lease_owner = NULL, updated_at = $3, last_error = $6
-                 WHERE id = $1 AND status = 'sending' AND lease_owner = $2 AND attempts = $5",
+            // Why it is held back shows on the request, as a retry's error does; the
+            // attempt is given back.
+            SendResult::Deferred { reason, .. } => sqlx::query(
+                "UPDATE rating_requests SET attempts = $2, updated_at = $3, last_error = $4
+                 WHERE id = $1 AND status = 'scheduled'",
             )
             .bind(id)
-            .bind(owner)
+            .bind(attempts - 1)
             .bind(ms(*now))
-            .bind(ms(*at)),
+            .bind(reason.clone()),
             SendResult::Final { status, error } => sqlx::query(
                 "UPDATE rating_requests
                  SET status = $4, run_at = NULL, finished_at = $3, last_error = $5,
-                     lease_owner = NULL, updated_at = $3
-                 WHERE id = $1 AND status = 'sending' AND lease_owner = $2 AND attempts = $6",
+                     attempts = $2, updated_at = $3
+                 WHERE id = $1 AND status = 'scheduled'",
             )
             .bind(id)
-            .bind(owner)
+            .bind(attempts)
             .bind(ms(*now))
             .bind(status.as_str())
             .bind(error.clone()),
         };
-        // The attempt number ($5 for a deferral, $6 otherwise) makes the lease this claim's
-        // own: a later claim of the same request, even by this process, is never
-        // overwritten by an earlier send's outcome.
-        let mut q = q.bind(i64::from(*attempts));
-        if let SendResult::Deferred { reason, .. } = result {
-            q = q.bind(reason.clone());
-        }
         let recorded = q.execute(&mut *conn).await?.rows_affected() == 1;
+        // A retry or a deferral puts the request back in the queue, free of any lease.
+        let requeue = match result {
+            SendResult::RetryAt { at, .. } => Some((*at, attempts)),
+            SendResult::Deferred { at, .. } => Some((*at, attempts - 1)),
+            _ => None,
+        };
+        if recorded && let Some((at, attempts)) = requeue {
+            sqlx::query(
+                "INSERT INTO request_queue (request_id, run_at, attempts) VALUES ($1, $2, $3)",
+            )
+            .bind(id)
+            .bind(ms(at))
+            .bind(attempts)
+            .execute(&mut *conn)
+            .await?;
+        }
         if recorded
             && let SendResult::Sent {
                 remind_at: Some(at),

@@ -76,6 +76,7 @@ impl Store {
                 format!("DELETE FROM operator_notice_ratings WHERE rating_id IN ({ratings})"),
                 format!("DELETE FROM ratings WHERE request_id IN ({requests})"),
                 format!("DELETE FROM rating_reminders WHERE request_id IN ({requests})"),
+                format!("DELETE FROM request_queue WHERE request_id IN ({requests})"),
                 format!("DELETE FROM rating_requests WHERE session_id IN ({list})"),
                 format!("DELETE FROM evaluations WHERE session_id IN ({list})"),
                 format!("DELETE FROM event_deliveries WHERE session_id IN ({list})"),

@@ -13,6 +13,32 @@ pub(crate) const REQUEST_COLUMNS: &str = "id, session_id, line_id, channel, oper
     status, due_at, attempts, last_error, platform_message_id, created_at, sent_at, \
     delivered_at, answered_at, expires_at, finished_at";
 
+/// [`REQUEST_COLUMNS`] of a request `r` as people see it: `sending` while its queue row
+/// holds a lease (the status is stored `scheduled`; see migration 0025), and the attempts
+/// counting the send in flight.
+pub(crate) fn request_view() -> String {
+    REQUEST_COLUMNS
+        .split(", ")
+        .map(|c| match c {
+            "status" => format!(
+                "CASE WHEN r.status = 'scheduled' AND {LEASED} THEN 'sending'
+                      ELSE r.status END AS status"
+            ),
+            "attempts" => "CASE WHEN r.status = 'scheduled'
+                                THEN COALESCE((SELECT q.attempts FROM request_queue q
+                                               WHERE q.request_id = r.id), r.attempts)
+                                ELSE r.attempts END AS attempts"
+                .to_owned(),
+            c => format!("r.{c}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// That request `r` is being sent: its queue row holds a lease.
+pub(crate) const LEASED: &str = "EXISTS (SELECT 1 FROM request_queue q \
+    WHERE q.request_id = r.id AND q.lease_owner IS NOT NULL)";
+
 /// A stored rating request.
 #[derive(Debug, Clone)]
 pub struct RequestRecord {

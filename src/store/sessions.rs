@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use super::ratings::rating_with_history;
 use super::rows::RequestRecord;
-use super::rows::{REQUEST_COLUMNS, read_request};
+use super::rows::{REQUEST_COLUMNS, read_request, request_view};
 use super::sql::{WINDOW_JOIN, WINDOW_START, int_array, text_array};
 use super::writer::BoxFuture;
 use super::{Backend, RatingRecord, RatingRevision, Result, Store, StoreError, ms, opt_time, time};
@@ -185,12 +185,16 @@ impl Store {
         if from == MessageFrom::Client && closed_at.is_some_and(|c| ms(at) > c) {
             // A web chat request stays `scheduled` while it waits for the widget: once due,
             // the client writing again (perhaps from the very tab that shows the card) does
-            // not take it back.
+            // not take it back. Nor does it take back a request being sent (its queue row
+            // holds a lease).
             let cancelled = sqlx::query(
                 "UPDATE rating_requests
                  SET status = 'cancelled', run_at = NULL, finished_at = $2, updated_at = $2
                  WHERE session_id = $1 AND status = 'scheduled'
                    AND (channel <> 'webchat' OR due_at > $3)
+                   AND NOT EXISTS (SELECT 1 FROM request_queue q
+                                   WHERE q.request_id = rating_requests.id
+                                     AND q.lease_owner IS NOT NULL)
                  RETURNING id",
             )
             .bind(session_id)
@@ -199,7 +203,12 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             if let Some(c) = cancelled {
-                result.cancelled_request = Some(c.try_get("id")?);
+                let id: String = c.try_get("id")?;
+                sqlx::query("DELETE FROM request_queue WHERE request_id = $1")
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                result.cancelled_request = Some(id);
                 sqlx::query(
                     "UPDATE sessions SET closed_at = NULL, closed_by = NULL,
                         auto_close_at = CASE WHEN auto_close_minutes IS NULL THEN NULL
@@ -451,7 +460,7 @@ async fn insert_request(
          ON CONFLICT DO NOTHING
          RETURNING {REQUEST_COLUMNS}"
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    let inserted = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(p.id.as_str())
         .bind(p.session_id)
         .bind(p.line_id)
@@ -472,7 +481,21 @@ async fn insert_request(
         .await?
         .as_ref()
         .map(read_request)
-        .transpose()
+        .transpose()?;
+    if let Some(r) = inserted.as_ref().filter(|r| queued(r)) {
+        sqlx::query("INSERT INTO request_queue (request_id, run_at) VALUES ($1, $2)")
+            .bind(r.id.as_str())
+            .bind(ms(r.due_at))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(inserted)
+}
+
+/// Whether a request just made waits in the scheduler's queue (`request_queue`): a
+/// scheduled one, but for the web chat's, which wait for their widget instead.
+fn queued(r: &RequestRecord) -> bool {
+    r.status == RequestStatus::Scheduled && r.channel != Channel::Webchat
 }
 
 /// Closes on PostgreSQL, as one `UPDATE` of their sessions and one `INSERT` of their
@@ -604,6 +627,18 @@ fn close_sessions<'c>(
                 .map(|row| read_request(row).map(|r| (r.session_id.clone(), r)))
                 .collect::<Result<_>>()?
         };
+        let queue: Vec<&RequestRecord> = set.values().filter(|r| queued(r)).collect();
+        if !queue.is_empty() {
+            sqlx::query(
+                "INSERT INTO request_queue (request_id, run_at)
+                 SELECT * FROM unnest($1::text[], $2::bigint[])",
+            )
+            .bind(text_array(queue.iter().map(|r| Some(r.id.as_str()))))
+            .bind(int_array(queue.iter().map(|r| Some(ms(r.due_at)))))
+            // Only inserts the arrays' rows: kept prepared (see `text_array`).
+            .execute(&mut *conn)
+            .await?;
+        }
         inserted.extend(set);
         let mut results = Vec::with_capacity(closes.len());
         for ((a, first), plan) in closes.iter().zip(&first).zip(plans) {
@@ -970,8 +1005,9 @@ async fn latest_request(
     let sql = format!(
         // Ids are time-ordered (UUIDv7) and made by the server; `created_at` is the close
         // time a client may have sent, so it cannot tell which request is newest.
-        "SELECT {REQUEST_COLUMNS} FROM rating_requests WHERE session_id = $1
-         ORDER BY id DESC LIMIT 1"
+        "SELECT {} FROM rating_requests r WHERE r.session_id = $1
+         ORDER BY r.id DESC LIMIT 1",
+        request_view()
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(session_id)

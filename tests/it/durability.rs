@@ -321,7 +321,142 @@ async fn an_alert_pending_at_a_crash_is_sent_once_after_the_restart(db: Db) {
     server.kill9();
 }
 
+/// Upgrading a store with requests on their way (migration 0025 moves the scheduler's queue
+/// into a table of its own): the request being sent keeps its lease and shows `sending`,
+/// the one waiting keeps its due time, and those the scheduler does not send stay out of
+/// the queue.
+async fn an_upgrade_keeps_the_queue_and_its_leases(kind: Db) {
+    use rateline_domain::RequestStatus;
+    use sqlx::Row;
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    sqlx::any::install_default_drivers();
+    let (dir, url) = match kind {
+        Db::Sqlite => ("migrations/sqlite", format!("{}?mode=rwc", db.url)),
+        Db::Postgres => ("migrations/postgres", db.url.clone()),
+    };
+    let mut before =
+        sqlx::migrate::Migrator::new(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir))
+            .await
+            .unwrap();
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < 25)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    before.run(&pool).await.unwrap();
+    let (lease_end, due) = (1_800_000_000_000_i64, 1_800_000_060_000_i64);
+    sqlx::query(
+        "INSERT INTO lines (id, settings, managed_by, updated_at)
+         VALUES ('support', '{\"name\": \"Support\"}', 'api', 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    for (n, channel, status, run_at, lease) in [
+        (1, "webhook", "sending", lease_end, Some("old-process")),
+        (2, "webhook", "scheduled", due, None),
+        (3, "webchat", "scheduled", due, None),
+        (4, "webhook", "sent", due, None),
+    ] {
+        sqlx::query(
+            "INSERT INTO sessions (id, line_id, channel, client_id, opened_at, last_message_at,
+                                   closed_at, closed_by)
+             VALUES ($1, 'support', $2, $1, 0, 0, 0, 'operator')",
+        )
+        .bind(format!("s-{n}"))
+        .bind(channel)
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO rating_requests (id, session_id, line_id, channel, client_id, scale,
+                 status, due_at, run_at, send_deadline_at, attempts, lease_owner, created_at,
+                 updated_at)
+             VALUES ($1, $2, 'support', $3, $2, 'binary', $4, 0, $5, $6, $7, $8, 0, 0)",
+        )
+        .bind(format!("r-{n}"))
+        .bind(format!("s-{n}"))
+        .bind(channel)
+        .bind(status)
+        .bind(run_at)
+        .bind(due + 3_600_000)
+        .bind(i64::from(lease.is_some()))
+        .bind(lease)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+
+    let store = rateline::store::Store::connect_with(&db.url, 4, None)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let queue: Vec<(String, i64, Option<String>, i64)> = sqlx::query(
+        "SELECT request_id, run_at, lease_owner, attempts FROM request_queue
+         ORDER BY request_id",
+    )
+    .fetch_all(&sqlx::AnyPool::connect(&db.url).await.unwrap())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        (
+            r.get("request_id"),
+            r.get("run_at"),
+            r.get("lease_owner"),
+            r.get("attempts"),
+        )
+    })
+    .collect();
+    assert_eq!(
+        queue,
+        vec![
+            (
+                "r-1".to_owned(),
+                lease_end,
+                Some("old-process".to_owned()),
+                1
+            ),
+            ("r-2".to_owned(), due, None, 0),
+        ]
+    );
+    let status = |s: &'static str| {
+        let store = store.clone();
+        async move {
+            let view = store.session_view(s).await.unwrap().unwrap();
+            view.request.unwrap().status
+        }
+    };
+    assert_eq!(status("s-1").await, RequestStatus::Sending);
+    assert_eq!(status("s-2").await, RequestStatus::Scheduled);
+    assert_eq!(status("s-3").await, RequestStatus::Scheduled);
+    assert_eq!(status("s-4").await, RequestStatus::Sent);
+    assert_eq!(store.queue_depth().await.unwrap(), 2);
+    // Once the old process's lease has run out, both are claimed; the one it held is
+    // known to be a second try.
+    let at = chrono::DateTime::from_timestamp_millis(due).unwrap();
+    let claimed = store
+        .claim_due_requests("new-process", at, chrono::Duration::minutes(1), 10)
+        .await
+        .unwrap();
+    let claimed: Vec<(String, bool, u32)> = claimed
+        .into_iter()
+        .map(|c| (c.id, c.reclaimed, c.attempts))
+        .collect();
+    assert_eq!(
+        claimed,
+        vec![("r-1".to_owned(), true, 2), ("r-2".to_owned(), false, 1)]
+    );
+}
+
 crate::common::on_both_backends!(
+    an_upgrade_keeps_the_queue_and_its_leases,
     requests_scheduled_before_a_crash_are_each_sent_once_after_the_restart,
     a_send_in_flight_at_a_crash_is_sent_again_after_its_lease,
     sigterm_finishes_the_send_in_flight_then_exits,
@@ -402,7 +537,7 @@ async fn a_notify_from_another_process_wakes_a_sleeping_scheduler() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     // Another process made it due now, behind this one's back.
     let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
-    sqlx::query("UPDATE rating_requests SET run_at = due_at - 3600000")
+    sqlx::query("UPDATE request_queue SET run_at = run_at - 3600000")
         .execute(&mut conn)
         .await
         .unwrap();

@@ -714,7 +714,103 @@ async fn the_connector_is_told_the_cards_follow_ups(db: Db) {
     );
 }
 
+/// A send in flight: the request shows `sending` with the attempt being made, and a client
+/// message then does not take it back (it may be on the client's screen already).
+async fn a_request_in_flight_shows_sending_and_a_message_does_not_cancel_it(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.connector
+        .reply_with([Reply::Slow(std::time::Duration::from_secs(2))]);
+    app.line("support", json!({"delay_seconds": 0})).await;
+    app.open("s-1", "support", "op-1").await;
+    app.close("s-1").await;
+    app.wait_for_received(1).await;
+    let s = app.session("s-1").await;
+    assert_eq!(s["rating_request"]["status"], "sending", "{s}");
+    assert_eq!(s["rating_request"]["attempts"], 1, "{s}");
+    app.advance(Duration::seconds(1));
+    let (status, body) = app
+        .post("/v1/sessions/s-1/messages", json!({"from": "client"}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        body["cancelled_request_id"],
+        serde_json::Value::Null,
+        "{body}"
+    );
+    let s = app.wait_for_status("s-1", "sent").await;
+    assert_eq!(s["rating_request"]["attempts"], 1, "{s}");
+    assert_eq!(queued(&app).await, 0, "a sent request leaves the queue");
+}
+
+/// A sender that died mid-send after the client answered leaves its lease behind: when the
+/// lease runs out the request is not sent again, and the scheduler does not keep waking
+/// for it.
+async fn a_lease_left_behind_after_the_answer_is_dropped_not_sent(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 3600})).await;
+    app.open("s-1", "support", "op-1").await;
+    let r = app.close("s-1").await;
+    assert_eq!(
+        queued(&app).await,
+        1,
+        "a scheduled request waits in the queue"
+    );
+    // Another process claimed it (a lease of a minute from now) and died while sending.
+    sql(
+        &app,
+        "UPDATE request_queue
+         SET lease_owner = 'gone', attempts = 1, run_at = run_at - 3540000",
+    )
+    .await;
+    assert_eq!(app.request_status("s-1").await, "sending");
+    // Its message reached the client, who answers.
+    let (status, body) = app
+        .post("/v1/ratings", json!({"request_id": r, "value": 1}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(queued(&app).await, 1, "the lease stays until it runs out");
+    // Past the lease and the due time this scheduler planned to wake at before the lease
+    // was taken behind its back.
+    app.advance(Duration::hours(2));
+    app.settle().await;
+    assert!(
+        app.connector.received().is_empty(),
+        "an answered request is not sent"
+    );
+    assert_eq!(queued(&app).await, 0, "the claim that found it dropped it");
+    assert_eq!(app.request_status("s-1").await, "answered");
+}
+
+/// Runs `statement` on the app's database, as another process would.
+async fn sql(app: &crate::common::TestApp, statement: &'static str) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.db.url).await.unwrap();
+    sqlx::query(statement).execute(&pool).await.unwrap();
+    pool.close().await;
+}
+
+/// The requests in the scheduler's queue.
+async fn queued(app: &crate::common::TestApp) -> i64 {
+    use sqlx::Row;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.db.url).await.unwrap();
+    let n = sqlx::query("SELECT COUNT(*) AS n FROM request_queue")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
+    pool.close().await;
+    n
+}
+
 crate::common::on_both_backends!(
+    a_request_in_flight_shows_sending_and_a_message_does_not_cancel_it,
+    a_lease_left_behind_after_the_answer_is_dropped_not_sent,
     the_connector_is_told_the_cards_follow_ups,
     the_connectors_message_id_is_kept_unless_it_cannot_be_stored,
     an_answer_after_a_failed_try_is_taken_and_the_retry_dropped,
