@@ -603,6 +603,12 @@ fn record_send_result<'c>(
         if !leased {
             return Ok(false);
         }
+        // A retry or a deferral goes back to the queue: when, with how many attempts, why.
+        let back = match result {
+            SendResult::RetryAt { at, error } => Some((*at, attempts, error.as_str())),
+            SendResult::Deferred { at, reason } => Some((*at, attempts - 1, reason.as_str())),
+            _ => None,
+        };
         let q = match result {
             SendResult::Sent {
                 platform_message_id,
@@ -623,24 +629,18 @@ fn record_send_result<'c>(
             .bind(ms(*now))
             .bind(ms(*expires_at))
             .bind(platform_message_id.clone()),
-            SendResult::RetryAt { error, .. } => sqlx::query(
-                "UPDATE rating_requests SET attempts = $2, updated_at = $3, last_error = $4
-                 WHERE id = $1 AND status = 'scheduled'",
-            )
-            .bind(id)
-            .bind(attempts)
-            .bind(ms(*now))
-            .bind(error.clone()),
-            // Why it is held back shows on the request, as a retry's error does; the
-            // attempt is given back.
-            SendResult::Deferred { reason, .. } => sqlx::query(
-                "UPDATE rating_requests SET attempts = $2, updated_at = $3, last_error = $4
-                 WHERE id = $1 AND status = 'scheduled'",
-            )
-            .bind(id)
-            .bind(attempts - 1)
-            .bind(ms(*now))
-            .bind(reason.clone()),
+            // Why it waits shows on the request; a deferral gives its attempt back.
+            SendResult::RetryAt { .. } | SendResult::Deferred { .. } => {
+                let (_, kept, why) = back.expect("a retry or a deferral goes back");
+                sqlx::query(
+                    "UPDATE rating_requests SET attempts = $2, updated_at = $3, last_error = $4
+                     WHERE id = $1 AND status = 'scheduled'",
+                )
+                .bind(id)
+                .bind(kept)
+                .bind(ms(*now))
+                .bind(why.to_owned())
+            }
             SendResult::Final { status, error } => sqlx::query(
                 "UPDATE rating_requests
                  SET status = $4, run_at = NULL, finished_at = $3, last_error = $5,
@@ -654,13 +654,8 @@ fn record_send_result<'c>(
             .bind(error.clone()),
         };
         let recorded = q.execute(&mut *conn).await?.rows_affected() == 1;
-        // A retry or a deferral puts the request back in the queue, free of any lease.
-        let requeue = match result {
-            SendResult::RetryAt { at, .. } => Some((*at, attempts)),
-            SendResult::Deferred { at, .. } => Some((*at, attempts - 1)),
-            _ => None,
-        };
-        if recorded && let Some((at, attempts)) = requeue {
+        // Back in the queue, free of any lease.
+        if recorded && let Some((at, attempts, _)) = back {
             sqlx::query(
                 "INSERT INTO request_queue (request_id, run_at, attempts) VALUES ($1, $2, $3)",
             )
