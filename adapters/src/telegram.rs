@@ -161,6 +161,11 @@ async fn wait_until(wait: Duration, deadline: Instant) -> Result<(), Duration> {
     Ok(())
 }
 
+/// The least a reply waits for a send slot. A reply usually follows the card or its edit in
+/// the same chat within a second, so it must be able to wait out one per-chat slot (a
+/// second) with room for the clock's granularity, however short the send timeout is set.
+pub const REPLY_PATIENCE_FLOOR: Duration = Duration::from_secs(2);
+
 /// The `telegram` adapter: one bot, its limits, and the key its buttons are signed with.
 pub struct TelegramAdapter {
     bot: Bot,
@@ -275,18 +280,16 @@ impl TelegramAdapter {
     }
 
     /// Sends a plain message (a reply to a client's text), optionally with buttons, within
-    /// the same rate limits as requests.
+    /// the same rate limits as requests. It waits for a slot up to half the send timeout,
+    /// and never less than [`REPLY_PATIENCE_FLOOR`].
     pub async fn send_text(
         &self,
         chat: i64,
         text: &str,
         keyboard: Option<InlineKeyboardMarkup>,
     ) -> Result<i32, BotApiError> {
-        if let Err(wait) = self
-            .limits
-            .acquire(chat, Instant::now() + self.send_timeout / 2)
-            .await
-        {
+        let patience = (self.send_timeout / 2).max(REPLY_PATIENCE_FLOOR);
+        if let Err(wait) = self.limits.acquire(chat, Instant::now() + patience).await {
             return Err(BotApiError {
                 message: format!(
                     "Telegram's send rate limit: no slot for {} s",

@@ -562,6 +562,30 @@ async fn text_replies_answer_an_open_request(kind: Db) {
     assert_eq!(t.violations(), Vec::<String>::new());
 }
 
+/// The thanks after an answer right on the card's heels waits out the chat's one-a-second
+/// slot, however short the send timeout is set.
+async fn a_reply_right_after_the_card_waits_for_the_chats_slot(kind: Db) {
+    let Some(t) = spawn_with(kind, |s| s.scheduler.send_timeout_seconds = 1).await else {
+        return;
+    };
+    t.line("binary", json!({})).await;
+    let card = t.rated_card("s-1", "binary", ANN).await;
+    t.say(ANN, "👍").await;
+    assert_eq!(t.rating("s-1").await["value"], 1);
+    let messages = t.bot.messages(ANN);
+    let last = messages.last().unwrap();
+    assert_ne!(
+        last.message_id, card.message_id,
+        "no reply came after the card"
+    );
+    assert!(
+        last.text.contains("Thank you for your rating!"),
+        "{}",
+        last.text
+    );
+    assert_eq!(t.violations(), Vec::<String>::new());
+}
+
 /// Each refusal Telegram gives for good ends the request with its reason, never retried.
 async fn refusals_for_good_end_undeliverable(kind: Db) {
     let Some(t) = spawn(kind).await else { return };
@@ -881,6 +905,7 @@ crate::common::on_both_backends!(
     a_second_tap_changes_the_rating_within_the_policy,
     foreign_and_forged_taps_store_nothing,
     text_replies_answer_an_open_request,
+    a_reply_right_after_the_card_waits_for_the_chats_slot,
     refusals_for_good_end_undeliverable,
     flood_control_and_outages_are_retried,
     the_webhook_refuses_calls_without_the_secret,
