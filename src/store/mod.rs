@@ -254,9 +254,7 @@ impl Store {
             Backend::Sqlite => 1,
             Backend::Postgres => writers.unwrap_or_else(|| default_writers(&url)),
         };
-        // Sets are PostgreSQL's: its statements take arrays (see `sql::text_array`).
-        let sets = backend == Backend::Postgres;
-        let writer = writer::Writer::start(pool.clone(), writers, sets);
+        let writer = writer::Writer::start(pool.clone(), writers);
         Ok(Self {
             pool,
             reads,
@@ -289,6 +287,13 @@ impl Store {
     /// committed (see the `writer` module).
     pub fn unfinished_writes(&self) -> usize {
         self.writer.unfinished()
+    }
+
+    /// Batches of writes that failed as a whole and had each write run again alone, since
+    /// the store was opened: a write the database refused (its own error), or a set
+    /// statement that failed, which costs throughput but loses nothing.
+    pub fn rerun_batches(&self) -> usize {
+        self.writer.rerun()
     }
 
     /// Whether the database answers now.

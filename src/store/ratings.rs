@@ -8,7 +8,7 @@ use super::rows::{
     Counted, LEASED, RATING_COLUMNS, RatingRecord, read_rating, read_reasons, read_request,
     request_view, stored_reasons,
 };
-use super::sql::{int_array, text_array};
+use super::sql::{SetRows, id_set};
 use super::{Backend, Result, Store, alerts, events, ms, time};
 
 /// `counts_from` of a rating that counts whenever the report is made (no grace period):
@@ -158,7 +158,12 @@ impl Store {
             events: self.events_wanted().await,
         };
         self.writer
-            .write(&answer.request_id, queued, submit_rating, submit_ratings)
+            .write(
+                &answer.request_id,
+                queued,
+                submit_rating,
+                Some(submit_ratings),
+            )
             .await
     }
 }
@@ -329,7 +334,7 @@ impl First {
     }
 }
 
-/// Answers on PostgreSQL: first answers to requests found answerable stored as one set (the
+/// Answers: first answers to requests found answerable stored as one set (the
 /// requests locked and their ratings read in one statement each, then one statement each for
 /// the ratings, their first versions and the requests); what follows a first answer only
 /// where it applies (reasons, alerts, the digest, the event) row by row. Every other answer
@@ -346,26 +351,31 @@ fn submit_ratings<'c>(
             .map(|a| a.answer.request_id.as_str())
             .filter(|id| seen.insert(*id))
             .collect();
-        let ids = text_array(firsts.iter().map(|id| Some(*id)));
+        let sqlite = answers
+            .first()
+            .is_some_and(|a| a.backend == Backend::Sqlite);
+        let (which, ids) = id_set(sqlite, "r.id", firsts.iter().copied());
         // Locked in one order, then read after the lock (see `submit_rating`).
+        let lock = if sqlite { "" } else { " FOR UPDATE OF r" };
         let locked = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {} FROM rating_requests r
-             WHERE r.id = ANY($1::text[]) ORDER BY r.id FOR UPDATE OF r",
+            "SELECT {} FROM rating_requests r WHERE {which} ORDER BY r.id{lock}",
             unanswered_columns()
         )))
         .bind(&ids)
         .persistent(false) // planned for each run: see `text_array`
         .fetch_all(&mut *conn)
         .await?;
-        let rated =
-            sqlx::query("SELECT request_id FROM ratings WHERE request_id = ANY($1::text[])")
-                .bind(ids)
-                .persistent(false)
-                .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(|row| row.try_get::<String, _>("request_id"))
-                .collect::<std::result::Result<std::collections::HashSet<_>, _>>()?;
+        let (which, ids) = id_set(sqlite, "request_id", firsts.iter().copied());
+        let rated = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT request_id FROM ratings WHERE {which}"
+        )))
+        .bind(ids)
+        .persistent(false)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|row| row.try_get::<String, _>("request_id"))
+        .collect::<std::result::Result<std::collections::HashSet<_>, _>>()?;
         let mut unanswered = std::collections::HashMap::new();
         for row in &locked {
             let id: String = row.try_get("id")?;
@@ -390,8 +400,8 @@ fn submit_ratings<'c>(
             })
             .collect();
         if !waiting.is_empty() {
-            let ids = text_array(waiting.iter().map(|id| Some(*id)));
-            dequeue(&mut *conn, "request_id = ANY($1::text[])", &ids).await?;
+            let (which, ids) = id_set(sqlite, "request_id", waiting.iter().copied());
+            dequeue(&mut *conn, &which, &ids).await?;
         }
         let stored: Vec<(&Answer, &First)> = answers
             .iter()
@@ -400,27 +410,33 @@ fn submit_ratings<'c>(
             .collect();
         let mut after_reminder = std::collections::HashMap::new();
         if !stored.is_empty() {
-            let ids = || text_array(stored.iter().map(|(_, f)| Some(f.id.as_str())));
-            let values = || int_array(stored.iter().map(|(a, _)| Some(a.answer.value)));
-            let comments = || text_array(stored.iter().map(|(a, _)| a.answer.comment.as_deref()));
-            let resolved =
-                || int_array(stored.iter().map(|(a, _)| a.answer.resolved.map(i64::from)));
-            let reasons = || {
-                let reasons: Vec<Option<String>> = stored
-                    .iter()
-                    .map(|(a, _)| stored_reasons(a.answer.reasons.as_deref()))
-                    .collect();
-                text_array(reasons.iter().map(Option::as_deref))
-            };
-            let nows = || int_array(stored.iter().map(|(_, f)| Some(ms(f.now))));
+            let reasons: Vec<Option<String>> = stored
+                .iter()
+                .map(|(a, _)| stored_reasons(a.answer.reasons.as_deref()))
+                .collect();
+            let ids = || stored.iter().map(|(_, f)| Some(f.id.as_str()));
+            let values = || stored.iter().map(|(a, _)| Some(a.answer.value));
+            let comments = || stored.iter().map(|(a, _)| a.answer.comment.as_deref());
+            let resolved = || stored.iter().map(|(a, _)| a.answer.resolved.map(i64::from));
+            let nows = || stored.iter().map(|(_, f)| Some(ms(f.now)));
             let requests = || {
-                text_array(
-                    stored
-                        .iter()
-                        .map(|(a, _)| Some(a.answer.request_id.as_str())),
-                )
+                stored
+                    .iter()
+                    .map(|(a, _)| Some(a.answer.request_id.as_str()))
             };
-            let rows = sqlx::query(
+            let rows = SetRows::new(conn, FIRST_RATING_COLUMNS)
+                .text(ids())
+                .text(requests())
+                .text(stored.iter().map(|(_, f)| Some(f.session_id.as_str())))
+                .int(values())
+                .int(stored.iter().map(|(_, f)| Some(f.positive)))
+                .int(stored.iter().map(|(_, f)| Some(f.low)))
+                .text(comments())
+                .int(resolved())
+                .int(nows())
+                .int(stored.iter().map(|(_, f)| Some(ms(f.counts_from))))
+                .text(reasons.iter().map(Option::as_deref));
+            let sql = format!(
                 "INSERT INTO ratings (id, request_id, session_id, value, positive, low, comment,
                                       resolved, changes, created_at, updated_at, counts_from,
                                       reasons, after_reminder)
@@ -428,65 +444,55 @@ fn submit_ratings<'c>(
                         x.resolved, 0, x.now, x.now, x.counts_from, x.reasons,
                         (SELECT COUNT(*) FROM rating_reminders m
                          WHERE m.request_id = x.request_id AND m.status IN ('sending', 'sent'))
-                 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
-                             $6::bigint[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[],
-                             $11::text[])
-                      AS x(id, request_id, session_id, value, positive, low, comment, resolved,
-                           now, counts_from, reasons)
+                 FROM {}
                  RETURNING id, after_reminder",
-            )
-            .bind(ids())
-            .bind(requests())
-            .bind(text_array(
-                stored.iter().map(|(_, f)| Some(f.session_id.as_str())),
-            ))
-            .bind(values())
-            .bind(int_array(stored.iter().map(|(_, f)| Some(f.positive))))
-            .bind(int_array(stored.iter().map(|(_, f)| Some(f.low))))
-            .bind(comments())
-            .bind(resolved())
-            .bind(nows())
-            .bind(int_array(
-                stored.iter().map(|(_, f)| Some(ms(f.counts_from))),
-            ))
-            .bind(reasons())
-            .persistent(false) // it counts each request's reminders: see `text_array`
-            .fetch_all(&mut *conn)
-            .await?;
+                rows.source("x")
+            );
+            let rows = rows
+                .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                .persistent(false) // it counts each request's reminders: see `text_array`
+                .fetch_all(&mut *conn)
+                .await?;
             for row in &rows {
                 let reminded = row.try_get::<i64, _>("after_reminder")? > 0;
                 after_reminder.insert(row.try_get::<String, _>("id")?, reminded);
             }
-            sqlx::query(
+            let rows = SetRows::new(
+                conn,
+                &["id", "value", "comment", "resolved", "reasons", "now"],
+            )
+            .text(ids())
+            .int(values())
+            .text(comments())
+            .int(resolved())
+            .text(reasons.iter().map(Option::as_deref))
+            .int(nows());
+            let sql = format!(
                 "INSERT INTO rating_history (rating_id, revision, value, comment, resolved,
                                              reasons, recorded_at)
-                 SELECT x.id, 0, x.value, x.comment, x.resolved, x.reasons, x.now
-                 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[],
-                             $6::bigint[])
-                      AS x(id, value, comment, resolved, reasons, now)",
-            )
-            .bind(ids())
-            .bind(values())
-            .bind(comments())
-            .bind(resolved())
-            .bind(reasons())
-            .bind(nows())
-            // Only inserts the arrays' rows: kept prepared (see `text_array`).
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query(
-                "UPDATE rating_requests r
+                 SELECT x.id, 0, x.value, x.comment, x.resolved, x.reasons, x.now FROM {}",
+                rows.source("x")
+            );
+            rows.bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                // Only inserts the arrays' rows: kept prepared (see `text_array`).
+                .execute(&mut *conn)
+                .await?;
+            let rows = SetRows::new(conn, &["id", "now"])
+                .text(requests())
+                .int(nows());
+            let sql = format!(
+                "UPDATE rating_requests AS r
                  SET status = 'answered', answered_at = x.now, run_at = NULL,
                      finished_at = x.now, sent_at = COALESCE(r.sent_at, x.now),
                      updated_at = x.now
-                 FROM unnest($1::text[], $2::bigint[]) AS x(id, now)
+                 FROM {}
                  WHERE r.id = x.id",
-            )
-            .bind(requests())
-            .bind(nows())
-            .persistent(false)
-            .execute(&mut *conn)
-            .await?;
+                rows.source("x")
+            );
+            rows.bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                .persistent(false)
+                .execute(&mut *conn)
+                .await?;
             for (a, first) in &stored {
                 first.follow(&mut *conn, a).await?;
             }
@@ -510,6 +516,21 @@ fn submit_ratings<'c>(
         Ok(outcomes)
     })
 }
+
+/// The columns of a first rating's row in [`submit_ratings`].
+const FIRST_RATING_COLUMNS: &[&str] = &[
+    "id",
+    "request_id",
+    "session_id",
+    "value",
+    "positive",
+    "low",
+    "comment",
+    "resolved",
+    "now",
+    "counts_from",
+    "reasons",
+];
 
 fn submit_rating<'c>(
     conn: &'c mut sqlx::AnyConnection,

@@ -19,7 +19,7 @@ use chrono::{DateTime, Duration, Utc};
 use rateline_domain::{Channel, ClientRef, Id, LineSettings, RequestStatus, Scale};
 use sqlx::Row;
 
-use super::sql::{WINDOW_JOIN, WINDOW_START, int_array, text_array};
+use super::sql::{SetRows, WINDOW_JOIN, WINDOW_START};
 use super::{Backend, Result, Store, StoreError, ms, opt_time, time};
 
 /// A request this scheduler holds the lease on and must send now.
@@ -143,19 +143,9 @@ impl Store {
         Ok(claimed)
     }
 
-    /// `column` among `ids`, as a condition on parameter `$1` and its value: one array
-    /// (PostgreSQL) or one JSON array (SQLite), so one statement text whatever the count.
+    /// `column` among `ids` (see [`super::sql::id_set`]).
     fn id_set<'a>(&self, column: &str, ids: impl Iterator<Item = &'a str>) -> (String, String) {
-        match self.backend {
-            Backend::Postgres => (
-                format!("{column} = ANY($1::text[])"),
-                text_array(ids.map(Some)),
-            ),
-            Backend::Sqlite => (
-                format!("{column} IN (SELECT value FROM json_each($1))"),
-                serde_json::to_string(&ids.collect::<Vec<_>>()).expect("ids serialise"),
-            ),
-        }
+        super::sql::id_set(self.backend == Backend::Sqlite, column, ids)
     }
 
     /// What request `id`'s reminder needs: the request as a claim reads it (its line, its
@@ -210,7 +200,12 @@ impl Store {
             events: self.events_wanted().await,
         };
         self.writer
-            .write(&claim.id, record, record_send_result, record_send_results)
+            .write(
+                &claim.id,
+                record,
+                record_send_result,
+                Some(record_send_results),
+            )
             .await
     }
 
@@ -458,8 +453,7 @@ struct Record {
     events: bool,
 }
 
-/// Sends' outcomes on PostgreSQL: the platforms' acceptances as one `UPDATE` over all
-/// their rows (with a reminder each where the line asks one), every other outcome (and an
+/// Sends' outcomes: the platforms' acceptances as one `UPDATE` over all their rows (with a reminder each where the line asks one), every other outcome (and an
 /// outcome given twice for one request) row by row as [`record_send_result`] records it.
 fn record_send_results<'c>(
     conn: &'c mut sqlx::AnyConnection,
@@ -493,38 +487,63 @@ fn record_send_results<'c>(
             // As the one-row statements: the lease is taken back by deleting the queue row
             // this claim holds (the attempt number makes it this claim's own); an answer
             // that came while the send was in flight stays answered.
-            let updated = sqlx::query(
-                "WITH x AS (
-                     DELETE FROM request_queue q
-                     USING unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[],
-                                  $5::bigint[], $6::text[])
-                           AS l(id, owner, attempts, now, expires_at, message_id)
-                     WHERE q.request_id = l.id AND q.lease_owner = l.owner
-                       AND q.attempts = l.attempts
-                     RETURNING l.id, l.attempts, l.now, l.expires_at, l.message_id)
-                 UPDATE rating_requests r
-                 SET status = CASE WHEN r.status = 'scheduled' THEN 'sent' ELSE r.status END,
+            const SENT: &str =
+                "status = CASE WHEN r.status = 'scheduled' THEN 'sent' ELSE r.status END,
                      run_at = CASE WHEN r.status = 'scheduled' THEN x.expires_at ELSE NULL END,
                      sent_at = COALESCE(r.sent_at, x.now), expires_at = x.expires_at,
                      platform_message_id = x.message_id, attempts = x.attempts,
-                     last_error = NULL, updated_at = x.now
-                 FROM x
-                 WHERE r.id = x.id AND r.status IN ('scheduled', 'answered')
-                 RETURNING r.id",
-            )
-            .bind(text_array(sent.iter().map(|(a, ..)| Some(a.id.as_str()))))
-            .bind(text_array(
-                sent.iter().map(|(a, ..)| Some(a.owner.as_str())),
-            ))
-            .bind(int_array(
-                sent.iter().map(|(a, ..)| Some(i64::from(a.attempts))),
-            ))
-            .bind(int_array(sent.iter().map(|(a, ..)| Some(ms(a.now)))))
-            .bind(int_array(sent.iter().map(|(_, _, at)| Some(*at))))
-            .bind(text_array(sent.iter().map(|(_, id, _)| *id)))
-            .persistent(false) // planned for each run: see `text_array`
-            .fetch_all(&mut *conn)
-            .await?;
+                     last_error = NULL, updated_at = x.now";
+            let all: Vec<_> = sent.iter().collect();
+            let rows = sent_rows(conn, &all);
+            let updated = if rows.sqlite() {
+                // SQLite has no `DELETE` inside a `WITH`: the leases first, then the
+                // requests whose lease was this claim's.
+                let sql = format!(
+                    "DELETE FROM request_queue
+                     WHERE (request_id, lease_owner, attempts)
+                           IN (SELECT id, owner, attempts FROM {})
+                     RETURNING request_id",
+                    rows.source("l")
+                );
+                let mut leased = std::collections::HashSet::new();
+                for row in rows
+                    .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                    .fetch_all(&mut *conn)
+                    .await?
+                {
+                    leased.insert(row.try_get::<String, _>("request_id")?);
+                }
+                let held: Vec<_> = sent
+                    .iter()
+                    .filter(|(a, ..)| leased.contains(&a.id))
+                    .collect();
+                let rows = sent_rows(conn, &held);
+                let sql = format!(
+                    "UPDATE rating_requests AS r SET {SENT} FROM {}
+                     WHERE r.id = x.id AND r.status IN ('scheduled', 'answered')
+                     RETURNING id",
+                    rows.source("x")
+                );
+                rows.bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                    .fetch_all(&mut *conn)
+                    .await?
+            } else {
+                let sql = format!(
+                    "WITH x AS (
+                         DELETE FROM request_queue q USING {}
+                         WHERE q.request_id = l.id AND q.lease_owner = l.owner
+                           AND q.attempts = l.attempts
+                         RETURNING l.id, l.attempts, l.now, l.expires_at, l.message_id)
+                     UPDATE rating_requests r SET {SENT} FROM x
+                     WHERE r.id = x.id AND r.status IN ('scheduled', 'answered')
+                     RETURNING r.id",
+                    rows.source("l")
+                );
+                rows.bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                    .persistent(false) // planned for each run: see `text_array`
+                    .fetch_all(&mut *conn)
+                    .await?
+            };
             for row in &updated {
                 recorded.insert(row.try_get::<String, _>("id")?);
             }
@@ -548,6 +567,24 @@ fn record_send_results<'c>(
         }
         Ok(results)
     })
+}
+
+/// The columns of an acceptance's row in [`record_send_results`].
+const SENT_COLUMNS: &[&str] = &["id", "owner", "attempts", "now", "expires_at", "message_id"];
+
+/// Acceptances (a send's outcome, the platform's message id, when the answer window ends)
+/// as the rows of [`record_send_results`]'s statements.
+fn sent_rows<'a>(
+    conn: &sqlx::AnyConnection,
+    sent: &[&(&'a Record, Option<&'a str>, i64)],
+) -> SetRows<'a> {
+    SetRows::new(conn, SENT_COLUMNS)
+        .text(sent.iter().map(|(a, ..)| Some(a.id.as_str())))
+        .text(sent.iter().map(|(a, ..)| Some(a.owner.as_str())))
+        .int(sent.iter().map(|(a, ..)| Some(i64::from(a.attempts))))
+        .int(sent.iter().map(|(a, ..)| Some(ms(a.now))))
+        .int(sent.iter().map(|(_, _, at)| Some(*at)))
+        .text(sent.iter().map(|(_, id, _)| *id))
 }
 
 /// The reminder of a request just sent, made with the send in its transaction: durable

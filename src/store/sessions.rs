@@ -10,7 +10,7 @@ use sqlx::Row;
 use super::ratings::rating_with_history;
 use super::rows::RequestRecord;
 use super::rows::{REQUEST_COLUMNS, read_request, request_view};
-use super::sql::{WINDOW_JOIN, WINDOW_START, int_array, text_array};
+use super::sql::{SetRows, WINDOW_JOIN, WINDOW_START};
 use super::writer::BoxFuture;
 use super::{Backend, RatingRecord, RatingRevision, Result, Store, StoreError, ms, opt_time, time};
 
@@ -131,7 +131,7 @@ impl Store {
             auto_close_minutes,
         };
         self.writer
-            .write(&s.id, open, open_session, open_sessions)
+            .write(&s.id, open, open_session, Some(open_sessions))
             .await
     }
 
@@ -248,7 +248,7 @@ impl Store {
             events: self.events_wanted().await,
         };
         self.writer
-            .write(session_id, close, close_session, close_sessions)
+            .write(session_id, close, close_session, Some(close_sessions))
             .await
     }
 
@@ -349,50 +349,63 @@ impl Open {
     }
 }
 
-/// Opens on PostgreSQL, as one statement over all their rows; an id given twice is opened
-/// by the first and found existing by the others, as one after the other would be.
+/// Opens as one statement over all their rows; an id given twice is opened by the first and
+/// found existing by the others, as one after the other would be.
 fn open_sessions<'c>(
     conn: &'c mut sqlx::AnyConnection,
     opens: &'c [&'c Open],
 ) -> BoxFuture<'c, Result<Vec<Option<SessionRecord>>>> {
     Box::pin(async move {
+        let text = |f: fn(&Open) -> Option<&str>| opens.iter().map(move |a| f(a));
+        let int = |f: fn(&Open) -> Option<i64>| opens.iter().map(move |a| f(a));
+        let rows = SetRows::new(conn, OPEN_COLUMNS)
+            .text(text(|a| Some(a.session.id.as_str())))
+            .text(text(|a| Some(a.session.line_id.as_str())))
+            .text(text(|a| Some(a.session.channel.as_str())))
+            .text(text(|a| Some(a.session.client.id.as_str())))
+            .text(text(|a| a.session.client.name.as_deref()))
+            .text(text(|a| a.session.operator_id.as_deref()))
+            .int(int(|a| Some(ms(a.opened_at))))
+            .int(int(|a| a.auto_close_minutes.map(i64::from)))
+            .int(int(Open::auto_close_at));
+        // `WHERE true`: without it SQLite would read `ON CONFLICT` as the join's `ON`.
         let sql = format!(
             "INSERT INTO sessions (id, line_id, channel, client_id, client_name, operator_id,
                                    opened_at, last_message_at, auto_close_minutes, auto_close_at)
              SELECT id, line_id, channel, client_id, client_name, operator_id,
                     opened_at, opened_at, auto_close_minutes, auto_close_at
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                         $6::text[], $7::bigint[], $8::bigint[], $9::bigint[])
-                  AS x(id, line_id, channel, client_id, client_name, operator_id, opened_at,
-                       auto_close_minutes, auto_close_at)
+             FROM {} WHERE true
              ON CONFLICT (id) DO NOTHING
-             RETURNING {SESSION_COLUMNS}"
+             RETURNING {SESSION_COLUMNS}",
+            rows.source("x")
         );
-        let text = |f: fn(&Open) -> Option<&str>| text_array(opens.iter().map(|a| f(a)));
-        let int = |f: fn(&Open) -> Option<i64>| int_array(opens.iter().map(|a| f(a)));
-        let mut opened: std::collections::HashMap<String, SessionRecord> =
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(text(|a| Some(a.session.id.as_str())))
-                .bind(text(|a| Some(a.session.line_id.as_str())))
-                .bind(text(|a| Some(a.session.channel.as_str())))
-                .bind(text(|a| Some(a.session.client.id.as_str())))
-                .bind(text(|a| a.session.client.name.as_deref()))
-                .bind(text(|a| a.session.operator_id.as_deref()))
-                .bind(int(|a| Some(ms(a.opened_at))))
-                .bind(int(|a| a.auto_close_minutes.map(i64::from)))
-                .bind(int(Open::auto_close_at))
-                // Only inserts the arrays' rows: kept prepared (see `text_array`).
-                .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(|row| read_session(row).map(|s| (s.id.clone(), s)))
-                .collect::<Result<_>>()?;
+        let mut opened: std::collections::HashMap<String, SessionRecord> = rows
+            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            // Only inserts the arrays' rows: kept prepared (see `text_array`).
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|row| read_session(row).map(|s| (s.id.clone(), s)))
+            .collect::<Result<_>>()?;
         Ok(opens
             .iter()
             .map(|a| opened.remove(a.session.id.as_str()))
             .collect())
     })
 }
+
+/// The columns of an open's row in [`open_sessions`].
+const OPEN_COLUMNS: &[&str] = &[
+    "id",
+    "line_id",
+    "channel",
+    "client_id",
+    "client_name",
+    "operator_id",
+    "opened_at",
+    "auto_close_minutes",
+    "auto_close_at",
+];
 
 /// What one close comes to: `None` when the session does not exist, `Err` when the close is
 /// dated before what it holds.
@@ -498,8 +511,7 @@ fn queued(r: &RequestRecord) -> bool {
     r.status == RequestStatus::Scheduled && r.channel != Channel::Webchat
 }
 
-/// Closes on PostgreSQL, as one `UPDATE` of their sessions and one `INSERT` of their
-/// requests; what the rules decide for each request, and the rare cases (a session closed
+/// Closes as one `UPDATE` of their sessions and one `INSERT` of their requests; what the rules decide for each request, and the rare cases (a session closed
 /// already, dated too early, or closed twice in one set), go row by row as
 /// [`close_session`] does.
 fn close_sessions<'c>(
@@ -520,30 +532,39 @@ fn close_sessions<'c>(
             .filter(|(_, first)| **first)
             .map(|(a, _)| *a)
             .collect();
-        let text = |f: fn(&Close) -> &str| text_array(firsts.iter().map(|a| Some(f(a))));
-        let int = |f: fn(&Close) -> i64| int_array(firsts.iter().map(|a| Some(f(a))));
-        let mut closed: std::collections::HashMap<String, Closed> = sqlx::query(
-            "UPDATE sessions s SET closed_at = x.closed_at, closed_by = x.closed_by,
-                                   auto_close_at = NULL
-             FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[])
-                  AS x(id, closed_at, closed_by, only_if_idle, now)
-             WHERE s.id = x.id AND s.closed_at IS NULL AND s.opened_at <= x.closed_at
-               AND s.last_message_at <= x.closed_at
-               AND (x.only_if_idle = 0 OR (s.auto_close_at IS NOT NULL AND s.auto_close_at <= x.now))
-             RETURNING s.id, s.line_id, s.channel, s.client_id, s.operator_id, s.client_messages,
-                       (SELECT settings FROM lines WHERE lines.id = s.line_id) AS settings",
+        let text = |f: fn(&Close) -> &str| firsts.iter().map(move |a| Some(f(a)));
+        let int = |f: fn(&Close) -> i64| firsts.iter().map(move |a| Some(f(a)));
+        let rows = SetRows::new(
+            conn,
+            &["id", "closed_at", "closed_by", "only_if_idle", "now"],
         )
-        .bind(text(|a| a.session_id.as_str()))
-        .bind(int(|a| ms(a.timing.closed_at)))
-        .bind(text(|a| a.by.as_str()))
-        .bind(int(|a| i64::from(a.only_if_idle)))
-        .bind(int(|a| ms(a.timing.now)))
-        .persistent(false) // planned for each run: see `text_array`
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|row| Closed::read(row).map(|c| (c.id.clone(), c)))
-        .collect::<Result<_>>()?;
+        .text(text(|a| a.session_id.as_str()))
+        .int(int(|a| ms(a.timing.closed_at)))
+        .text(text(|a| a.by.as_str()))
+        .int(int(|a| i64::from(a.only_if_idle)))
+        .int(int(|a| ms(a.timing.now)));
+        let sql = format!(
+            // The table keeps its name, no alias: SQLite's `RETURNING` knows no alias.
+            "UPDATE sessions SET closed_at = x.closed_at, closed_by = x.closed_by,
+                                 auto_close_at = NULL
+             FROM {}
+             WHERE sessions.id = x.id AND sessions.closed_at IS NULL
+               AND sessions.opened_at <= x.closed_at AND sessions.last_message_at <= x.closed_at
+               AND (x.only_if_idle = 0 OR (sessions.auto_close_at IS NOT NULL
+                                           AND sessions.auto_close_at <= x.now))
+             RETURNING sessions.id, sessions.line_id, sessions.channel, sessions.client_id,
+                       sessions.operator_id, sessions.client_messages,
+                       (SELECT settings FROM lines WHERE lines.id = sessions.line_id) AS settings",
+            rows.source("x")
+        );
+        let mut closed: std::collections::HashMap<String, Closed> = rows
+            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .persistent(false) // planned for each run: see `text_array`
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|row| Closed::read(row).map(|c| (c.id.clone(), c)))
+            .collect::<Result<_>>()?;
         let closed: Vec<Option<Closed>> = closes
             .iter()
             .zip(&first)
@@ -581,45 +602,37 @@ fn close_sessions<'c>(
         let set: std::collections::HashMap<String, RequestRecord> = if new.is_empty() {
             Default::default()
         } else {
-            let sql = format!(
-                "INSERT INTO rating_requests
-                    (id, session_id, line_id, channel, operator_id, client_id, scale, status,
-                     due_at, run_at, send_deadline_at, created_at, updated_at, expires_at,
-                     finished_at, last_error)
-                 SELECT id, session_id, line_id, channel, operator_id, client_id, scale, status,
-                        due_at, run_at, send_deadline_at, created_at, updated_at, expires_at,
-                        finished_at, last_error
-                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                             $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[],
-                             $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[],
-                             $15::bigint[], $16::text[])
-                      AS x(id, session_id, line_id, channel, operator_id, client_id, scale,
-                           status, due_at, run_at, send_deadline_at, created_at, updated_at,
-                           expires_at, finished_at, last_error)
-                 ON CONFLICT DO NOTHING
-                 RETURNING {REQUEST_COLUMNS}"
-            );
             let text = |f: for<'n> fn(&'n NewRequest<'n>) -> Option<&'n str>| {
-                text_array(new.iter().map(|p| f(p)))
+                new.iter().map(move |p| f(p))
             };
-            let int = |f: fn(&NewRequest<'_>) -> Option<i64>| int_array(new.iter().map(|p| f(p)));
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(text(|p| Some(p.id.as_str())))
-                .bind(text(|p| Some(p.session_id)))
-                .bind(text(|p| Some(p.line_id)))
-                .bind(text(|p| Some(p.channel)))
-                .bind(text(|p| p.operator_id))
-                .bind(text(|p| Some(p.client_id)))
-                .bind(text(|p| Some(p.scale)))
-                .bind(text(|p| Some(p.status)))
-                .bind(int(|p| Some(p.due_at)))
-                .bind(int(|p| p.run_at))
-                .bind(int(|p| Some(p.send_deadline_at)))
-                .bind(int(|p| Some(p.created_at)))
-                .bind(int(|p| Some(p.updated_at)))
-                .bind(int(|p| p.expires_at))
-                .bind(int(|p| p.finished_at))
-                .bind(text(|p| p.last_error.as_deref()))
+            let int = |f: fn(&NewRequest<'_>) -> Option<i64>| new.iter().map(move |p| f(p));
+            let rows = SetRows::new(conn, REQUEST_INSERT_COLUMNS)
+                .text(text(|p| Some(p.id.as_str())))
+                .text(text(|p| Some(p.session_id)))
+                .text(text(|p| Some(p.line_id)))
+                .text(text(|p| Some(p.channel)))
+                .text(text(|p| p.operator_id))
+                .text(text(|p| Some(p.client_id)))
+                .text(text(|p| Some(p.scale)))
+                .text(text(|p| Some(p.status)))
+                .int(int(|p| Some(p.due_at)))
+                .int(int(|p| p.run_at))
+                .int(int(|p| Some(p.send_deadline_at)))
+                .int(int(|p| Some(p.created_at)))
+                .int(int(|p| Some(p.updated_at)))
+                .int(int(|p| p.expires_at))
+                .int(int(|p| p.finished_at))
+                .text(text(|p| p.last_error.as_deref()));
+            let columns = REQUEST_INSERT_COLUMNS.join(", ");
+            // `WHERE true`: without it SQLite would read `ON CONFLICT` as the join's `ON`.
+            let sql = format!(
+                "INSERT INTO rating_requests ({columns})
+                 SELECT {columns} FROM {} WHERE true
+                 ON CONFLICT DO NOTHING
+                 RETURNING {REQUEST_COLUMNS}",
+                rows.source("x")
+            );
+            rows.bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
                 // Only inserts the arrays' rows: kept prepared (see `text_array`).
                 .fetch_all(&mut *conn)
                 .await?
@@ -629,15 +642,17 @@ fn close_sessions<'c>(
         };
         let queue: Vec<&RequestRecord> = set.values().filter(|r| queued(r)).collect();
         if !queue.is_empty() {
-            sqlx::query(
-                "INSERT INTO request_queue (request_id, run_at)
-                 SELECT * FROM unnest($1::text[], $2::bigint[])",
-            )
-            .bind(text_array(queue.iter().map(|r| Some(r.id.as_str()))))
-            .bind(int_array(queue.iter().map(|r| Some(ms(r.due_at)))))
-            // Only inserts the arrays' rows: kept prepared (see `text_array`).
-            .execute(&mut *conn)
-            .await?;
+            let rows = SetRows::new(conn, &["request_id", "run_at"])
+                .text(queue.iter().map(|r| Some(r.id.as_str())))
+                .int(queue.iter().map(|r| Some(ms(r.due_at))));
+            let sql = format!(
+                "INSERT INTO request_queue (request_id, run_at) SELECT request_id, run_at FROM {}",
+                rows.source("x")
+            );
+            rows.bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                // Only inserts the arrays' rows: kept prepared (see `text_array`).
+                .execute(&mut *conn)
+                .await?;
         }
         inserted.extend(set);
         let mut results = Vec::with_capacity(closes.len());
@@ -660,6 +675,26 @@ fn close_sessions<'c>(
         Ok(results)
     })
 }
+
+/// The columns of a request's row in [`close_sessions`], as `rating_requests` names them.
+const REQUEST_INSERT_COLUMNS: &[&str] = &[
+    "id",
+    "session_id",
+    "line_id",
+    "channel",
+    "operator_id",
+    "client_id",
+    "scale",
+    "status",
+    "due_at",
+    "run_at",
+    "send_deadline_at",
+    "created_at",
+    "updated_at",
+    "expires_at",
+    "finished_at",
+    "last_error",
+];
 
 /// A session a close's `UPDATE` closed, as the request is made from it.
 struct Closed {

@@ -1,8 +1,11 @@
 //! SQL pieces every part of the store shares: how times are stored, placeholder lists,
-//! PostgreSQL array literals for set statements, and the join that finds a client's last
-//! message. A leaf: it uses nothing of the store.
+//! the rows of set statements (PostgreSQL arrays, SQLite JSON), and the join that finds a
+//! client's last message. A leaf: it uses nothing of the store.
 
 use chrono::{DateTime, TimeZone, Utc};
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection};
 
 /// Milliseconds since the epoch, the stored form of a time.
 pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
@@ -78,6 +81,142 @@ fn array_literal<T>(
     }
     out.push('}');
     out
+}
+
+/// `column` among `ids`, as a condition on parameter `$1` and its value: one array
+/// (PostgreSQL) or one JSON array (SQLite), so one statement text whatever the count.
+pub(crate) fn id_set<'a>(
+    sqlite: bool,
+    column: &str,
+    ids: impl Iterator<Item = &'a str>,
+) -> (String, String) {
+    if sqlite {
+        (
+            format!("{column} IN (SELECT value FROM json_each($1))"),
+            serde_json::to_string(&ids.collect::<Vec<_>>()).expect("ids serialise"),
+        )
+    } else {
+        (
+            format!("{column} = ANY($1::text[])"),
+            text_array(ids.map(Some)),
+        )
+    }
+}
+
+/// The rows of a set statement, given column by column: one `FROM` item and its
+/// parameters (from `$1`), with one statement text whatever the number of rows. On
+/// PostgreSQL each column is one array literal (see [`text_array`]) and the rows come from
+/// `unnest`; on SQLite the rows are one JSON array of arrays, read by `json_each`, each
+/// value read back by `->>` as SQLite's own text, integer or NULL.
+pub(crate) struct SetRows<'a> {
+    sqlite: bool,
+    names: &'static [&'static str],
+    columns: Vec<Column<'a>>,
+}
+
+enum Column<'a> {
+    Text(Vec<Option<&'a str>>),
+    Int(Vec<Option<i64>>),
+}
+
+impl<'a> SetRows<'a> {
+    /// Rows for a statement on `conn`, with columns named `names`, given in that order by
+    /// [`SetRows::text`] and [`SetRows::int`].
+    pub(crate) fn new(conn: &AnyConnection, names: &'static [&'static str]) -> Self {
+        Self {
+            sqlite: conn.backend_name() == "SQLite",
+            names,
+            columns: Vec::with_capacity(names.len()),
+        }
+    }
+
+    /// Whether the rows are SQLite's, for a statement SQLite needs written otherwise.
+    pub(crate) fn sqlite(&self) -> bool {
+        self.sqlite
+    }
+
+    /// The next column, of text.
+    pub(crate) fn text(mut self, values: impl IntoIterator<Item = Option<&'a str>>) -> Self {
+        self.columns
+            .push(Column::Text(values.into_iter().collect()));
+        self
+    }
+
+    /// The next column, of whole numbers.
+    pub(crate) fn int(mut self, values: impl IntoIterator<Item = Option<i64>>) -> Self {
+        self.columns.push(Column::Int(values.into_iter().collect()));
+        self
+    }
+
+    /// The `FROM` item that reads the rows as `alias(names…)`.
+    pub(crate) fn source(&self, alias: &str) -> String {
+        let names = self.names;
+        if self.sqlite {
+            let columns: Vec<String> = (0..names.len())
+                .map(|i| format!("value->>{i} AS {}", names[i]))
+                .collect();
+            format!(
+                "(SELECT {} FROM json_each($1)) AS {alias}",
+                columns.join(", ")
+            )
+        } else {
+            let arrays: Vec<String> = self
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(i, column)| match column {
+                    Column::Text(_) => format!("${}::text[]", i + 1),
+                    Column::Int(_) => format!("${}::bigint[]", i + 1),
+                })
+                .collect();
+            format!(
+                "unnest({}) AS {alias}({})",
+                arrays.join(", "),
+                names.join(", ")
+            )
+        }
+    }
+
+    /// Binds the rows to `query`, whose text holds [`SetRows::source`].
+    pub(crate) fn bind<'q>(
+        self,
+        query: Query<'q, Any, AnyArguments>,
+    ) -> Query<'q, Any, AnyArguments> {
+        debug_assert_eq!(
+            self.columns.len(),
+            self.names.len(),
+            "a value for each column"
+        );
+        if self.sqlite {
+            let rows = self.columns.first().map_or(0, Column::len);
+            let json: Vec<Vec<serde_json::Value>> = (0..rows)
+                .map(|row| self.columns.iter().map(|c| c.json(row)).collect())
+                .collect();
+            return query.bind(serde_json::to_string(&json).expect("rows serialise"));
+        }
+        self.columns
+            .into_iter()
+            .fold(query, |query, column| match column {
+                Column::Text(values) => query.bind(text_array(values)),
+                Column::Int(values) => query.bind(int_array(values)),
+            })
+    }
+}
+
+impl Column<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Column::Text(v) => v.len(),
+            Column::Int(v) => v.len(),
+        }
+    }
+
+    fn json(&self, row: usize) -> serde_json::Value {
+        match self {
+            Column::Text(v) => v[row].map_or(serde_json::Value::Null, |t| t.into()),
+            Column::Int(v) => v[row].map_or(serde_json::Value::Null, |n| n.into()),
+        }
+    }
 }
 
 /// Joins a session `s` to its client's platform-reported last message `w`.

@@ -27,10 +27,12 @@
 //! answered once the close that made it has committed). Each key's writes run in one
 //! writer, in order, so batches of different writers never wait on each other's rows.
 //!
-//! On PostgreSQL, writes of one kind in a batch (opens, closes, sends' outcomes, answers) run
-//! as one set, at the place of the first of them: one statement over all their rows (for
-//! answers, one for each table they touch), passed as arrays, with one statement text
-//! whatever the batch's size (see [`Writer::write`]).
+//! Writes of one kind in a batch (opens, closes, sends' outcomes; answers on PostgreSQL)
+//! run as one set, at the place of the first of them: one statement over all their rows (for
+//! answers, one for each table they touch), passed as arrays on PostgreSQL and as JSON on
+//! SQLite, with one statement text whatever the batch's size (see [`Writer::write`] and
+//! `sql::SetRows`). On SQLite a set saves less database work than on PostgreSQL, but each
+//! statement is a round trip to the thread sqlx runs the connection on.
 //! Every write of a batch is in flight at once, none answered yet, so running a kind's
 //! writes together, before or after the others, is an order their callers could have
 //! seen. Only a write whose key has a write of another kind before it still to run is
@@ -75,10 +77,10 @@ pub(crate) type SetStatements<A, T> =
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     queues: Arc<[mpsc::Sender<Box<dyn Job>>]>,
-    /// Whether writes given set statements run as sets (PostgreSQL) or one by one.
-    sets: bool,
     /// Writes handed in and not yet answered, queued or in a batch.
     unfinished: Arc<AtomicUsize>,
+    /// Batches that failed and whose writes were run again one by one.
+    rerun: Arc<AtomicUsize>,
 }
 
 /// One write counted as unfinished until it is answered or its caller gives up.
@@ -98,19 +100,19 @@ impl Drop for Unfinished<'_> {
 }
 
 impl Writer {
-    /// Starts `writers` writer tasks on `pool`, running writes of one kind as sets where
-    /// `sets`. They end when every `Writer` clone is gone.
-    pub(crate) fn start(pool: AnyPool, writers: usize, sets: bool) -> Self {
+    /// Starts `writers` writer tasks on `pool`. They end when every `Writer` clone is gone.
+    pub(crate) fn start(pool: AnyPool, writers: usize) -> Self {
+        let rerun = Arc::<AtomicUsize>::default();
         let queues = (0..writers.max(1))
             .map(|_| {
                 let (queue, rx) = mpsc::channel(QUEUE);
-                tokio::spawn(write_batches(pool.clone(), rx));
+                tokio::spawn(write_batches(pool.clone(), rx, rerun.clone()));
                 queue
             })
             .collect();
         Self {
             queues,
-            sets,
+            rerun,
             unfinished: Arc::default(),
         }
     }
@@ -120,16 +122,21 @@ impl Writer {
         self.unfinished.load(Ordering::Relaxed)
     }
 
+    /// Batches that failed as a whole and had their writes run again one by one.
+    pub(crate) fn rerun(&self) -> usize {
+        self.rerun.load(Ordering::Relaxed)
+    }
+
     /// Queues a write under `key` (the session or request whose rows it changes) and
-    /// waits until it is committed (or failed). Where the writer runs sets, it runs in a
-    /// batch with other writes of the same `set`, all of them by one call of `set`; alone,
-    /// or where the writer runs no sets, by `statements`.
+    /// waits until it is committed (or failed). Given a `set`, it runs in a batch with other
+    /// writes of the same `set`, all of them by one call of `set`; alone, or without a
+    /// `set`, by `statements`.
     pub(crate) async fn write<A, T>(
         &self,
         key: &str,
         args: A,
         statements: Statements<A, T>,
-        set: SetStatements<A, T>,
+        set: Option<SetStatements<A, T>>,
     ) -> Result<T>
     where
         A: Send + Sync + 'static,
@@ -141,7 +148,7 @@ impl Writer {
         let job = Box::new(Queued {
             args,
             statements,
-            set: self.sets.then_some(set),
+            set,
             key: hash,
             done: None,
             reply,
@@ -224,7 +231,11 @@ impl<A: Send + Sync + 'static, T: Send + 'static> Job for Queued<A, T> {
 }
 
 /// One writer task: takes what has queued, commits it as one batch, answers, repeats.
-async fn write_batches(pool: AnyPool, mut rx: mpsc::Receiver<Box<dyn Job>>) {
+async fn write_batches(
+    pool: AnyPool,
+    mut rx: mpsc::Receiver<Box<dyn Job>>,
+    rerun: Arc<AtomicUsize>,
+) {
     loop {
         let mut batch = Vec::new();
         match rx.recv().await {
@@ -240,13 +251,13 @@ async fn write_batches(pool: AnyPool, mut rx: mpsc::Receiver<Box<dyn Job>>) {
         // A panic in one batch drops its callers' replies (they see an error) and must
         // not stop the writer.
         let pool = pool.clone();
-        let _ = tokio::spawn(commit(pool, batch)).await;
+        let _ = tokio::spawn(commit(pool, batch, rerun.clone())).await;
     }
 }
 
 /// Commits `batch` in one transaction and answers each write; see the module docs for
 /// what happens when that fails.
-async fn commit(pool: AnyPool, mut batch: Vec<Box<dyn Job>>) {
+async fn commit(pool: AnyPool, mut batch: Vec<Box<dyn Job>>, rerun: Arc<AtomicUsize>) {
     let failure = match run_together(&pool, &mut batch).await {
         Ok(()) => {
             for job in batch {
@@ -269,6 +280,7 @@ async fn commit(pool: AnyPool, mut batch: Vec<Box<dyn Job>>) {
         return;
     }
     tracing::debug!(error = %failure, writes = batch.len(), "a batch failed; running its writes one by one");
+    rerun.fetch_add(1, Ordering::Relaxed);
     for mut job in batch {
         let mut one = [job];
         let outcome = run_together(&pool, &mut one).await;

@@ -67,10 +67,19 @@ async fn open_each(store: &Store, sessions: Vec<NewSession>) {
     );
 }
 
-/// A connection of the test's own holding the rows `locks` select `FOR UPDATE`, in a
-/// transaction that stands until the test rolls it back.
-async fn lock_rows(url: &str, locks: &[&str]) -> sqlx::PgConnection {
-    let mut locker = sqlx::PgConnection::connect(url).await.unwrap();
+/// A connection of the test's own that holds the writers' first batches, so that later
+/// writes queue behind them, in a transaction that stands until the test rolls it back: on
+/// PostgreSQL it holds the rows `locks` select `FOR UPDATE`; on SQLite the database's write
+/// lock (`BEGIN IMMEDIATE`), which the writer waits for (its `busy_timeout`, 5 s).
+async fn lock_rows(db: &TestDb, locks: &[&str]) -> sqlx::AnyConnection {
+    let mut locker = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    if db.kind == Db::Sqlite {
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut locker)
+            .await
+            .unwrap();
+        return locker;
+    }
     sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
     for lock in locks {
         sqlx::query(sqlx::AssertSqlSafe(*lock))
@@ -135,7 +144,7 @@ async fn writes_that_queue_behind_a_busy_batch_commit_together() {
     };
     let store = store(&db).await;
     let mut locker = lock_rows(
-        &db.url,
+        &db,
         &["SELECT 1 FROM lines WHERE id = 'support' FOR UPDATE"],
     )
     .await;
@@ -175,6 +184,11 @@ async fn writes_that_queue_behind_a_busy_batch_commit_together() {
 /// locks have settled (each writer's first batch waits; what it did not take queues behind
 /// it); how many writers are blocked.
 async fn until_queued(db: &TestDb, store: &Store, writes: usize) -> usize {
+    if db.kind == Db::Sqlite {
+        // One writer, its first batch waiting for the database's write lock.
+        until_unfinished(store, writes).await;
+        return 1;
+    }
     let mut watcher = sqlx::PgConnection::connect(&db.url).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let (mut blocked, mut steady) = (0, 0);
@@ -244,7 +258,7 @@ async fn close_queued(
 ) {
     use rateline::store::CloseTiming;
     use rateline_domain::ClosedBy;
-    let mut locker = lock_rows(&db.url, &["SELECT 1 FROM sessions FOR UPDATE"]).await;
+    let mut locker = lock_rows(db, &["SELECT 1 FROM sessions FOR UPDATE"]).await;
     let closes: Vec<_> = ids
         .iter()
         .cloned()
@@ -271,14 +285,13 @@ async fn close_queued(
     (results, blocked)
 }
 
-/// PostgreSQL: closes that queue while the writers are busy commit in batches, and each
-/// caller still hears its own close: a session closed twice in one batch is newly closed
-/// once (the second close finds its request), a session that does not exist is not found,
-/// a close dated before the open changes nothing and says so, and every other session gets
-/// its request.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn closes_in_one_batch_each_hear_their_own_result() {
-    let Some(db) = TestDb::new(Db::Postgres).await else {
+/// Closes that queue while the writers are busy commit in batches, and each caller still
+/// hears its own close: a session closed twice in one batch is newly closed once (the
+/// second close finds its request), a session that does not exist is not found, a close
+/// dated before the open changes nothing and says so, and every other session gets its
+/// request. Their sends' outcomes, recorded at once, are each recorded.
+async fn closes_in_one_batch_each_hear_their_own_result(kind: Db) {
+    let Some(db) = TestDb::new(kind).await else {
         return;
     };
     let store = store(&db).await;
@@ -322,32 +335,33 @@ async fn closes_in_one_batch_each_hear_their_own_result() {
         assert!(request.is_some(), "c-{i} has its request");
         assert!(new || i == 2, "c-{i} is newly closed");
     }
-    let mut watcher = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    let (requests, transactions): (i64, i64) = {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n, COUNT(DISTINCT xmin::text) AS t FROM rating_requests",
-        )
+    let mut watcher = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    let requests: i64 = sqlx::query("SELECT COUNT(*) AS n FROM rating_requests")
         .fetch_one(&mut watcher)
         .await
+        .unwrap()
+        .try_get("n")
         .unwrap();
-        (row.try_get("n").unwrap(), row.try_get("t").unwrap())
-    };
     assert_eq!(requests, OPENS as i64, "one request a session");
-    assert!(
-        (transactions as usize) <= 2 * blocked && (transactions as usize) < OPENS,
-        "{OPENS} closes took {transactions} transactions with {blocked} writers busy"
-    );
+    if kind == Db::Postgres {
+        let transactions = request_transactions(&db).await;
+        assert!(
+            transactions <= 2 * blocked && transactions < OPENS,
+            "{OPENS} closes took {transactions} transactions with {blocked} writers busy"
+        );
+    }
     let at = opened + chrono::Duration::seconds(5);
     rollup_counts_as_the_rows(&store, at).await;
 
-    // One claim takes every request in one statement; their outcomes, recorded at once,
-    // run in sets: accepted, final, and to be tried again.
+    // One claim takes every request in one statement; their outcomes, queued behind a held
+    // writer, run in sets: accepted, final, and to be tried again.
     let later = at + chrono::Duration::minutes(30);
     let claimed = store
         .claim_due_requests("test", later, chrono::Duration::minutes(1), 100)
         .await
         .unwrap();
     assert_eq!(claimed.len(), OPENS, "every request is due");
+    let mut locker = lock_rows(&db, &["SELECT 1 FROM rating_requests FOR UPDATE"]).await;
     let outcomes: Vec<_> = claimed
         .into_iter()
         .enumerate()
@@ -376,10 +390,43 @@ async fn closes_in_one_batch_each_hear_their_own_result() {
             })
         })
         .collect();
+    until_queued(&db, &store, OPENS).await;
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
     for o in outcomes {
         assert!(o.await.unwrap().unwrap(), "the claim still holds");
     }
+    let statuses: Vec<(String, i64)> = sqlx::query(
+        "SELECT status, COUNT(*) AS n FROM rating_requests GROUP BY status ORDER BY status",
+    )
+    .fetch_all(&mut watcher)
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| (row.try_get("status").unwrap(), row.try_get("n").unwrap()))
+    .collect();
+    let third = OPENS as i64 / 3;
+    assert_eq!(
+        statuses,
+        [
+            ("scheduled".to_owned(), third),
+            ("sent".to_owned(), third),
+            ("undeliverable".to_owned(), third)
+        ],
+        "each outcome recorded"
+    );
+    let queued: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM request_queue WHERE lease_owner IS NULL")
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap();
+    assert_eq!(
+        queued, third,
+        "only the retries wait in the queue, their leases let go"
+    );
     rollup_counts_as_the_rows(&store, at).await;
+    assert_eq!(store.rerun_batches(), 0, "every set ran as one");
 }
 
 /// Closes `id` at `at`, from a task of its own.
@@ -436,7 +483,7 @@ async fn a_client_closed_twice_in_one_batch_is_asked_once_where_the_line_says_so
     }));
     open_each(&store, sessions).await;
     let mut locker = lock_rows(
-        &db.url,
+        &db,
         &["SELECT 1 FROM sessions WHERE id LIKE 'd-%' FOR UPDATE"],
     )
     .await;
@@ -474,15 +521,20 @@ async fn a_client_closed_twice_in_one_batch_is_asked_once_where_the_line_says_so
     );
 }
 
-crate::common::on_both_backends!(each_write_hears_its_own_result);
+crate::common::on_both_backends!(
+    each_write_hears_its_own_result,
+    closes_in_one_batch_each_hear_their_own_result,
+    values_that_look_like_array_syntax_come_back_as_they_went_in,
+    an_open_and_its_close_in_one_batch_keep_their_order,
+    answers_in_one_batch_each_hear_their_own_result,
+);
 
-/// PostgreSQL: a set's rows travel as array literals, so values that look like array syntax
-/// (quotes, backslashes, commas, braces, the word NULL, an empty string) must come back as
-/// they went in. Opens and closes queued behind locks run as sets; every session, client
+/// A set's rows travel as array literals (PostgreSQL) or JSON (SQLite), so values that look
+/// like either's syntax (quotes, backslashes, commas, braces, the word NULL, an empty string)
+/// must come back as they went in. Opens and closes queued behind locks run as sets; every session, client
 /// name, missing operator and request reads back exactly.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn values_that_look_like_array_syntax_come_back_as_they_went_in() {
-    let Some(db) = TestDb::new(Db::Postgres).await else {
+async fn values_that_look_like_array_syntax_come_back_as_they_went_in(kind: Db) {
+    let Some(db) = TestDb::new(kind).await else {
         return;
     };
     let store = store(&db).await;
@@ -521,7 +573,7 @@ async fn values_that_look_like_array_syntax_come_back_as_they_went_in() {
         })
         .collect();
     let mut locker = lock_rows(
-        &db.url,
+        &db,
         &["SELECT 1 FROM lines WHERE id = 'support' FOR UPDATE"],
     )
     .await;
@@ -555,19 +607,28 @@ async fn values_that_look_like_array_syntax_come_back_as_they_went_in() {
         assert_eq!(request.session_id, s.id.as_str());
         assert_eq!(request.operator_id.as_deref(), s.operator_id.as_deref());
     }
+    assert_eq!(store.rerun_batches(), 0, "every set ran as one");
+    if kind == Db::Postgres {
+        let transactions = request_transactions(&db).await;
+        assert!(
+            transactions < awkward.len(),
+            "the closes ran in sets: {transactions} transactions for {} closes",
+            awkward.len()
+        );
+    }
+}
+
+/// PostgreSQL: how many transactions wrote the requests (rows one transaction wrote share
+/// its id, `xmin`).
+async fn request_transactions(db: &TestDb) -> usize {
     let mut watcher = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    let transactions: i64 =
-        sqlx::query("SELECT COUNT(DISTINCT xmin::text) AS n FROM rating_requests")
-            .fetch_one(&mut watcher)
-            .await
-            .unwrap()
-            .try_get("n")
-            .unwrap();
-    assert!(
-        (transactions as usize) < awkward.len(),
-        "the closes ran in sets: {transactions} transactions for {} closes",
-        awkward.len()
-    );
+    let n: i64 = sqlx::query("SELECT COUNT(DISTINCT xmin::text) AS n FROM rating_requests")
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
+    n as usize
 }
 
 /// Waits until exactly `writes` writes are unfinished (all of them blocked on locks).
@@ -583,15 +644,13 @@ async fn until_unfinished(store: &Store, writes: usize) {
     }
 }
 
-/// PostgreSQL: a client that opens a session and closes it without waiting for the open's
-/// answer has both in one writer's queue, behind other sessions' closes. The closes of a
+/// A client that opens a session and closes it without waiting for the open's answer has both in one writer's queue, behind other sessions' closes. The closes of a
 /// batch run as one set, but a close never runs before its own session's open: every
 /// session is opened and then closed, none is left open with its close answered 404.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_open_and_its_close_in_one_batch_keep_their_order() {
+async fn an_open_and_its_close_in_one_batch_keep_their_order(kind: Db) {
     use rateline::store::CloseTiming;
     use rateline_domain::ClosedBy;
-    let Some(db) = TestDb::new(Db::Postgres).await else {
+    let Some(db) = TestDb::new(kind).await else {
         return;
     };
     let store = store(&db).await;
@@ -602,7 +661,7 @@ async fn an_open_and_its_close_in_one_batch_keep_their_order() {
     // Every writer's first batch waits on a lock: a close on its session, an open on the
     // line's (its foreign key); what comes after queues behind it.
     let mut locker = lock_rows(
-        &db.url,
+        &db,
         &[
             "SELECT 1 FROM sessions FOR UPDATE",
             "SELECT 1 FROM lines FOR UPDATE",
@@ -656,20 +715,19 @@ async fn an_open_and_its_close_in_one_batch_keep_their_order() {
         );
     }
     rollup_counts_as_the_rows(&store, timing.closed_at).await;
+    assert_eq!(store.rerun_batches(), 0, "every set ran as one");
 }
 
-/// PostgreSQL: answers that queue while the writers are busy commit in batches, first answers
-/// as sets, and each caller hears what it would hear alone. First answers are stored with
+/// Answers that queue while the writers are busy commit in batches, first answers as sets, and each caller hears what it would hear alone. First answers are stored with
 /// their operator's digest note and their event, a low one with its alert and its reasons; a
 /// second answer queued behind a first changes the rating (lowered: now with an alert) or
 /// finds it unchanged; answers to a request that does not exist, was never delivered or has
 /// expired change nothing and say why. The report from the rollup still says what the rows
 /// say.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn answers_in_one_batch_each_hear_their_own_result() {
+async fn answers_in_one_batch_each_hear_their_own_result(kind: Db) {
     use rateline::store::{AlertPlan, RatingOutcome, RatingPolicy, SendResult};
     use rateline_domain::{RatingAnswer, Recipient, RequestStatus, Scale};
-    let Some(db) = TestDb::new(Db::Postgres).await else {
+    let Some(db) = TestDb::new(kind).await else {
         return;
     };
     let store = store(&db).await;
@@ -776,7 +834,17 @@ async fn answers_in_one_batch_each_hear_their_own_result() {
                 .await
         })
     };
-    let mut locker = lock_rows(&db.url, &["SELECT 1 FROM rating_requests FOR UPDATE"]).await;
+    let mut locker = lock_rows(&db, &["SELECT 1 FROM rating_requests FOR UPDATE"]).await;
+    // On SQLite an answer reads before it writes, and a transaction that has read does not
+    // wait for the write lock (it could deadlock): an open, which writes first, holds the
+    // writer instead, and the answers queue behind it.
+    let plug = (kind == Db::Sqlite).then(|| {
+        let (store, s) = (store.clone(), session("plug", "support"));
+        tokio::spawn(async move { store.insert_session(&s, opened, None).await })
+    });
+    if plug.is_some() {
+        until_unfinished(&store, 1).await;
+    }
     // Low (1 star) where i is even, with reasons where it is a multiple of four; 5 stars
     // otherwise.
     let value = |i: usize| if i.is_multiple_of(2) { 1 } else { 5 };
@@ -800,6 +868,12 @@ async fn answers_in_one_batch_each_hear_their_own_result() {
         until_unfinished(&store, queued + 1).await;
     }
     sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    if let Some(plug) = plug {
+        assert!(
+            matches!(plug.await.unwrap(), Ok(Some(_))),
+            "the plug is opened"
+        );
+    }
 
     let mut outcomes = Vec::new();
     for a in firsts.into_iter().chain(seconds) {
@@ -848,7 +922,7 @@ async fn answers_in_one_batch_each_hear_their_own_result() {
     );
 
     // What the store holds says the same, and the first answers shared transactions.
-    let mut watcher = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut watcher = sqlx::AnyConnection::connect(&db.url).await.unwrap();
     let answered = OPENS - 2;
     assert_eq!(
         count(
@@ -911,31 +985,34 @@ async fn answers_in_one_batch_each_hear_their_own_result() {
         .await,
         1
     );
-    let transactions = count(
-        &mut watcher,
-        "SELECT COUNT(DISTINCT xmin::text) AS n FROM rating_history WHERE revision = 0",
-    )
-    .await;
-    assert!(
-        transactions < answered / 2,
-        "{answered} first answers took {transactions} transactions"
-    );
-    // Rows one statement inserted share their transaction and command id.
-    let together = count(
-        &mut watcher,
-        "SELECT MAX(n) AS n FROM (SELECT COUNT(*) AS n FROM rating_history
-                                  WHERE revision = 0 GROUP BY xmin::text, cmin::text) s",
-    )
-    .await;
-    assert!(
-        together > 1,
-        "the first answers of a batch are inserted as one set"
-    );
+    assert_eq!(store.rerun_batches(), 0, "every set ran as one");
+    if kind == Db::Postgres {
+        let transactions = count(
+            &mut watcher,
+            "SELECT COUNT(DISTINCT xmin::text) AS n FROM rating_history WHERE revision = 0",
+        )
+        .await;
+        assert!(
+            transactions < answered / 2,
+            "{answered} first answers took {transactions} transactions"
+        );
+        // Rows one statement inserted share their transaction and command id.
+        let together = count(
+            &mut watcher,
+            "SELECT MAX(n) AS n FROM (SELECT COUNT(*) AS n FROM rating_history
+                                      WHERE revision = 0 GROUP BY xmin::text, cmin::text) s",
+        )
+        .await;
+        assert!(
+            together > 1,
+            "the first answers of a batch are inserted as one set"
+        );
+    }
     rollup_counts_as_the_rows(&store, at).await;
 }
 
 /// `sql`'s one number, `n`, read through a connection of the test's own.
-async fn count(conn: &mut sqlx::PgConnection, sql: &'static str) -> usize {
+async fn count(conn: &mut sqlx::AnyConnection, sql: &'static str) -> usize {
     let n: i64 = sqlx::query(sql)
         .fetch_one(conn)
         .await
