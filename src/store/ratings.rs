@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::rows::{
     Counted, LEASED, RATING_COLUMNS, RatingRecord, read_rating, read_reasons, read_request,
-    request_view, stored_reasons,
+    request_view, shown_status, stored_reasons,
 };
 use super::sql::{SetRows, id_set};
 use super::{Backend, Result, Store, alerts, events, ms, time};
@@ -213,10 +213,10 @@ impl Unanswered {
     /// Reads a row selected with [`unanswered_columns`].
     fn read(row: &sqlx::any::AnyRow) -> Result<Self> {
         Ok(Self {
-            status: match row.try_get::<String, _>("status")?.as_str() {
-                "scheduled" if row.try_get::<i64, _>("leased")? == 1 => RequestStatus::Sending,
-                s => s.parse().map_err(super::StoreError::Corrupt)?,
-            },
+            status: shown_status(
+                &row.try_get::<String, _>("status")?,
+                row.try_get::<i64, _>("leased")? == 1,
+            )?,
             expires_at: row.try_get("expires_at")?,
             attempts: row.try_get("attempts")?,
             session_id: row.try_get("session_id")?,

@@ -19,6 +19,7 @@ use chrono::{DateTime, Duration, Utc};
 use rateline_domain::{Channel, ClientRef, Id, LineSettings, RequestStatus, Scale};
 use sqlx::Row;
 
+use super::rows::shown_status;
 use super::sql::{SetRows, WINDOW_JOIN, WINDOW_START};
 use super::{Backend, Result, Store, StoreError, ms, opt_time, time};
 
@@ -166,13 +167,10 @@ impl Store {
             return Ok(None);
         };
         let request = read_claimed(&row, &mut HashMap::new())?;
-        let status = match row.try_get::<String, _>("status")?.as_str() {
-            // A request is `sending` while its queue row holds a lease.
-            "scheduled" if row.try_get::<Option<String>, _>("lease_owner")?.is_some() => {
-                RequestStatus::Sending
-            }
-            s => s.parse().map_err(StoreError::Corrupt)?,
-        };
+        let status = shown_status(
+            &row.try_get::<String, _>("status")?,
+            row.try_get::<Option<String>, _>("lease_owner")?.is_some(),
+        )?;
         Ok(Some((
             request,
             status,

@@ -39,6 +39,15 @@ pub(crate) fn request_view() -> String {
 pub(crate) const LEASED: &str = "EXISTS (SELECT 1 FROM request_queue q \
     WHERE q.request_id = r.id AND q.lease_owner IS NOT NULL)";
 
+/// A request's status as people see it, from its stored status and whether its queue row
+/// holds a lease: the rule [`request_view`] writes in SQL, for rows read without it.
+pub(crate) fn shown_status(stored: &str, leased: bool) -> Result<RequestStatus> {
+    match stored {
+        "scheduled" if leased => Ok(RequestStatus::Sending),
+        s => s.parse().map_err(StoreError::Corrupt),
+    }
+}
+
 /// A stored rating request.
 #[derive(Debug, Clone)]
 pub struct RequestRecord {
