@@ -477,11 +477,13 @@ pub(crate) const CLAIMABLE: &str =
 
 impl Store {
     /// Whether any subscription is active (as read at most [`GATE_TTL`] ago): when not,
-    /// writes skip their events. When the store cannot say, it answers yes.
+    /// writes skip their events. When the store cannot say, it answers yes. Read on the
+    /// readers' connections: on SQLite the pool's one connection is the writer's, busy with
+    /// the batch a write waits to join.
     pub async fn events_wanted(&self) -> bool {
         self.events
             .read(
-                &self.pool,
+                &self.reads,
                 "SELECT COUNT(*) AS n FROM subscriptions WHERE active = 1",
             )
             .await

@@ -296,6 +296,12 @@ impl Store {
         self.writer.rerun()
     }
 
+    /// Sets of two or more writes of one kind that ran as one statement each (see the
+    /// `writer` module), since the store was opened.
+    pub fn write_sets(&self) -> usize {
+        self.writer.sets()
+    }
+
     /// Whether the database answers now.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

@@ -362,7 +362,7 @@ fn submit_ratings<'c>(
             unanswered_columns()
         )))
         .bind(&ids)
-        .persistent(false) // planned for each run: see `text_array`
+        .persistent(sqlite) // PostgreSQL plans it for each run: see `text_array`
         .fetch_all(&mut *conn)
         .await?;
         let (which, ids) = id_set(sqlite, "request_id", firsts.iter().copied());
@@ -370,7 +370,7 @@ fn submit_ratings<'c>(
             "SELECT request_id FROM ratings WHERE {which}"
         )))
         .bind(ids)
-        .persistent(false)
+        .persistent(sqlite)
         .fetch_all(&mut *conn)
         .await?
         .iter()
@@ -450,7 +450,7 @@ fn submit_ratings<'c>(
             );
             let rows = rows
                 .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-                .persistent(false) // it counts each request's reminders: see `text_array`
+                .persistent(sqlite) // PostgreSQL plans it each run: see `text_array`
                 .fetch_all(&mut *conn)
                 .await?;
             for row in &rows {
@@ -490,7 +490,7 @@ fn submit_ratings<'c>(
                 rows.source("x")
             );
             rows.bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-                .persistent(false)
+                .persistent(sqlite)
                 .execute(&mut *conn)
                 .await?;
             for (a, first) in &stored {

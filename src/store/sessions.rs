@@ -557,9 +557,10 @@ fn close_sessions<'c>(
                        (SELECT settings FROM lines WHERE lines.id = sessions.line_id) AS settings",
             rows.source("x")
         );
+        let sqlite = rows.sqlite();
         let mut closed: std::collections::HashMap<String, Closed> = rows
             .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .persistent(false) // planned for each run: see `text_array`
+            .persistent(sqlite) // PostgreSQL plans it for each run: see `text_array`
             .fetch_all(&mut *conn)
             .await?
             .iter()

@@ -182,13 +182,12 @@ impl<'a> SetRows<'a> {
         self,
         query: Query<'q, Any, AnyArguments>,
     ) -> Query<'q, Any, AnyArguments> {
-        debug_assert_eq!(
-            self.columns.len(),
-            self.names.len(),
-            "a value for each column"
+        let rows = self.columns.first().map_or(0, Column::len);
+        assert!(
+            self.columns.len() == self.names.len() && self.columns.iter().all(|c| c.len() == rows),
+            "a set's rows have a value in each of their columns"
         );
         if self.sqlite {
-            let rows = self.columns.first().map_or(0, Column::len);
             let json: Vec<Vec<serde_json::Value>> = (0..rows)
                 .map(|row| self.columns.iter().map(|c| c.json(row)).collect())
                 .collect();

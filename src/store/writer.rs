@@ -27,8 +27,7 @@
 //! answered once the close that made it has committed). Each key's writes run in one
 //! writer, in order, so batches of different writers never wait on each other's rows.
 //!
-//! Writes of one kind in a batch (opens, closes, sends' outcomes; answers on PostgreSQL)
-//! run as one set, at the place of the first of them: one statement over all their rows (for
+//! Writes of one kind in a batch (opens, closes, sends' outcomes, answers) run as one set, at the place of the first of them: one statement over all their rows (for
 //! answers, one for each table they touch), passed as arrays on PostgreSQL and as JSON on
 //! SQLite, with one statement text whatever the batch's size (see [`Writer::write`] and
 //! `sql::SetRows`). On SQLite a set saves less database work than on PostgreSQL, but each
@@ -79,8 +78,17 @@ pub(crate) struct Writer {
     queues: Arc<[mpsc::Sender<Box<dyn Job>>]>,
     /// Writes handed in and not yet answered, queued or in a batch.
     unfinished: Arc<AtomicUsize>,
+    /// What the writers did: for tests and for a look at a running store.
+    stats: Arc<Stats>,
+}
+
+/// Counts of what the writers did since the store was opened.
+#[derive(Debug, Default)]
+struct Stats {
+    /// Sets of two or more writes run by their set statements.
+    sets: AtomicUsize,
     /// Batches that failed and whose writes were run again one by one.
-    rerun: Arc<AtomicUsize>,
+    rerun: AtomicUsize,
 }
 
 /// One write counted as unfinished until it is answered or its caller gives up.
@@ -102,17 +110,17 @@ impl Drop for Unfinished<'_> {
 impl Writer {
     /// Starts `writers` writer tasks on `pool`. They end when every `Writer` clone is gone.
     pub(crate) fn start(pool: AnyPool, writers: usize) -> Self {
-        let rerun = Arc::<AtomicUsize>::default();
+        let stats = Arc::<Stats>::default();
         let queues = (0..writers.max(1))
             .map(|_| {
                 let (queue, rx) = mpsc::channel(QUEUE);
-                tokio::spawn(write_batches(pool.clone(), rx, rerun.clone()));
+                tokio::spawn(write_batches(pool.clone(), rx, stats.clone()));
                 queue
             })
             .collect();
         Self {
             queues,
-            rerun,
+            stats,
             unfinished: Arc::default(),
         }
     }
@@ -124,7 +132,13 @@ impl Writer {
 
     /// Batches that failed as a whole and had their writes run again one by one.
     pub(crate) fn rerun(&self) -> usize {
-        self.rerun.load(Ordering::Relaxed)
+        self.stats.rerun.load(Ordering::Relaxed)
+    }
+
+    /// Sets of two or more writes run by their set statements (a batch that failed and ran
+    /// again counts the sets it ran before it failed).
+    pub(crate) fn sets(&self) -> usize {
+        self.stats.sets.load(Ordering::Relaxed)
     }
 
     /// Queues a write under `key` (the session or request whose rows it changes) and
@@ -231,11 +245,7 @@ impl<A: Send + Sync + 'static, T: Send + 'static> Job for Queued<A, T> {
 }
 
 /// One writer task: takes what has queued, commits it as one batch, answers, repeats.
-async fn write_batches(
-    pool: AnyPool,
-    mut rx: mpsc::Receiver<Box<dyn Job>>,
-    rerun: Arc<AtomicUsize>,
-) {
+async fn write_batches(pool: AnyPool, mut rx: mpsc::Receiver<Box<dyn Job>>, stats: Arc<Stats>) {
     loop {
         let mut batch = Vec::new();
         match rx.recv().await {
@@ -251,14 +261,14 @@ async fn write_batches(
         // A panic in one batch drops its callers' replies (they see an error) and must
         // not stop the writer.
         let pool = pool.clone();
-        let _ = tokio::spawn(commit(pool, batch, rerun.clone())).await;
+        let _ = tokio::spawn(commit(pool, batch, stats.clone())).await;
     }
 }
 
 /// Commits `batch` in one transaction and answers each write; see the module docs for
 /// what happens when that fails.
-async fn commit(pool: AnyPool, mut batch: Vec<Box<dyn Job>>, rerun: Arc<AtomicUsize>) {
-    let failure = match run_together(&pool, &mut batch).await {
+async fn commit(pool: AnyPool, mut batch: Vec<Box<dyn Job>>, stats: Arc<Stats>) {
+    let failure = match run_together(&pool, &mut batch, &stats).await {
         Ok(()) => {
             for job in batch {
                 job.answer(None);
@@ -280,10 +290,10 @@ async fn commit(pool: AnyPool, mut batch: Vec<Box<dyn Job>>, rerun: Arc<AtomicUs
         return;
     }
     tracing::debug!(error = %failure, writes = batch.len(), "a batch failed; running its writes one by one");
-    rerun.fetch_add(1, Ordering::Relaxed);
+    stats.rerun.fetch_add(1, Ordering::Relaxed);
     for mut job in batch {
         let mut one = [job];
-        let outcome = run_together(&pool, &mut one).await;
+        let outcome = run_together(&pool, &mut one, &stats).await;
         [job] = one;
         job.answer(outcome.err());
     }
@@ -294,7 +304,7 @@ fn same_failure(message: &str) -> StoreError {
     StoreError::Unavailable(sqlx::Error::Io(std::io::Error::other(message.to_owned())))
 }
 
-async fn run_together(pool: &AnyPool, batch: &mut [Box<dyn Job>]) -> Result<()> {
+async fn run_together(pool: &AnyPool, batch: &mut [Box<dyn Job>], stats: &Stats) -> Result<()> {
     let mut conn = pool.acquire().await?;
     let mut tx = conn.begin().await?;
     let kinds: Vec<Option<(SetKind, SetRunner)>> = batch.iter().map(|job| job.set()).collect();
@@ -328,6 +338,7 @@ async fn run_together(pool: &AnyPool, batch: &mut [Box<dyn Job>]) -> Result<()> 
             one.run(&mut tx).await?;
         } else {
             runner(&mut tx, &mut members).await?;
+            stats.sets.fetch_add(1, Ordering::Relaxed);
         }
     }
     tx.commit().await?;
