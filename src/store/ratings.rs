@@ -158,12 +158,7 @@ impl Store {
             events: self.events_wanted().await,
         };
         self.writer
-            .write(
-                &answer.request_id,
-                queued,
-                submit_rating,
-                Some(submit_ratings),
-            )
+            .write(&answer.request_id, queued, submit_rating, submit_ratings)
             .await
     }
 }

@@ -198,12 +198,7 @@ impl Store {
             events: self.events_wanted().await,
         };
         self.writer
-            .write(
-                &claim.id,
-                record,
-                record_send_result,
-                Some(record_send_results),
-            )
+            .write(&claim.id, record, record_send_result, record_send_results)
             .await
     }
 
@@ -451,8 +446,9 @@ struct Record {
     events: bool,
 }
 
-/// Sends' outcomes: the platforms' acceptances as one `UPDATE` over all their rows (with a reminder each where the line asks one), every other outcome (and an
-/// outcome given twice for one request) row by row as [`record_send_result`] records it.
+/// Sends' outcomes: the platforms' acceptances as one `UPDATE` over all their rows (with a
+/// reminder each where the line asks one), every other outcome (and an outcome given twice
+/// for one request) row by row as [`record_send_result`] records it.
 fn record_send_results<'c>(
     conn: &'c mut sqlx::AnyConnection,
     records: &'c [&'c Record],

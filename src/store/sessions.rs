@@ -131,7 +131,7 @@ impl Store {
             auto_close_minutes,
         };
         self.writer
-            .write(&s.id, open, open_session, Some(open_sessions))
+            .write(&s.id, open, open_session, open_sessions)
             .await
     }
 
@@ -248,7 +248,7 @@ impl Store {
             events: self.events_wanted().await,
         };
         self.writer
-            .write(session_id, close, close_session, Some(close_sessions))
+            .write(session_id, close, close_session, close_sessions)
             .await
     }
 
@@ -511,9 +511,9 @@ fn queued(r: &RequestRecord) -> bool {
     r.status == RequestStatus::Scheduled && r.channel != Channel::Webchat
 }
 
-/// Closes as one `UPDATE` of their sessions and one `INSERT` of their requests; what the rules decide for each request, and the rare cases (a session closed
-/// already, dated too early, or closed twice in one set), go row by row as
-/// [`close_session`] does.
+/// Closes as one `UPDATE` of their sessions and one `INSERT` of their requests; what the
+/// rules decide for each request, and the rare cases (a session closed already, dated too
+/// early, or closed twice in one set), go row by row as [`close_session`] does.
 fn close_sessions<'c>(
     conn: &'c mut sqlx::AnyConnection,
     closes: &'c [&'c Close],

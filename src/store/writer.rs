@@ -27,15 +27,16 @@
 //! answered once the close that made it has committed). Each key's writes run in one
 //! writer, in order, so batches of different writers never wait on each other's rows.
 //!
-//! Writes of one kind in a batch (opens, closes, sends' outcomes, answers) run as one set, at the place of the first of them: one statement over all their rows (for
-//! answers, one for each table they touch), passed as arrays on PostgreSQL and as JSON on
-//! SQLite, with one statement text whatever the batch's size (see [`Writer::write`] and
-//! `sql::SetRows`). On SQLite a set saves less database work than on PostgreSQL, but each
-//! statement is a round trip to the thread sqlx runs the connection on.
-//! Every write of a batch is in flight at once, none answered yet, so running a kind's
-//! writes together, before or after the others, is an order their callers could have
-//! seen. Only a write whose key has a write of another kind before it still to run is
-//! left for a later set, so one session's open still runs before its close.
+//! Writes of one kind in a batch (opens, closes, sends' outcomes, answers) run as one set,
+//! at the place of the first of them: one statement over all their rows (for answers, one
+//! for each table they touch), passed as arrays on PostgreSQL and as JSON on SQLite, with
+//! one statement text whatever the batch's size (see [`Writer::write`] and `sql::SetRows`).
+//! On SQLite a set saves less database work than on PostgreSQL, but each statement is a
+//! round trip to the thread sqlx runs the connection on. Every write of a batch is in
+//! flight at once, none answered yet, so running a kind's writes together, before or after
+//! the others, is an order their callers could have seen. Only a write whose key has a
+//! write of another kind before it still to run is left for a later set, so one session's
+//! open still runs before its close.
 //!
 //! When a batch fails, nothing of it was committed. If the database is unavailable, every
 //! caller hears so (503). Otherwise the failure belongs to one write, and one write must
@@ -142,15 +143,14 @@ impl Writer {
     }
 
     /// Queues a write under `key` (the session or request whose rows it changes) and
-    /// waits until it is committed (or failed). Given a `set`, it runs in a batch with other
-    /// writes of the same `set`, all of them by one call of `set`; alone, or without a
-    /// `set`, by `statements`.
+    /// waits until it is committed (or failed). In a batch with other writes of the same
+    /// `set`, all of them run by one call of `set`; alone, by `statements`.
     pub(crate) async fn write<A, T>(
         &self,
         key: &str,
         args: A,
         statements: Statements<A, T>,
-        set: Option<SetStatements<A, T>>,
+        set: SetStatements<A, T>,
     ) -> Result<T>
     where
         A: Send + Sync + 'static,
@@ -191,8 +191,8 @@ type SetRunner =
 trait Job: Send {
     /// Runs the write's statements; its result waits in the job until [`Job::answer`].
     fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Result<()>>;
-    /// The set it may run in, and what runs it; `None` runs alone.
-    fn set(&self) -> Option<(SetKind, SetRunner)>;
+    /// The set it may run in, and what runs it.
+    fn set(&self) -> (SetKind, SetRunner);
     /// Its key's hash: writes of one key keep their order.
     fn key(&self) -> u64;
     fn as_any(&mut self) -> &mut dyn Any;
@@ -203,7 +203,7 @@ trait Job: Send {
 struct Queued<A, T> {
     args: A,
     statements: Statements<A, T>,
-    set: Option<SetStatements<A, T>>,
+    set: SetStatements<A, T>,
     key: u64,
     done: Option<T>,
     reply: oneshot::Sender<Result<T>>,
@@ -217,10 +217,9 @@ impl<A: Send + Sync + 'static, T: Send + 'static> Job for Queued<A, T> {
         })
     }
 
-    fn set(&self) -> Option<(SetKind, SetRunner)> {
-        let set = self.set?;
-        let kind = SetKind(TypeId::of::<Self>(), set as usize);
-        Some((kind, run_set::<A, T>))
+    fn set(&self) -> (SetKind, SetRunner) {
+        let kind = SetKind(TypeId::of::<Self>(), self.set as usize);
+        (kind, run_set::<A, T>)
     }
 
     fn key(&self) -> u64 {
@@ -307,17 +306,13 @@ fn same_failure(message: &str) -> StoreError {
 async fn run_together(pool: &AnyPool, batch: &mut [Box<dyn Job>], stats: &Stats) -> Result<()> {
     let mut conn = pool.acquire().await?;
     let mut tx = conn.begin().await?;
-    let kinds: Vec<Option<(SetKind, SetRunner)>> = batch.iter().map(|job| job.set()).collect();
+    let kinds: Vec<(SetKind, SetRunner)> = batch.iter().map(|job| job.set()).collect();
     let mut ran = vec![false; batch.len()];
     for first in 0..batch.len() {
         if ran[first] {
             continue;
         }
-        let Some((kind, runner)) = kinds[first] else {
-            batch[first].run(&mut tx).await?;
-            ran[first] = true;
-            continue;
-        };
+        let (kind, runner) = kinds[first];
         // This write and every later one of its kind, as one set, but for a write whose
         // key has a write of another kind before it still to run: it waits for a later set,
         // so that one session's open still runs before its close.
@@ -327,7 +322,7 @@ async fn run_together(pool: &AnyPool, batch: &mut [Box<dyn Job>], stats: &Stats)
             if ran[i] {
                 continue;
             }
-            if kinds[i].is_some_and(|(k, _)| k == kind) && !held.contains(&job.key()) {
+            if kinds[i].0 == kind && !held.contains(&job.key()) {
                 ran[i] = true;
                 members.push(job);
             } else {
@@ -359,7 +354,7 @@ fn run_set<'c, A: Send + Sync + 'static, T: Send + 'static>(
                     .expect("a set holds writes of one type")
             })
             .collect();
-        let set = queued[0].set.expect("a set's writes have set statements");
+        let set = queued[0].set;
         let args: Vec<&A> = queued.iter().map(|q| &q.args).collect();
         let results = set(conn, &args).await?;
         drop(args);

@@ -91,14 +91,9 @@ async fn lock_rows(db: &TestDb, locks: &[&str]) -> sqlx::AnyConnection {
 }
 
 /// Sessions in the database, read through a connection of the test's own.
-async fn stored_sessions(db: &TestDb) -> i64 {
+async fn stored_sessions(db: &TestDb) -> usize {
     let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
-    sqlx::query("SELECT COUNT(*) AS n FROM sessions")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap()
-        .try_get("n")
-        .unwrap()
+    count(&mut conn, "SELECT COUNT(*) AS n FROM sessions").await
 }
 
 /// Among concurrent opens, one names a line that does not exist (the database refuses it:
@@ -130,7 +125,7 @@ async fn each_write_hears_its_own_result(kind: Db) {
     let new: Vec<_> = good.iter().filter_map(|r| r.as_deref()).collect();
     assert_eq!(new.len(), OPENS, "each id is new once: {new:?}");
     assert_eq!(good.iter().filter(|r| r.is_none()).count(), 1, "the twin");
-    assert_eq!(stored_sessions(&db).await, OPENS as i64);
+    assert_eq!(stored_sessions(&db).await, OPENS);
 }
 
 /// PostgreSQL: opens that queue while the writers are busy commit together. The line's row
@@ -166,16 +161,14 @@ async fn writes_that_queue_behind_a_busy_batch_commit_together() {
         results.iter().all(|r| matches!(r, Ok(Some(_)))),
         "{results:?}"
     );
-    let mut watcher = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    let transactions: i64 =
-        sqlx::query("SELECT COUNT(DISTINCT xmin::text) AS n FROM sessions WHERE id LIKE 'q-%'")
-            .fetch_one(&mut watcher)
-            .await
-            .unwrap()
-            .try_get("n")
-            .unwrap();
+    let mut watcher = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    let transactions = count(
+        &mut watcher,
+        "SELECT COUNT(DISTINCT xmin::text) AS n FROM sessions WHERE id LIKE 'q-%'",
+    )
+    .await;
     assert!(
-        transactions as usize <= 2 * blocked && (transactions as usize) < OPENS,
+        transactions <= 2 * blocked && transactions < OPENS,
         "{OPENS} opens took {transactions} transactions with {blocked} writers busy"
     );
 }
@@ -342,13 +335,8 @@ async fn closes_in_one_batch_each_hear_their_own_result(kind: Db) {
         assert!(new || i == 2, "c-{i} is newly closed");
     }
     let mut watcher = sqlx::AnyConnection::connect(&db.url).await.unwrap();
-    let requests: i64 = sqlx::query("SELECT COUNT(*) AS n FROM rating_requests")
-        .fetch_one(&mut watcher)
-        .await
-        .unwrap()
-        .try_get("n")
-        .unwrap();
-    assert_eq!(requests, OPENS as i64, "one request a session");
+    let requests = count(&mut watcher, "SELECT COUNT(*) AS n FROM rating_requests").await;
+    assert_eq!(requests, OPENS, "one request a session");
     if kind == Db::Postgres {
         let transactions = request_transactions(&db).await;
         assert!(
@@ -420,15 +408,13 @@ async fn closes_in_one_batch_each_hear_their_own_result(kind: Db) {
         ],
         "each outcome recorded"
     );
-    let queued: i64 =
-        sqlx::query("SELECT COUNT(*) AS n FROM request_queue WHERE lease_owner IS NULL")
-            .fetch_one(&mut watcher)
-            .await
-            .unwrap()
-            .try_get("n")
-            .unwrap();
+    let queued = count(
+        &mut watcher,
+        "SELECT COUNT(*) AS n FROM request_queue WHERE lease_owner IS NULL",
+    )
+    .await;
     assert_eq!(
-        queued, third,
+        queued as i64, third,
         "only the retries wait in the queue, their leases let go"
     );
     rollup_counts_as_the_rows(&store, at).await;
@@ -537,9 +523,9 @@ crate::common::on_both_backends!(
 );
 
 /// A set's rows travel as array literals (PostgreSQL) or JSON (SQLite), so values that look
-/// like either's syntax (quotes, backslashes, commas, braces, the word NULL, an empty string)
-/// must come back as they went in. Opens and closes queued behind locks run as sets; every session, client
-/// name, missing operator and request reads back exactly.
+/// like either's syntax (quotes, backslashes, commas, braces, the word NULL, an empty
+/// string) must come back as they went in. Opens and closes queued behind locks run as
+/// sets; every session, client name, missing operator and request reads back exactly.
 async fn values_that_look_like_array_syntax_come_back_as_they_went_in(kind: Db) {
     let Some(db) = TestDb::new(kind).await else {
         return;
@@ -629,14 +615,12 @@ async fn values_that_look_like_array_syntax_come_back_as_they_went_in(kind: Db) 
 /// PostgreSQL: how many transactions wrote the requests (rows one transaction wrote share
 /// its id, `xmin`).
 async fn request_transactions(db: &TestDb) -> usize {
-    let mut watcher = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    let n: i64 = sqlx::query("SELECT COUNT(DISTINCT xmin::text) AS n FROM rating_requests")
-        .fetch_one(&mut watcher)
-        .await
-        .unwrap()
-        .try_get("n")
-        .unwrap();
-    n as usize
+    let mut watcher = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    count(
+        &mut watcher,
+        "SELECT COUNT(DISTINCT xmin::text) AS n FROM rating_requests",
+    )
+    .await
 }
 
 /// Waits until at least `writes` writes are unfinished (blocked on locks, or queued behind
@@ -653,9 +637,10 @@ async fn until_unfinished(store: &Store, writes: usize) {
     }
 }
 
-/// A client that opens a session and closes it without waiting for the open's answer has both in one writer's queue, behind other sessions' closes. The closes of a
-/// batch run as one set, but a close never runs before its own session's open: every
-/// session is opened and then closed, none is left open with its close answered 404.
+/// A client that opens a session and closes it without waiting for the open's answer has
+/// both in one writer's queue, behind other sessions' closes. The closes of a batch run as
+/// one set, but a close never runs before its own session's open: every session is opened
+/// and then closed, none is left open with its close answered 404.
 async fn an_open_and_its_close_in_one_batch_keep_their_order(kind: Db) {
     use rateline::store::CloseTiming;
     use rateline_domain::ClosedBy;
@@ -728,8 +713,9 @@ async fn an_open_and_its_close_in_one_batch_keep_their_order(kind: Db) {
     assert_eq!(store.rerun_batches(), 0, "every set ran as one");
 }
 
-/// Answers that queue while the writers are busy commit in batches, first answers as sets, and each caller hears what it would hear alone. First answers are stored with
-/// their operator's digest note and their event, a low one with its alert and its reasons; a
+/// Answers that queue while the writers are busy commit in batches, first answers as sets,
+/// and each caller hears what it would hear alone. First answers are stored with their
+/// operator's digest note and their event, a low one with its alert and its reasons; a
 /// second answer queued behind a first changes the rating (lowered: now with an alert) or
 /// finds it unchanged; answers to a request that does not exist, was never delivered or has
 /// expired change nothing and say why. The report from the rollup still says what the rows
