@@ -42,10 +42,11 @@ pub(crate) fn placeholders(offset: usize, n: usize) -> String {
 /// rows come. A plan kept for the connection's life is made while a table is small or its
 /// statistics old, and a growing table does not make it again unless the table is
 /// analyzed: a join planned as a scan of every session while the store was new went on
-/// scanning them as they grew (see the performance log, 2026-11-26). A set statement that
-/// only inserts the arrays' rows has one plan whatever the rows and the tables, so it is
-/// kept prepared and planned once per connection: planning it for each run cost 60–140 µs
-/// a run.
+/// scanning them as they grew (see the performance log, 2026-11-26); with scans and hash
+/// joins turned off, a generic plan made while the queue was empty read the queue's whole
+/// primary key in every run (2026-11-27). A set statement that only inserts the arrays'
+/// rows has one plan whatever the rows and the tables, so it is kept prepared and planned
+/// once per connection: planning it for each run cost 60–140 µs a run.
 pub(crate) fn text_array<'a>(values: impl IntoIterator<Item = Option<&'a str>>) -> String {
     array_literal(values, |out, v| {
         out.push('"');
