@@ -69,12 +69,14 @@ impl Store {
         Ok(query.execute(&self.pool).await?.rows_affected() == 1)
     }
 
+    /// Line `id` as last committed. Every open reads it: on the readers' connections, off
+    /// SQLite's one writer connection (see `answer_context`).
     pub async fn get_line(&self, id: &str) -> Result<Option<LineRecord>> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {LINE_COLUMNS} FROM lines WHERE id = $1"
         )))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reads)
         .await?
         .as_ref()
         .map(read_line)

@@ -116,14 +116,16 @@ pub enum RatingOutcome {
 
 impl Store {
     /// What an answer to `request_id` is judged by: the request's scale and its line's
-    /// settings, in one read. `None` when the request does not exist.
+    /// settings, in one read. `None` when the request does not exist. Read on the readers'
+    /// connections: on SQLite the pool's one connection is the writer's, and a read there
+    /// waits for the batch it runs and makes the next one wait.
     pub async fn answer_context(&self, request_id: &str) -> Result<Option<(Scale, LineSettings)>> {
         let Some(row) = sqlx::query(
             "SELECT r.scale, r.line_id, l.settings
              FROM rating_requests r JOIN lines l ON l.id = r.line_id WHERE r.id = $1",
         )
         .bind(request_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reads)
         .await?
         else {
             return Ok(None);

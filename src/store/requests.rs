@@ -225,7 +225,9 @@ impl Store {
     }
 
     /// When the scheduler must look next: for a send (a due request or a lease's end), and
-    /// for housekeeping (an answer window's end or an idle session's close).
+    /// for housekeeping (an answer window's end or an idle session's close). Read on the
+    /// readers' connections, off SQLite's one writer connection (see `answer_context`); a
+    /// commit after the read wakes the scheduler anyway.
     pub async fn next_wake(&self) -> Result<NextWake> {
         // Only the first queued event of a subscription and request counts: the others
         // wait for it, and would otherwise wake the scheduler for nothing.
@@ -253,7 +255,7 @@ impl Store {
             claimable = super::events::CLAIMABLE,
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reads)
             .await?;
         // Ratings noted for operators' digests are gathered with the housekeeping.
         let expire = [
@@ -291,10 +293,12 @@ impl Store {
     }
 
     /// Requests waiting to be sent (scheduled or being sent): the queue depth. Web chat
-    /// requests waiting for their widget are not in the scheduler's queue.
+    /// requests waiting for their widget are not in the scheduler's queue. Counted on the
+    /// readers' connections: over millions of rows the count takes a while, and must not
+    /// hold SQLite's one writer connection.
     pub async fn queue_depth(&self) -> Result<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM request_queue")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reads)
             .await?;
         Ok(row.try_get("n")?)
     }

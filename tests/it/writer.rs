@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::common::{Db, TestDb};
 use chrono::Utc;
-use rateline::store::{Store, StoreError};
+use rateline::store::{JobKind, Store, StoreError};
 use rateline_domain::{LineSettings, ManagedBy, NewSession};
 use serde_json::json;
 use sqlx::{Connection, Row};
@@ -1024,4 +1024,54 @@ async fn count(conn: &mut sqlx::AnyConnection, sql: &'static str) -> usize {
         .try_get("n")
         .unwrap();
     n as usize
+}
+
+/// On a SQLite file the reads around the writes run on the readers' connections: the line
+/// an open is made on, the request and line an answer is judged by, the scheduler's next
+/// wake, its claims of alerts, responses and reminders when none is due, and the queue
+/// depth `/metrics` shows each answer while the writer's one connection waits for the
+/// file's write lock (held here by another program), instead of queueing behind it and
+/// making its next batch wait for them.
+#[tokio::test]
+async fn on_sqlite_the_reads_around_writes_answer_while_the_writer_waits_for_the_lock() {
+    let Some(db) = TestDb::new(Db::Sqlite).await else {
+        return;
+    };
+    let store = store(&db).await;
+    let mut locker = lock_rows(&db, &[]).await;
+    let open = {
+        let store = store.clone();
+        tokio::spawn(async move { open_all(&store, vec![session("s-1", "support")]).await })
+    };
+    until_queued(&db, &store, 1).await;
+    // Each read in turn, raced against the open: it must answer while the open waits.
+    macro_rules! before_the_open {
+        ($what:literal, $read:expr) => {
+            tokio::select! {
+                r = $read => r.expect($what),
+                () = tokio::time::sleep(Duration::from_secs(3)) => {
+                    panic!("{} waited for the writer's connection", $what)
+                }
+            }
+        };
+    }
+    let line = before_the_open!("the line", store.get_line("support"));
+    assert_eq!(line.expect("the line is stored").id, "support");
+    let context = before_the_open!("an answer's context", store.answer_context("no-such"));
+    assert!(context.is_none(), "no such request");
+    let wake = before_the_open!("the next wake", store.next_wake());
+    assert_eq!(wake.send, None, "nothing is queued");
+    let depth = before_the_open!("the queue depth", store.queue_depth());
+    assert_eq!(depth, 0);
+    let lease = chrono::Duration::seconds(60);
+    for kind in [JobKind::Alert, JobKind::Response, JobKind::Reminder] {
+        let claim = store.claim_due_jobs(kind, "scheduler", Utc::now(), lease, 10);
+        let claimed = before_the_open!("a claim with nothing due", claim);
+        assert!(claimed.is_empty(), "nothing is due");
+    }
+    assert_eq!(store.unfinished_writes(), 1, "the open still waits");
+
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    let results = open.await.unwrap();
+    assert!(matches!(results[..], [Ok(Some(_))]), "{results:?}");
 }
