@@ -147,20 +147,21 @@ impl Store {
         };
         let (table, key, status, since) = (kind.table(), kind.key(), kind.status(), kind.since());
         let claimable = kind.claimable();
-        let due = format!(
-            "SELECT 1 AS due FROM {table}
-             WHERE {status} IN ('pending', 'sending') AND run_at <= $1 AND {claimable} LIMIT 1"
+        // The look and the claim read the same rows.
+        let due_rows = format!(
+            "FROM {table} WHERE {status} IN ('pending', 'sending') AND run_at <= $1 AND {claimable}"
         );
-        let any_due = sqlx::query(sqlx::AssertSqlSafe(due))
-            .bind(ms(now))
-            .fetch_optional(&self.reads)
-            .await?;
+        let any_due = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT 1 AS due {due_rows} LIMIT 1"
+        )))
+        .bind(ms(now))
+        .fetch_optional(&self.reads)
+        .await?;
         if any_due.is_none() {
             return Ok(Vec::new());
         }
         let select = format!(
-            "SELECT {key} AS id, attempts, {status} AS status, {since} AS since FROM {table}
-             WHERE {status} IN ('pending', 'sending') AND run_at <= $1 AND {claimable}
+            "SELECT {key} AS id, attempts, {status} AS status, {since} AS since {due_rows}
              ORDER BY run_at LIMIT $2 {lock}"
         );
         let mut tx = self.pool.begin().await?;

@@ -162,8 +162,11 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
-    /// Where the reports and other read-only pages read: read-only connections of their
-    /// own on a SQLite file, `pool` itself otherwise.
+    /// Where reads go that need not see a transaction of their own: the reports and other
+    /// read-only pages, and the reads around the writes (an open's line, an answer's
+    /// request, the scheduler's looks). Read-only connections of their own on a SQLite file,
+    /// so they neither wait for the writer's one connection nor hold it; `pool` itself
+    /// otherwise.
     reads: AnyPool,
     backend: Backend,
     /// It may hold the password: never printed.
