@@ -37,6 +37,8 @@ pub struct Metrics {
     pub connections_refused: Family<Labels, Counter>,
     /// Connections closed for sending no request head in time (idle, or too slow).
     pub connections_timed_out: Counter,
+    /// Connections not in a request closed to make room for a new one (the server full).
+    pub connections_evicted: Counter,
     queue_depth_read: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
@@ -117,12 +119,19 @@ impl Default for Metrics {
             "HTTP connections closed for sending no request head in time",
             connections_timed_out.clone(),
         );
+        let connections_evicted = Counter::default();
+        registry.register(
+            "connections_evicted",
+            "HTTP connections not in a request closed to make room for a new one",
+            connections_evicted.clone(),
+        );
         Self {
             registry,
             auth_failures,
             connections_open,
             connections_refused,
             connections_timed_out,
+            connections_evicted,
             http_responses,
             request_transitions,
             send_outcomes,

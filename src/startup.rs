@@ -391,9 +391,14 @@ fn connection_limits(settings: &Settings) -> Result<crate::http::ConnectionLimit
     if let Some(why) = lowered {
         tracing::warn!("{why}");
     }
+    let (max_per_address, lowered) =
+        crate::http::fit_per_address(s.max_connections_per_address, max_connections);
+    if let Some(why) = lowered {
+        tracing::warn!("{why}");
+    }
     Ok(crate::http::ConnectionLimits {
         max_connections,
-        max_per_address: s.max_connections_per_address,
+        max_per_address,
         header_timeout: std::time::Duration::from_secs(s.header_timeout_seconds),
         keep_alive: std::time::Duration::from_secs(s.keep_alive_seconds),
         trusted_proxies: s

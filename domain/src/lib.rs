@@ -5,6 +5,7 @@
 //!
 //! This crate is below both the application and the channel adapters, and uses neither.
 
+mod address;
 mod channel;
 mod connector;
 mod error_code;
@@ -17,6 +18,7 @@ mod scale;
 mod session;
 mod subscription;
 
+pub use address::ClientAddress;
 pub use channel::{
     Channel, ClientRef, META_WINDOW, META_WINDOW_MARGIN, UnknownChannel, meta_window_open,
 };

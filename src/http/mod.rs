@@ -105,7 +105,7 @@ impl AppState {
 }
 
 pub use limits::{LimitError, Limits, client_ip};
-pub use serve::{ClientAddr, ConnectionLimits, fit_to_file_limit, serve};
+pub use serve::{ClientAddr, ConnectionLimits, fit_per_address, fit_to_file_limit, serve};
 
 /// The `/v1` routes and their OpenAPI description, built together so neither lacks a route.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {

@@ -4,10 +4,13 @@
 //! - **Caps.** At most `server.max_connections` connections in all (lowered at start to what
 //!   the process's open-file limit leaves after the database and the sends), and at most
 //!   `server.max_connections_per_address` from one client address (an IPv6 client counts by
-//!   its /64, which one client usually holds whole). A connection over a cap is answered at
-//!   once, `429 too_many_connections` (its address's) or `503 server_busy` (the server's),
-//!   and closed. Connections from `server.trusted_proxies` (a load balancer) count only
-//!   towards the total.
+//!   its /64, which one client usually holds whole; never more than a quarter of the total).
+//!   A connection over its address's cap is answered at once, `429 too_many_connections`,
+//!   and closed. When every place is taken, the oldest connection that is not in a request
+//!   (still sending its first request's head, or idle between requests) from the address
+//!   holding the most is closed to make room, so a newcomer gets in while a few addresses
+//!   flood; only when none can go is the newcomer answered `503 server_busy`. Connections
+//!   from `server.trusted_proxies` (a load balancer) count only towards the total.
 //! - **Timeouts.** A new connection has `server.header_timeout_seconds` to send its first
 //!   request's headers, and so does each request from its first byte; between requests a
 //!   kept-alive connection may sit idle `server.keep_alive_seconds`. Past either it is
@@ -32,12 +35,14 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::rt::{Sleep, Timer};
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use ipnet::IpNet;
+use rateline_domain::ClientAddress;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -93,46 +98,92 @@ pub fn client_addr(
         .unwrap_or(peer)
 }
 
-/// What counts towards the per-address cap: an IPv4 address, or an IPv6 /64.
-fn address_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-    }
-}
-
-/// The connections open now, in all and per address.
+/// The connections open now, in all and per address, and each one's place, so that a full
+/// server can make room for a newcomer.
 #[derive(Default)]
 struct Open {
-    total: AtomicUsize,
-    per_address: Mutex<HashMap<IpAddr, usize>>,
+    state: Mutex<OpenState>,
+}
+
+#[derive(Default)]
+struct OpenState {
+    total: usize,
+    /// Connections per address (a trusted proxy's under its own), for the per-address cap
+    /// and for choosing whose connection makes room.
+    per_address: HashMap<ClientAddress, usize>,
+    connections: HashMap<u64, Held>,
+    next_id: u64,
+}
+
+/// One open connection, as [`Open`] knows it.
+struct Held {
+    address: ClientAddress,
+    opened: Instant,
+    activity: Arc<Activity>,
+    /// Cancelled to close the connection to make room.
+    close: CancellationToken,
+}
+
+impl OpenState {
+    /// Forgets connection `id`, if it is still counted; whether it was.
+    fn forget(&mut self, id: u64) -> bool {
+        let Some(held) = self.connections.remove(&id) else {
+            return false;
+        };
+        self.total -= 1;
+        if let Some(n) = self.per_address.get_mut(&held.address) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_address.remove(&held.address);
+            }
+        }
+        true
+    }
+
+    /// Makes room when every place is taken: closes the oldest connection that is not in a
+    /// request (one still sending its first request's head, or idle between requests) from
+    /// the address that holds the most connections; an address with none such yields to
+    /// the next. Whether a place was freed.
+    fn make_room(&mut self) -> bool {
+        let mut addresses: Vec<(ClientAddress, usize)> =
+            self.per_address.iter().map(|(a, n)| (*a, *n)).collect();
+        addresses.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        for (address, _) in addresses {
+            let oldest = self
+                .connections
+                .iter()
+                .filter(|(_, h)| h.address == address && !h.activity.in_request())
+                .min_by_key(|(id, h)| (h.opened, **id))
+                .map(|(id, _)| *id);
+            if let Some(id) = oldest {
+                if let Some(held) = self.connections.get(&id) {
+                    held.close.cancel();
+                }
+                self.forget(id);
+                return true;
+            }
+        }
+        false
+    }
 }
 
 /// Holds a connection's place under the caps; gives it back when dropped.
 struct Admitted {
     open: Arc<Open>,
-    key: Option<IpAddr>,
+    id: u64,
+    /// Cancelled when the connection must close to make room for another.
+    close: CancellationToken,
     metrics: Arc<Metrics>,
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        self.open.total.fetch_sub(1, Ordering::Relaxed);
-        if let Some(key) = self.key {
-            let mut per = self.open.per_address.lock().expect("connections lock");
-            if let Some(n) = per.get_mut(&key) {
-                *n -= 1;
-                if *n == 0 {
-                    per.remove(&key);
-                }
-            }
-        }
+        // A connection closed to make room was forgotten then.
+        self.open
+            .state
+            .lock()
+            .expect("connections lock")
+            .forget(self.id);
         self.metrics.connections_open.dec();
     }
 }
@@ -148,28 +199,43 @@ impl Open {
     fn admit(
         self: &Arc<Self>,
         peer: IpAddr,
+        activity: &Arc<Activity>,
         limits: &ConnectionLimits,
         metrics: &Arc<Metrics>,
     ) -> Result<Admitted, Refusal> {
-        if self.total.fetch_add(1, Ordering::Relaxed) >= limits.max_connections {
-            self.total.fetch_sub(1, Ordering::Relaxed);
-            return Err(Refusal::ServerBusy);
+        let address = ClientAddress::of(peer);
+        let mut state = self.state.lock().expect("connections lock");
+        let held = state.per_address.get(&address).copied().unwrap_or(0);
+        // A trusted proxy's connections count only towards the total.
+        if !limits.trusted(peer) && held >= limits.max_per_address {
+            return Err(Refusal::AddressBusy);
         }
-        let key = (!limits.trusted(peer)).then(|| address_key(peer));
-        if let Some(key) = key {
-            let mut per = self.per_address.lock().expect("connections lock");
-            let n = per.entry(key).or_insert(0);
-            if *n >= limits.max_per_address {
-                drop(per);
-                self.total.fetch_sub(1, Ordering::Relaxed);
-                return Err(Refusal::AddressBusy);
+        if state.total >= limits.max_connections {
+            if !state.make_room() {
+                return Err(Refusal::ServerBusy);
             }
-            *n += 1;
+            metrics.connections_evicted.inc();
         }
+        let id = state.next_id;
+        state.next_id += 1;
+        let close = CancellationToken::new();
+        state.connections.insert(
+            id,
+            Held {
+                address,
+                opened: Instant::now(),
+                activity: activity.clone(),
+                close: close.clone(),
+            },
+        );
+        state.total += 1;
+        *state.per_address.entry(address).or_insert(0) += 1;
+        drop(state);
         metrics.connections_open.inc();
         Ok(Admitted {
             open: self.clone(),
-            key,
+            id,
+            close,
             metrics: metrics.clone(),
         })
     }
@@ -272,7 +338,8 @@ pub async fn serve(
             },
             _ = stop.cancelled() => break,
         };
-        let admitted = match open.admit(peer.ip(), &limits, &metrics) {
+        let activity = Arc::new(Activity::default());
+        let admitted = match open.admit(peer.ip(), &activity, &limits, &metrics) {
             Ok(a) => a,
             Err(refusal) => {
                 let reason = match refusal {
@@ -288,21 +355,32 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let activity = Arc::new(Activity::default());
         let io = TokioIo::new(Watched {
             inner: stream,
             activity: activity.clone(),
         });
         let limits_here = limits.clone();
-        let service = app
-            .clone()
-            .map_request(move |req: axum::http::Request<Incoming>| {
-                let mut req = req.map(Body::new);
-                let client = client_addr(peer.ip(), req.headers(), &limits_here);
-                req.extensions_mut().insert(ConnectInfo(peer));
-                req.extensions_mut().insert(ClientAddr(client));
-                req
-            });
+        let (app_here, activity_here) = (app.clone(), activity.clone());
+        let service = tower::service_fn(move |req: axum::http::Request<Incoming>| {
+            let mut req = req.map(Body::new);
+            let client = client_addr(peer.ip(), req.headers(), &limits_here);
+            req.extensions_mut().insert(ConnectInfo(peer));
+            req.extensions_mut().insert(ClientAddr(client));
+            // In a request from its head until its response's last byte (a widget's live
+            // connection, for as long as it lasts): such a connection is never closed to
+            // make room.
+            let busy = InRequest::start(&activity_here);
+            let app = app_here.clone();
+            async move {
+                let response = app.oneshot(req).await?;
+                Ok::<_, std::convert::Infallible>(response.map(|body| {
+                    Body::new(body.map_frame(move |frame| {
+                        let _ = &busy;
+                        frame
+                    }))
+                }))
+            }
+        });
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(HeadTimer {
@@ -316,11 +394,19 @@ pub async fn serve(
             graceful.watch(builder.serve_connection(io, TowerToHyperService::new(service)));
         let metrics = metrics.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                if e.is_timeout() {
-                    metrics.connections_timed_out.inc();
+            tokio::select! {
+                ended = connection => {
+                    if let Err(e) = ended {
+                        if e.is_timeout() {
+                            metrics.connections_timed_out.inc();
+                        }
+                        tracing::debug!(error = %e, %peer, "connection ended");
+                    }
                 }
-                tracing::debug!(error = %e, %peer, "connection ended");
+                // Dropping the connection closes it.
+                _ = admitted.close.cancelled() => {
+                    tracing::debug!(%peer, "connection closed to make room for another");
+                }
             }
             drop(admitted);
         });
@@ -330,13 +416,38 @@ pub async fn serve(
     Ok(())
 }
 
-/// What a connection's [`HeadTimer`] needs to know of it.
+/// What a connection's [`HeadTimer`] and [`Open`] need to know of it.
 #[derive(Debug, Default)]
 struct Activity {
     /// Reads that brought bytes.
     reads: AtomicU64,
     /// Whether a response was written: the connection is then between requests.
     served: AtomicBool,
+    /// Requests whose head has arrived and whose response has not ended.
+    in_request: AtomicUsize,
+}
+
+impl Activity {
+    fn in_request(&self) -> bool {
+        self.in_request.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// A request in progress on a connection, from its head until its response's body is
+/// dropped (sent, or given up).
+struct InRequest(Arc<Activity>);
+
+impl InRequest {
+    fn start(activity: &Arc<Activity>) -> Self {
+        activity.in_request.fetch_add(1, Ordering::Relaxed);
+        Self(activity.clone())
+    }
+}
+
+impl Drop for InRequest {
+    fn drop(&mut self) {
+        self.0.in_request.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The connection's stream, noting its reads and writes for [`HeadTimer`].
@@ -493,6 +604,22 @@ pub fn fit_to_file_limit(
     )
 }
 
+/// `max_connections_per_address`, lowered to a quarter of the total: one address must never
+/// hold the whole server (the total may itself have been lowered to the open-file limit).
+pub fn fit_per_address(wanted: usize, total: usize) -> (usize, Option<String>) {
+    let quarter = (total / 4).max(1);
+    if wanted <= quarter {
+        return (wanted, None);
+    }
+    (
+        quarter,
+        Some(format!(
+            "server.max_connections_per_address lowered from {wanted} to {quarter}: one address \
+             may hold at most a quarter of server.max_connections ({total})"
+        )),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -507,36 +634,89 @@ mod tests {
         }
     }
 
+    /// Admits a connection from `ip` that is idle (not in a request).
+    fn admit(
+        open: &Arc<Open>,
+        ip: &str,
+        l: &ConnectionLimits,
+        metrics: &Arc<Metrics>,
+    ) -> Result<Admitted, Refusal> {
+        let activity = Arc::new(Activity::default());
+        open.admit(ip.parse().unwrap(), &activity, l, metrics)
+    }
+
     #[test]
     fn the_caps_count_per_address_and_in_all_and_give_places_back() {
         let open = Arc::new(Open::default());
         let metrics = Arc::new(Metrics::default());
         let l = limits(2, 3, &["10.0.0.1/32"]);
-        let a: IpAddr = "192.0.2.1".parse().unwrap();
-        let b: IpAddr = "192.0.2.2".parse().unwrap();
-        let first = open.admit(a, &l, &metrics).unwrap();
-        let _second = open.admit(a, &l, &metrics).unwrap();
+        let first = admit(&open, "192.0.2.1", &l, &metrics).unwrap();
+        let _second = admit(&open, "192.0.2.1", &l, &metrics).unwrap();
         assert_eq!(
-            open.admit(a, &l, &metrics).err(),
+            admit(&open, "192.0.2.1", &l, &metrics).err(),
             Some(Refusal::AddressBusy)
         );
-        let _third = open.admit(b, &l, &metrics).unwrap();
-        assert_eq!(open.admit(b, &l, &metrics).err(), Some(Refusal::ServerBusy));
         drop(first);
         assert!(
-            open.admit(a, &l, &metrics).is_ok(),
+            admit(&open, "192.0.2.1", &l, &metrics).is_ok(),
             "a place given back is free again"
         );
         // A whole IPv6 /64 is one address.
         let l = limits(1, 10, &[]);
-        let _x = open
-            .admit("2001:db8::1".parse().unwrap(), &l, &metrics)
-            .unwrap();
+        let _x = admit(&open, "2001:db8::1", &l, &metrics).unwrap();
         assert_eq!(
-            open.admit("2001:db8::2".parse().unwrap(), &l, &metrics)
-                .err(),
+            admit(&open, "2001:db8::2", &l, &metrics).err(),
             Some(Refusal::AddressBusy)
         );
+    }
+
+    #[test]
+    fn a_full_server_closes_the_oldest_idle_connection_of_the_address_holding_the_most() {
+        let open = Arc::new(Open::default());
+        let metrics = Arc::new(Metrics::default());
+        let l = limits(3, 5, &[]);
+        let a1 = admit(&open, "192.0.2.1", &l, &metrics).unwrap();
+        let a2 = admit(&open, "192.0.2.1", &l, &metrics).unwrap();
+        let a3 = admit(&open, "192.0.2.1", &l, &metrics).unwrap();
+        let b1 = admit(&open, "192.0.2.2", &l, &metrics).unwrap();
+        let _b2 = admit(&open, "192.0.2.2", &l, &metrics).unwrap();
+        // The oldest of the address holding the most is in a request: the next one goes.
+        let busy = InRequest::start(&open_activity(&open, a1.id));
+        let _c = admit(&open, "192.0.2.3", &l, &metrics).unwrap();
+        assert!(!a1.close.is_cancelled(), "a connection in a request stays");
+        assert!(
+            a2.close.is_cancelled(),
+            "the oldest idle one of 192.0.2.1 goes"
+        );
+        assert!(!a3.close.is_cancelled() && !b1.close.is_cancelled());
+        assert_eq!(metrics.connections_evicted.get(), 1);
+        drop(a2);
+        // Now 192.0.2.1 and .2 hold two each; with every connection in a request, a
+        // newcomer is told the server is busy.
+        let _busy: Vec<InRequest> = [a3.id, b1.id, _b2.id, _c.id]
+            .iter()
+            .map(|id| InRequest::start(&open_activity(&open, *id)))
+            .collect();
+        assert_eq!(
+            admit(&open, "192.0.2.4", &l, &metrics).err(),
+            Some(Refusal::ServerBusy)
+        );
+        drop(busy);
+        assert!(admit(&open, "192.0.2.4", &l, &metrics).is_ok());
+        assert!(a1.close.is_cancelled(), "its request over, it could go");
+    }
+
+    fn open_activity(open: &Arc<Open>, id: u64) -> Arc<Activity> {
+        open.state.lock().unwrap().connections[&id].activity.clone()
+    }
+
+    #[test]
+    fn one_address_holds_at_most_a_quarter_of_the_total() {
+        assert_eq!(fit_per_address(256, 10_000), (256, None));
+        let (n, why) = fit_per_address(256, 176);
+        assert_eq!(n, 44);
+        assert!(why.unwrap().contains("lowered from 256 to 44"));
+        assert_eq!(fit_per_address(256, 2).0, 1);
     }
 
     #[test]
