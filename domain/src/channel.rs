@@ -49,6 +49,19 @@ impl Channel {
         }
     }
 
+    /// The start of every session id a helpdesk connector makes for this channel (`chatwoot-`,
+    /// `zammad-`), `None` for the channels whose sessions the contact center opens itself.
+    /// Those sessions are the connector's alone: `POST /v1/sessions` takes neither the
+    /// channel nor an id with the prefix, so nobody can open a conversation's session before
+    /// its helpdesk does (conversation ids are sequential and easy to guess).
+    pub fn connector_prefix(self) -> Option<&'static str> {
+        match self {
+            Channel::Chatwoot => Some("chatwoot-"),
+            Channel::Zammad => Some("zammad-"),
+            _ => None,
+        }
+    }
+
     /// Messenger, Instagram and WhatsApp: Meta's channels, which allow a message only within
     /// 24 hours of the client's last one.
     pub fn is_meta(self) -> bool {

@@ -32,6 +32,38 @@ impl NewSession {
         }
         Ok(())
     }
+
+    /// Refuses what only a helpdesk connector may open (see [`Channel::connector_prefix`]): a
+    /// session of a connector's channel, or one whose id starts with a connector's prefix.
+    /// Ids are compared without regard to case, so `Chatwoot-1-7` is refused too.
+    pub fn check_not_a_connectors(&self) -> Result<(), Invalid> {
+        if self.channel.connector_prefix().is_some() {
+            return Err(Invalid::new(
+                "channel",
+                format!(
+                    "sessions of the {} channel are opened by its helpdesk connector from the \
+                     helpdesk's webhooks; open your own sessions on another channel",
+                    self.channel.as_str()
+                ),
+            ));
+        }
+        let id = self.id.as_str().to_lowercase();
+        if let Some(channel) = Channel::ALL
+            .into_iter()
+            .find(|c| c.connector_prefix().is_some_and(|p| id.starts_with(p)))
+        {
+            return Err(Invalid::new(
+                "id",
+                format!(
+                    "session ids starting with '{}' belong to the {} connector's conversations; \
+                     choose an id without that prefix",
+                    channel.connector_prefix().unwrap_or_default(),
+                    channel.as_str()
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Who ended a session.

@@ -136,7 +136,7 @@ impl Chatwoot {
         };
         let account = a.id;
         let line = a.settings.line_of(c.inbox);
-        let session_id = format!("chatwoot-{account}-{}", c.id);
+        let session_id = helpdesk::session_id(Channel::Chatwoot, account, c.id);
         let operator = c.assignee.map(|agent| a.settings.operator_of(agent));
         if let Some(why) = self
             .open(a, &c, &line, &session_id, operator.as_deref())

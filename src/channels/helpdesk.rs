@@ -105,9 +105,25 @@ pub struct Opening<'a> {
     pub conversation: HelpdeskConversation,
 }
 
+/// The session id of a helpdesk's conversation: the channel's prefix (which no other caller
+/// may use, see [`Channel::connector_prefix`]), the account or instance, and the
+/// conversation's id in the helpdesk.
+pub fn session_id(
+    channel: Channel,
+    account: impl std::fmt::Display,
+    conversation: impl std::fmt::Display,
+) -> String {
+    format!(
+        "{}{account}-{conversation}",
+        channel.connector_prefix().unwrap_or_default()
+    )
+}
+
 /// Opens the conversation's session (the same id again changes nothing) and notes which
 /// conversation it is. Says why not when the line takes no session (it does not exist, or
-/// is retired).
+/// is retired), or when the id is held by a session this connector did not open for this
+/// conversation (one opened before the connectors' ids were reserved): such a session is
+/// never taken over.
 pub async fn open(engine: &Engine, o: Opening<'_>) -> Result<Option<String>, StoreError> {
     let new = NewSession {
         id: Id::stored(o.session_id.to_owned()),
@@ -118,7 +134,29 @@ pub async fn open(engine: &Engine, o: Opening<'_>) -> Result<Option<String>, Sto
         opened_at: o.opened_at,
     };
     match engine.open_session(new).await {
-        Ok(_) => {}
+        Ok((_, true)) => {}
+        Ok((existing, false)) => {
+            let noted = engine.conversation_of(o.session_id).await?;
+            let ours = existing.channel == o.channel
+                && noted.as_ref().is_none_or(|n| {
+                    n.helpdesk == o.conversation.helpdesk
+                        && n.account == o.conversation.account
+                        && n.conversation == o.conversation.conversation
+                });
+            if !ours {
+                tracing::warn!(
+                    session_id = o.session_id,
+                    channel = %existing.channel,
+                    "a helpdesk conversation's session id is held by a session this connector did \
+                     not open: the conversation is not rated"
+                );
+                return Ok(Some(format!(
+                    "session id '{}' is held by a session this connector did not open (on the {} \
+                     channel); the conversation is not rated",
+                    o.session_id, existing.channel
+                )));
+            }
+        }
         Err(EngineError::Store(e)) => return Err(e),
         Err(e) => return Ok(Some(e.to_string())),
     }

@@ -134,7 +134,7 @@ impl Zammad {
             .filter(|a| !a.internal);
         let instance = &z.id;
         let line = z.settings.line_of(t.group);
-        let session_id = format!("zammad-{instance}-{}", t.id);
+        let session_id = helpdesk::session_id(Channel::Zammad, instance, t.id);
         // The customer's own article, the only one that may answer.
         let by_customer = article
             .as_ref()

@@ -953,7 +953,84 @@ async fn an_unassigned_conversation_is_credited_to_nobody(kind: Db) {
     assert!(s["closed_at"].is_string(), "{s:#}");
 }
 
+/// A conversation's session is its connector's: conversation ids are sequential, so anyone
+/// able to open sessions could otherwise open the next ones first, on their own line and
+/// with a client of their choosing. The API refuses the connector's ids and channel, and a
+/// session holding such an id from before (opened before the ids were reserved) is never
+/// taken over by the connector.
+async fn a_conversations_session_cannot_be_opened_ahead_of_its_connector(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let next = t.fake.open(WIDGET_INBOX, "Ann Client");
+    for (id, channel, field) in [
+        (session_of(&next), "webhook", "id"),
+        (session_of(&next).to_uppercase(), "webhook", "id"),
+        ("mine-1".to_owned(), "chatwoot", "channel"),
+    ] {
+        let (status, body) = t
+            .app
+            .post(
+                "/v1/sessions",
+                json!({"id": id, "line_id": "mail", "channel": channel,
+                       "client": {"id": "mallory"}}),
+            )
+            .await;
+        assert_eq!(status, 422, "{id} on {channel}: {body}");
+        assert_eq!(body["error"]["field"], field, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("connector"),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        t.app
+            .get(&format!("/v1/sessions/{}", session_of(&next)))
+            .await
+            .0,
+        404
+    );
+    // The connector opens it as its own: its inbox's line, its contact.
+    t.deliver_ok([t.fake.created(&next)]).await;
+    t.deliver_ok([t.fake.resolve(&next)]).await;
+    let s = t.app.session(&session_of(&next)).await;
+    assert_eq!(
+        (s["line_id"].as_str(), s["channel"].as_str()),
+        (Some("web"), Some("chatwoot")),
+        "{s:#}"
+    );
+    assert_eq!(s["rating_request"]["status"], "scheduled", "{s:#}");
+
+    // A session an older version let someone open ahead of the conversation.
+    let squatted = t.fake.open(WIDGET_INBOX, "Bo Client");
+    t.app
+        .sql(&format!(
+            "INSERT INTO sessions (id, line_id, channel, client_id, opened_at, last_message_at)
+             VALUES ('{}', 'mail', 'webhook', 'mallory', 0, 0)",
+            session_of(&squatted)
+        ))
+        .await;
+    t.deliver_ok([t.fake.created(&squatted)]).await;
+    t.deliver_ok(t.fake.client_writes(&squatted, "Hello")).await;
+    t.deliver_ok([t.fake.resolve(&squatted)]).await;
+    t.app.settle().await;
+    let s = t.app.session(&session_of(&squatted)).await;
+    assert_eq!(
+        (s["line_id"].as_str(), s["channel"].as_str()),
+        (Some("mail"), Some("webhook")),
+        "{s:#}"
+    );
+    assert_eq!(
+        s["closed_at"],
+        Value::Null,
+        "the connector closed a session it did not open: {s:#}"
+    );
+    assert_eq!(s["rating_request"], Value::Null, "{s:#}");
+}
+
 crate::common::on_both_backends!(
+    a_conversations_session_cannot_be_opened_ahead_of_its_connector,
     an_unassigned_conversation_is_credited_to_nobody,
     an_admin_connects_chatwoot_on_the_helpdesks_page,
     an_account_connected_over_the_api_is_used_at_once,

@@ -289,15 +289,21 @@ impl TestApp {
         self.call("GET", path, None).await
     }
 
-    /// Ends every dashboard sign-in, as if each was left unused past its idle time.
-    pub async fn expire_sign_ins(&self) {
+    /// Runs `statement` on the app's database, as another process (or an older version of
+    /// Rateline) would.
+    pub async fn sql(&self, statement: &str) {
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(&self.db.url).await.unwrap();
-        sqlx::query("UPDATE sign_ins SET expires_at = 0")
+        sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
             .execute(&pool)
             .await
             .unwrap();
         pool.close().await;
+    }
+
+    /// Ends every dashboard sign-in, as if each was left unused past its idle time.
+    pub async fn expire_sign_ins(&self) {
+        self.sql("UPDATE sign_ins SET expires_at = 0").await;
     }
 
     /// A webhook session closed by `operator` on `line`, rated 0 (low) with `comment`.

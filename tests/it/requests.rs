@@ -760,8 +760,7 @@ async fn a_lease_left_behind_after_the_answer_is_dropped_not_sent(db: Db) {
         "a scheduled request waits in the queue"
     );
     // Another process claimed it (a lease of a minute from now) and died while sending.
-    sql(
-        &app,
+    app.sql(
         "UPDATE request_queue
          SET lease_owner = 'gone', attempts = 1, run_at = run_at - 3540000",
     )
@@ -783,14 +782,6 @@ async fn a_lease_left_behind_after_the_answer_is_dropped_not_sent(db: Db) {
     );
     assert_eq!(queued(&app).await, 0, "the claim that found it dropped it");
     assert_eq!(app.request_status("s-1").await, "answered");
-}
-
-/// Runs `statement` on the app's database, as another process would.
-async fn sql(app: &crate::common::TestApp, statement: &'static str) {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&app.db.url).await.unwrap();
-    sqlx::query(statement).execute(&pool).await.unwrap();
-    pool.close().await;
 }
 
 /// The requests in the scheduler's queue.
