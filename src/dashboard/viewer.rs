@@ -116,34 +116,9 @@ impl Viewer {
         }
     }
 
-    /// Midnight starting `day` in the viewer's zone: where the zone skipped that midnight
-    /// (summer time starting at 00:00, or a whole day, as Samoa's 2011-12-30), the first
-    /// instant whose wall clock reads at or after it.
+    /// Midnight starting `day` in the viewer's zone (see [`crate::clock::midnight`]).
     pub fn midnight(&self, day: chrono::NaiveDate) -> DateTime<Utc> {
-        use chrono::TimeZone;
-        let local = day.and_hms_opt(0, 0, 0).expect("midnight exists");
-        match self.zone.from_local_datetime(&local) {
-            chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
-                t.with_timezone(&Utc)
-            }
-            chrono::LocalResult::None => {
-                // Offsets lie within a day of UTC; the wall clock only moves forward
-                // across the gap, so the first instant at or after midnight is found by
-                // halving, to the second.
-                let at = |s: i64| DateTime::from_timestamp(s, 0).expect("within chrono's range");
-                let around = local.and_utc().timestamp();
-                let (mut before, mut after) = (around - 26 * 3600, around + 26 * 3600);
-                while after - before > 1 {
-                    let mid = before + (after - before) / 2;
-                    if at(mid).with_timezone(&self.zone).naive_local() >= local {
-                        after = mid;
-                    } else {
-                        before = mid;
-                    }
-                }
-                at(after)
-            }
-        }
+        crate::clock::midnight(self.zone, day)
     }
 }
 

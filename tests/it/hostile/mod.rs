@@ -395,6 +395,7 @@ fn cards(bot: &FakeBotApi, chat: i64) -> Vec<rateline_testkit::telegram::StoredM
 mod bodies;
 mod credentials;
 mod platforms;
+mod reports;
 mod roles;
 
 use platforms::Legit;

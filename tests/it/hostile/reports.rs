@@ -1,0 +1,89 @@
+//! An operator's own report is no finer than whole days in their zone: a line that keeps
+//! ratings from its operators (`rating.operators_see_ratings` off) cannot be read one
+//! session at a time through a report over a moment around its close.
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use serde_json::{Value, json};
+
+use crate::common::{Db, TestApp, create_key, spawn_app, start_time};
+use crate::people::close_with_a_key;
+
+/// `t`, for a query.
+fn at(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+        .replace('+', "%2B")
+}
+
+/// Closes and rates session `id` on `support` (op-1's) with `value` and `reasons`, now.
+async fn rated(app: &TestApp, id: &str, value: i64, reasons: &[&str]) {
+    let request = app.sent_request(id, "support", "op-1").await;
+    let mut answer = json!({"request_id": request, "value": value});
+    if !reasons.is_empty() {
+        answer["reasons"] = json!(reasons);
+    }
+    let (status, body) = app.post("/v1/ratings", answer).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+async fn an_operators_report_cannot_single_out_a_hidden_rating(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.line(
+        "support",
+        json!({"delay_seconds": 0, "scale": "five_star", "operators_see_ratings": false,
+               "low_reasons": [{"id": "slow", "text": "Slow"}, {"id": "rude", "text": "Rude"}]}),
+    )
+    .await;
+    let (status, body) = app
+        .put(
+            "/v1/people/op-1",
+            json!({"name": "Olga", "role": "operator", "lines": ["support"],
+                   "time_zone": "Europe/Moscow"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // 09:00 UTC (12:00 in Moscow): a 1 ★ for being slow; at 11:00 a 2 ★ for rudeness and a
+    // 5 ★, the same Moscow day.
+    let first_close = start_time();
+    rated(&app, "s-1", 1, &["slow"]).await;
+    app.advance(Duration::hours(2));
+    rated(&app, "s-2", 2, &["rude"]).await;
+    rated(&app, "s-3", 5, &[]).await;
+    close_with_a_key(&app).await;
+    let olga = create_key(
+        &app,
+        &["--name", "Olga", "--role", "operator", "--person", "op-1"],
+    );
+    let around = format!(
+        "from={}&to={}",
+        at(first_close - Duration::milliseconds(1)),
+        at(first_close + Duration::milliseconds(1))
+    );
+    let get = |path: String| {
+        let (app, olga) = (&app, &olga);
+        async move {
+            let (status, body) = app.call_as(Some(olga), "GET", &path, None).await;
+            assert_eq!(status, 200, "{path}: {body}");
+            body
+        }
+    };
+    let all = get(format!("/v1/stats?{around}")).await;
+    assert_eq!(all["groups"][0]["answered"], 3, "the whole day: {all}");
+    assert_eq!(all["groups"][0]["low"], 2, "{all}");
+    let reasons = get(format!("/v1/stats?by=reason&{around}")).await;
+    let keys: Vec<&str> = reasons["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys.len(), 2, "both reasons of the day: {reasons}");
+    let summary: Value = get(format!("/v1/operators/op-1/summary?{around}")).await;
+    assert_eq!(summary["answered"], 3, "{summary}");
+    // Moscow's day: 21:00 UTC the evening before, to 21:00 UTC that day.
+    assert_eq!(summary["from"], "2026-11-20T21:00:00Z", "{summary}");
+    assert_eq!(summary["to"], "2026-11-21T21:00:00Z", "{summary}");
+}
+
+crate::common::on_both_backends!(an_operators_report_cannot_single_out_a_hidden_rating);
