@@ -293,10 +293,11 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
     if problems.is_empty() {
         match open_engine(&settings).await {
             Ok(engine) => {
-                if !settings.server.loopback_only() && !engine.any_key().await? {
+                if !settings.server.loopback_only() && !engine.any_credential().await? {
                     problems.push(format!(
-                        "server.addr {} is not a loopback address and no API key exists: `serve` \
-                         will refuse to start; create one with `rateline keys create`",
+                        "server.addr {} is not a loopback address and no API key or password \
+                         exists: `serve` will refuse to start; create a key with `rateline keys \
+                         create`",
                         settings.server.addr
                     ));
                 }

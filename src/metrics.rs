@@ -29,7 +29,7 @@ pub struct Metrics {
     /// Requests scheduled or being sent, read from the database (see [`Metrics::queue_depth_stale`]).
     pub queue_depth: Gauge,
     /// Refused credentials (API keys, dashboard sign-ins) by reason: `malformed`,
-    /// `unknown`, `revoked`, `wrong_password`, `throttled`.
+    /// `unknown`, `revoked`, `person_deactivated`, `wrong_password`, `throttled`.
     pub auth_failures: Family<Labels, Counter>,
     /// Connections open now.
     pub connections_open: Gauge,
@@ -98,7 +98,7 @@ impl Default for Metrics {
         let auth_failures = Family::<Labels, Counter>::default();
         registry.register(
             "auth_failures",
-            "Refused API keys and sign-ins, by reason (malformed, unknown, revoked, wrong_password, throttled)",
+            "Refused API keys and sign-ins, by reason (malformed, unknown, revoked, person_deactivated, wrong_password, throttled)",
             auth_failures.clone(),
         );
         let connections_open = Gauge::default();

@@ -111,10 +111,10 @@ impl Application {
             EngineSettings::of(&settings).map_err(|e| StartupError::Config(vec![e]))?;
         let policy = engine_settings.policy.clone();
         let store = open_store(&settings, Create::Yes).await?;
-        // Without keys anyone who can connect may read and change everything: fine on this
-        // machine, not on a network.
+        // Without a credential anyone who can connect may read and change everything: fine on
+        // this machine, not on a network.
         let keys = store
-            .any_key()
+            .any_credential()
             .await
             .map_err(|source| StartupError::Database {
                 url: redact_url(&settings.database.url),
@@ -122,8 +122,8 @@ impl Application {
             })?;
         if !keys && !settings.server.loopback_only() {
             return Err(StartupError::Config(vec![format!(
-                "server.addr {} is not a loopback address and no API key exists, so anyone who \
-                 can reach it could read and change every rating: create a key first \
+                "server.addr {} is not a loopback address and no API key or password exists, so \
+                 anyone who can reach it could read and change every rating: create a key first \
                  (`rateline keys create --name admin --role admin`), or listen on 127.0.0.1",
                 settings.server.addr
             )]));
@@ -318,7 +318,7 @@ impl Application {
                 chatwoot,
                 zammad,
                 webchat: Arc::new(webchat),
-                keys_exist: Arc::default(),
+                open_mode: Arc::default(),
                 limits: Arc::new(crate::http::Limits::new(&settings.limits)),
                 sign_in_idle_minutes: settings.dashboard.sign_in_idle_minutes,
                 time_zone: settings.server.zone(),

@@ -50,7 +50,9 @@ error_codes! {
     KeyRequired = "key_required": "This server has API keys; send one as `Authorization: Bearer <key>`.",
     InvalidKey = "invalid_key": "The key is malformed, or not one of this server's.",
     KeyRevoked = "key_revoked": "The key was revoked.",
+    KeyPersonDeactivated = "key_person_deactivated": "The operator key's person is deactivated (or gone); the key works again when they are turned back on.",
     Forbidden = "forbidden": "The key's role or lines do not allow this; the message names the key.",
+    OpenModeRefused = "open_mode_refused": "No credential exists yet (the open mode): only requests to a loopback host name, and none from another web page, are taken.",
     InvalidCredentials = "invalid_credentials": "The dashboard's sign-in: no such person, no password set, or a wrong password (not told apart).",
     RateLimited = "rate_limited": "Too many requests from this key or address, or too many refused keys and sign-ins; `Retry-After` says when to come back.",
     // Configuration.

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use rateline_adapters::webchat::{
     AnswerMessage, Card, CardRating, CardTexts, TokenError, TokenSigner,
 };
-use rateline_domain::{Channel, RatingAnswer, RequestStatus};
+use rateline_domain::{Channel, ClientAddress, RatingAnswer, RequestStatus};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -119,7 +119,8 @@ pub struct Caller {
 #[derive(Debug, Default)]
 struct Streams {
     per_token: Mutex<HashMap<String, usize>>,
-    per_address: Mutex<HashMap<IpAddr, usize>>,
+    /// By [`ClientAddress`]: an IPv6 client by its /64.
+    per_address: Mutex<HashMap<ClientAddress, usize>>,
     max_per_token: usize,
     max_per_address: usize,
 }
@@ -128,7 +129,7 @@ struct Streams {
 pub struct StreamPlace {
     streams: Arc<Streams>,
     token: String,
-    address: Option<IpAddr>,
+    address: Option<ClientAddress>,
 }
 
 impl Drop for StreamPlace {
@@ -179,6 +180,7 @@ impl Streams {
                 setting: "max_streams_per_token",
             });
         }
+        let address = address.map(ClientAddress::of);
         if let Some(a) = address
             && !take_place(&self.per_address, a, self.max_per_address)
         {
@@ -553,6 +555,13 @@ mod tests {
             streams.admit("t1", Some(a)).is_ok(),
             "a closed connection's place is free"
         );
+        // An IPv6 client counts by its /64.
+        let v6 = |last: u16| IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, last]);
+        let _held: Vec<_> = (1..=3)
+            .map(|n| streams.admit(&format!("v6-{n}"), Some(v6(n))).unwrap())
+            .collect();
+        let e = streams.admit("v6-4", Some(v6(4))).err().unwrap();
+        assert!(e.to_string().contains("this address"), "{e}");
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! anything is looked up, as on `/v1`.
 
 use axum::extract::{Form, Query, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use rateline_domain::ErrorCode;
 use tower_sessions::Session;
@@ -69,6 +69,7 @@ pub async fn login(
     State(state): State<AppState>,
     session: Session,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(&form.next).to_owned();
@@ -84,15 +85,31 @@ pub async fn login(
         }
     } else {
         let value = HeaderValue::from_str(&format!("Bearer {}", form.key.trim())).ok();
-        match crate::http::caller(&state, value, ip).await {
+        let open_allowed = crate::http::open_mode_allows(&headers);
+        match crate::http::caller(&state, value, open_allowed, ip).await {
             Ok(c) => match c.key_id() {
-                Some(key_id) => SignedIn::Key {
-                    key_id: key_id.to_owned(),
-                },
+                Some(key_id) => {
+                    let who = format!("key {key_id}");
+                    if let Err(e) = state.engine.audit_sign_in(&who, "key", ip).await {
+                        return ApiError::from(e).into_response();
+                    }
+                    SignedIn::Key {
+                        key_id: key_id.to_owned(),
+                    }
+                }
                 // No key exists: the dashboard is open, there is nothing to sign in with.
                 None => return Redirect::to(&next).into_response(),
             },
-            Err(e) => return sign_in_page(e, Tried::Key, &next),
+            Err(e) => {
+                // A refused key is counted among the sign-ins that named nobody; its text is
+                // a secret and is not kept.
+                if e.status == StatusCode::UNAUTHORIZED
+                    && let Err(e) = state.engine.audit_failed_sign_in(None, None, ip).await
+                {
+                    return ApiError::from(e).into_response();
+                }
+                return sign_in_page(e, Tried::Key, &next);
+            }
         }
     };
     match sign_in::sign_in(&session, signed_in).await {
@@ -114,7 +131,7 @@ async fn person(
         return Err(limited.into());
     }
     let id = rateline_domain::normalize_id(form.person.trim());
-    match state.engine.sign_in_person(&id, &form.password).await? {
+    match state.engine.sign_in_person(&id, &form.password, ip).await? {
         Some(password) => Ok(SignedIn::Person {
             person_id: id,
             password,
@@ -142,12 +159,22 @@ pub async fn home(super::visit::Visit { caller, .. }: super::visit::Visit) -> Re
     }
 }
 
-/// `POST /dashboard/logout`: ends the sign-in.
-pub async fn logout(session: Session) -> Response {
-    match sign_in::sign_out(&session).await {
-        Ok(()) => Redirect::to("/dashboard/login").into_response(),
-        Err(e) => e.into_response(),
+/// `POST /dashboard/logout`: ends the sign-in, and the audit log records it.
+pub async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+    ClientIp(ip): ClientIp,
+) -> Response {
+    let who = sign_in::signed_in_as(&session).await;
+    if let Err(e) = sign_in::sign_out(&session).await {
+        return e.into_response();
     }
+    if let Some(who) = who
+        && let Err(e) = state.engine.audit_sign_out(&who, ip).await
+    {
+        return ApiError::from(e).into_response();
+    }
+    Redirect::to("/dashboard/login").into_response()
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -180,11 +207,12 @@ pub struct InvitationForm {
 pub async fn accept_invitation(
     State(state): State<AppState>,
     session: Session,
+    ClientIp(ip): ClientIp,
     Form(form): Form<InvitationForm>,
 ) -> Response {
     match state
         .engine
-        .accept_invitation(&form.token, &form.password, &form.repeat)
+        .accept_invitation(&form.token, &form.password, &form.repeat, ip)
         .await
     {
         Ok((person_id, password)) => {

@@ -1,6 +1,6 @@
 //! `/dashboard/audit`: the audit log for admins, newest first (as `GET /v1/audit`, with its
 //! filters): who changed which line, person, group or key, when, and each field before and
-//! after.
+//! after; and who signed in, responded, flagged, evaluated or decided.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -38,8 +38,10 @@ pub async fn audit_page(
         "Audit",
         &viewer,
         html! {
-            p.muted { "Every change to lines, people, groups and API keys, newest first. "
-                "A secret's value is never kept: a changed one shows as (secret)." }
+            p.muted { "Every change to lines, people, groups and API keys, and what people did "
+                "that matters to security (invitations, passwords, sign-ins, responses, flags, "
+                "evaluations, appeals), newest first. Failed sign-ins are counted once a day per "
+                "person. A secret's value is never kept: a changed one shows as (secret)." }
             @if entries.is_empty() { p #empty { "No changes recorded." } }
             table #audit {
                 thead { tr { th { "when" } th { "who" } th { "what" } th { "changes" } } }

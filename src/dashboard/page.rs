@@ -21,6 +21,8 @@ header nav a, header .who { color: #fff; margin-right: 12px; }
 header nav a { font-weight: 600; }
 #unanswered { background: #f0a500; color: #1b2733; border-radius: 10px; padding: 0 7px; }
 .problem { color: #a4161a; font-weight: 600; }
+#open-mode { background: #a4161a; color: #fff; margin: 0; padding: 10px 24px; font-weight: 600; }
+#open-mode a, #open-mode code { color: #fff; }
 :focus-visible { outline: 3px solid #f0a500; outline-offset: 2px; }
 main { padding: 16px 24px; max-width: 1360px; }
 form.filters { display: flex; flex-wrap: wrap; gap: 12px; align-items: end; background: #fff;
@@ -163,6 +165,16 @@ pub(super) fn page(title: &str, viewer: &Viewer, body: Markup) -> Markup {
                             }
                             button type="submit" id="sign-out" { "Sign out" }
                         }
+                    }
+                }
+                @if viewer.open_mode {
+                    p #open-mode role="alert" {
+                        "Open mode: no API key and no password exist yet, so anyone who can reach "
+                        "this address acts as an admin. It is for a first look on this machine. It "
+                        "ends when you create the first key ("
+                        code { "rateline keys create --name admin --role admin" }
+                        ") or a person sets a password from an invitation ("
+                        a href="/dashboard/people" { "People" } ")."
                     }
                 }
                 main {

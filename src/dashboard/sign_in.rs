@@ -9,6 +9,13 @@
 //! key) is read again on every request, so a new password, a deactivation or a revoked key
 //! ends every sign-in made before it at once.
 //!
+//! A row is written only when a request changed its sign-in: a sign-in made after its
+//! credential was checked (inserted), a sign-in used (its idle expiry moved on) or a message
+//! kept for the next page (updated). A request with a cookie the store does not know writes
+//! nothing, and an update never inserts: a request that loaded its sign-in before a
+//! sign-out cannot bring it back when it ends. (The one row written without a credential is
+//! the open mode's, which has none to check, carrying a page's message after an action.)
+//!
 //! SameSite is Lax, not Strict, so that a link in an alert e-mail opens the page signed in;
 //! cross-site forms are refused by the origin check on every dashboard POST (the router's
 //! CSRF layer).
@@ -63,8 +70,14 @@ pub fn layer(
         .with_expiry(Expiry::OnInactivity(
             tower_sessions::cookie::time::Duration::minutes(i64::from(idle_minutes)),
         ))
-        // Every use moves the idle expiry on.
-        .with_always_save(true)
+        // Saved only when changed ([`caller`] moves a sign-in's idle expiry on when it is
+        // used): saving every request would make a row for any cookie sent.
+        .with_always_save(false)
+}
+
+/// Moves a sign-in's idle expiry on: it is written when the request ends.
+fn used(session: &Session) {
+    session.set_expiry(session.expiry());
 }
 
 /// Signs `signed_in` in on `session`, under a new id (the one the browser had before,
@@ -75,6 +88,15 @@ pub async fn sign_in(session: &Session, signed_in: SignedIn) -> Result<(), ApiEr
         .insert(SIGNED_IN, signed_in)
         .await
         .map_err(session_error)
+}
+
+/// Who the sign-in on `session` is, as the audit log names them (a person's id, or
+/// `key <id>`); `None` when nobody is signed in.
+pub async fn signed_in_as(session: &Session) -> Option<String> {
+    match session.get::<SignedIn>(SIGNED_IN).await.ok()?? {
+        SignedIn::Key { key_id } => Some(format!("key {key_id}")),
+        SignedIn::Person { person_id, .. } => Some(person_id),
+    }
 }
 
 /// Ends the sign-in: the stored session is deleted and the cookie cleared.
@@ -92,8 +114,9 @@ pub async fn caller(
     ip: Option<IpAddr>,
 ) -> Result<Caller, ApiError> {
     if let Some(authorization) = headers.get(header::AUTHORIZATION) {
-        return crate::http::caller(state, Some(authorization.clone()), ip).await;
+        return crate::http::caller(state, Some(authorization.clone()), Ok(()), ip).await;
     }
+    let nobody = || crate::http::caller(state, None, crate::http::open_mode_allows(headers), ip);
     match session
         .get::<SignedIn>(SIGNED_IN)
         .await
@@ -101,11 +124,14 @@ pub async fn caller(
     {
         Some(SignedIn::Key { key_id }) => {
             match state.engine.active_key(&key_id).await? {
-                Some(k) => Ok(Caller::with_key(k.record, k.person_lines)),
+                Some(k) => {
+                    used(session);
+                    Ok(Caller::with_key(k.record, k.person_lines))
+                }
                 // The key was revoked (or is gone): so is every sign-in made with it.
                 _ => {
                     sign_out(session).await?;
-                    crate::http::caller(state, None, ip).await
+                    nobody().await
                 }
             }
         }
@@ -114,15 +140,18 @@ pub async fn caller(
             password,
         }) => {
             match state.engine.signed_in_person(&person_id, &password).await? {
-                Some(caller) => Ok(caller),
+                Some(caller) => {
+                    used(session);
+                    Ok(caller)
+                }
                 // The person is gone, or their password was set again since.
                 None => {
                     sign_out(session).await?;
-                    crate::http::caller(state, None, ip).await
+                    nobody().await
                 }
             }
         }
-        None => crate::http::caller(state, None, ip).await,
+        None => nobody().await,
     }
 }
 
@@ -182,7 +211,7 @@ impl SessionStore for SignInStore {
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         self.sign_ins
-            .save_sign_in(
+            .update_sign_in(
                 &id_hash(&record.id),
                 &encode(record)?,
                 utc(record.expiry_date),

@@ -13,6 +13,8 @@ pub struct Viewer {
     /// The signed-in person's name, or the key's; `None` in the open mode and on the pages
     /// before signing in.
     pub who: Option<String>,
+    /// No credential exists yet: the page shows the open mode's banner.
+    pub open_mode: bool,
     /// Whether to show the links to the pages (not before signing in).
     pub links: bool,
     /// Unanswered low ratings within reach (`None` when they could not be counted).
@@ -35,6 +37,7 @@ impl Default for Viewer {
     fn default() -> Self {
         Self {
             who: None,
+            open_mode: false,
             links: false,
             unanswered: None,
             me: None,

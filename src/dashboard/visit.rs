@@ -46,6 +46,9 @@ pub fn sign_in_page(e: ApiError, tried: Tried, next: &str) -> Response {
             }
             response
         }
+        StatusCode::FORBIDDEN if e.code == rateline_domain::ErrorCode::OpenModeRefused => {
+            (e.status, page::problem("Open mode", &e.message)).into_response()
+        }
         _ => e.into_response(),
     }
 }
@@ -135,6 +138,7 @@ pub async fn viewer(state: &AppState, caller: &Caller) -> Viewer {
     };
     Viewer {
         who: caller.display_name(),
+        open_mode: caller.is_open(),
         links: true,
         unanswered,
         me: caller.person_id().map(str::to_owned),

@@ -2,16 +2,37 @@
 //! recorded with who made it and each changed field before and after. A secret's value is
 //! never kept: a changed secret or token shows as `"(secret)"` on both sides.
 //!
+//! What people do that matters to security is recorded too, as events with the fields that
+//! describe them: invitations made and used, passwords set, sign-ins (how, and from which
+//! address), sign-outs, responses, comment flags, evaluations, appeals and their decisions.
+//! Failed sign-ins are one entry per person and day (one for every id that is nobody's),
+//! counting them, so a guesser cannot flood the log.
+//!
 //! The entry is written right after the change it records, not in its transaction: a crash
 //! between the two keeps the change and loses its entry.
+
+use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use sha2::Digest;
 
 use super::{Engine, Result};
 use crate::policy::Caller;
 use crate::store::{AuditFilter, AuditRecord, FieldChange};
+
+/// The subject of the failed sign-ins of ids that are nobody's.
+pub const UNKNOWN_ID: &str = "unknown-id";
+
+/// An address as the log shows it; `null` when unknown.
+fn address(from: Option<IpAddr>) -> Value {
+    from.map_or(Value::Null, |ip| Value::from(ip.to_string()))
+}
+
+fn sign_in_fields(how: &str, from: Option<IpAddr>) -> [(&'static str, Value); 2] {
+    [("with", Value::from(how)), ("address", address(from))]
+}
 
 /// Who a change is recorded as: the person, `key <id>`, or `no key` (the command line, or a
 /// server with no key yet).
@@ -92,15 +113,52 @@ impl Engine {
         if changes.is_empty() {
             return Ok(());
         }
-        let at: DateTime<Utc> = self.now();
         let action = action.unwrap_or(if before.is_some() {
             "changed"
         } else {
             "created"
         });
+        self.write_entry(None, actor, kind, subject, action, changes)
+            .await
+    }
+
+    /// Records an event (a sign-in, a response, a decision): `actor` did `action` to `kind`
+    /// `subject`, described by `fields` (each shown as set, from nothing). Written even
+    /// without fields.
+    pub(super) async fn note(
+        &self,
+        actor: &str,
+        kind: &str,
+        subject: &str,
+        action: &str,
+        fields: &[(&str, Value)],
+    ) -> Result<()> {
+        let changes = fields
+            .iter()
+            .map(|(field, value)| FieldChange {
+                field: (*field).to_owned(),
+                before: Value::Null,
+                after: value.clone(),
+            })
+            .collect();
+        self.write_entry(None, actor, kind, subject, action, changes)
+            .await
+    }
+
+    /// Writes an entry; with `id`, replaces the entry of that id (a summary kept up to date).
+    async fn write_entry(
+        &self,
+        id: Option<String>,
+        actor: &str,
+        kind: &str,
+        subject: &str,
+        action: &str,
+        changes: Vec<FieldChange>,
+    ) -> Result<()> {
+        let at: DateTime<Utc> = self.now();
         self.store
-            .insert_audit(&AuditRecord {
-                id: uuid::Uuid::now_v7().to_string(),
+            .put_audit(&AuditRecord {
+                id: id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
                 at,
                 actor: actor.to_owned(),
                 kind: kind.to_owned(),
@@ -110,6 +168,75 @@ impl Engine {
             })
             .await?;
         Ok(())
+    }
+
+    /// Records a sign-in to the dashboard: who (a person's id, or `key <id>`), how
+    /// (`password`, `key`, `invitation`) and from which address.
+    pub async fn audit_sign_in(&self, who: &str, how: &str, from: Option<IpAddr>) -> Result<()> {
+        self.note(who, "sign_in", who, "signed_in", &sign_in_fields(how, from))
+            .await
+    }
+
+    /// Records a sign-out: who, from which address.
+    pub async fn audit_sign_out(&self, who: &str, from: Option<IpAddr>) -> Result<()> {
+        let address = [("address", address(from))];
+        self.note(who, "sign_in", who, "signed_out", &address).await
+    }
+
+    /// Counts a failed sign-in from `from`: one entry per `person` (a person who exists) and
+    /// UTC day, or, for `None`, one per day for every attempt that named nobody (`tried` is
+    /// what was typed as the id, kept cut short; never a key's or a password's text), with
+    /// the count, the last address and the first and last time. Two failures at the same
+    /// moment may count as one: the entry is a summary, the limits count each.
+    pub async fn audit_failed_sign_in(
+        &self,
+        person: Option<&str>,
+        tried: Option<&str>,
+        from: Option<IpAddr>,
+    ) -> Result<()> {
+        let now = self.now();
+        let day = now.format("%Y-%m-%d").to_string();
+        let subject = person.unwrap_or(UNKNOWN_ID);
+        // One entry per subject and day: its id says which, without the subject's text.
+        let digest = hex::encode(&sha2::Sha256::digest(subject.as_bytes())[..8]);
+        let id = format!("sign-in-failed-{day}-{digest}");
+        let before = self.store.audit_changes(&id).await?.unwrap_or_default();
+        let field = |name: &str| {
+            before
+                .iter()
+                .find(|c| c.field == name)
+                .map(|c| c.after.clone())
+        };
+        let count = field("count").and_then(|c| c.as_i64()).unwrap_or(0) + 1;
+        let first = field("first_at").unwrap_or_else(|| Value::from(now.to_rfc3339()));
+        let mut fields = vec![
+            ("count", Value::from(count)),
+            ("first_at", first),
+            ("last_at", Value::from(now.to_rfc3339())),
+            ("last_address", address(from)),
+        ];
+        if let Some(tried) = tried.filter(|_| person.is_none()) {
+            // What was typed, cut short: it is anyone's text.
+            let shown: String = tried.chars().take(64).collect();
+            fields.push(("last_id_tried", Value::from(shown)));
+        }
+        let changes = fields
+            .into_iter()
+            .map(|(field, value)| FieldChange {
+                field: field.to_owned(),
+                before: Value::Null,
+                after: value,
+            })
+            .collect();
+        self.write_entry(
+            Some(id),
+            "nobody",
+            "sign_in",
+            subject,
+            "sign_in_failed",
+            changes,
+        )
+        .await
     }
 
     /// Erases client `id` of `channel` (see [`crate::store::Erased`]): admins only. The

@@ -6,6 +6,7 @@ use rateline_domain::{
     AppealBody, DecisionBody, EvaluationBody, FlagBody, Invalid, NameId, ResponseBody, check_id,
 };
 
+use super::audit::actor;
 use super::{Engine, EngineError, Result};
 use crate::policy::Caller;
 use crate::store::{
@@ -81,6 +82,22 @@ impl Engine {
             self.wake.due_at(now);
         }
         self.events_queued().await;
+        let action = if written.1 {
+            "responded"
+        } else {
+            "response_changed"
+        };
+        self.note(
+            &actor(caller),
+            "rating",
+            rating_id,
+            action,
+            &[
+                ("text", body.text.as_str().into()),
+                ("send_to_client", body.send_to_client.into()),
+            ],
+        )
+        .await?;
         Ok(written)
     }
 
@@ -103,7 +120,15 @@ impl Engine {
             )
             .await?
         {
-            AppealOutcome::Done(a) => Ok(a),
+            AppealOutcome::Done(a) => {
+                let fields = [
+                    ("rating_id", a.rating_id.as_str().into()),
+                    ("reason", a.reason.as_str().into()),
+                ];
+                self.note(&actor(caller), "appeal", &a.id, "appealed", &fields)
+                    .await?;
+                Ok(a)
+            }
             AppealOutcome::NotFound => Err(rating_not_found(rating_id)),
             AppealOutcome::Already(a) => Err(EngineError::Conflict {
                 code: ErrorCode::AlreadyAppealed,
@@ -143,6 +168,12 @@ impl Engine {
         {
             AppealOutcome::Done(a) => {
                 self.events_queued().await;
+                let fields = [
+                    ("rating_id", a.rating_id.as_str().into()),
+                    ("note", a.note.clone().into()),
+                ];
+                self.note(&actor(caller), "appeal", id, &a.status, &fields)
+                    .await?;
                 Ok(a)
             }
             AppealOutcome::NotFound => Err(appeal_not_found(id)),
@@ -178,7 +209,8 @@ impl Engine {
     ) -> Result<RatingRecord> {
         caller.not_operator("flagging a comment")?;
         self.visible_rating(caller, rating_id).await?;
-        self.store
+        let rating = self
+            .store
             .flag_comment(
                 rating_id,
                 body.abusive,
@@ -186,7 +218,15 @@ impl Engine {
                 self.now(),
             )
             .await?
-            .ok_or_else(|| rating_not_found(rating_id))
+            .ok_or_else(|| rating_not_found(rating_id))?;
+        let action = if body.abusive {
+            "comment_flagged"
+        } else {
+            "comment_unflagged"
+        };
+        self.note(&actor(caller), "rating", rating_id, action, &[])
+            .await?;
+        Ok(rating)
     }
 
     /// A supervisor's own evaluation of a session of their line, recorded under the caller's
@@ -211,7 +251,8 @@ impl Engine {
         body.validate()?;
         self.known_person("author_id", body.author_id.as_deref())
             .await?;
-        self.store
+        let written = self
+            .store
             .put_evaluation(
                 session_id,
                 body.stars,
@@ -220,7 +261,14 @@ impl Engine {
                 self.now(),
             )
             .await?
-            .ok_or_else(|| super::session_not_found(session_id))
+            .ok_or_else(|| super::session_not_found(session_id))?;
+        let fields = [
+            ("stars", body.stars.into()),
+            ("comment", body.comment.clone().into()),
+        ];
+        self.note(&actor(caller), "session", session_id, "evaluated", &fields)
+            .await?;
+        Ok(written)
     }
 
     /// A person named in a body must exist: a typo would credit nobody.

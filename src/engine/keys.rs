@@ -86,6 +86,9 @@ pub enum KeyRefusal {
     Unknown,
     /// The key was revoked at this time.
     Revoked { id: String, at: DateTime<Utc> },
+    /// An operator key whose person is deactivated (or gone): a key acts as its person and
+    /// works only while they do.
+    PersonInactive { id: String, person: String },
 }
 
 impl KeyRefusal {
@@ -95,6 +98,7 @@ impl KeyRefusal {
             KeyRefusal::Malformed => "malformed",
             KeyRefusal::Unknown => "unknown",
             KeyRefusal::Revoked { .. } => "revoked",
+            KeyRefusal::PersonInactive { .. } => "person_deactivated",
         }
     }
 }
@@ -121,22 +125,29 @@ impl Engine {
                 at,
             }));
         }
+        if !stored.person_active {
+            return Ok(Err(KeyRefusal::PersonInactive {
+                id: stored.record.id,
+                person: stored.record.person_id.unwrap_or_default(),
+            }));
+        }
         Ok(Ok(stored))
     }
 
-    /// Key `id` with its operator's lines, unless it was revoked (a dashboard sign-in made
-    /// with a key lasts only as long as the key).
+    /// Key `id` with its operator's lines, unless it was revoked or its person deactivated
+    /// (a dashboard sign-in made with a key lasts only as long as the key works).
     pub async fn active_key(&self, id: &str) -> Result<Option<StoredKey>> {
         Ok(self
             .store
             .key(id)
             .await?
-            .filter(|k| k.record.revoked_at.is_none()))
+            .filter(|k| k.record.revoked_at.is_none() && k.person_active))
     }
 
-    /// Whether any API key was ever made: from then on every `/v1` call needs one.
-    pub async fn any_key(&self) -> Result<bool> {
-        self.store.any_key().await
+    /// Whether any API key was ever made or any person's password set: from then on the open
+    /// mode is over, and every `/v1` call needs a key.
+    pub async fn any_credential(&self) -> Result<bool> {
+        self.store.any_credential().await
     }
 
     /// Makes and stores a key (its secret's hash only): admins (the command line is

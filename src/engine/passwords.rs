@@ -10,12 +10,14 @@
 //! - A sign-in for an unknown person, or one without a password, costs the same hash as a
 //!   wrong password, so the time taken does not tell which ids exist.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Argon2, password_hash::rand_core::OsRng};
 use chrono::{DateTime, Duration, Utc};
-use rateline_domain::{ErrorCode, Invalid, check_id};
+use rateline_domain::{ClientAddress, ErrorCode, Invalid, check_id};
 use sha2::{Digest, Sha256};
 
 use super::{Engine, EngineError, Result};
@@ -59,29 +61,80 @@ fn fingerprint(password_hash: &str) -> String {
 static DECOY: LazyLock<String> = LazyLock::new(|| hash("not a password of anyone's"));
 
 /// At most one hash at a time per core: a burst of sign-ins waits its turn instead of
-/// taking every core (and Argon2's memory) at once.
+/// taking every core (and Argon2's memory) at once. The semaphore is fair (first come, first
+/// served), and [`TURNS`] lets each address wait for it with one hash at a time.
 static HASHING: LazyLock<Arc<tokio::sync::Semaphore>> = LazyLock::new(|| {
     Arc::new(tokio::sync::Semaphore::new(
         std::thread::available_parallelism().map_or(2, |n| n.get()),
     ))
 });
 
-/// Runs `work` (a hash or a verification) on a blocking thread, within [`HASHING`]. The turn
-/// goes with the work, so a request given up on (a timeout, a closed connection) does not
-/// free it while the hash still runs.
-async fn hashing<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+/// Each address's turn at [`HASHING`]: one hash at a time per address (an IPv6 client by its
+/// /64), so a guesser with a hundred sign-ins in flight holds one place in the queue, not a
+/// hundred, and a real sign-in waits behind at most one hash of each other address.
+static TURNS: LazyLock<std::sync::Mutex<HashMap<ClientAddress, Arc<tokio::sync::Semaphore>>>> =
+    LazyLock::new(Default::default);
+
+/// The address's turn, made when it first asks.
+fn turn_of(address: ClientAddress) -> Arc<tokio::sync::Semaphore> {
+    let mut turns = TURNS.lock().unwrap_or_else(|e| e.into_inner());
+    // Turns left behind by requests given up on go once many addresses have asked.
+    if turns.len() > 10_000 {
+        turns.retain(|_, t| Arc::strong_count(t) > 1);
+    }
+    turns
+        .entry(address)
+        .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(1)))
+        .clone()
+}
+
+/// Forgets an address's turn once nobody holds or waits for it.
+fn forget_turn(address: ClientAddress) {
+    let mut turns = TURNS.lock().unwrap_or_else(|e| e.into_inner());
+    if turns
+        .get(&address)
+        .is_some_and(|t| Arc::strong_count(t) == 1)
+    {
+        turns.remove(&address);
+    }
+}
+
+/// Runs `work` (a hash or a verification) for a request from `from` on a blocking thread,
+/// within the address's turn and [`HASHING`]. The turns go with the work, so a request given
+/// up on (a timeout, a closed connection) does not free them while the hash still runs.
+async fn hashing<T: Send + 'static>(
+    from: Option<IpAddr>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let address = from.map(ClientAddress::of);
+    let own_turn = match address {
+        Some(a) => {
+            let turn = turn_of(a);
+            Some(
+                turn.acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed"),
+            )
+        }
+        None => None,
+    };
     let turn = HASHING
         .clone()
         .acquire_owned()
         .await
         .expect("the semaphore is never closed");
-    tokio::task::spawn_blocking(move || {
+    let done = tokio::task::spawn_blocking(move || {
         let done = work();
         drop(turn);
+        drop(own_turn);
         done
     })
     .await
-    .expect("hashing does not panic")
+    .expect("hashing does not panic");
+    if let Some(a) = address {
+        forget_turn(a);
+    }
+    done
 }
 
 fn hash(password: &str) -> String {
@@ -177,6 +230,15 @@ impl Engine {
         self.store
             .create_invitation(&token_hash(&token), person_id, created_by, now, expires_at)
             .await?;
+        let expires = serde_json::Value::from(expires_at.to_rfc3339());
+        self.note(
+            &super::audit::actor(caller),
+            "person",
+            person_id,
+            "invited",
+            &[("invitation_expires_at", expires)],
+        )
+        .await?;
         Ok(NewInvitation {
             person_id: person_id.to_owned(),
             token,
@@ -220,14 +282,16 @@ impl Engine {
         Ok(invitation)
     }
 
-    /// Sets the password of the person invited by `token`; returns their id and the
-    /// password's fingerprint, for the sign-in it makes. The link then stops working, and
-    /// every earlier sign-in of the person ends.
+    /// Sets the password of the person invited by `token` (the browser at `from`); returns
+    /// their id and the password's fingerprint, for the sign-in it makes. The link then stops
+    /// working, and every earlier sign-in of the person ends. The audit log records the
+    /// password set (naming who made the link) and the sign-in.
     pub async fn accept_invitation(
         &self,
         token: &str,
         password: &str,
         repeated: &str,
+        from: Option<IpAddr>,
     ) -> Result<(String, String)> {
         let invitation = self.invitation(token).await?;
         if self
@@ -240,14 +304,30 @@ impl Engine {
         }
         check_password(password, repeated)?;
         let password = password.to_owned();
-        let hashed = hashing(move || hash(&password)).await;
+        let hashed = hashing(from, move || hash(&password)).await;
         let now = self.now();
         match self
             .store
             .use_invitation(&token_hash(token), &hashed, now)
             .await?
         {
-            Some(person_id) => Ok((person_id, fingerprint(&hashed))),
+            Some(person_id) => {
+                let made_by = invitation.created_by.as_deref().unwrap_or("no key");
+                self.note(
+                    &person_id,
+                    "person",
+                    &person_id,
+                    "password_set",
+                    &[
+                        ("with", "invitation".into()),
+                        ("invitation_made_by", made_by.into()),
+                        ("address", from.map(|ip| ip.to_string()).into()),
+                    ],
+                )
+                .await?;
+                self.audit_sign_in(&person_id, "invitation", from).await?;
+                Ok((person_id, fingerprint(&hashed)))
+            }
             // Used or expired between the check and the write (another tab): say which.
             None => Err(self
                 .invitation(token)
@@ -259,8 +339,14 @@ impl Engine {
 
     /// The fingerprint of person `id`'s password, for their sign-in, if `password` is
     /// theirs; `None` otherwise (no such person, no password set, or a wrong one: not told
-    /// apart).
-    pub async fn sign_in_person(&self, id: &str, password: &str) -> Result<Option<String>> {
+    /// apart to the caller). Either way the audit log hears of it: a sign-in, or a failed one
+    /// counted for the person (or for ids that are nobody's), from address `from`.
+    pub async fn sign_in_person(
+        &self,
+        id: &str,
+        password: &str,
+        from: Option<IpAddr>,
+    ) -> Result<Option<String>> {
         let person =
             if check_id("person_id", id).is_ok() && password.len() <= 4 * MAX_PASSWORD_CHARS {
                 self.store.person_sign_in(id).await?
@@ -268,13 +354,25 @@ impl Engine {
                 None
             };
         let stored = person.as_ref().and_then(|p| p.password_hash.clone());
-        let password = password.to_owned();
+        let typed = password.to_owned();
         // The decoy is made (once) on the blocking thread too.
-        let matches = hashing(move || verify(&password, stored.as_deref().unwrap_or(&DECOY))).await;
+        let matches = hashing(from, move || {
+            verify(&typed, stored.as_deref().unwrap_or(&DECOY))
+        })
+        .await;
         // A deactivated person's right password is refused as a wrong one is.
-        Ok(person
+        let signed_in = person
+            .as_ref()
             .filter(|p| matches && p.active)
-            .and_then(|p| p.password_hash.as_deref().map(fingerprint)))
+            .and_then(|p| p.password_hash.as_deref().map(fingerprint));
+        match &signed_in {
+            Some(_) => self.audit_sign_in(id, "password", from).await?,
+            None => {
+                let known = person.as_ref().map(|p| p.id.as_str());
+                self.audit_failed_sign_in(known, Some(id), from).await?
+            }
+        }
+        Ok(signed_in)
     }
 
     /// The caller a sign-in made with the password of fingerprint `password` is: person

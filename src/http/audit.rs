@@ -1,4 +1,5 @@
-//! `GET /v1/audit`: the audit log of changes to lines, people, groups and keys, for admins.
+//! `GET /v1/audit`: the audit log of changes to lines, people, groups and keys, and of what
+//! people did that matters to security, for admins.
 
 use axum::Json;
 use axum::extract::State;
@@ -24,7 +25,7 @@ struct AuditList {
 }
 
 /// The kinds of thing the log records.
-pub const KINDS: [&str; 8] = [
+pub const KINDS: [&str; 12] = [
     "line",
     "person",
     "group",
@@ -33,6 +34,10 @@ pub const KINDS: [&str; 8] = [
     "retention",
     "subscription",
     "connector",
+    "sign_in",
+    "rating",
+    "session",
+    "appeal",
 ];
 
 /// The filter `GET /v1/audit` and the dashboard's audit page read from a query.
@@ -54,14 +59,17 @@ pub fn audit_filter(query: &ApiQuery) -> Result<AuditFilter, ApiError> {
     })
 }
 
-/// Every change to lines, people, groups, API keys and event subscriptions, newest first: who made it (a
-/// person's id, `key <id>`, `config file`, or `no key`), when, and each changed field before
-/// and after. A secret's value is never kept: a changed one shows as `"(secret)"`. Admins.
+/// Every change to lines, people, groups, API keys and event subscriptions, and what people
+/// did that matters to security (invitations, passwords set, sign-ins and failed ones,
+/// sign-outs, responses, comment flags, evaluations, appeals and decisions), newest first:
+/// who (a person's id, `key <id>`, `config file`, `no key`, or `nobody` for failed
+/// sign-ins), when, and each field before and after. A secret's value is never kept: a
+/// changed one shows as `"(secret)"`. Admins.
 #[utoipa::path(
     get, path = "/v1/audit", tag = "people", operation_id = "audit_log",
     params(
-        ("kind" = Option<String>, Query, description = "line, person, group, key, client, retention, subscription or connector."),
-        ("subject" = Option<String>, Query, description = "The line's, person's, group's or key's id."),
+        ("kind" = Option<String>, Query, description = "line, person, group, key, client, retention, subscription, connector, sign_in, rating, session or appeal."),
+        ("subject" = Option<String>, Query, description = "The line's, person's, group's, key's, rating's, session's or appeal's id."),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "100 when absent."),
     ),
     responses(

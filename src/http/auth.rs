@@ -3,12 +3,12 @@
 //! are made and checked by [`crate::engine`]; what each role may do is
 //! [`crate::policy`]'s to decide.
 //!
-//! With no key at all Rateline is open, for local development; `serve` then refuses to
-//! listen anywhere but a loopback address. Once any key exists (revoked ones count, so
-//! revoking the last key never opens the server), every `/v1` call needs one.
+//! With no credential at all Rateline is open, for a first look on one machine (see
+//! [`super::open_mode`]). Once any key exists or any person has a password (revoked keys
+//! and deactivated people count, so the server never opens again), every `/v1` call needs a
+//! key.
 
 use rateline_domain::ErrorCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header;
@@ -17,7 +17,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState};
-use crate::engine::{Engine, KeyRefusal};
+use crate::engine::KeyRefusal;
 pub use crate::policy::Caller;
 use crate::store::StoreError;
 
@@ -36,38 +36,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-/// Remembers that keys exist: once one does, it always will (keys are revoked, not
-/// deleted). The open mode asks the store again at most once a second, so the first key
-/// made by `rateline keys create` closes a running server within a second without a
-/// query on every call.
-#[derive(Debug, Default)]
-pub struct KeysExist {
-    exist: AtomicBool,
-    none_seen_at: std::sync::Mutex<Option<std::time::Instant>>,
-}
-
-const RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
-
-impl KeysExist {
-    async fn check(&self, engine: &Engine) -> Result<bool, StoreError> {
-        if self.exist.load(Ordering::Relaxed) {
-            return Ok(true);
-        }
-        let recent = |at: &Option<std::time::Instant>| at.is_some_and(|t| t.elapsed() < RECHECK);
-        if recent(&self.none_seen_at.lock().expect("keys lock")) {
-            return Ok(false);
-        }
-        let any = engine.any_key().await?;
-        if any {
-            self.exist.store(true, Ordering::Relaxed);
-        } else {
-            *self.none_seen_at.lock().expect("keys lock") = Some(std::time::Instant::now());
-        }
-        Ok(any)
-    }
-}
-
-/// The key a request names, checked: the caller, or the 401 that says why not.
+/// The key a request names, checked: the caller, or the 401 that says why not. With no
+/// key named, the open mode's caller while no credential exists, if the open mode takes the
+/// request: `open_allowed` is [`super::open_mode::allows`] of its headers (worked out only
+/// for requests without a key).
 ///
 /// `ip` is the client's address. An address that presented too many refused keys (or
 /// sign-ins) is answered `429` before its key is even read, and every refusal counts
@@ -75,16 +47,18 @@ impl KeysExist {
 pub async fn caller(
     state: &AppState,
     authorization: Option<header::HeaderValue>,
+    open_allowed: Result<(), ApiError>,
     ip: Option<std::net::IpAddr>,
 ) -> Result<Caller, ApiError> {
     let Some(value) = authorization else {
-        return if state.keys_exist.check(&state.engine).await? {
+        return if state.open_mode.open(&state.engine).await? {
+            open_allowed?;
+            Ok(Caller::Open)
+        } else {
             Err(ApiError::new(
                 ErrorCode::KeyRequired,
                 "this server requires an API key: send Authorization: Bearer <key> (an admin creates keys with `rateline keys create`)",
             ))
-        } else {
-            Ok(Caller::Open)
         };
     };
     if let Some(ip) = ip
@@ -146,6 +120,13 @@ async fn key_caller(state: &AppState, value: &header::HeaderValue) -> Result<Cal
                 at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             ),
         ),
+        KeyRefusal::PersonInactive { id, person } => (
+            ErrorCode::KeyPersonDeactivated,
+            format!(
+                "API key '{id}' acts as person '{person}', who is deactivated; it works again \
+                 when an admin turns them back on"
+            ),
+        ),
     };
     Err(Refused::Key(refusal.reason(), ApiError::new(code, message)))
 }
@@ -163,7 +144,11 @@ pub async fn authenticate(
     // The header is taken out first: the request itself cannot be held across an await.
     let authorization = request.headers().get(header::AUTHORIZATION).cloned();
     let ip = super::client_ip(&request);
-    match caller(&state, authorization, ip).await {
+    let open_allowed = match authorization {
+        None => super::open_mode::allows(request.headers()),
+        Some(_) => Ok(()),
+    };
+    match caller(&state, authorization, open_allowed, ip).await {
         Ok(c) => {
             if let Some(key_id) = c.key_id()
                 && let Err(limited) = state.limits.key(key_id)

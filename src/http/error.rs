@@ -32,9 +32,11 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         MalformedJson | UnreadableBody | InvalidPath | InvalidParameter | UnknownParameter
         | InvalidUpdate => StatusCode::BAD_REQUEST,
-        KeyRequired | InvalidKey | KeyRevoked | InvalidCredentials | BadWebhookSecret
-        | BadSignature | StaleWebhook | InvalidToken | TokenExpired => StatusCode::UNAUTHORIZED,
-        Forbidden | OriginNotAllowed | NotThisSession => StatusCode::FORBIDDEN,
+        KeyRequired | InvalidKey | KeyRevoked | KeyPersonDeactivated | InvalidCredentials
+        | BadWebhookSecret | BadSignature | StaleWebhook | InvalidToken | TokenExpired => {
+            StatusCode::UNAUTHORIZED
+        }
+        Forbidden | OpenModeRefused | OriginNotAllowed | NotThisSession => StatusCode::FORBIDDEN,
         NoSuchEndpoint | LineNotFound | SessionNotFound | RequestNotFound | RatingNotFound
         | AppealNotFound | PersonNotFound | GroupNotFound | KeyNotFound | InvitationNotFound
         | SubscriptionNotFound | ChannelNotEnabled | BadgeNotFound | ConnectorNotFound => {

@@ -5,10 +5,11 @@
 //! `429 rate_limited` with `Retry-After` and changes nothing.
 //!
 //! The limits are GCRA buckets (governor): a steady rate per minute and a burst on top.
-//! The per-address buckets forget idle addresses past a few thousand, so a flood of
-//! addresses cannot grow memory without bound.
+//! An address is counted as the connection caps count it ([`ClientAddress`]: an IPv6 client
+//! by its /64, which it can walk through at will). The per-address buckets forget idle
+//! addresses past a few thousand, so a flood of addresses cannot grow memory without bound.
 
-use rateline_domain::ErrorCode;
+use rateline_domain::{ClientAddress, ErrorCode};
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -27,12 +28,12 @@ const KEPT: usize = 10_000;
 
 /// The server's rate limiters; `None` where a limit is switched off (0).
 pub struct Limits {
-    per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    per_ip: Option<DefaultKeyedRateLimiter<ClientAddress>>,
     per_key: Option<DefaultKeyedRateLimiter<String>>,
     /// Refused credentials per address; an address over it is held off until `blocked`
     /// says, without its credentials being looked up.
-    failed_auth: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    blocked: std::sync::Mutex<std::collections::HashMap<IpAddr, std::time::Instant>>,
+    failed_auth: Option<DefaultKeyedRateLimiter<ClientAddress>>,
+    blocked: std::sync::Mutex<std::collections::HashMap<ClientAddress, std::time::Instant>>,
 }
 
 fn limiter<K: std::hash::Hash + Eq + Clone>(
@@ -104,15 +105,16 @@ impl Limits {
     /// Whether `ip` may present a credential now: refused while it is held off for having
     /// guessed too often.
     pub fn credential_allowed(&self, ip: IpAddr) -> Result<(), LimitError> {
+        let address = ClientAddress::of(ip);
         let mut blocked = self.blocked.lock().expect("limits lock");
         let now = std::time::Instant::now();
-        match blocked.get(&ip) {
+        match blocked.get(&address) {
             Some(until) if *until > now => Err(LimitError {
                 wait: *until - now,
-                whose: format!("{ip} after too many refused keys or sign-ins"),
+                whose: format!("{address} after too many refused keys or sign-ins"),
             }),
             Some(_) => {
-                blocked.remove(&ip);
+                blocked.remove(&address);
                 Ok(())
             }
             None => Ok(()),
@@ -121,6 +123,7 @@ impl Limits {
 
     /// Counts a refused credential from `ip`; past the limit, holds the address off.
     pub fn credential_refused(&self, ip: IpAddr) {
+        let ip = ClientAddress::of(ip);
         if let Err(e) = take(self.failed_auth.as_ref(), &ip, "") {
             let mut blocked = self.blocked.lock().expect("limits lock");
             let now = std::time::Instant::now();
@@ -142,7 +145,8 @@ impl Limits {
     }
 
     fn address(&self, ip: IpAddr) -> Result<(), LimitError> {
-        take(self.per_ip.as_ref(), &ip, &ip.to_string())
+        let address = ClientAddress::of(ip);
+        take(self.per_ip.as_ref(), &address, &address.to_string())
     }
 }
 
@@ -226,6 +230,25 @@ mod tests {
         let e = limits.credential_allowed(guesser).unwrap_err();
         assert!(e.wait > Duration::from_secs(50), "{:?}", e.wait);
         assert!(limits.credential_allowed(other).is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_guesser_is_held_off_by_its_slash_64_whatever_address_it_takes() {
+        let limits = Limits::new(&LimitSettings {
+            failed_auth_per_minute: 1,
+            failed_auth_burst: 3,
+            ..LimitSettings::default()
+        });
+        for n in 1..=4u16 {
+            let ip = IpAddr::from([0x2001, 0xdb8, 0, 7, n, n, n, n]);
+            assert!(limits.credential_allowed(ip).is_ok(), "guess {n}");
+            limits.credential_refused(ip);
+        }
+        let next = IpAddr::from([0x2001, 0xdb8, 0, 7, 0xbeef, 0, 0, 1]);
+        let e = limits.credential_allowed(next).unwrap_err();
+        assert!(e.whose.contains("2001:db8:0:7::/64"), "{}", e.whose);
+        let neighbour = IpAddr::from([0x2001, 0xdb8, 0, 8, 0, 0, 0, 1]);
+        assert!(limits.credential_allowed(neighbour).is_ok());
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod followup;
 mod keys;
 mod limits;
 mod lines;
+mod open_mode;
 mod openapi;
 mod ops;
 mod people;
@@ -38,10 +39,11 @@ use utoipa_axum::routes;
 use tower_http::trace::TraceLayer;
 
 pub use audit::audit_filter;
-pub use auth::{KeysExist, caller};
+pub use auth::caller;
 pub use error::{ApiError, Explained, documented_status, status_of};
 pub use extract::{ApiJson, ApiPath, ApiQuery, ClientIp};
 pub use lines::ConnectorTest;
+pub use open_mode::{OpenMode, allows as open_mode_allows};
 use openapi::ApiDoc;
 pub use openapi::ErrorBody;
 pub use ratings::inbox_filter;
@@ -89,7 +91,8 @@ pub struct AppParts {
     pub zammad: Arc<crate::channels::zammad::Zammad>,
     /// The web chat widget's endpoints.
     pub webchat: Arc<crate::channels::webchat::Webchat>,
-    pub keys_exist: Arc<KeysExist>,
+    /// Whether the server is still in the open mode (no credential yet).
+    pub open_mode: Arc<OpenMode>,
     pub limits: Arc<limits::Limits>,
     /// How long a dashboard sign-in lasts unused (`dashboard.sign_in_idle_minutes`).
     pub sign_in_idle_minutes: u32,

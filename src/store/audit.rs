@@ -1,4 +1,5 @@
-//! The audit log: every change to lines, people, groups and keys, and every client erased.
+//! The audit log: every change to lines, people, groups and keys, every client erased, and
+//! what people did that matters to security (sign-ins, invitations, responses, decisions).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -24,10 +25,13 @@ pub struct AuditRecord {
     /// Who: a person's id, `key <id>`, `config file`, or `no key` (the command line, or a
     /// server with no key yet).
     pub actor: String,
-    /// line, person, group, key, client or retention.
+    /// line, person, group, key, client, retention, subscription, connector, sign_in,
+    /// rating, session or appeal.
     pub kind: String,
     pub subject: String,
-    /// created, changed, revoked, erased or purged.
+    /// What happened: created, changed, revoked, erased, purged; invited, password_set;
+    /// signed_in, sign_in_failed, signed_out; responded, response_changed,
+    /// comment_flagged, comment_unflagged; evaluated; appealed, approved, rejected.
     pub action: String,
     pub changes: Vec<FieldChange>,
 }
@@ -41,10 +45,14 @@ pub struct AuditFilter {
 }
 
 impl Store {
-    pub async fn insert_audit(&self, r: &AuditRecord) -> Result<()> {
+    /// Writes entry `r`, or replaces the one with its id: a summary kept up to date (the
+    /// failed sign-ins of a person and day).
+    pub async fn put_audit(&self, r: &AuditRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO audit (id, at, actor, kind, subject, action, changes)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (id) DO UPDATE SET at = excluded.at, actor = excluded.actor,
+                                            changes = excluded.changes",
         )
         .bind(&r.id)
         .bind(ms(r.at))
@@ -56,6 +64,20 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// The changes entry `id` holds, if it exists.
+    pub async fn audit_changes(&self, id: &str) -> Result<Option<Vec<FieldChange>>> {
+        let Some(text) = sqlx::query_scalar::<_, String>("SELECT changes FROM audit WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("audit entry '{id}': {e}")))
     }
 
     pub async fn audit(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {

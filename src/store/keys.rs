@@ -35,6 +35,9 @@ pub struct StoredKey {
     pub secret_hash: String,
     /// For an operator key, the lines its person works on (empty if the person is gone).
     pub person_lines: Vec<String>,
+    /// For an operator key, whether its person exists and is active; true for keys without
+    /// a person.
+    pub person_active: bool,
 }
 
 const KEY_COLUMNS: &str = "api_keys.id, api_keys.name, api_keys.role, api_keys.person_id, \
@@ -96,7 +99,7 @@ impl Store {
     /// lines its person works on.
     pub async fn key(&self, id: &str) -> Result<Option<StoredKey>> {
         let sql = format!(
-            "SELECT {KEY_COLUMNS}, secret_hash, p.lines AS person_lines
+            "SELECT {KEY_COLUMNS}, secret_hash, p.lines AS person_lines, p.active AS person_active
              FROM api_keys LEFT JOIN people p ON p.id = api_keys.person_id
              WHERE api_keys.id = $1"
         );
@@ -113,10 +116,15 @@ impl Store {
                 .map_err(|e| StoreError::Corrupt(format!("lines of person: {e}")))?,
             None => Vec::new(),
         };
+        let person_active = match record.person_id {
+            None => true,
+            Some(_) => row.try_get::<Option<i64>, _>("person_active")? == Some(1),
+        };
         Ok(Some(StoredKey {
             record,
             secret_hash,
             person_lines,
+            person_active,
         }))
     }
 
@@ -132,12 +140,14 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Whether any key was ever made: from then on every `/v1` call needs one.
-    pub async fn any_key(&self) -> Result<bool> {
-        Ok(sqlx::query("SELECT 1 FROM api_keys LIMIT 1")
-            .fetch_optional(&self.reads)
-            .await?
-            .is_some())
+    /// Whether any key was ever made or any person's password set (the open mode's end).
+    pub async fn any_credential(&self) -> Result<bool> {
+        Ok(
+            sqlx::query("SELECT 1 FROM api_keys UNION ALL SELECT 1 FROM person_passwords LIMIT 1")
+                .fetch_optional(&self.reads)
+                .await?
+                .is_some(),
+        )
     }
 }
 

@@ -28,6 +28,8 @@ pub struct Invitation {
     pub person_name: String,
     pub expires_at: DateTime<Utc>,
     pub used_at: Option<DateTime<Utc>>,
+    /// Who made the link, as the audit log names them (`None`: not recorded).
+    pub created_by: Option<String>,
 }
 
 impl Store {
@@ -92,7 +94,7 @@ impl Store {
     /// The invitation whose token hashes to `token_hash`, used or expired alike.
     pub async fn invitation(&self, token_hash: &str) -> Result<Option<Invitation>> {
         let row = sqlx::query(
-            "SELECT i.person_id, p.name, i.expires_at, i.used_at
+            "SELECT i.person_id, p.name, i.expires_at, i.used_at, i.created_by
              FROM invitations i JOIN people p ON p.id = i.person_id
              WHERE i.token_hash = $1",
         )
@@ -105,6 +107,7 @@ impl Store {
                 person_name: r.try_get("name")?,
                 expires_at: time(r.try_get("expires_at")?),
                 used_at: opt_time(r.try_get("used_at")?),
+                created_by: r.try_get("created_by")?,
             })
         })
         .transpose()

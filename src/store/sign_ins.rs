@@ -39,23 +39,20 @@ impl SignIns {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Writes a sign-in's values and expiry.
-    pub async fn save_sign_in(
+    /// Writes a sign-in's values and expiry, if it still exists: never brings back one that
+    /// was ended (signed out) while the request writing it was in flight.
+    pub async fn update_sign_in(
         &self,
         id_hash: &str,
         data: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO sign_ins (id_hash, data, expires_at) VALUES ($1, $2, $3)
-             ON CONFLICT (id_hash) DO UPDATE SET data = excluded.data,
-                                                 expires_at = excluded.expires_at",
-        )
-        .bind(id_hash)
-        .bind(data)
-        .bind(ms(expires_at))
-        .execute(&self.0.pool)
-        .await?;
+        sqlx::query("UPDATE sign_ins SET data = $2, expires_at = $3 WHERE id_hash = $1")
+            .bind(id_hash)
+            .bind(data)
+            .bind(ms(expires_at))
+            .execute(&self.0.pool)
+            .await?;
         Ok(())
     }
 

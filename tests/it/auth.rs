@@ -673,7 +673,7 @@ fn serve_refuses_a_network_address_without_keys() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("is not a loopback address and no API key exists"),
+        stderr.contains("is not a loopback address and no API key or password exists"),
         "{stderr}"
     );
     // check-config says so before anyone tries.

@@ -301,6 +301,18 @@ impl TestApp {
         pool.close().await;
     }
 
+    /// The one number `query` answers on the app's database (a count).
+    pub async fn count(&self, query: &str) -> i64 {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&self.db.url).await.unwrap();
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned()))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        n
+    }
+
     /// Ends every dashboard sign-in, as if each was left unused past its idle time.
     pub async fn expire_sign_ins(&self) {
         self.sql("UPDATE sign_ins SET expires_at = 0").await;

@@ -259,7 +259,7 @@ async fn a_body_sent_too_slowly_is_answered_408_and_changes_nothing() {
     let body =
         r#"{"id": "s-slow", "line_id": "support", "channel": "webhook", "client": {"id": "c"}}"#;
     let head = format!(
-        "POST /v1/sessions HTTP/1.1\r\nHost: rateline\r\nContent-Type: application/json\r\n\
+        "POST /v1/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\n\r\n",
         body.len()
     );

@@ -72,6 +72,17 @@ pub(crate) async fn set_password(
     .await
 }
 
+/// Gives person `person` the password `password` the way a person sets one: an invitation
+/// (made with admin key `key`, or in the open mode), then the link's form.
+pub(crate) async fn give_password(app: &TestApp, key: Option<&str>, person: &str, password: &str) {
+    let path = format!("/v1/people/{person}/invitation");
+    let (status, body) = app.call_as(key, "POST", &path, Some(json!({}))).await;
+    assert_eq!(status, 201, "{body}");
+    let link = path_of(body["url"].as_str().unwrap());
+    let (status, _, page) = set_password(app, &link, password, password).await;
+    assert_eq!(status, 303, "{page}");
+}
+
 /// Signs in with an id and a password: the status, the headers and the page.
 pub(crate) async fn sign_in(
     app: &TestApp,

@@ -394,9 +394,12 @@ fn cards(bot: &FakeBotApi, chat: i64) -> Vec<rateline_testkit::telegram::StoredM
 
 mod bodies;
 mod credentials;
+mod limits;
+mod open_mode;
 mod platforms;
 mod reports;
 mod roles;
+mod sign_ins;
 
 use platforms::Legit;
 
