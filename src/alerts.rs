@@ -19,6 +19,11 @@
 //! An operator's digest of the ratings of their chats (`rating.notify_operator`) leaves
 //! through the same sinks, to the operator's own addresses, with `X-Rateline-Event:
 //! rating_notice` on a webhook.
+//!
+//! What the client wrote never passes for Rateline's words: a comment is the last part of a
+//! message, each of its lines quoted behind `> `, and in a webhook's `text` (which Slack,
+//! Mattermost and Teams render) the client's words and names are escaped so they ping
+//! nobody and make no link (see [`rateline_adapters::markup`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,7 +101,12 @@ impl AlertSinks {
         if let Some(held) = follow_up_held(alert) {
             return held;
         }
-        let message = AlertMessage::of(alert, &self.public_url);
+        let markup = if alert.sink == "webhook" {
+            Markup::Chat
+        } else {
+            Markup::Plain
+        };
+        let message = AlertMessage::of(alert, &self.public_url, markup);
         match alert.sink.as_str() {
             "email" => match &self.email {
                 Some(email) => email.send(alert, address, &message).await,
@@ -138,7 +148,12 @@ impl AlertSinks {
         telegram: Option<&Arc<dyn ChannelAdapter>>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> SendOutcome {
-        let (subject, text) = notice_words(n, &self.public_url);
+        let markup = if n.sink == "webhook" {
+            Markup::Chat
+        } else {
+            Markup::Plain
+        };
+        let (subject, text) = notice_words(n, &self.public_url, markup);
         match n.sink.as_str() {
             "email" => match &self.email {
                 Some(email) => {
@@ -292,10 +307,40 @@ async fn by_telegram(
     }
 }
 
+/// How a message's text is read where it goes: as plain text (e-mail, Telegram), or as a
+/// chat's markup (a webhook's `text`, which Slack, Mattermost and Teams render).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Markup {
+    Plain,
+    Chat,
+}
+
+impl Markup {
+    /// Someone else's words (a name, a reason's text) as this markup shows them inertly.
+    fn words(self, text: &str) -> String {
+        match self {
+            Markup::Plain => text.to_owned(),
+            Markup::Chat => rateline_adapters::markup::chat(text),
+        }
+    }
+
+    /// A client's comment as the last part of a message: `Comment:` and the comment quoted,
+    /// line by line.
+    fn comment(self, comment: Option<&str>) -> String {
+        match comment {
+            None => "Comment: (none)".to_owned(),
+            Some(c) => format!(
+                "Comment:\n{}",
+                rateline_adapters::markup::quoted(&self.words(c))
+            ),
+        }
+    }
+}
+
 /// A digest's subject and text: each rating (at most [`crate::store::NOTICE_LISTS`]) with
-/// its line, its value, the reasons and comment (cut to
-/// [`crate::store::NOTICE_COMMENT_CHARS`]), and its session's page.
-fn notice_words(n: &NoticeDelivery, public_url: &str) -> (String, String) {
+/// its line, its value, the reasons, its session's page and the comment (cut to
+/// [`crate::store::NOTICE_COMMENT_CHARS`], quoted last).
+fn notice_words(n: &NoticeDelivery, public_url: &str, markup: Markup) -> (String, String) {
     let count = if n.total == 1 {
         "1 new rating".to_owned()
     } else {
@@ -307,23 +352,25 @@ fn notice_words(n: &NoticeDelivery, public_url: &str) -> (String, String) {
         text.push_str(&format!(
             "\n{} on {}{}\n",
             rating_words(r.scale, r.value),
-            r.line_name,
+            markup.words(&r.line_name),
             if r.low { " (low)" } else { "" }
         ));
         if !r.reasons.is_empty() {
-            text.push_str(&format!("Reasons: {}\n", r.reasons.join(", ")));
-        }
-        if let Some(c) = &r.comment {
-            let mut said: String = c.chars().take(crate::store::NOTICE_COMMENT_CHARS).collect();
-            if said.len() < c.len() {
-                said.push('…');
-            }
-            text.push_str(&format!("Comment: {said}\n"));
+            let reasons: Vec<String> = r.reasons.iter().map(|t| markup.words(t)).collect();
+            text.push_str(&format!("Reasons: {}\n", reasons.join(", ")));
         }
         text.push_str(&format!(
             "{public_url}/dashboard/sessions/{}\n",
             r.session_id
         ));
+        if let Some(c) = &r.comment {
+            let mut said: String = c.chars().take(crate::store::NOTICE_COMMENT_CHARS).collect();
+            if said.len() < c.len() {
+                said.push('…');
+            }
+            text.push_str(&markup.comment(Some(&said)));
+            text.push('\n');
+        }
     }
     let more = n.total.saturating_sub(n.ratings.len());
     if more > 0 {
@@ -472,15 +519,17 @@ struct AlertMessage {
 }
 
 impl AlertMessage {
-    fn of(a: &AlertDelivery, public_url: &str) -> Self {
+    /// The alert's words; the text in `markup`, where it goes (the subject is plain).
+    fn of(a: &AlertDelivery, public_url: &str, markup: Markup) -> Self {
         let rating = rating_words(a.scale, a.value);
         let person = |id: &Option<String>, name: &Option<String>| match (id, name) {
             (Some(id), Some(name)) => format!("{name} ({id})"),
             (Some(id), None) => id.clone(),
             (None, _) => "nobody".to_owned(),
         };
-        let operator = person(&a.operator_id, &a.operator_name);
-        let client = person(&Some(a.client_id.clone()), &a.client_name);
+        let plain_operator = person(&a.operator_id, &a.operator_name);
+        let operator = markup.words(&plain_operator);
+        let client = markup.words(&person(&Some(a.client_id.clone()), &a.client_name));
         if a.test {
             return Self {
                 subject: "Test alert from Rateline".into(),
@@ -496,8 +545,7 @@ impl AlertMessage {
         }
         let link = format!("{public_url}/dashboard/sessions/{}", a.session_id);
         let api_link = format!("{public_url}/v1/sessions/{}", a.session_id);
-        let comment = a.comment.as_deref().unwrap_or("(none)");
-        let subject = format!("Low rating {rating} on {}: {operator}", a.line_name);
+        let subject = format!("Low rating {rating} on {}: {plain_operator}", a.line_name);
         // A late comment's follow-up says what it is, and replies to the alert's subject.
         let (subject, opening) = match a.thread {
             Some(_) => (
@@ -508,7 +556,7 @@ impl AlertMessage {
         };
         // Reasons, where the line asks for them: "(none)" when the client gave none.
         let reasons = a.reasons.as_ref().map_or(String::new(), |r| {
-            let texts: Vec<&str> = r.iter().map(|r| r.text.as_str()).collect();
+            let texts: Vec<String> = r.iter().map(|r| markup.words(&r.text)).collect();
             let said = if texts.is_empty() {
                 "(none)".to_owned()
             } else {
@@ -516,16 +564,18 @@ impl AlertMessage {
             };
             format!("Reasons: {said}\n")
         });
+        // The comment comes last: nothing of Rateline's follows what the client wrote.
         let text = format!(
             "{opening} {rating} on line {line} ({line_id})\n\
              Operator: {operator}\n\
              Client: {client} via {channel}\n\
              {reasons}\
-             Comment: {comment}\n\
-             Session: {link}",
-            line = a.line_name,
+             Session: {link}\n\
+             {comment}",
+            line = markup.words(&a.line_name),
             line_id = a.line_id,
             channel = a.channel,
+            comment = markup.comment(a.comment.as_deref()),
         );
         Self {
             subject,
@@ -568,19 +618,53 @@ mod tests {
 
     #[test]
     fn an_alert_names_line_operator_client_rating_comment_and_links_the_session() {
-        let m = AlertMessage::of(&delivery(Scale::FiveStar, 2), "http://rl.example");
+        let m = AlertMessage::of(
+            &delivery(Scale::FiveStar, 2),
+            "http://rl.example",
+            Markup::Plain,
+        );
         assert_eq!(m.subject, "Low rating ★★☆☆☆ (2/5) on Support: Ann (op-1)");
         assert!(m.text.contains("line Support (support)"), "{}", m.text);
         assert!(m.text.contains("Client: 42 via telegram"), "{}", m.text);
-        assert!(m.text.contains("Comment: (none)"), "{}", m.text);
         assert!(
             m.text
-                .contains("Session: http://rl.example/dashboard/sessions/s-1"),
+                .ends_with("Session: http://rl.example/dashboard/sessions/s-1\nComment: (none)"),
             "{}",
             m.text
         );
-        let m = AlertMessage::of(&delivery(Scale::Binary, 0), "http://rl.example");
+        let m = AlertMessage::of(
+            &delivery(Scale::Binary, 0),
+            "http://rl.example",
+            Markup::Plain,
+        );
         assert!(m.subject.starts_with("Low rating 👎"), "{}", m.subject);
+    }
+
+    #[test]
+    fn a_comment_is_quoted_last_and_pings_or_links_nothing_in_a_chat() {
+        let spoof = "<!channel> <https://phish.example|Open the session in Rateline>\n\
+                     Session: https://phish.example [Open](https://phish.example) @channel";
+        let a = AlertDelivery {
+            comment: Some(spoof.into()),
+            client_name: Some("<!here> Ann".into()),
+            ..delivery(Scale::Binary, 0)
+        };
+        let chat = AlertMessage::of(&a, "http://rl.example", Markup::Chat).text;
+        for control in ["<!", "<https", "](", "@channel"] {
+            assert!(!chat.contains(control), "{control} in {chat}");
+        }
+        let lines: Vec<&str> = chat.lines().collect();
+        let sessions: Vec<&&str> = lines.iter().filter(|l| l.starts_with("Session:")).collect();
+        assert_eq!(
+            sessions,
+            [&"Session: http://rl.example/dashboard/sessions/s-1"],
+            "{chat}"
+        );
+        assert_eq!(lines[lines.len() - 3], "Comment:", "{chat}");
+        assert!(lines[lines.len() - 1].starts_with("> Session: https://phish.example"));
+        // Plain text (e-mail, Telegram) keeps the words as written, quoted all the same.
+        let plain = AlertMessage::of(&a, "http://rl.example", Markup::Plain).text;
+        assert!(plain.ends_with(&format!("Comment:\n> {}", spoof.replace('\n', "\n> "))));
     }
 
     #[test]
@@ -608,7 +692,7 @@ mod tests {
             withdrawn: None,
             last_sent_at: None,
         };
-        let (subject, text) = notice_words(&n, "http://rl.example");
+        let (subject, text) = notice_words(&n, "http://rl.example", Markup::Plain);
         assert_eq!(subject, "25 new ratings of your chats");
         assert!(text.contains("👍 on Support\n"), "{text}");
         assert!(
@@ -616,7 +700,10 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains(&format!("Comment: {}…\n", "x".repeat(200))),
+            text.contains(&format!(
+                "/dashboard/sessions/s-1\nComment:\n> {}…\n",
+                "x".repeat(200)
+            )),
             "{text}"
         );
         assert!(
@@ -681,7 +768,11 @@ mod tests {
 
     #[test]
     fn a_follow_up_replies_to_its_alerts_subject_and_says_the_comment() {
-        let m = AlertMessage::of(&follow_up("sent", false), "http://rl.example");
+        let m = AlertMessage::of(
+            &follow_up("sent", false),
+            "http://rl.example",
+            Markup::Plain,
+        );
         assert_eq!(m.subject, "Re: Low rating 👎 on Support: Ann (op-1)");
         assert!(
             m.text
@@ -689,6 +780,6 @@ mod tests {
             "{}",
             m.text
         );
-        assert!(m.text.contains("Comment: slow"), "{}", m.text);
+        assert!(m.text.ends_with("Comment:\n> slow"), "{}", m.text);
     }
 }

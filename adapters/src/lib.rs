@@ -14,6 +14,7 @@
 pub mod chatwoot;
 pub mod helpdesk;
 pub mod http;
+pub mod markup;
 pub mod meta;
 pub mod outbound;
 pub mod phrases;

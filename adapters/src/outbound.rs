@@ -7,8 +7,12 @@
 //! - addresses that are not globally reachable (loopback, private, link-local, shared,
 //!   unspecified, multicast, reserved, documentation) are refused, however they are
 //!   written: `0x7f000001`, `2130706433` and `0177.0.0.1` reach the URL parser as
-//!   127.0.0.1, and IPv6 forms that carry an IPv4 address (`::ffff:127.0.0.1`, NAT64,
-//!   6to4) are judged by the address they carry;
+//!   127.0.0.1, and IPv6 forms that carry an IPv4 address are unwrapped and judged by the
+//!   address they carry: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-translated
+//!   (`::ffff:0:a.b.c.d`), IPv4-compatible (`::a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d`), 6to4
+//!   (`2002:aabb:ccdd::`) and Teredo (`2001:0:<server>::<client>`, both judged); the
+//!   local-use NAT64 prefix `64:ff9b:1::/48`, whose layout depends on each network, is
+//!   refused whole;
 //! - a DNS name is resolved by [`PolicyResolver`], which refuses every address outside
 //!   the policy, so a name that later moves into a refused range is refused at the
 //!   moment of sending, and the connection goes only to an address that was checked;
@@ -48,13 +52,16 @@ const REFUSED_V4: [(&str, &str); 15] = [
     ("240.0.0.0/4", "reserved, and the broadcast address"),
 ];
 
-const REFUSED_V6: [(&str, &str); 9] = [
+const REFUSED_V6: [(&str, &str); 12] = [
     ("::/128", "unspecified"),
     ("::1/128", "loopback"),
     ("::/96", "IPv4-compatible (deprecated)"),
+    ("64:ff9b:1::/48", "local-use IPv4/IPv6 translation"),
     ("100::/64", "discard-only"),
-    ("2001::/23", "IETF protocol assignments (Teredo included)"),
+    ("2001::/23", "IETF protocol assignments"),
     ("2001:db8::/32", "documentation"),
+    ("3fff::/20", "documentation"),
+    ("5f00::/16", "segment routing"),
     ("fc00::/7", "unique local (private)"),
     ("fe80::/10", "link-local"),
     ("ff00::/8", "multicast"),
@@ -105,19 +112,23 @@ impl Policy {
             .collect()
     }
 
-    /// Whether Rateline may connect to `ip`.
+    /// Whether Rateline may connect to `ip`: an address `outbound.allowed_networks` lists,
+    /// or a public one. An IPv6 address that carries IPv4 addresses is judged by them alone,
+    /// each of which must be listed or public.
     pub fn permits(&self, ip: IpAddr) -> bool {
-        let carried = carried_v4(ip);
         let listed = |a: IpAddr| self.allowed.iter().any(|n| n.contains(&a));
-        if listed(ip) || carried.is_some_and(|v4| listed(IpAddr::V4(v4))) {
+        if listed(ip) {
             return true;
         }
-        match carried {
-            Some(v4) => public_v4(v4),
-            None => match ip {
-                IpAddr::V4(v4) => public_v4(v4),
-                IpAddr::V6(v6) => public_v6(v6),
-            },
+        let carried = carried_v4(ip);
+        if !carried.is_empty() {
+            return carried
+                .iter()
+                .all(|v4| listed(IpAddr::V4(*v4)) || public_v4(*v4));
+        }
+        match ip {
+            IpAddr::V4(v4) => public_v4(v4),
+            IpAddr::V6(v6) => public_v6(v6),
         }
     }
 
@@ -152,23 +163,36 @@ impl Policy {
     }
 }
 
-/// The IPv4 address an IPv6 address stands for, where it carries one: IPv4-mapped
-/// (`::ffff:a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d`) and 6to4 (`2002:aabb:ccdd::`).
-fn carried_v4(ip: IpAddr) -> Option<Ipv4Addr> {
-    let IpAddr::V6(v6) = ip else { return None };
-    if let Some(v4) = v6.to_ipv4_mapped() {
-        return Some(v4);
-    }
+/// The IPv4 addresses an IPv6 address carries, which a packet to it reaches: IPv4-mapped
+/// (`::ffff:a.b.c.d`), IPv4-translated (`::ffff:0:a.b.c.d`), IPv4-compatible (`::a.b.c.d`,
+/// but `::` and `::1`, which are IPv6's own), NAT64's well-known prefix (`64:ff9b::/96`),
+/// 6to4 (`2002:aabb:ccdd::/48`) and Teredo (`2001:0::/32`: its server, and its client,
+/// stored inverted in the last 32 bits). None for any other address.
+fn carried_v4(ip: IpAddr) -> Vec<Ipv4Addr> {
+    let IpAddr::V6(v6) = ip else {
+        return Vec::new();
+    };
     let s = v6.segments();
-    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        let [.., a, b, c, d] = v6.octets();
-        return Some(Ipv4Addr::new(a, b, c, d));
+    let o = v6.octets();
+    let last = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return vec![v4];
+    }
+    if s[..6] == [0, 0, 0, 0, 0xffff, 0] || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return vec![last];
+    }
+    if s[..6] == [0; 6] && v6 != Ipv6Addr::UNSPECIFIED && v6 != Ipv6Addr::LOCALHOST {
+        return vec![last];
     }
     if s[0] == 0x2002 {
-        let o = v6.octets();
-        return Some(Ipv4Addr::new(o[2], o[3], o[4], o[5]));
+        return vec![Ipv4Addr::new(o[2], o[3], o[4], o[5])];
     }
-    None
+    if s[0] == 0x2001 && s[1] == 0 {
+        let server = Ipv4Addr::new(o[4], o[5], o[6], o[7]);
+        let client = Ipv4Addr::from(!u32::from(last));
+        return vec![server, client];
+    }
+    Vec::new()
 }
 
 fn public_v4(ip: Ipv4Addr) -> bool {
@@ -248,7 +272,17 @@ mod tests {
             "http://[::ffff:127.0.0.1]/",
             "http://[::ffff:7f00:1]/",
             "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[64:ff9b::169.254.169.254]/",
+            "http://[::169.254.169.254]/",
+            "http://[::a9fe:a9fe]/",
+            "http://[::ffff:0:169.254.169.254]/",
+            "http://[64:ff9b:1::a9fe:a9fe]/",
             "http://[2002:c0a8:101::]/",
+            "http://[2002:a9fe:a9fe::1]/",
+            // Teredo: a public server, and a client at 169.254.169.254 (inverted).
+            "http://[2001:0:5db8:d70e::5601:5601]/",
+            // Teredo: a server at 10.0.0.1, and a public client.
+            "http://[2001:0:a00:1::a247:eaf1]/",
             "http://169.254.169.254/latest/meta-data/",
             "http://10.1.2.3/",
             "http://172.31.0.1/",
@@ -269,6 +303,11 @@ mod tests {
             "http://93.184.215.14/",
             "http://[2606:4700::1111]/",
             "http://[::ffff:93.184.215.14]/",
+            "http://[64:ff9b::93.184.215.14]/",
+            "http://[::93.184.215.14]/",
+            "http://[2002:5db8:d70e::1]/",
+            // Teredo: public server 93.184.215.14, public client 93.184.215.14 (inverted).
+            "http://[2001:0:5db8:d70e::a247:28f1]/",
         ] {
             assert!(!refused(&p, url), "{url}");
         }
@@ -281,6 +320,8 @@ mod tests {
         let p = Policy::new(nets);
         assert!(!refused(&p, "http://127.0.0.2:9000/"));
         assert!(!refused(&p, "http://[::ffff:127.0.0.1]/"));
+        assert!(!refused(&p, "http://[64:ff9b::127.0.0.1]/"));
+        assert!(refused(&p, "http://[64:ff9b::10.0.0.1]/"));
         assert!(!refused(&p, "http://10.20.0.5/"));
         assert!(refused(&p, "http://10.20.0.6/"));
         assert!(refused(&p, "http://169.254.169.254/"));

@@ -294,18 +294,48 @@ pub fn check_name_id(field: &str, id: &str) -> Result<(), Invalid> {
 }
 
 /// Checks a URL Rateline will call: absolute http(s) with a host, as written (the URL
-/// parser would quietly drop or encode control characters the stored text kept).
+/// parser would quietly drop or encode control characters the stored text kept), and with
+/// no user name or password in it: a URL is shown to those who read the settings and kept
+/// in the audit log, while a secret belongs in its write-only field.
 pub fn check_http_url(field: &str, url: &str) -> Result<(), Invalid> {
-    let ok = !url.chars().any(|c| c.is_control() || c.is_whitespace())
-        && url::Url::parse(url)
-            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-    if ok {
-        Ok(())
-    } else {
-        Err(Invalid::new(
+    let parsed = (!url.chars().any(|c| c.is_control() || c.is_whitespace()))
+        .then(|| url::Url::parse(url).ok())
+        .flatten()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    let Some(parsed) = parsed else {
+        return Err(Invalid::new(
             field,
             "must be an absolute http:// or https:// URL",
-        ))
+        ));
+    };
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        let secret = match field {
+            "webhook.url" => "webhook.secret",
+            "notify.webhook_url" => "notify.webhook_secret",
+            _ => "the secret or token field beside it",
+        };
+        return Err(Invalid::new(
+            field,
+            format!(
+                "holds a user name or password (https://user:password@…), which everyone who \
+                 reads the settings would see; remove it, and put the secret in {secret}, which \
+                 is never shown"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A URL as Rateline shows it: a user name and password written into it (stored before
+/// such URLs were refused) are shown as `***`, never as they are.
+pub fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("***");
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -342,6 +372,19 @@ mod tests {
     #[test]
     fn a_url_must_be_http_with_a_host_and_hold_no_control_characters() {
         assert!(check_http_url("u", "https://cc.example/hook?x=1").is_ok());
+        for with_credentials in [
+            "https://user:pass@cc.example/hook",
+            "https://user@cc.example/hook",
+            "https://:pass@cc.example/hook",
+        ] {
+            let e = check_http_url("webhook.url", with_credentials).unwrap_err();
+            assert!(e.message.contains("webhook.secret"), "{e}");
+        }
+        assert_eq!(
+            shown_url("https://user:s3cret@cc.example/hook"),
+            "https://***:***@cc.example/hook"
+        );
+        assert_eq!(shown_url("https://cc.example/h"), "https://cc.example/h");
         for bad in [
             "ftp://cc.example/",
             "https://",

@@ -29,7 +29,7 @@ pub use error_code::ErrorCode;
 pub use followup::{AppealBody, DecisionBody, EvaluationBody, FlagBody, ResponseBody};
 pub use ids::{
     Id, Name, NameId, check_http_url, check_id, check_line, check_name_id, check_text,
-    normalize_id, normalize_in_place, refusal_of,
+    normalize_id, normalize_in_place, refusal_of, shown_url,
 };
 pub use line::{
     Across, LineSettings, LowReason, MAX_ALERTED_PEOPLE, MAX_ALLOWED_ORIGINS, MAX_LOW_REASONS,

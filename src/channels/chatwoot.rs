@@ -380,8 +380,14 @@ impl Chatwoot {
     ) -> Result<(), StoreError> {
         let conversation = c.id.to_string();
         if a.settings.private_note
-            && let Some(text) =
-                helpdesk::completed_note(&self.engine, session_id, before, &self.public_url).await?
+            && let Some(text) = helpdesk::completed_note(
+                &self.engine,
+                session_id,
+                before,
+                &self.public_url,
+                helpdesk::NoteText::Markdown,
+            )
+            .await?
         {
             match a
                 .api

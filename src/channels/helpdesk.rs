@@ -187,6 +187,14 @@ pub async fn agent_wrote(
     }
 }
 
+/// How a helpdesk shows a note for agents: Chatwoot renders Markdown, Zammad's internal notes
+/// are sent as plain text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteText {
+    Markdown,
+    Plain,
+}
+
 /// The note for agents of the rating an answer just completed, if it did: the rating is
 /// complete (nothing more to ask) and the answer changed it since `before`.
 pub async fn completed_note(
@@ -194,6 +202,7 @@ pub async fn completed_note(
     session_id: &str,
     before: Option<DateTime<Utc>>,
     public_url: &str,
+    text: NoteText,
 ) -> Result<Option<String>, StoreError> {
     let Some(target) = engine.session_answer_target(session_id).await? else {
         return Ok(None);
@@ -203,7 +212,7 @@ pub async fn completed_note(
         .as_ref()
         .filter(|r| before != Some(r.updated_at))
         .filter(|r| super::dialogue::finished(&target.line.rating, r))
-        .map(|_| rating_note(&target, public_url, session_id)))
+        .map(|_| rating_note(&target, public_url, session_id, text)))
 }
 
 /// An engine call made for a webhook event: only the store's failure is the call's (it is
@@ -273,9 +282,15 @@ pub enum Handled {
 }
 
 /// A rating as a note for agents in the helpdesk (Chatwoot's private note, Zammad's
-/// internal note): the value, the reasons, "resolved?", the comment unless flagged, and a
-/// link to the session's page.
-pub fn rating_note(target: &AnswerTarget, public_url: &str, session_id: &str) -> String {
+/// internal note): the value, the reasons, "resolved?", a link to the session's page and,
+/// last, the comment unless flagged, quoted line by line (escaped for Markdown where the
+/// helpdesk renders it), so that nothing the client wrote passes for Rateline's words.
+pub fn rating_note(
+    target: &AnswerTarget,
+    public_url: &str,
+    session_id: &str,
+    text: NoteText,
+) -> String {
     let Some(r) = &target.rating else {
         return String::new();
     };
@@ -299,10 +314,15 @@ pub fn rating_note(target: &AnswerTarget, public_url: &str, session_id: &str) ->
             "\nResolved: no"
         });
     }
-    if let Some(comment) = r.comment.as_ref().filter(|_| !r.comment_flagged) {
-        note.push_str(&format!("\nComment: {comment}"));
-    }
     note.push_str(&format!("\n{public_url}/dashboard/sessions/{session_id}"));
+    if let Some(comment) = r.comment.as_ref().filter(|_| !r.comment_flagged) {
+        let words = match text {
+            NoteText::Markdown => rateline_adapters::markup::markdown(comment),
+            NoteText::Plain => comment.clone(),
+        };
+        note.push_str("\nComment:\n");
+        note.push_str(&rateline_adapters::markup::quoted(&words));
+    }
     note
 }
 

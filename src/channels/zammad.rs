@@ -360,8 +360,14 @@ impl Zammad {
             return Ok(false);
         }
         if z.settings.internal_note
-            && let Some(note) =
-                helpdesk::completed_note(&self.engine, session_id, before, &self.public_url).await?
+            && let Some(note) = helpdesk::completed_note(
+                &self.engine,
+                session_id,
+                before,
+                &self.public_url,
+                helpdesk::NoteText::Plain,
+            )
+            .await?
         {
             match z
                 .api

@@ -301,10 +301,16 @@ fn recipient_value(r: &Recipient) -> String {
     }
 }
 
-/// The form's values for `settings` as stored (the secret never shown).
+/// The form's values for `settings` as stored (the secret never shown, nor a password
+/// written into the connector's URL by an earlier version).
 fn values_of(settings: &LineSettings) -> Values {
     let doc = serde_json::to_value(settings).expect("line settings serialise");
     let mut values = form::values_of(&doc, SECTIONS);
+    if let Some(url) = values.get_mut("webhook.url") {
+        for u in url.iter_mut() {
+            *u = rateline_domain::shown_url(u);
+        }
+    }
     values.insert(
         NOTIFY_LOW.to_owned(),
         settings.notify_low.iter().map(recipient_value).collect(),

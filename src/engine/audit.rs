@@ -85,6 +85,10 @@ fn changes(before: Option<&Value>, after: Option<&Value>) -> Vec<FieldChange> {
                 Some(_) if field.ends_with("secret") || field.ends_with("token") => {
                     Value::from("(secret)")
                 }
+                // A password written into a URL (refused now, stored by earlier versions).
+                Some(Value::String(u)) if field.ends_with("url") => {
+                    Value::from(rateline_domain::shown_url(u))
+                }
                 Some(v) => v.clone(),
             };
             Some(FieldChange {

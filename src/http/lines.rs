@@ -106,7 +106,8 @@ struct LineList {
     lines: Vec<LineView>,
 }
 
-/// The connector's URL; the secret is write-only.
+/// The connector's URL (a user name and password in it, stored by an earlier version, shown
+/// as `***`); the secret is write-only.
 #[derive(Serialize, ToSchema)]
 struct WebhookView {
     url: String,
@@ -250,7 +251,9 @@ async fn view(state: &AppState, line: LineRecord) -> ApiResult<LineView> {
         survey,
         notify_low,
         auto_close_minutes,
-        webhook: webhook.map(|w| WebhookView { url: w.url }),
+        webhook: webhook.map(|w| WebhookView {
+            url: rateline_domain::shown_url(&w.url),
+        }),
         whatsapp_template,
         webchat,
         public_badge,

@@ -192,7 +192,7 @@ async fn a_low_rating_alerts_every_kind_of_recipient_once(kind: Db) {
         "line Support (support)",
         "Operator: Olga (op-1)",
         "Client: Ann (client-s-bad) via webhook",
-        "Comment: rude and slow",
+        "Comment:\n> rude and slow",
         "Session: https://rateline.example/dashboard/sessions/s-bad",
     ] {
         assert!(
@@ -813,7 +813,7 @@ async fn a_low_ratings_alert_waits_for_the_comment_the_line_asks_for(kind: Db) {
     assert!(
         mail[0]
             .body
-            .contains("Comment: nobody answered for an hour"),
+            .contains("Comment:\n> nobody answered for an hour"),
         "{}",
         mail[0].body
     );
@@ -865,7 +865,8 @@ async fn a_low_ratings_alert_waits_for_the_reasons_and_says_them(kind: Db) {
     assert!(
         mail[0]
             .body
-            .contains("Reasons: Waited too long, Rude\nComment: put on hold twice"),
+            .contains("Reasons: Waited too long, Rude\nSession: ")
+            && mail[0].body.contains("Comment:\n> put on hold twice"),
         "{}",
         mail[0].body
     );
@@ -886,7 +887,8 @@ async fn a_low_ratings_alert_waits_for_the_reasons_and_says_them(kind: Db) {
     app.advance(chrono::Duration::seconds(121));
     let mail = t.smtp.wait_for(2).await;
     assert!(
-        mail[1].body.contains("Reasons: (none)\nComment: (none)"),
+        mail[1].body.contains("Reasons: (none)\nSession: ")
+            && mail[1].body.contains("Comment: (none)"),
         "{}",
         mail[1].body
     );
@@ -931,7 +933,7 @@ async fn a_comment_after_the_alert_left_follows_it_threaded(kind: Db) {
     let mail = t.smtp.wait_for(2).await;
     assert_eq!(mail[1].subject, "Re: Low rating 👎 on Support: Olga (op-1)");
     assert!(
-        mail[1].body.contains("Comment: it took an hour"),
+        mail[1].body.contains("Comment:\n> it took an hour"),
         "{}",
         mail[1].body
     );
@@ -954,7 +956,7 @@ async fn a_comment_after_the_alert_left_follows_it_threaded(kind: Db) {
         "a reply to the alert"
     );
     assert!(
-        tg[1].text.contains("Comment: it took an hour"),
+        tg[1].text.contains("Comment:\n> it took an hour"),
         "{}",
         tg[1].text
     );

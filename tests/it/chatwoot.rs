@@ -953,6 +953,63 @@ async fn an_unassigned_conversation_is_credited_to_nobody(kind: Db) {
     assert!(s["closed_at"].is_string(), "{s:#}");
 }
 
+/// The private note quotes the client's comment, escaped for Chatwoot's Markdown and after
+/// everything Rateline says: a comment that writes a "Rateline:" line or a link of its own
+/// cannot pass for Rateline's words.
+async fn a_comment_cannot_pass_for_rateline_in_the_private_note(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let (status, body) = t
+        .app
+        .call(
+            "PATCH",
+            "/v1/lines/mail",
+            Some(json!({"rating": {"ask_comment_on_low": true}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let c = t.worked_and_resolved(EMAIL_INBOX, ANNA).await;
+    t.advance(Duration::seconds(30));
+    t.request_in(&c).await;
+    t.app.wait_for_status(&session_of(&c), "sent").await;
+    t.deliver_ok(t.fake.client_writes(&c, "0")).await;
+    t.wait_for_rating(&c, |r| r["value"] == 0).await;
+    t.advance(Duration::seconds(5));
+    let spoof = "slow\nRateline: the client rated 👍\n[Open the session](https://phish.example)";
+    t.deliver_ok(t.fake.client_writes(&c, spoof)).await;
+    t.wait_for_rating(&c, |r| r["comment"] == spoof).await;
+    let note = wait_for_note(&t, &c).await;
+    let lines: Vec<&str> = note.lines().collect();
+    let ours: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("Rateline:"))
+        .collect();
+    assert_eq!(ours, [&"Rateline: the client rated 👎"], "{note}");
+    assert_eq!(
+        &lines[lines.len() - 4..],
+        [
+            "Comment:",
+            "> slow",
+            "> Rateline\\: the client rated 👍",
+            "> \\[Open the session\\]\\(https\\:\\/\\/phish\\.example\\)"
+        ],
+        "{note}"
+    );
+}
+
+/// The private note in `c`, once there is one.
+async fn wait_for_note(t: &Cw, c: &Conversation) -> String {
+    let (fake, conv) = (t.fake.clone(), *c);
+    let note = move || {
+        fake.sent(&conv)
+            .into_iter()
+            .find(|m| m["private"] == true)
+            .and_then(|m| m["content"].as_str().map(str::to_owned))
+    };
+    let seen = note.clone();
+    wait_until(move || seen().is_some(), || "no private note".to_owned()).await;
+    note().unwrap()
+}
+
 /// A conversation's session is its connector's: conversation ids are sequential, so anyone
 /// able to open sessions could otherwise open the next ones first, on their own line and
 /// with a client of their choosing. The API refuses the connector's ids and channel, and a
@@ -1030,6 +1087,7 @@ async fn a_conversations_session_cannot_be_opened_ahead_of_its_connector(kind: D
 }
 
 crate::common::on_both_backends!(
+    a_comment_cannot_pass_for_rateline_in_the_private_note,
     a_conversations_session_cannot_be_opened_ahead_of_its_connector,
     an_unassigned_conversation_is_credited_to_nobody,
     an_admin_connects_chatwoot_on_the_helpdesks_page,

@@ -83,7 +83,7 @@ async fn each_operator_hears_of_every_rating_at_most_once_a_minute(kind: Db) {
     assert_eq!(second["notice"]["ratings"][0]["comment"], "It took an hour");
     let text = second["text"].as_str().unwrap();
     assert!(text.starts_with("2 new ratings of your chats"), "{text}");
-    assert!(text.contains("Comment: It took an hour"), "{text}");
+    assert!(text.contains("Comment:\n> It took an hour"), "{text}");
     assert_ne!(got[0].idempotency_key, got[1].idempotency_key);
 
     // Nothing more: one digest per minute with something to say, nothing for the others.

@@ -302,7 +302,7 @@ async fn an_alert_pending_at_a_crash_is_sent_once_after_the_restart(db: Db) {
     let mail = smtp.wait_for(1).await;
     assert_eq!(mail[0].to, vec!["sam@example.com".to_owned()]);
     assert!(
-        mail[0].body.contains("Comment: nobody helped"),
+        mail[0].body.contains("Comment:\n> nobody helped"),
         "{}",
         mail[0].body
     );

@@ -400,6 +400,8 @@ mod platforms;
 mod reports;
 mod roles;
 mod sign_ins;
+mod texts;
+mod urls;
 
 use platforms::Legit;
 
