@@ -383,6 +383,12 @@ fn filters_form(v: &View, viewer: &Viewer) -> Markup {
             button type="submit" id="apply" { "Apply" }
             a href="/dashboard" { "Reset" }
         }
+        @if v.whole_days {
+            p.muted #whole-days {
+                "Your numbers count whole days (UTC) up to last midnight: a line you work on "
+                "keeps single ratings to supervisors, so today's come tomorrow."
+            }
+        }
     }
 }
 

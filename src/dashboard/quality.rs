@@ -45,6 +45,9 @@ pub struct View {
     pub why_low: Vec<(String, i64, Option<f64>)>,
     /// An operator key sees only its own numbers.
     pub operator_only: bool,
+    /// The numbers cover whole UTC days up to the last midnight (an operator kept from
+    /// single ratings), whatever days were asked for.
+    pub whole_days: bool,
 }
 
 /// The 95% Wilson interval of a group's CSAT.
@@ -154,6 +157,10 @@ pub(super) async fn view(
         )));
     }
     let engine = &state.engine;
+    // An operator kept from single ratings reads whole days that have ended (as the API).
+    let asked = (filter.from, filter.to);
+    let filter = engine.report_window(caller, filter).await?;
+    let whole_days = asked != (filter.from, filter.to);
     let total = engine
         .report(&filter, Grouping::All)
         .await?
@@ -176,6 +183,7 @@ pub(super) async fn view(
         distribution,
         why_low,
         operator_only,
+        whole_days,
     })
 }
 

@@ -63,6 +63,28 @@ impl Engine {
             .collect())
     }
 
+    /// The period of a report as `caller` may read it. An operator kept from single ratings
+    /// (some line has `rating.operators_see_ratings` off) reads whole UTC days that have
+    /// ended: `from` back to its day's midnight, `to` on to the next midnight and no later
+    /// than the last one. UTC days are the report's own (`by=day` and `by=week` group by
+    /// them), the same for every operator whatever zone they pick, and a day still going on
+    /// is left out, so neither a narrow window nor asking again a minute later singles out
+    /// one rating. Anyone else reads the period asked for.
+    pub async fn report_window(
+        &self,
+        caller: &Caller,
+        mut filter: ReportFilter,
+    ) -> Result<ReportFilter> {
+        if self.ratings_hidden_from(caller).await?.is_empty() {
+            return Ok(filter);
+        }
+        let (from, to) = crate::clock::whole_days(chrono_tz::UTC, filter.from, filter.to);
+        let today = crate::clock::midnight(chrono_tz::UTC, self.now().date_naive());
+        filter.from = from;
+        filter.to = Some(to.map_or(today, |t| t.min(today)));
+        Ok(filter)
+    }
+
     /// An operator's newest low ratings (not voided, still low, not on a line that hides
     /// them from `caller`), for the profile page.
     pub async fn low_ratings(

@@ -55,8 +55,8 @@ const STATS_PARAMS: &str = "line, operator, channel, from, to, reason, by, forma
         ("line" = Option<rateline_domain::Id>, Query, description = "Only this line."),
         ("operator" = Option<rateline_domain::Id>, Query, description = "Only this operator."),
         ("channel" = Option<rateline_domain::Channel>, Query, description = "Only this channel."),
-        ("from" = Option<String>, Query, description = "Closed at or after: RFC 3339 or a date (midnight UTC). An operator's own report starts at that day's midnight in their zone."),
-        ("to" = Option<String>, Query, description = "Closed before: RFC 3339 or a date (midnight UTC). An operator's own report ends at the next midnight in their zone."),
+        ("from" = Option<String>, Query, description = "Closed at or after: RFC 3339 or a date (midnight UTC). An operator kept from single ratings reads from that day's midnight (UTC)."),
+        ("to" = Option<String>, Query, description = "Closed before: RFC 3339 or a date (midnight UTC). An operator kept from single ratings reads to the next midnight (UTC), and never past the last one."),
         ("reason" = Option<String>, Query, description = "Only low ratings that give this reason \
             (an id of the lines' `rating.low_reasons`): each group then counts its low ratings \
             alone, with `share_of_low`."),
@@ -95,7 +95,6 @@ async fn stats(
     };
     // An operator sees their own numbers; a supervisor one of their lines at a time.
     if let Some(me) = caller.own_operator(filter.operator.as_deref())? {
-        whole_days_for(&state, &me, &mut filter).await?;
         filter.operator = Some(me);
     } else {
         match &filter.line {
@@ -109,6 +108,7 @@ async fn stats(
         .transpose()
         .map_err(|e: String| ApiError::new(ErrorCode::InvalidParameter, format!("by: {e}")))?
         .unwrap_or_default();
+    let filter = state.engine.report_window(&caller, filter).await?;
     let groups = state.engine.report(&filter, by).await?;
     let wants_csv = params.get("format").is_some_and(|f| f == "csv")
         || headers
@@ -148,15 +148,13 @@ async fn operator_summary(
     let params = query.0;
     rateline_domain::check_id("operator_id", &id)
         .map_err(|e| ApiError::new(ErrorCode::InvalidParameter, e.to_string()))?;
-    let mut filter = ReportFilter {
+    let filter = ReportFilter {
         operator: Some(id.clone()),
         from: time_param(&params, "from")?,
         to: time_param(&params, "to")?,
         ..ReportFilter::default()
     };
-    if caller.operator() == Some(id.as_str()) {
-        whole_days_for(&state, &id, &mut filter).await?;
-    }
+    let filter = state.engine.report_window(&caller, filter).await?;
     let group = state
         .engine
         .report(&filter, Grouping::All)
@@ -174,24 +172,6 @@ async fn operator_summary(
         csat: group.as_ref().and_then(|g| g.csat),
         low: group.as_ref().map_or(0, |g| g.low),
     }))
-}
-
-/// An operator's own report covers whole days in their zone (their own, else
-/// `server.time_zone`): `from` moves back to its day's midnight, `to` on to the next one. A
-/// window around one close would otherwise show that session's rating and reasons, which a
-/// line may keep from its operators (`rating.operators_see_ratings` off); a day mixes it
-/// with the day's other ratings, as the dashboard shows them.
-async fn whole_days_for(state: &AppState, me: &str, filter: &mut ReportFilter) -> ApiResult<()> {
-    let zone = state
-        .engine
-        .directory()
-        .await?
-        .people
-        .get(me)
-        .and_then(|(_, zone)| zone.as_deref()?.parse().ok())
-        .unwrap_or(state.time_zone);
-    (filter.from, filter.to) = crate::clock::whole_days(zone, filter.from, filter.to);
-    Ok(())
 }
 
 /// `from`/`to`: an RFC 3339 time, or a date meaning its midnight UTC.

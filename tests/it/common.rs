@@ -140,6 +140,9 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub connector: Connector,
     pub db: TestDb,
+    /// The admin key the plain calls ([`TestApp::call`] and the helpers on it) send, once a
+    /// test has ended the open mode and set one with [`TestApp::use_key`].
+    key: std::sync::OnceLock<String>,
     stop: CancellationToken,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -224,9 +227,16 @@ impl TestApp {
             clock,
             connector,
             db,
+            key: std::sync::OnceLock::new(),
             stop,
             server: Some(server),
         }
+    }
+
+    /// From now on the plain calls send `key`: for a test whose first key or password ended
+    /// the open mode while it goes on using the helpers.
+    pub fn use_key(&self, key: &str) {
+        self.key.set(key.to_owned()).expect("one key per test app");
     }
 
     /// Stops the server gracefully and hands back what a restart needs.
@@ -249,7 +259,8 @@ impl TestApp {
     }
 
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        self.call_as(None, method, path, body).await
+        self.call_as(self.key.get().map(String::as_str), method, path, body)
+            .await
     }
 
     /// A call with API key `key` (none without).

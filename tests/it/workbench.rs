@@ -434,6 +434,8 @@ async fn an_operator_sees_their_feedback_unless_the_line_hides_it(db: Db) {
     )
     .await;
     assert_eq!(status, 200, "{body}");
+    // His numbers then count whole days that have ended: the next day, his rating's.
+    app.advance(chrono::Duration::days(1));
     let (_, page) = text(&app, "/dashboard/home", Some(&ben)).await;
     assert!(!page.contains("nobody answered"), "{page}");
     assert!(page.contains("None in this period"), "{page}");

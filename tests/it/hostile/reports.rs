@@ -1,6 +1,7 @@
-//! An operator's own report is no finer than whole days in their zone: a line that keeps
-//! ratings from its operators (`rating.operators_see_ratings` off) cannot be read one
-//! session at a time through a report over a moment around its close.
+//! An operator's own report is no finer than whole days: a line that keeps ratings from its
+//! operators (`rating.operators_see_ratings` off) cannot be read one session at a time
+//! through a report over a moment around its close, a zone of the operator's choosing, or
+//! asking again once the next rating has come.
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde_json::{Value, json};
@@ -43,14 +44,14 @@ async fn an_operators_report_cannot_single_out_a_hidden_rating(db: Db) {
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    // 09:00 UTC (12:00 in Moscow): a 1 ★ for being slow; at 11:00 a 2 ★ for rudeness and a
-    // 5 ★, the same Moscow day.
+    // 21 November, 09:00 UTC: a 1 ★ for being slow; at 11:00 a 2 ★ for rudeness and a 5 ★.
     let first_close = start_time();
     rated(&app, "s-1", 1, &["slow"]).await;
     app.advance(Duration::hours(2));
     rated(&app, "s-2", 2, &["rude"]).await;
     rated(&app, "s-3", 5, &[]).await;
-    close_with_a_key(&app).await;
+    let admin = close_with_a_key(&app).await;
+    app.use_key(&admin);
     let olga = create_key(
         &app,
         &["--name", "Olga", "--role", "operator", "--person", "op-1"],
@@ -68,6 +69,14 @@ async fn an_operators_report_cannot_single_out_a_hidden_rating(db: Db) {
             body
         }
     };
+    // The day is still going on: nothing of it yet.
+    let today = get(format!("/v1/stats?{around}")).await;
+    assert_eq!(today["groups"], json!([]), "{today}");
+    // The next day, a rating of that day does not show until it has ended.
+    app.advance(Duration::hours(20));
+    rated(&app, "s-4", 4, &[]).await;
+    let all = get("/v1/stats".to_owned()).await;
+    assert_eq!(all["groups"][0]["answered"], 3, "{all}");
     let all = get(format!("/v1/stats?{around}")).await;
     assert_eq!(all["groups"][0]["answered"], 3, "the whole day: {all}");
     assert_eq!(all["groups"][0]["low"], 2, "{all}");
@@ -81,9 +90,16 @@ async fn an_operators_report_cannot_single_out_a_hidden_rating(db: Db) {
     assert_eq!(keys.len(), 2, "both reasons of the day: {reasons}");
     let summary: Value = get(format!("/v1/operators/op-1/summary?{around}")).await;
     assert_eq!(summary["answered"], 3, "{summary}");
-    // Moscow's day: 21:00 UTC the evening before, to 21:00 UTC that day.
-    assert_eq!(summary["from"], "2026-11-20T21:00:00Z", "{summary}");
-    assert_eq!(summary["to"], "2026-11-21T21:00:00Z", "{summary}");
+    // The report's own days, in UTC, whatever zone the operator picked (Moscow here).
+    assert_eq!(summary["from"], "2026-11-21T00:00:00Z", "{summary}");
+    assert_eq!(summary["to"], "2026-11-22T00:00:00Z", "{summary}");
+    // The dashboard counts the same way, and says why.
+    let (status, cookie) = crate::dashboard::sign_in(&app, &olga).await;
+    assert_eq!(status, 303, "{cookie}");
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let (status, page) = crate::dashboard::text(&app, "/dashboard", Some(&cookie)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(r#"id="whole-days""#), "{page}");
 }
 
 crate::common::on_both_backends!(an_operators_report_cannot_single_out_a_hidden_rating);
