@@ -354,9 +354,14 @@ pub fn check_text(field: &str, text: &str) -> Result<(), Invalid> {
     }
 }
 
-/// Checks a name or other one-line text: no control characters at all.
+/// Checks a name or other one-line text: no control characters at all, and no line or
+/// paragraph separator (U+2028, U+2029), which some clients show as a line break: a name
+/// could otherwise start a line of its own in an alert.
 pub fn check_line(field: &str, text: &str) -> Result<(), Invalid> {
-    match text.chars().find(|c| c.is_control()) {
+    match text
+        .chars()
+        .find(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+    {
         Some(c) => Err(Invalid::new(
             field,
             format!("must be one line without control characters, found {c:?}"),
@@ -402,6 +407,8 @@ mod tests {
         assert!(check_text("comment", "slow\nbut kind\t!").is_ok());
         assert!(check_text("comment", "a\u{0}b").is_err());
         assert!(check_line("name", "Ann\nB").is_err());
+        assert!(check_line("name", "Ann\u{2028}Session: https://phish.example").is_err());
+        assert!(check_line("name", "Ann\u{2029}B").is_err());
         assert!(check_line("name", "Ann B").is_ok());
     }
 

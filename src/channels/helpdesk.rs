@@ -125,6 +125,7 @@ pub fn session_id(
 /// conversation (one opened before the connectors' ids were reserved): such a session is
 /// never taken over.
 pub async fn open(engine: &Engine, o: Opening<'_>) -> Result<Option<String>, StoreError> {
+    let new_client = o.client.id.as_str().to_owned();
     let new = NewSession {
         id: Id::stored(o.session_id.to_owned()),
         line_id: NameId::stored(o.line.to_owned()),
@@ -136,13 +137,20 @@ pub async fn open(engine: &Engine, o: Opening<'_>) -> Result<Option<String>, Sto
     match engine.open_session(new).await {
         Ok((_, true)) => {}
         Ok((existing, false)) => {
+            // Ours: this conversation's, noted when the connector opened it; or, where no
+            // conversation was noted (the open was cut short before the note), one on the
+            // very line and client this conversation opens on, which nobody else could
+            // have chosen to any gain.
             let noted = engine.conversation_of(o.session_id).await?;
             let ours = existing.channel == o.channel
-                && noted.as_ref().is_none_or(|n| {
-                    n.helpdesk == o.conversation.helpdesk
-                        && n.account == o.conversation.account
-                        && n.conversation == o.conversation.conversation
-                });
+                && match &noted {
+                    Some(n) => {
+                        n.helpdesk == o.conversation.helpdesk
+                            && n.account == o.conversation.account
+                            && n.conversation == o.conversation.conversation
+                    }
+                    None => existing.line_id == o.line && existing.client.id.as_str() == new_client,
+                };
             if !ours {
                 tracing::warn!(
                     session_id = o.session_id,

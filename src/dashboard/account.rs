@@ -90,9 +90,7 @@ pub async fn login(
             Ok(c) => match c.key_id() {
                 Some(key_id) => {
                     let who = format!("key {key_id}");
-                    if let Err(e) = state.engine.audit_sign_in(&who, "key", ip).await {
-                        return ApiError::from(e).into_response();
-                    }
+                    state.engine.audit_sign_in(&who, "key", ip).await;
                     SignedIn::Key {
                         key_id: key_id.to_owned(),
                     }
@@ -103,10 +101,8 @@ pub async fn login(
             Err(e) => {
                 // A refused key is counted among the sign-ins that named nobody; its text is
                 // a secret and is not kept.
-                if e.status == StatusCode::UNAUTHORIZED
-                    && let Err(e) = state.engine.audit_failed_sign_in(None, None, ip).await
-                {
-                    return ApiError::from(e).into_response();
+                if e.status == StatusCode::UNAUTHORIZED {
+                    state.engine.audit_failed_sign_in(None, ip).await;
                 }
                 return sign_in_page(e, Tried::Key, &next);
             }
@@ -169,10 +165,8 @@ pub async fn logout(
     if let Err(e) = sign_in::sign_out(&session).await {
         return e.into_response();
     }
-    if let Some(who) = who
-        && let Err(e) = state.engine.audit_sign_out(&who, ip).await
-    {
-        return ApiError::from(e).into_response();
+    if let Some(who) = who {
+        state.engine.audit_sign_out(&who, ip).await;
     }
     Redirect::to("/dashboard/login").into_response()
 }
@@ -216,6 +210,8 @@ pub async fn accept_invitation(
         .await
     {
         Ok((person_id, password)) => {
+            // A password exists: the open mode, if it lasted, is over from this page on.
+            state.open_mode.end();
             let signed_in = SignedIn::Person {
                 person_id,
                 password,

@@ -65,6 +65,8 @@ pub async fn create(
     };
     match made {
         Ok(minted) => {
+            // A key exists: the open mode, if it lasted, is over from this page on.
+            state.open_mode.end();
             let shown = Shown::Made {
                 id: minted.key.record.id,
                 text: minted.text,

@@ -22,8 +22,8 @@ use super::{Engine, Result};
 use crate::policy::Caller;
 use crate::store::{AuditFilter, AuditRecord, FieldChange};
 
-/// The subject of the failed sign-ins of ids that are nobody's.
-pub const UNKNOWN_ID: &str = "unknown-id";
+/// The subject of the failed sign-ins that named nobody: with spaces, so no person's id.
+pub const NOBODY: &str = "no such person";
 
 /// An address as the log shows it; `null` when unknown.
 fn address(from: Option<IpAddr>) -> Value {
@@ -32,6 +32,26 @@ fn address(from: Option<IpAddr>) -> Value {
 
 fn sign_in_fields(how: &str, from: Option<IpAddr>) -> [(&'static str, Value); 2] {
     [("with", Value::from(how)), ("address", address(from))]
+}
+
+/// An event's fields as the log keeps them: each set, from nothing.
+fn set_fields(fields: &[(&str, Value)]) -> Vec<FieldChange> {
+    fields
+        .iter()
+        .map(|(field, value)| FieldChange {
+            field: (*field).to_owned(),
+            before: Value::Null,
+            after: value.clone(),
+        })
+        .collect()
+}
+
+/// Who did what to which thing: an entry's heading.
+struct Heading<'a> {
+    actor: &'a str,
+    kind: &'a str,
+    subject: &'a str,
+    action: &'a str,
 }
 
 /// Who a change is recorded as: the person, `key <id>`, or `no key` (the command line, or a
@@ -122,8 +142,13 @@ impl Engine {
         } else {
             "created"
         });
-        self.write_entry(None, actor, kind, subject, action, changes)
-            .await
+        let heading = Heading {
+            actor,
+            kind,
+            subject,
+            action,
+        };
+        self.write_entry(None, &heading, changes).await
     }
 
     /// Records an event (a sign-in, a response, a decision): `actor` did `action` to `kind`
@@ -136,27 +161,32 @@ impl Engine {
         subject: &str,
         action: &str,
         fields: &[(&str, Value)],
-    ) -> Result<()> {
-        let changes = fields
-            .iter()
-            .map(|(field, value)| FieldChange {
-                field: (*field).to_owned(),
-                before: Value::Null,
-                after: value.clone(),
-            })
-            .collect();
-        self.write_entry(None, actor, kind, subject, action, changes)
-            .await
+    ) {
+        let heading = Heading {
+            actor,
+            kind,
+            subject,
+            action,
+        };
+        self.keep_entry(None, &heading, set_fields(fields)).await;
+    }
+
+    /// Writes an event's entry. The event has happened: an entry the store cannot take is
+    /// logged with everything it would have said, and the action stands.
+    async fn keep_entry(&self, id: Option<String>, h: &Heading<'_>, changes: Vec<FieldChange>) {
+        let logged = serde_json::to_string(&changes).unwrap_or_default();
+        if let Err(e) = self.write_entry(id, h, changes).await {
+            tracing::error!(error = %e, actor = h.actor, kind = h.kind, subject = h.subject,
+                action = h.action, changes = %logged,
+                "an audit entry could not be written; it is in this log line instead");
+        }
     }
 
     /// Writes an entry; with `id`, replaces the entry of that id (a summary kept up to date).
     async fn write_entry(
         &self,
         id: Option<String>,
-        actor: &str,
-        kind: &str,
-        subject: &str,
-        action: &str,
+        h: &Heading<'_>,
         changes: Vec<FieldChange>,
     ) -> Result<()> {
         let at: DateTime<Utc> = self.now();
@@ -164,10 +194,10 @@ impl Engine {
             .put_audit(&AuditRecord {
                 id: id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
                 at,
-                actor: actor.to_owned(),
-                kind: kind.to_owned(),
-                subject: subject.to_owned(),
-                action: action.to_owned(),
+                actor: h.actor.to_owned(),
+                kind: h.kind.to_owned(),
+                subject: h.subject.to_owned(),
+                action: h.action.to_owned(),
                 changes,
             })
             .await?;
@@ -176,35 +206,36 @@ impl Engine {
 
     /// Records a sign-in to the dashboard: who (a person's id, or `key <id>`), how
     /// (`password`, `key`, `invitation`) and from which address.
-    pub async fn audit_sign_in(&self, who: &str, how: &str, from: Option<IpAddr>) -> Result<()> {
+    pub async fn audit_sign_in(&self, who: &str, how: &str, from: Option<IpAddr>) {
         self.note(who, "sign_in", who, "signed_in", &sign_in_fields(how, from))
-            .await
+            .await;
     }
 
     /// Records a sign-out: who, from which address.
-    pub async fn audit_sign_out(&self, who: &str, from: Option<IpAddr>) -> Result<()> {
+    pub async fn audit_sign_out(&self, who: &str, from: Option<IpAddr>) {
         let address = [("address", address(from))];
-        self.note(who, "sign_in", who, "signed_out", &address).await
+        self.note(who, "sign_in", who, "signed_out", &address).await;
     }
 
     /// Counts a failed sign-in from `from`: one entry per `person` (a person who exists) and
-    /// UTC day, or, for `None`, one per day for every attempt that named nobody (`tried` is
-    /// what was typed as the id, kept cut short; never a key's or a password's text), with
-    /// the count, the last address and the first and last time. Two failures at the same
-    /// moment may count as one: the entry is a summary, the limits count each.
-    pub async fn audit_failed_sign_in(
-        &self,
-        person: Option<&str>,
-        tried: Option<&str>,
-        from: Option<IpAddr>,
-    ) -> Result<()> {
+    /// UTC day, or, for `None`, one per day for every attempt that named nobody, with the
+    /// count, the last address and the first and last time. What was typed is never kept: a
+    /// password typed into the id field would be. Two failures at the same moment may count
+    /// as one: the entry is a summary, the limits count each.
+    pub async fn audit_failed_sign_in(&self, person: Option<&str>, from: Option<IpAddr>) {
         let now = self.now();
         let day = now.format("%Y-%m-%d").to_string();
-        let subject = person.unwrap_or(UNKNOWN_ID);
+        let subject = person.unwrap_or(NOBODY);
         // One entry per subject and day: its id says which, without the subject's text.
         let digest = hex::encode(&sha2::Sha256::digest(subject.as_bytes())[..8]);
         let id = format!("sign-in-failed-{day}-{digest}");
-        let before = self.store.audit_changes(&id).await?.unwrap_or_default();
+        let before = match self.store.audit_changes(&id).await {
+            Ok(before) => before.unwrap_or_default(),
+            Err(e) => {
+                tracing::error!(error = %e, subject, "a failed sign-in could not be counted in the audit log");
+                return;
+            }
+        };
         let field = |name: &str| {
             before
                 .iter()
@@ -213,34 +244,20 @@ impl Engine {
         };
         let count = field("count").and_then(|c| c.as_i64()).unwrap_or(0) + 1;
         let first = field("first_at").unwrap_or_else(|| Value::from(now.to_rfc3339()));
-        let mut fields = vec![
+        let fields = [
             ("count", Value::from(count)),
             ("first_at", first),
             ("last_at", Value::from(now.to_rfc3339())),
             ("last_address", address(from)),
         ];
-        if let Some(tried) = tried.filter(|_| person.is_none()) {
-            // What was typed, cut short: it is anyone's text.
-            let shown: String = tried.chars().take(64).collect();
-            fields.push(("last_id_tried", Value::from(shown)));
-        }
-        let changes = fields
-            .into_iter()
-            .map(|(field, value)| FieldChange {
-                field: field.to_owned(),
-                before: Value::Null,
-                after: value,
-            })
-            .collect();
-        self.write_entry(
-            Some(id),
-            "nobody",
-            "sign_in",
+        let heading = Heading {
+            actor: "nobody",
+            kind: "sign_in",
             subject,
-            "sign_in_failed",
-            changes,
-        )
-        .await
+            action: "sign_in_failed",
+        };
+        self.keep_entry(Some(id), &heading, set_fields(&fields))
+            .await;
     }
 
     /// Erases client `id` of `channel` (see [`crate::store::Erased`]): admins only. The
@@ -307,7 +324,18 @@ impl Engine {
         filter: &AuditFilter,
     ) -> Result<Vec<AuditRecord>> {
         caller.admin("reading the audit log")?;
-        Ok(self.store.audit(filter).await?)
+        let mut entries = self.store.audit(filter).await?;
+        // Entries written before passwords in URLs were refused show them masked too.
+        for c in entries.iter_mut().flat_map(|e| e.changes.iter_mut()) {
+            if c.field.ends_with("url") {
+                for v in [&mut c.before, &mut c.after] {
+                    if let Value::String(u) = v {
+                        *u = rateline_domain::shown_url(u);
+                    }
+                }
+            }
+        }
+        Ok(entries)
     }
 }
 

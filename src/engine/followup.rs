@@ -97,7 +97,7 @@ impl Engine {
                 ("send_to_client", body.send_to_client.into()),
             ],
         )
-        .await?;
+        .await;
         Ok(written)
     }
 
@@ -126,7 +126,7 @@ impl Engine {
                     ("reason", a.reason.as_str().into()),
                 ];
                 self.note(&actor(caller), "appeal", &a.id, "appealed", &fields)
-                    .await?;
+                    .await;
                 Ok(a)
             }
             AppealOutcome::NotFound => Err(rating_not_found(rating_id)),
@@ -173,7 +173,7 @@ impl Engine {
                     ("note", a.note.clone().into()),
                 ];
                 self.note(&actor(caller), "appeal", id, &a.status, &fields)
-                    .await?;
+                    .await;
                 Ok(a)
             }
             AppealOutcome::NotFound => Err(appeal_not_found(id)),
@@ -225,7 +225,7 @@ impl Engine {
             "comment_unflagged"
         };
         self.note(&actor(caller), "rating", rating_id, action, &[])
-            .await?;
+            .await;
         Ok(rating)
     }
 
@@ -267,7 +267,7 @@ impl Engine {
             ("comment", body.comment.clone().into()),
         ];
         self.note(&actor(caller), "session", session_id, "evaluated", &fields)
-            .await?;
+            .await;
         Ok(written)
     }
 

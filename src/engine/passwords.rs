@@ -60,18 +60,21 @@ fn fingerprint(password_hash: &str) -> String {
 /// costs what a wrong password costs.
 static DECOY: LazyLock<String> = LazyLock::new(|| hash("not a password of anyone's"));
 
+/// The cores: at most this many hashes at a time, in all and per address.
+static CORES: LazyLock<usize> =
+    LazyLock::new(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+
 /// At most one hash at a time per core: a burst of sign-ins waits its turn instead of
 /// taking every core (and Argon2's memory) at once. The semaphore is fair (first come, first
-/// served), and [`TURNS`] lets each address wait for it with one hash at a time.
-static HASHING: LazyLock<Arc<tokio::sync::Semaphore>> = LazyLock::new(|| {
-    Arc::new(tokio::sync::Semaphore::new(
-        std::thread::available_parallelism().map_or(2, |n| n.get()),
-    ))
-});
+/// served), and [`TURNS`] lets each address wait for it with few hashes at a time.
+static HASHING: LazyLock<Arc<tokio::sync::Semaphore>> =
+    LazyLock::new(|| Arc::new(tokio::sync::Semaphore::new(*CORES)));
 
-/// Each address's turn at [`HASHING`]: one hash at a time per address (an IPv6 client by its
-/// /64), so a guesser with a hundred sign-ins in flight holds one place in the queue, not a
-/// hundred, and a real sign-in waits behind at most one hash of each other address.
+/// Each address's turns at [`HASHING`]: as many hashes at a time per address (an IPv6 client
+/// by its /64) as there are cores, so an office behind one address signs in at the
+/// machine's speed, while a guesser with a hundred sign-ins in flight holds a core's worth
+/// of places in the queue, not a hundred: a real sign-in waits behind at most that many
+/// hashes of each other address.
 static TURNS: LazyLock<std::sync::Mutex<HashMap<ClientAddress, Arc<tokio::sync::Semaphore>>>> =
     LazyLock::new(Default::default);
 
@@ -84,11 +87,11 @@ fn turn_of(address: ClientAddress) -> Arc<tokio::sync::Semaphore> {
     }
     turns
         .entry(address)
-        .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(1)))
+        .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(*CORES)))
         .clone()
 }
 
-/// Forgets an address's turn once nobody holds or waits for it.
+/// Forgets an address's turns once nobody holds or waits for them.
 fn forget_turn(address: ClientAddress) {
     let mut turns = TURNS.lock().unwrap_or_else(|e| e.into_inner());
     if turns
@@ -238,7 +241,7 @@ impl Engine {
             "invited",
             &[("invitation_expires_at", expires)],
         )
-        .await?;
+        .await;
         Ok(NewInvitation {
             person_id: person_id.to_owned(),
             token,
@@ -324,8 +327,8 @@ impl Engine {
                         ("address", from.map(|ip| ip.to_string()).into()),
                     ],
                 )
-                .await?;
-                self.audit_sign_in(&person_id, "invitation", from).await?;
+                .await;
+                self.audit_sign_in(&person_id, "invitation", from).await;
                 Ok((person_id, fingerprint(&hashed)))
             }
             // Used or expired between the check and the write (another tab): say which.
@@ -366,10 +369,10 @@ impl Engine {
             .filter(|p| matches && p.active)
             .and_then(|p| p.password_hash.as_deref().map(fingerprint));
         match &signed_in {
-            Some(_) => self.audit_sign_in(id, "password", from).await?,
+            Some(_) => self.audit_sign_in(id, "password", from).await,
             None => {
                 let known = person.as_ref().map(|p| p.id.as_str());
-                self.audit_failed_sign_in(known, Some(id), from).await?
+                self.audit_failed_sign_in(known, from).await;
             }
         }
         Ok(signed_in)

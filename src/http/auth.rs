@@ -71,7 +71,12 @@ pub async fn caller(
         Ok(caller) => Ok(caller),
         Err(Refused::Key(reason, e)) => {
             state.metrics.auth_failure(reason);
-            if let Some(ip) = ip {
+            // Only a guess counts against the address: a revoked key or one whose person is
+            // deactivated had its secret right, and an integration still sending it must
+            // not hold off the address's other, valid keys.
+            if let Some(ip) = ip
+                && matches!(reason, "malformed" | "unknown")
+            {
                 state.limits.credential_refused(ip);
             }
             Err(e)

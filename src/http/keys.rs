@@ -56,6 +56,8 @@ async fn create_key(
     ApiJson(asked): ApiJson<KeyRequest>,
 ) -> ApiResult<(StatusCode, Json<MadeKey>)> {
     let minted = state.engine.make_key(&caller, asked).await?;
+    // A key exists: the open mode, if it lasted, is over from this call on.
+    state.open_mode.end();
     let r = minted.key.record;
     Ok((
         StatusCode::CREATED,

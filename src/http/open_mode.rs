@@ -4,7 +4,9 @@
 //!
 //! - `serve` refuses to listen anywhere but a loopback address while it lasts;
 //! - it answers only requests naming a loopback host (`localhost`, `*.localhost`, `127.0.0.1`,
-//!   `[::1]`), so a web page that rebinds its own DNS name to 127.0.0.1 is refused;
+//!   `[::1]`), so a web page that rebinds its own DNS name to 127.0.0.1 is refused, and none
+//!   that a proxy passed on (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`, `Via`): a reverse
+//!   proxy on the same machine would otherwise carry anyone's request to it;
 //! - it refuses cross-site requests: a browser's `Sec-Fetch-Site` other than `same-origin`
 //!   or `none`, or an `Origin` that is not the requested host, so a page the admin happens to
 //!   open cannot make the first admin key with a form or a `text/plain` body that needs no
@@ -46,17 +48,40 @@ impl OpenMode {
             return Ok(true);
         }
         if engine.any_credential().await? {
-            self.ended.store(true, Ordering::Relaxed);
+            self.end();
             return Ok(false);
         }
         *self.none_seen_at.lock().expect("open mode lock") = Some(Instant::now());
         Ok(true)
     }
+
+    /// Ends the open mode at once: this process just made the first key or set the first
+    /// password (another process's are seen within a second).
+    pub fn end(&self) {
+        self.ended.store(true, Ordering::Relaxed);
+    }
 }
+
+/// Headers a proxy adds to the requests it passes on.
+const PROXIED: [&str; 6] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "via",
+];
 
 /// Whether the open mode takes a request with `headers`: one to a loopback host name, not
 /// from another site; else the `403 open_mode_refused` that says why.
 pub fn allows(headers: &HeaderMap) -> Result<(), ApiError> {
+    if let Some(h) = PROXIED.iter().find(|h| headers.contains_key(**h)) {
+        return Err(refused(format!(
+            "this server has no API key and no password yet (the open mode), so it takes no \
+             request passed on by a proxy (this one carries {h}); create the first key \
+             (`rateline keys create --name admin --role admin`) before putting a proxy in front"
+        )));
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -178,6 +203,12 @@ mod tests {
                 ("origin", "http://127.0.0.1:3000"),
             ],
             vec![("host", "127.0.0.1:8080"), ("origin", "null")],
+            vec![
+                ("host", "127.0.0.1:8080"),
+                ("x-forwarded-for", "203.0.113.7"),
+            ],
+            vec![("host", "127.0.0.1:8080"), ("forwarded", "for=203.0.113.7")],
+            vec![("host", "127.0.0.1:8080"), ("via", "1.1 nginx")],
         ];
         for h in refused {
             assert!(allows(&headers(&h)).is_err(), "{h:?}");

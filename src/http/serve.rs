@@ -141,29 +141,29 @@ impl OpenState {
     }
 
     /// Makes room when every place is taken: closes the oldest connection that is not in a
-    /// request (one still sending its first request's head, or idle between requests) from
-    /// the address that holds the most connections; an address with none such yields to
-    /// the next. Whether a place was freed.
+    /// request (one still sending its first request's head, or idle between requests) of the
+    /// address holding the most connections that has one (among equals, the oldest such
+    /// connection of all). One pass over the connections. Whether a place was freed.
     fn make_room(&mut self) -> bool {
-        let mut addresses: Vec<(ClientAddress, usize)> =
-            self.per_address.iter().map(|(a, n)| (*a, *n)).collect();
-        addresses.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        for (address, _) in addresses {
-            let oldest = self
-                .connections
-                .iter()
-                .filter(|(_, h)| h.address == address && !h.activity.in_request())
-                .min_by_key(|(id, h)| (h.opened, **id))
-                .map(|(id, _)| *id);
-            if let Some(id) = oldest {
-                if let Some(held) = self.connections.get(&id) {
-                    held.close.cancel();
-                }
-                self.forget(id);
-                return true;
-            }
+        let held = |a: &ClientAddress| self.per_address.get(a).copied().unwrap_or(0);
+        let chosen = self
+            .connections
+            .iter()
+            .filter(|(_, h)| !h.activity.in_request())
+            .max_by(|(a_id, a), (b_id, b)| {
+                held(&a.address)
+                    .cmp(&held(&b.address))
+                    .then(b.opened.cmp(&a.opened))
+                    .then(b_id.cmp(a_id))
+            })
+            .map(|(id, _)| *id);
+        let Some(id) = chosen else {
+            return false;
+        };
+        if let Some(held) = self.connections.get(&id) {
+            held.close.cancel();
         }
-        false
+        self.forget(id)
     }
 }
 

@@ -865,6 +865,11 @@ async fn an_admin_connects_chatwoot_on_the_helpdesks_page(kind: Db) {
         .await;
     assert_eq!(status, 201, "{body}");
     let cookie = crate::workbench::signed_in(&t.app, "adm").await;
+    // Ada's password ended the open mode: the API's calls need a key.
+    t.app.use_key(&crate::common::create_key(
+        &t.app,
+        &["--name", "ops", "--role", "admin"],
+    ));
     let send = crate::workbench::post;
     let (status, page) =
         crate::dashboard::text(&t.app, "/dashboard/connectors", Some(&cookie)).await;
@@ -1059,31 +1064,34 @@ async fn a_conversations_session_cannot_be_opened_ahead_of_its_connector(kind: D
     );
     assert_eq!(s["rating_request"]["status"], "scheduled", "{s:#}");
 
-    // A session an older version let someone open ahead of the conversation.
-    let squatted = t.fake.open(WIDGET_INBOX, "Bo Client");
-    t.app
-        .sql(&format!(
-            "INSERT INTO sessions (id, line_id, channel, client_id, opened_at, last_message_at)
-             VALUES ('{}', 'mail', 'webhook', 'mallory', 0, 0)",
-            session_of(&squatted)
-        ))
-        .await;
-    t.deliver_ok([t.fake.created(&squatted)]).await;
-    t.deliver_ok(t.fake.client_writes(&squatted, "Hello")).await;
-    t.deliver_ok([t.fake.resolve(&squatted)]).await;
-    t.app.settle().await;
-    let s = t.app.session(&session_of(&squatted)).await;
-    assert_eq!(
-        (s["line_id"].as_str(), s["channel"].as_str()),
-        (Some("mail"), Some("webhook")),
-        "{s:#}"
-    );
-    assert_eq!(
-        s["closed_at"],
-        Value::Null,
-        "the connector closed a session it did not open: {s:#}"
-    );
-    assert_eq!(s["rating_request"], Value::Null, "{s:#}");
+    // Sessions an older version let someone open ahead of the conversations: on another
+    // channel, and on the connector's own channel but another line and client.
+    for (channel, line) in [("webhook", "mail"), ("chatwoot", "mail")] {
+        let squatted = t.fake.open(WIDGET_INBOX, "Bo Client");
+        t.app
+            .sql(&format!(
+                "INSERT INTO sessions (id, line_id, channel, client_id, opened_at, last_message_at)
+                 VALUES ('{}', '{line}', '{channel}', 'mallory', 0, 0)",
+                session_of(&squatted)
+            ))
+            .await;
+        t.deliver_ok([t.fake.created(&squatted)]).await;
+        t.deliver_ok(t.fake.client_writes(&squatted, "Hello")).await;
+        t.deliver_ok([t.fake.resolve(&squatted)]).await;
+        t.app.settle().await;
+        let s = t.app.session(&session_of(&squatted)).await;
+        assert_eq!(
+            (s["line_id"].as_str(), s["channel"].as_str()),
+            (Some(line), Some(channel)),
+            "{s:#}"
+        );
+        assert_eq!(
+            s["closed_at"],
+            Value::Null,
+            "the connector closed a session it did not open: {s:#}"
+        );
+        assert_eq!(s["rating_request"], Value::Null, "{s:#}");
+    }
 }
 
 crate::common::on_both_backends!(

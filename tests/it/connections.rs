@@ -407,8 +407,8 @@ async fn a_full_server_makes_room_for_a_newcomer_and_is_busy_only_when_all_are_w
         .unwrap();
     let r = client.get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    // The oldest idle connection of one of the addresses holding the most (four each, the
-    // lowest address first among equals) made room: 127.0.0.2's first.
+    // The oldest idle connection of the addresses holding the most (four each) made room:
+    // 127.0.0.2's first.
     let (_, closed) = read_until_closed(&mut idle[0], Duration::from_secs(2)).await;
     assert!(
         closed,
