@@ -25,6 +25,13 @@ use crate::{OutgoingRequest, Scale, SendOutcome, clip};
 /// and Telegram's are 4,096 characters.
 const MAX_TEXT: usize = 4096;
 
+/// The longest question with buttons on a WhatsApp inbox: Chatwoot sends an `input_select`
+/// as an interactive message whose body is the content
+/// (`Whatsapp::Providers::BaseService#create_payload_based_on_items`), and WhatsApp allows
+/// 1,024 characters there. Chatwoot takes a longer one and WhatsApp then refuses it, after
+/// Rateline counted the request sent.
+const MAX_WHATSAPP_BUTTONS_TEXT: usize = 1024;
+
 /// One Chatwoot account, reached with one access token.
 #[derive(Clone)]
 pub struct ChatwootApi {
@@ -217,8 +224,13 @@ pub fn choices_message(text: &str, choices: &[(String, String)], medium: &str) -
             .iter()
             .map(|(title, value)| json!({"title": title, "value": value}))
             .collect();
+        let max = if medium == "Channel::Whatsapp" {
+            MAX_WHATSAPP_BUTTONS_TEXT
+        } else {
+            MAX_TEXT
+        };
         return json!({
-            "content": clip(text, MAX_TEXT),
+            "content": clip(text, max),
             "message_type": "outgoing",
             "private": false,
             "content_type": "input_select",
@@ -309,5 +321,20 @@ mod tests {
         let email = choices_message("Resolved?", &choices, "Channel::Email");
         assert_eq!(email["content"], "Resolved?\nYes / No");
         assert!(email.get("content_type").is_none());
+    }
+
+    #[test]
+    fn a_whatsapp_question_with_buttons_fits_an_interactive_body() {
+        let choices = vec![("Yes".to_owned(), "p1".to_owned())];
+        let long = "é".repeat(1500);
+        let chars = |m: &Value| m["content"].as_str().unwrap().chars().count();
+        assert_eq!(
+            chars(&choices_message(&long, &choices, "Channel::Whatsapp")),
+            1024
+        );
+        assert_eq!(
+            chars(&choices_message(&long, &choices, "Channel::Telegram")),
+            1500
+        );
     }
 }

@@ -20,7 +20,8 @@
 //! `value`, a `content_type` or `message_type` other than the ones modelled (text and
 //! `input_select`, outgoing). And where Chatwoot accepts what the channel then truncates or
 //! fails, the fake answers 200 and lists a rule violation: on WhatsApp an `input_select`
-//! becomes reply buttons (at most 3, titles of at most 20 characters) or a list (at most 10
+//! becomes an interactive message whose body (the `content`) is at most 1,024 characters,
+//! with reply buttons (at most 3, titles of at most 20 characters) or a list (at most 10
 //! rows, titles of at most 24); on Telegram inline buttons whose `value` is `callback_data`
 //! (at most 64 bytes); on other channels (e-mail, API) nothing the client could tap. A private
 //! note is never shown to the client, so no rendering rule applies to it.
@@ -165,6 +166,10 @@ const WA_MAX_BUTTONS: usize = 3;
 const WA_BUTTON_TITLE_CHARS: usize = 20;
 const WA_MAX_ROWS: usize = 10;
 const WA_ROW_TITLE_CHARS: usize = 24;
+/// An interactive message's body: Chatwoot sends the `input_select`'s `content` as it
+/// (`Whatsapp::Providers::BaseService#create_payload_based_on_items`, `body: {text:}`), and
+/// WhatsApp refuses a body of more characters, after Chatwoot took the message.
+const WA_INTERACTIVE_BODY_CHARS: usize = 1024;
 const TELEGRAM_CALLBACK_DATA_BYTES: usize = 64;
 /// WhatsApp lets a business write freely for 24 hours after the client's last message; Chatwoot
 /// says so in a conversation's `can_reply`.
@@ -1552,6 +1557,13 @@ fn rendering_violations(channel: &str, message: &NewMessage) -> Vec<String> {
     let items = &message.items;
     match channel {
         WHATSAPP => {
+            let body = message.content.chars().count();
+            if body > WA_INTERACTIVE_BODY_CHARS {
+                broken.push(format!(
+                    "input_select on WhatsApp: the interactive message's body is at most \
+                     {WA_INTERACTIVE_BODY_CHARS} characters, the content has {body}"
+                ));
+            }
             if items.len() > WA_MAX_ROWS {
                 broken.push(format!(
                     "input_select on WhatsApp has {} items: a list holds at most \

@@ -271,9 +271,13 @@ async fn whatsapp_answers_come_back_as_messages_and_the_conversation_is_resolved
         .call(
             "PATCH",
             "/v1/lines/wa",
+            // A question longer than WhatsApp's 1,024 characters for a body with buttons.
             Some(
                 json!({"rating": {"scale": "five_star", "ask_resolved": true,
-                                   "ask_comment_on_low": true}}),
+                                   "ask_comment_on_low": true,
+                                   "request_text": format!(
+                                       "Please rate the quality of service. {}",
+                                       "We care. ".repeat(150))}}),
             ),
         )
         .await;
