@@ -5,7 +5,10 @@
 //! - A conversation is one session, `chatwoot-{account}-{conversation}`, opened at the first
 //!   event seen on a mapped inbox, on the line the inbox maps to. The client is the contact.
 //! - The operator is the assignee: followed while the conversation is open, fixed at the
-//!   resolve. A resolve closes the session, and the line's delay starts.
+//!   resolve. A resolve closes the session, and the line's delay starts. A conversation
+//!   held by an AgentBot (`meta.assignee_type: "AgentBot"`; bot and user ids are separate
+//!   sequences) is credited to no person: to `chatwoot-bot-{id}`, which the report shows as
+//!   the bot's.
 //! - The client's messages count as the client writing (one before the request is due
 //!   cancels it) unless they answer: a tapped button, a digit or emoji, "yes"/"no", the
 //!   reasons, the comment. An answer is never taken as the client writing again.
@@ -137,7 +140,10 @@ impl Chatwoot {
         let account = a.id;
         let line = a.settings.line_of(c.inbox);
         let session_id = helpdesk::session_id(Channel::Chatwoot, account, c.id);
-        let operator = c.assignee.map(|agent| a.settings.operator_of(agent));
+        let operator = c.assignee.map(|holder| match holder {
+            Holder::Agent(agent) => a.settings.operator_of(agent),
+            Holder::Bot(bot) => format!("{HELPDESK}-bot-{bot}"),
+        });
         if let Some(why) = self
             .open(a, &c, &line, &session_id, operator.as_deref())
             .await?
@@ -629,9 +635,34 @@ struct Conversation {
     status: String,
     contact: u64,
     contact_name: Option<String>,
-    assignee: Option<u64>,
+    assignee: Option<Holder>,
     labels: Vec<String>,
     created_at: Option<DateTime<Utc>>,
+}
+
+/// Who holds a conversation: a user (an agent), or an AgentBot. Their ids are separate
+/// sequences (`Conversation#assigned_entity` is `assignee_agent_bot || assignee`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holder {
+    Agent(u64),
+    Bot(u64),
+}
+
+impl Holder {
+    /// `meta.assignee` of a conversation's payload (`EventDataPresenter#push_meta`): a bot
+    /// where `meta.assignee_type` is `AgentBot`, or, from releases that send no
+    /// `assignee_type`, where the assignee's own `type` is `agent_bot`.
+    fn read(meta: &Value) -> Option<Self> {
+        let assignee = meta.get("assignee")?;
+        let id = assignee.get("id")?.as_u64()?;
+        let bot = meta.get("assignee_type").and_then(Value::as_str) == Some("AgentBot")
+            || assignee.get("type").and_then(Value::as_str) == Some("agent_bot");
+        Some(if bot {
+            Holder::Bot(id)
+        } else {
+            Holder::Agent(id)
+        })
+    }
 }
 
 impl Conversation {
@@ -657,7 +688,7 @@ impl Conversation {
                 .to_owned(),
             contact: sender.get("id")?.as_u64()?,
             contact_name: name,
-            assignee: v.pointer("/meta/assignee/id").and_then(Value::as_u64),
+            assignee: v.get("meta").and_then(Holder::read),
             // The labels a close may carry for `survey.skip_tags`: those a close takes.
             labels: v
                 .get("labels")

@@ -84,6 +84,10 @@ pub const OTHER_INBOX: u64 = 5;
 
 pub const ANNA: u64 = 7;
 pub const BORIS: u64 = 8;
+/// An AgentBot of the account, with the same id as [`ANNA`]: bots and users are numbered
+/// apart (`agent_bots` and `users` tables), so a bot's id says nothing of a user's.
+pub const FAQ_BOT: u64 = 7;
+const FAQ_BOT_NAME: &str = "FAQ Bot";
 /// The user [`API_TOKEN`] belongs to, the sender of what Rateline posts. An administrator, as
 /// an integration's user usually is: Chatwoot assigns a conversation that an *agent* reopens
 /// through `toggle_status` to that agent, and an integration should not take conversations.
@@ -443,6 +447,7 @@ impl FakeChatwoot {
     }
 
     /// `agent` takes the conversation: `conversation_updated` with the `assignee_id` change.
+    /// A bot holding it lets go (`Conversation#reset_agent_bot_when_assignee_present`).
     pub fn assign(&self, c: &Conversation, agent: u64) -> Webhook {
         let mut s = self.lock();
         s.conversation(c);
@@ -450,11 +455,39 @@ impl FakeChatwoot {
         let now = s.now();
         let conv = s.conversation_mut(c.id);
         let previous = conv.assignee.replace(agent);
+        let previous_bot = conv.agent_bot.take();
         conv.updated_at = now;
         let mut payload = s.conversation_payload(s.conversation(c));
         payload["event"] = "conversation_updated".into();
-        payload["changed_attributes"] =
-            json!([{"assignee_id": {"previous_value": previous, "current_value": agent}}]);
+        let mut changed =
+            vec![json!({"assignee_id": {"previous_value": previous, "current_value": agent}})];
+        if previous_bot.is_some() {
+            changed.push(json!({"assignee_agent_bot_id":
+                {"previous_value": previous_bot, "current_value": null}}));
+        }
+        payload["changed_attributes"] = changed.into();
+        s.webhook(&payload)
+    }
+
+    /// AgentBot [`FAQ_BOT`] takes the conversation, and the agent holding it lets go:
+    /// `conversation_updated` with the `assignee_agent_bot_id` and `assignee_id` changes
+    /// (`Conversation#list_of_keys`, `BaseListener#extract_changed_attributes`). The payload's
+    /// `meta.assignee` is the bot (`Conversation#assigned_entity` is `assignee_agent_bot ||
+    /// assignee`), with `meta.assignee_type: "AgentBot"` (`EventDataPresenter#push_meta`).
+    pub fn assign_bot(&self, c: &Conversation) -> Webhook {
+        let mut s = self.lock();
+        s.conversation(c);
+        let now = s.now();
+        let conv = s.conversation_mut(c.id);
+        let previous_bot = conv.agent_bot.replace(FAQ_BOT);
+        let previous = conv.assignee.take();
+        conv.updated_at = now;
+        let mut payload = s.conversation_payload(s.conversation(c));
+        payload["event"] = "conversation_updated".into();
+        payload["changed_attributes"] = json!([
+            {"assignee_agent_bot_id": {"previous_value": previous_bot, "current_value": FAQ_BOT}},
+            {"assignee_id": {"previous_value": previous, "current_value": null}},
+        ]);
         s.webhook(&payload)
     }
 
@@ -756,6 +789,8 @@ struct Conv {
     contact_inbox: ContactInbox,
     status: &'static str,
     assignee: Option<u64>,
+    /// The AgentBot holding it (`assignee_agent_bot_id`), which wins over `assignee`.
+    agent_bot: Option<u64>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     last_activity_at: DateTime<Utc>,
@@ -948,6 +983,7 @@ impl Inner {
                 contact_inbox,
                 status: "open",
                 assignee: None,
+                agent_bot: None,
                 created_at: now,
                 updated_at: now,
                 last_activity_at: now,
@@ -1165,8 +1201,14 @@ impl Inner {
             "labels": [],
             "meta": {
                 "sender": self.contact_push_data(conv.contact),
-                "assignee": conv.assignee.map(user_push_data),
-                "assignee_type": conv.assignee.map(|_| "User"),
+                // `Conversation#assigned_entity&.push_event_data` and `#assignee_type`.
+                "assignee": conv.agent_bot.map(agent_bot_push_data)
+                    .or_else(|| conv.assignee.map(user_push_data)),
+                "assignee_type": match (conv.agent_bot, conv.assignee) {
+                    (Some(_), _) => Some("AgentBot"),
+                    (None, Some(_)) => Some("User"),
+                    (None, None) => None,
+                },
                 "team": null,
                 "hmac_verified": false,
             },
@@ -1607,6 +1649,13 @@ fn message_type_number(kind: Kind) -> u8 {
         Kind::Incoming => 0,
         Kind::Outgoing => 1,
     }
+}
+
+/// `AgentBot#push_event_data` (`app/models/agent_bot.rb`), as a conversation's assignee: no
+/// avatar attached gives an empty `avatar_url` (`Avatarable#avatar_url`).
+fn agent_bot_push_data(id: u64) -> Value {
+    assert_eq!(id, FAQ_BOT, "the fake account has one AgentBot");
+    json!({"id": id, "name": FAQ_BOT_NAME, "avatar_url": "", "type": "agent_bot"})
 }
 
 /// `User#push_event_data`: an assignee, or a message's sender inside a conversation.

@@ -948,6 +948,36 @@ async fn an_admin_connects_chatwoot_on_the_helpdesks_page(kind: Db) {
     assert_eq!(status, 404);
 }
 
+/// A conversation an AgentBot holds at the resolve is credited to no person: bot ids and
+/// user ids are separate sequences, so the bot numbered like Anna is not Anna. The report
+/// shows its rating as the bot's.
+async fn a_conversation_held_by_an_agent_bot_is_credited_to_the_bot(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let c = t.fake.open(WIDGET_INBOX, "Ann Client");
+    t.deliver_ok([t.fake.created(&c)]).await;
+    t.deliver_ok([t.fake.assign(&c, ANNA)]).await;
+    assert_eq!(t.app.session(&session_of(&c)).await["operator_id"], "anna");
+    t.deliver_ok([t.fake.assign_bot(&c)]).await;
+    t.deliver_ok([t.fake.resolve(&c)]).await;
+    let s = t.app.session(&session_of(&c)).await;
+    assert_eq!(s["operator_id"], "chatwoot-bot-7", "{s:#}");
+    t.advance(Duration::seconds(30));
+    let (id, _) = t.request_in(&c).await;
+    t.app.wait_for_status(&session_of(&c), "sent").await;
+    t.deliver_ok(t.fake.tap(&c, id, 1)).await;
+    t.wait_for_rating(&c, |r| r["value"] == 0).await;
+    let (status, report) = t.app.get("/v1/stats?by=operator&line=web").await;
+    assert_eq!(status, 200, "{report}");
+    let keys: Vec<&str> = report["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["chatwoot-bot-7"], "{report}");
+    assert_eq!(t.fake.rule_violations(), Vec::<String>::new());
+}
+
 /// An agent taken off a conversation before the resolve: the rating is credited to nobody.
 async fn an_unassigned_conversation_is_credited_to_nobody(kind: Db) {
     let Some(t) = spawn(kind).await else { return };
@@ -1099,6 +1129,7 @@ async fn a_conversations_session_cannot_be_opened_ahead_of_its_connector(kind: D
 }
 
 crate::common::on_both_backends!(
+    a_conversation_held_by_an_agent_bot_is_credited_to_the_bot,
     a_comment_cannot_pass_for_rateline_in_the_private_note,
     a_conversations_session_cannot_be_opened_ahead_of_its_connector,
     an_unassigned_conversation_is_credited_to_nobody,
