@@ -37,6 +37,16 @@ pub struct ZammadApi {
     http: reqwest::Client,
 }
 
+/// A ticket state as `GET /api/v1/ticket_states?expand=true` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketState {
+    pub id: u64,
+    pub name: String,
+    /// Its type is `closed`: a ticket in it is closed.
+    pub closed: bool,
+    pub active: bool,
+}
+
 /// Where an article goes: the ticket, its channel, the customer's address in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArticleTo<'a> {
@@ -114,13 +124,19 @@ impl ZammadApi {
         outcome_of(sent, &self.callee(&what, &addressed)).await
     }
 
-    /// Closes ticket `ticket` (after the customer's answer reopened it).
-    pub async fn close(&self, ticket: &str) -> SendOutcome {
+    /// Closes ticket `ticket` (after the customer's answer reopened it): into the state
+    /// `state_id` (a state of type `closed`), or, when no state is known, the one named
+    /// `closed`.
+    pub async fn close(&self, ticket: &str, state_id: Option<u64>) -> SendOutcome {
+        let state = match state_id {
+            Some(id) => json!({"state_id": id}),
+            None => json!({"state": "closed"}),
+        };
         let sent = self
             .http
             .put(format!("{}/api/v1/tickets/{ticket}", self.base))
             .header("Authorization", self.auth())
-            .json(&json!({"state": "closed"}))
+            .json(&state)
             .send()
             .await;
         let (what, addressed) = (self.what(), format!("ticket {ticket}"));
@@ -144,6 +160,27 @@ impl ZammadApi {
             .and_then(Value::as_str)
             .unwrap_or("(no login)")
             .to_owned())
+    }
+
+    /// The instance's ticket states, with whether each is a close: its type (`state_type`,
+    /// given by name with `expand=true`) is `closed`, as `Ticket::State.by_category(:closed)`
+    /// counts it. A team may close tickets under a state of its own naming.
+    pub async fn ticket_states(&self) -> Result<Vec<TicketState>, String> {
+        let body = self.get("/api/v1/ticket_states?expand=true").await?;
+        let list = body
+            .as_array()
+            .ok_or_else(|| format!("{} listed no ticket states", self.what()))?;
+        Ok(list
+            .iter()
+            .filter_map(|s| {
+                Some(TicketState {
+                    id: s.get("id")?.as_u64()?,
+                    name: s.get("name")?.as_str()?.to_owned(),
+                    closed: s.get("state_type").and_then(Value::as_str) == Some("closed"),
+                    active: s.get("active").and_then(Value::as_bool).unwrap_or(true),
+                })
+            })
+            .collect())
     }
 
     /// The instance's groups: `(id, name)`.

@@ -5,7 +5,8 @@
 //! - A ticket is one session, `zammad-{instance}-{ticket}`, opened at the first call seen for
 //!   it, on the line its group maps to. The client is the ticket's customer.
 //! - The operator is the ticket's owner: followed while it is open, fixed at the close. A
-//!   change to the state `closed` closes the session, and the line's delay starts.
+//!   change to a state of type `closed` (`closed`, or one a team named itself, read from
+//!   `GET /api/v1/ticket_states`) closes the session, and the line's delay starts.
 //! - The customer's articles count as the client writing (one before the request is due
 //!   cancels it) unless they answer: a digit or emoji, "yes"/"no", the reasons' numbers,
 //!   the comment. Zammad shows no buttons, so every answer is typed; an e-mail's reply is
@@ -16,7 +17,8 @@
 //! - Zammad's webhooks carry no time, so a captured call could be replayed: handling is
 //!   idempotent, so a replay changes nothing that was not already so.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -62,7 +64,20 @@ pub struct Zammad {
     dialogue: Dialogue,
     /// Where an internal note links to the session's page.
     public_url: String,
+    /// Each instance's ticket states, as last read.
+    states: std::sync::Mutex<HashMap<String, States>>,
 }
+
+/// An instance's ticket states as last read (or the time a read failed).
+struct States {
+    read_at: Instant,
+    list: Vec<api::TicketState>,
+}
+
+/// How long an instance's states are used before they are read again; a state the list
+/// does not know is looked up at once (at most once a [`STATES_RETRY`]).
+const STATES_TTL: Duration = Duration::from_secs(600);
+const STATES_RETRY: Duration = Duration::from_secs(30);
 
 impl Zammad {
     pub fn new(
@@ -89,7 +104,54 @@ impl Zammad {
             engine,
             instances,
             public_url: public_url.trim_end_matches('/').to_owned(),
+            states: Default::default(),
         }
+    }
+
+    /// Instance `z`'s ticket states: as last read, unless older than [`STATES_TTL`] or
+    /// (`need`) lacking a state, and read no more often than [`STATES_RETRY`]. A read that
+    /// fails leaves what was known (perhaps nothing), and says so in the log.
+    async fn states(&self, z: &Instance, need: Option<u64>) -> Vec<api::TicketState> {
+        let held = {
+            let states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+            states.get(&z.id).map(|s| (s.read_at, s.list.clone()))
+        };
+        if let Some((at, list)) = &held {
+            let lacking = need.is_some_and(|id| !list.iter().any(|s| s.id == id));
+            let age = at.elapsed();
+            if age < STATES_RETRY || (age < STATES_TTL && !lacking) {
+                return list.clone();
+            }
+        }
+        let list = match z.api.ticket_states().await {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!(instance = %z.id, error = %e, "Zammad's ticket states could not be read: a ticket counts as closed by the state's name `closed` only");
+                held.map(|(_, list)| list).unwrap_or_default()
+            }
+        };
+        self.states
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                z.id.clone(),
+                States {
+                    read_at: Instant::now(),
+                    list: list.clone(),
+                },
+            );
+        list
+    }
+
+    /// Whether ticket `t` is closed: its state is of type `closed`. Where the state is not
+    /// known (its list could not be read), by the name `closed`.
+    async fn closed(&self, z: &Instance, t: &Ticket) -> bool {
+        if let Some(id) = t.state_id
+            && let Some(state) = self.states(z, Some(id)).await.iter().find(|s| s.id == id)
+        {
+            return state.closed;
+        }
+        t.state == "closed"
     }
 
     /// Checks a webhook call of `instance` before its body is read (the instance is
@@ -171,7 +233,7 @@ impl Zammad {
                 .await?;
             if !self.answer_for(z, &t, &asked, a).await?
                 && z.settings.close_after_answer
-                && t.state != "closed"
+                && !self.closed(z, &t).await
             {
                 // The answer was stored before a crash: the ticket is still closed again.
                 self.close_ticket(z, &ticket, &asked).await;
@@ -214,7 +276,7 @@ impl Zammad {
         if let Some(a) = &article {
             self.article(z, &t, &session_id, a).await?;
         }
-        if t.state == "closed" {
+        if self.closed(z, &t).await {
             let closed = self
                 .engine
                 .close_session(&session_id, ClosedBy::Operator, None, &[])
@@ -380,15 +442,23 @@ impl Zammad {
                 }
             }
         }
-        if z.settings.close_after_answer && t.state != "closed" {
+        if z.settings.close_after_answer && !self.closed(z, t).await {
             self.close_ticket(z, &t.id.to_string(), session_id).await;
         }
         Ok(true)
     }
 
-    /// Closes the ticket an answer reopened (or opened).
+    /// Closes the ticket an answer reopened (or opened): into the state named `closed` where
+    /// it is of type `closed`, else the first active state of that type, else (no state
+    /// known) by the name `closed`.
     async fn close_ticket(&self, z: &Instance, ticket: &str, session_id: &str) {
-        match z.api.close(ticket).await {
+        let states = self.states(z, None).await;
+        let into = states
+            .iter()
+            .find(|s| s.closed && s.name == "closed")
+            .or_else(|| states.iter().find(|s| s.closed && s.active))
+            .map(|s| s.id);
+        match z.api.close(ticket, into).await {
             SendOutcome::Accepted { .. } => {}
             other => {
                 tracing::warn!(outcome = ?other, %session_id, "could not close the ticket the answer reopened")
@@ -542,6 +612,8 @@ struct Ticket {
     group: u64,
     /// The state's name: `new`, `open`, `closed`, `pending reminder`…
     state: String,
+    /// The state's id, whose type says whether the ticket is closed.
+    state_id: Option<u64>,
     customer: u64,
     customer_name: Option<String>,
     customer_email: Option<String>,
@@ -576,6 +648,7 @@ impl Ticket {
                 Some(Value::Object(o)) => o.get("name")?.as_str()?.to_owned(),
                 _ => String::new(),
             },
+            state_id: v.get("state_id").and_then(Value::as_u64),
             customer: v.get("customer_id")?.as_u64()?,
             customer_name: (!name.is_empty()).then_some(name),
             customer_email: field(customer, "email"),

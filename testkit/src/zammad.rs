@@ -7,7 +7,9 @@
 //! channel's job, which sends only some types and skips others silently. This fake serves on
 //! `127.0.0.1:0`:
 //!
-//! - `GET /api/v1/users/me` and `GET /api/v1/groups`;
+//! - `GET /api/v1/users/me`, `GET /api/v1/groups` and `GET /api/v1/ticket_states` (with
+//!   `?expand=true`, each state's type by name: `TicketStatesController#index`,
+//!   `attributes_with_association_names`);
 //! - `POST /api/v1/ticket_articles` (201 with the article);
 //! - `PUT /api/v1/tickets/{id}` (200 with the ticket; its state only);
 //!
@@ -140,18 +142,35 @@ const ARTICLE_TYPES: [(u64, &str); 12] = [
     (12, TELEGRAM),
 ];
 const SENDERS: [(u64, &str); 3] = [(1, "Agent"), (2, "Customer"), (3, "System")];
-/// `db/seeds/ticket_states.rb`, in creation order.
-const STATES: [(u64, &str); 7] = [
+/// `db/seeds/ticket_states.rb`, in creation order, with their types
+/// (`db/seeds/ticket_state_types.rb`); and `solved`, a state of type `closed` an admin added
+/// (Manage → Ticket → States), as teams do to close tickets under their own word. Zammad
+/// counts a ticket closed by its state's type, not its name (`Ticket::State.by_category(:closed)`,
+/// `Ticket::StateType.names_in_category`: the type `closed` alone).
+const STATES: [(u64, &str, &str); 8] = [
+    (1, "new", "new"),
+    (2, "open", "open"),
+    (3, "pending reminder", "pending reminder"),
+    (4, "closed", "closed"),
+    (5, "merged", "merged"),
+    (6, "removed", "removed"),
+    (7, "pending close", "pending action"),
+    (8, SOLVED, "closed"),
+];
+/// The admin-made state of type `closed` in [`STATES`].
+pub const SOLVED: &str = "solved";
+/// The states `PUT /tickets/{id}` takes in the fake.
+const SETTABLE_STATES: [&str; 3] = ["open", "closed", SOLVED];
+/// `ticket_state_types`, by id.
+const STATE_TYPES: [(u64, &str); 7] = [
     (1, "new"),
     (2, "open"),
     (3, "pending reminder"),
-    (4, "closed"),
-    (5, "merged"),
-    (6, "removed"),
-    (7, "pending close"),
+    (4, "pending action"),
+    (5, "closed"),
+    (6, "merged"),
+    (7, "removed"),
 ];
-/// The states `PUT /tickets/{id}` takes in the fake.
-const SETTABLE_STATES: [&str; 2] = ["open", "closed"];
 const ROLES: [(u64, &str); 3] = [(1, "Admin"), (2, "Agent"), (3, "Customer")];
 /// "2 normal", the priority tickets are created with.
 const PRIORITY: (u64, &str) = (2, "2 normal");
@@ -528,7 +547,7 @@ impl FakeZammad {
             (tkt.via, tkt.state)
         };
         assert!(
-            state != "closed" || via == EMAIL || via == WEB,
+            !is_closed(state) || via == EMAIL || via == WEB,
             "ticket {} is closed: Zammad files a {via} message after that in a new ticket \
              (lib/telegram.rb, Channel::Driver::Sms::Base); use open_for",
             t.id
@@ -625,6 +644,12 @@ impl FakeZammad {
     /// An agent (the owner, else Anna) closes the ticket: state "closed", without an article.
     pub fn close(&self, t: &Ticket) -> Webhook {
         self.change_state(t, "closed")
+    }
+
+    /// An agent (the owner, else Anna) sets the ticket to [`SOLVED`], the admin-made state of
+    /// type `closed`: a close under another name.
+    pub fn solve(&self, t: &Ticket) -> Webhook {
+        self.change_state(t, SOLVED)
     }
 
     /// An agent (the owner, else Anna) sets the ticket to "open", without an article.
@@ -771,9 +796,16 @@ fn sender_id(name: &str) -> u64 {
 fn state_id(name: &str) -> u64 {
     STATES
         .iter()
-        .find(|(_, n)| *n == name)
+        .find(|(_, n, _)| *n == name)
         .expect("a seeded state")
         .0
+}
+
+/// Whether a ticket in state `name` is closed: its state's type is `closed`.
+fn is_closed(name: &str) -> bool {
+    STATES
+        .iter()
+        .any(|(_, n, kind)| *n == name && *kind == "closed")
 }
 
 /// When the seeds (groups, agents, states) were created.
@@ -951,6 +983,7 @@ impl Answer {
 enum Route<'a> {
     Me,
     Groups,
+    TicketStates,
     Articles,
     Ticket(&'a str),
 }
@@ -961,6 +994,7 @@ impl<'a> Route<'a> {
         match (method.as_str(), segments.as_slice()) {
             ("GET", ["api", "v1", "users", "me"]) => Some(Route::Me),
             ("GET", ["api", "v1", "groups"]) => Some(Route::Groups),
+            ("GET", ["api", "v1", "ticket_states"]) => Some(Route::TicketStates),
             ("POST", ["api", "v1", "ticket_articles"]) => Some(Route::Articles),
             ("PUT", ["api", "v1", "tickets", id]) => Some(Route::Ticket(id)),
             _ => None,
@@ -1045,7 +1079,7 @@ impl Inner {
             && let Some(open) = self
                 .tickets
                 .values()
-                .find(|t| t.customer == customer && t.via == via && t.state != "closed")
+                .find(|t| t.customer == customer && t.via == via && !is_closed(t.state))
         {
             panic!(
                 "customer {customer} still has ticket {} ({}) on {via}: Zammad adds their \
@@ -1289,7 +1323,7 @@ impl Inner {
         tkt.state = state;
         tkt.updated_at = now;
         tkt.updated_by = actor;
-        if state == "closed" {
+        if is_closed(state) {
             tkt.close_at.get_or_insert(now);
             tkt.last_close_at = Some(now);
         }
@@ -1445,6 +1479,44 @@ impl Inner {
             "updated_by_id": SYSTEM_USER,
             "user_ids": self.agents().collect::<Vec<_>>(),
         })
+    }
+
+    /// A `Ticket::State` as `model_index_render` gives it: its columns
+    /// (`attributes_with_association_ids`), and with `expand` its type and next state by name
+    /// (`attributes_with_association_names`).
+    fn state_record(&self, id: u64, expand: bool) -> Value {
+        let (_, name, kind) = STATES
+            .iter()
+            .find(|(i, _, _)| *i == id)
+            .expect("a seeded state");
+        let type_id = STATE_TYPES
+            .iter()
+            .find(|(_, t)| t == kind)
+            .expect("a seeded state type")
+            .0;
+        let next = (*name == "pending close").then(|| state_id("closed"));
+        let mut state = json!({
+            "id": id,
+            "state_type_id": type_id,
+            "name": name,
+            "next_state_id": next,
+            "ignore_escalation": is_closed(name) || *kind == "merged" || *kind == "removed",
+            "default_create": *name == "new",
+            "default_follow_up": *name == "open",
+            "note": null,
+            "active": *kind != "removed",
+            "created_by_id": SYSTEM_USER,
+            "updated_by_id": SYSTEM_USER,
+            "created_at": iso(seeded_at()),
+            "updated_at": iso(seeded_at()),
+        });
+        if expand {
+            state["state_type"] = (*kind).into();
+            state["next_state"] = next.map(|_| "closed").into();
+            state["created_by"] = "-".into();
+            state["updated_by"] = "-".into();
+        }
+        state
     }
 
     fn group_names(&self, id: u64) -> Value {
@@ -1728,6 +1800,13 @@ impl Inner {
                     self.user_record(API_USER)
                 },
             ),
+            Route::TicketStates => Answer::ok(
+                200,
+                STATES
+                    .iter()
+                    .map(|&(id, _, _)| self.state_record(id, expand))
+                    .collect(),
+            ),
             Route::Groups => Answer::ok(
                 200,
                 GROUPS
@@ -1809,8 +1888,8 @@ impl Inner {
         // `association_name_to_id_convert` takes the name only when no id is given.
         let state = match (&body["state_id"], &body["state"]) {
             (Value::Null, Value::Null) => None,
-            (Value::Null, Value::String(name)) => match STATES.iter().find(|(_, n)| n == name) {
-                Some((_, n)) => Some(*n),
+            (Value::Null, Value::String(name)) => match STATES.iter().find(|(_, n, _)| n == name) {
+                Some((_, n, _)) => Some(*n),
                 None => {
                     return Answer::unprocessable(format!(
                         "No lookup value found for 'state': {}",
@@ -1823,8 +1902,8 @@ impl Inner {
                     "No lookup value found for 'state': {other}"
                 ));
             }
-            (id, _) => match STATES.iter().find(|(i, _)| id.as_u64() == Some(*i)) {
-                Some((_, n)) => Some(*n),
+            (id, _) => match STATES.iter().find(|(i, _, _)| id.as_u64() == Some(*i)) {
+                Some((_, n, _)) => Some(*n),
                 None => {
                     return Answer::unprocessable(format!(
                         "state_id {id}: the fake Zammad knows states {STATES:?}"

@@ -238,6 +238,34 @@ async fn a_closed_ticket_is_asked_in_it_and_the_reply_rates_the_owner(kind: Db) 
     assert_eq!(t.fake.rule_violations(), Vec::<String>::new());
 }
 
+/// A team that closes tickets under a state of its own naming (`solved`, of type `closed`)
+/// is asked as one that uses `closed`: the state's type makes the close, not its name. The
+/// ticket the answer reopened is closed again, into `closed`.
+async fn a_state_of_type_closed_under_another_name_is_a_close(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let ticket = t.fake.open(SUPPORT_GROUP, "Ann Customer", "email");
+    t.deliver_ok([t.fake.created(&ticket)]).await;
+    t.deliver_ok([t.fake.assign(&ticket, AGENT_ANNA)]).await;
+    t.deliver_ok([t.fake.agent_writes(&ticket, AGENT_ANNA, "It ships today.")])
+        .await;
+    t.deliver_ok([t.fake.solve(&ticket)]).await;
+    let session = t.app.session(&session_of(&ticket)).await;
+    assert!(session["closed_at"].is_string(), "{session:#}");
+    assert_eq!(
+        session["rating_request"]["status"], "scheduled",
+        "{session:#}"
+    );
+    t.advance(Duration::seconds(30));
+    t.request_in(&ticket).await;
+    t.app.wait_for_status(&session_of(&ticket), "sent").await;
+    t.deliver_echoes().await;
+    t.advance(Duration::seconds(60));
+    t.deliver_ok([t.fake.customer_writes(&ticket, "4")]).await;
+    t.wait_for_rating(&ticket, |r| r["value"] == 4).await;
+    assert_eq!(t.fake.state(&ticket), "closed");
+    assert_eq!(t.fake.rule_violations(), Vec::<String>::new());
+}
+
 /// Telegram: after the close Zammad files the customer's answer in a new ticket; it is
 /// taken as the answer, that ticket is closed and never rated itself. A later new ticket
 /// that is no answer (the comment could be any text) stays a ticket of its own.
@@ -574,6 +602,7 @@ async fn a_phone_ticket_is_asked_by_email_and_an_unowned_one_credits_nobody(kind
 }
 
 crate::common::on_both_backends!(
+    a_state_of_type_closed_under_another_name_is_a_close,
     a_phone_ticket_is_asked_by_email_and_an_unowned_one_credits_nobody,
     an_instance_connected_over_the_api_is_used_at_once,
     a_closed_ticket_is_asked_in_it_and_the_reply_rates_the_owner,

@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use chrono::{DateTime, TimeZone, Utc};
 use rateline_testkit::zammad::{
     AGENT_ANNA, AGENT_BORIS, API_TOKEN, API_USER, FakeZammad, Fault, OTHER_GROUP, SALES_GROUP,
-    SUPPORT_GROUP, TRIGGER, Ticket, WEBHOOK_TOKEN, Webhook,
+    SOLVED, SUPPORT_GROUP, TRIGGER, Ticket, WEBHOOK_TOKEN, Webhook,
 };
 use serde_json::{Value, json};
 
@@ -353,7 +353,7 @@ async fn requests_zammad_refuses_are_422_and_violations() {
     let bad_to = post_article(&fake, &article(json!({"to": "Ann Example"}))).await;
     let robot = post_article(&fake, &article(json!({"sender": "Robot"}))).await;
     let markdown = post_article(&fake, &article(json!({"content_type": "text/markdown"}))).await;
-    let solved = put_ticket(&fake, t.id, &json!({"state": "solved"})).await;
+    let solved = put_ticket(&fake, t.id, &json!({"state": "done and dusted"})).await;
     let pending = put_ticket(&fake, t.id, &json!({"state": "pending reminder"})).await;
     let retitled = put_ticket(&fake, t.id, &json!({"title": "Renamed"})).await;
 
@@ -386,7 +386,7 @@ async fn requests_zammad_refuses_are_422_and_violations() {
     );
     assert_eq!(
         solved.error(),
-        "No lookup value found for 'state': \"solved\""
+        "No lookup value found for 'state': \"done and dusted\""
     );
     assert!(pending.error().contains("pending_time"), "{}", pending.text);
     assert!(retitled.error().contains("title"), "{}", retitled.text);
@@ -917,4 +917,52 @@ async fn articles_the_client_would_not_see_are_violations() {
     // Taken all the same: stored as posted, each firing the trigger.
     assert_eq!(fake.articles(&email).len(), 6);
     assert_eq!(fake.take_webhooks().len(), fine.len() + broken.len());
+}
+
+/// Ticket states come with their types (`?expand=true`), and a state of type `closed` under
+/// another name closes a ticket as `closed` does.
+#[tokio::test]
+async fn states_are_listed_with_their_types_and_solved_is_a_close() {
+    let fake = fake_at_noon().await;
+    let states = call(
+        &fake,
+        reqwest::Method::GET,
+        "/api/v1/ticket_states?expand=true",
+        None,
+    )
+    .await;
+    assert_eq!(states.status, 200);
+    let types: Vec<(String, String)> = states
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_owned(),
+                s["state_type"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        types.contains(&("closed".into(), "closed".into())),
+        "{types:?}"
+    );
+    assert!(
+        types.contains(&(SOLVED.into(), "closed".into())),
+        "{types:?}"
+    );
+    assert!(
+        types.contains(&("merged".into(), "merged".into())),
+        "{types:?}"
+    );
+    let plain = call(&fake, reqwest::Method::GET, "/api/v1/ticket_states", None).await;
+    assert!(plain.json()[0].get("state_type").is_none());
+    assert!(plain.json()[0]["state_type_id"].is_u64());
+
+    let t = fake.open(SUPPORT_GROUP, "Ann Example", "email");
+    let solved = fake.solve(&t).json();
+    assert_eq!(solved["ticket"]["state"], SOLVED);
+    assert_eq!(solved["ticket"]["state_id"], 8);
+    assert!(solved["ticket"]["close_at"].is_string(), "{solved}");
 }
