@@ -195,3 +195,61 @@ fn the_docs_table_of_error_codes_is_the_codes() {
         }
     }
 }
+
+/// The fenced blocks of `lang` on a page, each with the line it starts on.
+fn blocks(text: &str, lang: &str) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    let mut open: Option<(usize, String)> = None;
+    for (n, line) in text.lines().enumerate() {
+        let fence = line.trim_start().strip_prefix("```");
+        match (&mut open, fence) {
+            (None, Some(info)) if info.trim() == lang => open = Some((n + 1, String::new())),
+            (Some(_), Some(_)) => found.extend(open.take()),
+            (Some((_, body)), None) => {
+                body.push_str(line);
+                body.push('\n');
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// Every TOML snippet the docs show is a config file Rateline takes as written: it loads
+/// through the settings loader, and its lines, people, groups and helpdesk connectors pass
+/// the checks `rateline check-config` makes of them.
+#[test]
+fn every_toml_snippet_in_the_docs_loads_as_a_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut refused = Vec::new();
+    let mut loaded = 0;
+    for (page, text) in pages() {
+        for (line, toml) in blocks(&text, "toml") {
+            let at = format!("{}:{line}", page.strip_prefix(root()).unwrap().display());
+            let file = dir.path().join(format!("snippet-{loaded}.toml"));
+            std::fs::write(&file, &toml).unwrap();
+            loaded += 1;
+            let settings = match rateline::settings::Settings::load(Some(&file)) {
+                Ok(s) => s,
+                Err(e) => {
+                    refused.push(format!("{at}: {e}"));
+                    continue;
+                }
+            };
+            let mut problems: BTreeSet<String> = settings.problems().into_iter().collect();
+            problems.extend(settings.configured_lines().err().unwrap_or_default());
+            problems.extend(settings.configured_people().err().unwrap_or_default());
+            problems.extend(settings.configured_connectors().err().unwrap_or_default());
+            refused.extend(problems.into_iter().map(|p| format!("{at}: {p}")));
+        }
+    }
+    assert!(
+        loaded >= 7,
+        "only {loaded} TOML snippets read: is the reader broken?"
+    );
+    assert!(
+        refused.is_empty(),
+        "snippets Rateline refuses:\n{}",
+        refused.join("\n")
+    );
+}
