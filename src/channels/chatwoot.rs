@@ -13,8 +13,14 @@
 //!   cancels it) unless they answer: a tapped button, a digit or emoji, "yes"/"no", the
 //!   reasons, the comment. An answer is never taken as the client writing again.
 //! - A reopened conversation resolved again is the same session, so it is asked at most
-//!   once. When the client's answer reopened it (Chatwoot reopens a resolved conversation
-//!   on any client message), it is resolved again, unless `resolve_after_answer = false`.
+//!   once. When the client's answer reopened it (an inbox locked to a single conversation
+//!   reopens a resolved one on any client message), it is resolved again, unless
+//!   `resolve_after_answer = false`.
+//! - An inbox that is not locked (Chatwoot's default) opens a new conversation for a client
+//!   message after the resolve. Its first client message, when it answers the contact's
+//!   waiting request on the same kind of inbox, makes it that request's answer conversation
+//!   (`helpdesk_answer_tickets`): its answers go to the rated session, the dialogue speaks
+//!   into it, it is resolved after each answer, and it is never rated itself.
 //! - Taps come back as Chatwoot sends them: `message_updated` with `submitted_values` from
 //!   the web widget, a new message carrying the button's value (Telegram) or its title
 //!   (WhatsApp). A value is a signed payload, checked before anything is stored; a tap on
@@ -140,6 +146,39 @@ impl Chatwoot {
         let account = a.id;
         let line = a.settings.line_of(c.inbox);
         let session_id = helpdesk::session_id(Channel::Chatwoot, account, c.id);
+        // A conversation Chatwoot opened for an answer: what its client writes answers there.
+        let (account_s, conversation) = (account.to_string(), c.id.to_string());
+        if let Some(asked) = self
+            .engine
+            .answer_ticket_of(HELPDESK, &account_s, &conversation)
+            .await?
+        {
+            self.in_answer_conversation(a, &c, &asked, kind, event)
+                .await?;
+            return Ok(Handled::Applied);
+        }
+        if self.engine.conversation_of(&session_id).await?.is_none() {
+            match self.answers_elsewhere(a, &c, kind, event).await? {
+                Elsewhere::Answers(asked) => {
+                    // Noted before anything else, so the conversation is never rated itself.
+                    self.engine
+                        .note_answer_ticket(HELPDESK, &account_s, &conversation, &asked)
+                        .await?;
+                    self.introduce(a, &c, &asked).await;
+                    self.in_answer_conversation(a, &c, &asked, kind, event)
+                        .await?;
+                    return Ok(Handled::Applied);
+                }
+                Elsewhere::MayAnswer => {
+                    return Ok(Handled::Ignored(
+                        "a new conversation of a contact whose rating request waits for an \
+                         answer: its first client message tells whether it is the answer"
+                            .into(),
+                    ));
+                }
+                Elsewhere::No => {}
+            }
+        }
         let operator = c.assignee.map(|holder| match holder {
             Holder::Agent(agent) => a.settings.operator_of(agent),
             Holder::Bot(bot) => format!("{HELPDESK}-bot-{bot}"),
@@ -200,8 +239,7 @@ impl Chatwoot {
             line,
             channel: Channel::Chatwoot,
             client: ClientRef {
-                // Contact ids are the account's own.
-                id: Id::stored(format!("{}-{}", a.id, c.contact)),
+                id: Id::stored(client_of(a, c)),
                 name: c.contact_name.clone(),
             },
             operator,
@@ -234,43 +272,141 @@ impl Chatwoot {
         session_id: &str,
         event: &Value,
     ) -> Result<(), StoreError> {
-        let private = event.get("private").and_then(Value::as_bool) == Some(true);
-        let message_type = event.get("message_type").and_then(Value::as_str);
-        let content = event.get("content").and_then(Value::as_str).unwrap_or("");
-        let now = self.engine.now();
-        let at = event
-            .get("created_at")
-            .and_then(read_time)
-            .unwrap_or(now)
-            .min(now);
-        let sender = event.get("sender");
-        let sender_id = sender.and_then(|s| s.get("id")).and_then(Value::as_u64);
-        let sender_type = sender.and_then(|s| s.get("type")).and_then(Value::as_str);
-        match (message_type, private) {
-            (Some("incoming"), false) => {
-                // In a conversation the client is its contact; a message from anyone else
-                // (a group's other members) neither answers nor counts as the client.
-                if sender_type.is_some_and(|t| t != "contact") || sender_id != Some(c.contact) {
-                    tracing::info!(%session_id, "a message from another contact: not the client's answer");
-                    return Ok(());
-                }
-                let answered = self.answer(a, c, session_id, content, at).await?;
-                if answered {
-                    // An answer is not the client writing again, but it does open Meta's
-                    // 24-hour window for a response to it.
-                    let client = format!("{}-{}", a.id, c.contact);
-                    self.engine
-                        .client_wrote(Channel::Chatwoot, &client, at)
-                        .await?;
-                } else {
+        let at = self.written_at(event);
+        match Message::read(c, event) {
+            Message::Client(content) => {
+                if !self.answer(a, c, session_id, content, at).await? {
                     self.client_wrote(session_id, at).await?;
                 }
                 Ok(())
             }
-            (Some("outgoing"), false) if sender_type == Some("user") => {
-                helpdesk::agent_wrote(&self.engine, session_id, at).await
+            Message::Stranger => {
+                tracing::info!(%session_id, "a message from another contact: not the client's answer");
+                Ok(())
             }
+            Message::Agent => helpdesk::agent_wrote(&self.engine, session_id, at).await,
+            Message::Other => Ok(()),
+        }
+    }
+
+    /// When a message event's message was written: its `created_at`, never later than now.
+    fn written_at(&self, event: &Value) -> DateTime<Utc> {
+        let now = self.engine.now();
+        event
+            .get("created_at")
+            .and_then(read_time)
+            .unwrap_or(now)
+            .min(now)
+    }
+
+    /// An event in conversation `c`, which Chatwoot opened for an answer to session
+    /// `asked`'s request: the client's answers go to that session's dialogue, spoken into `c`.
+    /// Anything else there is left to the agents: `c` is never a session of its own.
+    async fn in_answer_conversation(
+        &self,
+        a: &Account,
+        c: &Conversation,
+        asked: &str,
+        kind: &str,
+        event: &Value,
+    ) -> Result<(), StoreError> {
+        match kind {
+            "message_created" => {
+                if let Message::Client(content) = Message::read(c, event)
+                    && !self
+                        .answer(a, c, asked, content, self.written_at(event))
+                        .await?
+                {
+                    tracing::info!(session_id = %asked, conversation = c.id, "a client message in a conversation opened for an answer answers nothing: left to the agents");
+                }
+                Ok(())
+            }
+            "message_updated" => self.submitted(a, c, asked, event).await,
             _ => Ok(()),
+        }
+    }
+
+    /// For conversation `c`, which has no session yet: whether its event answers the request
+    /// of another conversation of the same contact, on the same kind of inbox in this account.
+    /// Chatwoot opens a new conversation for a message after the resolve on most channels
+    /// (`lock_to_single_conversation` is off by default), so an answer to a request posted in
+    /// the resolved conversation arrives in a new one.
+    async fn answers_elsewhere(
+        &self,
+        a: &Account,
+        c: &Conversation,
+        kind: &str,
+        event: &Value,
+    ) -> Result<Elsewhere, StoreError> {
+        let client = client_of(a, c);
+        let Some(latest) = self
+            .engine
+            .latest_answer_target(Channel::Chatwoot, &client)
+            .await?
+        else {
+            return Ok(Elsewhere::No);
+        };
+        let text = match kind {
+            "message_created" => match Message::read(c, event) {
+                Message::Client(content) => Some(content.trim()),
+                _ => None,
+            },
+            "message_updated" => event
+                .pointer("/content_attributes/submitted_values/0/value")
+                .and_then(Value::as_str),
+            _ => None,
+        };
+        let at = self.written_at(event);
+        // A tap names its request; anything else answers the contact's latest one.
+        let target = match text.map(|t| self.dialogue.signer().decode(t)) {
+            Some(Ok((request_id, _))) => match self.engine.answer_target(&request_id).await? {
+                Some(t) if t.client_id == client && self.dialogue.waits(&t, at) => t,
+                _ => return Ok(Elsewhere::No),
+            },
+            Some(Err(_)) if self.dialogue.answers(&latest, text.unwrap_or(""), at) => latest,
+            Some(Err(_)) => return Ok(Elsewhere::No),
+            None if self.dialogue.waits(&latest, at) => latest,
+            None => return Ok(Elsewhere::No),
+        };
+        let asked = target.request.session_id;
+        let same_inbox_kind = self.engine.conversation_of(&asked).await?.is_some_and(|o| {
+            o.helpdesk == HELPDESK && o.account == a.id.to_string() && o.medium == c.medium
+        });
+        Ok(match (same_inbox_kind, text) {
+            (false, _) => Elsewhere::No,
+            (true, Some(_)) => Elsewhere::Answers(asked),
+            (true, None) => Elsewhere::MayAnswer,
+        })
+    }
+
+    /// A private note in conversation `c`, opened for an answer to session `asked`'s request,
+    /// that tells the agents why Rateline resolves it; where the account asks for notes.
+    async fn introduce(&self, a: &Account, c: &Conversation, asked: &str) {
+        if !a.settings.private_note {
+            return;
+        }
+        let rated = self
+            .engine
+            .conversation_of(asked)
+            .await
+            .ok()
+            .flatten()
+            .map_or_else(String::new, |o| format!(" #{}", o.conversation));
+        let text = format!(
+            "Rateline: the client's answer to the rating request of conversation{rated} \
+             ({}/dashboard/sessions/{asked}). This conversation is resolved after each answer \
+             and is not rated itself.",
+            self.public_url
+        );
+        match a
+            .api
+            .post_message(&c.id.to_string(), &api::private_note(&text))
+            .await
+        {
+            SendOutcome::Accepted { .. } => {}
+            other => {
+                tracing::warn!(outcome = ?other, session_id = %asked, "could not note in Chatwoot why a conversation is an answer")
+            }
         }
     }
 
@@ -288,8 +424,9 @@ impl Chatwoot {
         helpdesk::let_go(recorded, session_id, "a Chatwoot message was not recorded")
     }
 
-    /// A tapped button's value, or a typed answer: stored through the dialogue. Returns
-    /// whether the text answered something.
+    /// A tapped button's value, or a typed answer, given to session `session_id`'s dialogue
+    /// and spoken into conversation `c`. Returns whether the text answered something (a tap
+    /// refused counts: it is not the client writing).
     async fn answer(
         &self,
         a: &Account,
@@ -321,6 +458,11 @@ impl Chatwoot {
             }
         }
         self.after_answer(a, c, session_id, before.map(|r| r.updated_at))
+            .await?;
+        // An answer is not the client writing again, but it does open Meta's 24-hour window
+        // for a response to it.
+        self.engine
+            .client_wrote(Channel::Chatwoot, &client_of(a, c), at)
             .await?;
         Ok(true)
     }
@@ -638,6 +780,53 @@ struct Conversation {
     assignee: Option<Holder>,
     labels: Vec<String>,
     created_at: Option<DateTime<Utc>>,
+}
+
+/// What a new conversation's event says of another conversation's waiting request.
+enum Elsewhere {
+    /// It answers session `.0`'s request.
+    Answers(String),
+    /// It carries no client message, and the contact's request waits: the first one will tell.
+    MayAnswer,
+    /// It has nothing to do with a request.
+    No,
+}
+
+/// A `message_created` event's message, by who wrote it.
+enum Message<'e> {
+    /// The conversation's contact, in public: its content.
+    Client(&'e str),
+    /// Another contact (a group's other members): neither answers nor counts as the client.
+    Stranger,
+    /// An agent's public reply.
+    Agent,
+    /// A private note, or a message of a bot or of Rateline itself.
+    Other,
+}
+
+impl<'e> Message<'e> {
+    fn read(c: &Conversation, event: &'e Value) -> Self {
+        let private = event.get("private").and_then(Value::as_bool) == Some(true);
+        let sender = event.get("sender");
+        let sender_id = sender.and_then(|s| s.get("id")).and_then(Value::as_u64);
+        let sender_type = sender.and_then(|s| s.get("type")).and_then(Value::as_str);
+        match (event.get("message_type").and_then(Value::as_str), private) {
+            (Some("incoming"), false) => {
+                if sender_type.is_some_and(|t| t != "contact") || sender_id != Some(c.contact) {
+                    Message::Stranger
+                } else {
+                    Message::Client(event.get("content").and_then(Value::as_str).unwrap_or(""))
+                }
+            }
+            (Some("outgoing"), false) if sender_type == Some("user") => Message::Agent,
+            _ => Message::Other,
+        }
+    }
+}
+
+/// The client of conversation `c` of account `a`: contact ids are the account's own.
+fn client_of(a: &Account, c: &Conversation) -> String {
+    format!("{}-{}", a.id, c.contact)
 }
 
 /// Who holds a conversation: a user (an agent), or an AgentBot. Their ids are separate

@@ -141,6 +141,33 @@ impl Dialogue {
         Ok(true)
     }
 
+    /// Whether the target's request waits for something at `at`: the rating (sent, not yet
+    /// answered), or, soon after it, "resolved?", the reasons or the comment.
+    pub fn waits(&self, target: &AnswerTarget, at: DateTime<Utc>) -> bool {
+        match &target.rating {
+            None => matches!(
+                target.request.status,
+                RequestStatus::Sending | RequestStatus::Sent | RequestStatus::Delivered
+            ),
+            Some(r) => {
+                !finished(&target.line.rating, r)
+                    && at >= r.updated_at
+                    && at - r.updated_at <= super::FOLLOW_UP_WINDOW
+            }
+        }
+    }
+
+    /// Whether [`Dialogue::on_text`] would take `text` written at `at` as an answer: to one of
+    /// the questions, or as the comment a low rating waits for, written soon after it.
+    pub fn answers(&self, target: &AnswerTarget, text: &str, at: DateTime<Utc>) -> bool {
+        self.answers_a_question(target, text, at)
+            || target.rating.as_ref().is_some_and(|r| {
+                awaits_comment(&target.line.rating, r)
+                    && at > r.updated_at
+                    && at - r.updated_at <= super::FOLLOW_UP_WINDOW
+            })
+    }
+
     /// Whether `text` written at `at` answers one of the target's questions: the rating,
     /// "resolved?" or the reasons (not the comment, which any text could be).
     pub fn answers_a_question(&self, target: &AnswerTarget, text: &str, at: DateTime<Utc>) -> bool {

@@ -33,9 +33,12 @@
 //! return the [`Webhook`]s Chatwoot would post, for the test to post to Rateline; those that
 //! `toggle_status` produced wait in [`FakeChatwoot::take_status_webhooks`]. As in Chatwoot, a
 //! client's message reopens a resolved conversation (the `conversation_status_changed` comes
-//! first), an outgoing one does not, and a tapped `input_select` comes back as the inbox
-//! returns it: on the web widget the same message is updated with `submitted_values`; on
-//! WhatsApp a new incoming message carries the item's title, on Telegram its value.
+//! first) on the web widget, on e-mail and on an inbox locked to a single conversation, but
+//! opens a new one on WhatsApp, Telegram and SMS inboxes with the lock off, Chatwoot's default
+//! ([`FakeChatwoot::lock_to_single_conversation`], [`FakeChatwoot::latest`]). An outgoing
+//! message reopens nothing, and a tapped `input_select` comes back as the inbox returns it: on
+//! the web widget the same message is updated with `submitted_values`; on WhatsApp a new
+//! incoming message carries the item's title, on Telegram its value.
 //!
 //! Shapes come from chatwoot/chatwoot's source: `Conversations::EventDataPresenter#push_data`
 //! (a conversation event's top level, and `conversation` in a message event),
@@ -51,7 +54,7 @@
 //! Time is the fake's own, set with [`FakeChatwoot::set_now`] to follow a test's manual clock
 //! (until then the real clock): it dates messages, conversations and `X-Chatwoot-Timestamp`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -81,6 +84,8 @@ pub const TELEGRAM_INBOX: u64 = 3;
 pub const EMAIL_INBOX: u64 = 4;
 /// A second `Channel::WebWidget`, "Unmapped", for an inbox no line of Rateline's names.
 pub const OTHER_INBOX: u64 = 5;
+/// `Channel::Sms`: no buttons.
+pub const SMS_INBOX: u64 = 6;
 
 pub const ANNA: u64 = 7;
 pub const BORIS: u64 = 8;
@@ -99,6 +104,7 @@ const WEB_WIDGET: &str = "Channel::WebWidget";
 const WHATSAPP: &str = "Channel::Whatsapp";
 const TELEGRAM: &str = "Channel::Telegram";
 const EMAIL: &str = "Channel::Email";
+const SMS: &str = "Channel::Sms";
 
 struct InboxDef {
     id: u64,
@@ -106,7 +112,7 @@ struct InboxDef {
     channel_type: &'static str,
 }
 
-const INBOXES: [InboxDef; 5] = [
+const INBOXES: [InboxDef; 6] = [
     InboxDef {
         id: WIDGET_INBOX,
         name: "Website",
@@ -132,7 +138,21 @@ const INBOXES: [InboxDef; 5] = [
         name: "Unmapped",
         channel_type: WEB_WIDGET,
     },
+    InboxDef {
+        id: SMS_INBOX,
+        name: "SMS",
+        channel_type: SMS,
+    },
 ];
+
+/// The channels whose incoming service picks the contact's conversation by the inbox's
+/// `lock_to_single_conversation`: locked, the last one, reopened if resolved; unlocked (the
+/// default, `db/schema.rb`), the last one not resolved, else a new one. `set_conversation` in
+/// `app/services/whatsapp/incoming_message_base_service.rb`,
+/// `app/services/telegram/incoming_message_service.rb` (releases of 2025 on; before, the
+/// first conversation, reopened, as when locked) and `app/services/sms/incoming_message_service.rb`.
+/// The web widget keeps writing into its conversation, and e-mail threads by its headers.
+const NEW_CONVERSATION_UNLESS_LOCKED: [&str; 3] = [WHATSAPP, TELEGRAM, SMS];
 
 /// The channels that render an `input_select` as something to tap.
 const BUTTON_CHANNELS: [&str; 3] = [WEB_WIDGET, WHATSAPP, TELEGRAM];
@@ -418,6 +438,37 @@ impl FakeChatwoot {
             "contact {contact} was never created by the fake"
         );
         s.open(inbox, contact)
+    }
+
+    /// Sets inbox `inbox`'s `lock_to_single_conversation` (off by default, as in Chatwoot's
+    /// `db/schema.rb`): see [`NEW_CONVERSATION_UNLESS_LOCKED`].
+    pub fn lock_to_single_conversation(&self, inbox_id: u64, on: bool) {
+        inbox(inbox_id);
+        let mut s = self.lock();
+        if on {
+            s.locked.insert(inbox_id);
+        } else {
+            s.locked.remove(&inbox_id);
+        }
+    }
+
+    /// The newest conversation of `c`'s contact in `c`'s inbox: where the client's messages
+    /// went, when a message after the resolve opened a new one.
+    pub fn latest(&self, c: &Conversation) -> Conversation {
+        *self.all(c).last().expect("c itself")
+    }
+
+    /// Every conversation of `c`'s contact in `c`'s inbox, oldest first.
+    pub fn all(&self, c: &Conversation) -> Vec<Conversation> {
+        let s = self.lock();
+        let inbox = s.conversation(c).inbox;
+        s.conversations_of(c.contact, inbox)
+            .into_iter()
+            .map(|id| Conversation {
+                id,
+                contact: c.contact,
+            })
+            .collect()
     }
 
     /// The `conversation_created` webhook of `c`, as it is now.
@@ -914,6 +965,8 @@ struct Inner {
     contact_inboxes: BTreeMap<(u64, u64), ContactInbox>,
     next_contact_inbox: u64,
     next_message: u64,
+    /// The inboxes with `lock_to_single_conversation` on.
+    locked: BTreeSet<u64>,
 }
 
 impl Default for Inner {
@@ -931,6 +984,7 @@ impl Default for Inner {
             contact_inboxes: BTreeMap::new(),
             next_contact_inbox: FIRST_CONTACT_INBOX,
             next_message: FIRST_MESSAGE,
+            locked: BTreeSet::new(),
         }
     }
 }
@@ -1011,6 +1065,10 @@ impl Inner {
                 .trim_start_matches('+')
                 .to_owned(),
             TELEGRAM => (700_000_000 + contact_id).to_string(),
+            SMS => contact
+                .phone_number
+                .get_or_insert_with(|| format!("+1555010{contact_id:04}"))
+                .clone(),
             EMAIL => contact
                 .email
                 .get_or_insert_with(|| format!("contact{contact_id}@example.test"))
@@ -1037,6 +1095,15 @@ impl Inner {
         };
         self.next_contact_inbox += 1;
         contact_inbox
+    }
+
+    /// The ids of contact `contact`'s conversations in inbox `inbox_id`, oldest first.
+    fn conversations_of(&self, contact: u64, inbox_id: u64) -> Vec<u64> {
+        self.conversations
+            .values()
+            .filter(|v| v.contact == contact && v.inbox == inbox_id)
+            .map(|v| v.id)
+            .collect()
     }
 
     /// A test naming a conversation the fake does not have has a bug: fail it loudly.
@@ -1111,15 +1178,47 @@ impl Inner {
     /// The client's message with `content`: the `conversation_status_changed` of the reopening
     /// first, if it reopened the conversation (Chatwoot reopens in the message's `after_create`
     /// and emits the status change before the message's own event), then `message_created`.
+    /// On a channel of [`NEW_CONVERSATION_UNLESS_LOCKED`] whose inbox is not locked, a message
+    /// after the resolve goes into a new conversation instead: its `conversation_created`
+    /// (`WebhookListener#conversation_created`), then the message's.
     fn client_message(&mut self, conversation: u64, content: &str) -> Vec<Webhook> {
-        let n = self.next_message;
+        let mut webhooks = Vec::new();
         let conv = &self.conversations[&conversation];
-        let (channel, contact) = (inbox(conv.inbox).channel_type, conv.contact);
+        let (inbox_id, contact) = (conv.inbox, conv.contact);
+        let conversation = if NEW_CONVERSATION_UNLESS_LOCKED.contains(&inbox(inbox_id).channel_type)
+        {
+            // The contact's conversation in the inbox, whichever the test named.
+            let theirs = self.conversations_of(contact, inbox_id);
+            let found = if self.locked.contains(&inbox_id) {
+                theirs.last().copied()
+            } else {
+                theirs
+                    .iter()
+                    .rev()
+                    .copied()
+                    .find(|id| self.conversations[id].status != "resolved")
+            };
+            match found {
+                Some(id) => id,
+                None => {
+                    let new = self.open(inbox_id, contact);
+                    let mut payload = self.conversation_payload(&self.conversations[&new.id]);
+                    payload["event"] = "conversation_created".into();
+                    webhooks.push(self.webhook(&payload));
+                    new.id
+                }
+            }
+        } else {
+            conversation
+        };
+        let n = self.next_message;
+        let channel = inbox(inbox_id).channel_type;
         let (content_type, source_id) = match channel {
             WHATSAPP => ("text", Some(format!("wamid.HBgLMTU1NTAx{n:010}"))),
             TELEGRAM => ("text", Some(n.to_string())),
             // Chatwoot keeps the mail as is and says so in the content type.
             EMAIL => ("incoming_email", Some(format!("<{n}@mail.example.test>"))),
+            SMS => ("text", Some(format!("SM{n:032}"))),
             _ => ("text", None),
         };
         let id = self.add_message(
@@ -1132,7 +1231,6 @@ impl Inner {
                 ..Msg::outgoing(content, 0)
             },
         );
-        let mut webhooks = Vec::new();
         if self.conversations[&conversation].status == "resolved" {
             let payload = self
                 .set_status(conversation, "open")
@@ -1365,7 +1463,11 @@ impl Inner {
         match route {
             Route::Profile => Answer::ok(profile()),
             Route::Inboxes(_) => {
-                Answer::ok(json!({"payload": INBOXES.iter().map(inbox_json).collect::<Vec<_>>()}))
+                let inboxes = INBOXES
+                    .iter()
+                    .map(|i| inbox_json(i, self.locked.contains(&i.id)))
+                    .collect::<Vec<_>>();
+                Answer::ok(json!({ "payload": inboxes }))
             }
             Route::Messages(_, id) | Route::ToggleStatus(_, id) => {
                 let Some(id) = id
@@ -1687,13 +1789,14 @@ fn profile() -> Value {
     })
 }
 
-fn inbox_json(i: &InboxDef) -> Value {
+fn inbox_json(i: &InboxDef, locked: bool) -> Value {
     json!({
         "id": i.id,
         "name": i.name,
         "channel_id": i.id,
         "channel_type": i.channel_type,
         "csat_survey_enabled": false,
+        "lock_to_single_conversation": locked,
         "allow_messages_after_resolved": true,
         "enable_auto_assignment": true,
         "greeting_enabled": false,

@@ -12,7 +12,7 @@ use rateline::clock::ManualClock;
 use rateline_domain::ChatwootSettings;
 use rateline_testkit::chatwoot::{
     ACCOUNT_ID, ANNA, API_TOKEN, BORIS, Conversation, EMAIL_INBOX, FakeChatwoot, Fault,
-    OTHER_INBOX, TELEGRAM_INBOX, WEBHOOK_SECRET, WHATSAPP_INBOX, WIDGET_INBOX, Webhook,
+    OTHER_INBOX, SMS_INBOX, TELEGRAM_INBOX, WEBHOOK_SECRET, WHATSAPP_INBOX, WIDGET_INBOX, Webhook,
 };
 use rateline_testkit::wait_until;
 use serde_json::{Value, json};
@@ -30,7 +30,7 @@ async fn spawn_with(kind: Db, tweak: impl FnOnce(&mut ChatwootSettings)) -> Opti
     start(kind, Some(tweak)).await
 }
 
-/// The account as the tests connect it: the fake's address, token and secret, four inboxes
+/// The account as the tests connect it: the fake's address, token and secret, five inboxes
 /// mapped to lines, Anna credited as `anna`.
 fn account_of(fake: &FakeChatwoot) -> ChatwootSettings {
     ChatwootSettings {
@@ -43,6 +43,7 @@ fn account_of(fake: &FakeChatwoot) -> ChatwootSettings {
             (WHATSAPP_INBOX, "wa"),
             (TELEGRAM_INBOX, "tg"),
             (EMAIL_INBOX, "mail"),
+            (SMS_INBOX, "sms"),
         ]
         .into_iter()
         .map(|(i, l)| (i.to_string(), l.to_owned()))
@@ -53,7 +54,7 @@ fn account_of(fake: &FakeChatwoot) -> ChatwootSettings {
     }
 }
 
-/// A server with the lines `web`, `wa`, `tg` and `mail` and a supervisor `sup` alerted on
+/// A server with the lines `web`, `wa`, `tg`, `mail` and `sms` and a supervisor `sup` alerted on
 /// each; with `file`, the account is in the config file, tweaked by it; without, no
 /// account is connected.
 async fn start(kind: Db, file: Option<impl FnOnce(&mut ChatwootSettings)>) -> Option<Cw> {
@@ -80,7 +81,7 @@ async fn start(kind: Db, file: Option<impl FnOnce(&mut ChatwootSettings)>) -> Op
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    for line in ["web", "wa", "tg", "mail"] {
+    for line in ["web", "wa", "tg", "mail", "sms"] {
         let (status, body) = t
             .app
             .put(
@@ -99,6 +100,15 @@ fn session_of(c: &Conversation) -> String {
 }
 
 impl Cw {
+    /// Changes the rating settings of the line at `line` (`/v1/lines/{id}`) by `rating`.
+    async fn set_rating(&self, line: &str, rating: Value) {
+        let (status, body) = self
+            .app
+            .call("PATCH", line, Some(json!({ "rating": rating })))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
     /// Moves both clocks.
     fn advance(&self, d: Duration) {
         self.app.advance(d);
@@ -196,6 +206,13 @@ fn is_request(m: &Value) -> bool {
         .is_some_and(|c| c.starts_with("Please rate the quality of service"))
 }
 
+/// Whether a posted message asks for the thumbs as a typed digit.
+fn asks_for_a_digit(m: &Value) -> bool {
+    m["content"]
+        .as_str()
+        .is_some_and(|c| c.contains("Reply 1 for 👍 or 0 for 👎"))
+}
+
 fn titles(m: &Value) -> Vec<String> {
     m["content_attributes"]["items"]
         .as_array()
@@ -261,27 +278,33 @@ async fn a_resolved_conversation_is_asked_in_it_and_a_tap_rates_the_assignee(kin
     assert_eq!(t.fake.rule_violations(), Vec::<String>::new());
 }
 
-/// WhatsApp: a tap comes back as the button's title in a new client message, which reopens
-/// the conversation; Rateline resolves it again. "Resolved?" and the comment follow by
-/// text; none of the answers counts as the client writing again.
-async fn whatsapp_answers_come_back_as_messages_and_the_conversation_is_resolved_again(kind: Db) {
+/// WhatsApp with the inbox locked to one conversation: a tap comes back as the button's title
+/// in a new client message, which reopens the conversation; Rateline resolves it again.
+/// "Resolved?" and the comment follow by text; none of the answers counts as the client
+/// writing again.
+async fn whatsapp_answers_reopen_a_locked_inbox_and_it_is_resolved_again(kind: Db) {
+    whatsapp_dialogue(kind, true).await;
+}
+
+/// WhatsApp with Chatwoot's default, no lock: each answer after a resolve comes in a new
+/// conversation of the contact. The rating, "resolved?" and the comment all reach the resolved
+/// conversation's session; each new conversation gets the next question, a note, and is
+/// resolved; none is rated itself.
+async fn whatsapp_answers_in_new_conversations_complete_one_rating(kind: Db) {
+    whatsapp_dialogue(kind, false).await;
+}
+
+async fn whatsapp_dialogue(kind: Db, locked: bool) {
     let Some(t) = spawn(kind).await else { return };
-    let (status, body) = t
-        .app
-        .call(
-            "PATCH",
-            "/v1/lines/wa",
-            // A question longer than WhatsApp's 1,024 characters for a body with buttons.
-            Some(
-                json!({"rating": {"scale": "five_star", "ask_resolved": true,
-                                   "ask_comment_on_low": true,
-                                   "request_text": format!(
-                                       "Please rate the quality of service. {}",
-                                       "We care. ".repeat(150))}}),
-            ),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    t.fake.lock_to_single_conversation(WHATSAPP_INBOX, locked);
+    // A question longer than WhatsApp's 1,024 characters for a body with buttons.
+    t.set_rating(
+        "/v1/lines/wa",
+        json!({"scale": "five_star", "ask_resolved": true, "ask_comment_on_low": true,
+               "request_text": format!(
+                   "Please rate the quality of service. {}", "We care. ".repeat(150))}),
+    )
+    .await;
     let c = t.worked_and_resolved(WHATSAPP_INBOX, ANNA).await;
     t.advance(Duration::seconds(30));
     let (id, request) = t.request_in(&c).await;
@@ -291,14 +314,16 @@ async fn whatsapp_answers_come_back_as_messages_and_the_conversation_is_resolved
     t.deliver_ok(t.fake.tap(&c, id, 3)).await; // "2 ★"
     t.wait_for_rating(&c, |r| r["value"] == 2).await;
     assert_eq!(t.app.session(&session_of(&c)).await["operator_id"], "anna");
-    // The answer reopened it in Chatwoot; Rateline resolved it again.
-    assert_eq!(t.fake.status(&c), "resolved");
+    // The answer reopened it, or came in a new one; Rateline resolved it.
+    let here = t.fake.latest(&c);
+    assert_eq!(here == c, locked, "{here:?}");
+    t.fake.wait_for(|f| f.status(&here) == "resolved").await;
     t.deliver_ok(t.fake.take_status_webhooks()).await;
 
-    // "Resolved?" as buttons; the tap comes back as "No".
+    // "Resolved?" as buttons where the answer was; the tap comes back as "No".
     let (question, asked) = {
-        let sent = t.fake.sent(&c);
-        let ids = t.fake.sent_ids(&c);
+        let sent = t.fake.sent(&here);
+        let ids = t.fake.sent_ids(&here);
         let i = sent
             .iter()
             .rposition(|m| titles(m) == ["Yes", "No"])
@@ -306,7 +331,7 @@ async fn whatsapp_answers_come_back_as_messages_and_the_conversation_is_resolved
         (ids[i], sent[i].clone())
     };
     assert_eq!(asked["content"], "Was your issue resolved?");
-    t.deliver_ok(t.fake.tap(&c, question, 1)).await;
+    t.deliver_ok(t.fake.tap(&here, question, 1)).await;
     t.wait_for_rating(&c, |r| r["resolved"] == false).await;
     t.deliver_ok(t.fake.take_status_webhooks()).await;
     // The comment is the client's next message.
@@ -318,28 +343,137 @@ async fn whatsapp_answers_come_back_as_messages_and_the_conversation_is_resolved
         .await;
     assert_eq!(rating["value"], 2, "{rating:#}");
     t.deliver_ok(t.fake.take_status_webhooks()).await;
-    assert_eq!(t.fake.status(&c), "resolved");
+    let all = t.fake.all(&c);
+    // Locked, one conversation; otherwise one more for each of the three answers.
+    assert_eq!(all.len(), if locked { 1 } else { 4 }, "{all:?}");
+    for conversation in &all {
+        assert_eq!(t.fake.status(conversation), "resolved", "{conversation:?}");
+    }
     // None of it reopened the session or made another request.
     let session = t.app.session(&session_of(&c)).await;
     assert!(session["closed_at"].is_string(), "{session:#}");
     assert_eq!(session["rating_request"]["status"], "answered");
-    let note = t
-        .fake
-        .sent(&c)
-        .into_iter()
-        .filter(|m| m["private"] == true)
+    for answer in &all[1..] {
+        let (status, body) = t
+            .app
+            .get(&format!("/v1/sessions/{}", session_of(answer)))
+            .await;
+        assert_eq!(
+            status, 404,
+            "an answer's conversation became a session: {body}"
+        );
+        let notes = private_notes(&t, answer);
+        assert!(
+            notes[0].contains(&format!("rating request of conversation #{}", c.id)),
+            "{notes:?}"
+        );
+    }
+    let rating_notes = all
+        .iter()
+        .flat_map(|conversation| private_notes(&t, conversation))
+        .filter(|n| !n.contains("the client's answer to the rating request"))
         .collect::<Vec<_>>();
     assert_eq!(
-        note.len(),
+        rating_notes.len(),
         1,
-        "one note, when the rating is complete: {note:?}"
+        "one note, when the rating is complete: {rating_notes:?}"
     );
-    let text = note[0]["content"].as_str().unwrap();
+    let text = &rating_notes[0];
     assert!(
         text.contains("2 ★") && text.contains("Resolved: no"),
         "{text}"
     );
     assert!(text.contains("Nobody answered for an hour"), "{text}");
+    t.advance(Duration::seconds(60));
+    t.app.settle().await;
+    let requests: usize = all
+        .iter()
+        .map(|conversation| {
+            t.fake
+                .sent(conversation)
+                .iter()
+                .filter(|m| is_request(m))
+                .count()
+        })
+        .sum();
+    assert_eq!(requests, 1);
+    assert_eq!(t.fake.rule_violations(), Vec::<String>::new());
+}
+
+/// The private notes posted into a conversation, in order.
+fn private_notes(t: &Cw, c: &Conversation) -> Vec<String> {
+    t.fake
+        .sent(c)
+        .into_iter()
+        .filter(|m| m["private"] == true)
+        .map(|m| m["content"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// With Chatwoot's defaults, a WhatsApp list reply, a Telegram tap and an SMS digit each come
+/// in a new conversation and rate the resolved one, credited to the agent who resolved it. A
+/// new conversation whose first message answers nothing is a session of its own.
+async fn with_chatwoots_defaults_answers_in_new_conversations_rate_the_resolved_one(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    t.set_rating("/v1/lines/wa", json!({"scale": "five_star"}))
+        .await;
+    let wa = t.worked_and_resolved(WHATSAPP_INBOX, ANNA).await;
+    let tg = t.worked_and_resolved(TELEGRAM_INBOX, ANNA).await;
+    let sms = t.worked_and_resolved(SMS_INBOX, ANNA).await;
+    t.advance(Duration::seconds(30));
+    for c in [&wa, &tg, &sms] {
+        t.request_in(c).await;
+        t.app.wait_for_status(&session_of(c), "sent").await;
+    }
+    let (_, question) = t.request_in(&sms).await;
+    assert!(asks_for_a_digit(&question), "{question}");
+    let (id, request) = t.request_in(&wa).await;
+    assert_eq!(titles(&request).len(), 5, "a list: {request}");
+    t.deliver_ok(t.fake.tap(&wa, id, 1)).await; // "4 ★"
+    let (id, _) = t.request_in(&tg).await;
+    t.deliver_ok(t.fake.tap(&tg, id, 0)).await; // 👍
+    t.deliver_ok(t.fake.client_writes(&sms, "0")).await; // 👎
+    for (c, value) in [(&wa, 4), (&tg, 1), (&sms, 0)] {
+        let rating = t.wait_for_rating(c, |r| r["value"] == value).await;
+        let session = t.app.session(&session_of(c)).await;
+        assert_eq!(session["operator_id"], "anna", "{session:#}");
+        assert_eq!(
+            session["rating_request"]["status"], "answered",
+            "{rating:#}"
+        );
+        let answer = t.fake.latest(c);
+        assert_ne!(answer, *c, "Chatwoot opened no new conversation");
+        t.fake.wait_for(|f| f.status(&answer) == "resolved").await;
+        assert_eq!(t.fake.status(c), "resolved");
+        let (status, body) = t
+            .app
+            .get(&format!("/v1/sessions/{}", session_of(&answer)))
+            .await;
+        assert_eq!(status, 404, "{body}");
+        assert!(
+            private_notes(&t, &answer)
+                .iter()
+                .any(|n| n.contains(&format!("conversation #{}", c.id))),
+            "{:?}",
+            private_notes(&t, &answer)
+        );
+    }
+    // Rateline's own resolves come back as events and change nothing.
+    t.deliver_ok(t.fake.take_status_webhooks()).await;
+
+    // Later, a new problem in a new conversation is a session of its own, rated in its turn.
+    t.advance(Duration::minutes(20));
+    let before = t.fake.all(&tg).len();
+    t.deliver_ok(t.fake.client_writes(&tg, "My second order is late too"))
+        .await;
+    let next = t.fake.latest(&tg);
+    assert_eq!(t.fake.all(&tg).len(), before + 1);
+    let session = t.app.session(&session_of(&next)).await;
+    assert_eq!(session["line_id"], "tg", "{session:#}");
+    t.deliver_ok([t.fake.assign(&next, ANNA)]).await;
+    t.deliver_ok([t.fake.resolve(&next)]).await;
+    t.advance(Duration::seconds(30));
+    t.request_in(&next).await;
     assert_eq!(t.fake.rule_violations(), Vec::<String>::new());
 }
 
@@ -360,13 +494,7 @@ async fn telegram_taps_and_typed_digits_both_answer(kind: Db) {
         question.get("content_type").is_none_or(|c| c == "text"),
         "{question}"
     );
-    assert!(
-        question["content"]
-            .as_str()
-            .unwrap()
-            .contains("Reply 1 for 👍 or 0 for 👎"),
-        "{question}"
-    );
+    assert!(asks_for_a_digit(&question), "{question}");
     t.app.wait_for_status(&session_of(&mail), "sent").await;
     t.deliver_ok(t.fake.client_writes(&mail, "0")).await;
     t.wait_for_rating(&mail, |r| r["value"] == 0).await;
@@ -997,15 +1125,8 @@ async fn an_unassigned_conversation_is_credited_to_nobody(kind: Db) {
 /// cannot pass for Rateline's words.
 async fn a_comment_cannot_pass_for_rateline_in_the_private_note(kind: Db) {
     let Some(t) = spawn(kind).await else { return };
-    let (status, body) = t
-        .app
-        .call(
-            "PATCH",
-            "/v1/lines/mail",
-            Some(json!({"rating": {"ask_comment_on_low": true}})),
-        )
+    t.set_rating("/v1/lines/mail", json!({"ask_comment_on_low": true}))
         .await;
-    assert_eq!(status, 200, "{body}");
     let c = t.worked_and_resolved(EMAIL_INBOX, ANNA).await;
     t.advance(Duration::seconds(30));
     t.request_in(&c).await;
@@ -1140,7 +1261,9 @@ crate::common::on_both_backends!(
     a_secret_makes_signing_required_even_where_unsigned_calls_are_allowed,
     admins_see_the_connector_and_its_webhook_url,
     a_resolved_conversation_is_asked_in_it_and_a_tap_rates_the_assignee,
-    whatsapp_answers_come_back_as_messages_and_the_conversation_is_resolved_again,
+    whatsapp_answers_reopen_a_locked_inbox_and_it_is_resolved_again,
+    whatsapp_answers_in_new_conversations_complete_one_rating,
+    with_chatwoots_defaults_answers_in_new_conversations_rate_the_resolved_one,
     telegram_taps_and_typed_digits_both_answer,
     writing_again_cancels_and_a_conversation_is_asked_at_most_once,
     refused_and_foreign_events_store_nothing,

@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use rateline_testkit::chatwoot::{
     ACCOUNT_ID, ANNA, API_TOKEN, API_USER, BORIS, Conversation, EMAIL_INBOX, FakeChatwoot, Fault,
-    OTHER_INBOX, TELEGRAM_INBOX, WEBHOOK_SECRET, WHATSAPP_INBOX, WIDGET_INBOX, Webhook,
+    OTHER_INBOX, SMS_INBOX, TELEGRAM_INBOX, WEBHOOK_SECRET, WHATSAPP_INBOX, WIDGET_INBOX, Webhook,
 };
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -174,6 +174,8 @@ async fn the_token_and_the_account_are_checked() {
         .unwrap()
         .iter()
         .map(|i| {
+            // Chatwoot's default (`db/schema.rb`).
+            assert_eq!(i["lock_to_single_conversation"], false, "{i}");
             (
                 i["id"].as_u64().unwrap(),
                 i["channel_type"].as_str().unwrap(),
@@ -189,6 +191,7 @@ async fn the_token_and_the_account_are_checked() {
             (TELEGRAM_INBOX, "Channel::Telegram", false),
             (EMAIL_INBOX, "Channel::Email", false),
             (OTHER_INBOX, "Channel::WebWidget", false),
+            (SMS_INBOX, "Channel::Sms", false),
         ]
     );
     assert_eq!(listed["payload"][0]["name"], "Website");
@@ -386,8 +389,9 @@ async fn a_prompt_tapped_on_the_widget_updates_the_same_message() {
 }
 
 #[tokio::test]
-async fn a_tap_on_whatsapp_is_the_title_and_reopens_a_resolved_conversation() {
+async fn a_tap_on_whatsapp_is_the_title_and_reopens_a_locked_inboxs_conversation() {
     let fake = fake_at_noon().await;
+    fake.lock_to_single_conversation(WHATSAPP_INBOX, true);
     let c = fake.open(WHATSAPP_INBOX, "Bob");
     let _ = fake.client_writes(&c, "hello");
     let _ = fake.resolve(&c);
@@ -413,7 +417,47 @@ async fn a_tap_on_whatsapp_is_the_title_and_reopens_a_resolved_conversation() {
     assert_eq!(reply["conversation"]["status"], "open");
     assert_eq!(reply["conversation"]["channel"], "Channel::Whatsapp");
     assert_eq!(fake.status(&c), "open");
+    assert_eq!(fake.latest(&c), c);
     assert!(fake.rule_violations().is_empty());
+}
+
+/// Chatwoot's default: a message after the resolve goes into a new conversation of the same
+/// contact and inbox (`Whatsapp::IncomingMessageBaseService#set_conversation`), announced by
+/// its `conversation_created`; the resolved one stays resolved. The next message goes into
+/// the new one while it is open.
+#[tokio::test]
+async fn without_the_lock_a_message_after_the_resolve_opens_a_new_conversation() {
+    let fake = fake_at_noon().await;
+    for inbox in [WHATSAPP_INBOX, TELEGRAM_INBOX, SMS_INBOX] {
+        let c = fake.open(inbox, "Bob");
+        let _ = fake.client_writes(&c, "hello");
+        let _ = fake.resolve(&c);
+
+        let hooks = fake.client_writes(&c, "4");
+
+        let events: Vec<String> = hooks.iter().map(event).collect();
+        assert_eq!(events, ["conversation_created", "message_created"]);
+        let new = fake.latest(&c);
+        assert_ne!(new.id, c.id);
+        assert_eq!(hooks[0].json()["id"], new.id);
+        assert_eq!(hooks[0].json()["status"], "open");
+        assert_eq!(hooks[0].json()["meta"]["sender"]["id"], c.contact);
+        assert_eq!(hooks[1].json()["conversation"]["id"], new.id);
+        assert_eq!(hooks[1].json()["content"], "4");
+        assert_eq!(fake.status(&c), "resolved");
+        // While it is open, the next message joins it.
+        let next = fake.client_writes(&c, "and more");
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].json()["conversation"]["id"], new.id);
+        assert_eq!(fake.all(&c), [c, new]);
+    }
+    // The web widget keeps its conversation, and reopens it.
+    let w = fake.open(WIDGET_INBOX, "Wanda");
+    let _ = fake.client_writes(&w, "hello");
+    let _ = fake.resolve(&w);
+    let hooks = fake.client_writes(&w, "again");
+    assert_eq!(event(&hooks[0]), "conversation_status_changed");
+    assert_eq!(fake.latest(&w), w);
 }
 
 #[tokio::test]
