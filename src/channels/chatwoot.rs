@@ -201,6 +201,9 @@ impl Chatwoot {
         }
         match kind {
             "conversation_status_changed" | "conversation_updated" | "conversation_created" => {
+                if !helpdesk::fresh(&self.engine, &session_id, c.updated_at).await? {
+                    return Ok(Handled::Ignored(helpdesk::STALE.into()));
+                }
                 // Unassigned, it is credited to nobody: the operator is the one at the close.
                 self.engine
                     .assign_operator(&session_id, operator.as_deref())
@@ -780,6 +783,8 @@ struct Conversation {
     assignee: Option<Holder>,
     labels: Vec<String>,
     created_at: Option<DateTime<Utc>>,
+    /// When the conversation's state last changed: what orders its events.
+    updated_at: Option<DateTime<Utc>>,
 }
 
 /// What a new conversation's event says of another conversation's waiting request.
@@ -894,6 +899,13 @@ impl Conversation {
                 })
                 .unwrap_or_default(),
             created_at: v.get("created_at").and_then(read_time),
+            // `updated_at.to_f` (`EventDataPresenter#push_timestamps`): microseconds count,
+            // since two changes often fall in one second.
+            updated_at: v
+                .get("updated_at")
+                .and_then(Value::as_f64)
+                .and_then(|s| Utc.timestamp_micros((s * 1e6).round() as i64).single())
+                .or_else(|| v.get("updated_at").and_then(read_time)),
         })
     }
 }

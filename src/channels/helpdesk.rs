@@ -174,6 +174,26 @@ pub async fn open(engine: &Engine, o: Opening<'_>) -> Result<Option<String>, Sto
     Ok(None)
 }
 
+/// Whether an event carrying the conversation's state as of the helpdesk's `updated_at`
+/// may change the session (its operator, its close): not when a newer state was applied
+/// already, since the helpdesk delivered it out of order. An event without the time is
+/// taken as it comes.
+pub async fn fresh(
+    engine: &Engine,
+    session_id: &str,
+    updated_at: Option<DateTime<Utc>>,
+) -> Result<bool, StoreError> {
+    match updated_at {
+        Some(at) => engine.note_seen(session_id, at).await,
+        None => Ok(true),
+    }
+}
+
+/// What a stale event is told.
+pub const STALE: &str = "an older state of the conversation than one already applied (the \
+                         helpdesk delivered its events out of order): its assignee and status \
+                         are not applied";
+
 /// An agent wrote in the conversation at `at`. Rateline posts only after the close, so an
 /// agent's message into an open session is the agent's own and keeps it alive; into a
 /// closed one it is not recorded (it may be Rateline's own, coming back).

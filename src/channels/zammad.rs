@@ -269,12 +269,23 @@ impl Zammad {
                 t.group
             )));
         }
-        // Unowned, it is credited to nobody: the operator is the one at the close.
-        self.engine
-            .assign_operator(&session_id, operator.as_deref())
-            .await?;
+        // A call older than one applied (Zammad retries a failed delivery later, while newer
+        // ones go through) still brings its article, but not its owner or state.
+        let fresh = helpdesk::fresh(&self.engine, &session_id, t.updated_at).await?;
+        if fresh {
+            // Unowned, it is credited to nobody: the operator is the one at the close.
+            self.engine
+                .assign_operator(&session_id, operator.as_deref())
+                .await?;
+        }
         if let Some(a) = &article {
             self.article(z, &t, &session_id, a).await?;
+        }
+        if !fresh {
+            return Ok(match article {
+                Some(_) => Handled::Applied,
+                None => Handled::Ignored(helpdesk::STALE.into()),
+            });
         }
         if self.closed(z, &t).await {
             let closed = self
@@ -622,6 +633,8 @@ struct Ticket {
     /// The article type the ticket was created with, e.g. `email`.
     created_in: Option<String>,
     created_at: Option<DateTime<Utc>>,
+    /// When the ticket last changed (ISO 8601 with milliseconds): what orders its calls.
+    updated_at: Option<DateTime<Utc>>,
 }
 
 impl Ticket {
@@ -663,6 +676,7 @@ impl Ticket {
                 _ => None,
             },
             created_at: v.get("created_at").and_then(read_time),
+            updated_at: v.get("updated_at").and_then(read_time),
         })
     }
 }

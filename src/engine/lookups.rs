@@ -51,6 +51,12 @@ impl Engine {
         self.store.conversation_of(session_id).await
     }
 
+    /// Notes that the helpdesk's state of session `session_id`'s conversation as of
+    /// `updated_at` is applied; false when a newer one was (the event is stale).
+    pub async fn note_seen(&self, session_id: &str, updated_at: DateTime<Utc>) -> Result<bool> {
+        self.store.note_seen(session_id, updated_at).await
+    }
+
     /// Notes a ticket a helpdesk opened for an answer to session `session_id`'s request.
     pub async fn note_answer_ticket(
         &self,

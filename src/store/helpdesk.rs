@@ -69,6 +69,23 @@ impl Store {
         .transpose()
     }
 
+    /// Notes that an event carrying the helpdesk's state of session `session_id`'s
+    /// conversation as of `updated_at` is applied. Returns false, noting nothing, when a
+    /// newer state was applied already: the event is stale. The same time again is fresh (a
+    /// redelivery applies again, harmlessly).
+    pub async fn note_seen(&self, session_id: &str, updated_at: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE helpdesk_conversations SET seen_until = $2
+             WHERE session_id = $1 AND (seen_until IS NULL OR seen_until <= $2)",
+        )
+        .bind(session_id)
+        .bind(ms(updated_at))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(done == 1)
+    }
+
     /// Notes that `conversation` of `helpdesk` `account` was opened for an answer to session
     /// `session_id`'s request, so it is never rated itself.
     pub async fn note_answer_ticket(

@@ -477,6 +477,51 @@ async fn with_chatwoots_defaults_answers_in_new_conversations_rate_the_resolved_
     assert_eq!(t.fake.rule_violations(), Vec::<String>::new());
 }
 
+/// Chatwoot's jobs may deliver events out of order. An event older than one applied neither
+/// re-credits the conversation nor closes it again; a redelivery of the newest still applies.
+async fn an_event_older_than_one_applied_changes_nothing(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let c = t.fake.open(WIDGET_INBOX, "Ann Client");
+    t.deliver_ok([t.fake.created(&c)]).await;
+    t.deliver_ok(t.fake.client_writes(&c, "My order is late"))
+        .await;
+    let to_anna = t.fake.assign(&c, ANNA);
+    t.advance(Duration::seconds(1));
+    let to_boris = t.fake.assign(&c, BORIS);
+    t.deliver_ok([to_boris.clone()]).await;
+    crate::common::assert_stale(t.deliver(&to_anna).await);
+    assert_eq!(
+        t.app.session(&session_of(&c)).await["operator_id"],
+        "chatwoot-8"
+    );
+    t.deliver_ok([to_boris]).await;
+
+    // Resolved, then reopened within the same second; the resolve arrives last.
+    t.advance(Duration::milliseconds(300));
+    let resolved = t.fake.resolve(&c);
+    t.advance(Duration::milliseconds(300));
+    let reopened = t.fake.reopen(&c);
+    t.deliver_ok([reopened]).await;
+    crate::common::assert_stale(t.deliver(&resolved).await);
+    t.advance(Duration::seconds(60));
+    t.app.settle().await;
+    let session = t.app.session(&session_of(&c)).await;
+    assert_eq!(
+        session["closed_at"],
+        Value::Null,
+        "closed by a stale resolve: {session:#}"
+    );
+    assert!(!t.fake.sent(&c).iter().any(is_request));
+
+    // The real resolve closes it, credited to Boris.
+    t.deliver_ok([t.fake.resolve(&c)]).await;
+    let session = t.app.session(&session_of(&c)).await;
+    assert!(session["closed_at"].is_string(), "{session:#}");
+    assert_eq!(session["operator_id"], "chatwoot-8");
+    t.advance(Duration::seconds(30));
+    t.request_in(&c).await;
+}
+
 /// Telegram sends the button's value back; e-mail gets the question as text and takes a
 /// typed digit.
 async fn telegram_taps_and_typed_digits_both_answer(kind: Db) {
@@ -1252,6 +1297,7 @@ async fn a_conversations_session_cannot_be_opened_ahead_of_its_connector(kind: D
 crate::common::on_both_backends!(
     a_conversation_held_by_an_agent_bot_is_credited_to_the_bot,
     a_comment_cannot_pass_for_rateline_in_the_private_note,
+    an_event_older_than_one_applied_changes_nothing,
     a_conversations_session_cannot_be_opened_ahead_of_its_connector,
     an_unassigned_conversation_is_credited_to_nobody,
     an_admin_connects_chatwoot_on_the_helpdesks_page,

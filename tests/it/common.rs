@@ -45,6 +45,18 @@ macro_rules! on_both_backends {
 }
 pub(crate) use on_both_backends;
 
+/// A helpdesk call's answer: taken (200), and not applied as older than one applied.
+pub fn assert_stale((status, body): (u16, Value)) {
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["applied"], false, "{body}");
+    assert!(
+        body["ignored"]
+            .as_str()
+            .is_some_and(|why| why.contains("out of order")),
+        "{body}"
+    );
+}
+
 pub fn admin_pg_url() -> String {
     std::env::var("RATELINE_TEST_PG")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())

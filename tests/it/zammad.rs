@@ -377,6 +377,41 @@ async fn writing_again_cancels_and_a_ticket_is_asked_at_most_once(kind: Db) {
     assert_eq!(asked, 1);
 }
 
+/// A call older than one applied (Zammad retries a failed delivery while newer ones go
+/// through) neither re-credits the ticket nor closes it again; its article still counts.
+async fn a_call_older_than_one_applied_changes_nothing(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let ticket = t.fake.open(SUPPORT_GROUP, "Ann Customer", "email");
+    t.deliver_ok([t.fake.created(&ticket)]).await;
+    let to_anna = t.fake.assign(&ticket, AGENT_ANNA);
+    t.advance(Duration::seconds(1));
+    let to_boris = t.fake.assign(&ticket, AGENT_BORIS);
+    t.deliver_ok([to_boris]).await;
+    crate::common::assert_stale(t.deliver(&to_anna).await);
+    let boris = t.app.session(&session_of(&ticket)).await["operator_id"].clone();
+    assert_ne!(boris, "anna", "re-credited by a stale call");
+
+    t.advance(Duration::seconds(1));
+    let closed = t.fake.close(&ticket);
+    t.advance(Duration::seconds(1));
+    let reopened = t.fake.reopen(&ticket);
+    t.deliver_ok([reopened]).await;
+    crate::common::assert_stale(t.deliver(&closed).await);
+    t.advance(Duration::seconds(60));
+    t.app.settle().await;
+    let session = t.app.session(&session_of(&ticket)).await;
+    assert_eq!(
+        session["closed_at"],
+        Value::Null,
+        "closed by a stale call: {session:#}"
+    );
+
+    t.deliver_ok([t.fake.close(&ticket)]).await;
+    let session = t.app.session(&session_of(&ticket)).await;
+    assert!(session["closed_at"].is_string(), "{session:#}");
+    assert_eq!(session["operator_id"], boris);
+}
+
 /// Forged and unsigned calls and an unknown instance store nothing; an unmapped group is
 /// let go with its reason; an article from someone else in the ticket is not the answer.
 async fn refused_and_foreign_calls_store_nothing(kind: Db) {
@@ -602,6 +637,7 @@ async fn a_phone_ticket_is_asked_by_email_and_an_unowned_one_credits_nobody(kind
 }
 
 crate::common::on_both_backends!(
+    a_call_older_than_one_applied_changes_nothing,
     a_state_of_type_closed_under_another_name_is_a_close,
     a_phone_ticket_is_asked_by_email_and_an_unowned_one_credits_nobody,
     an_instance_connected_over_the_api_is_used_at_once,
