@@ -341,7 +341,11 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
                 let zammad = with_stored(file.zammad, engine.connector_settings().await?);
                 let checks = [
                     crate::channels::chatwoot::Chatwoot::check_accounts(
-                        &chatwoot, &policy, timeout, &ids,
+                        &chatwoot,
+                        &policy,
+                        timeout,
+                        &ids,
+                        &settings.server.base_url(),
                     )
                     .await,
                     crate::channels::zammad::Zammad::check_instances(

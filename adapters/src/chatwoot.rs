@@ -49,6 +49,10 @@ pub struct Inbox {
     pub channel_type: String,
     /// Chatwoot's own survey is on: the client would be asked twice.
     pub csat_survey_enabled: bool,
+    /// "Lock to single conversation": whether a client message after the resolve reopens the
+    /// conversation (on) or opens a new one (off, Chatwoot's default) on the channels that
+    /// honour it. `None` where Chatwoot does not say.
+    pub lock_to_single_conversation: Option<bool>,
 }
 
 impl ChatwootApi {
@@ -158,6 +162,9 @@ impl ChatwootApi {
                         .get("csat_survey_enabled")
                         .and_then(Value::as_bool)
                         .unwrap_or(false),
+                    lock_to_single_conversation: i
+                        .get("lock_to_single_conversation")
+                        .and_then(Value::as_bool),
                 })
             })
             .collect())
@@ -178,6 +185,23 @@ pub fn renders_buttons(medium: &str) -> bool {
     matches!(
         medium,
         "Channel::WebWidget" | "Channel::Whatsapp" | "Channel::Telegram"
+    )
+}
+
+/// Whether an inbox of this `channel_type` opens a new conversation for a client message
+/// after the resolve unless it is locked to a single conversation (`set_conversation` in
+/// Chatwoot's incoming services for these channels).
+pub fn new_conversation_unless_locked(medium: &str) -> bool {
+    matches!(
+        medium,
+        "Channel::Whatsapp"
+            | "Channel::Telegram"
+            | "Channel::Sms"
+            | "Channel::TwilioSms"
+            | "Channel::FacebookPage"
+            | "Channel::Instagram"
+            | "Channel::Line"
+            | "Channel::Api"
     )
 }
 

@@ -562,18 +562,32 @@ impl Chatwoot {
         Ok(())
     }
 
-    /// `check-config`'s look at each account: the token, the mapped inboxes, and Chatwoot's
-    /// own survey. Lines are those `serve` will have. Returns what was found and the problems.
+    /// `check-config`'s look at each account: the token, the mapped inboxes, how each
+    /// takes an answer after the resolve, and Chatwoot's own survey; and whether Chatwoot
+    /// may post to this server's `base_url`. Lines are those `serve` will have. Returns what
+    /// was found and the problems.
     pub async fn check_accounts(
         settings: &[(String, ChatwootSettings)],
         policy: &rateline_adapters::outbound::Policy,
         timeout: Duration,
         lines: &[String],
+        base_url: &str,
     ) -> (Vec<String>, Vec<String>) {
         let (mut found, mut problems) = (Vec::new(), Vec::new());
         let Ok(http) = policy.client(timeout).build() else {
             return (found, problems);
         };
+        if !settings.is_empty()
+            && let Some(private) = private_host(base_url).await
+        {
+            found.push(format!(
+                "warning: chatwoot: this server's address {private} is private or loopback; \
+                 Chatwoot 4.14 and later post webhooks only to public addresses unless \
+                 Chatwoot's environment sets SAFE_FETCH_ALLOW_PRIVATE_NETWORK=true \
+                 (lib/safe_fetch.rb), so set it there or give this server a public \
+                 server.public_url"
+            ));
+        }
         for (account, s) in settings {
             let (_, api) = api_of(account, s, &http);
             let user = match api.profile().await {
@@ -621,6 +635,24 @@ impl Chatwoot {
                             ", answered by typing a digit"
                         }
                     ));
+                    if let Some(locked) = inbox.lock_to_single_conversation
+                        && api::new_conversation_unless_locked(&inbox.channel_type)
+                    {
+                        found.push(format!(
+                            "chatwoot: inbox {} \"{}\" {}",
+                            inbox.id,
+                            inbox.name,
+                            if locked {
+                                "keeps one conversation per contact (lock to single \
+                                 conversation on): an answer reopens the resolved \
+                                 conversation"
+                            } else {
+                                "opens a new conversation for a message after the resolve \
+                                 (lock to single conversation off, Chatwoot's default): \
+                                 Rateline takes the answer there and resolves it"
+                            }
+                        ));
+                    }
                     if inbox.csat_survey_enabled {
                         found.push(format!(
                             "warning: chatwoot inbox {} \"{}\" has Chatwoot's own CSAT survey on: \
@@ -738,6 +770,36 @@ impl Chatwoot {
             }),
         }
     }
+}
+
+/// The host of `base_url` when it is, or resolves to, an address that is not public: one
+/// Chatwoot 4.14 and later refuse to post to by default. `None` for a public one, or a name
+/// that does not resolve here.
+async fn private_host(base_url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(base_url).ok()?;
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = url.port_or_known_default().unwrap_or(80);
+    // No network allowed: what is left is only what is public.
+    let public = rateline_adapters::outbound::Policy::new(Vec::new());
+    let addresses: Vec<std::net::IpAddr> = match host.parse() {
+        Ok(ip) => vec![ip],
+        Err(_) => tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::net::lookup_host((host, port)),
+        )
+        .await
+        .ok()?
+        .ok()?
+        .map(|a| a.ip())
+        .collect(),
+    };
+    addresses
+        .iter()
+        .any(|ip| !public.permits(*ip))
+        .then(|| host.to_owned())
 }
 
 /// Account `id`'s number and its API, called with its token. (Account ids are checked as

@@ -526,9 +526,11 @@ async fn check_config_calls_each_helpdesk_once() {
     let zm = zammad::FakeZammad::start().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("rateline.toml");
-    let config = |cw_token: &str| {
+    let config = |cw_token: &str, public_url: &str| {
         format!(
             r#"
+[server]
+public_url = "{public_url}"
 [database]
 url = "sqlite://{db}"
 [outbound]
@@ -544,7 +546,7 @@ account = {account}
 url = "{cw}"
 api_token = "{cw_token}"
 webhook_secret = "{secret}"
-inboxes = {{ "{widget}" = "web", "99" = "web" }}
+inboxes = {{ "{widget}" = "web", "{whatsapp}" = "web", "99" = "web" }}
 [[zammad]]
 instance = "helpdesk"
 url = "{zm}"
@@ -557,13 +559,14 @@ groups = {{ "{group}" = "support" }}
             cw = cw.url(),
             secret = chatwoot::WEBHOOK_SECRET,
             widget = chatwoot::WIDGET_INBOX,
+            whatsapp = chatwoot::WHATSAPP_INBOX,
             zm = zm.url(),
             zm_token = zammad::API_TOKEN,
             zm_secret = zammad::WEBHOOK_TOKEN,
             group = zammad::SUPPORT_GROUP,
         )
     };
-    std::fs::write(&file, config(chatwoot::API_TOKEN)).unwrap();
+    std::fs::write(&file, config(chatwoot::API_TOKEN, "http://127.0.0.1:8080")).unwrap();
     let path = file.to_str().unwrap().to_owned();
     let run = |path: String| {
         tokio::task::spawn_blocking(move || rateline(&["check-config", "--config", &path], &[]))
@@ -589,6 +592,19 @@ groups = {{ "{group}" = "support" }}
         t.contains("inboxes names inbox 99, which the account does not have"),
         "{t}"
     );
+    // Chatwoot's defaults, said as they matter.
+    assert!(
+        t.contains(&format!(
+            "inbox {} \"WhatsApp\" opens a new conversation for a message after the resolve",
+            chatwoot::WHATSAPP_INBOX
+        )),
+        "{t}"
+    );
+    assert!(
+        t.contains("127.0.0.1 is private or loopback")
+            && t.contains("SAFE_FETCH_ALLOW_PRIVATE_NETWORK=true"),
+        "{t}"
+    );
     assert!(t.contains("zammad: instance 'helpdesk' reached as"), "{t}");
     assert!(t.contains("is rated on line 'support'"), "{t}");
     assert!(
@@ -603,10 +619,16 @@ groups = {{ "{group}" = "support" }}
         1
     );
 
-    std::fs::write(&file, config("not-the-token")).unwrap();
+    // Locked, the inbox reopens; a public address draws no warning (checked without a call).
+    cw.lock_to_single_conversation(chatwoot::WHATSAPP_INBOX, true);
+    std::fs::write(&file, config(chatwoot::API_TOKEN, "https://8.8.8.8")).unwrap();
+    let t = text(&run(path.clone()).await.unwrap());
+    assert!(t.contains("keeps one conversation per contact"), "{t}");
+    std::fs::write(&file, config("not-the-token", "https://8.8.8.8")).unwrap();
     let out = run(path).await.unwrap();
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(!t.contains("SAFE_FETCH"), "{t}");
     assert!(t.contains("refused the api_token"), "{t}");
     assert!(!t.contains("not-the-token"), "{t}");
 }
