@@ -81,14 +81,27 @@ impl Server {
             .unwrap()
     }
 
-    /// The value of a counter or gauge in `/metrics`, 0 when absent.
+    /// The value of a counter or gauge in `/metrics`, 0 when absent. A server still full
+    /// (connections the test dropped that it has not yet seen go) may refuse the read: it
+    /// is tried again for up to 5 seconds.
     async fn metric(&self, name: &str) -> f64 {
-        let text = reqwest::get(self.url("/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let text = loop {
+            let read = async {
+                reqwest::get(self.url("/metrics"))
+                    .await?
+                    .error_for_status()?
+                    .text()
+                    .await
+            };
+            match read.await {
+                Ok(text) => break text,
+                Err(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("/metrics could not be read for 5 seconds: {e}"),
+            }
+        };
         text.lines()
             .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
             .and_then(|l| l.rsplit(' ').next()?.parse().ok())
