@@ -312,6 +312,10 @@ pub struct ChatwootSettings {
     /// Resolves the conversation again when the client's answer reopened it.
     #[serde(default = "yes")]
     pub resolve_after_answer: bool,
+    /// Asks the client of a conversation an AgentBot held at the resolve. Its rating is the
+    /// bot's (`chatwoot-bot-{id}`), never a person's; with `false` the request is skipped.
+    #[serde(default = "yes")]
+    pub rate_bot_conversations: bool,
 }
 
 impl std::fmt::Debug for ChatwootSettings {

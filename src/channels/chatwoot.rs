@@ -209,7 +209,7 @@ impl Chatwoot {
                     .assign_operator(&session_id, operator.as_deref())
                     .await?;
                 if kind == "conversation_status_changed" && c.status == "resolved" {
-                    self.resolved(&session_id, &c).await?;
+                    self.resolved(a, &session_id, &c).await?;
                 }
             }
             "message_created" => self.message(a, &c, &session_id, event).await?,
@@ -253,12 +253,32 @@ impl Chatwoot {
     }
 
     /// The conversation was resolved: the session closes, credited to its assignee, and the
-    /// line's delay starts. Resolving again changes nothing.
-    async fn resolved(&self, session_id: &str, c: &Conversation) -> Result<(), StoreError> {
-        let closed = self
-            .engine
-            .close_session(session_id, ClosedBy::Operator, None, &c.labels)
-            .await;
+    /// line's delay starts; held by an AgentBot, only where the account rates bots'
+    /// conversations. Resolving again changes nothing.
+    async fn resolved(
+        &self,
+        a: &Account,
+        session_id: &str,
+        c: &Conversation,
+    ) -> Result<(), StoreError> {
+        let closed = match c.assignee {
+            Some(Holder::Bot(_)) if !a.settings.rate_bot_conversations => {
+                self.engine
+                    .close_session_unasked(
+                        session_id,
+                        ClosedBy::Operator,
+                        &c.labels,
+                        "skipped by chatwoot.rate_bot_conversations: an AgentBot held the \
+                         conversation at the resolve",
+                    )
+                    .await
+            }
+            _ => {
+                self.engine
+                    .close_session(session_id, ClosedBy::Operator, None, &c.labels)
+                    .await
+            }
+        };
         helpdesk::let_go(
             closed,
             session_id,

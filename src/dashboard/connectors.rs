@@ -74,6 +74,12 @@ const CHATWOOT: &Sections = &[
                 Kind::Map,
                 "One agent id: person id per line, e.g. 7: olga. An agent not listed is credited as chatwoot-{agent}.",
             ),
+            f(
+                "rate_bot_conversations",
+                "Ask for a rating when a bot held the conversation",
+                Kind::Check,
+                "Its rating is the bot's (chatwoot-bot-{id}), never a person's. Off, nobody is asked.",
+            ),
         ],
     ),
     (

@@ -358,15 +358,38 @@ impl Engine {
         rateline_domain::check_tags("tags", tags)?;
         let now = self.now();
         let closed_at = self.event_time("at", at, now)?;
-        self.close(session_id, by, closed_at, now, false, tags)
+        self.close(session_id, by, closed_at, now, tags, CloseMode::Asked)
+            .await
+    }
+
+    /// Closes a session now without asking its client, for the reason `why` a connector's
+    /// own setting gives (the request ends `skipped` with it).
+    pub async fn close_session_unasked(
+        &self,
+        session_id: &str,
+        by: ClosedBy,
+        tags: &[String],
+        why: &str,
+    ) -> Result<CloseResult> {
+        known_session(session_id)?;
+        rateline_domain::check_tags("tags", tags)?;
+        let now = self.now();
+        self.close(session_id, by, now, now, tags, CloseMode::Unasked(why))
             .await
     }
 
     /// Closes a session whose inactivity deadline passed, unless a message came meanwhile.
     pub async fn close_idle(&self, session_id: &str) -> Result<CloseResult> {
         let now = self.now();
-        self.close(session_id, ClosedBy::Timeout, now, now, true, &[])
-            .await
+        self.close(
+            session_id,
+            ClosedBy::Timeout,
+            now,
+            now,
+            &[],
+            CloseMode::IfIdle,
+        )
+        .await
     }
 
     async fn close(
@@ -375,17 +398,22 @@ impl Engine {
         by: ClosedBy,
         closed_at: DateTime<Utc>,
         now: DateTime<Utc>,
-        only_if_idle: bool,
         tags: &[String],
+        mode: CloseMode<'_>,
     ) -> Result<CloseResult> {
         let timing = CloseTiming {
             closed_at,
             now,
             send_deadline: self.send_deadline,
         };
+        let (only_if_idle, skip) = match mode {
+            CloseMode::Asked => (false, None),
+            CloseMode::IfIdle => (true, None),
+            CloseMode::Unasked(why) => (false, Some(why)),
+        };
         let result = self
             .store
-            .close_session(session_id, by, timing, only_if_idle, tags)
+            .close_session(session_id, by, timing, only_if_idle, tags, skip)
             .await?
             .ok_or_else(|| session_not_found(session_id))?
             .map_err(|stored| {
@@ -680,4 +708,12 @@ fn whatsapp_number(id: &str) -> Result<Id> {
         .into());
     }
     Ok(Id::parse("client.id", &digits)?)
+}
+
+/// How a close goes: as the line's rules say, only if the session is still idle, or without
+/// asking for the caller's reason.
+enum CloseMode<'a> {
+    Asked,
+    IfIdle,
+    Unasked(&'a str),
 }

@@ -238,6 +238,7 @@ impl Store {
         timing: CloseTiming,
         only_if_idle: bool,
         tags: &[String],
+        skip: Option<&str>,
     ) -> Result<Closing> {
         let close = Close {
             session_id: session_id.to_owned(),
@@ -245,6 +246,7 @@ impl Store {
             timing,
             only_if_idle,
             tags: tags.to_vec(),
+            skip: skip.map(str::to_owned),
             events: self.events_wanted().await,
         };
         self.writer
@@ -419,6 +421,8 @@ struct Close {
     only_if_idle: bool,
     /// The close's tags, for `survey.skip_tags`.
     tags: Vec<String>,
+    /// Why the caller's own rule skips the request, before the line's.
+    skip: Option<String>,
     /// Whether an event subscription is active (a request the window ends is an event).
     events: bool,
 }
@@ -778,6 +782,7 @@ async fn plan_request<'a>(
         client_id: &c.client_id,
         client_messages: c.client_messages,
         tags: &a.tags,
+        skip: a.skip.as_deref(),
         closed_at: timing.closed_at,
     };
     let skipped = skip_reason(&mut *conn, &line.survey, &asked).await?;
@@ -878,6 +883,8 @@ struct Asked<'a> {
     client_id: &'a str,
     client_messages: i64,
     tags: &'a [String],
+    /// The caller's own reason to skip, if any.
+    skip: Option<&'a str>,
     closed_at: DateTime<Utc>,
 }
 
@@ -929,6 +936,9 @@ async fn skip_reason(
     // An erased client's session, closed after the erasure: nobody to ask.
     if a.client_id.starts_with(super::ERASED_PREFIX) {
         return Ok(Some("skipped: the client was erased".into()));
+    }
+    if let Some(why) = a.skip {
+        return Ok(Some(why.to_owned()));
     }
     if let Some(tag) = a.tags.iter().find(|t| rules.skip_tags.contains(t)) {
         return Ok(Some(format!(

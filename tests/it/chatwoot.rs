@@ -51,6 +51,7 @@ fn account_of(fake: &FakeChatwoot) -> ChatwootSettings {
         agents: [(ANNA.to_string(), "anna".to_owned())].into(),
         private_note: true,
         resolve_after_answer: true,
+        rate_bot_conversations: true,
     }
 }
 
@@ -711,6 +712,7 @@ async fn a_restart_with_requests_pending_loses_nothing(kind: Db) {
         agents: Default::default(),
         private_note: false,
         resolve_after_answer: true,
+        rate_bot_conversations: true,
     };
     settings.chatwoot = vec![connector_entry("account", ACCOUNT_ID, &account)];
     let app = TestApp::start(db, settings, clock, connector).await;
@@ -1077,6 +1079,14 @@ async fn an_admin_connects_chatwoot_on_the_helpdesks_page(kind: Db) {
         !page.contains(API_TOKEN) && !page.contains(WEBHOOK_SECRET),
         "{page}"
     );
+    // Connected with the defaults: bots' conversations are asked, and the page says so.
+    assert_eq!(t.app.get(CONNECTOR).await.1["rate_bot_conversations"], true);
+    let (_, edit) =
+        crate::dashboard::text(&t.app, "/dashboard/connectors/chatwoot/1", Some(&cookie)).await;
+    assert!(
+        edit.contains("Ask for a rating when a bot held the conversation"),
+        "{edit}"
+    );
 
     let form = |version: &'static str, inboxes: &'static str| {
         vec![
@@ -1100,6 +1110,8 @@ async fn an_admin_connects_chatwoot_on_the_helpdesks_page(kind: Db) {
     assert_eq!(read["inboxes"], json!({"1": "web", "2": "wa"}), "{read}");
     assert_eq!(read["agents"], json!({"7": "anna"}), "{read}");
     assert_eq!(read["private_note"], false, "{read}");
+    // Unticked on the form: bots' conversations go unasked.
+    assert_eq!(read["rate_bot_conversations"], false, "{read}");
     assert_eq!(read["signed"], true, "{read}");
     // A form opened at the old version saves nothing.
     let (status, page) = send(&t.app, &cookie, path, &form("1", "1: mail")).await;
@@ -1149,6 +1161,37 @@ async fn a_conversation_held_by_an_agent_bot_is_credited_to_the_bot(kind: Db) {
         .collect();
     assert_eq!(keys, ["chatwoot-bot-7"], "{report}");
     assert_eq!(t.fake.rule_violations(), Vec::<String>::new());
+}
+
+/// With `rate_bot_conversations = false`, a conversation a bot held at the resolve is
+/// closed, credited to the bot, and nobody is asked; one an agent took over is asked.
+async fn bot_conversations_can_go_unasked(kind: Db) {
+    let Some(t) = spawn_with(kind, |a| a.rate_bot_conversations = false).await else {
+        return;
+    };
+    let bot = t.fake.open(WIDGET_INBOX, "Ann Client");
+    t.deliver_ok([t.fake.created(&bot)]).await;
+    t.deliver_ok([t.fake.assign_bot(&bot)]).await;
+    t.deliver_ok([t.fake.resolve(&bot)]).await;
+    let s = t.app.session(&session_of(&bot)).await;
+    assert_eq!(s["operator_id"], "chatwoot-bot-7", "{s:#}");
+    assert!(s["closed_at"].is_string(), "{s:#}");
+    assert_eq!(s["rating_request"]["status"], "skipped", "{s:#}");
+    assert!(
+        s["rating_request"]["last_error"]
+            .as_str()
+            .is_some_and(|why| why.contains("rate_bot_conversations")),
+        "{s:#}"
+    );
+    let taken = t.fake.open(WIDGET_INBOX, "Bea Client");
+    t.deliver_ok([t.fake.created(&taken)]).await;
+    t.deliver_ok([t.fake.assign_bot(&taken)]).await;
+    t.deliver_ok([t.fake.assign(&taken, ANNA)]).await;
+    t.deliver_ok([t.fake.resolve(&taken)]).await;
+    t.advance(Duration::seconds(30));
+    t.request_in(&taken).await;
+    t.app.settle().await;
+    assert!(!t.fake.sent(&bot).iter().any(is_request));
 }
 
 /// An agent taken off a conversation before the resolve: the rating is credited to nobody.
@@ -1296,6 +1339,7 @@ async fn a_conversations_session_cannot_be_opened_ahead_of_its_connector(kind: D
 
 crate::common::on_both_backends!(
     a_conversation_held_by_an_agent_bot_is_credited_to_the_bot,
+    bot_conversations_can_go_unasked,
     a_comment_cannot_pass_for_rateline_in_the_private_note,
     an_event_older_than_one_applied_changes_nothing,
     a_conversations_session_cannot_be_opened_ahead_of_its_connector,

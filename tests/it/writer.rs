@@ -264,7 +264,7 @@ async fn close_queued(
             };
             tokio::spawn(async move {
                 store
-                    .close_session(&id, ClosedBy::Operator, timing, false, &[])
+                    .close_session(&id, ClosedBy::Operator, timing, false, &[], None)
                     .await
             })
         })
@@ -438,7 +438,14 @@ fn close_later(
     };
     tokio::spawn(async move {
         store
-            .close_session(&id, rateline_domain::ClosedBy::Operator, timing, false, &[])
+            .close_session(
+                &id,
+                rateline_domain::ClosedBy::Operator,
+                timing,
+                false,
+                &[],
+                None,
+            )
             .await
     })
 }
@@ -672,7 +679,7 @@ async fn an_open_and_its_close_in_one_batch_keep_their_order(kind: Db) {
         let store = store.clone();
         tokio::spawn(async move {
             store
-                .close_session(&id, ClosedBy::Operator, timing, false, &[])
+                .close_session(&id, ClosedBy::Operator, timing, false, &[], None)
                 .await
         })
     };
@@ -763,6 +770,7 @@ async fn answers_in_one_batch_each_hear_their_own_result(kind: Db) {
                 timing,
                 false,
                 &[],
+                None,
             )
             .await;
         match closed {
