@@ -43,9 +43,12 @@ fn client_id(instance: &str, customer: u64) -> String {
     format!("{instance}-{customer}")
 }
 
-/// The article types after whose close Zammad files the customer's next message in a new
-/// ticket rather than reopening the old one.
-const NEW_TICKET_AFTER_CLOSE: [&str; 2] = ["telegram personal-message", "sms"];
+/// The article types after whose close Zammad may file the customer's next message in a
+/// new ticket rather than reopening the old one: always on Telegram and SMS
+/// (`lib/telegram.rb`, `Channel::Driver::Sms::Base`), and for e-mail in a group whose
+/// `follow_up_possible` is `new_ticket`, or `new_ticket_after_certain_time` once its days
+/// have passed (`Channel::Filter::FollowUpPossibleCheck`).
+const NEW_TICKET_AFTER_CLOSE: [&str; 3] = ["telegram personal-message", "sms", "email"];
 
 /// Zammad's user "-": a ticket owned by it has no owner.
 const NOBODY: u64 = 1;
@@ -214,8 +217,9 @@ impl Zammad {
             }
             return Ok(Handled::Applied);
         }
-        // On Telegram and SMS a message after the close opens a new ticket: the first one
-        // seen of a customer whose request waits for an answer may be that answer.
+        // On Telegram and SMS (and e-mail, in some groups) a message after the close opens a
+        // new ticket: the first one seen of a customer whose request waits for an answer may
+        // be that answer.
         if let Some(a) = by_customer.filter(|a| NEW_TICKET_AFTER_CLOSE.contains(&a.kind.as_str()))
             && self.engine.conversation_of(&session_id).await?.is_none()
             && let Some(asked) = self

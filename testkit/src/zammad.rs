@@ -50,7 +50,10 @@
 //! [`FakeZammad::take_webhooks`]. As in Zammad, a customer's follow-up sets any ticket that
 //! is not `new` to `open`, in the same change (e-mail: `Channel::EmailParser`; web: the
 //! portal's state field defaults to `open`); a Telegram or SMS message after the ticket was
-//! closed opens a new ticket instead (`lib/telegram.rb`, `Channel::Driver::Sms::Base`), so
+//! closed opens a new ticket instead (`lib/telegram.rb`, `Channel::Driver::Sms::Base`), as
+//! does an e-mail to a closed ticket of a group whose `follow_up_possible` is `new_ticket`,
+//! or `new_ticket_after_certain_time` once its days have passed
+//! (`Channel::Filter::FollowUpPossibleCheck`, [`FakeZammad::set_follow_up_possible`]), so
 //! the fake refuses to play that. An agent's public article of a communication type sets a
 //! `new` ticket to `open` (`Ticket::Article::ResetsTicketState`); nothing else reopens.
 //!
@@ -83,7 +86,7 @@ use axum::extract::State;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, SecondsFormat, TimeDelta, TimeZone, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Map, Value, json};
 use sha1::Sha1;
@@ -529,6 +532,12 @@ impl FakeZammad {
         s.open(group, customer, via, text)
     }
 
+    /// Sets group `group`'s `follow_up_possible` (Zammad's default is [`FollowUp::Yes`]).
+    pub fn set_follow_up_possible(&self, group: u64, follow_up: FollowUp) {
+        group_def(group);
+        self.lock().follow_up.insert(group, follow_up);
+    }
+
     /// The webhook of the ticket's creation, with its first article, as the ticket is now.
     pub fn created(&self, t: &Ticket) -> Webhook {
         let s = self.lock();
@@ -551,6 +560,14 @@ impl FakeZammad {
             "ticket {} is closed: Zammad files a {via} message after that in a new ticket \
              (lib/telegram.rb, Channel::Driver::Sms::Base); use open_for",
             t.id
+        );
+        assert!(
+            !is_closed(state) || !s.follow_up_in_new_ticket(s.ticket(t)),
+            "ticket {} is closed and its group's follow_up_possible is {}: Zammad files the \
+             customer's e-mail in a new ticket (Channel::Filter::FollowUpPossibleCheck) and \
+             refuses a portal follow-up (TicketPolicy#follow_up?); use open_with",
+            t.id,
+            s.follow_up_of(s.ticket(t).group).name()
         );
         let id = s.customer_article(t.id, t.customer, text);
         s.webhook(t.id, Some(id))
@@ -1014,6 +1031,32 @@ struct Inner {
     next_number: u64,
     next_customer: u64,
     next_article: u64,
+    /// Groups whose `follow_up_possible` is not Zammad's default, `yes`.
+    follow_up: BTreeMap<u64, FollowUp>,
+}
+
+/// A group's `follow_up_possible`: what a customer's e-mail to a closed ticket does
+/// (`app/models/channel/filter/follow_up_possible_check.rb`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowUp {
+    /// `yes`, the default: it reopens the ticket.
+    Yes,
+    /// `new_ticket`: it opens a new ticket.
+    NewTicket,
+    /// `new_ticket_after_certain_time` with `reopen_time_in_days`: it reopens the ticket
+    /// within that many days of its last close (`Ticket#reopen_after_certain_time?`), and
+    /// opens a new one after.
+    NewTicketAfterDays(u32),
+}
+
+impl FollowUp {
+    fn name(self) -> &'static str {
+        match self {
+            FollowUp::Yes => "yes",
+            FollowUp::NewTicket => "new_ticket",
+            FollowUp::NewTicketAfterDays(_) => "new_ticket_after_certain_time",
+        }
+    }
 }
 
 impl Default for Inner {
@@ -1030,6 +1073,7 @@ impl Default for Inner {
             next_number: 1,
             next_customer: FIRST_CUSTOMER,
             next_article: FIRST_ARTICLE,
+            follow_up: BTreeMap::new(),
         }
     }
 }
@@ -1456,6 +1500,22 @@ impl Inner {
         user
     }
 
+    fn follow_up_of(&self, group: u64) -> FollowUp {
+        self.follow_up.get(&group).copied().unwrap_or(FollowUp::Yes)
+    }
+
+    /// Whether a customer's e-mail now to closed ticket `tkt` opens a new ticket rather than
+    /// reopening it (`Channel::Filter::FollowUpPossibleCheck`).
+    fn follow_up_in_new_ticket(&self, tkt: &Tkt) -> bool {
+        match self.follow_up_of(tkt.group) {
+            FollowUp::Yes => false,
+            FollowUp::NewTicket => true,
+            FollowUp::NewTicketAfterDays(days) => tkt
+                .last_close_at
+                .is_some_and(|at| self.now() - at >= TimeDelta::days(i64::from(days))),
+        }
+    }
+
     /// `Group#attributes_with_association_ids`.
     fn group_record(&self, id: u64) -> Value {
         let g = group_def(id);
@@ -1466,13 +1526,16 @@ impl Inner {
             "created_by_id": SYSTEM_USER,
             "email_address_id": g.id,
             "follow_up_assignment": true,
-            "follow_up_possible": "yes",
+            "follow_up_possible": self.follow_up_of(id).name(),
             "id": g.id,
             "name": g.name,
             "name_last": g.name,
             "note": "",
             "parent_id": null,
-            "reopen_time_in_days": null,
+            "reopen_time_in_days": match self.follow_up_of(id) {
+                FollowUp::NewTicketAfterDays(days) => Some(days),
+                _ => None,
+            },
             "shared_drafts": true,
             "signature_id": null,
             "updated_at": iso(seeded_at()),

@@ -8,8 +8,8 @@ use rateline::clock::ManualClock;
 use rateline_domain::ZammadSettings;
 use rateline_testkit::wait_until;
 use rateline_testkit::zammad::{
-    AGENT_ANNA, AGENT_BORIS, API_TOKEN, FakeZammad, Fault, OTHER_GROUP, SALES_GROUP, SUPPORT_GROUP,
-    Ticket, WEBHOOK_TOKEN, Webhook,
+    AGENT_ANNA, AGENT_BORIS, API_TOKEN, FakeZammad, Fault, FollowUp, OTHER_GROUP, SALES_GROUP,
+    SUPPORT_GROUP, Ticket, WEBHOOK_TOKEN, Webhook,
 };
 use serde_json::{Value, json};
 
@@ -131,6 +131,43 @@ impl Zm {
             .await;
         self.deliver_ok([self.fake.close(&t)]).await;
         t
+    }
+
+    /// A ticket worked and closed on `via`, whose request was then sent: the echoes of
+    /// Rateline's own article delivered.
+    async fn asked(&self, group: u64, via: &str) -> Ticket {
+        let ticket = self.worked_and_closed(group, via, AGENT_ANNA).await;
+        self.advance(Duration::seconds(30));
+        self.request_in(&ticket).await;
+        self.app.wait_for_status(&session_of(&ticket), "sent").await;
+        self.deliver_echoes().await;
+        ticket
+    }
+
+    /// The customer of `asked` writes `text` on `via` after its close, and Zammad files it
+    /// in a new ticket of `group`: that ticket, its creation delivered.
+    async fn writes_in_a_new_ticket(
+        &self,
+        group: u64,
+        asked: &Ticket,
+        via: &str,
+        text: &str,
+    ) -> Ticket {
+        let new = self.fake.open_with(group, asked.customer, via, text);
+        self.deliver_ok([self.fake.created(&new)]).await;
+        new
+    }
+
+    /// Asserts that ticket `answer`, filed for an answer, never became a session.
+    async fn is_no_session(&self, answer: &Ticket) {
+        let (status, _) = self
+            .app
+            .get(&format!("/v1/sessions/{}", session_of(answer)))
+            .await;
+        assert_eq!(
+            status, 404,
+            "the answer's ticket became a session of its own"
+        );
     }
 
     /// The request's article in the ticket, once it was posted.
@@ -289,13 +326,9 @@ async fn a_telegram_answer_in_a_new_ticket_answers_the_old_one(kind: Db) {
     t.app.wait_for_status(&session_of(&ticket), "sent").await;
     t.deliver_echoes().await;
 
-    let answer = t.fake.open_with(
-        SUPPORT_GROUP,
-        ticket.customer,
-        "telegram personal-message",
-        "2",
-    );
-    t.deliver_ok([t.fake.created(&answer)]).await;
+    let answer = t
+        .writes_in_a_new_ticket(SUPPORT_GROUP, &ticket, "telegram personal-message", "2")
+        .await;
     t.wait_for_rating(&ticket, |r| r["value"] == 2).await;
     assert_eq!(t.fake.state(&answer), "closed");
     t.deliver_echoes().await;
@@ -325,15 +358,45 @@ async fn a_telegram_answer_in_a_new_ticket_answers_the_old_one(kind: Db) {
     assert_eq!(t.fake.state(&next), "new");
     t.advance(Duration::seconds(60));
     t.app.settle().await;
-    let (status, _) = t
-        .app
-        .get(&format!("/v1/sessions/{}", session_of(&answer)))
-        .await;
-    assert_eq!(
-        status, 404,
-        "the answer's ticket became a session of its own"
-    );
+    t.is_no_session(&answer).await;
     assert!(t.fake.articles(&answer).iter().all(|a| !is_request(a)));
+    assert_eq!(t.fake.rule_violations(), Vec::<String>::new());
+}
+
+/// E-mail in a group that files a follow-up to a closed ticket in a new ticket
+/// (`follow_up_possible`: `new_ticket`, or `new_ticket_after_certain_time` once its days
+/// passed): the customer's reply is taken as the answer, quoted text and all, the new ticket
+/// is closed and never rated itself. Within the days, the reply reopens the ticket as usual.
+async fn an_email_answer_filed_in_a_new_ticket_answers_the_old_one(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    t.fake
+        .set_follow_up_possible(SUPPORT_GROUP, FollowUp::NewTicket);
+    t.fake
+        .set_follow_up_possible(SALES_GROUP, FollowUp::NewTicketAfterDays(3));
+    let ticket = t.asked(SUPPORT_GROUP, "email").await;
+    let answer = t
+        .writes_in_a_new_ticket(
+            SUPPORT_GROUP,
+            &ticket,
+            "email",
+            "4\n\nOn Friday, Support wrote:\n> Please rate the quality of service",
+        )
+        .await;
+    t.wait_for_rating(&ticket, |r| r["value"] == 4).await;
+    assert_eq!(t.fake.state(&answer), "closed");
+    t.deliver_echoes().await;
+    t.is_no_session(&answer).await;
+    let session = t.app.session(&session_of(&ticket)).await;
+    assert_eq!(
+        session["rating_request"]["status"], "answered",
+        "{session:#}"
+    );
+
+    // Within the group's three days the reply reopens the ticket, and is the answer there.
+    let within = t.asked(SALES_GROUP, "email").await;
+    t.advance(Duration::days(2));
+    t.deliver_ok([t.fake.customer_writes(&within, "5")]).await;
+    t.wait_for_rating(&within, |r| r["value"] == 5).await;
     assert_eq!(t.fake.rule_violations(), Vec::<String>::new());
 }
 
@@ -638,6 +701,7 @@ async fn a_phone_ticket_is_asked_by_email_and_an_unowned_one_credits_nobody(kind
 
 crate::common::on_both_backends!(
     a_call_older_than_one_applied_changes_nothing,
+    an_email_answer_filed_in_a_new_ticket_answers_the_old_one,
     a_state_of_type_closed_under_another_name_is_a_close,
     a_phone_ticket_is_asked_by_email_and_an_unowned_one_credits_nobody,
     an_instance_connected_over_the_api_is_used_at_once,

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use axum::http::HeaderMap;
 use chrono::{DateTime, TimeZone, Utc};
 use rateline_testkit::zammad::{
-    AGENT_ANNA, AGENT_BORIS, API_TOKEN, API_USER, FakeZammad, Fault, OTHER_GROUP, SALES_GROUP,
-    SOLVED, SUPPORT_GROUP, TRIGGER, Ticket, WEBHOOK_TOKEN, Webhook,
+    AGENT_ANNA, AGENT_BORIS, API_TOKEN, API_USER, FakeZammad, Fault, FollowUp, OTHER_GROUP,
+    SALES_GROUP, SOLVED, SUPPORT_GROUP, TRIGGER, Ticket, WEBHOOK_TOKEN, Webhook,
 };
 use serde_json::{Value, json};
 
@@ -735,6 +735,23 @@ async fn a_telegram_message_after_the_close_is_no_follow_up() {
     let fake = fake_at_noon().await;
     let t = fake.open(SUPPORT_GROUP, "Cleo Chat", "telegram personal-message");
     let _ = fake.close(&t);
+    let _ = fake.customer_writes(&t, "5");
+}
+
+/// `Channel::Filter::FollowUpPossibleCheck`: a group with `new_ticket_after_certain_time`
+/// reopens a closed ticket on an e-mail within its days, and files one after them anew.
+#[tokio::test]
+#[should_panic(expected = "new_ticket_after_certain_time")]
+async fn an_email_after_the_groups_days_is_no_follow_up() {
+    let fake = fake_at_noon().await;
+    fake.set_follow_up_possible(SUPPORT_GROUP, FollowUp::NewTicketAfterDays(3));
+    let t = fake.open(SUPPORT_GROUP, "Eve Mail", "email");
+    let _ = fake.close(&t);
+    fake.set_now(fake.now() + chrono::Duration::days(2));
+    let reopened = fake.customer_writes(&t, "one more thing");
+    assert_eq!(reopened.json()["ticket"]["state"], "open");
+    let _ = fake.close(&t);
+    fake.set_now(fake.now() + chrono::Duration::days(3));
     let _ = fake.customer_writes(&t, "5");
 }
 
