@@ -350,7 +350,8 @@ impl Chatwoot {
     }
 
     /// For conversation `c`, which has no session yet: whether its event answers the request
-    /// of another conversation of the same contact, on the same kind of inbox in this account.
+    /// of another conversation of the same contact, on the same kind of inbox rated on the
+    /// same line in this account.
     /// Chatwoot opens a new conversation for a message after the resolve on most channels
     /// (`lock_to_single_conversation` is off by default), so an answer to a request posted in
     /// the resolved conversation arrives in a new one.
@@ -391,10 +392,14 @@ impl Chatwoot {
             None if self.dialogue.waits(&latest, at) => latest,
             None => return Ok(Elsewhere::No),
         };
+        // The same kind of inbox, rated on the same line: the contact's conversation in
+        // another inbox (or another account) is never taken for this one's answer.
+        let same_line = target.request.line_id == a.settings.line_of(c.inbox);
         let asked = target.request.session_id;
-        let same_inbox_kind = self.engine.conversation_of(&asked).await?.is_some_and(|o| {
-            o.helpdesk == HELPDESK && o.account == a.id.to_string() && o.medium == c.medium
-        });
+        let same_inbox_kind = same_line
+            && self.engine.conversation_of(&asked).await?.is_some_and(|o| {
+                o.helpdesk == HELPDESK && o.account == a.id.to_string() && o.medium == c.medium
+            });
         Ok(match (same_inbox_kind, text) {
             (false, _) => Elsewhere::No,
             (true, Some(_)) => Elsewhere::Answers(asked),

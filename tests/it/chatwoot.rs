@@ -523,6 +523,31 @@ async fn an_event_older_than_one_applied_changes_nothing(kind: Db) {
     t.request_in(&c).await;
 }
 
+/// A new conversation of the contact in another inbox of the same kind, rated on another
+/// line (here none), is not taken for the answer: only the same kind of inbox on the same
+/// line is.
+async fn a_digit_in_another_inbox_is_not_the_answer(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let c = t.worked_and_resolved(WIDGET_INBOX, ANNA).await;
+    t.advance(Duration::seconds(30));
+    t.request_in(&c).await;
+    t.app.wait_for_status(&session_of(&c), "sent").await;
+    let elsewhere = t.fake.open_for(OTHER_INBOX, c.contact);
+    t.deliver_ok([t.fake.created(&elsewhere)]).await;
+    t.deliver_ok(t.fake.client_writes(&elsewhere, "1")).await;
+    t.app.settle().await;
+    assert!(t.rating(&c).await.is_null(), "answered from another inbox");
+    assert_eq!(
+        t.app.session(&session_of(&c)).await["rating_request"]["status"],
+        "sent"
+    );
+    assert!(
+        t.fake.sent(&elsewhere).is_empty(),
+        "{:?}",
+        t.fake.sent(&elsewhere)
+    );
+}
+
 /// Telegram sends the button's value back; e-mail gets the question as text and takes a
 /// typed digit.
 async fn telegram_taps_and_typed_digits_both_answer(kind: Db) {
@@ -1341,6 +1366,7 @@ crate::common::on_both_backends!(
     a_conversation_held_by_an_agent_bot_is_credited_to_the_bot,
     bot_conversations_can_go_unasked,
     a_comment_cannot_pass_for_rateline_in_the_private_note,
+    a_digit_in_another_inbox_is_not_the_answer,
     an_event_older_than_one_applied_changes_nothing,
     a_conversations_session_cannot_be_opened_ahead_of_its_connector,
     an_unassigned_conversation_is_credited_to_nobody,
