@@ -420,10 +420,14 @@ impl Chatwoot {
             .ok()
             .flatten()
             .map_or_else(String::new, |o| format!(" #{}", o.conversation));
+        let resolved = if a.settings.resolve_after_answer {
+            "is resolved after each answer and "
+        } else {
+            ""
+        };
         let text = format!(
             "Rateline: the client's answer to the rating request of conversation{rated} \
-             ({}/dashboard/sessions/{asked}). This conversation is resolved after each answer \
-             and is not rated itself.",
+             ({}/dashboard/sessions/{asked}). This conversation {resolved}is not rated itself.",
             self.public_url
         );
         match a
