@@ -85,8 +85,7 @@ impl Dialogue {
     ) -> Result<bool, StoreError> {
         let line = &target.line.rating;
         let p = Phrases::for_language(&line.language);
-        let recent =
-            |r: &RatingRecord| at >= r.updated_at && at - r.updated_at <= super::FOLLOW_UP_WINDOW;
+        let recent = |r: &RatingRecord| recent(r, at);
         // "Resolved?" answered by typing (or tapping, where a tap comes back as its label).
         if target
             .rating
@@ -108,11 +107,7 @@ impl Dialogue {
         }
         // A comment, where the line asks for one on a low rating: a message written after
         // the rating (not the text that gave it, delivered again), soon after.
-        if let Some(r) = target
-            .rating
-            .as_ref()
-            .filter(|r| awaits_comment(line, r) && at > r.updated_at && recent(r))
-        {
+        if let Some(r) = target.rating.as_ref().filter(|r| comment_due(line, r, at)) {
             let answer = RatingAnswer {
                 request_id: r.request_id.clone(),
                 value: r.value,
@@ -127,13 +122,7 @@ impl Dialogue {
             }
             return Ok(true);
         }
-        // Only a text written after the request was sent can answer it.
-        let open = target.rating.is_none()
-            && target.request.sent_at.is_none_or(|sent| at >= sent)
-            && matches!(
-                target.request.status,
-                RequestStatus::Sending | RequestStatus::Sent | RequestStatus::Delivered
-            );
+        let open = target.rating.is_none() && takes_rating(target, at);
         let Some(value) = parse_text_answer(target.request.scale, text).filter(|_| open) else {
             return Ok(false);
         };
@@ -145,15 +134,8 @@ impl Dialogue {
     /// answered), or, soon after it, "resolved?", the reasons or the comment.
     pub fn waits(&self, target: &AnswerTarget, at: DateTime<Utc>) -> bool {
         match &target.rating {
-            None => matches!(
-                target.request.status,
-                RequestStatus::Sending | RequestStatus::Sent | RequestStatus::Delivered
-            ),
-            Some(r) => {
-                !finished(&target.line.rating, r)
-                    && at >= r.updated_at
-                    && at - r.updated_at <= super::FOLLOW_UP_WINDOW
-            }
+            None => unrated(target),
+            Some(r) => !finished(&target.line.rating, r) && recent(r, at),
         }
     }
 
@@ -161,11 +143,10 @@ impl Dialogue {
     /// the questions, or as the comment a low rating waits for, written soon after it.
     pub fn answers(&self, target: &AnswerTarget, text: &str, at: DateTime<Utc>) -> bool {
         self.answers_a_question(target, text, at)
-            || target.rating.as_ref().is_some_and(|r| {
-                awaits_comment(&target.line.rating, r)
-                    && at > r.updated_at
-                    && at - r.updated_at <= super::FOLLOW_UP_WINDOW
-            })
+            || target
+                .rating
+                .as_ref()
+                .is_some_and(|r| comment_due(&target.line.rating, r, at))
     }
 
     /// Whether `text` written at `at` answers one of the target's questions: the rating,
@@ -173,8 +154,7 @@ impl Dialogue {
     pub fn answers_a_question(&self, target: &AnswerTarget, text: &str, at: DateTime<Utc>) -> bool {
         let line = &target.line.rating;
         let p = Phrases::for_language(&line.language);
-        let recent =
-            |r: &RatingRecord| at >= r.updated_at && at - r.updated_at <= super::FOLLOW_UP_WINDOW;
+        let recent = |r: &RatingRecord| recent(r, at);
         match &target.rating {
             Some(r) if line.ask_resolved && r.resolved.is_none() => {
                 recent(r) && yes_or_no(p, text).is_some()
@@ -186,12 +166,7 @@ impl Dialogue {
             }
             Some(_) => false,
             None => {
-                target.request.sent_at.is_none_or(|sent| at >= sent)
-                    && matches!(
-                        target.request.status,
-                        RequestStatus::Sending | RequestStatus::Sent | RequestStatus::Delivered
-                    )
-                    && parse_text_answer(target.request.scale, text).is_some()
+                takes_rating(target, at) && parse_text_answer(target.request.scale, text).is_some()
             }
         }
     }
@@ -385,6 +360,31 @@ pub fn finished(line: &RatingSettings, r: &RatingRecord) -> bool {
 /// A low rating on a line that lists reasons, its reasons not yet given.
 pub fn awaits_reasons(line: &RatingSettings, r: &RatingRecord) -> bool {
     r.low && r.reasons.is_none() && !line.low_reasons.is_empty()
+}
+
+/// Whether the target's request was sent (or is being sent) and not yet rated.
+fn unrated(target: &AnswerTarget) -> bool {
+    matches!(
+        target.request.status,
+        RequestStatus::Sending | RequestStatus::Sent | RequestStatus::Delivered
+    )
+}
+
+/// Whether a text written at `at` can give the target's rating: the request waits for one,
+/// and the text was written after it was sent.
+fn takes_rating(target: &AnswerTarget, at: DateTime<Utc>) -> bool {
+    target.request.sent_at.is_none_or(|sent| at >= sent) && unrated(target)
+}
+
+/// Whether `at` is soon enough after the rating for an answer to its follow-up questions.
+fn recent(r: &RatingRecord, at: DateTime<Utc>) -> bool {
+    at >= r.updated_at && at - r.updated_at <= super::FOLLOW_UP_WINDOW
+}
+
+/// Whether a text written at `at` is the comment a low rating waits for: written after the
+/// rating (not the text that gave it, delivered again), soon after.
+fn comment_due(line: &RatingSettings, r: &RatingRecord, at: DateTime<Utc>) -> bool {
+    awaits_comment(line, r) && at > r.updated_at && recent(r, at)
 }
 
 /// A low rating on a line that asks for a comment, not yet commented, its reasons (where the

@@ -275,21 +275,19 @@ impl Zammad {
         }
         // A call older than one applied (Zammad retries a failed delivery later, while newer
         // ones go through) still brings its article, but not its owner or state.
-        let fresh = helpdesk::fresh(&self.engine, &session_id, t.updated_at).await?;
-        if fresh {
-            // Unowned, it is credited to nobody: the operator is the one at the close.
-            self.engine
-                .assign_operator(&session_id, operator.as_deref())
-                .await?;
+        if !helpdesk::fresh(&self.engine, &session_id, t.updated_at).await? {
+            let Some(a) = &article else {
+                return Ok(Handled::Ignored(helpdesk::STALE.into()));
+            };
+            self.article(z, &t, &session_id, a).await?;
+            return Ok(Handled::Applied);
         }
+        // Unowned, it is credited to nobody: the operator is the one at the close.
+        self.engine
+            .assign_operator(&session_id, operator.as_deref())
+            .await?;
         if let Some(a) = &article {
             self.article(z, &t, &session_id, a).await?;
-        }
-        if !fresh {
-            return Ok(match article {
-                Some(_) => Handled::Applied,
-                None => Handled::Ignored(helpdesk::STALE.into()),
-            });
         }
         if self.closed(z, &t).await {
             let closed = self
