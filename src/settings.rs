@@ -689,6 +689,9 @@ pub struct SchedulerSettings {
     /// How often the report's change log is folded into its per-day rollup. Reports read
     /// both, so this bounds how many unfolded changes a report sums, not how fresh it is.
     pub report_fold_seconds: u64,
+    /// How often the Chatwoot accounts' conversations are read through Chatwoot's API, for
+    /// events its webhooks did not bring; once at the start too.
+    pub helpdesk_catch_up_seconds: u64,
 }
 
 impl Default for SchedulerSettings {
@@ -703,6 +706,7 @@ impl Default for SchedulerSettings {
             retry_min_millis: 1000,
             retry_max_seconds: 300,
             report_fold_seconds: 5,
+            helpdesk_catch_up_seconds: 180,
         }
     }
 }
@@ -1103,10 +1107,12 @@ impl Settings {
             || s.concurrency == 0
             || s.max_attempts == 0
             || s.report_fold_seconds == 0
+            || s.helpdesk_catch_up_seconds == 0
         {
             problems.push(
-                "scheduler.batch_size, scheduler.concurrency, scheduler.max_attempts and \
-                 scheduler.report_fold_seconds must be at least 1"
+                "scheduler.batch_size, scheduler.concurrency, scheduler.max_attempts, \
+                 scheduler.report_fold_seconds and scheduler.helpdesk_catch_up_seconds must be \
+                 at least 1"
                     .into(),
             );
         }

@@ -59,6 +59,8 @@ pub struct Application {
     /// Kept to close its connections once everything else has stopped.
     store: Store,
     scheduler: Scheduler,
+    /// How often the helpdesks are caught up.
+    catch_up_every: std::time::Duration,
     body_limit: usize,
     request_timeout: std::time::Duration,
     connections: crate::http::ConnectionLimits,
@@ -325,6 +327,9 @@ impl Application {
             }),
             store,
             scheduler,
+            catch_up_every: std::time::Duration::from_secs(
+                settings.scheduler.helpdesk_catch_up_seconds,
+            ),
             body_limit: settings.server.body_limit_bytes,
             request_timeout: std::time::Duration::from_secs(
                 settings.server.request_timeout_seconds,
@@ -347,9 +352,15 @@ impl Application {
         let telegram = self.state.telegram.clone();
         let webchat = self.state.webchat.clone();
         let metrics = self.state.metrics.clone();
+        let chatwoot = self.state.chatwoot.clone();
         let pages = crate::dashboard::router(&self.state);
         let app = router(self.state, pages, self.body_limit, self.request_timeout);
         let scheduler = tokio::spawn(self.scheduler.run(stop.clone()));
+        let catch_up = tokio::spawn(crate::channels::catch_up::run(
+            chatwoot,
+            self.catch_up_every,
+            stop.clone(),
+        ));
         let poller = telegram
             .filter(|t| t.mode() == TelegramMode::Polling)
             .map(|t| tokio::spawn(t.poll(stop.clone())));
@@ -365,6 +376,9 @@ impl Application {
         stop.cancel();
         if let Err(e) = scheduler.await {
             tracing::error!(error = %e, "the scheduler task failed");
+        }
+        if let Err(e) = catch_up.await {
+            tracing::error!(error = %e, "the helpdesks' catch-up task failed");
         }
         if let Some(Err(e)) = match poller {
             Some(p) => Some(p.await),

@@ -170,6 +170,40 @@ impl ChatwootApi {
             .collect())
     }
 
+    /// Page `page` (from 1) of the account's conversations in every status, the latest
+    /// activity first: `GET /api/v1/accounts/{id}/conversations` with `status=all` and
+    /// `sort_by=last_activity_at_desc` (`ConversationFinder`: 25 a page, the caller sees
+    /// those of the inboxes they are a member of, an administrator all). Each as the
+    /// conversations partial writes it (`data.payload`).
+    pub async fn conversations(&self, page: u32) -> Result<Vec<Value>, String> {
+        let body = self
+            .get(&format!(
+                "/api/v1/accounts/{}/conversations?status=all&assignee_type=all\
+                 &sort_by=last_activity_at_desc&page={page}",
+                self.account
+            ))
+            .await?;
+        list(&body, "/data/payload", &self.what())
+    }
+
+    /// Messages of conversation `conversation`, oldest first: the latest 20, or the 20
+    /// before message `before` (`MessageFinder`). Each as the message model partial writes
+    /// it: `message_type` a number, `created_at` unix seconds.
+    pub async fn messages(
+        &self,
+        conversation: u64,
+        before: Option<u64>,
+    ) -> Result<Vec<Value>, String> {
+        let before = before.map_or_else(String::new, |id| format!("?before={id}"));
+        let body = self
+            .get(&format!(
+                "/api/v1/accounts/{}/conversations/{conversation}/messages{before}",
+                self.account
+            ))
+            .await?;
+        list(&body, "/payload", &self.what())
+    }
+
     async fn get(&self, path: &str) -> Result<Value, String> {
         let request = self
             .http
@@ -178,6 +212,14 @@ impl ChatwootApi {
         let what = self.what();
         get_json(request, path, &self.callee(&what, "")).await
     }
+}
+
+/// The list at `pointer` of an API answer.
+fn list(body: &Value, pointer: &str, what: &str) -> Result<Vec<Value>, String> {
+    body.pointer(pointer)
+        .and_then(Value::as_array)
+        .cloned()
+        .ok_or_else(|| format!("{what} answered without a list at {pointer}"))
 }
 
 /// Whether an inbox of this `channel_type` shows an `input_select` as buttons.

@@ -46,7 +46,7 @@ impl<S: ConnectorSettings, A> Registry<S, A> {
     }
 
     /// Every account (instance), by id.
-    async fn all(&self) -> Result<Arc<BTreeMap<String, Arc<A>>>, StoreError> {
+    pub async fn all(&self) -> Result<Arc<BTreeMap<String, Arc<A>>>, StoreError> {
         let generation = self.engine.connectors_generation();
         if let Some(r) = self.held.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
             && r.generation == generation
@@ -368,4 +368,49 @@ pub fn settle(result: Result<Handled, StoreError>, helpdesk: &str) -> Result<Han
         }
         Ok(h) => Ok(h),
     }
+}
+
+/// A catch-up reads again this far before where the last one ended: for the helpdesk's
+/// clock against this server's, and for events that were in flight when it ended.
+pub const CATCH_UP_MARGIN: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+
+/// A catch-up never reads further back than this: a conversation resolved a day before
+/// Rateline came back is not asked about any more.
+pub const CATCH_UP_LOOKBACK: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// What one catch-up of an account (instance) read.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CaughtUp {
+    /// Conversations (tickets) active since the last catch-up.
+    pub conversations: usize,
+    /// Their events, each applied (again, for those the webhooks brought: no change).
+    pub events: usize,
+}
+
+/// Where a catch-up of `account` reads from: where the last one ended, less
+/// [`CATCH_UP_MARGIN`], at most [`CATCH_UP_LOOKBACK`] back. `None` the first time: nothing
+/// before the account was connected is read, and this pass only marks where the next begins.
+pub async fn catch_up_from(
+    engine: &Engine,
+    helpdesk: &str,
+    account: &str,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let now = engine.now();
+    match engine.caught_up_until(helpdesk, account).await? {
+        Some(until) => Ok(Some((until - CATCH_UP_MARGIN).max(now - CATCH_UP_LOOKBACK))),
+        None => {
+            engine.note_caught_up(helpdesk, account, now).await?;
+            Ok(None)
+        }
+    }
+}
+
+/// Notes that a catch-up of `account` that started at `started` read everything up to it.
+pub async fn caught_up(
+    engine: &Engine,
+    helpdesk: &str,
+    account: &str,
+    started: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    engine.note_caught_up(helpdesk, account, started).await
 }

@@ -3,6 +3,7 @@
 //! WhatsApp through Meta's webhook), and the web chat widget's own endpoints. Sending
 //! lives in the `rateline-adapters` crate.
 
+pub mod catch_up;
 pub mod chatwoot;
 pub mod dialogue;
 pub mod helpdesk;

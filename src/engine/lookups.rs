@@ -57,6 +57,25 @@ impl Engine {
         self.store.note_seen(session_id, updated_at).await
     }
 
+    /// How far a helpdesk's account or instance is caught up, if it ever was.
+    pub async fn caught_up_until(
+        &self,
+        helpdesk: &str,
+        account: &str,
+    ) -> Result<Option<DateTime<Utc>>> {
+        self.store.caught_up_until(helpdesk, account).await
+    }
+
+    /// Notes how far a helpdesk's account or instance is caught up.
+    pub async fn note_caught_up(
+        &self,
+        helpdesk: &str,
+        account: &str,
+        until: DateTime<Utc>,
+    ) -> Result<()> {
+        self.store.note_caught_up(helpdesk, account, until).await
+    }
+
     /// Notes a ticket a helpdesk opened for an answer to session `session_id`'s request.
     pub async fn note_answer_ticket(
         &self,

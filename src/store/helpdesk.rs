@@ -86,6 +86,43 @@ impl Store {
         Ok(done == 1)
     }
 
+    /// How far `helpdesk` `account` is caught up, if a catch-up ever ran for it.
+    pub async fn caught_up_until(
+        &self,
+        helpdesk: &str,
+        account: &str,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let row = sqlx::query(
+            "SELECT caught_up_until FROM helpdesk_catch_ups WHERE helpdesk = $1 AND account = $2",
+        )
+        .bind(helpdesk)
+        .bind(account)
+        .fetch_optional(&self.reads)
+        .await?;
+        row.map(|r| Ok(super::time(r.try_get("caught_up_until")?)))
+            .transpose()
+    }
+
+    /// Notes that `helpdesk` `account` is caught up until `until`.
+    pub async fn note_caught_up(
+        &self,
+        helpdesk: &str,
+        account: &str,
+        until: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO helpdesk_catch_ups (helpdesk, account, caught_up_until)
+             VALUES ($1, $2, $3)
+             ON CONFLICT (helpdesk, account) DO UPDATE SET caught_up_until = $3",
+        )
+        .bind(helpdesk)
+        .bind(account)
+        .bind(ms(until))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Notes that `conversation` of `helpdesk` `account` was opened for an answer to session
     /// `session_id`'s request, so it is never rated itself.
     pub async fn note_answer_ticket(

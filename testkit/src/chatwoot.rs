@@ -7,6 +7,10 @@
 //! fake serves on `127.0.0.1:0`:
 //!
 //! - `GET /api/v1/profile` and `GET /api/v1/accounts/{ACCOUNT_ID}/inboxes`;
+//! - `GET /api/v1/accounts/{ACCOUNT_ID}/conversations` (`status`, `page`, the latest activity
+//!   first; `ConversationFinder`) and `GET …/conversations/{display_id}/messages` (the
+//!   latest 20 or those `before` a message; `MessageFinder`), in the API's shapes, which are
+//!   not the webhooks' (the conversations partial and the message model partial);
 //! - `POST /api/v1/accounts/{ACCOUNT_ID}/conversations/{display_id}/messages`;
 //! - `POST /api/v1/accounts/{ACCOUNT_ID}/conversations/{display_id}/toggle_status`;
 //!
@@ -205,6 +209,10 @@ const FIRST_CONVERSATION: u64 = 41;
 const FIRST_CONTACT: u64 = 301;
 const FIRST_CONTACT_INBOX: u64 = 801;
 const FIRST_MESSAGE: u64 = 5001;
+/// `CONVERSATION_RESULTS_PER_PAGE`'s default (`ConversationFinder`).
+const CONVERSATIONS_PAGE: usize = 25;
+/// Messages a page holds (`MessageFinder`).
+const MESSAGES_PAGE: usize = 20;
 
 const INVALID_TOKEN: &str = "Invalid Access Token";
 const NOT_FOUND: &str = "Resource could not be found";
@@ -892,6 +900,8 @@ impl Answer {
 enum Route<'a> {
     Profile,
     Inboxes(&'a str),
+    Conversations(&'a str),
+    ListMessages(&'a str, &'a str),
     Messages(&'a str, &'a str),
     ToggleStatus(&'a str, &'a str),
 }
@@ -902,6 +912,21 @@ impl<'a> Route<'a> {
         match (method.as_str(), segments.as_slice()) {
             ("GET", ["api", "v1", "profile"]) => Some(Route::Profile),
             ("GET", ["api", "v1", "accounts", account, "inboxes"]) => Some(Route::Inboxes(account)),
+            ("GET", ["api", "v1", "accounts", account, "conversations"]) => {
+                Some(Route::Conversations(account))
+            }
+            (
+                "GET",
+                [
+                    "api",
+                    "v1",
+                    "accounts",
+                    account,
+                    "conversations",
+                    id,
+                    "messages",
+                ],
+            ) => Some(Route::ListMessages(account, id)),
             (
                 "POST",
                 [
@@ -934,6 +959,8 @@ impl<'a> Route<'a> {
         match self {
             Route::Profile => None,
             Route::Inboxes(account)
+            | Route::Conversations(account)
+            | Route::ListMessages(account, _)
             | Route::Messages(account, _)
             | Route::ToggleStatus(account, _) => Some(*account),
         }
@@ -1251,6 +1278,10 @@ impl Inner {
         }
         conv.status = status;
         conv.updated_at = now;
+        // The change writes an activity message (`Conversation#create_activity`, after the
+        // update's commit), and each message moves `last_activity_at`
+        // (`Message#set_conversation_activity`).
+        conv.last_activity_at = now;
         let mut payload = self.conversation_payload(&self.conversations[&conversation]);
         payload["event"] = "conversation_status_changed".into();
         payload["changed_attributes"] =
@@ -1419,7 +1450,16 @@ impl Inner {
     }
 
     /// Answers an API call.
-    fn answer(&mut self, method: &Method, path: &str, headers: &HeaderMap, raw: &[u8]) -> Answer {
+    fn answer(&mut self, method: &Method, uri: &Uri, headers: &HeaderMap, raw: &[u8]) -> Answer {
+        let path = uri.path();
+        // Query values here are numbers and plain words: no decoding needed.
+        let param = |name: &str| {
+            uri.query()?
+                .split('&')
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_owned())
+        };
         let Some(route) = Route::of(method, path) else {
             // Rails' routing error: no JSON envelope.
             return Answer {
@@ -1469,6 +1509,24 @@ impl Inner {
                     .collect::<Vec<_>>();
                 Answer::ok(json!({ "payload": inboxes }))
             }
+            Route::Conversations(_) => self.list_conversations(
+                param("status").as_deref(),
+                param("sort_by").as_deref(),
+                param("page").and_then(|p| p.parse().ok()).unwrap_or(1),
+            ),
+            Route::ListMessages(_, id) => {
+                match id
+                    .parse::<u64>()
+                    .ok()
+                    .and_then(|id| self.conversations.get(&id))
+                {
+                    Some(conv) => {
+                        let before = param("before").and_then(|b| b.parse().ok());
+                        self.list_messages(conv, before)
+                    }
+                    None => Answer::error(404, NOT_FOUND),
+                }
+            }
             Route::Messages(_, id) | Route::ToggleStatus(_, id) => {
                 let Some(id) = id
                     .parse::<u64>()
@@ -1500,6 +1558,112 @@ impl Inner {
         }
     }
 
+    /// `GET …/conversations` (`ConversationFinder`): `status` `open` by default, `all` for
+    /// every status; the latest activity first (`last_activity_at_desc`, the default and the
+    /// only order modelled); 25 a page (`CONVERSATION_RESULTS_PER_PAGE`). The API user is an
+    /// administrator, who sees every inbox. The body is `index.json.jbuilder`'s.
+    fn list_conversations(&self, status: Option<&str>, sort: Option<&str>, page: usize) -> Answer {
+        if sort.is_some_and(|s| s != "last_activity_at_desc") {
+            return Answer::unprocessable(format!(
+                "the fake lists conversations only by last_activity_at_desc, not {sort:?}"
+            ));
+        }
+        let status = status.unwrap_or("open");
+        let mut matching: Vec<&Conv> = self
+            .conversations
+            .values()
+            .filter(|c| status == "all" || c.status == status)
+            .collect();
+        matching.sort_by_key(|c| std::cmp::Reverse((c.last_activity_at, c.id)));
+        let payload: Vec<Value> = matching
+            .iter()
+            .skip(page.saturating_sub(1) * CONVERSATIONS_PAGE)
+            .take(CONVERSATIONS_PAGE)
+            .map(|c| self.conversation_json(c))
+            .collect();
+        let count = |s: &str| {
+            self.conversations
+                .values()
+                .filter(|c| c.status == s)
+                .count()
+        };
+        Answer::ok(json!({"data": {
+            "meta": {
+                "mine_count": 0,
+                "assigned_count": 0,
+                "unassigned_count": 0,
+                "all_count": count("open") + count("pending"),
+            },
+            "payload": payload,
+        }}))
+    }
+
+    /// `GET …/conversations/{id}/messages` (`MessageFinder`): the latest 20, or the 20 before
+    /// message `before`, oldest first; `messages/index.json.jbuilder`'s body.
+    fn list_messages(&self, conv: &Conv, before: Option<u64>) -> Answer {
+        let older: Vec<&Msg> = conv
+            .messages
+            .iter()
+            .filter(|m| before.is_none_or(|b| m.id < b))
+            .collect();
+        let page = &older[older.len().saturating_sub(MESSAGES_PAGE)..];
+        Answer::ok(json!({
+            "meta": {
+                "labels": [],
+                "additional_attributes": {},
+                "contact": self.contact_push_data(conv.contact),
+                "assignee": conv.assignee.map(user_push_data),
+                "agent_last_seen_at": null,
+                "assignee_last_seen_at": null,
+            },
+            "payload": page.iter().map(|m| self.message_json(conv, m)).collect::<Vec<_>>(),
+        }))
+    }
+
+    /// A conversation as the API lists it (`api/v1/conversations/partials/_conversation`):
+    /// unlike a webhook's, the channel is in `meta`, and the assignee is the *user* assignee
+    /// only (`conversation.assignee`, never the AgentBot holding it, and no `assignee_type`).
+    fn conversation_json(&self, conv: &Conv) -> Value {
+        let mut c = self.conversation_payload(conv);
+        let object = c.as_object_mut().expect("an object");
+        let channel = object.remove("channel").unwrap_or(Value::Null);
+        object.remove("contact_inbox");
+        object.insert("uuid".into(), format!("uuid-{}", conv.id).into());
+        object.insert("account_id".into(), ACCOUNT_ID.into());
+        object.insert("muted".into(), false.into());
+        let meta = object["meta"].as_object_mut().expect("meta");
+        meta.insert("channel".into(), channel);
+        meta.remove("assignee_type");
+        match conv.assignee {
+            Some(id) => meta.insert("assignee".into(), agent_json(id)),
+            None => meta.remove("assignee"),
+        };
+        c
+    }
+
+    /// A message as the API lists it (`api/v1/models/_message`): `message_type` its
+    /// number (`message_type_before_type_cast`), `created_at` unix seconds.
+    fn message_json(&self, conv: &Conv, m: &Msg) -> Value {
+        let sender = match m.sender {
+            Sender::Contact(id) => self.contact_push_data(id),
+            Sender::User(id) => user_push_data(id),
+        };
+        json!({
+            "id": m.id,
+            "content": m.content,
+            "inbox_id": conv.inbox,
+            "conversation_id": conv.id,
+            "message_type": message_type_number(m.kind),
+            "content_type": m.content_type,
+            "status": "sent",
+            "content_attributes": m.content_attributes,
+            "created_at": m.created_at.timestamp(),
+            "private": m.private,
+            "source_id": m.source_id,
+            "sender": sender,
+        })
+    }
+
     fn post_message(&mut self, conversation: u64, body: &Value) -> Answer {
         let new = match check_message(body) {
             Ok(new) => new,
@@ -1511,7 +1675,7 @@ impl Inner {
         } else {
             rendering_violations(channel, &new)
         };
-        let id = self.add_message(
+        self.add_message(
             conversation,
             Msg {
                 content_type: new.content_type,
@@ -1524,23 +1688,11 @@ impl Inner {
         );
         let conv = &self.conversations[&conversation];
         let m = conv.messages.last().expect("the message just added");
-        let mut answer = Answer::ok(json!({
-            "id": id,
-            "content": m.content,
-            "inbox_id": conv.inbox,
-            "conversation_id": conv.id,
-            // The API answers with the enum's number where webhooks give its name.
-            "message_type": message_type_number(m.kind),
-            "content_type": m.content_type,
-            "status": "sent",
-            "content_attributes": m.content_attributes,
-            "created_at": m.created_at.timestamp(),
-            "private": m.private,
-            "source_id": null,
-            "sender_type": "User",
-            "sender_id": API_USER,
-            "sender": user_push_data(API_USER),
-        }));
+        // The API answers with the enum's number where webhooks give its name.
+        let mut body = self.message_json(conv, m);
+        body["sender_type"] = "User".into();
+        body["sender_id"] = API_USER.into();
+        let mut answer = Answer::ok(body);
         if !broken.is_empty() {
             answer.broke = Some(broken.join("; "));
         }
@@ -1760,6 +1912,24 @@ fn agent_bot_push_data(id: u64) -> Value {
     json!({"id": id, "name": FAQ_BOT_NAME, "avatar_url": "", "type": "agent_bot"})
 }
 
+/// A user as the API's `api/v1/models/_agent` partial writes one: the conversations list's
+/// assignee.
+fn agent_json(id: u64) -> Value {
+    let u = user(id);
+    json!({
+        "id": u.id,
+        "account_id": ACCOUNT_ID,
+        "availability_status": "online",
+        "auto_offline": true,
+        "confirmed": true,
+        "email": u.email,
+        "available_name": u.name,
+        "name": u.name,
+        "role": u.role,
+        "thumbnail": "",
+    })
+}
+
 /// `User#push_event_data`: an assignee, or a message's sender inside a conversation.
 fn user_push_data(id: u64) -> Value {
     let u = user(id);
@@ -1821,7 +1991,7 @@ async fn serve(
     };
     let answer = {
         let mut s = fake.lock();
-        let answer = s.answer(&method, &path, &headers, &body);
+        let answer = s.answer(&method, &uri, &headers, &body);
         s.calls.push(Call {
             method: method.to_string(),
             path,

@@ -133,6 +133,47 @@ impl Cw {
         )
     }
 
+    /// Stops Rateline, lets `meanwhile` play Chatwoot (whose webhooks then reach nobody, and
+    /// Chatwoot posts each only once), and starts Rateline again on the same database, with
+    /// the account in its file.
+    async fn restart(self, meanwhile: impl FnOnce(&FakeChatwoot)) -> Cw {
+        let Cw { app, fake } = self;
+        let (db, clock, connector) = app.stop().await;
+        meanwhile(&fake);
+        let mut settings = test_settings(&db);
+        settings.chatwoot = vec![connector_entry("account", ACCOUNT_ID, &account_of(&fake))];
+        settings.scheduler.send_timeout_seconds = 2;
+        let app = TestApp::start(db, settings, clock, connector).await;
+        Cw { app, fake }
+    }
+
+    /// Waits for the catch-up that runs at the start to note where the next one begins.
+    async fn first_catch_up(&self) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self
+            .app
+            .count("SELECT COUNT(*) FROM helpdesk_catch_ups")
+            .await
+            == 0
+        {
+            assert!(tokio::time::Instant::now() < deadline, "no catch-up ran");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the conversation's session is closed.
+    async fn wait_closed(&self, c: &Conversation) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let s = self.app.session(&session_of(c)).await;
+            if s["closed_at"].is_string() {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "not closed: {s:#}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     async fn deliver_ok(&self, hooks: impl IntoIterator<Item = Webhook>) {
         for hook in hooks {
             let (status, body) = self.deliver(&hook).await;
@@ -1362,7 +1403,105 @@ async fn a_conversations_session_cannot_be_opened_ahead_of_its_connector(kind: D
     }
 }
 
+/// Chatwoot posts each webhook once. The resolve posted while Rateline was stopped, and the
+/// answer a client gave in a new WhatsApp conversation (Chatwoot's default) while it was
+/// stopped again, are both caught up through the API at the next start: the resolved
+/// conversation is asked, credited to its agent, and the answer rates it.
+async fn events_sent_while_rateline_was_stopped_are_caught_up_at_the_start(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    t.first_catch_up().await;
+    let c = t.fake.open(WHATSAPP_INBOX, "Ann Client");
+    t.deliver_ok([t.fake.created(&c)]).await;
+    t.deliver_ok(t.fake.client_writes(&c, "My order is late"))
+        .await;
+    t.deliver_ok([t.fake.assign(&c, ANNA)]).await;
+    t.deliver_ok([t.fake.agent_writes(&c, ANNA, "It ships today")])
+        .await;
+    let t = t
+        .restart(|fake| {
+            fake.resolve(&c);
+        })
+        .await;
+    t.wait_closed(&c).await;
+    t.advance(Duration::seconds(30));
+    let (id, _) = t.request_in(&c).await;
+    t.app.wait_for_status(&session_of(&c), "sent").await;
+    t.advance(Duration::seconds(5));
+    let t = t
+        .restart(|fake| {
+            fake.tap(&c, id, 1); // 👎, in a new conversation
+        })
+        .await;
+    let rating = t.wait_for_rating(&c, |r| r["value"] == 0).await;
+    assert_eq!(t.app.session(&session_of(&c)).await["operator_id"], "anna");
+    let answered_in = t.fake.latest(&c);
+    assert_ne!(answered_in, c);
+    t.fake
+        .wait_for(|f| f.status(&answered_in) == "resolved")
+        .await;
+    let (status, _) = t
+        .app
+        .get(&format!("/v1/sessions/{}", session_of(&answered_in)))
+        .await;
+    assert_eq!(status, 404, "the answer's conversation became a session");
+    t.app.settle().await;
+    assert_eq!(t.fake.sent(&c).iter().filter(|m| is_request(m)).count(), 1);
+    assert_eq!(rating["resolved"], Value::Null, "{rating:#}");
+}
+
+/// A webhook Chatwoot gave up on while Rateline ran (its 5-second timeout, a refusal while
+/// the store was down) is caught up within `scheduler.helpdesk_catch_up_seconds`. What the
+/// webhooks did bring (a Telegram tap, then "resolved?" asked) changes nothing when the
+/// catch-ups read it again.
+async fn a_lost_webhook_is_caught_up_while_running_and_nothing_applies_twice(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let Cw { app, fake } = t;
+    let (db, clock, connector) = app.stop().await;
+    let mut settings = test_settings(&db);
+    settings.chatwoot = vec![connector_entry("account", ACCOUNT_ID, &account_of(&fake))];
+    settings.scheduler.send_timeout_seconds = 2;
+    settings.scheduler.helpdesk_catch_up_seconds = 1;
+    let app = TestApp::start(db, settings, clock, connector).await;
+    let t = Cw { app, fake };
+    t.first_catch_up().await;
+    t.set_rating("/v1/lines/tg", json!({"ask_resolved": true}))
+        .await;
+    let c = t.fake.open(TELEGRAM_INBOX, "Ann Client");
+    t.deliver_ok([t.fake.created(&c)]).await;
+    t.deliver_ok(t.fake.client_writes(&c, "My order is late"))
+        .await;
+    t.deliver_ok([t.fake.assign(&c, ANNA)]).await;
+    // The resolve's webhook never arrives.
+    t.fake.resolve(&c);
+    t.wait_closed(&c).await;
+    t.advance(Duration::seconds(30));
+    let (id, _) = t.request_in(&c).await;
+    t.app.wait_for_status(&session_of(&c), "sent").await;
+    t.deliver_ok(t.fake.tap(&c, id, 1)).await; // 👎: the supervisor is alerted
+    t.wait_for_rating(&c, |r| r["value"] == 0).await;
+    t.app.settle().await;
+    let sent = t.texts(&c);
+    let alerts = t.app.wait_for_received(1).await.len();
+    // Several catch-ups read the tap and the resolve again: nothing more is said or alerted.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    t.app.settle().await;
+    assert_eq!(t.texts(&c), sent);
+    assert_eq!(
+        sent.iter().filter(|m| m.starts_with("Please rate")).count(),
+        1
+    );
+    assert_eq!(t.app.wait_for_received(1).await.len(), alerts);
+    let session = t.app.session(&session_of(&c)).await;
+    assert_eq!(
+        session["rating_request"]["status"], "answered",
+        "{session:#}"
+    );
+    assert_eq!(session["operator_id"], "anna", "{session:#}");
+}
+
 crate::common::on_both_backends!(
+    events_sent_while_rateline_was_stopped_are_caught_up_at_the_start,
+    a_lost_webhook_is_caught_up_while_running_and_nothing_applies_twice,
     a_conversation_held_by_an_agent_bot_is_credited_to_the_bot,
     bot_conversations_can_go_unasked,
     a_comment_cannot_pass_for_rateline_in_the_private_note,

@@ -789,3 +789,102 @@ fn the_signature_matches_a_known_vector() {
         "sha256=b7ddcd17089a4107888d836c3e9736c0af2eaa0ee6595eaeb594e73f7ebd2c04"
     );
 }
+
+/// `GET …/conversations?status=all&sort_by=last_activity_at_desc` pages 25 conversations,
+/// the latest activity first (a status change moves it, as its activity message does); the
+/// API's shape puts the channel in `meta` and names the user assignee only.
+#[tokio::test]
+async fn conversations_are_listed_by_latest_activity_25_a_page() {
+    let fake = fake_at_noon().await;
+    let mut opened = Vec::new();
+    for i in 0..30 {
+        fake.set_now(noon() + chrono::Duration::seconds(i));
+        opened.push(fake.open(WIDGET_INBOX, &format!("Client {i}")));
+    }
+    fake.set_now(noon() + chrono::Duration::minutes(5));
+    let _ = fake.resolve(&opened[3]);
+    let _ = fake.assign_bot(&opened[4]);
+    let list = |page: u32, status: &'static str| {
+        let fake = fake.clone();
+        async move {
+            let path = format!(
+                "/api/v1/accounts/{ACCOUNT_ID}/conversations?status={status}&assignee_type=all\
+                 &sort_by=last_activity_at_desc&page={page}"
+            );
+            let answer = call(&fake, true, &path, Some(API_TOKEN), None).await;
+            assert_eq!(answer.status, 200, "{}", answer.text);
+            answer.json()["data"]["payload"].as_array().unwrap().clone()
+        }
+    };
+    let first = list(1, "all").await;
+    assert_eq!(first.len(), 25);
+    assert_eq!(
+        first[0]["id"], opened[3].id,
+        "the resolve is the latest activity"
+    );
+    assert_eq!(first[0]["status"], "resolved");
+    assert_eq!(first[0]["meta"]["channel"], "Channel::WebWidget");
+    assert!(first[0].get("channel").is_none());
+    assert!(first[0]["last_activity_at"].is_i64());
+    assert!(first[0]["updated_at"].is_f64());
+    assert_eq!(first[1]["id"], opened[29].id);
+    let second = list(2, "all").await;
+    assert_eq!(second.len(), 5);
+    let bot_held = first
+        .iter()
+        .chain(&second)
+        .find(|c| c["id"] == opened[4].id)
+        .unwrap();
+    assert!(
+        bot_held["meta"].get("assignee").is_none(),
+        "the list names no AgentBot: {bot_held}"
+    );
+    // `status` defaults to open; `resolved` lists only those.
+    let resolved = list(1, "resolved").await;
+    assert_eq!(resolved.len(), 1);
+    let path = format!("/api/v1/accounts/{ACCOUNT_ID}/conversations");
+    let open = call(&fake, true, &path, Some(API_TOKEN), None).await.json();
+    assert_eq!(open["data"]["payload"].as_array().unwrap().len(), 25);
+    assert!(
+        open["data"]["payload"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"] == "open")
+    );
+    let nobody = call(&fake, true, &path, None, None).await;
+    assert_eq!(nobody.status, 401);
+}
+
+/// `GET …/messages` gives the latest 20 oldest first, and the 20 before `before`; a message
+/// is the API's shape: `message_type` its number, `created_at` unix seconds.
+#[tokio::test]
+async fn messages_are_listed_20_at_a_time_oldest_first() {
+    let fake = fake_at_noon().await;
+    let c = fake.open(WIDGET_INBOX, "Bob");
+    for i in 0..25 {
+        let _ = fake.client_writes(&c, &format!("m{i}"));
+    }
+    let _ = fake.agent_writes(&c, ANNA, "reply");
+    let path = conversation_path(c.id, "messages");
+    let latest = call(&fake, true, &path, Some(API_TOKEN), None).await.json();
+    let latest = latest["payload"].as_array().unwrap();
+    assert_eq!(latest.len(), 20);
+    assert_eq!(latest[0]["content"], "m6");
+    assert_eq!(latest[19]["content"], "reply");
+    assert_eq!(latest[19]["message_type"], 1);
+    assert_eq!(latest[18]["message_type"], 0);
+    assert_eq!(latest[18]["sender"]["type"], "contact");
+    assert!(latest[18]["created_at"].is_i64());
+    let before = format!("{path}?before={}", latest[0]["id"]);
+    let older = call(&fake, true, &before, Some(API_TOKEN), None)
+        .await
+        .json();
+    let older: Vec<&str> = older["payload"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(older, ["m0", "m1", "m2", "m3", "m4", "m5"]);
+}

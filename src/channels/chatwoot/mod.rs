@@ -39,6 +39,8 @@ use rateline_domain::{
 };
 use serde_json::Value;
 
+mod catch_up;
+
 use super::dialogue::{Chat, Dialogue};
 use super::helpdesk::{self, Handled, NotApplied, Refusal, Registry};
 use crate::engine::Engine;
@@ -93,8 +95,8 @@ impl Chatwoot {
     /// Checks a webhook call of account `account` before its body is read (the account is
     /// connected, the call is signed with its secret or it takes unsigned calls, and it is
     /// fresh), then applies its event. Only an unreachable database is the call's: it is
-    /// then refused with a 503 and Chatwoot delivers it again. Anything else would repeat on
-    /// every delivery, so it is logged and let go.
+    /// then refused with a 503. Chatwoot does not post it again; the next catch-up applies
+    /// it. Anything else would fail again the same way, so it is logged and let go.
     pub async fn receive<'h>(
         &self,
         account: &str,
@@ -129,6 +131,10 @@ impl Chatwoot {
         )?)
     }
 
+    /// Applies one event, from a webhook or a catch-up. Applying one again changes nothing
+    /// (a catch-up reads again what the webhooks brought): a session opens once, a resolve
+    /// closes it once, a message is recorded by its time, and the dialogue takes an answer
+    /// only where the request still waits for it.
     async fn handle_one(&self, a: &Account, event: &Value) -> Result<Handled, StoreError> {
         let kind = event.get("event").and_then(Value::as_str).unwrap_or("");
         let conversation = match kind {
@@ -159,12 +165,12 @@ impl Chatwoot {
         }
         if self.engine.conversation_of(&session_id).await?.is_none() {
             match self.answers_elsewhere(a, &c, kind, event).await? {
-                Elsewhere::Answers(asked) => {
+                Elsewhere::Answers(asked, rated) => {
                     // Noted before anything else, so the conversation is never rated itself.
                     self.engine
                         .note_answer_ticket(HELPDESK, &account_s, &conversation, &asked)
                         .await?;
-                    self.introduce(a, &c, &asked).await;
+                    self.introduce(a, &c, &asked, &rated).await;
                     self.in_answer_conversation(a, &c, &asked, kind, event)
                         .await?;
                     return Ok(Handled::Applied);
@@ -396,37 +402,34 @@ impl Chatwoot {
         // another inbox (or another account) is never taken for this one's answer.
         let same_line = target.request.line_id == a.settings.line_of(c.inbox);
         let asked = target.request.session_id;
-        let same_inbox_kind = same_line
-            && self.engine.conversation_of(&asked).await?.is_some_and(|o| {
+        let rated = if same_line {
+            self.engine.conversation_of(&asked).await?.filter(|o| {
                 o.helpdesk == HELPDESK && o.account == a.id.to_string() && o.medium == c.medium
-            });
-        Ok(match (same_inbox_kind, text) {
-            (false, _) => Elsewhere::No,
-            (true, Some(_)) => Elsewhere::Answers(asked),
-            (true, None) => Elsewhere::MayAnswer,
+            })
+        } else {
+            None
+        };
+        Ok(match (rated, text) {
+            (None, _) => Elsewhere::No,
+            (Some(rated), Some(_)) => Elsewhere::Answers(asked, rated.conversation),
+            (Some(_), None) => Elsewhere::MayAnswer,
         })
     }
 
-    /// A private note in conversation `c`, opened for an answer to session `asked`'s request,
-    /// that tells the agents why Rateline resolves it; where the account asks for notes.
-    async fn introduce(&self, a: &Account, c: &Conversation, asked: &str) {
+    /// A private note in conversation `c`, opened for an answer to session `asked`'s request
+    /// (Chatwoot conversation `rated`), that tells the agents why Rateline resolves it; where
+    /// the account asks for notes.
+    async fn introduce(&self, a: &Account, c: &Conversation, asked: &str, rated: &str) {
         if !a.settings.private_note {
             return;
         }
-        let rated = self
-            .engine
-            .conversation_of(asked)
-            .await
-            .ok()
-            .flatten()
-            .map_or_else(String::new, |o| format!(" #{}", o.conversation));
         let resolved = if a.settings.resolve_after_answer {
             "is resolved after each answer and "
         } else {
             ""
         };
         let text = format!(
-            "Rateline: the client's answer to the rating request of conversation{rated} \
+            "Rateline: the client's answer to the rating request of conversation #{rated} \
              ({}/dashboard/sessions/{asked}). This conversation {resolved}is not rated itself.",
             self.public_url
         );
@@ -880,8 +883,8 @@ struct Conversation {
 
 /// What a new conversation's event says of another conversation's waiting request.
 enum Elsewhere {
-    /// It answers session `.0`'s request.
-    Answers(String),
+    /// It answers session `.0`'s request, whose conversation is `.1`.
+    Answers(String, String),
     /// It carries no client message, and the contact's request waits: the first one will tell.
     MayAnswer,
     /// It has nothing to do with a request.
@@ -961,8 +964,10 @@ impl Conversation {
         Some(Self {
             id: v.get("id")?.as_u64()?,
             inbox: v.get("inbox_id")?.as_u64()?,
+            // A webhook's top-level `channel`; the API's conversations carry it in `meta`.
             medium: v
                 .get("channel")
+                .or_else(|| v.pointer("/meta/channel"))
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_owned(),

@@ -1,0 +1,24 @@
+//! The helpdesks' catch-up, run in the background: at the start and every
+//! `scheduler.helpdesk_catch_up_seconds`, each connected Chatwoot account is read through
+//! its API for the events its webhooks did not bring (see the connector's `catch_up`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::chatwoot::Chatwoot;
+
+/// Catches up at once, then every `every`, until `stop`.
+pub async fn run(chatwoot: Arc<Chatwoot>, every: Duration, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = chatwoot.catch_up() => {}
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
