@@ -689,8 +689,8 @@ pub struct SchedulerSettings {
     /// How often the report's change log is folded into its per-day rollup. Reports read
     /// both, so this bounds how many unfolded changes a report sums, not how fresh it is.
     pub report_fold_seconds: u64,
-    /// How often the Chatwoot accounts' conversations are read through Chatwoot's API, for
-    /// events its webhooks did not bring; once at the start too.
+    /// How often the helpdesks' conversations (tickets) are read through their APIs, for
+    /// events their webhooks did not bring; once at the start too.
     pub helpdesk_catch_up_seconds: u64,
 }
 

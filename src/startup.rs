@@ -352,12 +352,13 @@ impl Application {
         let telegram = self.state.telegram.clone();
         let webchat = self.state.webchat.clone();
         let metrics = self.state.metrics.clone();
-        let chatwoot = self.state.chatwoot.clone();
+        let (chatwoot, zammad) = (self.state.chatwoot.clone(), self.state.zammad.clone());
         let pages = crate::dashboard::router(&self.state);
         let app = router(self.state, pages, self.body_limit, self.request_timeout);
         let scheduler = tokio::spawn(self.scheduler.run(stop.clone()));
         let catch_up = tokio::spawn(crate::channels::catch_up::run(
             chatwoot,
+            zammad,
             self.catch_up_every,
             stop.clone(),
         ));

@@ -210,7 +210,7 @@ impl ChatwootApi {
             .get(format!("{}{path}", self.base))
             .header("api_access_token", &self.token);
         let what = self.what();
-        get_json(request, path, &self.callee(&what, "")).await
+        get_json(request, &format!("GET {path}"), &self.callee(&what, "")).await
     }
 }
 

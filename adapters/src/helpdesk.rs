@@ -94,10 +94,11 @@ async fn said(r: reqwest::Response) -> String {
         .unwrap_or_default()
 }
 
-/// A GET's JSON answer, or what went wrong as a sentence for `check-config`.
+/// A read's JSON answer (`call` names it: `GET /api/v1/…`), or what went wrong as a
+/// sentence for `check-config` and the logs.
 pub async fn get_json(
     request: reqwest::RequestBuilder,
-    path: &str,
+    call: &str,
     callee: &Callee<'_>,
 ) -> Result<Value, String> {
     let what = callee.what;
@@ -111,15 +112,12 @@ pub async fn get_json(
         s if s.is_success() => r
             .json()
             .await
-            .map_err(|_| format!("{what} sent an unreadable answer to GET {path}")),
+            .map_err(|_| format!("{what} sent an unreadable answer to {call}")),
         s @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => Err(format!(
-            "{what} refused the api_token on GET {path} (HTTP {}): {}",
+            "{what} refused the api_token on {call} (HTTP {}): {}",
             s.as_u16(),
             callee.token_fix
         )),
-        s => Err(format!(
-            "{what} answered GET {path} with HTTP {}",
-            s.as_u16()
-        )),
+        s => Err(format!("{what} answered {call} with HTTP {}", s.as_u16())),
     }
 }

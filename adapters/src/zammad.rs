@@ -10,6 +10,7 @@
 //!
 //! The token goes in the `Authorization` header, never in a URL, so no error can carry it.
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha1::Sha1;
@@ -23,6 +24,10 @@ const MAX_TEXT: usize = 4096;
 
 /// What Zammad's SMS channel sends of an article.
 const MAX_SMS: usize = 160;
+
+/// Tickets a page of [`ZammadApi::tickets_changed_since`] holds: the most Zammad's
+/// `paginate_with` gives a search (`max: 200`).
+pub const TICKETS_PAGE: usize = 200;
 
 /// The article types an agent's article reaches the customer in: Zammad sends e-mail, SMS
 /// and Telegram, and the portal shows public notes of `web` tickets.
@@ -195,13 +200,63 @@ impl ZammadApi {
             .collect())
     }
 
+    /// Page `page` (from 1) of the tickets changed at or after `since` (an article touches
+    /// its ticket), the oldest change first, [`TICKETS_PAGE`] a page, each with its
+    /// associations by name (`expand`). The condition form works without Elasticsearch:
+    /// `CanSearch.search` reads the database when `query` is empty, and
+    /// `Selector::Sql` makes `after (absolute)` a `>=` (`lib/selector/sql.rb`).
+    pub async fn tickets_changed_since(
+        &self,
+        since: DateTime<Utc>,
+        page: u32,
+    ) -> Result<Vec<Value>, String> {
+        let path = "/api/v1/tickets/search";
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", self.auth())
+            .json(&json!({
+                "condition": {"ticket.updated_at": {
+                    "operator": "after (absolute)",
+                    "value": since.to_rfc3339_opts(SecondsFormat::Secs, true),
+                }},
+                "sort_by": "updated_at",
+                "order_by": "asc",
+                "limit": TICKETS_PAGE,
+                "page": page,
+                "expand": true,
+            }));
+        let what = self.what();
+        let body = get_json(request, &format!("POST {path}"), &self.callee(&what, "")).await?;
+        body.as_array()
+            .cloned()
+            .ok_or_else(|| format!("{what} answered POST {path} without a list of tickets"))
+    }
+
+    /// Ticket `ticket`'s articles, oldest first (`GET /api/v1/ticket_articles/by_ticket`),
+    /// each with its type and sender by name.
+    pub async fn articles(&self, ticket: u64) -> Result<Vec<Value>, String> {
+        let body = self
+            .get(&format!("/api/v1/ticket_articles/by_ticket/{ticket}"))
+            .await?;
+        body.as_array()
+            .cloned()
+            .ok_or_else(|| format!("{} listed no articles of ticket {ticket}", self.what()))
+    }
+
+    /// User `id` (`GET /api/v1/users/{id}`): a ticket's customer, whose name, e-mail and
+    /// mobile a search's ticket names only by login.
+    pub async fn user(&self, id: u64) -> Result<Value, String> {
+        self.get(&format!("/api/v1/users/{id}")).await
+    }
+
     async fn get(&self, path: &str) -> Result<Value, String> {
         let request = self
             .http
             .get(format!("{}{path}", self.base))
             .header("Authorization", self.auth());
         let what = self.what();
-        get_json(request, path, &self.callee(&what, "")).await
+        get_json(request, &format!("GET {path}"), &self.callee(&what, "")).await
     }
 }
 

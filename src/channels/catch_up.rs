@@ -1,6 +1,7 @@
 //! The helpdesks' catch-up, run in the background: at the start and every
-//! `scheduler.helpdesk_catch_up_seconds`, each connected Chatwoot account is read through
-//! its API for the events its webhooks did not bring (see the connector's `catch_up`).
+//! `scheduler.helpdesk_catch_up_seconds`, each connected Chatwoot account and Zammad
+//! instance is read through its API for the events its webhooks did not bring (see each
+//! connector's `catch_up`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,13 +9,19 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::chatwoot::Chatwoot;
+use super::zammad::Zammad;
 
 /// Catches up at once, then every `every`, until `stop`.
-pub async fn run(chatwoot: Arc<Chatwoot>, every: Duration, stop: CancellationToken) {
+pub async fn run(
+    chatwoot: Arc<Chatwoot>,
+    zammad: Arc<Zammad>,
+    every: Duration,
+    stop: CancellationToken,
+) {
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = chatwoot.catch_up() => {}
+            _ = async { chatwoot.catch_up().await; zammad.catch_up().await; } => {}
         }
         tokio::select! {
             _ = stop.cancelled() => return,

@@ -387,6 +387,39 @@ pub struct CaughtUp {
     pub events: usize,
 }
 
+/// One account's catch-up under way.
+pub type CatchingUp<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<CaughtUp, String>> + Send + 'a>>;
+
+/// Catches up each account (instance) of `connector`'s `registry` with `each`; every one's
+/// outcome, by id. A failure is logged, and the next catch-up of that account starts from
+/// the same point.
+pub async fn catch_up_all<C, S: ConnectorSettings, A>(
+    connector: &C,
+    registry: &Registry<S, A>,
+    helpdesk: &str,
+    each: impl for<'a> Fn(&'a C, &'a A) -> CatchingUp<'a>,
+) -> Vec<(String, Result<CaughtUp, String>)> {
+    let accounts = match registry.all().await {
+        Ok(accounts) => accounts,
+        Err(e) => return vec![(String::new(), Err(e.to_string()))],
+    };
+    let mut outcomes = Vec::new();
+    for (id, a) in accounts.iter() {
+        let outcome = each(connector, a).await;
+        match &outcome {
+            Ok(c) => {
+                tracing::debug!(%helpdesk, account = %id, conversations = c.conversations, events = c.events, "caught up");
+            }
+            Err(e) => {
+                tracing::warn!(%helpdesk, account = %id, error = %e, "could not catch up: the next catch-up tries again from the same point");
+            }
+        }
+        outcomes.push((id.clone(), outcome));
+    }
+    outcomes
+}
+
 /// Where a catch-up of `account` reads from: where the last one ended, less
 /// [`CATCH_UP_MARGIN`], at most [`CATCH_UP_LOOKBACK`] back. `None` the first time: nothing
 /// before the account was connected is read, and this pass only marks where the next begins.
@@ -413,4 +446,21 @@ pub async fn caught_up(
     started: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     engine.note_caught_up(helpdesk, account, started).await
+}
+
+/// Whether a catch-up applies the close (resolve) of session `session_id`'s conversation,
+/// opened at `opened`: its session is still open, or it has none and the conversation was
+/// opened since `since`. One opened before that, none of whose events ever reached Rateline,
+/// is no session Rateline knew, and is not asked about now.
+pub async fn close_missed(
+    engine: &Engine,
+    session_id: &str,
+    opened: Option<DateTime<Utc>>,
+    since: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    match engine.session(session_id).await {
+        Ok(s) => Ok(s.closed_at.is_none()),
+        Err(EngineError::Store(e)) => Err(e),
+        Err(_) => Ok(opened.is_some_and(|t| t >= since)),
+    }
 }

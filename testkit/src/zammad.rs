@@ -11,6 +11,9 @@
 //!   `?expand=true`, each state's type by name: `TicketStatesController#index`,
 //!   `attributes_with_association_names`);
 //! - `POST /api/v1/ticket_articles` (201 with the article);
+//! - `POST /api/v1/tickets/search` (by `condition`, as without Elasticsearch; see
+//!   `Inner::search`), `GET /api/v1/ticket_articles/by_ticket/{id}` and
+//!   `GET /api/v1/users/{id}`;
 //! - `PUT /api/v1/tickets/{id}` (200 with the ticket; its state only);
 //!
 //! each behind `Authorization: Token token=…` (or `Bearer …`) with [`API_TOKEN`]. As in
@@ -999,10 +1002,13 @@ impl Answer {
 /// What a path asks for; a ticket id stays a string until the call is authorized.
 enum Route<'a> {
     Me,
+    User(&'a str),
     Groups,
     TicketStates,
     Articles,
+    ArticlesOf(&'a str),
     Ticket(&'a str),
+    Search,
 }
 
 impl<'a> Route<'a> {
@@ -1010,6 +1016,11 @@ impl<'a> Route<'a> {
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         match (method.as_str(), segments.as_slice()) {
             ("GET", ["api", "v1", "users", "me"]) => Some(Route::Me),
+            ("GET", ["api", "v1", "users", id]) => Some(Route::User(id)),
+            ("GET" | "POST", ["api", "v1", "tickets", "search"]) => Some(Route::Search),
+            ("GET", ["api", "v1", "ticket_articles", "by_ticket", id]) => {
+                Some(Route::ArticlesOf(id))
+            }
             ("GET", ["api", "v1", "groups"]) => Some(Route::Groups),
             ("GET", ["api", "v1", "ticket_states"]) => Some(Route::TicketStates),
             ("POST", ["api", "v1", "ticket_articles"]) => Some(Route::Articles),
@@ -1883,6 +1894,34 @@ impl Inner {
                     })
                     .collect(),
             ),
+            Route::User(id) => match id.parse::<u64>() {
+                Ok(id) if self.customers.contains_key(&id) || STAFF.iter().any(|u| u.id == id) => {
+                    Answer::ok(
+                        200,
+                        if expand {
+                            self.user_names(id)
+                        } else {
+                            self.user_record(id)
+                        },
+                    )
+                }
+                _ => Answer::error(404, &format!("Couldn't find User with 'id'={id}")),
+            },
+            Route::Search => self.search(&body),
+            Route::ArticlesOf(id) => {
+                match id.parse::<u64>().ok().and_then(|id| self.tickets.get(&id)) {
+                    // `TicketArticlesController#index_by_ticket`: by `created_at, id`, each with
+                    // its associations by name, with or without `expand`.
+                    Some(t) => Answer::ok(
+                        200,
+                        t.articles
+                            .iter()
+                            .map(|a| self.article_names(t, a))
+                            .collect(),
+                    ),
+                    None => Answer::error(404, &format!("Couldn't find Ticket with 'id'={id}")),
+                }
+            }
             Route::Articles => self.post_article(&body),
             Route::Ticket(id) => match id.parse::<u64>() {
                 Ok(id) if self.tickets.contains_key(&id) => self.put_ticket(id, &body, expand),
@@ -1896,6 +1935,97 @@ impl Inner {
             });
         }
         answer
+    }
+
+    /// `TicketsController#search` as `CanSearch.search` runs it without Elasticsearch (the
+    /// fake's, and many an instance's): with an empty `query`, the database is read through
+    /// `condition` (`Selector::Sql`; only `ticket.updated_at` `after (absolute)`, a `>=`, is
+    /// modelled, flat or in a block), ordered by `sort_by`/`order_by` (`updated_at` only;
+    /// `desc` by default), `limit` a page (50 by default, at most 200: `paginate_with`) from
+    /// `page`. A non-empty `query` is matched only as text against titles, numbers and
+    /// articles (`Ticket.search_sql_query_extension`), so a query such as
+    /// `updated_at:>2026-01-01` finds nothing: the fake answers `[]` and lists a violation.
+    fn search(&self, body: &Value) -> Answer {
+        if body["query"].as_str().is_some_and(|q| !q.trim().is_empty()) {
+            return Answer {
+                broke: Some(
+                    "a search by `query` needs Elasticsearch; without it Zammad matches the \
+                     text in titles and articles only: search by `condition`"
+                        .into(),
+                ),
+                ..Answer::ok(200, json!([]))
+            };
+        }
+        let conditions: Vec<Value> = match &body["condition"] {
+            Value::Null => Vec::new(),
+            Value::Object(o) if o.contains_key("conditions") => {
+                o["conditions"].as_array().cloned().unwrap_or_default()
+            }
+            Value::Object(o) => o
+                .iter()
+                .map(|(name, c)| {
+                    json!({"name": name, "operator": c["operator"], "value": c["value"]})
+                })
+                .collect(),
+            _ => return Answer::unprocessable("condition must be an object".into()),
+        };
+        let mut since = None;
+        for c in &conditions {
+            match (
+                c["name"].as_str(),
+                c["operator"].as_str(),
+                c["value"].as_str(),
+            ) {
+                (Some("ticket.updated_at"), Some("after (absolute)"), Some(value)) => {
+                    match DateTime::parse_from_rfc3339(value) {
+                        Ok(t) => since = Some(t.with_timezone(&Utc)),
+                        Err(_) => {
+                            return Answer::unprocessable(format!("invalid date {value:?}"));
+                        }
+                    }
+                }
+                _ => {
+                    return Answer::unprocessable(format!(
+                        "the fake models only ticket.updated_at after (absolute), not {c}"
+                    ));
+                }
+            }
+        }
+        if body["sort_by"].as_str().is_some_and(|s| s != "updated_at") {
+            return Answer::unprocessable("the fake sorts by updated_at only".into());
+        }
+        let ascending = body["order_by"].as_str() == Some("asc");
+        let limit = body["limit"]
+            .as_u64()
+            .or_else(|| body["per_page"].as_u64())
+            .unwrap_or(50)
+            .clamp(1, 200) as usize;
+        let page = body["page"].as_u64().unwrap_or(1).max(1) as usize;
+        let mut found: Vec<&Tkt> = self
+            .tickets
+            .values()
+            .filter(|t| since.is_none_or(|since| t.updated_at >= since))
+            .collect();
+        found.sort_by_key(|t| (t.updated_at, t.id));
+        if !ascending {
+            found.reverse();
+        }
+        let expand = body["expand"] == true || body["expand"] == "true";
+        Answer::ok(
+            200,
+            found
+                .iter()
+                .skip((page - 1) * limit)
+                .take(limit)
+                .map(|t| {
+                    if expand {
+                        self.ticket_names(t)
+                    } else {
+                        self.ticket_record(t)
+                    }
+                })
+                .collect(),
+        )
     }
 
     /// `TicketArticlesController#create`.

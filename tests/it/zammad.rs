@@ -117,6 +117,29 @@ impl Zm {
         }
     }
 
+    /// Stops Rateline, lets `meanwhile` play Zammad (whose trigger's five tries all fail
+    /// while Rateline is stopped), and starts Rateline again on the same database.
+    async fn restart(self, meanwhile: impl FnOnce(&FakeZammad)) -> Zm {
+        let Zm { app, fake } = self;
+        let (db, clock, connector) = app.stop().await;
+        meanwhile(&fake);
+        let mut settings = test_settings(&db);
+        settings.zammad = vec![instance(&fake)];
+        settings.scheduler.send_timeout_seconds = 2;
+        let app = TestApp::start(db, settings, clock, connector).await;
+        Zm { app, fake }
+    }
+
+    /// Waits for the catch-up that runs at the start to note where the next one begins.
+    async fn first_catch_up(&self) {
+        let app = &self.app;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while app.count("SELECT COUNT(*) FROM helpdesk_catch_ups").await == 0 {
+            assert!(tokio::time::Instant::now() < deadline, "no catch-up ran");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// What Zammad's trigger fires for the changes Rateline made through the API.
     async fn deliver_echoes(&self) {
         self.deliver_ok(self.fake.take_webhooks()).await;
@@ -168,6 +191,15 @@ impl Zm {
             status, 404,
             "the answer's ticket became a session of its own"
         );
+    }
+
+    /// How many requests were posted in the ticket.
+    fn requests_in(&self, t: &Ticket) -> usize {
+        self.fake
+            .articles(t)
+            .iter()
+            .filter(|a| is_request(a))
+            .count()
     }
 
     /// The request's article in the ticket, once it was posted.
@@ -594,14 +626,7 @@ async fn a_restart_with_requests_pending_loses_nothing(kind: Db) {
     t.request_in(&ticket).await;
     t.app.wait_for_status(&session_of(&ticket), "sent").await;
     t.app.settle().await;
-    assert_eq!(
-        t.fake
-            .articles(&ticket)
-            .iter()
-            .filter(|a| is_request(a))
-            .count(),
-        1
-    );
+    assert_eq!(t.requests_in(&ticket), 1);
 }
 
 /// An instance connected over the API takes its trigger's calls at once and asks in the
@@ -699,7 +724,67 @@ async fn a_phone_ticket_is_asked_by_email_and_an_unowned_one_credits_nobody(kind
     assert_eq!(kept, vec![None], "the e-mail address outlived the erasure");
 }
 
+/// Zammad gives up on a trigger's call after five tries in about two minutes. The close
+/// made while Rateline was stopped, and the Telegram answer that Zammad filed in a new ticket
+/// while it was stopped again, are both caught up through the API at the next start: the
+/// closed ticket is asked, credited to its owner, and the answer rates it.
+async fn calls_zammad_gave_up_on_are_caught_up_at_the_start(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    t.first_catch_up().await;
+    let ticket = t
+        .fake
+        .open(SUPPORT_GROUP, "Ann Customer", "telegram personal-message");
+    t.deliver_ok([t.fake.created(&ticket)]).await;
+    t.deliver_ok([t.fake.assign(&ticket, AGENT_ANNA)]).await;
+    t.deliver_ok([t.fake.agent_writes(&ticket, AGENT_ANNA, "It ships today.")])
+        .await;
+    let t = t
+        .restart(|fake| {
+            fake.close(&ticket);
+        })
+        .await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while t.app.session(&session_of(&ticket)).await["closed_at"].is_null() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the close was not caught up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    t.advance(Duration::seconds(30));
+    let request = t.request_in(&ticket).await;
+    assert_eq!(request["type"], "telegram personal-message", "{request}");
+    t.app.wait_for_status(&session_of(&ticket), "sent").await;
+    t.advance(Duration::seconds(5));
+    let mut answer = None;
+    let t = t
+        .restart(|fake| {
+            fake.take_webhooks();
+            answer = Some(fake.open_with(
+                SUPPORT_GROUP,
+                ticket.customer,
+                "telegram personal-message",
+                "4",
+            ));
+        })
+        .await;
+    let answer = answer.unwrap();
+    t.wait_for_rating(&ticket, |r| r["value"] == 4).await;
+    let session = t.app.session(&session_of(&ticket)).await;
+    assert_eq!(session["operator_id"], "anna", "{session:#}");
+    let fake = t.fake.clone();
+    wait_until(
+        || fake.state(&answer) == "closed",
+        || "the answer's ticket was not closed".into(),
+    )
+    .await;
+    t.is_no_session(&answer).await;
+    t.app.settle().await;
+    assert_eq!(t.requests_in(&ticket), 1);
+}
+
 crate::common::on_both_backends!(
+    calls_zammad_gave_up_on_are_caught_up_at_the_start,
     a_call_older_than_one_applied_changes_nothing,
     an_email_answer_filed_in_a_new_ticket_answers_the_old_one,
     a_state_of_type_closed_under_another_name_is_a_close,

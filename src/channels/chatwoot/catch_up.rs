@@ -6,6 +6,7 @@
 //! nothing (see `handle_one`), and a resolve is applied only to a session still open.
 
 use chrono::{DateTime, Utc};
+use rateline_domain::Channel;
 use serde_json::{Value, json};
 
 use super::{Account, Chatwoot, HELPDESK, read_time};
@@ -29,24 +30,10 @@ const MAX_MESSAGE_PAGES: usize = 10;
 impl Chatwoot {
     /// Catches up every connected account; each one's outcome, by account.
     pub async fn catch_up(&self) -> Vec<(String, Result<CaughtUp, String>)> {
-        let accounts = match self.accounts.all().await {
-            Ok(accounts) => accounts,
-            Err(e) => return vec![(String::new(), Err(e.to_string()))],
-        };
-        let mut outcomes = Vec::new();
-        for (id, a) in accounts.iter() {
-            let outcome = self.catch_up_account(a).await;
-            match &outcome {
-                Ok(c) => {
-                    tracing::debug!(account = %id, conversations = c.conversations, events = c.events, "caught up with Chatwoot");
-                }
-                Err(e) => {
-                    tracing::warn!(account = %id, error = %e, "could not catch up with Chatwoot: the next catch-up tries again from the same point");
-                }
-            }
-            outcomes.push((id.clone(), outcome));
-        }
-        outcomes
+        helpdesk::catch_up_all(self, &self.accounts, HELPDESK, |me, a| {
+            Box::pin(me.catch_up_account(a))
+        })
+        .await
     }
 
     async fn catch_up_account(&self, a: &Account) -> Result<CaughtUp, String> {
@@ -131,8 +118,10 @@ impl Chatwoot {
                 }
             }
         }
+        let session_id = helpdesk::session_id(Channel::Chatwoot, a.id, id);
+        let opened = c.get("created_at").and_then(read_time);
         if c.get("status").and_then(Value::as_str) == Some("resolved")
-            && self.resolve_missed(a, c, id, since).await?
+            && helpdesk::close_missed(&self.engine, &session_id, opened, since).await?
         {
             let mut event = c.clone();
             event["event"] = "conversation_status_changed".into();
@@ -141,27 +130,6 @@ impl Chatwoot {
             }
         }
         Ok(applied)
-    }
-
-    /// Whether the resolve of conversation `id` was never applied: its session is open, or
-    /// it has none and was opened since `since` (one opened before that, all of whose events
-    /// were lost, is no session Rateline ever knew, and is not asked about now).
-    async fn resolve_missed(
-        &self,
-        a: &Account,
-        c: &Value,
-        id: u64,
-        since: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let session_id = helpdesk::session_id(rateline_domain::Channel::Chatwoot, a.id, id);
-        match self.engine.session(&session_id).await {
-            Ok(s) => Ok(s.closed_at.is_none()),
-            Err(crate::engine::EngineError::Store(e)) => Err(e),
-            Err(_) => Ok(c
-                .get("created_at")
-                .and_then(read_time)
-                .is_some_and(|t| t >= since)),
-        }
     }
 
     /// Conversation `id`'s messages written since `since`, oldest first.

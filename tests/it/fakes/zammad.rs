@@ -983,3 +983,124 @@ async fn states_are_listed_with_their_types_and_solved_is_a_close() {
     assert_eq!(solved["ticket"]["state_id"], 8);
     assert!(solved["ticket"]["close_at"].is_string(), "{solved}");
 }
+
+/// Without Elasticsearch a ticket search by `condition` reads the database: the tickets
+/// changed at or after the time, by `updated_at` as asked, `limit` a page; a `query` finds
+/// nothing then, and is listed as a violation.
+#[tokio::test]
+async fn tickets_are_searched_by_condition_as_without_elasticsearch() {
+    let fake = fake_at_noon().await;
+    let old = fake.open(SUPPORT_GROUP, "Olga Old", "email");
+    fake.set_now(noon() + chrono::Duration::minutes(10));
+    let first = fake.open(SUPPORT_GROUP, "Fay First", "email");
+    fake.set_now(noon() + chrono::Duration::minutes(20));
+    let second = fake.open(SALES_GROUP, "Sid Second", "web");
+    fake.set_now(noon() + chrono::Duration::minutes(30));
+    let _ = fake.agent_writes(&first, AGENT_ANNA, "On its way.");
+    let search = |body: Value| {
+        let fake = fake.clone();
+        async move {
+            call(
+                &fake,
+                reqwest::Method::POST,
+                "/api/v1/tickets/search",
+                Some(&body),
+            )
+            .await
+        }
+    };
+    let since = "2026-11-21T12:05:00Z";
+    let found = search(json!({
+        "condition": {"ticket.updated_at": {"operator": "after (absolute)", "value": since}},
+        "sort_by": "updated_at", "order_by": "asc", "limit": 200, "page": 1, "expand": true,
+    }))
+    .await;
+    assert_eq!(found.status, 200, "{}", found.text);
+    let ids: Vec<u64> = found
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [second.id, first.id],
+        "the article moved the first one last"
+    );
+    assert_eq!(found.json()[0]["customer"], "sid.second@example.com");
+    assert_eq!(found.json()[0]["state"], "new");
+    // The block form, one a page.
+    let paged = search(json!({
+        "condition": {"operator": "AND", "conditions": [
+            {"name": "ticket.updated_at", "operator": "after (absolute)", "value": since}]},
+        "sort_by": "updated_at", "order_by": "asc", "limit": 1, "page": 2,
+    }))
+    .await;
+    assert_eq!(paged.json()[0]["id"], first.id);
+    assert_eq!(paged.json()[0]["group_id"], SUPPORT_GROUP);
+    // No condition: every ticket, the latest change first.
+    let all = search(json!({})).await.json();
+    assert_eq!(all.as_array().unwrap().len(), 3);
+    assert_eq!(all[2]["id"], old.id);
+    // A query needs Elasticsearch.
+    let queried = search(json!({"query": "updated_at:>2026-11-21"})).await;
+    assert_eq!(queried.json(), json!([]));
+    assert!(
+        fake.rule_violations()
+            .iter()
+            .any(|v| v.contains("needs Elasticsearch")),
+        "{:?}",
+        fake.rule_violations()
+    );
+}
+
+/// A ticket's articles come oldest first with their type and sender by name; a user by id
+/// is the record a ticket's search names by login only.
+#[tokio::test]
+async fn a_tickets_articles_and_its_customer_are_read_by_id() {
+    let fake = fake_at_noon().await;
+    let t = fake.open(SUPPORT_GROUP, "Ann Customer", "telegram personal-message");
+    let _ = fake.agent_writes(&t, AGENT_ANNA, "Hello Ann");
+    let articles = call(
+        &fake,
+        reqwest::Method::GET,
+        &format!("/api/v1/ticket_articles/by_ticket/{}", t.id),
+        None,
+    )
+    .await
+    .json();
+    let kinds: Vec<(&str, &str)> = articles
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["sender"].as_str().unwrap(), a["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("Customer", "telegram personal-message"),
+            ("Agent", "telegram personal-message")
+        ]
+    );
+    let user = call(
+        &fake,
+        reqwest::Method::GET,
+        &format!("/api/v1/users/{}", t.customer),
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(user["firstname"], "Ann");
+    assert_eq!(user["lastname"], "Customer");
+    let missing = call(&fake, reqwest::Method::GET, "/api/v1/users/999999", None).await;
+    assert_eq!(missing.status, 404);
+    let unknown = call(
+        &fake,
+        reqwest::Method::GET,
+        "/api/v1/ticket_articles/by_ticket/999999",
+        None,
+    )
+    .await;
+    assert_eq!(unknown.status, 404);
+}

@@ -30,6 +30,8 @@ use rateline_domain::{
 };
 use serde_json::Value;
 
+mod catch_up;
+
 use super::dialogue::{Chat, Dialogue};
 use super::helpdesk::{self, Handled, NotApplied, Refusal, Registry};
 use crate::engine::Engine;
@@ -160,7 +162,8 @@ impl Zammad {
     /// Checks a webhook call of `instance` before its body is read (the instance is
     /// connected, and the call is signed with its token or it takes unsigned calls), then
     /// applies it. Only an unreachable database is the call's: it is then refused with a
-    /// 503 and Zammad delivers it again.
+    /// 503, and Zammad tries it again (five tries in about two minutes); the catch-up
+    /// applies what all five missed.
     pub async fn receive<'h>(
         &self,
         instance: &str,
