@@ -19,7 +19,7 @@ use crate::helpdesk::{Callee, get_json, outcome_of};
 use crate::phrases::Phrases;
 use crate::{OutgoingRequest, Scale, SendOutcome, clip};
 
-/// The longest article body Rateline posts (Telegram's limit).
+/// The longest article body Rateline posts (Telegram's limit, and Meta's for a WhatsApp text).
 const MAX_TEXT: usize = 4096;
 
 /// What Zammad's SMS channel sends of an article.
@@ -29,9 +29,13 @@ const MAX_SMS: usize = 160;
 /// `paginate_with` gives a search (`max: 200`).
 pub const TICKETS_PAGE: usize = 200;
 
-/// The article types an agent's article reaches the customer in: Zammad sends e-mail, SMS
-/// and Telegram, and the portal shows public notes of `web` tickets.
-pub const REACHES_CUSTOMER: [&str; 4] = ["email", "sms", "telegram personal-message", "web"];
+/// The article types an agent's article reaches the customer in: Zammad sends e-mail, SMS,
+/// Telegram and WhatsApp, and the portal shows public notes of `web` tickets.
+pub const REACHES_CUSTOMER: [&str; 5] =
+    ["email", "sms", "telegram personal-message", WHATSAPP, "web"];
+
+/// The article type of Zammad's WhatsApp channel (6.3 and later).
+pub const WHATSAPP: &str = "whatsapp message";
 
 /// One Zammad instance, reached with one token.
 #[derive(Clone)]
@@ -137,11 +141,34 @@ impl ZammadApi {
             Some(id) => json!({"state_id": id}),
             None => json!({"state": "closed"}),
         };
+        self.put_state(ticket, &state).await
+    }
+
+    /// Sets ticket `ticket` to `open`.
+    pub async fn reopen(&self, ticket: &str) -> SendOutcome {
+        self.put_state(ticket, &json!({"state": "open"})).await
+    }
+
+    /// Ticket `ticket`'s state: its id and name (`GET /api/v1/tickets/{id}?expand=true`).
+    pub async fn ticket_state(&self, ticket: &str) -> Result<(u64, String), String> {
+        let body = self
+            .get(&format!("/api/v1/tickets/{ticket}?expand=true"))
+            .await?;
+        match (
+            body.get("state_id").and_then(Value::as_u64),
+            body.get("state").and_then(Value::as_str),
+        ) {
+            (Some(id), Some(name)) => Ok((id, name.to_owned())),
+            _ => Err(format!("{} named no state of ticket {ticket}", self.what())),
+        }
+    }
+
+    async fn put_state(&self, ticket: &str, state: &Value) -> SendOutcome {
         let sent = self
             .http
             .put(format!("{}/api/v1/tickets/{ticket}", self.base))
             .header("Authorization", self.auth())
-            .json(&state)
+            .json(state)
             .send()
             .await;
         let (what, addressed) = (self.what(), format!("ticket {ticket}"));

@@ -464,3 +464,23 @@ pub async fn close_missed(
         Err(_) => Ok(opened.is_some_and(|t| t >= since)),
     }
 }
+
+/// Meta's 24-hour window, where the helpdesk's channel is one of Meta's (`meta`; `channel`
+/// names it): the helpdesk would take the message and Meta refuse it.
+pub fn window_closed(
+    meta: bool,
+    channel: &str,
+    last: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<rateline_adapters::SendOutcome> {
+    if !meta || last.is_some_and(|l| rateline_domain::meta_window_open(l, now)) {
+        return None;
+    }
+    let last = last.map_or_else(
+        || "the client has not written in this conversation".to_owned(),
+        |t| format!("the client's last message was at {}", t.to_rfc3339()),
+    );
+    Some(rateline_adapters::SendOutcome::WindowClosed {
+        reason: format!("{last}; {channel}, where Meta allows messages only within 24 hours of it"),
+    })
+}

@@ -12,8 +12,8 @@
 //!   `attributes_with_association_names`);
 //! - `POST /api/v1/ticket_articles` (201 with the article);
 //! - `POST /api/v1/tickets/search` (by `condition`, as without Elasticsearch; see
-//!   `Inner::search`), `GET /api/v1/ticket_articles/by_ticket/{id}` and
-//!   `GET /api/v1/users/{id}`;
+//!   `Inner::search`), `GET /api/v1/tickets/{id}`,
+//!   `GET /api/v1/ticket_articles/by_ticket/{id}` and `GET /api/v1/users/{id}`;
 //! - `PUT /api/v1/tickets/{id}` (200 with the ticket; its state only);
 //!
 //! each behind `Authorization: Token token=…` (or `Bearer …`) with [`API_TOKEN`]. As in
@@ -29,6 +29,14 @@
 //! states other than `open` and `closed` (pending states need a `pending_time`, merging has
 //! its own endpoint). A JSON body sent without `Content-Type: application/json` is read as no
 //! body, as Rails reads it.
+//!
+//! WhatsApp tickets (`whatsapp message`, Zammad 6.3 and later) carry the customer's number
+//! and latest message time in their preferences (`Whatsapp::Webhook::Message`); an agent's
+//! WhatsApp article on a ticket whose state is *named* `closed`, `merged` or `removed` is 422
+//! `Reply allowed only for open tickets` (`Validations::TicketArticleValidator::
+//! WhatsappMessage`), one past Meta's 24 hours after the customer's last message is taken and
+//! listed as a violation (Meta refuses it with 131047), and a message after such a close opens
+//! a new ticket (`find_ticket`).
 //!
 //! Where Zammad takes an article that the client then never gets, or gets mangled, the fake
 //! answers 201 and lists a rule violation. The client sees an article on the ticket's channel
@@ -124,16 +132,18 @@ const EMAIL: &str = "email";
 const WEB: &str = "web";
 const TELEGRAM: &str = "telegram personal-message";
 const SMS: &str = "sms";
+/// Zammad's WhatsApp Business channel (6.3 and later).
+const WHATSAPP: &str = "whatsapp message";
 /// A call an agent logged: the customer reads nothing in this channel.
 const PHONE: &str = "phone";
 const NOTE: &str = "note";
-const CHANNELS: [&str; 5] = [EMAIL, WEB, TELEGRAM, SMS, PHONE];
+const CHANNELS: [&str; 6] = [EMAIL, WEB, TELEGRAM, SMS, WHATSAPP, PHONE];
 
 /// Types a channel job delivers to the client (`Ticket::Article::EnqueueCommunicate*Job`).
-const SENT_TYPES: [&str; 3] = [EMAIL, TELEGRAM, SMS];
+const SENT_TYPES: [&str; 4] = [EMAIL, TELEGRAM, SMS, WHATSAPP];
 
 /// `db/seeds/ticket_article_types.rb`; all but `note` are communication types.
-const ARTICLE_TYPES: [(u64, &str); 12] = [
+const ARTICLE_TYPES: [(u64, &str); 13] = [
     (1, EMAIL),
     (2, SMS),
     (3, "chat"),
@@ -146,7 +156,17 @@ const ARTICLE_TYPES: [(u64, &str); 12] = [
     (10, NOTE),
     (11, WEB),
     (12, TELEGRAM),
+    // Added by the WhatsApp channel's migration, after the seeds.
+    (13, WHATSAPP),
 ];
+
+/// The states a WhatsApp message never joins, and an agent's WhatsApp reply is refused on:
+/// by *name* (`Whatsapp::Webhook::Message#find_ticket`,
+/// `Validations::TicketArticleValidator::WhatsappMessage#validate_ticket_state`).
+const WHATSAPP_ENDED: [&str; 3] = ["closed", "merged", "removed"];
+
+/// Meta's text message body: at most 4,096 characters.
+const WHATSAPP_TEXT_CHARS: usize = 4096;
 const SENDERS: [(u64, &str); 3] = [(1, "Agent"), (2, "Customer"), (3, "System")];
 /// `db/seeds/ticket_states.rb`, in creation order, with their types
 /// (`db/seeds/ticket_state_types.rb`); and `solved`, a state of type `closed` an admin added
@@ -559,9 +579,15 @@ impl FakeZammad {
             (tkt.via, tkt.state)
         };
         assert!(
-            !is_closed(state) || via == EMAIL || via == WEB,
+            !is_closed(state) || via == EMAIL || via == WEB || via == WHATSAPP,
             "ticket {} is closed: Zammad files a {via} message after that in a new ticket \
              (lib/telegram.rb, Channel::Driver::Sms::Base); use open_for",
+            t.id
+        );
+        assert!(
+            via != WHATSAPP || !WHATSAPP_ENDED.contains(&state),
+            "ticket {} is {state}: Zammad files a WhatsApp message after that in a new ticket \
+             (Whatsapp::Webhook::Message#find_ticket); use open_with",
             t.id
         );
         assert!(
@@ -611,6 +637,7 @@ impl FakeZammad {
             EMAIL => (EMAIL, Some(c.address())),
             TELEGRAM => (TELEGRAM, Some(c.telegram.clone())),
             SMS => (SMS, Some(c.mobile.clone())),
+            WHATSAPP => (WHATSAPP, None),
             _ => (NOTE, None),
         };
         let article = s.agent_article(
@@ -958,6 +985,8 @@ struct Tkt {
     last_owner_update_at: Option<DateTime<Utc>>,
     close_at: Option<DateTime<Utc>>,
     last_close_at: Option<DateTime<Utc>>,
+    /// The customer's latest WhatsApp message (`preferences.whatsapp.timestamp_incoming`).
+    whatsapp_incoming: Option<DateTime<Utc>>,
     articles: Vec<Art>,
 }
 
@@ -1008,6 +1037,7 @@ enum Route<'a> {
     Articles,
     ArticlesOf(&'a str),
     Ticket(&'a str),
+    ShowTicket(&'a str),
     Search,
 }
 
@@ -1018,6 +1048,7 @@ impl<'a> Route<'a> {
             ("GET", ["api", "v1", "users", "me"]) => Some(Route::Me),
             ("GET", ["api", "v1", "users", id]) => Some(Route::User(id)),
             ("GET" | "POST", ["api", "v1", "tickets", "search"]) => Some(Route::Search),
+            ("GET", ["api", "v1", "tickets", id]) => Some(Route::ShowTicket(id)),
             ("GET", ["api", "v1", "ticket_articles", "by_ticket", id]) => {
                 Some(Route::ArticlesOf(id))
             }
@@ -1130,11 +1161,15 @@ impl Inner {
     }
 
     fn open(&mut self, group: u64, customer: u64, via: &'static str, text: &str) -> Ticket {
-        if (via == TELEGRAM || via == SMS)
+        let joins = |t: &Tkt| match via {
+            WHATSAPP => !WHATSAPP_ENDED.contains(&t.state),
+            _ => !is_closed(t.state),
+        };
+        if (via == TELEGRAM || via == SMS || via == WHATSAPP)
             && let Some(open) = self
                 .tickets
                 .values()
-                .find(|t| t.customer == customer && t.via == via && !is_closed(t.state))
+                .find(|t| t.customer == customer && t.via == via && joins(t))
         {
             panic!(
                 "customer {customer} still has ticket {} ({}) on {via}: Zammad adds their \
@@ -1149,7 +1184,7 @@ impl Inner {
         self.next_number += 1;
         // Telegram and SMS title a ticket with the message; e-mail with the subject; the
         // portal with what the customer typed as title.
-        let title = if via == TELEGRAM || via == SMS {
+        let title = if via == TELEGRAM || via == SMS || via == WHATSAPP {
             text
         } else {
             "Help with my order"
@@ -1176,6 +1211,7 @@ impl Inner {
                 last_owner_update_at: None,
                 close_at: None,
                 last_close_at: None,
+                whatsapp_incoming: None,
                 articles: Vec::new(),
             },
         );
@@ -1268,6 +1304,14 @@ impl Inner {
             PHONE => {
                 article.from = Some(c.address());
                 article.to = Some(format!("{} <{}>", group.realname, group.email));
+            }
+            // `Whatsapp::Webhook::Message`: from the profile name and number, the message's
+            // `wamid` as its id; each message moves `timestamp_incoming`.
+            WHATSAPP => {
+                article.from = Some(format!("{} ({})", c.firstname, c.mobile));
+                article.message_id = Some(format!("wamid.{n:020}"));
+                let now = self.now();
+                self.ticket_mut(ticket).whatsapp_incoming = Some(now);
             }
             _ => {
                 article.from = Some(c.mobile.clone());
@@ -1636,6 +1680,19 @@ impl Inner {
                 "channel_id": 3,
                 "telegram": {"bid": 600_000_001, "chat_id": 700_000_000 + t.customer},
             }),
+            // `Whatsapp::Webhook::Message#ticket_preferences`: Meta's number without `+`, and
+            // the time of the customer's latest message, in epoch seconds as a string.
+            WHATSAPP => json!({
+                "channel_id": 5,
+                "channel_area": "WhatsApp::Business",
+                "whatsapp": {
+                    "from": {
+                        "phone_number": self.customers[&t.customer].mobile.trim_start_matches('+'),
+                        "display_name": self.customers[&t.customer].firstname,
+                    },
+                    "timestamp_incoming": t.whatsapp_incoming.map(|i| i.timestamp().to_string()),
+                },
+            }),
             SMS => json!({
                 "channel_id": 4,
                 "sms": {"originator": self.customers[&t.customer].mobile, "recipient": SMS_NUMBER},
@@ -1908,6 +1965,19 @@ impl Inner {
                 _ => Answer::error(404, &format!("Couldn't find User with 'id'={id}")),
             },
             Route::Search => self.search(&body),
+            Route::ShowTicket(id) => {
+                match id.parse::<u64>().ok().and_then(|id| self.tickets.get(&id)) {
+                    Some(t) => Answer::ok(
+                        200,
+                        if expand {
+                            self.ticket_names(t)
+                        } else {
+                            self.ticket_record(t)
+                        },
+                    ),
+                    None => Answer::error(404, &format!("Couldn't find Ticket with 'id'={id}")),
+                }
+            }
             Route::ArticlesOf(id) => {
                 match id.parse::<u64>().ok().and_then(|id| self.tickets.get(&id)) {
                     // `TicketArticlesController#index_by_ticket`: by `created_at, id`, each with
@@ -2047,11 +2117,34 @@ impl Inner {
             Ok(new) => new,
             Err(what) => return Answer::unprocessable(what),
         };
-        let (via, customer) = {
+        let (via, customer, state, incoming) = {
             let t = &self.tickets[&ticket];
-            (t.via, &self.customers[&t.customer])
+            (
+                t.via,
+                &self.customers[&t.customer],
+                t.state,
+                t.whatsapp_incoming,
+            )
         };
-        let broken = delivery_violations(via, customer, &new);
+        // `Validations::TicketArticleValidator::WhatsappMessage`, for an agent's article.
+        if new.kind == WHATSAPP && new.sender == "Agent" && WHATSAPP_ENDED.contains(&state) {
+            return Answer::unprocessable("Reply allowed only for open tickets".into());
+        }
+        let mut broken = delivery_violations(via, customer, &new);
+        // Zammad sends it whenever it is; Meta refuses a message outside the 24-hour window
+        // (error 131047), and Zammad, after its retries, leaves an internal note
+        // (`CommunicateWhatsappJob`, `Service::Ticket::Article::Type::BaseDeliver`).
+        if via == WHATSAPP
+            && new.kind == WHATSAPP
+            && !new.internal
+            && incoming.is_none_or(|i| self.now() - i > TimeDelta::hours(24))
+        {
+            broken.push(
+                "a WhatsApp message more than 24 hours after the customer's last one: Meta \
+                 refuses it (131047), and the customer never gets it"
+                    .into(),
+            );
+        }
         let mut article = self.agent_article(ticket, API_USER, new);
         article.posted = Some(body.clone());
         let id = self.add_article(ticket, article, API_USER);
@@ -2268,16 +2361,16 @@ fn delivery_violations(via: &str, customer: &Customer, a: &NewArticle) -> Vec<St
         EMAIL => mailed(&mut broken),
         _ => {
             let chars = a.body.chars().count();
-            let limit = if via == TELEGRAM {
-                TELEGRAM_TEXT_CHARS
-            } else {
-                SMS_CHARS
+            let limit = match via {
+                TELEGRAM => TELEGRAM_TEXT_CHARS,
+                WHATSAPP => WHATSAPP_TEXT_CHARS,
+                _ => SMS_CHARS,
             };
             if chars > limit {
-                broken.push(if via == TELEGRAM {
+                broken.push(if via == TELEGRAM || via == WHATSAPP {
                     format!(
-                        "a Telegram message of {chars} characters: sendMessage takes at most \
-                         {limit}, the delivery fails"
+                        "a {via} of {chars} characters: the platform takes at most {limit}, the \
+                         delivery fails"
                     )
                 } else {
                     format!(

@@ -783,7 +783,71 @@ async fn calls_zammad_gave_up_on_are_caught_up_at_the_start(kind: Db) {
     assert_eq!(t.requests_in(&ticket), 1);
 }
 
+/// A WhatsApp ticket (Zammad 6.3 and later) is asked in WhatsApp. Zammad refuses an agent's
+/// WhatsApp reply on a closed ticket, so Rateline opens it for the request and closes it
+/// again; the customer's answer, which Zammad files in a new ticket, rates the owner, and the
+/// follow-up goes out the same way. Nothing breaks a rule of Zammad's or Meta's.
+async fn a_whatsapp_ticket_is_asked_in_whatsapp(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let ticket = t
+        .worked_and_closed(SUPPORT_GROUP, "whatsapp message", AGENT_ANNA)
+        .await;
+    t.advance(Duration::seconds(30));
+    let request = t.request_in(&ticket).await;
+    assert_eq!(request["type"], "whatsapp message", "{request}");
+    assert_eq!(request["internal"], false, "{request}");
+    t.app.wait_for_status(&session_of(&ticket), "sent").await;
+    assert_eq!(t.fake.state(&ticket), "closed");
+    t.deliver_echoes().await;
+    t.advance(Duration::seconds(5));
+    let answer = t
+        .writes_in_a_new_ticket(SUPPORT_GROUP, &ticket, "whatsapp message", "2")
+        .await;
+    t.wait_for_rating(&ticket, |r| r["value"] == 2).await;
+    assert_eq!(
+        t.app.session(&session_of(&ticket)).await["operator_id"],
+        "anna"
+    );
+    let fake = t.fake.clone();
+    wait_until(
+        || fake.state(&answer) == "closed",
+        || "the answer's ticket was not closed".into(),
+    )
+    .await;
+    t.deliver_echoes().await;
+    t.is_no_session(&answer).await;
+    t.app.settle().await;
+    assert_eq!(t.fake.state(&ticket), "closed");
+    assert_eq!(t.requests_in(&ticket), 1);
+    assert_eq!(t.fake.rule_violations(), Vec::<String>::new());
+}
+
+/// Meta takes a WhatsApp message only within 24 hours of the customer's last one, and
+/// Zammad sends it anyway (its check is in the browser only): Rateline does not post a
+/// request past the window, and says why.
+async fn a_whatsapp_request_past_metas_window_is_not_posted(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let ticket = t
+        .fake
+        .open(SUPPORT_GROUP, "Ann Customer", "whatsapp message");
+    t.deliver_ok([t.fake.created(&ticket)]).await;
+    t.deliver_ok([t.fake.assign(&ticket, AGENT_ANNA)]).await;
+    t.advance(Duration::hours(25));
+    t.deliver_ok([t.fake.close(&ticket)]).await;
+    t.advance(Duration::seconds(30));
+    let session = t
+        .app
+        .wait_for_status(&session_of(&ticket), "window_closed")
+        .await;
+    let reason = session["rating_request"]["last_error"].to_string();
+    assert!(reason.contains("24 hours"), "{session:#}");
+    assert_eq!(t.requests_in(&ticket), 0);
+    assert_eq!(t.fake.state(&ticket), "closed");
+}
+
 crate::common::on_both_backends!(
+    a_whatsapp_ticket_is_asked_in_whatsapp,
+    a_whatsapp_request_past_metas_window_is_not_posted,
     calls_zammad_gave_up_on_are_caught_up_at_the_start,
     a_call_older_than_one_applied_changes_nothing,
     an_email_answer_filed_in_a_new_ticket_answers_the_old_one,

@@ -789,7 +789,12 @@ impl Chatwoot {
             }
         };
         match account {
-            Some(a) => match window_closed(&conversation.medium, last, now) {
+            Some(a) => match helpdesk::window_closed(
+                api::is_meta(&conversation.medium),
+                &format!("the Chatwoot inbox is {}", conversation.medium),
+                last,
+                now,
+            ) {
                 Some(closed) => Err(closed),
                 None => Ok((a, conversation)),
             },
@@ -840,28 +845,6 @@ fn api_of(id: &str, s: &ChatwootSettings, http: &reqwest::Client) -> (u64, Chatw
     let id = id.parse().unwrap_or_default();
     let token = s.api_token.as_deref().unwrap_or_default();
     (id, ChatwootApi::new(&s.url, id, token, http.clone()))
-}
-
-/// Meta's 24-hour window, on a Chatwoot inbox of Meta's: Chatwoot would take the message
-/// and the platform refuse it.
-fn window_closed(
-    medium: &str,
-    last: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Option<SendOutcome> {
-    if !api::is_meta(medium) || last.is_some_and(|l| rateline_domain::meta_window_open(l, now)) {
-        return None;
-    }
-    let last = last.map_or_else(
-        || "the client has not written in this conversation".to_owned(),
-        |t| format!("the client's last message was at {}", t.to_rfc3339()),
-    );
-    Some(SendOutcome::WindowClosed {
-        reason: format!(
-            "{last}; the Chatwoot inbox is {medium}, where Meta allows messages only within 24 \
-             hours of it"
-        ),
-    })
 }
 
 /// The conversation as a webhook names it.

@@ -50,7 +50,8 @@ fn client_id(instance: &str, customer: u64) -> String {
 /// (`lib/telegram.rb`, `Channel::Driver::Sms::Base`), and for e-mail in a group whose
 /// `follow_up_possible` is `new_ticket`, or `new_ticket_after_certain_time` once its days
 /// have passed (`Channel::Filter::FollowUpPossibleCheck`).
-const NEW_TICKET_AFTER_CLOSE: [&str; 3] = ["telegram personal-message", "sms", "email"];
+const NEW_TICKET_AFTER_CLOSE: [&str; 4] =
+    ["telegram personal-message", "sms", api::WHATSAPP, "email"];
 
 /// Zammad's user "-": a ticket owned by it has no owner.
 const NOBODY: u64 = 1;
@@ -322,8 +323,11 @@ impl Zammad {
             account: z.id.clone(),
             conversation: t.id.to_string(),
             medium: medium.to_owned(),
+            // Zammad addresses an e-mail and an SMS by `to`; WhatsApp by the ticket's own
+            // number (`preferences.whatsapp.from`), so nothing is kept for it.
             address: match medium {
                 "sms" => t.customer_mobile.clone(),
+                api::WHATSAPP => None,
                 _ => t.customer_email.clone(),
             },
         };
@@ -555,18 +559,29 @@ impl ChannelAdapter for Zammad {
 
     #[tracing::instrument(skip_all, fields(request_id = %request.request_id, session_id = %request.session_id))]
     async fn send(&self, request: &OutgoingRequest) -> SendOutcome {
-        self.post(&request.session_id, &api::request_text(request))
+        let r = request;
+        let text = api::request_text(r);
+        self.post(&r.session_id, &text, r.last_client_message_at, r.now)
             .await
     }
 
     async fn send_text(&self, message: &OutgoingText) -> SendOutcome {
-        self.post(&message.session_id, &message.text).await
+        let m = message;
+        self.post(&m.session_id, &m.text, m.last_client_message_at, m.now)
+            .await
     }
 }
 
 impl Zammad {
-    /// Posts `text` into session `session_id`'s ticket, in its channel.
-    async fn post(&self, session_id: &str, text: &str) -> SendOutcome {
+    /// Posts `text` into session `session_id`'s ticket, in its channel; on WhatsApp only
+    /// within Meta's 24 hours of the client's `last` message.
+    async fn post(
+        &self,
+        session_id: &str,
+        text: &str,
+        last: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> SendOutcome {
         let conversation = match self.engine.conversation_of(session_id).await {
             Ok(Some(c)) => c,
             Ok(None) => {
@@ -602,10 +617,52 @@ impl Zammad {
                 };
             }
         };
-        z.api
-            .post_article(&article_to(&conversation), text, false)
-            .await
+        if conversation.medium == api::WHATSAPP {
+            let channel = "the Zammad ticket is a WhatsApp one";
+            if let Some(closed) = helpdesk::window_closed(true, channel, last, now) {
+                return closed;
+            }
+        }
+        to_customer(&z.api, &conversation, text).await
     }
+}
+
+/// Posts `text` for the customer into conversation `to`'s ticket, in its channel. Zammad
+/// refuses an agent's WhatsApp reply on a ticket whose state is named `closed`
+/// (`Validations::TicketArticleValidator::WhatsappMessage#validate_ticket_state`), so a
+/// closed WhatsApp ticket is set to `open` for the message and closed again into the state it
+/// had, as an agent would do.
+async fn to_customer(zammad: &ZammadApi, to: &HelpdeskConversation, text: &str) -> SendOutcome {
+    if to.medium != api::WHATSAPP {
+        return zammad.post_article(&article_to(to), text, false).await;
+    }
+    let ticket = &to.conversation;
+    let (state, name) = match zammad.ticket_state(ticket).await {
+        Ok(state) => state,
+        Err(reason) => {
+            return SendOutcome::Retry {
+                after: None,
+                reason,
+            };
+        }
+    };
+    let closed = name == "closed";
+    if closed {
+        match zammad.reopen(ticket).await {
+            SendOutcome::Accepted { .. } => {}
+            refused => return refused,
+        }
+    }
+    let sent = zammad.post_article(&article_to(to), text, false).await;
+    if closed {
+        match zammad.close(ticket, Some(state)).await {
+            SendOutcome::Accepted { .. } => {}
+            other => {
+                tracing::warn!(outcome = ?other, ticket = %ticket, "a WhatsApp ticket opened for Rateline's message could not be closed again");
+            }
+        }
+    }
+    sent
 }
 
 /// Instance `id`'s API, called with its token.
@@ -747,18 +804,10 @@ impl Chat for ZammadChat<'_> {
         _list_label: &str,
     ) -> SendOutcome {
         let labels: Vec<&str> = choices.iter().map(|(l, _)| l.as_str()).collect();
-        self.api
-            .post_article(
-                &article_to(self.to),
-                &api::choices_text(text, &labels),
-                false,
-            )
-            .await
+        to_customer(self.api, self.to, &api::choices_text(text, &labels)).await
     }
 
     async fn say(&self, text: &str) -> SendOutcome {
-        self.api
-            .post_article(&article_to(self.to), text, false)
-            .await
+        to_customer(self.api, self.to, text).await
     }
 }

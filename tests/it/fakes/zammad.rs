@@ -1104,3 +1104,56 @@ async fn a_tickets_articles_and_its_customer_are_read_by_id() {
     .await;
     assert_eq!(unknown.status, 404);
 }
+
+/// A WhatsApp ticket carries the customer's number and latest message time in its
+/// preferences; an agent's WhatsApp reply is refused on a ticket named `closed`, taken on an
+/// open one, and listed as a violation past Meta's 24 hours; the customer's message after
+/// the close opens a new ticket.
+#[tokio::test]
+async fn whatsapp_tickets_behave_as_zammads() {
+    let fake = fake_at_noon().await;
+    let t = fake.open(SUPPORT_GROUP, "Ann Customer", "whatsapp message");
+    let shown = call(
+        &fake,
+        reqwest::Method::GET,
+        &format!("/api/v1/tickets/{}?expand=true", t.id),
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(shown["create_article_type"], "whatsapp message");
+    assert_eq!(shown["preferences"]["channel_area"], "WhatsApp::Business");
+    assert_eq!(
+        shown["preferences"]["whatsapp"]["timestamp_incoming"],
+        noon().timestamp().to_string()
+    );
+    let reply = |text: &str| {
+        json!({"ticket_id": t.id, "body": text, "type": "whatsapp message",
+               "content_type": "text/plain", "internal": false, "sender": "Agent"})
+    };
+    let taken = post_article(&fake, &reply("Hello")).await;
+    assert_eq!(taken.status, 201, "{}", taken.text);
+    assert!(
+        fake.rule_violations().is_empty(),
+        "{:?}",
+        fake.rule_violations()
+    );
+    let _ = fake.close(&t);
+    let refused = post_article(&fake, &reply("Please rate us")).await;
+    assert_eq!(refused.status, 422);
+    assert_eq!(refused.error(), "Reply allowed only for open tickets");
+    let _ = fake.reopen(&t);
+    fake.set_now(noon() + chrono::Duration::hours(25));
+    let late = post_article(&fake, &reply("Still there?")).await;
+    assert_eq!(late.status, 201);
+    assert!(
+        fake.rule_violations()
+            .iter()
+            .any(|v| v.contains("24 hours")),
+        "{:?}",
+        fake.rule_violations()
+    );
+    let _ = fake.close(&t);
+    let new = fake.open_with(SUPPORT_GROUP, t.customer, "whatsapp message", "4");
+    assert_ne!(new.id, t.id);
+}
