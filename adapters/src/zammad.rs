@@ -245,7 +245,7 @@ impl ZammadApi {
             .json(&json!({
                 "condition": {"ticket.updated_at": {
                     "operator": "after (absolute)",
-                    "value": since.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    "value": since.to_rfc3339_opts(SecondsFormat::Millis, true),
                 }},
                 "sort_by": "updated_at",
                 "order_by": "asc",

@@ -355,8 +355,9 @@ pub fn rating_note(
 }
 
 /// A webhook call's outcome as the helpdesk hears it: only an unreachable database is the
-/// call's (refused with a 503, the helpdesk delivers it again); any other failure would
-/// repeat on every delivery, so it is logged and the call let go.
+/// call's (refused with a 503: Zammad tries again, Chatwoot does not, and the catch-up
+/// applies what was missed); any other failure would repeat on every delivery, so it is
+/// logged and the call let go.
 pub fn settle(result: Result<Handled, StoreError>, helpdesk: &str) -> Result<Handled, StoreError> {
     match result {
         Err(StoreError::Unavailable(e)) => Err(StoreError::Unavailable(e)),
@@ -432,20 +433,58 @@ pub async fn catch_up_from(
     match engine.caught_up_until(helpdesk, account).await? {
         Some(until) => Ok(Some((until - CATCH_UP_MARGIN).max(now - CATCH_UP_LOOKBACK))),
         None => {
-            engine.note_caught_up(helpdesk, account, now).await?;
+            engine
+                .note_caught_up(helpdesk, account, now, now - CATCH_UP_LOOKBACK)
+                .await?;
             Ok(None)
         }
     }
 }
 
-/// Notes that a catch-up of `account` that started at `started` read everything up to it.
+/// Notes that a catch-up of `account` read everything up to `until`.
 pub async fn caught_up(
     engine: &Engine,
     helpdesk: &str,
     account: &str,
-    started: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    engine.note_caught_up(helpdesk, account, started).await
+    until: DateTime<Utc>,
+) -> Result<(), String> {
+    // Items older than any catch-up reads again are of no use any more.
+    let forget = until - CATCH_UP_LOOKBACK - CATCH_UP_MARGIN * 2;
+    engine
+        .note_caught_up(helpdesk, account, until, forget)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Whether an event a catch-up applied changed something. Only an unreachable database
+/// stops the catch-up (it starts again from the same point); anything else would fail the
+/// same way every time, so it is logged and the event let go, as a webhook call's is.
+pub fn caught(result: Result<Handled, StoreError>, helpdesk: &str) -> Result<bool, String> {
+    settle(result, helpdesk)
+        .map(|h| h == Handled::Applied)
+        .map_err(|e| e.to_string())
+}
+
+/// Whether conversation (ticket) `conversation` of `account` is a session, or one opened for
+/// an answer to a session's request.
+pub async fn known(
+    engine: &Engine,
+    helpdesk: &str,
+    account: &str,
+    conversation: &str,
+    session_id: &str,
+) -> Result<bool, String> {
+    let store = |e: StoreError| e.to_string();
+    Ok(engine
+        .conversation_of(session_id)
+        .await
+        .map_err(store)?
+        .is_some()
+        || engine
+            .answer_ticket_of(helpdesk, account, conversation)
+            .await
+            .map_err(store)?
+            .is_some())
 }
 
 /// Whether a catch-up applies the close (resolve) of session `session_id`'s conversation,

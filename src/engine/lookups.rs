@@ -66,14 +66,31 @@ impl Engine {
         self.store.caught_up_until(helpdesk, account).await
     }
 
-    /// Notes how far a helpdesk's account or instance is caught up.
+    /// Notes how far a helpdesk's account or instance is caught up, and forgets the items
+    /// applied before `forget_before`.
     pub async fn note_caught_up(
         &self,
         helpdesk: &str,
         account: &str,
         until: DateTime<Utc>,
+        forget_before: DateTime<Utc>,
     ) -> Result<()> {
-        self.store.note_caught_up(helpdesk, account, until).await
+        self.store
+            .note_caught_up(helpdesk, account, until, forget_before)
+            .await
+    }
+
+    /// Whether a helpdesk's message or article was applied already (by its webhook or a
+    /// catch-up).
+    pub async fn applied_item(&self, helpdesk: &str, account: &str, item: &str) -> Result<bool> {
+        self.store.applied_item(helpdesk, account, item).await
+    }
+
+    /// Notes that a helpdesk's message or article was applied.
+    pub async fn note_applied_item(&self, helpdesk: &str, account: &str, item: &str) -> Result<()> {
+        self.store
+            .note_applied_item(helpdesk, account, item, self.now())
+            .await
     }
 
     /// Notes a ticket a helpdesk opened for an answer to session `session_id`'s request.

@@ -96,14 +96,16 @@ impl Store {
         Ok(done)
     }
 
-    /// Deletes a connector; with `expected`, only at that version. `false` when nothing was
-    /// deleted.
+    /// Deletes a connector, and where its catch-up had read to (connected again, it starts
+    /// afresh rather than read what came while it was away); with `expected`, only at that
+    /// version. `false` when nothing was deleted.
     pub async fn delete_connector(
         &self,
         helpdesk: Helpdesk,
         id: &str,
         expected: Option<i64>,
     ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "DELETE FROM connectors WHERE helpdesk = $1 AND id = $2
              AND ($3 IS NULL OR version = $3)",
@@ -111,10 +113,18 @@ impl Store {
         .bind(helpdesk.as_str())
         .bind(id)
         .bind(expected)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected()
             == 1;
+        if done {
+            sqlx::query("DELETE FROM helpdesk_catch_ups WHERE helpdesk = $1 AND account = $2")
+                .bind(helpdesk.as_str())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         self.connectors_changed.fetch_add(1, Ordering::Relaxed);
         Ok(done)
     }

@@ -86,6 +86,42 @@ impl Store {
         Ok(done == 1)
     }
 
+    /// Whether `item` (a message or article) of `helpdesk` `account` was applied already,
+    /// by its webhook or by a catch-up.
+    pub async fn applied_item(&self, helpdesk: &str, account: &str, item: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 AS one FROM helpdesk_applied_items
+             WHERE helpdesk = $1 AND account = $2 AND item = $3",
+        )
+        .bind(helpdesk)
+        .bind(account)
+        .bind(item)
+        .fetch_optional(&self.reads)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Notes that `item` of `helpdesk` `account` was applied; noting it again changes nothing.
+    pub async fn note_applied_item(
+        &self,
+        helpdesk: &str,
+        account: &str,
+        item: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO helpdesk_applied_items (helpdesk, account, item, applied_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (helpdesk, account, item) DO NOTHING",
+        )
+        .bind(helpdesk)
+        .bind(account)
+        .bind(item)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// How far `helpdesk` `account` is caught up, if a catch-up ever ran for it.
     pub async fn caught_up_until(
         &self,
@@ -103,12 +139,14 @@ impl Store {
             .transpose()
     }
 
-    /// Notes that `helpdesk` `account` is caught up until `until`.
+    /// Notes that `helpdesk` `account` is caught up until `until`, and forgets the items it
+    /// applied before `forget_before`, which no catch-up reads again.
     pub async fn note_caught_up(
         &self,
         helpdesk: &str,
         account: &str,
         until: DateTime<Utc>,
+        forget_before: DateTime<Utc>,
     ) -> Result<()> {
         sqlx::query(
             "INSERT INTO helpdesk_catch_ups (helpdesk, account, caught_up_until)
@@ -118,6 +156,15 @@ impl Store {
         .bind(helpdesk)
         .bind(account)
         .bind(ms(until))
+        .execute(&self.pool)
+        .await?;
+        sqlx::query(
+            "DELETE FROM helpdesk_applied_items
+             WHERE helpdesk = $1 AND account = $2 AND applied_at < $3",
+        )
+        .bind(helpdesk)
+        .bind(account)
+        .bind(ms(forget_before))
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -137,17 +137,28 @@ impl Cw {
     /// Chatwoot posts each only once), and starts Rateline again on the same database, with
     /// the account in its file.
     async fn restart(self, meanwhile: impl FnOnce(&FakeChatwoot)) -> Cw {
+        self.restart_with(|_| {}, meanwhile).await
+    }
+
+    /// [`Cw::restart`], with the settings tweaked.
+    async fn restart_with(
+        self,
+        tweak: impl FnOnce(&mut rateline::settings::Settings),
+        meanwhile: impl FnOnce(&FakeChatwoot),
+    ) -> Cw {
         let Cw { app, fake } = self;
         let (db, clock, connector) = app.stop().await;
         meanwhile(&fake);
         let mut settings = test_settings(&db);
         settings.chatwoot = vec![connector_entry("account", ACCOUNT_ID, &account_of(&fake))];
         settings.scheduler.send_timeout_seconds = 2;
+        tweak(&mut settings);
         let app = TestApp::start(db, settings, clock, connector).await;
         Cw { app, fake }
     }
 
     /// Waits for the catch-up that runs at the start to note where the next one begins.
+    /// (See also [`spawn_catching_up`].)
     async fn first_catch_up(&self) {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         while self
@@ -165,7 +176,10 @@ impl Cw {
     async fn wait_closed(&self, c: &Conversation) {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            let s = self.app.session(&session_of(c)).await;
+            let (_, s) = self
+                .app
+                .get(&format!("/v1/sessions/{}", session_of(c)))
+                .await;
             if s["closed_at"].is_string() {
                 return;
             }
@@ -1403,6 +1417,17 @@ async fn a_conversations_session_cannot_be_opened_ahead_of_its_connector(kind: D
     }
 }
 
+/// A server as [`spawn`] makes one, catching up with Chatwoot every second, once its first
+/// catch-up noted where the next begins.
+async fn spawn_catching_up(kind: Db) -> Option<Cw> {
+    let t = spawn(kind).await?;
+    let t = t
+        .restart_with(|s| s.scheduler.helpdesk_catch_up_seconds = 1, |_| {})
+        .await;
+    t.first_catch_up().await;
+    Some(t)
+}
+
 /// Chatwoot posts each webhook once. The resolve posted while Rateline was stopped, and the
 /// answer a client gave in a new WhatsApp conversation (Chatwoot's default) while it was
 /// stopped again, are both caught up through the API at the next start: the resolved
@@ -1451,22 +1476,15 @@ async fn events_sent_while_rateline_was_stopped_are_caught_up_at_the_start(kind:
 
 /// A webhook Chatwoot gave up on while Rateline ran (its 5-second timeout, a refusal while
 /// the store was down) is caught up within `scheduler.helpdesk_catch_up_seconds`. What the
-/// webhooks did bring (a Telegram tap, then "resolved?" asked) changes nothing when the
-/// catch-ups read it again.
+/// webhooks did bring (typed answers to the rating and to "resolved?") changes nothing when
+/// the catch-ups read it again.
 async fn a_lost_webhook_is_caught_up_while_running_and_nothing_applies_twice(kind: Db) {
-    let Some(t) = spawn(kind).await else { return };
-    let Cw { app, fake } = t;
-    let (db, clock, connector) = app.stop().await;
-    let mut settings = test_settings(&db);
-    settings.chatwoot = vec![connector_entry("account", ACCOUNT_ID, &account_of(&fake))];
-    settings.scheduler.send_timeout_seconds = 2;
-    settings.scheduler.helpdesk_catch_up_seconds = 1;
-    let app = TestApp::start(db, settings, clock, connector).await;
-    let t = Cw { app, fake };
-    t.first_catch_up().await;
-    t.set_rating("/v1/lines/tg", json!({"ask_resolved": true}))
+    let Some(t) = spawn_catching_up(kind).await else {
+        return;
+    };
+    t.set_rating("/v1/lines/mail", json!({"ask_resolved": true}))
         .await;
-    let c = t.fake.open(TELEGRAM_INBOX, "Ann Client");
+    let c = t.fake.open(EMAIL_INBOX, "Ann Client");
     t.deliver_ok([t.fake.created(&c)]).await;
     t.deliver_ok(t.fake.client_writes(&c, "My order is late"))
         .await;
@@ -1475,17 +1493,30 @@ async fn a_lost_webhook_is_caught_up_while_running_and_nothing_applies_twice(kin
     t.fake.resolve(&c);
     t.wait_closed(&c).await;
     t.advance(Duration::seconds(30));
-    let (id, _) = t.request_in(&c).await;
+    t.request_in(&c).await;
     t.app.wait_for_status(&session_of(&c), "sent").await;
-    t.deliver_ok(t.fake.tap(&c, id, 1)).await; // 👎: the supervisor is alerted
+    // Typed answers: 👎 (the supervisor is alerted), then "no" to "resolved?".
+    t.advance(Duration::seconds(5));
+    t.deliver_ok(t.fake.client_writes(&c, "0")).await;
     t.wait_for_rating(&c, |r| r["value"] == 0).await;
+    t.deliver_ok(t.fake.take_status_webhooks()).await;
+    t.advance(Duration::seconds(5));
+    t.deliver_ok(t.fake.client_writes(&c, "no")).await;
+    t.wait_for_rating(&c, |r| r["resolved"] == false).await;
+    t.deliver_ok(t.fake.take_status_webhooks()).await;
     t.app.settle().await;
     let sent = t.texts(&c);
     let alerts = t.app.wait_for_received(1).await.len();
-    // Several catch-ups read the tap and the resolve again: nothing more is said or alerted.
+    let wrote = t.app.session(&session_of(&c)).await["last_client_message_at"].clone();
+    // Several catch-ups read the answers and the resolve again: nothing more is said or
+    // alerted, and the answers do not become the client writing again.
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     t.app.settle().await;
     assert_eq!(t.texts(&c), sent);
+    assert_eq!(
+        t.app.session(&session_of(&c)).await["last_client_message_at"],
+        wrote
+    );
     assert_eq!(
         sent.iter().filter(|m| m.starts_with("Please rate")).count(),
         1
@@ -1499,7 +1530,33 @@ async fn a_lost_webhook_is_caught_up_while_running_and_nothing_applies_twice(kin
     assert_eq!(session["operator_id"], "anna", "{session:#}");
 }
 
+/// A conversation opened before the last catch-up, none of whose events ever reached
+/// Rateline, is no session Rateline knew: its resolve, read by a later catch-up, asks
+/// nobody.
+async fn a_catch_up_leaves_alone_a_conversation_rateline_never_saw(kind: Db) {
+    let Some(t) = spawn_catching_up(kind).await else {
+        return;
+    };
+    let unseen = t.fake.open(WIDGET_INBOX, "Una Unseen");
+    t.advance(Duration::minutes(10));
+    // Two catch-ups later, the next one reads from well after the conversation opened.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let seen = t.fake.open(WIDGET_INBOX, "Sam Seen");
+    // An agent's message and the resolve, whose webhooks never arrive either.
+    t.fake.agent_writes(&unseen, ANNA, "Following up on this");
+    t.fake.resolve(&unseen);
+    t.fake.resolve(&seen);
+    t.wait_closed(&seen).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (status, body) = t
+        .app
+        .get(&format!("/v1/sessions/{}", session_of(&unseen)))
+        .await;
+    assert_eq!(status, 404, "{body}");
+}
+
 crate::common::on_both_backends!(
+    a_catch_up_leaves_alone_a_conversation_rateline_never_saw,
     events_sent_while_rateline_was_stopped_are_caught_up_at_the_start,
     a_lost_webhook_is_caught_up_while_running_and_nothing_applies_twice,
     a_conversation_held_by_an_agent_bot_is_credited_to_the_bot,

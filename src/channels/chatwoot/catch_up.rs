@@ -11,18 +11,10 @@ use serde_json::{Value, json};
 
 use super::{Account, Chatwoot, HELPDESK, read_time};
 use crate::channels::helpdesk::{self, CaughtUp};
-use crate::store::StoreError;
-
-/// Conversations a page of `GET …/conversations` holds (`CONVERSATION_RESULTS_PER_PAGE`'s
-/// default in `ConversationFinder`).
-const PAGE: usize = 25;
 
 /// At most this many pages of conversations a catch-up reads (5,000 conversations); an
 /// account busier than that over one outage is caught up as far as these go.
 const MAX_PAGES: u32 = 200;
-
-/// Messages a page of `GET …/messages` holds (`MessageFinder`).
-const MESSAGES_PAGE: usize = 20;
 
 /// At most this many pages of one conversation's messages a catch-up reads.
 const MAX_MESSAGE_PAGES: usize = 10;
@@ -52,14 +44,9 @@ impl Chatwoot {
         };
         // Oldest first, as their webhooks would have come.
         for c in active.iter().rev() {
-            caught.events += self
-                .catch_up_conversation(a, c, since)
-                .await
-                .map_err(|e| e.to_string())?;
+            caught.events += self.catch_up_conversation(a, c, since).await?;
         }
-        helpdesk::caught_up(&self.engine, HELPDESK, &account, started)
-            .await
-            .map_err(|e| e.to_string())?;
+        helpdesk::caught_up(&self.engine, HELPDESK, &account, started).await?;
         Ok(caught)
     }
 
@@ -80,7 +67,8 @@ impl Chatwoot {
                 }
                 active.push(c.clone());
             }
-            if list.len() < PAGE {
+            // An empty page ends the list whatever size Chatwoot's pages are.
+            if list.is_empty() {
                 return Ok(active);
             }
         }
@@ -93,41 +81,52 @@ impl Chatwoot {
     }
 
     /// Applies conversation `c`'s messages written since `since`, then its resolve where
-    /// its session is still open. Returns how many events it applied.
+    /// its session is still open. A conversation opened before `since` that Rateline never
+    /// saw is left alone. Returns how many events changed something.
     async fn catch_up_conversation(
         &self,
         a: &Account,
         c: &Value,
         since: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<usize, String> {
         let Some(id) = c.get("id").and_then(Value::as_u64) else {
             return Ok(0);
         };
-        let messages = match self.messages_since(a, id, since).await {
-            Ok(messages) => messages,
-            Err(e) => {
-                tracing::warn!(account = a.id, conversation = id, error = %e, "a Chatwoot catch-up could not read a conversation's messages");
-                Vec::new()
-            }
-        };
-        let mut applied = 0;
-        for m in &messages {
-            for event in message_events(m, c) {
-                if self.handle_one(a, &event).await? == helpdesk::Handled::Applied {
-                    applied += 1;
-                }
-            }
-        }
+        let account = a.id.to_string();
         let session_id = helpdesk::session_id(Channel::Chatwoot, a.id, id);
         let opened = c.get("created_at").and_then(read_time);
+        if opened.is_some_and(|o| o < since)
+            && !helpdesk::known(
+                &self.engine,
+                HELPDESK,
+                &account,
+                &id.to_string(),
+                &session_id,
+            )
+            .await?
+        {
+            return Ok(0);
+        }
+        let mut applied = 0;
+        for m in &self.messages_since(a, id, since).await? {
+            for event in message_events(m, c) {
+                applied += usize::from(helpdesk::caught(
+                    self.handle_one(a, &event).await,
+                    HELPDESK,
+                )?);
+            }
+        }
         if c.get("status").and_then(Value::as_str) == Some("resolved")
-            && helpdesk::close_missed(&self.engine, &session_id, opened, since).await?
+            && helpdesk::close_missed(&self.engine, &session_id, opened, since)
+                .await
+                .map_err(|e| e.to_string())?
         {
             let mut event = c.clone();
             event["event"] = "conversation_status_changed".into();
-            if self.handle_one(a, &event).await? == helpdesk::Handled::Applied {
-                applied += 1;
-            }
+            applied += usize::from(helpdesk::caught(
+                self.handle_one(a, &event).await,
+                HELPDESK,
+            )?);
         }
         Ok(applied)
     }
@@ -142,7 +141,7 @@ impl Chatwoot {
         let mut messages = a.api.messages(id, None).await?;
         for _ in 1..MAX_MESSAGE_PAGES {
             let Some(first) = messages.first() else { break };
-            if messages.len() < MESSAGES_PAGE || written(first).is_none_or(|t| t < since) {
+            if written(first).is_none_or(|t| t < since) {
                 break;
             }
             let before = first.get("id").and_then(Value::as_u64);
@@ -165,13 +164,12 @@ fn written(m: &Value) -> Option<DateTime<Utc>> {
 /// The webhook events a message of the API stands for, in conversation `c` (as the API
 /// lists it): its `message_created`, and for a choice the client tapped on the web widget,
 /// the `message_updated` that carried it. The API writes `message_type` as its number
-/// (`message_type_before_type_cast` in the message partial); webhooks by its name.
+/// (`message_type_before_type_cast` in the message partial); webhooks by its name. Activity
+/// messages (a status change, an assignment) and templates stand for nothing Rateline uses.
 fn message_events(m: &Value, c: &Value) -> Vec<Value> {
     let kind = match m.get("message_type").and_then(Value::as_u64) {
         Some(0) => "incoming",
         Some(1) => "outgoing",
-        Some(2) => "activity",
-        Some(3) => "template",
         _ => return Vec::new(),
     };
     let event = |name: &str| {

@@ -131,11 +131,30 @@ impl Chatwoot {
         )?)
     }
 
-    /// Applies one event, from a webhook or a catch-up. Applying one again changes nothing
-    /// (a catch-up reads again what the webhooks brought): a session opens once, a resolve
-    /// closes it once, a message is recorded by its time, and the dialogue takes an answer
-    /// only where the request still waits for it.
+    /// Applies one event, from a webhook or a catch-up, unless its message (or the tap on
+    /// it) was applied already: a client's answer read again would otherwise count as the
+    /// client writing. A conversation's state applied again changes nothing (a session
+    /// opens once, a resolve closes it once).
     async fn handle_one(&self, a: &Account, event: &Value) -> Result<Handled, StoreError> {
+        let account = a.id.to_string();
+        let item = applied_item(event);
+        if let Some(item) = &item
+            && self.engine.applied_item(HELPDESK, &account, item).await?
+        {
+            return Ok(Handled::Ignored(
+                "this message was applied already (by its webhook or a catch-up)".into(),
+            ));
+        }
+        let handled = self.apply(a, event).await?;
+        if let Some(item) = &item {
+            self.engine
+                .note_applied_item(HELPDESK, &account, item)
+                .await?;
+        }
+        Ok(handled)
+    }
+
+    async fn apply(&self, a: &Account, event: &Value) -> Result<Handled, StoreError> {
         let kind = event.get("event").and_then(Value::as_str).unwrap_or("");
         let conversation = match kind {
             "message_created" | "message_updated" => event.get("conversation"),
@@ -903,6 +922,25 @@ impl<'e> Message<'e> {
             (Some("outgoing"), false) if sender_type == Some("user") => Message::Agent,
             _ => Message::Other,
         }
+    }
+}
+
+/// What marks a message event as applied: `m{id}` a new message, `u{id}` the choice tapped
+/// on it (the web widget's `submitted_values`). Other updates of a message (its delivery
+/// status, an edit) mark nothing, so the tap that may follow them still counts.
+fn applied_item(event: &Value) -> Option<String> {
+    let id = event.get("id").and_then(Value::as_u64)?;
+    match event.get("event").and_then(Value::as_str)? {
+        "message_created" => Some(format!("m{id}")),
+        "message_updated"
+            if event
+                .pointer("/content_attributes/submitted_values")
+                .and_then(Value::as_array)
+                .is_some_and(|v| !v.is_empty()) =>
+        {
+            Some(format!("u{id}"))
+        }
+        _ => None,
     }
 }
 

@@ -28,7 +28,7 @@ use rateline_adapters::{ChannelAdapter, OutgoingRequest, OutgoingText, SendOutco
 use rateline_domain::{
     Channel, ClientRef, ClosedBy, ConnectorSettings, Helpdesk, Id, MessageFrom, ZammadSettings,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 mod catch_up;
 
@@ -189,7 +189,30 @@ impl Zammad {
         )?)
     }
 
+    /// Applies one call, from the trigger or a catch-up. An article applied already (by its
+    /// call or a catch-up) is left out, so a customer's answer read again never counts as
+    /// the customer writing; the ticket's state applied again changes nothing.
     async fn handle_one(&self, z: &Instance, payload: &Value) -> Result<Handled, StoreError> {
+        let item = payload
+            .pointer("/article/id")
+            .and_then(Value::as_u64)
+            .map(|id| format!("a{id}"));
+        let Some(item) = item else {
+            return self.apply(z, payload).await;
+        };
+        if self.engine.applied_item(HELPDESK, &z.id, &item).await? {
+            let mut without = payload.clone();
+            without["article"] = json!({});
+            return self.apply(z, &without).await;
+        }
+        let handled = self.apply(z, payload).await?;
+        self.engine
+            .note_applied_item(HELPDESK, &z.id, &item)
+            .await?;
+        Ok(handled)
+    }
+
+    async fn apply(&self, z: &Instance, payload: &Value) -> Result<Handled, StoreError> {
         let Some(t) = payload.get("ticket").and_then(Ticket::read) else {
             return Ok(Handled::Ignored(
                 "the call carries no ticket with an id, group_id and customer_id: use the \
