@@ -1555,7 +1555,46 @@ async fn a_catch_up_leaves_alone_a_conversation_rateline_never_saw(kind: Db) {
     assert_eq!(status, 404, "{body}");
 }
 
+/// An account disconnected and connected again starts its catch-up afresh: what Chatwoot
+/// did while it was away is not read, as for an account connected the first time.
+async fn a_reconnected_account_does_not_catch_up_its_time_away(kind: Db) {
+    let Some(t) = start(kind, None::<fn(&mut ChatwootSettings)>).await else {
+        return;
+    };
+    let t = t
+        .restart_with(
+            |s| {
+                s.chatwoot.clear();
+                s.scheduler.helpdesk_catch_up_seconds = 1;
+            },
+            |_| {},
+        )
+        .await;
+    let account = serde_json::to_value(account_of(&t.fake)).unwrap();
+    let (status, body) = t.app.put(CONNECTOR, account.clone()).await;
+    assert_eq!(status, 201, "{body}");
+    t.first_catch_up().await;
+    let (status, body) = t.app.call("DELETE", CONNECTOR, None).await;
+    assert_eq!(status, 204, "{body}");
+    t.advance(Duration::minutes(10));
+    let away = t.fake.open(WIDGET_INBOX, "Ann Away");
+    t.fake.agent_writes(&away, ANNA, "Are you there?");
+    t.fake.resolve(&away);
+    t.advance(Duration::minutes(10));
+    let (status, body) = t.app.put(CONNECTOR, account).await;
+    assert_eq!(status, 201, "{body}");
+    // Two catch-ups after the one that marks where they begin.
+    t.first_catch_up().await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let (status, body) = t
+        .app
+        .get(&format!("/v1/sessions/{}", session_of(&away)))
+        .await;
+    assert_eq!(status, 404, "{body}");
+}
+
 crate::common::on_both_backends!(
+    a_reconnected_account_does_not_catch_up_its_time_away,
     a_catch_up_leaves_alone_a_conversation_rateline_never_saw,
     events_sent_while_rateline_was_stopped_are_caught_up_at_the_start,
     a_lost_webhook_is_caught_up_while_running_and_nothing_applies_twice,
