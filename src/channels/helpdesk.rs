@@ -392,23 +392,24 @@ pub struct CaughtUp {
 pub type CatchingUp<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<CaughtUp, String>> + Send + 'a>>;
 
-/// Catches up each account (instance) of `connector`'s `registry` with `each`; every one's
-/// outcome, by id. A failure is logged, and the next catch-up of that account starts from
-/// the same point.
+/// Catches up each account (instance) of `connector`'s `registry` with `each`, and logs how
+/// each went. A failure leaves the next catch-up of that account to start from the same
+/// point.
 pub async fn catch_up_all<C, S: ConnectorSettings, A>(
     connector: &C,
     registry: &Registry<S, A>,
     helpdesk: &str,
     each: impl for<'a> Fn(&'a C, &'a A) -> CatchingUp<'a>,
-) -> Vec<(String, Result<CaughtUp, String>)> {
+) {
     let accounts = match registry.all().await {
         Ok(accounts) => accounts,
-        Err(e) => return vec![(String::new(), Err(e.to_string()))],
+        Err(e) => {
+            tracing::warn!(%helpdesk, error = %e, "could not read the accounts to catch up");
+            return;
+        }
     };
-    let mut outcomes = Vec::new();
     for (id, a) in accounts.iter() {
-        let outcome = each(connector, a).await;
-        match &outcome {
+        match each(connector, a).await {
             Ok(c) => {
                 tracing::debug!(%helpdesk, account = %id, conversations = c.conversations, events = c.events, "caught up");
             }
@@ -416,9 +417,7 @@ pub async fn catch_up_all<C, S: ConnectorSettings, A>(
                 tracing::warn!(%helpdesk, account = %id, error = %e, "could not catch up: the next catch-up tries again from the same point");
             }
         }
-        outcomes.push((id.clone(), outcome));
     }
-    outcomes
 }
 
 /// Where a catch-up of `account` reads from: where the last one ended, less

@@ -157,37 +157,6 @@ impl Cw {
         Cw { app, fake }
     }
 
-    /// Waits for the catch-up that runs at the start to note where the next one begins.
-    /// (See also [`spawn_catching_up`].)
-    async fn first_catch_up(&self) {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        while self
-            .app
-            .count("SELECT COUNT(*) FROM helpdesk_catch_ups")
-            .await
-            == 0
-        {
-            assert!(tokio::time::Instant::now() < deadline, "no catch-up ran");
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Waits until the conversation's session is closed.
-    async fn wait_closed(&self, c: &Conversation) {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            let (_, s) = self
-                .app
-                .get(&format!("/v1/sessions/{}", session_of(c)))
-                .await;
-            if s["closed_at"].is_string() {
-                return;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "not closed: {s:#}");
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    }
-
     async fn deliver_ok(&self, hooks: impl IntoIterator<Item = Webhook>) {
         for hook in hooks {
             let (status, body) = self.deliver(&hook).await;
@@ -1424,7 +1393,7 @@ async fn spawn_catching_up(kind: Db) -> Option<Cw> {
     let t = t
         .restart_with(|s| s.scheduler.helpdesk_catch_up_seconds = 1, |_| {})
         .await;
-    t.first_catch_up().await;
+    t.app.wait_for_catch_up_mark().await;
     Some(t)
 }
 
@@ -1434,7 +1403,7 @@ async fn spawn_catching_up(kind: Db) -> Option<Cw> {
 /// conversation is asked, credited to its agent, and the answer rates it.
 async fn events_sent_while_rateline_was_stopped_are_caught_up_at_the_start(kind: Db) {
     let Some(t) = spawn(kind).await else { return };
-    t.first_catch_up().await;
+    t.app.wait_for_catch_up_mark().await;
     let c = t.fake.open(WHATSAPP_INBOX, "Ann Client");
     t.deliver_ok([t.fake.created(&c)]).await;
     t.deliver_ok(t.fake.client_writes(&c, "My order is late"))
@@ -1447,7 +1416,7 @@ async fn events_sent_while_rateline_was_stopped_are_caught_up_at_the_start(kind:
             fake.resolve(&c);
         })
         .await;
-    t.wait_closed(&c).await;
+    t.app.wait_closed(&session_of(&c)).await;
     t.advance(Duration::seconds(30));
     let (id, _) = t.request_in(&c).await;
     t.app.wait_for_status(&session_of(&c), "sent").await;
@@ -1491,7 +1460,7 @@ async fn a_lost_webhook_is_caught_up_while_running_and_nothing_applies_twice(kin
     t.deliver_ok([t.fake.assign(&c, ANNA)]).await;
     // The resolve's webhook never arrives.
     t.fake.resolve(&c);
-    t.wait_closed(&c).await;
+    t.app.wait_closed(&session_of(&c)).await;
     t.advance(Duration::seconds(30));
     t.request_in(&c).await;
     t.app.wait_for_status(&session_of(&c), "sent").await;
@@ -1546,7 +1515,7 @@ async fn a_catch_up_leaves_alone_a_conversation_rateline_never_saw(kind: Db) {
     t.fake.agent_writes(&unseen, ANNA, "Following up on this");
     t.fake.resolve(&unseen);
     t.fake.resolve(&seen);
-    t.wait_closed(&seen).await;
+    t.app.wait_closed(&session_of(&seen)).await;
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let (status, body) = t
         .app
@@ -1573,7 +1542,7 @@ async fn a_reconnected_account_does_not_catch_up_its_time_away(kind: Db) {
     let account = serde_json::to_value(account_of(&t.fake)).unwrap();
     let (status, body) = t.app.put(CONNECTOR, account.clone()).await;
     assert_eq!(status, 201, "{body}");
-    t.first_catch_up().await;
+    t.app.wait_for_catch_up_mark().await;
     let (status, body) = t.app.call("DELETE", CONNECTOR, None).await;
     assert_eq!(status, 204, "{body}");
     t.advance(Duration::minutes(10));
@@ -1584,7 +1553,7 @@ async fn a_reconnected_account_does_not_catch_up_its_time_away(kind: Db) {
     let (status, body) = t.app.put(CONNECTOR, account).await;
     assert_eq!(status, 201, "{body}");
     // Two catch-ups after the one that marks where they begin.
-    t.first_catch_up().await;
+    t.app.wait_for_catch_up_mark().await;
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     let (status, body) = t
         .app

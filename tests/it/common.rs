@@ -433,6 +433,29 @@ impl TestApp {
     }
 
     /// Waits (in real time, up to 10 s) until the session's request has `status`.
+    /// Waits for the helpdesks' first catch-up, which runs at the start, to note where the
+    /// next one begins.
+    pub async fn wait_for_catch_up_mark(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.count("SELECT COUNT(*) FROM helpdesk_catch_ups").await == 0 {
+            assert!(tokio::time::Instant::now() < deadline, "no catch-up ran");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until session `session` exists and is closed.
+    pub async fn wait_closed(&self, session: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, s) = self.get(&format!("/v1/sessions/{session}")).await;
+            if s["closed_at"].is_string() {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "not closed: {s:#}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn wait_for_status(&self, session: &str, status: &str) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {

@@ -130,16 +130,6 @@ impl Zm {
         Zm { app, fake }
     }
 
-    /// Waits for the catch-up that runs at the start to note where the next one begins.
-    async fn first_catch_up(&self) {
-        let app = &self.app;
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        while app.count("SELECT COUNT(*) FROM helpdesk_catch_ups").await == 0 {
-            assert!(tokio::time::Instant::now() < deadline, "no catch-up ran");
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    }
-
     /// What Zammad's trigger fires for the changes Rateline made through the API.
     async fn deliver_echoes(&self) {
         self.deliver_ok(self.fake.take_webhooks()).await;
@@ -730,7 +720,7 @@ async fn a_phone_ticket_is_asked_by_email_and_an_unowned_one_credits_nobody(kind
 /// closed ticket is asked, credited to its owner, and the answer rates it.
 async fn calls_zammad_gave_up_on_are_caught_up_at_the_start(kind: Db) {
     let Some(t) = spawn(kind).await else { return };
-    t.first_catch_up().await;
+    t.app.wait_for_catch_up_mark().await;
     let ticket = t
         .fake
         .open(SUPPORT_GROUP, "Ann Customer", "telegram personal-message");
@@ -743,14 +733,7 @@ async fn calls_zammad_gave_up_on_are_caught_up_at_the_start(kind: Db) {
             fake.close(&ticket);
         })
         .await;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    while t.app.session(&session_of(&ticket)).await["closed_at"].is_null() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the close was not caught up"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    t.app.wait_closed(&session_of(&ticket)).await;
     t.advance(Duration::seconds(30));
     let request = t.request_in(&ticket).await;
     assert_eq!(request["type"], "telegram personal-message", "{request}");

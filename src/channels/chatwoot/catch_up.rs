@@ -20,8 +20,8 @@ const MAX_PAGES: u32 = 200;
 const MAX_MESSAGE_PAGES: usize = 10;
 
 impl Chatwoot {
-    /// Catches up every connected account; each one's outcome, by account.
-    pub async fn catch_up(&self) -> Vec<(String, Result<CaughtUp, String>)> {
+    /// Catches up every connected account.
+    pub async fn catch_up(&self) {
         helpdesk::catch_up_all(self, &self.accounts, HELPDESK, |me, a| {
             Box::pin(me.catch_up_account(a))
         })

@@ -21,8 +21,8 @@ use crate::channels::helpdesk::{self, CaughtUp};
 const MAX_PAGES: u32 = 50;
 
 impl Zammad {
-    /// Catches up every connected instance; each one's outcome, by instance.
-    pub async fn catch_up(&self) -> Vec<(String, Result<CaughtUp, String>)> {
+    /// Catches up every connected instance.
+    pub async fn catch_up(&self) {
         helpdesk::catch_up_all(self, &self.instances, HELPDESK, |me, z| {
             Box::pin(me.catch_up_instance(z))
         })
