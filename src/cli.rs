@@ -46,6 +46,25 @@ enum Command {
     /// People: invite one to sign in to the dashboard.
     #[command(subcommand)]
     People(PeopleCommand),
+    /// Helpdesks: set up a connected Chatwoot account's or Zammad instance's side.
+    #[command(subcommand)]
+    Helpdesks(HelpdesksCommand),
+}
+
+#[derive(Subcommand)]
+enum HelpdesksCommand {
+    /// Make the helpdesk's webhook (and Zammad's triggers) with the connector's API token,
+    /// as the Helpdesks page's "Set up" does, and print what was made. The server's
+    /// `public_url` is where the webhook points.
+    SetUp {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// `chatwoot` or `zammad`.
+        #[arg(value_parser = ["chatwoot", "zammad"])]
+        helpdesk: String,
+        /// The Chatwoot account's id or the Zammad instance's name, as connected.
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -260,6 +279,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Helpdesks(HelpdesksCommand::SetUp {
+            config,
+            helpdesk,
+            id,
+        }) => {
+            let settings = load(&config, cli.json_logs)?;
+            let engine = open_engine(&settings).await?;
+            let report = set_up_helpdesk(&settings, &engine, &helpdesk, &id).await;
+            engine.close_store().await;
+            let report = report?;
+            for (heading, items) in [
+                ("made", &report.made),
+                ("found", &report.found),
+                ("warning", &report.warnings),
+                ("problem", &report.problems),
+            ] {
+                for item in items {
+                    println!("{heading}: {item}");
+                }
+            }
+            Ok(if report.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::Demo(args) => {
             crate::telemetry::init(
                 if cli.json_logs {
@@ -273,6 +318,43 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Sets up connector `id` of `helpdesk` from the command line, as an admin would on the page.
+async fn set_up_helpdesk(
+    settings: &Settings,
+    engine: &Engine,
+    helpdesk: &str,
+    id: &str,
+) -> anyhow::Result<crate::channels::setup::SetupReport> {
+    let (policy, timeout, public_url) = (
+        settings.outbound_policy().unwrap_or_default(),
+        settings.scheduler.send_timeout(),
+        settings.server.base_url(),
+    );
+    let caller = crate::policy::Caller::Open;
+    let report = if helpdesk == "chatwoot" {
+        let key = engine
+            .server_key(
+                crate::channels::chatwoot::CALLBACK_KEY_NAME,
+                &hex::encode(rand::random::<[u8; 32]>()),
+            )
+            .await?;
+        crate::channels::chatwoot::Chatwoot::new(
+            timeout,
+            engine.clone(),
+            &policy,
+            rateline_adapters::signed::CallbackSigner::new(&key),
+            &public_url,
+        )
+        .set_up(&caller, id)
+        .await
+    } else {
+        crate::channels::zammad::Zammad::new(timeout, engine.clone(), &policy, &public_url)
+            .set_up(&caller, id)
+            .await
+    };
+    Ok(report?)
 }
 
 async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode> {
@@ -349,7 +431,11 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
                     )
                     .await,
                     crate::channels::zammad::Zammad::check_instances(
-                        &zammad, &policy, timeout, &ids,
+                        &zammad,
+                        &policy,
+                        timeout,
+                        &ids,
+                        &settings.server.base_url(),
                     )
                     .await,
                 ];

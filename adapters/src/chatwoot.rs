@@ -16,7 +16,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::helpdesk::{Callee, get_json, outcome_of};
+use crate::helpdesk::{Callee, Removed, call_json, outcome_of, remove};
 use crate::phrases::Phrases;
 use crate::signed::{CallbackSigner, CardAction, rating_label};
 use crate::{OutgoingRequest, Scale, SendOutcome, clip};
@@ -31,6 +31,52 @@ const MAX_TEXT: usize = 4096;
 /// 1,024 characters there. Chatwoot takes a longer one and WhatsApp then refuses it, after
 /// Rateline counted the request sent.
 const MAX_WHATSAPP_BUTTONS_TEXT: usize = 1024;
+
+/// The events Rateline's account webhook subscribes to: the resolve
+/// (`conversation_status_changed`), who holds a conversation (`conversation_created`,
+/// `conversation_updated`), and what the client writes or taps (`message_created`,
+/// `message_updated`). From `Webhook::ALLOWED_WEBHOOK_EVENTS` (`app/models/webhook.rb`).
+pub const WEBHOOK_EVENTS: [&str; 5] = [
+    "conversation_created",
+    "conversation_status_changed",
+    "conversation_updated",
+    "message_created",
+    "message_updated",
+];
+
+/// An account webhook as `…/webhooks` shows it (`_webhook.json.jbuilder`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountWebhook {
+    pub id: u64,
+    pub url: String,
+    pub subscriptions: Vec<String>,
+    /// What it signs calls with: Chatwoot 4.11.2 and later make one for every webhook;
+    /// earlier releases sign nothing and have no `secret`.
+    pub secret: Option<String>,
+}
+
+impl AccountWebhook {
+    fn read(v: &Value) -> Option<Self> {
+        Some(Self {
+            id: v.get("id")?.as_u64()?,
+            url: v.get("url")?.as_str()?.to_owned(),
+            subscriptions: v
+                .get("subscriptions")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|e| e.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            secret: v
+                .get("secret")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+        })
+    }
+}
 
 /// One Chatwoot account, reached with one access token.
 #[derive(Clone)]
@@ -142,6 +188,69 @@ impl ChatwootApi {
             .to_owned())
     }
 
+    /// The token's role in this account (`GET /api/v1/profile`, its `accounts` entry):
+    /// `administrator` or `agent`. Only an administrator may manage webhooks
+    /// (`app/policies/webhook_policy.rb`).
+    pub async fn role(&self) -> Result<String, String> {
+        let body = self.get("/api/v1/profile").await?;
+        body.get("accounts")
+            .and_then(Value::as_array)
+            .and_then(|a| {
+                a.iter()
+                    .find(|a| a.get("id").and_then(Value::as_u64) == Some(self.account))
+            })
+            .and_then(|a| a.get("role").and_then(Value::as_str))
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                format!(
+                    "the api_token's user is not a member of Chatwoot account {}",
+                    self.account
+                )
+            })
+    }
+
+    /// The account's webhooks (`GET …/webhooks`: `payload.webhooks`); administrators only.
+    pub async fn webhooks(&self) -> Result<Vec<AccountWebhook>, String> {
+        let body = self
+            .get(&format!("/api/v1/accounts/{}/webhooks", self.account))
+            .await?;
+        Ok(list(&body, "/payload/webhooks", &self.what())?
+            .iter()
+            .filter_map(AccountWebhook::read)
+            .collect())
+    }
+
+    /// Adds an account webhook to `url` for [`WEBHOOK_EVENTS`] (`POST …/webhooks`, which
+    /// answers `payload.webhook`); administrators only.
+    pub async fn add_webhook(&self, url: &str) -> Result<AccountWebhook, String> {
+        let path = format!("/api/v1/accounts/{}/webhooks", self.account);
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("api_access_token", &self.token)
+            .json(&json!({"webhook": {
+                "name": "Rateline",
+                "url": url,
+                "subscriptions": WEBHOOK_EVENTS,
+            }}));
+        let what = self.what();
+        let body = call_json(request, &format!("POST {path}"), &self.callee(&what, "")).await?;
+        body.pointer("/payload/webhook")
+            .and_then(AccountWebhook::read)
+            .ok_or_else(|| format!("{what} answered POST {path} without the webhook"))
+    }
+
+    /// Removes account webhook `id` (`DELETE …/webhooks/{id}`).
+    pub async fn remove_webhook(&self, id: &str) -> Result<Removed, String> {
+        let path = format!("/api/v1/accounts/{}/webhooks/{id}", self.account);
+        let request = self
+            .http
+            .delete(format!("{}{path}", self.base))
+            .header("api_access_token", &self.token);
+        let what = self.what();
+        remove(request, &format!("DELETE {path}"), &self.callee(&what, "")).await
+    }
+
     /// The account's inboxes.
     pub async fn inboxes(&self) -> Result<Vec<Inbox>, String> {
         let body = self
@@ -210,7 +319,7 @@ impl ChatwootApi {
             .get(format!("{}{path}", self.base))
             .header("api_access_token", &self.token);
         let what = self.what();
-        get_json(request, &format!("GET {path}"), &self.callee(&what, "")).await
+        call_json(request, &format!("GET {path}"), &self.callee(&what, "")).await
     }
 }
 

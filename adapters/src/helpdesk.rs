@@ -1,5 +1,6 @@
 //! What the helpdesk connectors' APIs (Chatwoot, Zammad) share: a call's answer as the
-//! [`SendOutcome`] the scheduler knows, and a GET of JSON for `check-config`.
+//! [`SendOutcome`] the scheduler knows, a call of JSON for `check-config`, the catch-up and
+//! the setup, and a `DELETE`.
 //!
 //! A helpdesk's 429 and 5xx are retried (after `Retry-After`); a 401 holds sends back
 //! without using an attempt, since a person must fix the token, and logs an error; a
@@ -96,7 +97,7 @@ async fn said(r: reqwest::Response) -> String {
 
 /// A read's JSON answer (`call` names it: `GET /api/v1/…`), or what went wrong as a
 /// sentence for `check-config` and the logs.
-pub async fn get_json(
+pub async fn call_json(
     request: reqwest::RequestBuilder,
     call: &str,
     callee: &Callee<'_>,
@@ -114,10 +115,52 @@ pub async fn get_json(
             .await
             .map_err(|_| format!("{what} sent an unreadable answer to {call}")),
         s @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => Err(format!(
-            "{what} refused the api_token on {call} (HTTP {}): {}",
+            "{what} refused the api_token on {call} (HTTP {}){}; {}",
             s.as_u16(),
+            said(r).await,
             callee.token_fix
         )),
-        s => Err(format!("{what} answered {call} with HTTP {}", s.as_u16())),
+        s => Err(format!(
+            "{what} answered {call} with HTTP {}{}",
+            s.as_u16(),
+            said(r).await
+        )),
+    }
+}
+
+/// Whether a `DELETE` removed what it named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removed {
+    Removed,
+    /// The helpdesk has no such thing (404): removed by hand, say.
+    Gone,
+}
+
+/// A `DELETE`'s outcome (`call` names it), or what went wrong as a sentence.
+pub async fn remove(
+    request: reqwest::RequestBuilder,
+    call: &str,
+    callee: &Callee<'_>,
+) -> Result<Removed, String> {
+    let answer = request.send().await;
+    if let Ok(r) = &answer
+        && r.status() == StatusCode::NOT_FOUND
+    {
+        return Ok(Removed::Gone);
+    }
+    let answered = answer.map_err(|e| {
+        outcome_for_transport_error(&e, callee.what)
+            .reason()
+            .unwrap_or("the call failed")
+            .to_owned()
+    })?;
+    match answered.status() {
+        s if s.is_success() => Ok(Removed::Removed),
+        s => Err(format!(
+            "{} answered {call} with HTTP {}{}",
+            callee.what,
+            s.as_u16(),
+            said(answered).await
+        )),
     }
 }

@@ -15,7 +15,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha1::Sha1;
 
-use crate::helpdesk::{Callee, get_json, outcome_of};
+use crate::helpdesk::{Callee, Removed, call_json, outcome_of, remove};
 use crate::phrases::Phrases;
 use crate::{OutgoingRequest, Scale, SendOutcome, clip};
 
@@ -254,7 +254,7 @@ impl ZammadApi {
                 "expand": true,
             }));
         let what = self.what();
-        let body = get_json(request, &format!("POST {path}"), &self.callee(&what, "")).await?;
+        let body = call_json(request, &format!("POST {path}"), &self.callee(&what, "")).await?;
         body.as_array()
             .cloned()
             .ok_or_else(|| format!("{what} answered POST {path} without a list of tickets"))
@@ -277,13 +277,59 @@ impl ZammadApi {
         self.get(&format!("/api/v1/users/{id}")).await
     }
 
+    /// The instance's webhooks (`GET /api/v1/webhooks`, a list of records); needs
+    /// `admin.webhook` (`app/policies/controllers/webhooks_controller_policy.rb`).
+    pub async fn webhooks(&self) -> Result<Vec<Value>, String> {
+        let body = self.get("/api/v1/webhooks").await?;
+        body.as_array()
+            .cloned()
+            .ok_or_else(|| format!("{} listed no webhooks", self.what()))
+    }
+
+    /// The instance's triggers (`GET /api/v1/triggers`); needs `admin.trigger`.
+    pub async fn triggers(&self) -> Result<Vec<Value>, String> {
+        let body = self.get("/api/v1/triggers").await?;
+        body.as_array()
+            .cloned()
+            .ok_or_else(|| format!("{} listed no triggers", self.what()))
+    }
+
+    /// Makes a webhook (`POST /api/v1/webhooks`) or a trigger (`POST /api/v1/triggers`):
+    /// `what` is `webhooks` or `triggers`, `record` its attributes. Its id.
+    pub async fn make(&self, what: &str, record: &Value) -> Result<u64, String> {
+        let path = format!("/api/v1/{what}");
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", self.auth())
+            .json(record);
+        let who = self.what();
+        let body = call_json(request, &format!("POST {path}"), &self.callee(&who, "")).await?;
+        body.get("id")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| format!("{who} answered POST {path} without an id"))
+    }
+
+    /// Removes webhook or trigger `id` (`what` as for [`Self::make`]). Zammad refuses to
+    /// remove a webhook a trigger still names (422, `EnsuresNoRelatedObjects`), so the
+    /// triggers go first.
+    pub async fn remove(&self, what: &str, id: &str) -> Result<Removed, String> {
+        let path = format!("/api/v1/{what}/{id}");
+        let request = self
+            .http
+            .delete(format!("{}{path}", self.base))
+            .header("Authorization", self.auth());
+        let who = self.what();
+        remove(request, &format!("DELETE {path}"), &self.callee(&who, "")).await
+    }
+
     async fn get(&self, path: &str) -> Result<Value, String> {
         let request = self
             .http
             .get(format!("{}{path}", self.base))
             .header("Authorization", self.auth());
         let what = self.what();
-        get_json(request, &format!("GET {path}"), &self.callee(&what, "")).await
+        call_json(request, &format!("GET {path}"), &self.callee(&what, "")).await
     }
 }
 

@@ -157,9 +157,11 @@ pub trait ConnectorSettings:
     }
 
     /// Whether every webhook call must be signed: with a secret, always (`allow_unsigned`
-    /// only lets one without a secret take calls at all).
+    /// only lets one without a secret take calls at all). Without a secret and without
+    /// `allow_unsigned`, every call is refused until the secret is set (by hand, or by the
+    /// setup Rateline makes in the helpdesk).
     fn signed(&self) -> bool {
-        self.secret().is_some()
+        self.secret().is_some() || !self.allow_unsigned()
     }
 
     /// The line an inbox's (group's) conversations go to: its entry, else
@@ -201,36 +203,17 @@ pub trait ConnectorSettings:
             }
         }
         let secret_field = helpdesk.secret_field();
-        match self.secret() {
-            Some(s) if s.trim().is_empty() => {
+        // Without a secret, calls are refused until one is set (unless `allow_unsigned`).
+        if let Some(s) = self.secret() {
+            if s.trim().is_empty() {
                 return Err(Invalid::new(
                     secret_field,
-                    "is empty: paste the webhook's secret as the helpdesk shows it",
+                    "is empty: paste the webhook's secret as the helpdesk shows it, or leave \
+                     it out for Rateline's setup to set",
                 ));
             }
-            Some(s) => {
-                check_line(secret_field, s)?;
-                limit(secret_field, s)?;
-            }
-            None if !self.allow_unsigned() => {
-                return Err(Invalid::new(
-                    secret_field,
-                    match helpdesk {
-                        Helpdesk::Chatwoot => {
-                            "is required: the secret Chatwoot shows for the account webhook \
-                             (Settings → Integrations → Webhooks). For a Chatwoot release that \
-                             signs no webhooks set allow_unsigned, which lets anyone who can \
-                             reach the URL forge events"
-                        }
-                        Helpdesk::Zammad => {
-                            "is required: the webhook's HMAC SHA1 signature token in Zammad \
-                             (Manage → Webhook). allow_unsigned takes unsigned calls, which \
-                             lets anyone who can reach the URL forge events"
-                        }
-                    },
-                ));
-            }
-            None => {}
+            check_line(secret_field, s)?;
+            limit(secret_field, s)?;
         }
         for (field, map, what) in [
             (helpdesk.places_field(), self.places(), "line"),
@@ -471,10 +454,15 @@ mod tests {
     #[test]
     fn each_rule_names_its_field() {
         let mut c = chatwoot();
-        c.webhook_secret = None;
+        c.webhook_secret = Some(" ".into());
         assert_eq!(c.validate().unwrap_err().field, "webhook_secret");
+        // Without a secret, for the setup to set: every call is refused until then.
+        c.webhook_secret = None;
+        assert!(c.validate().is_ok());
+        assert!(c.signed());
         c.allow_unsigned = true;
         assert!(c.validate().is_ok());
+        assert!(!c.signed());
         c.inboxes.insert("x".into(), "support".into());
         assert_eq!(c.validate().unwrap_err().field, "inboxes");
         c.inboxes.clear();

@@ -91,6 +91,8 @@ error_codes! {
     BadSignature = "bad_signature": "A platform's webhook signature (Meta's `X-Hub-Signature-256`, Chatwoot's `X-Chatwoot-Signature`) is missing or does not match.",
     StaleWebhook = "stale_webhook": "A signed webhook's timestamp is more than 5 minutes from the server's clock: a replay, or a clock set wrong.",
     ConnectorNotFound = "connector_not_found": "No helpdesk connector (Chatwoot account, Zammad instance) with this id is configured on this server.",
+    HelpdeskRefused = "helpdesk_refused": "The helpdesk refused, or did not answer, a call Rateline made to set up or remove its side; the message says what it said and how to fix it.",
+    HelpdeskSetUpByHand = "helpdesk_set_up_by_hand": "The helpdesk already has a webhook to this Rateline that Rateline did not make; remove it there, or keep setting it up by hand.",
     InvalidUpdate = "invalid_update": "The body is not a Telegram Update.",
     NotAWebchatSession = "not_a_webchat_session": "Web chat tokens are for sessions opened on the webchat channel.",
     InvalidToken = "invalid_token": "The widget's token is malformed or forged.",

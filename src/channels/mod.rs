@@ -8,6 +8,7 @@ pub mod chatwoot;
 pub mod dialogue;
 pub mod helpdesk;
 pub mod meta;
+pub mod setup;
 pub mod telegram;
 pub mod webchat;
 pub mod zammad;

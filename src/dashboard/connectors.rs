@@ -505,7 +505,8 @@ async fn save_as<S: Shown>(
     }
 }
 
-/// `POST /dashboard/connectors/{helpdesk}/{id}/delete`: disconnects it.
+/// `POST /dashboard/connectors/{helpdesk}/{id}/delete`: disconnects it, and removes what
+/// Rateline set up in the helpdesk.
 pub async fn delete(
     State(state): State<AppState>,
     Visit { caller, session }: Visit,
@@ -514,25 +515,130 @@ pub async fn delete(
     let id = rateline_domain::normalize_id(&id);
     let result = async {
         let helpdesk = helpdesk_of(&helpdesk)?;
-        state
-            .engine
-            .delete_connector(&caller, helpdesk, &id, None)
-            .await?;
-        Ok::<_, ApiError>(helpdesk)
+        let left = state.disconnect(&caller, helpdesk, &id, None).await?;
+        Ok::<_, ApiError>((helpdesk, left))
     };
     match result.await {
-        Ok(helpdesk) => {
-            let said = format!(
+        Ok((helpdesk, left)) => {
+            let mut said = format!(
                 "{} {} {id} is disconnected: its webhook calls are refused from now on. Its \
                  sessions and ratings stay.",
                 helpdesk.title(),
                 helpdesk.unit()
             );
+            for l in left {
+                said.push(' ');
+                said.push_str(&l);
+                said.push('.');
+            }
             flash(&session, said).await;
             Redirect::to("/dashboard/connectors").into_response()
         }
         Err(e) => refused(TITLE, e),
     }
+}
+
+/// What the setup section says.
+fn setup_help(helpdesk: Helpdesk) -> &'static str {
+    match helpdesk {
+        Helpdesk::Chatwoot => {
+            "Rateline can add the account webhook in Chatwoot itself, with the events it reads, \
+             and keep its secret: the API token must be an administrator's. The check reads \
+             Chatwoot now: the webhook, each rated inbox, Chatwoot's own survey."
+        }
+        Helpdesk::Zammad => {
+            "Rateline can make the webhook and the two triggers in Zammad itself: the token \
+             needs admin.webhook and admin.trigger. The check reads Zammad now: the webhook, \
+             whether a trigger sends it on every change, the groups."
+        }
+    }
+}
+
+/// `GET /dashboard/connectors/{helpdesk}/{id}/setup`: the live check, as a page.
+pub async fn check_setup(
+    State(state): State<AppState>,
+    Visit { caller, .. }: Visit,
+    Path((helpdesk, id)): Path<(String, String)>,
+) -> Response {
+    setup_page(&state, &caller, &helpdesk, &id, false).await
+}
+
+/// `POST /dashboard/connectors/{helpdesk}/{id}/setup`: sets the helpdesk's side up.
+pub async fn set_up(
+    State(state): State<AppState>,
+    Visit { caller, .. }: Visit,
+    Path((helpdesk, id)): Path<(String, String)>,
+) -> Response {
+    setup_page(&state, &caller, &helpdesk, &id, true).await
+}
+
+/// The setup (`set_up`) or the live check, and its findings as a page.
+async fn setup_page(
+    state: &AppState,
+    caller: &Caller,
+    helpdesk: &str,
+    id: &str,
+    set_up: bool,
+) -> Response {
+    let id = rateline_domain::normalize_id(id);
+    let result = async {
+        let helpdesk = helpdesk_of(helpdesk)?;
+        let report = if set_up {
+            state.set_up_helpdesk(caller, helpdesk, &id).await?
+        } else {
+            state.check_helpdesk(caller, helpdesk, &id).await?
+        };
+        Ok::<_, ApiError>((helpdesk, report))
+    };
+    match result.await {
+        Ok((helpdesk, report)) => {
+            let done = if set_up { "set up" } else { "checked" };
+            let title = format!("{} {done}", helpdesk.named(&id));
+            report_page(state, caller, helpdesk, &id, &title, &report).await
+        }
+        Err(e) => refused(TITLE, e),
+    }
+}
+
+/// A setup's or a check's findings.
+async fn report_page(
+    state: &AppState,
+    caller: &Caller,
+    helpdesk: Helpdesk,
+    id: &str,
+    title: &str,
+    report: &crate::channels::setup::SetupReport,
+) -> Response {
+    let viewer = viewer(state, caller).await;
+    let lists = [
+        (
+            "problems",
+            "What keeps conversations from being rated",
+            &report.problems,
+        ),
+        ("warnings", "To look at", &report.warnings),
+        ("made", "What Rateline made there", &report.made),
+        ("found", "What is as it should be", &report.found),
+    ];
+    page::page(
+        title,
+        &viewer,
+        html! {
+            p { a href={ "/dashboard/connectors/" (helpdesk) "/" (id) } { "Back to " (helpdesk.named(id)) } }
+            @if report.problems.is_empty() {
+                p.notice #setup-ok role="status" { "Nothing keeps its conversations from being rated." }
+            }
+            @for (key, heading, items) in lists {
+                @if !items.is_empty() {
+                    section id=(key) {
+                        h2 { (heading) }
+                        ul { @for item in items.iter() { li { (item) } } }
+                    }
+                }
+            }
+        },
+    )
+    .into_response()
 }
 
 async fn connector_page<S: Shown>(
@@ -580,10 +686,22 @@ async fn connector_page<S: Shown>(
                 (form::sections(S::SECTIONS, &values, refusal.as_ref(), &form::Choices::new(), "(blank keeps what is stored)", locked, |_| html! {}))
                 @if !locked { button type="submit" #save { "Save" } }
             }
+            section #setup aria-labelledby="setup-h" {
+                h2 #setup-h { "In " (helpdesk.title()) }
+                p.muted { (setup_help(helpdesk)) }
+                form method="get" action={ (base) "/setup" } {
+                    button type="submit" #check-setup { "Check " (helpdesk.title()) " now" }
+                }
+                @if !locked {
+                    form method="post" action={ (base) "/setup" } {
+                        button type="submit" #set-up { "Set up in " (helpdesk.title()) }
+                    }
+                }
+            }
             @if !locked {
                 section #disconnect aria-labelledby="disconnect-h" {
                     h2 #disconnect-h { "Disconnect" }
-                    p.muted { "Its webhook calls are refused from then on, and requests still waiting to be sent through it end failed. Its sessions, ratings and reports stay." }
+                    p.muted { "Its webhook calls are refused from then on, and requests still waiting to be sent through it end failed. What Rateline set up in " (helpdesk.title()) " is removed there. Its sessions, ratings and reports stay." }
                     form method="post" action={ (base) "/delete" } {
                         button type="submit" #delete { "Disconnect " (helpdesk.title()) " " (helpdesk.unit()) " " (c.id) }
                     }

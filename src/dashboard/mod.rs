@@ -129,6 +129,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
             post(connectors::delete),
         )
         .route(
+            "/dashboard/connectors/{helpdesk}/{id}/setup",
+            get(connectors::check_setup).post(connectors::set_up),
+        )
+        .route(
             "/dashboard/subscriptions/{id}/on",
             post(subscriptions::switch_on),
         )

@@ -12,7 +12,7 @@ use super::config::{FILE, managed_by_config, stale};
 use super::{Engine, EngineError, Result};
 use crate::policy::Caller;
 use crate::settings::ConfiguredConnectors;
-use crate::store::{StoreError, StoredConnector, redact_url};
+use crate::store::{MadeInHelpdesk, StoreError, StoredConnector, redact_url};
 
 /// A connector as stored.
 #[derive(Debug, Clone)]
@@ -215,6 +215,109 @@ impl Engine {
             Some("deleted"),
         )
         .await
+    }
+
+    /// Connector `id` of helpdesk `S` for setting up its helpdesk's side: admins, and one the
+    /// config file does not hold (the setup may write its webhook secret).
+    pub async fn connector_to_set_up<S: ConnectorSettings>(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<ConnectorRecord<S>> {
+        caller.admin("setting up a helpdesk")?;
+        let c = self
+            .stored_connectors::<S>(Some(id))
+            .await?
+            .pop()
+            .ok_or_else(|| connector_not_found(S::HELPDESK, id))?;
+        if c.managed_by == ManagedBy::Config {
+            return Err(managed_by_config(
+                ErrorCode::ConnectorManagedByConfig,
+                &S::HELPDESK.named(id),
+            ));
+        }
+        Ok(c)
+    }
+
+    /// Where connector `id` of `helpdesk` is managed: admins; not found when it is not.
+    pub async fn connector_managed_by(
+        &self,
+        caller: &Caller,
+        helpdesk: Helpdesk,
+        id: &str,
+    ) -> Result<ManagedBy> {
+        caller.admin("reading the helpdesk connectors")?;
+        self.store
+            .connectors(helpdesk, Some(id))
+            .await?
+            .pop()
+            .map(|c| c.managed_by)
+            .ok_or_else(|| connector_not_found(helpdesk, id))
+    }
+
+    /// What Rateline made in the helpdesk of connector `id` when it set it up: admins.
+    pub async fn made_in_helpdesk(
+        &self,
+        caller: &Caller,
+        helpdesk: Helpdesk,
+        id: &str,
+    ) -> Result<Vec<MadeInHelpdesk>> {
+        caller.admin("reading a helpdesk's setup")?;
+        Ok(self.store.made(helpdesk.as_str(), id).await?)
+    }
+
+    /// Notes, and audits, that Rateline made `kind` `remote_id` in the helpdesk of
+    /// connector `id` (`made`) or removed it (`!made`). Admins.
+    pub async fn note_made(
+        &self,
+        caller: &Caller,
+        helpdesk: Helpdesk,
+        id: &str,
+        kind: &str,
+        remote_id: &str,
+        made: bool,
+    ) -> Result<()> {
+        caller.admin("setting up a helpdesk")?;
+        if made {
+            let now = self.now();
+            self.store
+                .note_made(helpdesk.as_str(), id, kind, remote_id, now)
+                .await?;
+        } else {
+            self.store
+                .forget_made(helpdesk.as_str(), id, kind, remote_id)
+                .await?;
+        }
+        let action = if made {
+            "made in the helpdesk"
+        } else {
+            "removed from the helpdesk"
+        };
+        self.note(
+            &super::audit::actor(caller),
+            "connector",
+            &subject(helpdesk, id),
+            action,
+            &[(kind, Value::from(remote_id))],
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Sets the webhook secret of connector `id` of helpdesk `S` to the one its setup made
+    /// or read back: audited as changed, never shown.
+    pub async fn set_webhook_secret<S: ConnectorSettings>(
+        &self,
+        caller: &Caller,
+        id: &str,
+        secret: &str,
+    ) -> Result<()> {
+        let c = self.connector_to_set_up::<S>(caller, id).await?;
+        let mut settings = c.settings;
+        *settings.secrets_mut().1 = Some(secret.to_owned());
+        self.put_connector(caller, id, settings, Some(c.version))
+            .await
+            .map(|_| ())
     }
 
     /// Writes the config file's connectors, read-only over HTTP, and deletes those an

@@ -60,6 +60,9 @@ pub enum EngineError {
     Conflict { code: ErrorCode, message: String },
     #[error("{message}")]
     Gone { code: ErrorCode, message: String },
+    /// Another system (a helpdesk) refused or did not answer what this needed.
+    #[error("{message}")]
+    Elsewhere { code: ErrorCode, message: String },
     /// The caller may not do this (see [`crate::policy`]).
     #[error(transparent)]
     Forbidden(#[from] crate::policy::Forbidden),

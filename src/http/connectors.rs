@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 
 use super::versions::{answered, if_match, merged, tagged};
 use super::{ApiError, ApiJson, ApiPath, ApiResult, AppState, ErrorBody, created_or_ok};
+use crate::channels::setup::SetupReport;
 use crate::engine::ConnectorRecord;
 use crate::policy::Caller;
 
@@ -35,6 +36,141 @@ pub fn router() -> OpenApiRouter<AppState> {
             zammad::patch_connector,
             zammad::delete_connector
         ))
+        .routes(routes!(check_setup, set_up))
+}
+
+impl AppState {
+    /// Sets up connector `id`'s side in its helpdesk (see [`crate::channels::setup`]).
+    pub async fn set_up_helpdesk(
+        &self,
+        caller: &Caller,
+        helpdesk: Helpdesk,
+        id: &str,
+    ) -> crate::engine::Result<SetupReport> {
+        match helpdesk {
+            Helpdesk::Chatwoot => self.chatwoot.set_up(caller, id).await,
+            Helpdesk::Zammad => self.zammad.set_up(caller, id).await,
+        }
+    }
+
+    /// The live check of connector `id`'s side in its helpdesk.
+    pub async fn check_helpdesk(
+        &self,
+        caller: &Caller,
+        helpdesk: Helpdesk,
+        id: &str,
+    ) -> crate::engine::Result<SetupReport> {
+        self.engine
+            .connector_managed_by(caller, helpdesk, id)
+            .await?;
+        let lines: Vec<String> = self
+            .engine
+            .lines()
+            .await?
+            .into_iter()
+            .map(|l| l.id)
+            .collect();
+        match helpdesk {
+            Helpdesk::Chatwoot => self.chatwoot.check(caller, id, &lines).await,
+            Helpdesk::Zammad => self.zammad.check(caller, id, &lines).await,
+        }
+    }
+
+    /// Disconnects connector `id`: removes what Rateline made in the helpdesk (what could
+    /// not be removed is logged, and returned in sentences), then deletes the connector.
+    pub async fn disconnect(
+        &self,
+        caller: &Caller,
+        helpdesk: Helpdesk,
+        id: &str,
+        expected: Option<i64>,
+    ) -> crate::engine::Result<Vec<String>> {
+        // One from the config file is refused below, its helpdesk's side untouched.
+        let left = match self
+            .engine
+            .connector_managed_by(caller, helpdesk, id)
+            .await?
+        {
+            ManagedBy::Config => Vec::new(),
+            ManagedBy::Api => match helpdesk {
+                Helpdesk::Chatwoot => self.chatwoot.take_down(caller, id).await?,
+                Helpdesk::Zammad => self.zammad.take_down(caller, id).await?,
+            },
+        };
+        self.engine
+            .delete_connector(caller, helpdesk, id, expected)
+            .await?;
+        for l in &left {
+            tracing::warn!(helpdesk = %helpdesk, connector = id, left = %l, "disconnected, but the helpdesk keeps what Rateline made");
+        }
+        Ok(left)
+    }
+}
+
+/// The helpdesk in a path (`chatwoot`, `zammad`).
+fn helpdesk_in_path(name: &str) -> Result<Helpdesk, ApiError> {
+    match name {
+        "chatwoot" => Ok(Helpdesk::Chatwoot),
+        "zammad" => Ok(Helpdesk::Zammad),
+        other => Err(ApiError::new(
+            rateline_domain::ErrorCode::InvalidPath,
+            format!("no helpdesk '{other}': the path names chatwoot or zammad"),
+        )),
+    }
+}
+
+/// Checks a connector's side in its helpdesk, live: Rateline calls the helpdesk and says
+/// what it found (the webhook exists and points here; a Zammad trigger can fire; each rated
+/// Chatwoot inbox's `lock_to_single_conversation` and CSAT survey; an address Chatwoot will
+/// not post to) and what Rateline made there. Admins.
+#[utoipa::path(
+    get, path = "/v1/connectors/{helpdesk}/{id}/setup", tag = "connectors",
+    params(
+        ("helpdesk" = String, Path, description = "`chatwoot` or `zammad`."),
+        ("id" = String, Path, description = "The Chatwoot account or Zammad instance."),
+    ),
+    responses(
+        (status = 200, description = "What the check found.", body = SetupReport),
+        (status = 403, description = "Not an admin (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "Not connected (`connector_not_found`).", body = ErrorBody),
+    ),
+)]
+async fn check_setup(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path((helpdesk, id)): axum::extract::Path<(String, String)>,
+) -> ApiResult<Json<SetupReport>> {
+    let helpdesk = helpdesk_in_path(&helpdesk)?;
+    Ok(Json(state.check_helpdesk(&caller, helpdesk, &id).await?))
+}
+
+/// Sets up a connector's side in its helpdesk, with its API token: for Chatwoot the account
+/// webhook with the events Rateline reads (an administrator's token), its secret kept as the
+/// connector's; for Zammad a webhook signed with the connector's token (one is made when it
+/// has none) and two triggers, one for every ticket created and one for every ticket
+/// updated (`admin.webhook`, `admin.trigger`). What exists is not made twice. Disconnecting
+/// removes what it made. Admins; not for a connector from the config file.
+#[utoipa::path(
+    post, path = "/v1/connectors/{helpdesk}/{id}/setup", tag = "connectors",
+    params(
+        ("helpdesk" = String, Path, description = "`chatwoot` or `zammad`."),
+        ("id" = String, Path, description = "The Chatwoot account or Zammad instance."),
+    ),
+    responses(
+        (status = 200, description = "Set up: what Rateline made, and what to look at.", body = SetupReport),
+        (status = 403, description = "Not an admin (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "Not connected (`connector_not_found`).", body = ErrorBody),
+        (status = 409, description = "From the config file (`connector_managed_by_config`), or the helpdesk has a webhook here a person made (`helpdesk_set_up_by_hand`).", body = ErrorBody),
+        (status = 502, description = "The helpdesk refused or did not answer (`helpdesk_refused`): the message says what it said, and which rights the token needs.", body = ErrorBody),
+    ),
+)]
+async fn set_up(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path((helpdesk, id)): axum::extract::Path<(String, String)>,
+) -> ApiResult<Json<SetupReport>> {
+    let helpdesk = helpdesk_in_path(&helpdesk)?;
+    Ok(Json(state.set_up_helpdesk(&caller, helpdesk, &id).await?))
 }
 
 /// A connector as the API shows it: its settings without the token and secret, where its
@@ -182,10 +318,7 @@ async fn delete_one<S: ConnectorSettings>(
 ) -> Response {
     let result = async {
         let expected = if_match(headers, &S::HELPDESK.named(id))?;
-        state
-            .engine
-            .delete_connector(caller, S::HELPDESK, id, expected)
-            .await?;
+        state.disconnect(caller, S::HELPDESK, id, expected).await?;
         Ok::<_, ApiError>(StatusCode::NO_CONTENT.into_response())
     };
     answered(result.await, current_version::<S>(state, id)).await

@@ -57,13 +57,15 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | CannotSendToClient
         | AlreadyAppealed
         | AppealDecided
-        | NotAWebchatSession => StatusCode::CONFLICT,
+        | NotAWebchatSession
+        | HelpdeskSetUpByHand => StatusCode::CONFLICT,
         AnswerWindowClosed | InvitationExpired | InvitationUsed => StatusCode::GONE,
         PreconditionFailed => StatusCode::PRECONDITION_FAILED,
         BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         InvalidField => StatusCode::UNPROCESSABLE_ENTITY,
         RateLimited | TooManyStreams | TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
         InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        HelpdeskRefused => StatusCode::BAD_GATEWAY,
         ServerBusy | DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
@@ -132,7 +134,8 @@ impl From<EngineError> for ApiError {
         match e {
             EngineError::NotFound { code, message }
             | EngineError::Conflict { code, message }
-            | EngineError::Gone { code, message } => ApiError::new(code, message),
+            | EngineError::Gone { code, message }
+            | EngineError::Elsewhere { code, message } => ApiError::new(code, message),
             EngineError::Invalid(i) => ApiError::invalid(i),
             EngineError::Forbidden(f) => f.into(),
             EngineError::Store(s) => s.into(),

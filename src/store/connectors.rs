@@ -96,9 +96,9 @@ impl Store {
         Ok(done)
     }
 
-    /// Deletes a connector, and where its catch-up had read to (connected again, it starts
-    /// afresh rather than read what came while it was away); with `expected`, only at that
-    /// version. `false` when nothing was deleted.
+    /// Deletes a connector, where its catch-up had read to (connected again, it starts
+    /// afresh rather than read what came while it was away) and the record of what it made
+    /// in the helpdesk; with `expected`, only at that version. `false` when nothing was deleted.
     pub async fn delete_connector(
         &self,
         helpdesk: Helpdesk,
@@ -118,11 +118,16 @@ impl Store {
         .rows_affected()
             == 1;
         if done {
-            sqlx::query("DELETE FROM helpdesk_catch_ups WHERE helpdesk = $1 AND account = $2")
-                .bind(helpdesk.as_str())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            for forget in [
+                "DELETE FROM helpdesk_catch_ups WHERE helpdesk = $1 AND account = $2",
+                "DELETE FROM helpdesk_setups WHERE helpdesk = $1 AND account = $2",
+            ] {
+                sqlx::query(forget)
+                    .bind(helpdesk.as_str())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         tx.commit().await?;
         self.connectors_changed.fetch_add(1, Ordering::Relaxed);

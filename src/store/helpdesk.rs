@@ -236,3 +236,81 @@ impl Store {
         Ok(done == 1)
     }
 }
+
+/// Something Rateline made in a helpdesk when it set up the helpdesk's side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MadeInHelpdesk {
+    /// `webhook` or `trigger`.
+    pub kind: String,
+    /// The helpdesk's id of it.
+    pub remote_id: String,
+    pub made_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Notes that Rateline made `kind` `remote_id` in `helpdesk` `account`.
+    pub async fn note_made(
+        &self,
+        helpdesk: &str,
+        account: &str,
+        kind: &str,
+        remote_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO helpdesk_setups (helpdesk, account, kind, remote_id, made_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (helpdesk, account, kind, remote_id) DO NOTHING",
+        )
+        .bind(helpdesk)
+        .bind(account)
+        .bind(kind)
+        .bind(remote_id)
+        .bind(ms(at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// What Rateline made in `helpdesk` `account`, oldest first.
+    pub async fn made(&self, helpdesk: &str, account: &str) -> Result<Vec<MadeInHelpdesk>> {
+        let rows = sqlx::query(
+            "SELECT kind, remote_id, made_at FROM helpdesk_setups
+             WHERE helpdesk = $1 AND account = $2 ORDER BY made_at, kind, remote_id",
+        )
+        .bind(helpdesk)
+        .bind(account)
+        .fetch_all(&self.reads)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MadeInHelpdesk {
+                    kind: r.try_get("kind")?,
+                    remote_id: r.try_get("remote_id")?,
+                    made_at: super::time(r.try_get("made_at")?),
+                })
+            })
+            .collect()
+    }
+
+    /// Forgets `kind` `remote_id` of `helpdesk` `account`: removed, or gone from the helpdesk.
+    pub async fn forget_made(
+        &self,
+        helpdesk: &str,
+        account: &str,
+        kind: &str,
+        remote_id: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM helpdesk_setups
+             WHERE helpdesk = $1 AND account = $2 AND kind = $3 AND remote_id = $4",
+        )
+        .bind(helpdesk)
+        .bind(account)
+        .bind(kind)
+        .bind(remote_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

@@ -67,7 +67,7 @@ pub use followup::{
     AppealFilter, AppealOutcome, AppealRecord, Delivery, EvaluationRecord, ResponseDelivery,
     ResponseRecord,
 };
-pub use helpdesk::HelpdeskConversation;
+pub use helpdesk::{HelpdeskConversation, MadeInHelpdesk};
 pub use inbox::{
     AlertCounts, Cursor, InboxAppeal, InboxFilter, InboxItem, InboxPage, InboxResponse, InboxState,
 };

@@ -13,6 +13,16 @@
 //!   not the webhooks' (the conversations partial and the message model partial);
 //! - `POST /api/v1/accounts/{ACCOUNT_ID}/conversations/{display_id}/messages`;
 //! - `POST /api/v1/accounts/{ACCOUNT_ID}/conversations/{display_id}/toggle_status`;
+//! - `GET` and `POST /api/v1/accounts/{ACCOUNT_ID}/webhooks` and `DELETE …/webhooks/{id}`,
+//!   for administrators only (`app/policies/webhook_policy.rb`: an agent's token is 401 `You
+//!   are not authorized to do this action`), as `Api::V1::Accounts::WebhooksController`
+//!   and its views answer: `{"payload": {"webhooks": […]}}`, `{"payload": {"webhook": …}}`
+//!   (200), 200 with no body for a delete. A webhook's `url` must be http(s) and unique in
+//!   the account, its `subscriptions` a non-empty list of `Webhook::ALLOWED_WEBHOOK_EVENTS`
+//!   (`app/models/webhook.rb`; 422 `{"message", "attributes"}` otherwise, as
+//!   `RequestExceptionHandler#render_record_invalid` writes it); each gets a `secret`
+//!   (`has_secure_token`, Chatwoot 4.11.2 and later; [`FakeChatwoot::release_before_secrets`]
+//!   plays an earlier one, whose views have no `secret`);
 //!
 //! each behind the `api_access_token` header ([`API_TOKEN`]; a missing or wrong one, a revoked
 //! one, or another account is 401). It is strict where Chatwoot is: an unknown conversation is
@@ -696,6 +706,30 @@ impl FakeChatwoot {
     /// Queues `fault` for the next API call, after any queued before it. A call refused for
     /// its path, its token or its account does not use up a fault; one to an unknown
     /// conversation does, as Rack::Attack and the server fail before any lookup.
+    /// The account's webhooks, as a person or Rateline made them.
+    pub fn webhooks(&self) -> Vec<AccountWebhook> {
+        self.lock().webhooks.values().cloned().collect()
+    }
+
+    /// Adds an account webhook as a person would in Chatwoot's settings; its id.
+    pub fn add_webhook(&self, url: &str, subscriptions: &[&str]) -> u64 {
+        let raw = json!({"url": url, "subscriptions": subscriptions}).to_string();
+        let answer = self.lock().add_webhook(raw.as_bytes());
+        answer.body["payload"]["webhook"]["id"]
+            .as_u64()
+            .expect("the fake takes the webhook")
+    }
+
+    /// Makes the token's user an agent of the account (an administrator by default).
+    pub fn make_token_an_agent(&self) {
+        self.lock().role = "agent";
+    }
+
+    /// Plays a Chatwoot before 4.11.2, whose webhooks have no secret and sign nothing.
+    pub fn release_before_secrets(&self) {
+        self.lock().no_secrets = true;
+    }
+
     pub fn fail_next(&self, fault: Fault) {
         self.lock().faults.push_back(fault);
     }
@@ -904,6 +938,9 @@ enum Route<'a> {
     ListMessages(&'a str, &'a str),
     Messages(&'a str, &'a str),
     ToggleStatus(&'a str, &'a str),
+    Webhooks(&'a str),
+    AddWebhook(&'a str),
+    RemoveWebhook(&'a str, &'a str),
 }
 
 impl<'a> Route<'a> {
@@ -912,6 +949,15 @@ impl<'a> Route<'a> {
         match (method.as_str(), segments.as_slice()) {
             ("GET", ["api", "v1", "profile"]) => Some(Route::Profile),
             ("GET", ["api", "v1", "accounts", account, "inboxes"]) => Some(Route::Inboxes(account)),
+            ("GET", ["api", "v1", "accounts", account, "webhooks"]) => {
+                Some(Route::Webhooks(account))
+            }
+            ("POST", ["api", "v1", "accounts", account, "webhooks"]) => {
+                Some(Route::AddWebhook(account))
+            }
+            ("DELETE", ["api", "v1", "accounts", account, "webhooks", id]) => {
+                Some(Route::RemoveWebhook(account, id))
+            }
             ("GET", ["api", "v1", "accounts", account, "conversations"]) => {
                 Some(Route::Conversations(account))
             }
@@ -962,7 +1008,10 @@ impl<'a> Route<'a> {
             | Route::Conversations(account)
             | Route::ListMessages(account, _)
             | Route::Messages(account, _)
-            | Route::ToggleStatus(account, _) => Some(*account),
+            | Route::ToggleStatus(account, _)
+            | Route::Webhooks(account)
+            | Route::AddWebhook(account)
+            | Route::RemoveWebhook(account, _) => Some(*account),
         }
     }
 }
@@ -994,7 +1043,43 @@ struct Inner {
     next_message: u64,
     /// The inboxes with `lock_to_single_conversation` on.
     locked: BTreeSet<u64>,
+    /// The account webhooks, by id.
+    webhooks: BTreeMap<u64, AccountWebhook>,
+    next_webhook: u64,
+    /// The token user's role in the account.
+    role: &'static str,
+    /// A release before 4.11.2: webhooks have no secret.
+    no_secrets: bool,
 }
+
+/// An account webhook (`app/models/webhook.rb`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountWebhook {
+    pub id: u64,
+    pub name: Option<String>,
+    pub url: String,
+    pub subscriptions: Vec<String>,
+    pub secret: Option<String>,
+}
+
+/// `Webhook::ALLOWED_WEBHOOK_EVENTS` (`app/models/webhook.rb`).
+const ALLOWED_WEBHOOK_EVENTS: [&str; 12] = [
+    "conversation_status_changed",
+    "conversation_updated",
+    "conversation_created",
+    "contact_created",
+    "contact_updated",
+    "message_created",
+    "message_updated",
+    "webwidget_triggered",
+    "inbox_created",
+    "inbox_updated",
+    "conversation_typing_on",
+    "conversation_typing_off",
+];
+
+/// Pundit's refusal (`RequestExceptionHandler#handle_with_exception`).
+const NOT_AUTHORIZED: &str = "You are not authorized to do this action";
 
 impl Default for Inner {
     fn default() -> Self {
@@ -1012,6 +1097,10 @@ impl Default for Inner {
             next_contact_inbox: FIRST_CONTACT_INBOX,
             next_message: FIRST_MESSAGE,
             locked: BTreeSet::new(),
+            webhooks: BTreeMap::new(),
+            next_webhook: 1,
+            role: "administrator",
+            no_secrets: false,
         }
     }
 }
@@ -1501,7 +1590,31 @@ impl Inner {
             };
         }
         match route {
-            Route::Profile => Answer::ok(profile()),
+            Route::Webhooks(_) | Route::AddWebhook(_) | Route::RemoveWebhook(..)
+                if self.role != "administrator" =>
+            {
+                Answer::error(401, NOT_AUTHORIZED)
+            }
+            Route::Webhooks(_) => {
+                let list: Vec<Value> = self
+                    .webhooks
+                    .values()
+                    .map(|w| self.webhook_json(w))
+                    .collect();
+                Answer::ok(json!({"payload": {"webhooks": list}}))
+            }
+            Route::AddWebhook(_) => self.add_webhook(raw),
+            Route::RemoveWebhook(_, id) => {
+                match id
+                    .parse::<u64>()
+                    .ok()
+                    .and_then(|id| self.webhooks.remove(&id))
+                {
+                    Some(_) => Answer::ok(Value::Null),
+                    None => Answer::error(404, NOT_FOUND),
+                }
+            }
+            Route::Profile => Answer::ok(self.profile()),
             Route::Inboxes(_) => {
                 let inboxes = INBOXES
                     .iter()
@@ -1942,6 +2055,83 @@ fn user_push_data(id: u64) -> Value {
         "availability_status": "online",
         "thumbnail": "",
     })
+}
+
+impl Inner {
+    fn profile(&self) -> Value {
+        let mut p = profile();
+        p["role"] = self.role.into();
+        p["accounts"][0]["role"] = self.role.into();
+        p
+    }
+
+    /// `_webhook.json.jbuilder`.
+    fn webhook_json(&self, w: &AccountWebhook) -> Value {
+        let mut v = json!({
+            "id": w.id,
+            "name": w.name,
+            "url": w.url,
+            "account_id": ACCOUNT_ID,
+            "subscriptions": w.subscriptions,
+        });
+        if !self.no_secrets {
+            v["secret"] = w.secret.clone().into();
+        }
+        v
+    }
+
+    /// `WebhooksController#create`: `params.require(:webhook).permit(:inbox_id, :name, :url,
+    /// subscriptions: [])`, a flat body wrapped as `wrap_parameters` does; the model's
+    /// validations; the database's default subscriptions when none are given.
+    fn add_webhook(&mut self, raw: &[u8]) -> Answer {
+        let body: Value = serde_json::from_slice(raw).unwrap_or(Value::Null);
+        let w = body.get("webhook").unwrap_or(&body);
+        let url = w.get("url").and_then(Value::as_str).unwrap_or_default();
+        let invalid = |message: &str, attribute: &str| Answer {
+            body: json!({"message": message, "attributes": [attribute]}),
+            ..Answer::error(422, message)
+        };
+        let http = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .is_some_and(|rest| !rest.is_empty() && !rest.contains(' '));
+        if !http {
+            return invalid("Url is invalid", "url");
+        }
+        if self.webhooks.values().any(|h| h.url == url) {
+            return invalid("Url has already been taken", "url");
+        }
+        let subscriptions: Vec<String> = match w.get("subscriptions") {
+            None | Some(Value::Null) => ALLOWED_WEBHOOK_EVENTS[..8]
+                .iter()
+                .map(|e| (*e).to_owned())
+                .collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|e| e.as_str().unwrap_or("?").to_owned())
+                .collect(),
+            Some(_) => Vec::new(),
+        };
+        if subscriptions.is_empty()
+            || subscriptions
+                .iter()
+                .any(|e| !ALLOWED_WEBHOOK_EVENTS.contains(&e.as_str()))
+        {
+            return invalid("Subscriptions Invalid events", "subscriptions");
+        }
+        let id = self.next_webhook;
+        self.next_webhook += 1;
+        let hook = AccountWebhook {
+            id,
+            name: w.get("name").and_then(Value::as_str).map(str::to_owned),
+            url: url.to_owned(),
+            subscriptions,
+            secret: (!self.no_secrets).then(|| format!("cwsecret{id:016}")),
+        };
+        let body = json!({"payload": {"webhook": self.webhook_json(&hook)}});
+        self.webhooks.insert(id, hook);
+        Answer::ok(body)
+    }
 }
 
 fn profile() -> Value {

@@ -17,6 +17,7 @@ pub mod meta;
 pub mod smtp;
 pub mod telegram;
 pub mod zammad;
+pub mod zammad_rules;
 
 use std::time::Duration;
 

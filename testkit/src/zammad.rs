@@ -15,6 +15,11 @@
 //!   `Inner::search`), `GET /api/v1/tickets/{id}`,
 //!   `GET /api/v1/ticket_articles/by_ticket/{id}` and `GET /api/v1/users/{id}`;
 //! - `PUT /api/v1/tickets/{id}` (200 with the ticket; its state only);
+//! - `GET`, `POST` and `DELETE /api/v1/webhooks` and `/api/v1/triggers` (`admin.webhook`,
+//!   `admin.trigger`; [`FakeZammad::make_token_an_agent`] takes them away: 403). A trigger
+//!   is taken or refused by Zammad's rules ([`crate::zammad_rules`]), with the columns'
+//!   defaults (`activator: action`, `execution_condition_mode: selective`); a webhook a
+//!   trigger names cannot be removed (422, `EnsuresNoRelatedObjects`);
 //!
 //! each behind `Authorization: Token token=…` (or `Bearer …`) with [`API_TOKEN`]. As in
 //! Zammad's `ApplicationController::Authenticates` and `HandlesErrors`, no credentials at all
@@ -51,12 +56,20 @@
 //! internal article is no message to the client, so no rule applies to it.
 //! [`FakeZammad::rule_violations`] lists every call that broke a rule, refused or not.
 //!
-//! The fake never calls Rateline. Tests play customers and agents with [`FakeZammad::open`],
+//! The triggers made over the API (or [`FakeZammad::make`]) run on every change the fake
+//! makes, by Zammad's rules, and queue a job each ([`FakeZammad::queued_jobs`]);
+//! [`FakeZammad::deliver_due`] runs the due ones as `TriggerWebhookJob` does: the payload
+//! built from the ticket as it is when the job runs, signed with the webhook's token, one
+//! call each, tried again 10, 20, 30 and 40 seconds later on the fake's clock after a
+//! failure (anything but a 2xx), then dropped ([`FakeZammad::dropped_jobs`]); an inactive
+//! or removed webhook makes no call. Only then does the fake call Rateline, at the
+//! webhook's endpoint. Tests play customers and agents with [`FakeZammad::open`],
 //! [`FakeZammad::customer_writes`], [`FakeZammad::another_customer_writes`],
 //! [`FakeZammad::agent_writes`], [`FakeZammad::assign`], [`FakeZammad::unassign`],
 //! [`FakeZammad::close`] and
 //! [`FakeZammad::reopen`], which change the ticket and return the [`Webhook`] that an
-//! "always" trigger named [`TRIGGER`] would post for the change (one per change, as the
+//! "always" trigger named [`TRIGGER`] would post for the change, as if made by hand (the
+//! tests that do not set Zammad up through Rateline post these themselves) (one per change, as the
 //! trigger runs once per transaction); those that Rateline's own calls produced wait in
 //! [`FakeZammad::take_webhooks`]. As in Zammad, a customer's follow-up sets any ticket that
 //! is not `new` to `open`, in the same change (e-mail: `Channel::EmailParser`; web: the
@@ -341,6 +354,8 @@ pub struct Webhook {
     pub body: Vec<u8>,
     pub headers: Vec<(String, String)>,
     delivery: String,
+    /// The trigger's name, in `X-Zammad-Trigger`.
+    trigger: String,
 }
 
 const SIGNATURE: &str = "X-Hub-Signature";
@@ -353,6 +368,7 @@ impl Webhook {
             body: payload_body(ticket, article),
             headers: Vec::new(),
             delivery: delivery_id(),
+            trigger: TRIGGER.into(),
         };
         webhook.sign(Some(WEBHOOK_TOKEN));
         webhook
@@ -366,7 +382,7 @@ impl Webhook {
                 "application/json; charset=utf-8".into(),
             ),
             ("User-Agent".into(), "Zammad User Agent".into()),
-            (TRIGGER_HEADER.into(), TRIGGER.into()),
+            (TRIGGER_HEADER.into(), self.trigger.clone()),
             (DELIVERY.into(), self.delivery.clone()),
         ];
         if let Some(token) = token {
@@ -599,6 +615,12 @@ impl FakeZammad {
             s.follow_up_of(s.ticket(t).group).name()
         );
         let id = s.customer_article(t.id, t.customer, text);
+        let reopened: &[&str] = if s.ticket(t).state == state {
+            &[]
+        } else {
+            &["state_id"]
+        };
+        s.fire("update", t.id, Some(id), reopened);
         s.webhook(t.id, Some(id))
     }
 
@@ -618,6 +640,7 @@ impl FakeZammad {
         let name = format!("{} Colleague", s.customers[&t.customer].firstname);
         let colleague = s.add_customer(&name);
         let id = s.customer_article(t.id, colleague, text);
+        s.fire("update", t.id, Some(id), &[]);
         s.webhook(t.id, Some(id))
     }
 
@@ -655,6 +678,7 @@ impl FakeZammad {
             },
         );
         let id = s.add_article(t.id, article, agent);
+        s.fire("update", t.id, Some(id), &[]);
         s.webhook(t.id, Some(id))
     }
 
@@ -685,6 +709,7 @@ impl FakeZammad {
         tkt.last_owner_update_at = Some(now);
         tkt.updated_at = now;
         tkt.updated_by = agent;
+        s.fire("update", t.id, None, &["owner_id"]);
         s.webhook(t.id, None)
     }
 
@@ -717,6 +742,7 @@ impl FakeZammad {
             "ticket {} is {state} already: Zammad would emit nothing",
             t.id
         );
+        s.fire("update", t.id, None, &["state_id"]);
         s.webhook(t.id, None)
     }
 
@@ -744,6 +770,96 @@ impl FakeZammad {
 
     /// Queues `fault` for the next API call, after any queued before it. A call refused for
     /// its path or its credentials does not use up a fault; one to an unknown ticket does.
+    /// The webhooks (`webhooks`) or triggers (`triggers`) made over the API or by
+    /// [`FakeZammad::make`], as `GET` lists them.
+    pub fn admin_records(&self, kind: &str) -> Vec<Value> {
+        self.lock()
+            .admin
+            .iter()
+            .filter(|(k, _)| **k == kind)
+            .flat_map(|(_, m)| m.values().cloned())
+            .collect()
+    }
+
+    /// Makes a webhook or trigger as an admin would in Zammad's settings; the answer.
+    pub fn make(&self, kind: &'static str, record: &Value) -> Value {
+        let answer = self.lock().make(kind, record);
+        assert_eq!(answer.status, 201, "the fake refused it: {}", answer.body);
+        answer.body
+    }
+
+    /// Runs the trigger jobs that are due, as Zammad's job worker would: each posts its
+    /// webhook once, with the payload as the ticket is now; a call that fails (anything but
+    /// a 2xx, a redirect included, or no answer within its timeouts) is tried again 10, 20,
+    /// 30 and 40 seconds later on the fake's clock, then dropped
+    /// (`TriggerWebhookJob`: `retry_on … attempts: 5, wait: executions * 10.seconds`;
+    /// `UserAgent`: `open_timeout: 4`, `read_timeout: 30`, `do_not_follow_redirects`). The
+    /// statuses of the calls made, in order (0 for no answer).
+    pub async fn deliver_due(&self) -> Vec<u16> {
+        let calls: Vec<(Job, Option<(String, Webhook)>)> = {
+            let mut s = self.lock();
+            let now = s.now();
+            let (due, later): (Vec<Job>, Vec<Job>) = std::mem::take(&mut s.jobs)
+                .into_iter()
+                .partition(|j| j.due <= now);
+            s.jobs = later;
+            due.into_iter()
+                .map(|j| {
+                    let call = s.call_of(&j);
+                    (j, call)
+                })
+                .collect()
+        };
+        let client = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(4))
+            .timeout(std::time::Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a client");
+        let mut statuses = Vec::new();
+        for (mut job, call) in calls {
+            let Some((endpoint, hook)) = call else {
+                continue;
+            };
+            let mut request = client.post(&endpoint).body(hook.body.clone());
+            for (name, value) in &hook.headers {
+                request = request.header(name, value);
+            }
+            let status = match request.send().await {
+                Ok(r) => r.status().as_u16(),
+                Err(_) => 0,
+            };
+            statuses.push(status);
+            if (200..300).contains(&status) {
+                continue;
+            }
+            job.tries += 1;
+            let mut s = self.lock();
+            if job.tries < 5 {
+                job.due = s.now() + TimeDelta::seconds(10 * i64::from(job.tries));
+                s.jobs.push(job);
+            } else {
+                s.dropped.push(job);
+            }
+        }
+        statuses
+    }
+
+    /// The trigger jobs waiting (due or not).
+    pub fn queued_jobs(&self) -> Vec<Job> {
+        self.lock().jobs.clone()
+    }
+
+    /// The trigger jobs dropped after five failed tries.
+    pub fn dropped_jobs(&self) -> Vec<Job> {
+        self.lock().dropped.clone()
+    }
+
+    /// Takes `admin.webhook` and `admin.trigger` from the token: an agent's token.
+    pub fn make_token_an_agent(&self) {
+        self.lock().agent_only = true;
+    }
+
     pub fn fail_next(&self, fault: Fault) {
         self.lock().faults.push_back(fault);
     }
@@ -1039,6 +1155,10 @@ enum Route<'a> {
     Ticket(&'a str),
     ShowTicket(&'a str),
     Search,
+    /// `webhooks` or `triggers`.
+    List(&'static str),
+    Make(&'static str),
+    Remove(&'static str, &'a str),
 }
 
 impl<'a> Route<'a> {
@@ -1056,6 +1176,12 @@ impl<'a> Route<'a> {
             ("GET", ["api", "v1", "ticket_states"]) => Some(Route::TicketStates),
             ("POST", ["api", "v1", "ticket_articles"]) => Some(Route::Articles),
             ("PUT", ["api", "v1", "tickets", id]) => Some(Route::Ticket(id)),
+            ("GET", ["api", "v1", "webhooks"]) => Some(Route::List("webhooks")),
+            ("GET", ["api", "v1", "triggers"]) => Some(Route::List("triggers")),
+            ("POST", ["api", "v1", "webhooks"]) => Some(Route::Make("webhooks")),
+            ("POST", ["api", "v1", "triggers"]) => Some(Route::Make("triggers")),
+            ("DELETE", ["api", "v1", "webhooks", id]) => Some(Route::Remove("webhooks", id)),
+            ("DELETE", ["api", "v1", "triggers", id]) => Some(Route::Remove("triggers", id)),
             _ => None,
         }
     }
@@ -1075,6 +1201,29 @@ struct Inner {
     next_article: u64,
     /// Groups whose `follow_up_possible` is not Zammad's default, `yes`.
     follow_up: BTreeMap<u64, FollowUp>,
+    /// The webhooks and triggers made over the API, by kind (`webhooks`, `triggers`) and id.
+    admin: BTreeMap<&'static str, BTreeMap<u64, Value>>,
+    next_admin_id: u64,
+    /// The token lacks `admin.webhook` and `admin.trigger`.
+    agent_only: bool,
+    /// The webhook calls the triggers made over the API queued, not yet delivered.
+    jobs: Vec<Job>,
+    /// Those dropped after their fifth failed try.
+    dropped: Vec<Job>,
+}
+
+/// A `TriggerWebhookJob` queued by a trigger: the records by id, read when it runs
+/// (`perform_later` with GlobalIDs), its delivery id kept across tries.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub trigger: String,
+    pub webhook: u64,
+    pub ticket: u64,
+    pub article: Option<u64>,
+    delivery: String,
+    /// Tries made so far.
+    pub tries: u32,
+    due: DateTime<Utc>,
 }
 
 /// A group's `follow_up_possible`: what a customer's e-mail to a closed ticket does
@@ -1116,6 +1265,11 @@ impl Default for Inner {
             next_customer: FIRST_CUSTOMER,
             next_article: FIRST_ARTICLE,
             follow_up: BTreeMap::new(),
+            admin: BTreeMap::new(),
+            next_admin_id: 1,
+            agent_only: false,
+            jobs: Vec::new(),
+            dropped: Vec::new(),
         }
     }
 }
@@ -1215,7 +1369,8 @@ impl Inner {
                 articles: Vec::new(),
             },
         );
-        self.customer_article(id, customer, text);
+        let first = self.customer_article(id, customer, text);
+        self.fire("create", id, Some(first), &[]);
         Ticket { id, customer }
     }
 
@@ -1832,6 +1987,204 @@ impl Inner {
         Webhook::new(&self.ticket_payload(t), &article)
     }
 
+    /// Runs the triggers made over the API on a change of `ticket` (`Transaction::Trigger`:
+    /// each active action trigger, by name, at most once a change), by Zammad's rules
+    /// ([`crate::zammad_rules`]); each that fires with a `notification.webhook` queues a job.
+    fn fire(&mut self, action: &str, ticket: u64, article: Option<u64>, changes: &[&str]) {
+        let t = &self.tickets[&ticket];
+        let record = self.ticket_record(t);
+        let article_record = article.map(|id| {
+            let a = t
+                .articles
+                .iter()
+                .find(|a| a.id == id)
+                .expect("a known article");
+            self.article_record(t, a)
+        });
+        let change = crate::zammad_rules::Change {
+            action,
+            ticket: &record,
+            article: article_record.as_ref(),
+            changes,
+        };
+        let mut triggers: Vec<&Value> = self
+            .admin
+            .get("triggers")
+            .into_iter()
+            .flat_map(|m| m.values())
+            .collect();
+        triggers.sort_by_key(|t| t["name"].as_str().unwrap_or_default().to_owned());
+        let now = self.now();
+        let jobs: Vec<Job> = triggers
+            .into_iter()
+            .filter(|t| crate::zammad_rules::fires(t, &change))
+            .filter_map(|t| {
+                let webhook = t.pointer("/perform/notification.webhook/webhook_id")?;
+                let webhook = webhook
+                    .as_u64()
+                    .or_else(|| webhook.as_str()?.parse().ok())?;
+                Some(Job {
+                    trigger: t["name"].as_str().unwrap_or_default().to_owned(),
+                    webhook,
+                    ticket,
+                    article,
+                    delivery: delivery_id(),
+                    tries: 0,
+                    due: now,
+                })
+            })
+            .collect();
+        self.jobs.extend(jobs);
+    }
+
+    /// The call job `job` makes now: its webhook's endpoint, and the payload built from the
+    /// ticket and article as they are now (`TriggerWebhookJob#payload`), signed with the
+    /// webhook's token. `None` when the webhook is gone or inactive (`abort?`: no call, no
+    /// retry).
+    fn call_of(&self, job: &Job) -> Option<(String, Webhook)> {
+        let hook = self.admin.get("webhooks")?.get(&job.webhook)?;
+        if hook["active"] == false {
+            return None;
+        }
+        let mut call = self.webhook(job.ticket, job.article);
+        call.delivery = job.delivery.clone();
+        call.trigger = job.trigger.clone();
+        call.sign(hook["signature_token"].as_str().filter(|t| !t.is_empty()));
+        Some((hook["endpoint"].as_str()?.to_owned(), call))
+    }
+
+    /// `POST /api/v1/webhooks` or `/api/v1/triggers` (`model_create_render`: 201 with the
+    /// record). A webhook needs a `name` and an http(s) `endpoint` with a host
+    /// (`app/models/webhook.rb`); a trigger a unique `name`, an `activator` of `action` or
+    /// `time` and an `execution_condition_mode` of `selective` or `always` (the columns'
+    /// defaults `action` and `selective` when left out: `app/models/trigger.rb`), a
+    /// `webhook_id` in a `notification.webhook` perform
+    /// (`Validations::VerifyPerformRulesValidator`), and conditions whose operators
+    /// `Selector::Sql` knows (`ChecksConditionValidation`: `Invalid object selector
+    /// conditions`). Zammad does not check that the webhook exists, nor that a
+    /// `ticket.action` value is one value.
+    fn make(&mut self, kind: &'static str, body: &Value) -> Answer {
+        let mut record = body.clone();
+        let name = body.get("name").and_then(Value::as_str).unwrap_or_default();
+        if name.trim().is_empty() {
+            return Answer::unprocessable("Name can't be blank".into());
+        }
+        if kind == "webhooks" {
+            let endpoint = body.get("endpoint").and_then(Value::as_str).unwrap_or("");
+            let host = endpoint
+                .strip_prefix("https://")
+                .or_else(|| endpoint.strip_prefix("http://"))
+                .and_then(|rest| rest.split('/').next())
+                .unwrap_or("");
+            if host.is_empty() {
+                return Answer::unprocessable("Invalid endpoint (no http/https)!".into());
+            }
+            for (field, default) in [("active", true), ("ssl_verify", true)] {
+                if record.get(field).is_none() {
+                    record[field] = default.into();
+                }
+            }
+            if record.get("customized_payload").is_none() {
+                record["customized_payload"] = false.into();
+            }
+        } else {
+            let taken = self.admin.get(kind).is_some_and(|m| {
+                m.values().any(|t| {
+                    t["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                })
+            });
+            if taken {
+                return Answer::unprocessable("Name has already been taken".into());
+            }
+            for (field, default, allowed) in [
+                ("activator", "action", ["action", "time"]),
+                (
+                    "execution_condition_mode",
+                    "selective",
+                    ["selective", "always"],
+                ),
+            ] {
+                match record.get(field).and_then(Value::as_str) {
+                    None => record[field] = default.into(),
+                    Some(v) if allowed.contains(&v) => {}
+                    Some(_) => {
+                        return Answer::unprocessable(format!(
+                            "{field} is not included in the list"
+                        ));
+                    }
+                }
+            }
+            if record.get("active").is_none() {
+                record["active"] = true.into();
+            }
+            let webhook = body
+                .pointer("/perform/notification.webhook/webhook_id")
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                .unwrap_or_default();
+            if body.pointer("/perform/notification.webhook").is_some() && webhook.trim().is_empty()
+            {
+                return Answer::unprocessable(
+                    "The required 'webhook_id' value for notification.webhook is missing!".into(),
+                );
+            }
+            if let Err(e) = crate::zammad_rules::check_condition(&record["condition"]) {
+                return Answer::unprocessable(format!("Invalid object selector conditions ({e})"));
+            }
+        }
+        let id = self.next_admin_id;
+        self.next_admin_id += 1;
+        record["id"] = id.into();
+        self.admin
+            .entry(kind)
+            .or_default()
+            .insert(id, record.clone());
+        Answer::ok(201, record)
+    }
+
+    /// `DELETE /api/v1/webhooks/{id}` or `/api/v1/triggers/{id}`: 200 `{}`; a webhook that a
+    /// trigger's perform still names is refused (`EnsuresNoRelatedObjects`).
+    fn remove(&mut self, kind: &'static str, id: &str) -> Answer {
+        let Some(id) = id
+            .parse::<u64>()
+            .ok()
+            .filter(|id| self.admin.get(kind).is_some_and(|m| m.contains_key(id)))
+        else {
+            return Answer::error(404, &format!("Couldn't find {kind} with 'id'={id}"));
+        };
+        if kind == "webhooks" {
+            let naming: Vec<String> = self
+                .admin
+                .get("triggers")
+                .into_iter()
+                .flat_map(|m| m.values())
+                .filter(|t| crate::zammad_rules::names_webhook(t, id))
+                .map(|t| {
+                    format!(
+                        "Trigger / {} (#{})",
+                        t["name"].as_str().unwrap_or(""),
+                        t["id"]
+                    )
+                })
+                .collect();
+            if !naming.is_empty() {
+                return Answer {
+                    body: json!({
+                        "error": "This object is referenced by other object(s) and thus cannot be deleted: %s",
+                        "error_human": "This object is referenced by other object(s) and thus cannot be deleted: %s",
+                        "unprocessable_entity": naming,
+                    }),
+                    ..Answer::unprocessable("a referenced webhook".into())
+                };
+            }
+        }
+        if let Some(m) = self.admin.get_mut(kind) {
+            m.remove(&id);
+        }
+        Answer::ok(200, json!({}))
+    }
+
     /// Zammad's token check (`authenticate_with_http_token`, then Doorkeeper for `Bearer`);
     /// `None` when the call may go on.
     fn authenticate(&self, headers: &HeaderMap) -> Option<Answer> {
@@ -1923,6 +2276,20 @@ impl Inner {
             }
         };
         let mut answer = match route {
+            Route::List(_) | Route::Make(_) | Route::Remove(..) if self.agent_only => {
+                // `default_permit!('admin.webhook')` / `('admin.trigger')` in the controllers'
+                // policies; Pundit's refusal is `Exceptions::Forbidden`.
+                Answer::error(403, "Not authorized")
+            }
+            Route::List(kind) => Answer::ok(
+                200,
+                self.admin
+                    .get(kind)
+                    .map(|m| m.values().cloned().collect())
+                    .unwrap_or_else(|| json!([])),
+            ),
+            Route::Make(kind) => self.make(kind, &body),
+            Route::Remove(kind, id) => self.remove(kind, id),
             Route::Me => Answer::ok(
                 200,
                 if expand {
@@ -2148,6 +2515,7 @@ impl Inner {
         let mut article = self.agent_article(ticket, API_USER, new);
         article.posted = Some(body.clone());
         let id = self.add_article(ticket, article, API_USER);
+        self.fire("update", ticket, Some(id), &[]);
         let webhook = self.webhook(ticket, Some(id));
         self.webhooks.push(webhook);
         let t = &self.tickets[&ticket];
@@ -2205,6 +2573,7 @@ impl Inner {
                 ));
             }
             if self.set_state(ticket, state, API_USER) {
+                self.fire("update", ticket, None, &["state_id"]);
                 let webhook = self.webhook(ticket, None);
                 self.webhooks.push(webhook);
             }

@@ -992,11 +992,6 @@ async fn bad_connector_settings_are_refused_and_change_nothing(kind: Db) {
         (CONNECTOR, with("api_token", Value::Null), "api_token"),
         (
             CONNECTOR,
-            with("webhook_secret", Value::Null),
-            "webhook_secret",
-        ),
-        (
-            CONNECTOR,
             with("webhook_secret", json!(" ")),
             "webhook_secret",
         ),
@@ -1108,18 +1103,18 @@ async fn an_admin_connects_chatwoot_on_the_helpdesks_page(kind: Db) {
     let mut connect = vec![
         ("helpdesk", "chatwoot"),
         ("id", "1"),
-        ("url", url.as_str()),
+        ("url", "chatwoot.example.com"),
         ("api_token", API_TOKEN),
-        ("secret", ""),
+        ("secret", WEBHOOK_SECRET),
     ];
     let (status, page) = send(&t.app, &cookie, "/dashboard/connectors", &connect).await;
     assert_eq!(status, 422, "{page}");
-    assert!(page.contains("id=\"f-secret-error\""), "{page}");
+    assert!(page.contains("id=\"f-url-error\""), "{page}");
     assert!(!page.contains(API_TOKEN), "{page}");
     let (_, list) = t.app.get("/v1/connectors").await;
     assert_eq!(list["chatwoot"], json!([]), "{list}");
 
-    connect[4] = ("secret", WEBHOOK_SECRET);
+    connect[2] = ("url", url.as_str());
     let (status, page) = send(&t.app, &cookie, "/dashboard/connectors", &connect).await;
     assert_eq!(status, 303, "{page}");
     assert!(page.contains("Connected."), "{page}");
@@ -1175,11 +1170,35 @@ async fn an_admin_connects_chatwoot_on_the_helpdesks_page(kind: Db) {
     let s = t.app.wait_for_status(&session_of(&c), "sent").await;
     assert_eq!(s["operator_id"], "anna", "{s:#}");
 
+    // The page's check reads Chatwoot: no webhook yet. Set up, Rateline makes it and says
+    // so; Disconnect removes it from Chatwoot.
+    let (status, page) =
+        crate::dashboard::text(&t.app, &format!("{path}/setup"), Some(&cookie)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("What keeps conversations from being rated"),
+        "{page}"
+    );
+    assert!(page.contains("no account webhook posts to"), "{page}");
+    let (status, page) = send(&t.app, &cookie, &format!("{path}/setup"), &[]).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("What Rateline made there"), "{page}");
+    assert!(
+        page.contains(&format!("account webhook 1 to {}", t.webhook_url())),
+        "{page}"
+    );
+    let secret = t.fake.webhooks()[0].secret.clone().unwrap();
+    assert!(
+        !page.contains(&secret) && !page.contains(API_TOKEN),
+        "{page}"
+    );
+
     let (status, page) = send(&t.app, &cookie, &format!("{path}/delete"), &[]).await;
     assert_eq!(status, 303, "{page}");
     assert!(page.contains("is disconnected"), "{page}");
     let (status, _) = t.app.get(CONNECTOR).await;
     assert_eq!(status, 404);
+    assert_eq!(t.fake.webhooks(), vec![], "removed from Chatwoot");
 }
 
 /// A conversation an AgentBot holds at the resolve is credited to no person: bot ids and
@@ -1562,7 +1581,188 @@ async fn a_reconnected_account_does_not_catch_up_its_time_away(kind: Db) {
     assert_eq!(status, 404, "{body}");
 }
 
+const SETUP: &str = "/v1/connectors/chatwoot/1/setup";
+
+impl Cw {
+    /// Where the account's webhook must post.
+    fn webhook_url(&self) -> String {
+        self.app
+            .url(&format!("/connectors/chatwoot/{ACCOUNT_ID}/webhook"))
+    }
+
+    /// Connects the account over the API without a webhook secret, for the setup to set.
+    async fn connect_without_secret(&self) {
+        let mut account = account_of(&self.fake);
+        account.webhook_secret = None;
+        let (status, body) = self
+            .app
+            .put(CONNECTOR, serde_json::to_value(account).unwrap())
+            .await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(
+            body["signed"], true,
+            "calls need the secret it lacks: {body}"
+        );
+    }
+}
+
+/// Rateline makes the account webhook with an administrator's token, with the events it
+/// reads, and keeps the secret Chatwoot made: Chatwoot's calls signed with it are taken. A
+/// second setup makes nothing more; the live check finds it; Disconnect removes it.
+async fn rateline_sets_up_the_account_webhook_and_disconnect_removes_it(kind: Db) {
+    let Some(t) = start(kind, None::<fn(&mut ChatwootSettings)>).await else {
+        return;
+    };
+    t.connect_without_secret().await;
+    let c = t.fake.open(WIDGET_INBOX, "Ann Setup");
+    let (status, body) = t.deliver(&t.fake.created(&c).unsigned()).await;
+    assert_eq!(status, 401, "no secret yet, so nothing is taken: {body}");
+    let (status, check) = t.app.get(SETUP).await;
+    assert_eq!(status, 200, "{check}");
+    assert!(
+        check["problems"]
+            .to_string()
+            .contains("no account webhook posts to"),
+        "{check}"
+    );
+
+    let (status, report) = t.app.call("POST", SETUP, None).await;
+    assert_eq!(status, 200, "{report}");
+    let hooks = t.fake.webhooks();
+    assert_eq!(hooks.len(), 1, "{hooks:?}");
+    let hook = &hooks[0];
+    assert_eq!(hook.url, t.webhook_url());
+    assert_eq!(hook.name.as_deref(), Some("Rateline"));
+    let mut events = hook.subscriptions.clone();
+    events.sort();
+    assert_eq!(
+        events,
+        [
+            "conversation_created",
+            "conversation_status_changed",
+            "conversation_updated",
+            "message_created",
+            "message_updated"
+        ]
+    );
+    assert!(
+        report["made"][0].as_str().unwrap().contains(&format!(
+            "account webhook {} to {}",
+            hook.id,
+            t.webhook_url()
+        )),
+        "{report}"
+    );
+    let secret = hook.secret.clone().expect("Chatwoot made a secret");
+    assert!(!report.to_string().contains(&secret), "{report}");
+    let (_, shown) = t.app.get(CONNECTOR).await;
+    assert!(!shown.to_string().contains(&secret), "{shown}");
+
+    let (status, body) = t.deliver(&t.fake.created(&c).signed_with(&secret)).await;
+    assert_eq!(status, 200, "signed with the secret the setup kept: {body}");
+    let (status, _) = t.app.get(&format!("/v1/sessions/{}", session_of(&c))).await;
+    assert_eq!(status, 200);
+
+    let (status, again) = t.app.call("POST", SETUP, None).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(t.fake.webhooks().len(), 1, "made once");
+    let (_, check) = t.app.get(SETUP).await;
+    assert_eq!(check["problems"], json!([]), "{check}");
+    assert!(
+        check["found"]
+            .to_string()
+            .contains("posts here with every event"),
+        "{check}"
+    );
+    assert!(
+        check["made"][0].as_str().unwrap().starts_with("webhook "),
+        "{check}"
+    );
+
+    let (status, body) = t.app.call("DELETE", CONNECTOR, None).await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(t.fake.webhooks(), vec![], "removed from Chatwoot");
+}
+
+/// The setup takes an administrator's token and says so; it leaves alone a webhook to this
+/// server that a person made, and Disconnect leaves that one too; a Chatwoot that makes no
+/// secrets is said to sign nothing; a connector from the config file is not set up.
+async fn the_setup_needs_an_administrator_and_leaves_a_hand_made_webhook(kind: Db) {
+    let Some(t) = start(kind, None::<fn(&mut ChatwootSettings)>).await else {
+        return;
+    };
+    t.connect_without_secret().await;
+    let by_hand = t
+        .fake
+        .add_webhook(&t.webhook_url(), &["conversation_status_changed"]);
+    let (status, body) = t.app.call("POST", SETUP, None).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "helpdesk_set_up_by_hand", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("webhook {by_hand}")),
+        "{body}"
+    );
+    let (_, check) = t.app.get(SETUP).await;
+    assert!(
+        check["problems"]
+            .to_string()
+            .contains("leaves out conversation_created"),
+        "{check}"
+    );
+    let (status, _) = t.app.call("DELETE", CONNECTOR, None).await;
+    assert_eq!(status, 204);
+    assert_eq!(t.fake.webhooks().len(), 1, "a person's webhook stays");
+
+    t.connect_without_secret().await;
+    t.fake.make_token_an_agent();
+    let (status, body) = t.app.call("POST", SETUP, None).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "helpdesk_refused", "{body}");
+    let said = body["error"]["message"].as_str().unwrap();
+    assert!(
+        said.contains("an agent of Chatwoot account 1") && said.contains("administrator"),
+        "{said}"
+    );
+    assert!(!said.contains(API_TOKEN), "{said}");
+    let (_, check) = t.app.get(SETUP).await;
+    assert!(
+        check["warnings"]
+            .to_string()
+            .contains("its webhooks could not be read"),
+        "{check}"
+    );
+}
+
+/// A Chatwoot before 4.11.2 makes no secret: the setup says to take unsigned calls.
+async fn a_chatwoot_that_signs_nothing_is_said_to(kind: Db) {
+    let Some(t) = start(kind, None::<fn(&mut ChatwootSettings)>).await else {
+        return;
+    };
+    t.connect_without_secret().await;
+    t.fake.release_before_secrets();
+    let (status, report) = t.app.call("POST", SETUP, None).await;
+    assert_eq!(status, 200, "{report}");
+    assert!(
+        report["warnings"].to_string().contains("signs no webhook"),
+        "{report}"
+    );
+    let file = spawn(kind).await.unwrap();
+    let (status, body) = file.app.call("POST", SETUP, None).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        body["error"]["code"], "connector_managed_by_config",
+        "{body}"
+    );
+    assert_eq!(file.fake.webhooks(), vec![]);
+}
+
 crate::common::on_both_backends!(
+    rateline_sets_up_the_account_webhook_and_disconnect_removes_it,
+    the_setup_needs_an_administrator_and_leaves_a_hand_made_webhook,
+    a_chatwoot_that_signs_nothing_is_said_to,
     a_reconnected_account_does_not_catch_up_its_time_away,
     a_catch_up_leaves_alone_a_conversation_rateline_never_saw,
     events_sent_while_rateline_was_stopped_are_caught_up_at_the_start,

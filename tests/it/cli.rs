@@ -619,11 +619,61 @@ groups = {{ "{group}" = "support" }}
         1
     );
 
+    // No webhook yet on either side: each is an error that says how to make it.
+    assert!(
+        t.contains(
+            "no account webhook posts to http://127.0.0.1:8080/connectors/chatwoot/1/webhook"
+        ),
+        "{t}"
+    );
+    assert!(
+        t.contains("no webhook posts to http://127.0.0.1:8080/connectors/zammad/helpdesk/webhook"),
+        "{t}"
+    );
+
     // Locked, the inbox reopens; a public address draws no warning (checked without a call).
+    // The webhooks made by hand: Chatwoot's signs with a secret of its own, Zammad's is sent
+    // by triggers that fire.
     cw.lock_to_single_conversation(chatwoot::WHATSAPP_INBOX, true);
+    cw.add_webhook(
+        "https://8.8.8.8/connectors/chatwoot/1/webhook",
+        &[
+            "conversation_created",
+            "conversation_status_changed",
+            "conversation_updated",
+            "message_created",
+            "message_updated",
+        ],
+    );
+    let hook = zm.make(
+        "webhooks",
+        &json!({"name": "Rateline", "endpoint": "https://8.8.8.8/connectors/zammad/helpdesk/webhook",
+                "signature_token": zammad::WEBHOOK_TOKEN}),
+    );
+    for action in ["create", "update"] {
+        zm.make(
+            "triggers",
+            &json!({"name": action, "execution_condition_mode": "always",
+                    "condition": {"ticket.action": {"operator": "is", "value": action}},
+                    "perform": {"notification.webhook": {"webhook_id": hook["id"]}}}),
+        );
+    }
     std::fs::write(&file, config(chatwoot::API_TOKEN, "https://8.8.8.8")).unwrap();
     let t = text(&run(path.clone()).await.unwrap());
     assert!(t.contains("keeps one conversation per contact"), "{t}");
+    assert!(
+        t.contains("posts here with every event Rateline reads"),
+        "{t}"
+    );
+    assert!(
+        t.contains("signs with a secret other than the account's webhook secret"),
+        "{t}"
+    );
+    assert!(
+        t.contains("zammad: a trigger sends the webhook on every ticket update"),
+        "{t}"
+    );
+    assert!(!t.contains("no webhook posts to"), "{t}");
     std::fs::write(&file, config("not-the-token", "https://8.8.8.8")).unwrap();
     let out = run(path).await.unwrap();
     let t = text(&out);
@@ -631,4 +681,73 @@ groups = {{ "{group}" = "support" }}
     assert!(!t.contains("SAFE_FETCH"), "{t}");
     assert!(t.contains("refused the api_token"), "{t}");
     assert!(!t.contains("not-the-token"), "{t}");
+}
+
+/// `rateline helpdesks set-up` makes a connected Zammad instance's webhook and triggers, as
+/// the Helpdesks page does, and prints what it made (never a token); an instance that is not
+/// connected is an error that says how to connect it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helpdesks_set_up_makes_the_webhook_and_triggers_from_the_command_line() {
+    use rateline_testkit::zammad;
+    let Some(db) = TestDb::new(Db::Sqlite).await else {
+        return;
+    };
+    let zm = zammad::FakeZammad::start().await;
+    let settings = crate::common::test_settings(&db);
+    let app = TestApp::start(
+        db,
+        settings,
+        ManualClock::new(start_time()),
+        Connector::start().await,
+    )
+    .await;
+    let (status, body) = app
+        .put(
+            "/v1/connectors/zammad/helpdesk",
+            json!({"url": zm.url(), "api_token": zammad::API_TOKEN}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (db, _, _) = app.stop().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rateline.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[server]\npublic_url = \"http://127.0.0.1:8080\"\n[database]\nurl = \"{}\"\n\
+             [outbound]\nallowed_networks = [\"127.0.0.0/8\"]\n",
+            db.url
+        ),
+    )
+    .unwrap();
+    let path = file.to_str().unwrap().to_owned();
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            rateline(&args, &[])
+        })
+    };
+    let args = |helpdesk: &str, id: &str| {
+        ["helpdesks", "set-up", "--config", &path, helpdesk, id]
+            .map(str::to_owned)
+            .to_vec()
+    };
+    let out = run(args("zammad", "helpdesk")).await.unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("made: webhook 1 to http://127.0.0.1:8080/connectors/zammad/helpdesk/webhook"),
+        "{t}"
+    );
+    assert!(t.contains("Rateline (helpdesk): ticket updated"), "{t}");
+    let hooks = zm.admin_records("webhooks");
+    assert_eq!(hooks.len(), 1);
+    let token = hooks[0]["signature_token"].as_str().unwrap();
+    assert!(!t.contains(token) && !t.contains(zammad::API_TOKEN), "{t}");
+    assert_eq!(zm.admin_records("triggers").len(), 2);
+
+    let out = run(args("chatwoot", "7")).await.unwrap();
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("no Chatwoot account '7' is connected"), "{t}");
 }

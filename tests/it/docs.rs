@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use rateline_domain::ErrorCode;
+use serde_json::json;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -250,6 +251,101 @@ fn every_toml_snippet_in_the_docs_loads_as_a_config_file() {
     assert!(
         refused.is_empty(),
         "snippets Rateline refuses:\n{}",
+        refused.join("\n")
+    );
+}
+
+/// Every JSON snippet the docs show is JSON (a `"field": …` excerpt of a larger body
+/// counts when it is one). What it stands for is loaded as Rateline or the helpdesk would
+/// load it: a line's settings through the settings type, and a Zammad trigger through the
+/// model of Zammad's condition rules, where the page's triggers together must send the
+/// webhook on a ticket created, on an article and on a close without one.
+#[test]
+fn every_json_snippet_in_the_docs_loads_as_what_it_stands_for() {
+    use rateline_testkit::zammad_rules::{Change, check_condition, fires};
+    let mut refused = Vec::new();
+    let (mut loaded, mut triggers) = (0, 0);
+    for (page, text) in pages() {
+        let mut fired = (false, false, false);
+        let mut page_triggers = 0;
+        for (line, snippet) in blocks(&text, "json") {
+            let at = format!("{}:{line}", page.strip_prefix(root()).unwrap().display());
+            let value = match serde_json::from_str::<serde_json::Value>(&snippet)
+                .or_else(|_| serde_json::from_str(&format!("{{{snippet}}}")))
+            {
+                Ok(v) => v,
+                Err(e) => {
+                    refused.push(format!("{at}: not JSON: {e}"));
+                    continue;
+                }
+            };
+            loaded += 1;
+            if value.get("rating").is_some()
+                && value.get("name").is_some()
+                && let Err(e) =
+                    serde_json::from_value::<rateline_domain::LineSettings>(value.clone())
+            {
+                refused.push(format!("{at}: not a line's settings: {e}"));
+            }
+            if value.get("perform").is_some() {
+                page_triggers += 1;
+                triggers += 1;
+                if let Err(e) = check_condition(&value["condition"]) {
+                    refused.push(format!("{at}: Zammad refuses the trigger: {e}"));
+                }
+                if value
+                    .pointer("/perform/notification.webhook/webhook_id")
+                    .is_none()
+                {
+                    refused.push(format!("{at}: the trigger sends no webhook"));
+                }
+                let ticket = json!({"state_id": 4, "group_id": 1, "owner_id": 3});
+                let article = json!({"type_id": 1, "sender_id": 2, "internal": false});
+                fired.0 |= fires(
+                    &value,
+                    &Change {
+                        action: "create",
+                        ticket: &ticket,
+                        article: Some(&article),
+                        changes: &[],
+                    },
+                );
+                fired.1 |= fires(
+                    &value,
+                    &Change {
+                        action: "update",
+                        ticket: &ticket,
+                        article: Some(&article),
+                        changes: &[],
+                    },
+                );
+                fired.2 |= fires(
+                    &value,
+                    &Change {
+                        action: "update",
+                        ticket: &ticket,
+                        article: None,
+                        changes: &["state_id"],
+                    },
+                );
+            }
+        }
+        if page_triggers > 0 && fired != (true, true, true) {
+            refused.push(format!(
+                "{}: its triggers send the webhook on (a ticket created, an article, a close) = \
+                 {fired:?}, by Zammad's rules",
+                page.strip_prefix(root()).unwrap().display()
+            ));
+        }
+    }
+    assert!(
+        loaded >= 6,
+        "only {loaded} JSON snippets read: is the reader broken?"
+    );
+    assert!(triggers >= 2, "the Zammad guide's triggers were not read");
+    assert!(
+        refused.is_empty(),
+        "snippets that do not load:\n{}",
         refused.join("\n")
     );
 }

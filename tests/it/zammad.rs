@@ -828,7 +828,201 @@ async fn a_whatsapp_request_past_metas_window_is_not_posted(kind: Db) {
     assert_eq!(t.fake.state(&ticket), "closed");
 }
 
+const ZAMMAD_CONNECTOR: &str = "/v1/connectors/zammad/helpdesk";
+const ZAMMAD_SETUP: &str = "/v1/connectors/zammad/helpdesk/setup";
+
+impl Zm {
+    /// Runs the trigger jobs Zammad queued, each of which must reach Rateline.
+    async fn fired(&self) {
+        let statuses = self.fake.deliver_due().await;
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    }
+
+    /// Connects the instance over the API without a webhook token, for the setup to make.
+    async fn connect_without_token(&self) {
+        let mut s = settings_of(&self.fake);
+        s.webhook_token = None;
+        let (status, body) = self
+            .app
+            .put(ZAMMAD_CONNECTOR, serde_json::to_value(s).unwrap())
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+}
+
+/// A Zammad with no webhook and no trigger, set up by Rateline, rates a closed e-mail
+/// ticket, a Telegram ticket, a WhatsApp ticket and the e-mail follow-up of a `new_ticket`
+/// group, through the calls its own triggers queue; Disconnect removes the triggers and
+/// then the webhook, in the order Zammad allows.
+async fn a_zammad_set_up_by_rateline_from_nothing_rates_its_tickets(kind: Db) {
+    let Some(t) = start(kind, false).await else {
+        return;
+    };
+    t.connect_without_token().await;
+    let (status, report) = t.app.call("POST", ZAMMAD_SETUP, None).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["made"].as_array().unwrap().len(), 3, "{report}");
+    let hooks = t.fake.admin_records("webhooks");
+    assert_eq!(hooks.len(), 1, "{hooks:?}");
+    assert_eq!(
+        hooks[0]["endpoint"],
+        t.app.url(&format!("/connectors/zammad/{INSTANCE}/webhook"))
+    );
+    let token = hooks[0]["signature_token"].as_str().unwrap().to_owned();
+    assert!(token.len() >= 32, "{token}");
+    assert!(!report.to_string().contains(&token), "{report}");
+    let (_, shown) = t.app.get(ZAMMAD_CONNECTOR).await;
+    assert!(!shown.to_string().contains(&token), "{shown}");
+    let triggers = t.fake.admin_records("triggers");
+    assert_eq!(triggers.len(), 2, "{triggers:?}");
+    let (status, again) = t.app.call("POST", ZAMMAD_SETUP, None).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(t.fake.admin_records("triggers").len(), 2, "made once");
+    let (_, check) = t.app.get(ZAMMAD_SETUP).await;
+    assert_eq!(check["problems"], json!([]), "{check}");
+    assert!(
+        check["found"]
+            .to_string()
+            .contains("on every ticket update"),
+        "{check}"
+    );
+
+    t.fake
+        .set_follow_up_possible(SALES_GROUP, FollowUp::NewTicket);
+    for (n, (group, via, in_new_ticket)) in [
+        (SUPPORT_GROUP, "email", false),
+        (SUPPORT_GROUP, "telegram personal-message", true),
+        (SUPPORT_GROUP, "whatsapp message", true),
+        (SALES_GROUP, "email", true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ticket = t.fake.open(group, &format!("Customer{n} Setup"), via);
+        t.fired().await;
+        t.fake.assign(&ticket, AGENT_ANNA);
+        t.fired().await;
+        t.fake.agent_writes(&ticket, AGENT_ANNA, "It ships today.");
+        t.fired().await;
+        t.fake.close(&ticket);
+        t.fired().await;
+        t.advance(Duration::seconds(30));
+        t.request_in(&ticket).await;
+        t.app.wait_for_status(&session_of(&ticket), "sent").await;
+        t.fired().await;
+        t.advance(Duration::seconds(5));
+        if in_new_ticket {
+            let answer = t.fake.open_with(group, ticket.customer, via, "4");
+            t.fired().await;
+            t.wait_for_rating(&ticket, |r| r["value"] == 4).await;
+            t.is_no_session(&answer).await;
+        } else {
+            t.fake.customer_writes(&ticket, "4");
+            t.fired().await;
+            t.wait_for_rating(&ticket, |r| r["value"] == 4).await;
+        }
+        assert_eq!(
+            t.app.session(&session_of(&ticket)).await["operator_id"],
+            "anna",
+            "{via}"
+        );
+        t.app.settle().await;
+        t.fired().await;
+    }
+    assert_eq!(t.fake.dropped_jobs().len(), 0);
+
+    let (status, body) = t.app.call("DELETE", ZAMMAD_CONNECTOR, None).await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(t.fake.admin_records("triggers"), Vec::<Value>::new());
+    assert_eq!(t.fake.admin_records("webhooks"), Vec::<Value>::new());
+    assert_eq!(t.fake.rule_violations(), Vec::<String>::new());
+}
+
+/// The trigger the guide gave before (`ticket.action` is a list) never fires in Zammad, and
+/// the live check says so; a selective one sends no close, and the check says that too. A
+/// token without the admin rights gets a refusal that names them, and nothing is made.
+async fn the_zammad_check_finds_triggers_that_never_fire(kind: Db) {
+    let Some(t) = start(kind, false).await else {
+        return;
+    };
+    t.connect_without_token().await;
+    t.fake.make_token_an_agent();
+    let (status, body) = t.app.call("POST", ZAMMAD_SETUP, None).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "helpdesk_refused", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("admin.webhook and admin.trigger"),
+        "{body}"
+    );
+    assert!(!body.to_string().contains(API_TOKEN), "{body}");
+
+    let t = start(kind, true).await.unwrap();
+    let url = t.app.url(&format!("/connectors/zammad/{INSTANCE}/webhook"));
+    let hook = t.fake.make(
+        "webhooks",
+        &json!({"name": "Rateline", "endpoint": url, "signature_token": WEBHOOK_TOKEN}),
+    );
+    let list = t.fake.make(
+        "triggers",
+        &json!({"name": "Rateline", "activator": "action", "execution_condition_mode": "always",
+                "condition": {"ticket.action": {"operator": "is", "value": ["create", "update"]}},
+                "perform": {"notification.webhook": {"webhook_id": hook["id"].to_string()}},
+                "active": true}),
+    );
+    let ticket = t.fake.open(SUPPORT_GROUP, "Ann List", "email");
+    t.fake.close(&ticket);
+    assert!(
+        t.fake.queued_jobs().is_empty(),
+        "a list never equals the action"
+    );
+    let (_, check) = t.app.get(ZAMMAD_SETUP).await;
+    assert!(
+        check["problems"]
+            .to_string()
+            .contains("compares Action with a list"),
+        "{check}"
+    );
+
+    let selective = t.fake.make(
+        "triggers",
+        &json!({"name": "Rateline updated",
+                "condition": {"ticket.action": {"operator": "is", "value": "update"}},
+                "perform": {"notification.webhook": {"webhook_id": hook["id"].to_string()}}}),
+    );
+    assert_eq!(
+        selective["execution_condition_mode"], "selective",
+        "Zammad's default"
+    );
+    t.fake.reopen(&ticket);
+    assert!(
+        t.fake.queued_jobs().is_empty(),
+        "a state change alone, selective"
+    );
+    t.fake.agent_writes(&ticket, AGENT_ANNA, "Still there?");
+    assert_eq!(t.fake.queued_jobs().len(), 1, "an article, selective");
+    let (_, check) = t.app.get(ZAMMAD_SETUP).await;
+    assert!(
+        check["problems"]
+            .to_string()
+            .contains("only when an article is added"),
+        "{check}"
+    );
+    assert!(list["id"].is_u64());
+    // Set up by hand: Rateline's setup leaves it be.
+    let (status, body) = t.app.call("POST", ZAMMAD_SETUP, None).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        body["error"]["code"], "connector_managed_by_config",
+        "{body}"
+    );
+}
+
 crate::common::on_both_backends!(
+    a_zammad_set_up_by_rateline_from_nothing_rates_its_tickets,
+    the_zammad_check_finds_triggers_that_never_fire,
     a_whatsapp_ticket_is_asked_in_whatsapp,
     a_whatsapp_request_past_metas_window_is_not_posted,
     calls_zammad_gave_up_on_are_caught_up_at_the_start,

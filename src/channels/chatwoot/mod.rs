@@ -40,6 +40,7 @@ use rateline_domain::{
 use serde_json::Value;
 
 mod catch_up;
+mod setup;
 
 use super::dialogue::{Chat, Dialogue};
 use super::helpdesk::{self, Handled, NotApplied, Refusal, Registry};
@@ -64,8 +65,10 @@ pub struct Chatwoot {
     engine: Engine,
     accounts: Registry<ChatwootSettings, Account>,
     dialogue: Dialogue,
-    /// Where a private note links to the session's page.
+    /// Where a private note links to the session's page, and where the webhook posts.
     public_url: String,
+    /// The client the setup and the live check call Chatwoot with.
+    http: reqwest::Client,
 }
 
 impl Chatwoot {
@@ -80,11 +83,13 @@ impl Chatwoot {
             .client(send_timeout)
             .build()
             .expect("the HTTP client builds with static settings");
+        let calls = http.clone();
         let accounts = Registry::new(engine.clone(), move |id, settings: ChatwootSettings| {
-            let (id, api) = api_of(id, &settings, &http);
+            let (id, api) = api_of(id, &settings, &calls);
             Account { id, settings, api }
         });
         Self {
+            http,
             dialogue: Dialogue::new(engine.clone(), signer),
             engine,
             accounts,
@@ -612,120 +617,6 @@ impl Chatwoot {
         }
         Ok(())
     }
-
-    /// `check-config`'s look at each account: the token, the mapped inboxes, how each
-    /// takes an answer after the resolve, and Chatwoot's own survey; and whether Chatwoot
-    /// may post to this server's `base_url`. Lines are those `serve` will have. Returns what
-    /// was found and the problems.
-    pub async fn check_accounts(
-        settings: &[(String, ChatwootSettings)],
-        policy: &rateline_adapters::outbound::Policy,
-        timeout: Duration,
-        lines: &[String],
-        base_url: &str,
-    ) -> (Vec<String>, Vec<String>) {
-        let (mut found, mut problems) = (Vec::new(), Vec::new());
-        let Ok(http) = policy.client(timeout).build() else {
-            return (found, problems);
-        };
-        if !settings.is_empty()
-            && let Some(private) = private_host(base_url).await
-        {
-            found.push(format!(
-                "warning: chatwoot: this server's address {private} is private or loopback; \
-                 Chatwoot 4.14 and later post webhooks only to public addresses unless \
-                 Chatwoot's environment sets SAFE_FETCH_ALLOW_PRIVATE_NETWORK=true \
-                 (lib/safe_fetch.rb), so set it there or give this server a public \
-                 server.public_url"
-            ));
-        }
-        for (account, s) in settings {
-            let (_, api) = api_of(account, s, &http);
-            let user = match api.profile().await {
-                Ok(u) => u,
-                Err(e) => {
-                    problems.push(format!("chatwoot (account {account}): {e}"));
-                    continue;
-                }
-            };
-            let inboxes = match api.inboxes().await {
-                Ok(i) => i,
-                Err(e) => {
-                    problems.push(format!("chatwoot (account {account}): {e}"));
-                    continue;
-                }
-            };
-            found.push(format!(
-                "chatwoot: account {account} reached as {user}, {} inbox(es)",
-                inboxes.len()
-            ));
-            for key in s.inboxes.keys() {
-                if !inboxes.iter().any(|i| i.id.to_string() == *key) {
-                    problems.push(format!(
-                        "chatwoot (account {account}): inboxes names inbox {key}, which the \
-                         account does not have (it has {})",
-                        inboxes
-                            .iter()
-                            .map(|i| format!("{} \"{}\"", i.id, i.name))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                }
-            }
-            for inbox in &inboxes {
-                let line = s.line_of(inbox.id);
-                if lines.contains(&line) {
-                    found.push(format!(
-                        "chatwoot: inbox {} \"{}\" ({}) is rated on line '{line}'{}",
-                        inbox.id,
-                        inbox.name,
-                        inbox.channel_type,
-                        if api::renders_buttons(&inbox.channel_type) {
-                            " with buttons"
-                        } else {
-                            ", answered by typing a digit"
-                        }
-                    ));
-                    if let Some(locked) = inbox.lock_to_single_conversation
-                        && api::new_conversation_unless_locked(&inbox.channel_type)
-                    {
-                        found.push(format!(
-                            "chatwoot: inbox {} \"{}\" {}",
-                            inbox.id,
-                            inbox.name,
-                            if locked {
-                                "keeps one conversation per contact (lock to single \
-                                 conversation on): an answer reopens the resolved \
-                                 conversation"
-                            } else {
-                                "opens a new conversation for a message after the resolve \
-                                 (lock to single conversation off, Chatwoot's default): \
-                                 Rateline takes the answer there and resolves it"
-                            }
-                        ));
-                    }
-                    if inbox.csat_survey_enabled {
-                        found.push(format!(
-                            "warning: chatwoot inbox {} \"{}\" has Chatwoot's own CSAT survey on: \
-                             switch it off (Inbox settings → CSAT) or clients are asked twice",
-                            inbox.id, inbox.name
-                        ));
-                    }
-                } else if s.inboxes.contains_key(&inbox.id.to_string()) {
-                    problems.push(format!(
-                        "chatwoot (account {account}): inbox {} maps to line '{line}', which does not exist",
-                        inbox.id
-                    ));
-                } else {
-                    found.push(format!(
-                        "chatwoot: inbox {} \"{}\" is not rated (no line '{line}')",
-                        inbox.id, inbox.name
-                    ));
-                }
-            }
-        }
-        (found, problems)
-    }
 }
 
 #[async_trait]
@@ -826,36 +717,6 @@ impl Chatwoot {
             }),
         }
     }
-}
-
-/// The host of `base_url` when it is, or resolves to, an address that is not public: one
-/// Chatwoot 4.14 and later refuse to post to by default. `None` for a public one, or a name
-/// that does not resolve here.
-async fn private_host(base_url: &str) -> Option<String> {
-    let url = reqwest::Url::parse(base_url).ok()?;
-    let host = url
-        .host_str()?
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let port = url.port_or_known_default().unwrap_or(80);
-    // No network allowed: what is left is only what is public.
-    let public = rateline_adapters::outbound::Policy::new(Vec::new());
-    let addresses: Vec<std::net::IpAddr> = match host.parse() {
-        Ok(ip) => vec![ip],
-        Err(_) => tokio::time::timeout(
-            Duration::from_secs(2),
-            tokio::net::lookup_host((host, port)),
-        )
-        .await
-        .ok()?
-        .ok()?
-        .map(|a| a.ip())
-        .collect(),
-    };
-    addresses
-        .iter()
-        .any(|ip| !public.permits(*ip))
-        .then(|| host.to_owned())
 }
 
 /// Account `id`'s number and its API, called with its token. (Account ids are checked as

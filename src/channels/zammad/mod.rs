@@ -31,6 +31,7 @@ use rateline_domain::{
 use serde_json::{Value, json};
 
 mod catch_up;
+mod setup;
 
 use super::dialogue::{Chat, Dialogue};
 use super::helpdesk::{self, Handled, NotApplied, Refusal, Registry};
@@ -68,8 +69,10 @@ pub struct Zammad {
     engine: Engine,
     instances: Registry<ZammadSettings, Instance>,
     dialogue: Dialogue,
-    /// Where an internal note links to the session's page.
+    /// Where an internal note links to the session's page, and where the webhook posts.
     public_url: String,
+    /// The client the setup and the live check call Zammad with.
+    http: reqwest::Client,
     /// Each instance's ticket states, as last read.
     states: std::sync::Mutex<HashMap<String, States>>,
 }
@@ -96,9 +99,10 @@ impl Zammad {
             .client(send_timeout)
             .build()
             .expect("the HTTP client builds with static settings");
+        let calls = http.clone();
         let instances = Registry::new(engine.clone(), move |id, settings: ZammadSettings| {
             Instance {
-                api: api_of(id, &settings, &http),
+                api: api_of(id, &settings, &calls),
                 id: id.to_owned(),
                 settings,
             }
@@ -106,6 +110,7 @@ impl Zammad {
         // Zammad shows no buttons: nothing is signed, the signer only fills the dialogue.
         let signer = CallbackSigner::new("zammad-shows-no-buttons");
         Self {
+            http,
             dialogue: Dialogue::new(engine.clone(), signer),
             engine,
             instances,
@@ -507,70 +512,6 @@ impl Zammad {
                 tracing::warn!(outcome = ?other, %session_id, "could not close the ticket the answer reopened")
             }
         }
-    }
-
-    /// `check-config`'s look at each instance: the token and the mapped groups. Returns what
-    /// was found and the problems.
-    pub async fn check_instances(
-        settings: &[(String, ZammadSettings)],
-        policy: &rateline_adapters::outbound::Policy,
-        timeout: Duration,
-        lines: &[String],
-    ) -> (Vec<String>, Vec<String>) {
-        let (mut found, mut problems) = (Vec::new(), Vec::new());
-        let Ok(http) = policy.client(timeout).build() else {
-            return (found, problems);
-        };
-        for (instance, s) in settings {
-            let at = format!("zammad (instance '{instance}')");
-            let api = api_of(instance, s, &http);
-            let user = match api.me().await {
-                Ok(u) => u,
-                Err(e) => {
-                    problems.push(format!("{at}: {e}"));
-                    continue;
-                }
-            };
-            // Listing groups takes admin.group, which an agent's token may well not have.
-            let groups = match api.groups().await {
-                Ok(g) => g,
-                Err(e) => {
-                    found.push(format!(
-                        "warning: {at}: reached as {user}, but its groups could not be listed \
-                         ({e}); the group mapping is not checked"
-                    ));
-                    continue;
-                }
-            };
-            found.push(format!(
-                "zammad: instance '{instance}' reached as {user}, {} group(s)",
-                groups.len()
-            ));
-            for key in s.groups.keys() {
-                if !groups.iter().any(|(id, _)| id.to_string() == *key) {
-                    problems.push(format!(
-                        "{at}: groups names group {key}, which Zammad does not have"
-                    ));
-                }
-            }
-            for (id, name) in &groups {
-                let line = s.line_of(*id);
-                if lines.contains(&line) {
-                    found.push(format!(
-                        "zammad: group {id} \"{name}\" is rated on line '{line}'"
-                    ));
-                } else if s.groups.contains_key(&id.to_string()) {
-                    problems.push(format!(
-                        "{at}: group {id} maps to line '{line}', which does not exist"
-                    ));
-                } else {
-                    found.push(format!(
-                        "zammad: group {id} \"{name}\" is not rated (no line '{line}')"
-                    ));
-                }
-            }
-        }
-        (found, problems)
     }
 }
 

@@ -6,3 +6,4 @@ mod chatwoot;
 mod graph_api;
 mod smtp;
 mod zammad;
+mod zammad_rules;

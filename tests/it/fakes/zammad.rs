@@ -1157,3 +1157,150 @@ async fn whatsapp_tickets_behave_as_zammads() {
     let new = fake.open_with(SUPPORT_GROUP, t.customer, "whatsapp message", "4");
     assert_ne!(new.id, t.id);
 }
+
+/// The triggers made over the API fire by Zammad's rules, and their jobs deliver as
+/// `TriggerWebhookJob` does: the payload is the ticket as it is when the job runs, signed
+/// with the webhook's token and named by the trigger; a failed call is tried again 10, 20,
+/// 30 and 40 seconds later, with the same delivery id, then dropped; an inactive webhook
+/// makes no call; a webhook a trigger names cannot be removed.
+#[tokio::test]
+async fn trigger_jobs_post_the_ticket_as_it_is_when_they_run_and_retry_five_times() {
+    type Received = Arc<Mutex<(u16, Vec<(HeaderMap, Vec<u8>)>)>>;
+    let received: Received = Arc::new(Mutex::new((503, Vec::new())));
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            |axum::extract::State(r): axum::extract::State<Received>,
+             headers: HeaderMap,
+             body: axum::body::Bytes| async move {
+                let mut r = r.lock().unwrap();
+                r.1.push((headers, body.to_vec()));
+                axum::http::StatusCode::from_u16(r.0).unwrap()
+            },
+        )
+        .with_state(received.clone()),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, app).into_future());
+
+    let fake = fake_at_noon().await;
+    let hook = call(
+        &fake,
+        reqwest::Method::POST,
+        "/api/v1/webhooks",
+        Some(&json!({"name": "R", "endpoint": url, "signature_token": "tok"})),
+    )
+    .await;
+    assert_eq!(hook.status, 201, "{}", hook.text);
+    let hook_id = hook.json()["id"].as_u64().unwrap();
+    let trigger = call(
+        &fake,
+        reqwest::Method::POST,
+        "/api/v1/triggers",
+        Some(
+            &json!({"name": "On update", "execution_condition_mode": "always",
+                     "condition": {"ticket.action": {"operator": "is", "value": "update"}},
+                     "perform": {"notification.webhook": {"webhook_id": hook_id.to_string()}}}),
+        ),
+    )
+    .await;
+    assert_eq!(trigger.status, 201, "{}", trigger.text);
+    assert_eq!(
+        trigger.json()["activator"],
+        "action",
+        "the column's default"
+    );
+    let refused = call(
+        &fake,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/webhooks/{hook_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(refused.status, 422);
+    assert_eq!(
+        refused.json()["unprocessable_entity"],
+        json!([format!("Trigger / On update (#{})", trigger.json()["id"])])
+    );
+    let bad = call(
+        &fake,
+        reqwest::Method::POST,
+        "/api/v1/triggers",
+        Some(&json!({"name": "Bad", "condition": {"ticket.action": {"operator": "equals", "value": "update"}},
+                     "perform": {"notification.webhook": {"webhook_id": "1"}}})),
+    )
+    .await;
+    assert_eq!(bad.status, 422);
+    assert!(
+        bad.error()
+            .starts_with("Invalid object selector conditions"),
+        "{}",
+        bad.text
+    );
+
+    let t = fake.open(SUPPORT_GROUP, "Ann Jobs", "email");
+    assert!(
+        fake.queued_jobs().is_empty(),
+        "a creation: the trigger is for updates"
+    );
+    fake.assign(&t, AGENT_ANNA);
+    fake.close(&t);
+    assert_eq!(fake.queued_jobs().len(), 2);
+    assert_eq!(fake.deliver_due().await, [503, 503]);
+    {
+        let r = received.lock().unwrap();
+        let first: Value = serde_json::from_slice(&r.1[0].1).unwrap();
+        assert_eq!(first["ticket"]["state"], "closed", "built when the job ran");
+        assert_eq!(r.1[0].0["x-zammad-trigger"], "On update");
+        let signature = r.1[0].0["x-hub-signature"].to_str().unwrap().to_owned();
+        assert_eq!(
+            signature,
+            format!("sha1={}", hex::encode(hmac_sha1(b"tok", &r.1[0].1)))
+        );
+    }
+    let delivery = |n: usize| received.lock().unwrap().1[n].0["x-zammad-delivery"].clone();
+    for wait in [10, 20, 30, 40] {
+        fake.set_now(fake.now() + chrono::Duration::seconds(wait - 1));
+        assert_eq!(
+            fake.deliver_due().await,
+            Vec::<u16>::new(),
+            "not yet after {wait} s"
+        );
+        fake.set_now(fake.now() + chrono::Duration::seconds(1));
+        assert_eq!(fake.deliver_due().await, [503, 503], "after {wait} s");
+    }
+    assert_eq!(delivery(0), delivery(2), "a retry keeps its delivery id");
+    assert_eq!(fake.dropped_jobs().len(), 2, "five tries, then dropped");
+    assert!(fake.queued_jobs().is_empty());
+
+    received.lock().unwrap().0 = 200;
+    let put = call(
+        &fake,
+        reqwest::Method::PUT,
+        &format!("/api/v1/tickets/{}", t.id),
+        Some(&json!({"state": "open"})),
+    )
+    .await;
+    assert_eq!(put.status, 200, "{}", put.text);
+    assert_eq!(fake.deliver_due().await, [200]);
+    let calls = received.lock().unwrap().1.len();
+    fake.make(
+        "webhooks",
+        &json!({"name": "Off", "endpoint": url, "active": false}),
+    );
+    let off = fake.admin_records("webhooks").last().unwrap()["id"].clone();
+    fake.make(
+        "triggers",
+        &json!({"name": "To the inactive one", "execution_condition_mode": "always",
+                "condition": {"ticket.action": {"operator": "is", "value": "update"}},
+                "perform": {"notification.webhook": {"webhook_id": off}}}),
+    );
+    fake.close(&t);
+    assert_eq!(
+        fake.deliver_due().await,
+        [200],
+        "the inactive webhook is not called"
+    );
+    assert_eq!(received.lock().unwrap().1.len(), calls + 1);
+}
