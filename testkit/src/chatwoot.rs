@@ -41,7 +41,11 @@
 //! note is never shown to the client, so no rendering rule applies to it.
 //! [`FakeChatwoot::rule_violations`] lists every call that broke a rule, refused or not.
 //!
-//! The fake never calls Rateline. Tests play the client and the agents with
+//! Account webhooks made over the API get the events
+//! [`FakeChatwoot::post_to_account_webhooks`] is given, as Chatwoot posts them: to each
+//! webhook subscribed, signed with its secret, once, within `WEBHOOK_TIMEOUT` (5 s), lost on
+//! any failure. Otherwise the fake never calls Rateline. Tests play the client and the
+//! agents with
 //! [`FakeChatwoot::client_writes`], [`FakeChatwoot::agent_writes`], [`FakeChatwoot::assign`],
 //! [`FakeChatwoot::resolve`] and [`FakeChatwoot::tap`], which change the conversation and
 //! return the [`Webhook`]s Chatwoot would post, for the test to post to Rateline; those that
@@ -730,6 +734,77 @@ impl FakeChatwoot {
         self.lock().no_secrets = true;
     }
 
+    /// Sets `WEBHOOK_TIMEOUT` (5 seconds unless Chatwoot's installation sets it:
+    /// `Webhooks::Trigger#webhook_timeout`).
+    pub fn set_webhook_timeout(&self, timeout: std::time::Duration) {
+        self.lock().webhook_timeout = timeout;
+    }
+
+    /// Posts `events` to the account webhooks made over the API (or
+    /// [`FakeChatwoot::add_webhook`]) as Chatwoot does: each event to each webhook subscribed
+    /// to it (`WebhookListener#deliver_account_webhooks`; a webhook's `inbox_id` filters
+    /// nothing), with a delivery id of its own, signed at the fake's now with that webhook's
+    /// secret, or unsigned without one (`Webhooks::Trigger#request_headers`), once: a
+    /// refusal, an error or no answer within `WEBHOOK_TIMEOUT` is logged and the event is
+    /// lost (`Webhooks::Trigger#execute` rescues it; `WebhookJob` has no `retry_on`), and
+    /// [`FakeChatwoot::lost_webhooks`] keeps it. The statuses, in order (0: no answer).
+    pub async fn post_to_account_webhooks(
+        &self,
+        events: impl IntoIterator<Item = Webhook>,
+    ) -> Vec<u16> {
+        let (calls, timeout) = {
+            let s = self.lock();
+            let now = s.now().timestamp();
+            let mut calls = Vec::new();
+            for event in events {
+                let name = event.json()["event"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                for hook in s
+                    .webhooks
+                    .values()
+                    .filter(|h| h.subscriptions.contains(&name))
+                {
+                    let mut call = event.clone();
+                    call.delivery = delivery_id();
+                    call.timestamp = now;
+                    match &hook.secret {
+                        Some(secret) if !s.no_secrets => call.sign(secret),
+                        _ => call = call.unsigned(),
+                    }
+                    calls.push((hook.url.clone(), call));
+                }
+            }
+            (calls, s.webhook_timeout)
+        };
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .expect("a client");
+        let mut statuses = Vec::new();
+        for (url, call) in calls {
+            let mut request = client.post(&url).body(call.body.clone());
+            for (name, value) in &call.headers {
+                request = request.header(name, value);
+            }
+            let status = match request.send().await {
+                Ok(r) => r.status().as_u16(),
+                Err(_) => 0,
+            };
+            statuses.push(status);
+            if !(200..300).contains(&status) {
+                self.lock().lost.push(call);
+            }
+        }
+        statuses
+    }
+
+    /// The events an account webhook's one call did not deliver.
+    pub fn lost_webhooks(&self) -> Vec<Webhook> {
+        self.lock().lost.clone()
+    }
+
     pub fn fail_next(&self, fault: Fault) {
         self.lock().faults.push_back(fault);
     }
@@ -1050,6 +1125,10 @@ struct Inner {
     role: &'static str,
     /// A release before 4.11.2: webhooks have no secret.
     no_secrets: bool,
+    /// `WEBHOOK_TIMEOUT`: how long a webhook's call may take.
+    webhook_timeout: std::time::Duration,
+    /// The events an account webhook's one call did not deliver.
+    lost: Vec<Webhook>,
 }
 
 /// An account webhook (`app/models/webhook.rb`).
@@ -1101,6 +1180,8 @@ impl Default for Inner {
             next_webhook: 1,
             role: "administrator",
             no_secrets: false,
+            webhook_timeout: std::time::Duration::from_secs(5),
+            lost: Vec::new(),
         }
     }
 }

@@ -888,3 +888,121 @@ async fn messages_are_listed_20_at_a_time_oldest_first() {
         .collect();
     assert_eq!(older, ["m0", "m1", "m2", "m3", "m4", "m5"]);
 }
+
+/// The account webhooks API answers in Chatwoot's shapes, for administrators only, and
+/// refuses what Chatwoot's model refuses. Each webhook gets the events it subscribes to,
+/// once, signed with its own secret at the fake's now; a refused call, or one past
+/// `WEBHOOK_TIMEOUT`, is lost and never tried again.
+#[tokio::test]
+async fn account_webhooks_get_each_event_once_and_lose_what_fails() {
+    use std::sync::{Arc, Mutex};
+    type Received = Arc<Mutex<(u16, u64, Vec<(axum::http::HeaderMap, Vec<u8>)>)>>;
+    let received: Received = Arc::new(Mutex::new((503, 0, Vec::new())));
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            |axum::extract::State(r): axum::extract::State<Received>,
+             headers: axum::http::HeaderMap,
+             body: axum::body::Bytes| async move {
+                let (status, delay) = {
+                    let mut r = r.lock().unwrap();
+                    r.2.push((headers, body.to_vec()));
+                    (r.0, r.1)
+                };
+                tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                axum::http::StatusCode::from_u16(status).unwrap()
+            },
+        )
+        .with_state(received.clone()),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, app).into_future());
+
+    let fake = fake_at_noon().await;
+    let hooks = format!("/api/v1/accounts/{ACCOUNT_ID}/webhooks");
+    let made = call(
+        &fake,
+        false,
+        &hooks,
+        Some(API_TOKEN),
+        Some(&json!({"webhook": {"url": url, "name": "R",
+                                 "subscriptions": ["conversation_status_changed"]}})),
+    )
+    .await;
+    assert_eq!(made.status, 200, "{}", made.text);
+    let hook = &made.json()["payload"]["webhook"];
+    assert_eq!(hook["url"], url);
+    let secret = hook["secret"].as_str().unwrap().to_owned();
+    for (body, said) in [
+        (json!({"url": url}), "Url has already been taken"),
+        (json!({"url": "not a url"}), "Url is invalid"),
+        (
+            json!({"url": "https://8.8.8.8/x", "subscriptions": ["nope"]}),
+            "Subscriptions Invalid events",
+        ),
+    ] {
+        let refused = call(&fake, false, &hooks, Some(API_TOKEN), Some(&body)).await;
+        assert_eq!(refused.status, 422, "{}", refused.text);
+        assert_eq!(refused.json()["message"], said);
+    }
+    let listed = call(&fake, true, &hooks, Some(API_TOKEN), None).await;
+    assert_eq!(
+        listed.json()["payload"]["webhooks"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let c = fake.open(WIDGET_INBOX, "Ann Hooks");
+    let statuses = fake
+        .post_to_account_webhooks([fake.created(&c), fake.resolve(&c)])
+        .await;
+    assert_eq!(
+        statuses,
+        [503],
+        "only the resolve is subscribed to, and tried once"
+    );
+    {
+        let r = received.lock().unwrap();
+        assert_eq!(r.2.len(), 1);
+        let (headers, body) = &r.2[0];
+        let timestamp = headers["x-chatwoot-timestamp"].to_str().unwrap();
+        assert_eq!(timestamp, noon().timestamp().to_string());
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{timestamp}.").as_bytes());
+        mac.update(body);
+        let tag = hex::decode(
+            headers["x-chatwoot-signature"]
+                .to_str()
+                .unwrap()
+                .strip_prefix("sha256=")
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(
+            mac.verify_slice(&tag).is_ok(),
+            "signed with the webhook's secret"
+        );
+    }
+    assert_eq!(fake.lost_webhooks().len(), 1);
+
+    {
+        let mut r = received.lock().unwrap();
+        (r.0, r.1) = (200, 600);
+    }
+    fake.set_webhook_timeout(std::time::Duration::from_millis(200));
+    let statuses = fake.post_to_account_webhooks([fake.reopen(&c)]).await;
+    assert_eq!(statuses, [0], "no answer within WEBHOOK_TIMEOUT");
+    assert_eq!(fake.lost_webhooks().len(), 2);
+    assert_eq!(received.lock().unwrap().2.len(), 2, "never tried again");
+
+    fake.make_token_an_agent();
+    let refused = call(&fake, true, &hooks, Some(API_TOKEN), None).await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(
+        refused.json()["error"],
+        "You are not authorized to do this action"
+    );
+}
