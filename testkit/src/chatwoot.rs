@@ -72,11 +72,12 @@
 //! Time is the fake's own, set with [`FakeChatwoot::set_now`] to follow a test's manual clock
 //! (until then the real clock): it dates messages, conversations and `X-Chatwoot-Timestamp`.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::fmt::Write as _;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+pub use crate::scaffold::{Call, Fault};
+use crate::scaffold::{Log, post_call};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -231,17 +232,6 @@ const MESSAGES_PAGE: usize = 20;
 const INVALID_TOKEN: &str = "Invalid Access Token";
 const NOT_FOUND: &str = "Resource could not be found";
 
-/// A refusal forced on the next API call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// Rack::Attack's throttle: 429, `Retry-After: {retry_after}` and `Retry later`.
-    RateLimited { retry_after: u64 },
-    /// 500, as Rails answers an error nothing handled.
-    ServerError,
-    /// 401 `{"error":"Invalid Access Token"}`, as for a token deleted since the call before.
-    Unauthorized,
-}
-
 /// A conversation of the fake, as tests name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Conversation {
@@ -249,18 +239,6 @@ pub struct Conversation {
     pub id: u64,
     /// The contact's id.
     pub contact: u64,
-}
-
-/// A request the fake received.
-#[derive(Debug, Clone)]
-pub struct Call {
-    pub method: String,
-    pub path: String,
-    /// The JSON body (`Null` when empty); a body that is not JSON is kept as a string.
-    pub body: Value,
-    pub status: u16,
-    /// The rules the call broke, if any.
-    pub broke: Option<String>,
 }
 
 /// A webhook as Chatwoot posts it: the raw body and the headers, signed with
@@ -784,14 +762,7 @@ impl FakeChatwoot {
             .expect("a client");
         let mut statuses = Vec::new();
         for (url, call) in calls {
-            let mut request = client.post(&url).body(call.body.clone());
-            for (name, value) in &call.headers {
-                request = request.header(name, value);
-            }
-            let status = match request.send().await {
-                Ok(r) => r.status().as_u16(),
-                Err(_) => 0,
-            };
+            let status = post_call(&client, &url, &call.body, &call.headers).await;
             statuses.push(status);
             if !(200..300).contains(&status) {
                 self.lock().lost.push(call);
@@ -805,8 +776,11 @@ impl FakeChatwoot {
         self.lock().lost.clone()
     }
 
+    /// Answers the next API call with `fault`, as Chatwoot would: Rack::Attack's throttle
+    /// (429, `Retry-After`, `Retry later`), Rails' 500 for an error nothing handled, or 401
+    /// `{"error":"Invalid Access Token"}` for a token deleted since the call before.
     pub fn fail_next(&self, fault: Fault) {
-        self.lock().faults.push_back(fault);
+        self.lock().log.faults.push_back(fault);
     }
 
     /// Deletes [`API_TOKEN`]: every call is 401 from now on.
@@ -816,7 +790,7 @@ impl FakeChatwoot {
 
     /// Every call so far, in order of arrival, refused ones included.
     pub fn calls(&self) -> Vec<Call> {
-        self.lock().calls.clone()
+        self.lock().log.calls.clone()
     }
 
     /// The calls that broke a rule the caller is expected to know, each as
@@ -825,33 +799,12 @@ impl FakeChatwoot {
     /// posted (see the module docs). Refusals that only reflect the world (a token, an
     /// account, an unknown conversation, an injected fault) are not listed.
     pub fn rule_violations(&self) -> Vec<String> {
-        self.lock()
-            .calls
-            .iter()
-            .filter_map(|c| {
-                c.broke
-                    .as_ref()
-                    .map(|what| format!("{} {}: {what}", c.method, c.path))
-            })
-            .collect()
+        self.lock().log.violations()
     }
 
     /// Waits (in real time, up to 10 s) until `what` holds.
     pub async fn wait_for(&self, what: impl Fn(&FakeChatwoot) -> bool) {
-        crate::wait_until(
-            || what(self),
-            || {
-                let mut log = String::new();
-                for c in self.calls() {
-                    let _ = writeln!(log, "  {} {} -> {} {}", c.method, c.path, c.status, c.body);
-                }
-                format!(
-                    "the fake Chatwoot did not reach the awaited state within 10 s; calls so \
-                     far:\n{log}"
-                )
-            },
-        )
-        .await
+        crate::wait_until(|| what(self), || self.lock().log.timed_out("Chatwoot")).await
     }
 
     /// The state stays usable after a panicking test thread held it: the server keeps
@@ -1106,9 +1059,9 @@ struct Inner {
     now: Option<DateTime<Utc>>,
     contacts: BTreeMap<u64, Contact>,
     conversations: BTreeMap<u64, Conv>,
-    faults: VecDeque<Fault>,
     revoked: bool,
-    calls: Vec<Call>,
+    /// The calls so far and the faults to come.
+    log: Log,
     status_webhooks: Vec<Webhook>,
     next_conversation: u64,
     next_contact: u64,
@@ -1166,9 +1119,8 @@ impl Default for Inner {
             now: None,
             contacts: BTreeMap::new(),
             conversations: BTreeMap::new(),
-            faults: VecDeque::new(),
             revoked: false,
-            calls: Vec::new(),
+            log: Log::default(),
             status_webhooks: Vec::new(),
             next_conversation: FIRST_CONVERSATION,
             next_contact: FIRST_CONTACT,
@@ -1655,7 +1607,7 @@ impl Inner {
                 Err(_) => return Answer::error(404, NOT_FOUND),
             }
         }
-        if let Some(fault) = self.faults.pop_front() {
+        if let Some(fault) = self.log.faults.pop_front() {
             return match fault {
                 Fault::RateLimited { retry_after } => Answer {
                     status: 429,
@@ -2254,22 +2206,16 @@ async fn serve(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_owned();
-    let recorded = if body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&body)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
-    };
     let answer = {
         let mut s = fake.lock();
         let answer = s.answer(&method, &uri, &headers, &body);
-        s.calls.push(Call {
-            method: method.to_string(),
+        s.log.record(
+            method.as_str(),
             path,
-            body: recorded,
-            status: answer.status,
-            broke: answer.broke.clone(),
-        });
+            &body,
+            answer.status,
+            answer.broke.clone(),
+        );
         answer
     };
     let status = StatusCode::from_u16(answer.status).expect("a valid HTTP status");

@@ -14,6 +14,7 @@ pub mod browser;
 pub mod chatwoot;
 pub mod connector;
 pub mod meta;
+pub mod scaffold;
 pub mod smtp;
 pub mod telegram;
 pub mod zammad;

@@ -99,11 +99,12 @@
 //! Time is the fake's own, set with [`FakeZammad::set_now`] to follow a test's manual clock
 //! (until then the real clock): it dates tickets and articles.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+pub use crate::scaffold::{Call, Fault};
+use crate::scaffold::{Log, post_call};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -312,18 +313,6 @@ const USER_ATTRIBUTE_FILTER: [&str; 8] = [
     "authorizations",
 ];
 
-/// A refusal forced on the next API call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// 429, `Retry-After: {retry_after}` and `Retry later`, as a proxy in front of Zammad
-    /// throttles (Zammad's own Rack::Attack throttles no API call Rateline makes).
-    RateLimited { retry_after: u64 },
-    /// 500 with the error's message, as `HandlesErrors` shows it to an admin.
-    ServerError,
-    /// 401 `Can't find User for Token`, as for a token deleted since the call before.
-    Unauthorized,
-}
-
 /// A ticket of the fake, as tests name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Ticket {
@@ -331,19 +320,6 @@ pub struct Ticket {
     pub id: u64,
     /// The customer's user id.
     pub customer: u64,
-}
-
-/// A request the fake received.
-#[derive(Debug, Clone)]
-pub struct Call {
-    pub method: String,
-    /// The path, with the query if any.
-    pub path: String,
-    /// The JSON body (`Null` when empty); a body that is not JSON is kept as a string.
-    pub body: Value,
-    pub status: u16,
-    /// The rules the call broke, if any.
-    pub broke: Option<String>,
 }
 
 /// A webhook as Zammad posts it: the raw body and the headers, signed with
@@ -821,14 +797,7 @@ impl FakeZammad {
             let Some((endpoint, hook)) = call else {
                 continue;
             };
-            let mut request = client.post(&endpoint).body(hook.body.clone());
-            for (name, value) in &hook.headers {
-                request = request.header(name, value);
-            }
-            let status = match request.send().await {
-                Ok(r) => r.status().as_u16(),
-                Err(_) => 0,
-            };
+            let status = post_call(&client, &endpoint, &hook.body, &hook.headers).await;
             statuses.push(status);
             if (200..300).contains(&status) {
                 continue;
@@ -860,8 +829,12 @@ impl FakeZammad {
         self.lock().agent_only = true;
     }
 
+    /// Answers the next API call with `fault`, as Zammad would: a 429 from a proxy in front
+    /// of it (Zammad's own Rack::Attack throttles no API call Rateline makes), 500 with the
+    /// error's message as `HandlesErrors` shows it to an admin, or 401 `Can't find User for
+    /// Token` for a token deleted since the call before.
     pub fn fail_next(&self, fault: Fault) {
-        self.lock().faults.push_back(fault);
+        self.lock().log.faults.push_back(fault);
     }
 
     /// Deletes [`API_TOKEN`]: every call is 401 from now on.
@@ -871,7 +844,7 @@ impl FakeZammad {
 
     /// Every call so far, in order of arrival, refused ones included.
     pub fn calls(&self) -> Vec<Call> {
-        self.lock().calls.clone()
+        self.lock().log.calls.clone()
     }
 
     /// The calls that broke a rule the caller is expected to know, each as
@@ -880,33 +853,12 @@ impl FakeZammad {
     /// client never gets as posted (see the module docs). Refusals that only reflect the world
     /// (credentials, an unknown ticket, an injected fault) are not listed.
     pub fn rule_violations(&self) -> Vec<String> {
-        self.lock()
-            .calls
-            .iter()
-            .filter_map(|c| {
-                c.broke
-                    .as_ref()
-                    .map(|what| format!("{} {}: {what}", c.method, c.path))
-            })
-            .collect()
+        self.lock().log.violations()
     }
 
     /// Waits (in real time, up to 10 s) until `what` holds.
     pub async fn wait_for(&self, what: impl Fn(&FakeZammad) -> bool) {
-        crate::wait_until(
-            || what(self),
-            || {
-                let mut log = String::new();
-                for c in self.calls() {
-                    let _ = writeln!(log, "  {} {} -> {} {}", c.method, c.path, c.status, c.body);
-                }
-                format!(
-                    "the fake Zammad did not reach the awaited state within 10 s; calls so \
-                     far:\n{log}"
-                )
-            },
-        )
-        .await
+        crate::wait_until(|| what(self), || self.lock().log.timed_out("Zammad")).await
     }
 
     /// The state stays usable after a panicking test thread held it: the server keeps
@@ -1191,9 +1143,9 @@ struct Inner {
     now: Option<DateTime<Utc>>,
     customers: BTreeMap<u64, Customer>,
     tickets: BTreeMap<u64, Tkt>,
-    faults: VecDeque<Fault>,
     revoked: bool,
-    calls: Vec<Call>,
+    /// The calls so far and the faults to come.
+    log: Log,
     webhooks: Vec<Webhook>,
     next_ticket: u64,
     next_number: u64,
@@ -1256,9 +1208,8 @@ impl Default for Inner {
             now: None,
             customers: BTreeMap::new(),
             tickets: BTreeMap::new(),
-            faults: VecDeque::new(),
             revoked: false,
-            calls: Vec::new(),
+            log: Log::default(),
             webhooks: Vec::new(),
             next_ticket: FIRST_TICKET,
             next_number: 1,
@@ -2231,7 +2182,7 @@ impl Inner {
         if let Some(refused) = self.authenticate(headers) {
             return refused;
         }
-        if let Some(fault) = self.faults.pop_front() {
+        if let Some(fault) = self.log.faults.pop_front() {
             return match fault {
                 Fault::RateLimited { retry_after } => Answer {
                     retry_after: Some(retry_after),
@@ -2775,22 +2726,16 @@ async fn serve(
 ) -> Response {
     let path = uri.path().to_owned();
     let query = uri.query().unwrap_or_default().to_owned();
-    let recorded = if body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&body)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
-    };
     let answer = {
         let mut s = fake.lock();
         let answer = s.answer(&method, &path, &query, &headers, &body);
-        s.calls.push(Call {
-            method: method.to_string(),
-            path: uri.path_and_query().map_or(path, |p| p.as_str().to_owned()),
-            body: recorded,
-            status: answer.status,
-            broke: answer.broke.clone(),
-        });
+        s.log.record(
+            method.as_str(),
+            uri.path_and_query().map_or(path, |p| p.as_str().to_owned()),
+            &body,
+            answer.status,
+            answer.broke.clone(),
+        );
         answer
     };
     let status = StatusCode::from_u16(answer.status).expect("a valid HTTP status");
