@@ -712,6 +712,12 @@ impl FakeChatwoot {
         self.lock().no_secrets = true;
     }
 
+    /// Plays a Chatwoot whose conversations list names the user assignee only, never the
+    /// AgentBot holding a conversation (the partial before `assigned_entity` came to it).
+    pub fn release_before_bot_assignees(&self) {
+        self.lock().no_bot_assignees = true;
+    }
+
     /// Sets `WEBHOOK_TIMEOUT` (5 seconds unless Chatwoot's installation sets it:
     /// `Webhooks::Trigger#webhook_timeout`).
     pub fn set_webhook_timeout(&self, timeout: std::time::Duration) {
@@ -1078,6 +1084,8 @@ struct Inner {
     role: &'static str,
     /// A release before 4.11.2: webhooks have no secret.
     no_secrets: bool,
+    /// A release whose conversations list names no AgentBot assignee.
+    no_bot_assignees: bool,
     /// `WEBHOOK_TIMEOUT`: how long a webhook's call may take.
     webhook_timeout: std::time::Duration,
     /// The events an account webhook's one call did not deliver.
@@ -1132,6 +1140,7 @@ impl Default for Inner {
             next_webhook: 1,
             role: "administrator",
             no_secrets: false,
+            no_bot_assignees: false,
             webhook_timeout: std::time::Duration::from_secs(5),
             lost: Vec::new(),
         }
@@ -1767,8 +1776,11 @@ impl Inner {
     }
 
     /// A conversation as the API lists it (`api/v1/conversations/partials/_conversation`):
-    /// unlike a webhook's, the channel is in `meta`, and the assignee is the *user* assignee
-    /// only (`conversation.assignee`, never the AgentBot holding it, and no `assignee_type`).
+    /// unlike a webhook's, the channel is in `meta`. Current releases name the assigned
+    /// entity (`conversation.assigned_entity`): an AgentBot as `agent_bot_slim` with
+    /// `meta.assignee_type: "AgentBot"`, a user as the agent partial with `"User"`. Earlier
+    /// ones ([`FakeChatwoot::release_before_bot_assignees`]) name the *user* assignee only
+    /// (`conversation.assignee`, never the AgentBot holding it, and no `assignee_type`).
     fn conversation_json(&self, conv: &Conv) -> Value {
         let mut c = self.conversation_payload(conv);
         let object = c.as_object_mut().expect("an object");
@@ -1780,10 +1792,20 @@ impl Inner {
         let meta = object["meta"].as_object_mut().expect("meta");
         meta.insert("channel".into(), channel);
         meta.remove("assignee_type");
-        match conv.assignee {
-            Some(id) => meta.insert("assignee".into(), agent_json(id)),
-            None => meta.remove("assignee"),
-        };
+        meta.remove("assignee");
+        match (conv.agent_bot, conv.assignee) {
+            (Some(bot), _) if !self.no_bot_assignees => {
+                meta.insert("assignee".into(), agent_bot_slim(bot));
+                meta.insert("assignee_type".into(), "AgentBot".into());
+            }
+            (_, Some(id)) => {
+                meta.insert("assignee".into(), agent_json(id));
+                if !self.no_bot_assignees {
+                    meta.insert("assignee_type".into(), "User".into());
+                }
+            }
+            _ => {}
+        }
         c
     }
 
@@ -2056,6 +2078,15 @@ fn message_type_number(kind: Kind) -> u8 {
 fn agent_bot_push_data(id: u64) -> Value {
     assert_eq!(id, FAQ_BOT, "the fake account has one AgentBot");
     json!({"id": id, "name": FAQ_BOT_NAME, "avatar_url": "", "type": "agent_bot"})
+}
+
+/// An AgentBot as `api/v1/models/_agent_bot_slim` writes one: the conversations list's
+/// assignee where a bot holds the conversation.
+fn agent_bot_slim(id: u64) -> Value {
+    assert_eq!(id, FAQ_BOT, "the fake account has one AgentBot");
+    json!({"id": id, "name": FAQ_BOT_NAME, "description": "", "thumbnail": "",
+           "outgoing_url": "http://127.0.0.1:9/bot", "bot_type": "webhook",
+           "assignee_type": "AgentBot"})
 }
 
 /// A user as the API's `api/v1/models/_agent` partial writes one: the conversations list's

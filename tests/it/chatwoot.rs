@@ -1581,6 +1581,46 @@ async fn a_reconnected_account_does_not_catch_up_its_time_away(kind: Db) {
     assert_eq!(status, 404, "{body}");
 }
 
+/// A resolve of a conversation an AgentBot held that reached Rateline only through the
+/// catch-up. Current Chatwoot names the bot in its conversations list: the session is the
+/// bot's and, with `rate_bot_conversations = false`, nobody is asked. An earlier release
+/// names the user assignee only: the bot is unknown there, and the client is asked.
+async fn a_caught_up_resolve_of_a_bot_held_conversation_is_the_bots(kind: Db) {
+    for earlier in [false, true] {
+        let Some(t) = spawn_with(kind, |a| a.rate_bot_conversations = false).await else {
+            return;
+        };
+        if earlier {
+            t.fake.release_before_bot_assignees();
+        }
+        t.app.wait_for_catch_up_mark().await;
+        let c = t.fake.open(WIDGET_INBOX, "Ann Bot");
+        t.deliver_ok([t.fake.created(&c)]).await;
+        let mut account = account_of(&t.fake);
+        account.rate_bot_conversations = false;
+        let t = t
+            .restart_with(
+                |s| s.chatwoot = vec![connector_entry("account", ACCOUNT_ID, &account)],
+                |fake| {
+                    fake.assign_bot(&c);
+                    fake.resolve(&c);
+                },
+            )
+            .await;
+        t.app.wait_closed(&session_of(&c)).await;
+        t.app.settle().await;
+        let s = t.app.session(&session_of(&c)).await;
+        if earlier {
+            assert_eq!(s["operator_id"], Value::Null, "{s:#}");
+            t.advance(Duration::seconds(30));
+            t.request_in(&c).await;
+        } else {
+            assert_eq!(s["operator_id"], "chatwoot-bot-7", "{s:#}");
+            assert_eq!(s["rating_request"]["status"], "skipped", "{s:#}");
+        }
+    }
+}
+
 const SETUP: &str = "/v1/connectors/chatwoot/1/setup";
 
 impl Cw {
@@ -1776,6 +1816,7 @@ async fn a_chatwoot_that_signs_nothing_is_said_to(kind: Db) {
 }
 
 crate::common::on_both_backends!(
+    a_caught_up_resolve_of_a_bot_held_conversation_is_the_bots,
     rateline_sets_up_the_account_webhook_and_disconnect_removes_it,
     the_setup_needs_an_administrator_and_leaves_a_hand_made_webhook,
     a_chatwoot_that_signs_nothing_is_said_to,
