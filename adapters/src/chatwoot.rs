@@ -251,6 +251,21 @@ impl ChatwootApi {
         remove(request, &format!("DELETE {path}"), &self.callee(&what, "")).await
     }
 
+    /// Whether Chatwoot lets a message be written into conversation `conversation` now
+    /// (`GET …/conversations/{id}`, its `can_reply`: `Conversations::MessageWindowService`).
+    pub async fn can_reply(&self, conversation: &str) -> Result<bool, String> {
+        let body = self
+            .get(&format!(
+                "/api/v1/accounts/{}/conversations/{conversation}",
+                self.account
+            ))
+            .await?;
+        Ok(body
+            .get("can_reply")
+            .and_then(Value::as_bool)
+            .unwrap_or(true))
+    }
+
     /// The account's inboxes.
     pub async fn inboxes(&self) -> Result<Vec<Inbox>, String> {
         let body = self
@@ -353,6 +368,18 @@ pub fn new_conversation_unless_locked(medium: &str) -> bool {
             | "Channel::Instagram"
             | "Channel::Line"
             | "Channel::Api"
+    )
+}
+
+/// Whether only Chatwoot knows if a conversation of an inbox of this `channel_type` may be
+/// written to now (`Conversations::MessageWindowService`): a Twilio inbox is WhatsApp, with
+/// 24 hours, or SMS, with none, by its `medium`; an API inbox may set an
+/// `agent_reply_time_window`; TikTok allows 48 hours. Rateline asks the conversation's
+/// `can_reply` before it posts there.
+pub fn window_known_to_chatwoot(medium: &str) -> bool {
+    matches!(
+        medium,
+        "Channel::TwilioSms" | "Channel::Api" | "Channel::Tiktok"
     )
 }
 

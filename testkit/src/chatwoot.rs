@@ -7,6 +7,8 @@
 //! fake serves on `127.0.0.1:0`:
 //!
 //! - `GET /api/v1/profile` and `GET /api/v1/accounts/{ACCOUNT_ID}/inboxes`;
+//! - `GET /api/v1/accounts/{ACCOUNT_ID}/conversations/{display_id}` (the conversations
+//!   partial, with `can_reply` as `Conversations::MessageWindowService` decides it);
 //! - `GET /api/v1/accounts/{ACCOUNT_ID}/conversations` (`status`, `page`, the latest activity
 //!   first; `ConversationFinder`) and `GET …/conversations/{display_id}/messages` (the
 //!   latest 20 or those `before` a message; `MessageFinder`), in the API's shapes, which are
@@ -105,6 +107,8 @@ pub const EMAIL_INBOX: u64 = 4;
 pub const OTHER_INBOX: u64 = 5;
 /// `Channel::Sms`: no buttons.
 pub const SMS_INBOX: u64 = 6;
+/// `Channel::TwilioSms` with `medium: "whatsapp"`: WhatsApp through Twilio, no buttons.
+pub const TWILIO_WHATSAPP_INBOX: u64 = 7;
 
 pub const ANNA: u64 = 7;
 pub const BORIS: u64 = 8;
@@ -124,6 +128,7 @@ const WHATSAPP: &str = "Channel::Whatsapp";
 const TELEGRAM: &str = "Channel::Telegram";
 const EMAIL: &str = "Channel::Email";
 const SMS: &str = "Channel::Sms";
+const TWILIO: &str = "Channel::TwilioSms";
 
 struct InboxDef {
     id: u64,
@@ -131,7 +136,7 @@ struct InboxDef {
     channel_type: &'static str,
 }
 
-const INBOXES: [InboxDef; 6] = [
+const INBOXES: [InboxDef; 7] = [
     InboxDef {
         id: WIDGET_INBOX,
         name: "Website",
@@ -162,6 +167,11 @@ const INBOXES: [InboxDef; 6] = [
         name: "SMS",
         channel_type: SMS,
     },
+    InboxDef {
+        id: TWILIO_WHATSAPP_INBOX,
+        name: "WhatsApp (Twilio)",
+        channel_type: TWILIO,
+    },
 ];
 
 /// The channels whose incoming service picks the contact's conversation by the inbox's
@@ -169,9 +179,10 @@ const INBOXES: [InboxDef; 6] = [
 /// default, `db/schema.rb`), the last one not resolved, else a new one. `set_conversation` in
 /// `app/services/whatsapp/incoming_message_base_service.rb`,
 /// `app/services/telegram/incoming_message_service.rb` (releases of 2025 on; before, the
-/// first conversation, reopened, as when locked) and `app/services/sms/incoming_message_service.rb`.
+/// first conversation, reopened, as when locked), `app/services/sms/incoming_message_service.rb`
+/// and `app/services/twilio/incoming_message_service.rb`.
 /// The web widget keeps writing into its conversation, and e-mail threads by its headers.
-const NEW_CONVERSATION_UNLESS_LOCKED: [&str; 3] = [WHATSAPP, TELEGRAM, SMS];
+const NEW_CONVERSATION_UNLESS_LOCKED: [&str; 4] = [WHATSAPP, TELEGRAM, SMS, TWILIO];
 
 /// The channels that render an `input_select` as something to tap.
 const BUTTON_CHANNELS: [&str; 3] = [WEB_WIDGET, WHATSAPP, TELEGRAM];
@@ -972,6 +983,7 @@ enum Route<'a> {
     ListMessages(&'a str, &'a str),
     Messages(&'a str, &'a str),
     ToggleStatus(&'a str, &'a str),
+    ShowConversation(&'a str, &'a str),
     Webhooks(&'a str),
     AddWebhook(&'a str),
     RemoveWebhook(&'a str, &'a str),
@@ -983,6 +995,9 @@ impl<'a> Route<'a> {
         match (method.as_str(), segments.as_slice()) {
             ("GET", ["api", "v1", "profile"]) => Some(Route::Profile),
             ("GET", ["api", "v1", "accounts", account, "inboxes"]) => Some(Route::Inboxes(account)),
+            ("GET", ["api", "v1", "accounts", account, "conversations", id]) => {
+                Some(Route::ShowConversation(account, id))
+            }
             ("GET", ["api", "v1", "accounts", account, "webhooks"]) => {
                 Some(Route::Webhooks(account))
             }
@@ -1043,6 +1058,7 @@ impl<'a> Route<'a> {
             | Route::ListMessages(account, _)
             | Route::Messages(account, _)
             | Route::ToggleStatus(account, _)
+            | Route::ShowConversation(account, _)
             | Route::Webhooks(account)
             | Route::AddWebhook(account)
             | Route::RemoveWebhook(account, _) => Some(*account),
@@ -1434,7 +1450,10 @@ impl Inner {
             .iter()
             .rfind(|m| m.kind == Kind::Incoming)
             .map(|m| m.created_at);
-        let can_reply = channel != WHATSAPP || last_incoming.is_some_and(|t| now - t <= WA_WINDOW);
+        // `Conversations::MessageWindowService`: WhatsApp's 24 hours, on a Twilio inbox too
+        // (its `medium` is `whatsapp`: `twilio_messaging_window`).
+        let windowed = channel == WHATSAPP || channel == TWILIO;
+        let can_reply = !windowed || last_incoming.is_some_and(|t| now - t <= WA_WINDOW);
         let unread = conv
             .messages
             .iter()
@@ -1646,6 +1665,15 @@ impl Inner {
                 Answer::ok(json!({"payload": {"webhooks": list}}))
             }
             Route::AddWebhook(_) => self.add_webhook(raw),
+            // `ConversationsController#show`: the conversations partial.
+            Route::ShowConversation(_, id) => match id
+                .parse::<u64>()
+                .ok()
+                .and_then(|id| self.conversations.get(&id))
+            {
+                Some(conv) => Answer::ok(self.conversation_json(conv)),
+                None => Answer::error(404, NOT_FOUND),
+            },
             Route::RemoveWebhook(_, id) => {
                 match id
                     .parse::<u64>()
@@ -2214,7 +2242,7 @@ fn profile() -> Value {
 }
 
 fn inbox_json(i: &InboxDef, locked: bool) -> Value {
-    json!({
+    let mut inbox = json!({
         "id": i.id,
         "name": i.name,
         "channel_id": i.id,
@@ -2226,7 +2254,12 @@ fn inbox_json(i: &InboxDef, locked: bool) -> Value {
         "greeting_enabled": false,
         "working_hours_enabled": false,
         "avatar_url": "",
-    })
+    });
+    // `json.medium resource.channel.try(:medium) if resource.twilio?` (`_inbox.json.jbuilder`).
+    if i.channel_type == TWILIO {
+        inbox["medium"] = "whatsapp".into();
+    }
+    inbox
 }
 
 async fn serve(

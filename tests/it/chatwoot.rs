@@ -12,7 +12,8 @@ use rateline::clock::ManualClock;
 use rateline_domain::ChatwootSettings;
 use rateline_testkit::chatwoot::{
     ACCOUNT_ID, ANNA, API_TOKEN, BORIS, Conversation, EMAIL_INBOX, FakeChatwoot, Fault,
-    OTHER_INBOX, SMS_INBOX, TELEGRAM_INBOX, WEBHOOK_SECRET, WHATSAPP_INBOX, WIDGET_INBOX, Webhook,
+    OTHER_INBOX, SMS_INBOX, TELEGRAM_INBOX, TWILIO_WHATSAPP_INBOX, WEBHOOK_SECRET, WHATSAPP_INBOX,
+    WIDGET_INBOX, Webhook,
 };
 use rateline_testkit::wait_until;
 use serde_json::{Value, json};
@@ -1621,6 +1622,44 @@ async fn a_caught_up_resolve_of_a_bot_held_conversation_is_the_bots(kind: Db) {
     }
 }
 
+/// A WhatsApp inbox through Twilio (`Channel::TwilioSms` with `medium: whatsapp`) allows
+/// messages only within 24 hours of the client's last one, which only Chatwoot's
+/// `can_reply` tells: within them the request is posted as text, after them it is not, and
+/// the request says why.
+async fn a_twilio_whatsapp_inbox_is_held_to_whatsapps_window(kind: Db) {
+    let Some(t) = spawn_with(kind, |a| {
+        a.inboxes
+            .insert(TWILIO_WHATSAPP_INBOX.to_string(), "wa".into());
+    })
+    .await
+    else {
+        return;
+    };
+    let c = t.worked_and_resolved(TWILIO_WHATSAPP_INBOX, ANNA).await;
+    t.advance(Duration::seconds(30));
+    t.request_in(&c).await;
+    t.app.wait_for_status(&session_of(&c), "sent").await;
+
+    let late = t.fake.open(TWILIO_WHATSAPP_INBOX, "Bob Late");
+    t.deliver_ok([t.fake.created(&late)]).await;
+    t.deliver_ok(t.fake.client_writes(&late, "Hello?")).await;
+    t.deliver_ok([t.fake.assign(&late, ANNA)]).await;
+    t.advance(Duration::hours(25));
+    t.deliver_ok([t.fake.resolve(&late)]).await;
+    t.advance(Duration::seconds(30));
+    let s = t
+        .app
+        .wait_for_status(&session_of(&late), "window_closed")
+        .await;
+    let reason = s["rating_request"]["last_error"].to_string();
+    assert!(reason.contains("can_reply is false"), "{s:#}");
+    assert_eq!(
+        t.fake.sent(&late).iter().filter(|m| is_request(m)).count(),
+        0
+    );
+    assert_eq!(t.fake.rule_violations(), Vec::<String>::new());
+}
+
 const SETUP: &str = "/v1/connectors/chatwoot/1/setup";
 
 impl Cw {
@@ -1816,6 +1855,7 @@ async fn a_chatwoot_that_signs_nothing_is_said_to(kind: Db) {
 }
 
 crate::common::on_both_backends!(
+    a_twilio_whatsapp_inbox_is_held_to_whatsapps_window,
     a_caught_up_resolve_of_a_bot_held_conversation_is_the_bots,
     rateline_sets_up_the_account_webhook_and_disconnect_removes_it,
     the_setup_needs_an_administrator_and_leaves_a_hand_made_webhook,

@@ -706,6 +706,24 @@ impl Chatwoot {
                 now,
             ) {
                 Some(closed) => Err(closed),
+                None if api::window_known_to_chatwoot(&conversation.medium) => {
+                    match a.api.can_reply(&conversation.conversation).await {
+                        Ok(true) => Ok((a, conversation)),
+                        Ok(false) => Err(SendOutcome::WindowClosed {
+                            reason: format!(
+                                "Chatwoot says conversation {} can no longer be written to \
+                                 (can_reply is false): its {} inbox allows messages only \
+                                 within a time after the client's last one, a WhatsApp \
+                                 one 24 hours",
+                                conversation.conversation, conversation.medium
+                            ),
+                        }),
+                        Err(e) => Err(SendOutcome::Retry {
+                            after: None,
+                            reason: format!("whether the conversation may be written to: {e}"),
+                        }),
+                    }
+                }
                 None => Ok((a, conversation)),
             },
             None => Err(SendOutcome::Failed {
