@@ -6,7 +6,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use rateline_testkit::chatwoot::{
     ACCOUNT_ID, ANNA, API_TOKEN, API_USER, BORIS, Conversation, EMAIL_INBOX, FakeChatwoot, Fault,
-    OTHER_INBOX, SMS_INBOX, TELEGRAM_INBOX, WEBHOOK_SECRET, WHATSAPP_INBOX, WIDGET_INBOX, Webhook,
+    OTHER_INBOX, SMS_INBOX, TELEGRAM_INBOX, TWILIO_WHATSAPP_INBOX, WEBHOOK_SECRET, WHATSAPP_INBOX,
+    WIDGET_INBOX, Webhook,
 };
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -192,6 +193,7 @@ async fn the_token_and_the_account_are_checked() {
             (EMAIL_INBOX, "Channel::Email", false),
             (OTHER_INBOX, "Channel::WebWidget", false),
             (SMS_INBOX, "Channel::Sms", false),
+            (TWILIO_WHATSAPP_INBOX, "Channel::TwilioSms", false),
         ]
     );
     assert_eq!(listed["payload"][0]["name"], "Website");
@@ -792,7 +794,8 @@ fn the_signature_matches_a_known_vector() {
 
 /// `GET …/conversations?status=all&sort_by=last_activity_at_desc` pages 25 conversations,
 /// the latest activity first (a status change moves it, as its activity message does); the
-/// API's shape puts the channel in `meta` and names the user assignee only.
+/// API's shape puts the channel in `meta` and names the assigned entity, an AgentBot too (a
+/// release before that named the user assignee only).
 #[tokio::test]
 async fn conversations_are_listed_by_latest_activity_25_a_page() {
     let fake = fake_at_noon().await;
@@ -835,9 +838,15 @@ async fn conversations_are_listed_by_latest_activity_25_a_page() {
         .chain(&second)
         .find(|c| c["id"] == opened[4].id)
         .unwrap();
+    // A current Chatwoot names the AgentBot holding it; an earlier one names no assignee.
+    assert_eq!(bot_held["meta"]["assignee_type"], "AgentBot", "{bot_held}");
+    assert_eq!(bot_held["meta"]["assignee"]["id"], 7, "{bot_held}");
+    fake.release_before_bot_assignees();
+    let again: Vec<Value> = [list(1, "all").await, list(2, "all").await].concat();
+    let earlier = again.iter().find(|c| c["id"] == opened[4].id).unwrap();
     assert!(
-        bot_held["meta"].get("assignee").is_none(),
-        "the list names no AgentBot: {bot_held}"
+        earlier["meta"].get("assignee").is_none() && earlier["meta"].get("assignee_type").is_none(),
+        "an earlier release names no AgentBot: {earlier}"
     );
     // `status` defaults to open; `resolved` lists only those.
     let resolved = list(1, "resolved").await;
