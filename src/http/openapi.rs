@@ -106,6 +106,22 @@ impl Modify for CommonErrors {
                         .build(),
                 ),
             );
+        // A connector's view flattens its settings, which take no unknown field when
+        // written (`deny_unknown_fields`, hence `additionalProperties: false`); read back,
+        // the view adds its own fields beside them, so the flattened part must allow them.
+        if let Some(components) = openapi.components.as_mut() {
+            for (name, schema) in components.schemas.iter_mut() {
+                if let (true, RefOr::T(schema::Schema::AllOf(all))) =
+                    (name.starts_with("ConnectorView"), schema)
+                {
+                    for part in &mut all.items {
+                        if let RefOr::T(schema::Schema::Object(o)) = part {
+                            o.additional_properties = None;
+                        }
+                    }
+                }
+            }
+        }
         for item in openapi.paths.paths.values_mut() {
             for op in [
                 &mut item.get,
