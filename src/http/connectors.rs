@@ -60,9 +60,8 @@ impl AppState {
         helpdesk: Helpdesk,
         id: &str,
     ) -> crate::engine::Result<SetupReport> {
-        self.engine
-            .connector_managed_by(caller, helpdesk, id)
-            .await?;
+        // Each helpdesk's check reads the connector, and refuses a caller who is not an admin
+        // and an id that is not connected.
         let lines: Vec<String> = self
             .engine
             .lines()
