@@ -68,7 +68,7 @@ error_codes! {
     GroupManagedByConfig = "group_managed_by_config": "The group is defined in the configuration file, which wins at every start; change it there.",
     LineRetired = "line_retired": "The line is retired (`active: false`) and takes no new sessions.",
     PersonDeactivated = "person_deactivated": "The person is deactivated (`active: false`): no invitation, no password.",
-    PreconditionFailed = "precondition_failed": "The line, person or connector changed since the version `If-Match` names; the answer's `ETag` is the current one.",
+    PreconditionFailed = "precondition_failed": "The line, person, connector or response changed since the version `If-Match` names (for a response, the message says who answered, when and what); the answer's `ETag` is the current one.",
     LineManagedByConfig = "line_managed_by_config": "The line is defined in the configuration file, which wins at every start; change it there.",
     ConnectorManagedByConfig = "connector_managed_by_config": "The helpdesk connector is defined in the configuration file (`[[chatwoot]]`, `[[zammad]]`), which wins at every start; change it there.",
     // Sessions, requests and ratings.
@@ -82,6 +82,7 @@ error_codes! {
     RatingNotFound = "rating_not_found": "No such rating (or none this key may see).",
     // The follow-up loop.
     CannotSendToClient = "cannot_send_to_client": "The response cannot reach the client on this session's channel.",
+    ResponseSentAlready = "response_sent_already": "The response was sent to the client already: sending it again gives them a second message, so the write must confirm it with `If-Match` (the dashboard asks with a check box).",
     AlreadyAppealed = "already_appealed": "The rating has an appeal already.",
     AppealNotFound = "appeal_not_found": "No such appeal.",
     AppealDecided = "appeal_decided": "The appeal was decided already.",

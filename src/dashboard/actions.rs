@@ -15,6 +15,7 @@ use rateline_domain::{AppealBody, DecisionBody, EvaluationBody, FlagBody, Respon
 
 use super::page::{self, Problem};
 use super::visit::{Visit, flash, viewer};
+use crate::engine::ResponseGuard;
 use crate::http::{ApiError, AppState};
 use crate::policy::Caller;
 
@@ -23,6 +24,11 @@ pub enum Action {
     Respond {
         text: String,
         send: bool,
+        /// The response's version the form was shown with (0: none); `None` from a form
+        /// that did not say.
+        version: Option<i64>,
+        /// "Send it as a second message" was ticked.
+        second: bool,
     },
     Flag {
         abusive: bool,
@@ -108,13 +114,22 @@ async fn act(
         return Err(ApiError::from(crate::engine::rating_not_found(id)));
     };
     Ok(match action {
-        Action::Respond { text, send } => {
+        Action::Respond {
+            text,
+            send,
+            version,
+            second,
+        } => {
             let body = ResponseBody {
                 text: text.clone(),
                 send_to_client: *send,
                 author_id: None,
             };
-            let (r, created) = engine.put_response(caller, &rating.id, body).await?;
+            let guard = ResponseGuard {
+                expected: *version,
+                second_message: *second,
+            };
+            let (r, created) = engine.put_response(caller, &rating.id, body, guard).await?;
             let what = if created { "saved" } else { "edited" };
             match r.delivery {
                 Some(_) if *send => format!("The response is {what} and on its way to the client."),
@@ -195,6 +210,10 @@ async fn refused(
         }
         Ok((view, hidden)) => {
             let viewer = viewer(state, caller).await;
+            let problem = Problem {
+                message: in_their_words(&e, &view, &viewer).unwrap_or(problem.message),
+                ..problem
+            };
             let can = page::Abilities {
                 ratings_hidden: hidden,
                 ..super::visit::abilities(caller)
@@ -217,11 +236,46 @@ async fn refused(
     }
 }
 
+/// A response's refusal in a supervisor's words, with what the page shows now: who
+/// answered meanwhile, when and what; or that the client got the reply already. `None` for
+/// any other refusal, whose message is plain already.
+fn in_their_words(
+    e: &ApiError,
+    view: &crate::store::SessionView,
+    viewer: &super::viewer::Viewer,
+) -> Option<String> {
+    use rateline_domain::ErrorCode;
+    let current = view.response.as_ref();
+    match (e.code, current) {
+        (ErrorCode::PreconditionFailed, Some(r)) => Some(format!(
+            "{who} answered while you were writing ({at}): “{text}”. Your reply was not saved \
+             or sent; it is kept below. Read theirs, then save yours if it should replace it.",
+            who = r
+                .author_id
+                .as_deref()
+                .map_or("Someone".to_owned(), |a| viewer.actor_name(a)),
+            at = viewer.at(r.updated_at),
+            text = r.text,
+        )),
+        (ErrorCode::ResponseSentAlready, Some(r)) => Some(format!(
+            "The client {got} already. Tick “Send it as a second message” to send this one \
+             too, or untick “Send it to the client” to change only the saved text.",
+            got = match r.with_client().and_then(|d| d.sent_at) {
+                Some(at) => format!("got the reply ({})", viewer.at(at)),
+                None => "has a reply on its way".to_owned(),
+            },
+        )),
+        _ => None,
+    }
+}
+
 #[derive(serde::Deserialize, Default)]
 #[serde(default)]
 pub struct RespondForm {
     text: String,
     send_to_client: Option<String>,
+    version: String,
+    second_message: Option<String>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -265,6 +319,8 @@ pub async fn respond(
     let action = Action::Respond {
         text: f.text,
         send: f.send_to_client.is_some(),
+        version: f.version.trim().parse().ok(),
+        second: f.second_message.is_some(),
     };
     run(state, visit, &id, action, &session_page(&id)).await
 }

@@ -803,8 +803,17 @@ fn actions(
                     @if let Some(why) = &cannot {
                         p.muted #cannot-send { (why) }
                     }
+                    input type="hidden" name="version" value=(v.response.as_ref().map_or(0, |x| x.version));
                     @if !matches!(s.channel, rateline_domain::Channel::Webchat) {
                         label { input type="checkbox" name="send_to_client" value="true" id="send-to-client"; " Send it to the client" }
+                    }
+                    @if let Some(sent) = v.response.as_ref().and_then(|x| x.with_client()) {
+                        p.muted #sent-already {
+                            @if let Some(at) = sent.sent_at { "The client got your reply (" (viewer.at(at)) ")" }
+                            @else { "Your reply is on its way to the client" }
+                            ". Sending again gives them a second message."
+                        }
+                        label { input type="checkbox" name="second_message" value="true" id="second-message"; " Send it as a second message" }
                     }
                     (problem_for(problem, "respond"))
                     button type="submit" id="respond" { "Save the response" }

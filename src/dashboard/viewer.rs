@@ -119,6 +119,15 @@ impl Viewer {
         }
     }
 
+    /// Who did something, as plain words for a sentence: a person's name (their id when no
+    /// person has it), or `key <id>`.
+    pub fn actor_name(&self, recorded: &str) -> String {
+        match self.directory.people.get(recorded) {
+            Some((name, _)) => name.clone(),
+            None => recorded.to_owned(),
+        }
+    }
+
     /// Midnight starting `day` in the viewer's zone (see [`crate::clock::midnight`]).
     pub fn midnight(&self, day: chrono::NaiveDate) -> DateTime<Utc> {
         crate::clock::midnight(self.zone, day)

@@ -11,7 +11,7 @@ use super::{Engine, EngineError, Result};
 use crate::policy::Caller;
 use crate::store::{
     AlertFilter, AlertRecord, AppealFilter, AppealOutcome, AppealRecord, EvaluationRecord,
-    RatingRecord, ResponseRecord, Unanswered,
+    RatingRecord, ResponseRecord, ResponseWrite, Unanswered,
 };
 
 impl Engine {
@@ -43,11 +43,19 @@ impl Engine {
 
     /// Writes the one response to a rating; returns it and whether it was new. Supervisors
     /// and admins of the rating's line; recorded under the caller's person, if any.
+    ///
+    /// No reply reaches the client twice unknowingly: a write against a version of the
+    /// response that is no longer current (`guard.expected`; 0 when the writer saw none) is
+    /// refused, and so is a write that would send a response already sent to the client
+    /// unless `guard.second_message` confirms that the client gets a second message. The
+    /// write itself is conditional on the version read here, so of two at once the second
+    /// is refused even when neither named a version.
     pub async fn put_response(
         &self,
         caller: &Caller,
         rating_id: &str,
         mut body: ResponseBody,
+        guard: ResponseGuard,
     ) -> Result<(ResponseRecord, bool)> {
         caller.not_operator("responding to a rating")?;
         self.visible_rating(caller, rating_id).await?;
@@ -66,18 +74,44 @@ impl Engine {
                 ),
             });
         }
+        let existing = self.store.response(rating_id).await?;
+        let version = existing.as_ref().map_or(0, |r| r.version);
+        if guard.expected.is_some_and(|v| v != version) {
+            return Err(response_changed(rating_id, existing.as_ref()));
+        }
+        if let Some(sent) = existing.as_ref().filter(|r| r.with_client().is_some())
+            && body.send_to_client
+            && !guard.second_message
+        {
+            return Err(EngineError::Conflict {
+                code: ErrorCode::ResponseSentAlready,
+                message: format!(
+                    "the response to rating '{rating_id}' reached the client or is on its way \
+                     (version \"{v}\"); sending it again gives them a second message: confirm \
+                     it with If-Match: \"{v}\"",
+                    v = sent.version
+                ),
+            });
+        }
         let now = self.now();
-        let written = self
+        let written = match self
             .store
             .put_response(
                 rating_id,
+                version,
                 &body.text,
                 body.author_id.as_deref(),
                 body.send_to_client,
                 now,
             )
             .await?
-            .ok_or_else(|| rating_not_found(rating_id))?;
+        {
+            ResponseWrite::Written(record, created) => (record, created),
+            ResponseWrite::NoRating => return Err(rating_not_found(rating_id)),
+            ResponseWrite::Stale(current) => {
+                return Err(response_changed(rating_id, current.as_ref()));
+            }
+        };
         if body.send_to_client {
             self.wake.due_at(now);
         }
@@ -99,6 +133,17 @@ impl Engine {
         )
         .await;
         Ok(written)
+    }
+
+    /// The version of rating `id`'s response (0: none yet), for a caller who may see it:
+    /// the `ETag` a refused write answers with.
+    pub async fn response_version(&self, caller: &Caller, rating_id: &str) -> Result<i64> {
+        self.visible_rating(caller, rating_id).await?;
+        Ok(self
+            .store
+            .response(rating_id)
+            .await?
+            .map_or(0, |r| r.version))
     }
 
     /// Appeals a rating the caller sees (its operator, or a supervisor of its line).
@@ -282,6 +327,39 @@ impl Engine {
             .into());
         }
         Ok(())
+    }
+}
+
+/// What a response's write was written against, so that it reaches the client once.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ResponseGuard {
+    /// The response's version the writer saw (0: none); `None` takes the current one.
+    pub expected: Option<i64>,
+    /// The writer knows the response was sent to the client already, and means to send a
+    /// second message.
+    pub second_message: bool,
+}
+
+/// The refusal of a response written against a version that is no longer current: who
+/// answered meanwhile, when and what, so the writer can read it before writing again.
+fn response_changed(rating_id: &str, current: Option<&ResponseRecord>) -> EngineError {
+    EngineError::Conflict {
+        code: ErrorCode::PreconditionFailed,
+        message: match current {
+            Some(r) => format!(
+                "rating '{rating_id}' was answered meanwhile by {who} at {at}: \"{text}\" \
+                 (version \"{v}\"); nothing was saved or sent: read it, then write again with \
+                 If-Match: \"{v}\"",
+                who = r.author_id.as_deref().unwrap_or("someone"),
+                at = r.updated_at.to_rfc3339(),
+                text = r.text,
+                v = r.version,
+            ),
+            None => format!(
+                "rating '{rating_id}' has no response, so it is not at the version named; \
+                 write it with If-Match: \"0\""
+            ),
+        },
     }
 }
 

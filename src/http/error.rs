@@ -61,6 +61,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | HelpdeskSetUpByHand => StatusCode::CONFLICT,
         AnswerWindowClosed | InvitationExpired | InvitationUsed => StatusCode::GONE,
         PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+        ResponseSentAlready => StatusCode::PRECONDITION_REQUIRED,
         BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         InvalidField => StatusCode::UNPROCESSABLE_ENTITY,
         RateLimited | TooManyStreams | TooManyConnections => StatusCode::TOO_MANY_REQUESTS,

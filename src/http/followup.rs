@@ -3,7 +3,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use rateline_domain::ErrorCode;
 use rateline_domain::{AppealBody, DecisionBody, EvaluationBody, FlagBody, ResponseBody};
 use serde::Serialize;
@@ -12,7 +13,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::report::id_param;
+use super::versions::{answered, if_match, tagged};
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState, ErrorBody, created_or_ok};
+use crate::engine::ResponseGuard;
 use crate::policy::Caller;
 use crate::store::{
     AlertFilter, AlertRecord, AppealFilter, AppealRecord, EvaluationRecord, ResponseRecord,
@@ -104,27 +107,45 @@ async fn alerts(
 }
 
 /// Writes (or rewrites) the one response to a rating; `send_to_client` also sends it to
-/// the client through the session's channel.
+/// the client through the session's channel. The answer's `ETag` is the response's version.
 #[utoipa::path(
     put, path = "/v1/ratings/{id}/response", tag = "follow-up", operation_id = "put_response",
-    params(("id" = rateline_domain::Id, Path, description = "The rating.")),
+    params(
+        ("id" = rateline_domain::Id, Path, description = "The rating."),
+        ("If-Match" = Option<String>, Header, description = "The response's version the text was written against (`\"0\"`: none yet); refused with 412 if someone answered since. Needed to send a response already sent to the client a second time."),
+    ),
     request_body = ResponseBody,
     responses(
-        (status = 201, description = "Written.", body = ResponseRecord),
-        (status = 200, description = "Rewritten.", body = ResponseRecord),
+        (status = 201, description = "Written.", body = ResponseRecord, headers(("ETag" = String, description = "The response's version."))),
+        (status = 200, description = "Rewritten.", body = ResponseRecord, headers(("ETag" = String, description = "The response's version."))),
         (status = 404, description = "No such rating.", body = ErrorBody),
         (status = 409, description = "`send_to_client` on a rating from the web chat widget (`cannot_send_to_client`).", body = ErrorBody),
+        (status = 412, description = "Someone answered since the `If-Match` version (`precondition_failed`): the message says who, when and what; `ETag` is the current version.", body = ErrorBody),
         (status = 422, description = "A field breaks a rule, or names a person who does not exist.", body = ErrorBody),
+        (status = 428, description = "`send_to_client` on a response the client got already, without `If-Match` (`response_sent_already`).", body = ErrorBody),
     ),
 )]
 async fn response(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<ResponseBody>,
-) -> ApiResult<(StatusCode, Json<ResponseRecord>)> {
-    let (response, created) = state.engine.put_response(&caller, &id, body).await?;
-    Ok((created_or_ok(created), Json(response)))
+) -> Response {
+    let result = async {
+        let expected = if_match(&headers, &format!("the response to rating '{id}'"))?;
+        let guard = ResponseGuard {
+            expected,
+            second_message: expected.is_some(),
+        };
+        let (response, created) = state.engine.put_response(&caller, &id, body, guard).await?;
+        Ok(tagged(
+            response.version,
+            (created_or_ok(created), Json(response)),
+        ))
+    };
+    let current = async { state.engine.response_version(&caller, &id).await.ok() };
+    answered(result.await, current).await
 }
 
 /// An operator's appeal of a rating, for an admin to decide.

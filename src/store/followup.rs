@@ -19,9 +19,22 @@ pub struct ResponseRecord {
     pub author_id: Option<String>,
     /// How many times the text was changed after it was first written.
     pub edits: i64,
+    /// 1 when written, one more at each write that changes the text or sends it: the
+    /// response's `ETag`, and the version a form or `If-Match` names.
+    pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub delivery: Option<Delivery>,
+}
+
+impl ResponseRecord {
+    /// The delivery of a response that reached the client or is on its way there (not one
+    /// that failed or found the window closed): sending again gives them a second message.
+    pub fn with_client(&self) -> Option<&Delivery> {
+        self.delivery
+            .as_ref()
+            .filter(|d| matches!(d.status.as_str(), "pending" | "sending" | "sent"))
+    }
 }
 
 /// Where the response's way to the client stands.
@@ -94,6 +107,17 @@ pub struct EvaluationRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What a response's write did, or why it changed nothing.
+#[derive(Debug, Clone)]
+pub enum ResponseWrite {
+    /// Written; `true` when it is the rating's first response.
+    Written(ResponseRecord, bool),
+    NoRating,
+    /// The response was not at the version the write expected: it is this now (`None`:
+    /// there is none, though the write expected one).
+    Stale(Option<ResponseRecord>),
+}
+
 /// What an appeal or a decision did, or why it changed nothing.
 #[derive(Debug, Clone)]
 pub enum AppealOutcome {
@@ -104,8 +128,8 @@ pub enum AppealOutcome {
     Already(AppealRecord),
 }
 
-const RESPONSE_COLUMNS: &str = "rating_id, text, author_id, edits, created_at, updated_at, \
-    delivery_status, attempts, last_error, sent_at";
+const RESPONSE_COLUMNS: &str = "rating_id, text, author_id, edits, version, created_at, \
+    updated_at, delivery_status, attempts, last_error, sent_at";
 
 fn read_response(row: &sqlx::any::AnyRow) -> Result<ResponseRecord> {
     let status: Option<String> = row.try_get("delivery_status")?;
@@ -114,6 +138,7 @@ fn read_response(row: &sqlx::any::AnyRow) -> Result<ResponseRecord> {
         text: row.try_get("text")?,
         author_id: row.try_get("author_id")?,
         edits: row.try_get("edits")?,
+        version: row.try_get("version")?,
         created_at: time(row.try_get("created_at")?),
         updated_at: time(row.try_get("updated_at")?),
         delivery: match status {
@@ -207,16 +232,25 @@ pub(crate) async fn evaluation_of(
 }
 
 impl Store {
-    /// Writes the response to a rating (the first, or an edit). With `send_to_client` its
-    /// (new) text is queued for the client at once. `None` when the rating does not exist.
+    /// The response to rating `rating_id`, if it has one.
+    pub async fn response(&self, rating_id: &str) -> Result<Option<ResponseRecord>> {
+        let mut conn = self.pool.acquire().await?;
+        response_of(&mut conn, rating_id).await
+    }
+
+    /// Writes the response to a rating (the first, or an edit), only when the response is
+    /// at version `expected` (0: there is none yet), so two people answering at once cannot
+    /// both reach the client. With `send_to_client` its (new) text is queued for the client
+    /// at once.
     pub async fn put_response(
         &self,
         rating_id: &str,
+        expected: i64,
         text: &str,
         author_id: Option<&str>,
         send_to_client: bool,
         now: DateTime<Utc>,
-    ) -> Result<Option<(ResponseRecord, bool)>> {
+    ) -> Result<ResponseWrite> {
         let events = self.events_wanted().await;
         let mut tx = self.pool.begin().await?;
         if sqlx::query("SELECT 1 FROM ratings WHERE id = $1")
@@ -225,60 +259,64 @@ impl Store {
             .await?
             .is_none()
         {
-            return Ok(None);
+            return Ok(ResponseWrite::NoRating);
         }
-        let existing = response_of(&mut tx, rating_id).await?;
         let send = i64::from(send_to_client);
-        match &existing {
-            None => {
-                sqlx::query(
-                    "INSERT INTO rating_responses (rating_id, text, author_id, edits, created_at,
-                                                   updated_at, delivery_status, run_at)
-                     VALUES ($1, $2, $3, 0, $4, $4,
-                             CASE WHEN $5 = 1 THEN 'pending' END, CASE WHEN $5 = 1 THEN $4 END)",
-                )
-                .bind(rating_id)
-                .bind(text)
-                .bind(author_id)
-                .bind(ms(now))
-                .bind(send)
-                .execute(&mut *tx)
-                .await?;
-            }
-            Some(old) => {
-                // A new send starts over: attempts from zero, any lease of an earlier send
-                // given up (its outcome, when it comes, no longer matches and is dropped).
-                sqlx::query(
-                    "UPDATE rating_responses
-                     SET text = $2, author_id = COALESCE($3, author_id), edits = edits + $4,
-                         updated_at = $5,
-                         delivery_status = CASE WHEN $6 = 1 THEN 'pending' ELSE delivery_status END,
-                         run_at = CASE WHEN $6 = 1 THEN $5 ELSE run_at END,
-                         attempts = CASE WHEN $6 = 1 THEN 0 ELSE attempts END,
-                         lease_owner = CASE WHEN $6 = 1 THEN NULL ELSE lease_owner END,
-                         last_error = CASE WHEN $6 = 1 THEN NULL ELSE last_error END,
-                         sent_at = CASE WHEN $6 = 1 THEN NULL ELSE sent_at END
-                     WHERE rating_id = $1",
-                )
-                .bind(rating_id)
-                .bind(text)
-                .bind(author_id)
-                .bind(i64::from(old.text != text))
-                .bind(ms(now))
-                .bind(send)
-                .execute(&mut *tx)
-                .await?;
-            }
+        // Each write is conditional on the version, so that of two written at once the
+        // second changes nothing, whichever reached the database first.
+        let written = if expected == 0 {
+            sqlx::query(
+                "INSERT INTO rating_responses (rating_id, text, author_id, edits, version,
+                                               created_at, updated_at, delivery_status, run_at)
+                 VALUES ($1, $2, $3, 0, 1, $4, $4,
+                         CASE WHEN $5 = 1 THEN 'pending' END, CASE WHEN $5 = 1 THEN $4 END)
+                 ON CONFLICT (rating_id) DO NOTHING",
+            )
+            .bind(rating_id)
+            .bind(text)
+            .bind(author_id)
+            .bind(ms(now))
+            .bind(send)
+            .execute(&mut *tx)
+            .await?
+        } else {
+            // A new send starts over: attempts from zero, any lease of an earlier send
+            // given up (its outcome, when it comes, no longer matches and is dropped).
+            sqlx::query(
+                "UPDATE rating_responses
+                 SET author_id = COALESCE($3, author_id),
+                     edits = edits + CASE WHEN text <> $2 THEN 1 ELSE 0 END,
+                     version = version + CASE WHEN text <> $2 OR $5 = 1 THEN 1 ELSE 0 END,
+                     text = $2, updated_at = $4,
+                     delivery_status = CASE WHEN $5 = 1 THEN 'pending' ELSE delivery_status END,
+                     run_at = CASE WHEN $5 = 1 THEN $4 ELSE run_at END,
+                     attempts = CASE WHEN $5 = 1 THEN 0 ELSE attempts END,
+                     lease_owner = CASE WHEN $5 = 1 THEN NULL ELSE lease_owner END,
+                     last_error = CASE WHEN $5 = 1 THEN NULL ELSE last_error END,
+                     sent_at = CASE WHEN $5 = 1 THEN NULL ELSE sent_at END
+                 WHERE rating_id = $1 AND version = $6",
+            )
+            .bind(rating_id)
+            .bind(text)
+            .bind(author_id)
+            .bind(ms(now))
+            .bind(send)
+            .bind(expected)
+            .execute(&mut *tx)
+            .await?
+        };
+        let current = response_of(&mut tx, rating_id).await?;
+        if written.rows_affected() == 0 {
+            return Ok(ResponseWrite::Stale(current));
         }
-        if existing.is_none() {
+        if expected == 0 {
             let kind = EventType::ResponseCreated;
             super::events::emit_response(&mut tx, events, kind, rating_id, now).await?;
         }
-        let record = response_of(&mut tx, rating_id)
-            .await?
-            .ok_or_else(|| super::StoreError::Corrupt("a response vanished".into()))?;
+        let record =
+            current.ok_or_else(|| super::StoreError::Corrupt("a response vanished".into()))?;
         tx.commit().await?;
-        Ok(Some((record, existing.is_none())))
+        Ok(ResponseWrite::Written(record, expected == 0))
     }
 
     /// What sending the response to rating `rating_id` takes.

@@ -65,7 +65,7 @@ pub use events::{
 pub use filter::{Grouping, ReportFilter};
 pub use followup::{
     AppealFilter, AppealOutcome, AppealRecord, Delivery, EvaluationRecord, ResponseDelivery,
-    ResponseRecord,
+    ResponseRecord, ResponseWrite,
 };
 pub use helpdesk::{HelpdeskConversation, MadeInHelpdesk};
 pub use inbox::{

@@ -300,6 +300,15 @@ impl TestApp {
         )
     }
 
+    /// A request to `path` with the app's key, for a call that needs its own headers.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, self.url(path));
+        match self.key.get() {
+            Some(key) => req.bearer_auth(key),
+            None => req,
+        }
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.call("POST", path, Some(body)).await
     }

@@ -33,6 +33,7 @@ mod people;
 mod quickstart;
 mod reasons;
 mod reminders;
+mod replies;
 mod report;
 mod requests;
 mod retention;

@@ -985,16 +985,18 @@ async fn a_response_to_a_meta_client_keeps_the_24_hour_window(kind: Db) {
         "a response has no buttons"
     );
 
-    // A day later the window has closed: the edited response is kept but not sent.
+    // A day later the window has closed: the edited response, sent as a second message
+    // (`If-Match` confirms it), is kept but not sent.
     t.advance(Duration::hours(24) + Duration::minutes(1));
-    let (status, body) = t
+    let resp = t
         .app
-        .put(
-            &path,
-            json!({"text": "The refund was sent today.", "send_to_client": true}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+        .request(reqwest::Method::PUT, &path)
+        .header("if-match", "\"1\"")
+        .json(&json!({"text": "The refund was sent today.", "send_to_client": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
     let d = delivered("window_closed").await;
     assert!(
         d["last_error"].as_str().unwrap().contains("24 hours"),
