@@ -80,6 +80,7 @@ error_codes! {
     ChangeLimitReached = "change_limit_reached": "The rating was changed as often as the line allows.",
     ChangeWindowClosed = "change_window_closed": "The time the line allows for changing a rating has passed.",
     RatingNotFound = "rating_not_found": "No such rating (or none this key may see).",
+    RatingVoided = "rating_voided": "The rating is voided by an approved appeal: it needs no follow-up, so it is not assigned or closed.",
     // The follow-up loop.
     CannotSendToClient = "cannot_send_to_client": "The response cannot reach the client on this session's channel.",
     ResponseSentAlready = "response_sent_already": "The response was sent to the client already: sending it again gives them a second message, so the write must confirm it with `If-Match` (the dashboard asks with a check box).",

@@ -109,6 +109,62 @@ impl EvaluationBody {
     }
 }
 
+/// The most ratings one inbox action takes: a page of the inbox at its largest.
+pub const MAX_RATINGS_PER_ACTION: usize = 200;
+
+/// What an inbox action does to each rating it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InboxAction {
+    /// Gives the ratings to `assignee_id` (a supervisor of their lines, or an admin).
+    Assign,
+    /// Gives them back to nobody.
+    Unassign,
+    /// Handled with no follow-up needed, with an optional `note`.
+    Close,
+    /// Undoes a close: unanswered (or assigned) again.
+    Reopen,
+}
+
+/// `POST /v1/ratings/actions`: one action on several ratings, all or none.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InboxActionBody {
+    /// 1 to 200 ratings.
+    pub rating_ids: Vec<NameId>,
+    pub action: InboxAction,
+    /// Whom `assign` gives them to (a person id); the caller's own person when absent.
+    #[serde(default)]
+    pub assignee_id: Option<NameId>,
+    /// Why no follow-up is needed, for `close`.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl InboxActionBody {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if self.rating_ids.is_empty() || self.rating_ids.len() > MAX_RATINGS_PER_ACTION {
+            return Err(Invalid::new(
+                "rating_ids",
+                format!(
+                    "name 1 to {MAX_RATINGS_PER_ACTION} ratings, not {}",
+                    self.rating_ids.len()
+                ),
+            ));
+        }
+        if self.note.is_some() && self.action != InboxAction::Close {
+            return Err(Invalid::new("note", "a note goes with close only"));
+        }
+        if self.assignee_id.is_some() && self.action != InboxAction::Assign {
+            return Err(Invalid::new(
+                "assignee_id",
+                "an assignee goes with assign only",
+            ));
+        }
+        check_optional("note", &self.note)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

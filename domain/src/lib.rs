@@ -26,7 +26,10 @@ pub use connector::{
     ChatwootSettings, ConnectorSettings, Helpdesk, MAX_CONNECTOR_MAP, ZammadSettings,
 };
 pub use error_code::ErrorCode;
-pub use followup::{AppealBody, DecisionBody, EvaluationBody, FlagBody, ResponseBody};
+pub use followup::{
+    AppealBody, DecisionBody, EvaluationBody, FlagBody, InboxAction, InboxActionBody,
+    MAX_RATINGS_PER_ACTION, ResponseBody,
+};
 pub use ids::{
     Id, Name, NameId, check_http_url, check_id, check_line, check_name_id, check_text,
     normalize_id, normalize_in_place, refusal_of, shown_url,

@@ -77,6 +77,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/dashboard/style.css", get(style))
         .route("/dashboard/export.csv", get(export))
         .route("/dashboard/inbox", get(inbox::inbox_page))
+        .route("/dashboard/inbox/actions", post(inbox::act))
+        .route("/dashboard/inbox/export", get(inbox::export))
         .route("/dashboard/sessions/{id}", get(session_page))
         .route("/dashboard/sessions/{id}/response", post(actions::respond))
         .route("/dashboard/sessions/{id}/flag", post(actions::flag))
@@ -263,6 +265,16 @@ async fn export(
     Query(filters): Query<Filters>,
 ) -> Response {
     let table = filters.table.clone();
+    if !matches!(table.as_str(), "" | "operators" | "periods") {
+        let e = ApiError::new(
+            ErrorCode::InvalidParameter,
+            format!(
+                "There is no table “{table}” to export: the Quality page exports “operators” or \
+                 “periods”. Use the CSV link under the table you want."
+            ),
+        );
+        return page::refused("Export", e);
+    }
     let viewer = viewer(&state, &caller).await;
     let v = match view(&state, &caller, &viewer, filters).await {
         Ok(v) => v,

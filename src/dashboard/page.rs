@@ -83,6 +83,14 @@ form.inline button { font: inherit; padding: 6px 12px; margin: 4px 0; max-width:
 [aria-invalid=true] { border: 2px solid #a4161a; }
 #reach td, #reach th, #lines td, #lines th, #keys td, #keys th, #groups td, #groups th
   { text-align: left; vertical-align: top; }
+blockquote.clamped { display: -webkit-box; -webkit-line-clamp: 6; line-clamp: 6;
+  -webkit-box-orient: vertical; overflow: hidden; }
+.rating h3, .rating blockquote, .rating p { overflow-wrap: anywhere; }
+form.bulk { display: flex; flex-wrap: wrap; gap: 8px 16px; align-items: end; background: #fff;
+  padding: 8px 12px; border-radius: 6px; margin: 8px 0; }
+form.bulk label { display: flex; flex-direction: column; gap: 2px; }
+form.bulk select, form.bulk input, form.bulk button { font: inherit; padding: 4px 6px; }
+.pager a, .pager strong { padding: 2px 4px; }
 pre { white-space: pre-wrap; background: #fff; padding: 8px; border-radius: 4px; max-width: 760px; }
 @media (max-width: 600px) {
   main { padding: 12px; }

@@ -1,14 +1,44 @@
 //! The inbox of low ratings through the engine: the caller's reach applied here, once, for
-//! the dashboard's inbox and `GET /v1/ratings` alike; and what else shows ratings one by
-//! one (an operator's profile, a session), with the lines that hide them from operators.
+//! the dashboard's inbox and `GET /v1/ratings` alike; the actions that empty it (assign,
+//! close, and their undoing), all or none; and what else shows ratings one by one (an
+//! operator's profile, a session), with the lines that hide them from operators.
 
 use std::collections::HashMap;
 
-use rateline_domain::Role;
+use rateline_domain::{ErrorCode, InboxAction, InboxActionBody, Invalid, Role};
 
-use super::{Engine, Result};
+use super::audit::actor;
+use super::followup::rating_not_found;
+use super::{Engine, EngineError, Result};
 use crate::policy::Caller;
-use crate::store::{InboxFilter, InboxPage, InboxState, LowRating, ReportFilter, SessionView};
+use crate::store::{
+    Assignee, ExportedRating, Handling, InboxFilter, InboxPage, InboxState, LowRating,
+    PersonRecord, ReportFilter, SessionView,
+};
+
+/// An export of the ratings a filter matches within a caller's reach, ready to stream: made
+/// (and refused, for a line or operator outside the reach) before the first byte is sent.
+#[derive(Debug, Clone)]
+pub struct Export {
+    filter: InboxFilter,
+    store: crate::store::Store,
+}
+
+impl Export {
+    /// Sends each rating to `out`, oldest first, until `out` closes; how many.
+    pub async fn send_to(&self, out: &tokio::sync::mpsc::Sender<ExportedRating>) -> Result<u64> {
+        Ok(self.store.each_rating(&self.filter, out).await?)
+    }
+}
+
+/// What the inbox's filters and actions offer, each as (id, name), by name.
+#[derive(Debug, Clone, Default)]
+pub struct InboxChoices {
+    pub operators: Vec<(String, String)>,
+    pub reasons: Vec<(String, String)>,
+    /// Who ratings of the caller's lines may be given to: the lines' supervisors, admins.
+    pub assignees: Vec<(String, String)>,
+}
 
 /// A page of the inbox, with the names of the lines it shows.
 #[derive(Debug, Clone)]
@@ -35,15 +65,169 @@ impl Engine {
         Ok(Inbox { page, line_names })
     }
 
-    /// How many low ratings within `caller`'s reach have no response yet: the count every
-    /// dashboard page shows in its header.
+    /// The ratings `filter` asks for within `caller`'s reach, as an export to stream.
+    pub async fn export(&self, caller: &Caller, filter: InboxFilter) -> Result<Export> {
+        Ok(Export {
+            filter: self.within_reach(caller, filter).await?,
+            store: self.store.clone(),
+        })
+    }
+
+    /// The count every dashboard page shows in its header: the low ratings within
+    /// `caller`'s reach that nobody has, and those given to the caller that they have not
+    /// handled yet.
     pub async fn unanswered_count(&self, caller: &Caller) -> Result<i64> {
-        let filter = InboxFilter {
+        let unanswered = InboxFilter {
             state: Some(InboxState::Unanswered),
             ..InboxFilter::default()
         };
-        let filter = self.within_reach(caller, filter).await?;
-        Ok(self.store.inbox_count(&filter).await?)
+        let unanswered = self.within_reach(caller, unanswered).await?;
+        let Some(me) = caller.person_id().filter(|_| caller.operator().is_none()) else {
+            return Ok(self.store.inbox_count(&unanswered).await?);
+        };
+        let mine = InboxFilter {
+            state: Some(InboxState::Assigned),
+            assignee: Some(Assignee::Person(me.to_owned())),
+            ..unanswered.clone()
+        };
+        let (unanswered, mine) = tokio::try_join!(
+            self.store.inbox_count(&unanswered),
+            self.store.inbox_count(&mine)
+        )?;
+        Ok(unanswered + mine)
+    }
+
+    /// Does one inbox action on every rating `body` names, as `caller` (supervisors and
+    /// admins of the ratings' lines), all or none: a rating the caller may not see, a
+    /// voided one, or an assignee who is not a supervisor of a rating's line (nor an admin)
+    /// refuses the whole action. How many ratings it changed.
+    pub async fn act_on_ratings(&self, caller: &Caller, mut body: InboxActionBody) -> Result<u64> {
+        caller.not_operator("assigning or closing ratings")?;
+        body.validate()?;
+        let mut ids: Vec<String> = body
+            .rating_ids
+            .iter()
+            .map(|id| id.as_str().to_owned())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let places = self.store.rating_places(&ids).await?;
+        let hidden = self.ratings_hidden_from(caller).await?;
+        for id in &ids {
+            let place = places.get(id).filter(|p| {
+                caller.is_open()
+                    || (caller.sees_session(&p.line_id, p.operator_id.as_deref())
+                        && !hidden.contains(&p.line_id))
+            });
+            match place {
+                None => return Err(rating_not_found(id)),
+                Some(p) if p.voided && body.action != InboxAction::Reopen => {
+                    return Err(EngineError::Conflict {
+                        code: ErrorCode::RatingVoided,
+                        message: format!(
+                            "rating '{id}' is voided by an approved appeal and needs no \
+                             follow-up; untick it and try again"
+                        ),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        let what = match body.action {
+            InboxAction::Assign => {
+                let to = match body.assignee_id.take() {
+                    Some(id) => id.into_string(),
+                    None => caller.person_id().map(str::to_owned).ok_or_else(|| {
+                        Invalid::new(
+                            "assignee_id",
+                            "name the person to assign to: this key has no person of its own",
+                        )
+                    })?,
+                };
+                let person = self.store.person(&to).await?;
+                for place in places.values() {
+                    if !may_take(person.as_ref(), &place.line_id) {
+                        return Err(Invalid::new(
+                            "assignee_id",
+                            format!(
+                                "'{to}' is not an active supervisor of line '{}' nor an admin: \
+                                 assign to someone who oversees the line",
+                                place.line_id
+                            ),
+                        )
+                        .into());
+                    }
+                }
+                Handling::Assign(to)
+            }
+            InboxAction::Unassign => Handling::Unassign,
+            InboxAction::Close => Handling::Close(body.note.map(|n| n.trim().to_owned())),
+            InboxAction::Reopen => Handling::Reopen,
+        };
+        let by = caller.recorded_as();
+        let changed = self
+            .store
+            .handle_ratings(&ids, &what, by.as_deref(), self.now())
+            .await?;
+        let (action, fields): (&str, Vec<(&str, serde_json::Value)>) = match &what {
+            Handling::Assign(to) => ("assigned", vec![("assignee_id", to.as_str().into())]),
+            Handling::Unassign => ("unassigned", Vec::new()),
+            Handling::Close(note) => ("closed", vec![("note", note.clone().into())]),
+            Handling::Reopen => ("reopened", Vec::new()),
+        };
+        for id in &ids {
+            self.note(&actor(caller), "rating", id, action, &fields)
+                .await;
+        }
+        Ok(changed)
+    }
+
+    /// What the inbox's filters offer `caller`: the operators whose ratings they may list,
+    /// and the low-rating reasons of their lines, each as (id, what a person reads), by
+    /// name. An operator, who sees their own ratings, is offered no operators.
+    pub async fn inbox_choices(&self, caller: &Caller) -> Result<InboxChoices> {
+        let (people, lines) = tokio::try_join!(self.store.people(), self.store.list_lines())?;
+        let lines: Vec<_> = lines
+            .into_iter()
+            .filter(|l| caller.operator().is_some() || caller.covers_line(&l.id))
+            .collect();
+        let mut operators: Vec<(String, String)> = if caller.operator().is_some() {
+            Vec::new()
+        } else {
+            people
+                .iter()
+                .filter(|p| p.person.role == Role::Operator)
+                .filter(|p| {
+                    caller.all_lines()
+                        || p.person
+                            .lines
+                            .iter()
+                            .any(|l| caller.covers_line(l.as_str()))
+                })
+                .map(|p| (p.id.clone(), p.person.name.clone()))
+                .collect()
+        };
+        operators.sort_by(|a, b| a.1.cmp(&b.1));
+        let mut reasons: Vec<(String, String)> = Vec::new();
+        for line in &lines {
+            for r in &line.settings.rating.low_reasons {
+                if !reasons.iter().any(|(id, _)| id == &r.id) {
+                    reasons.push((r.id.clone(), r.text.clone()));
+                }
+            }
+        }
+        reasons.sort_by(|a, b| a.1.cmp(&b.1));
+        let mut assignees: Vec<(String, String)> = people
+            .iter()
+            .filter(|p| lines.iter().any(|l| may_take(Some(p), &l.id)))
+            .map(|p| (p.id.clone(), p.person.name.clone()))
+            .collect();
+        assignees.sort_by(|a, b| a.1.cmp(&b.1));
+        Ok(InboxChoices {
+            operators,
+            reasons,
+            assignees,
+        })
     }
 
     /// The lines whose ratings `caller` may not see one by one: for an operator, the lines
@@ -130,4 +314,17 @@ impl Engine {
         }
         Ok(filter)
     }
+}
+
+/// Whether `person` may be given a rating of line `line_id`: an active admin, or an active
+/// supervisor of the line.
+fn may_take(person: Option<&PersonRecord>, line_id: &str) -> bool {
+    person.is_some_and(|p| {
+        p.person.active
+            && match p.person.role {
+                Role::Admin => true,
+                Role::Supervisor => p.person.lines.iter().any(|l| l.as_str() == line_id),
+                Role::Operator => false,
+            }
+    })
 }

@@ -22,7 +22,7 @@ mod wake;
 pub use config::group_not_found;
 pub use connectors::ConnectorRecord;
 pub use followup::{ResponseGuard, rating_not_found};
-pub use inbox::Inbox;
+pub use inbox::{Export, Inbox, InboxChoices};
 pub use keys::{KeyRefusal, KeyRequest, MAX_KEY_LINES, Minted, mint};
 pub use passwords::{INVITATION_HOURS, MIN_PASSWORD_CHARS, NewInvitation, invitation_path};
 pub use probes::TestAlert;

@@ -57,6 +57,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | CannotSendToClient
         | AlreadyAppealed
         | AppealDecided
+        | RatingVoided
         | NotAWebchatSession
         | HelpdeskSetUpByHand => StatusCode::CONFLICT,
         AnswerWindowClosed | InvitationExpired | InvitationUsed => StatusCode::GONE,

@@ -6,7 +6,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use rateline_domain::ErrorCode;
-use rateline_domain::{AppealBody, DecisionBody, EvaluationBody, FlagBody, ResponseBody};
+use rateline_domain::{
+    AppealBody, DecisionBody, EvaluationBody, FlagBody, InboxActionBody, ResponseBody,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -26,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(alerts))
         .routes(routes!(response))
+        .routes(routes!(act_on_ratings))
         .routes(routes!(appeal))
         .routes(routes!(flag))
         .routes(routes!(appeals))
@@ -146,6 +149,37 @@ async fn response(
     };
     let current = async { state.engine.response_version(&caller, &id).await.ok() };
     answered(result.await, current).await
+}
+
+/// What an inbox action did.
+#[derive(Serialize, ToSchema)]
+struct Acted {
+    /// How many of the ratings it changed (one already in the state asked for is not).
+    changed: u64,
+}
+
+/// One action on up to 200 low ratings at once, all or none: `assign` them (to
+/// `assignee_id`, a supervisor of their lines or an admin; the caller's own person when
+/// absent), `unassign` them, `close` them as handled with no follow-up needed (with an
+/// optional `note`), or `reopen` them.
+#[utoipa::path(
+    post, path = "/v1/ratings/actions", tag = "follow-up", operation_id = "act_on_ratings",
+    request_body = InboxActionBody,
+    responses(
+        (status = 200, description = "Done.", body = Acted),
+        (status = 403, description = "An operator's key (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "A rating that does not exist or the caller may not see (`rating_not_found`, naming it); nothing changed.", body = ErrorBody),
+        (status = 409, description = "A voided rating (`rating_voided`, naming it); nothing changed.", body = ErrorBody),
+        (status = 422, description = "No ratings or more than 200, a note without close, or an assignee who is not a supervisor of every rating's line nor an admin.", body = ErrorBody),
+    ),
+)]
+async fn act_on_ratings(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<InboxActionBody>,
+) -> ApiResult<Json<Acted>> {
+    let changed = state.engine.act_on_ratings(&caller, body).await?;
+    Ok(Json(Acted { changed }))
 }
 
 /// An operator's appeal of a rating, for an admin to decide.

@@ -15,10 +15,12 @@ use super::sessions::RatingOut;
 use super::{ApiError, ApiJson, ApiQuery, ApiResult, AppState, ErrorBody, created_or_ok};
 use crate::engine::request_not_found;
 use crate::policy::Caller;
-use crate::store::{Cursor, InboxFilter, InboxItem, InboxState};
+use crate::store::{Assignee, InboxFilter, InboxItem, InboxSort, InboxState, RatingKind};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(submit, list))
+    OpenApiRouter::new()
+        .routes(routes!(submit, list))
+        .routes(routes!(export))
 }
 
 /// A low rating in the list, with its line's name.
@@ -33,70 +35,212 @@ struct ListedRating {
 #[derive(Serialize, ToSchema)]
 struct RatingList {
     ratings: Vec<ListedRating>,
-    /// Send it as `cursor` for the next page; `null` on the last.
-    next_cursor: Option<String>,
+    /// How many ratings match, on every page.
+    total: i64,
+    /// This page, from 1.
+    page: i64,
+    /// How many pages the matches fill (1 when there are none).
+    pages: i64,
 }
 
-/// The inbox's query, parsed: the filter it asks for.
-pub fn inbox_filter(params: &std::collections::HashMap<String, String>) -> ApiResult<InboxFilter> {
-    let channel = params
-        .get("channel")
-        .map(|c| {
-            c.parse::<Channel>()
-                .map(|c| c.as_str().to_owned())
-                .map_err(|_| {
+/// The inbox's query parameters.
+pub const INBOX_PARAMS: [&str; 15] = [
+    "show",
+    "line",
+    "operator",
+    "channel",
+    "from",
+    "to",
+    "state",
+    "value",
+    "reason",
+    "has_comment",
+    "q",
+    "assignee",
+    "sort",
+    "page",
+    "limit",
+];
+
+/// The inbox's query read field by field: the filter of what could be read, and each field
+/// that could not, with why (the dashboard shows each next to its field and keeps the rest;
+/// the API refuses the request with the first).
+pub struct ReadFilter {
+    pub filter: InboxFilter,
+    /// (field, message), the message starting with the field's name.
+    pub problems: Vec<(&'static str, String)>,
+}
+
+impl ReadFilter {
+    /// The filter, or the API's refusal of the first field that could not be read.
+    pub fn or_refuse(self) -> ApiResult<InboxFilter> {
+        match self.problems.into_iter().next() {
+            Some((_, message)) => Err(ApiError::new(ErrorCode::InvalidParameter, message)),
+            None => Ok(self.filter),
+        }
+    }
+}
+
+/// One of `allowed` (its text, the value it stands for).
+fn choice<T: Copy>(
+    params: &std::collections::HashMap<String, String>,
+    name: &str,
+    allowed: &[(&str, T)],
+) -> ApiResult<Option<T>> {
+    let Some(v) = params.get(name) else {
+        return Ok(None);
+    };
+    match allowed.iter().find(|(text, _)| text == v) {
+        Some((_, value)) => Ok(Some(*value)),
+        None => Err(ApiError::new(
+            ErrorCode::InvalidParameter,
+            format!(
+                "{name}: '{v}' is not one of {}",
+                allowed
+                    .iter()
+                    .map(|(t, _)| *t)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+/// The inbox's query, parsed. `me` is the caller's person, for `assignee=me`.
+pub fn inbox_filter(
+    params: &std::collections::HashMap<String, String>,
+    me: Option<&str>,
+) -> ReadFilter {
+    let mut problems = Vec::new();
+    let mut keep = |field: &'static str, e: ApiError| problems.push((field, e.message));
+    macro_rules! read {
+        ($field:literal, $parsed:expr) => {
+            match $parsed {
+                Ok(v) => v,
+                Err(e) => {
+                    keep($field, e);
+                    None
+                }
+            }
+        };
+    }
+    let channels: Vec<(&str, Channel)> = Channel::ALL.iter().map(|c| (c.as_str(), *c)).collect();
+    let states: Vec<(&str, InboxState)> =
+        InboxState::ALL.iter().map(|s| (s.as_str(), *s)).collect();
+    let assignee = read!(
+        "assignee",
+        params
+            .get("assignee")
+            .map(|a| match a.as_str() {
+                "nobody" => Ok(Assignee::Nobody),
+                "me" => me.map(|m| Assignee::Person(m.to_owned())).ok_or_else(|| {
                     ApiError::new(
                         ErrorCode::InvalidParameter,
-                        format!(
-                            "channel: unknown channel '{c}'; use one of {}",
-                            Channel::ALL.map(Channel::as_str).join(", ")
-                        ),
+                        "assignee: 'me' is a person signed in, and this key has none; name the person's id",
                     )
-                })
-        })
-        .transpose()?;
-    let state = params
-        .get("state")
-        .map(|s| {
-            s.parse::<InboxState>().map_err(|()| {
-                ApiError::new(
-                    ErrorCode::InvalidParameter,
-                    format!(
-                        "state: unknown state '{s}'; use one of {}",
-                        InboxState::ALL.map(InboxState::as_str).join(", ")
-                    ),
-                )
+                }),
+                _ => id_param(params, "assignee").map(|id| Assignee::Person(id.unwrap_or_default())),
             })
-        })
-        .transpose()?;
-    let after = params
-        .get("cursor")
-        .map(|c| {
-            Cursor::decode(c).ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::InvalidParameter,
-                    "cursor: not a cursor of this server; send back next_cursor exactly as it came",
-                )
-            })
-        })
-        .transpose()?;
-    let limit = super::report::count_param(params, "limit", 1..=200, 50, "a number")?;
-    Ok(InboxFilter {
+            .transpose()
+    );
+    let text = params.get("q").map(|q| q.trim()).filter(|q| !q.is_empty());
+    let kinds: Vec<(&str, RatingKind)> = RatingKind::ALL.iter().map(|k| (k.as_str(), *k)).collect();
+    let show = read!("show", choice(params, "show", &kinds)).unwrap_or_default();
+    if show != RatingKind::Low {
+        for field in ["state", "assignee"] {
+            if params.contains_key(field) {
+                let why = format!(
+                    "{field}: only low ratings are answered, assigned and closed; \
+                     leave {field} out, or list show=low"
+                );
+                keep(field, ApiError::new(ErrorCode::InvalidParameter, why));
+            }
+        }
+    }
+    let filter = InboxFilter {
+        show,
         lines: None,
         except_lines: Vec::new(),
-        line: id_param(params, "line")?,
-        operator: id_param(params, "operator")?,
-        channel,
-        from: time_param(params, "from")?,
-        to: time_param(params, "to")?,
-        state,
-        after,
-        limit,
-    })
+        line: read!("line", id_param(params, "line")),
+        operator: read!("operator", id_param(params, "operator")),
+        channel: read!("channel", choice(params, "channel", &channels))
+            .map(|c| c.as_str().to_owned()),
+        from: read!("from", time_param(params, "from")),
+        to: read!("to", time_param(params, "to")),
+        state: read!("state", choice(params, "state", &states)),
+        value: read!(
+            "value",
+            params
+                .get("value")
+                .map(|v| {
+                    v.parse::<i64>()
+                        .ok()
+                        .filter(|n| (0..=5).contains(n))
+                        .ok_or_else(|| {
+                            ApiError::new(
+                                ErrorCode::InvalidParameter,
+                                format!("value: '{v}' is no rating: use 0 for 👎, or 1 to 5 stars"),
+                            )
+                        })
+                })
+                .transpose()
+        ),
+        reason: read!("reason", id_param(params, "reason")),
+        has_comment: read!(
+            "has_comment",
+            choice(
+                params,
+                "has_comment",
+                &[
+                    ("yes", true),
+                    ("no", false),
+                    ("true", true),
+                    ("false", false)
+                ]
+            )
+        ),
+        text: match text {
+            Some(q) if q.chars().count() > 200 => {
+                let why = "q: search for at most 200 characters";
+                keep("q", ApiError::new(ErrorCode::InvalidParameter, why));
+                None
+            }
+            q => q.map(str::to_owned),
+        },
+        assignee,
+        sort: read!(
+            "sort",
+            choice(
+                params,
+                "sort",
+                &[("oldest", InboxSort::Oldest), ("newest", InboxSort::Newest)]
+            )
+        ),
+        page: read!(
+            "page",
+            super::report::count_param(params, "page", 1..=1_000_000, 1, "a page number").map(Some)
+        )
+        .unwrap_or(1),
+        limit: read!(
+            "limit",
+            super::report::count_param(params, "limit", 1..=200, 50, "a number").map(Some)
+        )
+        .unwrap_or(50),
+    };
+    let filter = match show {
+        RatingKind::Low => filter,
+        _ => InboxFilter {
+            state: None,
+            assignee: None,
+            ..filter
+        },
+    };
+    ReadFilter { filter, problems }
 }
 
-/// The low ratings the caller may see, unanswered first, then the newest: the inbox a
-/// supervisor works through. A supervisor sees their lines, an operator their own.
+/// The low ratings the caller may see, a numbered page at a time: open work first
+/// (unanswered, assigned, then handled), oldest first unless `sort=newest`. A supervisor
+/// sees their lines, an operator their own.
 #[utoipa::path(
     get, path = "/v1/ratings", tag = "follow-up", operation_id = "list_low_ratings",
     params(
@@ -105,12 +249,19 @@ pub fn inbox_filter(params: &std::collections::HashMap<String, String>) -> ApiRe
         ("channel" = Option<String>, Query, description = "Only this channel."),
         ("from" = Option<String>, Query, description = "Rated at or after (RFC 3339, or a date: its midnight UTC)."),
         ("to" = Option<String>, Query, description = "Rated before."),
-        ("state" = Option<InboxState>, Query, description = "unanswered, responded, appealed or voided; any but voided when absent."),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the page before."),
-        ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "At most this many; 50 when absent."),
+        ("state" = Option<InboxState>, Query, description = "unanswered, assigned, handled, voided; or responded, appealed (parts of handled and of any state). Any but voided when absent."),
+        ("value" = Option<i64>, Query, minimum = 0, maximum = 5, description = "Only this value: 0 for 👎, 1–5 stars."),
+        ("reason" = Option<rateline_domain::Id>, Query, description = "Only ratings that gave this low-rating reason (its id)."),
+        ("has_comment" = Option<String>, Query, description = "yes: with a comment; no: without."),
+        ("q" = Option<String>, Query, description = "Words in the comment, any case (a comment flagged as abusive is not searched); up to 200 characters."),
+        ("assignee" = Option<String>, Query, description = "A person's id, me, or nobody."),
+        ("sort" = Option<String>, Query, description = "oldest or newest within each state; oldest when absent, newest for handled, responded, appealed and voided."),
+        ("page" = Option<i64>, Query, minimum = 1, description = "The page, from 1."),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Ratings a page; 50 when absent."),
     ),
     responses(
-        (status = 200, description = "A page of low ratings.", body = RatingList),
+        (status = 200, description = "A page of low ratings, with the total.", body = RatingList),
+        (status = 400, description = "A filter that cannot be read (`invalid_parameter`), or one this list does not have (`unknown_parameter`).", body = ErrorBody),
         (status = 403, description = "A line or operator outside the caller's reach.", body = ErrorBody),
     ),
 )]
@@ -119,11 +270,13 @@ async fn list(
     caller: Caller,
     query: ApiQuery,
 ) -> ApiResult<Json<RatingList>> {
-    query.only("line, operator, channel, from, to, state, cursor, limit")?;
-    let filter = inbox_filter(&query.0)?;
+    query.only(&INBOX_PARAMS.join(", "))?;
+    let filter = inbox_filter(&query.0, caller.person_id()).or_refuse()?;
     let inbox = state.engine.inbox(&caller, filter).await?;
     Ok(Json(RatingList {
-        next_cursor: inbox.page.next.as_ref().map(Cursor::encode),
+        total: inbox.page.total,
+        page: inbox.page.page,
+        pages: inbox.page.pages(),
         ratings: inbox
             .page
             .items
@@ -138,6 +291,66 @@ async fn list(
             })
             .collect(),
     }))
+}
+
+/// Every rating the filters match, one by one, as a file: CSV (the default) or NDJSON,
+/// oldest first, streamed, named for what it holds. The filters are the list's; `show=all`
+/// or `show=praise` exports more than the low ratings.
+#[utoipa::path(
+    get, path = "/v1/ratings/export", tag = "follow-up", operation_id = "export_ratings",
+    params(
+        ("format" = Option<String>, Query, description = "csv (the default) or ndjson."),
+        ("show" = Option<String>, Query, description = "low (the default), praise (👍, 4–5 ★) or all."),
+        ("line" = Option<rateline_domain::Id>, Query, description = "Only this line."),
+        ("operator" = Option<rateline_domain::Id>, Query, description = "Only this operator's ratings."),
+        ("channel" = Option<String>, Query, description = "Only this channel."),
+        ("from" = Option<String>, Query, description = "Rated at or after (RFC 3339, or a date: its midnight UTC)."),
+        ("to" = Option<String>, Query, description = "Rated before."),
+        ("state" = Option<InboxState>, Query, description = "As for the list; low ratings only."),
+        ("value" = Option<i64>, Query, minimum = 0, maximum = 5, description = "Only this value."),
+        ("reason" = Option<rateline_domain::Id>, Query, description = "Only ratings that gave this reason."),
+        ("has_comment" = Option<String>, Query, description = "yes or no."),
+        ("q" = Option<String>, Query, description = "Words in the comment."),
+        ("assignee" = Option<String>, Query, description = "A person's id, me, or nobody; low ratings only."),
+    ),
+    responses(
+        (status = 200, description = "The file: a header row and one row a rating (CSV), or one JSON object a line (NDJSON); `rated_at` in the caller's zone.", content_type = "text/csv"),
+        (status = 400, description = "A filter that cannot be read, or a format that is not csv or ndjson.", body = ErrorBody),
+        (status = 403, description = "A line or operator outside the caller's reach.", body = ErrorBody),
+    ),
+)]
+async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: ApiQuery,
+) -> ApiResult<axum::response::Response> {
+    let mut known: Vec<&str> = INBOX_PARAMS
+        .iter()
+        .copied()
+        .filter(|p| !matches!(*p, "page" | "limit" | "sort"))
+        .collect();
+    known.push("format");
+    query.only(&known.join(", "))?;
+    let params = query.0;
+    let format = match params.get("format").map(String::as_str) {
+        None => super::export::Format::Csv,
+        Some(f) => super::export::Format::parse(f).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidParameter,
+                format!("format: '{f}' is not one of csv, ndjson"),
+            )
+        })?,
+    };
+    let filter = inbox_filter(&params, caller.person_id()).or_refuse()?;
+    let export = state.engine.export(&caller, filter).await?;
+    let names = state.engine.directory().await?;
+    let zone = caller
+        .person_id()
+        .and_then(|id| names.people.get(id))
+        .and_then(|(_, zone)| zone.as_deref()?.parse().ok())
+        .unwrap_or(state.time_zone);
+    let file = super::export::file_name(&params);
+    Ok(super::export::streamed(export, format, zone, names, &file))
 }
 
 /// Records a client's answer to a rating request, or a permitted change of it.

@@ -12,6 +12,7 @@ use rateline_domain::{MAX_ALERTED_PEOPLE, Notify, Recipient, Role, Scale};
 use serde::Serialize;
 use sqlx::Row;
 
+use super::inbox::HANDLING_JOIN;
 use super::{Result, Store, ms, opt_time, time};
 
 /// One alert as `GET /v1/alerts` shows it.
@@ -469,9 +470,8 @@ impl Store {
     /// period (that is when a response matters most).
     pub async fn unanswered_low(&self, f: &AlertFilter) -> Result<Unanswered> {
         let mut conditions = vec![
-            "g.voided_at IS NULL".to_owned(),
             "g.low = 1".to_owned(),
-            "p.rating_id IS NULL".to_owned(),
+            super::InboxState::Unanswered.condition().to_owned(),
         ];
         let mut binds = Vec::new();
         for (column, value) in [("r.line_id", &f.line), ("r.operator_id", &f.operator)] {
@@ -483,6 +483,7 @@ impl Store {
         let from = format!(
             "FROM ratings g JOIN rating_requests r ON r.id = g.request_id
                   LEFT JOIN rating_responses p ON p.rating_id = g.id
+                  {HANDLING_JOIN}
              WHERE {}",
             conditions.join(" AND ")
         );

@@ -1,9 +1,10 @@
-//! The inbox of low ratings, what a supervisor acts on: unanswered first, then newest. The
-//! dashboard's inbox and `GET /v1/ratings` read it a page at a time, with a cursor that
-//! names the last rating shown (keyset pagination: a page costs the same however deep it
-//! is, and a rating given meanwhile does not shift the next page). The order is by state
-//! and time, which change: a rating answered or changed while someone pages through may
-//! show again on a later page, or not at all; the first page is always current.
+//! The inbox of low ratings, what a supervisor acts on and empties. Each low rating is in one
+//! state: *unanswered* (nobody has it), *assigned* (someone took it), *handled* (responded to,
+//! or closed with "no follow-up needed") or *voided* (an approved appeal). The dashboard's
+//! inbox and `GET /v1/ratings` read it a page at a time, numbered, with the total: open work
+//! first, oldest first unless asked otherwise, and filters by line, operator, channel,
+//! period, stars, reason, comment, words in the comment and assignee. Here too are the
+//! writes that move ratings between states (assign, close, and their undoing).
 
 use chrono::{DateTime, Utc};
 use rateline_domain::Scale;
@@ -12,13 +13,18 @@ use sqlx::Row;
 
 use super::{Result, Store, StoreError, ms, opt_time, time};
 
-/// Which low ratings: the inbox's filters.
+/// Which low ratings: the inbox's states, and two narrower views kept from before there were
+/// states (responded, appealed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InboxState {
-    /// No response yet (not voided).
+    /// Nobody has it: no response, not closed, not assigned (not voided).
     Unanswered,
-    /// Responded to (not voided).
+    /// Someone took it, and has not answered or closed it yet.
+    Assigned,
+    /// Responded to, or closed with no follow-up needed.
+    Handled,
+    /// Responded to (not voided): part of handled.
     Responded,
     /// Appealed, whatever the decision (not voided).
     Appealed,
@@ -26,9 +32,20 @@ pub enum InboxState {
     Voided,
 }
 
+/// A rating's state, from the joins `g` ratings, `p` responses and `h` handling: 0
+/// unanswered, 1 assigned, 2 handled, 3 voided. The inbox's first sort key.
+const RANK: &str = "CASE WHEN g.voided_at IS NOT NULL THEN 3 \
+                    WHEN p.rating_id IS NOT NULL OR h.closed_at IS NOT NULL THEN 2 \
+                    WHEN h.assignee_id IS NOT NULL THEN 1 ELSE 0 END";
+
+/// The join every inbox query has: how each rating is handled (a primary-key look-up).
+pub(super) const HANDLING_JOIN: &str = "LEFT JOIN rating_handling h ON h.rating_id = g.id";
+
 impl InboxState {
-    pub const ALL: [InboxState; 4] = [
+    pub const ALL: [InboxState; 6] = [
         InboxState::Unanswered,
+        InboxState::Assigned,
+        InboxState::Handled,
         InboxState::Responded,
         InboxState::Appealed,
         InboxState::Voided,
@@ -37,18 +54,40 @@ impl InboxState {
     pub fn as_str(self) -> &'static str {
         match self {
             InboxState::Unanswered => "unanswered",
+            InboxState::Assigned => "assigned",
+            InboxState::Handled => "handled",
             InboxState::Responded => "responded",
             InboxState::Appealed => "appealed",
             InboxState::Voided => "voided",
         }
     }
 
-    fn condition(self) -> &'static str {
+    /// The state's condition over `g`, `p`, `h` (and `a` appeals, see [`appeals_join`]).
+    pub(super) fn condition(self) -> &'static str {
         match self {
-            InboxState::Unanswered => "p.rating_id IS NULL AND g.voided_at IS NULL",
+            InboxState::Unanswered => {
+                "g.voided_at IS NULL AND p.rating_id IS NULL AND h.closed_at IS NULL \
+                 AND h.assignee_id IS NULL"
+            }
+            InboxState::Assigned => {
+                "g.voided_at IS NULL AND p.rating_id IS NULL AND h.closed_at IS NULL \
+                 AND h.assignee_id IS NOT NULL"
+            }
+            InboxState::Handled => {
+                "g.voided_at IS NULL AND (p.rating_id IS NOT NULL OR h.closed_at IS NOT NULL)"
+            }
             InboxState::Responded => "p.rating_id IS NOT NULL AND g.voided_at IS NULL",
             InboxState::Appealed => "a.id IS NOT NULL AND g.voided_at IS NULL",
             InboxState::Voided => "g.voided_at IS NOT NULL",
+        }
+    }
+
+    /// The order a list in this state is read in when none is asked for: the work still to
+    /// do oldest first (the one waiting longest), what is done newest first.
+    pub fn default_sort(state: Option<InboxState>) -> InboxSort {
+        match state {
+            None | Some(InboxState::Unanswered | InboxState::Assigned) => InboxSort::Oldest,
+            Some(_) => InboxSort::Newest,
         }
     }
 }
@@ -63,45 +102,71 @@ impl std::str::FromStr for InboxState {
     }
 }
 
-/// Where the last page ended: the last rating shown, in the inbox's order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cursor {
-    responded: bool,
-    rated_at_ms: i64,
-    rating_id: String,
+/// The inbox's order within a state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboxSort {
+    Oldest,
+    Newest,
 }
 
-impl Cursor {
-    /// The opaque text a client sends back as `cursor`.
-    pub fn encode(&self) -> String {
-        hex::encode(format!(
-            "{}.{}.{}",
-            u8::from(self.responded),
-            self.rated_at_ms,
-            self.rating_id
-        ))
+impl InboxSort {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InboxSort::Oldest => "oldest",
+            InboxSort::Newest => "newest",
+        }
     }
 
-    /// A cursor this server made; `None` for anything else.
-    pub fn decode(text: &str) -> Option<Self> {
-        let raw = String::from_utf8(hex::decode(text).ok()?).ok()?;
-        let mut parts = raw.splitn(3, '.');
-        let responded = match parts.next()? {
-            "0" => false,
-            "1" => true,
-            _ => return None,
-        };
-        Some(Cursor {
-            responded,
-            rated_at_ms: parts.next()?.parse().ok()?,
-            rating_id: parts.next()?.to_owned(),
-        })
+    fn sql(self) -> &'static str {
+        match self {
+            InboxSort::Oldest => "ASC",
+            InboxSort::Newest => "DESC",
+        }
     }
+}
+
+/// Which ratings a list holds: the low ones (the inbox), the praise (👍, 4–5 ★), or all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RatingKind {
+    #[default]
+    Low,
+    Praise,
+    All,
+}
+
+impl RatingKind {
+    pub const ALL: [RatingKind; 3] = [RatingKind::Low, RatingKind::Praise, RatingKind::All];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RatingKind::Low => "low",
+            RatingKind::Praise => "praise",
+            RatingKind::All => "all",
+        }
+    }
+
+    fn condition(self) -> Option<&'static str> {
+        match self {
+            RatingKind::Low => Some("g.low = 1"),
+            RatingKind::Praise => Some("g.positive = 1"),
+            RatingKind::All => None,
+        }
+    }
+}
+
+/// Whose ratings, by assignee.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assignee {
+    Person(String),
+    Nobody,
 }
 
 /// The inbox's filters and page.
 #[derive(Debug, Clone, Default)]
 pub struct InboxFilter {
+    /// Low ratings (the inbox) unless asked otherwise. The states and the assignee are
+    /// about low ratings only: a list of others goes by time alone.
+    pub show: RatingKind,
     /// The caller's reach: only these lines; every line when `None`.
     pub lines: Option<Vec<String>>,
     /// Lines whose ratings the caller may not see one by one.
@@ -115,8 +180,40 @@ pub struct InboxFilter {
     pub to: Option<DateTime<Utc>>,
     /// Any state but voided when `None`.
     pub state: Option<InboxState>,
-    pub after: Option<Cursor>,
+    /// The rating's value (0 👎; 1–5 stars).
+    pub value: Option<i64>,
+    /// One of the line's low-rating reasons, by id.
+    pub reason: Option<String>,
+    /// With a comment (`true`) or without.
+    pub has_comment: Option<bool>,
+    /// Words in the comment (not in a comment flagged as abusive), any case.
+    pub text: Option<String>,
+    pub assignee: Option<Assignee>,
+    /// [`InboxState::default_sort`] when `None`.
+    pub sort: Option<InboxSort>,
+    /// 1 for the first.
+    pub page: i64,
     pub limit: i64,
+}
+
+impl InboxFilter {
+    /// The order the page is read in.
+    pub fn sort(&self) -> InboxSort {
+        match (self.sort, self.show) {
+            (Some(sort), _) => sort,
+            (None, RatingKind::Low) => InboxState::default_sort(self.state),
+            (None, _) => InboxSort::Newest,
+        }
+    }
+
+    /// The list's first sort key: the state for low ratings (open work first), none for
+    /// the others.
+    fn rank(&self) -> &'static str {
+        match self.show {
+            RatingKind::Low => RANK,
+            _ => "0",
+        }
+    }
 }
 
 /// The response to a low rating, as the inbox shows it.
@@ -137,6 +234,15 @@ pub struct InboxAppeal {
     pub id: String,
     /// open, approved or rejected.
     pub status: String,
+}
+
+/// A low rating closed with no follow-up needed.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Closure {
+    pub at: DateTime<Utc>,
+    /// Who closed it: a person's id, or `key <id>`.
+    pub by: Option<String>,
+    pub note: Option<String>,
 }
 
 /// How a low rating's alerts went.
@@ -170,53 +276,91 @@ pub struct InboxItem {
     pub comment_flagged: bool,
     /// When the rating got its current value.
     pub rated_at: DateTime<Utc>,
+    /// unanswered, assigned, handled or voided; `none` for a rating that is not low.
+    pub state: String,
+    /// Who has it (a person's id); `null` when nobody.
+    pub assignee_id: Option<String>,
     pub voided: bool,
     /// Until when the rating is in its grace period (not yet in the report); `null` when it
     /// counts already.
     pub grace_until: Option<DateTime<Utc>>,
     pub response: Option<InboxResponse>,
+    /// Closed with no follow-up needed; `null` when not.
+    pub closed: Option<Closure>,
     pub appeal: Option<InboxAppeal>,
     pub alerts: AlertCounts,
 }
 
-/// One page of the inbox, and the cursor of the next when there is one.
+/// One page of the inbox, and how many ratings match in all.
 #[derive(Debug, Clone)]
 pub struct InboxPage {
     pub items: Vec<InboxItem>,
-    pub next: Option<Cursor>,
+    pub total: i64,
+    /// 1 for the first.
+    pub page: i64,
+    pub limit: i64,
 }
 
-/// `0` for a rating without a response, `1` with one: the inbox's first sort key.
-const RESPONDED: &str = "CASE WHEN p.rating_id IS NULL THEN 0 ELSE 1 END";
+impl InboxPage {
+    /// How many pages the matches fill (1 when there are none).
+    pub fn pages(&self) -> i64 {
+        let per = self.limit.max(1);
+        ((self.total + per - 1) / per).max(1)
+    }
+}
+
+/// What an inbox action does to a rating's handling.
+#[derive(Debug, Clone)]
+pub enum Handling {
+    Assign(String),
+    Unassign,
+    Close(Option<String>),
+    Reopen,
+}
+
+/// Where a rating is, for judging an action on it: its line and operator, and whether it is
+/// voided.
+#[derive(Debug, Clone)]
+pub struct RatingPlace {
+    pub line_id: String,
+    pub operator_id: Option<String>,
+    pub voided: bool,
+}
 
 impl Store {
-    /// A page of low ratings, unanswered first, then the newest.
+    /// A page of low ratings: open work first (unanswered, then assigned, then handled),
+    /// then by time as `f` sorts it; and how many match in all.
     pub async fn inbox(&self, f: &InboxFilter, now: DateTime<Utc>) -> Result<InboxPage> {
         let Some((conditions, binds)) = where_clause(f) else {
             return Ok(InboxPage {
                 items: Vec::new(),
-                next: None,
+                total: 0,
+                page: f.page,
+                limit: f.limit,
             });
         };
-        // One more than the page, to know whether another follows.
         // The page's ids first, over the narrow join the filters need; then everything
         // shown, for those rows only (the alerts' counts are not worked out for every low
-        // rating in the store). One more than the page, to know whether another follows.
+        // rating in the store).
         let (appeals, requests) = (appeals_join(f), requests_join(f));
+        let (dir, rank) = (f.sort().sql(), f.rank());
         let sql = format!(
             "WITH page AS (
-                 SELECT g.id, {RESPONDED} AS responded, g.updated_at
+                 SELECT g.id, {rank} AS rank, g.updated_at
                  FROM ratings g
                  {requests}
                  LEFT JOIN rating_responses p ON p.rating_id = g.id
+                 {HANDLING_JOIN}
                  {appeals}
                  WHERE {conditions}
-                 ORDER BY responded, g.updated_at DESC, g.id DESC
-                 LIMIT {}
+                 ORDER BY rank, g.updated_at {dir}, g.id {dir}
+                 LIMIT {} OFFSET {}
              )
              SELECT g.id, g.session_id, r.line_id, r.operator_id, o.name AS operator_name,
                     r.client_id, s.client_name, r.channel, r.scale, g.value, g.resolved,
                     g.comment, g.comment_flagged_at, g.updated_at, g.voided_at, g.counts_from,
+                    g.low, {RANK} AS state_rank, h.assignee_id, h.closed_at, h.closed_by,
+                    h.close_note,
                     p.text AS response_text, p.author_id, p.edits,
                     p.updated_at AS response_updated_at, p.delivery_status,
                     a.id AS appeal_id, a.status AS appeal_status,
@@ -234,42 +378,39 @@ impl Store {
              JOIN sessions s ON s.id = g.session_id
              LEFT JOIN people o ON o.id = r.operator_id
              LEFT JOIN rating_responses p ON p.rating_id = g.id
+             {HANDLING_JOIN}
              LEFT JOIN appeals a ON a.rating_id = g.id
-             ORDER BY page.responded, page.updated_at DESC, page.id DESC",
-            f.limit + 1
+             ORDER BY page.rank, page.updated_at {dir}, page.id {dir}",
+            f.limit,
+            (f.page - 1).max(0) * f.limit,
         );
-        let rows = bound(&sql, binds).fetch_all(&self.reads).await?;
-        let mut items = rows
+        let (rows, total) = tokio::try_join!(
+            async { Ok(bound(&sql, binds).fetch_all(&self.reads).await?) },
+            self.inbox_count(f),
+        )?;
+        let items = rows
             .iter()
             .map(|r| read_item(r, now))
             .collect::<Result<Vec<_>>>()?;
-        let next = if items.len() as i64 > f.limit {
-            items.truncate(f.limit as usize);
-            items.last().map(|last| Cursor {
-                responded: last.response.is_some(),
-                rated_at_ms: ms(last.rated_at),
-                rating_id: last.rating_id.clone(),
-            })
-        } else {
-            None
-        };
-        Ok(InboxPage { items, next })
+        Ok(InboxPage {
+            items,
+            total,
+            page: f.page,
+            limit: f.limit,
+        })
     }
 
-    /// How many low ratings `f` matches (its cursor and limit aside).
+    /// How many low ratings `f` matches (its page aside).
     pub async fn inbox_count(&self, f: &InboxFilter) -> Result<i64> {
-        let f = InboxFilter {
-            after: None,
-            ..f.clone()
-        };
-        let Some((conditions, binds)) = where_clause(&f) else {
+        let Some((conditions, binds)) = where_clause(f) else {
             return Ok(0);
         };
-        let (appeals, requests) = (appeals_join(&f), requests_join(&f));
+        let (appeals, requests) = (appeals_join(f), requests_join(f));
         let sql = format!(
             "SELECT COUNT(*) AS n FROM ratings g
              {requests}
              LEFT JOIN rating_responses p ON p.rating_id = g.id
+             {HANDLING_JOIN}
              {appeals}
              WHERE {conditions}"
         );
@@ -278,11 +419,106 @@ impl Store {
             .await?
             .try_get("n")?)
     }
+
+    /// Where each of `ids` is (line, operator, voided); a rating that does not exist is
+    /// missing from the answer.
+    pub async fn rating_places(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, RatingPlace>> {
+        if ids.is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        let sql = format!(
+            "SELECT g.id, r.line_id, r.operator_id, g.voided_at
+             FROM ratings g JOIN rating_requests r ON r.id = g.request_id
+             WHERE g.id IN ({})",
+            super::placeholders(0, ids.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(id.clone());
+        }
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    RatingPlace {
+                        line_id: r.try_get("line_id")?,
+                        operator_id: r.try_get("operator_id")?,
+                        voided: opt_time(r.try_get("voided_at")?).is_some(),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// Applies `what` to each of `ids` (ratings that exist), recorded as done by `by`, all
+    /// in one transaction; how many changed. Closing a closed rating keeps its first close.
+    pub async fn handle_ratings(
+        &self,
+        ids: &[String],
+        what: &Handling,
+        by: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        // Each statement binds the rating ($1), then what it needs of the rest.
+        let (sql, value) = match what {
+            Handling::Assign(to) => (
+                "INSERT INTO rating_handling (rating_id, assignee_id, assigned_by, assigned_at)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (rating_id) DO UPDATE
+                 SET assignee_id = excluded.assignee_id, assigned_by = excluded.assigned_by,
+                     assigned_at = excluded.assigned_at
+                 WHERE rating_handling.assignee_id IS NULL
+                    OR rating_handling.assignee_id <> excluded.assignee_id",
+                Some(to.as_str()),
+            ),
+            Handling::Close(note) => (
+                "INSERT INTO rating_handling (rating_id, close_note, closed_by, closed_at)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (rating_id) DO UPDATE
+                 SET closed_at = excluded.closed_at, closed_by = excluded.closed_by,
+                     close_note = excluded.close_note
+                 WHERE rating_handling.closed_at IS NULL",
+                note.as_deref(),
+            ),
+            Handling::Unassign => (
+                "UPDATE rating_handling
+                 SET assignee_id = NULL, assigned_by = $2, assigned_at = $3
+                 WHERE rating_id = $1 AND assignee_id IS NOT NULL",
+                None,
+            ),
+            Handling::Reopen => (
+                "UPDATE rating_handling SET closed_at = NULL, closed_by = NULL, close_note = NULL
+                 WHERE rating_id = $1 AND closed_at IS NOT NULL",
+                None,
+            ),
+        };
+        let mut tx = self.pool.begin().await?;
+        let mut changed = 0;
+        for id in ids {
+            let mut query = sqlx::query(sql).bind(id);
+            query = match what {
+                Handling::Assign(_) | Handling::Close(_) => {
+                    query.bind(value).bind(by).bind(ms(now))
+                }
+                Handling::Unassign => query.bind(by).bind(ms(now)),
+                Handling::Reopen => query,
+            };
+            changed += query.execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
 }
 
 /// The join to appeals, only when the filter asks about them (it costs a look-up per low
 /// rating).
-fn appeals_join(f: &InboxFilter) -> &'static str {
+pub(super) fn appeals_join(f: &InboxFilter) -> &'static str {
     if f.state == Some(InboxState::Appealed) {
         "LEFT JOIN appeals a ON a.rating_id = g.id"
     } else {
@@ -292,7 +528,7 @@ fn appeals_join(f: &InboxFilter) -> &'static str {
 
 /// The join to the requests, only when a filter is about them (line, operator, channel):
 /// a whole-store count or page need not look up a request per low rating.
-fn requests_join(f: &InboxFilter) -> &'static str {
+pub(super) fn requests_join(f: &InboxFilter) -> &'static str {
     if f.lines.is_some()
         || !f.except_lines.is_empty()
         || f.line.is_some()
@@ -306,12 +542,12 @@ fn requests_join(f: &InboxFilter) -> &'static str {
 }
 
 /// A value bound to the inbox's query.
-enum Bind {
+pub(super) enum Bind {
     Text(String),
     Int(i64),
 }
 
-fn bound(
+pub(super) fn bound(
     sql: &str,
     binds: Vec<Bind>,
 ) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
@@ -325,11 +561,26 @@ fn bound(
     query
 }
 
-/// The `WHERE` of `f` (over `g` ratings, `p` responses, and `r` requests and `a` appeals
-/// when [`requests_join`] and [`appeals_join`] join them) and the
-/// values it binds; `None` when it can match nothing (a reach of no lines).
-fn where_clause(f: &InboxFilter) -> Option<(String, Vec<Bind>)> {
-    let mut conditions = vec!["g.low = 1".to_owned()];
+/// `text` as a `LIKE` pattern that finds it anywhere, in lower case, its wildcards escaped
+/// (with `\`).
+fn contains_pattern(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len() + 2);
+    escaped.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped.push('%');
+    escaped
+}
+
+/// The `WHERE` of `f` (over `g` ratings, `p` responses, `h` handling, and `r` requests and
+/// `a` appeals when [`requests_join`] and [`appeals_join`] join them) and the values it
+/// binds; `None` when it can match nothing (a reach of no lines).
+pub(super) fn where_clause(f: &InboxFilter) -> Option<(String, Vec<Bind>)> {
+    let mut conditions: Vec<String> = f.show.condition().map(str::to_owned).into_iter().collect();
     let mut binds: Vec<Bind> = Vec::new();
     // Binds a value; its placeholder.
     let mut bind = |b: Bind| {
@@ -369,20 +620,40 @@ fn where_clause(f: &InboxFilter) -> Option<(String, Vec<Bind>)> {
         let p = bind(Bind::Int(ms(to)));
         conditions.push(format!("g.updated_at < {p}"));
     }
+    if let Some(v) = f.value {
+        let p = bind(Bind::Int(v));
+        conditions.push(format!("g.value = {p}"));
+    }
+    if let Some(reason) = &f.reason {
+        let p = bind(Bind::Text(reason.clone()));
+        conditions.push(format!(
+            "EXISTS (SELECT 1 FROM rating_reasons x WHERE x.rating_id = g.id AND x.reason = {p})"
+        ));
+    }
+    match f.has_comment {
+        Some(true) => conditions.push("g.comment IS NOT NULL".to_owned()),
+        Some(false) => conditions.push("g.comment IS NULL".to_owned()),
+        None => {}
+    }
+    if let Some(text) = &f.text {
+        let p = bind(Bind::Text(contains_pattern(text)));
+        conditions.push(format!(
+            "g.comment_flagged_at IS NULL AND LOWER(g.comment) LIKE {p} ESCAPE '\\'"
+        ));
+    }
+    match &f.assignee {
+        Some(Assignee::Person(id)) => {
+            let p = bind(Bind::Text(id.clone()));
+            conditions.push(format!("h.assignee_id = {p}"));
+        }
+        Some(Assignee::Nobody) => conditions.push("h.assignee_id IS NULL".to_owned()),
+        None => {}
+    }
     conditions.push(
         f.state
             .map_or("g.voided_at IS NULL", InboxState::condition)
             .to_owned(),
     );
-    if let Some(c) = &f.after {
-        let responded = bind(Bind::Int(i64::from(c.responded)));
-        let at = bind(Bind::Int(c.rated_at_ms));
-        let id = bind(Bind::Text(c.rating_id.clone()));
-        conditions.push(format!(
-            "({RESPONDED} > {responded} OR ({RESPONDED} = {responded} AND \
-             (g.updated_at < {at} OR (g.updated_at = {at} AND g.id < {id}))))"
-        ));
-    }
     Some((conditions.join(" AND "), binds))
 }
 
@@ -407,7 +678,25 @@ fn read_item(r: &sqlx::any::AnyRow, now: DateTime<Utc>) -> Result<InboxItem> {
         }),
         None => None,
     };
+    let closed = match opt_time(r.try_get("closed_at")?) {
+        Some(at) => Some(Closure {
+            at,
+            by: r.try_get("closed_by")?,
+            note: r.try_get("close_note")?,
+        }),
+        None => None,
+    };
     let flagged = r.try_get::<Option<i64>, _>("comment_flagged_at")?.is_some();
+    let state = match (
+        r.try_get::<i64, _>("low")?,
+        r.try_get::<i64, _>("state_rank")?,
+    ) {
+        (0, _) => "none",
+        (_, 0) => "unanswered",
+        (_, 1) => "assigned",
+        (_, 2) => "handled",
+        _ => "voided",
+    };
     Ok(InboxItem {
         session_id: r.try_get("session_id")?,
         line_id: r.try_get("line_id")?,
@@ -424,9 +713,12 @@ fn read_item(r: &sqlx::any::AnyRow, now: DateTime<Utc>) -> Result<InboxItem> {
         comment: if flagged { None } else { r.try_get("comment")? },
         comment_flagged: flagged,
         rated_at: time(r.try_get("updated_at")?),
+        state: state.to_owned(),
+        assignee_id: r.try_get("assignee_id")?,
         voided: opt_time(r.try_get("voided_at")?).is_some(),
         grace_until: (counts_from > now).then_some(counts_from),
         response,
+        closed,
         appeal,
         alerts: AlertCounts {
             sent: r.try_get("alerts_sent")?,
@@ -443,15 +735,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_cursor_reads_back_and_nothing_else_does() {
-        let c = Cursor {
-            responded: true,
-            rated_at_ms: 1_763_000_000_123,
-            rating_id: "g-01.x".into(),
-        };
-        assert_eq!(Cursor::decode(&c.encode()), Some(c));
-        for bad in ["", "zz", &hex::encode("2.1.x"), &hex::encode("0.x.y")] {
-            assert_eq!(Cursor::decode(bad), None, "{bad}");
-        }
+    fn words_are_found_anywhere_and_wildcards_only_match_themselves() {
+        assert_eq!(contains_pattern("Slow"), "%slow%");
+        assert_eq!(contains_pattern("100%_off\\"), "%100\\%\\_off\\\\%");
     }
 }

@@ -20,6 +20,7 @@ mod breakdown;
 mod connectors;
 mod erasure;
 mod events;
+mod export;
 mod filter;
 mod followup;
 mod helpdesk;
@@ -62,6 +63,7 @@ pub use events::{
     EVENT_VERSION, EventDelivery, EventResult, GATE_TTL, Recorded, SWITCH_OFF_AFTER_DAYS,
     SubscriptionRecord,
 };
+pub use export::ExportedRating;
 pub use filter::{Grouping, ReportFilter};
 pub use followup::{
     AppealFilter, AppealOutcome, AppealRecord, Delivery, EvaluationRecord, ResponseDelivery,
@@ -69,7 +71,8 @@ pub use followup::{
 };
 pub use helpdesk::{HelpdeskConversation, MadeInHelpdesk};
 pub use inbox::{
-    AlertCounts, Cursor, InboxAppeal, InboxFilter, InboxItem, InboxPage, InboxResponse, InboxState,
+    AlertCounts, Assignee, Closure, Handling, InboxAppeal, InboxFilter, InboxItem, InboxPage,
+    InboxResponse, InboxSort, InboxState, RatingKind, RatingPlace,
 };
 pub use jobs::{ClaimedJob, JobKind, JobResult};
 pub use keys::{KeyRecord, NewKey, StoredKey};

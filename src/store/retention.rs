@@ -72,6 +72,7 @@ impl Store {
                 format!("DELETE FROM rating_history WHERE rating_id IN ({ratings})"),
                 format!("DELETE FROM alerts WHERE rating_id IN ({ratings})"),
                 format!("DELETE FROM rating_responses WHERE rating_id IN ({ratings})"),
+                format!("DELETE FROM rating_handling WHERE rating_id IN ({ratings})"),
                 format!("DELETE FROM appeals WHERE rating_id IN ({ratings})"),
                 format!("DELETE FROM operator_notice_ratings WHERE rating_id IN ({ratings})"),
                 format!("DELETE FROM ratings WHERE request_id IN ({requests})"),

@@ -153,6 +153,14 @@ async fn the_dashboard_shows_the_fixture_as_computed_by_hand(db: Db) {
     assert_eq!(csv.lines().count(), 2, "{csv}");
     assert!(csv.contains("op-1,3,2,0.6667,4.5000,1.0000,0,"), "{csv}");
 
+    // A table that is not there is refused, not answered with another.
+    let (status, body) = text(&app, "/dashboard/export.csv?table=people", None).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("There is no table “people”") && !body.contains("op-1,"),
+        "{body}"
+    );
+
     // Bad filters are named.
     let (status, body) = text(&app, "/dashboard?from=yesterday", None).await;
     assert_eq!(status, 400);

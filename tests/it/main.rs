@@ -23,6 +23,7 @@ mod digests;
 mod docs;
 mod durability;
 mod erasure;
+mod exports;
 mod fakes;
 mod hostile;
 mod inbox;

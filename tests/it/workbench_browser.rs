@@ -377,6 +377,120 @@ async fn flag_appeal_decide_and_the_operators_view(kind: Db) {
 }
 
 /// A page on another site (another origin on this machine) with a form that posts to
+/// A supervisor empties her inbox in the browser: filters it to one operator chosen by name,
+/// ticks two ratings, closes them with a note, and takes the third; the header's count goes
+/// down with each, and a filter typed wrong into the address is named next to its field.
+async fn a_supervisor_empties_the_inbox(kind: Db) {
+    let Some(b) = browser().await else { return };
+    let Some(app) = crate::common::spawn_app(kind).await else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 0})).await;
+    for (id, body) in [
+        (
+            "sup-olga",
+            json!({"name": "Olga", "role": "supervisor", "lines": ["support"]}),
+        ),
+        (
+            "op-1",
+            json!({"name": "Ben", "role": "operator", "lines": ["support"]}),
+        ),
+        (
+            "op-2",
+            json!({"name": "Eve", "role": "operator", "lines": ["support"]}),
+        ),
+    ] {
+        let (status, body) = app.put(&format!("/v1/people/{id}"), body).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    app.low_rating("s1", "support", "op-1", "waited an hour")
+        .await;
+    app.low_rating("s2", "support", "op-1", "test chat, ignore")
+        .await;
+    app.low_rating("s3", "support", "op-2", "rude").await;
+    let key = close_with_a_key(&app).await;
+    app.use_key(&key);
+
+    let c = &b.client;
+    c.set_window_size(1000, 1400).await.unwrap();
+    invited(c, &app, "sup-olga").await;
+    let page = arrive(c, "/dashboard/inbox", "article.rating").await;
+    assert!(page.contains(r#"<span id="unanswered">3</span>"#), "{page}");
+    // Ben's ratings, chosen by his name.
+    c.find(Locator::Css("#f-operator option[value='op-1']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    click(c, "#apply").await;
+    let page = arrive(c, "/dashboard/inbox", "#f-operator").await;
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .query()
+            .unwrap()
+            .contains("operator=op-1")
+    );
+    assert!(
+        page.contains("waited an hour") && !page.contains("rude"),
+        "{page}"
+    );
+    // Both ticked and closed with a note.
+    for s in ["s1", "s2"] {
+        let rating = app.session(s).await["rating"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        click(c, &format!("#tick-{rating}")).await;
+    }
+    c.find(Locator::Css("#bulk-action option[value='close']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    fill(c, "#bulk-note", "called the client back").await;
+    save_screenshot(&c.screenshot().await.unwrap(), "workbench-inbox-bulk.png");
+    click(c, "#bulk-apply").await;
+    let page = arrive(c, "/dashboard/inbox", "#flash").await;
+    assert!(page.contains("2 of 2 ticked ratings closed"), "{page}");
+    assert!(page.contains(r#"<span id="unanswered">1</span>"#), "{page}");
+    assert_eq!(
+        page.matches("Closed: no follow-up needed").count(),
+        2,
+        "{page}"
+    );
+    assert!(page.contains("called the client back"), "{page}");
+    // The last one, taken: nothing left for anyone else, still Olga's to handle.
+    c.goto(&app.url("/dashboard/inbox?state=unanswered"))
+        .await
+        .unwrap();
+    arrive(c, "/dashboard/inbox", "article.rating").await;
+    let s3 = app.session("s3").await["rating"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    click(c, &format!("#tick-{s3}")).await;
+    click(c, "#bulk-apply").await;
+    let page = arrive(c, "/dashboard/inbox", "#flash").await;
+    assert!(page.contains("1 of 1 ticked ratings assigned"), "{page}");
+    assert!(page.contains(r#"id="empty""#), "nothing unanswered: {page}");
+    assert!(
+        page.contains(r#"<span id="unanswered">1</span>"#),
+        "hers: {page}"
+    );
+    // A value typed wrong into the address: named next to its field.
+    c.goto(&app.url("/dashboard/inbox?value=9")).await.unwrap();
+    let page = arrive(c, "/dashboard/inbox", "#f-value-problem").await;
+    assert!(page.contains("rude"), "the rest still applies: {page}");
+    save_screenshot(
+        &c.screenshot().await.unwrap(),
+        "workbench-inbox-filters.png",
+    );
+}
+
 /// `action`; the page's address.
 async fn other_site(action: &str) -> String {
     let page = format!(
@@ -405,4 +519,14 @@ async fn the_alert_leads_to_the_work_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_alert_leads_to_the_work_postgres() {
     the_alert_leads_to_the_work(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_empties_the_inbox_sqlite() {
+    a_supervisor_empties_the_inbox(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_empties_the_inbox_postgres() {
+    a_supervisor_empties_the_inbox(Db::Postgres).await;
 }

@@ -1,0 +1,138 @@
+//! Every rating an inbox filter matches, one by one, for an export: the rows come as the
+//! database sends them and are handed on one at a time, so a million of them never sit in
+//! memory. Oldest first, with what a person reading the file needs beside each (names, the
+//! response, the appeal, the evaluation).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+use tokio_stream::StreamExt;
+
+use super::inbox::{HANDLING_JOIN, InboxFilter, appeals_join, bound, where_clause};
+use super::rows::read_reasons;
+use super::{Result, Store, time};
+
+/// One rating as an export writes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedRating {
+    pub rating_id: String,
+    pub session_id: String,
+    pub rated_at: DateTime<Utc>,
+    pub line_id: String,
+    pub operator_id: Option<String>,
+    pub operator_name: Option<String>,
+    pub client_id: String,
+    pub client_name: Option<String>,
+    pub channel: String,
+    pub scale: String,
+    pub value: i64,
+    pub low: bool,
+    pub resolved: Option<bool>,
+    pub reasons: Vec<String>,
+    /// `None` when there is none or it is flagged as abusive (`comment_flagged`).
+    pub comment: Option<String>,
+    pub comment_flagged: bool,
+    /// unanswered, assigned, handled or voided; `none` for a rating that is not low.
+    pub state: &'static str,
+    pub assignee_id: Option<String>,
+    pub closed_note: Option<String>,
+    pub response: Option<String>,
+    pub response_by: Option<String>,
+    /// open, approved or rejected.
+    pub appeal: Option<String>,
+    /// A supervisor's own stars for the session.
+    pub evaluation: Option<i64>,
+}
+
+/// The rating's state, as the inbox has it ([`super::inbox`]'s order of states).
+const STATE: &str = "CASE WHEN g.low = 0 THEN 'none' WHEN g.voided_at IS NOT NULL THEN 'voided' \
+                     WHEN p.rating_id IS NOT NULL OR h.closed_at IS NOT NULL THEN 'handled' \
+                     WHEN h.assignee_id IS NOT NULL THEN 'assigned' ELSE 'unanswered' END";
+
+impl Store {
+    /// Sends every rating `f` matches (its page aside) to `out`, oldest first, as the
+    /// database sends them; stops early when `out` is closed (the reader has gone). How many
+    /// it sent.
+    pub async fn each_rating(
+        &self,
+        f: &InboxFilter,
+        out: &tokio::sync::mpsc::Sender<ExportedRating>,
+    ) -> Result<u64> {
+        let Some((conditions, binds)) = where_clause(f) else {
+            return Ok(0);
+        };
+        let appeals = appeals_join(f);
+        // The appeal is shown for every rating; its join is made once, here, when the
+        // filter does not make it already.
+        let appeal = if appeals.is_empty() {
+            "LEFT JOIN appeals a ON a.rating_id = g.id"
+        } else {
+            appeals
+        };
+        let sql = format!(
+            "SELECT g.id, g.session_id, g.updated_at, g.value, g.low, g.resolved, g.reasons,
+                    g.comment, g.comment_flagged_at, {STATE} AS state,
+                    r.line_id, r.operator_id, o.name AS operator_name, r.client_id,
+                    s.client_name, r.channel, r.scale, h.assignee_id, h.close_note,
+                    p.text AS response, p.author_id AS response_by, a.status AS appeal,
+                    e.stars AS evaluation
+             FROM ratings g
+             JOIN rating_requests r ON r.id = g.request_id
+             JOIN sessions s ON s.id = g.session_id
+             LEFT JOIN people o ON o.id = r.operator_id
+             LEFT JOIN rating_responses p ON p.rating_id = g.id
+             {HANDLING_JOIN}
+             {appeal}
+             LEFT JOIN evaluations e ON e.session_id = g.session_id
+             WHERE {conditions}
+             ORDER BY g.updated_at, g.id"
+        );
+        let query = bound(&sql, binds);
+        let mut rows = query.fetch(&self.reads);
+        let mut handed = 0;
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            if out.send(read_exported(&row)?).await.is_err() {
+                break;
+            }
+            handed += 1;
+        }
+        Ok(handed)
+    }
+}
+
+fn read_exported(r: &sqlx::any::AnyRow) -> Result<ExportedRating> {
+    let flagged = r.try_get::<Option<i64>, _>("comment_flagged_at")?.is_some();
+    let state: String = r.try_get("state")?;
+    Ok(ExportedRating {
+        rating_id: r.try_get("id")?,
+        session_id: r.try_get("session_id")?,
+        rated_at: time(r.try_get("updated_at")?),
+        line_id: r.try_get("line_id")?,
+        operator_id: r.try_get("operator_id")?,
+        operator_name: r.try_get("operator_name")?,
+        client_id: r.try_get("client_id")?,
+        client_name: r.try_get("client_name")?,
+        channel: r.try_get("channel")?,
+        scale: r.try_get("scale")?,
+        value: r.try_get("value")?,
+        low: r.try_get::<i64, _>("low")? == 1,
+        resolved: r.try_get::<Option<i64>, _>("resolved")?.map(|v| v == 1),
+        reasons: read_reasons(r.try_get("reasons")?).unwrap_or_default(),
+        comment: if flagged { None } else { r.try_get("comment")? },
+        comment_flagged: flagged,
+        state: match state.as_str() {
+            "unanswered" => "unanswered",
+            "assigned" => "assigned",
+            "handled" => "handled",
+            "voided" => "voided",
+            _ => "none",
+        },
+        assignee_id: r.try_get("assignee_id")?,
+        closed_note: r.try_get("close_note")?,
+        response: r.try_get("response")?,
+        response_by: r.try_get("response_by")?,
+        appeal: r.try_get("appeal")?,
+        evaluation: r.try_get("evaluation")?,
+    })
+}
