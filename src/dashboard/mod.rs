@@ -343,7 +343,6 @@ async fn operator_page(
     let id = rateline_domain::normalize_id(&id);
     let viewer = viewer(&state, &caller).await;
     let result = async {
-        caller.operator_numbers(&id, "an operator's profile")?;
         rateline_domain::check_id("operator", &id).map_err(|e| bad(e.to_string()))?;
         let filter = ReportFilter {
             operator: Some(id.clone()),
@@ -351,6 +350,37 @@ async fn operator_page(
             to: date(&viewer, "to", &filters.to, true)?,
             ..ReportFilter::default()
         };
+        // A supervisor of some lines sees the operator's numbers on each of them, and the
+        // low ratings there; the operator themselves and those covering every line, the
+        // whole.
+        if caller
+            .operator_numbers(&id, "an operator's profile")
+            .is_err()
+            && let Some(lines) = caller.supervisor_lines()
+        {
+            let mut per_line = Vec::new();
+            let mut low = Vec::new();
+            for line in lines {
+                let on_line = ReportFilter {
+                    line: Some(line.clone()),
+                    ..filter.clone()
+                };
+                let report = state.engine.report(&on_line, Grouping::All).await?;
+                if let Some(g) = report
+                    .into_iter()
+                    .next()
+                    .filter(|g| g.sent + g.answered > 0)
+                {
+                    per_line.push((line.clone(), g));
+                }
+                low.extend(state.engine.low_ratings(&caller, &on_line, 20).await?);
+            }
+            low.sort_by_key(|r| std::cmp::Reverse(r.rated_at));
+            low.truncate(20);
+            let seen = page::Profile::OnLines(&per_line);
+            return Ok::<_, ApiError>(page::operator(&id, &filters, seen, &low, &viewer));
+        }
+        caller.operator_numbers(&id, "an operator's profile")?;
         // The numbers as the operator may read them; the low ratings listed are of lines
         // that show them one by one anyway.
         let window = state.engine.report_window(&caller, filter.clone()).await?;
@@ -361,7 +391,8 @@ async fn operator_page(
             .into_iter()
             .next();
         let low = state.engine.low_ratings(&caller, &filter, 20).await?;
-        Ok::<_, ApiError>(page::operator(&id, &filters, total.as_ref(), &low, &viewer))
+        let seen = page::Profile::Whole(total.as_ref());
+        Ok::<_, ApiError>(page::operator(&id, &filters, seen, &low, &viewer))
     };
     match result.await {
         Ok(markup) => markup.into_response(),

@@ -507,6 +507,51 @@ fn charts_section(v: &View) -> Markup {
             ("answered".to_owned(), f.answered),
         ],
     );
+    // Each day (week) and each bar opens the ratings behind it, in the inbox's list of all
+    // ratings with the page's line, operator and channel.
+    let behind = |pairs: &[(&str, String)]| {
+        let mut all: Vec<(&str, String)> = vec![("show", "all".to_owned())];
+        for (k, value) in [
+            ("line", &v.filters.line),
+            ("operator", &v.filters.operator),
+            ("channel", &v.filters.channel),
+        ] {
+            if !value.is_empty() {
+                all.push((k, value.clone()));
+            }
+        }
+        all.extend(pairs.iter().cloned());
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(all)
+            .finish();
+        format!("/dashboard/inbox?{query}")
+    };
+    let days: Vec<(String, String)> = v
+        .periods
+        .iter()
+        .filter_map(|g| {
+            let from = chrono::NaiveDate::parse_from_str(&g.key, "%Y-%m-%d").ok()?;
+            let to = if per == "week" {
+                from + chrono::Duration::days(6)
+            } else {
+                from
+            };
+            let link = behind(&[("from", g.key.clone()), ("to", to.to_string())]);
+            Some((g.key.get(5..).unwrap_or(&g.key).to_owned(), link))
+        })
+        .collect();
+    let values: Vec<(String, String)> = [(Scale::Binary, 0, "👎"), (Scale::Binary, 1, "👍")]
+        .into_iter()
+        .chain((1..=5).map(|n| {
+            (
+                Scale::FiveStar,
+                n,
+                ["", "1 ★", "2 ★", "3 ★", "4 ★", "5 ★"][n as usize],
+            )
+        }))
+        .filter(|(scale, n, _)| count(*scale, *n) > 0)
+        .map(|(_, n, label)| (label.to_owned(), behind(&[("value", n.to_string())])))
+        .collect();
     html! {
         section aria-labelledby="trend" {
             h2 #trend { "Over time" }
@@ -514,12 +559,28 @@ fn charts_section(v: &View) -> Markup {
                 figure #chart-csat { (PreEscaped(csat)) }
                 figure #chart-average { (PreEscaped(average)) }
             }
+            @if !days.is_empty() {
+                p #days-behind { "The ratings of each " (per) ": "
+                    @for (k, (label, link)) in days.iter().enumerate() {
+                        @if k > 0 { " · " }
+                        a href=(link) { (label) }
+                    }
+                }
+            }
         }
         section aria-labelledby="distribution" {
             h2 #distribution { "Distribution of ratings" }
             div.charts {
                 figure #chart-binary { (PreEscaped(binary)) }
                 figure #chart-five { (PreEscaped(five)) }
+            }
+            @if !values.is_empty() {
+                p #values-behind { "The ratings behind each bar: "
+                    @for (k, (label, link)) in values.iter().enumerate() {
+                        @if k > 0 { " · " }
+                        a href=(link) { (label) }
+                    }
+                }
             }
         }
         (why_low(v))
@@ -1050,17 +1111,44 @@ pub fn session(
     )
 }
 
-/// An operator's profile: their numbers for the period and their recent low ratings.
+/// What an operator's profile shows of their numbers.
+pub enum Profile<'a> {
+    /// Every line (the operator themselves, or someone who covers every line).
+    Whole(Option<&'a ReportGroup>),
+    /// A supervisor's lines, each on its own: (line, numbers) for each where they have
+    /// ratings.
+    OnLines(&'a [(String, ReportGroup)]),
+}
+
+/// An operator's profile: their numbers over the period (all lines, or a supervisor's
+/// each), their newest low ratings, and links to every rating of theirs and their praise.
 pub fn operator(
     id: &str,
     f: &super::quality::Filters,
-    total: Option<&ReportGroup>,
+    seen: Profile,
     low: &[crate::store::LowRating],
     viewer: &Viewer,
 ) -> Markup {
     let title = match viewer.directory.people.get(id) {
         Some((name, _)) => name.clone(),
         None => format!("Operator {id}"),
+    };
+    // The operator's own inbox is theirs already; anyone else names them.
+    let mine = viewer.operator.as_deref() == Some(id);
+    let list = |show: &str| {
+        let mut pairs = vec![("show", show)];
+        if !mine {
+            pairs.push(("operator", id));
+        }
+        for (k, v) in [("from", f.from.as_str()), ("to", f.to.as_str())] {
+            if !v.is_empty() {
+                pairs.push((k, v));
+            }
+        }
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        format!("/dashboard/inbox?{query}")
     };
     page(
         &title,
@@ -1072,12 +1160,45 @@ pub fn operator(
                 label { "To" input type="date" name="to" id="to" value=(f.to); }
                 button type="submit" id="apply" { "Apply" }
             }
-            div.cards {
-                (quality_cards(total))
-                div.card #low {
-                    div.sub { "Low ratings" }
-                    div.n { (total.map_or(0, |t| t.low)) }
+            @match seen {
+                Profile::Whole(total) => {
+                    div.cards {
+                        (quality_cards(total))
+                        div.card #low {
+                            div.sub { "Low ratings" }
+                            div.n { (total.map_or(0, |t| t.low)) }
+                        }
+                    }
                 }
+                Profile::OnLines(per_line) => {
+                    section aria-labelledby="on-your-lines" {
+                        h2 #on-your-lines { "On your lines" }
+                        @if per_line.is_empty() {
+                            p #none-on-your-lines { "No ratings on your lines in this period." }
+                        } @else {
+                            table #per-line {
+                                thead { tr { th { "line" } th { "answered" } th { "CSAT" } th { "95% interval" } th { "average" } th { "low" } } }
+                                tbody {
+                                    @for (line, g) in per_line {
+                                        tr {
+                                            td { (viewer.line(line)) }
+                                            td { (g.answered) }
+                                            td { (percent(g.csat)) }
+                                            td { (interval_text(g)) }
+                                            td { (stars(g.average)) }
+                                            td { (g.low) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            p #their-ratings {
+                a href=(list("praise")) #praise-link { @if mine { "Your praise" } @else { "Their praise" } }
+                " (👍, 4–5 ★) · "
+                a href=(list("all")) #all-link { @if mine { "All your ratings" } @else { "All their ratings" } }
             }
             section aria-labelledby="recent" {
                 h2 #recent { "Recent low ratings" }
@@ -1091,7 +1212,7 @@ pub fn operator(
                                 tr {
                                     td { (viewer.time(r.rated_at)) }
                                     td { (shown(Some(r.scale), r.value)) }
-                                    td { (r.comment.as_deref().unwrap_or("—")) }
+                                    td.clamped { (r.comment.as_deref().unwrap_or("—")) }
                                     td { (r.response.as_deref().unwrap_or("none yet")) }
                                     td { a href={ "/dashboard/sessions/" (r.session_id) } { (r.session_id) } }
                                 }

@@ -102,6 +102,16 @@ async fn the_dashboard_shows_the_fixture_as_computed_by_hand(db: Db) {
     assert!(page.contains("<td>window_closed</td><td>0</td>"), "{page}");
     // Charts are SVG from the charting library, inline.
     assert_eq!(page.matches("<svg").count(), 5, "five charts");
+    // Each day and each bar opens the ratings behind it.
+    let day = crate::common::start_time().format("%Y-%m-%d").to_string();
+    let link = format!(r#"href="/dashboard/inbox?show=all&amp;from={day}&amp;to={day}""#);
+    assert!(page.contains(&link), "{link} missing: {page}");
+    let five_stars = r#"href="/dashboard/inbox?show=all&amp;value=5">5 ★</a>"#;
+    assert!(page.contains(five_stars), "{page}");
+    let (status, list) = text(&app, "/dashboard/inbox?show=all&value=4", None).await;
+    assert_eq!(status, 200, "{list}");
+    assert!(list.contains(r#"href="/dashboard/sessions/s8""#), "{list}");
+    assert!(list.contains("<title>Ratings · Rateline</title>"), "{list}");
 
     // The operator table as CSV, ranked by the CSAT interval's lower bound: op-2's 2 of 2
     // (34%) above op-1's 3 of 4 (30%), though op-1's CSAT is lower and volume higher.
@@ -290,8 +300,18 @@ async fn with_keys_the_dashboard_asks_for_one_and_keeps_to_its_lines(db: Db) {
     // A session the key may not see is answered as one that does not exist.
     let (status, _) = text(&app, "/dashboard/sessions/s1", Some(&cookie)).await;
     assert_eq!(status, 404, "a support session");
-    let (status, _) = text(&app, "/dashboard/operators/op-1", Some(&cookie)).await;
-    assert_eq!(status, 403, "a profile spans every line");
+    // An operator's profile shows them op-1's numbers on sales, and nothing of support.
+    let (status, page) = text(&app, "/dashboard/operators/op-1", Some(&cookie)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(r#"id="per-line""#), "{page}");
+    assert!(
+        page.contains(">sales<") && !page.contains(">support<"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"href="/dashboard/inbox?show=praise&amp;operator=op-1""#),
+        "{page}"
+    );
 
     // An operator sees their own numbers (op-1: 3 of 4 positive, 4 answered of 5 sent),
     // not another operator's, and no list of lines.
