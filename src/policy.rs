@@ -248,6 +248,46 @@ impl Caller {
         }
     }
 
+    /// Deciding an appeal of a rating on line `line_id` made by `made_by`: admins, and the
+    /// line's supervisors where the line lets them (`supervisors_allowed`,
+    /// `rating.supervisors_decide_appeals`); never the person (or key) who made it.
+    pub fn decides_appeal(
+        &self,
+        line_id: &str,
+        supervisors_allowed: bool,
+        made_by: Option<&str>,
+    ) -> Result<(), Forbidden> {
+        if let Some(me) = self.recorded_as()
+            && made_by == Some(me.as_str())
+        {
+            return Err(forbidden(
+                "this appeal was made by you: someone else decides it".to_owned(),
+            ));
+        }
+        match self.key() {
+            None => Ok(()),
+            Some(k) if k.role == Role::Admin => Ok(()),
+            Some(k) if k.role == Role::Supervisor && self.covers_line(line_id) => {
+                if supervisors_allowed {
+                    Ok(())
+                } else {
+                    Err(forbidden(format!(
+                        "deciding an appeal on line '{line_id}' needs an admin: the line's \
+                         supervisors decide its appeals only with \
+                         rating.supervisors_decide_appeals on; {}",
+                        describe(k)
+                    )))
+                }
+            }
+            Some(k) => Err(forbidden(format!(
+                "deciding an appeal needs {}, or a supervisor of line '{line_id}' where \
+                 rating.supervisors_decide_appeals is on; {}",
+                needs(k, "an admin"),
+                describe(k)
+            ))),
+        }
+    }
+
     /// Whether the key covers every line (admins, and supervisors naming no lines).
     pub fn all_lines(&self) -> bool {
         match self.key() {

@@ -102,6 +102,9 @@ pub struct RatingSettings {
     /// their own addresses (`notify`), at most one message a minute (a digest of the ratings
     /// that came meanwhile). Needs `operators_see_ratings`.
     pub notify_operator: bool,
+    /// Whether the line's supervisors decide the appeals of its ratings, as admins do (an
+    /// appeal is never decided by the person who made it). Off, admins alone decide.
+    pub supervisors_decide_appeals: bool,
     /// The reasons a client may pick after a low rating (at most 8), in the order they
     /// are offered. Empty: the line asks for none.
     pub low_reasons: Vec<LowReason>,
@@ -263,6 +266,7 @@ impl Default for RatingSettings {
             lowered_grace_hours: 0,
             operators_see_ratings: true,
             notify_operator: false,
+            supervisors_decide_appeals: false,
             low_reasons: Vec::new(),
         }
     }

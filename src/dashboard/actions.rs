@@ -98,6 +98,12 @@ async fn act(
         ));
     }
     if let Action::Evaluate { stars, comment } = action {
+        if stars.trim().is_empty() {
+            return Err(ApiError::from(rateline_domain::Invalid::new(
+                "stars",
+                "choose how many stars you give, 1 to 5; nothing was saved",
+            )));
+        }
         let body = EvaluationBody {
             stars: stars.parse().unwrap_or(0),
             comment: (!comment.trim().is_empty()).then(|| comment.trim().to_owned()),
@@ -216,7 +222,7 @@ async fn refused(
             };
             let can = page::Abilities {
                 ratings_hidden: hidden,
-                ..super::visit::abilities(caller)
+                ..super::visit::abilities(state, caller, &view).await
             };
             (
                 e.status,

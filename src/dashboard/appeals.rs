@@ -1,12 +1,15 @@
 //! `/dashboard/appeals`: the appeals queue, oldest first, within the viewer's reach (as
-//! `GET /v1/appeals`); admins decide each with a note, without leaving the queue.
+//! `GET /v1/appeals`). Each card shows what the decider weighs (the rating, its comment, the
+//! client, the response, the reason given); those who may decide it (admins, and the line's
+//! supervisors where the line lets them, never who made it) do so with a note, without
+//! leaving the queue.
 
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 
 use super::page;
-use super::visit::{Visit, abilities, viewer};
+use super::visit::{Visit, may_decide, viewer};
 use crate::http::AppState;
 use crate::store::AppealFilter;
 
@@ -42,7 +45,12 @@ pub async fn queue(
         Err(e) => return crate::http::ApiError::from(e).into_response(),
     };
     let flash = super::visit::take_flash(&session).await;
-    let can = abilities(&caller);
+    let mut decidable = std::collections::HashSet::new();
+    for a in appeals.iter().filter(|a| a.status == "open") {
+        if may_decide(&state, &caller, Some(a)).await {
+            decidable.insert(a.id.clone());
+        }
+    }
     let viewer = viewer(&state, &caller).await;
     page::page(
         "Appeals",
@@ -69,13 +77,21 @@ pub async fn queue(
                         @if let Some(by) = &a.made_by { "by " (viewer.actor(by)) " " }
                         (viewer.time(a.created_at))
                     }
+                    p.appealed {
+                        (page::shown(Some(a.rating.scale), a.rating.value)) " from "
+                        (a.rating.client_name.as_deref().unwrap_or(&a.rating.client_id))
+                        " · line " (viewer.line(&a.line_id))
+                    }
+                    @if let Some(c) = &a.rating.comment { p { "Their comment: " } blockquote.clamped { (c) } }
+                    @if let Some(r) = &a.rating.response { p { "The response: " (r) } }
+                    p { "Why it was appealed:" }
                     blockquote { (a.reason) }
                     @if let Some(d) = &a.decided_by {
                         p { (a.status.as_str()) " by " (viewer.actor(d))
                             @if let Some(t) = a.decided_at { " " (viewer.time(t)) }
                             @if let Some(n) = &a.note { ": " (n) } }
                     }
-                    @if a.status == "open" && can.decide {
+                    @if decidable.contains(&a.id) {
                         form.stacked method="post" action={ "/dashboard/appeals/" (a.id) "/decision" } aria-label={ "Decide the appeal of session " (a.session_id) } {
                             fieldset {
                                 legend { "Void the rating?" }

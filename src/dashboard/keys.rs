@@ -85,12 +85,31 @@ pub async fn create(
     }
 }
 
-/// `POST /dashboard/keys/{id}/revoke`.
+/// The revoke button's form: its confirmation box.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct RevokeForm {
+    confirm: String,
+}
+
+/// `POST /dashboard/keys/{id}/revoke`, confirmed by its box (a revoked key cannot be
+/// brought back, so one click is not enough).
 pub async fn revoke(
     State(state): State<AppState>,
     Visit { caller, session }: Visit,
     Path(id): Path<String>,
+    axum::extract::Form(form): axum::extract::Form<RevokeForm>,
 ) -> Response {
+    if form.confirm != "yes" {
+        flash(
+            &session,
+            format!(
+                "Nothing changed: tick “I am sure” beside key {id}'s Revoke button to revoke it."
+            ),
+        )
+        .await;
+        return Redirect::to("/dashboard/keys").into_response();
+    }
     match state.engine.revoke_key(&caller, &id).await {
         Ok(k) => {
             flash(
@@ -156,7 +175,10 @@ async fn keys_page(state: &AppState, caller: &Caller, typed: &Values, shown: Sho
                                 @if let Some(at) = k.revoked_at { "revoked " (viewer.time(at)) }
                                 @else {
                                     form method="post" action={ "/dashboard/keys/" (k.id) "/revoke" } {
+                                        label { input type="checkbox" name="confirm" value="yes" required id={ "confirm-" (k.id) }; " I am sure" }
+                                        " "
                                         button type="submit" id={ "revoke-" (k.id) } aria-label={ "Revoke key " (k.name) } { "Revoke" }
+                                        span.muted { " A revoked key cannot be brought back." }
                                     }
                                 }
                             }

@@ -217,6 +217,13 @@ const SECTIONS: &Sections = &[
                 "Through the operator's own addresses, at most one message a minute. Needs the \
                  box above.",
             ),
+            f(
+                "rating.supervisors_decide_appeals",
+                "The line's supervisors decide appeals",
+                Kind::Check,
+                "Off, only admins decide whether an appealed rating is voided. Nobody decides \
+                 an appeal they made.",
+            ),
         ],
     ),
     (

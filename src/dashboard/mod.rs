@@ -317,7 +317,7 @@ async fn session_page(
     let flash = take_flash(&session).await;
     let can = page::Abilities {
         ratings_hidden: hidden,
-        ..abilities(&caller)
+        ..abilities(&state, &caller, &view).await
     };
     page::session(
         &view,

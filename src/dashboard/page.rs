@@ -86,6 +86,9 @@ form.inline button { font: inherit; padding: 6px 12px; margin: 4px 0; max-width:
 blockquote.clamped { display: -webkit-box; -webkit-line-clamp: 6; line-clamp: 6;
   -webkit-box-orient: vertical; overflow: hidden; }
 .rating h3, .rating blockquote, .rating p { overflow-wrap: anywhere; }
+h1, #operator-table td:first-child, #per-line td:first-child, td.clamped
+  { overflow-wrap: anywhere; }
+#operator-table td:first-child { max-width: 18em; }
 form.bulk { display: flex; flex-wrap: wrap; gap: 8px 16px; align-items: end; background: #fff;
   padding: 8px 12px; border-radius: 6px; margin: 8px 0; }
 form.bulk label { display: flex; flex-direction: column; gap: 2px; }
@@ -137,7 +140,12 @@ pub(super) fn page(title: &str, viewer: &Viewer, body: Markup) -> Markup {
                                 }
                             }
                             " "
-                            a href="/dashboard/appeals" { "Appeals" }
+                            a href="/dashboard/appeals" #nav-appeals {
+                                "Appeals"
+                                @if let Some(n) = viewer.appeals.filter(|n| *n > 0) {
+                                    " · " span #to-decide { (thousands(n)) } " to decide"
+                                }
+                            }
                             " "
                             a href="/dashboard" { "Quality" }
                             @if let Some(me) = &viewer.operator {
@@ -723,7 +731,7 @@ pub fn dashboard(v: &View, viewer: &Viewer) -> Markup {
 }
 
 /// A rating's value as the client saw it: 👍/👎 or stars.
-fn shown(scale: Option<Scale>, value: i64) -> String {
+pub(super) fn shown(scale: Option<Scale>, value: i64) -> String {
     match scale {
         Some(Scale::Binary) if value == 1 => "thumbs up".to_owned(),
         Some(Scale::Binary) => "thumbs down".to_owned(),
@@ -737,7 +745,8 @@ fn shown(scale: Option<Scale>, value: i64) -> String {
 pub struct Abilities {
     /// Respond, flag, evaluate: supervisors and admins.
     pub supervise: bool,
-    /// Decide appeals: admins.
+    /// Decide the session's appeal: admins, and the line's supervisors where the line lets
+    /// them, never who made it.
     pub decide: bool,
     /// The line shows its ratings to supervisors only, and the visitor is its operator.
     pub ratings_hidden: bool,
@@ -928,6 +937,8 @@ fn actions(
                     h3 #evaluate-h { "Your evaluation" }
                     label for="stars" { "Stars (yours, apart from the client's)" }
                     select name="stars" id="stars" required {
+                        // Nothing is chosen for the supervisor: a first evaluation is theirs to pick.
+                        option value="" selected[v.evaluation.is_none()] { "choose…" }
                         @for n in 1..=5 {
                             option value=(n) selected[v.evaluation.as_ref().is_some_and(|e| e.stars == n)] { (n) " ★" }
                         }

@@ -355,6 +355,8 @@ pub async fn save(
 pub struct ActiveForm {
     active: String,
     version: String,
+    /// "yes" when the box that confirms a deactivation is ticked.
+    confirm: String,
 }
 
 /// `POST /dashboard/people/{id}/active`: deactivates (`active=false`) or reactivates a
@@ -366,6 +368,15 @@ pub async fn set_active(
     Form(form): Form<ActiveForm>,
 ) -> Response {
     let id = rateline_domain::normalize_id(&id);
+    // Deactivating ends someone's sign-ins and alerts at once: it takes the box ticked.
+    if form.active != "true" && form.confirm != "yes" {
+        flash(
+            &session,
+            "Nothing changed: tick “I am sure” beside the Deactivate button to deactivate them.",
+        )
+        .await;
+        return Redirect::to(&format!("/dashboard/people/{id}")).into_response();
+    }
     let patch = json!({"active": form.active == "true"});
     change(
         &state,
@@ -609,6 +620,8 @@ async fn person_page(
                         form method="post" action={ "/dashboard/people/" (p.id) "/active" } {
                             input type="hidden" name="active" value="false";
                             input type="hidden" name="version" value=(p.version);
+                            label { input type="checkbox" name="confirm" value="yes" required #confirm-deactivate; " I am sure" }
+                            " "
                             button type="submit" #deactivate { "Deactivate " (p.person.name) }
                             span.muted { " They can no longer sign in and hear of no low rating; their history and numbers stay." }
                         }

@@ -19,6 +19,8 @@ pub struct Viewer {
     pub links: bool,
     /// Unanswered low ratings within reach (`None` when they could not be counted).
     pub unanswered: Option<i64>,
+    /// Open appeals the viewer may decide (the header's count).
+    pub appeals: Option<i64>,
     /// The person signed in: their name in the header links their account page.
     pub me: Option<String>,
     /// An operator's own id: their profile is in the header.
@@ -40,6 +42,7 @@ impl Default for Viewer {
             open_mode: false,
             links: false,
             unanswered: None,
+            appeals: None,
             me: None,
             operator: None,
             admin: false,

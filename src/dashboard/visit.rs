@@ -101,10 +101,14 @@ pub fn come_back_to(method: &Method, uri: &Uri) -> String {
 /// How `caller` sees the pages: the header's unanswered count (a page still shows when it
 /// cannot be counted), their zone (their own, else `server.time_zone`), and the names.
 pub async fn viewer(state: &AppState, caller: &Caller) -> Viewer {
-    let (unanswered, directory) = tokio::join!(
+    let (unanswered, directory, appeals) = tokio::join!(
         state.engine.unanswered_count(caller),
-        state.engine.directory()
+        state.engine.directory(),
+        state.engine.appeals_to_decide(caller)
     );
+    let appeals = appeals
+        .inspect_err(|e| tracing::warn!(error = %e, "the appeals to decide could not be counted"))
+        .ok();
     let unanswered = unanswered
         .inspect_err(
             |e| tracing::warn!(error = %e, "the unanswered low ratings could not be counted"),
@@ -141,6 +145,7 @@ pub async fn viewer(state: &AppState, caller: &Caller) -> Viewer {
         open_mode: caller.is_open(),
         links: true,
         unanswered,
+        appeals,
         me: caller.person_id().map(str::to_owned),
         operator: caller.operator().map(str::to_owned),
         admin,
@@ -161,12 +166,30 @@ pub async fn line_rating(state: &AppState, id: &str) -> rateline_domain::RatingS
         .unwrap_or_default()
 }
 
-/// Which of a session page's forms `caller` may use.
-pub fn abilities(caller: &Caller) -> page::Abilities {
+/// Which of a session page's forms `caller` may use, for the session `view` shows: deciding
+/// its appeal as the engine would allow it (admins; the line's supervisors where the line
+/// lets them; never who made it).
+pub async fn abilities(
+    state: &AppState,
+    caller: &Caller,
+    view: &crate::store::SessionView,
+) -> page::Abilities {
     let role = caller.role();
     page::Abilities {
         supervise: role != Some(rateline_domain::Role::Operator),
-        decide: role.is_none_or(|r| r == rateline_domain::Role::Admin),
+        decide: may_decide(state, caller, view.appeal.as_ref()).await,
         ratings_hidden: false,
+    }
+}
+
+/// Whether `caller` may decide `appeal` (none: there is nothing to decide).
+pub async fn may_decide(
+    state: &AppState,
+    caller: &Caller,
+    appeal: Option<&crate::store::AppealRecord>,
+) -> bool {
+    match appeal {
+        Some(a) => state.engine.may_decide(caller, a).await.is_ok(),
+        None => false,
     }
 }

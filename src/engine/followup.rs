@@ -185,18 +185,26 @@ impl Engine {
         }
     }
 
-    /// Decides an appeal: admins only, recorded under the caller's person, if any.
+    /// Decides an appeal: admins, and the line's supervisors where the line lets them
+    /// (never who made it); recorded under the caller's person, if any.
     pub async fn decide_appeal(
         &self,
         caller: &Caller,
         id: &str,
         mut body: DecisionBody,
     ) -> Result<AppealRecord> {
-        caller.admin("deciding an appeal")?;
+        // Operators never decide: refused before anything about the appeal is told.
+        caller.not_operator("deciding an appeal")?;
+        check_id("appeal_id", id).map_err(|_| appeal_not_found(id))?;
+        let appeal = self
+            .store
+            .appeal(id)
+            .await?
+            .ok_or_else(|| appeal_not_found(id))?;
+        self.may_decide(caller, &appeal).await?;
         body.decided_by = caller
             .author("decided_by", body.decided_by.as_deref())?
             .map(NameId::stored);
-        check_id("appeal_id", id).map_err(|_| appeal_not_found(id))?;
         body.validate()?;
         self.known_person("decided_by", body.decided_by.as_deref())
             .await?;
@@ -230,6 +238,42 @@ impl Engine {
                 ),
             }),
         }
+    }
+
+    /// Whether `caller` may decide `appeal` (see [`Caller::decides_appeal`]).
+    pub async fn may_decide(&self, caller: &Caller, appeal: &AppealRecord) -> Result<()> {
+        let allowed = match self.store.get_line(&appeal.line_id).await? {
+            Some(line) => line.settings.rating.supervisors_decide_appeals,
+            None => false,
+        };
+        Ok(caller.decides_appeal(&appeal.line_id, allowed, appeal.made_by.as_deref())?)
+    }
+
+    /// How many open appeals `caller` may decide: the count the header shows them.
+    pub async fn appeals_to_decide(&self, caller: &Caller) -> Result<i64> {
+        if caller.operator().is_some() {
+            return Ok(0);
+        }
+        let filter = AppealFilter {
+            status: Some("open".to_owned()),
+            limit: 1000,
+            ..AppealFilter::default()
+        };
+        let open = self.appeals(caller, filter).await?;
+        let lines = self.store.list_lines().await?;
+        let allowed = |line: &str| {
+            lines
+                .iter()
+                .any(|l| l.id == line && l.settings.rating.supervisors_decide_appeals)
+        };
+        Ok(open
+            .iter()
+            .filter(|a| {
+                caller
+                    .decides_appeal(&a.line_id, allowed(&a.line_id), a.made_by.as_deref())
+                    .is_ok()
+            })
+            .count() as i64)
     }
 
     /// The appeals `filter` asks for within `caller`'s reach (a supervisor's lines, an

@@ -80,6 +80,23 @@ pub struct AppealRecord {
     pub note: Option<String>,
     pub created_at: DateTime<Utc>,
     pub decided_at: Option<DateTime<Utc>>,
+    /// The rating's line: whose supervisors may decide it (`supervisors_decide_appeals`).
+    pub line_id: String,
+    /// What the decider weighs: the rating as it stands, its client and its response.
+    pub rating: AppealedRating,
+}
+
+/// The rating an appeal is about, as its decider sees it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AppealedRating {
+    pub scale: rateline_domain::Scale,
+    pub value: i64,
+    /// `null` when there is none, or it is flagged as abusive.
+    pub comment: Option<String>,
+    pub client_id: String,
+    pub client_name: Option<String>,
+    /// The response to the client, if there is one.
+    pub response: Option<String>,
 }
 
 /// Which appeals to list.
@@ -153,9 +170,22 @@ fn read_response(row: &sqlx::any::AnyRow) -> Result<ResponseRecord> {
     })
 }
 
+/// An appeal's columns, with its rating's (one look-up each, by primary key, per appeal).
 const APPEAL_COLUMNS: &str =
     "id, rating_id, (SELECT g.session_id FROM ratings g WHERE g.id = appeals.rating_id) AS session_id,
-     operator_id, reason, made_by, status, decided_by, note, created_at, decided_at";
+     operator_id, reason, made_by, status, decided_by, note, created_at, decided_at,
+     (SELECT r.line_id FROM ratings g JOIN rating_requests r ON r.id = g.request_id
+      WHERE g.id = appeals.rating_id) AS line_id,
+     (SELECT r.scale FROM ratings g JOIN rating_requests r ON r.id = g.request_id
+      WHERE g.id = appeals.rating_id) AS scale,
+     (SELECT g.value FROM ratings g WHERE g.id = appeals.rating_id) AS value,
+     (SELECT CASE WHEN g.comment_flagged_at IS NULL THEN g.comment END FROM ratings g
+      WHERE g.id = appeals.rating_id) AS comment,
+     (SELECT r.client_id FROM ratings g JOIN rating_requests r ON r.id = g.request_id
+      WHERE g.id = appeals.rating_id) AS client_id,
+     (SELECT s.client_name FROM ratings g JOIN sessions s ON s.id = g.session_id
+      WHERE g.id = appeals.rating_id) AS client_name,
+     (SELECT p.text FROM rating_responses p WHERE p.rating_id = appeals.rating_id) AS response";
 
 fn read_appeal(row: &sqlx::any::AnyRow) -> Result<AppealRecord> {
     Ok(AppealRecord {
@@ -170,6 +200,17 @@ fn read_appeal(row: &sqlx::any::AnyRow) -> Result<AppealRecord> {
         note: row.try_get("note")?,
         created_at: time(row.try_get("created_at")?),
         decided_at: opt_time(row.try_get("decided_at")?),
+        line_id: row.try_get("line_id")?,
+        rating: AppealedRating {
+            scale: row.try_get::<String, _>("scale")?.parse().map_err(|e| {
+                super::StoreError::Corrupt(format!("scale of an appeal's rating: {e}"))
+            })?,
+            value: row.try_get("value")?,
+            comment: row.try_get("comment")?,
+            client_id: row.try_get("client_id")?,
+            client_name: row.try_get("client_name")?,
+            response: row.try_get("response")?,
+        },
     })
 }
 
@@ -451,6 +492,13 @@ impl Store {
         }
         tx.commit().await?;
         Ok(AppealOutcome::Done(appeal))
+    }
+
+    /// Appeal `id`, if it exists.
+    pub async fn appeal(&self, id: &str) -> Result<Option<AppealRecord>> {
+        let mut conn = self.pool.acquire().await?;
+        let sql = format!("SELECT {APPEAL_COLUMNS} FROM appeals WHERE id = $1");
+        one(&mut conn, sql, id, read_appeal).await
     }
 
     /// Appeals, oldest first, optionally only those with `status`.

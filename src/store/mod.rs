@@ -66,8 +66,8 @@ pub use events::{
 pub use export::ExportedRating;
 pub use filter::{Grouping, ReportFilter};
 pub use followup::{
-    AppealFilter, AppealOutcome, AppealRecord, Delivery, EvaluationRecord, ResponseDelivery,
-    ResponseRecord, ResponseWrite,
+    AppealFilter, AppealOutcome, AppealRecord, AppealedRating, Delivery, EvaluationRecord,
+    ResponseDelivery, ResponseRecord, ResponseWrite,
 };
 pub use helpdesk::{HelpdeskConversation, MadeInHelpdesk};
 pub use inbox::{

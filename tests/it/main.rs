@@ -11,6 +11,7 @@ mod common;
 
 mod alerts;
 mod api;
+mod appeals;
 mod architecture;
 mod auth;
 mod changes;

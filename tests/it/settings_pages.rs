@@ -591,12 +591,26 @@ async fn an_admin_changes_a_person_from_their_page(db: Db) {
     );
     assert_eq!(person(&app, &key, "sup-olga").await, after);
 
-    // Deactivated, then back.
+    // Deactivated only when confirmed, then back.
     let (status, page) = send(
         &app,
         &ada,
         "/dashboard/people/sup-olga/active",
         &[("active", "false"), ("version", &version)],
+    )
+    .await;
+    assert_eq!(status, 303, "{page}");
+    assert!(page.contains("Nothing changed: tick “I am sure”"), "{page}");
+    assert_eq!(person(&app, &key, "sup-olga").await["active"], true);
+    let (status, page) = send(
+        &app,
+        &ada,
+        "/dashboard/people/sup-olga/active",
+        &[
+            ("active", "false"),
+            ("version", &version),
+            ("confirm", "yes"),
+        ],
     )
     .await;
     assert_eq!(status, 303, "{page}");
@@ -815,6 +829,12 @@ async fn groups_and_keys_from_their_pages(db: Db) {
     assert!(!page.contains(&made), "shown only once");
     let id = made.split('_').nth(1).unwrap();
     let (status, page) = send(&app, &ada, &format!("/dashboard/keys/{id}/revoke"), &[]).await;
+    assert_eq!(status, 303, "{page}");
+    assert!(page.contains("Nothing changed: tick “I am sure”"), "{page}");
+    let (status, _) = app.call_as(Some(&made), "GET", "/v1/lines", None).await;
+    assert_eq!(status, 200, "not revoked without the box ticked");
+    let revoke = format!("/dashboard/keys/{id}/revoke");
+    let (status, page) = send(&app, &ada, &revoke, &[("confirm", "yes")]).await;
     assert_eq!(status, 303, "{page}");
     assert!(page.contains("is revoked"), "{page}");
     let (status, _) = app.call_as(Some(&made), "GET", "/v1/lines", None).await;

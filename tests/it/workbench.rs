@@ -179,7 +179,21 @@ async fn a_supervisor_works_a_low_rating_from_the_browser(db: Db) {
     );
     assert!(!inbox.contains("nobody answered"), "{inbox}");
 
-    // Evaluate.
+    // Evaluate: nothing is chosen for her; sent unchosen, it is named and nothing saved.
+    let (_, page) = text(&app, "/dashboard/sessions/s1", Some(&olga)).await;
+    assert!(
+        page.contains(r#"<option value="" selected>choose…</option>"#),
+        "{page}"
+    );
+    let (status, page) = post(
+        &app,
+        &olga,
+        "/dashboard/sessions/s1/evaluation",
+        &[("stars", ""), ("comment", "slow to pick up")],
+    )
+    .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("choose how many stars you give"), "{page}");
     let (status, page) = post(
         &app,
         &olga,
@@ -314,7 +328,7 @@ async fn the_workbench_refuses_what_the_api_refuses(db: Db) {
     )
     .await;
     assert!(
-        page.contains("Nothing changed") && page.contains("needs an admin"),
+        page.contains("Nothing changed") && page.contains("needs a supervisor or admin"),
         "{page}"
     );
     // Another line's supervisor: as if the session did not exist.
