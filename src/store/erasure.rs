@@ -24,7 +24,8 @@ pub struct Erased {
     pub requests: u64,
     /// Comments erased, counting each version of a rating that had one.
     pub comments: u64,
-    /// Responses to their ratings whose text was erased (one on its way is not sent).
+    /// Responses to their ratings whose text was erased (one on its way is not sent), and
+    /// notes that closed their ratings in the inbox, erased likewise.
     pub responses: u64,
     /// Events about them that no subscriber had taken yet: dropped, as they carry their id,
     /// name and comments (see docs/events.md).
@@ -81,6 +82,15 @@ impl Store {
                                    THEN 'not sent: the client was erased' ELSE last_error END,
                  run_at = NULL, lease_owner = NULL
              WHERE text <> '(erased)' AND rating_id IN ({THEIR_RATINGS})"
+        ))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        // A note closing one of their ratings may tell of them as a response does.
+        erased.responses += run(format!(
+            "UPDATE rating_handling SET close_note = '(erased)'
+             WHERE close_note IS NOT NULL AND close_note <> '(erased)'
+               AND rating_id IN ({THEIR_RATINGS})"
         ))
         .execute(&mut *tx)
         .await?

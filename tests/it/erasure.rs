@@ -90,6 +90,14 @@ async fn an_erased_client_leaves_only_anonymous_counts(kind: Db) {
         )
         .await;
     assert!(status == 201 || status == 200, "{body}");
+    // Closed in the inbox too, with a note that names her.
+    let (status, body) = app
+        .post(
+            "/v1/ratings/actions",
+            json!({"rating_ids": [rating], "action": "close", "note": "Called Ann Example back"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     let before = reports(&app, None).await;
 
     // Admins only: a supervisor of the line is refused, and nothing changes.
@@ -135,8 +143,13 @@ async fn an_erased_client_leaves_only_anonymous_counts(kind: Db) {
             &body["comments"],
             &body["responses"]
         ),
-        (&json!(2), &json!(2), &json!(2), &json!(1)),
-        "one comment in the rating and one in its history: {body}"
+        (&json!(2), &json!(2), &json!(2), &json!(2)),
+        "one comment in the rating and one in its history; the response and the close's note: {body}"
+    );
+    let handled = get(&app, admin, "/v1/ratings?state=handled").await;
+    assert_eq!(
+        handled["ratings"][0]["closed"]["note"], "(erased)",
+        "{handled}"
     );
 
     // Nothing of Ann is left; Bob is untouched; the reports read as before.

@@ -32,6 +32,18 @@ async fn old_sessions_go_and_their_counts_stay(kind: Db) {
     app.rated("s-2", "support", "op-2", 0).await;
     app.sent_request("s-3", "support", "op-1").await;
     let rating = app.rated("s-4", "support", "op-1", 0).await;
+    // s-2's low rating closed in the inbox: its handling goes with it.
+    let s2 = app.session("s-2").await["rating"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = app
+        .post(
+            "/v1/ratings/actions",
+            json!({"rating_ids": [s2], "action": "close", "note": "called back"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     let (status, body) = app
         .put(
             &format!("/v1/ratings/{rating}/response"),
