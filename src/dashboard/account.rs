@@ -254,6 +254,62 @@ pub async fn account(
 
 #[derive(serde::Deserialize, Default)]
 #[serde(default)]
+pub struct PasswordForm {
+    current: String,
+    password: String,
+    repeat: String,
+}
+
+/// `POST /dashboard/account/password`: the person's own new password, given their current
+/// one. This sign-in goes on with it; every other sign-in of theirs ends.
+pub async fn change_password(
+    State(state): State<AppState>,
+    super::visit::Visit { caller, session }: super::visit::Visit,
+    ClientIp(ip): ClientIp,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    // Guessing the current password is limited as guessing at the sign-in is.
+    if let Some(ip) = ip
+        && let Err(limited) = state.limits.credential_allowed(ip)
+    {
+        state.metrics.auth_failure("throttled");
+        return ApiError::from(limited).into_response();
+    }
+    let changed = state
+        .engine
+        .change_password(&caller, &form.current, &form.password, &form.repeat, ip)
+        .await;
+    if let (Err(EngineError::Invalid(i)), Some(ip)) = (&changed, ip)
+        && i.field == "current"
+    {
+        state.metrics.auth_failure("wrong_password");
+        state.limits.credential_refused(ip);
+    }
+    match changed {
+        Ok((person_id, password)) => {
+            let signed_in = SignedIn::Person {
+                person_id,
+                password,
+            };
+            if let Err(e) = sign_in::sign_in(&session, signed_in).await {
+                return e.into_response();
+            }
+            let said = "Your password is changed: your other sign-ins have ended.";
+            super::visit::flash(&session, said).await;
+            Redirect::to("/dashboard/account").into_response()
+        }
+        Err(EngineError::Invalid(invalid)) => {
+            let problem = (invalid.field.clone(), invalid.to_string());
+            let mut page = account_page(&state, &caller, None, Some(problem)).await;
+            *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            page
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
 pub struct TimeZoneForm {
     time_zone: String,
 }
@@ -282,20 +338,28 @@ pub async fn set_time_zone(
             if e.status.is_server_error() {
                 return e.into_response();
             }
-            let mut page = account_page(&state, &caller, None, Some(&e.message)).await;
+            let problem = ("time_zone".to_owned(), e.message.clone());
+            let mut page = account_page(&state, &caller, None, Some(problem)).await;
             *page.status_mut() = e.status;
             page
         }
     }
 }
 
-/// The account page; `problem` stands next to the zone's field.
+/// The account page; `problem` (field, message) stands next to its field.
 async fn account_page(
     state: &AppState,
     caller: &crate::policy::Caller,
     flash: Option<&str>,
-    problem: Option<&str>,
+    problem: Option<(String, String)>,
 ) -> Response {
+    let about = |field: &str| {
+        problem
+            .as_ref()
+            .filter(|(f, _)| f == field)
+            .map(|(_, m)| m.as_str())
+    };
+    let problem = about("time_zone");
     let viewer = super::visit::viewer(state, caller).await;
     let own = caller
         .person_id()
@@ -326,6 +390,24 @@ async fn account_page(
                         (page::field_problem("time_zone", problem))
                         p.muted { "Times on every page are shown in it, and the filters' dates are its days." }
                         button type="submit" id="save-zone" { "Save" }
+                    }
+                    form.stacked method="post" action="/dashboard/account/password" aria-label="Your password" {
+                        h2 { "Change your password" }
+                        label for="current" { "Your current password" }
+                        input type="password" name="current" id="current" autocomplete="current-password" required
+                            aria-invalid=[about("current").map(|_| "true")];
+                        (page::field_problem("current", about("current")))
+                        label for="password" { "The new password" }
+                        input type="password" name="password" id="password" autocomplete="new-password" required
+                            minlength=(crate::engine::MIN_PASSWORD_CHARS)
+                            aria-invalid=[about("password").map(|_| "true")];
+                        (page::field_problem("password", about("password")))
+                        label for="repeat" { "The new password again" }
+                        input type="password" name="repeat" id="repeat" autocomplete="new-password" required
+                            aria-invalid=[about("repeat").map(|_| "true")];
+                        (page::field_problem("repeat", about("repeat")))
+                        p.muted { "Your other sign-ins end; this one goes on." }
+                        button type="submit" id="change-password" { "Change my password" }
                     }
                     p { a href={ "/dashboard/people/" (me) } #my-alerts { "Where you hear about low ratings" }
                         ", with a test alert to each of your addresses." }

@@ -378,6 +378,70 @@ impl Engine {
         Ok(signed_in)
     }
 
+    /// A person's own change of their password: `current` must be theirs (a wrong one is
+    /// named, and counted as a failed sign-in), the new one typed twice and long enough.
+    /// Every other sign-in of theirs ends (the fingerprint changes); the new fingerprint is
+    /// returned for the sign-in this change is made from. Audited as `password_changed`.
+    pub async fn change_password(
+        &self,
+        caller: &Caller,
+        current: &str,
+        new: &str,
+        repeated: &str,
+        from: Option<IpAddr>,
+    ) -> Result<(String, String)> {
+        let Some(me) = caller.person_id().map(str::to_owned) else {
+            return Err(Invalid::new(
+                "current",
+                "an API key has no password: people change theirs when signed in as themselves",
+            )
+            .into());
+        };
+        let person = self
+            .store
+            .person_sign_in(&me)
+            .await?
+            .filter(|p| p.active)
+            .ok_or_else(|| person_not_found(&me))?;
+        let stored = person.password_hash.clone().unwrap_or_default();
+        let typed = current.to_owned();
+        let check = stored.clone();
+        let matches = current.len() <= 4 * MAX_PASSWORD_CHARS
+            && !stored.is_empty()
+            && hashing(from, move || verify(&typed, &check)).await;
+        if !matches {
+            self.audit_failed_sign_in(Some(&me), from).await;
+            return Err(Invalid::new(
+                "current",
+                "this is not your current password; nothing was changed",
+            )
+            .into());
+        }
+        check_password(new, repeated)?;
+        let password = new.to_owned();
+        let hashed = hashing(from, move || hash(&password)).await;
+        if !self
+            .store
+            .change_password(&me, &stored, &hashed, self.now())
+            .await?
+        {
+            return Err(Invalid::new(
+                "current",
+                "your password was changed meanwhile (another tab?); sign in again",
+            )
+            .into());
+        }
+        self.note(
+            &me,
+            "person",
+            &me,
+            "password_changed",
+            &[("address", from.map(|ip| ip.to_string()).into())],
+        )
+        .await;
+        Ok((me, fingerprint(&hashed)))
+    }
+
     /// The caller a sign-in made with the password of fingerprint `password` is: person
     /// `id` with their role and lines as they are now, read again on every request; `None`
     /// when they are gone or deactivated, or their password was set again since (every older

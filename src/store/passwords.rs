@@ -148,4 +148,27 @@ impl Store {
         tx.commit().await?;
         Ok(Some(person_id))
     }
+
+    /// Replaces person `person_id`'s password, only while its hash is still `old_hash` (the
+    /// one just checked), so two changes at once cannot both pass the check; whether it was
+    /// replaced.
+    pub async fn change_password(
+        &self,
+        person_id: &str,
+        old_hash: &str,
+        new_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE person_passwords SET hash = $3, set_at = $4 WHERE person_id = $1 AND hash = $2",
+        )
+        .bind(person_id)
+        .bind(old_hash)
+        .bind(new_hash)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
 }

@@ -488,7 +488,71 @@ async fn a_person_sets_their_own_time_zone(db: Db) {
     assert_eq!(people[1]["version"], 3, "{people}");
 }
 
+/// A person changes their own password on their account page: the current one must be
+/// theirs (a wrong one is named and changes nothing), the new one typed twice; their other
+/// sign-ins end, this one goes on, and the new password signs in.
+async fn a_person_changes_their_own_password(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    fixture(&app).await;
+    close_with_a_key(&app).await;
+    let path = path_of(&rateline(&app, &["people", "invite", "sup-olga"]));
+    let (_, headers, _) = set_password(&app, &path, PASSWORD, PASSWORD).await;
+    let here = cookie_of(&headers).unwrap();
+    let (_, other_headers, _) = sign_in(&app, "sup-olga", PASSWORD, "/dashboard").await;
+    let elsewhere = cookie_of(&other_headers).unwrap();
+    let own = app.base.clone();
+    let from_our_page = [("origin", own.as_str()), ("sec-fetch-site", "same-origin")];
+    let change = async |current: &str, new: &str, repeat: &str| {
+        post_form(
+            &app,
+            "/dashboard/account/password",
+            Some(&here),
+            &from_our_page,
+            &[("current", current), ("password", new), ("repeat", repeat)],
+        )
+        .await
+    };
+    let new = "a green kettle on mars";
+    let (status, _, page) = change("not my password", new, new).await;
+    assert_eq!(status, 422, "{page}");
+    assert!(
+        page.contains(r#"id="current-problem""#) && page.contains("not your current password"),
+        "{page}"
+    );
+    let (status, _, page) = change(PASSWORD, new, "a green kettle").await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains(r#"id="repeat-problem""#), "{page}");
+    assert!(
+        !page.contains(new),
+        "a password is never shown back: {page}"
+    );
+    // Nothing changed so far: the old password still signs in.
+    assert_eq!(
+        sign_in(&app, "sup-olga", PASSWORD, "/dashboard").await.0,
+        303
+    );
+
+    let (status, headers, _) = change(PASSWORD, new, new).await;
+    assert_eq!(status, 303);
+    let to = headers["location"].to_str().unwrap().to_owned();
+    // The sign-in goes on under a new cookie, as after any sign-in.
+    let here = cookie_of(&headers).unwrap_or(here.clone());
+    let (status, page) = text(&app, &to, Some(&here)).await;
+    assert_eq!(status, 200, "this sign-in goes on: {page}");
+    assert!(page.contains("Your password is changed"), "{page}");
+    let (status, _) = text(&app, "/dashboard/account", Some(&elsewhere)).await;
+    assert_eq!(status, 401, "the other sign-in ended");
+    assert_eq!(
+        sign_in(&app, "sup-olga", PASSWORD, "/dashboard").await.0,
+        401
+    );
+    assert_eq!(sign_in(&app, "sup-olga", new, "/dashboard").await.0, 303);
+}
+
 crate::common::on_both_backends!(
+    a_person_changes_their_own_password,
     a_person_sets_their_own_time_zone,
     an_invited_person_sets_a_password_and_signs_in_as_themselves,
     an_operator_signed_in_sees_only_their_own,
