@@ -205,7 +205,17 @@ pub fn inbox_filter(
                 keep("q", ApiError::new(ErrorCode::InvalidParameter, why));
                 None
             }
-            q => q.map(str::to_owned),
+            Some(q) => match rateline_domain::check_text("q", q) {
+                Ok(()) => Some(q.to_owned()),
+                Err(e) => {
+                    keep(
+                        "q",
+                        ApiError::new(ErrorCode::InvalidParameter, e.to_string()),
+                    );
+                    None
+                }
+            },
+            None => None,
         },
         assignee,
         sort: read!(
