@@ -98,8 +98,8 @@ impl Engine {
     }
 
     /// Does one inbox action on every rating `body` names, as `caller` (supervisors and
-    /// admins of the ratings' lines), all or none: a rating the caller may not see, a
-    /// voided one, or an assignee who is not a supervisor of a rating's line (nor an admin)
+    /// admins of the ratings' lines), all or none: a rating the caller may not see, one that
+    /// is not low, a voided one, or an assignee who is not a supervisor of a rating's line (nor an admin)
     /// refuses the whole action. How many ratings it changed.
     pub async fn act_on_ratings(&self, caller: &Caller, mut body: InboxActionBody) -> Result<u64> {
         caller.not_operator("assigning or closing ratings")?;
@@ -121,6 +121,16 @@ impl Engine {
             });
             match place {
                 None => return Err(rating_not_found(id)),
+                Some(p) if !p.low => {
+                    return Err(Invalid::new(
+                        "rating_ids",
+                        format!(
+                            "rating '{id}' is not low: only low ratings are assigned and \
+                             closed; untick it and try again"
+                        ),
+                    )
+                    .into());
+                }
                 Some(p) if p.voided && body.action != InboxAction::Reopen => {
                     return Err(EngineError::Conflict {
                         code: ErrorCode::RatingVoided,

@@ -318,13 +318,14 @@ pub enum Handling {
     Reopen,
 }
 
-/// Where a rating is, for judging an action on it: its line and operator, and whether it is
-/// voided.
+/// Where a rating is, for judging an action on it: its line and operator, whether it is
+/// voided, and whether it is low (only low ratings are assigned and closed).
 #[derive(Debug, Clone)]
 pub struct RatingPlace {
     pub line_id: String,
     pub operator_id: Option<String>,
     pub voided: bool,
+    pub low: bool,
 }
 
 impl Store {
@@ -430,7 +431,7 @@ impl Store {
             return Ok(std::collections::HashMap::new());
         }
         let sql = format!(
-            "SELECT g.id, r.line_id, r.operator_id, g.voided_at
+            "SELECT g.id, r.line_id, r.operator_id, g.voided_at, g.low
              FROM ratings g JOIN rating_requests r ON r.id = g.request_id
              WHERE g.id IN ({})",
             super::placeholders(0, ids.len())
@@ -450,6 +451,7 @@ impl Store {
                         line_id: r.try_get("line_id")?,
                         operator_id: r.try_get("operator_id")?,
                         voided: opt_time(r.try_get("voided_at")?).is_some(),
+                        low: r.try_get::<i64, _>("low")? == 1,
                     },
                 ))
             })

@@ -384,6 +384,11 @@ async fn a_team_empties_the_inbox(db: Db) {
             "nope",
         ),
         (
+            json!({"rating_ids": [ids["s5"], ids["s3"]], "action": "close"}),
+            422,
+            "not low",
+        ),
+        (
             json!({"rating_ids": [], "action": "close"}),
             422,
             "rating_ids",
