@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 
 use super::page;
-use super::visit::{Visit, may_decide, viewer};
+use super::visit::{Visit, viewer};
 use crate::http::AppState;
 use crate::store::AppealFilter;
 
@@ -45,12 +45,10 @@ pub async fn queue(
         Err(e) => return crate::http::ApiError::from(e).into_response(),
     };
     let flash = super::visit::take_flash(&session).await;
-    let mut decidable = std::collections::HashSet::new();
-    for a in appeals.iter().filter(|a| a.status == "open") {
-        if may_decide(&state, &caller, Some(a)).await {
-            decidable.insert(a.id.clone());
-        }
-    }
+    let decidable = match state.engine.decidable(&caller, &appeals).await {
+        Ok(d) => d,
+        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    };
     let viewer = viewer(&state, &caller).await;
     page::page(
         "Appeals",

@@ -119,10 +119,8 @@ pub async fn viewer(state: &AppState, caller: &Caller) -> Viewer {
             |e| tracing::warn!(error = %e, "the names of people and lines could not be read"),
         )
         .unwrap_or_default();
-    let zone = caller
-        .person_id()
-        .and_then(|id| directory.people.get(id))
-        .and_then(|(_, zone)| zone.as_deref()?.parse().ok())
+    let zone = directory
+        .zone_of(caller.person_id())
         .unwrap_or(state.time_zone);
     let admin = caller
         .role()

@@ -31,13 +31,15 @@ impl Engine {
             return Ok(());
         }
         match self.store.rating_scope(id).await? {
-            Some((line, operator))
-                if !caller.sees_session(&line, operator.as_deref())
-                    || self.ratings_hidden_from(caller).await?.contains(&line) =>
-            {
-                Err(rating_not_found(id))
+            Some((line, operator)) => {
+                let hidden = self.ratings_hidden_from(caller).await?;
+                if sees_rating(caller, &line, operator.as_deref(), &hidden) {
+                    Ok(())
+                } else {
+                    Err(rating_not_found(id))
+                }
             }
-            _ => Ok(()),
+            None => Ok(()),
         }
     }
 
@@ -260,20 +262,32 @@ impl Engine {
             ..AppealFilter::default()
         };
         let open = self.appeals(caller, filter).await?;
+        Ok(self.decidable(caller, &open).await?.len() as i64)
+    }
+
+    /// Which of `appeals` `caller` may decide (see [`Caller::decides_appeal`]), by id: open
+    /// ones, judged with one read of the lines.
+    pub async fn decidable(
+        &self,
+        caller: &Caller,
+        appeals: &[AppealRecord],
+    ) -> Result<std::collections::HashSet<String>> {
         let lines = self.store.list_lines().await?;
         let allowed = |line: &str| {
             lines
                 .iter()
                 .any(|l| l.id == line && l.settings.rating.supervisors_decide_appeals)
         };
-        Ok(open
+        Ok(appeals
             .iter()
+            .filter(|a| a.status == "open")
             .filter(|a| {
                 caller
                     .decides_appeal(&a.line_id, allowed(&a.line_id), a.made_by.as_deref())
                     .is_ok()
             })
-            .count() as i64)
+            .map(|a| a.id.clone())
+            .collect())
     }
 
     /// The appeals `filter` asks for within `caller`'s reach (a supervisor's lines, an
@@ -405,6 +419,18 @@ fn response_changed(rating_id: &str, current: Option<&ResponseRecord>) -> Engine
             ),
         },
     }
+}
+
+/// Whether `caller` may see a rating of line `line` handled by `operator`, `hidden` being
+/// the lines that keep ratings from them ([`Engine::ratings_hidden_from`]): one rule for a
+/// single rating and for an action on many.
+pub(super) fn sees_rating(
+    caller: &Caller,
+    line: &str,
+    operator: Option<&str>,
+    hidden: &[String],
+) -> bool {
+    caller.is_open() || (caller.sees_session(line, operator) && !hidden.iter().any(|h| h == line))
 }
 
 fn known_rating(id: &str) -> Result<()> {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use rateline_domain::{ErrorCode, InboxAction, InboxActionBody, Invalid, Role};
 
 use super::audit::actor;
-use super::followup::rating_not_found;
+use super::followup::{rating_not_found, sees_rating};
 use super::{Engine, EngineError, Result};
 use crate::policy::Caller;
 use crate::store::{
@@ -114,11 +114,9 @@ impl Engine {
         let places = self.store.rating_places(&ids).await?;
         let hidden = self.ratings_hidden_from(caller).await?;
         for id in &ids {
-            let place = places.get(id).filter(|p| {
-                caller.is_open()
-                    || (caller.sees_session(&p.line_id, p.operator_id.as_deref())
-                        && !hidden.contains(&p.line_id))
-            });
+            let place = places
+                .get(id)
+                .filter(|p| sees_rating(caller, &p.line_id, p.operator_id.as_deref(), &hidden));
             match place {
                 None => return Err(rating_not_found(id)),
                 Some(p) if !p.low => {

@@ -354,11 +354,7 @@ async fn export(
     let filter = inbox_filter(&params, caller.person_id()).or_refuse()?;
     let export = state.engine.export(&caller, filter).await?;
     let names = state.engine.directory().await?;
-    let zone = caller
-        .person_id()
-        .and_then(|id| names.people.get(id))
-        .and_then(|(_, zone)| zone.as_deref()?.parse().ok())
-        .unwrap_or(state.time_zone);
+    let zone = names.zone_of(caller.person_id()).unwrap_or(state.time_zone);
     let file = super::export::file_name(&params);
     Ok(super::export::streamed(export, format, zone, names, &file))
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::Row;
 use tokio_stream::StreamExt;
 
-use super::inbox::{HANDLING_JOIN, InboxFilter, appeals_join, bound, where_clause};
+use super::inbox::{HANDLING_JOIN, InboxFilter, RANK, appeals_join, bound, state_of, where_clause};
 use super::rows::read_reasons;
 use super::{Result, Store, time};
 
@@ -44,11 +44,6 @@ pub struct ExportedRating {
     pub evaluation: Option<i64>,
 }
 
-/// The rating's state, as the inbox has it ([`super::inbox`]'s order of states).
-const STATE: &str = "CASE WHEN g.low = 0 THEN 'none' WHEN g.voided_at IS NOT NULL THEN 'voided' \
-                     WHEN p.rating_id IS NOT NULL OR h.closed_at IS NOT NULL THEN 'handled' \
-                     WHEN h.assignee_id IS NOT NULL THEN 'assigned' ELSE 'unanswered' END";
-
 impl Store {
     /// Sends every rating `f` matches (its page aside) to `out`, oldest first, as the
     /// database sends them; stops early when `out` is closed (the reader has gone). How many
@@ -71,7 +66,7 @@ impl Store {
         };
         let sql = format!(
             "SELECT g.id, g.session_id, g.updated_at, g.value, g.low, g.resolved, g.reasons,
-                    g.comment, g.comment_flagged_at, {STATE} AS state,
+                    g.comment, g.comment_flagged_at, {RANK} AS state_rank,
                     r.line_id, r.operator_id, o.name AS operator_name, r.client_id,
                     s.client_name, r.channel, r.scale, h.assignee_id, h.close_note,
                     p.text AS response, p.author_id AS response_by, a.status AS appeal,
@@ -103,7 +98,6 @@ impl Store {
 
 fn read_exported(r: &sqlx::any::AnyRow) -> Result<ExportedRating> {
     let flagged = r.try_get::<Option<i64>, _>("comment_flagged_at")?.is_some();
-    let state: String = r.try_get("state")?;
     Ok(ExportedRating {
         rating_id: r.try_get("id")?,
         session_id: r.try_get("session_id")?,
@@ -121,13 +115,7 @@ fn read_exported(r: &sqlx::any::AnyRow) -> Result<ExportedRating> {
         reasons: read_reasons(r.try_get("reasons")?).unwrap_or_default(),
         comment: if flagged { None } else { r.try_get("comment")? },
         comment_flagged: flagged,
-        state: match state.as_str() {
-            "unanswered" => "unanswered",
-            "assigned" => "assigned",
-            "handled" => "handled",
-            "voided" => "voided",
-            _ => "none",
-        },
+        state: state_of(r)?,
         assignee_id: r.try_get("assignee_id")?,
         closed_note: r.try_get("close_note")?,
         response: r.try_get("response")?,

@@ -34,7 +34,7 @@ pub enum InboxState {
 
 /// A rating's state, from the joins `g` ratings, `p` responses and `h` handling: 0
 /// unanswered, 1 assigned, 2 handled, 3 voided. The inbox's first sort key.
-const RANK: &str = "CASE WHEN g.voided_at IS NOT NULL THEN 3 \
+pub(super) const RANK: &str = "CASE WHEN g.voided_at IS NOT NULL THEN 3 \
                     WHEN p.rating_id IS NOT NULL OR h.closed_at IS NOT NULL THEN 2 \
                     WHEN h.assignee_id IS NOT NULL THEN 1 ELSE 0 END";
 
@@ -659,6 +659,23 @@ pub(super) fn where_clause(f: &InboxFilter) -> Option<(String, Vec<Bind>)> {
     Some((conditions.join(" AND "), binds))
 }
 
+/// A row's state by name, from its `low` and its `state_rank` ([`RANK`]): `none` for a
+/// rating that is not low.
+pub(super) fn state_of(r: &sqlx::any::AnyRow) -> Result<&'static str> {
+    Ok(
+        match (
+            r.try_get::<i64, _>("low")?,
+            r.try_get::<i64, _>("state_rank")?,
+        ) {
+            (0, _) => "none",
+            (_, 0) => "unanswered",
+            (_, 1) => "assigned",
+            (_, 2) => "handled",
+            _ => "voided",
+        },
+    )
+}
+
 fn read_item(r: &sqlx::any::AnyRow, now: DateTime<Utc>) -> Result<InboxItem> {
     let scale: String = r.try_get("scale")?;
     let id: String = r.try_get("id")?;
@@ -689,16 +706,7 @@ fn read_item(r: &sqlx::any::AnyRow, now: DateTime<Utc>) -> Result<InboxItem> {
         None => None,
     };
     let flagged = r.try_get::<Option<i64>, _>("comment_flagged_at")?.is_some();
-    let state = match (
-        r.try_get::<i64, _>("low")?,
-        r.try_get::<i64, _>("state_rank")?,
-    ) {
-        (0, _) => "none",
-        (_, 0) => "unanswered",
-        (_, 1) => "assigned",
-        (_, 2) => "handled",
-        _ => "voided",
-    };
+    let state = state_of(r)?;
     Ok(InboxItem {
         session_id: r.try_get("session_id")?,
         line_id: r.try_get("line_id")?,

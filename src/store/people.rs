@@ -128,6 +128,14 @@ pub struct Directory {
     pub lines: std::collections::HashMap<String, String>,
 }
 
+impl Directory {
+    /// The zone person `id` reads times in, when they have set one that is a zone.
+    pub fn zone_of(&self, id: Option<&str>) -> Option<chrono_tz::Tz> {
+        let (_, zone) = self.people.get(id?)?;
+        zone.as_deref()?.parse().ok()
+    }
+}
+
 /// A person as stored, with whether they can sign in to the dashboard.
 #[derive(Debug, Clone)]
 pub struct PersonRecord {
