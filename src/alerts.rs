@@ -38,7 +38,7 @@ use rateline_domain::{ClientRef, Id, Scale};
 use serde_json::json;
 
 use crate::settings::SmtpSettings;
-use crate::store::{AlertDelivery, NoticeDelivery};
+use crate::store::{AlertDelivery, DigestKind, NoticeDelivery};
 
 /// The sinks this server can send alerts through.
 pub struct AlertSinks {
@@ -200,6 +200,9 @@ impl AlertSinks {
                             "session_id": r.session_id,
                             "page_url": format!("{}/dashboard/sessions/{}", self.public_url, r.session_id),
                             "line": r.line_name,
+                            "operator": r.operator_name,
+                            "client": r.client_name,
+                            "channel": r.channel,
                             "scale": r.scale,
                             "value": r.value,
                             "low": r.low,
@@ -209,12 +212,29 @@ impl AlertSinks {
                         })
                     })
                     .collect();
-                let body = json!({
-                    "text": text,
-                    "event": "rating_notice",
-                    "notice": {"id": n.id, "operator_id": n.operator_id, "total": n.total,
-                               "ratings": ratings},
-                });
+                let event = digest_event(n);
+                let mut about = json!({"id": n.id, "total": n.total, "ratings": ratings});
+                match &n.kind {
+                    DigestKind::Ratings => about["operator_id"] = json!(n.operator_id),
+                    DigestKind::Alerts | DigestKind::Appeals => {
+                        about["recipient"] = json!(n.operator_id)
+                    }
+                    DigestKind::Burst {
+                        line_id,
+                        line_name,
+                        in_window,
+                    } => {
+                        about["recipient"] = json!(n.operator_id);
+                        about["line"] = json!({"id": line_id, "name": line_name});
+                        about["in_last_10_minutes"] = json!(in_window);
+                    }
+                }
+                let key = if event == "rating_notice" {
+                    "notice"
+                } else {
+                    "digest"
+                };
+                let body = json!({"text": text, "event": event, key: about});
                 let body = serde_json::to_vec(&body).expect("a notice serialises");
                 let secret = n.webhook_secret.as_ref().unwrap_or(&self.server_secret);
                 let sent = self
@@ -222,7 +242,7 @@ impl AlertSinks {
                     .post(&n.address)
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .header("Idempotency-Key", &n.id)
-                    .header(EVENT_HEADER, "rating_notice")
+                    .header(EVENT_HEADER, event)
                     .header(SIGNATURE_HEADER, sign(secret.0.as_bytes(), &body))
                     .body(body)
                     .send()
@@ -337,24 +357,87 @@ impl Markup {
     }
 }
 
-/// A digest's subject and text: each rating (at most [`crate::store::NOTICE_LISTS`]) with
-/// its line, its value, the reasons, its session's page and the comment (cut to
-/// [`crate::store::NOTICE_COMMENT_CHARS`], quoted last).
+/// What a webhook digest's `event` (and `X-Rateline-Event`) says it is.
+fn digest_event(n: &NoticeDelivery) -> &'static str {
+    match n.kind {
+        DigestKind::Ratings => "rating_notice",
+        DigestKind::Alerts => "alert_digest",
+        DigestKind::Appeals => "appeal_digest",
+        DigestKind::Burst { .. } => "alert_burst",
+    }
+}
+
+/// A digest's subject and text: what it is about and how many, then each rating (at most
+/// [`crate::store::NOTICE_LISTS`]) with its line, its value, the reasons, its session's page
+/// and the comment (cut to [`crate::store::NOTICE_COMMENT_CHARS`], quoted last), and a link
+/// to the rest.
 fn notice_words(n: &NoticeDelivery, public_url: &str, markup: Markup) -> (String, String) {
-    let count = if n.total == 1 {
-        "1 new rating".to_owned()
-    } else {
-        format!("{} new ratings", n.total)
+    let plural = |one: &str, many: &str| {
+        if n.total == 1 {
+            one.to_owned()
+        } else {
+            format!("{} {many}", n.total)
+        }
     };
-    let subject = format!("{count} of your chats");
+    let (subject, rest) = match &n.kind {
+        DigestKind::Ratings => (
+            format!("{} of your chats", plural("1 new rating", "new ratings")),
+            format!("{public_url}/dashboard/operators/{}", n.operator_id),
+        ),
+        DigestKind::Alerts => (
+            plural("1 low rating", "low ratings"),
+            format!("{public_url}/dashboard/inbox"),
+        ),
+        DigestKind::Appeals => (
+            format!(
+                "{} to decide",
+                plural("1 appeal of a rating", "appeals of ratings")
+            ),
+            format!("{public_url}/dashboard/appeals"),
+        ),
+        DigestKind::Burst {
+            line_id,
+            line_name,
+            in_window,
+        } => (
+            format!(
+                "Something is wrong on {}: {in_window} low ratings in 10 minutes",
+                markup.words(line_name)
+            ),
+            format!("{public_url}/dashboard/inbox?line={line_id}"),
+        ),
+    };
     let mut text = format!("{subject}\n");
+    if let DigestKind::Burst { .. } = n.kind {
+        text.push_str(&format!(
+            "\nMore low ratings than usual came on this line; they are gathered here, at most \
+             one message every 10 minutes. {} in this message.\nThe line's inbox: {rest}\n",
+            plural("1 rating", "ratings")
+        ));
+    }
+    if n.kind == DigestKind::Appeals {
+        text.push_str(&format!(
+            "\nAn operator asks that these ratings be voided. Decide on the appeals page: {rest}\n"
+        ));
+    }
+    let alerts = n.kind != DigestKind::Ratings;
     for r in &n.ratings {
         text.push_str(&format!(
             "\n{} on {}{}\n",
             rating_words(r.scale, r.value),
             markup.words(&r.line_name),
-            if r.low { " (low)" } else { "" }
+            if r.low && !alerts { " (low)" } else { "" }
         ));
+        if alerts {
+            let operator = r.operator_name.as_deref().unwrap_or("no operator");
+            let client = r.client_name.as_deref().unwrap_or("a client");
+            text.push_str(&format!(
+                "Operator: {} · Client: {} · {}\n",
+                markup.words(operator),
+                markup.words(client),
+                r.channel
+            ));
+        }
         if !r.reasons.is_empty() {
             let reasons: Vec<String> = r.reasons.iter().map(|t| markup.words(t)).collect();
             text.push_str(&format!("Reasons: {}\n", reasons.join(", ")));
@@ -374,10 +457,7 @@ fn notice_words(n: &NoticeDelivery, public_url: &str, markup: Markup) -> (String
     }
     let more = n.total.saturating_sub(n.ratings.len());
     if more > 0 {
-        text.push_str(&format!(
-            "\nand {more} more: {public_url}/dashboard/operators/{}\n",
-            n.operator_id
-        ));
+        text.push_str(&format!("\nand {more} more: {rest}\n"));
     }
     (subject, text)
 }
@@ -673,6 +753,9 @@ mod tests {
             rating_id: format!("g-{n}"),
             session_id: format!("s-{n}"),
             line_name: "Support".into(),
+            operator_name: Some("Olga".into()),
+            client_name: Some("<!here> Ann".into()),
+            channel: "telegram".into(),
             scale: Scale::Binary,
             value: i64::from(n.is_multiple_of(2)),
             low: !n.is_multiple_of(2),
@@ -680,8 +763,9 @@ mod tests {
             reasons: vec!["Slow".into()],
             rated_at: chrono::Utc::now(),
         };
-        let n = NoticeDelivery {
+        let mut n = NoticeDelivery {
             id: "n-1".into(),
+            kind: DigestKind::Ratings,
             operator_id: "op-1".into(),
             operator_name: None,
             sink: "telegram".into(),
@@ -691,6 +775,8 @@ mod tests {
             total: 25,
             withdrawn: None,
             last_sent_at: None,
+            every: crate::store::NOTICE_EVERY,
+            quiet_until: None,
         };
         let (subject, text) = notice_words(&n, "http://rl.example", Markup::Plain);
         assert_eq!(subject, "25 new ratings of your chats");
@@ -712,6 +798,36 @@ mod tests {
         );
         // One Telegram message holds it.
         assert!(text.chars().count() <= 4096, "{}", text.chars().count());
+
+        // A supervisor's digest names the operator and the client, and links the inbox.
+        n.kind = DigestKind::Alerts;
+        let (subject, text) = notice_words(&n, "http://rl.example", Markup::Chat);
+        assert_eq!(subject, "25 low ratings");
+        assert!(
+            text.contains("Operator: Olga · Client: &lt;!here&gt; Ann · telegram\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("and 15 more: http://rl.example/dashboard/inbox\n"),
+            "{text}"
+        );
+        assert!(text.chars().count() <= 4096, "{}", text.chars().count());
+
+        // A burst says which line, how many came, and links that line's inbox.
+        n.kind = DigestKind::Burst {
+            line_id: "support".into(),
+            line_name: "Support".into(),
+            in_window: 37,
+        };
+        let (subject, text) = notice_words(&n, "http://rl.example", Markup::Plain);
+        assert_eq!(
+            subject,
+            "Something is wrong on Support: 37 low ratings in 10 minutes"
+        );
+        assert!(
+            text.ends_with("and 15 more: http://rl.example/dashboard/inbox?line=support\n"),
+            "{text}"
+        );
     }
 
     /// A follow-up of alert `a-0` in `status`, which said the comment or not.

@@ -91,6 +91,10 @@ pub struct RatingSettings {
     /// its alerts wait for that comment (0..=3600): they leave when it comes, or when the
     /// wait ends without it.
     pub alert_wait_seconds: u32,
+    /// A burst: when more than this many low ratings of the line come within ten minutes,
+    /// a recipient who hears of each one at once hears of the rest as one "something is
+    /// wrong on this line" message every ten minutes instead (0..=1000; 0 never folds).
+    pub alert_burst_over: u32,
     /// Hours a low first answer or a lowered rating waits before it counts in the report
     /// (0..=720), so the team can resolve the case first; a raised rating counts at once.
     pub lowered_grace_hours: u32,
@@ -263,6 +267,7 @@ impl Default for RatingSettings {
             change_window_days: 90,
             alert_delay_seconds: 0,
             alert_wait_seconds: 120,
+            alert_burst_over: 10,
             lowered_grace_hours: 0,
             operators_see_ratings: true,
             notify_operator: false,
@@ -448,6 +453,15 @@ impl LineSettings {
             return Err(Invalid::new(
                 "rating.alert_wait_seconds",
                 format!("must be 0..=3600, got {}", r.alert_wait_seconds),
+            ));
+        }
+        if r.alert_burst_over > 1000 {
+            return Err(Invalid::new(
+                "rating.alert_burst_over",
+                format!(
+                    "must be 0..=1000 (0 never folds), got {}",
+                    r.alert_burst_over
+                ),
             ));
         }
         if r.lowered_grace_hours > 720 {

@@ -19,7 +19,7 @@
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use rateline_domain::ErrorCode;
+use rateline_domain::{AlertPace, ErrorCode, PaceMode, QuietHours};
 use tower_sessions::Session;
 
 use super::page::{self, Tried};
@@ -346,12 +346,188 @@ pub async fn set_time_zone(
     }
 }
 
+/// The pace form, as typed: every field a string, so what cannot be read is named.
+#[derive(serde::Deserialize, Default, Clone)]
+#[serde(default)]
+pub struct PaceForm {
+    mode: String,
+    digest_minutes: String,
+    per_hour: String,
+    quiet_from: String,
+    quiet_to: String,
+}
+
+impl PaceForm {
+    /// The form as a stored pace fills it.
+    fn of(pace: &AlertPace) -> Self {
+        let (quiet_from, quiet_to) = pace
+            .quiet_hours
+            .as_ref()
+            .map_or_else(Default::default, |q| (q.from.clone(), q.to.clone()));
+        PaceForm {
+            mode: match pace.mode {
+                PaceMode::Each => "each",
+                PaceMode::Digest => "digest",
+                PaceMode::Capped => "capped",
+            }
+            .to_owned(),
+            digest_minutes: pace.digest_minutes.to_string(),
+            per_hour: pace.per_hour.to_string(),
+            quiet_from,
+            quiet_to,
+        }
+    }
+
+    /// The pace it says, or the field that cannot be read and why.
+    fn pace(&self) -> Result<AlertPace, (String, String)> {
+        let number = |field: &str, typed: &str| {
+            typed
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| (field.to_owned(), format!("{typed:?} is not a whole number")))
+        };
+        let mode = match self.mode.as_str() {
+            "each" => PaceMode::Each,
+            "digest" => PaceMode::Digest,
+            "capped" => PaceMode::Capped,
+            _ => return Err(("mode".into(), "choose one of the three".into())),
+        };
+        let quiet_hours = match (self.quiet_from.trim(), self.quiet_to.trim()) {
+            ("", "") => None,
+            ("", _) => return Err(("quiet_hours.from".into(), "say when they start".into())),
+            (_, "") => return Err(("quiet_hours.to".into(), "say when they end".into())),
+            (from, to) => Some(QuietHours {
+                from: from.to_owned(),
+                to: to.to_owned(),
+            }),
+        };
+        Ok(AlertPace {
+            mode,
+            digest_minutes: number("digest_minutes", &self.digest_minutes)?,
+            per_hour: number("per_hour", &self.per_hour)?,
+            quiet_hours,
+        })
+    }
+}
+
+/// `POST /dashboard/account/alert-pace`: how often the person hears of low ratings.
+pub async fn set_alert_pace(
+    State(state): State<AppState>,
+    super::visit::Visit { caller, session }: super::visit::Visit,
+    Form(form): Form<PaceForm>,
+) -> Response {
+    let Some(me) = caller.person_id().map(str::to_owned) else {
+        return account_page(&state, &caller, None, None).await;
+    };
+    let refused = |problem: (String, String), status: StatusCode| {
+        let (state, caller, typed) = (state.clone(), caller.clone(), form.clone());
+        async move {
+            let mut page =
+                account_page_with(&state, &caller, None, Some(problem), Some(typed)).await;
+            *page.status_mut() = status;
+            page
+        }
+    };
+    let pace = match form.pace() {
+        Ok(p) => p,
+        Err(problem) => return refused(problem, StatusCode::UNPROCESSABLE_ENTITY).await,
+    };
+    match state.engine.set_alert_pace(&caller, &me, &pace).await {
+        Ok(()) => {
+            let said = match pace.mode {
+                PaceMode::Each => "You will hear of each low rating at once.".to_owned(),
+                PaceMode::Digest => format!(
+                    "You will get one message every {} minutes, naming the low ratings that came.",
+                    pace.digest_minutes
+                ),
+                PaceMode::Capped => format!(
+                    "You will hear of each low rating at once, up to {} an hour; then one \
+                     message every {} minutes.",
+                    pace.per_hour, pace.digest_minutes
+                ),
+            };
+            super::visit::flash(&session, said).await;
+            Redirect::to("/dashboard/account").into_response()
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status.is_server_error() {
+                return e.into_response();
+            }
+            let field = e.field.clone().unwrap_or_else(|| "mode".into());
+            refused((field, e.message.clone()), e.status).await
+        }
+    }
+}
+
+/// The pace form: the three ways, their numbers, and the quiet hours.
+fn pace_form(pace: &PaceForm, about: &dyn Fn(&str) -> Option<String>) -> maud::Markup {
+    let (from, to) = (pace.quiet_from.as_str(), pace.quiet_to.as_str());
+    let ways = [
+        ("each", "Each low rating at once"),
+        (
+            "digest",
+            "One message every few minutes, naming each low rating that came",
+        ),
+        (
+            "capped",
+            "Each at once, up to a number an hour; then one message every few minutes",
+        ),
+    ];
+    let invalid = |field: &str| about(field).map(|_| "true");
+    maud::html! {
+        form.stacked method="post" action="/dashboard/account/alert-pace" aria-label="How often you hear about low ratings" {
+            h2 { "How often you hear about low ratings" }
+            fieldset aria-describedby=[about("mode").map(|_| "mode-problem")] {
+                legend { "Tell me of low ratings" }
+                @for (value, label) in ways {
+                    label { input type="radio" name="mode" value=(value) checked[pace.mode == value]; " " (label) }
+                }
+                (page::field_problem("mode", about("mode").as_deref()))
+            }
+            label for="digest_minutes" { "Minutes between two messages" }
+            input type="number" name="digest_minutes" id="digest_minutes" min="5" max="1440"
+                value=(pace.digest_minutes) aria-invalid=[invalid("digest_minutes")];
+            (page::field_problem("digest_minutes", about("digest_minutes").as_deref()))
+            label for="per_hour" { "At once, up to this many an hour" }
+            input type="number" name="per_hour" id="per_hour" min="1" max="500"
+                value=(pace.per_hour) aria-invalid=[invalid("per_hour")];
+            (page::field_problem("per_hour", about("per_hour").as_deref()))
+            fieldset {
+                legend { "Quiet hours, in your time zone" }
+                label for="quiet_from" { "From" }
+                input type="text" name="quiet_from" id="quiet_from" value=(from) placeholder="22:00" size="5" autocomplete="off"
+                    aria-invalid=[invalid("quiet_hours.from")];
+                (page::field_problem("quiet_hours.from", about("quiet_hours.from").as_deref()))
+                label for="quiet_to" { "To" }
+                input type="text" name="quiet_to" id="quiet_to" value=(to) placeholder="07:00" size="5" autocomplete="off"
+                    aria-invalid=[invalid("quiet_hours.to")];
+                (page::field_problem("quiet_hours.to", about("quiet_hours.to").as_deref()))
+                p.muted { "Times as HH:MM, such as 22:00 to 07:00. What comes then waits, and reaches you in one message when they end. Leave both empty for none." }
+            }
+            p.muted { "When one line has a burst of low ratings, you hear of it as one message every 10 minutes, whichever you choose." }
+            button type="submit" id="save-pace" { "Save" }
+        }
+    }
+}
+
 /// The account page; `problem` (field, message) stands next to its field.
 async fn account_page(
     state: &AppState,
     caller: &crate::policy::Caller,
     flash: Option<&str>,
     problem: Option<(String, String)>,
+) -> Response {
+    account_page_with(state, caller, flash, problem, None).await
+}
+
+/// The account page, with the pace form as typed when it was refused.
+async fn account_page_with(
+    state: &AppState,
+    caller: &crate::policy::Caller,
+    flash: Option<&str>,
+    problem: Option<(String, String)>,
+    typed: Option<PaceForm>,
 ) -> Response {
     let about = |field: &str| {
         problem
@@ -361,6 +537,18 @@ async fn account_page(
     };
     let problem = about("time_zone");
     let viewer = super::visit::viewer(state, caller).await;
+    let pace = match (typed, caller.person_id()) {
+        (Some(typed), _) => typed,
+        (None, Some(me)) => PaceForm::of(
+            &state
+                .engine
+                .alert_pace(caller, me)
+                .await
+                .unwrap_or_default(),
+        ),
+        (None, None) => PaceForm::of(&AlertPace::default()),
+    };
+    let pace_problem = |field: &str| about(field).map(str::to_owned);
     let own = caller
         .person_id()
         .and_then(|me| viewer.directory.people.get(me))
@@ -409,6 +597,7 @@ async fn account_page(
                         p.muted { "Your other sign-ins end; this one goes on." }
                         button type="submit" id="change-password" { "Change my password" }
                     }
+                    (pace_form(&pace, &pace_problem))
                     p { a href={ "/dashboard/people/" (me) } #my-alerts { "Where you hear about low ratings" }
                         ", with a test alert to each of your addresses." }
                 }

@@ -292,6 +292,13 @@ const SECTIONS: &Sections = &[
                 Kind::Number,
                 "The least time between a low rating and its alert: 0 to 3600.",
             ),
+            f(
+                "rating.alert_burst_over",
+                "A burst is more than (low ratings in 10 minutes)",
+                Kind::Number,
+                "Past this, people who hear of each low rating at once get one \"something is \
+                 wrong on this line\" message every 10 minutes instead: 0 to 1000, 0 for never.",
+            ),
         ],
     ),
 ];

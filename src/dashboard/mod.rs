@@ -71,6 +71,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/dashboard/account", get(account::account))
         .route("/dashboard/account/time-zone", post(account::set_time_zone))
         .route(
+            "/dashboard/account/alert-pace",
+            post(account::set_alert_pace),
+        )
+        .route(
             "/dashboard/account/password",
             post(account::change_password),
         )

@@ -4,7 +4,7 @@
 //! config file's lines.
 
 use rateline_domain::{
-    ErrorCode, Group, Invalid, LineSettings, ManagedBy, NameId, Person, check_id,
+    AlertPace, ErrorCode, Group, Invalid, LineSettings, ManagedBy, NameId, Person, check_id,
 };
 
 use super::passwords::person_not_found;
@@ -228,6 +228,49 @@ impl Engine {
             .await?;
         }
         Ok(())
+    }
+
+    /// Person `person_id`'s alert pace: admins, or the person themselves.
+    pub async fn alert_pace(&self, caller: &Caller, person_id: &str) -> Result<AlertPace> {
+        if caller.person_id() != Some(person_id) {
+            caller.admin("reading another person's alert pace")?;
+        }
+        check_id("person_id", person_id).map_err(|_| person_not_found(person_id))?;
+        self.store
+            .alert_pace(person_id)
+            .await?
+            .ok_or_else(|| person_not_found(person_id))
+    }
+
+    /// Sets how often person `person_id` hears of low ratings, and their quiet hours:
+    /// admins, or the person themselves. It is the person's own choice, so a person from
+    /// the config file may set it too. The audit log keeps the change.
+    pub async fn set_alert_pace(
+        &self,
+        caller: &Caller,
+        person_id: &str,
+        pace: &AlertPace,
+    ) -> Result<()> {
+        if caller.person_id() != Some(person_id) {
+            caller.admin("setting another person's alert pace")?;
+        }
+        pace.validate()?;
+        check_id("person_id", person_id).map_err(|_| person_not_found(person_id))?;
+        let before = self
+            .store
+            .alert_pace(person_id)
+            .await?
+            .ok_or_else(|| person_not_found(person_id))?;
+        if !self
+            .store
+            .set_alert_pace(person_id, pace, self.now())
+            .await?
+        {
+            return Err(person_not_found(person_id));
+        }
+        let actor = super::audit::actor(caller);
+        self.record(&actor, "alert_pace", person_id, Some(&before), pace, None)
+            .await
     }
 
     /// Creates or replaces a person; them as stored (the write-only secret kept out) and

@@ -174,6 +174,8 @@ impl Engine {
                 ];
                 self.note(&actor(caller), "appeal", &a.id, "appealed", &fields)
                     .await;
+                // Its deciders' digests are due: the scheduler sends them.
+                self.wake.due_at(self.now());
                 Ok(a)
             }
             AppealOutcome::NotFound => Err(rating_not_found(rating_id)),

@@ -104,6 +104,8 @@ pub struct Engine {
     /// Where a person's test alert goes: set once the sinks exist, since they are made
     /// after the engine (they sign with a key the store keeps).
     alert_sinks: Arc<std::sync::OnceLock<probes::AlertSending>>,
+    /// The zone of people without their own (`server.time_zone`): their quiet hours'.
+    zone: chrono_tz::Tz,
 }
 
 /// What an engine is configured with, from the settings.
@@ -117,6 +119,8 @@ pub struct EngineSettings {
     pub sinks: Sinks,
     /// How long one call to a platform or connector may take.
     pub send_timeout: std::time::Duration,
+    /// The zone of people without their own (`server.time_zone`).
+    pub zone: chrono_tz::Tz,
 }
 
 impl EngineSettings {
@@ -137,6 +141,7 @@ impl EngineSettings {
             policy: settings.outbound_policy()?,
             sinks: Sinks::of(settings),
             send_timeout: settings.scheduler.send_timeout(),
+            zone: settings.server.zone(),
         })
     }
 }
@@ -164,6 +169,7 @@ impl Engine {
             policy: settings.policy,
             sinks: settings.sinks,
             alert_sinks: Arc::default(),
+            zone: settings.zone,
         }
     }
 
@@ -177,6 +183,11 @@ impl Engine {
             Arc::new(Metrics::default()),
             EngineSettings::of(settings)?,
         ))
+    }
+
+    /// The zone of people without their own (`server.time_zone`).
+    pub fn zone(&self) -> chrono_tz::Tz {
+        self.zone
     }
 
     /// Raised when a session closes or its client writes: what a web chat widget waits on.
@@ -500,6 +511,8 @@ impl Engine {
             operators_see_ratings: line.rating.operators_see_ratings,
             notify_operator: line.rating.notify_operator,
             recipients: line.notify_low,
+            burst_over: line.rating.alert_burst_over,
+            zone: self.zone,
         };
         let id = &answer.request_id;
         let now = self.now();

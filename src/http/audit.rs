@@ -25,9 +25,10 @@ struct AuditList {
 }
 
 /// The kinds of thing the log records.
-pub const KINDS: [&str; 12] = [
+pub const KINDS: [&str; 13] = [
     "line",
     "person",
+    "alert_pace",
     "group",
     "key",
     "client",

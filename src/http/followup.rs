@@ -59,12 +59,13 @@ struct Flagged {
 }
 
 const ALERT_PARAMS: &str = "state, line, operator, rating, limit";
-const ALERT_STATES: [&str; 6] = [
+const ALERT_STATES: [&str; 7] = [
     "pending",
     "sending",
     "sent",
     "failed",
     "skipped",
+    "digested",
     "unanswered",
 ];
 
@@ -73,7 +74,7 @@ const ALERT_STATES: [&str; 6] = [
 #[utoipa::path(
     get, path = "/v1/alerts", tag = "follow-up", operation_id = "list_alerts",
     params(
-        ("state" = Option<String>, Query, description = "pending, sending, sent, failed, skipped, or unanswered."),
+        ("state" = Option<String>, Query, description = "pending, sending, sent, failed, skipped, digested (gathered into a digest: see its `digest_id`), or unanswered."),
         ("line" = Option<rateline_domain::Id>, Query, description = "Only this line."),
         ("operator" = Option<rateline_domain::Id>, Query, description = "Only this operator's ratings."),
         ("rating" = Option<rateline_domain::Id>, Query, description = "Only this rating's alerts."),

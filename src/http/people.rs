@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use rateline_domain::NameId;
-use rateline_domain::{Group, ManagedBy, Notify, Person, Role};
+use rateline_domain::{AlertPace, Group, ManagedBy, Notify, Person, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -24,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_person, put_person, patch_person))
         .routes(routes!(invite))
         .routes(routes!(put_time_zone))
+        .routes(routes!(get_alert_pace, put_alert_pace))
         .routes(routes!(test_alert))
         .routes(routes!(list_groups))
         .routes(routes!(get_group, put_group))
@@ -247,6 +248,49 @@ async fn put_time_zone(
         .engine
         .set_time_zone(&caller, &id, body.time_zone.as_deref())
         .await?;
+    Ok(Json(body))
+}
+
+/// How often a person hears of low ratings, and their quiet hours: the person themselves
+/// (signed in, or with their key) or an admin. The same as the dashboard's "Your account"
+/// page.
+#[utoipa::path(
+    get, path = "/v1/people/{person_id}/alert-pace", tag = "people", operation_id = "get_alert_pace",
+    params(("person_id" = rateline_domain::Id, Path, description = "The person.")),
+    responses(
+        (status = 200, description = "Their pace; every alert at once when they chose none.", body = AlertPace),
+        (status = 403, description = "Another person's pace, and not an admin (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such person (`person_not_found`).", body = ErrorBody),
+    ),
+)]
+async fn get_alert_pace(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath,
+) -> ApiResult<Json<AlertPace>> {
+    Ok(Json(state.engine.alert_pace(&caller, &id).await?))
+}
+
+/// Sets how often a person hears of low ratings, and their quiet hours (in their time
+/// zone): the person themselves or an admin.
+#[utoipa::path(
+    put, path = "/v1/people/{person_id}/alert-pace", tag = "people", operation_id = "put_alert_pace",
+    params(("person_id" = rateline_domain::Id, Path, description = "The person.")),
+    request_body = AlertPace,
+    responses(
+        (status = 200, description = "Set; it applies to the low ratings that come from now on.", body = AlertPace),
+        (status = 403, description = "Another person's pace, and not an admin (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such person (`person_not_found`).", body = ErrorBody),
+        (status = 422, description = "A value out of range, or a time that is not HH:MM (`invalid_field`).", body = ErrorBody),
+    ),
+)]
+async fn put_alert_pace(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath,
+    ApiJson(body): ApiJson<AlertPace>,
+) -> ApiResult<Json<AlertPace>> {
+    state.engine.set_alert_pace(&caller, &id, &body).await?;
     Ok(Json(body))
 }
 

@@ -848,20 +848,30 @@ impl Inner {
                 Ok((via, adapter.send(&outgoing).await, false))
             }
             JobKind::Notice => {
-                let Some(notice) = self.store.notice_delivery(&job.id, now).await? else {
+                let zone = self.engine.zone();
+                let Some(notice) = self.store.notice_delivery(&job.id, zone, now).await? else {
                     return Ok(("none".into(), gone("notice"), false));
                 };
                 if let Some(why) = &notice.withdrawn {
                     let reason = format!("withdrawn: {why}");
                     return Ok((notice.sink, SendOutcome::Skipped { reason }, false));
                 }
-                // At most one a minute to an address: one sent (or being sent ahead of this
-                // one) less than a minute ago holds it back for the rest of the minute.
-                if let Some(next) = notice.last_sent_at.map(|t| t + crate::store::NOTICE_EVERY)
+                // The person's quiet hours hold it until they end.
+                if let Some(end) = notice.quiet_until {
+                    let after = (end - now).to_std().unwrap_or_default();
+                    let reason = "held for the person's quiet hours".to_owned();
+                    return Ok((notice.sink, SendOutcome::Defer { after, reason }, false));
+                }
+                // One such digest sent (or being sent ahead of this one) less than its pace
+                // ago holds this one back for the rest of it.
+                if let Some(next) = notice.last_sent_at.map(|t| t + notice.every)
                     && now < next
                 {
                     let after = (next - now).to_std().unwrap_or_default();
-                    let reason = "a digest went to this address less than a minute ago".to_owned();
+                    let reason = format!(
+                        "a digest went to this address less than {} minutes ago",
+                        notice.every.num_minutes()
+                    );
                     return Ok((notice.sink, SendOutcome::Defer { after, reason }, false));
                 }
                 if notice.ratings.is_empty() {

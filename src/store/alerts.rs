@@ -8,11 +8,12 @@
 //! `skipped` row, so `GET /v1/alerts` shows why someone heard nothing.
 
 use chrono::{DateTime, Utc};
-use rateline_domain::{MAX_ALERTED_PEOPLE, Notify, Recipient, Role, Scale};
+use rateline_domain::{AlertPace, MAX_ALERTED_PEOPLE, Notify, PaceMode, Recipient, Role, Scale};
 use serde::Serialize;
 use sqlx::Row;
 
 use super::inbox::HANDLING_JOIN;
+use super::notices::BURST_WINDOW;
 use super::{Result, Store, ms, opt_time, time};
 
 /// One alert as `GET /v1/alerts` shows it.
@@ -35,6 +36,9 @@ pub struct AlertRecord {
     pub kind: String,
     /// For a `comment`: the alert it follows.
     pub thread_of: Option<String>,
+    /// For a `digested` alert: the digest it went into (by the recipient's pace, their
+    /// quiet hours, or the line's burst).
+    pub digest_id: Option<String>,
 }
 
 /// Which alerts to list.
@@ -109,6 +113,9 @@ struct Candidate {
     /// Their addresses, and why they are not to hear of it (if they are not); `None` when
     /// no such person exists.
     notify: Option<(Notify, Option<String>)>,
+    /// Their pace and quiet hours, and their zone.
+    pace: AlertPace,
+    zone: chrono_tz::Tz,
 }
 
 /// Why an operator named as a recipient hears nothing of a line that keeps its ratings from
@@ -265,11 +272,19 @@ pub(crate) async fn plan_alerts(
     let mut candidates = Vec::with_capacity(people.len());
     for id in people {
         let row = sqlx::query(
-            "SELECT role, notify, notifications_enabled, active FROM people WHERE id = $1",
+            "SELECT role, notify, notifications_enabled, active, alert_pace, time_zone
+             FROM people WHERE id = $1",
         )
         .bind(&id)
         .fetch_optional(&mut *tx)
         .await?;
+        let (mut pace, mut zone) = (AlertPace::default(), plan.zone);
+        if let Some(row) = &row {
+            pace = super::notices::read_pace(&id, row.try_get("alert_pace")?);
+            if let Some(own) = row.try_get::<Option<String>, _>("time_zone")? {
+                zone = own.parse().unwrap_or(plan.zone);
+            }
+        }
         let notify = match row {
             Some(row) => Some((
                 serde_json::from_str::<Notify>(&row.try_get::<String, _>("notify")?).map_err(
@@ -290,10 +305,17 @@ pub(crate) async fn plan_alerts(
             )),
             None => None,
         };
-        candidates.push(Candidate { id, notify });
+        candidates.push(Candidate {
+            id,
+            notify,
+            pace,
+            zone,
+        });
     }
 
     let mut rows: Vec<PlannedAlert> = Vec::new();
+    // Those to be sent, with the recipient's pace and zone.
+    let mut paced = Vec::new();
     for (recipient, why) in nobody {
         rows.push((recipient, "none", None, "failed", Some(why)));
     }
@@ -315,7 +337,7 @@ pub(crate) async fn plan_alerts(
                 for (sink, _, address) in n.addresses() {
                     if let Some(a) = address {
                         any = true;
-                        rows.push((c.id.clone(), sink, Some(a), "pending", None));
+                        paced.push((c.id.clone(), sink, a, c.pace.clone(), c.zone));
                     }
                 }
                 if !any {
@@ -335,6 +357,62 @@ pub(crate) async fn plan_alerts(
     }
 
     let mut pending = 0;
+    // The line's low ratings in the burst window, this one included; read once, if needed.
+    let mut burst: Option<i64> = None;
+    for (recipient, sink, address, pace, zone) in paced {
+        let fold = match pace_of(&mut *tx, &pace, &zone, &recipient, sink, due, now).await? {
+            Some(fold) => Some(fold),
+            None if plan.burst_over > 0 && pace.mode != PaceMode::Digest => {
+                let seen = match burst {
+                    Some(n) => n,
+                    None => {
+                        let n =
+                            super::notices::burst_count(&mut *tx, &line_id, Some(rating_id), now)
+                                .await?
+                                + 1;
+                        *burst.insert(n)
+                    }
+                };
+                (seen > i64::from(plan.burst_over)).then_some(("burst", BURST_WINDOW, due))
+            }
+            None => None,
+        };
+        let Some((kind, every, not_before)) = fold else {
+            rows.push((recipient, sink, Some(address), "pending", None));
+            continue;
+        };
+        let fold = super::notices::Fold {
+            person: &recipient,
+            sink,
+            address: &address,
+            kind,
+            line_id: (kind == "burst").then_some(line_id.as_str()),
+            every,
+            not_before,
+        };
+        let backend = super::Backend::of_connection(&*tx);
+        let digest =
+            super::notices::add_to_digest(&mut *tx, backend, &fold, &[rating_id.to_owned()], now)
+                .await?;
+        sqlx::query(
+            "INSERT INTO alerts (id, rating_id, session_id, line_id, operator_id, recipient, sink,
+                                 address, status, created_at, updated_at, digest_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'digested', $9, $9, $10)
+             ON CONFLICT (rating_id, recipient, sink, kind) DO NOTHING",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(rating_id)
+        .bind(&session_id)
+        .bind(&line_id)
+        .bind(operator_id.clone())
+        .bind(&recipient)
+        .bind(sink)
+        .bind(&address)
+        .bind(ms(now))
+        .bind(digest)
+        .execute(&mut *tx)
+        .await?;
+    }
     for (recipient, sink, address, status, error) in rows {
         let run_at = (status == "pending").then(|| ms(due));
         let made = sqlx::query(
@@ -365,9 +443,46 @@ pub(crate) async fn plan_alerts(
     Ok(pending)
 }
 
+/// Whether an alert to `recipient`'s `sink`, due at `due`, goes into a digest by their
+/// pace or quiet hours, and which: its kind, the least time between two, and the earliest
+/// it may be due. `None`: it goes alone (unless the line's burst folds it).
+async fn pace_of(
+    tx: &mut sqlx::AnyConnection,
+    pace: &AlertPace,
+    zone: &chrono_tz::Tz,
+    recipient: &str,
+    sink: &str,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Option<(&'static str, chrono::Duration, DateTime<Utc>)>> {
+    let every = pace.digest_every();
+    if let Some(end) = pace.quiet_until(due, zone) {
+        return Ok(Some(("alerts", every, end)));
+    }
+    match pace.mode {
+        PaceMode::Each => Ok(None),
+        PaceMode::Digest => Ok(Some(("alerts", every, due))),
+        PaceMode::Capped => {
+            // Those sent alone (or on their way) to this address in the last hour.
+            let alone: i64 = sqlx::query(
+                "SELECT COUNT(*) AS n FROM alerts
+                 WHERE recipient = $1 AND sink = $2 AND created_at > $3 AND kind = 'alert'
+                   AND status IN ('pending', 'sending', 'sent')",
+            )
+            .bind(recipient)
+            .bind(sink)
+            .bind(ms(now - chrono::Duration::hours(1)))
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+            Ok((alone >= i64::from(pace.per_hour)).then_some(("alerts", every, due)))
+        }
+    }
+}
+
 const ALERT_COLUMNS: &str = "a.id, a.rating_id, a.session_id, a.line_id, a.operator_id, \
     a.recipient, a.sink, a.status, a.attempts, a.last_error, a.created_at, a.sent_at, a.kind, \
-    a.thread_of";
+    a.thread_of, a.digest_id";
 
 fn read_alert(row: &sqlx::any::AnyRow) -> Result<AlertRecord> {
     Ok(AlertRecord {
@@ -385,6 +500,7 @@ fn read_alert(row: &sqlx::any::AnyRow) -> Result<AlertRecord> {
         sent_at: opt_time(row.try_get("sent_at")?),
         kind: row.try_get("kind")?,
         thread_of: row.try_get("thread_of")?,
+        digest_id: row.try_get("digest_id")?,
     })
 }
 

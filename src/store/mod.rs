@@ -78,7 +78,8 @@ pub use jobs::{ClaimedJob, JobKind, JobResult};
 pub use keys::{KeyRecord, NewKey, StoredKey};
 pub use lines::LineRecord;
 pub use notices::{
-    NOTICE_COMMENT_CHARS, NOTICE_EVERY, NOTICE_LISTS, NoticeDelivery, NoticedRating,
+    BURST_WINDOW, DigestKind, NOTICE_COMMENT_CHARS, NOTICE_EVERY, NOTICE_LISTS, NoticeDelivery,
+    NoticedRating,
 };
 pub use notify::{NOTIFY_CHANNEL, Others};
 pub use passwords::{Invitation, PersonSignIn};
@@ -111,6 +112,17 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+impl Backend {
+    /// The database behind a connection.
+    pub(crate) fn of_connection(conn: &sqlx::AnyConnection) -> Self {
+        if conn.backend_name() == "PostgreSQL" {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
 }
 
 /// What went wrong in the store, by what the caller can do about it.

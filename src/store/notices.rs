@@ -1,22 +1,34 @@
-//! The operator's notice of every rating (`rating.notify_operator`, docs/alerts.md).
+//! Digests: one message to one address that names several ratings.
 //!
-//! A first answer on a line that asks for it is noted in the answer's transaction, one row
-//! per rating, so answers never wait on one another. The scheduler gathers what was noted
-//! into one digest per operator and address, due at once or a minute after that address's
-//! digest before it was due: at most one message a minute to each address, saying every
-//! rating that came meanwhile. A digest is then a durable job ([`super::JobKind::Notice`])
-//! like an alert, and reads its ratings as they stand when it is sent.
+//! - **An operator's notice** of every rating of their chats (`rating.notify_operator`,
+//!   docs/alerts.md). A first answer on a line that asks for it is noted in the answer's
+//!   transaction, one row per rating, so answers never wait on one another. The scheduler
+//!   gathers what was noted into one digest per operator and address, due at once or a
+//!   minute after that address's digest before it was due: at most one message a minute.
+//! - **A person's low-rating alerts** gathered by their pace or their quiet hours (see
+//!   [`rateline_domain::AlertPace`]), and **a line's burst**: its low ratings past
+//!   `rating.alert_burst_over` in [`BURST_WINDOW`]. The rating's transaction puts each such
+//!   alert into the digest waiting for its address ([`fold_alert`]), or makes the next one.
+//!
+//! - **New appeals**, to each person who may decide them, at most one message a minute.
+//!
+//! A digest is then a durable job ([`super::JobKind::Notice`]) like an alert, held back by
+//! the person's quiet hours, and reads its ratings as they stand when it is sent.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use rateline_domain::{Notify, Scale, Secret};
+use rateline_domain::{AlertPace, Notify, Scale, Secret};
 use sqlx::Row;
 
 use super::{Backend, Result, Store, StoreError, ms, opt_time, placeholders, time};
 
 /// The least time between two digests to one address.
 pub const NOTICE_EVERY: Duration = Duration::minutes(1);
+
+/// The window a line's burst is counted in, and the least time between two of its digests
+/// to one address.
+pub const BURST_WINDOW: Duration = Duration::minutes(10);
 
 /// The most ratings one gathering takes; the rest wait for the next pass, right after.
 const GATHER_BATCH: i64 = 500;
@@ -50,10 +62,30 @@ pub(crate) async fn note_rating(
     Ok(())
 }
 
-/// A digest on its way to an operator.
+/// What a digest is about (`operator_notices.kind`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DigestKind {
+    /// An operator's notice of every rating of their chats (`ratings`).
+    Ratings,
+    /// A person's low-rating alerts, gathered by their pace or quiet hours (`alerts`).
+    Alerts,
+    /// New appeals of these ratings, to a person who may decide them (`appeals`).
+    Appeals,
+    /// Line `line_id`'s low ratings past its burst threshold (`burst`): `in_window` of
+    /// them came in the [`BURST_WINDOW`] before the digest was sent.
+    Burst {
+        line_id: String,
+        line_name: String,
+        in_window: i64,
+    },
+}
+
+/// A digest on its way to a person.
 #[derive(Debug, Clone)]
 pub struct NoticeDelivery {
     pub id: String,
+    pub kind: DigestKind,
+    /// The person it goes to (an operator, for [`DigestKind::Ratings`]).
     pub operator_id: String,
     pub operator_name: Option<String>,
     pub sink: String,
@@ -68,9 +100,13 @@ pub struct NoticeDelivery {
     /// Why it is not to be sent any more, if it is not: the operator was deactivated,
     /// switched notifications off or no longer has this address.
     pub withdrawn: Option<String>,
-    /// When the digest before it reached the same address (now, when one ahead of it is
-    /// being sent): the next waits a minute.
+    /// When the digest of its kind before it reached the same address (now, when one
+    /// ahead of it is being sent): the next waits [`NoticeDelivery::every`].
     pub last_sent_at: Option<DateTime<Utc>>,
+    /// The least time between two digests of its kind to the address.
+    pub every: Duration,
+    /// When the person's quiet hours end, if they are in them now.
+    pub quiet_until: Option<DateTime<Utc>>,
 }
 
 /// A rating as a digest says it.
@@ -79,6 +115,9 @@ pub struct NoticedRating {
     pub rating_id: String,
     pub session_id: String,
     pub line_name: String,
+    pub operator_name: Option<String>,
+    pub client_name: Option<String>,
+    pub channel: String,
     pub scale: Scale,
     pub value: i64,
     pub low: bool,
@@ -160,16 +199,16 @@ impl Store {
             };
             for (sink, _, address) in notify.addresses() {
                 let Some(address) = address else { continue };
-                add_to_digest(
-                    &mut tx,
-                    self.backend,
-                    operator,
+                let fold = Fold {
+                    person: operator,
                     sink,
-                    &address,
-                    ratings,
-                    now,
-                )
-                .await?;
+                    address: &address,
+                    kind: "ratings",
+                    line_id: None,
+                    every: NOTICE_EVERY,
+                    not_before: now,
+                };
+                add_to_digest(&mut tx, self.backend, &fold, ratings, now).await?;
             }
         }
         let ids: Vec<String> = by_operator.into_values().flatten().collect();
@@ -188,29 +227,33 @@ impl Store {
         Ok(ids.len())
     }
 
-    /// A digest and its ratings, for its send; `None` when it is gone.
+    /// A digest and its ratings, for its send; `None` when it is gone. `zone` is the zone
+    /// of people without their own, for their quiet hours.
     pub async fn notice_delivery(
         &self,
         id: &str,
+        zone: chrono_tz::Tz,
         now: DateTime<Utc>,
     ) -> Result<Option<NoticeDelivery>> {
-        let Some(row) = sqlx::query(
-            "SELECT n.id, n.operator_id, n.sink, n.address, n.ratings, p.name, p.notify,
-                    p.active, p.notifications_enabled,
-                    (SELECT MAX(o.sent_at) FROM operator_notices o
-                     WHERE o.operator_id = n.operator_id AND o.sink = n.sink
-                       AND o.address = n.address AND o.id <> n.id) AS last_sent,
+        // Digests of one kind (and line) to one address pace each other; the others do not.
+        let same = "o.operator_id = n.operator_id AND o.sink = n.sink AND o.address = n.address
+                    AND o.kind = n.kind AND COALESCE(o.line_id, '') = COALESCE(n.line_id, '')";
+        let sql = format!(
+            "SELECT n.id, n.kind, n.line_id, n.operator_id, n.sink, n.address, n.ratings, p.name,
+                    p.notify, p.active, p.notifications_enabled, p.alert_pace, p.time_zone,
+                    (SELECT MAX(o.sent_at) FROM operator_notices o WHERE {same} AND o.id <> n.id)
+                        AS last_sent,
                     (SELECT COUNT(*) FROM operator_notices o
-                     WHERE o.operator_id = n.operator_id AND o.sink = n.sink
-                       AND o.address = n.address AND o.status = 'sending'
+                     WHERE {same} AND o.status = 'sending'
                        AND (o.slot_at < n.slot_at OR (o.slot_at = n.slot_at AND o.id < n.id)))
                         AS ahead
              FROM operator_notices n LEFT JOIN people p ON p.id = n.operator_id
-             WHERE n.id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
+             WHERE n.id = $1"
+        );
+        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
         else {
             return Ok(None);
         };
@@ -218,12 +261,18 @@ impl Store {
         let all: Vec<String> = serde_json::from_str(&row.try_get::<String, _>("ratings")?)
             .map_err(|e| corrupt(e.to_string()))?;
         let listed: Vec<&String> = all.iter().take(NOTICE_LISTS).collect();
+        let operator: String = row.try_get("operator_id")?;
+        let pace = read_pace(&operator, row.try_get("alert_pace")?);
+        let kind_name: String = row.try_get("kind")?;
         let sql = format!(
             "SELECT g.id, g.value, g.low, g.reasons, g.updated_at, q.scale, q.session_id,
                     CASE WHEN g.comment_flagged_at IS NULL THEN g.comment END AS comment,
-                    l.settings
+                    l.settings, s.client_name, s.channel,
+                    COALESCE(o.name, q.operator_id) AS operator_name
              FROM ratings g JOIN rating_requests q ON q.id = g.request_id
                   JOIN lines l ON l.id = q.line_id
+                  JOIN sessions s ON s.id = q.session_id
+                  LEFT JOIN people o ON o.id = q.operator_id
              WHERE g.id IN ({})",
             placeholders(0, listed.len())
         );
@@ -237,7 +286,7 @@ impl Store {
                 serde_json::from_str(&r.try_get::<String, _>("settings")?)
                     .map_err(|e| corrupt(e.to_string()))?;
             // A line that keeps its ratings from its operators since: not told.
-            if !line.rating.operators_see_ratings {
+            if kind_name == "ratings" && !line.rating.operators_see_ratings {
                 continue;
             }
             let reasons = super::rows::read_reasons(r.try_get("reasons")?)
@@ -249,6 +298,9 @@ impl Store {
                 rating_id: r.try_get("id")?,
                 session_id: r.try_get("session_id")?,
                 line_name: line.name,
+                operator_name: r.try_get("operator_name")?,
+                client_name: r.try_get("client_name")?,
+                channel: r.try_get("channel")?,
                 scale: r.try_get::<String, _>("scale")?.parse().map_err(corrupt)?,
                 value: r.try_get("value")?,
                 low: r.try_get::<i64, _>("low")? == 1,
@@ -260,7 +312,27 @@ impl Store {
         }
         // In the order they came.
         let ratings = listed.iter().filter_map(|id| found.remove(*id)).collect();
-        let operator: String = row.try_get("operator_id")?;
+        let (kind, every) = match kind_name.as_str() {
+            "alerts" => (DigestKind::Alerts, pace.digest_every()),
+            "appeals" => (DigestKind::Appeals, NOTICE_EVERY),
+            "burst" => {
+                let line_id: String = row
+                    .try_get::<Option<String>, _>("line_id")?
+                    .ok_or_else(|| corrupt("a burst names no line".into()))?;
+                let line_name = self
+                    .get_line(&line_id)
+                    .await?
+                    .map_or_else(|| line_id.clone(), |l| l.settings.name);
+                let in_window = burst_count(&self.pool, &line_id, None, now).await?;
+                let kind = DigestKind::Burst {
+                    line_id,
+                    line_name,
+                    in_window,
+                };
+                (kind, BURST_WINDOW)
+            }
+            _ => (DigestKind::Ratings, NOTICE_EVERY),
+        };
         let (sink, address): (String, String) = (row.try_get("sink")?, row.try_get("address")?);
         let notify: Option<Notify> = row
             .try_get::<Option<String>, _>("notify")?
@@ -283,8 +355,11 @@ impl Store {
             }
             _ => None,
         };
+        let own_zone: Option<String> = row.try_get("time_zone")?;
+        let zone = own_zone.and_then(|z| z.parse().ok()).unwrap_or(zone);
         Ok(Some(NoticeDelivery {
             id: row.try_get("id")?,
+            kind,
             operator_id: operator,
             operator_name: row.try_get("name")?,
             sink,
@@ -299,39 +374,95 @@ impl Store {
             } else {
                 opt_time(row.try_get("last_sent")?)
             },
+            every,
+            quiet_until: pace.quiet_until(now, &zone),
         }))
     }
 }
 
-/// Adds `ratings` to the digest still waiting for this operator's `address` (not tried
-/// yet, and locked against a claim), or makes the next one: due now, or [`NOTICE_EVERY`]
-/// after the last one to the address was due, sent, or is to be tried again.
-async fn add_to_digest(
+/// A person's stored pace; an unreadable one is the default (every alert at once), said
+/// in the log, so one bad row never stops their alerts.
+pub(crate) fn read_pace(person: &str, stored: Option<String>) -> AlertPace {
+    let Some(stored) = stored else {
+        return AlertPace::default();
+    };
+    serde_json::from_str(&stored).unwrap_or_else(|e| {
+        tracing::warn!(person = %person, error = %e,
+            "a person's alert pace cannot be read; every alert goes at once");
+        AlertPace::default()
+    })
+}
+
+/// How many ratings of line `line_id` made alerts in the [`BURST_WINDOW`] up to `now`,
+/// leaving out `but` (the rating being planned).
+pub(crate) async fn burst_count<'c, E>(
+    conn: E,
+    line_id: &str,
+    but: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<i64>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    let row = sqlx::query(
+        "SELECT COUNT(DISTINCT rating_id) AS n FROM alerts
+         WHERE line_id = $1 AND kind = 'alert' AND created_at > $2 AND rating_id <> $3",
+    )
+    .bind(line_id)
+    .bind(ms(now - BURST_WINDOW))
+    .bind(but.unwrap_or(""))
+    .fetch_one(conn)
+    .await?;
+    Ok(row.try_get("n")?)
+}
+
+/// Where an alert (or a notice's rating) goes into a digest.
+pub(crate) struct Fold<'a> {
+    pub person: &'a str,
+    pub sink: &'a str,
+    pub address: &'a str,
+    /// `operator_notices.kind`: `ratings`, `alerts`, `burst` or `appeals`.
+    pub kind: &'static str,
+    /// For a `burst`: its line.
+    pub line_id: Option<&'a str>,
+    /// The least time between two such digests to the address.
+    pub every: Duration,
+    /// A new digest is due no earlier than this (the alert's own due time).
+    pub not_before: DateTime<Utc>,
+}
+
+/// Adds `ratings` to the digest of `fold`'s kind still waiting for its address (not tried
+/// yet, and locked against a claim), or makes the next one: due at `fold.not_before`, or
+/// `fold.every` after the last one to the address was due, sent, or is to be tried again.
+/// Returns the digest's id.
+pub(crate) async fn add_to_digest(
     tx: &mut sqlx::AnyConnection,
     backend: Backend,
-    operator: &str,
-    sink: &str,
-    address: &str,
+    fold: &Fold<'_>,
     ratings: &[String],
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<String> {
     let lock = match backend {
         Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
     };
+    let line = fold.line_id.unwrap_or("");
     let sql = format!(
         "SELECT id, ratings FROM operator_notices
-         WHERE operator_id = $1 AND sink = $2 AND address = $3 AND status = 'pending'
-           AND attempts = 0
+         WHERE operator_id = $1 AND sink = $2 AND address = $3 AND kind = $4
+           AND COALESCE(line_id, '') = $5 AND status = 'pending' AND attempts = 0
          ORDER BY slot_at LIMIT 1{lock}"
     );
     let waiting = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(operator)
-        .bind(sink)
-        .bind(address)
+        .bind(fold.person)
+        .bind(fold.sink)
+        .bind(fold.address)
+        .bind(fold.kind)
+        .bind(line)
         .fetch_optional(&mut *tx)
         .await?;
     if let Some(w) = waiting {
+        let id: String = w.try_get("id")?;
         let mut listed: Vec<String> = serde_json::from_str(&w.try_get::<String, _>("ratings")?)
             .map_err(|e| StoreError::Corrupt(format!("notice ratings: {e}")))?;
         listed.extend(ratings.iter().cloned());
@@ -339,7 +470,7 @@ async fn add_to_digest(
             "UPDATE operator_notices SET ratings = $2, updated_at = $3
              WHERE id = $1 AND status = 'pending' AND attempts = 0",
         )
-        .bind(w.try_get::<String, _>("id")?)
+        .bind(&id)
         .bind(serde_json::to_string(&listed).expect("ids serialise"))
         .bind(ms(now))
         .execute(&mut *tx)
@@ -347,17 +478,21 @@ async fn add_to_digest(
         .rows_affected()
             == 1;
         if joined {
-            return Ok(());
+            return Ok(id);
         }
     }
     let last = sqlx::query(
         "SELECT MAX(slot_at) AS slot, MAX(sent_at) AS sent,
                 MAX(CASE WHEN status IN ('pending', 'sending') THEN run_at END) AS next
-         FROM operator_notices WHERE operator_id = $1 AND sink = $2 AND address = $3",
+         FROM operator_notices
+         WHERE operator_id = $1 AND sink = $2 AND address = $3 AND kind = $4
+           AND COALESCE(line_id, '') = $5",
     )
-    .bind(operator)
-    .bind(sink)
-    .bind(address)
+    .bind(fold.person)
+    .bind(fold.sink)
+    .bind(fold.address)
+    .bind(fold.kind)
+    .bind(line)
     .fetch_one(&mut *tx)
     .await?;
     let latest = ["slot", "sent", "next"]
@@ -368,22 +503,25 @@ async fn add_to_digest(
         .flatten()
         .max();
     let slot = latest
-        .map(|l| time(l) + NOTICE_EVERY)
-        .filter(|next| *next > now)
-        .unwrap_or(now);
+        .map(|l| time(l) + fold.every)
+        .filter(|next| *next > fold.not_before)
+        .unwrap_or(fold.not_before);
+    let id = uuid::Uuid::now_v7().to_string();
     sqlx::query(
         "INSERT INTO operator_notices (id, operator_id, sink, address, ratings, slot_at, status,
-                                       run_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $6, $7, $7)",
+                                       run_at, created_at, updated_at, kind, line_id)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $6, $7, $7, $8, $9)",
     )
-    .bind(uuid::Uuid::now_v7().to_string())
-    .bind(operator)
-    .bind(sink)
-    .bind(address)
+    .bind(&id)
+    .bind(fold.person)
+    .bind(fold.sink)
+    .bind(fold.address)
     .bind(serde_json::to_string(ratings).expect("ids serialise"))
     .bind(ms(slot))
     .bind(ms(now))
+    .bind(fold.kind)
+    .bind(fold.line_id)
     .execute(&mut *tx)
     .await?;
-    Ok(())
+    Ok(id)
 }

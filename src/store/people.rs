@@ -236,6 +236,34 @@ impl Store {
         Ok(done == 1)
     }
 
+    /// Person `id`'s alert pace (the default when they chose none); `None` when no such
+    /// person exists.
+    pub async fn alert_pace(&self, id: &str) -> Result<Option<rateline_domain::AlertPace>> {
+        let row = sqlx::query("SELECT alert_pace FROM people WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok(super::notices::read_pace(id, r.try_get("alert_pace")?)))
+            .transpose()
+    }
+
+    /// Sets person `id`'s alert pace; whether the person exists.
+    pub async fn set_alert_pace(
+        &self,
+        id: &str,
+        pace: &rateline_domain::AlertPace,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query("UPDATE people SET alert_pace = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(serde_json::to_string(pace).expect("a pace serialises"))
+            .bind(ms(now))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(done == 1)
+    }
+
     /// Every person's and line's name (a page's worth of look-ups in two statements).
     pub async fn directory(&self) -> Result<Directory> {
         let people = sqlx::query("SELECT id, name, time_zone FROM people")

@@ -79,6 +79,10 @@ pub struct AlertPlan {
     /// The line's `rating.notify_operator`: a first answer is noted for the operator's
     /// digest (see [`super::notices`]), whatever its value.
     pub notify_operator: bool,
+    /// The line's `rating.alert_burst_over` (0: never).
+    pub burst_over: u32,
+    /// The zone of the people without their own (`server.time_zone`): their quiet hours'.
+    pub zone: chrono_tz::Tz,
 }
 
 impl AlertPlan {
@@ -159,9 +163,17 @@ impl Store {
             backend: self.backend,
             events: self.events_wanted().await,
         };
-        self.writer
+        let outcome = self
+            .writer
             .write(&answer.request_id, queued, submit_rating, submit_ratings)
-            .await
+            .await?;
+        // A low rating's alerts may have gone into a digest: the scheduler looks for it.
+        if let RatingOutcome::Created(r, _) | RatingOutcome::Changed(r, _) = &outcome
+            && r.low
+        {
+            self.notices.forget();
+        }
+        Ok(outcome)
     }
 }
 

@@ -178,3 +178,73 @@ async fn a_line_lets_its_supervisors_decide_its_appeals(db: Db) {
 }
 
 crate::common::on_both_backends!(a_line_lets_its_supervisors_decide_its_appeals);
+
+/// Each person who may decide a new appeal hears of it through their own addresses, at
+/// most once a minute; the operator who made it, and those who may not decide, do not.
+async fn the_deciders_hear_of_a_new_appeal(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    let hook = crate::common::Connector::start().await;
+    app.line(
+        "support",
+        json!({"delay_seconds": 0, "supervisors_decide_appeals": true}),
+    )
+    .await;
+    app.line("sales", json!({"delay_seconds": 0})).await;
+    let notify = json!({"webhook_url": hook.url, "webhook_secret": crate::common::SECRET});
+    for (id, role, lines) in [
+        ("adam", "admin", json!([])),
+        ("sue", "supervisor", json!(["support"])),
+        ("sid", "supervisor", json!(["sales"])),
+        ("op-1", "operator", json!(["support", "sales"])),
+    ] {
+        let (status, body) = app
+            .put(
+                &format!("/v1/people/{id}"),
+                json!({"name": id, "role": role, "lines": lines, "notify": notify}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    app.low_rating("s1", "support", "op-1", "rude").await;
+    app.low_rating("s2", "sales", "op-1", "slow").await;
+    let rating = app.session("s1").await["rating"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin = crate::people::close_with_a_key(&app).await;
+    app.use_key(&admin);
+    let ben = create_key(
+        &app,
+        &["--name", "Ben", "--role", "operator", "--person", "op-1"],
+    );
+    let (status, body) = app
+        .call_as(
+            Some(&ben),
+            "POST",
+            &format!("/v1/ratings/{rating}/appeal"),
+            Some(json!({"reason": "The client was rude first"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let got = hook.wait_for(2).await;
+    app.settle().await;
+    let got_now = hook.received();
+    assert_eq!(got_now.len(), 2, "{got:?}");
+    let mut told: Vec<&str> = got_now
+        .iter()
+        .map(|r| r.body["digest"]["recipient"].as_str().unwrap())
+        .collect();
+    told.sort();
+    assert_eq!(told, ["adam", "sue"], "the admin and the line's supervisor");
+    for r in &got_now {
+        assert_eq!(r.body["event"], "appeal_digest");
+        assert_eq!(r.body["digest"]["ratings"][0]["session_id"], "s1");
+        let text = r.body["text"].as_str().unwrap();
+        assert!(text.starts_with("1 appeal of a rating to decide"), "{text}");
+        assert!(text.contains("/dashboard/appeals"), "{text}");
+    }
+}
+
+crate::common::on_both_backends!(the_deciders_hear_of_a_new_appeal);

@@ -287,6 +287,16 @@ fn every_json_snippet_in_the_docs_loads_as_what_it_stands_for() {
             {
                 refused.push(format!("{at}: not a line's settings: {e}"));
             }
+            if value.get("mode").is_some() && value.get("digest_minutes").is_some() {
+                match serde_json::from_value::<rateline_domain::AlertPace>(value.clone()) {
+                    Ok(pace) => {
+                        if let Err(e) = pace.validate() {
+                            refused.push(format!("{at}: Rateline refuses the alert pace: {e}"));
+                        }
+                    }
+                    Err(e) => refused.push(format!("{at}: not an alert pace: {e}")),
+                }
+            }
             if value.get("perform").is_some() {
                 page_triggers += 1;
                 triggers += 1;

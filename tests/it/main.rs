@@ -31,6 +31,7 @@ mod inbox;
 mod limits;
 mod meta;
 mod outbound;
+mod pace;
 mod people;
 mod quickstart;
 mod reasons;

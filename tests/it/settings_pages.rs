@@ -48,6 +48,7 @@ pub(crate) fn form<'a>(
         ("webchat.allowed_origins", &[""]),
         ("rating.alert_wait_seconds", &["120"]),
         ("rating.alert_delay_seconds", &["0"]),
+        ("rating.alert_burst_over", &["10"]),
     ];
     let mut fields = Vec::new();
     for (name, values) in defaults {

@@ -276,6 +276,37 @@ async fn flag_appeal_decide_and_the_operators_view(kind: Db) {
     click(c, "#save-zone").await;
     let page = arrive(c, "/dashboard/account", "#flash").await;
     assert!(page.contains("now shown in Asia/Tokyo"), "{page}");
+    // And how often she hears of low ratings: a digest, with quiet hours. Half of the
+    // quiet hours is named next to the other half, and the choice is kept.
+    click(c, "input[name=mode][value=digest]").await;
+    fill(c, "#quiet_from", "22:00").await;
+    click(c, "#save-pace").await;
+    let page = arrive(
+        c,
+        "/dashboard/account/alert-pace",
+        "#quiet_hours\\.to-problem",
+    )
+    .await;
+    assert!(page.contains("say when they end"), "{page}");
+    assert!(
+        c.find(Locator::Css("input[name=mode][value=digest]"))
+            .await
+            .unwrap()
+            .prop("checked")
+            .await
+            .unwrap()
+            .as_deref()
+            == Some("true"),
+        "the choice is kept"
+    );
+    fill(c, "#quiet_to", "07:00").await;
+    click(c, "#save-pace").await;
+    let page = arrive(c, "/dashboard/account", "#flash").await;
+    assert!(page.contains("one message every 30 minutes"), "{page}");
+    assert!(
+        page.contains(r#"id="quiet_from" value="22:00""#),
+        "the page shows what is kept: {page}"
+    );
     c.goto(&app.url("/dashboard/sessions/s2")).await.unwrap();
     let page = arrive(c, "/dashboard/sessions/s2", "#journey-table").await;
     assert!(page.contains(" JST</time>"), "{page}");
