@@ -488,6 +488,7 @@ mod tests {
                 lines,
                 created_at: Utc::now(),
                 revoked_at: None,
+                last_used_at: None,
             },
             operator_lines,
         )

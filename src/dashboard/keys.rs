@@ -158,7 +158,7 @@ async fn keys_page(state: &AppState, caller: &Caller, typed: &Values, shown: Sho
             p.muted { "Keys are for programs (a connector, a report, a CRM); people sign in as themselves. "
                 "A call names its key as Authorization: Bearer." }
             table #keys {
-                thead { tr { th { "key" } th { "role" } th { "acts as / covers" } th { "made" } th { "state" } } }
+                thead { tr { th { "key" } th { "role" } th { "acts as / covers" } th { "made" } th { "last used" } th { "state" } } }
                 tbody {
                     @for k in &keys {
                         tr #{ "key-" (k.id) } {
@@ -171,6 +171,9 @@ async fn keys_page(state: &AppState, caller: &Caller, typed: &Values, shown: Sho
                                 } @else { "every line" }
                             }
                             td { (viewer.time(k.created_at)) }
+                            td.last-used {
+                                @if let Some(at) = k.last_used_at { (viewer.time(at)) } @else { "never" }
+                            }
                             td {
                                 @if let Some(at) = k.revoked_at { "revoked " (viewer.time(at)) }
                                 @else {

@@ -57,6 +57,7 @@ pub fn mint(
                 lines,
                 created_at: now,
                 revoked_at: None,
+                last_used_at: None,
             },
             secret_hash: hash(&secret),
         },
@@ -131,17 +132,51 @@ impl Engine {
                 person: stored.record.person_id.unwrap_or_default(),
             }));
         }
+        self.key_used(&stored.record.id);
         Ok(Ok(stored))
+    }
+
+    /// Notes that key `id` was used now, in memory: [`Engine::write_key_uses`] writes it.
+    fn key_used(&self, id: &str) {
+        let now = self.now();
+        let mut uses = self.key_uses.lock().unwrap_or_else(|e| e.into_inner());
+        uses.insert(id.to_owned(), now);
+    }
+
+    /// Writes the key uses noted since the last time (the scheduler calls it every minute):
+    /// a call never waits on a write of its own. Uses that could not be written are kept
+    /// for the next time.
+    pub async fn write_key_uses(&self) -> Result<()> {
+        let uses: Vec<(String, chrono::DateTime<chrono::Utc>)> = {
+            let mut held = self.key_uses.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::take(&mut *held).into_iter().collect()
+        };
+        if uses.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.store.note_key_uses(&uses).await {
+            let mut held = self.key_uses.lock().unwrap_or_else(|e| e.into_inner());
+            for (id, at) in uses {
+                let noted = held.entry(id).or_insert(at);
+                *noted = (*noted).max(at);
+            }
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Key `id` with its operator's lines, unless it was revoked or its person deactivated
     /// (a dashboard sign-in made with a key lasts only as long as the key works).
     pub async fn active_key(&self, id: &str) -> Result<Option<StoredKey>> {
-        Ok(self
+        let key = self
             .store
             .key(id)
             .await?
-            .filter(|k| k.record.revoked_at.is_none() && k.person_active))
+            .filter(|k| k.record.revoked_at.is_none() && k.person_active);
+        if key.is_some() {
+            self.key_used(id);
+        }
+        Ok(key)
     }
 
     /// Whether any API key was ever made or any person's password set: from then on the open
@@ -214,7 +249,15 @@ impl Engine {
     /// Every key, oldest first, revoked ones included: admins.
     pub async fn keys(&self, caller: &Caller) -> std::result::Result<Vec<KeyRecord>, EngineError> {
         caller.admin("listing API keys")?;
-        Ok(self.store.list_keys().await?)
+        let mut keys = self.store.list_keys().await?;
+        // Uses not written yet count: the list is exact, not a minute behind.
+        let held = self.key_uses.lock().unwrap_or_else(|e| e.into_inner());
+        for k in &mut keys {
+            if let Some(at) = held.get(&k.id) {
+                k.last_used_at = k.last_used_at.max(Some(*at));
+            }
+        }
+        Ok(keys)
     }
 
     /// Revokes key `id` (it stays in the list, revoked): admins. Revoking it again changes

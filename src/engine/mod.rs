@@ -106,6 +106,9 @@ pub struct Engine {
     alert_sinks: Arc<std::sync::OnceLock<probes::AlertSending>>,
     /// The zone of people without their own (`server.time_zone`): their quiet hours'.
     zone: chrono_tz::Tz,
+    /// When each key was last used, not written yet (see [`Engine::write_key_uses`]).
+    key_uses:
+        Arc<std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>>>,
 }
 
 /// What an engine is configured with, from the settings.
@@ -170,6 +173,7 @@ impl Engine {
             sinks: settings.sinks,
             alert_sinks: Arc::default(),
             zone: settings.zone,
+            key_uses: Arc::default(),
         }
     }
 

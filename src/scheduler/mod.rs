@@ -80,6 +80,22 @@ async fn forget_expired_sign_ins(store: Store, stop: CancellationToken) {
     }
 }
 
+/// Writes when each API key was last used, every minute until `stop` (the scheduler writes
+/// the last minute's when it stops).
+async fn write_key_uses(engine: Engine, stop: CancellationToken) {
+    let every = std::time::Duration::from_secs(60);
+    let mut every = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        if let Err(e) = engine.write_key_uses().await {
+            tracing::warn!(error = %e, "could not note when keys were last used; trying again in a minute");
+        }
+    }
+}
+
 /// Purges what `retention.days` no longer keeps, at the start and every hour until `stop`.
 /// Several processes may run it at once: each deletes what is still there.
 async fn purge_old(engine: Engine, days: u32, stop: CancellationToken) {
@@ -218,6 +234,7 @@ impl Scheduler {
                 own,
             ));
         }
+        helpers.spawn(write_key_uses(inner.engine.clone(), stop.child_token()));
         helpers.spawn(forget_expired_sign_ins(
             inner.store.clone(),
             stop.child_token(),
@@ -256,6 +273,10 @@ impl Scheduler {
         );
         while sends.join_next().await.is_some() {}
         helpers.shutdown().await;
+        // The key uses of the last minute, which the helper's next tick would have written.
+        if let Err(e) = inner.engine.write_key_uses().await {
+            tracing::warn!(error = %e, "could not note when keys were last used");
+        }
         tracing::info!("scheduler stopped");
     }
 }

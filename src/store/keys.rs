@@ -18,6 +18,8 @@ pub struct KeyRecord {
     pub lines: Option<Vec<String>>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// When it last opened a call or a sign-in, to the minute; `null` if never.
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 /// A key to store: its record and the SHA-256 of its secret, hex.
@@ -41,7 +43,7 @@ pub struct StoredKey {
 }
 
 const KEY_COLUMNS: &str = "api_keys.id, api_keys.name, api_keys.role, api_keys.person_id, \
-    api_keys.lines, api_keys.created_at, api_keys.revoked_at";
+    api_keys.lines, api_keys.created_at, api_keys.revoked_at, api_keys.last_used_at";
 
 fn read_key(row: &sqlx::any::AnyRow) -> Result<(KeyRecord, String)> {
     let corrupt = |e: String| StoreError::Corrupt(format!("api key: {e}"));
@@ -58,6 +60,7 @@ fn read_key(row: &sqlx::any::AnyRow) -> Result<(KeyRecord, String)> {
         lines,
         created_at: time(row.try_get("created_at")?),
         revoked_at: opt_time(row.try_get("revoked_at")?),
+        last_used_at: opt_time(row.try_get("last_used_at")?),
     };
     let hash = row.try_get("secret_hash").unwrap_or_default();
     Ok((record, hash))
@@ -138,6 +141,22 @@ impl Store {
                 .execute(&self.pool)
                 .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Notes when keys were last used (each id with its latest use); a use older than the
+    /// one noted changes nothing.
+    pub async fn note_key_uses(&self, uses: &[(String, DateTime<Utc>)]) -> Result<()> {
+        for (id, at) in uses {
+            sqlx::query(
+                "UPDATE api_keys SET last_used_at = $2
+                 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)",
+            )
+            .bind(id)
+            .bind(ms(*at))
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
     }
 
     /// Whether any key was ever made or any person's password set (the open mode's end).

@@ -823,12 +823,34 @@ async fn groups_and_keys_from_their_pages(db: Db) {
     let made = &made[made.find("value=\"").unwrap() + 7..];
     let made = made[..made.find('"').unwrap()].to_owned();
     assert!(made.starts_with("rl_"), "{made}");
+    let id = made.split('_').nth(1).unwrap();
+    // "Last used": never, until it opens a call; then when (kept in memory, written by
+    // the scheduler every minute and at the stop, so the call itself writes nothing).
+    let last_used = |page: &str| {
+        let row = &page[page.find(&format!(r#"id="key-{id}""#)).unwrap()..];
+        let cell = &row[row.find(r#"class="last-used""#).unwrap()..];
+        cell[cell.find('>').unwrap() + 1..cell.find("</td>").unwrap()].to_owned()
+    };
+    let (_, page) = text(&app, "/dashboard/keys", Some(&ada)).await;
+    assert_eq!(last_used(&page), "never");
     let (status, lines) = app.call_as(Some(&made), "GET", "/v1/lines", None).await;
     assert_eq!(status, 200, "{lines}");
     assert_eq!(lines["lines"][0]["id"], "support");
     let (_, page) = text(&app, "/dashboard/keys", Some(&ada)).await;
     assert!(!page.contains(&made), "shown only once");
-    let id = made.split('_').nth(1).unwrap();
+    assert!(
+        last_used(&page).contains("2026-11-21"),
+        "{}",
+        last_used(&page)
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM api_keys WHERE id = '{id}' AND last_used_at IS NOT NULL"
+        ))
+        .await,
+        0,
+        "the call wrote nothing"
+    );
     let (status, page) = send(&app, &ada, &format!("/dashboard/keys/{id}/revoke"), &[]).await;
     assert_eq!(status, 303, "{page}");
     assert!(page.contains("Nothing changed: tick “I am sure”"), "{page}");
@@ -880,3 +902,31 @@ crate::common::on_both_backends!(
     the_connector_test_shows_what_the_connector_answered,
     who_sees_and_who_changes_a_line,
 );
+
+/// When a key was last used reaches the store when the server stops, as it does every
+/// minute: a restart loses at most a minute of it, never the whole.
+async fn a_keys_last_use_is_written_when_the_server_stops(db: Db) {
+    let Some(app) = spawn_app_with(db, |_| {}).await else {
+        return;
+    };
+    let key = crate::people::close_with_a_key(&app).await;
+    app.use_key(&key);
+    let (status, body) = app.get("/v1/keys").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["keys"][0]["last_used_at"], "2026-11-21T09:00:00Z",
+        "{body}"
+    );
+    let (db, _, _) = app.stop().await;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    let written: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE last_used_at IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    assert_eq!(written, 1);
+}
+
+crate::common::on_both_backends!(a_keys_last_use_is_written_when_the_server_stops);
