@@ -153,6 +153,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/dashboard/people/{id}/invitation", post(people::invite))
         // The check's bare 403 is explained by the layer around it.
         .layer(csrf)
+        .layer(axum::Extension(people::Invitations::default()))
         .layer(middleware::from_fn(explain))
         .layer(sign_in::layer(
             state.engine.sign_ins(),

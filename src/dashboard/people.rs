@@ -10,7 +10,8 @@
 //! person sees their own page read-only, with the test alerts; a person from the config file
 //! is read-only for everyone.
 
-use axum::extract::{Form, Path, State};
+use axum::Extension;
+use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Duration, Utc};
@@ -21,8 +22,8 @@ use serde_json::json;
 use super::form::{self, Choices, Kind, Refusal, Sections, Values, f, one, with_status};
 use super::page::{self, refused};
 use super::viewer::Viewer;
+use super::visit::{Shown, flash, take_flash};
 use super::visit::{Visit, viewer};
-use super::visit::{flash, take_flash};
 use crate::engine::TestAlert;
 use crate::http::{ApiError, AppState};
 use crate::policy::Caller;
@@ -113,7 +114,8 @@ const SECTIONS: &Sections = &[
 ];
 
 /// A link just made, to show once.
-struct Invited {
+#[derive(Clone)]
+pub struct Invited {
     person_id: String,
     url: String,
     expires_at: DateTime<Utc>,
@@ -124,9 +126,37 @@ fn edits(caller: &Caller) -> bool {
     caller.role().is_none_or(|r| r == Role::Admin)
 }
 
+/// The invitation links the people pages show, each for 10 minutes after it is made.
+pub type Invitations = std::sync::Arc<Shown<Invited>>;
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct ShownQuery {
+    /// The handle of an invitation link just made (see [`Shown`]).
+    invited: Option<String>,
+}
+
+/// The invitation link `q` names, as whoever asks may see it: `None` when it names none;
+/// `Some(None)` when it is not theirs, ran out or was made by another process.
+fn shown_invitation(
+    invitations: &Invitations,
+    caller: &Caller,
+    q: &ShownQuery,
+) -> Option<Option<Invited>> {
+    let handle = q.invited.as_deref()?;
+    let owner = caller.recorded_as().unwrap_or_default();
+    Some(invitations.read(handle, &owner))
+}
+
 /// `GET /dashboard/people`.
-pub async fn list(State(state): State<AppState>, Visit { caller, .. }: Visit) -> Response {
-    render(&state, &caller, None, &Values::new(), None).await
+pub async fn list(
+    State(state): State<AppState>,
+    Visit { caller, .. }: Visit,
+    Extension(invitations): Extension<Invitations>,
+    Query(q): Query<ShownQuery>,
+) -> Response {
+    let shown = shown_invitation(&invitations, &caller, &q);
+    render(&state, &caller, shown, &Values::new(), None).await
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -137,10 +167,12 @@ pub struct InviteForm {
 }
 
 /// `POST /dashboard/people/{id}/invitation`: a new link for the person (their earlier
-/// unused links stop working), shown on the page once.
+/// unused links stop working), then the page it was asked from, which shows the link for
+/// 10 minutes to whoever made it: a refresh shows it again and makes no other.
 pub async fn invite(
     State(state): State<AppState>,
     Visit { caller, .. }: Visit,
+    Extension(invitations): Extension<Invitations>,
     Path(id): Path<String>,
     Form(form): Form<InviteForm>,
 ) -> Response {
@@ -154,22 +186,25 @@ pub async fn invite(
         },
         Err(e) => return refused("People", ApiError::from(e)),
     };
+    let handle = invitations.keep(&caller.recorded_as().unwrap_or_default(), invited);
     let page = if form.from == "person" {
-        match state.engine.person(&caller, &id).await {
-            Ok(p) => {
-                let values = values_of(&p);
-                person_page(&state, &caller, &p, &values, Shown::Invited(invited)).await
-            }
-            Err(e) => return refused("People", ApiError::from(e)),
-        }
+        format!("/dashboard/people/{id}?invited={handle}#invited")
     } else {
-        render(&state, &caller, Some(invited), &Values::new(), None).await
+        format!("/dashboard/people?invited={handle}#invited")
     };
-    with_status(StatusCode::CREATED, page)
+    Redirect::to(&page).into_response()
 }
 
-/// The invitation link, shown once.
-fn invited(i: &Invited, viewer: &Viewer) -> Markup {
+/// The invitation link, shown for 10 minutes to whoever made it; or, past that, why not.
+fn invited(i: &Option<Invited>, viewer: &Viewer) -> Markup {
+    let Some(i) = i else {
+        return html! {
+            section.notice #invited role="status" {
+                p { "The invitation link is shown for 10 minutes after it is made, to whoever made it, and only here. "
+                    "It still works until it expires; if it was lost, make a new one (the old one then stops working)." }
+            }
+        };
+    };
     html! {
         section.notice #invited role="status" aria-labelledby="invited-h" {
             h2 #invited-h { "Invitation link for " (viewer.person(&i.person_id)) }
@@ -184,7 +219,7 @@ fn invited(i: &Invited, viewer: &Viewer) -> Markup {
 async fn render(
     state: &AppState,
     caller: &Caller,
-    invitation: Option<Invited>,
+    invitation: Option<Option<Invited>>,
     typed: &Values,
     problem: Option<Refusal>,
 ) -> Response {
@@ -244,9 +279,7 @@ async fn render(
             }
         },
     );
-    let status = if invitation.is_some() {
-        StatusCode::CREATED
-    } else if problem.is_some() {
+    let status = if problem.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
@@ -318,16 +351,21 @@ fn values_of(p: &PersonRecord) -> Values {
 pub async fn show(
     State(state): State<AppState>,
     Visit { caller, session }: Visit,
+    Extension(invitations): Extension<Invitations>,
     Path(id): Path<String>,
+    Query(q): Query<ShownQuery>,
 ) -> Response {
     let id = rateline_domain::normalize_id(&id);
     let person = match state.engine.person(&caller, &id).await {
         Ok(p) => p,
         Err(e) => return refused("Person", e.into()),
     };
-    let flash = take_flash(&session).await;
     let values = values_of(&person);
-    person_page(&state, &caller, &person, &values, Shown::Flash(flash)).await
+    let above = match shown_invitation(&invitations, &caller, &q) {
+        Some(invited) => Above::Invited(invited),
+        None => Above::Flash(take_flash(&session).await),
+    };
+    person_page(&state, &caller, &person, &values, above).await
 }
 
 /// `POST /dashboard/people/{id}`: saves the form as a `PATCH` with `If-Match` would.
@@ -438,7 +476,7 @@ async fn change(
             let values = values_of(&now);
             with_status(
                 StatusCode::PRECONDITION_FAILED,
-                person_page(state, caller, &now, &values, Shown::Refused(refusal)).await,
+                person_page(state, caller, &now, &values, Above::Refused(refusal)).await,
             )
         }
         Err(e) => refused_save(state, caller, id, values, e).await,
@@ -466,7 +504,7 @@ async fn refused_save(
     } else {
         values.clone()
     };
-    let page = person_page(state, caller, &stored, &values, Shown::Refused(e.into()));
+    let page = person_page(state, caller, &stored, &values, Above::Refused(e.into()));
     with_status(status, page.await)
 }
 
@@ -480,37 +518,37 @@ pub struct TestAlertForm {
 /// and what became of it.
 pub async fn test_alert(
     State(state): State<AppState>,
-    Visit { caller, .. }: Visit,
+    Visit { caller, session }: Visit,
     Path(id): Path<String>,
     Form(form): Form<TestAlertForm>,
 ) -> Response {
     let id = rateline_domain::normalize_id(&id);
-    let sent = state.engine.test_alert(&caller, &id, &form.sink).await;
+    // Sent (or tried): said once on the person's page, which a refresh does not send again.
+    let e = match state.engine.test_alert(&caller, &id, &form.sink).await {
+        Ok(t) => {
+            flash(&session, tested(&t)).await;
+            return Redirect::to(&format!("/dashboard/people/{id}")).into_response();
+        }
+        Err(e) => ApiError::from(e),
+    };
+    if e.status == StatusCode::FORBIDDEN {
+        return refused("Person", e);
+    }
     let person = match state.engine.person(&caller, &id).await {
         Ok(p) => p,
         Err(e) => return refused("Person", e.into()),
     };
     let values = values_of(&person);
-    match sent {
-        Ok(t) => person_page(&state, &caller, &person, &values, Shown::Tested(t)).await,
-        Err(e) => {
-            let e = ApiError::from(e);
-            if e.status == StatusCode::FORBIDDEN {
-                return refused("Person", e);
-            }
-            let status = e.status;
-            let page = person_page(&state, &caller, &person, &values, Shown::Refused(e.into()));
-            with_status(status, page.await)
-        }
-    }
+    let status = e.status;
+    let page = person_page(&state, &caller, &person, &values, Above::Refused(e.into()));
+    with_status(status, page.await)
 }
 
 /// What a person's page shows above their settings, besides them.
-enum Shown {
+enum Above {
     Flash(Option<String>),
     Refused(Refusal),
-    Tested(TestAlert),
-    Invited(Invited),
+    Invited(Option<Invited>),
 }
 
 async fn person_page(
@@ -518,7 +556,7 @@ async fn person_page(
     caller: &Caller,
     p: &PersonRecord,
     values: &Values,
-    shown: Shown,
+    shown: Above,
 ) -> Response {
     let viewer = viewer(state, caller).await;
     let config = p.managed_by == ManagedBy::Config;
@@ -547,7 +585,7 @@ async fn person_page(
         viewer.people(|id| id != p.id && own_manager(id)),
     );
     let refusal = match &shown {
-        Shown::Refused(r) => Some(r),
+        Above::Refused(r) => Some(r),
         _ => None,
     };
     let n = &p.person.notify;
@@ -573,16 +611,15 @@ async fn person_page(
                 @if !p.person.active { strong #deactivated { "deactivated" } }
                 @else if p.signs_in { "signs in" } @else { "has not set a password yet" } }
             @match &shown {
-                Shown::Flash(Some(message)) => p.notice role="status" { (message) },
-                Shown::Refused(r) if !r.on_the_form(SECTIONS, &[]) => {
+                Above::Flash(Some(message)) => p.notice #flash role="status" { (message) },
+                Above::Refused(r) if !r.on_the_form(SECTIONS, &[]) => {
                     p.problem #form-problem role="alert" { (r.message) }
                 },
-                Shown::Refused(_) => p.problem #form-problem role="alert" {
+                Above::Refused(_) => p.problem #form-problem role="alert" {
                     "Nothing was saved: see the message next to the field."
                 },
-                Shown::Tested(t) => (tested(t)),
-                Shown::Invited(i) => (invited(i, &viewer)),
-                Shown::Flash(None) => {},
+                Above::Invited(i) => (invited(i, &viewer)),
+                Above::Flash(None) => {},
             }
             @if config {
                 p.notice #read-only { "This person is defined in the configuration file ([[people]], id "
@@ -637,8 +674,7 @@ async fn person_page(
         },
     );
     let status = match shown {
-        Shown::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        Shown::Invited(_) => StatusCode::CREATED,
+        Above::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::OK,
     };
     (status, markup).into_response()
@@ -654,15 +690,18 @@ fn invite_from_page(p: &PersonRecord) -> Markup {
 }
 
 /// What became of a test alert.
-fn tested(t: &TestAlert) -> Markup {
-    html! {
-        section #test-alert role="status" aria-labelledby="test-alert-h" {
-            h2 #test-alert-h {
-                @if t.delivered { "The test alert went to " (t.address) }
-                @else { "The test alert did not reach " (t.address) }
-            }
-            @if let Some(error) = &t.error { p.problem { (error) } }
-            @if t.delivered { p.muted { "Look for \"Test alert from Rateline\" there." } }
+/// What a test alert did, as its flash says it. A webhook's address is not repeated: its URL
+/// may carry a secret (Slack's do), and the flash is kept with the sign-in.
+fn tested(t: &TestAlert) -> String {
+    let to = match t.sink.as_str() {
+        "webhook" => "their webhook".to_owned(),
+        _ => t.address.clone(),
+    };
+    match (&t.error, t.delivered) {
+        (_, true) => {
+            format!("The test alert went to {to}. Look for \"Test alert from Rateline\" there.")
         }
+        (Some(error), false) => format!("The test alert did not reach {to}: {error}"),
+        (None, false) => format!("The test alert did not reach {to}."),
     }
 }

@@ -1,12 +1,14 @@
 //! Who is visiting a dashboard page: the sign-in every page asks for ([`Visit`]; the
 //! sign-in page, which comes back to the page asked for, when there is none), how the
 //! visitor sees the pages ([`viewer`]), what they may do on a session's page, and the
-//! message a page shows once after an action.
+//! message a page shows once after an action, and the secrets a form made that its page
+//! shows ([`Shown`]).
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
 use tower_sessions::Session;
 
 use super::page::{self, Tried};
@@ -21,6 +23,55 @@ const FLASH: &str = "flash";
 /// The message a page shows once, after an action: what was done.
 pub async fn take_flash(session: &Session) -> Option<String> {
     session.remove::<String>(FLASH).await.ok().flatten()
+}
+
+/// How long a secret a form made (an invitation link) stays to be shown after the form.
+pub const SHOWN_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Secrets a form made and its page shows (an invitation link), held in this process's
+/// memory for [`SHOWN_FOR`], for whoever made them alone, under a random handle: the form
+/// redirects to a page naming the handle, and a refresh of that page shows the secret again
+/// instead of making a new one. They are never written to the sign-in store, and a page
+/// served by another process does not have them (it says so).
+pub struct Shown<T>(std::sync::Mutex<HashMap<String, Held<T>>>);
+
+struct Held<T> {
+    owner: String,
+    what: T,
+    until: std::time::Instant,
+}
+
+impl<T> Default for Shown<T> {
+    fn default() -> Self {
+        Shown(std::sync::Mutex::new(HashMap::new()))
+    }
+}
+
+impl<T: Clone> Shown<T> {
+    /// Holds `what`, made by `owner`; its handle. What ran out is forgotten.
+    pub fn keep(&self, owner: &str, what: T) -> String {
+        let now = std::time::Instant::now();
+        let handle = uuid::Uuid::new_v4().simple().to_string();
+        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        held.retain(|_, h| h.until > now);
+        held.insert(
+            handle.clone(),
+            Held {
+                owner: owner.to_owned(),
+                what,
+                until: now + SHOWN_FOR,
+            },
+        );
+        handle
+    }
+
+    /// What `handle` holds, if `owner` made it and it has not run out.
+    pub fn read(&self, handle: &str, owner: &str) -> Option<T> {
+        let held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        held.get(handle)
+            .filter(|h| h.owner == owner && h.until > std::time::Instant::now())
+            .map(|h| h.what.clone())
+    }
 }
 
 /// Keeps `said` for the next page to show once.

@@ -324,7 +324,10 @@ async fn list(
         ("assignee" = Option<String>, Query, description = "A person's id, me, or nobody; low ratings only."),
     ),
     responses(
-        (status = 200, description = "The file: a header row and one row a rating (CSV), or one JSON object a line (NDJSON); `rated_at` in the caller's zone.", content_type = "text/csv"),
+        (status = 200, description = "The file: a header row and one row a rating (CSV), or one JSON object a line (NDJSON); `rated_at` in the caller's zone.", content(
+            (String = "text/csv"),
+            (String = "application/x-ndjson"),
+        )),
         (status = 400, description = "A filter that cannot be read, or a format that is not csv or ndjson.", body = ErrorBody),
         (status = 403, description = "A line or operator outside the caller's reach.", body = ErrorBody),
     ),

@@ -340,7 +340,7 @@ async fn admins_invite_people_from_the_people_page(db: Db) {
     }
     // The button: a link for Olga, shown once, that sets her password.
     let own = app.base.clone();
-    let (status, _, page) = post_form(
+    let (status, headers, page) = post_form(
         &app,
         "/dashboard/people/sup-olga/invitation",
         Some(&ann),
@@ -348,7 +348,14 @@ async fn admins_invite_people_from_the_people_page(db: Db) {
         &[],
     )
     .await;
-    assert_eq!(status, 201, "{page}");
+    assert_eq!(status, 303, "{page}");
+    // Post, redirect, get: the page shows the link, and shows it again when refreshed,
+    // without making another (which would kill this one).
+    let shown = headers["location"].to_str().unwrap().to_owned();
+    assert!(shown.starts_with("/dashboard/people?invited="), "{shown}");
+    let (status, page) = text(&app, &shown, Some(&ann)).await;
+    assert_eq!(status, 200, "{page}");
+    let (_, again) = text(&app, &shown, Some(&ann)).await;
     let at = page
         .find(r#"id="invitation-url""#)
         .expect("the link is shown");
@@ -357,8 +364,13 @@ async fn admins_invite_people_from_the_people_page(db: Db) {
     let link = &link[..link.find('"').unwrap()];
     let (status, _, _) = set_password(&app, &path_of(link), PASSWORD, PASSWORD).await;
     assert_eq!(status, 303, "the page's link works");
+    assert!(again.contains(link), "the same link on a refresh: {again}");
     let (_, page) = text(&app, "/dashboard/people", Some(&ann)).await;
-    assert!(!page.contains(link), "shown only once: {page}");
+    assert!(!page.contains(link), "shown only on its own page: {page}");
+    let (_, stored) = app
+        .call_as(Some(&admin_key), "GET", "/v1/people/sup-olga", None)
+        .await;
+    assert!(!stored.to_string().contains(link), "{stored}");
 
     // A supervisor has no people page, and no button works for them.
     let (_, headers, _) = sign_in(&app, "sup-olga", PASSWORD, "/dashboard").await;

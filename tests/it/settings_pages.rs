@@ -496,8 +496,14 @@ async fn an_admin_changes_a_person_from_their_page(db: Db) {
         &[("sink", "webhook")],
     )
     .await;
-    assert_eq!(status, 200, "{page}");
-    assert!(page.contains("The test alert went to"), "{page}");
+    assert_eq!(status, 303, "sent, then her page: {page}");
+    assert!(
+        page.contains("The test alert went to their webhook"),
+        "{page}"
+    );
+    // Her page again (a refresh): said no more, and nothing sent again.
+    let (_, again) = text(&app, "/dashboard/people/sup-olga", Some(&ada)).await;
+    assert!(!again.contains("The test alert went to"), "{again}");
     let got = app.connector.received();
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(got[0].signature_ok, "signed with Olga's secret");
@@ -637,7 +643,7 @@ async fn an_admin_changes_a_person_from_their_page(db: Db) {
         &[("from", "person")],
     )
     .await;
-    assert_eq!(status, 201, "{page}");
+    assert_eq!(status, 303, "made, then her page showing it: {page}");
     assert!(page.contains(r#"id="invitation-url""#), "{page}");
     assert!(page.contains(r#"id="test-alerts""#), "her page: {page}");
 
@@ -700,7 +706,7 @@ async fn an_admin_changes_a_person_from_their_page(db: Db) {
         &[("sink", "webhook")],
     )
     .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 303);
     let (status, _) = text(&app, "/dashboard/people/adm", Some(&olga)).await;
     assert_eq!(status, 403);
     let version = person(&app, &key, "sup-olga").await["version"].to_string();
