@@ -50,17 +50,49 @@ pub struct NextQuery {
 
 /// `GET /dashboard/login`: the sign-in form.
 pub async fn login_form(Query(q): Query<NextQuery>) -> Response {
-    page::login(None, &Tried::Nothing, safe_next(&q.next)).into_response()
+    page::login(None, &Tried::Nothing, safe_next(&q.next), None).into_response()
 }
 
-/// The sign-in form: a person's id and password, or an API key.
-#[derive(serde::Deserialize, Default)]
-#[serde(default)]
+/// The sign-in form: a person's id and password, or an API key; and the form that was sent
+/// when the sign-in had ended, if one was (`kept_action` and its `kept:` fields).
+#[derive(Default)]
 pub struct LoginForm {
     person: String,
     password: String,
     key: String,
     next: String,
+    kept: Option<page::Kept>,
+}
+
+impl LoginForm {
+    fn of(fields: Vec<(String, String)>) -> Self {
+        let mut form = LoginForm::default();
+        let mut kept = page::Kept::default();
+        for (name, value) in fields {
+            match name.as_str() {
+                "person" => form.person = value,
+                "password" => form.password = value,
+                "key" => form.key = value,
+                "next" => form.next = value,
+                "kept_action" => kept.action = value,
+                _ => {
+                    if let Some(field) = name.strip_prefix(page::KEPT)
+                        && page::Kept::may_keep(field)
+                    {
+                        kept.fields.push((field.to_owned(), value));
+                    }
+                }
+            }
+        }
+        // Sent again only to a dashboard page of this server, never the sign-in itself.
+        if kept.action.starts_with("/dashboard/")
+            && safe_next(&kept.action) == kept.action
+            && kept.action != "/dashboard/login"
+        {
+            form.kept = Some(kept);
+        }
+        form
+    }
 }
 
 /// `POST /dashboard/login`: checks the password (or the key) and signs the browser in;
@@ -70,9 +102,11 @@ pub async fn login(
     session: Session,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
+    let form = LoginForm::of(fields);
     let next = safe_next(&form.next).to_owned();
+    let kept = form.kept.as_ref();
     let signed_in = if form.key.is_empty() {
         match person(&state, ip, &form).await {
             Ok(s) => s,
@@ -80,7 +114,7 @@ pub async fn login(
                 let tried = Tried::Person {
                     id: form.person.trim().to_owned(),
                 };
-                return sign_in_page(e, tried, &next);
+                return sign_in_page(e, tried, &next, kept);
             }
         }
     } else {
@@ -104,12 +138,16 @@ pub async fn login(
                 if e.status == StatusCode::UNAUTHORIZED {
                     state.engine.audit_failed_sign_in(None, ip).await;
                 }
-                return sign_in_page(e, Tried::Key, &next);
+                return sign_in_page(e, Tried::Key, &next, kept);
             }
         }
     };
     match sign_in::sign_in(&session, signed_in).await {
-        Ok(()) => Redirect::to(&next).into_response(),
+        // A form sent when the sign-in had ended: offered to be sent now.
+        Ok(()) => match kept {
+            Some(kept) => page::resend(kept, &next).into_response(),
+            None => Redirect::to(&next).into_response(),
+        },
         Err(e) => e.into_response(),
     }
 }

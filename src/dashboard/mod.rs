@@ -152,6 +152,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route("/dashboard/people/{id}/invitation", post(people::invite))
         // The check's bare 403 is explained by the layer around it.
+        .layer(middleware::from_fn(visit::keep_form))
         .layer(csrf)
         .layer(axum::Extension(people::Invitations::default()))
         .layer(middleware::from_fn(explain))

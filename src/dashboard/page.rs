@@ -228,9 +228,64 @@ pub(super) fn field_problem(id: &str, problem: Option<&str>) -> Markup {
     }
 }
 
+/// A form that was sent when its sign-in had ended: where it went and what it said, but
+/// never a password, a secret or a key. The sign-in page carries it, and after signing in
+/// the person is asked to send it again ([`resend`]).
+#[derive(Debug, Clone, Default)]
+pub struct Kept {
+    pub action: String,
+    pub fields: Vec<(String, String)>,
+}
+
+/// What a kept field's name starts with on the sign-in form.
+pub const KEPT: &str = "kept:";
+
+impl Kept {
+    /// Whether a field may be kept: none that holds a credential.
+    pub fn may_keep(name: &str) -> bool {
+        !["password", "secret", "key", "current", "repeat", "token"]
+            .iter()
+            .any(|w| name.contains(w))
+    }
+
+    /// Its fields as the hidden inputs of the sign-in form.
+    fn hidden(&self) -> Markup {
+        html! {
+            input type="hidden" name="kept_action" value=(self.action);
+            @for (name, value) in &self.fields {
+                input type="hidden" name={ (KEPT) (name) } value=(value);
+            }
+        }
+    }
+}
+
+/// After signing in: the form that was not sent, offered to be sent now, or left.
+pub fn resend(kept: &Kept, next: &str) -> Markup {
+    page(
+        "Send it now?",
+        &Viewer::default(),
+        html! {
+            form.stacked method="post" action=(kept.action) aria-label="Send it now" {
+                p { "Your sign-in had ended when you sent this, so it was not saved or sent. "
+                    "You are signed in again: send it now, as you wrote it?" }
+                @for (name, value) in &kept.fields {
+                    input type="hidden" name=(name) value=(value);
+                }
+                @if let Some((_, text)) = kept.fields.iter().find(|(n, _)| n == "text") {
+                    blockquote.kept { (text) }
+                }
+                button type="submit" #send-kept { "Send it now" }
+                " "
+                a href=(next) #leave-kept { "Leave it" }
+            }
+        },
+    )
+}
+
 /// The sign-in page: a person's id and password, or (for programs' keys) an API key.
-/// `next` is where to go after signing in; a problem stands next to the field it is about.
-pub fn login(problem: Option<&str>, tried: &Tried, next: &str) -> Markup {
+/// `next` is where to go after signing in, and `kept` the form that was sent when the
+/// sign-in had ended; a problem stands next to the field it is about.
+pub fn login(problem: Option<&str>, tried: &Tried, next: &str, kept: Option<&Kept>) -> Markup {
     let (person_problem, key_problem) = match tried {
         Tried::Key => (None, problem),
         _ => (problem, None),
@@ -243,8 +298,12 @@ pub fn login(problem: Option<&str>, tried: &Tried, next: &str) -> Markup {
         "Sign in",
         &Viewer::default(),
         html! {
+            @if kept.is_some() {
+                p.notice #kept role="status" { "Your sign-in had ended, so what you sent was not saved or sent. Sign in, and you can send it again." }
+            }
             form.stacked method="post" action="/dashboard/login" aria-label="Sign in" {
                 input type="hidden" name="next" value=(next);
+                @if let Some(k) = kept { (k.hidden()) }
                 label for="person" { "Your id" }
                 input type="text" name="person" id="person" value=(id) autocomplete="username"
                     required autocapitalize="none" spellcheck="false";
@@ -261,6 +320,7 @@ pub fn login(problem: Option<&str>, tried: &Tried, next: &str) -> Markup {
                 summary { "Sign in with an API key" }
                 form.stacked method="post" action="/dashboard/login" aria-label="Sign in with an API key" {
                     input type="hidden" name="next" value=(next);
+                    @if let Some(k) = kept { (k.hidden()) }
                     label for="key" { "API key" }
                     input type="password" name="key" id="key" autocomplete="off" required
                         aria-describedby=[key_problem.map(|_| "key-problem")]

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
 use tower_sessions::Session;
 
-use super::page::{self, Tried};
+use super::page::{self, Kept, Tried};
 use super::sign_in;
 use super::viewer::Viewer;
 use crate::http::{ApiError, AppState, ClientIp};
@@ -83,13 +83,13 @@ pub async fn flash(session: &Session, said: impl Into<String>) {
 
 /// The sign-in page for a refusal `e` (a 401 or 429), or `e` itself for anything else.
 /// `tried` says which form was just sent (its field then shows what was wrong).
-pub fn sign_in_page(e: ApiError, tried: Tried, next: &str) -> Response {
+pub fn sign_in_page(e: ApiError, tried: Tried, next: &str, kept: Option<&Kept>) -> Response {
     match e.status {
         StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS => {
             let problem = (!matches!(tried, Tried::Nothing)
                 || e.status == StatusCode::TOO_MANY_REQUESTS)
                 .then_some(e.message.as_str());
-            let mut response = (e.status, page::login(problem, &tried, next)).into_response();
+            let mut response = (e.status, page::login(problem, &tried, next, kept)).into_response();
             if let Some(seconds) = e.retry_after {
                 response
                     .headers_mut()
@@ -127,9 +127,53 @@ impl FromRequestParts<AppState> for Visit {
                 e,
                 Tried::Nothing,
                 &come_back_to(&parts.method, &parts.uri),
+                parts.extensions.get::<Kept>(),
             )),
         }
     }
+}
+
+/// The most a form's body is read to be kept (forms are far smaller).
+const KEEP_AT_MOST: usize = 256 * 1024;
+
+/// Middleware: reads a form sent to a dashboard page and keeps it with the request
+/// ([`Kept`], without any credential), so that when its sign-in has ended the sign-in page
+/// can carry it and offer to send it again. The sign-in and invitation forms are not kept.
+pub async fn keep_form(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if request.method() != Method::POST
+        || !is_form
+        || [
+            "/dashboard/login",
+            "/dashboard/logout",
+            "/dashboard/invitation",
+        ]
+        .contains(&path.as_str())
+    {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, KEEP_AT_MOST).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "the form is too large").into_response();
+    };
+    let fields = url::form_urlencoded::parse(&bytes)
+        .filter(|(n, _)| Kept::may_keep(n))
+        .map(|(n, v)| (n.into_owned(), v.into_owned()))
+        .collect();
+    parts.extensions.insert(Kept {
+        action: path,
+        fields,
+    });
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
 }
 
 /// The page to come back to after signing in: the page asked for, or for a form, the page

@@ -482,3 +482,62 @@ crate::common::on_both_backends!(
     the_workbench_refuses_what_the_api_refuses,
     an_operator_sees_their_feedback_unless_the_line_hides_it,
 );
+
+/// A form sent when its sign-in had ended is kept on the sign-in page, without any
+/// credential it held, and changes nothing until it is sent again.
+async fn a_form_sent_after_the_sign_in_ended_is_kept_without_its_secrets(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    let (status, body) = app
+        .put(
+            "/v1/people/sup-olga",
+            json!({"name": "Olga", "role": "supervisor", "lines": ["support"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let olga = signed_in(&app, "sup-olga").await;
+    app.expire_sign_ins().await;
+    let (status, page) = post(
+        &app,
+        &olga,
+        "/dashboard/account/password",
+        &[
+            ("current", "the old one, long"),
+            ("password", "a new one, long enough"),
+            ("repeat", "a new one, long enough"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 401, "{page}");
+    assert!(page.contains("was not saved or sent"), "{page}");
+    assert!(
+        page.contains(r#"name="kept_action" value="/dashboard/account/password""#),
+        "{page}"
+    );
+    for secret in ["the old one", "a new one", "kept:current", "kept:password"] {
+        assert!(!page.contains(secret), "{secret} kept: {page}");
+    }
+    let (status, page) = post(
+        &app,
+        &olga,
+        "/dashboard/account/alert-pace",
+        &[
+            ("mode", "digest"),
+            ("digest_minutes", "45"),
+            ("per_hour", "10"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 401, "{page}");
+    assert!(
+        page.contains(r#"name="kept:digest_minutes" value="45""#),
+        "{page}"
+    );
+    let n = app
+        .count("SELECT COUNT(*) FROM people WHERE id = 'sup-olga' AND alert_pace IS NULL")
+        .await;
+    assert_eq!(n, 1, "nothing changed");
+}
+
+crate::common::on_both_backends!(a_form_sent_after_the_sign_in_ended_is_kept_without_its_secrets);

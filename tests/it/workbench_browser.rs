@@ -317,21 +317,30 @@ async fn flag_appeal_decide_and_the_operators_view(kind: Db) {
     click(c, "#send").await;
     let page = arrive(c, "/dashboard/sessions/s2/response", "main").await;
     assert!(page.contains("sent from another site"), "{page}");
-    // A sign-in that has expired: the form asks to sign in again, and comes back after.
+    // A sign-in that has expired: the reply typed meanwhile is not lost. Signing in again
+    // shows it, unsent, and offers to send it now.
     c.goto(&app.url("/dashboard/sessions/s2")).await.unwrap();
     arrive(c, "/dashboard/sessions/s2", "#response-text").await;
     app.expire_sign_ins().await;
-    fill(c, "#response-text", "Sorry").await;
+    fill(c, "#response-text", "Sorry, we were too slow").await;
     click(c, "#respond").await;
-    arrive(c, "/dashboard/sessions/s2/response", "#person").await;
+    let page = arrive(c, "/dashboard/sessions/s2/response", "#person").await;
+    assert!(page.contains("was not saved or sent"), "{page}");
     fill(c, "#person", "sup-olga").await;
     fill(c, "#password", PASSWORD).await;
     click(c, "form[aria-label='Sign in'] button[type=submit]").await;
-    let page = arrive(c, "/dashboard/sessions/s2", "#response-text").await;
+    let page = arrive(c, "/dashboard/login", "#send-kept").await;
+    assert!(page.contains("Sorry, we were too slow"), "{page}");
+    let (_, s2) = app
+        .call_as(Some(&admin_key), "GET", "/v1/sessions/s2", None)
+        .await;
     assert!(
-        !page.contains(r#"id="response""#),
-        "nothing was sent: {page}"
+        s2["rating"]["response"].is_null(),
+        "not sent before she says so: {s2}"
     );
+    click(c, "#send-kept").await;
+    let page = arrive(c, "/dashboard/sessions/s2", "#response").await;
+    assert!(page.contains("Sorry, we were too slow"), "{page}");
     sign_out(c).await;
 
     // Ann decides the appeal in the queue: the rating leaves the report.
