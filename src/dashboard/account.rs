@@ -371,17 +371,26 @@ pub async fn set_time_zone(
             super::visit::flash(&session, said).await;
             Redirect::to("/dashboard/account").into_response()
         }
-        Err(e) => {
-            let e = ApiError::from(e);
-            if e.status.is_server_error() {
-                return e.into_response();
-            }
-            let problem = ("time_zone".to_owned(), e.message.clone());
-            let mut page = account_page(&state, &caller, None, Some(problem)).await;
-            *page.status_mut() = e.status;
-            page
-        }
+        Err(e) => refused(&state, &caller, e.into(), "time_zone", None).await,
     }
+}
+
+/// The account page again after a refusal `e` of one of its forms: the message next to the
+/// field it names (else `field`), and the pace form as `typed`; a server error as it is.
+async fn refused(
+    state: &AppState,
+    caller: &crate::policy::Caller,
+    e: ApiError,
+    field: &str,
+    typed: Option<PaceForm>,
+) -> Response {
+    if e.status.is_server_error() {
+        return e.into_response();
+    }
+    let problem = (e.field.unwrap_or_else(|| field.to_owned()), e.message);
+    let mut page = account_page_with(state, caller, None, Some(problem), typed).await;
+    *page.status_mut() = e.status;
+    page
 }
 
 /// The pace form, as typed: every field a string, so what cannot be read is named.
@@ -457,18 +466,15 @@ pub async fn set_alert_pace(
     let Some(me) = caller.person_id().map(str::to_owned) else {
         return account_page(&state, &caller, None, None).await;
     };
-    let refused = |problem: (String, String), status: StatusCode| {
-        let (state, caller, typed) = (state.clone(), caller.clone(), form.clone());
-        async move {
-            let mut page =
-                account_page_with(&state, &caller, None, Some(problem), Some(typed)).await;
-            *page.status_mut() = status;
-            page
-        }
-    };
     let pace = match form.pace() {
         Ok(p) => p,
-        Err(problem) => return refused(problem, StatusCode::UNPROCESSABLE_ENTITY).await,
+        Err((field, message)) => {
+            let e = ApiError {
+                field: Some(field),
+                ..ApiError::new(ErrorCode::InvalidField, message)
+            };
+            return refused(&state, &caller, e, "mode", Some(form)).await;
+        }
     };
     match state.engine.set_alert_pace(&caller, &me, &pace).await {
         Ok(()) => {
@@ -487,14 +493,7 @@ pub async fn set_alert_pace(
             super::visit::flash(&session, said).await;
             Redirect::to("/dashboard/account").into_response()
         }
-        Err(e) => {
-            let e = ApiError::from(e);
-            if e.status.is_server_error() {
-                return e.into_response();
-            }
-            let field = e.field.clone().unwrap_or_else(|| "mode".into());
-            refused((field, e.message.clone()), e.status).await
-        }
+        Err(e) => refused(&state, &caller, e.into(), "mode", Some(form)).await,
     }
 }
 

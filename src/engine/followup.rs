@@ -157,12 +157,15 @@ impl Engine {
     ) -> Result<AppealRecord> {
         self.visible_rating(caller, rating_id).await?;
         body.validate()?;
+        let made_by = caller.recorded_as();
+        let deciders = self.appeal_deciders(rating_id, made_by.as_deref()).await?;
         match self
             .store
             .create_appeal(
                 rating_id,
                 body.reason.trim(),
-                caller.recorded_as().as_deref(),
+                made_by.as_deref(),
+                &deciders,
                 self.now(),
             )
             .await?
@@ -242,6 +245,39 @@ impl Engine {
                 ),
             }),
         }
+    }
+
+    /// Who hears of a new appeal of rating `rating_id` made by `made_by`: each active person
+    /// with notifications on who may decide it (see [`Caller::decides_appeal`]), at most
+    /// [`rateline_domain::MAX_ALERTED_PEOPLE`], in id order.
+    async fn appeal_deciders(&self, rating_id: &str, made_by: Option<&str>) -> Result<Vec<String>> {
+        let Some((line, _)) = self.store.rating_scope(rating_id).await? else {
+            return Ok(Vec::new());
+        };
+        let allowed = self
+            .store
+            .get_line(&line)
+            .await?
+            .is_some_and(|l| l.settings.rating.supervisors_decide_appeals);
+        let mut people = self.store.people().await?;
+        people.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(people
+            .into_iter()
+            .filter(|p| p.person.active && p.person.notifications_enabled)
+            .filter(|p| {
+                let lines = p
+                    .person
+                    .lines
+                    .iter()
+                    .map(|l| l.as_str().to_owned())
+                    .collect();
+                Caller::person(&p.id, &p.person.name, p.person.role, lines)
+                    .decides_appeal(&line, allowed, made_by)
+                    .is_ok()
+            })
+            .map(|p| p.id)
+            .take(rateline_domain::MAX_ALERTED_PEOPLE)
+            .collect())
     }
 
     /// Whether `caller` may decide `appeal` (see [`Caller::decides_appeal`]).

@@ -140,7 +140,13 @@ impl Engine {
     fn key_used(&self, id: &str) {
         let now = self.now();
         let mut uses = self.key_uses.lock().unwrap_or_else(|e| e.into_inner());
-        uses.insert(id.to_owned(), now);
+        // Every call of a key passes here: its id is copied only on its first call of a minute.
+        match uses.get_mut(id) {
+            Some(at) => *at = now,
+            None => {
+                uses.insert(id.to_owned(), now);
+            }
+        }
     }
 
     /// Writes the key uses noted since the last time (the scheduler calls it every minute):

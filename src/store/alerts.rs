@@ -98,12 +98,14 @@ pub struct Thread {
     pub carried_comment: bool,
 }
 
-/// An alert about to be made: recipient, sink, address, status, and why it will not be sent.
+/// An alert about to be made: recipient, sink, address, status, why it will not be sent,
+/// and the digest it went into (`digested`).
 type PlannedAlert = (
     String,
     &'static str,
     Option<String>,
     &'static str,
+    Option<String>,
     Option<String>,
 );
 
@@ -317,7 +319,7 @@ pub(crate) async fn plan_alerts(
     // Those to be sent, with the recipient's pace and zone.
     let mut paced = Vec::new();
     for (recipient, why) in nobody {
-        rows.push((recipient, "none", None, "failed", Some(why)));
+        rows.push((recipient, "none", None, "failed", Some(why), None));
     }
     for c in candidates {
         match c.notify {
@@ -330,8 +332,11 @@ pub(crate) async fn plan_alerts(
                     "person '{}' does not exist; create them with PUT /v1/people/{}",
                     c.id, c.id
                 )),
+                None,
             )),
-            Some((_, Some(why))) => rows.push((c.id.clone(), "none", None, "skipped", Some(why))),
+            Some((_, Some(why))) => {
+                rows.push((c.id.clone(), "none", None, "skipped", Some(why), None))
+            }
             Some((n, None)) => {
                 let mut any = false;
                 for (sink, _, address) in n.addresses() {
@@ -350,6 +355,7 @@ pub(crate) async fn plan_alerts(
                             "person '{}' has no address: set notify.email, notify.telegram_chat_id or notify.webhook_url",
                             c.id
                         )),
+                        None,
                     ));
                 }
             }
@@ -357,6 +363,7 @@ pub(crate) async fn plan_alerts(
     }
 
     let mut pending = 0;
+    let backend = super::Backend::of_connection(&*tx);
     // The line's low ratings in the burst window, this one included; read once, if needed.
     let mut burst: Option<i64> = None;
     for (recipient, sink, address, pace, zone) in paced {
@@ -378,7 +385,7 @@ pub(crate) async fn plan_alerts(
             None => None,
         };
         let Some((kind, every, not_before)) = fold else {
-            rows.push((recipient, sink, Some(address), "pending", None));
+            rows.push((recipient, sink, Some(address), "pending", None, None));
             continue;
         };
         let fold = super::notices::Fold {
@@ -390,35 +397,25 @@ pub(crate) async fn plan_alerts(
             every,
             not_before,
         };
-        let backend = super::Backend::of_connection(&*tx);
         let digest =
             super::notices::add_to_digest(&mut *tx, backend, &fold, &[rating_id.to_owned()], now)
                 .await?;
-        sqlx::query(
-            "INSERT INTO alerts (id, rating_id, session_id, line_id, operator_id, recipient, sink,
-                                 address, status, created_at, updated_at, digest_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'digested', $9, $9, $10)
-             ON CONFLICT (rating_id, recipient, sink, kind) DO NOTHING",
-        )
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(rating_id)
-        .bind(&session_id)
-        .bind(&line_id)
-        .bind(operator_id.clone())
-        .bind(&recipient)
-        .bind(sink)
-        .bind(&address)
-        .bind(ms(now))
-        .bind(digest)
-        .execute(&mut *tx)
-        .await?;
+        rows.push((
+            recipient,
+            sink,
+            Some(address),
+            "digested",
+            None,
+            Some(digest),
+        ));
     }
-    for (recipient, sink, address, status, error) in rows {
+    for (recipient, sink, address, status, error, digest) in rows {
         let run_at = (status == "pending").then(|| ms(due));
         let made = sqlx::query(
             "INSERT INTO alerts (id, rating_id, session_id, line_id, operator_id, recipient, sink,
-                                 address, status, run_at, last_error, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+                                 address, status, run_at, last_error, created_at, updated_at,
+                                 digest_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)
              ON CONFLICT (rating_id, recipient, sink, kind) DO NOTHING",
         )
         .bind(uuid::Uuid::now_v7().to_string())
@@ -433,6 +430,7 @@ pub(crate) async fn plan_alerts(
         .bind(run_at)
         .bind(error)
         .bind(ms(now))
+        .bind(digest)
         .execute(&mut *tx)
         .await?
         .rows_affected();

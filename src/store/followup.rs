@@ -273,67 +273,35 @@ pub(crate) async fn evaluation_of(
 }
 
 /// Puts a new appeal of rating `rating_id` into the next "appeals to decide" digest of each
-/// person who may decide it (active admins, and the line's supervisors where
-/// `rating.supervisors_decide_appeals` is on; never `made_by`, who may not decide it), at
-/// each of their addresses, in the appeal's transaction. People with notifications off hear
-/// nothing; at most [`rateline_domain::MAX_ALERTED_PEOPLE`] are told.
+/// of `deciders` (the engine says who may decide it), at each of their addresses, in the
+/// appeal's transaction.
 async fn tell_deciders(
     tx: &mut sqlx::AnyConnection,
     backend: super::Backend,
     rating_id: &str,
-    made_by: Option<&str>,
+    deciders: &[String],
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let line = sqlx::query(
-        "SELECT l.id, l.settings FROM ratings g JOIN rating_requests r ON r.id = g.request_id
-              JOIN lines l ON l.id = r.line_id
-         WHERE g.id = $1",
-    )
-    .bind(rating_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    let line_id: String = line.try_get("id")?;
-    let supervisors_decide =
-        serde_json::from_str::<LineSettings>(&line.try_get::<String, _>("settings")?)
-            .map(|l| l.rating.supervisors_decide_appeals)
-            .unwrap_or(false);
-    let people = sqlx::query(
-        "SELECT id, role, lines, notify FROM people
-         WHERE active = 1 AND notifications_enabled = 1 AND role IN ('admin', 'supervisor')
-         ORDER BY id",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut told = 0;
-    for p in people {
-        let id: String = p.try_get("id")?;
-        let role: String = p.try_get("role")?;
-        let lines: Vec<String> =
-            serde_json::from_str(&p.try_get::<String, _>("lines")?).unwrap_or_default();
-        let decides = role == "admin" || (supervisors_decide && lines.contains(&line_id));
-        if !decides || made_by == Some(id.as_str()) || told == rateline_domain::MAX_ALERTED_PEOPLE {
-            continue;
-        }
-        told += 1;
-        let Ok(notify) =
-            serde_json::from_str::<rateline_domain::Notify>(&p.try_get::<String, _>("notify")?)
+    for id in deciders {
+        let Some(row) = sqlx::query("SELECT notify FROM people WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
         else {
             continue;
         };
-        for (sink, _, address) in notify.addresses() {
-            let Some(address) = address else { continue };
-            let fold = super::notices::Fold {
-                person: &id,
-                sink,
-                address: &address,
-                kind: "appeals",
-                line_id: None,
-                every: super::NOTICE_EVERY,
-                not_before: now,
-            };
-            super::notices::add_to_digest(&mut *tx, backend, &fold, &[rating_id.to_owned()], now)
-                .await?;
-        }
+        let Ok(notify) =
+            serde_json::from_str::<rateline_domain::Notify>(&row.try_get::<String, _>("notify")?)
+        else {
+            continue;
+        };
+        let to = super::notices::Digests {
+            person: id,
+            notify: &notify,
+            kind: "appeals",
+        };
+        to.add(&mut *tx, backend, &[rating_id.to_owned()], now)
+            .await?;
     }
     Ok(())
 }
@@ -473,6 +441,7 @@ impl Store {
         rating_id: &str,
         reason: &str,
         made_by: Option<&str>,
+        deciders: &[String],
         now: DateTime<Utc>,
     ) -> Result<AppealOutcome> {
         let mut tx = self.pool.begin().await?;
@@ -506,7 +475,7 @@ impl Store {
         .await?
         .rows_affected();
         if made == 1 {
-            tell_deciders(&mut tx, self.backend, rating_id, made_by, now).await?;
+            tell_deciders(&mut tx, self.backend, rating_id, deciders, now).await?;
         }
         let appeal = appeal_of(&mut tx, rating_id)
             .await?

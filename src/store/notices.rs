@@ -197,19 +197,12 @@ impl Store {
                     continue;
                 }
             };
-            for (sink, _, address) in notify.addresses() {
-                let Some(address) = address else { continue };
-                let fold = Fold {
-                    person: operator,
-                    sink,
-                    address: &address,
-                    kind: "ratings",
-                    line_id: None,
-                    every: NOTICE_EVERY,
-                    not_before: now,
-                };
-                add_to_digest(&mut tx, self.backend, &fold, ratings, now).await?;
-            }
+            let to = Digests {
+                person: operator,
+                notify: &notify,
+                kind: "ratings",
+            };
+            to.add(&mut tx, self.backend, ratings, now).await?;
         }
         let ids: Vec<String> = by_operator.into_values().flatten().collect();
         let sql = format!(
@@ -429,6 +422,42 @@ pub(crate) struct Fold<'a> {
     pub every: Duration,
     /// A new digest is due no earlier than this (the alert's own due time).
     pub not_before: DateTime<Utc>,
+}
+
+/// One person's digests of one kind with a minute between two, at each of their addresses:
+/// an operator's notices, and a decider's new appeals.
+pub(crate) struct Digests<'a> {
+    pub person: &'a str,
+    pub notify: &'a Notify,
+    /// `operator_notices.kind`: `ratings` or `appeals`.
+    pub kind: &'static str,
+}
+
+impl Digests<'_> {
+    /// Adds `ratings` to the digest waiting at each address, or makes the next (see
+    /// [`add_to_digest`]).
+    pub(crate) async fn add(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        backend: Backend,
+        ratings: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        for (sink, _, address) in self.notify.addresses() {
+            let Some(address) = address else { continue };
+            let fold = Fold {
+                person: self.person,
+                sink,
+                address: &address,
+                kind: self.kind,
+                line_id: None,
+                every: NOTICE_EVERY,
+                not_before: now,
+            };
+            add_to_digest(&mut *tx, backend, &fold, ratings, now).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Adds `ratings` to the digest of `fold`'s kind still waiting for its address (not tried
