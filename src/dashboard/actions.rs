@@ -178,7 +178,11 @@ async fn run(state: AppState, visit: Visit, id: &str, action: Action, back: &str
         Ok(done) => done,
         // From the appeals queue: back there, saying why nothing changed.
         Err(e) if id.is_empty() && e.status.is_client_error() => {
-            format!("Nothing changed: {}", e.message)
+            let viewer = viewer(&state, &caller).await;
+            format!(
+                "Nothing changed: {}",
+                super::words::for_people(e.code, &e.message, &viewer)
+            )
         }
         Err(e) if e.status.is_client_error() && e.status.as_u16() != 404 => {
             return refused(&state, &caller, &id, &action, e).await;
@@ -200,7 +204,7 @@ async fn refused(
 ) -> Response {
     let problem = Problem {
         form: action.form(),
-        message: e.message.clone(),
+        message: String::new(),
         draft: match action {
             Action::Respond { text, .. } => Some(text.clone()),
             Action::Appeal { reason } => Some(reason.clone()),
@@ -217,7 +221,8 @@ async fn refused(
         Ok((view, hidden)) => {
             let viewer = viewer(state, caller).await;
             let problem = Problem {
-                message: in_their_words(&e, &view, &viewer).unwrap_or(problem.message),
+                message: in_their_words(&e, &view, &viewer)
+                    .unwrap_or_else(|| super::words::for_people(e.code, &e.message, &viewer)),
                 ..problem
             };
             let can = page::Abilities {

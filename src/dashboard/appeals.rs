@@ -63,7 +63,7 @@ pub async fn queue(
             @if let Some(f) = flash { p.notice #flash role="status" { (f) } }
             @if appeals.is_empty() { p #empty { "No " (status) " appeals." } }
             @if appeals.len() as i64 == LIMIT {
-                p.muted #more { "The oldest " (LIMIT) " are shown; decide these to see the rest, or list them all with GET /v1/appeals." }
+                p.muted #more { "The oldest " (LIMIT) " are shown; decide these to see the rest." }
             }
             @for a in &appeals {
                 article.rating #{ "appeal-" (a.id) } {

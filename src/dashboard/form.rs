@@ -331,7 +331,7 @@ pub async fn made(
     result: Result<NameId, ApiError>,
     base: &str,
     said: &str,
-    title: &str,
+    title: &'static str,
     again: impl AsyncFnOnce(ApiError) -> Response,
 ) -> Response {
     match result {

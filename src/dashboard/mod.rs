@@ -33,6 +33,7 @@ pub mod sign_in;
 mod subscriptions;
 mod viewer;
 mod visit;
+mod words;
 
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
@@ -155,7 +156,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .layer(middleware::from_fn(visit::keep_form))
         .layer(csrf)
         .layer(axum::Extension(people::Invitations::default()))
-        .layer(middleware::from_fn(explain))
+        .layer(middleware::from_fn_with_state(state.clone(), explain))
         .layer(sign_in::layer(
             state.engine.sign_ins(),
             public_url.starts_with("https://"),
@@ -202,9 +203,12 @@ async fn security_headers(request: Request, next: Next) -> Response {
 
 /// Refusals and errors as pages people read, not JSON: the cross-origin check's bare 403
 /// says why in the page's words, and an error any handler answered (a session that does not
-/// exist, a filter that is not a date, a page that is not the visitor's) is shown with its
-/// message, status and `Retry-After` kept.
-async fn explain(request: Request, next: Next) -> Response {
+/// exist, a filter that is not a date, a page that is not the visitor's) is shown in the
+/// pages' words ([`words`]), under the visitor's own header, with its status and
+/// `Retry-After` kept.
+async fn explain(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let seen = visit::Seen::default();
+    request.extensions_mut().insert(seen.clone());
     let response = next.run(request).await;
     let status = response.status();
     if status == StatusCode::FORBIDDEN
@@ -231,6 +235,7 @@ async fn explain(request: Request, next: Next) -> Response {
         return response;
     };
     let title = match status {
+        _ if let Some(page::Titled(title)) = response.extensions().get() => title,
         StatusCode::NOT_FOUND => "Not found",
         StatusCode::FORBIDDEN => "Not yours to see",
         StatusCode::TOO_MANY_REQUESTS => "Too many tries",
@@ -238,7 +243,12 @@ async fn explain(request: Request, next: Next) -> Response {
         _ => "Check what was asked",
     };
     let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
-    let mut page = (status, page::problem(title, &explained.message)).into_response();
+    let viewer = match seen.caller() {
+        Some(caller) => viewer(&state, caller).await,
+        None => Default::default(),
+    };
+    let message = words::for_people(explained.code, &explained.message, &viewer);
+    let mut page = (status, page::problem_page(title, &message, &viewer)).into_response();
     if let Some(value) = retry_after {
         page.headers_mut().insert(header::RETRY_AFTER, value);
     }

@@ -376,21 +376,32 @@ pub fn invitation(
     )
 }
 
-/// A page that only says what went wrong.
+/// The title a refusal's page has, where its handler chose one.
+#[derive(Debug, Clone)]
+pub struct Titled(pub &'static str);
+
 /// A refusal answered as a page titled `title` that says why, with the refusal's status
-/// (or the error itself when it is the server's).
-pub fn refused(title: &str, e: crate::http::ApiError) -> axum::response::Response {
+/// (the dashboard's error layer writes it; a server error keeps that layer's title).
+pub fn refused(title: &'static str, e: crate::http::ApiError) -> axum::response::Response {
     use axum::response::IntoResponse;
-    if e.status.is_server_error() {
-        return e.into_response();
+    let server = e.status.is_server_error();
+    let mut response = e.into_response();
+    if !server {
+        response.extensions_mut().insert(Titled(title));
     }
-    (e.status, problem(title, &e.message)).into_response()
+    response
 }
 
+/// A page that only says what went wrong.
 pub fn problem(title: &str, message: &str) -> Markup {
+    problem_page(title, message, &Viewer::default())
+}
+
+/// A page that only says what went wrong, under `viewer`'s header.
+pub fn problem_page(title: &str, message: &str, viewer: &Viewer) -> Markup {
     page(
         title,
-        &Viewer::default(),
+        viewer,
         html! {
             p.problem role="alert" { (message) }
             p { a href="/dashboard/home" { "Back to your first page" } }

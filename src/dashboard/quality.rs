@@ -135,8 +135,8 @@ pub(super) async fn view(
                 let first = lines.first().map(|(id, _)| id.clone()).ok_or_else(|| {
                     ApiError::new(
                         ErrorCode::Forbidden,
-                        "no line that exists is yours to see yet: an admin adds lines to your \
-                         person (PUT /v1/people/{id}, \"lines\") or makes a key covering some",
+                        "no line that exists is yours to see yet: an admin adds lines to you on \
+                         your page under People, or makes a key covering some",
                     )
                 })?;
                 filters.line = first.clone();

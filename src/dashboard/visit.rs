@@ -122,7 +122,12 @@ impl FromRequestParts<AppState> for Visit {
             .map_err(IntoResponse::into_response)?;
         let Ok(ClientIp(ip)) = ClientIp::from_request_parts(parts, state).await;
         match sign_in::caller(state, &session, &parts.headers, ip).await {
-            Ok(caller) => Ok(Visit { caller, session }),
+            Ok(caller) => {
+                if let Some(Seen(seen)) = parts.extensions.get::<Seen>() {
+                    let _ = seen.set(caller.clone());
+                }
+                Ok(Visit { caller, session })
+            }
             Err(e) => Err(sign_in_page(
                 e,
                 Tried::Nothing,
@@ -130,6 +135,18 @@ impl FromRequestParts<AppState> for Visit {
                 parts.extensions.get::<Kept>(),
             )),
         }
+    }
+}
+
+/// Who a page's request turned out to be from, once [`Visit`] knew: put on each request by
+/// the dashboard's error layer, so that a refusal is shown with the visitor's own header and
+/// in their zone.
+#[derive(Clone, Default)]
+pub struct Seen(std::sync::Arc<std::sync::OnceLock<Caller>>);
+
+impl Seen {
+    pub fn caller(&self) -> Option<&Caller> {
+        self.0.get()
     }
 }
 

@@ -161,12 +161,14 @@ impl From<Forbidden> for ApiError {
 /// dashboard shows it as a page instead of JSON).
 #[derive(Debug, Clone)]
 pub struct Explained {
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let explained = Explained {
+            code: self.code,
             message: self.message.clone(),
         };
         let mut error = json!({"code": self.code, "message": self.message});

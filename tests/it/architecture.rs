@@ -146,6 +146,7 @@ fn uses_are_read_from_paths_lists_and_not_comments() {
 /// on one another without a cycle. `mod.rs`, the router, stands above them all.
 const DASHBOARD_LAYERS: &[&[&str]] = &[
     &["charts", "sign_in", "viewer"],
+    &["words"],
     &["quality"],
     &["page"],
     &["visit"],

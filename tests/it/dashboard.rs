@@ -176,7 +176,7 @@ async fn the_dashboard_shows_the_fixture_as_computed_by_hand(db: Db) {
     assert_eq!(status, 400);
     // …on a page, not in JSON.
     assert!(
-        body.contains("from: &quot;yesterday&quot; is not a date"),
+        body.contains("From: &quot;yesterday&quot; is not a date"),
         "{body}"
     );
     assert!(

@@ -402,7 +402,7 @@ async fn who_sees_and_who_changes_a_line(db: Db) {
     )
     .await;
     assert_eq!(status, 403, "{page}");
-    assert!(page.contains("changing a line needs"), "{page}");
+    assert!(page.contains("Changing a line needs"), "{page}");
     assert_eq!(line(&app, &key).await, before);
     let (status, _) = send(&app, &olga, "/dashboard/lines/support/test-request", &[]).await;
     assert_eq!(status, 403);

@@ -541,3 +541,57 @@ async fn a_form_sent_after_the_sign_in_ended_is_kept_without_its_secrets(db: Db)
 }
 
 crate::common::on_both_backends!(a_form_sent_after_the_sign_in_ended_is_kept_without_its_secrets);
+
+/// Refusals on the pages speak the pages' words: no endpoint to call, no raw instant, the
+/// visitor's own header, and a hint in the pages' terms.
+async fn error_pages_speak_the_pages_words(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 0})).await;
+    app.rated("s1", "support", "op-1", 0).await;
+    for (id, body) in [
+        (
+            "sup-olga",
+            json!({"name": "Olga", "role": "supervisor", "lines": ["support"]}),
+        ),
+        ("sup-nil", json!({"name": "Nil", "role": "supervisor"})),
+    ] {
+        let (status, body) = app.put(&format!("/v1/people/{id}"), body).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let _admin = close_with_a_key(&app).await;
+    let olga = signed_in(&app, "sup-olga").await;
+    let nil = signed_in(&app, "sup-nil").await;
+    let rfc3339 = |page: &str| {
+        page.split(|c: char| c.is_whitespace() || "<>\"'(),;".contains(c))
+            .any(|w| chrono::DateTime::parse_from_rfc3339(w.trim_end_matches('.')).is_ok())
+    };
+    for (cookie, path, status, says) in [
+        (
+            &olga,
+            "/dashboard/sessions/nope",
+            404,
+            "Session 'nope' does not exist. It may have been removed",
+        ),
+        (
+            &nil,
+            "/dashboard",
+            403,
+            "an admin adds lines to you on your page under People",
+        ),
+        (&olga, "/dashboard/export.csv?table=nope", 400, "no table"),
+    ] {
+        let (got, page) = text(&app, path, Some(cookie)).await;
+        assert_eq!(got, status, "{path}: {page}");
+        assert!(page.contains(says), "{path}: {page}");
+        assert!(!page.contains("/v1/"), "{path} names the API: {page}");
+        assert!(!rfc3339(&page), "{path} shows a raw instant: {page}");
+        assert!(
+            page.contains("sign-out"),
+            "{path} without its header: {page}"
+        );
+    }
+}
+
+crate::common::on_both_backends!(error_pages_speak_the_pages_words);
