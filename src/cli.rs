@@ -238,6 +238,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 from: s.from,
                 to: s.to,
                 reason: None,
+                // Days and weeks as the dashboard counts them for people without a zone.
+                zone: Some(settings.server.zone()),
             };
             let by = s.by.unwrap_or_default();
             let columns = crate::report::Columns::of(by, None);

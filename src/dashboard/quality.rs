@@ -120,6 +120,8 @@ pub(super) async fn view(
         from: date(viewer, "from", &filters.from, false)?,
         to: date(viewer, "to", &filters.to, true)?,
         reason: None,
+        // The charts' days and weeks are the viewer's.
+        zone: Some(viewer.zone),
     };
     // Scope as `GET /v1/stats`: an operator sees their own numbers; a supervisor of some
     // lines one of them (the first, until another is chosen).

@@ -44,7 +44,7 @@ struct OperatorSummary {
     low: i64,
 }
 
-const STATS_PARAMS: &str = "line, operator, channel, from, to, reason, by, format";
+const STATS_PARAMS: &str = "line, operator, channel, from, to, reason, by, time_zone, format";
 
 /// The report: sent, answered, response rate, average, CSAT and low ratings, grouped, as
 /// JSON or CSV (`format=csv` or `Accept: text/csv`). By reason, or for one reason, it
@@ -62,6 +62,10 @@ const STATS_PARAMS: &str = "line, operator, channel, from, to, reason, by, forma
             alone, with `share_of_low`."),
         ("by" = Option<Grouping>, Query, description = "Grouping; `all` when absent. `reason` \
             groups low ratings by the reasons they give, each counted once under every reason."),
+        ("time_zone" = Option<String>, Query, description = "An IANA zone (`Europe/Berlin`) \
+            whose days `by=day` and `by=week` count; UTC when absent. Days in another zone than \
+            UTC are counted from the rows rather than the rollup, which is slower over a big \
+            store."),
         ("format" = Option<String>, Query, description = "`csv` for CSV; JSON otherwise."),
     ),
     responses(
@@ -92,6 +96,11 @@ async fn stats(
         from: time_param(&params, "from")?,
         to: time_param(&params, "to")?,
         reason: id_param(&params, "reason")?,
+        zone: params
+            .get("time_zone")
+            .map(|z| rateline_domain::time_zone("time_zone", z))
+            .transpose()
+            .map_err(|e| ApiError::new(ErrorCode::InvalidParameter, e.to_string()))?,
     };
     // An operator sees their own numbers; a supervisor one of their lines at a time.
     if let Some(me) = caller.own_operator(filter.operator.as_deref())? {

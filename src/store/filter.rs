@@ -21,6 +21,17 @@ pub struct ReportFilter {
     /// Only low ratings that give this reason (a `rating.low_reasons` id): the report
     /// then counts low ratings alone (see [`Grouping::Reason`]).
     pub reason: Option<String>,
+    /// Days and weeks are counted in this zone (`None`: UTC, the rollup's own days).
+    pub zone: Option<chrono_tz::Tz>,
+}
+
+impl ReportFilter {
+    /// The zone days are counted in, when it is not UTC: then a report by day or week reads
+    /// the rows, since the rollup keeps UTC days (see `Store::report`).
+    pub fn other_zone(&self) -> Option<chrono_tz::Tz> {
+        self.zone
+            .filter(|z| *z != chrono_tz::UTC && *z != chrono_tz::Etc::UTC)
+    }
 }
 
 /// How to group.

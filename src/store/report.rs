@@ -4,7 +4,7 @@
 //! and rated on Tuesday counts for Monday, so a period's numbers stop moving once its
 //! answer windows have passed.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -73,9 +73,15 @@ impl Store {
             return self.reason_report(f, by, now).await;
         }
         // Groups of the rollup's rollup_counts, one per key: scales and channels summed.
+        // Days in another zone come as quarter hours, each summed into its day or week.
+        let (zone, unit) = super::rollup::days_of(f, by);
+        let raw_key = |raw: String| match zone {
+            Some(zone) => zoned_key(by, zone, &raw),
+            None => raw,
+        };
         let mut sums: std::collections::BTreeMap<String, Sums> = Default::default();
         for t in self.rollup_counts(f, by, now).await? {
-            let s = sums.entry(t.key.clone()).or_default();
+            let s = sums.entry(raw_key(t.key.clone())).or_default();
             s.requested += t.requested();
             s.sent += t.sent;
             s.answered += t.answered();
@@ -86,14 +92,18 @@ impl Store {
         }
         // Evaluations are per session, not per request: counted apart, grouped alike.
         let (filter, binds) = conditions(f, "e", "closed_at", Some("e.created_at <= $1"), 1);
+        let key = if zone.is_some() {
+            group_key(Grouping::Day)
+        } else {
+            group_key(by)
+        };
         let sql = format!(
             "SELECT {key} AS k, COUNT(*) AS n, CAST(SUM(u.stars) AS BIGINT) AS stars
-             FROM (SELECT e.closed_at / 86400000 AS day, e.line_id AS line_id,
+             FROM (SELECT e.closed_at / {unit} AS day, e.line_id AS line_id,
                           COALESCE(e.operator_id, '') AS operator_id, e.channel AS channel,
                           e.stars AS stars
                    FROM evaluations e {filter}) u
              GROUP BY 1",
-            key = group_key(by),
         );
         let mut evaluations = std::collections::HashMap::new();
         for row in bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now)), &binds)
@@ -103,7 +113,10 @@ impl Store {
             let n: i64 = row.try_get("n")?;
             if n > 0 {
                 let stars: i64 = row.try_get("stars")?;
-                evaluations.insert(row.try_get::<String, _>("k")?, (n, stars));
+                let e = evaluations
+                    .entry(raw_key(row.try_get::<String, _>("k")?))
+                    .or_insert((0, 0));
+                *e = (e.0 + n, e.1 + stars);
             }
         }
         let mut groups = Vec::with_capacity(sums.len());
@@ -165,7 +178,9 @@ impl Store {
         c.push("g.voided_at IS NULL".into());
         c.push("(CASE WHEN g.counts_from <= $1 THEN g.low ELSE g.prior_low END) = 1".into());
         let reason = f.reason.clone().map(|r| p.push(Bind::Text(r)));
+        let (zone, unit) = super::rollup::days_of(f, by);
         let rows = |with_reasons: bool, by: Grouping| {
+            let by = if zone.is_some() { Grouping::Day } else { by };
             let mut c = c.clone();
             let join = if with_reasons {
                 if let Some(reason) = &reason {
@@ -178,7 +193,7 @@ impl Store {
             let reason_column = if with_reasons { "x.reason" } else { "''" };
             format!(
                 "SELECT {key} AS k, COUNT(*) AS n
-                 FROM (SELECT r.created_at / 86400000 AS day, r.line_id AS line_id,
+                 FROM (SELECT r.created_at / {unit} AS day, r.line_id AS line_id,
                               COALESCE(r.operator_id, '') AS operator_id, r.channel AS channel,
                               {reason_column} AS reason
                        FROM ratings g JOIN rating_requests r ON r.id = g.request_id{join}{w}) u
@@ -199,7 +214,12 @@ impl Store {
                 let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now));
                 let mut counts = std::collections::HashMap::new();
                 for row in bind_all(q, binds).fetch_all(&self.reads).await? {
-                    counts.insert(row.try_get::<String, _>("k")?, row.try_get::<i64, _>("n")?);
+                    let raw = row.try_get::<String, _>("k")?;
+                    let key = match zone {
+                        Some(zone) => zoned_key(by, zone, &raw),
+                        None => raw,
+                    };
+                    *counts.entry(key).or_insert(0) += row.try_get::<i64, _>("n")?;
                 }
                 Ok::<_, super::StoreError>(counts)
             }
@@ -242,7 +262,24 @@ fn ratio(n: i64, d: i64) -> Option<f64> {
     (d > 0).then(|| n as f64 / d as f64)
 }
 
-/// Days since the epoch, as stored, to `YYYY-MM-DD`.
+/// A quarter hour since the epoch (`raw`) as the day or week it falls in, in `zone`: the
+/// number the rollup would give that day or week, so [`period_key`] reads it alike.
+fn zoned_key(by: Grouping, zone: chrono_tz::Tz, raw: &str) -> String {
+    let Some(at) = raw
+        .parse::<i64>()
+        .ok()
+        .and_then(|q| DateTime::<Utc>::from_timestamp_millis(q * super::rollup::QUARTER_MS))
+    else {
+        return raw.to_owned();
+    };
+    let day = i64::from(at.with_timezone(&zone).date_naive().num_days_from_ce() - 719_163);
+    match by {
+        Grouping::Week => (day + 3).div_euclid(7),
+        _ => day,
+    }
+    .to_string()
+}
+
 /// A day or week group's key as its date; other keys as they are.
 fn period_key(by: Grouping, raw: String) -> String {
     match by {
@@ -271,6 +308,33 @@ mod tests {
     fn day_numbers_read_as_dates() {
         assert_eq!(day_key("0"), "1970-01-01");
         assert_eq!(day_key("20000"), "2024-10-04");
+    }
+
+    #[test]
+    fn quarter_hours_fall_in_their_day_in_the_zone() {
+        let q = |at: &str| {
+            (DateTime::parse_from_rfc3339(at).unwrap().timestamp_millis()
+                / super::super::rollup::QUARTER_MS)
+                .to_string()
+        };
+        let tokyo = chrono_tz::Asia::Tokyo;
+        let day = |at: &str| period_key(Grouping::Day, zoned_key(Grouping::Day, tokyo, &q(at)));
+        // 23:45 UTC on the 21st is 08:45 on the 22nd in Tokyo.
+        assert_eq!(day("2026-11-21T23:45:00Z"), "2026-11-22");
+        assert_eq!(day("2026-11-21T14:45:00Z"), "2026-11-21");
+        assert_eq!(day("2026-11-21T15:00:00Z"), "2026-11-22");
+        // Kathmandu is 5:45 ahead: its midnight is a quarter hour, 18:15 UTC.
+        let nepal = chrono_tz::Asia::Kathmandu;
+        let day = |at: &str| period_key(Grouping::Day, zoned_key(Grouping::Day, nepal, &q(at)));
+        assert_eq!(day("2026-11-21T18:00:00Z"), "2026-11-21");
+        assert_eq!(day("2026-11-21T18:15:00Z"), "2026-11-22");
+        // Sunday 20:00 in New York is Monday 01:00 UTC: still the week of the 16th there.
+        let week = zoned_key(
+            Grouping::Week,
+            chrono_tz::America::New_York,
+            &q("2026-11-23T01:00:00Z"),
+        );
+        assert_eq!(period_key(Grouping::Week, week), "2026-11-16");
     }
 
     #[test]

@@ -24,9 +24,23 @@ use super::{Backend, Result, Store, ms};
 
 const DAY_MS: i64 = 86_400_000;
 
+/// A quarter of an hour: the stretch a report by day or week in another zone than UTC
+/// counts the rows by, since every zone's midnight falls on one.
+pub(super) const QUARTER_MS: i64 = 900_000;
+
 /// Changes folded per statement: bounded, so a backlog (the migration's, say) never makes
 /// one huge transaction.
 const FOLD_BATCH: i64 = 50_000;
+
+/// The zone a report's days are counted in, when it is not UTC and the report is by day or
+/// week, and the stretch its rows are counted by (`day` in the statements): a quarter hour
+/// then, which [`zoned_key`] gives to its day; else a UTC day, as the rollup counts.
+pub(super) fn days_of(f: &ReportFilter, by: Grouping) -> (Option<chrono_tz::Tz>, i64) {
+    match f.other_zone() {
+        Some(zone) if matches!(by, Grouping::Day | Grouping::Week) => (Some(zone), QUARTER_MS),
+        _ => (None, DAY_MS),
+    }
+}
 
 /// The counts of one group, apart for channels that report delivery and those that do not.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -99,11 +113,11 @@ fn value_counter(c: &str) -> Option<(&'static str, &str)> {
 }
 
 /// One branch's select list: the key columns, then each counter's expression from `expr`.
-fn select(keys: [&str; 4], expr: impl Fn(&str) -> String) -> String {
+fn select<K: AsRef<str>>(keys: [K; 4], expr: impl Fn(&str) -> String) -> String {
     let keys = ["day", "line_id", "operator_id", "channel"]
         .iter()
         .zip(keys)
-        .map(|(name, e)| format!("{e} AS {name}"));
+        .map(|(name, e)| format!("{} AS {name}", e.as_ref()));
     let counters = counters()
         .into_iter()
         .map(|c| format!("{} AS {c}", expr(&c)));
@@ -201,7 +215,19 @@ impl Store {
         // branch.
         let mut p = Params::after(1);
         let who = Who::bind(f, &mut p);
-        let span = span(f.from.map(ms), f.to.map(ms));
+        // Days in another zone are not the rollup's: counted from the rows by the quarter
+        // hour, which the report gives to their day in that zone.
+        let (zone, unit) = days_of(f, by);
+        let zoned = zone.is_some();
+        let span = if zoned {
+            Span {
+                days: None,
+                edges: vec![(f.from.map_or(i64::MIN, ms), f.to.map_or(i64::MAX, ms))],
+            }
+        } else {
+            span(f.from.map(ms), f.to.map(ms))
+        };
+        let by = if zoned { Grouping::Day } else { by };
         let mut branches = Vec::new();
         if let Some((first, end)) = span.days {
             let first = first.map(|d| p.push(Bind::Int(d)));
@@ -230,7 +256,7 @@ impl Store {
             c.push("g.counts_from > $1 AND g.voided_at IS NULL".into());
             branches.push(format!(
                 "SELECT {} FROM ratings g JOIN rating_requests r ON r.id = g.request_id{}",
-                select(request_keys(), |c| {
+                select(request_keys(DAY_MS), |c| {
                     match (
                         rating_counter(c, "g.prior_value", "g.prior_positive", "g.prior_low"),
                         rating_counter(c, "g.value", "g.positive", "g.low"),
@@ -261,7 +287,7 @@ impl Store {
             branches.push(format!(
                 "SELECT {} FROM rating_requests r
                       LEFT JOIN ratings g ON g.request_id = r.id AND g.voided_at IS NULL{}",
-                select(request_keys(), request_counter),
+                select(request_keys(unit), request_counter),
                 where_(c)
             ));
             let mut c = who.on("s");
@@ -270,7 +296,7 @@ impl Store {
                 "SELECT {} FROM sessions s{}",
                 select(
                     [
-                        "s.closed_at / 86400000",
+                        &format!("s.closed_at / {unit}"),
                         "s.line_id",
                         "COALESCE(s.operator_id, '')",
                         "s.channel",
@@ -423,12 +449,13 @@ impl Store {
 }
 
 /// A request row `r`'s key columns, its period by the close.
-fn request_keys() -> [&'static str; 4] {
+/// A request's key columns, its day counted in stretches of `unit` ms.
+fn request_keys(unit: i64) -> [String; 4] {
     [
-        "r.created_at / 86400000",
-        "r.line_id",
-        "COALESCE(r.operator_id, '')",
-        "r.channel",
+        format!("r.created_at / {unit}"),
+        "r.line_id".into(),
+        "COALESCE(r.operator_id, '')".into(),
+        "r.channel".into(),
     ]
 }
 

@@ -704,3 +704,46 @@ crate::common::on_both_backends!(
     the_badge_is_off_until_a_line_turns_it_on,
     with_keys_the_dashboard_asks_for_one_and_keeps_to_its_lines,
 );
+
+/// The charts and the CSV of periods count days in the viewer's zone (here the server's,
+/// Pago Pago, UTC−11), and each day's link opens that day's ratings.
+async fn the_charts_count_days_in_the_viewers_zone(db: Db) {
+    let Some(app) = spawn_app_with(db, |s| {
+        s.server.time_zone = Some("Pacific/Pago_Pago".into());
+    })
+    .await
+    else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 0})).await;
+    // 09:00 UTC on the 21st is 22:00 on the 20th there; 21:00 UTC is 10:00 on the 21st.
+    app.rated("s1", "support", "op-1", 1).await;
+    app.advance(Duration::hours(12));
+    app.rated("s2", "support", "op-1", 0).await;
+    let (status, csv) = text(&app, "/dashboard/export.csv?table=periods", None).await;
+    assert_eq!(status, 200, "{csv}");
+    let days: Vec<_> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').take(3).collect::<Vec<_>>().join(","))
+        .collect();
+    assert_eq!(days, ["2026-11-20,1,1", "2026-11-21,1,1"], "{csv}");
+    let (_, page) = text(&app, "/dashboard", None).await;
+    let link = r#"href="/dashboard/inbox?show=all&amp;from=2026-11-20&amp;to=2026-11-20""#;
+    assert!(page.contains(link), "{link} missing: {page}");
+    // The week of both is the week of Monday the 16th there too.
+    let (_, csv) = text(
+        &app,
+        "/dashboard/export.csv?table=periods&period=week",
+        None,
+    )
+    .await;
+    assert!(
+        csv.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("2026-11-16,2,2,")),
+        "{csv}"
+    );
+}
+
+crate::common::on_both_backends!(the_charts_count_days_in_the_viewers_zone);

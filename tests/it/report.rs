@@ -119,6 +119,34 @@ async fn the_report_matches_numbers_computed_by_hand(db: Db) {
         ]
     );
 
+    // 09:00 UTC is 22:00 the day before in Pago Pago (UTC−11): each day moves back one.
+    let (status, by_day) = app
+        .get("/v1/stats?by=day&time_zone=Pacific/Pago_Pago")
+        .await;
+    assert_eq!(status, 200, "{by_day}");
+    assert_eq!(
+        groups(&by_day),
+        vec![
+            row("2026-11-20", 5, 4, Some(3.5), 2, 2),
+            row("2026-11-21", 2, 2, Some(2.5), 1, 1)
+        ]
+    );
+    let (_, by_week) = app
+        .get("/v1/stats?by=week&time_zone=Pacific/Pago_Pago")
+        .await;
+    assert_eq!(
+        groups(&by_week),
+        vec![row("2026-11-16", 7, 6, Some(3.0), 3, 3)]
+    );
+    let (status, body) = app.get("/v1/stats?by=day&time_zone=Mars/Olympus").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("is not a time zone")),
+        "{body}"
+    );
+
     let (_, by_channel) = app.get("/v1/stats?by=channel&channel=webhook").await;
     assert_eq!(
         groups(&by_channel),
