@@ -63,6 +63,37 @@ pub fn wilson(positive: i64, n: i64) -> Option<(f64, f64)> {
     ))
 }
 
+/// How a proportion changed from one period to the next: `now − before`, with its 95%
+/// interval by Newcombe's hybrid score method (1998, method 10), which builds the
+/// difference's interval from the two periods' Wilson intervals. The change is beyond the
+/// noise when that interval leaves out zero.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Change {
+    pub difference: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+impl Change {
+    pub fn beyond_noise(&self) -> bool {
+        self.low > 0.0 || self.high < 0.0
+    }
+}
+
+/// The change from `before` (`positive` of `n`) to `now`; `None` when either has no `n`.
+pub fn change(now: (i64, i64), before: (i64, i64)) -> Option<Change> {
+    let (l1, u1) = wilson(now.0, now.1)?;
+    let (l2, u2) = wilson(before.0, before.1)?;
+    let p1 = now.0 as f64 / now.1 as f64;
+    let p2 = before.0 as f64 / before.1 as f64;
+    let difference = p1 - p2;
+    Some(Change {
+        difference,
+        low: difference - ((p1 - l1).powi(2) + (u2 - p2).powi(2)).sqrt(),
+        high: difference + ((u1 - p1).powi(2) + (p2 - l2).powi(2)).sqrt(),
+    })
+}
+
 fn fixed(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(String::new, |v| format!("{v:.digits$}"))
 }
@@ -155,6 +186,19 @@ pub fn csv(groups: &[ReportGroup], columns: Columns) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_change_is_beyond_the_noise_when_its_interval_leaves_out_zero() {
+        // Newcombe (1998), Table II, example (a): 56/70 − 48/80, method 10.
+        let c = change((56, 70), (48, 80)).unwrap();
+        assert!((c.difference - 0.2).abs() < 1e-9);
+        assert!((c.low - 0.0524).abs() < 5e-5 && (c.high - 0.3339).abs() < 5e-5);
+        assert!(c.beyond_noise());
+        // Two points on five hundred ratings each is within the noise.
+        let c = change((450, 500), (440, 500)).unwrap();
+        assert!(c.low < 0.0 && c.high > 0.0 && !c.beyond_noise());
+        assert_eq!(change((1, 1), (0, 0)), None);
+    }
 
     fn group(key: &str) -> ReportGroup {
         ReportGroup {

@@ -52,6 +52,8 @@ article.rating blockquote { margin: 6px 0; padding-left: 10px; border-left: 3px 
 section { margin-top: 20px; }
 h2 { font-size: 17px; margin: 0 0 6px; }
 .muted { color: #52606d; font-size: 13px; }
+.beyond { color: #0b3d91; }
+#trend ul { margin: 4px 0 12px; padding-left: 20px; }
 .notice { background: #e3f2e6; border-left: 4px solid #2e7d32; padding: 8px 12px; font-weight: 600; }
 #act h3 { font-size: 15px; margin: 0; }
 #act textarea, #act select { font: inherit; padding: 6px 8px; }
@@ -521,6 +523,61 @@ fn cards(v: &View) -> Markup {
     }
 }
 
+/// The period against the one before it: CSAT, answered and low ratings, each change said
+/// to be beyond the noise or within it (see [`crate::report::change`]).
+fn trend(v: &View) -> Markup {
+    let Some(before) = &v.previous else {
+        return html! {
+            p.muted #trend { "Choose both dates to compare the period with the one before it." }
+        };
+    };
+    let (now, was) = (v.total.as_ref(), before.total.as_ref());
+    let count = |g: Option<&ReportGroup>, f: fn(&ReportGroup) -> i64| g.map_or(0, f);
+    let low_share = |g: Option<&ReportGroup>| {
+        g.and_then(|g| (g.answered > 0).then(|| g.low as f64 / g.answered as f64))
+    };
+    html! {
+        section #trend {
+            h2 { "Compared with " (before.from) " to " (before.to) }
+            ul {
+                li #trend-csat {
+                    "CSAT " (percent(now.and_then(|g| g.csat)))
+                    " (was " (percent(was.and_then(|g| g.csat))) ")"
+                    (verdict(before.csat_change(now)))
+                }
+                li #trend-answered {
+                    "Answered " (thousands(count(now, |g| g.answered)))
+                    " (was " (thousands(count(was, |g| g.answered))) ")"
+                }
+                li #trend-low {
+                    "Low ratings " (thousands(count(now, |g| g.low)))
+                    " (was " (thousands(count(was, |g| g.low))) "), "
+                    (percent(low_share(now))) " of the answered (was " (percent(low_share(was))) ")"
+                    (verdict(before.low_change(now)))
+                }
+            }
+        }
+    }
+}
+
+/// A change in points, with whether it is beyond the noise; nothing without one.
+fn verdict(change: Option<crate::report::Change>) -> Markup {
+    let Some(c) = change else {
+        return html! { ": too few ratings to compare" };
+    };
+    let points = |x: f64| format!("{:+.1}", x * 100.0);
+    html! {
+        ": " (if c.difference >= 0.0 { "up " } else { "down " })
+        (format!("{:.1}", c.difference.abs() * 100.0)) " points "
+        @if c.beyond_noise() {
+            strong.beyond { "beyond the noise" }
+        } @else {
+            span.muted { "within the noise" }
+        }
+        span.muted { " (95% interval of the change " (points(c.low)) " to " (points(c.high)) " points)" }
+    }
+}
+
 /// The inbox's query for the dashboard's filters: the same line, operator and channel. Not
 /// the period: the report counts by the session's close and leaves voided ratings out,
 /// the inbox goes by when a rating was given and lists every state.
@@ -795,6 +852,7 @@ pub fn dashboard(v: &View, viewer: &Viewer) -> Markup {
         html! {
             (filters_form(v, viewer))
             (cards(v))
+            (trend(v))
             (charts_section(v))
             (operator_table(v, viewer))
         },

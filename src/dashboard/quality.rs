@@ -48,6 +48,34 @@ pub struct View {
     /// The numbers cover whole UTC days up to the last midnight (an operator kept from
     /// single ratings), whatever days were asked for.
     pub whole_days: bool,
+    /// The period as long just before this one, when the filters name both ends.
+    pub previous: Option<Previous>,
+}
+
+/// The period just before the one shown, as long, with the same line, operator and channel.
+pub struct Previous {
+    /// Its first and last day (inclusive), in the viewer's zone.
+    pub from: chrono::NaiveDate,
+    pub to: chrono::NaiveDate,
+    pub total: Option<ReportGroup>,
+}
+
+impl Previous {
+    /// How CSAT changed from this period to `now`'s (see [`crate::report::change`]).
+    pub fn csat_change(&self, now: Option<&ReportGroup>) -> Option<crate::report::Change> {
+        let positive = |g: &ReportGroup| (g.csat.unwrap_or(0.0) * g.answered as f64).round() as i64;
+        let (now, before) = (now?, self.total.as_ref()?);
+        crate::report::change(
+            (positive(now), now.answered),
+            (positive(before), before.answered),
+        )
+    }
+
+    /// How the share of low ratings among the answered changed.
+    pub fn low_change(&self, now: Option<&ReportGroup>) -> Option<crate::report::Change> {
+        let (now, before) = (now?, self.total.as_ref()?);
+        crate::report::change((now.low, now.answered), (before.low, before.answered))
+    }
 }
 
 /// The 95% Wilson interval of a group's CSAT.
@@ -175,6 +203,7 @@ pub(super) async fn view(
         distribution,
     } = engine.breakdown(&filter).await?;
     let why_low = why_low(state, &filter).await?;
+    let previous = previous(state, caller, viewer, &filters, &filter).await?;
     Ok(View {
         filters,
         lines,
@@ -186,7 +215,41 @@ pub(super) async fn view(
         why_low,
         operator_only,
         whole_days,
+        previous,
     })
+}
+
+/// The period before the one `filters` name (both ends given), as long, counted alike.
+async fn previous(
+    state: &AppState,
+    caller: &Caller,
+    viewer: &Viewer,
+    filters: &Filters,
+    filter: &ReportFilter,
+) -> Result<Option<Previous>, ApiError> {
+    let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+    let (Some(first), Some(last)) = (day(&filters.from), day(&filters.to)) else {
+        return Ok(None);
+    };
+    if last < first {
+        return Ok(None);
+    }
+    let days = last.signed_duration_since(first).num_days() + 1;
+    let from = first - chrono::Duration::days(days);
+    let to = first - chrono::Duration::days(1);
+    let before = ReportFilter {
+        from: Some(viewer.midnight(from)),
+        to: Some(viewer.midnight(first)),
+        ..filter.clone()
+    };
+    let before = state.engine.report_window(caller, before).await?;
+    let total = state
+        .engine
+        .report(&before, Grouping::All)
+        .await?
+        .into_iter()
+        .next();
+    Ok(Some(Previous { from, to, total }))
 }
 
 /// The report by reason for `filter`, each reason by its text: the filtered line's, or

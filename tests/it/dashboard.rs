@@ -747,3 +747,52 @@ async fn the_charts_count_days_in_the_viewers_zone(db: Db) {
 }
 
 crate::common::on_both_backends!(the_charts_count_days_in_the_viewers_zone);
+
+/// The Quality page compares a period with the one as long before it, and says whether
+/// the change is beyond the noise.
+async fn the_quality_page_compares_with_the_period_before(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 0})).await;
+    // The 21st: 2 of 10 👍. The 22nd: 9 of 10.
+    for i in 0..10 {
+        app.rated(&format!("a{i}"), "support", "op-1", i64::from(i < 2))
+            .await;
+    }
+    app.advance(Duration::days(1));
+    for i in 0..10 {
+        app.rated(&format!("b{i}"), "support", "op-1", i64::from(i < 9))
+            .await;
+    }
+    let (status, page) = text(&app, "/dashboard?from=2026-11-22&to=2026-11-22", None).await;
+    assert_eq!(status, 200, "{page}");
+    let trend = page
+        .split(r#"<section id="trend">"#)
+        .nth(1)
+        .and_then(|t| t.split("</section>").next())
+        .unwrap_or_else(|| panic!("no trend: {page}"));
+    for said in [
+        "Compared with 2026-11-21 to 2026-11-21",
+        "CSAT 90.0% (was 20.0%): up 70.0 points <strong class=\"beyond\">beyond the noise",
+        "Answered 10 (was 10)",
+        "Low ratings 1 (was 8), 10.0% of the answered (was 80.0%): down 70.0 points",
+    ] {
+        assert!(trend.contains(said), "no {said:?} in {trend}");
+    }
+    // Two days against the two before, which had no ratings.
+    let (_, page) = text(&app, "/dashboard?from=2026-11-21&to=2026-11-22", None).await;
+    assert!(
+        page.contains("Compared with 2026-11-19 to 2026-11-20"),
+        "{page}"
+    );
+    assert!(page.contains("too few ratings to compare"), "{page}");
+    // Without both dates there is nothing to compare.
+    let (_, page) = text(&app, "/dashboard", None).await;
+    assert!(
+        page.contains("Choose both dates to compare the period with the one before it."),
+        "{page}"
+    );
+}
+
+crate::common::on_both_backends!(the_quality_page_compares_with_the_period_before);
