@@ -228,6 +228,8 @@ impl AlertSinks {
                         about["line"] = json!({"id": line_id, "name": line_name});
                         about["in_last_10_minutes"] = json!(in_window);
                     }
+                    // Planned for e-mail alone.
+                    DigestKind::Weekly { .. } => about["recipient"] = json!(n.operator_id),
                 }
                 let key = if event == "rating_notice" {
                     "notice"
@@ -364,6 +366,7 @@ fn digest_event(n: &NoticeDelivery) -> &'static str {
         DigestKind::Alerts => "alert_digest",
         DigestKind::Appeals => "appeal_digest",
         DigestKind::Burst { .. } => "alert_burst",
+        DigestKind::Weekly { .. } => "weekly_report",
     }
 }
 
@@ -380,6 +383,12 @@ fn notice_words(n: &NoticeDelivery, public_url: &str, markup: Markup) -> (String
         }
     };
     let (subject, rest) = match &n.kind {
+        DigestKind::Weekly {
+            from,
+            to,
+            zone,
+            lines,
+        } => return week_words(*from, *to, *zone, lines, public_url),
         DigestKind::Ratings => (
             format!("{} of your chats", plural("1 new rating", "new ratings")),
             format!("{public_url}/dashboard/operators/{}", n.operator_id),
@@ -460,6 +469,92 @@ fn notice_words(n: &NoticeDelivery, public_url: &str, markup: Markup) -> (String
         text.push_str(&format!("\nand {more} more: {rest}\n"));
     }
     (subject, text)
+}
+
+/// A weekly report's subject and text: each line's week against the week before, then
+/// each operator's, and the link to the Quality page for that week on that line.
+fn week_words(
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+    zone: chrono_tz::Tz,
+    lines: &[crate::store::WeekOfLine],
+    public_url: &str,
+) -> (String, String) {
+    let first = from.with_timezone(&zone).date_naive();
+    let last = to.with_timezone(&zone).date_naive() - chrono::Duration::days(1);
+    let subject = format!("Your week in ratings: {first} to {last}");
+    let mut text = format!("{subject}\n");
+    if lines.is_empty() {
+        text.push_str("\nNo line is yours to see yet: an admin adds lines to you.\n");
+    }
+    for line in lines {
+        text.push_str(&format!(
+            "\n{}\n{}\n",
+            line.name,
+            week_line(line.now.as_ref(), line.before.as_ref(), true)
+        ));
+        for (name, now, before) in &line.operators {
+            text.push_str(&format!(
+                "- {name}: {}\n",
+                week_line(now.as_ref(), before.as_ref(), false)
+            ));
+        }
+        text.push_str(&format!(
+            "{public_url}/dashboard?line={}&from={first}&to={last}\n",
+            line.id
+        ));
+    }
+    (subject, text)
+}
+
+/// A week's numbers against the week before's; with `verdict`, whether CSAT's change is
+/// beyond the noise (see [`crate::report::change`]).
+fn week_line(
+    now: Option<&crate::store::ReportGroup>,
+    before: Option<&crate::store::ReportGroup>,
+    verdict: bool,
+) -> String {
+    let percent = |g: Option<&crate::store::ReportGroup>| {
+        g.and_then(|g| g.csat)
+            .map_or_else(|| "—".to_owned(), |c| format!("{:.1}%", c * 100.0))
+    };
+    let n = |g: Option<&crate::store::ReportGroup>, f: fn(&crate::store::ReportGroup) -> i64| {
+        g.map_or(0, f)
+    };
+    let mut said = format!(
+        "CSAT {} (was {}), {} answered (was {}), {} low (was {})",
+        percent(now),
+        percent(before),
+        n(now, |g| g.answered),
+        n(before, |g| g.answered),
+        n(now, |g| g.low),
+        n(before, |g| g.low),
+    );
+    if verdict {
+        let positive = |g: &crate::store::ReportGroup| {
+            (
+                (g.csat.unwrap_or(0.0) * g.answered as f64).round() as i64,
+                g.answered,
+            )
+        };
+        match now
+            .zip(before)
+            .and_then(|(a, b)| crate::report::change(positive(a), positive(b)))
+        {
+            Some(c) => said.push_str(&format!(
+                "; CSAT {} {:.1} points, {}",
+                if c.difference >= 0.0 { "up" } else { "down" },
+                c.difference.abs() * 100.0,
+                if c.beyond_noise() {
+                    "beyond the noise"
+                } else {
+                    "within the noise"
+                }
+            )),
+            None => said.push_str("; too few ratings to compare"),
+        }
+    }
+    said
 }
 
 /// 👍, 👎, or stars with their number.

@@ -40,7 +40,7 @@ pub use line::{
     MAX_NOTIFY_LOW, MAX_REASON_CHARS, MAX_TAGS, ManagedBy, RatingSettings, Recipient, SurveyRules,
     WebchatSettings, WebhookSettings, WhatsappTemplate, check_tags,
 };
-pub use pace::{AlertPace, PaceMode, QuietHours};
+pub use pace::{AlertPace, PaceMode, QuietHours, WEEKLY_REPORT_AT, report_week};
 pub use person::{Group, MAX_GROUP_MEMBERS, MAX_PERSON_LINES, Notify, Person, Role, time_zone};
 pub use rating::{MAX_COMMENT_CHARS, RatingAnswer, RequestStatus};
 pub use scale::Scale;

@@ -42,6 +42,45 @@ pub struct AlertPace {
     /// waits in a digest sent when they end. Unset: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quiet_hours: Option<QuietHours>,
+    /// A supervisor's or admin's weekly report by e-mail: their lines and each operator on
+    /// them, against the week before, every Monday at [`WEEKLY_REPORT_AT`] in their zone.
+    #[serde(default)]
+    pub weekly_report: bool,
+}
+
+/// When the weekly report goes, local time on Mondays: the start of a working week.
+pub const WEEKLY_REPORT_AT: NaiveTime = match NaiveTime::from_hms_opt(8, 0, 0) {
+    Some(t) => t,
+    None => panic!("08:00 is a time"),
+};
+
+/// The week a weekly report sent at `now` covers, in `zone`: the Monday before this week's
+/// and this week's Monday (local midnights), and when this week's report is due (this
+/// Monday at [`WEEKLY_REPORT_AT`]).
+pub fn report_week(
+    now: DateTime<Utc>,
+    zone: chrono_tz::Tz,
+) -> (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>) {
+    use chrono::Datelike;
+    let today = now.with_timezone(&zone).date_naive();
+    let monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
+    let local = |d: chrono::NaiveDateTime| {
+        zone.from_local_datetime(&d)
+            .earliest()
+            // In a gap (the clock moved forward over it, as some zones do at midnight):
+            // an hour later, which is after it.
+            .or_else(|| {
+                zone.from_local_datetime(&(d + Duration::hours(1)))
+                    .earliest()
+            })
+            .map_or_else(|| Utc.from_utc_datetime(&d), |t| t.to_utc())
+    };
+    let midnight = |d: chrono::NaiveDate| local(d.and_time(NaiveTime::MIN));
+    (
+        midnight(monday - Duration::days(7)),
+        midnight(monday),
+        local(monday.and_time(WEEKLY_REPORT_AT)),
+    )
 }
 
 /// From `from` to `to`, local times `HH:MM`; over midnight when `to` is earlier.
@@ -69,6 +108,7 @@ impl Default for AlertPace {
             digest_minutes: default_digest_minutes(),
             per_hour: default_per_hour(),
             quiet_hours: None,
+            weekly_report: false,
         }
     }
 }
@@ -153,6 +193,20 @@ impl AlertPace {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_weekly_report_covers_last_week_and_is_due_on_monday_morning() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        // Saturday 2026-11-21 in Berlin: the week before this one began on the 9th.
+        let (from, to, due) = report_week(at("2026-11-21T09:00:00Z"), chrono_tz::Europe::Berlin);
+        assert_eq!(from, at("2026-11-08T23:00:00Z"));
+        assert_eq!(to, at("2026-11-15T23:00:00Z"));
+        assert_eq!(due, at("2026-11-16T07:00:00Z"));
+        // Monday 07:30 in Berlin is still the week that began that morning.
+        let (from, _, due) = report_week(at("2026-11-23T06:30:00Z"), chrono_tz::Europe::Berlin);
+        assert_eq!(from, at("2026-11-15T23:00:00Z"));
+        assert_eq!(due, at("2026-11-23T07:00:00Z"));
+    }
 
     fn pace(from: &str, to: &str) -> AlertPace {
         AlertPace {

@@ -402,6 +402,8 @@ pub struct PaceForm {
     per_hour: String,
     quiet_from: String,
     quiet_to: String,
+    /// A ticked box sends `on`; an unticked one sends nothing.
+    weekly_report: String,
 }
 
 impl PaceForm {
@@ -422,6 +424,7 @@ impl PaceForm {
             per_hour: pace.per_hour.to_string(),
             quiet_from,
             quiet_to,
+            weekly_report: if pace.weekly_report { "on" } else { "" }.to_owned(),
         }
     }
 
@@ -453,6 +456,7 @@ impl PaceForm {
             digest_minutes: number("digest_minutes", &self.digest_minutes)?,
             per_hour: number("per_hour", &self.per_hour)?,
             quiet_hours,
+            weekly_report: !self.weekly_report.is_empty(),
         })
     }
 }
@@ -478,7 +482,7 @@ pub async fn set_alert_pace(
     };
     match state.engine.set_alert_pace(&caller, &me, &pace).await {
         Ok(()) => {
-            let said = match pace.mode {
+            let mut said = match pace.mode {
                 PaceMode::Each => "You will hear of each low rating at once.".to_owned(),
                 PaceMode::Digest => format!(
                     "You will get one message every {} minutes, naming the low ratings that came.",
@@ -490,6 +494,9 @@ pub async fn set_alert_pace(
                     pace.per_hour, pace.digest_minutes
                 ),
             };
+            if pace.weekly_report {
+                said.push_str(" Your weekly report comes by e-mail on Mondays at 08:00.");
+            }
             super::visit::flash(&session, said).await;
             Redirect::to("/dashboard/account").into_response()
         }
@@ -543,6 +550,11 @@ fn pace_form(pace: &PaceForm, about: &dyn Fn(&str) -> Option<String>) -> maud::M
                 p.muted { "Times as HH:MM, such as 22:00 to 07:00. What comes then waits, and reaches you in one message when they end. Leave both empty for none." }
             }
             p.muted { "When one line has a burst of low ratings, you hear of it as one message every 10 minutes, whichever you choose." }
+            label.check {
+                input type="checkbox" name="weekly_report" id="weekly_report" checked[!pace.weekly_report.is_empty()];
+                " Send me a weekly report by e-mail"
+            }
+            p.muted { "Every Monday at 08:00 in your zone: your lines and each operator on them last week, against the week before. It goes to your e-mail address, which an admin sets." }
             button type="submit" id="save-pace" { "Save" }
         }
     }

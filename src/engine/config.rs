@@ -268,6 +268,9 @@ impl Engine {
         {
             return Err(person_not_found(person_id));
         }
+        if before.weekly_report != pace.weekly_report {
+            self.wake.replan_weekly(self.now());
+        }
         let actor = super::audit::actor(caller);
         self.record(&actor, "alert_pace", person_id, Some(&before), pace, None)
             .await

@@ -19,6 +19,9 @@ pub struct Wake {
     planned: AtomicI64,
     /// The earliest housekeeping moment announced since the scheduler last looked, in ms.
     housekeeping: AtomicI64,
+    /// When the next weekly report falls due, in ms: the scheduler plans them then, with
+    /// its housekeeping; `i64::MIN` to plan them at the next pass.
+    weekly: AtomicI64,
 }
 
 impl Default for Wake {
@@ -28,6 +31,7 @@ impl Default for Wake {
             remote: Notify::new(),
             planned: AtomicI64::new(i64::MIN),
             housekeeping: AtomicI64::new(i64::MAX),
+            weekly: AtomicI64::new(i64::MIN),
         }
     }
 }
@@ -48,6 +52,25 @@ impl Wake {
         self.housekeeping
             .fetch_min(t.timestamp_millis(), Ordering::AcqRel);
         self.due_at(t);
+    }
+
+    /// When the scheduler plans the weekly reports next, in ms.
+    pub fn weekly_due(&self) -> i64 {
+        self.weekly.load(Ordering::Acquire)
+    }
+
+    /// The next weekly report falls due at `t` (never, with `None`).
+    pub fn weekly_at(&self, t: Option<DateTime<Utc>>) {
+        self.weekly.store(
+            t.map_or(i64::MAX, |t| t.timestamp_millis()),
+            Ordering::Release,
+        );
+    }
+
+    /// Someone asked for the weekly report or stopped: plan them again at `now`.
+    pub fn replan_weekly(&self, now: DateTime<Utc>) {
+        self.weekly.store(i64::MIN, Ordering::Release);
+        self.housekeeping_at(now);
     }
 
     /// Takes the earliest housekeeping moment announced since the last call.

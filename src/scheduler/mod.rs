@@ -314,6 +314,13 @@ impl Inner {
                 }
             }
             idle_left = idle.len() as i64 == IDLE_BATCH;
+            if now.timestamp_millis() >= self.wake.weekly_due() {
+                let next = self
+                    .store
+                    .plan_weekly_reports(self.engine.zone(), now)
+                    .await?;
+                self.wake.weekly_at(next);
+            }
             let gathered = self.store.gather_notices(now).await?;
             if gathered > 0 {
                 tracing::debug!(
@@ -397,6 +404,17 @@ impl Inner {
         drop(spare);
 
         let due = self.store.next_wake().await?;
+        let weekly = self.wake.weekly_due();
+        let due = crate::store::NextWake {
+            housekeeping: [
+                due.housekeeping,
+                chrono::DateTime::from_timestamp_millis(weekly),
+            ]
+            .into_iter()
+            .flatten()
+            .min(),
+            ..due
+        };
         *housekeeping = due.housekeeping.map_or(i64::MAX, |t| t.timestamp_millis());
         let next = match (due.send, due.housekeeping) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -895,7 +913,8 @@ impl Inner {
                     );
                     return Ok((notice.sink, SendOutcome::Defer { after, reason }, false));
                 }
-                if notice.ratings.is_empty() {
+                let weekly = matches!(notice.kind, crate::store::DigestKind::Weekly { .. });
+                if notice.ratings.is_empty() && !weekly {
                     let reason = "its ratings are no longer in the store".to_owned();
                     return Ok((notice.sink, SendOutcome::Skipped { reason }, false));
                 }

@@ -79,7 +79,7 @@ pub use keys::{KeyRecord, NewKey, StoredKey};
 pub use lines::LineRecord;
 pub use notices::{
     BURST_WINDOW, DigestKind, NOTICE_COMMENT_CHARS, NOTICE_EVERY, NOTICE_LISTS, NoticeDelivery,
-    NoticedRating,
+    NoticedRating, WeekOfLine,
 };
 pub use notify::{NOTIFY_CHANNEL, Others};
 pub use passwords::{Invitation, PersonSignIn};

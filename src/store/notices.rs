@@ -21,7 +21,10 @@ use chrono::{DateTime, Duration, Utc};
 use rateline_domain::{AlertPace, Notify, Scale, Secret};
 use sqlx::Row;
 
-use super::{Backend, Result, Store, StoreError, ms, opt_time, placeholders, time};
+use super::{
+    Backend, Grouping, ReportFilter, ReportGroup, Result, Store, StoreError, ms, opt_time,
+    placeholders, time,
+};
 
 /// The least time between two digests to one address.
 pub const NOTICE_EVERY: Duration = Duration::minutes(1);
@@ -63,8 +66,16 @@ pub(crate) async fn note_rating(
 }
 
 /// What a digest is about (`operator_notices.kind`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum DigestKind {
+    /// A supervisor's or admin's weekly report (`weekly`): the week `[from, to)` in their
+    /// zone, against the week before, for each of their lines.
+    Weekly {
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        zone: chrono_tz::Tz,
+        lines: Vec<WeekOfLine>,
+    },
     /// An operator's notice of every rating of their chats (`ratings`).
     Ratings,
     /// A person's low-rating alerts, gathered by their pace or quiet hours (`alerts`).
@@ -78,6 +89,18 @@ pub enum DigestKind {
         line_name: String,
         in_window: i64,
     },
+}
+
+/// One line's week in a weekly report: the line as a whole and each operator who had
+/// requests on it, each this week and the week before (`None`: nothing then).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeekOfLine {
+    pub id: String,
+    pub name: String,
+    pub now: Option<ReportGroup>,
+    pub before: Option<ReportGroup>,
+    /// By name: (name, this week, the week before).
+    pub operators: Vec<(String, Option<ReportGroup>, Option<ReportGroup>)>,
 }
 
 /// A digest on its way to a person.
@@ -232,7 +255,8 @@ impl Store {
         let same = "o.operator_id = n.operator_id AND o.sink = n.sink AND o.address = n.address
                     AND o.kind = n.kind AND COALESCE(o.line_id, '') = COALESCE(n.line_id, '')";
         let sql = format!(
-            "SELECT n.id, n.kind, n.line_id, n.operator_id, n.sink, n.address, n.ratings, p.name,
+            "SELECT n.id, n.kind, n.line_id, n.operator_id, n.sink, n.address, n.ratings, n.week_of,
+                    p.name,
                     p.notify, p.active, p.notifications_enabled, p.alert_pace, p.time_zone,
                     (SELECT MAX(o.sent_at) FROM operator_notices o WHERE {same} AND o.id <> n.id)
                         AS last_sent,
@@ -274,7 +298,13 @@ impl Store {
             q = q.bind((*r).clone());
         }
         let mut found = BTreeMap::new();
-        for r in q.fetch_all(&self.pool).await? {
+        // A weekly report lists no ratings (and `IN ()` is no SQL to PostgreSQL).
+        let rows = if listed.is_empty() {
+            Vec::new()
+        } else {
+            q.fetch_all(&self.pool).await?
+        };
+        for r in rows {
             let line: rateline_domain::LineSettings =
                 serde_json::from_str(&r.try_get::<String, _>("settings")?)
                     .map_err(|e| corrupt(e.to_string()))?;
@@ -324,6 +354,24 @@ impl Store {
                 };
                 (kind, BURST_WINDOW)
             }
+            "weekly" => {
+                let own: Option<String> = row.try_get("time_zone")?;
+                let zone = own.and_then(|z| z.parse().ok()).unwrap_or(zone);
+                let to = row
+                    .try_get::<Option<i64>, _>("week_of")?
+                    .map(time)
+                    .ok_or_else(|| corrupt("a weekly report names no week".into()))?;
+                let from = to - Duration::days(7);
+                let lines = self.weeks_of_lines(&operator, zone, from, to, now).await?;
+                let kind = DigestKind::Weekly {
+                    from,
+                    to,
+                    zone,
+                    lines,
+                };
+                // One a week by its slot: nothing paces it.
+                (kind, Duration::zero())
+            }
             _ => (DigestKind::Ratings, NOTICE_EVERY),
         };
         let (sink, address): (String, String) = (row.try_get("sink")?, row.try_get("address")?);
@@ -370,6 +418,124 @@ impl Store {
             every,
             quiet_until: pace.quiet_until(now, &zone),
         }))
+    }
+}
+
+impl Store {
+    /// Queues the weekly report of each supervisor and admin who asked for one (their
+    /// pace's `weekly_report`) and has an e-mail address, once this week's is due in their
+    /// zone (`zone` for people without their own), one per person and week whoever plans
+    /// it; when the next one falls due.
+    pub async fn plan_weekly_reports(
+        &self,
+        zone: chrono_tz::Tz,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let rows = sqlx::query(
+            "SELECT id, notify, alert_pace, time_zone FROM people
+             WHERE alert_pace IS NOT NULL AND active = 1 AND notifications_enabled = 1
+               AND role <> 'operator'",
+        )
+        .fetch_all(&self.reads)
+        .await?;
+        let mut next: Option<DateTime<Utc>> = None;
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            if !read_pace(&id, row.try_get("alert_pace")?).weekly_report {
+                continue;
+            }
+            let email = serde_json::from_str::<Notify>(&row.try_get::<String, _>("notify")?)
+                .ok()
+                .and_then(|n| n.email);
+            let Some(email) = email else { continue };
+            let own: Option<String> = row.try_get("time_zone")?;
+            let zone = own.and_then(|z| z.parse().ok()).unwrap_or(zone);
+            let (_, monday, due) = rateline_domain::report_week(now, zone);
+            let upcoming = if now >= due {
+                sqlx::query(
+                    "INSERT INTO operator_notices (id, operator_id, sink, address, ratings,
+                                                   week_of, slot_at, status, run_at,
+                                                   created_at, updated_at, kind)
+                     VALUES ($1, $2, 'email', $3, '[]', $4, $5, 'pending', $5, $5, $5,
+                             'weekly')
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(&id)
+                .bind(&email)
+                .bind(ms(monday))
+                .bind(ms(now))
+                .execute(&self.pool)
+                .await?;
+                rateline_domain::report_week(now + Duration::days(7), zone).2
+            } else {
+                due
+            };
+            next = Some(next.map_or(upcoming, |n| n.min(upcoming)));
+        }
+        self.notices.forget();
+        Ok(next)
+    }
+
+    /// Each line a weekly report to `person` covers (a supervisor's, or every line for an
+    /// admin), the week `[from, to)` against the one before.
+    async fn weeks_of_lines(
+        &self,
+        person: &str,
+        zone: chrono_tz::Tz,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<WeekOfLine>> {
+        let Some(who) = self.person(person).await? else {
+            return Ok(Vec::new());
+        };
+        let mut lines = self.list_lines().await?;
+        if who.person.role != rateline_domain::Role::Admin {
+            lines.retain(|l| who.person.lines.iter().any(|id| id.as_str() == l.id));
+        }
+        let names = self.directory().await?;
+        let mut weeks = Vec::with_capacity(lines.len());
+        for line in lines {
+            let week = |from: DateTime<Utc>, to: DateTime<Utc>| ReportFilter {
+                line: Some(line.id.clone()),
+                from: Some(from),
+                to: Some(to),
+                zone: Some(zone),
+                ..ReportFilter::default()
+            };
+            let (this, last) = (week(from, to), week(from - Duration::days(7), from));
+            let first = |g: Vec<ReportGroup>| g.into_iter().next();
+            let mut before: BTreeMap<String, ReportGroup> = self
+                .report(&last, Grouping::Operator, now)
+                .await?
+                .into_iter()
+                .map(|g| (g.key.clone(), g))
+                .collect();
+            let mut operators: Vec<_> = self
+                .report(&this, Grouping::Operator, now)
+                .await?
+                .into_iter()
+                .map(|g| {
+                    let was = before.remove(&g.key);
+                    (names.name_of(&g.key), Some(g), was)
+                })
+                .collect();
+            operators.extend(
+                before
+                    .into_iter()
+                    .map(|(key, g)| (names.name_of(&key), None, Some(g))),
+            );
+            operators.sort_by(|a, b| a.0.cmp(&b.0));
+            weeks.push(WeekOfLine {
+                now: first(self.report(&this, Grouping::All, now).await?),
+                before: first(self.report(&last, Grouping::All, now).await?),
+                id: line.id,
+                name: line.settings.name,
+                operators,
+            });
+        }
+        Ok(weeks)
     }
 }
 

@@ -129,6 +129,13 @@ pub struct Directory {
 }
 
 impl Directory {
+    /// Person `id`'s name, or the id when no person has it.
+    pub fn name_of(&self, id: &str) -> String {
+        self.people
+            .get(id)
+            .map_or_else(|| id.to_owned(), |(name, _)| name.clone())
+    }
+
     /// The zone person `id` reads times in, when they have set one that is a zone.
     pub fn zone_of(&self, id: Option<&str>) -> Option<chrono_tz::Tz> {
         let (_, zone) = self.people.get(id?)?;

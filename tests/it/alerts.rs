@@ -1030,7 +1030,75 @@ async fn a_comment_after_the_alert_left_follows_it_threaded(kind: Db) {
     assert!(follow_ups().await.is_empty(), "{:?}", follow_ups().await);
 }
 
+/// A supervisor who asks for the weekly report gets last week's at once, then each Monday
+/// at 08:00 in their zone the week before, line by line and operator by operator, once.
+async fn a_supervisor_gets_the_weekly_report_on_monday_morning(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let app = &t.app;
+    let (status, body) = app
+        .put(
+            "/v1/lines/support",
+            json!({"name": "Support", "rating": {"delay_seconds": 0},
+                   "webhook": {"url": app.connector.url, "secret": crate::common::SECRET}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    for (id, body) in [
+        (
+            "sam",
+            json!({"name": "Sam", "role": "supervisor", "lines": ["support"],
+                   "notify": {"email": "sam@example.com"}}),
+        ),
+        ("op-1", json!({"name": "Olga", "role": "operator"})),
+    ] {
+        let (status, body) = app.put(&format!("/v1/people/{id}"), body).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    // Saturday the 21st: this Monday's report (of the 9th to the 15th) is due already.
+    let (status, body) = app
+        .put("/v1/people/sam/alert-pace", json!({"weekly_report": true}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mail = t.smtp.wait_for(1).await;
+    assert_eq!(mail[0].to, vec!["sam@example.com".to_owned()]);
+    assert_eq!(
+        mail[0].subject,
+        "Your week in ratings: 2026-11-09 to 2026-11-15"
+    );
+    // This week: 👍 and 👎 on Saturday, 👍 on Sunday.
+    app.rated("s1", "support", "op-1", 1).await;
+    app.rated("s2", "support", "op-1", 0).await;
+    app.advance(chrono::Duration::days(1));
+    app.rated("s3", "support", "op-1", 1).await;
+    // Sunday 09:00 to Monday 07:59: nothing yet.
+    app.advance(chrono::Duration::hours(22) + chrono::Duration::minutes(59));
+    app.settle().await;
+    assert_eq!(t.smtp.messages().len(), 1);
+    app.advance(chrono::Duration::minutes(1));
+    let mail = t.smtp.wait_for(2).await;
+    assert_eq!(
+        mail[1].subject,
+        "Your week in ratings: 2026-11-16 to 2026-11-22"
+    );
+    for part in [
+        "Support\nCSAT 66.7% (was —), 3 answered (was 0), 1 low (was 0); too few ratings to compare",
+        "- Olga: CSAT 66.7% (was —), 3 answered (was 0), 1 low (was 0)",
+        "https://rateline.example/dashboard?line=support&from=2026-11-16&to=2026-11-22",
+    ] {
+        assert!(
+            mail[1].body.contains(part),
+            "{part} missing: {}",
+            mail[1].body
+        );
+    }
+    // Once a week.
+    app.advance(chrono::Duration::hours(2));
+    app.settle().await;
+    assert_eq!(t.smtp.messages().len(), 2);
+}
+
 crate::common::on_both_backends!(
+    a_supervisor_gets_the_weekly_report_on_monday_morning,
     a_comment_after_the_alert_left_follows_it_threaded,
     a_low_ratings_alert_waits_for_the_comment_the_line_asks_for,
     a_low_ratings_alert_waits_for_the_reasons_and_says_them,

@@ -245,7 +245,7 @@ async fn a_pace_is_the_persons_own_and_a_bad_one_changes_nothing(kind: Db) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body,
-        json!({"mode": "each", "digest_minutes": 30, "per_hour": 10})
+        json!({"mode": "each", "digest_minutes": 30, "per_hour": 10, "weekly_report": false})
     );
     for (pace, field) in [
         (

@@ -300,9 +300,18 @@ async fn flag_appeal_decide_and_the_operators_view(kind: Db) {
         "the choice is kept"
     );
     fill(c, "#quiet_to", "07:00").await;
+    click(c, "#weekly_report").await;
     click(c, "#save-pace").await;
     let page = arrive(c, "/dashboard/account", "#flash").await;
     assert!(page.contains("one message every 30 minutes"), "{page}");
+    assert!(
+        page.contains("Your weekly report comes by e-mail"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"id="weekly_report" checked"#),
+        "the box stays ticked: {page}"
+    );
     assert!(
         page.contains(r#"id="quiet_from" value="22:00""#),
         "the page shows what is kept: {page}"
