@@ -73,15 +73,16 @@ impl Store {
             return self.reason_report(f, by, now).await;
         }
         // Groups of the rollup's rollup_counts, one per key: scales and channels summed.
-        // Days in another zone come as quarter hours, each summed into its day or week.
-        let (zone, unit) = super::rollup::days_of(f, by);
+        // Days in another zone come from the rollup as their day or week; evaluations, read
+        // from the rows by the quarter hour, are summed into theirs.
+        let (zone, unit) = quarters_in(f, by);
         let raw_key = |raw: String| match zone {
             Some(zone) => zoned_key(by, zone, &raw),
             None => raw,
         };
         let mut sums: std::collections::BTreeMap<String, Sums> = Default::default();
         for t in self.rollup_counts(f, by, now).await? {
-            let s = sums.entry(raw_key(t.key.clone())).or_default();
+            let s = sums.entry(t.key.clone()).or_default();
             s.requested += t.requested();
             s.sent += t.sent;
             s.answered += t.answered();
@@ -178,7 +179,7 @@ impl Store {
         c.push("g.voided_at IS NULL".into());
         c.push("(CASE WHEN g.counts_from <= $1 THEN g.low ELSE g.prior_low END) = 1".into());
         let reason = f.reason.clone().map(|r| p.push(Bind::Text(r)));
-        let (zone, unit) = super::rollup::days_of(f, by);
+        let (zone, unit) = quarters_in(f, by);
         let rows = |with_reasons: bool, by: Grouping| {
             let by = if zone.is_some() { Grouping::Day } else { by };
             let mut c = c.clone();
@@ -260,6 +261,16 @@ struct Sums {
 
 fn ratio(n: i64, d: i64) -> Option<f64> {
     (d > 0).then(|| n as f64 / d as f64)
+}
+
+/// The zone a report's days are counted in, when it is not UTC (see
+/// [`super::rollup::days_of`]), and the stretch the rows it reads are counted by: a quarter
+/// hour then, each given to its day by [`zoned_key`]; else a UTC day.
+fn quarters_in(f: &ReportFilter, by: Grouping) -> (Option<chrono_tz::Tz>, i64) {
+    match super::rollup::days_of(f, by) {
+        Some(zone) => (Some(zone), super::rollup::QUARTER_MS),
+        None => (None, 86_400_000),
+    }
 }
 
 /// A quarter hour since the epoch (`raw`) as the day or week it falls in, in `zone`: the

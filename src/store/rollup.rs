@@ -14,6 +14,11 @@
 //!
 //! Every branch yields the same columns ([`counters`]); the report, the funnel and the
 //! distribution are each put together from the sums in Rust.
+//!
+//! The rollup's days are UTC days. Days and weeks in another zone take a second statement
+//! in the same snapshot: the rows between each UTC midnight and the nearest local midnight,
+//! by the quarter hour, which move to the local day they belong to ([`bands`],
+//! [`in_zone`]).
 
 use chrono::{DateTime, Utc};
 use rateline_domain::{RequestStatus, Scale};
@@ -31,16 +36,6 @@ pub(super) const QUARTER_MS: i64 = 900_000;
 /// Changes folded per statement: bounded, so a backlog (the migration's, say) never makes
 /// one huge transaction.
 const FOLD_BATCH: i64 = 50_000;
-
-/// The zone a report's days are counted in, when it is not UTC and the report is by day or
-/// week, and the stretch its rows are counted by (`day` in the statements): a quarter hour
-/// then, which [`zoned_key`] gives to its day; else a UTC day, as the rollup counts.
-pub(super) fn days_of(f: &ReportFilter, by: Grouping) -> (Option<chrono_tz::Tz>, i64) {
-    match f.other_zone() {
-        Some(zone) if matches!(by, Grouping::Day | Grouping::Week) => (Some(zone), QUARTER_MS),
-        _ => (None, DAY_MS),
-    }
-}
 
 /// The counts of one group, apart for channels that report delivery and those that do not.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,6 +57,26 @@ pub(super) struct Counts {
 }
 
 impl Counts {
+    /// Adds `other`'s counts, times `sign` (−1 takes them away).
+    fn add(&mut self, other: &Counts, sign: i64) {
+        self.closed += sign * other.closed;
+        for (a, b) in self.statuses.iter_mut().zip(other.statuses) {
+            *a += sign * b;
+        }
+        self.sent += sign * other.sent;
+        self.delivered += sign * other.delivered;
+        for (a, b) in self
+            .binary
+            .iter_mut()
+            .chain(self.stars.iter_mut())
+            .zip(other.binary.iter().chain(other.stars.iter()))
+        {
+            *a += sign * b;
+        }
+        self.positive += sign * other.positive;
+        self.low += sign * other.low;
+    }
+
     /// Requests made for the closes: every status but `skipped` (a rule chose not to ask).
     pub fn requested(&self) -> i64 {
         self.statuses.iter().sum::<i64>() - self.status(RequestStatus::Skipped)
@@ -204,128 +219,25 @@ fn span(from: Option<i64>, to: Option<i64>) -> Span {
 }
 
 impl Store {
-    /// The counts for `f`, grouped `by`, with ratings as counted at `now`.
+    /// The counts for `f`, grouped `by`, with ratings as counted at `now`, in one snapshot.
+    ///
+    /// Days and weeks in another zone than UTC: each UTC day of the rollup goes to the local
+    /// day that holds most of it (the day of its noon), and the rows between each UTC
+    /// midnight and the nearest local midnight, which belong to the day on the other side,
+    /// are read by the quarter hour and moved there. So a zone `h` hours from UTC reads
+    /// `min(h, 24 − h)` hours of rows a day, not all of them.
     pub(super) async fn rollup_counts(
         &self,
         f: &ReportFilter,
         by: Grouping,
         now: DateTime<Utc>,
     ) -> Result<Vec<Counts>> {
-        // $1 is now; the filter's parameters follow, each bound once and used by every
-        // branch.
-        let mut p = Params::after(1);
-        let who = Who::bind(f, &mut p);
-        // Days in another zone are not the rollup's: counted from the rows by the quarter
-        // hour, which the report gives to their day in that zone.
-        let (zone, unit) = days_of(f, by);
-        let zoned = zone.is_some();
-        let span = if zoned {
-            Span {
-                days: None,
-                edges: vec![(f.from.map_or(i64::MIN, ms), f.to.map_or(i64::MAX, ms))],
-            }
-        } else {
-            span(f.from.map(ms), f.to.map(ms))
-        };
-        let by = if zoned { Grouping::Day } else { by };
-        let mut branches = Vec::new();
-        if let Some((first, end)) = span.days {
-            let first = first.map(|d| p.push(Bind::Int(d)));
-            let end = end.map(|d| p.push(Bind::Int(d)));
-            // The filter over alias `t`, whose day is `day`.
-            let days = |t: &str, day: &str| {
-                let mut c = who.on(t);
-                c.extend(first.iter().map(|d| format!("{day} >= {d}")));
-                c.extend(end.iter().map(|d| format!("{day} < {d}")));
-                c
-            };
-            let key = ["d.day", "d.line_id", "d.operator_id", "d.channel"];
-            branches.push(format!(
-                "SELECT {} FROM report_days d{}",
-                select(key, |c| format!("d.{c}")),
-                where_(days("d", "d.day"))
-            ));
-            branches.push(format!(
-                "SELECT {} FROM report_changes d{}",
-                select(key, change_counter),
-                where_(days("d", "d.day"))
-            ));
-            // Ratings in their grace period (found through `counts_from`): out goes what
-            // the rollup counted, in what the report counts.
-            let mut c = days("r", "r.created_at / 86400000");
-            c.push("g.counts_from > $1 AND g.voided_at IS NULL".into());
-            branches.push(format!(
-                "SELECT {} FROM ratings g JOIN rating_requests r ON r.id = g.request_id{}",
-                select(request_keys(DAY_MS), |c| {
-                    match (
-                        rating_counter(c, "g.prior_value", "g.prior_positive", "g.prior_low"),
-                        rating_counter(c, "g.value", "g.positive", "g.low"),
-                    ) {
-                        (Some(was), Some(is)) => format!("({was}) - ({is})"),
-                        _ => "0".into(),
-                    }
-                }),
-                where_(c)
-            ));
-        }
-        if !span.edges.is_empty() {
-            let ranges: Vec<(String, String)> = span
-                .edges
-                .iter()
-                .map(|(a, b)| (p.push(Bind::Int(*a)), p.push(Bind::Int(*b))))
-                .collect();
-            let within = |column: &str| {
-                let any = ranges
-                    .iter()
-                    .map(|(a, b)| format!("({column} >= {a} AND {column} < {b})"))
-                    .collect::<Vec<_>>()
-                    .join(" OR ");
-                format!("({any})")
-            };
-            let mut c = who.on("r");
-            c.push(within("r.created_at"));
-            branches.push(format!(
-                "SELECT {} FROM rating_requests r
-                      LEFT JOIN ratings g ON g.request_id = r.id AND g.voided_at IS NULL{}",
-                select(request_keys(unit), request_counter),
-                where_(c)
-            ));
-            let mut c = who.on("s");
-            c.push(within("s.closed_at"));
-            branches.push(format!(
-                "SELECT {} FROM sessions s{}",
-                select(
-                    [
-                        &format!("s.closed_at / {unit}"),
-                        "s.line_id",
-                        "COALESCE(s.operator_id, '')",
-                        "s.channel",
-                    ],
-                    |c| if c == "closed" { "1" } else { "0" }.into()
-                ),
-                where_(c)
-            ));
-        }
-        if branches.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sums = counters()
-            .iter()
-            .map(|c| format!("CAST(SUM(u.{c}) AS BIGINT) AS {c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT {key} AS k,
-                    CAST(CASE WHEN u.channel IN ('whatsapp', 'webchat') THEN 1 ELSE 0 END
-                         AS BIGINT) AS knowable,
-                    {sums}
-             FROM ({union}) u
-             GROUP BY 1, 2",
-            key = group_key(by),
-            union = branches.join(" UNION ALL "),
-        );
         let mut tx = self.reads.begin().await?;
         if self.backend == Backend::Postgres {
+            // A zone's days take two statements, which must see the same rows.
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .execute(&mut *tx)
+                .await?;
             // The sum groups up to a row per line, operator, channel and day. PostgreSQL's
             // default 4 MB of working memory makes it sort those on disk rather than hash
             // them; this transaction alone may use more.
@@ -333,36 +245,27 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now));
-        let rows = bind_all(q, &p.binds).fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        let names = counters();
-        rows.iter()
-            .map(|row| {
-                let get = |i: usize| row.try_get::<i64, _>(names[i].as_str());
-                let mut t = Counts {
-                    key: row.try_get("k")?,
-                    knowable: row.try_get::<i64, _>("knowable")? == 1,
-                    closed: get(0)?,
-                    ..Counts::default()
+        let whole = span(f.from.map(ms), f.to.map(ms));
+        let counts = match days_of(f, by) {
+            None => counts_over(&mut tx, f, by, whole, DAY_MS, now).await?,
+            Some(zone) => {
+                let days = counts_over(&mut tx, f, Grouping::Day, whole, DAY_MS, now).await?;
+                let (first, end) = extent(&mut tx, f, now).await?;
+                let bands = bands(zone, first, end);
+                let moved = if bands.is_empty() {
+                    Vec::new()
+                } else {
+                    let edges = Span {
+                        days: None,
+                        edges: bands,
+                    };
+                    counts_over(&mut tx, f, Grouping::Day, edges, QUARTER_MS, now).await?
                 };
-                let mut i = 1;
-                for s in &mut t.statuses {
-                    *s = get(i)?;
-                    i += 1;
-                }
-                t.sent = get(i)?;
-                t.delivered = get(i + 1)?;
-                i += 2;
-                for v in t.binary.iter_mut().chain(t.stars.iter_mut()) {
-                    *v = get(i)?;
-                    i += 1;
-                }
-                t.positive = get(i)?;
-                t.low = get(i + 1)?;
-                Ok(t)
-            })
-            .collect()
+                in_zone(zone, by, days, moved)
+            }
+        };
+        tx.commit().await?;
+        Ok(counts)
     }
 
     /// Folds the changes the triggers appended into `report_days`; returns how many.
@@ -459,9 +362,305 @@ fn request_keys(unit: i64) -> [String; 4] {
     ]
 }
 
+/// The counts for `f` grouped `by`: whole days of `span` from the rollup, its edges from
+/// the rows, these counted by stretches of `unit` ms (their `day`).
+async fn counts_over(
+    conn: &mut sqlx::AnyConnection,
+    f: &ReportFilter,
+    by: Grouping,
+    span: Span,
+    unit: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<Counts>> {
+    // $1 is now; the filter's parameters follow, each bound once and used by every
+    // branch.
+    let mut p = Params::after(1);
+    let who = Who::bind(f, &mut p);
+    let mut branches = Vec::new();
+    if let Some((first, end)) = span.days {
+        let first = first.map(|d| p.push(Bind::Int(d)));
+        let end = end.map(|d| p.push(Bind::Int(d)));
+        // The filter over alias `t`, whose day is `day`.
+        let days = |t: &str, day: &str| {
+            let mut c = who.on(t);
+            c.extend(first.iter().map(|d| format!("{day} >= {d}")));
+            c.extend(end.iter().map(|d| format!("{day} < {d}")));
+            c
+        };
+        let key = ["d.day", "d.line_id", "d.operator_id", "d.channel"];
+        branches.push(format!(
+            "SELECT {} FROM report_days d{}",
+            select(key, |c| format!("d.{c}")),
+            where_(days("d", "d.day"))
+        ));
+        branches.push(format!(
+            "SELECT {} FROM report_changes d{}",
+            select(key, change_counter),
+            where_(days("d", "d.day"))
+        ));
+        // Ratings in their grace period (found through `counts_from`): out goes what
+        // the rollup counted, in what the report counts.
+        let mut c = days("r", "r.created_at / 86400000");
+        c.push("g.counts_from > $1 AND g.voided_at IS NULL".into());
+        branches.push(format!(
+            "SELECT {} FROM ratings g JOIN rating_requests r ON r.id = g.request_id{}",
+            select(request_keys(DAY_MS), |c| {
+                match (
+                    rating_counter(c, "g.prior_value", "g.prior_positive", "g.prior_low"),
+                    rating_counter(c, "g.value", "g.positive", "g.low"),
+                ) {
+                    (Some(was), Some(is)) => format!("({was}) - ({is})"),
+                    _ => "0".into(),
+                }
+            }),
+            where_(c)
+        ));
+    }
+    if !span.edges.is_empty() {
+        let ranges: Vec<(String, String)> = span
+            .edges
+            .iter()
+            .map(|(a, b)| (p.push(Bind::Int(*a)), p.push(Bind::Int(*b))))
+            .collect();
+        let within = |column: &str| {
+            let any = ranges
+                .iter()
+                .map(|(a, b)| format!("({column} >= {a} AND {column} < {b})"))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            format!("({any})")
+        };
+        let mut c = who.on("r");
+        c.push(within("r.created_at"));
+        branches.push(format!(
+            "SELECT {} FROM rating_requests r
+                  LEFT JOIN ratings g ON g.request_id = r.id AND g.voided_at IS NULL{}",
+            select(request_keys(unit), request_counter),
+            where_(c)
+        ));
+        let mut c = who.on("s");
+        c.push(within("s.closed_at"));
+        branches.push(format!(
+            "SELECT {} FROM sessions s{}",
+            select(
+                [
+                    &format!("s.closed_at / {unit}"),
+                    "s.line_id",
+                    "COALESCE(s.operator_id, '')",
+                    "s.channel",
+                ],
+                |c| if c == "closed" { "1" } else { "0" }.into()
+            ),
+            where_(c)
+        ));
+    }
+    if branches.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sums = counters()
+        .iter()
+        .map(|c| format!("CAST(SUM(u.{c}) AS BIGINT) AS {c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {key} AS k,
+                CAST(CASE WHEN u.channel IN ('whatsapp', 'webchat') THEN 1 ELSE 0 END
+                     AS BIGINT) AS knowable,
+                {sums}
+         FROM ({union}) u
+         GROUP BY 1, 2",
+        key = group_key(by),
+        union = branches.join(" UNION ALL "),
+    );
+    let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now));
+    let rows = bind_all(q, &p.binds).fetch_all(&mut *conn).await?;
+    let names = counters();
+    rows.iter()
+        .map(|row| {
+            let get = |i: usize| row.try_get::<i64, _>(names[i].as_str());
+            let mut t = Counts {
+                key: row.try_get("k")?,
+                knowable: row.try_get::<i64, _>("knowable")? == 1,
+                closed: get(0)?,
+                ..Counts::default()
+            };
+            let mut i = 1;
+            for s in &mut t.statuses {
+                *s = get(i)?;
+                i += 1;
+            }
+            t.sent = get(i)?;
+            t.delivered = get(i + 1)?;
+            i += 2;
+            for v in t.binary.iter_mut().chain(t.stars.iter_mut()) {
+                *v = get(i)?;
+                i += 1;
+            }
+            t.positive = get(i)?;
+            t.low = get(i + 1)?;
+            Ok(t)
+        })
+        .collect()
+}
+
+/// The first and last instant (ms) a report for `f` may count: its bounds, or the first
+/// request or close in the store and the day after `now`.
+async fn extent(
+    conn: &mut sqlx::AnyConnection,
+    f: &ReportFilter,
+    now: DateTime<Utc>,
+) -> Result<(i64, i64)> {
+    let end = f.to.map_or(ms(now) + DAY_MS, ms);
+    if let Some(from) = f.from {
+        return Ok((ms(from), end));
+    }
+    let first: Option<i64> = sqlx::query_scalar(
+        "SELECT MIN(t) FROM (SELECT MIN(created_at) AS t FROM rating_requests
+                             UNION ALL SELECT MIN(closed_at) FROM sessions) u",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((first.unwrap_or(end), end))
+}
+
+/// The zone a report's days are counted in, when it is not UTC and the report is by day or
+/// week.
+pub(super) fn days_of(f: &ReportFilter, by: Grouping) -> Option<chrono_tz::Tz> {
+    f.other_zone()
+        .filter(|_| matches!(by, Grouping::Day | Grouping::Week))
+}
+
+/// Days since the epoch of the local date at `at` (ms) in `zone`.
+fn local_day(zone: chrono_tz::Tz, at: i64) -> Option<i64> {
+    use chrono::Datelike;
+    let t = DateTime::<Utc>::from_timestamp_millis(at)?;
+    Some(i64::from(
+        t.with_timezone(&zone).date_naive().num_days_from_ce() - 719_163,
+    ))
+}
+
+/// The stretches `[from, to)` (ms) within `[first, end)` between each UTC midnight and the
+/// local midnight nearest it: their rows lie in one UTC day and belong to the local day
+/// on the other side of the local midnight.
+fn bands(zone: chrono_tz::Tz, first: i64, end: i64) -> Vec<(i64, i64)> {
+    let mut bands = Vec::new();
+    let mut k = first.div_euclid(DAY_MS);
+    while k * DAY_MS < end + DAY_MS {
+        let midnight = k * DAY_MS;
+        let nearest = DateTime::<Utc>::from_timestamp_millis(midnight)
+            .map(|t| t.with_timezone(&zone).date_naive())
+            .into_iter()
+            .flat_map(|d| [d, d.succ_opt().unwrap_or(d)])
+            .map(|d| crate::clock::midnight(zone, d).timestamp_millis())
+            .min_by_key(|m| (m - midnight).abs());
+        if let Some(m) = nearest {
+            let (a, b) = (m.min(midnight).max(first), m.max(midnight).min(end));
+            if a < b {
+                bands.push((a, b));
+            }
+        }
+        k += 1;
+    }
+    bands
+}
+
+/// The rollup's UTC `days` (keyed by day number) and the rows of the bands (`moved`, keyed
+/// by quarter hour) as counts per local day or week in `zone`.
+fn in_zone(
+    zone: chrono_tz::Tz,
+    by: Grouping,
+    days: Vec<Counts>,
+    moved: Vec<Counts>,
+) -> Vec<Counts> {
+    let key = |day: i64| {
+        match by {
+            Grouping::Week => (day + 3).div_euclid(7),
+            _ => day,
+        }
+        .to_string()
+    };
+    // A UTC day's local day: the one of its noon.
+    let of_day = |u: i64| local_day(zone, u * DAY_MS + DAY_MS / 2);
+    let mut out: std::collections::BTreeMap<(String, bool), Counts> = Default::default();
+    let mut add = |day: i64, c: &Counts, sign: i64| {
+        let k = key(day);
+        out.entry((k.clone(), c.knowable))
+            .or_insert_with(|| Counts {
+                key: k,
+                knowable: c.knowable,
+                ..Counts::default()
+            })
+            .add(c, sign);
+    };
+    for c in &days {
+        if let Some(day) = c.key.parse().ok().and_then(of_day) {
+            add(day, c, 1);
+        }
+    }
+    for c in &moved {
+        let Ok(q) = c.key.parse::<i64>() else {
+            continue;
+        };
+        let at = q * QUARTER_MS;
+        if let (Some(counted), Some(belongs)) = (of_day(at.div_euclid(DAY_MS)), local_day(zone, at))
+            && counted != belongs
+        {
+            add(counted, c, -1);
+            add(belongs, c, 1);
+        }
+    }
+    out.into_values().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bands_lie_between_each_utc_midnight_and_the_nearest_local_one() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis();
+        let day = |zone| bands(zone, at("2026-11-21T00:00:00Z"), at("2026-11-22T00:00:00Z"));
+        // Berlin is an hour ahead in November: the hour before UTC midnight is tomorrow there.
+        assert_eq!(
+            day(chrono_tz::Europe::Berlin),
+            [(at("2026-11-21T23:00:00Z"), at("2026-11-22T00:00:00Z"))]
+        );
+        // New York, five hours behind: the first five hours of a UTC day are yesterday there.
+        assert_eq!(
+            day(chrono_tz::America::New_York),
+            [(at("2026-11-21T00:00:00Z"), at("2026-11-21T05:00:00Z"))]
+        );
+        // Tokyo, nine ahead: nine hours before UTC midnight, not fifteen after.
+        assert_eq!(
+            day(chrono_tz::Asia::Tokyo),
+            [(at("2026-11-21T15:00:00Z"), at("2026-11-22T00:00:00Z"))]
+        );
+        // Kathmandu, 5:45 ahead.
+        assert_eq!(
+            day(chrono_tz::Asia::Kathmandu),
+            [(at("2026-11-21T18:15:00Z"), at("2026-11-22T00:00:00Z"))]
+        );
+    }
+
+    #[test]
+    fn rows_of_a_band_move_to_their_local_day() {
+        let counts = |key: &str, low: i64| Counts {
+            key: key.into(),
+            low,
+            ..Counts::default()
+        };
+        // UTC day 20778 (2026-11-21) has 5 low ratings; 2 of them came at 23:30 UTC, which
+        // is the 22nd in Berlin.
+        let quarter = (20_778 * DAY_MS + 23 * 3_600_000 + 1_800_000) / QUARTER_MS;
+        let got = in_zone(
+            chrono_tz::Europe::Berlin,
+            Grouping::Day,
+            vec![counts("20778", 5)],
+            vec![counts(&quarter.to_string(), 2)],
+        );
+        let got: Vec<_> = got.iter().map(|c| (c.key.as_str(), c.low)).collect();
+        assert_eq!(got, [("20778", 3), ("20779", 2)]);
+    }
 
     const D: i64 = DAY_MS;
 
