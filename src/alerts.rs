@@ -531,21 +531,12 @@ fn week_line(
         n(before, |g| g.low),
     );
     if verdict {
-        let positive = |g: &crate::store::ReportGroup| {
-            (
-                (g.csat.unwrap_or(0.0) * g.answered as f64).round() as i64,
-                g.answered,
-            )
-        };
-        match now
-            .zip(before)
-            .and_then(|(a, b)| crate::report::change(positive(a), positive(b)))
-        {
+        match crate::report::Trend::of(now.cloned(), before.cloned()).csat_change {
             Some(c) => said.push_str(&format!(
                 "; CSAT {} {:.1} points, {}",
                 if c.difference >= 0.0 { "up" } else { "down" },
                 c.difference.abs() * 100.0,
-                if c.beyond_noise() {
+                if c.beyond_noise {
                     "beyond the noise"
                 } else {
                     "within the noise"

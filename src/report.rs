@@ -67,16 +67,39 @@ pub fn wilson(positive: i64, n: i64) -> Option<(f64, f64)> {
 /// interval by Newcombe's hybrid score method (1998, method 10), which builds the
 /// difference's interval from the two periods' Wilson intervals. The change is beyond the
 /// noise when that interval leaves out zero.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Change {
+    /// `now − before`, as a share (0.05 is five points).
     pub difference: f64,
+    /// The 95% interval of the difference.
     pub low: f64,
     pub high: f64,
+    /// The interval leaves out zero: more than the noise of two samples this size.
+    pub beyond_noise: bool,
 }
 
-impl Change {
-    pub fn beyond_noise(&self) -> bool {
-        self.low > 0.0 || self.high < 0.0
+/// A period against the one before it: each one's numbers, and how CSAT and the share of
+/// low ratings among the answered changed (`null` when either period has none answered).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Trend {
+    pub now: Option<ReportGroup>,
+    pub before: Option<ReportGroup>,
+    pub csat_change: Option<Change>,
+    pub low_share_change: Option<Change>,
+}
+
+impl Trend {
+    pub fn of(now: Option<ReportGroup>, before: Option<ReportGroup>) -> Self {
+        let positive = |g: &ReportGroup| (g.csat.unwrap_or(0.0) * g.answered as f64).round() as i64;
+        let both = now.as_ref().zip(before.as_ref());
+        Trend {
+            csat_change: both
+                .and_then(|(n, b)| change((positive(n), n.answered), (positive(b), b.answered))),
+            low_share_change: both
+                .and_then(|(n, b)| change((n.low, n.answered), (b.low, b.answered))),
+            now,
+            before,
+        }
     }
 }
 
@@ -87,10 +110,13 @@ pub fn change(now: (i64, i64), before: (i64, i64)) -> Option<Change> {
     let p1 = now.0 as f64 / now.1 as f64;
     let p2 = before.0 as f64 / before.1 as f64;
     let difference = p1 - p2;
+    let low = difference - ((p1 - l1).powi(2) + (u2 - p2).powi(2)).sqrt();
+    let high = difference + ((u1 - p1).powi(2) + (p2 - l2).powi(2)).sqrt();
     Some(Change {
         difference,
-        low: difference - ((p1 - l1).powi(2) + (u2 - p2).powi(2)).sqrt(),
-        high: difference + ((u1 - p1).powi(2) + (p2 - l2).powi(2)).sqrt(),
+        low,
+        high,
+        beyond_noise: low > 0.0 || high < 0.0,
     })
 }
 
@@ -193,10 +219,10 @@ mod tests {
         let c = change((56, 70), (48, 80)).unwrap();
         assert!((c.difference - 0.2).abs() < 1e-9);
         assert!((c.low - 0.0524).abs() < 5e-5 && (c.high - 0.3339).abs() < 5e-5);
-        assert!(c.beyond_noise());
+        assert!(c.beyond_noise);
         // Two points on five hundred ratings each is within the noise.
         let c = change((450, 500), (440, 500)).unwrap();
-        assert!(c.low < 0.0 && c.high > 0.0 && !c.beyond_noise());
+        assert!(c.low < 0.0 && c.high > 0.0 && !c.beyond_noise);
         assert_eq!(change((1, 1), (0, 0)), None);
     }
 

@@ -531,7 +531,8 @@ fn trend(v: &View) -> Markup {
             p.muted #trend { "Choose both dates to compare the period with the one before it." }
         };
     };
-    let (now, was) = (v.total.as_ref(), before.total.as_ref());
+    let trend = &before.trend;
+    let (now, was) = (trend.now.as_ref(), trend.before.as_ref());
     let count = |g: Option<&ReportGroup>, f: fn(&ReportGroup) -> i64| g.map_or(0, f);
     let low_share = |g: Option<&ReportGroup>| {
         g.and_then(|g| (g.answered > 0).then(|| g.low as f64 / g.answered as f64))
@@ -543,7 +544,7 @@ fn trend(v: &View) -> Markup {
                 li #trend-csat {
                     "CSAT " (percent(now.and_then(|g| g.csat)))
                     " (was " (percent(was.and_then(|g| g.csat))) ")"
-                    (verdict(before.csat_change(now)))
+                    (verdict(trend.csat_change))
                 }
                 li #trend-answered {
                     "Answered " (thousands(count(now, |g| g.answered)))
@@ -553,7 +554,7 @@ fn trend(v: &View) -> Markup {
                     "Low ratings " (thousands(count(now, |g| g.low)))
                     " (was " (thousands(count(was, |g| g.low))) "), "
                     (percent(low_share(now))) " of the answered (was " (percent(low_share(was))) ")"
-                    (verdict(before.low_change(now)))
+                    (verdict(trend.low_share_change))
                 }
             }
         }
@@ -569,7 +570,7 @@ fn verdict(change: Option<crate::report::Change>) -> Markup {
     html! {
         ": " (if c.difference >= 0.0 { "up " } else { "down " })
         (format!("{:.1}", c.difference.abs() * 100.0)) " points "
-        @if c.beyond_noise() {
+        @if c.beyond_noise {
             strong.beyond { "beyond the noise" }
         } @else {
             span.muted { "within the noise" }

@@ -57,25 +57,8 @@ pub struct Previous {
     /// Its first and last day (inclusive), in the viewer's zone.
     pub from: chrono::NaiveDate,
     pub to: chrono::NaiveDate,
-    pub total: Option<ReportGroup>,
-}
-
-impl Previous {
-    /// How CSAT changed from this period to `now`'s (see [`crate::report::change`]).
-    pub fn csat_change(&self, now: Option<&ReportGroup>) -> Option<crate::report::Change> {
-        let positive = |g: &ReportGroup| (g.csat.unwrap_or(0.0) * g.answered as f64).round() as i64;
-        let (now, before) = (now?, self.total.as_ref()?);
-        crate::report::change(
-            (positive(now), now.answered),
-            (positive(before), before.answered),
-        )
-    }
-
-    /// How the share of low ratings among the answered changed.
-    pub fn low_change(&self, now: Option<&ReportGroup>) -> Option<crate::report::Change> {
-        let (now, before) = (now?, self.total.as_ref()?);
-        crate::report::change((now.low, now.answered), (before.low, before.answered))
-    }
+    /// This period against it.
+    pub trend: crate::report::Trend,
 }
 
 /// The 95% Wilson interval of a group's CSAT.
@@ -203,7 +186,7 @@ pub(super) async fn view(
         distribution,
     } = engine.breakdown(&filter).await?;
     let why_low = why_low(state, &filter).await?;
-    let previous = previous(state, caller, viewer, &filters, &filter).await?;
+    let previous = previous(state, caller, viewer, &filters, &filter, total.as_ref()).await?;
     Ok(View {
         filters,
         lines,
@@ -226,6 +209,7 @@ async fn previous(
     viewer: &Viewer,
     filters: &Filters,
     filter: &ReportFilter,
+    now: Option<&ReportGroup>,
 ) -> Result<Option<Previous>, ApiError> {
     let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
     let (Some(first), Some(last)) = (day(&filters.from), day(&filters.to)) else {
@@ -249,7 +233,8 @@ async fn previous(
         .await?
         .into_iter()
         .next();
-    Ok(Some(Previous { from, to, total }))
+    let trend = crate::report::Trend::of(now.cloned(), total);
+    Ok(Some(Previous { from, to, trend }))
 }
 
 /// The report by reason for `filter`, each reason by its text: the filtered line's, or

@@ -21,6 +21,7 @@ use crate::store::{Grouping, ReportFilter, ReportGroup};
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(stats))
+        .routes(routes!(trend))
         .routes(routes!(operator_summary))
 }
 
@@ -83,34 +84,7 @@ async fn stats(
 ) -> ApiResult<Response> {
     query.only(STATS_PARAMS)?;
     let params = query.0;
-    let mut filter = ReportFilter {
-        line: id_param(&params, "line")?,
-        operator: id_param(&params, "operator")?,
-        channel: params
-            .get("channel")
-            .map(|c| c.parse())
-            .transpose()
-            .map_err(|e: rateline_domain::UnknownChannel| {
-                ApiError::new(ErrorCode::InvalidParameter, format!("channel: {e}"))
-            })?,
-        from: time_param(&params, "from")?,
-        to: time_param(&params, "to")?,
-        reason: id_param(&params, "reason")?,
-        zone: params
-            .get("time_zone")
-            .map(|z| rateline_domain::time_zone("time_zone", z))
-            .transpose()
-            .map_err(|e| ApiError::new(ErrorCode::InvalidParameter, e.to_string()))?,
-    };
-    // An operator sees their own numbers; a supervisor one of their lines at a time.
-    if let Some(me) = caller.own_operator(filter.operator.as_deref())? {
-        filter.operator = Some(me);
-    } else {
-        match &filter.line {
-            Some(line) => caller.line(line)?,
-            None => caller.every_line("the report", "; name one of them with ?line=")?,
-        }
-    }
+    let filter = scoped_filter(&caller, &params)?;
     let by: Grouping = params
         .get("by")
         .map(|b| b.parse())
@@ -134,6 +108,117 @@ async fn stats(
         return Ok(resp);
     }
     Ok(Json(Report { groups }).into_response())
+}
+
+/// The report's filter from the query, kept to what `caller` may see: an operator their own
+/// numbers, a supervisor one of their lines at a time.
+fn scoped_filter(caller: &Caller, params: &HashMap<String, String>) -> ApiResult<ReportFilter> {
+    let mut filter = ReportFilter {
+        line: id_param(params, "line")?,
+        operator: id_param(params, "operator")?,
+        channel: params
+            .get("channel")
+            .map(|c| c.parse())
+            .transpose()
+            .map_err(|e: rateline_domain::UnknownChannel| {
+                ApiError::new(ErrorCode::InvalidParameter, format!("channel: {e}"))
+            })?,
+        from: time_param(params, "from")?,
+        to: time_param(params, "to")?,
+        reason: id_param(params, "reason")?,
+        zone: params
+            .get("time_zone")
+            .map(|z| rateline_domain::time_zone("time_zone", z))
+            .transpose()
+            .map_err(|e| ApiError::new(ErrorCode::InvalidParameter, e.to_string()))?,
+    };
+    // An operator sees their own numbers; a supervisor one of their lines at a time.
+    if let Some(me) = caller.own_operator(filter.operator.as_deref())? {
+        filter.operator = Some(me);
+    } else {
+        match &filter.line {
+            Some(line) => caller.line(line)?,
+            None => caller.every_line("the report", "; name one of them with ?line=")?,
+        }
+    }
+    Ok(filter)
+}
+
+/// A period against the one as long just before it.
+#[derive(Serialize, ToSchema)]
+struct TrendReport {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    previous_from: DateTime<Utc>,
+    previous_to: DateTime<Utc>,
+    #[serde(flatten)]
+    trend: crate::report::Trend,
+}
+
+const TREND_PARAMS: &str = "line, operator, channel, from, to";
+
+/// A period (`from` and `to`, both needed) against the one as long just before it, as the
+/// Quality page compares them: each period's numbers, and CSAT's and the low share's change
+/// with its 95% interval (Newcombe's method from the two Wilson intervals), `beyond_noise`
+/// when that interval leaves out zero.
+#[utoipa::path(
+    get, path = "/v1/stats/trend", tag = "reports", operation_id = "stats_trend",
+    params(
+        ("line" = Option<rateline_domain::Id>, Query, description = "Only this line."),
+        ("operator" = Option<rateline_domain::Id>, Query, description = "Only this operator."),
+        ("channel" = Option<rateline_domain::Channel>, Query, description = "Only this channel."),
+        ("from" = String, Query, description = "The period's start, inclusive: RFC 3339 or a date (midnight UTC)."),
+        ("to" = String, Query, description = "The period's end, exclusive: RFC 3339 or a date (midnight UTC). The period before ends at `from` and is as long."),
+    ),
+    responses(
+        (status = 200, description = "The period against the one before.", body = TrendReport),
+    ),
+)]
+async fn trend(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: ApiQuery,
+) -> ApiResult<Json<TrendReport>> {
+    query.only(TREND_PARAMS)?;
+    let params = query.0;
+    let filter = scoped_filter(&caller, &params)?;
+    let (Some(from), Some(to)) = (filter.from, filter.to) else {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameter,
+            "from and to: both are needed, to compare the period with the one as long before it",
+        ));
+    };
+    if to <= from {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameter,
+            format!("to: {to} is not after from ({from}); the period must have a length"),
+        ));
+    }
+    let (previous_from, previous_to) = (from - (to - from), from);
+    let before = ReportFilter {
+        from: Some(previous_from),
+        to: Some(previous_to),
+        ..filter.clone()
+    };
+    let engine = &state.engine;
+    let first = |g: Vec<ReportGroup>| g.into_iter().next();
+    let now = first(
+        engine
+            .report(&engine.report_window(&caller, filter).await?, Grouping::All)
+            .await?,
+    );
+    let was = first(
+        engine
+            .report(&engine.report_window(&caller, before).await?, Grouping::All)
+            .await?,
+    );
+    Ok(Json(TrendReport {
+        from,
+        to,
+        previous_from,
+        previous_to,
+        trend: crate::report::Trend::of(now, was),
+    }))
 }
 
 /// An operator's average and CSAT over a period.

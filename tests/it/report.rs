@@ -412,7 +412,62 @@ async fn whole_days_and_partial_days_count_alike(db: Db) {
     store.close().await;
 }
 
+/// `GET /v1/stats/trend` compares a period with the one as long before it, as the Quality
+/// page does, and names what is missing.
+async fn the_trend_compares_a_period_with_the_one_before(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 0})).await;
+    // The 21st: 2 of 10 👍. The 22nd: 9 of 10.
+    for i in 0..10 {
+        rated(&app, &format!("a{i}"), "support", "a", &[i64::from(i < 2)]).await;
+    }
+    app.advance(Duration::days(1));
+    for i in 0..10 {
+        rated(&app, &format!("b{i}"), "support", "a", &[i64::from(i < 9)]).await;
+    }
+    let (status, t) = app
+        .get("/v1/stats/trend?from=2026-11-22&to=2026-11-23")
+        .await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["previous_from"], "2026-11-21T00:00:00Z", "{t}");
+    assert_eq!(t["previous_to"], "2026-11-22T00:00:00Z", "{t}");
+    assert_eq!(t["now"]["answered"], 10, "{t}");
+    assert_eq!(t["before"]["low"], 8, "{t}");
+    let csat = &t["csat_change"];
+    assert!(
+        (csat["difference"].as_f64().unwrap() - 0.7).abs() < 1e-9,
+        "{t}"
+    );
+    assert_eq!(csat["beyond_noise"], true, "{t}");
+    assert!(csat["low"].as_f64().unwrap() > 0.0, "{t}");
+    assert_eq!(t["low_share_change"]["beyond_noise"], true, "{t}");
+    // A period with nothing before it has no change.
+    let (_, t) = app
+        .get("/v1/stats/trend?from=2026-11-21&to=2026-11-23")
+        .await;
+    assert_eq!(t["before"], Value::Null, "{t}");
+    assert_eq!(t["csat_change"], Value::Null, "{t}");
+    for (query, says) in [
+        ("from=2026-11-22", "both are needed"),
+        ("from=2026-11-22&to=2026-11-22", "is not after from"),
+        ("from=2026-11-22&to=2026-11-23&by=day", "by"),
+    ] {
+        let (status, body) = app.get(&format!("/v1/stats/trend?{query}")).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains(says),
+            "{query}: {body}"
+        );
+    }
+}
+
 crate::common::on_both_backends!(
+    the_trend_compares_a_period_with_the_one_before,
     csv_cells_never_start_a_formula,
     the_report_matches_numbers_computed_by_hand,
     bad_report_parameters_are_named,
