@@ -5,7 +5,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use rateline_domain::ErrorCode;
 use rateline_domain::{
     AppealBody, DecisionBody, EvaluationBody, FlagBody, InboxActionBody, ResponseBody,
 };
@@ -16,7 +15,7 @@ use utoipa_axum::routes;
 
 use super::report::id_param;
 use super::versions::{answered, if_match, tagged};
-use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, AppState, ErrorBody, created_or_ok};
+use super::{ApiJson, ApiPath, ApiQuery, ApiResult, AppState, ErrorBody, created_or_ok};
 use crate::engine::ResponseGuard;
 use crate::policy::Caller;
 use crate::store::{
@@ -300,21 +299,13 @@ async fn evaluation(
 }
 
 /// Parameter `name`, which must be one of `allowed` when present.
-fn one_of<'a>(
-    params: &'a std::collections::HashMap<String, String>,
+fn one_of(
+    params: &std::collections::HashMap<String, String>,
     name: &str,
-    allowed: &[&str],
-) -> ApiResult<Option<&'a str>> {
-    match params.get(name).map(String::as_str) {
-        Some(v) if !allowed.contains(&v) => Err(ApiError::new(
-            ErrorCode::InvalidParameter,
-            format!(
-                "{name}: unknown value '{v}': use one of {}",
-                allowed.join(", ")
-            ),
-        )),
-        v => Ok(v),
-    }
+    allowed: &[&'static str],
+) -> ApiResult<Option<&'static str>> {
+    let pairs: Vec<(&str, &'static str)> = allowed.iter().map(|a| (*a, *a)).collect();
+    super::report::choice(params, name, &pairs)
 }
 
 /// `limit`: 1..=1000, 100 when absent.

@@ -81,31 +81,6 @@ impl ReadFilter {
     }
 }
 
-/// One of `allowed` (its text, the value it stands for).
-fn choice<T: Copy>(
-    params: &std::collections::HashMap<String, String>,
-    name: &str,
-    allowed: &[(&str, T)],
-) -> ApiResult<Option<T>> {
-    let Some(v) = params.get(name) else {
-        return Ok(None);
-    };
-    match allowed.iter().find(|(text, _)| text == v) {
-        Some((_, value)) => Ok(Some(*value)),
-        None => Err(ApiError::new(
-            ErrorCode::InvalidParameter,
-            format!(
-                "{name}: '{v}' is not one of {}",
-                allowed
-                    .iter()
-                    .map(|(t, _)| *t)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        )),
-    }
-}
-
 /// The inbox's query, parsed. `me` is the caller's person, for `assignee=me`.
 pub fn inbox_filter(
     params: &std::collections::HashMap<String, String>,
@@ -145,7 +120,7 @@ pub fn inbox_filter(
     );
     let text = params.get("q").map(|q| q.trim()).filter(|q| !q.is_empty());
     let kinds: Vec<(&str, RatingKind)> = RatingKind::ALL.iter().map(|k| (k.as_str(), *k)).collect();
-    let show = read!("show", choice(params, "show", &kinds)).unwrap_or_default();
+    let show = read!("show", super::report::choice(params, "show", &kinds)).unwrap_or_default();
     if show != RatingKind::Low {
         for field in ["state", "assignee"] {
             if params.contains_key(field) {
@@ -163,11 +138,14 @@ pub fn inbox_filter(
         except_lines: Vec::new(),
         line: read!("line", id_param(params, "line")),
         operator: read!("operator", id_param(params, "operator")),
-        channel: read!("channel", choice(params, "channel", &channels))
-            .map(|c| c.as_str().to_owned()),
+        channel: read!(
+            "channel",
+            super::report::choice(params, "channel", &channels)
+        )
+        .map(|c| c.as_str().to_owned()),
         from: read!("from", time_param(params, "from")),
         to: read!("to", time_param(params, "to")),
-        state: read!("state", choice(params, "state", &states)),
+        state: read!("state", super::report::choice(params, "state", &states)),
         value: read!(
             "value",
             params
@@ -188,7 +166,7 @@ pub fn inbox_filter(
         reason: read!("reason", id_param(params, "reason")),
         has_comment: read!(
             "has_comment",
-            choice(
+            super::report::choice(
                 params,
                 "has_comment",
                 &[
@@ -220,7 +198,7 @@ pub fn inbox_filter(
         assignee,
         sort: read!(
             "sort",
-            choice(
+            super::report::choice(
                 params,
                 "sort",
                 &[("oldest", InboxSort::Oldest), ("newest", InboxSort::Newest)]
@@ -248,23 +226,48 @@ pub fn inbox_filter(
     ReadFilter { filter, problems }
 }
 
+/// The filters of the list of ratings and of their export, as the OpenAPI description
+/// gives them ([`inbox_filter`] reads them, each refusal naming its parameter).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct InboxQuery {
+    /// low (the default), praise (👍, 4–5 ★) or all.
+    show: Option<String>,
+    /// Only this line.
+    line: Option<rateline_domain::Id>,
+    /// Only this operator's ratings.
+    operator: Option<rateline_domain::Id>,
+    /// Only this channel.
+    channel: Option<String>,
+    /// Rated at or after (RFC 3339, or a date: its midnight UTC).
+    from: Option<String>,
+    /// Rated before.
+    to: Option<String>,
+    /// unanswered, assigned, handled, voided; or responded, appealed (parts of handled and of
+    /// any state). Any but voided when absent. For low ratings only.
+    state: Option<InboxState>,
+    /// Only this value: 0 for 👎, 1–5 stars.
+    #[param(minimum = 0, maximum = 5)]
+    value: Option<i64>,
+    /// Only ratings that gave this low-rating reason (its id).
+    reason: Option<rateline_domain::Id>,
+    /// yes: with a comment; no: without.
+    has_comment: Option<String>,
+    /// Words in the comment, any case (a comment flagged as abusive is not searched); up to
+    /// 200 characters.
+    q: Option<String>,
+    /// A person's id, me, or nobody. For low ratings only.
+    assignee: Option<String>,
+}
+
 /// The low ratings the caller may see, a numbered page at a time: open work first
 /// (unanswered, assigned, then handled), oldest first unless `sort=newest`. A supervisor
 /// sees their lines, an operator their own.
 #[utoipa::path(
     get, path = "/v1/ratings", tag = "follow-up", operation_id = "list_low_ratings",
     params(
-        ("line" = Option<rateline_domain::Id>, Query, description = "Only this line."),
-        ("operator" = Option<rateline_domain::Id>, Query, description = "Only this operator's ratings."),
-        ("channel" = Option<String>, Query, description = "Only this channel."),
-        ("from" = Option<String>, Query, description = "Rated at or after (RFC 3339, or a date: its midnight UTC)."),
-        ("to" = Option<String>, Query, description = "Rated before."),
-        ("state" = Option<InboxState>, Query, description = "unanswered, assigned, handled, voided; or responded, appealed (parts of handled and of any state). Any but voided when absent."),
-        ("value" = Option<i64>, Query, minimum = 0, maximum = 5, description = "Only this value: 0 for 👎, 1–5 stars."),
-        ("reason" = Option<rateline_domain::Id>, Query, description = "Only ratings that gave this low-rating reason (its id)."),
-        ("has_comment" = Option<String>, Query, description = "yes: with a comment; no: without."),
-        ("q" = Option<String>, Query, description = "Words in the comment, any case (a comment flagged as abusive is not searched); up to 200 characters."),
-        ("assignee" = Option<String>, Query, description = "A person's id, me, or nobody."),
+        InboxQuery,
         ("sort" = Option<String>, Query, description = "oldest or newest within each state; oldest when absent, newest for handled, responded, appealed and voided."),
         ("page" = Option<i64>, Query, minimum = 1, description = "The page, from 1."),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Ratings a page; 50 when absent."),
@@ -310,18 +313,7 @@ async fn list(
     get, path = "/v1/ratings/export", tag = "follow-up", operation_id = "export_ratings",
     params(
         ("format" = Option<String>, Query, description = "csv (the default) or ndjson."),
-        ("show" = Option<String>, Query, description = "low (the default), praise (👍, 4–5 ★) or all."),
-        ("line" = Option<rateline_domain::Id>, Query, description = "Only this line."),
-        ("operator" = Option<rateline_domain::Id>, Query, description = "Only this operator's ratings."),
-        ("channel" = Option<String>, Query, description = "Only this channel."),
-        ("from" = Option<String>, Query, description = "Rated at or after (RFC 3339, or a date: its midnight UTC)."),
-        ("to" = Option<String>, Query, description = "Rated before."),
-        ("state" = Option<InboxState>, Query, description = "As for the list; low ratings only."),
-        ("value" = Option<i64>, Query, minimum = 0, maximum = 5, description = "Only this value."),
-        ("reason" = Option<rateline_domain::Id>, Query, description = "Only ratings that gave this reason."),
-        ("has_comment" = Option<String>, Query, description = "yes or no."),
-        ("q" = Option<String>, Query, description = "Words in the comment."),
-        ("assignee" = Option<String>, Query, description = "A person's id, me, or nobody; low ratings only."),
+        InboxQuery,
     ),
     responses(
         (status = 200, description = "The file: a header row and one row a rating (CSV), or one JSON object a line (NDJSON); `rated_at` in the caller's zone.", content(

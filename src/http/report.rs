@@ -292,6 +292,31 @@ pub(super) fn id_param(params: &HashMap<String, String>, name: &str) -> ApiResul
         .transpose()
 }
 
+/// One of `allowed` (its text, the value it stands for).
+pub(super) fn choice<T: Copy>(
+    params: &std::collections::HashMap<String, String>,
+    name: &str,
+    allowed: &[(&str, T)],
+) -> ApiResult<Option<T>> {
+    let Some(v) = params.get(name) else {
+        return Ok(None);
+    };
+    match allowed.iter().find(|(text, _)| text == v) {
+        Some((_, value)) => Ok(Some(*value)),
+        None => Err(ApiError::new(
+            ErrorCode::InvalidParameter,
+            format!(
+                "{name}: '{v}' is not one of {}",
+                allowed
+                    .iter()
+                    .map(|(t, _)| *t)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
 /// A whole-number parameter within `range`, `default` when absent; `unit` names what it
 /// counts in the refusal ("a number", "a whole number of hours").
 pub(super) fn count_param(
