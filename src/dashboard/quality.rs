@@ -226,13 +226,7 @@ async fn previous(
         to: Some(viewer.midnight(first)),
         ..filter.clone()
     };
-    let before = state.engine.report_window(caller, before).await?;
-    let total = state
-        .engine
-        .report(&before, Grouping::All)
-        .await?
-        .into_iter()
-        .next();
+    let total = state.engine.report_total(caller, before).await?;
     let trend = crate::report::Trend::of(now.cloned(), total);
     Ok(Some(Previous { from, to, trend }))
 }

@@ -277,6 +277,18 @@ impl Engine {
         Ok(filter)
     }
 
+    /// The one group of the report for `filter` as `caller` may read it (see
+    /// [`Engine::report_window`]); `None` when the period has nothing.
+    pub async fn report_total(
+        &self,
+        caller: &Caller,
+        filter: ReportFilter,
+    ) -> Result<Option<crate::store::ReportGroup>> {
+        let filter = self.report_window(caller, filter).await?;
+        let groups = self.report(&filter, crate::store::Grouping::All).await?;
+        Ok(groups.into_iter().next())
+    }
+
     /// An operator's newest low ratings (not voided, still low, not on a line that hides
     /// them from `caller`), for the profile page.
     pub async fn low_ratings(

@@ -200,18 +200,8 @@ async fn trend(
         to: Some(previous_to),
         ..filter.clone()
     };
-    let engine = &state.engine;
-    let first = |g: Vec<ReportGroup>| g.into_iter().next();
-    let now = first(
-        engine
-            .report(&engine.report_window(&caller, filter).await?, Grouping::All)
-            .await?,
-    );
-    let was = first(
-        engine
-            .report(&engine.report_window(&caller, before).await?, Grouping::All)
-            .await?,
-    );
+    let now = state.engine.report_total(&caller, filter).await?;
+    let was = state.engine.report_total(&caller, before).await?;
     Ok(Json(TrendReport {
         from,
         to,

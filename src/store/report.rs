@@ -4,7 +4,7 @@
 //! and rated on Tuesday counts for Monday, so a period's numbers stop moving once its
 //! answer windows have passed.
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -276,19 +276,13 @@ fn quarters_in(f: &ReportFilter, by: Grouping) -> (Option<chrono_tz::Tz>, i64) {
 /// A quarter hour since the epoch (`raw`) as the day or week it falls in, in `zone`: the
 /// number the rollup would give that day or week, so [`period_key`] reads it alike.
 fn zoned_key(by: Grouping, zone: chrono_tz::Tz, raw: &str) -> String {
-    let Some(at) = raw
-        .parse::<i64>()
+    raw.parse::<i64>()
         .ok()
-        .and_then(|q| DateTime::<Utc>::from_timestamp_millis(q * super::rollup::QUARTER_MS))
-    else {
-        return raw.to_owned();
-    };
-    let day = i64::from(at.with_timezone(&zone).date_naive().num_days_from_ce() - 719_163);
-    match by {
-        Grouping::Week => (day + 3).div_euclid(7),
-        _ => day,
-    }
-    .to_string()
+        .and_then(|q| super::rollup::local_day(zone, q * super::rollup::QUARTER_MS))
+        .map_or_else(
+            || raw.to_owned(),
+            |day| super::rollup::period_number(by, day).to_string(),
+        )
 }
 
 /// A day or week group's key as its date; other keys as they are.

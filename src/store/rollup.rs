@@ -531,12 +531,21 @@ pub(super) fn days_of(f: &ReportFilter, by: Grouping) -> Option<chrono_tz::Tz> {
 }
 
 /// Days since the epoch of the local date at `at` (ms) in `zone`.
-fn local_day(zone: chrono_tz::Tz, at: i64) -> Option<i64> {
+pub(super) fn local_day(zone: chrono_tz::Tz, at: i64) -> Option<i64> {
     use chrono::Datelike;
     let t = DateTime::<Utc>::from_timestamp_millis(at)?;
     Some(i64::from(
         t.with_timezone(&zone).date_naive().num_days_from_ce() - 719_163,
     ))
+}
+
+/// A day (days since the epoch) as the key of its group `by`: itself, or its week's number
+/// (day 0, 1970-01-01, was a Thursday: +3 starts each week on a Monday).
+pub(super) fn period_number(by: Grouping, day: i64) -> i64 {
+    match by {
+        Grouping::Week => (day + 3).div_euclid(7),
+        _ => day,
+    }
 }
 
 /// The stretches `[from, to)` (ms) within `[first, end)` between each UTC midnight and the
@@ -572,13 +581,7 @@ fn in_zone(
     days: Vec<Counts>,
     moved: Vec<Counts>,
 ) -> Vec<Counts> {
-    let key = |day: i64| {
-        match by {
-            Grouping::Week => (day + 3).div_euclid(7),
-            _ => day,
-        }
-        .to_string()
-    };
+    let key = |day: i64| period_number(by, day).to_string();
     // A UTC day's local day: the one of its noon.
     let of_day = |u: i64| local_day(zone, u * DAY_MS + DAY_MS / 2);
     let mut out: std::collections::BTreeMap<(String, bool), Counts> = Default::default();
