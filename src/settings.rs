@@ -666,7 +666,7 @@ impl MetaSettings {
     }
 }
 
-/// How the scheduler sends: see docs/architecture.md, "Delivery guarantees".
+/// How the scheduler sends: see docs/delivery.md.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SchedulerSettings {
