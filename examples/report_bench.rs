@@ -17,7 +17,7 @@ use anyhow::Context;
 use chrono::{TimeZone, Utc};
 use clap::{Parser, ValueEnum};
 use rateline::store::{
-    Grouping, Handling, InboxFilter, InboxState, RatingKind, ReportFilter, Store,
+    Assignee, Grouping, Handling, InboxFilter, InboxState, RatingKind, ReportFilter, Store,
 };
 use rateline_domain::{LineSettings, ManagedBy};
 use sqlx::Connection;
@@ -210,6 +210,49 @@ async fn inbox(store: &Store, now: chrono::DateTime<Utc>) -> anyhow::Result<()> 
             }),
         ),
         ("twenty pages deep", deep),
+        (
+            "2 ★ only",
+            page(InboxFilter {
+                value: Some(2),
+                ..InboxFilter::default()
+            }),
+        ),
+        (
+            "a reason",
+            page(InboxFilter {
+                reason: Some("rude".into()),
+                ..InboxFilter::default()
+            }),
+        ),
+        (
+            "with a comment",
+            page(InboxFilter {
+                has_comment: Some(true),
+                ..InboxFilter::default()
+            }),
+        ),
+        (
+            "words in the comment",
+            page(InboxFilter {
+                text: Some("waited 42".into()),
+                ..InboxFilter::default()
+            }),
+        ),
+        (
+            "assigned to nobody",
+            page(InboxFilter {
+                assignee: Some(Assignee::Nobody),
+                ..InboxFilter::default()
+            }),
+        ),
+        (
+            "a supervisor's two lines, unanswered",
+            page(InboxFilter {
+                lines: Some(vec!["line-1".into(), "line-2".into()]),
+                state: Some(InboxState::Unanswered),
+                ..InboxFilter::default()
+            }),
+        ),
     ] {
         let t = median(|| async { store.inbox(&f, now).await.map(|_| ()) }).await?;
         println!("| inbox, 50 low ratings | {name} | {} ms |", t.as_millis());
@@ -432,19 +475,25 @@ async fn seed(store: &Store, db: Db, url: &str, n: i64, start: i64) -> anyhow::R
             cid = concat(&["'c-'", "CAST(s.i AS TEXT)"]),
         ),
         format!(
-            "INSERT INTO ratings (id, request_id, session_id, value, positive, low, changes,
-                 created_at, updated_at, counts_from)
-             SELECT {gid}, {rid}, {sid},
+            "INSERT INTO ratings (id, request_id, session_id, line_id, operator_id, channel,
+                 value, positive, low, changes, created_at, updated_at, counts_from, comment)
+             SELECT {gid}, {rid}, {sid}, {line}, {operator}, {channel},
                     CASE WHEN s.i % 4 < 2 THEN {thumb} ELSE {stars} END,
                     CASE WHEN s.i % 4 < 2 THEN {thumb} WHEN {stars} >= 4 THEN 1 ELSE 0 END,
                     CASE WHEN s.i % 4 < 2 THEN 1 - {thumb} WHEN {stars} <= 2 THEN 1 ELSE 0 END,
-                    0, {t} + 60000, {t} + 60000, {t} + 60000
+                    0, {t} + 60000, {t} + 60000, {t} + 60000,
+                    CASE WHEN s.i % 3 = 0 THEN 'waited ' || CAST(s.i % 97 AS TEXT) || ' minutes' END
              FROM {series}
              WHERE s.i % 8 <> 0",
             gid = concat(&["'g-'", "CAST(s.i AS TEXT)"]),
             rid = concat(&["'r-'", "CAST(s.i AS TEXT)"]),
             sid = concat(&["'s-'", "CAST(s.i AS TEXT)"]),
         ),
+        // A reason on one low rating in five, the way a line's reasons are given.
+        "INSERT INTO rating_reasons (rating_id, reason)
+         SELECT g.id, CASE WHEN g.value = 0 THEN 'slow' ELSE 'rude' END
+         FROM ratings g WHERE g.low = 1 AND g.created_at % 5 = 0"
+            .to_owned(),
     ];
     let pool = sqlx::AnyPool::connect(url).await?;
     for sql in statements {

@@ -8,7 +8,9 @@ use serde::Serialize;
 use sqlx::Row;
 use tokio_stream::StreamExt;
 
-use super::inbox::{HANDLING_JOIN, InboxFilter, RANK, appeals_join, bound, state_of, where_clause};
+use super::inbox::{
+    APPEALS_JOIN, HANDLING_JOIN, InboxFilter, RESPONSE_JOIN, bound, state_of, where_clause,
+};
 use super::rows::read_reasons;
 use super::{Result, Store, time};
 
@@ -56,17 +58,9 @@ impl Store {
         let Some((conditions, binds)) = where_clause(f) else {
             return Ok(0);
         };
-        let appeals = appeals_join(f);
-        // The appeal is shown for every rating; its join is made once, here, when the
-        // filter does not make it already.
-        let appeal = if appeals.is_empty() {
-            "LEFT JOIN appeals a ON a.rating_id = g.id"
-        } else {
-            appeals
-        };
         let sql = format!(
             "SELECT g.id, g.session_id, g.updated_at, g.value, g.low, g.resolved, g.reasons,
-                    g.comment, g.comment_flagged_at, {RANK} AS state_rank,
+                    g.comment, g.comment_flagged_at, g.state_rank,
                     r.line_id, r.operator_id, o.name AS operator_name, r.client_id,
                     s.client_name, r.channel, r.scale, h.assignee_id, h.close_note,
                     p.text AS response, p.author_id AS response_by, a.status AS appeal,
@@ -75,9 +69,9 @@ impl Store {
              JOIN rating_requests r ON r.id = g.request_id
              JOIN sessions s ON s.id = g.session_id
              LEFT JOIN people o ON o.id = r.operator_id
-             LEFT JOIN rating_responses p ON p.rating_id = g.id
+             {RESPONSE_JOIN}
              {HANDLING_JOIN}
-             {appeal}
+             {APPEALS_JOIN}
              LEFT JOIN evaluations e ON e.session_id = g.session_id
              WHERE {conditions}
              ORDER BY g.updated_at, g.id"

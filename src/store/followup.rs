@@ -385,6 +385,7 @@ impl Store {
             return Ok(ResponseWrite::Stale(current));
         }
         if expected == 0 {
+            super::inbox::restate(&mut tx, rating_id).await?;
             let kind = EventType::ResponseCreated;
             super::events::emit_response(&mut tx, events, kind, rating_id, now).await?;
         }
@@ -527,6 +528,7 @@ impl Store {
                 .bind(ms(now))
                 .execute(&mut *tx)
                 .await?;
+            super::inbox::restate(&mut tx, &appeal.rating_id).await?;
             let kind = EventType::RatingVoided;
             super::events::emit_rating(&mut tx, events, kind, &appeal.rating_id, now).await?;
         }

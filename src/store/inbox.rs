@@ -32,14 +32,52 @@ pub enum InboxState {
     Voided,
 }
 
-/// A rating's state, from the joins `g` ratings, `p` responses and `h` handling: 0
-/// unanswered, 1 assigned, 2 handled, 3 voided. The inbox's first sort key.
-pub(super) const RANK: &str = "CASE WHEN g.voided_at IS NOT NULL THEN 3 \
-                    WHEN p.rating_id IS NOT NULL OR h.closed_at IS NOT NULL THEN 2 \
-                    WHEN h.assignee_id IS NOT NULL THEN 1 ELSE 0 END";
+/// What `ratings.state_rank` is (0 unanswered, 1 assigned, 2 handled, 3 voided: the inbox's
+/// first sort key, and the first column of its indexes), worked out from the rating, its response and its handling:
+/// what [`restate`] writes after every change to one of them.
+const STATE: &str = "CASE WHEN voided_at IS NOT NULL THEN 3 \
+     WHEN EXISTS (SELECT 1 FROM rating_responses p WHERE p.rating_id = ratings.id) \
+       OR EXISTS (SELECT 1 FROM rating_handling h \
+                  WHERE h.rating_id = ratings.id AND h.closed_at IS NOT NULL) THEN 2 \
+     WHEN EXISTS (SELECT 1 FROM rating_handling h \
+                  WHERE h.rating_id = ratings.id AND h.assignee_id IS NOT NULL) THEN 1 \
+     ELSE 0 END";
 
-/// The join every inbox query has: how each rating is handled (a primary-key look-up).
+/// Writes rating `id`'s state again, in the transaction that changed its response, its
+/// handling or its voiding; every such write calls it, so the inbox's indexes never lag.
+pub(super) async fn restate(conn: &mut sqlx::AnyConnection, id: &str) -> Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE ratings SET state_rank = {STATE} WHERE id = $1"
+    )))
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The joins a page or a count needs besides the ratings, for the filters that are about
+/// them: the handling for the assignee, the response for `responded`, the appeal for
+/// `appealed`. Every other filter is a column of the rating.
+fn filter_joins(f: &InboxFilter) -> String {
+    let mut joins = Vec::new();
+    if f.assignee.is_some() {
+        joins.push(HANDLING_JOIN);
+    }
+    if f.state == Some(InboxState::Responded) {
+        joins.push(RESPONSE_JOIN);
+    }
+    if f.state == Some(InboxState::Appealed) {
+        joins.push(APPEALS_JOIN);
+    }
+    joins.join("\n")
+}
+
+/// How each rating is handled (a primary-key look-up).
 pub(super) const HANDLING_JOIN: &str = "LEFT JOIN rating_handling h ON h.rating_id = g.id";
+/// Its response, if any.
+pub(super) const RESPONSE_JOIN: &str = "LEFT JOIN rating_responses p ON p.rating_id = g.id";
+/// Its appeal, if any.
+pub(super) const APPEALS_JOIN: &str = "LEFT JOIN appeals a ON a.rating_id = g.id";
 
 impl InboxState {
     pub const ALL: [InboxState; 6] = [
@@ -62,23 +100,16 @@ impl InboxState {
         }
     }
 
-    /// The state's condition over `g`, `p`, `h` (and `a` appeals, see [`appeals_join`]).
+    /// The state's condition over `g` (and `p` responses and `a` appeals, which
+    /// [`filter_joins`] joins for the two states about them).
     pub(super) fn condition(self) -> &'static str {
         match self {
-            InboxState::Unanswered => {
-                "g.voided_at IS NULL AND p.rating_id IS NULL AND h.closed_at IS NULL \
-                 AND h.assignee_id IS NULL"
-            }
-            InboxState::Assigned => {
-                "g.voided_at IS NULL AND p.rating_id IS NULL AND h.closed_at IS NULL \
-                 AND h.assignee_id IS NOT NULL"
-            }
-            InboxState::Handled => {
-                "g.voided_at IS NULL AND (p.rating_id IS NOT NULL OR h.closed_at IS NOT NULL)"
-            }
-            InboxState::Responded => "p.rating_id IS NOT NULL AND g.voided_at IS NULL",
-            InboxState::Appealed => "a.id IS NOT NULL AND g.voided_at IS NULL",
-            InboxState::Voided => "g.voided_at IS NOT NULL",
+            InboxState::Unanswered => "g.state_rank = 0",
+            InboxState::Assigned => "g.state_rank = 1",
+            InboxState::Handled => "g.state_rank = 2",
+            InboxState::Responded => "p.rating_id IS NOT NULL AND g.state_rank < 3",
+            InboxState::Appealed => "a.id IS NOT NULL AND g.state_rank < 3",
+            InboxState::Voided => "g.state_rank = 3",
         }
     }
 
@@ -210,7 +241,7 @@ impl InboxFilter {
     /// the others.
     fn rank(&self) -> &'static str {
         match self.show {
-            RatingKind::Low => RANK,
+            RatingKind::Low => "g.state_rank",
             _ => "0",
         }
     }
@@ -343,16 +374,13 @@ impl Store {
         // The page's ids first, over the narrow join the filters need; then everything
         // shown, for those rows only (the alerts' counts are not worked out for every low
         // rating in the store).
-        let (appeals, requests) = (appeals_join(f), requests_join(f));
+        let joins = filter_joins(f);
         let (dir, rank) = (f.sort().sql(), f.rank());
         let sql = format!(
             "WITH page AS (
                  SELECT g.id, {rank} AS rank, g.updated_at
                  FROM ratings g
-                 {requests}
-                 LEFT JOIN rating_responses p ON p.rating_id = g.id
-                 {HANDLING_JOIN}
-                 {appeals}
+                 {joins}
                  WHERE {conditions}
                  ORDER BY rank, g.updated_at {dir}, g.id {dir}
                  LIMIT {} OFFSET {}
@@ -360,7 +388,7 @@ impl Store {
              SELECT g.id, g.session_id, r.line_id, r.operator_id, o.name AS operator_name,
                     r.client_id, s.client_name, r.channel, r.scale, g.value, g.resolved,
                     g.comment, g.comment_flagged_at, g.updated_at, g.voided_at, g.counts_from,
-                    g.low, {RANK} AS state_rank, h.assignee_id, h.closed_at, h.closed_by,
+                    g.low, g.state_rank, h.assignee_id, h.closed_at, h.closed_by,
                     h.close_note,
                     p.text AS response_text, p.author_id, p.edits,
                     p.updated_at AS response_updated_at, p.delivery_status,
@@ -378,9 +406,9 @@ impl Store {
              JOIN rating_requests r ON r.id = g.request_id
              JOIN sessions s ON s.id = g.session_id
              LEFT JOIN people o ON o.id = r.operator_id
-             LEFT JOIN rating_responses p ON p.rating_id = g.id
+             {RESPONSE_JOIN}
              {HANDLING_JOIN}
-             LEFT JOIN appeals a ON a.rating_id = g.id
+             {APPEALS_JOIN}
              ORDER BY page.rank, page.updated_at {dir}, page.id {dir}",
             f.limit,
             (f.page - 1).max(0) * f.limit,
@@ -406,15 +434,8 @@ impl Store {
         let Some((conditions, binds)) = where_clause(f) else {
             return Ok(0);
         };
-        let (appeals, requests) = (appeals_join(f), requests_join(f));
-        let sql = format!(
-            "SELECT COUNT(*) AS n FROM ratings g
-             {requests}
-             LEFT JOIN rating_responses p ON p.rating_id = g.id
-             {HANDLING_JOIN}
-             {appeals}
-             WHERE {conditions}"
-        );
+        let joins = filter_joins(f);
+        let sql = format!("SELECT COUNT(*) AS n FROM ratings g {joins} WHERE {conditions}");
         Ok(bound(&sql, binds)
             .fetch_one(&self.reads)
             .await?
@@ -431,9 +452,8 @@ impl Store {
             return Ok(std::collections::HashMap::new());
         }
         let sql = format!(
-            "SELECT g.id, r.line_id, r.operator_id, g.voided_at, g.low
-             FROM ratings g JOIN rating_requests r ON r.id = g.request_id
-             WHERE g.id IN ({})",
+            "SELECT g.id, g.line_id, g.operator_id, g.voided_at, g.low
+             FROM ratings g WHERE g.id IN ({})",
             super::placeholders(0, ids.len())
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -511,35 +531,14 @@ impl Store {
                 Handling::Unassign => query.bind(by).bind(ms(now)),
                 Handling::Reopen => query,
             };
-            changed += query.execute(&mut *tx).await?.rows_affected();
+            let moved = query.execute(&mut *tx).await?.rows_affected();
+            if moved > 0 {
+                restate(&mut tx, id).await?;
+            }
+            changed += moved;
         }
         tx.commit().await?;
         Ok(changed)
-    }
-}
-
-/// The join to appeals, only when the filter asks about them (it costs a look-up per low
-/// rating).
-pub(super) fn appeals_join(f: &InboxFilter) -> &'static str {
-    if f.state == Some(InboxState::Appealed) {
-        "LEFT JOIN appeals a ON a.rating_id = g.id"
-    } else {
-        ""
-    }
-}
-
-/// The join to the requests, only when a filter is about them (line, operator, channel):
-/// a whole-store count or page need not look up a request per low rating.
-pub(super) fn requests_join(f: &InboxFilter) -> &'static str {
-    if f.lines.is_some()
-        || !f.except_lines.is_empty()
-        || f.line.is_some()
-        || f.operator.is_some()
-        || f.channel.is_some()
-    {
-        "JOIN rating_requests r ON r.id = g.request_id"
-    } else {
-        ""
     }
 }
 
@@ -578,9 +577,9 @@ fn contains_pattern(text: &str) -> String {
     escaped
 }
 
-/// The `WHERE` of `f` (over `g` ratings, `p` responses, `h` handling, and `r` requests and
-/// `a` appeals when [`requests_join`] and [`appeals_join`] join them) and the values it
-/// binds; `None` when it can match nothing (a reach of no lines).
+/// The `WHERE` of `f` (over `g` ratings, and `h` handling, `p` responses and `a` appeals
+/// when [`filter_joins`] joins them) and the values it binds; `None` when it can match
+/// nothing (a reach of no lines).
 pub(super) fn where_clause(f: &InboxFilter) -> Option<(String, Vec<Bind>)> {
     let mut conditions: Vec<String> = f.show.condition().map(str::to_owned).into_iter().collect();
     let mut binds: Vec<Bind> = Vec::new();
@@ -594,7 +593,7 @@ pub(super) fn where_clause(f: &InboxFilter) -> Option<(String, Vec<Bind>)> {
             return None;
         }
         let each: Vec<String> = lines.iter().map(|l| bind(Bind::Text(l.clone()))).collect();
-        conditions.push(format!("r.line_id IN ({})", each.join(", ")));
+        conditions.push(format!("g.line_id IN ({})", each.join(", ")));
     }
     if !f.except_lines.is_empty() {
         let each: Vec<String> = f
@@ -602,12 +601,12 @@ pub(super) fn where_clause(f: &InboxFilter) -> Option<(String, Vec<Bind>)> {
             .iter()
             .map(|l| bind(Bind::Text(l.clone())))
             .collect();
-        conditions.push(format!("r.line_id NOT IN ({})", each.join(", ")));
+        conditions.push(format!("g.line_id NOT IN ({})", each.join(", ")));
     }
     for (column, value) in [
-        ("r.line_id", &f.line),
-        ("r.operator_id", &f.operator),
-        ("r.channel", &f.channel),
+        ("g.line_id", &f.line),
+        ("g.operator_id", &f.operator),
+        ("g.channel", &f.channel),
     ] {
         if let Some(v) = value {
             let p = bind(Bind::Text(v.clone()));
@@ -628,8 +627,9 @@ pub(super) fn where_clause(f: &InboxFilter) -> Option<(String, Vec<Bind>)> {
     }
     if let Some(reason) = &f.reason {
         let p = bind(Bind::Text(reason.clone()));
+        // Driven from the reason's index (its ratings), not looked up for every low rating.
         conditions.push(format!(
-            "EXISTS (SELECT 1 FROM rating_reasons x WHERE x.rating_id = g.id AND x.reason = {p})"
+            "g.id IN (SELECT x.rating_id FROM rating_reasons x WHERE x.reason = {p})"
         ));
     }
     match f.has_comment {
@@ -653,13 +653,13 @@ pub(super) fn where_clause(f: &InboxFilter) -> Option<(String, Vec<Bind>)> {
     }
     conditions.push(
         f.state
-            .map_or("g.voided_at IS NULL", InboxState::condition)
+            .map_or("g.state_rank < 3", InboxState::condition)
             .to_owned(),
     );
     Some((conditions.join(" AND "), binds))
 }
 
-/// A row's state by name, from its `low` and its `state_rank` ([`RANK`]): `none` for a
+/// A row's state by name, from its `low` and its `state_rank`: `none` for a
 /// rating that is not low.
 pub(super) fn state_of(r: &sqlx::any::AnyRow) -> Result<&'static str> {
     Ok(

@@ -205,8 +205,8 @@ async fn dequeue(conn: &mut sqlx::AnyConnection, which: &str, ids: &str) -> Resu
 /// The columns [`Unanswered::read`] reads, of a request `r`.
 fn unanswered_columns() -> String {
     format!(
-        "r.id, r.status, r.expires_at, r.session_id, r.attempts,
-         CASE WHEN r.status = 'scheduled' AND {LEASED} THEN 1 ELSE 0 END AS leased"
+        "r.id, r.status, r.expires_at, r.session_id, r.attempts, r.line_id, r.operator_id,
+         r.channel, CASE WHEN r.status = 'scheduled' AND {LEASED} THEN 1 ELSE 0 END AS leased"
     )
 }
 
@@ -216,6 +216,10 @@ struct Unanswered {
     expires_at: Option<i64>,
     attempts: i64,
     session_id: String,
+    /// The request's line, operator and channel, which the rating carries for the inbox.
+    line_id: String,
+    operator_id: Option<String>,
+    channel: String,
 }
 
 impl Unanswered {
@@ -229,6 +233,9 @@ impl Unanswered {
             expires_at: row.try_get("expires_at")?,
             attempts: row.try_get("attempts")?,
             session_id: row.try_get("session_id")?,
+            line_id: row.try_get("line_id")?,
+            operator_id: row.try_get("operator_id")?,
+            channel: row.try_get("channel")?,
         })
     }
 
@@ -255,6 +262,9 @@ impl Unanswered {
 struct First {
     id: String,
     session_id: String,
+    line_id: String,
+    operator_id: Option<String>,
+    channel: String,
     positive: i64,
     low: i64,
     counts_from: DateTime<Utc>,
@@ -262,12 +272,15 @@ struct First {
 }
 
 impl First {
-    fn new(a: &Answer, session_id: String) -> Self {
+    fn new(a: &Answer, request: Unanswered) -> Self {
         let (scale, threshold) = (a.policy.scale, a.policy.low_threshold);
         let low = scale.is_low(a.answer.value, threshold);
         Self {
             id: uuid::Uuid::now_v7().to_string(),
-            session_id,
+            session_id: request.session_id,
+            line_id: request.line_id,
+            operator_id: request.operator_id,
+            channel: request.channel,
             positive: i64::from(scale.is_positive(a.answer.value)),
             low: i64::from(low),
             counts_from: if low {
@@ -405,7 +418,7 @@ fn submit_ratings<'c>(
                 if request.status == RequestStatus::Scheduled {
                     waiting.push(a.answer.request_id.as_str());
                 }
-                Some(First::new(a, request.session_id))
+                Some(First::new(a, request))
             })
             .collect();
         if !waiting.is_empty() {
@@ -437,6 +450,9 @@ fn submit_ratings<'c>(
                 .text(ids())
                 .text(requests())
                 .text(stored.iter().map(|(_, f)| Some(f.session_id.as_str())))
+                .text(stored.iter().map(|(_, f)| Some(f.line_id.as_str())))
+                .text(stored.iter().map(|(_, f)| f.operator_id.as_deref()))
+                .text(stored.iter().map(|(_, f)| Some(f.channel.as_str())))
                 .int(values())
                 .int(stored.iter().map(|(_, f)| Some(f.positive)))
                 .int(stored.iter().map(|(_, f)| Some(f.low)))
@@ -446,10 +462,12 @@ fn submit_ratings<'c>(
                 .int(stored.iter().map(|(_, f)| Some(ms(f.counts_from))))
                 .text(reasons.iter().map(Option::as_deref));
             let sql = format!(
-                "INSERT INTO ratings (id, request_id, session_id, value, positive, low, comment,
+                "INSERT INTO ratings (id, request_id, session_id, line_id, operator_id, channel,
+                                      value, positive, low, comment,
                                       resolved, changes, created_at, updated_at, counts_from,
                                       reasons, after_reminder)
-                 SELECT x.id, x.request_id, x.session_id, x.value, x.positive, x.low, x.comment,
+                 SELECT x.id, x.request_id, x.session_id, x.line_id, x.operator_id, x.channel,
+                        x.value, x.positive, x.low, x.comment,
                         x.resolved, 0, x.now, x.now, x.counts_from, x.reasons,
                         (SELECT COUNT(*) FROM rating_reminders m
                          WHERE m.request_id = x.request_id AND m.status IN ('sending', 'sent'))
@@ -531,6 +549,9 @@ const FIRST_RATING_COLUMNS: &[&str] = &[
     "id",
     "request_id",
     "session_id",
+    "line_id",
+    "operator_id",
+    "channel",
     "value",
     "positive",
     "low",
@@ -581,12 +602,14 @@ fn submit_rating<'c>(
             if let Some(refused) = request.refuses(now) {
                 return Ok(refused);
             }
-            let first = First::new(a, request.session_id.clone());
+            let scheduled = request.status == RequestStatus::Scheduled;
+            let first = First::new(a, request);
             let row = sqlx::query(
-                "INSERT INTO ratings (id, request_id, session_id, value, positive, low, comment,
+                "INSERT INTO ratings (id, request_id, session_id, line_id, operator_id, channel,
+                                      value, positive, low, comment,
                                       resolved, changes, created_at, updated_at, counts_from,
                                       reasons, after_reminder)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9, $10, $11,
+                 VALUES ($1, $2, $3, $12, $13, $14, $4, $5, $6, $7, $8, 0, $9, $9, $10, $11,
                          (SELECT COUNT(*) FROM rating_reminders
                           WHERE request_id = $2 AND status IN ('sending', 'sent')))
                  RETURNING after_reminder",
@@ -602,6 +625,9 @@ fn submit_rating<'c>(
             .bind(ms(now))
             .bind(ms(first.counts_from))
             .bind(stored_reasons(answer.reasons.as_deref()))
+            .bind(&first.line_id)
+            .bind(&first.operator_id)
+            .bind(&first.channel)
             .fetch_one(&mut *conn)
             .await?;
             let after_reminder = row.try_get::<i64, _>("after_reminder")? > 0;
@@ -616,7 +642,7 @@ fn submit_rating<'c>(
             .bind(ms(now))
             .execute(&mut *conn)
             .await?;
-            if request.status == RequestStatus::Scheduled {
+            if scheduled {
                 dequeue(&mut *conn, "request_id = $1", &answer.request_id).await?;
             }
             first.follow(conn, a).await?;

@@ -321,16 +321,9 @@ async fn an_alert_pending_at_a_crash_is_sent_once_after_the_restart(db: Db) {
     server.kill9();
 }
 
-/// Upgrading a store with requests on their way (migration 0025 moves the scheduler's queue
-/// into a table of its own): the request being sent keeps its lease and shows `sending`,
-/// the one waiting keeps its due time, and those the scheduler does not send stay out of
-/// the queue.
-async fn an_upgrade_keeps_the_queue_and_its_leases(kind: Db) {
-    use rateline_domain::RequestStatus;
-    use sqlx::Row;
-    let Some(db) = TestDb::new(kind).await else {
-        return;
-    };
+/// `db` with the migrations before `version` run, as a store an older Rateline left, and
+/// a line `support` in it.
+async fn migrated_before(db: &TestDb, kind: Db, version: i64) -> sqlx::AnyPool {
     sqlx::any::install_default_drivers();
     let (dir, url) = match kind {
         Db::Sqlite => ("migrations/sqlite", format!("{}?mode=rwc", db.url)),
@@ -343,13 +336,12 @@ async fn an_upgrade_keeps_the_queue_and_its_leases(kind: Db) {
     before.migrations = before
         .migrations
         .iter()
-        .filter(|m| m.version < 25)
+        .filter(|m| m.version < version)
         .cloned()
         .collect::<Vec<_>>()
         .into();
     let pool = sqlx::AnyPool::connect(&url).await.unwrap();
     before.run(&pool).await.unwrap();
-    let (lease_end, due) = (1_800_000_000_000_i64, 1_800_000_060_000_i64);
     sqlx::query(
         "INSERT INTO lines (id, settings, managed_by, updated_at)
          VALUES ('support', '{\"name\": \"Support\"}', 'api', 0)",
@@ -357,6 +349,146 @@ async fn an_upgrade_keeps_the_queue_and_its_leases(kind: Db) {
     .execute(&pool)
     .await
     .unwrap();
+    pool
+}
+
+/// Upgrading a store with low ratings in every state (migration 0035 moves the inbox's
+/// state onto the rating): each is listed in its state afterwards, by its line, and the
+/// counts the header shows are those of before.
+async fn an_upgrade_keeps_each_low_ratings_state(kind: Db) {
+    use rateline::store::{InboxFilter, InboxState};
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let pool = migrated_before(&db, kind, 35).await;
+    for (n, state) in [
+        "unanswered",
+        "assigned",
+        "closed",
+        "responded",
+        "voided",
+        "praise",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (session, request, rating) = (format!("s-{n}"), format!("r-{n}"), format!("g-{n}"));
+        sqlx::query(
+            "INSERT INTO sessions (id, line_id, channel, client_id, operator_id, opened_at,
+                                   last_message_at, closed_at, closed_by)
+             VALUES ($1, 'support', 'webhook', $1, 'olga', 0, 0, 0, 'operator')",
+        )
+        .bind(&session)
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO rating_requests (id, session_id, line_id, channel, client_id,
+                 operator_id, scale, status, due_at, send_deadline_at, attempts, created_at,
+                 updated_at)
+             VALUES ($1, $2, 'support', 'webhook', $2, 'olga', 'binary', 'answered', 0, 0, 1,
+                     0, 0)",
+        )
+        .bind(&request)
+        .bind(&session)
+        .execute(&pool)
+        .await
+        .unwrap();
+        let low = i64::from(state != "praise");
+        sqlx::query(
+            "INSERT INTO ratings (id, request_id, session_id, value, positive, low, changes,
+                                  created_at, updated_at, counts_from, voided_at)
+             VALUES ($1, $2, $3, $4, $4, $5, 0, $6, $6, $6, $7)",
+        )
+        .bind(&rating)
+        .bind(&request)
+        .bind(&session)
+        .bind(1 - low)
+        .bind(low)
+        .bind(1000 + i64::try_from(n).unwrap())
+        .bind((state == "voided").then_some(5000_i64))
+        .execute(&pool)
+        .await
+        .unwrap();
+        let handling = match state {
+            "assigned" => Some(
+                "INSERT INTO rating_handling (rating_id, assignee_id, assigned_by, assigned_at)
+                 VALUES ($1, 'sam', 'sam', 2000)",
+            ),
+            "closed" => Some(
+                "INSERT INTO rating_handling (rating_id, assignee_id, closed_at, closed_by)
+                 VALUES ($1, 'sam', 2000, 'sam')",
+            ),
+            "responded" => Some(
+                "INSERT INTO rating_responses (rating_id, text, edits, version, created_at,
+                                               updated_at)
+                 VALUES ($1, 'Sorry about that', 0, 1, 2000, 2000)",
+            ),
+            _ => None,
+        };
+        if let Some(sql) = handling {
+            sqlx::query(sql).bind(&rating).execute(&pool).await.unwrap();
+        }
+    }
+    pool.close().await;
+
+    let store = rateline::store::Store::connect_with(&db.url, 4, None)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let listed = |state: Option<InboxState>| {
+        let store = store.clone();
+        async move {
+            let filter = InboxFilter {
+                line: Some("support".into()),
+                operator: Some("olga".into()),
+                channel: Some("webhook".into()),
+                state,
+                page: 1,
+                limit: 50,
+                ..InboxFilter::default()
+            };
+            let page = store.inbox(&filter, chrono::Utc::now()).await.unwrap();
+            assert_eq!(page.total, i64::try_from(page.items.len()).unwrap());
+            page.items
+                .into_iter()
+                .map(|i| (i.rating_id, i.state))
+                .collect::<Vec<_>>()
+        }
+    };
+    let pair = |id: &str, state: &str| (id.to_owned(), state.to_owned());
+    assert_eq!(
+        listed(None).await,
+        vec![
+            pair("g-0", "unanswered"),
+            pair("g-1", "assigned"),
+            pair("g-2", "handled"),
+            pair("g-3", "handled"),
+        ],
+        "open work first, then by time; the voided and the praise are not listed"
+    );
+    assert_eq!(
+        listed(Some(InboxState::Voided)).await,
+        vec![pair("g-4", "voided")]
+    );
+    assert_eq!(
+        listed(Some(InboxState::Responded)).await,
+        vec![pair("g-3", "handled")]
+    );
+}
+
+/// Upgrading a store with requests on their way (migration 0025 moves the scheduler's queue
+/// into a table of its own): the request being sent keeps its lease and shows `sending`,
+/// the one waiting keeps its due time, and those the scheduler does not send stay out of
+/// the queue.
+async fn an_upgrade_keeps_the_queue_and_its_leases(kind: Db) {
+    use rateline_domain::RequestStatus;
+    use sqlx::Row;
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let pool = migrated_before(&db, kind, 25).await;
+    let (lease_end, due) = (1_800_000_000_000_i64, 1_800_000_060_000_i64);
     for (n, channel, status, run_at, lease) in [
         (1, "webhook", "sending", lease_end, Some("old-process")),
         (2, "webhook", "scheduled", due, None),
@@ -457,6 +589,7 @@ async fn an_upgrade_keeps_the_queue_and_its_leases(kind: Db) {
 
 crate::common::on_both_backends!(
     an_upgrade_keeps_the_queue_and_its_leases,
+    an_upgrade_keeps_each_low_ratings_state,
     requests_scheduled_before_a_crash_are_each_sent_once_after_the_restart,
     a_send_in_flight_at_a_crash_is_sent_again_after_its_lease,
     sigterm_finishes_the_send_in_flight_then_exits,
