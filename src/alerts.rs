@@ -532,16 +532,10 @@ fn week_line(
     );
     if verdict {
         match crate::report::Trend::of(now.cloned(), before.cloned()).csat_change {
-            Some(c) => said.push_str(&format!(
-                "; CSAT {} {:.1} points, {}",
-                if c.difference >= 0.0 { "up" } else { "down" },
-                c.difference.abs() * 100.0,
-                if c.beyond_noise {
-                    "beyond the noise"
-                } else {
-                    "within the noise"
-                }
-            )),
+            Some(c) => {
+                let (change, noise) = c.words();
+                said.push_str(&format!("; CSAT {change}, {noise}"));
+            }
             None => said.push_str("; too few ratings to compare"),
         }
     }

@@ -78,6 +78,23 @@ pub struct Change {
     pub beyond_noise: bool,
 }
 
+impl Change {
+    /// The change in people's words, as the Quality page and the weekly report give it:
+    /// "up 3.2 points" and "beyond the noise" (or "within the noise").
+    pub fn words(&self) -> (String, &'static str) {
+        let way = if self.difference >= 0.0 { "up" } else { "down" };
+        let noise = if self.beyond_noise {
+            "beyond the noise"
+        } else {
+            "within the noise"
+        };
+        (
+            format!("{way} {:.1} points", self.difference.abs() * 100.0),
+            noise,
+        )
+    }
+}
+
 /// A period against the one before it: each one's numbers, and how CSAT and the share of
 /// low ratings among the answered changed (`null` when either period has none answered).
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]

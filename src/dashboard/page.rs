@@ -567,13 +567,13 @@ fn verdict(change: Option<crate::report::Change>) -> Markup {
         return html! { ": too few ratings to compare" };
     };
     let points = |x: f64| format!("{:+.1}", x * 100.0);
+    let (change, noise) = c.words();
     html! {
-        ": " (if c.difference >= 0.0 { "up " } else { "down " })
-        (format!("{:.1}", c.difference.abs() * 100.0)) " points "
+        ": " (change) " "
         @if c.beyond_noise {
-            strong.beyond { "beyond the noise" }
+            strong.beyond { (noise) }
         } @else {
-            span.muted { "within the noise" }
+            span.muted { (noise) }
         }
         span.muted { " (95% interval of the change " (points(c.low)) " to " (points(c.high)) " points)" }
     }

@@ -355,8 +355,7 @@ impl Store {
                 (kind, BURST_WINDOW)
             }
             "weekly" => {
-                let own: Option<String> = row.try_get("time_zone")?;
-                let zone = own.and_then(|z| z.parse().ok()).unwrap_or(zone);
+                let zone = own_zone(&row, zone)?;
                 let to = row
                     .try_get::<Option<i64>, _>("week_of")?
                     .map(time)
@@ -396,8 +395,7 @@ impl Store {
             }
             _ => None,
         };
-        let own_zone: Option<String> = row.try_get("time_zone")?;
-        let zone = own_zone.and_then(|z| z.parse().ok()).unwrap_or(zone);
+        let zone = own_zone(&row, zone)?;
         Ok(Some(NoticeDelivery {
             id: row.try_get("id")?,
             kind,
@@ -438,7 +436,7 @@ impl Store {
         )
         .fetch_all(&self.reads)
         .await?;
-        let mut next: Option<DateTime<Utc>> = None;
+        let (mut next, mut queued): (Option<DateTime<Utc>>, u64) = (None, 0);
         for row in rows {
             let id: String = row.try_get("id")?;
             if !read_pace(&id, row.try_get("alert_pace")?).weekly_report {
@@ -448,11 +446,10 @@ impl Store {
                 .ok()
                 .and_then(|n| n.email);
             let Some(email) = email else { continue };
-            let own: Option<String> = row.try_get("time_zone")?;
-            let zone = own.and_then(|z| z.parse().ok()).unwrap_or(zone);
+            let zone = own_zone(&row, zone)?;
             let (_, monday, due) = rateline_domain::report_week(now, zone);
             let upcoming = if now >= due {
-                sqlx::query(
+                queued += sqlx::query(
                     "INSERT INTO operator_notices (id, operator_id, sink, address, ratings,
                                                    week_of, slot_at, status, run_at,
                                                    created_at, updated_at, kind)
@@ -466,14 +463,17 @@ impl Store {
                 .bind(ms(monday))
                 .bind(ms(now))
                 .execute(&self.pool)
-                .await?;
+                .await?
+                .rows_affected();
                 rateline_domain::report_week(now + Duration::days(7), zone).2
             } else {
                 due
             };
             next = Some(next.map_or(upcoming, |n| n.min(upcoming)));
         }
-        self.notices.forget();
+        if queued > 0 {
+            self.notices.forget();
+        }
         Ok(next)
     }
 
@@ -719,4 +719,11 @@ pub(crate) async fn add_to_digest(
     .execute(&mut *tx)
     .await?;
     Ok(id)
+}
+
+/// The zone of the person on `row` (its `time_zone`), or `team`'s when they have none (or
+/// one that no longer parses).
+fn own_zone(row: &sqlx::any::AnyRow, team: chrono_tz::Tz) -> Result<chrono_tz::Tz> {
+    let own: Option<String> = row.try_get("time_zone")?;
+    Ok(own.and_then(|z| z.parse().ok()).unwrap_or(team))
 }
