@@ -74,7 +74,10 @@ async fn main() -> anyhow::Result<()> {
 async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     let store = Store::connect(url, 4).await?;
     store.migrate().await?;
-    let start = Utc.with_ymd_and_hms(2026, 8, 1, 0, 0, 0).unwrap();
+    let start = Utc
+        .with_ymd_and_hms(2026, 8, 1, 0, 0, 0)
+        .single()
+        .context("the seed's start")?;
     for (i, scale) in ["binary", "binary", "five_star", "five_star"]
         .iter()
         .enumerate()

@@ -10,6 +10,9 @@
 //! - [`connector`]: a contact center on the `webhook` channel;
 //! - [`browser`]: Debian's headless Chromium through chromedriver.
 
+// Test support: a fake that cannot go on panics, which fails the test using it.
+#![allow(clippy::unwrap_used)]
+
 pub mod browser;
 pub mod chatwoot;
 pub mod connector;
