@@ -18,6 +18,7 @@ mod rating;
 mod scale;
 mod session;
 mod subscription;
+mod survey;
 
 pub use address::ClientAddress;
 pub use channel::{
@@ -46,6 +47,7 @@ pub use rating::{MAX_COMMENT_CHARS, RatingAnswer, RequestStatus};
 pub use scale::Scale;
 pub use session::{ClosedBy, MessageFrom, NewSession};
 pub use subscription::{EventType, MAX_SUBSCRIPTION_LINES, SubscriptionSettings};
+pub use survey::SurveyedClose;
 
 /// A secret held in memory: its `Debug` never shows it, so no log line can.
 #[derive(Clone, PartialEq, Eq)]

@@ -208,6 +208,22 @@ pub const MAX_REASON_CHARS: usize = 20;
 pub const MAX_REASON_ID: usize = 32;
 
 impl RatingSettings {
+    /// When the request for a session closed at `closed_at` on `channel` falls due:
+    /// `delay_seconds` after the close, or at the close for a web chat card the line shows
+    /// while the client's chat window is still open (`rate_before_close`).
+    pub fn due_at(
+        &self,
+        channel: super::Channel,
+        closed_at: chrono::DateTime<chrono::Utc>,
+    ) -> chrono::DateTime<chrono::Utc> {
+        let delay = if channel == super::Channel::Webchat && self.rate_before_close {
+            0
+        } else {
+            self.delay_seconds
+        };
+        closed_at + chrono::Duration::seconds(i64::from(delay))
+    }
+
     /// The reason ids in `given`, checked against the line's list and put in its order,
     /// each once; names the first that the line does not list.
     pub fn reasons_of(&self, field: &str, given: &[String]) -> Result<Vec<String>, Invalid> {
@@ -670,6 +686,33 @@ fn check_reasons(reasons: &[LowReason]) -> Result<(), Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_is_due_its_delay_after_the_close_except_a_card_shown_before_it() {
+        let closed = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        let rating = RatingSettings {
+            delay_seconds: 5,
+            rate_before_close: true,
+            ..RatingSettings::default()
+        };
+        let five_later = closed + chrono::Duration::seconds(5);
+        assert_eq!(
+            rating.due_at(super::super::Channel::Telegram, closed),
+            five_later
+        );
+        assert_eq!(
+            rating.due_at(super::super::Channel::Webchat, closed),
+            closed
+        );
+        let after_close = RatingSettings {
+            rate_before_close: false,
+            ..rating
+        };
+        assert_eq!(
+            after_close.due_at(super::super::Channel::Webchat, closed),
+            five_later
+        );
+    }
 
     #[test]
     fn reasons_are_few_short_and_distinct_and_answers_name_only_listed_ones() {

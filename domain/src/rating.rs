@@ -66,6 +66,26 @@ impl RequestStatus {
             RequestStatus::Skipped => "skipped",
         }
     }
+
+    /// Whether a request in this status takes a client's first answer, after `attempts`
+    /// tries to send it. `sending` does: a fast connector may answer before the scheduler
+    /// has recorded the platform's acceptance (that record then keeps the status
+    /// `answered`). `scheduled` does after a try: a send that timed out on Rateline's side
+    /// may still have reached the client, and their answer proves it did; the retry is then
+    /// moot. Answered, ended and never-sent requests do not.
+    pub fn takes_answer(self, attempts: i64) -> bool {
+        match self {
+            RequestStatus::Sending | RequestStatus::Sent | RequestStatus::Delivered => true,
+            RequestStatus::Scheduled => attempts > 0,
+            RequestStatus::Answered
+            | RequestStatus::Cancelled
+            | RequestStatus::Expired
+            | RequestStatus::WindowClosed
+            | RequestStatus::Undeliverable
+            | RequestStatus::Failed
+            | RequestStatus::Skipped => false,
+        }
+    }
 }
 
 impl fmt::Display for RequestStatus {
@@ -134,6 +154,23 @@ impl RatingAnswer {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_request_takes_an_answer_once_it_may_have_reached_the_client() {
+        let takes: Vec<(RequestStatus, bool, bool)> = RequestStatus::ALL
+            .into_iter()
+            .map(|s| (s, s.takes_answer(0), s.takes_answer(1)))
+            .filter(|(_, before, after)| *before || *after)
+            .collect();
+        assert_eq!(
+            takes,
+            vec![
+                (RequestStatus::Scheduled, false, true),
+                (RequestStatus::Sending, true, true),
+                (RequestStatus::Sent, true, true),
+                (RequestStatus::Delivered, true, true),
+            ]
+        );
+    }
     use super::*;
 
     fn answer(value: i64) -> RatingAnswer {

@@ -245,16 +245,8 @@ impl Unanswered {
         if let Some(end) = self.expires_at.filter(|end| ms(now) > *end) {
             return Some(RatingOutcome::WindowClosed(time(end)));
         }
-        // `sending` too: a fast connector may answer before the scheduler has recorded
-        // the platform's acceptance; that record then keeps the status `answered`.
-        // `scheduled` after a try: a send that timed out on our side may still have
-        // reached the client, and their answer proves it did; the retry is then moot.
-        let answerable = match self.status {
-            RequestStatus::Sending | RequestStatus::Sent | RequestStatus::Delivered => true,
-            RequestStatus::Scheduled => self.attempts > 0,
-            _ => false,
-        };
-        (!answerable).then_some(RatingOutcome::NotAnswerable(self.status))
+        (!self.status.takes_answer(self.attempts))
+            .then_some(RatingOutcome::NotAnswerable(self.status))
     }
 }
 

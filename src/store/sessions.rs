@@ -763,14 +763,12 @@ async fn plan_request<'a>(
         return Ok(None);
     }
     let timing = a.timing;
-    let webchat = c.channel == Channel::Webchat.as_str();
-    // A web chat card can show while the client's chat window is still open.
-    let delay = if webchat && line.rating.rate_before_close {
-        0
-    } else {
-        line.rating.delay_seconds
-    };
-    let due = timing.closed_at + Duration::seconds(i64::from(delay));
+    let channel: Channel = c
+        .channel
+        .parse()
+        .map_err(|e| StoreError::Corrupt(format!("session channel: {e}")))?;
+    let webchat = channel == Channel::Webchat;
+    let due = line.rating.due_at(channel, timing.closed_at);
     // A web chat request waits for its widget until the answer window ends, and the
     // scheduler looks at it only then (to expire it); see migration 0006.
     let widget_until =
@@ -927,91 +925,58 @@ async fn window_passes(
 }
 
 /// The first of the line's `survey` rules that skips this close's request, by name and
-/// with what it saw; `None` asks. The cheap rules go first, the one that reads first last.
+/// with what it saw ([`SurveyRules::skips`](rateline_domain::SurveyRules)); `None` asks.
+/// The client's earlier asks are read only when the close passes the others and
+/// `min_days_between` is on.
 async fn skip_reason(
     conn: &mut sqlx::AnyConnection,
     rules: &rateline_domain::SurveyRules,
     a: &Asked<'_>,
 ) -> Result<Option<String>> {
-    // An erased client's session, closed after the erasure: nobody to ask.
-    if a.client_id.starts_with(super::ERASED_PREFIX) {
-        return Ok(Some("skipped: the client was erased".into()));
+    let close = rateline_domain::SurveyedClose {
+        session_id: a.session_id,
+        client_erased: a.client_id.starts_with(super::ERASED_PREFIX),
+        client_messages: a.client_messages,
+        tags: a.tags,
+        skip: a.skip,
+        closed_at: a.closed_at,
+    };
+    if let Some(why) = rules.skips(&close) {
+        return Ok(Some(why));
     }
-    if let Some(why) = a.skip {
-        return Ok(Some(why.to_owned()));
-    }
-    if let Some(tag) = a.tags.iter().find(|t| rules.skip_tags.contains(t)) {
-        return Ok(Some(format!(
-            "skipped by survey.skip_tags: the close is tagged '{tag}'"
-        )));
-    }
-    let fewest = i64::from(rules.min_client_messages);
-    if a.client_messages < fewest {
-        return Ok(Some(format!(
-            "skipped by survey.min_client_messages: the client wrote {} message(s), fewer than {fewest}",
-            a.client_messages
-        )));
-    }
-    if !in_sample(a.session_id, rules.sample_percent) {
-        return Ok(Some(format!(
-            "skipped by survey.sample_percent: the session is not in the {}% asked",
-            rules.sample_percent
-        )));
-    }
-    if rules.min_days_between > 0 {
-        let since = a.closed_at - Duration::days(i64::from(rules.min_days_between));
-        let same_line = match rules.across {
-            rateline_domain::Across::Line => "AND line_id = $5",
-            rateline_domain::Across::All => "AND $5 = $5",
-        };
-        // The partial index of the client's channel, named by its predicate as written.
-        let indexed = if a.channel == "webhook" {
-            "channel = 'webhook'"
-        } else {
-            "channel <> 'webhook'"
-        };
-        // A request sent, or on its way, asked (or will ask) the client.
-        let sql = format!(
-            "SELECT created_at FROM rating_requests
-             WHERE {indexed} AND channel = $1 AND client_id = $2 AND created_at > $3
-               AND session_id <> $4 {same_line}
-               AND (sent_at IS NOT NULL OR status IN ('scheduled', 'sending'))
-             ORDER BY created_at DESC LIMIT 1"
-        );
-        let earlier = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(a.channel)
-            .bind(a.client_id)
-            .bind(ms(since))
-            .bind(a.session_id)
-            .bind(a.line_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-        if let Some(row) = earlier {
-            let at = time(row.try_get("created_at")?);
-            let scope = match rules.across {
-                rateline_domain::Across::Line => "on this line",
-                rateline_domain::Across::All => "on any line",
-            };
-            return Ok(Some(format!(
-                "skipped by survey.min_days_between: the client was asked {scope} after a close at \
-                 {}, less than {} day(s) before",
-                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                rules.min_days_between
-            )));
-        }
-    }
-    Ok(None)
-}
-
-/// Whether session `id` is in a `percent` sample: decided by a hash of the id, so the same
-/// session is always in or out, and sessions fall in evenly.
-fn in_sample(id: &str, percent: u32) -> bool {
-    if percent >= 100 {
-        return true;
-    }
-    let digest = <sha2::Sha256 as sha2::Digest>::digest(id.as_bytes());
-    let n = u64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 has 8 bytes"));
-    n % 100 < u64::from(percent)
+    let Some(since) = rules.asks_since(a.closed_at) else {
+        return Ok(None);
+    };
+    let same_line = match rules.across {
+        rateline_domain::Across::Line => "AND line_id = $5",
+        rateline_domain::Across::All => "AND $5 = $5",
+    };
+    // The partial index of the client's channel, named by its predicate as written.
+    let indexed = if a.channel == "webhook" {
+        "channel = 'webhook'"
+    } else {
+        "channel <> 'webhook'"
+    };
+    // A request sent, or on its way, asked (or will ask) the client.
+    let sql = format!(
+        "SELECT created_at FROM rating_requests
+         WHERE {indexed} AND channel = $1 AND client_id = $2 AND created_at > $3
+           AND session_id <> $4 {same_line}
+           AND (sent_at IS NOT NULL OR status IN ('scheduled', 'sending'))
+         ORDER BY created_at DESC LIMIT 1"
+    );
+    let earlier = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(a.channel)
+        .bind(a.client_id)
+        .bind(ms(since))
+        .bind(a.session_id)
+        .bind(a.line_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(match earlier {
+        Some(row) => Some(rules.skipped_as_asked(time(row.try_get("created_at")?))),
+        None => None,
+    })
 }
 
 /// Why a message or close matched no row: `None` when the session does not exist, else the
@@ -1087,27 +1052,5 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::in_sample;
-
-    #[test]
-    fn a_sample_takes_about_its_share_and_always_the_same_sessions() {
-        let ids: Vec<String> = (0..10_000).map(|i| format!("session-{i}")).collect();
-        for percent in [1, 10, 50, 90] {
-            let taken = ids.iter().filter(|id| in_sample(id, percent)).count();
-            let expected = 100 * percent as usize;
-            assert!(
-                taken.abs_diff(expected) < 250,
-                "{taken} of 10000 at {percent}%"
-            );
-        }
-        assert!(ids.iter().all(|id| in_sample(id, 100)));
-        let once: Vec<bool> = ids.iter().map(|id| in_sample(id, 30)).collect();
-        let again: Vec<bool> = ids.iter().map(|id| in_sample(id, 30)).collect();
-        assert_eq!(once, again);
     }
 }
