@@ -85,6 +85,10 @@ pub struct Submitted {
 /// Times that clients may send are accepted this far in the future (clock skew), no further.
 const MAX_FUTURE_SKEW: Duration = Duration::minutes(5);
 
+/// Every operation of Rateline, for the API, the dashboard, the CLI and the channels'
+/// webhooks: each takes the caller (who may do what), validates the input once, asks the
+/// store for the all-or-nothing write and wakes the scheduler when something falls due
+/// sooner. Cheap to clone: every part is shared.
 #[derive(Clone)]
 pub struct Engine {
     store: Store,
