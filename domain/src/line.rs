@@ -208,6 +208,111 @@ pub const MAX_REASON_CHARS: usize = 20;
 pub const MAX_REASON_ID: usize = 32;
 
 impl RatingSettings {
+    /// Checks each `rating.*` field's range, naming the field as the API does.
+    fn validate(&self) -> Result<(), Invalid> {
+        let r = self;
+        if r.delay_seconds > 3600 {
+            return Err(Invalid::new(
+                "rating.delay_seconds",
+                format!("must be 0..=3600, got {}", r.delay_seconds),
+            ));
+        }
+        if !(1..=24 * 90).contains(&r.answer_window_hours) {
+            return Err(Invalid::new(
+                "rating.answer_window_hours",
+                format!("must be 1..=2160 (90 days), got {}", r.answer_window_hours),
+            ));
+        }
+        if r.scale == Scale::FiveStar && !(1..=4).contains(&r.low_threshold) {
+            return Err(Invalid::new(
+                "rating.low_threshold",
+                format!("must be 1..=4 on a five_star line, got {}", r.low_threshold),
+            ));
+        }
+        for (field, text) in [
+            ("rating.request_text", &r.request_text),
+            ("rating.thanks_text", &r.thanks_text),
+        ] {
+            check_text(field, text)?;
+            let n = text.trim().chars().count();
+            if n == 0 || n > MAX_TEXT_CHARS {
+                return Err(Invalid::new(
+                    field,
+                    format!("must be 1 to {MAX_TEXT_CHARS} characters"),
+                ));
+            }
+        }
+        if !(2..=8).contains(&r.language.len())
+            || !r
+                .language
+                .chars()
+                .all(|c| c.is_ascii_alphabetic() || c == '-')
+        {
+            return Err(Invalid::new(
+                "rating.language",
+                "must be a language tag such as \"en\" or \"pt-BR\"",
+            ));
+        }
+        if r.max_changes > 10 {
+            return Err(Invalid::new("rating.max_changes", "must be 0..=10"));
+        }
+        if !(1..=3650).contains(&r.change_window_days) {
+            return Err(Invalid::new(
+                "rating.change_window_days",
+                "must be 1..=3650",
+            ));
+        }
+        if r.alert_delay_seconds > 3600 {
+            return Err(Invalid::new(
+                "rating.alert_delay_seconds",
+                format!("must be 0..=3600, got {}", r.alert_delay_seconds),
+            ));
+        }
+        if r.alert_wait_seconds > 3600 {
+            return Err(Invalid::new(
+                "rating.alert_wait_seconds",
+                format!("must be 0..=3600, got {}", r.alert_wait_seconds),
+            ));
+        }
+        if r.alert_burst_over > 1000 {
+            return Err(Invalid::new(
+                "rating.alert_burst_over",
+                format!(
+                    "must be 0..=1000 (0 never folds), got {}",
+                    r.alert_burst_over
+                ),
+            ));
+        }
+        if r.lowered_grace_hours > 720 {
+            return Err(Invalid::new(
+                "rating.lowered_grace_hours",
+                format!("must be 0..=720 (30 days), got {}", r.lowered_grace_hours),
+            ));
+        }
+        check_reasons(&r.low_reasons)?;
+        if r.notify_operator && !r.operators_see_ratings {
+            return Err(Invalid::new(
+                "rating.notify_operator",
+                "needs rating.operators_see_ratings: this line keeps ratings from its operators; \
+                 switch that on, or this off",
+            ));
+        }
+        if let Some(m) = r.reminder_after_minutes
+            && (m == 0 || i64::from(m) >= i64::from(r.answer_window_hours) * 60)
+        {
+            return Err(Invalid::new(
+                "rating.reminder_after_minutes",
+                format!(
+                    "must be 1 minute or more and end before the answer window \
+                     ({} hours = {} minutes), or null for no reminder; got {m}",
+                    r.answer_window_hours,
+                    i64::from(r.answer_window_hours) * 60
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// When the request for a session closed at `closed_at` on `channel` falls due:
     /// `delay_seconds` after the close, or at the close for a web chat card the line shows
     /// while the client's chat window is still open (`rate_before_close`).
@@ -343,6 +448,38 @@ pub struct WhatsappTemplate {
 }
 
 impl WhatsappTemplate {
+    /// Checks the template that stands in past Meta's window, against the line's `scale`.
+    fn validate(&self, scale: Scale) -> Result<(), Invalid> {
+        check_line("whatsapp_template.name", &self.name)?;
+        check_line("whatsapp_template.language", &self.language)?;
+        if self.name.is_empty() || self.language.is_empty() {
+            return Err(Invalid::new(
+                "whatsapp_template",
+                "needs both name and language",
+            ));
+        }
+        if let Some(values) = &self.buttons {
+            let mut seen = std::collections::HashSet::new();
+            if values.is_empty()
+                || values.len() > 10
+                || values
+                    .iter()
+                    .any(|v| !scale.allowed().contains(v) || !seen.insert(*v))
+            {
+                return Err(Invalid::new(
+                    "whatsapp_template.buttons",
+                    format!(
+                        "must list the answer of each quick-reply button in order, 1 to 10 distinct values of the {} scale ({}..={}), e.g. [1, 0]",
+                        scale.as_str(),
+                        scale.allowed().start(),
+                        scale.allowed().end()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The values of the buttons, in order.
     pub fn values(&self, scale: Scale) -> Vec<i64> {
         self.buttons.clone().unwrap_or_else(|| scale.buttons())
@@ -407,133 +544,8 @@ impl LineSettings {
         if name_len == 0 || name_len > 200 {
             return Err(Invalid::new("name", "must be 1 to 200 characters"));
         }
-        let r = &self.rating;
-        if r.delay_seconds > 3600 {
-            return Err(Invalid::new(
-                "rating.delay_seconds",
-                format!("must be 0..=3600, got {}", r.delay_seconds),
-            ));
-        }
-        if !(1..=24 * 90).contains(&r.answer_window_hours) {
-            return Err(Invalid::new(
-                "rating.answer_window_hours",
-                format!("must be 1..=2160 (90 days), got {}", r.answer_window_hours),
-            ));
-        }
-        if r.scale == Scale::FiveStar && !(1..=4).contains(&r.low_threshold) {
-            return Err(Invalid::new(
-                "rating.low_threshold",
-                format!("must be 1..=4 on a five_star line, got {}", r.low_threshold),
-            ));
-        }
-        for (field, text) in [
-            ("rating.request_text", &r.request_text),
-            ("rating.thanks_text", &r.thanks_text),
-        ] {
-            check_text(field, text)?;
-            let n = text.trim().chars().count();
-            if n == 0 || n > MAX_TEXT_CHARS {
-                return Err(Invalid::new(
-                    field,
-                    format!("must be 1 to {MAX_TEXT_CHARS} characters"),
-                ));
-            }
-        }
-        if !(2..=8).contains(&r.language.len())
-            || !r
-                .language
-                .chars()
-                .all(|c| c.is_ascii_alphabetic() || c == '-')
-        {
-            return Err(Invalid::new(
-                "rating.language",
-                "must be a language tag such as \"en\" or \"pt-BR\"",
-            ));
-        }
-        if r.max_changes > 10 {
-            return Err(Invalid::new("rating.max_changes", "must be 0..=10"));
-        }
-        if !(1..=3650).contains(&r.change_window_days) {
-            return Err(Invalid::new(
-                "rating.change_window_days",
-                "must be 1..=3650",
-            ));
-        }
-        if r.alert_delay_seconds > 3600 {
-            return Err(Invalid::new(
-                "rating.alert_delay_seconds",
-                format!("must be 0..=3600, got {}", r.alert_delay_seconds),
-            ));
-        }
-        if r.alert_wait_seconds > 3600 {
-            return Err(Invalid::new(
-                "rating.alert_wait_seconds",
-                format!("must be 0..=3600, got {}", r.alert_wait_seconds),
-            ));
-        }
-        if r.alert_burst_over > 1000 {
-            return Err(Invalid::new(
-                "rating.alert_burst_over",
-                format!(
-                    "must be 0..=1000 (0 never folds), got {}",
-                    r.alert_burst_over
-                ),
-            ));
-        }
-        if r.lowered_grace_hours > 720 {
-            return Err(Invalid::new(
-                "rating.lowered_grace_hours",
-                format!("must be 0..=720 (30 days), got {}", r.lowered_grace_hours),
-            ));
-        }
-        check_reasons(&r.low_reasons)?;
-        if r.notify_operator && !r.operators_see_ratings {
-            return Err(Invalid::new(
-                "rating.notify_operator",
-                "needs rating.operators_see_ratings: this line keeps ratings from its operators; \
-                 switch that on, or this off",
-            ));
-        }
-        if let Some(m) = r.reminder_after_minutes
-            && (m == 0 || i64::from(m) >= i64::from(r.answer_window_hours) * 60)
-        {
-            return Err(Invalid::new(
-                "rating.reminder_after_minutes",
-                format!(
-                    "must be 1 minute or more and end before the answer window \
-                     ({} hours = {} minutes), or null for no reminder; got {m}",
-                    r.answer_window_hours,
-                    i64::from(r.answer_window_hours) * 60
-                ),
-            ));
-        }
-        let survey = &self.survey;
-        if survey.min_days_between > 365 {
-            return Err(Invalid::new(
-                "survey.min_days_between",
-                format!(
-                    "must be 0..=365 (0: no limit), got {}",
-                    survey.min_days_between
-                ),
-            ));
-        }
-        if !(1..=100).contains(&survey.sample_percent) {
-            return Err(Invalid::new(
-                "survey.sample_percent",
-                format!(
-                    "must be 1..=100 (100 asks every session; to ask none, set rating.enabled \
-                     to false), got {}",
-                    survey.sample_percent
-                ),
-            ));
-        }
-        if survey.min_client_messages > 1000 {
-            return Err(Invalid::new(
-                "survey.min_client_messages",
-                format!("must be 0..=1000, got {}", survey.min_client_messages),
-            ));
-        }
-        check_tags("survey.skip_tags", &survey.skip_tags)?;
+        self.rating.validate()?;
+        self.survey.validate()?;
         if let Some(m) = self.auto_close_minutes
             && !(1..=7 * 24 * 60).contains(&m)
         {
@@ -557,74 +569,11 @@ impl LineSettings {
             }
         }
         if let Some(w) = &self.webhook {
-            check_http_url("webhook.url", &w.url)?;
-            if let Some(secret) = &w.secret {
-                check_line("webhook.secret", secret)?;
-            }
-            if w.secret.as_ref().is_some_and(|s| s.len() < 16) {
-                return Err(Invalid::new(
-                    "webhook.secret",
-                    "must be at least 16 characters: it signs every request",
-                ));
-            }
+            w.validate()?;
         }
-        if self.webchat.allowed_origins.len() > MAX_ALLOWED_ORIGINS {
-            return Err(Invalid::new(
-                "webchat.allowed_origins",
-                format!("must list at most {MAX_ALLOWED_ORIGINS} origins"),
-            ));
-        }
-        for (i, origin) in self.webchat.allowed_origins.iter().enumerate() {
-            // An origin is exactly what a browser sends in `Origin`: no path, no slash.
-            let ok = url::Url::parse(origin).is_ok_and(|u| {
-                matches!(u.scheme(), "http" | "https")
-                    && u.host().is_some()
-                    && u.origin().ascii_serialization() == *origin
-            });
-            if !ok {
-                return Err(Invalid::new(
-                    format!("webchat.allowed_origins[{i}]"),
-                    format!(
-                        "'{origin}' is not an origin: write scheme, host and port only, e.g. \"https://shop.example\""
-                    ),
-                ));
-            }
-        }
+        self.webchat.validate()?;
         if let Some(t) = &self.whatsapp_template {
-            check_line("whatsapp_template.name", &t.name)?;
-            check_line("whatsapp_template.language", &t.language)?;
-        }
-        if let Some(t) = &self.whatsapp_template
-            && (t.name.is_empty() || t.language.is_empty())
-        {
-            return Err(Invalid::new(
-                "whatsapp_template",
-                "needs both name and language",
-            ));
-        }
-        if let Some(values) = self
-            .whatsapp_template
-            .as_ref()
-            .and_then(|t| t.buttons.as_ref())
-        {
-            let scale = self.rating.scale;
-            let mut seen = std::collections::HashSet::new();
-            if values.is_empty()
-                || values.len() > 10
-                || values
-                    .iter()
-                    .any(|v| !scale.allowed().contains(v) || !seen.insert(*v))
-            {
-                return Err(Invalid::new(
-                    "whatsapp_template.buttons",
-                    format!(
-                        "must list the answer of each quick-reply button in order, 1 to 10 distinct values of the {} scale ({}..={}), e.g. [1, 0]",
-                        scale.as_str(),
-                        scale.allowed().start(),
-                        scale.allowed().end()
-                    ),
-                ));
-            }
+            t.validate(self.rating.scale)?;
         }
         Ok(())
     }
@@ -681,6 +630,87 @@ fn check_reasons(reasons: &[LowReason]) -> Result<(), Invalid> {
         }
     }
     Ok(())
+}
+
+impl SurveyRules {
+    /// Checks each `survey.*` field's range.
+    fn validate(&self) -> Result<(), Invalid> {
+        let survey = self;
+        if survey.min_days_between > 365 {
+            return Err(Invalid::new(
+                "survey.min_days_between",
+                format!(
+                    "must be 0..=365 (0: no limit), got {}",
+                    survey.min_days_between
+                ),
+            ));
+        }
+        if !(1..=100).contains(&survey.sample_percent) {
+            return Err(Invalid::new(
+                "survey.sample_percent",
+                format!(
+                    "must be 1..=100 (100 asks every session; to ask none, set rating.enabled \
+                     to false), got {}",
+                    survey.sample_percent
+                ),
+            ));
+        }
+        if survey.min_client_messages > 1000 {
+            return Err(Invalid::new(
+                "survey.min_client_messages",
+                format!("must be 0..=1000, got {}", survey.min_client_messages),
+            ));
+        }
+        check_tags("survey.skip_tags", &survey.skip_tags)?;
+        Ok(())
+    }
+}
+
+impl WebhookSettings {
+    /// Checks the line's own connector: its URL and signing secret.
+    fn validate(&self) -> Result<(), Invalid> {
+        let w = self;
+        check_http_url("webhook.url", &w.url)?;
+        if let Some(secret) = &w.secret {
+            check_line("webhook.secret", secret)?;
+        }
+        if w.secret.as_ref().is_some_and(|s| s.len() < 16) {
+            return Err(Invalid::new(
+                "webhook.secret",
+                "must be at least 16 characters: it signs every request",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl WebchatSettings {
+    /// Checks the origins the widget may be embedded on.
+    fn validate(&self) -> Result<(), Invalid> {
+        if self.allowed_origins.len() > MAX_ALLOWED_ORIGINS {
+            return Err(Invalid::new(
+                "webchat.allowed_origins",
+                format!("must list at most {MAX_ALLOWED_ORIGINS} origins"),
+            ));
+        }
+        for (i, origin) in self.allowed_origins.iter().enumerate() {
+            // An origin is exactly what a browser sends in `Origin`: no path, no slash.
+            let ok = url::Url::parse(origin).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.origin().ascii_serialization() == *origin
+            });
+            if !ok {
+                return Err(Invalid::new(
+                    format!("webchat.allowed_origins[{i}]"),
+                    format!(
+                        "'{origin}' is not an origin: write scheme, host and port only, e.g. \"https://shop.example\""
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
