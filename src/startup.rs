@@ -8,13 +8,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use rateline_adapters::ChannelAdapter;
+use rateline_adapters::outbound::Policy;
 use rateline_adapters::webhook::WebhookAdapter;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::alerts::AlertSinks;
+use crate::channels::chatwoot::Chatwoot;
 use crate::channels::meta::Meta;
 use crate::channels::telegram::Telegram;
+use crate::channels::zammad::Zammad;
 use crate::clock::{Clock, SystemClock};
 use crate::engine::{Engine, EngineSettings, Wake};
 use crate::http::{AppParts, AppState, router};
@@ -96,6 +99,196 @@ pub async fn open_store(settings: &Settings, create: Create) -> Result<Store, St
     Ok(store)
 }
 
+/// A store error while starting, with the database named (its password left out).
+fn database_error(settings: &Settings) -> impl Fn(StoreError) -> StartupError + '_ {
+    |source| StartupError::Database {
+        url: redact_url(&settings.database.url),
+        source,
+    }
+}
+
+/// Refuses to listen beyond this machine while no credential exists: without one anyone who
+/// can connect may read and change everything. Warns when a public URL suggests a proxy.
+async fn refuse_open_to_all(settings: &Settings, store: &Store) -> Result<(), StartupError> {
+    let keys = store
+        .any_credential()
+        .await
+        .map_err(database_error(settings))?;
+    if !keys && !settings.server.loopback_only() {
+        return Err(StartupError::Config(vec![format!(
+            "server.addr {} is not a loopback address and no API key or password exists, so \
+             anyone who can reach it could read and change every rating: create a key first \
+             (`rateline keys create --name admin --role admin`), or listen on 127.0.0.1",
+            settings.server.addr
+        )]));
+    }
+    if !keys
+        && let Some(public) = &settings.server.public_url
+        && reqwest::Url::parse(public)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .is_some_and(|h| !matches!(h.as_str(), "localhost" | "127.0.0.1" | "[::1]"))
+    {
+        tracing::warn!(
+            public_url = %public,
+            "no API key exists, yet server.public_url is reachable from elsewhere: a proxy in \
+             front of this server makes the API open to all; create a key with `rateline keys create`"
+        );
+    }
+    Ok(())
+}
+
+/// The listener on `server.addr`, and the address it got (port 0 picks one).
+async fn bind(settings: &Settings) -> Result<(TcpListener, SocketAddr), StartupError> {
+    let bind_error = |source| StartupError::Bind {
+        addr: settings.server.addr.clone(),
+        source,
+    };
+    let listener = TcpListener::bind(&settings.server.addr)
+        .await
+        .map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, addr))
+}
+
+/// Applies the file's people, lines and helpdesk connectors to the store; the connectors,
+/// to name them in the log.
+async fn apply_the_file(
+    settings: &Settings,
+    engine: &Engine,
+) -> Result<crate::settings::ConfiguredConnectors, StartupError> {
+    let lines = settings.configured_lines().map_err(StartupError::Config)?;
+    let people = settings.configured_people().map_err(StartupError::Config)?;
+    let connectors = settings
+        .configured_connectors()
+        .map_err(StartupError::Config)?;
+    let applied = async {
+        engine.apply_configured(&people, &lines).await?;
+        engine.apply_configured_connectors(&connectors).await
+    };
+    applied.await.map_err(|e| match e {
+        crate::engine::EngineError::Store(source) => database_error(settings)(source),
+        other => StartupError::Config(vec![other.to_string()]),
+    })?;
+    Ok(connectors)
+}
+
+/// The platforms' channels the settings turn on (Telegram, Meta's), added to `adapters`.
+async fn platforms(
+    settings: &Settings,
+    engine: &Engine,
+    policy: &Policy,
+    mut adapters: Adapters,
+    timeout: std::time::Duration,
+) -> Result<(Adapters, Option<Arc<Telegram>>, Option<Arc<Meta>>), StartupError> {
+    let telegram = match &settings.telegram {
+        Some(t) => {
+            let telegram = Telegram::new(t, timeout, engine.clone(), policy);
+            let bot = telegram
+                .check_token()
+                .await
+                .map_err(StartupError::Channel)?;
+            tracing::info!(
+                bot = bot.as_deref().unwrap_or("(not checked)"),
+                mode = ?telegram.mode(),
+                "telegram channel enabled"
+            );
+            telegram.register_webhook().await;
+            adapters = adapters.with(telegram.adapter());
+            Some(Arc::new(telegram))
+        }
+        None => None,
+    };
+    let mut meta = None;
+    if let Some(m) = &settings.meta {
+        let channels = Meta::new(m, timeout, engine.clone(), policy);
+        for adapter in channels.adapters() {
+            tracing::info!(channel = %adapter.channel(), "meta channel enabled");
+            adapters = adapters.with(adapter);
+        }
+        meta = Some(Arc::new(channels));
+    }
+    Ok((adapters, telegram, meta))
+}
+
+/// Where alerts leave: e-mail when `smtp` is set, and webhooks signed with
+/// `alerts.webhook_secret` or a key the store keeps.
+async fn alert_sinks(
+    settings: &Settings,
+    engine: &Engine,
+    policy: &Policy,
+    public_url: &str,
+    timeout: std::time::Duration,
+) -> Result<Arc<AlertSinks>, StartupError> {
+    let alert_secret = match &settings.alerts.webhook_secret {
+        Some(s) => s.clone(),
+        None => engine
+            .server_key(ALERT_KEY_NAME, &hex::encode(rand::random::<[u8; 32]>()))
+            .await
+            .map_err(database_error(settings))?,
+    };
+    let sinks = AlertSinks::new(
+        settings.smtp.as_ref(),
+        policy,
+        rateline_domain::Secret(alert_secret),
+        public_url,
+        timeout,
+    )
+    .map_err(|e| StartupError::Config(vec![e.to_string()]))?;
+    Ok(Arc::new(sinks))
+}
+
+/// The helpdesk connectors, which always run: accounts and instances are connected and
+/// changed while the server runs (the file's, the API's, the Helpdesks page's).
+async fn helpdesks(
+    settings: &Settings,
+    engine: &Engine,
+    policy: &Policy,
+    connectors: &crate::settings::ConfiguredConnectors,
+    public_url: &str,
+    timeout: std::time::Duration,
+) -> Result<(Arc<Chatwoot>, Arc<Zammad>), StartupError> {
+    let key = engine
+        .server_key(
+            crate::channels::chatwoot::CALLBACK_KEY_NAME,
+            &hex::encode(rand::random::<[u8; 32]>()),
+        )
+        .await
+        .map_err(database_error(settings))?;
+    let chatwoot = Arc::new(Chatwoot::new(
+        timeout,
+        engine.clone(),
+        policy,
+        rateline_adapters::signed::CallbackSigner::new(&key),
+        public_url,
+    ));
+    let zammad = Arc::new(Zammad::new(timeout, engine.clone(), policy, public_url));
+    for (id, c) in &connectors.chatwoot {
+        tracing::info!(account = %id, url = %redact_url(&c.url), "chatwoot account connected from the config file");
+    }
+    for (id, z) in &connectors.zammad {
+        tracing::info!(instance = %id, url = %redact_url(&z.url), "zammad instance connected from the config file");
+    }
+    Ok((chatwoot, zammad))
+}
+
+/// Says where Rateline listens and stores, and where its pages are.
+fn announce(settings: &Settings, store: &Store, addr: SocketAddr, public_url: &str) {
+    let backend = match store.backend() {
+        Backend::Sqlite => "SQLite",
+        Backend::Postgres => "PostgreSQL",
+    };
+    tracing::info!(
+        "Rateline {} listening on http://{addr}, storing in {backend} at {}",
+        env!("CARGO_PKG_VERSION"),
+        redact_url(&settings.database.url)
+    );
+    let base = public_url.trim_end_matches('/');
+    tracing::info!(
+        "dashboard {base}/dashboard · API {base}/v1 · its description {base}/openapi.json"
+    );
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         Self::build_with_clock(settings, Arc::new(SystemClock)).await
@@ -113,46 +306,8 @@ impl Application {
             EngineSettings::of(&settings).map_err(|e| StartupError::Config(vec![e]))?;
         let policy = engine_settings.policy.clone();
         let store = open_store(&settings, Create::Yes).await?;
-        // Without a credential anyone who can connect may read and change everything: fine on
-        // this machine, not on a network.
-        let keys = store
-            .any_credential()
-            .await
-            .map_err(|source| StartupError::Database {
-                url: redact_url(&settings.database.url),
-                source,
-            })?;
-        if !keys && !settings.server.loopback_only() {
-            return Err(StartupError::Config(vec![format!(
-                "server.addr {} is not a loopback address and no API key or password exists, so \
-                 anyone who can reach it could read and change every rating: create a key first \
-                 (`rateline keys create --name admin --role admin`), or listen on 127.0.0.1",
-                settings.server.addr
-            )]));
-        }
-        if !keys
-            && let Some(public) = &settings.server.public_url
-            && reqwest::Url::parse(public)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_owned))
-                .is_some_and(|h| !matches!(h.as_str(), "localhost" | "127.0.0.1" | "[::1]"))
-        {
-            tracing::warn!(
-                public_url = %public,
-                "no API key exists, yet server.public_url is reachable from elsewhere: a proxy in \
-                 front of this server makes the API open to all; create a key with `rateline keys create`"
-            );
-        }
-        let listener = TcpListener::bind(&settings.server.addr)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: settings.server.addr.clone(),
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| StartupError::Bind {
-            addr: settings.server.addr.clone(),
-            source,
-        })?;
+        refuse_open_to_all(&settings, &store).await?;
+        let (listener, addr) = bind(&settings).await?;
 
         let connections = connection_limits(&settings)?;
         let metrics = Arc::new(Metrics::default());
@@ -164,110 +319,27 @@ impl Application {
             metrics.clone(),
             engine_settings,
         );
-        let lines = settings.configured_lines().map_err(StartupError::Config)?;
-        let people = settings.configured_people().map_err(StartupError::Config)?;
-        let connectors = settings
-            .configured_connectors()
-            .map_err(StartupError::Config)?;
-        let applied = async {
-            engine.apply_configured(&people, &lines).await?;
-            engine.apply_configured_connectors(&connectors).await
-        };
-        applied.await.map_err(|e| match e {
-            crate::engine::EngineError::Store(source) => StartupError::Database {
-                url: redact_url(&settings.database.url),
-                source,
-            },
-            other => StartupError::Config(vec![other.to_string()]),
-        })?;
+        let connectors = apply_the_file(&settings, &engine).await?;
 
         let timeout = settings.scheduler.send_timeout();
-        let mut adapters =
-            Adapters::default().with(Arc::new(WebhookAdapter::new(&policy, timeout)));
-        let telegram = match &settings.telegram {
-            Some(t) => {
-                let telegram = Telegram::new(t, timeout, engine.clone(), &policy);
-                let bot = telegram
-                    .check_token()
-                    .await
-                    .map_err(StartupError::Channel)?;
-                tracing::info!(
-                    bot = bot.as_deref().unwrap_or("(not checked)"),
-                    mode = ?telegram.mode(),
-                    "telegram channel enabled"
-                );
-                telegram.register_webhook().await;
-                adapters = adapters.with(telegram.adapter());
-                Some(Arc::new(telegram))
-            }
-            None => None,
-        };
-        let mut meta = None;
-        if let Some(m) = &settings.meta {
-            let channels = Meta::new(m, timeout, engine.clone(), &policy);
-            for adapter in channels.adapters() {
-                tracing::info!(channel = %adapter.channel(), "meta channel enabled");
-                adapters = adapters.with(adapter);
-            }
-            meta = Some(Arc::new(channels));
-        }
-
+        let adapters = Adapters::default().with(Arc::new(WebhookAdapter::new(&policy, timeout)));
+        let (mut adapters, telegram, meta) =
+            platforms(&settings, &engine, &policy, adapters, timeout).await?;
         let public_url = settings
             .server
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
-        let alert_secret = match &settings.alerts.webhook_secret {
-            Some(s) => s.clone(),
-            None => engine
-                .server_key(ALERT_KEY_NAME, &hex::encode(rand::random::<[u8; 32]>()))
-                .await
-                .map_err(|source| StartupError::Database {
-                    url: redact_url(&settings.database.url),
-                    source,
-                })?,
-        };
-        let sinks = Arc::new(
-            AlertSinks::new(
-                settings.smtp.as_ref(),
-                &policy,
-                rateline_domain::Secret(alert_secret),
-                &public_url,
-                timeout,
-            )
-            .map_err(|e| StartupError::Config(vec![e.to_string()]))?,
-        );
-        // The helpdesk connectors always run: accounts and instances are connected and
-        // changed while the server runs (the file's, the API's, the Helpdesks page's).
-        let key = engine
-            .server_key(
-                crate::channels::chatwoot::CALLBACK_KEY_NAME,
-                &hex::encode(rand::random::<[u8; 32]>()),
-            )
-            .await
-            .map_err(|source| StartupError::Database {
-                url: redact_url(&settings.database.url),
-                source,
-            })?;
-        let chatwoot = Arc::new(crate::channels::chatwoot::Chatwoot::new(
-            timeout,
-            engine.clone(),
+        let sinks = alert_sinks(&settings, &engine, &policy, &public_url, timeout).await?;
+        let (chatwoot, zammad) = helpdesks(
+            &settings,
+            &engine,
             &policy,
-            rateline_adapters::signed::CallbackSigner::new(&key),
+            &connectors,
             &public_url,
-        ));
-        let zammad = Arc::new(crate::channels::zammad::Zammad::new(
             timeout,
-            engine.clone(),
-            &policy,
-            &public_url,
-        ));
-        for (id, c) in &connectors.chatwoot {
-            tracing::info!(account = %id, url = %redact_url(&c.url), "chatwoot account connected from the config file");
-        }
-        for (id, z) in &connectors.zammad {
-            tracing::info!(instance = %id, url = %redact_url(&z.url), "zammad instance connected from the config file");
-        }
+        )
+        .await?;
         adapters = adapters.with(chatwoot.clone()).with(zammad.clone());
         let bot = telegram
             .as_ref()
@@ -279,10 +351,7 @@ impl Application {
         let webchat =
             crate::channels::webchat::Webchat::new(engine.clone(), &settings.webchat, &public_url)
                 .await
-                .map_err(|source| StartupError::Database {
-                    url: redact_url(&settings.database.url),
-                    source,
-                })?;
+                .map_err(database_error(&settings))?;
         let scheduler = Scheduler::new(
             engine.clone(),
             store.clone(),
@@ -296,19 +365,7 @@ impl Application {
             format!("{}/v1/ratings", public_url.trim_end_matches('/')),
         )
         .keeping(settings.retention.days);
-        let backend = match store.backend() {
-            Backend::Sqlite => "SQLite",
-            Backend::Postgres => "PostgreSQL",
-        };
-        tracing::info!(
-            "Rateline {} listening on http://{addr}, storing in {backend} at {}",
-            env!("CARGO_PKG_VERSION"),
-            redact_url(&settings.database.url)
-        );
-        let base = public_url.trim_end_matches('/');
-        tracing::info!(
-            "dashboard {base}/dashboard · API {base}/v1 · its description {base}/openapi.json"
-        );
+        announce(&settings, &store, addr, &public_url);
         Ok(Self {
             listener,
             addr,
