@@ -774,14 +774,17 @@ async fn plan_request<'a>(
     let widget_until =
         webchat.then(|| due + Duration::hours(i64::from(line.rating.answer_window_hours)));
     let asked = Asked {
-        session_id: &a.session_id,
+        close: rateline_domain::SurveyedClose {
+            session_id: &a.session_id,
+            client_erased: c.client_id.starts_with(super::ERASED_PREFIX),
+            client_messages: c.client_messages,
+            tags: &a.tags,
+            skip: a.skip.as_deref(),
+            closed_at: timing.closed_at,
+        },
         line_id: &c.line_id,
-        channel: &c.channel,
+        channel,
         client_id: &c.client_id,
-        client_messages: c.client_messages,
-        tags: &a.tags,
-        skip: a.skip.as_deref(),
-        closed_at: timing.closed_at,
     };
     let skipped = skip_reason(&mut *conn, &line.survey, &asked).await?;
     // Decided here, in the close's transaction, so the scheduler never sees a request that
@@ -875,15 +878,11 @@ async fn not_closed(conn: &mut sqlx::AnyConnection, a: &Close) -> Result<Closing
 
 /// The close a request would be made for, as the `survey` rules judge it.
 struct Asked<'a> {
-    session_id: &'a str,
+    /// What the rules that need no more than the close judge it by.
+    close: rateline_domain::SurveyedClose<'a>,
     line_id: &'a str,
-    channel: &'a str,
+    channel: Channel,
     client_id: &'a str,
-    client_messages: i64,
-    tags: &'a [String],
-    /// The caller's own reason to skip, if any.
-    skip: Option<&'a str>,
-    closed_at: DateTime<Utc>,
 }
 
 /// Why a Meta request due at `due` could not be sent: the client's 24-hour window will
@@ -895,17 +894,14 @@ async fn window_passes(
     a: &Asked<'_>,
     due: DateTime<Utc>,
 ) -> Result<Option<String>> {
-    let channel: Channel = a
-        .channel
-        .parse()
-        .map_err(|e| StoreError::Corrupt(format!("session channel: {e}")))?;
+    let channel = a.channel;
     if !channel.is_meta() || (channel == Channel::Whatsapp && line.whatsapp_template.is_some()) {
         return Ok(None);
     }
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {WINDOW_START} AS at FROM sessions s {WINDOW_JOIN} WHERE s.id = $1"
     )))
-    .bind(a.session_id)
+    .bind(a.close.session_id)
     .fetch_one(&mut *conn)
     .await?;
     let last = opt_time(row.try_get("at")?);
@@ -933,18 +929,10 @@ async fn skip_reason(
     rules: &rateline_domain::SurveyRules,
     a: &Asked<'_>,
 ) -> Result<Option<String>> {
-    let close = rateline_domain::SurveyedClose {
-        session_id: a.session_id,
-        client_erased: a.client_id.starts_with(super::ERASED_PREFIX),
-        client_messages: a.client_messages,
-        tags: a.tags,
-        skip: a.skip,
-        closed_at: a.closed_at,
-    };
-    if let Some(why) = rules.skips(&close) {
+    if let Some(why) = rules.skips(&a.close) {
         return Ok(Some(why));
     }
-    let Some(since) = rules.asks_since(a.closed_at) else {
+    let Some(since) = rules.asks_since(a.close.closed_at) else {
         return Ok(None);
     };
     let same_line = match rules.across {
@@ -952,7 +940,7 @@ async fn skip_reason(
         rateline_domain::Across::All => "AND $5 = $5",
     };
     // The partial index of the client's channel, named by its predicate as written.
-    let indexed = if a.channel == "webhook" {
+    let indexed = if a.channel == Channel::Webhook {
         "channel = 'webhook'"
     } else {
         "channel <> 'webhook'"
@@ -966,10 +954,10 @@ async fn skip_reason(
          ORDER BY created_at DESC LIMIT 1"
     );
     let earlier = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(a.channel)
+        .bind(a.channel.as_str())
         .bind(a.client_id)
         .bind(ms(since))
-        .bind(a.session_id)
+        .bind(a.close.session_id)
         .bind(a.line_id)
         .fetch_optional(&mut *conn)
         .await?;
