@@ -86,15 +86,12 @@ pub async fn open_store(settings: &Settings, create: Create) -> Result<Store, St
     {
         return Err(StartupError::NoDatabase(path.display().to_string()));
     }
-    let db_error = |source| StartupError::Database {
-        url: redact_url(&settings.database.url),
-        source,
-    };
+    let db_error = database_error(settings);
     let db = &settings.database;
     let store = Store::connect_with(&db.url, db.max_connections, db.writers)
         .await
-        .map_err(db_error)?;
-    store.migrate().await.map_err(db_error)?;
+        .map_err(&db_error)?;
+    store.migrate().await.map_err(&db_error)?;
     tracing::info!(database = %redact_url(&settings.database.url), "database ready, migrations applied");
     Ok(store)
 }
