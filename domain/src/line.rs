@@ -210,28 +210,33 @@ pub const MAX_REASON_ID: usize = 32;
 impl RatingSettings {
     /// Checks each `rating.*` field's range, naming the field as the API does.
     fn validate(&self) -> Result<(), Invalid> {
-        let r = self;
-        if r.delay_seconds > 3600 {
+        if self.delay_seconds > 3600 {
             return Err(Invalid::new(
                 "rating.delay_seconds",
-                format!("must be 0..=3600, got {}", r.delay_seconds),
+                format!("must be 0..=3600, got {}", self.delay_seconds),
             ));
         }
-        if !(1..=24 * 90).contains(&r.answer_window_hours) {
+        if !(1..=24 * 90).contains(&self.answer_window_hours) {
             return Err(Invalid::new(
                 "rating.answer_window_hours",
-                format!("must be 1..=2160 (90 days), got {}", r.answer_window_hours),
+                format!(
+                    "must be 1..=2160 (90 days), got {}",
+                    self.answer_window_hours
+                ),
             ));
         }
-        if r.scale == Scale::FiveStar && !(1..=4).contains(&r.low_threshold) {
+        if self.scale == Scale::FiveStar && !(1..=4).contains(&self.low_threshold) {
             return Err(Invalid::new(
                 "rating.low_threshold",
-                format!("must be 1..=4 on a five_star line, got {}", r.low_threshold),
+                format!(
+                    "must be 1..=4 on a five_star line, got {}",
+                    self.low_threshold
+                ),
             ));
         }
         for (field, text) in [
-            ("rating.request_text", &r.request_text),
-            ("rating.thanks_text", &r.thanks_text),
+            ("rating.request_text", &self.request_text),
+            ("rating.thanks_text", &self.thanks_text),
         ] {
             check_text(field, text)?;
             let n = text.trim().chars().count();
@@ -242,8 +247,8 @@ impl RatingSettings {
                 ));
             }
         }
-        if !(2..=8).contains(&r.language.len())
-            || !r
+        if !(2..=8).contains(&self.language.len())
+            || !self
                 .language
                 .chars()
                 .all(|c| c.is_ascii_alphabetic() || c == '-')
@@ -253,60 +258,63 @@ impl RatingSettings {
                 "must be a language tag such as \"en\" or \"pt-BR\"",
             ));
         }
-        if r.max_changes > 10 {
+        if self.max_changes > 10 {
             return Err(Invalid::new("rating.max_changes", "must be 0..=10"));
         }
-        if !(1..=3650).contains(&r.change_window_days) {
+        if !(1..=3650).contains(&self.change_window_days) {
             return Err(Invalid::new(
                 "rating.change_window_days",
                 "must be 1..=3650",
             ));
         }
-        if r.alert_delay_seconds > 3600 {
+        if self.alert_delay_seconds > 3600 {
             return Err(Invalid::new(
                 "rating.alert_delay_seconds",
-                format!("must be 0..=3600, got {}", r.alert_delay_seconds),
+                format!("must be 0..=3600, got {}", self.alert_delay_seconds),
             ));
         }
-        if r.alert_wait_seconds > 3600 {
+        if self.alert_wait_seconds > 3600 {
             return Err(Invalid::new(
                 "rating.alert_wait_seconds",
-                format!("must be 0..=3600, got {}", r.alert_wait_seconds),
+                format!("must be 0..=3600, got {}", self.alert_wait_seconds),
             ));
         }
-        if r.alert_burst_over > 1000 {
+        if self.alert_burst_over > 1000 {
             return Err(Invalid::new(
                 "rating.alert_burst_over",
                 format!(
                     "must be 0..=1000 (0 never folds), got {}",
-                    r.alert_burst_over
+                    self.alert_burst_over
                 ),
             ));
         }
-        if r.lowered_grace_hours > 720 {
+        if self.lowered_grace_hours > 720 {
             return Err(Invalid::new(
                 "rating.lowered_grace_hours",
-                format!("must be 0..=720 (30 days), got {}", r.lowered_grace_hours),
+                format!(
+                    "must be 0..=720 (30 days), got {}",
+                    self.lowered_grace_hours
+                ),
             ));
         }
-        check_reasons(&r.low_reasons)?;
-        if r.notify_operator && !r.operators_see_ratings {
+        check_reasons(&self.low_reasons)?;
+        if self.notify_operator && !self.operators_see_ratings {
             return Err(Invalid::new(
                 "rating.notify_operator",
                 "needs rating.operators_see_ratings: this line keeps ratings from its operators; \
                  switch that on, or this off",
             ));
         }
-        if let Some(m) = r.reminder_after_minutes
-            && (m == 0 || i64::from(m) >= i64::from(r.answer_window_hours) * 60)
+        if let Some(m) = self.reminder_after_minutes
+            && (m == 0 || i64::from(m) >= i64::from(self.answer_window_hours) * 60)
         {
             return Err(Invalid::new(
                 "rating.reminder_after_minutes",
                 format!(
                     "must be 1 minute or more and end before the answer window \
                      ({} hours = {} minutes), or null for no reminder; got {m}",
-                    r.answer_window_hours,
-                    i64::from(r.answer_window_hours) * 60
+                    self.answer_window_hours,
+                    i64::from(self.answer_window_hours) * 60
                 ),
             ));
         }
@@ -633,35 +641,34 @@ fn check_reasons(reasons: &[LowReason]) -> Result<(), Invalid> {
 }
 
 impl SurveyRules {
-    /// Checks each `survey.*` field's range.
+    /// Checks each `self.*` field's range.
     fn validate(&self) -> Result<(), Invalid> {
-        let survey = self;
-        if survey.min_days_between > 365 {
+        if self.min_days_between > 365 {
             return Err(Invalid::new(
                 "survey.min_days_between",
                 format!(
                     "must be 0..=365 (0: no limit), got {}",
-                    survey.min_days_between
+                    self.min_days_between
                 ),
             ));
         }
-        if !(1..=100).contains(&survey.sample_percent) {
+        if !(1..=100).contains(&self.sample_percent) {
             return Err(Invalid::new(
                 "survey.sample_percent",
                 format!(
                     "must be 1..=100 (100 asks every session; to ask none, set rating.enabled \
                      to false), got {}",
-                    survey.sample_percent
+                    self.sample_percent
                 ),
             ));
         }
-        if survey.min_client_messages > 1000 {
+        if self.min_client_messages > 1000 {
             return Err(Invalid::new(
                 "survey.min_client_messages",
-                format!("must be 0..=1000, got {}", survey.min_client_messages),
+                format!("must be 0..=1000, got {}", self.min_client_messages),
             ));
         }
-        check_tags("survey.skip_tags", &survey.skip_tags)?;
+        check_tags("survey.skip_tags", &self.skip_tags)?;
         Ok(())
     }
 }
@@ -669,12 +676,11 @@ impl SurveyRules {
 impl WebhookSettings {
     /// Checks the line's own connector: its URL and signing secret.
     fn validate(&self) -> Result<(), Invalid> {
-        let w = self;
-        check_http_url("webhook.url", &w.url)?;
-        if let Some(secret) = &w.secret {
+        check_http_url("webhook.url", &self.url)?;
+        if let Some(secret) = &self.secret {
             check_line("webhook.secret", secret)?;
         }
-        if w.secret.as_ref().is_some_and(|s| s.len() < 16) {
+        if self.secret.as_ref().is_some_and(|s| s.len() < 16) {
             return Err(Invalid::new(
                 "webhook.secret",
                 "must be at least 16 characters: it signs every request",

@@ -32,9 +32,9 @@ pub enum InboxState {
     Voided,
 }
 
-/// What `ratings.state_rank` is (0 unanswered, 1 assigned, 2 handled, 3 voided: the inbox's
-/// first sort key, and the first column of its indexes), worked out from the rating, its response and its handling:
-/// what [`restate`] writes after every change to one of them.
+/// What `ratings.state_rank` is, worked out from the rating, its response and its handling:
+/// 0 unanswered, 1 assigned, 2 handled, 3 voided. It is the inbox's first sort key and the
+/// first column of its indexes; [`restate`] writes it after every change to one of them.
 const STATE: &str = "CASE WHEN voided_at IS NOT NULL THEN 3 \
      WHEN EXISTS (SELECT 1 FROM rating_responses p WHERE p.rating_id = ratings.id) \
        OR EXISTS (SELECT 1 FROM rating_handling h \
