@@ -6,6 +6,7 @@
 //! This crate is below both the application and the channel adapters, and uses neither.
 
 mod address;
+mod alert_plan;
 mod channel;
 mod connector;
 mod error_code;
@@ -21,6 +22,9 @@ mod subscription;
 mod survey;
 
 pub use address::ClientAddress;
+pub use alert_plan::{
+    Listener, PlannedAlert, Served, Unsent, audience, operator_kept_from_ratings, reach,
+};
 pub use channel::{
     Channel, ClientRef, META_WINDOW, META_WINDOW_MARGIN, UnknownChannel, meta_window_open,
 };

@@ -161,6 +161,27 @@ impl AlertPace {
         Duration::minutes(i64::from(self.digest_minutes))
     }
 
+    /// Whether an alert to one of the person's addresses, due at `due`, is held for a
+    /// digest, and the earliest that digest may then be due: in quiet hours, until they end;
+    /// in `digest` mode, at once; in `capped` mode, once `sent_alone` (the alerts sent alone
+    /// to that address in the last hour, which only `capped` reads) reaches `per_hour`.
+    /// `None`: it goes alone.
+    pub fn holds<Z: TimeZone>(
+        &self,
+        due: DateTime<Utc>,
+        zone: &Z,
+        sent_alone: i64,
+    ) -> Option<DateTime<Utc>> {
+        if let Some(end) = self.quiet_until(due, zone) {
+            return Some(end);
+        }
+        match self.mode {
+            PaceMode::Each => None,
+            PaceMode::Digest => Some(due),
+            PaceMode::Capped => (sent_alone >= i64::from(self.per_hour)).then_some(due),
+        }
+    }
+
     /// When the quiet hours `at` falls in end, in `zone`; `None` when `at` is not in them.
     pub fn quiet_until<Z: TimeZone>(&self, at: DateTime<Utc>, zone: &Z) -> Option<DateTime<Utc>> {
         let q = self.quiet_hours.as_ref()?;
@@ -252,6 +273,26 @@ mod tests {
         assert_eq!(
             AlertPace::default().quiet_until(at("2026-11-28T12:10:00Z"), &Utc),
             None
+        );
+    }
+
+    #[test]
+    fn each_pace_holds_an_alert_for_a_digest_when_it_should() {
+        let due = at("2026-11-28T12:10:00Z");
+        let with = |mode| AlertPace {
+            mode,
+            per_hour: 3,
+            ..AlertPace::default()
+        };
+        assert_eq!(with(PaceMode::Each).holds(due, &Utc, 99), None);
+        assert_eq!(with(PaceMode::Digest).holds(due, &Utc, 0), Some(due));
+        // Capped: alone while fewer than per_hour went alone in the last hour.
+        assert_eq!(with(PaceMode::Capped).holds(due, &Utc, 2), None);
+        assert_eq!(with(PaceMode::Capped).holds(due, &Utc, 3), Some(due));
+        // Quiet hours hold every pace until they end.
+        assert_eq!(
+            pace("12:00", "13:30").holds(due, &Utc, 0),
+            Some(at("2026-11-28T13:30:00Z"))
         );
     }
 

@@ -13,10 +13,12 @@
 //! line that keeps its ratings from its operators (`rating.operators_see_ratings` off)
 //! alerts no recipient who is an operator, and the check names each one it would skip.
 
-use rateline_domain::{LineSettings, MAX_ALERTED_PEOPLE, Recipient, Role};
+use rateline_domain::{
+    LineSettings, MAX_ALERTED_PEOPLE, Recipient, Role, operator_kept_from_ratings,
+};
 use serde::Serialize;
 
-use crate::store::{Store, StoreError, operator_kept_from_ratings};
+use crate::store::{Store, StoreError};
 
 /// Who a line's alerts reach, and what stops the rest.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]

@@ -8,7 +8,11 @@
 //! `skipped` row, so `GET /v1/alerts` shows why someone heard nothing.
 
 use chrono::{DateTime, Utc};
-use rateline_domain::{AlertPace, MAX_ALERTED_PEOPLE, Notify, PaceMode, Recipient, Role, Scale};
+use std::collections::BTreeMap;
+
+use rateline_domain::{
+    AlertPace, Listener, Notify, PaceMode, PlannedAlert, Recipient, Scale, Served, audience, reach,
+};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -98,9 +102,9 @@ pub struct Thread {
     pub carried_comment: bool,
 }
 
-/// An alert about to be made: recipient, sink, address, status, why it will not be sent,
-/// and the digest it went into (`digested`).
-type PlannedAlert = (
+/// An alert row about to be made: recipient, sink, address, status, why it will not be
+/// sent, and the digest it went into (`digested`).
+type AlertRow = (
     String,
     &'static str,
     Option<String>,
@@ -108,26 +112,6 @@ type PlannedAlert = (
     Option<String>,
     Option<String>,
 );
-
-/// A person as an alert recipient.
-struct Candidate {
-    id: String,
-    /// Their addresses, and why they are not to hear of it (if they are not); `None` when
-    /// no such person exists.
-    notify: Option<(Notify, Option<String>)>,
-    /// Their pace and quiet hours, and their zone.
-    pace: AlertPace,
-    zone: chrono_tz::Tz,
-}
-
-/// Why an operator named as a recipient hears nothing of a line that keeps its ratings from
-/// its operators: the alert would show them the rating and the comment.
-pub fn operator_kept_from_ratings(id: &str) -> String {
-    format!(
-        "person '{id}' is an operator, and this line keeps clients' ratings from its operators \
-         (rating.operators_see_ratings is off): name a supervisor, or switch it on"
-    )
-}
 
 /// Sends a rating's comment, which came after its alerts left, to their recipients as a
 /// follow-up of each (once per alert, however often the comment is edited); returns how
@@ -218,149 +202,60 @@ pub(crate) async fn plan_alerts(
     let operator_id: Option<String> = req.try_get("operator_id")?;
     let manager_id: Option<String> = req.try_get("manager_id")?;
 
-    let mut people: Vec<String> = Vec::new();
-    // Rows for notify_low entries that name nobody: (recipient, why).
-    let mut nobody: Vec<(String, String)> = Vec::new();
+    let served = Served {
+        session_id: &session_id,
+        operator_id: operator_id.as_deref(),
+        manager_id: manager_id.as_deref(),
+    };
+    let mut members = BTreeMap::new();
     for r in &plan.recipients {
-        match r {
-            Recipient::Supervisor { id } => people.push(id.clone()),
-            Recipient::ResponsibleManager => match (&operator_id, &manager_id) {
-                (_, Some(m)) => people.push(m.clone()),
-                (None, None) => nobody.push((
-                    "responsible_manager".into(),
-                    format!("session '{session_id}' has no operator, so no responsible manager"),
-                )),
-                (Some(o), None) => nobody.push((
-                    "responsible_manager".into(),
-                    format!(
-                        "operator '{o}' has no manager_id (or is not a person Rateline knows); set it with PUT /v1/people/{o}"
-                    ),
-                )),
-            },
-            Recipient::Group { id } => {
-                let members =
-                    sqlx::query("SELECT person_id FROM group_members WHERE group_id = $1")
-                        .bind(id)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                if members.is_empty() {
-                    nobody.push((
-                        format!("group:{id}"),
-                        format!("group '{id}' does not exist or has no members"),
-                    ));
-                }
-                for m in members {
-                    people.push(m.try_get("person_id")?);
-                }
-            }
+        if let Recipient::Group { id } = r {
+            let rows = sqlx::query("SELECT person_id FROM group_members WHERE group_id = $1")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+            let ids = rows
+                .iter()
+                .map(|m| m.try_get("person_id"))
+                .collect::<std::result::Result<Vec<String>, _>>()?;
+            members.insert(id.clone(), ids);
         }
     }
-    // A person named twice (a supervisor who is also in the group) hears it once.
-    let mut seen = std::collections::HashSet::new();
-    people.retain(|p| seen.insert(p.clone()));
-    // One rating never fans out into thousands of alerts, however big the groups are.
-    if people.len() > MAX_ALERTED_PEOPLE {
-        nobody.push((
-            "notify_low".into(),
-            format!(
-                "notify_low reaches {} people; a low rating alerts at most {MAX_ALERTED_PEOPLE}, \
-                 the first of them in notify_low's order",
-                people.len()
-            ),
-        ));
-        people.truncate(MAX_ALERTED_PEOPLE);
+    let (people, nobody) = audience(&plan.recipients, served, &members);
+    let mut listeners = BTreeMap::new();
+    for id in &people {
+        if let Some(l) = listener(&mut *tx, id, plan.zone).await? {
+            listeners.insert(id.clone(), l);
+        }
     }
 
-    let mut candidates = Vec::with_capacity(people.len());
-    for id in people {
-        let row = sqlx::query(
-            "SELECT role, notify, notifications_enabled, active, alert_pace, time_zone
-             FROM people WHERE id = $1",
-        )
-        .bind(&id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (mut pace, mut zone) = (AlertPace::default(), plan.zone);
-        if let Some(row) = &row {
-            pace = super::notices::read_pace(&id, row.try_get("alert_pace")?);
-            if let Some(own) = row.try_get::<Option<String>, _>("time_zone")? {
-                zone = own.parse().unwrap_or(plan.zone);
-            }
+    // Rows that say why nobody hears of it go first, then those to send, each in its turn.
+    let (sends, unsent): (Vec<_>, Vec<_>) = nobody
+        .into_iter()
+        .chain(reach(&people, &listeners, plan.operators_see_ratings))
+        .partition(|row| matches!(row, PlannedAlert::Send { .. }));
+    let mut rows: Vec<AlertRow> = unsent
+        .into_iter()
+        .filter_map(|row| match row {
+            PlannedAlert::Unsent {
+                recipient,
+                unsent,
+                why,
+            } => Some((recipient, "none", None, unsent.status(), Some(why), None)),
+            PlannedAlert::Send { .. } => None,
+        })
+        .collect();
+    let paced = sends.into_iter().filter_map(|row| match row {
+        PlannedAlert::Send {
+            recipient,
+            sink,
+            address,
+        } => {
+            let l = listeners.get(&recipient)?;
+            Some((recipient, sink, address, l.pace.clone(), l.zone))
         }
-        let notify = match row {
-            Some(row) => Some((
-                serde_json::from_str::<Notify>(&row.try_get::<String, _>("notify")?).map_err(
-                    |e| super::StoreError::Corrupt(format!("notify of person '{id}': {e}")),
-                )?,
-                // Why they are not to hear of it, if they are not.
-                if row.try_get::<i64, _>("active")? == 0 {
-                    Some(format!("person '{id}' is deactivated"))
-                } else if row.try_get::<i64, _>("notifications_enabled")? == 0 {
-                    Some(format!("person '{id}' has notifications switched off"))
-                } else if !plan.operators_see_ratings
-                    && row.try_get::<String, _>("role")? == Role::Operator.as_str()
-                {
-                    Some(operator_kept_from_ratings(&id))
-                } else {
-                    None
-                },
-            )),
-            None => None,
-        };
-        candidates.push(Candidate {
-            id,
-            notify,
-            pace,
-            zone,
-        });
-    }
-
-    let mut rows: Vec<PlannedAlert> = Vec::new();
-    // Those to be sent, with the recipient's pace and zone.
-    let mut paced = Vec::new();
-    for (recipient, why) in nobody {
-        rows.push((recipient, "none", None, "failed", Some(why), None));
-    }
-    for c in candidates {
-        match c.notify {
-            None => rows.push((
-                c.id.clone(),
-                "none",
-                None,
-                "failed",
-                Some(format!(
-                    "person '{}' does not exist; create them with PUT /v1/people/{}",
-                    c.id, c.id
-                )),
-                None,
-            )),
-            Some((_, Some(why))) => {
-                rows.push((c.id.clone(), "none", None, "skipped", Some(why), None))
-            }
-            Some((n, None)) => {
-                let mut any = false;
-                for (sink, _, address) in n.addresses() {
-                    if let Some(a) = address {
-                        any = true;
-                        paced.push((c.id.clone(), sink, a, c.pace.clone(), c.zone));
-                    }
-                }
-                if !any {
-                    rows.push((
-                        c.id.clone(),
-                        "none",
-                        None,
-                        "failed",
-                        Some(format!(
-                            "person '{}' has no address: set notify.email, notify.telegram_chat_id or notify.webhook_url",
-                            c.id
-                        )),
-                        None,
-                    ));
-                }
-            }
-        }
-    }
+        PlannedAlert::Unsent { .. } => None,
+    });
 
     let mut pending = 0;
     let backend = super::Backend::of_connection(&*tx);
@@ -442,8 +337,9 @@ pub(crate) async fn plan_alerts(
 }
 
 /// Whether an alert to `recipient`'s `sink`, due at `due`, goes into a digest by their
-/// pace or quiet hours, and which: its kind, the least time between two, and the earliest
-/// it may be due. `None`: it goes alone (unless the line's burst folds it).
+/// pace or quiet hours ([`AlertPace::holds`]), and which: its kind, the least time between
+/// two, and the earliest it may be due. `None`: it goes alone (unless the line's burst
+/// folds it).
 async fn pace_of(
     tx: &mut sqlx::AnyConnection,
     pace: &AlertPace,
@@ -453,29 +349,60 @@ async fn pace_of(
     due: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Option<(&'static str, chrono::Duration, DateTime<Utc>)>> {
-    let every = pace.digest_every();
-    if let Some(end) = pace.quiet_until(due, zone) {
-        return Ok(Some(("alerts", every, end)));
-    }
-    match pace.mode {
-        PaceMode::Each => Ok(None),
-        PaceMode::Digest => Ok(Some(("alerts", every, due))),
-        PaceMode::Capped => {
-            // Those sent alone (or on their way) to this address in the last hour.
-            let alone: i64 = sqlx::query(
-                "SELECT COUNT(*) AS n FROM alerts
-                 WHERE recipient = $1 AND sink = $2 AND created_at > $3 AND kind = 'alert'
-                   AND status IN ('pending', 'sending', 'sent')",
-            )
-            .bind(recipient)
-            .bind(sink)
-            .bind(ms(now - chrono::Duration::hours(1)))
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("n")?;
-            Ok((alone >= i64::from(pace.per_hour)).then_some(("alerts", every, due)))
-        }
-    }
+    let sent_alone: i64 = if pace.mode == PaceMode::Capped {
+        // Those sent alone (or on their way) to this address in the last hour.
+        sqlx::query(
+            "SELECT COUNT(*) AS n FROM alerts
+             WHERE recipient = $1 AND sink = $2 AND created_at > $3 AND kind = 'alert'
+               AND status IN ('pending', 'sending', 'sent')",
+        )
+        .bind(recipient)
+        .bind(sink)
+        .bind(ms(now - chrono::Duration::hours(1)))
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?
+    } else {
+        0
+    };
+    Ok(pace
+        .holds(due, zone, sent_alone)
+        .map(|not_before| ("alerts", pace.digest_every(), not_before)))
+}
+
+/// A person named for an alert, as [`reach`] weighs them; `None` when no such person exists.
+async fn listener(
+    tx: &mut sqlx::AnyConnection,
+    id: &str,
+    server_zone: chrono_tz::Tz,
+) -> Result<Option<Listener>> {
+    let Some(row) = sqlx::query(
+        "SELECT role, notify, notifications_enabled, active, alert_pace, time_zone
+         FROM people WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let notify = serde_json::from_str::<Notify>(&row.try_get::<String, _>("notify")?)
+        .map_err(|e| super::StoreError::Corrupt(format!("notify of person '{id}': {e}")))?;
+    let role: String = row.try_get("role")?;
+    let zone = row
+        .try_get::<Option<String>, _>("time_zone")?
+        .and_then(|own| own.parse().ok())
+        .unwrap_or(server_zone);
+    Ok(Some(Listener {
+        role: role
+            .parse()
+            .map_err(|e| super::StoreError::Corrupt(format!("role of person '{id}': {e}")))?,
+        notify,
+        active: row.try_get::<i64, _>("active")? != 0,
+        notifications_enabled: row.try_get::<i64, _>("notifications_enabled")? != 0,
+        pace: super::notices::read_pace(id, row.try_get("alert_pace")?),
+        zone,
+    }))
 }
 
 const ALERT_COLUMNS: &str = "a.id, a.rating_id, a.session_id, a.line_id, a.operator_id, \

@@ -53,7 +53,6 @@ use sqlx::{AnyPool, Executor};
 
 pub use alerts::{
     AlertDelivery, AlertFilter, AlertRecord, Count, Thread, Unanswered, UnansweredRating,
-    operator_kept_from_ratings,
 };
 pub use audit::{AuditFilter, AuditRecord, FieldChange};
 pub use breakdown::{Breakdown, Funnel, LowRating};
