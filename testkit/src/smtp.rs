@@ -1,4 +1,4 @@
-//! A local SMTP server for the e-mail alert tests, built on `mailin-embedded`.
+//! A local SMTP server for the e-mail alert tests, built on `mailin`'s SMTP state machine.
 //!
 //! Rateline sends alerts with lettre over a real SMTP session, so the fake is a real server on
 //! `127.0.0.1:0` rather than a stub transport: a test then covers the dialogue, the envelope and
@@ -23,21 +23,27 @@
 //! decoding covers what lettre writes: RFC 2047 encoded words, quoted-printable and base64 bodies,
 //! nested multiparts. Charsets other than UTF-8 and US-ASCII are left encoded.
 //!
-//! The server cannot be stopped: `mailin_embedded::Server::serve` loops on `accept` for good and
-//! hands out no handle, so its threads (an acceptor and [`SESSIONS`] workers) end with the test
-//! process and the port stays bound until then. Dropping a `FakeSmtp` only drops the handle.
+//! The loop around the state machine is the fake's own (a thread per connection, reading a
+//! line at a time), since `mailin-embedded`, which has one, builds a TLS stack (aws-lc) into
+//! every test build for a STARTTLS no test uses. Dropping the last clone of a `FakeSmtp` stops
+//! the acceptor and frees the port; a session in progress ends when its client hangs up or
+//! after [`IDLE`] without a line.
 
-use std::io;
-use std::net::{IpAddr, TcpListener};
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
-use mailin_embedded::response::OK;
-use mailin_embedded::{Handler, Response, Server};
+use mailin::response::OK;
+use mailin::{Action, Handler, Response, SessionBuilder};
 
-/// Sessions served at once. mailin-embedded gives each a worker thread for as long as the client
-/// keeps it open, and lettre's pool keeps up to 10 idle connections by default; a session past
-/// this count is accepted but gets no greeting until a worker frees up.
-const SESSIONS: u32 = 16;
+/// The name the server greets with.
+const NAME: &str = "fake-smtp.test";
+/// How long a session waits for the client's next line before it hangs up, as a receiving
+/// server drops an idle client (RFC 5321 §4.5.3.2 gives the client 5 minutes; a test has
+/// ended long before).
+const IDLE: Duration = Duration::from_secs(60);
 const REQUIRED_HEADERS: [&str; 3] = ["Date", "From", "Message-ID"];
 
 /// The handle tests hold; clones share one server.
@@ -45,6 +51,21 @@ const REQUIRED_HEADERS: [&str; 3] = ["Date", "From", "Message-ID"];
 pub struct FakeSmtp {
     url: String,
     state: Arc<Mutex<State>>,
+    _acceptor: Arc<Acceptor>,
+}
+
+/// Stops the acceptor when the last handle goes.
+struct Acceptor {
+    address: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Acceptor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the acceptor's `accept`, which then sees the flag; an error means it is gone.
+        let _ = TcpStream::connect(self.address);
+    }
 }
 
 #[derive(Default)]
@@ -74,28 +95,37 @@ impl FakeSmtp {
     pub async fn start() -> FakeSmtp {
         // Bound here, so the port is known and connections wait in the backlog until `serve` runs.
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let url = format!("smtp://{}", listener.local_addr().unwrap());
+        let address = listener.local_addr().unwrap();
+        let url = format!("smtp://{address}");
         let state = Arc::<Mutex<State>>::default();
-        let mut server = Server::new(Session {
+        let prototype = Session {
             state: state.clone(),
             from: String::new(),
             to: Vec::new(),
             data: Vec::new(),
-        });
-        server
-            .with_name("fake-smtp.test")
-            .with_num_threads(SESSIONS)
-            .with_tcp_listener(listener);
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
         std::thread::Builder::new()
             .name("fake-smtp".into())
-            // It returns only if the listener fails; its error is not `Send`, so it ends here.
             .spawn(move || {
-                if let Err(e) = server.serve() {
-                    eprintln!("the fake SMTP server stopped: {e}");
+                for conn in listener.incoming() {
+                    if stopped.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let Ok(stream) = conn else { continue };
+                    let session = prototype.clone();
+                    let _ = std::thread::Builder::new()
+                        .name("fake-smtp-session".into())
+                        .spawn(move || serve(stream, session));
                 }
             })
             .expect("spawn the SMTP server");
-        FakeSmtp { url, state }
+        FakeSmtp {
+            url,
+            state,
+            _acceptor: Arc::new(Acceptor { address, stop }),
+        }
     }
 
     pub fn url(&self) -> String {
@@ -152,7 +182,38 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// One SMTP session: mailin-embedded clones the prototype given to `Server::new` per connection.
+/// One client's session, as `mailin-embedded` runs one: the greeting, then a reply to each
+/// line the state machine answers, until it closes the session (QUIT, 221) or the client
+/// hangs up.
+fn serve(stream: TcpStream, handler: Session) -> io::Result<()> {
+    stream.set_read_timeout(Some(IDLE))?;
+    let mut session = SessionBuilder::new(NAME).build(stream.peer_addr()?.ip(), handler);
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    send(&mut writer, &session.greeting())?;
+    let mut line = Vec::with_capacity(80);
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        let reply = session.process(&line);
+        match reply.action {
+            Action::NoReply => {}
+            Action::Reply => send(&mut writer, &reply)?,
+            // STARTTLS is not offered, so an upgrade is never asked for.
+            Action::Close | Action::UpgradeTls => return send(&mut writer, &reply),
+        }
+    }
+}
+
+/// Writes a reply in one piece: `Response::write_to` writes it in several, and small writes
+/// on a socket wait for the client's delayed acknowledgement (Nagle), some 40 ms a reply.
+fn send(writer: &mut TcpStream, reply: &Response) -> io::Result<()> {
+    writer.write_all(&reply.buffer()?)
+}
+
+/// One SMTP session's handler: the acceptor clones a prototype per connection.
 #[derive(Clone)]
 struct Session {
     state: Arc<Mutex<State>>,
@@ -231,7 +292,7 @@ impl Handler for Session {
 /// A refusal at the end of DATA. Any reply there ends the transaction (RFC 5321 §4.1.1.4), but
 /// mailin keeps its state machine in DATA after an error reply, so the client's next command
 /// would be taken as message text: lettre, which sends QUIT after an error, would wait for the
-/// reply until mailin drops the session 5 minutes later. Marked as no error, the reply moves
+/// reply until the session hangs up after [`IDLE`]. Marked as no error, the reply moves
 /// mailin on; the client still reads the code.
 fn end_of_data(code: u16, text: String) -> Response {
     let mut reply = Response::custom(code, text);
