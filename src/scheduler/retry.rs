@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
+use chrono::{DateTime, Utc};
 
 use crate::settings::SchedulerSettings;
 
@@ -61,6 +62,67 @@ impl RetryPolicy {
             .build()
             .nth(attempts.saturating_sub(1) as usize)
     }
+}
+
+impl RetryPolicy {
+    /// When to try again after a transient failure at `now` (the platform's `after`, else
+    /// the backoff), or why not: the attempts are used up, or the try would pass `deadline`.
+    pub fn next_try(
+        &self,
+        now: DateTime<Utc>,
+        attempts: u32,
+        after: Option<Duration>,
+        deadline: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<DateTime<Utc>, String> {
+        let gave_up = || format!("gave up after {attempts} attempts: {reason}");
+        if attempts >= self.max_attempts {
+            return Err(gave_up());
+        }
+        let wait = after
+            .or_else(|| self.delay_after(attempts))
+            .ok_or_else(gave_up)?;
+        // A platform's Retry-After may be absurdly large: past the deadline either way.
+        before_deadline(now, wait, deadline).ok_or_else(|| {
+            format!(
+                "the next try (in {} s) would pass the send deadline {}: {reason}",
+                wait.as_secs(),
+                rfc3339(deadline)
+            )
+        })
+    }
+}
+
+/// When a send a rate limit held back comes back to the queue, or why it will not.
+pub(super) fn held_back_until(
+    now: DateTime<Utc>,
+    after: Duration,
+    deadline: DateTime<Utc>,
+    reason: &str,
+) -> Result<DateTime<Utc>, String> {
+    before_deadline(now, after, deadline).ok_or_else(|| {
+        format!(
+            "held back by {reason} past the send deadline {}",
+            rfc3339(deadline)
+        )
+    })
+}
+
+/// `now + wait`, unless that passes `deadline` (or overflows).
+fn before_deadline(
+    now: DateTime<Utc>,
+    wait: Duration,
+    deadline: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    chrono::Duration::from_std(wait)
+        .ok()
+        .and_then(|w| now.checked_add_signed(w))
+        .filter(|at| *at <= deadline)
+}
+
+/// A time as the logs and refusals write it.
+pub(super) fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]
