@@ -13,7 +13,8 @@ use axum::extract::{Form, Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use rateline_domain::{AppealBody, DecisionBody, EvaluationBody, FlagBody, ResponseBody};
 
-use super::page::{self, Problem};
+use super::pages::session;
+use super::pages::session::Problem;
 use super::visit::{Visit, flash, viewer};
 use crate::engine::ResponseGuard;
 use crate::http::{ApiError, AppState};
@@ -62,6 +63,9 @@ impl Action {
 }
 
 /// Does `action` on session `id` as `caller`; what to say when it is done.
+///
+/// One piece: one match over the workbench's actions, each arm the engine call and the message
+/// it leaves.
 async fn act(
     state: &AppState,
     caller: &Caller,
@@ -225,13 +229,13 @@ async fn refused(
                     .unwrap_or_else(|| super::words::for_people(e.code, &e.message, &viewer)),
                 ..problem
             };
-            let can = page::Abilities {
+            let can = session::Abilities {
                 ratings_hidden: hidden,
                 ..super::visit::abilities(state, caller, &view).await
             };
             (
                 e.status,
-                page::session(
+                session::session(
                     &view,
                     &super::visit::line_rating(state, &view.session.line_id).await,
                     &viewer,

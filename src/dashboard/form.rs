@@ -15,7 +15,7 @@ use rateline_domain::{Invalid, NameId};
 use serde_json::{Value, json};
 use tower_sessions::Session;
 
-use super::page::refused;
+use super::layout::refused;
 use super::visit::flash;
 use crate::http::ApiError;
 

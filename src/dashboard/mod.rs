@@ -15,22 +15,13 @@
 //! `Origin` against `Host` or `server.public_url`), and every page and the badge carry
 //! security headers (a Content-Security-Policy that allows no script and no framing).
 
-mod account;
 mod actions;
-mod appeals;
-mod audit;
 mod charts;
-mod connectors;
 mod form;
-mod groups;
-mod inbox;
-mod keys;
-mod lines;
-mod page;
-mod people;
+mod layout;
+mod pages;
 mod quality;
 pub mod sign_in;
-mod subscriptions;
 mod viewer;
 mod visit;
 mod words;
@@ -49,9 +40,17 @@ use visit::{Visit, abilities, take_flash, viewer};
 use crate::engine::EngineError;
 use crate::http::{ApiError, AppState};
 use crate::store::{Grouping, ReportFilter};
+use pages::operator;
+use pages::report;
+use pages::session;
+use pages::{
+    account, appeals, audit, connectors, groups, inbox, keys, lines, people, subscriptions,
+};
 
 /// The dashboard's routes, with their sign-in sessions, the cross-origin check on forms and
 /// the security headers.
+///
+/// One piece: the list of the dashboard's routes, one line a route, read as a table.
 pub fn router(state: &AppState) -> Router<AppState> {
     let public_url = state.webchat.public_url();
     let mut csrf = tower_http::csrf::CsrfLayer::new();
@@ -219,7 +218,7 @@ async fn explain(State(state): State<AppState>, mut request: Request, next: Next
     {
         return (
             StatusCode::FORBIDDEN,
-            page::problem(
+            layout::problem(
                 "Refused",
                 "This form was sent from another site, so it was refused and nothing changed. \
                  Open Rateline's own page and send it from there.",
@@ -235,7 +234,7 @@ async fn explain(State(state): State<AppState>, mut request: Request, next: Next
         return response;
     };
     let title = match status {
-        _ if let Some(page::Titled(title)) = response.extensions().get() => title,
+        _ if let Some(layout::Titled(title)) = response.extensions().get() => title,
         StatusCode::NOT_FOUND => "Not found",
         StatusCode::FORBIDDEN => "Not yours to see",
         StatusCode::TOO_MANY_REQUESTS => "Too many tries",
@@ -248,7 +247,7 @@ async fn explain(State(state): State<AppState>, mut request: Request, next: Next
         None => Default::default(),
     };
     let message = words::for_people(explained.code, &explained.message, &viewer);
-    let mut page = (status, page::problem_page(title, &message, &viewer)).into_response();
+    let mut page = (status, layout::problem_page(title, &message, &viewer)).into_response();
     if let Some(value) = retry_after {
         page.headers_mut().insert(header::RETRY_AFTER, value);
     }
@@ -261,7 +260,7 @@ async fn style() -> Response {
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
-        page::STYLE,
+        layout::STYLE,
     )
         .into_response()
 }
@@ -273,7 +272,7 @@ async fn dashboard(
 ) -> Response {
     let viewer = viewer(&state, &caller).await;
     match view(&state, &caller, &viewer, filters).await {
-        Ok(v) => page::dashboard(&v, &viewer).into_response(),
+        Ok(v) => report::dashboard(&v, &viewer).into_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -293,7 +292,7 @@ async fn export(
                  “periods”. Use the CSV link under the table you want."
             ),
         );
-        return page::refused("Export", e);
+        return layout::refused("Export", e);
     }
     let viewer = viewer(&state, &caller).await;
     let v = match view(&state, &caller, &viewer, filters).await {
@@ -335,11 +334,11 @@ async fn session_page(
         return ApiError::from(crate::engine::session_not_found(&id)).into_response();
     }
     let flash = take_flash(&session).await;
-    let can = page::Abilities {
+    let can = session::Abilities {
         ratings_hidden: hidden,
         ..abilities(&state, &caller, &view).await
     };
-    page::session(
+    session::session(
         &view,
         &visit::line_rating(&state, &view.session.line_id).await,
         &viewer(&state, &caller).await,
@@ -397,8 +396,8 @@ async fn operator_page(
             }
             low.sort_by_key(|r| std::cmp::Reverse(r.rated_at));
             low.truncate(20);
-            let seen = page::Profile::OnLines(&per_line);
-            return Ok::<_, ApiError>(page::operator(&id, &filters, seen, &low, &viewer));
+            let seen = operator::Profile::OnLines(&per_line);
+            return Ok::<_, ApiError>(operator::operator(&id, &filters, seen, &low, &viewer));
         }
         caller.operator_numbers(&id, "an operator's profile")?;
         // The numbers as the operator may read them; the low ratings listed are of lines
@@ -411,8 +410,8 @@ async fn operator_page(
             .into_iter()
             .next();
         let low = state.engine.low_ratings(&caller, &filter, 20).await?;
-        let seen = page::Profile::Whole(total.as_ref());
-        Ok::<_, ApiError>(page::operator(&id, &filters, seen, &low, &viewer))
+        let seen = operator::Profile::Whole(total.as_ref());
+        Ok::<_, ApiError>(operator::operator(&id, &filters, seen, &low, &viewer))
     };
     match result.await {
         Ok(markup) => markup.into_response(),
@@ -442,7 +441,7 @@ async fn badge(State(state): State<AppState>, Path(id): Path<String>) -> Respons
         Ok(groups) => groups.into_iter().next(),
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let svg = page::badge(line.settings.rating.scale, total.as_ref());
+    let svg = report::badge(line.settings.rating.scale, total.as_ref());
     (
         [
             (header::CONTENT_TYPE, "image/svg+xml; charset=utf-8"),

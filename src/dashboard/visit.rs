@@ -11,7 +11,11 @@ use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
 use tower_sessions::Session;
 
-use super::page::{self, Kept, Tried};
+use super::layout;
+use super::pages::login;
+use super::pages::login::Kept;
+use super::pages::login::Tried;
+use super::pages::session;
 use super::sign_in;
 use super::viewer::Viewer;
 use crate::http::{ApiError, AppState, ClientIp};
@@ -89,7 +93,8 @@ pub fn sign_in_page(e: ApiError, tried: Tried, next: &str, kept: Option<&Kept>) 
             let problem = (!matches!(tried, Tried::Nothing)
                 || e.status == StatusCode::TOO_MANY_REQUESTS)
                 .then_some(e.message.as_str());
-            let mut response = (e.status, page::login(problem, &tried, next, kept)).into_response();
+            let mut response =
+                (e.status, login::login(problem, &tried, next, kept)).into_response();
             if let Some(seconds) = e.retry_after {
                 response
                     .headers_mut()
@@ -98,7 +103,7 @@ pub fn sign_in_page(e: ApiError, tried: Tried, next: &str, kept: Option<&Kept>) 
             response
         }
         StatusCode::FORBIDDEN if e.code == rateline_domain::ErrorCode::OpenModeRefused => {
-            (e.status, page::problem("Open mode", &e.message)).into_response()
+            (e.status, layout::problem("Open mode", &e.message)).into_response()
         }
         _ => e.into_response(),
     }
@@ -283,9 +288,9 @@ pub async fn abilities(
     state: &AppState,
     caller: &Caller,
     view: &crate::store::SessionView,
-) -> page::Abilities {
+) -> session::Abilities {
     let role = caller.role();
-    page::Abilities {
+    session::Abilities {
         supervise: role != Some(rateline_domain::Role::Operator),
         decide: may_decide(state, caller, view.appeal.as_ref()).await,
         ratings_hidden: false,

@@ -128,6 +128,17 @@ fn modules_use_only_the_layers_below_them() {
 }
 
 #[test]
+fn dashboard_uses_are_read_from_each_way_of_naming_a_module() {
+    assert_eq!(dashboard_uses("use super::quality::View;"), ["quality"]);
+    assert_eq!(
+        dashboard_uses("use crate::dashboard::layout::{self, page};"),
+        ["layout"]
+    );
+    assert_eq!(dashboard_uses("use super::pages::login::Tried;"), ["login"]);
+    assert!(dashboard_uses("use super::*;").is_empty());
+}
+
+#[test]
 fn uses_are_read_from_paths_lists_and_not_comments() {
     assert_eq!(used_modules("use crate::store::Store;"), ["store"]);
     assert_eq!(
@@ -141,14 +152,18 @@ fn uses_are_read_from_paths_lists_and_not_comments() {
     assert!(used_modules("//! see crate::startup").is_empty());
 }
 
-/// Inside the dashboard, the same rule: each page module uses only the modules below it
-/// (`super::<module>`), so the pages, the forms they share, the visit and the markup stand
-/// on one another without a cycle. `mod.rs`, the router, stands above them all.
+/// Inside the dashboard, the same rule: each module uses only the modules below it, so the
+/// pages, the forms they share, the visit and the markup stand on one another without a
+/// cycle. A page lives in `pages/` (a file each) and names the modules beside it as
+/// `super::<page>` and the dashboard's as `crate::dashboard::<module>`; the dashboard's own
+/// files name a page as `super::pages::<page>`. Each `mod.rs` stands above them all: the
+/// router, and the list of pages.
 const DASHBOARD_LAYERS: &[&[&str]] = &[
     &["charts", "sign_in", "viewer"],
     &["words"],
     &["quality"],
-    &["page"],
+    &["layout"],
+    &["login", "report", "session", "operator"],
     &["visit"],
     &["form", "actions", "account", "appeals", "audit", "inbox"],
     &[
@@ -161,41 +176,59 @@ const DASHBOARD_LAYERS: &[&[&str]] = &[
     ],
 ];
 
+/// The dashboard modules a line of code names: after `super::`, `crate::dashboard::` or
+/// `super::pages::`.
+fn dashboard_uses(code: &str) -> Vec<String> {
+    let code = code
+        .replace("crate::dashboard::pages::", "super::")
+        .replace("super::pages::", "super::")
+        .replace("crate::dashboard::", "super::");
+    code.split("super::")
+        .skip(1)
+        .map(|used| {
+            used.chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect::<String>()
+        })
+        // `super::*` in a test module is the file itself.
+        .filter(|used| !used.is_empty())
+        .collect()
+}
+
 #[test]
 fn dashboard_modules_use_only_the_ones_below_them() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/dashboard");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/dashboard");
     let layer = |m: &str| DASHBOARD_LAYERS.iter().position(|l| l.contains(&m));
     let mut wrong = Vec::new();
     let mut read = 0;
-    for entry in std::fs::read_dir(&dir).expect("src/dashboard is readable") {
+    let files = std::fs::read_dir(&root)
+        .and_then(|top| Ok(top.chain(std::fs::read_dir(root.join("pages"))?)))
+        .expect("src/dashboard and its pages are readable");
+    for entry in files {
         let path = entry.expect("a directory entry").path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
         let module = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let shown = path.strip_prefix(&root).unwrap().display().to_string();
         if module == "mod" {
             continue;
         }
         let Some(own) = layer(&module) else {
             wrong.push(format!(
-                "src/dashboard/{module}.rs is not placed: add it to DASHBOARD_LAYERS"
+                "src/dashboard/{shown} is not placed: add it to DASHBOARD_LAYERS"
             ));
             continue;
         };
         let text = std::fs::read_to_string(&path).expect("a source file reads");
         for (n, line) in text.lines().enumerate() {
             let code = line.split("//").next().unwrap_or("");
-            for used in code.split("super::").skip(1) {
-                let used: String = used
-                    .chars()
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .collect();
-                // `super::*` in a test module is the file itself.
-                if used.is_empty() {
-                    continue;
-                }
+            for used in dashboard_uses(code) {
                 read += 1;
                 match layer(&used) {
                     Some(theirs) if theirs < own => {}
                     _ => wrong.push(format!(
-                        "src/dashboard/{module}.rs:{}: uses {used}, which is not below it",
+                        "src/dashboard/{shown}:{}: uses {used}, which is not below it",
                         n + 1
                     )),
                 }

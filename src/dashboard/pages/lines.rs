@@ -18,11 +18,12 @@ use maud::{Markup, html};
 use rateline_domain::{ErrorCode, Invalid, LineSettings, ManagedBy, NameId, Recipient, Role};
 use serde_json::{Value, json};
 
-use super::form::{self, Kind, Refusal, Sections, Values, f, one, with_status};
-use super::page::{self, refused};
-use super::viewer::Viewer;
-use super::visit::{Visit, viewer};
-use super::visit::{flash, take_flash};
+use crate::dashboard::form::{self, Kind, Refusal, Sections, Values, f, one, with_status};
+use crate::dashboard::layout;
+use crate::dashboard::layout::refused;
+use crate::dashboard::viewer::Viewer;
+use crate::dashboard::visit::{Visit, viewer};
+use crate::dashboard::visit::{flash, take_flash};
 use crate::engine::AlertReach;
 use crate::http::{ApiError, AppState, ConnectorTest};
 use crate::policy::Caller;
@@ -433,7 +434,7 @@ async fn list_page(
             .as_ref()
             .filter(|p| p.field.as_deref() == Some(name))
     };
-    let markup = page::page(
+    let markup = layout::page(
         "Lines",
         &viewer,
         html! {
@@ -633,6 +634,8 @@ enum Shown {
     Tested(ConnectorTest),
 }
 
+/// One piece: the line's settings page, its sections in the order the page shows them; each
+/// field comes from the section table.
 async fn line_page(
     state: &AppState,
     caller: &Caller,
@@ -706,7 +709,7 @@ async fn line_page(
             .get(NOTIFY_LOW)
             .is_some_and(|c| c.iter().any(|c| c == v))
     };
-    let markup = page::page(
+    let markup = layout::page(
         &line.settings.name,
         &viewer,
         html! {

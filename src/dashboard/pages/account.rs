@@ -22,9 +22,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use rateline_domain::{AlertPace, ErrorCode, PaceMode, QuietHours};
 use tower_sessions::Session;
 
-use super::page::{self, Tried};
-use super::sign_in::{self, SignedIn};
-use super::visit::sign_in_page;
+use super::login;
+use super::login::Tried;
+use crate::dashboard::layout;
+use crate::dashboard::sign_in::{self, SignedIn};
+use crate::dashboard::visit::sign_in_page;
 use crate::engine::EngineError;
 use crate::http::{ApiError, AppState, ClientIp};
 
@@ -50,7 +52,7 @@ pub struct NextQuery {
 
 /// `GET /dashboard/login`: the sign-in form.
 pub async fn login_form(Query(q): Query<NextQuery>) -> Response {
-    page::login(None, &Tried::Nothing, safe_next(&q.next), None).into_response()
+    login::login(None, &Tried::Nothing, safe_next(&q.next), None).into_response()
 }
 
 /// The sign-in form: a person's id and password, or an API key; and the form that was sent
@@ -61,13 +63,13 @@ pub struct LoginForm {
     password: String,
     key: String,
     next: String,
-    kept: Option<page::Kept>,
+    kept: Option<login::Kept>,
 }
 
 impl LoginForm {
     fn of(fields: Vec<(String, String)>) -> Self {
         let mut form = LoginForm::default();
-        let mut kept = page::Kept::default();
+        let mut kept = login::Kept::default();
         for (name, value) in fields {
             match name.as_str() {
                 "person" => form.person = value,
@@ -76,8 +78,8 @@ impl LoginForm {
                 "next" => form.next = value,
                 "kept_action" => kept.action = value,
                 _ => {
-                    if let Some(field) = name.strip_prefix(page::KEPT)
-                        && page::Kept::may_keep(field)
+                    if let Some(field) = name.strip_prefix(login::KEPT)
+                        && login::Kept::may_keep(field)
                     {
                         kept.fields.push((field.to_owned(), value));
                     }
@@ -145,7 +147,7 @@ pub async fn login(
     match sign_in::sign_in(&session, signed_in).await {
         // A form sent when the sign-in had ended: offered to be sent now.
         Ok(()) => match kept {
-            Some(kept) => page::resend(kept, &next).into_response(),
+            Some(kept) => login::resend(kept, &next).into_response(),
             None => Redirect::to(&next).into_response(),
         },
         Err(e) => e.into_response(),
@@ -186,7 +188,9 @@ async fn person(
 
 /// `GET /dashboard/home`: the first page of whoever is signed in: an operator's own
 /// feedback, everyone else's inbox.
-pub async fn home(super::visit::Visit { caller, .. }: super::visit::Visit) -> Response {
+pub async fn home(
+    crate::dashboard::visit::Visit { caller, .. }: crate::dashboard::visit::Visit,
+) -> Response {
     match caller.operator() {
         Some(me) => Redirect::to(&format!("/dashboard/operators/{me}")).into_response(),
         None => Redirect::to("/dashboard/inbox").into_response(),
@@ -221,7 +225,7 @@ pub async fn invitation_form(
     Query(q): Query<TokenQuery>,
 ) -> Response {
     match state.engine.invitation(&q.token).await {
-        Ok(i) => page::invitation(&i.person_id, &i.person_name, &q.token, None).into_response(),
+        Ok(i) => login::invitation(&i.person_id, &i.person_name, &q.token, None).into_response(),
         Err(e) => refused_invitation(e),
     }
 }
@@ -263,7 +267,7 @@ pub async fn accept_invitation(
         Err(EngineError::Invalid(invalid)) => match state.engine.invitation(&form.token).await {
             Ok(i) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
-                page::invitation(&i.person_id, &i.person_name, &form.token, Some(&invalid)),
+                login::invitation(&i.person_id, &i.person_name, &form.token, Some(&invalid)),
             )
                 .into_response(),
             Err(e) => refused_invitation(e),
@@ -278,15 +282,15 @@ fn refused_invitation(e: EngineError) -> Response {
     if e.status.is_server_error() {
         return e.into_response();
     }
-    (e.status, page::problem("Invitation", &e.message)).into_response()
+    (e.status, layout::problem("Invitation", &e.message)).into_response()
 }
 
 /// `GET /dashboard/account`: who is signed in, and their own settings.
 pub async fn account(
     State(state): State<AppState>,
-    super::visit::Visit { caller, session }: super::visit::Visit,
+    crate::dashboard::visit::Visit { caller, session }: crate::dashboard::visit::Visit,
 ) -> Response {
-    let flash = super::visit::take_flash(&session).await;
+    let flash = crate::dashboard::visit::take_flash(&session).await;
     account_page(&state, &caller, flash.as_deref(), None).await
 }
 
@@ -302,7 +306,7 @@ pub struct PasswordForm {
 /// one. This sign-in goes on with it; every other sign-in of theirs ends.
 pub async fn change_password(
     State(state): State<AppState>,
-    super::visit::Visit { caller, session }: super::visit::Visit,
+    crate::dashboard::visit::Visit { caller, session }: crate::dashboard::visit::Visit,
     ClientIp(ip): ClientIp,
     Form(form): Form<PasswordForm>,
 ) -> Response {
@@ -333,7 +337,7 @@ pub async fn change_password(
                 return e.into_response();
             }
             let said = "Your password is changed: your other sign-ins have ended.";
-            super::visit::flash(&session, said).await;
+            crate::dashboard::visit::flash(&session, said).await;
             Redirect::to("/dashboard/account").into_response()
         }
         Err(EngineError::Invalid(invalid)) => {
@@ -355,7 +359,7 @@ pub struct TimeZoneForm {
 /// `POST /dashboard/account/time-zone`: the person's own zone; empty follows the server's.
 pub async fn set_time_zone(
     State(state): State<AppState>,
-    super::visit::Visit { caller, session }: super::visit::Visit,
+    crate::dashboard::visit::Visit { caller, session }: crate::dashboard::visit::Visit,
     Form(form): Form<TimeZoneForm>,
 ) -> Response {
     let Some(me) = caller.person_id().map(str::to_owned) else {
@@ -368,7 +372,7 @@ pub async fn set_time_zone(
                 "Your times are now shown in {}.",
                 zone.unwrap_or("the server's time zone")
             );
-            super::visit::flash(&session, said).await;
+            crate::dashboard::visit::flash(&session, said).await;
             Redirect::to("/dashboard/account").into_response()
         }
         Err(e) => refused(&state, &caller, e.into(), "time_zone", None).await,
@@ -464,7 +468,7 @@ impl PaceForm {
 /// `POST /dashboard/account/alert-pace`: how often the person hears of low ratings.
 pub async fn set_alert_pace(
     State(state): State<AppState>,
-    super::visit::Visit { caller, session }: super::visit::Visit,
+    crate::dashboard::visit::Visit { caller, session }: crate::dashboard::visit::Visit,
     Form(form): Form<PaceForm>,
 ) -> Response {
     let Some(me) = caller.person_id().map(str::to_owned) else {
@@ -497,7 +501,7 @@ pub async fn set_alert_pace(
             if pace.weekly_report {
                 said.push_str(" Your weekly report comes by e-mail on Mondays at 08:00.");
             }
-            super::visit::flash(&session, said).await;
+            crate::dashboard::visit::flash(&session, said).await;
             Redirect::to("/dashboard/account").into_response()
         }
         Err(e) => refused(&state, &caller, e.into(), "mode", Some(form)).await,
@@ -527,26 +531,26 @@ fn pace_form(pace: &PaceForm, about: &dyn Fn(&str) -> Option<String>) -> maud::M
                 @for (value, label) in ways {
                     label { input type="radio" name="mode" value=(value) checked[pace.mode == value]; " " (label) }
                 }
-                (page::field_problem("mode", about("mode").as_deref()))
+                (layout::field_problem("mode", about("mode").as_deref()))
             }
             label for="digest_minutes" { "Minutes between two messages" }
             input type="number" name="digest_minutes" id="digest_minutes" min="5" max="1440"
                 value=(pace.digest_minutes) aria-invalid=[invalid("digest_minutes")];
-            (page::field_problem("digest_minutes", about("digest_minutes").as_deref()))
+            (layout::field_problem("digest_minutes", about("digest_minutes").as_deref()))
             label for="per_hour" { "At once, up to this many an hour" }
             input type="number" name="per_hour" id="per_hour" min="1" max="500"
                 value=(pace.per_hour) aria-invalid=[invalid("per_hour")];
-            (page::field_problem("per_hour", about("per_hour").as_deref()))
+            (layout::field_problem("per_hour", about("per_hour").as_deref()))
             fieldset {
                 legend { "Quiet hours, in your time zone" }
                 label for="quiet_from" { "From" }
                 input type="text" name="quiet_from" id="quiet_from" value=(from) placeholder="22:00" size="5" autocomplete="off"
                     aria-invalid=[invalid("quiet_hours.from")];
-                (page::field_problem("quiet_hours.from", about("quiet_hours.from").as_deref()))
+                (layout::field_problem("quiet_hours.from", about("quiet_hours.from").as_deref()))
                 label for="quiet_to" { "To" }
                 input type="text" name="quiet_to" id="quiet_to" value=(to) placeholder="07:00" size="5" autocomplete="off"
                     aria-invalid=[invalid("quiet_hours.to")];
-                (page::field_problem("quiet_hours.to", about("quiet_hours.to").as_deref()))
+                (layout::field_problem("quiet_hours.to", about("quiet_hours.to").as_deref()))
                 p.muted { "Times as HH:MM, such as 22:00 to 07:00. What comes then waits, and reaches you in one message when they end. Leave both empty for none." }
             }
             p.muted { "When one line has a burst of low ratings, you hear of it as one message every 10 minutes, whichever you choose." }
@@ -585,7 +589,7 @@ async fn account_page_with(
             .map(|(_, m)| m.as_str())
     };
     let problem = about("time_zone");
-    let viewer = super::visit::viewer(state, caller).await;
+    let viewer = crate::dashboard::visit::viewer(state, caller).await;
     let pace = match (typed, caller.person_id()) {
         (Some(typed), _) => typed,
         (None, Some(me)) => PaceForm::of(
@@ -604,7 +608,7 @@ async fn account_page_with(
         .and_then(|(_, zone)| zone.clone())
         .unwrap_or_default();
     let server = state.time_zone.name();
-    page::page(
+    layout::page(
         "Your account",
         &viewer,
         maud::html! {
@@ -624,7 +628,7 @@ async fn account_page_with(
                                 option value=(zone.name()) selected[own == zone.name()] { (zone.name()) }
                             }
                         }
-                        (page::field_problem("time_zone", problem))
+                        (layout::field_problem("time_zone", problem))
                         p.muted { "Times on every page are shown in it, and the filters' dates are its days." }
                         button type="submit" id="save-zone" { "Save" }
                     }
@@ -633,16 +637,16 @@ async fn account_page_with(
                         label for="current" { "Your current password" }
                         input type="password" name="current" id="current" autocomplete="current-password" required
                             aria-invalid=[about("current").map(|_| "true")];
-                        (page::field_problem("current", about("current")))
+                        (layout::field_problem("current", about("current")))
                         label for="password" { "The new password" }
                         input type="password" name="password" id="password" autocomplete="new-password" required
                             minlength=(crate::engine::MIN_PASSWORD_CHARS)
                             aria-invalid=[about("password").map(|_| "true")];
-                        (page::field_problem("password", about("password")))
+                        (layout::field_problem("password", about("password")))
                         label for="repeat" { "The new password again" }
                         input type="password" name="repeat" id="repeat" autocomplete="new-password" required
                             aria-invalid=[about("repeat").map(|_| "true")];
-                        (page::field_problem("repeat", about("repeat")))
+                        (layout::field_problem("repeat", about("repeat")))
                         p.muted { "Your other sign-ins end; this one goes on." }
                         button type="submit" id="change-password" { "Change my password" }
                     }

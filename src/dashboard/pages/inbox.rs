@@ -14,9 +14,9 @@ use chrono::{DateTime, Duration, Utc};
 use maud::{Markup, html};
 use rateline_domain::{Channel, InboxAction, InboxActionBody, NameId, Scale};
 
-use super::page;
-use super::viewer::Viewer;
-use super::visit::{Visit, flash, take_flash, viewer};
+use crate::dashboard::layout;
+use crate::dashboard::viewer::Viewer;
+use crate::dashboard::visit::{Visit, flash, take_flash, viewer};
 use crate::engine::{Inbox, InboxChoices};
 use crate::http::{ApiError, AppState, INBOX_PARAMS, inbox_filter};
 use crate::policy::Caller;
@@ -82,7 +82,7 @@ async fn show(
     );
     let (inbox, choices) = match result {
         Ok(found) => found,
-        Err(e) => return page::refused("Inbox", e.into()),
+        Err(e) => return layout::refused("Inbox", e.into()),
     };
     let lines = viewer.lines(|id| caller.operator().is_none() && caller.covers_line(id));
     let status = match (&refused, problems.is_empty()) {
@@ -122,17 +122,17 @@ pub async fn export(
             rateline_domain::ErrorCode::InvalidParameter,
             "A download is CSV or NDJSON: use the links under the inbox's filters.",
         );
-        return page::refused("Download", e);
+        return layout::refused("Download", e);
     };
     let viewer = viewer(&state, &caller).await;
     let params = in_zone(&asked, &viewer);
     let filter = match inbox_filter(&params, caller.person_id()).or_refuse() {
         Ok(f) => f,
-        Err(e) => return page::refused("Download", e),
+        Err(e) => return layout::refused("Download", e),
     };
     let export = match state.engine.export(&caller, filter).await {
         Ok(x) => x,
-        Err(e) => return page::refused("Download", e.into()),
+        Err(e) => return layout::refused("Download", e.into()),
     };
     let shown: HashMap<String, String> = asked.into_iter().collect();
     let names = (*viewer.directory).clone();
@@ -407,7 +407,7 @@ fn choose(view: &View, name: &str, label: &str, any: &str, options: &[(String, S
                     option value=(current) selected { (current) }
                 }
             }
-            (page::field_problem(&format!("f-{name}"), problem.map(String::as_str)))
+            (layout::field_problem(&format!("f-{name}"), problem.map(String::as_str)))
         }
     }
 }
@@ -451,7 +451,7 @@ fn filters_form(view: &View) -> Markup {
                 (label)
                 input type=(kind) name=(name) id={ "f-" (name) } value=(view.get(name))
                     aria-invalid=[problem.map(|_| "true")];
-                (page::field_problem(&format!("f-{name}"), problem.map(String::as_str)))
+                (layout::field_problem(&format!("f-{name}"), problem.map(String::as_str)))
             }
         }
     };
@@ -506,7 +506,7 @@ fn bulk_form(view: &View) -> Markup {
                 input type="text" name="note" id="bulk-note" maxlength="4096";
             }
             button type="submit" id="bulk-apply" { "Apply to the ticked ratings" }
-            (page::field_problem("bulk", view.refused))
+            (layout::field_problem("bulk", view.refused))
         }
     }
 }
@@ -558,7 +558,7 @@ fn render(view: &View, viewer: &Viewer) -> Markup {
         format!("/dashboard/inbox/export?{}", encoded(&pairs))
     };
     let title = if view.low() { "Inbox" } else { "Ratings" };
-    page::page(
+    layout::page(
         title,
         viewer,
         html! {

@@ -16,10 +16,11 @@ use rateline_domain::{
 };
 use serde_json::json;
 
-use super::form::{self, Kind, Refusal, Sections, Values, f, one, with_status};
-use super::page::{self, refused};
-use super::viewer::Viewer;
-use super::visit::{Visit, flash, take_flash, viewer};
+use crate::dashboard::form::{self, Kind, Refusal, Sections, Values, f, one, with_status};
+use crate::dashboard::layout;
+use crate::dashboard::layout::refused;
+use crate::dashboard::viewer::Viewer;
+use crate::dashboard::visit::{Visit, flash, take_flash, viewer};
 use crate::engine::ConnectorRecord;
 use crate::http::{ApiError, AppState};
 use crate::policy::Caller;
@@ -283,7 +284,7 @@ async fn list_page(
         .map(|h| (h.as_str().to_owned(), h.title().to_owned()))
         .collect();
     let chosen = one(typed, "helpdesk");
-    let markup = page::page(
+    let markup = layout::page(
         TITLE,
         &viewer,
         html! {
@@ -620,7 +621,7 @@ async fn report_page(
         ("made", "What Rateline made there", &report.made),
         ("found", "What is as it should be", &report.found),
     ];
-    page::page(
+    layout::page(
         title,
         &viewer,
         html! {
@@ -662,7 +663,7 @@ async fn connector_page<S: Shown>(
     let locked = c.managed_by == ManagedBy::Config;
     let title = format!("{} {} {}", helpdesk.title(), helpdesk.unit(), c.id);
     let base = format!("/dashboard/connectors/{helpdesk}/{}", c.id);
-    let markup = page::page(
+    let markup = layout::page(
         &title,
         &viewer,
         html! {

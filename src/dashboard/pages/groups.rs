@@ -9,10 +9,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use rateline_domain::{Group, Invalid, ManagedBy, NameId};
 
-use super::form::{self, Choices, Kind, Refusal, Sections, Values, f, one, with_status};
-use super::page::{self, refused};
-use super::visit::{Visit, viewer};
-use super::visit::{flash, take_flash};
+use crate::dashboard::form::{self, Choices, Kind, Refusal, Sections, Values, f, one, with_status};
+use crate::dashboard::layout;
+use crate::dashboard::layout::refused;
+use crate::dashboard::visit::{Visit, viewer};
+use crate::dashboard::visit::{flash, take_flash};
 use crate::http::{ApiError, AppState};
 use crate::policy::Caller;
 
@@ -52,7 +53,7 @@ async fn list_page(
     };
     let viewer = viewer(state, caller).await;
     let error = |name: &str| Refusal::about(problem.as_ref(), name);
-    let markup = page::page(
+    let markup = layout::page(
         "Groups",
         &viewer,
         html! {
@@ -200,7 +201,7 @@ async fn group_page(
         .unwrap_or_else(|| form::values_of(&doc, SECTIONS));
     let choices = Choices::from([("members", viewer.people(|_| true))]);
     let locked = by == ManagedBy::Config;
-    let markup = page::page(
+    let markup = layout::page(
         &group.name,
         &viewer,
         html! {

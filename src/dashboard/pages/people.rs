@@ -5,7 +5,7 @@
 //!
 //! `/dashboard/people/{id}`: one person's settings (role, lines, manager, time zone, where
 //! they hear about low ratings, notifications on or off), saved as the API's `PATCH` with
-//! `If-Match` is (see [`super::form`]); a "send me a test alert" button per address;
+//! `If-Match` is (see [`crate::dashboard::form`]); a "send me a test alert" button per address;
 //! their invitation link; deactivating and reactivating them. Admins change people; a
 //! person sees their own page read-only, with the test alerts; a person from the config file
 //! is read-only for everyone.
@@ -19,11 +19,12 @@ use maud::{Markup, html};
 use rateline_domain::{ErrorCode, Invalid, ManagedBy, NameId, Person, Role};
 use serde_json::json;
 
-use super::form::{self, Choices, Kind, Refusal, Sections, Values, f, one, with_status};
-use super::page::{self, refused};
-use super::viewer::Viewer;
-use super::visit::{Shown, flash, take_flash};
-use super::visit::{Visit, viewer};
+use crate::dashboard::form::{self, Choices, Kind, Refusal, Sections, Values, f, one, with_status};
+use crate::dashboard::layout;
+use crate::dashboard::layout::refused;
+use crate::dashboard::viewer::Viewer;
+use crate::dashboard::visit::{Shown, flash, take_flash};
+use crate::dashboard::visit::{Visit, viewer};
 use crate::engine::TestAlert;
 use crate::http::{ApiError, AppState};
 use crate::policy::Caller;
@@ -229,7 +230,7 @@ async fn render(
     };
     let viewer = viewer(state, caller).await;
     let error = |name: &str| Refusal::about(problem.as_ref(), name);
-    let markup = page::page(
+    let markup = layout::page(
         "People",
         &viewer,
         html! {
@@ -551,6 +552,7 @@ enum Above {
     Invited(Option<Invited>),
 }
 
+/// One piece: the person's page, its forms in the order the page shows them.
 async fn person_page(
     state: &AppState,
     caller: &Caller,
@@ -602,7 +604,7 @@ async fn person_page(
         })
         .collect();
     let me = caller.person_id() == Some(p.id.as_str());
-    let markup = page::page(
+    let markup = layout::page(
         &p.person.name,
         &viewer,
         html! {

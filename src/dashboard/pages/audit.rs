@@ -6,8 +6,8 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 
-use super::page;
-use super::visit::{Visit, viewer};
+use crate::dashboard::layout;
+use crate::dashboard::visit::{Visit, viewer};
 use crate::http::{ApiError, ApiQuery, AppState};
 
 /// A field's value as the page shows it.
@@ -34,7 +34,7 @@ pub async fn audit_page(
         Err(e) => return e.into_response(),
     };
     let viewer = viewer(&state, &caller).await;
-    page::page(
+    layout::page(
         "Audit",
         &viewer,
         html! {

@@ -8,8 +8,8 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 
-use super::page;
-use super::visit::{Visit, viewer};
+use crate::dashboard::layout;
+use crate::dashboard::visit::{Visit, viewer};
 use crate::http::AppState;
 use crate::store::AppealFilter;
 
@@ -44,13 +44,13 @@ pub async fn queue(
         Ok(a) => a,
         Err(e) => return crate::http::ApiError::from(e).into_response(),
     };
-    let flash = super::visit::take_flash(&session).await;
+    let flash = crate::dashboard::visit::take_flash(&session).await;
     let decidable = match state.engine.decidable(&caller, &appeals).await {
         Ok(d) => d,
         Err(e) => return crate::http::ApiError::from(e).into_response(),
     };
     let viewer = viewer(&state, &caller).await;
-    page::page(
+    layout::page(
         "Appeals",
         &viewer,
         html! {
@@ -76,7 +76,7 @@ pub async fn queue(
                         (viewer.time(a.created_at))
                     }
                     p.appealed {
-                        (page::shown(Some(a.rating.scale), a.rating.value)) " from "
+                        (layout::shown(Some(a.rating.scale), a.rating.value)) " from "
                         (a.rating.client_name.as_deref().unwrap_or(&a.rating.client_id))
                         " · line " (viewer.line(&a.line_id))
                     }

@@ -10,10 +10,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use rateline_domain::{Invalid, Role};
 
-use super::form::{self, Refusal, Values, field_error, one};
-use super::page::{self, refused};
-use super::visit::{Visit, viewer};
-use super::visit::{flash, take_flash};
+use crate::dashboard::form::{self, Refusal, Values, field_error, one};
+use crate::dashboard::layout;
+use crate::dashboard::layout::refused;
+use crate::dashboard::visit::{Visit, viewer};
+use crate::dashboard::visit::{flash, take_flash};
 use crate::engine::KeyRequest;
 use crate::http::{ApiError, AppState};
 use crate::policy::Caller;
@@ -139,7 +140,7 @@ async fn keys_page(state: &AppState, caller: &Caller, typed: &Values, shown: Sho
     let error = |name: &str| Refusal::about(refusal, name);
     let people = viewer.people(|_| true);
     let lines = viewer.line_choices();
-    let markup = page::page(
+    let markup = layout::page(
         "API keys",
         &viewer,
         html! {

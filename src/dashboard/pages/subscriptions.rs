@@ -10,9 +10,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use rateline_domain::{EventType, Invalid, NameId, SubscriptionSettings};
 
-use super::form::{self, Refusal, Values, one};
-use super::page::{self, refused};
-use super::visit::{Visit, flash, take_flash, viewer};
+use crate::dashboard::form::{self, Refusal, Values, one};
+use crate::dashboard::layout;
+use crate::dashboard::layout::refused;
+use crate::dashboard::visit::{Visit, flash, take_flash, viewer};
 use crate::http::{ApiError, AppState};
 use crate::policy::Caller;
 use crate::store::SubscriptionRecord;
@@ -117,7 +118,7 @@ pub async fn delete(
     }
 }
 
-fn state_of(s: &SubscriptionRecord, viewer: &super::viewer::Viewer) -> Markup {
+fn state_of(s: &SubscriptionRecord, viewer: &crate::dashboard::viewer::Viewer) -> Markup {
     html! {
         @match (s.active, s.switched_off_at, s.failing_since) {
             (false, Some(at), _) => {
@@ -149,7 +150,7 @@ async fn subscriptions_page(
         .iter()
         .map(|e| (e.as_str().to_owned(), e.as_str().to_owned()))
         .collect();
-    let markup = page::page(
+    let markup = layout::page(
         TITLE,
         &viewer,
         html! {
