@@ -142,6 +142,8 @@ impl AlertSinks {
     /// Sends an operator's digest of the ratings of their chats (`rating.notify_operator`)
     /// through the address it is for: an e-mail, a Telegram message, or a POST whose `text`
     /// a chat shows as it is, with `X-Rateline-Event: rating_notice`.
+    ///
+    /// One piece: one match over the sinks, each arm the message that sink carries.
     pub async fn send_notice(
         &self,
         n: &NoticeDelivery,

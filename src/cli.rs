@@ -207,6 +207,7 @@ async fn open_engine(settings: &Settings) -> anyhow::Result<Engine> {
     Engine::for_command(store, settings).map_err(anyhow::Error::msg)
 }
 
+/// One piece: one match over the commands, each arm short.
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(c) => {
@@ -359,6 +360,7 @@ async fn set_up_helpdesk(
     Ok(report?)
 }
 
+/// One piece: the checks `check-config` runs, in the order it prints them.
 async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode> {
     let settings = match Settings::load(c.config.as_deref()) {
         Ok(s) => s,

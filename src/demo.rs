@@ -44,6 +44,8 @@ struct Connector {
     answered: Mutex<usize>,
 }
 
+/// One piece: the demo's script, a day of a contact center, step by step in the order it prints
+/// them.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let db = dir.path().join("demo.db");

@@ -209,6 +209,8 @@ pub const MAX_REASON_ID: usize = 32;
 
 impl RatingSettings {
     /// Checks each `rating.*` field's range, naming the field as the API does.
+    ///
+    /// One piece: one check per `rating.*` field, each naming its field as the API does.
     fn validate(&self) -> Result<(), Invalid> {
         if self.delay_seconds > 3600 {
             return Err(Invalid::new(

@@ -236,6 +236,8 @@ impl Telegram {
         Ok(())
     }
 
+    /// One piece: one match over what the typed message answers (the reasons, the comment, or
+    /// the rating itself), each arm the answer it submits and the reply it gets.
     async fn on_text(
         &self,
         chat: i64,

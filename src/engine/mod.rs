@@ -483,6 +483,9 @@ impl Engine {
     }
 
     /// Stores a client's answer under the line's scale, answer window and change policy.
+    ///
+    /// One piece: the answer checked, the one store call, then one match over its
+    /// outcomes, each arm what the caller is told (and what wakes or is sent).
     #[tracing::instrument(skip(self, answer), fields(request_id = %answer.request_id))]
     pub async fn submit_rating(&self, mut answer: RatingAnswer) -> Result<Submitted> {
         check_id("request_id", &answer.request_id)

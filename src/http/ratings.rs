@@ -82,6 +82,8 @@ impl ReadFilter {
 }
 
 /// The inbox's query, parsed. `me` is the caller's person, for `assignee=me`.
+///
+/// One piece: one check per query parameter, each naming its parameter in its refusal.
 pub fn inbox_filter(
     params: &std::collections::HashMap<String, String>,
     me: Option<&str>,

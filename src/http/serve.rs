@@ -309,6 +309,9 @@ fn refuse(stream: TcpStream, answer: Vec<u8>, answering: &Arc<AtomicUsize>) {
 }
 
 /// Serves `app` on `listener` until `stop`, then lets the requests in flight finish.
+///
+/// One piece: the accept loop with its limits, timeouts and drain in one place, so the order in
+/// which a connection meets them reads top to bottom.
 pub async fn serve(
     listener: TcpListener,
     app: Router,

@@ -188,6 +188,10 @@ impl Inner {
     ///
     /// `housekeeping` is when expiries and idle closes are next due (ms); those queries run
     /// only then, so a busy stream of sends does not pay for them on every pass.
+    ///
+    /// One piece: one pass's steps in the order they run (expiries, idle closes, digests
+    /// gathered, requests claimed, then each kind of job, then the sleep), each with the
+    /// slots the one before left.
     async fn pass(
         self: &Arc<Self>,
         permits: &Arc<Semaphore>,

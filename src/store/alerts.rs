@@ -182,6 +182,10 @@ pub(crate) async fn release_alerts(
 
 /// Makes the alerts of a rating that just became low, in the rating's transaction: they
 /// exist exactly when the rating does. Returns how many will be sent.
+///
+/// One piece: the facts the plan needs read in the rating's transaction, the domain's plan
+/// (`audience`, `reach`), then each row's pace and its insert, in the order the transaction
+/// takes them.
 pub(crate) async fn plan_alerts(
     tx: &mut sqlx::AnyConnection,
     rating_id: &str,

@@ -45,6 +45,9 @@ const THEIR_RATINGS: &str = "SELECT g.id FROM ratings g JOIN sessions s ON s.id 
 impl Store {
     /// Erases client `client_id` of `channel` in one transaction, their rows taking
     /// `pseudonym`; see the module's docs. Erasing again changes nothing.
+    ///
+    /// One piece: one transaction's statements, one per table a client's data is in; split,
+    /// what the erasure covers would be spread over helpers.
     pub async fn erase_client(
         &self,
         channel: &str,

@@ -245,6 +245,9 @@ impl Store {
 
     /// A digest and its ratings, for its send; `None` when it is gone. `zone` is the zone
     /// of people without their own, for their quiet hours.
+    ///
+    /// One piece: the digest's row, then its ratings, then who may still be told of
+    /// each, one read after another.
     pub async fn notice_delivery(
         &self,
         id: &str,

@@ -354,6 +354,9 @@ impl First {
 /// where it applies (reasons, alerts, the digest, the event) row by row. Every other answer
 /// (a change, a refusal, a second answer to one request in the set) runs after the set, row
 /// by row as [`submit_rating`] runs it, so it sees the answers before it.
+///
+/// One piece: the set's transaction, its statements in the order the guarantees rest on, as in
+/// `submit_rating`.
 fn submit_ratings<'c>(
     conn: &'c mut sqlx::AnyConnection,
     answers: &'c [&'c Answer],
@@ -554,6 +557,8 @@ const FIRST_RATING_COLUMNS: &[&str] = &[
     "reasons",
 ];
 
+/// One piece: one answer's transaction, its statements in the order the guarantees rest on
+/// (the request locked first, then the rating, its version and what follows it).
 fn submit_rating<'c>(
     conn: &'c mut sqlx::AnyConnection,
     a: &'c Answer,

@@ -453,6 +453,9 @@ struct Record {
 /// Sends' outcomes: the platforms' acceptances as one `UPDATE` over all their rows (with a
 /// reminder each where the line asks one), every other outcome (and an outcome given twice
 /// for one request) row by row as [`record_send_result`] records it.
+///
+/// One piece: the set's transaction, its statements in the order the guarantees rest on, as in
+/// `record_send_result`.
 fn record_send_results<'c>(
     conn: &'c mut sqlx::AnyConnection,
     records: &'c [&'c Record],
@@ -607,6 +610,8 @@ async fn remind(
     Ok(())
 }
 
+/// One piece: one outcome's transaction: a match over the outcomes, each arm its
+/// statements.
 fn record_send_result<'c>(
     conn: &'c mut sqlx::AnyConnection,
     a: &'c Record,

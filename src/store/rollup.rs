@@ -364,6 +364,9 @@ fn request_keys(unit: i64) -> [String; 4] {
 
 /// The counts for `f` grouped `by`: whole days of `span` from the rollup, its edges from
 /// the rows, these counted by stretches of `unit` ms (their `day`).
+///
+/// One piece: one query built from the filter, its grouping and the span's edges; split, the
+/// statement's text would be spread over helpers.
 async fn counts_over(
     conn: &mut sqlx::AnyConnection,
     f: &ReportFilter,

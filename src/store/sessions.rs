@@ -518,6 +518,9 @@ fn queued(r: &RequestRecord) -> bool {
 /// Closes as one `UPDATE` of their sessions and one `INSERT` of their requests; what the
 /// rules decide for each request, and the rare cases (a session closed already, dated too
 /// early, or closed twice in one set), go row by row as [`close_session`] does.
+///
+/// One piece: the set's transaction, its statements in the order the guarantees rest on, as in
+/// `close_session`.
 fn close_sessions<'c>(
     conn: &'c mut sqlx::AnyConnection,
     closes: &'c [&'c Close],

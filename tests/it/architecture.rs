@@ -241,3 +241,113 @@ fn dashboard_modules_use_only_the_ones_below_them() {
     );
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// The most lines a production function has without saying why it is one piece.
+const LONG_FUNCTION: usize = 100;
+
+/// How many production functions there are, and each of more than [`LONG_FUNCTION`] lines
+/// (its signature to its closing brace) as `path:line name (lines)`, with whether its doc
+/// says why it is one piece (`One piece:`). Test modules (from `#[cfg(test)]` on) are left
+/// out.
+fn long_functions(root: &Path) -> (usize, Vec<(String, bool)>) {
+    let mut files = Vec::new();
+    for dir in ["src", "domain/src", "adapters/src"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    let (mut read, mut long) = (0, Vec::new());
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("a source file reads");
+        let lines: Vec<&str> = text
+            .lines()
+            .take_while(|l| !l.starts_with("#[cfg(test)]"))
+            .collect();
+        let mut n = 0;
+        while n < lines.len() {
+            let line = lines[n];
+            let code = line.trim_start();
+            let indent = &line[..line.len() - code.len()];
+            let is_fn = [
+                "fn ",
+                "pub fn ",
+                "async fn ",
+                "pub async fn ",
+                "pub(crate) fn ",
+            ]
+            .iter()
+            .chain(&[
+                "pub(crate) async fn ",
+                "pub(super) fn ",
+                "pub(super) async fn ",
+            ])
+            .chain(&["const fn ", "pub const fn ", "pub(in crate::dashboard) fn "])
+            .any(|start| code.starts_with(start));
+            if !is_fn {
+                n += 1;
+                continue;
+            }
+            let close = format!("{indent}}}");
+            let Some(end) = (n..lines.len()).find(|&k| lines[k] == close) else {
+                n += 1;
+                continue;
+            };
+            // A declaration without a body (in a trait) ends at its `;`.
+            if lines[n..end]
+                .iter()
+                .any(|l| l.trim_end().ends_with(';') && !l.contains('{'))
+                && !lines[n..end].iter().any(|l| l.trim_end().ends_with('{'))
+            {
+                n += 1;
+                continue;
+            }
+            read += 1;
+            if end - n + 1 > LONG_FUNCTION {
+                let says_why = lines[..n]
+                    .iter()
+                    .rev()
+                    .take_while(|l| {
+                        let l = l.trim_start();
+                        l.starts_with("///") || l.starts_with("#[")
+                    })
+                    .any(|l| l.contains("One piece:"));
+                let name: String = code
+                    .split("fn ")
+                    .nth(1)
+                    .unwrap_or("")
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                let shown = path.strip_prefix(root).unwrap_or(&path).display();
+                long.push((
+                    format!("{shown}:{} {name} ({} lines)", n + 1, end - n + 1),
+                    says_why,
+                ));
+            }
+            n = end + 1;
+        }
+    }
+    (read, long)
+}
+
+/// A production function over [`LONG_FUNCTION`] lines says, in its doc, why it is one
+/// piece (`/// One piece: …`): a long function is where a newcomer gets lost, and the few
+/// that stay long are those that a split would make harder to follow (one transaction's
+/// steps, one page's markup read top to bottom).
+#[test]
+fn a_long_function_says_why_it_is_one_piece() {
+    let (read, long) = long_functions(Path::new(env!("CARGO_MANIFEST_DIR")));
+    assert!(
+        read > 1000,
+        "the check read {read} functions: is it reading the code?"
+    );
+    let silent: Vec<&str> = long
+        .iter()
+        .filter(|(_, says_why)| !says_why)
+        .map(|(f, _)| f.as_str())
+        .collect();
+    assert!(
+        silent.is_empty(),
+        "functions over {LONG_FUNCTION} lines with no `/// One piece: …` saying why; split \
+         them or say why:\n{}",
+        silent.join("\n")
+    );
+}

@@ -160,6 +160,9 @@ fn private_warning(private: &str) -> String {
 }
 
 /// One account's look: what was found and the problems.
+///
+/// One piece: Chatwoot's settings read one after another, as an admin would check them, each
+/// problem saying how to mend it.
 async fn check_account(
     api: &ChatwootApi,
     account: &str,

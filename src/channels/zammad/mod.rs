@@ -217,6 +217,8 @@ impl Zammad {
         Ok(handled)
     }
 
+    /// One piece: one match over Zammad's trigger payloads, each arm what it means for a
+    /// session.
     async fn apply(&self, z: &Instance, payload: &Value) -> Result<Handled, StoreError> {
         let Some(t) = payload.get("ticket").and_then(Ticket::read) else {
             return Ok(Handled::Ignored(

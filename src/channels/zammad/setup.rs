@@ -333,6 +333,9 @@ async fn check_instance(
 }
 
 /// The webhook to `url` and the triggers that send it.
+///
+/// One piece: Zammad's webhook and triggers read one after another, as an admin would check
+/// them, each problem saying how to mend it.
 async fn check_webhook(
     api: &ZammadApi,
     at: &str,
