@@ -38,7 +38,7 @@ use rateline_domain::{ClientRef, Id, Scale};
 use serde_json::json;
 
 use crate::settings::SmtpSettings;
-use crate::store::{AlertDelivery, DigestKind, NoticeDelivery};
+use crate::store::{AlertDelivery, DigestDelivery, DigestKind};
 
 /// The sinks this server can send alerts through.
 pub struct AlertSinks {
@@ -144,9 +144,9 @@ impl AlertSinks {
     /// a chat shows as it is, with `X-Rateline-Event: rating_notice`.
     ///
     /// One piece: one match over the sinks, each arm the message that sink carries.
-    pub async fn send_notice(
+    pub async fn send_digest(
         &self,
-        n: &NoticeDelivery,
+        n: &DigestDelivery,
         telegram: Option<&Arc<dyn ChannelAdapter>>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> SendOutcome {
@@ -155,7 +155,7 @@ impl AlertSinks {
         } else {
             Markup::Plain
         };
-        let (subject, text) = notice_words(n, &self.public_url, markup);
+        let (subject, text) = digest_words(n, &self.public_url, markup);
         match n.sink.as_str() {
             "email" => match &self.email {
                 Some(email) => {
@@ -165,14 +165,14 @@ impl AlertSinks {
                         .await
                 }
                 None => SendOutcome::Failed {
-                    reason: "e-mail notices need [smtp] url and from in the configuration".into(),
+                    reason: "e-mail digests need [smtp] url and from in the configuration".into(),
                 },
             },
             "telegram" => {
                 let first = n.ratings.first();
                 let message = OutgoingText {
                     id: n.id.clone(),
-                    kind: TextKind::Notice,
+                    kind: TextKind::Digest,
                     session_id: first.map(|r| r.session_id.clone()).unwrap_or_default(),
                     line_id: String::new(),
                     to: ClientRef {
@@ -190,7 +190,7 @@ impl AlertSinks {
             "webhook" => {
                 if let Err(refused) = self.policy.check_url(&n.address) {
                     return SendOutcome::Failed {
-                        reason: format!("the call to the notice webhook was {refused}"),
+                        reason: format!("the call to the digest webhook was {refused}"),
                     };
                 }
                 let ratings: Vec<serde_json::Value> = n
@@ -239,7 +239,7 @@ impl AlertSinks {
                     "digest"
                 };
                 let body = json!({"text": text, "event": event, key: about});
-                let body = serde_json::to_vec(&body).expect("a notice serialises");
+                let body = serde_json::to_vec(&body).expect("a digest serialises");
                 let secret = n.webhook_secret.as_ref().unwrap_or(&self.server_secret);
                 let sent = self
                     .http
@@ -251,10 +251,10 @@ impl AlertSinks {
                     .body(body)
                     .send()
                     .await;
-                outcome_of_post(sent, "the notice webhook")
+                outcome_of_post(sent, "the digest webhook")
             }
             other => SendOutcome::Failed {
-                reason: format!("unknown notice sink '{other}'"),
+                reason: format!("unknown digest sink '{other}'"),
             },
         }
     }
@@ -362,7 +362,7 @@ impl Markup {
 }
 
 /// What a webhook digest's `event` (and `X-Rateline-Event`) says it is.
-fn digest_event(n: &NoticeDelivery) -> &'static str {
+fn digest_event(n: &DigestDelivery) -> &'static str {
     match n.kind {
         DigestKind::Ratings => "rating_notice",
         DigestKind::Alerts => "alert_digest",
@@ -373,10 +373,10 @@ fn digest_event(n: &NoticeDelivery) -> &'static str {
 }
 
 /// A digest's subject and text: what it is about and how many, then each rating (at most
-/// [`crate::store::NOTICE_LISTS`]) with its line, its value, the reasons, its session's page
-/// and the comment (cut to [`crate::store::NOTICE_COMMENT_CHARS`], quoted last), and a link
+/// [`crate::store::DIGEST_LISTS`]) with its line, its value, the reasons, its session's page
+/// and the comment (cut to [`crate::store::DIGEST_COMMENT_CHARS`], quoted last), and a link
 /// to the rest.
-fn notice_words(n: &NoticeDelivery, public_url: &str, markup: Markup) -> (String, String) {
+fn digest_words(n: &DigestDelivery, public_url: &str, markup: Markup) -> (String, String) {
     let plural = |one: &str, many: &str| {
         if n.total == 1 {
             one.to_owned()
@@ -458,7 +458,7 @@ fn notice_words(n: &NoticeDelivery, public_url: &str, markup: Markup) -> (String
             r.session_id
         ));
         if let Some(c) = &r.comment {
-            let mut said: String = c.chars().take(crate::store::NOTICE_COMMENT_CHARS).collect();
+            let mut said: String = c.chars().take(crate::store::DIGEST_COMMENT_CHARS).collect();
             if said.len() < c.len() {
                 said.push('…');
             }
@@ -831,7 +831,7 @@ mod tests {
 
     #[test]
     fn a_digest_cuts_long_comments_and_counts_what_it_does_not_list() {
-        let rating = |n: usize| crate::store::NoticedRating {
+        let rating = |n: usize| crate::store::DigestRating {
             rating_id: format!("g-{n}"),
             session_id: format!("s-{n}"),
             line_name: "Support".into(),
@@ -845,7 +845,7 @@ mod tests {
             reasons: vec!["Slow".into()],
             rated_at: chrono::Utc::now(),
         };
-        let mut n = NoticeDelivery {
+        let mut n = DigestDelivery {
             id: "n-1".into(),
             kind: DigestKind::Ratings,
             operator_id: "op-1".into(),
@@ -853,14 +853,14 @@ mod tests {
             sink: "telegram".into(),
             address: "42".into(),
             webhook_secret: None,
-            ratings: (0..crate::store::NOTICE_LISTS).map(rating).collect(),
+            ratings: (0..crate::store::DIGEST_LISTS).map(rating).collect(),
             total: 25,
             withdrawn: None,
             last_sent_at: None,
-            every: crate::store::NOTICE_EVERY,
+            every: crate::store::DIGEST_EVERY,
             quiet_until: None,
         };
-        let (subject, text) = notice_words(&n, "http://rl.example", Markup::Plain);
+        let (subject, text) = digest_words(&n, "http://rl.example", Markup::Plain);
         assert_eq!(subject, "25 new ratings of your chats");
         assert!(text.contains("👍 on Support\n"), "{text}");
         assert!(
@@ -883,7 +883,7 @@ mod tests {
 
         // A supervisor's digest names the operator and the client, and links the inbox.
         n.kind = DigestKind::Alerts;
-        let (subject, text) = notice_words(&n, "http://rl.example", Markup::Chat);
+        let (subject, text) = digest_words(&n, "http://rl.example", Markup::Chat);
         assert_eq!(subject, "25 low ratings");
         assert!(
             text.contains("Operator: Olga · Client: &lt;!here&gt; Ann · telegram\n"),
@@ -901,7 +901,7 @@ mod tests {
             line_name: "Support".into(),
             in_window: 37,
         };
-        let (subject, text) = notice_words(&n, "http://rl.example", Markup::Plain);
+        let (subject, text) = digest_words(&n, "http://rl.example", Markup::Plain);
         assert_eq!(
             subject,
             "Something is wrong on Support: 37 low ratings in 10 minutes"

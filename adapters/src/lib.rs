@@ -185,8 +185,9 @@ pub enum TextKind {
     Response,
     /// A low-rating alert to a supervisor's chat.
     Alert,
-    /// An operator's digest of the ratings of their chats.
-    Notice,
+    /// A digest (an operator's of the ratings of their chats, or a person's of alerts);
+    /// connectors have always seen it as `notice`.
+    Digest,
 }
 
 impl TextKind {
@@ -194,7 +195,7 @@ impl TextKind {
         match self {
             TextKind::Response => "response",
             TextKind::Alert => "alert",
-            TextKind::Notice => "notice",
+            TextKind::Digest => "notice",
         }
     }
 }

@@ -161,41 +161,41 @@ impl Inner {
                 outgoing.whatsapp_template = None;
                 Ok((via, adapter.send(&outgoing).await, false))
             }
-            JobKind::Notice => {
+            JobKind::Digest => {
                 let zone = self.engine.zone();
-                let Some(notice) = self.store.notice_delivery(&job.id, zone, now).await? else {
-                    return Ok(("none".into(), gone("notice"), false));
+                let Some(digest) = self.store.digest_delivery(&job.id, zone, now).await? else {
+                    return Ok(("none".into(), gone("digest"), false));
                 };
-                if let Some(why) = &notice.withdrawn {
+                if let Some(why) = &digest.withdrawn {
                     let reason = format!("withdrawn: {why}");
-                    return Ok((notice.sink, SendOutcome::Skipped { reason }, false));
+                    return Ok((digest.sink, SendOutcome::Skipped { reason }, false));
                 }
                 // The person's quiet hours hold it until they end.
-                if let Some(end) = notice.quiet_until {
+                if let Some(end) = digest.quiet_until {
                     let after = (end - now).to_std().unwrap_or_default();
                     let reason = "held for the person's quiet hours".to_owned();
-                    return Ok((notice.sink, SendOutcome::Defer { after, reason }, false));
+                    return Ok((digest.sink, SendOutcome::Defer { after, reason }, false));
                 }
                 // One such digest sent (or being sent ahead of this one) less than its pace
                 // ago holds this one back for the rest of it.
-                if let Some(next) = notice.last_sent_at.map(|t| t + notice.every)
+                if let Some(next) = digest.last_sent_at.map(|t| t + digest.every)
                     && now < next
                 {
                     let after = (next - now).to_std().unwrap_or_default();
                     let reason = format!(
                         "a digest went to this address less than {} minutes ago",
-                        notice.every.num_minutes()
+                        digest.every.num_minutes()
                     );
-                    return Ok((notice.sink, SendOutcome::Defer { after, reason }, false));
+                    return Ok((digest.sink, SendOutcome::Defer { after, reason }, false));
                 }
-                let weekly = matches!(notice.kind, crate::store::DigestKind::Weekly { .. });
-                if notice.ratings.is_empty() && !weekly {
+                let weekly = matches!(digest.kind, crate::store::DigestKind::Weekly { .. });
+                if digest.ratings.is_empty() && !weekly {
                     let reason = "its ratings are no longer in the store".to_owned();
-                    return Ok((notice.sink, SendOutcome::Skipped { reason }, false));
+                    return Ok((digest.sink, SendOutcome::Skipped { reason }, false));
                 }
                 let telegram = self.adapters.get(Channel::Telegram);
-                let outcome = self.sinks.send_notice(&notice, telegram, now).await;
-                Ok((notice.sink, outcome, false))
+                let outcome = self.sinks.send_digest(&digest, telegram, now).await;
+                Ok((digest.sink, outcome, false))
             }
             JobKind::Event => unreachable!("events are sent by send_event"),
         }
@@ -213,7 +213,7 @@ impl Inner {
         // Alerts and digests end `failed` whatever the reason; a response to a client keeps
         // the channel's reason, as a rating request does.
         let ended = |status: &'static str, error: String| JobResult::Final {
-            status: if matches!(job.kind, JobKind::Alert | JobKind::Notice) {
+            status: if matches!(job.kind, JobKind::Alert | JobKind::Digest) {
                 "failed"
             } else {
                 status

@@ -227,7 +227,7 @@ impl Inner {
                     .await?;
                 self.wake.weekly_at(next);
             }
-            let gathered = self.store.gather_notices(now).await?;
+            let gathered = self.store.gather_digests(now).await?;
             if gathered > 0 {
                 tracing::debug!(
                     ratings = gathered,
@@ -270,7 +270,7 @@ impl Inner {
             JobKind::Response,
             JobKind::Reminder,
             JobKind::Event,
-            JobKind::Notice,
+            JobKind::Digest,
         ] {
             if spare.len() == 0 {
                 break;
@@ -278,7 +278,7 @@ impl Inner {
             // With no active subscription no event can be claimed, and with no digest
             // queued none can: no query for them.
             if (kind == JobKind::Event && !self.store.events_wanted().await)
-                || (kind == JobKind::Notice && !self.store.notices_pending().await)
+                || (kind == JobKind::Digest && !self.store.digests_pending().await)
             {
                 continue;
             }

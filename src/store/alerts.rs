@@ -16,8 +16,8 @@ use rateline_domain::{
 use serde::Serialize;
 use sqlx::Row;
 
+use super::digests::BURST_WINDOW;
 use super::inbox::HANDLING_JOIN;
-use super::notices::BURST_WINDOW;
 use super::{Result, Store, ms, opt_time, time};
 
 /// One alert as `GET /v1/alerts` shows it.
@@ -273,7 +273,7 @@ pub(crate) async fn plan_alerts(
                     Some(n) => n,
                     None => {
                         let n =
-                            super::notices::burst_count(&mut *tx, &line_id, Some(rating_id), now)
+                            super::digests::burst_count(&mut *tx, &line_id, Some(rating_id), now)
                                 .await?
                                 + 1;
                         *burst.insert(n)
@@ -287,7 +287,7 @@ pub(crate) async fn plan_alerts(
             rows.push((recipient, sink, Some(address), "pending", None, None));
             continue;
         };
-        let fold = super::notices::Fold {
+        let fold = super::digests::Fold {
             person: &recipient,
             sink,
             address: &address,
@@ -297,7 +297,7 @@ pub(crate) async fn plan_alerts(
             not_before,
         };
         let digest =
-            super::notices::add_to_digest(&mut *tx, backend, &fold, &[rating_id.to_owned()], now)
+            super::digests::add_to_digest(&mut *tx, backend, &fold, &[rating_id.to_owned()], now)
                 .await?;
         rows.push((
             recipient,
@@ -404,7 +404,7 @@ async fn listener(
         notify,
         active: row.try_get::<i64, _>("active")? != 0,
         notifications_enabled: row.try_get::<i64, _>("notifications_enabled")? != 0,
-        pace: super::notices::read_pace(id, row.try_get("alert_pace")?),
+        pace: super::digests::read_pace(id, row.try_get("alert_pace")?),
         zone,
     }))
 }

@@ -34,7 +34,7 @@ pub const SWITCH_OFF_AFTER_DAYS: i64 = 3;
 /// The `version` of every event's JSON: raised only by a change that breaks a reader.
 pub const EVENT_VERSION: u32 = 1;
 
-/// Whether any subscription is active (or, for [`super::notices`], any digest is queued), as
+/// Whether any subscription is active (or, for [`super::digests`], any digest is queued), as
 /// last read, and how many times a change made here has made that reading stale.
 #[derive(Debug, Default)]
 pub(crate) struct Gate(Mutex<GateState>);

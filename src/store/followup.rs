@@ -295,7 +295,7 @@ async fn tell_deciders(
         else {
             continue;
         };
-        let to = super::notices::Digests {
+        let to = super::digests::Digests {
             person: id,
             notify: &notify,
             kind: "appeals",
@@ -483,7 +483,7 @@ impl Store {
             .ok_or_else(|| super::StoreError::Corrupt("an appeal vanished".into()))?;
         tx.commit().await?;
         // A digest to a decider may be queued now: the scheduler looks for it.
-        self.notices.forget();
+        self.digests.forget();
         Ok(if made == 1 {
             AppealOutcome::Done(appeal)
         } else {

@@ -23,8 +23,10 @@ pub enum JobKind {
     Reminder,
     /// An event on its way to a subscription (`event_deliveries`, see [`super::events`]).
     Event,
-    /// An operator's digest of their ratings (`operator_notices`, see [`super::notices`]).
-    Notice,
+    /// A digest (`operator_notices`, see [`super::digests`]): an operator's of their ratings,
+    /// or a person's of alerts, a burst, appeals or the weekly report. Its `as_str` stays
+    /// `notice`, the name the metrics and logs have used.
+    Digest,
 }
 
 impl JobKind {
@@ -34,7 +36,7 @@ impl JobKind {
             JobKind::Response => "response",
             JobKind::Reminder => "reminder",
             JobKind::Event => "event",
-            JobKind::Notice => "notice",
+            JobKind::Digest => "notice",
         }
     }
 
@@ -44,13 +46,13 @@ impl JobKind {
             JobKind::Response => "rating_responses",
             JobKind::Reminder => "rating_reminders",
             JobKind::Event => "event_deliveries",
-            JobKind::Notice => "operator_notices",
+            JobKind::Digest => "operator_notices",
         }
     }
 
     fn key(self) -> &'static str {
         match self {
-            JobKind::Alert | JobKind::Event | JobKind::Notice => "id",
+            JobKind::Alert | JobKind::Event | JobKind::Digest => "id",
             JobKind::Response => "rating_id",
             JobKind::Reminder => "request_id",
         }
@@ -59,7 +61,7 @@ impl JobKind {
     /// The status column; the partial indexes' predicates repeat it word for word.
     fn status(self) -> &'static str {
         match self {
-            JobKind::Alert | JobKind::Reminder | JobKind::Event | JobKind::Notice => "status",
+            JobKind::Alert | JobKind::Reminder | JobKind::Event | JobKind::Digest => "status",
             JobKind::Response => "delivery_status",
         }
     }
@@ -68,7 +70,7 @@ impl JobKind {
     fn claimable(self) -> &'static str {
         match self {
             JobKind::Event => super::events::CLAIMABLE,
-            JobKind::Alert | JobKind::Response | JobKind::Reminder | JobKind::Notice => "TRUE",
+            JobKind::Alert | JobKind::Response | JobKind::Reminder | JobKind::Digest => "TRUE",
         }
     }
 
@@ -81,7 +83,7 @@ impl JobKind {
             // A reminder is asked for when it is due, long after it was made.
             JobKind::Reminder => "due_at",
             // A digest is due at its slot, up to a minute after it was made.
-            JobKind::Notice => "slot_at",
+            JobKind::Digest => "slot_at",
         }
     }
 }
@@ -248,7 +250,7 @@ impl Store {
             ),
         };
         let touch = match job.kind {
-            JobKind::Alert | JobKind::Reminder | JobKind::Event | JobKind::Notice => {
+            JobKind::Alert | JobKind::Reminder | JobKind::Event | JobKind::Digest => {
                 ", updated_at = $4"
             }
             JobKind::Response => "",

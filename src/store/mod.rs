@@ -18,6 +18,7 @@ mod alerts;
 mod audit;
 mod breakdown;
 mod connectors;
+mod digests;
 mod erasure;
 mod events;
 mod export;
@@ -28,7 +29,6 @@ mod inbox;
 mod jobs;
 mod keys;
 mod lines;
-mod notices;
 mod notify;
 mod passwords;
 mod people;
@@ -57,6 +57,10 @@ pub use alerts::{
 pub use audit::{AuditFilter, AuditRecord, FieldChange};
 pub use breakdown::{Breakdown, Funnel, LowRating};
 pub use connectors::StoredConnector;
+pub use digests::{
+    BURST_WINDOW, DIGEST_COMMENT_CHARS, DIGEST_EVERY, DIGEST_LISTS, DigestDelivery, DigestKind,
+    DigestRating, WeekOfLine,
+};
 pub use erasure::{ERASED_PREFIX, Erased};
 pub use events::{
     EVENT_VERSION, EventDelivery, EventResult, GATE_TTL, Recorded, SWITCH_OFF_AFTER_DAYS,
@@ -76,10 +80,6 @@ pub use inbox::{
 pub use jobs::{ClaimedJob, JobKind, JobResult};
 pub use keys::{KeyRecord, NewKey, StoredKey};
 pub use lines::LineRecord;
-pub use notices::{
-    BURST_WINDOW, DigestKind, NOTICE_COMMENT_CHARS, NOTICE_EVERY, NOTICE_LISTS, NoticeDelivery,
-    NoticedRating, WeekOfLine,
-};
 pub use notify::{NOTIFY_CHANNEL, Others};
 pub use passwords::{Invitation, PersonSignIn};
 pub use people::{Directory, PersonRecord};
@@ -189,8 +189,8 @@ pub struct Store {
     writer: writer::Writer,
     /// Whether any event subscription is active, as last read (see [`events`]).
     events: std::sync::Arc<events::Gate>,
-    /// Whether any operator's digest is queued, as last read (see [`notices`]).
-    notices: std::sync::Arc<events::Gate>,
+    /// Whether any operator's digest is queued, as last read (see [`digests`]).
+    digests: std::sync::Arc<events::Gate>,
     /// Raised by every connector write made here (see [`connectors`]).
     connectors_changed: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
@@ -285,7 +285,7 @@ impl Store {
             url: rateline_domain::Secret(url),
             writer,
             events: Default::default(),
-            notices: Default::default(),
+            digests: Default::default(),
             connectors_changed: Default::default(),
         })
     }

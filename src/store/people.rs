@@ -250,7 +250,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| Ok(super::notices::read_pace(id, r.try_get("alert_pace")?)))
+        row.map(|r| Ok(super::digests::read_pace(id, r.try_get("alert_pace")?)))
             .transpose()
     }
 

@@ -77,7 +77,7 @@ pub struct AlertPlan {
     /// is skipped, since the alert carries the rating and the comment.
     pub operators_see_ratings: bool,
     /// The line's `rating.notify_operator`: a first answer is noted for the operator's
-    /// digest (see [`super::notices`]), whatever its value.
+    /// digest (see [`super::digests`]), whatever its value.
     pub notify_operator: bool,
     /// The line's `rating.alert_burst_over` (0: never).
     pub burst_over: u32,
@@ -171,7 +171,7 @@ impl Store {
         if let RatingOutcome::Created(r, _) | RatingOutcome::Changed(r, _) = &outcome
             && r.low
         {
-            self.notices.forget();
+            self.digests.forget();
         }
         Ok(outcome)
     }
@@ -316,7 +316,7 @@ impl First {
             .await?;
         }
         if a.alerts.notify_operator {
-            super::notices::note_rating(&mut *conn, &self.id, &answer.request_id, self.now).await?;
+            super::digests::note_rating(&mut *conn, &self.id, &answer.request_id, self.now).await?;
         }
         events::emit_rating(conn, a.events, EventType::RatingCreated, &self.id, self.now).await
     }

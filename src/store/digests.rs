@@ -12,7 +12,7 @@
 //!
 //! - **New appeals**, to each person who may decide them, at most one message a minute.
 //!
-//! A digest is then a durable job ([`super::JobKind::Notice`]) like an alert, held back by
+//! A digest is then a durable job ([`super::JobKind::Digest`]) like an alert, held back by
 //! the person's quiet hours, and reads its ratings as they stand when it is sent.
 
 use std::collections::BTreeMap;
@@ -27,7 +27,7 @@ use super::{
 };
 
 /// The least time between two digests to one address.
-pub const NOTICE_EVERY: Duration = Duration::minutes(1);
+pub const DIGEST_EVERY: Duration = Duration::minutes(1);
 
 /// The window a line's burst is counted in, and the least time between two of its digests
 /// to one address.
@@ -37,11 +37,11 @@ pub const BURST_WINDOW: Duration = Duration::minutes(10);
 const GATHER_BATCH: i64 = 500;
 
 /// The most ratings one digest lists one by one; it counts the rest. With comments cut
-/// to [`NOTICE_COMMENT_CHARS`], a digest fits in one Telegram message (4,096 characters).
-pub const NOTICE_LISTS: usize = 10;
+/// to [`DIGEST_COMMENT_CHARS`], a digest fits in one Telegram message (4,096 characters).
+pub const DIGEST_LISTS: usize = 10;
 
 /// The most characters of a comment a digest says (the session's page has it whole).
-pub const NOTICE_COMMENT_CHARS: usize = 200;
+pub const DIGEST_COMMENT_CHARS: usize = 200;
 
 /// Notes rating `rating_id` of request `request_id` for its operator's next digest, in the
 /// answer's transaction; a session without an operator notes nothing.
@@ -76,7 +76,7 @@ pub enum DigestKind {
         zone: chrono_tz::Tz,
         lines: Vec<WeekOfLine>,
     },
-    /// An operator's notice of every rating of their chats (`ratings`).
+    /// An operator's digest of every rating of their chats (`ratings`).
     Ratings,
     /// A person's low-rating alerts, gathered by their pace or quiet hours (`alerts`).
     Alerts,
@@ -105,7 +105,7 @@ pub struct WeekOfLine {
 
 /// A digest on its way to a person.
 #[derive(Debug, Clone)]
-pub struct NoticeDelivery {
+pub struct DigestDelivery {
     pub id: String,
     pub kind: DigestKind,
     /// The person it goes to (an operator, for [`DigestKind::Ratings`]).
@@ -115,16 +115,16 @@ pub struct NoticeDelivery {
     pub address: String,
     /// The operator's own `notify.webhook_secret`, which signs a webhook digest.
     pub webhook_secret: Option<Secret>,
-    /// The ratings it lists (at most [`NOTICE_LISTS`]), oldest first; those gone since
+    /// The ratings it lists (at most [`DIGEST_LISTS`]), oldest first; those gone since
     /// (purged) are left out.
-    pub ratings: Vec<NoticedRating>,
+    pub ratings: Vec<DigestRating>,
     /// How many ratings it is about in all.
     pub total: usize,
     /// Why it is not to be sent any more, if it is not: the operator was deactivated,
     /// switched notifications off or no longer has this address.
     pub withdrawn: Option<String>,
     /// When the digest of its kind before it reached the same address (now, when one
-    /// ahead of it is being sent): the next waits [`NoticeDelivery::every`].
+    /// ahead of it is being sent): the next waits [`DigestDelivery::every`].
     pub last_sent_at: Option<DateTime<Utc>>,
     /// The least time between two digests of its kind to the address.
     pub every: Duration,
@@ -134,7 +134,7 @@ pub struct NoticeDelivery {
 
 /// A rating as a digest says it.
 #[derive(Debug, Clone)]
-pub struct NoticedRating {
+pub struct DigestRating {
     pub rating_id: String,
     pub session_id: String,
     pub line_name: String,
@@ -155,8 +155,8 @@ impl Store {
     /// Whether any digest is queued (as read at most [`super::GATE_TTL`] ago, and at once
     /// after this process made one): when not, the scheduler does not look for one to send.
     /// When the store cannot say, it answers yes.
-    pub async fn notices_pending(&self) -> bool {
-        self.notices
+    pub async fn digests_pending(&self) -> bool {
+        self.digests
             .read(
                 &self.pool,
                 "SELECT COUNT(*) AS n FROM
@@ -168,7 +168,7 @@ impl Store {
     /// Gathers the ratings noted for operators into digests (see the module's docs);
     /// returns how many it gathered. Several processes may run it at once: a rating is
     /// gathered once, and an operator's digests are made by one of them at a time.
-    pub async fn gather_notices(&self, now: DateTime<Utc>) -> Result<usize> {
+    pub async fn gather_digests(&self, now: DateTime<Utc>) -> Result<usize> {
         let (skip_locked, lock) = match self.backend {
             Backend::Postgres => (" FOR UPDATE SKIP LOCKED", " FOR UPDATE"),
             Backend::Sqlite => ("", ""),
@@ -239,7 +239,7 @@ impl Store {
         q.execute(&mut *tx).await?;
         tx.commit().await?;
         // A digest may be queued now: the scheduler looks for it.
-        self.notices.forget();
+        self.digests.forget();
         Ok(ids.len())
     }
 
@@ -248,12 +248,12 @@ impl Store {
     ///
     /// One piece: the digest's row, then its ratings, then who may still be told of
     /// each, one read after another.
-    pub async fn notice_delivery(
+    pub async fn digest_delivery(
         &self,
         id: &str,
         zone: chrono_tz::Tz,
         now: DateTime<Utc>,
-    ) -> Result<Option<NoticeDelivery>> {
+    ) -> Result<Option<DigestDelivery>> {
         // Digests of one kind (and line) to one address pace each other; the others do not.
         let same = "o.operator_id = n.operator_id AND o.sink = n.sink AND o.address = n.address
                     AND o.kind = n.kind AND COALESCE(o.line_id, '') = COALESCE(n.line_id, '')";
@@ -280,7 +280,7 @@ impl Store {
         let corrupt = |e: String| StoreError::Corrupt(format!("notice {id}: {e}"));
         let all: Vec<String> = serde_json::from_str(&row.try_get::<String, _>("ratings")?)
             .map_err(|e| corrupt(e.to_string()))?;
-        let listed: Vec<&String> = all.iter().take(NOTICE_LISTS).collect();
+        let listed: Vec<&String> = all.iter().take(DIGEST_LISTS).collect();
         let operator: String = row.try_get("operator_id")?;
         let pace = read_pace(&operator, row.try_get("alert_pace")?);
         let kind_name: String = row.try_get("kind")?;
@@ -320,7 +320,7 @@ impl Store {
                 .iter()
                 .map(|id| line.rating.reason_text(id).to_owned())
                 .collect();
-            let rating = NoticedRating {
+            let rating = DigestRating {
                 rating_id: r.try_get("id")?,
                 session_id: r.try_get("session_id")?,
                 line_name: line.name,
@@ -340,7 +340,7 @@ impl Store {
         let ratings = listed.iter().filter_map(|id| found.remove(*id)).collect();
         let (kind, every) = match kind_name.as_str() {
             "alerts" => (DigestKind::Alerts, pace.digest_every()),
-            "appeals" => (DigestKind::Appeals, NOTICE_EVERY),
+            "appeals" => (DigestKind::Appeals, DIGEST_EVERY),
             "burst" => {
                 let line_id: String = row
                     .try_get::<Option<String>, _>("line_id")?
@@ -374,7 +374,7 @@ impl Store {
                 // One a week by its slot: nothing paces it.
                 (kind, Duration::zero())
             }
-            _ => (DigestKind::Ratings, NOTICE_EVERY),
+            _ => (DigestKind::Ratings, DIGEST_EVERY),
         };
         let (sink, address): (String, String) = (row.try_get("sink")?, row.try_get("address")?);
         let notify: Option<Notify> = row
@@ -399,7 +399,7 @@ impl Store {
             _ => None,
         };
         let zone = own_zone(&row, zone)?;
-        Ok(Some(NoticeDelivery {
+        Ok(Some(DigestDelivery {
             id: row.try_get("id")?,
             kind,
             operator_id: operator,
@@ -475,7 +475,7 @@ impl Store {
             next = Some(next.map_or(upcoming, |n| n.min(upcoming)));
         }
         if queued > 0 {
-            self.notices.forget();
+            self.digests.forget();
         }
         Ok(next)
     }
@@ -578,7 +578,7 @@ where
     Ok(row.try_get("n")?)
 }
 
-/// Where an alert (or a notice's rating) goes into a digest.
+/// Where an alert (or a rating for an operator's digest) goes into a digest.
 pub(crate) struct Fold<'a> {
     pub person: &'a str,
     pub sink: &'a str,
@@ -594,7 +594,7 @@ pub(crate) struct Fold<'a> {
 }
 
 /// One person's digests of one kind with a minute between two, at each of their addresses:
-/// an operator's notices, and a decider's new appeals.
+/// an operator's digests, and a decider's new appeals.
 pub(crate) struct Digests<'a> {
     pub person: &'a str,
     pub notify: &'a Notify,
@@ -620,7 +620,7 @@ impl Digests<'_> {
                 address: &address,
                 kind: self.kind,
                 line_id: None,
-                every: NOTICE_EVERY,
+                every: DIGEST_EVERY,
                 not_before: now,
             };
             add_to_digest(&mut *tx, backend, &fold, ratings, now).await?;
