@@ -233,33 +233,32 @@ pub(crate) async fn plan_alerts(
         }
     }
 
-    // Rows that say why nobody hears of it go first, then those to send, each in its turn.
-    let (sends, unsent): (Vec<_>, Vec<_>) = nobody
+    // Rows that say why nobody hears of it are written first, then those to send, each in
+    // its turn.
+    let mut rows: Vec<AlertRow> = Vec::new();
+    let mut paced = Vec::new();
+    for row in nobody
         .into_iter()
         .chain(reach(&people, &listeners, plan.operators_see_ratings))
-        .partition(|row| matches!(row, PlannedAlert::Send { .. }));
-    let mut rows: Vec<AlertRow> = unsent
-        .into_iter()
-        .filter_map(|row| match row {
+    {
+        match row {
             PlannedAlert::Unsent {
                 recipient,
                 unsent,
                 why,
-            } => Some((recipient, "none", None, unsent.status(), Some(why), None)),
-            PlannedAlert::Send { .. } => None,
-        })
-        .collect();
-    let paced = sends.into_iter().filter_map(|row| match row {
-        PlannedAlert::Send {
-            recipient,
-            sink,
-            address,
-        } => {
-            let l = listeners.get(&recipient)?;
-            Some((recipient, sink, address, l.pace.clone(), l.zone))
+            } => rows.push((recipient, "none", None, unsent.status(), Some(why), None)),
+            // `reach` sends only to the listeners it was given.
+            PlannedAlert::Send {
+                recipient,
+                sink,
+                address,
+            } => {
+                if let Some(l) = listeners.get(&recipient) {
+                    paced.push((recipient, sink, address, l.pace.clone(), l.zone));
+                }
+            }
         }
-        PlannedAlert::Unsent { .. } => None,
-    });
+    }
 
     let mut pending = 0;
     let backend = super::Backend::of_connection(&*tx);
