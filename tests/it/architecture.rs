@@ -245,6 +245,27 @@ fn dashboard_modules_use_only_the_ones_below_them() {
 /// The most lines a production function has without saying why it is one piece.
 const LONG_FUNCTION: usize = 100;
 
+/// The name of the function a line of code declares, after any visibility (`pub`,
+/// `pub(…)`) and `async`, `const` or `unsafe`; `None` when it declares none.
+fn declared_fn(code: &str) -> Option<String> {
+    let (before, after) = code.split_once("fn ")?;
+    let before = match before.strip_prefix("pub(") {
+        Some(rest) => rest.split_once(')')?.1,
+        None => before.strip_prefix("pub ").unwrap_or(before),
+    };
+    if !before
+        .split_whitespace()
+        .all(|w| matches!(w, "async" | "const" | "unsafe"))
+    {
+        return None;
+    }
+    let name: String = after
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    (!name.is_empty()).then_some(name)
+}
+
 /// How many production functions there are, and each of more than [`LONG_FUNCTION`] lines
 /// (its signature to its closing brace) as `path:line name (lines)`, with whether its doc
 /// says why it is one piece (`One piece:`). Test modules (from `#[cfg(test)]` on) are left
@@ -266,39 +287,27 @@ fn long_functions(root: &Path) -> (usize, Vec<(String, bool)>) {
             let line = lines[n];
             let code = line.trim_start();
             let indent = &line[..line.len() - code.len()];
-            let is_fn = [
-                "fn ",
-                "pub fn ",
-                "async fn ",
-                "pub async fn ",
-                "pub(crate) fn ",
-            ]
-            .iter()
-            .chain(&[
-                "pub(crate) async fn ",
-                "pub(super) fn ",
-                "pub(super) async fn ",
-            ])
-            .chain(&["const fn ", "pub const fn ", "pub(in crate::dashboard) fn "])
-            .any(|start| code.starts_with(start));
-            if !is_fn {
-                n += 1;
-                continue;
-            }
-            let close = format!("{indent}}}");
-            let Some(end) = (n..lines.len()).find(|&k| lines[k] == close) else {
+            let Some(name) = declared_fn(code) else {
                 n += 1;
                 continue;
             };
-            // A declaration without a body (in a trait) ends at its `;`.
-            if lines[n..end]
-                .iter()
-                .any(|l| l.trim_end().ends_with(';') && !l.contains('{'))
-                && !lines[n..end].iter().any(|l| l.trim_end().ends_with('{'))
-            {
-                n += 1;
+            // The signature ends at its body's `{`; a declaration in a trait ends at its `;`,
+            // and a function on one line at its `}`: neither has a body to measure.
+            let Some(open) = (n..lines.len()).find(|&k| {
+                let l = lines[k].trim_end();
+                l.ends_with('{') || l.ends_with(';') || l.ends_with('}')
+            }) else {
+                break;
+            };
+            if !lines[open].trim_end().ends_with('{') {
+                n = open + 1;
                 continue;
             }
+            let close = format!("{indent}}}");
+            let Some(end) = (open..lines.len()).find(|&k| lines[k] == close) else {
+                n += 1;
+                continue;
+            };
             read += 1;
             if end - n + 1 > LONG_FUNCTION {
                 let says_why = lines[..n]
@@ -309,13 +318,6 @@ fn long_functions(root: &Path) -> (usize, Vec<(String, bool)>) {
                         l.starts_with("///") || l.starts_with("#[")
                     })
                     .any(|l| l.contains("One piece:"));
-                let name: String = code
-                    .split("fn ")
-                    .nth(1)
-                    .unwrap_or("")
-                    .chars()
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .collect();
                 let shown = path.strip_prefix(root).unwrap_or(&path).display();
                 long.push((
                     format!("{shown}:{} {name} ({} lines)", n + 1, end - n + 1),
@@ -332,6 +334,21 @@ fn long_functions(root: &Path) -> (usize, Vec<(String, bool)>) {
 /// piece (`/// One piece: …`): a long function is where a newcomer gets lost, and the few
 /// that stay long are those that a split would make harder to follow (one transaction's
 /// steps, one page's markup read top to bottom).
+#[test]
+fn functions_are_found_whatever_their_visibility() {
+    assert_eq!(declared_fn("pub fn page(").as_deref(), Some("page"));
+    assert_eq!(
+        declared_fn("pub(in crate::dashboard) async fn act(").as_deref(),
+        Some("act")
+    );
+    assert_eq!(
+        declared_fn("const fn ms(t: i64) -> i64 {").as_deref(),
+        Some("ms")
+    );
+    assert_eq!(declared_fn("let f = |x| x; // fn not here"), None);
+    assert_eq!(declared_fn("pubfn x()"), None);
+}
+
 #[test]
 fn a_long_function_says_why_it_is_one_piece() {
     let (read, long) = long_functions(Path::new(env!("CARGO_MANIFEST_DIR")));
