@@ -7,7 +7,7 @@
 //! alert row says so (`failed`, sink `none`), and one who switched notifications off gets a
 //! `skipped` row, so `GET /v1/alerts` shows why someone heard nothing.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
 
 use rateline_domain::{
@@ -16,9 +16,52 @@ use rateline_domain::{
 use serde::Serialize;
 use sqlx::Row;
 
+use super::base::{Backend, Store};
 use super::digests::BURST_WINDOW;
+use super::error::{Result, StoreError};
 use super::inbox::HANDLING_JOIN;
-use super::{Result, Store, ms, opt_time, time};
+use super::sql::{ms, opt_time, time};
+
+/// Who hears about a rating that becomes low, and when.
+#[derive(Debug, Clone, Default)]
+pub struct AlertPlan {
+    pub recipients: Vec<rateline_domain::Recipient>,
+    pub delay: Duration,
+    /// How long the alerts wait for what the line asks after a low rating (the comment,
+    /// the reasons): they leave when it has all come, or when the wait ends.
+    pub wait: Duration,
+    /// The line asks for a comment on a low rating.
+    pub awaits_comment: bool,
+    /// The line asks for reasons after a low rating.
+    pub awaits_reasons: bool,
+    /// The line's `rating.operators_see_ratings`: when off, a recipient who is an operator
+    /// is skipped, since the alert carries the rating and the comment.
+    pub operators_see_ratings: bool,
+    /// The line's `rating.notify_operator`: a first answer is noted for the operator's
+    /// digest (see [`super::digests`]), whatever its value.
+    pub notify_operator: bool,
+    /// The line's `rating.alert_burst_over` (0: never).
+    pub burst_over: u32,
+    /// The zone of the people without their own (`server.time_zone`): their quiet hours'.
+    pub zone: chrono_tz::Tz,
+}
+
+impl AlertPlan {
+    /// Whether a rating with (or without) a comment and reasons has all the line asks.
+    pub fn complete(&self, has_comment: bool, has_reasons: bool) -> bool {
+        (has_comment || !self.awaits_comment) && (has_reasons || !self.awaits_reasons)
+    }
+
+    /// When the alerts of a rating that became low at `now` are due: after the line's
+    /// delay, and not before what it asks for has come (`complete`) or the wait ended.
+    pub fn due(&self, now: DateTime<Utc>, complete: bool) -> DateTime<Utc> {
+        if complete {
+            now + self.delay
+        } else {
+            now + self.delay.max(self.wait)
+        }
+    }
+}
 
 /// One alert as `GET /v1/alerts` shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -162,7 +205,7 @@ pub(crate) async fn follow_with_comment(
 pub(crate) async fn release_alerts(
     tx: &mut sqlx::AnyConnection,
     rating_id: &str,
-    delay: chrono::Duration,
+    delay: Duration,
     now: DateTime<Utc>,
 ) -> Result<()> {
     sqlx::query(
@@ -190,7 +233,7 @@ pub(crate) async fn plan_alerts(
     tx: &mut sqlx::AnyConnection,
     rating_id: &str,
     request_id: &str,
-    plan: &super::AlertPlan,
+    plan: &AlertPlan,
     due: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<usize> {
@@ -261,7 +304,7 @@ pub(crate) async fn plan_alerts(
     }
 
     let mut pending = 0;
-    let backend = super::Backend::of_connection(&*tx);
+    let backend = Backend::of_connection(&*tx);
     // The line's low ratings in the burst window, this one included; read once, if needed.
     let mut burst: Option<i64> = None;
     for (recipient, sink, address, pace, zone) in paced {
@@ -390,7 +433,7 @@ async fn listener(
         return Ok(None);
     };
     let notify = serde_json::from_str::<Notify>(&row.try_get::<String, _>("notify")?)
-        .map_err(|e| super::StoreError::Corrupt(format!("notify of person '{id}': {e}")))?;
+        .map_err(|e| StoreError::Corrupt(format!("notify of person '{id}': {e}")))?;
     let role: String = row.try_get("role")?;
     let zone = row
         .try_get::<Option<String>, _>("time_zone")?
@@ -399,7 +442,7 @@ async fn listener(
     Ok(Some(Listener {
         role: role
             .parse()
-            .map_err(|e| super::StoreError::Corrupt(format!("role of person '{id}': {e}")))?,
+            .map_err(|e| StoreError::Corrupt(format!("role of person '{id}': {e}")))?,
         notify,
         active: row.try_get::<i64, _>("active")? != 0,
         notifications_enabled: row.try_get::<i64, _>("notifications_enabled")? != 0,
@@ -515,7 +558,7 @@ impl Store {
     pub async fn unanswered_low(&self, f: &AlertFilter) -> Result<Unanswered> {
         let mut conditions = vec![
             "g.low = 1".to_owned(),
-            super::InboxState::Unanswered.condition().to_owned(),
+            super::inbox::InboxState::Unanswered.condition().to_owned(),
         ];
         let mut binds = Vec::new();
         for (column, value) in [("r.line_id", &f.line), ("r.operator_id", &f.operator)] {
@@ -620,7 +663,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let corrupt = |e: String| super::StoreError::Corrupt(format!("alert {id}: {e}"));
+        let corrupt = |e: String| StoreError::Corrupt(format!("alert {id}: {e}"));
         let line: rateline_domain::LineSettings =
             serde_json::from_str(&row.try_get::<String, _>("settings")?)
                 .map_err(|e| corrupt(e.to_string()))?;

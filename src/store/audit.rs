@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{Result, Store, StoreError, ms, time};
+use super::base::Store;
+use super::error::{Result, StoreError};
+use super::sql::{ms, time};
 
 /// One changed field.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]

@@ -9,8 +9,10 @@ use chrono::{DateTime, Utc};
 use rateline_domain::{RequestStatus, Scale};
 use sqlx::Row;
 
-use super::filter::{bind_all, conditions};
-use super::{Grouping, ReportFilter, Result, Store, time};
+use super::base::Store;
+use super::error::{Result, StoreError};
+use super::filter::{Grouping, ReportFilter, bind_all, conditions};
+use super::sql::time;
 
 /// Closed sessions → requests → sent → delivered → answered, and where the rest ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -184,7 +186,7 @@ impl Store {
                 Ok(LowRating {
                     rating_id: row.try_get("rating_id")?,
                     session_id: row.try_get("session_id")?,
-                    scale: scale.parse().map_err(super::StoreError::Corrupt)?,
+                    scale: scale.parse().map_err(StoreError::Corrupt)?,
                     value: row.try_get("value")?,
                     comment: row.try_get("comment")?,
                     rated_at: time(row.try_get("rated_at")?),

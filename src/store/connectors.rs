@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use rateline_domain::{Helpdesk, ManagedBy};
 use sqlx::Row;
 
-use super::{Result, Store, StoreError, ms, time};
+use super::base::Store;
+use super::error::{Result, StoreError};
+use super::sql::{ms, time};
 
 /// A stored connector; `settings` holds its token and secret.
 #[derive(Debug, Clone)]

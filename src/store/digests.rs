@@ -12,7 +12,7 @@
 //!
 //! - **New appeals**, to each person who may decide them, at most one message a minute.
 //!
-//! A digest is then a durable job ([`super::JobKind::Digest`]) like an alert, held back by
+//! A digest is then a durable job ([`super::jobs::JobKind::Digest`]) like an alert, held back by
 //! the person's quiet hours, and reads its ratings as they stand when it is sent.
 
 use std::collections::BTreeMap;
@@ -21,10 +21,11 @@ use chrono::{DateTime, Duration, Utc};
 use rateline_domain::{AlertPace, Notify, Scale, Secret};
 use sqlx::Row;
 
-use super::{
-    Backend, Grouping, ReportFilter, ReportGroup, Result, Store, StoreError, ms, opt_time,
-    placeholders, time,
-};
+use super::base::{Backend, Store};
+use super::error::{Result, StoreError};
+use super::filter::{Grouping, ReportFilter};
+use super::report::ReportGroup;
+use super::sql::{ms, opt_time, placeholders, time};
 
 /// The least time between two digests to one address.
 pub const DIGEST_EVERY: Duration = Duration::minutes(1);
@@ -152,7 +153,7 @@ pub struct DigestRating {
 }
 
 impl Store {
-    /// Whether any digest is queued (as read at most [`super::GATE_TTL`] ago, and at once
+    /// Whether any digest is queued (as read at most [`super::gate::GATE_TTL`] ago, and at once
     /// after this process made one): when not, the scheduler does not look for one to send.
     /// When the store cannot say, it answers yes.
     pub async fn digests_pending(&self) -> bool {

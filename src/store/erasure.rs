@@ -9,7 +9,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Result, Store, ms};
+use super::base::Store;
+use super::error::Result;
+use super::sql::ms;
 
 /// How a pseudonym starts: no client's own id may (sessions refuse one that does).
 pub const ERASED_PREFIX: &str = "erased-";

@@ -8,11 +8,13 @@ use serde::Serialize;
 use sqlx::Row;
 use tokio_stream::StreamExt;
 
+use super::base::Store;
+use super::error::Result;
 use super::inbox::{
     APPEALS_JOIN, HANDLING_JOIN, InboxFilter, RESPONSE_JOIN, bound, state_of, where_clause,
 };
 use super::rows::read_reasons;
-use super::{Result, Store, time};
+use super::sql::time;
 
 /// One rating as an export writes it.
 #[derive(Debug, Clone, Serialize)]

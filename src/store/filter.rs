@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use rateline_domain::Channel;
 use serde::{Deserialize, Serialize};
 
-use super::ms;
+use super::sql::ms;
 
 /// What to count.
 #[derive(Debug, Clone, Default)]

@@ -7,9 +7,10 @@ use rateline_domain::{Channel, ClientRef, EventType, Id, LineSettings};
 use serde::Serialize;
 use sqlx::Row;
 
+use super::base::{Backend, Store};
+use super::error::{Result, StoreError};
 use super::rows::{RATING_COLUMNS, read_rating};
-use super::sql::{WINDOW_JOIN, WINDOW_START};
-use super::{Result, Store, ms, opt_time, time};
+use super::sql::{WINDOW_JOIN, WINDOW_START, ms, opt_time, time};
 
 /// The one response to a rating.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -202,9 +203,10 @@ fn read_appeal(row: &sqlx::any::AnyRow) -> Result<AppealRecord> {
         decided_at: opt_time(row.try_get("decided_at")?),
         line_id: row.try_get("line_id")?,
         rating: AppealedRating {
-            scale: row.try_get::<String, _>("scale")?.parse().map_err(|e| {
-                super::StoreError::Corrupt(format!("scale of an appeal's rating: {e}"))
-            })?,
+            scale: row
+                .try_get::<String, _>("scale")?
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("scale of an appeal's rating: {e}")))?,
             value: row.try_get("value")?,
             comment: row.try_get("comment")?,
             client_id: row.try_get("client_id")?,
@@ -277,7 +279,7 @@ pub(crate) async fn evaluation_of(
 /// appeal's transaction.
 async fn tell_deciders(
     tx: &mut sqlx::AnyConnection,
-    backend: super::Backend,
+    backend: Backend,
     rating_id: &str,
     deciders: &[String],
     now: DateTime<Utc>,
@@ -387,10 +389,9 @@ impl Store {
         if expected == 0 {
             super::inbox::restate(&mut tx, rating_id).await?;
             let kind = EventType::ResponseCreated;
-            super::events::emit_response(&mut tx, events, kind, rating_id, now).await?;
+            super::outbox::emit_response(&mut tx, events, kind, rating_id, now).await?;
         }
-        let record =
-            current.ok_or_else(|| super::StoreError::Corrupt("a response vanished".into()))?;
+        let record = current.ok_or_else(|| StoreError::Corrupt("a response vanished".into()))?;
         tx.commit().await?;
         Ok(ResponseWrite::Written(record, expected == 0))
     }
@@ -415,7 +416,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let corrupt = |e: String| super::StoreError::Corrupt(format!("response {rating_id}: {e}"));
+        let corrupt = |e: String| StoreError::Corrupt(format!("response {rating_id}: {e}"));
         Ok(Some(ResponseDelivery {
             key: format!("{rating_id}.response.{}", row.try_get::<i64, _>("edits")?),
             rating_id: row.try_get("rating_id")?,
@@ -480,7 +481,7 @@ impl Store {
         }
         let appeal = appeal_of(&mut tx, rating_id)
             .await?
-            .ok_or_else(|| super::StoreError::Corrupt("an appeal vanished".into()))?;
+            .ok_or_else(|| StoreError::Corrupt("an appeal vanished".into()))?;
         tx.commit().await?;
         // A digest to a decider may be queued now: the scheduler looks for it.
         self.digests.forget();
@@ -530,7 +531,7 @@ impl Store {
                 .await?;
             super::inbox::restate(&mut tx, &appeal.rating_id).await?;
             let kind = EventType::RatingVoided;
-            super::events::emit_rating(&mut tx, events, kind, &appeal.rating_id, now).await?;
+            super::outbox::emit_rating(&mut tx, events, kind, &appeal.rating_id, now).await?;
         }
         tx.commit().await?;
         Ok(AppealOutcome::Done(appeal))
@@ -551,7 +552,7 @@ impl Store {
             Some(lines) => format!(
                 " AND rating_id IN (SELECT r.id FROM ratings r JOIN sessions s ON s.id = r.session_id
                                     WHERE s.line_id IN ({}))",
-                super::placeholders(2, lines.len())
+                super::sql::placeholders(2, lines.len())
             ),
             None => String::new(),
         };
@@ -562,7 +563,7 @@ impl Store {
             format!(
                 " AND rating_id NOT IN (SELECT r.id FROM ratings r JOIN sessions s ON s.id = r.session_id
                                         WHERE s.line_id IN ({}))",
-                super::placeholders(first_hidden, filter.except_lines.len())
+                super::sql::placeholders(first_hidden, filter.except_lines.len())
             )
         };
         let sql = format!(
@@ -592,7 +593,7 @@ impl Store {
         abusive: bool,
         by: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<Option<super::RatingRecord>> {
+    ) -> Result<Option<super::rows::RatingRecord>> {
         let mut tx = self.pool.begin().await?;
         // Flagging again keeps the first flag's time and author; unflagging clears both.
         sqlx::query(
@@ -658,7 +659,7 @@ impl Store {
         .await?;
         let evaluation = evaluation_of(&mut tx, session_id)
             .await?
-            .ok_or_else(|| super::StoreError::Corrupt("an evaluation vanished".into()))?;
+            .ok_or_else(|| StoreError::Corrupt("an evaluation vanished".into()))?;
         tx.commit().await?;
         Ok(Some((evaluation, !existed)))
     }

@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{Result, Store, ms};
+use super::base::Store;
+use super::error::Result;
+use super::sql::ms;
 
 /// A session's conversation in a helpdesk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,7 +137,7 @@ impl Store {
         .bind(account)
         .fetch_optional(&self.reads)
         .await?;
-        row.map(|r| Ok(super::time(r.try_get("caught_up_until")?)))
+        row.map(|r| Ok(super::sql::time(r.try_get("caught_up_until")?)))
             .transpose()
     }
 
@@ -287,7 +289,7 @@ impl Store {
                 Ok(MadeInHelpdesk {
                     kind: r.try_get("kind")?,
                     remote_id: r.try_get("remote_id")?,
-                    made_at: super::time(r.try_get("made_at")?),
+                    made_at: super::sql::time(r.try_get("made_at")?),
                 })
             })
             .collect()

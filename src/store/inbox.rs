@@ -11,7 +11,9 @@ use rateline_domain::Scale;
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{Result, Store, StoreError, ms, opt_time, time};
+use super::base::Store;
+use super::error::{Result, StoreError};
+use super::sql::{ms, opt_time, time};
 
 /// Which low ratings: the inbox's states, and two narrower views kept from before there were
 /// states (responded, appealed).
@@ -454,7 +456,7 @@ impl Store {
         let sql = format!(
             "SELECT g.id, g.line_id, g.operator_id, g.voided_at, g.low
              FROM ratings g WHERE g.id IN ({})",
-            super::placeholders(0, ids.len())
+            super::sql::placeholders(0, ids.len())
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for id in ids {

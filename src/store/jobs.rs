@@ -10,7 +10,10 @@ use sqlx::Row;
 
 use rateline_domain::EventType;
 
-use super::{Backend, Result, Store, events, ms, placeholders, time};
+use super::base::{Backend, Store};
+use super::error::Result;
+use super::outbox;
+use super::sql::{ms, placeholders, time};
 
 /// Which job table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +72,7 @@ impl JobKind {
     /// What else a due job must meet to be claimed.
     fn claimable(self) -> &'static str {
         match self {
-            JobKind::Event => super::events::CLAIMABLE,
+            JobKind::Event => EVENT_CLAIMABLE,
             JobKind::Alert | JobKind::Response | JobKind::Reminder | JobKind::Digest => "TRUE",
         }
     }
@@ -87,6 +90,16 @@ impl JobKind {
         }
     }
 }
+
+/// An event's extra claim condition: its subscription is active, and no earlier event of
+/// the same subscription and request is still queued (events about one rating arrive in
+/// order).
+pub(super) const EVENT_CLAIMABLE: &str =
+    "subscription_id IN (SELECT id FROM subscriptions WHERE active = 1)
+    AND NOT EXISTS (SELECT 1 FROM event_deliveries e
+                    WHERE e.subscription_id = event_deliveries.subscription_id
+                      AND e.order_key = event_deliveries.order_key
+                      AND e.seq < event_deliveries.seq)";
 
 /// A job this scheduler holds the lease on.
 #[derive(Debug, Clone)]
@@ -293,9 +306,9 @@ impl Store {
         if recorded {
             match event {
                 Some(EventType::AlertFailed) => {
-                    events::emit_alert_failed(&mut tx, true, &job.id, now).await?
+                    outbox::emit_alert_failed(&mut tx, true, &job.id, now).await?
                 }
-                Some(kind) => events::emit_response(&mut tx, true, kind, &job.id, now).await?,
+                Some(kind) => outbox::emit_response(&mut tx, true, kind, &job.id, now).await?,
                 None => {}
             }
         }

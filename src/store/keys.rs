@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use rateline_domain::Role;
 use sqlx::Row;
 
-use super::{Result, Store, StoreError, ms, opt_time, time};
+use super::base::Store;
+use super::error::{Result, StoreError};
+use super::sql::{ms, opt_time, time};
 
 /// A stored key, without its secret (which is never stored).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use rateline_domain::{LineSettings, ManagedBy};
 use sqlx::Row;
 
-use super::{Result, Store, StoreError, ms, time};
+use super::base::Store;
+use super::error::{Result, StoreError};
+use super::sql::{ms, time};
 
 /// A stored line.
 #[derive(Debug, Clone)]

@@ -9,27 +9,32 @@
 //! SQLite is the embedded default: one file in WAL mode, written through a single
 //! connection (SQLite has one writer anyway; one connection also rules out lock upgrades
 //! failing with SQLITE_BUSY). The reports, the inbox, the audit log and the API key checks
-//! read on connections of their own ([`READERS`], read-only): WAL lets them read the last
-//! commit while the writer writes, so a report does not wait for the writer's connection.
+//! read on connections of their own (`READERS` in `base`, read-only): WAL lets them read
+//! the last commit while the writer writes, so a report does not wait for the writer's
+//! connection.
 //! PostgreSQL is the production store, shared by any number of `rateline serve` processes;
 //! there every read and write shares one pool.
 
 mod alerts;
 mod audit;
+mod base;
 mod breakdown;
 mod connectors;
 mod digests;
 mod erasure;
+mod error;
 mod events;
 mod export;
 mod filter;
 mod followup;
+mod gate;
 mod helpdesk;
 mod inbox;
 mod jobs;
 mod keys;
 mod lines;
 mod notify;
+mod outbox;
 mod passwords;
 mod people;
 mod ratings;
@@ -44,17 +49,11 @@ mod sql;
 mod webchat;
 mod writer;
 
-use std::str::FromStr;
-use std::time::Duration;
-
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor};
-
 pub use alerts::{
-    AlertDelivery, AlertFilter, AlertRecord, Count, Thread, Unanswered, UnansweredRating,
+    AlertDelivery, AlertFilter, AlertPlan, AlertRecord, Count, Thread, Unanswered, UnansweredRating,
 };
 pub use audit::{AuditFilter, AuditRecord, FieldChange};
+pub use base::{Backend, Store, redact_url, sqlite_file};
 pub use breakdown::{Breakdown, Funnel, LowRating};
 pub use connectors::StoredConnector;
 pub use digests::{
@@ -62,16 +61,15 @@ pub use digests::{
     DigestRating, WeekOfLine,
 };
 pub use erasure::{ERASED_PREFIX, Erased};
-pub use events::{
-    EVENT_VERSION, EventDelivery, EventResult, GATE_TTL, Recorded, SWITCH_OFF_AFTER_DAYS,
-    SubscriptionRecord,
-};
+pub use error::{Result, StoreError};
+pub use events::{EventDelivery, EventResult, Recorded, SWITCH_OFF_AFTER_DAYS, SubscriptionRecord};
 pub use export::ExportedRating;
 pub use filter::{Grouping, ReportFilter};
 pub use followup::{
     AppealFilter, AppealOutcome, AppealRecord, AppealedRating, Delivery, EvaluationRecord,
     ResponseDelivery, ResponseRecord, ResponseWrite,
 };
+pub use gate::GATE_TTL;
 pub use helpdesk::{HelpdeskConversation, MadeInHelpdesk};
 pub use inbox::{
     AlertCounts, Assignee, Closure, Handling, InboxAppeal, InboxFilter, InboxItem, InboxPage,
@@ -81,9 +79,10 @@ pub use jobs::{ClaimedJob, JobKind, JobResult};
 pub use keys::{KeyRecord, NewKey, StoredKey};
 pub use lines::LineRecord;
 pub use notify::{NOTIFY_CHANNEL, Others};
+pub use outbox::EVENT_VERSION;
 pub use passwords::{Invitation, PersonSignIn};
 pub use people::{Directory, PersonRecord};
-pub use ratings::{AlertPlan, AnswerTarget, RatingOutcome, RatingPolicy, RatingRevision};
+pub use ratings::{AnswerTarget, RatingOutcome, RatingPolicy, RatingRevision};
 pub use report::ReportGroup;
 pub use requests::{ClaimedRequest, NextWake, PlatformStatus, SendResult};
 pub use retention::Purged;
@@ -92,381 +91,3 @@ pub use sessions::{
     BeforeStored, CloseResult, CloseTiming, MessageResult, SessionRecord, SessionView,
 };
 pub use sign_ins::SignIns;
-pub(crate) use sql::{ms, opt_time, placeholders, time};
-
-/// Writer tasks on a PostgreSQL on this machine and across a network (see the `writer`
-/// module and [`default_writers`]); measured with examples/loadgen, docs/operations.md.
-const LOCAL_WRITERS: usize = 2;
-const REMOTE_WRITERS: usize = 4;
-
-/// Read-only connections beside SQLite's one writer connection (see the module's docs).
-/// Reads are short; four let a page's parallel queries and a few callers run at once.
-const READERS: u32 = 4;
-
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
-
-/// Which database sits behind the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    /// The database behind a connection.
-    pub(crate) fn of_connection(conn: &sqlx::AnyConnection) -> Self {
-        if conn.backend_name() == "PostgreSQL" {
-            Backend::Postgres
-        } else {
-            Backend::Sqlite
-        }
-    }
-}
-
-/// What went wrong in the store, by what the caller can do about it.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database cannot be reached now; the operation changed nothing. Try again later.
-    #[error("the database is unavailable: {0}")]
-    Unavailable(#[source] sqlx::Error),
-    /// Anything else: a bug or a corrupt row.
-    #[error("database error: {0}")]
-    Other(#[source] sqlx::Error),
-    /// A stored value that does not read back (e.g. settings JSON written by a newer version).
-    #[error("stored data cannot be read: {0}")]
-    Corrupt(String),
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        if is_unavailable(&e) {
-            StoreError::Unavailable(e)
-        } else {
-            StoreError::Other(e)
-        }
-    }
-}
-
-/// Connection loss, pool exhaustion and server shutdown are "unavailable"; constraint
-/// violations and syntax errors are not.
-fn is_unavailable(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            // PostgreSQL: class 08 connection exceptions, 57P01..57P03 shutdown and
-            // "cannot connect now", 55000 when connections are not allowed; SQLite: BUSY, LOCKED.
-            code.starts_with("08")
-                || code.starts_with("57P0")
-                || code == "55000"
-                || code == "5"
-                || code == "6"
-        }),
-        _ => false,
-    }
-}
-
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-/// The database behind Rateline.
-#[derive(Debug, Clone)]
-pub struct Store {
-    pool: AnyPool,
-    /// Where reads go that need not see a transaction of their own: the reports and other
-    /// read-only pages, and the reads around the writes (an open's line, an answer's
-    /// request, the scheduler's looks). Read-only connections of their own on a SQLite file,
-    /// so they neither wait for the writer's one connection nor hold it; `pool` itself
-    /// otherwise.
-    reads: AnyPool,
-    backend: Backend,
-    /// It may hold the password: never printed.
-    url: rateline_domain::Secret,
-    /// Group commit for the writes every close makes (see [`writer`]).
-    writer: writer::Writer,
-    /// Whether any event subscription is active, as last read (see [`events`]).
-    events: std::sync::Arc<events::Gate>,
-    /// Whether any operator's digest is queued, as last read (see [`digests`]).
-    digests: std::sync::Arc<events::Gate>,
-    /// Raised by every connector write made here (see [`connectors`]).
-    connectors_changed: std::sync::Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl Store {
-    /// Connects to `url` (`sqlite://…` or `postgres://…`). A SQLite file is created when missing.
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
-        Self::connect_with(url, max_connections, None).await
-    }
-
-    /// As [`Store::connect`], with `writers` writer tasks on PostgreSQL (`None`: as
-    /// `default_writers` says for the URL). SQLite always has one.
-    pub async fn connect_with(
-        url: &str,
-        max_connections: u32,
-        writers: Option<usize>,
-    ) -> Result<Self> {
-        sqlx::any::install_default_drivers();
-        let (backend, url) = if url.starts_with("sqlite:") {
-            (Backend::Sqlite, sqlite_url(url))
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            (Backend::Postgres, url.to_owned())
-        } else {
-            return Err(StoreError::Corrupt(format!(
-                "database.url must start with sqlite:// or postgres://, got {:?}",
-                redact_url(url)
-            )));
-        };
-        let options = AnyConnectOptions::from_str(&url)?;
-        let pool = match backend {
-            Backend::Sqlite => {
-                AnyPoolOptions::new()
-                    .max_connections(1)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            // WAL keeps readers off the writer's back; FULL makes every
-                            // commit durable before the API answers 2xx.
-                            conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-                            )
-                            .await?;
-                            Ok(())
-                        })
-                    })
-                    .connect_with(options.clone())
-                    .await?
-            }
-            Backend::Postgres => {
-                AnyPoolOptions::new()
-                    .max_connections(max_connections)
-                    // A request waits at most this long for a connection, then gets a 503.
-                    .acquire_timeout(Duration::from_secs(5))
-                    .connect_with(options.clone())
-                    .await?
-            }
-        };
-        // The writer's connection has made the file and set WAL (which the file keeps), so
-        // the readers only open it. An in-memory database is one per connection: it is read
-        // where it is written.
-        let reads = match backend {
-            Backend::Sqlite if sqlite_file(&url).is_some() => AnyPoolOptions::new()
-                .max_connections(READERS)
-                .acquire_timeout(Duration::from_secs(10))
-                .after_connect(|conn, _meta| {
-                    Box::pin(async move {
-                        // Mapped, the file's pages are read where the OS cache holds them
-                        // rather than copied into each connection's small page cache: a
-                        // count over the inbox's 300,000 low ratings reads each row.
-                        conn.execute(
-                            "PRAGMA query_only = ON; PRAGMA busy_timeout = 5000; \
-                             PRAGMA mmap_size = 1073741824;",
-                        )
-                        .await?;
-                        Ok(())
-                    })
-                })
-                .connect_lazy_with(options),
-            _ => pool.clone(),
-        };
-        // SQLite has one writer connection.
-        let writers = match backend {
-            Backend::Sqlite => 1,
-            Backend::Postgres => writers.unwrap_or_else(|| default_writers(&url)),
-        };
-        let writer = writer::Writer::start(pool.clone(), writers);
-        Ok(Self {
-            pool,
-            reads,
-            backend,
-            url: rateline_domain::Secret(url),
-            writer,
-            events: Default::default(),
-            digests: Default::default(),
-            connectors_changed: Default::default(),
-        })
-    }
-
-    /// Applies the migrations of this backend that are not applied yet.
-    pub async fn migrate(&self) -> Result<()> {
-        let migrator = match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator.run(&self.pool).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::Execute(e) => StoreError::from(e),
-            other => StoreError::Corrupt(format!("migrations failed: {other}")),
-        })
-    }
-
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
-    /// Writes handed to the writers and not yet answered, queued or in a batch being
-    /// committed (see the `writer` module).
-    pub fn unfinished_writes(&self) -> usize {
-        self.writer.unfinished()
-    }
-
-    /// Batches of writes that failed as a whole and had each write run again alone, since
-    /// the store was opened: a write the database refused (its own error), or a set
-    /// statement that failed, which costs throughput but loses nothing.
-    pub fn rerun_batches(&self) -> usize {
-        self.writer.rerun()
-    }
-
-    /// Sets of two or more writes of one kind that ran as one statement each (see the
-    /// `writer` module), since the store was opened.
-    pub fn write_sets(&self) -> usize {
-        self.writer.sets()
-    }
-
-    /// Whether the database answers now.
-    pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    pub async fn close(&self) {
-        self.reads.close().await;
-        self.pool.close().await;
-    }
-}
-
-/// The file a `sqlite:` URL names, or `None` for another database (or SQLite in memory).
-pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let path = rest.split('?').next().unwrap_or(rest);
-    (!path.is_empty() && !path.contains(":memory:")).then(|| std::path::PathBuf::from(path))
-}
-
-/// How many writers a PostgreSQL store gets unless `database.writers` says:
-/// [`LOCAL_WRITERS`] when the server is on this machine (a Unix socket, `localhost`, a
-/// loopback address), where a round trip costs little and fewer writers' larger batches
-/// save PostgreSQL CPU (one writer saves the most but leaves the machine idle between its
-/// round trips); [`REMOTE_WRITERS`] across a network, where each writer's batch runs its
-/// statements one round trip at a time and several keep the server busy.
-fn default_writers(url: &str) -> usize {
-    let Ok(u) = reqwest::Url::parse(url) else {
-        return REMOTE_WRITERS;
-    };
-    // libpq's `host` parameter overrides the URL's host; a path there is a socket directory.
-    let host = u
-        .query_pairs()
-        .find(|(k, _)| k == "host")
-        .map(|(_, v)| v.into_owned())
-        .or_else(|| u.host_str().map(str::to_owned))
-        .unwrap_or_default();
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let local = host.is_empty()
-        || host.starts_with('/')
-        || host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if local { LOCAL_WRITERS } else { REMOTE_WRITERS }
-}
-
-/// Adds `mode=rwc` so sqlx creates a missing SQLite file, as the contract promises.
-fn sqlite_url(url: &str) -> String {
-    if url.contains("mode=") || url.contains(":memory:") {
-        url.to_owned()
-    } else if url.contains('?') {
-        format!("{url}&mode=rwc")
-    } else {
-        format!("{url}?mode=rwc")
-    }
-}
-
-/// A URL fit for a log line or an error: a password is replaced wherever it sits, in the
-/// user part (`postgres://app:pw@db/rateline`) or in the query (`?password=pw`, and any
-/// parameter whose name holds "password", "secret" or "token").
-pub fn redact_url(url: &str) -> String {
-    let Ok(mut u) = reqwest::Url::parse(url) else {
-        return "<unparseable url>".into();
-    };
-    if u.password().is_some() {
-        let _ = u.set_password(Some("***"));
-    }
-    if u.query().is_some() {
-        let pairs: Vec<(String, String)> = u
-            .query_pairs()
-            .map(|(k, v)| {
-                let name = k.to_ascii_lowercase();
-                let secret = ["password", "secret", "token"]
-                    .iter()
-                    .any(|s| name.contains(s));
-                let v = if secret { "***".into() } else { v.into_owned() };
-                (k.into_owned(), v)
-            })
-            .collect();
-        u.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    u.to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sqlite_urls_create_the_file_unless_told_otherwise() {
-        assert_eq!(
-            sqlite_url("sqlite://rateline.db"),
-            "sqlite://rateline.db?mode=rwc"
-        );
-        assert_eq!(sqlite_url("sqlite://x.db?mode=ro"), "sqlite://x.db?mode=ro");
-    }
-
-    #[test]
-    fn a_postgresql_on_this_machine_gets_fewer_writers_than_one_across_a_network() {
-        for local in [
-            "postgres://rateline@localhost/rateline",
-            "postgres://postgres@127.0.0.1:5432/postgres",
-            "postgres://postgres@127.3.2.1/postgres",
-            "postgres://postgres@[::1]:5432/postgres",
-            "postgres://rateline@localhost/rateline?host=/var/run/postgresql",
-            "postgresql:///rateline?host=/var/run/postgresql",
-        ] {
-            assert_eq!(default_writers(local), LOCAL_WRITERS, "{local}");
-        }
-        for remote in [
-            "postgres://rateline:secret@db.internal:5432/rateline",
-            "postgres://rateline@10.0.0.5/rateline",
-            // libpq's host parameter wins over the URL's host.
-            "postgres://rateline@localhost/rateline?host=db.internal",
-        ] {
-            assert_eq!(default_writers(remote), REMOTE_WRITERS, "{remote}");
-        }
-    }
-
-    #[test]
-    fn a_sqlite_url_names_its_file() {
-        let file = |u| sqlite_file(u).map(|p| p.display().to_string());
-        assert_eq!(file("sqlite://rateline.db").as_deref(), Some("rateline.db"));
-        assert_eq!(
-            file("sqlite:///var/lib/r.db?mode=rwc").as_deref(),
-            Some("/var/lib/r.db")
-        );
-        assert_eq!(file("sqlite::memory:"), None);
-        assert_eq!(file("postgres://db/x"), None);
-    }
-
-    #[test]
-    fn passwords_never_reach_a_log_line() {
-        let shown = redact_url("postgres://app:hunter2@db:5432/rateline");
-        assert!(!shown.contains("hunter2"), "{shown}");
-        let shown = redact_url(
-            "postgres://app@db/rateline?sslmode=require&password=hunter2&PassWord=x%20y&sslpassword=z",
-        );
-        assert_eq!(
-            shown,
-            "postgres://app@db/rateline?sslmode=require&password=***&PassWord=***&sslpassword=***"
-        );
-    }
-}

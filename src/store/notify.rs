@@ -3,7 +3,8 @@
 
 use sqlx::postgres::PgListener;
 
-use super::{Result, Store};
+use super::base::Store;
+use super::error::Result;
 
 /// The channel Rateline processes NOTIFY each other on.
 pub const NOTIFY_CHANNEL: &str = "rateline_wake";

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use rateline_domain::Role;
 use sqlx::Row;
 
-use super::{Result, Store, StoreError, ms, opt_time, time};
+use super::base::Store;
+use super::error::{Result, StoreError};
+use super::sql::{ms, opt_time, time};
 
 /// A person as a sign-in sees them: who they are, what they may do, and their password.
 #[derive(Debug, Clone)]

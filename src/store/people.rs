@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use rateline_domain::{Group, ManagedBy, Notify, Person, Role};
 use sqlx::Row;
 
-use super::{Result, Store, ms};
+use super::base::Store;
+use super::error::{Result, StoreError};
+use super::sql::ms;
 
 impl Store {
     /// Creates or replaces a person; whether they were new. With `expected`, only the person
@@ -188,7 +190,7 @@ impl Store {
             .map(|r| {
                 let id: String = r.try_get("id")?;
                 let corrupt = |what: &str, e: String| {
-                    super::StoreError::Corrupt(format!("{what} of person '{id}': {e}"))
+                    StoreError::Corrupt(format!("{what} of person '{id}': {e}"))
                 };
                 let mut notify: Notify = serde_json::from_str(&r.try_get::<String, _>("notify")?)
                     .map_err(|e| corrupt("notify", e.to_string()))?;
@@ -215,7 +217,7 @@ impl Store {
                     managed_by: r
                         .try_get::<String, _>("managed_by")?
                         .parse()
-                        .map_err(super::StoreError::Corrupt)?,
+                        .map_err(StoreError::Corrupt)?,
                     id,
                     person,
                 })
@@ -305,12 +307,12 @@ impl Store {
             return Ok(None);
         };
         let notify: Notify = serde_json::from_str(&row.try_get::<String, _>("notify")?)
-            .map_err(|e| super::StoreError::Corrupt(format!("notify of person '{id}': {e}")))?;
+            .map_err(|e| StoreError::Corrupt(format!("notify of person '{id}': {e}")))?;
         Ok(Some(Reachability {
             role: row
                 .try_get::<String, _>("role")?
                 .parse()
-                .map_err(|e| super::StoreError::Corrupt(format!("role of person '{id}': {e}")))?,
+                .map_err(|e| StoreError::Corrupt(format!("role of person '{id}': {e}")))?,
             active: row.try_get::<i64, _>("active")? == 1,
             notifications_enabled: row.try_get::<i64, _>("notifications_enabled")? == 1,
             notify,
@@ -338,7 +340,7 @@ impl Store {
                 let managed_by = row
                     .try_get::<String, _>("managed_by")?
                     .parse()
-                    .map_err(super::StoreError::Corrupt)?;
+                    .map_err(StoreError::Corrupt)?;
                 groups.push((
                     id,
                     Group {

@@ -4,12 +4,15 @@ use chrono::{DateTime, Duration, Utc};
 use rateline_domain::{Channel, EventType, LineSettings, RatingAnswer, RequestStatus, Scale};
 use sqlx::Row;
 
+use super::alerts::{self, AlertPlan};
+use super::base::{Backend, Store};
+use super::error::{Result, StoreError};
+use super::outbox;
 use super::rows::{
     Counted, LEASED, RATING_COLUMNS, RatingRecord, read_rating, read_reasons, read_request,
     request_view, shown_status, stored_reasons,
 };
-use super::sql::{SetRows, id_set};
-use super::{Backend, Result, Store, alerts, events, ms, time};
+use super::sql::{SetRows, id_set, ms, time};
 
 /// `counts_from` of a rating that counts whenever the report is made (no grace period):
 /// the epoch, so no clock, a test's or a `rateline stats` run's, can disagree about it.
@@ -61,47 +64,6 @@ pub struct RatingPolicy {
     pub grace: Duration,
 }
 
-/// Who hears about a rating that becomes low, and when.
-#[derive(Debug, Clone, Default)]
-pub struct AlertPlan {
-    pub recipients: Vec<rateline_domain::Recipient>,
-    pub delay: Duration,
-    /// How long the alerts wait for what the line asks after a low rating (the comment,
-    /// the reasons): they leave when it has all come, or when the wait ends.
-    pub wait: Duration,
-    /// The line asks for a comment on a low rating.
-    pub awaits_comment: bool,
-    /// The line asks for reasons after a low rating.
-    pub awaits_reasons: bool,
-    /// The line's `rating.operators_see_ratings`: when off, a recipient who is an operator
-    /// is skipped, since the alert carries the rating and the comment.
-    pub operators_see_ratings: bool,
-    /// The line's `rating.notify_operator`: a first answer is noted for the operator's
-    /// digest (see [`super::digests`]), whatever its value.
-    pub notify_operator: bool,
-    /// The line's `rating.alert_burst_over` (0: never).
-    pub burst_over: u32,
-    /// The zone of the people without their own (`server.time_zone`): their quiet hours'.
-    pub zone: chrono_tz::Tz,
-}
-
-impl AlertPlan {
-    /// Whether a rating with (or without) a comment and reasons has all the line asks.
-    pub fn complete(&self, has_comment: bool, has_reasons: bool) -> bool {
-        (has_comment || !self.awaits_comment) && (has_reasons || !self.awaits_reasons)
-    }
-
-    /// When the alerts of a rating that became low at `now` are due: after the line's
-    /// delay, and not before what it asks for has come (`complete`) or the wait ended.
-    pub fn due(&self, now: DateTime<Utc>, complete: bool) -> DateTime<Utc> {
-        if complete {
-            now + self.delay
-        } else {
-            now + self.delay.max(self.wait)
-        }
-    }
-}
-
 /// What an answer did, or why it changed nothing. The rating comes with every version.
 #[derive(Debug, Clone)]
 pub enum RatingOutcome {
@@ -134,7 +96,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let corrupt = |e: String| super::StoreError::Corrupt(format!("request {request_id}: {e}"));
+        let corrupt = |e: String| StoreError::Corrupt(format!("request {request_id}: {e}"));
         let scale: Scale = row
             .try_get::<String, _>("scale")?
             .parse()
@@ -184,7 +146,7 @@ struct Answer {
     alerts: AlertPlan,
     now: DateTime<Utc>,
     backend: Backend,
-    /// Whether any subscription is active (see [`super::events`]).
+    /// Whether any subscription is active (see the `outbox` module).
     events: bool,
 }
 
@@ -318,7 +280,7 @@ impl First {
         if a.alerts.notify_operator {
             super::digests::note_rating(&mut *conn, &self.id, &answer.request_id, self.now).await?;
         }
-        events::emit_rating(conn, a.events, EventType::RatingCreated, &self.id, self.now).await
+        outbox::emit_rating(conn, a.events, EventType::RatingCreated, &self.id, self.now).await
     }
 
     fn outcome(self, answer: &RatingAnswer, after_reminder: bool) -> RatingOutcome {
@@ -524,7 +486,7 @@ fn submit_ratings<'c>(
             let outcome = match first {
                 Some(first) => {
                     let Some(reminded) = after_reminder.get(&first.id) else {
-                        return Err(super::StoreError::Corrupt(format!(
+                        return Err(StoreError::Corrupt(format!(
                             "the rating of request {} was not stored with its set",
                             a.answer.request_id
                         )));
@@ -750,7 +712,7 @@ fn submit_rating<'c>(
         } else {
             EventType::RatingChanged
         };
-        events::emit_rating(&mut *conn, a.events, kind, &old.id, now).await?;
+        outbox::emit_rating(&mut *conn, a.events, kind, &old.id, now).await?;
         Ok(RatingOutcome::Changed(
             RatingRecord {
                 value: answer.value,
@@ -873,7 +835,7 @@ async fn index_reasons(
 /// the line it follows, and the rating so far.
 #[derive(Debug, Clone)]
 pub struct AnswerTarget {
-    pub request: super::RequestRecord,
+    pub request: super::rows::RequestRecord,
     pub client_id: String,
     pub line: LineSettings,
     pub rating: Option<RatingRecord>,
@@ -942,7 +904,7 @@ impl Store {
         let request = read_request(&row)?;
         let line: LineSettings = serde_json::from_str(&row.try_get::<String, _>("settings")?)
             .map_err(|e| {
-                super::StoreError::Corrupt(format!("settings of line '{}': {e}", request.line_id))
+                StoreError::Corrupt(format!("settings of line '{}': {e}", request.line_id))
             })?;
         let rating = rating_of(&mut conn, &request.id).await?;
         Ok(Some(AnswerTarget {

@@ -8,10 +8,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
+use super::base::Store;
+use super::error::{Result, StoreError};
 use super::filter::{
     Bind, Grouping, Params, ReportFilter, Who, bind_all, conditions, group_key, where_,
 };
-use super::{Result, Store, ms};
+use super::sql::ms;
 
 /// One row of the report.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -222,7 +224,7 @@ impl Store {
                     };
                     *counts.entry(key).or_insert(0) += row.try_get::<i64, _>("n")?;
                 }
-                Ok::<_, super::StoreError>(counts)
+                Ok::<_, StoreError>(counts)
             }
         };
         let totals = fetch(rows(false, all_by)).await?;

@@ -19,9 +19,10 @@ use chrono::{DateTime, Duration, Utc};
 use rateline_domain::{Channel, ClientRef, Id, LineSettings, RequestStatus, Scale};
 use sqlx::Row;
 
+use super::base::{Backend, Store};
+use super::error::{Result, StoreError};
 use super::rows::shown_status;
-use super::sql::{SetRows, WINDOW_JOIN, WINDOW_START};
-use super::{Backend, Result, Store, StoreError, ms, opt_time, time};
+use super::sql::{SetRows, WINDOW_JOIN, WINDOW_START, ms, opt_time, time};
 
 /// A request this scheduler holds the lease on and must send now.
 #[derive(Debug, Clone)]
@@ -252,7 +253,7 @@ impl Store {
                  WHERE status = 'scheduled' AND channel = 'webchat') AS widget_expire_at,
                 (SELECT MIN(auto_close_at) FROM sessions
                  WHERE auto_close_at IS NOT NULL) AS close_at",
-            claimable = super::events::CLAIMABLE,
+            claimable = super::jobs::EVENT_CLAIMABLE,
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_one(&self.reads)
@@ -367,8 +368,8 @@ impl Store {
             return Ok(None);
         };
         let (id, now_status) = read(row)?;
-        if let Some(kind) = super::events::request_event(*status) {
-            super::events::emit_request(&mut tx, true, kind, &id, now).await?;
+        if let Some(kind) = super::outbox::request_event(*status) {
+            super::outbox::emit_request(&mut tx, true, kind, &id, now).await?;
         }
         tx.commit().await?;
         Ok(Some((id, now_status)))
@@ -446,7 +447,7 @@ struct Record {
     owner: String,
     result: SendResult,
     now: DateTime<Utc>,
-    /// Whether any subscription is active (see [`super::events`]).
+    /// Whether any subscription is active (see the `outbox` module).
     events: bool,
 }
 
@@ -714,11 +715,11 @@ fn record_send_result<'c>(
             remind(conn, id, *at, *now).await?;
         }
         let ended = match result {
-            SendResult::Final { status, .. } if recorded => super::events::request_event(*status),
+            SendResult::Final { status, .. } if recorded => super::outbox::request_event(*status),
             _ => None,
         };
         if let Some(kind) = ended {
-            super::events::emit_request(&mut *conn, *events, kind, id, *now).await?;
+            super::outbox::emit_request(&mut *conn, *events, kind, id, *now).await?;
         }
         Ok(recorded)
     })

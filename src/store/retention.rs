@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{Result, Store, ms};
+use super::base::Store;
+use super::error::Result;
+use super::sql::ms;
 
 /// Sessions purged per transaction: bounded, so a first purge of years of data never makes
 /// one huge transaction or holds the writer for long.
@@ -61,7 +63,7 @@ impl Store {
                 tx.commit().await?;
                 return Ok(purged);
             }
-            let list = super::placeholders(0, ids.len());
+            let list = super::sql::placeholders(0, ids.len());
             // Ratings through their requests: both lookups are indexed (requests by session,
             // ratings by request).
             let requests = format!("SELECT id FROM rating_requests WHERE session_id IN ({list})");

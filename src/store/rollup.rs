@@ -24,8 +24,10 @@ use chrono::{DateTime, Utc};
 use rateline_domain::{RequestStatus, Scale};
 use sqlx::Row;
 
+use super::base::{Backend, Store};
+use super::error::Result;
 use super::filter::{Bind, Grouping, Params, ReportFilter, Who, bind_all, group_key, where_};
-use super::{Backend, Result, Store, ms};
+use super::sql::ms;
 
 const DAY_MS: i64 = 86_400_000;
 

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use rateline_domain::{Channel, RequestStatus, Scale};
 use sqlx::Row;
 
-use super::{Result, StoreError, opt_time, time};
+use super::error::{Result, StoreError};
+use super::sql::{opt_time, time};
 
 /// The columns [`read_request`] reads.
 pub(crate) const REQUEST_COLUMNS: &str = "id, session_id, line_id, channel, operator_id, scale, \

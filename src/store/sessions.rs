@@ -7,12 +7,12 @@ use rateline_domain::{
 };
 use sqlx::Row;
 
-use super::ratings::rating_with_history;
-use super::rows::RequestRecord;
-use super::rows::{REQUEST_COLUMNS, read_request, request_view};
-use super::sql::{SetRows, WINDOW_JOIN, WINDOW_START};
+use super::base::{Backend, Store};
+use super::error::{Result, StoreError};
+use super::ratings::{RatingRevision, rating_with_history};
+use super::rows::{REQUEST_COLUMNS, RatingRecord, RequestRecord, read_request, request_view};
+use super::sql::{SetRows, WINDOW_JOIN, WINDOW_START, ms, opt_time, time};
 use super::writer::BoxFuture;
-use super::{Backend, RatingRecord, RatingRevision, Result, Store, StoreError, ms, opt_time, time};
 
 /// A stored session.
 #[derive(Debug, Clone)]
@@ -36,11 +36,11 @@ pub struct SessionView {
     pub request: Option<RequestRecord>,
     pub rating: Option<(RatingRecord, Vec<RatingRevision>)>,
     /// The follow-up of the rating: its response, appeal and alerts.
-    pub response: Option<super::ResponseRecord>,
-    pub appeal: Option<super::AppealRecord>,
-    pub alerts: Vec<super::AlertRecord>,
+    pub response: Option<super::followup::ResponseRecord>,
+    pub appeal: Option<super::followup::AppealRecord>,
+    pub alerts: Vec<super::alerts::AlertRecord>,
     /// A supervisor's own evaluation of the session.
-    pub evaluation: Option<super::EvaluationRecord>,
+    pub evaluation: Option<super::followup::EvaluationRecord>,
 }
 
 impl SessionView {
@@ -779,7 +779,7 @@ async fn plan_request<'a>(
     let asked = Asked {
         close: rateline_domain::SurveyedClose {
             session_id: &a.session_id,
-            client_erased: c.client_id.starts_with(super::ERASED_PREFIX),
+            client_erased: c.client_id.starts_with(super::erasure::ERASED_PREFIX),
             client_messages: c.client_messages,
             tags: &a.tags,
             skip: a.skip.as_deref(),
@@ -840,7 +840,7 @@ async fn finish_close(
         && r.status == RequestStatus::WindowClosed
     {
         let kind = rateline_domain::EventType::RequestWindowClosed;
-        super::events::emit_request(conn, a.events, kind, &r.id, a.timing.now).await?;
+        super::outbox::emit_request(conn, a.events, kind, &r.id, a.timing.now).await?;
     }
     if planned && request.is_none() {
         request = latest_request(conn, &a.session_id).await?;

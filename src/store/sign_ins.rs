@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{Result, Store, ms};
+use super::base::Store;
+use super::error::Result;
+use super::sql::ms;
 
 /// The store as the dashboard's sign-in sessions see it: the `sign_ins` table and nothing
 /// else (see [`Store::sign_ins`]).
@@ -69,8 +71,13 @@ impl SignIns {
         .bind(ms(now))
         .fetch_optional(&self.0.pool)
         .await?;
-        row.map(|r| Ok((r.try_get("data")?, super::time(r.try_get("expires_at")?))))
-            .transpose()
+        row.map(|r| {
+            Ok((
+                r.try_get("data")?,
+                super::sql::time(r.try_get("expires_at")?),
+            ))
+        })
+        .transpose()
     }
 
     /// Ends a sign-in (sign-out).

@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 use rateline_domain::RequestStatus;
 use sqlx::Row;
 
-use super::{AnswerTarget, Result, Store, StoreError, ms};
+use super::base::Store;
+use super::error::{Result, StoreError};
+use super::ratings::AnswerTarget;
+use super::sql::ms;
 
 impl Store {
     /// The newest request of a web chat session, with its line and rating.

@@ -53,7 +53,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use sqlx::{AnyConnection, AnyPool, Connection};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Result, StoreError};
+use super::error::{Result, StoreError};
 
 /// The most writes one transaction takes. Past a few dozen the fixed costs are already
 /// spread thin, while a longer transaction holds its row locks longer.
