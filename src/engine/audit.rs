@@ -18,7 +18,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::Digest;
 
-use super::{Engine, Result};
+use super::base::Engine;
+use super::error::Result;
 use crate::policy::Caller;
 use crate::store::{AuditFilter, AuditRecord, FieldChange};
 
@@ -270,7 +271,7 @@ impl Engine {
         id: &str,
     ) -> Result<(String, crate::store::Erased)> {
         caller.admin("erasing a client")?;
-        let id = super::client_id(channel, id)?;
+        let id = super::ids::client_id(channel, id)?;
         let pseudonym = format!(
             "{}{}",
             crate::store::ERASED_PREFIX,

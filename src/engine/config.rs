@@ -7,8 +7,9 @@ use rateline_domain::{
     AlertPace, ErrorCode, Group, Invalid, LineSettings, ManagedBy, NameId, Person, check_id,
 };
 
+use super::base::Engine;
+use super::error::{EngineError, Result, line_not_found};
 use super::passwords::person_not_found;
-use super::{Engine, EngineError, Result, line_not_found};
 use crate::policy::Caller;
 use crate::store::{LineRecord, PersonRecord};
 

@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 use rateline_domain::{ConnectorSettings, ErrorCode, Helpdesk, ManagedBy};
 use serde_json::Value;
 
+use super::base::Engine;
 use super::config::{FILE, managed_by_config, stale};
-use super::{Engine, EngineError, Result};
+use super::error::{EngineError, Result};
 use crate::policy::Caller;
 use crate::settings::ConfiguredConnectors;
 use crate::store::{MadeInHelpdesk, StoreError, StoredConnector, redact_url};

@@ -7,7 +7,8 @@ use rateline_domain::{
 };
 
 use super::audit::actor;
-use super::{Engine, EngineError, Result};
+use super::base::Engine;
+use super::error::{EngineError, Result};
 use crate::policy::Caller;
 use crate::store::{
     AlertFilter, AlertRecord, AppealFilter, AppealOutcome, AppealRecord, EvaluationRecord,
@@ -379,11 +380,11 @@ impl Engine {
         mut body: EvaluationBody,
     ) -> Result<(EvaluationRecord, bool)> {
         caller.not_operator("evaluating a session")?;
-        super::known_session(session_id)?;
+        super::ids::known_session(session_id)?;
         if !caller.is_open() {
             let s = self.session(session_id).await?;
             if !caller.sees_session(&s.line_id, s.operator_id.as_deref()) {
-                return Err(super::session_not_found(session_id));
+                return Err(super::error::session_not_found(session_id));
             }
         }
         body.author_id = caller
@@ -402,7 +403,7 @@ impl Engine {
                 self.now(),
             )
             .await?
-            .ok_or_else(|| super::session_not_found(session_id))?;
+            .ok_or_else(|| super::error::session_not_found(session_id))?;
         let fields = [
             ("stars", body.stars.into()),
             ("comment", body.comment.clone().into()),

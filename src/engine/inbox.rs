@@ -8,8 +8,9 @@ use std::collections::HashMap;
 use rateline_domain::{ErrorCode, InboxAction, InboxActionBody, Invalid, Role};
 
 use super::audit::actor;
+use super::base::Engine;
+use super::error::{EngineError, Result};
 use super::followup::{rating_not_found, sees_rating};
-use super::{Engine, EngineError, Result};
 use crate::policy::Caller;
 use crate::store::{
     Assignee, ExportedRating, Handling, InboxFilter, InboxPage, InboxState, LowRating,

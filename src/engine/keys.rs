@@ -7,7 +7,8 @@ use rateline_domain::{ErrorCode, Invalid, Role};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{Engine, EngineError};
+use super::base::Engine;
+use super::error::EngineError;
 use crate::policy::Caller;
 use crate::store::{KeyRecord, NewKey, Result, StoredKey};
 

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use rateline_domain::Channel;
 
-use super::Engine;
+use super::base::Engine;
 use crate::store::Result;
 use crate::store::{
     AnswerTarget, Breakdown, Directory, HelpdeskConversation, LineRecord, PlatformStatus,

@@ -20,7 +20,8 @@ use chrono::{DateTime, Duration, Utc};
 use rateline_domain::{ClientAddress, ErrorCode, Invalid, check_id};
 use sha2::{Digest, Sha256};
 
-use super::{Engine, EngineError, Result};
+use super::base::Engine;
+use super::error::{EngineError, Result};
 use crate::policy::Caller;
 use crate::store::Invitation;
 

@@ -9,8 +9,9 @@ use rateline_adapters::webhook::TestAnswer;
 use rateline_adapters::{ChannelAdapter, OutgoingRequest, SendOutcome, WebhookTarget};
 use rateline_domain::{ClientRef, Id, Invalid};
 
+use super::base::{AlertSending, Engine};
+use super::error::{Result, line_not_found};
 use super::passwords::{deactivated, person_not_found};
-use super::{Engine, Result, line_not_found};
 use crate::alerts::AlertSinks;
 use crate::policy::Caller;
 use crate::store::AlertDelivery;
@@ -64,12 +65,6 @@ impl Engine {
         };
         Ok(self.connector.test(&request).await)
     }
-}
-
-/// The sinks a test alert is sent through: the scheduler's own.
-pub(super) struct AlertSending {
-    sinks: Arc<AlertSinks>,
-    telegram: Option<Arc<dyn ChannelAdapter>>,
 }
 
 /// What became of a person's test alert.

@@ -18,6 +18,7 @@ use rateline_domain::{
 };
 use serde::Serialize;
 
+use super::base::{Engine, Sinks};
 use crate::store::{Store, StoreError};
 
 /// Who a line's alerts reach, and what stops the rest.
@@ -61,23 +62,7 @@ impl AlertReach {
     }
 }
 
-/// The alert sinks this deployment has configured besides webhooks, which always work.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Sinks {
-    pub email: bool,
-    pub telegram: bool,
-}
-
-impl Sinks {
-    pub fn of(settings: &crate::settings::Settings) -> Self {
-        Self {
-            email: settings.smtp.is_some(),
-            telegram: settings.telegram.is_some(),
-        }
-    }
-}
-
-impl super::Engine {
+impl Engine {
     /// Who line `id`'s low-rating alerts can reach, and what stops the rest: the same check
     /// for `GET /v1/lines/{id}` and `rateline check-config`.
     pub async fn alert_reach(

@@ -4,7 +4,8 @@
 use rateline_domain::{ErrorCode, Invalid, NameId, SubscriptionSettings};
 use serde::Serialize;
 
-use super::{Engine, EngineError, Result};
+use super::base::Engine;
+use super::error::{EngineError, Result};
 use crate::policy::Caller;
 use crate::store::SubscriptionRecord;
 

@@ -1,0 +1,43 @@
+//! Ids as the outside sends them: checked before the store is asked, and a client's id in
+//! the one form Rateline keeps it.
+
+use rateline_domain::{Channel, Id, Invalid, check_id};
+
+use super::error::{Result, session_not_found};
+
+/// An id Rateline would never accept names no session (nor line): answered as not found,
+/// without asking the database, which may refuse such text outright.
+pub(super) fn known_session(id: &str) -> Result<()> {
+    check_id("session_id", id).map_err(|_| session_not_found(id))
+}
+
+/// A client's id on `channel` in the form Rateline keeps it: a WhatsApp number's digits,
+/// any other id composed (NFC) and checked.
+pub(crate) fn client_id(channel: Channel, id: &str) -> Result<String> {
+    if channel == Channel::Whatsapp {
+        return Ok(whatsapp_number(id)?.into_string());
+    }
+    let id = rateline_domain::normalize_id(id);
+    check_id("client.id", &id)?;
+    Ok(id)
+}
+
+/// A WhatsApp client as WhatsApp's webhooks name them: the phone number's digits, so
+/// "+250-788-123-456" and "250788123456" are the same client.
+pub(super) fn whatsapp_number(id: &str) -> Result<Id> {
+    let digits: String = id
+        .chars()
+        .filter(|c| !matches!(c, '+' | '-' | '(' | ')' | '.'))
+        .collect();
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(Invalid::new(
+            "client.id",
+            format!(
+                "'{id}' is not a phone number: on the whatsapp channel client.id is the client's \
+                 number in international form, such as 250788123456"
+            ),
+        )
+        .into());
+    }
+    Ok(Id::parse("client.id", &digits)?)
+}
