@@ -8,8 +8,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::error::{ApiError, ApiResult};
+use super::extract::ApiQuery;
+use super::openapi::ErrorBody;
 use super::report::{count_param, id_param};
-use super::{ApiError, ApiQuery, ApiResult, AppState, ErrorBody};
+use super::state::AppState;
 use crate::policy::Caller;
 use crate::store::{AuditFilter, AuditRecord};
 use rateline_domain::ErrorCode;

@@ -16,7 +16,8 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, AppState};
+use super::error::ApiError;
+use super::state::AppState;
 use crate::engine::KeyRefusal;
 pub use crate::policy::Caller;
 use crate::store::StoreError;
@@ -148,7 +149,7 @@ pub async fn authenticate(
     }
     // The header is taken out first: the request itself cannot be held across an await.
     let authorization = request.headers().get(header::AUTHORIZATION).cloned();
-    let ip = super::client_ip(&request);
+    let ip = super::limits::client_ip(&request);
     let open_allowed = match authorization {
         None => super::open_mode::allows(request.headers()),
         Some(_) => Ok(()),

@@ -7,7 +7,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiError, ApiResult, AppState, ErrorBody};
+use super::error::{ApiError, ApiResult};
+use super::openapi::ErrorBody;
+use super::state::AppState;
 use crate::policy::Caller;
 use crate::store::Erased;
 use rateline_domain::{Channel, ErrorCode};

@@ -15,8 +15,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::error::{ApiError, ApiResult, created_or_ok};
+use super::extract::{ApiJson, ApiPath};
+use super::openapi::ErrorBody;
+use super::state::AppState;
 use super::versions::{answered, if_match, merged, tagged};
-use super::{ApiError, ApiJson, ApiPath, ApiResult, AppState, ErrorBody, created_or_ok};
 use crate::channels::setup::SetupReport;
 use crate::engine::ConnectorRecord;
 use crate::policy::Caller;

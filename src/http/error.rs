@@ -14,6 +14,9 @@ use crate::engine::EngineError;
 use crate::policy::Forbidden;
 use crate::store::StoreError;
 
+/// What a handler answers: its body, or the error the client is told.
+pub type ApiResult<T> = Result<T, ApiError>;
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -184,5 +187,14 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+/// 201 for what a call made, 200 for what it replaced.
+pub(super) fn created_or_ok(created: bool) -> StatusCode {
+    if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
     }
 }

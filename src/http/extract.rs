@@ -62,7 +62,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
     }
 }
 
-/// The address of the client that made the request (see [`super::client_ip`]); `None`
+/// The address of the client that made the request (see [`super::limits::client_ip`]); `None`
 /// where the server runs without one (never in `rateline serve`).
 pub struct ClientIp(pub Option<std::net::IpAddr>);
 

@@ -13,9 +13,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::error::{ApiResult, created_or_ok};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::openapi::ErrorBody;
 use super::report::id_param;
+use super::state::AppState;
 use super::versions::{answered, if_match, tagged};
-use super::{ApiJson, ApiPath, ApiQuery, ApiResult, AppState, ErrorBody, created_or_ok};
 use crate::engine::ResponseGuard;
 use crate::policy::Caller;
 use crate::store::{

@@ -10,7 +10,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiJson, ApiPath, ApiResult, AppState, ErrorBody};
+use super::error::ApiResult;
+use super::extract::{ApiJson, ApiPath};
+use super::openapi::ErrorBody;
+use super::state::AppState;
 use crate::engine::KeyRequest;
 use crate::policy::Caller;
 use crate::store::KeyRecord;

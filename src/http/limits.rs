@@ -14,13 +14,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
+use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use super::{ApiError, AppState};
+use super::error::ApiError;
+use super::serve::ClientAddr;
 use crate::settings::LimitSettings;
 
 /// Past this many remembered addresses or keys, the idle ones are forgotten.
@@ -144,7 +144,7 @@ impl Limits {
         )
     }
 
-    fn address(&self, ip: IpAddr) -> Result<(), LimitError> {
+    pub(super) fn address(&self, ip: IpAddr) -> Result<(), LimitError> {
         let address = ClientAddress::of(ip);
         take(self.per_ip.as_ref(), &address, &address.to_string())
     }
@@ -152,7 +152,7 @@ impl Limits {
 
 /// Whether `path` is public: called by platforms and browsers rather than with a key. The
 /// dashboard counts too: its sign-in takes guesses, and each page runs several reports.
-fn public(path: &str) -> bool {
+pub(super) fn public(path: &str) -> bool {
     path.starts_with("/channels/")
         || path.starts_with("/connectors/")
         || path.starts_with("/webchat/")
@@ -167,28 +167,13 @@ pub fn client_ip(request: &Request) -> Option<IpAddr> {
 }
 
 /// The client's address, from a request's extensions: the one behind a trusted proxy
-/// (see [`super::ClientAddr`]), else the TCP peer.
+/// (see [`ClientAddr`]), else the TCP peer.
 pub fn client_ip_of(extensions: &axum::http::Extensions) -> Option<IpAddr> {
-    extensions
-        .get::<super::ClientAddr>()
-        .map(|c| c.0)
-        .or_else(|| {
-            extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(peer)| peer.ip())
-        })
-}
-
-/// Middleware: the per-address limit on public endpoints.
-pub async fn limit_public(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if public(request.uri().path())
-        && let Some(ip) = client_ip(&request)
-        && let Err(e) = state.limits.address(ip)
-    {
-        tracing::info!(%ip, path = %super::loggable_path(request.uri().path()), "rate limited");
-        return e.into_response();
-    }
-    next.run(request).await
+    extensions.get::<ClientAddr>().map(|c| c.0).or_else(|| {
+        extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| peer.ip())
+    })
 }
 
 #[cfg(test)]

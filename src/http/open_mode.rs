@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use axum::http::{HeaderMap, header};
 use rateline_domain::ErrorCode;
 
-use super::ApiError;
+use super::error::ApiError;
 use crate::engine::Engine;
 use crate::store::StoreError;
 

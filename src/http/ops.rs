@@ -7,7 +7,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::{ApiResult, AppState};
+use super::error::ApiResult;
+use super::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -13,7 +13,8 @@ use axum::http::{HeaderMap, StatusCode};
 use rateline_adapters::meta::parse_webhook;
 use teloxide_core::types::Update;
 
-use super::{ApiError, AppState};
+use super::error::ApiError;
+use super::state::AppState;
 use crate::channels::helpdesk::{Handled, NotApplied, Refusal};
 use crate::channels::meta::Meta;
 

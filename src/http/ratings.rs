@@ -10,9 +10,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::error::{ApiError, ApiResult, created_or_ok};
+use super::extract::{ApiJson, ApiQuery};
+use super::openapi::ErrorBody;
 use super::report::{id_param, time_param};
 use super::sessions::RatingOut;
-use super::{ApiError, ApiJson, ApiQuery, ApiResult, AppState, ErrorBody, created_or_ok};
+use super::state::AppState;
 use crate::engine::request_not_found;
 use crate::policy::Caller;
 use crate::store::{Assignee, InboxFilter, InboxItem, InboxSort, InboxState, RatingKind};

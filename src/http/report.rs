@@ -13,7 +13,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiError, ApiPath, ApiQuery, ApiResult, AppState};
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiPath, ApiQuery};
+use super::state::AppState;
 use crate::policy::Caller;
 use crate::report::Columns;
 use crate::store::{Grouping, ReportFilter, ReportGroup};

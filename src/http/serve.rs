@@ -261,7 +261,7 @@ fn refusal_response(refusal: Refusal, limits: &ConnectionLimits) -> Vec<u8> {
             ),
         ),
     };
-    let status = super::status_of(code);
+    let status = super::error::status_of(code);
     let status = format!(
         "{} {}",
         status.as_u16(),

@@ -13,7 +13,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiError, ApiJson, ApiPath, ApiResult, AppState, ErrorBody, created_or_ok};
+use super::error::{ApiError, ApiResult, created_or_ok};
+use super::extract::{ApiJson, ApiPath};
+use super::openapi::ErrorBody;
+use super::state::AppState;
 use crate::engine::session_not_found;
 use crate::policy::{Caller, SessionWrite};
 use crate::store::{

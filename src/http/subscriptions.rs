@@ -10,8 +10,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::error::{ApiResult, created_or_ok};
+use super::extract::{ApiJson, ApiPath};
+use super::openapi::ErrorBody;
+use super::state::AppState;
 use super::versions::merged;
-use super::{ApiJson, ApiPath, ApiResult, AppState, ErrorBody, created_or_ok};
 use crate::policy::Caller;
 use crate::store::SubscriptionRecord;
 

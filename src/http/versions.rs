@@ -8,7 +8,7 @@ use rateline_domain::ErrorCode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::ApiError;
+use super::error::ApiError;
 use super::extract::parse;
 
 /// The `ETag` of version `v`.

@@ -18,7 +18,9 @@ use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{ApiError, ApiJson, ApiPath, ApiResult, AppState, ClientIp, created_or_ok};
+use super::error::{ApiError, ApiResult, created_or_ok};
+use super::extract::{ApiJson, ApiPath, ClientIp};
+use super::state::AppState;
 use crate::channels::webchat::{Caller, KEEP_ALIVE, WidgetError, WidgetEvent};
 use crate::policy::Caller as ApiCaller;
 
@@ -88,8 +90,8 @@ pub struct WidgetToken {
     params(("id" = rateline_domain::Id, Path, description = "The session (opened with `\"channel\": \"webchat\"`).")),
     responses(
         (status = 201, description = "A new token.", body = WidgetToken),
-        (status = 404, description = "No such session.", body = super::ErrorBody),
-        (status = 409, description = "The session is on another channel (`not_a_webchat_session`).", body = super::ErrorBody),
+        (status = 404, description = "No such session.", body = super::openapi::ErrorBody),
+        (status = 409, description = "The session is on another channel (`not_a_webchat_session`).", body = super::openapi::ErrorBody),
     ),
 )]
 pub async fn mint_token(
@@ -98,7 +100,7 @@ pub async fn mint_token(
     ApiPath(session_id): ApiPath,
 ) -> ApiResult<(StatusCode, Json<WidgetToken>)> {
     caller.not_operator("a web chat token")?;
-    super::visible_session(&state, &caller, &session_id).await?;
+    super::sessions::visible_session(&state, &caller, &session_id).await?;
     let minted = state.webchat.mint(&session_id).await?;
     Ok((
         StatusCode::CREATED,
