@@ -128,17 +128,6 @@ fn modules_use_only_the_layers_below_them() {
 }
 
 #[test]
-fn dashboard_uses_are_read_from_each_way_of_naming_a_module() {
-    assert_eq!(dashboard_uses("use super::quality::View;"), ["quality"]);
-    assert_eq!(
-        dashboard_uses("use crate::dashboard::layout::{self, page};"),
-        ["layout"]
-    );
-    assert_eq!(dashboard_uses("use super::pages::login::Tried;"), ["login"]);
-    assert!(dashboard_uses("use super::*;").is_empty());
-}
-
-#[test]
 fn uses_are_read_from_paths_lists_and_not_comments() {
     assert_eq!(used_modules("use crate::store::Store;"), ["store"]);
     assert_eq!(
@@ -176,36 +165,134 @@ const DASHBOARD_LAYERS: &[&[&str]] = &[
     ],
 ];
 
-/// The dashboard modules a line of code names: after `super::`, `crate::dashboard::` or
-/// `super::pages::`.
-fn dashboard_uses(code: &str) -> Vec<String> {
+/// The store's rooms, bottom first: the error and the SQL helpers, the writer and the small
+/// parts, the store itself (`base`: its pools and connection), the table families that
+/// stand on it alone, and the writes that reach across families (a close, an answer).
+const STORE_LAYERS: &[&[&str]] = &[
+    &["error", "sql"],
+    &["writer", "gate", "rows", "filter"],
+    &["base"],
+    &[
+        "audit",
+        "breakdown",
+        "connectors",
+        "erasure",
+        "helpdesk",
+        "keys",
+        "lines",
+        "notify",
+        "passwords",
+        "sign_ins",
+        "retention",
+        "rollup",
+        "inbox",
+        "outbox",
+    ],
+    &["report", "export", "jobs"],
+    &["digests"],
+    &["people", "alerts"],
+    &["events", "ratings", "requests", "followup"],
+    &["webchat", "sessions"],
+];
+
+/// The engine's rooms: its errors and the ids it reads, the engine itself (`base`), then
+/// its operations, the audit trail first since most of them write to it.
+const ENGINE_LAYERS: &[&[&str]] = &[
+    &["error", "signals", "wake"],
+    &["ids"],
+    &["base"],
+    &["audit", "lookups", "sessions", "ratings", "reach"],
+    &["passwords", "followup", "keys", "subscriptions"],
+    &["config", "inbox", "probes"],
+    &["connectors"],
+];
+
+/// The API's rooms: errors and the description's shared parts, the limits and extractors,
+/// the state every handler shares, the handlers, and the router over them all.
+const HTTP_LAYERS: &[&[&str]] = &[
+    &["error", "openapi", "export"],
+    &["serve", "open_mode"],
+    &["limits"],
+    &["extract"],
+    &["versions", "state"],
+    &["auth"],
+    &[
+        "report",
+        "sessions",
+        "clients",
+        "keys",
+        "lines",
+        "ops",
+        "platforms",
+        "subscriptions",
+        "connectors",
+    ],
+    &["audit", "followup", "people", "ratings", "webchat"],
+    &["router"],
+];
+
+/// The modules of its folder a file names: after `super::` (one item, or each item of a
+/// `super::{…}` list) and after `crate::<folder>::`, with `super::pages::` read as the page
+/// it names. Comments are left out before this is asked.
+fn inner_uses(code: &str, folder: &str) -> Vec<String> {
     let code = code
-        .replace("crate::dashboard::pages::", "super::")
+        .replace(&format!("crate::{folder}::pages::"), "super::")
         .replace("super::pages::", "super::")
-        .replace("crate::dashboard::", "super::");
-    code.split("super::")
-        .skip(1)
-        .map(|used| {
-            used.chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect::<String>()
-        })
-        // `super::*` in a test module is the file itself.
-        .filter(|used| !used.is_empty())
-        .collect()
+        .replace(&format!("crate::{folder}::"), "super::");
+    let name = |text: &str| -> String {
+        text.trim()
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut used = Vec::new();
+    for after in code.split("super::").skip(1) {
+        match after.strip_prefix('{') {
+            Some(list) => {
+                // The list's top-level items: `a::X`, `{b, c}` inside an item is its own.
+                let mut depth = 0;
+                let mut item = String::new();
+                for c in list.chars() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' if depth == 0 => break,
+                        '}' => depth -= 1,
+                        ',' if depth == 0 => {
+                            used.push(name(&item));
+                            item.clear();
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    item.push(c);
+                }
+                used.push(name(&item));
+            }
+            None => used.push(name(after)),
+        }
+    }
+    // `super::*` in a test module is the file itself.
+    used.retain(|used| !used.is_empty());
+    used
 }
 
-#[test]
-fn dashboard_modules_use_only_the_ones_below_them() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/dashboard");
-    let layer = |m: &str| DASHBOARD_LAYERS.iter().position(|l| l.contains(&m));
+/// Each file of `src/<folder>` (and of `src/<folder>/pages`) uses only the modules of its
+/// folder in lower layers; `mod.rs` stands above them all. Test modules may reach anywhere.
+fn check_inner_layers(folder: &str, layers: &[&[&str]]) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src")
+        .join(folder);
+    let layer = |m: &str| layers.iter().position(|l| l.contains(&m));
     let mut wrong = Vec::new();
     let mut read = 0;
-    let files = std::fs::read_dir(&root)
-        .and_then(|top| Ok(top.chain(std::fs::read_dir(root.join("pages"))?)))
-        .expect("src/dashboard and its pages are readable");
-    for entry in files {
-        let path = entry.expect("a directory entry").path();
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for dir in [root.clone(), root.join("pages")] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        paths.extend(entries.map(|e| e.expect("a directory entry").path()));
+    }
+    for path in paths {
         if path.extension().is_none_or(|e| e != "rs") {
             continue;
         }
@@ -216,19 +303,33 @@ fn dashboard_modules_use_only_the_ones_below_them() {
         }
         let Some(own) = layer(&module) else {
             wrong.push(format!(
-                "src/dashboard/{shown} is not placed: add it to DASHBOARD_LAYERS"
+                "src/{folder}/{shown} is not placed: add it to the folder's layers"
             ));
             continue;
         };
         let text = std::fs::read_to_string(&path).expect("a source file reads");
-        for (n, line) in text.lines().enumerate() {
-            let code = line.split("//").next().unwrap_or("");
-            for used in dashboard_uses(code) {
+        let text = text.split("#[cfg(test)]").next().unwrap_or("");
+        // Comments out, line breaks kept: a use list may run over several lines.
+        let code: Vec<&str> = text
+            .lines()
+            .map(|line| line.split("//").next().unwrap_or(""))
+            .collect();
+        for (n, line) in code.iter().enumerate() {
+            if !line.contains("super::") && !line.contains(&format!("crate::{folder}::")) {
+                continue;
+            }
+            let statement = code[n..].join("\n");
+            let statement = if line.trim_start().starts_with("use ") {
+                statement.split(';').next().unwrap_or("").to_owned()
+            } else {
+                line.to_string()
+            };
+            for used in inner_uses(&statement, folder) {
                 read += 1;
                 match layer(&used) {
                     Some(theirs) if theirs < own => {}
                     _ => wrong.push(format!(
-                        "src/dashboard/{shown}:{}: uses {used}, which is not below it",
+                        "src/{folder}/{shown}:{}: uses {used}, which is not below it",
                         n + 1
                     )),
                 }
@@ -237,8 +338,81 @@ fn dashboard_modules_use_only_the_ones_below_them() {
     }
     assert!(
         read > 20,
-        "the check read too few uses to be reading the code"
+        "the check read too few uses in src/{folder} to be reading the code"
     );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn inner_uses_are_read_from_each_way_of_naming_a_module() {
+    let dashboard = |code| inner_uses(code, "dashboard");
+    assert_eq!(dashboard("use super::quality::View;"), ["quality"]);
+    assert_eq!(
+        dashboard("use crate::dashboard::layout::{self, page};"),
+        ["layout"]
+    );
+    assert_eq!(dashboard("use super::pages::login::Tried;"), ["login"]);
+    assert!(dashboard("use super::*;").is_empty());
+    assert_eq!(
+        inner_uses("use super::{alerts::{self, AlertPlan},\n outbox};", "store"),
+        ["alerts", "outbox"]
+    );
+    assert_eq!(
+        inner_uses(
+            "let r = super::rows::read(row) + crate::store::sql::ms(t);",
+            "store"
+        ),
+        ["rows", "sql"]
+    );
+}
+
+#[test]
+fn dashboard_modules_use_only_the_ones_below_them() {
+    check_inner_layers("dashboard", DASHBOARD_LAYERS);
+}
+
+#[test]
+fn store_modules_use_only_the_ones_below_them() {
+    check_inner_layers("store", STORE_LAYERS);
+}
+
+#[test]
+fn engine_modules_use_only_the_ones_below_them() {
+    check_inner_layers("engine", ENGINE_LAYERS);
+}
+
+#[test]
+fn http_modules_use_only_the_ones_below_them() {
+    check_inner_layers("http", HTTP_LAYERS);
+}
+
+/// A folder's `mod.rs` is its face only: it declares the folder's modules and re-exports
+/// what the rest of the crate uses, and holds no code of its own, so that no room inside
+/// has to reach up to it.
+#[test]
+fn a_folders_mod_rs_only_declares_and_re_exports() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut wrong = Vec::new();
+    for folder in ["store", "engine", "http"] {
+        let text = std::fs::read_to_string(src.join(folder).join("mod.rs"))
+            .expect("a folder's mod.rs reads");
+        let code: String = text
+            .lines()
+            .map(|line| line.split("//").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(" ");
+        for statement in code.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            let declares = ["mod ", "pub mod ", "pub use ", "pub(crate) use "]
+                .iter()
+                .any(|start| statement.starts_with(start));
+            if !declares {
+                let shown: String = statement.chars().take(60).collect();
+                wrong.push(format!(
+                    "src/{folder}/mod.rs holds `{shown}`: move it to a room"
+                ));
+            }
+        }
+    }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
