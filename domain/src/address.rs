@@ -12,6 +12,8 @@ use std::net::{IpAddr, Ipv6Addr};
 pub struct ClientAddress(IpAddr);
 
 impl ClientAddress {
+    /// The client `ip` counts as: an IPv4 address (mapped into IPv6 or not) as it is, an IPv6
+    /// one as its /64.
     pub fn of(ip: IpAddr) -> Self {
         Self(match ip {
             IpAddr::V4(_) => ip,

@@ -9,10 +9,18 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
+    /// A private chat with the server's Telegram bot: the request comes with inline buttons.
     Telegram,
+    /// Rateline's web chat widget on the contact center's site: the request is a card in the
+    /// page, shown once the client's widget is connected.
     Webchat,
+    /// Facebook Messenger, through a Page: only within Meta's 24-hour window.
     Messenger,
+    /// Instagram direct messages, through a professional account: only within Meta's 24-hour
+    /// window.
     Instagram,
+    /// WhatsApp, through the Cloud API: within Meta's 24-hour window, or after it through the
+    /// line's approved template.
     Whatsapp,
     /// A custom connector: the request is POSTed, signed, to a URL the line names.
     Webhook,
@@ -25,6 +33,7 @@ pub enum Channel {
 }
 
 impl Channel {
+    /// Every channel, for reading a name and for listing them.
     pub const ALL: [Channel; 8] = [
         Channel::Telegram,
         Channel::Webchat,
@@ -36,6 +45,7 @@ impl Channel {
         Channel::Zammad,
     ];
 
+    /// Its name in the API, the store and events (`telegram`, `whatsapp`).
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Telegram => "telegram",
@@ -115,7 +125,13 @@ impl FromStr for Channel {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientRef {
+    /// Who the client is on the channel, as its platform names them: the private chat id on
+    /// Telegram, the PSID on Messenger, the IGSID on Instagram, the phone number on WhatsApp
+    /// (kept as its digits); on the other channels the contact center's own id. Taps and replies
+    /// are matched to the session by it.
     pub id: crate::Id,
+    /// The client's name as people see it beside their ratings and in alerts; at most 200
+    /// characters on one line.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }

@@ -20,11 +20,16 @@ const MAX_SETTING_BYTES: usize = 2048;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Helpdesk {
+    /// Chatwoot: one connector is an account, whose inboxes are lines and whose agents are
+    /// people.
     Chatwoot,
+    /// Zammad: one connector is an instance, whose groups are lines and whose agents are
+    /// people.
     Zammad,
 }
 
 impl Helpdesk {
+    /// Every helpdesk Rateline connects to.
     pub const ALL: [Helpdesk; 2] = [Helpdesk::Chatwoot, Helpdesk::Zammad];
 
     /// Its name in URLs, the store and the config file (`chatwoot`).
@@ -115,6 +120,7 @@ impl std::str::FromStr for Helpdesk {
 pub trait ConnectorSettings:
     Serialize + DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static
 {
+    /// The helpdesk these settings are for.
     const HELPDESK: Helpdesk;
 
     /// The helpdesk's address.
@@ -123,6 +129,8 @@ pub trait ConnectorSettings:
     fn api_token(&self) -> Option<&str>;
     /// The webhook's signing secret (write-only).
     fn secret(&self) -> Option<&str>;
+    /// Whether webhook calls are taken unsigned while there is no secret (see `signed`); anyone
+    /// who can reach the URL could then forge them.
     fn allow_unsigned(&self) -> bool;
     /// Inbox (Chatwoot) or group (Zammad) id → line id.
     fn places(&self) -> &BTreeMap<String, String>;

@@ -29,6 +29,8 @@ fn check_optional(field: &str, text: &Option<String>) -> Result<(), Invalid> {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseBody {
+    /// The response: 1 to 4096 characters, not all blank. Sent to the client as written when
+    /// `send_to_client` is set.
     pub text: String,
     /// Send this text to the client through the session's channel.
     #[serde(default)]
@@ -39,6 +41,7 @@ pub struct ResponseBody {
 }
 
 impl ResponseBody {
+    /// Checks the text's length, naming `text`.
     pub fn validate(&self) -> Result<(), Invalid> {
         check_said("text", &self.text)
     }
@@ -53,6 +56,7 @@ pub struct AppealBody {
 }
 
 impl AppealBody {
+    /// Checks the reason's length, naming `reason`.
     pub fn validate(&self) -> Result<(), Invalid> {
         check_said("reason", &self.reason)
     }
@@ -64,6 +68,7 @@ impl AppealBody {
 pub struct DecisionBody {
     /// True voids the rating: out of the report, kept in the history.
     pub approve: bool,
+    /// Why it was decided so, kept with the appeal: 1 to 4096 characters when given.
     #[serde(default)]
     pub note: Option<String>,
     /// The admin who decided (a person id).
@@ -72,6 +77,7 @@ pub struct DecisionBody {
 }
 
 impl DecisionBody {
+    /// Checks the note's length, when there is one.
     pub fn validate(&self) -> Result<(), Invalid> {
         check_optional("note", &self.note)
     }
@@ -89,7 +95,9 @@ pub struct FlagBody {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluationBody {
+    /// The supervisor's own mark for the session: 1 to 5, whatever the line's scale.
     pub stars: i64,
+    /// What the supervisor has to say about the session: 1 to 4096 characters when given.
     #[serde(default)]
     pub comment: Option<String>,
     /// The supervisor who evaluated (a person id).
@@ -98,6 +106,7 @@ pub struct EvaluationBody {
 }
 
 impl EvaluationBody {
+    /// Checks the stars and the comment's length.
     pub fn validate(&self) -> Result<(), Invalid> {
         if !(1..=5).contains(&self.stars) {
             return Err(Invalid::new(
@@ -132,6 +141,7 @@ pub enum InboxAction {
 pub struct InboxActionBody {
     /// 1 to 200 ratings.
     pub rating_ids: Vec<NameId>,
+    /// What is done to each rating named.
     pub action: InboxAction,
     /// Whom `assign` gives them to (a person id); the caller's own person when absent.
     #[serde(default)]
@@ -142,6 +152,8 @@ pub struct InboxActionBody {
 }
 
 impl InboxActionBody {
+    /// Checks what needs no lookup: 1 to [`MAX_RATINGS_PER_ACTION`] ratings, a `note` only with
+    /// `close`, an `assignee_id` only with `assign`, and the note's length.
     pub fn validate(&self) -> Result<(), Invalid> {
         if self.rating_ids.is_empty() || self.rating_ids.len() > MAX_RATINGS_PER_ACTION {
             return Err(Invalid::new(

@@ -90,10 +90,12 @@ macro_rules! id_type {
                 Self(id)
             }
 
+            /// The id's text, as stored and compared.
             pub fn as_str(&self) -> &str {
                 &self.0
             }
 
+            /// The id's text, without a copy.
             pub fn into_string(self) -> String {
                 self.0
             }

@@ -67,11 +67,14 @@ impl std::fmt::Debug for Secret {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct Invalid {
+    /// The field as the API names it, e.g. `rating.delay_seconds` or `notify_low[2].id`.
     pub field: String,
+    /// What is wrong with the value and how to put it right, for whoever sent it.
     pub message: String,
 }
 
 impl Invalid {
+    /// The refusal of `field`, saying `message`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             field: field.into(),

@@ -13,8 +13,10 @@ use super::{
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineSettings {
+    /// What people see the line called: one line of 1 to 200 characters.
     #[schema(value_type = super::Name)]
     pub name: String,
+    /// How and when the line asks for a rating, what counts as low, and what follows a rating.
     #[serde(default)]
     pub rating: RatingSettings,
     /// Who gets asked: rules that skip a closed session's request.
@@ -61,8 +63,11 @@ pub struct WebchatSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RatingSettings {
+    /// Whether a session's close asks for a rating at all; off, no request is made.
     pub enabled: bool,
+    /// What the client answers with: 👍/👎 (`binary`) or 1 to 5 stars (`five_star`).
     pub scale: Scale,
+    /// The question sent with the answer buttons: 1 to 4096 characters.
     pub request_text: String,
     /// Seconds between the close and the request; 0..=3600.
     pub delay_seconds: u32,
@@ -75,10 +80,19 @@ pub struct RatingSettings {
     pub reminder_after_minutes: Option<u32>,
     /// Stars at or below this are low (five-star lines).
     pub low_threshold: i64,
+    /// What the client is told once they answered: 1 to 4096 characters.
     pub thanks_text: String,
+    /// After the rating, ask the client "Was your issue resolved?" (yes or no).
     pub ask_resolved: bool,
+    /// After a low rating, ask the client what went wrong; the reply is the rating's comment,
+    /// and its alerts wait for it (see `alert_wait_seconds`).
     pub ask_comment_on_low: bool,
+    /// On the web chat widget, show the card at the close, while the chat window is still open,
+    /// instead of after `delay_seconds`.
     pub rate_before_close: bool,
+    /// The language of the words Rateline adds to the line's texts (follow-up questions, button
+    /// labels, refusals): a tag such as `en` or `pt-BR`, English where it has no words of its
+    /// own.
     pub language: String,
     /// How many times a client may change a rating.
     pub max_changes: u32,
@@ -414,6 +428,7 @@ impl Default for RatingSettings {
 pub enum Recipient {
     /// A named person, e.g. the line's supervisor.
     Supervisor {
+        /// The person alerted, by id.
         #[schema(value_type = super::Id)]
         id: String,
     },
@@ -421,6 +436,7 @@ pub enum Recipient {
     ResponsibleManager,
     /// Every member of a group.
     Group {
+        /// The group whose members are alerted, by id.
         #[schema(value_type = super::Id)]
         id: String,
     },
@@ -430,6 +446,8 @@ pub enum Recipient {
 #[derive(Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSettings {
+    /// Where each of the line's rating requests is POSTed, signed with `secret`: an absolute
+    /// http(s) URL without a user name or password, public or in `outbound.allowed_networks`.
     pub url: String,
     /// Write-only: never shown by `GET /v1/lines/{id}`; a `PUT` without it keeps the stored one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -449,7 +467,9 @@ impl std::fmt::Debug for WebhookSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WhatsappTemplate {
+    /// The template's name, as approved in WhatsApp.
     pub name: String,
+    /// The template's language code, as approved in WhatsApp (e.g. `en` or `en_US`).
     pub language: String,
     /// The answer each of the template's quick-reply buttons gives, in the buttons' order;
     /// `[1, 0]` (👍, 👎) or `[1, 2, 3, 4, 5]` by default.
@@ -511,6 +531,7 @@ pub enum ManagedBy {
 }
 
 impl ManagedBy {
+    /// Its name in the API and the store (`api`, `config`).
     pub fn as_str(self) -> &'static str {
         match self {
             ManagedBy::Api => "api",

@@ -28,6 +28,8 @@ pub enum PaceMode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertPace {
+    /// How the person's alerts reach them: each at once (`each`, the default), in digests
+    /// (`digest`), or at once up to `per_hour` and the rest in digests (`capped`).
     #[serde(default)]
     pub mode: PaceMode,
     /// Minutes between two digests to one address: 5..=1440.
@@ -87,8 +89,11 @@ pub fn report_week(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuietHours {
+    /// When the quiet hours start, local `HH:MM`.
     #[schema(example = "22:00")]
     pub from: String,
+    /// When the quiet hours end, local `HH:MM`: earlier than `from` when they span midnight,
+    /// never the same.
     #[schema(example = "07:00")]
     pub to: String,
 }

@@ -4,15 +4,22 @@ use serde::{Deserialize, Serialize};
 
 use super::{Invalid, NameId, check_http_url, check_line};
 
+/// What a person, or an API key, may do (docs/security.md has the whole table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    /// Works sessions: opens, closes and reads their own on their lines, sees their own numbers
+    /// and (where the line allows) ratings, and appeals them.
     Operator,
+    /// Runs lines: the sessions, ratings, responses, evaluations and reports of their lines.
     Supervisor,
+    /// Runs the service: everything a supervisor does on every line, and lines, people, groups,
+    /// keys and appeal decisions.
     Admin,
 }
 
 impl Role {
+    /// Every role, from the least allowed to the most.
     pub const ALL: [Role; 3] = [Role::Operator, Role::Supervisor, Role::Admin];
 
     /// The name the API, the store and `rateline keys` use.
@@ -39,8 +46,12 @@ impl std::str::FromStr for Role {
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Notify {
+    /// The address alerts and reports are e-mailed to (needs the server's `[smtp]`).
     pub email: Option<String>,
+    /// The Telegram chat the server's bot sends alerts to (needs the server's `[telegram]`).
     pub telegram_chat_id: Option<i64>,
+    /// Where alerts are POSTed as JSON (`text` for chat tools, `alert` for programs): an
+    /// absolute http(s) URL without a user name or password.
     pub webhook_url: Option<String>,
     /// Signs the alerts posted to `webhook_url` (`X-Rateline-Signature`), at least 16
     /// characters. Write-only: never shown; a `PUT` without it keeps the stored one, and
@@ -83,13 +94,19 @@ impl std::fmt::Debug for Notify {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Person {
+    /// What people see the person called: one line of 1 to 200 characters.
     #[schema(value_type = super::Name)]
     pub name: String,
+    /// What the person may do once signed in to the dashboard.
     pub role: Role,
+    /// The person's manager, by id: the one `responsible_manager` alerts reach for this
+    /// person's sessions. Never the person themselves.
     #[serde(default)]
     pub manager_id: Option<NameId>,
+    /// Where the person's alerts and reports go; each address set is one way to reach them.
     #[serde(default)]
     pub notify: Notify,
+    /// `false` stops every alert to the person: each is recorded as skipped, saying why.
     #[serde(default = "yes")]
     pub notifications_enabled: bool,
     /// The lines the person works on. An operator's API key acts only on sessions of these
@@ -183,8 +200,11 @@ pub fn time_zone(field: &str, name: &str) -> Result<chrono_tz::Tz, Invalid> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Group {
+    /// What people see the group called: one line of 1 to 200 characters.
     #[schema(value_type = super::Name)]
     pub name: String,
+    /// The people in the group, by id: each hears of the low ratings of the lines whose
+    /// `notify_low` names the group. At most 200.
     #[serde(default)]
     pub members: Vec<NameId>,
 }

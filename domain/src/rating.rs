@@ -37,6 +37,7 @@ pub enum RequestStatus {
 }
 
 impl RequestStatus {
+    /// Every status, in the order of a request's life.
     pub const ALL: [RequestStatus; 11] = [
         RequestStatus::Scheduled,
         RequestStatus::Sending,
@@ -51,6 +52,7 @@ impl RequestStatus {
         RequestStatus::Skipped,
     ];
 
+    /// Its name in the API, the store and events (`window_closed`).
     pub fn as_str(self) -> &'static str {
         match self {
             RequestStatus::Scheduled => "scheduled",
@@ -108,10 +110,15 @@ impl FromStr for RequestStatus {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RatingAnswer {
+    /// The request being answered, by the id Rateline sent with it.
     #[schema(value_type = super::Id)]
     pub request_id: String,
+    /// The answer on the line's scale: 1 (👍) or 0 (👎), or 1 to 5 stars. Another value later
+    /// changes the rating, as far as the line's `max_changes` and `change_window_days` allow.
     pub value: i64,
+    /// What the client wrote, at most 2000 characters. Absent, a stored comment stays.
     pub comment: Option<String>,
+    /// The client's answer to "Was your issue resolved?". Absent, a stored answer stays.
     pub resolved: Option<bool>,
     /// After a low rating: the ids of the reasons the client picked from the line's
     /// `rating.low_reasons` (an empty list: they picked none). Absent: not answered yet.

@@ -30,6 +30,7 @@ pub enum Scale {
 }
 
 impl Scale {
+    /// Its name in the API, the store and the config file (`binary`, `five_star`).
     pub fn as_str(self) -> &'static str {
         match self {
             Scale::Binary => "binary",

@@ -9,12 +9,23 @@ use super::{Channel, ClientRef, Id, Invalid, NameId, check_line};
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSession {
+    /// The conversation's id, as the contact center names it: opening the same id again returns
+    /// the stored session unchanged. Ids starting with `chatwoot-` or `zammad-` are the
+    /// connectors'.
     pub id: Id,
+    /// The line whose settings say whether and how the client is asked; it must exist and be
+    /// active.
     pub line_id: NameId,
+    /// The channel the conversation uses, and so the one the request goes through; it must be
+    /// enabled on the server, and not `chatwoot` or `zammad`, whose sessions their connectors
+    /// open.
     pub channel: Channel,
+    /// The client who will be asked.
     pub client: ClientRef,
     /// The operator the rating will be credited to.
     pub operator_id: Option<NameId>,
+    /// When the conversation started; now when absent. Up to five minutes in the future is taken
+    /// as now; further is refused.
     pub opened_at: Option<DateTime<Utc>>,
 }
 
@@ -70,12 +81,17 @@ impl NewSession {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClosedBy {
+    /// The operator closed the conversation (a helpdesk connector's closes are this too).
     Operator,
+    /// The conversation went quiet: Rateline closed it after the line's `auto_close_minutes`, or
+    /// the contact center's own timer did.
     Timeout,
+    /// The client ended the conversation.
     Client,
 }
 
 impl ClosedBy {
+    /// Its name in the API and the store (`operator`, `timeout`, `client`).
     pub fn as_str(self) -> &'static str {
         match self {
             ClosedBy::Operator => "operator",
@@ -99,6 +115,10 @@ impl std::str::FromStr for ClosedBy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageFrom {
+    /// The client wrote it: it counts for `survey.min_client_messages`, and after the close it
+    /// takes back a request still waiting to be sent, reopening the session.
     Client,
+    /// An operator wrote it: it only moves the session's last activity, which
+    /// `auto_close_minutes` counts from.
     Operator,
 }

@@ -42,6 +42,7 @@ pub enum EventType {
 }
 
 impl EventType {
+    /// Every event type, for reading a name and for listing them.
     pub const ALL: [EventType; 10] = [
         EventType::RatingCreated,
         EventType::RatingChanged,
@@ -55,6 +56,7 @@ impl EventType {
         EventType::AlertFailed,
     ];
 
+    /// Its name in an event's `type` and a subscription's `events` (`rating.created`).
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::RatingCreated => "rating.created",

@@ -9,6 +9,8 @@ use super::{Across, SurveyRules};
 /// A close as the survey's rules judge it.
 #[derive(Debug, Clone, Copy)]
 pub struct SurveyedClose<'a> {
+    /// The session closed: `survey.sample_percent` decides by its id, so the same session always
+    /// falls the same way.
     pub session_id: &'a str,
     /// The client was erased before this close: there is nobody to ask.
     pub client_erased: bool,
@@ -18,6 +20,7 @@ pub struct SurveyedClose<'a> {
     pub tags: &'a [String],
     /// The caller's own reason to skip, if any.
     pub skip: Option<&'a str>,
+    /// When the session closed: where `survey.min_days_between` counts back from.
     pub closed_at: DateTime<Utc>,
 }
 
