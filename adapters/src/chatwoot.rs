@@ -47,8 +47,11 @@ pub const WEBHOOK_EVENTS: [&str; 5] = [
 /// An account webhook as `…/webhooks` shows it (`_webhook.json.jbuilder`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountWebhook {
+    /// Chatwoot's id of the webhook, as its URLs name it.
     pub id: u64,
+    /// Where Chatwoot posts: Rateline's own webhook URL when the webhook is Rateline's.
     pub url: String,
+    /// The events it posts; Rateline needs each of [`WEBHOOK_EVENTS`].
     pub subscriptions: Vec<String>,
     /// What it signs calls with: Chatwoot 4.11.2 and later make one for every webhook;
     /// earlier releases sign nothing and have no `secret`.
@@ -90,8 +93,12 @@ pub struct ChatwootApi {
 /// An inbox as `GET …/inboxes` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inbox {
+    /// The inbox's id, as Chatwoot's URLs name it: the key of the account's `inboxes` map.
     pub id: u64,
+    /// The inbox's name, as Chatwoot's agents see it.
     pub name: String,
+    /// What kind of inbox it is (`Channel::WebWidget`, `Channel::Whatsapp`, …): whether it shows
+    /// buttons, and whether a client's message after the resolve opens a new conversation.
     pub channel_type: String,
     /// Chatwoot's own survey is on: the client would be asked twice.
     pub csat_survey_enabled: bool,
@@ -102,6 +109,7 @@ pub struct Inbox {
 }
 
 impl ChatwootApi {
+    /// Account `account` of the Chatwoot at `base`, called with `token` over `http`.
     pub fn new(base: &str, account: u64, token: &str, http: reqwest::Client) -> Self {
         Self {
             base: base.trim_end_matches('/').to_owned(),
@@ -111,6 +119,7 @@ impl ChatwootApi {
         }
     }
 
+    /// The account's id, as Chatwoot's URLs name it.
     pub fn account(&self) -> u64 {
         self.account
     }

@@ -131,6 +131,7 @@ pub async fn call_json(
 /// Whether a `DELETE` removed what it named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Removed {
+    /// The helpdesk removed it.
     Removed,
     /// The helpdesk has no such thing (404): removed by hand, say.
     Gone,

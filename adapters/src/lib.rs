@@ -35,7 +35,9 @@ use rateline_domain::{Channel, ClientRef, Scale};
 /// Where a `webhook` line posts its requests, and the secret it signs them with.
 #[derive(Clone, PartialEq, Eq)]
 pub struct WebhookTarget {
+    /// Where the line's requests and responses are POSTed: the line's `webhook.url`.
     pub url: String,
+    /// What every body is signed with (`X-Rateline-Signature`): the line's `webhook.secret`.
     pub secret: String,
 }
 
@@ -52,7 +54,9 @@ impl fmt::Debug for WebhookTarget {
 /// An approved WhatsApp message template: its name and language code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateRef {
+    /// The template's name, as approved in WhatsApp.
     pub name: String,
+    /// The template's language code, as approved in WhatsApp (e.g. `en_US`).
     pub language: String,
     /// The answer each quick-reply button gives, in the buttons' order.
     pub values: Vec<i64>,
@@ -61,13 +65,20 @@ pub struct TemplateRef {
 /// Everything an adapter needs to put one rating request in front of one client.
 #[derive(Debug, Clone)]
 pub struct OutgoingRequest {
+    /// The request's id: signed into its buttons and sent to connectors, so that the answer finds
+    /// it.
     pub request_id: String,
+    /// The session the request is for, for connectors and the logs.
     pub session_id: String,
+    /// The session's line, for connectors and the logs.
     pub line_id: String,
+    /// Whom to ask: their id on the channel is where the request goes.
     pub client: ClientRef,
+    /// The answers the card offers: 👍 👎, or 1 to 5 stars.
     pub scale: Scale,
     /// The question, in the line's language.
     pub text: String,
+    /// The line's language tag: the words Rateline adds to the card are in it.
     pub language: String,
     /// Where a custom connector posts the client's answer.
     pub answer_url: String,
@@ -90,6 +101,7 @@ pub struct OutgoingRequest {
 /// What follows a rating on the line's card: the thanks, and the questions it asks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FollowUps {
+    /// The line's thanks, shown once the client answered.
     pub thanks_text: String,
     /// "Was your issue resolved?" follows the rating.
     pub ask_resolved: bool,
@@ -125,24 +137,48 @@ impl FollowUps {
 #[non_exhaustive]
 pub enum SendOutcome {
     /// The platform accepted the request (status `sent`), with its message id when it gave one.
-    Accepted { platform_message_id: Option<String> },
+    Accepted {
+        /// The platform's id of the message, by which the card is edited and the platform's
+        /// news about it (WhatsApp's statuses) is matched.
+        platform_message_id: Option<String>,
+    },
     /// A transient failure (5xx, timeout, rate limit): try again, at the platform's
     /// `retry_after` when it named one, otherwise after the engine's backoff.
     Retry {
+        /// When the platform asked to be called again (`retry_after`); `None`: the engine's backoff
+        /// decides.
         after: Option<Duration>,
+        /// What failed, kept as `last_error`.
         reason: String,
     },
     /// The platform refused for good (bot blocked, chat not found, connector gone): never retried.
-    Undeliverable { reason: String },
+    Undeliverable {
+        /// What the platform said, kept as `last_error`.
+        reason: String,
+    },
     /// The channel's messaging window had closed and no allowed fallback exists.
-    WindowClosed { reason: String },
+    WindowClosed {
+        /// When the client last wrote, and why the window is closed; kept as `last_error`.
+        reason: String,
+    },
     /// A fault on our side that retrying cannot fix (bad credentials, missing settings).
-    Failed { reason: String },
+    Failed {
+        /// What is wrong and what to set, kept as `last_error`.
+        reason: String,
+    },
     /// Not tried: the channel's own send rate limit is reached. The request goes back to
     /// the queue for `after` without using up an attempt.
-    Defer { after: Duration, reason: String },
+    Defer {
+        /// How long until the limit has room again.
+        after: Duration,
+        /// Which limit held it back, kept as `last_error`.
+        reason: String,
+    },
     /// Not tried, and not to be: what it would say is said already, or no longer true.
-    Skipped { reason: String },
+    Skipped {
+        /// Why nothing was sent, kept with what was not sent.
+        reason: String,
+    },
 }
 
 impl SendOutcome {
@@ -191,6 +227,7 @@ pub enum TextKind {
 }
 
 impl TextKind {
+    /// Its name in `event` and `X-Rateline-Event` (a digest's is `notice`).
     pub fn as_str(self) -> &'static str {
         match self {
             TextKind::Response => "response",
@@ -209,13 +246,17 @@ pub struct OutgoingText {
     pub id: String,
     /// What the message is, for connectors.
     pub kind: TextKind,
+    /// The session the message concerns (a digest's first rating's), for connectors and refusals.
     pub session_id: String,
+    /// The session's line, for connectors; empty on a digest, which may cover several lines.
     pub line_id: String,
     /// The chat: the client for a response, the recipient's chat for an alert.
     pub to: ClientRef,
+    /// The message as it is sent.
     pub text: String,
     /// Meta's window: when the client last wrote (`None`: not known to have written).
     pub last_client_message_at: Option<DateTime<Utc>>,
+    /// The engine's clock at the send, which Meta's window is judged by.
     pub now: DateTime<Utc>,
     /// The line's connector, for the `webhook` channel.
     pub webhook: Option<WebhookTarget>,

@@ -364,18 +364,32 @@ pub enum MetaEvent {
     /// A client wrote or tapped: `payload` is a tapped button's, `text` what they typed.
     /// `account` is the Page, Instagram account or phone number id it was written to.
     Message {
+        /// The channel, by the webhook's `object`: Messenger, Instagram or WhatsApp.
         channel: Channel,
+        /// The Page, Instagram account or WhatsApp phone number id written to; events for others
+        /// are not Rateline's.
         account: String,
+        /// The client, by Meta's id for them on the channel (PSID, IGSID, or WhatsApp number): a
+        /// session's `client.id`.
         sender: String,
+        /// When Meta says the client wrote: it opens the 24-hour window.
         at: DateTime<Utc>,
+        /// A tapped button's payload: a quick reply, a postback, a WhatsApp reply, list row or
+        /// template button.
         payload: Option<String>,
+        /// What the client typed; `None` for a tap, media or a reaction.
         text: Option<String>,
     },
     /// WhatsApp's news about a message Rateline sent.
     Status {
+        /// The WhatsApp phone number id the message was sent from.
         account: String,
+        /// WhatsApp's id of the message, as the send's answer gave it.
         message_id: String,
+        /// What became of the message, as WhatsApp writes it: `sent`, `delivered`, `read` or
+        /// `failed`.
         status: String,
+        /// WhatsApp's first error code and its title (or message), when it reports one.
         error: Option<(i64, String)>,
     },
 }

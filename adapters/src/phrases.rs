@@ -7,11 +7,17 @@
 /// Every phrase a rating card may show besides the line's own texts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Phrases {
+    /// Heads the answer on a rated card: "Your rating: 👍".
     pub your_rating: &'static str,
+    /// The follow-up question of a line that asks it (`ask_resolved`).
     pub resolved_question: &'static str,
+    /// The button that answers `resolved_question` with yes.
     pub yes: &'static str,
+    /// The button that answers `resolved_question` with no.
     pub no: &'static str,
+    /// Asks for a comment after a low rating, to be written as a reply in the chat.
     pub comment_prompt: &'static str,
+    /// Thanks the client once their comment is stored.
     pub comment_thanks: &'static str,
     /// Asks for the reasons of a low rating; the choices follow it.
     pub reasons_prompt: &'static str,
@@ -21,10 +27,16 @@ pub struct Phrases {
     pub done: &'static str,
     /// Heads the reasons on a rated card.
     pub reasons: &'static str,
+    /// Refuses a tap on another client's card: nothing is stored.
     pub not_yours: &'static str,
+    /// Refuses a tap Rateline cannot use: a button it did not sign, or of a request it no longer
+    /// knows.
     pub invalid_button: &'static str,
+    /// Refuses an answer that came after the line's answer window.
     pub window_closed: &'static str,
+    /// Refuses a change the line's `max_changes` or `change_window_days` no longer allows.
     pub change_refused: &'static str,
+    /// Refuses any other answer the request does not take now (it ended unanswered, say).
     pub not_answerable: &'static str,
     /// The label of WhatsApp's list button (at most 20 characters).
     pub rate_button: &'static str,
@@ -39,14 +51,22 @@ pub struct Phrases {
 /// The web chat card's own words: its comment form and the labels screen readers read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct WidgetPhrases {
+    /// Heads the card's comment form after a low rating, and labels its text box.
     pub comment_prompt: &'static str,
+    /// Stands in the empty comment box.
     pub comment_placeholder: &'static str,
+    /// The button that sends the comment.
     pub send: &'static str,
+    /// The link that shows the answer buttons again, while the line allows a change.
     pub change: &'static str,
+    /// What screen readers say for 👍.
     pub good: &'static str,
+    /// What screen readers say for 👎.
     pub bad: &'static str,
     /// `{n}` stands for the number of stars.
     pub star: &'static str,
+    /// Shown when an answer could not be sent (a network failure or an unexpected refusal): the
+    /// card stays as it was, to try again.
     pub error: &'static str,
 }
 

@@ -25,9 +25,14 @@ pub enum CardAction {
     Rate(i64),
     /// Answer "Was your issue resolved?".
     Resolved(bool),
-    /// The reasons for a low rating: bit `i` picks the line's reason `i`. `done: false`
-    /// only shows the card with these picked (Telegram's toggles); `done: true` answers.
-    Reasons { picked: u8, done: bool },
+    /// The reasons for a low rating: picked on the card, or given as the answer.
+    Reasons {
+        /// Bit `i` picks the line's reason `i` (a line lists at most 8).
+        picked: u8,
+        /// `true` answers with the reasons picked; `false` only shows the card with them
+        /// picked (Telegram's toggles).
+        done: bool,
+    },
 }
 
 impl CardAction {
@@ -80,8 +85,11 @@ impl std::fmt::Debug for CallbackSigner {
 /// Why callback data was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallbackError {
+    /// Not a button Rateline made: another format (the contact center's own buttons, say), or one
+    /// cut short.
     #[error("not a Rateline button")]
     Foreign,
+    /// A Rateline button whose MAC does not match: altered, forged, or signed with another key.
     #[error("the button's signature does not match")]
     BadMac,
 }

@@ -115,6 +115,7 @@ pub struct SendLimits {
 const LIMITER_CHATS_KEPT: usize = 10_000;
 
 impl SendLimits {
+    /// One message a second per chat, and `global_per_second` in all.
     pub fn new(global_per_second: NonZeroU32) -> Self {
         // Bursts of one: sends are spread evenly, never a burst that Telegram may refuse.
         let global = Quota::with_period(Duration::from_secs(1) / global_per_second.get())
@@ -187,6 +188,7 @@ impl std::fmt::Debug for TelegramAdapter {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct BotApiError {
+    /// What went wrong, with the token cut out: safe to log and to show.
     pub message: String,
     /// Telegram refused the token itself.
     pub invalid_token: bool,
@@ -215,6 +217,7 @@ impl TelegramAdapter {
         }
     }
 
+    /// What the bot's buttons are signed with, and so what a tap is checked with.
     pub fn signer(&self) -> &CallbackSigner {
         &self.signer
     }
@@ -535,19 +538,26 @@ impl TelegramAdapter {
 pub enum Inbound {
     /// A button was tapped.
     Tap {
+        /// The callback query's id: `answerCallbackQuery` (the toast) names it.
         callback_id: String,
         /// Who tapped.
         from: i64,
         /// The chat and message the button is on, when Telegram still has them.
         message: Option<(i64, i32)>,
+        /// The button's callback data: a signed payload ([`crate::signed`]) when the button is
+        /// Rateline's.
         data: Option<String>,
     },
     /// A client wrote a text message in a private chat, at `date` (Telegram's clock,
     /// whole seconds).
     Text {
+        /// The private chat written in: the client's chat id.
         chat: i64,
+        /// Who wrote (their user id, the same as `chat` in a private chat).
         from: i64,
+        /// What they wrote.
         text: String,
+        /// When it was sent, by Telegram's clock (whole seconds).
         date: chrono::DateTime<chrono::Utc>,
     },
     /// Anything else: a kind Rateline does not use, a group chat, a bot.
@@ -555,6 +565,8 @@ pub enum Inbound {
 }
 
 impl Inbound {
+    /// What `update` asks of Rateline; an update it does not use is [`Inbound::Ignored`], saying
+    /// why.
     pub fn from_update(update: &Update) -> Inbound {
         match &update.kind {
             UpdateKind::CallbackQuery(q) => Inbound::Tap {

@@ -42,12 +42,15 @@ impl std::fmt::Debug for TokenSigner {
 /// Why a token was refused. The messages name the fix, never the key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
+    /// Not a token this format can read: cut short, altered in its shape, or from another version.
     #[error(
         "the web chat token is malformed; mint one with POST /v1/sessions/{{id}}/webchat-token"
     )]
     Malformed,
+    /// A token whose MAC does not match: altered, or minted by another Rateline (another key).
     #[error("the web chat token's signature does not match; it was not minted by this Rateline")]
     Forged,
+    /// A genuine token past its expiry, which the message names.
     #[error(
         "the web chat token expired at {0}; mint a new one with POST /v1/sessions/{{id}}/webchat-token"
     )]
@@ -113,7 +116,9 @@ impl TokenSigner {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AckMessage {
+    /// The token the widget was embedded with: it names the session.
     pub token: String,
+    /// The request whose card was rendered; the request becomes `delivered`.
     pub request_id: String,
 }
 
@@ -122,11 +127,16 @@ pub struct AckMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerMessage {
+    /// The token the widget was embedded with: it names the session.
     pub token: String,
+    /// The request answered: the one the card shows.
     pub request_id: String,
+    /// The rating on the line's scale: the one tapped, or the one a follow-up follows.
     pub value: i64,
+    /// The comment written in the card's form after a low rating.
     #[serde(default)]
     pub comment: Option<String>,
+    /// The answer to "Was your issue resolved?".
     #[serde(default)]
     pub resolved: Option<bool>,
     /// The ids of the reasons picked after a low rating (`[]`: none).
@@ -137,9 +147,14 @@ pub struct AnswerMessage {
 /// The rating so far, as the card shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CardRating {
+    /// The value given, on the card's scale.
     pub value: i64,
+    /// Whether the rating is low: the card then asks for the reasons and the comment the line
+    /// wants.
     pub low: bool,
+    /// The comment stored; `null` while none came.
     pub comment: Option<String>,
+    /// The answer to "Was your issue resolved?"; `null` while not given.
     pub resolved: Option<bool>,
     /// The reasons picked; `null` while not given.
     pub reasons: Option<Vec<String>>,
@@ -149,16 +164,24 @@ pub struct CardRating {
 /// every accepted answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Card {
+    /// The request the card answers.
     pub request_id: String,
+    /// Which buttons the card shows: 👍 👎, or 1 to 5 stars.
     pub scale: Scale,
+    /// The line's language tag, which the card declares as its `lang` (its words are already in
+    /// it).
     pub language: String,
+    /// Whether the card asks "Was your issue resolved?" after the rating.
     pub ask_resolved: bool,
+    /// Whether the card asks for a comment after a low rating.
     pub ask_comment_on_low: bool,
     /// The reasons offered after a low rating, before the comment; empty: none asked.
     pub low_reasons: Vec<rateline_domain::LowReason>,
+    /// The answer so far; `null` while the client has not rated.
     pub rating: Option<CardRating>,
     /// Whether the line's change policy still allows another answer.
     pub can_change: bool,
+    /// Every word the card shows.
     pub texts: CardTexts,
 }
 
@@ -166,16 +189,27 @@ pub struct Card {
 /// language (English when Rateline has no table for it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CardTexts {
+    /// The line's question (`rating.request_text`).
     pub question: String,
+    /// The line's thanks (`rating.thanks_text`).
     pub thanks: String,
+    /// Heads the answer on a rated card.
     pub your_rating: &'static str,
+    /// The follow-up "Was your issue resolved?", in the card's language.
     pub resolved_question: &'static str,
+    /// The button that answers the follow-up with yes.
     pub yes: &'static str,
+    /// The button that answers the follow-up with no.
     pub no: &'static str,
+    /// Shown when the answer came after the line's answer window.
     pub window_closed: &'static str,
+    /// Shown when the line allows no more changes.
     pub change_refused: &'static str,
+    /// Shown when the request takes no answer any more.
     pub not_answerable: &'static str,
+    /// Heads the reasons offered after a low rating.
     pub reasons_prompt: &'static str,
+    /// The button that sends the reasons picked.
     pub done: &'static str,
     /// The comment form, button labels and aria-labels (`star` has `{n}` for the number).
     #[serde(flatten)]
@@ -183,6 +217,7 @@ pub struct CardTexts {
 }
 
 impl CardTexts {
+    /// The words of a card in `language`, with the line's `question` and `thanks`.
     pub fn new(language: &str, question: &str, thanks: &str) -> Self {
         let p = Phrases::for_language(language);
         Self {

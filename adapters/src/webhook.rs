@@ -164,7 +164,6 @@ pub struct TestAnswer {
 const TEST_ANSWER_CHARS: usize = 1000;
 const TEST_ANSWER_BYTES: usize = 4 * TEST_ANSWER_CHARS;
 
-/// Sends rating requests to each line's connector URL.
 /// A plain message for the client (a supervisor's response), told apart from a rating
 /// request by its `event` field and the `X-Rateline-Event` header.
 #[derive(Debug, Serialize)]
@@ -180,6 +179,8 @@ struct TextBody<'a> {
 /// Names what a POST carries: `rating_request` or a plain message's kind.
 pub const EVENT_HEADER: &str = "X-Rateline-Event";
 
+/// The `webhook` channel: posts each request and response, signed, to its line's connector URL,
+/// under the outbound policy.
 #[derive(Debug, Clone)]
 pub struct WebhookAdapter {
     http: reqwest::Client,

@@ -49,16 +49,22 @@ pub struct ZammadApi {
 /// A ticket state as `GET /api/v1/ticket_states?expand=true` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketState {
+    /// The state's id, as a ticket's `state_id` names it.
     pub id: u64,
+    /// Its name: `closed`, `merged`, or one an admin made. A ticket is closed again into the state
+    /// named `closed` where that one is of type `closed`.
     pub name: String,
     /// Its type is `closed`: a ticket in it is closed.
     pub closed: bool,
+    /// Whether it is in use: failing a `closed` state named `closed`, a ticket is closed again into
+    /// the first active state of type `closed`.
     pub active: bool,
 }
 
 /// Where an article goes: the ticket, its channel, the customer's address in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArticleTo<'a> {
+    /// The ticket's id, as Zammad's URLs name it.
     pub ticket: &'a str,
     /// The article type the customer wrote in, e.g. `email`.
     pub medium: &'a str,
@@ -67,6 +73,8 @@ pub struct ArticleTo<'a> {
 }
 
 impl ZammadApi {
+    /// Instance `instance` (Rateline's name for it, in messages) at `base`, called with `token`
+    /// over `http`.
     pub fn new(base: &str, instance: &str, token: &str, http: reqwest::Client) -> Self {
         Self {
             base: base.trim_end_matches('/').to_owned(),
