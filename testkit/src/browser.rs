@@ -13,6 +13,7 @@ use serde_json::json;
 
 /// chromedriver and the WebDriver session on it; both end with the test.
 pub struct Browser {
+    /// The WebDriver session on headless Chromium, which the test drives.
     pub client: Client,
     driver: Child,
 }
@@ -39,6 +40,9 @@ fn on_path(name: &str) -> Option<std::path::PathBuf> {
     })
 }
 
+/// Starts chromedriver on a free port and opens a session on headless Chromium. `None` where
+/// chromedriver is not installed, saying so, and the test then passes; under CI that is a failure
+/// instead.
 pub async fn browser() -> Option<Browser> {
     let Some(chromedriver) = on_path("chromedriver") else {
         assert!(

@@ -91,8 +91,12 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+/// The one account the fake serves; a call to another is 401.
 pub const ACCOUNT_ID: u64 = 1;
+/// The access token of [`API_USER`], the only one the fake takes (`api_access_token`).
 pub const API_TOKEN: &str = "cw-test-api-token";
+/// What every [`Webhook`] the tests post is signed with: the account's `webhook_secret` in
+/// Rateline's settings.
 pub const WEBHOOK_SECRET: &str = "cw-test-webhook-secret";
 
 /// `Channel::WebWidget`, "Website".
@@ -110,7 +114,9 @@ pub const SMS_INBOX: u64 = 6;
 /// `Channel::TwilioSms` with `medium: "whatsapp"`: WhatsApp through Twilio, no buttons.
 pub const TWILIO_WHATSAPP_INBOX: u64 = 7;
 
+/// Anna Agent, an agent of the account (a user id).
 pub const ANNA: u64 = 7;
+/// Boris Agent, another agent of the account (a user id).
 pub const BORIS: u64 = 8;
 /// An AgentBot of the account, with the same id as [`ANNA`]: bots and users are numbered
 /// apart (`agent_bots` and `users` tables), so a bot's id says nothing of a user's.
@@ -257,7 +263,9 @@ pub struct Conversation {
 /// Rateline's check; copies keep the delivery id, as a replay of the same delivery would.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Webhook {
+    /// The raw body, as Rails serializes it: post these bytes as they are, or the signature breaks.
     pub body: Vec<u8>,
+    /// The headers Chatwoot sends with it, the signature's among them.
     pub headers: Vec<(String, String)>,
     /// Unix seconds: the `X-Chatwoot-Timestamp` it was signed with, or would have been.
     timestamp: i64,
@@ -404,6 +412,7 @@ pub struct FakeChatwoot {
 }
 
 impl FakeChatwoot {
+    /// Starts the fake on a free loopback port, on the real clock, with no conversations yet.
     pub async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let fake = FakeChatwoot {
@@ -696,9 +705,6 @@ impl FakeChatwoot {
         std::mem::take(&mut self.lock().status_webhooks)
     }
 
-    /// Queues `fault` for the next API call, after any queued before it. A call refused for
-    /// its path, its token or its account does not use up a fault; one to an unknown
-    /// conversation does, as Rack::Attack and the server fail before any lookup.
     /// The account's webhooks, as a person or Rateline made them.
     pub fn webhooks(&self) -> Vec<AccountWebhook> {
         self.lock().webhooks.values().cloned().collect()
@@ -796,6 +802,10 @@ impl FakeChatwoot {
     /// Answers the next API call with `fault`, as Chatwoot would: Rack::Attack's throttle
     /// (429, `Retry-After`, `Retry later`), Rails' 500 for an error nothing handled, or 401
     /// `{"error":"Invalid Access Token"}` for a token deleted since the call before.
+    ///
+    /// Faults queue: each after any queued before it. A call refused for its path, its token
+    /// or its account does not use up a fault; one to an unknown conversation does, as
+    /// Rack::Attack and the server fail before any lookup.
     pub fn fail_next(&self, fault: Fault) {
         self.lock().log.faults.push_back(fault);
     }
@@ -1111,10 +1121,16 @@ struct Inner {
 /// An account webhook (`app/models/webhook.rb`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountWebhook {
+    /// Its id, numbered from 1 in the order the webhooks were made.
     pub id: u64,
+    /// The name it was given, if any.
     pub name: Option<String>,
+    /// Where it posts the events.
     pub url: String,
+    /// The events it posts, from `Webhook::ALLOWED_WEBHOOK_EVENTS`.
     pub subscriptions: Vec<String>,
+    /// What it signs its calls with; `None` on a release before 4.11.2
+    /// ([`FakeChatwoot::release_before_secrets`]).
     pub secret: Option<String>,
 }
 

@@ -70,6 +70,7 @@ where
 /// What the connector answers with next.
 #[derive(Debug, Clone)]
 pub enum Reply {
+    /// This status, with no body.
     Status(u16),
     /// A 429 with this `Retry-After` in seconds.
     RetryAfter(u64),
@@ -84,22 +85,29 @@ pub enum Reply {
 /// A request the connector received.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// The JSON body as posted; `Null` when it was not JSON.
     pub body: Value,
+    /// Whether `X-Rateline-Signature` checked out against [`SECRET`].
     pub signature_ok: bool,
+    /// The `Idempotency-Key` header, when one came.
     pub idempotency_key: Option<String>,
 }
 
 /// A local contact center: receives signed rating requests and answers as told.
 #[derive(Clone, Default)]
 pub struct Connector {
+    /// Every request received, in order; the clones share it.
     pub received: Arc<Mutex<Vec<Received>>>,
     /// The statuses Rateline gave the answers posted by [`Reply::AnswerFirst`].
     pub answer_statuses: Arc<Mutex<Vec<u16>>>,
     replies: Arc<Mutex<VecDeque<Reply>>>,
+    /// Where it takes the requests: the URL to give a line's `webhook.url`.
     pub url: String,
 }
 
 impl Connector {
+    /// Starts the connector on a free loopback port; it answers 200 until told otherwise
+    /// ([`Connector::reply_with`]).
     pub async fn start() -> Self {
         let mut c = Connector::default();
         c.url = serve(c.clone(), receive).await;
@@ -111,6 +119,7 @@ impl Connector {
         self.replies.lock().unwrap().extend(replies);
     }
 
+    /// Every request received so far, in order.
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
@@ -132,6 +141,7 @@ impl Connector {
         }
     }
 
+    /// How many of the requests received carry `request_id`: a retry and a reminder count again.
     pub fn count_for(&self, request_id: &str) -> usize {
         self.received()
             .iter()

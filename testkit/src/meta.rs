@@ -49,14 +49,27 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+/// The Graph API version the fake serves, in the path of every send: Rateline's `graph_version`
+/// must name it.
 pub const VERSION: &str = "v25.0";
+/// The Messenger Page: the account of Messenger sends and webhooks (`page_id`).
 pub const PAGE_ID: &str = "1691462197845448";
+/// The Page's token, the only one Messenger sends take (`page_token`).
 pub const PAGE_TOKEN: &str = "EAAG-test-page-token";
+/// The Instagram professional account: the account of Instagram sends and webhooks
+/// (`instagram_id`).
 pub const IG_ID: &str = "17841400000000001";
+/// The Instagram account's token, the only one Instagram sends take (`instagram_token`).
 pub const IG_TOKEN: &str = "IGAA-test-ig-token";
+/// The WhatsApp phone number id: the account of WhatsApp sends, and the `phone_number_id` of
+/// WhatsApp webhooks (`whatsapp_phone_number_id`).
 pub const WA_PHONE_ID: &str = "1234567890";
+/// The WhatsApp number's token, the only one WhatsApp sends take (`whatsapp_token`).
 pub const WA_TOKEN: &str = "EAAG-test-wa-token";
+/// The WhatsApp Business Account, the `entry` id of WhatsApp webhooks.
 pub const WA_BUSINESS_ID: &str = "8856996819413533";
+/// The app secret every webhook is signed with (`X-Hub-Signature-256`): Rateline's
+/// `meta.app_secret`.
 pub const APP_SECRET: &str = "test-meta-app-secret";
 
 /// The business's own number, as WhatsApp shows it in `metadata` and in replies' `context`.
@@ -109,10 +122,14 @@ const UNDELIVERABLE_DETAILS: &str = "Unable to deliver message. Reasons can incl
                                      recipient's phone number is not a WhatsApp phone number, or \
                                      the recipient cannot receive messages";
 
+/// The three channels the fake serves, each an account with a token of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MetaChannel {
+    /// Messenger, through the Page [`PAGE_ID`].
     Messenger,
+    /// Instagram, through the professional account [`IG_ID`].
     Instagram,
+    /// WhatsApp, through the phone number [`WA_PHONE_ID`].
     Whatsapp,
 }
 
@@ -150,9 +167,14 @@ impl MetaChannel {
 pub enum Fault {
     /// Answers with Meta's error envelope.
     Graph {
+        /// The HTTP status of the answer.
         status: u16,
+        /// Meta's error `code`: 190 for a bad token, 4, 613, 80007, 130429 or 131056 for
+        /// throttling.
         code: i64,
+        /// Meta's `error_subcode`, where the error has one.
         subcode: Option<i64>,
+        /// The error's `message`, as Meta words it.
         message: String,
     },
     /// Never answers, like a request lost in a network partition.
@@ -213,6 +235,7 @@ impl Fault {
 pub struct Call {
     /// The account the path names, even when the call was refused; `None` for other paths.
     pub channel: Option<MetaChannel>,
+    /// The path called, e.g. `/v25.0/1691462197845448/messages`.
     pub path: String,
     /// The JSON body; a body that is not JSON is kept as a string.
     pub body: Value,
@@ -236,6 +259,7 @@ pub struct FakeGraphApi {
 }
 
 impl FakeGraphApi {
+    /// Starts the fake on a free loopback port, on the real clock, with no users yet.
     pub async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let fake = FakeGraphApi {
@@ -413,6 +437,7 @@ impl Inbound<'_> {
         self
     }
 
+    /// A text message from `user` to the Page.
     pub fn messenger_text(self, user: &str, text: &str) -> (String, String) {
         messenger_payload(vec![vec![self.messenger_text_event(user, text)]])
     }
@@ -436,6 +461,7 @@ impl Inbound<'_> {
         messenger_payload(vec![vec![self.messenger_echo_event(user, text)]])
     }
 
+    /// [`Inbound::messenger_text`]'s event alone, for [`messenger_batch`].
     pub fn messenger_text_event(self, user: &str, text: &str) -> Value {
         self.user_event(
             MetaChannel::Messenger,
@@ -445,6 +471,7 @@ impl Inbound<'_> {
         )
     }
 
+    /// [`Inbound::messenger_quick_reply`]'s event alone, for [`messenger_batch`].
     pub fn messenger_quick_reply_event(self, user: &str, title: &str, payload: &str) -> Value {
         self.user_event(
             MetaChannel::Messenger,
@@ -454,6 +481,7 @@ impl Inbound<'_> {
         )
     }
 
+    /// [`Inbound::messenger_postback`]'s event alone, for [`messenger_batch`].
     pub fn messenger_postback_event(self, user: &str, title: &str, payload: &str) -> Value {
         self.user_event(
             MetaChannel::Messenger,
@@ -474,6 +502,7 @@ impl Inbound<'_> {
         })
     }
 
+    /// A text message from `user` to the Instagram account.
     pub fn instagram_text(self, user: &str, text: &str) -> (String, String) {
         let event = self.user_event(
             MetaChannel::Instagram,
@@ -484,6 +513,7 @@ impl Inbound<'_> {
         messaging_payload(MetaChannel::Instagram, vec![vec![event]])
     }
 
+    /// A tap on a quick reply on Instagram: the title as the text, with the payload.
     pub fn instagram_quick_reply(self, user: &str, title: &str, payload: &str) -> (String, String) {
         let event = self.user_event(
             MetaChannel::Instagram,
@@ -494,6 +524,8 @@ impl Inbound<'_> {
         messaging_payload(MetaChannel::Instagram, vec![vec![event]])
     }
 
+    /// A text message from `from` (a phone number, written any way: its digits count) to the
+    /// WhatsApp number.
     pub fn whatsapp_text(self, from: &str, text: &str) -> (String, String) {
         self.whatsapp_message(from, "text", json!({"body": text}), None)
     }

@@ -13,7 +13,10 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// 429, `Retry-After: {retry_after}` and `Retry later`.
-    RateLimited { retry_after: u64 },
+    RateLimited {
+        /// The seconds `Retry-After` asks the caller to wait.
+        retry_after: u64,
+    },
     /// 500, as the platform answers an error nothing handled.
     ServerError,
     /// 401, as for a token deleted since the call before.
@@ -23,11 +26,13 @@ pub enum Fault {
 /// A call the fake was made, as it answered it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Call {
+    /// The HTTP method, as sent.
     pub method: String,
     /// The path, with the query where the fake keeps it.
     pub path: String,
     /// The JSON body (`Null` when empty); a body that is not JSON is kept as a string.
     pub body: Value,
+    /// The status the fake answered with.
     pub status: u16,
     /// The rules the call broke, if any.
     pub broke: Option<String>,
@@ -36,7 +41,9 @@ pub struct Call {
 /// The calls so far and the faults to come.
 #[derive(Debug, Default)]
 pub struct Log {
+    /// Every call so far, in the order they came.
     pub calls: Vec<Call>,
+    /// The faults the next calls are answered with, the first queued first.
     pub faults: VecDeque<Fault>,
 }
 

@@ -92,6 +92,8 @@ pub struct Mail {
 }
 
 impl FakeSmtp {
+    /// Starts the server on a free loopback port, on threads of its own; it stops when the last
+    /// handle goes.
     pub async fn start() -> FakeSmtp {
         // Bound here, so the port is known and connections wait in the backlog until `serve` runs.
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -128,6 +130,7 @@ impl FakeSmtp {
         }
     }
 
+    /// The address to give Rateline's `[smtp]`: `smtp://127.0.0.1:PORT`, plain text, no AUTH.
     pub fn url(&self) -> String {
         self.url.clone()
     }

@@ -30,9 +30,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+/// The bot's token, the only one the fake answers (`/bot{TOKEN}/…`).
 pub const TOKEN: &str = "123456:TEST-fake-bot-token-abcdefghij";
 /// The bot's user id, the number before the colon in [`TOKEN`], as in every real token.
 pub const BOT_ID: i64 = 123456;
+/// The bot's username, as `getMe` and its messages' `from` give it.
 pub const BOT_USERNAME: &str = "rateline_test_bot";
 const BOT_FIRST_NAME: &str = "Rateline Test";
 
@@ -53,8 +55,11 @@ const FIRST_QUERY_ID: u64 = 4_382_107_000_000_000_001;
 /// What the user on the other side of a private chat has done to the bot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChatState {
+    /// The user talks to the bot: sends reach them.
     Active,
+    /// The user blocked the bot: every send is 403 `Forbidden: bot was blocked by the user`.
     Blocked,
+    /// The user deleted their account: every send is 403 `Forbidden: user is deactivated`.
     Deactivated,
     /// The user never pressed Start: Telegram lets no bot speak first.
     NeverStarted,
@@ -63,9 +68,13 @@ pub enum ChatState {
 /// A refusal forced on the next call of a method, whatever the call carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
+    /// Answers with Telegram's error envelope (`ok: false`).
     Api {
+        /// The HTTP status, which is also the envelope's `error_code`.
         status: u16,
+        /// The envelope's `description`.
         description: String,
+        /// `parameters.retry_after`, in seconds, as flood control gives it.
         retry_after: Option<u32>,
     },
     /// Never answers, like a request lost in a network partition.
@@ -101,6 +110,7 @@ pub struct Call {
     pub body: Value,
     /// 0 while unanswered: a long poll still waiting, a [`Fault::Hang`], or a client that left.
     pub status: u16,
+    /// The `description` of a refusal; `None` when the call succeeded or was not answered.
     pub description: Option<String>,
     /// When it arrived.
     pub at: Instant,
@@ -109,8 +119,11 @@ pub struct Call {
 /// A bot message as it stands now, after any edits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredMessage {
+    /// Its id in the chat, as the send answered.
     pub message_id: i64,
+    /// Its text, after any edits.
     pub text: String,
+    /// Its inline keyboard, after any edits; `None` when it has none.
     pub reply_markup: Option<Value>,
     /// The message this one replies to (`reply_parameters.message_id`), if it was found.
     pub reply_to: Option<i64>,
@@ -127,6 +140,7 @@ pub struct FakeBotApi {
 }
 
 impl FakeBotApi {
+    /// Starts the fake on a free loopback port, with no chats yet.
     pub async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let fake = FakeBotApi {
@@ -159,6 +173,8 @@ impl FakeBotApi {
         chat.first_name = first_name.into();
     }
 
+    /// Sets what the user of chat `chat_id` (added before) has done to the bot, for the sends to
+    /// come.
     pub fn set_chat_state(&self, chat_id: i64, state: ChatState) {
         self.lock().chat_mut(chat_id).state = state;
     }

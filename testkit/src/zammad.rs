@@ -117,6 +117,8 @@ use serde_json::{Map, Value, json};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
+/// The token of [`API_USER`], the only one the fake takes (`Authorization: Token token=…` or
+/// `Bearer …`).
 pub const API_TOKEN: &str = "zm-test-api-token";
 /// The webhook's signature token, which signs every [`Webhook`].
 pub const WEBHOOK_TOKEN: &str = "zm-test-webhook-token";
@@ -327,7 +329,10 @@ pub struct Ticket {
 /// copies keep `X-Zammad-Delivery`, as a retry of the same delivery does (the job's id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Webhook {
+    /// The raw body: post these bytes as they are, or the signature breaks.
     pub body: Vec<u8>,
+    /// The headers Zammad sends with it: `X-Hub-Signature`, `X-Zammad-Trigger`, `X-Zammad-Delivery`
+    /// among them.
     pub headers: Vec<(String, String)>,
     delivery: String,
     /// The trigger's name, in `X-Zammad-Trigger`.
@@ -481,6 +486,7 @@ pub struct FakeZammad {
 }
 
 impl FakeZammad {
+    /// Starts the fake on a free loopback port, on the real clock, with no tickets yet.
     pub async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let fake = FakeZammad {
@@ -744,8 +750,6 @@ impl FakeZammad {
         std::mem::take(&mut self.lock().webhooks)
     }
 
-    /// Queues `fault` for the next API call, after any queued before it. A call refused for
-    /// its path or its credentials does not use up a fault; one to an unknown ticket does.
     /// The webhooks (`webhooks`) or triggers (`triggers`) made over the API or by
     /// [`FakeZammad::make`], as `GET` lists them.
     pub fn admin_records(&self, kind: &str) -> Vec<Value> {
@@ -833,6 +837,9 @@ impl FakeZammad {
     /// of it (Zammad's own Rack::Attack throttles no API call Rateline makes), 500 with the
     /// error's message as `HandlesErrors` shows it to an admin, or 401 `Can't find User for
     /// Token` for a token deleted since the call before.
+    ///
+    /// Faults queue: each after any queued before it. A call refused for its path or its
+    /// credentials does not use up a fault; one to an unknown ticket does.
     pub fn fail_next(&self, fault: Fault) {
         self.lock().log.faults.push_back(fault);
     }
@@ -1168,9 +1175,13 @@ struct Inner {
 /// (`perform_later` with GlobalIDs), its delivery id kept across tries.
 #[derive(Debug, Clone)]
 pub struct Job {
+    /// The name of the trigger that queued it, sent as `X-Zammad-Trigger`.
     pub trigger: String,
+    /// The id of the webhook it calls.
     pub webhook: u64,
+    /// The ticket whose change fired the trigger.
     pub ticket: u64,
+    /// The article of that change, when it made one.
     pub article: Option<u64>,
     delivery: String,
     /// Tries made so far.
