@@ -59,13 +59,18 @@ struct EmailSink {
 /// Why the sinks cannot be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
+    /// `smtp.url` is not a URL lettre can send mail through; lettre's words say which part.
     #[error("smtp.url: {0}")]
     SmtpUrl(String),
+    /// `smtp.from` is not an e-mail address (with or without a display name).
     #[error("smtp.from: '{0}' is not an e-mail address")]
     SmtpFrom(String),
 }
 
 impl AlertSinks {
+    /// The sinks these settings allow: e-mail where `smtp` is set, webhooks under `policy`, each
+    /// call given `timeout`. Webhook alerts of people without a secret of their own are signed with
+    /// `server_secret`; links point to `public_url`.
     pub fn new(
         smtp: Option<&SmtpSettings>,
         policy: &Policy,

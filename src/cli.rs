@@ -174,6 +174,8 @@ fn time_arg(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     })
 }
 
+/// Runs `rateline`: parses the arguments, runs the command, and prints the error and exits with 1
+/// when it fails.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()

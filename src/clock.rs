@@ -63,6 +63,7 @@ pub fn whole_days(
 /// A source of the current time that can also wait for a moment to come.
 #[async_trait]
 pub trait Clock: Send + Sync + 'static {
+    /// What time it is, by this clock.
     fn now(&self) -> DateTime<Utc>;
 
     /// Returns once `now() >= at`.
@@ -93,6 +94,7 @@ pub struct ManualClock {
 }
 
 impl ManualClock {
+    /// A clock standing at `start` until [`ManualClock::advance`] moves it.
     pub fn new(start: DateTime<Utc>) -> Self {
         Self {
             now: Arc::new(Mutex::new(start)),

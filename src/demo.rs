@@ -25,6 +25,7 @@ use crate::settings::Settings;
 use crate::startup::Application;
 use crate::store::{Grouping, ReportFilter, Store};
 
+/// What `rateline demo` takes: how many sessions, and the seed of the clients' answers.
 #[derive(clap::Args)]
 pub struct DemoArgs {
     /// How many sessions to close.

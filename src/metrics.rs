@@ -167,6 +167,7 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts a rating request entering `status`.
     pub fn transition(&self, status: rateline_domain::RequestStatus) {
         self.request_transitions
             .get_or_create(&vec![("status", status.as_str().to_owned())])

@@ -45,7 +45,9 @@ pub enum Caller {
 /// Who a known caller is, and what their role and lines let them do.
 #[derive(Debug, Clone)]
 pub struct Principal {
+    /// How the caller proved who they are; refusals name it.
     pub credential: Credential,
+    /// What the caller may do: the key's role, or the signed-in person's.
     pub role: Role,
     /// The person the caller acts as: the one signed in, or an operator key's. Work done in
     /// the dashboard or with such a key is recorded under this id.
@@ -60,22 +62,37 @@ pub struct Principal {
 #[derive(Debug, Clone)]
 pub enum Credential {
     /// An API key (programs, or a dashboard sign-in made with a key).
-    Key { id: String, name: String },
+    Key {
+        /// The key's id, the part after `rl_`.
+        id: String,
+        /// Who or what holds the key, as its maker named it.
+        name: String,
+    },
     /// A person signed in with their password.
-    Person { name: String },
+    Person {
+        /// The person's name, which refusals show.
+        name: String,
+    },
 }
 
 /// A write to a session, as [`Caller::may_write_session`] judges it.
 #[derive(Debug, Clone, Copy)]
 pub enum SessionWrite {
+    /// Opening a session, on its line and as its operator.
     Open {
+        /// When the open is dated; `None` is now.
         opened_at: Option<DateTime<Utc>>,
     },
+    /// A message written in the session.
     Message {
+        /// Who wrote it: an operator key may report only the operator's own messages.
         from: MessageFrom,
+        /// When the message is dated; `None` is now.
         at: Option<DateTime<Utc>>,
     },
+    /// Closing the session.
     Close {
+        /// When the close is dated; `None` is now.
         at: Option<DateTime<Utc>>,
     },
 }
@@ -84,6 +101,7 @@ pub enum SessionWrite {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
 pub struct Forbidden {
+    /// What was refused, naming the key or person and what it covers: the answer's `message`.
     pub message: String,
 }
 

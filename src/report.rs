@@ -26,11 +26,14 @@ const REASON_HEADER: [&str; 3] = ["key", "low", "share_of_low"];
 /// ratings alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Columns {
+    /// Every count: a report by operator, line, channel, day or week.
     All,
+    /// The low ratings alone: a report by reason, or for one reason.
     Reasons,
 }
 
 impl Columns {
+    /// The columns of a report grouped `by`, for `reason` when one is given.
     pub fn of(by: crate::store::Grouping, reason: Option<&str>) -> Self {
         if by == crate::store::Grouping::Reason || reason.is_some() {
             Columns::Reasons
@@ -71,8 +74,9 @@ pub fn wilson(positive: i64, n: i64) -> Option<(f64, f64)> {
 pub struct Change {
     /// `now − before`, as a share (0.05 is five points).
     pub difference: f64,
-    /// The 95% interval of the difference.
+    /// The lower end of the difference's 95% interval.
     pub low: f64,
+    /// The upper end of the difference's 95% interval.
     pub high: f64,
     /// The interval leaves out zero: more than the noise of two samples this size.
     pub beyond_noise: bool,
@@ -99,13 +103,19 @@ impl Change {
 /// low ratings among the answered changed (`null` when either period has none answered).
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Trend {
+    /// The numbers of the period asked for; `null` when it has nothing to count.
     pub now: Option<ReportGroup>,
+    /// The numbers of the period as long just before it; `null` when it has nothing to count.
     pub before: Option<ReportGroup>,
+    /// How CSAT changed from `before` to `now`; `null` unless both have answers.
     pub csat_change: Option<Change>,
+    /// How the share of low ratings among the answered changed from `before` to `now`; `null`
+    /// unless both have answers.
     pub low_share_change: Option<Change>,
 }
 
 impl Trend {
+    /// `now` against `before`, with the changes worked out.
     pub fn of(now: Option<ReportGroup>, before: Option<ReportGroup>) -> Self {
         let positive = |g: &ReportGroup| (g.csat.unwrap_or(0.0) * g.answered as f64).round() as i64;
         let both = now.as_ref().zip(before.as_ref());

@@ -26,26 +26,36 @@ use crate::scheduler::{Adapters, Scheduler};
 use crate::settings::{Settings, TelegramMode};
 use crate::store::{Backend, Store, StoreError, redact_url};
 
+/// Why the server could not start; each says what to put right.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    /// The settings are wrong or unsafe: every problem found, each naming its setting.
     #[error("the configuration has problems:\n  - {}", .0.join("\n  - "))]
     Config(Vec<String>),
+    /// A command other than `serve` and `migrate` found no SQLite file where the settings point.
     #[error(
         "there is no database at {0}: `rateline migrate` (or `rateline serve`) creates it; \
          or set database.url (RATELINE__DATABASE__URL) to the one you meant"
     )]
     NoDatabase(String),
+    /// The database could not be opened or migrated.
     #[error("cannot open the database at {url}: {source}")]
     Database {
+        /// The database's URL, its password left out.
         url: String,
+        /// What the store said.
         #[source]
         source: StoreError,
     },
+    /// A platform refused the server's credentials at the start (Telegram's bot token).
     #[error("{0}")]
     Channel(String),
+    /// The server cannot listen where `server.addr` says.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The address asked for.
         addr: String,
+        /// Why the system refused it: in use, or not allowed.
         #[source]
         source: std::io::Error,
     },
@@ -74,7 +84,9 @@ pub struct Application {
 /// database made by mistake in the wrong folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Create {
+    /// Make a new SQLite file where there is none (`serve`, `migrate`).
     Yes,
+    /// Refuse a missing SQLite file (every other command).
     No,
 }
 
@@ -287,10 +299,14 @@ fn announce(settings: &Settings, store: &Store, addr: SocketAddr, public_url: &s
 }
 
 impl Application {
+    /// Builds the server from `settings` on the wall clock: checks the settings, opens and migrates
+    /// the store, binds, and sets up the channels, the sinks and the scheduler.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         Self::build_with_clock(settings, Arc::new(SystemClock)).await
     }
 
+    /// [`Application::build`] on `clock`, which the engine and the scheduler go by (tests pass a
+    /// [`crate::clock::ManualClock`]).
     pub async fn build_with_clock(
         settings: Settings,
         clock: Arc<dyn Clock>,
@@ -392,10 +408,12 @@ impl Application {
         })
     }
 
+    /// The port listened on: the one `server.addr` names, or the one the system picked for port 0.
     pub fn port(&self) -> u16 {
         self.addr.port()
     }
 
+    /// The address listened on, with the port the system picked for port 0.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
