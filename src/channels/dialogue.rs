@@ -39,10 +39,12 @@ pub struct Dialogue {
 }
 
 impl Dialogue {
+    /// The dialogue that answers into `engine`, its buttons signed with `signer`.
     pub fn new(engine: Engine, signer: CallbackSigner) -> Self {
         Self { engine, signer }
     }
 
+    /// What the buttons are signed with, and so what a tap is checked with.
     pub fn signer(&self) -> &CallbackSigner {
         &self.signer
     }

@@ -96,12 +96,20 @@ pub enum Refusal {
 
 /// A helpdesk's conversation as a connector opens it.
 pub struct Opening<'a> {
+    /// The session's id, made by [`session_id`]: reserved to the connector.
     pub session_id: &'a str,
+    /// The line the conversation's inbox (Chatwoot) or group (Zammad) maps to.
     pub line: &'a str,
+    /// The connector's channel: `chatwoot` or `zammad`.
     pub channel: Channel,
+    /// The helpdesk's contact or customer, as the connector names them.
     pub client: ClientRef,
+    /// The person the conversation's agent maps to; `None` while no agent holds it.
     pub operator: Option<&'a str>,
+    /// When the helpdesk says the conversation began; now when it does not say.
     pub opened_at: Option<DateTime<Utc>>,
+    /// Which conversation it is, noted with the session so that later events and Rateline's posts
+    /// find it.
     pub conversation: HelpdeskConversation,
 }
 
@@ -219,7 +227,9 @@ pub async fn agent_wrote(
 /// are sent as plain text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoteText {
+    /// Markdown, for Chatwoot's private notes.
     Markdown,
+    /// Plain text, for Zammad's internal notes.
     Plain,
 }
 

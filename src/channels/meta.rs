@@ -75,6 +75,7 @@ impl Meta {
         }
     }
 
+    /// The adapters of the Meta channels this server has set up, one per channel.
     pub fn adapters(&self) -> impl Iterator<Item = Arc<MetaAdapter>> + '_ {
         self.adapters.values().cloned()
     }

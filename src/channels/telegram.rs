@@ -41,6 +41,8 @@ pub struct Telegram {
 }
 
 impl Telegram {
+    /// The Telegram channel as `settings` set it: sends under `policy`, each within `send_timeout`,
+    /// and answers into `engine`.
     pub fn new(
         settings: &TelegramSettings,
         send_timeout: Duration,
@@ -59,10 +61,12 @@ impl Telegram {
         }
     }
 
+    /// The adapter that sends through the bot.
     pub fn adapter(&self) -> Arc<TelegramAdapter> {
         self.adapter.clone()
     }
 
+    /// How updates reach the server: Telegram's webhook, or long polling.
     pub fn mode(&self) -> TelegramMode {
         self.mode
     }

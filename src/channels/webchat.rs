@@ -50,7 +50,9 @@ pub enum WidgetError {
         "request '{request_id}' is not the rating request of session '{session_id}', the session this token is for"
     )]
     NotThisSession {
+        /// The request the widget named.
         request_id: String,
+        /// The session the token is for.
         session_id: String,
     },
     /// A session on another channel.
@@ -58,7 +60,9 @@ pub enum WidgetError {
         "session '{session_id}' is on the {channel} channel; web chat tokens are for sessions opened with \"channel\": \"webchat\""
     )]
     NotWebchat {
+        /// The session the token would be for.
         session_id: String,
+        /// The channel that session is on.
         channel: Channel,
     },
     /// One of the live connections' caps is full.
@@ -66,10 +70,14 @@ pub enum WidgetError {
         "{what} holds the most live widget connections it may ({max}, webchat.{setting}); close a tab or try again shortly"
     )]
     TooManyStreams {
+        /// What holds the connections: `this token` or `this address`.
         what: &'static str,
+        /// The cap it reached.
         max: usize,
+        /// The setting under `webchat` that sets the cap.
         setting: &'static str,
     },
+    /// The engine refused the call, or the store failed: answered as the API answers it.
     #[error(transparent)]
     Engine(#[from] EngineError),
 }
@@ -97,7 +105,9 @@ pub struct Webchat {
 /// A token minted for a session.
 #[derive(Debug, Clone)]
 pub struct Minted {
+    /// The token: its holder may read and answer the session's request until `expires_at`.
     pub token: String,
+    /// When the token stops working: `webchat.token_ttl_hours` after it was minted.
     pub expires_at: DateTime<Utc>,
     /// The tag that embeds the widget with the token.
     pub embed: String,
@@ -107,7 +117,9 @@ pub struct Minted {
 /// request, and the origin the answer may name in `Access-Control-Allow-Origin`.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// The session the token names.
     pub session_id: String,
+    /// The session's request, with its line and rating; `None` while it has none.
     pub target: Option<AnswerTarget>,
     /// `None` for a call from no browser page, or from Rateline's own.
     pub cors: Option<String>,
@@ -414,7 +426,12 @@ pub enum WidgetEvent {
     /// The card to show (again after a reconnection).
     Card(Box<Card>),
     /// The request ended unanswered: its card goes away.
-    Gone { request_id: String, status: String },
+    Gone {
+        /// The request whose card goes away.
+        request_id: String,
+        /// How it ended: `expired`, `cancelled`, ….
+        status: String,
+    },
 }
 
 /// The origin an answer names in `Access-Control-Allow-Origin`: none for a call without an

@@ -72,6 +72,9 @@ pub struct Chatwoot {
 }
 
 impl Chatwoot {
+    /// The Chatwoot connector of this server: calls Chatwoot under `policy`, each within
+    /// `send_timeout`; signs its buttons with `signer`; links notes and the webhook to
+    /// `public_url`.
     pub fn new(
         send_timeout: Duration,
         engine: Engine,

@@ -89,6 +89,8 @@ const STATES_TTL: Duration = Duration::from_secs(600);
 const STATES_RETRY: Duration = Duration::from_secs(30);
 
 impl Zammad {
+    /// The Zammad connector of this server: calls Zammad under `policy`, each within
+    /// `send_timeout`; links notes and the webhook to `public_url`.
     pub fn new(
         send_timeout: Duration,
         engine: Engine,
