@@ -49,10 +49,18 @@ const SIGNED_IN: &str = "signed_in";
 #[serde(tag = "with", rename_all = "snake_case")]
 pub enum SignedIn {
     /// An API key, by its id.
-    Key { key_id: String },
+    Key {
+        /// The key's id; the sign-in ends when the key is revoked.
+        key_id: String,
+    },
     /// A person with their password; the sign-in lasts while that password does
     /// (`password` is its fingerprint, see `Engine::signed_in_person`).
-    Person { person_id: String, password: String },
+    Person {
+        /// The person signed in.
+        person_id: String,
+        /// A fingerprint of their password's stored hash at sign-in: a new password changes it.
+        password: String,
+    },
 }
 
 /// The session layer of the dashboard's routes.
