@@ -146,11 +146,14 @@ impl Engine {
 /// The alert sinks this deployment has configured besides webhooks, which always work.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sinks {
+    /// `[smtp]` is set: alerts can go to e-mail addresses.
     pub email: bool,
+    /// `[telegram]` is set: the bot can send alerts to Telegram chats.
     pub telegram: bool,
 }
 
 impl Sinks {
+    /// The sinks `settings` configure.
     pub fn of(settings: &crate::settings::Settings) -> Self {
         Self {
             email: settings.smtp.is_some(),

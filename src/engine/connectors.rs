@@ -18,12 +18,15 @@ use crate::store::{MadeInHelpdesk, StoreError, StoredConnector, redact_url};
 /// A connector as stored.
 #[derive(Debug, Clone)]
 pub struct ConnectorRecord<S> {
+    /// The connector's id: a Chatwoot account's number, or a Zammad instance's name.
     pub id: String,
     /// With the token and secret: [`ConnectorSettings::shown`] is what may be shown.
     pub settings: S,
+    /// Whether the config file or the API owns it; the file's connectors are read-only over HTTP.
     pub managed_by: ManagedBy,
     /// Raised by every write (the API's `ETag`).
     pub version: i64,
+    /// When it was last written.
     pub updated_at: DateTime<Utc>,
 }
 

@@ -16,10 +16,13 @@ use crate::store::{
 };
 
 impl Engine {
+    /// The alerts `filter` asks for, newest first.
     pub async fn alerts(&self, filter: &AlertFilter) -> Result<Vec<AlertRecord>> {
         Ok(self.store.alerts(filter).await?)
     }
 
+    /// The low ratings `filter` covers that have no response: voided ones left out, those still in
+    /// their grace period kept.
     pub async fn unanswered(&self, filter: &AlertFilter) -> Result<Unanswered> {
         Ok(self.store.unanswered_low(filter).await?)
     }

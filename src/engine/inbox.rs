@@ -35,7 +35,10 @@ impl Export {
 /// What the inbox's filters and actions offer, each as (id, name), by name.
 #[derive(Debug, Clone, Default)]
 pub struct InboxChoices {
+    /// The operators of the lines the caller covers, for the operator filter; none for an operator,
+    /// who sees only their own ratings.
     pub operators: Vec<(String, String)>,
+    /// The reasons the caller's lines list, each once, for the reason filter.
     pub reasons: Vec<(String, String)>,
     /// Who ratings of the caller's lines may be given to: the lines' supervisors, admins.
     pub assignees: Vec<(String, String)>,
@@ -44,6 +47,7 @@ pub struct InboxChoices {
 /// A page of the inbox, with the names of the lines it shows.
 #[derive(Debug, Clone)]
 pub struct Inbox {
+    /// The ratings on the page, and where the page stands among all that match.
     pub page: InboxPage,
     /// Line id → name, for every line on the page.
     pub line_names: HashMap<String, String>,

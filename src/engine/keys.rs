@@ -21,6 +21,8 @@ pub const MAX_KEY_LINES: usize = 100;
 pub struct KeyRequest {
     /// Who or what uses it, for the list (1 to 200 characters).
     pub name: String,
+    /// What the key may do: an `operator` key acts as `person_id` on that person's lines, a
+    /// `supervisor` key on `lines`, an `admin` key on everything.
     pub role: Role,
     /// The operator an `operator` key acts as (required for those, refused for others).
     #[serde(default)]
@@ -32,6 +34,7 @@ pub struct KeyRequest {
 
 /// A new key: what to store, and the one time its full text is known.
 pub struct Minted {
+    /// The key's record and its secret's hash: what the store keeps.
     pub key: NewKey,
     /// `rl_<id>_<secret>`: shown once, never stored.
     pub text: String,
@@ -87,10 +90,20 @@ pub enum KeyRefusal {
     /// No such key, or the secret is wrong (the two are not told apart).
     Unknown,
     /// The key was revoked at this time.
-    Revoked { id: String, at: DateTime<Utc> },
+    Revoked {
+        /// The key's id.
+        id: String,
+        /// When it was revoked.
+        at: DateTime<Utc>,
+    },
     /// An operator key whose person is deactivated (or gone): a key acts as its person and
     /// works only while they do.
-    PersonInactive { id: String, person: String },
+    PersonInactive {
+        /// The key's id.
+        id: String,
+        /// The person the key acts as.
+        person: String,
+    },
 }
 
 impl KeyRefusal {

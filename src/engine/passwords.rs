@@ -42,8 +42,11 @@ pub fn invitation_path(token: &str) -> String {
 /// A new invitation link's token, shown once, and when it stops working.
 #[derive(Debug, Clone)]
 pub struct NewInvitation {
+    /// The person invited, who sets their password with the link.
     pub person_id: String,
+    /// The link's secret: shown once, only its hash is stored.
     pub token: String,
+    /// When the link stops working.
     pub expires_at: DateTime<Utc>,
 }
 

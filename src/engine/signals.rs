@@ -11,6 +11,7 @@ use std::sync::Mutex;
 
 use tokio::sync::watch;
 
+/// The signals of the sessions someone in this process listens to, by session id.
 #[derive(Debug, Default)]
 pub struct SessionSignals {
     senders: Mutex<HashMap<String, watch::Sender<u64>>>,

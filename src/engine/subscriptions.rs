@@ -32,6 +32,8 @@ impl<'a> Audited<'a> {
     }
 }
 
+/// The answer for a subscription that does not exist: `404 subscription_not_found`, saying how to
+/// create it.
 pub fn subscription_not_found(id: &str) -> EngineError {
     EngineError::NotFound {
         code: ErrorCode::SubscriptionNotFound,

@@ -89,6 +89,7 @@ impl Wake {
         self.planned.store(ms, Ordering::Release);
     }
 
+    /// Returns when the scheduler should look again: something came due sooner than it planned.
     pub async fn woken(&self) {
         self.local.notified().await;
     }
