@@ -24,6 +24,8 @@ pub struct RetryPolicy {
 pub const EVENT_RETRY_MAX: Duration = Duration::from_secs(3600);
 
 impl RetryPolicy {
+    /// The policy `s` sets: exponential backoff with jitter, from `retry_min_millis` up to
+    /// `retry_max_seconds`, at most `max_attempts` tries; events are tried without a limit.
     pub fn new(s: &SchedulerSettings) -> Self {
         let builder = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(s.retry_min_millis))

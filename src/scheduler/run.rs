@@ -29,6 +29,7 @@ use super::retry::RetryPolicy;
 pub struct Adapters(HashMap<Channel, Arc<dyn ChannelAdapter>>);
 
 impl Adapters {
+    /// These adapters and `adapter`, which replaces any other of its channel.
     pub fn with(mut self, adapter: Arc<dyn ChannelAdapter>) -> Self {
         self.0.insert(adapter.channel(), adapter);
         self
