@@ -8,14 +8,18 @@ use super::load::Settings;
 /// A line from the config file, validated.
 #[derive(Debug, Clone)]
 pub struct ConfiguredLine {
+    /// The line's id, as the file's `id` gives it.
     pub id: String,
+    /// The rest of the entry, checked as a `PUT /v1/lines/{id}` body is.
     pub settings: LineSettings,
 }
 
 /// People and groups from the config file, validated.
 #[derive(Debug, Clone, Default)]
 pub struct ConfiguredPeople {
+    /// The file's `[[people]]`, each by its id, checked as a `PUT /v1/people/{id}` body is.
     pub people: Vec<(rateline_domain::NameId, rateline_domain::Person)>,
+    /// The file's `[[groups]]`, each by its id, checked as a `PUT /v1/groups/{id}` body is.
     pub groups: Vec<(rateline_domain::NameId, rateline_domain::Group)>,
 }
 

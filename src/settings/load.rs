@@ -50,12 +50,16 @@ fn settings_from_files() -> Result<Vec<(String, String)>, config::ConfigError> {
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
+    /// Where the server listens and how it treats connections (`[server]`).
     #[serde(default)]
     pub server: ServerSettings,
+    /// Which database holds everything, and how it is reached (`[database]`).
     #[serde(default)]
     pub database: DatabaseSettings,
+    /// How the queue of requests, alerts and events is claimed, sent and retried (`[scheduler]`).
     #[serde(default)]
     pub scheduler: SchedulerSettings,
+    /// What is logged, and how (`[log]`).
     #[serde(default)]
     pub log: LogSettings,
     /// Lines defined in the file; the same fields as `PUT /v1/lines/{id}` plus `id`.

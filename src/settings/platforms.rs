@@ -93,6 +93,8 @@ pub enum TelegramMode {
 pub struct TelegramSettings {
     /// The bot token from @BotFather.
     pub token: String,
+    /// The Bot API's address: Telegram's own, or a local Bot API server; https unless on this
+    /// machine.
     #[serde(default = "default_telegram_api_url")]
     pub api_url: String,
     /// Expected in `X-Telegram-Bot-Api-Secret-Token` on every webhook call.
@@ -103,6 +105,7 @@ pub struct TelegramSettings {
     /// center owns the bot's webhook and forwards updates.
     #[serde(default)]
     pub webhook_url: Option<String>,
+    /// How updates reach Rateline: Telegram's webhook (the default), or long polling.
     #[serde(default)]
     pub mode: TelegramMode,
     /// Signs the rating buttons; defaults to a key derived from the token. Set it when the
@@ -139,6 +142,7 @@ impl std::fmt::Debug for TelegramSettings {
 }
 
 impl TelegramSettings {
+    /// What is wrong with `[telegram]`, as sentences.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         // "123456:ABC-DEF…": the bot's id, a colon, and the secret part.
@@ -224,8 +228,10 @@ impl TelegramSettings {
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetaSettings {
+    /// The Graph API's address; Meta's own unless a test or a proxy stands in.
     #[serde(default = "default_graph_url")]
     pub graph_url: String,
+    /// The Graph API version every call names, e.g. `v25.0`.
     #[serde(default = "default_graph_version")]
     pub graph_version: String,
     /// Verifies `X-Hub-Signature-256` on every webhook call.
@@ -234,16 +240,24 @@ pub struct MetaSettings {
     /// Answers Meta's `hub.verify_token` when the webhook is set up.
     #[serde(default)]
     pub verify_token: Option<String>,
+    /// The Facebook Page Messenger requests are sent from; with `page_token`, enables `messenger`.
     #[serde(default)]
     pub page_id: Option<String>,
+    /// The Page's access token.
     #[serde(default)]
     pub page_token: Option<String>,
+    /// The Instagram professional account requests are sent from; with `instagram_token`, enables
+    /// `instagram`.
     #[serde(default)]
     pub instagram_id: Option<String>,
+    /// The Instagram account's access token.
     #[serde(default)]
     pub instagram_token: Option<String>,
+    /// The WhatsApp business phone number's id (not the number); with `whatsapp_token`, enables
+    /// `whatsapp`.
     #[serde(default)]
     pub whatsapp_phone_number_id: Option<String>,
+    /// The access token WhatsApp requests are sent with.
     #[serde(default)]
     pub whatsapp_token: Option<String>,
     /// Signs the rating buttons; defaults to a key derived from the app secret.
@@ -293,6 +307,7 @@ impl MetaSettings {
         .collect()
     }
 
+    /// What is wrong with `[meta]`, as sentences.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if reqwest::Url::parse(&self.graph_url).is_err() {

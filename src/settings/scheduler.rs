@@ -77,12 +77,15 @@ impl SchedulerSettings {
         problems
     }
 
+    /// How long a claim lasts before another holder may take the work (`lease_seconds`).
     pub fn lease(&self) -> Duration {
         Duration::from_secs(self.lease_seconds)
     }
+    /// How long one send may take before it is abandoned and retried (`send_timeout_seconds`).
     pub fn send_timeout(&self) -> Duration {
         Duration::from_secs(self.send_timeout_seconds)
     }
+    /// How late after its due time a request may still be sent (`send_deadline_seconds`).
     pub fn send_deadline(&self) -> Duration {
         Duration::from_secs(self.send_deadline_seconds)
     }

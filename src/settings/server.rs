@@ -70,13 +70,19 @@ impl Default for DashboardSettings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitSettings {
+    /// Calls a minute from one client address to the public endpoints (platform webhooks, the
+    /// widget).
     pub public_per_minute: u32,
+    /// How many public calls from one address are taken at once before the rate applies.
     pub public_burst: u32,
+    /// Calls a minute with one API key to `/v1`.
     pub key_per_minute: u32,
+    /// How many calls with one key are taken at once before the rate applies.
     pub key_burst: u32,
     /// Refused credentials (wrong API keys, wrong sign-ins) per client address: past the
     /// burst, the address gets `429` without its credential being looked up.
     pub failed_auth_per_minute: u32,
+    /// How many refused credentials from one address are taken at once before the rate applies.
     pub failed_auth_burst: u32,
 }
 
@@ -97,9 +103,13 @@ impl Default for LimitSettings {
     }
 }
 
+/// Where the server listens, where it is reached, and how it treats connections (`[server]`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
+    /// The address and port to listen on, e.g. `127.0.0.1:8080` (port 0 picks a free one).
+    /// Listening beyond this machine needs an API key or a password to exist first: the open mode
+    /// stays on loopback.
     pub addr: String,
     /// The address clients and connectors reach this server at, for `answer_url`;
     /// `http://{addr}` when unset.
@@ -238,6 +248,7 @@ impl ServerSettings {
     }
 }
 
+/// The database Rateline keeps everything in (`[database]`).
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseSettings {
@@ -292,17 +303,22 @@ impl std::fmt::Debug for DatabaseSettings {
     }
 }
 
+/// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// One readable line per event, coloured on a terminal.
     #[default]
     Text,
+    /// One JSON object per line, its fields flattened, for a log collector.
     Json,
 }
 
+/// What is logged, and how (`[log]`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogSettings {
+    /// Readable text (the default) or JSON lines.
     pub format: LogFormat,
     /// A tracing filter, e.g. `info` or `rateline=debug,sqlx=warn`; `RUST_LOG` wins when set.
     pub level: String,
