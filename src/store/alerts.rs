@@ -25,7 +25,9 @@ use super::sql::{ms, opt_time, time};
 /// Who hears about a rating that becomes low, and when.
 #[derive(Debug, Clone, Default)]
 pub struct AlertPlan {
+    /// The line's `notify_low`: who hears of the rating.
     pub recipients: Vec<rateline_domain::Recipient>,
+    /// The line's `rating.alert_delay_seconds`: the least time between the rating and its alerts.
     pub delay: Duration,
     /// How long the alerts wait for what the line asks after a low rating (the comment,
     /// the reasons): they leave when it has all come, or when the wait ends.
@@ -66,17 +68,31 @@ impl AlertPlan {
 /// One alert as `GET /v1/alerts` shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AlertRecord {
+    /// The alert's id; a webhook alert's `Idempotency-Key`.
     pub id: String,
+    /// The low rating it is about.
     pub rating_id: String,
+    /// The rating's session.
     pub session_id: String,
+    /// The session's line, whose `notify_low` named the recipient.
     pub line_id: String,
+    /// The session's operator; `null` when the session names none.
     pub operator_id: Option<String>,
+    /// The person it is for, by id.
     pub recipient: String,
+    /// How it reaches them: `email`, `telegram` or `webhook`; `none` on a row that only says
+    /// why nobody is reached (`failed` or `skipped`).
     pub sink: String,
+    /// `pending` (waiting for its time or a retry), `sending`, `sent`, `failed`, `skipped` (not to
+    /// be sent, `last_error` says why) or `digested` (gone into the digest `digest_id`).
     pub status: String,
+    /// Tries made to send it.
     pub attempts: i64,
+    /// Why the last try failed, or why it is not sent.
     pub last_error: Option<String>,
+    /// When it was made: with the rating for an alert, with the late comment for a `comment`.
     pub created_at: DateTime<Utc>,
+    /// When its sink took it; `null` until then.
     pub sent_at: Option<DateTime<Utc>>,
     /// `alert`, or `comment`: the client's comment, which came after the alert left,
     /// following it to the same recipient and sink.
@@ -91,10 +107,15 @@ pub struct AlertRecord {
 /// Which alerts to list.
 #[derive(Debug, Clone, Default)]
 pub struct AlertFilter {
+    /// Only alerts in this status.
     pub status: Option<String>,
+    /// Only alerts of this line.
     pub line: Option<String>,
+    /// Only alerts about this operator's sessions.
     pub operator: Option<String>,
+    /// Only alerts about this rating.
     pub rating: Option<String>,
+    /// The most alerts listed.
     pub limit: i64,
 }
 
@@ -102,25 +123,41 @@ pub struct AlertFilter {
 /// added after the rating is in it).
 #[derive(Debug, Clone)]
 pub struct AlertDelivery {
+    /// The alert's id: its e-mail's `Message-ID` and its webhook's `Idempotency-Key` are made from
+    /// it.
     pub id: String,
+    /// `email`, `telegram` or `webhook`.
     pub sink: String,
+    /// Where the sink sends it: an e-mail address, a Telegram chat id or a webhook URL.
     pub address: Option<String>,
+    /// The low rating it is about.
     pub rating_id: String,
+    /// The rating's session, whose dashboard page the message links to.
     pub session_id: String,
+    /// The session's line.
     pub line_id: String,
+    /// The line's name, as the message shows it.
     pub line_name: String,
+    /// The session's channel, as the message names it.
     pub channel: String,
+    /// The session's operator, when it names one.
     pub operator_id: Option<String>,
+    /// The operator's name, when they are a person Rateline knows.
     pub operator_name: Option<String>,
+    /// The client, as the session names them.
     pub client_id: String,
+    /// The client's name, when the session gave one.
     pub client_name: Option<String>,
+    /// The rating's scale, to show its value.
     pub scale: Scale,
+    /// The rating's value when the alert is sent.
     pub value: i64,
     /// `None` when there is none, or it was flagged as abusive.
     pub comment: Option<String>,
     /// The reasons the client picked (id and text; empty when they picked none or have
     /// not answered); `None` when the line asks for none and none were given.
     pub reasons: Option<Vec<rateline_domain::LowReason>>,
+    /// When the client last changed the rating: its value, comment, reasons or "resolved?".
     pub rated_at: DateTime<Utc>,
     /// The recipient's own `notify.webhook_secret`, which signs a webhook alert.
     pub webhook_secret: Option<rateline_domain::Secret>,
@@ -495,28 +532,41 @@ pub(crate) async fn alerts_of(
 /// Low ratings nobody has responded to, counted per line and per operator.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Unanswered {
+    /// How many low ratings have no response.
     pub total: i64,
+    /// The count for each line, by line id.
     pub by_line: Vec<Count>,
+    /// The count for each operator, by person id (`""` for sessions without an operator).
     pub by_operator: Vec<Count>,
     /// The newest of them, up to the filter's limit.
     pub ratings: Vec<UnansweredRating>,
 }
 
+/// How many low ratings without a response one line or operator has.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Count {
+    /// The line's or operator's id.
     pub key: String,
+    /// How many low ratings without a response it has.
     pub count: i64,
 }
 
+/// A low rating nobody has responded to.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UnansweredRating {
+    /// The rating's id.
     pub rating_id: String,
+    /// Its session.
     pub session_id: String,
+    /// The session's line.
     pub line_id: String,
+    /// The session's operator; `null` when it names none.
     pub operator_id: Option<String>,
+    /// The rating's value: 0 (👎) or 1 to 5 stars.
     pub value: i64,
     /// `null` when there is none, or it was flagged as abusive.
     pub comment: Option<String>,
+    /// When the client last changed the rating: its value, comment, reasons or "resolved?".
     pub rated_at: DateTime<Utc>,
 }
 

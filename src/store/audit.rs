@@ -16,13 +16,16 @@ pub struct FieldChange {
     pub field: String,
     /// `null` when it was not set; `"(secret)"` for a secret, whose value is never kept.
     pub before: serde_json::Value,
+    /// `null` when it was unset afterwards; `"(secret)"` for a secret, whose value is never kept.
     pub after: serde_json::Value,
 }
 
 /// A change as the log keeps it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditRecord {
+    /// The entry's id; a summary kept up to date (a person's failed sign-ins of a day) keeps one.
     pub id: String,
+    /// When it happened; for a summary, the latest time.
     pub at: DateTime<Utc>,
     /// Who: a person's id, `key <id>`, `config file`, or `no key` (the command line, or a
     /// server with no key yet).
@@ -30,19 +33,24 @@ pub struct AuditRecord {
     /// line, person, group, key, client, retention, subscription, connector, sign_in,
     /// rating, session or appeal.
     pub kind: String,
+    /// The id of what it happened to: the line, person, key, client, ….
     pub subject: String,
     /// What happened: created, changed, revoked, erased, purged; invited, password_set;
     /// signed_in, sign_in_failed, signed_out; responded, response_changed,
     /// comment_flagged, comment_unflagged; evaluated; appealed, approved, rejected.
     pub action: String,
+    /// The fields changed, each before and after; empty where there is nothing to compare.
     pub changes: Vec<FieldChange>,
 }
 
 /// Which entries to list, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
+    /// Only entries of this kind.
     pub kind: Option<String>,
+    /// Only entries about this subject.
     pub subject: Option<String>,
+    /// The most entries listed.
     pub limit: i64,
 }
 
@@ -82,6 +90,7 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(format!("audit entry '{id}': {e}")))
     }
 
+    /// The entries `f` asks for, newest first.
     pub async fn audit(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
         let mut conditions = Vec::new();
         let mut binds = Vec::new();

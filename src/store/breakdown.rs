@@ -27,10 +27,12 @@ pub struct Funnel {
     pub sent_where_delivery_is_known: i64,
     /// Requests the channel confirmed the client has.
     pub delivered: i64,
+    /// Requests the client answered.
     pub answered: i64,
     /// Requests whose reminder was sent, and of those how many were answered after it
     /// (voided ratings left out).
     pub reminded: i64,
+    /// Of the requests reminded, how many were answered after the reminder.
     pub answered_after_reminder: i64,
     /// Requests by their status, for the ones that did not reach an answer; `retrying` are
     /// the `scheduled` ones a send was tried for already.
@@ -41,19 +43,26 @@ pub struct Funnel {
 /// in its grace period as it was before).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Breakdown {
+    /// From closed sessions to answers, and where the rest ended.
     pub funnel: Funnel,
+    /// How many ratings gave each value, by scale and value.
     pub distribution: BTreeMap<(Scale, i64), i64>,
 }
 
 /// A low rating as an operator's profile lists it.
 #[derive(Debug, Clone)]
 pub struct LowRating {
+    /// The rating's id.
     pub rating_id: String,
+    /// Its session, whose page the profile links to.
     pub session_id: String,
+    /// The line's scale, to show the value.
     pub scale: Scale,
+    /// The rating's value: 0 (👎) or 1 to 5 stars.
     pub value: i64,
     /// `None` when there is none, or it was flagged as abusive.
     pub comment: Option<String>,
+    /// When the client first rated.
     pub rated_at: DateTime<Utc>,
     /// The supervisor's response, if any.
     pub response: Option<String>,

@@ -15,12 +15,17 @@ use super::sql::{ms, time};
 /// A stored connector; `settings` holds its token and secret.
 #[derive(Debug, Clone)]
 pub struct StoredConnector {
+    /// Chatwoot or Zammad.
     pub helpdesk: Helpdesk,
+    /// The connector's id: a Chatwoot account's number, or a Zammad instance's name.
     pub id: String,
+    /// The settings as JSON, in the helpdesk's own shape, token and secret included.
     pub settings: serde_json::Value,
+    /// Whether the config file or the API owns it.
     pub managed_by: ManagedBy,
     /// Raised by every write (the API's `ETag`).
     pub version: i64,
+    /// When it was last written.
     pub updated_at: DateTime<Utc>,
 }
 

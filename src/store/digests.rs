@@ -72,9 +72,13 @@ pub enum DigestKind {
     /// A supervisor's or admin's weekly report (`weekly`): the week `[from, to)` in their
     /// zone, against the week before, for each of their lines.
     Weekly {
+        /// The week's start: a Monday's midnight in `zone`.
         from: DateTime<Utc>,
+        /// The week's end: the next Monday's midnight, itself not in the week.
         to: DateTime<Utc>,
+        /// The person's zone, which the week is counted in.
         zone: chrono_tz::Tz,
+        /// Each line the report covers: a supervisor's own, or every line for an admin.
         lines: Vec<WeekOfLine>,
     },
     /// An operator's digest of every rating of their chats (`ratings`).
@@ -86,8 +90,11 @@ pub enum DigestKind {
     /// Line `line_id`'s low ratings past its burst threshold (`burst`): `in_window` of
     /// them came in the [`BURST_WINDOW`] before the digest was sent.
     Burst {
+        /// The line whose burst it is.
         line_id: String,
+        /// The line's name, as the message shows it.
         line_name: String,
+        /// How many of the line's low ratings came in the window before the digest was sent.
         in_window: i64,
     },
 }
@@ -96,9 +103,13 @@ pub enum DigestKind {
 /// requests on it, each this week and the week before (`None`: nothing then).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WeekOfLine {
+    /// The line's id.
     pub id: String,
+    /// The line's name, as the report shows it.
     pub name: String,
+    /// The line as a whole this week; `None` when it had nothing.
     pub now: Option<ReportGroup>,
+    /// The line as a whole the week before; `None` when it had nothing.
     pub before: Option<ReportGroup>,
     /// By name: (name, this week, the week before).
     pub operators: Vec<(String, Option<ReportGroup>, Option<ReportGroup>)>,
@@ -107,12 +118,18 @@ pub struct WeekOfLine {
 /// A digest on its way to a person.
 #[derive(Debug, Clone)]
 pub struct DigestDelivery {
+    /// The digest's id: its e-mail's `Message-ID` and its webhook's `Idempotency-Key` are made from
+    /// it.
     pub id: String,
+    /// What it is about, and the facts of its kind.
     pub kind: DigestKind,
     /// The person it goes to (an operator, for [`DigestKind::Ratings`]).
     pub operator_id: String,
+    /// The person's name, as the message addresses them.
     pub operator_name: Option<String>,
+    /// `email`, `telegram` or `webhook`.
     pub sink: String,
+    /// Where the sink sends it: an e-mail address, a Telegram chat id or a webhook URL.
     pub address: String,
     /// The operator's own `notify.webhook_secret`, which signs a webhook digest.
     pub webhook_secret: Option<Secret>,
@@ -136,19 +153,30 @@ pub struct DigestDelivery {
 /// A rating as a digest says it.
 #[derive(Debug, Clone)]
 pub struct DigestRating {
+    /// The rating's id.
     pub rating_id: String,
+    /// Its session, whose dashboard page the message links to.
     pub session_id: String,
+    /// The session's line, by name.
     pub line_name: String,
+    /// The session's operator by name (by id when they are no person Rateline knows); `None` when
+    /// the session names none.
     pub operator_name: Option<String>,
+    /// The client's name, when the session gave one.
     pub client_name: Option<String>,
+    /// The session's channel, as the message names it.
     pub channel: String,
+    /// The line's scale, to show the value.
     pub scale: Scale,
+    /// The rating's value when the digest is sent.
     pub value: i64,
+    /// Whether that value is low.
     pub low: bool,
     /// `None` when there is none, or it was flagged as abusive.
     pub comment: Option<String>,
     /// The texts of the reasons the client picked.
     pub reasons: Vec<String>,
+    /// When the client last changed the rating: its value, comment, reasons or "resolved?".
     pub rated_at: DateTime<Utc>,
 }
 

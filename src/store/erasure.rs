@@ -35,6 +35,7 @@ pub struct Erased {
 }
 
 impl Erased {
+    /// Whether the erasure changed anything at all.
     pub fn anything(&self) -> bool {
         self.sessions + self.requests + self.comments + self.responses + self.events > 0
     }

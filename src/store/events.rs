@@ -21,8 +21,11 @@ pub const SWITCH_OFF_AFTER_DAYS: i64 = 3;
 /// A subscription as the API shows it: never its secret.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SubscriptionRecord {
+    /// The subscription's id, as its creator chose it.
     pub id: String,
+    /// Where its events are POSTed.
     pub url: String,
+    /// The events it takes.
     pub events: Vec<EventType>,
     /// `null`: every line.
     pub lines: Option<Vec<String>>,
@@ -33,32 +36,45 @@ pub struct SubscriptionRecord {
     pub failing_since: Option<DateTime<Utc>>,
     /// What that event's last try got (never the secret).
     pub last_error: Option<String>,
+    /// When an event last reached it; `null` before the first.
     pub last_delivered_at: Option<DateTime<Utc>>,
+    /// When it was switched off for failing; `null` while it is on.
     pub switched_off_at: Option<DateTime<Utc>>,
     /// Events waiting for it.
     pub queued: i64,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// When it was last written, or switched off.
     pub updated_at: DateTime<Utc>,
 }
 
 /// A claimed event with where it goes.
 #[derive(Debug, Clone)]
 pub struct EventDelivery {
+    /// The event's id, the same for every subscription: its `Idempotency-Key`.
     pub event_id: String,
+    /// The subscription it goes to.
     pub subscription_id: String,
+    /// The event's type, e.g. `rating.created`.
     pub kind: String,
+    /// Where it is POSTed: the subscription's URL.
     pub url: String,
+    /// The subscription's secret, which signs the body.
     pub secret: Secret,
+    /// The body, as written when the event happened.
     pub payload: String,
 }
 
 /// What became of a delivery.
 #[derive(Debug, Clone)]
 pub enum EventResult {
+    /// The subscriber took it (a 2xx).
     Delivered,
     /// Failed; tried again at `at` unless the subscription has failed for too long.
     Failed {
+        /// When to try again.
         at: DateTime<Utc>,
+        /// What the try got, never the secret.
         error: String,
     },
 }
@@ -68,6 +84,7 @@ pub enum EventResult {
 pub enum Recorded {
     /// This claim no longer held the lease: nothing was written.
     Stale,
+    /// The outcome was written.
     Done,
     /// The subscription has failed for [`SWITCH_OFF_AFTER_DAYS`] and was switched off now.
     SwitchedOff,

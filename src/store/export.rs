@@ -19,28 +19,47 @@ use super::sql::time;
 /// One rating as an export writes it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExportedRating {
+    /// The rating's id.
     pub rating_id: String,
+    /// Its session.
     pub session_id: String,
+    /// When the client last changed the rating: its value, comment, reasons or "resolved?".
     pub rated_at: DateTime<Utc>,
+    /// The session's line.
     pub line_id: String,
+    /// The session's operator; empty when it names none.
     pub operator_id: Option<String>,
+    /// The operator's name, when they are a person Rateline knows.
     pub operator_name: Option<String>,
+    /// The client, as the session names them (`erased-…` once erased).
     pub client_id: String,
+    /// The client's name, when the session gave one.
     pub client_name: Option<String>,
+    /// The session's channel.
     pub channel: String,
+    /// `binary` or `five_star`.
     pub scale: String,
+    /// 0 (👎) or 1 (👍), or 1 to 5 stars.
     pub value: i64,
+    /// Whether the value is low on its line.
     pub low: bool,
+    /// The client's answer to "Was your issue resolved?", when they gave one.
     pub resolved: Option<bool>,
+    /// The ids of the reasons the client picked after a low rating.
     pub reasons: Vec<String>,
     /// `None` when there is none or it is flagged as abusive (`comment_flagged`).
     pub comment: Option<String>,
+    /// Whether a supervisor flagged the comment as abusive.
     pub comment_flagged: bool,
     /// unanswered, assigned, handled or voided; `none` for a rating that is not low.
     pub state: &'static str,
+    /// Whom the rating is given to in the inbox (a person id).
     pub assignee_id: Option<String>,
+    /// Why it needs no follow-up, when it was closed in the inbox with a note.
     pub closed_note: Option<String>,
+    /// The response to the client, as written.
     pub response: Option<String>,
+    /// Who wrote the response (a person id).
     pub response_by: Option<String>,
     /// open, approved or rejected.
     pub appeal: Option<String>,

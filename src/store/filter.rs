@@ -11,8 +11,11 @@ use super::sql::ms;
 /// What to count.
 #[derive(Debug, Clone, Default)]
 pub struct ReportFilter {
+    /// Only sessions of this line.
     pub line: Option<String>,
+    /// Only sessions of this operator.
     pub operator: Option<String>,
+    /// Only sessions on this channel.
     pub channel: Option<Channel>,
     /// Inclusive.
     pub from: Option<DateTime<Utc>>,
@@ -41,8 +44,11 @@ pub enum Grouping {
     /// One group, keyed `all`.
     #[default]
     All,
+    /// By the session's operator, keyed by their id.
     Operator,
+    /// By the session's line, keyed by its id.
     Line,
+    /// By the session's channel, keyed by its name.
     Channel,
     /// By UTC day of the close, keyed `YYYY-MM-DD`.
     Day,

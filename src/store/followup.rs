@@ -15,16 +15,22 @@ use super::sql::{WINDOW_JOIN, WINDOW_START, ms, opt_time, time};
 /// The one response to a rating.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ResponseRecord {
+    /// The rating it answers.
     pub rating_id: String,
+    /// The response, as its author wrote it last.
     pub text: String,
+    /// Who wrote it (a person id); `null` when written without a person, as with a supervisor key.
     pub author_id: Option<String>,
     /// How many times the text was changed after it was first written.
     pub edits: i64,
     /// 1 when written, one more at each write that changes the text or sends it: the
     /// response's `ETag`, and the version a form or `If-Match` names.
     pub version: i64,
+    /// When it was first written.
     pub created_at: DateTime<Utc>,
+    /// When it was last written.
     pub updated_at: DateTime<Utc>,
+    /// Its way to the client; `null` when it was never sent to them.
     pub delivery: Option<Delivery>,
 }
 
@@ -43,43 +49,62 @@ impl ResponseRecord {
 pub struct Delivery {
     /// pending, sending, sent, window_closed, undeliverable or failed.
     pub status: String,
+    /// Tries made to send it.
     pub attempts: i64,
+    /// Why the last try failed, or why it will not be sent.
     pub last_error: Option<String>,
+    /// When the client's channel took it; `null` until then.
     pub sent_at: Option<DateTime<Utc>>,
 }
 
 /// What the scheduler needs to send a response to the client.
 #[derive(Debug, Clone)]
 pub struct ResponseDelivery {
+    /// The rating the response answers.
     pub rating_id: String,
     /// The idempotency key connectors see: the same text sent again keeps it.
     pub key: String,
+    /// The response, as sent.
     pub text: String,
+    /// The rating's session.
     pub session_id: String,
+    /// The session's line.
     pub line_id: String,
+    /// The session's channel, which the response goes through.
     pub channel: Channel,
+    /// The client, whose id on the channel is where it goes.
     pub client: ClientRef,
+    /// When the client last wrote, which Meta's 24-hour window counts from.
     pub last_client_message_at: Option<DateTime<Utc>>,
+    /// The line's settings, for a `webhook` line's connector.
     pub line: LineSettings,
 }
 
 /// An operator's appeal of a rating.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AppealRecord {
+    /// The appeal's id.
     pub id: String,
+    /// The rating appealed.
     pub rating_id: String,
     /// The session the rating is of.
     pub session_id: String,
+    /// The operator the rating is credited to; `null` when its session names none.
     pub operator_id: Option<String>,
+    /// What outside the operator's control caused the rating, in the appellant's words.
     pub reason: String,
     /// Who appealed: a person's id, or `key <id>` for a key without a person; `null` in
     /// the open mode and on appeals older than this field.
     pub made_by: Option<String>,
     /// open, approved or rejected.
     pub status: String,
+    /// Who decided (a person id); `null` while open, or when decided without a person.
     pub decided_by: Option<String>,
+    /// The decider's note, if they wrote one.
     pub note: Option<String>,
+    /// When it was made.
     pub created_at: DateTime<Utc>,
+    /// When it was decided; `null` while open.
     pub decided_at: Option<DateTime<Utc>>,
     /// The rating's line: whose supervisors may decide it (`supervisors_decide_appeals`).
     pub line_id: String,
@@ -90,11 +115,15 @@ pub struct AppealRecord {
 /// The rating an appeal is about, as its decider sees it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AppealedRating {
+    /// The line's scale.
     pub scale: rateline_domain::Scale,
+    /// The rating's value now: 0 (👎) or 1 to 5 stars.
     pub value: i64,
     /// `null` when there is none, or it is flagged as abusive.
     pub comment: Option<String>,
+    /// The client, as the session names them.
     pub client_id: String,
+    /// The client's name, when the session gave one.
     pub client_name: Option<String>,
     /// The response to the client, if there is one.
     pub response: Option<String>,
@@ -111,17 +140,24 @@ pub struct AppealFilter {
     pub lines: Option<Vec<String>>,
     /// Only this operator's appeals.
     pub operator: Option<String>,
+    /// The most appeals listed.
     pub limit: i64,
 }
 
 /// A supervisor's evaluation of a session.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EvaluationRecord {
+    /// The session evaluated.
     pub session_id: String,
+    /// The supervisor's own mark: 1 to 5, whatever the line's scale.
     pub stars: i64,
+    /// What the supervisor wrote about the session, if anything.
     pub comment: Option<String>,
+    /// Who evaluated (a person id); `null` when done without a person, as with a supervisor key.
     pub author_id: Option<String>,
+    /// When the session was first evaluated.
     pub created_at: DateTime<Utc>,
+    /// When the evaluation last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -130,6 +166,7 @@ pub struct EvaluationRecord {
 pub enum ResponseWrite {
     /// Written; `true` when it is the rating's first response.
     Written(ResponseRecord, bool),
+    /// The rating does not exist.
     NoRating,
     /// The response was not at the version the write expected: it is this now (`None`:
     /// there is none, though the write expected one).
@@ -139,6 +176,7 @@ pub enum ResponseWrite {
 /// What an appeal or a decision did, or why it changed nothing.
 #[derive(Debug, Clone)]
 pub enum AppealOutcome {
+    /// Made or decided: the appeal as it is now.
     Done(AppealRecord),
     /// The rating (for an appeal) or the appeal (for a decision) does not exist.
     NotFound,

@@ -246,6 +246,7 @@ pub struct MadeInHelpdesk {
     pub kind: String,
     /// The helpdesk's id of it.
     pub remote_id: String,
+    /// When Rateline made it.
     pub made_at: DateTime<Utc>,
 }
 

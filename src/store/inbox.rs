@@ -82,6 +82,7 @@ pub(super) const RESPONSE_JOIN: &str = "LEFT JOIN rating_responses p ON p.rating
 pub(super) const APPEALS_JOIN: &str = "LEFT JOIN appeals a ON a.rating_id = g.id";
 
 impl InboxState {
+    /// Every state, for reading a name and listing the choices.
     pub const ALL: [InboxState; 6] = [
         InboxState::Unanswered,
         InboxState::Assigned,
@@ -91,6 +92,7 @@ impl InboxState {
         InboxState::Voided,
     ];
 
+    /// Its name in the API's `state` and the dashboard's URLs.
     pub fn as_str(self) -> &'static str {
         match self {
             InboxState::Unanswered => "unanswered",
@@ -138,11 +140,14 @@ impl std::str::FromStr for InboxState {
 /// The inbox's order within a state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InboxSort {
+    /// The one waiting longest first.
     Oldest,
+    /// The latest first.
     Newest,
 }
 
 impl InboxSort {
+    /// Its name in the API's `sort` and the dashboard's URLs.
     pub fn as_str(self) -> &'static str {
         match self {
             InboxSort::Oldest => "oldest",
@@ -161,15 +166,20 @@ impl InboxSort {
 /// Which ratings a list holds: the low ones (the inbox), the praise (👍, 4–5 ★), or all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RatingKind {
+    /// The low ratings: the inbox.
     #[default]
     Low,
+    /// The praise: 👍 and 4–5 ★.
     Praise,
+    /// Every rating.
     All,
 }
 
 impl RatingKind {
+    /// Every kind, for reading a name and listing the choices.
     pub const ALL: [RatingKind; 3] = [RatingKind::Low, RatingKind::Praise, RatingKind::All];
 
+    /// Its name in the API's `show` and the dashboard's URLs.
     pub fn as_str(self) -> &'static str {
         match self {
             RatingKind::Low => "low",
@@ -190,7 +200,9 @@ impl RatingKind {
 /// Whose ratings, by assignee.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Assignee {
+    /// The ratings given to this person (by id).
     Person(String),
+    /// The ratings given to nobody.
     Nobody,
 }
 
@@ -204,8 +216,11 @@ pub struct InboxFilter {
     pub lines: Option<Vec<String>>,
     /// Lines whose ratings the caller may not see one by one.
     pub except_lines: Vec<String>,
+    /// Only ratings of this line.
     pub line: Option<String>,
+    /// Only ratings of this operator.
     pub operator: Option<String>,
+    /// Only ratings on this channel.
     pub channel: Option<String>,
     /// Rated (last changed) at or after.
     pub from: Option<DateTime<Utc>>,
@@ -221,11 +236,13 @@ pub struct InboxFilter {
     pub has_comment: Option<bool>,
     /// Words in the comment (not in a comment flagged as abusive), any case.
     pub text: Option<String>,
+    /// Only ratings given to this person, or to nobody.
     pub assignee: Option<Assignee>,
     /// [`InboxState::default_sort`] when `None`.
     pub sort: Option<InboxSort>,
     /// 1 for the first.
     pub page: i64,
+    /// The most ratings on a page.
     pub limit: i64,
 }
 
@@ -252,9 +269,13 @@ impl InboxFilter {
 /// The response to a low rating, as the inbox shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InboxResponse {
+    /// The response, as its author wrote it last.
     pub text: String,
+    /// Who wrote it (a person id); `null` when written without a person.
     pub author_id: Option<String>,
+    /// How many times the text was changed after it was first written.
     pub edits: i64,
+    /// When it was last written.
     pub updated_at: DateTime<Utc>,
     /// Its delivery to the client when it was sent to them: pending, sending, sent,
     /// window_closed, undeliverable or failed; `null` when it was not sent.
@@ -264,6 +285,7 @@ pub struct InboxResponse {
 /// An appeal of a low rating, as the inbox shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InboxAppeal {
+    /// The appeal's id.
     pub id: String,
     /// open, approved or rejected.
     pub status: String,
@@ -272,40 +294,56 @@ pub struct InboxAppeal {
 /// A low rating closed with no follow-up needed.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Closure {
+    /// When it was closed.
     pub at: DateTime<Utc>,
     /// Who closed it: a person's id, or `key <id>`.
     pub by: Option<String>,
+    /// Why no follow-up is needed, if the closer said.
     pub note: Option<String>,
 }
 
 /// How a low rating's alerts went.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct AlertCounts {
+    /// Alerts that reached their recipient's sink.
     pub sent: i64,
     /// pending or sending.
     pub pending: i64,
+    /// Alerts that could not be sent, or whose recipient cannot be reached.
     pub failed: i64,
+    /// Alerts not to be sent, each saying why (notifications off, a person deactivated, …).
     pub skipped: i64,
 }
 
 /// One low rating in the inbox.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InboxItem {
+    /// The rating's id.
     pub rating_id: String,
+    /// Its session.
     pub session_id: String,
+    /// The session's line.
     pub line_id: String,
+    /// The session's operator; `null` when it names none.
     pub operator_id: Option<String>,
     /// The operator's name, when they are a known person.
     pub operator_name: Option<String>,
+    /// The client, as the session names them (`erased-…` once erased).
     pub client_id: String,
+    /// The client's name, when the session gave one.
     pub client_name: Option<String>,
+    /// The session's channel.
     pub channel: String,
+    /// The line's scale.
     pub scale: Scale,
+    /// The rating's value: 0 (👎) or 1 (👍), or 1 to 5 stars.
     pub value: i64,
     /// Whether the client said the issue was resolved; `null` when not asked.
     pub resolved: Option<bool>,
     /// `null` when there is none, or it was flagged as abusive (`comment_flagged`).
     pub comment: Option<String>,
+    /// Whether a supervisor flagged the comment as abusive: it is then left out of reports and
+    /// alerts.
     pub comment_flagged: bool,
     /// When the rating got its current value.
     pub rated_at: DateTime<Utc>,
@@ -313,24 +351,31 @@ pub struct InboxItem {
     pub state: String,
     /// Who has it (a person's id); `null` when nobody.
     pub assignee_id: Option<String>,
+    /// Whether an approved appeal voided the rating: out of the report, kept here.
     pub voided: bool,
     /// Until when the rating is in its grace period (not yet in the report); `null` when it
     /// counts already.
     pub grace_until: Option<DateTime<Utc>>,
+    /// The response to the rating; `null` when there is none.
     pub response: Option<InboxResponse>,
     /// Closed with no follow-up needed; `null` when not.
     pub closed: Option<Closure>,
+    /// Its appeal; `null` when there is none.
     pub appeal: Option<InboxAppeal>,
+    /// How its alerts went.
     pub alerts: AlertCounts,
 }
 
 /// One page of the inbox, and how many ratings match in all.
 #[derive(Debug, Clone)]
 pub struct InboxPage {
+    /// The ratings on the page, in the inbox's order.
     pub items: Vec<InboxItem>,
+    /// How many ratings match, on every page.
     pub total: i64,
     /// 1 for the first.
     pub page: i64,
+    /// The most ratings a page holds.
     pub limit: i64,
 }
 
@@ -345,9 +390,13 @@ impl InboxPage {
 /// What an inbox action does to a rating's handling.
 #[derive(Debug, Clone)]
 pub enum Handling {
+    /// Gives it to this person (by id).
     Assign(String),
+    /// Gives it back to nobody.
     Unassign,
+    /// Closes it with no follow-up needed, with the note if one is given.
     Close(Option<String>),
+    /// Undoes a close.
     Reopen,
 }
 
@@ -355,9 +404,13 @@ pub enum Handling {
 /// voided, and whether it is low (only low ratings are assigned and closed).
 #[derive(Debug, Clone)]
 pub struct RatingPlace {
+    /// The session's line.
     pub line_id: String,
+    /// The session's operator, if it names one.
     pub operator_id: Option<String>,
+    /// Whether an approved appeal voided it.
     pub voided: bool,
+    /// Whether it is low.
     pub low: bool,
 }
 

@@ -33,6 +33,7 @@ pub enum JobKind {
 }
 
 impl JobKind {
+    /// Its name in the metrics and the logs (a digest is `notice`).
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Alert => "alert",
@@ -104,10 +105,13 @@ pub(super) const EVENT_CLAIMABLE: &str =
 /// A job this scheduler holds the lease on.
 #[derive(Debug, Clone)]
 pub struct ClaimedJob {
+    /// Which table the job is in.
     pub kind: JobKind,
+    /// Its key in that table.
     pub id: String,
     /// Including this one.
     pub attempts: u32,
+    /// When the job was asked for: its send deadline counts from here.
     pub since: DateTime<Utc>,
     /// True when an earlier holder's lease ran out: its send may or may not have happened.
     pub reclaimed: bool,
@@ -119,22 +123,29 @@ pub enum JobResult {
     /// Sent, with the id the sink gave it (Telegram's message id), kept for an alert so
     /// its follow-up can reply to it.
     Sent {
+        /// The id the sink gave it, if any.
         platform_message_id: Option<String>,
         /// An alert that said the client's comment: no follow-up repeats it.
         carried_comment: bool,
     },
+    /// Failed for now: back in the queue at `at`, the attempt used up.
     RetryAt {
+        /// When to try again.
         at: DateTime<Utc>,
+        /// What went wrong, kept as `last_error`.
         error: String,
     },
     /// Not tried (a rate limit): back in the queue at `at`, the attempt given back.
     Deferred {
+        /// When to try.
         at: DateTime<Utc>,
     },
     /// It ends here with `status` (`failed`; for responses also `window_closed`,
     /// `undeliverable`).
     Final {
+        /// The status it ends in.
         status: &'static str,
+        /// Why, kept as `last_error`.
         error: String,
     },
 }

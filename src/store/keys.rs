@@ -11,14 +11,19 @@ use super::sql::{ms, opt_time, time};
 /// A stored key, without its secret (which is never stored).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct KeyRecord {
+    /// The key's id: the part after `rl_`, 8 hexadecimal digits.
     pub id: String,
+    /// Who or what holds the key, as its maker named it.
     pub name: String,
+    /// What the key may do.
     pub role: Role,
     /// The operator an `operator` key acts as.
     pub person_id: Option<String>,
     /// The lines a `supervisor` key covers; `None` covers every line.
     pub lines: Option<Vec<String>>,
+    /// When it was made.
     pub created_at: DateTime<Utc>,
+    /// When it was revoked; `null` while it works.
     pub revoked_at: Option<DateTime<Utc>>,
     /// When it last opened a call or a sign-in, to the minute; `null` if never.
     pub last_used_at: Option<DateTime<Utc>>,
@@ -27,13 +32,16 @@ pub struct KeyRecord {
 /// A key to store: its record and the SHA-256 of its secret, hex.
 #[derive(Debug, Clone)]
 pub struct NewKey {
+    /// The key as it is listed.
     pub record: KeyRecord,
+    /// The SHA-256 of the key's secret, hex: what a call's key is checked against.
     pub secret_hash: String,
 }
 
 /// A key as the store holds it, for checking a call that names it.
 #[derive(Debug, Clone)]
 pub struct StoredKey {
+    /// The key as it is listed.
     pub record: KeyRecord,
     /// The SHA-256 of the secret, hex.
     pub secret_hash: String,
@@ -69,6 +77,7 @@ fn read_key(row: &sqlx::any::AnyRow) -> Result<(KeyRecord, String)> {
 }
 
 impl Store {
+    /// Stores a new key, its secret as a hash only.
     pub async fn create_key(&self, key: &NewKey) -> Result<()> {
         let r = &key.record;
         sqlx::query(

@@ -11,9 +11,13 @@ use super::sql::{ms, time};
 /// A stored line.
 #[derive(Debug, Clone)]
 pub struct LineRecord {
+    /// The line's id, as its creator chose it.
     pub id: String,
+    /// The line's settings, checked when they were written.
     pub settings: LineSettings,
+    /// Whether the config file or the API owns it; the file's lines are read-only over HTTP.
     pub managed_by: ManagedBy,
+    /// When it was last written.
     pub updated_at: DateTime<Utc>,
     /// Raised by every write (the API's `ETag`).
     pub version: i64,
@@ -85,6 +89,7 @@ impl Store {
         .transpose()
     }
 
+    /// Every line, by id.
     pub async fn list_lines(&self) -> Result<Vec<LineRecord>> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {LINE_COLUMNS} FROM lines ORDER BY id"

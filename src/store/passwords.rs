@@ -13,9 +13,13 @@ use super::sql::{ms, opt_time, time};
 /// A person as a sign-in sees them: who they are, what they may do, and their password.
 #[derive(Debug, Clone)]
 pub struct PersonSignIn {
+    /// The person's id.
     pub id: String,
+    /// Their name, as the dashboard greets them.
     pub name: String,
+    /// What they may do once signed in.
     pub role: Role,
+    /// The lines they work on or oversee.
     pub lines: Vec<String>,
     /// The password's Argon2id hash; `None` until an invitation has set one.
     pub password_hash: Option<String>,
@@ -26,9 +30,13 @@ pub struct PersonSignIn {
 /// An invitation link as its page shows it.
 #[derive(Debug, Clone)]
 pub struct Invitation {
+    /// The person it lets set a password.
     pub person_id: String,
+    /// Their name, as the page greets them.
     pub person_name: String,
+    /// When the link stops working.
     pub expires_at: DateTime<Utc>,
+    /// When it set a password; a link works once.
     pub used_at: Option<DateTime<Utc>>,
     /// Who made the link, as the audit log names them (`None`: not recorded).
     pub created_by: Option<String>,

@@ -148,6 +148,7 @@ impl Directory {
 /// A person as stored, with whether they can sign in to the dashboard.
 #[derive(Debug, Clone)]
 pub struct PersonRecord {
+    /// The person's id, as their creator chose it.
     pub id: String,
     /// Without `notify.webhook_secret`, which is never read back.
     pub person: Person,

@@ -45,20 +45,30 @@ impl RatingRecord {
 /// One version of a rating.
 #[derive(Debug, Clone)]
 pub struct RatingRevision {
+    /// Its number: 0 for the first answer, one more for each change after.
     pub revision: i64,
+    /// The value then.
     pub value: i64,
+    /// The comment then.
     pub comment: Option<String>,
+    /// The answer to "Was your issue resolved?" then.
     pub resolved: Option<bool>,
+    /// The reasons then; `None` while not answered.
     pub reasons: Option<Vec<String>>,
+    /// When this version was stored.
     pub recorded_at: DateTime<Utc>,
 }
 
 /// The line's rules an answer is judged by.
 #[derive(Debug, Clone, Copy)]
 pub struct RatingPolicy {
+    /// The scale the request was made on, which the value must be on.
     pub scale: Scale,
+    /// Stars at or below this are low (five-star lines).
     pub low_threshold: i64,
+    /// How many times the client may change the value.
     pub max_changes: u32,
+    /// For how long after the first answer a change is allowed.
     pub change_window: Duration,
     /// How long a low first answer or a lowered rating waits before the report counts it.
     pub grace: Duration,
@@ -67,16 +77,21 @@ pub struct RatingPolicy {
 /// What an answer did, or why it changed nothing. The rating comes with every version.
 #[derive(Debug, Clone)]
 pub enum RatingOutcome {
+    /// The first answer: the rating, and its one version.
     Created(RatingRecord, Vec<RatingRevision>),
+    /// A change: the rating as it is now, and every version.
     Changed(RatingRecord, Vec<RatingRevision>),
     /// The same answer again: a no-op.
     Unchanged(RatingRecord, Vec<RatingRevision>),
+    /// No request has this id.
     NotFound,
     /// The request was never sent, or ended without being answerable.
     NotAnswerable(RequestStatus),
     /// The answer window had passed.
     WindowClosed(DateTime<Utc>),
+    /// The line's `max_changes` were used up; the number is the limit.
     ChangeLimitReached(u32),
+    /// The line's `change_window_days` ended at this time.
     ChangeWindowClosed(DateTime<Utc>),
 }
 
@@ -835,9 +850,13 @@ async fn index_reasons(
 /// the line it follows, and the rating so far.
 #[derive(Debug, Clone)]
 pub struct AnswerTarget {
+    /// The request, as people see it.
     pub request: super::rows::RequestRecord,
+    /// The client it was sent to, by their id on the channel: only they may answer.
     pub client_id: String,
+    /// The line's settings now, which the answer follows.
     pub line: LineSettings,
+    /// The rating so far; `None` before the first answer.
     pub rating: Option<RatingRecord>,
 }
 

@@ -18,6 +18,8 @@ use super::sql::ms;
 /// One row of the report.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ReportGroup {
+    /// What the row counts, by the report's grouping: `all`, an operator's or a line's id, a
+    /// channel, a day (`YYYY-MM-DD`), a week (its Monday), or a reason's id.
     pub key: String,
     /// Requests a platform accepted, whatever happened to them after.
     pub sent: i64,

@@ -29,25 +29,39 @@ use super::sql::{SetRows, WINDOW_JOIN, WINDOW_START, ms, opt_time, time};
 pub struct ClaimedRequest {
     /// The settings of the request's line at the claim.
     pub line: Arc<LineSettings>,
+    /// The request's id.
     pub id: String,
+    /// The session whose close made it.
     pub session_id: String,
+    /// The session's line.
     pub line_id: String,
+    /// The channel it goes through.
     pub channel: Channel,
+    /// The client it goes to.
     pub client: ClientRef,
+    /// The buttons it offers: 👍 👎, or 1 to 5 stars.
     pub scale: Scale,
+    /// When it was due.
     pub due_at: DateTime<Utc>,
+    /// Past this it is not sent but ends `failed`: `scheduler.send_deadline_seconds` after it was
+    /// due.
     pub send_deadline_at: DateTime<Utc>,
     /// Including this one.
     pub attempts: u32,
     /// True when an earlier holder's lease ran out: its send may or may not have happened.
     pub reclaimed: bool,
+    /// When the client last wrote, which Meta's 24-hour window counts from.
     pub last_client_message_at: Option<DateTime<Utc>>,
 }
 
 /// The next moments the scheduler has work.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NextWake {
+    /// The earliest send due (a request, an alert, a response, a reminder, an event or a digest) or
+    /// lease ending.
     pub send: Option<DateTime<Utc>>,
+    /// The earliest answer window ending, idle session closing, or ratings to gather for operators'
+    /// digests.
     pub housekeeping: Option<DateTime<Utc>>,
 }
 
@@ -56,19 +70,33 @@ pub struct NextWake {
 pub enum SendResult {
     /// The platform accepted it; it may be answered until `expires_at`.
     Sent {
+        /// The platform's id of the message, if it gave one.
         platform_message_id: Option<String>,
+        /// When its answer window ends: the line's `answer_window_hours` from now.
         expires_at: DateTime<Utc>,
         /// When its one reminder is due (`rating.reminder_after_minutes`); `None`: none.
         remind_at: Option<DateTime<Utc>>,
     },
     /// Try again at `at`.
-    RetryAt { at: DateTime<Utc>, error: String },
+    RetryAt {
+        /// When to try again.
+        at: DateTime<Utc>,
+        /// What went wrong, kept as `last_error`.
+        error: String,
+    },
     /// Not tried (the channel's rate limit): back in the queue at `at`, the attempt
     /// given back.
-    Deferred { at: DateTime<Utc>, reason: String },
+    Deferred {
+        /// When to try.
+        at: DateTime<Utc>,
+        /// Which limit held it back, kept as `last_error`.
+        reason: String,
+    },
     /// It ends here, with `status` (`undeliverable`, `window_closed` or `failed`).
     Final {
+        /// The status it ends in.
         status: RequestStatus,
+        /// Why, kept as `last_error`.
         error: String,
     },
 }
@@ -312,7 +340,10 @@ pub enum PlatformStatus {
     Delivered,
     /// It failed after the platform had accepted it; the request ends with `status`.
     Failed {
+        /// The status the request ends in: `window_closed`, `undeliverable` or `failed`, by
+        /// WhatsApp's error code.
         status: RequestStatus,
+        /// WhatsApp's error, kept as `last_error`.
         error: String,
     },
 }

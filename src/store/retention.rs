@@ -23,8 +23,11 @@ const PURGE_BATCH: i64 = 500;
 /// What a purge removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Purged {
+    /// Sessions purged.
     pub sessions: u64,
+    /// Rating requests purged with them.
     pub requests: u64,
+    /// Ratings purged with them.
     pub ratings: u64,
 }
 

@@ -52,22 +52,41 @@ pub(crate) fn shown_status(stored: &str, leased: bool) -> Result<RequestStatus> 
 /// A stored rating request.
 #[derive(Debug, Clone)]
 pub struct RequestRecord {
+    /// The request's id: what its buttons carry and its answer names.
     pub id: String,
+    /// The session whose close made it.
     pub session_id: String,
+    /// The session's line.
     pub line_id: String,
+    /// The session's channel, which the request goes through.
     pub channel: Channel,
+    /// The session's operator, credited with the rating; `None` when it names none.
     pub operator_id: Option<String>,
+    /// The line's scale when the request was made, which its answer is judged on.
     pub scale: Scale,
+    /// Where it is in its life.
     pub status: RequestStatus,
+    /// When it falls due: the close plus the line's delay.
     pub due_at: DateTime<Utc>,
+    /// Tries made to send it.
     pub attempts: i64,
+    /// Why the last try failed, why it ended, or which rule skipped it.
     pub last_error: Option<String>,
+    /// The platform's id of the message sent, by which it is edited and its news matched.
     pub platform_message_id: Option<String>,
+    /// When it was made: at the close.
     pub created_at: DateTime<Utc>,
+    /// When a platform accepted it; `None` until then.
     pub sent_at: Option<DateTime<Utc>>,
+    /// When the channel confirmed the client has it; `None` until then, or where the channel never
+    /// says.
     pub delivered_at: Option<DateTime<Utc>>,
+    /// When the client first answered; `None` until then.
     pub answered_at: Option<DateTime<Utc>>,
+    /// When the answer window ends; `None` until it was sent (or, on the web chat widget, until it
+    /// was made).
     pub expires_at: Option<DateTime<Utc>>,
+    /// When it ended, answered or not; `None` while it is still under way.
     pub finished_at: Option<DateTime<Utc>>,
 }
 
@@ -106,19 +125,29 @@ pub(crate) fn read_request(row: &sqlx::any::AnyRow) -> Result<RequestRecord> {
 /// A stored rating.
 #[derive(Debug, Clone)]
 pub struct RatingRecord {
+    /// The rating's id.
     pub id: String,
+    /// The request it answers: one rating per request.
     pub request_id: String,
+    /// The client's answer on the line's scale: 0 (👎) or 1 (👍), or 1 to 5 stars.
     pub value: i64,
+    /// Whether the value counts towards CSAT: 👍, or 4–5 stars.
     pub positive: bool,
+    /// Whether the value is low on its line.
     pub low: bool,
+    /// What the client wrote, kept even when flagged as abusive.
     pub comment: Option<String>,
+    /// The client's answer to "Was your issue resolved?", when they gave one.
     pub resolved: Option<bool>,
     /// The reasons given for a low rating, in the line's order; `None` while not answered.
     pub reasons: Option<Vec<String>>,
     /// Given after the request's reminder was sent: credited to the reminder.
     pub after_reminder: bool,
+    /// How many times the client changed the value after the first answer.
     pub changes: i64,
+    /// When the client first answered.
     pub created_at: DateTime<Utc>,
+    /// When the client last changed the rating: its value, comment, reasons or "resolved?".
     pub updated_at: DateTime<Utc>,
     /// Set when an approved appeal took the rating out of the report.
     pub voided_at: Option<DateTime<Utc>>,
@@ -129,14 +158,18 @@ pub struct RatingRecord {
     /// The report counts this value from then on (a lowered rating's grace period); until
     /// then they count `prior`, the value before (none for a first answer).
     pub counts_from: DateTime<Utc>,
+    /// The value the report counts until `counts_from`; `None` when it counts the value at once.
     pub prior: Option<Counted>,
 }
 
 /// A value as the report counts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counted {
+    /// The value counted.
     pub value: i64,
+    /// Whether it counts towards CSAT.
     pub positive: bool,
+    /// Whether it counts as low.
     pub low: bool,
 }
 

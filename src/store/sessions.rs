@@ -17,27 +17,43 @@ use super::writer::BoxFuture;
 /// A stored session.
 #[derive(Debug, Clone)]
 pub struct SessionRecord {
+    /// The session's id, as the contact center or a connector named it.
     pub id: String,
+    /// The line it belongs to.
     pub line_id: String,
+    /// The channel the conversation uses.
     pub channel: Channel,
+    /// The client, as the session names them (`erased-…` once erased).
     pub client: ClientRef,
+    /// The operator credited with its rating; `None` when it names none.
     pub operator_id: Option<String>,
+    /// When the conversation started.
     pub opened_at: DateTime<Utc>,
+    /// The latest message of either side, or the open: a close may not come before it.
     pub last_message_at: DateTime<Utc>,
+    /// The client's latest message, which Meta's 24-hour window counts from; `None` before the
+    /// first.
     pub last_client_message_at: Option<DateTime<Utc>>,
+    /// When it closed; `None` while open.
     pub closed_at: Option<DateTime<Utc>>,
+    /// Who closed it; `None` while open.
     pub closed_by: Option<ClosedBy>,
 }
 
 /// A session with its newest request and rating: the chat-history view.
 #[derive(Debug, Clone)]
 pub struct SessionView {
+    /// The session itself.
     pub session: SessionRecord,
+    /// Its newest rating request; `None` before its first close, or where the line does not ask.
     pub request: Option<RequestRecord>,
+    /// The rating of that request, with every version, oldest first; `None` before an answer.
     pub rating: Option<(RatingRecord, Vec<RatingRevision>)>,
     /// The follow-up of the rating: its response, appeal and alerts.
     pub response: Option<super::followup::ResponseRecord>,
+    /// The rating's appeal, if any.
     pub appeal: Option<super::followup::AppealRecord>,
+    /// The rating's alerts, oldest first.
     pub alerts: Vec<super::alerts::AlertRecord>,
     /// A supervisor's own evaluation of the session.
     pub evaluation: Option<super::followup::EvaluationRecord>,
@@ -76,6 +92,7 @@ pub struct MessageResult {
 /// An event dated before what the session already holds: changed nothing.
 #[derive(Debug, Clone, Copy)]
 pub struct BeforeStored {
+    /// When the session opened.
     pub opened_at: DateTime<Utc>,
     /// The session's last message (a close must not come before it).
     pub last_message_at: DateTime<Utc>,
@@ -84,8 +101,12 @@ pub struct BeforeStored {
 /// When to send a new request, and until when it may still be sent.
 #[derive(Debug, Clone, Copy)]
 pub struct CloseTiming {
+    /// When the session closed, as the caller dated it: the line's delay counts from here.
     pub closed_at: DateTime<Utc>,
+    /// The engine's clock at the close: an idle close is judged by it, and a request that ends at
+    /// once is dated with it.
     pub now: DateTime<Utc>,
+    /// How long after its due time a request may still be sent (`scheduler.send_deadline_seconds`).
     pub send_deadline: Duration,
 }
 
@@ -135,6 +156,7 @@ impl Store {
             .await
     }
 
+    /// The session `id`, if there is one.
     pub async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>> {
         let mut conn = self.pool.acquire().await?;
         session_by_id(&mut conn, id).await
