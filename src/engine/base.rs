@@ -53,7 +53,9 @@ pub struct EngineSettings {
     pub send_deadline: std::time::Duration,
     /// The channels this server sends on.
     pub channels: Vec<Channel>,
+    /// Where outbound calls may go (`[outbound]`).
     pub policy: Policy,
+    /// The alert sinks configured besides webhooks.
     pub sinks: Sinks,
     /// How long one call to a platform or connector may take.
     pub send_timeout: std::time::Duration,
@@ -85,6 +87,7 @@ impl EngineSettings {
 }
 
 impl Engine {
+    /// An engine on `store`, run by `clock`, waking the scheduler through `wake`.
     pub fn new(
         store: Store,
         clock: Arc<dyn Clock>,
@@ -134,10 +137,12 @@ impl Engine {
         &self.signals
     }
 
+    /// The clock every due time and window is read from.
     pub fn clock(&self) -> &dyn Clock {
         self.clock.as_ref()
     }
 
+    /// The time now, by the engine's clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }

@@ -7,24 +7,51 @@ use crate::store::StoreError;
 /// Why an operation changed nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// What the call names does not exist, or the caller may not see it (`404`).
     #[error("{message}")]
-    NotFound { code: ErrorCode, message: String },
+    NotFound {
+        /// The error code the API answers with.
+        code: ErrorCode,
+        /// What is missing and how to make it, in the caller's words.
+        message: String,
+    },
+    /// The input breaks a rule; it names the field and how to fix it (`422`).
     #[error("{0}")]
     Invalid(#[from] Invalid),
+    /// The call is sound but clashes with what is stored now (`409`).
     #[error("{message}")]
-    Conflict { code: ErrorCode, message: String },
+    Conflict {
+        /// The error code the API answers with.
+        code: ErrorCode,
+        /// What it clashes with and what to do instead.
+        message: String,
+    },
+    /// What the call names is past its time: an answer or change window closed, an
+    /// invitation expired or was used (`410`).
     #[error("{message}")]
-    Gone { code: ErrorCode, message: String },
+    Gone {
+        /// The error code the API answers with.
+        code: ErrorCode,
+        /// What ended, and when.
+        message: String,
+    },
     /// Another system (a helpdesk) refused or did not answer what this needed.
     #[error("{message}")]
-    Elsewhere { code: ErrorCode, message: String },
+    Elsewhere {
+        /// The error code the API answers with.
+        code: ErrorCode,
+        /// What the other system said, without its secrets.
+        message: String,
+    },
     /// The caller may not do this (see [`crate::policy`]).
     #[error(transparent)]
     Forbidden(#[from] crate::policy::Forbidden),
+    /// The store failed; nothing was changed (see [`StoreError`]).
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
+/// An engine operation's outcome.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
 /// The answer for a line that does not exist.

@@ -14,8 +14,11 @@ use crate::store::{
 /// A rating the engine stored, with every version, and whether it was the first answer.
 #[derive(Debug, Clone)]
 pub struct Submitted {
+    /// The rating as it stands now.
     pub rating: RatingRecord,
+    /// Every version of it, oldest first.
     pub history: Vec<RatingRevision>,
+    /// True for the request's first answer, false for a change.
     pub created: bool,
     /// False when the same answer came again: nothing was written.
     pub changed: bool,
@@ -166,6 +169,8 @@ impl Engine {
             status
         }))
     }
+
+    /// The report: `filter`'s ratings counted per `by` group.
     pub async fn report(&self, filter: &ReportFilter, by: Grouping) -> Result<Vec<ReportGroup>> {
         Ok(self.store.report(filter, by, self.now()).await?)
     }

@@ -130,6 +130,7 @@ impl Engine {
         Ok(line)
     }
 
+    /// Session `id`, whoever asks (callers that must hide it check the caller first).
     pub async fn session(&self, id: &str) -> Result<SessionRecord> {
         known_session(id)?;
         self.store

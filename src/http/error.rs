@@ -17,11 +17,17 @@ use crate::store::StoreError;
 /// What a handler answers: its body, or the error the client is told.
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// An error as the API answers it: a status, a stable code and a message that says how to
+/// fix it, sent as `{"error": {"code", "message", "field"?}}`.
 #[derive(Debug)]
 pub struct ApiError {
+    /// The HTTP status, as `status_of` gives it for the code.
     pub status: StatusCode,
+    /// The stable snake_case code clients branch on.
     pub code: ErrorCode,
+    /// What is wrong and how to fix it.
     pub message: String,
+    /// The input field at fault, when one is.
     pub field: Option<String>,
     /// Seconds for `Retry-After` (a 429 or a 503 that knows when to come back).
     pub retry_after: Option<u64>,
@@ -164,7 +170,9 @@ impl From<Forbidden> for ApiError {
 /// dashboard shows it as a page instead of JSON).
 #[derive(Debug, Clone)]
 pub struct Explained {
+    /// The error's code.
     pub code: ErrorCode,
+    /// The error's message.
     pub message: String,
 }
 

@@ -27,11 +27,14 @@ const ROWS_IN_FLIGHT: usize = 256;
 /// How an export is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Comma-separated values with a header row (`text/csv`).
     Csv,
+    /// One JSON object per line (`application/x-ndjson`).
     Ndjson,
 }
 
 impl Format {
+    /// The format a `format` parameter names (`csv`, `ndjson`); `None` for any other.
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "csv" => Some(Format::Csv),

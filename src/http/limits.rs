@@ -93,6 +93,7 @@ impl IntoResponse for LimitError {
 }
 
 impl Limits {
+    /// The limits `[limits]` sets; a rate of 0 switches its limit off.
     pub fn new(s: &LimitSettings) -> Self {
         Self {
             per_ip: limiter(s.public_per_minute, s.public_burst),

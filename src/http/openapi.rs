@@ -43,6 +43,7 @@ pub struct ApiDoc;
 /// Every error answer: a stable code to branch on and a message saying what to fix.
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody {
+    /// What went wrong.
     pub error: ErrorDetail,
 }
 

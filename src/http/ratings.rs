@@ -69,6 +69,7 @@ pub const INBOX_PARAMS: [&str; 15] = [
 /// that could not, with why (the dashboard shows each next to its field and keeps the rest;
 /// the API refuses the request with the first).
 pub struct ReadFilter {
+    /// What could be read, with the fields that could not left out.
     pub filter: InboxFilter,
     /// (field, message), the message starting with the field's name.
     pub problems: Vec<(&'static str, String)>,

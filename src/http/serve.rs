@@ -53,10 +53,16 @@ use crate::metrics::Metrics;
 /// How the server bounds its connections (see the module's docs).
 #[derive(Debug, Clone)]
 pub struct ConnectionLimits {
+    /// Connections open at once, from everyone (`server.max_connections`).
     pub max_connections: usize,
+    /// Connections open at once from one address (`server.max_connections_per_address`).
     pub max_per_address: usize,
+    /// How long a connection may take to send a request's headers
+    /// (`server.header_timeout_seconds`).
     pub header_timeout: Duration,
+    /// How long an idle kept-alive connection stays open (`server.keep_alive_seconds`).
     pub keep_alive: Duration,
+    /// Proxies whose `X-Forwarded-For` names the client (`server.trusted_proxies`).
     pub trusted_proxies: Arc<[IpNet]>,
 }
 

@@ -16,6 +16,7 @@ use crate::metrics::Metrics;
 pub struct AppState(Arc<AppParts>);
 
 impl AppState {
+    /// The state of a running server, from its parts.
     pub fn new(parts: AppParts) -> Self {
         Self(Arc::new(parts))
     }
@@ -31,7 +32,9 @@ impl std::ops::Deref for AppState {
 
 /// The parts of [`AppState`].
 pub struct AppParts {
+    /// Every operation handlers call.
     pub engine: Engine,
+    /// The server's Prometheus registry, which `GET /metrics` shows.
     pub metrics: Arc<Metrics>,
     /// The Telegram channel, when `[telegram]` is configured.
     pub telegram: Option<Arc<crate::channels::telegram::Telegram>>,
@@ -45,6 +48,7 @@ pub struct AppParts {
     pub webchat: Arc<crate::channels::webchat::Webchat>,
     /// Whether the server is still in the open mode (no credential yet).
     pub open_mode: Arc<OpenMode>,
+    /// The request rate limits (`[limits]`), per address and per key.
     pub limits: Arc<Limits>,
     /// How long a dashboard sign-in lasts unused (`dashboard.sign_in_idle_minutes`).
     pub sign_in_idle_minutes: u32,

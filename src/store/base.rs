@@ -27,7 +27,9 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 /// Which database sits behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// A SQLite file (or memory): the embedded default.
     Sqlite,
+    /// PostgreSQL: the production store, shared by several processes.
     Postgres,
 }
 
@@ -172,6 +174,7 @@ impl Store {
         })
     }
 
+    /// Which database is behind the store.
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -201,6 +204,7 @@ impl Store {
         Ok(())
     }
 
+    /// Closes the pools: waits for the connections in use, then closes every one.
     pub async fn close(&self) {
         self.reads.close().await;
         self.pool.close().await;
