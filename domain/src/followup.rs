@@ -8,6 +8,22 @@ use super::{Invalid, NameId, check_text};
 /// (Telegram's message limit, as a response may be sent to the client there).
 pub const MAX_FOLLOWUP_CHARS: usize = 4096;
 
+/// The OpenAPI schema of a text that must say something: 1 to [`MAX_FOLLOWUP_CHARS`]
+/// characters, one at least not blank, and no control character but line breaks and tabs
+/// (the rules [`check_said`] enforces).
+fn said_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_FOLLOWUP_CHARS))
+        .pattern(Some(SAID))
+        .into()
+}
+
+/// Some character that is neither blank nor a control character, among characters that
+/// are not control characters except line breaks and tabs.
+const SAID: &str = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$";
+
 /// Checks a free text that must say something.
 fn check_said(field: &str, text: &str) -> Result<(), Invalid> {
     check_text(field, text)?;
@@ -31,6 +47,7 @@ fn check_optional(field: &str, text: &Option<String>) -> Result<(), Invalid> {
 pub struct ResponseBody {
     /// The response: 1 to 4096 characters, not all blank. Sent to the client as written when
     /// `send_to_client` is set.
+    #[schema(schema_with = said_schema)]
     pub text: String,
     /// Send this text to the client through the session's channel.
     #[serde(default)]
@@ -51,7 +68,9 @@ impl ResponseBody {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppealBody {
-    /// What outside the operator's control caused the rating.
+    /// What outside the operator's control caused the rating: 1 to 4096 characters, not
+    /// all blank.
+    #[schema(schema_with = said_schema)]
     pub reason: String,
 }
 
@@ -96,6 +115,7 @@ pub struct FlagBody {
 #[serde(deny_unknown_fields)]
 pub struct EvaluationBody {
     /// The supervisor's own mark for the session: 1 to 5, whatever the line's scale.
+    #[schema(minimum = 1, maximum = 5)]
     pub stars: i64,
     /// What the supervisor has to say about the session: 1 to 4096 characters when given.
     #[serde(default)]
@@ -180,6 +200,33 @@ impl InboxActionBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The description's pattern for a said text accepts what `check_said` accepts (lengths
+    /// aside, which the description states as lengths).
+    #[test]
+    fn the_said_pattern_states_the_rule_it_describes() {
+        let pattern = regex::Regex::new(SAID).expect("the pattern compiles");
+        for text in [
+            "",
+            " ",
+            "\n\t ",
+            "a",
+            " a ",
+            "line one\nline two\r\n",
+            "\u{7}bell",
+            "ok\u{85}",
+            "\u{0}",
+            "tab\there",
+            "\u{a0}",
+            "é",
+        ] {
+            assert_eq!(
+                pattern.is_match(text),
+                check_said("text", text).is_ok(),
+                "{text:?}"
+            );
+        }
+    }
 
     #[test]
     fn empty_or_overlong_texts_and_stars_off_the_scale_are_named() {

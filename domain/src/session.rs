@@ -5,6 +5,24 @@ use serde::{Deserialize, Serialize};
 
 use super::{Channel, ClientRef, Id, Invalid, NameId, check_line};
 
+/// The OpenAPI schema of the channel a session is opened on: every channel but the
+/// helpdesks', whose sessions their connectors open.
+fn opened_channel() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    let names = [
+        Channel::Telegram,
+        Channel::Webchat,
+        Channel::Messenger,
+        Channel::Instagram,
+        Channel::Whatsapp,
+        Channel::Webhook,
+    ]
+    .map(Channel::as_str);
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(names))
+        .into()
+}
+
 /// `POST /v1/sessions`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +37,7 @@ pub struct NewSession {
     /// The channel the conversation uses, and so the one the request goes through; it must be
     /// enabled on the server, and not `chatwoot` or `zammad`, whose sessions their connectors
     /// open.
+    #[schema(schema_with = opened_channel)]
     pub channel: Channel,
     /// The client who will be asked.
     pub client: ClientRef,

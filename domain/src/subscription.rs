@@ -86,13 +86,16 @@ pub const MAX_SUBSCRIPTION_LINES: usize = 100;
 #[derive(Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionSettings {
-    /// Where each event is POSTed, under the outbound policy.
+    /// Where each event is POSTed, under the outbound policy: an absolute `http://` or
+    /// `https://` URL.
+    #[schema(pattern = r"^[hH][tT][tT][pP][sS]?://[^\s/?#@]+(?:[/?#][^\s]*)?$")]
     pub url: String,
     /// Signs every event (`X-Rateline-Signature`), at least 16 characters. Write-only: a
     /// `PUT` without it keeps the stored one; a new subscription needs it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     /// The events it wants, at least one.
+    #[schema(min_items = 1)]
     pub events: Vec<EventType>,
     /// Only events of sessions on these lines; every line when left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]

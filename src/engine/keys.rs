@@ -20,6 +20,7 @@ pub const MAX_KEY_LINES: usize = 100;
 #[serde(deny_unknown_fields)]
 pub struct KeyRequest {
     /// Who or what uses it, for the list (1 to 200 characters).
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// What the key may do: an `operator` key acts as `person_id` on that person's lines, a
     /// `supervisor` key on `lines`, an `admin` key on everything.

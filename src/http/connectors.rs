@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 
 use super::error::{ApiError, ApiResult, created_or_ok};
 use super::extract::{ApiJson, ApiPath};
-use super::openapi::ErrorBody;
+use super::openapi::{ETagParam, ErrorBody};
 use super::state::AppState;
 use super::versions::{answered, if_match, merged, tagged};
 use crate::channels::setup::SetupReport;
@@ -128,7 +128,7 @@ fn helpdesk_in_path(name: &str) -> Result<Helpdesk, ApiError> {
 #[utoipa::path(
     get, path = "/v1/connectors/{helpdesk}/{id}/setup", tag = "connectors",
     params(
-        ("helpdesk" = String, Path, description = "`chatwoot` or `zammad`."),
+        ("helpdesk" = rateline_domain::Helpdesk, Path, description = "`chatwoot` or `zammad`."),
         ("id" = String, Path, description = "The Chatwoot account or Zammad instance."),
     ),
     responses(
@@ -155,7 +155,7 @@ async fn check_setup(
 #[utoipa::path(
     post, path = "/v1/connectors/{helpdesk}/{id}/setup", tag = "connectors",
     params(
-        ("helpdesk" = String, Path, description = "`chatwoot` or `zammad`."),
+        ("helpdesk" = rateline_domain::Helpdesk, Path, description = "`chatwoot` or `zammad`."),
         ("id" = String, Path, description = "The Chatwoot account or Zammad instance."),
     ),
     responses(
@@ -361,7 +361,7 @@ macro_rules! connector_routes {
                 put, path = $path, tag = "connectors", operation_id = concat!("put_", $tag, "_connector"),
                 params(
                     ($param = String, Path, description = concat!("The ", $title, " ", $param, ".")),
-                    ("If-Match" = Option<String>, Header, description = "The `ETag` the change is for; refused with 412 if the connector has changed since."),
+                    ("If-Match" = Option<ETagParam>, Header, description = "The `ETag` the change is for; refused with 412 if the connector has changed since."),
                 ),
                 request_body = $settings,
                 responses(
@@ -388,7 +388,7 @@ macro_rules! connector_routes {
                 patch, path = $path, tag = "connectors", operation_id = concat!("patch_", $tag, "_connector"),
                 params(
                     ($param = String, Path, description = concat!("The ", $title, " ", $param, ".")),
-                    ("If-Match" = Option<String>, Header, description = "The `ETag` the change is for; refused with 412 if the connector has changed since."),
+                    ("If-Match" = Option<ETagParam>, Header, description = "The `ETag` the change is for; refused with 412 if the connector has changed since."),
                 ),
                 request_body(content = Object, content_type = "application/merge-patch+json", description = "The settings to change, shaped as the connector's settings."),
                 responses(
@@ -415,7 +415,7 @@ macro_rules! connector_routes {
                 delete, path = $path, tag = "connectors", operation_id = concat!("delete_", $tag, "_connector"),
                 params(
                     ($param = String, Path, description = concat!("The ", $title, " ", $param, ".")),
-                    ("If-Match" = Option<String>, Header, description = "The `ETag` the deletion is for; refused with 412 if the connector has changed since."),
+                    ("If-Match" = Option<ETagParam>, Header, description = "The `ETag` the deletion is for; refused with 412 if the connector has changed since."),
                 ),
                 responses(
                     (status = 204, description = "Disconnected."),

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use super::error::{ApiResult, created_or_ok};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::openapi::ErrorBody;
+use super::openapi::{ETagParam, ErrorBody};
 use super::report::id_param;
 use super::state::AppState;
 use super::versions::{answered, if_match, tagged};
@@ -118,7 +118,7 @@ async fn alerts(
     put, path = "/v1/ratings/{id}/response", tag = "follow-up", operation_id = "put_response",
     params(
         ("id" = rateline_domain::Id, Path, description = "The rating."),
-        ("If-Match" = Option<String>, Header, description = "The response's version the text was written against (`\"0\"`: none yet); refused with 412 if someone answered since. Needed to send a response already sent to the client a second time."),
+        ("If-Match" = Option<ETagParam>, Header, description = "The response's version the text was written against (`\"0\"`: none yet); refused with 412 if someone answered since. Needed to send a response already sent to the client a second time."),
     ),
     request_body = ResponseBody,
     responses(

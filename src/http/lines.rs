@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 
 use super::error::{ApiError, ApiResult, created_or_ok};
 use super::extract::{ApiJson, ApiPath};
-use super::openapi::ErrorBody;
+use super::openapi::{ETagParam, ErrorBody};
 use super::state::AppState;
 use super::versions::{answered, if_match, merged, tagged};
 use crate::engine::AlertReach;
@@ -123,7 +123,7 @@ struct WebhookView {
     put, path = "/v1/lines/{line_id}", tag = "lines", operation_id = "put_line",
     params(
         ("line_id" = rateline_domain::Id, Path, description = "The line."),
-        ("If-Match" = Option<String>, Header, description = "The `ETag` the change is for; refused with 412 if the line has changed since."),
+        ("If-Match" = Option<ETagParam>, Header, description = "The `ETag` the change is for; refused with 412 if the line has changed since."),
     ),
     request_body = LineSettings,
     responses(
@@ -162,7 +162,7 @@ async fn put_line(
     patch, path = "/v1/lines/{line_id}", tag = "lines", operation_id = "patch_line",
     params(
         ("line_id" = rateline_domain::Id, Path, description = "The line."),
-        ("If-Match" = Option<String>, Header, description = "The `ETag` the change is for; refused with 412 if the line has changed since."),
+        ("If-Match" = Option<ETagParam>, Header, description = "The `ETag` the change is for; refused with 412 if the line has changed since."),
     ),
     request_body(content = Object, content_type = "application/merge-patch+json", description = "The settings to change, shaped as the line's settings."),
     responses(

@@ -35,7 +35,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "connectors", description = "The helpdesks this server rates the conversations of (Chatwoot, Zammad), as configured."),
     ),
     // Named by a query parameter only, which does not collect schemas by itself.
-    components(schemas(ErrorBody, crate::store::Grouping, crate::store::InboxState)),
+    components(schemas(ErrorBody, ETagParam, TimeParam, crate::store::Grouping, crate::store::InboxState)),
     security(("api_key" = [])),
 )]
 pub struct ApiDoc;
@@ -176,3 +176,41 @@ fn add_common(op: &mut Operation) {
         );
     }
 }
+
+/// A version as `If-Match` names it: an `ETag` Rateline gave, a number in quotes
+/// (`versions::if_match` refuses any other value as naming no version).
+pub struct ETagParam;
+
+impl utoipa::PartialSchema for ETagParam {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(r#"^"[0-9]{1,18}"$"#))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ETagParam {}
+
+/// A time as the query parameters take it: RFC 3339, or a date for its midnight (UTC), as
+/// `report::parse_time` reads it. Only described: the handlers read the query as text.
+pub struct TimeParam;
+
+impl utoipa::PartialSchema for TimeParam {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
+        };
+        let of = |format| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(format)))
+        };
+        OneOfBuilder::new()
+            .item(of(KnownFormat::DateTime))
+            .item(of(KnownFormat::Date))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TimeParam {}

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use super::error::{ApiError, ApiResult, created_or_ok};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::openapi::ErrorBody;
+use super::openapi::{ETagParam, ErrorBody};
 use super::state::AppState;
 use super::versions::{answered, if_match, merged, tagged};
 use crate::policy::Caller;
@@ -112,7 +112,7 @@ async fn get_person(
     patch, path = "/v1/people/{person_id}", tag = "people", operation_id = "patch_person",
     params(
         ("person_id" = rateline_domain::Id, Path, description = "The person."),
-        ("If-Match" = Option<String>, Header, description = "The `ETag` the change is for; refused with 412 if the person has changed since."),
+        ("If-Match" = Option<ETagParam>, Header, description = "The `ETag` the change is for; refused with 412 if the person has changed since."),
     ),
     request_body(content = Object, content_type = "application/merge-patch+json", description = "The fields to change, shaped as a person."),
     responses(
@@ -187,7 +187,7 @@ async fn list_people(
     put, path = "/v1/people/{person_id}", tag = "people", operation_id = "put_person",
     params(
         ("person_id" = rateline_domain::Id, Path, description = "The person."),
-        ("If-Match" = Option<String>, Header, description = "The `ETag` the change is for; refused with 412 if the person has changed since."),
+        ("If-Match" = Option<ETagParam>, Header, description = "The `ETag` the change is for; refused with 412 if the person has changed since."),
     ),
     request_body = Person,
     responses(
@@ -303,7 +303,7 @@ async fn put_alert_pace(
 struct TestAlertBody {
     /// `email`, `telegram` or `webhook`: the person's `notify.email`, `notify.telegram_chat_id`
     /// or `notify.webhook_url`.
-    #[schema(example = "email")]
+    #[schema(example = "email", pattern = "^(email|telegram|webhook)$")]
     sink: String,
 }
 

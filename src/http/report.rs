@@ -15,6 +15,7 @@ use utoipa_axum::routes;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiPath, ApiQuery};
+use super::openapi::TimeParam;
 use super::state::AppState;
 use crate::policy::Caller;
 use crate::report::Columns;
@@ -58,8 +59,8 @@ const STATS_PARAMS: &str = "line, operator, channel, from, to, reason, by, time_
         ("line" = Option<rateline_domain::Id>, Query, description = "Only this line."),
         ("operator" = Option<rateline_domain::Id>, Query, description = "Only this operator."),
         ("channel" = Option<rateline_domain::Channel>, Query, description = "Only this channel."),
-        ("from" = Option<String>, Query, description = "Closed at or after: RFC 3339 or a date (midnight UTC). An operator kept from single ratings reads from that day's midnight (UTC)."),
-        ("to" = Option<String>, Query, description = "Closed before: RFC 3339 or a date (midnight UTC). An operator kept from single ratings reads to the next midnight (UTC), and never past the last one."),
+        ("from" = Option<TimeParam>, Query, description = "Closed at or after: RFC 3339 or a date (midnight UTC). An operator kept from single ratings reads from that day's midnight (UTC)."),
+        ("to" = Option<TimeParam>, Query, description = "Closed before: RFC 3339 or a date (midnight UTC). An operator kept from single ratings reads to the next midnight (UTC), and never past the last one."),
         ("reason" = Option<String>, Query, description = "Only low ratings that give this reason \
             (an id of the lines' `rating.low_reasons`): each group then counts its low ratings \
             alone, with `share_of_low`."),
@@ -169,8 +170,8 @@ const TREND_PARAMS: &str = "line, operator, channel, from, to";
         ("line" = Option<rateline_domain::Id>, Query, description = "Only this line."),
         ("operator" = Option<rateline_domain::Id>, Query, description = "Only this operator."),
         ("channel" = Option<rateline_domain::Channel>, Query, description = "Only this channel."),
-        ("from" = String, Query, description = "The period's start, inclusive: RFC 3339 or a date (midnight UTC)."),
-        ("to" = String, Query, description = "The period's end, exclusive: RFC 3339 or a date (midnight UTC). The period before ends at `from` and is as long."),
+        ("from" = TimeParam, Query, description = "The period's start, inclusive: RFC 3339 or a date (midnight UTC)."),
+        ("to" = TimeParam, Query, description = "The period's end, exclusive: RFC 3339 or a date (midnight UTC). The period before ends at `from` and is as long."),
     ),
     responses(
         (status = 200, description = "The period against the one before.", body = TrendReport),
@@ -218,8 +219,8 @@ async fn trend(
     get, path = "/v1/operators/{id}/summary", tag = "reports", operation_id = "operator_summary",
     params(
         ("id" = rateline_domain::Id, Path, description = "The operator."),
-        ("from" = Option<String>, Query, description = "Closed at or after: RFC 3339 or a date."),
-        ("to" = Option<String>, Query, description = "Closed before: RFC 3339 or a date."),
+        ("from" = Option<TimeParam>, Query, description = "Closed at or after: RFC 3339 or a date."),
+        ("to" = Option<TimeParam>, Query, description = "Closed before: RFC 3339 or a date."),
     ),
     responses((status = 200, description = "The operator's numbers.", body = OperatorSummary)),
 )]
