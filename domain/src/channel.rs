@@ -59,12 +59,12 @@ impl Channel {
         }
     }
 
-    /// The start of every session id a helpdesk connector makes for this channel (`chatwoot-`,
+    /// The start of every session id a helpdesk makes for this channel (`chatwoot-`,
     /// `zammad-`), `None` for the channels whose sessions the contact center opens itself.
-    /// Those sessions are the connector's alone: `POST /v1/sessions` takes neither the
+    /// Those sessions are the helpdesk's alone: `POST /v1/sessions` takes neither the
     /// channel nor an id with the prefix, so nobody can open a conversation's session before
     /// its helpdesk does (conversation ids are sequential and easy to guess).
-    pub fn connector_prefix(self) -> Option<&'static str> {
+    pub fn helpdesk_prefix(self) -> Option<&'static str> {
         match self {
             Channel::Chatwoot => Some("chatwoot-"),
             Channel::Zammad => Some("zammad-"),

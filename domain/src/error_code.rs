@@ -70,7 +70,7 @@ error_codes! {
     PersonDeactivated = "person_deactivated": "The person is deactivated (`active: false`): no invitation, no password.",
     PreconditionFailed = "precondition_failed": "The line, person, connector or response changed since the version `If-Match` names (for a response, the message says who answered, when and what); the answer's `ETag` is the current one.",
     LineManagedByConfig = "line_managed_by_config": "The line is defined in the configuration file, which wins at every start; change it there.",
-    ConnectorManagedByConfig = "connector_managed_by_config": "The helpdesk connector is defined in the configuration file (`[[chatwoot]]`, `[[zammad]]`), which wins at every start; change it there.",
+    HelpdeskManagedByConfig = "connector_managed_by_config": "The helpdesk connector is defined in the configuration file (`[[chatwoot]]`, `[[zammad]]`), which wins at every start; change it there.",
     // Sessions, requests and ratings.
     SessionNotFound = "session_not_found": "No such session (or none this key may see).",
     SessionIdTaken = "session_id_taken": "A session with this id exists on a line this key may not see.",
@@ -92,7 +92,7 @@ error_codes! {
     BadWebhookSecret = "bad_webhook_secret": "Telegram's secret header is missing or wrong.",
     BadSignature = "bad_signature": "A platform's webhook signature (Meta's `X-Hub-Signature-256`, Chatwoot's `X-Chatwoot-Signature`) is missing or does not match.",
     StaleWebhook = "stale_webhook": "A signed webhook's timestamp is more than 5 minutes from the server's clock: a replay, or a clock set wrong.",
-    ConnectorNotFound = "connector_not_found": "No helpdesk connector (Chatwoot account, Zammad instance) with this id is configured on this server.",
+    HelpdeskNotFound = "connector_not_found": "No helpdesk connector (Chatwoot account, Zammad instance) with this id is configured on this server.",
     HelpdeskRefused = "helpdesk_refused": "The helpdesk refused, or did not answer, a call Rateline made to set up or remove its side; the message says what it said and how to fix it.",
     HelpdeskSetUpByHand = "helpdesk_set_up_by_hand": "The helpdesk already has a webhook to this Rateline that Rateline did not make; remove it there, or keep setting it up by hand.",
     InvalidUpdate = "invalid_update": "The body is not a Telegram Update.",

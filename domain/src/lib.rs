@@ -8,9 +8,9 @@
 mod address;
 mod alert_plan;
 mod channel;
-mod connector;
 mod error_code;
 mod followup;
+mod helpdesk;
 mod ids;
 mod line;
 mod pace;
@@ -28,13 +28,13 @@ pub use alert_plan::{
 pub use channel::{
     Channel, ClientRef, META_WINDOW, META_WINDOW_MARGIN, UnknownChannel, meta_window_open,
 };
-pub use connector::{
-    ChatwootSettings, ConnectorSettings, Helpdesk, MAX_CONNECTOR_MAP, ZammadSettings,
-};
 pub use error_code::ErrorCode;
 pub use followup::{
     AppealBody, DecisionBody, EvaluationBody, FlagBody, InboxAction, InboxActionBody,
     MAX_RATINGS_PER_ACTION, ResponseBody,
+};
+pub use helpdesk::{
+    ChatwootSettings, Helpdesk, HelpdeskSettings, MAX_HELPDESK_MAP, ZammadSettings,
 };
 pub use ids::{
     Id, Name, NameId, check_http_url, check_id, check_line, check_name_id, check_text,

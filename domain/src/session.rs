@@ -63,11 +63,11 @@ impl NewSession {
         Ok(())
     }
 
-    /// Refuses what only a helpdesk connector may open (see [`Channel::connector_prefix`]): a
-    /// session of a connector's channel, or one whose id starts with a connector's prefix.
+    /// Refuses what only a helpdesk may open (see [`Channel::helpdesk_prefix`]): a session
+    /// of a helpdesk's channel, or one whose id starts with a helpdesk's prefix.
     /// Ids are compared without regard to case, so `Chatwoot-1-7` is refused too.
-    pub fn check_not_a_connectors(&self) -> Result<(), Invalid> {
-        if self.channel.connector_prefix().is_some() {
+    pub fn check_not_a_helpdesks(&self) -> Result<(), Invalid> {
+        if self.channel.helpdesk_prefix().is_some() {
             return Err(Invalid::new(
                 "channel",
                 format!(
@@ -80,14 +80,14 @@ impl NewSession {
         let id = self.id.as_str().to_lowercase();
         if let Some(channel) = Channel::ALL
             .into_iter()
-            .find(|c| c.connector_prefix().is_some_and(|p| id.starts_with(p)))
+            .find(|c| c.helpdesk_prefix().is_some_and(|p| id.starts_with(p)))
         {
             return Err(Invalid::new(
                 "id",
                 format!(
                     "session ids starting with '{}' belong to the {} connector's conversations; \
                      choose an id without that prefix",
-                    channel.connector_prefix().unwrap_or_default(),
+                    channel.helpdesk_prefix().unwrap_or_default(),
                     channel.as_str()
                 ),
             ));
@@ -100,7 +100,7 @@ impl NewSession {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClosedBy {
-    /// The operator closed the conversation (a helpdesk connector's closes are this too).
+    /// The operator closed the conversation (a helpdesk's closes are this too).
     Operator,
     /// The conversation went quiet: Rateline closed it after the line's `auto_close_minutes`, or
     /// the contact center's own timer did.

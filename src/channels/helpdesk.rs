@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use rateline_domain::{Channel, ClientRef, ConnectorSettings, Id, MessageFrom, NameId, NewSession};
+use rateline_domain::{Channel, ClientRef, HelpdeskSettings, Id, MessageFrom, NameId, NewSession};
 
 use crate::engine::{ConnectorRecord, Engine, EngineError};
 use crate::store::{AnswerTarget, HelpdeskConversation, StoreError};
@@ -35,7 +35,7 @@ struct Reading<A> {
     items: Arc<BTreeMap<String, Arc<A>>>,
 }
 
-impl<S: ConnectorSettings, A> Registry<S, A> {
+impl<S: HelpdeskSettings, A> Registry<S, A> {
     /// `make` turns one connector's id and settings into what the connector works with.
     pub fn new(engine: Engine, make: impl Fn(&str, S) -> A + Send + Sync + 'static) -> Self {
         Self {
@@ -114,7 +114,7 @@ pub struct Opening<'a> {
 }
 
 /// The session id of a helpdesk's conversation: the channel's prefix (which no other caller
-/// may use, see [`Channel::connector_prefix`]), the account or instance, and the
+/// may use, see [`Channel::helpdesk_prefix`]), the account or instance, and the
 /// conversation's id in the helpdesk.
 pub fn session_id(
     channel: Channel,
@@ -123,7 +123,7 @@ pub fn session_id(
 ) -> String {
     format!(
         "{}{account}-{conversation}",
-        channel.connector_prefix().unwrap_or_default()
+        channel.helpdesk_prefix().unwrap_or_default()
     )
 }
 
@@ -302,7 +302,7 @@ pub fn json(body: &[u8]) -> Result<serde_json::Value, NotApplied> {
 /// Whether a call that carries no signature may be taken: only from a connector with no
 /// secret that takes unsigned calls. With a secret every call must be signed, whatever
 /// `allow_unsigned` says: it only lets a connector without one take calls at all.
-pub fn unsigned_taken(settings: &impl ConnectorSettings) -> Result<(), Refusal> {
+pub fn unsigned_taken(settings: &impl HelpdeskSettings) -> Result<(), Refusal> {
     if settings.secret().is_none() && settings.allow_unsigned() {
         Ok(())
     } else {
@@ -405,7 +405,7 @@ pub type CatchingUp<'a> =
 /// Catches up each account (instance) of `connector`'s `registry` with `each`, and logs how
 /// each went. A failure leaves the next catch-up of that account to start from the same
 /// point.
-pub async fn catch_up_all<C, S: ConnectorSettings, A>(
+pub async fn catch_up_all<C, S: HelpdeskSettings, A>(
     connector: &C,
     registry: &Registry<S, A>,
     helpdesk: &str,

@@ -27,7 +27,7 @@ fn hint(code: ErrorCode) -> Option<&'static str> {
     Some(match code {
         LineNotFound | SessionNotFound | RequestNotFound | RatingNotFound | AppealNotFound
         | PersonNotFound | GroupNotFound | KeyNotFound | SubscriptionNotFound
-        | ConnectorNotFound | BadgeNotFound => {
+        | HelpdeskNotFound | BadgeNotFound => {
             "It may have been removed, or the link may be mistyped: start again from the page \
              that lists it."
         }
@@ -35,7 +35,7 @@ fn hint(code: ErrorCode) -> Option<&'static str> {
         LineManagedByConfig
         | PersonManagedByConfig
         | GroupManagedByConfig
-        | ConnectorManagedByConfig => {
+        | HelpdeskManagedByConfig => {
             "It is set in the server's configuration file, so whoever runs the server changes it \
              there."
         }

@@ -5,7 +5,7 @@
 //! The channels read the connectors through [`Engine::connector_settings`].
 
 use chrono::{DateTime, Utc};
-use rateline_domain::{ConnectorSettings, ErrorCode, Helpdesk, ManagedBy};
+use rateline_domain::{ErrorCode, Helpdesk, HelpdeskSettings, ManagedBy};
 use serde_json::Value;
 
 use super::base::Engine;
@@ -20,7 +20,7 @@ use crate::store::{MadeInHelpdesk, StoreError, StoredConnector, redact_url};
 pub struct ConnectorRecord<S> {
     /// The connector's id: a Chatwoot account's number, or a Zammad instance's name.
     pub id: String,
-    /// With the token and secret: [`ConnectorSettings::shown`] is what may be shown.
+    /// With the token and secret: [`HelpdeskSettings::shown`] is what may be shown.
     pub settings: S,
     /// Whether the config file or the API owns it; the file's connectors are read-only over HTTP.
     pub managed_by: ManagedBy,
@@ -33,7 +33,7 @@ pub struct ConnectorRecord<S> {
 /// The answer for a connector that does not exist.
 fn connector_not_found(helpdesk: Helpdesk, id: &str) -> EngineError {
     EngineError::NotFound {
-        code: ErrorCode::ConnectorNotFound,
+        code: ErrorCode::HelpdeskNotFound,
         message: format!(
             "no {} is connected; connect it with PUT /v1/connectors/{helpdesk}/{id} or on the \
              Helpdesks page",
@@ -42,9 +42,7 @@ fn connector_not_found(helpdesk: Helpdesk, id: &str) -> EngineError {
     }
 }
 
-fn typed<S: ConnectorSettings>(
-    stored: StoredConnector,
-) -> crate::store::Result<ConnectorRecord<S>> {
+fn typed<S: HelpdeskSettings>(stored: StoredConnector) -> crate::store::Result<ConnectorRecord<S>> {
     let settings = serde_json::from_value(stored.settings).map_err(|e| {
         StoreError::Corrupt(format!(
             "settings of {} '{}': {e}",
@@ -77,7 +75,7 @@ fn subject(helpdesk: Helpdesk, id: &str) -> String {
 
 impl Engine {
     /// Every connector of helpdesk `S`, or the one with `id`: admins.
-    pub async fn connectors<S: ConnectorSettings>(
+    pub async fn connectors<S: HelpdeskSettings>(
         &self,
         caller: &Caller,
         id: Option<&str>,
@@ -92,7 +90,7 @@ impl Engine {
 
     /// Every connector of helpdesk `S` with its token and secret, for the connector that
     /// calls the helpdesk and checks its webhooks.
-    pub async fn connector_settings<S: ConnectorSettings>(
+    pub async fn connector_settings<S: HelpdeskSettings>(
         &self,
     ) -> crate::store::Result<Vec<ConnectorRecord<S>>> {
         self.stored_connectors(None).await
@@ -103,7 +101,7 @@ impl Engine {
         self.store.connectors_generation()
     }
 
-    async fn stored_connectors<S: ConnectorSettings>(
+    async fn stored_connectors<S: HelpdeskSettings>(
         &self,
         id: Option<&str>,
     ) -> crate::store::Result<Vec<ConnectorRecord<S>>> {
@@ -118,7 +116,7 @@ impl Engine {
     /// Creates or replaces connector `id` of helpdesk `S`; it as stored and whether it is
     /// new. A token or secret left out keeps the stored one. With `expected`, only the
     /// connector at that version is replaced. Admins.
-    pub async fn put_connector<S: ConnectorSettings>(
+    pub async fn put_connector<S: HelpdeskSettings>(
         &self,
         caller: &Caller,
         id: &str,
@@ -134,10 +132,7 @@ impl Engine {
             .as_ref()
             .is_some_and(|c| c.managed_by == ManagedBy::Config)
         {
-            return Err(managed_by_config(
-                ErrorCode::ConnectorManagedByConfig,
-                &what,
-            ));
+            return Err(managed_by_config(ErrorCode::HelpdeskManagedByConfig, &what));
         }
         if let Some(v) = expected
             && existing.as_ref().map(|c| c.version) != Some(v)
@@ -196,10 +191,7 @@ impl Engine {
             return Err(connector_not_found(helpdesk, id));
         };
         if before.managed_by == ManagedBy::Config {
-            return Err(managed_by_config(
-                ErrorCode::ConnectorManagedByConfig,
-                &what,
-            ));
+            return Err(managed_by_config(ErrorCode::HelpdeskManagedByConfig, &what));
         }
         if !self.store.delete_connector(helpdesk, id, expected).await? {
             let current = self
@@ -223,7 +215,7 @@ impl Engine {
 
     /// Connector `id` of helpdesk `S` for setting up its helpdesk's side: admins, and one the
     /// config file does not hold (the setup may write its webhook secret).
-    pub async fn connector_to_set_up<S: ConnectorSettings>(
+    pub async fn connector_to_set_up<S: HelpdeskSettings>(
         &self,
         caller: &Caller,
         id: &str,
@@ -236,7 +228,7 @@ impl Engine {
             .ok_or_else(|| connector_not_found(S::HELPDESK, id))?;
         if c.managed_by == ManagedBy::Config {
             return Err(managed_by_config(
-                ErrorCode::ConnectorManagedByConfig,
+                ErrorCode::HelpdeskManagedByConfig,
                 &S::HELPDESK.named(id),
             ));
         }
@@ -310,7 +302,7 @@ impl Engine {
 
     /// Sets the webhook secret of connector `id` of helpdesk `S` to the one its setup made
     /// or read back: audited as changed, never shown.
-    pub async fn set_webhook_secret<S: ConnectorSettings>(
+    pub async fn set_webhook_secret<S: HelpdeskSettings>(
         &self,
         caller: &Caller,
         id: &str,
@@ -333,7 +325,7 @@ impl Engine {
             .await
     }
 
-    async fn apply_file<S: ConnectorSettings>(&self, file: &[(String, S)]) -> Result<()> {
+    async fn apply_file<S: HelpdeskSettings>(&self, file: &[(String, S)]) -> Result<()> {
         let helpdesk = S::HELPDESK;
         let stored = self.stored_connectors::<S>(None).await?;
         for (id, settings) in file {

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use rateline_domain::{ChatwootSettings, ConnectorSettings, Helpdesk, ManagedBy, ZammadSettings};
+use rateline_domain::{ChatwootSettings, Helpdesk, HelpdeskSettings, ManagedBy, ZammadSettings};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -198,7 +198,7 @@ pub struct ConnectorView<S> {
     pub updated_at: DateTime<Utc>,
 }
 
-impl<S: ConnectorSettings> ConnectorView<S> {
+impl<S: HelpdeskSettings> ConnectorView<S> {
     pub fn of(state: &AppState, c: ConnectorRecord<S>) -> Self {
         let helpdesk = S::HELPDESK;
         Self {
@@ -241,7 +241,7 @@ async fn list_connectors(
     }))
 }
 
-async fn views<S: ConnectorSettings>(
+async fn views<S: HelpdeskSettings>(
     state: &AppState,
     caller: &Caller,
 ) -> ApiResult<Vec<ConnectorView<S>>> {
@@ -253,7 +253,7 @@ async fn views<S: ConnectorSettings>(
 }
 
 /// `GET` of one connector: it, tagged with its version.
-async fn get_one<S: ConnectorSettings>(
+async fn get_one<S: HelpdeskSettings>(
     state: &AppState,
     caller: &Caller,
     id: &str,
@@ -264,7 +264,7 @@ async fn get_one<S: ConnectorSettings>(
 }
 
 /// `PUT` of one connector: connected or replaced, tagged with its version.
-async fn put_one<S: ConnectorSettings>(
+async fn put_one<S: HelpdeskSettings>(
     state: &AppState,
     caller: &Caller,
     id: &str,
@@ -286,7 +286,7 @@ async fn put_one<S: ConnectorSettings>(
 
 /// `PATCH` of one connector: the fields a JSON Merge Patch names changed over what is stored
 /// (the token and secret kept unless named), checked as a `PUT`.
-async fn patch_one<S: ConnectorSettings>(
+async fn patch_one<S: HelpdeskSettings>(
     state: &AppState,
     caller: &Caller,
     id: &str,
@@ -312,7 +312,7 @@ async fn patch_one<S: ConnectorSettings>(
 }
 
 /// `DELETE` of one connector.
-async fn delete_one<S: ConnectorSettings>(
+async fn delete_one<S: HelpdeskSettings>(
     state: &AppState,
     caller: &Caller,
     id: &str,
@@ -327,7 +327,7 @@ async fn delete_one<S: ConnectorSettings>(
 }
 
 /// The connector's version now, for the `ETag` of a refusal as stale.
-async fn current_version<S: ConnectorSettings>(state: &AppState, id: &str) -> Option<i64> {
+async fn current_version<S: HelpdeskSettings>(state: &AppState, id: &str) -> Option<i64> {
     let stored = state.engine.connector_settings::<S>().await.ok()?;
     stored.into_iter().find(|c| c.id == id).map(|c| c.version)
 }

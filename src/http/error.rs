@@ -48,7 +48,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         Forbidden | OpenModeRefused | OriginNotAllowed | NotThisSession => StatusCode::FORBIDDEN,
         NoSuchEndpoint | LineNotFound | SessionNotFound | RequestNotFound | RatingNotFound
         | AppealNotFound | PersonNotFound | GroupNotFound | KeyNotFound | InvitationNotFound
-        | SubscriptionNotFound | ChannelNotEnabled | BadgeNotFound | ConnectorNotFound => {
+        | SubscriptionNotFound | ChannelNotEnabled | BadgeNotFound | HelpdeskNotFound => {
             StatusCode::NOT_FOUND
         }
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -56,7 +56,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         LineManagedByConfig
         | PersonManagedByConfig
         | GroupManagedByConfig
-        | ConnectorManagedByConfig
+        | HelpdeskManagedByConfig
         | LineRetired
         | PersonDeactivated
         | SessionIdTaken

@@ -189,7 +189,7 @@ fn answered(
     };
     Err(match refusal {
         Refusal::NotConfigured => ApiError::new(
-            ErrorCode::ConnectorNotFound,
+            ErrorCode::HelpdeskNotFound,
             format!(
                 "no {} {unit} '{id}' is connected to this server: connect it on the Helpdesks \
                  page, with PUT /v1/connectors/{helpdesk}/{id} or a [[{helpdesk}]] with {unit} \

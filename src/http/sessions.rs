@@ -85,7 +85,7 @@ async fn open(
 ) -> ApiResult<(StatusCode, Json<SessionOut>)> {
     // The helpdesks' conversations are their connectors' to open: checked before anything
     // else, so the answer is the same whether such a session exists or not.
-    new.check_not_a_connectors()?;
+    new.check_not_a_helpdesks()?;
     let write = SessionWrite::Open {
         opened_at: new.opened_at,
     };

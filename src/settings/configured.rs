@@ -1,7 +1,7 @@
 //! What the config file itself defines: lines, people, groups and helpdesk connectors,
 //! each checked like its `PUT` body.
 
-use rateline_domain::{ChatwootSettings, ConnectorSettings, LineSettings, ZammadSettings};
+use rateline_domain::{ChatwootSettings, HelpdeskSettings, LineSettings, ZammadSettings};
 
 use super::load::Settings;
 
@@ -34,7 +34,7 @@ pub struct ConfiguredConnectors {
 
 /// Each `[[chatwoot]]` (`[[zammad]]`) entry with its `account` (`instance`) taken out,
 /// checked as its `PUT` would be, or the problem with it.
-fn connectors_of<S: ConnectorSettings>(
+fn connectors_of<S: HelpdeskSettings>(
     list: &[serde_json::Value],
     policy: &rateline_adapters::outbound::Policy,
     problems: &mut Vec<String>,

@@ -35,7 +35,7 @@ use rateline_adapters::chatwoot::{self as api, ChatwootApi};
 use rateline_adapters::signed::CallbackSigner;
 use rateline_adapters::{ChannelAdapter, OutgoingRequest, OutgoingText, SendOutcome};
 use rateline_domain::{
-    Channel, ChatwootSettings, ClientRef, ClosedBy, ConnectorSettings, Helpdesk, Id, MessageFrom,
+    Channel, ChatwootSettings, ClientRef, ClosedBy, Helpdesk, HelpdeskSettings, Id, MessageFrom,
 };
 use serde_json::Value;
 

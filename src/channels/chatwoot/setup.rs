@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use rateline_adapters::chatwoot::{self as api, ChatwootApi};
-use rateline_domain::{ChatwootSettings, ConnectorSettings, Helpdesk};
+use rateline_domain::{ChatwootSettings, Helpdesk, HelpdeskSettings};
 
 use super::{Chatwoot, api_of};
 use crate::channels::setup::{self, SetupReport};

@@ -26,7 +26,7 @@ use rateline_adapters::signed::CallbackSigner;
 use rateline_adapters::zammad::{self as api, ArticleTo, ZammadApi};
 use rateline_adapters::{ChannelAdapter, OutgoingRequest, OutgoingText, SendOutcome};
 use rateline_domain::{
-    Channel, ClientRef, ClosedBy, ConnectorSettings, Helpdesk, Id, MessageFrom, ZammadSettings,
+    Channel, ClientRef, ClosedBy, Helpdesk, HelpdeskSettings, Id, MessageFrom, ZammadSettings,
 };
 use serde_json::{Value, json};
 

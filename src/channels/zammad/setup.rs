@@ -18,7 +18,7 @@
 
 use std::time::Duration;
 
-use rateline_domain::{ConnectorSettings, Helpdesk, ZammadSettings};
+use rateline_domain::{Helpdesk, HelpdeskSettings, ZammadSettings};
 use serde_json::{Value, json};
 
 use super::{Zammad, api_of};

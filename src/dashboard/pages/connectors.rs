@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use rateline_domain::{
-    ChatwootSettings, ConnectorSettings, ErrorCode, Helpdesk, Invalid, ManagedBy, ZammadSettings,
+    ChatwootSettings, ErrorCode, Helpdesk, HelpdeskSettings, Invalid, ManagedBy, ZammadSettings,
 };
 use serde_json::json;
 
@@ -173,7 +173,7 @@ const ZAMMAD: &Sections = &[
 ];
 
 /// What the pages need of each helpdesk's settings besides the trait.
-trait Shown: ConnectorSettings {
+trait Shown: HelpdeskSettings {
     const SECTIONS: &'static Sections;
 }
 
@@ -189,7 +189,7 @@ impl Shown for ZammadSettings {
 fn helpdesk_of(path: &str) -> Result<Helpdesk, ApiError> {
     path.parse().map_err(|_| {
         ApiError::new(
-            ErrorCode::ConnectorNotFound,
+            ErrorCode::HelpdeskNotFound,
             format!("'{path}' is not a helpdesk Rateline connects to: chatwoot or zammad"),
         )
     })
@@ -217,7 +217,7 @@ pub async fn list(State(state): State<AppState>, Visit { caller, session }: Visi
 }
 
 /// A connector's summary on the list: its settings, the webhook URL, where it is defined.
-fn summary<S: ConnectorSettings>(
+fn summary<S: HelpdeskSettings>(
     state: &AppState,
     viewer: &Viewer,
     c: &ConnectorRecord<S>,
@@ -392,7 +392,7 @@ pub async fn create(
 }
 
 /// A new connector of helpdesk `S` from `doc`, refused when `id` is connected already.
-async fn connect<S: ConnectorSettings>(
+async fn connect<S: HelpdeskSettings>(
     state: &AppState,
     caller: &Caller,
     id: &str,

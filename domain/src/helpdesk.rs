@@ -1,4 +1,4 @@
-//! The helpdesk connectors' settings: a Chatwoot account or a Zammad instance whose
+//! The helpdesks' settings: a Chatwoot account or a Zammad instance whose
 //! conversations Rateline rates, where it is, how it is reached and signed, and which of its
 //! inboxes (groups) and agents are which lines and people. One shape for the config file
 //! (`[[chatwoot]]`, `[[zammad]]`), the API and the Helpdesks page.
@@ -10,20 +10,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Invalid, check_http_url, check_line, check_name_id};
 
-/// The most entries a connector's inbox (group) or agent map holds.
-pub const MAX_CONNECTOR_MAP: usize = 500;
+/// The most entries a helpdesk's inbox (group) or agent map holds.
+pub const MAX_HELPDESK_MAP: usize = 500;
 
-/// The longest token, secret or URL a connector takes, in bytes.
+/// The longest token, secret or URL a helpdesk takes, in bytes.
 const MAX_SETTING_BYTES: usize = 2048;
 
 /// A helpdesk Rateline connects to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Helpdesk {
-    /// Chatwoot: one connector is an account, whose inboxes are lines and whose agents are
+    /// Chatwoot: one helpdesk is an account, whose inboxes are lines and whose agents are
     /// people.
     Chatwoot,
-    /// Zammad: one connector is an instance, whose groups are lines and whose agents are
+    /// Zammad: one helpdesk is an instance, whose groups are lines and whose agents are
     /// people.
     Zammad,
 }
@@ -48,7 +48,7 @@ impl Helpdesk {
         }
     }
 
-    /// What one connector is to the helpdesk: a Chatwoot `account`, a Zammad `instance`.
+    /// What one helpdesk is: a Chatwoot `account`, a Zammad `instance`.
     pub fn unit(self) -> &'static str {
         match self {
             Helpdesk::Chatwoot => "account",
@@ -56,7 +56,7 @@ impl Helpdesk {
         }
     }
 
-    /// One of its connectors as messages name it: `Chatwoot account '3'`.
+    /// One of its helpdesks as messages name it: `Chatwoot account '3'`.
     pub fn named(self, id: &str) -> String {
         format!("{} {} '{id}'", self.title(), self.unit())
     }
@@ -82,7 +82,7 @@ impl Helpdesk {
         format!("/connectors/{}/{id}/webhook", self.as_str())
     }
 
-    /// Checks a connector's id: a Chatwoot account's is its number in Chatwoot's URLs, a
+    /// Checks a helpdesk's id: a Chatwoot account's is its number in Chatwoot's URLs, a
     /// Zammad instance's a name of letters, digits, `-` and `_`.
     pub fn check_id(self, field: &str, id: &str) -> Result<(), Invalid> {
         match self {
@@ -117,7 +117,7 @@ impl std::str::FromStr for Helpdesk {
 }
 
 /// What every helpdesk's settings say, under the names each helpdesk's docs use.
-pub trait ConnectorSettings:
+pub trait HelpdeskSettings:
     Serialize + DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static
 {
     /// The helpdesk these settings are for.
@@ -227,10 +227,10 @@ pub trait ConnectorSettings:
             (helpdesk.places_field(), self.places(), "line"),
             ("agents", self.agents(), "person"),
         ] {
-            if map.len() > MAX_CONNECTOR_MAP {
+            if map.len() > MAX_HELPDESK_MAP {
                 return Err(Invalid::new(
                     field,
-                    format!("has {} entries, at most {MAX_CONNECTOR_MAP}", map.len()),
+                    format!("has {} entries, at most {MAX_HELPDESK_MAP}", map.len()),
                 ));
             }
             for (id, target) in map {
@@ -320,7 +320,7 @@ impl std::fmt::Debug for ChatwootSettings {
     }
 }
 
-impl ConnectorSettings for ChatwootSettings {
+impl HelpdeskSettings for ChatwootSettings {
     const HELPDESK: Helpdesk = Helpdesk::Chatwoot;
 
     fn url(&self) -> &str {
@@ -396,7 +396,7 @@ impl std::fmt::Debug for ZammadSettings {
     }
 }
 
-impl ConnectorSettings for ZammadSettings {
+impl HelpdeskSettings for ZammadSettings {
     const HELPDESK: Helpdesk = Helpdesk::Zammad;
 
     fn url(&self) -> &str {
