@@ -13,7 +13,7 @@ use super::config::{FILE, managed_by_config, stale};
 use super::error::{EngineError, Result};
 use crate::policy::Caller;
 use crate::settings::ConfiguredConnectors;
-use crate::store::{MadeInHelpdesk, StoreError, StoredConnector, redact_url};
+use crate::store::{MadeInHelpdesk, StoreError, StoredHelpdesk, redact_url};
 
 /// A connector as stored.
 #[derive(Debug, Clone)]
@@ -42,7 +42,7 @@ fn connector_not_found(helpdesk: Helpdesk, id: &str) -> EngineError {
     }
 }
 
-fn typed<S: HelpdeskSettings>(stored: StoredConnector) -> crate::store::Result<ConnectorRecord<S>> {
+fn typed<S: HelpdeskSettings>(stored: StoredHelpdesk) -> crate::store::Result<ConnectorRecord<S>> {
     let settings = serde_json::from_value(stored.settings).map_err(|e| {
         StoreError::Corrupt(format!(
             "settings of {} '{}': {e}",
@@ -98,7 +98,7 @@ impl Engine {
 
     /// Raised by every connector write in this process: a reading taken before it is stale.
     pub fn connectors_generation(&self) -> u64 {
-        self.store.connectors_generation()
+        self.store.helpdesks_generation()
     }
 
     async fn stored_connectors<S: HelpdeskSettings>(
@@ -106,7 +106,7 @@ impl Engine {
         id: Option<&str>,
     ) -> crate::store::Result<Vec<ConnectorRecord<S>>> {
         self.store
-            .connectors(S::HELPDESK, id)
+            .helpdesks(S::HELPDESK, id)
             .await?
             .into_iter()
             .map(typed)
@@ -147,7 +147,7 @@ impl Engine {
         let json = serde_json::to_value(&settings).expect("connector settings serialise");
         if !self
             .store
-            .upsert_connector(helpdesk, id, &json, ManagedBy::Api, expected, self.now())
+            .upsert_helpdesk(helpdesk, id, &json, ManagedBy::Api, expected, self.now())
             .await?
         {
             // Another write came between the read above and this one.
@@ -187,16 +187,16 @@ impl Engine {
     ) -> Result<()> {
         caller.admin("deleting a helpdesk connector")?;
         let what = helpdesk.named(id);
-        let Some(before) = self.store.connectors(helpdesk, Some(id)).await?.pop() else {
+        let Some(before) = self.store.helpdesks(helpdesk, Some(id)).await?.pop() else {
             return Err(connector_not_found(helpdesk, id));
         };
         if before.managed_by == ManagedBy::Config {
             return Err(managed_by_config(ErrorCode::HelpdeskManagedByConfig, &what));
         }
-        if !self.store.delete_connector(helpdesk, id, expected).await? {
+        if !self.store.delete_helpdesk(helpdesk, id, expected).await? {
             let current = self
                 .store
-                .connectors(helpdesk, Some(id))
+                .helpdesks(helpdesk, Some(id))
                 .await?
                 .pop()
                 .map(|c| c.version);
@@ -244,7 +244,7 @@ impl Engine {
     ) -> Result<ManagedBy> {
         caller.admin("reading the helpdesk connectors")?;
         self.store
-            .connectors(helpdesk, Some(id))
+            .helpdesks(helpdesk, Some(id))
             .await?
             .pop()
             .map(|c| c.managed_by)
@@ -332,7 +332,7 @@ impl Engine {
             let before = stored.iter().find(|c| c.id == *id);
             let json = serde_json::to_value(settings).expect("connector settings serialise");
             self.store
-                .upsert_connector(helpdesk, id, &json, ManagedBy::Config, None, self.now())
+                .upsert_helpdesk(helpdesk, id, &json, ManagedBy::Config, None, self.now())
                 .await?;
             self.record(
                 FILE,
@@ -349,9 +349,7 @@ impl Engine {
             .filter(|c| c.managed_by == ManagedBy::Config)
             .filter(|c| !file.iter().any(|(id, _)| *id == c.id))
         {
-            self.store
-                .delete_connector(helpdesk, &gone.id, None)
-                .await?;
+            self.store.delete_helpdesk(helpdesk, &gone.id, None).await?;
             self.record(
                 FILE,
                 "connector",

@@ -63,8 +63,8 @@ pub struct Store {
     pub(super) events: std::sync::Arc<Gate>,
     /// Whether any operator's digest is queued, as last read (see the `digests` module).
     pub(super) digests: std::sync::Arc<Gate>,
-    /// Raised by every connector write made here (see the `connectors` module).
-    pub(super) connectors_changed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Raised by every helpdesk write made here (see the `helpdesks` module).
+    pub(super) helpdesks_changed: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -158,7 +158,7 @@ impl Store {
             writer,
             events: Default::default(),
             digests: Default::default(),
-            connectors_changed: Default::default(),
+            helpdesks_changed: Default::default(),
         })
     }
 

@@ -1,5 +1,6 @@
 //! The sessions opened from helpdesks' conversations: which conversation of which account a
-//! session is, and the helpdesk's own channel of it, for the connector that posts into it.
+//! session is, and the helpdesk's own channel of it, for the Chatwoot or Zammad channel that
+//! posts into it.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;

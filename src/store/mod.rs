@@ -19,7 +19,6 @@ mod alerts;
 mod audit;
 mod base;
 mod breakdown;
-mod connectors;
 mod digests;
 mod erasure;
 mod error;
@@ -29,6 +28,7 @@ mod filter;
 mod followup;
 mod gate;
 mod helpdesk;
+mod helpdesks;
 mod inbox;
 mod jobs;
 mod keys;
@@ -55,7 +55,6 @@ pub use alerts::{
 pub use audit::{AuditFilter, AuditRecord, FieldChange};
 pub use base::{Backend, Store, redact_url, sqlite_file};
 pub use breakdown::{Breakdown, Funnel, LowRating};
-pub use connectors::StoredConnector;
 pub use digests::{
     BURST_WINDOW, DIGEST_COMMENT_CHARS, DIGEST_EVERY, DIGEST_LISTS, DigestDelivery, DigestKind,
     DigestRating, WeekOfLine,
@@ -71,6 +70,7 @@ pub use followup::{
 };
 pub use gate::GATE_TTL;
 pub use helpdesk::{HelpdeskConversation, MadeInHelpdesk};
+pub use helpdesks::StoredHelpdesk;
 pub use inbox::{
     AlertCounts, Assignee, Closure, Handling, InboxAppeal, InboxFilter, InboxItem, InboxPage,
     InboxResponse, InboxSort, InboxState, RatingKind, RatingPlace,

@@ -17,7 +17,7 @@ use super::writer::BoxFuture;
 /// A stored session.
 #[derive(Debug, Clone)]
 pub struct SessionRecord {
-    /// The session's id, as the contact center or a connector named it.
+    /// The session's id, as the contact center or a helpdesk named it.
     pub id: String,
     /// The line it belongs to.
     pub line_id: String,

@@ -175,9 +175,9 @@ const STORE_LAYERS: &[&[&str]] = &[
     &[
         "audit",
         "breakdown",
-        "connectors",
         "erasure",
         "helpdesk",
+        "helpdesks",
         "keys",
         "lines",
         "notify",

@@ -1,6 +1,7 @@
-//! The helpdesk connectors (a Chatwoot account, a Zammad instance): their settings as JSON,
-//! secrets included, where they come from, and their versions. Every write here raises the
-//! store's connector generation, so this process's connectors read them again at once.
+//! The helpdesks (a Chatwoot account, a Zammad instance): their settings as JSON, secrets
+//! included, where they come from, and their versions, in the `connectors` table. Every
+//! write here raises the store's helpdesk generation, so this process's Chatwoot and Zammad
+//! channels read them again at once.
 
 use std::sync::atomic::Ordering;
 
@@ -12,12 +13,12 @@ use super::base::Store;
 use super::error::{Result, StoreError};
 use super::sql::{ms, time};
 
-/// A stored connector; `settings` holds its token and secret.
+/// A stored helpdesk; `settings` holds its token and secret.
 #[derive(Debug, Clone)]
-pub struct StoredConnector {
+pub struct StoredHelpdesk {
     /// Chatwoot or Zammad.
     pub helpdesk: Helpdesk,
-    /// The connector's id: a Chatwoot account's number, or a Zammad instance's name.
+    /// The helpdesk's id: a Chatwoot account's number, or a Zammad instance's name.
     pub id: String,
     /// The settings as JSON, in the helpdesk's own shape, token and secret included.
     pub settings: serde_json::Value,
@@ -29,11 +30,11 @@ pub struct StoredConnector {
     pub updated_at: DateTime<Utc>,
 }
 
-fn read(row: &sqlx::any::AnyRow) -> Result<StoredConnector> {
+fn read(row: &sqlx::any::AnyRow) -> Result<StoredHelpdesk> {
     let helpdesk: String = row.try_get("helpdesk")?;
     let id: String = row.try_get("id")?;
     let settings: String = row.try_get("settings")?;
-    Ok(StoredConnector {
+    Ok(StoredHelpdesk {
         helpdesk: helpdesk.parse().map_err(StoreError::Corrupt)?,
         settings: serde_json::from_str(&settings)
             .map_err(|e| StoreError::Corrupt(format!("settings of {helpdesk} '{id}': {e}")))?,
@@ -48,12 +49,12 @@ fn read(row: &sqlx::any::AnyRow) -> Result<StoredConnector> {
 }
 
 impl Store {
-    /// The connectors of `helpdesk` by id, or the one with `id`.
-    pub async fn connectors(
+    /// The helpdesks of kind `helpdesk` by id, or the one with `id`.
+    pub async fn helpdesks(
         &self,
         helpdesk: Helpdesk,
         id: Option<&str>,
-    ) -> Result<Vec<StoredConnector>> {
+    ) -> Result<Vec<StoredHelpdesk>> {
         sqlx::query(
             "SELECT helpdesk, id, settings, managed_by, version, updated_at FROM connectors
              WHERE helpdesk = $1 AND ($2 IS NULL OR id = $2) ORDER BY id",
@@ -67,9 +68,9 @@ impl Store {
         .collect()
     }
 
-    /// Creates or replaces a connector. With `expected`, only the connector at that version
+    /// Creates or replaces a helpdesk. With `expected`, only the helpdesk at that version
     /// is replaced (none is created); `false` when it is not at that version.
-    pub async fn upsert_connector(
+    pub async fn upsert_helpdesk(
         &self,
         helpdesk: Helpdesk,
         id: &str,
@@ -99,14 +100,14 @@ impl Store {
             query = query.bind(v);
         }
         let done = query.execute(&self.pool).await?.rows_affected() == 1;
-        self.connectors_changed.fetch_add(1, Ordering::Relaxed);
+        self.helpdesks_changed.fetch_add(1, Ordering::Relaxed);
         Ok(done)
     }
 
-    /// Deletes a connector, where its catch-up had read to (connected again, it starts
+    /// Deletes a helpdesk, where its catch-up had read to (connected again, it starts
     /// afresh rather than read what came while it was away) and the record of what it made
     /// in the helpdesk; with `expected`, only at that version. `false` when nothing was deleted.
-    pub async fn delete_connector(
+    pub async fn delete_helpdesk(
         &self,
         helpdesk: Helpdesk,
         id: &str,
@@ -137,13 +138,13 @@ impl Store {
             }
         }
         tx.commit().await?;
-        self.connectors_changed.fetch_add(1, Ordering::Relaxed);
+        self.helpdesks_changed.fetch_add(1, Ordering::Relaxed);
         Ok(done)
     }
 
-    /// How many connector writes this store has made: a change since a reading makes it
+    /// How many helpdesk writes this store has made: a change since a reading makes it
     /// stale in this process (other processes' changes are read after a while).
-    pub fn connectors_generation(&self) -> u64 {
-        self.connectors_changed.load(Ordering::Relaxed)
+    pub fn helpdesks_generation(&self) -> u64 {
+        self.helpdesks_changed.load(Ordering::Relaxed)
     }
 }
