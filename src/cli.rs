@@ -425,8 +425,8 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
                     settings.scheduler.send_timeout(),
                 );
                 let file = settings.configured_connectors().unwrap_or_default();
-                let chatwoot = with_stored(file.chatwoot, engine.connector_settings().await?);
-                let zammad = with_stored(file.zammad, engine.connector_settings().await?);
+                let chatwoot = with_stored(file.chatwoot, engine.helpdesk_settings().await?);
+                let zammad = with_stored(file.zammad, engine.helpdesk_settings().await?);
                 let checks = [
                     crate::channels::chatwoot::Chatwoot::check_accounts(
                         &chatwoot,
@@ -566,7 +566,7 @@ async fn keys(command: KeysCommand, json_logs: bool) -> anyhow::Result<ExitCode>
 /// out).
 fn with_stored<S>(
     mut file: Vec<(String, S)>,
-    stored: Vec<crate::engine::ConnectorRecord<S>>,
+    stored: Vec<crate::engine::HelpdeskRecord<S>>,
 ) -> Vec<(String, S)> {
     for c in stored {
         if c.managed_by == rateline_domain::ManagedBy::Api

@@ -173,7 +173,7 @@ async fn apply_the_file(
         .map_err(StartupError::Config)?;
     let applied = async {
         engine.apply_configured(&people, &lines).await?;
-        engine.apply_configured_connectors(&connectors).await
+        engine.apply_configured_helpdesks(&connectors).await
     };
     applied.await.map_err(|e| match e {
         crate::engine::EngineError::Store(source) => database_error(settings)(source),

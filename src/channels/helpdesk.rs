@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use rateline_domain::{Channel, ClientRef, HelpdeskSettings, Id, MessageFrom, NameId, NewSession};
 
-use crate::engine::{ConnectorRecord, Engine, EngineError};
+use crate::engine::{Engine, EngineError, HelpdeskRecord};
 use crate::store::{AnswerTarget, HelpdeskConversation, StoreError};
 
 /// How long a process uses what it read of the connectors: a change made in another
@@ -47,14 +47,14 @@ impl<S: HelpdeskSettings, A> Registry<S, A> {
 
     /// Every account (instance), by id.
     pub async fn all(&self) -> Result<Arc<BTreeMap<String, Arc<A>>>, StoreError> {
-        let generation = self.engine.connectors_generation();
+        let generation = self.engine.helpdesks_generation();
         if let Some(r) = self.held.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
             && r.generation == generation
             && r.at.elapsed() < CONNECTORS_TTL
         {
             return Ok(r.items.clone());
         }
-        let records: Vec<ConnectorRecord<S>> = self.engine.connector_settings().await?;
+        let records: Vec<HelpdeskRecord<S>> = self.engine.helpdesk_settings().await?;
         let items: Arc<BTreeMap<_, _>> = Arc::new(
             records
                 .into_iter()

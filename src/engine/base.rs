@@ -73,7 +73,8 @@ impl EngineSettings {
         if let Some(m) = &settings.meta {
             channels.extend(m.accounts().into_iter().map(|(c, _, _)| c));
         }
-        // The helpdesk connectors always run; their accounts come and go while it does.
+        // The Chatwoot and Zammad channels always run; their helpdesks come and go while
+        // they do.
         channels.extend([Channel::Chatwoot, Channel::Zammad]);
         Ok(Self {
             send_deadline: settings.scheduler.send_deadline(),

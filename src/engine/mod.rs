@@ -7,9 +7,9 @@
 mod audit;
 mod base;
 mod config;
-mod connectors;
 mod error;
 mod followup;
+mod helpdesks;
 mod ids;
 mod inbox;
 mod keys;
@@ -25,9 +25,9 @@ mod wake;
 
 pub use base::{Engine, EngineSettings, Sinks};
 pub use config::group_not_found;
-pub use connectors::ConnectorRecord;
 pub use error::{EngineError, Result, request_not_found, session_not_found};
 pub use followup::{ResponseGuard, rating_not_found};
+pub use helpdesks::HelpdeskRecord;
 pub use inbox::{Export, Inbox, InboxChoices};
 pub use keys::{KeyRefusal, KeyRequest, MAX_KEY_LINES, Minted, mint};
 pub use passwords::{INVITATION_HOURS, MIN_PASSWORD_CHARS, NewInvitation, invitation_path};

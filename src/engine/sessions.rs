@@ -197,7 +197,7 @@ impl Engine {
             .await
     }
 
-    /// Closes a session now without asking its client, for the reason `why` a connector's
+    /// Closes a session now without asking its client, for the reason `why` a helpdesk's
     /// own setting gives (the request ends `skipped` with it).
     pub async fn close_session_unasked(
         &self,

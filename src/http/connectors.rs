@@ -21,7 +21,7 @@ use super::openapi::{ETagParam, ErrorBody};
 use super::state::AppState;
 use super::versions::{answered, if_match, merged, tagged};
 use crate::channels::setup::SetupReport;
-use crate::engine::ConnectorRecord;
+use crate::engine::HelpdeskRecord;
 use crate::policy::Caller;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -90,7 +90,7 @@ impl AppState {
         // One from the config file is refused below, its helpdesk's side untouched.
         let left = match self
             .engine
-            .connector_managed_by(caller, helpdesk, id)
+            .helpdesk_managed_by(caller, helpdesk, id)
             .await?
         {
             ManagedBy::Config => Vec::new(),
@@ -100,7 +100,7 @@ impl AppState {
             },
         };
         self.engine
-            .delete_connector(caller, helpdesk, id, expected)
+            .delete_helpdesk(caller, helpdesk, id, expected)
             .await?;
         for l in &left {
             tracing::warn!(helpdesk = %helpdesk, connector = id, left = %l, "disconnected, but the helpdesk keeps what Rateline made");
@@ -199,7 +199,7 @@ pub struct ConnectorView<S> {
 }
 
 impl<S: HelpdeskSettings> ConnectorView<S> {
-    pub fn of(state: &AppState, c: ConnectorRecord<S>) -> Self {
+    pub fn of(state: &AppState, c: HelpdeskRecord<S>) -> Self {
         let helpdesk = S::HELPDESK;
         Self {
             helpdesk,
@@ -245,7 +245,7 @@ async fn views<S: HelpdeskSettings>(
     state: &AppState,
     caller: &Caller,
 ) -> ApiResult<Vec<ConnectorView<S>>> {
-    let found = state.engine.connectors::<S>(caller, None).await?;
+    let found = state.engine.helpdesks::<S>(caller, None).await?;
     Ok(found
         .into_iter()
         .map(|c| ConnectorView::of(state, c))
@@ -258,7 +258,7 @@ async fn get_one<S: HelpdeskSettings>(
     caller: &Caller,
     id: &str,
 ) -> ApiResult<Response> {
-    let found = state.engine.connectors::<S>(caller, Some(id)).await?;
+    let found = state.engine.helpdesks::<S>(caller, Some(id)).await?;
     let c = found.into_iter().next().expect("one connector was found");
     Ok(tagged(c.version, Json(ConnectorView::of(state, c))))
 }
@@ -275,7 +275,7 @@ async fn put_one<S: HelpdeskSettings>(
         let expected = if_match(headers, &S::HELPDESK.named(id))?;
         let (c, created) = state
             .engine
-            .put_connector(caller, id, settings, expected)
+            .put_helpdesk(caller, id, settings, expected)
             .await?;
         let version = c.version;
         let body = (created_or_ok(created), Json(ConnectorView::of(state, c)));
@@ -295,7 +295,7 @@ async fn patch_one<S: HelpdeskSettings>(
 ) -> Response {
     let result = async {
         let asked = if_match(headers, &S::HELPDESK.named(id))?;
-        let stored = state.engine.connectors::<S>(caller, Some(id)).await?;
+        let stored = state.engine.helpdesks::<S>(caller, Some(id)).await?;
         let stored = stored.into_iter().next().expect("one connector was found");
         let settings: S = merged(&stored.settings.shown(), &patch)?;
         // Without If-Match the change is to the connector as read here; a write in between
@@ -303,7 +303,7 @@ async fn patch_one<S: HelpdeskSettings>(
         let expected = Some(asked.unwrap_or(stored.version));
         let (c, _) = state
             .engine
-            .put_connector(caller, id, settings, expected)
+            .put_helpdesk(caller, id, settings, expected)
             .await?;
         let version = c.version;
         Ok::<_, ApiError>(tagged(version, Json(ConnectorView::of(state, c))))
@@ -328,7 +328,7 @@ async fn delete_one<S: HelpdeskSettings>(
 
 /// The connector's version now, for the `ETag` of a refusal as stale.
 async fn current_version<S: HelpdeskSettings>(state: &AppState, id: &str) -> Option<i64> {
-    let stored = state.engine.connector_settings::<S>().await.ok()?;
+    let stored = state.engine.helpdesk_settings::<S>().await.ok()?;
     stored.into_iter().find(|c| c.id == id).map(|c| c.version)
 }
 

@@ -204,7 +204,7 @@ const ENGINE_LAYERS: &[&[&str]] = &[
     &["audit", "lookups", "sessions", "ratings", "reach"],
     &["passwords", "followup", "keys", "subscriptions"],
     &["config", "inbox", "probes"],
-    &["connectors"],
+    &["helpdesks"],
 ];
 
 /// The API's rooms: errors and the description's shared parts, the limits and extractors,

@@ -28,7 +28,7 @@ impl Chatwoot {
     pub async fn set_up(&self, caller: &Caller, id: &str) -> Result<SetupReport> {
         let c = self
             .engine
-            .connector_to_set_up::<ChatwootSettings>(caller, id)
+            .helpdesk_to_set_up::<ChatwootSettings>(caller, id)
             .await?;
         let (_, api) = api_of(id, &c.settings, &self.http);
         let url = self.webhook_url(id);
@@ -85,7 +85,7 @@ impl Chatwoot {
     pub async fn take_down(&self, caller: &Caller, id: &str) -> Result<Vec<String>> {
         let Some(c) = self
             .engine
-            .connectors::<ChatwootSettings>(caller, Some(id))
+            .helpdesks::<ChatwootSettings>(caller, Some(id))
             .await?
             .pop()
         else {
@@ -104,7 +104,7 @@ impl Chatwoot {
     pub async fn check(&self, caller: &Caller, id: &str, lines: &[String]) -> Result<SetupReport> {
         let c = self
             .engine
-            .connectors::<ChatwootSettings>(caller, Some(id))
+            .helpdesks::<ChatwootSettings>(caller, Some(id))
             .await?
             .pop();
         let Some(c) = c else {

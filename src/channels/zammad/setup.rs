@@ -115,7 +115,7 @@ impl Zammad {
     pub async fn set_up(&self, caller: &Caller, id: &str) -> Result<SetupReport> {
         let c = self
             .engine
-            .connector_to_set_up::<ZammadSettings>(caller, id)
+            .helpdesk_to_set_up::<ZammadSettings>(caller, id)
             .await?;
         let api = api_of(id, &c.settings, &self.http);
         let url = self.webhook_url(id);
@@ -205,7 +205,7 @@ impl Zammad {
     pub async fn take_down(&self, caller: &Caller, id: &str) -> Result<Vec<String>> {
         let Some(c) = self
             .engine
-            .connectors::<ZammadSettings>(caller, Some(id))
+            .helpdesks::<ZammadSettings>(caller, Some(id))
             .await?
             .pop()
         else {
@@ -224,7 +224,7 @@ impl Zammad {
     pub async fn check(&self, caller: &Caller, id: &str, lines: &[String]) -> Result<SetupReport> {
         let c = self
             .engine
-            .connectors::<ZammadSettings>(caller, Some(id))
+            .helpdesks::<ZammadSettings>(caller, Some(id))
             .await?
             .pop();
         let Some(c) = c else {

@@ -21,7 +21,7 @@ use crate::dashboard::layout;
 use crate::dashboard::layout::refused;
 use crate::dashboard::viewer::Viewer;
 use crate::dashboard::visit::{Visit, flash, take_flash, viewer};
-use crate::engine::ConnectorRecord;
+use crate::engine::HelpdeskRecord;
 use crate::http::{ApiError, AppState};
 use crate::policy::Caller;
 use crate::store::redact_url;
@@ -220,7 +220,7 @@ pub async fn list(State(state): State<AppState>, Visit { caller, session }: Visi
 fn summary<S: HelpdeskSettings>(
     state: &AppState,
     viewer: &Viewer,
-    c: &ConnectorRecord<S>,
+    c: &HelpdeskRecord<S>,
 ) -> Markup {
     let helpdesk = S::HELPDESK;
     let s = &c.settings;
@@ -265,11 +265,11 @@ async fn list_page(
         Ok::<_, ApiError>((
             state
                 .engine
-                .connectors::<ChatwootSettings>(caller, None)
+                .helpdesks::<ChatwootSettings>(caller, None)
                 .await?,
             state
                 .engine
-                .connectors::<ZammadSettings>(caller, None)
+                .helpdesks::<ZammadSettings>(caller, None)
                 .await?,
         ))
     };
@@ -398,7 +398,7 @@ async fn connect<S: HelpdeskSettings>(
     id: &str,
     doc: serde_json::Value,
 ) -> Result<(), ApiError> {
-    if state.engine.connectors::<S>(caller, Some(id)).await.is_ok() {
+    if state.engine.helpdesks::<S>(caller, Some(id)).await.is_ok() {
         return Err(ApiError::from(Invalid::new(
             "id",
             format!(
@@ -411,7 +411,7 @@ async fn connect<S: HelpdeskSettings>(
         .map_err(|e| ApiError::from(Invalid::new("url", e.to_string())))?;
     state
         .engine
-        .put_connector(caller, id, settings, None)
+        .put_helpdesk(caller, id, settings, None)
         .await?;
     Ok(())
 }
@@ -470,7 +470,7 @@ async fn save_as<S: Shown>(
             .map_err(|e| ApiError::from(Invalid::new("url", e.to_string())))?;
         let (c, _) = state
             .engine
-            .put_connector(caller, id, settings, Some(expected))
+            .put_helpdesk(caller, id, settings, Some(expected))
             .await?;
         Ok::<_, ApiError>(c.version)
     };
@@ -651,7 +651,7 @@ async fn connector_page<S: Shown>(
     refusal: Option<Refusal>,
 ) -> Response {
     let helpdesk = S::HELPDESK;
-    let c = match state.engine.connectors::<S>(caller, Some(id)).await {
+    let c = match state.engine.helpdesks::<S>(caller, Some(id)).await {
         Ok(mut found) => found.remove(0),
         Err(e) => return refused(TITLE, e.into()),
     };

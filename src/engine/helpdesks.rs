@@ -1,8 +1,9 @@
-//! The helpdesk connectors (Chatwoot accounts, Zammad instances), for admins: listed, read,
+//! The helpdesks (Chatwoot accounts, Zammad instances), for admins: listed, read,
 //! created or replaced (one field at a time through the API's `PATCH`), deleted; and the
 //! config file's, written at every start and read-only over HTTP. A token or secret is
 //! write-only: never shown, kept when a write leaves it out, audited only as changed.
-//! The channels read the connectors through [`Engine::connector_settings`].
+//! The channels read the helpdesks through [`Engine::helpdesk_settings`]. The API, the
+//! pages and the audit log call them connectors.
 
 use chrono::{DateTime, Utc};
 use rateline_domain::{ErrorCode, Helpdesk, HelpdeskSettings, ManagedBy};
@@ -15,14 +16,14 @@ use crate::policy::Caller;
 use crate::settings::ConfiguredConnectors;
 use crate::store::{MadeInHelpdesk, StoreError, StoredHelpdesk, redact_url};
 
-/// A connector as stored.
+/// A helpdesk as stored.
 #[derive(Debug, Clone)]
-pub struct ConnectorRecord<S> {
-    /// The connector's id: a Chatwoot account's number, or a Zammad instance's name.
+pub struct HelpdeskRecord<S> {
+    /// The helpdesk's id: a Chatwoot account's number, or a Zammad instance's name.
     pub id: String,
     /// With the token and secret: [`HelpdeskSettings::shown`] is what may be shown.
     pub settings: S,
-    /// Whether the config file or the API owns it; the file's connectors are read-only over HTTP.
+    /// Whether the config file or the API owns it; the file's helpdesks are read-only over HTTP.
     pub managed_by: ManagedBy,
     /// Raised by every write (the API's `ETag`).
     pub version: i64,
@@ -30,8 +31,8 @@ pub struct ConnectorRecord<S> {
     pub updated_at: DateTime<Utc>,
 }
 
-/// The answer for a connector that does not exist.
-fn connector_not_found(helpdesk: Helpdesk, id: &str) -> EngineError {
+/// The answer for a helpdesk that does not exist.
+fn helpdesk_not_found(helpdesk: Helpdesk, id: &str) -> EngineError {
     EngineError::NotFound {
         code: ErrorCode::HelpdeskNotFound,
         message: format!(
@@ -42,14 +43,14 @@ fn connector_not_found(helpdesk: Helpdesk, id: &str) -> EngineError {
     }
 }
 
-fn typed<S: HelpdeskSettings>(stored: StoredHelpdesk) -> crate::store::Result<ConnectorRecord<S>> {
+fn typed<S: HelpdeskSettings>(stored: StoredHelpdesk) -> crate::store::Result<HelpdeskRecord<S>> {
     let settings = serde_json::from_value(stored.settings).map_err(|e| {
         StoreError::Corrupt(format!(
             "settings of {} '{}': {e}",
             stored.helpdesk, stored.id
         ))
     })?;
-    Ok(ConnectorRecord {
+    Ok(HelpdeskRecord {
         id: stored.id,
         settings,
         managed_by: stored.managed_by,
@@ -58,53 +59,53 @@ fn typed<S: HelpdeskSettings>(stored: StoredHelpdesk) -> crate::store::Result<Co
     })
 }
 
-/// What the audit log keeps of a connector's settings: its URL without a password; the
+/// What the audit log keeps of a helpdesk's settings: its URL without a password; the
 /// log masks the token and secret itself.
 fn audited(settings: &impl serde::Serialize) -> Value {
-    let mut value = serde_json::to_value(settings).expect("connector settings serialise");
+    let mut value = serde_json::to_value(settings).expect("helpdesk settings serialise");
     if let Some(url) = value.get("url").and_then(Value::as_str) {
         value["url"] = Value::from(redact_url(url));
     }
     value
 }
 
-/// How a connector is named in messages and the audit log: `chatwoot/3`.
+/// How a helpdesk is named in messages and the audit log: `chatwoot/3`.
 fn subject(helpdesk: Helpdesk, id: &str) -> String {
     format!("{helpdesk}/{id}")
 }
 
 impl Engine {
-    /// Every connector of helpdesk `S`, or the one with `id`: admins.
-    pub async fn connectors<S: HelpdeskSettings>(
+    /// Every helpdesk of kind `S`, or the one with `id`: admins.
+    pub async fn helpdesks<S: HelpdeskSettings>(
         &self,
         caller: &Caller,
         id: Option<&str>,
-    ) -> Result<Vec<ConnectorRecord<S>>> {
+    ) -> Result<Vec<HelpdeskRecord<S>>> {
         caller.admin("reading the helpdesk connectors")?;
-        let found = self.stored_connectors::<S>(id).await?;
+        let found = self.stored_helpdesks::<S>(id).await?;
         match id {
-            Some(id) if found.is_empty() => Err(connector_not_found(S::HELPDESK, id)),
+            Some(id) if found.is_empty() => Err(helpdesk_not_found(S::HELPDESK, id)),
             _ => Ok(found),
         }
     }
 
-    /// Every connector of helpdesk `S` with its token and secret, for the connector that
+    /// Every helpdesk of kind `S` with its token and secret, for the channel that
     /// calls the helpdesk and checks its webhooks.
-    pub async fn connector_settings<S: HelpdeskSettings>(
+    pub async fn helpdesk_settings<S: HelpdeskSettings>(
         &self,
-    ) -> crate::store::Result<Vec<ConnectorRecord<S>>> {
-        self.stored_connectors(None).await
+    ) -> crate::store::Result<Vec<HelpdeskRecord<S>>> {
+        self.stored_helpdesks(None).await
     }
 
-    /// Raised by every connector write in this process: a reading taken before it is stale.
-    pub fn connectors_generation(&self) -> u64 {
+    /// Raised by every helpdesk write in this process: a reading taken before it is stale.
+    pub fn helpdesks_generation(&self) -> u64 {
         self.store.helpdesks_generation()
     }
 
-    async fn stored_connectors<S: HelpdeskSettings>(
+    async fn stored_helpdesks<S: HelpdeskSettings>(
         &self,
         id: Option<&str>,
-    ) -> crate::store::Result<Vec<ConnectorRecord<S>>> {
+    ) -> crate::store::Result<Vec<HelpdeskRecord<S>>> {
         self.store
             .helpdesks(S::HELPDESK, id)
             .await?
@@ -113,21 +114,21 @@ impl Engine {
             .collect()
     }
 
-    /// Creates or replaces connector `id` of helpdesk `S`; it as stored and whether it is
+    /// Creates or replaces helpdesk `id` of kind `S`; it as stored and whether it is
     /// new. A token or secret left out keeps the stored one. With `expected`, only the
-    /// connector at that version is replaced. Admins.
-    pub async fn put_connector<S: HelpdeskSettings>(
+    /// helpdesk at that version is replaced. Admins.
+    pub async fn put_helpdesk<S: HelpdeskSettings>(
         &self,
         caller: &Caller,
         id: &str,
         mut settings: S,
         expected: Option<i64>,
-    ) -> Result<(ConnectorRecord<S>, bool)> {
+    ) -> Result<(HelpdeskRecord<S>, bool)> {
         let helpdesk = S::HELPDESK;
         caller.admin("changing the helpdesk connectors")?;
         helpdesk.check_id(helpdesk.unit(), id)?;
         let what = helpdesk.named(id);
-        let existing = self.stored_connectors::<S>(Some(id)).await?.pop();
+        let existing = self.stored_helpdesks::<S>(Some(id)).await?.pop();
         if existing
             .as_ref()
             .is_some_and(|c| c.managed_by == ManagedBy::Config)
@@ -144,7 +145,7 @@ impl Engine {
         }
         settings.validate()?;
         self.check_destination("url", settings.url())?;
-        let json = serde_json::to_value(&settings).expect("connector settings serialise");
+        let json = serde_json::to_value(&settings).expect("helpdesk settings serialise");
         if !self
             .store
             .upsert_helpdesk(helpdesk, id, &json, ManagedBy::Api, expected, self.now())
@@ -152,17 +153,17 @@ impl Engine {
         {
             // Another write came between the read above and this one.
             let current = self
-                .stored_connectors::<S>(Some(id))
+                .stored_helpdesks::<S>(Some(id))
                 .await?
                 .pop()
                 .map(|c| c.version);
             return Err(stale(&what, expected.unwrap_or_default(), current));
         }
         let after = self
-            .stored_connectors::<S>(Some(id))
+            .stored_helpdesks::<S>(Some(id))
             .await?
             .pop()
-            .ok_or_else(|| connector_not_found(helpdesk, id))?;
+            .ok_or_else(|| helpdesk_not_found(helpdesk, id))?;
         self.record(
             &super::audit::actor(caller),
             "connector",
@@ -175,10 +176,10 @@ impl Engine {
         Ok((after, existing.is_none()))
     }
 
-    /// Deletes connector `id` of `helpdesk`: its webhook calls are refused from then on, and
+    /// Deletes helpdesk `id` of kind `helpdesk`: its webhook calls are refused from then on, and
     /// requests still to be sent through it fail saying so. Sessions and ratings stay. With
-    /// `expected`, only the connector at that version. Admins.
-    pub async fn delete_connector(
+    /// `expected`, only the helpdesk at that version. Admins.
+    pub async fn delete_helpdesk(
         &self,
         caller: &Caller,
         helpdesk: Helpdesk,
@@ -188,7 +189,7 @@ impl Engine {
         caller.admin("deleting a helpdesk connector")?;
         let what = helpdesk.named(id);
         let Some(before) = self.store.helpdesks(helpdesk, Some(id)).await?.pop() else {
-            return Err(connector_not_found(helpdesk, id));
+            return Err(helpdesk_not_found(helpdesk, id));
         };
         if before.managed_by == ManagedBy::Config {
             return Err(managed_by_config(ErrorCode::HelpdeskManagedByConfig, &what));
@@ -213,19 +214,19 @@ impl Engine {
         .await
     }
 
-    /// Connector `id` of helpdesk `S` for setting up its helpdesk's side: admins, and one the
+    /// Helpdesk `id` of kind `S` for setting up its side: admins, and one the
     /// config file does not hold (the setup may write its webhook secret).
-    pub async fn connector_to_set_up<S: HelpdeskSettings>(
+    pub async fn helpdesk_to_set_up<S: HelpdeskSettings>(
         &self,
         caller: &Caller,
         id: &str,
-    ) -> Result<ConnectorRecord<S>> {
+    ) -> Result<HelpdeskRecord<S>> {
         caller.admin("setting up a helpdesk")?;
         let c = self
-            .stored_connectors::<S>(Some(id))
+            .stored_helpdesks::<S>(Some(id))
             .await?
             .pop()
-            .ok_or_else(|| connector_not_found(S::HELPDESK, id))?;
+            .ok_or_else(|| helpdesk_not_found(S::HELPDESK, id))?;
         if c.managed_by == ManagedBy::Config {
             return Err(managed_by_config(
                 ErrorCode::HelpdeskManagedByConfig,
@@ -235,8 +236,8 @@ impl Engine {
         Ok(c)
     }
 
-    /// Where connector `id` of `helpdesk` is managed: admins; not found when it is not.
-    pub async fn connector_managed_by(
+    /// Where helpdesk `id` of kind `helpdesk` is managed: admins; not found when it is not.
+    pub async fn helpdesk_managed_by(
         &self,
         caller: &Caller,
         helpdesk: Helpdesk,
@@ -248,10 +249,10 @@ impl Engine {
             .await?
             .pop()
             .map(|c| c.managed_by)
-            .ok_or_else(|| connector_not_found(helpdesk, id))
+            .ok_or_else(|| helpdesk_not_found(helpdesk, id))
     }
 
-    /// What Rateline made in the helpdesk of connector `id` when it set it up: admins.
+    /// What Rateline made in helpdesk `id` when it set it up: admins.
     pub async fn made_in_helpdesk(
         &self,
         caller: &Caller,
@@ -262,8 +263,8 @@ impl Engine {
         Ok(self.store.made(helpdesk.as_str(), id).await?)
     }
 
-    /// Notes, and audits, that Rateline made `kind` `remote_id` in the helpdesk of
-    /// connector `id` (`made`) or removed it (`!made`). Admins.
+    /// Notes, and audits, that Rateline made `kind` `remote_id` in helpdesk `id` (`made`)
+    /// or removed it (`!made`). Admins.
     pub async fn note_made(
         &self,
         caller: &Caller,
@@ -300,7 +301,7 @@ impl Engine {
         Ok(())
     }
 
-    /// Sets the webhook secret of connector `id` of helpdesk `S` to the one its setup made
+    /// Sets the webhook secret of helpdesk `id` of kind `S` to the one its setup made
     /// or read back: audited as changed, never shown.
     pub async fn set_webhook_secret<S: HelpdeskSettings>(
         &self,
@@ -308,17 +309,17 @@ impl Engine {
         id: &str,
         secret: &str,
     ) -> Result<()> {
-        let c = self.connector_to_set_up::<S>(caller, id).await?;
+        let c = self.helpdesk_to_set_up::<S>(caller, id).await?;
         let mut settings = c.settings;
         *settings.secrets_mut().1 = Some(secret.to_owned());
-        self.put_connector(caller, id, settings, Some(c.version))
+        self.put_helpdesk(caller, id, settings, Some(c.version))
             .await
             .map(|_| ())
     }
 
-    /// Writes the config file's connectors, read-only over HTTP, and deletes those an
+    /// Writes the config file's helpdesks, read-only over HTTP, and deletes those an
     /// earlier file had that this one no longer has.
-    pub async fn apply_configured_connectors(&self, found: &ConfiguredConnectors) -> Result<()> {
+    pub async fn apply_configured_helpdesks(&self, found: &ConfiguredConnectors) -> Result<()> {
         self.apply_file::<rateline_domain::ChatwootSettings>(&found.chatwoot)
             .await?;
         self.apply_file::<rateline_domain::ZammadSettings>(&found.zammad)
@@ -327,10 +328,10 @@ impl Engine {
 
     async fn apply_file<S: HelpdeskSettings>(&self, file: &[(String, S)]) -> Result<()> {
         let helpdesk = S::HELPDESK;
-        let stored = self.stored_connectors::<S>(None).await?;
+        let stored = self.stored_helpdesks::<S>(None).await?;
         for (id, settings) in file {
             let before = stored.iter().find(|c| c.id == *id);
-            let json = serde_json::to_value(settings).expect("connector settings serialise");
+            let json = serde_json::to_value(settings).expect("helpdesk settings serialise");
             self.store
                 .upsert_helpdesk(helpdesk, id, &json, ManagedBy::Config, None, self.now())
                 .await?;
