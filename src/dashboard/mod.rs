@@ -44,7 +44,7 @@ use pages::operator;
 use pages::report;
 use pages::session;
 use pages::{
-    account, appeals, audit, connectors, groups, inbox, keys, lines, people, subscriptions,
+    account, appeals, audit, groups, helpdesks, inbox, keys, lines, people, subscriptions,
 };
 
 /// The dashboard's routes, with their sign-in sessions, the cross-origin check on forms and
@@ -128,19 +128,19 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route(
             "/dashboard/connectors",
-            get(connectors::list).post(connectors::create),
+            get(helpdesks::list).post(helpdesks::create),
         )
         .route(
             "/dashboard/connectors/{helpdesk}/{id}",
-            get(connectors::show).post(connectors::save),
+            get(helpdesks::show).post(helpdesks::save),
         )
         .route(
             "/dashboard/connectors/{helpdesk}/{id}/delete",
-            post(connectors::delete),
+            post(helpdesks::delete),
         )
         .route(
             "/dashboard/connectors/{helpdesk}/{id}/setup",
-            get(connectors::check_setup).post(connectors::set_up),
+            get(helpdesks::check_setup).post(helpdesks::set_up),
         )
         .route(
             "/dashboard/subscriptions/{id}/on",

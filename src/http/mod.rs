@@ -3,11 +3,11 @@
 mod audit;
 mod auth;
 mod clients;
-mod connectors;
 mod error;
 pub mod export;
 mod extract;
 mod followup;
+mod helpdesks;
 mod keys;
 mod limits;
 mod lines;

@@ -107,9 +107,10 @@ impl Modify for CommonErrors {
                         .build(),
                 ),
             );
-        // A connector's view flattens its settings, which take no unknown field when
-        // written (`deny_unknown_fields`, hence `additionalProperties: false`); read back,
-        // the view adds its own fields beside them, so the flattened part must allow them.
+        // A helpdesk's view (`ConnectorView_…` in the description) flattens its settings,
+        // which take no unknown field when written (`deny_unknown_fields`, hence
+        // `additionalProperties: false`); read back, the view adds its own fields beside
+        // them, so the flattened part must allow them.
         if let Some(components) = openapi.components.as_mut() {
             for (name, schema) in components.schemas.iter_mut() {
                 if let (true, RefOr::T(schema::Schema::AllOf(all))) =

@@ -17,7 +17,7 @@ use super::error::ApiError;
 use super::openapi::{self, ApiDoc};
 use super::state::AppState;
 use super::{
-    audit, auth, clients, connectors, followup, keys, limits, lines, ops, people, platforms,
+    audit, auth, clients, followup, helpdesks, keys, limits, lines, ops, people, platforms,
     ratings, report, sessions, subscriptions, webchat,
 };
 
@@ -34,7 +34,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(followup::router())
         .merge(clients::router())
         .merge(subscriptions::router())
-        .merge(connectors::router())
+        .merge(helpdesks::router())
         .routes(routes!(webchat::mint_token))
         .split_for_parts();
     utoipa::Modify::modify(&openapi::CommonErrors, &mut description);

@@ -83,7 +83,7 @@ async fn open(
     caller: Caller,
     ApiJson(new): ApiJson<NewSession>,
 ) -> ApiResult<(StatusCode, Json<SessionOut>)> {
-    // The helpdesks' conversations are their connectors' to open: checked before anything
+    // The helpdesks' conversations are theirs alone to open: checked before anything
     // else, so the answer is the same whether such a session exists or not.
     new.check_not_a_helpdesks()?;
     let write = SessionWrite::Open {

@@ -40,9 +40,9 @@ pub struct AppParts {
     pub telegram: Option<Arc<crate::channels::telegram::Telegram>>,
     /// The Meta channels, when `[meta]` is configured.
     pub meta: Option<Arc<crate::channels::meta::Meta>>,
-    /// The Chatwoot connector: every connected account.
+    /// The Chatwoot channel: every connected account.
     pub chatwoot: Arc<crate::channels::chatwoot::Chatwoot>,
-    /// The Zammad connector: every connected instance.
+    /// The Zammad channel: every connected instance.
     pub zammad: Arc<crate::channels::zammad::Zammad>,
     /// The web chat widget's endpoints.
     pub webchat: Arc<crate::channels::webchat::Webchat>,

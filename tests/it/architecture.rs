@@ -161,7 +161,7 @@ const DASHBOARD_LAYERS: &[&[&str]] = &[
         "groups",
         "keys",
         "subscriptions",
-        "connectors",
+        "helpdesks",
     ],
 ];
 
@@ -225,7 +225,7 @@ const HTTP_LAYERS: &[&[&str]] = &[
         "ops",
         "platforms",
         "subscriptions",
-        "connectors",
+        "helpdesks",
     ],
     &["audit", "followup", "people", "ratings", "webchat"],
     &["router"],

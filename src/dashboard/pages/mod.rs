@@ -5,8 +5,8 @@
 pub mod account;
 pub mod appeals;
 pub mod audit;
-pub mod connectors;
 pub mod groups;
+pub mod helpdesks;
 pub mod inbox;
 pub mod keys;
 pub mod lines;

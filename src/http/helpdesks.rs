@@ -1,8 +1,10 @@
-//! The helpdesk connectors over the API, for admins: `GET /v1/connectors` lists every
-//! Chatwoot account and Zammad instance with the webhook URL to give it; `GET`, `PUT`,
-//! `PATCH` and `DELETE /v1/connectors/chatwoot/{account}` and `/v1/connectors/zammad/{instance}`
-//! read, connect, change and disconnect one, each answer with its version as its `ETag`.
-//! Tokens and secrets are write-only. Connectors from the config file are read-only here.
+//! The helpdesks over the API, for admins, which names them connectors: `GET /v1/connectors`
+//! lists every Chatwoot account and Zammad instance with the webhook URL to give it; `GET`,
+//! `PUT`, `PATCH` and `DELETE /v1/connectors/chatwoot/{account}` and
+//! `/v1/connectors/zammad/{instance}` read, connect, change and disconnect one, each answer
+//! with its version as its `ETag`. Tokens and secrets are write-only. Helpdesks from the
+//! config file are read-only here. The Rust names say helpdesk; the paths, operation ids,
+//! tag and schema names keep the API's word.
 
 use axum::Json;
 use axum::extract::State;
@@ -26,24 +28,24 @@ use crate::policy::Caller;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_connectors))
+        .routes(routes!(list_helpdesks))
         .routes(routes!(
-            chatwoot::get_connector,
-            chatwoot::put_connector,
-            chatwoot::patch_connector,
-            chatwoot::delete_connector
+            chatwoot::get_helpdesk,
+            chatwoot::put_helpdesk,
+            chatwoot::patch_helpdesk,
+            chatwoot::delete_helpdesk
         ))
         .routes(routes!(
-            zammad::get_connector,
-            zammad::put_connector,
-            zammad::patch_connector,
-            zammad::delete_connector
+            zammad::get_helpdesk,
+            zammad::put_helpdesk,
+            zammad::patch_helpdesk,
+            zammad::delete_helpdesk
         ))
         .routes(routes!(check_setup, set_up))
 }
 
 impl AppState {
-    /// Sets up connector `id`'s side in its helpdesk (see [`crate::channels::setup`]).
+    /// Sets up helpdesk `id`'s side (see [`crate::channels::setup`]).
     pub async fn set_up_helpdesk(
         &self,
         caller: &Caller,
@@ -56,15 +58,15 @@ impl AppState {
         }
     }
 
-    /// The live check of connector `id`'s side in its helpdesk.
+    /// The live check of helpdesk `id`'s side.
     pub async fn check_helpdesk(
         &self,
         caller: &Caller,
         helpdesk: Helpdesk,
         id: &str,
     ) -> crate::engine::Result<SetupReport> {
-        // Each helpdesk's check reads the connector, and refuses a caller who is not an admin
-        // and an id that is not connected.
+        // Each kind's check reads the helpdesk, and refuses a caller who is not an admin and
+        // an id that is not connected.
         let lines: Vec<String> = self
             .engine
             .lines()
@@ -78,8 +80,8 @@ impl AppState {
         }
     }
 
-    /// Disconnects connector `id`: removes what Rateline made in the helpdesk (what could
-    /// not be removed is logged, and returned in sentences), then deletes the connector.
+    /// Disconnects helpdesk `id`: removes what Rateline made in it (what could not be
+    /// removed is logged, and returned in sentences), then deletes the helpdesk.
     pub async fn disconnect(
         &self,
         caller: &Caller,
@@ -178,7 +180,8 @@ async fn set_up(
 /// A connector as the API shows it: its settings without the token and secret, where its
 /// webhook must point, and where it stands.
 #[derive(Serialize, ToSchema)]
-pub struct ConnectorView<S> {
+#[schema(as = ConnectorView)]
+pub struct HelpdeskView<S> {
     /// `chatwoot` or `zammad`.
     pub helpdesk: Helpdesk,
     /// The Chatwoot account's id, or the Zammad instance's name.
@@ -198,7 +201,7 @@ pub struct ConnectorView<S> {
     pub updated_at: DateTime<Utc>,
 }
 
-impl<S: HelpdeskSettings> ConnectorView<S> {
+impl<S: HelpdeskSettings> HelpdeskView<S> {
     pub fn of(state: &AppState, c: HelpdeskRecord<S>) -> Self {
         let helpdesk = S::HELPDESK;
         Self {
@@ -217,9 +220,10 @@ impl<S: HelpdeskSettings> ConnectorView<S> {
 
 /// `GET /v1/connectors`.
 #[derive(Serialize, ToSchema)]
-struct ConnectorList {
-    chatwoot: Vec<ConnectorView<ChatwootSettings>>,
-    zammad: Vec<ConnectorView<ZammadSettings>>,
+#[schema(as = ConnectorList)]
+struct HelpdeskList {
+    chatwoot: Vec<HelpdeskView<ChatwootSettings>>,
+    zammad: Vec<HelpdeskView<ZammadSettings>>,
 }
 
 /// Every helpdesk connector, by helpdesk and id, with the webhook URL to give it: admins.
@@ -227,15 +231,15 @@ struct ConnectorList {
 #[utoipa::path(
     get, path = "/v1/connectors", tag = "connectors", operation_id = "list_connectors",
     responses(
-        (status = 200, description = "The connectors.", body = ConnectorList),
+        (status = 200, description = "The connectors.", body = HelpdeskList),
         (status = 403, description = "Not an admin (`forbidden`).", body = ErrorBody),
     ),
 )]
-async fn list_connectors(
+async fn list_helpdesks(
     State(state): State<AppState>,
     caller: Caller,
-) -> ApiResult<Json<ConnectorList>> {
-    Ok(Json(ConnectorList {
+) -> ApiResult<Json<HelpdeskList>> {
+    Ok(Json(HelpdeskList {
         chatwoot: views(&state, &caller).await?,
         zammad: views(&state, &caller).await?,
     }))
@@ -244,26 +248,26 @@ async fn list_connectors(
 async fn views<S: HelpdeskSettings>(
     state: &AppState,
     caller: &Caller,
-) -> ApiResult<Vec<ConnectorView<S>>> {
+) -> ApiResult<Vec<HelpdeskView<S>>> {
     let found = state.engine.helpdesks::<S>(caller, None).await?;
     Ok(found
         .into_iter()
-        .map(|c| ConnectorView::of(state, c))
+        .map(|c| HelpdeskView::of(state, c))
         .collect())
 }
 
-/// `GET` of one connector: it, tagged with its version.
+/// `GET` of one helpdesk: it, tagged with its version.
 async fn get_one<S: HelpdeskSettings>(
     state: &AppState,
     caller: &Caller,
     id: &str,
 ) -> ApiResult<Response> {
     let found = state.engine.helpdesks::<S>(caller, Some(id)).await?;
-    let c = found.into_iter().next().expect("one connector was found");
-    Ok(tagged(c.version, Json(ConnectorView::of(state, c))))
+    let c = found.into_iter().next().expect("one helpdesk was found");
+    Ok(tagged(c.version, Json(HelpdeskView::of(state, c))))
 }
 
-/// `PUT` of one connector: connected or replaced, tagged with its version.
+/// `PUT` of one helpdesk: connected or replaced, tagged with its version.
 async fn put_one<S: HelpdeskSettings>(
     state: &AppState,
     caller: &Caller,
@@ -278,13 +282,13 @@ async fn put_one<S: HelpdeskSettings>(
             .put_helpdesk(caller, id, settings, expected)
             .await?;
         let version = c.version;
-        let body = (created_or_ok(created), Json(ConnectorView::of(state, c)));
+        let body = (created_or_ok(created), Json(HelpdeskView::of(state, c)));
         Ok::<_, ApiError>(tagged(version, body))
     };
     answered(result.await, current_version::<S>(state, id)).await
 }
 
-/// `PATCH` of one connector: the fields a JSON Merge Patch names changed over what is stored
+/// `PATCH` of one helpdesk: the fields a JSON Merge Patch names changed over what is stored
 /// (the token and secret kept unless named), checked as a `PUT`.
 async fn patch_one<S: HelpdeskSettings>(
     state: &AppState,
@@ -296,9 +300,9 @@ async fn patch_one<S: HelpdeskSettings>(
     let result = async {
         let asked = if_match(headers, &S::HELPDESK.named(id))?;
         let stored = state.engine.helpdesks::<S>(caller, Some(id)).await?;
-        let stored = stored.into_iter().next().expect("one connector was found");
+        let stored = stored.into_iter().next().expect("one helpdesk was found");
         let settings: S = merged(&stored.settings.shown(), &patch)?;
-        // Without If-Match the change is to the connector as read here; a write in between
+        // Without If-Match the change is to the helpdesk as read here; a write in between
         // is refused rather than silently undone.
         let expected = Some(asked.unwrap_or(stored.version));
         let (c, _) = state
@@ -306,12 +310,12 @@ async fn patch_one<S: HelpdeskSettings>(
             .put_helpdesk(caller, id, settings, expected)
             .await?;
         let version = c.version;
-        Ok::<_, ApiError>(tagged(version, Json(ConnectorView::of(state, c))))
+        Ok::<_, ApiError>(tagged(version, Json(HelpdeskView::of(state, c))))
     };
     answered(result.await, current_version::<S>(state, id)).await
 }
 
-/// `DELETE` of one connector.
+/// `DELETE` of one helpdesk.
 async fn delete_one<S: HelpdeskSettings>(
     state: &AppState,
     caller: &Caller,
@@ -326,14 +330,15 @@ async fn delete_one<S: HelpdeskSettings>(
     answered(result.await, current_version::<S>(state, id)).await
 }
 
-/// The connector's version now, for the `ETag` of a refusal as stale.
+/// The helpdesk's version now, for the `ETag` of a refusal as stale.
 async fn current_version<S: HelpdeskSettings>(state: &AppState, id: &str) -> Option<i64> {
     let stored = state.engine.helpdesk_settings::<S>().await.ok()?;
     stored.into_iter().find(|c| c.id == id).map(|c| c.version)
 }
 
-/// The four routes of one helpdesk's connectors, each with its OpenAPI description.
-macro_rules! connector_routes {
+/// The four routes of one kind's helpdesks, each with its OpenAPI description (in the API's
+/// words, which call a helpdesk a connector).
+macro_rules! helpdesk_routes {
     ($module:ident, $settings:ty, $path:literal, $param:literal, $tag:literal, $title:literal) => {
         mod $module {
             use super::*;
@@ -343,12 +348,12 @@ macro_rules! connector_routes {
                 get, path = $path, tag = "connectors", operation_id = concat!("get_", $tag, "_connector"),
                 params(($param = String, Path, description = concat!("The ", $title, " ", $param, "."))),
                 responses(
-                    (status = 200, description = "The connector.", body = ConnectorView<$settings>, headers(("ETag" = String, description = "Its version, for If-Match."))),
+                    (status = 200, description = "The connector.", body = HelpdeskView<$settings>, headers(("ETag" = String, description = "Its version, for If-Match."))),
                     (status = 403, description = "Not an admin (`forbidden`).", body = ErrorBody),
                     (status = 404, description = "Not connected (`connector_not_found`).", body = ErrorBody),
                 ),
             )]
-            pub async fn get_connector(
+            pub async fn get_helpdesk(
                 State(state): State<AppState>,
                 caller: Caller,
                 ApiPath(id): ApiPath,
@@ -365,15 +370,15 @@ macro_rules! connector_routes {
                 ),
                 request_body = $settings,
                 responses(
-                    (status = 201, description = "Connected.", body = ConnectorView<$settings>, headers(("ETag" = String, description = "The new version."))),
-                    (status = 200, description = "Replaced.", body = ConnectorView<$settings>, headers(("ETag" = String, description = "The new version."))),
+                    (status = 201, description = "Connected.", body = HelpdeskView<$settings>, headers(("ETag" = String, description = "The new version."))),
+                    (status = 200, description = "Replaced.", body = HelpdeskView<$settings>, headers(("ETag" = String, description = "The new version."))),
                     (status = 403, description = "Not an admin (`forbidden`).", body = ErrorBody),
                     (status = 409, description = "Defined in the config file (`connector_managed_by_config`).", body = ErrorBody),
                     (status = 412, description = "Changed since the `If-Match` version (`precondition_failed`); `ETag` is the current one.", body = ErrorBody),
                     (status = 422, description = "A setting breaks a rule (`invalid_field`): no token, no secret without `allow_unsigned`, a URL the outbound policy refuses, a mapping that names no line or person.", body = ErrorBody),
                 ),
             )]
-            pub async fn put_connector(
+            pub async fn put_helpdesk(
                 State(state): State<AppState>,
                 caller: Caller,
                 ApiPath(id): ApiPath,
@@ -392,7 +397,7 @@ macro_rules! connector_routes {
                 ),
                 request_body(content = Object, content_type = "application/merge-patch+json", description = "The settings to change, shaped as the connector's settings."),
                 responses(
-                    (status = 200, description = "Changed.", body = ConnectorView<$settings>, headers(("ETag" = String, description = "The new version."))),
+                    (status = 200, description = "Changed.", body = HelpdeskView<$settings>, headers(("ETag" = String, description = "The new version."))),
                     (status = 403, description = "Not an admin (`forbidden`).", body = ErrorBody),
                     (status = 404, description = "Not connected (`connector_not_found`).", body = ErrorBody),
                     (status = 409, description = "Defined in the config file (`connector_managed_by_config`).", body = ErrorBody),
@@ -400,7 +405,7 @@ macro_rules! connector_routes {
                     (status = 422, description = "The changed settings break a rule; the message names it.", body = ErrorBody),
                 ),
             )]
-            pub async fn patch_connector(
+            pub async fn patch_helpdesk(
                 State(state): State<AppState>,
                 caller: Caller,
                 ApiPath(id): ApiPath,
@@ -425,7 +430,7 @@ macro_rules! connector_routes {
                     (status = 412, description = "Changed since the `If-Match` version (`precondition_failed`).", body = ErrorBody),
                 ),
             )]
-            pub async fn delete_connector(
+            pub async fn delete_helpdesk(
                 State(state): State<AppState>,
                 caller: Caller,
                 ApiPath(id): ApiPath,
@@ -437,7 +442,7 @@ macro_rules! connector_routes {
     };
 }
 
-connector_routes!(
+helpdesk_routes!(
     chatwoot,
     ChatwootSettings,
     "/v1/connectors/chatwoot/{account}",
@@ -445,7 +450,7 @@ connector_routes!(
     "chatwoot",
     "Chatwoot"
 );
-connector_routes!(
+helpdesk_routes!(
     zammad,
     ZammadSettings,
     "/v1/connectors/zammad/{instance}",

@@ -1,10 +1,10 @@
 //! `/dashboard/connectors` (admins): the Helpdesks page. Every Chatwoot account and Zammad
 //! instance this server rates the conversations of, with the webhook URL to give it, which
 //! inboxes or groups go to which line and who is credited; a form that connects a new one;
-//! and each connector's page, where its settings are changed or it is disconnected. As
+//! and each helpdesk's page, where its settings are changed or it is disconnected. As
 //! `GET`, `PUT` and `DELETE /v1/connectors/{helpdesk}/{id}`, through the same engine
-//! operations: a saved form is the connector written whole (a blank token or secret keeps the
-//! stored one), at the version the page was opened at. A connector from the config file is
+//! operations: a saved form is the helpdesk written whole (a blank token or secret keeps the
+//! stored one), at the version the page was opened at. A helpdesk from the config file is
 //! read-only.
 
 use axum::extract::{Form, Path, State};
@@ -195,7 +195,7 @@ fn helpdesk_of(path: &str) -> Result<Helpdesk, ApiError> {
     })
 }
 
-/// A refusal as the connector forms show it: a map's entry (`agents.7`) is the map's field,
+/// A refusal as the helpdesk forms show it: a map's entry (`agents.7`) is the map's field,
 /// the secret and the id of the "connect" form are theirs.
 fn refusal_of(e: ApiError) -> Refusal {
     let mut r = Refusal::from(e);
@@ -216,7 +216,7 @@ pub async fn list(State(state): State<AppState>, Visit { caller, session }: Visi
     list_page(&state, &caller, &Values::new(), said, None).await
 }
 
-/// A connector's summary on the list: its settings, the webhook URL, where it is defined.
+/// A helpdesk's summary on the list: its settings, the webhook URL, where it is defined.
 fn summary<S: HelpdeskSettings>(
     state: &AppState,
     viewer: &Viewer,
@@ -391,7 +391,7 @@ pub async fn create(
     }
 }
 
-/// A new connector of helpdesk `S` from `doc`, refused when `id` is connected already.
+/// A new helpdesk of kind `S` from `doc`, refused when `id` is connected already.
 async fn connect<S: HelpdeskSettings>(
     state: &AppState,
     caller: &Caller,
@@ -426,16 +426,16 @@ pub async fn show(
     let id = rateline_domain::normalize_id(&id);
     match helpdesk_of(&helpdesk) {
         Ok(Helpdesk::Chatwoot) => {
-            connector_page::<ChatwootSettings>(&state, &caller, &id, None, said, None).await
+            helpdesk_page::<ChatwootSettings>(&state, &caller, &id, None, said, None).await
         }
         Ok(Helpdesk::Zammad) => {
-            connector_page::<ZammadSettings>(&state, &caller, &id, None, said, None).await
+            helpdesk_page::<ZammadSettings>(&state, &caller, &id, None, said, None).await
         }
         Err(e) => refused(TITLE, e),
     }
 }
 
-/// `POST /dashboard/connectors/{helpdesk}/{id}`: the connector written whole, at the version
+/// `POST /dashboard/connectors/{helpdesk}/{id}`: the helpdesk written whole, at the version
 /// the page was opened at.
 pub async fn save(
     State(state): State<AppState>,
@@ -493,13 +493,13 @@ async fn save_as<S: Shown>(
             };
             with_status(
                 StatusCode::PRECONDITION_FAILED,
-                connector_page::<S>(state, caller, id, None, None, Some(refusal)).await,
+                helpdesk_page::<S>(state, caller, id, None, None, Some(refusal)).await,
             )
         }
         Err(e) if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN => {
             let status = e.status;
             let page =
-                connector_page::<S>(state, caller, id, Some(&values), None, Some(refusal_of(e)));
+                helpdesk_page::<S>(state, caller, id, Some(&values), None, Some(refusal_of(e)));
             with_status(status, page.await)
         }
         Err(e) => refused(TITLE, e),
@@ -642,7 +642,7 @@ async fn report_page(
     .into_response()
 }
 
-async fn connector_page<S: Shown>(
+async fn helpdesk_page<S: Shown>(
     state: &AppState,
     caller: &Caller,
     id: &str,
@@ -656,7 +656,7 @@ async fn connector_page<S: Shown>(
         Err(e) => return refused(TITLE, e.into()),
     };
     let viewer = viewer(state, caller).await;
-    let doc = serde_json::to_value(c.settings.shown()).expect("connector settings serialise");
+    let doc = serde_json::to_value(c.settings.shown()).expect("helpdesk settings serialise");
     let values = typed
         .cloned()
         .unwrap_or_else(|| form::values_of(&doc, S::SECTIONS));
