@@ -325,7 +325,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Sets up connector `id` of `helpdesk` from the command line, as an admin would on the page.
+/// Sets up helpdesk `id` of kind `helpdesk` from the command line, as an admin would on the
+/// page.
 async fn set_up_helpdesk(
     settings: &Settings,
     engine: &Engine,
@@ -418,13 +419,13 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
                     }
                 }
                 // The helpdesks' APIs, called once each: tokens and mappings, for the file's
-                // connectors as `serve` will have them and those connected over the API.
+                // helpdesks as `serve` will have them and those connected over the API.
                 let ids: Vec<String> = all.iter().map(|(id, _)| id.clone()).collect();
                 let (policy, timeout) = (
                     settings.outbound_policy().unwrap_or_default(),
                     settings.scheduler.send_timeout(),
                 );
-                let file = settings.configured_connectors().unwrap_or_default();
+                let file = settings.configured_helpdesks().unwrap_or_default();
                 let chatwoot = with_stored(file.chatwoot, engine.helpdesk_settings().await?);
                 let zammad = with_stored(file.zammad, engine.helpdesk_settings().await?);
                 let checks = [
@@ -561,7 +562,7 @@ async fn keys(command: KeysCommand, json_logs: bool) -> anyhow::Result<ExitCode>
     Ok(code)
 }
 
-/// The config file's connectors of one helpdesk, then the stored ones it does not name (those
+/// The config file's helpdesks of one kind, then the stored ones it does not name (those
 /// connected over the API; one the file dropped is deleted at the next start, so it is left
 /// out).
 fn with_stored<S>(

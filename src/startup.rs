@@ -160,26 +160,26 @@ async fn bind(settings: &Settings) -> Result<(TcpListener, SocketAddr), StartupE
     Ok((listener, addr))
 }
 
-/// Applies the file's people, lines and helpdesk connectors to the store; the connectors,
-/// to name them in the log.
+/// Applies the file's people, lines and helpdesks to the store; the helpdesks, to name them
+/// in the log.
 async fn apply_the_file(
     settings: &Settings,
     engine: &Engine,
-) -> Result<crate::settings::ConfiguredConnectors, StartupError> {
+) -> Result<crate::settings::ConfiguredHelpdesks, StartupError> {
     let lines = settings.configured_lines().map_err(StartupError::Config)?;
     let people = settings.configured_people().map_err(StartupError::Config)?;
-    let connectors = settings
-        .configured_connectors()
+    let helpdesks = settings
+        .configured_helpdesks()
         .map_err(StartupError::Config)?;
     let applied = async {
         engine.apply_configured(&people, &lines).await?;
-        engine.apply_configured_helpdesks(&connectors).await
+        engine.apply_configured_helpdesks(&helpdesks).await
     };
     applied.await.map_err(|e| match e {
         crate::engine::EngineError::Store(source) => database_error(settings)(source),
         other => StartupError::Config(vec![other.to_string()]),
     })?;
-    Ok(connectors)
+    Ok(helpdesks)
 }
 
 /// The platforms' channels the settings turn on (Telegram, Meta's), added to `adapters`.
@@ -247,13 +247,13 @@ async fn alert_sinks(
     Ok(Arc::new(sinks))
 }
 
-/// The helpdesk connectors, which always run: accounts and instances are connected and
+/// The Chatwoot and Zammad channels, which always run: their helpdesks are connected and
 /// changed while the server runs (the file's, the API's, the Helpdesks page's).
 async fn helpdesks(
     settings: &Settings,
     engine: &Engine,
     policy: &Policy,
-    connectors: &crate::settings::ConfiguredConnectors,
+    from_file: &crate::settings::ConfiguredHelpdesks,
     public_url: &str,
     timeout: std::time::Duration,
 ) -> Result<(Arc<Chatwoot>, Arc<Zammad>), StartupError> {
@@ -272,10 +272,10 @@ async fn helpdesks(
         public_url,
     ));
     let zammad = Arc::new(Zammad::new(timeout, engine.clone(), policy, public_url));
-    for (id, c) in &connectors.chatwoot {
+    for (id, c) in &from_file.chatwoot {
         tracing::info!(account = %id, url = %redact_url(&c.url), "chatwoot account connected from the config file");
     }
-    for (id, z) in &connectors.zammad {
+    for (id, z) in &from_file.zammad {
         tracing::info!(instance = %id, url = %redact_url(&z.url), "zammad instance connected from the config file");
     }
     Ok((chatwoot, zammad))
@@ -332,7 +332,7 @@ impl Application {
             metrics.clone(),
             engine_settings,
         );
-        let connectors = apply_the_file(&settings, &engine).await?;
+        let from_file = apply_the_file(&settings, &engine).await?;
 
         let timeout = settings.scheduler.send_timeout();
         let adapters = Adapters::default().with(Arc::new(WebhookAdapter::new(&policy, timeout)));
@@ -348,7 +348,7 @@ impl Application {
             &settings,
             &engine,
             &policy,
-            &connectors,
+            &from_file,
             &public_url,
             timeout,
         )

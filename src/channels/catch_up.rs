@@ -1,7 +1,7 @@
 //! The helpdesks' catch-up, run in the background: at the start and every
 //! `scheduler.helpdesk_catch_up_seconds`, each connected Chatwoot account and Zammad
 //! instance is read through its API for the events its webhooks did not bring (see each
-//! connector's `catch_up`).
+//! channel's `catch_up`).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! A rating asked as a conversation, one message at a time: the rating, then "resolved?"
 //! where the line asks it, then a low rating's reasons, then its comment, then the thanks.
-//! Meta's channels and the helpdesk connectors ask this way; each says its messages through
+//! Meta's channels, Chatwoot's and Zammad's ask this way; each says its messages through
 //! a [`Chat`] of its own (a Graph API call, a message in a helpdesk's conversation), and
 //! the answers come back as a tapped choice ([`CardAction`]) or typed text.
 

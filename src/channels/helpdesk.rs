@@ -1,4 +1,4 @@
-//! What the helpdesk connectors (Chatwoot, Zammad) share: their accounts (instances) as
+//! What the Chatwoot and Zammad channels share: their accounts (instances) as
 //! read from the store, opening a conversation as a session and noting which it is, an
 //! agent's message, a rating as a note for agents, and how a webhook call's outcome is told.
 
@@ -12,12 +12,12 @@ use rateline_domain::{Channel, ClientRef, HelpdeskSettings, Id, MessageFrom, Nam
 use crate::engine::{Engine, EngineError, HelpdeskRecord};
 use crate::store::{AnswerTarget, HelpdeskConversation, StoreError};
 
-/// How long a process uses what it read of the connectors: a change made in another
+/// How long a process uses what it read of the helpdesks: a change made in another
 /// process applies here within this; one made in this process, at once.
-pub const CONNECTORS_TTL: Duration = Duration::from_secs(5);
+pub const HELPDESKS_TTL: Duration = Duration::from_secs(5);
 
 /// One helpdesk's accounts (instances) as this process uses them, each made once from its
-/// stored settings (with its API client), by id. Read again after [`CONNECTORS_TTL`], or at
+/// stored settings (with its API client), by id. Read again after [`HELPDESKS_TTL`], or at
 /// once when a change in this process made the reading stale.
 pub struct Registry<S, A> {
     engine: Engine,
@@ -25,18 +25,18 @@ pub struct Registry<S, A> {
     held: Mutex<Option<Reading<A>>>,
 }
 
-/// Makes what a connector works with from its id and settings.
+/// Makes what a channel works with for one helpdesk from its id and settings.
 type Make<S, A> = Box<dyn Fn(&str, S) -> A + Send + Sync>;
 
 struct Reading<A> {
     at: Instant,
-    /// The engine's connector generation the reading started at.
+    /// The engine's helpdesk generation the reading started at.
     generation: u64,
     items: Arc<BTreeMap<String, Arc<A>>>,
 }
 
 impl<S: HelpdeskSettings, A> Registry<S, A> {
-    /// `make` turns one connector's id and settings into what the connector works with.
+    /// `make` turns one helpdesk's id and settings into what the channel works with.
     pub fn new(engine: Engine, make: impl Fn(&str, S) -> A + Send + Sync + 'static) -> Self {
         Self {
             engine,
@@ -50,7 +50,7 @@ impl<S: HelpdeskSettings, A> Registry<S, A> {
         let generation = self.engine.helpdesks_generation();
         if let Some(r) = self.held.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
             && r.generation == generation
-            && r.at.elapsed() < CONNECTORS_TTL
+            && r.at.elapsed() < HELPDESKS_TTL
         {
             return Ok(r.items.clone());
         }
@@ -83,7 +83,7 @@ impl<S: HelpdeskSettings, A> Registry<S, A> {
 /// Why a webhook call was refused before anything in it was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
-    /// No connector has the account or instance the URL names.
+    /// The account or instance the URL names is not connected.
     NotConfigured,
     /// Unsigned, and the account requires signatures.
     Unsigned,
@@ -94,15 +94,15 @@ pub enum Refusal {
     Stale,
 }
 
-/// A helpdesk's conversation as a connector opens it.
+/// A helpdesk's conversation as its channel opens it.
 pub struct Opening<'a> {
-    /// The session's id, made by [`session_id`]: reserved to the connector.
+    /// The session's id, made by [`session_id`]: reserved to the helpdesk.
     pub session_id: &'a str,
     /// The line the conversation's inbox (Chatwoot) or group (Zammad) maps to.
     pub line: &'a str,
-    /// The connector's channel: `chatwoot` or `zammad`.
+    /// The helpdesk's channel: `chatwoot` or `zammad`.
     pub channel: Channel,
-    /// The helpdesk's contact or customer, as the connector names them.
+    /// The helpdesk's contact or customer, as the channel names them.
     pub client: ClientRef,
     /// The person the conversation's agent maps to; `None` while no agent holds it.
     pub operator: Option<&'a str>,
@@ -129,8 +129,8 @@ pub fn session_id(
 
 /// Opens the conversation's session (the same id again changes nothing) and notes which
 /// conversation it is. Says why not when the line takes no session (it does not exist, or
-/// is retired), or when the id is held by a session this connector did not open for this
-/// conversation (one opened before the connectors' ids were reserved): such a session is
+/// is retired), or when the id is held by a session this channel did not open for this
+/// conversation (one opened before the helpdesks' ids were reserved): such a session is
 /// never taken over.
 pub async fn open(engine: &Engine, o: Opening<'_>) -> Result<Option<String>, StoreError> {
     let new_client = o.client.id.as_str().to_owned();
@@ -145,7 +145,7 @@ pub async fn open(engine: &Engine, o: Opening<'_>) -> Result<Option<String>, Sto
     match engine.open_session(new).await {
         Ok((_, true)) => {}
         Ok((existing, false)) => {
-            // Ours: this conversation's, noted when the connector opened it; or, where no
+            // Ours: this conversation's, noted when this channel opened it; or, where no
             // conversation was noted (the open was cut short before the note), one on the
             // very line and client this conversation opens on, which nobody else could
             // have chosen to any gain.
@@ -299,9 +299,9 @@ pub fn json(body: &[u8]) -> Result<serde_json::Value, NotApplied> {
     serde_json::from_slice(body).map_err(|e| NotApplied::NotJson(e.to_string()))
 }
 
-/// Whether a call that carries no signature may be taken: only from a connector with no
+/// Whether a call that carries no signature may be taken: only from a helpdesk with no
 /// secret that takes unsigned calls. With a secret every call must be signed, whatever
-/// `allow_unsigned` says: it only lets a connector without one take calls at all.
+/// `allow_unsigned` says: it only lets a helpdesk without one take calls at all.
 pub fn unsigned_taken(settings: &impl HelpdeskSettings) -> Result<(), Refusal> {
     if settings.secret().is_none() && settings.allow_unsigned() {
         Ok(())
@@ -402,11 +402,11 @@ pub struct CaughtUp {
 pub type CatchingUp<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<CaughtUp, String>> + Send + 'a>>;
 
-/// Catches up each account (instance) of `connector`'s `registry` with `each`, and logs how
+/// Catches up each account (instance) of `channel`'s `registry` with `each`, and logs how
 /// each went. A failure leaves the next catch-up of that account to start from the same
 /// point.
 pub async fn catch_up_all<C, S: HelpdeskSettings, A>(
-    connector: &C,
+    channel: &C,
     registry: &Registry<S, A>,
     helpdesk: &str,
     each: impl for<'a> Fn(&'a C, &'a A) -> CatchingUp<'a>,
@@ -419,7 +419,7 @@ pub async fn catch_up_all<C, S: HelpdeskSettings, A>(
         }
     };
     for (id, a) in accounts.iter() {
-        match each(connector, a).await {
+        match each(channel, a).await {
             Ok(c) => {
                 tracing::debug!(%helpdesk, account = %id, conversations = c.conversations, events = c.events, "caught up");
             }

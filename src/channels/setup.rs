@@ -1,6 +1,6 @@
-//! The helpdesk's side of a connector, set up by Rateline: with a token that has the rights,
-//! Rateline makes the webhook (and Zammad's triggers) itself, notes what it made, checks it
-//! live, and removes it on Disconnect. What each helpdesk makes is its connector's
+//! A helpdesk's side, set up by Rateline: with a token that has the rights, Rateline makes
+//! the webhook (and Zammad's triggers) itself, notes what it made, checks it live, and
+//! removes it on Disconnect. What each kind makes is its channel's
 //! (`chatwoot::setup`, `zammad::setup`); this module holds what they share: the report, the
 //! refusal, and the removal in the right order.
 
@@ -41,7 +41,7 @@ impl SetupReport {
     }
 }
 
-/// A report that lists what Rateline made in the helpdesk of connector `id`, and when.
+/// A report that lists what Rateline made in helpdesk `id`, and when.
 pub async fn made(
     engine: &Engine,
     caller: &Caller,
@@ -84,9 +84,9 @@ pub fn set_up_by_hand(helpdesk: Helpdesk, webhook: &str, url: &str) -> EngineErr
 /// webhook that a trigger still names.
 const REMOVAL_ORDER: [&str; 2] = ["trigger", "webhook"];
 
-/// Removes what Rateline made in the helpdesk of connector `id`, with `remove(kind, id)`,
-/// triggers before webhooks; forgets each one removed or gone already. What could not be
-/// removed, in sentences that say what to remove by hand.
+/// Removes what Rateline made in helpdesk `id`, with `remove(kind, id)`, triggers before
+/// webhooks; forgets each one removed or gone already. What could not be removed, in
+/// sentences that say what to remove by hand.
 pub async fn take_down<F, Fut>(
     engine: &Engine,
     caller: &Caller,

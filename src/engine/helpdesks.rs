@@ -13,7 +13,7 @@ use super::base::Engine;
 use super::config::{FILE, managed_by_config, stale};
 use super::error::{EngineError, Result};
 use crate::policy::Caller;
-use crate::settings::ConfiguredConnectors;
+use crate::settings::ConfiguredHelpdesks;
 use crate::store::{MadeInHelpdesk, StoreError, StoredHelpdesk, redact_url};
 
 /// A helpdesk as stored.
@@ -319,7 +319,7 @@ impl Engine {
 
     /// Writes the config file's helpdesks, read-only over HTTP, and deletes those an
     /// earlier file had that this one no longer has.
-    pub async fn apply_configured_helpdesks(&self, found: &ConfiguredConnectors) -> Result<()> {
+    pub async fn apply_configured_helpdesks(&self, found: &ConfiguredHelpdesks) -> Result<()> {
         self.apply_file::<rateline_domain::ChatwootSettings>(&found.chatwoot)
             .await?;
         self.apply_file::<rateline_domain::ZammadSettings>(&found.zammad)

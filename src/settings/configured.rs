@@ -1,4 +1,4 @@
-//! What the config file itself defines: lines, people, groups and helpdesk connectors,
+//! What the config file itself defines: lines, people, groups and helpdesks,
 //! each checked like its `PUT` body.
 
 use rateline_domain::{ChatwootSettings, HelpdeskSettings, LineSettings, ZammadSettings};
@@ -23,9 +23,9 @@ pub struct ConfiguredPeople {
     pub groups: Vec<(rateline_domain::NameId, rateline_domain::Group)>,
 }
 
-/// The helpdesk connectors of the config file, checked.
+/// The helpdesks of the config file, checked.
 #[derive(Debug, Clone, Default)]
-pub struct ConfiguredConnectors {
+pub struct ConfiguredHelpdesks {
     /// Account id → settings.
     pub chatwoot: Vec<(String, ChatwootSettings)>,
     /// Instance name → settings.
@@ -34,7 +34,7 @@ pub struct ConfiguredConnectors {
 
 /// Each `[[chatwoot]]` (`[[zammad]]`) entry with its `account` (`instance`) taken out,
 /// checked as its `PUT` would be, or the problem with it.
-fn connectors_of<S: HelpdeskSettings>(
+fn helpdesks_of<S: HelpdeskSettings>(
     list: &[serde_json::Value],
     policy: &rateline_adapters::outbound::Policy,
     problems: &mut Vec<String>,
@@ -145,15 +145,15 @@ impl Settings {
         }
     }
 
-    /// The helpdesk connectors of the config file (`[[chatwoot]]` with its `account`,
+    /// The helpdesks of the config file (`[[chatwoot]]` with its `account`,
     /// `[[zammad]]` with its `instance`), each checked like its `PUT` body, the outbound
     /// policy included.
-    pub fn configured_connectors(&self) -> Result<ConfiguredConnectors, Vec<String>> {
+    pub fn configured_helpdesks(&self) -> Result<ConfiguredHelpdesks, Vec<String>> {
         let mut problems = Vec::new();
         let policy = self.outbound_policy().unwrap_or_default();
-        let found = ConfiguredConnectors {
-            chatwoot: connectors_of(&self.chatwoot, &policy, &mut problems),
-            zammad: connectors_of(&self.zammad, &policy, &mut problems),
+        let found = ConfiguredHelpdesks {
+            chatwoot: helpdesks_of(&self.chatwoot, &policy, &mut problems),
+            zammad: helpdesks_of(&self.zammad, &policy, &mut problems),
         };
         if problems.is_empty() {
             Ok(found)

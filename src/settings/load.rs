@@ -186,7 +186,7 @@ impl Settings {
         if let Err(mut p) = self.configured_lines() {
             problems.append(&mut p);
         }
-        if let Err(mut p) = self.configured_connectors() {
+        if let Err(mut p) = self.configured_helpdesks() {
             problems.append(&mut p);
         }
         if let Err(mut p) = self.configured_people() {

@@ -13,7 +13,7 @@ mod platforms;
 mod scheduler;
 mod server;
 
-pub use configured::{ConfiguredConnectors, ConfiguredLine, ConfiguredPeople};
+pub use configured::{ConfiguredHelpdesks, ConfiguredLine, ConfiguredPeople};
 pub use load::{Settings, every_key};
 pub use outbound::{AlertSettings, OutboundSettings, SmtpSettings};
 pub use platforms::{MetaSettings, TelegramMode, TelegramSettings, WebchatSettings};

@@ -240,7 +240,7 @@ fn every_toml_snippet_in_the_docs_loads_as_a_config_file() {
             let mut problems: BTreeSet<String> = settings.problems().into_iter().collect();
             problems.extend(settings.configured_lines().err().unwrap_or_default());
             problems.extend(settings.configured_people().err().unwrap_or_default());
-            problems.extend(settings.configured_connectors().err().unwrap_or_default());
+            problems.extend(settings.configured_helpdesks().err().unwrap_or_default());
             refused.extend(problems.into_iter().map(|p| format!("{at}: {p}")));
         }
     }

@@ -1,4 +1,4 @@
-//! The Chatwoot connector: Chatwoot's account webhooks become Rateline's sessions, and the
+//! The Chatwoot channel: Chatwoot's account webhooks become Rateline's sessions, and the
 //! rating request and its follow-ups are posted into the conversation the client already
 //! sees, through Chatwoot's API. docs/chatwoot.md is the team's guide.
 //!
@@ -50,7 +50,7 @@ use crate::store::{AnswerTarget, HelpdeskConversation, StoreError};
 /// The helpdesk's name in `helpdesk_conversations`.
 const HELPDESK: &str = Helpdesk::Chatwoot.as_str();
 
-/// The name of the server key that signs the connector's buttons.
+/// The name of the server key that signs the channel's buttons.
 pub const CALLBACK_KEY_NAME: &str = "chatwoot-callbacks";
 
 /// One Chatwoot account: its id, settings and API.
@@ -72,7 +72,7 @@ pub struct Chatwoot {
 }
 
 impl Chatwoot {
-    /// The Chatwoot connector of this server: calls Chatwoot under `policy`, each within
+    /// The Chatwoot channel of this server: calls Chatwoot under `policy`, each within
     /// `send_timeout`; signs its buttons with `signer`; links notes and the webhook to
     /// `public_url`.
     pub fn new(

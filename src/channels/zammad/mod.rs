@@ -1,4 +1,4 @@
-//! The Zammad connector: a Zammad trigger's webhook becomes Rateline's sessions, and the
+//! The Zammad channel: a Zammad trigger's webhook becomes Rateline's sessions, and the
 //! rating request and its follow-ups are posted into the ticket as articles in the
 //! ticket's own channel, through Zammad's API. docs/channels/zammad.md is the team's guide.
 //!
@@ -89,7 +89,7 @@ const STATES_TTL: Duration = Duration::from_secs(600);
 const STATES_RETRY: Duration = Duration::from_secs(30);
 
 impl Zammad {
-    /// The Zammad connector of this server: calls Zammad under `policy`, each within
+    /// The Zammad channel of this server: calls Zammad under `policy`, each within
     /// `send_timeout`; links notes and the webhook to `public_url`.
     pub fn new(
         send_timeout: Duration,
