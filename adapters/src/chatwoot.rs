@@ -1,4 +1,4 @@
-//! Chatwoot's application API, as the Chatwoot connector uses it: messages posted into a
+//! Chatwoot's application API, as the Chatwoot channel uses it: messages posted into a
 //! conversation the client already sees, the conversation resolved again, and the token
 //! and inboxes checked. What Chatwoot's webhooks mean is the application's to decide
 //! (`crate::channels::chatwoot` there); this module only speaks the API.

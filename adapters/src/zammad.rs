@@ -1,4 +1,4 @@
-//! Zammad's REST API, as the Zammad connector uses it: articles posted into a ticket in the
+//! Zammad's REST API, as the Zammad channel uses it: articles posted into a ticket in the
 //! ticket's own channel, the ticket closed again, and the token and groups checked. What
 //! Zammad's webhooks mean is the application's to decide (`crate::channels::zammad` there).
 //!

@@ -1,4 +1,4 @@
-//! A local Chatwoot for the helpdesk connector's tests: the part of its Application API that
+//! A local Chatwoot for the Chatwoot channel's tests: the part of its Application API that
 //! Rateline calls, and the account webhooks Chatwoot would post to Rateline.
 //!
 //! A real Chatwoot needs Rails, PostgreSQL, Redis and Sidekiq, too much for CI, and it would

@@ -1,4 +1,4 @@
-//! A local Zammad for the helpdesk connector's tests: the part of its REST API that Rateline
+//! A local Zammad for the Zammad channel's tests: the part of its REST API that Rateline
 //! calls, and the webhooks a trigger would post to Rateline.
 //!
 //! A real Zammad needs Rails, PostgreSQL, Redis, Elasticsearch and its background workers,

@@ -1,4 +1,4 @@
-//! The Chatwoot connector end to end: the real server and database, a fake Chatwoot that
+//! The Chatwoot channel end to end: the real server and database, a fake Chatwoot that
 //! enforces its API's shapes, auth and errors and renders `input_select` as each inbox does,
 //! and account webhooks shaped and signed like Chatwoot's.
 //!
@@ -6,7 +6,7 @@
 //! line's delay is exact.
 
 use crate::changes::tagged;
-use crate::common::{Db, TestApp, connector_entry, start_time, test_settings};
+use crate::common::{Db, TestApp, helpdesk_entry, start_time, test_settings};
 use chrono::Duration;
 use rateline::clock::ManualClock;
 use rateline_domain::ChatwootSettings;
@@ -67,7 +67,7 @@ async fn start(kind: Db, file: Option<impl FnOnce(&mut ChatwootSettings)>) -> Op
     if let Some(tweak) = file {
         let mut account = account_of(&fake);
         tweak(&mut account);
-        settings.chatwoot = vec![connector_entry("account", ACCOUNT_ID, &account)];
+        settings.chatwoot = vec![helpdesk_entry("account", ACCOUNT_ID, &account)];
     }
     settings.scheduler.send_timeout_seconds = 2;
     let clock = ManualClock::new(start_time());
@@ -151,7 +151,7 @@ impl Cw {
         let (db, clock, connector) = app.stop().await;
         meanwhile(&fake);
         let mut settings = test_settings(&db);
-        settings.chatwoot = vec![connector_entry("account", ACCOUNT_ID, &account_of(&fake))];
+        settings.chatwoot = vec![helpdesk_entry("account", ACCOUNT_ID, &account_of(&fake))];
         settings.scheduler.send_timeout_seconds = 2;
         tweak(&mut settings);
         let app = TestApp::start(db, settings, clock, connector).await;
@@ -764,7 +764,7 @@ async fn a_restart_with_requests_pending_loses_nothing(kind: Db) {
         resolve_after_answer: true,
         rate_bot_conversations: true,
     };
-    settings.chatwoot = vec![connector_entry("account", ACCOUNT_ID, &account)];
+    settings.chatwoot = vec![helpdesk_entry("account", ACCOUNT_ID, &account)];
     let app = TestApp::start(db, settings, clock, connector).await;
     let t = Cw { app, fake };
     let (id, _) = t.request_in(&c).await;
@@ -1327,11 +1327,11 @@ async fn wait_for_note(t: &Cw, c: &Conversation) -> String {
     note().unwrap()
 }
 
-/// A conversation's session is its connector's: conversation ids are sequential, so anyone
+/// A conversation's session is its helpdesk's: conversation ids are sequential, so anyone
 /// able to open sessions could otherwise open the next ones first, on their own line and
-/// with a client of their choosing. The API refuses the connector's ids and channel, and a
+/// with a client of their choosing. The API refuses the helpdesk's ids and channel, and a
 /// session holding such an id from before (opened before the ids were reserved) is never
-/// taken over by the connector.
+/// taken over by the Chatwoot channel.
 async fn a_conversations_session_cannot_be_opened_ahead_of_its_connector(kind: Db) {
     let Some(t) = spawn(kind).await else { return };
     let next = t.fake.open(WIDGET_INBOX, "Ann Client");
@@ -1365,7 +1365,7 @@ async fn a_conversations_session_cannot_be_opened_ahead_of_its_connector(kind: D
             .0,
         404
     );
-    // The connector opens it as its own: its inbox's line, its contact.
+    // The Chatwoot channel opens it as its own: its inbox's line, its contact.
     t.deliver_ok([t.fake.created(&next)]).await;
     t.deliver_ok([t.fake.resolve(&next)]).await;
     let s = t.app.session(&session_of(&next)).await;
@@ -1377,7 +1377,7 @@ async fn a_conversations_session_cannot_be_opened_ahead_of_its_connector(kind: D
     assert_eq!(s["rating_request"]["status"], "scheduled", "{s:#}");
 
     // Sessions an older version let someone open ahead of the conversations: on another
-    // channel, and on the connector's own channel but another line and client.
+    // channel, and on the helpdesk's own channel but another line and client.
     for (channel, line) in [("webhook", "mail"), ("chatwoot", "mail")] {
         let squatted = t.fake.open(WIDGET_INBOX, "Bo Client");
         t.app
@@ -1400,7 +1400,7 @@ async fn a_conversations_session_cannot_be_opened_ahead_of_its_connector(kind: D
         assert_eq!(
             s["closed_at"],
             Value::Null,
-            "the connector closed a session it did not open: {s:#}"
+            "the Chatwoot channel closed a session it did not open: {s:#}"
         );
         assert_eq!(s["rating_request"], Value::Null, "{s:#}");
     }
@@ -1601,7 +1601,7 @@ async fn a_caught_up_resolve_of_a_bot_held_conversation_is_the_bots(kind: Db) {
         account.rate_bot_conversations = false;
         let t = t
             .restart_with(
-                |s| s.chatwoot = vec![connector_entry("account", ACCOUNT_ID, &account)],
+                |s| s.chatwoot = vec![helpdesk_entry("account", ACCOUNT_ID, &account)],
                 |fake| {
                     fake.assign_bot(&c);
                     fake.resolve(&c);

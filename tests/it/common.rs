@@ -159,19 +159,19 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
-/// Settings for a test server on `db`: port 0, fast retries.
 /// A `[[chatwoot]]` or `[[zammad]]` entry of the config file: `settings` with the
-/// connector's `unit` (`account`, `instance`) set to `id`.
-pub fn connector_entry(
+/// helpdesk's `unit` (`account`, `instance`) set to `id`.
+pub fn helpdesk_entry(
     unit: &str,
     id: impl Into<serde_json::Value>,
     settings: &impl serde::Serialize,
 ) -> serde_json::Value {
-    let mut entry = serde_json::to_value(settings).expect("connector settings serialise");
+    let mut entry = serde_json::to_value(settings).expect("helpdesk settings serialise");
     entry[unit] = id.into();
     entry
 }
 
+/// Settings for a test server on `db`: port 0, fast retries.
 pub fn test_settings(db: &TestDb) -> Settings {
     let mut s = Settings::load(None).expect("default settings");
     s.server.addr = "127.0.0.1:0".into();

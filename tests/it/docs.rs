@@ -217,7 +217,7 @@ fn blocks(text: &str, lang: &str) -> Vec<(usize, String)> {
 }
 
 /// Every TOML snippet the docs show is a config file Rateline takes as written: it loads
-/// through the settings loader, and its lines, people, groups and helpdesk connectors pass
+/// through the settings loader, and its lines, people, groups and helpdesks pass
 /// the checks `rateline check-config` makes of them.
 #[test]
 fn every_toml_snippet_in_the_docs_loads_as_a_config_file() {

@@ -1,4 +1,4 @@
-//! The Zammad connector end to end: the real server and database, a fake Zammad that
+//! The Zammad channel end to end: the real server and database, a fake Zammad that
 //! enforces its REST API's auth, shapes and errors and what each channel's customer sees,
 //! and trigger webhooks shaped and signed like Zammad's.
 
@@ -21,7 +21,7 @@ struct Zm {
 }
 
 fn instance(fake: &FakeZammad) -> serde_json::Value {
-    crate::common::connector_entry("instance", INSTANCE, &settings_of(fake))
+    crate::common::helpdesk_entry("instance", INSTANCE, &settings_of(fake))
 }
 
 fn settings_of(fake: &FakeZammad) -> ZammadSettings {

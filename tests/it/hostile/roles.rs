@@ -37,8 +37,8 @@ pub(super) fn probes(w: &World) -> Vec<Probe> {
             .key(sup)
             .json(&json!({"id": "w-4", "line_id": "support", "channel": "webhook", "client": {"id": "v"}}))
             .refused(409, "session_id_taken"),
-        // A helpdesk conversation's session opened ahead of its connector, on the key's own
-        // line: by id, and by the connector's channel.
+        // A helpdesk conversation's session opened ahead of its helpdesk, on the key's own
+        // line: by id, and by the helpdesk's channel.
         probe("POST", "/v1/sessions")
             .key(sup)
             .json(&json!({"id": "chatwoot-1-42", "line_id": "support", "channel": "webhook",
