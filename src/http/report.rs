@@ -198,6 +198,16 @@ async fn trend(
         ));
     }
     let (previous_from, previous_to) = (from - (to - from), from);
+    // Reports begin in 1970, and a time before year 0 has no RFC 3339 form to answer with.
+    if previous_from < DateTime::UNIX_EPOCH {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameter,
+            format!(
+                "from: the period as long before it would start at {previous_from}, before \
+                 1970-01-01, where reports begin; choose a later from or a shorter period"
+            ),
+        ));
+    }
     let before = ReportFilter {
         from: Some(previous_from),
         to: Some(previous_to),

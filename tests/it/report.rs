@@ -452,6 +452,7 @@ async fn the_trend_compares_a_period_with_the_one_before(db: Db) {
     for (query, says) in [
         ("from=2026-11-22", "both are needed"),
         ("from=2026-11-22&to=2026-11-22", "is not after from"),
+        ("from=0157-05-29&to=2026-11-28", "before 1970-01-01"),
         ("from=2026-11-22&to=2026-11-23&by=day", "by"),
     ] {
         let (status, body) = app.get(&format!("/v1/stats/trend?{query}")).await;
