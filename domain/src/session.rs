@@ -6,17 +6,13 @@ use serde::{Deserialize, Serialize};
 use super::{Channel, ClientRef, Id, Invalid, NameId, check_line};
 
 /// The OpenAPI schema of the channel a session is opened on: every channel but the
-/// helpdesks', whose sessions their connectors open.
+/// helpdesks', whose sessions their connectors open (the rule
+/// [`NewSession::check_not_a_helpdesks`] enforces).
 fn opened_channel() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-    let names = [
-        Channel::Telegram,
-        Channel::Webchat,
-        Channel::Messenger,
-        Channel::Instagram,
-        Channel::Whatsapp,
-        Channel::Webhook,
-    ]
-    .map(Channel::as_str);
+    let names = Channel::ALL
+        .into_iter()
+        .filter(|c| c.helpdesk_prefix().is_none())
+        .map(Channel::as_str);
     utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
         .enum_values(Some(names))
