@@ -318,8 +318,13 @@ fn check_inner_layers(folder: &str, layers: &[&[&str]]) {
             if !line.contains("super::") && !line.contains(&format!("crate::{folder}::")) {
                 continue;
             }
-            let statement = code[n..].join("\n");
+            // A use statement runs to its `;`; any other line is read alone.
             let statement = if line.trim_start().starts_with("use ") {
+                let end = code[n..]
+                    .iter()
+                    .position(|l| l.contains(';'))
+                    .map_or(code.len(), |i| n + i + 1);
+                let statement = code[n..end].join("\n");
                 statement.split(';').next().unwrap_or("").to_owned()
             } else {
                 line.to_string()
