@@ -142,7 +142,7 @@ impl Store {
         };
         let outcome = self
             .writer
-            .write(&answer.request_id, queued, submit_rating, submit_ratings)
+            .write(&answer.request_id, queued, submit_ratings)
             .await?;
         // A low rating's alerts may have gone into a digest: the scheduler looks for it.
         if let RatingOutcome::Created(r, _) | RatingOutcome::Changed(r, _) = &outcome
@@ -325,31 +325,41 @@ impl First {
     }
 }
 
-/// Answers: first answers to requests found answerable stored as one set (the
+/// Answers, one or many: first answers to requests found answerable stored as one set (the
 /// requests locked and their ratings read in one statement each, then one statement each for
 /// the ratings, their first versions and the requests); what follows a first answer only
-/// where it applies (reasons, alerts, the digest, the event) row by row. Every other answer
-/// (a change, a refusal, a second answer to one request in the set) runs after the set, row
-/// by row as [`submit_rating`] runs it, so it sees the answers before it.
+/// where it applies (reasons, alerts, the digest, the event) row by row. A change or a
+/// refusal goes row by row in [`change_or_refuse`]; a request's later answers in one set run
+/// as a set of their own after this one, so they see the answers before them.
 ///
-/// One piece: the set's transaction, its statements in the order the guarantees rest on, as in
-/// `submit_rating`.
+/// Two answers racing for one request are serialised on the request's row. The ratings are
+/// read in a statement of their own, after the lock: on PostgreSQL a statement that waited
+/// for the lock still sees the snapshot it started with, which would miss the rating the
+/// other answer just stored.
+///
+/// One piece: the set's transaction, its statements in the order the guarantees rest on.
 fn submit_ratings<'c>(
     conn: &'c mut sqlx::AnyConnection,
     answers: &'c [&'c Answer],
 ) -> super::writer::BoxFuture<'c, Result<Vec<RatingOutcome>>> {
     Box::pin(async move {
+        // A request answered twice in one set: the later answer runs after the set.
         let mut seen = std::collections::HashSet::new();
+        let once: Vec<bool> = answers
+            .iter()
+            .map(|a| seen.insert(a.answer.request_id.as_str()))
+            .collect();
         let firsts: Vec<&str> = answers
             .iter()
-            .map(|a| a.answer.request_id.as_str())
-            .filter(|id| seen.insert(*id))
+            .zip(&once)
+            .filter(|(_, once)| **once)
+            .map(|(a, _)| a.answer.request_id.as_str())
             .collect();
         let sqlite = answers
             .first()
             .is_some_and(|a| a.backend == Backend::Sqlite);
         let (which, ids) = id_set(sqlite, "r.id", firsts.iter().copied());
-        // Locked in one order, then read after the lock (see `submit_rating`).
+        // Locked in one order, then read after the lock.
         let lock = if sqlite { "" } else { " FOR UPDATE OF r" };
         let locked = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {} FROM rating_requests r WHERE {which} ORDER BY r.id{lock}",
@@ -497,7 +507,7 @@ fn submit_ratings<'c>(
             }
         }
         let mut outcomes = Vec::with_capacity(answers.len());
-        for (a, first) in answers.iter().zip(together) {
+        for ((a, first), once) in answers.iter().zip(together).zip(&once) {
             let outcome = match first {
                 Some(first) => {
                     let Some(reminded) = after_reminder.get(&first.id) else {
@@ -508,10 +518,13 @@ fn submit_ratings<'c>(
                     };
                     first.outcome(&a.answer, *reminded)
                 }
-                None => submit_rating(&mut *conn, a).await?,
+                None if *once => change_or_refuse(&mut *conn, a).await?,
+                None => RatingOutcome::NotFound, // answered by the set below
             };
             outcomes.push(outcome);
         }
+        // A request's later answers in the set, now that its first stands.
+        super::writer::run_later(conn, answers, &once, &mut outcomes, submit_ratings).await?;
         Ok(outcomes)
     })
 }
@@ -534,9 +547,13 @@ const FIRST_RATING_COLUMNS: &[&str] = &[
     "reasons",
 ];
 
-/// One piece: one answer's transaction, its statements in the order the guarantees rest on
-/// (the request locked first, then the rating, its version and what follows it).
-fn submit_rating<'c>(
+/// An answer [`submit_ratings`] did not store as a first one, row by row: the request is
+/// gone, refuses answers, or has its rating, which the answer may change under the line's
+/// policy. Runs in the set's transaction, after the set locked the request.
+///
+/// One piece: a change's statements in the order the guarantees rest on (the rating read,
+/// then updated, its version, its reasons, the alerts a lowered rating makes).
+fn change_or_refuse<'c>(
     conn: &'c mut sqlx::AnyConnection,
     a: &'c Answer,
 ) -> super::writer::BoxFuture<'c, Result<RatingOutcome>> {
@@ -549,16 +566,8 @@ fn submit_rating<'c>(
             ..
         } = a;
         let (policy, now) = (*policy, *now);
-        // Two answers racing for one request are serialised on the request's row. The rating
-        // is read in a statement of its own, after the lock: on PostgreSQL a statement that
-        // waited for the lock still sees the snapshot it started with, which would miss the
-        // rating the other answer just stored.
-        let lock = match a.backend {
-            Backend::Postgres => " FOR UPDATE OF r",
-            Backend::Sqlite => "",
-        };
         let sql = format!(
-            "SELECT {} FROM rating_requests r WHERE r.id = $1{lock}",
+            "SELECT {} FROM rating_requests r WHERE r.id = $1",
             unanswered_columns()
         );
         let Some(req) = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -568,60 +577,16 @@ fn submit_rating<'c>(
         else {
             return Ok(RatingOutcome::NotFound);
         };
-        let existing = rating_of(&mut *conn, &answer.request_id).await?;
-        let resolved = |r: Option<bool>| r.map(i64::from);
-
-        let Some(old) = existing else {
-            let request = Unanswered::read(&req)?;
-            if let Some(refused) = request.refuses(now) {
-                return Ok(refused);
-            }
-            let scheduled = request.status == RequestStatus::Scheduled;
-            let first = First::new(a, request);
-            let row = sqlx::query(
-                "INSERT INTO ratings (id, request_id, session_id, line_id, operator_id, channel,
-                                      value, positive, low, comment,
-                                      resolved, changes, created_at, updated_at, counts_from,
-                                      reasons, after_reminder)
-                 VALUES ($1, $2, $3, $12, $13, $14, $4, $5, $6, $7, $8, 0, $9, $9, $10, $11,
-                         (SELECT COUNT(*) FROM rating_reminders
-                          WHERE request_id = $2 AND status IN ('sending', 'sent')))
-                 RETURNING after_reminder",
-            )
-            .bind(&first.id)
-            .bind(&answer.request_id)
-            .bind(&first.session_id)
-            .bind(answer.value)
-            .bind(first.positive)
-            .bind(first.low)
-            .bind(answer.comment.clone())
-            .bind(resolved(answer.resolved))
-            .bind(ms(now))
-            .bind(ms(first.counts_from))
-            .bind(stored_reasons(answer.reasons.as_deref()))
-            .bind(&first.line_id)
-            .bind(&first.operator_id)
-            .bind(&first.channel)
-            .fetch_one(&mut *conn)
-            .await?;
-            let after_reminder = row.try_get::<i64, _>("after_reminder")? > 0;
-            insert_revision(&mut *conn, &first.id, &first.revision(answer)).await?;
-            sqlx::query(
-                "UPDATE rating_requests
-                 SET status = 'answered', answered_at = $2, run_at = NULL, finished_at = $2,
-                     sent_at = COALESCE(sent_at, $2), updated_at = $2
-                 WHERE id = $1",
-            )
-            .bind(&answer.request_id)
-            .bind(ms(now))
-            .execute(&mut *conn)
-            .await?;
-            if scheduled {
-                dequeue(&mut *conn, "request_id = $1", &answer.request_id).await?;
-            }
-            first.follow(conn, a).await?;
-            return Ok(first.outcome(answer, after_reminder));
+        let Some(old) = rating_of(&mut *conn, &answer.request_id).await? else {
+            return match Unanswered::read(&req)?.refuses(now) {
+                Some(refused) => Ok(refused),
+                None => Err(StoreError::Corrupt(format!(
+                    "the first answer to request {} was left out of its set",
+                    answer.request_id
+                ))),
+            };
         };
+        let resolved = |r: Option<bool>| r.map(i64::from);
 
         let positive = i64::from(policy.scale.is_positive(answer.value));
         let low = i64::from(policy.scale.is_low(answer.value, policy.low_threshold));

@@ -227,7 +227,7 @@ impl Store {
             events: self.events_wanted().await,
         };
         self.writer
-            .write(&claim.id, record, record_send_result, record_send_results)
+            .write(&claim.id, record, record_send_results)
             .await
     }
 
@@ -482,25 +482,23 @@ struct Record {
     events: bool,
 }
 
-/// Sends' outcomes: the platforms' acceptances as one `UPDATE` over all their rows (with a
-/// reminder each where the line asks one), every other outcome (and an outcome given twice
-/// for one request) row by row as [`record_send_result`] records it.
+/// Sends' outcomes, one or many: the platforms' acceptances as one `DELETE` of their leases
+/// and one `UPDATE` over all their rows (with a reminder each where the line asks one). The
+/// rare outcomes (a retry, a deferral, a final failure) go row by row in [`record_unsent`],
+/// and a request's later outcomes in one set run as a set of their own after this one.
 ///
-/// One piece: the set's transaction, its statements in the order the guarantees rest on, as in
-/// `record_send_result`.
+/// One piece: the set's transaction, its statements in the order the guarantees rest on.
 fn record_send_results<'c>(
     conn: &'c mut sqlx::AnyConnection,
     records: &'c [&'c Record],
 ) -> super::writer::BoxFuture<'c, Result<Vec<bool>>> {
     Box::pin(async move {
         let mut seen = std::collections::HashSet::new();
+        let first: Vec<bool> = records.iter().map(|a| seen.insert(a.id.as_str())).collect();
         let together: Vec<bool> = records
             .iter()
-            .map(|a| {
-                // A request's later outcomes run after the set, row by row, whatever the first.
-                let first = seen.insert(a.id.as_str());
-                first && matches!(a.result, SendResult::Sent { .. })
-            })
+            .zip(&first)
+            .map(|(a, first)| *first && matches!(a.result, SendResult::Sent { .. }))
             .collect();
         let sent: Vec<(&Record, Option<&str>, i64)> = records
             .iter()
@@ -582,9 +580,13 @@ fn record_send_results<'c>(
             }
         }
         let mut results = Vec::with_capacity(records.len());
-        for (a, together) in records.iter().zip(&together) {
+        for ((a, together), first) in records.iter().zip(&together).zip(&first) {
+            if !*first {
+                results.push(false); // recorded by the set below
+                continue;
+            }
             if !*together {
-                results.push(record_send_result(conn, a).await?);
+                results.push(record_unsent(conn, a).await?);
                 continue;
             }
             let done = recorded.remove(a.id.as_str());
@@ -598,6 +600,8 @@ fn record_send_results<'c>(
             }
             results.push(done);
         }
+        // A request's later outcomes, now that its first stands.
+        super::writer::run_later(conn, records, &first, &mut results, record_send_results).await?;
         Ok(results)
     })
 }
@@ -642,9 +646,9 @@ async fn remind(
     Ok(())
 }
 
-/// One piece: one outcome's transaction: a match over the outcomes, each arm its
-/// statements.
-fn record_send_result<'c>(
+/// A retry's, a deferral's or a final failure's outcome, row by row: the rare outcomes of
+/// [`record_send_results`]. One piece: a match over the outcomes, each arm its statements.
+fn record_unsent<'c>(
     conn: &'c mut sqlx::AnyConnection,
     a: &'c Record,
 ) -> super::writer::BoxFuture<'c, Result<bool>> {
@@ -658,6 +662,18 @@ fn record_send_result<'c>(
             events,
         } = a;
         let attempts = i64::from(*attempts);
+        // A retry or a deferral goes back to the queue: when, with how many attempts (a
+        // deferral gives its attempt back), and why it waits, which shows on the request.
+        let (back, kept, why) = match result {
+            SendResult::RetryAt { at, error } => (Some(*at), attempts, error),
+            SendResult::Deferred { at, reason } => (Some(*at), attempts - 1, reason),
+            SendResult::Final { error, .. } => (None, attempts, error),
+            SendResult::Sent { .. } => {
+                return Err(StoreError::Corrupt(format!(
+                    "the acceptance of request {id} was left out of its set"
+                )));
+            }
+        };
         // The lease is taken back by deleting the queue row; the attempt number makes it
         // this claim's own: a later claim of the same request, even by this process, is
         // never overwritten by an earlier send's outcome.
@@ -675,75 +691,38 @@ fn record_send_result<'c>(
         if !leased {
             return Ok(false);
         }
-        // A retry or a deferral goes back to the queue: when, with how many attempts, why.
-        let back = match result {
-            SendResult::RetryAt { at, error } => Some((*at, attempts, error.as_str())),
-            SendResult::Deferred { at, reason } => Some((*at, attempts - 1, reason.as_str())),
-            _ => None,
-        };
         let q = match result {
-            SendResult::Sent {
-                platform_message_id,
-                expires_at,
-                ..
-            } => sqlx::query(
-                // An answer may have come while the send was in flight: it stays answered.
-                "UPDATE rating_requests
-                 SET status = CASE WHEN status = 'scheduled' THEN 'sent' ELSE status END,
-                     run_at = CASE WHEN status = 'scheduled' THEN $4 ELSE NULL END,
-                     sent_at = COALESCE(sent_at, $3), expires_at = $4,
-                     platform_message_id = $5, attempts = $2, last_error = NULL,
-                     updated_at = $3
-                 WHERE id = $1 AND status IN ('scheduled', 'answered')",
-            )
-            .bind(id)
-            .bind(attempts)
-            .bind(ms(*now))
-            .bind(ms(*expires_at))
-            .bind(platform_message_id.clone()),
-            // Why it waits shows on the request; a deferral gives its attempt back.
-            SendResult::RetryAt { .. } | SendResult::Deferred { .. } => {
-                let (_, kept, why) = back.expect("a retry or a deferral goes back");
-                sqlx::query(
-                    "UPDATE rating_requests SET attempts = $2, updated_at = $3, last_error = $4
-                     WHERE id = $1 AND status = 'scheduled'",
-                )
-                .bind(id)
-                .bind(kept)
-                .bind(ms(*now))
-                .bind(why.to_owned())
-            }
-            SendResult::Final { status, error } => sqlx::query(
+            SendResult::Final { status, .. } => sqlx::query(
                 "UPDATE rating_requests
                  SET status = $4, run_at = NULL, finished_at = $3, last_error = $5,
                      attempts = $2, updated_at = $3
                  WHERE id = $1 AND status = 'scheduled'",
             )
             .bind(id)
-            .bind(attempts)
+            .bind(kept)
             .bind(ms(*now))
             .bind(status.as_str())
-            .bind(error.clone()),
+            .bind(why.clone()),
+            _ => sqlx::query(
+                "UPDATE rating_requests SET attempts = $2, updated_at = $3, last_error = $4
+                 WHERE id = $1 AND status = 'scheduled'",
+            )
+            .bind(id)
+            .bind(kept)
+            .bind(ms(*now))
+            .bind(why.clone()),
         };
         let recorded = q.execute(&mut *conn).await?.rows_affected() == 1;
         // Back in the queue, free of any lease.
-        if recorded && let Some((at, attempts, _)) = back {
+        if recorded && let Some(at) = back {
             sqlx::query(
                 "INSERT INTO request_queue (request_id, run_at, attempts) VALUES ($1, $2, $3)",
             )
             .bind(id)
             .bind(ms(at))
-            .bind(attempts)
+            .bind(kept)
             .execute(&mut *conn)
             .await?;
-        }
-        if recorded
-            && let SendResult::Sent {
-                remind_at: Some(at),
-                ..
-            } = result
-        {
-            remind(conn, id, *at, *now).await?;
         }
         let ended = match result {
             SendResult::Final { status, .. } if recorded => super::outbox::request_event(*status),

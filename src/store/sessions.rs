@@ -151,9 +151,7 @@ impl Store {
             opened_at,
             auto_close_minutes,
         };
-        self.writer
-            .write(&s.id, open, open_session, open_sessions)
-            .await
+        self.writer.write(&s.id, open, open_sessions).await
     }
 
     /// The session `id`, if there is one.
@@ -271,9 +269,7 @@ impl Store {
             skip: skip.map(str::to_owned),
             events: self.events_wanted().await,
         };
-        self.writer
-            .write(session_id, close, close_session, close_sessions)
-            .await
+        self.writer.write(session_id, close, close_sessions).await
     }
 
     /// Sessions whose inactivity deadline has passed, oldest first.
@@ -332,38 +328,6 @@ struct Open {
     session: NewSession,
     opened_at: DateTime<Utc>,
     auto_close_minutes: Option<u32>,
-}
-
-fn open_session<'c>(
-    conn: &'c mut sqlx::AnyConnection,
-    a: &'c Open,
-) -> BoxFuture<'c, Result<Option<SessionRecord>>> {
-    Box::pin(async move {
-        let s = &a.session;
-        let auto_close_at = a.auto_close_at();
-        let sql = format!(
-            "INSERT INTO sessions (id, line_id, channel, client_id, client_name, operator_id,
-                                   opened_at, last_message_at, auto_close_minutes, auto_close_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)
-             ON CONFLICT (id) DO NOTHING
-             RETURNING {SESSION_COLUMNS}"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(s.id.as_str())
-            .bind(s.line_id.as_str())
-            .bind(s.channel.as_str())
-            .bind(s.client.id.as_str())
-            .bind(s.client.name.as_deref())
-            .bind(s.operator_id.as_deref())
-            .bind(ms(a.opened_at))
-            .bind(a.auto_close_minutes.map(i64::from))
-            .bind(auto_close_at)
-            .fetch_optional(&mut *conn)
-            .await?
-            .as_ref()
-            .map(read_session)
-            .transpose()
-    })
 }
 
 impl Open {
@@ -449,39 +413,6 @@ struct Close {
     events: bool,
 }
 
-fn close_session<'c>(
-    conn: &'c mut sqlx::AnyConnection,
-    a: &'c Close,
-) -> BoxFuture<'c, Result<Closing>> {
-    Box::pin(async move {
-        // The line's settings come back with the close: one round trip fewer on the hot path.
-        let closed = sqlx::query(
-            "UPDATE sessions SET closed_at = $2, closed_by = $3, auto_close_at = NULL
-             WHERE id = $1 AND closed_at IS NULL AND opened_at <= $2 AND last_message_at <= $2
-               AND ($4 = 0 OR (auto_close_at IS NOT NULL AND auto_close_at <= $5))
-             RETURNING id, line_id, channel, client_id, operator_id, client_messages,
-                       (SELECT settings FROM lines WHERE lines.id = sessions.line_id) AS settings",
-        )
-        .bind(a.session_id.as_str())
-        .bind(ms(a.timing.closed_at))
-        .bind(a.by.as_str())
-        .bind(i64::from(a.only_if_idle))
-        .bind(ms(a.timing.now))
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some(closed) = closed else {
-            return not_closed(conn, a).await;
-        };
-        let closed = Closed::read(&closed)?;
-        let planned = plan_request(conn, a, &closed).await?;
-        let inserted = match &planned {
-            Some(p) => insert_request(conn, p).await?,
-            None => None,
-        };
-        finish_close(conn, a, planned.is_some(), inserted).await
-    })
-}
-
 /// Inserts the request a close made, unless the session has one live or answered: one
 /// survey per conversation (`rating_requests_one_live_per_session`, whose predicate holds
 /// `answered`; a session whose request was answered is never closed again, so nothing
@@ -537,12 +468,15 @@ fn queued(r: &RequestRecord) -> bool {
     r.status == RequestStatus::Scheduled && r.channel != Channel::Webchat
 }
 
-/// Closes as one `UPDATE` of their sessions and one `INSERT` of their requests; what the
-/// rules decide for each request, and the rare cases (a session closed already, dated too
-/// early, or closed twice in one set), go row by row as [`close_session`] does.
+/// Closes, one or many, as one `UPDATE` of their sessions (which brings back each line's
+/// settings: one round trip fewer on the hot path) and one `INSERT` of their requests. What
+/// the rules decide for each request, and the rare cases, go row by row: a close that
+/// closed nothing (the session closed already, dated too early, or gone), a request whose
+/// line's `survey.min_days_between` reads the client's earlier ones, and a request the
+/// window ended (its event). A session closed twice in one set is closed again by a set of
+/// its own after this one, as it would be one close after the other.
 ///
-/// One piece: the set's transaction, its statements in the order the guarantees rest on, as in
-/// `close_session`.
+/// One piece: the set's transaction, its statements in the order the guarantees rest on.
 fn close_sessions<'c>(
     conn: &'c mut sqlx::AnyConnection,
     closes: &'c [&'c Close],
@@ -697,11 +631,7 @@ fn close_sessions<'c>(
             });
         }
         // Those closed twice, now that the first close of each stands.
-        for ((a, first), result) in closes.iter().zip(&first).zip(results.iter_mut()) {
-            if !*first {
-                *result = close_session(conn, a).await?;
-            }
-        }
+        super::writer::run_later(conn, closes, &first, &mut results, close_sessions).await?;
         Ok(results)
     })
 }

@@ -1,5 +1,19 @@
-//! Group commit: the writes every close makes (open, close, a send's outcome), from many
-//! concurrent callers, share one transaction and one commit.
+//! Group commit: the writes every close makes (open, close, a send's outcome, the answer),
+//! from many concurrent callers, share one transaction and one commit.
+//!
+//! Every write kind has one path: its set statements, whatever the batch holds of it, one
+//! write or [`MAX_BATCH`]. A write alone is a set of one, through the same statement text.
+//! Rows are written one at a time only for the rare cases, in the function named here:
+//!
+//! | write | key | as a set (`store/…`) | row by row, the rare cases |
+//! | --- | --- | --- | --- |
+//! | open | session | `open_sessions` (`sessions.rs`): one `INSERT … SELECT` | none |
+//! | close | session | `close_sessions` (`sessions.rs`): one `UPDATE` of the sessions, one `INSERT` of the requests, one of their queue rows | `not_closed` (the session closed already, gone, or the close dated too early); a request whose line's `survey.min_days_between` reads the client's earlier ones; `finish_close`'s event of a request the window ended |
+//! | send's outcome | request | `record_send_results` (`requests.rs`): acceptances as one `DELETE` of their leases and one `UPDATE` | `record_unsent`: a retry, a deferral, a final failure; a reminder where the line asks one |
+//! | answer | request | `submit_ratings` (`ratings.rs`): first answers as one `SELECT … FOR UPDATE` and one `INSERT` each into `ratings` and `rating_history`, one `UPDATE` of the requests | `change_or_refuse`: a change, a refusal, an unknown request; what follows a first answer where it applies (reasons, alerts, the digest, the event) |
+//!
+//! A second write of one key in one set (a session closed twice, a request answered twice)
+//! runs as a set of its own after the first set, so it sees the first one's rows.
 //!
 //! Each write is queued with the function that runs its statements. A writer task takes
 //! what has queued (up to [`MAX_BATCH`]), runs each write's statements in turn on one
@@ -10,9 +24,8 @@
 //! of once per write, and a batch grows exactly as fast as writes arrive while the one
 //! before it runs, so nothing waits on a timer.
 //!
-//! A write's statements are the same whether it runs alone or in a batch, and the writes
-//! of one key in a batch run in the order they were queued, so each sees the ones before
-//! it (writes of different keys may run in another order: see sets, below). A write
+//! The writes of one key in a batch run in the order they were queued, so each sees the
+//! ones before it (writes of different keys may run in another order: see sets, below). A write
 //! must change nothing when it returns an error or an outcome that refuses (its
 //! statements run in the batch's transaction, which commits whatever they did).
 //!
@@ -27,10 +40,10 @@
 //! answered once the close that made it has committed). Each key's writes run in one
 //! writer, in order, so batches of different writers never wait on each other's rows.
 //!
-//! Writes of one kind in a batch (opens, closes, sends' outcomes, answers) run as one set,
-//! at the place of the first of them: one statement over all their rows (for answers, one
-//! for each table they touch), passed as arrays on PostgreSQL and as JSON on SQLite, with
-//! one statement text whatever the batch's size (see [`Writer::write`] and `sql::SetRows`).
+//! Writes of one kind in a batch run as one set, at the place of the first of them: one
+//! statement over all their rows (for answers, one for each table they touch), passed as
+//! arrays on PostgreSQL and as JSON on SQLite, with one statement text whatever the set's
+//! size (see [`Writer::write`] and `sql::SetRows`).
 //! On SQLite a set saves less database work than on PostgreSQL, but each statement is a
 //! round trip to the thread sqlx runs the connection on. Every write of a batch is in
 //! flight at once, none answered yet, so running a kind's writes together, before or after
@@ -64,14 +77,38 @@ const QUEUE: usize = 1024;
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Runs one write's statements on `conn` (inside a transaction) with its arguments.
-pub(crate) type Statements<A, T> =
-    for<'c> fn(&'c mut AnyConnection, &'c A) -> BoxFuture<'c, Result<T>>;
-
-/// Runs several writes of one kind on `conn` (inside a transaction) as one set: each
-/// write's result, in the order of `args`.
+/// Runs writes of one kind on `conn` (inside a transaction) as one set, one write or many:
+/// each write's result, in the order of `args`.
 pub(crate) type SetStatements<A, T> =
     for<'c> fn(&'c mut AnyConnection, &'c [&'c A]) -> BoxFuture<'c, Result<Vec<T>>>;
+
+/// Runs again, as a set of their own, the writes of `args` that were not the first of
+/// their key in it (a session closed twice, a request answered twice), once the set has
+/// run the first ones, and puts their results in their places in `results`.
+pub(crate) async fn run_later<A, T>(
+    conn: &mut AnyConnection,
+    args: &[&A],
+    first: &[bool],
+    results: &mut [T],
+    set: SetStatements<A, T>,
+) -> Result<()> {
+    let later: Vec<&A> = args
+        .iter()
+        .zip(first)
+        .filter(|(_, first)| !**first)
+        .map(|(a, _)| *a)
+        .collect();
+    if later.is_empty() {
+        return Ok(());
+    }
+    let mut done = set(conn, &later).await?.into_iter();
+    for (result, first) in results.iter_mut().zip(first) {
+        if !*first && let Some(d) = done.next() {
+            *result = d;
+        }
+    }
+    Ok(())
+}
 
 /// The writers' queues; a write goes to the one its key picks.
 #[derive(Debug, Clone)]
@@ -143,13 +180,12 @@ impl Writer {
     }
 
     /// Queues a write under `key` (the session or request whose rows it changes) and
-    /// waits until it is committed (or failed). In a batch with other writes of the same
-    /// `set`, all of them run by one call of `set`; alone, by `statements`.
+    /// waits until it is committed (or failed). It runs by `set`, with the writes of the
+    /// same `set` in its batch or, alone, as a set of one.
     pub(crate) async fn write<A, T>(
         &self,
         key: &str,
         args: A,
-        statements: Statements<A, T>,
         set: SetStatements<A, T>,
     ) -> Result<T>
     where
@@ -161,7 +197,6 @@ impl Writer {
         let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
         let job = Box::new(Queued {
             args,
-            statements,
             set,
             key: hash,
             done: None,
@@ -189,9 +224,8 @@ type SetRunner =
 
 /// A queued write, its type erased so writes of every kind share one queue.
 trait Job: Send {
-    /// Runs the write's statements; its result waits in the job until [`Job::answer`].
-    fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Result<()>>;
-    /// The set it may run in, and what runs it.
+    /// The set it runs in, and what runs it; its result waits in the job until
+    /// [`Job::answer`].
     fn set(&self) -> (SetKind, SetRunner);
     /// Its key's hash: writes of one key keep their order.
     fn key(&self) -> u64;
@@ -202,7 +236,6 @@ trait Job: Send {
 
 struct Queued<A, T> {
     args: A,
-    statements: Statements<A, T>,
     set: SetStatements<A, T>,
     key: u64,
     done: Option<T>,
@@ -210,13 +243,6 @@ struct Queued<A, T> {
 }
 
 impl<A: Send + Sync + 'static, T: Send + 'static> Job for Queued<A, T> {
-    fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Result<()>> {
-        Box::pin(async move {
-            self.done = Some((self.statements)(conn, &self.args).await?);
-            Ok(())
-        })
-    }
-
     fn set(&self) -> (SetKind, SetRunner) {
         let kind = SetKind(TypeId::of::<Self>(), self.set as usize);
         (kind, run_set::<A, T>)
@@ -329,12 +355,10 @@ async fn run_together(pool: &AnyPool, batch: &mut [Box<dyn Job>], stats: &Stats)
                 held.insert(job.key());
             }
         }
-        if let [one] = members.as_mut_slice() {
-            one.run(&mut tx).await?;
-        } else {
-            runner(&mut tx, &mut members).await?;
+        if members.len() > 1 {
             stats.sets.fetch_add(1, Ordering::Relaxed);
         }
+        runner(&mut tx, &mut members).await?;
     }
     tx.commit().await?;
     Ok(())
