@@ -31,7 +31,8 @@ trap cleanup EXIT
 
 command -v st >/dev/null || python3 -m pip install --quiet -r tests/schemathesis/requirements.txt
 cargo build --quiet --bin rateline
-rateline="$PWD/target/debug/rateline"
+# Where cargo put it: CARGO_TARGET_DIR or the workspace's target/, as cargo itself decides.
+rateline="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug/rateline"
 
 export RATELINE__DATABASE__URL="${1:-sqlite://$work/rateline.db}"
 # A free port: bind to 0 in Python, release, hand it over.
