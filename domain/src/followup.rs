@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use super::ids::id_list_schema;
 use super::{Invalid, NameId, check_text};
 
 /// The longest response, appeal reason, note or evaluation comment, in characters
@@ -89,6 +90,7 @@ pub struct DecisionBody {
     pub approve: bool,
     /// Why it was decided so, kept with the appeal: 1 to 4096 characters when given.
     #[serde(default)]
+    #[schema(schema_with = said_schema)]
     pub note: Option<String>,
     /// The admin who decided (a person id).
     #[serde(default)]
@@ -119,6 +121,7 @@ pub struct EvaluationBody {
     pub stars: i64,
     /// What the supervisor has to say about the session: 1 to 4096 characters when given.
     #[serde(default)]
+    #[schema(schema_with = said_schema)]
     pub comment: Option<String>,
     /// The supervisor who evaluated (a person id).
     #[serde(default)]
@@ -155,11 +158,18 @@ pub enum InboxAction {
     Reopen,
 }
 
+/// The OpenAPI schema of an action's ratings: 1 to [`MAX_RATINGS_PER_ACTION`], as
+/// [`InboxActionBody::validate`] checks.
+fn action_ratings() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    id_list_schema(1, MAX_RATINGS_PER_ACTION)
+}
+
 /// `POST /v1/ratings/actions`: one action on several ratings, all or none.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InboxActionBody {
     /// 1 to 200 ratings.
+    #[schema(schema_with = action_ratings)]
     pub rating_ids: Vec<NameId>,
     /// What is done to each rating named.
     pub action: InboxAction,
@@ -168,6 +178,7 @@ pub struct InboxActionBody {
     pub assignee_id: Option<NameId>,
     /// Why no follow-up is needed, for `close`.
     #[serde(default)]
+    #[schema(schema_with = said_schema)]
     pub note: Option<String>,
 }
 
@@ -200,32 +211,30 @@ impl InboxActionBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::pattern_states_the_rule;
 
     /// The description's pattern for a said text accepts what `check_said` accepts (lengths
     /// aside, which the description states as lengths).
     #[test]
     fn the_said_pattern_states_the_rule_it_describes() {
-        let pattern = regex::Regex::new(SAID).expect("the pattern compiles");
-        for text in [
-            "",
-            " ",
-            "\n\t ",
-            "a",
-            " a ",
-            "line one\nline two\r\n",
-            "\u{7}bell",
-            "ok\u{85}",
-            "\u{0}",
-            "tab\there",
-            "\u{a0}",
-            "é",
-        ] {
-            assert_eq!(
-                pattern.is_match(text),
-                check_said("text", text).is_ok(),
-                "{text:?}"
-            );
-        }
+        pattern_states_the_rule(
+            SAID,
+            |text| check_said("text", text).is_ok(),
+            &[
+                "",
+                " ",
+                "\n\t ",
+                "a",
+                " a ",
+                "line one\nline two\r\n",
+                "\u{7}bell",
+                "ok\u{85}",
+                "\u{0}",
+                "tab\there",
+                "\u{a0}",
+                "é",
+            ],
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::ids::http_url_schema;
 use crate::{Invalid, check_http_url, check_line, check_name_id};
 
 /// The most entries a helpdesk's inbox (group) or agent map holds.
@@ -252,6 +253,25 @@ pub trait HelpdeskSettings:
     }
 }
 
+/// A Chatwoot account's id as [`Helpdesk::check_id`] takes it, as a pattern: a number
+/// written without sign or leading zero. Up to 19 digits, each of which fits; of the
+/// 20-digit numbers only some do, so the pattern leaves them all out.
+const CHATWOOT_ACCOUNT: &str = r"^(0|[1-9][0-9]{0,18})$";
+
+/// A Chatwoot account's id in the OpenAPI description (a path's `{account}`).
+pub struct ChatwootAccount;
+
+impl utoipa::PartialSchema for ChatwootAccount {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(CHATWOOT_ACCOUNT))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ChatwootAccount {}
+
 fn mapped(map: &BTreeMap<String, String>, id: u64, helpdesk: Helpdesk) -> String {
     map.get(&id.to_string())
         .cloned()
@@ -277,6 +297,7 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct ChatwootSettings {
     /// Chatwoot's address, e.g. `https://chatwoot.example.com`.
+    #[schema(schema_with = http_url_schema)]
     pub url: String,
     /// An agent's or an agent bot's access token (Profile settings → Access token).
     /// Write-only: never shown; a write without it keeps the stored one.
@@ -357,6 +378,7 @@ impl HelpdeskSettings for ChatwootSettings {
 #[serde(deny_unknown_fields)]
 pub struct ZammadSettings {
     /// Zammad's address, e.g. `https://zammad.example.com`.
+    #[schema(schema_with = http_url_schema)]
     pub url: String,
     /// An access token of an agent (Profile → Token Access) with `ticket.agent`.
     /// Write-only: never shown; a write without it keeps the stored one.
@@ -431,6 +453,30 @@ impl HelpdeskSettings for ZammadSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::pattern_states_the_rule;
+
+    /// The description's pattern for a Chatwoot account takes what `check_id` takes.
+    #[test]
+    fn the_account_pattern_states_the_rule_it_describes() {
+        pattern_states_the_rule(
+            CHATWOOT_ACCOUNT,
+            |id| Helpdesk::Chatwoot.check_id("account", id).is_ok(),
+            &[
+                "0",
+                "1",
+                "42",
+                "01",
+                "-1",
+                "+1",
+                " 1",
+                "1 ",
+                "1a",
+                "",
+                "٣",
+                "9999999999999999999",
+            ],
+        );
+    }
 
     fn chatwoot() -> ChatwootSettings {
         serde_json::from_value(serde_json::json!({

@@ -70,6 +70,34 @@ fn id_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         .into()
 }
 
+/// An absolute `http://` or `https://` URL without a user name or password, as a pattern:
+/// the form [`check_http_url`] takes. One of that form that its URL parser cannot read, the
+/// check refuses besides.
+const HTTP_URL: &str = r"^[hH][tT][tT][pP][sS]?://[^\s/?#@]+(?:[/?#][^\s]*)?$";
+
+/// The OpenAPI schema of a URL Rateline calls, which [`check_http_url`] checks, with an
+/// example of its form.
+pub(crate) fn http_url_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(HTTP_URL))
+        .examples(["https://example.com/rateline"])
+        .into()
+}
+
+/// The OpenAPI schema of a list of `min` to `max` ids, each as [`id_schema`] states it: for
+/// a `schema_with` whose list has its bounds in a constant beside the check.
+pub(crate) fn id_list_schema(
+    min: usize,
+    max: usize,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(id_schema())
+        .min_items(Some(min))
+        .max_items(Some(max))
+        .into()
+}
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $check:path) => {
         $(#[$doc])*
@@ -372,6 +400,20 @@ pub fn check_line(field: &str, text: &str) -> Result<(), Invalid> {
     }
 }
 
+/// Asserts that a pattern of the OpenAPI description matches each sample exactly when the
+/// check it describes takes it.
+#[cfg(test)]
+pub(crate) fn pattern_states_the_rule(
+    pattern: &str,
+    takes: impl Fn(&str) -> bool,
+    samples: &[&str],
+) {
+    let compiled = regex::Regex::new(pattern).expect("the pattern compiles");
+    for sample in samples {
+        assert_eq!(compiled.is_match(sample), takes(sample), "{sample:?}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -402,6 +444,26 @@ mod tests {
         ] {
             assert_eq!(check_http_url("u", bad).unwrap_err().field, "u", "{bad:?}");
         }
+    }
+
+    /// The description's URL pattern takes what `check_http_url` takes.
+    #[test]
+    fn the_url_pattern_states_the_rule_it_describes() {
+        pattern_states_the_rule(
+            HTTP_URL,
+            |url| check_http_url("url", url).is_ok(),
+            &[
+                "https://example.com/rateline",
+                "HTTP://0",
+                "http://127.0.0.1:8080/?a=b#c",
+                "https://example.com",
+                "ftp://example.com/",
+                "https://user:pw@example.com/",
+                "https://exa mple.com/",
+                "example.com",
+                "",
+            ],
+        );
     }
 
     #[test]

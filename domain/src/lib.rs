@@ -34,7 +34,7 @@ pub use followup::{
     MAX_RATINGS_PER_ACTION, ResponseBody,
 };
 pub use helpdesk::{
-    ChatwootSettings, Helpdesk, HelpdeskSettings, MAX_HELPDESK_MAP, ZammadSettings,
+    ChatwootAccount, ChatwootSettings, Helpdesk, HelpdeskSettings, MAX_HELPDESK_MAP, ZammadSettings,
 };
 pub use ids::{
     Id, Name, NameId, check_http_url, check_id, check_line, check_name_id, check_text,

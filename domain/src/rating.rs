@@ -106,6 +106,23 @@ impl FromStr for RequestStatus {
     }
 }
 
+/// The OpenAPI schema of an answer's value: from the lowest to the highest value any
+/// scale allows ([`Scale::allowed`]). Which of them a request takes depends on its line's
+/// scale, which the request's id does not show; [`RatingAnswer::validate`] checks that.
+fn answer_value() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    let ends = Scale::ALL.map(|s| s.allowed().into_inner());
+    let lowest = ends.iter().map(|(low, _)| *low).min();
+    let highest = ends.iter().map(|(_, high)| *high).max();
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Integer)
+        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+            utoipa::openapi::KnownFormat::Int64,
+        )))
+        .minimum(lowest)
+        .maximum(highest)
+        .into()
+}
+
 /// `POST /v1/ratings`: a client's answer to a request.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -115,6 +132,7 @@ pub struct RatingAnswer {
     pub request_id: String,
     /// The answer on the line's scale: 1 (👍) or 0 (👎), or 1 to 5 stars. Another value later
     /// changes the rating, as far as the line's `max_changes` and `change_window_days` allow.
+    #[schema(schema_with = answer_value)]
     pub value: i64,
     /// What the client wrote, at most 2000 characters. Absent, a stored comment stays.
     pub comment: Option<String>,

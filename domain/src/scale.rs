@@ -30,6 +30,9 @@ pub enum Scale {
 }
 
 impl Scale {
+    /// Every scale a line may rate on.
+    pub const ALL: [Scale; 2] = [Scale::Binary, Scale::FiveStar];
+
     /// Its name in the API, the store and the config file (`binary`, `five_star`).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{http_url_schema, id_list_schema};
 use crate::{Invalid, check_http_url, check_line, check_name_id};
 
 /// What happened, as an event's `type` names it.
@@ -82,13 +83,19 @@ impl std::fmt::Display for EventType {
 /// The most lines one subscription may name.
 pub const MAX_SUBSCRIPTION_LINES: usize = 100;
 
+/// The OpenAPI schema of a subscription's lines: 1 to [`MAX_SUBSCRIPTION_LINES`], as
+/// [`SubscriptionSettings::validate`] checks (left out, it is every line).
+fn subscription_lines() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    id_list_schema(1, MAX_SUBSCRIPTION_LINES)
+}
+
 /// `PUT /v1/subscriptions/{id}`: where events go and which.
 #[derive(Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionSettings {
     /// Where each event is POSTed, under the outbound policy: an absolute `http://` or
     /// `https://` URL.
-    #[schema(pattern = r"^[hH][tT][tT][pP][sS]?://[^\s/?#@]+(?:[/?#][^\s]*)?$")]
+    #[schema(schema_with = http_url_schema)]
     pub url: String,
     /// Signs every event (`X-Rateline-Signature`), at least 16 characters. Write-only: a
     /// `PUT` without it keeps the stored one; a new subscription needs it.
@@ -99,6 +106,7 @@ pub struct SubscriptionSettings {
     pub events: Vec<EventType>,
     /// Only events of sessions on these lines; every line when left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = subscription_lines)]
     pub lines: Option<Vec<String>>,
 }
 

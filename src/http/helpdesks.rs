@@ -11,7 +11,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use rateline_domain::{ChatwootSettings, Helpdesk, HelpdeskSettings, ManagedBy, ZammadSettings};
+use rateline_domain::{
+    ChatwootAccount, ChatwootSettings, Helpdesk, HelpdeskSettings, ManagedBy, NameId,
+    ZammadSettings,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -339,14 +342,14 @@ async fn current_version<S: HelpdeskSettings>(state: &AppState, id: &str) -> Opt
 /// The four routes of one kind's helpdesks, each with its OpenAPI description (in the API's
 /// words, which call a helpdesk a connector).
 macro_rules! helpdesk_routes {
-    ($module:ident, $settings:ty, $path:literal, $param:literal, $tag:literal, $title:literal) => {
+    ($module:ident, $settings:ty, $id:ident, $path:literal, $param:literal, $tag:literal, $title:literal) => {
         mod $module {
             use super::*;
 
             #[doc = concat!("Shows one ", $title, " connector, without its token and secret: admins.")]
             #[utoipa::path(
                 get, path = $path, tag = "connectors", operation_id = concat!("get_", $tag, "_connector"),
-                params(($param = String, Path, description = concat!("The ", $title, " ", $param, "."))),
+                params(($param = $id, Path, description = concat!("The ", $title, " ", $param, "."))),
                 responses(
                     (status = 200, description = "The connector.", body = HelpdeskView<$settings>, headers(("ETag" = String, description = "Its version, for If-Match."))),
                     (status = 403, description = "Not an admin (`forbidden`).", body = ErrorBody),
@@ -365,7 +368,7 @@ macro_rules! helpdesk_routes {
             #[utoipa::path(
                 put, path = $path, tag = "connectors", operation_id = concat!("put_", $tag, "_connector"),
                 params(
-                    ($param = String, Path, description = concat!("The ", $title, " ", $param, ".")),
+                    ($param = $id, Path, description = concat!("The ", $title, " ", $param, ".")),
                     ("If-Match" = Option<ETagParam>, Header, description = "The `ETag` the change is for; refused with 412 if the connector has changed since."),
                 ),
                 request_body = $settings,
@@ -392,7 +395,7 @@ macro_rules! helpdesk_routes {
             #[utoipa::path(
                 patch, path = $path, tag = "connectors", operation_id = concat!("patch_", $tag, "_connector"),
                 params(
-                    ($param = String, Path, description = concat!("The ", $title, " ", $param, ".")),
+                    ($param = $id, Path, description = concat!("The ", $title, " ", $param, ".")),
                     ("If-Match" = Option<ETagParam>, Header, description = "The `ETag` the change is for; refused with 412 if the connector has changed since."),
                 ),
                 request_body(content = Object, content_type = "application/merge-patch+json", description = "The settings to change, shaped as the connector's settings."),
@@ -419,7 +422,7 @@ macro_rules! helpdesk_routes {
             #[utoipa::path(
                 delete, path = $path, tag = "connectors", operation_id = concat!("delete_", $tag, "_connector"),
                 params(
-                    ($param = String, Path, description = concat!("The ", $title, " ", $param, ".")),
+                    ($param = $id, Path, description = concat!("The ", $title, " ", $param, ".")),
                     ("If-Match" = Option<ETagParam>, Header, description = "The `ETag` the deletion is for; refused with 412 if the connector has changed since."),
                 ),
                 responses(
@@ -445,6 +448,7 @@ macro_rules! helpdesk_routes {
 helpdesk_routes!(
     chatwoot,
     ChatwootSettings,
+    ChatwootAccount,
     "/v1/connectors/chatwoot/{account}",
     "account",
     "chatwoot",
@@ -453,6 +457,7 @@ helpdesk_routes!(
 helpdesk_routes!(
     zammad,
     ZammadSettings,
+    NameId,
     "/v1/connectors/zammad/{instance}",
     "instance",
     "zammad",

@@ -34,8 +34,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "events", description = "Event subscriptions: ratings, responses and failed sends POSTed to a CRM, signed, in order, retried."),
         (name = "connectors", description = "The helpdesks this server rates the conversations of (Chatwoot, Zammad), as configured."),
     ),
-    // Named by a query parameter only, which does not collect schemas by itself.
-    components(schemas(ErrorBody, ETagParam, TimeParam, crate::store::Grouping, crate::store::InboxState)),
+    // Named by parameters only, which do not collect schemas by themselves.
+    components(schemas(ErrorBody, ETagParam, TimeParam, rateline_domain::ChatwootAccount, crate::store::Grouping, crate::store::InboxState)),
     security(("api_key" = [])),
 )]
 pub struct ApiDoc;
@@ -142,6 +142,7 @@ impl Modify for CommonErrors {
 }
 
 fn add_common(op: &mut Operation) {
+    not_null_headers(op);
     let mut add = |status: &str, description: &str| {
         let mut response = ResponseBuilder::new().description(description).content(
             "application/json",
@@ -175,6 +176,29 @@ fn add_common(op: &mut Operation) {
             "413",
             "The body is larger than `server.body_limit_bytes` allows.",
         );
+    }
+}
+
+/// An optional header (`If-Match`, an `Option` in its handler) is sent or left out; it is
+/// never `null`. utoipa describes an `Option` header as its schema or `null`, which a client
+/// generated from the description sends as the text `null`: only the schema is kept.
+fn not_null_headers(op: &mut Operation) {
+    use utoipa::openapi::path::ParameterIn;
+    let is_null = |s: &RefOr<schema::Schema>| {
+        matches!(s, RefOr::T(schema::Schema::Object(o))
+            if o.schema_type == schema::SchemaType::Type(schema::Type::Null))
+    };
+    for param in op.parameters.iter_mut().flatten() {
+        let RefOr::T(param) = param else { continue };
+        if !matches!(param.parameter_in, ParameterIn::Header) {
+            continue;
+        }
+        if let Some(RefOr::T(schema::Schema::OneOf(one_of))) = &mut param.schema {
+            one_of.items.retain(|s| !is_null(s));
+            if one_of.items.len() == 1 {
+                param.schema = one_of.items.pop();
+            }
+        }
     }
 }
 
