@@ -9,7 +9,10 @@
 #
 # RATELINE_ST_EXAMPLES (default 100) is the number of cases per operation and phase; CI
 # runs fewer. The server runs with an admin key, as production does, so every endpoint
-# is reached past authentication; its log is kept in target/schemathesis/server.log.
+# is reached past authentication; its log is kept in target/schemathesis/server.log. An
+# operation whose valid cases are all refused fails the run too (a rule the description
+# leaves out); tests/schemathesis/hooks.py gives valid cases what only the server knows when
+# they are sent, such as the current version for If-Match (docs/testing.md).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -55,9 +58,13 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 
-# A little world, so generated calls reach past "no such session" into the engine: two
-# lines, two people, a rated session with an appeal, an open one and a web chat one. A
-# local connector answers the webhook line's request.
+# A little world, so generated calls reach past "no such session" into the engine: three
+# lines (five stars, web chat, thumbs), two people with an address for each alert sink, a
+# rated session with an appeal (the operator's, so that an admin may decide it), an open
+# one, a web chat one, a rated one on the thumbs line, a helpdesk of each kind and a
+# subscription. Those ratings stay low, for the inbox; the requests generated answers go to
+# are two more sessions', one on each scale. A local connector answers the webhook lines' requests, the people's webhook
+# alerts, the helpdesks' calls and the subscription's events.
 python3 tests/schemathesis/connector.py "$work/connector.port" &
 connector_pid=$!
 for _ in $(seq 50); do [[ -s "$work/connector.port" ]] && break; sleep 0.1; done
@@ -66,35 +73,86 @@ api() { # METHOD PATH [BODY]: the answer's body; fails on a status >= 400
         ${3:+--data "$3"} "$base$2"
 }
 field() { python3 -c "import json,sys; print(eval('json.load(sys.stdin)' + sys.argv[1]))" "$1"; }
-api PUT /v1/people/st-sup '{"name": "Sam", "role": "supervisor"}' >/dev/null
-api PUT /v1/people/st-op '{"name": "Olga", "role": "operator", "manager_id": "st-sup"}' >/dev/null
+connector="http://127.0.0.1:$(cat "$work/connector.port")/"
+notify="\"notify\": {\"email\": \"sam@example.com\", \"telegram_chat_id\": 42, \"webhook_url\": \"$connector\"}"
+api PUT /v1/people/st-sup "{\"name\": \"Sam\", \"role\": \"supervisor\", $notify}" >/dev/null
+api PUT /v1/people/st-op "{\"name\": \"Olga\", \"role\": \"operator\", \"manager_id\": \"st-sup\", $notify}" >/dev/null
+operator_key="$("$rateline" keys create --name st-operator --role operator --person st-op 2>/dev/null)"
 api PUT /v1/lines/st-line "{\"name\": \"Support\", \"rating\": {\"delay_seconds\": 0, \"scale\": \"five_star\"},
-    \"webhook\": {\"url\": \"http://127.0.0.1:$(cat "$work/connector.port")/\", \"secret\": \"st-secret-of-the-connector\"},
+    \"webhook\": {\"url\": \"$connector\", \"secret\": \"st-secret-of-the-connector\"},
     \"notify_low\": [{\"kind\": \"supervisor\", \"id\": \"st-sup\"}]}" >/dev/null
 api PUT /v1/lines/st-chat '{"name": "Web chat"}' >/dev/null
-for s in st-rated st-open; do
-    api POST /v1/sessions "{\"id\": \"$s\", \"line_id\": \"st-line\", \"channel\": \"webhook\",
-        \"client\": {\"id\": \"client-$s\"}, \"operator_id\": \"st-op\"}" >/dev/null
+api PUT /v1/lines/st-thumbs "{\"name\": \"Thumbs\", \"rating\": {\"delay_seconds\": 0, \"scale\": \"binary\"},
+    \"webhook\": {\"url\": \"$connector\", \"secret\": \"st-secret-of-the-connector\"}}" >/dev/null
+for s in st-rated:st-line st-open:st-line st-thumbs-rated:st-thumbs st-answered:st-line \
+    st-thumbs-answered:st-thumbs; do
+    api POST /v1/sessions "{\"id\": \"${s%:*}\", \"line_id\": \"${s#*:}\", \"channel\": \"webhook\",
+        \"client\": {\"id\": \"client-${s%:*}\"}, \"operator_id\": \"st-op\"}" >/dev/null
 done
 api POST /v1/sessions '{"id": "st-webchat", "line_id": "st-chat", "channel": "webchat",
     "client": {"id": "visitor"}, "operator_id": "st-op"}' >/dev/null
-request="$(api POST /v1/sessions/st-rated/close '{"closed_by": "operator"}' | field "['rating_request']['id']")"
-for _ in $(seq 100); do
-    [[ "$(api GET /v1/sessions/st-rated | field "['rating_request']['status']")" == sent ]] && break
-    sleep 0.1
-done
-rating="$(api POST /v1/ratings "{\"request_id\": \"$request\", \"value\": 1, \"comment\": \"slow\"}" | field "['id']")"
-appeal="$(api POST "/v1/ratings/$rating/appeal" '{"reason": "the network was down"}' | field "['id']")"
+rated() { # SESSION VALUE: closes the session, answers its request when sent; "REQUEST RATING"
+    local request rating
+    request="$(api POST "/v1/sessions/$1/close" '{"closed_by": "operator"}' | field "['rating_request']['id']")"
+    for _ in $(seq 100); do
+        [[ "$(api GET "/v1/sessions/$1" | field "['rating_request']['status']")" == sent ]] && break
+        sleep 0.1
+    done
+    rating="$(api POST /v1/ratings "{\"request_id\": \"$request\", \"value\": $2, \"comment\": \"slow\"}" | field "['id']")"
+    echo "$request $rating"
+}
+answered="$(rated st-rated 1)"
+rating="${answered#* }"
+answered="$(rated st-thumbs-rated 0)"
+thumbs_rating="${answered#* }"
+answered="$(rated st-answered 1)"
+request="${answered% *}"
+answered="$(rated st-thumbs-answered 0)"
+thumbs_request="${answered% *}"
+appeal="$(key="$operator_key" api POST "/v1/ratings/$rating/appeal" '{"reason": "the network was down"}' | field "['id']")"
+chatwoot="{\"url\": \"$connector\", \"api_token\": \"st-token-of-chatwoot\", \"webhook_secret\": \"st-secret-of-chatwoot\"}"
+zammad="{\"url\": \"$connector\", \"api_token\": \"st-token-of-zammad\", \"webhook_token\": \"st-token-of-the-webhook\"}"
+api PUT /v1/connectors/chatwoot/1 "$chatwoot" >/dev/null
+api PUT /v1/connectors/zammad/st-zammad "$zammad" >/dev/null
+subscription="{\"url\": \"$connector\", \"secret\": \"st-secret-of-the-subscription\", \"events\": [\"rating.created\"]}"
+api PUT /v1/subscriptions/st-crm "$subscription" >/dev/null
 
-# Known ids are used four times in five where an operation takes one; the fifth is generated.
+# What the hooks read (tests/schemathesis/hooks.py): where the server is, and the world.
+export RATELINE_ST_BASE="$base" RATELINE_ST_KEY="$key"
+export RATELINE_ST_WORLD="{
+  \"rated\": {\"$rating\": \"st-rated\", \"$thumbs_rating\": \"st-thumbs-rated\"},
+  \"requests\": {\"binary\": \"$thumbs_request\", \"five_star\": \"$request\"},
+  \"lines\": [\"st-line\", \"st-chat\", \"st-thumbs\"],
+  \"ratings\": [\"$rating\", \"$thumbs_rating\"], \"people\": [\"st-sup\"],
+  \"period\": [\"2026-11-01\", \"2026-12-01\"], \"channels\": [\"webhook\", \"webchat\"],
+  \"paths\": {\"/v1/ratings/{id}\": [\"id\", \"$rating\"], \"/v1/connectors/chatwoot/{account}\": [\"account\", \"1\"],
+    \"/v1/connectors/zammad/{instance}\": [\"instance\", \"st-zammad\"],
+    \"/v1/subscriptions/{subscription_id}\": [\"subscription_id\", \"st-crm\"]},
+  \"kept\": {\"/v1/connectors/chatwoot/1\": $chatwoot, \"/v1/connectors/zammad/st-zammad\": $zammad,
+    \"/v1/subscriptions/st-crm\": $subscription}}"
+
+# Known ids and values are used four times in five where an operation takes one; the fifth
+# is generated.
 cat >"$work/schemathesis.toml" <<TOML
+hooks = "tests/schemathesis/hooks.py"
+
+# An operation that refuses every valid case fails the run: its description leaves out a
+# rule the server enforces (docs/testing.md, "Hostile input").
+[warnings]
+fail-on = ["validation_mismatch"]
+
 [dictionaries]
-lines = { values = ["st-line", "st-chat"] }
+lines = { values = ["st-line", "st-chat", "st-thumbs"] }
 people = { values = ["st-op", "st-sup"] }
 sessions = { values = ["st-rated", "st-open", "st-webchat"] }
-ratings = { values = ["$rating"] }
-requests = { values = ["$request"] }
+ratings = { values = ["$rating", "$thumbs_rating"] }
+requests = { values = ["$request", "$thumbs_request"] }
 appeals = { values = ["$appeal"] }
+chatwoot = { values = ["1"] }
+zammad = { values = ["st-zammad"] }
+supervisors = { values = ["st-sup"] }
+destinations = { values = ["$connector"] }
+subscriptions = { values = ["st-crm"] }
 
 [parameters]
 "path.line_id" = { dictionary = "lines", probability = 0.8 }
@@ -106,8 +164,17 @@ appeals = { values = ["$appeal"] }
 "body.operator_id" = { dictionary = "people", probability = 0.8 }
 "body.request_id" = { dictionary = "requests", probability = 0.8 }
 "body.author_id" = { dictionary = "people", probability = 0.8 }
-"body.decided_by" = { dictionary = "people", probability = 0.8 }
+# Who decided must exist, and is refused 422 otherwise, not 404: always a known person.
+"body.decided_by" = { dictionary = "people", probability = 1.0 }
 "body.manager_id" = { dictionary = "people", probability = 0.8 }
+"path.account" = { dictionary = "chatwoot", probability = 0.8 }
+"path.instance" = { dictionary = "zammad", probability = 0.8 }
+"body.rating_ids[*]" = { dictionary = "ratings", probability = 0.8 }
+"body.lines[*]" = { dictionary = "lines", probability = 0.8 }
+"body.url" = { dictionary = "destinations", probability = 0.8 }
+# An assignee must be a supervisor of the ratings' line, or an admin.
+"body.assignee_id" = { dictionary = "supervisors", probability = 0.8 }
+"path.subscription_id" = { dictionary = "subscriptions", probability = 0.8 }
 
 [[operations]]
 include-path-regex = "^/v1/sessions/"
@@ -124,6 +191,13 @@ parameters = { "path.id" = { dictionary = "appeals", probability = 0.8 } }
 [[operations]]
 include-path-regex = "^/v1/operators/"
 parameters = { "path.id" = { dictionary = "people", probability = 0.8 } }
+
+# Setting up a helpdesk calls it, and its refusal is the documented 502 (helpdesk_refused):
+# the run's helpdesks are the local connector, which is no helpdesk. Any other 5xx still
+# fails.
+[[operations]]
+include-path-regex = "^/v1/connectors/.*/setup$"
+checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "502"]
 TOML
 
 status=0
