@@ -104,12 +104,15 @@ impl fmt::Display for Channel {
     }
 }
 
-/// An unknown channel name; the message lists the ones that exist.
+/// An unknown channel name; the message lists the ones that exist, from [`Channel::ALL`].
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "unknown channel '{0}': use one of telegram, webchat, messenger, instagram, whatsapp, webhook"
-)]
+#[error("unknown channel '{0}': use one of {names}", names = channel_names())]
 pub struct UnknownChannel(pub String);
+
+/// Every channel's name, as the API takes it, separated by commas.
+fn channel_names() -> String {
+    Channel::ALL.map(Channel::as_str).join(", ")
+}
 
 impl FromStr for Channel {
     type Err = UnknownChannel;
@@ -134,4 +137,21 @@ pub struct ClientRef {
     /// characters on one line.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_channel_names_every_channel_there_is() {
+        let message = "sms".parse::<Channel>().unwrap_err().to_string();
+        assert!(message.starts_with("unknown channel 'sms': use one of telegram, "));
+        for channel in Channel::ALL {
+            assert!(
+                message.contains(channel.as_str()),
+                "{channel} missing from: {message}"
+            );
+        }
+    }
 }
