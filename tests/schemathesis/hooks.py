@@ -16,9 +16,11 @@ calls meant to be invalid are sent as generated. Each rule, and what the call is
   body), and a new helpdesk or subscription needs its token or secret, which a stored one
   keeps: the examples and coverage phases, which do not draw from the config's
   dictionaries, are given known ids, as the fuzzing phase is four times in five.
-- A session is opened on a channel this server has enabled, which its settings decide,
-  between 1970 and now: a channel it has not enabled becomes one it has, and an
-  `opened_at` out of that span is left out (the server then takes the time of the call).
+- A session is opened on a known line, on a channel this server has enabled (which its
+  settings decide) and the line takes (webhook only on a line with a connector), between
+  1970 and now: an unknown line becomes a known one, a channel it has not enabled becomes
+  one it has, and an `opened_at` out of that span is left out (the server then takes the
+  time of the call).
 - The run's helpdesks and subscription are kept: a DELETE may remove one, and every later
   call to it would then stop at "not found" instead of its rules.
 
@@ -41,7 +43,8 @@ BASE = os.environ["RATELINE_ST_BASE"]
 KEY = os.environ["RATELINE_ST_KEY"]
 # rated: rating id -> its session; requests: scale -> a request on a line of that scale;
 # lines, ratings, people: known ids; kept: path -> the body that makes it; period: [from, to];
-# paths: path template -> [parameter, a known value]; channels: those the server enables.
+# paths: path template -> [parameter, a known value]; channels: those the server enables;
+# webhook_lines: the lines with a connector.
 WORLD = json.loads(os.environ["RATELINE_ST_WORLD"])
 RESPONSE = re.compile(r"^/v1/ratings/([^/]+)/response$")
 SCALES = {"binary": range(0, 2), "five_star": range(1, 6)}
@@ -132,8 +135,13 @@ def session_now(case):
     body = case.body
     if not isinstance(body, dict):
         return
+    if isinstance(body.get("line_id"), str) and body["line_id"] not in WORLD["lines"]:
+        body["line_id"] = WORLD["lines"][0]
     if isinstance(body.get("channel"), str) and body["channel"] not in WORLD["channels"]:
         body["channel"] = WORLD["channels"][0]
+    # Only a line with a connector takes webhook sessions; the web chat's line has none.
+    if body.get("channel") == "webhook" and body.get("line_id") not in WORLD["webhook_lines"]:
+        body["channel"] = "webchat"
     opened = time(body.get("opened_at"))
     now = datetime.datetime.now(datetime.timezone.utc)
     if opened is not None and (opened.tzinfo is None or not EPOCH <= opened <= now):

@@ -122,7 +122,7 @@ export RATELINE_ST_BASE="$base" RATELINE_ST_KEY="$key"
 export RATELINE_ST_WORLD="{
   \"rated\": {\"$rating\": \"st-rated\", \"$thumbs_rating\": \"st-thumbs-rated\"},
   \"requests\": {\"binary\": \"$thumbs_request\", \"five_star\": \"$request\"},
-  \"lines\": [\"st-line\", \"st-chat\", \"st-thumbs\"],
+  \"lines\": [\"st-line\", \"st-chat\", \"st-thumbs\"], \"webhook_lines\": [\"st-line\", \"st-thumbs\"],
   \"ratings\": [\"$rating\", \"$thumbs_rating\"], \"people\": [\"st-sup\"],
   \"period\": [\"2026-11-01\", \"2026-12-01\"], \"channels\": [\"webhook\", \"webchat\"],
   \"paths\": {\"/v1/ratings/{id}\": [\"id\", \"$rating\"], \"/v1/connectors/chatwoot/{account}\": [\"account\", \"1\"],
