@@ -86,6 +86,7 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
             serde_json::from_value(serde_json::json!({"name": format!("Line {i}"),
                 "rating": {"scale": scale}}))?;
         store
+            .lines()
             .upsert_line(&format!("line-{i}"), &settings, ManagedBy::Api, None, start)
             .await?;
     }
@@ -135,7 +136,8 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
             Grouping::Day,
             Grouping::Week,
         ] {
-            let t = median(|| async { store.report(f, by, now).await.map(|_| ()) }).await?;
+            let t =
+                median(|| async { store.reports().report(f, by, now).await.map(|_| ()) }).await?;
             println!("| report by {by:?} | {name} | {} ms |", t.as_millis());
         }
         // The chart of a viewer in another zone than UTC counts the rows, not the rollup.
@@ -143,13 +145,19 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
             zone: Some(chrono_tz::Europe::Berlin),
             ..f.clone()
         };
-        let t = median(|| async { store.report(&berlin, Grouping::Day, now).await.map(|_| ()) })
-            .await?;
+        let t = median(|| async {
+            store
+                .reports()
+                .report(&berlin, Grouping::Day, now)
+                .await
+                .map(|_| ())
+        })
+        .await?;
         println!(
             "| report by Day, Europe/Berlin | {name} | {} ms |",
             t.as_millis()
         );
-        let t = median(|| async { store.breakdown(f, now).await.map(|_| ()) }).await?;
+        let t = median(|| async { store.reports().breakdown(f, now).await.map(|_| ()) }).await?;
         println!(
             "| funnel and distribution | {name} | {} ms |",
             t.as_millis()
@@ -159,7 +167,14 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
             operator: Some("op-17".into()),
             ..f.clone()
         };
-        let t = median(|| async { store.low_ratings(&profile, &[], 20).await.map(|_| ()) }).await?;
+        let t = median(|| async {
+            store
+                .reports()
+                .low_ratings(&profile, &[], 20)
+                .await
+                .map(|_| ())
+        })
+        .await?;
         println!(
             "| an operator's 20 newest low ratings | {name} | {} ms |",
             t.as_millis()
@@ -183,7 +198,7 @@ async fn inbox(store: &Store, now: chrono::DateTime<Utc>) -> anyhow::Result<()> 
     let everything = page(InboxFilter::default());
     println!(
         "low ratings in the store: {}",
-        store.inbox_count(&everything).await?
+        store.inbox().inbox_count(&everything).await?
     );
     let deep = InboxFilter {
         page: 21,
@@ -257,14 +272,14 @@ async fn inbox(store: &Store, now: chrono::DateTime<Utc>) -> anyhow::Result<()> 
             }),
         ),
     ] {
-        let t = median(|| async { store.inbox(&f, now).await.map(|_| ()) }).await?;
+        let t = median(|| async { store.inbox().page(&f, now).await.map(|_| ()) }).await?;
         println!("| inbox, 50 low ratings | {name} | {} ms |", t.as_millis());
     }
     let unanswered = InboxFilter {
         state: Some(InboxState::Unanswered),
         ..InboxFilter::default()
     };
-    let t = median(|| async { store.inbox_count(&unanswered).await.map(|_| ()) }).await?;
+    let t = median(|| async { store.inbox().inbox_count(&unanswered).await.map(|_| ()) }).await?;
     println!(
         "| the unanswered count (every page's header) | everything | {} ms |",
         t.as_millis()
@@ -287,7 +302,10 @@ async fn inbox(store: &Store, now: chrono::DateTime<Utc>) -> anyhow::Result<()> 
             ..unanswered.clone()
         };
         let t = median(|| async {
-            let (a, b) = tokio::join!(store.inbox(&f, now), store.inbox_count(&count));
+            let (a, b) = tokio::join!(
+                store.inbox().page(&f, now),
+                store.inbox().inbox_count(&count)
+            );
             a.and(b).map(|_| ())
         })
         .await?;
@@ -312,16 +330,18 @@ async fn bulk_close(store: &Store, now: chrono::DateTime<Utc>) -> anyhow::Result
     let mut times = Vec::new();
     for _ in 0..5 {
         let ids: Vec<String> = store
-            .inbox(&open, now)
+            .inbox()
+            .page(&open, now)
             .await?
             .items
             .into_iter()
             .map(|i| i.rating_id)
             .collect();
         let started = Instant::now();
-        store.rating_places(&ids).await?;
+        store.inbox().rating_places(&ids).await?;
         let note = Handling::Close(Some("called back, sorted".into()));
         let closed = store
+            .inbox()
             .handle_ratings(&ids, &note, Some("sup-1"), now)
             .await?;
         times.push(started.elapsed());
@@ -399,7 +419,7 @@ async fn export(store: &Store) -> anyhow::Result<()> {
         out.flush()?;
         anyhow::Ok(rows)
     });
-    let sent = store.each_rating(&all, &tx).await?;
+    let sent = store.reports().each_rating(&all, &tx).await?;
     drop(tx);
     let written = writing.await??;
     let took = started.elapsed();
@@ -508,7 +528,7 @@ async fn seed(store: &Store, db: Db, url: &str, n: i64, start: i64) -> anyhow::R
     // The triggers logged every row as a change; a running server folds them every few
     // seconds, and so does this, once.
     let folding = Instant::now();
-    let folded = store.fold_rollup().await?;
+    let folded = store.reports().fold_rollup().await?;
     println!("folded {folded} changes in {:.0?}", folding.elapsed());
     // Fresh planner statistics and the folded changes' dead rows vacuumed, as a database
     // that has been running would have them (autovacuum sees to both).

@@ -199,6 +199,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         ("Overall", Grouping::All),
     ] {
         let groups = store
+            .reports()
             .report(&ReportFilter::default(), by, chrono::Utc::now())
             .await?;
         println!(

@@ -120,6 +120,7 @@ fn database_error(settings: &Settings) -> impl Fn(StoreError) -> StartupError + 
 /// can connect may read and change everything. Warns when a public URL suggests a proxy.
 async fn refuse_open_to_all(settings: &Settings, store: &Store) -> Result<(), StartupError> {
     let keys = store
+        .keys()
         .any_credential()
         .await
         .map_err(database_error(settings))?;

@@ -192,6 +192,7 @@ impl Engine {
     ) -> Result<()> {
         let at: DateTime<Utc> = self.now();
         self.store
+            .audit_log()
             .put_audit(&AuditRecord {
                 id: id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
                 at,
@@ -230,7 +231,7 @@ impl Engine {
         // One entry per subject and day: its id says which, without the subject's text.
         let digest = hex::encode(&sha2::Sha256::digest(subject.as_bytes())[..8]);
         let id = format!("sign-in-failed-{day}-{digest}");
-        let before = match self.store.audit_changes(&id).await {
+        let before = match self.store.audit_log().audit_changes(&id).await {
             Ok(before) => before.unwrap_or_default(),
             Err(e) => {
                 tracing::error!(error = %e, subject, "a failed sign-in could not be counted in the audit log");
@@ -279,6 +280,7 @@ impl Engine {
         );
         let erased = self
             .store
+            .retention()
             .erase_client(channel.as_str(), &id, &pseudonym, self.now())
             .await?;
         if erased.anything() {
@@ -299,7 +301,7 @@ impl Engine {
     /// logs what went, as `retention` by `retention.days`; nothing when nothing went.
     pub async fn purge_older_than(&self, days: u32) -> Result<crate::store::Purged> {
         let cutoff = self.now() - chrono::Duration::days(i64::from(days));
-        let purged = self.store.purge_closed_before(cutoff).await?;
+        let purged = self.store.retention().purge_closed_before(cutoff).await?;
         if purged.sessions > 0 {
             let subject = format!(
                 "closed-before-{}",
@@ -325,7 +327,7 @@ impl Engine {
         filter: &AuditFilter,
     ) -> Result<Vec<AuditRecord>> {
         caller.admin("reading the audit log")?;
-        let mut entries = self.store.audit(filter).await?;
+        let mut entries = self.store.audit_log().audit(filter).await?;
         // Entries written before passwords in URLs were refused show them masked too.
         for c in entries.iter_mut().flat_map(|e| e.changes.iter_mut()) {
             if c.field.ends_with("url") {

@@ -62,7 +62,7 @@ impl Engine {
         if let Some(w) = &settings.webhook {
             self.check_destination("webhook.url", &w.url)?;
         }
-        let existing = self.store.get_line(id).await?;
+        let existing = self.store.lines().get_line(id).await?;
         let what = format!("line '{id}'");
         if let Some(l) = &existing
             && l.managed_by == ManagedBy::Config
@@ -92,11 +92,12 @@ impl Engine {
         }
         if !self
             .store
+            .lines()
             .upsert_line(id, &settings, ManagedBy::Api, expected, self.now())
             .await?
         {
             // Another write came between the read above and this one.
-            let current = self.store.get_line(id).await?.map(|l| l.version);
+            let current = self.store.lines().get_line(id).await?.map(|l| l.version);
             return Err(stale(&what, expected.unwrap_or_default(), current));
         }
         let line = self.line(id).await?;
@@ -125,27 +126,41 @@ impl Engine {
             if person.notify.webhook_secret.is_none() {
                 person.notify.webhook_secret = self.stored_secret(id).await?;
             }
-            let before = self.store.person(id).await?;
+            let before = self.store.people().person(id).await?;
             self.store
+                .people()
                 .upsert_person(id, &person, ManagedBy::Config, None, self.now())
                 .await?;
-            if let Some(after) = self.store.person(id).await? {
+            if let Some(after) = self.store.people().person(id).await? {
                 let before = before.map(|b| b.person);
                 self.record(FILE, "person", id, before.as_ref(), &after.person, None)
                     .await?;
             }
         }
         for (id, group) in &found.groups {
-            let before = self.store.groups(Some(id)).await?.pop().map(|(_, g, _)| g);
+            let before = self
+                .store
+                .people()
+                .groups(Some(id))
+                .await?
+                .pop()
+                .map(|(_, g, _)| g);
             self.store
+                .people()
                 .upsert_group(id, group, ManagedBy::Config, self.now())
                 .await?;
             self.record(FILE, "group", id, before.as_ref(), group, None)
                 .await?;
         }
         for l in lines {
-            let before = self.store.get_line(&l.id).await?.map(|b| b.settings);
+            let before = self
+                .store
+                .lines()
+                .get_line(&l.id)
+                .await?
+                .map(|b| b.settings);
             self.store
+                .lines()
                 .upsert_line(&l.id, &l.settings, ManagedBy::Config, None, self.now())
                 .await?;
             self.record(FILE, "line", &l.id, before.as_ref(), &l.settings, None)
@@ -159,6 +174,7 @@ impl Engine {
     pub async fn line(&self, id: &str) -> Result<LineRecord> {
         check_id("line_id", id).map_err(|_| line_not_found(id))?;
         self.store
+            .lines()
             .get_line(id)
             .await?
             .ok_or_else(|| line_not_found(id))
@@ -167,7 +183,7 @@ impl Engine {
     /// Every person, for admins (with whether each has set a password).
     pub async fn people(&self, caller: &Caller) -> Result<Vec<PersonRecord>> {
         caller.admin("listing people")?;
-        Ok(self.store.people().await?)
+        Ok(self.store.people().list().await?)
     }
 
     /// Person `id` as stored, without write-only secrets: admins, or the person themselves.
@@ -177,6 +193,7 @@ impl Engine {
         }
         check_id("person_id", id).map_err(|_| person_not_found(id))?;
         self.store
+            .people()
             .person(id)
             .await?
             .ok_or_else(|| person_not_found(id))
@@ -199,6 +216,7 @@ impl Engine {
         check_id("person_id", person_id).map_err(|_| person_not_found(person_id))?;
         if self
             .store
+            .people()
             .person(person_id)
             .await?
             .is_some_and(|p| p.managed_by == ManagedBy::Config)
@@ -208,15 +226,17 @@ impl Engine {
                 &format!("person '{person_id}' (and their time_zone)"),
             ));
         }
-        let before = self.store.person(person_id).await?;
+        let before = self.store.people().person(person_id).await?;
         if !self
             .store
+            .people()
             .set_time_zone(person_id, zone, self.now())
             .await?
         {
             return Err(person_not_found(person_id));
         }
-        if let (Some(before), Some(after)) = (before, self.store.person(person_id).await?) {
+        if let (Some(before), Some(after)) = (before, self.store.people().person(person_id).await?)
+        {
             let actor = super::audit::actor(caller);
             self.record(
                 &actor,
@@ -238,6 +258,7 @@ impl Engine {
         }
         check_id("person_id", person_id).map_err(|_| person_not_found(person_id))?;
         self.store
+            .people()
             .alert_pace(person_id)
             .await?
             .ok_or_else(|| person_not_found(person_id))
@@ -259,11 +280,13 @@ impl Engine {
         check_id("person_id", person_id).map_err(|_| person_not_found(person_id))?;
         let before = self
             .store
+            .people()
             .alert_pace(person_id)
             .await?
             .ok_or_else(|| person_not_found(person_id))?;
         if !self
             .store
+            .people()
             .set_alert_pace(person_id, pace, self.now())
             .await?
         {
@@ -292,7 +315,7 @@ impl Engine {
             self.check_destination("notify.webhook_url", url)?;
         }
         let what = format!("person '{id}'");
-        let stored = self.store.person(id).await?;
+        let stored = self.store.people().person(id).await?;
         if stored
             .as_ref()
             .is_some_and(|p| p.managed_by == ManagedBy::Config)
@@ -312,14 +335,16 @@ impl Engine {
         }
         let Some(created) = self
             .store
+            .people()
             .upsert_person(id, &person, ManagedBy::Api, expected, self.now())
             .await?
         else {
-            let current = self.store.person(id).await?.map(|p| p.version);
+            let current = self.store.people().person(id).await?.map(|p| p.version);
             return Err(stale(&what, expected.unwrap_or_default(), current));
         };
         let after = self
             .store
+            .people()
             .person(id)
             .await?
             .ok_or_else(|| person_not_found(id))?;
@@ -345,6 +370,7 @@ impl Engine {
     async fn stored_secret(&self, id: &str) -> Result<Option<String>> {
         Ok(self
             .store
+            .people()
             .person_reachability(id)
             .await?
             .and_then(|p| p.notify.webhook_secret))
@@ -365,7 +391,7 @@ impl Engine {
         id: Option<&str>,
     ) -> Result<Vec<(String, Group, ManagedBy)>> {
         caller.admin("reading groups")?;
-        let groups = self.store.groups(id).await?;
+        let groups = self.store.people().groups(id).await?;
         match id {
             Some(id) if groups.is_empty() => Err(group_not_found(id)),
             _ => Ok(groups),
@@ -381,7 +407,7 @@ impl Engine {
     ) -> Result<(Group, bool)> {
         caller.admin("changing groups")?;
         group.validate()?;
-        let stored = self.store.groups(Some(id)).await?.pop();
+        let stored = self.store.people().groups(Some(id)).await?.pop();
         if stored
             .as_ref()
             .is_some_and(|(_, _, by)| *by == ManagedBy::Config)
@@ -393,6 +419,7 @@ impl Engine {
         }
         let created = self
             .store
+            .people()
             .upsert_group(id, &group, ManagedBy::Api, self.now())
             .await?;
         let before = stored.map(|(_, g, _)| g);

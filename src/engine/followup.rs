@@ -18,13 +18,13 @@ use crate::store::{
 impl Engine {
     /// The alerts `filter` asks for, newest first.
     pub async fn alerts(&self, filter: &AlertFilter) -> Result<Vec<AlertRecord>> {
-        Ok(self.store.alerts(filter).await?)
+        Ok(self.store.alerts().list(filter).await?)
     }
 
     /// The low ratings `filter` covers that have no response: voided ones left out, those still in
     /// their grace period kept.
     pub async fn unanswered(&self, filter: &AlertFilter) -> Result<Unanswered> {
-        Ok(self.store.unanswered_low(filter).await?)
+        Ok(self.store.alerts().unanswered_low(filter).await?)
     }
 
     /// Whether `caller` may see rating `id`: a rating of a session it may not see is
@@ -34,7 +34,7 @@ impl Engine {
         if caller.is_open() {
             return Ok(());
         }
-        match self.store.rating_scope(id).await? {
+        match self.store.keys().rating_scope(id).await? {
             Some((line, operator)) => {
                 let hidden = self.ratings_hidden_from(caller).await?;
                 if sees_rating(caller, &line, operator.as_deref(), &hidden) {
@@ -71,7 +71,7 @@ impl Engine {
         body.validate()?;
         self.known_person("author_id", body.author_id.as_deref())
             .await?;
-        if body.send_to_client && self.store.rated_on_webchat(rating_id).await? {
+        if body.send_to_client && self.store.webchat().rated_on_webchat(rating_id).await? {
             return Err(EngineError::Conflict {
                 code: ErrorCode::CannotSendToClient,
                 message: format!(
@@ -80,7 +80,7 @@ impl Engine {
                 ),
             });
         }
-        let existing = self.store.response(rating_id).await?;
+        let existing = self.store.follow_ups().response(rating_id).await?;
         let version = existing.as_ref().map_or(0, |r| r.version);
         if guard.expected.is_some_and(|v| v != version) {
             return Err(response_changed(rating_id, existing.as_ref()));
@@ -102,6 +102,7 @@ impl Engine {
         let now = self.now();
         let written = match self
             .store
+            .follow_ups()
             .put_response(
                 rating_id,
                 version,
@@ -147,6 +148,7 @@ impl Engine {
         self.visible_rating(caller, rating_id).await?;
         Ok(self
             .store
+            .follow_ups()
             .response(rating_id)
             .await?
             .map_or(0, |r| r.version))
@@ -165,6 +167,7 @@ impl Engine {
         let deciders = self.appeal_deciders(rating_id, made_by.as_deref()).await?;
         match self
             .store
+            .follow_ups()
             .create_appeal(
                 rating_id,
                 body.reason.trim(),
@@ -209,6 +212,7 @@ impl Engine {
         check_id("appeal_id", id).map_err(|_| appeal_not_found(id))?;
         let appeal = self
             .store
+            .follow_ups()
             .appeal(id)
             .await?
             .ok_or_else(|| appeal_not_found(id))?;
@@ -221,6 +225,7 @@ impl Engine {
             .await?;
         match self
             .store
+            .follow_ups()
             .decide_appeal(
                 id,
                 body.approve,
@@ -255,15 +260,16 @@ impl Engine {
     /// with notifications on who may decide it (see [`Caller::decides_appeal`]), at most
     /// [`rateline_domain::MAX_ALERTED_PEOPLE`], in id order.
     async fn appeal_deciders(&self, rating_id: &str, made_by: Option<&str>) -> Result<Vec<String>> {
-        let Some((line, _)) = self.store.rating_scope(rating_id).await? else {
+        let Some((line, _)) = self.store.keys().rating_scope(rating_id).await? else {
             return Ok(Vec::new());
         };
         let allowed = self
             .store
+            .lines()
             .get_line(&line)
             .await?
             .is_some_and(|l| l.settings.rating.supervisors_decide_appeals);
-        let mut people = self.store.people().await?;
+        let mut people = self.store.people().list().await?;
         people.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(people
             .into_iter()
@@ -286,7 +292,7 @@ impl Engine {
 
     /// Whether `caller` may decide `appeal` (see [`Caller::decides_appeal`]).
     pub async fn may_decide(&self, caller: &Caller, appeal: &AppealRecord) -> Result<()> {
-        let allowed = match self.store.get_line(&appeal.line_id).await? {
+        let allowed = match self.store.lines().get_line(&appeal.line_id).await? {
             Some(line) => line.settings.rating.supervisors_decide_appeals,
             None => false,
         };
@@ -314,7 +320,7 @@ impl Engine {
         caller: &Caller,
         appeals: &[AppealRecord],
     ) -> Result<std::collections::HashSet<String>> {
-        let lines = self.store.list_lines().await?;
+        let lines = self.store.lines().list_lines().await?;
         let allowed = |line: &str| {
             lines
                 .iter()
@@ -342,7 +348,7 @@ impl Engine {
         filter.lines = caller.supervisor_lines().map(<[String]>::to_vec);
         filter.operator = caller.operator().map(str::to_owned);
         filter.except_lines = self.ratings_hidden_from(caller).await?;
-        Ok(self.store.appeals(&filter).await?)
+        Ok(self.store.follow_ups().appeals(&filter).await?)
     }
 
     /// Flags (or unflags) a rating's comment as abusive: supervisors and admins of its line.
@@ -356,6 +362,7 @@ impl Engine {
         self.visible_rating(caller, rating_id).await?;
         let rating = self
             .store
+            .follow_ups()
             .flag_comment(
                 rating_id,
                 body.abusive,
@@ -398,6 +405,7 @@ impl Engine {
             .await?;
         let written = self
             .store
+            .follow_ups()
             .put_evaluation(
                 session_id,
                 body.stars,
@@ -419,7 +427,7 @@ impl Engine {
     /// A person named in a body must exist: a typo would credit nobody.
     async fn known_person(&self, field: &str, id: Option<&str>) -> Result<()> {
         let Some(id) = id else { return Ok(()) };
-        if self.store.person_reachability(id).await?.is_none() {
+        if self.store.people().person_reachability(id).await?.is_none() {
             return Err(Invalid::new(
                 field,
                 format!("person '{id}' does not exist; create them with PUT /v1/people/{id}"),

@@ -99,7 +99,7 @@ impl Engine {
 
     /// Raised by every helpdesk write in this process: a reading taken before it is stale.
     pub fn helpdesks_generation(&self) -> u64 {
-        self.store.helpdesks_generation()
+        self.store.helpdesks().helpdesks_generation()
     }
 
     async fn stored_helpdesks<S: HelpdeskSettings>(
@@ -107,7 +107,8 @@ impl Engine {
         id: Option<&str>,
     ) -> crate::store::Result<Vec<HelpdeskRecord<S>>> {
         self.store
-            .helpdesks(S::HELPDESK, id)
+            .helpdesks()
+            .list(S::HELPDESK, id)
             .await?
             .into_iter()
             .map(typed)
@@ -148,6 +149,7 @@ impl Engine {
         let json = serde_json::to_value(&settings).expect("helpdesk settings serialise");
         if !self
             .store
+            .helpdesks()
             .upsert_helpdesk(helpdesk, id, &json, ManagedBy::Api, expected, self.now())
             .await?
         {
@@ -188,16 +190,22 @@ impl Engine {
     ) -> Result<()> {
         caller.admin("deleting a helpdesk connector")?;
         let what = helpdesk.named(id);
-        let Some(before) = self.store.helpdesks(helpdesk, Some(id)).await?.pop() else {
+        let Some(before) = self.store.helpdesks().list(helpdesk, Some(id)).await?.pop() else {
             return Err(helpdesk_not_found(helpdesk, id));
         };
         if before.managed_by == ManagedBy::Config {
             return Err(managed_by_config(ErrorCode::HelpdeskManagedByConfig, &what));
         }
-        if !self.store.delete_helpdesk(helpdesk, id, expected).await? {
+        if !self
+            .store
+            .helpdesks()
+            .delete_helpdesk(helpdesk, id, expected)
+            .await?
+        {
             let current = self
                 .store
-                .helpdesks(helpdesk, Some(id))
+                .helpdesks()
+                .list(helpdesk, Some(id))
                 .await?
                 .pop()
                 .map(|c| c.version);
@@ -245,7 +253,8 @@ impl Engine {
     ) -> Result<ManagedBy> {
         caller.admin("reading the helpdesk connectors")?;
         self.store
-            .helpdesks(helpdesk, Some(id))
+            .helpdesks()
+            .list(helpdesk, Some(id))
             .await?
             .pop()
             .map(|c| c.managed_by)
@@ -260,7 +269,7 @@ impl Engine {
         id: &str,
     ) -> Result<Vec<MadeInHelpdesk>> {
         caller.admin("reading a helpdesk's setup")?;
-        Ok(self.store.made(helpdesk.as_str(), id).await?)
+        Ok(self.store.helpdesks().made(helpdesk.as_str(), id).await?)
     }
 
     /// Notes, and audits, that Rateline made `kind` `remote_id` in helpdesk `id` (`made`)
@@ -278,10 +287,12 @@ impl Engine {
         if made {
             let now = self.now();
             self.store
+                .helpdesks()
                 .note_made(helpdesk.as_str(), id, kind, remote_id, now)
                 .await?;
         } else {
             self.store
+                .helpdesks()
                 .forget_made(helpdesk.as_str(), id, kind, remote_id)
                 .await?;
         }
@@ -333,6 +344,7 @@ impl Engine {
             let before = stored.iter().find(|c| c.id == *id);
             let json = serde_json::to_value(settings).expect("helpdesk settings serialise");
             self.store
+                .helpdesks()
                 .upsert_helpdesk(helpdesk, id, &json, ManagedBy::Config, None, self.now())
                 .await?;
             self.record(
@@ -350,7 +362,10 @@ impl Engine {
             .filter(|c| c.managed_by == ManagedBy::Config)
             .filter(|c| !file.iter().any(|(id, _)| *id == c.id))
         {
-            self.store.delete_helpdesk(helpdesk, &gone.id, None).await?;
+            self.store
+                .helpdesks()
+                .delete_helpdesk(helpdesk, &gone.id, None)
+                .await?;
             self.record(
                 FILE,
                 "connector",

@@ -28,7 +28,7 @@ pub struct Export {
 impl Export {
     /// Sends each rating to `out`, oldest first, until `out` closes; how many.
     pub async fn send_to(&self, out: &tokio::sync::mpsc::Sender<ExportedRating>) -> Result<u64> {
-        Ok(self.store.each_rating(&self.filter, out).await?)
+        Ok(self.store.reports().each_rating(&self.filter, out).await?)
     }
 }
 
@@ -58,10 +58,10 @@ impl Engine {
     /// outside them is refused), an operator's own ratings (another operator is refused).
     pub async fn inbox(&self, caller: &Caller, filter: InboxFilter) -> Result<Inbox> {
         let filter = self.within_reach(caller, filter).await?;
-        let page = self.store.inbox(&filter, self.now()).await?;
+        let page = self.store.inbox().page(&filter, self.now()).await?;
         let mut line_names = HashMap::new();
         if !page.items.is_empty() {
-            for line in self.store.list_lines().await? {
+            for line in self.store.lines().list_lines().await? {
                 if page.items.iter().any(|i| i.line_id == line.id) {
                     line_names.insert(line.id, line.settings.name);
                 }
@@ -88,7 +88,7 @@ impl Engine {
         };
         let unanswered = self.within_reach(caller, unanswered).await?;
         let Some(me) = caller.person_id().filter(|_| caller.operator().is_none()) else {
-            return Ok(self.store.inbox_count(&unanswered).await?);
+            return Ok(self.store.inbox().inbox_count(&unanswered).await?);
         };
         let mine = InboxFilter {
             state: Some(InboxState::Assigned),
@@ -96,8 +96,8 @@ impl Engine {
             ..unanswered.clone()
         };
         let (unanswered, mine) = tokio::try_join!(
-            self.store.inbox_count(&unanswered),
-            self.store.inbox_count(&mine)
+            self.store.inbox().inbox_count(&unanswered),
+            self.store.inbox().inbox_count(&mine)
         )?;
         Ok(unanswered + mine)
     }
@@ -116,7 +116,7 @@ impl Engine {
             .collect();
         ids.sort();
         ids.dedup();
-        let places = self.store.rating_places(&ids).await?;
+        let places = self.store.inbox().rating_places(&ids).await?;
         let hidden = self.ratings_hidden_from(caller).await?;
         for id in &ids {
             let place = places
@@ -157,7 +157,7 @@ impl Engine {
                         )
                     })?,
                 };
-                let person = self.store.person(&to).await?;
+                let person = self.store.people().person(&to).await?;
                 for place in places.values() {
                     if !may_take(person.as_ref(), &place.line_id) {
                         return Err(Invalid::new(
@@ -180,6 +180,7 @@ impl Engine {
         let by = caller.recorded_as();
         let changed = self
             .store
+            .inbox()
             .handle_ratings(&ids, &what, by.as_deref(), self.now())
             .await?;
         let (action, fields): (&str, Vec<(&str, serde_json::Value)>) = match &what {
@@ -199,7 +200,8 @@ impl Engine {
     /// and the low-rating reasons of their lines, each as (id, what a person reads), by
     /// name. An operator, who sees their own ratings, is offered no operators.
     pub async fn inbox_choices(&self, caller: &Caller) -> Result<InboxChoices> {
-        let (people, lines) = tokio::try_join!(self.store.people(), self.store.list_lines())?;
+        let (people, lines) =
+            tokio::try_join!(self.store.people().list(), self.store.lines().list_lines())?;
         let lines: Vec<_> = lines
             .into_iter()
             .filter(|l| caller.operator().is_some() || caller.covers_line(&l.id))
@@ -252,6 +254,7 @@ impl Engine {
         }
         Ok(self
             .store
+            .lines()
             .list_lines()
             .await?
             .into_iter()
@@ -303,7 +306,11 @@ impl Engine {
         limit: i64,
     ) -> Result<Vec<LowRating>> {
         let hidden = self.ratings_hidden_from(caller).await?;
-        Ok(self.store.low_ratings(filter, &hidden, limit).await?)
+        Ok(self
+            .store
+            .reports()
+            .low_ratings(filter, &hidden, limit)
+            .await?)
     }
 
     /// Session `id` as `caller` may see it (whether they may see the session at all is the

@@ -16,7 +16,7 @@ use crate::store::{
 impl Engine {
     /// The request an answer names, with its line and rating: what a tap or a reply is for.
     pub async fn answer_target(&self, request_id: &str) -> Result<Option<AnswerTarget>> {
-        self.store.answer_target(request_id).await
+        self.store.ratings().answer_target(request_id).await
     }
 
     /// The newest request a client of `channel` was sent that is still open to an answer
@@ -26,13 +26,16 @@ impl Engine {
         channel: Channel,
         client_id: &str,
     ) -> Result<Option<AnswerTarget>> {
-        self.store.latest_answer_target(channel, client_id).await
+        self.store
+            .ratings()
+            .latest_answer_target(channel, client_id)
+            .await
     }
 
     /// The newest request of a session that reached its client, with its line and rating:
     /// what a reply in a helpdesk's conversation is about.
     pub async fn session_answer_target(&self, session_id: &str) -> Result<Option<AnswerTarget>> {
-        self.store.session_answer_target(session_id).await
+        self.store.ratings().session_answer_target(session_id).await
     }
 
     /// Notes which helpdesk conversation a session is.
@@ -42,19 +45,23 @@ impl Engine {
         conversation: &HelpdeskConversation,
     ) -> Result<()> {
         self.store
+            .helpdesks()
             .note_conversation(session_id, conversation, self.now())
             .await
     }
 
     /// The helpdesk conversation a session is, if it came from one.
     pub async fn conversation_of(&self, session_id: &str) -> Result<Option<HelpdeskConversation>> {
-        self.store.conversation_of(session_id).await
+        self.store.helpdesks().conversation_of(session_id).await
     }
 
     /// Notes that the helpdesk's state of session `session_id`'s conversation as of
     /// `updated_at` is applied; false when a newer one was (the event is stale).
     pub async fn note_seen(&self, session_id: &str, updated_at: DateTime<Utc>) -> Result<bool> {
-        self.store.note_seen(session_id, updated_at).await
+        self.store
+            .helpdesks()
+            .note_seen(session_id, updated_at)
+            .await
     }
 
     /// How far a helpdesk's account or instance is caught up, if it ever was.
@@ -63,7 +70,10 @@ impl Engine {
         helpdesk: &str,
         account: &str,
     ) -> Result<Option<DateTime<Utc>>> {
-        self.store.caught_up_until(helpdesk, account).await
+        self.store
+            .helpdesks()
+            .caught_up_until(helpdesk, account)
+            .await
     }
 
     /// Notes how far a helpdesk's account or instance is caught up, and forgets the items
@@ -76,6 +86,7 @@ impl Engine {
         forget_before: DateTime<Utc>,
     ) -> Result<()> {
         self.store
+            .helpdesks()
             .note_caught_up(helpdesk, account, until, forget_before)
             .await
     }
@@ -83,12 +94,16 @@ impl Engine {
     /// Whether a helpdesk's message or article was applied already (by its webhook or a
     /// catch-up).
     pub async fn applied_item(&self, helpdesk: &str, account: &str, item: &str) -> Result<bool> {
-        self.store.applied_item(helpdesk, account, item).await
+        self.store
+            .helpdesks()
+            .applied_item(helpdesk, account, item)
+            .await
     }
 
     /// Notes that a helpdesk's message or article was applied.
     pub async fn note_applied_item(&self, helpdesk: &str, account: &str, item: &str) -> Result<()> {
         self.store
+            .helpdesks()
             .note_applied_item(helpdesk, account, item, self.now())
             .await
     }
@@ -102,6 +117,7 @@ impl Engine {
         session_id: &str,
     ) -> Result<()> {
         self.store
+            .helpdesks()
             .note_answer_ticket(helpdesk, account, conversation, session_id, self.now())
             .await
     }
@@ -114,6 +130,7 @@ impl Engine {
         conversation: &str,
     ) -> Result<Option<String>> {
         self.store
+            .helpdesks()
             .answer_ticket_of(helpdesk, account, conversation)
             .await
     }
@@ -125,12 +142,15 @@ impl Engine {
         session_id: &str,
         operator_id: Option<&str>,
     ) -> Result<bool> {
-        self.store.assign_operator(session_id, operator_id).await
+        self.store
+            .helpdesks()
+            .assign_operator(session_id, operator_id)
+            .await
     }
 
     /// A web chat session's newest request, with its line and rating.
     pub async fn webchat_target(&self, session_id: &str) -> Result<Option<AnswerTarget>> {
-        self.store.webchat_target(session_id).await
+        self.store.webchat().webchat_target(session_id).await
     }
 
     /// A client's message that reached Rateline from the platform itself (Meta's
@@ -142,6 +162,7 @@ impl Engine {
         at: DateTime<Utc>,
     ) -> Result<()> {
         self.store
+            .sessions()
             .touch_client_message(channel, client_id, at)
             .await
     }
@@ -155,6 +176,7 @@ impl Engine {
     ) -> Result<Option<(String, rateline_domain::RequestStatus)>> {
         let changed = self
             .store
+            .requests()
             .record_whatsapp_status(message_id, news, self.now())
             .await?;
         if changed.is_some() {
@@ -166,37 +188,40 @@ impl Engine {
     /// The server's key `name`, made from `candidate` at the first start and kept in the
     /// store, so that every process shares it.
     pub async fn server_key(&self, name: &str, candidate: &str) -> Result<String> {
-        self.store.server_key(name, candidate, self.now()).await
+        self.store
+            .webchat()
+            .server_key(name, candidate, self.now())
+            .await
     }
 
     /// The line and operator of rating `id`, for deciding who may see it.
     pub async fn rating_scope(&self, id: &str) -> Result<Option<(String, Option<String>)>> {
-        self.store.rating_scope(id).await
+        self.store.keys().rating_scope(id).await
     }
 
     /// The line and operator of rating request `id`, for deciding who may see it.
     pub async fn request_scope(&self, id: &str) -> Result<Option<(String, Option<String>)>> {
-        self.store.request_scope(id).await
+        self.store.keys().request_scope(id).await
     }
 
     /// Whether person `id` exists.
     pub async fn person_exists(&self, id: &str) -> Result<bool> {
-        Ok(self.store.person_reachability(id).await?.is_some())
+        Ok(self.store.people().person_reachability(id).await?.is_some())
     }
 
     /// Every line, by id.
     pub async fn lines(&self) -> Result<Vec<LineRecord>> {
-        self.store.list_lines().await
+        self.store.lines().list_lines().await
     }
 
     /// The report's funnel and distribution of values for `filter`.
     pub async fn breakdown(&self, filter: &ReportFilter) -> Result<Breakdown> {
-        self.store.breakdown(filter, self.now()).await
+        self.store.reports().breakdown(filter, self.now()).await
     }
 
     /// Who is who: people's names and zones, lines' names.
     pub async fn directory(&self) -> Result<Directory> {
-        self.store.directory().await
+        self.store.people().directory().await
     }
 
     /// Closes the store's connections (a command is done).
@@ -211,7 +236,7 @@ impl Engine {
 
     /// Requests waiting to be sent: the queue's depth.
     pub async fn queue_depth(&self) -> Result<i64> {
-        self.store.queue_depth().await
+        self.store.requests().queue_depth().await
     }
 
     /// The dashboard's sign-ins: a named handle on the store's `sign_ins` table, for the

@@ -226,7 +226,7 @@ impl Engine {
         let created_by = caller.recorded_as();
         let created_by = created_by.as_deref();
         check_id("person_id", person_id).map_err(|_| person_not_found(person_id))?;
-        match self.store.person_sign_in(person_id).await? {
+        match self.store.people().person_sign_in(person_id).await? {
             None => return Err(person_not_found(person_id)),
             Some(p) if !p.active => return Err(deactivated(person_id)),
             Some(_) => {}
@@ -235,6 +235,7 @@ impl Engine {
         let token = hex::encode(rand::random::<[u8; 32]>());
         let expires_at = now + valid;
         self.store
+            .people()
             .create_invitation(&token_hash(&token), person_id, created_by, now, expires_at)
             .await?;
         let expires = serde_json::Value::from(expires_at.to_rfc3339());
@@ -261,6 +262,7 @@ impl Engine {
         }
         let invitation = self
             .store
+            .people()
             .invitation(&token_hash(token))
             .await?
             .ok_or_else(invitation_not_found)?;
@@ -303,6 +305,7 @@ impl Engine {
         let invitation = self.invitation(token).await?;
         if self
             .store
+            .people()
             .person_sign_in(&invitation.person_id)
             .await?
             .is_some_and(|p| !p.active)
@@ -315,6 +318,7 @@ impl Engine {
         let now = self.now();
         match self
             .store
+            .people()
             .use_invitation(&token_hash(token), &hashed, now)
             .await?
         {
@@ -356,7 +360,7 @@ impl Engine {
     ) -> Result<Option<String>> {
         let person =
             if check_id("person_id", id).is_ok() && password.len() <= 4 * MAX_PASSWORD_CHARS {
-                self.store.person_sign_in(id).await?
+                self.store.people().person_sign_in(id).await?
             } else {
                 None
             };
@@ -403,6 +407,7 @@ impl Engine {
         };
         let person = self
             .store
+            .people()
             .person_sign_in(&me)
             .await?
             .filter(|p| p.active)
@@ -426,6 +431,7 @@ impl Engine {
         let hashed = hashing(from, move || hash(&password)).await;
         if !self
             .store
+            .people()
             .change_password(&me, &stored, &hashed, self.now())
             .await?
         {
@@ -453,6 +459,7 @@ impl Engine {
     pub async fn signed_in_person(&self, id: &str, password: &str) -> Result<Option<Caller>> {
         Ok(self
             .store
+            .people()
             .person_sign_in(id)
             .await?
             .filter(|p| p.active)

@@ -33,6 +33,7 @@ impl Engine {
         caller.admin("testing a line's connector")?;
         let line = self
             .store
+            .lines()
             .get_line(id)
             .await?
             .ok_or_else(|| line_not_found(id))?;
@@ -105,6 +106,7 @@ impl Engine {
         }
         let person = self
             .store
+            .people()
             .person_reachability(id)
             .await?
             .ok_or_else(|| person_not_found(id))?;

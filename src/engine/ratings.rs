@@ -35,6 +35,7 @@ impl Engine {
             .map_err(|_| request_not_found(&answer.request_id))?;
         let (scale, line) = self
             .store
+            .ratings()
             .answer_context(&answer.request_id)
             .await?
             .ok_or_else(|| request_not_found(&answer.request_id))?;
@@ -79,6 +80,7 @@ impl Engine {
         };
         let outcome = self
             .store
+            .ratings()
             .submit_rating(&answer, policy, &alerts, now)
             .await?;
         if matches!(
@@ -159,7 +161,11 @@ impl Engine {
         id: &str,
         session_id: &str,
     ) -> Result<Option<rateline_domain::RequestStatus>> {
-        let outcome = self.store.widget_showed(id, session_id, self.now()).await?;
+        let outcome = self
+            .store
+            .webchat()
+            .widget_showed(id, session_id, self.now())
+            .await?;
         Ok(outcome.map(|(status, changed)| {
             if changed {
                 // What this call did, whatever an answer made of it since.
@@ -172,6 +178,6 @@ impl Engine {
 
     /// The report: `filter`'s ratings counted per `by` group.
     pub async fn report(&self, filter: &ReportFilter, by: Grouping) -> Result<Vec<ReportGroup>> {
-        Ok(self.store.report(filter, by, self.now()).await?)
+        Ok(self.store.reports().report(filter, by, self.now()).await?)
     }
 }

@@ -85,6 +85,7 @@ async fn check(
     let mut reach = AlertReach::default();
     let operators: Vec<_> = store
         .people()
+        .list()
         .await?
         .into_iter()
         .filter(|p| {
@@ -105,7 +106,7 @@ async fn check(
                     reach.problems.push(problem);
                 }
             }
-            Recipient::Group { id } => match store.group_members(id).await? {
+            Recipient::Group { id } => match store.people().group_members(id).await? {
                 None => reach.problems.push(format!(
                     "notify_low names group '{id}', which does not exist: create it with PUT /v1/groups/{id}"
                 )),
@@ -165,7 +166,7 @@ async fn person_problem(
     line: &LineSettings,
     sinks: Sinks,
 ) -> Result<Option<String>, StoreError> {
-    Ok(match store.person_reachability(id).await? {
+    Ok(match store.people().person_reachability(id).await? {
         None => Some(format!(
             "person '{id}' does not exist: create them with PUT /v1/people/{id}"
         )),

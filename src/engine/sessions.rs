@@ -40,7 +40,7 @@ impl Engine {
         let line = match self.admit(&new).await {
             Ok(line) => line,
             Err(refused) => {
-                return match self.store.get_session(&new.id).await? {
+                return match self.store.sessions().get_session(&new.id).await? {
                     Some(existing) => Ok((existing, false)),
                     None => Err(refused),
                 };
@@ -48,6 +48,7 @@ impl Engine {
         };
         let Some(session) = self
             .store
+            .sessions()
             .insert_session(&new, opened_at, line.settings.auto_close_minutes)
             .await?
         else {
@@ -134,6 +135,7 @@ impl Engine {
     pub async fn session(&self, id: &str) -> Result<SessionRecord> {
         known_session(id)?;
         self.store
+            .sessions()
             .get_session(id)
             .await?
             .ok_or_else(|| session_not_found(id))
@@ -154,6 +156,7 @@ impl Engine {
         let at = self.event_time("at", at, now)?.min(now);
         let result = self
             .store
+            .sessions()
             .record_message(session_id, from, at, now)
             .await?
             .ok_or_else(|| session_not_found(session_id))?
@@ -248,6 +251,7 @@ impl Engine {
         };
         let result = self
             .store
+            .sessions()
             .close_session(session_id, by, timing, only_if_idle, tags, skip)
             .await?
             .ok_or_else(|| session_not_found(session_id))?
@@ -299,6 +303,7 @@ impl Engine {
     pub(super) async fn session_view(&self, id: &str) -> Result<SessionView> {
         known_session(id)?;
         self.store
+            .sessions()
             .session_view(id)
             .await?
             .ok_or_else(|| session_not_found(id))

@@ -51,7 +51,7 @@ impl Engine {
         id: Option<&str>,
     ) -> Result<Vec<SubscriptionRecord>> {
         caller.admin("reading event subscriptions")?;
-        let found = self.store.subscriptions(id).await?;
+        let found = self.store.events().subscriptions(id).await?;
         match id {
             Some(id) if found.is_empty() => Err(subscription_not_found(id)),
             _ => Ok(found),
@@ -61,14 +61,14 @@ impl Engine {
     /// Wakes the scheduler for the events a change (or a send's outcome) may just have
     /// queued, when any subscription is active (a change with none queued none).
     pub async fn events_queued(&self) {
-        if self.store.events_wanted().await {
+        if self.store.events().events_wanted().await {
             self.wake.due_at(self.now());
         }
     }
 
     /// Subscriptions failing now or switched off, for the admins' pages to say so.
     pub async fn troubled_subscriptions(&self) -> Result<Vec<SubscriptionRecord>> {
-        Ok(self.store.troubled_subscriptions().await?)
+        Ok(self.store.events().troubled_subscriptions().await?)
     }
 
     /// Creates or replaces subscription `id`, switched on; returns it and whether it is new.
@@ -82,7 +82,7 @@ impl Engine {
         settings.validate()?;
         self.check_destination("url", &settings.url)?;
         for (i, line) in settings.lines.iter().flatten().enumerate() {
-            if self.store.get_line(line).await?.is_none() {
+            if self.store.lines().get_line(line).await?.is_none() {
                 return Err(Invalid::new(
                     format!("lines[{i}]"),
                     format!("line '{line}' does not exist; name lines that GET /v1/lines lists"),
@@ -93,10 +93,12 @@ impl Engine {
         let secret_given = settings.secret.is_some();
         let before = self
             .store
+            .events()
             .put_subscription(id, &settings, self.now())
             .await??;
         let after = self
             .store
+            .events()
             .subscriptions(Some(id))
             .await?
             .pop()
@@ -120,11 +122,12 @@ impl Engine {
         caller.admin("deleting event subscriptions")?;
         let before = self
             .store
+            .events()
             .subscriptions(Some(id))
             .await?
             .pop()
             .ok_or_else(|| subscription_not_found(id))?;
-        self.store.delete_subscription(id).await?;
+        self.store.events().delete_subscription(id).await?;
         self.record(
             &super::audit::actor(caller),
             "subscription",

@@ -19,7 +19,7 @@ impl Inner {
         if job.reclaimed {
             tracing::warn!("the previous holder's lease ran out mid-send: sending again");
         }
-        let delivery = match self.store.event_delivery(&job.id).await {
+        let delivery = match self.store.events().event_delivery(&job.id).await {
             Ok(Some(d)) => d,
             // Its subscription was deleted meanwhile, and the event with it.
             Ok(None) => return,
@@ -75,7 +75,7 @@ impl Inner {
         };
         let recorded = self
             .persist(claimed_at, || {
-                self.store.record_event_result(
+                self.store.events().record_event_result(
                     &job,
                     &self.owner,
                     &delivery.subscription_id,

@@ -16,7 +16,7 @@ pub(super) async fn fold_rollup(store: Store, every: std::time::Duration, stop: 
             _ = every.tick() => {}
             _ = stop.cancelled() => return,
         }
-        match store.fold_rollup().await {
+        match store.reports().fold_rollup().await {
             Ok(n) => tracing::debug!(changes = n, "report changes folded"),
             // Nothing is lost: the changes stay in the log and are counted from there.
             Err(e) => tracing::warn!(error = %e, "could not fold the report's changes"),

@@ -80,6 +80,7 @@ impl Inner {
         let recorded = self
             .persist(claimed_at, || {
                 self.store
+                    .jobs()
                     .record_job_result(&job, &self.owner, &result, self.clock.now())
             })
             .await;
@@ -108,7 +109,7 @@ impl Inner {
     ) -> Result<(String, SendOutcome, bool), StoreError> {
         match job.kind {
             JobKind::Alert => {
-                let Some(alert) = self.store.alert_delivery(&job.id).await? else {
+                let Some(alert) = self.store.alerts().alert_delivery(&job.id).await? else {
                     return Ok(("none".into(), gone("alert"), false));
                 };
                 let telegram = self.adapters.get(Channel::Telegram);
@@ -117,7 +118,7 @@ impl Inner {
                 Ok((alert.sink, outcome, carried))
             }
             JobKind::Response => {
-                let Some(r) = self.store.response_delivery(&job.id).await? else {
+                let Some(r) = self.store.follow_ups().response_delivery(&job.id).await? else {
                     return Ok(("none".into(), gone("response"), false));
                 };
                 let via = r.channel.as_str().to_owned();
@@ -141,7 +142,7 @@ impl Inner {
             }
             JobKind::Reminder => {
                 let Some((request, status, expires_at)) =
-                    self.store.reminder_target(&job.id).await?
+                    self.store.requests().reminder_target(&job.id).await?
                 else {
                     return Ok(("none".into(), gone("request"), false));
                 };
@@ -161,44 +162,57 @@ impl Inner {
                 outgoing.whatsapp_template = None;
                 Ok((via, adapter.send(&outgoing).await, false))
             }
-            JobKind::Digest => {
-                let zone = self.engine.zone();
-                let Some(digest) = self.store.digest_delivery(&job.id, zone, now).await? else {
-                    return Ok(("none".into(), gone("digest"), false));
-                };
-                if let Some(why) = &digest.withdrawn {
-                    let reason = format!("withdrawn: {why}");
-                    return Ok((digest.sink, SendOutcome::Skipped { reason }, false));
-                }
-                // The person's quiet hours hold it until they end.
-                if let Some(end) = digest.quiet_until {
-                    let after = (end - now).to_std().unwrap_or_default();
-                    let reason = "held for the person's quiet hours".to_owned();
-                    return Ok((digest.sink, SendOutcome::Defer { after, reason }, false));
-                }
-                // One such digest sent (or being sent ahead of this one) less than its pace
-                // ago holds this one back for the rest of it.
-                if let Some(next) = digest.last_sent_at.map(|t| t + digest.every)
-                    && now < next
-                {
-                    let after = (next - now).to_std().unwrap_or_default();
-                    let reason = format!(
-                        "a digest went to this address less than {} minutes ago",
-                        digest.every.num_minutes()
-                    );
-                    return Ok((digest.sink, SendOutcome::Defer { after, reason }, false));
-                }
-                let weekly = matches!(digest.kind, crate::store::DigestKind::Weekly { .. });
-                if digest.ratings.is_empty() && !weekly {
-                    let reason = "its ratings are no longer in the store".to_owned();
-                    return Ok((digest.sink, SendOutcome::Skipped { reason }, false));
-                }
-                let telegram = self.adapters.get(Channel::Telegram);
-                let outcome = self.sinks.send_digest(&digest, telegram, now).await;
-                Ok((digest.sink, outcome, false))
-            }
+            JobKind::Digest => self.deliver_digest(job, now).await,
             JobKind::Event => unreachable!("events are sent by send_event"),
         }
+    }
+
+    /// Sends a digest, unless it was withdrawn, the person's quiet hours hold it, or one went
+    /// to the same address less than its pace ago.
+    async fn deliver_digest(
+        &self,
+        job: &ClaimedJob,
+        now: DateTime<Utc>,
+    ) -> Result<(String, SendOutcome, bool), StoreError> {
+        let zone = self.engine.zone();
+        let Some(digest) = self
+            .store
+            .digests()
+            .digest_delivery(&job.id, zone, now)
+            .await?
+        else {
+            return Ok(("none".into(), gone("digest"), false));
+        };
+        if let Some(why) = &digest.withdrawn {
+            let reason = format!("withdrawn: {why}");
+            return Ok((digest.sink, SendOutcome::Skipped { reason }, false));
+        }
+        // The person's quiet hours hold it until they end.
+        if let Some(end) = digest.quiet_until {
+            let after = (end - now).to_std().unwrap_or_default();
+            let reason = "held for the person's quiet hours".to_owned();
+            return Ok((digest.sink, SendOutcome::Defer { after, reason }, false));
+        }
+        // One such digest sent (or being sent ahead of this one) less than its pace
+        // ago holds this one back for the rest of it.
+        if let Some(next) = digest.last_sent_at.map(|t| t + digest.every)
+            && now < next
+        {
+            let after = (next - now).to_std().unwrap_or_default();
+            let reason = format!(
+                "a digest went to this address less than {} minutes ago",
+                digest.every.num_minutes()
+            );
+            return Ok((digest.sink, SendOutcome::Defer { after, reason }, false));
+        }
+        let weekly = matches!(digest.kind, crate::store::DigestKind::Weekly { .. });
+        if digest.ratings.is_empty() && !weekly {
+            let reason = "its ratings are no longer in the store".to_owned();
+            return Ok((digest.sink, SendOutcome::Skipped { reason }, false));
+        }
+        let telegram = self.adapters.get(Channel::Telegram);
+        let outcome = self.sinks.send_digest(&digest, telegram, now).await;
+        Ok((digest.sink, outcome, false))
     }
 
     /// What a job's outcome means under the retry policy and its deadline.

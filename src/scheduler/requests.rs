@@ -178,6 +178,7 @@ impl Inner {
         let recorded = self
             .persist(claimed_at, || {
                 self.store
+                    .requests()
                     .record_send_result(c, &self.owner, &result, self.clock.now())
             })
             .await;

@@ -206,11 +206,11 @@ impl Inner {
         *housekeeping = (*housekeeping).min(self.wake.take_housekeeping());
         let mut idle_left = false;
         if now.timestamp_millis() >= *housekeeping {
-            let expired = self.store.expire_unanswered(now).await?;
+            let expired = self.store.requests().expire_unanswered(now).await?;
             for _ in 0..expired {
                 self.metrics.transition(RequestStatus::Expired);
             }
-            let idle = self.store.idle_sessions(now, IDLE_BATCH).await?;
+            let idle = self.store.sessions().idle_sessions(now, IDLE_BATCH).await?;
             for id in &idle {
                 match self.engine.close_idle(id).await {
                     Ok(_) => tracing::info!(session_id = %id, "closed for inactivity"),
@@ -224,11 +224,12 @@ impl Inner {
             if now.timestamp_millis() >= self.wake.weekly_due() {
                 let next = self
                     .store
+                    .digests()
                     .plan_weekly_reports(self.engine.zone(), now)
                     .await?;
                 self.wake.weekly_at(next);
             }
-            let gathered = self.store.gather_digests(now).await?;
+            let gathered = self.store.digests().gather_digests(now).await?;
             if gathered > 0 {
                 tracing::debug!(
                     ratings = gathered,
@@ -255,6 +256,7 @@ impl Inner {
         let claimed_at = Instant::now();
         let claimed = self
             .store
+            .requests()
             .claim_due_requests(&self.owner, self.clock.now(), lease, held.len() as i64)
             .await?;
         let mut spare = held.into_iter();
@@ -278,13 +280,14 @@ impl Inner {
             }
             // With no active subscription no event can be claimed, and with no digest
             // queued none can: no query for them.
-            if (kind == JobKind::Event && !self.store.events_wanted().await)
-                || (kind == JobKind::Digest && !self.store.digests_pending().await)
+            if (kind == JobKind::Event && !self.store.events().events_wanted().await)
+                || (kind == JobKind::Digest && !self.store.digests().digests_pending().await)
             {
                 continue;
             }
             let jobs = self
                 .store
+                .jobs()
                 .claim_due_jobs(
                     kind,
                     &self.owner,
@@ -310,7 +313,7 @@ impl Inner {
         }
         drop(spare);
 
-        let due = self.store.next_wake().await?;
+        let due = self.store.requests().next_wake().await?;
         let weekly = self.wake.weekly_due();
         let due = crate::store::NextWake {
             housekeeping: [

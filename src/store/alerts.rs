@@ -16,7 +16,7 @@ use rateline_domain::{
 use serde::Serialize;
 use sqlx::Row;
 
-use super::base::{Backend, Store};
+use super::base::{Alerts, Backend};
 use super::digests::BURST_WINDOW;
 use super::error::{Result, StoreError};
 use super::inbox::HANDLING_JOIN;
@@ -570,9 +570,9 @@ pub struct UnansweredRating {
     pub rated_at: DateTime<Utc>,
 }
 
-impl Store {
+impl Alerts<'_> {
     /// Alerts, newest first.
-    pub async fn alerts(&self, f: &AlertFilter) -> Result<Vec<AlertRecord>> {
+    pub async fn list(self, f: &AlertFilter) -> Result<Vec<AlertRecord>> {
         let mut conditions = vec!["1 = 1".to_owned()];
         let mut binds = Vec::new();
         for (column, value) in [
@@ -596,7 +596,7 @@ impl Store {
         for b in binds {
             q = q.bind(b);
         }
-        q.fetch_all(&self.pool)
+        q.fetch_all(&self.0.pool)
             .await?
             .iter()
             .map(read_alert)
@@ -605,7 +605,7 @@ impl Store {
 
     /// Low ratings with no response: not voided, and including those still in their grace
     /// period (that is when a response matters most).
-    pub async fn unanswered_low(&self, f: &AlertFilter) -> Result<Unanswered> {
+    pub async fn unanswered_low(self, f: &AlertFilter) -> Result<Unanswered> {
         let mut conditions = vec![
             "g.low = 1".to_owned(),
             super::inbox::InboxState::Unanswered.condition().to_owned(),
@@ -648,7 +648,7 @@ impl Store {
             run(format!(
                 "SELECT r.line_id AS k, COUNT(*) AS n {from} GROUP BY r.line_id"
             ))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.0.pool)
             .await?,
         )?;
         let by_operator = counts(
@@ -656,7 +656,7 @@ impl Store {
                 "SELECT COALESCE(r.operator_id, '') AS k, COUNT(*) AS n {from}
                  GROUP BY COALESCE(r.operator_id, '')"
             ))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.0.pool)
             .await?,
         )?;
         let ratings = run(format!(
@@ -666,7 +666,7 @@ impl Store {
              {from} ORDER BY g.updated_at DESC, g.id DESC LIMIT {}",
             f.limit
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.0.pool)
         .await?
         .iter()
         .map(|r| {
@@ -690,7 +690,7 @@ impl Store {
     }
 
     /// What alert `id` says and where it goes.
-    pub async fn alert_delivery(&self, id: &str) -> Result<Option<AlertDelivery>> {
+    pub async fn alert_delivery(self, id: &str) -> Result<Option<AlertDelivery>> {
         let Some(row) = sqlx::query(
             "SELECT a.id, a.sink, a.address, a.rating_id, a.session_id, a.line_id, a.operator_id,
                     a.thread_of, t.platform_message_id AS reply_to, t.status AS thread_status,
@@ -708,7 +708,7 @@ impl Store {
              WHERE a.id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.0.pool)
         .await?
         else {
             return Ok(None);

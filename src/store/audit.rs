@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::base::Store;
+use super::base::AuditLog;
 use super::error::{Result, StoreError};
 use super::sql::{ms, time};
 
@@ -54,10 +54,10 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
-impl Store {
+impl AuditLog<'_> {
     /// Writes entry `r`, or replaces the one with its id: a summary kept up to date (the
     /// failed sign-ins of a person and day).
-    pub async fn put_audit(&self, r: &AuditRecord) -> Result<()> {
+    pub async fn put_audit(self, r: &AuditRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO audit (id, at, actor, kind, subject, action, changes)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -71,16 +71,16 @@ impl Store {
         .bind(&r.subject)
         .bind(&r.action)
         .bind(serde_json::to_string(&r.changes).expect("changes serialise"))
-        .execute(&self.pool)
+        .execute(&self.0.pool)
         .await?;
         Ok(())
     }
 
     /// The changes entry `id` holds, if it exists.
-    pub async fn audit_changes(&self, id: &str) -> Result<Option<Vec<FieldChange>>> {
+    pub async fn audit_changes(self, id: &str) -> Result<Option<Vec<FieldChange>>> {
         let Some(text) = sqlx::query_scalar::<_, String>("SELECT changes FROM audit WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.0.pool)
             .await?
         else {
             return Ok(None);
@@ -91,7 +91,7 @@ impl Store {
     }
 
     /// The entries `f` asks for, newest first.
-    pub async fn audit(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
+    pub async fn audit(self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
         let mut conditions = Vec::new();
         let mut binds = Vec::new();
         for (column, value) in [("kind", &f.kind), ("subject", &f.subject)] {
@@ -110,7 +110,7 @@ impl Store {
             query = query.bind(b);
         }
         query
-            .fetch_all(&self.reads)
+            .fetch_all(&self.0.reads)
             .await?
             .iter()
             .map(|r| {

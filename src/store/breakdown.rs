@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use rateline_domain::{RequestStatus, Scale};
 use sqlx::Row;
 
-use super::base::Store;
+use super::base::Reports;
 use super::error::{Result, StoreError};
 use super::filter::{Grouping, ReportFilter, bind_all, conditions};
 use super::sql::time;
@@ -68,10 +68,10 @@ pub struct LowRating {
     pub response: Option<String>,
 }
 
-impl Store {
+impl Reports<'_> {
     /// The funnel and the distribution of the filter's sessions, requests and ratings
     /// (as the report counts them at `now`), from one sum.
-    pub async fn breakdown(&self, f: &ReportFilter, now: DateTime<Utc>) -> Result<Breakdown> {
+    pub async fn breakdown(self, f: &ReportFilter, now: DateTime<Utc>) -> Result<Breakdown> {
         let mut b = Breakdown::default();
         let funnel = &mut b.funnel;
         for t in self.rollup_counts(f, Grouping::All, now).await? {
@@ -119,7 +119,7 @@ impl Store {
 
     /// The filter's requests whose reminder was sent, and how many of them were answered
     /// after it. Read live: the rollup keeps no reminders.
-    async fn reminded(&self, f: &ReportFilter) -> Result<(i64, i64)> {
+    async fn reminded(self, f: &ReportFilter) -> Result<(i64, i64)> {
         let (filter, binds) = conditions(f, "r", "created_at", Some("m.status = 'sent'"), 0);
         let sql = format!(
             "SELECT COUNT(*) AS reminded,
@@ -129,13 +129,13 @@ impl Store {
                   LEFT JOIN ratings g ON g.request_id = r.id AND g.voided_at IS NULL{filter}"
         );
         let row = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds)
-            .fetch_one(&self.reads)
+            .fetch_one(&self.0.reads)
             .await?;
         Ok((row.try_get("reminded")?, row.try_get("answered")?))
     }
 
     /// The filter's scheduled requests that a send was tried for already.
-    async fn retrying(&self, f: &ReportFilter) -> Result<i64> {
+    async fn retrying(self, f: &ReportFilter) -> Result<i64> {
         let (filter, binds) = conditions(
             f,
             "r",
@@ -145,7 +145,7 @@ impl Store {
         );
         let sql = format!("SELECT COUNT(*) AS n FROM rating_requests r{filter}");
         Ok(bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds)
-            .fetch_one(&self.reads)
+            .fetch_one(&self.0.reads)
             .await?
             .try_get("n")?)
     }
@@ -154,7 +154,7 @@ impl Store {
     /// responses: what an operator's profile lists.
     /// Ratings on `except_lines` are left out.
     pub async fn low_ratings(
-        &self,
+        self,
         f: &ReportFilter,
         except_lines: &[String],
         limit: i64,
@@ -187,7 +187,7 @@ impl Store {
              LIMIT $1"
         );
         let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit), &binds)
-            .fetch_all(&self.reads)
+            .fetch_all(&self.0.reads)
             .await?;
         rows.iter()
             .map(|row| {

@@ -21,7 +21,7 @@ use chrono::{DateTime, Duration, Utc};
 use rateline_domain::{AlertPace, Notify, Scale, Secret};
 use sqlx::Row;
 
-use super::base::{Backend, Store};
+use super::base::{Backend, Digests};
 use super::error::{Result, StoreError};
 use super::filter::{Grouping, ReportFilter};
 use super::report::ReportGroup;
@@ -180,14 +180,14 @@ pub struct DigestRating {
     pub rated_at: DateTime<Utc>,
 }
 
-impl Store {
+impl Digests<'_> {
     /// Whether any digest is queued (as read at most [`super::gate::GATE_TTL`] ago, and at once
     /// after this process made one): when not, the scheduler does not look for one to send.
     /// When the store cannot say, it answers yes.
-    pub async fn digests_pending(&self) -> bool {
-        self.digests
+    pub async fn digests_pending(self) -> bool {
+        self.0.digests
             .read(
-                &self.pool,
+                &self.0.pool,
                 "SELECT COUNT(*) AS n FROM
                      (SELECT 1 FROM operator_notices WHERE status IN ('pending', 'sending') LIMIT 1) q",
             )
@@ -197,12 +197,12 @@ impl Store {
     /// Gathers the ratings noted for operators into digests (see the module's docs);
     /// returns how many it gathered. Several processes may run it at once: a rating is
     /// gathered once, and an operator's digests are made by one of them at a time.
-    pub async fn gather_digests(&self, now: DateTime<Utc>) -> Result<usize> {
-        let (skip_locked, lock) = match self.backend {
+    pub async fn gather_digests(self, now: DateTime<Utc>) -> Result<usize> {
+        let (skip_locked, lock) = match self.0.backend {
             Backend::Postgres => (" FOR UPDATE SKIP LOCKED", " FOR UPDATE"),
             Backend::Sqlite => ("", ""),
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.0.pool.begin().await?;
         let sql = format!(
             "SELECT rating_id, operator_id FROM operator_notice_ratings WHERE gathered = 0
              ORDER BY noted_at LIMIT $1{skip_locked}"
@@ -249,12 +249,12 @@ impl Store {
                     continue;
                 }
             };
-            let to = Digests {
+            let to = PersonDigests {
                 person: operator,
                 notify: &notify,
                 kind: "ratings",
             };
-            to.add(&mut tx, self.backend, ratings, now).await?;
+            to.add(&mut tx, self.0.backend, ratings, now).await?;
         }
         let ids: Vec<String> = by_operator.into_values().flatten().collect();
         let sql = format!(
@@ -268,7 +268,7 @@ impl Store {
         q.execute(&mut *tx).await?;
         tx.commit().await?;
         // A digest may be queued now: the scheduler looks for it.
-        self.digests.forget();
+        self.0.digests.forget();
         Ok(ids.len())
     }
 
@@ -278,7 +278,7 @@ impl Store {
     /// One piece: the digest's row, then its ratings, then who may still be told of
     /// each, one read after another.
     pub async fn digest_delivery(
-        &self,
+        self,
         id: &str,
         zone: chrono_tz::Tz,
         now: DateTime<Utc>,
@@ -301,7 +301,7 @@ impl Store {
         );
         let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.0.pool)
             .await?
         else {
             return Ok(None);
@@ -334,7 +334,7 @@ impl Store {
         let rows = if listed.is_empty() {
             Vec::new()
         } else {
-            q.fetch_all(&self.pool).await?
+            q.fetch_all(&self.0.pool).await?
         };
         for r in rows {
             let line: rateline_domain::LineSettings =
@@ -375,10 +375,12 @@ impl Store {
                     .try_get::<Option<String>, _>("line_id")?
                     .ok_or_else(|| corrupt("a burst names no line".into()))?;
                 let line_name = self
+                    .0
+                    .lines()
                     .get_line(&line_id)
                     .await?
                     .map_or_else(|| line_id.clone(), |l| l.settings.name);
-                let in_window = burst_count(&self.pool, &line_id, None, now).await?;
+                let in_window = burst_count(&self.0.pool, &line_id, None, now).await?;
                 let kind = DigestKind::Burst {
                     line_id,
                     line_name,
@@ -451,13 +453,13 @@ impl Store {
     }
 }
 
-impl Store {
+impl Digests<'_> {
     /// Queues the weekly report of each supervisor and admin who asked for one (their
     /// pace's `weekly_report`) and has an e-mail address, once this week's is due in their
     /// zone (`zone` for people without their own), one per person and week whoever plans
     /// it; when the next one falls due.
     pub async fn plan_weekly_reports(
-        &self,
+        self,
         zone: chrono_tz::Tz,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>> {
@@ -466,7 +468,7 @@ impl Store {
              WHERE alert_pace IS NOT NULL AND active = 1 AND notifications_enabled = 1
                AND role <> 'operator'",
         )
-        .fetch_all(&self.reads)
+        .fetch_all(&self.0.reads)
         .await?;
         let (mut next, mut queued): (Option<DateTime<Utc>>, u64) = (None, 0);
         for row in rows {
@@ -494,7 +496,7 @@ impl Store {
                 .bind(&email)
                 .bind(ms(monday))
                 .bind(ms(now))
-                .execute(&self.pool)
+                .execute(&self.0.pool)
                 .await?
                 .rows_affected();
                 rateline_domain::report_week(now + Duration::days(7), zone).2
@@ -504,7 +506,7 @@ impl Store {
             next = Some(next.map_or(upcoming, |n| n.min(upcoming)));
         }
         if queued > 0 {
-            self.digests.forget();
+            self.0.digests.forget();
         }
         Ok(next)
     }
@@ -512,21 +514,21 @@ impl Store {
     /// Each line a weekly report to `person` covers (a supervisor's, or every line for an
     /// admin), the week `[from, to)` against the one before.
     async fn weeks_of_lines(
-        &self,
+        self,
         person: &str,
         zone: chrono_tz::Tz,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<WeekOfLine>> {
-        let Some(who) = self.person(person).await? else {
+        let Some(who) = self.0.people().person(person).await? else {
             return Ok(Vec::new());
         };
-        let mut lines = self.list_lines().await?;
+        let mut lines = self.0.lines().list_lines().await?;
         if who.person.role != rateline_domain::Role::Admin {
             lines.retain(|l| who.person.lines.iter().any(|id| id.as_str() == l.id));
         }
-        let names = self.directory().await?;
+        let names = self.0.people().directory().await?;
         let mut weeks = Vec::with_capacity(lines.len());
         for line in lines {
             let week = |from: DateTime<Utc>, to: DateTime<Utc>| ReportFilter {
@@ -539,12 +541,16 @@ impl Store {
             let (this, last) = (week(from, to), week(from - Duration::days(7), from));
             let first = |g: Vec<ReportGroup>| g.into_iter().next();
             let mut before: BTreeMap<String, ReportGroup> = self
+                .0
+                .reports()
                 .report(&last, Grouping::Operator, now)
                 .await?
                 .into_iter()
                 .map(|g| (g.key.clone(), g))
                 .collect();
             let mut operators: Vec<_> = self
+                .0
+                .reports()
                 .report(&this, Grouping::Operator, now)
                 .await?
                 .into_iter()
@@ -560,8 +566,8 @@ impl Store {
             );
             operators.sort_by(|a, b| a.0.cmp(&b.0));
             weeks.push(WeekOfLine {
-                now: first(self.report(&this, Grouping::All, now).await?),
-                before: first(self.report(&last, Grouping::All, now).await?),
+                now: first(self.0.reports().report(&this, Grouping::All, now).await?),
+                before: first(self.0.reports().report(&last, Grouping::All, now).await?),
                 id: line.id,
                 name: line.settings.name,
                 operators,
@@ -624,14 +630,14 @@ pub(crate) struct Fold<'a> {
 
 /// One person's digests of one kind with a minute between two, at each of their addresses:
 /// an operator's digests, and a decider's new appeals.
-pub(crate) struct Digests<'a> {
+pub(crate) struct PersonDigests<'a> {
     pub person: &'a str,
     pub notify: &'a Notify,
     /// `operator_notices.kind`: `ratings` or `appeals`.
     pub kind: &'static str,
 }
 
-impl Digests<'_> {
+impl PersonDigests<'_> {
     /// Adds `ratings` to the digest waiting at each address, or makes the next (see
     /// [`add_to_digest`]).
     pub(crate) async fn add(

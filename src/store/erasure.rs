@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::base::Store;
+use super::base::Retention;
 use super::error::Result;
 use super::sql::ms;
 
@@ -45,20 +45,20 @@ impl Erased {
 const THEIR_RATINGS: &str = "SELECT g.id FROM ratings g JOIN sessions s ON s.id = g.session_id
                              WHERE s.channel = $1 AND s.client_id = $2";
 
-impl Store {
+impl Retention<'_> {
     /// Erases client `client_id` of `channel` in one transaction, their rows taking
     /// `pseudonym`; see the module's docs. Erasing again changes nothing.
     ///
     /// One piece: one transaction's statements, one per table a client's data is in; split,
     /// what the erasure covers would be spread over helpers.
     pub async fn erase_client(
-        &self,
+        self,
         channel: &str,
         client_id: &str,
         pseudonym: &str,
         now: DateTime<Utc>,
     ) -> Result<Erased> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.0.pool.begin().await?;
         let mut erased = Erased::default();
         let run = |sql: String| {
             sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -10,7 +10,7 @@ use rateline_domain::{EventType, Secret, SubscriptionSettings};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::base::Store;
+use super::base::Events;
 use super::error::{Result, StoreError};
 use super::jobs::ClaimedJob;
 use super::sql::{ms, opt_time, time};
@@ -135,9 +135,9 @@ fn read_subscription(row: &sqlx::any::AnyRow) -> Result<SubscriptionRecord> {
     })
 }
 
-impl Store {
+impl Events<'_> {
     /// Every subscription, or the one with `id`, with how many events wait for each.
-    pub async fn subscriptions(&self, id: Option<&str>) -> Result<Vec<SubscriptionRecord>> {
+    pub async fn subscriptions(self, id: Option<&str>) -> Result<Vec<SubscriptionRecord>> {
         let filter = if id.is_some() { "WHERE s.id = $1" } else { "" };
         let sql =
             format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions s {filter} ORDER BY s.id");
@@ -145,7 +145,7 @@ impl Store {
         if let Some(id) = id {
             q = q.bind(id.to_owned());
         }
-        q.fetch_all(&self.pool)
+        q.fetch_all(&self.0.pool)
             .await?
             .iter()
             .map(read_subscription)
@@ -158,7 +158,7 @@ impl Store {
     /// the change (`None`: it is new), or an error naming `secret` when a new subscription
     /// has none. Two admins writing one subscription at once: the later write stands.
     pub async fn put_subscription(
-        &self,
+        self,
         id: &str,
         s: &SubscriptionSettings,
         now: DateTime<Utc>,
@@ -169,7 +169,7 @@ impl Store {
             .lines
             .as_ref()
             .map(|l| serde_json::to_string(l).expect("ids serialise"));
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.0.pool.begin().await?;
         let written = match &s.secret {
             Some(secret) => sqlx::query(
                 "INSERT INTO subscriptions (id, url, secret, events, lines, active, created_at,
@@ -218,13 +218,13 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.events.forget();
+        self.0.events.forget();
         Ok(Ok(before))
     }
 
     /// Deletes a subscription and the events waiting for it; whether it existed.
-    pub async fn delete_subscription(&self, id: &str) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+    pub async fn delete_subscription(self, id: &str) -> Result<bool> {
+        let mut tx = self.0.pool.begin().await?;
         sqlx::query("DELETE FROM event_deliveries WHERE subscription_id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -236,20 +236,20 @@ impl Store {
             .rows_affected()
             == 1;
         tx.commit().await?;
-        self.events.forget();
+        self.0.events.forget();
         Ok(gone)
     }
 
     /// A claimed delivery's event and where it goes; `None` when it is gone (its
     /// subscription was deleted meanwhile).
-    pub async fn event_delivery(&self, id: &str) -> Result<Option<EventDelivery>> {
+    pub async fn event_delivery(self, id: &str) -> Result<Option<EventDelivery>> {
         let Some(row) = sqlx::query(
             "SELECT d.event_id, d.subscription_id, d.type, d.payload, s.url, s.secret
              FROM event_deliveries d JOIN subscriptions s ON s.id = d.subscription_id
              WHERE d.id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.0.pool)
         .await?
         else {
             return Ok(None);
@@ -269,14 +269,14 @@ impl Store {
     /// with it), and its subscription is switched off once one of its waiting events has
     /// failed for [`SWITCH_OFF_AFTER_DAYS`].
     pub async fn record_event_result(
-        &self,
+        self,
         job: &ClaimedJob,
         owner: &str,
         subscription_id: &str,
         result: &EventResult,
         now: DateTime<Utc>,
     ) -> Result<Recorded> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.0.pool.begin().await?;
         const HELD: &str = "id = $1 AND status = 'sending' AND lease_owner = $2 AND attempts = $3";
         let recorded = match result {
             EventResult::Delivered => {
@@ -363,13 +363,13 @@ impl Store {
         };
         tx.commit().await?;
         if recorded == Recorded::SwitchedOff {
-            self.events.forget();
+            self.0.events.forget();
         }
         Ok(recorded)
     }
 
     /// Subscriptions that are switched off or failing now, for the dashboard.
-    pub async fn troubled_subscriptions(&self) -> Result<Vec<SubscriptionRecord>> {
+    pub async fn troubled_subscriptions(self) -> Result<Vec<SubscriptionRecord>> {
         let sql = format!(
             "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions s
              WHERE s.active = 0
@@ -378,7 +378,7 @@ impl Store {
              ORDER BY s.id"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.0.pool)
             .await?
             .iter()
             .map(read_subscription)

@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::Row;
 use tokio_stream::StreamExt;
 
-use super::base::Store;
+use super::base::Reports;
 use super::error::Result;
 use super::inbox::{
     APPEALS_JOIN, HANDLING_JOIN, InboxFilter, RESPONSE_JOIN, bound, state_of, where_clause,
@@ -67,12 +67,12 @@ pub struct ExportedRating {
     pub evaluation: Option<i64>,
 }
 
-impl Store {
+impl Reports<'_> {
     /// Sends every rating `f` matches (its page aside) to `out`, oldest first, as the
     /// database sends them; stops early when `out` is closed (the reader has gone). How many
     /// it sent.
     pub async fn each_rating(
-        &self,
+        self,
         f: &InboxFilter,
         out: &tokio::sync::mpsc::Sender<ExportedRating>,
     ) -> Result<u64> {
@@ -98,7 +98,7 @@ impl Store {
              ORDER BY g.updated_at, g.id"
         );
         let query = bound(&sql, binds);
-        let mut rows = query.fetch(&self.reads);
+        let mut rows = query.fetch(&self.0.reads);
         let mut handed = 0;
         while let Some(row) = rows.next().await {
             let row = row?;

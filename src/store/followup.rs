@@ -7,7 +7,7 @@ use rateline_domain::{Channel, ClientRef, EventType, Id, LineSettings};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::base::{Backend, Store};
+use super::base::{Backend, FollowUps};
 use super::error::{Result, StoreError};
 use super::rows::{RATING_COLUMNS, read_rating};
 use super::sql::{WINDOW_JOIN, WINDOW_START, ms, opt_time, time};
@@ -335,7 +335,7 @@ async fn tell_deciders(
         else {
             continue;
         };
-        let to = super::digests::Digests {
+        let to = super::digests::PersonDigests {
             person: id,
             notify: &notify,
             kind: "appeals",
@@ -346,10 +346,10 @@ async fn tell_deciders(
     Ok(())
 }
 
-impl Store {
+impl FollowUps<'_> {
     /// The response to rating `rating_id`, if it has one.
-    pub async fn response(&self, rating_id: &str) -> Result<Option<ResponseRecord>> {
-        let mut conn = self.pool.acquire().await?;
+    pub async fn response(self, rating_id: &str) -> Result<Option<ResponseRecord>> {
+        let mut conn = self.0.pool.acquire().await?;
         response_of(&mut conn, rating_id).await
     }
 
@@ -358,7 +358,7 @@ impl Store {
     /// both reach the client. With `send_to_client` its (new) text is queued for the client
     /// at once.
     pub async fn put_response(
-        &self,
+        self,
         rating_id: &str,
         expected: i64,
         text: &str,
@@ -366,8 +366,8 @@ impl Store {
         send_to_client: bool,
         now: DateTime<Utc>,
     ) -> Result<ResponseWrite> {
-        let events = self.events_wanted().await;
-        let mut tx = self.pool.begin().await?;
+        let events = self.0.events().events_wanted().await;
+        let mut tx = self.0.pool.begin().await?;
         if sqlx::query("SELECT 1 FROM ratings WHERE id = $1")
             .bind(rating_id)
             .fetch_optional(&mut *tx)
@@ -435,7 +435,7 @@ impl Store {
     }
 
     /// What sending the response to rating `rating_id` takes.
-    pub async fn response_delivery(&self, rating_id: &str) -> Result<Option<ResponseDelivery>> {
+    pub async fn response_delivery(self, rating_id: &str) -> Result<Option<ResponseDelivery>> {
         let sql = format!(
             "SELECT p.rating_id, p.edits, p.text, s.id AS session_id, s.line_id, s.channel, s.client_id,
                     s.client_name, {window_start} AS last_client_message_at, l.settings
@@ -449,7 +449,7 @@ impl Store {
         );
         let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(rating_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.0.pool)
             .await?
         else {
             return Ok(None);
@@ -477,14 +477,14 @@ impl Store {
 
     /// An appeal of rating `rating_id`, credited to its operator, made by `made_by`.
     pub async fn create_appeal(
-        &self,
+        self,
         rating_id: &str,
         reason: &str,
         made_by: Option<&str>,
         deciders: &[String],
         now: DateTime<Utc>,
     ) -> Result<AppealOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.0.pool.begin().await?;
         let Some(row) = sqlx::query(
             "SELECT r.operator_id FROM ratings g JOIN rating_requests r ON r.id = g.request_id
              WHERE g.id = $1",
@@ -515,14 +515,14 @@ impl Store {
         .await?
         .rows_affected();
         if made == 1 {
-            tell_deciders(&mut tx, self.backend, rating_id, deciders, now).await?;
+            tell_deciders(&mut tx, self.0.backend, rating_id, deciders, now).await?;
         }
         let appeal = appeal_of(&mut tx, rating_id)
             .await?
             .ok_or_else(|| StoreError::Corrupt("an appeal vanished".into()))?;
         tx.commit().await?;
         // A digest to a decider may be queued now: the scheduler looks for it.
-        self.digests.forget();
+        self.0.digests.forget();
         Ok(if made == 1 {
             AppealOutcome::Done(appeal)
         } else {
@@ -532,15 +532,15 @@ impl Store {
 
     /// An admin's decision on an open appeal; approving voids the rating.
     pub async fn decide_appeal(
-        &self,
+        self,
         id: &str,
         approve: bool,
         note: Option<&str>,
         decided_by: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<AppealOutcome> {
-        let events = self.events_wanted().await;
-        let mut tx = self.pool.begin().await?;
+        let events = self.0.events().events_wanted().await;
+        let mut tx = self.0.pool.begin().await?;
         let decided = sqlx::query(
             "UPDATE appeals SET status = $2, note = $3, decided_by = $4, decided_at = $5
              WHERE id = $1 AND status = 'open'",
@@ -576,14 +576,14 @@ impl Store {
     }
 
     /// Appeal `id`, if it exists.
-    pub async fn appeal(&self, id: &str) -> Result<Option<AppealRecord>> {
-        let mut conn = self.pool.acquire().await?;
+    pub async fn appeal(self, id: &str) -> Result<Option<AppealRecord>> {
+        let mut conn = self.0.pool.acquire().await?;
         let sql = format!("SELECT {APPEAL_COLUMNS} FROM appeals WHERE id = $1");
         one(&mut conn, sql, id, read_appeal).await
     }
 
     /// Appeals, oldest first, optionally only those with `status`.
-    pub async fn appeals(&self, filter: &AppealFilter) -> Result<Vec<AppealRecord>> {
+    pub async fn appeals(self, filter: &AppealFilter) -> Result<Vec<AppealRecord>> {
         // Scoped by line: the appeals of ratings whose session is on one of the lines ($3…).
         let lines = match &filter.lines {
             Some(lines) if lines.is_empty() => return Ok(Vec::new()),
@@ -617,7 +617,7 @@ impl Store {
             query = query.bind(line.as_str());
         }
         query
-            .fetch_all(&self.pool)
+            .fetch_all(&self.0.pool)
             .await?
             .iter()
             .map(read_appeal)
@@ -626,13 +626,13 @@ impl Store {
 
     /// Flags (or unflags) a rating's comment as abusive. `None` when there is no such rating.
     pub async fn flag_comment(
-        &self,
+        self,
         rating_id: &str,
         abusive: bool,
         by: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<super::rows::RatingRecord>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.0.pool.begin().await?;
         // Flagging again keeps the first flag's time and author; unflagging clears both.
         sqlx::query(
             "UPDATE ratings
@@ -657,14 +657,14 @@ impl Store {
     /// Writes a supervisor's evaluation of a session. `None` when there is no such session;
     /// otherwise the evaluation and whether it was new.
     pub async fn put_evaluation(
-        &self,
+        self,
         session_id: &str,
         stars: i64,
         comment: Option<&str>,
         author_id: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<(EvaluationRecord, bool)>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.0.pool.begin().await?;
         let Some(session) = sqlx::query(
             "SELECT line_id, operator_id, channel, COALESCE(closed_at, opened_at) AS closed_at
              FROM sessions WHERE id = $1",

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::base::Store;
+use super::base::Helpdesks;
 use super::error::Result;
 use super::sql::ms;
 
@@ -26,10 +26,10 @@ pub struct HelpdeskConversation {
     pub address: Option<String>,
 }
 
-impl Store {
+impl Helpdesks<'_> {
     /// Notes which conversation session `session_id` is; noting it again changes nothing.
     pub async fn note_conversation(
-        &self,
+        self,
         session_id: &str,
         c: &HelpdeskConversation,
         now: DateTime<Utc>,
@@ -46,19 +46,19 @@ impl Store {
         .bind(&c.medium)
         .bind(&c.address)
         .bind(ms(now))
-        .execute(&self.pool)
+        .execute(&self.0.pool)
         .await?;
         Ok(())
     }
 
     /// The conversation session `session_id` is, if it came from a helpdesk.
-    pub async fn conversation_of(&self, session_id: &str) -> Result<Option<HelpdeskConversation>> {
+    pub async fn conversation_of(self, session_id: &str) -> Result<Option<HelpdeskConversation>> {
         let row = sqlx::query(
             "SELECT helpdesk, account, conversation, medium, address
              FROM helpdesk_conversations WHERE session_id = $1",
         )
         .bind(session_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.0.pool)
         .await?;
         row.map(|r| {
             Ok(HelpdeskConversation {
@@ -76,14 +76,14 @@ impl Store {
     /// conversation as of `updated_at` is applied. Returns false, noting nothing, when a
     /// newer state was applied already: the event is stale. The same time again is fresh (a
     /// redelivery applies again, harmlessly).
-    pub async fn note_seen(&self, session_id: &str, updated_at: DateTime<Utc>) -> Result<bool> {
+    pub async fn note_seen(self, session_id: &str, updated_at: DateTime<Utc>) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE helpdesk_conversations SET seen_until = $2
              WHERE session_id = $1 AND (seen_until IS NULL OR seen_until <= $2)",
         )
         .bind(session_id)
         .bind(ms(updated_at))
-        .execute(&self.pool)
+        .execute(&self.0.pool)
         .await?
         .rows_affected();
         Ok(done == 1)
@@ -91,7 +91,7 @@ impl Store {
 
     /// Whether `item` (a message or article) of `helpdesk` `account` was applied already,
     /// by its webhook or by a catch-up.
-    pub async fn applied_item(&self, helpdesk: &str, account: &str, item: &str) -> Result<bool> {
+    pub async fn applied_item(self, helpdesk: &str, account: &str, item: &str) -> Result<bool> {
         let row = sqlx::query(
             "SELECT 1 AS one FROM helpdesk_applied_items
              WHERE helpdesk = $1 AND account = $2 AND item = $3",
@@ -99,14 +99,14 @@ impl Store {
         .bind(helpdesk)
         .bind(account)
         .bind(item)
-        .fetch_optional(&self.reads)
+        .fetch_optional(&self.0.reads)
         .await?;
         Ok(row.is_some())
     }
 
     /// Notes that `item` of `helpdesk` `account` was applied; noting it again changes nothing.
     pub async fn note_applied_item(
-        &self,
+        self,
         helpdesk: &str,
         account: &str,
         item: &str,
@@ -120,14 +120,14 @@ impl Store {
         .bind(account)
         .bind(item)
         .bind(ms(now))
-        .execute(&self.pool)
+        .execute(&self.0.pool)
         .await?;
         Ok(())
     }
 
     /// How far `helpdesk` `account` is caught up, if a catch-up ever ran for it.
     pub async fn caught_up_until(
-        &self,
+        self,
         helpdesk: &str,
         account: &str,
     ) -> Result<Option<DateTime<Utc>>> {
@@ -136,7 +136,7 @@ impl Store {
         )
         .bind(helpdesk)
         .bind(account)
-        .fetch_optional(&self.reads)
+        .fetch_optional(&self.0.reads)
         .await?;
         row.map(|r| Ok(super::sql::time(r.try_get("caught_up_until")?)))
             .transpose()
@@ -145,7 +145,7 @@ impl Store {
     /// Notes that `helpdesk` `account` is caught up until `until`, and forgets the items it
     /// applied before `forget_before`, which no catch-up reads again.
     pub async fn note_caught_up(
-        &self,
+        self,
         helpdesk: &str,
         account: &str,
         until: DateTime<Utc>,
@@ -159,7 +159,7 @@ impl Store {
         .bind(helpdesk)
         .bind(account)
         .bind(ms(until))
-        .execute(&self.pool)
+        .execute(&self.0.pool)
         .await?;
         sqlx::query(
             "DELETE FROM helpdesk_applied_items
@@ -168,7 +168,7 @@ impl Store {
         .bind(helpdesk)
         .bind(account)
         .bind(ms(forget_before))
-        .execute(&self.pool)
+        .execute(&self.0.pool)
         .await?;
         Ok(())
     }
@@ -176,7 +176,7 @@ impl Store {
     /// Notes that `conversation` of `helpdesk` `account` was opened for an answer to session
     /// `session_id`'s request, so it is never rated itself.
     pub async fn note_answer_ticket(
-        &self,
+        self,
         helpdesk: &str,
         account: &str,
         conversation: &str,
@@ -194,14 +194,14 @@ impl Store {
         .bind(conversation)
         .bind(session_id)
         .bind(ms(now))
-        .execute(&self.pool)
+        .execute(&self.0.pool)
         .await?;
         Ok(())
     }
 
     /// The session whose answer `conversation` carries, if it was opened for one.
     pub async fn answer_ticket_of(
-        &self,
+        self,
         helpdesk: &str,
         account: &str,
         conversation: &str,
@@ -213,7 +213,7 @@ impl Store {
         .bind(helpdesk)
         .bind(account)
         .bind(conversation)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.0.pool)
         .await?;
         row.map(|r| Ok(r.try_get("session_id")?)).transpose()
     }
@@ -222,7 +222,7 @@ impl Store {
     /// changed or was removed); a closed session keeps the operator of its close. Returns
     /// whether it changed.
     pub async fn assign_operator(
-        &self,
+        self,
         session_id: &str,
         operator_id: Option<&str>,
     ) -> Result<bool> {
@@ -233,7 +233,7 @@ impl Store {
         )
         .bind(session_id)
         .bind(operator_id)
-        .execute(&self.pool)
+        .execute(&self.0.pool)
         .await?
         .rows_affected();
         Ok(done == 1)
@@ -251,10 +251,10 @@ pub struct MadeInHelpdesk {
     pub made_at: DateTime<Utc>,
 }
 
-impl Store {
+impl Helpdesks<'_> {
     /// Notes that Rateline made `kind` `remote_id` in `helpdesk` `account`.
     pub async fn note_made(
-        &self,
+        self,
         helpdesk: &str,
         account: &str,
         kind: &str,
@@ -271,20 +271,20 @@ impl Store {
         .bind(kind)
         .bind(remote_id)
         .bind(ms(at))
-        .execute(&self.pool)
+        .execute(&self.0.pool)
         .await?;
         Ok(())
     }
 
     /// What Rateline made in `helpdesk` `account`, oldest first.
-    pub async fn made(&self, helpdesk: &str, account: &str) -> Result<Vec<MadeInHelpdesk>> {
+    pub async fn made(self, helpdesk: &str, account: &str) -> Result<Vec<MadeInHelpdesk>> {
         let rows = sqlx::query(
             "SELECT kind, remote_id, made_at FROM helpdesk_setups
              WHERE helpdesk = $1 AND account = $2 ORDER BY made_at, kind, remote_id",
         )
         .bind(helpdesk)
         .bind(account)
-        .fetch_all(&self.reads)
+        .fetch_all(&self.0.reads)
         .await?;
         rows.iter()
             .map(|r| {
@@ -299,7 +299,7 @@ impl Store {
 
     /// Forgets `kind` `remote_id` of `helpdesk` `account`: removed, or gone from the helpdesk.
     pub async fn forget_made(
-        &self,
+        self,
         helpdesk: &str,
         account: &str,
         kind: &str,
@@ -313,7 +313,7 @@ impl Store {
         .bind(account)
         .bind(kind)
         .bind(remote_id)
-        .execute(&self.pool)
+        .execute(&self.0.pool)
         .await?;
         Ok(())
     }

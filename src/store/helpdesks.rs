@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use rateline_domain::{Helpdesk, ManagedBy};
 use sqlx::Row;
 
-use super::base::Store;
+use super::base::Helpdesks;
 use super::error::{Result, StoreError};
 use super::sql::{ms, time};
 
@@ -48,20 +48,16 @@ fn read(row: &sqlx::any::AnyRow) -> Result<StoredHelpdesk> {
     })
 }
 
-impl Store {
+impl Helpdesks<'_> {
     /// The helpdesks of kind `helpdesk` by id, or the one with `id`.
-    pub async fn helpdesks(
-        &self,
-        helpdesk: Helpdesk,
-        id: Option<&str>,
-    ) -> Result<Vec<StoredHelpdesk>> {
+    pub async fn list(self, helpdesk: Helpdesk, id: Option<&str>) -> Result<Vec<StoredHelpdesk>> {
         sqlx::query(
             "SELECT helpdesk, id, settings, managed_by, version, updated_at FROM connectors
              WHERE helpdesk = $1 AND ($2 IS NULL OR id = $2) ORDER BY id",
         )
         .bind(helpdesk.as_str())
         .bind(id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.0.pool)
         .await?
         .iter()
         .map(read)
@@ -71,7 +67,7 @@ impl Store {
     /// Creates or replaces a helpdesk. With `expected`, only the helpdesk at that version
     /// is replaced (none is created); `false` when it is not at that version.
     pub async fn upsert_helpdesk(
-        &self,
+        self,
         helpdesk: Helpdesk,
         id: &str,
         settings: &serde_json::Value,
@@ -99,8 +95,8 @@ impl Store {
         if let Some(v) = expected {
             query = query.bind(v);
         }
-        let done = query.execute(&self.pool).await?.rows_affected() == 1;
-        self.helpdesks_changed.fetch_add(1, Ordering::Relaxed);
+        let done = query.execute(&self.0.pool).await?.rows_affected() == 1;
+        self.0.helpdesks_changed.fetch_add(1, Ordering::Relaxed);
         Ok(done)
     }
 
@@ -108,12 +104,12 @@ impl Store {
     /// afresh rather than read what came while it was away) and the record of what it made
     /// in the helpdesk; with `expected`, only at that version. `false` when nothing was deleted.
     pub async fn delete_helpdesk(
-        &self,
+        self,
         helpdesk: Helpdesk,
         id: &str,
         expected: Option<i64>,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.0.pool.begin().await?;
         let done = sqlx::query(
             "DELETE FROM connectors WHERE helpdesk = $1 AND id = $2
              AND ($3 IS NULL OR version = $3)",
@@ -138,13 +134,13 @@ impl Store {
             }
         }
         tx.commit().await?;
-        self.helpdesks_changed.fetch_add(1, Ordering::Relaxed);
+        self.0.helpdesks_changed.fetch_add(1, Ordering::Relaxed);
         Ok(done)
     }
 
     /// How many helpdesk writes this store has made: a change since a reading makes it
     /// stale in this process (other processes' changes are read after a while).
-    pub fn helpdesks_generation(&self) -> u64 {
-        self.helpdesks_changed.load(Ordering::Relaxed)
+    pub fn helpdesks_generation(self) -> u64 {
+        self.0.helpdesks_changed.load(Ordering::Relaxed)
     }
 }

@@ -11,7 +11,7 @@ use rateline_domain::Scale;
 use serde::Serialize;
 use sqlx::Row;
 
-use super::base::Store;
+use super::base::Inbox;
 use super::error::{Result, StoreError};
 use super::sql::{ms, opt_time, time};
 
@@ -414,10 +414,10 @@ pub struct RatingPlace {
     pub low: bool,
 }
 
-impl Store {
+impl Inbox<'_> {
     /// A page of low ratings: open work first (unanswered, then assigned, then handled),
     /// then by time as `f` sorts it; and how many match in all.
-    pub async fn inbox(&self, f: &InboxFilter, now: DateTime<Utc>) -> Result<InboxPage> {
+    pub async fn page(self, f: &InboxFilter, now: DateTime<Utc>) -> Result<InboxPage> {
         let Some((conditions, binds)) = where_clause(f) else {
             return Ok(InboxPage {
                 items: Vec::new(),
@@ -469,7 +469,7 @@ impl Store {
             (f.page - 1).max(0) * f.limit,
         );
         let (rows, total) = tokio::try_join!(
-            async { Ok(bound(&sql, binds).fetch_all(&self.reads).await?) },
+            async { Ok(bound(&sql, binds).fetch_all(&self.0.reads).await?) },
             self.inbox_count(f),
         )?;
         let items = rows
@@ -485,14 +485,14 @@ impl Store {
     }
 
     /// How many low ratings `f` matches (its page aside).
-    pub async fn inbox_count(&self, f: &InboxFilter) -> Result<i64> {
+    pub async fn inbox_count(self, f: &InboxFilter) -> Result<i64> {
         let Some((conditions, binds)) = where_clause(f) else {
             return Ok(0);
         };
         let joins = filter_joins(f);
         let sql = format!("SELECT COUNT(*) AS n FROM ratings g {joins} WHERE {conditions}");
         Ok(bound(&sql, binds)
-            .fetch_one(&self.reads)
+            .fetch_one(&self.0.reads)
             .await?
             .try_get("n")?)
     }
@@ -500,7 +500,7 @@ impl Store {
     /// Where each of `ids` is (line, operator, voided); a rating that does not exist is
     /// missing from the answer.
     pub async fn rating_places(
-        &self,
+        self,
         ids: &[String],
     ) -> Result<std::collections::HashMap<String, RatingPlace>> {
         if ids.is_empty() {
@@ -516,7 +516,7 @@ impl Store {
             query = query.bind(id.clone());
         }
         query
-            .fetch_all(&self.pool)
+            .fetch_all(&self.0.pool)
             .await?
             .iter()
             .map(|r| {
@@ -536,7 +536,7 @@ impl Store {
     /// Applies `what` to each of `ids` (ratings that exist), recorded as done by `by`, all
     /// in one transaction; how many changed. Closing a closed rating keeps its first close.
     pub async fn handle_ratings(
-        &self,
+        self,
         ids: &[String],
         what: &Handling,
         by: Option<&str>,
@@ -575,7 +575,7 @@ impl Store {
                 None,
             ),
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.0.pool.begin().await?;
         let mut changed = 0;
         for id in ids {
             let mut query = sqlx::query(sql).bind(id);

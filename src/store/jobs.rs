@@ -10,7 +10,7 @@ use sqlx::Row;
 
 use rateline_domain::EventType;
 
-use super::base::{Backend, Store};
+use super::base::{Backend, Jobs};
 use super::error::Result;
 use super::outbox;
 use super::sql::{ms, placeholders, time};
@@ -150,7 +150,7 @@ pub enum JobResult {
     },
 }
 
-impl Store {
+impl Jobs<'_> {
     /// Claims up to `limit` due jobs of `kind` for `owner` until `now + lease`.
     ///
     /// Every scheduler pass asks for each kind, and most passes find none due. So it looks on
@@ -160,14 +160,14 @@ impl Store {
     /// becomes due after the look is claimed in the next pass (its commit wakes the
     /// scheduler).
     pub async fn claim_due_jobs(
-        &self,
+        self,
         kind: JobKind,
         owner: &str,
         now: DateTime<Utc>,
         lease: Duration,
         limit: i64,
     ) -> Result<Vec<ClaimedJob>> {
-        let lock = match self.backend {
+        let lock = match self.0.backend {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
@@ -181,7 +181,7 @@ impl Store {
             "SELECT 1 AS due {due_rows} LIMIT 1"
         )))
         .bind(ms(now))
-        .fetch_optional(&self.reads)
+        .fetch_optional(&self.0.reads)
         .await?;
         if any_due.is_none() {
             return Ok(Vec::new());
@@ -190,7 +190,7 @@ impl Store {
             "SELECT {key} AS id, attempts, {status} AS status, {since} AS since {due_rows}
              ORDER BY run_at LIMIT $2 {lock}"
         );
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.0.pool.begin().await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(select))
             .bind(ms(now))
             .bind(limit)
@@ -230,7 +230,7 @@ impl Store {
     /// False means the lease ran out and another claim has it, or (a response) the text
     /// was edited and queued again while this send was in flight.
     pub async fn record_job_result(
-        &self,
+        self,
         job: &ClaimedJob,
         owner: &str,
         result: &JobResult,
@@ -308,11 +308,11 @@ impl Store {
             ) => Some(EventType::AlertFailed),
             _ => None,
         };
-        let wanted = event.is_some() && self.events_wanted().await;
+        let wanted = event.is_some() && self.0.events().events_wanted().await;
         if !wanted {
-            return Ok(q.execute(&self.pool).await?.rows_affected() == 1);
+            return Ok(q.execute(&self.0.pool).await?.rows_affected() == 1);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.0.pool.begin().await?;
         let recorded = q.execute(&mut *tx).await?.rows_affected() == 1;
         if recorded {
             match event {

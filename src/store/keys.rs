@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rateline_domain::Role;
 use sqlx::Row;
 
-use super::base::Store;
+use super::base::Keys;
 use super::error::{Result, StoreError};
 use super::sql::{ms, opt_time, time};
 
@@ -76,9 +76,9 @@ fn read_key(row: &sqlx::any::AnyRow) -> Result<(KeyRecord, String)> {
     Ok((record, hash))
 }
 
-impl Store {
+impl Keys<'_> {
     /// Stores a new key, its secret as a hash only.
-    pub async fn create_key(&self, key: &NewKey) -> Result<()> {
+    pub async fn create_key(self, key: &NewKey) -> Result<()> {
         let r = &key.record;
         sqlx::query(
             "INSERT INTO api_keys (id, name, role, person_id, lines, secret_hash, created_at)
@@ -95,23 +95,23 @@ impl Store {
         )
         .bind(&key.secret_hash)
         .bind(ms(r.created_at))
-        .execute(&self.pool)
+        .execute(&self.0.pool)
         .await?;
         Ok(())
     }
 
     /// Every key, oldest first, revoked ones included.
-    pub async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
+    pub async fn list_keys(self) -> Result<Vec<KeyRecord>> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.reads)
+            .fetch_all(&self.0.reads)
             .await?;
         rows.iter().map(|r| Ok(read_key(r)?.0)).collect()
     }
 
     /// The key `id`, revoked or not, with its secret's hash and, for an operator key, the
     /// lines its person works on.
-    pub async fn key(&self, id: &str) -> Result<Option<StoredKey>> {
+    pub async fn key(self, id: &str) -> Result<Option<StoredKey>> {
         let sql = format!(
             "SELECT {KEY_COLUMNS}, secret_hash, p.lines AS person_lines, p.active AS person_active
              FROM api_keys LEFT JOIN people p ON p.id = api_keys.person_id
@@ -119,7 +119,7 @@ impl Store {
         );
         let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .fetch_optional(&self.reads)
+            .fetch_optional(&self.0.reads)
             .await?
         else {
             return Ok(None);
@@ -144,19 +144,19 @@ impl Store {
 
     /// Revokes key `id`; returns false when there is no such key. Revoking twice keeps the
     /// first time.
-    pub async fn revoke_key(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
+    pub async fn revoke_key(self, id: &str, now: DateTime<Utc>) -> Result<bool> {
         let done =
             sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1")
                 .bind(id)
                 .bind(ms(now))
-                .execute(&self.pool)
+                .execute(&self.0.pool)
                 .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Notes when keys were last used (each id with its latest use); a use older than the
     /// one noted changes nothing.
-    pub async fn note_key_uses(&self, uses: &[(String, DateTime<Utc>)]) -> Result<()> {
+    pub async fn note_key_uses(self, uses: &[(String, DateTime<Utc>)]) -> Result<()> {
         for (id, at) in uses {
             sqlx::query(
                 "UPDATE api_keys SET last_used_at = $2
@@ -164,26 +164,26 @@ impl Store {
             )
             .bind(id)
             .bind(ms(*at))
-            .execute(&self.pool)
+            .execute(&self.0.pool)
             .await?;
         }
         Ok(())
     }
 
     /// Whether any key was ever made or any person's password set (the open mode's end).
-    pub async fn any_credential(&self) -> Result<bool> {
+    pub async fn any_credential(self) -> Result<bool> {
         Ok(
             sqlx::query("SELECT 1 FROM api_keys UNION ALL SELECT 1 FROM person_passwords LIMIT 1")
-                .fetch_optional(&self.reads)
+                .fetch_optional(&self.0.reads)
                 .await?
                 .is_some(),
         )
     }
 }
 
-impl Store {
+impl Keys<'_> {
     /// The line and operator of rating `id`, for access checks.
-    pub async fn rating_scope(&self, id: &str) -> Result<Option<(String, Option<String>)>> {
+    pub async fn rating_scope(self, id: &str) -> Result<Option<(String, Option<String>)>> {
         self.scope(
             "SELECT r.line_id, r.operator_id FROM ratings g
              JOIN rating_requests r ON r.id = g.request_id WHERE g.id = $1",
@@ -193,7 +193,7 @@ impl Store {
     }
 
     /// The line and operator of rating request `id`, for access checks.
-    pub async fn request_scope(&self, id: &str) -> Result<Option<(String, Option<String>)>> {
+    pub async fn request_scope(self, id: &str) -> Result<Option<(String, Option<String>)>> {
         self.scope(
             "SELECT line_id, operator_id FROM rating_requests WHERE id = $1",
             id,
@@ -201,8 +201,12 @@ impl Store {
         .await
     }
 
-    async fn scope(&self, sql: &'static str, id: &str) -> Result<Option<(String, Option<String>)>> {
-        let Some(row) = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await? else {
+    async fn scope(self, sql: &'static str, id: &str) -> Result<Option<(String, Option<String>)>> {
+        let Some(row) = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&self.0.pool)
+            .await?
+        else {
             return Ok(None);
         };
         Ok(Some((row.try_get("line_id")?, row.try_get("operator_id")?)))

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rateline_domain::{LineSettings, ManagedBy};
 use sqlx::Row;
 
-use super::base::Store;
+use super::base::Lines;
 use super::error::{Result, StoreError};
 use super::sql::{ms, time};
 
@@ -42,11 +42,11 @@ fn read_line(row: &sqlx::any::AnyRow) -> Result<LineRecord> {
 
 const LINE_COLUMNS: &str = "id, settings, managed_by, updated_at, version";
 
-impl Store {
+impl Lines<'_> {
     /// Creates or replaces a line's settings. With `expected`, only the line at that
     /// version is replaced (none is created); `false` when it is not at that version.
     pub async fn upsert_line(
-        &self,
+        self,
         id: &str,
         settings: &LineSettings,
         managed_by: ManagedBy,
@@ -72,17 +72,17 @@ impl Store {
         if let Some(v) = expected {
             query = query.bind(v);
         }
-        Ok(query.execute(&self.pool).await?.rows_affected() == 1)
+        Ok(query.execute(&self.0.pool).await?.rows_affected() == 1)
     }
 
     /// Line `id` as last committed. Every open reads it: on the readers' connections, off
     /// SQLite's one writer connection (see `answer_context`).
-    pub async fn get_line(&self, id: &str) -> Result<Option<LineRecord>> {
+    pub async fn get_line(self, id: &str) -> Result<Option<LineRecord>> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {LINE_COLUMNS} FROM lines WHERE id = $1"
         )))
         .bind(id)
-        .fetch_optional(&self.reads)
+        .fetch_optional(&self.0.reads)
         .await?
         .as_ref()
         .map(read_line)
@@ -90,11 +90,11 @@ impl Store {
     }
 
     /// Every line, by id.
-    pub async fn list_lines(&self) -> Result<Vec<LineRecord>> {
+    pub async fn list_lines(self) -> Result<Vec<LineRecord>> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {LINE_COLUMNS} FROM lines ORDER BY id"
         )))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.0.pool)
         .await?
         .iter()
         .map(read_line)

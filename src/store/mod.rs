@@ -53,7 +53,11 @@ pub use alerts::{
     AlertDelivery, AlertFilter, AlertPlan, AlertRecord, Count, Thread, Unanswered, UnansweredRating,
 };
 pub use audit::{AuditFilter, AuditRecord, FieldChange};
-pub use base::{Backend, Store, redact_url, sqlite_file};
+pub use base::{
+    Alerts, AuditLog, Backend, Digests, Events, FollowUps, Helpdesks, Inbox, Jobs, Keys, Lines,
+    People, Ratings, Reports, Requests, Retention, Sessions, Store, WebChat, redact_url,
+    sqlite_file,
+};
 pub use breakdown::{Breakdown, Funnel, LowRating};
 pub use digests::{
     BURST_WINDOW, DIGEST_COMMENT_CHARS, DIGEST_EVERY, DIGEST_LISTS, DigestDelivery, DigestKind,

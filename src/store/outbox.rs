@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::base::Store;
+use super::base::Events;
 use super::error::Result;
 use super::sql::{ms, opt_time, time};
 
@@ -295,15 +295,16 @@ pub(crate) async fn emit_alert_failed(
     emit_about(conn, wanted, kind, sql.into(), alert_id, "alert", part, now).await
 }
 
-impl Store {
+impl Events<'_> {
     /// Whether any subscription is active (as read at most [`GATE_TTL`](super::gate::GATE_TTL) ago): when not,
     /// writes skip their events. When the store cannot say, it answers yes. Read on the
     /// readers' connections: on SQLite the pool's one connection is the writer's, busy with
     /// the batch a write waits to join.
-    pub async fn events_wanted(&self) -> bool {
-        self.events
+    pub async fn events_wanted(self) -> bool {
+        self.0
+            .events
             .read(
-                &self.reads,
+                &self.0.reads,
                 "SELECT COUNT(*) AS n FROM subscriptions WHERE active = 1",
             )
             .await

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use rateline_domain::Role;
 use sqlx::Row;
 
-use super::base::Store;
+use super::base::People;
 use super::error::{Result, StoreError};
 use super::sql::{ms, opt_time, time};
 
@@ -42,16 +42,16 @@ pub struct Invitation {
     pub created_by: Option<String>,
 }
 
-impl Store {
+impl People<'_> {
     /// Person `id` with their role, lines and password hash; `None` when there is none.
-    pub async fn person_sign_in(&self, id: &str) -> Result<Option<PersonSignIn>> {
+    pub async fn person_sign_in(self, id: &str) -> Result<Option<PersonSignIn>> {
         let Some(row) = sqlx::query(
             "SELECT p.id, p.name, p.role, p.lines, p.active, w.hash
              FROM people p LEFT JOIN person_passwords w ON w.person_id = p.id
              WHERE p.id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.0.pool)
         .await?
         else {
             return Ok(None);
@@ -74,14 +74,14 @@ impl Store {
     /// Stores a new invitation for `person_id`, replacing the person's unused ones (the
     /// newest link is the one that works).
     pub async fn create_invitation(
-        &self,
+        self,
         token_hash: &str,
         person_id: &str,
         created_by: Option<&str>,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.0.pool.begin().await?;
         sqlx::query("DELETE FROM invitations WHERE person_id = $1 AND used_at IS NULL")
             .bind(person_id)
             .execute(&mut *tx)
@@ -102,14 +102,14 @@ impl Store {
     }
 
     /// The invitation whose token hashes to `token_hash`, used or expired alike.
-    pub async fn invitation(&self, token_hash: &str) -> Result<Option<Invitation>> {
+    pub async fn invitation(self, token_hash: &str) -> Result<Option<Invitation>> {
         let row = sqlx::query(
             "SELECT i.person_id, p.name, i.expires_at, i.used_at, i.created_by
              FROM invitations i JOIN people p ON p.id = i.person_id
              WHERE i.token_hash = $1",
         )
         .bind(token_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.0.pool)
         .await?;
         row.map(|r| {
             Ok(Invitation {
@@ -127,12 +127,12 @@ impl Store {
     /// unexpired at `now`, and marks it used; both or neither. Returns the person's id, or
     /// `None` when the invitation no longer works (another tab used it first).
     pub async fn use_invitation(
-        &self,
+        self,
         token_hash: &str,
         password_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<String>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.0.pool.begin().await?;
         let Some(row) = sqlx::query(
             "UPDATE invitations SET used_at = $2
              WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
@@ -163,7 +163,7 @@ impl Store {
     /// one just checked), so two changes at once cannot both pass the check; whether it was
     /// replaced.
     pub async fn change_password(
-        &self,
+        self,
         person_id: &str,
         old_hash: &str,
         new_hash: &str,
@@ -176,7 +176,7 @@ impl Store {
         .bind(old_hash)
         .bind(new_hash)
         .bind(ms(now))
-        .execute(&self.pool)
+        .execute(&self.0.pool)
         .await?
         .rows_affected()
             == 1)

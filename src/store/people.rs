@@ -5,22 +5,22 @@ use chrono::{DateTime, Utc};
 use rateline_domain::{Group, ManagedBy, Notify, Person, Role};
 use sqlx::Row;
 
-use super::base::Store;
+use super::base::People;
 use super::error::{Result, StoreError};
 use super::sql::ms;
 
-impl Store {
+impl People<'_> {
     /// Creates or replaces a person; whether they were new. With `expected`, only the person
     /// at that version is replaced (none is created): `None` when they are not at it.
     pub async fn upsert_person(
-        &self,
+        self,
         id: &str,
         p: &Person,
         managed_by: ManagedBy,
         expected: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<Option<bool>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.0.pool.begin().await?;
         let existed = sqlx::query("SELECT 1 FROM people WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -67,13 +67,13 @@ impl Store {
 
     /// Creates or replaces a group and its members; returns whether it was new.
     pub async fn upsert_group(
-        &self,
+        self,
         id: &str,
         g: &Group,
         managed_by: ManagedBy,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.0.pool.begin().await?;
         let existed = sqlx::query("SELECT 1 FROM groups WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -160,19 +160,19 @@ pub struct PersonRecord {
     pub managed_by: ManagedBy,
 }
 
-impl Store {
+impl People<'_> {
     /// Every person, by id.
-    pub async fn people(&self) -> Result<Vec<PersonRecord>> {
+    pub async fn list(self) -> Result<Vec<PersonRecord>> {
         self.read_people(None).await
     }
 
     /// Person `id`, as stored.
-    pub async fn person(&self, id: &str) -> Result<Option<PersonRecord>> {
+    pub async fn person(self, id: &str) -> Result<Option<PersonRecord>> {
         Ok(self.read_people(Some(id)).await?.pop())
     }
 
     /// Every person, or the one with `id`.
-    async fn read_people(&self, id: Option<&str>) -> Result<Vec<PersonRecord>> {
+    async fn read_people(self, id: Option<&str>) -> Result<Vec<PersonRecord>> {
         let sql = format!(
             "SELECT p.id, p.name, p.role, p.manager_id, p.notify, p.notifications_enabled,
                     p.lines, p.time_zone, p.active, p.version, p.managed_by,
@@ -186,7 +186,7 @@ impl Store {
         if let Some(id) = id {
             query = query.bind(id);
         }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(&self.0.pool).await?;
         rows.iter()
             .map(|r| {
                 let id: String = r.try_get("id")?;
@@ -228,7 +228,7 @@ impl Store {
 
     /// Sets a person's time zone; whether the person exists.
     pub async fn set_time_zone(
-        &self,
+        self,
         id: &str,
         zone: Option<&str>,
         now: DateTime<Utc>,
@@ -240,7 +240,7 @@ impl Store {
         .bind(id)
         .bind(zone)
         .bind(ms(now))
-        .execute(&self.pool)
+        .execute(&self.0.pool)
         .await?
         .rows_affected();
         Ok(done == 1)
@@ -248,10 +248,10 @@ impl Store {
 
     /// Person `id`'s alert pace (the default when they chose none); `None` when no such
     /// person exists.
-    pub async fn alert_pace(&self, id: &str) -> Result<Option<rateline_domain::AlertPace>> {
+    pub async fn alert_pace(self, id: &str) -> Result<Option<rateline_domain::AlertPace>> {
         let row = sqlx::query("SELECT alert_pace FROM people WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.0.pool)
             .await?;
         row.map(|r| Ok(super::digests::read_pace(id, r.try_get("alert_pace")?)))
             .transpose()
@@ -259,7 +259,7 @@ impl Store {
 
     /// Sets person `id`'s alert pace; whether the person exists.
     pub async fn set_alert_pace(
-        &self,
+        self,
         id: &str,
         pace: &rateline_domain::AlertPace,
         now: DateTime<Utc>,
@@ -268,16 +268,16 @@ impl Store {
             .bind(id)
             .bind(serde_json::to_string(pace).expect("a pace serialises"))
             .bind(ms(now))
-            .execute(&self.pool)
+            .execute(&self.0.pool)
             .await?
             .rows_affected();
         Ok(done == 1)
     }
 
     /// Every person's and line's name (a page's worth of look-ups in two statements).
-    pub async fn directory(&self) -> Result<Directory> {
+    pub async fn directory(self) -> Result<Directory> {
         let people = sqlx::query("SELECT id, name, time_zone FROM people")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.0.pool)
             .await?
             .iter()
             .map(|r| {
@@ -288,6 +288,8 @@ impl Store {
             })
             .collect::<Result<_>>()?;
         let lines = self
+            .0
+            .lines()
             .list_lines()
             .await?
             .into_iter()
@@ -297,12 +299,12 @@ impl Store {
     }
 
     /// A person's notification settings; `None` when there is no such person.
-    pub async fn person_reachability(&self, id: &str) -> Result<Option<Reachability>> {
+    pub async fn person_reachability(self, id: &str) -> Result<Option<Reachability>> {
         let Some(row) = sqlx::query(
             "SELECT role, notify, notifications_enabled, active FROM people WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.0.pool)
         .await?
         else {
             return Ok(None);
@@ -321,7 +323,7 @@ impl Store {
     }
 
     /// Every group with its members and who manages it, or the one with `id`, by id.
-    pub async fn groups(&self, id: Option<&str>) -> Result<Vec<(String, Group, ManagedBy)>> {
+    pub async fn groups(self, id: Option<&str>) -> Result<Vec<(String, Group, ManagedBy)>> {
         let sql = format!(
             "SELECT g.id, g.name, g.managed_by, m.person_id
              FROM groups g LEFT JOIN group_members m ON m.group_id = g.id
@@ -334,7 +336,7 @@ impl Store {
             query = query.bind(id);
         }
         let mut groups: Vec<(String, Group, ManagedBy)> = Vec::new();
-        for row in query.fetch_all(&self.pool).await? {
+        for row in query.fetch_all(&self.0.pool).await? {
             let id: String = row.try_get("id")?;
             if groups.last().is_none_or(|(last, _, _)| *last != id) {
                 let name = row.try_get("name")?;
@@ -360,10 +362,10 @@ impl Store {
     }
 
     /// A group's members; `None` when there is no such group.
-    pub async fn group_members(&self, id: &str) -> Result<Option<Vec<String>>> {
+    pub async fn group_members(self, id: &str) -> Result<Option<Vec<String>>> {
         if sqlx::query("SELECT 1 FROM groups WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.0.pool)
             .await?
             .is_none()
         {
@@ -373,7 +375,7 @@ impl Store {
             "SELECT person_id FROM group_members WHERE group_id = $1 ORDER BY person_id",
         )
         .bind(id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.0.pool)
         .await?;
         Ok(Some(
             rows.iter()

@@ -5,7 +5,7 @@ use rateline_domain::{Channel, EventType, LineSettings, RatingAnswer, RequestSta
 use sqlx::Row;
 
 use super::alerts::{self, AlertPlan};
-use super::base::{Backend, Store};
+use super::base::{Backend, Ratings};
 use super::error::{Result, StoreError};
 use super::outbox;
 use super::rows::{
@@ -95,18 +95,18 @@ pub enum RatingOutcome {
     ChangeWindowClosed(DateTime<Utc>),
 }
 
-impl Store {
+impl Ratings<'_> {
     /// What an answer to `request_id` is judged by: the request's scale and its line's
     /// settings, in one read. `None` when the request does not exist. Read on the readers'
     /// connections: on SQLite the pool's one connection is the writer's, and a read there
     /// waits for the batch it runs and makes the next one wait.
-    pub async fn answer_context(&self, request_id: &str) -> Result<Option<(Scale, LineSettings)>> {
+    pub async fn answer_context(self, request_id: &str) -> Result<Option<(Scale, LineSettings)>> {
         let Some(row) = sqlx::query(
             "SELECT r.scale, r.line_id, l.settings
              FROM rating_requests r JOIN lines l ON l.id = r.line_id WHERE r.id = $1",
         )
         .bind(request_id)
-        .fetch_optional(&self.reads)
+        .fetch_optional(&self.0.reads)
         .await?
         else {
             return Ok(None);
@@ -126,7 +126,7 @@ impl Store {
     /// transaction.
     #[tracing::instrument(skip(self, answer, policy, alerts), fields(request_id = %answer.request_id))]
     pub async fn submit_rating(
-        &self,
+        self,
         answer: &RatingAnswer,
         policy: RatingPolicy,
         alerts: &AlertPlan,
@@ -137,10 +137,11 @@ impl Store {
             policy,
             alerts: alerts.clone(),
             now,
-            backend: self.backend,
-            events: self.events_wanted().await,
+            backend: self.0.backend,
+            events: self.0.events().events_wanted().await,
         };
         let outcome = self
+            .0
             .writer
             .write(&answer.request_id, queued, submit_ratings)
             .await?;
@@ -148,7 +149,7 @@ impl Store {
         if let RatingOutcome::Created(r, _) | RatingOutcome::Changed(r, _) = &outcome
             && r.low
         {
-            self.digests.forget();
+            self.0.digests.forget();
         }
         Ok(outcome)
     }
@@ -344,15 +345,11 @@ fn submit_ratings<'c>(
 ) -> super::writer::BoxFuture<'c, Result<Vec<RatingOutcome>>> {
     Box::pin(async move {
         // A request answered twice in one set: the later answer runs after the set.
-        let mut seen = std::collections::HashSet::new();
-        let once: Vec<bool> = answers
-            .iter()
-            .map(|a| seen.insert(a.answer.request_id.as_str()))
-            .collect();
+        let first_of_key = super::writer::first_of_each(answers, |a| &a.answer.request_id);
         let firsts: Vec<&str> = answers
             .iter()
-            .zip(&once)
-            .filter(|(_, once)| **once)
+            .zip(&first_of_key)
+            .filter(|(_, first_of_key)| **first_of_key)
             .map(|(a, _)| a.answer.request_id.as_str())
             .collect();
         let sqlite = answers
@@ -507,7 +504,7 @@ fn submit_ratings<'c>(
             }
         }
         let mut outcomes = Vec::with_capacity(answers.len());
-        for ((a, first), once) in answers.iter().zip(together).zip(&once) {
+        for ((a, first), first_of_key) in answers.iter().zip(together).zip(&first_of_key) {
             let outcome = match first {
                 Some(first) => {
                     let Some(reminded) = after_reminder.get(&first.id) else {
@@ -518,13 +515,14 @@ fn submit_ratings<'c>(
                     };
                     first.outcome(&a.answer, *reminded)
                 }
-                None if *once => change_or_refuse(&mut *conn, a).await?,
+                None if *first_of_key => change_or_refuse(&mut *conn, a).await?,
                 None => RatingOutcome::NotFound, // answered by the set below
             };
             outcomes.push(outcome);
         }
         // A request's later answers in the set, now that its first stands.
-        super::writer::run_later(conn, answers, &once, &mut outcomes, submit_ratings).await?;
+        super::writer::run_later(conn, answers, &first_of_key, &mut outcomes, submit_ratings)
+            .await?;
         Ok(outcomes)
     })
 }
@@ -825,9 +823,9 @@ pub struct AnswerTarget {
     pub rating: Option<RatingRecord>,
 }
 
-impl Store {
+impl Ratings<'_> {
     /// The request `request_id` with its client, line and rating.
-    pub async fn answer_target(&self, request_id: &str) -> Result<Option<AnswerTarget>> {
+    pub async fn answer_target(self, request_id: &str) -> Result<Option<AnswerTarget>> {
         self.answer_target_where("r.id = $1", &[request_id]).await
     }
 
@@ -835,7 +833,7 @@ impl Store {
     /// perhaps awaiting a comment): the one a text reply in that chat is about. A newer
     /// request still waiting for its due time does not count.
     pub async fn latest_answer_target(
-        &self,
+        self,
         channel: Channel,
         client_id: &str,
     ) -> Result<Option<AnswerTarget>> {
@@ -854,7 +852,7 @@ impl Store {
     /// The newest request of session `session_id` that reached its client (sent, or
     /// answered and so perhaps awaiting a follow-up): what a reply in that conversation is
     /// about.
-    pub async fn session_answer_target(&self, session_id: &str) -> Result<Option<AnswerTarget>> {
+    pub async fn session_answer_target(self, session_id: &str) -> Result<Option<AnswerTarget>> {
         self.answer_target_where(
             &format!(
                 "r.session_id = $1
@@ -868,7 +866,7 @@ impl Store {
     }
 
     pub(super) async fn answer_target_where(
-        &self,
+        self,
         filter: &str,
         binds: &[&str],
     ) -> Result<Option<AnswerTarget>> {
@@ -877,7 +875,7 @@ impl Store {
             "SELECT {columns}, r.client_id, l.settings
              FROM rating_requests r JOIN lines l ON l.id = r.line_id WHERE {filter}"
         );
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.0.pool.acquire().await?;
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for b in binds {
             q = q.bind(*b);

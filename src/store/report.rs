@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::base::Store;
+use super::base::Reports;
 use super::error::{Result, StoreError};
 use super::filter::{
     Bind, Grouping, Params, ReportFilter, Who, bind_all, conditions, group_key, where_,
@@ -63,12 +63,12 @@ impl ReportGroup {
     }
 }
 
-impl Store {
+impl Reports<'_> {
     /// The report at `now`: a voided rating does not count, and one in its grace period
     /// counts as it was before (or not at all, when it is a first answer).
     #[tracing::instrument(skip(self))]
     pub async fn report(
-        &self,
+        self,
         f: &ReportFilter,
         by: Grouping,
         now: DateTime<Utc>,
@@ -112,7 +112,7 @@ impl Store {
         );
         let mut evaluations = std::collections::HashMap::new();
         for row in bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now)), &binds)
-            .fetch_all(&self.reads)
+            .fetch_all(&self.0.reads)
             .await?
         {
             let n: i64 = row.try_get("n")?;
@@ -159,14 +159,14 @@ impl Store {
     }
 }
 
-impl Store {
+impl Reports<'_> {
     /// The report of low ratings and their reasons: per group, the low ratings (counted as
     /// the report counts them: voided ones out, one in its grace period as it was before)
     /// that give the filter's reason, or, grouped by reason, that give each reason; with
     /// their share of the group's low ratings. Read from the rows (through the index of
     /// reasons), not the rollup, which keeps no reasons.
     async fn reason_report(
-        &self,
+        self,
         f: &ReportFilter,
         by: Grouping,
         now: DateTime<Utc>,
@@ -218,7 +218,7 @@ impl Store {
             async move {
                 let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now));
                 let mut counts = std::collections::HashMap::new();
-                for row in bind_all(q, binds).fetch_all(&self.reads).await? {
+                for row in bind_all(q, binds).fetch_all(&self.0.reads).await? {
                     let raw = row.try_get::<String, _>("k")?;
                     let key = match zone {
                         Some(zone) => zoned_key(by, zone, &raw),

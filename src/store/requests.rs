@@ -19,7 +19,7 @@ use chrono::{DateTime, Duration, Utc};
 use rateline_domain::{Channel, ClientRef, Id, LineSettings, RequestStatus, Scale};
 use sqlx::Row;
 
-use super::base::{Backend, Store};
+use super::base::{Backend, Requests};
 use super::error::{Result, StoreError};
 use super::rows::shown_status;
 use super::sql::{SetRows, WINDOW_JOIN, WINDOW_START, ms, opt_time, time};
@@ -101,17 +101,17 @@ pub enum SendResult {
     },
 }
 
-impl Store {
+impl Requests<'_> {
     /// Claims up to `limit` due requests for `owner` until `now + lease`.
     #[tracing::instrument(skip(self))]
     pub async fn claim_due_requests(
-        &self,
+        self,
         owner: &str,
         now: DateTime<Utc>,
         lease: Duration,
         limit: i64,
     ) -> Result<Vec<ClaimedRequest>> {
-        let lock = match self.backend {
+        let lock = match self.0.backend {
             Backend::Postgres => "FOR UPDATE OF q SKIP LOCKED",
             // One connection writes SQLite; the transaction alone keeps claims apart.
             Backend::Sqlite => "",
@@ -122,7 +122,7 @@ impl Store {
             "request_queue q LEFT JOIN rating_requests r ON r.id = q.request_id",
             &format!("WHERE q.run_at <= $1 ORDER BY q.run_at LIMIT $2 {lock}"),
         );
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.0.pool.begin().await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(select))
             .bind(ms(now))
             .bind(limit)
@@ -174,14 +174,14 @@ impl Store {
     }
 
     /// `column` among `ids` (see [`super::sql::id_set`]).
-    fn id_set<'a>(&self, column: &str, ids: impl Iterator<Item = &'a str>) -> (String, String) {
-        super::sql::id_set(self.backend == Backend::Sqlite, column, ids)
+    fn id_set<'a>(self, column: &str, ids: impl Iterator<Item = &'a str>) -> (String, String) {
+        super::sql::id_set(self.0.backend == Backend::Sqlite, column, ids)
     }
 
     /// What request `id`'s reminder needs: the request as a claim reads it (its line, its
     /// client, when they last wrote), its status now and when its answer window ends.
     pub async fn reminder_target(
-        &self,
+        self,
         id: &str,
     ) -> Result<Option<(ClaimedRequest, RequestStatus, Option<DateTime<Utc>>)>> {
         let select = claim_select(
@@ -190,7 +190,7 @@ impl Store {
         );
         let Some(row) = sqlx::query(sqlx::AssertSqlSafe(select))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.0.pool)
             .await?
         else {
             return Ok(None);
@@ -212,7 +212,7 @@ impl Store {
     /// client answered while a send that then failed was in flight.
     #[tracing::instrument(skip_all, fields(request_id = %claim.id))]
     pub async fn record_send_result(
-        &self,
+        self,
         claim: &ClaimedRequest,
         owner: &str,
         result: &SendResult,
@@ -224,16 +224,17 @@ impl Store {
             owner: owner.to_owned(),
             result: result.clone(),
             now,
-            events: self.events_wanted().await,
+            events: self.0.events().events_wanted().await,
         };
-        self.writer
+        self.0
+            .writer
             .write(&claim.id, record, record_send_results)
             .await
     }
 
     /// Requests unanswered when their answer window ended become `expired`: those sent,
     /// and web chat requests no widget ever showed.
-    pub async fn expire_unanswered(&self, now: DateTime<Utc>) -> Result<u64> {
+    pub async fn expire_unanswered(self, now: DateTime<Utc>) -> Result<u64> {
         let mut expired = 0;
         for waiting in [
             "status IN ('sent', 'delivered')",
@@ -246,7 +247,7 @@ impl Store {
             );
             expired += sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(ms(now))
-                .execute(&self.pool)
+                .execute(&self.0.pool)
                 .await?
                 .rows_affected();
         }
@@ -257,7 +258,7 @@ impl Store {
     /// for housekeeping (an answer window's end or an idle session's close). Read on the
     /// readers' connections, off SQLite's one writer connection (see `answer_context`); a
     /// commit after the read wakes the scheduler anyway.
-    pub async fn next_wake(&self) -> Result<NextWake> {
+    pub async fn next_wake(self) -> Result<NextWake> {
         // Only the first queued event of a subscription and request counts: the others
         // wait for it, and would otherwise wake the scheduler for nothing.
         let sql = format!(
@@ -284,7 +285,7 @@ impl Store {
             claimable = super::jobs::EVENT_CLAIMABLE,
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_one(&self.reads)
+            .fetch_one(&self.0.reads)
             .await?;
         // Ratings noted for operators' digests are gathered with the housekeeping.
         let expire = [
@@ -325,9 +326,9 @@ impl Store {
     /// requests waiting for their widget are not in the scheduler's queue. Counted on the
     /// readers' connections: over millions of rows the count takes a while, and must not
     /// hold SQLite's one writer connection.
-    pub async fn queue_depth(&self) -> Result<i64> {
+    pub async fn queue_depth(self) -> Result<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM request_queue")
-            .fetch_one(&self.reads)
+            .fetch_one(&self.0.reads)
             .await?;
         Ok(row.try_get("n")?)
     }
@@ -348,12 +349,12 @@ pub enum PlatformStatus {
     },
 }
 
-impl Store {
+impl Requests<'_> {
     /// Applies a WhatsApp status to the request sent as `message_id` (only WhatsApp
     /// reports statuses). Returns the request's id and new status when something changed;
     /// statuses arriving late or twice change nothing.
     pub async fn record_whatsapp_status(
-        &self,
+        self,
         message_id: &str,
         news: &PlatformStatus,
         now: DateTime<Utc>,
@@ -390,11 +391,11 @@ impl Store {
             Ok((row.try_get("id")?, status))
         };
         let PlatformStatus::Failed { status, .. } = news else {
-            return q.fetch_optional(&self.pool).await?.map(read).transpose();
+            return q.fetch_optional(&self.0.pool).await?.map(read).transpose();
         };
         // A failure ends the request: its event is written with it. It is rare, so it
         // needs no gate (with no subscription, the event's insert adds nothing).
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.0.pool.begin().await?;
         let Some(row) = q.fetch_optional(&mut *tx).await? else {
             return Ok(None);
         };
@@ -493,12 +494,11 @@ fn record_send_results<'c>(
     records: &'c [&'c Record],
 ) -> super::writer::BoxFuture<'c, Result<Vec<bool>>> {
     Box::pin(async move {
-        let mut seen = std::collections::HashSet::new();
-        let first: Vec<bool> = records.iter().map(|a| seen.insert(a.id.as_str())).collect();
+        let first_of_key = super::writer::first_of_each(records, |a| &a.id);
         let together: Vec<bool> = records
             .iter()
-            .zip(&first)
-            .map(|(a, first)| *first && matches!(a.result, SendResult::Sent { .. }))
+            .zip(&first_of_key)
+            .map(|(a, first_of_key)| *first_of_key && matches!(a.result, SendResult::Sent { .. }))
             .collect();
         let sent: Vec<(&Record, Option<&str>, i64)> = records
             .iter()
@@ -580,8 +580,8 @@ fn record_send_results<'c>(
             }
         }
         let mut results = Vec::with_capacity(records.len());
-        for ((a, together), first) in records.iter().zip(&together).zip(&first) {
-            if !*first {
+        for ((a, together), first_of_key) in records.iter().zip(&together).zip(&first_of_key) {
+            if !*first_of_key {
                 results.push(false); // recorded by the set below
                 continue;
             }
@@ -601,7 +601,14 @@ fn record_send_results<'c>(
             results.push(done);
         }
         // A request's later outcomes, now that its first stands.
-        super::writer::run_later(conn, records, &first, &mut results, record_send_results).await?;
+        super::writer::run_later(
+            conn,
+            records,
+            &first_of_key,
+            &mut results,
+            record_send_results,
+        )
+        .await?;
         Ok(results)
     })
 }

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::base::Store;
+use super::base::Retention;
 use super::error::Result;
 use super::sql::ms;
 
@@ -31,13 +31,13 @@ pub struct Purged {
     pub ratings: u64,
 }
 
-impl Store {
+impl Retention<'_> {
     /// Purges every session closed before `cutoff`, with all that hangs on it, in batches;
     /// returns how much went. Running it again finds nothing more.
-    pub async fn purge_closed_before(&self, cutoff: DateTime<Utc>) -> Result<Purged> {
+    pub async fn purge_closed_before(self, cutoff: DateTime<Utc>) -> Result<Purged> {
         let mut purged = Purged::default();
         loop {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.0.pool.begin().await?;
             let ids: Vec<String> = sqlx::query(
                 "SELECT id FROM sessions WHERE closed_at IS NOT NULL AND closed_at < $1
                  ORDER BY closed_at LIMIT $2",

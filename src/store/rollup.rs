@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use rateline_domain::{RequestStatus, Scale};
 use sqlx::Row;
 
-use super::base::{Backend, Store};
+use super::base::{Backend, Reports};
 use super::error::Result;
 use super::filter::{Bind, Grouping, Params, ReportFilter, Who, bind_all, group_key, where_};
 use super::sql::ms;
@@ -220,7 +220,7 @@ fn span(from: Option<i64>, to: Option<i64>) -> Span {
     }
 }
 
-impl Store {
+impl Reports<'_> {
     /// The counts for `f`, grouped `by`, with ratings as counted at `now`, in one snapshot.
     ///
     /// Days and weeks in another zone than UTC: each UTC day of the rollup goes to the local
@@ -229,13 +229,13 @@ impl Store {
     /// are read by the quarter hour and moved there. So a zone `h` hours from UTC reads
     /// `min(h, 24 − h)` hours of rows a day, not all of them.
     pub(super) async fn rollup_counts(
-        &self,
+        self,
         f: &ReportFilter,
         by: Grouping,
         now: DateTime<Utc>,
     ) -> Result<Vec<Counts>> {
-        let mut tx = self.reads.begin().await?;
-        if self.backend == Backend::Postgres {
+        let mut tx = self.0.reads.begin().await?;
+        if self.0.backend == Backend::Postgres {
             // A zone's days take two statements, which must see the same rows.
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 .execute(&mut *tx)
@@ -275,7 +275,7 @@ impl Store {
     /// Safe to run from several processes at once: on PostgreSQL each change is taken out
     /// and added in one statement, and an advisory lock lets one process fold at a time;
     /// SQLite has one writer.
-    pub async fn fold_rollup(&self) -> Result<u64> {
+    pub async fn fold_rollup(self) -> Result<u64> {
         let names = counters();
         let columns = names.join(", ");
         let pivot = names
@@ -291,8 +291,8 @@ impl Store {
         let keys = "day, line_id, operator_id, channel";
         let mut folded = 0;
         loop {
-            let mut tx = self.pool.begin().await?;
-            let n = match self.backend {
+            let mut tx = self.0.pool.begin().await?;
+            let n = match self.0.backend {
                 Backend::Postgres => {
                     let locked: bool = sqlx::query("SELECT pg_try_advisory_xact_lock(8011970)")
                         .fetch_one(&mut *tx)

@@ -7,7 +7,7 @@ use rateline_domain::{
 };
 use sqlx::Row;
 
-use super::base::{Backend, Store};
+use super::base::{Backend, Sessions};
 use super::error::{Result, StoreError};
 use super::ratings::{RatingRevision, rating_with_history};
 use super::rows::{REQUEST_COLUMNS, RatingRecord, RequestRecord, read_request, request_view};
@@ -138,10 +138,10 @@ fn read_session(row: &sqlx::any::AnyRow) -> Result<SessionRecord> {
     })
 }
 
-impl Store {
+impl Sessions<'_> {
     /// Opens a session; `None` (and nothing changed) when the id exists already.
     pub async fn insert_session(
-        &self,
+        self,
         s: &NewSession,
         opened_at: DateTime<Utc>,
         auto_close_minutes: Option<u32>,
@@ -151,12 +151,12 @@ impl Store {
             opened_at,
             auto_close_minutes,
         };
-        self.writer.write(&s.id, open, open_sessions).await
+        self.0.writer.write(&s.id, open, open_sessions).await
     }
 
     /// The session `id`, if there is one.
-    pub async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>> {
-        let mut conn = self.pool.acquire().await?;
+    pub async fn get_session(self, id: &str) -> Result<Option<SessionRecord>> {
+        let mut conn = self.0.pool.acquire().await?;
         session_by_id(&mut conn, id).await
     }
 
@@ -167,13 +167,13 @@ impl Store {
     /// message after the close cancels a request that is still waiting for its due time
     /// and reopens the session: the conversation was not over.
     pub async fn record_message(
-        &self,
+        self,
         session_id: &str,
         from: MessageFrom,
         at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Option<std::result::Result<MessageResult, BeforeStored>>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.0.pool.begin().await?;
         let from_client = i64::from(from == MessageFrom::Client);
         let row = sqlx::query(
             "UPDATE sessions SET
@@ -252,7 +252,7 @@ impl Store {
     /// With `only_if_idle`, the close happens only if the session's inactivity deadline
     /// has passed: a message that arrived meanwhile keeps it open.
     pub async fn close_session(
-        &self,
+        self,
         session_id: &str,
         by: ClosedBy,
         timing: CloseTiming,
@@ -267,29 +267,29 @@ impl Store {
             only_if_idle,
             tags: tags.to_vec(),
             skip: skip.map(str::to_owned),
-            events: self.events_wanted().await,
+            events: self.0.events().events_wanted().await,
         };
-        self.writer.write(session_id, close, close_sessions).await
+        self.0.writer.write(session_id, close, close_sessions).await
     }
 
     /// Sessions whose inactivity deadline has passed, oldest first.
-    pub async fn idle_sessions(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>> {
+    pub async fn idle_sessions(self, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>> {
         let rows = sqlx::query(
             "SELECT id FROM sessions WHERE auto_close_at IS NOT NULL AND auto_close_at <= $1
              ORDER BY auto_close_at LIMIT $2",
         )
         .bind(ms(now))
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.0.pool)
         .await?;
         rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
     }
 
     /// The session, its newest request and that request's rating, read as one snapshot so
     /// the view never shows a request on a session that is not closed yet.
-    pub async fn session_view(&self, id: &str) -> Result<Option<SessionView>> {
-        let mut tx = self.pool.begin().await?;
-        if self.backend == Backend::Postgres {
+    pub async fn session_view(self, id: &str) -> Result<Option<SessionView>> {
+        let mut tx = self.0.pool.begin().await?;
+        if self.0.backend == Backend::Postgres {
             // READ COMMITTED would give each statement its own snapshot.
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 .execute(&mut *tx)
@@ -484,15 +484,11 @@ fn close_sessions<'c>(
     Box::pin(async move {
         // A session closed twice in one set: the second runs after the set, as it would
         // after the first alone.
-        let mut seen = std::collections::HashSet::new();
-        let first: Vec<bool> = closes
-            .iter()
-            .map(|a| seen.insert(a.session_id.as_str()))
-            .collect();
+        let first_of_key = super::writer::first_of_each(closes, |a| &a.session_id);
         let firsts: Vec<&Close> = closes
             .iter()
-            .zip(&first)
-            .filter(|(_, first)| **first)
+            .zip(&first_of_key)
+            .filter(|(_, first_of_key)| **first_of_key)
             .map(|(a, _)| *a)
             .collect();
         let text = |f: fn(&Close) -> &str| firsts.iter().map(move |a| Some(f(a)));
@@ -531,9 +527,9 @@ fn close_sessions<'c>(
             .collect::<Result<_>>()?;
         let closed: Vec<Option<Closed>> = closes
             .iter()
-            .zip(&first)
-            .map(|(a, first)| {
-                if *first {
+            .zip(&first_of_key)
+            .map(|(a, first_of_key)| {
+                if *first_of_key {
                     closed.remove(a.session_id.as_str())
                 } else {
                     None
@@ -620,18 +616,18 @@ fn close_sessions<'c>(
         }
         inserted.extend(set);
         let mut results = Vec::with_capacity(closes.len());
-        for ((a, first), plan) in closes.iter().zip(&first).zip(plans) {
+        for ((a, first_of_key), plan) in closes.iter().zip(&first_of_key).zip(plans) {
             results.push(match plan {
                 Some(planned) => {
                     let request = inserted.remove(a.session_id.as_str());
                     finish_close(conn, a, planned.is_some(), request).await?
                 }
-                None if *first => not_closed(conn, a).await?,
+                None if *first_of_key => not_closed(conn, a).await?,
                 None => None,
             });
         }
         // Those closed twice, now that the first close of each stands.
-        super::writer::run_later(conn, closes, &first, &mut results, close_sessions).await?;
+        super::writer::run_later(conn, closes, &first_of_key, &mut results, close_sessions).await?;
         Ok(results)
     })
 }
@@ -972,14 +968,14 @@ async fn latest_request(
         .transpose()
 }
 
-impl Store {
+impl Sessions<'_> {
     /// Notes a client's message that reached Rateline from the platform itself (a Meta
     /// webhook): Meta's 24-hour window is the client's, whatever session they are in, and
     /// they often write before the contact center opens one. It does not cancel a
     /// scheduled request; the contact center reports the conversation's messages through
     /// `POST /v1/sessions/{id}/messages`.
     pub async fn touch_client_message(
-        &self,
+        self,
         channel: Channel,
         client_id: &str,
         at: DateTime<Utc>,
@@ -992,7 +988,7 @@ impl Store {
         .bind(channel.as_str())
         .bind(client_id)
         .bind(ms(at))
-        .execute(&self.pool)
+        .execute(&self.0.pool)
         .await?;
         Ok(())
     }

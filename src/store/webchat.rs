@@ -5,19 +5,21 @@ use chrono::{DateTime, Utc};
 use rateline_domain::RequestStatus;
 use sqlx::Row;
 
-use super::base::Store;
+use super::base::WebChat;
 use super::error::{Result, StoreError};
 use super::ratings::AnswerTarget;
 use super::sql::ms;
 
-impl Store {
+impl WebChat<'_> {
     /// The newest request of a web chat session, with its line and rating.
-    pub async fn webchat_target(&self, session_id: &str) -> Result<Option<AnswerTarget>> {
-        self.answer_target_where(
-            "r.session_id = $1 AND r.channel = 'webchat' ORDER BY r.id DESC LIMIT 1",
-            &[session_id],
-        )
-        .await
+    pub async fn webchat_target(self, session_id: &str) -> Result<Option<AnswerTarget>> {
+        self.0
+            .ratings()
+            .answer_target_where(
+                "r.session_id = $1 AND r.channel = 'webchat' ORDER BY r.id DESC LIMIT 1",
+                &[session_id],
+            )
+            .await
     }
 
     /// Records that a widget showed request `id` of session `session_id`: a web chat
@@ -25,7 +27,7 @@ impl Store {
     /// `now`. Acknowledging again changes nothing. Returns the request's status after and
     /// whether this call changed it, or `None` when the session has no such request.
     pub async fn widget_showed(
-        &self,
+        self,
         id: &str,
         session_id: &str,
         now: DateTime<Utc>,
@@ -41,7 +43,7 @@ impl Store {
         .bind(id)
         .bind(session_id)
         .bind(ms(now))
-        .execute(&self.pool)
+        .execute(&self.0.pool)
         .await?
         .rows_affected()
             == 1;
@@ -51,7 +53,7 @@ impl Store {
         )
         .bind(id)
         .bind(session_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.0.pool)
         .await?
         else {
             return Ok(None);
@@ -64,13 +66,13 @@ impl Store {
     }
 
     /// Whether rating `id` answered a web chat request.
-    pub async fn rated_on_webchat(&self, id: &str) -> Result<bool> {
+    pub async fn rated_on_webchat(self, id: &str) -> Result<bool> {
         Ok(sqlx::query(
             "SELECT 1 FROM ratings g JOIN rating_requests r ON r.id = g.request_id
              WHERE g.id = $1 AND r.channel = 'webchat'",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.0.pool)
         .await?
         .is_some())
     }
@@ -78,7 +80,7 @@ impl Store {
     /// The key named `name`: `candidate` if none was kept yet, otherwise the one the first
     /// process to ask kept. Every process of a deployment thus signs with the same key.
     pub async fn server_key(
-        &self,
+        self,
         name: &str,
         candidate: &str,
         now: DateTime<Utc>,
@@ -90,11 +92,11 @@ impl Store {
         .bind(name)
         .bind(candidate)
         .bind(ms(now))
-        .execute(&self.pool)
+        .execute(&self.0.pool)
         .await?;
         let row = sqlx::query("SELECT value FROM server_keys WHERE name = $1")
             .bind(name)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.0.pool)
             .await?;
         Ok(row.try_get("value")?)
     }

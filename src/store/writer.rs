@@ -82,6 +82,13 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub(crate) type SetStatements<A, T> =
     for<'c> fn(&'c mut AnyConnection, &'c [&'c A]) -> BoxFuture<'c, Result<Vec<T>>>;
 
+/// Whether each of `args` is the first of its key in them: the set runs those, and
+/// [`run_later`] the others.
+pub(crate) fn first_of_each<A>(args: &[&A], key: impl Fn(&A) -> &str) -> Vec<bool> {
+    let mut seen = std::collections::HashSet::new();
+    args.iter().map(|a| seen.insert(key(a))).collect()
+}
+
 /// Runs again, as a set of their own, the writes of `args` that were not the first of
 /// their key in it (a session closed twice, a request answered twice), once the set has
 /// run the first ones, and puts their results in their places in `results`.

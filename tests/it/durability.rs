@@ -448,7 +448,11 @@ async fn an_upgrade_keeps_each_low_ratings_state(kind: Db) {
                 limit: 50,
                 ..InboxFilter::default()
             };
-            let page = store.inbox(&filter, chrono::Utc::now()).await.unwrap();
+            let page = store
+                .inbox()
+                .page(&filter, chrono::Utc::now())
+                .await
+                .unwrap();
             assert_eq!(page.total, i64::try_from(page.items.len()).unwrap());
             page.items
                 .into_iter()
@@ -561,7 +565,7 @@ async fn an_upgrade_keeps_the_queue_and_its_leases(kind: Db) {
     let status = |s: &'static str| {
         let store = store.clone();
         async move {
-            let view = store.session_view(s).await.unwrap().unwrap();
+            let view = store.sessions().session_view(s).await.unwrap().unwrap();
             view.request.unwrap().status
         }
     };
@@ -569,11 +573,12 @@ async fn an_upgrade_keeps_the_queue_and_its_leases(kind: Db) {
     assert_eq!(status("s-2").await, RequestStatus::Scheduled);
     assert_eq!(status("s-3").await, RequestStatus::Scheduled);
     assert_eq!(status("s-4").await, RequestStatus::Sent);
-    assert_eq!(store.queue_depth().await.unwrap(), 2);
+    assert_eq!(store.requests().queue_depth().await.unwrap(), 2);
     // Once the old process's lease has run out, both are claimed; the one it held is
     // known to be a second try.
     let at = chrono::DateTime::from_timestamp_millis(due).unwrap();
     let claimed = store
+        .requests()
         .claim_due_requests("new-process", at, chrono::Duration::minutes(1), 10)
         .await
         .unwrap();

@@ -348,10 +348,13 @@ async fn whole_days_and_partial_days_count_alike(db: Db) {
                 ] {
                     out.push(format!(
                         "{by:?} {:?}",
-                        store.report(&f, by, now).await.unwrap()
+                        store.reports().report(&f, by, now).await.unwrap()
                     ));
                 }
-                out.push(format!("{:?}", store.breakdown(&f, now).await.unwrap()));
+                out.push(format!(
+                    "{:?}",
+                    store.reports().breakdown(&f, now).await.unwrap()
+                ));
             }
             out
         }
@@ -385,16 +388,17 @@ async fn whole_days_and_partial_days_count_alike(db: Db) {
             read(at(21, 0), at(23, 0)).await,
             "{round}"
         );
-        folded += store.fold_rollup().await.unwrap();
+        folded += store.reports().fold_rollup().await.unwrap();
     }
     assert!(folded > 0, "nothing was folded");
-    assert_eq!(store.fold_rollup().await.unwrap(), 0);
+    assert_eq!(store.reports().fold_rollup().await.unwrap(), 0);
 
     // And the numbers are the ones expected: the lowered 5★ counted as 5 for now, the
     // first answer 1★ not yet, the voided one not at all.
     let (_, all) = app.get("/v1/stats?line=graced").await;
     assert_eq!(groups(&all), vec![row("all", 3, 1, Some(5.0), 1, 0)]);
     let funnel = store
+        .reports()
         .breakdown(&ReportFilter::default(), now)
         .await
         .unwrap()

@@ -176,7 +176,7 @@ async fn each_rule_skips_a_request_and_says_which(kind: Db) {
     let store = rateline::store::Store::connect(&app.db.url, 1)
         .await
         .expect("the test's database");
-    store.fold_rollup().await.unwrap();
+    store.reports().fold_rollup().await.unwrap();
     let (_, sales) = app.get("/v1/stats?line=sales").await;
     assert_eq!(sales["groups"][0]["sent"], 2, "s-3 and t-3: {sales}");
     let (_, page) = text(&app, "/dashboard?line=sales", None).await;

@@ -21,6 +21,7 @@ async fn store(db: &TestDb) -> Store {
     store.migrate().await.expect("migrate");
     let line: LineSettings = serde_json::from_value(json!({"name": "Support"})).unwrap();
     store
+        .lines()
         .upsert_line("support", &line, ManagedBy::Api, None, Utc::now())
         .await
         .unwrap();
@@ -45,6 +46,7 @@ async fn open_all(
             let store = store.clone();
             tokio::spawn(async move {
                 store
+                    .sessions()
                     .insert_session(&s, Utc::now(), None)
                     .await
                     .map(|r| r.map(|r| r.id))
@@ -226,14 +228,23 @@ async fn rollup_counts_as_the_rows(store: &Store, at: chrono::DateTime<Utc>) {
     let read = |f: ReportFilter| async move {
         let mut out = Vec::new();
         for by in [Grouping::All, Grouping::Channel] {
-            out.push(format!("{:?}", store.report(&f, by, at).await.unwrap()));
+            out.push(format!(
+                "{:?}",
+                store.reports().report(&f, by, at).await.unwrap()
+            ));
         }
-        out.push(format!("{:?}", store.breakdown(&f, at).await.unwrap()));
+        out.push(format!(
+            "{:?}",
+            store.reports().breakdown(&f, at).await.unwrap()
+        ));
         out
     };
     let from_rows = read(rows).await;
     assert_eq!(read(ReportFilter::default()).await, from_rows, "in the log");
-    assert!(store.fold_rollup().await.unwrap() > 0, "nothing to fold");
+    assert!(
+        store.reports().fold_rollup().await.unwrap() > 0,
+        "nothing to fold"
+    );
     assert_eq!(read(ReportFilter::default()).await, from_rows, "folded");
 }
 
@@ -264,6 +275,7 @@ async fn close_queued(
             };
             tokio::spawn(async move {
                 store
+                    .sessions()
                     .close_session(&id, ClosedBy::Operator, timing, false, &[], None)
                     .await
             })
@@ -351,6 +363,7 @@ async fn closes_in_one_batch_each_hear_their_own_result(kind: Db) {
     // writer, run in sets: accepted, final, and to be tried again.
     let later = at + chrono::Duration::minutes(30);
     let claimed = store
+        .requests()
         .claim_due_requests("test", later, chrono::Duration::minutes(1), 100)
         .await
         .unwrap();
@@ -379,6 +392,7 @@ async fn closes_in_one_batch_each_hear_their_own_result(kind: Db) {
             let store = store.clone();
             tokio::spawn(async move {
                 store
+                    .requests()
                     .record_send_result(&claim, "test", &result, later)
                     .await
             })
@@ -438,6 +452,7 @@ fn close_later(
     };
     tokio::spawn(async move {
         store
+            .sessions()
             .close_session(
                 &id,
                 rateline_domain::ClosedBy::Operator,
@@ -467,6 +482,7 @@ async fn a_client_closed_twice_in_one_batch_is_asked_once_where_the_line_says_so
         serde_json::from_value(json!({"name": "Weekly", "survey": {"min_days_between": 7}}))
             .unwrap();
     store
+        .lines()
         .upsert_line("weekly", &line, ManagedBy::Api, None, Utc::now())
         .await
         .unwrap();
@@ -595,7 +611,12 @@ async fn values_that_look_like_array_syntax_come_back_as_they_went_in(kind: Db) 
         .collect();
     let (closes, _) = close_queued(&db, &store, &ids, ids.len()).await;
     for (s, close) in sessions.iter().zip(&closes) {
-        let stored = store.get_session(s.id.as_str()).await.unwrap().unwrap();
+        let stored = store
+            .sessions()
+            .get_session(s.id.as_str())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.client.id.as_str(), s.client.id.as_str());
         assert_eq!(stored.client.name, s.client.name, "{:?}", s.id);
         assert_eq!(stored.operator_id.as_deref(), s.operator_id.as_deref());
@@ -679,6 +700,7 @@ async fn an_open_and_its_close_in_one_batch_keep_their_order(kind: Db) {
         let store = store.clone();
         tokio::spawn(async move {
             store
+                .sessions()
                 .close_session(&id, ClosedBy::Operator, timing, false, &[], None)
                 .await
         })
@@ -689,7 +711,7 @@ async fn an_open_and_its_close_in_one_batch_keep_their_order(kind: Db) {
     for j in 0..OPENS {
         let open = {
             let (store, s) = (store.clone(), session(&format!("x-{j}"), "support"));
-            tokio::spawn(async move { store.insert_session(&s, now, None).await })
+            tokio::spawn(async move { store.sessions().insert_session(&s, now, None).await })
         };
         until_unfinished(&store, OPENS + 2 * j + 1).await;
         pairs.push((open, close(format!("x-{j}"))));
@@ -751,6 +773,7 @@ async fn answers_in_one_batch_each_hear_their_own_result(kind: Db) {
     }))
     .unwrap();
     store
+        .events()
         .put_subscription("crm", &subscription, Utc::now())
         .await
         .unwrap()
@@ -764,6 +787,7 @@ async fn answers_in_one_batch_each_hear_their_own_result(kind: Db) {
             send_deadline: chrono::Duration::hours(1),
         };
         let closed = store
+            .sessions()
             .close_session(
                 &format!("a-{i}"),
                 rateline_domain::ClosedBy::Operator,
@@ -783,6 +807,7 @@ async fn answers_in_one_batch_each_hear_their_own_result(kind: Db) {
     let later = at + chrono::Duration::minutes(30);
     let answered_at = later + chrono::Duration::minutes(1);
     for claim in store
+        .requests()
         .claim_due_requests("test", later, chrono::Duration::minutes(1), 100)
         .await
         .unwrap()
@@ -806,6 +831,7 @@ async fn answers_in_one_batch_each_hear_their_own_result(kind: Db) {
         };
         assert!(
             store
+                .requests()
                 .record_send_result(&claim, "test", &result, later)
                 .await
                 .unwrap()
@@ -834,6 +860,7 @@ async fn answers_in_one_batch_each_hear_their_own_result(kind: Db) {
         let store = store.clone();
         tokio::spawn(async move {
             store
+                .ratings()
                 .submit_rating(&answer, policy, &alerts, answered_at)
                 .await
         })
@@ -844,7 +871,7 @@ async fn answers_in_one_batch_each_hear_their_own_result(kind: Db) {
     // writer instead, and the answers queue behind it.
     let plug = (kind == Db::Sqlite).then(|| {
         let (store, s) = (store.clone(), session("plug", "support"));
-        tokio::spawn(async move { store.insert_session(&s, opened, None).await })
+        tokio::spawn(async move { store.sessions().insert_session(&s, opened, None).await })
     });
     if plug.is_some() {
         until_unfinished(&store, 1).await;
@@ -1063,17 +1090,22 @@ async fn on_sqlite_the_reads_around_writes_answer_while_the_writer_waits_for_the
             }
         };
     }
-    let line = before_the_open!("the line", store.get_line("support"));
+    let line = before_the_open!("the line", store.lines().get_line("support"));
     assert_eq!(line.expect("the line is stored").id, "support");
-    let context = before_the_open!("an answer's context", store.answer_context("no-such"));
+    let context = before_the_open!(
+        "an answer's context",
+        store.ratings().answer_context("no-such")
+    );
     assert!(context.is_none(), "no such request");
-    let wake = before_the_open!("the next wake", store.next_wake());
+    let wake = before_the_open!("the next wake", store.requests().next_wake());
     assert_eq!(wake.send, None, "nothing is queued");
-    let depth = before_the_open!("the queue depth", store.queue_depth());
+    let depth = before_the_open!("the queue depth", store.requests().queue_depth());
     assert_eq!(depth, 0);
     let lease = chrono::Duration::seconds(60);
     for kind in [JobKind::Alert, JobKind::Response, JobKind::Reminder] {
-        let claim = store.claim_due_jobs(kind, "scheduler", Utc::now(), lease, 10);
+        let claim = store
+            .jobs()
+            .claim_due_jobs(kind, "scheduler", Utc::now(), lease, 10);
         let claimed = before_the_open!("a claim with nothing due", claim);
         assert!(claimed.is_empty(), "nothing is due");
     }
