@@ -384,6 +384,24 @@ pub fn check_text(field: &str, text: &str) -> Result<(), Invalid> {
     }
 }
 
+/// The fewest characters of a signing secret (a line's webhook, a subscription, a person's
+/// alert webhook). The OpenAPI description states it as each field's `minLength`.
+pub const SECRET_MIN_CHARS: usize = 16;
+
+/// Checks a signing secret: one line of at least [`SECRET_MIN_CHARS`] characters
+/// (characters, as JSON Schema's `minLength` counts them, not bytes). `signs` names what it
+/// signs, for the message.
+pub fn check_secret(field: &str, secret: &str, signs: &str) -> Result<(), Invalid> {
+    check_line(field, secret)?;
+    if secret.chars().count() < SECRET_MIN_CHARS {
+        return Err(Invalid::new(
+            field,
+            format!("must be at least {SECRET_MIN_CHARS} characters: it signs {signs}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a name or other one-line text: no control characters at all, and no line or
 /// paragraph separator (U+2028, U+2029), which some clients show as a line break: a name
 /// could otherwise start a line of its own in an alert.
@@ -464,6 +482,37 @@ mod tests {
                 "",
             ],
         );
+    }
+
+    #[test]
+    fn every_secret_is_described_with_the_length_the_check_counts() {
+        use utoipa::PartialSchema;
+        fn min_length(
+            schema: utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+            field: &str,
+        ) -> serde_json::Value {
+            serde_json::to_value(schema).expect("a schema")["properties"][field]["minLength"]
+                .clone()
+        }
+        let described = [
+            min_length(crate::SubscriptionSettings::schema(), "secret"),
+            min_length(crate::Notify::schema(), "webhook_secret"),
+            min_length(crate::line::WebhookSettings::schema(), "secret"),
+        ];
+        for min in described {
+            assert_eq!(min, serde_json::json!(SECRET_MIN_CHARS));
+        }
+        // Characters, as minLength counts them: 16 Cyrillic letters (32 bytes) pass, and
+        // 15 do not, though they are 30 bytes.
+        assert!(check_secret("secret", &"ж".repeat(16), "every event").is_ok());
+        let short = check_secret("secret", &"ж".repeat(15), "every event").unwrap_err();
+        assert_eq!(short.field, "secret");
+        assert!(
+            short
+                .message
+                .contains("at least 16 characters: it signs every event")
+        );
+        assert!(check_secret("secret", "0123456789abcdef\n", "every event").is_err());
     }
 
     #[test]

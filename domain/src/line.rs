@@ -6,7 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Invalid, Scale, check_http_url, check_line, check_name_id, check_text, normalize_in_place,
+    Invalid, Scale, check_http_url, check_line, check_name_id, check_secret, check_text,
+    normalize_in_place,
 };
 
 /// Everything a line is configured with.
@@ -451,6 +452,7 @@ pub struct WebhookSettings {
     pub url: String,
     /// Write-only: never shown by `GET /v1/lines/{id}`; a `PUT` without it keeps the stored one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 16)]
     pub secret: Option<String>,
 }
 
@@ -701,13 +703,7 @@ impl WebhookSettings {
     fn validate(&self) -> Result<(), Invalid> {
         check_http_url("webhook.url", &self.url)?;
         if let Some(secret) = &self.secret {
-            check_line("webhook.secret", secret)?;
-        }
-        if self.secret.as_ref().is_some_and(|s| s.len() < 16) {
-            return Err(Invalid::new(
-                "webhook.secret",
-                "must be at least 16 characters: it signs every request",
-            ));
+            check_secret("webhook.secret", secret, "every request")?;
         }
         Ok(())
     }

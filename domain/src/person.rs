@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Invalid, NameId, check_http_url, check_line};
+use super::{Invalid, NameId, check_http_url, check_line, check_secret};
 
 /// What a person, or an API key, may do (docs/security.md has the whole table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -57,6 +57,7 @@ pub struct Notify {
     /// characters. Write-only: never shown; a `PUT` without it keeps the stored one, and
     /// without any, the server's `alerts.webhook_secret` signs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 16)]
     pub webhook_secret: Option<String>,
 }
 
@@ -171,13 +172,11 @@ impl Person {
             time_zone("time_zone", zone)?;
         }
         if let Some(secret) = &self.notify.webhook_secret {
-            check_line("notify.webhook_secret", secret)?;
-            if secret.chars().count() < 16 {
-                return Err(Invalid::new(
-                    "notify.webhook_secret",
-                    "must be at least 16 characters: it signs every alert posted to webhook_url",
-                ));
-            }
+            check_secret(
+                "notify.webhook_secret",
+                secret,
+                "every alert posted to webhook_url",
+            )?;
         }
         Ok(())
     }

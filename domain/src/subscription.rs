@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{http_url_schema, id_list_schema};
-use crate::{Invalid, check_http_url, check_line, check_name_id};
+use crate::{Invalid, check_http_url, check_name_id, check_secret};
 
 /// What happened, as an event's `type` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -100,6 +100,7 @@ pub struct SubscriptionSettings {
     /// Signs every event (`X-Rateline-Signature`), at least 16 characters. Write-only: a
     /// `PUT` without it keeps the stored one; a new subscription needs it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 16)]
     pub secret: Option<String>,
     /// The events it wants, at least one.
     #[schema(min_items = 1)]
@@ -126,13 +127,7 @@ impl SubscriptionSettings {
     pub fn validate(&mut self) -> Result<(), Invalid> {
         check_http_url("url", &self.url)?;
         if let Some(secret) = &self.secret {
-            check_line("secret", secret)?;
-            if secret.len() < 16 {
-                return Err(Invalid::new(
-                    "secret",
-                    "must be at least 16 characters: it signs every event",
-                ));
-            }
+            check_secret("secret", secret, "every event")?;
         }
         if self.events.is_empty() {
             return Err(Invalid::new(
