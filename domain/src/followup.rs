@@ -1,6 +1,7 @@
 //! What supervisors, operators and admins send in the follow-up loop.
 
 use serde::Deserialize;
+use utoipa::openapi::{RefOr, schema::Schema};
 
 use super::ids::id_list_schema;
 use super::{Invalid, NameId, check_text};
@@ -145,7 +146,7 @@ impl EvaluationBody {
 pub const MAX_RATINGS_PER_ACTION: usize = 200;
 
 /// What an inbox action does to each rating it names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InboxAction {
     /// Gives the ratings to `assignee_id` (a supervisor of their lines, or an admin).
@@ -164,12 +165,13 @@ fn action_ratings() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     id_list_schema(1, MAX_RATINGS_PER_ACTION)
 }
 
-/// `POST /v1/ratings/actions`: one action on several ratings, all or none.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+/// `POST /v1/ratings/actions`: one action on several ratings, all or none. Its OpenAPI
+/// schema is written by hand (below), as one form per action, so that it states which field
+/// goes with which action as [`InboxActionBody::validate`] checks it.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InboxActionBody {
     /// 1 to 200 ratings.
-    #[schema(schema_with = action_ratings)]
     pub rating_ids: Vec<NameId>,
     /// What is done to each rating named.
     pub action: InboxAction,
@@ -178,9 +180,60 @@ pub struct InboxActionBody {
     pub assignee_id: Option<NameId>,
     /// Why no follow-up is needed, for `close`.
     #[serde(default)]
-    #[schema(schema_with = said_schema)]
     pub note: Option<String>,
 }
+
+/// The body's description: one of four forms, one per action, each naming its action and
+/// taking only its own fields (`assignee_id` with `assign`, `note` with `close`), so that a
+/// client generated from the description cannot send what `validate` refuses.
+impl utoipa::PartialSchema for InboxActionBody {
+    fn schema() -> RefOr<Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Type};
+        let form = |action: &str, what: &str, extra: Option<(&str, RefOr<Schema>)>| {
+            let mut object = ObjectBuilder::new()
+                .description(Some(what))
+                .property("rating_ids", action_ratings())
+                .required("rating_ids")
+                .property(
+                    "action",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some([action])),
+                )
+                .required("action")
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+            if let Some((field, schema)) = extra {
+                object = object.property(field, schema);
+            }
+            object
+        };
+        let mut note = said_schema();
+        if let RefOr::T(Schema::Object(o)) = &mut note {
+            o.description = Some("Why no follow-up is needed.".to_owned());
+        }
+        OneOfBuilder::new()
+            .item(form(
+                "assign",
+                "Gives the ratings to `assignee_id` (a supervisor of their lines, or an \
+                 admin); to the caller's own person when it is absent.",
+                Some(("assignee_id", NameId::schema())),
+            ))
+            .item(form("unassign", "Gives the ratings back to nobody.", None))
+            .item(form(
+                "close",
+                "Marks the ratings handled with no follow-up needed.",
+                Some(("note", note)),
+            ))
+            .item(form(
+                "reopen",
+                "Undoes a close: the ratings are unanswered (or assigned) again.",
+                None,
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for InboxActionBody {}
 
 impl InboxActionBody {
     /// Checks what needs no lookup: 1 to [`MAX_RATINGS_PER_ACTION`] ratings, a `note` only with
@@ -210,6 +263,8 @@ impl InboxActionBody {
 
 #[cfg(test)]
 mod tests {
+    use utoipa::PartialSchema;
+
     use super::*;
     use crate::ids::pattern_states_the_rule;
 
@@ -266,5 +321,31 @@ mod tests {
         });
         assert!(read.is_err());
         assert!(refused.unwrap().message.contains("whitespace"));
+    }
+
+    /// Each form of the description takes a field exactly when `validate` takes it with that
+    /// form's action, and the forms name every action once.
+    #[test]
+    fn the_inbox_action_forms_take_the_fields_validate_takes() {
+        let described = serde_json::to_value(InboxActionBody::schema()).expect("a schema");
+        let forms = described["oneOf"].as_array().expect("one form per action");
+        let mut actions = Vec::new();
+        for form in forms {
+            assert_eq!(form["additionalProperties"], false, "{form}");
+            let action = form["properties"]["action"]["enum"][0].clone();
+            actions.push(action.as_str().expect("an action name").to_owned());
+            for (field, value) in [("assignee_id", "ann"), ("note", "no need")] {
+                let body = serde_json::json!({
+                    "rating_ids": ["r1"], "action": action, field: value,
+                });
+                let read: InboxActionBody = serde_json::from_value(body).expect("a body");
+                assert_eq!(
+                    read.validate().is_ok(),
+                    form["properties"].get(field).is_some(),
+                    "{field} with {action}"
+                );
+            }
+        }
+        assert_eq!(actions, ["assign", "unassign", "close", "reopen"]);
     }
 }
