@@ -18,6 +18,8 @@ mod person;
 mod rating;
 mod scale;
 mod session;
+#[cfg(feature = "sqlx")]
+mod stored;
 mod subscription;
 mod survey;
 

@@ -471,15 +471,12 @@ async fn listener(
     };
     let notify = serde_json::from_str::<Notify>(&row.try_get::<String, _>("notify")?)
         .map_err(|e| StoreError::Corrupt(format!("notify of person '{id}': {e}")))?;
-    let role: String = row.try_get("role")?;
     let zone = row
         .try_get::<Option<String>, _>("time_zone")?
         .and_then(|own| own.parse().ok())
         .unwrap_or(server_zone);
     Ok(Some(Listener {
-        role: role
-            .parse()
-            .map_err(|e| StoreError::Corrupt(format!("role of person '{id}': {e}")))?,
+        role: row.try_get("role")?,
         notify,
         active: row.try_get::<i64, _>("active")? != 0,
         notifications_enabled: row.try_get::<i64, _>("notifications_enabled")? != 0,
@@ -739,10 +736,7 @@ impl Alerts<'_> {
             operator_name: row.try_get("operator_name")?,
             client_id: row.try_get("client_id")?,
             client_name: row.try_get("client_name")?,
-            scale: row
-                .try_get::<String, _>("scale")?
-                .parse()
-                .map_err(corrupt)?,
+            scale: row.try_get("scale")?,
             value: row.try_get("value")?,
             comment: row.try_get("comment")?,
             reasons: reasons.or_else(|| asks_reasons.then(Vec::new)),

@@ -10,7 +10,7 @@ use rateline_domain::{RequestStatus, Scale};
 use sqlx::Row;
 
 use super::base::Reports;
-use super::error::{Result, StoreError};
+use super::error::Result;
 use super::filter::{Grouping, ReportFilter, bind_all, conditions};
 use super::sql::time;
 
@@ -191,11 +191,10 @@ impl Reports<'_> {
             .await?;
         rows.iter()
             .map(|row| {
-                let scale: String = row.try_get("scale")?;
                 Ok(LowRating {
                     rating_id: row.try_get("rating_id")?,
                     session_id: row.try_get("session_id")?,
-                    scale: scale.parse().map_err(StoreError::Corrupt)?,
+                    scale: row.try_get("scale")?,
                     value: row.try_get("value")?,
                     comment: row.try_get("comment")?,
                     rated_at: time(row.try_get("rated_at")?),

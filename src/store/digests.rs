@@ -356,7 +356,7 @@ impl Digests<'_> {
                 operator_name: r.try_get("operator_name")?,
                 client_name: r.try_get("client_name")?,
                 channel: r.try_get("channel")?,
-                scale: r.try_get::<String, _>("scale")?.parse().map_err(corrupt)?,
+                scale: r.try_get("scale")?,
                 value: r.try_get("value")?,
                 low: r.try_get::<i64, _>("low")? == 1,
                 comment: r.try_get("comment")?,

@@ -16,6 +16,11 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
+        // A stored word that no longer parses (a channel, a status, a role read as its
+        // type) is a corrupt row, not a failing database.
+        if let sqlx::Error::ColumnDecode { .. } = e {
+            return StoreError::Corrupt(e.to_string());
+        }
         if is_unavailable(&e) {
             StoreError::Unavailable(e)
         } else {

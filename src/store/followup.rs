@@ -3,7 +3,7 @@
 //! supervisor's own evaluation of a session.
 
 use chrono::{DateTime, Utc};
-use rateline_domain::{Channel, ClientRef, EventType, Id, LineSettings};
+use rateline_domain::{Channel, ClientRef, EventType, LineSettings};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -241,10 +241,7 @@ fn read_appeal(row: &sqlx::any::AnyRow) -> Result<AppealRecord> {
         decided_at: opt_time(row.try_get("decided_at")?),
         line_id: row.try_get("line_id")?,
         rating: AppealedRating {
-            scale: row
-                .try_get::<String, _>("scale")?
-                .parse()
-                .map_err(|e| StoreError::Corrupt(format!("scale of an appeal's rating: {e}")))?,
+            scale: row.try_get("scale")?,
             value: row.try_get("value")?,
             comment: row.try_get("comment")?,
             client_id: row.try_get("client_id")?,
@@ -461,12 +458,9 @@ impl FollowUps<'_> {
             text: row.try_get("text")?,
             session_id: row.try_get("session_id")?,
             line_id: row.try_get("line_id")?,
-            channel: row
-                .try_get::<String, _>("channel")?
-                .parse()
-                .map_err(|e: rateline_domain::UnknownChannel| corrupt(e.to_string()))?,
+            channel: row.try_get("channel")?,
             client: ClientRef {
-                id: Id::stored(row.try_get("client_id")?),
+                id: row.try_get("client_id")?,
                 name: row.try_get("client_name")?,
             },
             last_client_message_at: opt_time(row.try_get("last_client_message_at")?),

@@ -31,18 +31,15 @@ pub struct StoredHelpdesk {
 }
 
 fn read(row: &sqlx::any::AnyRow) -> Result<StoredHelpdesk> {
-    let helpdesk: String = row.try_get("helpdesk")?;
+    let helpdesk: Helpdesk = row.try_get("helpdesk")?;
     let id: String = row.try_get("id")?;
     let settings: String = row.try_get("settings")?;
     Ok(StoredHelpdesk {
-        helpdesk: helpdesk.parse().map_err(StoreError::Corrupt)?,
+        helpdesk,
         settings: serde_json::from_str(&settings)
             .map_err(|e| StoreError::Corrupt(format!("settings of {helpdesk} '{id}': {e}")))?,
         id,
-        managed_by: row
-            .try_get::<String, _>("managed_by")?
-            .parse()
-            .map_err(StoreError::Corrupt)?,
+        managed_by: row.try_get("managed_by")?,
         version: row.try_get("version")?,
         updated_at: time(row.try_get("updated_at")?),
     })
@@ -55,7 +52,7 @@ impl Helpdesks<'_> {
             "SELECT helpdesk, id, settings, managed_by, version, updated_at FROM connectors
              WHERE helpdesk = $1 AND ($2 IS NULL OR id = $2) ORDER BY id",
         )
-        .bind(helpdesk.as_str())
+        .bind(helpdesk)
         .bind(id)
         .fetch_all(&self.0.pool)
         .await?
@@ -87,10 +84,10 @@ impl Helpdesks<'_> {
                  updated_at = excluded.updated_at, version = connectors.version + 1"
         };
         let mut query = sqlx::query(sql)
-            .bind(helpdesk.as_str())
+            .bind(helpdesk)
             .bind(id)
             .bind(settings.to_string())
-            .bind(managed_by.as_str())
+            .bind(managed_by)
             .bind(ms(now));
         if let Some(v) = expected {
             query = query.bind(v);
@@ -114,7 +111,7 @@ impl Helpdesks<'_> {
             "DELETE FROM connectors WHERE helpdesk = $1 AND id = $2
              AND ($3 IS NULL OR version = $3)",
         )
-        .bind(helpdesk.as_str())
+        .bind(helpdesk)
         .bind(id)
         .bind(expected)
         .execute(&mut *tx)
@@ -127,7 +124,7 @@ impl Helpdesks<'_> {
                 "DELETE FROM helpdesk_setups WHERE helpdesk = $1 AND account = $2",
             ] {
                 sqlx::query(forget)
-                    .bind(helpdesk.as_str())
+                    .bind(helpdesk)
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;

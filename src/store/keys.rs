@@ -57,7 +57,7 @@ const KEY_COLUMNS: &str = "api_keys.id, api_keys.name, api_keys.role, api_keys.p
 
 fn read_key(row: &sqlx::any::AnyRow) -> Result<(KeyRecord, String)> {
     let corrupt = |e: String| StoreError::Corrupt(format!("api key: {e}"));
-    let role: Role = row.try_get::<String, _>("role")?.parse().map_err(corrupt)?;
+    let role: Role = row.try_get("role")?;
     let lines = row
         .try_get::<Option<String>, _>("lines")?
         .map(|l| serde_json::from_str(&l).map_err(|e| corrupt(e.to_string())))
@@ -86,7 +86,7 @@ impl Keys<'_> {
         )
         .bind(&r.id)
         .bind(&r.name)
-        .bind(r.role.as_str())
+        .bind(r.role)
         .bind(r.person_id.as_deref())
         .bind(
             r.lines

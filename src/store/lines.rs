@@ -31,10 +31,7 @@ fn read_line(row: &sqlx::any::AnyRow) -> Result<LineRecord> {
     Ok(LineRecord {
         id,
         settings,
-        managed_by: row
-            .try_get::<String, _>("managed_by")?
-            .parse()
-            .map_err(StoreError::Corrupt)?,
+        managed_by: row.try_get("managed_by")?,
         updated_at: time(row.try_get("updated_at")?),
         version: row.try_get("version")?,
     })
@@ -67,7 +64,7 @@ impl Lines<'_> {
         let mut query = sqlx::query(sql)
             .bind(id)
             .bind(json)
-            .bind(managed_by.as_str())
+            .bind(managed_by)
             .bind(ms(now));
         if let Some(v) = expected {
             query = query.bind(v);

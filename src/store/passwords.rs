@@ -56,14 +56,11 @@ impl People<'_> {
         else {
             return Ok(None);
         };
-        let role: String = row.try_get("role")?;
         let lines: String = row.try_get("lines")?;
         Ok(Some(PersonSignIn {
             id: row.try_get("id")?,
             name: row.try_get("name")?,
-            role: role
-                .parse()
-                .map_err(|e| StoreError::Corrupt(format!("person '{id}': {e}")))?,
+            role: row.try_get("role")?,
             lines: serde_json::from_str(&lines)
                 .map_err(|e| StoreError::Corrupt(format!("lines of person '{id}': {e}")))?,
             password_hash: row.try_get("hash")?,

@@ -46,7 +46,7 @@ impl People<'_> {
         let mut query = sqlx::query(sql)
             .bind(id)
             .bind(&p.name)
-            .bind(p.role.as_str())
+            .bind(p.role)
             .bind(p.manager_id.as_deref())
             .bind(serde_json::to_string(&p.notify).expect("notify serialises"))
             .bind(i64::from(p.notifications_enabled))
@@ -54,7 +54,7 @@ impl People<'_> {
             .bind(serde_json::to_string(&p.lines).expect("ids serialise"))
             .bind(p.time_zone.as_deref())
             .bind(i64::from(p.active))
-            .bind(managed_by.as_str());
+            .bind(managed_by);
         if let Some(v) = expected {
             query = query.bind(v);
         }
@@ -88,7 +88,7 @@ impl People<'_> {
         .bind(id)
         .bind(&g.name)
         .bind(ms(now))
-        .bind(managed_by.as_str())
+        .bind(managed_by)
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM group_members WHERE group_id = $1")
@@ -198,10 +198,7 @@ impl People<'_> {
                 notify.webhook_secret = None;
                 let person = Person {
                     name: r.try_get("name")?,
-                    role: r
-                        .try_get::<String, _>("role")?
-                        .parse()
-                        .map_err(|e| corrupt("role", e))?,
+                    role: r.try_get("role")?,
                     manager_id: r
                         .try_get::<Option<String>, _>("manager_id")?
                         .map(rateline_domain::NameId::stored),
@@ -215,10 +212,7 @@ impl People<'_> {
                 Ok(PersonRecord {
                     signs_in: r.try_get::<Option<String>, _>("password")?.is_some(),
                     version: r.try_get("version")?,
-                    managed_by: r
-                        .try_get::<String, _>("managed_by")?
-                        .parse()
-                        .map_err(StoreError::Corrupt)?,
+                    managed_by: r.try_get("managed_by")?,
                     id,
                     person,
                 })
@@ -312,10 +306,7 @@ impl People<'_> {
         let notify: Notify = serde_json::from_str(&row.try_get::<String, _>("notify")?)
             .map_err(|e| StoreError::Corrupt(format!("notify of person '{id}': {e}")))?;
         Ok(Some(Reachability {
-            role: row
-                .try_get::<String, _>("role")?
-                .parse()
-                .map_err(|e| StoreError::Corrupt(format!("role of person '{id}': {e}")))?,
+            role: row.try_get("role")?,
             active: row.try_get::<i64, _>("active")? == 1,
             notifications_enabled: row.try_get::<i64, _>("notifications_enabled")? == 1,
             notify,
@@ -340,10 +331,7 @@ impl People<'_> {
             let id: String = row.try_get("id")?;
             if groups.last().is_none_or(|(last, _, _)| *last != id) {
                 let name = row.try_get("name")?;
-                let managed_by = row
-                    .try_get::<String, _>("managed_by")?
-                    .parse()
-                    .map_err(StoreError::Corrupt)?;
+                let managed_by = row.try_get("managed_by")?;
                 groups.push((
                     id,
                     Group {

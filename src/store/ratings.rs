@@ -112,10 +112,7 @@ impl Ratings<'_> {
             return Ok(None);
         };
         let corrupt = |e: String| StoreError::Corrupt(format!("request {request_id}: {e}"));
-        let scale: Scale = row
-            .try_get::<String, _>("scale")?
-            .parse()
-            .map_err(corrupt)?;
+        let scale: Scale = row.try_get("scale")?;
         let line: LineSettings = serde_json::from_str(&row.try_get::<String, _>("settings")?)
             .map_err(|e| corrupt(e.to_string()))?;
         Ok(Some((scale, line)))

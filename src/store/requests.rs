@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use rateline_domain::{Channel, ClientRef, Id, LineSettings, RequestStatus, Scale};
+use rateline_domain::{Channel, ClientRef, LineSettings, RequestStatus, Scale};
 use sqlx::Row;
 
 use super::base::{Backend, Requests};
@@ -380,15 +380,11 @@ impl Requests<'_> {
             )
             .bind(message_id)
             .bind(ms(now))
-            .bind(status.as_str())
+            .bind(status)
             .bind(error.clone()),
         };
         let read = |row: sqlx::any::AnyRow| -> Result<(String, RequestStatus)> {
-            let status = row
-                .try_get::<String, _>("status")?
-                .parse()
-                .map_err(StoreError::Corrupt)?;
-            Ok((row.try_get("id")?, status))
+            Ok((row.try_get("id")?, row.try_get("status")?))
         };
         let PlatformStatus::Failed { status, .. } = news else {
             return q.fetch_optional(&self.0.pool).await?.map(read).transpose();
@@ -451,18 +447,12 @@ fn read_claimed(
         id: row.try_get("id")?,
         session_id: row.try_get("session_id")?,
         line_id,
-        channel: row
-            .try_get::<String, _>("channel")?
-            .parse()
-            .map_err(|e: rateline_domain::UnknownChannel| corrupt(e.to_string()))?,
+        channel: row.try_get("channel")?,
         client: ClientRef {
-            id: Id::stored(row.try_get("client_id")?),
+            id: row.try_get("client_id")?,
             name: row.try_get("client_name")?,
         },
-        scale: row
-            .try_get::<String, _>("scale")?
-            .parse()
-            .map_err(corrupt)?,
+        scale: row.try_get("scale")?,
         due_at: time(row.try_get("due_at")?),
         send_deadline_at: time(row.try_get("send_deadline_at")?),
         attempts: u32::try_from(row.try_get::<i64, _>("attempts")? + 1).unwrap_or(u32::MAX),
@@ -708,7 +698,7 @@ fn record_unsent<'c>(
             .bind(id)
             .bind(kept)
             .bind(ms(*now))
-            .bind(status.as_str())
+            .bind(status)
             .bind(why.clone()),
             _ => sqlx::query(
                 "UPDATE rating_requests SET attempts = $2, updated_at = $3, last_error = $4

@@ -91,24 +91,14 @@ pub struct RequestRecord {
 }
 
 pub(crate) fn read_request(row: &sqlx::any::AnyRow) -> Result<RequestRecord> {
-    let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("request {what}: {e}"));
     Ok(RequestRecord {
         id: row.try_get("id")?,
         session_id: row.try_get("session_id")?,
         line_id: row.try_get("line_id")?,
-        channel: row
-            .try_get::<String, _>("channel")?
-            .parse()
-            .map_err(|e: rateline_domain::UnknownChannel| corrupt("channel", e.to_string()))?,
+        channel: row.try_get("channel")?,
         operator_id: row.try_get("operator_id")?,
-        scale: row
-            .try_get::<String, _>("scale")?
-            .parse()
-            .map_err(|e| corrupt("scale", e))?,
-        status: row
-            .try_get::<String, _>("status")?
-            .parse()
-            .map_err(|e| corrupt("status", e))?,
+        scale: row.try_get("scale")?,
+        status: row.try_get("status")?,
         due_at: time(row.try_get("due_at")?),
         attempts: row.try_get("attempts")?,
         last_error: row.try_get("last_error")?,

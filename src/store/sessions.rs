@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use rateline_domain::{
-    Channel, ClientRef, ClosedBy, Id, LineSettings, MessageFrom, NewSession, RequestStatus,
+    Channel, ClientRef, ClosedBy, LineSettings, MessageFrom, NewSession, RequestStatus,
 };
 use sqlx::Row;
 
@@ -115,15 +115,12 @@ const SESSION_COLUMNS: &str = "id, line_id, channel, client_id, client_name, ope
     opened_at, last_message_at, last_client_message_at, closed_at, closed_by";
 
 fn read_session(row: &sqlx::any::AnyRow) -> Result<SessionRecord> {
-    let channel: String = row.try_get("channel")?;
     Ok(SessionRecord {
         id: row.try_get("id")?,
         line_id: row.try_get("line_id")?,
-        channel: channel
-            .parse()
-            .map_err(|e| StoreError::Corrupt(format!("session channel: {e}")))?,
+        channel: row.try_get("channel")?,
         client: ClientRef {
-            id: Id::stored(row.try_get("client_id")?),
+            id: row.try_get("client_id")?,
             name: row.try_get("client_name")?,
         },
         operator_id: row.try_get("operator_id")?,
@@ -131,10 +128,7 @@ fn read_session(row: &sqlx::any::AnyRow) -> Result<SessionRecord> {
         last_message_at: time(row.try_get("last_message_at")?),
         last_client_message_at: opt_time(row.try_get("last_client_message_at")?),
         closed_at: opt_time(row.try_get("closed_at")?),
-        closed_by: row
-            .try_get::<Option<String>, _>("closed_by")?
-            .map(|c| c.parse().map_err(StoreError::Corrupt))
-            .transpose()?,
+        closed_by: row.try_get("closed_by")?,
     })
 }
 
@@ -656,7 +650,7 @@ const REQUEST_INSERT_COLUMNS: &[&str] = &[
 struct Closed {
     id: String,
     line_id: String,
-    channel: String,
+    channel: Channel,
     client_id: String,
     operator_id: Option<String>,
     client_messages: i64,
@@ -714,10 +708,7 @@ async fn plan_request<'a>(
         return Ok(None);
     }
     let timing = a.timing;
-    let channel: Channel = c
-        .channel
-        .parse()
-        .map_err(|e| StoreError::Corrupt(format!("session channel: {e}")))?;
+    let channel = c.channel;
     let webchat = channel == Channel::Webchat;
     let due = line.rating.due_at(channel, timing.closed_at);
     // A web chat request waits for its widget until the answer window ends, and the
@@ -758,7 +749,7 @@ async fn plan_request<'a>(
         id: uuid::Uuid::now_v7().to_string(),
         session_id: &a.session_id,
         line_id: &c.line_id,
-        channel: &c.channel,
+        channel: c.channel.as_str(),
         operator_id: c.operator_id.as_deref(),
         client_id: &c.client_id,
         scale: line.rating.scale.as_str(),
@@ -905,7 +896,7 @@ async fn skip_reason(
          ORDER BY created_at DESC LIMIT 1"
     );
     let earlier = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(a.channel.as_str())
+        .bind(a.channel)
         .bind(a.client_id)
         .bind(ms(since))
         .bind(a.close.session_id)
@@ -985,7 +976,7 @@ impl Sessions<'_> {
              ON CONFLICT (channel, client_id) DO UPDATE SET last_message_at = $3
              WHERE client_windows.last_message_at < $3",
         )
-        .bind(channel.as_str())
+        .bind(channel)
         .bind(client_id)
         .bind(ms(at))
         .execute(&self.0.pool)

@@ -6,7 +6,7 @@ use rateline_domain::RequestStatus;
 use sqlx::Row;
 
 use super::base::WebChat;
-use super::error::{Result, StoreError};
+use super::error::Result;
 use super::ratings::AnswerTarget;
 use super::sql::ms;
 
@@ -58,10 +58,7 @@ impl WebChat<'_> {
         else {
             return Ok(None);
         };
-        let status = row
-            .try_get::<String, _>("status")?
-            .parse()
-            .map_err(StoreError::Corrupt)?;
+        let status = row.try_get("status")?;
         Ok(Some((status, shown)))
     }
 

@@ -543,7 +543,54 @@ crate::common::on_both_backends!(
     values_that_look_like_array_syntax_come_back_as_they_went_in,
     an_open_and_its_close_in_one_batch_keep_their_order,
     answers_in_one_batch_each_hear_their_own_result,
+    a_stored_word_that_no_longer_reads_is_named_as_corrupt,
 );
+
+/// Channels, statuses, owners and ids are bound and read as their own types: a session
+/// reads back with the channel and client it went in with. A row whose word no longer
+/// parses (written by hand, or by a newer version) fails the read as corrupt, naming the
+/// type and the text, rather than as a failing database.
+async fn a_stored_word_that_no_longer_reads_is_named_as_corrupt(kind: Db) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let store = store(&db).await;
+    store
+        .sessions()
+        .insert_session(&session("kept", "support"), Utc::now(), None)
+        .await
+        .unwrap();
+    let kept = store.sessions().get_session("kept").await.unwrap().unwrap();
+    assert_eq!(kept.channel, rateline_domain::Channel::Webhook);
+    assert_eq!(kept.client.id, "c-kept");
+
+    let line: LineSettings = serde_json::from_value(json!({"name": "Sales"})).unwrap();
+    store
+        .lines()
+        .upsert_line("sales", &line, ManagedBy::Api, None, Utc::now())
+        .await
+        .unwrap();
+    let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    sqlx::query("UPDATE lines SET managed_by = 'terraform' WHERE id = 'sales'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let support = store.lines().get_line("support").await.unwrap().unwrap();
+    assert_eq!(support.managed_by, ManagedBy::Api);
+    match store.lines().get_line("sales").await {
+        Err(StoreError::Corrupt(message)) => {
+            assert!(
+                message.contains(r#"a stored ManagedBy "terraform""#),
+                "{message}"
+            );
+            assert!(
+                message.contains("unknown managed_by 'terraform'"),
+                "{message}"
+            );
+        }
+        other => panic!("a corrupt owner must read as corrupt, not {other:?}"),
+    }
+}
 
 /// A set's rows travel as array literals (PostgreSQL) or JSON (SQLite), so values that look
 /// like either's syntax (quotes, backslashes, commas, braces, the word NULL, an empty
