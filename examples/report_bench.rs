@@ -87,7 +87,7 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
                 "rating": {"scale": scale}}))?;
         store
             .lines()
-            .upsert_line(&format!("line-{i}"), &settings, ManagedBy::Api, None, start)
+            .upsert(&format!("line-{i}"), &settings, ManagedBy::Api, None, start)
             .await?;
     }
     // 8 requests for every 7 ratings.
@@ -198,7 +198,7 @@ async fn inbox(store: &Store, now: chrono::DateTime<Utc>) -> anyhow::Result<()> 
     let everything = page(InboxFilter::default());
     println!(
         "low ratings in the store: {}",
-        store.inbox().inbox_count(&everything).await?
+        store.inbox().count(&everything).await?
     );
     let deep = InboxFilter {
         page: 21,
@@ -279,7 +279,7 @@ async fn inbox(store: &Store, now: chrono::DateTime<Utc>) -> anyhow::Result<()> 
         state: Some(InboxState::Unanswered),
         ..InboxFilter::default()
     };
-    let t = median(|| async { store.inbox().inbox_count(&unanswered).await.map(|_| ()) }).await?;
+    let t = median(|| async { store.inbox().count(&unanswered).await.map(|_| ()) }).await?;
     println!(
         "| the unanswered count (every page's header) | everything | {} ms |",
         t.as_millis()
@@ -302,10 +302,7 @@ async fn inbox(store: &Store, now: chrono::DateTime<Utc>) -> anyhow::Result<()> 
             ..unanswered.clone()
         };
         let t = median(|| async {
-            let (a, b) = tokio::join!(
-                store.inbox().page(&f, now),
-                store.inbox().inbox_count(&count)
-            );
+            let (a, b) = tokio::join!(store.inbox().page(&f, now), store.inbox().count(&count));
             a.and(b).map(|_| ())
         })
         .await?;

@@ -193,7 +193,7 @@ impl Engine {
         let at: DateTime<Utc> = self.now();
         self.store
             .audit_log()
-            .put_audit(&AuditRecord {
+            .put(&AuditRecord {
                 id: id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
                 at,
                 actor: h.actor.to_owned(),

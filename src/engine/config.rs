@@ -62,7 +62,7 @@ impl Engine {
         if let Some(w) = &settings.webhook {
             self.check_destination("webhook.url", &w.url)?;
         }
-        let existing = self.store.lines().get_line(id).await?;
+        let existing = self.store.lines().get(id).await?;
         let what = format!("line '{id}'");
         if let Some(l) = &existing
             && l.managed_by == ManagedBy::Config
@@ -93,11 +93,11 @@ impl Engine {
         if !self
             .store
             .lines()
-            .upsert_line(id, &settings, ManagedBy::Api, expected, self.now())
+            .upsert(id, &settings, ManagedBy::Api, expected, self.now())
             .await?
         {
             // Another write came between the read above and this one.
-            let current = self.store.lines().get_line(id).await?.map(|l| l.version);
+            let current = self.store.lines().get(id).await?.map(|l| l.version);
             return Err(stale(&what, expected.unwrap_or_default(), current));
         }
         let line = self.line(id).await?;
@@ -153,15 +153,10 @@ impl Engine {
                 .await?;
         }
         for l in lines {
-            let before = self
-                .store
-                .lines()
-                .get_line(&l.id)
-                .await?
-                .map(|b| b.settings);
+            let before = self.store.lines().get(&l.id).await?.map(|b| b.settings);
             self.store
                 .lines()
-                .upsert_line(&l.id, &l.settings, ManagedBy::Config, None, self.now())
+                .upsert(&l.id, &l.settings, ManagedBy::Config, None, self.now())
                 .await?;
             self.record(FILE, "line", &l.id, before.as_ref(), &l.settings, None)
                 .await?;
@@ -175,7 +170,7 @@ impl Engine {
         check_id("line_id", id).map_err(|_| line_not_found(id))?;
         self.store
             .lines()
-            .get_line(id)
+            .get(id)
             .await?
             .ok_or_else(|| line_not_found(id))
     }

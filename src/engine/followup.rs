@@ -266,7 +266,7 @@ impl Engine {
         let allowed = self
             .store
             .lines()
-            .get_line(&line)
+            .get(&line)
             .await?
             .is_some_and(|l| l.settings.rating.supervisors_decide_appeals);
         let mut people = self.store.people().list().await?;
@@ -292,7 +292,7 @@ impl Engine {
 
     /// Whether `caller` may decide `appeal` (see [`Caller::decides_appeal`]).
     pub async fn may_decide(&self, caller: &Caller, appeal: &AppealRecord) -> Result<()> {
-        let allowed = match self.store.lines().get_line(&appeal.line_id).await? {
+        let allowed = match self.store.lines().get(&appeal.line_id).await? {
             Some(line) => line.settings.rating.supervisors_decide_appeals,
             None => false,
         };
@@ -320,7 +320,7 @@ impl Engine {
         caller: &Caller,
         appeals: &[AppealRecord],
     ) -> Result<std::collections::HashSet<String>> {
-        let lines = self.store.lines().list_lines().await?;
+        let lines = self.store.lines().list().await?;
         let allowed = |line: &str| {
             lines
                 .iter()

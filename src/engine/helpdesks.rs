@@ -150,7 +150,7 @@ impl Engine {
         if !self
             .store
             .helpdesks()
-            .upsert_helpdesk(helpdesk, id, &json, ManagedBy::Api, expected, self.now())
+            .upsert(helpdesk, id, &json, ManagedBy::Api, expected, self.now())
             .await?
         {
             // Another write came between the read above and this one.
@@ -199,7 +199,7 @@ impl Engine {
         if !self
             .store
             .helpdesks()
-            .delete_helpdesk(helpdesk, id, expected)
+            .delete(helpdesk, id, expected)
             .await?
         {
             let current = self
@@ -345,7 +345,7 @@ impl Engine {
             let json = serde_json::to_value(settings).expect("helpdesk settings serialise");
             self.store
                 .helpdesks()
-                .upsert_helpdesk(helpdesk, id, &json, ManagedBy::Config, None, self.now())
+                .upsert(helpdesk, id, &json, ManagedBy::Config, None, self.now())
                 .await?;
             self.record(
                 FILE,
@@ -364,7 +364,7 @@ impl Engine {
         {
             self.store
                 .helpdesks()
-                .delete_helpdesk(helpdesk, &gone.id, None)
+                .delete(helpdesk, &gone.id, None)
                 .await?;
             self.record(
                 FILE,

@@ -61,7 +61,7 @@ impl Engine {
         let page = self.store.inbox().page(&filter, self.now()).await?;
         let mut line_names = HashMap::new();
         if !page.items.is_empty() {
-            for line in self.store.lines().list_lines().await? {
+            for line in self.store.lines().list().await? {
                 if page.items.iter().any(|i| i.line_id == line.id) {
                     line_names.insert(line.id, line.settings.name);
                 }
@@ -88,7 +88,7 @@ impl Engine {
         };
         let unanswered = self.within_reach(caller, unanswered).await?;
         let Some(me) = caller.person_id().filter(|_| caller.operator().is_none()) else {
-            return Ok(self.store.inbox().inbox_count(&unanswered).await?);
+            return Ok(self.store.inbox().count(&unanswered).await?);
         };
         let mine = InboxFilter {
             state: Some(InboxState::Assigned),
@@ -96,8 +96,8 @@ impl Engine {
             ..unanswered.clone()
         };
         let (unanswered, mine) = tokio::try_join!(
-            self.store.inbox().inbox_count(&unanswered),
-            self.store.inbox().inbox_count(&mine)
+            self.store.inbox().count(&unanswered),
+            self.store.inbox().count(&mine)
         )?;
         Ok(unanswered + mine)
     }
@@ -201,7 +201,7 @@ impl Engine {
     /// name. An operator, who sees their own ratings, is offered no operators.
     pub async fn inbox_choices(&self, caller: &Caller) -> Result<InboxChoices> {
         let (people, lines) =
-            tokio::try_join!(self.store.people().list(), self.store.lines().list_lines())?;
+            tokio::try_join!(self.store.people().list(), self.store.lines().list())?;
         let lines: Vec<_> = lines
             .into_iter()
             .filter(|l| caller.operator().is_some() || caller.covers_line(&l.id))
@@ -255,7 +255,7 @@ impl Engine {
         Ok(self
             .store
             .lines()
-            .list_lines()
+            .list()
             .await?
             .into_iter()
             .filter(|l| !l.settings.rating.operators_see_ratings)

@@ -129,7 +129,7 @@ impl Engine {
         let Some((id, secret)) = key_parts(text) else {
             return Ok(Err(KeyRefusal::Malformed));
         };
-        let Some(stored) = self.store.keys().key(id).await? else {
+        let Some(stored) = self.store.keys().get(id).await? else {
             return Ok(Err(KeyRefusal::Unknown));
         };
         if !bool::from(hash(secret).as_bytes().ct_eq(stored.secret_hash.as_bytes())) {
@@ -175,7 +175,7 @@ impl Engine {
         if uses.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.store.keys().note_key_uses(&uses).await {
+        if let Err(e) = self.store.keys().note_uses(&uses).await {
             let mut held = self.key_uses.lock().unwrap_or_else(|e| e.into_inner());
             for (id, at) in uses {
                 let noted = held.entry(id).or_insert(at);
@@ -192,7 +192,7 @@ impl Engine {
         let key = self
             .store
             .keys()
-            .key(id)
+            .get(id)
             .await?
             .filter(|k| k.record.revoked_at.is_none() && k.person_active);
         if key.is_some() {
@@ -254,7 +254,7 @@ impl Engine {
             .into());
         }
         let minted = mint(name, asked.role, asked.person_id, asked.lines, self.now());
-        self.store.keys().create_key(&minted.key).await?;
+        self.store.keys().create(&minted.key).await?;
         let made = &minted.key.record;
         self.record(
             &super::audit::actor(caller),
@@ -271,7 +271,7 @@ impl Engine {
     /// Every key, oldest first, revoked ones included: admins.
     pub async fn keys(&self, caller: &Caller) -> std::result::Result<Vec<KeyRecord>, EngineError> {
         caller.admin("listing API keys")?;
-        let mut keys = self.store.keys().list_keys().await?;
+        let mut keys = self.store.keys().list().await?;
         // Uses not written yet count: the list is exact, not a minute behind.
         let held = self.key_uses.lock().unwrap_or_else(|e| e.into_inner());
         for k in &mut keys {
@@ -295,11 +295,11 @@ impl Engine {
             message: format!("there is no key '{id}'; GET /v1/keys lists them"),
         };
         let keys = self.store.keys();
-        let before = keys.key(id).await?.ok_or_else(not_found)?.record;
-        if !keys.revoke_key(id, self.now()).await? {
+        let before = keys.get(id).await?.ok_or_else(not_found)?.record;
+        if !keys.revoke(id, self.now()).await? {
             return Err(not_found());
         }
-        let after = keys.key(id).await?.ok_or_else(not_found)?.record;
+        let after = keys.get(id).await?.ok_or_else(not_found)?.record;
         let actor = super::audit::actor(caller);
         self.record(&actor, "key", id, Some(&before), &after, Some("revoked"))
             .await?;

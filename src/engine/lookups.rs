@@ -211,7 +211,7 @@ impl Engine {
 
     /// Every line, by id.
     pub async fn lines(&self) -> Result<Vec<LineRecord>> {
-        self.store.lines().list_lines().await
+        self.store.lines().list().await
     }
 
     /// The report's funnel and distribution of values for `filter`.

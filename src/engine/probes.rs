@@ -34,7 +34,7 @@ impl Engine {
         let line = self
             .store
             .lines()
-            .get_line(id)
+            .get(id)
             .await?
             .ok_or_else(|| line_not_found(id))?;
         let test = format!("test-{}", uuid::Uuid::now_v7());

@@ -81,7 +81,7 @@ impl Engine {
         let outcome = self
             .store
             .ratings()
-            .submit_rating(&answer, policy, &alerts, now)
+            .submit(&answer, policy, &alerts, now)
             .await?;
         if matches!(
             outcome,

@@ -40,7 +40,7 @@ impl Engine {
         let line = match self.admit(&new).await {
             Ok(line) => line,
             Err(refused) => {
-                return match self.store.sessions().get_session(&new.id).await? {
+                return match self.store.sessions().get(&new.id).await? {
                     Some(existing) => Ok((existing, false)),
                     None => Err(refused),
                 };
@@ -49,7 +49,7 @@ impl Engine {
         let Some(session) = self
             .store
             .sessions()
-            .insert_session(&new, opened_at, line.settings.auto_close_minutes)
+            .insert(&new, opened_at, line.settings.auto_close_minutes)
             .await?
         else {
             // The same id again: the stored session, unchanged.
@@ -136,7 +136,7 @@ impl Engine {
         known_session(id)?;
         self.store
             .sessions()
-            .get_session(id)
+            .get(id)
             .await?
             .ok_or_else(|| session_not_found(id))
     }
@@ -252,7 +252,7 @@ impl Engine {
         let result = self
             .store
             .sessions()
-            .close_session(session_id, by, timing, only_if_idle, tags, skip)
+            .close(session_id, by, timing, only_if_idle, tags, skip)
             .await?
             .ok_or_else(|| session_not_found(session_id))?
             .map_err(|stored| {
@@ -304,7 +304,7 @@ impl Engine {
         known_session(id)?;
         self.store
             .sessions()
-            .session_view(id)
+            .view(id)
             .await?
             .ok_or_else(|| session_not_found(id))
     }

@@ -82,7 +82,7 @@ impl Engine {
         settings.validate()?;
         self.check_destination("url", &settings.url)?;
         for (i, line) in settings.lines.iter().flatten().enumerate() {
-            if self.store.lines().get_line(line).await?.is_none() {
+            if self.store.lines().get(line).await?.is_none() {
                 return Err(Invalid::new(
                     format!("lines[{i}]"),
                     format!("line '{line}' does not exist; name lines that GET /v1/lines lists"),

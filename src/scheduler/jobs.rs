@@ -81,7 +81,7 @@ impl Inner {
             .persist(claimed_at, || {
                 self.store
                     .jobs()
-                    .record_job_result(&job, &self.owner, &result, self.clock.now())
+                    .record_result(&job, &self.owner, &result, self.clock.now())
             })
             .await;
         match (recorded, &result) {
@@ -109,7 +109,7 @@ impl Inner {
     ) -> Result<(String, SendOutcome, bool), StoreError> {
         match job.kind {
             JobKind::Alert => {
-                let Some(alert) = self.store.alerts().alert_delivery(&job.id).await? else {
+                let Some(alert) = self.store.alerts().delivery(&job.id).await? else {
                     return Ok(("none".into(), gone("alert"), false));
                 };
                 let telegram = self.adapters.get(Channel::Telegram);
@@ -175,12 +175,7 @@ impl Inner {
         now: DateTime<Utc>,
     ) -> Result<(String, SendOutcome, bool), StoreError> {
         let zone = self.engine.zone();
-        let Some(digest) = self
-            .store
-            .digests()
-            .digest_delivery(&job.id, zone, now)
-            .await?
-        else {
+        let Some(digest) = self.store.digests().delivery(&job.id, zone, now).await? else {
             return Ok(("none".into(), gone("digest"), false));
         };
         if let Some(why) = &digest.withdrawn {

@@ -210,7 +210,7 @@ impl Inner {
             for _ in 0..expired {
                 self.metrics.transition(RequestStatus::Expired);
             }
-            let idle = self.store.sessions().idle_sessions(now, IDLE_BATCH).await?;
+            let idle = self.store.sessions().idle(now, IDLE_BATCH).await?;
             for id in &idle {
                 match self.engine.close_idle(id).await {
                     Ok(_) => tracing::info!(session_id = %id, "closed for inactivity"),
@@ -229,7 +229,7 @@ impl Inner {
                     .await?;
                 self.wake.weekly_at(next);
             }
-            let gathered = self.store.digests().gather_digests(now).await?;
+            let gathered = self.store.digests().gather(now).await?;
             if gathered > 0 {
                 tracing::debug!(
                     ratings = gathered,
@@ -257,7 +257,7 @@ impl Inner {
         let claimed = self
             .store
             .requests()
-            .claim_due_requests(&self.owner, self.clock.now(), lease, held.len() as i64)
+            .claim_due(&self.owner, self.clock.now(), lease, held.len() as i64)
             .await?;
         let mut spare = held.into_iter();
         for (request, permit) in claimed.into_iter().zip(spare.by_ref()) {
@@ -281,14 +281,14 @@ impl Inner {
             // With no active subscription no event can be claimed, and with no digest
             // queued none can: no query for them.
             if (kind == JobKind::Event && !self.store.events().events_wanted().await)
-                || (kind == JobKind::Digest && !self.store.digests().digests_pending().await)
+                || (kind == JobKind::Digest && !self.store.digests().pending().await)
             {
                 continue;
             }
             let jobs = self
                 .store
                 .jobs()
-                .claim_due_jobs(
+                .claim_due(
                     kind,
                     &self.owner,
                     self.clock.now(),

@@ -687,7 +687,7 @@ impl Alerts<'_> {
     }
 
     /// What alert `id` says and where it goes.
-    pub async fn alert_delivery(self, id: &str) -> Result<Option<AlertDelivery>> {
+    pub async fn delivery(self, id: &str) -> Result<Option<AlertDelivery>> {
         let Some(row) = sqlx::query(
             "SELECT a.id, a.sink, a.address, a.rating_id, a.session_id, a.line_id, a.operator_id,
                     a.thread_of, t.platform_message_id AS reply_to, t.status AS thread_status,

@@ -57,7 +57,7 @@ pub struct AuditFilter {
 impl AuditLog<'_> {
     /// Writes entry `r`, or replaces the one with its id: a summary kept up to date (the
     /// failed sign-ins of a person and day).
-    pub async fn put_audit(self, r: &AuditRecord) -> Result<()> {
+    pub async fn put(self, r: &AuditRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO audit (id, at, actor, kind, subject, action, changes)
              VALUES ($1, $2, $3, $4, $5, $6, $7)

@@ -346,7 +346,7 @@ mod tests {
 }
 
 /// Declares the store's doors: for each table family a page of operations
-/// (`store.sessions().close_session(…)`), borrowed from the store, and its method on
+/// (`store.sessions().close(…)`), borrowed from the store, and its method on
 /// [`Store`]. The operations are in the family's own module.
 macro_rules! doors {
     ($($(#[$doc:meta])* $door:ident $method:ident;)*) => {

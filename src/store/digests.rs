@@ -184,7 +184,7 @@ impl Digests<'_> {
     /// Whether any digest is queued (as read at most [`super::gate::GATE_TTL`] ago, and at once
     /// after this process made one): when not, the scheduler does not look for one to send.
     /// When the store cannot say, it answers yes.
-    pub async fn digests_pending(self) -> bool {
+    pub async fn pending(self) -> bool {
         self.0.digests
             .read(
                 &self.0.pool,
@@ -197,7 +197,7 @@ impl Digests<'_> {
     /// Gathers the ratings noted for operators into digests (see the module's docs);
     /// returns how many it gathered. Several processes may run it at once: a rating is
     /// gathered once, and an operator's digests are made by one of them at a time.
-    pub async fn gather_digests(self, now: DateTime<Utc>) -> Result<usize> {
+    pub async fn gather(self, now: DateTime<Utc>) -> Result<usize> {
         let (skip_locked, lock) = match self.0.backend {
             Backend::Postgres => (" FOR UPDATE SKIP LOCKED", " FOR UPDATE"),
             Backend::Sqlite => ("", ""),
@@ -277,7 +277,7 @@ impl Digests<'_> {
     ///
     /// One piece: the digest's row, then its ratings, then who may still be told of
     /// each, one read after another.
-    pub async fn digest_delivery(
+    pub async fn delivery(
         self,
         id: &str,
         zone: chrono_tz::Tz,
@@ -377,7 +377,7 @@ impl Digests<'_> {
                 let line_name = self
                     .0
                     .lines()
-                    .get_line(&line_id)
+                    .get(&line_id)
                     .await?
                     .map_or_else(|| line_id.clone(), |l| l.settings.name);
                 let in_window = burst_count(&self.0.pool, &line_id, None, now).await?;
@@ -524,7 +524,7 @@ impl Digests<'_> {
         let Some(who) = self.0.people().person(person).await? else {
             return Ok(Vec::new());
         };
-        let mut lines = self.0.lines().list_lines().await?;
+        let mut lines = self.0.lines().list().await?;
         if who.person.role != rateline_domain::Role::Admin {
             lines.retain(|l| who.person.lines.iter().any(|id| id.as_str() == l.id));
         }

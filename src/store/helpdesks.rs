@@ -63,7 +63,7 @@ impl Helpdesks<'_> {
 
     /// Creates or replaces a helpdesk. With `expected`, only the helpdesk at that version
     /// is replaced (none is created); `false` when it is not at that version.
-    pub async fn upsert_helpdesk(
+    pub async fn upsert(
         self,
         helpdesk: Helpdesk,
         id: &str,
@@ -100,12 +100,7 @@ impl Helpdesks<'_> {
     /// Deletes a helpdesk, where its catch-up had read to (connected again, it starts
     /// afresh rather than read what came while it was away) and the record of what it made
     /// in the helpdesk; with `expected`, only at that version. `false` when nothing was deleted.
-    pub async fn delete_helpdesk(
-        self,
-        helpdesk: Helpdesk,
-        id: &str,
-        expected: Option<i64>,
-    ) -> Result<bool> {
+    pub async fn delete(self, helpdesk: Helpdesk, id: &str, expected: Option<i64>) -> Result<bool> {
         let mut tx = self.0.pool.begin().await?;
         let done = sqlx::query(
             "DELETE FROM connectors WHERE helpdesk = $1 AND id = $2

@@ -470,7 +470,7 @@ impl Inbox<'_> {
         );
         let (rows, total) = tokio::try_join!(
             async { Ok(bound(&sql, binds).fetch_all(&self.0.reads).await?) },
-            self.inbox_count(f),
+            self.count(f),
         )?;
         let items = rows
             .iter()
@@ -485,7 +485,7 @@ impl Inbox<'_> {
     }
 
     /// How many low ratings `f` matches (its page aside).
-    pub async fn inbox_count(self, f: &InboxFilter) -> Result<i64> {
+    pub async fn count(self, f: &InboxFilter) -> Result<i64> {
         let Some((conditions, binds)) = where_clause(f) else {
             return Ok(0);
         };

@@ -159,7 +159,7 @@ impl Jobs<'_> {
     /// writer's one connection and made the writer's next batch wait behind it. A job that
     /// becomes due after the look is claimed in the next pass (its commit wakes the
     /// scheduler).
-    pub async fn claim_due_jobs(
+    pub async fn claim_due(
         self,
         kind: JobKind,
         owner: &str,
@@ -229,7 +229,7 @@ impl Jobs<'_> {
     /// Records a job's outcome if this claim still holds the lease; returns whether it did.
     /// False means the lease ran out and another claim has it, or (a response) the text
     /// was edited and queued again while this send was in flight.
-    pub async fn record_job_result(
+    pub async fn record_result(
         self,
         job: &ClaimedJob,
         owner: &str,

@@ -78,7 +78,7 @@ fn read_key(row: &sqlx::any::AnyRow) -> Result<(KeyRecord, String)> {
 
 impl Keys<'_> {
     /// Stores a new key, its secret as a hash only.
-    pub async fn create_key(self, key: &NewKey) -> Result<()> {
+    pub async fn create(self, key: &NewKey) -> Result<()> {
         let r = &key.record;
         sqlx::query(
             "INSERT INTO api_keys (id, name, role, person_id, lines, secret_hash, created_at)
@@ -101,7 +101,7 @@ impl Keys<'_> {
     }
 
     /// Every key, oldest first, revoked ones included.
-    pub async fn list_keys(self) -> Result<Vec<KeyRecord>> {
+    pub async fn list(self) -> Result<Vec<KeyRecord>> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_all(&self.0.reads)
@@ -111,7 +111,7 @@ impl Keys<'_> {
 
     /// The key `id`, revoked or not, with its secret's hash and, for an operator key, the
     /// lines its person works on.
-    pub async fn key(self, id: &str) -> Result<Option<StoredKey>> {
+    pub async fn get(self, id: &str) -> Result<Option<StoredKey>> {
         let sql = format!(
             "SELECT {KEY_COLUMNS}, secret_hash, p.lines AS person_lines, p.active AS person_active
              FROM api_keys LEFT JOIN people p ON p.id = api_keys.person_id
@@ -144,7 +144,7 @@ impl Keys<'_> {
 
     /// Revokes key `id`; returns false when there is no such key. Revoking twice keeps the
     /// first time.
-    pub async fn revoke_key(self, id: &str, now: DateTime<Utc>) -> Result<bool> {
+    pub async fn revoke(self, id: &str, now: DateTime<Utc>) -> Result<bool> {
         let done =
             sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1")
                 .bind(id)
@@ -156,7 +156,7 @@ impl Keys<'_> {
 
     /// Notes when keys were last used (each id with its latest use); a use older than the
     /// one noted changes nothing.
-    pub async fn note_key_uses(self, uses: &[(String, DateTime<Utc>)]) -> Result<()> {
+    pub async fn note_uses(self, uses: &[(String, DateTime<Utc>)]) -> Result<()> {
         for (id, at) in uses {
             sqlx::query(
                 "UPDATE api_keys SET last_used_at = $2

@@ -42,7 +42,7 @@ const LINE_COLUMNS: &str = "id, settings, managed_by, updated_at, version";
 impl Lines<'_> {
     /// Creates or replaces a line's settings. With `expected`, only the line at that
     /// version is replaced (none is created); `false` when it is not at that version.
-    pub async fn upsert_line(
+    pub async fn upsert(
         self,
         id: &str,
         settings: &LineSettings,
@@ -74,7 +74,7 @@ impl Lines<'_> {
 
     /// Line `id` as last committed. Every open reads it: on the readers' connections, off
     /// SQLite's one writer connection (see `answer_context`).
-    pub async fn get_line(self, id: &str) -> Result<Option<LineRecord>> {
+    pub async fn get(self, id: &str) -> Result<Option<LineRecord>> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {LINE_COLUMNS} FROM lines WHERE id = $1"
         )))
@@ -87,7 +87,7 @@ impl Lines<'_> {
     }
 
     /// Every line, by id.
-    pub async fn list_lines(self) -> Result<Vec<LineRecord>> {
+    pub async fn list(self) -> Result<Vec<LineRecord>> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {LINE_COLUMNS} FROM lines ORDER BY id"
         )))

@@ -284,7 +284,7 @@ impl People<'_> {
         let lines = self
             .0
             .lines()
-            .list_lines()
+            .list()
             .await?
             .into_iter()
             .map(|l| (l.id, l.settings.name))

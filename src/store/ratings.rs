@@ -122,7 +122,7 @@ impl Ratings<'_> {
     /// A rating that becomes low makes its alerts (see [`AlertPlan`]) in the same
     /// transaction.
     #[tracing::instrument(skip(self, answer, policy, alerts), fields(request_id = %answer.request_id))]
-    pub async fn submit_rating(
+    pub async fn submit(
         self,
         answer: &RatingAnswer,
         policy: RatingPolicy,

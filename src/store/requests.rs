@@ -104,7 +104,7 @@ pub enum SendResult {
 impl Requests<'_> {
     /// Claims up to `limit` due requests for `owner` until `now + lease`.
     #[tracing::instrument(skip(self))]
-    pub async fn claim_due_requests(
+    pub async fn claim_due(
         self,
         owner: &str,
         now: DateTime<Utc>,

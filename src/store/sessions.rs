@@ -134,7 +134,7 @@ fn read_session(row: &sqlx::any::AnyRow) -> Result<SessionRecord> {
 
 impl Sessions<'_> {
     /// Opens a session; `None` (and nothing changed) when the id exists already.
-    pub async fn insert_session(
+    pub async fn insert(
         self,
         s: &NewSession,
         opened_at: DateTime<Utc>,
@@ -149,7 +149,7 @@ impl Sessions<'_> {
     }
 
     /// The session `id`, if there is one.
-    pub async fn get_session(self, id: &str) -> Result<Option<SessionRecord>> {
+    pub async fn get(self, id: &str) -> Result<Option<SessionRecord>> {
         let mut conn = self.0.pool.acquire().await?;
         session_by_id(&mut conn, id).await
     }
@@ -245,7 +245,7 @@ impl Sessions<'_> {
     /// Closing a closed session changes nothing and returns the request it already has.
     /// With `only_if_idle`, the close happens only if the session's inactivity deadline
     /// has passed: a message that arrived meanwhile keeps it open.
-    pub async fn close_session(
+    pub async fn close(
         self,
         session_id: &str,
         by: ClosedBy,
@@ -267,7 +267,7 @@ impl Sessions<'_> {
     }
 
     /// Sessions whose inactivity deadline has passed, oldest first.
-    pub async fn idle_sessions(self, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>> {
+    pub async fn idle(self, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>> {
         let rows = sqlx::query(
             "SELECT id FROM sessions WHERE auto_close_at IS NOT NULL AND auto_close_at <= $1
              ORDER BY auto_close_at LIMIT $2",
@@ -281,7 +281,7 @@ impl Sessions<'_> {
 
     /// The session, its newest request and that request's rating, read as one snapshot so
     /// the view never shows a request on a session that is not closed yet.
-    pub async fn session_view(self, id: &str) -> Result<Option<SessionView>> {
+    pub async fn view(self, id: &str) -> Result<Option<SessionView>> {
         let mut tx = self.0.pool.begin().await?;
         if self.0.backend == Backend::Postgres {
             // READ COMMITTED would give each statement its own snapshot.

@@ -565,7 +565,7 @@ async fn an_upgrade_keeps_the_queue_and_its_leases(kind: Db) {
     let status = |s: &'static str| {
         let store = store.clone();
         async move {
-            let view = store.sessions().session_view(s).await.unwrap().unwrap();
+            let view = store.sessions().view(s).await.unwrap().unwrap();
             view.request.unwrap().status
         }
     };
@@ -579,7 +579,7 @@ async fn an_upgrade_keeps_the_queue_and_its_leases(kind: Db) {
     let at = chrono::DateTime::from_timestamp_millis(due).unwrap();
     let claimed = store
         .requests()
-        .claim_due_requests("new-process", at, chrono::Duration::minutes(1), 10)
+        .claim_due("new-process", at, chrono::Duration::minutes(1), 10)
         .await
         .unwrap();
     let claimed: Vec<(String, bool, u32)> = claimed

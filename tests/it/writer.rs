@@ -22,7 +22,7 @@ async fn store(db: &TestDb) -> Store {
     let line: LineSettings = serde_json::from_value(json!({"name": "Support"})).unwrap();
     store
         .lines()
-        .upsert_line("support", &line, ManagedBy::Api, None, Utc::now())
+        .upsert("support", &line, ManagedBy::Api, None, Utc::now())
         .await
         .unwrap();
     store
@@ -47,7 +47,7 @@ async fn open_all(
             tokio::spawn(async move {
                 store
                     .sessions()
-                    .insert_session(&s, Utc::now(), None)
+                    .insert(&s, Utc::now(), None)
                     .await
                     .map(|r| r.map(|r| r.id))
             })
@@ -276,7 +276,7 @@ async fn close_queued(
             tokio::spawn(async move {
                 store
                     .sessions()
-                    .close_session(&id, ClosedBy::Operator, timing, false, &[], None)
+                    .close(&id, ClosedBy::Operator, timing, false, &[], None)
                     .await
             })
         })
@@ -364,7 +364,7 @@ async fn closes_in_one_batch_each_hear_their_own_result(kind: Db) {
     let later = at + chrono::Duration::minutes(30);
     let claimed = store
         .requests()
-        .claim_due_requests("test", later, chrono::Duration::minutes(1), 100)
+        .claim_due("test", later, chrono::Duration::minutes(1), 100)
         .await
         .unwrap();
     assert_eq!(claimed.len(), OPENS, "every request is due");
@@ -453,7 +453,7 @@ fn close_later(
     tokio::spawn(async move {
         store
             .sessions()
-            .close_session(
+            .close(
                 &id,
                 rateline_domain::ClosedBy::Operator,
                 timing,
@@ -483,7 +483,7 @@ async fn a_client_closed_twice_in_one_batch_is_asked_once_where_the_line_says_so
             .unwrap();
     store
         .lines()
-        .upsert_line("weekly", &line, ManagedBy::Api, None, Utc::now())
+        .upsert("weekly", &line, ManagedBy::Api, None, Utc::now())
         .await
         .unwrap();
     let opened = Utc::now();
@@ -557,17 +557,17 @@ async fn a_stored_word_that_no_longer_reads_is_named_as_corrupt(kind: Db) {
     let store = store(&db).await;
     store
         .sessions()
-        .insert_session(&session("kept", "support"), Utc::now(), None)
+        .insert(&session("kept", "support"), Utc::now(), None)
         .await
         .unwrap();
-    let kept = store.sessions().get_session("kept").await.unwrap().unwrap();
+    let kept = store.sessions().get("kept").await.unwrap().unwrap();
     assert_eq!(kept.channel, rateline_domain::Channel::Webhook);
     assert_eq!(kept.client.id, "c-kept");
 
     let line: LineSettings = serde_json::from_value(json!({"name": "Sales"})).unwrap();
     store
         .lines()
-        .upsert_line("sales", &line, ManagedBy::Api, None, Utc::now())
+        .upsert("sales", &line, ManagedBy::Api, None, Utc::now())
         .await
         .unwrap();
     let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
@@ -575,9 +575,9 @@ async fn a_stored_word_that_no_longer_reads_is_named_as_corrupt(kind: Db) {
         .execute(&mut conn)
         .await
         .unwrap();
-    let support = store.lines().get_line("support").await.unwrap().unwrap();
+    let support = store.lines().get("support").await.unwrap().unwrap();
     assert_eq!(support.managed_by, ManagedBy::Api);
-    match store.lines().get_line("sales").await {
+    match store.lines().get("sales").await {
         Err(StoreError::Corrupt(message)) => {
             assert!(
                 message.contains(r#"a stored ManagedBy "terraform""#),
@@ -658,12 +658,7 @@ async fn values_that_look_like_array_syntax_come_back_as_they_went_in(kind: Db) 
         .collect();
     let (closes, _) = close_queued(&db, &store, &ids, ids.len()).await;
     for (s, close) in sessions.iter().zip(&closes) {
-        let stored = store
-            .sessions()
-            .get_session(s.id.as_str())
-            .await
-            .unwrap()
-            .unwrap();
+        let stored = store.sessions().get(s.id.as_str()).await.unwrap().unwrap();
         assert_eq!(stored.client.id.as_str(), s.client.id.as_str());
         assert_eq!(stored.client.name, s.client.name, "{:?}", s.id);
         assert_eq!(stored.operator_id.as_deref(), s.operator_id.as_deref());
@@ -748,7 +743,7 @@ async fn an_open_and_its_close_in_one_batch_keep_their_order(kind: Db) {
         tokio::spawn(async move {
             store
                 .sessions()
-                .close_session(&id, ClosedBy::Operator, timing, false, &[], None)
+                .close(&id, ClosedBy::Operator, timing, false, &[], None)
                 .await
         })
     };
@@ -758,7 +753,7 @@ async fn an_open_and_its_close_in_one_batch_keep_their_order(kind: Db) {
     for j in 0..OPENS {
         let open = {
             let (store, s) = (store.clone(), session(&format!("x-{j}"), "support"));
-            tokio::spawn(async move { store.sessions().insert_session(&s, now, None).await })
+            tokio::spawn(async move { store.sessions().insert(&s, now, None).await })
         };
         until_unfinished(&store, OPENS + 2 * j + 1).await;
         pairs.push((open, close(format!("x-{j}"))));
@@ -835,7 +830,7 @@ async fn answers_in_one_batch_each_hear_their_own_result(kind: Db) {
         };
         let closed = store
             .sessions()
-            .close_session(
+            .close(
                 &format!("a-{i}"),
                 rateline_domain::ClosedBy::Operator,
                 timing,
@@ -855,7 +850,7 @@ async fn answers_in_one_batch_each_hear_their_own_result(kind: Db) {
     let answered_at = later + chrono::Duration::minutes(1);
     for claim in store
         .requests()
-        .claim_due_requests("test", later, chrono::Duration::minutes(1), 100)
+        .claim_due("test", later, chrono::Duration::minutes(1), 100)
         .await
         .unwrap()
     {
@@ -908,7 +903,7 @@ async fn answers_in_one_batch_each_hear_their_own_result(kind: Db) {
         tokio::spawn(async move {
             store
                 .ratings()
-                .submit_rating(&answer, policy, &alerts, answered_at)
+                .submit(&answer, policy, &alerts, answered_at)
                 .await
         })
     };
@@ -918,7 +913,7 @@ async fn answers_in_one_batch_each_hear_their_own_result(kind: Db) {
     // writer instead, and the answers queue behind it.
     let plug = (kind == Db::Sqlite).then(|| {
         let (store, s) = (store.clone(), session("plug", "support"));
-        tokio::spawn(async move { store.sessions().insert_session(&s, opened, None).await })
+        tokio::spawn(async move { store.sessions().insert(&s, opened, None).await })
     });
     if plug.is_some() {
         until_unfinished(&store, 1).await;
@@ -1137,7 +1132,7 @@ async fn on_sqlite_the_reads_around_writes_answer_while_the_writer_waits_for_the
             }
         };
     }
-    let line = before_the_open!("the line", store.lines().get_line("support"));
+    let line = before_the_open!("the line", store.lines().get("support"));
     assert_eq!(line.expect("the line is stored").id, "support");
     let context = before_the_open!(
         "an answer's context",
@@ -1152,7 +1147,7 @@ async fn on_sqlite_the_reads_around_writes_answer_while_the_writer_waits_for_the
     for kind in [JobKind::Alert, JobKind::Response, JobKind::Reminder] {
         let claim = store
             .jobs()
-            .claim_due_jobs(kind, "scheduler", Utc::now(), lease, 10);
+            .claim_due(kind, "scheduler", Utc::now(), lease, 10);
         let claimed = before_the_open!("a claim with nothing due", claim);
         assert!(claimed.is_empty(), "nothing is due");
     }
