@@ -4,7 +4,7 @@ use serde::Deserialize;
 use utoipa::openapi::{RefOr, schema::Schema};
 
 use super::ids::id_list_schema;
-use super::{Invalid, NameId, check_text};
+use super::{Invalid, NameId, PersonId, check_text};
 
 /// The longest response, appeal reason, note or evaluation comment, in characters
 /// (Telegram's message limit, as a response may be sent to the client there).
@@ -56,7 +56,7 @@ pub struct ResponseBody {
     pub send_to_client: bool,
     /// The supervisor who wrote it (a person id).
     #[serde(default)]
-    pub author_id: Option<NameId>,
+    pub author_id: Option<PersonId>,
 }
 
 impl ResponseBody {
@@ -95,7 +95,7 @@ pub struct DecisionBody {
     pub note: Option<String>,
     /// The admin who decided (a person id).
     #[serde(default)]
-    pub decided_by: Option<NameId>,
+    pub decided_by: Option<PersonId>,
 }
 
 impl DecisionBody {
@@ -126,7 +126,7 @@ pub struct EvaluationBody {
     pub comment: Option<String>,
     /// The supervisor who evaluated (a person id).
     #[serde(default)]
-    pub author_id: Option<NameId>,
+    pub author_id: Option<PersonId>,
 }
 
 impl EvaluationBody {
@@ -177,7 +177,7 @@ pub struct InboxActionBody {
     pub action: InboxAction,
     /// Whom `assign` gives them to (a person id); the caller's own person when absent.
     #[serde(default)]
-    pub assignee_id: Option<NameId>,
+    pub assignee_id: Option<PersonId>,
     /// Why no follow-up is needed, for `close`.
     #[serde(default)]
     pub note: Option<String>,
@@ -216,7 +216,7 @@ impl utoipa::PartialSchema for InboxActionBody {
                 "assign",
                 "Gives the ratings to `assignee_id` (a supervisor of their lines, or an \
                  admin); to the caller's own person when it is absent.",
-                Some(("assignee_id", NameId::schema())),
+                Some(("assignee_id", PersonId::schema())),
             ))
             .item(form("unassign", "Gives the ratings back to nobody.", None))
             .item(form(

@@ -142,6 +142,13 @@ macro_rules! id_type {
             }
         }
 
+        // An id hashes and compares as its text, so a map keyed by ids is looked up by text.
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(&self.0)
@@ -200,6 +207,24 @@ id_type!(
     /// The id of a line, a person or a group: an [`Id`] that is also written in one script
     /// ([`check_name_id`]).
     NameId,
+    check_name_id
+);
+
+id_type!(
+    /// A session's id, chosen by the contact center's software: an [`Id`]'s rules.
+    SessionId,
+    check_id
+);
+
+id_type!(
+    /// A line's id: a [`NameId`]'s rules.
+    LineId,
+    check_name_id
+);
+
+id_type!(
+    /// A person's id (an operator, a supervisor, an admin, a manager): a [`NameId`]'s rules.
+    PersonId,
     check_name_id
 );
 
@@ -482,6 +507,31 @@ mod tests {
                 "",
             ],
         );
+    }
+
+    /// A session's id takes what another system chose (any script), a line's and a person's
+    /// are written in one script; all refuse what an id never holds, say so in the
+    /// description, and are looked up in a map by their text.
+    #[test]
+    fn each_kind_of_id_keeps_its_own_rules() {
+        use utoipa::PartialSchema;
+        let mixed = "\u{043E}lga";
+        assert!(SessionId::parse("id", mixed).is_ok());
+        assert!(LineId::parse("line_id", mixed).is_err());
+        let refused = PersonId::parse("person_id", mixed).unwrap_err();
+        assert_eq!(refused.field, "person_id");
+        for spaced in ["a b", "", "a/b"] {
+            assert!(SessionId::parse("id", spaced).is_err(), "{spaced:?}");
+            assert!(LineId::parse("id", spaced).is_err(), "{spaced:?}");
+            assert!(PersonId::parse("id", spaced).is_err(), "{spaced:?}");
+        }
+        let described = serde_json::to_value(id_schema()).expect("a schema");
+        for schema in [SessionId::schema(), LineId::schema(), PersonId::schema()] {
+            assert_eq!(serde_json::to_value(schema).expect("a schema"), described);
+        }
+        let composed = SessionId::parse("id", "cafe\u{301}").expect("an id");
+        let opened = std::collections::HashMap::from([(composed, 1)]);
+        assert_eq!(opened.get("caf\u{e9}"), Some(&1));
     }
 
     #[test]

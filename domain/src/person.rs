@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Invalid, NameId, check_http_url, check_line, check_secret};
+use super::{Invalid, LineId, PersonId, check_http_url, check_line, check_secret};
 
 /// What a person, or an API key, may do (docs/security.md has the whole table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -103,7 +103,7 @@ pub struct Person {
     /// The person's manager, by id: the one `responsible_manager` alerts reach for this
     /// person's sessions. Never the person themselves.
     #[serde(default)]
-    pub manager_id: Option<NameId>,
+    pub manager_id: Option<PersonId>,
     /// Where the person's alerts and reports go; each address set is one way to reach them.
     #[serde(default)]
     pub notify: Notify,
@@ -113,7 +113,7 @@ pub struct Person {
     /// The lines the person works on. An operator's API key acts only on sessions of these
     /// lines; at most [`MAX_PERSON_LINES`].
     #[serde(default)]
-    pub lines: Vec<NameId>,
+    pub lines: Vec<LineId>,
     /// The zone the dashboard shows this person's times and reads their dates in: an IANA
     /// name such as `Europe/Berlin`. Unset, the server's `server.time_zone` (UTC unless
     /// set).
@@ -205,7 +205,7 @@ pub struct Group {
     /// The people in the group, by id: each hears of the low ratings of the lines whose
     /// `notify_low` names the group. At most 200.
     #[serde(default)]
-    pub members: Vec<NameId>,
+    pub members: Vec<PersonId>,
 }
 
 /// The most people a group holds.

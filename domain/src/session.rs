@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Channel, ClientRef, Id, Invalid, NameId, check_line};
+use super::{Channel, ClientRef, Invalid, LineId, PersonId, SessionId, check_line};
 
 /// The OpenAPI schema of the channel a session is opened on: every channel but the
 /// helpdesks', whose sessions their connectors open (the rule
@@ -26,10 +26,10 @@ pub struct NewSession {
     /// The conversation's id, as the contact center names it: opening the same id again returns
     /// the stored session unchanged. Ids starting with `chatwoot-` or `zammad-` are the
     /// connectors'.
-    pub id: Id,
+    pub id: SessionId,
     /// The line whose settings say whether and how the client is asked; it must exist and be
     /// active.
-    pub line_id: NameId,
+    pub line_id: LineId,
     /// The channel the conversation uses, and so the one the request goes through; it must be
     /// enabled on the server, and not `chatwoot` or `zammad`, whose sessions their connectors
     /// open.
@@ -38,7 +38,7 @@ pub struct NewSession {
     /// The client who will be asked.
     pub client: ClientRef,
     /// The operator the rating will be credited to.
-    pub operator_id: Option<NameId>,
+    pub operator_id: Option<PersonId>,
     /// When the conversation started; now when absent. Up to five minutes in the future is taken
     /// as now; further is refused.
     pub opened_at: Option<DateTime<Utc>>,

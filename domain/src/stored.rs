@@ -10,7 +10,10 @@ use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::{Database, Decode, Encode, Type};
 
-use crate::{Channel, ClosedBy, Helpdesk, Id, ManagedBy, NameId, RequestStatus, Role, Scale};
+use crate::{
+    Channel, ClosedBy, Helpdesk, Id, LineId, ManagedBy, NameId, PersonId, RequestStatus, Role,
+    Scale, SessionId,
+};
 
 /// A value kept as its text (`as_str`): typed as text, bound as text.
 macro_rules! kept_as_text {
@@ -84,4 +87,4 @@ macro_rules! read_as_stored {
     )+};
 }
 
-read_as_stored!(Id, NameId);
+read_as_stored!(Id, NameId, SessionId, LineId, PersonId);

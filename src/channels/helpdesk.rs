@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use rateline_domain::{Channel, ClientRef, HelpdeskSettings, Id, MessageFrom, NameId, NewSession};
+use rateline_domain::{
+    Channel, ClientRef, HelpdeskSettings, LineId, MessageFrom, NewSession, PersonId, SessionId,
+};
 
 use crate::engine::{Engine, EngineError, HelpdeskRecord};
 use crate::store::{AnswerTarget, HelpdeskConversation, StoreError};
@@ -135,11 +137,11 @@ pub fn session_id(
 pub async fn open(engine: &Engine, o: Opening<'_>) -> Result<Option<String>, StoreError> {
     let new_client = o.client.id.as_str().to_owned();
     let new = NewSession {
-        id: Id::stored(o.session_id.to_owned()),
-        line_id: NameId::stored(o.line.to_owned()),
+        id: SessionId::stored(o.session_id.to_owned()),
+        line_id: LineId::stored(o.line.to_owned()),
         channel: o.channel,
         client: o.client,
-        operator_id: o.operator.map(|op| NameId::stored(op.to_owned())),
+        operator_id: o.operator.map(|op| PersonId::stored(op.to_owned())),
         opened_at: o.opened_at,
     };
     match engine.open_session(new).await {

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use rateline_domain::{Invalid, NameId};
+use rateline_domain::Invalid;
 use serde_json::{Value, json};
 use tower_sessions::Session;
 
@@ -328,7 +328,7 @@ pub fn taken(what: &str, id: &str) -> ApiError {
 /// anything else, a page titled `title` that says why.
 pub async fn made(
     session: &Session,
-    result: Result<NameId, ApiError>,
+    result: Result<impl std::fmt::Display, ApiError>,
     base: &str,
     said: &str,
     title: &'static str,

@@ -4,7 +4,8 @@
 //! config file's lines.
 
 use rateline_domain::{
-    AlertPace, ErrorCode, Group, Invalid, LineSettings, ManagedBy, NameId, Person, check_id,
+    AlertPace, ErrorCode, Group, Invalid, LineId, LineSettings, ManagedBy, NameId, Person,
+    PersonId, check_id,
 };
 
 use super::base::Engine;
@@ -53,7 +54,7 @@ impl Engine {
     pub async fn put_line(
         &self,
         caller: &Caller,
-        id: &NameId,
+        id: &LineId,
         mut settings: LineSettings,
         expected: Option<i64>,
     ) -> Result<(LineRecord, bool)> {
@@ -300,7 +301,7 @@ impl Engine {
     pub async fn put_person(
         &self,
         caller: &Caller,
-        id: &NameId,
+        id: &PersonId,
         mut person: Person,
         expected: Option<i64>,
     ) -> Result<(PersonRecord, bool)> {

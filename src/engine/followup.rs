@@ -3,7 +3,7 @@
 
 use rateline_domain::ErrorCode;
 use rateline_domain::{
-    AppealBody, DecisionBody, EvaluationBody, FlagBody, Invalid, NameId, ResponseBody, check_id,
+    AppealBody, DecisionBody, EvaluationBody, FlagBody, Invalid, PersonId, ResponseBody, check_id,
 };
 
 use super::audit::actor;
@@ -67,7 +67,7 @@ impl Engine {
         self.visible_rating(caller, rating_id).await?;
         body.author_id = caller
             .author("author_id", body.author_id.as_deref())?
-            .map(NameId::stored);
+            .map(PersonId::stored);
         body.validate()?;
         self.known_person("author_id", body.author_id.as_deref())
             .await?;
@@ -219,7 +219,7 @@ impl Engine {
         self.may_decide(caller, &appeal).await?;
         body.decided_by = caller
             .author("decided_by", body.decided_by.as_deref())?
-            .map(NameId::stored);
+            .map(PersonId::stored);
         body.validate()?;
         self.known_person("decided_by", body.decided_by.as_deref())
             .await?;
@@ -399,7 +399,7 @@ impl Engine {
         }
         body.author_id = caller
             .author("author_id", body.author_id.as_deref())?
-            .map(NameId::stored);
+            .map(PersonId::stored);
         body.validate()?;
         self.known_person("author_id", body.author_id.as_deref())
             .await?;

@@ -321,7 +321,8 @@ impl Engine {
         if self
             .ratings_hidden_from(caller)
             .await?
-            .contains(&view.session.line_id)
+            .iter()
+            .any(|hidden| view.session.line_id == hidden.as_str())
         {
             Ok((view.without_rating(), true))
         } else {

@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use rateline_domain::{
-    LineSettings, ManagedBy, NameId, RatingSettings, Recipient, WebchatSettings, WhatsappTemplate,
+    LineId, LineSettings, ManagedBy, RatingSettings, Recipient, WebchatSettings, WhatsappTemplate,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -145,7 +145,7 @@ async fn put_line(
         let expected = if_match(&headers, &format!("line '{id}'"))?;
         let (line, created) = state
             .engine
-            .put_line(&caller, &NameId::parse("line_id", &id)?, settings, expected)
+            .put_line(&caller, &LineId::parse("line_id", &id)?, settings, expected)
             .await?;
         let version = line.version;
         let body = (created_or_ok(created), Json(view(&state, line).await?));
@@ -190,7 +190,7 @@ async fn patch_line(
         let expected = Some(asked.unwrap_or(stored.version));
         let (line, _) = state
             .engine
-            .put_line(&caller, &NameId::parse("line_id", &id)?, settings, expected)
+            .put_line(&caller, &LineId::parse("line_id", &id)?, settings, expected)
             .await?;
         let version = line.version;
         Ok::<_, ApiError>(tagged(version, Json(view(&state, line).await?)))

@@ -35,7 +35,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "connectors", description = "The helpdesks this server rates the conversations of (Chatwoot, Zammad), as configured."),
     ),
     // Named by parameters only, which do not collect schemas by themselves.
-    components(schemas(ErrorBody, ETagParam, TimeParam, rateline_domain::ChatwootAccount, crate::store::Grouping, crate::store::InboxState)),
+    components(schemas(ErrorBody, ETagParam, TimeParam, rateline_domain::ChatwootAccount, rateline_domain::Id, rateline_domain::NameId, crate::store::Grouping, crate::store::InboxState)),
     security(("api_key" = [])),
 )]
 pub struct ApiDoc;

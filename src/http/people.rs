@@ -6,8 +6,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use rateline_domain::NameId;
 use rateline_domain::{AlertPace, Group, ManagedBy, Notify, Person, Role};
+use rateline_domain::{LineId, NameId, PersonId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -39,11 +39,11 @@ struct PersonView {
     id: String,
     name: String,
     role: Role,
-    manager_id: Option<NameId>,
+    manager_id: Option<PersonId>,
     notify: Notify,
     notifications_enabled: bool,
     /// The lines the person works on.
-    lines: Vec<NameId>,
+    lines: Vec<LineId>,
     /// Their own time zone; `null` follows the server's `server.time_zone`.
     time_zone: Option<String>,
     /// `false`: deactivated, they cannot sign in and hear of no low rating.
@@ -138,7 +138,12 @@ async fn patch_person(
         let expected = Some(asked.unwrap_or(stored.version));
         let (person, _) = state
             .engine
-            .put_person(&caller, &NameId::parse("person_id", &id)?, person, expected)
+            .put_person(
+                &caller,
+                &PersonId::parse("person_id", &id)?,
+                person,
+                expected,
+            )
             .await?;
         Ok::<_, ApiError>(tagged(person.version, Json(PersonView::from(person))))
     };
@@ -160,7 +165,7 @@ struct InvitationView {
 struct GroupView {
     id: String,
     name: String,
-    members: Vec<NameId>,
+    members: Vec<PersonId>,
     /// `api`, or `config` for a group from the config file (which the API cannot change).
     managed_by: ManagedBy,
 }
@@ -209,7 +214,12 @@ async fn put_person(
         let expected = if_match(&headers, &format!("person '{id}'"))?;
         let (person, created) = state
             .engine
-            .put_person(&caller, &NameId::parse("person_id", &id)?, person, expected)
+            .put_person(
+                &caller,
+                &PersonId::parse("person_id", &id)?,
+                person,
+                expected,
+            )
             .await?;
         let version = person.version;
         let body = (created_or_ok(created), Json(PersonView::from(person)));

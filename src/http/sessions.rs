@@ -6,7 +6,8 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use rateline_domain::ErrorCode;
 use rateline_domain::{
-    Channel, ClientRef, ClosedBy, MessageFrom, NewSession, RequestStatus, Scale,
+    Channel, ClientRef, ClosedBy, LineId, MessageFrom, NewSession, PersonId, RequestStatus, Scale,
+    SessionId,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -35,11 +36,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// A session as the API shows it.
 #[derive(Serialize, ToSchema)]
 pub(super) struct SessionOut {
-    id: String,
-    line_id: String,
+    id: SessionId,
+    line_id: LineId,
     channel: Channel,
     client: ClientRef,
-    operator_id: Option<String>,
+    operator_id: Option<PersonId>,
     opened_at: DateTime<Utc>,
     last_message_at: DateTime<Utc>,
     /// The client's last message: Meta's 24-hour window runs from it.

@@ -18,7 +18,7 @@ pub struct ConfiguredLine {
 #[derive(Debug, Clone, Default)]
 pub struct ConfiguredPeople {
     /// The file's `[[people]]`, each by its id, checked as a `PUT /v1/people/{id}` body is.
-    pub people: Vec<(rateline_domain::NameId, rateline_domain::Person)>,
+    pub people: Vec<(rateline_domain::PersonId, rateline_domain::Person)>,
     /// The file's `[[groups]]`, each by its id, checked as a `PUT /v1/groups/{id}` body is.
     pub groups: Vec<(rateline_domain::NameId, rateline_domain::Group)>,
 }
@@ -168,7 +168,7 @@ impl Settings {
         let mut found = ConfiguredPeople::default();
         let policy = self.outbound_policy().unwrap_or_default();
         for (id, raw) in with_ids(&self.people, "people", &mut problems) {
-            let id = rateline_domain::NameId::stored(id);
+            let id = rateline_domain::PersonId::stored(id);
             let checked = serde_json::from_value::<rateline_domain::Person>(raw)
                 .map_err(|e| e.to_string())
                 .and_then(|mut p| {

@@ -199,9 +199,7 @@ impl People<'_> {
                 let person = Person {
                     name: r.try_get("name")?,
                     role: r.try_get("role")?,
-                    manager_id: r
-                        .try_get::<Option<String>, _>("manager_id")?
-                        .map(rateline_domain::NameId::stored),
+                    manager_id: r.try_get("manager_id")?,
                     notify,
                     notifications_enabled: r.try_get::<i64, _>("notifications_enabled")? == 1,
                     lines: serde_json::from_str(&r.try_get::<String, _>("lines")?)
@@ -341,9 +339,9 @@ impl People<'_> {
                     managed_by,
                 ));
             }
-            if let Some(member) = row.try_get::<Option<String>, _>("person_id")? {
+            if let Some(member) = row.try_get("person_id")? {
                 let (_, group, _) = groups.last_mut().expect("pushed above");
-                group.members.push(rateline_domain::NameId::stored(member));
+                group.members.push(member);
             }
         }
         Ok(groups)

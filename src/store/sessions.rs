@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use rateline_domain::{
-    Channel, ClientRef, ClosedBy, LineSettings, MessageFrom, NewSession, RequestStatus,
+    Channel, ClientRef, ClosedBy, LineId, LineSettings, MessageFrom, NewSession, PersonId,
+    RequestStatus, SessionId,
 };
 use sqlx::Row;
 
@@ -18,15 +19,15 @@ use super::writer::BoxFuture;
 #[derive(Debug, Clone)]
 pub struct SessionRecord {
     /// The session's id, as the contact center or a helpdesk named it.
-    pub id: String,
+    pub id: SessionId,
     /// The line it belongs to.
-    pub line_id: String,
+    pub line_id: LineId,
     /// The channel the conversation uses.
     pub channel: Channel,
     /// The client, as the session names them (`erased-…` once erased).
     pub client: ClientRef,
     /// The operator credited with its rating; `None` when it names none.
-    pub operator_id: Option<String>,
+    pub operator_id: Option<PersonId>,
     /// When the conversation started.
     pub opened_at: DateTime<Utc>,
     /// The latest message of either side, or the open: a close may not come before it.
@@ -361,7 +362,7 @@ fn open_sessions<'c>(
              RETURNING {SESSION_COLUMNS}",
             rows.source("x")
         );
-        let mut opened: std::collections::HashMap<String, SessionRecord> = rows
+        let mut opened: std::collections::HashMap<SessionId, SessionRecord> = rows
             .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
             // Only inserts the arrays' rows: kept prepared (see `text_array`).
             .fetch_all(&mut *conn)

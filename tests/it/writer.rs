@@ -49,7 +49,7 @@ async fn open_all(
                     .sessions()
                     .insert(&s, Utc::now(), None)
                     .await
-                    .map(|r| r.map(|r| r.id))
+                    .map(|r| r.map(|r| r.id.into_string()))
             })
         })
         .collect();

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Duration, Utc};
 use maud::{Markup, html};
-use rateline_domain::{Channel, InboxAction, InboxActionBody, NameId, Scale};
+use rateline_domain::{Channel, InboxAction, InboxActionBody, NameId, PersonId, Scale};
 
 use crate::dashboard::layout;
 use crate::dashboard::viewer::Viewer;
@@ -203,7 +203,7 @@ pub async fn act(
             action,
             assignee_id: match assignee {
                 Some("me") => None,
-                Some(id) => Some(NameId::stored(rateline_domain::normalize_id(id))),
+                Some(id) => Some(PersonId::stored(rateline_domain::normalize_id(id))),
                 None => None,
             },
             note: note.map(str::to_owned),

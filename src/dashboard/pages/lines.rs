@@ -15,7 +15,7 @@ use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use rateline_domain::{ErrorCode, Invalid, LineSettings, ManagedBy, NameId, Recipient, Role};
+use rateline_domain::{ErrorCode, Invalid, LineId, LineSettings, ManagedBy, Recipient, Role};
 use serde_json::{Value, json};
 
 use crate::dashboard::form::{self, Kind, Refusal, Sections, Values, f, one, with_status};
@@ -494,7 +494,7 @@ pub async fn create(
 ) -> Response {
     let result = async {
         caller.admin("making a line")?;
-        let id = NameId::parse("id", &rateline_domain::normalize_id(new.id.trim()))?;
+        let id = LineId::parse("id", &rateline_domain::normalize_id(new.id.trim()))?;
         if state.engine.line(&id).await.is_ok() {
             return Err(form::taken("line", &id));
         }
@@ -558,7 +558,7 @@ pub async fn save(
         let settings = crate::http::merged(&stored.settings, &patch)?;
         let (line, _) = state
             .engine
-            .put_line(&caller, &NameId::parse("line_id", &id)?, settings, expected)
+            .put_line(&caller, &LineId::parse("line_id", &id)?, settings, expected)
             .await?;
         Ok::<_, ApiError>(line)
     };

@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Duration, Utc};
 use maud::{Markup, html};
-use rateline_domain::{ErrorCode, Invalid, ManagedBy, NameId, Person, Role};
+use rateline_domain::{ErrorCode, Invalid, ManagedBy, Person, PersonId, Role};
 use serde_json::json;
 
 use crate::dashboard::form::{self, Choices, Kind, Refusal, Sections, Values, f, one, with_status};
@@ -314,7 +314,7 @@ pub async fn create(
 ) -> Response {
     let result = async {
         caller.admin("adding people")?;
-        let id = NameId::parse("id", &rateline_domain::normalize_id(new.id.trim()))?;
+        let id = PersonId::parse("id", &rateline_domain::normalize_id(new.id.trim()))?;
         if state.engine.person(&caller, &id).await.is_ok() {
             return Err(form::taken("person", &id));
         }
@@ -447,7 +447,7 @@ async fn change(
         let person = crate::http::merged(&stored.person, &patch)?;
         let (saved, _) = state
             .engine
-            .put_person(caller, &NameId::parse("person_id", id)?, person, expected)
+            .put_person(caller, &PersonId::parse("person_id", id)?, person, expected)
             .await?;
         Ok::<_, ApiError>(saved)
     };
