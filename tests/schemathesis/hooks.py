@@ -21,6 +21,9 @@ calls meant to be invalid are sent as generated. Each rule, and what the call is
   1970 and now: an unknown line becomes a known one, a channel it has not enabled becomes
   one it has, and an `opened_at` out of that span is left out (the server then takes the
   time of the call).
+- A person cannot be their own manager: a `manager_id` that names the person written is
+  left out (the dictionaries draw both from the same people, so half of such pairs would
+  otherwise be refused).
 - The run's helpdesks and subscription are kept: a DELETE may remove one, and every later
   call to it would then stop at "not found" instead of its rules.
 
@@ -33,6 +36,7 @@ import json
 import os
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import schemathesis
@@ -47,6 +51,7 @@ KEY = os.environ["RATELINE_ST_KEY"]
 # webhook_lines: the lines with a connector.
 WORLD = json.loads(os.environ["RATELINE_ST_WORLD"])
 RESPONSE = re.compile(r"^/v1/ratings/([^/]+)/response$")
+PERSON = re.compile(r"^/v1/people/([^/]+)$")
 SCALES = {"binary": range(0, 2), "five_star": range(1, 6)}
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
@@ -182,4 +187,13 @@ def before_call(ctx, case, **kwargs):
         answer_on_scale(case)
     if path == "/v1/sessions" and case.method.upper() == "POST":
         session_now(case)
+    person = PERSON.match(path)
+    if person and case.method.upper() == "PUT":
+        not_own_manager(case, urllib.parse.unquote(person.group(1)))
+
+
+def not_own_manager(case, person):
+    """Leaves out a manager_id that names the person written: nobody manages themselves."""
+    if isinstance(case.body, dict) and case.body.get("manager_id") == person:
+        del case.body["manager_id"]
 

@@ -7,6 +7,7 @@
 #   tests/schemathesis/run.sh                 # SQLite in a temporary folder
 #   tests/schemathesis/run.sh postgres://…    # a PostgreSQL database (its data is kept)
 #
+# RATELINE_ST_SEED repeats a run: the seed a run prints at its end.
 # RATELINE_ST_EXAMPLES (default 100) is the number of cases per operation and phase; CI
 # runs fewer. The server runs with an admin key, as production does, so every endpoint
 # is reached past authentication; its log is kept in target/schemathesis/server.log. An
@@ -206,6 +207,7 @@ st --config-file "$work/schemathesis.toml" run "$base/openapi.json" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
     --max-examples "$examples" \
     --generation-database none \
+    ${RATELINE_ST_SEED:+--seed "$RATELINE_ST_SEED"} \
     --no-color \
     --report junit --report-junit-path "$out/junit.xml" || status=$?
 
