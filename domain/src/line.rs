@@ -28,6 +28,7 @@ pub struct LineSettings {
     pub notify_low: Vec<Recipient>,
     /// Close a session after this many minutes without a message; `null` never does.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 10080)]
     pub auto_close_minutes: Option<u32>,
     /// The connector of a `webhook` line.
     #[serde(default)]
@@ -71,13 +72,16 @@ pub struct RatingSettings {
     /// The question sent with the answer buttons: 1 to 4096 characters.
     pub request_text: String,
     /// Seconds between the close and the request; 0..=3600.
+    #[schema(minimum = 0, maximum = 3600)]
     pub delay_seconds: u32,
     /// How long after it was sent a request may still be answered.
+    #[schema(minimum = 1, maximum = 2160)]
     pub answer_window_hours: u32,
     /// One reminder this many minutes after the request was sent, if it is still not
     /// answered (and, on Meta's channels, their 24-hour window is still open); `null`
     /// sends none. It must come before the answer window ends. Not on the web chat
     /// widget, whose card stays in the page.
+    #[schema(minimum = 1)]
     pub reminder_after_minutes: Option<u32>,
     /// Stars at or below this are low (five-star lines).
     pub low_threshold: i64,
@@ -96,22 +100,28 @@ pub struct RatingSettings {
     /// own.
     pub language: String,
     /// How many times a client may change a rating.
+    #[schema(minimum = 0, maximum = 10)]
     pub max_changes: u32,
     /// For how many days after the first answer a change is allowed.
+    #[schema(minimum = 1, maximum = 3650)]
     pub change_window_days: u32,
     /// Seconds between a low rating and its alerts (0..=3600). 0 sends them at once, or
     /// as soon as the comment the line asks for has come (see `alert_wait_seconds`).
+    #[schema(minimum = 0, maximum = 3600)]
     pub alert_delay_seconds: u32,
     /// Where the line asks for a comment on a low rating (`ask_comment_on_low`), how long
     /// its alerts wait for that comment (0..=3600): they leave when it comes, or when the
     /// wait ends without it.
+    #[schema(minimum = 0, maximum = 3600)]
     pub alert_wait_seconds: u32,
     /// A burst: when more than this many low ratings of the line come within ten minutes,
     /// a recipient who hears of each one at once hears of the rest as one "something is
     /// wrong on this line" message every ten minutes instead (0..=1000; 0 never folds).
+    #[schema(minimum = 0, maximum = 1000)]
     pub alert_burst_over: u32,
     /// Hours a low first answer or a lowered rating waits before it counts in the report
     /// (0..=720), so the team can resolve the case first; a raised rating counts at once.
+    #[schema(minimum = 0, maximum = 720)]
     pub lowered_grace_hours: u32,
     /// Whether the line's operators see their clients' ratings one by one (values,
     /// comments, responses: in the inbox, on their profile and on their sessions' pages).
@@ -136,14 +146,17 @@ pub struct RatingSettings {
 pub struct SurveyRules {
     /// Ask the same client at most once in this many days (0..=365; 0: no limit). A
     /// request counts as asking when it was sent, or is on its way.
+    #[schema(minimum = 0, maximum = 365)]
     pub min_days_between: u32,
     /// Where `min_days_between` looks: the line's own requests, or every line's.
     pub across: Across,
     /// Ask this share of closed sessions, 1..=100 (100: all). Which ones is decided by
     /// the session's id, so closing one again decides the same way.
+    #[schema(minimum = 1, maximum = 100)]
     pub sample_percent: u32,
     /// Skip a session in which the client wrote fewer messages than this (0..=1000; 0: no
     /// minimum), as `POST /v1/sessions/{id}/messages` counted them.
+    #[schema(minimum = 0, maximum = 1000)]
     pub min_client_messages: u32,
     /// Skip a session whose close carries any of these tags (at most 20).
     pub skip_tags: Vec<String>,
@@ -741,6 +754,51 @@ impl WebchatSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The description states the ranges `validate` takes, so a generated client sends none
+    /// it refuses: each bound is taken and the number past it is not.
+    #[test]
+    fn the_description_states_the_ranges_validate_takes() {
+        use serde_json::{Value, json};
+        use utoipa::PartialSchema;
+        let schemas = [
+            ("", LineSettings::schema()),
+            ("rating", RatingSettings::schema()),
+            ("survey", SurveyRules::schema()),
+        ];
+        let mut stated = 0;
+        for (section, schema) in schemas {
+            let described = serde_json::to_value(schema).expect("a schema");
+            let properties = described["properties"].as_object().expect("properties");
+            for (field, property) in properties {
+                let Some(min) = property["minimum"].as_i64() else {
+                    continue;
+                };
+                stated += 1;
+                let max = property["maximum"].as_i64();
+                let mut tries = vec![(min, true)];
+                if min > 0 {
+                    tries.push((min - 1, false));
+                }
+                if let Some(max) = max {
+                    tries.extend([(max, true), (max + 1, false)]);
+                }
+                for (n, taken) in tries {
+                    let mut body = json!({"name": "Support"});
+                    let at = if section.is_empty() {
+                        &mut body
+                    } else {
+                        body[section] = json!({});
+                        &mut body[section]
+                    };
+                    at[field] = Value::from(n);
+                    let mut line: LineSettings = serde_json::from_value(body).expect("a line");
+                    assert_eq!(line.validate().is_ok(), taken, "{section}.{field} = {n}");
+                }
+            }
+        }
+        assert!(stated >= 13, "only {stated} ranges are stated");
+    }
 
     #[test]
     fn a_request_is_due_its_delay_after_the_close_except_a_card_shown_before_it() {

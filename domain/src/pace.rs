@@ -34,11 +34,11 @@ pub struct AlertPace {
     pub mode: PaceMode,
     /// Minutes between two digests to one address: 5..=1440.
     #[serde(default = "default_digest_minutes")]
-    #[schema(example = 30)]
+    #[schema(example = 30, minimum = 5, maximum = 1440)]
     pub digest_minutes: u32,
     /// For `capped`: the most alerts sent one by one to an address in an hour, 1..=500.
     #[serde(default = "default_per_hour")]
-    #[schema(example = 10)]
+    #[schema(example = 10, minimum = 1, maximum = 500)]
     pub per_hour: u32,
     /// Hours, in the person's time zone, in which nothing reaches them: what comes then
     /// waits in a digest sent when they end. Unset: none.
@@ -325,5 +325,30 @@ mod tests {
             assert_eq!(p.validate().unwrap_err().field, field, "{p:?}");
         }
         assert!(pace("22:00", "07:00").validate().is_ok());
+    }
+
+    /// The description states the ranges `validate` takes, so a generated client sends none
+    /// it refuses: each bound is taken and the number past it is not.
+    #[test]
+    fn the_description_states_the_ranges_validate_takes() {
+        use utoipa::PartialSchema;
+        let described = serde_json::to_value(AlertPace::schema()).expect("a schema");
+        for (field, set) in [
+            (
+                "digest_minutes",
+                (|p: &mut AlertPace, n| p.digest_minutes = n) as fn(&mut AlertPace, u32),
+            ),
+            ("per_hour", |p: &mut AlertPace, n| p.per_hour = n),
+        ] {
+            let property = &described["properties"][field];
+            let bound =
+                |b: &str| u32::try_from(property[b].as_u64().expect("a bound")).expect("a u32");
+            let (min, max) = (bound("minimum"), bound("maximum"));
+            for (n, taken) in [(min - 1, false), (min, true), (max, true), (max + 1, false)] {
+                let mut p = AlertPace::default();
+                set(&mut p, n);
+                assert_eq!(p.validate().is_ok(), taken, "{field} = {n}");
+            }
+        }
     }
 }
