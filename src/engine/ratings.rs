@@ -155,7 +155,7 @@ impl Engine {
         }
     }
 
-    /// A web chat widget showed request `id` of `session_id` (see `Store::widget_showed`).
+    /// A web chat widget showed request `id` of `session_id` (see `WebChat::widget_showed`).
     pub async fn widget_showed(
         &self,
         id: &str,

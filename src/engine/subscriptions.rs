@@ -61,7 +61,7 @@ impl Engine {
     /// Wakes the scheduler for the events a change (or a send's outcome) may just have
     /// queued, when any subscription is active (a change with none queued none).
     pub async fn events_queued(&self) {
-        if self.store.events().events_wanted().await {
+        if self.store.events().wanted().await {
             self.wake.due_at(self.now());
         }
     }

@@ -280,7 +280,7 @@ impl Inner {
             }
             // With no active subscription no event can be claimed, and with no digest
             // queued none can: no query for them.
-            if (kind == JobKind::Event && !self.store.events().events_wanted().await)
+            if (kind == JobKind::Event && !self.store.events().wanted().await)
                 || (kind == JobKind::Digest && !self.store.digests().pending().await)
             {
                 continue;

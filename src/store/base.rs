@@ -284,6 +284,64 @@ pub fn redact_url(url: &str) -> String {
     u.to_string()
 }
 
+/// Declares the store's doors: for each table family a page of operations
+/// (`store.sessions().close(…)`), borrowed from the store, and its method on
+/// [`Store`]. The operations are in the family's own module.
+macro_rules! doors {
+    ($($(#[$doc:meta])* $door:ident $method:ident;)*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy)]
+            pub struct $door<'s>(pub(super) &'s Store);
+        )*
+        impl Store {
+            $(
+                $(#[$doc])*
+                pub fn $method(&self) -> $door<'_> {
+                    $door(self)
+                }
+            )*
+        }
+    };
+}
+
+doors! {
+    /// The sessions: opened, closed, their messages.
+    Sessions sessions;
+    /// The rating requests: due, sent, expired.
+    Requests requests;
+    /// The answers: a rating, its changes, where an answer goes.
+    Ratings ratings;
+    /// The web chat widget's requests and its server key.
+    WebChat webchat;
+    /// The jobs queue: alerts, digests, helpdesk writes due to run.
+    Jobs jobs;
+    /// The event subscriptions and their deliveries.
+    Events events;
+    /// The reports: the quality report, its breakdown, the daily roll-up and the export.
+    Reports reports;
+    /// The low-rating alerts: sent, unanswered, to be delivered.
+    Alerts alerts;
+    /// The operators' digests and the weekly reports.
+    Digests digests;
+    /// The supervisors' inbox of low ratings and its handling.
+    Inbox inbox;
+    /// The follow-ups of a rating: responses, appeals, flags and evaluations.
+    FollowUps follow_ups;
+    /// The helpdesk accounts and what Rateline knows of their conversations.
+    Helpdesks helpdesks;
+    /// The people and groups, their sign-in and invitations.
+    People people;
+    /// The API keys and their scopes.
+    Keys keys;
+    /// The lines and their settings.
+    Lines lines;
+    /// The audit log of every change made through the API or the pages.
+    AuditLog audit_log;
+    /// What is kept and for how long: the retention purge and a client's erasure.
+    Retention retention;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,62 +401,4 @@ mod tests {
             "postgres://app@db/rateline?sslmode=require&password=***&PassWord=***&sslpassword=***"
         );
     }
-}
-
-/// Declares the store's doors: for each table family a page of operations
-/// (`store.sessions().close(…)`), borrowed from the store, and its method on
-/// [`Store`]. The operations are in the family's own module.
-macro_rules! doors {
-    ($($(#[$doc:meta])* $door:ident $method:ident;)*) => {
-        $(
-            $(#[$doc])*
-            #[derive(Debug, Clone, Copy)]
-            pub struct $door<'s>(pub(super) &'s Store);
-        )*
-        impl Store {
-            $(
-                $(#[$doc])*
-                pub fn $method(&self) -> $door<'_> {
-                    $door(self)
-                }
-            )*
-        }
-    };
-}
-
-doors! {
-    /// The sessions: opened, closed, their messages.
-    Sessions sessions;
-    /// The rating requests: due, sent, expired.
-    Requests requests;
-    /// The answers: a rating, its changes, where an answer goes.
-    Ratings ratings;
-    /// The web chat widget's requests and its server key.
-    WebChat webchat;
-    /// The jobs queue: alerts, digests, helpdesk writes due to run.
-    Jobs jobs;
-    /// The event subscriptions and their deliveries.
-    Events events;
-    /// The reports: the quality report, its breakdown, the daily roll-up and the export.
-    Reports reports;
-    /// The low-rating alerts: sent, unanswered, to be delivered.
-    Alerts alerts;
-    /// The operators' digests and the weekly reports.
-    Digests digests;
-    /// The supervisors' inbox of low ratings and its handling.
-    Inbox inbox;
-    /// The follow-ups of a rating: responses, appeals, flags and evaluations.
-    FollowUps follow_ups;
-    /// The helpdesk accounts and what Rateline knows of their conversations.
-    Helpdesks helpdesks;
-    /// The people and groups, their sign-in and invitations.
-    People people;
-    /// The API keys and their scopes.
-    Keys keys;
-    /// The lines and their settings.
-    Lines lines;
-    /// The audit log of every change made through the API or the pages.
-    AuditLog audit_log;
-    /// What is kept and for how long: the retention purge and a client's erasure.
-    Retention retention;
 }

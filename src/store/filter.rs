@@ -30,7 +30,7 @@ pub struct ReportFilter {
 
 impl ReportFilter {
     /// The zone days are counted in, when it is not UTC: then a report by day or week reads
-    /// the rows, since the rollup keeps UTC days (see `Store::report`).
+    /// the rows, since the rollup keeps UTC days (see `Reports::report`).
     pub fn other_zone(&self) -> Option<chrono_tz::Tz> {
         self.zone
             .filter(|z| *z != chrono_tz::UTC && *z != chrono_tz::Etc::UTC)

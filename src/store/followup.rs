@@ -363,7 +363,7 @@ impl FollowUps<'_> {
         send_to_client: bool,
         now: DateTime<Utc>,
     ) -> Result<ResponseWrite> {
-        let events = self.0.events().events_wanted().await;
+        let events = self.0.events().wanted().await;
         let mut tx = self.0.pool.begin().await?;
         if sqlx::query("SELECT 1 FROM ratings WHERE id = $1")
             .bind(rating_id)
@@ -533,7 +533,7 @@ impl FollowUps<'_> {
         decided_by: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<AppealOutcome> {
-        let events = self.0.events().events_wanted().await;
+        let events = self.0.events().wanted().await;
         let mut tx = self.0.pool.begin().await?;
         let decided = sqlx::query(
             "UPDATE appeals SET status = $2, note = $3, decided_by = $4, decided_at = $5

@@ -308,7 +308,7 @@ impl Jobs<'_> {
             ) => Some(EventType::AlertFailed),
             _ => None,
         };
-        let wanted = event.is_some() && self.0.events().events_wanted().await;
+        let wanted = event.is_some() && self.0.events().wanted().await;
         if !wanted {
             return Ok(q.execute(&self.0.pool).await?.rows_affected() == 1);
         }

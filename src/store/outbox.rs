@@ -3,7 +3,7 @@
 //! never tells of a change that did not commit (docs/events.md). The scheduler delivers
 //! them (see the `events` module).
 //!
-//! Writes on the hot path (answers, send outcomes) ask [`Store::events_wanted`] first: with
+//! Writes on the hot path (answers, send outcomes) ask [`Events::wanted`](super::Events::wanted) first: with
 //! no subscription at all they run no statement for events. Each process reads that from
 //! the store at most every [`GATE_TTL`](super::gate::GATE_TTL), and at once after it changed a subscription itself.
 
@@ -79,7 +79,7 @@ async fn subject(conn: &mut sqlx::AnyConnection, request_id: &str) -> Result<Opt
 /// Queues event `kind` about request `request_id` for every active subscription that
 /// wants it, in the caller's transaction. `about` is the event's own part: its name
 /// (`rating`, `response`, `request`, `alert`) and content. Does nothing unless `wanted`
-/// (see [`Store::events_wanted`]).
+/// (see [`Events::wanted`](super::Events::wanted)).
 pub(crate) async fn emit(
     conn: &mut sqlx::AnyConnection,
     wanted: bool,
@@ -300,7 +300,7 @@ impl Events<'_> {
     /// writes skip their events. When the store cannot say, it answers yes. Read on the
     /// readers' connections: on SQLite the pool's one connection is the writer's, busy with
     /// the batch a write waits to join.
-    pub async fn events_wanted(self) -> bool {
+    pub async fn wanted(self) -> bool {
         self.0
             .events
             .read(

@@ -135,7 +135,7 @@ impl Ratings<'_> {
             alerts: alerts.clone(),
             now,
             backend: self.0.backend,
-            events: self.0.events().events_wanted().await,
+            events: self.0.events().wanted().await,
         };
         let outcome = self
             .0

@@ -224,7 +224,7 @@ impl Requests<'_> {
             owner: owner.to_owned(),
             result: result.clone(),
             now,
-            events: self.0.events().events_wanted().await,
+            events: self.0.events().wanted().await,
         };
         self.0
             .writer

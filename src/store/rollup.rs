@@ -2,7 +2,7 @@
 //! report sums days rather than every row.
 //!
 //! `migrations/*/0008_report_rollup.sql` keeps it in two tables: triggers append every
-//! change to `report_changes`, and [`Store::fold_rollup`] folds those into `report_days`.
+//! change to `report_changes`, and [`Reports::fold_rollup`](super::Reports::fold_rollup) folds those into `report_days`.
 //! A report sums, in one statement (so one snapshot):
 //!
 //! - `report_days` and the not yet folded `report_changes`, for the whole days the filter

@@ -262,7 +262,7 @@ impl Sessions<'_> {
             only_if_idle,
             tags: tags.to_vec(),
             skip: skip.map(str::to_owned),
-            events: self.0.events().events_wanted().await,
+            events: self.0.events().wanted().await,
         };
         self.0.writer.write(session_id, close, close_sessions).await
     }
