@@ -24,6 +24,8 @@ calls meant to be invalid are sent as generated. Each rule, and what the call is
 - A person cannot be their own manager: a `manager_id` that names the person written is
   left out (the dictionaries draw both from the same people, so half of such pairs would
   otherwise be refused).
+- An `assign` names whom: the run's key is an admin's without a person of its own, so an
+  `assign` without `assignee_id` is given the world's supervisor.
 - The run's helpdesks and subscription are kept: a DELETE may remove one, and every later
   call to it would then stop at "not found" instead of its rules.
 
@@ -187,9 +189,18 @@ def before_call(ctx, case, **kwargs):
         answer_on_scale(case)
     if path == "/v1/sessions" and case.method.upper() == "POST":
         session_now(case)
+    if path == "/v1/ratings/actions" and case.method.upper() == "POST":
+        assignee_named(case)
     person = PERSON.match(path)
     if person and case.method.upper() == "PUT":
         not_own_manager(case, urllib.parse.unquote(person.group(1)))
+
+
+def assignee_named(case):
+    """Gives an assign without an assignee the world's supervisor: the key has no person."""
+    body = case.body
+    if isinstance(body, dict) and body.get("action") == "assign" and "assignee_id" not in body:
+        body["assignee_id"] = WORLD["people"][0]
 
 
 def not_own_manager(case, person):

@@ -76,7 +76,9 @@ api() { # METHOD PATH [BODY]: the answer's body; fails on a status >= 400
 field() { python3 -c "import json,sys; print(eval('json.load(sys.stdin)' + sys.argv[1]))" "$1"; }
 connector="http://127.0.0.1:$(cat "$work/connector.port")/"
 notify="\"notify\": {\"email\": \"sam@example.com\", \"telegram_chat_id\": 42, \"webhook_url\": \"$connector\"}"
-api PUT /v1/people/st-sup "{\"name\": \"Sam\", \"role\": \"supervisor\", $notify}" >/dev/null
+# Sam supervises every line of the world, so an inbox action may assign any rating to him.
+api PUT /v1/people/st-sup "{\"name\": \"Sam\", \"role\": \"supervisor\",
+  \"lines\": [\"st-line\", \"st-chat\", \"st-thumbs\"], $notify}" >/dev/null
 api PUT /v1/people/st-op "{\"name\": \"Olga\", \"role\": \"operator\", \"manager_id\": \"st-sup\", $notify}" >/dev/null
 operator_key="$("$rateline" keys create --name st-operator --role operator --person st-op 2>/dev/null)"
 api PUT /v1/lines/st-line "{\"name\": \"Support\", \"rating\": {\"delay_seconds\": 0, \"scale\": \"five_star\"},
