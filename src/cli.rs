@@ -53,7 +53,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum HelpdesksCommand {
-    /// Make the helpdesk's webhook (and Zammad's triggers) with the connector's API token,
+    /// Make the helpdesk's webhook (and Zammad's triggers) with the helpdesk's API token,
     /// as the Helpdesks page's "Set up" does, and print what was made. The server's
     /// `public_url` is where the webhook points.
     SetUp {

@@ -354,7 +354,7 @@ impl Application {
             timeout,
         )
         .await?;
-        adapters = adapters.with(chatwoot.clone()).with(zammad.clone());
+        adapters = adapters.with(chatwoot.adapter()).with(zammad.adapter());
         let bot = telegram
             .as_ref()
             .map(|t| t.adapter() as Arc<dyn rateline_adapters::ChannelAdapter>);

@@ -117,6 +117,24 @@ impl std::str::FromStr for Helpdesk {
     }
 }
 
+/// A session's conversation in a helpdesk: where the Chatwoot or Zammad channel posts the
+/// session's messages. The store keeps it from the webhook that opened the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelpdeskConversation {
+    /// `chatwoot` or `zammad`.
+    pub helpdesk: String,
+    /// The account (Chatwoot) or instance the conversation is in.
+    pub account: String,
+    /// The conversation's id in the helpdesk's API.
+    pub conversation: String,
+    /// The helpdesk's channel of the conversation, e.g. Chatwoot's `Channel::Whatsapp`,
+    /// Zammad's `email`.
+    pub medium: String,
+    /// Where a message to the client is addressed, when the helpdesk needs it (a Zammad
+    /// e-mail's `to`).
+    pub address: Option<String>,
+}
+
 /// What every helpdesk's settings say, under the names each helpdesk's docs use.
 pub trait HelpdeskSettings:
     Serialize + DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static

@@ -36,7 +36,8 @@ pub use followup::{
     MAX_RATINGS_PER_ACTION, ResponseBody,
 };
 pub use helpdesk::{
-    ChatwootAccount, ChatwootSettings, Helpdesk, HelpdeskSettings, MAX_HELPDESK_MAP, ZammadSettings,
+    ChatwootAccount, ChatwootSettings, Helpdesk, HelpdeskConversation, HelpdeskSettings,
+    MAX_HELPDESK_MAP, ZammadSettings,
 };
 pub use ids::{
     Id, LineId, Name, NameId, PersonId, SECRET_MIN_CHARS, SessionId, check_http_url, check_id,

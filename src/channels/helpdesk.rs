@@ -1,6 +1,7 @@
-//! What the Chatwoot and Zammad channels share: their accounts (instances) as
-//! read from the store, opening a conversation as a session and noting which it is, an
-//! agent's message, a rating as a note for agents, and how a webhook call's outcome is told.
+//! What the Chatwoot and Zammad channels share: their accounts (instances) as read from the
+//! store (lent to their adapters as a [`HelpdeskBook`]), opening a conversation as a session
+//! and noting which it is, an agent's message, a rating as a note for agents, and how a
+//! webhook call's outcome is told.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -8,11 +9,14 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rateline_domain::{
-    Channel, ClientRef, HelpdeskSettings, LineId, MessageFrom, NewSession, PersonId, SessionId,
+    Channel, ClientRef, HelpdeskConversation, HelpdeskSettings, LineId, MessageFrom, NewSession,
+    PersonId, SessionId,
 };
 
+use rateline_adapters::helpdesk::HelpdeskBook;
+
 use crate::engine::{Engine, EngineError, HelpdeskRecord};
-use crate::store::{AnswerTarget, HelpdeskConversation, StoreError};
+use crate::store::{AnswerTarget, StoreError};
 
 /// How long a process uses what it read of the helpdesks: a change made in another
 /// process applies here within this; one made in this process, at once.
@@ -79,6 +83,21 @@ impl<S: HelpdeskSettings, A> Registry<S, A> {
     /// The account (instance) `id`, when it is connected.
     pub async fn get(&self, id: &str) -> Result<Option<Arc<A>>, StoreError> {
         Ok(self.all().await?.get(id).cloned())
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: HelpdeskSettings, A: Send + Sync> HelpdeskBook<A> for Registry<S, A> {
+    async fn conversation_of(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<HelpdeskConversation>, String> {
+        let found = self.engine.conversation_of(session_id).await;
+        found.map_err(|e| e.to_string())
+    }
+
+    async fn account(&self, id: &str) -> Result<Option<Arc<A>>, String> {
+        self.get(id).await.map_err(|e| e.to_string())
     }
 }
 
@@ -165,11 +184,11 @@ pub async fn open(engine: &Engine, o: Opening<'_>) -> Result<Option<String>, Sto
                 tracing::warn!(
                     session_id = o.session_id,
                     channel = %existing.channel,
-                    "a helpdesk conversation's session id is held by a session this connector did \
+                    "a helpdesk conversation's session id is held by a session this helpdesk did \
                      not open: the conversation is not rated"
                 );
                 return Ok(Some(format!(
-                    "session id '{}' is held by a session this connector did not open (on the {} \
+                    "session id '{}' is held by a session this helpdesk did not open (on the {} \
                      channel); the conversation is not rated",
                     o.session_id, existing.channel
                 )));
@@ -513,24 +532,4 @@ pub async fn close_missed(
         Err(EngineError::Store(e)) => Err(e),
         Err(_) => Ok(opened.is_some_and(|t| t >= since)),
     }
-}
-
-/// Meta's 24-hour window, where the helpdesk's channel is one of Meta's (`meta`; `channel`
-/// names it): the helpdesk would take the message and Meta refuse it.
-pub fn window_closed(
-    meta: bool,
-    channel: &str,
-    last: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Option<rateline_adapters::SendOutcome> {
-    if !meta || last.is_some_and(|l| rateline_domain::meta_window_open(l, now)) {
-        return None;
-    }
-    let last = last.map_or_else(
-        || "the client has not written in this conversation".to_owned(),
-        |t| format!("the client's last message was at {}", t.to_rfc3339()),
-    );
-    Some(rateline_adapters::SendOutcome::WindowClosed {
-        reason: format!("{last}; {channel}, where Meta allows messages only within 24 hours of it"),
-    })
 }

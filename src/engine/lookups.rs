@@ -4,13 +4,12 @@
 //! that the store has one caller above it, and what it is asked for is named in one place.
 
 use chrono::{DateTime, Utc};
-use rateline_domain::Channel;
+use rateline_domain::{Channel, HelpdeskConversation};
 
 use super::base::Engine;
 use crate::store::Result;
 use crate::store::{
-    AnswerTarget, Breakdown, Directory, HelpdeskConversation, LineRecord, PlatformStatus,
-    ReportFilter, SignIns,
+    AnswerTarget, Breakdown, Directory, LineRecord, PlatformStatus, ReportFilter, SignIns,
 };
 
 impl Engine {

@@ -3,28 +3,12 @@
 //! posts into it.
 
 use chrono::{DateTime, Utc};
+use rateline_domain::HelpdeskConversation;
 use sqlx::Row;
 
 use super::base::Helpdesks;
 use super::error::Result;
 use super::sql::ms;
-
-/// A session's conversation in a helpdesk.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HelpdeskConversation {
-    /// `chatwoot` or `zammad`.
-    pub helpdesk: String,
-    /// The account (Chatwoot) or instance the conversation is in.
-    pub account: String,
-    /// The conversation's id in the helpdesk's API.
-    pub conversation: String,
-    /// The helpdesk's channel of the conversation, e.g. Chatwoot's `Channel::Whatsapp`,
-    /// Zammad's `email`.
-    pub medium: String,
-    /// Where a message to the client is addressed, when the helpdesk needs it (a Zammad
-    /// e-mail's `to`).
-    pub address: Option<String>,
-}
 
 impl Helpdesks<'_> {
     /// Notes which conversation session `session_id` is; noting it again changes nothing.

@@ -73,7 +73,7 @@ pub use followup::{
     ResponseDelivery, ResponseRecord, ResponseWrite,
 };
 pub use gate::GATE_TTL;
-pub use helpdesk::{HelpdeskConversation, MadeInHelpdesk};
+pub use helpdesk::MadeInHelpdesk;
 pub use helpdesks::StoredHelpdesk;
 pub use inbox::{
     AlertCounts, Assignee, Closure, Handling, InboxAppeal, InboxFilter, InboxItem, InboxPage,

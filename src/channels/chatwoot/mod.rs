@@ -31,11 +31,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
-use rateline_adapters::chatwoot::{self as api, ChatwootApi};
+use rateline_adapters::SendOutcome;
+use rateline_adapters::chatwoot::{self as api, Account, ChatwootAdapter, ChatwootApi};
 use rateline_adapters::signed::CallbackSigner;
-use rateline_adapters::{ChannelAdapter, OutgoingRequest, OutgoingText, SendOutcome};
 use rateline_domain::{
-    Channel, ChatwootSettings, ClientRef, ClosedBy, Helpdesk, HelpdeskSettings, Id, MessageFrom,
+    Channel, ChatwootSettings, ClientRef, ClosedBy, Helpdesk, HelpdeskConversation,
+    HelpdeskSettings, Id, MessageFrom,
 };
 use serde_json::Value;
 
@@ -45,7 +46,7 @@ mod setup;
 use super::dialogue::{Chat, Dialogue};
 use super::helpdesk::{self, Handled, NotApplied, Refusal, Registry};
 use crate::engine::Engine;
-use crate::store::{AnswerTarget, HelpdeskConversation, StoreError};
+use crate::store::{AnswerTarget, StoreError};
 
 /// The helpdesk's name in `helpdesk_conversations`.
 const HELPDESK: &str = Helpdesk::Chatwoot.as_str();
@@ -53,17 +54,10 @@ const HELPDESK: &str = Helpdesk::Chatwoot.as_str();
 /// The name of the server key that signs the channel's buttons.
 pub const CALLBACK_KEY_NAME: &str = "chatwoot-callbacks";
 
-/// One Chatwoot account: its id, settings and API.
-struct Account {
-    id: u64,
-    settings: ChatwootSettings,
-    api: ChatwootApi,
-}
-
 /// The Chatwoot accounts of one server, as stored (the config file's and the API's).
 pub struct Chatwoot {
     engine: Engine,
-    accounts: Registry<ChatwootSettings, Account>,
+    accounts: Arc<Registry<ChatwootSettings, Account>>,
     dialogue: Dialogue,
     /// Where a private note links to the session's page, and where the webhook posts.
     public_url: String,
@@ -87,10 +81,10 @@ impl Chatwoot {
             .build()
             .expect("the HTTP client builds with static settings");
         let calls = http.clone();
-        let accounts = Registry::new(engine.clone(), move |id, settings: ChatwootSettings| {
-            let (id, api) = api_of(id, &settings, &calls);
-            Account { id, settings, api }
-        });
+        let accounts = Arc::new(Registry::new(
+            engine.clone(),
+            move |id, settings: ChatwootSettings| Account::new(id, settings, &calls),
+        ));
         Self {
             http,
             dialogue: Dialogue::new(engine.clone(), signer),
@@ -98,6 +92,15 @@ impl Chatwoot {
             accounts,
             public_url: public_url.trim_end_matches('/').to_owned(),
         }
+    }
+
+    /// The adapter that posts the requests and responses of this server's Chatwoot
+    /// sessions, reading their accounts where this channel does.
+    pub fn adapter(&self) -> Arc<ChatwootAdapter> {
+        Arc::new(ChatwootAdapter::new(
+            self.accounts.clone(),
+            self.dialogue.signer().clone(),
+        ))
     }
 
     /// Checks a webhook call of account `account` before its body is read (the account is
@@ -620,132 +623,6 @@ impl Chatwoot {
         }
         Ok(())
     }
-}
-
-#[async_trait]
-impl ChannelAdapter for Chatwoot {
-    fn channel(&self) -> Channel {
-        Channel::Chatwoot
-    }
-
-    #[tracing::instrument(skip_all, fields(request_id = %request.request_id, session_id = %request.session_id))]
-    async fn send(&self, request: &OutgoingRequest) -> SendOutcome {
-        let r = request;
-        self.post(&r.session_id, r.last_client_message_at, r.now, |medium| {
-            api::request_message(r, medium, self.dialogue.signer())
-        })
-        .await
-    }
-
-    async fn send_text(&self, message: &OutgoingText) -> SendOutcome {
-        let m = message;
-        self.post(&m.session_id, m.last_client_message_at, m.now, |_| {
-            api::text_message(&m.text)
-        })
-        .await
-    }
-}
-
-impl Chatwoot {
-    /// Posts the message `message` makes for the conversation's medium into session
-    /// `session_id`'s conversation, when one may go now.
-    async fn post(
-        &self,
-        session_id: &str,
-        last: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-        message: impl FnOnce(&str) -> Value,
-    ) -> SendOutcome {
-        match self.reachable(session_id, last, now).await {
-            Ok((a, c)) => {
-                a.api
-                    .post_message(&c.conversation, &message(&c.medium))
-                    .await
-            }
-            Err(outcome) => outcome,
-        }
-    }
-
-    /// The account and conversation a session's messages go to, when a message may go now:
-    /// on a Meta inbox, only within 24 hours of the client's `last` message.
-    async fn reachable(
-        &self,
-        session_id: &str,
-        last: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-    ) -> Result<(Arc<Account>, HelpdeskConversation), SendOutcome> {
-        let conversation = match self.engine.conversation_of(session_id).await {
-            Ok(Some(c)) => c,
-            Ok(None) => {
-                return Err(SendOutcome::Failed {
-                    reason: format!(
-                        "session '{session_id}' is on the chatwoot channel but no Chatwoot \
-                         conversation is known for it; open sessions of this channel through \
-                         the Chatwoot webhook"
-                    ),
-                });
-            }
-            Err(e) => {
-                return Err(SendOutcome::Retry {
-                    after: None,
-                    reason: format!("the conversation could not be read: {e}"),
-                });
-            }
-        };
-        let account = match self.accounts.get(&conversation.account).await {
-            Ok(a) => a,
-            Err(e) => {
-                return Err(SendOutcome::Retry {
-                    after: None,
-                    reason: format!("the Chatwoot account could not be read: {e}"),
-                });
-            }
-        };
-        match account {
-            Some(a) => match helpdesk::window_closed(
-                api::is_meta(&conversation.medium),
-                &format!("the Chatwoot inbox is {}", conversation.medium),
-                last,
-                now,
-            ) {
-                Some(closed) => Err(closed),
-                None if api::window_known_to_chatwoot(&conversation.medium) => {
-                    match a.api.can_reply(&conversation.conversation).await {
-                        Ok(true) => Ok((a, conversation)),
-                        Ok(false) => Err(SendOutcome::WindowClosed {
-                            reason: format!(
-                                "Chatwoot says conversation {} can no longer be written to \
-                                 (can_reply is false): its {} inbox allows messages only \
-                                 within a time after the client's last one, a WhatsApp \
-                                 one 24 hours",
-                                conversation.conversation, conversation.medium
-                            ),
-                        }),
-                        Err(e) => Err(SendOutcome::Retry {
-                            after: None,
-                            reason: format!("whether the conversation may be written to: {e}"),
-                        }),
-                    }
-                }
-                None => Ok((a, conversation)),
-            },
-            None => Err(SendOutcome::Failed {
-                reason: format!(
-                    "Chatwoot account {} is no longer connected to this server (its connector \
-                     was deleted)",
-                    conversation.account
-                ),
-            }),
-        }
-    }
-}
-
-/// Account `id`'s number and its API, called with its token. (Account ids are checked as
-/// numbers before they are stored.)
-fn api_of(id: &str, s: &ChatwootSettings, http: &reqwest::Client) -> (u64, ChatwootApi) {
-    let id = id.parse().unwrap_or_default();
-    let token = s.api_token.as_deref().unwrap_or_default();
-    (id, ChatwootApi::new(&s.url, id, token, http.clone()))
 }
 
 /// The conversation as a webhook names it.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rateline_adapters::chatwoot::{self as api, ChatwootApi};
 use rateline_domain::{ChatwootSettings, Helpdesk, HelpdeskSettings};
 
-use super::{Chatwoot, api_of};
+use super::Chatwoot;
 use crate::channels::setup::{self, SetupReport};
 use crate::engine::Result;
 use crate::policy::Caller;
@@ -30,7 +30,7 @@ impl Chatwoot {
             .engine
             .helpdesk_to_set_up::<ChatwootSettings>(caller, id)
             .await?;
-        let (_, api) = api_of(id, &c.settings, &self.http);
+        let (_, api) = api::api_of(id, &c.settings, &self.http);
         let url = self.webhook_url(id);
         let role = api.role().await.map_err(setup::refused)?;
         if role != "administrator" {
@@ -91,7 +91,7 @@ impl Chatwoot {
         else {
             return Ok(Vec::new());
         };
-        let (_, api) = api_of(id, &c.settings, &self.http);
+        let (_, api) = api::api_of(id, &c.settings, &self.http);
         setup::take_down(&self.engine, caller, HELPDESK, id, |_, remote| {
             let api = api.clone();
             async move { api.remove_webhook(&remote).await }
@@ -111,7 +111,7 @@ impl Chatwoot {
             return Ok(SetupReport::default());
         };
         let mut report = setup::made(&self.engine, caller, HELPDESK, id).await?;
-        let (_, api) = api_of(id, &c.settings, &self.http);
+        let (_, api) = api::api_of(id, &c.settings, &self.http);
         let (found, problems) = check_account(&api, id, &c.settings, lines, &self.public_url).await;
         report.take(found, problems);
         if let Some(private) = private_host(&self.public_url).await {
@@ -141,7 +141,7 @@ impl Chatwoot {
             found.push(format!("warning: chatwoot: {}", private_warning(&private)));
         }
         for (account, s) in settings {
-            let (_, api) = api_of(account, s, &http);
+            let (_, api) = api::api_of(account, s, &http);
             let (f, p) = check_account(&api, account, s, lines, base_url).await;
             found.extend(f);
             problems.extend(p);

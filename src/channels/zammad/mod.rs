@@ -18,15 +18,19 @@
 //!   idempotent, so a replay changes nothing that was not already so.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use rateline_adapters::SendOutcome;
 use rateline_adapters::signed::CallbackSigner;
-use rateline_adapters::zammad::{self as api, ArticleTo, ZammadApi};
-use rateline_adapters::{ChannelAdapter, OutgoingRequest, OutgoingText, SendOutcome};
+use rateline_adapters::zammad::{
+    self as api, Instance, ZammadAdapter, ZammadApi, article_to, to_customer,
+};
 use rateline_domain::{
-    Channel, ClientRef, ClosedBy, Helpdesk, HelpdeskSettings, Id, MessageFrom, ZammadSettings,
+    Channel, ClientRef, ClosedBy, Helpdesk, HelpdeskConversation, HelpdeskSettings, Id,
+    MessageFrom, ZammadSettings,
 };
 use serde_json::{Value, json};
 
@@ -36,7 +40,7 @@ mod setup;
 use super::dialogue::{Chat, Dialogue};
 use super::helpdesk::{self, Handled, NotApplied, Refusal, Registry};
 use crate::engine::Engine;
-use crate::store::{HelpdeskConversation, StoreError};
+use crate::store::StoreError;
 
 /// The helpdesk's name in `helpdesk_conversations`.
 const HELPDESK: &str = Helpdesk::Zammad.as_str();
@@ -57,17 +61,10 @@ const NEW_TICKET_AFTER_CLOSE: [&str; 4] =
 /// Zammad's user "-": a ticket owned by it has no owner.
 const NOBODY: u64 = 1;
 
-/// One Zammad instance: its name, settings and API.
-struct Instance {
-    id: String,
-    settings: ZammadSettings,
-    api: ZammadApi,
-}
-
 /// The Zammad instances of one server, as stored (the config file's and the API's).
 pub struct Zammad {
     engine: Engine,
-    instances: Registry<ZammadSettings, Instance>,
+    instances: Arc<Registry<ZammadSettings, Instance>>,
     dialogue: Dialogue,
     /// Where an internal note links to the session's page, and where the webhook posts.
     public_url: String,
@@ -102,13 +99,10 @@ impl Zammad {
             .build()
             .expect("the HTTP client builds with static settings");
         let calls = http.clone();
-        let instances = Registry::new(engine.clone(), move |id, settings: ZammadSettings| {
-            Instance {
-                api: api_of(id, &settings, &calls),
-                id: id.to_owned(),
-                settings,
-            }
-        });
+        let instances = Arc::new(Registry::new(
+            engine.clone(),
+            move |id, settings: ZammadSettings| Instance::new(id, settings, &calls),
+        ));
         // Zammad shows no buttons: nothing is signed, the signer only fills the dialogue.
         let signer = CallbackSigner::new("zammad-shows-no-buttons");
         Self {
@@ -119,6 +113,12 @@ impl Zammad {
             public_url: public_url.trim_end_matches('/').to_owned(),
             states: Default::default(),
         }
+    }
+
+    /// The adapter that posts the requests and responses of this server's Zammad sessions,
+    /// reading their instances where this channel does.
+    pub fn adapter(&self) -> Arc<ZammadAdapter> {
+        Arc::new(ZammadAdapter::new(self.instances.clone()))
     }
 
     /// Instance `z`'s ticket states: as last read, unless older than [`STATES_TTL`] or
@@ -516,134 +516,6 @@ impl Zammad {
                 tracing::warn!(outcome = ?other, %session_id, "could not close the ticket the answer reopened")
             }
         }
-    }
-}
-
-#[async_trait]
-impl ChannelAdapter for Zammad {
-    fn channel(&self) -> Channel {
-        Channel::Zammad
-    }
-
-    #[tracing::instrument(skip_all, fields(request_id = %request.request_id, session_id = %request.session_id))]
-    async fn send(&self, request: &OutgoingRequest) -> SendOutcome {
-        let r = request;
-        let text = api::request_text(r);
-        self.post(&r.session_id, &text, r.last_client_message_at, r.now)
-            .await
-    }
-
-    async fn send_text(&self, message: &OutgoingText) -> SendOutcome {
-        let m = message;
-        self.post(&m.session_id, &m.text, m.last_client_message_at, m.now)
-            .await
-    }
-}
-
-impl Zammad {
-    /// Posts `text` into session `session_id`'s ticket, in its channel; on WhatsApp only
-    /// within Meta's 24 hours of the client's `last` message.
-    async fn post(
-        &self,
-        session_id: &str,
-        text: &str,
-        last: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-    ) -> SendOutcome {
-        let conversation = match self.engine.conversation_of(session_id).await {
-            Ok(Some(c)) => c,
-            Ok(None) => {
-                return SendOutcome::Failed {
-                    reason: format!(
-                        "session '{session_id}' is on the zammad channel but no Zammad ticket is \
-                         known for it; open sessions of this channel through the Zammad webhook"
-                    ),
-                };
-            }
-            Err(e) => {
-                return SendOutcome::Retry {
-                    after: None,
-                    reason: format!("the ticket could not be read: {e}"),
-                };
-            }
-        };
-        let z = match self.instances.get(&conversation.account).await {
-            Ok(Some(z)) => z,
-            Ok(None) => {
-                return SendOutcome::Failed {
-                    reason: format!(
-                        "Zammad instance '{}' is no longer connected to this server (its \
-                         connector was deleted)",
-                        conversation.account
-                    ),
-                };
-            }
-            Err(e) => {
-                return SendOutcome::Retry {
-                    after: None,
-                    reason: format!("the Zammad instance could not be read: {e}"),
-                };
-            }
-        };
-        if conversation.medium == api::WHATSAPP {
-            let channel = "the Zammad ticket is a WhatsApp one";
-            if let Some(closed) = helpdesk::window_closed(true, channel, last, now) {
-                return closed;
-            }
-        }
-        to_customer(&z.api, &conversation, text).await
-    }
-}
-
-/// Posts `text` for the customer into conversation `to`'s ticket, in its channel. Zammad
-/// refuses an agent's WhatsApp reply on a ticket whose state is named `closed`
-/// (`Validations::TicketArticleValidator::WhatsappMessage#validate_ticket_state`), so a
-/// closed WhatsApp ticket is set to `open` for the message and closed again into the state it
-/// had, as an agent would do.
-async fn to_customer(zammad: &ZammadApi, to: &HelpdeskConversation, text: &str) -> SendOutcome {
-    if to.medium != api::WHATSAPP {
-        return zammad.post_article(&article_to(to), text, false).await;
-    }
-    let ticket = &to.conversation;
-    let (state, name) = match zammad.ticket_state(ticket).await {
-        Ok(state) => state,
-        Err(reason) => {
-            return SendOutcome::Retry {
-                after: None,
-                reason,
-            };
-        }
-    };
-    let closed = name == "closed";
-    if closed {
-        match zammad.reopen(ticket).await {
-            SendOutcome::Accepted { .. } => {}
-            refused => return refused,
-        }
-    }
-    let sent = zammad.post_article(&article_to(to), text, false).await;
-    if closed {
-        match zammad.close(ticket, Some(state)).await {
-            SendOutcome::Accepted { .. } => {}
-            other => {
-                tracing::warn!(outcome = ?other, ticket = %ticket, "a WhatsApp ticket opened for Rateline's message could not be closed again");
-            }
-        }
-    }
-    sent
-}
-
-/// Instance `id`'s API, called with its token.
-fn api_of(id: &str, s: &ZammadSettings, http: &reqwest::Client) -> ZammadApi {
-    let token = s.api_token.as_deref().unwrap_or_default();
-    ZammadApi::new(&s.url, id, token, http.clone())
-}
-
-fn article_to(c: &HelpdeskConversation) -> ArticleTo<'_> {
-    ArticleTo {
-        ticket: &c.conversation,
-        medium: &c.medium,
-        address: c.address.as_deref(),
     }
 }
 

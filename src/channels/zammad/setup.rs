@@ -21,11 +21,11 @@ use std::time::Duration;
 use rateline_domain::{Helpdesk, HelpdeskSettings, ZammadSettings};
 use serde_json::{Value, json};
 
-use super::{Zammad, api_of};
+use super::Zammad;
 use crate::channels::setup::{self, SetupReport};
 use crate::engine::Result;
 use crate::policy::Caller;
-use rateline_adapters::zammad::ZammadApi;
+use rateline_adapters::zammad::{ZammadApi, api_of};
 
 const HELPDESK: Helpdesk = Helpdesk::Zammad;
 

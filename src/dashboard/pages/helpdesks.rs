@@ -487,8 +487,8 @@ async fn save_as<S: Shown>(
             // Someone saved in between: theirs is shown, and what was typed is not kept.
             let refusal = Refusal {
                 field: None,
-                message: "Someone changed this connector since you opened it, so nothing was \
-                          saved. This is the connector as it is now: make your change again."
+                message: "Someone changed this helpdesk since you opened it, so nothing was \
+                          saved. This is the helpdesk as it is now: make your change again."
                     .into(),
             };
             with_status(

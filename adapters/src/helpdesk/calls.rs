@@ -1,4 +1,4 @@
-//! What the helpdesks' APIs (Chatwoot, Zammad) share: a call's answer as the
+//! The calls the helpdesks' APIs (Chatwoot, Zammad) share: a call's answer as the
 //! [`SendOutcome`] the scheduler knows, a call of JSON for `check-config`, the catch-up and
 //! the setup, and a `DELETE`.
 //!

@@ -1,7 +1,7 @@
 //! Chatwoot's application API, as the Chatwoot channel uses it: messages posted into a
 //! conversation the client already sees, the conversation resolved again, and the token
 //! and inboxes checked. What Chatwoot's webhooks mean is the application's to decide
-//! (`crate::channels::chatwoot` there); this module only speaks the API.
+//! (`src/channels/chatwoot/` there); this module only speaks the API.
 //!
 //! A request goes as an `input_select` message (buttons) where the inbox renders one: the
 //! web widget, WhatsApp and Telegram. Each button's value is a signed payload
@@ -106,6 +106,18 @@ pub struct Inbox {
     /// conversation (on) or opens a new one (off, Chatwoot's default) on the channels that
     /// honour it. `None` where Chatwoot does not say.
     pub lock_to_single_conversation: Option<bool>,
+}
+
+/// Account `id`'s number and its API, called with its token. (Account ids are checked as
+/// numbers before they are stored.)
+pub fn api_of(
+    id: &str,
+    s: &rateline_domain::ChatwootSettings,
+    http: &reqwest::Client,
+) -> (u64, ChatwootApi) {
+    let id = id.parse().unwrap_or_default();
+    let token = s.api_token.as_deref().unwrap_or_default();
+    (id, ChatwootApi::new(&s.url, id, token, http.clone()))
 }
 
 impl ChatwootApi {

@@ -1,6 +1,6 @@
 //! Zammad's REST API, as the Zammad channel uses it: articles posted into a ticket in the
 //! ticket's own channel, the ticket closed again, and the token and groups checked. What
-//! Zammad's webhooks mean is the application's to decide (`crate::channels::zammad` there).
+//! Zammad's webhooks mean is the application's to decide (`src/channels/zammad/` there).
 //!
 //! Zammad renders no buttons in any channel, so a request is text that says which digit to
 //! reply; the answer is the customer's next article. An article goes out in the channel the
@@ -70,6 +70,12 @@ pub struct ArticleTo<'a> {
     pub medium: &'a str,
     /// The customer's e-mail address or mobile number, for an e-mail's or SMS's `to`.
     pub address: Option<&'a str>,
+}
+
+/// Instance `id`'s API, called with its token.
+pub fn api_of(id: &str, s: &rateline_domain::ZammadSettings, http: &reqwest::Client) -> ZammadApi {
+    let token = s.api_token.as_deref().unwrap_or_default();
+    ZammadApi::new(&s.url, id, token, http.clone())
 }
 
 impl ZammadApi {

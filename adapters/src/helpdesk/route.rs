@@ -1,0 +1,91 @@
+//! Where a helpdesk channel's message goes: the conversation (ticket) a session came from
+//! and the account (instance) it is in, both kept by the server. The server's store lends
+//! them through a [`HelpdeskBook`], so that a helpdesk's [`ChannelAdapter`](crate::ChannelAdapter)
+//! lives here with the other channels' and knows nothing of the store.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rateline_domain::{Helpdesk, HelpdeskConversation};
+
+use crate::SendOutcome;
+
+/// The server's record of one helpdesk's conversations and accounts, as a send reads it.
+/// `A` is what the channel works with for one account: its settings and its API.
+#[async_trait]
+pub trait HelpdeskBook<A>: Send + Sync {
+    /// The conversation session `session_id` came from, if it came from a helpdesk; what
+    /// went wrong reading it, as a sentence.
+    async fn conversation_of(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<HelpdeskConversation>, String>;
+
+    /// Account (instance) `id`, while it is connected; what went wrong reading it.
+    async fn account(&self, id: &str) -> Result<Option<Arc<A>>, String>;
+}
+
+/// The account and conversation session `session_id`'s messages go to on `helpdesk`, or the
+/// outcome that ends the send here: failed where no conversation is known or its account
+/// is gone (sending again changes nothing), retried where the store could not be read.
+pub async fn route<A>(
+    book: &dyn HelpdeskBook<A>,
+    helpdesk: Helpdesk,
+    session_id: &str,
+) -> Result<(Arc<A>, HelpdeskConversation), SendOutcome> {
+    let (name, conversation, account) = match helpdesk {
+        Helpdesk::Chatwoot => ("Chatwoot", "conversation", "account"),
+        Helpdesk::Zammad => ("Zammad", "ticket", "instance"),
+    };
+    let retry = |reason: String| SendOutcome::Retry {
+        after: None,
+        reason,
+    };
+    let to = match book.conversation_of(session_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return Err(SendOutcome::Failed {
+                reason: format!(
+                    "session '{session_id}' is on the {helpdesk} channel but no {name} \
+                     {conversation} is known for it; open sessions of this channel through \
+                     the {name} webhook"
+                ),
+            });
+        }
+        Err(e) => return Err(retry(format!("the {conversation} could not be read: {e}"))),
+    };
+    match book.account(&to.account).await {
+        Ok(Some(a)) => Ok((a, to)),
+        Ok(None) => Err(SendOutcome::Failed {
+            reason: format!(
+                "{name} {account} '{}' is no longer connected to this server (it was removed \
+                 from the Helpdesks page, the API or the config file)",
+                to.account
+            ),
+        }),
+        Err(e) => Err(retry(format!(
+            "the {name} {account} could not be read: {e}"
+        ))),
+    }
+}
+
+/// Meta's 24-hour window, where the helpdesk's channel is one of Meta's (`meta`; `channel`
+/// names it): the helpdesk would take the message and Meta refuse it.
+pub fn window_closed(
+    meta: bool,
+    channel: &str,
+    last: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<SendOutcome> {
+    if !meta || last.is_some_and(|l| rateline_domain::meta_window_open(l, now)) {
+        return None;
+    }
+    let last = last.map_or_else(
+        || "the client has not written in this conversation".to_owned(),
+        |t| format!("the client's last message was at {}", t.to_rfc3339()),
+    );
+    Some(SendOutcome::WindowClosed {
+        reason: format!("{last}; {channel}, where Meta allows messages only within 24 hours of it"),
+    })
+}
