@@ -75,12 +75,11 @@
 //! (until then the real clock): it dates messages, conversations and `X-Chatwoot-Timestamp`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 pub use crate::scaffold::{Call, Fault};
-use crate::scaffold::{Log, post_call};
-use axum::Router;
+use crate::scaffold::{
+    Clock, Fake, Helpdesk, Log, Platform, delivery_id, header, post, post_call, rails_escape,
+};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
@@ -304,10 +303,7 @@ impl Webhook {
 
     /// The value of header `name`, whatever its case.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        header(&self.headers, name)
     }
 
     /// Without the signature, timestamp and delivery headers, as releases before 2026 post.
@@ -351,11 +347,7 @@ impl Webhook {
 
     /// Posts it to `url` as Chatwoot would (headers and raw body as they are).
     pub async fn post_to(&self, url: &str) -> reqwest::Response {
-        let mut request = reqwest::Client::new().post(url).body(self.body.clone());
-        for (name, value) in &self.headers {
-            request = request.header(name, value);
-        }
-        request.send().await.expect("the receiver answers")
+        post(url, &self.body, &self.headers).await
     }
 }
 
@@ -369,75 +361,18 @@ pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// JSON as ActiveSupport writes it: compact, with `<`, `>`, `&` (and U+2028, U+2029) escaped.
-/// They only ever occur inside strings, so escaping the serialized text is safe.
+/// `payload` as Rails serializes it.
 fn rails_json(payload: &Value) -> String {
-    let mut out = String::new();
-    for c in payload.to_string().chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out
+    rails_escape(&payload.to_string())
 }
 
-/// A fresh UUID-shaped delivery id. The counter is the process's, not the fake's, so two
-/// fakes in one test binary never hand out the same id; hashing it with the pid spreads ids
-/// across runs.
-fn delivery_id() -> String {
-    static DELIVERIES: AtomicU64 = AtomicU64::new(0);
-    let n = DELIVERIES.fetch_add(1, Ordering::Relaxed);
-    let digest = Sha256::digest(format!("{}:{n}", std::process::id()).as_bytes());
-    let h = hex::encode(&digest[..16]);
-    format!(
-        "{}-{}-4{}-8{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[13..16],
-        &h[17..20],
-        &h[20..32]
-    )
-}
-
-/// The handle tests hold; clones share one server.
-#[derive(Clone)]
-pub struct FakeChatwoot {
-    url: String,
-    state: Arc<Mutex<Inner>>,
-}
+/// The handle tests hold; clones share one server. Calls go to `{url}/api/v1/…`.
+pub type FakeChatwoot = Fake<Chatwoot>;
 
 impl FakeChatwoot {
     /// Starts the fake on a free loopback port, on the real clock, with no conversations yet.
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let fake = FakeChatwoot {
-            url: format!("http://{}", listener.local_addr().unwrap()),
-            state: Arc::new(Mutex::new(Inner::default())),
-        };
-        // Four routes with one auth and one fault queue: one catch-all handler routes by hand.
-        let app = Router::new().fallback(serve).with_state(fake.clone());
-        tokio::spawn(axum::serve(listener, app).into_future());
-        fake
-    }
-
-    /// The base URL, without a trailing slash: calls go to `{url}/api/v1/…`.
-    pub fn url(&self) -> String {
-        self.url.clone()
-    }
-
-    /// The fake's now: the last [`FakeChatwoot::set_now`], else the real clock.
-    pub fn now(&self) -> DateTime<Utc> {
-        self.lock().now()
-    }
-
-    /// Stops the fake's clock at `t`.
-    pub fn set_now(&self, t: DateTime<Utc>) {
-        self.lock().now = Some(t);
+        Fake::serve(serve).await
     }
 
     /// A new contact named `contact_name` opens a conversation in `inbox`: status open, no
@@ -798,47 +733,6 @@ impl FakeChatwoot {
     pub fn lost_webhooks(&self) -> Vec<Webhook> {
         self.lock().lost.clone()
     }
-
-    /// Answers the next API call with `fault`, as Chatwoot would: Rack::Attack's throttle
-    /// (429, `Retry-After`, `Retry later`), Rails' 500 for an error nothing handled, or 401
-    /// `{"error":"Invalid Access Token"}` for a token deleted since the call before.
-    ///
-    /// Faults queue: each after any queued before it. A call refused for its path, its token
-    /// or its account does not use up a fault; one to an unknown conversation does, as
-    /// Rack::Attack and the server fail before any lookup.
-    pub fn fail_next(&self, fault: Fault) {
-        self.lock().log.faults.push_back(fault);
-    }
-
-    /// Deletes [`API_TOKEN`]: every call is 401 from now on.
-    pub fn revoke_token(&self) {
-        self.lock().revoked = true;
-    }
-
-    /// Every call so far, in order of arrival, refused ones included.
-    pub fn calls(&self) -> Vec<Call> {
-        self.lock().log.calls.clone()
-    }
-
-    /// The calls that broke a rule the caller is expected to know, each as
-    /// `"{METHOD} {path}: {what}"`: a message Chatwoot or the fake refuses (422, or 400 for a
-    /// body that is not JSON), an invalid status, and a message taken but not rendered as
-    /// posted (see the module docs). Refusals that only reflect the world (a token, an
-    /// account, an unknown conversation, an injected fault) are not listed.
-    pub fn rule_violations(&self) -> Vec<String> {
-        self.lock().log.violations()
-    }
-
-    /// Waits (in real time, up to 10 s) until `what` holds.
-    pub async fn wait_for(&self, what: impl Fn(&FakeChatwoot) -> bool) {
-        crate::wait_until(|| what(self), || self.lock().log.timed_out("Chatwoot")).await
-    }
-
-    /// The state stays usable after a panicking test thread held it: the server keeps
-    /// answering the service under test either way.
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
 /// A test naming an inbox the fake does not have has a bug: fail it loudly.
@@ -911,7 +805,7 @@ struct Msg {
 }
 
 impl Msg {
-    /// An outgoing text by `user`; ids and times are set by [`Inner::add_message`].
+    /// An outgoing text by `user`; ids and times are set by [`Chatwoot::add_message`].
     fn outgoing(content: &str, user: u64) -> Self {
         Msg {
             id: 0,
@@ -1086,13 +980,13 @@ struct NewMessage {
     items: Vec<(String, String)>,
 }
 
-struct Inner {
-    /// `None` follows the real clock.
-    now: Option<DateTime<Utc>>,
+/// The fake Chatwoot's state, which tests reach through a [`FakeChatwoot`]: the account's
+/// records, the calls so far and the faults to come, and the clock.
+pub struct Chatwoot {
+    clock: Clock,
     contacts: BTreeMap<u64, Contact>,
     conversations: BTreeMap<u64, Conv>,
-    revoked: bool,
-    /// The calls so far and the faults to come.
+    /// The calls so far, the faults to come and the token's fate.
     log: Log,
     status_webhooks: Vec<Webhook>,
     next_conversation: u64,
@@ -1153,13 +1047,12 @@ const ALLOWED_WEBHOOK_EVENTS: [&str; 12] = [
 /// Pundit's refusal (`RequestExceptionHandler#handle_with_exception`).
 const NOT_AUTHORIZED: &str = "You are not authorized to do this action";
 
-impl Default for Inner {
+impl Default for Chatwoot {
     fn default() -> Self {
-        Inner {
-            now: None,
+        Chatwoot {
+            clock: Clock::default(),
             contacts: BTreeMap::new(),
             conversations: BTreeMap::new(),
-            revoked: false,
             log: Log::default(),
             status_webhooks: Vec::new(),
             next_conversation: FIRST_CONVERSATION,
@@ -1179,9 +1072,33 @@ impl Default for Inner {
     }
 }
 
-impl Inner {
+impl Platform for Chatwoot {
+    fn clock(&mut self) -> &mut Clock {
+        &mut self.clock
+    }
+}
+
+/// Chatwoot answers a [`Fault`] as Rack::Attack's throttle (429, `Retry-After`, `Retry
+/// later`), Rails' 500 for an error nothing handled, or 401 `{"error":"Invalid Access
+/// Token"}` for a token deleted since the call before. A call refused for its path, its token
+/// or its account does not use up a fault; one to an unknown conversation does, as
+/// Rack::Attack and the server fail before any lookup.
+///
+/// [`FakeChatwoot::rule_violations`] lists a message Chatwoot or the fake refuses (422, or
+/// 400 for a body that is not JSON), an invalid status, and a message taken but not rendered
+/// as posted (see the module docs). Refusals that only reflect the world (a token, an
+/// account, an unknown conversation, an injected fault) are not listed.
+impl Helpdesk for Chatwoot {
+    const NAME: &'static str = "Chatwoot";
+
+    fn log(&mut self) -> &mut Log {
+        &mut self.log
+    }
+}
+
+impl Chatwoot {
     fn now(&self) -> DateTime<Utc> {
-        self.now.unwrap_or_else(Utc::now)
+        self.clock.now()
     }
 
     fn webhook(&self, payload: &Value) -> Webhook {
@@ -1638,7 +1555,7 @@ impl Inner {
         let token = headers
             .get("api_access_token")
             .and_then(|h| h.to_str().ok());
-        if self.revoked || token != Some(API_TOKEN) {
+        if self.log.revoked || token != Some(API_TOKEN) {
             return Answer::error(401, INVALID_TOKEN);
         }
         if let Some(account) = route.account() {
@@ -2165,7 +2082,7 @@ fn user_push_data(id: u64) -> Value {
     })
 }
 
-impl Inner {
+impl Chatwoot {
     fn profile(&self) -> Value {
         let mut p = profile();
         p["role"] = self.role.into();

@@ -35,10 +35,8 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::ops::RangeInclusive;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::AUTHORIZATION;
@@ -48,6 +46,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
+
+use crate::scaffold::{Clock, Fake, Platform};
 
 /// The Graph API version the fake serves, in the path of every send: Rateline's `graph_version`
 /// must name it.
@@ -251,41 +251,15 @@ pub struct Call {
     pub at: Instant,
 }
 
-/// The handle tests hold; clones share one server.
-#[derive(Clone)]
-pub struct FakeGraphApi {
-    url: String,
-    state: Arc<Mutex<Inner>>,
-}
+/// The handle tests hold; clones share one server. Sends go to
+/// `{url}/{VERSION}/{id}/messages`; the fake's clock dates the window and inbound timestamps.
+pub type FakeGraphApi = Fake<GraphApi>;
 
 impl FakeGraphApi {
-    /// Starts the fake on a free loopback port, on the real clock, with no users yet.
+    /// Starts the fake on a free loopback port, on the real clock, with no users yet. Graph
+    /// answers every path and verb in its own envelope, and so does the fake.
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let fake = FakeGraphApi {
-            url: format!("http://{}", listener.local_addr().unwrap()),
-            state: Arc::new(Mutex::new(Inner::default())),
-        };
-        // Graph answers every path and verb in its own envelope, so one catch-all handler
-        // routes by hand.
-        let app = Router::new().fallback(serve).with_state(fake.clone());
-        tokio::spawn(axum::serve(listener, app).into_future());
-        fake
-    }
-
-    /// The base URL, without a trailing slash: sends go to `{url}/{VERSION}/{id}/messages`.
-    pub fn url(&self) -> String {
-        self.url.clone()
-    }
-
-    /// The fake's now: the last [`FakeGraphApi::set_now`], else the real clock.
-    pub fn now(&self) -> DateTime<Utc> {
-        self.lock().now()
-    }
-
-    /// Stops the fake's clock at `t`, for the window and for inbound timestamps.
-    pub fn set_now(&self, t: DateTime<Utc>) {
-        self.lock().now = Some(t);
+        Fake::serve(serve).await
     }
 
     /// Registers a user who has never written: Meta knows them (a PSID, an IGSID, a WhatsApp
@@ -405,12 +379,6 @@ impl FakeGraphApi {
             let _ = writeln!(log, "  {} -> {} {answer} {}", c.path, c.status, c.body);
         }
         log
-    }
-
-    /// The state stays usable after a panicking test thread held it: the server keeps
-    /// answering the service under test either way.
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -985,10 +953,11 @@ struct Recorded {
     broke_a_rule: bool,
 }
 
+/// The fake Graph API's state, which tests reach through a [`FakeGraphApi`]: the users and
+/// templates, the calls so far and the faults to come, and the clock.
 #[derive(Default)]
-struct Inner {
-    /// `None` follows the real clock.
-    now: Option<DateTime<Utc>>,
+pub struct GraphApi {
+    clock: Clock,
     users: HashMap<(MetaChannel, String), User>,
     /// Quick-reply buttons by `(name, language)`.
     templates: HashMap<(String, String), usize>,
@@ -1000,9 +969,15 @@ struct Inner {
     last_id: u64,
 }
 
-impl Inner {
+impl Platform for GraphApi {
+    fn clock(&mut self) -> &mut Clock {
+        &mut self.clock
+    }
+}
+
+impl GraphApi {
     fn now(&self) -> DateTime<Utc> {
-        self.now.unwrap_or_else(Utc::now)
+        self.clock.now()
     }
 
     fn next_id(&mut self) -> u64 {

@@ -12,7 +12,7 @@
 //!   `attributes_with_association_names`);
 //! - `POST /api/v1/ticket_articles` (201 with the article);
 //! - `POST /api/v1/tickets/search` (by `condition`, as without Elasticsearch; see
-//!   `Inner::search`), `GET /api/v1/tickets/{id}`,
+//!   `Zammad::search`), `GET /api/v1/tickets/{id}`,
 //!   `GET /api/v1/ticket_articles/by_ticket/{id}` and `GET /api/v1/users/{id}`;
 //! - `PUT /api/v1/tickets/{id}` (200 with the ticket; its state only);
 //! - `GET`, `POST` and `DELETE /api/v1/webhooks` and `/api/v1/triggers` (`admin.webhook`,
@@ -100,12 +100,11 @@
 //! (until then the real clock): it dates tickets and articles.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 pub use crate::scaffold::{Call, Fault};
-use crate::scaffold::{Log, post_call};
-use axum::Router;
+use crate::scaffold::{
+    Clock, Fake, Helpdesk, Log, Platform, delivery_id, header, post, post_call, rails_escape,
+};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
@@ -115,7 +114,6 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, TimeZone, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Map, Value, json};
 use sha1::Sha1;
-use sha2::{Digest, Sha256};
 
 /// The token of [`API_USER`], the only one the fake takes (`Authorization: Token token=…` or
 /// `Bearer …`).
@@ -334,6 +332,7 @@ pub struct Webhook {
     /// The headers Zammad sends with it: `X-Hub-Signature`, `X-Zammad-Trigger`, `X-Zammad-Delivery`
     /// among them.
     pub headers: Vec<(String, String)>,
+    /// `X-Zammad-Delivery`: the id of the job that posts it (an ActiveJob job id).
     delivery: String,
     /// The trigger's name, in `X-Zammad-Trigger`.
     trigger: String,
@@ -379,10 +378,7 @@ impl Webhook {
 
     /// The value of header `name`, whatever its case.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        header(&self.headers, name)
     }
 
     /// Without `X-Hub-Signature`, as a webhook configured without a signature token posts.
@@ -419,11 +415,7 @@ impl Webhook {
 
     /// Posts it to `url` as Zammad would (headers and raw body as they are).
     pub async fn post_to(&self, url: &str) -> reqwest::Response {
-        let mut request = reqwest::Client::new().post(url).body(self.body.clone());
-        for (name, value) in &self.headers {
-            request = request.header(name, value);
-        }
-        request.send().await.expect("the receiver answers")
+        post(url, &self.body, &self.headers).await
     }
 }
 
@@ -440,78 +432,16 @@ fn payload_body(ticket: &Value, article: &Value) -> Vec<u8> {
     rails_escape(&format!(r#"{{"ticket":{ticket},"article":{article}}}"#)).into_bytes()
 }
 
-/// JSON as ActiveSupport writes it: compact, with `<`, `>`, `&` (and U+2028, U+2029) escaped.
-/// They only ever occur inside strings, so escaping the serialized text is safe.
-fn rails_escape(json: &str) -> String {
-    let mut out = String::with_capacity(json.len());
-    for c in json.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A fresh UUID-shaped delivery id (an ActiveJob job id). The counter is the process's, not
-/// the fake's, so two fakes in one test binary never hand out the same id; hashing it with
-/// the pid spreads ids across runs.
-fn delivery_id() -> String {
-    static DELIVERIES: AtomicU64 = AtomicU64::new(0);
-    let n = DELIVERIES.fetch_add(1, Ordering::Relaxed);
-    let digest = Sha256::digest(format!("zammad:{}:{n}", std::process::id()).as_bytes());
-    let h = hex::encode(&digest[..16]);
-    format!(
-        "{}-{}-4{}-8{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[13..16],
-        &h[17..20],
-        &h[20..32]
-    )
-}
-
 /// The first message of a ticket [`FakeZammad::open`] makes.
 const FIRST_MESSAGE: &str = "Hello, I need help with my order.";
 
-/// The handle tests hold; clones share one server.
-#[derive(Clone)]
-pub struct FakeZammad {
-    url: String,
-    state: Arc<Mutex<Inner>>,
-}
+/// The handle tests hold; clones share one server. Calls go to `{url}/api/v1/…`.
+pub type FakeZammad = Fake<Zammad>;
 
 impl FakeZammad {
     /// Starts the fake on a free loopback port, on the real clock, with no tickets yet.
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let fake = FakeZammad {
-            url: format!("http://{}", listener.local_addr().unwrap()),
-            state: Arc::new(Mutex::new(Inner::default())),
-        };
-        // Four routes with one auth and one fault queue: one catch-all handler routes by hand.
-        let app = Router::new().fallback(serve).with_state(fake.clone());
-        tokio::spawn(axum::serve(listener, app).into_future());
-        fake
-    }
-
-    /// The base URL, without a trailing slash: calls go to `{url}/api/v1/…`.
-    pub fn url(&self) -> String {
-        self.url.clone()
-    }
-
-    /// The fake's now: the last [`FakeZammad::set_now`], else the real clock.
-    pub fn now(&self) -> DateTime<Utc> {
-        self.lock().now()
-    }
-
-    /// Stops the fake's clock at `t`.
-    pub fn set_now(&self, t: DateTime<Utc>) {
-        self.lock().now = Some(t);
+        Fake::serve(serve).await
     }
 
     /// A customer named `customer_name` writes in through `via` ("email", "web",
@@ -832,47 +762,6 @@ impl FakeZammad {
     pub fn make_token_an_agent(&self) {
         self.lock().agent_only = true;
     }
-
-    /// Answers the next API call with `fault`, as Zammad would: a 429 from a proxy in front
-    /// of it (Zammad's own Rack::Attack throttles no API call Rateline makes), 500 with the
-    /// error's message as `HandlesErrors` shows it to an admin, or 401 `Can't find User for
-    /// Token` for a token deleted since the call before.
-    ///
-    /// Faults queue: each after any queued before it. A call refused for its path or its
-    /// credentials does not use up a fault; one to an unknown ticket does.
-    pub fn fail_next(&self, fault: Fault) {
-        self.lock().log.faults.push_back(fault);
-    }
-
-    /// Deletes [`API_TOKEN`]: every call is 401 from now on.
-    pub fn revoke_token(&self) {
-        self.lock().revoked = true;
-    }
-
-    /// Every call so far, in order of arrival, refused ones included.
-    pub fn calls(&self) -> Vec<Call> {
-        self.lock().log.calls.clone()
-    }
-
-    /// The calls that broke a rule the caller is expected to know, each as
-    /// `"{METHOD} {path}: {what}"`: a request Zammad or the fake refuses (422, 400 for a body
-    /// that is not JSON), a JSON body without its content type, and an article taken that the
-    /// client never gets as posted (see the module docs). Refusals that only reflect the world
-    /// (credentials, an unknown ticket, an injected fault) are not listed.
-    pub fn rule_violations(&self) -> Vec<String> {
-        self.lock().log.violations()
-    }
-
-    /// Waits (in real time, up to 10 s) until `what` holds.
-    pub async fn wait_for(&self, what: impl Fn(&FakeZammad) -> bool) {
-        crate::wait_until(|| what(self), || self.lock().log.timed_out("Zammad")).await
-    }
-
-    /// The state stays usable after a panicking test thread held it: the server keeps
-    /// answering the service under test either way.
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
 /// A test naming a group the fake does not have has a bug: fail it loudly.
@@ -1146,12 +1035,13 @@ impl<'a> Route<'a> {
     }
 }
 
-struct Inner {
-    now: Option<DateTime<Utc>>,
+/// The fake Zammad's state, which tests reach through a [`FakeZammad`]: the records, the
+/// triggers' jobs, the calls so far and the faults to come, and the clock.
+pub struct Zammad {
+    clock: Clock,
     customers: BTreeMap<u64, Customer>,
     tickets: BTreeMap<u64, Tkt>,
-    revoked: bool,
-    /// The calls so far and the faults to come.
+    /// The calls so far, the faults to come and the token's fate.
     log: Log,
     webhooks: Vec<Webhook>,
     next_ticket: u64,
@@ -1213,13 +1103,12 @@ impl FollowUp {
     }
 }
 
-impl Default for Inner {
+impl Default for Zammad {
     fn default() -> Self {
-        Inner {
-            now: None,
+        Zammad {
+            clock: Clock::default(),
             customers: BTreeMap::new(),
             tickets: BTreeMap::new(),
-            revoked: false,
             log: Log::default(),
             webhooks: Vec::new(),
             next_ticket: FIRST_TICKET,
@@ -1236,9 +1125,33 @@ impl Default for Inner {
     }
 }
 
-impl Inner {
+impl Platform for Zammad {
+    fn clock(&mut self) -> &mut Clock {
+        &mut self.clock
+    }
+}
+
+/// Zammad answers a [`Fault`] as a 429 from a proxy in front of it (Zammad's own
+/// Rack::Attack throttles no API call Rateline makes), 500 with the error's message as
+/// `HandlesErrors` shows it to an admin, or 401 `Can't find User for Token` for a token
+/// deleted since the call before. A call refused for its path or its credentials does not
+/// use up a fault; one to an unknown ticket does.
+///
+/// [`FakeZammad::rule_violations`] lists a request Zammad or the fake refuses (422, 400 for a
+/// body that is not JSON), a JSON body without its content type, and an article taken that
+/// the client never gets as posted (see the module docs). Refusals that only reflect the
+/// world (credentials, an unknown ticket, an injected fault) are not listed.
+impl Helpdesk for Zammad {
+    const NAME: &'static str = "Zammad";
+
+    fn log(&mut self) -> &mut Log {
+        &mut self.log
+    }
+}
+
+impl Zammad {
     fn now(&self) -> DateTime<Utc> {
-        self.now.unwrap_or_else(Utc::now)
+        self.clock.now()
     }
 
     /// The customer with the e-mail `name` gives, created if Zammad does not know it yet.
@@ -2165,7 +2078,7 @@ impl Inner {
                     .strip_prefix("token=")
                     .unwrap_or(first.trim())
                     .trim_matches('"');
-                if !self.revoked && token == API_TOKEN {
+                if !self.log.revoked && token == API_TOKEN {
                     None
                 } else if scheme == "Bearer" {
                     Some(Answer::error(401, "The provided token is invalid."))
