@@ -9,8 +9,7 @@ use rateline_domain::{
 };
 
 use super::base::Engine;
-use super::error::{EngineError, Result, line_not_found};
-use super::passwords::person_not_found;
+use super::error::{EngineError, Result, line_not_found, person_not_found};
 use crate::policy::Caller;
 use crate::store::{LineRecord, PersonRecord};
 

@@ -54,8 +54,16 @@ pub enum EngineError {
 /// An engine operation's outcome.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
+/// The answer for a person who does not exist.
+pub fn person_not_found(id: &str) -> EngineError {
+    EngineError::NotFound {
+        code: ErrorCode::PersonNotFound,
+        message: format!("person '{id}' does not exist; create them with PUT /v1/people/{id}"),
+    }
+}
+
 /// The answer for a line that does not exist.
-pub(crate) fn line_not_found(id: &str) -> EngineError {
+pub fn line_not_found(id: &str) -> EngineError {
     EngineError::NotFound {
         code: ErrorCode::LineNotFound,
         message: format!("line '{id}' does not exist; create it with PUT /v1/lines/{id}"),

@@ -25,7 +25,9 @@ mod wake;
 
 pub use base::{Engine, EngineSettings, Sinks};
 pub use config::group_not_found;
-pub use error::{EngineError, Result, request_not_found, session_not_found};
+pub use error::{
+    EngineError, Result, line_not_found, person_not_found, request_not_found, session_not_found,
+};
 pub use followup::{ResponseGuard, rating_not_found};
 pub use helpdesks::HelpdeskRecord;
 pub use inbox::{Export, Inbox, InboxChoices};

@@ -21,7 +21,7 @@ use rateline_domain::{ClientAddress, ErrorCode, Invalid, check_id};
 use sha2::{Digest, Sha256};
 
 use super::base::Engine;
-use super::error::{EngineError, Result};
+use super::error::{EngineError, Result, person_not_found};
 use crate::policy::Caller;
 use crate::store::Invitation;
 
@@ -193,13 +193,6 @@ pub(super) fn deactivated(id: &str) -> EngineError {
             "person '{id}' is deactivated; an admin turns them back on with PATCH \
              /v1/people/{id} {{\"active\": true}} first"
         ),
-    }
-}
-
-pub(super) fn person_not_found(id: &str) -> EngineError {
-    EngineError::NotFound {
-        code: ErrorCode::PersonNotFound,
-        message: format!("person '{id}' does not exist; create them with PUT /v1/people/{id}"),
     }
 }
 

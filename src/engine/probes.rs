@@ -10,8 +10,8 @@ use rateline_adapters::{ChannelAdapter, OutgoingRequest, SendOutcome, WebhookTar
 use rateline_domain::{ClientRef, Id, Invalid};
 
 use super::base::{AlertSending, Engine};
-use super::error::{Result, line_not_found};
-use super::passwords::{deactivated, person_not_found};
+use super::error::{Result, line_not_found, person_not_found};
+use super::passwords::deactivated;
 use crate::alerts::AlertSinks;
 use crate::policy::Caller;
 use crate::store::AlertDelivery;

@@ -10,9 +10,10 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use rateline_domain::Invalid;
+use rateline_domain::{Invalid, LineId, PersonId, SessionId};
 
 use super::error::ApiError;
+use crate::engine::{line_not_found, person_not_found, session_not_found};
 
 /// Like `axum::Json`, but a malformed body is a 400 that names the field and the problem.
 pub struct ApiJson<T>(pub T);
@@ -42,23 +43,56 @@ where
     }
 }
 
-/// One path segment, e.g. the `{id}` of `/v1/sessions/{id}`: an id, composed as every id
-/// Rateline keeps is (see [`rateline_domain::normalize_id`]).
-pub struct ApiPath(pub String);
+/// One path segment, e.g. the `{id}` of `/v1/sessions/{id}`, composed as every id Rateline
+/// keeps is (see [`rateline_domain::normalize_id`]) and read as `T`: the text as it is
+/// (`String`), or the id of a thing that exists ([`SessionId`], [`LineId`], [`PersonId`]).
+pub struct ApiPath<T = String>(pub T);
 
-impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
+/// What a path segment is read as.
+pub trait PathSegment: Sized {
+    /// `segment`, composed, as this; or the answer for a path that names nothing.
+    fn read(segment: String) -> Result<Self, ApiError>;
+}
+
+impl PathSegment for String {
+    fn read(segment: String) -> Result<Self, ApiError> {
+        Ok(segment)
+    }
+}
+
+/// A typed id in a path names a thing that exists. One that is not well formed names
+/// nothing, so it gets the very 404 an unknown one gets: a lookup never says more about an
+/// id than whether it is there. (A `PUT` that makes the thing reads its path as text and
+/// checks the id as a field, so that the 422 says what is wrong with it.)
+macro_rules! existing_id {
+    ($($id:ident as $field:literal, else $missing:path;)*) => {$(
+        impl PathSegment for $id {
+            fn read(segment: String) -> Result<Self, ApiError> {
+                $id::parse($field, &segment).map_err(|_| $missing(&segment).into())
+            }
+        }
+    )*};
+}
+
+existing_id! {
+    SessionId as "session_id", else session_not_found;
+    LineId as "line_id", else line_not_found;
+    PersonId as "person_id", else person_not_found;
+}
+
+impl<S: Send + Sync, T: PathSegment> FromRequestParts<S> for ApiPath<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Path::<String>::from_request_parts(parts, state)
+        let Path(segment) = Path::<String>::from_request_parts(parts, state)
             .await
-            .map(|Path(p)| ApiPath(rateline_domain::normalize_id(&p)))
             .map_err(|e| {
                 ApiError::new(
                     ErrorCode::InvalidPath,
                     format!("the path cannot be read: {e}"),
                 )
-            })
+            })?;
+        T::read(rateline_domain::normalize_id(&segment)).map(ApiPath)
     }
 }
 

@@ -70,7 +70,7 @@ impl From<rateline_adapters::webhook::TestAnswer> for ConnectorTest {
 async fn test_request(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath,
+    ApiPath(id): ApiPath<LineId>,
 ) -> ApiResult<Json<ConnectorTest>> {
     let answer = state
         .engine
@@ -176,7 +176,7 @@ async fn put_line(
 async fn patch_line(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath,
+    ApiPath(id): ApiPath<LineId>,
     headers: HeaderMap,
     ApiJson(patch): ApiJson<serde_json::Value>,
 ) -> Response {
@@ -210,7 +210,7 @@ async fn patch_line(
 async fn get_line(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath,
+    ApiPath(id): ApiPath<LineId>,
 ) -> ApiResult<Response> {
     caller.line(&id)?;
     let line = state.engine.line(&id).await?;

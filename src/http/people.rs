@@ -98,7 +98,7 @@ impl From<PersonRecord> for PersonView {
 async fn get_person(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath,
+    ApiPath(id): ApiPath<PersonId>,
 ) -> ApiResult<Response> {
     let person = state.engine.person(&caller, &id).await?;
     Ok(tagged(person.version, Json(PersonView::from(person))))
@@ -126,7 +126,7 @@ async fn get_person(
 async fn patch_person(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath,
+    ApiPath(id): ApiPath<PersonId>,
     headers: HeaderMap,
     ApiJson(patch): ApiJson<serde_json::Value>,
 ) -> Response {
@@ -254,7 +254,7 @@ struct TimeZoneBody {
 async fn put_time_zone(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath,
+    ApiPath(id): ApiPath<PersonId>,
     ApiJson(body): ApiJson<TimeZoneBody>,
 ) -> ApiResult<Json<TimeZoneBody>> {
     state
@@ -279,7 +279,7 @@ async fn put_time_zone(
 async fn get_alert_pace(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath,
+    ApiPath(id): ApiPath<PersonId>,
 ) -> ApiResult<Json<AlertPace>> {
     Ok(Json(state.engine.alert_pace(&caller, &id).await?))
 }
@@ -300,7 +300,7 @@ async fn get_alert_pace(
 async fn put_alert_pace(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath,
+    ApiPath(id): ApiPath<PersonId>,
     ApiJson(body): ApiJson<AlertPace>,
 ) -> ApiResult<Json<AlertPace>> {
     state.engine.set_alert_pace(&caller, &id, &body).await?;
@@ -336,7 +336,7 @@ struct TestAlertBody {
 async fn test_alert(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath,
+    ApiPath(id): ApiPath<PersonId>,
     ApiJson(body): ApiJson<TestAlertBody>,
 ) -> ApiResult<Json<crate::engine::TestAlert>> {
     Ok(Json(
@@ -362,7 +362,7 @@ async fn test_alert(
 async fn invite(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath,
+    ApiPath(id): ApiPath<PersonId>,
     query: ApiQuery,
 ) -> ApiResult<(StatusCode, Json<InvitationView>)> {
     query.only("hours")?;

@@ -141,7 +141,7 @@ struct MessageAccepted {
 async fn message(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath,
+    ApiPath(id): ApiPath<SessionId>,
     ApiJson(body): ApiJson<MessageBody>,
 ) -> ApiResult<(StatusCode, Json<MessageAccepted>)> {
     let write = SessionWrite::Message {
@@ -203,7 +203,7 @@ struct ScheduledRequest {
 async fn close(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath,
+    ApiPath(id): ApiPath<SessionId>,
     ApiJson(body): ApiJson<CloseBody>,
 ) -> ApiResult<(StatusCode, Json<CloseAccepted>)> {
     may_write(&state, &caller, &id, SessionWrite::Close { at: body.at }).await?;
@@ -297,7 +297,7 @@ struct RatingDetail {
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath,
+    ApiPath(id): ApiPath<SessionId>,
 ) -> ApiResult<Json<SessionDetail>> {
     visible_session(&state, &caller, &id).await?;
     let (

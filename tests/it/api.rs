@@ -589,6 +589,90 @@ async fn control_characters_are_refused_and_impossible_ids_are_not_found(db: Db)
     assert_eq!(status, 201, "line breaks are welcome in a comment");
 }
 
+/// An id in a path that no line, session or person could have (a control character, a
+/// '/', too long) names nothing, whoever asks and whatever the call: the thing's own 404, as
+/// for a well-formed id that is not there. Only the `PUT` that makes a line or a person reads
+/// it as the new id, and says with a 422 what is wrong with it.
+async fn a_malformed_id_in_a_path_is_the_things_404(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    let long = "x".repeat(129);
+    for bad in ["a%00b", "a%2Fb", "a%20b", long.as_str()] {
+        for (method, path, code) in [
+            ("GET", format!("/v1/sessions/{bad}"), "session_not_found"),
+            (
+                "POST",
+                format!("/v1/sessions/{bad}/messages"),
+                "session_not_found",
+            ),
+            (
+                "POST",
+                format!("/v1/sessions/{bad}/close"),
+                "session_not_found",
+            ),
+            ("GET", format!("/v1/lines/{bad}"), "line_not_found"),
+            ("PATCH", format!("/v1/lines/{bad}"), "line_not_found"),
+            (
+                "POST",
+                format!("/v1/lines/{bad}/test-request"),
+                "line_not_found",
+            ),
+            ("GET", format!("/v1/people/{bad}"), "person_not_found"),
+            ("PATCH", format!("/v1/people/{bad}"), "person_not_found"),
+            (
+                "PUT",
+                format!("/v1/people/{bad}/time-zone"),
+                "person_not_found",
+            ),
+            (
+                "GET",
+                format!("/v1/people/{bad}/alert-pace"),
+                "person_not_found",
+            ),
+            (
+                "PUT",
+                format!("/v1/people/{bad}/alert-pace"),
+                "person_not_found",
+            ),
+            (
+                "POST",
+                format!("/v1/people/{bad}/test-alert"),
+                "person_not_found",
+            ),
+            (
+                "POST",
+                format!("/v1/people/{bad}/invitation"),
+                "person_not_found",
+            ),
+        ] {
+            let (status, body) = app.call(method, &path, Some(json!({}))).await;
+            assert_eq!(
+                (status, body["error"]["code"].clone()),
+                (404, json!(code)),
+                "{method} {path}: {body}"
+            );
+        }
+        for (path, field, made) in [
+            (format!("/v1/lines/{bad}"), "line_id", json!({"name": "A"})),
+            (
+                format!("/v1/people/{bad}"),
+                "person_id",
+                json!({"name": "A", "role": "operator"}),
+            ),
+        ] {
+            let (status, body) = app.put(&path, made).await;
+            assert_eq!(
+                (status, body["error"]["field"].clone()),
+                (422, json!(field)),
+                "PUT {path}: {body}"
+            );
+        }
+    }
+    let (_, lines) = app.get("/v1/lines").await;
+    assert_eq!(lines["lines"], json!([]), "nothing was made: {lines}");
+}
+
 /// Ids that would look like another on screen are refused with a 422 naming the
 /// character, composed and decomposed spellings are one id, and every list a setting takes
 /// has a maximum.
@@ -840,6 +924,7 @@ async fn a_line_names_every_alert_recipient_it_cannot_reach(db: Db) {
 }
 
 crate::common::on_both_backends!(
+    a_malformed_id_in_a_path_is_the_things_404,
     lookalike_ids_are_refused_and_lists_are_bounded,
     the_openapi_description_covers_every_v1_route,
     a_line_names_every_alert_recipient_it_cannot_reach,
