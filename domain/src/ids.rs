@@ -173,6 +173,12 @@ macro_rules! id_type {
             }
         }
 
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+
         impl From<$name> for String {
             fn from(id: $name) -> String {
                 id.0
@@ -220,6 +226,14 @@ id_type!(
     /// A line's id: a [`NameId`]'s rules.
     LineId,
     check_name_id
+);
+
+id_type!(
+    /// A rating request's id: made by Rateline at the close (a UUID), carried by the
+    /// request's buttons and named by its answer. Read from outside, an [`Id`]'s rules: one
+    /// that breaks them names no request.
+    RequestId,
+    check_id
 );
 
 id_type!(

@@ -40,9 +40,9 @@ pub use helpdesk::{
     MAX_HELPDESK_MAP, ZammadSettings,
 };
 pub use ids::{
-    Id, LineId, Name, NameId, PersonId, SECRET_MIN_CHARS, SessionId, check_http_url, check_id,
-    check_line, check_name_id, check_secret, check_text, normalize_id, normalize_in_place,
-    refusal_of, shown_url,
+    Id, LineId, Name, NameId, PersonId, RequestId, SECRET_MIN_CHARS, SessionId, check_http_url,
+    check_id, check_line, check_name_id, check_secret, check_text, normalize_id,
+    normalize_in_place, refusal_of, shown_url,
 };
 pub use line::{
     Across, LineSettings, LowReason, MAX_ALERTED_PEOPLE, MAX_ALLOWED_ORIGINS, MAX_LOW_REASONS,

@@ -11,8 +11,8 @@ use sqlx::error::BoxDynError;
 use sqlx::{Database, Decode, Encode, Type};
 
 use crate::{
-    Channel, ClosedBy, Helpdesk, Id, LineId, ManagedBy, NameId, PersonId, RequestStatus, Role,
-    Scale, SessionId,
+    Channel, ClosedBy, Helpdesk, Id, LineId, ManagedBy, NameId, PersonId, RequestId, RequestStatus,
+    Role, Scale, SessionId,
 };
 
 /// A value kept as its text (`as_str`): typed as text, bound as text.
@@ -87,4 +87,4 @@ macro_rules! read_as_stored {
     )+};
 }
 
-read_as_stored!(Id, NameId, SessionId, LineId, PersonId);
+read_as_stored!(Id, NameId, SessionId, LineId, PersonId, RequestId);

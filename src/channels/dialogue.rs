@@ -111,7 +111,7 @@ impl Dialogue {
         // the rating (not the text that gave it, delivered again), soon after.
         if let Some(r) = target.rating.as_ref().filter(|r| comment_due(line, r, at)) {
             let answer = RatingAnswer {
-                request_id: r.request_id.clone(),
+                request_id: r.request_id.to_string(),
                 value: r.value,
                 comment: Some(super::comment_of(text)),
                 resolved: None,
@@ -189,7 +189,7 @@ impl Dialogue {
             return Ok(());
         };
         let answer = RatingAnswer {
-            request_id: r.request_id.clone(),
+            request_id: r.request_id.to_string(),
             value: r.value,
             comment: None,
             resolved: Some(resolved),
@@ -219,7 +219,7 @@ impl Dialogue {
             return Ok(());
         };
         let answer = RatingAnswer {
-            request_id: r.request_id.clone(),
+            request_id: r.request_id.to_string(),
             value: r.value,
             comment: None,
             resolved: None,
@@ -243,7 +243,7 @@ impl Dialogue {
         let request_id = &target.request.id;
         let line = &target.line.rating;
         let answer = RatingAnswer {
-            request_id: request_id.clone(),
+            request_id: request_id.to_string(),
             value,
             comment: None,
             resolved: None,

@@ -270,7 +270,7 @@ impl Telegram {
                     return Ok(());
                 }
                 let answer = RatingAnswer {
-                    request_id,
+                    request_id: request_id.into(),
                     value: r.value,
                     comment: typed.is_none().then(|| super::comment_of(text)),
                     resolved: None,
@@ -295,7 +295,7 @@ impl Telegram {
                     && date.timestamp() > r.updated_at.timestamp() =>
             {
                 let answer = RatingAnswer {
-                    request_id,
+                    request_id: request_id.into(),
                     value: r.value,
                     comment: Some(super::comment_of(text)),
                     resolved: None,
@@ -316,7 +316,7 @@ impl Telegram {
                     return Ok(());
                 };
                 let answer = RatingAnswer {
-                    request_id,
+                    request_id: request_id.into(),
                     value,
                     comment: None,
                     resolved: None,

@@ -482,7 +482,7 @@ fn view(target: Option<&AnswerTarget>, now: DateTime<Utc>) -> View {
     };
     let r = &t.request;
     let gone = |status: &str| View::Gone {
-        request_id: r.id.clone(),
+        request_id: r.id.to_string(),
         status: status.to_owned(),
     };
     // The sweep may not have run yet; a passed answer window is passed all the same.
@@ -507,7 +507,7 @@ fn card(t: &AnswerTarget, now: DateTime<Utc>) -> Card {
             && now < r.created_at + chrono::Duration::days(i64::from(settings.change_window_days))
     });
     Card {
-        request_id: t.request.id.clone(),
+        request_id: t.request.id.to_string(),
         scale: t.request.scale,
         language: settings.language.clone(),
         ask_resolved: settings.ask_resolved,

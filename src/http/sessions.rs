@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use rateline_domain::ErrorCode;
 use rateline_domain::{
-    Channel, ClientRef, ClosedBy, LineId, MessageFrom, NewSession, PersonId, RequestStatus, Scale,
-    SessionId,
+    Channel, ClientRef, ClosedBy, LineId, MessageFrom, NewSession, PersonId, RequestId,
+    RequestStatus, Scale, SessionId,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -180,7 +180,7 @@ struct CloseAccepted {
 
 #[derive(Serialize, ToSchema)]
 struct ScheduledRequest {
-    id: String,
+    id: RequestId,
     /// `scheduled`, or `skipped` when a rule of the line's `survey` chose not to ask.
     status: RequestStatus,
     due_at: DateTime<Utc>,
@@ -329,7 +329,7 @@ async fn show(
 /// A rating request and where it stands.
 #[derive(Serialize, ToSchema)]
 struct RequestOut {
-    id: String,
+    id: RequestId,
     status: RequestStatus,
     channel: Channel,
     /// The operator the rating is credited to: the one of the session at its close.
@@ -373,7 +373,7 @@ impl From<&RequestRecord> for RequestOut {
 #[derive(Serialize, ToSchema)]
 pub(super) struct RatingOut {
     id: String,
-    request_id: String,
+    request_id: RequestId,
     /// 0/1 on a binary line, 1..5 on a five-star one.
     value: i64,
     low: bool,

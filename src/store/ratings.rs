@@ -1,7 +1,9 @@
 //! Answers: the first one, permitted changes, and the history of every version.
 
 use chrono::{DateTime, Duration, Utc};
-use rateline_domain::{Channel, EventType, LineSettings, RatingAnswer, RequestStatus, Scale};
+use rateline_domain::{
+    Channel, EventType, LineSettings, RatingAnswer, RequestId, RequestStatus, Scale,
+};
 use sqlx::Row;
 
 use super::alerts::{self, AlertPlan};
@@ -301,7 +303,8 @@ impl First {
         RatingOutcome::Created(
             RatingRecord {
                 id: self.id,
-                request_id: answer.request_id.clone(),
+                // The answer named a stored request, or nothing was written.
+                request_id: RequestId::stored(answer.request_id.clone()),
                 value: answer.value,
                 positive: self.positive == 1,
                 low: self.low == 1,

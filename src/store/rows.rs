@@ -3,7 +3,7 @@
 //! (sessions, ratings, the follow-up loop, the scheduler's queue) need not use each other.
 
 use chrono::{DateTime, Utc};
-use rateline_domain::{Channel, RequestStatus, Scale};
+use rateline_domain::{Channel, RequestId, RequestStatus, Scale};
 use sqlx::Row;
 
 use super::error::{Result, StoreError};
@@ -53,7 +53,7 @@ pub(crate) fn shown_status(stored: &str, leased: bool) -> Result<RequestStatus> 
 #[derive(Debug, Clone)]
 pub struct RequestRecord {
     /// The request's id: what its buttons carry and its answer names.
-    pub id: String,
+    pub id: RequestId,
     /// The session whose close made it.
     pub session_id: String,
     /// The session's line.
@@ -118,7 +118,7 @@ pub struct RatingRecord {
     /// The rating's id.
     pub id: String,
     /// The request it answers: one rating per request.
-    pub request_id: String,
+    pub request_id: RequestId,
     /// The client's answer on the line's scale: 0 (👎) or 1 (👍), or 1 to 5 stars.
     pub value: i64,
     /// Whether the value counts towards CSAT: 👍, or 4–5 stars.
