@@ -402,7 +402,7 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
                     configured.into_iter().map(|l| (l.id, l.settings)).collect();
                 for l in lines {
                     if !all.iter().any(|(id, _)| *id == l.id) {
-                        all.push((l.id, l.settings));
+                        all.push((l.id.into(), l.settings));
                     }
                 }
                 for (id, line) in &all {

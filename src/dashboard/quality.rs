@@ -243,7 +243,7 @@ async fn why_low(
     }
     let mut lines = state.engine.lines().await?;
     // The filtered line's own texts first.
-    lines.sort_by_key(|l| Some(&l.id) != filter.line.as_ref());
+    lines.sort_by_key(|l| filter.line.as_deref() != Some(l.id.as_str()));
     let text = |id: &str| {
         lines
             .iter()

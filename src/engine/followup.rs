@@ -285,7 +285,7 @@ impl Engine {
                     .decides_appeal(&line, allowed, made_by)
                     .is_ok()
             })
-            .map(|p| p.id)
+            .map(|p| p.id.into())
             .take(rateline_domain::MAX_ALERTED_PEOPLE)
             .collect())
     }

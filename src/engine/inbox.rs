@@ -63,7 +63,7 @@ impl Engine {
         if !page.items.is_empty() {
             for line in self.store.lines().list().await? {
                 if page.items.iter().any(|i| i.line_id == line.id) {
-                    line_names.insert(line.id, line.settings.name);
+                    line_names.insert(line.id.into(), line.settings.name);
                 }
             }
         }
@@ -219,7 +219,7 @@ impl Engine {
                             .iter()
                             .any(|l| caller.covers_line(l.as_str()))
                 })
-                .map(|p| (p.id.clone(), p.person.name.clone()))
+                .map(|p| (p.id.to_string(), p.person.name.clone()))
                 .collect()
         };
         operators.sort_by(|a, b| a.1.cmp(&b.1));
@@ -235,7 +235,7 @@ impl Engine {
         let mut assignees: Vec<(String, String)> = people
             .iter()
             .filter(|p| lines.iter().any(|l| may_take(Some(p), &l.id)))
-            .map(|p| (p.id.clone(), p.person.name.clone()))
+            .map(|p| (p.id.to_string(), p.person.name.clone()))
             .collect();
         assignees.sort_by(|a, b| a.1.cmp(&b.1));
         Ok(InboxChoices {
@@ -259,7 +259,7 @@ impl Engine {
             .await?
             .into_iter()
             .filter(|l| !l.settings.rating.operators_see_ratings)
-            .map(|l| l.id)
+            .map(|l| l.id.into())
             .collect())
     }
 

@@ -94,7 +94,7 @@ async fn check(
                 && p.person.lines.iter().any(|l| l.as_str() == line_id)
         })
         .collect();
-    reach.operators = operators.iter().map(|p| p.id.clone()).collect();
+    reach.operators = operators.iter().map(|p| p.id.to_string()).collect();
     let mut people = std::collections::HashSet::new();
     for recipient in &line.notify_low {
         match recipient {

@@ -75,7 +75,7 @@ impl AppState {
             .lines()
             .await?
             .into_iter()
-            .map(|l| l.id)
+            .map(|l| l.id.into())
             .collect();
         match helpdesk {
             Helpdesk::Chatwoot => self.chatwoot.check(caller, id, &lines).await,

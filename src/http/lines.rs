@@ -83,7 +83,7 @@ async fn test_request(
 /// low-rating alerts can reach.
 #[derive(Serialize, ToSchema)]
 struct LineView {
-    id: String,
+    id: LineId,
     name: String,
     rating: RatingSettings,
     survey: rateline_domain::SurveyRules,

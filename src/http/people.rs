@@ -36,7 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// A person as stored (write-only secrets left out).
 #[derive(Serialize, ToSchema)]
 struct PersonView {
-    id: String,
+    id: PersonId,
     name: String,
     role: Role,
     manager_id: Option<PersonId>,

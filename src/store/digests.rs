@@ -526,13 +526,13 @@ impl Digests<'_> {
         };
         let mut lines = self.0.lines().list().await?;
         if who.person.role != rateline_domain::Role::Admin {
-            lines.retain(|l| who.person.lines.iter().any(|id| id.as_str() == l.id));
+            lines.retain(|l| who.person.lines.contains(&l.id));
         }
         let names = self.0.people().directory().await?;
         let mut weeks = Vec::with_capacity(lines.len());
         for line in lines {
             let week = |from: DateTime<Utc>, to: DateTime<Utc>| ReportFilter {
-                line: Some(line.id.clone()),
+                line: Some(line.id.to_string()),
                 from: Some(from),
                 to: Some(to),
                 zone: Some(zone),
@@ -568,7 +568,7 @@ impl Digests<'_> {
             weeks.push(WeekOfLine {
                 now: first(self.0.reports().report(&this, Grouping::All, now).await?),
                 before: first(self.0.reports().report(&last, Grouping::All, now).await?),
-                id: line.id,
+                id: line.id.into(),
                 name: line.settings.name,
                 operators,
             });

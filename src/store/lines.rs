@@ -1,7 +1,7 @@
 //! Lines and their settings.
 
 use chrono::{DateTime, Utc};
-use rateline_domain::{LineSettings, ManagedBy};
+use rateline_domain::{LineId, LineSettings, ManagedBy};
 use sqlx::Row;
 
 use super::base::Lines;
@@ -12,7 +12,7 @@ use super::sql::{ms, time};
 #[derive(Debug, Clone)]
 pub struct LineRecord {
     /// The line's id, as its creator chose it.
-    pub id: String,
+    pub id: LineId,
     /// The line's settings, checked when they were written.
     pub settings: LineSettings,
     /// Whether the config file or the API owns it; the file's lines are read-only over HTTP.
@@ -24,7 +24,7 @@ pub struct LineRecord {
 }
 
 fn read_line(row: &sqlx::any::AnyRow) -> Result<LineRecord> {
-    let id: String = row.try_get("id")?;
+    let id: LineId = row.try_get("id")?;
     let settings: String = row.try_get("settings")?;
     let settings = serde_json::from_str(&settings)
         .map_err(|e| StoreError::Corrupt(format!("settings of line '{id}': {e}")))?;

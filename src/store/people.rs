@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use rateline_domain::{Group, ManagedBy, Notify, Person, Role};
+use rateline_domain::{Group, ManagedBy, Notify, Person, PersonId, Role};
 use sqlx::Row;
 
 use super::base::People;
@@ -149,7 +149,7 @@ impl Directory {
 #[derive(Debug, Clone)]
 pub struct PersonRecord {
     /// The person's id, as their creator chose it.
-    pub id: String,
+    pub id: PersonId,
     /// Without `notify.webhook_secret`, which is never read back.
     pub person: Person,
     /// They have set a password.
@@ -189,7 +189,7 @@ impl People<'_> {
         let rows = query.fetch_all(&self.0.pool).await?;
         rows.iter()
             .map(|r| {
-                let id: String = r.try_get("id")?;
+                let id: PersonId = r.try_get("id")?;
                 let corrupt = |what: &str, e: String| {
                     StoreError::Corrupt(format!("{what} of person '{id}': {e}"))
                 };
@@ -285,7 +285,7 @@ impl People<'_> {
             .list()
             .await?
             .into_iter()
-            .map(|l| (l.id, l.settings.name))
+            .map(|l| (l.id.into(), l.settings.name))
             .collect();
         Ok(Directory { people, lines })
     }

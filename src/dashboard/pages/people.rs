@@ -584,7 +584,7 @@ async fn person_page(
     );
     choices.insert(
         "manager_id",
-        viewer.people(|id| id != p.id && own_manager(id)),
+        viewer.people(|id| p.id != id && own_manager(id)),
     );
     let refusal = match &shown {
         Above::Refused(r) => Some(r),
