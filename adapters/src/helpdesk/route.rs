@@ -34,9 +34,10 @@ pub async fn route<A>(
     helpdesk: Helpdesk,
     session_id: &str,
 ) -> Result<(Arc<A>, HelpdeskConversation), SendOutcome> {
-    let (name, conversation, account) = match helpdesk {
-        Helpdesk::Chatwoot => ("Chatwoot", "conversation", "account"),
-        Helpdesk::Zammad => ("Zammad", "ticket", "instance"),
+    let name = helpdesk.title();
+    let conversation = match helpdesk {
+        Helpdesk::Chatwoot => "conversation",
+        Helpdesk::Zammad => "ticket",
     };
     let retry = |reason: String| SendOutcome::Retry {
         after: None,
@@ -59,13 +60,14 @@ pub async fn route<A>(
         Ok(Some(a)) => Ok((a, to)),
         Ok(None) => Err(SendOutcome::Failed {
             reason: format!(
-                "{name} {account} '{}' is no longer connected to this server (it was removed \
-                 from the Helpdesks page, the API or the config file)",
-                to.account
+                "{} is no longer connected to this server (it was removed from the Helpdesks \
+                 page, the API or the config file)",
+                helpdesk.named(&to.account)
             ),
         }),
         Err(e) => Err(retry(format!(
-            "the {name} {account} could not be read: {e}"
+            "the {name} {} could not be read: {e}",
+            helpdesk.unit()
         ))),
     }
 }
