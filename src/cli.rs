@@ -332,7 +332,7 @@ async fn set_up_helpdesk(
     engine: &Engine,
     helpdesk: &str,
     id: &str,
-) -> anyhow::Result<crate::channels::setup::SetupReport> {
+) -> anyhow::Result<crate::channels::helpdesk::setup::SetupReport> {
     let (policy, timeout, public_url) = (
         settings.outbound_policy().unwrap_or_default(),
         settings.scheduler.send_timeout(),
@@ -455,12 +455,12 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
             Err(e) => problems.push(e.to_string()),
         }
         if let Some(t) = &settings.telegram {
-            let adapter = crate::channels::telegram::adapter(
+            let bot = crate::channels::telegram::bot(
                 t,
                 settings.scheduler.send_timeout(),
                 &settings.outbound_policy().unwrap_or_default(),
             );
-            match crate::channels::telegram::check_token(&adapter).await {
+            match crate::channels::telegram::check_token(&bot).await {
                 Ok(Some(bot)) => println!("telegram: the token belongs to @{bot}"),
                 Ok(None) => {
                     println!("telegram: the Bot API could not be reached to check the token")

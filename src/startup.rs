@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use rateline_adapters::ChannelAdapter;
 use rateline_adapters::outbound::Policy;
-use rateline_adapters::webhook::WebhookAdapter;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -17,6 +16,7 @@ use crate::alerts::AlertSinks;
 use crate::channels::chatwoot::Chatwoot;
 use crate::channels::meta::Meta;
 use crate::channels::telegram::Telegram;
+use crate::channels::webhook::WebhookAdapter;
 use crate::channels::zammad::Zammad;
 use crate::clock::{Clock, SystemClock};
 use crate::engine::{Engine, EngineSettings, Wake};

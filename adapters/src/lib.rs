@@ -1,4 +1,5 @@
-//! Channel adapters: how Rateline puts a rating request in front of a client.
+//! The channels' [`ChannelAdapter`] trait and each platform's protocol: how Rateline puts a
+//! rating request in front of a client, and what the platforms send back, parsed.
 //!
 //! The engine owns *when* a request is sent, how often it is retried and what its status
 //! becomes; an adapter owns *how* one send is done on one platform, and reports what
@@ -6,10 +7,13 @@
 //! retry themselves: a retry is a durable row in the engine's store, so it survives a
 //! crash. (They may wait a moment for their platform's rate limit, no longer.)
 //!
-//! Answers come back through the engine's API (`POST /v1/ratings`) or, for channels that
-//! deliver updates (Telegram callbacks, Meta webhooks, the web widget), through the
-//! channel's own endpoint, which turns a tap or a text reply into the same answer. Text
-//! replies on channels without buttons are read by [`text::parse_text_answer`].
+//! The adapters themselves live with the rest of their channel in the server's
+//! `src/channels/<channel>/send.rs`; this crate holds what they call and what needs neither
+//! the store nor the engine, so that it is unit-tested and fuzzed alone: a module per
+//! platform (the Bot API, the Graph API and its webhook's events, Chatwoot's and Zammad's
+//! APIs, the connector's signed posts, the widget's tokens), signed buttons
+//! ([`signed`]), text answers ([`text::parse_text_answer`]), the card's words
+//! ([`phrases`]) and the outbound policy ([`outbound`]).
 
 pub mod chatwoot;
 pub mod helpdesk;

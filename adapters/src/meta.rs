@@ -1,4 +1,5 @@
-//! The Meta channels: `messenger`, `instagram` and `whatsapp`, through the Graph API.
+//! The Graph API as the Meta channels (`messenger`, `instagram`, `whatsapp`) call it, and
+//! the webhook's events as they read them.
 //!
 //! Meta allows free-form messages only within 24 hours of the client's **last** message.
 //! An automated rating request outside that window is never sent on Messenger or Instagram
@@ -13,14 +14,13 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::phrases::Phrases;
 use crate::signed::{CallbackSigner, CardAction, rating_label};
-use crate::{Channel, ChannelAdapter, OutgoingRequest, OutgoingText, Scale, SendOutcome, clip};
+use crate::{Channel, OutgoingRequest, Scale, SendOutcome, clip};
 use rateline_domain::meta_window_open;
 
 /// Error codes Meta uses for throttling: try again later.
@@ -28,7 +28,7 @@ const THROTTLED: [i64; 7] = [4, 17, 613, 80007, 130429, 131048, 131056];
 
 /// One Meta account Rateline sends from: a Page (Messenger), an Instagram professional
 /// account, or a WhatsApp business phone number.
-pub struct MetaAdapter {
+pub struct MetaAccount {
     channel: Channel,
     /// The Page, Instagram account or phone number id.
     account: String,
@@ -39,16 +39,16 @@ pub struct MetaAdapter {
     signer: CallbackSigner,
 }
 
-impl std::fmt::Debug for MetaAdapter {
+impl std::fmt::Debug for MetaAccount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MetaAdapter")
+        f.debug_struct("MetaAccount")
             .field("channel", &self.channel)
             .field("endpoint", &self.endpoint)
             .finish_non_exhaustive()
     }
 }
 
-impl MetaAdapter {
+impl MetaAccount {
     /// `id` is the Page id, the Instagram account id or the WhatsApp phone number id.
     pub fn new(
         channel: Channel,
@@ -70,6 +70,11 @@ impl MetaAdapter {
             token: token.to_owned(),
             signer,
         }
+    }
+
+    /// The channel it sends on: Messenger, Instagram or WhatsApp.
+    pub fn channel(&self) -> Channel {
+        self.channel
     }
 
     /// The account it sends from: events written to another are not its business.
@@ -165,7 +170,7 @@ impl MetaAdapter {
     }
 
     /// The request as Meta wants it, or the outcome when it must not be sent.
-    fn request_body(&self, r: &OutgoingRequest) -> Result<Value, SendOutcome> {
+    pub fn request_body(&self, r: &OutgoingRequest) -> Result<Value, SendOutcome> {
         let buttons = self.buttons(r).ok_or_else(|| SendOutcome::Failed {
             reason: "the request id is too long for a signed button payload".into(),
         })?;
@@ -249,12 +254,13 @@ impl MetaAdapter {
                 }))
             }
             other => Err(SendOutcome::Failed {
-                reason: format!("the Meta adapter does not send on {other}"),
+                reason: format!("a Meta account does not send on {other}"),
             }),
         }
     }
 
-    async fn post(&self, body: &Value) -> SendOutcome {
+    /// One call of the Messages API with `body`, its answer as a [`SendOutcome`].
+    pub async fn post(&self, body: &Value) -> SendOutcome {
         let what = format!("the Graph API ({})", self.channel);
         let response = match self
             .http
@@ -324,31 +330,8 @@ pub fn classify(status: StatusCode, body: &Value, retry_after: Option<Duration>)
     }
 }
 
-#[async_trait]
-impl ChannelAdapter for MetaAdapter {
-    fn channel(&self) -> Channel {
-        self.channel
-    }
-
-    async fn send(&self, request: &OutgoingRequest) -> SendOutcome {
-        match self.request_body(request) {
-            Ok(body) => self.post(&body).await,
-            Err(outcome) => outcome,
-        }
-    }
-
-    /// Free-form text, so only inside the window: no template carries a response.
-    async fn send_text(&self, message: &OutgoingText) -> SendOutcome {
-        let last = message.last_client_message_at;
-        if !last.is_some_and(|last| meta_window_open(last, message.now)) {
-            return window_closed(last);
-        }
-        self.post_text(&message.to.id, &message.text).await
-    }
-}
-
 /// Why a message may not go out: the client's 24-hour window is closed.
-fn window_closed(last: Option<DateTime<Utc>>) -> SendOutcome {
+pub fn window_closed(last: Option<DateTime<Utc>>) -> SendOutcome {
     let last = last.map_or_else(
         || "the client never wrote on this channel".to_owned(),
         |t| format!("the client's last message was at {}", t.to_rfc3339()),

@@ -1,11 +1,12 @@
-//! The `telegram` channel: a rating request is a Bot API `sendMessage` with an inline
-//! keyboard (👍/👎 or 1–5 ★), made through teloxide.
+//! Telegram's Bot API as the `telegram` channel calls it, through teloxide: a rating
+//! request is a `sendMessage` with an inline keyboard (👍/👎 or 1–5 ★).
 //!
 //! Every button carries callback data that names the request and the answer and ends in a
 //! MAC, so a client (or anyone who can craft a callback) cannot answer another request or
 //! pick a value the card never offered. The engine turns taps and text replies into
-//! answers (see the server's `channels::telegram`); this module owns the Bot API side:
-//! sending, keyboards, error classification, rate limits, and reading updates.
+//! answers, and its `ChannelAdapter` sends (see the server's `channels::telegram`); this
+//! module owns the Bot API side: a send, keyboards, error classification, rate limits, and
+//! reading updates.
 //!
 //! teloxide classifies Bot API errors by their description text and lets some real ones
 //! fall through to `Unknown` (e.g. "Forbidden: bot can't initiate conversation with a
@@ -17,7 +18,6 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use governor::clock::Clock as _;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use teloxide_core::errors::{ApiError, RequestError};
@@ -28,7 +28,7 @@ use teloxide_core::types::{
 };
 
 pub use crate::signed::{CallbackError, CallbackSigner, CardAction, rating_label};
-use crate::{Channel, ChannelAdapter, OutgoingRequest, OutgoingText, Scale, SendOutcome, clip};
+use crate::{Scale, SendOutcome, clip};
 
 /// Telegram's limit on a message's text, in characters.
 pub const MAX_TEXT_CHARS: usize = 4096;
@@ -167,8 +167,9 @@ async fn wait_until(wait: Duration, deadline: Instant) -> Result<(), Duration> {
 /// second) with room for the clock's granularity, however short the send timeout is set.
 pub const REPLY_PATIENCE_FLOOR: Duration = Duration::from_secs(2);
 
-/// The `telegram` adapter: one bot, its limits, and the key its buttons are signed with.
-pub struct TelegramAdapter {
+/// One bot as Rateline calls it: its token, its limits, and the key its buttons are signed
+/// with.
+pub struct TelegramBot {
     bot: Bot,
     token: Arc<str>,
     signer: CallbackSigner,
@@ -176,9 +177,9 @@ pub struct TelegramAdapter {
     send_timeout: Duration,
 }
 
-impl std::fmt::Debug for TelegramAdapter {
+impl std::fmt::Debug for TelegramBot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TelegramAdapter")
+        f.debug_struct("TelegramBot")
             .field("api_url", &self.bot.api_url().as_str())
             .finish_non_exhaustive()
     }
@@ -198,7 +199,7 @@ pub struct BotApiError {
     pub transient: bool,
 }
 
-impl TelegramAdapter {
+impl TelegramBot {
     /// `client` carries the send timeout; `signer` signs the buttons.
     pub fn new(
         token: &str,
@@ -438,50 +439,9 @@ fn is_refusal_for_good(description: &str) -> bool {
         || d.contains("peer_id_invalid")
 }
 
-#[async_trait]
-impl ChannelAdapter for TelegramAdapter {
-    fn channel(&self) -> Channel {
-        Channel::Telegram
-    }
-
-    async fn send(&self, request: &OutgoingRequest) -> SendOutcome {
-        let chat = match chat_id(&request.client.id) {
-            Ok(chat) => chat,
-            Err(outcome) => return outcome,
-        };
-        let Some(keyboard) = rating_keyboard(&self.signer, request.scale, &request.request_id)
-        else {
-            return SendOutcome::Failed {
-                reason: "the request id is too long for Telegram's 64-byte button data".into(),
-            };
-        };
-        self.deliver(chat, &request.text, Some(keyboard), None)
-            .await
-    }
-
-    async fn send_text(&self, message: &OutgoingText) -> SendOutcome {
-        // A reply to a message that is gone (deleted by the chat) is sent all the same.
-        let reply = message
-            .reply_to
-            .as_deref()
-            .and_then(|id| id.parse().ok())
-            .map(|id| ReplyParameters::new(MessageId(id)).allow_sending_without_reply());
-        match chat_id(&message.to.id) {
-            Ok(chat) => self.deliver(chat, &message.text, None, reply).await,
-            Err(outcome) => outcome,
-        }
-    }
-}
-
-fn chat_id(id: &str) -> Result<i64, SendOutcome> {
-    id.parse::<i64>().map_err(|_| SendOutcome::Failed {
-        reason: format!("'{id}' is not a Telegram chat id (an integer)"),
-    })
-}
-
-impl TelegramAdapter {
+impl TelegramBot {
     /// One `sendMessage` under the rate limits, as a [`SendOutcome`].
-    async fn deliver(
+    pub async fn deliver(
         &self,
         chat: i64,
         text: &str,

@@ -1,4 +1,4 @@
-//! The `webhook` channel: any contact center plugs in by receiving a signed POST.
+//! The `webhook` channel's posts: any contact center plugs in by receiving a signed POST.
 //!
 //! Each request is `POST {line.webhook.url}` with the JSON body (shape `v: 1`; fields are
 //! only ever added within a version) `{v, request_id, session_id, line_id, client, scale,
@@ -10,11 +10,10 @@
 //! Rateline stopped may be posted again, and the connector can drop the repeat.
 //! The connector shows the question to the client and posts the answer to `answer_url`.
 //!
-//! An admin's test request ([`WebhookAdapter::test`]) has the same body with `"test": true`
+//! An admin's test request ([`ConnectorClient::test`]) has the same body with `"test": true`
 //! and `X-Rateline-Event: test_request`, so a connector can check its signature and parsing
 //! without showing anything to a client.
 
-use async_trait::async_trait;
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Serialize;
 use sha2::Sha256;
@@ -23,10 +22,7 @@ use crate::http::{outcome_for_status, outcome_for_transport_error};
 use crate::outbound::Policy;
 use crate::phrases::Phrases;
 use crate::signed::rating_label;
-use crate::{
-    Channel, ChannelAdapter, ClientRef, OutgoingRequest, OutgoingText, Scale, SendOutcome,
-    WebhookTarget,
-};
+use crate::{ClientRef, OutgoingRequest, OutgoingText, Scale, SendOutcome, WebhookTarget};
 
 /// The header that carries the body's signature.
 pub const SIGNATURE_HEADER: &str = "X-Rateline-Signature";
@@ -179,15 +175,15 @@ struct TextBody<'a> {
 /// Names what a POST carries: `rating_request` or a plain message's kind.
 pub const EVENT_HEADER: &str = "X-Rateline-Event";
 
-/// The `webhook` channel: posts each request and response, signed, to its line's connector URL,
-/// under the outbound policy.
+/// Posts the `webhook` channel's requests and responses, signed, to their line's connector
+/// URL, under the outbound policy.
 #[derive(Debug, Clone)]
-pub struct WebhookAdapter {
+pub struct ConnectorClient {
     http: reqwest::Client,
     policy: Policy,
 }
 
-impl WebhookAdapter {
+impl ConnectorClient {
     /// Sends under `policy`, with its client and the deployment's send timeout.
     pub fn new(policy: &Policy, send_timeout: std::time::Duration) -> Self {
         Self {
@@ -225,14 +221,11 @@ pub fn verify(secret: &[u8], body: &[u8], header: &str) -> bool {
     mac(secret, body).verify_slice(&sig).is_ok()
 }
 
-#[async_trait]
-impl ChannelAdapter for WebhookAdapter {
-    fn channel(&self) -> Channel {
-        Channel::Webhook
-    }
-
+impl ConnectorClient {
     #[tracing::instrument(skip_all, fields(request_id = %request.request_id, line_id = %request.line_id))]
-    async fn send(&self, request: &OutgoingRequest) -> SendOutcome {
+    /// POSTs `request` to its line's connector: the card as a `rating_request` (or a
+    /// `rating_reminder`, a post of its own).
+    pub async fn send_request(&self, request: &OutgoingRequest) -> SendOutcome {
         let body = request_body(request, false);
         // A reminder is a post of its own: the connector must not drop it as a repeat.
         let (event, key) = if request.reminder {
@@ -253,7 +246,8 @@ impl ChannelAdapter for WebhookAdapter {
         .await
     }
 
-    async fn send_text(&self, message: &OutgoingText) -> SendOutcome {
+    /// POSTs `message` (a supervisor's response) to its line's connector.
+    pub async fn send_text(&self, message: &OutgoingText) -> SendOutcome {
         let body = serde_json::to_vec(&TextBody {
             event: message.kind.as_str(),
             id: &message.id,
@@ -274,7 +268,7 @@ impl ChannelAdapter for WebhookAdapter {
     }
 }
 
-impl WebhookAdapter {
+impl ConnectorClient {
     /// Sends `request` as a test (`"test": true`, `X-Rateline-Event: test_request`) and
     /// says what the connector answered, under the same policy and timeout as a real send.
     pub async fn test(&self, request: &OutgoingRequest) -> TestAnswer {

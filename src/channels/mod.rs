@@ -1,16 +1,18 @@
-//! The inbound side of channels that deliver updates: platforms' webhooks and pollers
-//! that turn taps and replies into answers (Telegram, and Messenger, Instagram and
-//! WhatsApp through Meta's webhook), and the web chat widget's own endpoints. Sending
-//! lives in the `rateline-adapters` crate.
+//! Every channel, whole: a folder each (Telegram, Meta's three, Chatwoot, Zammad) with its
+//! `ChannelAdapter` (`send`) and its way in (`receive`: the platform's webhook or poller,
+//! turning taps and replies into answers), a file for those that go one way (the
+//! `webhook` channel's adapter, the web chat widget's way in), and what several share: the
+//! dialogue that asks one message at a time, the helpdesks' base, and the catch-up that
+//! runs each helpdesk's. Each platform's protocol is the `rateline-adapters` crate's.
 
 pub mod catch_up;
 pub mod chatwoot;
 pub mod dialogue;
 pub mod helpdesk;
 pub mod meta;
-pub mod setup;
 pub mod telegram;
 pub mod webchat;
+pub mod webhook;
 pub mod zammad;
 
 use subtle::ConstantTimeEq;

@@ -35,7 +35,7 @@ pub struct Engine {
     /// The alert sinks this deployment has, for "who will hear about a low rating".
     pub(super) sinks: Sinks,
     /// Sends an admin's test requests to a line's connector, as the scheduler would.
-    pub(super) connector: Arc<rateline_adapters::webhook::WebhookAdapter>,
+    pub(super) connector: Arc<rateline_adapters::webhook::ConnectorClient>,
     /// Where a person's test alert goes: set once the sinks exist, since they are made
     /// after the engine (they sign with a key the store keeps).
     pub(super) alert_sinks: Arc<std::sync::OnceLock<AlertSending>>,
@@ -104,7 +104,7 @@ impl Engine {
             send_deadline: Duration::from_std(settings.send_deadline).unwrap_or(Duration::MAX),
             channels: settings.channels.into(),
             signals: Arc::default(),
-            connector: Arc::new(rateline_adapters::webhook::WebhookAdapter::new(
+            connector: Arc::new(rateline_adapters::webhook::ConnectorClient::new(
                 &settings.policy,
                 settings.send_timeout,
             )),

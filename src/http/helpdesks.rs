@@ -25,7 +25,7 @@ use super::extract::{ApiJson, ApiPath};
 use super::openapi::{ETagParam, ErrorBody};
 use super::state::AppState;
 use super::versions::{answered, if_match, merged, tagged};
-use crate::channels::setup::SetupReport;
+use crate::channels::helpdesk::setup::SetupReport;
 use crate::engine::HelpdeskRecord;
 use crate::policy::Caller;
 
@@ -48,7 +48,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 impl AppState {
-    /// Sets up helpdesk `id`'s side (see [`crate::channels::setup`]).
+    /// Sets up helpdesk `id`'s side (see [`crate::channels::helpdesk::setup`]).
     pub async fn set_up_helpdesk(
         &self,
         caller: &Caller,

@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use rateline_domain::Channel;
 use serde_json::{Value, json};
 
-use super::{Account, Chatwoot, HELPDESK, read_time};
+use super::receive::{Chatwoot, HELPDESK, read_time};
+use super::send::Account;
 use crate::channels::helpdesk::{self, CaughtUp};
 
 /// At most this many pages of conversations a catch-up reads (5,000 conversations); an

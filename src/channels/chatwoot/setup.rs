@@ -9,7 +9,7 @@ use rateline_adapters::chatwoot::{self as api, ChatwootApi};
 use rateline_domain::{ChatwootSettings, Helpdesk, HelpdeskSettings};
 
 use super::Chatwoot;
-use crate::channels::setup::{self, SetupReport};
+use crate::channels::helpdesk::setup::{self, SetupReport};
 use crate::engine::Result;
 use crate::policy::Caller;
 

@@ -13,7 +13,8 @@ use chrono::{DateTime, Utc};
 use rateline_domain::Channel;
 use serde_json::{Value, json};
 
-use super::{HELPDESK, Instance, Zammad, read_time};
+use super::receive::{HELPDESK, Zammad, read_time};
+use super::send::Instance;
 use crate::channels::helpdesk::{self, CaughtUp};
 
 /// At most this many pages of tickets a catch-up reads (10,000 tickets); an instance busier

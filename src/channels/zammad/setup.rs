@@ -22,7 +22,7 @@ use rateline_domain::{Helpdesk, HelpdeskSettings, ZammadSettings};
 use serde_json::{Value, json};
 
 use super::Zammad;
-use crate::channels::setup::{self, SetupReport};
+use crate::channels::helpdesk::setup::{self, SetupReport};
 use crate::engine::Result;
 use crate::policy::Caller;
 use rateline_adapters::zammad::{ZammadApi, api_of};

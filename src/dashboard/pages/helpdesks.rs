@@ -608,7 +608,7 @@ async fn report_page(
     helpdesk: Helpdesk,
     id: &str,
     title: &str,
-    report: &crate::channels::setup::SetupReport,
+    report: &crate::channels::helpdesk::setup::SetupReport,
 ) -> Response {
     let viewer = viewer(state, caller).await;
     let lists = [

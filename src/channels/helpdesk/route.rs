@@ -1,36 +1,20 @@
-//! Where a helpdesk channel's message goes: the conversation (ticket) a session came from
-//! and the account (instance) it is in, both kept by the server. The server's store lends
-//! them through a [`HelpdeskBook`], so that a helpdesk's [`ChannelAdapter`](crate::ChannelAdapter)
-//! lives here with the other channels' and knows nothing of the store.
+//! Where a helpdesk channel's message goes, for its `ChannelAdapter`: the conversation
+//! (ticket) a session came from and the account (instance) it is in, and whether Meta's
+//! window lets a message into it now.
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rateline_domain::{Helpdesk, HelpdeskConversation};
+use rateline_adapters::SendOutcome;
+use rateline_domain::{Helpdesk, HelpdeskConversation, HelpdeskSettings};
 
-use crate::SendOutcome;
-
-/// The server's record of one helpdesk's conversations and accounts, as a send reads it.
-/// `A` is what the channel works with for one account: its settings and its API.
-#[async_trait]
-pub trait HelpdeskBook<A>: Send + Sync {
-    /// The conversation session `session_id` came from, if it came from a helpdesk; what
-    /// went wrong reading it, as a sentence.
-    async fn conversation_of(
-        &self,
-        session_id: &str,
-    ) -> Result<Option<HelpdeskConversation>, String>;
-
-    /// Account (instance) `id`, while it is connected; what went wrong reading it.
-    async fn account(&self, id: &str) -> Result<Option<Arc<A>>, String>;
-}
+use super::Registry;
 
 /// The account and conversation session `session_id`'s messages go to on `helpdesk`, or the
 /// outcome that ends the send here: failed where no conversation is known or its account
 /// is gone (sending again changes nothing), retried where the store could not be read.
-pub async fn route<A>(
-    book: &dyn HelpdeskBook<A>,
+pub async fn route<S: HelpdeskSettings, A>(
+    accounts: &Registry<S, A>,
     helpdesk: Helpdesk,
     session_id: &str,
 ) -> Result<(Arc<A>, HelpdeskConversation), SendOutcome> {
@@ -43,7 +27,7 @@ pub async fn route<A>(
         after: None,
         reason,
     };
-    let to = match book.conversation_of(session_id).await {
+    let to = match accounts.conversation_of(session_id).await {
         Ok(Some(c)) => c,
         Ok(None) => {
             return Err(SendOutcome::Failed {
@@ -56,7 +40,7 @@ pub async fn route<A>(
         }
         Err(e) => return Err(retry(format!("the {conversation} could not be read: {e}"))),
     };
-    match book.account(&to.account).await {
+    match accounts.get(&to.account).await {
         Ok(Some(a)) => Ok((a, to)),
         Ok(None) => Err(SendOutcome::Failed {
             reason: format!(

@@ -1,14 +1,4 @@
-//! Telegram's inbound side: taps on rating buttons and text replies become answers.
-//!
-//! Updates arrive on `POST /channels/telegram/webhook` (from Telegram, or forwarded by a
-//! contact center that owns the bot's webhook), or from a long-polling loop when
-//! `telegram.mode = "polling"`. Either way they go through [`Telegram::handle`], which
-//! stores first and talks to the Bot API after: an update that could not be stored (the
-//! database is away) is refused with a 503, and Telegram delivers it again.
-//!
-//! Who may answer: only the client the request was sent to, in the chat it was sent to.
-//! A button names its request and value under a MAC (see `rateline_adapters::telegram`),
-//! so a tap on someone else's card or forged callback data changes nothing.
+//! The Telegram channel's way in: taps on rating buttons and text replies become answers.
 
 use rateline_domain::ErrorCode;
 use std::sync::Arc;
@@ -17,21 +7,22 @@ use std::time::Duration;
 use rateline_adapters::outbound::Policy;
 use rateline_adapters::phrases::Phrases;
 use rateline_adapters::telegram::{
-    self as tg, BotApiError, CardAction, Inbound, TelegramAdapter, rating_label,
+    self as tg, BotApiError, CardAction, Inbound, TelegramBot, rating_label,
 };
 use rateline_adapters::text::parse_text_answer;
 use rateline_domain::{Channel, RatingAnswer, RequestStatus};
 use teloxide_core::types::{InlineKeyboardMarkup, Update};
 use tokio_util::sync::CancellationToken;
 
+use super::send::TelegramAdapter;
 use crate::engine::{Engine, EngineError};
 use crate::settings::{TelegramMode, TelegramSettings};
 use crate::store::{AnswerTarget, RatingRecord, StoreError};
 
-/// The Telegram channel of one server: its adapter and what it needs to take answers.
+/// The Telegram channel of one server: its bot and what it needs to take answers.
 pub struct Telegram {
     engine: Engine,
-    adapter: Arc<TelegramAdapter>,
+    bot: Arc<TelegramBot>,
     token: String,
     webhook_secret: Option<String>,
     webhook_url: Option<String>,
@@ -51,7 +42,7 @@ impl Telegram {
     ) -> Self {
         Self {
             engine,
-            adapter: Arc::new(adapter(settings, send_timeout, policy)),
+            bot: Arc::new(bot(settings, send_timeout, policy)),
             policy: policy.clone(),
             token: settings.token.clone(),
             webhook_secret: settings.webhook_secret.clone(),
@@ -63,7 +54,7 @@ impl Telegram {
 
     /// The adapter that sends through the bot.
     pub fn adapter(&self) -> Arc<TelegramAdapter> {
-        self.adapter.clone()
+        Arc::new(TelegramAdapter::new(self.bot.clone()))
     }
 
     /// How updates reach the server: Telegram's webhook, or long polling.
@@ -80,7 +71,7 @@ impl Telegram {
         let Ok(parsed) = url::Url::parse(url) else {
             return;
         };
-        match self.adapter.set_webhook(parsed, secret).await {
+        match self.bot.set_webhook(parsed, secret).await {
             Ok(()) => tracing::info!(%url, "telegram webhook registered"),
             Err(e) => tracing::error!(error = %e, %url, "could not register the telegram webhook"),
         }
@@ -88,7 +79,7 @@ impl Telegram {
 
     /// Asks the Bot API who the bot is: see [`check_token`].
     pub async fn check_token(&self) -> Result<Option<String>, String> {
-        check_token(&self.adapter).await
+        check_token(&self.bot).await
     }
 
     /// Whether a webhook call's `X-Telegram-Bot-Api-Secret-Token` (`given`) is the
@@ -97,7 +88,7 @@ impl Telegram {
         let (Some(expected), Some(given)) = (&self.webhook_secret, given) else {
             return false;
         };
-        super::secret_matches(expected, given)
+        crate::channels::secret_matches(expected, given)
     }
 
     /// Handles one update. Only an unreachable database is an error: the update is then
@@ -141,7 +132,7 @@ impl Telegram {
     }
 
     async fn toast(&self, callback_id: &str, text: &str) {
-        if let Err(e) = self.adapter.answer_callback(callback_id, text).await {
+        if let Err(e) = self.bot.answer_callback(callback_id, text).await {
             // Telegram forgets a query after about 15 s; the answer itself is stored.
             tracing::info!(error = %e, "could not answer a callback query");
         }
@@ -155,7 +146,7 @@ impl Telegram {
         data: Option<&str>,
     ) -> Result<(), StoreError> {
         let english = Phrases::for_language("en");
-        let decoded = data.map(|d| self.adapter.signer().decode(d));
+        let decoded = data.map(|d| self.bot.signer().decode(d));
         let Some(Ok((request_id, action))) = decoded else {
             tracing::warn!(
                 from,
@@ -215,7 +206,7 @@ impl Telegram {
                     value: r.value,
                     comment: None,
                     resolved: None,
-                    reasons: Some(super::picked_reasons(&target.line.rating, picked)),
+                    reasons: Some(crate::channels::picked_reasons(&target.line.rating, picked)),
                 }
             }
             (CardAction::Resolved(_) | CardAction::Reasons { .. }, _) => {
@@ -265,14 +256,14 @@ impl Telegram {
                 if self.awaits_reasons(&target, r)
                     && date.timestamp() > r.updated_at.timestamp() =>
             {
-                let typed = super::typed_reasons(&target.line.rating, text);
+                let typed = crate::channels::typed_reasons(&target.line.rating, text);
                 if typed.is_none() && !target.line.rating.ask_comment_on_low {
                     return Ok(());
                 }
                 let answer = RatingAnswer {
                     request_id: request_id.into(),
                     value: r.value,
-                    comment: typed.is_none().then(|| super::comment_of(text)),
+                    comment: typed.is_none().then(|| crate::channels::comment_of(text)),
                     resolved: None,
                     reasons: Some(typed.unwrap_or_default()),
                 };
@@ -297,7 +288,7 @@ impl Telegram {
                 let answer = RatingAnswer {
                     request_id: request_id.into(),
                     value: r.value,
-                    comment: Some(super::comment_of(text)),
+                    comment: Some(crate::channels::comment_of(text)),
                     resolved: None,
                     reasons: None,
                 };
@@ -361,7 +352,7 @@ impl Telegram {
         r.low
             && !target.line.rating.low_reasons.is_empty()
             && r.reasons.is_none()
-            && self.engine.now() - r.updated_at <= super::FOLLOW_UP_WINDOW
+            && self.engine.now() - r.updated_at <= crate::channels::FOLLOW_UP_WINDOW
     }
 
     /// A low rating on a line that asks for a comment, not yet commented, its reasons (if
@@ -371,7 +362,7 @@ impl Telegram {
             && target.line.rating.ask_comment_on_low
             && r.comment.is_none()
             && (r.reasons.is_some() || target.line.rating.low_reasons.is_empty())
-            && self.engine.now() - r.updated_at <= super::FOLLOW_UP_WINDOW
+            && self.engine.now() - r.updated_at <= crate::channels::FOLLOW_UP_WINDOW
     }
 
     /// A rated card: the question, the answers so far, and the next follow-up (with the
@@ -401,7 +392,7 @@ impl Telegram {
         let mut keyboard = None;
         if settings.ask_resolved && r.resolved.is_none() {
             text.push_str(&format!("\n\n{}", p.resolved_question));
-            keyboard = tg::resolved_keyboard(self.adapter.signer(), &r.request_id, p.yes, p.no);
+            keyboard = tg::resolved_keyboard(self.bot.signer(), &r.request_id, p.yes, p.no);
         } else if self.awaits_reasons(target, r) {
             text.push_str(&format!("\n\n{}", p.reasons_prompt));
             let texts: Vec<&str> = settings
@@ -410,7 +401,7 @@ impl Telegram {
                 .map(|r| r.text.as_str())
                 .collect();
             keyboard =
-                tg::reasons_keyboard(self.adapter.signer(), &r.request_id, &texts, picked, p.done);
+                tg::reasons_keyboard(self.bot.signer(), &r.request_id, &texts, picked, p.done);
         } else if self.awaits_comment(target, r) {
             text.push_str(&format!("\n\n{}", p.comment_prompt));
         } else {
@@ -426,17 +417,13 @@ impl Telegram {
         text: &str,
         keyboard: Option<InlineKeyboardMarkup>,
     ) {
-        if let Err(e) = self
-            .adapter
-            .edit_card(chat, message_id, text, keyboard)
-            .await
-        {
+        if let Err(e) = self.bot.edit_card(chat, message_id, text, keyboard).await {
             tracing::warn!(error = %e, "could not update the rating card");
         }
     }
 
     async fn reply(&self, chat: i64, text: &str, keyboard: Option<InlineKeyboardMarkup>) {
-        if let Err(e) = self.adapter.send_text(chat, text, keyboard).await {
+        if let Err(e) = self.bot.send_text(chat, text, keyboard).await {
             tracing::warn!(error = %e, "could not reply in the chat");
         }
     }
@@ -445,7 +432,7 @@ impl Telegram {
     /// An update whose answer could not be stored is asked for again.
     pub async fn poll(self: Arc<Self>, stop: CancellationToken) {
         let bot = self
-            .adapter
+            .bot
             .bot_with_client(tg::polling_client(&self.policy, self.poll));
         if let Err(e) = tg::delete_webhook(&bot, &self.token).await {
             tracing::warn!(error = %e, "could not remove the bot's webhook before polling");
@@ -498,12 +485,8 @@ impl Telegram {
     }
 }
 
-/// The adapter the settings describe; its HTTP client times out with the sends.
-pub fn adapter(
-    settings: &TelegramSettings,
-    send_timeout: Duration,
-    policy: &Policy,
-) -> TelegramAdapter {
+/// The bot the settings describe; its HTTP client times out with the sends.
+pub fn bot(settings: &TelegramSettings, send_timeout: Duration, policy: &Policy) -> TelegramBot {
     // The policy follows no redirect: one would carry the token in its path.
     let client = policy
         .client(send_timeout)
@@ -519,7 +502,7 @@ pub fn adapter(
         std::num::NonZeroU32::new(settings.max_per_second).unwrap_or(std::num::NonZeroU32::MIN);
     let api_url = url::Url::parse(settings.api_url.trim_end_matches('/'))
         .expect("telegram.api_url was checked when the settings were loaded");
-    TelegramAdapter::new(
+    TelegramBot::new(
         &settings.token,
         api_url,
         client,
@@ -532,8 +515,8 @@ pub fn adapter(
 /// Asks the Bot API who the bot is (`getMe`) and returns its username. A refused token
 /// is an error; Telegram being unreachable is not (sends are retried anyway), only a
 /// warning.
-pub async fn check_token(adapter: &TelegramAdapter) -> Result<Option<String>, String> {
-    match adapter.get_me().await {
+pub async fn check_token(bot: &TelegramBot) -> Result<Option<String>, String> {
+    match bot.get_me().await {
         Ok(me) => Ok(me.user.username),
         Err(e) if e.invalid_token => Err(format!(
             "telegram.token was refused by the Bot API (getMe: {e}); copy the token from @BotFather again"

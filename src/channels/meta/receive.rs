@@ -1,24 +1,17 @@
-//! The Meta channels' inbound side: `GET /channels/meta/webhook` answers Meta's
-//! verification; `POST` takes Messenger, Instagram and WhatsApp events.
-//!
-//! A POST is checked against `X-Hub-Signature-256` (HMAC-SHA256 of the raw body with the
-//! app secret, in constant time) before anything is parsed: a bad or missing signature is
-//! a 401 and nothing is stored. Every client message reopens Meta's 24-hour window for
-//! that client; a tapped button (quick reply, postback, reply button, list row, template
-//! quick reply) or a text reply answers the client's request; WhatsApp statuses move a
-//! request to `delivered`, or end it when the message failed after it was accepted.
-//! Handling is idempotent, so Meta's redeliveries change nothing.
+//! The Meta channels' way in: their webhook's events become answers, statuses and the
+//! clients' messages.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rateline_adapters::meta::{MetaAdapter, MetaEvent};
+use rateline_adapters::meta::{MetaAccount, MetaEvent};
 use rateline_adapters::signed::CallbackSigner;
 use rateline_adapters::{SendOutcome, webhook};
 use rateline_domain::{Channel, RequestStatus};
 
-use super::dialogue::{Chat, Dialogue};
+use super::send::MetaAdapter;
+use crate::channels::dialogue::{Chat, Dialogue};
 use crate::engine::Engine;
 use crate::settings::MetaSettings;
 use crate::store::{PlatformStatus, StoreError};
@@ -31,7 +24,7 @@ pub struct Meta {
     engine: Engine,
     app_secret: String,
     verify_token: String,
-    adapters: HashMap<Channel, Arc<MetaAdapter>>,
+    accounts: HashMap<Channel, Arc<MetaAccount>>,
     dialogue: Dialogue,
 }
 
@@ -50,11 +43,11 @@ impl Meta {
             .client(send_timeout)
             .build()
             .expect("the HTTP client builds with static settings");
-        let adapters = settings
+        let accounts = settings
             .accounts()
             .into_iter()
             .map(|(channel, id, token)| {
-                let adapter = MetaAdapter::new(
+                let account = MetaAccount::new(
                     channel,
                     &settings.graph_url,
                     &settings.graph_version,
@@ -63,21 +56,23 @@ impl Meta {
                     http.clone(),
                     signer.clone(),
                 );
-                (channel, Arc::new(adapter))
+                (channel, Arc::new(account))
             })
             .collect();
         Self {
             engine: engine.clone(),
             app_secret,
             verify_token: settings.verify_token.clone().unwrap_or_default(),
-            adapters,
+            accounts,
             dialogue: Dialogue::new(engine.clone(), signer),
         }
     }
 
     /// The adapters of the Meta channels this server has set up, one per channel.
     pub fn adapters(&self) -> impl Iterator<Item = Arc<MetaAdapter>> + '_ {
-        self.adapters.values().cloned()
+        self.accounts
+            .values()
+            .map(|a| Arc::new(MetaAdapter::new(a.clone())))
     }
 
     /// Handles every event of one webhook call, each on its own. Only an unreachable
@@ -99,7 +94,7 @@ impl Meta {
 
     fn ours(&self, channel: Channel, account: &str) -> bool {
         // Events for another Page or number of the same app are not ours.
-        self.adapters
+        self.accounts
             .get(&channel)
             .is_some_and(|a| a.account() == account)
     }
@@ -143,8 +138,8 @@ impl Meta {
 
     /// The conversation with `sender` on `channel`, as the dialogue speaks into it.
     fn chat<'a>(&'a self, channel: Channel, sender: &'a str) -> Option<MetaChat<'a>> {
-        let adapter = self.adapters.get(&channel)?;
-        Some(MetaChat { adapter, sender })
+        let account = self.accounts.get(&channel)?;
+        Some(MetaChat { account, sender })
     }
 
     async fn on_payload(
@@ -229,7 +224,7 @@ impl Meta {
 impl Meta {
     /// Whether `token` is `meta.verify_token` (Meta's subscription check).
     pub fn verify_token_matches(&self, token: &str) -> bool {
-        super::secret_matches(&self.verify_token, token.as_bytes())
+        crate::channels::secret_matches(&self.verify_token, token.as_bytes())
     }
 
     /// Whether `signature` (`X-Hub-Signature-256`) signs `body` with the app secret.
@@ -240,7 +235,7 @@ impl Meta {
 
 /// One client's chat on one Meta channel.
 struct MetaChat<'a> {
-    adapter: &'a MetaAdapter,
+    account: &'a MetaAccount,
     sender: &'a str,
 }
 
@@ -252,12 +247,12 @@ impl Chat for MetaChat<'_> {
         choices: &[(String, String)],
         list_label: &str,
     ) -> SendOutcome {
-        self.adapter
+        self.account
             .post_choices(self.sender, text, choices, list_label)
             .await
     }
 
     async fn say(&self, text: &str) -> SendOutcome {
-        self.adapter.post_text(self.sender, text).await
+        self.account.post_text(self.sender, text).await
     }
 }

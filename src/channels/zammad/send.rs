@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rateline_domain::{Channel, Helpdesk, HelpdeskConversation, ZammadSettings};
 
-use super::api::{self, ArticleTo, ZammadApi};
-use crate::helpdesk::{HelpdeskBook, route, window_closed};
-use crate::{ChannelAdapter, OutgoingRequest, OutgoingText, SendOutcome};
+use crate::channels::helpdesk::{Registry, route, window_closed};
+use rateline_adapters::zammad::{self as api, ArticleTo, ZammadApi};
+use rateline_adapters::{ChannelAdapter, OutgoingRequest, OutgoingText, SendOutcome};
 
 /// One Zammad instance, as the channel works with it: its name, settings and API.
 pub struct Instance {
@@ -35,13 +35,13 @@ impl Instance {
 
 /// Posts a session's messages into its Zammad ticket.
 pub struct ZammadAdapter {
-    book: Arc<dyn HelpdeskBook<Instance>>,
+    instances: Arc<Registry<ZammadSettings, Instance>>,
 }
 
 impl ZammadAdapter {
-    /// Finds sessions' tickets and instances in `book`.
-    pub fn new(book: Arc<dyn HelpdeskBook<Instance>>) -> Self {
-        Self { book }
+    /// Finds sessions' tickets and instances in `instances`.
+    pub fn new(instances: Arc<Registry<ZammadSettings, Instance>>) -> Self {
+        Self { instances }
     }
 
     /// Posts `text` into session `session_id`'s ticket, in its channel; on WhatsApp only
@@ -53,8 +53,7 @@ impl ZammadAdapter {
         last: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> SendOutcome {
-        let (z, conversation) = match route(self.book.as_ref(), Helpdesk::Zammad, session_id).await
-        {
+        let (z, conversation) = match route(&self.instances, Helpdesk::Zammad, session_id).await {
             Ok(found) => found,
             Err(outcome) => return outcome,
         };

@@ -1,11 +1,6 @@
-//! What the Chatwoot and Zammad channels share: their accounts (instances) as read from the
-//! store (lent to their adapters as a [`HelpdeskBook`]), opening a conversation as a session
-//! and noting which it is, an agent's message, a rating as a note for agents, and how a
-//! webhook call's outcome is told.
-
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+//! What the Chatwoot and Zammad channels' ways in share: opening a conversation as a session
+//! and noting which it is, an agent's message, a rating as a note for agents, how a webhook
+//! call's outcome is told, and the steps of a catch-up.
 
 use chrono::{DateTime, Utc};
 use rateline_domain::{
@@ -13,93 +8,9 @@ use rateline_domain::{
     PersonId, SessionId,
 };
 
-use rateline_adapters::helpdesk::HelpdeskBook;
-
-use crate::engine::{Engine, EngineError, HelpdeskRecord};
+use super::Registry;
+use crate::engine::{Engine, EngineError};
 use crate::store::{AnswerTarget, StoreError};
-
-/// How long a process uses what it read of the helpdesks: a change made in another
-/// process applies here within this; one made in this process, at once.
-pub const HELPDESKS_TTL: Duration = Duration::from_secs(5);
-
-/// One helpdesk's accounts (instances) as this process uses them, each made once from its
-/// stored settings (with its API client), by id. Read again after [`HELPDESKS_TTL`], or at
-/// once when a change in this process made the reading stale.
-pub struct Registry<S, A> {
-    engine: Engine,
-    make: Make<S, A>,
-    held: Mutex<Option<Reading<A>>>,
-}
-
-/// Makes what a channel works with for one helpdesk from its id and settings.
-type Make<S, A> = Box<dyn Fn(&str, S) -> A + Send + Sync>;
-
-struct Reading<A> {
-    at: Instant,
-    /// The engine's helpdesk generation the reading started at.
-    generation: u64,
-    items: Arc<BTreeMap<String, Arc<A>>>,
-}
-
-impl<S: HelpdeskSettings, A> Registry<S, A> {
-    /// `make` turns one helpdesk's id and settings into what the channel works with.
-    pub fn new(engine: Engine, make: impl Fn(&str, S) -> A + Send + Sync + 'static) -> Self {
-        Self {
-            engine,
-            make: Box::new(make),
-            held: Mutex::new(None),
-        }
-    }
-
-    /// Every account (instance), by id.
-    pub async fn all(&self) -> Result<Arc<BTreeMap<String, Arc<A>>>, StoreError> {
-        let generation = self.engine.helpdesks_generation();
-        if let Some(r) = self.held.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
-            && r.generation == generation
-            && r.at.elapsed() < HELPDESKS_TTL
-        {
-            return Ok(r.items.clone());
-        }
-        let records: Vec<HelpdeskRecord<S>> = self.engine.helpdesk_settings().await?;
-        let items: Arc<BTreeMap<_, _>> = Arc::new(
-            records
-                .into_iter()
-                .map(|r| {
-                    let made = (self.make)(&r.id, r.settings);
-                    (r.id, Arc::new(made))
-                })
-                .collect(),
-        );
-        // A change made while this was read leaves the generation it started at behind, so
-        // the next call reads again.
-        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(Reading {
-            at: Instant::now(),
-            generation,
-            items: items.clone(),
-        });
-        Ok(items)
-    }
-
-    /// The account (instance) `id`, when it is connected.
-    pub async fn get(&self, id: &str) -> Result<Option<Arc<A>>, StoreError> {
-        Ok(self.all().await?.get(id).cloned())
-    }
-}
-
-#[async_trait::async_trait]
-impl<S: HelpdeskSettings, A: Send + Sync> HelpdeskBook<A> for Registry<S, A> {
-    async fn conversation_of(
-        &self,
-        session_id: &str,
-    ) -> Result<Option<HelpdeskConversation>, String> {
-        let found = self.engine.conversation_of(session_id).await;
-        found.map_err(|e| e.to_string())
-    }
-
-    async fn account(&self, id: &str) -> Result<Option<Arc<A>>, String> {
-        self.get(id).await.map_err(|e| e.to_string())
-    }
-}
 
 /// Why a webhook call was refused before anything in it was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,7 +181,7 @@ pub async fn completed_note(
         .rating
         .as_ref()
         .filter(|r| before != Some(r.updated_at))
-        .filter(|r| super::dialogue::finished(&target.line.rating, r))
+        .filter(|r| crate::channels::dialogue::finished(&target.line.rating, r))
         .map(|_| rating_note(&target, public_url, session_id, text)))
 }
 

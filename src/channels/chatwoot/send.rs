@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use rateline_domain::{Channel, ChatwootSettings, Helpdesk, HelpdeskConversation};
 use serde_json::Value;
 
-use super::api::{self, ChatwootApi};
-use crate::helpdesk::{HelpdeskBook, route, window_closed};
-use crate::signed::CallbackSigner;
-use crate::{ChannelAdapter, OutgoingRequest, OutgoingText, SendOutcome};
+use crate::channels::helpdesk::{Registry, route, window_closed};
+use rateline_adapters::chatwoot::{self as api, ChatwootApi};
+use rateline_adapters::signed::CallbackSigner;
+use rateline_adapters::{ChannelAdapter, OutgoingRequest, OutgoingText, SendOutcome};
 
 /// One Chatwoot account, as the channel works with it: its number, settings and API.
 pub struct Account {
@@ -34,14 +34,14 @@ impl Account {
 
 /// Posts a session's messages into its Chatwoot conversation.
 pub struct ChatwootAdapter {
-    book: Arc<dyn HelpdeskBook<Account>>,
+    accounts: Arc<Registry<ChatwootSettings, Account>>,
     signer: CallbackSigner,
 }
 
 impl ChatwootAdapter {
-    /// Finds sessions' conversations and accounts in `book`; signs the buttons with `signer`.
-    pub fn new(book: Arc<dyn HelpdeskBook<Account>>, signer: CallbackSigner) -> Self {
-        Self { book, signer }
+    /// Finds sessions' conversations and accounts in `accounts`; signs the buttons with `signer`.
+    pub fn new(accounts: Arc<Registry<ChatwootSettings, Account>>, signer: CallbackSigner) -> Self {
+        Self { accounts, signer }
     }
 
     /// Posts the message `message` makes for the conversation's medium into session
@@ -71,7 +71,7 @@ impl ChatwootAdapter {
         last: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<(Arc<Account>, HelpdeskConversation), SendOutcome> {
-        let (a, conversation) = route(self.book.as_ref(), Helpdesk::Chatwoot, session_id).await?;
+        let (a, conversation) = route(&self.accounts, Helpdesk::Chatwoot, session_id).await?;
         let inbox = format!("the Chatwoot inbox is {}", conversation.medium);
         if let Some(closed) = window_closed(api::is_meta(&conversation.medium), &inbox, last, now) {
             return Err(closed);
