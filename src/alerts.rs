@@ -25,6 +25,7 @@
 //! Mattermost and Teams render) the client's words and names are escaped so they ping
 //! nobody and make no link (see [`rateline_adapters::markup`]).
 
+use rateline_domain::SessionId;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -178,7 +179,10 @@ impl AlertSinks {
                 let message = OutgoingText {
                     id: n.id.clone(),
                     kind: TextKind::Digest,
-                    session_id: first.map(|r| r.session_id.clone()).unwrap_or_default(),
+                    session_id: first.map_or_else(
+                        || SessionId::stored(String::new()),
+                        |r| r.session_id.clone(),
+                    ),
                     line_id: String::new(),
                     to: ClientRef {
                         id: Id::stored(n.address.clone()),
@@ -763,7 +767,7 @@ mod tests {
             sink: "email".into(),
             address: Some("sup@example.com".into()),
             rating_id: "g-1".into(),
-            session_id: "s-1".into(),
+            session_id: SessionId::stored("s-1".into()),
             line_id: "support".into(),
             line_name: "Support".into(),
             channel: "telegram".into(),
@@ -838,7 +842,7 @@ mod tests {
     fn a_digest_cuts_long_comments_and_counts_what_it_does_not_list() {
         let rating = |n: usize| crate::store::DigestRating {
             rating_id: format!("g-{n}"),
-            session_id: format!("s-{n}"),
+            session_id: SessionId::stored(format!("s-{n}")),
             line_name: "Support".into(),
             operator_name: Some("Olga".into()),
             client_name: Some("<!here> Ann".into()),

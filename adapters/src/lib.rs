@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rateline_domain::{Channel, ClientRef, Scale};
+use rateline_domain::{Channel, ClientRef, Scale, SessionId};
 
 /// Where a `webhook` line posts its requests, and the secret it signs them with.
 #[derive(Clone, PartialEq, Eq)]
@@ -73,7 +73,7 @@ pub struct OutgoingRequest {
     /// it.
     pub request_id: String,
     /// The session the request is for, for connectors and the logs.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The session's line, for connectors and the logs.
     pub line_id: String,
     /// Whom to ask: their id on the channel is where the request goes.
@@ -251,7 +251,7 @@ pub struct OutgoingText {
     /// What the message is, for connectors.
     pub kind: TextKind,
     /// The session the message concerns (a digest's first rating's), for connectors and refusals.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The session's line, for connectors; empty on a digest, which may cover several lines.
     pub line_id: String,
     /// The chat: the client for a response, the recipient's chat for an alert.

@@ -14,6 +14,7 @@
 //! clock, and every [`KEEP_ALIVE`] to send a keep-alive and look again, which is how it
 //! learns of a close made by another process sharing the database.
 
+use rateline_domain::SessionId;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -118,7 +119,7 @@ pub struct Minted {
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The session the token names.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The session's request, with its line and rating; `None` while it has none.
     pub target: Option<AnswerTarget>,
     /// `None` for a call from no browser page, or from Rateline's own.
@@ -255,11 +256,11 @@ impl Webchat {
     }
 
     /// A token for the widget of web chat session `session_id`.
-    pub async fn mint(&self, session_id: &str) -> Result<Minted, WidgetError> {
+    pub async fn mint(&self, session_id: &SessionId) -> Result<Minted, WidgetError> {
         let session = self.engine.session(session_id).await?;
         if session.channel != Channel::Webchat {
             return Err(WidgetError::NotWebchat {
-                session_id: session_id.to_owned(),
+                session_id: session_id.to_string(),
                 channel: session.channel,
             });
         }
@@ -285,9 +286,11 @@ impl Webchat {
         origin: Option<&str>,
         host: Option<&str>,
     ) -> Result<Caller, WidgetError> {
+        // A token names a session Rateline itself signed: an id already checked.
         let session_id = self
             .signer
             .verify(token, self.engine.now())
+            .map(SessionId::stored)
             .map_err(WidgetError::Token)?;
         // The session's line decides, also before the session has a request.
         let session = self.engine.session(&session_id).await?;
@@ -369,7 +372,7 @@ impl Webchat {
 
     /// Feeds one live connection with what its widget should show, until the widget goes
     /// away (`tx` closes) or the server stops.
-    pub async fn follow(&self, session_id: String, tx: mpsc::Sender<WidgetEvent>) {
+    pub async fn follow(&self, session_id: SessionId, tx: mpsc::Sender<WidgetEvent>) {
         let mut signal = self.engine.signals().subscribe(&session_id);
         let mut shown: Option<View> = None;
         loop {
@@ -540,7 +543,7 @@ fn named_request<'a>(
         .filter(|t| t.request.id == request_id)
         .ok_or_else(|| WidgetError::NotThisSession {
             request_id: request_id.to_owned(),
-            session_id: caller.session_id.clone(),
+            session_id: caller.session_id.to_string(),
         })
 }
 

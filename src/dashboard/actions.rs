@@ -113,7 +113,9 @@ async fn act(
             comment: (!comment.trim().is_empty()).then(|| comment.trim().to_owned()),
             author_id: None,
         };
-        let (e, _) = engine.put_evaluation(caller, id, body).await?;
+        let session = rateline_domain::SessionId::parse("id", id)
+            .map_err(|_| crate::engine::session_not_found(id))?;
+        let (e, _) = engine.put_evaluation(caller, &session, body).await?;
         return Ok(format!("Your evaluation is saved: {} ★.", e.stars));
     }
     let (view, _) = engine.session_view_for(caller, id).await?;

@@ -2,6 +2,7 @@
 //! abusive comments, and supervisors' evaluations.
 
 use rateline_domain::ErrorCode;
+use rateline_domain::SessionId;
 use rateline_domain::{
     AppealBody, DecisionBody, EvaluationBody, FlagBody, Invalid, PersonId, ResponseBody, check_id,
 };
@@ -386,7 +387,7 @@ impl Engine {
     pub async fn put_evaluation(
         &self,
         caller: &Caller,
-        session_id: &str,
+        session_id: &SessionId,
         mut body: EvaluationBody,
     ) -> Result<(EvaluationRecord, bool)> {
         caller.not_operator("evaluating a session")?;

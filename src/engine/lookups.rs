@@ -4,6 +4,7 @@
 //! that the store has one caller above it, and what it is asked for is named in one place.
 
 use chrono::{DateTime, Utc};
+use rateline_domain::SessionId;
 use rateline_domain::{Channel, HelpdeskConversation};
 
 use super::base::Engine;
@@ -33,14 +34,17 @@ impl Engine {
 
     /// The newest request of a session that reached its client, with its line and rating:
     /// what a reply in a helpdesk's conversation is about.
-    pub async fn session_answer_target(&self, session_id: &str) -> Result<Option<AnswerTarget>> {
+    pub async fn session_answer_target(
+        &self,
+        session_id: &SessionId,
+    ) -> Result<Option<AnswerTarget>> {
         self.store.ratings().session_answer_target(session_id).await
     }
 
     /// Notes which helpdesk conversation a session is.
     pub async fn note_conversation(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         conversation: &HelpdeskConversation,
     ) -> Result<()> {
         self.store
@@ -50,13 +54,20 @@ impl Engine {
     }
 
     /// The helpdesk conversation a session is, if it came from one.
-    pub async fn conversation_of(&self, session_id: &str) -> Result<Option<HelpdeskConversation>> {
+    pub async fn conversation_of(
+        &self,
+        session_id: &SessionId,
+    ) -> Result<Option<HelpdeskConversation>> {
         self.store.helpdesks().conversation_of(session_id).await
     }
 
     /// Notes that the helpdesk's state of session `session_id`'s conversation as of
     /// `updated_at` is applied; false when a newer one was (the event is stale).
-    pub async fn note_seen(&self, session_id: &str, updated_at: DateTime<Utc>) -> Result<bool> {
+    pub async fn note_seen(
+        &self,
+        session_id: &SessionId,
+        updated_at: DateTime<Utc>,
+    ) -> Result<bool> {
         self.store
             .helpdesks()
             .note_seen(session_id, updated_at)
@@ -113,7 +124,7 @@ impl Engine {
         helpdesk: &str,
         account: &str,
         conversation: &str,
-        session_id: &str,
+        session_id: &SessionId,
     ) -> Result<()> {
         self.store
             .helpdesks()
@@ -127,7 +138,7 @@ impl Engine {
         helpdesk: &str,
         account: &str,
         conversation: &str,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<SessionId>> {
         self.store
             .helpdesks()
             .answer_ticket_of(helpdesk, account, conversation)
@@ -138,7 +149,7 @@ impl Engine {
     /// changed or was removed).
     pub async fn assign_operator(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         operator_id: Option<&str>,
     ) -> Result<bool> {
         self.store
@@ -148,7 +159,7 @@ impl Engine {
     }
 
     /// A web chat session's newest request, with its line and rating.
-    pub async fn webchat_target(&self, session_id: &str) -> Result<Option<AnswerTarget>> {
+    pub async fn webchat_target(&self, session_id: &SessionId) -> Result<Option<AnswerTarget>> {
         self.store.webchat().webchat_target(session_id).await
     }
 

@@ -3,6 +3,7 @@
 //! a test alert to one of a person's addresses, so "I never get alerts" shows before the
 //! first low rating.
 
+use rateline_domain::SessionId;
 use std::sync::Arc;
 
 use rateline_adapters::webhook::TestAnswer;
@@ -40,7 +41,8 @@ impl Engine {
         let test = format!("test-{}", uuid::Uuid::now_v7());
         let request = OutgoingRequest {
             request_id: test.clone(),
-            session_id: test,
+            // A test names no session: its id stands in for one, as the connector sees it.
+            session_id: SessionId::stored(test),
             line_id: id.to_owned(),
             client: ClientRef {
                 id: Id::stored(TEST_CLIENT.to_owned()),
@@ -135,7 +137,7 @@ impl Engine {
             sink: sink.to_owned(),
             address: Some(address.clone()),
             rating_id: String::new(),
-            session_id: String::new(),
+            session_id: SessionId::stored(String::new()),
             line_id: String::new(),
             line_name: String::new(),
             channel: String::new(),

@@ -2,6 +2,7 @@
 //! report.
 
 use chrono::Duration;
+use rateline_domain::SessionId;
 use rateline_domain::{ErrorCode, RatingAnswer, check_id};
 
 use super::base::Engine;
@@ -159,7 +160,7 @@ impl Engine {
     pub async fn widget_showed(
         &self,
         id: &str,
-        session_id: &str,
+        session_id: &SessionId,
     ) -> Result<Option<rateline_domain::RequestStatus>> {
         let outcome = self
             .store

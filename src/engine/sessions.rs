@@ -2,6 +2,7 @@
 //! request as the line's rules say.
 
 use chrono::{DateTime, Duration, Utc};
+use rateline_domain::SessionId;
 use rateline_domain::{Channel, ClosedBy, ErrorCode, Invalid, MessageFrom, NewSession};
 
 use super::base::Engine;
@@ -145,7 +146,7 @@ impl Engine {
     #[tracing::instrument(skip(self))]
     pub async fn record_message(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         from: MessageFrom,
         at: Option<DateTime<Utc>>,
     ) -> Result<MessageResult> {
@@ -187,7 +188,7 @@ impl Engine {
     #[tracing::instrument(skip(self))]
     pub async fn close_session(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         by: ClosedBy,
         at: Option<DateTime<Utc>>,
         tags: &[String],
@@ -204,7 +205,7 @@ impl Engine {
     /// own setting gives (the request ends `skipped` with it).
     pub async fn close_session_unasked(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         by: ClosedBy,
         tags: &[String],
         why: &str,
@@ -217,7 +218,7 @@ impl Engine {
     }
 
     /// Closes a session whose inactivity deadline passed, unless a message came meanwhile.
-    pub async fn close_idle(&self, session_id: &str) -> Result<CloseResult> {
+    pub async fn close_idle(&self, session_id: &SessionId) -> Result<CloseResult> {
         let now = self.now();
         self.close(
             session_id,
@@ -232,7 +233,7 @@ impl Engine {
 
     async fn close(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         by: ClosedBy,
         closed_at: DateTime<Utc>,
         now: DateTime<Utc>,

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use rateline_domain::{
-    AppealBody, DecisionBody, EvaluationBody, FlagBody, InboxActionBody, ResponseBody,
+    AppealBody, DecisionBody, EvaluationBody, FlagBody, InboxActionBody, ResponseBody, SessionId,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -294,7 +294,7 @@ async fn flag(
 async fn evaluation(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath,
+    ApiPath(id): ApiPath<SessionId>,
     ApiJson(body): ApiJson<EvaluationBody>,
 ) -> ApiResult<(StatusCode, Json<EvaluationRecord>)> {
     let (evaluation, created) = state.engine.put_evaluation(&caller, &id, body).await?;

@@ -3,7 +3,7 @@
 //! they do is [`crate::channels::webchat`]'s; this module reads requests, adds the CORS
 //! headers an allowed origin needs, and maps refusals to statuses.
 
-use rateline_domain::ErrorCode;
+use rateline_domain::{ErrorCode, SessionId};
 use std::convert::Infallible;
 
 use axum::Json;
@@ -97,7 +97,7 @@ pub struct WidgetToken {
 pub async fn mint_token(
     State(state): State<AppState>,
     caller: ApiCaller,
-    ApiPath(session_id): ApiPath,
+    ApiPath(session_id): ApiPath<SessionId>,
 ) -> ApiResult<(StatusCode, Json<WidgetToken>)> {
     caller.not_operator("a web chat token")?;
     super::sessions::visible_session(&state, &caller, &session_id).await?;

@@ -8,6 +8,7 @@
 //! `skipped` row, so `GET /v1/alerts` shows why someone heard nothing.
 
 use chrono::{DateTime, Duration, Utc};
+use rateline_domain::SessionId;
 use std::collections::BTreeMap;
 
 use rateline_domain::{
@@ -73,7 +74,7 @@ pub struct AlertRecord {
     /// The low rating it is about.
     pub rating_id: String,
     /// The rating's session.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The session's line, whose `notify_low` named the recipient.
     pub line_id: String,
     /// The session's operator; `null` when the session names none.
@@ -133,7 +134,7 @@ pub struct AlertDelivery {
     /// The low rating it is about.
     pub rating_id: String,
     /// The rating's session, whose dashboard page the message links to.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The session's line.
     pub line_id: String,
     /// The line's name, as the message shows it.
@@ -554,7 +555,7 @@ pub struct UnansweredRating {
     /// The rating's id.
     pub rating_id: String,
     /// Its session.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The session's line.
     pub line_id: String,
     /// The session's operator; `null` when it names none.

@@ -15,6 +15,7 @@
 //! A digest is then a durable job ([`super::jobs::JobKind::Digest`]) like an alert, held back by
 //! the person's quiet hours, and reads its ratings as they stand when it is sent.
 
+use rateline_domain::SessionId;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
@@ -156,7 +157,7 @@ pub struct DigestRating {
     /// The rating's id.
     pub rating_id: String,
     /// Its session, whose dashboard page the message links to.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The session's line, by name.
     pub line_name: String,
     /// The session's operator by name (by id when they are no person Rateline knows); `None` when

@@ -3,6 +3,7 @@
 //! supervisor's own evaluation of a session.
 
 use chrono::{DateTime, Utc};
+use rateline_domain::SessionId;
 use rateline_domain::{Channel, ClientRef, EventType, LineSettings};
 use serde::Serialize;
 use sqlx::Row;
@@ -67,7 +68,7 @@ pub struct ResponseDelivery {
     /// The response, as sent.
     pub text: String,
     /// The rating's session.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The session's line.
     pub line_id: String,
     /// The session's channel, which the response goes through.
@@ -88,7 +89,7 @@ pub struct AppealRecord {
     /// The rating appealed.
     pub rating_id: String,
     /// The session the rating is of.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The operator the rating is credited to; `null` when its session names none.
     pub operator_id: Option<String>,
     /// What outside the operator's control caused the rating, in the appellant's words.
@@ -148,7 +149,7 @@ pub struct AppealFilter {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EvaluationRecord {
     /// The session evaluated.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The supervisor's own mark: 1 to 5, whatever the line's scale.
     pub stars: i64,
     /// What the supervisor wrote about the session, if anything.
@@ -652,7 +653,7 @@ impl FollowUps<'_> {
     /// otherwise the evaluation and whether it was new.
     pub async fn put_evaluation(
         self,
-        session_id: &str,
+        session_id: &SessionId,
         stars: i64,
         comment: Option<&str>,
         author_id: Option<&str>,

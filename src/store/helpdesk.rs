@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use rateline_domain::HelpdeskConversation;
+use rateline_domain::SessionId;
 use sqlx::Row;
 
 use super::base::Helpdesks;
@@ -14,7 +15,7 @@ impl Helpdesks<'_> {
     /// Notes which conversation session `session_id` is; noting it again changes nothing.
     pub async fn note_conversation(
         self,
-        session_id: &str,
+        session_id: &SessionId,
         c: &HelpdeskConversation,
         now: DateTime<Utc>,
     ) -> Result<()> {
@@ -36,7 +37,10 @@ impl Helpdesks<'_> {
     }
 
     /// The conversation session `session_id` is, if it came from a helpdesk.
-    pub async fn conversation_of(self, session_id: &str) -> Result<Option<HelpdeskConversation>> {
+    pub async fn conversation_of(
+        self,
+        session_id: &SessionId,
+    ) -> Result<Option<HelpdeskConversation>> {
         let row = sqlx::query(
             "SELECT helpdesk, account, conversation, medium, address
              FROM helpdesk_conversations WHERE session_id = $1",
@@ -60,7 +64,11 @@ impl Helpdesks<'_> {
     /// conversation as of `updated_at` is applied. Returns false, noting nothing, when a
     /// newer state was applied already: the event is stale. The same time again is fresh (a
     /// redelivery applies again, harmlessly).
-    pub async fn note_seen(self, session_id: &str, updated_at: DateTime<Utc>) -> Result<bool> {
+    pub async fn note_seen(
+        self,
+        session_id: &SessionId,
+        updated_at: DateTime<Utc>,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE helpdesk_conversations SET seen_until = $2
              WHERE session_id = $1 AND (seen_until IS NULL OR seen_until <= $2)",
@@ -164,7 +172,7 @@ impl Helpdesks<'_> {
         helpdesk: &str,
         account: &str,
         conversation: &str,
-        session_id: &str,
+        session_id: &SessionId,
         now: DateTime<Utc>,
     ) -> Result<()> {
         sqlx::query(
@@ -189,7 +197,7 @@ impl Helpdesks<'_> {
         helpdesk: &str,
         account: &str,
         conversation: &str,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<SessionId>> {
         let row = sqlx::query(
             "SELECT session_id FROM helpdesk_answer_tickets
              WHERE helpdesk = $1 AND account = $2 AND conversation = $3",
@@ -207,7 +215,7 @@ impl Helpdesks<'_> {
     /// whether it changed.
     pub async fn assign_operator(
         self,
-        session_id: &str,
+        session_id: &SessionId,
         operator_id: Option<&str>,
     ) -> Result<bool> {
         let done = sqlx::query(

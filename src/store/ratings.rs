@@ -1,6 +1,7 @@
 //! Answers: the first one, permitted changes, and the history of every version.
 
 use chrono::{DateTime, Duration, Utc};
+use rateline_domain::SessionId;
 use rateline_domain::{
     Channel, EventType, LineSettings, RatingAnswer, RequestId, RequestStatus, Scale,
 };
@@ -852,7 +853,10 @@ impl Ratings<'_> {
     /// The newest request of session `session_id` that reached its client (sent, or
     /// answered and so perhaps awaiting a follow-up): what a reply in that conversation is
     /// about.
-    pub async fn session_answer_target(self, session_id: &str) -> Result<Option<AnswerTarget>> {
+    pub async fn session_answer_target(
+        self,
+        session_id: &SessionId,
+    ) -> Result<Option<AnswerTarget>> {
         self.answer_target_where(
             &format!(
                 "r.session_id = $1

@@ -12,6 +12,7 @@
 //! SKIP LOCKED`), so several `rateline serve` processes share the work without sending
 //! anything twice.
 
+use rateline_domain::SessionId;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -32,7 +33,7 @@ pub struct ClaimedRequest {
     /// The request's id.
     pub id: String,
     /// The session whose close made it.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The session's line.
     pub line_id: String,
     /// The channel it goes through.

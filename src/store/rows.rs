@@ -3,7 +3,7 @@
 //! (sessions, ratings, the follow-up loop, the scheduler's queue) need not use each other.
 
 use chrono::{DateTime, Utc};
-use rateline_domain::{Channel, RequestId, RequestStatus, Scale};
+use rateline_domain::{Channel, LineId, RequestId, RequestStatus, Scale, SessionId};
 use sqlx::Row;
 
 use super::error::{Result, StoreError};
@@ -55,9 +55,9 @@ pub struct RequestRecord {
     /// The request's id: what its buttons carry and its answer names.
     pub id: RequestId,
     /// The session whose close made it.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The session's line.
-    pub line_id: String,
+    pub line_id: LineId,
     /// The session's channel, which the request goes through.
     pub channel: Channel,
     /// The session's operator, credited with the rating; `None` when it names none.

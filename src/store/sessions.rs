@@ -163,7 +163,7 @@ impl Sessions<'_> {
     /// and reopens the session: the conversation was not over.
     pub async fn record_message(
         self,
-        session_id: &str,
+        session_id: &SessionId,
         from: MessageFrom,
         at: DateTime<Utc>,
         now: DateTime<Utc>,
@@ -248,7 +248,7 @@ impl Sessions<'_> {
     /// has passed: a message that arrived meanwhile keeps it open.
     pub async fn close(
         self,
-        session_id: &str,
+        session_id: &SessionId,
         by: ClosedBy,
         timing: CloseTiming,
         only_if_idle: bool,
@@ -256,7 +256,7 @@ impl Sessions<'_> {
         skip: Option<&str>,
     ) -> Result<Closing> {
         let close = Close {
-            session_id: session_id.to_owned(),
+            session_id: session_id.to_string(),
             by,
             timing,
             only_if_idle,
@@ -268,7 +268,7 @@ impl Sessions<'_> {
     }
 
     /// Sessions whose inactivity deadline has passed, oldest first.
-    pub async fn idle(self, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>> {
+    pub async fn idle(self, now: DateTime<Utc>, limit: i64) -> Result<Vec<SessionId>> {
         let rows = sqlx::query(
             "SELECT id FROM sessions WHERE auto_close_at IS NOT NULL AND auto_close_at <= $1
              ORDER BY auto_close_at LIMIT $2",
@@ -544,7 +544,7 @@ fn close_sessions<'c>(
                 && p.seen_by_rules
                 && let Some(r) = insert_request(conn, p).await?
             {
-                inserted.insert(r.session_id.clone(), r);
+                inserted.insert(r.session_id.to_string(), r);
             }
             plans.push(plan);
         }
@@ -592,7 +592,7 @@ fn close_sessions<'c>(
                 .fetch_all(&mut *conn)
                 .await?
                 .iter()
-                .map(|row| read_request(row).map(|r| (r.session_id.clone(), r)))
+                .map(|row| read_request(row).map(|r| (r.session_id.to_string(), r)))
                 .collect::<Result<_>>()?
         };
         let queue: Vec<&RequestRecord> = set.values().filter(|r| queued(r)).collect();

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use rateline_domain::RequestStatus;
+use rateline_domain::SessionId;
 use sqlx::Row;
 
 use super::base::WebChat;
@@ -12,7 +13,7 @@ use super::sql::ms;
 
 impl WebChat<'_> {
     /// The newest request of a web chat session, with its line and rating.
-    pub async fn webchat_target(self, session_id: &str) -> Result<Option<AnswerTarget>> {
+    pub async fn webchat_target(self, session_id: &SessionId) -> Result<Option<AnswerTarget>> {
         self.0
             .ratings()
             .answer_target_where(
@@ -29,7 +30,7 @@ impl WebChat<'_> {
     pub async fn widget_showed(
         self,
         id: &str,
-        session_id: &str,
+        session_id: &SessionId,
         now: DateTime<Utc>,
     ) -> Result<Option<(RequestStatus, bool)>> {
         // Its run_at stays the end of the answer window: the expiry sweep's moment.

@@ -611,6 +611,16 @@ async fn a_malformed_id_in_a_path_is_the_things_404(db: Db) {
                 format!("/v1/sessions/{bad}/close"),
                 "session_not_found",
             ),
+            (
+                "PUT",
+                format!("/v1/sessions/{bad}/evaluation"),
+                "session_not_found",
+            ),
+            (
+                "POST",
+                format!("/v1/sessions/{bad}/webchat-token"),
+                "session_not_found",
+            ),
             ("GET", format!("/v1/lines/{bad}"), "line_not_found"),
             ("PATCH", format!("/v1/lines/{bad}"), "line_not_found"),
             (

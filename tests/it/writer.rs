@@ -276,7 +276,7 @@ async fn close_queued(
             tokio::spawn(async move {
                 store
                     .sessions()
-                    .close(&id, ClosedBy::Operator, timing, false, &[], None)
+                    .close(&sid(&id), ClosedBy::Operator, timing, false, &[], None)
                     .await
             })
         })
@@ -454,7 +454,7 @@ fn close_later(
         store
             .sessions()
             .close(
-                &id,
+                &sid(&id),
                 rateline_domain::ClosedBy::Operator,
                 timing,
                 false,
@@ -743,7 +743,7 @@ async fn an_open_and_its_close_in_one_batch_keep_their_order(kind: Db) {
         tokio::spawn(async move {
             store
                 .sessions()
-                .close(&id, ClosedBy::Operator, timing, false, &[], None)
+                .close(&sid(&id), ClosedBy::Operator, timing, false, &[], None)
                 .await
         })
     };
@@ -831,7 +831,7 @@ async fn answers_in_one_batch_each_hear_their_own_result(kind: Db) {
         let closed = store
             .sessions()
             .close(
-                &format!("a-{i}"),
+                &sid(&format!("a-{i}")),
                 rateline_domain::ClosedBy::Operator,
                 timing,
                 false,
@@ -1156,4 +1156,9 @@ async fn on_sqlite_the_reads_around_writes_answer_while_the_writer_waits_for_the
     sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
     let results = open.await.unwrap();
     assert!(matches!(results[..], [Ok(Some(_))]), "{results:?}");
+}
+
+/// A session id the test made, as the store's operations take it.
+fn sid(text: &str) -> rateline_domain::SessionId {
+    rateline_domain::SessionId::parse("id", text).unwrap()
 }

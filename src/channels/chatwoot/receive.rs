@@ -1,6 +1,7 @@
 //! The Chatwoot channel's way in: its webhook's calls checked, then applied to sessions, and
 //! the client's answers read from them.
 
+use rateline_domain::SessionId;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -241,7 +242,7 @@ impl Chatwoot {
         a: &Account,
         c: &Conversation,
         line: &str,
-        session_id: &str,
+        session_id: &SessionId,
         operator: Option<&str>,
     ) -> Result<Option<String>, StoreError> {
         let conversation = HelpdeskConversation {
@@ -272,7 +273,7 @@ impl Chatwoot {
     async fn resolved(
         &self,
         a: &Account,
-        session_id: &str,
+        session_id: &SessionId,
         c: &Conversation,
     ) -> Result<(), StoreError> {
         let closed = match c.assignee {
@@ -306,7 +307,7 @@ impl Chatwoot {
         &self,
         a: &Account,
         c: &Conversation,
-        session_id: &str,
+        session_id: &SessionId,
         event: &Value,
     ) -> Result<(), StoreError> {
         let at = self.written_at(event);
@@ -343,7 +344,7 @@ impl Chatwoot {
         &self,
         a: &Account,
         c: &Conversation,
-        asked: &str,
+        asked: &SessionId,
         kind: &str,
         event: &Value,
     ) -> Result<(), StoreError> {
@@ -408,7 +409,7 @@ impl Chatwoot {
         };
         // The same kind of inbox, rated on the same line: the contact's conversation in
         // another inbox (or another account) is never taken for this one's answer.
-        let same_line = target.request.line_id == a.settings.line_of(c.inbox);
+        let same_line = *target.request.line_id == a.settings.line_of(c.inbox);
         let asked = target.request.session_id;
         let rated = if same_line {
             self.engine.conversation_of(&asked).await?.filter(|o| {
@@ -453,13 +454,17 @@ impl Chatwoot {
         }
     }
 
-    async fn client_wrote(&self, session_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn client_wrote(
+        &self,
+        session_id: &SessionId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.record(session_id, MessageFrom::Client, at).await
     }
 
     async fn record(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         from: MessageFrom,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -474,7 +479,7 @@ impl Chatwoot {
         &self,
         a: &Account,
         c: &Conversation,
-        session_id: &str,
+        session_id: &SessionId,
         content: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
@@ -515,7 +520,7 @@ impl Chatwoot {
         &self,
         a: &Account,
         c: &Conversation,
-        session_id: &str,
+        session_id: &SessionId,
         event: &Value,
     ) -> Result<(), StoreError> {
         let Some(value) = event
@@ -546,13 +551,13 @@ impl Chatwoot {
     /// The request a tapped button names, if it is this conversation's.
     async fn tap_target(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         request_id: &str,
     ) -> Result<Option<AnswerTarget>, StoreError> {
         let Some(target) = self.engine.answer_target(request_id).await? else {
             return Ok(None);
         };
-        if target.request.session_id != session_id {
+        if &target.request.session_id != session_id {
             tracing::warn!(%request_id, %session_id, "a button of another conversation: refused, nothing stored");
             return Ok(None);
         }
@@ -566,7 +571,7 @@ impl Chatwoot {
         &self,
         a: &Account,
         c: &Conversation,
-        session_id: &str,
+        session_id: &SessionId,
         before: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
         let conversation = c.id.to_string();
@@ -623,7 +628,7 @@ struct Conversation {
 /// What a new conversation's event says of another conversation's waiting request.
 enum Elsewhere {
     /// It answers session `.0`'s request, whose conversation is `.1`.
-    Answers(String, String),
+    Answers(SessionId, String),
     /// It carries no client message, and the contact's request waits: the first one will tell.
     MayAnswer,
     /// It has nothing to do with a request.

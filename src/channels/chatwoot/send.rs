@@ -2,6 +2,7 @@
 //! session's conversation, as a message the conversation's inbox renders, once Meta's
 //! window (and Chatwoot's own `can_reply`) allows it.
 
+use rateline_domain::SessionId;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -48,7 +49,7 @@ impl ChatwootAdapter {
     /// `session_id`'s conversation, when one may go now.
     async fn post(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         last: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
         message: impl FnOnce(&str) -> Value,
@@ -67,7 +68,7 @@ impl ChatwootAdapter {
     /// on a Meta inbox, only within 24 hours of the client's `last` message.
     async fn reachable(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         last: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<(Arc<Account>, HelpdeskConversation), SendOutcome> {

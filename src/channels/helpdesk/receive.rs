@@ -29,7 +29,7 @@ pub enum Refusal {
 /// A helpdesk's conversation as its channel opens it.
 pub struct Opening<'a> {
     /// The session's id, made by [`session_id`]: reserved to the helpdesk.
-    pub session_id: &'a str,
+    pub session_id: &'a SessionId,
     /// The line the conversation's inbox (Chatwoot) or group (Zammad) maps to.
     pub line: &'a str,
     /// The helpdesk's channel: `chatwoot` or `zammad`.
@@ -52,11 +52,13 @@ pub fn session_id(
     channel: Channel,
     account: impl std::fmt::Display,
     conversation: impl std::fmt::Display,
-) -> String {
-    format!(
+) -> SessionId {
+    // Made of a checked account name and the helpdesk's number: a well-formed id by
+    // construction, as one read back from the store is.
+    SessionId::stored(format!(
         "{}{account}-{conversation}",
         channel.helpdesk_prefix().unwrap_or_default()
-    )
+    ))
 }
 
 /// Opens the conversation's session (the same id again changes nothing) and notes which
@@ -67,7 +69,7 @@ pub fn session_id(
 pub async fn open(engine: &Engine, o: Opening<'_>) -> Result<Option<String>, StoreError> {
     let new_client = o.client.id.as_str().to_owned();
     let new = NewSession {
-        id: SessionId::stored(o.session_id.to_owned()),
+        id: o.session_id.clone(),
         line_id: LineId::stored(o.line.to_owned()),
         channel: o.channel,
         client: o.client,
@@ -93,7 +95,7 @@ pub async fn open(engine: &Engine, o: Opening<'_>) -> Result<Option<String>, Sto
                 };
             if !ours {
                 tracing::warn!(
-                    session_id = o.session_id,
+                    session_id = %o.session_id,
                     channel = %existing.channel,
                     "a helpdesk conversation's session id is held by a session this helpdesk did \
                      not open: the conversation is not rated"
@@ -120,7 +122,7 @@ pub async fn open(engine: &Engine, o: Opening<'_>) -> Result<Option<String>, Sto
 /// taken as it comes.
 pub async fn fresh(
     engine: &Engine,
-    session_id: &str,
+    session_id: &SessionId,
     updated_at: Option<DateTime<Utc>>,
 ) -> Result<bool, StoreError> {
     match updated_at {
@@ -139,7 +141,7 @@ pub const STALE: &str = "an older state of the conversation than one already app
 /// closed one it is not recorded (it may be Rateline's own, coming back).
 pub async fn agent_wrote(
     engine: &Engine,
-    session_id: &str,
+    session_id: &SessionId,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     match engine.session(session_id).await {
@@ -169,7 +171,7 @@ pub enum NoteText {
 /// complete (nothing more to ask) and the answer changed it since `before`.
 pub async fn completed_note(
     engine: &Engine,
-    session_id: &str,
+    session_id: &SessionId,
     before: Option<DateTime<Utc>>,
     public_url: &str,
     text: NoteText,
@@ -190,7 +192,7 @@ pub async fn completed_note(
 /// delivery, so it is logged and let go.
 pub fn let_go<T>(
     result: Result<T, EngineError>,
-    session_id: &str,
+    session_id: &SessionId,
     what: &str,
 ) -> Result<(), StoreError> {
     match result {
@@ -258,7 +260,7 @@ pub enum Handled {
 pub fn rating_note(
     target: &AnswerTarget,
     public_url: &str,
-    session_id: &str,
+    session_id: &SessionId,
     text: NoteText,
 ) -> String {
     let Some(r) = &target.rating else {
@@ -413,7 +415,7 @@ pub async fn known(
     helpdesk: &str,
     account: &str,
     conversation: &str,
-    session_id: &str,
+    session_id: &SessionId,
 ) -> Result<bool, String> {
     let store = |e: StoreError| e.to_string();
     Ok(engine
@@ -434,7 +436,7 @@ pub async fn known(
 /// is no session Rateline knew, and is not asked about now.
 pub async fn close_missed(
     engine: &Engine,
-    session_id: &str,
+    session_id: &SessionId,
     opened: Option<DateTime<Utc>>,
     since: DateTime<Utc>,
 ) -> Result<bool, StoreError> {

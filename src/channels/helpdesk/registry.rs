@@ -1,6 +1,7 @@
 //! One helpdesk's accounts (instances) as this process uses them: read from the store, each
 //! made once with its API client, and read again when another process may have changed them.
 
+use rateline_domain::SessionId;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -80,7 +81,7 @@ impl<S: HelpdeskSettings, A> Registry<S, A> {
     /// The conversation (ticket) session `session_id` came from, if it came from a helpdesk.
     pub async fn conversation_of(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
     ) -> Result<Option<HelpdeskConversation>, StoreError> {
         self.engine.conversation_of(session_id).await
     }

@@ -2,6 +2,7 @@
 //! (ticket) a session came from and the account (instance) it is in, and whether Meta's
 //! window lets a message into it now.
 
+use rateline_domain::SessionId;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -16,7 +17,7 @@ use super::Registry;
 pub async fn route<S: HelpdeskSettings, A>(
     accounts: &Registry<S, A>,
     helpdesk: Helpdesk,
-    session_id: &str,
+    session_id: &SessionId,
 ) -> Result<(Arc<A>, HelpdeskConversation), SendOutcome> {
     let name = helpdesk.title();
     let conversation = match helpdesk {

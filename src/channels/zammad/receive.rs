@@ -1,6 +1,7 @@
 //! The Zammad channel's way in: its webhook's calls checked, then applied to sessions, and
 //! the client's answers read from them.
 
+use rateline_domain::SessionId;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -330,7 +331,7 @@ impl Zammad {
         z: &Instance,
         t: &Ticket,
         line: &str,
-        session_id: &str,
+        session_id: &SessionId,
         operator: Option<&str>,
         medium: &str,
     ) -> Result<Option<String>, StoreError> {
@@ -368,7 +369,7 @@ impl Zammad {
         &self,
         z: &Instance,
         t: &Ticket,
-        session_id: &str,
+        session_id: &SessionId,
         a: &Article,
     ) -> Result<(), StoreError> {
         let at = self.at(a);
@@ -410,7 +411,7 @@ impl Zammad {
         customer: u64,
         text: &str,
         at: DateTime<Utc>,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<SessionId>, StoreError> {
         let target = self
             .engine
             .latest_answer_target(Channel::Zammad, &client_id(instance, customer))
@@ -435,7 +436,7 @@ impl Zammad {
         &self,
         z: &Instance,
         t: &Ticket,
-        session_id: &str,
+        session_id: &SessionId,
         a: &Article,
     ) -> Result<bool, StoreError> {
         let Some(target) = self.engine.session_answer_target(session_id).await? else {
@@ -487,7 +488,7 @@ impl Zammad {
     /// Closes the ticket an answer reopened (or opened): into the state named `closed` where
     /// it is of type `closed`, else the first active state of that type, else (no state
     /// known) by the name `closed`.
-    async fn close_ticket(&self, z: &Instance, ticket: &str, session_id: &str) {
+    async fn close_ticket(&self, z: &Instance, ticket: &str, session_id: &SessionId) {
         let states = self.states(z, None).await;
         let into = states
             .iter()

@@ -2,6 +2,7 @@
 //! session's ticket as an article in the ticket's own channel, once Meta's window allows it
 //! on WhatsApp.
 
+use rateline_domain::SessionId;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -48,7 +49,7 @@ impl ZammadAdapter {
     /// within Meta's 24 hours of the client's `last` message.
     async fn post(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         text: &str,
         last: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
