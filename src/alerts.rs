@@ -25,7 +25,6 @@
 //! Mattermost and Teams render) the client's words and names are escaped so they ping
 //! nobody and make no link (see [`rateline_adapters::markup`]).
 
-use rateline_domain::SessionId;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,7 +34,7 @@ use rateline_adapters::http::outcome_of_post;
 use rateline_adapters::outbound::Policy;
 use rateline_adapters::webhook::{EVENT_HEADER, SIGNATURE_HEADER, sign};
 use rateline_adapters::{ChannelAdapter, OutgoingText, SendOutcome, TextKind};
-use rateline_domain::{ClientRef, Id, Scale};
+use rateline_domain::{ClientRef, Id, Scale, SessionId};
 use serde_json::json;
 
 use crate::settings::SmtpSettings;

@@ -222,9 +222,9 @@ pub fn verify(secret: &[u8], body: &[u8], header: &str) -> bool {
 }
 
 impl ConnectorClient {
-    #[tracing::instrument(skip_all, fields(request_id = %request.request_id, line_id = %request.line_id))]
     /// POSTs `request` to its line's connector: the card as a `rating_request` (or a
     /// `rating_reminder`, a post of its own).
+    #[tracing::instrument(skip_all, fields(request_id = %request.request_id, line_id = %request.line_id))]
     pub async fn send_request(&self, request: &OutgoingRequest) -> SendOutcome {
         let body = request_body(request, false);
         // A reminder is a post of its own: the connector must not drop it as a repeat.
@@ -266,9 +266,7 @@ impl ConnectorClient {
         )
         .await
     }
-}
 
-impl ConnectorClient {
     /// Sends `request` as a test (`"test": true`, `X-Rateline-Event: test_request`) and
     /// says what the connector answered, under the same policy and timeout as a real send.
     pub async fn test(&self, request: &OutgoingRequest) -> TestAnswer {

@@ -14,7 +14,6 @@
 //! clock, and every [`KEEP_ALIVE`] to send a keep-alive and look again, which is how it
 //! learns of a close made by another process sharing the database.
 
-use rateline_domain::SessionId;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -24,7 +23,7 @@ use chrono::{DateTime, Utc};
 use rateline_adapters::webchat::{
     AnswerMessage, Card, CardRating, CardTexts, TokenError, TokenSigner,
 };
-use rateline_domain::{Channel, ClientAddress, RatingAnswer, RequestStatus};
+use rateline_domain::{Channel, ClientAddress, RatingAnswer, RequestStatus, SessionId};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 

@@ -31,7 +31,6 @@ impl ChannelAdapter for WebhookAdapter {
         Channel::Webhook
     }
 
-    #[tracing::instrument(skip_all, fields(request_id = %request.request_id, line_id = %request.line_id))]
     async fn send(&self, request: &OutgoingRequest) -> SendOutcome {
         self.client.send_request(request).await
     }

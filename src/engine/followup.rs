@@ -1,11 +1,10 @@
 //! The follow-up loop on the engine: alerts listed, responses, appeals and decisions,
 //! abusive comments, and supervisors' evaluations.
 
-use rateline_domain::ErrorCode;
-use rateline_domain::SessionId;
 use rateline_domain::{
     AppealBody, DecisionBody, EvaluationBody, FlagBody, Invalid, PersonId, ResponseBody, check_id,
 };
+use rateline_domain::{ErrorCode, SessionId};
 
 use super::audit::actor;
 use super::base::Engine;

@@ -4,8 +4,7 @@
 //! that the store has one caller above it, and what it is asked for is named in one place.
 
 use chrono::{DateTime, Utc};
-use rateline_domain::SessionId;
-use rateline_domain::{Channel, HelpdeskConversation};
+use rateline_domain::{Channel, HelpdeskConversation, SessionId};
 
 use super::base::Engine;
 use crate::store::Result;

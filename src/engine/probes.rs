@@ -3,12 +3,11 @@
 //! a test alert to one of a person's addresses, so "I never get alerts" shows before the
 //! first low rating.
 
-use rateline_domain::SessionId;
 use std::sync::Arc;
 
 use rateline_adapters::webhook::TestAnswer;
 use rateline_adapters::{ChannelAdapter, OutgoingRequest, SendOutcome, WebhookTarget};
-use rateline_domain::{ClientRef, Id, Invalid};
+use rateline_domain::{ClientRef, Id, Invalid, SessionId};
 
 use super::base::{AlertSending, Engine};
 use super::error::{Result, line_not_found, person_not_found};

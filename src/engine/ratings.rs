@@ -2,8 +2,7 @@
 //! report.
 
 use chrono::Duration;
-use rateline_domain::SessionId;
-use rateline_domain::{ErrorCode, RatingAnswer, check_id};
+use rateline_domain::{ErrorCode, RatingAnswer, SessionId, check_id};
 
 use super::base::Engine;
 use super::error::{EngineError, Result, request_not_found};

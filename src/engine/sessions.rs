@@ -2,8 +2,7 @@
 //! request as the line's rules say.
 
 use chrono::{DateTime, Duration, Utc};
-use rateline_domain::SessionId;
-use rateline_domain::{Channel, ClosedBy, ErrorCode, Invalid, MessageFrom, NewSession};
+use rateline_domain::{Channel, ClosedBy, ErrorCode, Invalid, MessageFrom, NewSession, SessionId};
 
 use super::base::Engine;
 use super::error::{EngineError, Result, session_not_found};

@@ -6,10 +6,10 @@
 //! lookup. Other processes sharing a PostgreSQL database are not signalled: their widgets
 //! notice at their next periodic check (see `channels::webchat`).
 
-use rateline_domain::SessionId;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use rateline_domain::SessionId;
 use tokio::sync::watch;
 
 /// The signals of the sessions someone in this process listens to, by session id.

@@ -8,11 +8,11 @@
 //! `skipped` row, so `GET /v1/alerts` shows why someone heard nothing.
 
 use chrono::{DateTime, Duration, Utc};
-use rateline_domain::SessionId;
 use std::collections::BTreeMap;
 
 use rateline_domain::{
-    AlertPace, Listener, Notify, PaceMode, PlannedAlert, Recipient, Scale, Served, audience, reach,
+    AlertPace, Listener, Notify, PaceMode, PlannedAlert, Recipient, Scale, Served, SessionId,
+    audience, reach,
 };
 use serde::Serialize;
 use sqlx::Row;

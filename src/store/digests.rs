@@ -15,11 +15,10 @@
 //! A digest is then a durable job ([`super::jobs::JobKind::Digest`]) like an alert, held back by
 //! the person's quiet hours, and reads its ratings as they stand when it is sent.
 
-use rateline_domain::SessionId;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use rateline_domain::{AlertPace, Notify, Scale, Secret};
+use rateline_domain::{AlertPace, Notify, Scale, Secret, SessionId};
 use sqlx::Row;
 
 use super::base::{Backend, Digests};

@@ -3,8 +3,7 @@
 //! supervisor's own evaluation of a session.
 
 use chrono::{DateTime, Utc};
-use rateline_domain::SessionId;
-use rateline_domain::{Channel, ClientRef, EventType, LineSettings};
+use rateline_domain::{Channel, ClientRef, EventType, LineSettings, SessionId};
 use serde::Serialize;
 use sqlx::Row;
 

@@ -3,8 +3,7 @@
 //! posts into it.
 
 use chrono::{DateTime, Utc};
-use rateline_domain::HelpdeskConversation;
-use rateline_domain::SessionId;
+use rateline_domain::{HelpdeskConversation, SessionId};
 use sqlx::Row;
 
 use super::base::Helpdesks;

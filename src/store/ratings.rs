@@ -1,9 +1,8 @@
 //! Answers: the first one, permitted changes, and the history of every version.
 
 use chrono::{DateTime, Duration, Utc};
-use rateline_domain::SessionId;
 use rateline_domain::{
-    Channel, EventType, LineSettings, RatingAnswer, RequestId, RequestStatus, Scale,
+    Channel, EventType, LineSettings, RatingAnswer, RequestId, RequestStatus, Scale, SessionId,
 };
 use sqlx::Row;
 

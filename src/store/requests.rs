@@ -12,12 +12,11 @@
 //! SKIP LOCKED`), so several `rateline serve` processes share the work without sending
 //! anything twice.
 
-use rateline_domain::SessionId;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use rateline_domain::{Channel, ClientRef, LineSettings, RequestStatus, Scale};
+use rateline_domain::{Channel, ClientRef, LineSettings, RequestStatus, Scale, SessionId};
 use sqlx::Row;
 
 use super::base::{Backend, Requests};

@@ -534,7 +534,7 @@ fn close_sessions<'c>(
         // A request whose line asks at most once in some days is inserted at once, so that
         // the rule of a later close in the set sees it, as it would one after the other.
         let mut plans = Vec::with_capacity(closes.len());
-        let mut inserted: std::collections::HashMap<String, RequestRecord> = Default::default();
+        let mut inserted: std::collections::HashMap<SessionId, RequestRecord> = Default::default();
         for (a, c) in closes.iter().zip(&closed) {
             let plan = match c {
                 Some(c) => Some(plan_request(conn, a, c).await?),
@@ -544,7 +544,7 @@ fn close_sessions<'c>(
                 && p.seen_by_rules
                 && let Some(r) = insert_request(conn, p).await?
             {
-                inserted.insert(r.session_id.to_string(), r);
+                inserted.insert(r.session_id.clone(), r);
             }
             plans.push(plan);
         }
@@ -554,7 +554,7 @@ fn close_sessions<'c>(
             .flatten()
             .filter(|p| !p.seen_by_rules)
             .collect();
-        let set: std::collections::HashMap<String, RequestRecord> = if new.is_empty() {
+        let set: std::collections::HashMap<SessionId, RequestRecord> = if new.is_empty() {
             Default::default()
         } else {
             let text = |f: for<'n> fn(&'n NewRequest<'n>) -> Option<&'n str>| {
@@ -592,7 +592,7 @@ fn close_sessions<'c>(
                 .fetch_all(&mut *conn)
                 .await?
                 .iter()
-                .map(|row| read_request(row).map(|r| (r.session_id.to_string(), r)))
+                .map(|row| read_request(row).map(|r| (r.session_id.clone(), r)))
                 .collect::<Result<_>>()?
         };
         let queue: Vec<&RequestRecord> = set.values().filter(|r| queued(r)).collect();

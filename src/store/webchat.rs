@@ -2,8 +2,7 @@
 //! widget's acknowledgement that it showed it, and the key its tokens are signed with.
 
 use chrono::{DateTime, Utc};
-use rateline_domain::RequestStatus;
-use rateline_domain::SessionId;
+use rateline_domain::{RequestStatus, SessionId};
 use sqlx::Row;
 
 use super::base::WebChat;

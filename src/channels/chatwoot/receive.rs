@@ -1,7 +1,6 @@
 //! The Chatwoot channel's way in: its webhook's calls checked, then applied to sessions, and
 //! the client's answers read from them.
 
-use rateline_domain::SessionId;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +13,7 @@ use super::send::{Account, ChatwootAdapter};
 use rateline_adapters::signed::CallbackSigner;
 use rateline_domain::{
     Channel, ChatwootSettings, ClientRef, ClosedBy, Helpdesk, HelpdeskConversation,
-    HelpdeskSettings, Id, MessageFrom,
+    HelpdeskSettings, Id, MessageFrom, SessionId,
 };
 use serde_json::Value;
 

@@ -2,18 +2,17 @@
 //! session's conversation, as a message the conversation's inbox renders, once Meta's
 //! window (and Chatwoot's own `can_reply`) allows it.
 
-use rateline_domain::SessionId;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rateline_domain::{Channel, ChatwootSettings, Helpdesk, HelpdeskConversation};
-use serde_json::Value;
-
-use crate::channels::helpdesk::{Registry, route, window_closed};
 use rateline_adapters::chatwoot::{self as api, ChatwootApi};
 use rateline_adapters::signed::CallbackSigner;
 use rateline_adapters::{ChannelAdapter, OutgoingRequest, OutgoingText, SendOutcome};
+use rateline_domain::{Channel, ChatwootSettings, Helpdesk, HelpdeskConversation, SessionId};
+use serde_json::Value;
+
+use crate::channels::helpdesk::{Registry, route, window_closed};
 
 /// One Chatwoot account, as the channel works with it: its number, settings and API.
 pub struct Account {

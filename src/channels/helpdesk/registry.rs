@@ -1,12 +1,11 @@
 //! One helpdesk's accounts (instances) as this process uses them: read from the store, each
 //! made once with its API client, and read again when another process may have changed them.
 
-use rateline_domain::SessionId;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rateline_domain::{HelpdeskConversation, HelpdeskSettings};
+use rateline_domain::{HelpdeskConversation, HelpdeskSettings, SessionId};
 
 use crate::engine::{Engine, HelpdeskRecord};
 use crate::store::StoreError;

@@ -2,12 +2,11 @@
 //! (ticket) a session came from and the account (instance) it is in, and whether Meta's
 //! window lets a message into it now.
 
-use rateline_domain::SessionId;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rateline_adapters::SendOutcome;
-use rateline_domain::{Helpdesk, HelpdeskConversation, HelpdeskSettings};
+use rateline_domain::{Helpdesk, HelpdeskConversation, HelpdeskSettings, SessionId};
 
 use super::Registry;
 

@@ -1,7 +1,6 @@
 //! The Zammad channel's way in: its webhook's calls checked, then applied to sessions, and
 //! the client's answers read from them.
 
-use rateline_domain::SessionId;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +12,7 @@ use rateline_adapters::signed::CallbackSigner;
 use rateline_adapters::zammad::{self as api, ZammadApi};
 use rateline_domain::{
     Channel, ClientRef, ClosedBy, Helpdesk, HelpdeskConversation, HelpdeskSettings, Id,
-    MessageFrom, ZammadSettings,
+    MessageFrom, SessionId, ZammadSettings,
 };
 use serde_json::{Value, json};
 

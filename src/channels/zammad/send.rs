@@ -2,16 +2,15 @@
 //! session's ticket as an article in the ticket's own channel, once Meta's window allows it
 //! on WhatsApp.
 
-use rateline_domain::SessionId;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rateline_domain::{Channel, Helpdesk, HelpdeskConversation, ZammadSettings};
-
-use crate::channels::helpdesk::{Registry, route, window_closed};
 use rateline_adapters::zammad::{self as api, ArticleTo, ZammadApi};
 use rateline_adapters::{ChannelAdapter, OutgoingRequest, OutgoingText, SendOutcome};
+use rateline_domain::{Channel, Helpdesk, HelpdeskConversation, SessionId, ZammadSettings};
+
+use crate::channels::helpdesk::{Registry, route, window_closed};
 
 /// One Zammad instance, as the channel works with it: its name, settings and API.
 pub struct Instance {
