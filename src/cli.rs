@@ -262,13 +262,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::People(PeopleCommand::Invite { config, id, hours }) => {
             let settings = load(&config, cli.json_logs)?;
             let engine = open_engine(&settings).await?;
-            let invited = engine
-                .invite(
-                    &crate::policy::Caller::Open,
-                    &id,
-                    chrono::Duration::hours(hours),
-                )
-                .await;
+            let invited = match crate::engine::known_person(&id) {
+                Ok(person) => {
+                    let valid = chrono::Duration::hours(hours);
+                    engine
+                        .invite(&crate::policy::Caller::Open, &person, valid)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
             engine.close_store().await;
             let invited = invited?;
             println!(
@@ -406,7 +408,9 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
                     }
                 }
                 for (id, line) in &all {
-                    let reach = engine.alert_reach(id, line).await?;
+                    // Every id here was read from the file or the store, both checked.
+                    let line_id = rateline_domain::LineId::stored(id.clone());
+                    let reach = engine.alert_reach(&line_id, line).await?;
                     if !line.notify_low.is_empty() && !reach.reaches_someone {
                         problems.push(format!(
                             "line '{id}' alerts on low ratings but reaches nobody: {}",
@@ -531,7 +535,7 @@ async fn keys(command: KeysCommand, json_logs: bool) -> anyhow::Result<ExitCode>
                     k.id,
                     k.name,
                     k.role.as_str().to_owned(),
-                    k.person_id.unwrap_or_default(),
+                    k.person_id.map(String::from).unwrap_or_default(),
                     match (k.role, k.lines) {
                         (Role::Supervisor, None) => "all".into(),
                         (_, Some(l)) => l.join(","),

@@ -25,7 +25,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use rateline_domain::{MessageFrom, Role};
+use rateline_domain::{MessageFrom, PersonId, Role};
 
 use crate::store::KeyRecord;
 
@@ -51,7 +51,7 @@ pub struct Principal {
     pub role: Role,
     /// The person the caller acts as: the one signed in, or an operator key's. Work done in
     /// the dashboard or with such a key is recorded under this id.
-    pub person_id: Option<String>,
+    pub person_id: Option<PersonId>,
     /// The lines a supervisor covers; `None` covers every line.
     pub lines: Option<Vec<String>>,
     /// An operator's lines: the ones their person works on.
@@ -153,7 +153,7 @@ impl Caller {
     /// A person signed in as themselves. A supervisor oversees exactly their `lines` (none
     /// when they name none: a person's lines default to none, and taking a supervisor's last
     /// line away must not widen their reach); an operator works on theirs.
-    pub fn person(id: &str, name: &str, role: Role, lines: Vec<String>) -> Self {
+    pub fn person(id: &PersonId, name: &str, role: Role, lines: Vec<String>) -> Self {
         let (lines, operator_lines) = match role {
             Role::Admin => (None, Vec::new()),
             Role::Supervisor => (Some(lines), Vec::new()),
@@ -164,7 +164,7 @@ impl Caller {
                 name: name.to_owned(),
             },
             role,
-            person_id: Some(id.to_owned()),
+            person_id: Some(id.clone()),
             lines,
             operator_lines,
         }))
@@ -184,8 +184,8 @@ impl Caller {
 
     /// The person the caller acts as (signed in, or an operator key's); `None` for a key
     /// without a person and the open mode.
-    pub fn person_id(&self) -> Option<&str> {
-        self.key()?.person_id.as_deref()
+    pub fn person_id(&self) -> Option<&PersonId> {
+        self.key()?.person_id.as_ref()
     }
 
     /// The API key a request came with, for its rate limit; `None` for people and the open
@@ -211,7 +211,7 @@ impl Caller {
     pub fn recorded_as(&self) -> Option<String> {
         let p = self.key()?;
         Some(match (&p.person_id, &p.credential) {
-            (Some(person), _) => person.clone(),
+            (Some(person), _) => person.to_string(),
             (None, Credential::Key { id, .. }) => format!("key {id}"),
             (None, Credential::Person { .. }) => "?".to_owned(),
         })
@@ -231,7 +231,7 @@ impl Caller {
                  (leave it out)",
                 describe(p)
             ))),
-            (Some(me), _) => Ok(Some(me.clone())),
+            (Some(me), _) => Ok(Some(me.to_string())),
             (None, asked) => Ok(asked.map(str::to_owned)),
         }
     }
@@ -502,7 +502,7 @@ mod tests {
                 id: "0123abcd".into(),
                 name: "k".into(),
                 role,
-                person_id: person.map(str::to_owned),
+                person_id: person.map(|p| PersonId::stored(p.to_owned())),
                 lines,
                 created_at: Utc::now(),
                 revoked_at: None,
@@ -542,7 +542,12 @@ mod tests {
 
     #[test]
     fn a_person_is_recorded_as_themselves_and_a_key_without_one_names_whom_it_likes() {
-        let olga = Caller::person("sup-olga", "Olga", Role::Supervisor, vec![]);
+        let olga = Caller::person(
+            &PersonId::stored("sup-olga".into()),
+            "Olga",
+            Role::Supervisor,
+            vec![],
+        );
         assert_eq!(
             olga.author("author_id", None).unwrap().as_deref(),
             Some("sup-olga")
@@ -567,9 +572,19 @@ mod tests {
         assert_eq!(program.author("author_id", None).unwrap(), None);
         // A supervisor person oversees their lines only: none when they name none.
         assert!(!olga.all_lines() && !olga.covers_line("support"));
-        let sales = Caller::person("sup-s", "S", Role::Supervisor, vec!["sales".into()]);
+        let sales = Caller::person(
+            &PersonId::stored("sup-s".into()),
+            "S",
+            Role::Supervisor,
+            vec!["sales".into()],
+        );
         assert!(sales.covers_line("sales") && !sales.covers_line("support"));
-        let ben = Caller::person("op-1", "Ben", Role::Operator, vec!["sales".into()]);
+        let ben = Caller::person(
+            &PersonId::stored("op-1".into()),
+            "Ben",
+            Role::Operator,
+            vec!["sales".into()],
+        );
         assert!(ben.sees_session("support", Some("op-1")) && !ben.sees_session("sales", None));
         assert!(
             ben.admin("x")

@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rateline_domain::{Channel, ClientRef, Scale, SessionId};
+use rateline_domain::{Channel, ClientRef, LineId, RequestId, Scale, SessionId};
 
 /// Where a `webhook` line posts its requests, and the secret it signs them with.
 #[derive(Clone, PartialEq, Eq)]
@@ -71,11 +71,11 @@ pub struct TemplateRef {
 pub struct OutgoingRequest {
     /// The request's id: signed into its buttons and sent to connectors, so that the answer finds
     /// it.
-    pub request_id: String,
+    pub request_id: RequestId,
     /// The session the request is for, for connectors and the logs.
     pub session_id: SessionId,
     /// The session's line, for connectors and the logs.
-    pub line_id: String,
+    pub line_id: LineId,
     /// Whom to ask: their id on the channel is where the request goes.
     pub client: ClientRef,
     /// The answers the card offers: 👍 👎, or 1 to 5 stars.

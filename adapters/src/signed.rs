@@ -7,6 +7,7 @@
 //! request. The whole stays within Telegram's 64 bytes, the tightest platform limit.
 
 use hmac::{Hmac, KeyInit, Mac};
+use rateline_domain::RequestId;
 use sha2::Sha256;
 
 use crate::Scale;
@@ -130,7 +131,7 @@ impl CallbackSigner {
     }
 
     /// The request and action a button names, once its MAC checks out (in constant time).
-    pub fn decode(&self, data: &str) -> Result<(String, CardAction), CallbackError> {
+    pub fn decode(&self, data: &str) -> Result<(RequestId, CardAction), CallbackError> {
         let mut parts = data.rsplitn(2, ':');
         let (Some(tag_hex), Some(body)) = (parts.next(), parts.next()) else {
             return Err(CallbackError::Foreign);
@@ -149,7 +150,9 @@ impl CallbackSigner {
         self.mac(body)
             .verify_truncated_left(&tag)
             .map_err(|_| CallbackError::BadMac)?;
-        Ok((uuid_hyphenated(id).unwrap_or_else(|| id.to_owned()), action))
+        // What the MAC covers this key made, from a stored request's id.
+        let id = uuid_hyphenated(id).unwrap_or_else(|| id.to_owned());
+        Ok((RequestId::stored(id), action))
     }
 }
 
@@ -206,7 +209,10 @@ mod tests {
         ] {
             let data = signer.encode(ID, action).unwrap();
             assert!(data.len() <= MAX_PAYLOAD, "{data} is {} bytes", data.len());
-            assert_eq!(signer.decode(&data), Ok((ID.to_owned(), action)));
+            assert_eq!(
+                signer.decode(&data),
+                Ok((RequestId::stored(ID.to_owned()), action))
+            );
         }
     }
 

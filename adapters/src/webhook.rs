@@ -234,7 +234,7 @@ impl ConnectorClient {
                 format!("reminder-{}", request.request_id),
             )
         } else {
-            ("rating_request", request.request_id.clone())
+            ("rating_request", request.request_id.to_string())
         };
         self.post(
             request.webhook.as_ref(),

@@ -10,7 +10,7 @@ use rateline_adapters::SendOutcome;
 use rateline_adapters::phrases::Phrases;
 use rateline_adapters::signed::{CallbackSigner, CardAction};
 use rateline_adapters::text::parse_text_answer;
-use rateline_domain::{ErrorCode, RatingAnswer, RatingSettings, RequestStatus};
+use rateline_domain::{ErrorCode, RatingAnswer, RatingSettings, RequestId, RequestStatus};
 
 use crate::engine::{Engine, EngineError};
 use crate::store::{AnswerTarget, RatingRecord, StoreError};
@@ -302,7 +302,7 @@ impl Dialogue {
 
     /// Asks for the reasons of a low rating: a choice per reason (one tap gives one), and
     /// their numbers typed for several.
-    async fn ask_reasons(&self, chat: &dyn Chat, request_id: &str, line: &RatingSettings) {
+    async fn ask_reasons(&self, chat: &dyn Chat, request_id: &RequestId, line: &RatingSettings) {
         let p = Phrases::for_language(&line.language);
         let mut text = p.reasons_prompt.to_owned();
         let mut choices = Vec::new();

@@ -323,10 +323,10 @@ impl Webchat {
         caller: &Caller,
         request_id: &str,
     ) -> Result<RequestStatus, WidgetError> {
-        named_request(caller, request_id)?;
+        let named = named_request(caller, request_id)?;
         Ok(self
             .engine
-            .widget_showed(request_id, &caller.session_id)
+            .widget_showed(&named.request.id, &caller.session_id)
             .await?
             .unwrap_or(RequestStatus::Scheduled))
     }
@@ -352,7 +352,7 @@ impl Webchat {
             .map_err(|i| WidgetError::Engine(EngineError::Invalid(i)))?;
         // A card answered is a card shown, should its acknowledgement have been lost.
         self.engine
-            .widget_showed(&msg.request_id, &caller.session_id)
+            .widget_showed(&named.request.id, &caller.session_id)
             .await?;
         let submitted = self.engine.submit_rating(answer).await?;
         // Other tabs of the same client show the new state.

@@ -113,12 +113,13 @@ async fn act(
             comment: (!comment.trim().is_empty()).then(|| comment.trim().to_owned()),
             author_id: None,
         };
-        let session = rateline_domain::SessionId::parse("id", id)
-            .map_err(|_| crate::engine::session_not_found(id))?;
+        let session = crate::engine::known_session(id)?;
         let (e, _) = engine.put_evaluation(caller, &session, body).await?;
         return Ok(format!("Your evaluation is saved: {} ★.", e.stars));
     }
-    let (view, _) = engine.session_view_for(caller, id).await?;
+    let (view, _) = engine
+        .session_view_for(caller, &crate::engine::known_session(id)?)
+        .await?;
     if !caller.sees_session(&view.session.line_id, view.session.operator_id.as_deref()) {
         return Err(crate::engine::session_not_found(id).into());
     }
@@ -217,7 +218,11 @@ async fn refused(
             _ => None,
         },
     };
-    match state.engine.session_view_for(caller, id).await {
+    let view = match crate::engine::known_session(id) {
+        Ok(session) => state.engine.session_view_for(caller, &session).await,
+        Err(e) => Err(e),
+    };
+    match view {
         // A session the caller may not see is not shown, whatever refused the form.
         Ok((view, _))
             if !caller.sees_session(&view.session.line_id, view.session.operator_id.as_deref()) =>

@@ -324,7 +324,11 @@ async fn session_page(
     Path(id): Path<String>,
 ) -> Response {
     let id = rateline_domain::normalize_id(&id);
-    let (view, hidden) = match state.engine.session_view_for(&caller, &id).await {
+    let view = match crate::engine::known_session(&id) {
+        Ok(session) => state.engine.session_view_for(&caller, &session).await,
+        Err(e) => Err(e),
+    };
+    let (view, hidden) = match view {
         Ok(v) => v,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -428,7 +432,11 @@ async fn badge(State(state): State<AppState>, Path(id): Path<String>) -> Respons
         )
         .into_response()
     };
-    let line = match state.engine.line(&id).await {
+    let line = match crate::engine::known_line(&id) {
+        Ok(id) => state.engine.line(&id).await,
+        Err(e) => Err(e),
+    };
+    let line = match line {
         Ok(l) if l.settings.public_badge => l,
         Ok(_) | Err(EngineError::NotFound { .. }) => return not_found(),
         Err(e) => return ApiError::from(e).into_response(),

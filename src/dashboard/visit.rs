@@ -11,6 +11,8 @@ use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
 use tower_sessions::Session;
 
+use rateline_domain::LineId;
+
 use super::layout;
 use super::pages::login;
 use super::pages::login::Kept;
@@ -237,7 +239,7 @@ pub async fn viewer(state: &AppState, caller: &Caller) -> Viewer {
         )
         .unwrap_or_default();
     let zone = directory
-        .zone_of(caller.person_id())
+        .zone_of(caller.person_id().map(|me| me.as_str()))
         .unwrap_or(state.time_zone);
     let admin = caller
         .role()
@@ -261,7 +263,7 @@ pub async fn viewer(state: &AppState, caller: &Caller) -> Viewer {
         links: true,
         unanswered,
         appeals,
-        me: caller.person_id().map(str::to_owned),
+        me: caller.person_id().map(ToString::to_string),
         operator: caller.operator().map(str::to_owned),
         admin,
         events_trouble,
@@ -272,7 +274,7 @@ pub async fn viewer(state: &AppState, caller: &Caller) -> Viewer {
 
 /// How line `id` asks, to name a rating's reasons by their texts; the defaults (no
 /// reasons: their ids are shown) when the line cannot be read.
-pub async fn line_rating(state: &AppState, id: &str) -> rateline_domain::RatingSettings {
+pub async fn line_rating(state: &AppState, id: &LineId) -> rateline_domain::RatingSettings {
     state
         .engine
         .line(id)

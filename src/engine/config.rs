@@ -4,8 +4,7 @@
 //! config file's lines.
 
 use rateline_domain::{
-    AlertPace, ErrorCode, Group, Invalid, LineId, LineSettings, ManagedBy, NameId, Person,
-    PersonId, check_id,
+    AlertPace, ErrorCode, Group, Invalid, LineId, LineSettings, ManagedBy, NameId, Person, PersonId,
 };
 
 use super::base::Engine;
@@ -166,8 +165,7 @@ impl Engine {
 
     /// Line `id`, as stored (with its write-only secret: for the engine's and the HTTP
     /// layer's use, never to be shown).
-    pub async fn line(&self, id: &str) -> Result<LineRecord> {
-        check_id("line_id", id).map_err(|_| line_not_found(id))?;
+    pub async fn line(&self, id: &LineId) -> Result<LineRecord> {
         self.store
             .lines()
             .get(id)
@@ -182,11 +180,10 @@ impl Engine {
     }
 
     /// Person `id` as stored, without write-only secrets: admins, or the person themselves.
-    pub async fn person(&self, caller: &Caller, id: &str) -> Result<PersonRecord> {
+    pub async fn person(&self, caller: &Caller, id: &PersonId) -> Result<PersonRecord> {
         if caller.person_id() != Some(id) {
             caller.admin("reading another person")?;
         }
-        check_id("person_id", id).map_err(|_| person_not_found(id))?;
         self.store
             .people()
             .person(id)
@@ -199,7 +196,7 @@ impl Engine {
     pub async fn set_time_zone(
         &self,
         caller: &Caller,
-        person_id: &str,
+        person_id: &PersonId,
         zone: Option<&str>,
     ) -> Result<()> {
         if caller.person_id() != Some(person_id) {
@@ -208,7 +205,6 @@ impl Engine {
         if let Some(zone) = zone {
             rateline_domain::time_zone("time_zone", zone)?;
         }
-        check_id("person_id", person_id).map_err(|_| person_not_found(person_id))?;
         if self
             .store
             .people()
@@ -247,11 +243,10 @@ impl Engine {
     }
 
     /// Person `person_id`'s alert pace: admins, or the person themselves.
-    pub async fn alert_pace(&self, caller: &Caller, person_id: &str) -> Result<AlertPace> {
+    pub async fn alert_pace(&self, caller: &Caller, person_id: &PersonId) -> Result<AlertPace> {
         if caller.person_id() != Some(person_id) {
             caller.admin("reading another person's alert pace")?;
         }
-        check_id("person_id", person_id).map_err(|_| person_not_found(person_id))?;
         self.store
             .people()
             .alert_pace(person_id)
@@ -265,14 +260,13 @@ impl Engine {
     pub async fn set_alert_pace(
         &self,
         caller: &Caller,
-        person_id: &str,
+        person_id: &PersonId,
         pace: &AlertPace,
     ) -> Result<()> {
         if caller.person_id() != Some(person_id) {
             caller.admin("setting another person's alert pace")?;
         }
         pace.validate()?;
-        check_id("person_id", person_id).map_err(|_| person_not_found(person_id))?;
         let before = self
             .store
             .people()

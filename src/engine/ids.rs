@@ -1,14 +1,34 @@
 //! Ids as the outside sends them: checked before the store is asked, and a client's id in
 //! the one form Rateline keeps it.
 
-use rateline_domain::{Channel, Id, Invalid, check_id};
+use rateline_domain::{Channel, Id, Invalid, LineId, PersonId, RequestId, SessionId, check_id};
 
-use super::error::{Result, session_not_found};
+use super::error::{
+    Result, line_not_found, person_not_found, request_not_found, session_not_found,
+};
 
-/// An id Rateline would never accept names no session (nor line): answered as not found,
-/// without asking the database, which may refuse such text outright.
-pub(super) fn known_session(id: &str) -> Result<()> {
-    check_id("session_id", id).map_err(|_| session_not_found(id))
+// Text that names a thing (a dashboard path, a form, an answer's `request_id`) typed where
+// it enters. An id Rateline would never accept names nothing: it is answered as the thing
+// not found, without asking the database, which may refuse such text outright.
+
+/// The session `id` names.
+pub fn known_session(id: &str) -> Result<SessionId> {
+    SessionId::parse("session_id", id).map_err(|_| session_not_found(id))
+}
+
+/// The line `id` names.
+pub fn known_line(id: &str) -> Result<LineId> {
+    LineId::parse("line_id", id).map_err(|_| line_not_found(id))
+}
+
+/// The person `id` names.
+pub fn known_person(id: &str) -> Result<PersonId> {
+    PersonId::parse("person_id", id).map_err(|_| person_not_found(id))
+}
+
+/// The rating request `id` names.
+pub fn known_request(id: &str) -> Result<RequestId> {
+    RequestId::parse("request_id", id).map_err(|_| request_not_found(id))
 }
 
 /// A client's id on `channel` in the form Rateline keeps it: a WhatsApp number's digits,

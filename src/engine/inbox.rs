@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use rateline_domain::{ErrorCode, InboxAction, InboxActionBody, Invalid, Role};
+use rateline_domain::{ErrorCode, InboxAction, InboxActionBody, Invalid, Role, SessionId};
 
 use super::audit::actor;
 use super::base::Engine;
@@ -92,7 +92,7 @@ impl Engine {
         };
         let mine = InboxFilter {
             state: Some(InboxState::Assigned),
-            assignee: Some(Assignee::Person(me.to_owned())),
+            assignee: Some(Assignee::Person(me.to_string())),
             ..unanswered.clone()
         };
         let (unanswered, mine) = tokio::try_join!(
@@ -150,7 +150,7 @@ impl Engine {
             InboxAction::Assign => {
                 let to = match body.assignee_id.take() {
                     Some(id) => id.into_string(),
-                    None => caller.person_id().map(str::to_owned).ok_or_else(|| {
+                    None => caller.person_id().map(ToString::to_string).ok_or_else(|| {
                         Invalid::new(
                             "assignee_id",
                             "name the person to assign to: this key has no person of its own",
@@ -316,7 +316,11 @@ impl Engine {
     /// Session `id` as `caller` may see it (whether they may see the session at all is the
     /// caller's to check first): without its rating on a line that hides ratings from them,
     /// and then `true`.
-    pub async fn session_view_for(&self, caller: &Caller, id: &str) -> Result<(SessionView, bool)> {
+    pub async fn session_view_for(
+        &self,
+        caller: &Caller,
+        id: &SessionId,
+    ) -> Result<(SessionView, bool)> {
         let view = self.session_view(id).await?;
         if self
             .ratings_hidden_from(caller)

@@ -3,7 +3,7 @@
 //! stored; the key's text is shown once, when it is made.
 
 use chrono::{DateTime, Utc};
-use rateline_domain::{ErrorCode, Invalid, Role};
+use rateline_domain::{ErrorCode, Invalid, PersonId, Role};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -58,7 +58,8 @@ pub fn mint(
                 id,
                 name: name.to_owned(),
                 role,
-                person_id,
+                // A stored person's: `create_key` checks that it names one.
+                person_id: person_id.map(PersonId::stored),
                 lines,
                 created_at: now,
                 revoked_at: None,
@@ -144,7 +145,11 @@ impl Engine {
         if !stored.person_active {
             return Ok(Err(KeyRefusal::PersonInactive {
                 id: stored.record.id,
-                person: stored.record.person_id.unwrap_or_default(),
+                person: stored
+                    .record
+                    .person_id
+                    .map(String::from)
+                    .unwrap_or_default(),
             }));
         }
         self.key_used(&stored.record.id);

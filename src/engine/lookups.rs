@@ -4,7 +4,7 @@
 //! that the store has one caller above it, and what it is asked for is named in one place.
 
 use chrono::{DateTime, Utc};
-use rateline_domain::{Channel, HelpdeskConversation, SessionId};
+use rateline_domain::{Channel, HelpdeskConversation, RequestId, SessionId};
 
 use super::base::Engine;
 use crate::store::Result;
@@ -14,7 +14,7 @@ use crate::store::{
 
 impl Engine {
     /// The request an answer names, with its line and rating: what a tap or a reply is for.
-    pub async fn answer_target(&self, request_id: &str) -> Result<Option<AnswerTarget>> {
+    pub async fn answer_target(&self, request_id: &RequestId) -> Result<Option<AnswerTarget>> {
         self.store.ratings().answer_target(request_id).await
     }
 

@@ -30,6 +30,7 @@ pub use error::{
 };
 pub use followup::{ResponseGuard, rating_not_found};
 pub use helpdesks::HelpdeskRecord;
+pub use ids::{known_line, known_person, known_request, known_session};
 pub use inbox::{Export, Inbox, InboxChoices};
 pub use keys::{KeyRefusal, KeyRequest, MAX_KEY_LINES, Minted, mint};
 pub use passwords::{INVITATION_HOURS, MIN_PASSWORD_CHARS, NewInvitation, invitation_path};

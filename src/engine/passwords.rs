@@ -17,7 +17,7 @@ use std::sync::{Arc, LazyLock};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Argon2, password_hash::rand_core::OsRng};
 use chrono::{DateTime, Duration, Utc};
-use rateline_domain::{ClientAddress, ErrorCode, Invalid, check_id};
+use rateline_domain::{ClientAddress, ErrorCode, Invalid, PersonId, check_id};
 use sha2::{Digest, Sha256};
 
 use super::base::Engine;
@@ -212,13 +212,12 @@ impl Engine {
     pub async fn invite(
         &self,
         caller: &Caller,
-        person_id: &str,
+        person_id: &PersonId,
         valid: Duration,
     ) -> Result<NewInvitation> {
         caller.admin("inviting a person")?;
         let created_by = caller.recorded_as();
         let created_by = created_by.as_deref();
-        check_id("person_id", person_id).map_err(|_| person_not_found(person_id))?;
         match self.store.people().person_sign_in(person_id).await? {
             None => return Err(person_not_found(person_id)),
             Some(p) if !p.active => return Err(deactivated(person_id)),
@@ -241,7 +240,7 @@ impl Engine {
         )
         .await;
         Ok(NewInvitation {
-            person_id: person_id.to_owned(),
+            person_id: person_id.to_string(),
             token,
             expires_at,
         })
@@ -391,7 +390,7 @@ impl Engine {
         repeated: &str,
         from: Option<IpAddr>,
     ) -> Result<(String, String)> {
-        let Some(me) = caller.person_id().map(str::to_owned) else {
+        let Some(me) = caller.person_id().cloned() else {
             return Err(Invalid::new(
                 "current",
                 "an API key has no password: people change theirs when signed in as themselves",
@@ -442,7 +441,7 @@ impl Engine {
             &[("address", from.map(|ip| ip.to_string()).into())],
         )
         .await;
-        Ok((me, fingerprint(&hashed)))
+        Ok((me.into_string(), fingerprint(&hashed)))
     }
 
     /// The caller a sign-in made with the password of fingerprint `password` is: person

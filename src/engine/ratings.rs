@@ -2,7 +2,7 @@
 //! report.
 
 use chrono::Duration;
-use rateline_domain::{ErrorCode, RatingAnswer, SessionId, check_id};
+use rateline_domain::{ErrorCode, RatingAnswer, RequestId, SessionId};
 
 use super::base::Engine;
 use super::error::{EngineError, Result, request_not_found};
@@ -31,12 +31,11 @@ impl Engine {
     /// outcomes, each arm what the caller is told (and what wakes or is sent).
     #[tracing::instrument(skip(self, answer), fields(request_id = %answer.request_id))]
     pub async fn submit_rating(&self, mut answer: RatingAnswer) -> Result<Submitted> {
-        check_id("request_id", &answer.request_id)
-            .map_err(|_| request_not_found(&answer.request_id))?;
+        let request_id = super::ids::known_request(&answer.request_id)?;
         let (scale, line) = self
             .store
             .ratings()
-            .answer_context(&answer.request_id)
+            .answer_context(&request_id)
             .await?
             .ok_or_else(|| request_not_found(&answer.request_id))?;
         answer.validate(scale)?;
@@ -158,7 +157,7 @@ impl Engine {
     /// A web chat widget showed request `id` of `session_id` (see `WebChat::widget_showed`).
     pub async fn widget_showed(
         &self,
-        id: &str,
+        id: &RequestId,
         session_id: &SessionId,
     ) -> Result<Option<rateline_domain::RequestStatus>> {
         let outcome = self

@@ -14,7 +14,7 @@
 //! alerts no recipient who is an operator, and the check names each one it would skip.
 
 use rateline_domain::{
-    LineSettings, MAX_ALERTED_PEOPLE, Recipient, Role, operator_kept_from_ratings,
+    LineId, LineSettings, MAX_ALERTED_PEOPLE, Recipient, Role, operator_kept_from_ratings,
 };
 use serde::Serialize;
 
@@ -67,7 +67,7 @@ impl Engine {
     /// for `GET /v1/lines/{id}` and `rateline check-config`.
     pub async fn alert_reach(
         &self,
-        id: &str,
+        id: &LineId,
         line: &LineSettings,
     ) -> Result<AlertReach, StoreError> {
         check(&self.store, id, line, self.sinks).await
@@ -78,7 +78,7 @@ impl Engine {
 /// this deployment can send through.
 async fn check(
     store: &Store,
-    line_id: &str,
+    line_id: &LineId,
     line: &LineSettings,
     sinks: Sinks,
 ) -> Result<AlertReach, StoreError> {
@@ -91,7 +91,10 @@ async fn check(
         .filter(|p| {
             p.person.role == Role::Operator
                 && p.person.active
-                && p.person.lines.iter().any(|l| l.as_str() == line_id)
+                && p.person
+                    .lines
+                    .iter()
+                    .any(|l| l.as_str() == line_id.as_str())
         })
         .collect();
     reach.operators = operators.iter().map(|p| p.id.to_string()).collect();

@@ -6,7 +6,7 @@ use rateline_domain::{Channel, ClosedBy, ErrorCode, Invalid, MessageFrom, NewSes
 
 use super::base::Engine;
 use super::error::{EngineError, Result, session_not_found};
-use super::ids::{known_session, whatsapp_number};
+use super::ids::whatsapp_number;
 use crate::store::{
     CloseResult, CloseTiming, LineRecord, MessageResult, SessionRecord, SessionView,
 };
@@ -132,8 +132,7 @@ impl Engine {
     }
 
     /// Session `id`, whoever asks (callers that must hide it check the caller first).
-    pub async fn session(&self, id: &str) -> Result<SessionRecord> {
-        known_session(id)?;
+    pub async fn session(&self, id: &SessionId) -> Result<SessionRecord> {
         self.store
             .sessions()
             .get(id)
@@ -149,7 +148,6 @@ impl Engine {
         from: MessageFrom,
         at: Option<DateTime<Utc>>,
     ) -> Result<MessageResult> {
-        known_session(session_id)?;
         let now = self.now();
         // Within the allowed skew a time from the future is taken as now: it must not
         // stretch Meta's 24-hour window.
@@ -192,7 +190,6 @@ impl Engine {
         at: Option<DateTime<Utc>>,
         tags: &[String],
     ) -> Result<CloseResult> {
-        known_session(session_id)?;
         rateline_domain::check_tags("tags", tags)?;
         let now = self.now();
         let closed_at = self.event_time("at", at, now)?;
@@ -209,7 +206,6 @@ impl Engine {
         tags: &[String],
         why: &str,
     ) -> Result<CloseResult> {
-        known_session(session_id)?;
         rateline_domain::check_tags("tags", tags)?;
         let now = self.now();
         self.close(session_id, by, now, now, tags, CloseMode::Unasked(why))
@@ -300,8 +296,7 @@ impl Engine {
     }
     /// Session `id` whole, whoever asks: callers go through [`Engine::session_view_for`],
     /// which leaves out what the caller may not see.
-    pub(super) async fn session_view(&self, id: &str) -> Result<SessionView> {
-        known_session(id)?;
+    pub(super) async fn session_view(&self, id: &SessionId) -> Result<SessionView> {
         self.store
             .sessions()
             .view(id)

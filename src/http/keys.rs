@@ -69,7 +69,7 @@ async fn create_key(
             id: r.id,
             name: r.name,
             role: r.role,
-            person_id: r.person_id,
+            person_id: r.person_id.map(String::from),
             lines: r.lines,
             created_at: r.created_at,
         }),

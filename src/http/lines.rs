@@ -270,5 +270,6 @@ async fn view(state: &AppState, line: LineRecord) -> ApiResult<LineView> {
 
 /// The line's version now, for the `ETag` of a refusal as stale.
 async fn current_version(state: &AppState, id: &str) -> Option<i64> {
-    state.engine.line(id).await.ok().map(|l| l.version)
+    let id = crate::engine::known_line(id).ok()?;
+    state.engine.line(&id).await.ok().map(|l| l.version)
 }

@@ -468,9 +468,10 @@ async fn put_group(
 
 /// The person's version now, for the `ETag` of a refusal as stale.
 async fn current_version(state: &AppState, id: &str) -> Option<i64> {
+    let id = crate::engine::known_person(id).ok()?;
     state
         .engine
-        .person(&Caller::Open, id)
+        .person(&Caller::Open, &id)
         .await
         .ok()
         .map(|p| p.version)

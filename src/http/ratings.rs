@@ -290,7 +290,7 @@ async fn list(
     query: ApiQuery,
 ) -> ApiResult<Json<RatingList>> {
     query.only(&INBOX_PARAMS.join(", "))?;
-    let filter = inbox_filter(&query.0, caller.person_id()).or_refuse()?;
+    let filter = inbox_filter(&query.0, caller.person_id().map(|me| me.as_str())).or_refuse()?;
     let inbox = state.engine.inbox(&caller, filter).await?;
     Ok(Json(RatingList {
         total: inbox.page.total,
@@ -352,10 +352,12 @@ async fn export(
             )
         })?,
     };
-    let filter = inbox_filter(&params, caller.person_id()).or_refuse()?;
+    let filter = inbox_filter(&params, caller.person_id().map(|me| me.as_str())).or_refuse()?;
     let export = state.engine.export(&caller, filter).await?;
     let names = state.engine.directory().await?;
-    let zone = names.zone_of(caller.person_id()).unwrap_or(state.time_zone);
+    let zone = names
+        .zone_of(caller.person_id().map(|me| me.as_str()))
+        .unwrap_or(state.time_zone);
     let file = super::export::file_name(&params);
     Ok(super::export::streamed(export, format, zone, names, &file))
 }

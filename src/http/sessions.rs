@@ -229,7 +229,7 @@ async fn close(
 pub async fn visible_session(
     state: &AppState,
     caller: &Caller,
-    id: &str,
+    id: &SessionId,
 ) -> ApiResult<Option<SessionRecord>> {
     if caller.is_open() {
         return Ok(None);
@@ -246,7 +246,7 @@ pub async fn visible_session(
 async fn may_write(
     state: &AppState,
     caller: &Caller,
-    id: &str,
+    id: &SessionId,
     write: SessionWrite,
 ) -> ApiResult<()> {
     match visible_session(state, caller, id).await? {

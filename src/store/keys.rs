@@ -1,7 +1,7 @@
 //! API keys: made by `rateline keys create`, checked on every `/v1` call once any exists.
 
 use chrono::{DateTime, Utc};
-use rateline_domain::Role;
+use rateline_domain::{PersonId, Role};
 use sqlx::Row;
 
 use super::base::Keys;
@@ -18,7 +18,7 @@ pub struct KeyRecord {
     /// What the key may do.
     pub role: Role,
     /// The operator an `operator` key acts as.
-    pub person_id: Option<String>,
+    pub person_id: Option<PersonId>,
     /// The lines a `supervisor` key covers; `None` covers every line.
     pub lines: Option<Vec<String>>,
     /// When it was made.

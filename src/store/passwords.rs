@@ -3,7 +3,7 @@
 //! SHA-256.
 
 use chrono::{DateTime, Utc};
-use rateline_domain::Role;
+use rateline_domain::{PersonId, Role};
 use sqlx::Row;
 
 use super::base::People;
@@ -14,7 +14,7 @@ use super::sql::{ms, opt_time, time};
 #[derive(Debug, Clone)]
 pub struct PersonSignIn {
     /// The person's id.
-    pub id: String,
+    pub id: PersonId,
     /// Their name, as the dashboard greets them.
     pub name: String,
     /// What they may do once signed in.
@@ -31,7 +31,7 @@ pub struct PersonSignIn {
 #[derive(Debug, Clone)]
 pub struct Invitation {
     /// The person it lets set a password.
-    pub person_id: String,
+    pub person_id: PersonId,
     /// Their name, as the page greets them.
     pub person_name: String,
     /// When the link stops working.
@@ -73,7 +73,7 @@ impl People<'_> {
     pub async fn create_invitation(
         self,
         token_hash: &str,
-        person_id: &str,
+        person_id: &PersonId,
         created_by: Option<&str>,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
@@ -161,7 +161,7 @@ impl People<'_> {
     /// replaced.
     pub async fn change_password(
         self,
-        person_id: &str,
+        person_id: &PersonId,
         old_hash: &str,
         new_hash: &str,
         now: DateTime<Utc>,

@@ -102,7 +102,10 @@ impl Ratings<'_> {
     /// settings, in one read. `None` when the request does not exist. Read on the readers'
     /// connections: on SQLite the pool's one connection is the writer's, and a read there
     /// waits for the batch it runs and makes the next one wait.
-    pub async fn answer_context(self, request_id: &str) -> Result<Option<(Scale, LineSettings)>> {
+    pub async fn answer_context(
+        self,
+        request_id: &RequestId,
+    ) -> Result<Option<(Scale, LineSettings)>> {
         let Some(row) = sqlx::query(
             "SELECT r.scale, r.line_id, l.settings
              FROM rating_requests r JOIN lines l ON l.id = r.line_id WHERE r.id = $1",
@@ -825,7 +828,7 @@ pub struct AnswerTarget {
 
 impl Ratings<'_> {
     /// The request `request_id` with its client, line and rating.
-    pub async fn answer_target(self, request_id: &str) -> Result<Option<AnswerTarget>> {
+    pub async fn answer_target(self, request_id: &RequestId) -> Result<Option<AnswerTarget>> {
         self.answer_target_where("r.id = $1", &[request_id]).await
     }
 

@@ -16,7 +16,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use rateline_domain::{Channel, ClientRef, LineSettings, RequestStatus, Scale, SessionId};
+use rateline_domain::{
+    Channel, ClientRef, LineId, LineSettings, RequestId, RequestStatus, Scale, SessionId,
+};
 use sqlx::Row;
 
 use super::base::{Backend, Requests};
@@ -30,11 +32,11 @@ pub struct ClaimedRequest {
     /// The settings of the request's line at the claim.
     pub line: Arc<LineSettings>,
     /// The request's id.
-    pub id: String,
+    pub id: RequestId,
     /// The session whose close made it.
     pub session_id: SessionId,
     /// The session's line.
-    pub line_id: String,
+    pub line_id: LineId,
     /// The channel it goes through.
     pub channel: Channel,
     /// The client it goes to.
@@ -133,7 +135,7 @@ impl Requests<'_> {
         }
         let mut claimed = Vec::with_capacity(rows.len());
         let mut stale = Vec::new();
-        let mut lines: HashMap<String, Arc<LineSettings>> = HashMap::new();
+        let mut lines: HashMap<LineId, Arc<LineSettings>> = HashMap::new();
         for row in &rows {
             // A queue row outlives its request's wait only when the client answered while
             // a send was in flight and its holder died before recording the outcome (or
@@ -219,7 +221,7 @@ impl Requests<'_> {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let record = Record {
-            id: claim.id.clone(),
+            id: claim.id.to_string(),
             attempts: claim.attempts,
             owner: owner.to_owned(),
             result: result.clone(),
@@ -426,10 +428,10 @@ fn claim_select(from: &str, rest: &str) -> String {
 /// so far); `attempts` counts the send about to be made.
 fn read_claimed(
     row: &sqlx::any::AnyRow,
-    lines: &mut HashMap<String, Arc<LineSettings>>,
+    lines: &mut HashMap<LineId, Arc<LineSettings>>,
 ) -> Result<ClaimedRequest> {
     let corrupt = |e: String| StoreError::Corrupt(format!("claimed request: {e}"));
-    let line_id: String = row.try_get("line_id")?;
+    let line_id: LineId = row.try_get("line_id")?;
     let line = match lines.get(&line_id) {
         Some(l) => l.clone(),
         None => {

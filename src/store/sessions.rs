@@ -150,7 +150,7 @@ impl Sessions<'_> {
     }
 
     /// The session `id`, if there is one.
-    pub async fn get(self, id: &str) -> Result<Option<SessionRecord>> {
+    pub async fn get(self, id: &SessionId) -> Result<Option<SessionRecord>> {
         let mut conn = self.0.pool.acquire().await?;
         session_by_id(&mut conn, id).await
     }
@@ -282,7 +282,7 @@ impl Sessions<'_> {
 
     /// The session, its newest request and that request's rating, read as one snapshot so
     /// the view never shows a request on a session that is not closed yet.
-    pub async fn view(self, id: &str) -> Result<Option<SessionView>> {
+    pub async fn view(self, id: &SessionId) -> Result<Option<SessionView>> {
         let mut tx = self.0.pool.begin().await?;
         if self.0.backend == Backend::Postgres {
             // READ COMMITTED would give each statement its own snapshot.

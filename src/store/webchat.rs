@@ -2,7 +2,7 @@
 //! widget's acknowledgement that it showed it, and the key its tokens are signed with.
 
 use chrono::{DateTime, Utc};
-use rateline_domain::{RequestStatus, SessionId};
+use rateline_domain::{RequestId, RequestStatus, SessionId};
 use sqlx::Row;
 
 use super::base::WebChat;
@@ -28,7 +28,7 @@ impl WebChat<'_> {
     /// whether this call changed it, or `None` when the session has no such request.
     pub async fn widget_showed(
         self,
-        id: &str,
+        id: &RequestId,
         session_id: &SessionId,
         now: DateTime<Utc>,
     ) -> Result<Option<(RequestStatus, bool)>> {

@@ -565,7 +565,12 @@ async fn an_upgrade_keeps_the_queue_and_its_leases(kind: Db) {
     let status = |s: &'static str| {
         let store = store.clone();
         async move {
-            let view = store.sessions().view(s).await.unwrap().unwrap();
+            let view = store
+                .sessions()
+                .view(&rateline_domain::SessionId::stored(s.into()))
+                .await
+                .unwrap()
+                .unwrap();
             view.request.unwrap().status
         }
     };
@@ -584,7 +589,7 @@ async fn an_upgrade_keeps_the_queue_and_its_leases(kind: Db) {
         .unwrap();
     let claimed: Vec<(String, bool, u32)> = claimed
         .into_iter()
-        .map(|c| (c.id, c.reclaimed, c.attempts))
+        .map(|c| (c.id.into_string(), c.reclaimed, c.attempts))
         .collect();
     assert_eq!(
         claimed,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::common::{Db, TestDb};
 use chrono::Utc;
 use rateline::store::{JobKind, Store, StoreError};
-use rateline_domain::{LineSettings, ManagedBy, NewSession};
+use rateline_domain::{LineSettings, ManagedBy, NewSession, RequestId, SessionId};
 use serde_json::json;
 use sqlx::{Connection, Row};
 
@@ -560,7 +560,12 @@ async fn a_stored_word_that_no_longer_reads_is_named_as_corrupt(kind: Db) {
         .insert(&session("kept", "support"), Utc::now(), None)
         .await
         .unwrap();
-    let kept = store.sessions().get("kept").await.unwrap().unwrap();
+    let kept = store
+        .sessions()
+        .get(&SessionId::stored("kept".into()))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(kept.channel, rateline_domain::Channel::Webhook);
     assert_eq!(kept.client.id, "c-kept");
 
@@ -658,7 +663,7 @@ async fn values_that_look_like_array_syntax_come_back_as_they_went_in(kind: Db) 
         .collect();
     let (closes, _) = close_queued(&db, &store, &ids, ids.len()).await;
     for (s, close) in sessions.iter().zip(&closes) {
-        let stored = store.sessions().get(s.id.as_str()).await.unwrap().unwrap();
+        let stored = store.sessions().get(&s.id).await.unwrap().unwrap();
         assert_eq!(stored.client.id.as_str(), s.client.id.as_str());
         assert_eq!(stored.client.name, s.client.name, "{:?}", s.id);
         assert_eq!(stored.operator_id.as_deref(), s.operator_id.as_deref());
@@ -1134,9 +1139,10 @@ async fn on_sqlite_the_reads_around_writes_answer_while_the_writer_waits_for_the
     }
     let line = before_the_open!("the line", store.lines().get("support"));
     assert_eq!(line.expect("the line is stored").id, "support");
+    let no_such = RequestId::stored("no-such".into());
     let context = before_the_open!(
         "an answer's context",
-        store.ratings().answer_context("no-such")
+        store.ratings().answer_context(&no_such)
     );
     assert!(context.is_none(), "no such request");
     let wake = before_the_open!("the next wake", store.requests().next_wake());

@@ -13,7 +13,7 @@ use super::send::{Account, ChatwootAdapter};
 use rateline_adapters::signed::CallbackSigner;
 use rateline_domain::{
     Channel, ChatwootSettings, ClientRef, ClosedBy, Helpdesk, HelpdeskConversation,
-    HelpdeskSettings, Id, MessageFrom, SessionId,
+    HelpdeskSettings, Id, MessageFrom, RequestId, SessionId,
 };
 use serde_json::Value;
 
@@ -551,7 +551,7 @@ impl Chatwoot {
     async fn tap_target(
         &self,
         session_id: &SessionId,
-        request_id: &str,
+        request_id: &RequestId,
     ) -> Result<Option<AnswerTarget>, StoreError> {
         let Some(target) = self.engine.answer_target(request_id).await? else {
             return Ok(None);

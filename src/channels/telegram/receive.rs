@@ -170,14 +170,14 @@ impl Telegram {
         }
         let answer = match (action, &target.rating) {
             (CardAction::Rate(value), _) => RatingAnswer {
-                request_id: request_id.clone(),
+                request_id: request_id.to_string(),
                 value,
                 comment: None,
                 resolved: None,
                 reasons: None,
             },
             (CardAction::Resolved(resolved), Some(r)) => RatingAnswer {
-                request_id: request_id.clone(),
+                request_id: request_id.to_string(),
                 value: r.value,
                 comment: None,
                 resolved: Some(resolved),
@@ -202,7 +202,7 @@ impl Telegram {
                 if self.awaits_reasons(&target, r) =>
             {
                 RatingAnswer {
-                    request_id: request_id.clone(),
+                    request_id: request_id.to_string(),
                     value: r.value,
                     comment: None,
                     resolved: None,

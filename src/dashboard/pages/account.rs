@@ -362,7 +362,7 @@ pub async fn set_time_zone(
     crate::dashboard::visit::Visit { caller, session }: crate::dashboard::visit::Visit,
     Form(form): Form<TimeZoneForm>,
 ) -> Response {
-    let Some(me) = caller.person_id().map(str::to_owned) else {
+    let Some(me) = caller.person_id().cloned() else {
         return account_page(&state, &caller, None, None).await;
     };
     let zone = Some(form.time_zone.trim()).filter(|z| !z.is_empty());
@@ -471,7 +471,7 @@ pub async fn set_alert_pace(
     crate::dashboard::visit::Visit { caller, session }: crate::dashboard::visit::Visit,
     Form(form): Form<PaceForm>,
 ) -> Response {
-    let Some(me) = caller.person_id().map(str::to_owned) else {
+    let Some(me) = caller.person_id().cloned() else {
         return account_page(&state, &caller, None, None).await;
     };
     let pace = match form.pace() {
@@ -604,7 +604,7 @@ async fn account_page_with(
     let pace_problem = |field: &str| about(field).map(str::to_owned);
     let own = caller
         .person_id()
-        .and_then(|me| viewer.directory.people.get(me))
+        .and_then(|me| viewer.directory.people.get(me.as_str()))
         .and_then(|(_, zone)| zone.clone())
         .unwrap_or_default();
     let server = state.time_zone.name();

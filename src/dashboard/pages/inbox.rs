@@ -62,7 +62,7 @@ async fn show(
 ) -> Response {
     let viewer = viewer(state, caller).await;
     let params = in_zone(shown, &viewer);
-    let mut read = inbox_filter(&params, caller.person_id());
+    let mut read = inbox_filter(&params, caller.person_id().map(|me| me.as_str()));
     read.filter.limit = PER_PAGE;
     let problems: HashMap<&str, String> = read
         .problems
@@ -126,7 +126,7 @@ pub async fn export(
     };
     let viewer = viewer(&state, &caller).await;
     let params = in_zone(&asked, &viewer);
-    let filter = match inbox_filter(&params, caller.person_id()).or_refuse() {
+    let filter = match inbox_filter(&params, caller.person_id().map(|me| me.as_str())).or_refuse() {
         Ok(f) => f,
         Err(e) => return layout::refused("Download", e),
     };

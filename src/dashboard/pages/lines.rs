@@ -522,7 +522,10 @@ pub async fn show(
     Visit { caller, session }: Visit,
     Path(id): Path<String>,
 ) -> Response {
-    let id = rateline_domain::normalize_id(&id);
+    let id = match crate::engine::known_line(&id) {
+        Ok(id) => id,
+        Err(e) => return refused("Line", e.into()),
+    };
     let line = match readable(&state, &caller, &id).await {
         Ok(l) => l,
         Err(e) => return refused("Line", e),
@@ -533,7 +536,7 @@ pub async fn show(
 }
 
 /// Line `id`, if `caller` may see it (a supervisor their own lines, admins every line).
-async fn readable(state: &AppState, caller: &Caller, id: &str) -> Result<LineRecord, ApiError> {
+async fn readable(state: &AppState, caller: &Caller, id: &LineId) -> Result<LineRecord, ApiError> {
     caller.line(id)?;
     Ok(state.engine.line(id).await?)
 }
@@ -545,7 +548,10 @@ pub async fn save(
     Path(id): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let id = rateline_domain::normalize_id(&id);
+    let id = match crate::engine::known_line(&id) {
+        Ok(id) => id,
+        Err(e) => return refused("Line", e.into()),
+    };
     let stored = match readable(&state, &caller, &id).await {
         Ok(l) => l,
         Err(e) => return refused("Line", e),
@@ -558,7 +564,7 @@ pub async fn save(
         let settings = crate::http::merged(&stored.settings, &patch)?;
         let (line, _) = state
             .engine
-            .put_line(&caller, &LineId::parse("line_id", &id)?, settings, expected)
+            .put_line(&caller, &id, settings, expected)
             .await?;
         Ok::<_, ApiError>(line)
     };
@@ -607,7 +613,10 @@ pub async fn test_request(
     Visit { caller, .. }: Visit,
     Path(id): Path<String>,
 ) -> Response {
-    let id = rateline_domain::normalize_id(&id);
+    let id = match crate::engine::known_line(&id) {
+        Ok(id) => id,
+        Err(e) => return refused("Line", e.into()),
+    };
     let line = match readable(&state, &caller, &id).await {
         Ok(l) => l,
         Err(e) => return refused("Line", e),

@@ -177,7 +177,10 @@ pub async fn invite(
     Path(id): Path<String>,
     Form(form): Form<InviteForm>,
 ) -> Response {
-    let id = rateline_domain::normalize_id(&id);
+    let id = match crate::engine::known_person(&id) {
+        Ok(id) => id,
+        Err(e) => return refused("People", e.into()),
+    };
     let valid = Duration::hours(crate::engine::INVITATION_HOURS);
     let invited = match state.engine.invite(&caller, &id, valid).await {
         Ok(i) => Invited {
@@ -356,7 +359,10 @@ pub async fn show(
     Path(id): Path<String>,
     Query(q): Query<ShownQuery>,
 ) -> Response {
-    let id = rateline_domain::normalize_id(&id);
+    let id = match crate::engine::known_person(&id) {
+        Ok(id) => id,
+        Err(e) => return refused("Person", e.into()),
+    };
     let person = match state.engine.person(&caller, &id).await {
         Ok(p) => p,
         Err(e) => return refused("Person", e.into()),
@@ -376,7 +382,10 @@ pub async fn save(
     Path(id): Path<String>,
     Form(posted): Form<Vec<(String, String)>>,
 ) -> Response {
-    let id = rateline_domain::normalize_id(&id);
+    let id = match crate::engine::known_person(&id) {
+        Ok(id) => id,
+        Err(e) => return refused("Person", e.into()),
+    };
     let values = form::posted(posted);
     if let Err(e) = caller.admin("changing people") {
         return refused("Person", e.into());
@@ -406,7 +415,10 @@ pub async fn set_active(
     Path(id): Path<String>,
     Form(form): Form<ActiveForm>,
 ) -> Response {
-    let id = rateline_domain::normalize_id(&id);
+    let id = match crate::engine::known_person(&id) {
+        Ok(id) => id,
+        Err(e) => return refused("Person", e.into()),
+    };
     // Deactivating ends someone's sign-ins and alerts at once: it takes the box ticked.
     if form.active != "true" && form.confirm != "yes" {
         flash(
@@ -435,7 +447,7 @@ async fn change(
     state: &AppState,
     caller: &Caller,
     session: tower_sessions::Session,
-    id: &str,
+    id: &PersonId,
     patch: serde_json::Value,
     version: &str,
     values: &Values,
@@ -489,7 +501,7 @@ async fn change(
 async fn refused_save(
     state: &AppState,
     caller: &Caller,
-    id: &str,
+    id: &PersonId,
     values: &Values,
     e: ApiError,
 ) -> Response {
@@ -523,7 +535,10 @@ pub async fn test_alert(
     Path(id): Path<String>,
     Form(form): Form<TestAlertForm>,
 ) -> Response {
-    let id = rateline_domain::normalize_id(&id);
+    let id = match crate::engine::known_person(&id) {
+        Ok(id) => id,
+        Err(e) => return refused("Person", e.into()),
+    };
     // Sent (or tried): said once on the person's page, which a refresh does not send again.
     let e = match state.engine.test_alert(&caller, &id, &form.sink).await {
         Ok(t) => {
@@ -603,7 +618,7 @@ async fn person_page(
             Some((sink, label, address?))
         })
         .collect();
-    let me = caller.person_id() == Some(p.id.as_str());
+    let me = caller.person_id() == Some(&p.id);
     let markup = layout::page(
         &p.person.name,
         &viewer,
