@@ -11,8 +11,8 @@
 //! `src/channels/<channel>/send.rs`; this crate holds what they call and what needs neither
 //! the store nor the engine, so that it is unit-tested and fuzzed alone: a module per
 //! platform (the Bot API, the Graph API and its webhook's events, Chatwoot's and Zammad's
-//! APIs, the connector's signed posts, the widget's tokens), signed buttons
-//! ([`signed`]), text answers ([`text::parse_text_answer`]), the card's words
+//! APIs, Rocket.Chat's webhook, the connector's signed posts, the widget's tokens), signed
+//! buttons ([`signed`]), text answers ([`text::parse_text_answer`]), the card's words
 //! ([`phrases`]) and the outbound policy ([`outbound`]).
 
 pub mod chatwoot;
@@ -22,6 +22,7 @@ pub mod markup;
 pub mod meta;
 pub mod outbound;
 pub mod phrases;
+pub mod rocketchat;
 pub mod signed;
 pub mod telegram;
 pub mod text;

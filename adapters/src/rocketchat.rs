@@ -1,0 +1,483 @@
+//! Rocket.Chat Omnichannel's webhook ("CRM integration"), parsed: what a Rocket.Chat
+//! server posts about its live chat rooms, read into the facts Rateline acts on.
+//!
+//! This module is the first part of the Rocket.Chat channel: the parse of what the
+//! platform sends, unit-tested and fuzzed alone. The channel that acts on it (the
+//! hand-over to a "Ratings" agent, the questions in the room, the close) is not built yet.
+//!
+//! What follows is read from Rocket.Chat's source (RocketChat/Rocket.Chat); each fact names
+//! its file.
+//!
+//! - **One URL for every event.** `Livechat_webhookUrl` receives a JSON `POST`
+//!   (`apps/meteor/app/livechat/server/lib/webhooks.ts`, `sendRequest`; the
+//!   `Content-Type: application/json` comes from `packages/server-fetch/src/parsers.ts`).
+//!   Each "Send request on…" switch (`Livechat_webhook_on_close`, `…_on_forward`,
+//!   `…_on_visitor_message`, `…_on_agent_message`, …) is off by default
+//!   (`apps/meteor/server/settings/omnichannel.ts`).
+//! - **The secret** (`Livechat_secret_token`, empty by default) travels as it is in
+//!   `X-RocketChat-Livechat-Token` ([`TOKEN_HEADER`]), only when it is set: no signature,
+//!   no timestamp, so the receiver compares it in constant time and nothing more.
+//! - **The body** is the room flattened to the top level, not nested
+//!   (`apps/meteor/app/livechat/server/lib/guests.ts`, `getLivechatRoomGuestInfo`): `_id`
+//!   is the room's id; `visitor` carries the visitor's `_id`, `token`, `username`, `name`,
+//!   `email: [{address}]` and `phone: [{phoneNumber}]`; `agent` is whoever serves the room
+//!   now; `crmData` is the text this receiver last answered, sent back as a string; `type`
+//!   names the event. Dates are ISO 8601 strings (`JSON.stringify`).
+//! - **The extra fields per type** (`apps/meteor/app/livechat/server/hooks/sendToCRM.ts`,
+//!   `getAdditionalFieldsByType`): `LivechatSessionStart` and `LivechatSessionQueued` add
+//!   `departmentId`; `LivechatSessionTaken` adds `servedBy`; `LivechatSessionForwarded`
+//!   adds `departmentId`, `servedBy` (the new agent) and either `oldServedBy` (a hand-over to
+//!   an agent: the previous `servedBy`, `{_id, username, ts}`) or `oldDepartmentId` (to a
+//!   department), never both; the close, `LivechatSession`, adds `servedBy`, `closedAt`,
+//!   `closedBy: {_id, username}` and `closer` (`"user"` or `"visitor"`). There is no
+//!   `LivechatSessionClosed`.
+//! - **Messages** (`sendToCRM.ts`): a `Message` event carries only the one new message;
+//!   the other events carry the room's whole visible history, oldest first, with system
+//!   messages left out except the closing one (`closingMessage: true`); `LeadCapture`
+//!   carries none. A message from anyone but the visitor carries `agentId` (the sender's
+//!   user id), a bot's as an agent's: there is no bot flag.
+//! - **Delivery** (`webhooks.ts`): only status 200 counts; a 5xx, a 429, a timeout
+//!   (`Livechat_http_timeout`, 5,000 ms) or a network error is tried again after four times
+//!   the timeout (20 s), five tries in all, held in the server's memory; any other status is
+//!   dropped. Calls are not awaited, so they may arrive out of order. The body of the 200 is
+//!   kept as the room's `crmData`.
+//!
+//! The visitor's `token` lets whoever holds it write as the visitor, so it is a secret:
+//! [`VisitorToken`]'s `Debug` never shows it.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+/// The header Rocket.Chat sends `Livechat_secret_token` in, when one is set.
+pub const TOKEN_HEADER: &str = "X-RocketChat-Livechat-Token";
+
+/// The largest webhook body read: a room's whole history rides on most events, so this is
+/// far above a Telegram update's limit, yet bounded.
+pub const MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;
+
+/// One webhook call, as `sendToCRM` builds it; fields Rateline does not act on are ignored.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Event {
+    /// The room's id (`rid`).
+    #[serde(rename = "_id")]
+    pub room_id: String,
+    /// What happened: see [`Event::kind`].
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// The visitor of the room.
+    pub visitor: Visitor,
+    /// Who serves the room now, when someone does.
+    #[serde(default)]
+    pub agent: Option<Agent>,
+    /// The room's department, when it has one.
+    #[serde(default, rename = "departmentId")]
+    pub department_id: Option<String>,
+    /// Who serves the room (on a hand-over: the new agent).
+    #[serde(default, rename = "servedBy")]
+    pub served_by: Option<ServedBy>,
+    /// A hand-over to an agent: who served the room before.
+    #[serde(default, rename = "oldServedBy")]
+    pub old_served_by: Option<ServedBy>,
+    /// A hand-over to a department: the department before.
+    #[serde(default, rename = "oldDepartmentId")]
+    pub old_department_id: Option<String>,
+    /// When the room was closed (the close only).
+    #[serde(default, rename = "closedAt")]
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Who closed it (the close only).
+    #[serde(default, rename = "closedBy")]
+    pub closed_by: Option<ClosedBy>,
+    /// Whether an agent (`user`) or the visitor closed it (the close only).
+    #[serde(default)]
+    pub closer: Option<Closer>,
+    /// The messages the event carries (see the module's docs), oldest first.
+    #[serde(default)]
+    pub messages: Vec<Message>,
+    /// What this receiver last answered for the room, as Rocket.Chat kept it.
+    #[serde(default, rename = "crmData")]
+    pub crm_data: Option<String>,
+}
+
+/// What a webhook call is about: its `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `LivechatSessionStart`: a room was made.
+    Start,
+    /// `LivechatSessionQueued`: the room waits in the queue.
+    Queued,
+    /// `LivechatSessionTaken`: an agent took the room.
+    Taken,
+    /// `LivechatSessionForwarded`: the room was handed to another agent or department.
+    Forwarded,
+    /// `LivechatSession`: the room was closed.
+    Closed,
+    /// `Message`: someone wrote in the room.
+    Message,
+    /// `LivechatEdit`: a closed room's details were changed.
+    Edited,
+    /// `LeadCapture`: the visitor's details were captured from a message.
+    LeadCapture,
+    /// A type this module does not know, from a later release: ignored, not refused.
+    Other,
+}
+
+impl Event {
+    /// What the call is about.
+    pub fn kind(&self) -> Kind {
+        match self.type_name.as_str() {
+            "LivechatSessionStart" => Kind::Start,
+            "LivechatSessionQueued" => Kind::Queued,
+            "LivechatSessionTaken" => Kind::Taken,
+            "LivechatSessionForwarded" => Kind::Forwarded,
+            "LivechatSession" => Kind::Closed,
+            "Message" => Kind::Message,
+            "LivechatEdit" => Kind::Edited,
+            "LeadCapture" => Kind::LeadCapture,
+            _ => Kind::Other,
+        }
+    }
+
+    /// Where a hand-over came from: the agent who served the room, or the department it
+    /// was in. `None` for any other event, and for a hand-over that names neither.
+    pub fn handed_over_from(&self) -> Option<HandedOverFrom<'_>> {
+        if self.kind() != Kind::Forwarded {
+            return None;
+        }
+        match (&self.old_served_by, &self.old_department_id) {
+            (Some(agent), _) => Some(HandedOverFrom::Agent(agent)),
+            (None, Some(department)) => Some(HandedOverFrom::Department(department)),
+            (None, None) => None,
+        }
+    }
+
+    /// The last message an agent wrote, among those the event carries: on a hand-over to a
+    /// department, who served the visitor last.
+    pub fn last_agent_message(&self) -> Option<&Message> {
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| m.agent_id.is_some() && !m.closing)
+    }
+}
+
+/// Where a hand-over came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandedOverFrom<'a> {
+    /// From this agent (`oldServedBy`).
+    Agent(&'a ServedBy),
+    /// From this department (`oldDepartmentId`).
+    Department(&'a str),
+}
+
+/// A room's visitor, as the webhook names them.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Visitor {
+    /// The visitor's id.
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// The visitor's token: it lets its holder write as the visitor.
+    pub token: VisitorToken,
+    /// The visitor's username (`guest-12`), which their messages carry.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The visitor's name, when they gave one.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Their e-mail addresses.
+    #[serde(default)]
+    pub email: Vec<Email>,
+    /// Their phone numbers (an SMS room's visitor has one).
+    #[serde(default)]
+    pub phone: Vec<Phone>,
+}
+
+/// A visitor's token: a credential, never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct VisitorToken(String);
+
+impl VisitorToken {
+    /// The token, for the one call that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for VisitorToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("VisitorToken(..)")
+    }
+}
+
+/// One of a visitor's e-mail addresses.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Email {
+    /// The address.
+    pub address: String,
+}
+
+/// One of a visitor's phone numbers.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Phone {
+    /// The number, as the SMS gateway gave it.
+    #[serde(rename = "phoneNumber")]
+    pub number: String,
+}
+
+/// The agent serving a room (`agent`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Agent {
+    /// The agent's user id.
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// The agent's username.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The agent's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The agent's first e-mail address.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// `servedBy` and `oldServedBy`: an agent, and since when.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ServedBy {
+    /// The agent's user id.
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// The agent's username.
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+/// `closedBy`: the agent or the visitor who closed the room.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ClosedBy {
+    /// Their id (a user's, or the visitor's).
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// Their username.
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+/// Who closed a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Closer {
+    /// An agent, a manager or an integration's user.
+    User,
+    /// The visitor, from the widget.
+    Visitor,
+}
+
+/// A message as the webhook carries it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Message {
+    /// The message's id.
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// Its text (a message of UiKit blocks only has them here as JSON).
+    #[serde(default)]
+    pub msg: Option<String>,
+    /// When it was written.
+    pub ts: DateTime<Utc>,
+    /// The sender's username.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The sender's user id, on a message from anyone but the visitor (an agent, a bot, an
+    /// integration's user).
+    #[serde(default, rename = "agentId")]
+    pub agent_id: Option<String>,
+    /// The message that closed the room, with the closing comment.
+    #[serde(default, rename = "closingMessage")]
+    pub closing: bool,
+}
+
+impl Message {
+    /// Whether the visitor wrote it.
+    pub fn from_visitor(&self) -> bool {
+        self.agent_id.is_none()
+    }
+}
+
+/// A webhook body read, or why not (naming the field, never the values).
+pub fn parse_event(body: &[u8]) -> Result<Event, String> {
+    if body.len() > MAX_EVENT_BYTES {
+        return Err(format!(
+            "the body is {} bytes, more than the {MAX_EVENT_BYTES} read",
+            body.len()
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        // serde's message can quote the value it could not read, which may be the token.
+        let what = match e.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "is not JSON",
+            _ => "is not a Rocket.Chat Omnichannel webhook",
+        };
+        format!("the body {what} (line {}, column {})", e.line(), e.column())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hand-over to the Ratings agent, as `sendToCRM` builds it after
+    /// `livechat.afterForwardChatToAgent` (`oldServedBy` is the room's `servedBy` before).
+    const FORWARDED_TO_AGENT: &str = r#"{
+        "_id": "room-1", "label": "Ada", "createdAt": "2026-11-27T10:00:00.000Z",
+        "lastMessageAt": "2026-11-27T10:05:00.000Z",
+        "visitor": {"_id": "v-1", "token": "visitor-secret-token", "name": "Ada",
+                    "username": "guest-12", "email": [{"address": "ada@example.com"}]},
+        "agent": {"_id": "u-ratings", "username": "ratings", "name": "Ratings"},
+        "type": "LivechatSessionForwarded",
+        "messages": [
+            {"u": {"_id": "v-1", "username": "guest-12"}, "_id": "m-1", "username": "guest-12",
+             "msg": "my order is late", "ts": "2026-11-27T10:01:00.000Z", "rid": "room-1",
+             "_updatedAt": "2026-11-27T10:01:00.000Z"},
+            {"u": {"_id": "u-anna", "username": "anna"}, "_id": "m-2", "username": "anna",
+             "msg": "it ships today", "ts": "2026-11-27T10:02:00.000Z", "rid": "room-1",
+             "agentId": "u-anna", "_updatedAt": "2026-11-27T10:02:00.000Z"}
+        ],
+        "departmentId": "dep-sales",
+        "servedBy": {"_id": "u-ratings", "username": "ratings", "ts": "2026-11-27T10:05:00.000Z"},
+        "oldServedBy": {"_id": "u-anna", "username": "anna", "ts": "2026-11-27T10:00:30.000Z"}
+    }"#;
+
+    #[test]
+    fn a_hand_over_to_an_agent_names_the_agent_before() {
+        let e = parse_event(FORWARDED_TO_AGENT.as_bytes()).unwrap();
+        assert_eq!(e.kind(), Kind::Forwarded);
+        assert_eq!(e.room_id, "room-1");
+        assert_eq!(e.department_id.as_deref(), Some("dep-sales"));
+        assert_eq!(
+            e.served_by.as_ref().map(|s| s.id.as_str()),
+            Some("u-ratings")
+        );
+        let Some(HandedOverFrom::Agent(before)) = e.handed_over_from() else {
+            panic!("a hand-over from an agent: {:?}", e.handed_over_from());
+        };
+        assert_eq!(before.id, "u-anna");
+        assert_eq!(before.username.as_deref(), Some("anna"));
+        assert!(e.messages[0].from_visitor());
+        assert!(!e.messages[1].from_visitor());
+        assert_eq!(e.visitor.email[0].address, "ada@example.com");
+    }
+
+    #[test]
+    fn a_hand_over_to_a_department_names_the_department_and_the_last_agent_who_wrote() {
+        let body = FORWARDED_TO_AGENT.replace(
+            r#""oldServedBy": {"_id": "u-anna", "username": "anna", "ts": "2026-11-27T10:00:30.000Z"}"#,
+            r#""oldDepartmentId": "dep-support""#,
+        );
+        let e = parse_event(body.as_bytes()).unwrap();
+        assert_eq!(
+            e.handed_over_from(),
+            Some(HandedOverFrom::Department("dep-support"))
+        );
+        assert_eq!(
+            e.last_agent_message().and_then(|m| m.agent_id.as_deref()),
+            Some("u-anna")
+        );
+    }
+
+    #[test]
+    fn a_close_says_who_closed_and_when() {
+        // `LivechatSession` after `livechat.closeRoom`: the history ends with the closing
+        // message, which carries the comment (`lib/closeRoom.ts`, `doCloseRoom`).
+        let body = r#"{
+            "_id": "room-2", "type": "LivechatSession",
+            "visitor": {"_id": "v-2", "token": "t-2", "username": "guest-13",
+                        "phone": [{"phoneNumber": "+250788123456"}]},
+            "messages": [
+                {"_id": "m-1", "username": "guest-13", "msg": "hi", "ts": "2026-11-27T10:01:00.000Z"},
+                {"_id": "m-2", "username": "anna", "msg": "Solved", "ts": "2026-11-27T10:09:00.000Z",
+                 "agentId": "u-anna", "closingMessage": true}
+            ],
+            "departmentId": null,
+            "servedBy": {"_id": "u-anna", "username": "anna", "ts": "2026-11-27T10:00:30.000Z"},
+            "closedAt": "2026-11-27T10:09:00.000Z",
+            "closedBy": {"_id": "u-anna", "username": "anna"},
+            "closer": "user",
+            "crmData": "{\"kept\":true}"
+        }"#;
+        let e = parse_event(body.as_bytes()).unwrap();
+        assert_eq!(e.kind(), Kind::Closed);
+        assert_eq!(e.closer, Some(Closer::User));
+        assert_eq!(e.closed_by.as_ref().map(|c| c.id.as_str()), Some("u-anna"));
+        assert_eq!(e.closed_at.map(|t| t.timestamp()), Some(1_795_774_140));
+        assert_eq!(e.department_id, None);
+        assert_eq!(e.handed_over_from(), None);
+        assert!(e.messages[1].closing);
+        // The closing message is not what the agent last wrote to the visitor.
+        assert!(e.last_agent_message().is_none());
+        assert_eq!(e.visitor.phone[0].number, "+250788123456");
+        assert_eq!(e.crm_data.as_deref(), Some(r#"{"kept":true}"#));
+    }
+
+    #[test]
+    fn a_message_event_carries_the_one_message() {
+        let body = r#"{"_id": "room-1", "type": "Message",
+            "visitor": {"_id": "v-1", "token": "t", "username": "guest-12"},
+            "messages": [{"_id": "m-9", "username": "guest-12", "msg": "4",
+                          "ts": "2026-11-27T10:11:00.000Z", "rid": "room-1"}]}"#;
+        let e = parse_event(body.as_bytes()).unwrap();
+        assert_eq!(e.kind(), Kind::Message);
+        assert_eq!(e.messages.len(), 1);
+        assert_eq!(e.messages[0].msg.as_deref(), Some("4"));
+        assert!(e.messages[0].from_visitor());
+    }
+
+    #[test]
+    fn every_type_rocket_chat_sends_is_known_and_a_later_one_is_other() {
+        for (name, kind) in [
+            ("LivechatSessionStart", Kind::Start),
+            ("LivechatSessionQueued", Kind::Queued),
+            ("LivechatSessionTaken", Kind::Taken),
+            ("LivechatSessionForwarded", Kind::Forwarded),
+            ("LivechatSession", Kind::Closed),
+            ("Message", Kind::Message),
+            ("LivechatEdit", Kind::Edited),
+            ("LeadCapture", Kind::LeadCapture),
+            ("LivechatSessionClosed", Kind::Other),
+        ] {
+            let body = format!(
+                r#"{{"_id": "r", "type": "{name}", "visitor": {{"_id": "v", "token": "t"}}}}"#
+            );
+            assert_eq!(parse_event(body.as_bytes()).unwrap().kind(), kind, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_visitor_token_is_never_shown() {
+        let e = parse_event(FORWARDED_TO_AGENT.as_bytes()).unwrap();
+        assert_eq!(e.visitor.token.expose(), "visitor-secret-token");
+        assert!(!format!("{e:?}").contains("visitor-secret-token"));
+        // Nor by a refusal: a token where a room id belongs is not quoted back.
+        let wrong = r#"{"_id": ["visitor-secret-token"], "type": "Message",
+                        "visitor": {"_id": "v", "token": "t"}}"#;
+        let refused = parse_event(wrong.as_bytes()).unwrap_err();
+        assert!(!refused.contains("visitor-secret-token"), "{refused}");
+        assert!(
+            refused.contains("not a Rocket.Chat Omnichannel webhook"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn what_is_not_a_webhook_is_refused_saying_so() {
+        assert!(parse_event(b"{").unwrap_err().contains("is not JSON"));
+        assert!(
+            parse_event(br#"{"type": "Message"}"#)
+                .unwrap_err()
+                .contains("not a Rocket.Chat Omnichannel webhook")
+        );
+        let huge = vec![b' '; MAX_EVENT_BYTES + 1];
+        assert!(parse_event(&huge).unwrap_err().contains("more than"));
+    }
+}
