@@ -6,6 +6,7 @@
 //! - [`meta`]: Meta's Graph API (Messenger, Instagram, WhatsApp) and its webhooks;
 //! - [`chatwoot`]: the Chatwoot helpdesk's Application API and its account webhooks;
 //! - [`zammad`]: the Zammad helpdesk's REST API and its triggers' webhooks;
+//! - [`rocketchat`]: Rocket.Chat's REST API and its Omnichannel webhook;
 //! - [`smtp`]: an SMTP server on loopback that alert e-mail goes to;
 //! - [`connector`]: a contact center on the `webhook` channel;
 //! - [`browser`]: Debian's headless Chromium through chromedriver.
@@ -17,6 +18,7 @@ pub mod browser;
 pub mod chatwoot;
 pub mod connector;
 pub mod meta;
+pub mod rocketchat;
 pub mod scaffold;
 pub mod smtp;
 pub mod telegram;

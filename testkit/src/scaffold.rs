@@ -273,10 +273,22 @@ pub async fn post_call(
     body: &[u8],
     headers: &[(String, String)],
 ) -> u16 {
-    match request(client, url, body, headers).send().await {
-        Ok(r) => r.status().as_u16(),
-        Err(_) => 0,
-    }
+    post_response(client, url, body, headers)
+        .await
+        .map_or(0, |(status, _)| status)
+}
+
+/// Posts a webhook call as [`post_call`] does: the status and the body's text, or `None` for
+/// no answer (or no whole body) in time.
+pub async fn post_response(
+    client: &reqwest::Client,
+    url: &str,
+    body: &[u8],
+    headers: &[(String, String)],
+) -> Option<(u16, String)> {
+    let response = request(client, url, body, headers).send().await.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.text().await.ok()?))
 }
 
 /// JSON as ActiveSupport writes it (Chatwoot and Zammad are Rails applications): compact,

@@ -4,6 +4,7 @@
 mod bot_api;
 mod chatwoot;
 mod graph_api;
+mod rocketchat;
 mod smtp;
 mod zammad;
 mod zammad_rules;
