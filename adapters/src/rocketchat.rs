@@ -1,9 +1,9 @@
-//! Rocket.Chat Omnichannel's webhook ("CRM integration"), parsed: what a Rocket.Chat
-//! server posts about its live chat rooms, read into the facts Rateline acts on.
+//! Rocket.Chat Omnichannel: its webhook ("CRM integration"), parsed into the facts Rateline
+//! acts on, and the REST calls Rateline makes as the "Ratings" user ([`RocketChatApi`]).
 //!
-//! This module is the first part of the Rocket.Chat channel: the parse of what the
-//! platform sends, unit-tested and fuzzed alone. The channel that acts on it (the
-//! hand-over to a "Ratings" agent, the questions in the room, the close) is not built yet.
+//! This module is the first part of the Rocket.Chat channel: what the platform sends and
+//! takes, unit-tested and fuzzed alone. The channel that acts on it (the hand-over to the
+//! Ratings user, the questions in the room, the close) is not built yet.
 //!
 //! What follows is read from Rocket.Chat's source (RocketChat/Rocket.Chat); each fact names
 //! its file.
@@ -42,13 +42,29 @@
 //!   dropped. Calls are not awaited, so they may arrive out of order. The body of the 200 is
 //!   kept as the room's `crmData`.
 //!
+//! - **The REST API** (`apps/meteor/app/api/server/`): every call carries `X-User-Id` and
+//!   `X-Auth-Token` (a personal access token); a missing or wrong one is 401. A refusal is
+//!   400 `{"success": false, "error": "<code>"}`, a missing permission 403. Each route takes
+//!   10 calls a minute unless the user's role holds `api-bypass-rate-limit` (the `bot`
+//!   role does); the 11th is 429 with `X-RateLimit-Reset` in epoch milliseconds
+//!   (`apps/meteor/app/api/server/api.ts`).
+//!
 //! The visitor's `token` lets whoever holds it write as the visitor, so it is a secret:
-//! [`VisitorToken`]'s `Debug` never shows it.
+//! [`VisitorToken`]'s `Debug` never shows it. The personal access token goes in a header,
+//! never in a URL, so no error carries it.
 
 use std::fmt;
+use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
 use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::helpdesk::HOLD_ON_UNAUTHORIZED;
+use crate::http::{outcome_for_status, outcome_for_transport_error, retry_after};
+use crate::{SendOutcome, clip};
 
 /// The header Rocket.Chat sends `Livechat_secret_token` in, when one is set.
 pub const TOKEN_HEADER: &str = "X-RocketChat-Livechat-Token";
@@ -323,6 +339,296 @@ pub fn parse_event(body: &[u8]) -> Result<Event, String> {
     })
 }
 
+/// One Rocket.Chat server, called as one user with a personal access token.
+#[derive(Clone)]
+pub struct RocketChatApi {
+    base: String,
+    server: String,
+    user_id: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+/// The user a token belongs to, as `GET /api/v1/me` answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Me {
+    /// The user's id.
+    pub id: String,
+    /// The user's username.
+    pub username: String,
+    /// The user's roles (`bot`, `livechat-agent`, `livechat-manager`, …).
+    pub roles: Vec<String>,
+}
+
+/// A page of rooms, as `GET /api/v1/livechat/rooms` answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomPage {
+    /// The rooms of this page, as Rocket.Chat lists them.
+    pub rooms: Vec<Value>,
+    /// How many rooms match in all.
+    pub total: u64,
+}
+
+/// The rooms a page of [`RocketChatApi::rooms_closed_since`] holds.
+pub const ROOMS_PAGE: usize = 50;
+
+impl RocketChatApi {
+    /// Server `server` (Rateline's name for it, in messages) at `base`, called as user
+    /// `user_id` with `token` over `http`.
+    pub fn new(
+        base: &str,
+        server: &str,
+        user_id: &str,
+        token: &str,
+        http: reqwest::Client,
+    ) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            server: server.to_owned(),
+            user_id: user_id.to_owned(),
+            token: token.to_owned(),
+            http,
+        }
+    }
+
+    fn what(&self) -> String {
+        format!("Rocket.Chat server '{}'", self.server)
+    }
+
+    fn call(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}/api/v1/{path}", self.base))
+            .header("X-User-Id", &self.user_id)
+            .header("X-Auth-Token", &self.token)
+    }
+
+    /// Who the token belongs to, or what went wrong as a sentence.
+    pub async fn me(&self) -> Result<Me, String> {
+        let body = self
+            .read(self.call(Method::GET, "me"), "GET /api/v1/me")
+            .await?;
+        let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_owned);
+        let (Some(id), Some(username)) = (text("_id"), text("username")) else {
+            return Err(format!(
+                "{} sent an unreadable answer to GET /api/v1/me",
+                self.what()
+            ));
+        };
+        let roles = body
+            .get("roles")
+            .and_then(Value::as_array)
+            .map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Me {
+            id,
+            username,
+            roles,
+        })
+    }
+
+    /// Writes `text` in room `room_id` as the token's user (`chat.sendMessage`); accepted
+    /// with the message's id.
+    pub async fn send_message(&self, room_id: &str, text: &str) -> SendOutcome {
+        let body = json!({"message": {"rid": room_id, "msg": text}});
+        let sent = self
+            .call(Method::POST, "chat.sendMessage")
+            .json(&body)
+            .send()
+            .await;
+        self.outcome(sent, room_id).await
+    }
+
+    /// Closes room `room_id` with `comment` (`livechat/room.closeByUser`; Rocket.Chat asks
+    /// for a comment by default). A room closed already is as asked: accepted.
+    pub async fn close_room(&self, room_id: &str, comment: &str) -> SendOutcome {
+        let body = json!({"rid": room_id, "comment": comment});
+        let sent = self
+            .call(Method::POST, "livechat/room.closeByUser")
+            .json(&body)
+            .send()
+            .await;
+        match self.outcome(sent, room_id).await {
+            SendOutcome::Failed { reason } if reason.contains("error-room-already-closed") => {
+                SendOutcome::Accepted {
+                    platform_message_id: None,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Hands room `room_id` to agent `user_id` (`livechat/room.forward`): the token's user
+    /// needs `transfer-livechat-guest`, and the agent must be available.
+    pub async fn forward(&self, room_id: &str, user_id: &str) -> SendOutcome {
+        let body = json!({"roomId": room_id, "userId": user_id});
+        let sent = self
+            .call(Method::POST, "livechat/room.forward")
+            .json(&body)
+            .send()
+            .await;
+        self.outcome(sent, room_id).await
+    }
+
+    /// A page of the rooms closed since `since`, from `offset` (`livechat/rooms`; needs
+    /// `view-livechat-rooms`), or what went wrong as a sentence.
+    pub async fn rooms_closed_since(
+        &self,
+        since: DateTime<Utc>,
+        offset: usize,
+    ) -> Result<RoomPage, String> {
+        let closed_at = json!({"start": since.to_rfc3339()}).to_string();
+        let offset = offset.to_string();
+        let count = ROOMS_PAGE.to_string();
+        let request = self.call(Method::GET, "livechat/rooms").query(&[
+            ("open", "false"),
+            ("closedAt", closed_at.as_str()),
+            ("offset", offset.as_str()),
+            ("count", count.as_str()),
+            ("sort", r#"{"closedAt":1}"#),
+        ]);
+        let body = self.read(request, "GET /api/v1/livechat/rooms").await?;
+        let rooms = body
+            .get("rooms")
+            .and_then(Value::as_array)
+            .cloned()
+            .ok_or_else(|| format!("{} listed no rooms", self.what()))?;
+        let total = body.get("total").and_then(Value::as_u64).unwrap_or(0);
+        Ok(RoomPage { rooms, total })
+    }
+
+    /// A read's JSON answer, or what went wrong as a sentence for `check-config` and the logs.
+    async fn read(&self, request: reqwest::RequestBuilder, call: &str) -> Result<Value, String> {
+        let what = self.what();
+        let r = request.send().await.map_err(|e| {
+            outcome_for_transport_error(&e, &what)
+                .reason()
+                .unwrap_or("the call failed")
+                .to_owned()
+        })?;
+        let status = r.status();
+        if status.is_success() {
+            return r
+                .json()
+                .await
+                .map_err(|_| format!("{what} sent an unreadable answer to {call}"));
+        }
+        let said = said(r).await;
+        Err(match status {
+            StatusCode::UNAUTHORIZED => {
+                format!(
+                    "{what} refused the personal access token on {call} (HTTP 401){said}; {TOKEN_FIX}"
+                )
+            }
+            StatusCode::FORBIDDEN => {
+                format!("{what} refused {call} (HTTP 403){said}; {PERMISSION_FIX}")
+            }
+            s => format!("{what} answered {call} with HTTP {}{said}", s.as_u16()),
+        })
+    }
+
+    /// A write's answer as the scheduler knows it: a 429 or a 5xx retried (a 429 when the
+    /// route's minute is over), a 401 holds sends back without using an attempt, a room
+    /// Rocket.Chat does not have ends it undeliverable, another refusal fails it with
+    /// Rocket.Chat's code.
+    async fn outcome(
+        &self,
+        sent: Result<reqwest::Response, reqwest::Error>,
+        room_id: &str,
+    ) -> SendOutcome {
+        let what = self.what();
+        let r = match sent {
+            Ok(r) => r,
+            Err(e) => return outcome_for_transport_error(&e, &what),
+        };
+        let status = r.status();
+        if status.is_success() {
+            let id = r.json::<Value>().await.ok().and_then(|b| {
+                b.pointer("/message/_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
+            return SendOutcome::Accepted {
+                platform_message_id: id,
+            };
+        }
+        let headers = r.headers().clone();
+        let said = said(r).await;
+        match status {
+            StatusCode::UNAUTHORIZED => {
+                let reason = format!(
+                    "{what} refused the personal access token (HTTP 401){said}; {TOKEN_FIX}"
+                );
+                tracing::error!(%reason, "Rocket.Chat refused its token: sends are held back");
+                SendOutcome::Defer {
+                    after: HOLD_ON_UNAUTHORIZED,
+                    reason,
+                }
+            }
+            StatusCode::FORBIDDEN => SendOutcome::Failed {
+                reason: format!("{what} refused the call (HTTP 403){said}; {PERMISSION_FIX}"),
+            },
+            StatusCode::TOO_MANY_REQUESTS => SendOutcome::Retry {
+                after: rate_limit_reset(&headers, SystemTime::now()),
+                reason: format!(
+                    "{what} is rate limiting (HTTP 429); give the Ratings user the bot role, \
+                     which Rocket.Chat does not limit"
+                ),
+            },
+            StatusCode::BAD_REQUEST
+                if said.contains("error-invalid-room") || said.contains("error-room-not-found") =>
+            {
+                SendOutcome::Undeliverable {
+                    reason: format!("{what} has no room {room_id} (HTTP 400){said}"),
+                }
+            }
+            s if s.is_client_error() && s != StatusCode::REQUEST_TIMEOUT => SendOutcome::Failed {
+                reason: format!("{what} refused the call (HTTP {}){said}", s.as_u16()),
+            },
+            s => outcome_for_status(s, &headers, &what),
+        }
+    }
+}
+
+/// How to fix a refused personal access token.
+const TOKEN_FIX: &str = "make a new personal access token for the Ratings user (My Account → \
+                         Personal Access Tokens) and set it in Rateline";
+
+/// How to fix a missing permission.
+const PERMISSION_FIX: &str = "give the Ratings user the livechat-manager role beside bot and \
+                              livechat-agent (Administration → Users)";
+
+/// Rocket.Chat's own code in a refusal's body (`error`), as `": …"`, cut and without control
+/// characters; empty when it gave none.
+async fn said(r: reqwest::Response) -> String {
+    r.json::<Value>()
+        .await
+        .ok()
+        .and_then(|b| b.get("error").and_then(Value::as_str).map(str::to_owned))
+        .map(|m| format!(": {}", clip(&m.replace(|c: char| c.is_control(), " "), 200)))
+        .unwrap_or_default()
+}
+
+/// When a rate-limited route takes calls again: `X-RateLimit-Reset` (epoch milliseconds),
+/// else a `Retry-After`; `None` when neither is there.
+pub fn rate_limit_reset(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let reset = headers
+        .get("x-ratelimit-reset")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match reset {
+        Some(ms) => {
+            let at = SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
+            Some(at.duration_since(now).unwrap_or_default())
+        }
+        None => retry_after(headers),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,5 +785,24 @@ mod tests {
         );
         let huge = vec![b' '; MAX_EVENT_BYTES + 1];
         assert!(parse_event(&huge).unwrap_err().contains("more than"));
+    }
+
+    #[test]
+    fn a_rate_limit_waits_until_the_reset_rocket_chat_names() {
+        let mut headers = HeaderMap::new();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        headers.insert("x-ratelimit-reset", "1042500".parse().unwrap());
+        assert_eq!(
+            rate_limit_reset(&headers, now),
+            Some(Duration::from_millis(42_500))
+        );
+        // A reset already past: at once.
+        headers.insert("x-ratelimit-reset", "999000".parse().unwrap());
+        assert_eq!(rate_limit_reset(&headers, now), Some(Duration::ZERO));
+        // Without it, a Retry-After; without both, the engine's backoff.
+        let mut other = HeaderMap::new();
+        assert_eq!(rate_limit_reset(&other, now), None);
+        other.insert("retry-after", "7".parse().unwrap());
+        assert_eq!(rate_limit_reset(&other, now), Some(Duration::from_secs(7)));
     }
 }

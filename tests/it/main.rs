@@ -43,6 +43,7 @@ mod replies;
 mod report;
 mod requests;
 mod retention;
+mod rocketchat;
 mod secrets;
 mod settings_browser;
 mod settings_pages;
