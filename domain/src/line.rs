@@ -83,7 +83,9 @@ pub struct RatingSettings {
     /// widget, whose card stays in the page.
     #[schema(minimum = 1)]
     pub reminder_after_minutes: Option<u32>,
-    /// Stars at or below this are low (five-star lines).
+    /// Stars at or below this are low: 1 to 4 on a `five_star` line (refused otherwise,
+    /// 422), and ignored on a `thumbs` line, where 👎 is low. The range hangs on `scale`,
+    /// which a schema cannot say, so it is stated here.
     pub low_threshold: i64,
     /// What the client is told once they answered: 1 to 4096 characters.
     pub thanks_text: String,
