@@ -369,6 +369,48 @@ pub struct RoomPage {
     pub total: u64,
 }
 
+/// A room as `rooms.info` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomInfo {
+    /// Whether the room is open.
+    pub open: bool,
+    /// Where its visitor came from.
+    pub source: Source,
+}
+
+/// Where a room's visitor came from (`room.source.type`,
+/// `packages/core-typings/src/IRoom.ts`, `OmnichannelSourceType`): what an agent's message
+/// after the close reaches depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The website widget (`widget`), which drops the room at the close.
+    Widget,
+    /// An SMS gateway (`sms`), which texts an agent's message even after the close.
+    Sms,
+    /// E-mail (`email`).
+    Email,
+    /// A Rocket.Chat App (`app`), such as a WhatsApp connector.
+    App,
+    /// The Livechat REST API (`api`).
+    Api,
+    /// Anything else (`other`, or a source this module does not know).
+    Other,
+}
+
+impl Source {
+    /// The source `source.type` names.
+    pub fn of(name: &str) -> Self {
+        match name {
+            "widget" => Source::Widget,
+            "sms" => Source::Sms,
+            "email" => Source::Email,
+            "app" => Source::App,
+            "api" => Source::Api,
+            _ => Source::Other,
+        }
+    }
+}
+
 /// The rooms a page of [`RocketChatApi::rooms_closed_since`] holds.
 pub const ROOMS_PAGE: usize = 50;
 
@@ -472,6 +514,26 @@ impl RocketChatApi {
             .send()
             .await;
         self.outcome(sent, room_id).await
+    }
+
+    /// Room `room_id` as `rooms.info` shows it: whether it is open, and where its visitor
+    /// came from, which the webhook does not say (`getLivechatRoomGuestInfo` copies no
+    /// `source`).
+    pub async fn room(&self, room_id: &str) -> Result<RoomInfo, String> {
+        let request = self
+            .call(Method::GET, "rooms.info")
+            .query(&[("roomId", room_id)]);
+        let body = self.read(request, "GET /api/v1/rooms.info").await?;
+        let room = body
+            .get("room")
+            .ok_or_else(|| format!("{} sent no room to GET /api/v1/rooms.info", self.what()))?;
+        Ok(RoomInfo {
+            open: room.get("open").and_then(Value::as_bool).unwrap_or(false),
+            source: room
+                .pointer("/source/type")
+                .and_then(Value::as_str)
+                .map_or(Source::Other, Source::of),
+        })
     }
 
     /// A page of the rooms closed since `since`, from `offset` (`livechat/rooms`; needs

@@ -4,7 +4,7 @@
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use rateline_adapters::SendOutcome;
-use rateline_adapters::rocketchat::RocketChatApi;
+use rateline_adapters::rocketchat::{RocketChatApi, RoomInfo, Source};
 use rateline_testkit::rocketchat::{ADMIN, ANNA, BORIS, FakeRocketChat, Fault, RATINGS};
 use serde_json::json;
 
@@ -196,4 +196,29 @@ async fn the_rooms_closed_since_a_time_are_listed_for_a_manager_only() {
         .unwrap();
     assert_eq!(page.total, 1);
     assert_eq!(page.rooms[0]["_id"], json!(late.id));
+}
+
+#[tokio::test]
+async fn a_rooms_source_is_read_from_rocket_chat_since_the_webhook_leaves_it_out() {
+    let (fake, api) = ratings_user().await;
+    let widget = fake.open_widget("Ada", "hello");
+    let sms = fake.open_sms("+250788123456", "hello");
+    fake.agent_takes(&sms, ANNA);
+    fake.agent_closes(&sms, ANNA, "done");
+    assert_eq!(
+        api.room(&widget.id).await.unwrap(),
+        RoomInfo {
+            open: true,
+            source: Source::Widget
+        }
+    );
+    assert_eq!(
+        api.room(&sms.id).await.unwrap(),
+        RoomInfo {
+            open: false,
+            source: Source::Sms
+        }
+    );
+    let missing = api.room("no-such-room").await.unwrap_err();
+    assert!(missing.contains("error-room-not-found"), "{missing}");
 }
