@@ -400,17 +400,15 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
                 );
                 // The file's lines as they will be once `serve` applies them, then the rest.
                 let configured = settings.configured_lines().unwrap_or_default();
-                let mut all: Vec<(String, rateline_domain::LineSettings)> =
+                let mut all: Vec<(rateline_domain::LineId, rateline_domain::LineSettings)> =
                     configured.into_iter().map(|l| (l.id, l.settings)).collect();
                 for l in lines {
                     if !all.iter().any(|(id, _)| *id == l.id) {
-                        all.push((l.id.into(), l.settings));
+                        all.push((l.id, l.settings));
                     }
                 }
                 for (id, line) in &all {
-                    // Every id here was read from the file or the store, both checked.
-                    let line_id = rateline_domain::LineId::stored(id.clone());
-                    let reach = engine.alert_reach(&line_id, line).await?;
+                    let reach = engine.alert_reach(id, line).await?;
                     if !line.notify_low.is_empty() && !reach.reaches_someone {
                         problems.push(format!(
                             "line '{id}' alerts on low ratings but reaches nobody: {}",
@@ -424,7 +422,7 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
                 }
                 // The helpdesks' APIs, called once each: tokens and mappings, for the file's
                 // helpdesks as `serve` will have them and those connected over the API.
-                let ids: Vec<String> = all.iter().map(|(id, _)| id.clone()).collect();
+                let ids: Vec<String> = all.iter().map(|(id, _)| id.to_string()).collect();
                 let (policy, timeout) = (
                     settings.outbound_policy().unwrap_or_default(),
                     settings.scheduler.send_timeout(),

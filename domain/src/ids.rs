@@ -113,7 +113,8 @@ macro_rules! id_type {
                 Ok(Self(id))
             }
 
-            /// An id read back from the store, which only ever holds checked ones.
+            /// An id checked already: read back from the store, which only ever holds checked
+            /// ones, or checked where it entered (the config file's ids, say).
             pub fn stored(id: String) -> Self {
                 Self(id)
             }

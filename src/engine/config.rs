@@ -356,7 +356,7 @@ impl Engine {
     }
 
     /// Person `id`'s stored `notify.webhook_secret`, which a write that leaves it out keeps.
-    async fn stored_secret(&self, id: &str) -> Result<Option<String>> {
+    async fn stored_secret(&self, id: &PersonId) -> Result<Option<String>> {
         Ok(self
             .store
             .people()

@@ -69,7 +69,7 @@ impl Engine {
             .author("author_id", body.author_id.as_deref())?
             .map(PersonId::stored);
         body.validate()?;
-        self.known_person("author_id", body.author_id.as_deref())
+        self.known_person("author_id", body.author_id.as_ref())
             .await?;
         if body.send_to_client && self.store.webchat().rated_on_webchat(rating_id).await? {
             return Err(EngineError::Conflict {
@@ -221,7 +221,7 @@ impl Engine {
             .author("decided_by", body.decided_by.as_deref())?
             .map(PersonId::stored);
         body.validate()?;
-        self.known_person("decided_by", body.decided_by.as_deref())
+        self.known_person("decided_by", body.decided_by.as_ref())
             .await?;
         match self
             .store
@@ -400,7 +400,7 @@ impl Engine {
             .author("author_id", body.author_id.as_deref())?
             .map(PersonId::stored);
         body.validate()?;
-        self.known_person("author_id", body.author_id.as_deref())
+        self.known_person("author_id", body.author_id.as_ref())
             .await?;
         let written = self
             .store
@@ -424,7 +424,7 @@ impl Engine {
     }
 
     /// A person named in a body must exist: a typo would credit nobody.
-    async fn known_person(&self, field: &str, id: Option<&str>) -> Result<()> {
+    async fn known_person(&self, field: &str, id: Option<&PersonId>) -> Result<()> {
         let Some(id) = id else { return Ok(()) };
         if self.store.people().person_reachability(id).await?.is_none() {
             return Err(Invalid::new(

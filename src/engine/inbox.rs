@@ -149,8 +149,8 @@ impl Engine {
         let what = match body.action {
             InboxAction::Assign => {
                 let to = match body.assignee_id.take() {
-                    Some(id) => id.into_string(),
-                    None => caller.person_id().map(ToString::to_string).ok_or_else(|| {
+                    Some(id) => id,
+                    None => caller.person_id().cloned().ok_or_else(|| {
                         Invalid::new(
                             "assignee_id",
                             "name the person to assign to: this key has no person of its own",
@@ -171,7 +171,7 @@ impl Engine {
                         .into());
                     }
                 }
-                Handling::Assign(to)
+                Handling::Assign(to.into_string())
             }
             InboxAction::Unassign => Handling::Unassign,
             InboxAction::Close => Handling::Close(body.note.map(|n| n.trim().to_owned())),

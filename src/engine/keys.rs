@@ -9,6 +9,7 @@ use subtle::ConstantTimeEq;
 
 use super::base::Engine;
 use super::error::EngineError;
+use super::ids::known_person;
 use crate::policy::Caller;
 use crate::store::{KeyRecord, NewKey, Result, StoredKey};
 
@@ -45,7 +46,7 @@ pub struct Minted {
 pub fn mint(
     name: &str,
     role: Role,
-    person_id: Option<String>,
+    person_id: Option<PersonId>,
     lines: Option<Vec<String>>,
     now: DateTime<Utc>,
 ) -> Minted {
@@ -58,8 +59,7 @@ pub fn mint(
                 id,
                 name: name.to_owned(),
                 role,
-                // A stored person's: `create_key` checks that it names one.
-                person_id: person_id.map(PersonId::stored),
+                person_id,
                 lines,
                 created_at: now,
                 revoked_at: None,
@@ -249,16 +249,22 @@ impl Engine {
                 Invalid::new("lines", format!("names at most {MAX_KEY_LINES} lines")).into(),
             );
         }
-        if let Some(p) = &asked.person_id
-            && !self.person_exists(p).await?
-        {
-            return Err(Invalid::new(
-                "person_id",
-                format!("person '{p}' does not exist: create them with PUT /v1/people/{p} first"),
-            )
-            .into());
-        }
-        let minted = mint(name, asked.role, asked.person_id, asked.lines, self.now());
+        let person = match asked.person_id.as_deref() {
+            None => None,
+            Some(p) => match known_person(p) {
+                Ok(id) if self.person_exists(&id).await? => Some(id),
+                _ => {
+                    return Err(Invalid::new(
+                        "person_id",
+                        format!(
+                            "person '{p}' does not exist: create them with PUT /v1/people/{p} first"
+                        ),
+                    )
+                    .into());
+                }
+            },
+        };
+        let minted = mint(name, asked.role, person, asked.lines, self.now());
         self.store.keys().create(&minted.key).await?;
         let made = &minted.key.record;
         self.record(

@@ -4,7 +4,7 @@
 //! that the store has one caller above it, and what it is asked for is named in one place.
 
 use chrono::{DateTime, Utc};
-use rateline_domain::{Channel, HelpdeskConversation, RequestId, SessionId};
+use rateline_domain::{Channel, HelpdeskConversation, LineId, PersonId, RequestId, SessionId};
 
 use super::base::Engine;
 use crate::store::Result;
@@ -204,17 +204,17 @@ impl Engine {
     }
 
     /// The line and operator of rating `id`, for deciding who may see it.
-    pub async fn rating_scope(&self, id: &str) -> Result<Option<(String, Option<String>)>> {
+    pub async fn rating_scope(&self, id: &str) -> Result<Option<(LineId, Option<PersonId>)>> {
         self.store.keys().rating_scope(id).await
     }
 
     /// The line and operator of rating request `id`, for deciding who may see it.
-    pub async fn request_scope(&self, id: &str) -> Result<Option<(String, Option<String>)>> {
+    pub async fn request_scope(&self, id: &str) -> Result<Option<(LineId, Option<PersonId>)>> {
         self.store.keys().request_scope(id).await
     }
 
     /// Whether person `id` exists.
-    pub async fn person_exists(&self, id: &str) -> Result<bool> {
+    pub async fn person_exists(&self, id: &PersonId) -> Result<bool> {
         Ok(self.store.people().person_reachability(id).await?.is_some())
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rateline_adapters::webhook::TestAnswer;
 use rateline_adapters::{ChannelAdapter, OutgoingRequest, SendOutcome, WebhookTarget};
-use rateline_domain::{ClientRef, Id, Invalid, RequestId, SessionId};
+use rateline_domain::{ClientRef, Id, Invalid, LineId, PersonId, RequestId, SessionId};
 
 use super::base::{AlertSending, Engine};
 use super::error::{Result, line_not_found, person_not_found};
@@ -27,7 +27,7 @@ impl Engine {
     pub async fn test_connector(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &LineId,
         answer_url: &str,
     ) -> Result<TestAnswer> {
         caller.admin("testing a line's connector")?;
@@ -102,8 +102,13 @@ impl Engine {
     /// Sends person `id` a test alert at their `sink` address (`email`, `telegram` or
     /// `webhook`), now, and says whether it arrived: the person themselves, or an admin.
     /// Nothing is stored.
-    pub async fn test_alert(&self, caller: &Caller, id: &str, sink: &str) -> Result<TestAlert> {
-        if caller.person_id().map(|me| me.as_str()) != Some(id) {
+    pub async fn test_alert(
+        &self,
+        caller: &Caller,
+        id: &PersonId,
+        sink: &str,
+    ) -> Result<TestAlert> {
+        if caller.person_id() != Some(id) {
             caller.admin("sending another person a test alert")?;
         }
         let person = self

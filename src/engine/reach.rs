@@ -14,7 +14,7 @@
 //! alerts no recipient who is an operator, and the check names each one it would skip.
 
 use rateline_domain::{
-    LineId, LineSettings, MAX_ALERTED_PEOPLE, Recipient, Role, operator_kept_from_ratings,
+    LineId, LineSettings, MAX_ALERTED_PEOPLE, PersonId, Recipient, Role, operator_kept_from_ratings,
 };
 use serde::Serialize;
 
@@ -169,7 +169,12 @@ async fn person_problem(
     line: &LineSettings,
     sinks: Sinks,
 ) -> Result<Option<String>, StoreError> {
-    Ok(match store.people().person_reachability(id).await? {
+    // The line's recipients and a group's members were checked where they were written.
+    let found = store
+        .people()
+        .person_reachability(&PersonId::stored(id.to_owned()))
+        .await?;
+    Ok(match found {
         None => Some(format!(
             "person '{id}' does not exist: create them with PUT /v1/people/{id}"
         )),

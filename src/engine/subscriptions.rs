@@ -1,7 +1,7 @@
 //! Event subscriptions, for admins: list, read, create or replace (which also switches a
 //! switched-off one back on), delete. Every change is audited, never with the secret.
 
-use rateline_domain::{ErrorCode, Invalid, NameId, SubscriptionSettings};
+use rateline_domain::{ErrorCode, Invalid, LineId, NameId, SubscriptionSettings};
 use serde::Serialize;
 
 use super::base::Engine;
@@ -82,7 +82,11 @@ impl Engine {
         settings.validate()?;
         self.check_destination("url", &settings.url)?;
         for (i, line) in settings.lines.iter().flatten().enumerate() {
-            if self.store.lines().get(line).await?.is_none() {
+            let exists = match LineId::parse("line", line) {
+                Ok(id) => self.store.lines().get(&id).await?.is_some(),
+                Err(_) => false,
+            };
+            if !exists {
                 return Err(Invalid::new(
                     format!("lines[{i}]"),
                     format!("line '{line}' does not exist; name lines that GET /v1/lines lists"),

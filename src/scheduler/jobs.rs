@@ -130,7 +130,7 @@ impl Inner {
                     id: r.key,
                     kind: TextKind::Response,
                     session_id: r.session_id,
-                    line_id: r.line_id,
+                    line_id: r.line_id.into_string(),
                     to: r.client,
                     text: r.text,
                     last_client_message_at: r.last_client_message_at,

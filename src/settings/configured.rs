@@ -1,15 +1,15 @@
 //! What the config file itself defines: lines, people, groups and helpdesks,
 //! each checked like its `PUT` body.
 
-use rateline_domain::{ChatwootSettings, HelpdeskSettings, LineSettings, ZammadSettings};
+use rateline_domain::{ChatwootSettings, HelpdeskSettings, LineId, LineSettings, ZammadSettings};
 
 use super::load::Settings;
 
 /// A line from the config file, validated.
 #[derive(Debug, Clone)]
 pub struct ConfiguredLine {
-    /// The line's id, as the file's `id` gives it.
-    pub id: String,
+    /// The line's id, as the file's `id` gives it (checked by `with_ids`).
+    pub id: LineId,
     /// The rest of the entry, checked as a `PUT /v1/lines/{id}` body is.
     pub settings: LineSettings,
 }
@@ -132,7 +132,10 @@ impl Settings {
                     {
                         problems.push(format!("line '{id}': webhook.secret is required"));
                     }
-                    Ok(()) => lines.push(ConfiguredLine { id, settings }),
+                    Ok(()) => lines.push(ConfiguredLine {
+                        id: LineId::stored(id),
+                        settings,
+                    }),
                     Err(e) => problems.push(format!("line '{id}': {e}")),
                 },
                 Err(e) => problems.push(format!("line '{id}': {e}")),

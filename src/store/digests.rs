@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use rateline_domain::{AlertPace, Notify, Scale, Secret, SessionId};
+use rateline_domain::{AlertPace, LineId, Notify, PersonId, Scale, Secret, SessionId};
 use sqlx::Row;
 
 use super::base::{Backend, Digests};
@@ -310,7 +310,7 @@ impl Digests<'_> {
         let all: Vec<String> = serde_json::from_str(&row.try_get::<String, _>("ratings")?)
             .map_err(|e| corrupt(e.to_string()))?;
         let listed: Vec<&String> = all.iter().take(DIGEST_LISTS).collect();
-        let operator: String = row.try_get("operator_id")?;
+        let operator: PersonId = row.try_get("operator_id")?;
         let pace = read_pace(&operator, row.try_get("alert_pace")?);
         let kind_name: String = row.try_get("kind")?;
         let sql = format!(
@@ -371,18 +371,18 @@ impl Digests<'_> {
             "alerts" => (DigestKind::Alerts, pace.digest_every()),
             "appeals" => (DigestKind::Appeals, DIGEST_EVERY),
             "burst" => {
-                let line_id: String = row
-                    .try_get::<Option<String>, _>("line_id")?
+                let line_id: LineId = row
+                    .try_get::<Option<LineId>, _>("line_id")?
                     .ok_or_else(|| corrupt("a burst names no line".into()))?;
                 let line_name = self
                     .0
                     .lines()
                     .get(&line_id)
                     .await?
-                    .map_or_else(|| line_id.clone(), |l| l.settings.name);
+                    .map_or_else(|| line_id.to_string(), |l| l.settings.name);
                 let in_window = burst_count(&self.0.pool, &line_id, None, now).await?;
                 let kind = DigestKind::Burst {
-                    line_id,
+                    line_id: line_id.into_string(),
                     line_name,
                     in_window,
                 };
@@ -433,7 +433,7 @@ impl Digests<'_> {
         Ok(Some(DigestDelivery {
             id: row.try_get("id")?,
             kind,
-            operator_id: operator,
+            operator_id: operator.into_string(),
             operator_name: row.try_get("name")?,
             sink,
             address,
@@ -515,7 +515,7 @@ impl Digests<'_> {
     /// admin), the week `[from, to)` against the one before.
     async fn weeks_of_lines(
         self,
-        person: &str,
+        person: &PersonId,
         zone: chrono_tz::Tz,
         from: DateTime<Utc>,
         to: DateTime<Utc>,

@@ -3,7 +3,7 @@
 //! supervisor's own evaluation of a session.
 
 use chrono::{DateTime, Utc};
-use rateline_domain::{Channel, ClientRef, EventType, LineSettings, SessionId};
+use rateline_domain::{Channel, ClientRef, EventType, LineId, LineSettings, SessionId};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -69,7 +69,7 @@ pub struct ResponseDelivery {
     /// The rating's session.
     pub session_id: SessionId,
     /// The session's line.
-    pub line_id: String,
+    pub line_id: LineId,
     /// The session's channel, which the response goes through.
     pub channel: Channel,
     /// The client, whose id on the channel is where it goes.
@@ -107,7 +107,7 @@ pub struct AppealRecord {
     /// When it was decided; `null` while open.
     pub decided_at: Option<DateTime<Utc>>,
     /// The rating's line: whose supervisors may decide it (`supervisors_decide_appeals`).
-    pub line_id: String,
+    pub line_id: LineId,
     /// What the decider weighs: the rating as it stands, its client and its response.
     pub rating: AppealedRating,
 }

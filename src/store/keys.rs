@@ -1,7 +1,7 @@
 //! API keys: made by `rateline keys create`, checked on every `/v1` call once any exists.
 
 use chrono::{DateTime, Utc};
-use rateline_domain::{PersonId, Role};
+use rateline_domain::{LineId, PersonId, Role};
 use sqlx::Row;
 
 use super::base::Keys;
@@ -183,7 +183,7 @@ impl Keys<'_> {
 
 impl Keys<'_> {
     /// The line and operator of rating `id`, for access checks.
-    pub async fn rating_scope(self, id: &str) -> Result<Option<(String, Option<String>)>> {
+    pub async fn rating_scope(self, id: &str) -> Result<Option<(LineId, Option<PersonId>)>> {
         self.scope(
             "SELECT r.line_id, r.operator_id FROM ratings g
              JOIN rating_requests r ON r.id = g.request_id WHERE g.id = $1",
@@ -193,7 +193,7 @@ impl Keys<'_> {
     }
 
     /// The line and operator of rating request `id`, for access checks.
-    pub async fn request_scope(self, id: &str) -> Result<Option<(String, Option<String>)>> {
+    pub async fn request_scope(self, id: &str) -> Result<Option<(LineId, Option<PersonId>)>> {
         self.scope(
             "SELECT line_id, operator_id FROM rating_requests WHERE id = $1",
             id,
@@ -201,7 +201,11 @@ impl Keys<'_> {
         .await
     }
 
-    async fn scope(self, sql: &'static str, id: &str) -> Result<Option<(String, Option<String>)>> {
+    async fn scope(
+        self,
+        sql: &'static str,
+        id: &str,
+    ) -> Result<Option<(LineId, Option<PersonId>)>> {
         let Some(row) = sqlx::query(sql)
             .bind(id)
             .fetch_optional(&self.0.pool)

@@ -74,7 +74,7 @@ impl Lines<'_> {
 
     /// Line `id` as last committed. Every open reads it: on the readers' connections, off
     /// SQLite's one writer connection (see `answer_context`).
-    pub async fn get(self, id: &str) -> Result<Option<LineRecord>> {
+    pub async fn get(self, id: &LineId) -> Result<Option<LineRecord>> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {LINE_COLUMNS} FROM lines WHERE id = $1"
         )))

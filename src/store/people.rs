@@ -167,7 +167,7 @@ impl People<'_> {
     }
 
     /// Person `id`, as stored.
-    pub async fn person(self, id: &str) -> Result<Option<PersonRecord>> {
+    pub async fn person(self, id: &PersonId) -> Result<Option<PersonRecord>> {
         Ok(self.read_people(Some(id)).await?.pop())
     }
 
@@ -221,7 +221,7 @@ impl People<'_> {
     /// Sets a person's time zone; whether the person exists.
     pub async fn set_time_zone(
         self,
-        id: &str,
+        id: &PersonId,
         zone: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
@@ -240,7 +240,7 @@ impl People<'_> {
 
     /// Person `id`'s alert pace (the default when they chose none); `None` when no such
     /// person exists.
-    pub async fn alert_pace(self, id: &str) -> Result<Option<rateline_domain::AlertPace>> {
+    pub async fn alert_pace(self, id: &PersonId) -> Result<Option<rateline_domain::AlertPace>> {
         let row = sqlx::query("SELECT alert_pace FROM people WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.0.pool)
@@ -252,7 +252,7 @@ impl People<'_> {
     /// Sets person `id`'s alert pace; whether the person exists.
     pub async fn set_alert_pace(
         self,
-        id: &str,
+        id: &PersonId,
         pace: &rateline_domain::AlertPace,
         now: DateTime<Utc>,
     ) -> Result<bool> {
@@ -291,7 +291,7 @@ impl People<'_> {
     }
 
     /// A person's notification settings; `None` when there is no such person.
-    pub async fn person_reachability(self, id: &str) -> Result<Option<Reachability>> {
+    pub async fn person_reachability(self, id: &PersonId) -> Result<Option<Reachability>> {
         let Some(row) = sqlx::query(
             "SELECT role, notify, notifications_enabled, active FROM people WHERE id = $1",
         )

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::common::{Db, TestDb};
 use chrono::Utc;
 use rateline::store::{JobKind, Store, StoreError};
-use rateline_domain::{LineSettings, ManagedBy, NewSession, RequestId, SessionId};
+use rateline_domain::{LineId, LineSettings, ManagedBy, NewSession, RequestId, SessionId};
 use serde_json::json;
 use sqlx::{Connection, Row};
 
@@ -580,9 +580,14 @@ async fn a_stored_word_that_no_longer_reads_is_named_as_corrupt(kind: Db) {
         .execute(&mut conn)
         .await
         .unwrap();
-    let support = store.lines().get("support").await.unwrap().unwrap();
+    let support = store
+        .lines()
+        .get(&line_id("support"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(support.managed_by, ManagedBy::Api);
-    match store.lines().get("sales").await {
+    match store.lines().get(&line_id("sales")).await {
         Err(StoreError::Corrupt(message)) => {
             assert!(
                 message.contains(r#"a stored ManagedBy "terraform""#),
@@ -1137,7 +1142,8 @@ async fn on_sqlite_the_reads_around_writes_answer_while_the_writer_waits_for_the
             }
         };
     }
-    let line = before_the_open!("the line", store.lines().get("support"));
+    let support = line_id("support");
+    let line = before_the_open!("the line", store.lines().get(&support));
     assert_eq!(line.expect("the line is stored").id, "support");
     let no_such = RequestId::stored("no-such".into());
     let context = before_the_open!(
@@ -1167,4 +1173,9 @@ async fn on_sqlite_the_reads_around_writes_answer_while_the_writer_waits_for_the
 /// A session id the test made, as the store's operations take it.
 fn sid(text: &str) -> rateline_domain::SessionId {
     rateline_domain::SessionId::parse("id", text).unwrap()
+}
+
+/// A line's id as the store takes it.
+fn line_id(id: &str) -> LineId {
+    LineId::stored(id.to_owned())
 }
