@@ -411,6 +411,85 @@ impl Source {
     }
 }
 
+/// The webhook switches the channel needs on, each with what it tells Rateline.
+pub const NEEDED_SWITCHES: [(&str, &str); 3] = [
+    (
+        "Livechat_webhook_on_forward",
+        "of a chat handed to the Ratings user",
+    ),
+    (
+        "Livechat_webhook_on_visitor_message",
+        "of the client's answer",
+    ),
+    (
+        "Livechat_webhook_on_close",
+        "of a chat closed without the hand-over",
+    ),
+];
+
+/// The webhook's settings, as `livechat/integrations.settings` lists them.
+#[derive(Clone)]
+pub struct WebhookSettings {
+    /// `Livechat_webhookUrl`: where Rocket.Chat posts; empty posts nothing.
+    pub url: String,
+    /// `Livechat_secret_token`, compared, never shown.
+    secret: String,
+    /// Each `Livechat_webhook_on_…` switch and whether it is on.
+    pub switches: std::collections::BTreeMap<String, bool>,
+}
+
+impl fmt::Debug for WebhookSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookSettings")
+            .field("url", &self.url)
+            .field("secret", &"..")
+            .field("switches", &self.switches)
+            .finish()
+    }
+}
+
+impl WebhookSettings {
+    /// What stands between these settings and what the channel needs, each a step for the
+    /// Rocket.Chat administrator, in order: the URL Rateline listens on, the secret it
+    /// checks (`expected_secret`), and each of [`NEEDED_SWITCHES`]. Empty when nothing does.
+    pub fn steps(&self, expected_url: &str, expected_secret: &str) -> Vec<String> {
+        let place = "In Rocket.Chat, Administration → Settings → Omnichannel → Webhooks";
+        let mut steps = Vec::new();
+        if self.url.trim() != expected_url {
+            let now = match self.url.trim() {
+                "" => "empty".to_owned(),
+                other => format!("'{}'", clip(other, 200)),
+            };
+            steps.push(format!(
+                "{place}: set Webhook URL to {expected_url} (it is {now})."
+            ));
+        }
+        let same = <subtle::Choice as Into<bool>>::into(subtle::ConstantTimeEq::ct_eq(
+            self.secret.as_bytes(),
+            expected_secret.as_bytes(),
+        ));
+        if !same {
+            let now = if self.secret.is_empty() {
+                "it is empty"
+            } else {
+                "it differs"
+            };
+            steps.push(format!(
+                "{place}: set Secret Token to the webhook token set for this server in \
+                 Rateline ({now})."
+            ));
+        }
+        for (switch, what) in NEEDED_SWITCHES {
+            if self.switches.get(switch) != Some(&true) {
+                steps.push(format!(
+                    "{place}: turn on {switch}, so that Rocket.Chat tells Rateline {what}."
+                ));
+            }
+        }
+        steps
+    }
+}
+
 /// The rooms a page of [`RocketChatApi::rooms_closed_since`] holds.
 pub const ROOMS_PAGE: usize = 50;
 
@@ -514,6 +593,47 @@ impl RocketChatApi {
             .send()
             .await;
         self.outcome(sent, room_id).await
+    }
+
+    /// The webhook's settings (`livechat/integrations.settings`; needs
+    /// `view-livechat-manager`), or what went wrong as a sentence.
+    pub async fn webhook_settings(&self) -> Result<WebhookSettings, String> {
+        let call = "GET /api/v1/livechat/integrations.settings";
+        let body = self
+            .read(
+                self.call(Method::GET, "livechat/integrations.settings"),
+                call,
+            )
+            .await?;
+        let listed = body
+            .get("settings")
+            .and_then(Value::as_array)
+            .ok_or_else(|| format!("{} listed no settings for {call}", self.what()))?;
+        let value = |id: &str| {
+            listed
+                .iter()
+                .find(|s| s.get("_id").and_then(Value::as_str) == Some(id))
+                .and_then(|s| s.get("value"))
+        };
+        let text = |id: &str| {
+            value(id)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let switches = listed
+            .iter()
+            .filter_map(|s| {
+                let id = s.get("_id").and_then(Value::as_str)?;
+                id.starts_with("Livechat_webhook_on_")
+                    .then(|| (id.to_owned(), s.get("value") == Some(&Value::Bool(true))))
+            })
+            .collect();
+        Ok(WebhookSettings {
+            url: text("Livechat_webhookUrl"),
+            secret: text("Livechat_secret_token"),
+            switches,
+        })
     }
 
     /// Room `room_id` as `rooms.info` shows it: whether it is open, and where its visitor

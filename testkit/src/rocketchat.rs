@@ -28,6 +28,9 @@
 //!   `view-livechat-rooms` (managers, monitors and admins): `{rooms, count, offset, total}`
 //!   (`apps/meteor/app/livechat/imports/server/rest/rooms.ts`);
 //! - `GET /api/v1/rooms.info?roomId=…`;
+//! - `GET /api/v1/livechat/integrations.settings`, for holders of `view-livechat-manager`:
+//!   the webhook's URL, secret, timeout and switches, whole
+//!   (`apps/meteor/app/livechat/server/api/lib/integrations.ts`);
 //!
 //! each behind `X-User-Id` and `X-Auth-Token` (a personal access token; anything else is 401
 //! `You must be logged in to do this.`, `apps/meteor/app/api/server/router.ts`). Refusals are
@@ -97,6 +100,21 @@ const RATE_LIMIT_CALLS: usize = 10;
 /// The five tries `sendToCRM` gives an event (`sendRequest(responseData, 5, cb)`).
 const WEBHOOK_TRIES: u32 = 5;
 
+/// The settings `livechat/integrations.settings` lists (`findIntegrationSettings`).
+const INTEGRATION_SETTINGS: [&str; 11] = [
+    "Livechat_webhookUrl",
+    "Livechat_secret_token",
+    "Livechat_http_timeout",
+    "Livechat_webhook_on_start",
+    "Livechat_webhook_on_close",
+    "Livechat_webhook_on_chat_taken",
+    "Livechat_webhook_on_chat_queued",
+    "Livechat_webhook_on_forward",
+    "Livechat_webhook_on_offline_msg",
+    "Livechat_webhook_on_visitor_message",
+    "Livechat_webhook_on_agent_message",
+];
+
 /// A user of the fake: id, username, name, roles, and whether they are available for chats.
 struct User {
     id: &'static str,
@@ -148,6 +166,7 @@ fn roles_holding(permission: &str) -> &'static [&'static str] {
     match permission {
         "transfer-livechat-guest" => &["livechat-manager", "livechat-monitor", "admin"],
         "view-livechat-rooms" => &["livechat-manager", "livechat-monitor", "admin"],
+        "view-livechat-manager" => &["livechat-manager", "livechat-monitor", "admin"],
         "close-others-livechat-room" => &["livechat-manager", "livechat-monitor", "admin"],
         "api-bypass-rate-limit" => &["admin", "bot", "app"],
         _ => &["admin"],
@@ -680,6 +699,7 @@ impl RocketChat {
                 | ("POST", "/api/v1/livechat/room.forward")
                 | ("GET", "/api/v1/livechat/rooms")
                 | ("GET", "/api/v1/rooms.info")
+                | ("GET", "/api/v1/livechat/integrations.settings")
         );
         if !known {
             return Answer {
@@ -727,6 +747,7 @@ impl RocketChat {
             ("POST", "/api/v1/livechat/room.closeByUser") => self.close_by_user(caller, &body),
             ("POST", "/api/v1/livechat/room.forward") => self.forward(caller, &body),
             ("GET", "/api/v1/livechat/rooms") => self.list_rooms(caller, &query),
+            ("GET", "/api/v1/livechat/integrations.settings") => self.integration_settings(caller),
             _ => self.room_info(&query),
         }
     }
@@ -846,6 +867,27 @@ impl RocketChat {
         let total = all.len();
         let rooms: Vec<Value> = all.into_iter().skip(offset).take(count).collect();
         Answer::ok(json!({"rooms": rooms, "count": rooms.len(), "offset": offset, "total": total}))
+    }
+
+    /// `apps/meteor/app/livechat/server/api/lib/integrations.ts`, `findIntegrationSettings`:
+    /// the CRM integration's settings, whole, for holders of `view-livechat-manager`.
+    fn integration_settings(&self, caller: &str) -> Answer {
+        if !self.holds(caller, "view-livechat-manager") {
+            return Answer::forbidden();
+        }
+        let settings: Vec<Value> = INTEGRATION_SETTINGS
+            .iter()
+            .map(|id| {
+                let value = self.settings.get(id).cloned().unwrap_or(json!(false));
+                let kind = match &value {
+                    Value::Bool(_) => "boolean",
+                    Value::Number(_) => "int",
+                    _ => "string",
+                };
+                json!({"_id": id, "value": value, "type": kind})
+            })
+            .collect();
+        Answer::ok(json!({"settings": settings}))
     }
 
     fn room_info(&self, query: &HashMap<String, String>) -> Answer {

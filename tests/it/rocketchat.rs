@@ -4,7 +4,7 @@
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use rateline_adapters::SendOutcome;
-use rateline_adapters::rocketchat::{RocketChatApi, RoomInfo, Source};
+use rateline_adapters::rocketchat::{NEEDED_SWITCHES, RocketChatApi, RoomInfo, Source};
 use rateline_testkit::rocketchat::{ADMIN, ANNA, BORIS, FakeRocketChat, Fault, RATINGS};
 use serde_json::json;
 
@@ -221,4 +221,49 @@ async fn a_rooms_source_is_read_from_rocket_chat_since_the_webhook_leaves_it_out
     );
     let missing = api.room("no-such-room").await.unwrap_err();
     assert!(missing.contains("error-room-not-found"), "{missing}");
+}
+
+#[tokio::test]
+async fn the_webhook_settings_name_each_step_left_and_never_the_secret() {
+    let (fake, api) = ratings_user().await;
+    // On Rocket.Chat's defaults the Ratings user may not read them: the refusal says why.
+    let refused = api.webhook_settings().await.unwrap_err();
+    assert!(refused.contains("(HTTP 403)"), "{refused}");
+    assert!(refused.contains("livechat-manager role"), "{refused}");
+    fake.set_roles(
+        RATINGS,
+        &["bot", "livechat-agent", "livechat-manager", "user"],
+    );
+    let url = "https://rateline.example.com/connectors/rocketchat/main/webhook";
+    // On the defaults: the URL, the secret and the three switches are left to set.
+    let steps = api
+        .webhook_settings()
+        .await
+        .unwrap()
+        .steps(url, "the-secret");
+    assert_eq!(steps.len(), 5, "{steps:#?}");
+    assert!(
+        steps[0].ends_with(&format!("set Webhook URL to {url} (it is empty).")),
+        "{steps:#?}"
+    );
+    assert!(steps[1].contains("Secret Token"), "{steps:#?}");
+    assert!(steps[1].contains("(it is empty)"), "{steps:#?}");
+    for (step, (switch, _)) in steps[2..].iter().zip(NEEDED_SWITCHES) {
+        assert!(step.contains(&format!("turn on {switch}")), "{step}");
+    }
+    // Set as the steps say: none is left.
+    fake.set_setting("Livechat_webhookUrl", json!(url));
+    fake.set_setting("Livechat_secret_token", json!("the-secret"));
+    for (switch, _) in NEEDED_SWITCHES {
+        fake.set_setting(switch, json!(true));
+    }
+    let settings = api.webhook_settings().await.unwrap();
+    assert_eq!(settings.steps(url, "the-secret"), Vec::<String>::new());
+    // Another secret: said to differ, and never shown.
+    fake.set_setting("Livechat_secret_token", json!("another-secret"));
+    let settings = api.webhook_settings().await.unwrap();
+    let steps = settings.steps(url, "the-secret");
+    assert_eq!(steps.len(), 1, "{steps:#?}");
+    assert!(steps[0].contains("(it differs)"), "{steps:#?}");
+    assert!(!format!("{settings:?} {steps:?}").contains("another-secret"));
 }
