@@ -411,18 +411,24 @@ impl Source {
     }
 }
 
-/// The webhook switches the channel needs on, each with what it tells Rateline.
-pub const NEEDED_SWITCHES: [(&str, &str); 3] = [
+/// The webhook switches the channel needs on: each setting, the option that turns it on
+/// under "Send Request on" on Rocket.Chat's Omnichannel → Webhooks page
+/// (`apps/meteor/client/views/omnichannel/webhooks/WebhooksPage.tsx`), and what it tells
+/// Rateline.
+pub const NEEDED_SWITCHES: [(&str, &str, &str); 3] = [
     (
         "Livechat_webhook_on_forward",
+        "Forwarding",
         "of a chat handed to the Ratings user",
     ),
     (
         "Livechat_webhook_on_visitor_message",
+        "Visitor message",
         "of the client's answer",
     ),
     (
         "Livechat_webhook_on_close",
+        "Chat close",
         "of a chat closed without the hand-over",
     ),
 ];
@@ -453,7 +459,9 @@ impl WebhookSettings {
     /// Rocket.Chat administrator, in order: the URL Rateline listens on, the secret it
     /// checks (`expected_secret`), and each of [`NEEDED_SWITCHES`]. Empty when nothing does.
     pub fn steps(&self, expected_url: &str, expected_secret: &str) -> Vec<String> {
-        let place = "In Rocket.Chat, Administration → Settings → Omnichannel → Webhooks";
+        // The page's fields, as `WebhooksPage.tsx` labels them (`Webhook_URL`,
+        // `Secret_token`, `Send_request_on` in `en.i18n.json`).
+        let place = "In Rocket.Chat, Omnichannel → Webhooks";
         let mut steps = Vec::new();
         if self.url.trim() != expected_url {
             let now = match self.url.trim() {
@@ -479,10 +487,11 @@ impl WebhookSettings {
                  Rateline ({now})."
             ));
         }
-        for (switch, what) in NEEDED_SWITCHES {
+        for (switch, label, what) in NEEDED_SWITCHES {
             if self.switches.get(switch) != Some(&true) {
                 steps.push(format!(
-                    "{place}: turn on {switch}, so that Rocket.Chat tells Rateline {what}."
+                    "{place}: under Send Request on, add {label}, so that Rocket.Chat tells \
+                     Rateline {what}."
                 ));
             }
         }

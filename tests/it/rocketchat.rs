@@ -248,13 +248,20 @@ async fn the_webhook_settings_name_each_step_left_and_never_the_secret() {
     );
     assert!(steps[1].contains("Secret Token"), "{steps:#?}");
     assert!(steps[1].contains("(it is empty)"), "{steps:#?}");
-    for (step, (switch, _)) in steps[2..].iter().zip(NEEDED_SWITCHES) {
-        assert!(step.contains(&format!("turn on {switch}")), "{step}");
+    // Each switch as Rocket.Chat's Webhooks page offers it.
+    for (step, option) in steps[2..]
+        .iter()
+        .zip(["Forwarding", "Visitor message", "Chat close"])
+    {
+        assert!(
+            step.contains(&format!("under Send Request on, add {option},")),
+            "{step}"
+        );
     }
     // Set as the steps say: none is left.
     fake.set_setting("Livechat_webhookUrl", json!(url));
     fake.set_setting("Livechat_secret_token", json!("the-secret"));
-    for (switch, _) in NEEDED_SWITCHES {
+    for (switch, _, _) in NEEDED_SWITCHES {
         fake.set_setting(switch, json!(true));
     }
     let settings = api.webhook_settings().await.unwrap();
