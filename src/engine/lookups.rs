@@ -209,7 +209,10 @@ impl Engine {
     }
 
     /// The line and operator of rating request `id`, for deciding who may see it.
-    pub async fn request_scope(&self, id: &str) -> Result<Option<(LineId, Option<PersonId>)>> {
+    pub async fn request_scope(
+        &self,
+        id: &RequestId,
+    ) -> Result<Option<(LineId, Option<PersonId>)>> {
         self.store.keys().request_scope(id).await
     }
 

@@ -387,8 +387,11 @@ async fn submit(
     // Clients' answers come through a contact center's integration: a supervisor's key,
     // never an operator's (see `crate::policy`).
     caller.not_operator("answering a rating request")?;
+    // Typed before the store is asked: text no request id can be (a NUL, say) names no
+    // request, and PostgreSQL would refuse it outright.
+    let request_id = crate::engine::known_request(&answer.request_id)?;
     if !caller.is_open()
-        && let Some((line, _)) = state.engine.request_scope(&answer.request_id).await?
+        && let Some((line, _)) = state.engine.request_scope(&request_id).await?
         && !caller.covers_line(&line)
     {
         return Err(request_not_found(&answer.request_id).into());

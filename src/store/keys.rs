@@ -1,7 +1,7 @@
 //! API keys: made by `rateline keys create`, checked on every `/v1` call once any exists.
 
 use chrono::{DateTime, Utc};
-use rateline_domain::{LineId, PersonId, Role};
+use rateline_domain::{LineId, PersonId, RequestId, Role};
 use sqlx::Row;
 
 use super::base::Keys;
@@ -193,7 +193,7 @@ impl Keys<'_> {
     }
 
     /// The line and operator of rating request `id`, for access checks.
-    pub async fn request_scope(self, id: &str) -> Result<Option<(LineId, Option<PersonId>)>> {
+    pub async fn request_scope(self, id: &RequestId) -> Result<Option<(LineId, Option<PersonId>)>> {
         self.scope(
             "SELECT line_id, operator_id FROM rating_requests WHERE id = $1",
             id,

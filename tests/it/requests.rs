@@ -1,6 +1,6 @@
 //! A closed session becomes a delayed, signed rating request; the client's answer comes back.
 
-use crate::common::{Db, Reply, SECRET, spawn_app, spawn_app_with};
+use crate::common::{Db, Reply, SECRET, create_key, spawn_app, spawn_app_with};
 use chrono::Duration;
 use serde_json::json;
 
@@ -210,6 +210,21 @@ async fn answers_outside_the_scale_are_refused_and_change_nothing(db: Db) {
         .await;
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "request_not_found");
+    // With a key, the request's line is looked up first: text no id can be (a NUL, which
+    // PostgreSQL refuses outright) is the same 404, not a server error.
+    let key = create_key(&app, &["--name", "integration", "--role", "supervisor"]);
+    for bad in ["a\u{0}b", "nope"] {
+        let (status, body) = app
+            .call_as(
+                Some(&key),
+                "POST",
+                "/v1/ratings",
+                Some(json!({"request_id": bad, "value": 1})),
+            )
+            .await;
+        assert_eq!(status, 404, "{bad:?}: {body}");
+        assert_eq!(body["error"]["code"], "request_not_found");
+    }
 }
 
 async fn an_answer_after_the_answer_window_is_gone_and_the_request_expires(db: Db) {
