@@ -46,7 +46,8 @@ enum Command {
     /// People: invite one to sign in to the dashboard.
     #[command(subcommand)]
     People(PeopleCommand),
-    /// Helpdesks: set up a connected Chatwoot account's or Zammad instance's side.
+    /// Helpdesks: set up a connected Chatwoot account's, Zammad instance's or Rocket.Chat
+    /// server's side.
     #[command(subcommand)]
     Helpdesks(HelpdesksCommand),
 }
@@ -54,15 +55,17 @@ enum Command {
 #[derive(Subcommand)]
 enum HelpdesksCommand {
     /// Make the helpdesk's webhook (and Zammad's triggers) with the helpdesk's API token,
-    /// as the Helpdesks page's "Set up" does, and print what was made. The server's
-    /// `public_url` is where the webhook points.
+    /// as the Helpdesks page's "Set up" does, and print what was made (Rocket.Chat: the
+    /// check, with the steps left to an administrator). The server's `public_url` is where
+    /// the webhook points.
     SetUp {
         #[command(flatten)]
         config: ConfigArg,
-        /// `chatwoot` or `zammad`.
-        #[arg(value_parser = ["chatwoot", "zammad"])]
+        /// `chatwoot`, `zammad` or `rocketchat`.
+        #[arg(value_parser = ["chatwoot", "zammad", "rocketchat"])]
         helpdesk: String,
-        /// The Chatwoot account's id or the Zammad instance's name, as connected.
+        /// The Chatwoot account's id, or the Zammad instance's or Rocket.Chat server's name,
+        /// as connected.
         id: String,
     },
 }
@@ -357,6 +360,10 @@ async fn set_up_helpdesk(
         )
         .set_up(&caller, id)
         .await
+    } else if helpdesk == "rocketchat" {
+        crate::channels::rocketchat::RocketChat::new(timeout, engine.clone(), &policy, &public_url)
+            .set_up(&caller, id)
+            .await
     } else {
         crate::channels::zammad::Zammad::new(timeout, engine.clone(), &policy, &public_url)
             .set_up(&caller, id)
@@ -430,6 +437,7 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
                 let file = settings.configured_helpdesks().unwrap_or_default();
                 let chatwoot = with_stored(file.chatwoot, engine.helpdesk_settings().await?);
                 let zammad = with_stored(file.zammad, engine.helpdesk_settings().await?);
+                let rocketchat = with_stored(file.rocketchat, engine.helpdesk_settings().await?);
                 let checks = [
                     crate::channels::chatwoot::Chatwoot::check_accounts(
                         &chatwoot,
@@ -441,6 +449,14 @@ async fn check_config(c: &ConfigArg, json_logs: bool) -> anyhow::Result<ExitCode
                     .await,
                     crate::channels::zammad::Zammad::check_instances(
                         &zammad,
+                        &policy,
+                        timeout,
+                        &ids,
+                        &settings.server.base_url(),
+                    )
+                    .await,
+                    crate::channels::rocketchat::RocketChat::check_servers(
+                        &rocketchat,
                         &policy,
                         timeout,
                         &ids,

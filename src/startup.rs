@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::alerts::AlertSinks;
 use crate::channels::chatwoot::Chatwoot;
 use crate::channels::meta::Meta;
+use crate::channels::rocketchat::RocketChat;
 use crate::channels::telegram::Telegram;
 use crate::channels::webhook::WebhookAdapter;
 use crate::channels::zammad::Zammad;
@@ -248,16 +249,20 @@ async fn alert_sinks(
     Ok(Arc::new(sinks))
 }
 
-/// The Chatwoot and Zammad channels, which always run: their helpdesks are connected and
-/// changed while the server runs (the file's, the API's, the Helpdesks page's).
+/// The Chatwoot, Zammad and Rocket.Chat channels.
+type HelpdeskChannels = (Arc<Chatwoot>, Arc<Zammad>, Arc<RocketChat>);
+
+/// The helpdesks' channels, which always run: their helpdesks are connected and
+/// changed while the server runs (the file's, the API's, the Helpdesks page's). Their
+/// adapters join `adapters`.
 async fn helpdesks(
     settings: &Settings,
     engine: &Engine,
     policy: &Policy,
     from_file: &crate::settings::ConfiguredHelpdesks,
-    public_url: &str,
-    timeout: std::time::Duration,
-) -> Result<(Arc<Chatwoot>, Arc<Zammad>), StartupError> {
+    (public_url, timeout): (&str, std::time::Duration),
+    adapters: Adapters,
+) -> Result<(Adapters, HelpdeskChannels), StartupError> {
     let key = engine
         .server_key(
             crate::channels::chatwoot::CALLBACK_KEY_NAME,
@@ -273,13 +278,21 @@ async fn helpdesks(
         public_url,
     ));
     let zammad = Arc::new(Zammad::new(timeout, engine.clone(), policy, public_url));
+    let rocketchat = Arc::new(RocketChat::new(timeout, engine.clone(), policy, public_url));
     for (id, c) in &from_file.chatwoot {
         tracing::info!(account = %id, url = %redact_url(&c.url), "chatwoot account connected from the config file");
     }
     for (id, z) in &from_file.zammad {
         tracing::info!(instance = %id, url = %redact_url(&z.url), "zammad instance connected from the config file");
     }
-    Ok((chatwoot, zammad))
+    for (id, r) in &from_file.rocketchat {
+        tracing::info!(server = %id, url = %redact_url(&r.url), "rocket.chat server connected from the config file");
+    }
+    let adapters = adapters
+        .with(chatwoot.adapter())
+        .with(zammad.adapter())
+        .with(rocketchat.adapter());
+    Ok((adapters, (chatwoot, zammad, rocketchat)))
 }
 
 /// Says where Rateline listens and stores, and where its pages are.
@@ -337,7 +350,7 @@ impl Application {
 
         let timeout = settings.scheduler.send_timeout();
         let adapters = Adapters::default().with(Arc::new(WebhookAdapter::new(&policy, timeout)));
-        let (mut adapters, telegram, meta) =
+        let (adapters, telegram, meta) =
             platforms(&settings, &engine, &policy, adapters, timeout).await?;
         let public_url = settings
             .server
@@ -345,16 +358,15 @@ impl Application {
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
         let sinks = alert_sinks(&settings, &engine, &policy, &public_url, timeout).await?;
-        let (chatwoot, zammad) = helpdesks(
+        let (adapters, (chatwoot, zammad, rocketchat)) = helpdesks(
             &settings,
             &engine,
             &policy,
             &from_file,
-            &public_url,
-            timeout,
+            (&public_url, timeout),
+            adapters,
         )
         .await?;
-        adapters = adapters.with(chatwoot.adapter()).with(zammad.adapter());
         let bot = telegram
             .as_ref()
             .map(|t| t.adapter() as Arc<dyn rateline_adapters::ChannelAdapter>);
@@ -390,6 +402,7 @@ impl Application {
                 meta,
                 chatwoot,
                 zammad,
+                rocketchat,
                 webchat: Arc::new(webchat),
                 open_mode: Arc::default(),
                 limits: Arc::new(crate::http::Limits::new(&settings.limits)),
@@ -425,13 +438,18 @@ impl Application {
         let telegram = self.state.telegram.clone();
         let webchat = self.state.webchat.clone();
         let metrics = self.state.metrics.clone();
-        let (chatwoot, zammad) = (self.state.chatwoot.clone(), self.state.zammad.clone());
+        let (chatwoot, zammad, rocketchat) = (
+            self.state.chatwoot.clone(),
+            self.state.zammad.clone(),
+            self.state.rocketchat.clone(),
+        );
         let pages = crate::dashboard::router(&self.state);
         let app = router(self.state, pages, self.body_limit, self.request_timeout);
         let scheduler = tokio::spawn(self.scheduler.run(stop.clone()));
         let catch_up = tokio::spawn(crate::channels::catch_up::run(
             chatwoot,
             zammad,
+            rocketchat,
             self.catch_up_every,
             stop.clone(),
         ));

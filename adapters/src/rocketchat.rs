@@ -1,9 +1,9 @@
 //! Rocket.Chat Omnichannel: its webhook ("CRM integration"), parsed into the facts Rateline
 //! acts on, and the REST calls Rateline makes as the "Ratings" user ([`RocketChatApi`]).
 //!
-//! This module is the first part of the Rocket.Chat channel: what the platform sends and
-//! takes, unit-tested and fuzzed alone. The channel that acts on it (the hand-over to the
-//! Ratings user, the questions in the room, the close) is not built yet.
+//! This module is what the platform sends and takes, unit-tested and fuzzed alone; the
+//! channel that acts on it (the hand-over to the Ratings user, the questions in the room,
+//! the close) is `src/channels/rocketchat/`.
 //!
 //! What follows is read from Rocket.Chat's source (RocketChat/Rocket.Chat); each fact names
 //! its file.
@@ -82,6 +82,9 @@ pub struct Event {
     /// What happened: see [`Event::kind`].
     #[serde(rename = "type")]
     pub type_name: String,
+    /// When the room was opened (`createdAt`).
+    #[serde(default, rename = "createdAt")]
+    pub created_at: Option<DateTime<Utc>>,
     /// The visitor of the room.
     pub visitor: Visitor,
     /// Who serves the room now, when someone does.
@@ -268,6 +271,9 @@ pub struct ServedBy {
     /// The agent's username.
     #[serde(default)]
     pub username: Option<String>,
+    /// Since when the agent serves the room: for the new agent of a hand-over, its time.
+    #[serde(default)]
+    pub ts: Option<DateTime<Utc>>,
 }
 
 /// `closedBy`: the agent or the visitor who closed the room.
@@ -499,6 +505,10 @@ impl WebhookSettings {
     }
 }
 
+/// Rocket.Chat's rate-limit window (`API_Enable_Rate_Limiter_Limit_Time_Default`): how long
+/// a limited send waits when the answer names no reset.
+const RATE_LIMIT_WINDOW: Duration = Duration::from_secs(60);
+
 /// The rooms a page of [`RocketChatApi::rooms_closed_since`] holds.
 pub const ROOMS_PAGE: usize = 50;
 
@@ -692,6 +702,23 @@ impl RocketChatApi {
         Ok(RoomPage { rooms, total })
     }
 
+    /// The open rooms agent `user_id` serves (`livechat/rooms?open=true&agents[]=…`; needs
+    /// `view-livechat-rooms`), at most one page: the chats handed to the Ratings user.
+    pub async fn rooms_served_by(&self, user_id: &str) -> Result<Vec<Value>, String> {
+        let count = ROOMS_PAGE.to_string();
+        let request = self.call(Method::GET, "livechat/rooms").query(&[
+            ("open", "true"),
+            ("agents[]", user_id),
+            ("count", count.as_str()),
+            ("sort", r#"{"ts":1}"#),
+        ]);
+        let body = self.read(request, "GET /api/v1/livechat/rooms").await?;
+        body.get("rooms")
+            .and_then(Value::as_array)
+            .cloned()
+            .ok_or_else(|| format!("{} listed no rooms", self.what()))
+    }
+
     /// A read's JSON answer, or what went wrong as a sentence for `check-config` and the logs.
     async fn read(&self, request: reqwest::RequestBuilder, call: &str) -> Result<Value, String> {
         let what = self.what();
@@ -763,8 +790,13 @@ impl RocketChatApi {
             StatusCode::FORBIDDEN => SendOutcome::Failed {
                 reason: format!("{what} refused the call (HTTP 403){said}; {PERMISSION_FIX}"),
             },
-            StatusCode::TOO_MANY_REQUESTS => SendOutcome::Retry {
-                after: rate_limit_reset(&headers, SystemTime::now()),
+            // Nothing was done, so no attempt is used: the send waits for the route's
+            // minute to end. At least a second, so that a reset already past on this
+            // server's clock (the two clocks disagree) is no busy loop.
+            StatusCode::TOO_MANY_REQUESTS => SendOutcome::Defer {
+                after: rate_limit_reset(&headers, SystemTime::now())
+                    .unwrap_or(RATE_LIMIT_WINDOW)
+                    .max(Duration::from_secs(1)),
                 reason: format!(
                     "{what} is rate limiting (HTTP 429); give the Ratings user the bot role, \
                      which Rocket.Chat does not limit"

@@ -7,7 +7,8 @@
 //! Reasons for a low rating are picked by their numbers in the list the client was shown:
 //! "2", "1 3", "1, 3" or "13" (a line lists at most eight, so each digit is one reason).
 
-use crate::Scale;
+use crate::phrases::Phrases;
+use crate::{OutgoingRequest, Scale};
 
 /// Reads a client's text as an answer on `scale`, or `None` when it is not one.
 pub fn parse_text_answer(scale: Scale, text: &str) -> Option<i64> {
@@ -67,6 +68,26 @@ pub fn parse_reason_numbers(count: usize, text: &str) -> Option<Vec<usize>> {
     }
     picked.sort_unstable();
     Some(picked)
+}
+
+/// The rating request as a typed message's text (a Zammad article, a Rocket.Chat message):
+/// the question, and which digit to reply.
+pub fn request_text(r: &OutgoingRequest) -> String {
+    let p = Phrases::for_language(&r.language);
+    let how = match r.scale {
+        Scale::Binary => p.reply_binary,
+        Scale::FiveStar => p.reply_five_star,
+    };
+    format!("{}\n{how}", r.text)
+}
+
+/// `text` with its choices written out to be typed back (unless it lists them already).
+pub fn choices_text(text: &str, labels: &[&str]) -> String {
+    if labels.iter().all(|l| text.contains(l)) {
+        text.to_owned()
+    } else {
+        format!("{text}\n{}", labels.join(" / "))
+    }
 }
 
 #[cfg(test)]

@@ -16,8 +16,7 @@ use serde_json::{Value, json};
 use sha1::Sha1;
 
 use crate::helpdesk::{Callee, Removed, call_json, outcome_of, remove};
-use crate::phrases::Phrases;
-use crate::{OutgoingRequest, Scale, SendOutcome, clip};
+use crate::{SendOutcome, clip};
 
 /// The longest article body Rateline posts (Telegram's limit, and Meta's for a WhatsApp text).
 const MAX_TEXT: usize = 4096;
@@ -344,25 +343,6 @@ impl ZammadApi {
             .header("Authorization", self.auth());
         let what = self.what();
         call_json(request, &format!("GET {path}"), &self.callee(&what, "")).await
-    }
-}
-
-/// The rating request as an article's text: the question, and which digit to reply.
-pub fn request_text(r: &OutgoingRequest) -> String {
-    let p = Phrases::for_language(&r.language);
-    let how = match r.scale {
-        Scale::Binary => p.reply_binary,
-        Scale::FiveStar => p.reply_five_star,
-    };
-    format!("{}\n{how}", r.text)
-}
-
-/// `text` with its choices written out to be typed back (unless it lists them already).
-pub fn choices_text(text: &str, labels: &[&str]) -> String {
-    if labels.iter().all(|l| text.contains(l)) {
-        text.to_owned()
-    } else {
-        format!("{text}\n{}", labels.join(" / "))
     }
 }
 

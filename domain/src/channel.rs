@@ -30,11 +30,15 @@ pub enum Channel {
     /// A ticket in Zammad: the request is posted into it as an article in the ticket's
     /// channel, through Zammad's API (docs/channels/zammad.md).
     Zammad,
+    /// A Rocket.Chat Omnichannel room: the request is written into it by the Ratings user
+    /// the agent handed the chat to (docs/channels/rocketchat.md).
+    #[serde(rename = "rocketchat")]
+    RocketChat,
 }
 
 impl Channel {
     /// Every channel, for reading a name and for listing them.
-    pub const ALL: [Channel; 8] = [
+    pub const ALL: [Channel; 9] = [
         Channel::Telegram,
         Channel::Webchat,
         Channel::Messenger,
@@ -43,6 +47,7 @@ impl Channel {
         Channel::Webhook,
         Channel::Chatwoot,
         Channel::Zammad,
+        Channel::RocketChat,
     ];
 
     /// Its name in the API, the store and events (`telegram`, `whatsapp`).
@@ -56,6 +61,7 @@ impl Channel {
             Channel::Webhook => "webhook",
             Channel::Chatwoot => "chatwoot",
             Channel::Zammad => "zammad",
+            Channel::RocketChat => "rocketchat",
         }
     }
 
@@ -68,6 +74,7 @@ impl Channel {
         match self {
             Channel::Chatwoot => Some("chatwoot-"),
             Channel::Zammad => Some("zammad-"),
+            Channel::RocketChat => Some("rocketchat-"),
             _ => None,
         }
     }

@@ -1,7 +1,8 @@
-//! The helpdesks' settings: a Chatwoot account or a Zammad instance whose
-//! conversations Rateline rates, where it is, how it is reached and signed, and which of its
-//! inboxes (groups) and agents are which lines and people. One shape for the config file
-//! (`[[chatwoot]]`, `[[zammad]]`), the API and the Helpdesks page.
+//! The helpdesks' settings: a Chatwoot account, a Zammad instance or a Rocket.Chat server
+//! whose conversations Rateline rates, where it is, how it is reached and signed, and which
+//! of its inboxes (groups, departments) and agents are which lines and people. One shape for
+//! the config file (`[[chatwoot]]`, `[[zammad]]`, `[[rocketchat]]`), the API and the
+//! Helpdesks page.
 
 use std::collections::BTreeMap;
 
@@ -27,17 +28,22 @@ pub enum Helpdesk {
     /// Zammad: one helpdesk is an instance, whose groups are lines and whose agents are
     /// people.
     Zammad,
+    /// Rocket.Chat Omnichannel: one helpdesk is a server, whose departments are lines and
+    /// whose agents are people.
+    #[serde(rename = "rocketchat")]
+    RocketChat,
 }
 
 impl Helpdesk {
     /// Every helpdesk Rateline connects to.
-    pub const ALL: [Helpdesk; 2] = [Helpdesk::Chatwoot, Helpdesk::Zammad];
+    pub const ALL: [Helpdesk; 3] = [Helpdesk::Chatwoot, Helpdesk::Zammad, Helpdesk::RocketChat];
 
     /// Its name in URLs, the store and the config file (`chatwoot`).
     pub const fn as_str(self) -> &'static str {
         match self {
             Helpdesk::Chatwoot => "chatwoot",
             Helpdesk::Zammad => "zammad",
+            Helpdesk::RocketChat => "rocketchat",
         }
     }
 
@@ -46,6 +52,7 @@ impl Helpdesk {
         match self {
             Helpdesk::Chatwoot => "Chatwoot",
             Helpdesk::Zammad => "Zammad",
+            Helpdesk::RocketChat => "Rocket.Chat",
         }
     }
 
@@ -54,6 +61,7 @@ impl Helpdesk {
         match self {
             Helpdesk::Chatwoot => "account",
             Helpdesk::Zammad => "instance",
+            Helpdesk::RocketChat => "server",
         }
     }
 
@@ -66,7 +74,7 @@ impl Helpdesk {
     pub fn secret_field(self) -> &'static str {
         match self {
             Helpdesk::Chatwoot => "webhook_secret",
-            Helpdesk::Zammad => "webhook_token",
+            Helpdesk::Zammad | Helpdesk::RocketChat => "webhook_token",
         }
     }
 
@@ -75,6 +83,7 @@ impl Helpdesk {
         match self {
             Helpdesk::Chatwoot => "inboxes",
             Helpdesk::Zammad => "groups",
+            Helpdesk::RocketChat => "departments",
         }
     }
 
@@ -84,7 +93,7 @@ impl Helpdesk {
     }
 
     /// Checks a helpdesk's id: a Chatwoot account's is its number in Chatwoot's URLs, a
-    /// Zammad instance's a name of letters, digits, `-` and `_`.
+    /// Zammad instance's or a Rocket.Chat server's a name of letters, digits, `-` and `_`.
     pub fn check_id(self, field: &str, id: &str) -> Result<(), Invalid> {
         match self {
             Helpdesk::Chatwoot if id.parse::<u64>().is_ok_and(|n| n.to_string() == id) => Ok(()),
@@ -95,7 +104,7 @@ impl Helpdesk {
                      (/app/accounts/1/...)"
                 ),
             )),
-            Helpdesk::Zammad => check_name_id(field, id),
+            Helpdesk::Zammad | Helpdesk::RocketChat => check_name_id(field, id),
         }
     }
 }
@@ -112,6 +121,7 @@ impl std::str::FromStr for Helpdesk {
         match s {
             "chatwoot" => Ok(Helpdesk::Chatwoot),
             "zammad" => Ok(Helpdesk::Zammad),
+            "rocketchat" => Ok(Helpdesk::RocketChat),
             other => Err(format!("unknown helpdesk '{other}'")),
         }
     }
@@ -191,15 +201,49 @@ pub trait HelpdeskSettings:
         self.secret().is_some() || !self.allow_unsigned()
     }
 
-    /// The line an inbox's (group's) conversations go to: its entry, else
+    /// The line an inbox's (group's, department's) conversations go to: its entry, else
     /// `{helpdesk}-{id}`.
-    fn line_of(&self, place: u64) -> String {
-        mapped(self.places(), place, Self::HELPDESK)
+    fn line_of(&self, place: impl std::fmt::Display) -> String {
+        let place = place.to_string();
+        self.places()
+            .get(&place)
+            .cloned()
+            .unwrap_or_else(|| format!("{}-{place}", Self::HELPDESK))
     }
 
-    /// The person an agent's ratings are credited to: their entry, else `{helpdesk}-{id}`.
-    fn operator_of(&self, agent: u64) -> String {
-        mapped(self.agents(), agent, Self::HELPDESK)
+    /// The person an agent's ratings are credited to: their entry, else
+    /// [`Self::unmapped_agent`].
+    fn operator_of(&self, agent: impl std::fmt::Display) -> String {
+        let agent = agent.to_string();
+        match self.agents().get(&agent) {
+            Some(person) => person.clone(),
+            None => self.unmapped_agent(&agent),
+        }
+    }
+
+    /// The person an agent without an entry is credited as: `{helpdesk}-{id}`.
+    fn unmapped_agent(&self, agent: &str) -> String {
+        format!("{}-{agent}", Self::HELPDESK)
+    }
+
+    /// Checks a key of the places' or agents' map (`field`): by default the helpdesk's id
+    /// of it, a number as in its URLs.
+    fn check_key(&self, field: &str, key: &str) -> Result<(), Invalid> {
+        if key.parse::<u64>().is_ok_and(|n| n.to_string() == key) {
+            return Ok(());
+        }
+        Err(Invalid::new(
+            field,
+            format!(
+                "key '{key}' is not an id (a number, as in the {} URLs)",
+                Self::HELPDESK.title()
+            ),
+        ))
+    }
+
+    /// What only this helpdesk's settings hold, checked after the rest.
+    fn check_more(&self) -> Result<(), Invalid> {
+        Ok(())
     }
 
     /// Checks every field, naming the one that is wrong and how to put it right. The token
@@ -224,6 +268,10 @@ pub trait HelpdeskSettings:
                         Helpdesk::Zammad => {
                             "is required: an agent's token with ticket.agent (Zammad: Profile \
                              → Token Access)"
+                        }
+                        Helpdesk::RocketChat => {
+                            "is required: the Ratings user's personal access token (Rocket.Chat: \
+                             My Account → Personal Access Tokens)"
                         }
                     },
                 ));
@@ -253,21 +301,13 @@ pub trait HelpdeskSettings:
                 ));
             }
             for (id, target) in map {
-                if !id.parse::<u64>().is_ok_and(|n| n.to_string() == *id) {
-                    return Err(Invalid::new(
-                        field,
-                        format!(
-                            "key '{id}' is not an id (a number, as in the {} URLs)",
-                            helpdesk.title()
-                        ),
-                    ));
-                }
+                self.check_key(field, id)?;
                 check_name_id(&format!("{field}.{id}"), target).map_err(|e| {
                     Invalid::new(e.field, format!("must name a {what}: {}", e.message))
                 })?;
             }
         }
-        Ok(())
+        self.check_more()
     }
 }
 
@@ -289,12 +329,6 @@ impl utoipa::PartialSchema for ChatwootAccount {
 }
 
 impl utoipa::ToSchema for ChatwootAccount {}
-
-fn mapped(map: &BTreeMap<String, String>, id: u64, helpdesk: Helpdesk) -> String {
-    map.get(&id.to_string())
-        .cloned()
-        .unwrap_or_else(|| format!("{helpdesk}-{id}"))
-}
 
 fn limit(field: &str, value: &str) -> Result<(), Invalid> {
     if value.len() > MAX_SETTING_BYTES {
@@ -468,6 +502,111 @@ impl HelpdeskSettings for ZammadSettings {
     }
 }
 
+/// One Rocket.Chat server Rateline rates the Omnichannel chats of, driving its Ratings user
+/// (docs/channels/rocketchat.md).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RocketChatSettings {
+    /// Rocket.Chat's address, e.g. `https://chat.example.com`.
+    #[schema(schema_with = http_url_schema)]
+    pub url: String,
+    /// The Ratings user's id (`X-User-Id`), shown beside its personal access token.
+    pub user_id: String,
+    /// The Ratings user's personal access token (My Account → Personal Access Tokens).
+    /// Write-only: never shown; a write without it keeps the stored one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_token: Option<String>,
+    /// The Secret Token of Omnichannel → Webhooks: every call must carry it. Write-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_token: Option<String>,
+    /// Takes calls without the token when none is set. Anyone who can reach the URL can then
+    /// forge events: less safe.
+    #[serde(default)]
+    pub allow_unsigned: bool,
+    /// Department id → line id. Without an entry a department goes to the line
+    /// `rocketchat-{department}`, and a chat without a department to `rocketchat-{server}`,
+    /// when that line exists; otherwise its chats are not rated.
+    #[serde(default)]
+    pub departments: BTreeMap<String, String>,
+    /// Agent username → person id, for the operator a rating is credited to. Without an
+    /// entry an agent is credited as the person named by their username.
+    #[serde(default)]
+    pub agents: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for RocketChatSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token never reaches a log line through a Debug print, nor the URL's password.
+        f.debug_struct("RocketChatSettings")
+            .field("user_id", &self.user_id)
+            .field("departments", &self.departments)
+            .field("agents", &self.agents)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HelpdeskSettings for RocketChatSettings {
+    const HELPDESK: Helpdesk = Helpdesk::RocketChat;
+
+    fn url(&self) -> &str {
+        &self.url
+    }
+    fn api_token(&self) -> Option<&str> {
+        self.api_token.as_deref()
+    }
+    fn secret(&self) -> Option<&str> {
+        self.webhook_token.as_deref()
+    }
+    fn allow_unsigned(&self) -> bool {
+        self.allow_unsigned
+    }
+    fn places(&self) -> &BTreeMap<String, String> {
+        &self.departments
+    }
+    fn agents(&self) -> &BTreeMap<String, String> {
+        &self.agents
+    }
+    /// An Omnichannel room has no note only agents see.
+    fn note_for_agents(&self) -> bool {
+        false
+    }
+    /// The Ratings user closes the room once the rating is in.
+    fn closed_again(&self) -> bool {
+        true
+    }
+    fn secrets_mut(&mut self) -> (&mut Option<String>, &mut Option<String>) {
+        (&mut self.api_token, &mut self.webhook_token)
+    }
+    /// Agents are known by username: one without an entry is the person of that id.
+    fn unmapped_agent(&self, agent: &str) -> String {
+        agent.to_owned()
+    }
+    /// Departments and usernames are Rocket.Chat's own text ids.
+    fn check_key(&self, field: &str, key: &str) -> Result<(), Invalid> {
+        crate::check_id(&format!("{field}.{key}"), key).map_err(|e| {
+            Invalid::new(
+                field,
+                format!(
+                    "key '{}' is not a Rocket.Chat id: {}",
+                    key.chars().take(64).collect::<String>(),
+                    e.message
+                ),
+            )
+        })
+    }
+    fn check_more(&self) -> Result<(), Invalid> {
+        crate::check_id("user_id", &self.user_id).map_err(|e| {
+            Invalid::new(
+                "user_id",
+                format!(
+                    "must be the Ratings user's id, shown with its personal access token: {}",
+                    e.message
+                ),
+            )
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -558,5 +697,28 @@ mod tests {
             );
         }
         assert!(Helpdesk::Zammad.check_id("instance", "main").is_ok());
+        assert!(Helpdesk::RocketChat.check_id("server", "chat-1").is_ok());
+    }
+
+    #[test]
+    fn rocketchat_maps_by_department_and_credits_agents_by_username() {
+        let mut r: RocketChatSettings = serde_json::from_value(serde_json::json!({
+            "url": "https://chat.example.com",
+            "user_id": "u-ratings",
+            "api_token": "pat",
+            "departments": {"Ge3kx8h2YQ3hR9Fkx": "support"},
+            "agents": {"boris.k": "boris"},
+        }))
+        .unwrap();
+        assert!(r.validate().is_ok());
+        assert_eq!(r.line_of("Ge3kx8h2YQ3hR9Fkx"), "support");
+        assert_eq!(r.line_of("other"), "rocketchat-other");
+        assert_eq!(r.operator_of("boris.k"), "boris");
+        assert_eq!(r.operator_of("anna"), "anna");
+        r.departments.insert("a b".into(), "support".into());
+        assert_eq!(r.validate().unwrap_err().field, "departments");
+        r.departments.clear();
+        r.user_id = String::new();
+        assert_eq!(r.validate().unwrap_err().field, "user_id");
     }
 }

@@ -37,7 +37,7 @@ pub use followup::{
 };
 pub use helpdesk::{
     ChatwootAccount, ChatwootSettings, Helpdesk, HelpdeskConversation, HelpdeskSettings,
-    MAX_HELPDESK_MAP, ZammadSettings,
+    MAX_HELPDESK_MAP, RocketChatSettings, ZammadSettings,
 };
 pub use ids::{
     Id, LineId, Name, NameId, PersonId, RequestId, SECRET_MIN_CHARS, SessionId, check_http_url,

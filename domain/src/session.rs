@@ -24,15 +24,15 @@ fn opened_channel() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
 #[serde(deny_unknown_fields)]
 pub struct NewSession {
     /// The conversation's id, as the contact center names it: opening the same id again returns
-    /// the stored session unchanged. Ids starting with `chatwoot-` or `zammad-` are the
-    /// connectors'.
+    /// the stored session unchanged. Ids starting with `chatwoot-`, `zammad-` or
+    /// `rocketchat-` are the connectors'.
     pub id: SessionId,
     /// The line whose settings say whether and how the client is asked; it must exist and be
     /// active.
     pub line_id: LineId,
     /// The channel the conversation uses, and so the one the request goes through; it must be
-    /// enabled on the server, and not `chatwoot` or `zammad`, whose sessions their connectors
-    /// open.
+    /// enabled on the server, and not `chatwoot`, `zammad` or `rocketchat`, whose sessions
+    /// their connectors open.
     #[schema(schema_with = opened_channel)]
     pub channel: Channel,
     /// The client who will be asked.

@@ -1,4 +1,4 @@
-//! Every channel, whole: a folder each (Telegram, Meta's three, Chatwoot, Zammad) with its
+//! Every channel, whole: a folder each (Telegram, Meta's three, Chatwoot, Zammad, Rocket.Chat) with its
 //! `ChannelAdapter` (`send`) and its way in (`receive`: the platform's webhook or poller,
 //! turning taps and replies into answers), a file for those that go one way (the
 //! `webhook` channel's adapter, the web chat widget's way in), and what several share: the
@@ -10,6 +10,7 @@ pub mod chatwoot;
 pub mod dialogue;
 pub mod helpdesk;
 pub mod meta;
+pub mod rocketchat;
 pub mod telegram;
 pub mod webchat;
 pub mod webhook;

@@ -73,9 +73,8 @@ impl EngineSettings {
         if let Some(m) = &settings.meta {
             channels.extend(m.accounts().into_iter().map(|(c, _, _)| c));
         }
-        // The Chatwoot and Zammad channels always run; their helpdesks come and go while
-        // they do.
-        channels.extend([Channel::Chatwoot, Channel::Zammad]);
+        // The helpdesks' channels always run; their helpdesks come and go while they do.
+        channels.extend([Channel::Chatwoot, Channel::Zammad, Channel::RocketChat]);
         Ok(Self {
             send_deadline: settings.scheduler.send_deadline(),
             channels,

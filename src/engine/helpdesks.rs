@@ -334,6 +334,8 @@ impl Engine {
         self.apply_file::<rateline_domain::ChatwootSettings>(&found.chatwoot)
             .await?;
         self.apply_file::<rateline_domain::ZammadSettings>(&found.zammad)
+            .await?;
+        self.apply_file::<rateline_domain::RocketChatSettings>(&found.rocketchat)
             .await
     }
 

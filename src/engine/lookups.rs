@@ -117,6 +117,51 @@ impl Engine {
             .await
     }
 
+    /// Holds a helpdesk's webhook call until `conversation`'s hand-over is applied.
+    pub async fn hold_event(
+        &self,
+        helpdesk: &str,
+        account: &str,
+        conversation: &str,
+        item: &str,
+        body: &str,
+    ) -> Result<()> {
+        self.store
+            .helpdesks()
+            .hold_event(helpdesk, account, conversation, item, body, self.now())
+            .await
+    }
+
+    /// The calls held for `conversation`, oldest first: `(item, body)`.
+    pub async fn held_events(
+        &self,
+        helpdesk: &str,
+        account: &str,
+        conversation: &str,
+    ) -> Result<Vec<(String, String)>> {
+        self.store
+            .helpdesks()
+            .held_events(helpdesk, account, conversation)
+            .await
+    }
+
+    /// Lets go of a held call, once applied.
+    pub async fn release_event(&self, helpdesk: &str, account: &str, item: &str) -> Result<()> {
+        self.store
+            .helpdesks()
+            .release_event(helpdesk, account, item)
+            .await
+    }
+
+    /// The status of session `session_id`'s newest request and when it last changed, if it
+    /// has one.
+    pub async fn session_request_status(
+        &self,
+        session_id: &SessionId,
+    ) -> Result<Option<(rateline_domain::RequestStatus, DateTime<Utc>)>> {
+        self.store.requests().status_of_session(session_id).await
+    }
+
     /// Notes a ticket a helpdesk opened for an answer to session `session_id`'s request.
     pub async fn note_answer_ticket(
         &self,

@@ -179,6 +179,27 @@ impl Engine {
         Ok(result)
     }
 
+    /// The client wrote something other than an answer to the session's sent request: the
+    /// request ends `cancelled` and the session is open again (see
+    /// `store::Sessions::withdraw_request`). Whether a request was waiting.
+    pub async fn withdraw_request(&self, session_id: &SessionId) -> Result<bool> {
+        let now = self.now();
+        let Some(id) = self
+            .store
+            .sessions()
+            .withdraw_request(session_id, now)
+            .await?
+        else {
+            return Ok(false);
+        };
+        tracing::info!(request_id = %id, "the client wrote something other than an answer: cancelled");
+        self.wake.housekeeping_at(now);
+        self.metrics
+            .transition(rateline_domain::RequestStatus::Cancelled);
+        self.signals.raise(session_id);
+        Ok(true)
+    }
+
     /// Closes a session and schedules its rating request, or skips it when a rule of the
     /// line's `survey` holds (`tags` are the close's, for `survey.skip_tags`). Closing twice
     /// changes nothing.

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use rateline_domain::{
     ChatwootAccount, ChatwootSettings, Helpdesk, HelpdeskSettings, ManagedBy, NameId,
-    ZammadSettings,
+    RocketChatSettings, ZammadSettings,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -44,6 +44,12 @@ pub fn router() -> OpenApiRouter<AppState> {
             zammad::patch_helpdesk,
             zammad::delete_helpdesk
         ))
+        .routes(routes!(
+            rocketchat::get_helpdesk,
+            rocketchat::put_helpdesk,
+            rocketchat::patch_helpdesk,
+            rocketchat::delete_helpdesk
+        ))
         .routes(routes!(check_setup, set_up))
 }
 
@@ -58,6 +64,7 @@ impl AppState {
         match helpdesk {
             Helpdesk::Chatwoot => self.chatwoot.set_up(caller, id).await,
             Helpdesk::Zammad => self.zammad.set_up(caller, id).await,
+            Helpdesk::RocketChat => self.rocketchat.set_up(caller, id).await,
         }
     }
 
@@ -80,6 +87,7 @@ impl AppState {
         match helpdesk {
             Helpdesk::Chatwoot => self.chatwoot.check(caller, id, &lines).await,
             Helpdesk::Zammad => self.zammad.check(caller, id, &lines).await,
+            Helpdesk::RocketChat => self.rocketchat.check(caller, id, &lines).await,
         }
     }
 
@@ -102,6 +110,7 @@ impl AppState {
             ManagedBy::Api => match helpdesk {
                 Helpdesk::Chatwoot => self.chatwoot.take_down(caller, id).await?,
                 Helpdesk::Zammad => self.zammad.take_down(caller, id).await?,
+                Helpdesk::RocketChat => self.rocketchat.take_down(caller, id).await?,
             },
         };
         self.engine
@@ -119,9 +128,10 @@ fn helpdesk_in_path(name: &str) -> Result<Helpdesk, ApiError> {
     match name {
         "chatwoot" => Ok(Helpdesk::Chatwoot),
         "zammad" => Ok(Helpdesk::Zammad),
+        "rocketchat" => Ok(Helpdesk::RocketChat),
         other => Err(ApiError::new(
             rateline_domain::ErrorCode::InvalidPath,
-            format!("no helpdesk '{other}': the path names chatwoot or zammad"),
+            format!("no helpdesk '{other}': the path names chatwoot, zammad or rocketchat"),
         )),
     }
 }
@@ -227,6 +237,7 @@ impl<S: HelpdeskSettings> HelpdeskView<S> {
 struct HelpdeskList {
     chatwoot: Vec<HelpdeskView<ChatwootSettings>>,
     zammad: Vec<HelpdeskView<ZammadSettings>>,
+    rocketchat: Vec<HelpdeskView<RocketChatSettings>>,
 }
 
 /// Every helpdesk connector, by helpdesk and id, with the webhook URL to give it: admins.
@@ -245,6 +256,7 @@ async fn list_helpdesks(
     Ok(Json(HelpdeskList {
         chatwoot: views(&state, &caller).await?,
         zammad: views(&state, &caller).await?,
+        rocketchat: views(&state, &caller).await?,
     }))
 }
 
@@ -462,4 +474,13 @@ helpdesk_routes!(
     "instance",
     "zammad",
     "Zammad"
+);
+helpdesk_routes!(
+    rocketchat,
+    RocketChatSettings,
+    NameId,
+    "/v1/connectors/rocketchat/{server}",
+    "server",
+    "rocketchat",
+    "Rocket.Chat"
 );

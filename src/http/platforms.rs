@@ -1,5 +1,5 @@
 //! The platforms' webhooks: Telegram's updates, Meta's events and the helpdesks' (Chatwoot,
-//! Zammad). Each call is checked (Telegram's secret header, the others' signatures) before
+//! Zammad, Rocket.Chat). Each call is checked (Telegram's secret header, the others' signatures) before
 //! its body is parsed; what an update or event means is [`crate::channels`]' to decide.
 
 use rateline_domain::{ErrorCode, Helpdesk};
@@ -138,6 +138,24 @@ pub async fn zammad(
     answered(received, Helpdesk::Zammad, &instance)
 }
 
+/// `POST /connectors/rocketchat/{server}/webhook`: a Rocket.Chat Omnichannel webhook call.
+/// Once stored it is answered 200 with an empty body: Rocket.Chat keeps the body of a 200 as
+/// the room's `crmData` and sends it back in every later call
+/// (`apps/meteor/app/livechat/server/lib/webhooks.ts`), so nothing is said there.
+pub async fn rocketchat(
+    State(state): State<AppState>,
+    Path(server): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let received = state.rocketchat.receive(&server, header, &body).await;
+    if let Ok(Handled::Ignored(why)) = &received {
+        tracing::debug!(%server, %why, "a Rocket.Chat call was not Rateline's business");
+    }
+    answered(received, Helpdesk::RocketChat, &server).map(|_| StatusCode::OK)
+}
+
 /// A helpdesk webhook call's answer: what it did, or why it was refused, in words that
 /// say what to set where.
 fn answered(
@@ -184,6 +202,17 @@ fn answered(
             format!(
                 "X-Hub-Signature does not match: it must be sha1=<hex HMAC-SHA1 of the raw body \
                  keyed with the connector's {secret}>; check that the token is the webhook's"
+            ),
+        ),
+        Helpdesk::RocketChat => (
+            format!(
+                "X-RocketChat-Livechat-Token is missing: set the Secret Token on Rocket.Chat's \
+                 Omnichannel → Webhooks page and the same text as the connector's {secret} \
+                 (allow_unsigned and no token takes calls without it, which is less safe)"
+            ),
+            format!(
+                "X-RocketChat-Livechat-Token does not match the connector's {secret}: set the \
+                 same text on Rocket.Chat's Omnichannel → Webhooks page (Secret Token)"
             ),
         ),
     };

@@ -82,6 +82,14 @@ pub fn router(
             "/connectors/zammad/{instance}/webhook",
             post(platforms::zammad),
         )
+        .route(
+            "/connectors/rocketchat/{server}/webhook",
+            // Every event but a message carries the room's whole history: a long chat's
+            // hand-over is far above `server.body_limit_bytes`, and a 413 is dropped.
+            post(platforms::rocketchat).layer(DefaultBodyLimit::max(
+                rateline_adapters::rocketchat::MAX_EVENT_BYTES,
+            )),
+        )
         .route("/widget.js", get(webchat::script))
         .route("/webchat/events", get(webchat::events))
         .route(

@@ -76,7 +76,7 @@ impl From<&SessionRecord> for SessionOut {
         (status = 200, description = "A session with this id exists; it is shown unchanged.", body = SessionOut),
         (status = 404, description = "No such line.", body = ErrorBody),
         (status = 409, description = "The id is taken by a session this key does not see (`session_id_taken`), or the line is retired (`line_retired`).", body = ErrorBody),
-        (status = 422, description = "A field breaks a rule (an id's characters, a name's length), or names what only a helpdesk connector opens (the `chatwoot` and `zammad` channels, ids starting `chatwoot-` or `zammad-`).", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule (an id's characters, a name's length), or names what only a helpdesk connector opens (the `chatwoot`, `zammad` and `rocketchat` channels, ids starting `chatwoot-`, `zammad-` or `rocketchat-`).", body = ErrorBody),
     ),
 )]
 async fn open(

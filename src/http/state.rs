@@ -44,6 +44,8 @@ pub struct AppParts {
     pub chatwoot: Arc<crate::channels::chatwoot::Chatwoot>,
     /// The Zammad channel: every connected instance.
     pub zammad: Arc<crate::channels::zammad::Zammad>,
+    /// The Rocket.Chat channel: every connected server.
+    pub rocketchat: Arc<crate::channels::rocketchat::RocketChat>,
     /// The web chat widget's endpoints.
     pub webchat: Arc<crate::channels::webchat::Webchat>,
     /// Whether the server is still in the open mode (no credential yet).

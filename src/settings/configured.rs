@@ -1,7 +1,9 @@
 //! What the config file itself defines: lines, people, groups and helpdesks,
 //! each checked like its `PUT` body.
 
-use rateline_domain::{ChatwootSettings, HelpdeskSettings, LineId, LineSettings, ZammadSettings};
+use rateline_domain::{
+    ChatwootSettings, HelpdeskSettings, LineId, LineSettings, RocketChatSettings, ZammadSettings,
+};
 
 use super::load::Settings;
 
@@ -30,6 +32,8 @@ pub struct ConfiguredHelpdesks {
     pub chatwoot: Vec<(String, ChatwootSettings)>,
     /// Instance name → settings.
     pub zammad: Vec<(String, ZammadSettings)>,
+    /// Server name → settings.
+    pub rocketchat: Vec<(String, RocketChatSettings)>,
 }
 
 /// Each `[[chatwoot]]` (`[[zammad]]`) entry with its `account` (`instance`) taken out,
@@ -149,7 +153,7 @@ impl Settings {
     }
 
     /// The helpdesks of the config file (`[[chatwoot]]` with its `account`,
-    /// `[[zammad]]` with its `instance`), each checked like its `PUT` body, the outbound
+    /// `[[zammad]]` with its `instance`, `[[rocketchat]]` with its `server`), each checked like its `PUT` body, the outbound
     /// policy included.
     pub fn configured_helpdesks(&self) -> Result<ConfiguredHelpdesks, Vec<String>> {
         let mut problems = Vec::new();
@@ -157,6 +161,7 @@ impl Settings {
         let found = ConfiguredHelpdesks {
             chatwoot: helpdesks_of(&self.chatwoot, &policy, &mut problems),
             zammad: helpdesks_of(&self.zammad, &policy, &mut problems),
+            rocketchat: helpdesks_of(&self.rocketchat, &policy, &mut problems),
         };
         if problems.is_empty() {
             Ok(found)

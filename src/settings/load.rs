@@ -86,6 +86,11 @@ pub struct Settings {
     /// `instance` and the fields of `PUT /v1/connectors/zammad/{instance}`.
     #[serde(default)]
     pub zammad: Vec<serde_json::Value>,
+    /// The Rocket.Chat servers whose Omnichannel chats are rated (`[[rocketchat]]`,
+    /// docs/channels/rocketchat.md): `server` and the fields of
+    /// `PUT /v1/connectors/rocketchat/{server}`.
+    #[serde(default)]
+    pub rocketchat: Vec<serde_json::Value>,
     /// Enables e-mail alerts.
     #[serde(default)]
     pub smtp: Option<SmtpSettings>,

@@ -116,6 +116,69 @@ impl Helpdesks<'_> {
         Ok(())
     }
 
+    /// Holds webhook call `body` of `helpdesk` `account` until `conversation`'s hand-over is
+    /// applied; holding the same `item` again changes nothing.
+    pub async fn hold_event(
+        self,
+        helpdesk: &str,
+        account: &str,
+        conversation: &str,
+        item: &str,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO helpdesk_held_events
+                (helpdesk, account, conversation, item, body, held_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (helpdesk, account, item) DO NOTHING",
+        )
+        .bind(helpdesk)
+        .bind(account)
+        .bind(conversation)
+        .bind(item)
+        .bind(body)
+        .bind(ms(now))
+        .execute(&self.0.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The calls held for `conversation`, oldest first: `(item, body)`.
+    pub async fn held_events(
+        self,
+        helpdesk: &str,
+        account: &str,
+        conversation: &str,
+    ) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT item, body FROM helpdesk_held_events
+             WHERE helpdesk = $1 AND account = $2 AND conversation = $3
+             ORDER BY held_at, item",
+        )
+        .bind(helpdesk)
+        .bind(account)
+        .bind(conversation)
+        .fetch_all(&self.0.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("item")?, r.try_get("body")?)))
+            .collect()
+    }
+
+    /// Lets go of a held call, once applied.
+    pub async fn release_event(self, helpdesk: &str, account: &str, item: &str) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM helpdesk_held_events WHERE helpdesk = $1 AND account = $2 AND item = $3",
+        )
+        .bind(helpdesk)
+        .bind(account)
+        .bind(item)
+        .execute(&self.0.pool)
+        .await?;
+        Ok(())
+    }
+
     /// How far `helpdesk` `account` is caught up, if a catch-up ever ran for it.
     pub async fn caught_up_until(
         self,
@@ -152,15 +215,19 @@ impl Helpdesks<'_> {
         .bind(ms(until))
         .execute(&self.0.pool)
         .await?;
-        sqlx::query(
+        for forget in [
             "DELETE FROM helpdesk_applied_items
              WHERE helpdesk = $1 AND account = $2 AND applied_at < $3",
-        )
-        .bind(helpdesk)
-        .bind(account)
-        .bind(ms(forget_before))
-        .execute(&self.0.pool)
-        .await?;
+            "DELETE FROM helpdesk_held_events
+             WHERE helpdesk = $1 AND account = $2 AND held_at < $3",
+        ] {
+            sqlx::query(forget)
+                .bind(helpdesk)
+                .bind(account)
+                .bind(ms(forget_before))
+                .execute(&self.0.pool)
+                .await?;
+        }
         Ok(())
     }
 

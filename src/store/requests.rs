@@ -234,6 +234,26 @@ impl Requests<'_> {
             .await
     }
 
+    /// The status of session `session_id`'s newest request and when it last changed.
+    pub async fn status_of_session(
+        self,
+        session_id: &SessionId,
+    ) -> Result<Option<(RequestStatus, DateTime<Utc>)>> {
+        let row = sqlx::query(
+            "SELECT status, updated_at FROM rating_requests WHERE session_id = $1
+             ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(session_id)
+        .fetch_optional(&self.0.reads)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let status: String = row.try_get("status")?;
+        let status = status.parse().map_err(StoreError::Corrupt)?;
+        Ok(Some((status, time(row.try_get("updated_at")?))))
+    }
+
     /// Requests unanswered when their answer window ended become `expired`: those sent,
     /// and web chat requests no widget ever showed.
     pub async fn expire_unanswered(self, now: DateTime<Utc>) -> Result<u64> {

@@ -224,19 +224,40 @@ impl Sessions<'_> {
                     .execute(&mut *tx)
                     .await?;
                 result.cancelled_request = Some(id);
-                sqlx::query(
-                    "UPDATE sessions SET closed_at = NULL, closed_by = NULL,
-                        auto_close_at = CASE WHEN auto_close_minutes IS NULL THEN NULL
-                                             ELSE last_message_at + auto_close_minutes * 60000 END
-                     WHERE id = $1",
-                )
-                .bind(session_id)
-                .execute(&mut *tx)
-                .await?;
+                reopen(&mut tx, session_id).await?;
             }
         }
         tx.commit().await?;
         Ok(Some(Ok(result)))
+    }
+
+    /// Ends the session's request that waits for an answer (`sent` or `delivered`) as
+    /// `cancelled`, and reopens the session: the client wrote something other than an
+    /// answer, so the conversation was not over (a helpdesk that handed the chat to
+    /// Rateline gets it back). The request's id, when one was waiting.
+    pub async fn withdraw_request(
+        self,
+        session_id: &SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>> {
+        let mut tx = self.0.pool.begin().await?;
+        let withdrawn = sqlx::query(
+            "UPDATE rating_requests
+             SET status = 'cancelled', run_at = NULL, finished_at = $2, updated_at = $2
+             WHERE session_id = $1 AND status IN ('sent', 'delivered')
+             RETURNING id",
+        )
+        .bind(session_id)
+        .bind(ms(now))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = withdrawn else {
+            return Ok(None);
+        };
+        let id: String = row.try_get("id")?;
+        reopen(&mut tx, session_id).await?;
+        tx.commit().await?;
+        Ok(Some(id))
     }
 
     /// Closes a session and schedules its rating request; `None` when it does not exist,
@@ -927,6 +948,21 @@ async fn before_stored(
         })
     })
     .transpose()
+}
+
+/// Opens a closed session again, its idle close counted from its last message: the
+/// conversation was not over.
+async fn reopen(conn: &mut sqlx::AnyConnection, session_id: &SessionId) -> Result<()> {
+    sqlx::query(
+        "UPDATE sessions SET closed_at = NULL, closed_by = NULL,
+            auto_close_at = CASE WHEN auto_close_minutes IS NULL THEN NULL
+                                 ELSE last_message_at + auto_close_minutes * 60000 END
+         WHERE id = $1",
+    )
+    .bind(session_id)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 async fn session_by_id(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Option<SessionRecord>> {

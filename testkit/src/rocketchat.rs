@@ -847,6 +847,8 @@ impl RocketChat {
             .and_then(|c| c["start"].as_str().map(str::to_owned))
             .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
             .map(|t| t.with_timezone(&Utc));
+        // `agents[]`: the rooms one of these agents serves (`rooms.ts`, `findRooms`).
+        let agent = query.get("agents[]");
         let offset: usize = query
             .get("offset")
             .and_then(|o| o.parse().ok())
@@ -862,6 +864,7 @@ impl RocketChat {
             // `open=true` also needs an agent (`servedBy` exists): queued rooms are left out.
             .filter(|(_, r)| open.is_none_or(|o| o == r.open && (!o || r.served_by.is_some())))
             .filter(|(_, r)| closed_since.is_none_or(|s| r.closed_at.is_some_and(|c| c >= s)))
+            .filter(|(_, r)| agent.is_none_or(|a| r.served_by.is_some_and(|(s, _)| s == a)))
             .map(|(i, _)| self.room_json(i))
             .collect();
         let total = all.len();
@@ -908,6 +911,7 @@ impl RocketChat {
             "servedBy": r.served_by.map(|(agent, ts)| json!({"_id": agent, "username": self.user(agent).username, "ts": iso(ts)})),
             "ts": iso(r.created_at),
             "closedAt": r.closed_at.map(iso),
+            "closedBy": r.closed_by.as_ref().map(|(id, username)| json!({"_id": id, "username": username})),
             "closer": r.closer,
         })
     }

@@ -44,6 +44,7 @@ mod report;
 mod requests;
 mod retention;
 mod rocketchat;
+mod rocketchat_chats;
 mod secrets;
 mod settings_browser;
 mod settings_pages;

@@ -1,6 +1,6 @@
-//! The Rocket.Chat channel, so far its REST calls (`rateline_adapters::rocketchat`) against
-//! the fake Rocket.Chat: what each of Rocket.Chat's answers becomes for the scheduler. The
-//! scenarios through the server come with the channel itself (issue 46).
+//! The Rocket.Chat channel's REST calls (`rateline_adapters::rocketchat`) against the fake
+//! Rocket.Chat: what each of Rocket.Chat's answers becomes for the scheduler. The scenarios
+//! through the server are `rocketchat_chats`.
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use rateline_adapters::SendOutcome;
@@ -146,10 +146,8 @@ async fn without_the_bot_role_the_eleventh_call_a_minute_waits_for_the_reset() {
         assert!(matches!(sent, SendOutcome::Accepted { .. }), "{sent:?}");
     }
     let limited = api.send_message(&room.id, "one too many").await;
-    let SendOutcome::Retry {
-        after: Some(after), ..
-    } = &limited
-    else {
+    // Deferred: nothing was done, so no attempt is used up.
+    let SendOutcome::Defer { after, .. } = &limited else {
         panic!("{limited:?}");
     };
     assert!(

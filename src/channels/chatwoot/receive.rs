@@ -50,15 +50,8 @@ impl Chatwoot {
         signer: CallbackSigner,
         public_url: &str,
     ) -> Self {
-        let http = policy
-            .client(send_timeout)
-            .build()
-            .expect("the HTTP client builds with static settings");
-        let calls = http.clone();
-        let accounts = Arc::new(Registry::new(
-            engine.clone(),
-            move |id, settings: ChatwootSettings| Account::new(id, settings, &calls),
-        ));
+        let (http, accounts) =
+            Registry::connected(engine.clone(), policy, send_timeout, Account::new);
         Self {
             http,
             dialogue: Dialogue::new(engine.clone(), signer),

@@ -43,6 +43,23 @@ impl<S: HelpdeskSettings, A> Registry<S, A> {
         }
     }
 
+    /// The HTTP client a helpdesk channel calls its helpdesk with (under `policy`, each
+    /// call within `timeout`), and the registry whose items `make` builds with it.
+    pub fn connected(
+        engine: Engine,
+        policy: &rateline_adapters::outbound::Policy,
+        timeout: Duration,
+        make: impl Fn(&str, S, &reqwest::Client) -> A + Send + Sync + 'static,
+    ) -> (reqwest::Client, Arc<Self>) {
+        let http = policy
+            .client(timeout)
+            .build()
+            .expect("the HTTP client builds with static settings");
+        let calls = http.clone();
+        let registry = Self::new(engine, move |id, settings| make(id, settings, &calls));
+        (http, Arc::new(registry))
+    }
+
     /// Every account (instance), by id.
     pub async fn all(&self) -> Result<Arc<BTreeMap<String, Arc<A>>>, StoreError> {
         let generation = self.engine.helpdesks_generation();

@@ -22,6 +22,7 @@ pub async fn route<S: HelpdeskSettings, A>(
     let conversation = match helpdesk {
         Helpdesk::Chatwoot => "conversation",
         Helpdesk::Zammad => "ticket",
+        Helpdesk::RocketChat => "room",
     };
     let retry = |reason: String| SendOutcome::Retry {
         after: None,

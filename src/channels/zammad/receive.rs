@@ -74,15 +74,8 @@ impl Zammad {
         policy: &rateline_adapters::outbound::Policy,
         public_url: &str,
     ) -> Self {
-        let http = policy
-            .client(send_timeout)
-            .build()
-            .expect("the HTTP client builds with static settings");
-        let calls = http.clone();
-        let instances = Arc::new(Registry::new(
-            engine.clone(),
-            move |id, settings: ZammadSettings| Instance::new(id, settings, &calls),
-        ));
+        let (http, instances) =
+            Registry::connected(engine.clone(), policy, send_timeout, Instance::new);
         // Zammad shows no buttons: nothing is signed, the signer only fills the dialogue.
         let signer = CallbackSigner::new("zammad-shows-no-buttons");
         Self {
@@ -628,7 +621,12 @@ impl Chat for ZammadChat<'_> {
         _list_label: &str,
     ) -> SendOutcome {
         let labels: Vec<&str> = choices.iter().map(|(l, _)| l.as_str()).collect();
-        to_customer(self.api, self.to, &api::choices_text(text, &labels)).await
+        to_customer(
+            self.api,
+            self.to,
+            &rateline_adapters::text::choices_text(text, &labels),
+        )
+        .await
     }
 
     async fn say(&self, text: &str) -> SendOutcome {

@@ -76,7 +76,7 @@ impl ChannelAdapter for ZammadAdapter {
     #[tracing::instrument(skip_all, fields(request_id = %request.request_id, session_id = %request.session_id))]
     async fn send(&self, request: &OutgoingRequest) -> SendOutcome {
         let r = request;
-        let text = api::request_text(r);
+        let text = rateline_adapters::text::request_text(r);
         self.post(&r.session_id, &text, r.last_client_message_at, r.now)
             .await
     }

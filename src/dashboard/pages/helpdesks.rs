@@ -1,5 +1,5 @@
-//! `/dashboard/connectors` (admins): the Helpdesks page. Every Chatwoot account and Zammad
-//! instance this server rates the conversations of, with the webhook URL to give it, which
+//! `/dashboard/connectors` (admins): the Helpdesks page. Every Chatwoot account, Zammad
+//! instance and Rocket.Chat server this server rates the conversations of, with the webhook URL to give it, which
 //! inboxes or groups go to which line and who is credited; a form that connects a new one;
 //! and each helpdesk's page, where its settings are changed or it is disconnected. As
 //! `GET`, `PUT` and `DELETE /v1/connectors/{helpdesk}/{id}`, through the same engine
@@ -12,7 +12,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use rateline_domain::{
-    ChatwootSettings, ErrorCode, Helpdesk, HelpdeskSettings, Invalid, ManagedBy, ZammadSettings,
+    ChatwootSettings, ErrorCode, Helpdesk, HelpdeskSettings, Invalid, ManagedBy,
+    RocketChatSettings, ZammadSettings,
 };
 use serde_json::json;
 
@@ -172,6 +173,63 @@ const ZAMMAD: &Sections = &[
     ),
 ];
 
+const ROCKETCHAT: &Sections = &[
+    (
+        "connection",
+        "Connection",
+        &[
+            f(
+                "url",
+                "Rocket.Chat's address",
+                Kind::Text,
+                "e.g. https://chat.example.com, under the outbound policy.",
+            ),
+            f(
+                "user_id",
+                "Ratings user's id",
+                Kind::Text,
+                "Shown with its personal access token (My Account → Personal Access Tokens).",
+            ),
+            f(
+                "api_token",
+                "Personal access token",
+                Kind::Secret,
+                "The Ratings user's: it needs the livechat-agent and livechat-manager roles, and bot to lift the rate limit.",
+            ),
+            f(
+                "webhook_token",
+                "Secret Token",
+                Kind::Secret,
+                "The Secret Token of Omnichannel → Webhooks: every call must carry it.",
+            ),
+            f(
+                "allow_unsigned",
+                "Take calls without the token when none is set",
+                Kind::Check,
+                "Anyone who can reach the URL can then forge events.",
+            ),
+        ],
+    ),
+    (
+        "mapping",
+        "Lines and people",
+        &[
+            f(
+                "departments",
+                "Departments",
+                Kind::Map,
+                "One department id: line id per line. A department not listed goes to the line rocketchat-{department}, a chat without one to rocketchat-{server}, when it exists.",
+            ),
+            f(
+                "agents",
+                "Agents",
+                Kind::Map,
+                "One username: person id per line, e.g. olga.k: olga. An agent not listed is credited as the person named by their username.",
+            ),
+        ],
+    ),
+];
+
 /// What the pages need of each helpdesk's settings besides the trait.
 trait Shown: HelpdeskSettings {
     const SECTIONS: &'static Sections;
@@ -185,12 +243,18 @@ impl Shown for ZammadSettings {
     const SECTIONS: &'static Sections = ZAMMAD;
 }
 
+impl Shown for RocketChatSettings {
+    const SECTIONS: &'static Sections = ROCKETCHAT;
+}
+
 /// The helpdesk a page's path names.
 fn helpdesk_of(path: &str) -> Result<Helpdesk, ApiError> {
     path.parse().map_err(|_| {
         ApiError::new(
             ErrorCode::HelpdeskNotFound,
-            format!("'{path}' is not a helpdesk Rateline connects to: chatwoot or zammad"),
+            format!(
+                "'{path}' is not a helpdesk Rateline connects to: chatwoot, zammad or rocketchat"
+            ),
         )
     })
 }
@@ -234,7 +298,7 @@ fn summary<S: HelpdeskSettings>(
                 dt { "Calls" } dd {
                     @if s.signed() { "must be signed" } @else { "may be unsigned (allow_unsigned): anyone who can reach the URL can post events" }
                 }
-                dt { @if helpdesk == Helpdesk::Chatwoot { "Inboxes" } @else { "Groups" } }
+                dt { (match helpdesk { Helpdesk::Chatwoot => "Inboxes", Helpdesk::Zammad => "Groups", Helpdesk::RocketChat => "Departments" }) }
                 dd {
                     @for (id, line) in s.places() { (id) " → " (viewer.line(line)) br; }
                     "others → " code { (helpdesk) "-{id}" } ", when that line exists"
@@ -242,7 +306,7 @@ fn summary<S: HelpdeskSettings>(
                 dt { "Credited to" }
                 dd {
                     @for (id, person) in s.agents() { (id) " → " (viewer.person(person)) br; }
-                    "others → " code { (helpdesk) "-{id}" }
+                    "others → " code { (s.unmapped_agent("{id}")) }
                 }
                 dt { "Note for agents" } dd { @if s.note_for_agents() { "each rating" } @else { "none" } }
                 dt { "Reopened by the answer" }
@@ -271,9 +335,13 @@ async fn list_page(
                 .engine
                 .helpdesks::<ZammadSettings>(caller, None)
                 .await?,
+            state
+                .engine
+                .helpdesks::<RocketChatSettings>(caller, None)
+                .await?,
         ))
     };
-    let (chatwoot, zammad) = match listed.await {
+    let (chatwoot, zammad, rocketchat) = match listed.await {
         Ok(found) => found,
         Err(e) => return refused(TITLE, e),
     };
@@ -290,17 +358,18 @@ async fn list_page(
         html! {
             @if let Some(message) = &said { p.notice role="status" { (message) } }
             p.muted {
-                "Rateline asks the clients of a Chatwoot account or a Zammad instance to rate the conversation in the conversation itself. "
-                "docs/channels/chatwoot.md and docs/channels/zammad.md take a team from nothing to the first rating."
+                "Rateline asks the clients of a Chatwoot account, a Zammad instance or a Rocket.Chat server to rate the conversation in the conversation itself. "
+                "docs/channels/chatwoot.md, docs/channels/zammad.md and docs/channels/rocketchat.md take a team from nothing to the first rating."
             }
-            @if chatwoot.is_empty() && zammad.is_empty() {
+            @if chatwoot.is_empty() && zammad.is_empty() && rocketchat.is_empty() {
                 p #no-connectors { "No helpdesk is connected to this server." }
             }
             @for c in &chatwoot { (summary(state, &viewer, c)) }
             @for c in &zammad { (summary(state, &viewer, c)) }
+            @for c in &rocketchat { (summary(state, &viewer, c)) }
             section #new-connector aria-labelledby="new-connector-h" {
                 h2 #new-connector-h { "Connect a helpdesk" }
-                @if let Some(p) = problem.as_ref().filter(|p| !matches!(p.field.as_deref(), Some("helpdesk" | "id" | "url" | "api_token" | "secret"))) {
+                @if let Some(p) = problem.as_ref().filter(|p| !matches!(p.field.as_deref(), Some("helpdesk" | "id" | "url" | "api_token" | "secret" | "user_id"))) {
                     p.problem #new-connector-problem role="alert" { (p.message) }
                 }
                 form.stacked method="post" action="/dashboard/connectors" {
@@ -313,23 +382,24 @@ async fn list_page(
                         }
                         (form::field_error("helpdesk", error("helpdesk")))
                     }
-                    (form::input("id", "Account id (Chatwoot) or instance name (Zammad)", "Chatwoot: the number in its URLs (/app/accounts/1/…). Zammad: a name you choose, e.g. main: letters, digits, - and _.", one(typed, "id"), error("id").as_deref()))
+                    (form::input("id", "Account id (Chatwoot) or name (Zammad, Rocket.Chat)", "Chatwoot: the number in its URLs (/app/accounts/1/…). Zammad and Rocket.Chat: a name you choose, e.g. main: letters, digits, - and _.", one(typed, "id"), error("id").as_deref()))
                     (form::input("url", "Address", "e.g. https://chatwoot.example.com", one(typed, "url"), error("url").as_deref()))
                     div.field {
                         label for="f-api_token" { "API token" }
                         input #f-api_token type="password" name="api_token" autocomplete="new-password" aria-describedby="f-api_token-hint";
                         (form::field_error("api_token", error("api_token")))
-                        span.muted #f-api_token-hint { "Chatwoot: Profile settings → Access token. Zammad: Profile → Token Access, with ticket.agent." }
+                        span.muted #f-api_token-hint { "Chatwoot: Profile settings → Access token. Zammad: Profile → Token Access, with ticket.agent. Rocket.Chat: the Ratings user's personal access token." }
                     }
+                    (form::input("user_id", "Ratings user's id (Rocket.Chat)", "Shown with the personal access token. Chatwoot and Zammad need none.", one(typed, "user_id"), error("user_id").as_deref()))
                     div.field {
-                        label for="f-secret" { "Webhook secret (Chatwoot) or signature token (Zammad)" }
+                        label for="f-secret" { "Webhook secret (Chatwoot), signature token (Zammad) or Secret Token (Rocket.Chat)" }
                         input #f-secret type="password" name="secret" autocomplete="new-password" aria-describedby="f-secret-hint";
                         (form::field_error("secret", error("secret")))
-                        span.muted #f-secret-hint { "Every webhook call must be signed with it." }
+                        span.muted #f-secret-hint { "Every webhook call must be signed with it (Rocket.Chat: must carry it)." }
                     }
                     button type="submit" #connect { "Connect" }
                 }
-                p.muted { "Then map its inboxes or groups to lines on its page, and point the helpdesk's webhook at the URL it shows." }
+                p.muted { "Then map its inboxes, groups or departments to lines on its page, and point the helpdesk's webhook at the URL it shows." }
             }
         },
     );
@@ -353,14 +423,20 @@ pub async fn create(
         let id = rateline_domain::normalize_id(one(&values, "id").trim());
         helpdesk.check_id("id", &id)?;
         let secret = one(&values, "secret");
-        let doc = json!({
+        let mut doc = json!({
             "url": one(&values, "url").trim(),
             "api_token": Some(one(&values, "api_token")).filter(|t| !t.is_empty()),
             helpdesk.secret_field(): Some(secret).filter(|s| !s.is_empty()),
         });
+        if helpdesk == Helpdesk::RocketChat {
+            doc["user_id"] = json!(one(&values, "user_id").trim());
+        }
         match helpdesk {
             Helpdesk::Chatwoot => connect::<ChatwootSettings>(&state, &caller, &id, doc).await?,
             Helpdesk::Zammad => connect::<ZammadSettings>(&state, &caller, &id, doc).await?,
+            Helpdesk::RocketChat => {
+                connect::<RocketChatSettings>(&state, &caller, &id, doc).await?
+            }
         }
         Ok::<_, ApiError>(format!("{helpdesk}/{id}"))
     };
@@ -381,7 +457,7 @@ pub async fn create(
                 refusal.field = Some("secret".into());
             }
             // What was typed comes back, never the token or secret.
-            let typed: Values = ["helpdesk", "id", "url"]
+            let typed: Values = ["helpdesk", "id", "url", "user_id"]
                 .into_iter()
                 .filter_map(|k| values.get(k).map(|v| (k.to_owned(), v.clone())))
                 .collect();
@@ -431,6 +507,9 @@ pub async fn show(
         Ok(Helpdesk::Zammad) => {
             helpdesk_page::<ZammadSettings>(&state, &caller, &id, None, said, None).await
         }
+        Ok(Helpdesk::RocketChat) => {
+            helpdesk_page::<RocketChatSettings>(&state, &caller, &id, None, said, None).await
+        }
         Err(e) => refused(TITLE, e),
     }
 }
@@ -451,6 +530,9 @@ pub async fn save(
         }
         Ok(Helpdesk::Zammad) => {
             save_as::<ZammadSettings>(&state, &caller, &session, &id, values).await
+        }
+        Ok(Helpdesk::RocketChat) => {
+            save_as::<RocketChatSettings>(&state, &caller, &session, &id, values).await
         }
         Err(e) => refused(TITLE, e),
     }
@@ -551,6 +633,12 @@ fn setup_help(helpdesk: Helpdesk) -> &'static str {
             "Rateline can make the webhook and the two triggers in Zammad itself: the token \
              needs admin.webhook and admin.trigger. The check reads Zammad now: the webhook, \
              whether a trigger sends it on every change, the groups."
+        }
+        Helpdesk::RocketChat => {
+            "Rocket.Chat's webhook is set by an administrator on its Omnichannel → Webhooks \
+             page; Rateline makes nothing there. The check reads Rocket.Chat now as the Ratings \
+             user: its token and roles, the lines its chats go to, and the webhook's URL, \
+             Secret Token and events, naming each step still to take."
         }
     }
 }

@@ -54,6 +54,16 @@ pub(super) fn probes(w: &World) -> Vec<Probe> {
             .json(&json!({"id": "evil-3", "line_id": "support", "channel": "zammad",
                           "client": {"id": "v"}}))
             .refused(422, "invalid_field"),
+        probe("POST", "/v1/sessions")
+            .key(sup)
+            .json(&json!({"id": "RocketChat-main-room1", "line_id": "support",
+                          "channel": "webhook", "client": {"id": "v"}}))
+            .refused(422, "invalid_field"),
+        probe("POST", "/v1/sessions")
+            .key(sup)
+            .json(&json!({"id": "evil-4", "line_id": "support", "channel": "rocketchat",
+                          "client": {"id": "v"}}))
+            .refused(422, "invalid_field"),
         unseen(
             sup,
             "POST",

@@ -1,0 +1,180 @@
+//! The Rocket.Chat server's side, checked live by Rateline as the Ratings user: its token,
+//! its roles, and the webhook an administrator sets on Omnichannel → Webhooks. Changing
+//! those settings takes `edit-privileged-setting`, an administrator's right the Ratings
+//! user should never hold, so Rateline makes nothing in Rocket.Chat: "set up" runs the same
+//! check and names each step still to take, in the page's own words.
+
+use std::time::Duration;
+
+use rateline_adapters::rocketchat::RocketChatApi;
+use rateline_domain::{Helpdesk, HelpdeskSettings, RocketChatSettings};
+
+use super::RocketChat;
+use super::send::Server;
+use crate::channels::helpdesk::setup::SetupReport;
+use crate::engine::Result;
+use crate::policy::Caller;
+
+const HELPDESK: Helpdesk = Helpdesk::RocketChat;
+
+/// The roles the Ratings user needs, and what each gives it (`apps/meteor/server/startup/
+/// migrations` and `app/authorization/server/constant/permissions.ts`: the default
+/// permissions of each role).
+const ROLES: [(&str, &str, bool); 3] = [
+    (
+        "livechat-agent",
+        "lets agents hand chats to the Ratings user; without it no chat reaches Rateline",
+        true,
+    ),
+    (
+        "livechat-manager",
+        "lets it hand a chat back to its agent (transfer-livechat-guest), list the rooms \
+         for the catch-up (view-livechat-rooms) and read the webhook's settings for this check",
+        true,
+    ),
+    (
+        "bot",
+        "lifts Rocket.Chat's limit of 10 calls a minute per route (api-bypass-rate-limit); \
+         without it a busy server's questions wait their turn",
+        false,
+    ),
+];
+
+impl RocketChat {
+    /// "Set up" on the Helpdesks page: Rateline makes nothing in Rocket.Chat (see the
+    /// module's docs), so this is the live check, whose problems are the steps left.
+    pub async fn set_up(&self, caller: &Caller, id: &str) -> Result<SetupReport> {
+        self.engine
+            .helpdesk_to_set_up::<RocketChatSettings>(caller, id)
+            .await?;
+        let lines = self.line_ids().await?;
+        self.check(caller, id, &lines).await
+    }
+
+    async fn line_ids(&self) -> Result<Vec<String>> {
+        Ok(self
+            .engine
+            .lines()
+            .await?
+            .into_iter()
+            .map(|l| l.id.into())
+            .collect())
+    }
+
+    /// Disconnecting leaves nothing behind: Rateline made nothing there.
+    pub async fn take_down(&self, _caller: &Caller, _id: &str) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    /// The live check of server `id`, for the Helpdesks page.
+    pub async fn check(&self, caller: &Caller, id: &str, lines: &[String]) -> Result<SetupReport> {
+        let Some(c) = self
+            .engine
+            .helpdesks::<RocketChatSettings>(caller, Some(id))
+            .await?
+            .pop()
+        else {
+            return Ok(SetupReport::default());
+        };
+        let server = Server::new(id, c.settings, &self.http);
+        let (found, problems) = check_server(&server, lines, &self.public_url).await;
+        let mut report = SetupReport::default();
+        report.take(found, problems);
+        Ok(report)
+    }
+
+    /// `check-config`'s look at each server. Returns what was found and the problems.
+    pub async fn check_servers(
+        settings: &[(String, RocketChatSettings)],
+        policy: &rateline_adapters::outbound::Policy,
+        timeout: Duration,
+        lines: &[String],
+        base_url: &str,
+    ) -> (Vec<String>, Vec<String>) {
+        let (mut found, mut problems) = (Vec::new(), Vec::new());
+        let Ok(http) = policy.client(timeout).build() else {
+            return (found, problems);
+        };
+        for (id, s) in settings {
+            let server = Server::new(id, s.clone(), &http);
+            let (f, p) = check_server(&server, lines, base_url).await;
+            found.extend(f);
+            problems.extend(p);
+        }
+        (found, problems)
+    }
+}
+
+/// One server's look: the token and its user, the user's roles, the lines its chats go to,
+/// and the webhook's settings. What was found (a `warning: ` prefix marks a warning) and the
+/// problems, each saying how to mend it.
+async fn check_server(s: &Server, lines: &[String], base_url: &str) -> (Vec<String>, Vec<String>) {
+    let (mut found, mut problems) = (Vec::new(), Vec::new());
+    let at = format!("rocketchat (server '{}')", s.id);
+    let api: &RocketChatApi = &s.api;
+    let me = match api.me().await {
+        Ok(me) => me,
+        Err(e) => {
+            problems.push(format!("{at}: {e}"));
+            return (found, problems);
+        }
+    };
+    found.push(format!("{at}: reached as {}", me.username));
+    if me.id != s.settings.user_id {
+        problems.push(format!(
+            "{at}: the token belongs to user {}, not to user_id {}: give the Ratings user's id \
+             and its own token",
+            me.id, s.settings.user_id
+        ));
+    }
+    for (role, gives, needed) in ROLES {
+        if me.roles.iter().any(|r| r == role) {
+            found.push(format!("{at}: {} has the {role} role", me.username));
+        } else if needed {
+            problems.push(format!(
+                "{at}: give {} the {role} role (Administration → Users), which {gives}",
+                me.username
+            ));
+        } else {
+            found.push(format!(
+                "warning: {at}: {} lacks the {role} role, which {gives}",
+                me.username
+            ));
+        }
+    }
+    let own = format!("{}-{}", HELPDESK, s.id);
+    if s.settings.departments.is_empty() && !lines.contains(&own) {
+        problems.push(format!(
+            "{at}: no department is mapped and there is no line '{own}': map departments \
+             with departments, or make that line"
+        ));
+    }
+    for (department, line) in &s.settings.departments {
+        if !lines.contains(line) {
+            problems.push(format!(
+                "{at}: department {department} maps to line '{line}', which does not exist"
+            ));
+        }
+    }
+    let url = format!(
+        "{}{}",
+        base_url.trim_end_matches('/'),
+        HELPDESK.webhook_path(&s.id)
+    );
+    match api.webhook_settings().await {
+        Ok(hook) => {
+            let steps = hook.steps(&url, s.settings.secret().unwrap_or_default());
+            if steps.is_empty() {
+                found.push(format!(
+                    "{at}: the webhook posts to {url} with the token, on each event Rateline needs"
+                ));
+            }
+            problems.extend(steps.into_iter().map(|step| format!("{at}: {step}")));
+        }
+        Err(e) => found.push(format!(
+            "warning: {at}: the webhook's settings could not be read ({e}); check Omnichannel → \
+             Webhooks by hand (docs/channels/rocketchat.md)"
+        )),
+    }
+    (found, problems)
+}
