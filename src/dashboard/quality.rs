@@ -38,6 +38,8 @@ pub struct View {
     pub total: Option<ReportGroup>,
     pub periods: Vec<ReportGroup>,
     pub operators: Vec<ReportGroup>,
+    /// Rocket.Chat chats per operator, and those closed without the hand-over.
+    pub hand_overs: Vec<crate::store::HandOvers>,
     pub funnel: crate::store::Funnel,
     pub distribution: std::collections::BTreeMap<(Scale, i64), i64>,
     /// Why low: each reason clients gave (its text), how many low ratings give it, and
@@ -181,6 +183,10 @@ pub(super) async fn view(
         .next();
     let periods = engine.report(&filter, period).await?;
     let operators = engine.report(&filter, Grouping::Operator).await?;
+    let hand_overs = match filter.channel {
+        None | Some(rateline_domain::Channel::RocketChat) => engine.hand_overs(&filter).await?,
+        Some(_) => Vec::new(),
+    };
     let Breakdown {
         funnel,
         distribution,
@@ -193,6 +199,7 @@ pub(super) async fn view(
         total,
         periods,
         operators,
+        hand_overs,
         funnel,
         distribution,
         why_low,

@@ -179,4 +179,10 @@ impl Engine {
     pub async fn report(&self, filter: &ReportFilter, by: Grouping) -> Result<Vec<ReportGroup>> {
         Ok(self.store.reports().report(filter, by, self.now()).await?)
     }
+
+    /// Per operator, the Rocket.Chat chats closed in the filter's window and how many were
+    /// closed without the hand-over to the Ratings user.
+    pub async fn hand_overs(&self, filter: &ReportFilter) -> Result<Vec<crate::store::HandOvers>> {
+        Ok(self.store.reports().hand_overs(filter).await?)
+    }
 }

@@ -25,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(stats))
         .routes(routes!(trend))
+        .routes(routes!(hand_overs))
         .routes(routes!(operator_summary))
 }
 
@@ -145,6 +146,43 @@ fn scoped_filter(caller: &Caller, params: &HashMap<String, String>) -> ApiResult
         }
     }
     Ok(filter)
+}
+
+const HAND_OVER_PARAMS: &str = "line, operator, from, to";
+
+/// `GET /v1/stats/hand-overs`.
+#[derive(Serialize, ToSchema)]
+struct HandOverReport {
+    /// Each operator with Rocket.Chat chats in the window, most closed without first.
+    operators: Vec<crate::store::HandOvers>,
+}
+
+/// Per operator, the Rocket.Chat chats closed in the window (by the session's close) and
+/// how many the agent closed without handing them to the Ratings user, where a website
+/// widget's visitor cannot be asked (docs/channels/rocketchat.md). Scoped as `/v1/stats`.
+#[utoipa::path(
+    get, path = "/v1/stats/hand-overs", tag = "reports", operation_id = "stats_hand_overs",
+    params(
+        ("line" = Option<rateline_domain::Id>, Query, description = "Only this line."),
+        ("operator" = Option<rateline_domain::Id>, Query, description = "Only this operator."),
+        ("from" = Option<TimeParam>, Query, description = "Closed at or after: RFC 3339 or a date (midnight UTC)."),
+        ("to" = Option<TimeParam>, Query, description = "Closed before: RFC 3339 or a date (midnight UTC)."),
+    ),
+    responses(
+        (status = 200, description = "The chats per operator.", body = HandOverReport),
+    ),
+)]
+async fn hand_overs(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: ApiQuery,
+) -> ApiResult<Json<HandOverReport>> {
+    query.only(HAND_OVER_PARAMS)?;
+    let filter = scoped_filter(&caller, &query.0)?;
+    let filter = state.engine.report_window(&caller, filter).await?;
+    Ok(Json(HandOverReport {
+        operators: state.engine.hand_overs(&filter).await?,
+    }))
 }
 
 /// A period against the one as long just before it.

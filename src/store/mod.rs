@@ -87,7 +87,7 @@ pub use outbox::EVENT_VERSION;
 pub use passwords::{Invitation, PersonSignIn};
 pub use people::{Directory, PersonRecord};
 pub use ratings::{AnswerTarget, RatingOutcome, RatingPolicy, RatingRevision};
-pub use report::ReportGroup;
+pub use report::{HandOvers, ReportGroup};
 pub use requests::{ClaimedRequest, NextWake, PlatformStatus, SendResult};
 pub use retention::Purged;
 pub use rows::{Counted, RatingRecord, RequestRecord};

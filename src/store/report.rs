@@ -251,6 +251,64 @@ impl Reports<'_> {
     }
 }
 
+/// One operator's Rocket.Chat chats in a report's window: how many reached Rateline, and
+/// how many of them were closed without the hand-over to the Ratings user (so that the
+/// visitor could not be asked on the website widget).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct HandOvers {
+    /// The operator credited; empty for chats credited to nobody.
+    pub operator: String,
+    /// Chats closed in the window: handed over, or closed without the hand-over.
+    pub chats: i64,
+    /// Of those, the chats the agent closed without the hand-over.
+    pub closed_without_hand_over: i64,
+    /// closed_without_hand_over / chats.
+    pub share: Option<f64>,
+}
+
+impl Reports<'_> {
+    /// Per operator, the Rocket.Chat chats closed in the filter's window (by the session's
+    /// close) on its line or of its operator, and how many were closed without the
+    /// hand-over; most closed without first.
+    pub async fn hand_overs(self, f: &ReportFilter) -> Result<Vec<HandOvers>> {
+        let rows = sqlx::query(
+            "SELECT COALESCE(s.operator_id, '') AS operator, COUNT(*) AS chats,
+                    SUM(CASE WHEN c.medium = 'closed_without_hand_over' THEN 1 ELSE 0 END)
+                        AS without
+             FROM helpdesk_conversations c JOIN sessions s ON s.id = c.session_id
+             WHERE c.helpdesk = 'rocketchat' AND s.closed_at IS NOT NULL
+               AND s.closed_at >= $1 AND s.closed_at < $2
+               AND ($3 = '' OR s.line_id = $3) AND ($4 = '' OR s.operator_id = $4)
+             GROUP BY COALESCE(s.operator_id, '')",
+        )
+        .bind(f.from.map_or(i64::MIN, ms))
+        .bind(f.to.map_or(i64::MAX, ms))
+        .bind(f.line.clone().unwrap_or_default())
+        .bind(f.operator.clone().unwrap_or_default())
+        .fetch_all(&self.0.reads)
+        .await?;
+        let mut found = rows
+            .iter()
+            .map(|r| {
+                let chats: i64 = r.try_get("chats")?;
+                let without: i64 = r.try_get("without")?;
+                Ok(HandOvers {
+                    operator: r.try_get("operator")?,
+                    chats,
+                    closed_without_hand_over: without,
+                    share: ratio(without, chats),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        found.sort_by(|a, b| {
+            b.closed_without_hand_over
+                .cmp(&a.closed_without_hand_over)
+                .then_with(|| a.operator.cmp(&b.operator))
+        });
+        Ok(found)
+    }
+}
+
 /// A group's sums over its scales and channels.
 #[derive(Default)]
 struct Sums {

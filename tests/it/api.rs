@@ -441,6 +441,7 @@ async fn the_openapi_description_covers_every_v1_route(db: Db) {
         "GET /v1/ratings/export",
         "GET /v1/sessions/{id}",
         "GET /v1/stats",
+        "GET /v1/stats/hand-overs",
         "GET /v1/stats/trend",
         "GET /v1/subscriptions",
         "GET /v1/subscriptions/{subscription_id}",

@@ -300,7 +300,8 @@ async fn an_sms_chat_closed_by_the_agent_is_answered_from_a_new_room(kind: Db) {
 
 /// A widget chat closed without the hand-over cannot be reached: the widget drops a closed
 /// room. The request ends `undeliverable`, saying why and what agents do instead, and
-/// nothing is written in the room.
+/// nothing is written in the room. The report counts it against Anna beside a chat she
+/// handed over: one of her two.
 async fn a_widget_chat_closed_without_the_hand_over_is_undeliverable(kind: Db) {
     let Some(t) = spawn(kind).await else { return };
     let room = t.fake.open_widget("Ada Visitor", "Hi");
@@ -327,6 +328,23 @@ async fn a_widget_chat_closed_without_the_hand_over_is_undeliverable(kind: Db) {
             .iter()
             .all(|m| !is_question(m))
     );
+
+    let handed = t.handed_over().await;
+    t.app.wait_closed(&session_of(&handed)).await;
+    let (status, report) = t.app.get("/v1/stats/hand-overs?line=support").await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        report["operators"],
+        json!([{"operator": "anna", "chats": 2, "closed_without_hand_over": 1, "share": 0.5}]),
+        "{report}"
+    );
+    let (status, page) = crate::dashboard::text(&t.app, "/dashboard", None).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Rocket.Chat: chats closed without the hand-over"),
+        "{page}"
+    );
+    assert!(page.contains("50"), "{page}");
 }
 
 /// Rocket.Chat holds its retries in memory: a hand-over posted while Rateline was down, and

@@ -414,6 +414,35 @@ fn operator_table(v: &View, viewer: &Viewer) -> Markup {
     }
 }
 
+/// Rocket.Chat's chats per operator, when there are any: how many the agent closed without
+/// handing them to the Ratings user, whose website visitors could not be asked.
+fn hand_over_table(v: &View, viewer: &Viewer) -> Markup {
+    if v.hand_overs.is_empty() {
+        return html! {};
+    }
+    html! {
+        section aria-labelledby="hand-overs" {
+            h2 #hand-overs { "Rocket.Chat: chats closed without the hand-over" }
+            p.muted { "A chat an agent closed instead of handing it to the Ratings user cannot be rated on the website widget (docs/channels/rocketchat.md)." }
+            table #hand-over-table {
+                thead { tr {
+                    th { "operator" } th { "chats" } th { "closed without the hand-over" } th { "share" }
+                } }
+                tbody {
+                    @for h in &v.hand_overs {
+                        tr {
+                            td { @if h.operator.is_empty() { em { "(none)" } } @else { (viewer.person(&h.operator)) } }
+                            td { (h.chats) }
+                            td { (h.closed_without_hand_over) }
+                            td { (percent(h.share)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The dashboard.
 pub fn dashboard(v: &View, viewer: &Viewer) -> Markup {
     page(
@@ -425,6 +454,7 @@ pub fn dashboard(v: &View, viewer: &Viewer) -> Markup {
             (trend(v))
             (charts_section(v))
             (operator_table(v, viewer))
+            (hand_over_table(v, viewer))
         },
     )
 }
