@@ -139,17 +139,33 @@ pub async fn zammad(
 }
 
 /// `POST /connectors/rocketchat/{server}/webhook`: a Rocket.Chat Omnichannel webhook call.
-/// Once stored it is answered 200 with an empty body: Rocket.Chat keeps the body of a 200 as
-/// the room's `crmData` and sends it back in every later call
+/// Its token is checked before its body, which may be up to
+/// [`rateline_adapters::rocketchat::MAX_EVENT_BYTES`] (every event but a message carries the
+/// room's history), is read. Once stored it is answered 200 with an empty body: Rocket.Chat
+/// keeps the body of a 200 as the room's `crmData` and sends it back in every later call
 /// (`apps/meteor/app/livechat/server/lib/webhooks.ts`), so nothing is said there.
 pub async fn rocketchat(
     State(state): State<AppState>,
     Path(server): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<StatusCode, ApiError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let received = state.rocketchat.receive(&server, header, &body).await;
+    let limit = rateline_adapters::rocketchat::MAX_EVENT_BYTES;
+    let received = match state.rocketchat.admit(&server, header).await {
+        Ok(s) => match axum::body::to_bytes(body, limit).await {
+            Ok(body) => state.rocketchat.take(&s, &body).await,
+            Err(_) => {
+                return Err(ApiError::new(
+                    ErrorCode::BodyTooLarge,
+                    format!(
+                        "the body is larger than the {limit} bytes a Rocket.Chat call may carry"
+                    ),
+                ));
+            }
+        },
+        Err(refused) => Err(refused),
+    };
     if let Ok(Handled::Ignored(why)) = &received {
         tracing::debug!(%server, %why, "a Rocket.Chat call was not Rateline's business");
     }

@@ -85,10 +85,9 @@ pub fn router(
         .route(
             "/connectors/rocketchat/{server}/webhook",
             // Every event but a message carries the room's whole history: a long chat's
-            // hand-over is far above `server.body_limit_bytes`, and a 413 is dropped.
-            post(platforms::rocketchat).layer(DefaultBodyLimit::max(
-                rateline_adapters::rocketchat::MAX_EVENT_BYTES,
-            )),
+            // hand-over is far above `server.body_limit_bytes`, and a 413 is dropped. The
+            // handler reads the body itself, bounded, once the token is checked.
+            post(platforms::rocketchat).layer(DefaultBodyLimit::disable()),
         )
         .route("/widget.js", get(webchat::script))
         .route("/webchat/events", get(webchat::events))

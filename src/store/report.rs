@@ -252,13 +252,15 @@ impl Reports<'_> {
 }
 
 /// One operator's Rocket.Chat chats in a report's window: how many reached Rateline, and
-/// how many of them were closed without the hand-over to the Ratings user (so that the
-/// visitor could not be asked on the website widget).
+/// how many of them the agent closed without the hand-over to the Ratings user (so that
+/// the visitor could not be asked on the website widget). A chat its visitor closed first
+/// counts among the chats only.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct HandOvers {
     /// The operator credited; empty for chats credited to nobody.
     pub operator: String,
-    /// Chats closed in the window: handed over, or closed without the hand-over.
+    /// Chats closed in the window: handed over, closed by the agent without the hand-over,
+    /// or closed by the visitor.
     pub chats: i64,
     /// Of those, the chats the agent closed without the hand-over.
     pub closed_without_hand_over: i64,

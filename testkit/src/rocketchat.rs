@@ -571,16 +571,26 @@ impl RocketChat {
         }
     }
 
-    fn close(&mut self, room: usize, by: &str, comment: &str) {
+    /// `lib/closeRoom.ts`: closed by agent `by`, or (`None`) by the room's visitor from the
+    /// widget's menu (`closer: 'visitor'`, `closedBy` the visitor).
+    fn close(&mut self, room: usize, by: Option<&str>, comment: &str) {
         let now = self.now();
         let id = self.id("msg");
-        let user = self.user(by);
-        let (by_id, username) = (user.id.to_owned(), user.username.to_owned());
+        let (by_id, username, closer) = match by {
+            Some(agent) => {
+                let user = self.user(agent);
+                (user.id.to_owned(), user.username.to_owned(), "user")
+            }
+            None => {
+                let v = &self.visitors[self.rooms[room].visitor];
+                (v.id.clone(), v.username.clone(), "visitor")
+            }
+        };
         let r = &mut self.rooms[room];
         r.open = false;
         r.closed_at = Some(now);
         r.closed_by = Some((by_id.clone(), username.clone()));
-        r.closer = Some("user");
+        r.closer = Some(closer);
         // `lib/closeRoom.ts`: the comment is the closing system message (`livechat-close`),
         // which only the close's history carries.
         r.messages.push(Msg {
@@ -800,7 +810,7 @@ impl RocketChat {
                 ..Answer::failure("error-comment-is-required")
             };
         }
-        self.close(room, caller, &comment);
+        self.close(room, Some(caller), &comment);
         Answer::ok(json!({}))
     }
 
@@ -1034,7 +1044,15 @@ impl FakeRocketChat {
         let mut s = self.lock();
         let i = s.room(&room.id).expect("a room of the fake");
         assert!(s.rooms[i].open, "the room is open");
-        s.close(i, agent, comment);
+        s.close(i, Some(agent), comment);
+    }
+
+    /// The visitor of `room` ends the chat from the widget's menu.
+    pub fn visitor_closes(&self, room: &RoomRef) {
+        let mut s = self.lock();
+        let i = s.room(&room.id).expect("a room of the fake");
+        assert!(s.rooms[i].open, "the room is open");
+        s.close(i, None, "");
     }
 
     /// Whether `room` is open.

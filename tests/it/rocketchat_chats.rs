@@ -301,7 +301,7 @@ async fn an_sms_chat_closed_by_the_agent_is_answered_from_a_new_room(kind: Db) {
 /// A widget chat closed without the hand-over cannot be reached: the widget drops a closed
 /// room. The request ends `undeliverable`, saying why and what agents do instead, and
 /// nothing is written in the room. The report counts it against Anna beside a chat she
-/// handed over: one of her two.
+/// handed over and one its visitor ended: one of her three.
 async fn a_widget_chat_closed_without_the_hand_over_is_undeliverable(kind: Db) {
     let Some(t) = spawn(kind).await else { return };
     let room = t.fake.open_widget("Ada Visitor", "Hi");
@@ -331,11 +331,18 @@ async fn a_widget_chat_closed_without_the_hand_over_is_undeliverable(kind: Db) {
 
     let handed = t.handed_over().await;
     t.app.wait_closed(&session_of(&handed)).await;
+    // A chat its visitor ended first is not held against the agent.
+    let left = t.fake.open_widget("Bo Visitor", "Hi");
+    t.fake.agent_takes(&left, ANNA);
+    t.fake.visitor_closes(&left);
+    t.deliver().await;
+    t.app.wait_closed(&session_of(&left)).await;
     let (status, report) = t.app.get("/v1/stats/hand-overs?line=support").await;
     assert_eq!(status, 200, "{report}");
+    let share = 1.0 / 3.0;
     assert_eq!(
         report["operators"],
-        json!([{"operator": "anna", "chats": 2, "closed_without_hand_over": 1, "share": 0.5}]),
+        json!([{"operator": "anna", "chats": 3, "closed_without_hand_over": 1, "share": share}]),
         "{report}"
     );
     let (status, page) = crate::dashboard::text(&t.app, "/dashboard", None).await;
@@ -344,7 +351,7 @@ async fn a_widget_chat_closed_without_the_hand_over_is_undeliverable(kind: Db) {
         page.contains("Rocket.Chat: chats closed without the hand-over"),
         "{page}"
     );
-    assert!(page.contains("50"), "{page}");
+    assert!(page.contains("33"), "{page}");
 }
 
 /// Rocket.Chat holds its retries in memory: a hand-over posted while Rateline was down, and
@@ -453,6 +460,33 @@ async fn a_forged_or_missing_token_is_refused_and_stores_nothing(kind: Db) {
     assert!(said.contains("Secret Token"), "{said}");
     assert!(!said.contains(SECRET), "{said}");
     assert_eq!(t.app.count("SELECT COUNT(*) FROM sessions").await, 0);
+
+    // A body as large as a long chat's history is read only once the token is checked.
+    let huge = vec![b' '; 5 * 1024 * 1024];
+    let client = reqwest::Client::new();
+    let post = |token: &'static str| {
+        client
+            .post(&url)
+            .header("X-RocketChat-Livechat-Token", token)
+            .header("Content-Type", "application/json")
+            .body(huge.clone())
+            .send()
+    };
+    assert_eq!(post("not-the-secret").await.unwrap().status(), 401);
+    assert_eq!(post(SECRET).await.unwrap().status(), 413);
+    // A long chat's hand-over, far above `server.body_limit_bytes`, is taken.
+    t.fake.set_setting("Livechat_secret_token", json!(SECRET));
+    let room = t.fake.open_widget("Ada Visitor", "Hi");
+    t.fake.agent_takes(&room, ANNA);
+    for n in 0..400 {
+        t.fake
+            .agent_writes(&room, ANNA, &format!("{n}: {}", "long answer ".repeat(40)));
+    }
+    t.fake.agent_forwards(&room, RATINGS).unwrap();
+    let event = t.fake.take_pending().pop().unwrap();
+    assert!(event.body.to_string().len() > 128 * 1024);
+    assert_eq!(t.fake.post_event(event).await, 200);
+    t.app.wait_closed(&session_of(&room)).await;
 }
 
 /// Without the `bot` role the Ratings user is held to 10 calls a minute per route: the

@@ -27,6 +27,9 @@ pub(super) const HELPDESK: &str = Helpdesk::RocketChat.as_str();
 pub(super) const HANDED_OVER: &str = "handed_over";
 /// See [`HANDED_OVER`].
 pub(super) const CLOSED_WITHOUT: &str = "closed_without_hand_over";
+/// See [`HANDED_OVER`]: the visitor closed the chat before any hand-over, which is not the
+/// agent's doing.
+pub(super) const CLOSED_BY_VISITOR: &str = "closed_by_visitor";
 
 /// A visitor as Rateline names them: visitor ids are the server's own.
 fn client_id(server: &str, visitor: &str) -> String {
@@ -72,16 +75,15 @@ impl RocketChat {
         Arc::new(RocketChatAdapter::new(self.servers.clone()))
     }
 
-    /// Checks a webhook call of `server` before its body is read (the server is connected,
-    /// and the call carries its Secret Token, compared in constant time, or it takes calls
-    /// without one), then applies it. Only an unreachable database is the call's: it is then
-    /// refused with a 503, and Rocket.Chat tries it again (five tries, 20 s apart).
-    pub async fn receive<'h>(
+    /// Checks a webhook call of `server` from its headers alone, before its body is read:
+    /// the server is connected, and the call carries its Secret Token (compared in constant
+    /// time) or it takes calls without one. Its body may be as large as a long chat's history,
+    /// so nobody without the token gets that far. The server, to [`Self::take`] the body.
+    pub async fn admit<'h>(
         &self,
         server: &str,
         header: impl Fn(&str) -> Option<&'h str>,
-        body: &[u8],
-    ) -> Result<Handled, NotApplied> {
+    ) -> Result<Arc<Server>, NotApplied> {
         let s = self
             .servers
             .get(server)
@@ -94,13 +96,20 @@ impl RocketChat {
             (Some(_), Some(_)) => return Err(Refusal::BadSignature.into()),
             (None, Some(_)) => return Err(Refusal::Unsigned.into()),
         }
+        Ok(s)
+    }
+
+    /// Applies the body of a call [`Self::admit`] let in. Only an unreachable database is
+    /// the call's: it is then refused with a 503, and Rocket.Chat tries it again (five tries,
+    /// 20 s apart).
+    pub async fn take(&self, s: &Server, body: &[u8]) -> Result<Handled, NotApplied> {
         let event = match api::parse_event(body) {
             Ok(event) => event,
             Err(why) => return Err(NotApplied::NotJson(why)),
         };
         let body = String::from_utf8_lossy(body);
         Ok(helpdesk::settle(
-            self.apply(&s, &event, &body).await,
+            self.apply(s, &event, &body).await,
             HELPDESK,
         )?)
     }
@@ -419,7 +428,11 @@ impl RocketChat {
                 .served_by
                 .as_ref()
                 .and_then(|a| Some((a.id.as_str(), a.username.as_deref()?)));
-            if let Err(why) = self.open(s, event, operator, CLOSED_WITHOUT).await? {
+            let medium = match event.closer {
+                Some(api::Closer::Visitor) => CLOSED_BY_VISITOR,
+                _ => CLOSED_WITHOUT,
+            };
+            if let Err(why) = self.open(s, event, operator, medium).await? {
                 return Ok(Handled::Ignored(why));
             }
         }
