@@ -113,17 +113,26 @@ impl RocketChat {
             self.hand_over(s, event, None).await?;
             return Ok(true);
         }
-        if let Some(comment) = self.done_with(&session_id).await? {
-            close_room(&s.api, &session_id, &event.room_id, &comment).await;
-            return Ok(true);
-        }
+        // Taken back by its visitor, the session is open again until the agent hands the
+        // chat over again: a room still held then is one whose hand-back failed.
+        let open = self.engine.session(&session_id).await.map_or_else(
+            |e| match e {
+                crate::engine::EngineError::Store(e) => Err(e),
+                _ => Ok(false),
+            },
+            |session| Ok(session.closed_at.is_none()),
+        )?;
         let taken_back = self
             .engine
             .session_request_status(&session_id)
             .await?
             .is_some_and(|(status, _)| status == RequestStatus::Cancelled);
-        if taken_back {
+        if taken_back && open {
             self.hand_back(s, &session_id, &event.room_id).await?;
+            return Ok(true);
+        }
+        if let Some(comment) = self.done_with(&session_id).await? {
+            close_room(&s.api, &session_id, &event.room_id, &comment).await;
             return Ok(true);
         }
         Ok(false)

@@ -235,6 +235,11 @@ impl RocketChat {
             .close_session(&session_id, ClosedBy::Operator, at, &[])
             .await;
         helpdesk::let_go(closed, &session_id, "a hand-over did not close its session")?;
+        // Nothing will be asked (the line's survey skips the chat, or the line asks
+        // nothing): the room is closed now rather than left with the Ratings user.
+        if let Some(comment) = self.done_with(&session_id).await? {
+            close_room(&s.api, &session_id, &event.room_id, &comment).await;
+        }
         for (item, body) in self
             .engine
             .held_events(HELPDESK, &s.id, &event.room_id)
