@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::http_url_schema;
+use crate::ids::{http_url_schema, id_schema};
 use crate::{Invalid, check_http_url, check_line, check_name_id};
 
 /// The most entries a helpdesk's inbox (group) or agent map holds.
@@ -511,6 +511,7 @@ pub struct RocketChatSettings {
     #[schema(schema_with = http_url_schema)]
     pub url: String,
     /// The Ratings user's id (`X-User-Id`), shown beside its personal access token.
+    #[schema(schema_with = id_schema)]
     pub user_id: String,
     /// The Ratings user's personal access token (My Account → Personal Access Tokens).
     /// Write-only: never shown; a write without it keeps the stored one.

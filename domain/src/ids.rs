@@ -54,7 +54,7 @@ fn refuse<E: serde::de::Error>(invalid: Invalid) -> E {
 
 /// The OpenAPI schema of an id: the rule [`check_id`] enforces, as a pattern (the 128 is
 /// bytes there, characters here).
-fn id_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+pub(crate) fn id_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
         .min_length(Some(1))

@@ -117,6 +117,8 @@ chatwoot="{\"url\": \"$connector\", \"api_token\": \"st-token-of-chatwoot\", \"w
 zammad="{\"url\": \"$connector\", \"api_token\": \"st-token-of-zammad\", \"webhook_token\": \"st-token-of-the-webhook\"}"
 api PUT /v1/connectors/chatwoot/1 "$chatwoot" >/dev/null
 api PUT /v1/connectors/zammad/st-zammad "$zammad" >/dev/null
+rocketchat="{\"url\": \"$connector\", \"user_id\": \"st-ratings\", \"api_token\": \"st-token-of-rocketchat\", \"webhook_token\": \"st-secret-of-rocketchat\"}"
+api PUT /v1/connectors/rocketchat/st-rocketchat "$rocketchat" >/dev/null
 subscription="{\"url\": \"$connector\", \"secret\": \"st-secret-of-the-subscription\", \"events\": [\"rating.created\"]}"
 api PUT /v1/subscriptions/st-crm "$subscription" >/dev/null
 
@@ -130,8 +132,10 @@ export RATELINE_ST_WORLD="{
   \"period\": [\"2026-11-01\", \"2026-12-01\"], \"channels\": [\"webhook\", \"webchat\"],
   \"paths\": {\"/v1/ratings/{id}\": [\"id\", \"$rating\"], \"/v1/connectors/chatwoot/{account}\": [\"account\", \"1\"],
     \"/v1/connectors/zammad/{instance}\": [\"instance\", \"st-zammad\"],
+    \"/v1/connectors/rocketchat/{server}\": [\"server\", \"st-rocketchat\"],
     \"/v1/subscriptions/{subscription_id}\": [\"subscription_id\", \"st-crm\"]},
   \"kept\": {\"/v1/connectors/chatwoot/1\": $chatwoot, \"/v1/connectors/zammad/st-zammad\": $zammad,
+    \"/v1/connectors/rocketchat/st-rocketchat\": $rocketchat,
     \"/v1/subscriptions/st-crm\": $subscription}}"
 
 # Known ids and values are used four times in five where an operation takes one; the fifth
@@ -153,6 +157,7 @@ requests = { values = ["$request", "$thumbs_request"] }
 appeals = { values = ["$appeal"] }
 chatwoot = { values = ["1"] }
 zammad = { values = ["st-zammad"] }
+rocketchat = { values = ["st-rocketchat"] }
 supervisors = { values = ["st-sup"] }
 destinations = { values = ["$connector"] }
 subscriptions = { values = ["st-crm"] }
@@ -172,6 +177,7 @@ subscriptions = { values = ["st-crm"] }
 "body.manager_id" = { dictionary = "people", probability = 0.8 }
 "path.account" = { dictionary = "chatwoot", probability = 0.8 }
 "path.instance" = { dictionary = "zammad", probability = 0.8 }
+"path.server" = { dictionary = "rocketchat", probability = 0.8 }
 "body.rating_ids[*]" = { dictionary = "ratings", probability = 0.8 }
 "body.lines[*]" = { dictionary = "lines", probability = 0.8 }
 "body.url" = { dictionary = "destinations", probability = 0.8 }
