@@ -452,6 +452,22 @@ impl TestApp {
         }
     }
 
+    /// Waits (in real time, up to 10 s) until `query`, a `SELECT COUNT(*)`, counts `n`.
+    pub async fn wait_count(&self, query: &str, n: i64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = self.count(query).await;
+            if got == n {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{query} counts {got}, not {n}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits until session `session` exists and is closed.
     pub async fn wait_closed(&self, session: &str) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -7,6 +7,9 @@ use crate::common::{Connector, Db, SECRET, spawn_app};
 use chrono::Duration;
 use serde_json::json;
 
+/// The ratings noted for a digest and not yet gathered into one.
+const UNGATHERED: &str = "SELECT COUNT(*) FROM operator_notice_ratings WHERE gathered = 0";
+
 async fn each_operator_hears_of_every_rating_at_most_once_a_minute(kind: Db) {
     let Some(app) = spawn_app(kind).await else {
         return;
@@ -66,6 +69,8 @@ async fn each_operator_hears_of_every_rating_at_most_once_a_minute(kind: Db) {
     // Oleg has notifications off; the sales line tells nobody.
     app.rated("s-4", "support", "op-2", 1).await;
     app.rated("s-5", "sales", "op-1", 1).await;
+    // Each is gathered into the digest waiting for the minute before the clock moves.
+    app.wait_count(UNGATHERED, 0).await;
     app.settle().await;
     assert_eq!(olga.received().len(), 1, "not before the minute is over");
     app.advance(Duration::seconds(61));
@@ -94,12 +99,17 @@ async fn each_operator_hears_of_every_rating_at_most_once_a_minute(kind: Db) {
     // A digest waiting when its address is removed is not sent.
     app.advance(Duration::seconds(10));
     app.rated("s-6", "support", "op-1", 3).await;
-    app.rated("s-7", "support", "op-1", 3).await;
     let got = olga.wait_for(3).await;
     assert_eq!(got[2].body["notice"]["total"], 1, "the first at once");
-    // The second is gathered into a digest of its own, waiting for its minute, before the
+    // The next is gathered into a digest of its own, waiting for its minute, before the
     // address goes.
-    app.settle().await;
+    app.rated("s-7", "support", "op-1", 3).await;
+    app.wait_count(UNGATHERED, 0).await;
+    app.wait_count(
+        "SELECT COUNT(*) FROM operator_notices WHERE kind = 'ratings' AND status = 'pending'",
+        1,
+    )
+    .await;
     let (status, body) = app
         .put(
             "/v1/people/op-1",
