@@ -60,6 +60,20 @@ impl Engine {
         self.store.helpdesks().conversation_of(session_id).await
     }
 
+    /// Notes that session `session_id`'s conversation, noted as `from`, is now `to`; false
+    /// when it was not `from`.
+    pub async fn change_medium(
+        &self,
+        session_id: &SessionId,
+        from: &str,
+        to: &str,
+    ) -> Result<bool> {
+        self.store
+            .helpdesks()
+            .change_medium(session_id, from, to)
+            .await
+    }
+
     /// Notes that the helpdesk's state of session `session_id`'s conversation as of
     /// `updated_at` is applied; false when a newer one was (the event is stale).
     pub async fn note_seen(

@@ -35,6 +35,22 @@ impl Helpdesks<'_> {
         Ok(())
     }
 
+    /// Notes that session `session_id`'s conversation, noted as `from`, is now `to` (a
+    /// Rocket.Chat chat the Ratings user held that its visitor then closed); false, changing
+    /// nothing, when it was not `from`.
+    pub async fn change_medium(self, session_id: &SessionId, from: &str, to: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE helpdesk_conversations SET medium = $3 WHERE session_id = $1 AND medium = $2",
+        )
+        .bind(session_id)
+        .bind(from)
+        .bind(to)
+        .execute(&self.0.pool)
+        .await?
+        .rows_affected();
+        Ok(done == 1)
+    }
+
     /// The conversation session `session_id` is, if it came from a helpdesk.
     pub async fn conversation_of(
         self,

@@ -374,6 +374,53 @@ async fn a_widget_chat_closed_without_the_hand_over_is_undeliverable(kind: Db) {
     assert!(page.contains("33"), "{page}");
 }
 
+/// A visitor who closes the widget while the Ratings user holds the chat is not asked: the
+/// widget shows nothing written in a closed room. The request ends `undeliverable`, saying
+/// why, and the chat counts among Anna's, not against her. A close lost while Rateline was
+/// down (and with a restart of Rocket.Chat) is caught up the same way.
+async fn a_visitor_who_leaves_before_the_question_is_not_asked(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    t.app.wait_for_catch_up_mark().await;
+    let room = t.handed_over().await;
+    t.app.wait_closed(&session_of(&room)).await;
+    t.fake.visitor_closes(&room);
+    t.deliver().await;
+    let lost = t.handed_over().await;
+    t.app.wait_closed(&session_of(&lost)).await;
+    let t = t
+        .restart(|fake| {
+            fake.visitor_closes(&lost);
+            fake.restart();
+        })
+        .await;
+    t.app
+        .wait_count(
+            "SELECT COUNT(*) FROM helpdesk_conversations WHERE medium = 'closed_by_visitor'",
+            2,
+        )
+        .await;
+    t.advance(Duration::seconds(30));
+    for r in [&room, &lost] {
+        let session = t.app.wait_for_status(&session_of(r), "undeliverable").await;
+        let why = session["rating_request"]["last_error"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(why.contains("the visitor closed the chat"), "{session:#}");
+        assert!(
+            t.fake.shown_to_visitor(r).iter().all(|m| !is_question(m)),
+            "{:?}",
+            t.fake.shown_to_visitor(r)
+        );
+    }
+    let (status, report) = t.app.get("/v1/stats/hand-overs?line=support").await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        report["operators"],
+        json!([{"operator": "anna", "chats": 2, "closed_without_hand_over": 0, "share": 0.0}]),
+        "{report}"
+    );
+}
+
 /// Rocket.Chat holds its retries in memory: a hand-over posted while Rateline was down, and
 /// lost with a restart of Rocket.Chat, is caught up at the next start from the rooms the
 /// Ratings user holds, and the chat is asked.
@@ -660,6 +707,7 @@ crate::common::on_both_backends!(
     an_sms_chat_closed_by_the_agent_is_answered_from_a_new_room,
     a_widget_chat_closed_without_the_hand_over_is_undeliverable,
     a_hand_over_lost_while_rateline_was_down_is_caught_up,
+    a_visitor_who_leaves_before_the_question_is_not_asked,
     a_message_before_its_hand_over_is_held_until_it_arrives,
     a_forged_or_missing_token_is_refused_and_stores_nothing,
     the_rate_limit_without_the_bot_role_delays_and_loses_nothing,

@@ -8,7 +8,8 @@
 //!   handed it over); a room whose request ended, or whose rating is complete, is closed;
 //!   one the visitor took back (the request `cancelled`) is handed back again;
 //! - the rooms closed since the last pass (`livechat/rooms?open=false&closedAt=…`): a close
-//!   no call brought is applied, as the call would have been.
+//!   no call brought is applied, as the call would have been, and so is a visitor's close of
+//!   a room the Ratings user held.
 
 use rateline_adapters::rocketchat::{self as api, Event, ROOMS_PAGE};
 use rateline_domain::{Channel, RequestStatus};
@@ -88,7 +89,10 @@ impl RocketChat {
                 let missed = helpdesk::close_missed(&self.engine, &session_id, opened, since)
                     .await
                     .map_err(store)?;
-                if missed && helpdesk::caught(self.closed(s, &event).await, HELPDESK)? {
+                // A visitor's close of a room the Ratings user held is applied too: the
+                // question is then not written into the closed room.
+                let left = event.closer == Some(api::Closer::Visitor);
+                if (missed || left) && helpdesk::caught(self.closed(s, &event).await, HELPDESK)? {
                     caught.events += 1;
                 }
             }

@@ -27,8 +27,8 @@ pub(super) const HELPDESK: &str = Helpdesk::RocketChat.as_str();
 pub(super) const HANDED_OVER: &str = "handed_over";
 /// See [`HANDED_OVER`].
 pub(super) const CLOSED_WITHOUT: &str = "closed_without_hand_over";
-/// See [`HANDED_OVER`]: the visitor closed the chat before any hand-over, which is not the
-/// agent's doing.
+/// See [`HANDED_OVER`]: the visitor closed the chat, before any hand-over or while the
+/// Ratings user held it; neither is the agent's doing.
 pub(super) const CLOSED_BY_VISITOR: &str = "closed_by_visitor";
 
 /// A visitor as Rateline names them: visitor ids are the server's own.
@@ -411,7 +411,8 @@ impl RocketChat {
         Ok(())
     }
 
-    /// A close. Of a room the Ratings user closed, or one handed over already: nothing new.
+    /// A close. Of a room the Ratings user closed, or one handed over already: nothing new,
+    /// but for the visitor leaving a room the Ratings user held, which is noted.
     /// Otherwise a chat closed without the hand-over: its session opens and closes, and the
     /// request is asked where the closed room still reaches the visitor (see `send`).
     pub(super) async fn closed(&self, s: &Server, event: &Event) -> Result<Handled, StoreError> {
@@ -426,7 +427,19 @@ impl RocketChat {
             Err(_) => None,
         };
         if exists == Some(true) {
-            return Ok(Handled::Ignored("the chat was handed over already".into()));
+            // The visitor left the room the Ratings user held: the website widget shows
+            // nothing written in a closed room, so the question, if not asked yet, is not
+            // sent into it (see `send`), and the chat is not the agent's to answer for.
+            let left = event.closer == Some(api::Closer::Visitor)
+                && self
+                    .engine
+                    .change_medium(&session_id, HANDED_OVER, CLOSED_BY_VISITOR)
+                    .await?;
+            return Ok(if left {
+                Handled::Applied
+            } else {
+                Handled::Ignored("the chat was handed over already".into())
+            });
         }
         if exists.is_none() {
             let operator = event

@@ -59,7 +59,8 @@ impl RocketChatAdapter {
             // one more call under Rocket.Chat's rate limit).
             return server.api.send_message(&room.conversation, text).await;
         }
-        to_visitor(&server.api, &room.conversation, text).await
+        let left = room.medium == super::receive::CLOSED_BY_VISITOR;
+        to_visitor(&server.api, &room.conversation, text, left).await
     }
 }
 
@@ -67,8 +68,8 @@ impl RocketChatAdapter {
 /// is closed, only on SMS, which texts an agent's message in a closed room
 /// (`apps/meteor/app/livechat/server/hooks/sendMessageBySMS.ts`), while
 /// the website widget drops the room at its close and shows nothing
-/// (`packages/livechat/src/lib/room.ts`).
-pub async fn to_visitor(api: &RocketChatApi, room: &str, text: &str) -> SendOutcome {
+/// (`packages/livechat/src/lib/room.ts`). `left`: the visitor closed the room.
+pub async fn to_visitor(api: &RocketChatApi, room: &str, text: &str, left: bool) -> SendOutcome {
     let info = match api.room(room).await {
         Ok(info) => info,
         Err(reason) => {
@@ -81,6 +82,10 @@ pub async fn to_visitor(api: &RocketChatApi, room: &str, text: &str) -> SendOutc
     if !info.open {
         let why = match info.source {
             Source::Sms => None,
+            Source::Widget if left => Some(
+                "the visitor closed the chat on the website widget, which then shows \
+                 nothing written in the room: there is nobody to ask",
+            ),
             Source::Widget => Some(
                 "the chat was closed on the website widget, which drops a closed room and \
                  shows nothing written there: agents hand the chat to the Ratings user \
