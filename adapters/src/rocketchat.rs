@@ -376,13 +376,38 @@ pub struct RoomPage {
 }
 
 /// A room as `rooms.info` shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomInfo {
     /// Whether the room is open.
     pub open: bool,
     /// Where its visitor came from.
     pub source: Source,
+    /// Its department's id, if it has one.
+    pub department: Option<String>,
 }
+
+/// A department as `livechat/department/:_id` shows it: what its rule for the close asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Department {
+    /// Its name, as **Omnichannel → Departments** lists it.
+    pub name: String,
+    /// "Request tag(s) before closing the conversation" (`requestTagBeforeClosingChat`).
+    pub requests_tags: bool,
+    /// Its "Conversation closing tags" (`chatClosingTags`), which every close adds.
+    pub closing_tags: Vec<String>,
+}
+
+impl Department {
+    /// Whether a close made through the API can meet the department's rule: tags are asked
+    /// for, and the department has none to give (`resolveChatTags` in
+    /// `apps/meteor/app/livechat/server/lib/LivechatTyped.ts` refuses every close then).
+    pub fn refuses_every_close(&self) -> bool {
+        self.requests_tags && self.closing_tags.is_empty()
+    }
+}
+
+/// The code Rocket.Chat refuses a close with when the department asks for tags.
+const TAGS_REQUIRED: &str = "error-tags-must-be-assigned-before-closing-chat";
 
 /// Where a room's visitor came from (`room.source.type`,
 /// `packages/core-typings/src/IRoom.ts`, `OmnichannelSourceType`): what an agent's message
@@ -554,16 +579,7 @@ impl RocketChatApi {
                 self.what()
             ));
         };
-        let roles = body
-            .get("roles")
-            .and_then(Value::as_array)
-            .map(|r| {
-                r.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let roles = strings(body.get("roles"));
         Ok(Me {
             id,
             username,
@@ -584,9 +600,44 @@ impl RocketChatApi {
     }
 
     /// Closes room `room_id` with `comment` (`livechat/room.closeByUser`; Rocket.Chat asks
-    /// for a comment by default). A room closed already is as asked: accepted.
+    /// for a comment by default). A room closed already is as asked: accepted. In a
+    /// department that asks for tags before the close, the close is made again with the
+    /// department's own closing tags, which it would add anyway; one that has none refuses
+    /// every close made through the API, which the failure says how to mend.
     pub async fn close_room(&self, room_id: &str, comment: &str) -> SendOutcome {
-        let body = json!({"rid": room_id, "comment": comment});
+        match self.close_tagged(room_id, comment, &[]).await {
+            SendOutcome::Failed { reason } if reason.contains(TAGS_REQUIRED) => {
+                let department = match self.room(room_id).await {
+                    Ok(RoomInfo {
+                        department: Some(d),
+                        ..
+                    }) => self.department(&d).await,
+                    Ok(_) => return SendOutcome::Failed { reason },
+                    Err(e) => Err(e),
+                };
+                match department {
+                    Ok(Some(d)) if !d.refuses_every_close() => {
+                        self.close_tagged(room_id, comment, &d.closing_tags).await
+                    }
+                    Ok(Some(d)) => SendOutcome::Failed {
+                        reason: format!("{reason}; {}", tags_fix(&d.name)),
+                    },
+                    Ok(None) => SendOutcome::Failed { reason },
+                    Err(e) => SendOutcome::Retry {
+                        after: None,
+                        reason: e,
+                    },
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn close_tagged(&self, room_id: &str, comment: &str, tags: &[String]) -> SendOutcome {
+        let mut body = json!({"rid": room_id, "comment": comment});
+        if !tags.is_empty() {
+            body["tags"] = json!(tags);
+        }
         let sent = self
             .call(Method::POST, "livechat/room.closeByUser")
             .json(&body)
@@ -600,6 +651,31 @@ impl RocketChatApi {
             }
             other => other,
         }
+    }
+
+    /// Department `id` (`livechat/department/:_id`; needs `view-l-room`, which agents
+    /// hold), `None` when Rocket.Chat has none by that id, or what went wrong as a sentence.
+    pub async fn department(&self, id: &str) -> Result<Option<Department>, String> {
+        // The id as one path segment, whatever it holds.
+        let segment: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        let path = format!("livechat/department/{}", segment.replace('+', "%20"));
+        let call = "GET /api/v1/livechat/department/:_id";
+        let body = self.read(self.call(Method::GET, &path), call).await?;
+        let Some(d) = body.get("department").filter(|d| d.is_object()) else {
+            return Ok(None);
+        };
+        Ok(Some(Department {
+            name: d
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or(id)
+                .to_owned(),
+            requests_tags: d
+                .get("requestTagBeforeClosingChat")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            closing_tags: strings(d.get("chatClosingTags")),
+        }))
     }
 
     /// Hands room `room_id` to agent `user_id` (`livechat/room.forward`): the token's user
@@ -672,6 +748,11 @@ impl RocketChatApi {
                 .pointer("/source/type")
                 .and_then(Value::as_str)
                 .map_or(Source::Other, Source::of),
+            department: room
+                .get("departmentId")
+                .and_then(Value::as_str)
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned),
         })
     }
 
@@ -820,6 +901,28 @@ impl RocketChatApi {
 /// How to fix a refused personal access token.
 const TOKEN_FIX: &str = "make a new personal access token for the Ratings user (My Account → \
                          Personal Access Tokens) and set it in Rateline";
+
+/// The texts of a JSON array of texts; none when it is not one.
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// How to mend a department that asks for tags before the close and has none to give.
+pub fn tags_fix(department: &str) -> String {
+    format!(
+        "department '{department}' asks for tags before a chat is closed and has no closing \
+         tags for the Ratings user's close: in Rocket.Chat, Omnichannel → Departments → \
+         {department}, add a tag under Conversation closing tags, or turn off Request tag(s) \
+         before closing the conversation"
+    )
+}
 
 /// How to fix a missing permission.
 const PERMISSION_FIX: &str = "give the Ratings user the livechat-manager role beside bot and \

@@ -139,12 +139,13 @@ fn helpdesk_in_path(name: &str) -> Result<Helpdesk, ApiError> {
 /// Checks a connector's side in its helpdesk, live: Rateline calls the helpdesk and says
 /// what it found (the webhook exists and points here; a Zammad trigger can fire; each rated
 /// Chatwoot inbox's `lock_to_single_conversation` and CSAT survey; an address Chatwoot will
-/// not post to) and what Rateline made there. Admins.
+/// not post to; the Rocket.Chat Ratings user's roles and each mapped department's rule for
+/// the close) and what Rateline made there. Admins.
 #[utoipa::path(
     get, path = "/v1/connectors/{helpdesk}/{id}/setup", tag = "connectors",
     params(
-        ("helpdesk" = rateline_domain::Helpdesk, Path, description = "`chatwoot` or `zammad`."),
-        ("id" = String, Path, description = "The Chatwoot account or Zammad instance."),
+        ("helpdesk" = rateline_domain::Helpdesk, Path, description = "`chatwoot`, `zammad` or `rocketchat`."),
+        ("id" = String, Path, description = "The Chatwoot account, Zammad instance or Rocket.Chat server."),
     ),
     responses(
         (status = 200, description = "What the check found.", body = SetupReport),
@@ -166,12 +167,13 @@ async fn check_setup(
 /// connector's; for Zammad a webhook signed with the connector's token (one is made when it
 /// has none) and two triggers, one for every ticket created and one for every ticket
 /// updated (`admin.webhook`, `admin.trigger`). What exists is not made twice. Disconnecting
-/// removes what it made. Admins; not for a connector from the config file.
+/// removes what it made. For Rocket.Chat, which takes an administrator's right to change,
+/// it makes nothing and runs the check. Admins; not for a connector from the config file.
 #[utoipa::path(
     post, path = "/v1/connectors/{helpdesk}/{id}/setup", tag = "connectors",
     params(
-        ("helpdesk" = rateline_domain::Helpdesk, Path, description = "`chatwoot` or `zammad`."),
-        ("id" = String, Path, description = "The Chatwoot account or Zammad instance."),
+        ("helpdesk" = rateline_domain::Helpdesk, Path, description = "`chatwoot`, `zammad` or `rocketchat`."),
+        ("id" = String, Path, description = "The Chatwoot account, Zammad instance or Rocket.Chat server."),
     ),
     responses(
         (status = 200, description = "Set up: what Rateline made, and what to look at.", body = SetupReport),

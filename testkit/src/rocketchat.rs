@@ -16,7 +16,15 @@
 //!   while `Livechat_request_comment_when_closing_conversation` is on, its default
 //!   (`error-comment-is-required`); a closed room is `error-room-already-closed`; a user
 //!   who does not serve the room needs `close-others-livechat-room`
-//!   (`apps/meteor/app/livechat/imports/server/rest/rooms.ts`, `lib/closeRoom.ts`);
+//!   (`apps/meteor/app/livechat/imports/server/rest/rooms.ts`, `lib/closeRoom.ts`). The
+//!   REST close is a `clientAction`, so in a department that asks for tags before the close
+//!   (`requestTagBeforeClosingChat`) it needs tags of its own, and the department closing
+//!   tags to add, or it is `error-tags-must-be-assigned-before-closing-chat`; the room keeps
+//!   its tags and the department's (`apps/meteor/app/livechat/server/lib/LivechatTyped.ts`,
+//!   `resolveChatTags`);
+//! - `GET /api/v1/livechat/department/:_id`, for holders of `view-livechat-departments` or
+//!   `view-l-room`: `{department}`, `null` for an id it does not have
+//!   (`apps/meteor/app/livechat/imports/server/rest/departments.ts`);
 //! - `POST /api/v1/livechat/room.forward` `{roomId, userId | departmentId, comment}`: needs
 //!   `transfer-livechat-guest`, which the `livechat-agent` and `bot` roles lack by default
 //!   (403); a closed room is `This_conversation_is_already_closed`; an agent who is not
@@ -90,6 +98,9 @@ pub const RATINGS: &str = "u-ratings";
 pub const SUPPORT: &str = "dep-support";
 /// A second department.
 pub const SALES: &str = "dep-sales";
+
+/// Where `livechat/department/:_id` is served.
+const DEPARTMENT_PATH: &str = "/api/v1/livechat/department/";
 
 /// What Rocket.Chat answers a user who is not signed in (`apps/meteor/app/api/server/router.ts`).
 const NOT_LOGGED_IN: &str = "You must be logged in to do this.";
@@ -168,6 +179,13 @@ fn roles_holding(permission: &str) -> &'static [&'static str] {
         "view-livechat-rooms" => &["livechat-manager", "livechat-monitor", "admin"],
         "view-livechat-manager" => &["livechat-manager", "livechat-monitor", "admin"],
         "close-others-livechat-room" => &["livechat-manager", "livechat-monitor", "admin"],
+        "view-livechat-departments" => &["livechat-manager", "livechat-monitor", "admin"],
+        "view-l-room" => &[
+            "livechat-agent",
+            "livechat-manager",
+            "livechat-monitor",
+            "admin",
+        ],
         "api-bypass-rate-limit" => &["admin", "bot", "app"],
         _ => &["admin"],
     }
@@ -210,8 +228,19 @@ struct Msg {
     closing: bool,
 }
 
+/// A department: its name, whether it asks for tags before the close, and the tags it
+/// adds at the close (**Omnichannel → Departments**).
+struct Department {
+    id: &'static str,
+    name: &'static str,
+    request_tags: bool,
+    closing_tags: Vec<String>,
+}
+
 struct Room {
     id: String,
+    /// The tags given at the close, with the department's.
+    tags: Vec<String>,
     visitor: usize,
     source: Source,
     open: bool,
@@ -249,6 +278,7 @@ pub struct RocketChat {
     users: Vec<User>,
     settings: BTreeMap<&'static str, Value>,
     visitors: Vec<Visitor>,
+    departments: Vec<Department>,
     rooms: Vec<Room>,
     next: u64,
     pending: VecDeque<Pending>,
@@ -281,6 +311,16 @@ impl Default for RocketChat {
             users: users(),
             settings,
             visitors: Vec::new(),
+            // A new department asks for no tags (`requestTagBeforeClosingChat` unset).
+            departments: [(SUPPORT, "Support"), (SALES, "Sales")]
+                .into_iter()
+                .map(|(id, name)| Department {
+                    id,
+                    name,
+                    request_tags: false,
+                    closing_tags: Vec::new(),
+                })
+                .collect(),
             rooms: Vec::new(),
             next: 0,
             pending: VecDeque::new(),
@@ -412,6 +452,7 @@ impl RocketChat {
         let now = self.now();
         self.rooms.push(Room {
             id: id.clone(),
+            tags: Vec::new(),
             visitor,
             source,
             open: true,
@@ -710,7 +751,7 @@ impl RocketChat {
                 | ("GET", "/api/v1/livechat/rooms")
                 | ("GET", "/api/v1/rooms.info")
                 | ("GET", "/api/v1/livechat/integrations.settings")
-        );
+        ) || (method == Method::GET && uri.path().starts_with(DEPARTMENT_PATH));
         if !known {
             return Answer {
                 status: 404,
@@ -758,7 +799,8 @@ impl RocketChat {
             ("POST", "/api/v1/livechat/room.forward") => self.forward(caller, &body),
             ("GET", "/api/v1/livechat/rooms") => self.list_rooms(caller, &query),
             ("GET", "/api/v1/livechat/integrations.settings") => self.integration_settings(caller),
-            _ => self.room_info(&query),
+            ("GET", "/api/v1/rooms.info") => self.room_info(&query),
+            (_, path) => self.department(caller, &path[DEPARTMENT_PATH.len()..]),
         }
     }
 
@@ -810,8 +852,50 @@ impl RocketChat {
                 ..Answer::failure("error-comment-is-required")
             };
         }
+        // `resolveChatTags`: the department's rule, for a close made by a user (a
+        // `clientAction`).
+        let given: Vec<String> = body["tags"]
+            .as_array()
+            .map(|t| {
+                t.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let department = self.rooms[room]
+            .department
+            .as_deref()
+            .and_then(|d| self.departments.iter().find(|x| x.id == d));
+        let mut tags = given.clone();
+        if let Some(d) = department {
+            if d.request_tags && (given.is_empty() || d.closing_tags.is_empty()) {
+                return Answer::failure("error-tags-must-be-assigned-before-closing-chat");
+            }
+            tags.extend(
+                d.closing_tags
+                    .iter()
+                    .filter(|t| !given.contains(t))
+                    .cloned(),
+            );
+        }
+        self.rooms[room].tags = tags;
         self.close(room, Some(caller), &comment);
         Answer::ok(json!({}))
+    }
+
+    fn department(&self, caller: &str, id: &str) -> Answer {
+        if !self.holds(caller, "view-livechat-departments") && !self.holds(caller, "view-l-room") {
+            return Answer::forbidden();
+        }
+        let found = self.departments.iter().find(|d| d.id == id).map(|d| {
+            json!({
+                "_id": d.id, "name": d.name, "enabled": true,
+                "requestTagBeforeClosingChat": d.request_tags,
+                "chatClosingTags": d.closing_tags,
+            })
+        });
+        Answer::ok(json!({"department": found}))
     }
 
     fn forward(&mut self, caller: &str, body: &Value) -> Answer {
@@ -956,6 +1040,27 @@ impl FakeRocketChat {
     /// Sets an Omnichannel setting, as an admin does in Administration → Settings.
     pub fn set_setting(&self, name: &'static str, value: Value) {
         self.lock().settings.insert(name, value);
+    }
+
+    /// Makes department `id` ask for tags before the close (or not), with `closing_tags`
+    /// as its **Conversation closing tags**.
+    pub fn set_department_tags(&self, id: &str, request_tags: bool, closing_tags: &[&str]) {
+        let mut s = self.lock();
+        let d = s
+            .departments
+            .iter_mut()
+            .find(|d| d.id == id)
+            .expect("a department of the fake");
+        d.request_tags = request_tags;
+        d.closing_tags = closing_tags.iter().map(|t| (*t).to_owned()).collect();
+    }
+
+    /// The tags `room` was closed with.
+    pub fn tags_of(&self, room: &RoomRef) -> Vec<String> {
+        let s = self.lock();
+        s.rooms[s.room(&room.id).expect("a room of the fake")]
+            .tags
+            .clone()
     }
 
     /// Gives user `id` exactly `roles`.

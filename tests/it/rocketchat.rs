@@ -5,7 +5,7 @@
 use chrono::{TimeDelta, TimeZone, Utc};
 use rateline_adapters::SendOutcome;
 use rateline_adapters::rocketchat::{NEEDED_SWITCHES, RocketChatApi, RoomInfo, Source};
-use rateline_testkit::rocketchat::{ADMIN, ANNA, BORIS, FakeRocketChat, Fault, RATINGS};
+use rateline_testkit::rocketchat::{ADMIN, ANNA, BORIS, FakeRocketChat, Fault, RATINGS, SUPPORT};
 use serde_json::json;
 
 /// The fake at a fixed noon, and the API as the Ratings user.
@@ -207,14 +207,16 @@ async fn a_rooms_source_is_read_from_rocket_chat_since_the_webhook_leaves_it_out
         api.room(&widget.id).await.unwrap(),
         RoomInfo {
             open: true,
-            source: Source::Widget
+            source: Source::Widget,
+            department: Some(SUPPORT.into()),
         }
     );
     assert_eq!(
         api.room(&sms.id).await.unwrap(),
         RoomInfo {
             open: false,
-            source: Source::Sms
+            source: Source::Sms,
+            department: Some(SUPPORT.into()),
         }
     );
     let missing = api.room("no-such-room").await.unwrap_err();

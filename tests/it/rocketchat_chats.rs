@@ -421,6 +421,53 @@ async fn a_visitor_who_leaves_before_the_question_is_not_asked(kind: Db) {
     );
 }
 
+/// A department that asks for tags before the close: the Ratings user closes the rated chat
+/// with the department's own closing tags, which Rocket.Chat would add anyway. One with no
+/// closing tags refuses every close made through the API: the check names the step in
+/// Rocket.Chat's words, and the rated chat stays with the Ratings user until it is taken.
+async fn a_department_that_asks_for_tags_is_closed_with_its_own(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    t.fake.set_department_tags(SUPPORT, true, &[]);
+    let setup = format!("/v1/connectors/rocketchat/{SERVER}/setup");
+    let (status, report) = t.app.get(&setup).await;
+    assert_eq!(status, 200, "{report}");
+    let problems = report["problems"].to_string();
+    assert!(
+        problems.contains(
+            "Omnichannel → Departments → Support, add a tag under Conversation closing tags"
+        ),
+        "{report:#}"
+    );
+    let room = t.asked().await;
+    t.fake.visitor_writes(&room, "5");
+    t.deliver().await;
+    t.fake.visitor_writes(&room, "yes");
+    t.deliver().await;
+    t.app.wait_for_status(&session_of(&room), "answered").await;
+    t.app.settle().await;
+    assert!(t.fake.is_open(&room), "a close Rocket.Chat refuses");
+    assert_eq!(t.fake.served_by(&room), Some(RATINGS));
+
+    t.fake.set_department_tags(SUPPORT, true, &["rated"]);
+    let (_, report) = t.app.get(&setup).await;
+    assert_eq!(report["problems"], json!([]), "{report:#}");
+    assert!(
+        report["found"].to_string().contains("closing tags (rated)"),
+        "{report:#}"
+    );
+    let tagged = t.asked().await;
+    t.fake.visitor_writes(&tagged, "4");
+    t.deliver().await;
+    t.fake.visitor_writes(&tagged, "yes");
+    t.deliver().await;
+    t.wait_room_closed(&tagged).await;
+    assert_eq!(t.fake.tags_of(&tagged), ["rated"]);
+    assert_eq!(
+        t.fake.closing_comment(&tagged).as_deref(),
+        Some("Rated 4 ★")
+    );
+}
+
 /// Rocket.Chat holds its retries in memory: a hand-over posted while Rateline was down, and
 /// lost with a restart of Rocket.Chat, is caught up at the next start from the rooms the
 /// Ratings user holds, and the chat is asked.
@@ -708,6 +755,7 @@ crate::common::on_both_backends!(
     a_widget_chat_closed_without_the_hand_over_is_undeliverable,
     a_hand_over_lost_while_rateline_was_down_is_caught_up,
     a_visitor_who_leaves_before_the_question_is_not_asked,
+    a_department_that_asks_for_tags_is_closed_with_its_own,
     a_message_before_its_hand_over_is_held_until_it_arrives,
     a_forged_or_missing_token_is_refused_and_stores_nothing,
     the_rate_limit_without_the_bot_role_delays_and_loses_nothing,

@@ -1,12 +1,13 @@
 //! The Rocket.Chat server's side, checked live by Rateline as the Ratings user: its token,
-//! its roles, and the webhook an administrator sets on Omnichannel → Webhooks. Changing
+//! its roles, the mapped departments' rule for the close, and the webhook an administrator
+//! sets on Omnichannel → Webhooks. Changing
 //! those settings takes `edit-privileged-setting`, an administrator's right the Ratings
 //! user should never hold, so Rateline makes nothing in Rocket.Chat: "set up" runs the same
 //! check and names each step still to take, in the page's own words.
 
 use std::time::Duration;
 
-use rateline_adapters::rocketchat::RocketChatApi;
+use rateline_adapters::rocketchat::{self, RocketChatApi};
 use rateline_domain::{Helpdesk, HelpdeskSettings, RocketChatSettings};
 
 use super::RocketChat;
@@ -154,6 +155,27 @@ async fn check_server(s: &Server, lines: &[String], base_url: &str) -> (Vec<Stri
             problems.push(format!(
                 "{at}: department {department} maps to line '{line}', which does not exist"
             ));
+        }
+        // The Ratings user closes each chat it rated: a department's rule for the close
+        // must let it.
+        match api.department(department).await {
+            Ok(Some(d)) if d.refuses_every_close() => {
+                problems.push(format!("{at}: {}", rocketchat::tags_fix(&d.name)));
+            }
+            Ok(Some(d)) if d.requests_tags => found.push(format!(
+                "{at}: department {} asks for tags before the close: the Ratings user closes \
+                 its chats with the department's closing tags ({})",
+                d.name,
+                d.closing_tags.join(", ")
+            )),
+            Ok(Some(_)) => {}
+            Ok(None) => problems.push(format!(
+                "{at}: Rocket.Chat has no department {department}: map departments by id \
+                 (Omnichannel → Departments; the id ends a department's address)"
+            )),
+            Err(e) => found.push(format!(
+                "warning: {at}: department {department} could not be read ({e})"
+            )),
         }
     }
     let url = format!(

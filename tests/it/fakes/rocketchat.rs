@@ -340,6 +340,71 @@ async fn closing_needs_a_comment_by_default_and_a_closed_room_stays_closed() {
     );
 }
 
+/// `resolveChatTags` (`apps/meteor/app/livechat/server/lib/LivechatTyped.ts`): a close
+/// made through the REST API is a `clientAction`, so in a department that asks for tags it
+/// needs tags of its own and the department's closing tags to add; the room keeps both.
+/// Agents read a department with `view-l-room` (`rest/departments.ts`).
+#[tokio::test]
+async fn a_department_that_asks_for_tags_refuses_a_close_without_them() {
+    let fake = fake_at_noon().await;
+    let (status, body) = call(
+        &fake,
+        ANNA,
+        Method::GET,
+        "/api/v1/livechat/department/dep-support",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["department"]["requestTagBeforeClosingChat"], false);
+    let (_, body) = call(
+        &fake,
+        ANNA,
+        Method::GET,
+        "/api/v1/livechat/department/dep-none",
+        None,
+    )
+    .await;
+    assert_eq!(body["department"], Value::Null, "{body}");
+
+    let close = "/api/v1/livechat/room.closeByUser";
+    fake.set_department_tags("dep-support", true, &[]);
+    let room = fake.open_widget("Ada", "hello");
+    fake.agent_takes(&room, RATINGS);
+    for tags in [json!(null), json!(["mine"])] {
+        let (status, body) = post(
+            &fake,
+            RATINGS,
+            close,
+            json!({"rid": room.id, "comment": "done", "tags": tags}),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("error-tags-must-be-assigned-before-closing-chat")),
+            "no closing tags in the department: {tags}"
+        );
+    }
+    fake.set_department_tags("dep-support", true, &["rated", "web"]);
+    let (status, _) = post(
+        &fake,
+        RATINGS,
+        close,
+        json!({"rid": room.id, "comment": "done"}),
+    )
+    .await;
+    assert_eq!(status, 400, "a close without tags of its own");
+    let (status, body) = post(
+        &fake,
+        RATINGS,
+        close,
+        json!({"rid": room.id, "comment": "done", "tags": ["rated"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(fake.tags_of(&room), ["rated", "web"]);
+}
+
 #[tokio::test]
 async fn after_the_close_the_visitors_next_message_opens_a_new_room() {
     // `lib/rooms.ts`: a closed room is never reopened; the widget drops it at the close.
