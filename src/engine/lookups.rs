@@ -285,6 +285,16 @@ impl Engine {
         self.store.lines().list().await
     }
 
+    /// The id of every line, for the helpdesks' checks of where their chats go.
+    pub async fn line_ids(&self) -> Result<Vec<String>> {
+        Ok(self
+            .lines()
+            .await?
+            .into_iter()
+            .map(|l| l.id.into())
+            .collect())
+    }
+
     /// The report's funnel and distribution of values for `filter`.
     pub async fn breakdown(&self, filter: &ReportFilter) -> Result<Breakdown> {
         self.store.reports().breakdown(filter, self.now()).await

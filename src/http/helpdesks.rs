@@ -77,13 +77,7 @@ impl AppState {
     ) -> crate::engine::Result<SetupReport> {
         // Each kind's check reads the helpdesk, and refuses a caller who is not an admin and
         // an id that is not connected.
-        let lines: Vec<String> = self
-            .engine
-            .lines()
-            .await?
-            .into_iter()
-            .map(|l| l.id.into())
-            .collect();
+        let lines = self.engine.line_ids().await?;
         match helpdesk {
             Helpdesk::Chatwoot => self.chatwoot.check(caller, id, &lines).await,
             Helpdesk::Zammad => self.zammad.check(caller, id, &lines).await,

@@ -126,16 +126,13 @@ impl RocketChat {
             },
             |session| Ok(session.closed_at.is_none()),
         )?;
-        let taken_back = self
-            .engine
-            .session_request_status(&session_id)
-            .await?
-            .is_some_and(|(status, _)| status == RequestStatus::Cancelled);
+        let found = self.engine.session_request_status(&session_id).await?;
+        let taken_back = found.is_some_and(|(status, _)| status == RequestStatus::Cancelled);
         if taken_back && open {
             self.hand_back(s, &session_id, &event.room_id).await?;
             return Ok(true);
         }
-        if let Some(comment) = self.done_with(&session_id).await? {
+        if let Some(comment) = self.closing_comment(found) {
             close_room(&s.api, &session_id, &event.room_id, &comment).await;
             return Ok(true);
         }

@@ -278,7 +278,9 @@ impl RocketChat {
         if self.engine.applied_item(HELPDESK, &s.id, &item).await? {
             return Ok(Handled::Ignored("a message applied already".into()));
         }
-        let handled = self.visitor_message(s, event, body, at).await?;
+        let handled = self
+            .visitor_message(s, event, body, m, &session_id, at)
+            .await?;
         if handled == Handled::Applied {
             self.engine
                 .note_applied_item(HELPDESK, &s.id, &item)
@@ -287,23 +289,20 @@ impl RocketChat {
         Ok(handled)
     }
 
-    /// The visitor's message `event` carries, written at `at`, not applied before.
+    /// The visitor's message `m`, the last `event` carries, in the room of session
+    /// `session_id`, written at `at`, not applied before.
     async fn visitor_message(
         &self,
         s: &Server,
         event: &Event,
         body: &str,
+        m: &api::Message,
+        session_id: &SessionId,
         at: DateTime<Utc>,
     ) -> Result<Handled, StoreError> {
         let ratings = s.settings.user_id.as_str();
-        let Some(m) = event.messages.last() else {
-            return Ok(Handled::Ignored(
-                "a Message event without its message".into(),
-            ));
-        };
-        let session_id = helpdesk::session_id(Channel::RocketChat, &s.id, &event.room_id);
         let text = m.msg.as_deref().unwrap_or_default();
-        let session = match self.engine.session(&session_id).await {
+        let session = match self.engine.session(session_id).await {
             Ok(session) => Some(session),
             Err(EngineError::Store(e)) => return Err(e),
             Err(_) => None,
@@ -324,16 +323,16 @@ impl RocketChat {
         if session.closed_at.is_none() {
             let wrote = self
                 .engine
-                .record_message(&session_id, MessageFrom::Client, Some(at))
+                .record_message(session_id, MessageFrom::Client, Some(at))
                 .await;
-            helpdesk::let_go(wrote, &session_id, "a visitor's message was not recorded")?;
+            helpdesk::let_go(wrote, session_id, "a visitor's message was not recorded")?;
             return Ok(Handled::Applied);
         }
         let room = event.room_id.as_str();
-        if let Some(target) = self.engine.session_answer_target(&session_id).await? {
+        if let Some(target) = self.engine.session_answer_target(session_id).await? {
             let chat = RoomChat { api: &s.api, room };
             if self.dialogue.on_text(&chat, &target, text, at).await? {
-                self.close_if_rated(s, &session_id, room).await?;
+                self.close_if_rated(s, session_id, room).await?;
                 return Ok(Handled::Applied);
             }
         }
@@ -346,17 +345,17 @@ impl RocketChat {
         }
         let wrote = self
             .engine
-            .record_message(&session_id, MessageFrom::Client, Some(at))
+            .record_message(session_id, MessageFrom::Client, Some(at))
             .await;
-        helpdesk::let_go(wrote, &session_id, "a visitor's message was not recorded")?;
+        helpdesk::let_go(wrote, session_id, "a visitor's message was not recorded")?;
         self.engine
-            .withdraw_request(&session_id)
+            .withdraw_request(session_id)
             .await
             .or_else(|e| match e {
                 EngineError::Store(e) => Err(e),
                 _ => Ok(false),
             })?;
-        self.hand_back(s, &session_id, room).await?;
+        self.hand_back(s, session_id, room).await?;
         Ok(Handled::Applied)
     }
 
@@ -532,10 +531,20 @@ impl RocketChat {
         &self,
         session_id: &SessionId,
     ) -> Result<Option<String>, StoreError> {
-        let Some((status, at)) = self.engine.session_request_status(session_id).await? else {
-            return Ok(Some("Not rated".into()));
+        let found = self.engine.session_request_status(session_id).await?;
+        Ok(self.closing_comment(found))
+    }
+
+    /// The closing comment of a room whose request is `found` (its status and when it last
+    /// changed), if the room is done with: see [`Self::done_with`].
+    pub(super) fn closing_comment(
+        &self,
+        found: Option<(RequestStatus, DateTime<Utc>)>,
+    ) -> Option<String> {
+        let Some((status, at)) = found else {
+            return Some("Not rated".into());
         };
-        Ok(match status {
+        match status {
             RequestStatus::Scheduled
             | RequestStatus::Sending
             | RequestStatus::Sent
@@ -550,7 +559,7 @@ impl RocketChat {
             | RequestStatus::Undeliverable
             | RequestStatus::Failed
             | RequestStatus::Skipped => Some("Not rated".into()),
-        })
+        }
     }
 }
 

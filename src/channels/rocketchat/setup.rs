@@ -48,18 +48,8 @@ impl RocketChat {
         self.engine
             .helpdesk_to_set_up::<RocketChatSettings>(caller, id)
             .await?;
-        let lines = self.line_ids().await?;
+        let lines = self.engine.line_ids().await?;
         self.check(caller, id, &lines).await
-    }
-
-    async fn line_ids(&self) -> Result<Vec<String>> {
-        Ok(self
-            .engine
-            .lines()
-            .await?
-            .into_iter()
-            .map(|l| l.id.into())
-            .collect())
     }
 
     /// Disconnecting leaves nothing behind: Rateline made nothing there.
