@@ -406,6 +406,9 @@ impl Department {
     }
 }
 
+/// The code Rocket.Chat refuses a forward with when the agent is not available.
+pub const AGENT_OFFLINE: &str = "error-user-is-offline";
+
 /// The code Rocket.Chat refuses a close with when the department asks for tags.
 const TAGS_REQUIRED: &str = "error-tags-must-be-assigned-before-closing-chat";
 
@@ -681,7 +684,23 @@ impl RocketChatApi {
     /// Hands room `room_id` to agent `user_id` (`livechat/room.forward`): the token's user
     /// needs `transfer-livechat-guest`, and the agent must be available.
     pub async fn forward(&self, room_id: &str, user_id: &str) -> SendOutcome {
-        let body = json!({"roomId": room_id, "userId": user_id});
+        self.forward_as(room_id, json!({"roomId": room_id, "userId": user_id}))
+            .await
+    }
+
+    /// Hands room `room_id` to department `department_id` (`livechat/room.forward`), whose
+    /// routing gives it to an available agent. Without one it is refused
+    /// (`error-no-agents-online-in-department`) unless offline agents may take forwarded
+    /// chats (`forwardRoomToDepartment`, `apps/meteor/app/livechat/server/lib/Helper.ts`).
+    pub async fn forward_to_department(&self, room_id: &str, department_id: &str) -> SendOutcome {
+        self.forward_as(
+            room_id,
+            json!({"roomId": room_id, "departmentId": department_id}),
+        )
+        .await
+    }
+
+    async fn forward_as(&self, room_id: &str, body: Value) -> SendOutcome {
         let sent = self
             .call(Method::POST, "livechat/room.forward")
             .json(&body)

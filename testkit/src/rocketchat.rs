@@ -29,9 +29,12 @@
 //!   `transfer-livechat-guest`, which the `livechat-agent` and `bot` roles lack by default
 //!   (403); a closed room is `This_conversation_is_already_closed`; an agent who is not
 //!   available is `error-user-is-offline` (a bot need only be available); the room's own
-//!   agent is `error-selected-agent-room-agent-are-same`
+//!   agent is `error-selected-agent-room-agent-are-same`. To a department without an
+//!   available agent it is `error-no-agents-online-in-department`, unless
+//!   `Livechat_allow_forward_inquiry_to_offline_department_agents` is on (off by default);
+//!   with one, Auto_Selection gives it the chat
 //!   (`apps/meteor/app/livechat/server/api/v1/room.ts`, `lib/Helper.ts`,
-//!   `forwardRoomToAgent`);
+//!   `forwardRoomToAgent`, `forwardRoomToDepartment`);
 //! - `GET /api/v1/livechat/rooms?open=…&closedAt={"start":…}`, for holders of
 //!   `view-livechat-rooms` (managers, monitors and admins): `{rooms, count, offset, total}`
 //!   (`apps/meteor/app/livechat/imports/server/rest/rooms.ts`);
@@ -228,11 +231,12 @@ struct Msg {
     closing: bool,
 }
 
-/// A department: its name, whether it asks for tags before the close, and the tags it
-/// adds at the close (**Omnichannel → Departments**).
+/// A department: its name, its agents, whether it asks for tags before the close, and the
+/// tags it adds at the close (**Omnichannel → Departments**).
 struct Department {
     id: &'static str,
     name: &'static str,
+    agents: Vec<&'static str>,
     request_tags: bool,
     closing_tags: Vec<String>,
 }
@@ -304,6 +308,10 @@ impl Default for RocketChat {
                 "Livechat_request_comment_when_closing_conversation",
                 json!(true),
             ),
+            (
+                "Livechat_allow_forward_inquiry_to_offline_department_agents",
+                json!(false),
+            ),
         ]);
         RocketChat {
             clock: Clock::default(),
@@ -312,15 +320,19 @@ impl Default for RocketChat {
             settings,
             visitors: Vec::new(),
             // A new department asks for no tags (`requestTagBeforeClosingChat` unset).
-            departments: [(SUPPORT, "Support"), (SALES, "Sales")]
-                .into_iter()
-                .map(|(id, name)| Department {
-                    id,
-                    name,
-                    request_tags: false,
-                    closing_tags: Vec::new(),
-                })
-                .collect(),
+            departments: [
+                (SUPPORT, "Support", vec![ANNA, BORIS]),
+                (SALES, "Sales", vec![]),
+            ]
+            .into_iter()
+            .map(|(id, name, agents)| Department {
+                id,
+                name,
+                agents,
+                request_tags: false,
+                closing_tags: Vec::new(),
+            })
+            .collect(),
             rooms: Vec::new(),
             next: 0,
             pending: VecDeque::new(),
@@ -913,8 +925,25 @@ impl RocketChat {
         }
         // `RoutingManager.transferRoom`: a department wins over an agent.
         if let Some(department) = body["departmentId"].as_str() {
+            // `forwardRoomToDepartment` (`lib/Helper.ts`): without an available agent in the
+            // department, refused unless offline agents may take forwarded chats; with one,
+            // Auto_Selection (the default routing) gives it the chat, else it waits in the
+            // queue.
+            let current = self.rooms[room].served_by.map(|(a, _)| a);
+            let online = self
+                .departments
+                .iter()
+                .find(|d| d.id == department)
+                .into_iter()
+                .flat_map(|d| d.agents.iter().copied())
+                .find(|a| Some(*a) != current && self.user(a).available);
+            let offline_ok = self.on("Livechat_allow_forward_inquiry_to_offline_department_agents");
+            if online.is_none() && !offline_ok {
+                return Answer::failure("error-no-agents-online-in-department");
+            }
+            let now = self.now();
             let old = self.rooms[room].department.replace(department.to_owned());
-            self.rooms[room].served_by = None;
+            self.rooms[room].served_by = online.map(|a| (a, now));
             if self.on("Livechat_webhook_on_forward") {
                 let extra = old.map_or(Extra::None, Extra::FromDepartment);
                 self.queue(rid, "LivechatSessionForwarded", extra, true);
@@ -1061,6 +1090,13 @@ impl FakeRocketChat {
         s.rooms[s.room(&room.id).expect("a room of the fake")]
             .tags
             .clone()
+    }
+
+    /// Makes agent `id` available for chats, or not (their Omnichannel status).
+    pub fn set_available(&self, id: &str, available: bool) {
+        let mut s = self.lock();
+        let user = s.users.iter_mut().find(|u| u.id == id).expect("a user");
+        user.available = available;
     }
 
     /// Gives user `id` exactly `roles`.

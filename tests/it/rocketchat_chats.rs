@@ -6,7 +6,7 @@ use crate::common::{Db, TestApp, start_time, test_settings};
 use chrono::Duration;
 use rateline::clock::ManualClock;
 use rateline_domain::RocketChatSettings;
-use rateline_testkit::rocketchat::{ANNA, FakeRocketChat, RATINGS, RoomRef, SUPPORT};
+use rateline_testkit::rocketchat::{ANNA, BORIS, FakeRocketChat, RATINGS, RoomRef, SUPPORT};
 use rateline_testkit::wait_until;
 use serde_json::{Value, json};
 
@@ -162,6 +162,16 @@ impl Rc {
         .await;
     }
 
+    async fn wait_served_by(&self, room: &RoomRef, agent: &str) {
+        let fake = self.fake.clone();
+        let room = room.clone();
+        wait_until(
+            || fake.served_by(&room) == Some(agent),
+            || format!("the chat is served by {:?}", fake.served_by(&room)),
+        )
+        .await;
+    }
+
     async fn wait_room_closed(&self, room: &RoomRef) {
         let fake = self.fake.clone();
         let room = room.clone();
@@ -233,13 +243,7 @@ async fn a_message_that_is_no_answer_hands_the_chat_back(kind: Db) {
     t.fake
         .visitor_writes(&room, "Wait, one more question about the invoice");
     t.deliver().await;
-    let fake = t.fake.clone();
-    let r = room.clone();
-    wait_until(
-        || fake.served_by(&r) == Some(ANNA),
-        || format!("the chat is served by {:?}", fake.served_by(&r)),
-    )
-    .await;
+    t.wait_served_by(&room, ANNA).await;
     t.app.wait_for_status(&session_of(&room), "cancelled").await;
     assert!(t.fake.is_open(&room));
     let session = t.app.session(&session_of(&room)).await;
@@ -264,6 +268,23 @@ async fn a_message_that_is_no_answer_hands_the_chat_back(kind: Db) {
     t.deliver().await;
     t.wait_room_closed(&room).await;
     assert_eq!(t.rating(&room).await["value"], 4);
+}
+
+/// The visitor writes again while Anna, who handed the chat over, is offline: nobody else
+/// in Support is available either, so the chat stays with the Ratings user. Once Boris is
+/// available, the next catch-up gives the chat to Support, whose routing gives it to him.
+async fn a_chat_taken_back_while_its_agent_is_offline_goes_to_the_department(kind: Db) {
+    let Some(t) = spawn(kind).await else { return };
+    let room = t.asked().await;
+    t.fake.set_available(ANNA, false);
+    t.fake
+        .visitor_writes(&room, "Wait, one more question about the invoice");
+    t.deliver().await;
+    t.app.wait_for_status(&session_of(&room), "cancelled").await;
+    assert_eq!(t.fake.served_by(&room), Some(RATINGS), "nobody to take it");
+    let t = t.restart(|fake| fake.set_available(BORIS, true)).await;
+    t.wait_served_by(&room, BORIS).await;
+    assert!(t.fake.is_open(&room));
 }
 
 /// No answer within the line's window: the request expires, and the catch-up closes the
@@ -531,13 +552,7 @@ async fn a_message_before_its_hand_over_is_held_until_it_arrives(kind: Db) {
     );
     assert_eq!(t.fake.post_event(pending.remove(0)).await, 200);
     t.app.wait_for_status(&session_of(&room), "cancelled").await;
-    let fake = t.fake.clone();
-    let r = room.clone();
-    wait_until(
-        || fake.served_by(&r) == Some(ANNA),
-        || "not handed back".into(),
-    )
-    .await;
+    t.wait_served_by(&room, ANNA).await;
     assert_eq!(
         t.app
             .count("SELECT COUNT(*) FROM helpdesk_held_events")
@@ -756,6 +771,7 @@ crate::common::on_both_backends!(
     a_hand_over_lost_while_rateline_was_down_is_caught_up,
     a_visitor_who_leaves_before_the_question_is_not_asked,
     a_department_that_asks_for_tags_is_closed_with_its_own,
+    a_chat_taken_back_while_its_agent_is_offline_goes_to_the_department,
     a_message_before_its_hand_over_is_held_until_it_arrives,
     a_forged_or_missing_token_is_refused_and_stores_nothing,
     the_rate_limit_without_the_bot_role_delays_and_loses_nothing,

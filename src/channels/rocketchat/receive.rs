@@ -359,7 +359,10 @@ impl RocketChat {
         Ok(Handled::Applied)
     }
 
-    /// Hands room `room` back to the agent who handed it over, or says in the log why not.
+    /// Hands room `room` back to the agent who handed it over. When that agent is offline,
+    /// or not known (a hand-over only the catch-up saw), the chat goes to its department,
+    /// whose routing gives it to an available agent, so that the visitor is not left with
+    /// the Ratings user. What fails is said in the log; the next catch-up tries again.
     pub(super) async fn hand_back(
         &self,
         s: &Server,
@@ -371,14 +374,31 @@ impl RocketChat {
             .conversation_of(session_id)
             .await?
             .and_then(|c| c.address);
-        let Some(agent) = to else {
-            tracing::warn!(%session_id, "the visitor wrote again, but no agent is known to hand the chat back to: it stays with the Ratings user");
+        if let Some(agent) = to {
+            match s.api.forward(room, &agent).await {
+                SendOutcome::Accepted { .. } => return Ok(()),
+                SendOutcome::Failed { reason } if reason.contains(api::AGENT_OFFLINE) => {}
+                other => {
+                    tracing::warn!(outcome = ?other, %session_id, "the visitor wrote again, but the chat could not be handed back to its agent");
+                    return Ok(());
+                }
+            }
+        }
+        let department = match s.api.room(room).await {
+            Ok(info) => info.department,
+            Err(reason) => {
+                tracing::warn!(%reason, %session_id, "the visitor wrote again, but the chat's department could not be read to hand it back");
+                return Ok(());
+            }
+        };
+        let Some(department) = department else {
+            tracing::warn!(%session_id, "the visitor wrote again, but neither its agent nor a department can take the chat: it stays with the Ratings user");
             return Ok(());
         };
-        match s.api.forward(room, &agent).await {
+        match s.api.forward_to_department(room, &department).await {
             SendOutcome::Accepted { .. } => {}
             other => {
-                tracing::warn!(outcome = ?other, %session_id, "the visitor wrote again, but the chat could not be handed back to its agent");
+                tracing::warn!(outcome = ?other, %session_id, "the visitor wrote again while its agent is offline, and no agent of its department could take the chat: it stays with the Ratings user");
             }
         }
         Ok(())

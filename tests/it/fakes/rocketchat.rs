@@ -405,6 +405,42 @@ async fn a_department_that_asks_for_tags_refuses_a_close_without_them() {
     assert_eq!(fake.tags_of(&room), ["rated", "web"]);
 }
 
+/// `forwardRoomToDepartment` (`apps/meteor/app/livechat/server/lib/Helper.ts`): to a
+/// department without an available agent a forward is refused, unless offline agents may
+/// take forwarded chats; with one, the default routing gives it the chat.
+#[tokio::test]
+async fn a_department_takes_a_forward_only_with_an_agent_available() {
+    let fake = fake_at_noon().await;
+    let room = fake.open_widget("Ada", "hello");
+    fake.agent_takes(&room, RATINGS);
+    fake.set_available(ANNA, false);
+    let forward = json!({"roomId": room.id, "departmentId": "dep-support"});
+    let path = "/api/v1/livechat/room.forward";
+    let (status, body) = post(&fake, ADMIN, path, forward.clone()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("error-no-agents-online-in-department"))
+    );
+    assert_eq!(fake.served_by(&room), Some(RATINGS));
+    fake.set_available(BORIS, true);
+    let (status, body) = post(&fake, ADMIN, path, forward.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(fake.served_by(&room), Some(BORIS));
+
+    // With offline agents allowed, the chat waits in the department's queue.
+    let other = fake.open_widget("Bea", "hello");
+    fake.agent_takes(&other, RATINGS);
+    fake.set_available(BORIS, false);
+    fake.set_setting(
+        "Livechat_allow_forward_inquiry_to_offline_department_agents",
+        json!(true),
+    );
+    let forward = json!({"roomId": other.id, "departmentId": "dep-support"});
+    let (status, _) = post(&fake, ADMIN, path, forward).await;
+    assert_eq!(status, 200);
+    assert_eq!(fake.served_by(&other), None);
+}
+
 #[tokio::test]
 async fn after_the_close_the_visitors_next_message_opens_a_new_room() {
     // `lib/rooms.ts`: a closed room is never reopened; the widget drops it at the close.
