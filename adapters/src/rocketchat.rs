@@ -406,6 +406,10 @@ impl Department {
     }
 }
 
+/// The setting that lets a chat be forwarded to a department whose agents are all offline
+/// (`forwardRoomToDepartment`, `apps/meteor/app/livechat/server/lib/Helper.ts`).
+pub const OFFLINE_FORWARD: &str = "Livechat_allow_forward_inquiry_to_offline_department_agents";
+
 /// The code Rocket.Chat refuses a forward with when the agent is not available.
 pub const AGENT_OFFLINE: &str = "error-user-is-offline";
 
@@ -656,12 +660,21 @@ impl RocketChatApi {
         }
     }
 
+    /// The value of setting `id` (`settings/:_id`), or `None` when the token's user may not
+    /// read it: that takes `view-privileged-setting`, an administrator's right.
+    pub async fn setting(&self, id: &str) -> Result<Option<Value>, String> {
+        let call = self.call(Method::GET, &format!("settings/{}", segment(id)));
+        match self.read(call, "GET /api/v1/settings/:_id").await {
+            Ok(body) => Ok(Some(body.get("value").cloned().unwrap_or(Value::Null))),
+            Err(e) if e.contains("(HTTP 403)") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Department `id` (`livechat/department/:_id`; needs `view-l-room`, which agents
     /// hold), `None` when Rocket.Chat has none by that id, or what went wrong as a sentence.
     pub async fn department(&self, id: &str) -> Result<Option<Department>, String> {
-        // The id as one path segment, whatever it holds.
-        let segment: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
-        let path = format!("livechat/department/{}", segment.replace('+', "%20"));
+        let path = format!("livechat/department/{}", segment(id));
         let call = "GET /api/v1/livechat/department/:_id";
         let body = self.read(self.call(Method::GET, &path), call).await?;
         let Some(d) = body.get("department").filter(|d| d.is_object()) else {
@@ -920,6 +933,13 @@ impl RocketChatApi {
 /// How to fix a refused personal access token.
 const TOKEN_FIX: &str = "make a new personal access token for the Ratings user (My Account → \
                          Personal Access Tokens) and set it in Rateline";
+
+/// `id` as one path segment, whatever it holds.
+fn segment(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
 
 /// The texts of a JSON array of texts; none when it is not one.
 fn strings(v: Option<&Value>) -> Vec<String> {

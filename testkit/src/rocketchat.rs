@@ -39,6 +39,8 @@
 //!   `view-livechat-rooms` (managers, monitors and admins): `{rooms, count, offset, total}`
 //!   (`apps/meteor/app/livechat/imports/server/rest/rooms.ts`);
 //! - `GET /api/v1/rooms.info?roomId=…`;
+//! - `GET /api/v1/settings/:_id`, for holders of `view-privileged-setting` (admins only):
+//!   `{_id, value}` (developer.rocket.chat, "Get Setting");
 //! - `GET /api/v1/livechat/integrations.settings`, for holders of `view-livechat-manager`:
 //!   the webhook's URL, secret, timeout and switches, whole
 //!   (`apps/meteor/app/livechat/server/api/lib/integrations.ts`);
@@ -101,6 +103,9 @@ pub const RATINGS: &str = "u-ratings";
 pub const SUPPORT: &str = "dep-support";
 /// A second department.
 pub const SALES: &str = "dep-sales";
+
+/// Where `settings/:_id` is served.
+const SETTING_PATH: &str = "/api/v1/settings/";
 
 /// Where `livechat/department/:_id` is served.
 const DEPARTMENT_PATH: &str = "/api/v1/livechat/department/";
@@ -763,7 +768,8 @@ impl RocketChat {
                 | ("GET", "/api/v1/livechat/rooms")
                 | ("GET", "/api/v1/rooms.info")
                 | ("GET", "/api/v1/livechat/integrations.settings")
-        ) || (method == Method::GET && uri.path().starts_with(DEPARTMENT_PATH));
+        ) || (method == Method::GET
+            && (uri.path().starts_with(DEPARTMENT_PATH) || uri.path().starts_with(SETTING_PATH)));
         if !known {
             return Answer {
                 status: 404,
@@ -812,6 +818,9 @@ impl RocketChat {
             ("GET", "/api/v1/livechat/rooms") => self.list_rooms(caller, &query),
             ("GET", "/api/v1/livechat/integrations.settings") => self.integration_settings(caller),
             ("GET", "/api/v1/rooms.info") => self.room_info(&query),
+            (_, path) if path.starts_with(SETTING_PATH) => {
+                self.setting(caller, &path[SETTING_PATH.len()..])
+            }
             (_, path) => self.department(caller, &path[DEPARTMENT_PATH.len()..]),
         }
     }
@@ -894,6 +903,23 @@ impl RocketChat {
         self.rooms[room].tags = tags;
         self.close(room, Some(caller), &comment);
         Answer::ok(json!({}))
+    }
+
+    /// `GET /api/v1/settings/:_id`: for holders of `view-privileged-setting` (admins), the
+    /// setting's value; a setting it does not have is 404.
+    fn setting(&self, caller: &str, id: &str) -> Answer {
+        if !self.holds(caller, "view-privileged-setting") {
+            return Answer::forbidden();
+        }
+        match self.settings.get(id) {
+            Some(value) => Answer::ok(json!({"_id": id, "value": value})),
+            None => Answer {
+                status: 404,
+                body: json!({"success": false, "error": "Not found"}),
+                headers: Vec::new(),
+                broke: None,
+            },
+        }
     }
 
     fn department(&self, caller: &str, id: &str) -> Answer {

@@ -4,7 +4,9 @@
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use rateline_adapters::SendOutcome;
-use rateline_adapters::rocketchat::{NEEDED_SWITCHES, RocketChatApi, RoomInfo, Source};
+use rateline_adapters::rocketchat::{
+    NEEDED_SWITCHES, OFFLINE_FORWARD, RocketChatApi, RoomInfo, Source,
+};
 use rateline_testkit::rocketchat::{ADMIN, ANNA, BORIS, FakeRocketChat, Fault, RATINGS, SUPPORT};
 use serde_json::json;
 
@@ -221,6 +223,23 @@ async fn a_rooms_source_is_read_from_rocket_chat_since_the_webhook_leaves_it_out
     );
     let missing = api.room("no-such-room").await.unwrap_err();
     assert!(missing.contains("error-room-not-found"), "{missing}");
+}
+
+/// Reading a setting takes `view-privileged-setting` (developer.rocket.chat, "Get
+/// Setting"), an administrator's right: the Ratings user is told it may not, not failed.
+#[tokio::test]
+async fn a_setting_is_read_only_with_the_administrators_right() {
+    let (fake, api) = ratings_user().await;
+    assert_eq!(api.setting(OFFLINE_FORWARD).await, Ok(None));
+    let admin = api_as(&fake, ADMIN);
+    assert_eq!(admin.setting(OFFLINE_FORWARD).await, Ok(Some(json!(false))));
+    fake.set_setting(
+        "Livechat_allow_forward_inquiry_to_offline_department_agents",
+        json!(true),
+    );
+    assert_eq!(admin.setting(OFFLINE_FORWARD).await, Ok(Some(json!(true))));
+    let missing = admin.setting("No_such_setting").await.unwrap_err();
+    assert!(missing.contains("HTTP 404"), "{missing}");
 }
 
 #[tokio::test]

@@ -452,6 +452,16 @@ async fn a_department_that_asks_for_tags_is_closed_with_its_own(kind: Db) {
     let setup = format!("/v1/connectors/rocketchat/{SERVER}/setup");
     let (status, report) = t.app.get(&setup).await;
     assert_eq!(status, 200, "{report}");
+    // The Ratings user may not read whether a chat handed back can wait in its
+    // department's queue: the check says whom to ask.
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains(
+            "the Ratings user may not read \
+             Livechat_allow_forward_inquiry_to_offline_department_agents"
+        ),
+        "{report:#}"
+    );
     let problems = report["problems"].to_string();
     assert!(
         problems.contains(

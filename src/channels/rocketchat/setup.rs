@@ -1,6 +1,7 @@
 //! The Rocket.Chat server's side, checked live by Rateline as the Ratings user: its token,
-//! its roles, the mapped departments' rule for the close, and the webhook an administrator
-//! sets on Omnichannel → Webhooks. Changing
+//! its roles, whether a chat handed back can wait in its department's queue, the mapped
+//! departments' rule for the close, and the webhook an administrator sets on Omnichannel →
+//! Webhooks. Changing
 //! those settings takes `edit-privileged-setting`, an administrator's right the Ratings
 //! user should never hold, so Rateline makes nothing in Rocket.Chat: "set up" runs the same
 //! check and names each step still to take, in the page's own words.
@@ -132,6 +133,27 @@ async fn check_server(s: &Server, lines: &[String], base_url: &str) -> (Vec<Stri
                 me.username
             ));
         }
+    }
+    // A chat its visitor takes back goes to its department when its agent is offline
+    // (`RocketChat::hand_back`); with nobody available there, this setting decides.
+    let offline = rocketchat::OFFLINE_FORWARD;
+    let waits = "a chat its visitor takes back while nobody in its department is available \
+                 stays with the Ratings user until someone is";
+    match api.setting(offline).await {
+        Ok(Some(serde_json::Value::Bool(true))) => found.push(format!(
+            "{at}: {offline} is on: a chat taken back while nobody in its department is \
+             available waits in the department's queue"
+        )),
+        Ok(Some(_)) => found.push(format!(
+            "warning: {at}: {offline} is off, so {waits}; an administrator can turn it on to \
+             queue such chats in their department instead"
+        )),
+        Ok(None) => found.push(format!(
+            "warning: {at}: the Ratings user may not read {offline} (reading it takes \
+             view-privileged-setting, an administrator's right it should not hold): ask an \
+             administrator whether it is on; while it is off, {waits}"
+        )),
+        Err(e) => found.push(format!("warning: {at}: {offline} could not be read ({e})")),
     }
     let own = format!("{}-{}", HELPDESK, s.id);
     if s.settings.departments.is_empty() && !lines.contains(&own) {
