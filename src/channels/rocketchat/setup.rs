@@ -97,8 +97,9 @@ impl RocketChat {
     }
 }
 
-/// One server's look: the token and its user, the user's roles, the lines its chats go to,
-/// and the webhook's settings. What was found (a `warning: ` prefix marks a warning) and the
+/// One server's look: the token and its user, the user's roles, whether a chat handed back
+/// can queue, the lines its chats go to and their departments' rule for the close, and the
+/// webhook's settings. What was found (a `warning: ` prefix marks a warning) and the
 /// problems, each saying how to mend it.
 async fn check_server(s: &Server, lines: &[String], base_url: &str) -> (Vec<String>, Vec<String>) {
     let (mut found, mut problems) = (Vec::new(), Vec::new());
@@ -134,27 +135,7 @@ async fn check_server(s: &Server, lines: &[String], base_url: &str) -> (Vec<Stri
             ));
         }
     }
-    // A chat its visitor takes back goes to its department when its agent is offline
-    // (`RocketChat::hand_back`); with nobody available there, this setting decides.
-    let offline = rocketchat::OFFLINE_FORWARD;
-    let waits = "a chat its visitor takes back while nobody in its department is available \
-                 stays with the Ratings user until someone is";
-    match api.setting(offline).await {
-        Ok(Some(serde_json::Value::Bool(true))) => found.push(format!(
-            "{at}: {offline} is on: a chat taken back while nobody in its department is \
-             available waits in the department's queue"
-        )),
-        Ok(Some(_)) => found.push(format!(
-            "warning: {at}: {offline} is off, so {waits}; an administrator can turn it on to \
-             queue such chats in their department instead"
-        )),
-        Ok(None) => found.push(format!(
-            "warning: {at}: the Ratings user may not read {offline} (reading it takes \
-             view-privileged-setting, an administrator's right it should not hold): ask an \
-             administrator whether it is on; while it is off, {waits}"
-        )),
-        Err(e) => found.push(format!("warning: {at}: {offline} could not be read ({e})")),
-    }
+    found.push(offline_forward(api, &at).await);
     let own = format!("{}-{}", HELPDESK, s.id);
     if s.settings.departments.is_empty() && !lines.contains(&own) {
         problems.push(format!(
@@ -162,34 +143,7 @@ async fn check_server(s: &Server, lines: &[String], base_url: &str) -> (Vec<Stri
              with departments, or make that line"
         ));
     }
-    for (department, line) in &s.settings.departments {
-        if !lines.contains(line) {
-            problems.push(format!(
-                "{at}: department {department} maps to line '{line}', which does not exist"
-            ));
-        }
-        // The Ratings user closes each chat it rated: a department's rule for the close
-        // must let it.
-        match api.department(department).await {
-            Ok(Some(d)) if d.refuses_every_close() => {
-                problems.push(format!("{at}: {}", rocketchat::tags_fix(&d.name)));
-            }
-            Ok(Some(d)) if d.requests_tags => found.push(format!(
-                "{at}: department {} asks for tags before the close: the Ratings user closes \
-                 its chats with the department's closing tags ({})",
-                d.name,
-                d.closing_tags.join(", ")
-            )),
-            Ok(Some(_)) => {}
-            Ok(None) => problems.push(format!(
-                "{at}: Rocket.Chat has no department {department}: map departments by id \
-                 (Omnichannel → Departments; the id ends a department's address)"
-            )),
-            Err(e) => found.push(format!(
-                "warning: {at}: department {department} could not be read ({e})"
-            )),
-        }
-    }
+    departments(s, lines, &at, &mut found, &mut problems).await;
     let url = format!(
         "{}{}",
         base_url.trim_end_matches('/'),
@@ -211,4 +165,69 @@ async fn check_server(s: &Server, lines: &[String], base_url: &str) -> (Vec<Stri
         )),
     }
     (found, problems)
+}
+
+/// Each mapped department: its line exists, and its rule for the close lets the Ratings
+/// user close the chats it rated.
+async fn departments(
+    s: &Server,
+    lines: &[String],
+    at: &str,
+    found: &mut Vec<String>,
+    problems: &mut Vec<String>,
+) {
+    for (department, line) in &s.settings.departments {
+        if !lines.contains(line) {
+            problems.push(format!(
+                "{at}: department {department} maps to line '{line}', which does not exist"
+            ));
+        }
+        // The Ratings user closes each chat it rated: a department's rule for the close
+        // must let it.
+        match s.api.department(department).await {
+            Ok(Some(d)) if d.refuses_every_close() => {
+                problems.push(format!("{at}: {}", rocketchat::tags_fix(&d.name)));
+            }
+            Ok(Some(d)) if d.requests_tags => found.push(format!(
+                "{at}: department {} asks for tags before the close: the Ratings user closes \
+                 its chats with the department's closing tags ({})",
+                d.name,
+                d.closing_tags.join(", ")
+            )),
+            Ok(Some(_)) => {}
+            Ok(None) => problems.push(format!(
+                "{at}: Rocket.Chat has no department {department}: map departments by id \
+                 (Omnichannel → Departments; the id ends a department's address)"
+            )),
+            Err(e) => found.push(format!(
+                "warning: {at}: department {department} could not be read ({e})"
+            )),
+        }
+    }
+}
+
+/// Whether a chat its visitor takes back can wait in its department's queue while nobody
+/// there is available: a chat goes to its department when its agent is offline
+/// (`RocketChat::hand_back`), and with nobody available there this setting decides. A finding
+/// (a `warning: ` prefix marks a warning).
+async fn offline_forward(api: &RocketChatApi, at: &str) -> String {
+    let offline = rocketchat::OFFLINE_FORWARD;
+    let waits = "a chat its visitor takes back while nobody in its department is available \
+                 stays with the Ratings user until someone is";
+    match api.setting(offline).await {
+        Ok(Some(serde_json::Value::Bool(true))) => format!(
+            "{at}: {offline} is on: a chat taken back while nobody in its department is \
+             available waits in the department's queue"
+        ),
+        Ok(Some(_)) => format!(
+            "warning: {at}: {offline} is off, so {waits}; an administrator can turn it on to \
+             queue such chats in their department instead"
+        ),
+        Ok(None) => format!(
+            "warning: {at}: the Ratings user may not read {offline} (reading it takes \
+             view-privileged-setting, an administrator's right it should not hold): ask an \
+             administrator whether it is on; while it is off, {waits}"
+        ),
+        Err(e) => format!("warning: {at}: {offline} could not be read ({e})"),
+    }
 }
