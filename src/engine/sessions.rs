@@ -64,7 +64,12 @@ impl Engine {
 
     /// The line a new session opens on, once the session fits it and this server.
     async fn admit(&self, new: &NewSession) -> Result<LineRecord> {
-        let line = self.line(&new.line_id).await?;
+        let line = self
+            .store
+            .lines()
+            .for_open(&new.line_id)
+            .await?
+            .ok_or_else(|| super::error::line_not_found(&new.line_id))?;
         if !line.settings.active {
             return Err(EngineError::Conflict {
                 code: ErrorCode::LineRetired,

@@ -9,7 +9,8 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
 use super::error::{Result, StoreError};
-use super::gate::Gate;
+use super::gate::{Cached, Gate};
+use super::rows::LineRecord;
 use super::writer;
 
 /// Writer tasks on a PostgreSQL on this machine and across a network (see the `writer`
@@ -65,6 +66,8 @@ pub struct Store {
     pub(super) digests: std::sync::Arc<Gate>,
     /// Raised by every helpdesk write made here (see the `helpdesks` module).
     pub(super) helpdesks_changed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The lines as opens last read them (see the `lines` module).
+    pub(super) open_lines: std::sync::Arc<Cached<rateline_domain::LineId, LineRecord>>,
 }
 
 impl Store {
@@ -159,6 +162,7 @@ impl Store {
             events: Default::default(),
             digests: Default::default(),
             helpdesks_changed: Default::default(),
+            open_lines: Default::default(),
         })
     }
 

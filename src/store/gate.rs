@@ -1,8 +1,10 @@
 //! A process's memory of whether a table has any row that matters (any active
-//! subscription, any queued digest), so that hot writes skip a statement when it has none.
-//! The reading is trusted for [`GATE_TTL`]; a change made through this process makes it
-//! stale at once.
+//! subscription, any queued digest), so that hot writes skip a statement when it has none,
+//! and of rows read by key that change rarely ([`Cached`]: the lines opens read). A reading
+//! is trusted for [`GATE_TTL`]; a change made through this process makes it stale at once.
 
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -66,5 +68,56 @@ impl Gate {
         let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
         held.read = None;
         held.generation += 1;
+    }
+}
+
+/// Rows by key as last read, each with when, and how many times a change made here has made
+/// the readings stale.
+#[derive(Debug)]
+pub(crate) struct Cached<K, V>(Mutex<CachedRows<K, V>>);
+
+#[derive(Debug)]
+struct CachedRows<K, V> {
+    rows: HashMap<K, (Instant, V)>,
+    /// Raised by every change here: a reading started before it is not kept.
+    generation: u64,
+}
+
+impl<K, V> Default for Cached<K, V> {
+    fn default() -> Self {
+        Self(Mutex::new(CachedRows {
+            rows: HashMap::new(),
+            generation: 0,
+        }))
+    }
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> Cached<K, V> {
+    fn held(&self) -> std::sync::MutexGuard<'_, CachedRows<K, V>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Row `key` if read less than [`GATE_TTL`] ago, else the generation a reading starts at.
+    pub(crate) fn fresh(&self, key: &K) -> Result<V, u64> {
+        let held = self.held();
+        match held.rows.get(key) {
+            Some((at, row)) if at.elapsed() < GATE_TTL => Ok(row.clone()),
+            _ => Err(held.generation),
+        }
+    }
+
+    /// Keeps `row` under `key`, read from generation `generation`, unless a change came since.
+    pub(crate) fn keep(&self, key: &K, row: &V, generation: u64) {
+        let mut held = self.held();
+        if held.generation == generation {
+            held.rows.insert(key.clone(), (Instant::now(), row.clone()));
+        }
+    }
+
+    /// Forgets every row: one was changed here.
+    pub(crate) fn forget(&self) {
+        let mut held = self.held();
+        held.generation += 1;
+        held.rows.clear();
     }
 }

@@ -1,43 +1,17 @@
 //! Lines and their settings.
+//!
+//! Every open needs its line's settings, which change rarely: a process keeps each line as it
+//! last read it for opens, trusted for [`GATE_TTL`](super::gate::GATE_TTL). A write made through this process drops
+//! them at once; one made through another process reaches opens here at most that long
+//! after.
 
 use chrono::{DateTime, Utc};
 use rateline_domain::{LineId, LineSettings, ManagedBy};
-use sqlx::Row;
 
 use super::base::Lines;
-use super::error::{Result, StoreError};
-use super::sql::{ms, time};
-
-/// A stored line.
-#[derive(Debug, Clone)]
-pub struct LineRecord {
-    /// The line's id, as its creator chose it.
-    pub id: LineId,
-    /// The line's settings, checked when they were written.
-    pub settings: LineSettings,
-    /// Whether the config file or the API owns it; the file's lines are read-only over HTTP.
-    pub managed_by: ManagedBy,
-    /// When it was last written.
-    pub updated_at: DateTime<Utc>,
-    /// Raised by every write (the API's `ETag`).
-    pub version: i64,
-}
-
-fn read_line(row: &sqlx::any::AnyRow) -> Result<LineRecord> {
-    let id: LineId = row.try_get("id")?;
-    let settings: String = row.try_get("settings")?;
-    let settings = serde_json::from_str(&settings)
-        .map_err(|e| StoreError::Corrupt(format!("settings of line '{id}': {e}")))?;
-    Ok(LineRecord {
-        id,
-        settings,
-        managed_by: row.try_get("managed_by")?,
-        updated_at: time(row.try_get("updated_at")?),
-        version: row.try_get("version")?,
-    })
-}
-
-const LINE_COLUMNS: &str = "id, settings, managed_by, updated_at, version";
+use super::error::Result;
+use super::rows::{LINE_COLUMNS, LineRecord, read_line};
+use super::sql::ms;
 
 impl Lines<'_> {
     /// Creates or replaces a line's settings. With `expected`, only the line at that
@@ -69,7 +43,23 @@ impl Lines<'_> {
         if let Some(v) = expected {
             query = query.bind(v);
         }
-        Ok(query.execute(&self.0.pool).await?.rows_affected() == 1)
+        let written = query.execute(&self.0.pool).await?.rows_affected() == 1;
+        self.0.open_lines.forget();
+        Ok(written)
+    }
+
+    /// Line `id` for a new session: as an open read it less than [`GATE_TTL`](super::gate::GATE_TTL) ago, else as
+    /// last committed (see the module's docs).
+    pub async fn for_open(self, id: &LineId) -> Result<Option<LineRecord>> {
+        let generation = match self.0.open_lines.fresh(id) {
+            Ok(line) => return Ok(Some(line)),
+            Err(generation) => generation,
+        };
+        let line = self.get(id).await?;
+        if let Some(l) = &line {
+            self.0.open_lines.keep(id, l, generation);
+        }
+        Ok(line)
     }
 
     /// Line `id` as last committed. Every open reads it: on the readers' connections, off

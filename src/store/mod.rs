@@ -81,7 +81,6 @@ pub use inbox::{
 };
 pub use jobs::{ClaimedJob, JobKind, JobResult};
 pub use keys::{KeyRecord, NewKey, StoredKey};
-pub use lines::LineRecord;
 pub use notify::{NOTIFY_CHANNEL, Others};
 pub use outbox::EVENT_VERSION;
 pub use passwords::{Invitation, PersonSignIn};
@@ -90,6 +89,7 @@ pub use ratings::{AnswerTarget, RatingOutcome, RatingPolicy, RatingRevision};
 pub use report::{HandOvers, ReportGroup};
 pub use requests::{ClaimedRequest, NextWake, PlatformStatus, SendResult};
 pub use retention::Purged;
+pub use rows::LineRecord;
 pub use rows::{Counted, RatingRecord, RequestRecord};
 pub use sessions::{
     BeforeStored, CloseResult, CloseTiming, MessageResult, SessionRecord, SessionView,

@@ -3,11 +3,44 @@
 //! (sessions, ratings, the follow-up loop, the scheduler's queue) need not use each other.
 
 use chrono::{DateTime, Utc};
-use rateline_domain::{Channel, LineId, RequestId, RequestStatus, Scale, SessionId};
+use rateline_domain::{
+    Channel, LineId, LineSettings, ManagedBy, RequestId, RequestStatus, Scale, SessionId,
+};
 use sqlx::Row;
 
 use super::error::{Result, StoreError};
 use super::sql::{opt_time, time};
+
+/// A stored line.
+#[derive(Debug, Clone)]
+pub struct LineRecord {
+    /// The line's id, as its creator chose it.
+    pub id: LineId,
+    /// The line's settings, checked when they were written.
+    pub settings: LineSettings,
+    /// Whether the config file or the API owns it; the file's lines are read-only over HTTP.
+    pub managed_by: ManagedBy,
+    /// When it was last written.
+    pub updated_at: DateTime<Utc>,
+    /// Raised by every write (the API's `ETag`).
+    pub version: i64,
+}
+
+pub(crate) fn read_line(row: &sqlx::any::AnyRow) -> Result<LineRecord> {
+    let id: LineId = row.try_get("id")?;
+    let settings: String = row.try_get("settings")?;
+    let settings = serde_json::from_str(&settings)
+        .map_err(|e| StoreError::Corrupt(format!("settings of line '{id}': {e}")))?;
+    Ok(LineRecord {
+        id,
+        settings,
+        managed_by: row.try_get("managed_by")?,
+        updated_at: time(row.try_get("updated_at")?),
+        version: row.try_get("version")?,
+    })
+}
+
+pub(crate) const LINE_COLUMNS: &str = "id, settings, managed_by, updated_at, version";
 
 /// The columns [`read_request`] reads.
 pub(crate) const REQUEST_COLUMNS: &str = "id, session_id, line_id, channel, operator_id, scale, \
