@@ -705,7 +705,10 @@ async fn a_close_notifies_the_other_processes() {
         .await
         .unwrap();
     listener.listen("rateline_wake").await.unwrap();
-    app.line("support", json!({"delay_seconds": 3})).await;
+    // Due at once: sooner than anything the scheduler may already plan to wake for, so the
+    // close is always one to pass on (a later due time is passed on only when it is the
+    // soonest).
+    app.line("support", json!({"delay_seconds": 0})).await;
     app.open("s-1", "support", "op-1").await;
     app.close("s-1").await;
     let n = tokio::time::timeout(Duration::from_secs(5), listener.recv())
