@@ -1,10 +1,9 @@
 //! The Rocket.Chat server's side, checked live by Rateline as the Ratings user: its token,
 //! its roles, whether a chat handed back can wait in its department's queue, the mapped
 //! departments' rule for the close, and the webhook an administrator sets on Omnichannel →
-//! Webhooks. Changing
-//! those settings takes `edit-privileged-setting`, an administrator's right the Ratings
-//! user should never hold, so Rateline makes nothing in Rocket.Chat: "set up" runs the same
-//! check and names each step still to take, in the page's own words.
+//! Webhooks. Changing those settings takes `edit-privileged-setting`, an administrator's
+//! right the Ratings user should never hold, so Rateline makes nothing in Rocket.Chat: "set
+//! up" runs the same check and names each step still to take, in the page's own words.
 
 use std::time::Duration;
 
