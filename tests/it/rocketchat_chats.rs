@@ -137,6 +137,13 @@ impl Rc {
         assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     }
 
+    /// The visitor of `room` writes `text`, and Rocket.Chat posts it; the room it went to.
+    async fn visitor_says(&self, room: &RoomRef, text: &str) -> RoomRef {
+        let to = self.fake.visitor_writes(room, text);
+        self.deliver().await;
+        to
+    }
+
     /// A widget chat Anna worked and handed to the Ratings user, delivered.
     async fn handed_over(&self) -> RoomRef {
         let room = self.fake.open_widget("Ada Visitor", "My parcel is late");
@@ -221,8 +228,7 @@ async fn a_handed_over_chat_is_rated_in_the_room_and_closed(kind: Db) {
     }
     t.wait_shown(&room, |shown| shown.len() >= 3).await;
     assert!(t.fake.is_open(&room), "\"resolved?\" is still to come");
-    t.fake.visitor_writes(&room, "yes");
-    t.deliver().await;
+    t.visitor_says(&room, "yes").await;
     t.wait_room_closed(&room).await;
     let rating = t.rating(&room).await;
     assert_eq!(
@@ -246,9 +252,8 @@ async fn a_handed_over_chat_is_rated_in_the_room_and_closed(kind: Db) {
 async fn a_message_that_is_no_answer_hands_the_chat_back(kind: Db) {
     let Some(t) = spawn(kind).await else { return };
     let room = t.asked().await;
-    t.fake
-        .visitor_writes(&room, "Wait, one more question about the invoice");
-    t.deliver().await;
+    t.visitor_says(&room, "Wait, one more question about the invoice")
+        .await;
     t.wait_served_by(&room, ANNA).await;
     t.app.wait_for_status(&session_of(&room), "cancelled").await;
     assert!(t.fake.is_open(&room));
@@ -268,10 +273,8 @@ async fn a_message_that_is_no_answer_hands_the_chat_back(kind: Db) {
         shown.iter().filter(|m| is_question(m)).count() == 2
     })
     .await;
-    t.fake.visitor_writes(&room, "4");
-    t.deliver().await;
-    t.fake.visitor_writes(&room, "yes");
-    t.deliver().await;
+    t.visitor_says(&room, "4").await;
+    t.visitor_says(&room, "yes").await;
     t.wait_room_closed(&room).await;
     assert_eq!(t.rating(&room).await["value"], 4);
 }
@@ -283,9 +286,8 @@ async fn a_chat_taken_back_while_its_agent_is_offline_goes_to_the_department(kin
     let Some(t) = spawn(kind).await else { return };
     let room = t.asked().await;
     t.fake.set_available(ANNA, false);
-    t.fake
-        .visitor_writes(&room, "Wait, one more question about the invoice");
-    t.deliver().await;
+    t.visitor_says(&room, "Wait, one more question about the invoice")
+        .await;
     t.app.wait_for_status(&session_of(&room), "cancelled").await;
     assert_eq!(t.fake.served_by(&room), Some(RATINGS), "nobody to take it");
     let t = t.restart(|fake| fake.set_available(BORIS, true)).await;
@@ -331,8 +333,7 @@ async fn an_sms_chat_closed_by_the_agent_is_answered_from_a_new_room(kind: Db) {
         || "nothing said in the new room".into(),
     )
     .await;
-    t.fake.visitor_writes(&answer, "yes");
-    t.deliver().await;
+    t.visitor_says(&answer, "yes").await;
     t.wait_room_closed(&answer).await;
     let rating = t.rating(&room).await;
     assert_eq!(rating["value"], 4, "{rating:#}");
@@ -475,10 +476,8 @@ async fn a_department_that_asks_for_tags_is_closed_with_its_own(kind: Db) {
         "{report:#}"
     );
     let room = t.asked().await;
-    t.fake.visitor_writes(&room, "5");
-    t.deliver().await;
-    t.fake.visitor_writes(&room, "yes");
-    t.deliver().await;
+    t.visitor_says(&room, "5").await;
+    t.visitor_says(&room, "yes").await;
     t.app.wait_for_status(&session_of(&room), "answered").await;
     t.app.settle().await;
     assert!(t.fake.is_open(&room), "a close Rocket.Chat refuses");
@@ -492,10 +491,8 @@ async fn a_department_that_asks_for_tags_is_closed_with_its_own(kind: Db) {
         "{report:#}"
     );
     let tagged = t.asked().await;
-    t.fake.visitor_writes(&tagged, "4");
-    t.deliver().await;
-    t.fake.visitor_writes(&tagged, "yes");
-    t.deliver().await;
+    t.visitor_says(&tagged, "4").await;
+    t.visitor_says(&tagged, "yes").await;
     t.wait_room_closed(&tagged).await;
     assert_eq!(t.fake.tags_of(&tagged), ["rated"]);
     assert_eq!(
