@@ -262,17 +262,19 @@ mod tests {
         assert_eq!(ServerSettings::default().zone(), chrono_tz::UTC);
     }
 
+    /// The problems of the settings a TOML file holds.
+    fn problems(toml: &str) -> Vec<String> {
+        Config::builder()
+            .add_source(File::from_str(toml, FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize::<Settings>()
+            .unwrap()
+            .problems()
+    }
+
     #[test]
     fn the_writers_are_one_to_sixteen_or_left_to_the_default() {
-        let problems = |toml: &str| -> Vec<String> {
-            Config::builder()
-                .add_source(File::from_str(toml, FileFormat::Toml))
-                .build()
-                .unwrap()
-                .try_deserialize::<Settings>()
-                .unwrap()
-                .problems()
-        };
         assert!(problems("").is_empty());
         assert!(problems("[database]\nwriters = 2").is_empty());
         for wrong in ["0", "17"] {
@@ -284,6 +286,28 @@ mod tests {
                 )]
             );
         }
+    }
+
+    #[test]
+    fn a_postgresql_pool_leaves_connections_beside_the_writers() {
+        let pg = |host: &str, rest: &str| {
+            problems(&format!(
+                "[database]\nurl = \"postgres://rateline@{host}/rateline\"\n{rest}"
+            ))
+        };
+        assert!(pg("127.0.0.1", "max_connections = 3").is_empty());
+        assert_eq!(
+            pg("db.example.com", "max_connections = 4"),
+            vec![
+                "database.max_connections (4) must be more than database.writers (4): each busy \
+                 writer keeps a connection and every read needs one of the rest; raise \
+                 max_connections"
+                    .to_owned()
+            ]
+        );
+        assert_eq!(pg("127.0.0.1", "writers = 16").len(), 1);
+        // SQLite's pool is not this setting's.
+        assert!(problems("[database]\nmax_connections = 1").is_empty());
     }
 
     #[test]

@@ -273,6 +273,18 @@ impl DatabaseSettings {
             ));
         }
         let url = &self.url;
+        let postgres = url.starts_with("postgres:") || url.starts_with("postgresql:");
+        let writers = self
+            .writers
+            .unwrap_or_else(|| crate::store::default_writers(url));
+        if postgres && self.max_connections as usize <= writers {
+            problems.push(format!(
+                "database.max_connections ({}) must be more than database.writers ({writers}): \
+                 each busy writer keeps a connection and every read needs one of the rest; \
+                 raise max_connections",
+                self.max_connections
+            ));
+        }
         if !(url.starts_with("sqlite:")
             || url.starts_with("postgres:")
             || url.starts_with("postgresql:"))

@@ -100,6 +100,8 @@ impl Store {
                 AnyPoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(Duration::from_secs(10))
+                    // A connection to a file in this process has no far end to lose.
+                    .test_before_acquire(false)
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
                             // WAL keeps readers off the writer's back; FULL makes every
@@ -131,6 +133,7 @@ impl Store {
             Backend::Sqlite if sqlite_file(&url).is_some() => AnyPoolOptions::new()
                 .max_connections(READERS)
                 .acquire_timeout(Duration::from_secs(10))
+                .test_before_acquire(false)
                 .after_connect(|conn, _meta| {
                     Box::pin(async move {
                         // Mapped, the file's pages are read where the OS cache holds them
@@ -152,7 +155,8 @@ impl Store {
             Backend::Sqlite => 1,
             Backend::Postgres => writers.unwrap_or_else(|| default_writers(&url)),
         };
-        let writer = writer::Writer::start(pool.clone(), writers);
+        // SQLite's writer pool is its one connection, which the writes outside the writer share.
+        let writer = writer::Writer::start(pool.clone(), writers, backend == Backend::Postgres);
         Ok(Self {
             pool,
             reads,
@@ -229,7 +233,7 @@ pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 /// save PostgreSQL CPU (one writer saves the most but leaves the machine idle between its
 /// round trips); [`REMOTE_WRITERS`] across a network, where each writer's batch runs its
 /// statements one round trip at a time and several keep the server busy.
-fn default_writers(url: &str) -> usize {
+pub fn default_writers(url: &str) -> usize {
     let Ok(u) = reqwest::Url::parse(url) else {
         return REMOTE_WRITERS;
     };

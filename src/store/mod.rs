@@ -55,8 +55,8 @@ pub use alerts::{
 pub use audit::{AuditFilter, AuditRecord, FieldChange};
 pub use base::{
     Alerts, AuditLog, Backend, Digests, Events, FollowUps, Helpdesks, Inbox, Jobs, Keys, Lines,
-    People, Ratings, Reports, Requests, Retention, Sessions, Store, WebChat, redact_url,
-    sqlite_file,
+    People, Ratings, Reports, Requests, Retention, Sessions, Store, WebChat, default_writers,
+    redact_url, sqlite_file,
 };
 pub use breakdown::{Breakdown, Funnel, LowRating};
 pub use digests::{

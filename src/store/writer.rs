@@ -19,10 +19,11 @@
 //! what has queued (up to [`MAX_BATCH`]), runs each write's statements in turn on one
 //! connection inside one transaction, commits, and only then answers every caller: a 2xx
 //! still means the write is on disk. Under light load a batch holds one write and costs
-//! what it did before; under heavy load the transaction's fixed costs (taking a pooled
-//! connection, BEGIN, COMMIT and its WAL flush or fsync) are paid once per batch instead
-//! of once per write, and a batch grows exactly as fast as writes arrive while the one
-//! before it runs, so nothing waits on a timer.
+//! what it did before; under heavy load the transaction's fixed costs (BEGIN, COMMIT and
+//! its WAL flush or fsync) are paid once per batch instead of once per write, and a batch
+//! grows exactly as fast as writes arrive while the one before it runs, so nothing waits
+//! on a timer. On PostgreSQL a busy writer also keeps its connection from batch to batch
+//! (see [`write_batches`]).
 //!
 //! The writes of one key in a batch run in the order they were queued, so each sees the
 //! ones before it (writes of different keys may run in another order: see sets, below). A write
@@ -62,11 +63,16 @@ use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::{AnyConnection, AnyPool, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::{Result, StoreError};
+
+/// A connection taken from the store's pool.
+type Pooled = PoolConnection<sqlx::Any>;
 
 /// The most writes one transaction takes. Past a few dozen the fixed costs are already
 /// spread thin, while a longer transaction holds its row locks longer.
@@ -74,6 +80,10 @@ const MAX_BATCH: usize = 64;
 
 /// Writes waiting for each writer, beyond which callers wait to queue (back-pressure).
 const QUEUE: usize = 1024;
+
+/// How long a writer keeps its PostgreSQL connection with nothing to write (see
+/// [`write_batches`]).
+const LINGER: Duration = Duration::from_millis(100);
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -154,12 +164,15 @@ impl Drop for Unfinished<'_> {
 
 impl Writer {
     /// Starts `writers` writer tasks on `pool`. They end when every `Writer` clone is gone.
-    pub(crate) fn start(pool: AnyPool, writers: usize) -> Self {
+    /// With `keep`, each keeps its connection while writes keep coming (see
+    /// [`write_batches`]); a pool of one connection that other writes share must not.
+    pub(crate) fn start(pool: AnyPool, writers: usize, keep: bool) -> Self {
         let stats = Arc::<Stats>::default();
         let queues = (0..writers.max(1))
             .map(|_| {
                 let (queue, rx) = mpsc::channel(QUEUE);
-                tokio::spawn(write_batches(pool.clone(), rx, stats.clone()));
+                let linger = keep.then_some(LINGER);
+                tokio::spawn(write_batches(pool.clone(), rx, stats.clone(), linger));
                 queue
             })
             .collect();
@@ -277,10 +290,33 @@ impl<A: Send + Sync + 'static, T: Send + 'static> Job for Queued<A, T> {
 }
 
 /// One writer task: takes what has queued, commits it as one batch, answers, repeats.
-async fn write_batches(pool: AnyPool, mut rx: mpsc::Receiver<Box<dyn Job>>, stats: Arc<Stats>) {
+///
+/// With a `linger`, the task keeps the connection its last batch committed on, and gives
+/// it back to the pool only once nothing has come to write for that long. Taking a
+/// connection from sqlx's pool and giving it back cost a round trip to the database each
+/// (sqlx checks the connection as it returns), and a batch under load is a few writes.
+/// A kept connection that failed is given back (the pool closes it), and the next batch
+/// takes another.
+async fn write_batches(
+    pool: AnyPool,
+    mut rx: mpsc::Receiver<Box<dyn Job>>,
+    stats: Arc<Stats>,
+    linger: Option<Duration>,
+) {
+    let mut kept: Option<Pooled> = None;
     loop {
         let mut batch = Vec::new();
-        match rx.recv().await {
+        let first = match (linger, kept.is_some()) {
+            (Some(linger), true) => match tokio::time::timeout(linger, rx.recv()).await {
+                Ok(job) => job,
+                Err(_) => {
+                    kept = None;
+                    rx.recv().await
+                }
+            },
+            _ => rx.recv().await,
+        };
+        match first {
             Some(job) => batch.push(job),
             None => return,
         }
@@ -290,44 +326,85 @@ async fn write_batches(pool: AnyPool, mut rx: mpsc::Receiver<Box<dyn Job>>, stat
                 Err(_) => break,
             }
         }
-        // A panic in one batch drops its callers' replies (they see an error) and must
-        // not stop the writer.
+        // A panic in one batch drops its callers' replies (they see an error) and its
+        // connection, and must not stop the writer.
         let pool = pool.clone();
-        let _ = tokio::spawn(commit(pool, batch, stats.clone())).await;
+        let committed = tokio::spawn(commit(pool, kept.take(), batch, stats.clone())).await;
+        kept = committed.ok().flatten().filter(|_| linger.is_some());
     }
 }
 
-/// Commits `batch` in one transaction and answers each write; see the module docs for
-/// what happens when that fails.
-async fn commit(pool: AnyPool, mut batch: Vec<Box<dyn Job>>, stats: Arc<Stats>) {
-    let failure = match run_together(&pool, &mut batch, &stats).await {
+/// Commits `batch` in one transaction, on `kept` if there is one, and answers each write;
+/// see the module docs for what happens when that fails. Gives back the connection the
+/// batch committed on, or `None` when it failed.
+async fn commit(
+    pool: AnyPool,
+    kept: Option<Pooled>,
+    mut batch: Vec<Box<dyn Job>>,
+    stats: Arc<Stats>,
+) -> Option<Pooled> {
+    let mut kept = kept;
+    let (conn, outcome) = loop {
+        let reused = kept.is_some();
+        let mut conn = match kept.take() {
+            Some(conn) => conn,
+            None => match pool.acquire().await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    answer_all(batch, e.into());
+                    return None;
+                }
+            },
+        };
+        let mut began = false;
+        let outcome = run_together(&mut conn, &mut batch, &stats, &mut began).await;
+        // A kept connection the database dropped since the last batch fails at `BEGIN`,
+        // before anything ran: the batch runs again on one from the pool, which checks it
+        // as it hands it out, so a restart costs no write a 503.
+        if reused && !began && outcome.is_err() {
+            continue;
+        }
+        break (conn, outcome);
+    };
+    let failure = match outcome {
         Ok(()) => {
             for job in batch {
                 job.answer(None);
             }
-            return;
+            return Some(conn);
         }
         Err(e) => e,
     };
+    // The connection may be what failed: the pool checks it as it takes it back.
+    drop(conn);
     if batch.len() == 1 || matches!(failure, StoreError::Unavailable(_)) {
-        let message = match &failure {
-            StoreError::Unavailable(e) => e.to_string(),
-            other => other.to_string(),
-        };
-        let mut failure = Some(failure);
-        for job in batch {
-            let e = failure.take().unwrap_or_else(|| same_failure(&message));
-            job.answer(Some(e));
-        }
-        return;
+        answer_all(batch, failure);
+        return None;
     }
     tracing::debug!(error = %failure, writes = batch.len(), "a batch failed; running its writes one by one");
     stats.rerun.fetch_add(1, Ordering::Relaxed);
     for mut job in batch {
         let mut one = [job];
-        let outcome = run_together(&pool, &mut one, &stats).await;
+        let outcome = match pool.acquire().await {
+            Ok(mut conn) => run_together(&mut conn, &mut one, &stats, &mut false).await,
+            Err(e) => Err(e.into()),
+        };
         [job] = one;
         job.answer(outcome.err());
+    }
+    None
+}
+
+/// Answers every write of `batch` with `failure`.
+fn answer_all(batch: Vec<Box<dyn Job>>, failure: StoreError) {
+    let message = match &failure {
+        StoreError::Unavailable(e) => e.to_string(),
+        other => other.to_string(),
+    };
+    let mut failure = Some(failure);
+    for job in batch {
+        let e = failure.take().unwrap_or_else(|| same_failure(&message));
+        job.answer(Some(e));
     }
 }
 
@@ -336,9 +413,16 @@ fn same_failure(message: &str) -> StoreError {
     StoreError::Unavailable(sqlx::Error::Io(std::io::Error::other(message.to_owned())))
 }
 
-async fn run_together(pool: &AnyPool, batch: &mut [Box<dyn Job>], stats: &Stats) -> Result<()> {
-    let mut conn = pool.acquire().await?;
+/// Runs `batch` in one transaction on `conn` and commits it; `began` tells whether its
+/// `BEGIN` went through.
+async fn run_together(
+    conn: &mut AnyConnection,
+    batch: &mut [Box<dyn Job>],
+    stats: &Stats,
+    began: &mut bool,
+) -> Result<()> {
     let mut tx = conn.begin().await?;
+    *began = true;
     let kinds: Vec<(SetKind, SetRunner)> = batch.iter().map(|job| job.set()).collect();
     let mut ran = vec![false; batch.len()];
     for first in 0..batch.len() {

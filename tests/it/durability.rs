@@ -772,6 +772,39 @@ async fn a_database_outage_answers_503_writes_nothing_and_recovers() {
     assert!(app.connector.received().len() == 1);
 }
 
+/// A writer keeps its connection between batches while writes keep coming (100 ms). A
+/// restart that drops it right after a write costs the next write nothing: its `BEGIN`
+/// fails, and the batch runs again on a connection the pool checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writers_kept_connection_dropped_by_a_restart_costs_no_503() {
+    let Some(app) = spawn_app(Db::Postgres).await else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 0})).await;
+    let name = app.db.pg_name.clone().unwrap();
+    let mut admin = admin().await;
+    for i in 0..5 {
+        let id = format!("s-{i}");
+        app.open(&id, "support", "op-1").await;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        )))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+        let (status, body) = app
+            .post(
+                &format!("/v1/sessions/{id}/close"),
+                json!({"closed_by": "operator"}),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+    }
+    for i in 0..5 {
+        app.wait_for_status(&format!("s-{i}"), "sent").await;
+    }
+}
+
 /// A database restart drops every connection. Those that sat idle through it are replaced
 /// before their next use (the pool tests an idle connection before it hands it out): the
 /// first close afterwards is not a 503.
