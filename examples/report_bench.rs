@@ -106,6 +106,7 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
         args.ratings,
         seeding.elapsed()
     );
+    sizes(args.database, url, args.ratings).await?;
 
     let now = start + chrono::Duration::days(91);
     let week = ReportFilter {
@@ -449,6 +450,39 @@ where
 
 /// Inserts `n` closed sessions with a request each, and the ratings, in three statements
 /// over a number series (PostgreSQL's generate_series, SQLite's recursive CTE).
+/// What the seeded store takes on disk, table by table with its indexes and TOAST, and a
+/// rating's share of it (PostgreSQL; a SQLite store is the one file's size).
+async fn sizes(db: Db, url: &str, ratings: i64) -> anyhow::Result<()> {
+    if db == Db::Sqlite {
+        return Ok(());
+    }
+    let mut conn = sqlx::postgres::PgConnection::connect(url).await?;
+    sqlx::query("VACUUM ANALYZE").execute(&mut conn).await?;
+    let rows: Vec<(String, i64, i64, f32)> = sqlx::query_as(
+        "SELECT c.relname::text, pg_table_size(c.oid), pg_indexes_size(c.oid), c.reltuples
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'public' AND c.relkind = 'r' AND pg_total_relation_size(c.oid) > 65536
+         ORDER BY pg_total_relation_size(c.oid) DESC",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    println!("| table | rows | table | indexes | bytes a rating |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    let mb = |b: i64| format!("{:.0} MB", b as f64 / 1_048_576.0);
+    let mut total = 0;
+    for (name, table, indexes, tuples) in rows {
+        total += table + indexes;
+        println!(
+            "| {name} | {tuples:.0} | {} | {} | {} |",
+            mb(table),
+            mb(indexes),
+            (table + indexes) / ratings.max(1)
+        );
+    }
+    println!("| all | | {} | | {} |", mb(total), total / ratings.max(1));
+    Ok(())
+}
+
 async fn seed(store: &Store, db: Db, url: &str, n: i64, start: i64) -> anyhow::Result<()> {
     let series = match db {
         Db::Postgres => format!("(SELECT i FROM generate_series(1, {n}) AS g(i)) AS s"),

@@ -50,7 +50,8 @@ pub async fn call(
 /// What the close workers share.
 pub struct Plan {
     pub http: reqwest::Client,
-    pub api: String,
+    /// The servers' API roots; close `i` goes to `apis[i % len]`.
+    pub apis: Vec<String>,
     /// Prefix of this run's session ids.
     pub run: String,
     /// The next close to make.
@@ -68,7 +69,9 @@ pub struct Plan {
 /// Takes the next close of the plan until there are none left: opens the session on
 /// `bench` (even) or `bench1` (odd), then closes it and times the close call.
 pub async fn worker(plan: Arc<Plan>) -> WorkerResult {
-    let Plan { http, api, run, .. } = &*plan;
+    let Plan {
+        http, apis, run, ..
+    } = &*plan;
     let mut out = WorkerResult::default();
     loop {
         let i = plan.next.fetch_add(1, Ordering::Relaxed);
@@ -80,6 +83,7 @@ pub async fn worker(plan: Arc<Plan>) -> WorkerResult {
             let at = plan.start + Duration::from_secs_f64(i as f64 / plan.rate);
             tokio::time::sleep_until(at.into()).await;
         }
+        let api = &apis[i % apis.len()];
         let id = format!("{run}-{i}");
         let line = if i.is_multiple_of(2) {
             "bench"

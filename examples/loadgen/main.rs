@@ -7,13 +7,17 @@
 //! target/release/examples/loadgen --database sqlite --closes 20000
 //! target/release/examples/loadgen --database postgres --closes 20000 --rate 500
 //! target/release/examples/loadgen --database postgres --seed-pending 1000000 --closes 0
+//! target/release/examples/loadgen --database postgres --servers 2 --closes 20000
 //! ```
 //!
 //! Each run uses a fresh database (a file in a temporary directory, or a new PostgreSQL
 //! database `rateline_bench_<random>` that is dropped at the end) and its own free port.
 //! With `--seed-pending M` it first migrates the database with `rateline migrate`, inserts
 //! M requests due in an hour directly with SQL, starts the server, lets it settle and
-//! reports its memory with that backlog; the closes then run on top of the backlog.
+//! reports its memory with that backlog; the closes then run on top of the backlog. With
+//! `--servers N` it starts N servers on the one PostgreSQL database, as a deployment behind
+//! a load balancer would run, and the closes take turns between them. At the end it prints
+//! the servers' CPU time a close, read from `/proc`.
 //!
 //! The pieces: [`database`] makes the fresh database and seeds the backlog, [`connector`]
 //! is the webhook receiver that plays the contact center, [`server`] runs the `rateline`
@@ -41,7 +45,7 @@ use crate::connector::start_connector;
 use crate::database::Database;
 use crate::load::{Plan, call, worker};
 use crate::report::metric;
-use crate::server::{memory_mb, migrate, start_server};
+use crate::server::{cpu_seconds, memory_mb, migrate, start_server};
 
 /// The webhook secret of the bench lines and of the seeded one.
 const SECRET: &str = "bench-secret-0123456789";
@@ -110,6 +114,10 @@ struct Args {
     /// Copy the server's log (stderr) here; by default it lives in the temporary directory.
     #[arg(long)]
     server_log: Option<PathBuf>,
+    /// `rateline serve` processes sharing the database (PostgreSQL only); the closes take
+    /// turns between them, a session's open and close going to the same one.
+    #[arg(long, default_value_t = 1)]
+    servers: usize,
 }
 
 #[tokio::main]
@@ -120,10 +128,13 @@ async fn main() -> ExitCode {
         || args.concurrency == 0
         || args.answer_min_ms > args.answer_max_ms
         || args.delay_seconds.len() != 2
+        || args.servers == 0
+        || (args.servers > 1 && args.database != Db::Postgres)
     {
         eprintln!(
             "error: --answer-fraction must be 0..=1, --rate ≥ 0, --concurrency ≥ 1, \
-             --answer-min-ms ≤ --answer-max-ms and --delay-seconds two numbers (A,B)"
+             --answer-min-ms ≤ --answer-max-ms, --delay-seconds two numbers (A,B) and \
+             --servers ≥ 1 (more than one only with --database postgres)"
         );
         return ExitCode::FAILURE;
     }
@@ -192,13 +203,20 @@ async fn run(args: &Args, db: &Database) -> anyhow::Result<()> {
     }
 
     let started = Instant::now();
-    let server = start_server(args, db, &http).await?;
+    let server = start_server(args, db, &http, 0).await?;
     println!(
         "server pid {} ready at {} in {:.2} s",
         server.pid,
         server.api,
         started.elapsed().as_secs_f64()
     );
+    // The others start once the first has migrated the database.
+    let mut others = Vec::new();
+    for i in 1..args.servers {
+        let other = start_server(args, db, &http, i).await?;
+        println!("server pid {} ready at {}", other.pid, other.api);
+        others.push(other);
+    }
     let mut idle_rss = None;
     if args.seed_pending > 0 {
         tokio::time::sleep(Duration::from_secs(args.settle_seconds)).await;
@@ -256,7 +274,10 @@ async fn run(args: &Args, db: &Database) -> anyhow::Result<()> {
     let phase_start = Instant::now();
     let plan = Arc::new(Plan {
         http: http.clone(),
-        api: server.api.clone(),
+        apis: std::iter::once(&server)
+            .chain(&others)
+            .map(|s| s.api.clone())
+            .collect(),
         run: format!("b{:06x}", rand::random::<u32>() & 0xff_ffff),
         next: AtomicUsize::new(0),
         done: AtomicUsize::new(0),
@@ -335,6 +356,30 @@ async fn run(args: &Args, db: &Database) -> anyhow::Result<()> {
         None => String::new(),
     };
     let (rss_end, hwm) = memory_mb(server.pid).context("reading the server's memory")?;
+    let cpu: f64 = std::iter::once(&server)
+        .chain(&others)
+        .filter_map(|s| cpu_seconds(s.pid))
+        .sum();
+    if !closed.is_empty() {
+        println!(
+            "server CPU over the whole run: {:.3} ms a close ({} process{}, summed)",
+            cpu * 1000.0 / closed.len() as f64,
+            args.servers,
+            if args.servers == 1 { "" } else { "es" }
+        );
+    }
+    for other in others {
+        let (pid, memory) = (other.pid, memory_mb(other.pid));
+        match (other.stop().await, memory) {
+            (Ok((took, status)), Some((rss, hwm))) => println!(
+                "server pid {pid}: peak RSS {hwm:.1} MB, at the end {rss:.1} MB; stopped in \
+                 {:.2} s with {status}",
+                took.as_secs_f64()
+            ),
+            (Err(e), _) => println!("server pid {pid} stop: {e:#}"),
+            (Ok(_), None) => println!("server pid {pid}: memory unreadable"),
+        }
+    }
     let log = server.log.clone();
     let pid = server.pid;
     let stopped = server.stop().await;

@@ -127,8 +127,14 @@ pub fn print(o: Outcome<'_>) -> usize {
         metric(metrics, "rateline_send_lateness_seconds_count"),
     ) && count > 0.0
     {
+        let whose = if args.servers > 1 {
+            " (the first server's sends only)"
+        } else {
+            ""
+        };
         println!(
-            "server's own view: {count:.0} sends accepted, mean lateness (accepted − due) {:.1} ms",
+            "server's own view{whose}: {count:.0} sends accepted, mean lateness (accepted − due) \
+             {:.1} ms",
             sum / count * 1000.0
         );
     }

@@ -55,18 +55,23 @@ pub async fn migrate(args: &Args, db: &Database) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts `rateline serve` on a free port and waits up to 60 s for `/readyz` to answer 200.
+/// Starts `rateline serve` on a free port and waits up to 60 s for `/readyz` to answer 200;
+/// `index` tells the run's servers' logs apart.
 pub async fn start_server(
     args: &Args,
     db: &Database,
     http: &reqwest::Client,
+    index: usize,
 ) -> anyhow::Result<Server> {
     // A free port: bind, read it back, release it for the server.
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let log = db.dir.path().join("server.log");
+    let log = match index {
+        0 => db.dir.path().join("server.log"),
+        i => db.dir.path().join(format!("server-{i}.log")),
+    };
     let mut child = server_command(args, db, &addr, &log)?
         .arg("serve")
         .spawn()
@@ -97,6 +102,17 @@ pub async fn start_server(
         api,
         log,
     })
+}
+
+/// The CPU time a process has spent so far, user and system, in seconds.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf reads a constant of the system.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(ticks / per_second)
 }
 
 /// `(VmRSS, VmHWM)` of a process in MB.
