@@ -881,7 +881,10 @@ impl Ratings<'_> {
             "SELECT {columns}, r.client_id, l.settings
              FROM rating_requests r JOIN lines l ON l.id = r.line_id WHERE {filter}"
         );
-        let mut conn = self.0.pool.acquire().await?;
+        // On the readers' connections (on a SQLite file): a tap on Telegram or Meta, a widget's
+        // card and a text reply read here first, and must neither wait for the writer's one
+        // connection nor hold it.
+        let mut conn = self.0.reads.acquire().await?;
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for b in binds {
             q = q.bind(*b);

@@ -69,7 +69,7 @@ impl WebChat<'_> {
              WHERE g.id = $1 AND r.channel = 'webchat'",
         )
         .bind(id)
-        .fetch_optional(&self.0.pool)
+        .fetch_optional(&self.0.reads)
         .await?
         .is_some())
     }

@@ -1114,7 +1114,9 @@ async fn count(conn: &mut sqlx::AnyConnection, sql: &'static str) -> usize {
 }
 
 /// On a SQLite file the reads around the writes run on the readers' connections: the line
-/// an open is made on, the request and line an answer is judged by, the scheduler's next
+/// an open is made on, the request and line an answer is judged by (by its id, in its
+/// conversation, on its channel, or as the widget's card), whether a rating came from the
+/// widget, the scheduler's next
 /// wake, its claims of alerts, responses and reminders when none is due, and the queue
 /// depth `/metrics` shows each answer while the writer's one connection waits for the
 /// file's write lock (held here by another program), instead of queueing behind it and
@@ -1151,6 +1153,31 @@ async fn on_sqlite_the_reads_around_writes_answer_while_the_writer_waits_for_the
         store.ratings().answer_context(&no_such)
     );
     assert!(context.is_none(), "no such request");
+    let target = before_the_open!(
+        "an answer's request by its id",
+        store.ratings().answer_target(&no_such)
+    );
+    assert!(target.is_none(), "no such request");
+    let s1 = sid("s-1");
+    let target = before_the_open!(
+        "a reply's request in its conversation",
+        store.ratings().session_answer_target(&s1)
+    );
+    assert!(target.is_none(), "s-1 is not open yet");
+    let target = before_the_open!(
+        "a text reply's request on its channel",
+        store
+            .ratings()
+            .latest_answer_target(rateline_domain::Channel::Telegram, "c-1")
+    );
+    assert!(target.is_none(), "nothing was sent to c-1");
+    let card = before_the_open!("the widget's card", store.webchat().webchat_target(&s1));
+    assert!(card.is_none(), "s-1 has no web chat request");
+    let rated = before_the_open!(
+        "whether a rating came from the widget",
+        store.webchat().rated_on_webchat("no-such")
+    );
+    assert!(!rated, "no such rating");
     let wake = before_the_open!("the next wake", store.requests().next_wake());
     assert_eq!(wake.send, None, "nothing is queued");
     let depth = before_the_open!("the queue depth", store.requests().queue_depth());
