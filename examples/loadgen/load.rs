@@ -1,6 +1,9 @@
 //! The load itself: the close workers that share a [`Plan`], each opening a session and
 //! closing it through the HTTP API (on an open schedule when `--rate` is set) and keeping
-//! the request id and due time the close scheduled, plus the JSON call they all use.
+//! the request id and due time the close scheduled, plus the JSON call they all use. With
+//! `--webchat-every N`, every Nth session is a web chat: after its close the worker plays
+//! the widget (a token, the live connection until the card comes, the acknowledgement and
+//! the answer), as [`widget`] says.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,6 +23,8 @@ pub struct Closed {
 #[derive(Default)]
 pub struct WorkerResult {
     pub closed: Vec<Closed>,
+    /// For each web chat close, ms from the close's answer to the card's answer accepted.
+    pub cards: Vec<f64>,
     pub errors: Vec<String>,
 }
 
@@ -64,6 +69,8 @@ pub struct Plan {
     pub rate: f64,
     /// When the close phase began.
     pub start: Instant,
+    /// Every this many closes one is a web chat answered through the widget; 0: none.
+    pub webchat_every: usize,
 }
 
 /// Takes the next close of the plan until there are none left: opens the session on
@@ -85,17 +92,20 @@ pub async fn worker(plan: Arc<Plan>) -> WorkerResult {
         }
         let api = &apis[i % apis.len()];
         let id = format!("{run}-{i}");
-        let line = if i.is_multiple_of(2) {
+        let webchat = plan.webchat_every > 0 && i % plan.webchat_every == plan.webchat_every - 1;
+        // A web chat's card is due at once, so the widget's wait is Rateline's alone.
+        let line = if i.is_multiple_of(2) || webchat {
             "bench"
         } else {
             "bench1"
         };
+        let channel = if webchat { "webchat" } else { "webhook" };
         let opened = call(
             http,
             reqwest::Method::POST,
             &format!("{api}/v1/sessions"),
             &json!({
-                "id": id, "line_id": line, "channel": "webhook",
+                "id": id, "line_id": line, "channel": channel,
                 "client": {"id": format!("client-{i}")},
                 "operator_id": format!("op-{}", i % 20),
             }),
@@ -114,6 +124,21 @@ pub async fn worker(plan: Arc<Plan>) -> WorkerResult {
         )
         .await;
         let close_ms = t.elapsed().as_secs_f64() * 1000.0;
+        if webchat {
+            let t = Instant::now();
+            let answered = match closed {
+                Ok(_) => widget(http, api, &id).await,
+                Err(e) => Err(e),
+            };
+            match answered {
+                Ok(()) => {
+                    out.cards.push(t.elapsed().as_secs_f64() * 1000.0);
+                    plan.done.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => out.errors.push(e),
+            }
+            continue;
+        }
         match closed {
             Ok(v) => {
                 let r = &v["rating_request"];
@@ -137,4 +162,68 @@ pub async fn worker(plan: Arc<Plan>) -> WorkerResult {
             Err(e) => out.errors.push(e),
         }
     }
+}
+
+/// Plays the widget of web chat session `id` after its close, as a page would: a token
+/// (`POST /v1/sessions/{id}/webchat-token`), the live connection (`GET /webchat/events`)
+/// until its `card` event, the acknowledgement (`POST /webchat/ack`), and a 👍 with
+/// "resolved" (`POST /webchat/answer`, which must answer 201).
+async fn widget(http: &reqwest::Client, api: &str, id: &str) -> Result<(), String> {
+    let minted = call(
+        http,
+        reqwest::Method::POST,
+        &format!("{api}/v1/sessions/{id}/webchat-token"),
+        &Value::Null,
+    )
+    .await?;
+    let token = minted["token"]
+        .as_str()
+        .ok_or("a token without its token")?;
+    let url = format!("{api}/webchat/events");
+    let mut events = http
+        .get(&url)
+        .query(&[("token", token)])
+        .send()
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    if !events.status().is_success() {
+        return Err(format!("GET {url}: {}", events.status()));
+    }
+    // Server-sent events: blocks apart by a blank line, `event:` and `data:` lines in each.
+    let mut text = String::new();
+    let request_id = loop {
+        let chunk = events
+            .chunk()
+            .await
+            .map_err(|e| format!("reading {url}: {e}"))?
+            .ok_or_else(|| format!("{url} ended before a card"))?;
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        let card = text.split("\n\n").find_map(|block| {
+            if !block.lines().any(|l| l == "event: card") {
+                return None;
+            }
+            let data = block.lines().find_map(|l| l.strip_prefix("data: "))?;
+            let card: Value = serde_json::from_str(data).ok()?;
+            card["request_id"].as_str().map(str::to_owned)
+        });
+        if let Some(request_id) = card {
+            break request_id;
+        }
+    };
+    drop(events);
+    call(
+        http,
+        reqwest::Method::POST,
+        &format!("{api}/webchat/ack"),
+        &json!({"token": token, "request_id": request_id}),
+    )
+    .await?;
+    call(
+        http,
+        reqwest::Method::POST,
+        &format!("{api}/webchat/answer"),
+        &json!({"token": token, "request_id": request_id, "value": 1, "resolved": true}),
+    )
+    .await?;
+    Ok(())
 }

@@ -8,6 +8,7 @@
 //! target/release/examples/loadgen --database postgres --closes 20000 --rate 500
 //! target/release/examples/loadgen --database postgres --seed-pending 1000000 --closes 0
 //! target/release/examples/loadgen --database postgres --servers 2 --closes 20000
+//! target/release/examples/loadgen --database sqlite --webchat-every 4 --closes 20000
 //! ```
 //!
 //! Each run uses a fresh database (a file in a temporary directory, or a new PostgreSQL
@@ -118,6 +119,10 @@ struct Args {
     /// turns between them, a session's open and close going to the same one.
     #[arg(long, default_value_t = 1)]
     servers: usize,
+    /// Every this many closes one is a web chat session, answered through the widget's
+    /// endpoints after its close (see the `load` module); 0: none.
+    #[arg(long, default_value_t = 0)]
+    webchat_every: usize,
 }
 
 #[tokio::main]
@@ -284,6 +289,7 @@ async fn run(args: &Args, db: &Database) -> anyhow::Result<()> {
         n: args.closes,
         rate: args.rate,
         start: phase_start,
+        webchat_every: args.webchat_every,
     });
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..args.concurrency.min(args.closes.max(1)) {
@@ -308,10 +314,12 @@ async fn run(args: &Args, db: &Database) -> anyhow::Result<()> {
         })
     };
     let mut closed = Vec::with_capacity(args.closes);
+    let mut cards = Vec::new();
     let mut errors = Vec::new();
     while let Some(r) = workers.join_next().await {
         let r = r.context("a close worker panicked")?;
         closed.extend(r.closed);
+        cards.extend(r.cards);
         errors.extend(r.errors);
     }
     let phase = phase_start.elapsed();
@@ -360,10 +368,11 @@ async fn run(args: &Args, db: &Database) -> anyhow::Result<()> {
         .chain(&others)
         .filter_map(|s| cpu_seconds(s.pid))
         .sum();
-    if !closed.is_empty() {
+    let closes = closed.len() + cards.len();
+    if closes > 0 {
         println!(
             "server CPU over the whole run: {:.3} ms a close ({} process{}, summed)",
-            cpu * 1000.0 / closed.len() as f64,
+            cpu * 1000.0 / closes as f64,
             args.servers,
             if args.servers == 1 { "" } else { "es" }
         );
@@ -392,6 +401,7 @@ async fn run(args: &Args, db: &Database) -> anyhow::Result<()> {
         args,
         backend: db.kind,
         closed: &closed,
+        cards: &mut cards,
         errors: &errors,
         timed_out,
         phase,

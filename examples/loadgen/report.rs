@@ -20,6 +20,8 @@ pub struct Outcome<'a> {
     pub backend: Db,
     /// The closes the server accepted, with the requests they scheduled.
     pub closed: &'a [Closed],
+    /// For each web chat close, ms from the close's answer to the card's answer.
+    pub cards: &'a mut [f64],
     pub errors: &'a [String],
     /// Whether `--wait-seconds` ran out before every request reached the connector.
     pub timed_out: bool,
@@ -47,6 +49,7 @@ pub fn print(o: Outcome<'_>) -> usize {
         args,
         backend,
         closed,
+        cards,
         errors,
         timed_out,
         phase,
@@ -82,7 +85,8 @@ pub fn print(o: Outcome<'_>) -> usize {
     close_ms.sort_by(f64::total_cmp);
     let delivered = lateness.len();
     let unexpected = arrivals.len() - delivered;
-    let closes_per_s = closed.len() as f64 / phase.as_secs_f64();
+    let closes_per_s = (closed.len() + cards.len()) as f64 / phase.as_secs_f64();
+    cards.sort_by(f64::total_cmp);
     let delivery_span = last_arrival.map(|l| (l - phase_start_wall).as_seconds_f64());
     let delivered_per_s = delivery_span.map_or(0.0, |s| delivered as f64 / s);
 
@@ -90,7 +94,7 @@ pub fn print(o: Outcome<'_>) -> usize {
         println!(
             "close phase: {} closes in {:.2} s → {closes_per_s:.1} closes/s accepted; {} errors; \
              close call p50 {:.1} ms, p99 {:.1} ms",
-            closed.len(),
+            closed.len() + cards.len(),
             phase.as_secs_f64(),
             errors.len(),
             pct(&close_ms, 0.50),
@@ -98,6 +102,15 @@ pub fn print(o: Outcome<'_>) -> usize {
         );
         for e in errors.iter().take(5) {
             println!("  error: {e}");
+        }
+        if !cards.is_empty() {
+            println!(
+                "web chat: {} cards shown, acknowledged and answered through the widget's \
+                 endpoints; from the close's answer to the card's, p50 {:.1} ms, p99 {:.1} ms",
+                cards.len(),
+                pct(cards, 0.50),
+                pct(cards, 0.99),
+            );
         }
         println!(
             "deliveries: {delivered}/{expected}{} in {:.2} s from the first close → \
@@ -161,7 +174,7 @@ pub fn print(o: Outcome<'_>) -> usize {
     println!(
         "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {} | {} | {} | {:.0} | {} | {} |",
         backend.name(),
-        closed.len(),
+        closed.len() + cards.len(),
         if args.rate > 0.0 {
             format!("{}", args.rate)
         } else {
