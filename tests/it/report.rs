@@ -471,7 +471,30 @@ async fn the_trend_compares_a_period_with_the_one_before(db: Db) {
     }
 }
 
+/// A zone's days over ratings years apart: the hours each day gives to its neighbour are
+/// read a few hundred days a query, since SQLite refuses an expression of a thousand.
+async fn a_zones_days_over_years_of_ratings(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.line("support", json!({"delay_seconds": 0})).await;
+    rated(&app, "s1", "support", "a", &[1]).await;
+    let first = app.get("/v1/stats?by=day").await.1;
+    app.advance(Duration::days(1500));
+    rated(&app, "s2", "support", "a", &[0]).await;
+    let (status, body) = app.get("/v1/stats?by=day&time_zone=Europe/Berlin").await;
+    assert_eq!(status, 200, "{body}");
+    let days = groups(&body);
+    assert_eq!(days.len(), 2, "{body}");
+    assert_eq!(days[0]["key"], groups(&first)[0]["key"], "{body}");
+    assert_eq!(
+        (days[0]["answered"].clone(), days[1]["answered"].clone()),
+        (json!(1), json!(1))
+    );
+}
+
 crate::common::on_both_backends!(
+    a_zones_days_over_years_of_ratings,
     the_trend_compares_a_period_with_the_one_before,
     csv_cells_never_start_a_formula,
     the_report_matches_numbers_computed_by_hand,
