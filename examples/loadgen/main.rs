@@ -416,6 +416,11 @@ async fn run(args: &Args, db: &Database) -> anyhow::Result<()> {
         log: &log,
     });
     stopped?;
+    match db.writes().await {
+        Ok(Some((tables, commits))) => report::print_writes(&tables, commits, closes),
+        Ok(None) => {}
+        Err(e) => println!("PostgreSQL's write counts unreadable: {e:#}"),
+    }
     if timed_out {
         bail!(
             "only {delivered} of {expected} requests reached the connector within {} s",

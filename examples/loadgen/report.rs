@@ -220,3 +220,28 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     let rank = (p * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
+
+/// Prints what PostgreSQL wrote a close, table by table: the figure deliverable work on the
+/// store's rows is measured by (`docs/performance.md`).
+pub fn print_writes(tables: &[crate::database::TableWrites], commits: i64, closes: usize) {
+    if closes == 0 {
+        return;
+    }
+    let per = |n: i64| n as f64 / closes as f64;
+    println!("rows written a close (pg_stat_user_tables; updates: all / without index entries):");
+    let mut total = 0.0;
+    for t in tables {
+        let all = per(t.inserted + t.updated + t.deleted);
+        total += all;
+        println!(
+            "  {:<22} {all:>5.2}: inserted {:.2}, updated {:.2} / {:.2}, deleted {:.2}",
+            t.table,
+            per(t.inserted),
+            per(t.updated),
+            per(t.hot),
+            per(t.deleted)
+        );
+    }
+    println!("  {:<22} {total:>5.2}", "all tables");
+    println!("transactions committed a close: {:.2}", per(commits));
+}
