@@ -2,7 +2,10 @@
 //! report sums days rather than every row.
 //!
 //! `migrations/*/0008_report_rollup.sql` keeps it in two tables: triggers append every
-//! change to `report_changes`, and [`Reports::fold_rollup`](super::Reports::fold_rollup) folds those into `report_days`.
+//! change to `report_changes`, and [`Reports::fold_rollup`](super::Reports::fold_rollup)
+//! folds those into `report_days`. A change row has `report_days`' columns, its counters
+//! the differences one statement (PostgreSQL) or one row (SQLite) made to one key
+//! (`0037_report_changes_by_key.sql`).
 //! A report sums, in one statement (so one snapshot):
 //!
 //! - `report_days` and the not yet folded `report_changes`, for the whole days the filter
@@ -104,7 +107,8 @@ impl Counts {
 }
 
 /// The counter columns every branch yields, after `day, line_id, operator_id, channel`,
-/// in the order of `report_days`.
+/// in the order of `report_days`; `report_changes` has each of them too, so a counter
+/// (a status, say) is added to both tables.
 fn counters() -> Vec<String> {
     let mut c = vec!["closed".to_owned()];
     c.extend(
@@ -139,17 +143,6 @@ fn select<K: AsRef<str>>(keys: [K; 4], expr: impl Fn(&str) -> String) -> String 
         .into_iter()
         .map(|c| format!("{} AS {c}", expr(&c)));
     keys.chain(counters).collect::<Vec<_>>().join(", ")
-}
-
-/// `report_changes` rows (one signed thing each) as counters.
-fn change_counter(c: &str) -> String {
-    if let Some(status) = c.strip_prefix("in_") {
-        format!("CASE WHEN status = '{status}' THEN sign ELSE 0 END")
-    } else if let Some((scale, v)) = value_counter(c) {
-        format!("CASE WHEN scale = '{scale}' AND value = {v} THEN sign ELSE 0 END")
-    } else {
-        format!("sign * {c}")
-    }
 }
 
 /// A rating's counters from value, positive and low expressions (NULL: not counted), on
@@ -283,7 +276,7 @@ impl Reports<'_> {
         let columns = names.join(", ");
         let pivot = names
             .iter()
-            .map(|c| format!("CAST(SUM({}) AS BIGINT)", change_counter(c)))
+            .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
             .collect::<Vec<_>>()
             .join(", ");
         let add = names
@@ -403,7 +396,7 @@ async fn counts_over(
         ));
         branches.push(format!(
             "SELECT {} FROM report_changes d{}",
-            select(key, change_counter),
+            select(key, |c| format!("d.{c}")),
             where_(days("d", "d.day"))
         ));
         // Ratings in their grace period (found through `counts_from`): out goes what

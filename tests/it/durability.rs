@@ -481,6 +481,173 @@ async fn an_upgrade_keeps_each_low_ratings_state(kind: Db) {
     );
 }
 
+/// Upgrading a store whose report changes are not folded yet (migration 0037 writes them
+/// one row per key): the report reads the same from the rollup as from the rows, before
+/// and after the fold, with changes of every kind in the log (a close, a request's send
+/// and answer, a rating changed and one voided, a failed and a skipped request), and with
+/// a session stored closed after it.
+async fn an_upgrade_keeps_the_reports_unfolded_changes(kind: Db) {
+    use rateline::store::{Grouping, ReportFilter};
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let pool = migrated_before(&db, kind, 37).await;
+    let day = 20_000_i64;
+    let at = day * 86_400_000 + 36_000_000; // 10:00 UTC
+    let run = |sql: &'static str, binds: Vec<Option<i64>>| {
+        let pool = pool.clone();
+        async move {
+            let mut q = sqlx::query(sql);
+            for b in binds {
+                q = q.bind(b);
+            }
+            q.execute(&pool).await.unwrap();
+        }
+    };
+    for (n, operator, closed) in [
+        (1, Some("olga"), true),
+        (2, Some("olga"), true),
+        (3, Some("ivan"), true),
+        (4, Some("ivan"), true),
+        (5, None, true),
+        (6, Some("ivan"), false),
+    ] {
+        sqlx::query(
+            "INSERT INTO sessions (id, line_id, channel, client_id, operator_id, opened_at,
+                                   last_message_at, closed_at, closed_by)
+             VALUES ($1, 'support', 'webhook', $1, $2, $3, $3, $4, 'operator')",
+        )
+        .bind(format!("s-{n}"))
+        .bind(operator)
+        .bind(at)
+        .bind(closed.then_some(at))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    // The last session closes by an update.
+    run(
+        "UPDATE sessions SET closed_at = $1 WHERE id = 's-6'",
+        vec![Some(at)],
+    )
+    .await;
+    for (n, operator, scale, status, sent) in [
+        (1, "olga", "binary", "scheduled", false),
+        (2, "olga", "five_star", "sent", true),
+        (3, "ivan", "binary", "failed", false),
+        (4, "ivan", "binary", "skipped", false),
+    ] {
+        sqlx::query(
+            "INSERT INTO rating_requests (id, session_id, line_id, channel, client_id,
+                 operator_id, scale, status, due_at, send_deadline_at, attempts, created_at,
+                 sent_at, updated_at)
+             VALUES ($1, $2, 'support', 'webhook', $2, $3, $4, $5, $6, $6, 1, $6, $7, $6)",
+        )
+        .bind(format!("r-{n}"))
+        .bind(format!("s-{n}"))
+        .bind(operator)
+        .bind(scale)
+        .bind(status)
+        .bind(at)
+        .bind(sent.then_some(at))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    // r-1 is sent, then answered 👎, and the client changes it to 👍.
+    run(
+        "UPDATE rating_requests SET status = 'sent', sent_at = $1 WHERE id = 'r-1'",
+        vec![Some(at)],
+    )
+    .await;
+    let rating = "INSERT INTO ratings (id, request_id, session_id, value, positive, low,
+                                       changes, created_at, updated_at, counts_from)
+                  VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7, $7)";
+    for (n, value, positive, low) in [(1, 0, 0, 1), (2, 4, 1, 0)] {
+        sqlx::query(rating)
+            .bind(format!("g-{n}"))
+            .bind(format!("r-{n}"))
+            .bind(format!("s-{n}"))
+            .bind(value)
+            .bind(positive)
+            .bind(low)
+            .bind(at)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    run(
+        "UPDATE rating_requests SET status = 'answered', answered_at = $1
+         WHERE id IN ('r-1', 'r-2')",
+        vec![Some(at)],
+    )
+    .await;
+    run(
+        "UPDATE ratings SET value = 1, positive = 1, low = 0 WHERE id = 'g-1'",
+        vec![],
+    )
+    .await;
+    run(
+        "UPDATE ratings SET voided_at = $1 WHERE id = 'g-2'",
+        vec![Some(at)],
+    )
+    .await;
+    pool.close().await;
+
+    let store = rateline::store::Store::connect_with(&db.url, 4, None)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let unfolded: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM report_changes")
+        .fetch_one(&sqlx::AnyPool::connect(&db.url).await.unwrap())
+        .await
+        .unwrap();
+    assert!(unfolded > 0, "the upgrade left no changes to fold");
+    // A session stored already closed (an import) counts too.
+    sqlx::query(
+        "INSERT INTO sessions (id, line_id, channel, client_id, operator_id, opened_at,
+                               last_message_at, closed_at, closed_by)
+         VALUES ('s-7', 'support', 'webhook', 's-7', 'olga', $1, $1, $1, 'operator')",
+    )
+    .bind(at)
+    .execute(&sqlx::AnyPool::connect(&db.url).await.unwrap())
+    .await
+    .unwrap();
+    let now = chrono::Utc::now();
+    let from = |ms: i64| chrono::DateTime::from_timestamp_millis(day * 86_400_000 + ms);
+    // The whole day from the rollup, or from 1 ms past midnight from the rows.
+    let read = |start: i64| {
+        let store = store.clone();
+        async move {
+            let f = ReportFilter {
+                from: from(start),
+                to: from(86_400_000),
+                ..Default::default()
+            };
+            let mut out = Vec::new();
+            for by in [Grouping::All, Grouping::Operator] {
+                out.push(format!(
+                    "{by:?} {:?}",
+                    store.reports().report(&f, by, now).await.unwrap()
+                ));
+            }
+            let breakdown = store.reports().breakdown(&f, now).await.unwrap();
+            out.push(format!("{breakdown:?}"));
+            (out, breakdown.funnel)
+        }
+    };
+    for round in ["in the log", "folded"] {
+        let (rollup, funnel) = read(0).await;
+        assert_eq!(rollup, read(1).await.0, "{round}");
+        assert_eq!(
+            (funnel.closed, funnel.answered),
+            (7, 2),
+            "{round}: seven closed, two answered"
+        );
+        store.reports().fold_rollup().await.unwrap();
+    }
+}
+
 /// Upgrading a store with requests on their way (migration 0025 moves the scheduler's queue
 /// into a table of its own): the request being sent keeps its lease and shows `sending`,
 /// the one waiting keeps its due time, and those the scheduler does not send stay out of
@@ -598,6 +765,7 @@ async fn an_upgrade_keeps_the_queue_and_its_leases(kind: Db) {
 }
 
 crate::common::on_both_backends!(
+    an_upgrade_keeps_the_reports_unfolded_changes,
     an_upgrade_keeps_the_queue_and_its_leases,
     an_upgrade_keeps_each_low_ratings_state,
     requests_scheduled_before_a_crash_are_each_sent_once_after_the_restart,
