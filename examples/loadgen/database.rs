@@ -74,6 +74,44 @@ impl Database {
         Ok(())
     }
 
+    /// Rows inserted, updated and deleted in each table since the database was made, and the
+    /// transactions committed, from `pg_stat_user_tables` and `pg_stat_database` (PostgreSQL
+    /// only). Read after the servers stopped: a backend reports its counts as it exits, and
+    /// the statistics are read from a fresh snapshot.
+    pub async fn writes(&self) -> anyhow::Result<Option<(Vec<TableWrites>, i64)>> {
+        if self.pg_name.is_none() {
+            return Ok(None);
+        }
+        let mut c = sqlx::postgres::PgConnection::connect(&self.url).await?;
+        // The migrations' own rows (settings, a few lines) are counted too; next to
+        // 20,000 closes they are noise.
+        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT relname::text, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del
+             FROM pg_stat_user_tables
+             WHERE n_tup_ins + n_tup_upd + n_tup_del > 0
+             ORDER BY n_tup_ins + n_tup_upd + n_tup_del DESC",
+        )
+        .fetch_all(&mut c)
+        .await?;
+        let (commits,): (i64,) = sqlx::query_as(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+        )
+        .fetch_one(&mut c)
+        .await?;
+        c.close().await.ok();
+        let tables = rows
+            .into_iter()
+            .map(|(table, inserted, updated, hot, deleted)| TableWrites {
+                table,
+                inserted,
+                updated,
+                hot,
+                deleted,
+            })
+            .collect();
+        Ok(Some((tables, commits)))
+    }
+
     /// Inserts `m` requests due in an hour (plus i ms), each with its closed session, on a
     /// line of its own whose connector is `connector_url`. Run after `rateline migrate`.
     pub async fn seed(&self, m: u64, connector_url: &str) -> anyhow::Result<()> {
@@ -208,44 +246,4 @@ pub struct TableWrites {
     /// Updates that wrote no index entry (heap-only tuples).
     pub hot: i64,
     pub deleted: i64,
-}
-
-impl Database {
-    /// Rows inserted, updated and deleted in each table since the database was made, and the
-    /// transactions committed, from `pg_stat_user_tables` and `pg_stat_database` (PostgreSQL
-    /// only). Read after the servers stopped: a backend reports its counts as it exits, and
-    /// the statistics are read from a fresh snapshot.
-    pub async fn writes(&self) -> anyhow::Result<Option<(Vec<TableWrites>, i64)>> {
-        if self.pg_name.is_none() {
-            return Ok(None);
-        }
-        let mut c = sqlx::postgres::PgConnection::connect(&self.url).await?;
-        // The migrations' own rows (settings, a few lines) are counted too; next to
-        // 20,000 closes they are noise.
-        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
-            "SELECT relname::text, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del
-             FROM pg_stat_user_tables
-             WHERE n_tup_ins + n_tup_upd + n_tup_del > 0
-             ORDER BY n_tup_ins + n_tup_upd + n_tup_del DESC",
-        )
-        .fetch_all(&mut c)
-        .await?;
-        let (commits,): (i64,) = sqlx::query_as(
-            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
-        )
-        .fetch_one(&mut c)
-        .await?;
-        c.close().await.ok();
-        let tables = rows
-            .into_iter()
-            .map(|(table, inserted, updated, hot, deleted)| TableWrites {
-                table,
-                inserted,
-                updated,
-                hot,
-                deleted,
-            })
-            .collect();
-        Ok(Some((tables, commits)))
-    }
 }

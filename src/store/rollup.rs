@@ -549,12 +549,12 @@ pub(super) fn period_number(by: Grouping, day: i64) -> i64 {
     }
 }
 
-/// The stretches `[from, to)` (ms) within `[first, end)` between each UTC midnight and the
-/// local midnight nearest it: their rows lie in one UTC day and belong to the local day
-/// on the other side of the local midnight.
 /// The most bands one query reads (see `rollup_counts`).
 const BANDS: usize = 200;
 
+/// The stretches `[from, to)` (ms) within `[first, end)` between each UTC midnight and the
+/// local midnight nearest it: their rows lie in one UTC day and belong to the local day
+/// on the other side of the local midnight.
 fn bands(zone: chrono_tz::Tz, first: i64, end: i64) -> Vec<(i64, i64)> {
     let mut bands = Vec::new();
     let mut k = first.div_euclid(DAY_MS);

@@ -598,8 +598,9 @@ async fn an_upgrade_keeps_the_reports_unfolded_changes(kind: Db) {
         .await
         .unwrap();
     store.migrate().await.unwrap();
+    let after = sqlx::AnyPool::connect(&db.url).await.unwrap();
     let unfolded: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM report_changes")
-        .fetch_one(&sqlx::AnyPool::connect(&db.url).await.unwrap())
+        .fetch_one(&after)
         .await
         .unwrap();
     assert!(unfolded > 0, "the upgrade left no changes to fold");
@@ -610,7 +611,7 @@ async fn an_upgrade_keeps_the_reports_unfolded_changes(kind: Db) {
          VALUES ('s-7', 'support', 'webhook', 's-7', 'olga', $1, $1, $1, 'operator')",
     )
     .bind(at)
-    .execute(&sqlx::AnyPool::connect(&db.url).await.unwrap())
+    .execute(&after)
     .await
     .unwrap();
     let now = chrono::Utc::now();
